@@ -1,0 +1,106 @@
+/*
+ * config.h — flinc's configuration: Flink's key names, one YAML file, and
+ * -D key=value overrides.
+ *
+ * The YAML file may use flat keys (`taskmanager.numberOfTaskSlots: 4`) or
+ * nested maps (`taskmanager: {numberOfTaskSlots: 4}`) or both; nested keys are
+ * joined with '.'. Every known key has a type and a default (the table in
+ * config.c, printed by cfg_describe). Values are validated when set: a bad
+ * value is an error naming the key, the value and, for files, the line and
+ * column. An unknown key is accepted with a warning that names it and, when
+ * one is close (edit distance), the nearest known key, as Flink does.
+ *
+ * Value syntaxes (as Flink's):
+ *   int       decimal integer, range-checked per key
+ *   bool      true/false (any case)
+ *   duration  "100 ms", "100ms", "1 s", "2 min", "1 h", "1 d"; a bare number is ms
+ *   memory    "32kb", "32 kb", "64m", "1 gb", bytes if no unit (k/kb/kib = 1024)
+ *   string    anything
+ *   enum      one of a fixed list, case-insensitive
+ *
+ * Not thread-safe for writes; concurrent reads of a fully built cfg are fine.
+ */
+#ifndef FL_CONFIG_CONFIG_H
+#define FL_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* Known keys, spelled once. */
+#define CFG_TM_SLOTS "taskmanager.numberOfTaskSlots"
+#define CFG_PARALLELISM "parallelism.default"
+#define CFG_MAX_PARALLELISM "pipeline.max-parallelism"
+#define CFG_BUFFER_TIMEOUT "execution.buffer-timeout"
+#define CFG_RUNTIME_MODE "execution.runtime-mode"
+#define CFG_LOCAL_TMS "local.number-taskmanager"
+#define CFG_SEGMENT_SIZE "taskmanager.memory.segment-size"
+#define CFG_BUFFERS_PER_CHANNEL "taskmanager.network.memory.buffers-per-channel"
+#define CFG_JM_RPC_ADDRESS "jobmanager.rpc.address"
+#define CFG_JM_RPC_PORT "jobmanager.rpc.port"
+#define CFG_REST_ADDRESS "rest.address"
+#define CFG_REST_PORT "rest.port"
+#define CFG_TM_HOST "taskmanager.host"
+#define CFG_TM_DATA_PORT "taskmanager.data.port"
+#define CFG_CKP_INTERVAL "execution.checkpointing.interval"
+#define CFG_CKP_DIR "state.checkpoints.dir"
+#define CFG_SP_DIR "state.savepoints.dir"
+#define CFG_MANAGED_SIZE "taskmanager.memory.managed.size"
+#define CFG_HA_TYPE "high-availability.type"
+#define CFG_LOG_LEVEL "log.level"
+
+typedef struct cfg cfg;
+
+/* Creates an empty configuration (every key at its default). *out is owned
+ * by the caller. Returns 0 or FL_ENOMEM. */
+int cfg_new(cfg **out);
+void cfg_free(cfg *c);
+/* Deep copy. Returns 0 or FL_ENOMEM. */
+int cfg_clone(const cfg *c, cfg **out);
+
+/*
+ * Loads a YAML file on top of c. Errors: FL_ENOENT (file missing), FL_EIO,
+ * FL_EPROTO (malformed YAML, with "path:line:column: ..." in err; a document
+ * that is not a map; a sequence value), FL_EINVAL (a bad value, naming key,
+ * file and line). Files over 1 MiB are refused (FL_ERANGE). On error c is
+ * unchanged.
+ */
+int cfg_load_file(cfg *c, const char *path, fl_err *err);
+
+/* Loads YAML text (same rules; `origin` names it in messages). */
+int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, fl_err *err);
+
+/* Sets key to value after validating it. FL_EINVAL names key and value. */
+int cfg_set(cfg *c, const char *key, const char *value, fl_err *err);
+
+/* Parses "key=value" (a -D argument) and sets it. FL_EINVAL if no '='. */
+int cfg_set_dynamic(cfg *c, const char *assignment, fl_err *err);
+
+/* Raw value of key, or NULL if never set. */
+const char *cfg_get_raw(const cfg *c, const char *key);
+bool cfg_is_set(const cfg *c, const char *key);
+
+/*
+ * Typed getters: the set value or the key's default. They return FL_ENOENT for
+ * a key with neither (unknown key never set), FL_ETYPE if the key is known
+ * with another type. Values were validated when set, so parsing cannot fail.
+ */
+int cfg_get_int(const cfg *c, const char *key, int64_t *out);
+int cfg_get_bool(const cfg *c, const char *key, bool *out);
+int cfg_get_duration_ms(const cfg *c, const char *key, int64_t *out);
+int cfg_get_memory_bytes(const cfg *c, const char *key, int64_t *out);
+/* String and enum keys; the enum value is normalised to its canonical spelling
+ * (e.g. "batch" -> "BATCH"). The pointer is valid until c changes. */
+int cfg_get_string(const cfg *c, const char *key, const char **out);
+
+/* Calls fn for every set key in sorted order (for logging the effective
+ * configuration). */
+void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value), void *arg);
+
+/* Parsers shared with other modules; return 0 or FL_EINVAL. */
+int cfg_parse_duration_ms(const char *s, int64_t *out);
+int cfg_parse_memory_bytes(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,377 @@
+/*
+ * flinc.h — the public job API of flinc, Apache Flink's runtime rebuilt in C.
+ *
+ * A job is a shared object whose main(argc, argv) builds a dataflow with this
+ * API and calls fl_execute(), exactly like a Flink DataStream program:
+ *
+ *     int main(int argc, char **argv) {
+ *         fl_env *env = fl_env_new(argc, argv);
+ *         fl_stream *s = fl_generator(env, 1000, 0, gen);
+ *         fl_print(fl_map(s, double_it));
+ *         int rc = fl_execute(env, "example");
+ *         fl_env_free(env);
+ *         return rc == 0 ? 0 : 1;
+ *     }
+ *
+ * Where the dataflow runs is decided by whoever started main(): `flinc run
+ * --local` (or the program linked and run directly) runs it on an in-process
+ * mini cluster; `flinc plan` only prints the job graph.
+ *
+ * Errors: functions that can fail return int, 0 on success and a negative
+ * FL_E* code otherwise. Graph-building functions return a stream handle; a
+ * mistake (an unnameable function, a bad field index, a bad parallelism) is
+ * recorded in the environment and logged at once, later calls on that
+ * environment become no-ops, and fl_execute() returns the error with
+ * fl_env_error() naming what was wrong. Build functions return NULL only if
+ * their input handle is NULL or memory is exhausted.
+ *
+ * User functions are plain C functions. The runtime ships them to TaskManagers
+ * by symbol name, so they must be exported (not `static`, not hidden): a
+ * function the runtime cannot name is an error when the graph is built.
+ *
+ * Threads: each parallel subtask runs in its own thread; a user function may
+ * be called concurrently from several subtasks and must not share mutable
+ * globals without its own locking.
+ *
+ * Caveats:
+ * - Strings and bytes in a row are references, not copies. A row handed to a
+ *   user function is valid only during that call. A string a user function
+ *   builds must live in memory from fl_ctx_scratch() (valid until the current
+ *   input record is fully processed) or in static storage.
+ * - A row has at most FL_ROW_MAX_FIELDS fields.
+ */
+#ifndef FLINC_FLINC_H
+#define FLINC_FLINC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(FLINC_BUILDING_LIBRARY)
+#define FL_API __attribute__((visibility("default")))
+#else
+#define FL_API
+#endif
+
+#define FLINC_VERSION_MAJOR 0
+#define FLINC_VERSION_MINOR 1
+#define FLINC_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- errors */
+
+enum fl_error {
+	FL_OK = 0,
+	FL_ENOMEM = -1,     /* memory exhausted */
+	FL_EINVAL = -2,     /* invalid argument, graph or configuration */
+	FL_ENOENT = -3,     /* file, symbol or key not found */
+	FL_EIO = -4,        /* I/O error */
+	FL_ERANGE = -5,     /* value or size out of range */
+	FL_ETYPE = -6,      /* field of the wrong type */
+	FL_EUSER = -7,      /* a user function reported failure */
+	FL_ECANCELED = -8,  /* the job or task was cancelled */
+	FL_EPROTO = -9,     /* malformed data from a peer or file */
+	FL_ECLOSED = -10,   /* channel or connection closed */
+	FL_ETIMEDOUT = -11, /* operation timed out */
+	FL_EJOBFAILED = -12 /* the job ran and FAILED */
+};
+
+/* fl_strerror returns a static description of an FL_E* code. */
+FL_API const char *fl_strerror(int err);
+
+/* ------------------------------------------------------------------ rows */
+
+enum fl_type {
+	FL_NULL = 0,
+	FL_INT64 = 1,
+	FL_DOUBLE = 2,
+	FL_STRING = 3,
+	FL_BYTES = 4,
+	FL_BOOL = 5,
+	FL_TIMESTAMP = 6 /* milliseconds since the Unix epoch, UTC */
+};
+
+#define FL_ROW_MAX_FIELDS 16
+
+typedef struct fl_value {
+	union {
+		int64_t i; /* FL_INT64, FL_TIMESTAMP */
+		double d;  /* FL_DOUBLE */
+		bool b;    /* FL_BOOL */
+		struct {
+			const char *ptr; /* FL_STRING, FL_BYTES: not NUL-terminated */
+			uint32_t len;
+		} s;
+	} u;
+} fl_value;
+
+/*
+ * A row: a small typed tuple, passed by pointer. It is a plain struct so that
+ * rows live on the stack and cost no allocation; strings point elsewhere.
+ */
+typedef struct fl_row {
+	uint32_t nfields;
+	uint8_t types[FL_ROW_MAX_FIELDS];
+	fl_value values[FL_ROW_MAX_FIELDS];
+} fl_row;
+
+static inline void fl_row_clear(fl_row *r)
+{
+	r->nfields = 0;
+}
+
+/* fl_row_add_* append a field; they return FL_ERANGE when the row is full. */
+static inline int fl_row_add_int64(fl_row *r, int64_t v)
+{
+	if (r->nfields >= FL_ROW_MAX_FIELDS)
+		return FL_ERANGE;
+	r->types[r->nfields] = FL_INT64;
+	r->values[r->nfields++].u.i = v;
+	return 0;
+}
+
+static inline int fl_row_add_double(fl_row *r, double v)
+{
+	if (r->nfields >= FL_ROW_MAX_FIELDS)
+		return FL_ERANGE;
+	r->types[r->nfields] = FL_DOUBLE;
+	r->values[r->nfields++].u.d = v;
+	return 0;
+}
+
+static inline int fl_row_add_bool(fl_row *r, bool v)
+{
+	if (r->nfields >= FL_ROW_MAX_FIELDS)
+		return FL_ERANGE;
+	r->types[r->nfields] = FL_BOOL;
+	r->values[r->nfields++].u.b = v;
+	return 0;
+}
+
+static inline int fl_row_add_timestamp(fl_row *r, int64_t millis)
+{
+	if (r->nfields >= FL_ROW_MAX_FIELDS)
+		return FL_ERANGE;
+	r->types[r->nfields] = FL_TIMESTAMP;
+	r->values[r->nfields++].u.i = millis;
+	return 0;
+}
+
+/* The string is referenced, not copied (see Caveats). */
+static inline int fl_row_add_string(fl_row *r, const char *p, size_t len)
+{
+	if (r->nfields >= FL_ROW_MAX_FIELDS || len > UINT32_MAX)
+		return FL_ERANGE;
+	r->types[r->nfields] = FL_STRING;
+	r->values[r->nfields].u.s.ptr = p;
+	r->values[r->nfields++].u.s.len = (uint32_t)len;
+	return 0;
+}
+
+static inline int fl_row_add_bytes(fl_row *r, const void *p, size_t len)
+{
+	if (r->nfields >= FL_ROW_MAX_FIELDS || len > UINT32_MAX)
+		return FL_ERANGE;
+	r->types[r->nfields] = FL_BYTES;
+	r->values[r->nfields].u.s.ptr = (const char *)p;
+	r->values[r->nfields++].u.s.len = (uint32_t)len;
+	return 0;
+}
+
+static inline int fl_row_add_null(fl_row *r)
+{
+	if (r->nfields >= FL_ROW_MAX_FIELDS)
+		return FL_ERANGE;
+	r->types[r->nfields++] = FL_NULL;
+	return 0;
+}
+
+/* Typed getters. A wrong type or an index past the end gives 0 / empty;
+ * check fl_row_type() first where the shape of a row is not known. */
+static inline enum fl_type fl_row_type(const fl_row *r, uint32_t i)
+{
+	return i < r->nfields ? (enum fl_type)r->types[i] : FL_NULL;
+}
+
+static inline int64_t fl_row_int64(const fl_row *r, uint32_t i)
+{
+	return i < r->nfields && (r->types[i] == FL_INT64 || r->types[i] == FL_TIMESTAMP)
+		   ? r->values[i].u.i
+		   : 0;
+}
+
+static inline double fl_row_double(const fl_row *r, uint32_t i)
+{
+	return i < r->nfields && r->types[i] == FL_DOUBLE ? r->values[i].u.d : 0.0;
+}
+
+static inline bool fl_row_bool(const fl_row *r, uint32_t i)
+{
+	return i < r->nfields && r->types[i] == FL_BOOL ? r->values[i].u.b : false;
+}
+
+/* Returns the string (not NUL-terminated) and stores its length in *len. */
+static inline const char *fl_row_string(const fl_row *r, uint32_t i, size_t *len)
+{
+	if (i < r->nfields && (r->types[i] == FL_STRING || r->types[i] == FL_BYTES)) {
+		*len = r->values[i].u.s.len;
+		return r->values[i].u.s.ptr;
+	}
+	*len = 0;
+	return "";
+}
+
+/*
+ * fl_row_format writes the row as text, fields separated by TAB (strings as
+ * they are, doubles in shortest round-trip form, bools as true/false,
+ * timestamps as milliseconds, NULL as "null", bytes in hex). It writes at most
+ * cap bytes including the NUL and returns the length the full text needs, as
+ * snprintf does.
+ */
+FL_API size_t fl_row_format(const fl_row *r, char *buf, size_t cap);
+
+/* ------------------------------------------------ functions and contexts */
+
+/* The per-subtask context handed to every user function. */
+typedef struct fl_ctx fl_ctx;
+/* Where a flat_map emits its output. */
+typedef struct fl_collector fl_collector;
+
+/* Index of this parallel subtask, 0-based, and the operator's parallelism. */
+FL_API int fl_ctx_subtask(const fl_ctx *ctx);
+FL_API int fl_ctx_parallelism(const fl_ctx *ctx);
+/*
+ * Scratch memory for strings a function builds: valid until the current input
+ * record has been fully processed by the chain. Returns NULL when the
+ * per-record scratch limit (1 MiB) is exhausted.
+ */
+FL_API char *fl_ctx_scratch(fl_ctx *ctx, size_t n);
+/*
+ * Reports a failure with a message; returns FL_EUSER for `return
+ * fl_fail(ctx, ...)`. The job then FAILS and the message is in its status.
+ */
+FL_API int fl_fail(fl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Emits one row from a flat_map. Returns 0, or an error to return at once. */
+FL_API int fl_collect(fl_collector *out, const fl_row *row);
+
+/* Generator source: fills *out with the record at `offset` (0, 1, 2, ...).
+ * It must be a pure function of offset so that replays are deterministic. */
+typedef int (*fl_generator_fn)(fl_ctx *ctx, int64_t offset, fl_row *out);
+/* map: one row in, one row out. */
+typedef int (*fl_map_fn)(fl_ctx *ctx, const fl_row *in, fl_row *out);
+/* flat_map: one row in, zero or more out through fl_collect(). */
+typedef int (*fl_flat_map_fn)(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+/* filter: returns 1 to keep, 0 to drop, negative to fail. */
+typedef int (*fl_filter_fn)(fl_ctx *ctx, const fl_row *in);
+/* key selector: builds the key of `in` into *key (one or more fields). */
+typedef int (*fl_key_fn)(fl_ctx *ctx, const fl_row *in, fl_row *key);
+/* reduce: combines the accumulated row with a new one into *out. */
+typedef int (*fl_reduce_fn)(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+
+/* ----------------------------------------------------------- environment */
+
+typedef struct fl_env fl_env;
+/* A DataStream: the output of an operator, or a partitioned / keyed view. */
+typedef struct fl_stream fl_stream;
+
+enum fl_runtime_mode {
+	FL_MODE_STREAMING = 0, /* keyed aggregations emit every update */
+	FL_MODE_BATCH = 1      /* bounded input: one final value per key */
+};
+
+/*
+ * fl_env_new creates the execution environment for this main(). The returned
+ * environment is owned by the caller (fl_env_free). Returns NULL only when
+ * memory is exhausted.
+ */
+FL_API fl_env *fl_env_new(int argc, char **argv);
+FL_API void fl_env_free(fl_env *env);
+
+/* Default parallelism of operators (Flink's parallelism.default). */
+FL_API int fl_env_set_parallelism(fl_env *env, int parallelism);
+/* Number of key groups, the upper bound of rescaling (default 128). */
+FL_API int fl_env_set_max_parallelism(fl_env *env, int max_parallelism);
+FL_API int fl_env_set_runtime_mode(fl_env *env, enum fl_runtime_mode mode);
+/* Flush timeout of partly filled network buffers, in ms (default 100). */
+FL_API int fl_env_set_buffer_timeout(fl_env *env, int64_t millis);
+/* Sets any configuration key (as -D key=value would); errors name the key. */
+FL_API int fl_env_set_config(fl_env *env, const char *key, const char *value);
+
+/*
+ * fl_execute turns the dataflow into a job graph and runs it where the
+ * launcher says (local mini cluster by default). It blocks until the job
+ * ends. Returns 0 if the job FINISHED, FL_EJOBFAILED if it FAILED (the cause
+ * in fl_env_error()), or another negative code if it could not be started.
+ */
+FL_API int fl_execute(fl_env *env, const char *job_name);
+
+/* The message of the first error recorded in env, or "" if none. */
+FL_API const char *fl_env_error(const fl_env *env);
+
+/* --------------------------------------------------------------- sources */
+
+/*
+ * Generator source: `count` records with offsets 0..count-1 (count < 0: no
+ * end), at most `rate` records per second in total (0: as fast as possible).
+ * Parallel subtask i of p produces the offsets i, i+p, i+2p, ...
+ */
+FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_generator_fn fn);
+/*
+ * Text file source: the lines of the files, one row with one FL_STRING field
+ * per line (without the newline). Files are split into ranges that parallel
+ * subtasks read independently. A missing file fails the job when it starts.
+ */
+FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths);
+FL_API fl_stream *fl_read_text_file(fl_env *env, const char *path);
+
+/* ------------------------------------------------------------- operators */
+
+FL_API fl_stream *fl_map(fl_stream *in, fl_map_fn fn);
+FL_API fl_stream *fl_flat_map(fl_stream *in, fl_flat_map_fn fn);
+FL_API fl_stream *fl_filter(fl_stream *in, fl_filter_fn fn);
+/* Keyed views: records with equal keys go to the same parallel subtask. */
+FL_API fl_stream *fl_key_by(fl_stream *in, uint32_t field);
+FL_API fl_stream *fl_key_by_fn(fl_stream *in, fl_key_fn fn);
+/* Keyed aggregations; the input must come from fl_key_by*. The other fields
+ * of the result come from the first record seen for the key, as in Flink. */
+FL_API fl_stream *fl_reduce(fl_stream *keyed, fl_reduce_fn fn);
+FL_API fl_stream *fl_sum(fl_stream *keyed, uint32_t field);
+FL_API fl_stream *fl_min(fl_stream *keyed, uint32_t field);
+FL_API fl_stream *fl_max(fl_stream *keyed, uint32_t field);
+/* Union of two streams of the same shape. */
+FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
+/* Explicit partitioning of the next operator's input. */
+FL_API fl_stream *fl_rebalance(fl_stream *in);
+FL_API fl_stream *fl_broadcast(fl_stream *in);
+FL_API fl_stream *fl_forward(fl_stream *in);
+
+/* ----------------------------------------------------------------- sinks */
+
+/* Prints each row as fl_row_format text to stdout; with parallelism > 1 each
+ * line is prefixed by "N> ", N the 1-based subtask, as Flink does. */
+FL_API fl_stream *fl_print(fl_stream *in);
+/* Writes lines into the directory `dir`, one part file per subtask
+ * (part-<subtask>-0); the directory is created if missing. */
+FL_API fl_stream *fl_write_text(fl_stream *in, const char *dir);
+FL_API fl_stream *fl_discard(fl_stream *in);
+
+/* --------------------------------------------- per-operator properties */
+
+/* Each returns its argument for chaining calls; they apply to operators and
+ * sinks, not to keyed or partitioned views (an error). */
+FL_API fl_stream *fl_set_parallelism(fl_stream *s, int parallelism);
+FL_API fl_stream *fl_set_max_parallelism(fl_stream *s, int max_parallelism);
+FL_API fl_stream *fl_name(fl_stream *s, const char *name);
+FL_API fl_stream *fl_disable_chaining(fl_stream *s);
+FL_API fl_stream *fl_start_new_chain(fl_stream *s);
+FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLINC_FLINC_H */

@@ -1,0 +1,75 @@
+/*
+ * writer.h — a task's record writer for one output edge (Flink's
+ * RecordWriter + ResultPartition): serializes rows into one buffer per
+ * channel and sends full buffers, partitioning by the edge's rule.
+ *
+ * Flushing: a partly filled buffer is sent when it fills, when an event is
+ * broadcast, or when net_writer_flush_all is called (the task calls it when
+ * the buffer timeout has passed and before it blocks). Records are never
+ * split across buffers; a record larger than the buffer size gets a buffer
+ * of its own.
+ *
+ * Threads: one writer belongs to one task thread.
+ */
+#ifndef FL_NETWORK_WRITER_H
+#define FL_NETWORK_WRITER_H
+
+#include <stdint.h>
+
+#include <flinc/flinc.h>
+
+#include "network/outchan.h"
+
+enum net_partitioner {
+	NET_PART_FORWARD = 0,   /* one channel: subtask i -> subtask i */
+	NET_PART_REBALANCE = 1, /* round robin over all channels */
+	NET_PART_HASH = 2,      /* by key group of the record's key */
+	NET_PART_BROADCAST = 3, /* every record to every channel */
+};
+
+typedef struct net_writer net_writer;
+
+/*
+ * Creates a writer with nchannels channels whose outchans are set with
+ * net_writer_set_channel before the first emit. buffer_size is the
+ * data buffer size (Flink's segment size). For NET_PART_REBALANCE,
+ * `start` picks the first channel. Returns 0, FL_EINVAL or FL_ENOMEM.
+ */
+int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels,
+		   uint32_t buffer_size, int start);
+/* Frees the writer, its unsent buffers and its outchans. */
+void net_writer_free(net_writer *w);
+
+/* Gives channel i its outchan (the writer owns it from then on). */
+void net_writer_set_channel(net_writer *w, int i, net_outchan *c);
+int net_writer_channels(const net_writer *w);
+
+/*
+ * Emits an encoded record (rec[0..len), as codec.h's row_encode makes it).
+ * For NET_PART_HASH the caller passes the target channel it computed from
+ * the key group; for the other partitioners `channel` is ignored. Returns 0
+ * or the outchan's error (FL_ECANCELED, FL_ECLOSED, FL_EIO), FL_ENOMEM, or
+ * FL_ERANGE for a record over ROW_MAX_ENCODED.
+ */
+int net_writer_emit(net_writer *w, int channel, const uint8_t *rec, uint32_t len);
+
+/*
+ * Encodes row r straight into the channel's buffer (no intermediate copy).
+ * Same channel rule and errors as net_writer_emit.
+ */
+int net_writer_emit_row(net_writer *w, int channel, const fl_row *r);
+
+/* Flushes every channel, then sends event ev (arg) on every channel. */
+int net_writer_broadcast_event(net_writer *w, enum net_event ev, int64_t arg);
+
+/* Sends every non-empty buffer. */
+int net_writer_flush_all(net_writer *w);
+
+/* Cancels every outchan (releases a thread blocked on back-pressure). Safe to
+ * call from another thread. */
+void net_writer_cancel(net_writer *w);
+
+/* Bytes and buffers sent so far (for metrics). */
+uint64_t net_writer_bytes_out(const net_writer *w);
+
+#endif

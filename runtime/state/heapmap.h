@@ -1,0 +1,46 @@
+/*
+ * heapmap.h — an in-memory hash map from byte keys to byte values, the heap
+ * keyed-state backend of one subtask (keyed aggregations keep the
+ * accumulated row of every key here).
+ *
+ * Keys and values are copied in. Lookups take the key's 32-bit hash, which
+ * the caller already computed for partitioning. Open addressing; grows by
+ * doubling at 3/4 load. Entries remember their key group so that a snapshot
+ * can be cut by key-group range later.
+ *
+ * Not thread-safe: one map belongs to one task thread.
+ */
+#ifndef FL_STATE_HEAPMAP_H
+#define FL_STATE_HEAPMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct st_heapmap st_heapmap;
+
+/* Returns 0 or FL_ENOMEM. *out owned by the caller (st_heapmap_free). */
+int st_heapmap_new(st_heapmap **out);
+void st_heapmap_free(st_heapmap *m);
+
+/*
+ * Looks key up. On a hit stores a pointer to the value bytes (valid until the
+ * next put or free) and its length, and returns 1; returns 0 on a miss.
+ */
+int st_heapmap_get(st_heapmap *m, const void *key, size_t klen, uint32_t hash, const void **val,
+		   size_t *vlen);
+
+/* Inserts or replaces. Returns 0, FL_ENOMEM (map unchanged) or FL_ERANGE
+ * (key or value over 16 MiB). */
+int st_heapmap_put(st_heapmap *m, const void *key, size_t klen, uint32_t hash, int key_group,
+		   const void *val, size_t vlen);
+
+size_t st_heapmap_size(const st_heapmap *m);
+/* Bytes held (tables plus entries), for metrics and memory tests. */
+size_t st_heapmap_memory(const st_heapmap *m);
+
+/* Iteration in unspecified order; the map must not change meanwhile.
+ * Start with *cursor = 0; returns 1 with the entry, 0 at the end. */
+int st_heapmap_next(const st_heapmap *m, size_t *cursor, const void **key, size_t *klen,
+		    const void **val, size_t *vlen, int *key_group);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * codec.h — the compact binary encoding of rows.
+ *
+ * A row is encoded as: varint nfields, then per field one type byte followed
+ * by its payload:
+ *   FL_NULL      nothing
+ *   FL_INT64     zigzag varint (1 byte for -64..63)
+ *   FL_TIMESTAMP zigzag varint
+ *   FL_DOUBLE    8 bytes, IEEE 754 little endian
+ *   FL_BOOL      1 byte (0 or 1)
+ *   FL_STRING    varint length, bytes
+ *   FL_BYTES     varint length, bytes
+ * The encoding is canonical: equal rows have equal bytes, so encoded keys can
+ * be hashed and compared as bytes.
+ *
+ * In network buffers each record is framed as varint length + encoded row.
+ */
+#ifndef FL_TYPES_CODEC_H
+#define FL_TYPES_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flinc/flinc.h>
+
+/* Largest encoded row the runtime accepts (a record over this fails the job). */
+#define ROW_MAX_ENCODED (16u * 1024u * 1024u)
+/* Most bytes a varint of a uint64_t takes. */
+#define ROW_VARINT_MAX 10
+
+/* Upper bound of row_encode's output for r (exact for all but varints). */
+size_t row_encoded_bound(const fl_row *r);
+
+/*
+ * Encodes r into buf. Returns the number of bytes written (> 0), or 0 if cap is
+ * too small (nothing useful written then). Never writes past buf + cap.
+ */
+size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap);
+
+/*
+ * Decodes one row from buf[0..len). String and bytes fields of *out point
+ * into buf, so buf must outlive *out. On success stores the bytes consumed in
+ * *consumed and returns 0. Returns FL_EPROTO on malformed or truncated input
+ * (unknown type byte, varint overflow, length past the end, more than
+ * FL_ROW_MAX_FIELDS fields), never reading past buf + len.
+ */
+int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed);
+
+/* Varint helpers (unsigned LEB128). put returns bytes written (cap must be
+ * >= ROW_VARINT_MAX or the value must fit; returns 0 if it does not fit); get
+ * returns bytes read or 0 on malformed/truncated input. */
+size_t row_varint_put(uint8_t *buf, size_t cap, uint64_t v);
+size_t row_varint_get(const uint8_t *buf, size_t len, uint64_t *v);
+
+/*
+ * Copies row r into a self-contained form: encodes it into *buf (grown with
+ * realloc as needed, *cap updated) and decodes it back into *out so that
+ * strings point into *buf. Used to keep a row beyond the call that received
+ * it. Returns 0, FL_ENOMEM or FL_ERANGE (row over ROW_MAX_ENCODED).
+ */
+int row_copy(const fl_row *r, uint8_t **buf, size_t *cap, fl_row *out);
+
+#endif
