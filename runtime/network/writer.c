@@ -1,0 +1,285 @@
+#include "network/writer.h"
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "types/codec.h"
+
+struct writer_chan {
+	net_outchan *oc;
+	net_buffer *cur; /* buffer being filled, NULL until the next record */
+};
+
+struct net_writer {
+	enum net_partitioner part;
+	int nchannels;
+	uint32_t buffer_size;
+	int next_rr;
+	struct writer_chan *chans;
+	/* Broadcast rows are encoded once here, then copied to every channel;
+	 * grows to the largest record seen, so no allocation per record. */
+	uint8_t *scratch;
+	size_t scratch_cap;
+	/* Read by the metrics thread while the task thread writes. */
+	_Atomic uint64_t bytes_out;
+};
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, uint32_t buffer_size,
+		   int start)
+{
+	*out = NULL;
+	if (nchannels < 1 || buffer_size < 16 || buffer_size > NET_MAX_BUFFER)
+		return FL_EINVAL;
+	if (part != NET_PART_FORWARD && part != NET_PART_REBALANCE && part != NET_PART_HASH &&
+	    part != NET_PART_BROADCAST)
+		return FL_EINVAL;
+	net_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return FL_ENOMEM;
+	w->chans = calloc((size_t)nchannels, sizeof(*w->chans));
+	if (!w->chans) {
+		free(w);
+		return FL_ENOMEM;
+	}
+	w->part = part;
+	w->nchannels = nchannels;
+	w->buffer_size = buffer_size;
+	w->next_rr = start < 0 ? 0 : start % nchannels;
+	atomic_init(&w->bytes_out, 0);
+	*out = w;
+	return 0;
+}
+
+void net_writer_free(net_writer *w)
+{
+	if (!w)
+		return;
+	for (int i = 0; i < w->nchannels; i++) {
+		net_buffer_free(w->chans[i].cur);
+		net_outchan_free(w->chans[i].oc);
+	}
+	free(w->chans);
+	free(w->scratch);
+	free(w);
+}
+
+void net_writer_set_channel(net_writer *w, int i, net_outchan *c)
+{
+	assert(i >= 0 && i < w->nchannels);
+	net_outchan_free(w->chans[i].oc);
+	w->chans[i].oc = c;
+}
+
+int net_writer_channels(const net_writer *w)
+{
+	return w->nchannels;
+}
+
+static int send_cur(net_writer *w, struct writer_chan *wc)
+{
+	net_buffer *b = wc->cur;
+	wc->cur = NULL;
+	assert(wc->oc != NULL);
+	atomic_fetch_add_explicit(&w->bytes_out, b->len, memory_order_relaxed);
+	return net_outchan_send(wc->oc, b);
+}
+
+/*
+ * Makes wc->cur a buffer with at least `need` free bytes: sends a partly
+ * filled buffer that lacks room first. Records larger than buffer_size get a
+ * buffer sized to fit (capped at NET_MAX_BUFFER).
+ */
+static int ensure_room(net_writer *w, struct writer_chan *wc, size_t need)
+{
+	net_buffer *b = wc->cur;
+	if (b && b->cap - b->len >= need)
+		return 0;
+	if (b && b->len > 0) {
+		int rc = send_cur(w, wc);
+		if (rc != 0)
+			return rc;
+	} else if (b) {
+		net_buffer_free(b);
+		wc->cur = NULL;
+	}
+	size_t cap = need > w->buffer_size ? need : w->buffer_size;
+	if (cap > NET_MAX_BUFFER)
+		cap = NET_MAX_BUFFER;
+	wc->cur = net_buffer_new((uint32_t)cap);
+	return wc->cur ? 0 : FL_ENOMEM;
+}
+
+/* An oversized buffer holds exactly one record: ship it at once rather than
+ * keep a large allocation around. */
+static int after_record(net_writer *w, struct writer_chan *wc)
+{
+	if (wc->cur->cap > w->buffer_size)
+		return send_cur(w, wc);
+	return 0;
+}
+
+static int emit_framed(net_writer *w, struct writer_chan *wc, const uint8_t *rec, uint32_t len)
+{
+	size_t vlen = varint_len(len);
+	int rc = ensure_room(w, wc, vlen + len);
+	if (rc != 0)
+		return rc;
+	net_buffer *b = wc->cur;
+	b->len += (uint32_t)row_varint_put(b->data + b->len, vlen, len);
+	memcpy(b->data + b->len, rec, len);
+	b->len += len;
+	return after_record(w, wc);
+}
+
+static int pick_channel(net_writer *w, int channel)
+{
+	switch (w->part) {
+	case NET_PART_FORWARD:
+		return 0;
+	case NET_PART_HASH:
+		assert(channel >= 0 && channel < w->nchannels);
+		return channel;
+	case NET_PART_REBALANCE:
+	default: {
+		int c = w->next_rr;
+		w->next_rr = c + 1 == w->nchannels ? 0 : c + 1;
+		return c;
+	}
+	}
+}
+
+int net_writer_emit(net_writer *w, int channel, const uint8_t *rec, uint32_t len)
+{
+	if (len > ROW_MAX_ENCODED)
+		return FL_ERANGE;
+	if (w->part == NET_PART_BROADCAST) {
+		for (int i = 0; i < w->nchannels; i++) {
+			int rc = emit_framed(w, &w->chans[i], rec, len);
+			if (rc != 0)
+				return rc;
+		}
+		return 0;
+	}
+	return emit_framed(w, &w->chans[pick_channel(w, channel)], rec, len);
+}
+
+/*
+ * Encodes r after a length prefix of `vmax` reserved bytes, then slides the
+ * row down if its real length prefix is shorter. Returns 1 on success, 0 if
+ * the row does not fit in the buffer's free space.
+ */
+static int encode_into(net_buffer *b, const fl_row *r, size_t vmax, size_t *row_len)
+{
+	size_t room = b->cap - b->len;
+	if (room <= vmax)
+		return 0;
+	uint8_t *p = b->data + b->len;
+	size_t n = row_encode(r, p + vmax, room - vmax);
+	if (n == 0)
+		return 0;
+	size_t v = varint_len(n);
+	if (v < vmax)
+		memmove(p + v, p + vmax, n);
+	row_varint_put(p, v, n);
+	b->len += (uint32_t)(v + n);
+	*row_len = n;
+	return 1;
+}
+
+static int emit_row_to(net_writer *w, struct writer_chan *wc, const fl_row *r, size_t bound)
+{
+	size_t vmax = varint_len(bound);
+	size_t n = 0;
+	uint32_t before = wc->cur ? wc->cur->len : 0;
+	if (wc->cur && encode_into(wc->cur, r, vmax, &n))
+		goto encoded;
+	/* Not enough room: start a fresh buffer big enough for the bound. */
+	int rc = ensure_room(w, wc, vmax + bound);
+	if (rc != 0)
+		return rc;
+	before = wc->cur->len;
+	if (!encode_into(wc->cur, r, vmax, &n))
+		return FL_ERANGE; /* larger than NET_MAX_BUFFER */
+encoded:
+	if (n > ROW_MAX_ENCODED) {
+		wc->cur->len = before;
+		return FL_ERANGE;
+	}
+	return after_record(w, wc);
+}
+
+int net_writer_emit_row(net_writer *w, int channel, const fl_row *r)
+{
+	size_t bound = row_encoded_bound(r);
+	if (w->part != NET_PART_BROADCAST)
+		return emit_row_to(w, &w->chans[pick_channel(w, channel)], r, bound);
+	if (bound > ROW_MAX_ENCODED + ROW_VARINT_MAX)
+		bound = ROW_MAX_ENCODED + ROW_VARINT_MAX;
+	if (w->scratch_cap < bound) {
+		uint8_t *p = realloc(w->scratch, bound);
+		if (!p)
+			return FL_ENOMEM;
+		w->scratch = p;
+		w->scratch_cap = bound;
+	}
+	size_t n = row_encode(r, w->scratch, w->scratch_cap);
+	if (n == 0 || n > ROW_MAX_ENCODED)
+		return FL_ERANGE;
+	return net_writer_emit(w, channel, w->scratch, (uint32_t)n);
+}
+
+int net_writer_flush_all(net_writer *w)
+{
+	int first = 0;
+	for (int i = 0; i < w->nchannels; i++) {
+		struct writer_chan *wc = &w->chans[i];
+		if (wc->cur && wc->cur->len > 0) {
+			int rc = send_cur(w, wc);
+			if (rc != 0 && first == 0)
+				first = rc;
+		}
+	}
+	return first;
+}
+
+int net_writer_broadcast_event(net_writer *w, enum net_event ev, int64_t arg)
+{
+	int rc = net_writer_flush_all(w);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < w->nchannels; i++) {
+		net_buffer *b = net_buffer_event(ev, arg);
+		if (!b)
+			return FL_ENOMEM;
+		assert(w->chans[i].oc != NULL);
+		rc = net_outchan_send(w->chans[i].oc, b);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void net_writer_cancel(net_writer *w)
+{
+	for (int i = 0; i < w->nchannels; i++) {
+		if (w->chans[i].oc)
+			net_outchan_cancel(w->chans[i].oc);
+	}
+}
+
+uint64_t net_writer_bytes_out(const net_writer *w)
+{
+	return atomic_load_explicit(&w->bytes_out, memory_order_relaxed);
+}
