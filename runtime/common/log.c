@@ -1,0 +1,224 @@
+#include "common/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+
+/*
+ * One line is at most FL_LOG_LINE_MAX bytes including the newline. 4096 is
+ * PIPE_BUF on Linux, so a line written to a pipe (kubectl logs, a test
+ * capture) is also atomic with respect to other processes' writes.
+ */
+#define FL_LOG_LINE_MAX 4096
+#define FL_LOG_ID_MAX 64
+
+static atomic_int log_level = FL_LOG_INFO;
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+static _Thread_local char tl_job[FL_LOG_ID_MAX + 1];
+static _Thread_local char tl_task[FL_LOG_ID_MAX + 1];
+
+static void log_init_from_env(void)
+{
+	enum fl_log_level lv;
+	const char *s = getenv("FLINC_LOG_LEVEL");
+	if (s && fl_log_parse_level(s, &lv) == 0)
+		atomic_store_explicit(&log_level, (int)lv, memory_order_relaxed);
+}
+
+/* The environment is consulted once, at the first call of any fl_log*
+ * function; an explicit fl_log_set_level afterwards wins. */
+static void log_init(void)
+{
+	pthread_once(&log_once, log_init_from_env);
+}
+
+FL_API int fl_log_parse_level(const char *s, enum fl_log_level *out)
+{
+	static const struct {
+		const char *name;
+		enum fl_log_level level;
+	} names[] = {
+	    {"debug", FL_LOG_DEBUG},  {"info", FL_LOG_INFO},   {"warn", FL_LOG_WARN},
+	    {"warning", FL_LOG_WARN}, {"error", FL_LOG_ERROR},
+	};
+	if (!s || !out)
+		return FL_EINVAL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(s, names[i].name) == 0) {
+			*out = names[i].level;
+			return 0;
+		}
+	}
+	return FL_EINVAL;
+}
+
+FL_API void fl_log_set_level(enum fl_log_level level)
+{
+	log_init();
+	if ((int)level < FL_LOG_DEBUG)
+		level = FL_LOG_DEBUG;
+	if ((int)level > FL_LOG_ERROR)
+		level = FL_LOG_ERROR;
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+FL_API enum fl_log_level fl_log_get_level(void)
+{
+	log_init();
+	return (enum fl_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+/* Copies s (or clears when NULL), cut at FL_LOG_ID_MAX bytes. */
+static void set_id(char *dst, const char *s)
+{
+	if (!s) {
+		dst[0] = '\0';
+		return;
+	}
+	size_t n = strnlen(s, FL_LOG_ID_MAX);
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+FL_API void fl_log_set_thread_job(const char *job_id)
+{
+	set_id(tl_job, job_id);
+}
+
+FL_API void fl_log_set_thread_task(const char *task_name)
+{
+	set_id(tl_task, task_name);
+}
+
+static const char *level_name(enum fl_log_level level)
+{
+	switch (level) {
+	case FL_LOG_DEBUG:
+		return "DEBUG";
+	case FL_LOG_INFO:
+		return "INFO ";
+	case FL_LOG_WARN:
+		return "WARN ";
+	default:
+		return "ERROR";
+	}
+}
+
+/* A small append-only view of the line buffer; appends that do not fit are
+ * cut and remembered, so the caller can mark the line as truncated. */
+struct line {
+	char *buf;
+	size_t len;
+	size_t cap; /* bytes usable for text (the newline is reserved apart) */
+	int truncated;
+};
+
+static void line_puts(struct line *l, const char *s)
+{
+	size_t n = strlen(s);
+	size_t room = l->cap - l->len;
+	if (n > room) {
+		n = room;
+		l->truncated = 1;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void write_all(const char *buf, size_t len)
+{
+	/* One write(2) in the normal case; the loop only resumes after a
+	 * signal or a short write to a full non-pipe descriptor. */
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+FL_API void fl_vlog(enum fl_log_level level, const char *component, const char *fmt, va_list ap)
+{
+	log_init();
+	if ((int)level < atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+
+	int saved_errno = errno;
+	char buf[FL_LOG_LINE_MAX];
+	struct line l = {buf, 0, sizeof(buf) - 1, 0};
+
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	char stamp[48];
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(ts.tv_nsec / 1000000));
+	line_puts(&l, stamp);
+	line_puts(&l, level_name(level));
+	line_puts(&l, " ");
+	line_puts(&l, component && component[0] ? component : "-");
+	line_puts(&l, " ");
+	if (tl_job[0]) {
+		line_puts(&l, "job=");
+		line_puts(&l, tl_job);
+		line_puts(&l, " ");
+	}
+	if (tl_task[0]) {
+		line_puts(&l, "task=");
+		line_puts(&l, tl_task);
+		line_puts(&l, " ");
+	}
+
+	size_t room = l.cap - l.len;
+	if (fmt && room > 0) {
+		/* vsnprintf writes at most room-1 characters plus a NUL, which
+		 * lands on the byte reserved for the newline. */
+		int n = vsnprintf(l.buf + l.len, room + 1, fmt, ap);
+		if (n > 0) {
+			if ((size_t)n > room) {
+				n = (int)room;
+				l.truncated = 1;
+			}
+			l.len += (size_t)n;
+		}
+	} else if (fmt && fmt[0]) {
+		l.truncated = 1;
+	}
+
+	/* One event is one line, whatever the message or the ids contained. */
+	for (size_t i = 0; i < l.len; i++) {
+		if (buf[i] == '\n' || buf[i] == '\r')
+			buf[i] = ' ';
+	}
+	if (l.truncated) {
+		size_t keep = l.len < 3 ? 0 : l.len - 3;
+		memcpy(buf + keep, "...", 3);
+		l.len = keep + 3;
+	}
+	buf[l.len++] = '\n';
+	write_all(buf, l.len);
+	errno = saved_errno;
+}
+
+FL_API void fl_log(enum fl_log_level level, const char *component, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fl_vlog(level, component, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,168 @@
+/*
+ * config_values.c — the value syntaxes of configuration keys, as Flink's
+ * TimeUtils.parseDuration and MemorySize.parseBytes read them: a decimal
+ * number, optional blanks, an optional case-insensitive unit.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "config/config_internal.h"
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+/* Trims s into [*b, *e). */
+static void trim(const char *s, const char **b, const char **e)
+{
+	const char *end = s + strlen(s);
+	while (s < end && is_blank(*s))
+		s++;
+	while (end > s && is_blank(end[-1]))
+		end--;
+	*b = s;
+	*e = end;
+}
+
+int cfg_parse_int(const char *s, int64_t *out)
+{
+	const char *b, *e;
+	if (!s || !out)
+		return FL_EINVAL;
+	trim(s, &b, &e);
+	const char *p = b;
+	bool neg = false;
+	if (p < e && (*p == '+' || *p == '-'))
+		neg = *p++ == '-';
+	if (p == e)
+		return FL_EINVAL;
+	uint64_t v = 0;
+	/* Accumulate the magnitude; INT64_MIN's magnitude is one above max. */
+	uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; p < e; p++) {
+		if (*p < '0' || *p > '9')
+			return FL_EINVAL;
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (limit - d) / 10)
+			return FL_EINVAL;
+		v = v * 10 + d;
+	}
+	if (neg)
+		*out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+	else
+		*out = (int64_t)v;
+	return 0;
+}
+
+int cfg_parse_bool(const char *s, bool *out)
+{
+	const char *b, *e;
+	if (!s || !out)
+		return FL_EINVAL;
+	trim(s, &b, &e);
+	size_t n = (size_t)(e - b);
+	if (n == 4 && strncasecmp(b, "true", 4) == 0) {
+		*out = true;
+		return 0;
+	}
+	if (n == 5 && strncasecmp(b, "false", 5) == 0) {
+		*out = false;
+		return 0;
+	}
+	return FL_EINVAL;
+}
+
+struct unit {
+	const char *label;
+	int64_t factor;
+};
+
+/*
+ * Splits "<digits><blanks><unit>" and returns digits * the unit's factor
+ * (the first table entry's label may be empty: no unit). No sign, no
+ * fraction, no overflow.
+ */
+static int parse_scaled(const char *s, const struct unit *units, size_t nunits, int64_t *out)
+{
+	const char *b, *e;
+	if (!s || !out)
+		return FL_EINVAL;
+	trim(s, &b, &e);
+	const char *p = b;
+	int64_t v = 0;
+	while (p < e && *p >= '0' && *p <= '9') {
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
+			return FL_EINVAL;
+		p++;
+	}
+	if (p == b)
+		return FL_EINVAL; /* does not start with a number */
+	while (p < e && is_blank(*p))
+		p++;
+	size_t ulen = (size_t)(e - p);
+	for (size_t i = 0; i < nunits; i++) {
+		if (strlen(units[i].label) == ulen && strncasecmp(p, units[i].label, ulen) == 0) {
+			int64_t r;
+			if (__builtin_mul_overflow(v, units[i].factor, &r))
+				return FL_EINVAL;
+			*out = r;
+			return 0;
+		}
+	}
+	return FL_EINVAL;
+}
+
+#define MS_PER_S INT64_C(1000)
+#define MS_PER_MIN (60 * MS_PER_S)
+#define MS_PER_H (60 * MS_PER_MIN)
+#define MS_PER_D (24 * MS_PER_H)
+
+static const struct unit duration_units[] = {
+    {"", 1},
+    {"ms", 1},
+    {"milli", 1},
+    {"millis", 1},
+    {"millisecond", 1},
+    {"milliseconds", 1},
+    {"s", MS_PER_S},
+    {"sec", MS_PER_S},
+    {"secs", MS_PER_S},
+    {"second", MS_PER_S},
+    {"seconds", MS_PER_S},
+    {"m", MS_PER_MIN}, /* Flink's TimeUtils reads "m" as minutes */
+    {"min", MS_PER_MIN},
+    {"mins", MS_PER_MIN},
+    {"minute", MS_PER_MIN},
+    {"minutes", MS_PER_MIN},
+    {"h", MS_PER_H},
+    {"hour", MS_PER_H},
+    {"hours", MS_PER_H},
+    {"d", MS_PER_D},
+    {"day", MS_PER_D},
+    {"days", MS_PER_D},
+};
+
+FL_API int cfg_parse_duration_ms(const char *s, int64_t *out)
+{
+	return parse_scaled(s, duration_units, sizeof(duration_units) / sizeof(duration_units[0]),
+			    out);
+}
+
+#define KIB INT64_C(1024)
+#define MIB (KIB * 1024)
+#define GIB (MIB * 1024)
+#define TIB (GIB * 1024)
+
+static const struct unit memory_units[] = {
+    {"", 1},	 {"b", 1},     {"bytes", 1},	   {"k", KIB},
+    {"kb", KIB}, {"kib", KIB}, {"kibibytes", KIB}, {"m", MIB},
+    {"mb", MIB}, {"mib", MIB}, {"mebibytes", MIB}, {"g", GIB},
+    {"gb", GIB}, {"gib", GIB}, {"gibibytes", GIB}, {"t", TIB},
+    {"tb", TIB}, {"tib", TIB}, {"tebibytes", TIB},
+};
+
+FL_API int cfg_parse_memory_bytes(const char *s, int64_t *out)
+{
+	return parse_scaled(s, memory_units, sizeof(memory_units) / sizeof(memory_units[0]), out);
+}

@@ -1,0 +1,358 @@
+/*
+ * config_yaml.c — reads a YAML configuration with libyaml's event API.
+ *
+ * The event API rather than the document API: it holds no tree, and aliases
+ * arrive as events that can be refused, so `*a` references cannot multiply
+ * the work (a "billion laughs" file is an error, not a hang). Nested maps are
+ * flattened by keeping the current key path; every scalar value is set with
+ * cfg_set_at, which validates it and names file:line:column on error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "config/config_internal.h"
+
+/* Nesting is bounded by the key length anyway (each level adds a byte or
+ * more and a '.'); the explicit cap keeps the level stack on the stack. */
+#define MAX_DEPTH 64
+
+struct loader {
+	cfg *c;
+	const char *origin;
+	const unsigned char *text;
+	size_t len;
+	fl_err *err;
+	char path[CFG_KEY_MAX + 1];
+	size_t path_len;
+	size_t depth;
+	struct {
+		size_t prefix_len; /* path length of the map's own key */
+		bool want_key;
+	} lv[MAX_DEPTH];
+};
+
+/* YAML's null: an empty plain scalar, ~ or null. */
+static bool is_null(const yaml_event_t *ev)
+{
+	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	const char *v = (const char *)ev->data.scalar.value;
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+static int at(struct loader *l, const yaml_mark_t *m, int code, const char *what)
+{
+	return fl_err_set(l->err, code, "%s:%zu:%zu: %s", l->origin, m->line + 1, m->column + 1,
+			  what);
+}
+
+static int parser_error(struct loader *l, const yaml_parser_t *p)
+{
+	if (p->error == YAML_MEMORY_ERROR)
+		return fl_err_set(l->err, FL_ENOMEM, "%s: out of memory parsing YAML", l->origin);
+	const char *problem = p->problem ? p->problem : "malformed YAML";
+	size_t line, col;
+	if (p->error == YAML_READER_ERROR) {
+		/* The reader reports a byte offset; turn it into line:column. */
+		size_t off = p->problem_offset < l->len ? p->problem_offset : l->len;
+		line = 1;
+		col = 1;
+		for (size_t i = 0; i < off; i++) {
+			if (l->text[i] == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+	} else {
+		line = p->problem_mark.line + 1;
+		col = p->problem_mark.column + 1;
+	}
+	if (p->context)
+		return fl_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s (%s at %zu:%zu)", l->origin,
+				  line, col, problem, p->context, p->context_mark.line + 1,
+				  p->context_mark.column + 1);
+	return fl_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s", l->origin, line, col, problem);
+}
+
+/* Appends a map key to the path at the current level. */
+static int push_key(struct loader *l, const yaml_event_t *ev)
+{
+	const char *k = (const char *)ev->data.scalar.value;
+	size_t klen = ev->data.scalar.length;
+	size_t base = l->lv[l->depth - 1].prefix_len;
+	if (klen == 0)
+		return at(l, &ev->start_mark, FL_EPROTO, "empty key");
+	if (memchr(k, '\0', klen))
+		return at(l, &ev->start_mark, FL_EPROTO, "key contains a NUL character");
+	size_t need = base + (base ? 1 : 0) + klen;
+	if (need > CFG_KEY_MAX)
+		return fl_err_set(
+		    l->err, FL_ERANGE, "%s:%zu:%zu: configuration key is longer than %d bytes",
+		    l->origin, ev->start_mark.line + 1, ev->start_mark.column + 1, CFG_KEY_MAX);
+	size_t n = base;
+	if (base)
+		l->path[n++] = '.';
+	memcpy(l->path + n, k, klen);
+	l->path_len = n + klen;
+	l->path[l->path_len] = '\0';
+	return 0;
+}
+
+static int scalar_value(struct loader *l, const yaml_event_t *ev)
+{
+	if (is_null(ev)) {
+		/* `key:` with nothing: back to the default, as if never set. No
+		 * unknown-key warning: a map whose children are all commented
+		 * out (`rpc:` above `# port: 6123`) is common and harmless. */
+		cfg_unset(l->c, l->path);
+		return 0;
+	}
+	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
+		return fl_err_set(
+		    l->err, FL_EPROTO, "%s:%zu:%zu: value for key '%s' contains a NUL character",
+		    l->origin, ev->start_mark.line + 1, ev->start_mark.column + 1, l->path);
+	struct cfg_origin o = {l->origin, ev->start_mark.line + 1, ev->start_mark.column + 1};
+	return cfg_set_at(l->c, l->path, (const char *)ev->data.scalar.value, &o, l->err);
+}
+
+/* Handles one event; *done is set at the end of the stream. */
+static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *had_doc)
+{
+	char msg[CFG_KEY_MAX + 96];
+
+	switch (ev->type) {
+	case YAML_STREAM_START_EVENT:
+	case YAML_NO_EVENT:
+		return 0;
+	case YAML_STREAM_END_EVENT:
+		*done = true;
+		return 0;
+	case YAML_DOCUMENT_START_EVENT:
+		if (*had_doc)
+			return at(l, &ev->start_mark, FL_EPROTO,
+				  "more than one YAML document; a configuration is one map");
+		*had_doc = true;
+		return 0;
+	case YAML_DOCUMENT_END_EVENT:
+		return 0;
+	case YAML_ALIAS_EVENT:
+		return at(l, &ev->start_mark, FL_EPROTO, "YAML aliases (*name) are not supported");
+	default:
+		break;
+	}
+
+	if (l->depth == 0) {
+		/* The document's root node. */
+		switch (ev->type) {
+		case YAML_MAPPING_START_EVENT:
+			l->lv[0].prefix_len = 0;
+			l->lv[0].want_key = true;
+			l->depth = 1;
+			return 0;
+		case YAML_SCALAR_EVENT:
+			if (is_null(ev))
+				return 0; /* an empty document sets nothing */
+			return at(l, &ev->start_mark, FL_EPROTO,
+				  "the document is a scalar, not a map of configuration keys");
+		case YAML_SEQUENCE_START_EVENT:
+			return at(l, &ev->start_mark, FL_EPROTO,
+				  "the document is a sequence, not a map of configuration keys");
+		default:
+			return at(l, &ev->start_mark, FL_EPROTO, "unexpected YAML event");
+		}
+	}
+
+	if (l->lv[l->depth - 1].want_key) {
+		switch (ev->type) {
+		case YAML_SCALAR_EVENT:
+			l->lv[l->depth - 1].want_key = false;
+			return push_key(l, ev);
+		case YAML_MAPPING_END_EVENT:
+			l->depth--;
+			if (l->depth > 0)
+				l->lv[l->depth - 1].want_key = true;
+			return 0;
+		default:
+			return at(l, &ev->start_mark, FL_EPROTO,
+				  "a map or sequence as a key is not supported");
+		}
+	}
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		l->lv[l->depth - 1].want_key = true;
+		return scalar_value(l, ev);
+	case YAML_MAPPING_START_EVENT:
+		if (l->depth == MAX_DEPTH)
+			return at(l, &ev->start_mark, FL_EPROTO, "maps nested too deeply");
+		l->lv[l->depth].prefix_len = l->path_len;
+		l->lv[l->depth].want_key = true;
+		l->depth++;
+		return 0;
+	case YAML_SEQUENCE_START_EVENT:
+		snprintf(
+		    msg, sizeof(msg),
+		    "key '%s' has a sequence (list) value; only scalars and maps are supported",
+		    l->path);
+		return at(l, &ev->start_mark, FL_EPROTO, msg);
+	default:
+		return at(l, &ev->start_mark, FL_EPROTO, "unexpected YAML event");
+	}
+}
+
+/* Applies the YAML text to c (which the caller throws away on error). */
+static int load_into(cfg *c, const char *text, size_t len, const char *origin, fl_err *err)
+{
+	yaml_parser_t p;
+	if (!yaml_parser_initialize(&p))
+		return fl_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+
+	struct loader *l = calloc(1, sizeof(*l));
+	if (!l) {
+		yaml_parser_delete(&p);
+		return fl_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
+	}
+	l->c = c;
+	l->origin = origin;
+	l->text = (const unsigned char *)text;
+	l->len = len;
+	l->err = err;
+
+	int rc = 0;
+	bool done = false, had_doc = false;
+	while (!done && rc == 0) {
+		yaml_event_t ev;
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = parser_error(l, &p);
+			break;
+		}
+		rc = on_event(l, &ev, &done, &had_doc);
+		yaml_event_delete(&ev);
+	}
+	free(l);
+	yaml_parser_delete(&p);
+	return rc;
+}
+
+FL_API int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, fl_err *err)
+{
+	if (!origin)
+		origin = "<string>";
+	if (!c || (!yaml && len > 0))
+		return fl_err_set(err, FL_EINVAL, "%s: NULL argument", origin);
+	if (len > CFG_FILE_MAX)
+		return fl_err_set(err, FL_ERANGE, "%s: %zu bytes of YAML, more than the %d allowed",
+				  origin, len, CFG_FILE_MAX);
+	/* Parse into a copy so that c is untouched by a file that fails half-way. */
+	cfg *tmp;
+	if (cfg_clone(c, &tmp) != 0)
+		return fl_err_set(err, FL_ENOMEM, "%s: out of memory", origin);
+	int rc = load_into(tmp, yaml ? yaml : "", len, origin, err);
+	if (rc == 0)
+		cfg_swap(c, tmp);
+	cfg_free(tmp);
+	return rc;
+}
+
+/* Reads at most CFG_FILE_MAX bytes of path into a malloc'd buffer. */
+static int read_capped(const char *path, char **out, size_t *out_len, fl_err *err)
+{
+	int fd;
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		int e = errno;
+		return fl_err_set(err, fl_err_from_errno(e) == FL_ENOENT ? FL_ENOENT : FL_EIO,
+				  "%s: cannot open: %s", path, strerror(e));
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return fl_err_set(err, FL_EIO, "%s: cannot stat: %s", path, strerror(e));
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return fl_err_set(err, FL_EIO, "%s: is a directory", path);
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > CFG_FILE_MAX) {
+		close(fd);
+		return fl_err_set(err, FL_ERANGE, "%s: %lld bytes, larger than the %d allowed",
+				  path, (long long)st.st_size, CFG_FILE_MAX);
+	}
+	/* Size from fstat is only a hint (pipes say 0, files grow): read up to
+	 * one byte past the cap to notice a file that is too large. */
+	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return fl_err_set(err, FL_ENOMEM, "%s: out of memory", path);
+	}
+	size_t len = 0;
+	for (;;) {
+		if (len == cap) {
+			if (cap > CFG_FILE_MAX) {
+				free(buf);
+				close(fd);
+				return fl_err_set(err, FL_ERANGE,
+						  "%s: larger than the %d bytes allowed", path,
+						  CFG_FILE_MAX);
+			}
+			size_t ncap = cap * 2 > CFG_FILE_MAX + 1 ? CFG_FILE_MAX + 1 : cap * 2;
+			char *nb = realloc(buf, ncap);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return fl_err_set(err, FL_ENOMEM, "%s: out of memory", path);
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			close(fd);
+			return fl_err_set(err, FL_EIO, "%s: read failed: %s", path, strerror(e));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > CFG_FILE_MAX) {
+		free(buf);
+		return fl_err_set(err, FL_ERANGE, "%s: larger than the %d bytes allowed", path,
+				  CFG_FILE_MAX);
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+FL_API int cfg_load_file(cfg *c, const char *path, fl_err *err)
+{
+	if (!c || !path)
+		return fl_err_set(err, FL_EINVAL, "cfg_load_file: NULL argument");
+	char *text = NULL;
+	size_t len = 0;
+	int rc = read_capped(path, &text, &len, err);
+	if (rc)
+		return rc;
+	rc = cfg_load_string(c, text, len, path, err);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,470 @@
+/*
+ * test_log.c — the log line format, levels, per-thread ids, truncation, and
+ * that lines from concurrent threads never interleave.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+/* ------------------------------------------------------------ capture */
+
+/*
+ * Redirects stderr into a pipe drained by a reader thread, so that writers
+ * never block on a full pipe and lines go through a pipe as under kubectl.
+ */
+struct capture {
+	int saved_fd;
+	int rfd;
+	pthread_t reader;
+	char *buf;
+	size_t len, cap;
+};
+
+static void *capture_reader(void *arg)
+{
+	struct capture *c = arg;
+	for (;;) {
+		if (c->cap - c->len < 65536) {
+			size_t ncap = c->cap ? c->cap * 2 : 1 << 20;
+			char *nb = realloc(c->buf, ncap);
+			if (!nb)
+				abort();
+			c->buf = nb;
+			c->cap = ncap;
+		}
+		ssize_t n = read(c->rfd, c->buf + c->len, c->cap - c->len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		c->len += (size_t)n;
+	}
+	return NULL;
+}
+
+static void capture_start(struct capture *c)
+{
+	int p[2];
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(pipe(p), 0);
+	c->saved_fd = dup(STDERR_FILENO);
+	assert_true(c->saved_fd >= 0);
+	assert_true(dup2(p[1], STDERR_FILENO) >= 0);
+	close(p[1]);
+	c->rfd = p[0];
+	assert_int_equal(pthread_create(&c->reader, NULL, capture_reader, c), 0);
+}
+
+/* Restores stderr and returns what was written (NUL-terminated; free it). */
+static char *capture_stop(struct capture *c)
+{
+	assert_true(dup2(c->saved_fd, STDERR_FILENO) >= 0); /* closes the last write end */
+	close(c->saved_fd);
+	pthread_join(c->reader, NULL);
+	close(c->rfd);
+	if (!c->buf) {
+		c->buf = malloc(1);
+		assert_non_null(c->buf);
+	}
+	c->buf[c->len] = '\0';
+	return c->buf;
+}
+
+#define TS_RE "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"
+
+static void assert_matches(const char *text, const char *pattern)
+{
+	regex_t re;
+	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+	int rc = regexec(&re, text, 0, NULL, 0);
+	regfree(&re);
+	if (rc != 0)
+		fail_msg("'%s' does not match /%s/", text, pattern);
+}
+
+static int reset(void **state)
+{
+	(void)state;
+	fl_log_set_level(FL_LOG_INFO);
+	fl_log_set_thread_job(NULL);
+	fl_log_set_thread_task(NULL);
+	return 0;
+}
+
+/* -------------------------------------------------------------- tests */
+
+/* main() sets FLINC_LOG_LEVEL=error before any log call; this test runs first. */
+static void test_env_level_applies_at_first_use_and_is_read_once(void **state)
+{
+	(void)state;
+	assert_int_equal(fl_log_get_level(), FL_LOG_ERROR);
+	setenv("FLINC_LOG_LEVEL", "debug", 1);
+	assert_int_equal(fl_log_get_level(), FL_LOG_ERROR);
+	unsetenv("FLINC_LOG_LEVEL");
+}
+
+static void test_line_format_is_timestamp_level_component_message(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	FL_INFO("jobmaster", "Task is %s", "RUNNING");
+	char *out = capture_stop(&c);
+	assert_matches(out, "^" TS_RE " INFO  jobmaster Task is RUNNING\n$");
+	free(out);
+}
+
+static void test_timestamp_is_current_utc_time(void **state)
+{
+	(void)state;
+	struct capture c;
+	time_t before = time(NULL);
+	capture_start(&c);
+	FL_INFO("clock", "tick");
+	char *out = capture_stop(&c);
+	time_t after = time(NULL);
+	struct tm tm = {0};
+	char *rest = strptime(out, "%Y-%m-%dT%H:%M:%S", &tm);
+	assert_non_null(rest);
+	time_t t = timegm(&tm);
+	assert_true(t >= before && t <= after);
+	free(out);
+}
+
+static void test_level_names_are_padded_to_five(void **state)
+{
+	(void)state;
+	fl_log_set_level(FL_LOG_DEBUG);
+	struct capture c;
+	capture_start(&c);
+	FL_DEBUG("c", "d");
+	FL_INFO("c", "i");
+	FL_WARN("c", "w");
+	FL_ERROR("c", "e");
+	char *out = capture_stop(&c);
+	assert_matches(out, "^" TS_RE " DEBUG c d\n" TS_RE " INFO  c i\n" TS_RE " WARN  c w\n" TS_RE
+			    " ERROR c e\n$");
+	free(out);
+}
+
+static void test_level_filters_lower_levels(void **state)
+{
+	(void)state;
+	fl_log_set_level(FL_LOG_WARN);
+	assert_int_equal(fl_log_get_level(), FL_LOG_WARN);
+	struct capture c;
+	capture_start(&c);
+	FL_DEBUG("c", "hidden-debug");
+	FL_INFO("c", "hidden-info");
+	FL_WARN("c", "shown-warn");
+	FL_ERROR("c", "shown-error");
+	char *out = capture_stop(&c);
+	assert_null(strstr(out, "hidden"));
+	assert_non_null(strstr(out, "shown-warn"));
+	assert_non_null(strstr(out, "shown-error"));
+	free(out);
+}
+
+static void test_parse_level_accepts_names_in_any_case(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		enum fl_log_level lv;
+	} ok[] = {{"debug", FL_LOG_DEBUG}, {"DEBUG", FL_LOG_DEBUG}, {"Info", FL_LOG_INFO},
+		  {"warn", FL_LOG_WARN},   {"WARN", FL_LOG_WARN},   {"eRRoR", FL_LOG_ERROR}};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		enum fl_log_level lv = FL_LOG_INFO;
+		assert_int_equal(fl_log_parse_level(ok[i].s, &lv), 0);
+		assert_int_equal(lv, ok[i].lv);
+	}
+	static const char *const bad[] = {"", "verbose", "info ", "inf", "3"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum fl_log_level lv = FL_LOG_WARN;
+		assert_int_equal(fl_log_parse_level(bad[i], &lv), FL_EINVAL);
+		assert_int_equal(lv, FL_LOG_WARN);
+	}
+	enum fl_log_level lv;
+	assert_int_equal(fl_log_parse_level(NULL, &lv), FL_EINVAL);
+}
+
+static void test_job_and_task_ids_shown_only_when_set(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	fl_log_set_thread_job("8f3a");
+	fl_log_set_thread_task("Map(2/4)");
+	FL_INFO("jobmaster", "both");
+	fl_log_set_thread_task(NULL);
+	FL_INFO("jobmaster", "job only");
+	fl_log_set_thread_job(NULL);
+	fl_log_set_thread_task("Sink(1/1)");
+	FL_INFO("jobmaster", "task only");
+	fl_log_set_thread_task(NULL);
+	FL_INFO("jobmaster", "none");
+	char *out = capture_stop(&c);
+	assert_matches(out, "^" TS_RE " INFO  jobmaster job=8f3a task=Map\\(2/4\\) both\n" TS_RE
+			    " INFO  jobmaster job=8f3a job only\n" TS_RE
+			    " INFO  jobmaster task=Sink\\(1/1\\) task only\n" TS_RE
+			    " INFO  jobmaster none\n$");
+	free(out);
+}
+
+static void *log_from_other_thread(void *arg)
+{
+	(void)arg;
+	FL_INFO("other", "from another thread");
+	return NULL;
+}
+
+static void test_ids_belong_to_the_calling_thread(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	fl_log_set_thread_job("job-main");
+	fl_log_set_thread_task("task-main");
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, log_from_other_thread, NULL), 0);
+	pthread_join(t, NULL);
+	char *out = capture_stop(&c);
+	assert_matches(out, "^" TS_RE " INFO  other from another thread\n$");
+	free(out);
+}
+
+static void test_ids_are_copied_and_cut_at_64_bytes(void **state)
+{
+	(void)state;
+	char id[100];
+	memset(id, 'j', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	struct capture c;
+	capture_start(&c);
+	fl_log_set_thread_job(id);
+	memset(id, 'x', 10); /* the copy must not see this */
+	FL_INFO("c", "m");
+	char *out = capture_stop(&c);
+	char want[128];
+	snprintf(want, sizeof(want), " job=%.64s m\n",
+		 "jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"
+		 "jjjjjjjjjjjjjjjjjjjjjjjjj");
+	assert_non_null(strstr(out, want));
+	free(out);
+}
+
+static void test_newlines_in_message_become_spaces(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	FL_ERROR("c", "first\nsecond\r\nthird\n");
+	char *out = capture_stop(&c);
+	assert_matches(out, "^" TS_RE " ERROR c first second  third \n$");
+	free(out);
+}
+
+static void test_long_message_truncated_with_ellipsis_in_one_line(void **state)
+{
+	(void)state;
+	size_t n = 10000;
+	char *msg = malloc(n + 1);
+	assert_non_null(msg);
+	memset(msg, 'a', n);
+	msg[n] = '\0';
+	struct capture c;
+	capture_start(&c);
+	FL_INFO("c", "%s", msg);
+	FL_INFO("c", "after");
+	char *out = capture_stop(&c);
+	char *nl = strchr(out, '\n');
+	assert_non_null(nl);
+	assert_int_equal((size_t)(nl - out) + 1, 4096);
+	assert_memory_equal(nl - 3, "...", 3);
+	assert_matches(nl + 1, "^" TS_RE " INFO  c after\n$");
+	free(out);
+	free(msg);
+}
+
+static void test_message_that_exactly_fits_is_not_truncated(void **state)
+{
+	(void)state;
+	/* prefix "<24-char ts> INFO  c " is 24+1+5+1+1+1 = 33 bytes */
+	size_t n = 4095 - 33;
+	char *msg = malloc(n + 1);
+	assert_non_null(msg);
+	memset(msg, 'b', n);
+	msg[n] = '\0';
+	struct capture c;
+	capture_start(&c);
+	FL_INFO("c", "%s", msg);
+	FL_INFO("c", "%sb", msg);
+	char *out = capture_stop(&c);
+	char *nl = strchr(out, '\n');
+	assert_int_equal((size_t)(nl - out) + 1, 4096);
+	assert_int_equal(nl[-1], 'b');
+	char *nl2 = strchr(nl + 1, '\n');
+	assert_int_equal((size_t)(nl2 - nl), 4096);
+	assert_memory_equal(nl2 - 3, "...", 3);
+	free(out);
+	free(msg);
+}
+
+static void test_logging_preserves_errno(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	errno = EAGAIN;
+	FL_INFO("c", "m");
+	assert_int_equal(errno, EAGAIN);
+	errno = 0;
+	char *out = capture_stop(&c);
+	free(out);
+}
+
+static void test_null_or_empty_component_prints_dash(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	fl_log(FL_LOG_INFO, NULL, "m1");
+	fl_log(FL_LOG_INFO, "", "m2");
+	char *out = capture_stop(&c);
+	assert_matches(out, "^" TS_RE " INFO  - m1\n" TS_RE " INFO  - m2\n$");
+	free(out);
+}
+
+#define NTHREADS 8
+#define NLINES 2000
+
+static void *spam(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	char job[16], task[16];
+	snprintf(job, sizeof(job), "job%d", id);
+	snprintf(task, sizeof(task), "task%d", id);
+	fl_log_set_thread_job(job);
+	fl_log_set_thread_task(task);
+	/* Payloads of varying length up to ~3 KiB, so that lines are far
+	 * larger than stdio buffers and would tear if written piecewise. */
+	char payload[3001];
+	for (int i = 0; i < NLINES; i++) {
+		size_t len = (size_t)((i * 37 + id * 101) % 3000) + 1;
+		memset(payload, 'a' + id, len);
+		payload[len] = '\0';
+		FL_INFO("spam", "t=%d seq=%d len=%zu %s", id, i, len, payload);
+	}
+	return NULL;
+}
+
+static void test_concurrent_lines_never_interleave(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, spam, (void *)(intptr_t)i), 0);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);
+	char *out = capture_stop(&c);
+
+	regex_t re;
+	assert_int_equal(regcomp(&re,
+				 "^" TS_RE " INFO  spam job=job([0-9]) task=task([0-9]) t=([0-9]) "
+				 "seq=([0-9]+) len=([0-9]+) ([a-z]+)$",
+				 REG_EXTENDED),
+			 0);
+	int next_seq[NTHREADS] = {0};
+	size_t lines = 0;
+	for (char *line = out, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		regmatch_t m[7];
+		if (regexec(&re, line, 7, m, 0) != 0)
+			fail_msg("torn line %zu: '%.200s'", lines, line);
+		int id = atoi(line + m[1].rm_so);
+		assert_int_equal(atoi(line + m[2].rm_so), id);
+		assert_int_equal(atoi(line + m[3].rm_so), id);
+		assert_int_equal(atoi(line + m[4].rm_so), next_seq[id]);
+		next_seq[id]++;
+		size_t len = (size_t)atoi(line + m[5].rm_so);
+		assert_int_equal((size_t)(m[6].rm_eo - m[6].rm_so), len);
+		for (regoff_t k = m[6].rm_so; k < m[6].rm_eo; k++)
+			assert_int_equal(line[k], 'a' + id);
+		lines++;
+	}
+	regfree(&re);
+	assert_int_equal(lines, NTHREADS * NLINES);
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(next_seq[i], NLINES);
+	free(out);
+}
+
+static void *set_levels(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++) {
+		fl_log_set_level((enum fl_log_level)(i % 4));
+		(void)fl_log_get_level();
+	}
+	return NULL;
+}
+
+static void test_level_changes_are_thread_safe(void **state)
+{
+	(void)state;
+	struct capture c;
+	capture_start(&c);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, set_levels, NULL), 0);
+	for (int i = 0; i < 200; i++)
+		FL_ERROR("c", "e%d", i);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	char *out = capture_stop(&c);
+	size_t lines = 0;
+	for (char *p = out; (p = strchr(p, '\n')); p++)
+		lines++;
+	assert_int_equal(lines, 200); /* ERROR passes every level */
+	free(out);
+}
+
+int main(void)
+{
+	setenv("FLINC_LOG_LEVEL", "error", 1);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_env_level_applies_at_first_use_and_is_read_once),
+	    cmocka_unit_test_setup(test_line_format_is_timestamp_level_component_message, reset),
+	    cmocka_unit_test_setup(test_timestamp_is_current_utc_time, reset),
+	    cmocka_unit_test_setup(test_level_names_are_padded_to_five, reset),
+	    cmocka_unit_test_setup(test_level_filters_lower_levels, reset),
+	    cmocka_unit_test_setup(test_parse_level_accepts_names_in_any_case, reset),
+	    cmocka_unit_test_setup(test_job_and_task_ids_shown_only_when_set, reset),
+	    cmocka_unit_test_setup(test_ids_belong_to_the_calling_thread, reset),
+	    cmocka_unit_test_setup(test_ids_are_copied_and_cut_at_64_bytes, reset),
+	    cmocka_unit_test_setup(test_newlines_in_message_become_spaces, reset),
+	    cmocka_unit_test_setup(test_long_message_truncated_with_ellipsis_in_one_line, reset),
+	    cmocka_unit_test_setup(test_message_that_exactly_fits_is_not_truncated, reset),
+	    cmocka_unit_test_setup(test_logging_preserves_errno, reset),
+	    cmocka_unit_test_setup(test_null_or_empty_component_prints_dash, reset),
+	    cmocka_unit_test_setup(test_concurrent_lines_never_interleave, reset),
+	    cmocka_unit_test_setup(test_level_changes_are_thread_safe, reset),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
