@@ -1,0 +1,606 @@
+/*
+ * env.c — the execution environment and the DataStream builders: each call
+ * records a node or a view in the stream graph; nothing runs until
+ * fl_execute().
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/env.h"
+#include "common/log.h"
+
+static fl_launch *current_launch;
+
+FL_API void fl_launch_install(fl_launch *l)
+{
+	current_launch = l;
+}
+
+fl_launch *fl_launch_current(void)
+{
+	return current_launch;
+}
+
+/* Records the first error of env and logs it; returns code. */
+int env_fail(fl_env *env, int code, const char *fmt, ...)
+{
+	if (env->err.code == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(env->err.msg, sizeof(env->err.msg), fmt, ap);
+		va_end(ap);
+		env->err.code = code;
+		FL_ERROR("env", "%s", env->err.msg);
+	}
+	return code;
+}
+
+static int env_load_default_config(fl_env *env)
+{
+	const char *dir = getenv("FLINC_CONF_DIR");
+	if (!dir || !*dir)
+		return 0;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/flinc.yaml", dir);
+	fl_err e = {0};
+	int rc = cfg_load_file(env->config, path, &e);
+	if (rc == FL_ENOENT)
+		return 0;
+	if (rc != 0)
+		return env_fail(env, rc, "%s", e.msg);
+	return 0;
+}
+
+FL_API fl_env *fl_env_new(int argc, char **argv)
+{
+	fl_env *env = calloc(1, sizeof(*env));
+	if (!env)
+		return NULL;
+	fl_launch *l = fl_launch_current();
+	int rc = l && l->config ? cfg_clone(l->config, &env->config) : cfg_new(&env->config);
+	if (rc != 0 || sg_graph_new(&env->graph) != 0) {
+		cfg_free(env->config);
+		free(env);
+		return NULL;
+	}
+	env->argc = argc;
+	env->argv = argv;
+	if (!l || !l->config)
+		env_load_default_config(env);
+	return env;
+}
+
+FL_API void fl_env_free(fl_env *env)
+{
+	if (!env)
+		return;
+	for (size_t i = 0; i < env->nstreams; i++) {
+		fl_stream *s = env->streams[i];
+		for (size_t j = 0; j < s->nedges; j++)
+			sg_key_fini(&s->edges[j].key);
+		free(s->edges);
+		free(s);
+	}
+	free(env->streams);
+	sg_graph_free(env->graph);
+	cfg_free(env->config);
+	free(env);
+}
+
+FL_API const char *fl_env_error(const fl_env *env)
+{
+	return env ? env->err.msg : "no environment";
+}
+
+static int env_set_int_key(fl_env *env, const char *key, int64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	return fl_env_set_config(env, key, buf);
+}
+
+FL_API int fl_env_set_config(fl_env *env, const char *key, const char *value)
+{
+	if (!env || !key || !value)
+		return FL_EINVAL;
+	fl_err e = {0};
+	int rc = cfg_set(env->config, key, value, &e);
+	if (rc != 0)
+		return env_fail(env, rc, "%s", e.msg);
+	return 0;
+}
+
+FL_API int fl_env_set_parallelism(fl_env *env, int parallelism)
+{
+	if (!env)
+		return FL_EINVAL;
+	if (parallelism < 1)
+		return env_fail(env, FL_EINVAL, "parallelism must be at least 1, not %d",
+				parallelism);
+	return env_set_int_key(env, CFG_PARALLELISM, parallelism);
+}
+
+FL_API int fl_env_set_max_parallelism(fl_env *env, int max_parallelism)
+{
+	if (!env)
+		return FL_EINVAL;
+	return env_set_int_key(env, CFG_MAX_PARALLELISM, max_parallelism);
+}
+
+FL_API int fl_env_set_runtime_mode(fl_env *env, enum fl_runtime_mode mode)
+{
+	if (!env)
+		return FL_EINVAL;
+	return fl_env_set_config(env, CFG_RUNTIME_MODE,
+				 mode == FL_MODE_BATCH ? "BATCH" : "STREAMING");
+}
+
+FL_API int fl_env_set_buffer_timeout(fl_env *env, int64_t millis)
+{
+	if (!env)
+		return FL_EINVAL;
+	char buf[48];
+	snprintf(buf, sizeof(buf), "%lld ms", (long long)millis);
+	return fl_env_set_config(env, CFG_BUFFER_TIMEOUT, buf);
+}
+
+/* ------------------------------------------------------------- streams */
+
+static fl_stream *stream_new(fl_env *env, int node, const sg_edge *edges, size_t nedges,
+			     bool keyed)
+{
+	if (env->nstreams == env->cap_streams) {
+		size_t ncap = env->cap_streams ? env->cap_streams * 2 : 16;
+		fl_stream **ns = realloc(env->streams, ncap * sizeof(*ns));
+		if (!ns)
+			goto oom;
+		env->streams = ns;
+		env->cap_streams = ncap;
+	}
+	fl_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		goto oom;
+	s->env = env;
+	s->node = node;
+	s->keyed = keyed;
+	if (node >= 0) {
+		if (!(s->edges = calloc(1, sizeof(*s->edges)))) {
+			free(s);
+			goto oom;
+		}
+		s->edges[0].src = node;
+		s->edges[0].part = SG_PART_UNSET;
+		s->nedges = 1;
+	} else {
+		if (!(s->edges = calloc(nedges ? nedges : 1, sizeof(*s->edges)))) {
+			free(s);
+			goto oom;
+		}
+		for (size_t i = 0; i < nedges; i++) {
+			s->edges[i] = edges[i];
+			s->edges[i].key.fn_symbol = NULL;
+			if (sg_key_copy(&s->edges[i].key, &edges[i].key) != 0) {
+				for (size_t j = 0; j < i; j++)
+					sg_key_fini(&s->edges[j].key);
+				free(s->edges);
+				free(s);
+				goto oom;
+			}
+		}
+		s->nedges = nedges;
+	}
+	env->streams[env->nstreams++] = s;
+	return s;
+oom:
+	env_fail(env, FL_ENOMEM, "out of memory while building the dataflow");
+	return NULL;
+}
+
+/* Usable input: not NULL and its environment has no error yet. */
+static bool usable(const fl_stream *s)
+{
+	return s && s->env && s->env->err.code == 0;
+}
+
+/* Records which library holds the user functions; all must share one. */
+static int env_adopt_library(fl_env *env, const char *library, const char *symbol)
+{
+	sg_graph *g = env->graph;
+	if (!g->library) {
+		if (!(g->library = strdup(library)))
+			return env_fail(env, FL_ENOMEM, "out of memory");
+		return 0;
+	}
+	if (strcmp(g->library, library) != 0)
+		return env_fail(env, FL_EINVAL,
+				"function '%s' lives in '%s' but the job's other functions are in "
+				"'%s': all user functions of a job must be in one shared object",
+				symbol, *library ? library : "(main program)",
+				*g->library ? g->library : "(main program)");
+	return 0;
+}
+
+static int env_name_fn(fl_env *env, const void *fn, const char *what, char **symbol)
+{
+	fl_err e = {0};
+	char *lib = NULL;
+	int rc = sg_name_function(fn, what, symbol, &lib, &e);
+	if (rc != 0)
+		return env_fail(env, rc, "%s", e.msg[0] ? e.msg : "out of memory");
+	rc = env_adopt_library(env, lib, *symbol);
+	free(lib);
+	if (rc != 0) {
+		free(*symbol);
+		*symbol = NULL;
+	}
+	return rc;
+}
+
+/* Adds a node fed by s (NULL for sources) and returns its stream. */
+static fl_stream *add_node(fl_env *env, const fl_stream *in, enum sg_kind kind, sg_node **nodep)
+{
+	sg_node *n;
+	if (sg_add_node(env->graph, kind, in ? in->edges : NULL, in ? in->nedges : 0, &n) != 0) {
+		env_fail(env, FL_ENOMEM, "out of memory while building the dataflow");
+		return NULL;
+	}
+	*nodep = n;
+	return stream_new(env, n->id, NULL, 0, false);
+}
+
+static fl_stream *add_fn_node(fl_stream *in, enum sg_kind kind, const void *fn, const char *what)
+{
+	if (!usable(in))
+		return NULL;
+	fl_env *env = in->env;
+	char *sym = NULL;
+	if (env_name_fn(env, fn, what, &sym) != 0)
+		return NULL;
+	sg_node *n;
+	fl_stream *out = add_node(env, in, kind, &n);
+	if (!out) {
+		free(sym);
+		return NULL;
+	}
+	n->fn_symbol = sym;
+	return out;
+}
+
+FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_generator_fn fn)
+{
+	if (!env || env->err.code)
+		return NULL;
+	if (!(rate >= 0)) {
+		env_fail(env, FL_EINVAL, "generator: rate must be >= 0 records/s, not %g", rate);
+		return NULL;
+	}
+	char *sym = NULL;
+	if (env_name_fn(env, (const void *)fn, "generator", &sym) != 0)
+		return NULL;
+	sg_node *n;
+	fl_stream *out = add_node(env, NULL, SG_SOURCE_GENERATOR, &n);
+	if (!out) {
+		free(sym);
+		return NULL;
+	}
+	n->fn_symbol = sym;
+	n->gen_count = count;
+	n->gen_rate = rate;
+	return out;
+}
+
+FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths)
+{
+	if (!env || env->err.code)
+		return NULL;
+	if (npaths == 0 || !paths) {
+		env_fail(env, FL_EINVAL, "read_text_files: no input files given");
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out = add_node(env, NULL, SG_SOURCE_TEXT_FILE, &n);
+	if (!out)
+		return NULL;
+	if (!(n->paths = calloc(npaths, sizeof(*n->paths)))) {
+		env_fail(env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < npaths; i++) {
+		if (!paths[i] || !*paths[i]) {
+			env_fail(env, FL_EINVAL, "read_text_files: input path %zu is empty", i);
+			return NULL;
+		}
+		if (!(n->paths[i] = strdup(paths[i]))) {
+			env_fail(env, FL_ENOMEM, "out of memory");
+			return NULL;
+		}
+		n->npaths = i + 1;
+	}
+	return out;
+}
+
+FL_API fl_stream *fl_read_text_file(fl_env *env, const char *path)
+{
+	return fl_read_text_files(env, &path, 1);
+}
+
+FL_API fl_stream *fl_map(fl_stream *in, fl_map_fn fn)
+{
+	return add_fn_node(in, SG_MAP, (const void *)fn, "map");
+}
+
+FL_API fl_stream *fl_flat_map(fl_stream *in, fl_flat_map_fn fn)
+{
+	return add_fn_node(in, SG_FLAT_MAP, (const void *)fn, "flat_map");
+}
+
+FL_API fl_stream *fl_filter(fl_stream *in, fl_filter_fn fn)
+{
+	return add_fn_node(in, SG_FILTER, (const void *)fn, "filter");
+}
+
+/* A view of in whose edges all get partitioner part (and key). */
+static fl_stream *repartition(fl_stream *in, enum sg_partitioner part, const sg_key *key,
+			      bool keyed)
+{
+	if (!usable(in))
+		return NULL;
+	fl_stream *v = stream_new(in->env, -1, in->edges, in->nedges, keyed);
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < v->nedges; i++) {
+		v->edges[i].part = part;
+		sg_key_fini(&v->edges[i].key);
+		memset(&v->edges[i].key, 0, sizeof(v->edges[i].key));
+		if (key && sg_key_copy(&v->edges[i].key, key) != 0) {
+			env_fail(in->env, FL_ENOMEM, "out of memory");
+			return NULL;
+		}
+	}
+	return v;
+}
+
+FL_API fl_stream *fl_key_by(fl_stream *in, uint32_t field)
+{
+	if (!usable(in))
+		return NULL;
+	if (field >= FL_ROW_MAX_FIELDS) {
+		env_fail(in->env, FL_EINVAL, "key_by: field %u is out of range (rows have at most %d fields)",
+			 field, FL_ROW_MAX_FIELDS);
+		return NULL;
+	}
+	sg_key k = {.by_fn = false, .field = field};
+	return repartition(in, SG_PART_HASH, &k, true);
+}
+
+FL_API fl_stream *fl_key_by_fn(fl_stream *in, fl_key_fn fn)
+{
+	if (!usable(in))
+		return NULL;
+	sg_key k = {.by_fn = true};
+	if (env_name_fn(in->env, (const void *)fn, "key_by", &k.fn_symbol) != 0)
+		return NULL;
+	fl_stream *v = repartition(in, SG_PART_HASH, &k, true);
+	sg_key_fini(&k);
+	return v;
+}
+
+FL_API fl_stream *fl_rebalance(fl_stream *in)
+{
+	return repartition(in, SG_PART_REBALANCE, NULL, false);
+}
+
+FL_API fl_stream *fl_broadcast(fl_stream *in)
+{
+	return repartition(in, SG_PART_BROADCAST, NULL, false);
+}
+
+FL_API fl_stream *fl_forward(fl_stream *in)
+{
+	return repartition(in, SG_PART_FORWARD, NULL, false);
+}
+
+FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b)
+{
+	if (!usable(a) || !usable(b))
+		return NULL;
+	if (a->env != b->env) {
+		env_fail(a->env, FL_EINVAL, "union: the two streams belong to different environments");
+		return NULL;
+	}
+	size_t n = a->nedges + b->nedges;
+	sg_edge *edges = calloc(n, sizeof(*edges));
+	if (!edges) {
+		env_fail(a->env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	memcpy(edges, a->edges, a->nedges * sizeof(*edges));
+	memcpy(edges + a->nedges, b->edges, b->nedges * sizeof(*edges));
+	/* stream_new deep-copies the keys. */
+	fl_stream *v = stream_new(a->env, -1, edges, n, false);
+	free(edges);
+	return v;
+}
+
+static fl_stream *keyed_agg(fl_stream *in, enum sg_kind kind, uint32_t field, const void *fn)
+{
+	if (!usable(in))
+		return NULL;
+	const char *what = kind == SG_REDUCE ? "reduce" : kind == SG_SUM ? "sum" : kind == SG_MIN ? "min" : "max";
+	if (!in->keyed) {
+		env_fail(in->env, FL_EINVAL,
+			 "%s: needs a keyed stream; call fl_key_by() or fl_key_by_fn() first", what);
+		return NULL;
+	}
+	if (kind != SG_REDUCE && field >= FL_ROW_MAX_FIELDS) {
+		env_fail(in->env, FL_EINVAL, "%s: field %u is out of range (rows have at most %d fields)",
+			 what, field, FL_ROW_MAX_FIELDS);
+		return NULL;
+	}
+	fl_stream *out = kind == SG_REDUCE ? add_fn_node(in, kind, fn, what) : NULL;
+	if (kind != SG_REDUCE) {
+		sg_node *n;
+		out = add_node(in->env, in, kind, &n);
+		if (out)
+			n->field = field;
+	}
+	return out;
+}
+
+FL_API fl_stream *fl_reduce(fl_stream *keyed, fl_reduce_fn fn)
+{
+	return keyed_agg(keyed, SG_REDUCE, 0, (const void *)fn);
+}
+
+FL_API fl_stream *fl_sum(fl_stream *keyed, uint32_t field)
+{
+	return keyed_agg(keyed, SG_SUM, field, NULL);
+}
+
+FL_API fl_stream *fl_min(fl_stream *keyed, uint32_t field)
+{
+	return keyed_agg(keyed, SG_MIN, field, NULL);
+}
+
+FL_API fl_stream *fl_max(fl_stream *keyed, uint32_t field)
+{
+	return keyed_agg(keyed, SG_MAX, field, NULL);
+}
+
+static fl_stream *sink(fl_stream *in, enum sg_kind kind, sg_node **np)
+{
+	if (!usable(in))
+		return NULL;
+	return add_node(in->env, in, kind, np);
+}
+
+FL_API fl_stream *fl_print(fl_stream *in)
+{
+	sg_node *n;
+	return sink(in, SG_SINK_PRINT, &n);
+}
+
+FL_API fl_stream *fl_discard(fl_stream *in)
+{
+	sg_node *n;
+	return sink(in, SG_SINK_DISCARD, &n);
+}
+
+FL_API fl_stream *fl_write_text(fl_stream *in, const char *dir)
+{
+	if (!usable(in))
+		return NULL;
+	if (!dir || !*dir) {
+		env_fail(in->env, FL_EINVAL, "write_text: the output directory is empty");
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out = sink(in, SG_SINK_TEXT_FILE, &n);
+	if (out && !(n->dir = strdup(dir))) {
+		env_fail(in->env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return out;
+}
+
+/* ----------------------------------------------------------- properties */
+
+static sg_node *settable(fl_stream *s, const char *what)
+{
+	if (!usable(s))
+		return NULL;
+	if (s->node < 0) {
+		env_fail(s->env, FL_EINVAL,
+			 "%s: applies to an operator, source or sink, not to a keyed, partitioned "
+			 "or union view",
+			 what);
+		return NULL;
+	}
+	return s->env->graph->nodes[s->node];
+}
+
+FL_API fl_stream *fl_set_parallelism(fl_stream *s, int parallelism)
+{
+	sg_node *n = settable(s, "set_parallelism");
+	if (!n)
+		return NULL;
+	if (parallelism < 1) {
+		env_fail(s->env, FL_EINVAL, "set_parallelism: parallelism of '%s' must be at least 1, not %d",
+			 n->name, parallelism);
+		return NULL;
+	}
+	n->parallelism = parallelism;
+	return s;
+}
+
+FL_API fl_stream *fl_set_max_parallelism(fl_stream *s, int max_parallelism)
+{
+	sg_node *n = settable(s, "set_max_parallelism");
+	if (!n)
+		return NULL;
+	if (max_parallelism < 1 || max_parallelism > 32768) {
+		env_fail(s->env, FL_EINVAL,
+			 "set_max_parallelism: max parallelism of '%s' must be in 1..32768, not %d",
+			 n->name, max_parallelism);
+		return NULL;
+	}
+	n->max_parallelism = max_parallelism;
+	return s;
+}
+
+FL_API fl_stream *fl_name(fl_stream *s, const char *name)
+{
+	sg_node *n = settable(s, "name");
+	if (!n)
+		return NULL;
+	if (!name || !*name) {
+		env_fail(s->env, FL_EINVAL, "name: the name of '%s' is empty", n->name);
+		return NULL;
+	}
+	char *c = strndup(name, 200);
+	if (!c) {
+		env_fail(s->env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	free(n->name);
+	n->name = c;
+	return s;
+}
+
+FL_API fl_stream *fl_disable_chaining(fl_stream *s)
+{
+	sg_node *n = settable(s, "disable_chaining");
+	if (n)
+		n->chaining_disabled = true;
+	return n ? s : NULL;
+}
+
+FL_API fl_stream *fl_start_new_chain(fl_stream *s)
+{
+	sg_node *n = settable(s, "start_new_chain");
+	if (n)
+		n->start_new_chain = true;
+	return n ? s : NULL;
+}
+
+FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group)
+{
+	sg_node *n = settable(s, "slot_sharing_group");
+	if (!n)
+		return NULL;
+	if (!group || !*group) {
+		env_fail(s->env, FL_EINVAL, "slot_sharing_group: the group name of '%s' is empty",
+			 n->name);
+		return NULL;
+	}
+	char *c = strndup(group, 200);
+	if (!c) {
+		env_fail(s->env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	free(n->slot_group);
+	n->slot_group = c;
+	return s;
+}

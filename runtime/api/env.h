@@ -1,0 +1,41 @@
+/* env.h — the environment behind the public fl_env / fl_stream handles. */
+#ifndef FL_API_ENV_H
+#define FL_API_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <flinc/flinc.h>
+
+#include "api/launch.h"
+#include "common/err.h"
+#include "config/config.h"
+#include "graph/streamgraph.h"
+
+struct fl_env {
+	cfg *config; /* owned: the launcher's copy plus fl_env_set_* */
+	sg_graph *graph;
+	fl_err err; /* first error while building; later calls are no-ops */
+	int argc;
+	char **argv;
+	fl_stream **streams; /* every handle handed out, freed with env */
+	size_t nstreams, cap_streams;
+};
+
+/*
+ * A stream handle. A concrete stream is a node's output (node >= 0, one
+ * edge from it with an unset partitioner); a view (node < 0) is a set of
+ * edges with partitioners and keys that the next node takes as its inputs.
+ */
+struct fl_stream {
+	fl_env *env;
+	int node;
+	sg_edge *edges;
+	size_t nedges;
+	bool keyed;
+};
+
+/* Records the first error of env (logged at once) and returns code. */
+int env_fail(fl_env *env, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * execute.c — fl_execute(): take the configuration into the stream graph,
+ * then plan or run it as the launcher says.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/env.h"
+#include "common/log.h"
+#include "graph/jobgraph.h"
+#include "jobmanager/minicluster.h"
+
+static int apply_config(fl_env *env)
+{
+	sg_graph *g = env->graph;
+	int64_t p = 1, maxp = 128, timeout = 100;
+	const char *mode = "STREAMING";
+	cfg_get_int(env->config, CFG_PARALLELISM, &p);
+	cfg_get_int(env->config, CFG_MAX_PARALLELISM, &maxp);
+	cfg_get_duration_ms(env->config, CFG_BUFFER_TIMEOUT, &timeout);
+	cfg_get_string(env->config, CFG_RUNTIME_MODE, &mode);
+	g->parallelism = (int)p;
+	g->max_parallelism = (int)maxp;
+	g->buffer_timeout_ms = timeout;
+	if (strcasecmp(mode, "BATCH") == 0) {
+		g->mode = FL_MODE_BATCH;
+	} else if (strcasecmp(mode, "AUTOMATIC") == 0) {
+		/* Flink: BATCH when every source is bounded. */
+		bool bounded = true;
+		for (size_t i = 0; i < g->nnodes; i++)
+			if (g->nodes[i]->kind == SG_SOURCE_GENERATOR && g->nodes[i]->gen_count < 0)
+				bounded = false;
+		g->mode = bounded ? FL_MODE_BATCH : FL_MODE_STREAMING;
+	} else {
+		g->mode = FL_MODE_STREAMING;
+	}
+	return 0;
+}
+
+static int plan(fl_env *env, const char *name, fl_launch *l)
+{
+	jg_graph *jg;
+	fl_err e = {0};
+	int rc = jg_build(env->graph, name, &jg, &e);
+	if (rc)
+		return env_fail(env, rc, "%s", e.msg);
+	if (l->plan_dot)
+		jg_print_dot(jg, stdout);
+	else
+		jg_print_text(jg, stdout);
+	fflush(stdout);
+	jg_free(jg);
+	return 0;
+}
+
+FL_API int fl_execute(fl_env *env, const char *job_name)
+{
+	if (!env)
+		return FL_EINVAL;
+	fl_launch local = {.mode = FL_LAUNCH_LOCAL};
+	fl_launch *l = fl_launch_current();
+	if (!l)
+		l = &local;
+	l->executions++;
+	snprintf(l->job_name, sizeof(l->job_name), "%s", job_name ? job_name : "flinc job");
+	int rc = env->err.code;
+	if (rc == 0) {
+		apply_config(env);
+		if (l->mode == FL_LAUNCH_PLAN) {
+			rc = plan(env, job_name, l);
+		} else {
+			jm_result res;
+			mc_execute(env->graph, job_name, env->config, l->progress, &res);
+			memcpy(l->job_id, res.job_id, sizeof(l->job_id));
+			l->runtime_ms = res.runtime_ms;
+			rc = res.status;
+			if (rc)
+				env_fail(env, rc, "%s", res.error);
+		}
+	}
+	l->status = rc;
+	snprintf(l->error, sizeof(l->error), "%s", rc ? env->err.msg : "");
+	return rc;
+}

@@ -1,0 +1,43 @@
+/*
+ * launch.h — how fl_execute() runs a job, decided by whoever called the
+ * job's main(): the flinc CLI installs a launch before calling main(); with
+ * none installed (a job linked into a program and run directly) jobs run on
+ * a local mini cluster with the configuration from $FLINC_CONF_DIR.
+ *
+ * The launch also carries results back to the launcher, since main()'s
+ * return value is the user's to choose.
+ */
+#ifndef FL_API_LAUNCH_H
+#define FL_API_LAUNCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "config/config.h"
+
+enum fl_launch_mode {
+	FL_LAUNCH_LOCAL = 0, /* run on an in-process mini cluster */
+	FL_LAUNCH_PLAN = 1,  /* print the job graph, run nothing */
+};
+
+typedef struct fl_launch {
+	enum fl_launch_mode mode;
+	const cfg *config; /* borrowed; NULL: defaults + $FLINC_CONF_DIR/flinc.yaml */
+	bool plan_dot;     /* PLAN: Graphviz instead of text */
+	bool progress;     /* LOCAL: a progress line on stderr once a second */
+	/* Written by fl_execute: */
+	int executions;     /* number of fl_execute calls */
+	int status;         /* result of the last: 0 FINISHED, else negative */
+	char job_id[33];
+	char job_name[128];
+	int64_t runtime_ms;
+	char error[FL_ERR_MSG_MAX];
+} fl_launch;
+
+/* Installs l as the process-wide launch (NULL removes it). Not thread-safe
+ * with a concurrent fl_execute; the CLI installs it before calling main(). */
+FL_API void fl_launch_install(fl_launch *l);
+fl_launch *fl_launch_current(void);
+
+#endif

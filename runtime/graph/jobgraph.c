@@ -1,0 +1,347 @@
+/*
+ * jobgraph.c — StreamGraph -> JobGraph: resolve defaults, validate, fuse
+ * chains, and cut job edges where chaining stops.
+ */
+#include "graph/jobgraph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int resolve_nodes(jg_graph *g, fl_err *err)
+{
+	const sg_graph *sg = g->sg;
+	for (size_t i = 0; i < sg->nnodes; i++) {
+		const sg_node *n = sg->nodes[i];
+		int p = n->parallelism ? n->parallelism : sg->parallelism;
+		int maxp = n->max_parallelism ? n->max_parallelism : sg->max_parallelism;
+		if (p > maxp)
+			return fl_err_set(err, FL_EINVAL,
+					  "operator '%s': parallelism %d is above its max parallelism %d "
+					  "(pipeline.max-parallelism)",
+					  n->name, p, maxp);
+		g->node_parallelism[i] = p;
+		/* Flink: an unset group is inherited when all inputs agree. */
+		const char *group = n->slot_group;
+		if (!group) {
+			group = "default";
+			for (size_t j = 0; j < n->ninputs; j++) {
+				const char *ig = g->node_slot_group[n->inputs[j].src];
+				if (j == 0)
+					group = ig;
+				else if (strcmp(group, ig) != 0)
+					group = "default";
+			}
+		}
+		if (!(g->node_slot_group[i] = strdup(group)))
+			return FL_ENOMEM;
+		if (n->kind == SG_SOURCE_GENERATOR && n->gen_count < 0 && sg->mode == FL_MODE_BATCH)
+			return fl_err_set(err, FL_EINVAL,
+					  "source '%s' is unbounded (count < 0) but the job runs in BATCH "
+					  "mode, which needs bounded sources; use STREAMING mode or give a count",
+					  n->name);
+		for (size_t j = 0; j < n->ninputs; j++) {
+			const sg_edge *e = &n->inputs[j];
+			if (e->src < 0 || (size_t)e->src >= i)
+				return fl_err_set(err, FL_EINVAL, "operator '%s': input %zu is not an earlier operator (cycle?)",
+						  n->name, j);
+			if (sg_kind_is_sink(sg->nodes[e->src]->kind))
+				return fl_err_set(err, FL_EINVAL, "operator '%s' reads from sink '%s'; sinks have no output",
+						  n->name, sg->nodes[e->src]->name);
+			if (sg_kind_is_keyed(n->kind) && e->part != SG_PART_HASH)
+				return fl_err_set(err, FL_EINVAL, "operator '%s' needs a keyed input (fl_key_by)",
+						  n->name);
+		}
+	}
+	return 0;
+}
+
+static enum sg_partitioner resolve_part(const jg_graph *g, const sg_node *dst, const sg_edge *e,
+					fl_err *err, int *rc)
+{
+	int ps = g->node_parallelism[e->src], pd = g->node_parallelism[dst->id];
+	if (e->part == SG_PART_UNSET)
+		return ps == pd ? SG_PART_FORWARD : SG_PART_REBALANCE;
+	if (e->part == SG_PART_FORWARD && ps != pd)
+		*rc = fl_err_set(err, FL_EINVAL,
+				 "forward partitioning does not allow a change of parallelism: upstream "
+				 "'%s' has parallelism %d, downstream '%s' has %d; use rebalance, "
+				 "broadcast or key_by instead",
+				 g->sg->nodes[e->src]->name, ps, dst->name, pd);
+	return e->part;
+}
+
+static bool chainable(const jg_graph *g, const sg_node *src, const sg_node *dst,
+		      enum sg_partitioner part)
+{
+	return dst->ninputs == 1 && part == SG_PART_FORWARD &&
+	       g->node_parallelism[src->id] == g->node_parallelism[dst->id] &&
+	       strcmp(g->node_slot_group[src->id], g->node_slot_group[dst->id]) == 0 &&
+	       !src->chaining_disabled && !dst->chaining_disabled && !dst->start_new_chain;
+}
+
+static int push_int(int **arr, size_t *n, int v)
+{
+	int *na = realloc(*arr, (*n + 1) * sizeof(int));
+	if (!na)
+		return FL_ENOMEM;
+	na[(*n)++] = v;
+	*arr = na;
+	return 0;
+}
+
+/* Index of node within its vertex's ops. */
+static int op_index(const jg_vertex *v, int node)
+{
+	for (size_t i = 0; i < v->nops; i++)
+		if (v->ops[i].node == node)
+			return (int)i;
+	return -1;
+}
+
+static int build_chains(jg_graph *g, fl_err *err)
+{
+	const sg_graph *sg = g->sg;
+	size_t n = sg->nnodes;
+	if (!(g->vertices = calloc(n, sizeof(*g->vertices))))
+		return FL_ENOMEM;
+	size_t max_edges = 0;
+	for (size_t i = 0; i < n; i++)
+		max_edges += sg->nodes[i]->ninputs;
+	if (max_edges && !(g->edges = calloc(max_edges, sizeof(*g->edges))))
+		return FL_ENOMEM;
+
+	for (size_t i = 0; i < n; i++) {
+		const sg_node *node = sg->nodes[i];
+		int rc = 0;
+		enum sg_partitioner p0 =
+		    node->ninputs ? resolve_part(g, node, &node->inputs[0], err, &rc) : SG_PART_UNSET;
+		if (rc)
+			return rc;
+		if (node->ninputs == 1 && chainable(g, sg->nodes[node->inputs[0].src], node, p0)) {
+			jg_vertex *v = &g->vertices[g->node_vertex[node->inputs[0].src]];
+			int parent = op_index(v, node->inputs[0].src);
+			jg_op *ops = realloc(v->ops, (v->nops + 1) * sizeof(*ops));
+			if (!ops)
+				return FL_ENOMEM;
+			v->ops = ops;
+			memset(&v->ops[v->nops], 0, sizeof(v->ops[0]));
+			v->ops[v->nops].node = node->id;
+			if (push_int(&v->ops[parent].chained, &v->ops[parent].nchained, (int)v->nops))
+				return FL_ENOMEM;
+			v->nops++;
+			g->node_vertex[i] = v->id;
+			continue;
+		}
+		jg_vertex *v = &g->vertices[g->nvertices];
+		v->id = (int)g->nvertices++;
+		v->parallelism = g->node_parallelism[i];
+		v->max_parallelism = node->max_parallelism ? node->max_parallelism : sg->max_parallelism;
+		v->slot_group = g->node_slot_group[i];
+		if (!(v->ops = calloc(1, sizeof(*v->ops))))
+			return FL_ENOMEM;
+		v->ops[0].node = node->id;
+		v->nops = 1;
+		g->node_vertex[i] = v->id;
+		for (size_t j = 0; j < node->ninputs; j++) {
+			const sg_edge *se = &node->inputs[j];
+			enum sg_partitioner p = resolve_part(g, node, se, err, &rc);
+			if (rc)
+				return rc;
+			jg_edge *e = &g->edges[g->nedges];
+			e->id = (int)g->nedges++;
+			e->src_node = se->src;
+			e->dst_node = node->id;
+			e->src_vertex = g->node_vertex[se->src];
+			e->dst_vertex = v->id;
+			e->part = p;
+			e->key = &se->key;
+			e->dst_input = (int)j;
+			jg_vertex *sv = &g->vertices[e->src_vertex];
+			jg_op *sop = &sv->ops[op_index(sv, se->src)];
+			if (push_int(&sop->out_edges, &sop->nout_edges, e->id) ||
+			    push_int(&v->in_edges, &v->nin_edges, e->id))
+				return FL_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int name_vertices(jg_graph *g)
+{
+	for (size_t i = 0; i < g->nvertices; i++) {
+		jg_vertex *v = &g->vertices[i];
+		size_t len = 1;
+		for (size_t j = 0; j < v->nops; j++)
+			len += strlen(g->sg->nodes[v->ops[j].node]->name) + 4;
+		if (!(v->name = malloc(len)))
+			return FL_ENOMEM;
+		v->name[0] = '\0';
+		for (size_t j = 0; j < v->nops; j++) {
+			if (j)
+				strcat(v->name, " -> ");
+			strcat(v->name, g->sg->nodes[v->ops[j].node]->name);
+		}
+	}
+	return 0;
+}
+
+static void count_slots(jg_graph *g)
+{
+	/* Slot sharing: a group needs as many slots as its widest vertex. */
+	int total = 0;
+	for (size_t i = 0; i < g->nvertices; i++) {
+		const jg_vertex *v = &g->vertices[i];
+		bool first = true;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(g->vertices[j].slot_group, v->slot_group) == 0)
+				first = false;
+		if (!first)
+			continue;
+		int widest = 0;
+		for (size_t j = i; j < g->nvertices; j++)
+			if (strcmp(g->vertices[j].slot_group, v->slot_group) == 0 &&
+			    g->vertices[j].parallelism > widest)
+				widest = g->vertices[j].parallelism;
+		total += widest;
+	}
+	g->slots_needed = total;
+}
+
+int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *err)
+{
+	if (sg->nnodes == 0)
+		return fl_err_set(err, FL_EINVAL,
+				  "no operators defined in the dataflow: nothing to execute");
+	bool has_sink = false;
+	for (size_t i = 0; i < sg->nnodes; i++)
+		has_sink |= sg_kind_is_sink(sg->nodes[i]->kind);
+	if (!has_sink)
+		return fl_err_set(err, FL_EINVAL,
+				  "the dataflow has no sink: add fl_print, fl_write_text or fl_discard");
+	jg_graph *g = calloc(1, sizeof(*g));
+	if (!g)
+		return FL_ENOMEM;
+	g->sg = sg;
+	int rc = FL_ENOMEM;
+	if (!(g->job_name = strdup(job_name && *job_name ? job_name : "flinc job")) ||
+	    !(g->node_vertex = calloc(sg->nnodes, sizeof(int))) ||
+	    !(g->node_parallelism = calloc(sg->nnodes, sizeof(int))) ||
+	    !(g->node_slot_group = calloc(sg->nnodes, sizeof(char *))))
+		goto fail;
+	if ((rc = resolve_nodes(g, err)) != 0 || (rc = build_chains(g, err)) != 0 ||
+	    (rc = name_vertices(g)) != 0)
+		goto fail;
+	count_slots(g);
+	*out = g;
+	return 0;
+fail:
+	if (rc == FL_ENOMEM)
+		fl_err_set(err, FL_ENOMEM, "out of memory while building the job graph");
+	jg_free(g);
+	return rc;
+}
+
+void jg_free(jg_graph *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->nvertices; i++) {
+		jg_vertex *v = &g->vertices[i];
+		for (size_t j = 0; j < v->nops; j++) {
+			free(v->ops[j].chained);
+			free(v->ops[j].out_edges);
+		}
+		free(v->ops);
+		free(v->in_edges);
+		free(v->name);
+	}
+	if (g->vertices && g->nvertices < g->sg->nnodes) {
+		/* A vertex whose setup failed half way may hold ops. */
+		jg_vertex *v = &g->vertices[g->nvertices];
+		free(v->ops);
+	}
+	free(g->vertices);
+	free(g->edges);
+	if (g->node_slot_group)
+		for (size_t i = 0; i < g->sg->nnodes; i++)
+			free(g->node_slot_group[i]);
+	free(g->node_slot_group);
+	free(g->node_parallelism);
+	free(g->node_vertex);
+	free(g->job_name);
+	free(g);
+}
+
+static void print_key(const sg_key *k, FILE *f)
+{
+	if (k->by_fn)
+		fprintf(f, "key %s()", k->fn_symbol);
+	else
+		fprintf(f, "key field %u", k->field);
+}
+
+void jg_print_text(const jg_graph *g, FILE *f)
+{
+	const sg_graph *sg = g->sg;
+	fprintf(f, "Job \"%s\": mode %s, default parallelism %d, max parallelism %d, slots needed %d\n",
+		g->job_name, sg->mode == FL_MODE_BATCH ? "BATCH" : "STREAMING", sg->parallelism,
+		sg->max_parallelism, g->slots_needed);
+	for (size_t i = 0; i < g->nvertices; i++) {
+		const jg_vertex *v = &g->vertices[i];
+		fprintf(f, "\nVertex %d: %s\n", v->id + 1, v->name);
+		fprintf(f, "  parallelism %d, max parallelism %d, slot sharing group '%s'\n",
+			v->parallelism, v->max_parallelism, v->slot_group);
+		for (size_t j = 0; j < v->nin_edges; j++) {
+			const jg_edge *e = &g->edges[v->in_edges[j]];
+			fprintf(f, "  input: vertex %d (%s) via %s", e->src_vertex + 1,
+				sg->nodes[e->src_node]->name, sg_partitioner_name(e->part));
+			if (e->part == SG_PART_HASH) {
+				fprintf(f, " (");
+				print_key(e->key, f);
+				fprintf(f, ")");
+			}
+			fprintf(f, "\n");
+		}
+		for (size_t j = 0; j < v->nops; j++) {
+			const sg_node *n = sg->nodes[v->ops[j].node];
+			fprintf(f, "  %s %s [%s", j == 0 ? "head " : "chain", n->name, sg_kind_type(n->kind));
+			if (n->fn_symbol)
+				fprintf(f, " %s()", n->fn_symbol);
+			if (n->kind == SG_SUM || n->kind == SG_MIN || n->kind == SG_MAX)
+				fprintf(f, " field %u", n->field);
+			fprintf(f, "]\n");
+		}
+	}
+}
+
+static void dot_escape(const char *s, FILE *f)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+}
+
+void jg_print_dot(const jg_graph *g, FILE *f)
+{
+	fprintf(f, "digraph \"");
+	dot_escape(g->job_name, f);
+	fprintf(f, "\" {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+	for (size_t i = 0; i < g->nvertices; i++) {
+		const jg_vertex *v = &g->vertices[i];
+		fprintf(f, "  v%d [label=\"", v->id + 1);
+		for (size_t j = 0; j < v->nops; j++) {
+			if (j)
+				fprintf(f, "\\n");
+			dot_escape(g->sg->nodes[v->ops[j].node]->name, f);
+		}
+		fprintf(f, "\\nparallelism %d\"];\n", v->parallelism);
+	}
+	for (size_t i = 0; i < g->nedges; i++) {
+		const jg_edge *e = &g->edges[i];
+		fprintf(f, "  v%d -> v%d [label=\"%s\"];\n", e->src_vertex + 1, e->dst_vertex + 1,
+			sg_partitioner_name(e->part));
+	}
+	fprintf(f, "}\n");
+}

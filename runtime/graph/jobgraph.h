@@ -1,0 +1,80 @@
+/*
+ * jobgraph.h — the job graph (Flink's JobGraph): stream nodes fused into
+ * chains by Flink's chaining rules, one job vertex per chain, job edges
+ * between vertices carrying the partitioner.
+ *
+ * Chaining rule: node B joins the chain of its input A when the edge A->B is
+ * (resolved) FORWARD, B has exactly one input, A and B have the same
+ * parallelism and slot sharing group, B does not start a new chain, and
+ * neither has chaining disabled. A chain is a tree: its head may feed several
+ * chained operators.
+ *
+ * Resolution done here: unset parallelism becomes the job default, unset
+ * max parallelism the job's, unset slot sharing groups inherit from their
+ * inputs, unset partitioners become FORWARD (same parallelism) or
+ * REBALANCE.
+ */
+#ifndef FL_GRAPH_JOBGRAPH_H
+#define FL_GRAPH_JOBGRAPH_H
+
+#include <stdio.h>
+
+#include "graph/streamgraph.h"
+
+typedef struct jg_edge {
+	int id;
+	int src_vertex, dst_vertex;
+	int src_node, dst_node; /* stream nodes at both ends */
+	enum sg_partitioner part; /* resolved: never SG_PART_UNSET */
+	const sg_key *key;        /* for HASH: points into the stream graph */
+	int dst_input;            /* index of this edge among dst_node's inputs */
+} jg_edge;
+
+/* One operator of a chain and where its output goes. */
+typedef struct jg_op {
+	int node;           /* stream node id */
+	int *chained;       /* indices into the vertex's ops[] fed in-thread */
+	size_t nchained;
+	int *out_edges;     /* job edge ids fed by this operator */
+	size_t nout_edges;
+} jg_op;
+
+typedef struct jg_vertex {
+	int id;
+	char *name; /* "Source: Text File -> Flat Map" */
+	int parallelism, max_parallelism;
+	const char *slot_group;
+	jg_op *ops; /* ops[0] is the head; topological order */
+	size_t nops;
+	int *in_edges; /* job edge ids into the head */
+	size_t nin_edges;
+} jg_vertex;
+
+typedef struct jg_graph {
+	const sg_graph *sg; /* borrowed: must outlive the job graph */
+	char *job_name;
+	jg_vertex *vertices; /* topological order */
+	size_t nvertices;
+	jg_edge *edges;
+	size_t nedges;
+	int slots_needed; /* sum over slot sharing groups of their highest parallelism */
+	int *node_vertex; /* stream node id -> vertex id */
+	int *node_parallelism;
+	char **node_slot_group;
+} jg_graph;
+
+/*
+ * Builds the job graph of sg. Errors (FL_EINVAL with a message): no
+ * operators, an explicit FORWARD edge between different parallelisms,
+ * parallelism above max parallelism, a keyed aggregation whose input is not
+ * keyed, an unbounded source in BATCH mode, a cycle. Returns 0, FL_EINVAL or
+ * FL_ENOMEM; on success *out is owned by the caller.
+ */
+int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *err);
+void jg_free(jg_graph *g);
+
+/* Prints the plan as text or as a Graphviz digraph. */
+void jg_print_text(const jg_graph *g, FILE *f);
+void jg_print_dot(const jg_graph *g, FILE *f);
+
+#endif

@@ -1,0 +1,222 @@
+#include "graph/streamgraph.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sg_graph_new(sg_graph **out)
+{
+	sg_graph *g = calloc(1, sizeof(*g));
+	if (!g)
+		return FL_ENOMEM;
+	g->parallelism = 1;
+	g->max_parallelism = 128;
+	g->mode = FL_MODE_STREAMING;
+	g->buffer_timeout_ms = 100;
+	*out = g;
+	return 0;
+}
+
+void sg_key_fini(sg_key *k)
+{
+	free(k->fn_symbol);
+	k->fn_symbol = NULL;
+}
+
+int sg_key_copy(sg_key *dst, const sg_key *src)
+{
+	*dst = *src;
+	dst->fn_symbol = NULL;
+	if (src->fn_symbol && !(dst->fn_symbol = strdup(src->fn_symbol)))
+		return FL_ENOMEM;
+	return 0;
+}
+
+static void node_free(sg_node *n)
+{
+	if (!n)
+		return;
+	free(n->name);
+	free(n->fn_symbol);
+	free(n->slot_group);
+	for (size_t i = 0; i < n->npaths; i++)
+		free(n->paths[i]);
+	free(n->paths);
+	free(n->dir);
+	for (size_t i = 0; i < n->ninputs; i++)
+		sg_key_fini(&n->inputs[i].key);
+	free(n->inputs);
+	free(n);
+}
+
+void sg_graph_free(sg_graph *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->nnodes; i++)
+		node_free(g->nodes[i]);
+	free(g->nodes);
+	free(g->library);
+	free(g);
+}
+
+int sg_add_node(sg_graph *g, enum sg_kind kind, const sg_edge *inputs, size_t ninputs,
+		sg_node **out)
+{
+	if (g->nnodes == g->cap) {
+		size_t ncap = g->cap ? g->cap * 2 : 16;
+		sg_node **nn = realloc(g->nodes, ncap * sizeof(*nn));
+		if (!nn)
+			return FL_ENOMEM;
+		g->nodes = nn;
+		g->cap = ncap;
+	}
+	sg_node *n = calloc(1, sizeof(*n));
+	if (!n)
+		return FL_ENOMEM;
+	n->kind = kind;
+	n->id = (int)g->nnodes;
+	if (!(n->name = strdup(sg_kind_default_name(kind))))
+		goto oom;
+	if (ninputs) {
+		if (!(n->inputs = calloc(ninputs, sizeof(*n->inputs))))
+			goto oom;
+		for (size_t i = 0; i < ninputs; i++) {
+			n->inputs[i] = inputs[i];
+			n->inputs[i].key.fn_symbol = NULL;
+			n->ninputs = i + 1;
+			if (sg_key_copy(&n->inputs[i].key, &inputs[i].key) != 0)
+				goto oom;
+		}
+	}
+	g->nodes[g->nnodes++] = n;
+	*out = n;
+	return 0;
+oom:
+	node_free(n);
+	return FL_ENOMEM;
+}
+
+const char *sg_kind_default_name(enum sg_kind kind)
+{
+	switch (kind) {
+	case SG_SOURCE_GENERATOR:
+		return "Source: Generator";
+	case SG_SOURCE_TEXT_FILE:
+		return "Source: Text File";
+	case SG_MAP:
+		return "Map";
+	case SG_FLAT_MAP:
+		return "Flat Map";
+	case SG_FILTER:
+		return "Filter";
+	case SG_REDUCE:
+		return "Keyed Reduce";
+	case SG_SUM:
+	case SG_MIN:
+	case SG_MAX:
+		return "Keyed Aggregation";
+	case SG_SINK_PRINT:
+		return "Sink: Print to Std. Out";
+	case SG_SINK_TEXT_FILE:
+		return "Sink: Text File";
+	case SG_SINK_DISCARD:
+		return "Sink: Discard";
+	}
+	return "?";
+}
+
+const char *sg_kind_type(enum sg_kind kind)
+{
+	static const char *const names[] = {
+	    [SG_SOURCE_GENERATOR] = "generator", [SG_SOURCE_TEXT_FILE] = "text-file",
+	    [SG_MAP] = "map",			  [SG_FLAT_MAP] = "flat-map",
+	    [SG_FILTER] = "filter",		  [SG_REDUCE] = "reduce",
+	    [SG_SUM] = "sum",			  [SG_MIN] = "min",
+	    [SG_MAX] = "max",			  [SG_SINK_PRINT] = "print",
+	    [SG_SINK_TEXT_FILE] = "text-file-sink", [SG_SINK_DISCARD] = "discard",
+	};
+	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
+}
+
+const char *sg_partitioner_name(enum sg_partitioner p)
+{
+	switch (p) {
+	case SG_PART_UNSET:
+		return "UNSET";
+	case SG_PART_FORWARD:
+		return "FORWARD";
+	case SG_PART_REBALANCE:
+		return "REBALANCE";
+	case SG_PART_HASH:
+		return "HASH";
+	case SG_PART_BROADCAST:
+		return "BROADCAST";
+	}
+	return "?";
+}
+
+bool sg_kind_is_source(enum sg_kind k)
+{
+	return k == SG_SOURCE_GENERATOR || k == SG_SOURCE_TEXT_FILE;
+}
+
+bool sg_kind_is_sink(enum sg_kind k)
+{
+	return k == SG_SINK_PRINT || k == SG_SINK_TEXT_FILE || k == SG_SINK_DISCARD;
+}
+
+bool sg_kind_is_keyed(enum sg_kind k)
+{
+	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX;
+}
+
+int sg_name_function(const void *fn, const char *what, char **symbol, char **library, fl_err *err)
+{
+	Dl_info info;
+	/* dladdr reports the nearest preceding exported symbol, so a static
+	 * function resolves to some other name: only an exact address match
+	 * names fn itself. */
+	if (!fn)
+		return fl_err_set(err, FL_EINVAL, "%s: the function is NULL", what);
+	if (dladdr(fn, &info) == 0 || !info.dli_sname || info.dli_saddr != fn)
+		return fl_err_set(err, FL_EINVAL,
+				  "%s: the function at %p has no exported symbol name, so it cannot "
+				  "be shipped to TaskManagers (is it static or hidden? user functions "
+				  "must be exported)",
+				  what, fn);
+	/* A symbol visible in the global scope at the same address is in the main
+	 * program (or a library linked to it); otherwise it lives in the job's
+	 * shared object, which TaskManagers dlopen by path. */
+	void *self = dlopen(NULL, RTLD_NOW);
+	void *global = self ? dlsym(self, info.dli_sname) : NULL;
+	if (self)
+		dlclose(self);
+	const char *lib = (global == fn || !info.dli_fname) ? "" : info.dli_fname;
+	if (!(*symbol = strdup(info.dli_sname)))
+		return FL_ENOMEM;
+	if (!(*library = strdup(lib))) {
+		free(*symbol);
+		*symbol = NULL;
+		return FL_ENOMEM;
+	}
+	return 0;
+}
+
+int sg_resolve_function(const char *library, const char *symbol, void **fn, fl_err *err)
+{
+	bool main_program = !library || !*library;
+	void *h = dlopen(main_program ? NULL : library, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return fl_err_set(err, FL_ENOENT, "cannot load job library '%s': %s",
+				  main_program ? "(main program)" : library, dlerror());
+	dlerror();
+	void *p = dlsym(h, symbol);
+	/* The handle stays open: the library must stay loaded while tasks run,
+	 * and dlopen of an already loaded object only bumps a count. */
+	if (!p)
+		return fl_err_set(err, FL_ENOENT, "function '%s' not found in '%s'", symbol,
+				  main_program ? "(main program)" : library);
+	*fn = p;
+	return 0;
+}

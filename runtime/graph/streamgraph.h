@@ -1,0 +1,126 @@
+/*
+ * streamgraph.h — the dataflow as the user built it (Flink's StreamGraph):
+ * one node per operator, source or sink, with its input edges. Keyed and
+ * partitioned views are not nodes; they are the partitioner and key carried
+ * by the edges into the next node.
+ *
+ * User functions are kept by symbol name (plus the library that holds them)
+ * so that a TaskManager in another process can resolve them with dlsym.
+ */
+#ifndef FL_GRAPH_STREAMGRAPH_H
+#define FL_GRAPH_STREAMGRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flinc/flinc.h>
+
+#include "common/err.h"
+
+enum sg_kind {
+	SG_SOURCE_GENERATOR,
+	SG_SOURCE_TEXT_FILE,
+	SG_MAP,
+	SG_FLAT_MAP,
+	SG_FILTER,
+	SG_REDUCE,
+	SG_SUM,
+	SG_MIN,
+	SG_MAX,
+	SG_SINK_PRINT,
+	SG_SINK_TEXT_FILE,
+	SG_SINK_DISCARD,
+};
+
+enum sg_partitioner {
+	SG_PART_UNSET = 0, /* forward if parallelism matches, else rebalance */
+	SG_PART_FORWARD,
+	SG_PART_REBALANCE,
+	SG_PART_HASH,
+	SG_PART_BROADCAST,
+};
+
+/* How a record's key is found: a field, or a user key-selector function. */
+typedef struct sg_key {
+	bool by_fn;
+	uint32_t field;
+	char *fn_symbol; /* by_fn: the exported name of the fl_key_fn */
+} sg_key;
+
+typedef struct sg_edge {
+	int src; /* node id */
+	enum sg_partitioner part;
+	sg_key key; /* meaningful for SG_PART_HASH */
+} sg_edge;
+
+typedef struct sg_node {
+	int id; /* index in sg_graph.nodes */
+	enum sg_kind kind;
+	char *name;      /* user-set or default name */
+	char *fn_symbol; /* map/flat_map/filter/reduce/generator function */
+	int parallelism; /* 0: the job default */
+	int max_parallelism;
+	bool chaining_disabled;
+	bool start_new_chain;
+	char *slot_group; /* NULL: inherited from the inputs, else "default" */
+	/* kind-specific parameters */
+	int64_t gen_count;
+	double gen_rate;
+	char **paths; /* text file source */
+	size_t npaths;
+	uint32_t field; /* sum/min/max */
+	char *dir;      /* text file sink */
+	sg_edge *inputs;
+	size_t ninputs;
+} sg_node;
+
+typedef struct sg_graph {
+	sg_node **nodes;
+	size_t nnodes, cap;
+	/* Library holding the user functions; NULL: the main program. */
+	char *library;
+	int parallelism;     /* job default */
+	int max_parallelism; /* key groups */
+	enum fl_runtime_mode mode;
+	int64_t buffer_timeout_ms;
+} sg_graph;
+
+/* Returns 0 or FL_ENOMEM. */
+int sg_graph_new(sg_graph **out);
+void sg_graph_free(sg_graph *g);
+
+/* Adds a node of kind with a copy of the given inputs. On success *out points
+ * at the node (owned by g). Returns 0 or FL_ENOMEM. */
+int sg_add_node(sg_graph *g, enum sg_kind kind, const sg_edge *inputs, size_t ninputs,
+		sg_node **out);
+
+/* Default display name of a node kind ("Map", "Keyed Aggregation", ...). */
+const char *sg_kind_default_name(enum sg_kind kind);
+/* Short operator type name used in plans and metrics ("map", "sum", ...). */
+const char *sg_kind_type(enum sg_kind kind);
+const char *sg_partitioner_name(enum sg_partitioner p);
+bool sg_kind_is_source(enum sg_kind k);
+bool sg_kind_is_sink(enum sg_kind k);
+bool sg_kind_is_keyed(enum sg_kind k);
+
+/* Deep copies of edges/keys. Return 0 or FL_ENOMEM. */
+int sg_key_copy(sg_key *dst, const sg_key *src);
+void sg_key_fini(sg_key *k);
+
+/*
+ * Names a user function for shipping: finds the exported symbol at exactly
+ * `fn` with dladdr and records in *library the object that holds it ("" for
+ * the main program). Returns 0 with *symbol (malloc'd) or FL_EINVAL with a
+ * message naming `what` ("map", ...) when the function has no exported name
+ * (a static or hidden function).
+ */
+int sg_name_function(const void *fn, const char *what, char **symbol, char **library, fl_err *err);
+
+/*
+ * Resolves symbol in library ("" or NULL: the main program / global scope).
+ * Returns 0 with *fn, or FL_ENOENT with a message naming both.
+ */
+int sg_resolve_function(const char *library, const char *symbol, void **fn, fl_err *err);
+
+#endif

@@ -1,0 +1,487 @@
+/*
+ * operators.c — the operators of a chain, called in the task's thread. A
+ * record passes from one chained operator to the next as a plain function
+ * call with an fl_row on the stack; it is encoded only where it leaves the
+ * chain through a record writer.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "taskmanager/task.h"
+#include "types/codec.h"
+#include "types/keygroup.h"
+
+#define SCRATCH_MAX (1u << 20)
+#define PRINT_BUF (64u * 1024u)
+#define KEY_BUF 512
+
+/* ------------------------------------------------------------- context */
+
+FL_API int fl_ctx_subtask(const fl_ctx *ctx)
+{
+	return ctx->subtask;
+}
+
+FL_API int fl_ctx_parallelism(const fl_ctx *ctx)
+{
+	return ctx->parallelism;
+}
+
+FL_API char *fl_ctx_scratch(fl_ctx *ctx, size_t n)
+{
+	if (!ctx->scratch) {
+		/* Lazily: most jobs never build strings. Pages are touched only
+		 * as far as they are used. */
+		if (!(ctx->scratch = malloc(SCRATCH_MAX)))
+			return NULL;
+	}
+	size_t aligned = (ctx->scratch_used + 7) & ~(size_t)7;
+	if (n > SCRATCH_MAX || aligned > SCRATCH_MAX - n)
+		return NULL;
+	ctx->scratch_used = aligned + n;
+	return ctx->scratch + aligned;
+}
+
+FL_API int fl_fail(fl_ctx *ctx, const char *fmt, ...)
+{
+	if (!ctx->user_failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(ctx->user_msg, sizeof(ctx->user_msg), fmt, ap);
+		va_end(ap);
+		ctx->user_failed = true;
+	}
+	return FL_EUSER;
+}
+
+/* Turns a user function's negative return into the task's failure. */
+static int user_failed(tm_op *op, int rc)
+{
+	fl_ctx *ctx = &op->task->ctx;
+	const char *fn = op->node->fn_symbol ? op->node->fn_symbol : "?";
+	if (ctx->user_failed)
+		return tm_task_fail(op->task, FL_EUSER, "operator '%s': %s() failed: %s",
+				    op->node->name, fn, ctx->user_msg);
+	return tm_task_fail(op->task, rc == FL_EUSER ? FL_EUSER : rc,
+			    "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
+			    fl_strerror(rc));
+}
+
+/* -------------------------------------------------------------- keys */
+
+/* Encodes the key of row for op/out into buf (cap KEY_BUF). Returns length
+ * or 0 with the task failed. */
+static size_t encode_key(tm_task *t, const char *opname, const sg_key *key, fl_key_fn fn,
+			 const fl_row *row, uint8_t *buf)
+{
+	fl_row k;
+	if (key->by_fn) {
+		k.nfields = 0;
+		int rc = fn(&t->ctx, row, &k);
+		if (rc < 0) {
+			if (t->ctx.user_failed)
+				tm_task_fail(t, FL_EUSER, "key selector %s() of '%s' failed: %s",
+					     key->fn_symbol, opname, t->ctx.user_msg);
+			else
+				tm_task_fail(t, rc, "key selector %s() of '%s' returned %d",
+					     key->fn_symbol, opname, rc);
+			return 0;
+		}
+	} else {
+		if (key->field >= row->nfields) {
+			tm_task_fail(t, FL_EINVAL,
+				     "key field %u of '%s' is missing: the record has %u fields",
+				     key->field, opname, row->nfields);
+			return 0;
+		}
+		k.nfields = 1;
+		k.types[0] = row->types[key->field];
+		k.values[0] = row->values[key->field];
+	}
+	size_t n = row_encode(&k, buf, KEY_BUF);
+	if (n == 0)
+		tm_task_fail(t, FL_ERANGE, "the key of a record for '%s' is over %d bytes", opname,
+			     KEY_BUF);
+	return n;
+}
+
+/* ------------------------------------------------------------- emitting */
+
+static int emit(tm_op *op, const fl_row *row)
+{
+	tm_count(&op->records_out);
+	for (size_t i = 0; i < op->nchained; i++) {
+		int rc = tm_op_process(op->chained[i], row);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < op->nouts; i++) {
+		tm_out *o = &op->outs[i];
+		int ch = 0;
+		if (o->edge->part == SG_PART_HASH) {
+			uint8_t kb[KEY_BUF];
+			size_t kl = encode_key(op->task, op->node->name, o->edge->key, o->key_fn, row, kb);
+			if (kl == 0)
+				return op->task->err.code ? op->task->err.code : FL_EINVAL;
+			uint32_t h = kg_murmur3_32(kb, kl, 0);
+			int kg = (int)(h % (uint32_t)o->max_parallelism);
+			ch = kg_operator_index(kg, o->max_parallelism, o->dst_parallelism);
+		}
+		int rc = net_writer_emit_row(o->writer, ch, row);
+		if (rc)
+			return rc == FL_ERANGE ? tm_task_fail(op->task, rc, "a record of '%s' is over the %u-byte limit",
+							      op->node->name, ROW_MAX_ENCODED)
+					       : rc;
+	}
+	return 0;
+}
+
+FL_API int fl_collect(fl_collector *out, const fl_row *row)
+{
+	return emit(out->op, row);
+}
+
+/* --------------------------------------------------- keyed aggregation */
+
+static int agg_numeric(tm_op *op, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	uint32_t f = op->node->field;
+	const char *what = sg_kind_type(op->node->kind);
+	if (f >= in->nfields || f >= acc->nfields)
+		return tm_task_fail(op->task, FL_EINVAL,
+				    "operator '%s': %s of field %u, but the record has %u fields",
+				    op->node->name, what, f, in->nfields);
+	uint8_t ta = acc->types[f], ti = in->types[f];
+	if (ta != ti || (ti != FL_INT64 && ti != FL_DOUBLE && ti != FL_TIMESTAMP))
+		return tm_task_fail(op->task, FL_ETYPE,
+				    "operator '%s': %s needs field %u to be int64, double or "
+				    "timestamp in every record (got type %d after %d)",
+				    op->node->name, what, f, ti, ta);
+	*out = *acc;
+	fl_value *o = &out->values[f];
+	const fl_value *v = &in->values[f];
+	switch (op->node->kind) {
+	case SG_SUM:
+		if (ti == FL_DOUBLE)
+			o->u.d += v->u.d;
+		else
+			o->u.i = (int64_t)((uint64_t)o->u.i + (uint64_t)v->u.i); /* wraps, like Java */
+		break;
+	case SG_MIN:
+		if (ti == FL_DOUBLE ? v->u.d < o->u.d : v->u.i < o->u.i)
+			*o = *v;
+		break;
+	default: /* SG_MAX */
+		if (ti == FL_DOUBLE ? v->u.d > o->u.d : v->u.i > o->u.i)
+			*o = *v;
+		break;
+	}
+	return 0;
+}
+
+static int agg_process(tm_op *op, const fl_row *in)
+{
+	tm_task *t = op->task;
+	uint8_t kb[KEY_BUF];
+	size_t kl = encode_key(t, op->node->name, op->key, op->key_fn, in, kb);
+	if (kl == 0)
+		return t->err.code ? t->err.code : FL_EINVAL;
+	uint32_t h = kg_murmur3_32(kb, kl, 0);
+	int kg = (int)(h % (uint32_t)op->max_parallelism);
+	const void *val;
+	size_t vlen;
+	fl_row next;
+	const fl_row *result = in;
+	if (st_heapmap_get(op->state, kb, kl, h, &val, &vlen)) {
+		fl_row acc;
+		size_t used;
+		if (row_decode(val, vlen, &acc, &used) != 0)
+			return tm_task_fail(t, FL_EPROTO, "operator '%s': corrupt state entry",
+					    op->node->name);
+		int rc;
+		if (op->node->kind == SG_REDUCE) {
+			next.nfields = 0;
+			rc = ((fl_reduce_fn)op->fn)(&t->ctx, &acc, in, &next);
+			if (rc < 0)
+				return user_failed(op, rc);
+		} else if ((rc = agg_numeric(op, &acc, in, &next)) != 0) {
+			return rc;
+		}
+		result = &next;
+	} else if (op->node->kind != SG_REDUCE) {
+		/* Check the field of the first record too, for a clear error. */
+		uint32_t f = op->node->field;
+		if (f >= in->nfields || (in->types[f] != FL_INT64 && in->types[f] != FL_DOUBLE &&
+					 in->types[f] != FL_TIMESTAMP))
+			return tm_task_fail(t, FL_ETYPE,
+					    "operator '%s': %s needs field %u to be int64, double or "
+					    "timestamp (record has %u fields)",
+					    op->node->name, sg_kind_type(op->node->kind), f, in->nfields);
+	}
+	/* Encode the new accumulator into a task buffer: `next` may point into
+	 * the map's value, which the put below replaces. */
+	size_t bound = row_encoded_bound(result);
+	if (bound > op->acc_cap) {
+		if (bound > ROW_MAX_ENCODED)
+			return tm_task_fail(t, FL_ERANGE, "operator '%s': accumulated record over %u bytes",
+					    op->node->name, ROW_MAX_ENCODED);
+		uint8_t *nb = realloc(op->acc_buf, bound);
+		if (!nb)
+			return tm_task_fail(t, FL_ENOMEM, "out of memory in '%s'", op->node->name);
+		op->acc_buf = nb;
+		op->acc_cap = bound;
+	}
+	size_t n = row_encode(result, op->acc_buf, op->acc_cap);
+	int rc = st_heapmap_put(op->state, kb, kl, h, kg, op->acc_buf, n);
+	if (rc)
+		return tm_task_fail(t, rc, "operator '%s': cannot store state: %s", op->node->name,
+				    fl_strerror(rc));
+	if (t->batch)
+		return 0;
+	fl_row out;
+	size_t used;
+	if (row_decode(op->acc_buf, n, &out, &used) != 0)
+		return tm_task_fail(t, FL_EPROTO, "operator '%s': internal encoding error", op->node->name);
+	return emit(op, &out);
+}
+
+/* ---------------------------------------------------------------- sinks */
+
+static pthread_mutex_t stdout_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return fl_err_from_errno(errno);
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int print_flush(tm_op *op)
+{
+	if (op->out_len == 0)
+		return 0;
+	pthread_mutex_lock(&stdout_mu);
+	int rc = write_all(STDOUT_FILENO, op->out_buf, op->out_len);
+	pthread_mutex_unlock(&stdout_mu);
+	op->out_len = 0;
+	if (rc)
+		return tm_task_fail(op->task, rc, "print sink: cannot write to stdout: %s", strerror(errno));
+	return 0;
+}
+
+/* Formats one line (prefix + row + '\n') into the op's buffer. */
+static int sink_line(tm_op *op, const fl_row *row, bool prefix)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		size_t room = op->out_cap - op->out_len;
+		char *p = op->out_buf + op->out_len;
+		int pre = 0;
+		if (prefix) {
+			pre = snprintf(p, room, "%d> ", op->task->subtask + 1);
+			if (pre < 0 || (size_t)pre >= room)
+				pre = (int)room;
+		}
+		size_t need = (size_t)pre + fl_row_format(row, p + pre, room > (size_t)pre ? room - pre : 0) + 1;
+		if (need <= room) {
+			op->out_buf[op->out_len + need - 1] = '\n';
+			op->out_len += need;
+			return 0;
+		}
+		/* Does not fit: send what is pending, and grow for a huge line. */
+		int rc = op->node->kind == SG_SINK_PRINT ? print_flush(op) : tm_op_flush(op);
+		if (rc)
+			return rc;
+		if (need + 1 > op->out_cap) {
+			if (need + 1 > ROW_MAX_ENCODED * 4u)
+				return tm_task_fail(op->task, FL_ERANGE, "sink '%s': a line over %u bytes",
+						    op->node->name, ROW_MAX_ENCODED * 4u);
+			char *nb = realloc(op->out_buf, need + 1);
+			if (!nb)
+				return tm_task_fail(op->task, FL_ENOMEM, "out of memory in '%s'", op->node->name);
+			op->out_buf = nb;
+			op->out_cap = need + 1;
+		}
+	}
+	return tm_task_fail(op->task, FL_ERANGE, "sink '%s': cannot format a line", op->node->name);
+}
+
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+	if (n >= sizeof(path))
+		return FL_ERANGE;
+	memcpy(path, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (path[i] == '/' || path[i] == '\0') {
+			char c = path[i];
+			path[i] = '\0';
+			if (mkdir(path, 0777) != 0 && errno != EEXIST)
+				return fl_err_from_errno(errno);
+			path[i] = c;
+		}
+	}
+	return 0;
+}
+
+static int file_sink_open(tm_op *op, fl_err *err)
+{
+	const char *dir = op->node->dir;
+	int rc = mkdir_p(dir);
+	if (rc)
+		return fl_err_set(err, rc, "text file sink: cannot create directory '%s': %s", dir,
+				  strerror(errno));
+	/* Written under a hidden in-progress name and renamed when the task
+	 * finishes, as Flink's file sink does, so a reader never sees a half
+	 * file as finished. */
+	if (asprintf(&op->file_tmp, "%s/.part-%d-0.inprogress", dir, op->task->subtask) < 0 ||
+	    asprintf(&op->file_final, "%s/part-%d-0", dir, op->task->subtask) < 0)
+		return fl_err_set(err, FL_ENOMEM, "out of memory");
+	if (!(op->file = fopen(op->file_tmp, "w")))
+		return fl_err_set(err, fl_err_from_errno(errno), "text file sink: cannot create '%s': %s",
+				  op->file_tmp, strerror(errno));
+	return 0;
+}
+
+/* -------------------------------------------------------------- dispatch */
+
+int tm_op_open(tm_op *op, fl_err *err)
+{
+	switch (op->node->kind) {
+	case SG_SINK_PRINT:
+	case SG_SINK_TEXT_FILE:
+		if (!(op->out_buf = malloc(PRINT_BUF)))
+			return fl_err_set(err, FL_ENOMEM, "out of memory");
+		op->out_cap = PRINT_BUF;
+		return op->node->kind == SG_SINK_TEXT_FILE ? file_sink_open(op, err) : 0;
+	case SG_REDUCE:
+	case SG_SUM:
+	case SG_MIN:
+	case SG_MAX:
+		if (st_heapmap_new(&op->state) != 0)
+			return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int tm_op_process(tm_op *op, const fl_row *row)
+{
+	tm_count(&op->records_in);
+	tm_task *t = op->task;
+	int rc;
+	switch (op->node->kind) {
+	case SG_MAP: {
+		fl_row out;
+		out.nfields = 0;
+		rc = ((fl_map_fn)op->fn)(&t->ctx, row, &out);
+		if (rc < 0)
+			return user_failed(op, rc);
+		return emit(op, &out);
+	}
+	case SG_FLAT_MAP: {
+		fl_collector c = {op};
+		rc = ((fl_flat_map_fn)op->fn)(&t->ctx, row, &c);
+		if (rc < 0)
+			return t->err.code ? t->err.code : user_failed(op, rc);
+		return 0;
+	}
+	case SG_FILTER:
+		rc = ((fl_filter_fn)op->fn)(&t->ctx, row);
+		if (rc < 0)
+			return user_failed(op, rc);
+		return rc > 0 ? emit(op, row) : 0;
+	case SG_REDUCE:
+	case SG_SUM:
+	case SG_MIN:
+	case SG_MAX:
+		return agg_process(op, row);
+	case SG_SINK_PRINT:
+		return sink_line(op, row, t->vertex->parallelism > 1);
+	case SG_SINK_TEXT_FILE:
+		return sink_line(op, row, false);
+	case SG_SINK_DISCARD:
+		return 0;
+	case SG_SOURCE_GENERATOR:
+	case SG_SOURCE_TEXT_FILE:
+		/* A source is the head of its chain: what it produces is emitted. */
+		return emit(op, row);
+	}
+	return tm_task_fail(t, FL_EINVAL, "unknown operator kind %d", op->node->kind);
+}
+
+int tm_op_end_input(tm_op *op)
+{
+	if (!sg_kind_is_keyed(op->node->kind) || !op->task->batch)
+		return 0;
+	/* BATCH: one final value per key, when the input is complete. */
+	size_t cursor = 0;
+	const void *k, *v;
+	size_t kl, vl;
+	int kg;
+	while (st_heapmap_next(op->state, &cursor, &k, &kl, &v, &vl, &kg)) {
+		fl_row r;
+		size_t used;
+		if (row_decode(v, vl, &r, &used) != 0)
+			return tm_task_fail(op->task, FL_EPROTO, "operator '%s': corrupt state entry",
+					    op->node->name);
+		int rc = emit(op, &r);
+		op->task->ctx.scratch_used = 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int tm_op_flush(tm_op *op)
+{
+	if (op->node->kind == SG_SINK_PRINT)
+		return print_flush(op);
+	if (op->node->kind == SG_SINK_TEXT_FILE && op->out_len) {
+		size_t n = fwrite(op->out_buf, 1, op->out_len, op->file);
+		op->out_len = 0;
+		if (n == 0 || ferror(op->file))
+			return tm_task_fail(op->task, FL_EIO, "text file sink: cannot write '%s': %s",
+					    op->file_tmp, strerror(errno));
+		return 0;
+	}
+	for (size_t i = 0; i < op->nouts; i++) {
+		int rc = net_writer_flush_all(op->outs[i].writer);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int tm_op_close(tm_op *op, bool ok)
+{
+	int rc = 0;
+	if (ok)
+		rc = tm_op_flush(op);
+	if (op->file) {
+		bool good = ok && rc == 0;
+		if (fclose(op->file) != 0 && good)
+			rc = tm_task_fail(op->task, FL_EIO, "text file sink: cannot write '%s': %s",
+					  op->file_tmp, strerror(errno));
+		op->file = NULL;
+		if (good && rc == 0 && rename(op->file_tmp, op->file_final) != 0)
+			rc = tm_task_fail(op->task, FL_EIO, "text file sink: cannot rename '%s' to '%s': %s",
+					  op->file_tmp, op->file_final, strerror(errno));
+	}
+	return rc;
+}

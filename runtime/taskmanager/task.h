@@ -1,0 +1,162 @@
+/*
+ * task.h — one parallel subtask of a job vertex: a thread running an
+ * operator chain, reading its input gate (or its source) and writing its
+ * record writers.
+ *
+ * Lifecycle: tm_task_new (resolve functions, build the chain, create and
+ * register the input gate) -> tm_task_connect (create record writers and
+ * their channels: every consumer gate of the job must exist by then) ->
+ * tm_task_start (thread) -> the thread reports its final state through the
+ * TaskManager -> tm_task_join -> tm_task_free.
+ */
+#ifndef FL_TASKMANAGER_TASK_H
+#define FL_TASKMANAGER_TASK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <flinc/flinc.h>
+
+#include "common/err.h"
+#include "graph/jobgraph.h"
+#include "network/gate.h"
+#include "network/writer.h"
+#include "state/heapmap.h"
+
+enum tm_task_state {
+	TM_TASK_DEPLOYING = 0,
+	TM_TASK_RUNNING,
+	TM_TASK_FINISHED,
+	TM_TASK_CANCELED,
+	TM_TASK_FAILED,
+};
+
+const char *tm_task_state_name(enum tm_task_state s);
+
+typedef struct tm_task tm_task;
+typedef struct tm_taskmanager tm_taskmanager;
+
+/* Where every subtask of the job runs: addresses[vertex][subtask] is the
+ * data address of its TaskManager. Shared, read-only while the job runs. */
+typedef struct tm_placement {
+	const char *const *const *addresses;
+	uint64_t channel_base; /* job-wide base of channel ids */
+	const uint64_t *edge_base; /* per job edge: first channel id offset */
+} tm_placement;
+
+/* Channel id of edge e between producer subtask i and consumer subtask j. */
+uint64_t tm_channel_id(const tm_placement *pl, const jg_graph *jg, int e, int i, int j);
+
+/* A network output of an operator. */
+typedef struct tm_out {
+	net_writer *writer;
+	const jg_edge *edge;
+	int dst_parallelism, max_parallelism;
+	fl_key_fn key_fn; /* HASH by function */
+} tm_out;
+
+typedef struct tm_op tm_op;
+struct tm_op {
+	const sg_node *node;
+	tm_task *task;
+	void *fn; /* resolved user function, if any */
+	tm_op **chained;
+	size_t nchained;
+	tm_out *outs;
+	size_t nouts;
+	_Atomic uint64_t records_in, records_out;
+	/* keyed aggregations */
+	st_heapmap *state;
+	const sg_key *key;
+	fl_key_fn key_fn;
+	uint8_t *acc_buf; /* encoded new accumulator */
+	size_t acc_cap;
+	int max_parallelism;
+	/* sinks */
+	char *out_buf; /* print: pending lines */
+	size_t out_len, out_cap;
+	FILE *file;    /* text file sink */
+	char *file_tmp, *file_final;
+};
+
+struct fl_ctx {
+	tm_task *task;
+	int subtask, parallelism;
+	char *scratch;
+	size_t scratch_used;
+	char user_msg[FL_ERR_MSG_MAX];
+	bool user_failed;
+};
+
+struct fl_collector {
+	tm_op *op;
+};
+
+struct tm_task {
+	tm_taskmanager *tm;
+	char job_id[33];
+	const jg_graph *jg;
+	const jg_vertex *vertex;
+	int subtask;
+	char name[256]; /* "Map -> Sink (2/4)" */
+	const tm_placement *placement;
+	net_gate *gate; /* NULL for a source vertex */
+	uint64_t *in_ids; /* registered input channel ids */
+	int nin;
+	int ended_channels;
+	tm_op *ops; /* vertex ops, same order */
+	size_t nops;
+	fl_ctx ctx;
+	int64_t buffer_timeout_ms;
+	int64_t next_flush_ms;
+	bool batch;
+	_Atomic bool cancelled;
+	_Atomic int state;
+	fl_err err;
+	pthread_t thread;
+	bool started;
+};
+
+/* Builds the task (functions resolved, gate registered with tm). Returns 0
+ * or an error with err naming the cause; on error nothing is left behind. */
+int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex, int subtask,
+		const tm_placement *pl, tm_task **out, fl_err *err);
+/* Creates the record writers and their channels. */
+int tm_task_connect(tm_task *t, fl_err *err);
+int tm_task_start(tm_task *t, fl_err *err);
+/* Requests cancellation: wakes the thread wherever it waits. Thread-safe. */
+void tm_task_cancel(tm_task *t);
+void tm_task_join(tm_task *t);
+void tm_task_free(tm_task *t);
+
+/* Operator entry points used by the task loop and by sources. */
+int tm_op_process(tm_op *op, const fl_row *row);
+int tm_op_end_input(tm_op *op);
+int tm_op_open(tm_op *op, fl_err *err);
+/* Finishes sinks (flush, rename): `ok` false on failure or cancel. */
+int tm_op_close(tm_op *op, bool ok);
+/* Sends op's pending output (print buffer, partial network buffers). */
+int tm_op_flush(tm_op *op);
+
+/* Records the first failure of the task (op may be NULL). Returns rc. */
+int tm_task_fail(tm_task *t, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Source loops (sources.c). */
+int tm_run_generator(tm_task *t);
+int tm_run_text_source(tm_task *t);
+
+/* Flushes every writer and sink buffer of the task if its timeout passed
+ * (or always, when force). */
+int tm_task_maybe_flush(tm_task *t, bool force);
+
+static inline void tm_count(_Atomic uint64_t *c)
+{
+	/* Single writer (the task thread): a relaxed load + store is a plain
+	 * increment, with no locked instruction on the hot path. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+#endif
