@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api/env.h"
 #include "common/log.h"
@@ -23,7 +25,15 @@ fl_launch *fl_launch_current(void)
 	return current_launch;
 }
 
-/* Records the first error of env and logs it; returns code. */
+int env_record(fl_env *env, int code, const char *msg)
+{
+	if (env->err.code == 0) {
+		snprintf(env->err.msg, sizeof(env->err.msg), "%s", msg);
+		env->err.code = code;
+	}
+	return code;
+}
+
 int env_fail(fl_env *env, int code, const char *fmt, ...)
 {
 	if (env->err.code == 0) {
@@ -310,6 +320,19 @@ FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size
 	for (size_t i = 0; i < npaths; i++) {
 		if (!paths[i] || !*paths[i]) {
 			env_fail(env, FL_EINVAL, "read_text_files: input path %zu is empty", i);
+			return NULL;
+		}
+		/* Checked now, as Flink checks input paths at submission, so a typo
+		 * is reported before a job starts. */
+		struct stat st;
+		if (stat(paths[i], &st) != 0) {
+			env_fail(env, fl_err_from_errno(errno), "read_text_files: cannot read '%s': %s",
+				 paths[i], strerror(errno));
+			return NULL;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			env_fail(env, FL_EINVAL, "read_text_files: '%s' is a directory, not a file",
+				 paths[i]);
 			return NULL;
 		}
 		if (!(n->paths[i] = strdup(paths[i]))) {

@@ -35,6 +35,9 @@ struct fl_stream {
 	bool keyed;
 };
 
+/* Records the first error of env without logging it (the cause was logged
+ * where it happened) and returns code. */
+int env_record(fl_env *env, int code, const char *msg);
 /* Records the first error of env (logged at once) and returns code. */
 int env_fail(fl_env *env, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -76,7 +76,17 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 			l->runtime_ms = res.runtime_ms;
 			rc = res.status;
 			if (rc)
-				env_fail(env, rc, "%s", res.error);
+				env_record(env, rc, res.error);
+			/* Without a launcher (a job linked into a program and run
+			 * directly) nobody else reports how the job ended. */
+			if (l == &local) {
+				if (rc)
+					FL_ERROR("client", "Job '%s' (%s) FAILED: %s", l->job_name,
+						 l->job_id, res.error);
+				else
+					FL_INFO("client", "Job '%s' (%s) FINISHED in %lld ms", l->job_name,
+						l->job_id, (long long)l->runtime_ms);
+			}
 		}
 	}
 	l->status = rc;

@@ -1,0 +1,386 @@
+/*
+ * Chaining rules, slot counting and graph validation, on graphs built with
+ * the public API (the functions here are exported by the test executable).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/env.h"
+#include "graph/jobgraph.h"
+
+int tg_gen(fl_ctx *ctx, int64_t off, fl_row *out);
+int tg_map(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int tg_filter(fl_ctx *ctx, const fl_row *in);
+int tg_key(fl_ctx *ctx, const fl_row *in, fl_row *key);
+
+int tg_gen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	return fl_row_add_int64(out, off);
+}
+
+int tg_map(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	*out = *in;
+	return 0;
+}
+
+int tg_filter(fl_ctx *ctx, const fl_row *in)
+{
+	return 1;
+}
+
+int tg_key(fl_ctx *ctx, const fl_row *in, fl_row *key)
+{
+	return fl_row_add_int64(key, fl_row_int64(in, 0) % 7);
+}
+
+static int static_map(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	*out = *in;
+	return 0;
+}
+
+static fl_env *env_p(int p)
+{
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	assert_int_equal(fl_env_set_parallelism(env, p), 0);
+	return env;
+}
+
+/* Builds the job graph with the env's configuration applied as fl_execute
+ * would. */
+static jg_graph *build(fl_env *env, fl_err *err)
+{
+	int64_t p = 1;
+	cfg_get_int(env->config, CFG_PARALLELISM, &p);
+	env->graph->parallelism = (int)p;
+	const char *mode = "STREAMING";
+	cfg_get_string(env->config, CFG_RUNTIME_MODE, &mode);
+	env->graph->mode = strcmp(mode, "BATCH") == 0 ? FL_MODE_BATCH : FL_MODE_STREAMING;
+	jg_graph *jg = NULL;
+	fl_err_clear(err);
+	int rc = jg_build(env->graph, "test", &jg, err);
+	return rc == 0 ? jg : NULL;
+}
+
+static void test_forward_same_parallelism_chains_into_one_vertex(void **state)
+{
+	fl_env *env = env_p(4);
+	fl_discard(fl_filter(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), tg_filter));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 1);
+	assert_int_equal(jg->vertices[0].nops, 4);
+	assert_int_equal(jg->nedges, 0);
+	assert_string_equal(jg->vertices[0].name, "Source: Generator -> Map -> Filter -> Sink: Discard");
+	assert_int_equal(jg->slots_needed, 4);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_parallelism_change_breaks_chain_with_rebalance(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_stream *m = fl_set_parallelism(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), 3);
+	/* As in Flink, a sink takes the default parallelism, not its input's. */
+	fl_set_parallelism(fl_discard(m), 3);
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 2);
+	assert_int_equal(jg->nedges, 1);
+	assert_int_equal(jg->edges[0].part, SG_PART_REBALANCE);
+	assert_int_equal(jg->vertices[1].parallelism, 3);
+	assert_int_equal(jg->vertices[1].nops, 2); /* map + discard chain */
+	assert_int_equal(jg->slots_needed, 3);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_key_by_cuts_a_hash_edge(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_discard(fl_sum(fl_key_by(fl_generator(env, 10, 0, tg_gen), 0), 0));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 2);
+	assert_int_equal(jg->edges[0].part, SG_PART_HASH);
+	assert_false(jg->edges[0].key->by_fn);
+	assert_int_equal(jg->edges[0].key->field, 0);
+	assert_string_equal(jg->vertices[1].name, "Keyed Aggregation -> Sink: Discard");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_key_by_fn_names_the_selector(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_discard(fl_sum(fl_key_by_fn(fl_generator(env, 10, 0, tg_gen), tg_key), 0));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_true(jg->edges[0].key->by_fn);
+	assert_string_equal(jg->edges[0].key->fn_symbol, "tg_key");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_disable_chaining_isolates_the_operator(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_discard(fl_filter(fl_disable_chaining(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map)),
+			     tg_filter));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 3);
+	assert_string_equal(jg->vertices[1].name, "Map");
+	assert_string_equal(jg->vertices[2].name, "Filter -> Sink: Discard");
+	assert_int_equal(jg->edges[0].part, SG_PART_FORWARD);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_start_new_chain_breaks_only_before_the_operator(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_discard(fl_filter(fl_start_new_chain(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map)),
+			     tg_filter));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 2);
+	assert_string_equal(jg->vertices[1].name, "Map -> Filter -> Sink: Discard");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_slot_sharing_groups_add_their_widest_vertex(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_stream *m = fl_slot_sharing_group(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), "other");
+	fl_set_parallelism(m, 3);
+	fl_set_parallelism(fl_discard(m), 3); /* inherits "other" */
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 2);
+	assert_string_equal(jg->vertices[1].slot_group, "other");
+	assert_string_equal(jg->vertices[1].name, "Map -> Sink: Discard");
+	assert_int_equal(jg->slots_needed, 2 + 3);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_sink_takes_default_parallelism_not_its_inputs(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_discard(fl_set_parallelism(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), 3));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 3);
+	assert_int_equal(jg->vertices[2].parallelism, 2);
+	assert_int_equal(jg->edges[1].part, SG_PART_REBALANCE);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_union_is_a_chain_head_with_two_inputs(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_stream *a = fl_generator(env, 10, 0, tg_gen);
+	fl_stream *b = fl_generator(env, 10, 0, tg_gen);
+	fl_discard(fl_map(fl_union(a, b), tg_map));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 3);
+	assert_int_equal(jg->vertices[2].nin_edges, 2);
+	assert_string_equal(jg->vertices[2].name, "Map -> Sink: Discard");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_one_operator_feeding_two_chained_sinks_is_a_tree(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_stream *m = fl_map(fl_generator(env, 10, 0, tg_gen), tg_map);
+	fl_discard(m);
+	fl_print(m);
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 1);
+	assert_int_equal(jg->vertices[0].ops[1].nchained, 2);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_explicit_forward_with_parallelism_change_is_an_error(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_discard(fl_set_parallelism(fl_map(fl_forward(fl_generator(env, 10, 0, tg_gen)), tg_map), 1));
+	fl_err err;
+	assert_null(build(env, &err));
+	assert_int_equal(err.code, FL_EINVAL);
+	assert_non_null(strstr(err.msg, "forward partitioning does not allow a change of parallelism"));
+	fl_env_free(env);
+}
+
+static void test_parallelism_above_max_parallelism_is_an_error(void **state)
+{
+	fl_env *env = env_p(8);
+	fl_env_set_max_parallelism(env, 4);
+	env->graph->max_parallelism = 4;
+	fl_discard(fl_generator(env, 10, 0, tg_gen));
+	fl_err err;
+	assert_null(build(env, &err));
+	assert_non_null(strstr(err.msg, "above its max parallelism 4"));
+	fl_env_free(env);
+}
+
+static void test_batch_mode_refuses_an_unbounded_source(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_env_set_runtime_mode(env, FL_MODE_BATCH);
+	fl_discard(fl_generator(env, -1, 0, tg_gen));
+	fl_err err;
+	assert_null(build(env, &err));
+	assert_non_null(strstr(err.msg, "unbounded"));
+	fl_env_free(env);
+}
+
+static void test_a_dataflow_without_sink_is_an_error(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_map(fl_generator(env, 10, 0, tg_gen), tg_map);
+	fl_err err;
+	assert_null(build(env, &err));
+	assert_non_null(strstr(err.msg, "no sink"));
+	fl_env_free(env);
+}
+
+static void test_static_function_is_refused_when_the_graph_is_built(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_stream *s = fl_generator(env, 10, 0, tg_gen);
+	assert_null(fl_map(s, static_map));
+	assert_non_null(strstr(fl_env_error(env), "has no exported symbol name"));
+	assert_non_null(strstr(fl_env_error(env), "map:"));
+	/* Later calls are no-ops and fl_execute reports the first error. */
+	assert_null(fl_discard(s));
+	assert_int_equal(fl_execute(env, "x"), FL_EINVAL);
+	fl_env_free(env);
+}
+
+static void test_aggregation_needs_a_keyed_stream(void **state)
+{
+	fl_env *env = env_p(1);
+	assert_null(fl_sum(fl_generator(env, 10, 0, tg_gen), 0));
+	assert_non_null(strstr(fl_env_error(env), "needs a keyed stream"));
+	fl_env_free(env);
+}
+
+static void test_properties_refused_on_a_keyed_view(void **state)
+{
+	fl_env *env = env_p(1);
+	assert_null(fl_set_parallelism(fl_key_by(fl_generator(env, 10, 0, tg_gen), 0), 2));
+	assert_non_null(strstr(fl_env_error(env), "not to a keyed"));
+	fl_env_free(env);
+}
+
+static void test_bad_parallelism_and_field_are_refused(void **state)
+{
+	fl_env *env = env_p(1);
+	assert_null(fl_set_parallelism(fl_generator(env, 10, 0, tg_gen), 0));
+	assert_non_null(strstr(fl_env_error(env), "at least 1"));
+	fl_env_free(env);
+	env = env_p(1);
+	assert_null(fl_key_by(fl_generator(env, 10, 0, tg_gen), FL_ROW_MAX_FIELDS));
+	assert_non_null(strstr(fl_env_error(env), "out of range"));
+	fl_env_free(env);
+}
+
+static void test_missing_input_file_is_refused_at_build(void **state)
+{
+	fl_env *env = env_p(1);
+	assert_null(fl_read_text_file(env, "/nonexistent/flinc-input.txt"));
+	assert_non_null(strstr(fl_env_error(env), "/nonexistent/flinc-input.txt"));
+	fl_env_free(env);
+}
+
+static void test_functions_are_named_by_their_exported_symbol(void **state)
+{
+	char *sym = NULL, *lib = NULL;
+	fl_err err = {0};
+	assert_int_equal(sg_name_function((const void *)tg_map, "map", &sym, &lib, &err), 0);
+	assert_string_equal(sym, "tg_map");
+	void *fn = NULL;
+	assert_int_equal(sg_resolve_function(lib, sym, &fn, &err), 0);
+	assert_ptr_equal(fn, (void *)tg_map);
+	free(sym);
+	free(lib);
+	assert_int_equal(sg_resolve_function("", "no_such_function_xyz", &fn, &err), FL_ENOENT);
+	assert_non_null(strstr(err.msg, "no_such_function_xyz"));
+}
+
+static void test_plan_text_shows_vertices_edges_and_slots(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_discard(fl_sum(fl_key_by(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), 0), 0));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	jg_print_text(jg, f);
+	jg_print_dot(jg, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "slots needed 2"));
+	assert_non_null(strstr(buf, "Vertex 1: Source: Generator -> Map"));
+	assert_non_null(strstr(buf, "via HASH (key field 0)"));
+	assert_non_null(strstr(buf, "v1 -> v2 [label=\"HASH\"]"));
+	free(buf);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_forward_same_parallelism_chains_into_one_vertex),
+	    cmocka_unit_test(test_parallelism_change_breaks_chain_with_rebalance),
+	    cmocka_unit_test(test_key_by_cuts_a_hash_edge),
+	    cmocka_unit_test(test_key_by_fn_names_the_selector),
+	    cmocka_unit_test(test_disable_chaining_isolates_the_operator),
+	    cmocka_unit_test(test_start_new_chain_breaks_only_before_the_operator),
+	    cmocka_unit_test(test_slot_sharing_groups_add_their_widest_vertex),
+	    cmocka_unit_test(test_sink_takes_default_parallelism_not_its_inputs),
+	    cmocka_unit_test(test_union_is_a_chain_head_with_two_inputs),
+	    cmocka_unit_test(test_one_operator_feeding_two_chained_sinks_is_a_tree),
+	    cmocka_unit_test(test_explicit_forward_with_parallelism_change_is_an_error),
+	    cmocka_unit_test(test_parallelism_above_max_parallelism_is_an_error),
+	    cmocka_unit_test(test_batch_mode_refuses_an_unbounded_source),
+	    cmocka_unit_test(test_a_dataflow_without_sink_is_an_error),
+	    cmocka_unit_test(test_static_function_is_refused_when_the_graph_is_built),
+	    cmocka_unit_test(test_aggregation_needs_a_keyed_stream),
+	    cmocka_unit_test(test_properties_refused_on_a_keyed_view),
+	    cmocka_unit_test(test_bad_parallelism_and_field_are_refused),
+	    cmocka_unit_test(test_missing_input_file_is_refused_at_build),
+	    cmocka_unit_test(test_functions_are_named_by_their_exported_symbol),
+	    cmocka_unit_test(test_plan_text_shows_vertices_edges_and_slots),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,250 @@
+/*
+ * Jobs run in-process on the mini cluster, through the same code paths as
+ * `flinc run --local`: several TaskManagers exchanging data over loopback,
+ * failures, and back-pressure. Runs under ThreadSanitizer too.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "network/buffer.h"
+#include <flinc/flinc.h>
+
+#define NKEYS 97
+
+int mc_gen_kv(fl_ctx *ctx, int64_t off, fl_row *out);
+int mc_gen_big(fl_ctx *ctx, int64_t off, fl_row *out);
+int mc_fail_at_500(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int mc_slow_filter(fl_ctx *ctx, const fl_row *in);
+int mc_split(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int mc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+
+int mc_gen_kv(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % NKEYS);
+	return fl_row_add_int64(out, off);
+}
+
+static char big[1024];
+
+int mc_gen_big(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off);
+	return fl_row_add_bytes(out, big, sizeof(big));
+}
+
+int mc_fail_at_500(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	if (fl_row_int64(in, 1) == 500)
+		return fl_fail(ctx, "record %lld is poison", (long long)fl_row_int64(in, 1));
+	*out = *in;
+	return 0;
+}
+
+static _Atomic int64_t max_live;
+
+int mc_slow_filter(fl_ctx *ctx, const fl_row *in)
+{
+	int64_t live = net_buffer_bytes_live();
+	int64_t seen = atomic_load(&max_live);
+	while (live > seen && !atomic_compare_exchange_weak(&max_live, &seen, live))
+		;
+	struct timespec ts = {0, 20000};
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* Emits (key, value) and (key, -value). */
+int mc_split(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_row r = *in;
+	int rc = fl_collect(out, &r);
+	if (rc)
+		return rc;
+	r.values[1].u.i = -r.values[1].u.i;
+	return fl_collect(out, &r);
+}
+
+int mc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	*out = *acc;
+	out->values[1].u.i += fl_row_int64(in, 1) + 1;
+	return 0;
+}
+
+/* Reads every "a<TAB>b" line of the part files in dir: counts lines and
+ * keeps the last b per a (a < NKEYS). */
+static size_t read_parts(const char *dir, int64_t *last)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t lines = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "part-", 5) != 0)
+			continue;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		assert_non_null(f);
+		long long a, b;
+		while (fscanf(f, "%lld\t%lld\n", &a, &b) == 2) {
+			assert_true(a >= 0 && a < NKEYS);
+			last[a] = b;
+			lines++;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return lines;
+}
+
+static char *temp_dir(void)
+{
+	char *t = strdup("/tmp/flinc-mc-XXXXXX");
+	assert_non_null(mkdtemp(t));
+	return t;
+}
+
+static void remove_dir(char *dir)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(dir);
+}
+
+static fl_env *env_with(int p, int tms, const char *mode)
+{
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%d", tms);
+	assert_int_equal(fl_env_set_parallelism(env, p), 0);
+	assert_int_equal(fl_env_set_config(env, "local.number-taskmanager", buf), 0);
+	assert_int_equal(fl_env_set_config(env, "execution.runtime-mode", mode), 0);
+	return env;
+}
+
+static void expect_sums(const int64_t *last, int64_t n)
+{
+	for (int k = 0; k < NKEYS; k++) {
+		int64_t want = 0;
+		for (int64_t off = k; off < n; off += NKEYS)
+			want += off;
+		assert_int_equal(last[k], want);
+	}
+}
+
+static void test_keyed_sum_across_two_taskmanagers_is_exact(void **state)
+{
+	const int64_t n = 20000;
+	char *dir = temp_dir();
+	fl_env *env = env_with(2, 2, "BATCH");
+	fl_write_text(fl_sum(fl_key_by(fl_generator(env, n, 0, mc_gen_kv), 0), 1), dir);
+	assert_int_equal(fl_execute(env, "sum"), 0);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), NKEYS); /* batch: one line per key */
+	expect_sums(last, n);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+static void test_streaming_emits_every_update_and_ends_at_the_total(void **state)
+{
+	const int64_t n = 5000;
+	char *dir = temp_dir();
+	fl_env *env = env_with(3, 3, "STREAMING");
+	fl_write_text(fl_sum(fl_key_by(fl_generator(env, n, 0, mc_gen_kv), 0), 1), dir);
+	assert_int_equal(fl_execute(env, "sum"), 0);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), (size_t)n);
+	expect_sums(last, n);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+static void test_reduce_after_flat_map_and_rebalance(void **state)
+{
+	const int64_t n = 3000;
+	char *dir = temp_dir();
+	fl_env *env = env_with(2, 2, "BATCH");
+	fl_stream *s = fl_set_parallelism(fl_generator(env, n, 0, mc_gen_kv), 1);
+	s = fl_flat_map(fl_rebalance(s), mc_split);
+	fl_write_text(fl_reduce(fl_key_by(s, 0), mc_add), dir);
+	assert_int_equal(fl_execute(env, "reduce"), 0);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), NKEYS);
+	for (int k = 0; k < NKEYS; k++) {
+		/* Records per key: v and -v cancel; each reduce step adds 1. */
+		int64_t cnt = 0;
+		for (int64_t off = k; off < n; off += NKEYS)
+			cnt += 2;
+		assert_int_equal(last[k], cnt - 1);
+	}
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+static void test_failing_user_function_fails_the_job_with_its_message(void **state)
+{
+	fl_env *env = env_with(2, 2, "STREAMING");
+	fl_stream *s = fl_map(fl_generator(env, -1, 0, mc_gen_kv), mc_fail_at_500);
+	fl_discard(fl_sum(fl_key_by(s, 0), 1));
+	assert_int_equal(fl_execute(env, "fails"), FL_EJOBFAILED);
+	const char *msg = fl_env_error(env);
+	assert_non_null(strstr(msg, "record 500 is poison"));
+	assert_non_null(strstr(msg, "mc_fail_at_500"));
+	fl_env_free(env);
+}
+
+static void test_slow_consumer_bounds_buffer_memory(void **state)
+{
+	/* 20k records of 1 KiB (20 MB) into a consumer that takes 20 us per
+	 * record: without back-pressure the buffers would hold most of it. */
+	atomic_store(&max_live, 0);
+	fl_env *env = env_with(2, 2, "STREAMING");
+	fl_stream *s = fl_generator(env, 20000, 0, mc_gen_big);
+	fl_stream *f = fl_set_parallelism(fl_filter(fl_rebalance(s), mc_slow_filter), 1);
+	fl_discard(f);
+	assert_int_equal(fl_execute(env, "slow"), 0);
+	int64_t peak = atomic_load(&max_live);
+	/* Bound: per channel (2 producers x 1 consumer) the gate's credits plus
+	 * one buffer being filled on each side, at 32 KiB, with room. */
+	assert_true(peak > 0);
+	assert_true(peak < 2 * 1024 * 1024);
+	fl_env_free(env);
+}
+
+static void test_parallelism_above_max_parallelism_fails_before_running(void **state)
+{
+	fl_env *env = env_with(4, 1, "STREAMING");
+	fl_env_set_max_parallelism(env, 2);
+	fl_discard(fl_generator(env, 10, 0, mc_gen_kv));
+	assert_int_equal(fl_execute(env, "x"), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "max parallelism"));
+	fl_env_free(env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_keyed_sum_across_two_taskmanagers_is_exact),
+	    cmocka_unit_test(test_streaming_emits_every_update_and_ends_at_the_total),
+	    cmocka_unit_test(test_reduce_after_flat_map_and_rebalance),
+	    cmocka_unit_test(test_failing_user_function_fails_the_job_with_its_message),
+	    cmocka_unit_test(test_slow_consumer_bounds_buffer_memory),
+	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
