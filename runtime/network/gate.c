@@ -348,3 +348,8 @@ void net_gate_unblock_all(net_gate *g)
 		pthread_cond_broadcast(&g->not_empty);
 	pthread_mutex_unlock(&g->mu);
 }
+
+int net_gate_capacity(const net_gate *g)
+{
+	return g->capacity;
+}

@@ -20,4 +20,7 @@ int net_gate_push_stoppable(net_gate *g, int ch, net_buffer *b, const atomic_boo
  * stop flag. */
 void net_gate_wake_channel(net_gate *g, int ch);
 
+/* The per-channel capacity given to net_gate_new (a remote channel's credit). */
+int net_gate_capacity(const net_gate *g);
+
 #endif
