@@ -8,6 +8,8 @@
 
 #include "common/sync.h"
 
+#define RX_STAGING (64 * 1024)
+
 struct remote_out {
 	net_outchan base;
 	struct net_conn *c;
@@ -29,8 +31,10 @@ int net_conn_new(struct net_conn **out, struct net_endpoint *ep, nng_stream *s, 
 		goto fail_conn;
 	if (nng_aio_alloc(&c->recv_aio, NULL, NULL) != 0)
 		goto fail_send_aio;
-	if (pthread_mutex_init(&c->mu, NULL) != 0)
+	if (!(c->rx = malloc(RX_STAGING)))
 		goto fail_recv_aio;
+	if (pthread_mutex_init(&c->mu, NULL) != 0)
+		goto fail_rx;
 	if (pthread_mutex_init(&c->send_mu, NULL) != 0)
 		goto fail_mu;
 	if (pthread_mutex_init(&c->io_mu, NULL) != 0) {
@@ -51,6 +55,8 @@ int net_conn_new(struct net_conn **out, struct net_endpoint *ep, nng_stream *s, 
 
 fail_mu:
 	pthread_mutex_destroy(&c->mu);
+fail_rx:
+	free(c->rx);
 fail_recv_aio:
 	nng_aio_free(c->recv_aio);
 fail_send_aio:
@@ -74,6 +80,7 @@ void net_conn_unref(struct net_conn *c)
 	nng_stream_free(c->s);
 	nng_aio_free(c->send_aio);
 	nng_aio_free(c->recv_aio);
+	free(c->rx);
 	pthread_mutex_destroy(&c->io_mu);
 	pthread_mutex_destroy(&c->send_mu);
 	pthread_mutex_destroy(&c->mu);
@@ -168,15 +175,31 @@ int net_conn_send(struct net_conn *c, const struct net_frame *f, const void *pay
 int net_conn_recv(struct net_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	size_t staged = c->rx_end - c->rx_start;
+	size_t take = staged < len ? staged : len;
+	memcpy(p, c->rx + c->rx_start, take);
+	c->rx_start += take;
+	p += take;
+	len -= take;
+	if (len == 0)
+		return 0;
+	c->rx_start = c->rx_end = 0;
 	while (len > 0) {
-		nng_iov iov = {.iov_buf = p, .iov_len = len};
-		nng_aio_set_iov(c->recv_aio, 1, &iov);
+		/* The rest goes straight to its destination (no copy for big
+		 * payloads); whatever else is ready lands in the staging area. */
+		nng_iov iov[2] = {{.iov_buf = p, .iov_len = len},
+				  {.iov_buf = c->rx, .iov_len = RX_STAGING}};
+		nng_aio_set_iov(c->recv_aio, 2, iov);
 		int rv = stream_io(c, c->recv_aio, false);
 		if (rv != 0)
 			return rv;
 		size_t n = nng_aio_count(c->recv_aio);
 		if (n == 0)
 			return NNG_ECLOSED;
+		if (n > len) {
+			c->rx_end = n - len;
+			n = len;
+		}
 		p += n;
 		len -= n;
 	}

@@ -55,6 +55,12 @@ struct net_conn {
 	pthread_mutex_t send_mu;
 	nng_aio *send_aio;
 	nng_aio *recv_aio; /* receive thread only */
+	/* Bytes read past the frame asked for (receive thread only): every
+	 * read also asks for what follows, so back-to-back frames cost one
+	 * read, not two. */
+	uint8_t *rx;
+	size_t rx_start;
+	size_t rx_end;
 };
 
 /* A connection over stream s (taken over: freed with the connection, or by
@@ -74,7 +80,8 @@ bool net_conn_failed(struct net_conn *c);
  * under the send lock. Returns 0 or FL_ECLOSED (the connection is failed). */
 int net_conn_send(struct net_conn *c, const struct net_frame *f, const void *payload);
 
-/* Reads exactly len bytes. Returns 0 or an NNG error (NNG_ECLOSED at EOF). */
+/* Reads exactly len bytes (receive thread only). Returns 0 or an NNG error
+ * (NNG_ECLOSED at EOF). */
 int net_conn_recv(struct net_conn *c, void *buf, size_t len);
 
 /* Producer side: a remote outchan for channel id on c (takes a reference to

@@ -1,0 +1,165 @@
+/* bench_exchange.c — data-plane throughput: writer -> endpoint -> gate over
+ * loopback between two endpoints in one process, and writer -> local
+ * channel -> gate. Prints figures only. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flinc/flinc.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "network/buffer.h"
+#include "network/endpoint.h"
+#include "network/gate.h"
+#include "network/writer.h"
+
+#define TOTAL_BYTES (1024ll * 1024 * 1024)
+#define RECORD 1000
+#define CAPACITY 32
+
+struct producer {
+	net_writer *w;	 /* writer mode */
+	net_outchan *oc; /* raw mode: full buffers straight to the outchan */
+	uint32_t bufsize;
+	int rc;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	if (p->w) {
+		static uint8_t rec[RECORD];
+		memset(rec, 'r', sizeof(rec));
+		for (long long sent = 0; sent < TOTAL_BYTES; sent += RECORD) {
+			if ((p->rc = net_writer_emit(p->w, 0, rec, RECORD)) != 0)
+				return NULL;
+		}
+		p->rc = net_writer_broadcast_event(p->w, NET_EV_END_OF_PARTITION, 0);
+		return NULL;
+	}
+	for (long long sent = 0; sent < TOTAL_BYTES; sent += p->bufsize) {
+		net_buffer *b = net_buffer_new(p->bufsize);
+		if (!b) {
+			p->rc = FL_ENOMEM;
+			return NULL;
+		}
+		b->len = p->bufsize;
+		if ((p->rc = net_outchan_send(p->oc, b)) != 0)
+			return NULL;
+	}
+	p->rc = net_outchan_send(p->oc, net_buffer_event(NET_EV_END_OF_PARTITION, 0));
+	return NULL;
+}
+
+static void run(const char *name, net_gate *g, struct producer *p)
+{
+	int64_t t0 = fl_now_ns();
+	pthread_t t;
+	if (pthread_create(&t, NULL, produce, p) != 0) {
+		fprintf(stderr, "pthread_create failed\n");
+		exit(1);
+	}
+	long long bytes = 0, buffers = 0;
+	for (;;) {
+		net_buffer *b;
+		int ch;
+		int rc = net_gate_pop(g, fl_now_ms() + 30000, &b, &ch);
+		if (rc != 0) {
+			fprintf(stderr, "%s: pop failed: %d %s\n", name, rc, net_gate_error(g));
+			exit(1);
+		}
+		bool end = b->kind == NET_BUF_EVENT && b->event == NET_EV_END_OF_PARTITION;
+		bytes += b->len;
+		buffers += b->kind == NET_BUF_DATA;
+		net_buffer_free(b);
+		if (end)
+			break;
+	}
+	pthread_join(t, NULL);
+	double s = (double)(fl_now_ns() - t0) / 1e9;
+	if (p->rc != 0) {
+		fprintf(stderr, "%s: producer failed: %d\n", name, p->rc);
+		exit(1);
+	}
+	printf("%-34s %6.2f GB/s  %9.0f buffers/s  (%lld MB in %.2f s)\n", name, bytes / s / 1e9,
+	       buffers / s, bytes / 1000000, s);
+}
+
+static void remote(uint32_t bufsize, bool writer, uint64_t id)
+{
+	fl_err err;
+	fl_err_clear(&err);
+	net_endpoint *pe, *ce;
+	if (net_endpoint_new(&pe, "127.0.0.1", 0, &err) != 0 ||
+	    net_endpoint_new(&ce, "127.0.0.1", 0, &err) != 0) {
+		fprintf(stderr, "endpoint: %s\n", err.msg);
+		exit(1);
+	}
+	net_gate *g;
+	net_outchan *oc;
+	if (net_gate_new(&g, 1, CAPACITY) != 0 || net_endpoint_register_input(ce, id, g, 0) != 0 ||
+	    net_endpoint_open_output(pe, net_endpoint_address(ce), id, &oc, &err) != 0) {
+		fprintf(stderr, "setup failed: %s\n", err.msg);
+		exit(1);
+	}
+	struct producer p = {.bufsize = bufsize};
+	char name[64];
+	if (writer) {
+		if (net_writer_new(&p.w, NET_PART_FORWARD, 1, bufsize, 0) != 0)
+			exit(1);
+		net_writer_set_channel(p.w, 0, oc);
+		snprintf(name, sizeof(name), "remote writer %u KiB, %d B rec", bufsize / 1024,
+			 RECORD);
+	} else {
+		p.oc = oc;
+		snprintf(name, sizeof(name), "remote full buffers %u KiB", bufsize / 1024);
+	}
+	run(name, g, &p);
+	if (p.w)
+		net_writer_free(p.w);
+	else
+		net_outchan_free(oc);
+	net_endpoint_unregister_input(ce, id);
+	net_endpoint_free(pe);
+	net_endpoint_free(ce);
+	net_gate_free(g);
+}
+
+static void local(uint32_t bufsize)
+{
+	net_gate *g;
+	net_outchan *oc;
+	struct producer p = {.bufsize = bufsize};
+	if (net_gate_new(&g, 1, CAPACITY) != 0 || net_outchan_local(&oc, g, 0) != 0 ||
+	    net_writer_new(&p.w, NET_PART_FORWARD, 1, bufsize, 0) != 0)
+		exit(1);
+	net_writer_set_channel(p.w, 0, oc);
+	char name[64];
+	snprintf(name, sizeof(name), "local writer %u KiB, %d B rec", bufsize / 1024, RECORD);
+	run(name, g, &p);
+	net_writer_free(p.w);
+	net_gate_free(g);
+}
+
+/* With an argument, runs only the cases whose name contains it. */
+int main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : "";
+	fl_log_set_level(FL_LOG_WARN);
+	printf("1 GB per run, gate capacity %d buffers\n", CAPACITY);
+	if (strstr("remote-raw-32", only))
+		remote(32 * 1024, false, 1);
+	if (strstr("remote-raw-128", only))
+		remote(128 * 1024, false, 2);
+	if (strstr("remote-writer-32", only))
+		remote(32 * 1024, true, 3);
+	if (strstr("remote-writer-128", only))
+		remote(128 * 1024, true, 4);
+	if (strstr("local-writer-32", only))
+		local(32 * 1024);
+	if (strstr("local-writer-128", only))
+		local(128 * 1024);
+	return 0;
+}
