@@ -2,6 +2,7 @@
 
 #include <flinc/flinc.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,12 +180,36 @@ in_place:
 	return 0;
 }
 
+int st_heapmap_find(st_heapmap *m, const void *key, size_t klen, uint32_t hash, size_t *pos,
+		    const void **val, size_t *vlen)
+{
+	if (klen > HM_MAX_BYTES) {
+		*pos = SIZE_MAX;
+		return 0;
+	}
+	*pos = find_slot(m, key, klen, hash);
+	struct hm_entry *e = m->slots[*pos].e;
+	if (!e)
+		return 0;
+	*val = e->data + e->klen;
+	*vlen = e->vlen;
+	return 1;
+}
+
 int st_heapmap_put(st_heapmap *m, const void *key, size_t klen, uint32_t hash, int key_group,
 		   const void *val, size_t vlen)
 {
-	if (klen > HM_MAX_BYTES || vlen > HM_MAX_BYTES)
+	if (klen > HM_MAX_BYTES)
 		return FL_ERANGE;
-	size_t i = find_slot(m, key, klen, hash);
+	return st_heapmap_put_at(m, find_slot(m, key, klen, hash), key, klen, hash, key_group, val,
+				 vlen);
+}
+
+int st_heapmap_put_at(st_heapmap *m, size_t i, const void *key, size_t klen, uint32_t hash,
+		      int key_group, const void *val, size_t vlen)
+{
+	if (klen > HM_MAX_BYTES || vlen > HM_MAX_BYTES || i > m->mask)
+		return FL_ERANGE;
 	struct hm_slot *s = &m->slots[i];
 	if (s->e) {
 		s->e->key_group = key_group;

@@ -34,6 +34,17 @@ int st_heapmap_get(st_heapmap *m, const void *key, size_t klen, uint32_t hash, c
 int st_heapmap_put(st_heapmap *m, const void *key, size_t klen, uint32_t hash, int key_group,
 		   const void *val, size_t vlen);
 
+/*
+ * Read-modify-write in one probe: st_heapmap_find looks key up and returns a
+ * position; on a hit it returns 1 with the value as st_heapmap_get does,
+ * else 0. st_heapmap_put_at then stores the new value at that position
+ * (same key, hash and no other put in between). Errors as st_heapmap_put.
+ */
+int st_heapmap_find(st_heapmap *m, const void *key, size_t klen, uint32_t hash, size_t *pos,
+		    const void **val, size_t *vlen);
+int st_heapmap_put_at(st_heapmap *m, size_t pos, const void *key, size_t klen, uint32_t hash,
+		      int key_group, const void *val, size_t vlen);
+
 size_t st_heapmap_size(const st_heapmap *m);
 /* Bytes held (tables plus entries), for metrics and memory tests. */
 size_t st_heapmap_memory(const st_heapmap *m);

@@ -75,6 +75,25 @@ static int user_failed(tm_op *op, int rc)
 
 /* -------------------------------------------------------------- keys */
 
+/* The key of a single field, encoded exactly as row_encode encodes the
+ * one-field row {v} (so state and partitioning agree with the codec), without
+ * building that row. Returns 0 when the generic path must be taken. */
+static inline size_t encode_field_key(uint8_t type, const fl_value *v, uint8_t *buf)
+{
+	buf[0] = 1;
+	buf[1] = type;
+	if (type == FL_INT64 || type == FL_TIMESTAMP) {
+		uint64_t z = ((uint64_t)v->u.i << 1) ^ (uint64_t)(v->u.i >> 63);
+		return 2 + row_varint_put(buf + 2, KEY_BUF - 2, z);
+	}
+	if ((type == FL_STRING || type == FL_BYTES) && v->u.s.len <= KEY_BUF - 2 - ROW_VARINT_MAX) {
+		size_t n = 2 + row_varint_put(buf + 2, KEY_BUF - 2, v->u.s.len);
+		memcpy(buf + n, v->u.s.ptr, v->u.s.len);
+		return n + v->u.s.len;
+	}
+	return 0;
+}
+
 /* Encodes the key of row for op/out into buf (cap KEY_BUF). Returns length
  * or 0 with the task failed. */
 static size_t encode_key(tm_task *t, const char *opname, const sg_key *key, fl_key_fn fn,
@@ -100,6 +119,9 @@ static size_t encode_key(tm_task *t, const char *opname, const sg_key *key, fl_k
 				     key->field, opname, row->nfields);
 			return 0;
 		}
+		size_t n = encode_field_key(row->types[key->field], &row->values[key->field], buf);
+		if (n)
+			return n;
 		k.nfields = 1;
 		k.types[0] = row->types[key->field];
 		k.values[0] = row->values[key->field];
@@ -113,9 +135,10 @@ static size_t encode_key(tm_task *t, const char *opname, const sg_key *key, fl_k
 
 /* ------------------------------------------------------------- emitting */
 
-static int emit(tm_op *op, const fl_row *row)
+/* Several successors or network outputs: kept out of line so that the
+ * common path below stays a handful of instructions. */
+static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 {
-	tm_count(&op->records_out);
 	for (size_t i = 0; i < op->nchained; i++) {
 		int rc = tm_op_process(op->chained[i], row);
 		if (rc)
@@ -142,6 +165,20 @@ static int emit(tm_op *op, const fl_row *row)
 	return 0;
 }
 
+static inline int emit(tm_op *op, const fl_row *row)
+{
+	op->n_out++;
+	/* The common case, one chained successor: a direct call. */
+	if (op->nchained == 1 && op->nouts == 0)
+		return tm_op_process(op->chained[0], row);
+	return emit_slow(op, row);
+}
+
+static int process_source(tm_op *op, const fl_row *row)
+{
+	return emit(op, row);
+}
+
 FL_API int fl_collect(fl_collector *out, const fl_row *row)
 {
 	return emit(out->op, row);
@@ -152,17 +189,16 @@ FL_API int fl_collect(fl_collector *out, const fl_row *row)
 static int agg_numeric(tm_op *op, const fl_row *acc, const fl_row *in, fl_row *out)
 {
 	uint32_t f = op->node->field;
-	const char *what = sg_kind_type(op->node->kind);
 	if (f >= in->nfields || f >= acc->nfields)
 		return tm_task_fail(op->task, FL_EINVAL,
 				    "operator '%s': %s of field %u, but the record has %u fields",
-				    op->node->name, what, f, in->nfields);
+				    op->node->name, sg_kind_type(op->node->kind), f, in->nfields);
 	uint8_t ta = acc->types[f], ti = in->types[f];
 	if (ta != ti || (ti != FL_INT64 && ti != FL_DOUBLE && ti != FL_TIMESTAMP))
 		return tm_task_fail(op->task, FL_ETYPE,
 				    "operator '%s': %s needs field %u to be int64, double or "
 				    "timestamp in every record (got type %d after %d)",
-				    op->node->name, what, f, ti, ta);
+				    op->node->name, sg_kind_type(op->node->kind), f, ti, ta);
 	*out = *acc;
 	fl_value *o = &out->values[f];
 	const fl_value *v = &in->values[f];
@@ -185,6 +221,31 @@ static int agg_numeric(tm_op *op, const fl_row *acc, const fl_row *in, fl_row *o
 	return 0;
 }
 
+/* Encodes r into op->acc_buf, growing it as needed. Returns the length or 0
+ * with the task failed. */
+static size_t encode_acc(tm_op *op, const fl_row *r)
+{
+	size_t n = op->acc_cap ? row_encode(r, op->acc_buf, op->acc_cap) : 0;
+	if (n)
+		return n;
+	size_t bound = row_encoded_bound(r);
+	if (bound == 0 || bound > ROW_MAX_ENCODED) {
+		tm_task_fail(op->task, FL_ERANGE,
+			     "operator '%s': accumulated record cannot be encoded (over %u bytes or "
+			     "malformed)",
+			     op->node->name, ROW_MAX_ENCODED);
+		return 0;
+	}
+	uint8_t *nb = realloc(op->acc_buf, bound);
+	if (!nb) {
+		tm_task_fail(op->task, FL_ENOMEM, "out of memory in '%s'", op->node->name);
+		return 0;
+	}
+	op->acc_buf = nb;
+	op->acc_cap = bound;
+	return row_encode(r, op->acc_buf, op->acc_cap);
+}
+
 static int agg_process(tm_op *op, const fl_row *in)
 {
 	tm_task *t = op->task;
@@ -195,10 +256,10 @@ static int agg_process(tm_op *op, const fl_row *in)
 	uint32_t h = kg_murmur3_32(kb, kl, 0);
 	int kg = (int)(h % (uint32_t)op->max_parallelism);
 	const void *val;
-	size_t vlen;
+	size_t vlen, pos;
 	fl_row next;
 	const fl_row *result = in;
-	if (st_heapmap_get(op->state, kb, kl, h, &val, &vlen)) {
+	if (st_heapmap_find(op->state, kb, kl, h, &pos, &val, &vlen)) {
 		fl_row acc;
 		size_t used;
 		if (row_decode(val, vlen, &acc, &used) != 0)
@@ -224,31 +285,21 @@ static int agg_process(tm_op *op, const fl_row *in)
 					    "timestamp (record has %u fields)",
 					    op->node->name, sg_kind_type(op->node->kind), f, in->nfields);
 	}
-	/* Encode the new accumulator into a task buffer: `next` may point into
-	 * the map's value, which the put below replaces. */
-	size_t bound = row_encoded_bound(result);
-	if (bound > op->acc_cap) {
-		if (bound > ROW_MAX_ENCODED)
-			return tm_task_fail(t, FL_ERANGE, "operator '%s': accumulated record over %u bytes",
-					    op->node->name, ROW_MAX_ENCODED);
-		uint8_t *nb = realloc(op->acc_buf, bound);
-		if (!nb)
-			return tm_task_fail(t, FL_ENOMEM, "out of memory in '%s'", op->node->name);
-		op->acc_buf = nb;
-		op->acc_cap = bound;
+	/* Encode first (result may point into the stored value), emit while
+	 * the stored value is still intact, then store. */
+	size_t n = encode_acc(op, result);
+	if (n == 0)
+		return t->err.code;
+	if (!t->batch) {
+		int rc = emit(op, result);
+		if (rc)
+			return rc;
 	}
-	size_t n = row_encode(result, op->acc_buf, op->acc_cap);
-	int rc = st_heapmap_put(op->state, kb, kl, h, kg, op->acc_buf, n);
+	int rc = st_heapmap_put_at(op->state, pos, kb, kl, h, kg, op->acc_buf, n);
 	if (rc)
 		return tm_task_fail(t, rc, "operator '%s': cannot store state: %s", op->node->name,
 				    fl_strerror(rc));
-	if (t->batch)
-		return 0;
-	fl_row out;
-	size_t used;
-	if (row_decode(op->acc_buf, n, &out, &used) != 0)
-		return tm_task_fail(t, FL_EPROTO, "operator '%s': internal encoding error", op->node->name);
-	return emit(op, &out);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- sinks */
@@ -380,49 +431,81 @@ int tm_op_open(tm_op *op, fl_err *err)
 	}
 }
 
-int tm_op_process(tm_op *op, const fl_row *row)
+static int process_map(tm_op *op, const fl_row *row)
 {
-	tm_count(&op->records_in);
-	tm_task *t = op->task;
-	int rc;
+	fl_row out;
+	out.nfields = 0;
+	int rc = ((fl_map_fn)op->fn)(&op->task->ctx, row, &out);
+	if (rc < 0)
+		return user_failed(op, rc);
+	return emit(op, &out);
+}
+
+static int process_flat_map(tm_op *op, const fl_row *row)
+{
+	fl_collector c = {op};
+	int rc = ((fl_flat_map_fn)op->fn)(&op->task->ctx, row, &c);
+	if (rc < 0)
+		return op->task->err.code ? op->task->err.code : user_failed(op, rc);
+	return 0;
+}
+
+static int process_filter(tm_op *op, const fl_row *row)
+{
+	int rc = ((fl_filter_fn)op->fn)(&op->task->ctx, row);
+	if (rc < 0)
+		return user_failed(op, rc);
+	return rc > 0 ? emit(op, row) : 0;
+}
+
+static int process_print(tm_op *op, const fl_row *row)
+{
+	return sink_line(op, row, op->task->vertex->parallelism > 1);
+}
+
+static int process_file(tm_op *op, const fl_row *row)
+{
+	return sink_line(op, row, false);
+}
+
+static int process_discard(tm_op *op, const fl_row *row)
+{
+	return 0;
+}
+
+void tm_op_init(tm_op *op)
+{
 	switch (op->node->kind) {
-	case SG_MAP: {
-		fl_row out;
-		out.nfields = 0;
-		rc = ((fl_map_fn)op->fn)(&t->ctx, row, &out);
-		if (rc < 0)
-			return user_failed(op, rc);
-		return emit(op, &out);
-	}
-	case SG_FLAT_MAP: {
-		fl_collector c = {op};
-		rc = ((fl_flat_map_fn)op->fn)(&t->ctx, row, &c);
-		if (rc < 0)
-			return t->err.code ? t->err.code : user_failed(op, rc);
-		return 0;
-	}
+	case SG_MAP:
+		op->process = process_map;
+		break;
+	case SG_FLAT_MAP:
+		op->process = process_flat_map;
+		break;
 	case SG_FILTER:
-		rc = ((fl_filter_fn)op->fn)(&t->ctx, row);
-		if (rc < 0)
-			return user_failed(op, rc);
-		return rc > 0 ? emit(op, row) : 0;
+		op->process = process_filter;
+		break;
 	case SG_REDUCE:
 	case SG_SUM:
 	case SG_MIN:
 	case SG_MAX:
-		return agg_process(op, row);
+		op->process = agg_process;
+		break;
 	case SG_SINK_PRINT:
-		return sink_line(op, row, t->vertex->parallelism > 1);
+		op->process = process_print;
+		break;
 	case SG_SINK_TEXT_FILE:
-		return sink_line(op, row, false);
+		op->process = process_file;
+		break;
 	case SG_SINK_DISCARD:
-		return 0;
+		op->process = process_discard;
+		break;
 	case SG_SOURCE_GENERATOR:
 	case SG_SOURCE_TEXT_FILE:
-		/* A source is the head of its chain: what it produces is emitted. */
-		return emit(op, row);
+		/* A source heads its chain: what it produces is emitted. */
+		op->process = process_source;
+		break;
 	}
-	return tm_task_fail(t, FL_EINVAL, "unknown operator kind %d", op->node->kind);
 }
 
 int tm_op_end_input(tm_op *op)

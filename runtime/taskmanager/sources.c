@@ -4,6 +4,7 @@
  * for cancellation and the flush timeout every few hundred records.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,9 @@ int tm_run_generator(tm_task *t)
 	int p = t->vertex->parallelism;
 	double rate = n->gen_rate > 0 ? n->gen_rate / p : 0; /* per subtask */
 	int64_t start = fl_now_ms(), produced = 0;
-	for (int64_t off = t->subtask; n->gen_count < 0 || off < n->gen_count; off += p) {
+	/* Bounds in locals: the user call would force reloads through n. */
+	const int64_t count = n->gen_count < 0 ? INT64_MAX : n->gen_count;
+	for (int64_t off = t->subtask; off < count; off += p) {
 		fl_row row;
 		row.nfields = 0;
 		int rc = fn(&t->ctx, off, &row);
@@ -253,8 +256,8 @@ static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
 
 int tm_run_text_source(tm_task *t)
 {
-	split *splits;
-	size_t n;
+	split *splits = NULL;
+	size_t n = 0;
 	int rc = plan_splits(t, &splits, &n);
 	if (rc)
 		return rc;

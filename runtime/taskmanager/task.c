@@ -94,6 +94,7 @@ int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int 
 		tm_op *op = &t->ops[i];
 		op->node = jg->sg->nodes[v->ops[i].node];
 		op->task = t;
+		tm_op_init(op);
 		atomic_init(&op->records_in, 0);
 		atomic_init(&op->records_out, 0);
 		if (v->ops[i].nchained &&
@@ -208,8 +209,17 @@ int tm_task_connect(tm_task *t, fl_err *err)
 	return 0;
 }
 
+void tm_task_publish_metrics(tm_task *t)
+{
+	for (size_t i = 0; i < t->nops; i++) {
+		atomic_store_explicit(&t->ops[i].records_in, t->ops[i].n_in, memory_order_relaxed);
+		atomic_store_explicit(&t->ops[i].records_out, t->ops[i].n_out, memory_order_relaxed);
+	}
+}
+
 int tm_task_maybe_flush(tm_task *t, bool force)
 {
+	tm_task_publish_metrics(t);
 	int64_t now = fl_now_ms();
 	if (!force && now < t->next_flush_ms)
 		return 0;
@@ -331,6 +341,7 @@ static void *task_main(void *arg)
 		if (rc == 0)
 			rc = crc;
 	}
+	tm_task_publish_metrics(t);
 	enum tm_task_state st;
 	if (atomic_load(&t->cancelled) && (rc == FL_ECANCELED || rc == 0 || t->err.code == 0))
 		st = rc == 0 ? TM_TASK_FINISHED : TM_TASK_CANCELED;

@@ -58,7 +58,11 @@ typedef struct tm_out {
 } tm_out;
 
 typedef struct tm_op tm_op;
+typedef int (*tm_process_fn)(tm_op *op, const fl_row *row);
 struct tm_op {
+	/* Set once from the node kind: a direct call per record instead of a
+	 * switch through op->node. */
+	tm_process_fn process;
 	const sg_node *node;
 	tm_task *task;
 	void *fn; /* resolved user function, if any */
@@ -66,6 +70,9 @@ struct tm_op {
 	size_t nchained;
 	tm_out *outs;
 	size_t nouts;
+	/* Counted by the task thread in plain fields, published to the atomics
+	 * every few hundred records for the progress reader. */
+	uint64_t n_in, n_out;
 	_Atomic uint64_t records_in, records_out;
 	/* keyed aggregations */
 	st_heapmap *state;
@@ -132,7 +139,15 @@ void tm_task_join(tm_task *t);
 void tm_task_free(tm_task *t);
 
 /* Operator entry points used by the task loop and by sources. */
-int tm_op_process(tm_op *op, const fl_row *row);
+static inline int tm_op_process(tm_op *op, const fl_row *row)
+{
+	op->n_in++;
+	return op->process(op, row);
+}
+/* Sets op->process from the operator kind. */
+void tm_op_init(tm_op *op);
+/* Publishes the task's record counters for metrics readers. */
+void tm_task_publish_metrics(tm_task *t);
 int tm_op_end_input(tm_op *op);
 int tm_op_open(tm_op *op, fl_err *err);
 /* Finishes sinks (flush, rename): `ok` false on failure or cancel. */
@@ -150,13 +165,5 @@ int tm_run_text_source(tm_task *t);
 /* Flushes every writer and sink buffer of the task if its timeout passed
  * (or always, when force). */
 int tm_task_maybe_flush(tm_task *t, bool force);
-
-static inline void tm_count(_Atomic uint64_t *c)
-{
-	/* Single writer (the task thread): a relaxed load + store is a plain
-	 * increment, with no locked instruction on the hot path. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
 
 #endif
