@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flinc needs to build and test (root, Debian 12).
+# Usage: scripts/install-deps.sh [--e2e]   (--e2e adds what the Kubernetes e2e suite needs)
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates
+	libnng-dev libcjson-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev libcmocka-dev
+	time procps)
+if [[ ${1:-} == --e2e ]]; then
+	pkgs+=(docker.io containerd runc containernetworking-plugins etcd-server debootstrap
+		openssl iptables iproute2 conntrack socat curl)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+if [[ $(id -u) != 0 ]]; then
+	echo "install-deps: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+	echo "install-deps: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
