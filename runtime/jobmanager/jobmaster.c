@@ -175,7 +175,9 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 			rc = tm_prepare_task(tm, job.id, jg, (int)v, i, &pl, &err);
 		}
 	}
-	FL_INFO("jobmaster", "Job '%s' (%s) switched from CREATED to RUNNING", jg->job_name, job.id);
+	if (rc == 0)
+		FL_INFO("jobmaster", "Job '%s' (%s) switched from CREATED to RUNNING", jg->job_name,
+			job.id);
 	/* Phase 2: connect and start. */
 	for (size_t k = 0; k < ntms && rc == 0; k++)
 		rc = tm_start_job(tms[k], job.id, &err);

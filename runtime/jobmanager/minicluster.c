@@ -8,9 +8,9 @@
 
 static void human(uint64_t v, char *buf, size_t cap)
 {
-	if (v >= 10000000000ull)
+	if (v >= 1000000000ull)
 		snprintf(buf, cap, "%.1fG", (double)v / 1e9);
-	else if (v >= 10000000ull)
+	else if (v >= 1000000ull)
 		snprintf(buf, cap, "%.1fM", (double)v / 1e6);
 	else if (v >= 10000ull)
 		snprintf(buf, cap, "%.1fK", (double)v / 1e3);
