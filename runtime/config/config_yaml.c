@@ -209,9 +209,44 @@ static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *
 	}
 }
 
+/*
+ * A first pass that only parses: libyaml reports a syntax error when it
+ * reaches it, and by then a value before it may already look invalid (a
+ * plain scalar swallows the next, badly indented line). Checking the whole
+ * text first makes a syntax error the error the user sees, and keeps
+ * unknown-key warnings out of files that are refused anyway.
+ */
+static int syntax_check(const char *text, size_t len, const char *origin, fl_err *err)
+{
+	yaml_parser_t p;
+	if (!yaml_parser_initialize(&p))
+		return fl_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	struct loader l = {.origin = origin, .text = (const unsigned char *)text, .len = len,
+			   .err = err};
+	int rc = 0;
+	for (;;) {
+		yaml_event_t ev;
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = parser_error(&l, &p);
+			break;
+		}
+		bool end = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+		if (end)
+			break;
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
 /* Applies the YAML text to c (which the caller throws away on error). */
 static int load_into(cfg *c, const char *text, size_t len, const char *origin, fl_err *err)
 {
+	int src = syntax_check(text, len, origin, err);
+	if (src != 0)
+		return src;
+
 	yaml_parser_t p;
 	if (!yaml_parser_initialize(&p))
 		return fl_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);

@@ -103,6 +103,11 @@ void net_conn_fail(struct net_conn *c, const char *why)
 	if (!c->closed) {
 		c->closed = true;
 		nng_stream_close(c->s);
+		/* Belt and braces: an operation the close did not complete
+		 * (seen as a rare hang at shutdown under ASan's timing) is
+		 * ended explicitly; aborting an idle aio does nothing. */
+		nng_aio_abort(c->recv_aio, NNG_ECLOSED);
+		nng_aio_abort(c->send_aio, NNG_ECLOSED);
 	}
 	pthread_mutex_unlock(&c->io_mu);
 }

@@ -894,6 +894,25 @@ static void test_bad_value_in_file_names_file_line_column(void **state)
 	cfg_free(c);
 }
 
+/* libyaml finds the syntax error only after the value before it was read
+ * (the badly indented line is swallowed into that plain scalar): the
+ * syntax error must still be the error reported. */
+static void test_syntax_error_wins_over_the_value_before_it(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	fl_err err = {0};
+	char *path;
+	int rc = load_text(c, "parallelism.default: 2\n  taskmanager: 1\n", &err, &path);
+	assert_int_equal(rc, FL_EPROTO);
+	char want[512];
+	snprintf(want, sizeof(want), "%s:2:14: mapping values are not allowed in this context",
+		 path);
+	assert_string_equal(err.msg, want);
+	drop_file(path);
+	cfg_free(c);
+}
+
 static void test_malformed_yaml_names_line_and_column(void **state)
 {
 	(void)state;
@@ -1240,6 +1259,7 @@ int main(void)
 	    cmocka_unit_test(test_null_value_resets_key_to_default),
 	    cmocka_unit_test(test_unknown_key_in_file_warns_with_nearest),
 	    cmocka_unit_test(test_bad_value_in_file_names_file_line_column),
+	    cmocka_unit_test(test_syntax_error_wins_over_the_value_before_it),
 	    cmocka_unit_test(test_malformed_yaml_names_line_and_column),
 	    cmocka_unit_test(test_invalid_utf8_names_line_and_column),
 	    cmocka_unit_test(test_sequence_value_is_eproto_naming_position),
