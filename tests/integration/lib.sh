@@ -115,7 +115,7 @@ failed_line() { tail -n 1 "$WORK/$1.err" | grep -Eq "^Job '.*' \([0-9a-f]+\) FAI
 
 # No sanitizer report in a file.
 sanitizer_clean() {
-	! grep -Eq 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:|SUMMARY: (Address|Undefined|Leak)' "$1"
+	! grep -Eq 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: (Address|Undefined|Leak|Thread)' "$1"
 }
 
 # check_finished TAG: the run TAG exited 0, ended FINISHED and no sanitizer report.
