@@ -8,6 +8,11 @@
  * doubling at 3/4 load. Entries remember their key group so that a snapshot
  * can be cut by key-group range later.
  *
+ * Each slot is one cache line holding the hash, key group, lengths and, when
+ * key and value together fit in ST_HEAPMAP_INLINE_BYTES, the bytes
+ * themselves: looking up such a key costs one cache miss. Larger entries are
+ * allocated apart and cost a second, dependent miss.
+ *
  * Not thread-safe: one map belongs to one task thread.
  */
 #ifndef FL_STATE_HEAPMAP_H
@@ -17,6 +22,9 @@
 #include <stdint.h>
 
 typedef struct st_heapmap st_heapmap;
+
+/* Most key plus value bytes stored within the slot; more go out of line. */
+#define ST_HEAPMAP_INLINE_BYTES 52
 
 /* Returns 0 or FL_ENOMEM. *out owned by the caller (st_heapmap_free). */
 int st_heapmap_new(st_heapmap **out);
@@ -44,6 +52,13 @@ int st_heapmap_find(st_heapmap *m, const void *key, size_t klen, uint32_t hash, 
 		    const void **val, size_t *vlen);
 int st_heapmap_put_at(st_heapmap *m, size_t pos, const void *key, size_t klen, uint32_t hash,
 		      int key_group, const void *val, size_t vlen);
+
+/*
+ * Hint that a lookup with this hash is coming: starts loading its slot so
+ * that the lookup, issued a few records later, does not wait for memory.
+ * Has no effect on the map; any later put may make it useless, never wrong.
+ */
+void st_heapmap_prefetch(const st_heapmap *m, uint32_t hash);
 
 size_t st_heapmap_size(const st_heapmap *m);
 /* Bytes held (tables plus entries), for metrics and memory tests. */

@@ -36,6 +36,18 @@ static void assert_entry(st_heapmap *m, const void *k, size_t kl, const void *wa
 		assert_memory_equal(v, want, wl);
 }
 
+/* As assert_entry, with the hash given. */
+static void assert_entry_h(st_heapmap *m, const void *k, size_t kl, uint32_t h, const void *want,
+			   size_t wl)
+{
+	const void *v = NULL;
+	size_t vl = 0;
+	assert_int_equal(st_heapmap_get(m, k, kl, h, &v, &vl), 1);
+	assert_int_equal(vl, wl);
+	if (wl)
+		assert_memory_equal(v, want, wl);
+}
+
 static void test_new_map_is_empty_and_misses(void **state)
 {
 	(void)state;
@@ -329,6 +341,314 @@ static void test_oversize_key_or_value_is_erange_and_leaves_map_unchanged(void *
 	st_heapmap_free(m);
 }
 
+/* ------------------------------------------- inline and out-of-line entries */
+
+#define INL ST_HEAPMAP_INLINE_BYTES
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+static void test_value_growing_past_the_inline_area_and_shrinking_back(void **state)
+{
+	(void)state;
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	size_t empty = st_heapmap_memory(m);
+	uint8_t v[4 * INL];
+	fill(v, sizeof(v), 3);
+	uint32_t h = hash_of("key", 3);
+	/* growing within the slot: in place, no allocation */
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 1, v, 5), 0);
+	const void *p1, *p2;
+	size_t vl;
+	assert_int_equal(st_heapmap_get(m, "key", 3, h, &p1, &vl), 1);
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 1, v, INL - 3), 0);
+	assert_int_equal(st_heapmap_get(m, "key", 3, h, &p2, &vl), 1);
+	assert_ptr_equal(p1, p2);
+	assert_entry(m, "key", 3, v, INL - 3);
+	assert_int_equal(st_heapmap_memory(m), empty);
+	/* one byte more leaves the slot */
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 2, v, INL - 2), 0);
+	assert_entry(m, "key", 3, v, INL - 2);
+	assert_true(st_heapmap_memory(m) > empty + INL - 2);
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 2, v, sizeof(v)), 0);
+	assert_entry(m, "key", 3, v, sizeof(v));
+	/* back to fitting: back in the slot, the allocation given back */
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 3, v + 1, INL - 3), 0);
+	assert_entry(m, "key", 3, v + 1, INL - 3);
+	assert_int_equal(st_heapmap_memory(m), empty);
+	/* and out again, then back with a tail of its own out-of-line value */
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 3, v, sizeof(v)), 0);
+	assert_int_equal(st_heapmap_get(m, "key", 3, h, &p1, &vl), 1);
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 4, (const uint8_t *)p1 + 100, 20), 0);
+	assert_entry(m, "key", 3, v + 100, 20);
+	assert_int_equal(st_heapmap_memory(m), empty);
+	/* an inline value put back from its own bytes, shifted */
+	assert_int_equal(st_heapmap_get(m, "key", 3, h, &p1, &vl), 1);
+	assert_int_equal(st_heapmap_put(m, "key", 3, h, 4, (const uint8_t *)p1 + 2, 18), 0);
+	assert_entry(m, "key", 3, v + 102, 18);
+	assert_int_equal(st_heapmap_size(m), 1);
+	size_t cur = 0, kl;
+	const void *k, *pv;
+	int kg;
+	assert_int_equal(st_heapmap_next(m, &cur, &k, &kl, &pv, &vl, &kg), 1);
+	assert_int_equal(kg, 4);
+	st_heapmap_free(m);
+}
+
+static void test_keys_at_the_inline_limit(void **state)
+{
+	(void)state;
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	size_t empty = st_heapmap_memory(m);
+	uint8_t k[INL + 2];
+	fill(k, sizeof(k), 11);
+	/* all on one hash so that the keys are told apart by comparison */
+	const uint32_t h = 42;
+	/* exactly the limit with an empty value: in the slot */
+	assert_int_equal(st_heapmap_put(m, k, INL, h, 0, "", 0), 0);
+	assert_int_equal(st_heapmap_memory(m), empty);
+	/* one byte of value, or one byte more of key: out of line */
+	assert_int_equal(st_heapmap_put(m, k, INL + 1, h, 1, "", 0), 0);
+	assert_true(st_heapmap_memory(m) > empty);
+	assert_int_equal(st_heapmap_put(m, k, INL - 1, h, 2, "x", 1), 0);
+	assert_int_equal(st_heapmap_put(m, k, INL + 2, h, 3, "yz", 2), 0);
+	assert_int_equal(st_heapmap_size(m), 4);
+	assert_entry_h(m, k, INL, h, "", 0);
+	assert_entry_h(m, k, INL + 1, h, "", 0);
+	assert_entry_h(m, k, INL - 1, h, "x", 1);
+	assert_entry_h(m, k, INL + 2, h, "yz", 2);
+	/* same length, last byte differs: a different key, in or out of line */
+	const void *v;
+	size_t vl;
+	k[INL - 1] ^= 1;
+	assert_int_equal(st_heapmap_get(m, k, INL, h, &v, &vl), 0);
+	k[INL - 1] ^= 1;
+	k[INL] ^= 1;
+	assert_int_equal(st_heapmap_get(m, k, INL + 1, h, &v, &vl), 0);
+	k[INL] ^= 1;
+	/* the limit key gains a value byte: leaves the slot, still found */
+	assert_int_equal(st_heapmap_put(m, k, INL, h, 0, "v", 1), 0);
+	assert_entry_h(m, k, INL, h, "v", 1);
+	assert_int_equal(st_heapmap_put(m, k, INL, h, 0, "", 0), 0);
+	assert_entry_h(m, k, INL, h, "", 0);
+	assert_int_equal(st_heapmap_size(m), 4);
+	st_heapmap_free(m);
+}
+
+/* Value of key i: out of line for every third key, else in the slot. */
+static size_t mixed_vlen(int i)
+{
+	return i % 3 == 0 ? 100 + (size_t)(i % 50) : (size_t)(i % 40);
+}
+
+static void put_mixed(st_heapmap *m, int i, uint8_t seed)
+{
+	char k[16];
+	uint8_t v[160];
+	int kl = snprintf(k, sizeof(k), "m%d", i);
+	fill(v, mixed_vlen(i), (uint8_t)(i + seed));
+	assert_int_equal(
+	    st_heapmap_put(m, k, (size_t)kl, hash_of(k, (size_t)kl), i % 128, v, mixed_vlen(i)), 0);
+}
+
+static void check_mixed(st_heapmap *m, int i, uint8_t seed)
+{
+	char k[16];
+	uint8_t v[160];
+	int kl = snprintf(k, sizeof(k), "m%d", i);
+	fill(v, mixed_vlen(i), (uint8_t)(i + seed));
+	assert_entry(m, k, (size_t)kl, v, mixed_vlen(i));
+}
+
+static void test_growth_moves_inline_and_out_of_line_entries(void **state)
+{
+	(void)state;
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	const int n = 20000;
+	for (int i = 0; i < n; i++) {
+		put_mixed(m, i, 0);
+		/* the early keys keep their values through every doubling */
+		if ((i & (i - 1)) == 0)
+			for (int j = 0; j <= i; j++)
+				check_mixed(m, j, 0);
+	}
+	for (int i = 0; i < n; i++)
+		check_mixed(m, i, 0);
+	assert_int_equal(st_heapmap_size(m), (size_t)n);
+	/* the table is counted: at least one line per slot for n entries */
+	assert_true(st_heapmap_memory(m) >= (size_t)n * 4 / 3 * 64);
+	st_heapmap_free(m);
+}
+
+static void test_iteration_after_mixed_entries_and_transitions(void **state)
+{
+	(void)state;
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	const int n = 3000;
+	for (int i = 0; i < n; i++)
+		put_mixed(m, i, 0);
+	/* move some out of line and some back in */
+	uint8_t big[200];
+	fill(big, sizeof(big), 9);
+	for (int i = 0; i < n; i += 5) {
+		char k[16];
+		int kl = snprintf(k, sizeof(k), "m%d", i);
+		assert_int_equal(st_heapmap_put(m, k, (size_t)kl, hash_of(k, (size_t)kl), i % 128,
+						big, sizeof(big)),
+				 0);
+		assert_int_equal(st_heapmap_put(m, k, (size_t)kl, hash_of(k, (size_t)kl), i % 128,
+						big, i % 2 ? 7 : sizeof(big)),
+				 0);
+	}
+	uint8_t *seen = calloc((size_t)n, 1);
+	assert_non_null(seen);
+	size_t cur = 0, kl, vl, count = 0;
+	const void *k, *v;
+	int kg;
+	while (st_heapmap_next(m, &cur, &k, &kl, &v, &vl, &kg)) {
+		char ks[16];
+		assert_true(kl > 1 && kl < sizeof(ks));
+		memcpy(ks, k, kl);
+		ks[kl] = 0;
+		int i = atoi(ks + 1);
+		assert_true(ks[0] == 'm' && i >= 0 && i < n);
+		assert_int_equal(seen[i], 0);
+		seen[i] = 1;
+		count++;
+		assert_int_equal(kg, i % 128);
+		uint8_t want[200];
+		size_t wl = mixed_vlen(i);
+		fill(want, wl, (uint8_t)i);
+		if (i % 5 == 0) {
+			wl = i % 2 ? 7 : sizeof(big);
+			memcpy(want, big, wl);
+		}
+		assert_int_equal(vl, wl);
+		assert_memory_equal(v, want, wl);
+	}
+	assert_int_equal(count, (size_t)n);
+	free(seen);
+	st_heapmap_free(m);
+}
+
+/* find, then put_at with value v of length vl; checks hit and old value. */
+static void find_put(st_heapmap *m, const char *key, int want_hit, size_t old_len, const uint8_t *v,
+		     size_t vl)
+{
+	size_t kl = strlen(key), pos, ol = 0;
+	uint32_t h = hash_of(key, kl);
+	const void *old = NULL;
+	assert_int_equal(st_heapmap_find(m, key, kl, h, &pos, &old, &ol), want_hit);
+	if (want_hit)
+		assert_int_equal(ol, old_len);
+	assert_int_equal(st_heapmap_put_at(m, pos, key, kl, h, 5, v, vl), 0);
+	assert_entry(m, key, kl, v, vl);
+}
+
+static void test_find_put_at_on_inline_and_out_of_line_entries(void **state)
+{
+	(void)state;
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	uint8_t v[300];
+	fill(v, sizeof(v), 1);
+	find_put(m, "small", 0, 0, v, 10);	  /* insert in the slot */
+	find_put(m, "large", 0, 0, v, 300);	  /* insert out of line */
+	find_put(m, "small", 1, 10, v + 1, 12);	  /* in -> in */
+	find_put(m, "small", 1, 12, v, 200);	  /* in -> out */
+	find_put(m, "large", 1, 300, v + 2, 250); /* out -> out */
+	find_put(m, "large", 1, 250, v + 3, 4);	  /* out -> in */
+	find_put(m, "small", 1, 200, v, 0);	  /* out -> in, empty */
+	/* inserts that grow the table, of both kinds, through find + put_at */
+	char k[16];
+	for (int i = 0; i < 100; i++) {
+		snprintf(k, sizeof(k), "g%d", i);
+		find_put(m, k, 0, 0, v + i, i % 2 ? 8 : 120);
+	}
+	for (int i = 0; i < 100; i++) {
+		snprintf(k, sizeof(k), "g%d", i);
+		assert_entry(m, k, strlen(k), v + i, i % 2 ? 8 : 120);
+	}
+	assert_entry(m, "small", 5, v, 0);
+	assert_entry(m, "large", 5, v + 3, 4);
+	/* put_at of the value find returned, for both kinds */
+	const void *old;
+	size_t ol, pos;
+	uint32_t h = hash_of("g1", 2);
+	assert_int_equal(st_heapmap_find(m, "g1", 2, h, &pos, &old, &ol), 1);
+	assert_int_equal(st_heapmap_put_at(m, pos, "g1", 2, h, 5, old, ol), 0);
+	assert_entry(m, "g1", 2, v + 1, 8);
+	h = hash_of("g2", 2);
+	assert_int_equal(st_heapmap_find(m, "g2", 2, h, &pos, &old, &ol), 1);
+	assert_int_equal(st_heapmap_put_at(m, pos, "g2", 2, h, 5, (const uint8_t *)old + 1, 119),
+			 0);
+	assert_entry(m, "g2", 2, v + 3, 119);
+	assert_int_equal(st_heapmap_size(m), 102);
+	st_heapmap_free(m);
+}
+
+static void test_inserting_bytes_read_from_the_map_survives_growth(void **state)
+{
+	(void)state;
+	/* A new key whose key or value bytes point into the map, inserted just
+	 * when the table doubles: the bytes must be taken before the old table
+	 * goes. */
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	uint8_t v[40];
+	fill(v, sizeof(v), 77);
+	assert_int_equal(st_heapmap_put(m, "source-key", 10, hash_of("source-key", 10), 0, v, 40),
+			 0);
+	char k[16];
+	for (int i = 0; st_heapmap_size(m) < 12; i++) {
+		snprintf(k, sizeof(k), "f%d", i);
+		assert_int_equal(put_str(m, k, "f"), 0);
+	}
+	/* 12 of 16 slots: the next insert doubles */
+	const void *sv;
+	size_t svl;
+	assert_int_equal(st_heapmap_get(m, "source-key", 10, hash_of("source-key", 10), &sv, &svl),
+			 1);
+	size_t cur = 0, kl, vl;
+	const void *kp, *vp;
+	int kg;
+	do
+		assert_int_equal(st_heapmap_next(m, &cur, &kp, &kl, &vp, &vl, &kg), 1);
+	while (kl != 10);
+	/* key: a prefix of the stored key (so a new key), value: its value */
+	uint32_t h = hash_of(kp, 9);
+	size_t pos;
+	const void *ov;
+	size_t ol;
+	assert_int_equal(st_heapmap_find(m, kp, 9, h, &pos, &ov, &ol), 0);
+	assert_int_equal(st_heapmap_put_at(m, pos, kp, 9, h, 0, sv, svl), 0);
+	assert_int_equal(st_heapmap_size(m), 13);
+	assert_entry(m, "source-ke", 9, v, 40);
+	assert_entry(m, "source-key", 10, v, 40);
+	st_heapmap_free(m);
+}
+
+static void test_prefetch_changes_nothing(void **state)
+{
+	(void)state;
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	st_heapmap_prefetch(m, 0);
+	st_heapmap_prefetch(m, UINT32_MAX);
+	assert_int_equal(put_str(m, "a", "1"), 0);
+	st_heapmap_prefetch(m, hash_of("a", 1));
+	assert_entry(m, "a", 1, "1", 1);
+	assert_int_equal(st_heapmap_size(m), 1);
+	st_heapmap_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +665,13 @@ int main(void)
 	    cmocka_unit_test(test_alternating_value_sizes_keep_memory_bounded),
 	    cmocka_unit_test(test_values_that_shrink_give_their_memory_back),
 	    cmocka_unit_test(test_oversize_key_or_value_is_erange_and_leaves_map_unchanged),
+	    cmocka_unit_test(test_value_growing_past_the_inline_area_and_shrinking_back),
+	    cmocka_unit_test(test_keys_at_the_inline_limit),
+	    cmocka_unit_test(test_growth_moves_inline_and_out_of_line_entries),
+	    cmocka_unit_test(test_iteration_after_mixed_entries_and_transitions),
+	    cmocka_unit_test(test_find_put_at_on_inline_and_out_of_line_entries),
+	    cmocka_unit_test(test_inserting_bytes_read_from_the_map_survives_growth),
+	    cmocka_unit_test(test_prefetch_changes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
