@@ -19,7 +19,7 @@
 
 #define SCRATCH_MAX (1u << 20)
 #define PRINT_BUF (64u * 1024u)
-#define KEY_BUF 512
+#define KEY_BUF TM_KEY_BUF
 
 /* ------------------------------------------------------------- context */
 
@@ -246,6 +246,21 @@ static size_t encode_acc(tm_op *op, const fl_row *r)
 	return row_encode(r, op->acc_buf, op->acc_cap);
 }
 
+int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl, uint32_t *h)
+{
+	if (op->key->by_fn || op->key->field >= row->nfields || cap < KEY_BUF)
+		return 0;
+	size_t n = encode_field_key(row->types[op->key->field], &row->values[op->key->field], kb);
+	if (n == 0)
+		return 0;
+	*kl = n;
+	*h = kg_murmur3_32(kb, n, 0);
+	st_heapmap_prefetch(op->state, *h);
+	return 1;
+}
+
+static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h);
+
 static int agg_process(tm_op *op, const fl_row *in)
 {
 	tm_task *t = op->task;
@@ -253,7 +268,18 @@ static int agg_process(tm_op *op, const fl_row *in)
 	size_t kl = encode_key(t, op->node->name, op->key, op->key_fn, in, kb);
 	if (kl == 0)
 		return t->err.code ? t->err.code : FL_EINVAL;
-	uint32_t h = kg_murmur3_32(kb, kl, 0);
+	return agg_update(op, in, kb, kl, kg_murmur3_32(kb, kl, 0));
+}
+
+int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+{
+	op->n_in++;
+	return agg_update(op, in, kb, kl, h);
+}
+
+static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+{
+	tm_task *t = op->task;
 	int kg = (int)(h % (uint32_t)op->max_parallelism);
 	const void *val;
 	size_t vlen, pos;

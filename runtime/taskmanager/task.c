@@ -107,6 +107,9 @@ int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int 
 			goto fail;
 		rc = FL_ENOMEM;
 	}
+	if (sg_kind_is_keyed(t->ops[0].node->kind) && !t->ops[0].key->by_fn &&
+	    !(t->prefetch_keys = calloc(TM_PREFETCH_WINDOW, sizeof(*t->prefetch_keys))))
+		goto fail;
 	/* Input channels: one per producer subtask of each input edge (FORWARD:
 	 * just the one with our index). */
 	int nin = 0;
@@ -232,26 +235,66 @@ int tm_task_maybe_flush(tm_task *t, bool force)
 	return 0;
 }
 
+static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *row)
+{
+	uint64_t len;
+	size_t h = row_varint_get(b->data + *off, b->len - *off, &len);
+	if (h == 0 || len > b->len - *off - h)
+		return tm_task_fail(t, FL_EPROTO, "%s: malformed record framing at offset %zu", t->name,
+				    *off);
+	size_t used;
+	if (row_decode(b->data + *off + h, (size_t)len, row, &used) != 0 || used != len)
+		return tm_task_fail(t, FL_EPROTO, "%s: malformed record at offset %zu", t->name, *off);
+	*off += h + (size_t)len;
+	return 0;
+}
+
+/* A keyed aggregation at the head: decode a window of records, hash their
+ * keys and prefetch their state slots, then update them in order, so the
+ * state lookups' cache misses overlap instead of queueing. */
+static int process_buffer_keyed(tm_task *t, const net_buffer *b)
+{
+	tm_op *head = &t->ops[0];
+	size_t off = 0;
+	fl_row rows[TM_PREFETCH_WINDOW];
+	tm_prefetched_key *keys = t->prefetch_keys;
+	while (off < b->len) {
+		int n = 0;
+		for (; n < TM_PREFETCH_WINDOW && off < b->len; n++) {
+			int rc = decode_record(t, b, &off, &rows[n]);
+			if (rc)
+				return rc;
+			keys[n].fast = tm_agg_key(head, &rows[n], keys[n].kb, sizeof(keys[n].kb),
+						  &keys[n].kl, &keys[n].h);
+		}
+		for (int i = 0; i < n; i++) {
+			int rc = keys[i].fast ? tm_agg_process_keyed(head, &rows[i], keys[i].kb,
+								    keys[i].kl, keys[i].h)
+					      : tm_op_process(head, &rows[i]);
+			t->ctx.scratch_used = 0;
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 /* Processes the records of one data buffer through the chain head. */
 static int process_buffer(tm_task *t, const net_buffer *b)
 {
 	size_t off = 0;
 	tm_op *head = &t->ops[0];
+	if (t->prefetch_keys)
+		return process_buffer_keyed(t, b);
 	while (off < b->len) {
-		uint64_t len;
-		size_t h = row_varint_get(b->data + off, b->len - off, &len);
-		if (h == 0 || len > b->len - off - h)
-			return tm_task_fail(t, FL_EPROTO, "%s: malformed record framing at offset %zu",
-					    t->name, off);
 		fl_row row;
-		size_t used;
-		if (row_decode(b->data + off + h, (size_t)len, &row, &used) != 0 || used != len)
-			return tm_task_fail(t, FL_EPROTO, "%s: malformed record at offset %zu", t->name, off);
-		int rc = tm_op_process(head, &row);
+		int rc = decode_record(t, b, &off, &row);
+		if (rc)
+			return rc;
+		rc = tm_op_process(head, &row);
 		t->ctx.scratch_used = 0;
 		if (rc)
 			return rc;
-		off += h + (size_t)len;
 	}
 	return 0;
 }
@@ -407,6 +450,7 @@ void tm_task_free(tm_task *t)
 		free(op->file_final);
 	}
 	free(t->ops);
+	free(t->prefetch_keys);
 	net_gate_free(t->gate);
 	free(t->in_ids);
 	free(t->ctx.scratch);

@@ -88,6 +88,18 @@ struct tm_op {
 	char *file_tmp, *file_final;
 };
 
+/* Largest encoded key handled on the stack; longer keys fail the record. */
+#define TM_KEY_BUF 512
+#define TM_PREFETCH_WINDOW 16
+
+/* A record's key, hashed ahead of its state update (see tm_agg_key). */
+typedef struct tm_prefetched_key {
+	uint8_t kb[TM_KEY_BUF];
+	size_t kl;
+	uint32_t h;
+	int fast;
+} tm_prefetched_key;
+
 struct fl_ctx {
 	tm_task *task;
 	int subtask, parallelism;
@@ -113,6 +125,7 @@ struct tm_task {
 	uint64_t *in_ids; /* registered input channel ids */
 	int nin;
 	int ended_channels;
+	tm_prefetched_key *prefetch_keys; /* TM_PREFETCH_WINDOW, for a keyed head */
 	tm_op *ops; /* vertex ops, same order */
 	size_t nops;
 	fl_ctx ctx;
@@ -144,6 +157,15 @@ static inline int tm_op_process(tm_op *op, const fl_row *row)
 	op->n_in++;
 	return op->process(op, row);
 }
+/*
+ * Keyed aggregation heads, batched: tm_agg_key encodes a record's field key
+ * into kb (cap >= 512), hashes it and prefetches its state slot, returning 1
+ * (0: no fast path for this key, use tm_op_process); tm_agg_process_keyed
+ * then processes the record with that key and hash. Hashing a window of
+ * records ahead hides the state lookup's cache miss.
+ */
+int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl, uint32_t *h);
+int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h);
 /* Sets op->process from the operator kind. */
 void tm_op_init(tm_op *op);
 /* Publishes the task's record counters for metrics readers. */
