@@ -28,6 +28,8 @@ int mc_fail_at_500(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int mc_slow_filter(fl_ctx *ctx, const fl_row *in);
 int mc_split(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 int mc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+int mc_gen_stamped(fl_ctx *ctx, int64_t off, fl_row *out);
+int mc_measure_latency(fl_ctx *ctx, const fl_row *in);
 
 int mc_gen_kv(fl_ctx *ctx, int64_t off, fl_row *out)
 {
@@ -80,6 +82,32 @@ int mc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
 	*out = *acc;
 	out->values[1].u.i += fl_row_int64(in, 1) + 1;
 	return 0;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Stamps each record with the wall time it was made. */
+int mc_gen_stamped(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off);
+	return fl_row_add_timestamp(out, wall_ms());
+}
+
+static _Atomic int64_t max_latency, latency_records;
+
+int mc_measure_latency(fl_ctx *ctx, const fl_row *in)
+{
+	int64_t lat = wall_ms() - fl_row_int64(in, 1);
+	int64_t seen = atomic_load(&max_latency);
+	while (lat > seen && !atomic_compare_exchange_weak(&max_latency, &seen, lat))
+		;
+	atomic_fetch_add(&latency_records, 1);
+	return 1;
 }
 
 /* Reads every "a<TAB>b" line of the part files in dir: counts lines and
@@ -226,6 +254,24 @@ static void test_slow_consumer_bounds_buffer_memory(void **state)
 	fl_env_free(env);
 }
 
+static void test_buffer_timeout_flushes_a_slow_sources_records(void **state)
+{
+	/* 12 records at 8 per second take 1.5 s; a 32 KiB buffer would hold
+	 * them all until the end of input without the flush timeout. Each
+	 * record crosses a TCP channel and must arrive within the 100 ms
+	 * timeout plus scheduling slack, far below the job's duration. */
+	atomic_store(&max_latency, 0);
+	atomic_store(&latency_records, 0);
+	fl_env *env = env_with(1, 2, "STREAMING");
+	assert_int_equal(fl_env_set_buffer_timeout(env, 100), 0);
+	fl_stream *s = fl_generator(env, 12, 8, mc_gen_stamped);
+	fl_discard(fl_set_parallelism(fl_filter(fl_rebalance(s), mc_measure_latency), 2));
+	assert_int_equal(fl_execute(env, "timeout"), 0);
+	assert_int_equal(atomic_load(&latency_records), 12);
+	assert_true(atomic_load(&max_latency) < 700);
+	fl_env_free(env);
+}
+
 static void test_parallelism_above_max_parallelism_fails_before_running(void **state)
 {
 	fl_env *env = env_with(4, 1, "STREAMING");
@@ -244,6 +290,7 @@ int main(void)
 	    cmocka_unit_test(test_reduce_after_flat_map_and_rebalance),
 	    cmocka_unit_test(test_failing_user_function_fails_the_job_with_its_message),
 	    cmocka_unit_test(test_slow_consumer_bounds_buffer_memory),
+	    cmocka_unit_test(test_buffer_timeout_flushes_a_slow_sources_records),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
