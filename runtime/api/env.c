@@ -175,6 +175,7 @@ static fl_stream *stream_new(fl_env *env, int node, const sg_edge *edges, size_t
 	s->env = env;
 	s->node = node;
 	s->keyed = keyed;
+	s->generation = env->generation;
 	if (node >= 0) {
 		if (!(s->edges = calloc(1, sizeof(*s->edges)))) {
 			free(s);
@@ -208,10 +209,30 @@ oom:
 	return NULL;
 }
 
-/* Usable input: not NULL and its environment has no error yet. */
+/* Usable input: not NULL, its environment has no error yet, and it belongs
+ * to the dataflow being built (not one already executed). */
 static bool usable(const fl_stream *s)
 {
-	return s && s->env && s->env->err.code == 0;
+	if (!s || !s->env || s->env->err.code != 0)
+		return false;
+	if (s->generation != s->env->generation) {
+		env_fail(s->env, FL_EINVAL,
+			 "a stream from before fl_execute() was used: each fl_execute() runs the "
+			 "dataflow built since the previous one, so build the next job anew");
+		return false;
+	}
+	return true;
+}
+
+int env_reset_graph(fl_env *env)
+{
+	sg_graph *g;
+	if (sg_graph_new(&g) != 0)
+		return FL_ENOMEM;
+	sg_graph_free(env->graph);
+	env->graph = g;
+	env->generation++;
+	return 0;
 }
 
 /* Records which library holds the user functions; all must share one. */
@@ -256,6 +277,12 @@ static fl_stream *add_node(fl_env *env, const fl_stream *in, enum sg_kind kind, 
 		env_fail(env, FL_ENOMEM, "out of memory while building the dataflow");
 		return NULL;
 	}
+	/* As in Flink, an operator takes the environment's parallelism when it
+	 * is created: a later fl_env_set_parallelism affects later operators. */
+	int64_t p = 0;
+	if (cfg_is_set(env->config, CFG_PARALLELISM) &&
+	    cfg_get_int(env->config, CFG_PARALLELISM, &p) == 0)
+		n->parallelism = (int)p;
 	*nodep = n;
 	return stream_new(env, n->id, NULL, 0, false);
 }
@@ -313,7 +340,8 @@ FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size
 	fl_stream *out = add_node(env, NULL, SG_SOURCE_TEXT_FILE, &n);
 	if (!out)
 		return NULL;
-	if (!(n->paths = calloc(npaths, sizeof(*n->paths)))) {
+	if (!(n->paths = calloc(npaths, sizeof(*n->paths))) ||
+	    !(n->sizes = calloc(npaths, sizeof(*n->sizes)))) {
 		env_fail(env, FL_ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -335,6 +363,7 @@ FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size
 				 paths[i]);
 			return NULL;
 		}
+		n->sizes[i] = st.st_size;
 		if (!(n->paths[i] = strdup(paths[i]))) {
 			env_fail(env, FL_ENOMEM, "out of memory");
 			return NULL;

@@ -20,6 +20,9 @@ struct fl_env {
 	char **argv;
 	fl_stream **streams; /* every handle handed out, freed with env */
 	size_t nstreams, cap_streams;
+	/* Bumped by fl_execute, which starts a new dataflow as Flink clears its
+	 * transformations: handles of an earlier generation are refused. */
+	unsigned generation;
 };
 
 /*
@@ -33,7 +36,12 @@ struct fl_stream {
 	sg_edge *edges;
 	size_t nedges;
 	bool keyed;
+	unsigned generation;
 };
+
+/* Starts a new, empty dataflow in env (after fl_execute). Returns 0 or
+ * FL_ENOMEM. */
+int env_reset_graph(fl_env *env);
 
 /* Records the first error of env without logging it (the cause was logged
  * where it happened) and returns code. */

@@ -21,7 +21,8 @@ static int apply_config(fl_env *env)
 	cfg_get_duration_ms(env->config, CFG_BUFFER_TIMEOUT, &timeout);
 	cfg_get_string(env->config, CFG_RUNTIME_MODE, &mode);
 	g->parallelism = (int)p;
-	g->max_parallelism = (int)maxp;
+	/* Unset: each operator derives it from its parallelism, as in Flink. */
+	g->max_parallelism = cfg_is_set(env->config, CFG_MAX_PARALLELISM) ? (int)maxp : 0;
 	g->buffer_timeout_ms = timeout;
 	if (strcasecmp(mode, "BATCH") == 0) {
 		g->mode = FL_MODE_BATCH;
@@ -91,5 +92,9 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 	}
 	l->status = rc;
 	snprintf(l->error, sizeof(l->error), "%s", rc ? env->err.msg : "");
+	/* As Flink clears its transformations after execute(): a second call
+	 * runs only what was built since. */
+	if (env->err.code == 0 && env_reset_graph(env) != 0)
+		env_fail(env, FL_ENOMEM, "out of memory");
 	return rc;
 }

@@ -7,13 +7,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Directory names equal up to trailing slashes. */
+static bool same_dir(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+int jg_default_max_parallelism(int parallelism)
+{
+	/* Flink's KeyGroupRangeAssignment.computeDefaultMaxParallelism: 1.5 x
+	 * the parallelism rounded up to a power of two, within [128, 32768]. */
+	int64_t want = (int64_t)parallelism + parallelism / 2, pow2 = 1;
+	while (pow2 < want)
+		pow2 <<= 1;
+	return pow2 < 128 ? 128 : pow2 > 32768 ? 32768 : (int)pow2;
+}
+
 static int resolve_nodes(jg_graph *g, fl_err *err)
 {
 	const sg_graph *sg = g->sg;
 	for (size_t i = 0; i < sg->nnodes; i++) {
 		const sg_node *n = sg->nodes[i];
 		int p = n->parallelism ? n->parallelism : sg->parallelism;
-		int maxp = n->max_parallelism ? n->max_parallelism : sg->max_parallelism;
+		int maxp = n->max_parallelism   ? n->max_parallelism
+			   : sg->max_parallelism ? sg->max_parallelism
+						 : jg_default_max_parallelism(p);
 		if (p > maxp)
 			return fl_err_set(err, FL_EINVAL,
 					  "operator '%s': parallelism %d is above its max parallelism %d "
@@ -135,7 +158,9 @@ static int build_chains(jg_graph *g, fl_err *err)
 		jg_vertex *v = &g->vertices[g->nvertices];
 		v->id = (int)g->nvertices++;
 		v->parallelism = g->node_parallelism[i];
-		v->max_parallelism = node->max_parallelism ? node->max_parallelism : sg->max_parallelism;
+		v->max_parallelism = node->max_parallelism   ? node->max_parallelism
+				     : sg->max_parallelism ? sg->max_parallelism
+							   : jg_default_max_parallelism(v->parallelism);
 		v->slot_group = g->node_slot_group[i];
 		if (!(v->ops = calloc(1, sizeof(*v->ops))))
 			return FL_ENOMEM;
@@ -218,6 +243,19 @@ int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *e
 	if (!has_sink)
 		return fl_err_set(err, FL_EINVAL,
 				  "the dataflow has no sink: add fl_print, fl_write_text or fl_discard");
+	/* Two text sinks on one directory would write the same part files. */
+	for (size_t i = 0; i < sg->nnodes; i++) {
+		if (sg->nodes[i]->kind != SG_SINK_TEXT_FILE)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (sg->nodes[j]->kind == SG_SINK_TEXT_FILE &&
+			    same_dir(sg->nodes[i]->dir, sg->nodes[j]->dir))
+				return fl_err_set(err, FL_EINVAL,
+						  "sinks '%s' and '%s' both write to directory '%s': "
+						  "give each text file sink its own directory",
+						  sg->nodes[j]->name, sg->nodes[i]->name,
+						  sg->nodes[i]->dir);
+	}
 	jg_graph *g = calloc(1, sizeof(*g));
 	if (!g)
 		return FL_ENOMEM;
@@ -283,9 +321,12 @@ static void print_key(const sg_key *k, FILE *f)
 void jg_print_text(const jg_graph *g, FILE *f)
 {
 	const sg_graph *sg = g->sg;
-	fprintf(f, "Job \"%s\": mode %s, default parallelism %d, max parallelism %d, slots needed %d\n",
-		g->job_name, sg->mode == FL_MODE_BATCH ? "BATCH" : "STREAMING", sg->parallelism,
-		sg->max_parallelism, g->slots_needed);
+	char maxp[16] = "auto"; /* derived per operator */
+	if (sg->max_parallelism)
+		snprintf(maxp, sizeof(maxp), "%d", sg->max_parallelism);
+	fprintf(f, "Job \"%s\": mode %s, default parallelism %d, max parallelism %s, slots needed %d\n",
+		g->job_name, sg->mode == FL_MODE_BATCH ? "BATCH" : "STREAMING", sg->parallelism, maxp,
+		g->slots_needed);
 	for (size_t i = 0; i < g->nvertices; i++) {
 		const jg_vertex *v = &g->vertices[i];
 		fprintf(f, "\nVertex %d: %s\n", v->id + 1, v->name);

@@ -73,6 +73,9 @@ typedef struct jg_graph {
 int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *err);
 void jg_free(jg_graph *g);
 
+/* Flink's default max parallelism for an operator of this parallelism. */
+int jg_default_max_parallelism(int parallelism);
+
 /* Prints the plan as text or as a Graphviz digraph. */
 void jg_print_text(const jg_graph *g, FILE *f);
 void jg_print_dot(const jg_graph *g, FILE *f);

@@ -42,6 +42,7 @@ static void node_free(sg_node *n)
 	for (size_t i = 0; i < n->npaths; i++)
 		free(n->paths[i]);
 	free(n->paths);
+	free(n->sizes);
 	free(n->dir);
 	for (size_t i = 0; i < n->ninputs; i++)
 		sg_key_fini(&n->inputs[i].key);

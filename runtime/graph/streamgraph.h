@@ -68,6 +68,9 @@ typedef struct sg_node {
 	int64_t gen_count;
 	double gen_rate;
 	char **paths; /* text file source */
+	int64_t *sizes; /* their sizes when the graph was built: every subtask
+			 * cuts the same splits, and bytes appended later are
+			 * not read */
 	size_t npaths;
 	uint32_t field; /* sum/min/max */
 	char *dir;      /* text file sink */
@@ -81,7 +84,7 @@ typedef struct sg_graph {
 	/* Library holding the user functions; NULL: the main program. */
 	char *library;
 	int parallelism;     /* job default */
-	int max_parallelism; /* key groups */
+	int max_parallelism; /* key groups; 0: derived per operator, as Flink does */
 	enum fl_runtime_mode mode;
 	int64_t buffer_timeout_ms;
 } sg_graph;

@@ -213,10 +213,16 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 			pthread_mutex_lock(&job.mu);
 			continue;
 		}
+		if (!progress) {
+			pthread_cond_wait(&job.cv, &job.mu);
+			continue;
+		}
 		struct timespec ts = fl_deadline_ts(next_progress);
 		pthread_cond_timedwait(&job.cv, &job.mu, &ts);
-		if (progress && fl_now_ms() >= next_progress) {
-			next_progress += 1000;
+		if (fl_now_ms() >= next_progress) {
+			/* From now, not from the last deadline: a late wake-up must
+			 * not leave the deadline in the past (a busy loop). */
+			next_progress = fl_now_ms() + 1000;
 			pthread_mutex_unlock(&job.mu);
 			memset(in, 0, jg->sg->nnodes * sizeof(uint64_t));
 			memset(out, 0, jg->sg->nnodes * sizeof(uint64_t));

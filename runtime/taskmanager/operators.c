@@ -4,6 +4,7 @@
  * call with an fl_row on the stack; it is encoded only where it leaves the
  * chain through a record writer.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,6 +66,10 @@ static int user_failed(tm_op *op, int rc)
 {
 	fl_ctx *ctx = &op->task->ctx;
 	const char *fn = op->node->fn_symbol ? op->node->fn_symbol : "?";
+	/* A collect that failed because the job is being cancelled, passed
+	 * back by the function, is the cancellation, not the function's fault. */
+	if (rc == FL_ECANCELED && atomic_load(&op->task->cancelled))
+		return rc;
 	if (ctx->user_failed)
 		return tm_task_fail(op->task, FL_EUSER, "operator '%s': %s() failed: %s",
 				    op->node->name, fn, ctx->user_msg);
@@ -94,11 +99,16 @@ static inline size_t encode_field_key(uint8_t type, const fl_value *v, uint8_t *
 	return 0;
 }
 
-/* Encodes the key of row for op/out into buf (cap KEY_BUF). Returns length
- * or 0 with the task failed. */
-static size_t encode_key(tm_task *t, const char *opname, const sg_key *key, fl_key_fn fn,
-			 const fl_row *row, uint8_t *buf)
+/*
+ * Encodes the key of row (by `key`, with selector fn) into buf (KEY_BUF
+ * bytes) or, when it is longer, into op's heap key buffer `slot`. Returns the
+ * key bytes with their length in *kl, or NULL with the task failed.
+ */
+static const uint8_t *encode_key(tm_op *op, int slot, const sg_key *key, fl_key_fn fn,
+				 const fl_row *row, uint8_t *buf, size_t *kl)
 {
+	tm_task *t = op->task;
+	const char *opname = op->node->name;
 	fl_row k;
 	if (key->by_fn) {
 		k.nfields = 0;
@@ -110,27 +120,46 @@ static size_t encode_key(tm_task *t, const char *opname, const sg_key *key, fl_k
 			else
 				tm_task_fail(t, rc, "key selector %s() of '%s' returned %d",
 					     key->fn_symbol, opname, rc);
-			return 0;
+			return NULL;
 		}
 	} else {
 		if (key->field >= row->nfields) {
 			tm_task_fail(t, FL_EINVAL,
 				     "key field %u of '%s' is missing: the record has %u fields",
 				     key->field, opname, row->nfields);
-			return 0;
+			return NULL;
 		}
 		size_t n = encode_field_key(row->types[key->field], &row->values[key->field], buf);
-		if (n)
-			return n;
+		if (n) {
+			*kl = n;
+			return buf;
+		}
 		k.nfields = 1;
 		k.types[0] = row->types[key->field];
 		k.values[0] = row->values[key->field];
 	}
 	size_t n = row_encode(&k, buf, KEY_BUF);
-	if (n == 0)
-		tm_task_fail(t, FL_ERANGE, "the key of a record for '%s' is over %d bytes", opname,
-			     KEY_BUF);
-	return n;
+	if (n) {
+		*kl = n;
+		return buf;
+	}
+	size_t bound = row_encoded_bound(&k);
+	if (bound == 0 || bound > ROW_MAX_ENCODED) {
+		tm_task_fail(t, FL_ERANGE, "the key of a record for '%s' cannot be encoded (over %u bytes or malformed)",
+			     opname, ROW_MAX_ENCODED);
+		return NULL;
+	}
+	if (bound > op->key_heap_cap[slot]) {
+		uint8_t *nb = realloc(op->key_heap[slot], bound);
+		if (!nb) {
+			tm_task_fail(t, FL_ENOMEM, "out of memory for a %zu-byte key in '%s'", bound, opname);
+			return NULL;
+		}
+		op->key_heap[slot] = nb;
+		op->key_heap_cap[slot] = bound;
+	}
+	*kl = row_encode(&k, op->key_heap[slot], op->key_heap_cap[slot]);
+	return op->key_heap[slot];
 }
 
 /* ------------------------------------------------------------- emitting */
@@ -148,19 +177,28 @@ static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 		tm_out *o = &op->outs[i];
 		int ch = 0;
 		if (o->edge->part == SG_PART_HASH) {
-			uint8_t kb[KEY_BUF];
-			size_t kl = encode_key(op->task, op->node->name, o->edge->key, o->key_fn, row, kb);
-			if (kl == 0)
+			uint8_t buf[KEY_BUF];
+			size_t kl;
+			const uint8_t *kb = encode_key(op, 1, o->edge->key, o->key_fn, row, buf, &kl);
+			if (!kb)
 				return op->task->err.code ? op->task->err.code : FL_EINVAL;
 			uint32_t h = kg_murmur3_32(kb, kl, 0);
 			int kg = (int)(h % (uint32_t)o->max_parallelism);
 			ch = kg_operator_index(kg, o->max_parallelism, o->dst_parallelism);
 		}
 		int rc = net_writer_emit_row(o->writer, ch, row);
+		if (rc == FL_ERANGE)
+			return tm_task_fail(op->task, rc, "a record of '%s' is over the %u-byte limit",
+					    op->node->name, ROW_MAX_ENCODED);
+		/* Recorded here so that a broken channel is not blamed on the
+		 * user function that happened to emit (cancellation is not a
+		 * failure of this task). */
+		if (rc && rc != FL_ECANCELED)
+			return tm_task_fail(op->task, rc, "'%s' cannot send to '%s' (subtask %d): %s",
+					    op->node->name, op->task->jg->sg->nodes[o->edge->dst_node]->name,
+					    ch + 1, fl_strerror(rc));
 		if (rc)
-			return rc == FL_ERANGE ? tm_task_fail(op->task, rc, "a record of '%s' is over the %u-byte limit",
-							      op->node->name, ROW_MAX_ENCODED)
-					       : rc;
+			return rc;
 	}
 	return 0;
 }
@@ -264,9 +302,10 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 static int agg_process(tm_op *op, const fl_row *in)
 {
 	tm_task *t = op->task;
-	uint8_t kb[KEY_BUF];
-	size_t kl = encode_key(t, op->node->name, op->key, op->key_fn, in, kb);
-	if (kl == 0)
+	uint8_t buf[KEY_BUF];
+	size_t kl;
+	const uint8_t *kb = encode_key(op, 0, op->key, op->key_fn, in, buf, &kl);
+	if (!kb)
 		return t->err.code ? t->err.code : FL_EINVAL;
 	return agg_update(op, in, kb, kl, kg_murmur3_32(kb, kl, 0));
 }
@@ -415,6 +454,30 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+static void remove_stale_parts(const char *dir, int parallelism)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int idx, used = 0;
+		const char *name = e->d_name;
+		if (sscanf(name, "part-%d-0%n", &idx, &used) == 1 && name[used] == '\0' &&
+		    idx >= parallelism) {
+		} else if (sscanf(name, ".part-%d-0.inprogress%n", &idx, &used) == 1 &&
+			   name[used] == '\0' && idx >= parallelism) {
+		} else {
+			continue;
+		}
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (unlink(path) == 0)
+			FL_INFO("sink", "removed '%s' left by an earlier run with more subtasks", path);
+	}
+	closedir(d);
+}
+
 static int file_sink_open(tm_op *op, fl_err *err)
 {
 	const char *dir = op->node->dir;
@@ -428,6 +491,11 @@ static int file_sink_open(tm_op *op, fl_err *err)
 	if (asprintf(&op->file_tmp, "%s/.part-%d-0.inprogress", dir, op->task->subtask) < 0 ||
 	    asprintf(&op->file_final, "%s/part-%d-0", dir, op->task->subtask) < 0)
 		return fl_err_set(err, FL_ENOMEM, "out of memory");
+	/* The directory ends up holding exactly this run's part files: one
+	 * subtask clears those of an earlier, wider run (indices no subtask of
+	 * this run writes, so nothing races with it). */
+	if (op->task->subtask == 0)
+		remove_stale_parts(dir, op->task->vertex->parallelism);
 	if (!(op->file = fopen(op->file_tmp, "w")))
 		return fl_err_set(err, fl_err_from_errno(errno), "text file sink: cannot create '%s': %s",
 				  op->file_tmp, strerror(errno));

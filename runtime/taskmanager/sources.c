@@ -50,7 +50,7 @@ int tm_run_generator(tm_task *t)
 		}
 		rc = tm_op_process(head, &row);
 		t->ctx.scratch_used = 0;
-		if (rc)
+		if (rc || (rc = tm_task_check(t)) != 0)
 			return rc;
 		produced++;
 		if (produced % CHECK_EVERY == 0 || rate > 0) {
@@ -92,25 +92,17 @@ static int plan_splits(tm_task *t, split **out, size_t *nout)
 {
 	const sg_node *n = t->ops[0].node;
 	int p = t->vertex->parallelism;
+	/* Sizes as of graph building: every subtask must cut the same splits
+	 * even if a file grows meanwhile (a log still being written). */
+	const int64_t *sizes = n->sizes;
 	int64_t total = 0;
-	int64_t *sizes = calloc(n->npaths, sizeof(*sizes));
-	if (!sizes)
-		return tm_task_fail(t, FL_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n->npaths; i++) {
-		struct stat st;
-		if (stat(n->paths[i], &st) != 0) {
+		if (access(n->paths[i], R_OK) != 0) {
 			int e = errno;
-			free(sizes);
 			return tm_task_fail(t, fl_err_from_errno(e), "source '%s': cannot read '%s': %s",
 					    n->name, n->paths[i], strerror(e));
 		}
-		if (S_ISDIR(st.st_mode)) {
-			free(sizes);
-			return tm_task_fail(t, FL_EINVAL, "source '%s': '%s' is a directory, not a file",
-					    n->name, n->paths[i]);
-		}
-		sizes[i] = st.st_size;
-		total += st.st_size;
+		total += sizes[i];
 	}
 	/* About four splits per subtask, none under 1 MiB, so work balances
 	 * without tiny reads. */
@@ -126,7 +118,6 @@ static int plan_splits(tm_task *t, split **out, size_t *nout)
 				split *ns = realloc(s, cap * sizeof(*s));
 				if (!ns) {
 					free(s);
-					free(sizes);
 					return tm_task_fail(t, FL_ENOMEM, "out of memory");
 				}
 				s = ns;
@@ -139,7 +130,6 @@ static int plan_splits(tm_task *t, split **out, size_t *nout)
 				break;
 		}
 	}
-	free(sizes);
 	*out = s;
 	*nout = cnt;
 	return 0;
@@ -237,7 +227,7 @@ static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
 		row.values[0].u.s.len = (uint32_t)llen;
 		rc = tm_op_process(head, &row);
 		t->ctx.scratch_used = 0;
-		if (rc)
+		if (rc || (rc = tm_task_check(t)) != 0)
 			break;
 		if (++lines % CHECK_EVERY == 0) {
 			if (atomic_load_explicit(&t->cancelled, memory_order_relaxed)) {

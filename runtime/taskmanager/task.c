@@ -85,6 +85,7 @@ int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int 
 	t->buffer_timeout_ms = jg->sg->buffer_timeout_ms;
 	t->batch = jg->sg->mode == FL_MODE_BATCH;
 	atomic_init(&t->cancelled, false);
+	atomic_init(&t->attention, 0);
 	atomic_init(&t->state, TM_TASK_DEPLOYING);
 	int rc = FL_ENOMEM;
 	if (!(t->ops = calloc(v->nops, sizeof(*t->ops))))
@@ -272,7 +273,7 @@ static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 								    keys[i].kl, keys[i].h)
 					      : tm_op_process(head, &rows[i]);
 			t->ctx.scratch_used = 0;
-			if (rc)
+			if (rc || (rc = tm_task_check(t)) != 0)
 				return rc;
 		}
 	}
@@ -293,7 +294,7 @@ static int process_buffer(tm_task *t, const net_buffer *b)
 			return rc;
 		rc = tm_op_process(head, &row);
 		t->ctx.scratch_used = 0;
-		if (rc)
+		if (rc || (rc = tm_task_check(t)) != 0)
 			return rc;
 	}
 	return 0;
@@ -407,9 +408,19 @@ int tm_task_start(tm_task *t, fl_err *err)
 	return 0;
 }
 
+int tm_task_attend(tm_task *t)
+{
+	if (atomic_load(&t->cancelled))
+		return FL_ECANCELED;
+	if (atomic_fetch_and(&t->attention, ~TM_ATTN_FLUSH) & TM_ATTN_FLUSH)
+		return tm_task_maybe_flush(t, false);
+	return 0;
+}
+
 void tm_task_cancel(tm_task *t)
 {
 	atomic_store(&t->cancelled, true);
+	atomic_fetch_or(&t->attention, TM_ATTN_CANCEL);
 	if (t->gate)
 		net_gate_cancel(t->gate);
 	for (size_t i = 0; i < t->nops; i++)
@@ -443,6 +454,8 @@ void tm_task_free(tm_task *t)
 		free(op->chained);
 		st_heapmap_free(op->state);
 		free(op->acc_buf);
+		free(op->key_heap[0]);
+		free(op->key_heap[1]);
 		free(op->out_buf);
 		if (op->file)
 			fclose(op->file);

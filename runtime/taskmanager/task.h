@@ -78,6 +78,10 @@ struct tm_op {
 	st_heapmap *state;
 	const sg_key *key;
 	fl_key_fn key_fn;
+	/* Keys that do not fit the stack buffer: [0] for the state key, [1] for
+	 * partitioning output, since an aggregation may need both at once. */
+	uint8_t *key_heap[2];
+	size_t key_heap_cap[2];
 	uint8_t *acc_buf; /* encoded new accumulator */
 	size_t acc_cap;
 	int max_parallelism;
@@ -133,6 +137,10 @@ struct tm_task {
 	int64_t next_flush_ms;
 	bool batch;
 	_Atomic bool cancelled;
+	/* Set by other threads for the task thread to act on at its next
+	 * record: TM_ATTN_FLUSH (the flusher's tick) and TM_ATTN_CANCEL. One
+	 * relaxed load per record is all the hot path pays. */
+	_Atomic int attention;
 	_Atomic int state;
 	fl_err err;
 	pthread_t thread;
@@ -179,6 +187,18 @@ int tm_op_flush(tm_op *op);
 
 /* Records the first failure of the task (op may be NULL). Returns rc. */
 int tm_task_fail(tm_task *t, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define TM_ATTN_FLUSH 1
+#define TM_ATTN_CANCEL 2
+
+/* Handles a raised attention flag: FL_ECANCELED if cancelled, else flushes
+ * when the buffer timeout passed. */
+int tm_task_attend(tm_task *t);
+
+static inline int tm_task_check(tm_task *t)
+{
+	return atomic_load_explicit(&t->attention, memory_order_relaxed) ? tm_task_attend(t) : 0;
+}
 
 /* Source loops (sources.c). */
 int tm_run_generator(tm_task *t);

@@ -6,7 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/sync.h"
+
+#define TM_FLUSH_TICK_MS 20
+
+static void *flusher_main(void *arg)
+{
+	tm_taskmanager *tm = arg;
+	pthread_mutex_lock(&tm->mu);
+	while (!tm->flusher_stop) {
+		struct timespec ts = fl_deadline_ts(fl_now_ms() + TM_FLUSH_TICK_MS);
+		pthread_cond_timedwait(&tm->flusher_cv, &tm->mu, &ts);
+		for (size_t i = 0; i < tm->ntasks; i++)
+			atomic_fetch_or(&tm->tasks[i]->attention, TM_ATTN_FLUSH);
+	}
+	pthread_mutex_unlock(&tm->mu);
+	return NULL;
+}
 
 int tm_new(tm_taskmanager **out, const tm_options *o, fl_err *err)
 {
@@ -27,8 +45,18 @@ int tm_new(tm_taskmanager **out, const tm_options *o, fl_err *err)
 	tm->segment_size = (uint32_t)seg;
 	tm->buffers_per_channel = (int)bpc;
 	pthread_mutex_init(&tm->mu, NULL);
+	if (fl_cond_init(&tm->flusher_cv) != 0) {
+		pthread_mutex_destroy(&tm->mu);
+		free(tm);
+		return fl_err_set(err, FL_ENOMEM, "out of memory");
+	}
 	int rc = net_endpoint_new(&tm->ep, o->host ? o->host : "127.0.0.1", o->port, err);
+	if (rc == 0 && pthread_create(&tm->flusher, NULL, flusher_main, tm) != 0) {
+		net_endpoint_free(tm->ep);
+		rc = fl_err_set(err, FL_ENOMEM, "cannot start the output flusher thread");
+	}
 	if (rc) {
+		pthread_cond_destroy(&tm->flusher_cv);
 		pthread_mutex_destroy(&tm->mu);
 		free(tm);
 		return rc;
@@ -49,9 +77,12 @@ void tm_free(tm_taskmanager *tm)
 	if (!tm)
 		return;
 	pthread_mutex_lock(&tm->mu);
+	tm->flusher_stop = true;
+	pthread_cond_signal(&tm->flusher_cv);
 	for (size_t i = 0; i < tm->ntasks; i++)
 		tm_task_cancel(tm->tasks[i]);
 	pthread_mutex_unlock(&tm->mu);
+	pthread_join(tm->flusher, NULL);
 	for (size_t i = 0; i < tm->ntasks; i++)
 		tm_task_join(tm->tasks[i]);
 	for (size_t i = 0; i < tm->ntasks; i++)
@@ -59,6 +90,7 @@ void tm_free(tm_taskmanager *tm)
 	free(tm->tasks);
 	net_endpoint_free(tm->ep);
 	free(tm->inputs);
+	pthread_cond_destroy(&tm->flusher_cv);
 	pthread_mutex_destroy(&tm->mu);
 	FL_INFO("taskmanager", "TaskManager %s stopped", tm->id);
 	free(tm);

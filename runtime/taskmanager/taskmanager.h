@@ -38,6 +38,12 @@ struct tm_taskmanager {
 	uint32_t segment_size;
 	int buffers_per_channel;
 	pthread_mutex_t mu; /* guards tasks and the local channel registry */
+	/* The output flusher (Flink's OutputFlusher): every TM_FLUSH_TICK_MS it
+	 * raises each task's flush flag, so a partly filled buffer leaves
+	 * within the buffer timeout even while a slow user function runs. */
+	pthread_t flusher;
+	pthread_cond_t flusher_cv;
+	bool flusher_stop;
 	tm_task **tasks;
 	size_t ntasks, cap_tasks;
 	struct tm_local_input {

@@ -147,7 +147,7 @@ plan_flinc plan -p 3 "$JOB" --case plan
 check "plan: exit 0" test "$RC" -eq 0
 grep -E '^(Job|Vertex|  parallelism|  input|  head|  chain)' "$WORK/plan.out" | sed -E 's/ \[.*//' >"$WORK/plan.got"
 cat >"$WORK/plan.exp" <<'PLAN'
-Job "plan": mode STREAMING, default parallelism 3, max parallelism 128, slots needed 5
+Job "plan": mode STREAMING, default parallelism 3, max parallelism auto, slots needed 5
 Vertex 1: Src -> M1
   parallelism 3, max parallelism 128, slot sharing group 'default'
   head  Src

@@ -320,6 +320,51 @@ static void test_missing_input_file_is_refused_at_build(void **state)
 	fl_env_free(env);
 }
 
+static void test_two_text_sinks_on_one_directory_are_refused(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_stream *g = fl_generator(env, 10, 0, tg_gen);
+	fl_write_text(g, "/tmp/flinc-same-dir");
+	fl_write_text(fl_map(g, tg_map), "/tmp/flinc-same-dir/");
+	fl_err err;
+	assert_null(build(env, &err));
+	assert_non_null(strstr(err.msg, "both write to directory"));
+	fl_env_free(env);
+}
+
+static void test_default_max_parallelism_follows_flink(void **state)
+{
+	assert_int_equal(jg_default_max_parallelism(1), 128);
+	assert_int_equal(jg_default_max_parallelism(85), 128);
+	assert_int_equal(jg_default_max_parallelism(86), 256);
+	assert_int_equal(jg_default_max_parallelism(200), 512);
+	assert_int_equal(jg_default_max_parallelism(30000), 32768);
+	fl_env *env = env_p(200);
+	env->graph->max_parallelism = 0; /* unset, as fl_execute leaves it */
+	fl_discard(fl_generator(env, 10, 0, tg_gen));
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->vertices[0].max_parallelism, 512);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_operator_takes_the_parallelism_set_when_it_was_created(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_stream *g = fl_generator(env, 10, 0, tg_gen);
+	fl_env_set_parallelism(env, 3);
+	fl_discard(g);
+	fl_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->vertices[0].parallelism, 2);
+	assert_int_equal(jg->vertices[1].parallelism, 3);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 static void test_functions_are_named_by_their_exported_symbol(void **state)
 {
 	char *sym = NULL, *lib = NULL;
@@ -379,6 +424,9 @@ int main(void)
 	    cmocka_unit_test(test_properties_refused_on_a_keyed_view),
 	    cmocka_unit_test(test_bad_parallelism_and_field_are_refused),
 	    cmocka_unit_test(test_missing_input_file_is_refused_at_build),
+	    cmocka_unit_test(test_two_text_sinks_on_one_directory_are_refused),
+	    cmocka_unit_test(test_default_max_parallelism_follows_flink),
+	    cmocka_unit_test(test_operator_takes_the_parallelism_set_when_it_was_created),
 	    cmocka_unit_test(test_functions_are_named_by_their_exported_symbol),
 	    cmocka_unit_test(test_plan_text_shows_vertices_edges_and_slots),
 	};

@@ -29,6 +29,8 @@ int mc_slow_filter(fl_ctx *ctx, const fl_row *in);
 int mc_split(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 int mc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
 int mc_gen_stamped(fl_ctx *ctx, int64_t off, fl_row *out);
+int mc_gen_slow_stamped(fl_ctx *ctx, int64_t off, fl_row *out);
+int mc_gen_long_key(fl_ctx *ctx, int64_t off, fl_row *out);
 int mc_measure_latency(fl_ctx *ctx, const fl_row *in);
 
 int mc_gen_kv(fl_ctx *ctx, int64_t off, fl_row *out)
@@ -96,6 +98,23 @@ int mc_gen_stamped(fl_ctx *ctx, int64_t off, fl_row *out)
 {
 	fl_row_add_int64(out, off);
 	return fl_row_add_timestamp(out, wall_ms());
+}
+
+/* A source whose function itself is slow (no rate limit): 40 ms a record. */
+int mc_gen_slow_stamped(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	struct timespec ts = {0, 40 * 1000000L};
+	nanosleep(&ts, NULL);
+	return mc_gen_stamped(ctx, off, out);
+}
+
+/* Keys of 2000 bytes: 5 distinct, told apart by their last byte. */
+static char long_keys[5][2000];
+
+int mc_gen_long_key(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_string(out, long_keys[off % 5], sizeof(long_keys[0]));
+	return fl_row_add_int64(out, 1);
 }
 
 static _Atomic int64_t max_latency, latency_records;
@@ -272,6 +291,108 @@ static void test_buffer_timeout_flushes_a_slow_sources_records(void **state)
 	fl_env_free(env);
 }
 
+static void test_slow_source_function_still_flushes_within_the_timeout(void **state)
+{
+	/* 15 records at 40 ms each: 0.6 s. The source never reaches the
+	 * every-256-records check; the output flusher must still get each
+	 * record out within the 100 ms buffer timeout plus slack. */
+	atomic_store(&max_latency, 0);
+	atomic_store(&latency_records, 0);
+	fl_env *env = env_with(1, 2, "STREAMING");
+	assert_int_equal(fl_env_set_buffer_timeout(env, 100), 0);
+	fl_stream *s = fl_generator(env, 15, 0, mc_gen_slow_stamped);
+	fl_discard(fl_set_parallelism(fl_filter(fl_rebalance(s), mc_measure_latency), 2));
+	assert_int_equal(fl_execute(env, "slow source"), 0);
+	assert_int_equal(atomic_load(&latency_records), 15);
+	assert_true(atomic_load(&max_latency) < 400);
+	fl_env_free(env);
+}
+
+static void test_keys_longer_than_the_stack_buffer_work(void **state)
+{
+	for (int k = 0; k < 5; k++) {
+		memset(long_keys[k], 'x', sizeof(long_keys[k]));
+		long_keys[k][sizeof(long_keys[k]) - 1] = (char)('a' + k);
+	}
+	char *dir = temp_dir();
+	fl_env *env = env_with(2, 2, "BATCH");
+	fl_write_text(fl_sum(fl_key_by(fl_generator(env, 1000, 0, mc_gen_long_key), 0), 1), dir);
+	assert_int_equal(fl_execute(env, "long keys"), 0);
+	/* Five lines "xxx...k<TAB>200". */
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "test \"$(cat '%s'/part-* | awk -F'\\t' '$2 == 200' | wc -l)\" = 5",
+		 dir);
+	assert_int_equal(system(cmd), 0);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+static void test_second_execute_runs_only_the_new_dataflow(void **state)
+{
+	char *d1 = temp_dir(), *d2 = temp_dir();
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_stream *first = fl_generator(env, 3, 0, mc_gen_kv);
+	fl_write_text(first, d1);
+	assert_int_equal(fl_execute(env, "first"), 0);
+	fl_write_text(fl_generator(env, 2, 0, mc_gen_kv), d2);
+	assert_int_equal(fl_execute(env, "second"), 0);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(d1, last), 3);
+	assert_int_equal(read_parts(d2, last), 2);
+	/* A stream of the executed dataflow cannot be built on. */
+	assert_null(fl_map(first, mc_fail_at_500));
+	assert_non_null(strstr(fl_env_error(env), "before fl_execute()"));
+	fl_env_free(env);
+	remove_dir(d1);
+	remove_dir(d2);
+}
+
+static void test_text_source_reads_files_as_of_graph_building(void **state)
+{
+	char *dir = temp_dir(), *out = temp_dir();
+	char path[512];
+	snprintf(path, sizeof(path), "%s/in.txt", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 50000; i++)
+		fprintf(f, "%d\t%d\n", i % NKEYS, i);
+	fclose(f);
+	fl_env *env = env_with(3, 1, "BATCH");
+	fl_write_text(fl_read_text_file(env, path), out);
+	/* The file grows after the graph was built: those lines are not read,
+	 * and every subtask still cuts the same splits. */
+	f = fopen(path, "a");
+	assert_non_null(f);
+	for (int i = 0; i < 20000; i++)
+		fprintf(f, "%d\t%d\n", 0, -1);
+	fclose(f);
+	assert_int_equal(fl_execute(env, "growing"), 0);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(out, last), 50000);
+	fl_env_free(env);
+	remove_dir(dir);
+	remove_dir(out);
+}
+
+static void test_file_sink_replaces_part_files_of_a_wider_run(void **state)
+{
+	char *dir = temp_dir();
+	char stale[600];
+	snprintf(stale, sizeof(stale), "%s/part-7-0", dir);
+	FILE *f = fopen(stale, "w");
+	assert_non_null(f);
+	fputs("1\t1\n", f);
+	fclose(f);
+	fl_env *env = env_with(2, 1, "BATCH");
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	assert_int_equal(fl_execute(env, "rerun"), 0);
+	assert_int_not_equal(access(stale, F_OK), 0);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), 10);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 static void test_parallelism_above_max_parallelism_fails_before_running(void **state)
 {
 	fl_env *env = env_with(4, 1, "STREAMING");
@@ -291,6 +412,11 @@ int main(void)
 	    cmocka_unit_test(test_failing_user_function_fails_the_job_with_its_message),
 	    cmocka_unit_test(test_slow_consumer_bounds_buffer_memory),
 	    cmocka_unit_test(test_buffer_timeout_flushes_a_slow_sources_records),
+	    cmocka_unit_test(test_slow_source_function_still_flushes_within_the_timeout),
+	    cmocka_unit_test(test_keys_longer_than_the_stack_buffer_work),
+	    cmocka_unit_test(test_second_execute_runs_only_the_new_dataflow),
+	    cmocka_unit_test(test_text_source_reads_files_as_of_graph_building),
+	    cmocka_unit_test(test_file_sink_replaces_part_files_of_a_wider_run),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,8 +22,9 @@
  * mistake (an unnameable function, a bad field index, a bad parallelism) is
  * recorded in the environment and logged at once, later calls on that
  * environment become no-ops, and fl_execute() returns the error with
- * fl_env_error() naming what was wrong. Build functions return NULL only if
- * their input handle is NULL or memory is exhausted.
+ * fl_env_error() naming what was wrong. Build functions return NULL when
+ * their input handle is NULL, memory is exhausted, or the environment holds
+ * an error (this call's or an earlier one's); passing that NULL on is safe.
  *
  * User functions are plain C functions. The runtime ships them to TaskManagers
  * by symbol name, so they must be exported (not `static`, not hidden): a
@@ -291,9 +292,12 @@ enum fl_runtime_mode {
 FL_API fl_env *fl_env_new(int argc, char **argv);
 FL_API void fl_env_free(fl_env *env);
 
-/* Default parallelism of operators (Flink's parallelism.default). */
+/* Default parallelism of operators created from now on (Flink's
+ * parallelism.default; an operator takes it when it is created). */
 FL_API int fl_env_set_parallelism(fl_env *env, int parallelism);
-/* Number of key groups, the upper bound of rescaling (default 128). */
+/* Number of key groups, the upper bound of rescaling. Unset, each operator
+ * derives it from its parallelism as Flink does: 1.5 x parallelism rounded
+ * up to a power of two, at least 128, at most 32768. */
 FL_API int fl_env_set_max_parallelism(fl_env *env, int max_parallelism);
 FL_API int fl_env_set_runtime_mode(fl_env *env, enum fl_runtime_mode mode);
 /* Flush timeout of partly filled network buffers, in ms (default 100). */
@@ -306,6 +310,8 @@ FL_API int fl_env_set_config(fl_env *env, const char *key, const char *value);
  * launcher says (local mini cluster by default). It blocks until the job
  * ends. Returns 0 if the job FINISHED, FL_EJOBFAILED if it FAILED (the cause
  * in fl_env_error()), or another negative code if it could not be started.
+ * Afterwards the environment starts a new, empty dataflow (as Flink clears
+ * its transformations): streams built before the call cannot be reused.
  */
 FL_API int fl_execute(fl_env *env, const char *job_name);
 
@@ -323,7 +329,9 @@ FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_gener
 /*
  * Text file source: the lines of the files, one row with one FL_STRING field
  * per line (without the newline). Files are split into ranges that parallel
- * subtasks read independently. A missing file fails the job when it starts.
+ * subtasks read independently. A missing or unreadable file is an error
+ * when the graph is built. Each file is read up to the size it had then, so
+ * every subtask cuts the same splits even if the file grows.
  */
 FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths);
 FL_API fl_stream *fl_read_text_file(fl_env *env, const char *path);
@@ -355,7 +363,9 @@ FL_API fl_stream *fl_forward(fl_stream *in);
  * line is prefixed by "N> ", N the 1-based subtask, as Flink does. */
 FL_API fl_stream *fl_print(fl_stream *in);
 /* Writes lines into the directory `dir`, one part file per subtask
- * (part-<subtask>-0); the directory is created if missing. */
+ * (part-<subtask>-0, written as .part-<subtask>-0.inprogress and renamed
+ * when the subtask finishes); the directory is created if missing, and part
+ * files of an earlier run are replaced. Two sinks may not share a directory. */
 FL_API fl_stream *fl_write_text(fl_stream *in, const char *dir);
 FL_API fl_stream *fl_discard(fl_stream *in);
 
