@@ -39,9 +39,8 @@ int env_fail(fl_env *env, int code, const char *fmt, ...)
 	if (env->err.code == 0) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(env->err.msg, sizeof(env->err.msg), fmt, ap);
+		fl_err_vset(&env->err, code, fmt, ap);
 		va_end(ap);
-		env->err.code = code;
 		FL_ERROR("env", "%s", env->err.msg);
 	}
 	return code;

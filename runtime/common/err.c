@@ -12,15 +12,21 @@ void fl_err_clear(fl_err *e)
 	}
 }
 
-int fl_err_set(fl_err *e, int code, const char *fmt, ...)
+int fl_err_vset(fl_err *e, int code, const char *fmt, va_list ap)
 {
 	if (e && e->code == 0) {
-		va_list ap;
-		va_start(ap, fmt);
 		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
 		e->code = code;
 	}
+	return code;
+}
+
+int fl_err_set(fl_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fl_err_vset(e, code, fmt, ap);
+	va_end(ap);
 	return code;
 }
 

@@ -10,6 +10,8 @@
 #ifndef FL_COMMON_ERR_H
 #define FL_COMMON_ERR_H
 
+#include <stdarg.h>
+
 #include <flinc/flinc.h>
 
 #define FL_ERR_MSG_MAX 512
@@ -28,6 +30,9 @@ void fl_err_clear(fl_err *e);
  * that `return fl_err_set(e, FL_EINVAL, "...")` reads naturally.
  */
 int fl_err_set(fl_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* fl_err_vset is fl_err_set with a va_list. */
+int fl_err_vset(fl_err *e, int code, const char *fmt, va_list ap);
 
 /* fl_err_from_errno maps an errno value to an FL_E* code. */
 int fl_err_from_errno(int errnum);

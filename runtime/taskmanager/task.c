@@ -31,14 +31,11 @@ uint64_t tm_channel_id(const tm_placement *pl, const jg_graph *jg, int e, int i,
 
 int tm_task_fail(tm_task *t, int rc, const char *fmt, ...)
 {
-	if (t->err.code == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(t->err.msg, sizeof(t->err.msg), fmt, ap);
-		va_end(ap);
-		t->err.code = rc ? rc : FL_EINVAL;
-	}
-	return rc ? rc : FL_EINVAL;
+	va_list ap;
+	va_start(ap, fmt);
+	rc = fl_err_vset(&t->err, rc ? rc : FL_EINVAL, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 static int resolve_op(tm_task *t, tm_op *op, fl_err *err)
