@@ -11,7 +11,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DFLINC_SANITIZE=none \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DFLINC_BUILD_BENCH=OFF \
  && cmake --build /build -j"$(nproc)" \
  && cmake --install /build --prefix /opt/flinc \
  && mkdir -p /opt/flinc/usrlib \
