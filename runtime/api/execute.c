@@ -11,7 +11,7 @@
 #include "graph/jobgraph.h"
 #include "jobmanager/minicluster.h"
 
-static int apply_config(fl_env *env)
+static void apply_config(fl_env *env)
 {
 	sg_graph *g = env->graph;
 	int64_t p = 1, maxp = 128, timeout = 100;
@@ -36,7 +36,6 @@ static int apply_config(fl_env *env)
 	} else {
 		g->mode = FL_MODE_STREAMING;
 	}
-	return 0;
 }
 
 static int plan(fl_env *env, const char *name, fl_launch *l)

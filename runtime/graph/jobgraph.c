@@ -293,11 +293,6 @@ void jg_free(jg_graph *g)
 		free(v->in_edges);
 		free(v->name);
 	}
-	if (g->vertices && g->nvertices < g->sg->nnodes) {
-		/* A vertex whose setup failed half way may hold ops. */
-		jg_vertex *v = &g->vertices[g->nvertices];
-		free(v->ops);
-	}
 	free(g->vertices);
 	free(g->edges);
 	if (g->node_slot_group)

@@ -17,7 +17,7 @@ struct jm_job {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	char id[33];
-	int total, final, failed_tasks;
+	int final;
 	bool failed;
 	char error[FL_ERR_MSG_MAX];
 };
@@ -48,12 +48,9 @@ void jm_on_task_state(void *arg, const char *job_id, int vertex, int subtask,
 		return;
 	pthread_mutex_lock(&j->mu);
 	j->final++;
-	if (state == TM_TASK_FAILED) {
-		j->failed_tasks++;
-		if (!j->failed) {
-			j->failed = true;
-			snprintf(j->error, sizeof(j->error), "%s", error ? error : "task failed");
-		}
+	if (state == TM_TASK_FAILED && !j->failed) {
+		j->failed = true;
+		snprintf(j->error, sizeof(j->error), "%s", error ? error : "task failed");
 	}
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
@@ -160,8 +157,6 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	tm_placement pl = {.addresses = (const char *const *const *)addr,
 			   .channel_base = (atomic_fetch_add(&job_seq, 1) + 1) << 40,
 			   .edge_base = edge_base};
-	for (size_t v = 0; v < jg->nvertices; v++)
-		job.total += jg->vertices[v].parallelism;
 	*slot = &job;
 
 	/* Phase 1: every task's input gate exists before any producer starts. */

@@ -454,6 +454,18 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+/* The subtask index of a part file name ("part-N-0" or its in-progress
+ * form), or -1 for any other name. */
+static int part_index(const char *name)
+{
+	int idx, used = -1;
+	if ((sscanf(name, "part-%d-0%n", &idx, &used) == 1 && used > 0 && name[used] == '\0') ||
+	    (sscanf(name, ".part-%d-0.inprogress%n", &idx, &used) == 1 && used > 0 &&
+	     name[used] == '\0'))
+		return idx;
+	return -1;
+}
+
 static void remove_stale_parts(const char *dir, int parallelism)
 {
 	DIR *d = opendir(dir);
@@ -461,17 +473,10 @@ static void remove_stale_parts(const char *dir, int parallelism)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		int idx, used = 0;
-		const char *name = e->d_name;
-		if (sscanf(name, "part-%d-0%n", &idx, &used) == 1 && name[used] == '\0' &&
-		    idx >= parallelism) {
-		} else if (sscanf(name, ".part-%d-0.inprogress%n", &idx, &used) == 1 &&
-			   name[used] == '\0' && idx >= parallelism) {
-		} else {
+		if (part_index(e->d_name) < parallelism)
 			continue;
-		}
 		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (unlink(path) == 0)
 			FL_INFO("sink", "removed '%s' left by an earlier run with more subtasks", path);
 	}

@@ -53,9 +53,9 @@ int tm_run_generator(tm_task *t)
 		if (rc || (rc = tm_task_check(t)) != 0)
 			return rc;
 		produced++;
+		/* Cancellation is seen per record (tm_task_check); this is
+		 * for the metrics publish and the rate limit. */
 		if (produced % CHECK_EVERY == 0 || rate > 0) {
-			if (atomic_load_explicit(&t->cancelled, memory_order_relaxed))
-				return FL_ECANCELED;
 			if ((rc = tm_task_maybe_flush(t, t->buffer_timeout_ms == 0)) != 0)
 				return rc;
 			if (rate > 0) {
@@ -216,7 +216,7 @@ static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
 			skipping = false;
 			continue;
 		}
-		if (line_start >= sp->end && !(sp->start == sp->end))
+		if (line_start >= sp->end)
 			break;
 		if (llen > 0 && line[llen - 1] == '\r')
 			llen--;
@@ -258,8 +258,6 @@ int tm_run_text_source(tm_task *t)
 	}
 	int p = t->vertex->parallelism;
 	for (size_t k = (size_t)t->subtask; k < n && rc == 0; k += (size_t)p) {
-		if (splits[k].start == splits[k].end && splits[k].start > 0)
-			continue;
 		rc = read_split(t, t->ops[0].node->paths[splits[k].file], &splits[k], &r);
 	}
 	free(r.buf);

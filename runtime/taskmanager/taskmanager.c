@@ -151,24 +151,23 @@ void tm_cancel_job(tm_taskmanager *tm, const char *job_id)
 
 void tm_release_job(tm_taskmanager *tm, const char *job_id)
 {
-	pthread_mutex_lock(&tm->mu);
-	size_t keep = 0;
-	tm_task **mine = NULL;
-	size_t nmine = 0;
-	mine = calloc(tm->ntasks ? tm->ntasks : 1, sizeof(*mine));
-	for (size_t i = 0; i < tm->ntasks; i++) {
-		tm_task *t = tm->tasks[i];
-		if (strcmp(t->job_id, job_id) == 0 && mine)
-			mine[nmine++] = t;
-		else
-			tm->tasks[keep++] = t;
+	/* One task at a time, freed outside the lock: freeing joins the
+	 * task's thread and unregisters its inputs, which takes tm->mu. */
+	for (;;) {
+		tm_task *t = NULL;
+		pthread_mutex_lock(&tm->mu);
+		for (size_t i = 0; i < tm->ntasks; i++) {
+			if (strcmp(tm->tasks[i]->job_id, job_id) == 0) {
+				t = tm->tasks[i];
+				tm->tasks[i] = tm->tasks[--tm->ntasks];
+				break;
+			}
+		}
+		pthread_mutex_unlock(&tm->mu);
+		if (!t)
+			return;
+		tm_task_free(t);
 	}
-	tm->ntasks = keep;
-	pthread_mutex_unlock(&tm->mu);
-	/* Join outside the lock: a finishing task may still report its state. */
-	for (size_t i = 0; i < nmine; i++)
-		tm_task_free(mine[i]);
-	free(mine);
 }
 
 void tm_job_metrics(tm_taskmanager *tm, const char *job_id, uint64_t *in, uint64_t *out)
