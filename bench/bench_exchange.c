@@ -55,7 +55,7 @@ static void *produce(void *arg)
 
 static void run(const char *name, net_gate *g, struct producer *p)
 {
-	int64_t t0 = fl_now_ns();
+	int64_t t0 = cm_now_ns();
 	pthread_t t;
 	if (pthread_create(&t, NULL, produce, p) != 0) {
 		fprintf(stderr, "pthread_create failed\n");
@@ -65,7 +65,7 @@ static void run(const char *name, net_gate *g, struct producer *p)
 	for (;;) {
 		net_buffer *b;
 		int ch;
-		int rc = net_gate_pop(g, fl_now_ms() + 30000, &b, &ch);
+		int rc = net_gate_pop(g, cm_now_ms() + 30000, &b, &ch);
 		if (rc != 0) {
 			fprintf(stderr, "%s: pop failed: %d %s\n", name, rc, net_gate_error(g));
 			exit(1);
@@ -78,7 +78,7 @@ static void run(const char *name, net_gate *g, struct producer *p)
 			break;
 	}
 	pthread_join(t, NULL);
-	double s = (double)(fl_now_ns() - t0) / 1e9;
+	double s = (double)(cm_now_ns() - t0) / 1e9;
 	if (p->rc != 0) {
 		fprintf(stderr, "%s: producer failed: %d\n", name, p->rc);
 		exit(1);
@@ -89,8 +89,8 @@ static void run(const char *name, net_gate *g, struct producer *p)
 
 static void remote(uint32_t bufsize, bool writer, uint64_t id)
 {
-	fl_err err;
-	fl_err_clear(&err);
+	cm_err err;
+	cm_err_clear(&err);
 	net_endpoint *pe, *ce;
 	if (net_endpoint_new(&pe, "127.0.0.1", 0, &err) != 0 ||
 	    net_endpoint_new(&ce, "127.0.0.1", 0, &err) != 0) {
@@ -147,7 +147,7 @@ static void local(uint32_t bufsize)
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : "";
-	fl_log_set_level(FL_LOG_WARN);
+	cm_log_set_level(CM_LOG_WARN);
 	printf("1 GB per run, gate capacity %d buffers\n", CAPACITY);
 	if (strstr("remote-raw-32", only))
 		remote(32 * 1024, false, 1);

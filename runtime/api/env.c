@@ -13,14 +13,14 @@
 #include "api/env.h"
 #include "common/log.h"
 
-static fl_launch *current_launch;
+static env_launch *current_launch;
 
-FL_API void fl_launch_install(fl_launch *l)
+void env_launch_install(env_launch *l)
 {
 	current_launch = l;
 }
 
-fl_launch *fl_launch_current(void)
+env_launch *env_launch_current(void)
 {
 	return current_launch;
 }
@@ -39,9 +39,9 @@ int env_fail(fl_env *env, int code, const char *fmt, ...)
 	if (env->err.code == 0) {
 		va_list ap;
 		va_start(ap, fmt);
-		fl_err_vset(&env->err, code, fmt, ap);
+		cm_err_vset(&env->err, code, fmt, ap);
 		va_end(ap);
-		FL_ERROR("env", "%s", env->err.msg);
+		CM_ERROR("env", "%s", env->err.msg);
 	}
 	return code;
 }
@@ -53,7 +53,7 @@ static int env_load_default_config(fl_env *env)
 		return 0;
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/flinc.yaml", dir);
-	fl_err e = {0};
+	cm_err e = {0};
 	int rc = cfg_load_file(env->config, path, &e);
 	if (rc == FL_ENOENT)
 		return 0;
@@ -67,7 +67,7 @@ FL_API fl_env *fl_env_new(int argc, char **argv)
 	fl_env *env = calloc(1, sizeof(*env));
 	if (!env)
 		return NULL;
-	fl_launch *l = fl_launch_current();
+	env_launch *l = env_launch_current();
 	int rc = l && l->config ? cfg_clone(l->config, &env->config) : cfg_new(&env->config);
 	if (rc != 0 || sg_graph_new(&env->graph) != 0) {
 		cfg_free(env->config);
@@ -114,7 +114,7 @@ FL_API int fl_env_set_config(fl_env *env, const char *key, const char *value)
 {
 	if (!env || !key || !value)
 		return FL_EINVAL;
-	fl_err e = {0};
+	cm_err e = {0};
 	int rc = cfg_set(env->config, key, value, &e);
 	if (rc != 0)
 		return env_fail(env, rc, "%s", e.msg);
@@ -254,7 +254,7 @@ static int env_adopt_library(fl_env *env, const char *library, const char *symbo
 
 static int env_name_fn(fl_env *env, const void *fn, const char *what, char **symbol)
 {
-	fl_err e = {0};
+	cm_err e = {0};
 	char *lib = NULL;
 	int rc = sg_name_function(fn, what, symbol, &lib, &e);
 	if (rc != 0)
@@ -353,7 +353,7 @@ FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size
 		 * is reported before a job starts. */
 		struct stat st;
 		if (stat(paths[i], &st) != 0) {
-			env_fail(env, fl_err_from_errno(errno), "read_text_files: cannot read '%s': %s",
+			env_fail(env, cm_err_from_errno(errno), "read_text_files: cannot read '%s': %s",
 				 paths[i], strerror(errno));
 			return NULL;
 		}

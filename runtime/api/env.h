@@ -1,6 +1,6 @@
 /* env.h — the environment behind the public fl_env / fl_stream handles. */
-#ifndef FL_API_ENV_H
-#define FL_API_ENV_H
+#ifndef FLINC_API_ENV_H
+#define FLINC_API_ENV_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@
 struct fl_env {
 	cfg *config; /* owned: the launcher's copy plus fl_env_set_* */
 	sg_graph *graph;
-	fl_err err; /* first error while building; later calls are no-ops */
+	cm_err err; /* first error while building; later calls are no-ops */
 	int argc;
 	char **argv;
 	fl_stream **streams; /* every handle handed out, freed with env */

@@ -38,10 +38,10 @@ static void apply_config(fl_env *env)
 	}
 }
 
-static int plan(fl_env *env, const char *name, fl_launch *l)
+static int plan(fl_env *env, const char *name, env_launch *l)
 {
 	jg_graph *jg;
-	fl_err e = {0};
+	cm_err e = {0};
 	int rc = jg_build(env->graph, name, &jg, &e);
 	if (rc)
 		return env_fail(env, rc, "%s", e.msg);
@@ -58,8 +58,8 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 {
 	if (!env)
 		return FL_EINVAL;
-	fl_launch local = {.mode = FL_LAUNCH_LOCAL};
-	fl_launch *l = fl_launch_current();
+	env_launch local = {.mode = ENV_LAUNCH_LOCAL};
+	env_launch *l = env_launch_current();
 	if (!l)
 		l = &local;
 	l->executions++;
@@ -67,7 +67,7 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 	int rc = env->err.code;
 	if (rc == 0) {
 		apply_config(env);
-		if (l->mode == FL_LAUNCH_PLAN) {
+		if (l->mode == ENV_LAUNCH_PLAN) {
 			rc = plan(env, job_name, l);
 		} else {
 			jm_result res;
@@ -81,10 +81,10 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 			 * directly) nobody else reports how the job ended. */
 			if (l == &local) {
 				if (rc)
-					FL_ERROR("client", "Job '%s' (%s) FAILED: %s", l->job_name,
+					CM_ERROR("client", "Job '%s' (%s) FAILED: %s", l->job_name,
 						 l->job_id, res.error);
 				else
-					FL_INFO("client", "Job '%s' (%s) FINISHED in %lld ms", l->job_name,
+					CM_INFO("client", "Job '%s' (%s) FINISHED in %lld ms", l->job_name,
 						l->job_id, (long long)l->runtime_ms);
 			}
 		}

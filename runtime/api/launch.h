@@ -7,8 +7,8 @@
  * The launch also carries results back to the launcher, since main()'s
  * return value is the user's to choose.
  */
-#ifndef FL_API_LAUNCH_H
-#define FL_API_LAUNCH_H
+#ifndef FLINC_API_LAUNCH_H
+#define FLINC_API_LAUNCH_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,13 +16,13 @@
 #include "common/err.h"
 #include "config/config.h"
 
-enum fl_launch_mode {
-	FL_LAUNCH_LOCAL = 0, /* run on an in-process mini cluster */
-	FL_LAUNCH_PLAN = 1,  /* print the job graph, run nothing */
+enum env_launch_mode {
+	ENV_LAUNCH_LOCAL = 0, /* run on an in-process mini cluster */
+	ENV_LAUNCH_PLAN = 1,  /* print the job graph, run nothing */
 };
 
-typedef struct fl_launch {
-	enum fl_launch_mode mode;
+typedef struct env_launch {
+	enum env_launch_mode mode;
 	const cfg *config; /* borrowed; NULL: defaults + $FLINC_CONF_DIR/flinc.yaml */
 	bool plan_dot;     /* PLAN: Graphviz instead of text */
 	bool progress;     /* LOCAL: a progress line on stderr once a second */
@@ -32,12 +32,12 @@ typedef struct fl_launch {
 	char job_id[33];
 	char job_name[128];
 	int64_t runtime_ms;
-	char error[FL_ERR_MSG_MAX];
-} fl_launch;
+	char error[CM_ERR_MSG_MAX];
+} env_launch;
 
 /* Installs l as the process-wide launch (NULL removes it). Not thread-safe
  * with a concurrent fl_execute; the CLI installs it before calling main(). */
-FL_API void fl_launch_install(fl_launch *l);
-fl_launch *fl_launch_current(void);
+void env_launch_install(env_launch *l);
+env_launch *env_launch_current(void);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-void fl_err_clear(fl_err *e)
+void cm_err_clear(cm_err *e)
 {
 	if (e) {
 		e->code = 0;
@@ -12,7 +12,7 @@ void fl_err_clear(fl_err *e)
 	}
 }
 
-int fl_err_vset(fl_err *e, int code, const char *fmt, va_list ap)
+int cm_err_vset(cm_err *e, int code, const char *fmt, va_list ap)
 {
 	if (e && e->code == 0) {
 		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
@@ -21,16 +21,16 @@ int fl_err_vset(fl_err *e, int code, const char *fmt, va_list ap)
 	return code;
 }
 
-int fl_err_set(fl_err *e, int code, const char *fmt, ...)
+int cm_err_set(cm_err *e, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fl_err_vset(e, code, fmt, ap);
+	cm_err_vset(e, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
 
-int fl_err_from_errno(int errnum)
+int cm_err_from_errno(int errnum)
 {
 	switch (errnum) {
 	case 0:

@@ -13,42 +13,42 @@
 #include "common/err.h"
 
 /*
- * One line is at most FL_LOG_LINE_MAX bytes including the newline. 4096 is
+ * One line is at most CM_LOG_LINE_MAX bytes including the newline. 4096 is
  * PIPE_BUF on Linux, so a line written to a pipe (kubectl logs, a test
  * capture) is also atomic with respect to other processes' writes.
  */
-#define FL_LOG_LINE_MAX 4096
-#define FL_LOG_ID_MAX 64
+#define CM_LOG_LINE_MAX 4096
+#define CM_LOG_ID_MAX 64
 
-static atomic_int log_level = FL_LOG_INFO;
+static atomic_int log_level = CM_LOG_INFO;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 
-static _Thread_local char tl_job[FL_LOG_ID_MAX + 1];
-static _Thread_local char tl_task[FL_LOG_ID_MAX + 1];
+static _Thread_local char tl_job[CM_LOG_ID_MAX + 1];
+static _Thread_local char tl_task[CM_LOG_ID_MAX + 1];
 
 static void log_init_from_env(void)
 {
-	enum fl_log_level lv;
+	enum cm_log_level lv;
 	const char *s = getenv("FLINC_LOG_LEVEL");
-	if (s && fl_log_parse_level(s, &lv) == 0)
+	if (s && cm_log_parse_level(s, &lv) == 0)
 		atomic_store_explicit(&log_level, (int)lv, memory_order_relaxed);
 }
 
-/* The environment is consulted once, at the first call of any fl_log*
- * function; an explicit fl_log_set_level afterwards wins. */
+/* The environment is consulted once, at the first call of any cm_log*
+ * function; an explicit cm_log_set_level afterwards wins. */
 static void log_init(void)
 {
 	pthread_once(&log_once, log_init_from_env);
 }
 
-FL_API int fl_log_parse_level(const char *s, enum fl_log_level *out)
+int cm_log_parse_level(const char *s, enum cm_log_level *out)
 {
 	static const struct {
 		const char *name;
-		enum fl_log_level level;
+		enum cm_log_level level;
 	} names[] = {
-	    {"debug", FL_LOG_DEBUG},  {"info", FL_LOG_INFO},   {"warn", FL_LOG_WARN},
-	    {"warning", FL_LOG_WARN}, {"error", FL_LOG_ERROR},
+	    {"debug", CM_LOG_DEBUG},  {"info", CM_LOG_INFO},   {"warn", CM_LOG_WARN},
+	    {"warning", CM_LOG_WARN}, {"error", CM_LOG_ERROR},
 	};
 	if (!s || !out)
 		return FL_EINVAL;
@@ -61,52 +61,52 @@ FL_API int fl_log_parse_level(const char *s, enum fl_log_level *out)
 	return FL_EINVAL;
 }
 
-FL_API void fl_log_set_level(enum fl_log_level level)
+void cm_log_set_level(enum cm_log_level level)
 {
 	log_init();
-	if ((int)level < FL_LOG_DEBUG)
-		level = FL_LOG_DEBUG;
-	if ((int)level > FL_LOG_ERROR)
-		level = FL_LOG_ERROR;
+	if ((int)level < CM_LOG_DEBUG)
+		level = CM_LOG_DEBUG;
+	if ((int)level > CM_LOG_ERROR)
+		level = CM_LOG_ERROR;
 	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
-FL_API enum fl_log_level fl_log_get_level(void)
+enum cm_log_level cm_log_get_level(void)
 {
 	log_init();
-	return (enum fl_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
+	return (enum cm_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
-/* Copies s (or clears when NULL), cut at FL_LOG_ID_MAX bytes. */
+/* Copies s (or clears when NULL), cut at CM_LOG_ID_MAX bytes. */
 static void set_id(char *dst, const char *s)
 {
 	if (!s) {
 		dst[0] = '\0';
 		return;
 	}
-	size_t n = strnlen(s, FL_LOG_ID_MAX);
+	size_t n = strnlen(s, CM_LOG_ID_MAX);
 	memcpy(dst, s, n);
 	dst[n] = '\0';
 }
 
-FL_API void fl_log_set_thread_job(const char *job_id)
+void cm_log_set_thread_job(const char *job_id)
 {
 	set_id(tl_job, job_id);
 }
 
-FL_API void fl_log_set_thread_task(const char *task_name)
+void cm_log_set_thread_task(const char *task_name)
 {
 	set_id(tl_task, task_name);
 }
 
-static const char *level_name(enum fl_log_level level)
+static const char *level_name(enum cm_log_level level)
 {
 	switch (level) {
-	case FL_LOG_DEBUG:
+	case CM_LOG_DEBUG:
 		return "DEBUG";
-	case FL_LOG_INFO:
+	case CM_LOG_INFO:
 		return "INFO ";
-	case FL_LOG_WARN:
+	case CM_LOG_WARN:
 		return "WARN ";
 	default:
 		return "ERROR";
@@ -150,14 +150,14 @@ static void write_all(const char *buf, size_t len)
 	}
 }
 
-FL_API void fl_vlog(enum fl_log_level level, const char *component, const char *fmt, va_list ap)
+void cm_vlog(enum cm_log_level level, const char *component, const char *fmt, va_list ap)
 {
 	log_init();
 	if ((int)level < atomic_load_explicit(&log_level, memory_order_relaxed))
 		return;
 
 	int saved_errno = errno;
-	char buf[FL_LOG_LINE_MAX];
+	char buf[CM_LOG_LINE_MAX];
 	struct line l = {buf, 0, sizeof(buf) - 1, 0};
 
 	struct timespec ts;
@@ -215,10 +215,10 @@ FL_API void fl_vlog(enum fl_log_level level, const char *component, const char *
 	errno = saved_errno;
 }
 
-FL_API void fl_log(enum fl_log_level level, const char *component, const char *fmt, ...)
+void cm_log(enum cm_log_level level, const char *component, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fl_vlog(level, component, fmt, ap);
+	cm_vlog(level, component, fmt, ap);
 	va_end(ap);
 }

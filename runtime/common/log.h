@@ -7,32 +7,32 @@
  * thread when set, then the message. Each line is written with one write(2),
  * so lines from different threads never interleave.
  */
-#ifndef FL_COMMON_LOG_H
-#define FL_COMMON_LOG_H
+#ifndef FLINC_COMMON_LOG_H
+#define FLINC_COMMON_LOG_H
 
 #include <stdarg.h>
 
-enum fl_log_level { FL_LOG_DEBUG = 0, FL_LOG_INFO = 1, FL_LOG_WARN = 2, FL_LOG_ERROR = 3 };
+enum cm_log_level { CM_LOG_DEBUG = 0, CM_LOG_INFO = 1, CM_LOG_WARN = 2, CM_LOG_ERROR = 3 };
 
 /* Sets the lowest level printed (default INFO; FLINC_LOG_LEVEL env overrides
  * at first use: debug, info, warn, error). Thread-safe. */
-void fl_log_set_level(enum fl_log_level level);
+void cm_log_set_level(enum cm_log_level level);
 /* Parses "debug"/"info"/"warn"/"error" (any case); returns 0 or FL_EINVAL. */
-int fl_log_parse_level(const char *s, enum fl_log_level *out);
-enum fl_log_level fl_log_get_level(void);
+int cm_log_parse_level(const char *s, enum cm_log_level *out);
+enum cm_log_level cm_log_get_level(void);
 
 /* Sets the job and task ids shown in this thread's lines (NULL clears).
  * The strings are copied (truncated to 64 bytes). */
-void fl_log_set_thread_job(const char *job_id);
-void fl_log_set_thread_task(const char *task_name);
+void cm_log_set_thread_job(const char *job_id);
+void cm_log_set_thread_task(const char *task_name);
 
-void fl_log(enum fl_log_level level, const char *component, const char *fmt, ...)
+void cm_log(enum cm_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void fl_vlog(enum fl_log_level level, const char *component, const char *fmt, va_list ap);
+void cm_vlog(enum cm_log_level level, const char *component, const char *fmt, va_list ap);
 
-#define FL_DEBUG(comp, ...) fl_log(FL_LOG_DEBUG, comp, __VA_ARGS__)
-#define FL_INFO(comp, ...) fl_log(FL_LOG_INFO, comp, __VA_ARGS__)
-#define FL_WARN(comp, ...) fl_log(FL_LOG_WARN, comp, __VA_ARGS__)
-#define FL_ERROR(comp, ...) fl_log(FL_LOG_ERROR, comp, __VA_ARGS__)
+#define CM_DEBUG(comp, ...) cm_log(CM_LOG_DEBUG, comp, __VA_ARGS__)
+#define CM_INFO(comp, ...) cm_log(CM_LOG_INFO, comp, __VA_ARGS__)
+#define CM_WARN(comp, ...) cm_log(CM_LOG_WARN, comp, __VA_ARGS__)
+#define CM_ERROR(comp, ...) cm_log(CM_LOG_ERROR, comp, __VA_ARGS__)
 
 #endif

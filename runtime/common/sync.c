@@ -4,7 +4,7 @@
 
 #include <flinc/flinc.h>
 
-int fl_cond_init(pthread_cond_t *cv)
+int cm_cond_init(pthread_cond_t *cv)
 {
 	pthread_condattr_t attr;
 	if (pthread_condattr_init(&attr) != 0)

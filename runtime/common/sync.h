@@ -1,11 +1,11 @@
 /* sync.h — pthread helpers used by every threaded module. */
-#ifndef FL_COMMON_SYNC_H
-#define FL_COMMON_SYNC_H
+#ifndef FLINC_COMMON_SYNC_H
+#define FLINC_COMMON_SYNC_H
 
 #include <pthread.h>
 
-/* Initialises cv to use CLOCK_MONOTONIC (deadlines from fl_now_ms()).
+/* Initialises cv to use CLOCK_MONOTONIC (deadlines from cm_now_ms()).
  * Returns 0 or FL_ENOMEM. */
-int fl_cond_init(pthread_cond_t *cv);
+int cm_cond_init(pthread_cond_t *cv);
 
 #endif

@@ -21,7 +21,7 @@ struct cfg {
 	size_t n, cap;
 };
 
-FL_API int cfg_new(cfg **out)
+int cfg_new(cfg **out)
 {
 	cfg *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -30,7 +30,7 @@ FL_API int cfg_new(cfg **out)
 	return 0;
 }
 
-FL_API void cfg_free(cfg *c)
+void cfg_free(cfg *c)
 {
 	if (!c)
 		return;
@@ -42,7 +42,7 @@ FL_API void cfg_free(cfg *c)
 	free(c);
 }
 
-FL_API int cfg_clone(const cfg *c, cfg **out)
+int cfg_clone(const cfg *c, cfg **out)
 {
 	cfg *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -110,30 +110,30 @@ static void fmt_origin(char *buf, size_t cap, const struct cfg_origin *o)
 /* At most 80 bytes of a value, for messages; values may be 64 KiB. */
 #define VALUE_SHOWN 80
 
-int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_origin *o, fl_err *err)
+int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_origin *o, cm_err *err)
 {
 	char where[CFG_KEY_MAX + 64];
 	fmt_origin(where, sizeof(where), o);
 
 	if (!c || !key || !value)
-		return fl_err_set(err, FL_EINVAL, "cfg_set: NULL argument");
+		return cm_err_set(err, FL_EINVAL, "cfg_set: NULL argument");
 	size_t klen = strnlen(key, CFG_KEY_MAX + 1);
 	if (klen == 0)
-		return fl_err_set(err, FL_EINVAL, "empty configuration key%s", where);
+		return cm_err_set(err, FL_EINVAL, "empty configuration key%s", where);
 	if (klen > CFG_KEY_MAX)
-		return fl_err_set(err, FL_ERANGE,
+		return cm_err_set(err, FL_ERANGE,
 				  "configuration key '%.64s...'%s is longer than %d bytes", key,
 				  where, CFG_KEY_MAX);
 	size_t vlen = strnlen(value, CFG_VALUE_MAX + 1);
 	if (vlen > CFG_VALUE_MAX)
-		return fl_err_set(err, FL_ERANGE, "value for key '%s'%s is longer than %d bytes",
+		return cm_err_set(err, FL_ERANGE, "value for key '%s'%s is longer than %d bytes",
 				  key, where, CFG_VALUE_MAX);
 
 	const struct cfg_key *k = cfg_key_find(key);
 	if (k) {
 		char expect[160];
 		if (cfg_key_validate(k, value, expect, sizeof(expect)) != 0)
-			return fl_err_set(err, FL_EINVAL,
+			return cm_err_set(err, FL_EINVAL,
 					  "invalid value '%.*s%s' for key '%s'%s: expected %s",
 					  VALUE_SHOWN, value, vlen > VALUE_SHOWN ? "..." : "", key,
 					  where, expect);
@@ -143,14 +143,14 @@ int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_orig
 	size_t i = find(c, key, &found);
 	char *v = strdup(value);
 	if (!v)
-		return fl_err_set(err, FL_ENOMEM, "out of memory setting key '%s'", key);
+		return cm_err_set(err, FL_ENOMEM, "out of memory setting key '%s'", key);
 	if (found) {
 		free(c->v[i].value);
 		c->v[i].value = v;
 	} else {
 		if (c->n >= CFG_ENTRIES_MAX) {
 			free(v);
-			return fl_err_set(
+			return cm_err_set(
 			    err, FL_ERANGE,
 			    "too many configuration keys (more than %d) at key '%s'%s",
 			    CFG_ENTRIES_MAX, key, where);
@@ -158,7 +158,7 @@ int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_orig
 		char *kd = strdup(key);
 		if (!kd) {
 			free(v);
-			return fl_err_set(err, FL_ENOMEM, "out of memory setting key '%s'", key);
+			return cm_err_set(err, FL_ENOMEM, "out of memory setting key '%s'", key);
 		}
 		if (c->n == c->cap) {
 			size_t ncap = c->cap ? c->cap * 2 : 16;
@@ -166,7 +166,7 @@ int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_orig
 			if (!nv) {
 				free(v);
 				free(kd);
-				return fl_err_set(err, FL_ENOMEM, "out of memory setting key '%s'",
+				return cm_err_set(err, FL_ENOMEM, "out of memory setting key '%s'",
 						  key);
 			}
 			c->v = nv;
@@ -182,26 +182,26 @@ int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_orig
 	return 0;
 }
 
-FL_API int cfg_set(cfg *c, const char *key, const char *value, fl_err *err)
+int cfg_set(cfg *c, const char *key, const char *value, cm_err *err)
 {
 	return cfg_set_at(c, key, value, NULL, err);
 }
 
-FL_API int cfg_set_dynamic(cfg *c, const char *assignment, fl_err *err)
+int cfg_set_dynamic(cfg *c, const char *assignment, cm_err *err)
 {
 	if (!assignment)
-		return fl_err_set(err, FL_EINVAL, "-D: NULL argument");
+		return cm_err_set(err, FL_EINVAL, "-D: NULL argument");
 	const char *eq = strchr(assignment, '=');
 	if (!eq)
-		return fl_err_set(err, FL_EINVAL, "invalid -D argument '%.*s': expected key=value",
+		return cm_err_set(err, FL_EINVAL, "invalid -D argument '%.*s': expected key=value",
 				  VALUE_SHOWN, assignment);
 	size_t klen = (size_t)(eq - assignment);
 	if (klen == 0)
-		return fl_err_set(err, FL_EINVAL,
+		return cm_err_set(err, FL_EINVAL,
 				  "invalid -D argument '%.*s': the key before '=' is empty",
 				  VALUE_SHOWN, assignment);
 	if (klen > CFG_KEY_MAX)
-		return fl_err_set(err, FL_ERANGE,
+		return cm_err_set(err, FL_ERANGE,
 				  "invalid -D argument '%.64s...': key longer than %d bytes",
 				  assignment, CFG_KEY_MAX);
 	char key[CFG_KEY_MAX + 1];
@@ -223,7 +223,7 @@ void cfg_unset(cfg *c, const char *key)
 	c->n--;
 }
 
-FL_API const char *cfg_get_raw(const cfg *c, const char *key)
+const char *cfg_get_raw(const cfg *c, const char *key)
 {
 	if (!c || !key)
 		return NULL;
@@ -232,7 +232,7 @@ FL_API const char *cfg_get_raw(const cfg *c, const char *key)
 	return found ? c->v[i].value : NULL;
 }
 
-FL_API bool cfg_is_set(const cfg *c, const char *key)
+bool cfg_is_set(const cfg *c, const char *key)
 {
 	return cfg_get_raw(c, key) != NULL;
 }
@@ -257,7 +257,7 @@ static int lookup(const cfg *c, const char *key, enum cfg_type t, const struct c
 	return 0;
 }
 
-FL_API int cfg_get_int(const cfg *c, const char *key, int64_t *out)
+int cfg_get_int(const cfg *c, const char *key, int64_t *out)
 {
 	const struct cfg_key *k;
 	const char *v;
@@ -265,7 +265,7 @@ FL_API int cfg_get_int(const cfg *c, const char *key, int64_t *out)
 	return rc ? rc : cfg_parse_int(v, out);
 }
 
-FL_API int cfg_get_bool(const cfg *c, const char *key, bool *out)
+int cfg_get_bool(const cfg *c, const char *key, bool *out)
 {
 	const struct cfg_key *k;
 	const char *v;
@@ -273,7 +273,7 @@ FL_API int cfg_get_bool(const cfg *c, const char *key, bool *out)
 	return rc ? rc : cfg_parse_bool(v, out);
 }
 
-FL_API int cfg_get_duration_ms(const cfg *c, const char *key, int64_t *out)
+int cfg_get_duration_ms(const cfg *c, const char *key, int64_t *out)
 {
 	const struct cfg_key *k;
 	const char *v;
@@ -281,7 +281,7 @@ FL_API int cfg_get_duration_ms(const cfg *c, const char *key, int64_t *out)
 	return rc ? rc : cfg_parse_duration_ms(v, out);
 }
 
-FL_API int cfg_get_memory_bytes(const cfg *c, const char *key, int64_t *out)
+int cfg_get_memory_bytes(const cfg *c, const char *key, int64_t *out)
 {
 	const struct cfg_key *k;
 	const char *v;
@@ -289,7 +289,7 @@ FL_API int cfg_get_memory_bytes(const cfg *c, const char *key, int64_t *out)
 	return rc ? rc : cfg_parse_memory_bytes(v, out);
 }
 
-FL_API int cfg_get_string(const cfg *c, const char *key, const char **out)
+int cfg_get_string(const cfg *c, const char *key, const char **out)
 {
 	const struct cfg_key *k;
 	const char *v;
@@ -305,7 +305,7 @@ FL_API int cfg_get_string(const cfg *c, const char *key, const char **out)
 	return 0;
 }
 
-FL_API void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value),
+void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value),
 		     void *arg)
 {
 	if (!c || !fn)

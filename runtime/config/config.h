@@ -20,8 +20,8 @@
  *
  * Not thread-safe for writes; concurrent reads of a fully built cfg are fine.
  */
-#ifndef FL_CONFIG_CONFIG_H
-#define FL_CONFIG_CONFIG_H
+#ifndef FLINC_CONFIG_CONFIG_H
+#define FLINC_CONFIG_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,16 +67,16 @@ int cfg_clone(const cfg *c, cfg **out);
  * file and line). Files over 1 MiB are refused (FL_ERANGE). On error c is
  * unchanged.
  */
-int cfg_load_file(cfg *c, const char *path, fl_err *err);
+int cfg_load_file(cfg *c, const char *path, cm_err *err);
 
 /* Loads YAML text (same rules; `origin` names it in messages). */
-int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, fl_err *err);
+int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, cm_err *err);
 
 /* Sets key to value after validating it. FL_EINVAL names key and value. */
-int cfg_set(cfg *c, const char *key, const char *value, fl_err *err);
+int cfg_set(cfg *c, const char *key, const char *value, cm_err *err);
 
 /* Parses "key=value" (a -D argument) and sets it. FL_EINVAL if no '='. */
-int cfg_set_dynamic(cfg *c, const char *assignment, fl_err *err);
+int cfg_set_dynamic(cfg *c, const char *assignment, cm_err *err);
 
 /* Raw value of key, or NULL if never set. */
 const char *cfg_get_raw(const cfg *c, const char *key);

@@ -4,8 +4,8 @@
  * the store's entry points that carry a value's origin (config.c) for the
  * YAML loader (config_yaml.c). Not for use outside runtime/config/.
  */
-#ifndef FL_CONFIG_CONFIG_INTERNAL_H
-#define FL_CONFIG_CONFIG_INTERNAL_H
+#ifndef FLINC_CONFIG_CONFIG_INTERNAL_H
+#define FLINC_CONFIG_CONFIG_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,7 +63,7 @@ struct cfg_origin {
 };
 
 /* cfg_set with an origin for messages. */
-int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_origin *o, fl_err *err);
+int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_origin *o, cm_err *err);
 /* Removes key (back to its default). No error if it was not set. */
 void cfg_unset(cfg *c, const char *key);
 /* Exchanges the contents of a and b. */

@@ -142,10 +142,10 @@ void cfg_key_warn_unknown(const char *name)
 		return;
 	const char *near = cfg_key_nearest(name);
 	if (near)
-		FL_WARN("config", "Unknown configuration key '%s' (did you mean '%s'?)", name,
+		CM_WARN("config", "Unknown configuration key '%s' (did you mean '%s'?)", name,
 			near);
 	else
-		FL_WARN("config", "Unknown configuration key '%s'", name);
+		CM_WARN("config", "Unknown configuration key '%s'", name);
 }
 
 const char *cfg_key_enum_canonical(const struct cfg_key *k, const char *value)

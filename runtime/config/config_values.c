@@ -143,7 +143,7 @@ static const struct unit duration_units[] = {
     {"days", MS_PER_D},
 };
 
-FL_API int cfg_parse_duration_ms(const char *s, int64_t *out)
+int cfg_parse_duration_ms(const char *s, int64_t *out)
 {
 	return parse_scaled(s, duration_units, sizeof(duration_units) / sizeof(duration_units[0]),
 			    out);
@@ -162,7 +162,7 @@ static const struct unit memory_units[] = {
     {"tb", TIB}, {"tib", TIB}, {"tebibytes", TIB},
 };
 
-FL_API int cfg_parse_memory_bytes(const char *s, int64_t *out)
+int cfg_parse_memory_bytes(const char *s, int64_t *out)
 {
 	return parse_scaled(s, memory_units, sizeof(memory_units) / sizeof(memory_units[0]), out);
 }

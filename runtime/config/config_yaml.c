@@ -27,7 +27,7 @@ struct loader {
 	const char *origin;
 	const unsigned char *text;
 	size_t len;
-	fl_err *err;
+	cm_err *err;
 	char path[CFG_KEY_MAX + 1];
 	size_t path_len;
 	size_t depth;
@@ -49,14 +49,14 @@ static bool is_null(const yaml_event_t *ev)
 
 static int at(struct loader *l, const yaml_mark_t *m, int code, const char *what)
 {
-	return fl_err_set(l->err, code, "%s:%zu:%zu: %s", l->origin, m->line + 1, m->column + 1,
+	return cm_err_set(l->err, code, "%s:%zu:%zu: %s", l->origin, m->line + 1, m->column + 1,
 			  what);
 }
 
 static int parser_error(struct loader *l, const yaml_parser_t *p)
 {
 	if (p->error == YAML_MEMORY_ERROR)
-		return fl_err_set(l->err, FL_ENOMEM, "%s: out of memory parsing YAML", l->origin);
+		return cm_err_set(l->err, FL_ENOMEM, "%s: out of memory parsing YAML", l->origin);
 	const char *problem = p->problem ? p->problem : "malformed YAML";
 	size_t line, col;
 	if (p->error == YAML_READER_ERROR) {
@@ -77,10 +77,10 @@ static int parser_error(struct loader *l, const yaml_parser_t *p)
 		col = p->problem_mark.column + 1;
 	}
 	if (p->context)
-		return fl_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s (%s at %zu:%zu)", l->origin,
+		return cm_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s (%s at %zu:%zu)", l->origin,
 				  line, col, problem, p->context, p->context_mark.line + 1,
 				  p->context_mark.column + 1);
-	return fl_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s", l->origin, line, col, problem);
+	return cm_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s", l->origin, line, col, problem);
 }
 
 /* Appends a map key to the path at the current level. */
@@ -95,7 +95,7 @@ static int push_key(struct loader *l, const yaml_event_t *ev)
 		return at(l, &ev->start_mark, FL_EPROTO, "key contains a NUL character");
 	size_t need = base + (base ? 1 : 0) + klen;
 	if (need > CFG_KEY_MAX)
-		return fl_err_set(
+		return cm_err_set(
 		    l->err, FL_ERANGE, "%s:%zu:%zu: configuration key is longer than %d bytes",
 		    l->origin, ev->start_mark.line + 1, ev->start_mark.column + 1, CFG_KEY_MAX);
 	size_t n = base;
@@ -117,7 +117,7 @@ static int scalar_value(struct loader *l, const yaml_event_t *ev)
 		return 0;
 	}
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
-		return fl_err_set(
+		return cm_err_set(
 		    l->err, FL_EPROTO, "%s:%zu:%zu: value for key '%s' contains a NUL character",
 		    l->origin, ev->start_mark.line + 1, ev->start_mark.column + 1, l->path);
 	struct cfg_origin o = {l->origin, ev->start_mark.line + 1, ev->start_mark.column + 1};
@@ -216,11 +216,11 @@ static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *
  * text first makes a syntax error the error the user sees, and keeps
  * unknown-key warnings out of files that are refused anyway.
  */
-static int syntax_check(const char *text, size_t len, const char *origin, fl_err *err)
+static int syntax_check(const char *text, size_t len, const char *origin, cm_err *err)
 {
 	yaml_parser_t p;
 	if (!yaml_parser_initialize(&p))
-		return fl_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
+		return cm_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	struct loader l = {.origin = origin, .text = (const unsigned char *)text, .len = len,
 			   .err = err};
@@ -241,7 +241,7 @@ static int syntax_check(const char *text, size_t len, const char *origin, fl_err
 }
 
 /* Applies the YAML text to c (which the caller throws away on error). */
-static int load_into(cfg *c, const char *text, size_t len, const char *origin, fl_err *err)
+static int load_into(cfg *c, const char *text, size_t len, const char *origin, cm_err *err)
 {
 	int src = syntax_check(text, len, origin, err);
 	if (src != 0)
@@ -249,13 +249,13 @@ static int load_into(cfg *c, const char *text, size_t len, const char *origin, f
 
 	yaml_parser_t p;
 	if (!yaml_parser_initialize(&p))
-		return fl_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
+		return cm_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 
 	struct loader *l = calloc(1, sizeof(*l));
 	if (!l) {
 		yaml_parser_delete(&p);
-		return fl_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
+		return cm_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
 	}
 	l->c = c;
 	l->origin = origin;
@@ -279,19 +279,19 @@ static int load_into(cfg *c, const char *text, size_t len, const char *origin, f
 	return rc;
 }
 
-FL_API int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, fl_err *err)
+int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, cm_err *err)
 {
 	if (!origin)
 		origin = "<string>";
 	if (!c || (!yaml && len > 0))
-		return fl_err_set(err, FL_EINVAL, "%s: NULL argument", origin);
+		return cm_err_set(err, FL_EINVAL, "%s: NULL argument", origin);
 	if (len > CFG_FILE_MAX)
-		return fl_err_set(err, FL_ERANGE, "%s: %zu bytes of YAML, more than the %d allowed",
+		return cm_err_set(err, FL_ERANGE, "%s: %zu bytes of YAML, more than the %d allowed",
 				  origin, len, CFG_FILE_MAX);
 	/* Parse into a copy so that c is untouched by a file that fails half-way. */
 	cfg *tmp;
 	if (cfg_clone(c, &tmp) != 0)
-		return fl_err_set(err, FL_ENOMEM, "%s: out of memory", origin);
+		return cm_err_set(err, FL_ENOMEM, "%s: out of memory", origin);
 	int rc = load_into(tmp, yaml ? yaml : "", len, origin, err);
 	if (rc == 0)
 		cfg_swap(c, tmp);
@@ -300,7 +300,7 @@ FL_API int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *ori
 }
 
 /* Reads at most CFG_FILE_MAX bytes of path into a malloc'd buffer. */
-static int read_capped(const char *path, char **out, size_t *out_len, fl_err *err)
+static int read_capped(const char *path, char **out, size_t *out_len, cm_err *err)
 {
 	int fd;
 	do
@@ -308,22 +308,22 @@ static int read_capped(const char *path, char **out, size_t *out_len, fl_err *er
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		int e = errno;
-		return fl_err_set(err, fl_err_from_errno(e) == FL_ENOENT ? FL_ENOENT : FL_EIO,
+		return cm_err_set(err, cm_err_from_errno(e) == FL_ENOENT ? FL_ENOENT : FL_EIO,
 				  "%s: cannot open: %s", path, strerror(e));
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
-		return fl_err_set(err, FL_EIO, "%s: cannot stat: %s", path, strerror(e));
+		return cm_err_set(err, FL_EIO, "%s: cannot stat: %s", path, strerror(e));
 	}
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
-		return fl_err_set(err, FL_EIO, "%s: is a directory", path);
+		return cm_err_set(err, FL_EIO, "%s: is a directory", path);
 	}
 	if (S_ISREG(st.st_mode) && st.st_size > CFG_FILE_MAX) {
 		close(fd);
-		return fl_err_set(err, FL_ERANGE, "%s: %lld bytes, larger than the %d allowed",
+		return cm_err_set(err, FL_ERANGE, "%s: %lld bytes, larger than the %d allowed",
 				  path, (long long)st.st_size, CFG_FILE_MAX);
 	}
 	/* Size from fstat is only a hint (pipes say 0, files grow): read up to
@@ -332,7 +332,7 @@ static int read_capped(const char *path, char **out, size_t *out_len, fl_err *er
 	char *buf = malloc(cap);
 	if (!buf) {
 		close(fd);
-		return fl_err_set(err, FL_ENOMEM, "%s: out of memory", path);
+		return cm_err_set(err, FL_ENOMEM, "%s: out of memory", path);
 	}
 	size_t len = 0;
 	for (;;) {
@@ -340,7 +340,7 @@ static int read_capped(const char *path, char **out, size_t *out_len, fl_err *er
 			if (cap > CFG_FILE_MAX) {
 				free(buf);
 				close(fd);
-				return fl_err_set(err, FL_ERANGE,
+				return cm_err_set(err, FL_ERANGE,
 						  "%s: larger than the %d bytes allowed", path,
 						  CFG_FILE_MAX);
 			}
@@ -349,7 +349,7 @@ static int read_capped(const char *path, char **out, size_t *out_len, fl_err *er
 			if (!nb) {
 				free(buf);
 				close(fd);
-				return fl_err_set(err, FL_ENOMEM, "%s: out of memory", path);
+				return cm_err_set(err, FL_ENOMEM, "%s: out of memory", path);
 			}
 			buf = nb;
 			cap = ncap;
@@ -361,7 +361,7 @@ static int read_capped(const char *path, char **out, size_t *out_len, fl_err *er
 			int e = errno;
 			free(buf);
 			close(fd);
-			return fl_err_set(err, FL_EIO, "%s: read failed: %s", path, strerror(e));
+			return cm_err_set(err, FL_EIO, "%s: read failed: %s", path, strerror(e));
 		}
 		if (n == 0)
 			break;
@@ -370,7 +370,7 @@ static int read_capped(const char *path, char **out, size_t *out_len, fl_err *er
 	close(fd);
 	if (len > CFG_FILE_MAX) {
 		free(buf);
-		return fl_err_set(err, FL_ERANGE, "%s: larger than the %d bytes allowed", path,
+		return cm_err_set(err, FL_ERANGE, "%s: larger than the %d bytes allowed", path,
 				  CFG_FILE_MAX);
 	}
 	*out = buf;
@@ -378,10 +378,10 @@ static int read_capped(const char *path, char **out, size_t *out_len, fl_err *er
 	return 0;
 }
 
-FL_API int cfg_load_file(cfg *c, const char *path, fl_err *err)
+int cfg_load_file(cfg *c, const char *path, cm_err *err)
 {
 	if (!c || !path)
-		return fl_err_set(err, FL_EINVAL, "cfg_load_file: NULL argument");
+		return cm_err_set(err, FL_EINVAL, "cfg_load_file: NULL argument");
 	char *text = NULL;
 	size_t len = 0;
 	int rc = read_capped(path, &text, &len, err);

@@ -28,7 +28,7 @@ int jg_default_max_parallelism(int parallelism)
 	return pow2 < 128 ? 128 : pow2 > 32768 ? 32768 : (int)pow2;
 }
 
-static int resolve_nodes(jg_graph *g, fl_err *err)
+static int resolve_nodes(jg_graph *g, cm_err *err)
 {
 	const sg_graph *sg = g->sg;
 	for (size_t i = 0; i < sg->nnodes; i++) {
@@ -38,7 +38,7 @@ static int resolve_nodes(jg_graph *g, fl_err *err)
 			   : sg->max_parallelism ? sg->max_parallelism
 						 : jg_default_max_parallelism(p);
 		if (p > maxp)
-			return fl_err_set(err, FL_EINVAL,
+			return cm_err_set(err, FL_EINVAL,
 					  "operator '%s': parallelism %d is above its max parallelism %d "
 					  "(pipeline.max-parallelism)",
 					  n->name, p, maxp);
@@ -58,20 +58,20 @@ static int resolve_nodes(jg_graph *g, fl_err *err)
 		if (!(g->node_slot_group[i] = strdup(group)))
 			return FL_ENOMEM;
 		if (n->kind == SG_SOURCE_GENERATOR && n->gen_count < 0 && sg->mode == FL_MODE_BATCH)
-			return fl_err_set(err, FL_EINVAL,
+			return cm_err_set(err, FL_EINVAL,
 					  "source '%s' is unbounded (count < 0) but the job runs in BATCH "
 					  "mode, which needs bounded sources; use STREAMING mode or give a count",
 					  n->name);
 		for (size_t j = 0; j < n->ninputs; j++) {
 			const sg_edge *e = &n->inputs[j];
 			if (e->src < 0 || (size_t)e->src >= i)
-				return fl_err_set(err, FL_EINVAL, "operator '%s': input %zu is not an earlier operator (cycle?)",
+				return cm_err_set(err, FL_EINVAL, "operator '%s': input %zu is not an earlier operator (cycle?)",
 						  n->name, j);
 			if (sg_kind_is_sink(sg->nodes[e->src]->kind))
-				return fl_err_set(err, FL_EINVAL, "operator '%s' reads from sink '%s'; sinks have no output",
+				return cm_err_set(err, FL_EINVAL, "operator '%s' reads from sink '%s'; sinks have no output",
 						  n->name, sg->nodes[e->src]->name);
 			if (sg_kind_is_keyed(n->kind) && e->part != SG_PART_HASH)
-				return fl_err_set(err, FL_EINVAL, "operator '%s' needs a keyed input (fl_key_by)",
+				return cm_err_set(err, FL_EINVAL, "operator '%s' needs a keyed input (fl_key_by)",
 						  n->name);
 		}
 	}
@@ -79,13 +79,13 @@ static int resolve_nodes(jg_graph *g, fl_err *err)
 }
 
 static enum sg_partitioner resolve_part(const jg_graph *g, const sg_node *dst, const sg_edge *e,
-					fl_err *err, int *rc)
+					cm_err *err, int *rc)
 {
 	int ps = g->node_parallelism[e->src], pd = g->node_parallelism[dst->id];
 	if (e->part == SG_PART_UNSET)
 		return ps == pd ? SG_PART_FORWARD : SG_PART_REBALANCE;
 	if (e->part == SG_PART_FORWARD && ps != pd)
-		*rc = fl_err_set(err, FL_EINVAL,
+		*rc = cm_err_set(err, FL_EINVAL,
 				 "forward partitioning does not allow a change of parallelism: upstream "
 				 "'%s' has parallelism %d, downstream '%s' has %d; use rebalance, "
 				 "broadcast or key_by instead",
@@ -121,7 +121,7 @@ static int op_index(const jg_vertex *v, int node)
 	return -1;
 }
 
-static int build_chains(jg_graph *g, fl_err *err)
+static int build_chains(jg_graph *g, cm_err *err)
 {
 	const sg_graph *sg = g->sg;
 	size_t n = sg->nnodes;
@@ -232,16 +232,16 @@ static void count_slots(jg_graph *g)
 	g->slots_needed = total;
 }
 
-int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *err)
+int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *err)
 {
 	if (sg->nnodes == 0)
-		return fl_err_set(err, FL_EINVAL,
+		return cm_err_set(err, FL_EINVAL,
 				  "no operators defined in the dataflow: nothing to execute");
 	bool has_sink = false;
 	for (size_t i = 0; i < sg->nnodes; i++)
 		has_sink |= sg_kind_is_sink(sg->nodes[i]->kind);
 	if (!has_sink)
-		return fl_err_set(err, FL_EINVAL,
+		return cm_err_set(err, FL_EINVAL,
 				  "the dataflow has no sink: add fl_print, fl_write_text or fl_discard");
 	/* Two text sinks on one directory would write the same part files. */
 	for (size_t i = 0; i < sg->nnodes; i++) {
@@ -250,7 +250,7 @@ int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *e
 		for (size_t j = 0; j < i; j++)
 			if (sg->nodes[j]->kind == SG_SINK_TEXT_FILE &&
 			    same_dir(sg->nodes[i]->dir, sg->nodes[j]->dir))
-				return fl_err_set(err, FL_EINVAL,
+				return cm_err_set(err, FL_EINVAL,
 						  "sinks '%s' and '%s' both write to directory '%s': "
 						  "give each text file sink its own directory",
 						  sg->nodes[j]->name, sg->nodes[i]->name,
@@ -274,7 +274,7 @@ int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *e
 	return 0;
 fail:
 	if (rc == FL_ENOMEM)
-		fl_err_set(err, FL_ENOMEM, "out of memory while building the job graph");
+		cm_err_set(err, FL_ENOMEM, "out of memory while building the job graph");
 	jg_free(g);
 	return rc;
 }

@@ -14,8 +14,8 @@
  * inputs, unset partitioners become FORWARD (same parallelism) or
  * REBALANCE.
  */
-#ifndef FL_GRAPH_JOBGRAPH_H
-#define FL_GRAPH_JOBGRAPH_H
+#ifndef FLINC_GRAPH_JOBGRAPH_H
+#define FLINC_GRAPH_JOBGRAPH_H
 
 #include <stdio.h>
 
@@ -70,7 +70,7 @@ typedef struct jg_graph {
  * keyed, an unbounded source in BATCH mode, a cycle. Returns 0, FL_EINVAL or
  * FL_ENOMEM; on success *out is owned by the caller.
  */
-int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, fl_err *err);
+int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *err);
 void jg_free(jg_graph *g);
 
 /* Flink's default max parallelism for an operator of this parallelism. */

@@ -172,16 +172,16 @@ bool sg_kind_is_keyed(enum sg_kind k)
 	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX;
 }
 
-int sg_name_function(const void *fn, const char *what, char **symbol, char **library, fl_err *err)
+int sg_name_function(const void *fn, const char *what, char **symbol, char **library, cm_err *err)
 {
 	Dl_info info;
 	/* dladdr reports the nearest preceding exported symbol, so a static
 	 * function resolves to some other name: only an exact address match
 	 * names fn itself. */
 	if (!fn)
-		return fl_err_set(err, FL_EINVAL, "%s: the function is NULL", what);
+		return cm_err_set(err, FL_EINVAL, "%s: the function is NULL", what);
 	if (dladdr(fn, &info) == 0 || !info.dli_sname || info.dli_saddr != fn)
-		return fl_err_set(err, FL_EINVAL,
+		return cm_err_set(err, FL_EINVAL,
 				  "%s: the function at %p has no exported symbol name, so it cannot "
 				  "be shipped to TaskManagers (is it static or hidden? user functions "
 				  "must be exported)",
@@ -204,19 +204,19 @@ int sg_name_function(const void *fn, const char *what, char **symbol, char **lib
 	return 0;
 }
 
-int sg_resolve_function(const char *library, const char *symbol, void **fn, fl_err *err)
+int sg_resolve_function(const char *library, const char *symbol, void **fn, cm_err *err)
 {
 	bool main_program = !library || !*library;
 	void *h = dlopen(main_program ? NULL : library, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
-		return fl_err_set(err, FL_ENOENT, "cannot load job library '%s': %s",
+		return cm_err_set(err, FL_ENOENT, "cannot load job library '%s': %s",
 				  main_program ? "(main program)" : library, dlerror());
 	dlerror();
 	void *p = dlsym(h, symbol);
 	/* The handle stays open: the library must stay loaded while tasks run,
 	 * and dlopen of an already loaded object only bumps a count. */
 	if (!p)
-		return fl_err_set(err, FL_ENOENT, "function '%s' not found in '%s'", symbol,
+		return cm_err_set(err, FL_ENOENT, "function '%s' not found in '%s'", symbol,
 				  main_program ? "(main program)" : library);
 	*fn = p;
 	return 0;

@@ -7,8 +7,8 @@
  * User functions are kept by symbol name (plus the library that holds them)
  * so that a TaskManager in another process can resolve them with dlsym.
  */
-#ifndef FL_GRAPH_STREAMGRAPH_H
-#define FL_GRAPH_STREAMGRAPH_H
+#ifndef FLINC_GRAPH_STREAMGRAPH_H
+#define FLINC_GRAPH_STREAMGRAPH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -118,12 +118,12 @@ void sg_key_fini(sg_key *k);
  * message naming `what` ("map", ...) when the function has no exported name
  * (a static or hidden function).
  */
-int sg_name_function(const void *fn, const char *what, char **symbol, char **library, fl_err *err);
+int sg_name_function(const void *fn, const char *what, char **symbol, char **library, cm_err *err);
 
 /*
  * Resolves symbol in library ("" or NULL: the main program / global scope).
  * Returns 0 with *fn, or FL_ENOENT with a message naming both.
  */
-int sg_resolve_function(const char *library, const char *symbol, void **fn, fl_err *err);
+int sg_resolve_function(const char *library, const char *symbol, void **fn, cm_err *err);
 
 #endif

@@ -19,7 +19,7 @@ struct jm_job {
 	char id[33];
 	int final;
 	bool failed;
-	char error[FL_ERR_MSG_MAX];
+	char error[CM_ERR_MSG_MAX];
 };
 
 static _Atomic uint64_t job_seq;
@@ -30,7 +30,7 @@ void jm_new_job_id(char id[33])
 	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
 		/* No entropy source: time and a counter still make ids unique
 		 * within this process, which is all a local cluster needs. */
-		uint64_t t = (uint64_t)fl_wall_ms(), s = atomic_fetch_add(&job_seq, 1);
+		uint64_t t = (uint64_t)cm_wall_ms(), s = atomic_fetch_add(&job_seq, 1);
 		memcpy(b, &t, 8);
 		memcpy(b + 8, &s, 8);
 	}
@@ -118,17 +118,17 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	       jm_progress_fn progress, void *progress_arg, jm_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	int64_t t0 = fl_now_ms();
+	int64_t t0 = cm_now_ms();
 	jm_job job = {0};
 	jm_new_job_id(job.id);
 	memcpy(res->job_id, job.id, sizeof(job.id));
 	pthread_mutex_init(&job.mu, NULL);
-	if (fl_cond_init(&job.cv) != 0) {
+	if (cm_cond_init(&job.cv) != 0) {
 		pthread_mutex_destroy(&job.mu);
 		return FL_ENOMEM;
 	}
-	fl_log_set_thread_job(job.id);
-	FL_INFO("jobmaster", "Job '%s' (%s) submitted: %zu vertices, %d slots needed", jg->job_name,
+	cm_log_set_thread_job(job.id);
+	CM_INFO("jobmaster", "Job '%s' (%s) submitted: %zu vertices, %d slots needed", jg->job_name,
 		job.id, jg->nvertices, jg->slots_needed);
 
 	int rc = FL_ENOMEM;
@@ -160,7 +160,7 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	*slot = &job;
 
 	/* Phase 1: every task's input gate exists before any producer starts. */
-	fl_err err = {0};
+	cm_err err = {0};
 	for (size_t v = 0; v < jg->nvertices && rc == 0; v++) {
 		for (int i = 0; i < jg->vertices[v].parallelism && rc == 0; i++) {
 			tm_taskmanager *tm = NULL;
@@ -171,7 +171,7 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 		}
 	}
 	if (rc == 0)
-		FL_INFO("jobmaster", "Job '%s' (%s) switched from CREATED to RUNNING", jg->job_name,
+		CM_INFO("jobmaster", "Job '%s' (%s) switched from CREATED to RUNNING", jg->job_name,
 			job.id);
 	/* Phase 2: connect and start. */
 	for (size_t k = 0; k < ntms && rc == 0; k++)
@@ -179,7 +179,7 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	if (rc) {
 		snprintf(res->error, sizeof(res->error), "deployment failed: %.480s",
 			 err.msg[0] ? err.msg : fl_strerror(rc));
-		FL_ERROR("jobmaster", "%s", res->error);
+		CM_ERROR("jobmaster", "%s", res->error);
 		for (size_t k = 0; k < ntms; k++)
 			tm_cancel_job(tms[k], job.id);
 	}
@@ -195,13 +195,13 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 		pthread_mutex_unlock(&tms[k]->mu);
 	}
 	bool cancelled = rc != 0;
-	int64_t next_progress = fl_now_ms() + 1000;
+	int64_t next_progress = cm_now_ms() + 1000;
 	pthread_mutex_lock(&job.mu);
 	while (job.final < started) {
 		if (job.failed && !cancelled) {
 			cancelled = true;
 			pthread_mutex_unlock(&job.mu);
-			FL_INFO("jobmaster", "Job '%s' (%s) switched from RUNNING to FAILING: %s",
+			CM_INFO("jobmaster", "Job '%s' (%s) switched from RUNNING to FAILING: %s",
 				jg->job_name, job.id, job.error);
 			for (size_t k = 0; k < ntms; k++)
 				tm_cancel_job(tms[k], job.id);
@@ -212,18 +212,18 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 			pthread_cond_wait(&job.cv, &job.mu);
 			continue;
 		}
-		struct timespec ts = fl_deadline_ts(next_progress);
+		struct timespec ts = cm_deadline_ts(next_progress);
 		pthread_cond_timedwait(&job.cv, &job.mu, &ts);
-		if (fl_now_ms() >= next_progress) {
+		if (cm_now_ms() >= next_progress) {
 			/* From now, not from the last deadline: a late wake-up must
 			 * not leave the deadline in the past (a busy loop). */
-			next_progress = fl_now_ms() + 1000;
+			next_progress = cm_now_ms() + 1000;
 			pthread_mutex_unlock(&job.mu);
 			memset(in, 0, jg->sg->nnodes * sizeof(uint64_t));
 			memset(out, 0, jg->sg->nnodes * sizeof(uint64_t));
 			for (size_t k = 0; k < ntms; k++)
 				tm_job_metrics(tms[k], job.id, in, out);
-			progress(progress_arg, jg, in, out, fl_now_ms() - t0);
+			progress(progress_arg, jg, in, out, cm_now_ms() - t0);
 			pthread_mutex_lock(&job.mu);
 		}
 	}
@@ -234,17 +234,17 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 		memset(out, 0, jg->sg->nnodes * sizeof(uint64_t));
 		for (size_t k = 0; k < ntms; k++)
 			tm_job_metrics(tms[k], job.id, in, out);
-		progress(progress_arg, jg, in, out, fl_now_ms() - t0);
+		progress(progress_arg, jg, in, out, cm_now_ms() - t0);
 	}
 	for (size_t k = 0; k < ntms; k++)
 		tm_release_job(tms[k], job.id);
 	*slot = NULL;
-	res->runtime_ms = fl_now_ms() - t0;
+	res->runtime_ms = cm_now_ms() - t0;
 	if (rc == 0) {
 		res->status = failed ? FL_EJOBFAILED : 0;
 		if (failed)
 			snprintf(res->error, sizeof(res->error), "%s", job.error);
-		FL_INFO("jobmaster", "Job '%s' (%s) switched to %s after %lld ms", jg->job_name, job.id,
+		CM_INFO("jobmaster", "Job '%s' (%s) switched to %s after %lld ms", jg->job_name, job.id,
 			failed ? "FAILED" : "FINISHED", (long long)res->runtime_ms);
 	} else {
 		res->status = rc;
@@ -260,7 +260,7 @@ done:
 	free(out);
 	pthread_cond_destroy(&job.cv);
 	pthread_mutex_destroy(&job.mu);
-	fl_log_set_thread_job(NULL);
+	cm_log_set_thread_job(NULL);
 	if (rc == FL_ENOMEM && !res->error[0])
 		snprintf(res->error, sizeof(res->error), "out of memory");
 	return rc;

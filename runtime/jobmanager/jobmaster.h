@@ -10,8 +10,8 @@
  * fails the job (no restart strategy without checkpoints, as in Flink);
  * every other task is cancelled.
  */
-#ifndef FL_JOBMANAGER_JOBMASTER_H
-#define FL_JOBMANAGER_JOBMASTER_H
+#ifndef FLINC_JOBMANAGER_JOBMASTER_H
+#define FLINC_JOBMANAGER_JOBMASTER_H
 
 #include "graph/jobgraph.h"
 #include "taskmanager/taskmanager.h"
@@ -19,7 +19,7 @@
 typedef struct jm_result {
 	int status; /* 0 FINISHED, FL_EJOBFAILED, or the deployment error */
 	char job_id[33];
-	char error[FL_ERR_MSG_MAX];
+	char error[CM_ERR_MSG_MAX];
 	int64_t runtime_ms;
 } jm_result;
 

@@ -48,7 +48,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c, bool prog
 	       jm_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	fl_err err = {0};
+	cm_err err = {0};
 	jg_graph *jg = NULL;
 	int rc = jg_build(sg, job_name, &jg, &err);
 	if (rc) {
@@ -65,7 +65,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c, bool prog
 	const char *host = NULL;
 	if (cfg_get_string(c, CFG_TM_HOST, &host) != 0 || !host || !*host)
 		host = "127.0.0.1";
-	FL_INFO("minicluster", "Starting local cluster: %lld TaskManager(s) with %lld slot(s) each",
+	CM_INFO("minicluster", "Starting local cluster: %lld TaskManager(s) with %lld slot(s) each",
 		(long long)ntm, (long long)slots);
 	tm_taskmanager **tms = calloc((size_t)ntm, sizeof(*tms));
 	jm_job *current = NULL;

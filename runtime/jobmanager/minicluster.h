@@ -3,8 +3,8 @@
  * this process (local.number-taskmanager), the TaskManagers exchanging data
  * over loopback TCP exactly as separate processes would.
  */
-#ifndef FL_JOBMANAGER_MINICLUSTER_H
-#define FL_JOBMANAGER_MINICLUSTER_H
+#ifndef FLINC_JOBMANAGER_MINICLUSTER_H
+#define FLINC_JOBMANAGER_MINICLUSTER_H
 
 #include <stdbool.h>
 

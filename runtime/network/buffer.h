@@ -6,8 +6,8 @@
  * the records before it. A buffer has exactly one owner at a time; handing
  * it to a queue or a connection transfers ownership.
  */
-#ifndef FL_NETWORK_BUFFER_H
-#define FL_NETWORK_BUFFER_H
+#ifndef FLINC_NETWORK_BUFFER_H
+#define FLINC_NETWORK_BUFFER_H
 
 #include <stddef.h>
 #include <stdint.h>

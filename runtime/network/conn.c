@@ -287,7 +287,7 @@ int net_conn_open_out(struct net_conn *c, uint64_t id, net_outchan **out)
 	struct remote_out *o = calloc(1, sizeof(*o));
 	if (!o)
 		return FL_ENOMEM;
-	if (fl_cond_init(&o->cv) != 0) {
+	if (cm_cond_init(&o->cv) != 0) {
 		free(o);
 		return FL_ENOMEM;
 	}

@@ -12,8 +12,8 @@
  * serialises writes to the stream. Order: endpoint lock, then c->mu; never
  * take the endpoint lock while holding c->mu or c->send_mu.
  */
-#ifndef FL_NETWORK_CONN_H
-#define FL_NETWORK_CONN_H
+#ifndef FLINC_NETWORK_CONN_H
+#define FLINC_NETWORK_CONN_H
 
 #include <nng/nng.h>
 #include <pthread.h>

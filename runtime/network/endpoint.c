@@ -367,9 +367,9 @@ static void conn_lost(net_endpoint *ep, struct net_conn *c, const char *why)
 	bool closing = ep->closing;
 	pthread_mutex_unlock(&ep->mu);
 	if (closing && nfailed == 0)
-		FL_DEBUG("network", "%s", msg);
+		CM_DEBUG("network", "%s", msg);
 	else
-		FL_INFO("network", "%s (%d input channels failed)", msg, nfailed);
+		CM_INFO("network", "%s (%d input channels failed)", msg, nfailed);
 }
 
 static void *receive_main(void *arg)
@@ -388,7 +388,7 @@ static void *receive_main(void *arg)
 		}
 		struct net_frame f;
 		if (net_frame_decode(hdr, &f, why, sizeof(why)) != 0) {
-			FL_WARN("network", "protocol error from %s: %s", c->peer, why);
+			CM_WARN("network", "protocol error from %s: %s", c->peer, why);
 			break;
 		}
 		int rc = RX_OK;
@@ -412,7 +412,7 @@ static void *receive_main(void *arg)
 			break;
 		}
 		if (rc == RX_PROTO) {
-			FL_WARN("network", "protocol error from %s: %s", c->peer, why);
+			CM_WARN("network", "protocol error from %s: %s", c->peer, why);
 			break;
 		}
 		if (rc == RX_IO) {
@@ -496,7 +496,7 @@ static void *accept_main(void *arg)
 		if (rv != 0) {
 			if (closing || rv == NNG_ECLOSED)
 				break;
-			FL_WARN("network", "accept on %s failed: %s", ep->address,
+			CM_WARN("network", "accept on %s failed: %s", ep->address,
 				nng_strerror(rv));
 			struct timespec ts = {0, 50 * 1000000L};
 			nanosleep(&ts, NULL);
@@ -511,7 +511,7 @@ static void *accept_main(void *arg)
 		peer_name(s, peer, sizeof(peer));
 		struct net_conn *c;
 		if (net_conn_new(&c, ep, s, peer, false) != 0) {
-			FL_WARN("network", "out of memory accepting %s", peer);
+			CM_WARN("network", "out of memory accepting %s", peer);
 			continue;
 		}
 		pthread_mutex_lock(&ep->mu);
@@ -523,34 +523,34 @@ static void *accept_main(void *arg)
 		}
 		pthread_mutex_unlock(&ep->mu);
 		if (rc != 0) {
-			FL_WARN("network", "cannot start a receive thread for %s", peer);
+			CM_WARN("network", "cannot start a receive thread for %s", peer);
 			net_conn_unref(c);
 			continue;
 		}
-		FL_INFO("network", "accepted data connection from %s on %s", peer, ep->address);
+		CM_INFO("network", "accepted data connection from %s on %s", peer, ep->address);
 	}
 	return NULL;
 }
 
 /* ------------------------------------------------------------ lifecycle */
 
-int net_endpoint_new(net_endpoint **out, const char *host, int port, fl_err *err)
+int net_endpoint_new(net_endpoint **out, const char *host, int port, cm_err *err)
 {
 	*out = NULL;
 	if (!host || port < 0 || port > 65535)
-		return fl_err_set(err, FL_EINVAL, "bad data endpoint address %s:%d",
+		return cm_err_set(err, FL_EINVAL, "bad data endpoint address %s:%d",
 				  host ? host : "(null)", port);
 	net_endpoint *ep = calloc(1, sizeof(*ep));
 	if (!ep)
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	if (pthread_mutex_init(&ep->mu, NULL) != 0) {
 		free(ep);
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	}
-	if (fl_cond_init(&ep->cv) != 0) {
+	if (cm_cond_init(&ep->cv) != 0) {
 		pthread_mutex_destroy(&ep->mu);
 		free(ep);
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	}
 	char url[NET_PEER_MAX + 16];
 	snprintf(url, sizeof(url), "tcp://%s:%d", host, port);
@@ -572,12 +572,12 @@ int net_endpoint_new(net_endpoint **out, const char *host, int port, fl_err *err
 		rv = NNG_ENOMEM;
 		goto fail;
 	}
-	FL_INFO("network", "data endpoint listening on %s", ep->address);
+	CM_INFO("network", "data endpoint listening on %s", ep->address);
 	*out = ep;
 	return 0;
 
 fail:
-	fl_err_set(err, rc, "cannot listen for data connections on %s:%d: %s", host, port,
+	cm_err_set(err, rc, "cannot listen for data connections on %s:%d: %s", host, port,
 		   nng_strerror(rv));
 	if (ep->listener)
 		nng_stream_listener_free(ep->listener);
@@ -631,7 +631,7 @@ void net_endpoint_free(net_endpoint *ep)
 		net_conn_unref(c);
 		c = next;
 	}
-	FL_INFO("network", "data endpoint %s stopped", ep->address);
+	CM_INFO("network", "data endpoint %s stopped", ep->address);
 	pthread_cond_destroy(&ep->cv);
 	pthread_mutex_destroy(&ep->mu);
 	free(ep);
@@ -661,10 +661,10 @@ static nng_stream *dial(const char *peer, char *why, size_t whylen)
 	int rv = nng_stream_dialer_alloc(&d, url);
 	if (rv == 0)
 		rv = nng_aio_alloc(&aio, NULL, NULL);
-	int64_t deadline = fl_now_ms() + DIAL_TIMEOUT_MS;
+	int64_t deadline = cm_now_ms() + DIAL_TIMEOUT_MS;
 	long backoff_ms = 10;
 	while (rv == 0) {
-		int64_t left = deadline - fl_now_ms();
+		int64_t left = deadline - cm_now_ms();
 		nng_aio_set_timeout(aio, left < 2000 ? (nng_duration)(left > 1 ? left : 1) : 2000);
 		nng_stream_dialer_dial(d, aio);
 		nng_aio_wait(aio);
@@ -676,7 +676,7 @@ static nng_stream *dial(const char *peer, char *why, size_t whylen)
 		if (rv != NNG_ECONNREFUSED && rv != NNG_ETIMEDOUT && rv != NNG_ECONNRESET &&
 		    rv != NNG_EADDRINVAL && rv != NNG_EUNREACHABLE)
 			break;
-		if (fl_now_ms() + backoff_ms >= deadline)
+		if (cm_now_ms() + backoff_ms >= deadline)
 			break;
 		struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
@@ -703,14 +703,14 @@ static struct net_conn *find_dialed(net_endpoint *ep, const char *peer)
 }
 
 /* A referenced connection dialed to peer, dialing it if needed. */
-static int get_conn(net_endpoint *ep, const char *peer, struct net_conn **out, fl_err *err)
+static int get_conn(net_endpoint *ep, const char *peer, struct net_conn **out, cm_err *err)
 {
 	*out = NULL;
 	pthread_mutex_lock(&ep->mu);
 	for (;;) {
 		if (ep->closing) {
 			pthread_mutex_unlock(&ep->mu);
-			return fl_err_set(err, FL_EIO, "data endpoint %s is shutting down",
+			return cm_err_set(err, FL_EIO, "data endpoint %s is shutting down",
 					  ep->address);
 		}
 		struct net_conn *c = find_dialed(ep, peer);
@@ -729,7 +729,7 @@ static int get_conn(net_endpoint *ep, const char *peer, struct net_conn **out, f
 	struct net_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		pthread_mutex_unlock(&ep->mu);
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->dialed = true;
@@ -764,19 +764,19 @@ static int get_conn(net_endpoint *ep, const char *peer, struct net_conn **out, f
 	pthread_mutex_unlock(&ep->mu);
 	if (rc != 0) {
 		net_conn_unref(real);
-		return fl_err_set(err, rc == FL_ENOMEM ? FL_ENOMEM : FL_EIO, "%s", why);
+		return cm_err_set(err, rc == FL_ENOMEM ? FL_ENOMEM : FL_EIO, "%s", why);
 	}
-	FL_INFO("network", "data connection to %s established", peer);
+	CM_INFO("network", "data connection to %s established", peer);
 	*out = real;
 	return 0;
 }
 
 int net_endpoint_open_output(net_endpoint *ep, const char *peer, uint64_t id, net_outchan **out,
-			     fl_err *err)
+			     cm_err *err)
 {
 	*out = NULL;
 	if (!peer || strlen(peer) >= NET_PEER_MAX)
-		return fl_err_set(err, FL_EINVAL, "bad data endpoint address '%s'",
+		return cm_err_set(err, FL_EINVAL, "bad data endpoint address '%s'",
 				  peer ? peer : "(null)");
 	struct net_conn *c;
 	int rc = get_conn(ep, peer, &c, err);
@@ -785,10 +785,10 @@ int net_endpoint_open_output(net_endpoint *ep, const char *peer, uint64_t id, ne
 	rc = net_conn_open_out(c, id, out);
 	net_conn_unref(c);
 	if (rc == FL_EINVAL)
-		return fl_err_set(err, rc, "channel %llu to %s is already open",
+		return cm_err_set(err, rc, "channel %llu to %s is already open",
 				  (unsigned long long)id, peer);
 	if (rc != 0)
-		return fl_err_set(err, rc, "cannot open channel %llu to %s: %s",
+		return cm_err_set(err, rc, "cannot open channel %llu to %s: %s",
 				  (unsigned long long)id, peer,
 				  rc == FL_ENOMEM ? "out of memory" : "connection failed");
 	return 0;

@@ -31,8 +31,8 @@
  * nng_stream I/O via nng_aio_wait); sends happen on the producer task's own
  * thread under the connection's send lock. All functions are thread-safe.
  */
-#ifndef FL_NETWORK_ENDPOINT_H
-#define FL_NETWORK_ENDPOINT_H
+#ifndef FLINC_NETWORK_ENDPOINT_H
+#define FLINC_NETWORK_ENDPOINT_H
 
 #include <stdint.h>
 
@@ -46,7 +46,7 @@ typedef struct net_endpoint net_endpoint;
  * Starts an endpoint listening on host:port (port 0 picks a free one).
  * Returns 0, FL_EIO (cannot listen; err names the address) or FL_ENOMEM.
  */
-int net_endpoint_new(net_endpoint **out, const char *host, int port, fl_err *err);
+int net_endpoint_new(net_endpoint **out, const char *host, int port, cm_err *err);
 /* Stops listening, closes every connection (failing their channels), joins
  * its threads and frees it. */
 void net_endpoint_free(net_endpoint *ep);
@@ -72,6 +72,6 @@ void net_endpoint_unregister_input(net_endpoint *ep, uint64_t id);
  * FL_ENOMEM.
  */
 int net_endpoint_open_output(net_endpoint *ep, const char *peer, uint64_t id, net_outchan **out,
-			     fl_err *err);
+			     cm_err *err);
 
 #endif

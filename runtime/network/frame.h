@@ -2,8 +2,8 @@
  * frame.h — the wire format of the data plane (see endpoint.h): a 24-byte
  * little-endian header, then `len` payload bytes for DATA frames only.
  */
-#ifndef FL_NETWORK_FRAME_H
-#define FL_NETWORK_FRAME_H
+#ifndef FLINC_NETWORK_FRAME_H
+#define FLINC_NETWORK_FRAME_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -58,11 +58,11 @@ int net_gate_new(net_gate **out, int nchannels, int capacity)
 		goto fail_alloc;
 	if (pthread_mutex_init(&g->mu, NULL) != 0)
 		goto fail_alloc;
-	if (fl_cond_init(&g->not_empty) != 0)
+	if (cm_cond_init(&g->not_empty) != 0)
 		goto fail_mutex;
 	int i;
 	for (i = 0; i < nchannels; i++) {
-		if (fl_cond_init(&g->chans[i].not_full) != 0)
+		if (cm_cond_init(&g->chans[i].not_full) != 0)
 			break;
 	}
 	if (i < nchannels) {
@@ -255,7 +255,7 @@ int net_gate_pop(net_gate *g, int64_t deadline_ms, net_buffer **out, int *ch)
 		c = next_ready(g);
 		if (c >= 0)
 			break;
-		if (deadline_ms >= 0 && fl_now_ms() >= deadline_ms) {
+		if (deadline_ms >= 0 && cm_now_ms() >= deadline_ms) {
 			rc = FL_ETIMEDOUT;
 			break;
 		}
@@ -263,7 +263,7 @@ int net_gate_pop(net_gate *g, int64_t deadline_ms, net_buffer **out, int *ch)
 		if (deadline_ms < 0) {
 			pthread_cond_wait(&g->not_empty, &g->mu);
 		} else {
-			struct timespec ts = fl_deadline_ts(deadline_ms);
+			struct timespec ts = cm_deadline_ts(deadline_ms);
 			pthread_cond_timedwait(&g->not_empty, &g->mu, &ts);
 		}
 		g->consumer_waiting = false;

@@ -18,8 +18,8 @@
  * Ownership: a pushed buffer belongs to the gate (even when push fails: the
  * gate frees it); a popped buffer belongs to the caller.
  */
-#ifndef FL_NETWORK_GATE_H
-#define FL_NETWORK_GATE_H
+#ifndef FLINC_NETWORK_GATE_H
+#define FLINC_NETWORK_GATE_H
 
 #include <stdint.h>
 
@@ -53,7 +53,7 @@ int net_gate_push_nowait(net_gate *g, int ch, net_buffer *b);
 
 /*
  * Takes the next buffer, waiting until one is available or the monotonic
- * deadline (fl_now_ms() clock; < 0 waits forever) passes. Returns 0 with *out
+ * deadline (cm_now_ms() clock; < 0 waits forever) passes. Returns 0 with *out
  * and *ch set, FL_ETIMEDOUT, FL_ECANCELED, or FL_ECLOSED if a channel was
  * failed (with *ch naming it) — the reason is in net_gate_error().
  */

@@ -3,8 +3,8 @@
  * local outchan), so that a producer blocked on one channel can be released
  * without cancelling the consumer's whole gate.
  */
-#ifndef FL_NETWORK_GATE_INTERNAL_H
-#define FL_NETWORK_GATE_INTERNAL_H
+#ifndef FLINC_NETWORK_GATE_INTERNAL_H
+#define FLINC_NETWORK_GATE_INTERNAL_H
 
 #include <stdatomic.h>
 

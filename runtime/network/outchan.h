@@ -3,8 +3,8 @@
  * channel of a gate in the same TaskManager, or a remote channel over a
  * connection to another TaskManager (endpoint.h).
  */
-#ifndef FL_NETWORK_OUTCHAN_H
-#define FL_NETWORK_OUTCHAN_H
+#ifndef FLINC_NETWORK_OUTCHAN_H
+#define FLINC_NETWORK_OUTCHAN_H
 
 #include "network/buffer.h"
 

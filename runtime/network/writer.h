@@ -11,8 +11,8 @@
  *
  * Threads: one writer belongs to one task thread.
  */
-#ifndef FL_NETWORK_WRITER_H
-#define FL_NETWORK_WRITER_H
+#ifndef FLINC_NETWORK_WRITER_H
+#define FLINC_NETWORK_WRITER_H
 
 #include <stdint.h>
 

@@ -15,8 +15,8 @@
  *
  * Not thread-safe: one map belongs to one task thread.
  */
-#ifndef FL_STATE_HEAPMAP_H
-#define FL_STATE_HEAPMAP_H
+#ifndef FLINC_STATE_HEAPMAP_H
+#define FLINC_STATE_HEAPMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

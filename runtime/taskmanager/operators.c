@@ -378,7 +378,7 @@ static int write_all(int fd, const char *p, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return fl_err_from_errno(errno);
+			return cm_err_from_errno(errno);
 		}
 		p += w;
 		n -= (size_t)w;
@@ -447,7 +447,7 @@ static int mkdir_p(const char *dir)
 			char c = path[i];
 			path[i] = '\0';
 			if (mkdir(path, 0777) != 0 && errno != EEXIST)
-				return fl_err_from_errno(errno);
+				return cm_err_from_errno(errno);
 			path[i] = c;
 		}
 	}
@@ -478,44 +478,44 @@ static void remove_stale_parts(const char *dir, int parallelism)
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (unlink(path) == 0)
-			FL_INFO("sink", "removed '%s' left by an earlier run with more subtasks", path);
+			CM_INFO("sink", "removed '%s' left by an earlier run with more subtasks", path);
 	}
 	closedir(d);
 }
 
-static int file_sink_open(tm_op *op, fl_err *err)
+static int file_sink_open(tm_op *op, cm_err *err)
 {
 	const char *dir = op->node->dir;
 	int rc = mkdir_p(dir);
 	if (rc)
-		return fl_err_set(err, rc, "text file sink: cannot create directory '%s': %s", dir,
+		return cm_err_set(err, rc, "text file sink: cannot create directory '%s': %s", dir,
 				  strerror(errno));
 	/* Written under a hidden in-progress name and renamed when the task
 	 * finishes, as Flink's file sink does, so a reader never sees a half
 	 * file as finished. */
 	if (asprintf(&op->file_tmp, "%s/.part-%d-0.inprogress", dir, op->task->subtask) < 0 ||
 	    asprintf(&op->file_final, "%s/part-%d-0", dir, op->task->subtask) < 0)
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	/* The directory ends up holding exactly this run's part files: one
 	 * subtask clears those of an earlier, wider run (indices no subtask of
 	 * this run writes, so nothing races with it). */
 	if (op->task->subtask == 0)
 		remove_stale_parts(dir, op->task->vertex->parallelism);
 	if (!(op->file = fopen(op->file_tmp, "w")))
-		return fl_err_set(err, fl_err_from_errno(errno), "text file sink: cannot create '%s': %s",
+		return cm_err_set(err, cm_err_from_errno(errno), "text file sink: cannot create '%s': %s",
 				  op->file_tmp, strerror(errno));
 	return 0;
 }
 
 /* -------------------------------------------------------------- dispatch */
 
-int tm_op_open(tm_op *op, fl_err *err)
+int tm_op_open(tm_op *op, cm_err *err)
 {
 	switch (op->node->kind) {
 	case SG_SINK_PRINT:
 	case SG_SINK_TEXT_FILE:
 		if (!(op->out_buf = malloc(PRINT_BUF)))
-			return fl_err_set(err, FL_ENOMEM, "out of memory");
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
 		op->out_cap = PRINT_BUF;
 		return op->node->kind == SG_SINK_TEXT_FILE ? file_sink_open(op, err) : 0;
 	case SG_REDUCE:
@@ -523,7 +523,7 @@ int tm_op_open(tm_op *op, fl_err *err)
 	case SG_MIN:
 	case SG_MAX:
 		if (st_heapmap_new(&op->state) != 0)
-			return fl_err_set(err, FL_ENOMEM, "out of memory");
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
 		return 0;
 	default:
 		return 0;

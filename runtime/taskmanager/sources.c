@@ -34,7 +34,7 @@ int tm_run_generator(tm_task *t)
 	fl_generator_fn fn = (fl_generator_fn)head->fn;
 	int p = t->vertex->parallelism;
 	double rate = n->gen_rate > 0 ? n->gen_rate / p : 0; /* per subtask */
-	int64_t start = fl_now_ms(), produced = 0;
+	int64_t start = cm_now_ms(), produced = 0;
 	/* Bounds in locals: the user call would force reloads through n. */
 	const int64_t count = n->gen_count < 0 ? INT64_MAX : n->gen_count;
 	for (int64_t off = t->subtask; off < count; off += p) {
@@ -61,7 +61,7 @@ int tm_run_generator(tm_task *t)
 			if (rate > 0) {
 				/* Sleep until this record's slot, but wake for flushes. */
 				int64_t due = start + (int64_t)((double)produced * 1000.0 / rate);
-				int64_t now = fl_now_ms();
+				int64_t now = cm_now_ms();
 				while (now < due) {
 					int64_t wait = due - now;
 					if (t->buffer_timeout_ms > 0 && t->next_flush_ms - now < wait)
@@ -71,7 +71,7 @@ int tm_run_generator(tm_task *t)
 						return FL_ECANCELED;
 					if ((rc = tm_task_maybe_flush(t, false)) != 0)
 						return rc;
-					now = fl_now_ms();
+					now = cm_now_ms();
 				}
 			}
 		}
@@ -99,7 +99,7 @@ static int plan_splits(tm_task *t, split **out, size_t *nout)
 	for (size_t i = 0; i < n->npaths; i++) {
 		if (access(n->paths[i], R_OK) != 0) {
 			int e = errno;
-			return tm_task_fail(t, fl_err_from_errno(e), "source '%s': cannot read '%s': %s",
+			return tm_task_fail(t, cm_err_from_errno(e), "source '%s': cannot read '%s': %s",
 					    n->name, n->paths[i], strerror(e));
 		}
 		total += sizes[i];
@@ -167,7 +167,7 @@ static int fill(reader *r)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return fl_err_from_errno(errno);
+			return cm_err_from_errno(errno);
 		if (n == 0)
 			r->eof = true;
 		r->len += (size_t)n;
@@ -180,7 +180,7 @@ static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
 	tm_op *head = &t->ops[0];
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0)
-		return tm_task_fail(t, fl_err_from_errno(errno), "source '%s': cannot open '%s': %s",
+		return tm_task_fail(t, cm_err_from_errno(errno), "source '%s': cannot open '%s': %s",
 				    head->node->name, path, strerror(errno));
 	/* A split owns the lines that start inside it: unless it starts the
 	 * file, skip to just after the first newline at or after start-1. */

@@ -33,12 +33,12 @@ int tm_task_fail(tm_task *t, int rc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	rc = fl_err_vset(&t->err, rc ? rc : FL_EINVAL, fmt, ap);
+	rc = cm_err_vset(&t->err, rc ? rc : FL_EINVAL, fmt, ap);
 	va_end(ap);
 	return rc;
 }
 
-static int resolve_op(tm_task *t, tm_op *op, fl_err *err)
+static int resolve_op(tm_task *t, tm_op *op, cm_err *err)
 {
 	const sg_node *n = op->node;
 	const char *lib = t->jg->sg->library;
@@ -63,11 +63,11 @@ static int resolve_op(tm_task *t, tm_op *op, fl_err *err)
 }
 
 int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex, int subtask,
-		const tm_placement *pl, tm_task **out, fl_err *err)
+		const tm_placement *pl, tm_task **out, cm_err *err)
 {
 	tm_task *t = calloc(1, sizeof(*t));
 	if (!t)
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	const jg_vertex *v = &jg->vertices[vertex];
 	t->tm = tm;
 	snprintf(t->job_id, sizeof(t->job_id), "%s", job_id);
@@ -144,12 +144,12 @@ int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int 
 	return 0;
 fail:
 	if (rc == FL_ENOMEM)
-		fl_err_set(err, rc, "out of memory while deploying %s", t->name);
+		cm_err_set(err, rc, "out of memory while deploying %s", t->name);
 	tm_task_free(t);
 	return rc;
 }
 
-int tm_task_connect(tm_task *t, fl_err *err)
+int tm_task_connect(tm_task *t, cm_err *err)
 {
 	tm_taskmanager *tm = t->tm;
 	const jg_graph *jg = t->jg;
@@ -159,7 +159,7 @@ int tm_task_connect(tm_task *t, fl_err *err)
 		if (jop->nout_edges == 0)
 			continue;
 		if (!(op->outs = calloc(jop->nout_edges, sizeof(*op->outs))))
-			return fl_err_set(err, FL_ENOMEM, "out of memory");
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
 		for (size_t k = 0; k < jop->nout_edges; k++) {
 			int eid = jop->out_edges[k];
 			const jg_edge *e = &jg->edges[eid];
@@ -184,7 +184,7 @@ int tm_task_connect(tm_task *t, fl_err *err)
 			int rc = net_writer_new(&o->writer, np, nch, tm->segment_size,
 						t->subtask % nch);
 			if (rc)
-				return fl_err_set(err, rc, "cannot create the record writer of %s", t->name);
+				return cm_err_set(err, rc, "cannot create the record writer of %s", t->name);
 			for (int c = 0; c < nch; c++) {
 				int j = e->part == SG_PART_FORWARD ? t->subtask : c;
 				uint64_t id = tm_channel_id(t->placement, jg, eid, t->subtask, j);
@@ -194,7 +194,7 @@ int tm_task_connect(tm_task *t, fl_err *err)
 				int gch;
 				if (strcmp(addr, tm_address(tm)) == 0) {
 					if (tm_lookup_local_input(tm, id, &g, &gch) != 0)
-						return fl_err_set(err, FL_EINVAL,
+						return cm_err_set(err, FL_EINVAL,
 								  "%s: local channel %llu has no consumer",
 								  t->name, (unsigned long long)id);
 					rc = net_outchan_local(&oc, g, gch);
@@ -202,7 +202,7 @@ int tm_task_connect(tm_task *t, fl_err *err)
 					rc = net_endpoint_open_output(tm->ep, addr, id, &oc, err);
 				}
 				if (rc)
-					return fl_err_set(err, rc, "%s: cannot open channel to %s", t->name, addr);
+					return cm_err_set(err, rc, "%s: cannot open channel to %s", t->name, addr);
 				net_writer_set_channel(o->writer, c, oc);
 			}
 		}
@@ -221,7 +221,7 @@ void tm_task_publish_metrics(tm_task *t)
 int tm_task_maybe_flush(tm_task *t, bool force)
 {
 	tm_task_publish_metrics(t);
-	int64_t now = fl_now_ms();
+	int64_t now = cm_now_ms();
 	if (!force && now < t->next_flush_ms)
 		return 0;
 	t->next_flush_ms = now + t->buffer_timeout_ms;
@@ -354,12 +354,12 @@ static int finish_chain(tm_task *t)
 static void *task_main(void *arg)
 {
 	tm_task *t = arg;
-	fl_log_set_thread_job(t->job_id);
-	fl_log_set_thread_task(t->name);
+	cm_log_set_thread_job(t->job_id);
+	cm_log_set_thread_task(t->name);
 	atomic_store(&t->state, TM_TASK_RUNNING);
 	tm_report_state(t->tm, t, TM_TASK_RUNNING, NULL);
-	t->next_flush_ms = fl_now_ms() + t->buffer_timeout_ms;
-	fl_err oe = {0};
+	t->next_flush_ms = cm_now_ms() + t->buffer_timeout_ms;
+	cm_err oe = {0};
 	int rc = 0;
 	size_t opened = 0;
 	for (; opened < t->nops && rc == 0; opened++)
@@ -392,15 +392,15 @@ static void *task_main(void *arg)
 		tm_task_fail(t, rc, "%s failed: %s", t->name, fl_strerror(rc));
 	atomic_store(&t->state, st);
 	tm_report_state(t->tm, t, st, st == TM_TASK_FAILED ? t->err.msg : NULL);
-	fl_log_set_thread_task(NULL);
-	fl_log_set_thread_job(NULL);
+	cm_log_set_thread_task(NULL);
+	cm_log_set_thread_job(NULL);
 	return NULL;
 }
 
-int tm_task_start(tm_task *t, fl_err *err)
+int tm_task_start(tm_task *t, cm_err *err)
 {
 	if (pthread_create(&t->thread, NULL, task_main, t) != 0)
-		return fl_err_set(err, FL_ENOMEM, "cannot start the thread of %s", t->name);
+		return cm_err_set(err, FL_ENOMEM, "cannot start the thread of %s", t->name);
 	t->started = true;
 	return 0;
 }

@@ -9,8 +9,8 @@
  * tm_task_start (thread) -> the thread reports its final state through the
  * TaskManager -> tm_task_join -> tm_task_free.
  */
-#ifndef FL_TASKMANAGER_TASK_H
-#define FL_TASKMANAGER_TASK_H
+#ifndef FLINC_TASKMANAGER_TASK_H
+#define FLINC_TASKMANAGER_TASK_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -109,7 +109,7 @@ struct fl_ctx {
 	int subtask, parallelism;
 	char *scratch;
 	size_t scratch_used;
-	char user_msg[FL_ERR_MSG_MAX];
+	char user_msg[CM_ERR_MSG_MAX];
 	bool user_failed;
 };
 
@@ -142,7 +142,7 @@ struct tm_task {
 	 * relaxed load per record is all the hot path pays. */
 	_Atomic int attention;
 	_Atomic int state;
-	fl_err err;
+	cm_err err;
 	pthread_t thread;
 	bool started;
 };
@@ -150,10 +150,10 @@ struct tm_task {
 /* Builds the task (functions resolved, gate registered with tm). Returns 0
  * or an error with err naming the cause; on error nothing is left behind. */
 int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex, int subtask,
-		const tm_placement *pl, tm_task **out, fl_err *err);
+		const tm_placement *pl, tm_task **out, cm_err *err);
 /* Creates the record writers and their channels. */
-int tm_task_connect(tm_task *t, fl_err *err);
-int tm_task_start(tm_task *t, fl_err *err);
+int tm_task_connect(tm_task *t, cm_err *err);
+int tm_task_start(tm_task *t, cm_err *err);
 /* Requests cancellation: wakes the thread wherever it waits. Thread-safe. */
 void tm_task_cancel(tm_task *t);
 void tm_task_join(tm_task *t);
@@ -179,7 +179,7 @@ void tm_op_init(tm_op *op);
 /* Publishes the task's record counters for metrics readers. */
 void tm_task_publish_metrics(tm_task *t);
 int tm_op_end_input(tm_op *op);
-int tm_op_open(tm_op *op, fl_err *err);
+int tm_op_open(tm_op *op, cm_err *err);
 /* Finishes sinks (flush, rename): `ok` false on failure or cancel. */
 int tm_op_close(tm_op *op, bool ok);
 /* Sends op's pending output (print buffer, partial network buffers). */

@@ -17,7 +17,7 @@ static void *flusher_main(void *arg)
 	tm_taskmanager *tm = arg;
 	pthread_mutex_lock(&tm->mu);
 	while (!tm->flusher_stop) {
-		struct timespec ts = fl_deadline_ts(fl_now_ms() + TM_FLUSH_TICK_MS);
+		struct timespec ts = cm_deadline_ts(cm_now_ms() + TM_FLUSH_TICK_MS);
 		pthread_cond_timedwait(&tm->flusher_cv, &tm->mu, &ts);
 		for (size_t i = 0; i < tm->ntasks; i++)
 			atomic_fetch_or(&tm->tasks[i]->attention, TM_ATTN_FLUSH);
@@ -26,11 +26,11 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
-int tm_new(tm_taskmanager **out, const tm_options *o, fl_err *err)
+int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 {
 	tm_taskmanager *tm = calloc(1, sizeof(*tm));
 	if (!tm)
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	tm->index = o->index;
 	tm->slots = o->slots;
 	tm->config = o->config;
@@ -45,15 +45,15 @@ int tm_new(tm_taskmanager **out, const tm_options *o, fl_err *err)
 	tm->segment_size = (uint32_t)seg;
 	tm->buffers_per_channel = (int)bpc;
 	pthread_mutex_init(&tm->mu, NULL);
-	if (fl_cond_init(&tm->flusher_cv) != 0) {
+	if (cm_cond_init(&tm->flusher_cv) != 0) {
 		pthread_mutex_destroy(&tm->mu);
 		free(tm);
-		return fl_err_set(err, FL_ENOMEM, "out of memory");
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	}
 	int rc = net_endpoint_new(&tm->ep, o->host ? o->host : "127.0.0.1", o->port, err);
 	if (rc == 0 && pthread_create(&tm->flusher, NULL, flusher_main, tm) != 0) {
 		net_endpoint_free(tm->ep);
-		rc = fl_err_set(err, FL_ENOMEM, "cannot start the output flusher thread");
+		rc = cm_err_set(err, FL_ENOMEM, "cannot start the output flusher thread");
 	}
 	if (rc) {
 		pthread_cond_destroy(&tm->flusher_cv);
@@ -61,7 +61,7 @@ int tm_new(tm_taskmanager **out, const tm_options *o, fl_err *err)
 		free(tm);
 		return rc;
 	}
-	FL_INFO("taskmanager", "TaskManager %s started with %d slots, data address %s", tm->id,
+	CM_INFO("taskmanager", "TaskManager %s started with %d slots, data address %s", tm->id,
 		tm->slots, net_endpoint_address(tm->ep));
 	*out = tm;
 	return 0;
@@ -92,12 +92,12 @@ void tm_free(tm_taskmanager *tm)
 	free(tm->inputs);
 	pthread_cond_destroy(&tm->flusher_cv);
 	pthread_mutex_destroy(&tm->mu);
-	FL_INFO("taskmanager", "TaskManager %s stopped", tm->id);
+	CM_INFO("taskmanager", "TaskManager %s stopped", tm->id);
 	free(tm);
 }
 
 int tm_prepare_task(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex,
-		    int subtask, const tm_placement *pl, fl_err *err)
+		    int subtask, const tm_placement *pl, cm_err *err)
 {
 	tm_task *t;
 	int rc = tm_task_new(tm, job_id, jg, vertex, subtask, pl, &t, err);
@@ -110,18 +110,18 @@ int tm_prepare_task(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, 
 		if (!nt) {
 			pthread_mutex_unlock(&tm->mu);
 			tm_task_free(t);
-			return fl_err_set(err, FL_ENOMEM, "out of memory");
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
 		}
 		tm->tasks = nt;
 		tm->cap_tasks = ncap;
 	}
 	tm->tasks[tm->ntasks++] = t;
 	pthread_mutex_unlock(&tm->mu);
-	FL_INFO("taskmanager", "Received task %s (job %s) on %s", t->name, job_id, tm->id);
+	CM_INFO("taskmanager", "Received task %s (job %s) on %s", t->name, job_id, tm->id);
 	return 0;
 }
 
-int tm_start_job(tm_taskmanager *tm, const char *job_id, fl_err *err)
+int tm_start_job(tm_taskmanager *tm, const char *job_id, cm_err *err)
 {
 	/* Tasks are only added by prepare (before start) and removed by
 	 * release (after all ended), so iterating without the lock while the
@@ -233,9 +233,9 @@ int tm_lookup_local_input(tm_taskmanager *tm, uint64_t id, net_gate **g, int *ch
 void tm_report_state(tm_taskmanager *tm, tm_task *t, enum tm_task_state st, const char *error)
 {
 	if (st == TM_TASK_FAILED)
-		FL_WARN("task", "%s switched from RUNNING to FAILED: %s", t->name, error ? error : "");
+		CM_WARN("task", "%s switched from RUNNING to FAILED: %s", t->name, error ? error : "");
 	else
-		FL_INFO("task", "%s switched to %s", t->name, tm_task_state_name(st));
+		CM_INFO("task", "%s switched to %s", t->name, tm_task_state_name(st));
 	if (tm->on_state)
 		tm->on_state(tm->on_state_arg, t->job_id, t->vertex->id, t->subtask, st, error);
 }

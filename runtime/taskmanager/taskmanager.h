@@ -7,8 +7,8 @@
  * any producer connects: tm_prepare_task for every task of the job on every
  * TaskManager, then tm_start_job everywhere.
  */
-#ifndef FL_TASKMANAGER_TASKMANAGER_H
-#define FL_TASKMANAGER_TASKMANAGER_H
+#ifndef FLINC_TASKMANAGER_TASKMANAGER_H
+#define FLINC_TASKMANAGER_TASKMANAGER_H
 
 #include "config/config.h"
 #include "network/endpoint.h"
@@ -54,15 +54,15 @@ struct tm_taskmanager {
 	size_t ninputs, cap_inputs;
 };
 
-int tm_new(tm_taskmanager **out, const tm_options *o, fl_err *err);
+int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err);
 /* Cancels and joins every task, stops the endpoint, frees tm. */
 void tm_free(tm_taskmanager *tm);
 const char *tm_address(const tm_taskmanager *tm);
 
 int tm_prepare_task(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex,
-		    int subtask, const tm_placement *pl, fl_err *err);
+		    int subtask, const tm_placement *pl, cm_err *err);
 /* Connects and starts every prepared task of job_id. */
-int tm_start_job(tm_taskmanager *tm, const char *job_id, fl_err *err);
+int tm_start_job(tm_taskmanager *tm, const char *job_id, cm_err *err);
 void tm_cancel_job(tm_taskmanager *tm, const char *job_id);
 /* Joins and frees every task of job_id (after all reached a final state). */
 void tm_release_job(tm_taskmanager *tm, const char *job_id);

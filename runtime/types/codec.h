@@ -15,8 +15,8 @@
  *
  * In network buffers each record is framed as varint length + encoded row.
  */
-#ifndef FL_TYPES_CODEC_H
-#define FL_TYPES_CODEC_H
+#ifndef FLINC_TYPES_CODEC_H
+#define FLINC_TYPES_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

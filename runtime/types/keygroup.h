@@ -7,8 +7,8 @@
  * parallelism p is kg * p / max_parallelism, so each subtask owns one
  * contiguous range of key groups and rescaling moves whole key groups.
  */
-#ifndef FL_TYPES_KEYGROUP_H
-#define FL_TYPES_KEYGROUP_H
+#ifndef FLINC_TYPES_KEYGROUP_H
+#define FLINC_TYPES_KEYGROUP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -20,13 +20,19 @@ for f in bin/flinc lib/libflinc.so include/flinc/flinc.h lib/pkgconfig/flinc.pc 
 	lib/cmake/flinc/flincConfig.cmake share/flinc/examples/wordcount.so share/flinc/conf/flinc.yaml; do
 	check "installed $f" test -e "$prefix/$f"
 done
-# Only the public API is exported from the library.
-exported=$(nm -D --defined-only "$prefix/lib/libflinc.so" | awk '{print $3}')
-if grep -Eqv '^(fl_|cfg_|_init$|_fini$|_edata$|_end$|__bss_start$)' <<<"$exported"; then
-	fail "only fl_ (and the CLI's cfg_) symbols are exported" \
-		"$(grep -Ev '^(fl_|cfg_|_init$|_fini$|_edata$|_end$|__bss_start$)' <<<"$exported" | head -5)"
+# The library exports exactly the functions flinc.h declares with FL_API:
+# nothing internal (config, logging, the launcher) leaks into the ABI a job
+# .so links against.
+exported=$(nm -D --defined-only "$prefix/lib/libflinc.so" | awk '$2 ~ /^[TWDBR]$/ {print $3}' |
+	grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' | sort)
+declared=$(grep -oE '^FL_API [^(]*\b(fl_[a-z0-9_]+)\(' "$prefix/include/flinc/flinc.h" |
+	grep -oE 'fl_[a-z0-9_]+\($' | tr -d '(' | sort)
+if [ "$exported" = "$declared" ] && [ -n "$declared" ]; then
+	pass "libflinc.so exports exactly the $(wc -l <<<"$declared") FL_API functions of flinc.h"
 else
-	pass "only fl_ (and the CLI's cfg_) symbols are exported"
+	fail "libflinc.so exports exactly the FL_API functions of flinc.h" \
+		"exported, not declared: $(comm -23 <(echo "$exported") <(echo "$declared") | tr '\n' ' ')" \
+		"declared, not exported: $(comm -13 <(echo "$exported") <(echo "$declared") | tr '\n' ' ')"
 fi
 
 cat >"$WORK/job.c" <<'C'

@@ -110,10 +110,10 @@ static const char *get_str(const cfg *c, const char *key)
 }
 
 /* Loads YAML text from a real file; returns the code, err filled. */
-static int load_text(cfg *c, const char *text, fl_err *err, char **path_out)
+static int load_text(cfg *c, const char *text, cm_err *err, char **path_out)
 {
 	char *path = temp_yaml(text);
-	fl_err_clear(err);
+	cm_err_clear(err);
 	int rc = cfg_load_file(c, path, err);
 	if (path_out)
 		*path_out = path;
@@ -257,7 +257,7 @@ static void test_enum_is_case_insensitive_and_read_canonical(void **state)
 	assert_string_equal(get_str(c, CFG_HA_TYPE), "KUBERNETES");
 	assert_int_equal(cfg_set(c, CFG_LOG_LEVEL, "debug", NULL), 0);
 	assert_string_equal(get_str(c, CFG_LOG_LEVEL), "DEBUG");
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_set(c, CFG_RUNTIME_MODE, "streamin", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value 'streamin' for key 'execution.runtime-mode': "
 				     "expected one of STREAMING, BATCH, AUTOMATIC");
@@ -268,25 +268,25 @@ static void test_bad_value_names_key_value_and_expectation(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "abc", &err), FL_EINVAL);
 	assert_int_equal(err.code, FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value 'abc' for key 'parallelism.default': "
 				     "expected an integer >= 1");
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_MAX_PARALLELISM, "40000", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value '40000' for key 'pipeline.max-parallelism': "
 				     "expected an integer between 1 and 32768");
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_SEGMENT_SIZE, "1mbb", &err), FL_EINVAL);
 	assert_string_equal(err.msg,
 			    "invalid value '1mbb' for key 'taskmanager.memory.segment-size': "
 			    "expected a power-of-two memory size between 4kb and 16mb");
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_BUFFER_TIMEOUT, "-1", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value '-1' for key 'execution.buffer-timeout': "
 				     "expected a duration (e.g. 100 ms, 10 s, 2 min)");
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_MANAGED_SIZE, "lots", &err), FL_EINVAL);
 	assert_string_equal(err.msg,
 			    "invalid value 'lots' for key 'taskmanager.memory.managed.size'"
@@ -313,7 +313,7 @@ static void test_long_bad_value_is_shortened_in_message(void **state)
 	char big[1000];
 	memset(big, '9', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_set(c, CFG_REST_PORT, big, &err), FL_EINVAL);
 	assert_matches(err.msg, "^invalid value '9{80}\\.\\.\\.' for key 'rest.port': expected an "
 				"integer between 0 and 65535$");
@@ -550,11 +550,11 @@ static void test_dynamic_without_equals_is_einval(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_set_dynamic(c, "parallelism.default", &err), FL_EINVAL);
 	assert_string_equal(err.msg,
 			    "invalid -D argument 'parallelism.default': expected key=value");
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_set_dynamic(c, "=4", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid -D argument '=4': the key before '=' is empty");
 	assert_int_equal(cfg_set_dynamic(c, "", NULL), FL_EINVAL);
@@ -565,11 +565,11 @@ static void test_dynamic_bad_value_names_key_and_origin(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=abc", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value 'abc' for key 'parallelism.default' (-D): "
 				     "expected an integer >= 1");
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=", &err), FL_EINVAL);
 	cfg_free(c);
 }
@@ -713,7 +713,7 @@ static void test_key_and_value_length_caps(void **state)
 	assert_int_equal(cfg_set(c, key, "v", NULL), 0);
 	key[256] = 'k';
 	key[257] = '\0';
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_set(c, key, "v", &err), FL_ERANGE);
 	assert_non_null(strstr(err.msg, "longer than 256 bytes"));
 	assert_int_equal(cfg_set(c, "", "v", NULL), FL_EINVAL);
@@ -726,7 +726,7 @@ static void test_key_and_value_length_caps(void **state)
 	assert_int_equal(cfg_set(c, CFG_CKP_DIR, val, NULL), 0);
 	val[vmax] = 'v';
 	val[vmax + 1] = '\0';
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_SP_DIR, val, &err), FL_ERANGE);
 	assert_string_equal(err.msg, "value for key 'state.savepoints.dir' is longer than 65536 "
 				     "bytes");
@@ -739,14 +739,14 @@ static void test_number_of_keys_is_capped(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_log_set_level(FL_LOG_ERROR); /* 10000 unknown-key warnings */
+	cm_log_set_level(CM_LOG_ERROR); /* 10000 unknown-key warnings */
 	char key[32];
 	int rc = 0, i;
 	for (i = 0; i < 20000 && rc == 0; i++) {
 		snprintf(key, sizeof(key), "k%05d", i);
 		rc = cfg_set(c, key, "v", NULL);
 	}
-	fl_log_set_level(FL_LOG_INFO);
+	cm_log_set_level(CM_LOG_INFO);
 	assert_int_equal(rc, FL_ERANGE);
 	assert_int_equal(i, 10001);
 	/* Replacing an existing key is still fine at the cap. */
@@ -760,7 +760,7 @@ static void test_nested_and_flat_keys_merge(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	int rc = load_text(c,
 			   "# flinc configuration\n"
 			   "taskmanager.numberOfTaskSlots: 4\n"
@@ -801,7 +801,7 @@ static void test_later_occurrence_of_a_key_wins(void **state)
 	(void)state;
 	cfg *c = new_cfg();
 	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "9", NULL), 0);
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(load_text(c,
 				   "parallelism.default: 2\n"
 				   "parallelism:\n"
@@ -816,7 +816,7 @@ static void test_yaml_scalars_are_strings_validated_per_key(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(load_text(c,
 				   "parallelism.default: \"4\"\n"
 				   "rest.address: '0.0.0.0'\n"
@@ -840,7 +840,7 @@ static void test_null_value_resets_key_to_default(void **state)
 	cfg *c = new_cfg();
 	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "9", NULL), 0);
 	assert_int_equal(cfg_set(c, CFG_TM_SLOTS, "9", NULL), 0);
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(
 	    load_text(c, "parallelism.default:\ntaskmanager.numberOfTaskSlots: ~\n", &err, NULL),
 	    0);
@@ -854,7 +854,7 @@ static void test_unknown_key_in_file_warns_with_nearest(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	struct capture cap;
 	capture_start(&cap);
 	int rc = load_text(c, "taskmanager:\n  numberOfTaskSlot: 2\nmy.own.key: x\n", &err, NULL);
@@ -873,7 +873,7 @@ static void test_bad_value_in_file_names_file_line_column(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	char *path;
 	int rc =
 	    load_text(c, "# comment\nrest.port: 8081\nparallelism.default: abc\n", &err, &path);
@@ -885,7 +885,7 @@ static void test_bad_value_in_file_names_file_line_column(void **state)
 		 "integer >= 1",
 		 path);
 	assert_string_equal(err.msg, want);
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	rc = load_text(c, "execution:\n  runtime-mode:   fast\n", &err, NULL);
 	assert_int_equal(rc, FL_EINVAL);
 	assert_non_null(strstr(err.msg, "for key 'execution.runtime-mode' ("));
@@ -901,7 +901,7 @@ static void test_syntax_error_wins_over_the_value_before_it(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	char *path;
 	int rc = load_text(c, "parallelism.default: 2\n  taskmanager: 1\n", &err, &path);
 	assert_int_equal(rc, FL_EPROTO);
@@ -917,7 +917,7 @@ static void test_malformed_yaml_names_line_and_column(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	char *path;
 	int rc = load_text(c, "rest.port: 8081\njobmanager.rpc.address: x\n  bad: indent\n", &err,
 			   &path);
@@ -928,7 +928,7 @@ static void test_malformed_yaml_names_line_and_column(void **state)
 	assert_string_equal(err.msg, want);
 	drop_file(path);
 
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	rc = load_text(c, "a: {b: 1\nc: 2\n", &err, &path);
 	assert_int_equal(rc, FL_EPROTO);
 	snprintf(want, sizeof(want),
@@ -936,7 +936,7 @@ static void test_malformed_yaml_names_line_and_column(void **state)
 	assert_matches(err.msg, want);
 	drop_file(path);
 
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	rc = load_text(c, "a: \"unterminated\n", &err, &path);
 	assert_int_equal(rc, FL_EPROTO);
 	snprintf(want, sizeof(want), "^%s:[0-9]+:[0-9]+: found unexpected end of stream", path);
@@ -949,7 +949,7 @@ static void test_invalid_utf8_names_line_and_column(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	char *path;
 	int rc = load_text(c, "a: 1\nb: x\xff\n", &err, &path);
 	assert_int_equal(rc, FL_EPROTO);
@@ -964,7 +964,7 @@ static void test_sequence_value_is_eproto_naming_position(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	char *path;
 	int rc = load_text(c, "rest.port: 1\npipeline:\n  jars:\n    - a.jar\n    - b.jar\n", &err,
 			   &path);
@@ -976,7 +976,7 @@ static void test_sequence_value_is_eproto_naming_position(void **state)
 		 path);
 	assert_string_equal(err.msg, want);
 	drop_file(path);
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(load_text(c, "a: [1, 2]\n", &err, NULL), FL_EPROTO);
 	cfg_free(c);
 }
@@ -985,7 +985,7 @@ static void test_document_that_is_not_a_map_is_eproto(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	char *path;
 	assert_int_equal(load_text(c, "# top\n- a\n- b\n", &err, &path), FL_EPROTO);
 	char want[512];
@@ -995,7 +995,7 @@ static void test_document_that_is_not_a_map_is_eproto(void **state)
 		 path);
 	assert_string_equal(err.msg, want);
 	drop_file(path);
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(load_text(c, "just a string\n", &err, &path), FL_EPROTO);
 	snprintf(want, sizeof(want),
 		 "%s:1:1: the document is a scalar, not a map of "
@@ -1010,7 +1010,7 @@ static void test_multiple_documents_refused(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(load_text(c, "a: 1\n---\nb: 2\n", &err, NULL), FL_EPROTO);
 	assert_non_null(strstr(err.msg, ":2:1: more than one YAML document"));
 	assert_null(cfg_get_raw(c, "a"));
@@ -1021,7 +1021,7 @@ static void test_aliases_refused(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(load_text(c, "a: &x 1\nb: *x\n", &err, NULL), FL_EPROTO);
 	assert_non_null(strstr(err.msg, ":2:4: YAML aliases (*name) are not supported"));
 	cfg_free(c);
@@ -1031,10 +1031,10 @@ static void test_complex_key_refused(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(load_text(c, "? [a, b]\n: 1\n", &err, NULL), FL_EPROTO);
 	assert_non_null(strstr(err.msg, "a map or sequence as a key is not supported"));
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(load_text(c, "\"\": 1\n", &err, NULL), FL_EPROTO);
 	assert_non_null(strstr(err.msg, ":1:1: empty key"));
 	cfg_free(c);
@@ -1044,7 +1044,7 @@ static void test_empty_and_comment_only_files_set_nothing(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(load_text(c, "", &err, NULL), 0);
 	assert_int_equal(load_text(c, "# nothing here\n\n# at all\n", &err, NULL), 0);
 	assert_int_equal(load_text(c, "---\n", &err, NULL), 0);
@@ -1065,7 +1065,7 @@ static void test_nested_key_longer_than_cap_is_erange(void **state)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%*sabcdefghi:\n", i * 2, "");
 	snprintf(text + n, sizeof(text) - n, "%*sz: 1\n", 60, "");
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(load_text(c, text, &err, NULL), FL_ERANGE);
 	assert_non_null(strstr(err.msg, "configuration key is longer than 256 bytes"));
 	cfg_free(c);
@@ -1087,7 +1087,7 @@ static void test_load_error_leaves_config_unchanged(void **state)
 	    "parallelism.default: 2\ntaskmanager.numberOfTaskSlots: 3\nx: [1]\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		fl_err err = {0};
+		cm_err err = {0};
 		assert_true(load_text(c, bad[i], &err, NULL) < 0);
 		assert_int_equal(get_int(c, CFG_PARALLELISM), 7);
 		assert_int_equal(get_int(c, CFG_REST_PORT), 9000);
@@ -1103,7 +1103,7 @@ static void test_load_string_names_origin(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	const char *y = "rest:\n  port: 99999\n";
 	assert_int_equal(cfg_load_string(c, y, strlen(y), "inline", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value '99999' for key 'rest.port' (inline:2:9): "
@@ -1120,10 +1120,10 @@ static void test_missing_file_is_enoent(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_load_file(c, "/nonexistent/flinc.yaml", &err), FL_ENOENT);
 	assert_non_null(strstr(err.msg, "/nonexistent/flinc.yaml: cannot open"));
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_load_file(c, "/tmp", &err), FL_EIO);
 	assert_string_equal(err.msg, "/tmp: is a directory");
 	cfg_free(c);
@@ -1139,7 +1139,7 @@ static void test_file_over_cap_refused(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 1024 * 1024 + 1), 0);
 	close(fd);
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_load_file(c, path, &err), FL_ERANGE);
 	char want[512];
 	snprintf(want, sizeof(want), "%s: 1048577 bytes, larger than the 1048576 allowed", path);
@@ -1157,13 +1157,13 @@ static void test_file_over_cap_refused(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, n), (ssize_t)n);
 	close(fd);
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_load_file(c, path, &err), 0);
 	assert_int_equal(get_int(c, CFG_PARALLELISM), 2);
 	unlink(path);
 
 	/* Strings too. */
-	fl_err_clear(&err);
+	cm_err_clear(&err);
 	assert_int_equal(cfg_load_string(c, text, n + 1, "big", &err), FL_ERANGE);
 	free(text);
 	cfg_free(c);
@@ -1190,7 +1190,7 @@ static void test_file_from_pipe_is_capped_while_reading(void **state)
 		_exit(0);
 	}
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(cfg_load_file(c, path, &err), FL_ERANGE);
 	assert_non_null(strstr(err.msg, "larger than the 1048576 bytes allowed"));
 	int status;
@@ -1211,7 +1211,7 @@ static void test_shipped_conf_file_loads_without_warnings(void **state)
 	assert_non_null(cut);
 	snprintf(path, sizeof(path), "%.*sconf/flinc.yaml", (int)(cut - self), self);
 	cfg *c = new_cfg();
-	fl_err err = {0};
+	cm_err err = {0};
 	struct capture cap;
 	capture_start(&cap);
 	int rc = cfg_load_file(c, path, &err);
@@ -1227,7 +1227,7 @@ static void test_shipped_conf_file_loads_without_warnings(void **state)
 
 int main(void)
 {
-	fl_log_set_level(FL_LOG_INFO);
+	cm_log_set_level(CM_LOG_INFO);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_config_reads_flink_defaults),
 	    cmocka_unit_test(test_getter_of_other_type_is_etype),

@@ -37,8 +37,8 @@ static void sleep_ms(int ms)
 static net_endpoint *ep_new(void)
 {
 	net_endpoint *ep;
-	fl_err err;
-	fl_err_clear(&err);
+	cm_err err;
+	cm_err_clear(&err);
 	assert_int_equal(net_endpoint_new(&ep, "127.0.0.1", 0, &err), 0);
 	assert_true(net_endpoint_port(ep) > 0);
 	return ep;
@@ -69,8 +69,8 @@ static int64_t check_tag(const net_buffer *b)
 static net_outchan *open_out(net_endpoint *from, net_endpoint *to, uint64_t id)
 {
 	net_outchan *oc;
-	fl_err err;
-	fl_err_clear(&err);
+	cm_err err;
+	cm_err_clear(&err);
 	assert_int_equal(net_endpoint_open_output(from, net_endpoint_address(to), id, &oc, &err),
 			 0);
 	return oc;
@@ -117,7 +117,7 @@ static void receive_in_order(net_gate *g, int nch, int per_channel)
 	for (int k = 0; k < nch * per_channel; k++) {
 		net_buffer *b;
 		int ch;
-		int rc = net_gate_pop(g, fl_now_ms() + 10000, &b, &ch);
+		int rc = net_gate_pop(g, cm_now_ms() + 10000, &b, &ch);
 		if (rc != 0)
 			fail_msg("pop %d: rc %d (%s)", k, rc, net_gate_error(g));
 		assert_int_equal(check_tag(b), next[ch]);
@@ -182,8 +182,8 @@ static void test_channels_multiplexed_both_directions(void **state)
 
 static void wait_sent(struct sender *s, int n)
 {
-	int64_t deadline = fl_now_ms() + 5000;
-	while (atomic_load(&s->sent) < n && fl_now_ms() < deadline)
+	int64_t deadline = cm_now_ms() + 5000;
+	while (atomic_load(&s->sent) < n && cm_now_ms() < deadline)
 		sleep_ms(1);
 	assert_int_equal(atomic_load(&s->sent), n);
 }
@@ -204,14 +204,14 @@ static void test_credit_bounds_buffers_in_flight(void **state)
 	assert_int_equal(atomic_load(&s.sent), CAP); /* no credit left */
 	net_buffer *b;
 	int ch;
-	assert_int_equal(net_gate_pop(g, fl_now_ms() + 5000, &b, &ch), 0);
+	assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
 	assert_int_equal(check_tag(b), 0);
 	net_buffer_free(b);
 	wait_sent(&s, CAP + 1); /* one credit back, one more buffer */
 	sleep_ms(50);
 	assert_int_equal(atomic_load(&s.sent), CAP + 1);
 	for (int i = 1; i < 10; i++) {
-		assert_int_equal(net_gate_pop(g, fl_now_ms() + 5000, &b, &ch), 0);
+		assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
 		assert_int_equal(check_tag(b), i);
 		net_buffer_free(b);
 	}
@@ -240,7 +240,7 @@ static void test_order_preserved_across_10k_buffers(void **state)
 	for (int k = 0; k < 2; k++) {
 		net_buffer *b;
 		int ch;
-		assert_int_equal(net_gate_pop(g, fl_now_ms() + 5000, &b, &ch), 0);
+		assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
 		assert_int_equal(b->kind, NET_BUF_EVENT);
 		assert_int_equal(b->event, NET_EV_END_OF_PARTITION);
 		net_buffer_free(b);
@@ -254,7 +254,7 @@ static void test_order_preserved_across_10k_buffers(void **state)
 	net_endpoint_free(p);
 	net_buffer *b;
 	int ch;
-	assert_int_equal(net_gate_pop(g, fl_now_ms() + 200, &b, &ch), FL_ETIMEDOUT);
+	assert_int_equal(net_gate_pop(g, cm_now_ms() + 200, &b, &ch), FL_ETIMEDOUT);
 	net_endpoint_free(c);
 	net_gate_free(g);
 	assert_int_equal(net_buffer_bytes_live(), before);
@@ -276,7 +276,7 @@ static void test_open_before_register(void **state)
 	for (int i = 0; i < 20; i++) {
 		net_buffer *b;
 		int ch;
-		assert_int_equal(net_gate_pop(g, fl_now_ms() + 5000, &b, &ch), 0);
+		assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
 		assert_int_equal(ch, 2);
 		assert_int_equal(check_tag(b), next++);
 		net_buffer_free(b);
@@ -317,10 +317,10 @@ static void raw_send(int fd, uint8_t type, uint32_t len, uint64_t channel, int64
 static ssize_t raw_read(int fd, void *buf, size_t n, int timeout_ms)
 {
 	size_t got = 0;
-	int64_t deadline = fl_now_ms() + timeout_ms;
+	int64_t deadline = cm_now_ms() + timeout_ms;
 	while (got < n) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int left = (int)(deadline - fl_now_ms());
+		int left = (int)(deadline - cm_now_ms());
 		if (left <= 0 || poll(&pfd, 1, left) <= 0)
 			return -1;
 		ssize_t r = read(fd, (uint8_t *)buf + got, n - got);
@@ -355,7 +355,7 @@ static void expect_channel_failed(net_gate *g, int channel, const char *words)
 	int ch = -1;
 	int rc;
 	/* Data accepted before the bad frame may come first. */
-	while ((rc = net_gate_pop(g, fl_now_ms() + 5000, &b, &ch)) == 0)
+	while ((rc = net_gate_pop(g, cm_now_ms() + 5000, &b, &ch)) == 0)
 		net_buffer_free(b);
 	assert_int_equal(rc, FL_ECLOSED);
 	assert_int_equal(ch, channel);
@@ -436,15 +436,15 @@ static void test_producer_endpoint_freed_mid_stream(void **state)
 	for (int i = 0; i < 50; i++) {
 		net_buffer *b;
 		int ch;
-		assert_int_equal(net_gate_pop(g, fl_now_ms() + 5000, &b, &ch), 0);
+		assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
 		net_buffer_free(b);
 	}
-	int64_t t0 = fl_now_ms();
+	int64_t t0 = cm_now_ms();
 	net_endpoint_free(p); /* the sender keeps its outchan */
 	pthread_join(t, NULL);
 	assert_int_equal(s.rc, FL_ECLOSED);
 	expect_channel_failed(g, 0, "lost");
-	assert_true(fl_now_ms() - t0 < 5000);
+	assert_true(cm_now_ms() - t0 < 5000);
 	assert_int_equal(net_outchan_send(oc, tagged(0, 8)), FL_ECLOSED);
 	net_outchan_free(oc);
 	net_endpoint_free(c);
@@ -462,14 +462,14 @@ static void test_consumer_endpoint_freed_releases_blocked_producer(void **state)
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, send_main, &s), 0);
 	wait_sent(&s, 2); /* now blocked on credit: nobody pops */
-	int64_t t0 = fl_now_ms();
+	int64_t t0 = cm_now_ms();
 	net_endpoint_free(c);
 	pthread_join(t, NULL);
 	assert_int_equal(s.rc, FL_ECLOSED);
-	assert_true(fl_now_ms() - t0 < 5000);
+	assert_true(cm_now_ms() - t0 < 5000);
 	net_buffer *b;
 	int ch;
-	assert_int_equal(net_gate_pop(g, fl_now_ms() + 1000, &b, &ch), FL_ECLOSED);
+	assert_int_equal(net_gate_pop(g, cm_now_ms() + 1000, &b, &ch), FL_ECLOSED);
 	assert_non_null(strstr(net_gate_error(g), "shut down"));
 	net_outchan_free(oc);
 	net_endpoint_free(p);
@@ -501,8 +501,8 @@ static void *start_late(void *arg)
 {
 	struct late_start *l = arg;
 	sleep_ms(300);
-	fl_err err;
-	fl_err_clear(&err);
+	cm_err err;
+	cm_err_clear(&err);
 	assert_int_equal(net_endpoint_new(&l->ep, "127.0.0.1", l->port, &err), 0);
 	return NULL;
 }
@@ -519,8 +519,8 @@ static void test_dial_retries_until_peer_listens(void **state)
 	char peer[64];
 	snprintf(peer, sizeof(peer), "127.0.0.1:%d", port);
 	net_outchan *oc;
-	fl_err err;
-	fl_err_clear(&err);
+	cm_err err;
+	cm_err_clear(&err);
 	int rc = net_endpoint_open_output(p, peer, 1, &oc, &err);
 	pthread_join(t, NULL);
 	assert_int_equal(rc, 0);
@@ -532,8 +532,8 @@ static void test_dial_retries_until_peer_listens(void **state)
 static void test_listen_on_bad_address_names_it(void **state)
 {
 	net_endpoint *ep;
-	fl_err err;
-	fl_err_clear(&err);
+	cm_err err;
+	cm_err_clear(&err);
 	assert_int_equal(net_endpoint_new(&ep, "203.0.113.1", 0, &err), FL_EIO);
 	assert_non_null(strstr(err.msg, "203.0.113.1"));
 }

@@ -122,8 +122,8 @@ static void *produce(void *arg)
 
 static void wait_pushed(struct producer *p, int n)
 {
-	int64_t deadline = fl_now_ms() + 5000;
-	while (atomic_load(&p->pushed) < n && fl_now_ms() < deadline)
+	int64_t deadline = cm_now_ms() + 5000;
+	while (atomic_load(&p->pushed) < n && cm_now_ms() < deadline)
 		sleep_ms(1);
 	assert_int_equal(atomic_load(&p->pushed), n);
 }
@@ -141,7 +141,7 @@ static void test_producer_blocks_when_full_and_resumes_on_pop(void **state)
 	for (int i = 0; i < 10; i++) {
 		net_buffer *b;
 		int ch;
-		assert_int_equal(net_gate_pop(g, fl_now_ms() + 5000, &b, &ch), 0);
+		assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
 		assert_int_equal(tag_of(b), i);
 		net_buffer_free(b);
 	}
@@ -167,12 +167,12 @@ static void test_pop_deadline_times_out(void **state)
 {
 	net_gate *g;
 	assert_int_equal(net_gate_new(&g, 2, 1), 0);
-	int64_t t0 = fl_now_ms();
+	int64_t t0 = cm_now_ms();
 	net_buffer *b = (net_buffer *)1;
 	int ch;
 	assert_int_equal(net_gate_pop(g, t0 + 60, &b, &ch), FL_ETIMEDOUT);
 	assert_null(b);
-	assert_true(fl_now_ms() - t0 >= 60);
+	assert_true(cm_now_ms() - t0 >= 60);
 	net_gate_free(g);
 }
 
@@ -187,7 +187,7 @@ static void *consume_one(void *arg)
 {
 	struct consumer *c = arg;
 	net_buffer *b = NULL;
-	c->rc = net_gate_pop(c->g, fl_now_ms() + 10000, &b, &c->ch);
+	c->rc = net_gate_pop(c->g, cm_now_ms() + 10000, &b, &c->ch);
 	if (b) {
 		c->tag = tag_of(b);
 		net_buffer_free(b);
@@ -210,11 +210,11 @@ static void test_cancel_wakes_consumer_and_producer(void **state)
 	assert_int_equal(pthread_create(&tp, NULL, produce, &p), 0);
 	wait_pushed(&p, 1);
 	sleep_ms(30);
-	int64_t t0 = fl_now_ms();
+	int64_t t0 = cm_now_ms();
 	net_gate_cancel(g);
 	pthread_join(tc, NULL);
 	pthread_join(tp, NULL);
-	assert_true(fl_now_ms() - t0 < 2000);
+	assert_true(cm_now_ms() - t0 < 2000);
 	assert_int_equal(c.rc, FL_ECANCELED);
 	assert_int_equal(p.rc, FL_ECANCELED);
 	assert_int_equal(net_gate_push(g, 1, tagged(0)), FL_ECANCELED);
@@ -238,7 +238,7 @@ static void test_blocked_channel_is_skipped_until_unblocked(void **state)
 	assert_int_equal(ch, 1);
 	assert_int_equal(tag_of(b), 10);
 	net_buffer_free(b);
-	assert_int_equal(net_gate_pop(g, fl_now_ms() + 20, &b, &ch), FL_ETIMEDOUT);
+	assert_int_equal(net_gate_pop(g, cm_now_ms() + 20, &b, &ch), FL_ETIMEDOUT);
 
 	/* A consumer waiting on the blocked gate wakes when unblocked. */
 	struct consumer c = {.g = g};
@@ -350,7 +350,7 @@ static void test_many_producers_keep_per_channel_order(void **state)
 	for (int k = 0; k < NP * N; k++) {
 		net_buffer *b;
 		int ch;
-		assert_int_equal(net_gate_pop(g, fl_now_ms() + 10000, &b, &ch), 0);
+		assert_int_equal(net_gate_pop(g, cm_now_ms() + 10000, &b, &ch), 0);
 		assert_int_equal(tag_of(b), next[ch]);
 		next[ch]++;
 		net_buffer_free(b);

@@ -57,7 +57,7 @@ static fl_env *env_p(int p)
 
 /* Builds the job graph with the env's configuration applied as fl_execute
  * would. */
-static jg_graph *build(fl_env *env, fl_err *err)
+static jg_graph *build(fl_env *env, cm_err *err)
 {
 	int64_t p = 1;
 	cfg_get_int(env->config, CFG_PARALLELISM, &p);
@@ -66,7 +66,7 @@ static jg_graph *build(fl_env *env, fl_err *err)
 	cfg_get_string(env->config, CFG_RUNTIME_MODE, &mode);
 	env->graph->mode = strcmp(mode, "BATCH") == 0 ? FL_MODE_BATCH : FL_MODE_STREAMING;
 	jg_graph *jg = NULL;
-	fl_err_clear(err);
+	cm_err_clear(err);
 	int rc = jg_build(env->graph, "test", &jg, err);
 	return rc == 0 ? jg : NULL;
 }
@@ -75,7 +75,7 @@ static void test_forward_same_parallelism_chains_into_one_vertex(void **state)
 {
 	fl_env *env = env_p(4);
 	fl_discard(fl_filter(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), tg_filter));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 1);
@@ -93,7 +93,7 @@ static void test_parallelism_change_breaks_chain_with_rebalance(void **state)
 	fl_stream *m = fl_set_parallelism(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), 3);
 	/* As in Flink, a sink takes the default parallelism, not its input's. */
 	fl_set_parallelism(fl_discard(m), 3);
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 2);
@@ -110,7 +110,7 @@ static void test_key_by_cuts_a_hash_edge(void **state)
 {
 	fl_env *env = env_p(2);
 	fl_discard(fl_sum(fl_key_by(fl_generator(env, 10, 0, tg_gen), 0), 0));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 2);
@@ -126,7 +126,7 @@ static void test_key_by_fn_names_the_selector(void **state)
 {
 	fl_env *env = env_p(1);
 	fl_discard(fl_sum(fl_key_by_fn(fl_generator(env, 10, 0, tg_gen), tg_key), 0));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_true(jg->edges[0].key->by_fn);
@@ -140,7 +140,7 @@ static void test_disable_chaining_isolates_the_operator(void **state)
 	fl_env *env = env_p(1);
 	fl_discard(fl_filter(fl_disable_chaining(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map)),
 			     tg_filter));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 3);
@@ -156,7 +156,7 @@ static void test_start_new_chain_breaks_only_before_the_operator(void **state)
 	fl_env *env = env_p(1);
 	fl_discard(fl_filter(fl_start_new_chain(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map)),
 			     tg_filter));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 2);
@@ -171,7 +171,7 @@ static void test_slot_sharing_groups_add_their_widest_vertex(void **state)
 	fl_stream *m = fl_slot_sharing_group(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), "other");
 	fl_set_parallelism(m, 3);
 	fl_set_parallelism(fl_discard(m), 3); /* inherits "other" */
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 2);
@@ -186,7 +186,7 @@ static void test_sink_takes_default_parallelism_not_its_inputs(void **state)
 {
 	fl_env *env = env_p(2);
 	fl_discard(fl_set_parallelism(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), 3));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 3);
@@ -202,7 +202,7 @@ static void test_union_is_a_chain_head_with_two_inputs(void **state)
 	fl_stream *a = fl_generator(env, 10, 0, tg_gen);
 	fl_stream *b = fl_generator(env, 10, 0, tg_gen);
 	fl_discard(fl_map(fl_union(a, b), tg_map));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 3);
@@ -218,7 +218,7 @@ static void test_one_operator_feeding_two_chained_sinks_is_a_tree(void **state)
 	fl_stream *m = fl_map(fl_generator(env, 10, 0, tg_gen), tg_map);
 	fl_discard(m);
 	fl_print(m);
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->nvertices, 1);
@@ -231,7 +231,7 @@ static void test_explicit_forward_with_parallelism_change_is_an_error(void **sta
 {
 	fl_env *env = env_p(2);
 	fl_discard(fl_set_parallelism(fl_map(fl_forward(fl_generator(env, 10, 0, tg_gen)), tg_map), 1));
-	fl_err err;
+	cm_err err;
 	assert_null(build(env, &err));
 	assert_int_equal(err.code, FL_EINVAL);
 	assert_non_null(strstr(err.msg, "forward partitioning does not allow a change of parallelism"));
@@ -244,7 +244,7 @@ static void test_parallelism_above_max_parallelism_is_an_error(void **state)
 	fl_env_set_max_parallelism(env, 4);
 	env->graph->max_parallelism = 4;
 	fl_discard(fl_generator(env, 10, 0, tg_gen));
-	fl_err err;
+	cm_err err;
 	assert_null(build(env, &err));
 	assert_non_null(strstr(err.msg, "above its max parallelism 4"));
 	fl_env_free(env);
@@ -255,7 +255,7 @@ static void test_batch_mode_refuses_an_unbounded_source(void **state)
 	fl_env *env = env_p(1);
 	fl_env_set_runtime_mode(env, FL_MODE_BATCH);
 	fl_discard(fl_generator(env, -1, 0, tg_gen));
-	fl_err err;
+	cm_err err;
 	assert_null(build(env, &err));
 	assert_non_null(strstr(err.msg, "unbounded"));
 	fl_env_free(env);
@@ -265,7 +265,7 @@ static void test_a_dataflow_without_sink_is_an_error(void **state)
 {
 	fl_env *env = env_p(1);
 	fl_map(fl_generator(env, 10, 0, tg_gen), tg_map);
-	fl_err err;
+	cm_err err;
 	assert_null(build(env, &err));
 	assert_non_null(strstr(err.msg, "no sink"));
 	fl_env_free(env);
@@ -326,7 +326,7 @@ static void test_two_text_sinks_on_one_directory_are_refused(void **state)
 	fl_stream *g = fl_generator(env, 10, 0, tg_gen);
 	fl_write_text(g, "/tmp/flinc-same-dir");
 	fl_write_text(fl_map(g, tg_map), "/tmp/flinc-same-dir/");
-	fl_err err;
+	cm_err err;
 	assert_null(build(env, &err));
 	assert_non_null(strstr(err.msg, "both write to directory"));
 	fl_env_free(env);
@@ -342,7 +342,7 @@ static void test_default_max_parallelism_follows_flink(void **state)
 	fl_env *env = env_p(200);
 	env->graph->max_parallelism = 0; /* unset, as fl_execute leaves it */
 	fl_discard(fl_generator(env, 10, 0, tg_gen));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->vertices[0].max_parallelism, 512);
@@ -356,7 +356,7 @@ static void test_operator_takes_the_parallelism_set_when_it_was_created(void **s
 	fl_stream *g = fl_generator(env, 10, 0, tg_gen);
 	fl_env_set_parallelism(env, 3);
 	fl_discard(g);
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	assert_int_equal(jg->vertices[0].parallelism, 2);
@@ -368,7 +368,7 @@ static void test_operator_takes_the_parallelism_set_when_it_was_created(void **s
 static void test_functions_are_named_by_their_exported_symbol(void **state)
 {
 	char *sym = NULL, *lib = NULL;
-	fl_err err = {0};
+	cm_err err = {0};
 	assert_int_equal(sg_name_function((const void *)tg_map, "map", &sym, &lib, &err), 0);
 	assert_string_equal(sym, "tg_map");
 	void *fn = NULL;
@@ -384,7 +384,7 @@ static void test_plan_text_shows_vertices_edges_and_slots(void **state)
 {
 	fl_env *env = env_p(2);
 	fl_discard(fl_sum(fl_key_by(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), 0), 0));
-	fl_err err;
+	cm_err err;
 	jg_graph *jg = build(env, &err);
 	assert_non_null(jg);
 	char *buf = NULL;

@@ -99,9 +99,9 @@ static void assert_matches(const char *text, const char *pattern)
 static int reset(void **state)
 {
 	(void)state;
-	fl_log_set_level(FL_LOG_INFO);
-	fl_log_set_thread_job(NULL);
-	fl_log_set_thread_task(NULL);
+	cm_log_set_level(CM_LOG_INFO);
+	cm_log_set_thread_job(NULL);
+	cm_log_set_thread_task(NULL);
 	return 0;
 }
 
@@ -111,9 +111,9 @@ static int reset(void **state)
 static void test_env_level_applies_at_first_use_and_is_read_once(void **state)
 {
 	(void)state;
-	assert_int_equal(fl_log_get_level(), FL_LOG_ERROR);
+	assert_int_equal(cm_log_get_level(), CM_LOG_ERROR);
 	setenv("FLINC_LOG_LEVEL", "debug", 1);
-	assert_int_equal(fl_log_get_level(), FL_LOG_ERROR);
+	assert_int_equal(cm_log_get_level(), CM_LOG_ERROR);
 	unsetenv("FLINC_LOG_LEVEL");
 }
 
@@ -122,7 +122,7 @@ static void test_line_format_is_timestamp_level_component_message(void **state)
 	(void)state;
 	struct capture c;
 	capture_start(&c);
-	FL_INFO("jobmaster", "Task is %s", "RUNNING");
+	CM_INFO("jobmaster", "Task is %s", "RUNNING");
 	char *out = capture_stop(&c);
 	assert_matches(out, "^" TS_RE " INFO  jobmaster Task is RUNNING\n$");
 	free(out);
@@ -134,7 +134,7 @@ static void test_timestamp_is_current_utc_time(void **state)
 	struct capture c;
 	time_t before = time(NULL);
 	capture_start(&c);
-	FL_INFO("clock", "tick");
+	CM_INFO("clock", "tick");
 	char *out = capture_stop(&c);
 	time_t after = time(NULL);
 	struct tm tm = {0};
@@ -148,13 +148,13 @@ static void test_timestamp_is_current_utc_time(void **state)
 static void test_level_names_are_padded_to_five(void **state)
 {
 	(void)state;
-	fl_log_set_level(FL_LOG_DEBUG);
+	cm_log_set_level(CM_LOG_DEBUG);
 	struct capture c;
 	capture_start(&c);
-	FL_DEBUG("c", "d");
-	FL_INFO("c", "i");
-	FL_WARN("c", "w");
-	FL_ERROR("c", "e");
+	CM_DEBUG("c", "d");
+	CM_INFO("c", "i");
+	CM_WARN("c", "w");
+	CM_ERROR("c", "e");
 	char *out = capture_stop(&c);
 	assert_matches(out, "^" TS_RE " DEBUG c d\n" TS_RE " INFO  c i\n" TS_RE " WARN  c w\n" TS_RE
 			    " ERROR c e\n$");
@@ -164,14 +164,14 @@ static void test_level_names_are_padded_to_five(void **state)
 static void test_level_filters_lower_levels(void **state)
 {
 	(void)state;
-	fl_log_set_level(FL_LOG_WARN);
-	assert_int_equal(fl_log_get_level(), FL_LOG_WARN);
+	cm_log_set_level(CM_LOG_WARN);
+	assert_int_equal(cm_log_get_level(), CM_LOG_WARN);
 	struct capture c;
 	capture_start(&c);
-	FL_DEBUG("c", "hidden-debug");
-	FL_INFO("c", "hidden-info");
-	FL_WARN("c", "shown-warn");
-	FL_ERROR("c", "shown-error");
+	CM_DEBUG("c", "hidden-debug");
+	CM_INFO("c", "hidden-info");
+	CM_WARN("c", "shown-warn");
+	CM_ERROR("c", "shown-error");
 	char *out = capture_stop(&c);
 	assert_null(strstr(out, "hidden"));
 	assert_non_null(strstr(out, "shown-warn"));
@@ -184,22 +184,22 @@ static void test_parse_level_accepts_names_in_any_case(void **state)
 	(void)state;
 	static const struct {
 		const char *s;
-		enum fl_log_level lv;
-	} ok[] = {{"debug", FL_LOG_DEBUG}, {"DEBUG", FL_LOG_DEBUG}, {"Info", FL_LOG_INFO},
-		  {"warn", FL_LOG_WARN},   {"WARN", FL_LOG_WARN},   {"eRRoR", FL_LOG_ERROR}};
+		enum cm_log_level lv;
+	} ok[] = {{"debug", CM_LOG_DEBUG}, {"DEBUG", CM_LOG_DEBUG}, {"Info", CM_LOG_INFO},
+		  {"warn", CM_LOG_WARN},   {"WARN", CM_LOG_WARN},   {"eRRoR", CM_LOG_ERROR}};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		enum fl_log_level lv = FL_LOG_INFO;
-		assert_int_equal(fl_log_parse_level(ok[i].s, &lv), 0);
+		enum cm_log_level lv = CM_LOG_INFO;
+		assert_int_equal(cm_log_parse_level(ok[i].s, &lv), 0);
 		assert_int_equal(lv, ok[i].lv);
 	}
 	static const char *const bad[] = {"", "verbose", "info ", "inf", "3"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		enum fl_log_level lv = FL_LOG_WARN;
-		assert_int_equal(fl_log_parse_level(bad[i], &lv), FL_EINVAL);
-		assert_int_equal(lv, FL_LOG_WARN);
+		enum cm_log_level lv = CM_LOG_WARN;
+		assert_int_equal(cm_log_parse_level(bad[i], &lv), FL_EINVAL);
+		assert_int_equal(lv, CM_LOG_WARN);
 	}
-	enum fl_log_level lv;
-	assert_int_equal(fl_log_parse_level(NULL, &lv), FL_EINVAL);
+	enum cm_log_level lv;
+	assert_int_equal(cm_log_parse_level(NULL, &lv), FL_EINVAL);
 }
 
 static void test_job_and_task_ids_shown_only_when_set(void **state)
@@ -207,16 +207,16 @@ static void test_job_and_task_ids_shown_only_when_set(void **state)
 	(void)state;
 	struct capture c;
 	capture_start(&c);
-	fl_log_set_thread_job("8f3a");
-	fl_log_set_thread_task("Map(2/4)");
-	FL_INFO("jobmaster", "both");
-	fl_log_set_thread_task(NULL);
-	FL_INFO("jobmaster", "job only");
-	fl_log_set_thread_job(NULL);
-	fl_log_set_thread_task("Sink(1/1)");
-	FL_INFO("jobmaster", "task only");
-	fl_log_set_thread_task(NULL);
-	FL_INFO("jobmaster", "none");
+	cm_log_set_thread_job("8f3a");
+	cm_log_set_thread_task("Map(2/4)");
+	CM_INFO("jobmaster", "both");
+	cm_log_set_thread_task(NULL);
+	CM_INFO("jobmaster", "job only");
+	cm_log_set_thread_job(NULL);
+	cm_log_set_thread_task("Sink(1/1)");
+	CM_INFO("jobmaster", "task only");
+	cm_log_set_thread_task(NULL);
+	CM_INFO("jobmaster", "none");
 	char *out = capture_stop(&c);
 	assert_matches(out, "^" TS_RE " INFO  jobmaster job=8f3a task=Map\\(2/4\\) both\n" TS_RE
 			    " INFO  jobmaster job=8f3a job only\n" TS_RE
@@ -228,7 +228,7 @@ static void test_job_and_task_ids_shown_only_when_set(void **state)
 static void *log_from_other_thread(void *arg)
 {
 	(void)arg;
-	FL_INFO("other", "from another thread");
+	CM_INFO("other", "from another thread");
 	return NULL;
 }
 
@@ -237,8 +237,8 @@ static void test_ids_belong_to_the_calling_thread(void **state)
 	(void)state;
 	struct capture c;
 	capture_start(&c);
-	fl_log_set_thread_job("job-main");
-	fl_log_set_thread_task("task-main");
+	cm_log_set_thread_job("job-main");
+	cm_log_set_thread_task("task-main");
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, log_from_other_thread, NULL), 0);
 	pthread_join(t, NULL);
@@ -255,9 +255,9 @@ static void test_ids_are_copied_and_cut_at_64_bytes(void **state)
 	id[sizeof(id) - 1] = '\0';
 	struct capture c;
 	capture_start(&c);
-	fl_log_set_thread_job(id);
+	cm_log_set_thread_job(id);
 	memset(id, 'x', 10); /* the copy must not see this */
-	FL_INFO("c", "m");
+	CM_INFO("c", "m");
 	char *out = capture_stop(&c);
 	char want[128];
 	snprintf(want, sizeof(want), " job=%.64s m\n",
@@ -272,7 +272,7 @@ static void test_newlines_in_message_become_spaces(void **state)
 	(void)state;
 	struct capture c;
 	capture_start(&c);
-	FL_ERROR("c", "first\nsecond\r\nthird\n");
+	CM_ERROR("c", "first\nsecond\r\nthird\n");
 	char *out = capture_stop(&c);
 	assert_matches(out, "^" TS_RE " ERROR c first second  third \n$");
 	free(out);
@@ -288,8 +288,8 @@ static void test_long_message_truncated_with_ellipsis_in_one_line(void **state)
 	msg[n] = '\0';
 	struct capture c;
 	capture_start(&c);
-	FL_INFO("c", "%s", msg);
-	FL_INFO("c", "after");
+	CM_INFO("c", "%s", msg);
+	CM_INFO("c", "after");
 	char *out = capture_stop(&c);
 	char *nl = strchr(out, '\n');
 	assert_non_null(nl);
@@ -311,8 +311,8 @@ static void test_message_that_exactly_fits_is_not_truncated(void **state)
 	msg[n] = '\0';
 	struct capture c;
 	capture_start(&c);
-	FL_INFO("c", "%s", msg);
-	FL_INFO("c", "%sb", msg);
+	CM_INFO("c", "%s", msg);
+	CM_INFO("c", "%sb", msg);
 	char *out = capture_stop(&c);
 	char *nl = strchr(out, '\n');
 	assert_int_equal((size_t)(nl - out) + 1, 4096);
@@ -330,7 +330,7 @@ static void test_logging_preserves_errno(void **state)
 	struct capture c;
 	capture_start(&c);
 	errno = EAGAIN;
-	FL_INFO("c", "m");
+	CM_INFO("c", "m");
 	assert_int_equal(errno, EAGAIN);
 	errno = 0;
 	char *out = capture_stop(&c);
@@ -342,8 +342,8 @@ static void test_null_or_empty_component_prints_dash(void **state)
 	(void)state;
 	struct capture c;
 	capture_start(&c);
-	fl_log(FL_LOG_INFO, NULL, "m1");
-	fl_log(FL_LOG_INFO, "", "m2");
+	cm_log(CM_LOG_INFO, NULL, "m1");
+	cm_log(CM_LOG_INFO, "", "m2");
 	char *out = capture_stop(&c);
 	assert_matches(out, "^" TS_RE " INFO  - m1\n" TS_RE " INFO  - m2\n$");
 	free(out);
@@ -358,8 +358,8 @@ static void *spam(void *arg)
 	char job[16], task[16];
 	snprintf(job, sizeof(job), "job%d", id);
 	snprintf(task, sizeof(task), "task%d", id);
-	fl_log_set_thread_job(job);
-	fl_log_set_thread_task(task);
+	cm_log_set_thread_job(job);
+	cm_log_set_thread_task(task);
 	/* Payloads of varying length up to ~3 KiB, so that lines are far
 	 * larger than stdio buffers and would tear if written piecewise. */
 	char payload[3001];
@@ -367,7 +367,7 @@ static void *spam(void *arg)
 		size_t len = (size_t)((i * 37 + id * 101) % 3000) + 1;
 		memset(payload, 'a' + id, len);
 		payload[len] = '\0';
-		FL_INFO("spam", "t=%d seq=%d len=%zu %s", id, i, len, payload);
+		CM_INFO("spam", "t=%d seq=%d len=%zu %s", id, i, len, payload);
 	}
 	return NULL;
 }
@@ -419,8 +419,8 @@ static void *set_levels(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < 1000; i++) {
-		fl_log_set_level((enum fl_log_level)(i % 4));
-		(void)fl_log_get_level();
+		cm_log_set_level((enum cm_log_level)(i % 4));
+		(void)cm_log_get_level();
 	}
 	return NULL;
 }
@@ -434,7 +434,7 @@ static void test_level_changes_are_thread_safe(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, set_levels, NULL), 0);
 	for (int i = 0; i < 200; i++)
-		FL_ERROR("c", "e%d", i);
+		CM_ERROR("c", "e%d", i);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	char *out = capture_stop(&c);

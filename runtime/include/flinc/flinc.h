@@ -380,6 +380,17 @@ FL_API fl_stream *fl_disable_chaining(fl_stream *s);
 FL_API fl_stream *fl_start_new_chain(fl_stream *s);
 FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group);
 
+/* -------------------------------------------------------------- programs */
+
+/*
+ * fl_program_main runs one of flinc's programs with its command line and
+ * returns its exit code: "flinc" is the client (`flinc run`, `flinc plan`).
+ * The installed executables are only this call; it lives in the library so
+ * that a job loaded by the program shares the program's runtime. A program
+ * that embeds flinc may call it too. An unknown program name gives 2.
+ */
+FL_API int fl_program_main(const char *program, int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif
