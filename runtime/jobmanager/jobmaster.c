@@ -38,13 +38,13 @@ void jm_new_job_id(char id[33])
 		snprintf(id + 2 * i, 3, "%02x", b[i]);
 }
 
-void jm_on_task_state(void *arg, const char *job_id, int vertex, int subtask,
+void jm_on_task_state(void *arg, const char *job_id, uint64_t attempt, int vertex, int subtask,
 		      enum tm_task_state state, const char *error)
 {
 	jm_job *j = *(jm_job **)arg;
 	if (!j || strcmp(j->id, job_id) != 0)
 		return;
-	if (state == TM_TASK_RUNNING || state == TM_TASK_DEPLOYING)
+	if (!tm_task_state_is_final(state))
 		return;
 	pthread_mutex_lock(&j->mu);
 	j->final++;
@@ -56,32 +56,35 @@ void jm_on_task_state(void *arg, const char *job_id, int vertex, int subtask,
 	pthread_mutex_unlock(&j->mu);
 }
 
-static int schedule(tm_taskmanager **tms, size_t ntms, const jg_graph *jg, const char ***addr,
+static int schedule(tm_taskmanager **tms, size_t ntms, const jg_graph *jg, uint32_t **where,
 		    jm_result *res)
 {
-	int have = 0, maxslots = 0;
+	int64_t have = 0;
+	int maxslots = 0;
 	for (size_t i = 0; i < ntms; i++) {
-		have += tms[i]->slots;
-		if (tms[i]->slots > maxslots)
-			maxslots = tms[i]->slots;
+		have += tm_slots(tms[i]);
+		if (tm_slots(tms[i]) > maxslots)
+			maxslots = tm_slots(tms[i]);
 	}
 	if (have < jg->slots_needed) {
 		snprintf(res->error, sizeof(res->error),
 			 "could not acquire the minimum required resources: the job needs %d task "
-			 "slots but the cluster has %d (%zu TaskManagers); lower the parallelism or "
+			 "slots but the cluster has %lld (%zu TaskManagers); lower the parallelism or "
 			 "add TaskManagers/slots (taskmanager.numberOfTaskSlots)",
-			 jg->slots_needed, have, ntms);
+			 jg->slots_needed, (long long)have, ntms);
 		return FL_ERANGE;
 	}
 	/* Free slots, round-robin across TaskManagers. */
-	tm_taskmanager **slots = calloc((size_t)have, sizeof(*slots));
+	/* Only the slots the job uses are laid out. */
+	size_t nslots = (size_t)jg->slots_needed;
+	uint32_t *slots = calloc(nslots ? nslots : 1, sizeof(*slots));
 	if (!slots)
 		return FL_ENOMEM;
-	int n = 0;
-	for (int r = 0; r < maxslots; r++)
-		for (size_t i = 0; i < ntms; i++)
-			if (r < tms[i]->slots)
-				slots[n++] = tms[i];
+	size_t n = 0;
+	for (int r = 0; r < maxslots && n < nslots; r++)
+		for (size_t i = 0; i < ntms && n < nslots; i++)
+			if (r < tm_slots(tms[i]))
+				slots[n++] = (uint32_t)i;
 	/* Each slot sharing group gets a consecutive run of slots, as wide as
 	 * its widest vertex. */
 	int *vbase = calloc(jg->nvertices, sizeof(int));
@@ -107,7 +110,7 @@ static int schedule(tm_taskmanager **tms, size_t ntms, const jg_graph *jg, const
 		}
 		vbase[v] = base;
 		for (int i = 0; i < vx->parallelism; i++)
-			addr[v][i] = tm_address(slots[base + i]);
+			where[v][i] = slots[base + i];
 	}
 	free(vbase);
 	free(slots);
@@ -132,30 +135,38 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 		job.id, jg->nvertices, jg->slots_needed);
 
 	int rc = FL_ENOMEM;
-	const char ***addr = calloc(jg->nvertices, sizeof(*addr));
+	size_t nnodes = jg->sg->nnodes;
+	uint32_t **where = calloc(jg->nvertices, sizeof(*where));
 	uint64_t *edge_base = calloc(jg->nedges ? jg->nedges : 1, sizeof(*edge_base));
-	uint64_t *in = calloc(jg->sg->nnodes, sizeof(uint64_t));
-	uint64_t *out = calloc(jg->sg->nnodes, sizeof(uint64_t));
-	if (!addr || !edge_base || !in || !out)
+	td_peer *peers = calloc(ntms, sizeof(*peers));
+	uint64_t *in = calloc(nnodes, sizeof(uint64_t));
+	uint64_t *out = calloc(nnodes, sizeof(uint64_t));
+	if (!where || !edge_base || !peers || !in || !out)
 		goto done;
 	for (size_t v = 0; v < jg->nvertices; v++)
-		if (!(addr[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(char *))))
+		if (!(where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t))))
 			goto done;
-	if ((rc = schedule(tms, ntms, jg, addr, res)) != 0) {
+	if ((rc = schedule(tms, ntms, jg, where, res)) != 0) {
 		if (rc == FL_ENOMEM)
 			snprintf(res->error, sizeof(res->error), "out of memory while scheduling");
 		goto done;
 	}
-	uint64_t total = 0;
-	for (size_t e = 0; e < jg->nedges; e++) {
-		const jg_edge *ed = &jg->edges[e];
-		edge_base[e] = total;
-		int ps = jg->vertices[ed->src_vertex].parallelism;
-		int pd = jg->vertices[ed->dst_vertex].parallelism;
-		total += ed->part == SG_PART_FORWARD ? (uint64_t)ps : (uint64_t)ps * (uint64_t)pd;
+	for (size_t k = 0; k < ntms; k++) {
+		peers[k].resource_id = (char *)tm_resource_id(tms[k]);
+		peers[k].data_address = (char *)tm_data_address(tms[k]);
 	}
-	tm_placement pl = {.addresses = (const char *const *const *)addr,
-			   .channel_base = (atomic_fetch_add(&job_seq, 1) + 1) << 40,
+	td_edge_bases(jg, edge_base);
+	/* Until the data plane scopes channel ids by attempt, ids stay unique
+	 * per process by a job sequence in the high bits. */
+	uint64_t channel_base = (atomic_fetch_add(&job_seq, 1) + 1) << 40;
+	for (size_t e = 0; e < jg->nedges; e++)
+		edge_base[e] += channel_base;
+	uint64_t attempt = channel_base;
+	td_placement pl = {.job_id = job.id,
+			   .attempt = attempt,
+			   .peers = peers,
+			   .npeers = ntms,
+			   .subtask_peer = (const uint32_t *const *)where,
 			   .edge_base = edge_base};
 	*slot = &job;
 
@@ -163,37 +174,31 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	cm_err err = {0};
 	for (size_t v = 0; v < jg->nvertices && rc == 0; v++) {
 		for (int i = 0; i < jg->vertices[v].parallelism && rc == 0; i++) {
-			tm_taskmanager *tm = NULL;
-			for (size_t k = 0; k < ntms; k++)
-				if (strcmp(tm_address(tms[k]), addr[v][i]) == 0)
-					tm = tms[k];
-			rc = tm_prepare_task(tm, job.id, jg, (int)v, i, &pl, &err);
+			td_task *td;
+			if ((rc = td_build(jg, &pl, (int)v, i, &td)) != 0) {
+				cm_err_set(&err, rc, "out of memory while deploying");
+				break;
+			}
+			rc = tm_submit(tms[where[v][i]], td, &err);
 		}
 	}
 	if (rc == 0)
 		CM_INFO("jobmaster", "Job '%s' (%s) switched from CREATED to RUNNING", jg->job_name,
 			job.id);
-	/* Phase 2: connect and start. */
+	/* Phase 2: start; tasks connect their outputs on their own threads. */
+	int started = 0;
 	for (size_t k = 0; k < ntms && rc == 0; k++)
-		rc = tm_start_job(tms[k], job.id, &err);
+		rc = tm_start_job(tms[k], job.id, attempt, &started, &err);
 	if (rc) {
 		snprintf(res->error, sizeof(res->error), "deployment failed: %.480s",
 			 err.msg[0] ? err.msg : fl_strerror(rc));
 		CM_ERROR("jobmaster", "%s", res->error);
 		for (size_t k = 0; k < ntms; k++)
-			tm_cancel_job(tms[k], job.id);
+			tm_cancel_job(tms[k], job.id, attempt);
 	}
 
 	/* Follow the job: progress once a second, cancel everything on the
 	 * first failure, end when every started task is final. */
-	int started = 0;
-	for (size_t k = 0; k < ntms; k++) {
-		pthread_mutex_lock(&tms[k]->mu);
-		for (size_t i = 0; i < tms[k]->ntasks; i++)
-			if (strcmp(tms[k]->tasks[i]->job_id, job.id) == 0 && tms[k]->tasks[i]->started)
-				started++;
-		pthread_mutex_unlock(&tms[k]->mu);
-	}
 	bool cancelled = rc != 0;
 	int64_t next_progress = cm_now_ms() + 1000;
 	pthread_mutex_lock(&job.mu);
@@ -204,7 +209,7 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 			CM_INFO("jobmaster", "Job '%s' (%s) switched from RUNNING to FAILING: %s",
 				jg->job_name, job.id, job.error);
 			for (size_t k = 0; k < ntms; k++)
-				tm_cancel_job(tms[k], job.id);
+				tm_cancel_job(tms[k], job.id, attempt);
 			pthread_mutex_lock(&job.mu);
 			continue;
 		}
@@ -219,10 +224,10 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 			 * not leave the deadline in the past (a busy loop). */
 			next_progress = cm_now_ms() + 1000;
 			pthread_mutex_unlock(&job.mu);
-			memset(in, 0, jg->sg->nnodes * sizeof(uint64_t));
-			memset(out, 0, jg->sg->nnodes * sizeof(uint64_t));
+			memset(in, 0, nnodes * sizeof(uint64_t));
+			memset(out, 0, nnodes * sizeof(uint64_t));
 			for (size_t k = 0; k < ntms; k++)
-				tm_job_metrics(tms[k], job.id, in, out);
+				tm_job_metrics(tms[k], job.id, attempt, in, out, nnodes);
 			progress(progress_arg, jg, in, out, cm_now_ms() - t0);
 			pthread_mutex_lock(&job.mu);
 		}
@@ -230,14 +235,14 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	bool failed = job.failed;
 	pthread_mutex_unlock(&job.mu);
 	if (progress && rc == 0) {
-		memset(in, 0, jg->sg->nnodes * sizeof(uint64_t));
-		memset(out, 0, jg->sg->nnodes * sizeof(uint64_t));
+		memset(in, 0, nnodes * sizeof(uint64_t));
+		memset(out, 0, nnodes * sizeof(uint64_t));
 		for (size_t k = 0; k < ntms; k++)
-			tm_job_metrics(tms[k], job.id, in, out);
+			tm_job_metrics(tms[k], job.id, attempt, in, out, nnodes);
 		progress(progress_arg, jg, in, out, cm_now_ms() - t0);
 	}
 	for (size_t k = 0; k < ntms; k++)
-		tm_release_job(tms[k], job.id);
+		tm_release_job(tms[k], job.id, attempt);
 	*slot = NULL;
 	res->runtime_ms = cm_now_ms() - t0;
 	if (rc == 0) {
@@ -251,11 +256,12 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 		rc = 0;
 	}
 done:
-	if (addr)
+	if (where)
 		for (size_t v = 0; v < jg->nvertices; v++)
-			free((void *)addr[v]);
-	free(addr);
+			free(where[v]);
+	free(where);
 	free(edge_base);
+	free(peers);
 	free(in);
 	free(out);
 	pthread_cond_destroy(&job.cv);

@@ -14,6 +14,7 @@
 #define FLINC_JOBMANAGER_JOBMASTER_H
 
 #include "graph/jobgraph.h"
+#include "graph/descriptor.h"
 #include "taskmanager/taskmanager.h"
 
 typedef struct jm_result {
@@ -45,7 +46,7 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	       jm_progress_fn progress, void *progress_arg, jm_result *res);
 
 /* The TaskManagers' state callback; arg is a jm_job ** (see above). */
-void jm_on_task_state(void *arg, const char *job_id, int vertex, int subtask,
+void jm_on_task_state(void *arg, const char *job_id, uint64_t attempt, int vertex, int subtask,
 		      enum tm_task_state state, const char *error);
 
 #endif

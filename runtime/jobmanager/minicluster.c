@@ -75,7 +75,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c, bool prog
 		goto out;
 	}
 	for (int64_t i = 0; i < ntm; i++) {
-		tm_options o = {.index = (int)i, .slots = (int)slots, .host = host, .port = 0,
+		tm_options o = {.index = (int)i, .slots = (int)slots, .bind_host = host, .port = 0,
 				.config = c, .on_state = jm_on_task_state, .on_state_arg = &current};
 		if ((rc = tm_new(&tms[i], &o, &err)) != 0) {
 			snprintf(res->error, sizeof(res->error), "cannot start TaskManager %lld: %.440s",

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
-#include "taskmanager/task.h"
+#include "taskmanager/operator.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
 
@@ -64,16 +66,16 @@ FL_API int fl_fail(fl_ctx *ctx, const char *fmt, ...)
 /* Turns a user function's negative return into the task's failure. */
 static int user_failed(tm_op *op, int rc)
 {
-	fl_ctx *ctx = &op->task->ctx;
+	fl_ctx *ctx = &op->chain->ctx;
 	const char *fn = op->node->fn_symbol ? op->node->fn_symbol : "?";
 	/* A collect that failed because the job is being cancelled, passed
 	 * back by the function, is the cancellation, not the function's fault. */
-	if (rc == FL_ECANCELED && atomic_load(&op->task->cancelled))
+	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
 		return rc;
 	if (ctx->user_failed)
-		return tm_task_fail(op->task, FL_EUSER, "operator '%s': %s() failed: %s",
+		return tm_chain_fail(op->chain, FL_EUSER, "operator '%s': %s() failed: %s",
 				    op->node->name, fn, ctx->user_msg);
-	return tm_task_fail(op->task, rc == FL_EUSER ? FL_EUSER : rc,
+	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
 			    "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
 			    fl_strerror(rc));
 }
@@ -104,10 +106,10 @@ static inline size_t encode_field_key(uint8_t type, const fl_value *v, uint8_t *
  * bytes) or, when it is longer, into op's heap key buffer `slot`. Returns the
  * key bytes with their length in *kl, or NULL with the task failed.
  */
-static const uint8_t *encode_key(tm_op *op, int slot, const sg_key *key, fl_key_fn fn,
+static const uint8_t *encode_key(tm_op *op, int slot, const td_key *key, fl_key_fn fn,
 				 const fl_row *row, uint8_t *buf, size_t *kl)
 {
-	tm_task *t = op->task;
+	tm_chain *t = op->chain;
 	const char *opname = op->node->name;
 	fl_row k;
 	if (key->by_fn) {
@@ -115,16 +117,16 @@ static const uint8_t *encode_key(tm_op *op, int slot, const sg_key *key, fl_key_
 		int rc = fn(&t->ctx, row, &k);
 		if (rc < 0) {
 			if (t->ctx.user_failed)
-				tm_task_fail(t, FL_EUSER, "key selector %s() of '%s' failed: %s",
+				tm_chain_fail(t, FL_EUSER, "key selector %s() of '%s' failed: %s",
 					     key->fn_symbol, opname, t->ctx.user_msg);
 			else
-				tm_task_fail(t, rc, "key selector %s() of '%s' returned %d",
+				tm_chain_fail(t, rc, "key selector %s() of '%s' returned %d",
 					     key->fn_symbol, opname, rc);
 			return NULL;
 		}
 	} else {
 		if (key->field >= row->nfields) {
-			tm_task_fail(t, FL_EINVAL,
+			tm_chain_fail(t, FL_EINVAL,
 				     "key field %u of '%s' is missing: the record has %u fields",
 				     key->field, opname, row->nfields);
 			return NULL;
@@ -145,14 +147,14 @@ static const uint8_t *encode_key(tm_op *op, int slot, const sg_key *key, fl_key_
 	}
 	size_t bound = row_encoded_bound(&k);
 	if (bound == 0 || bound > ROW_MAX_ENCODED) {
-		tm_task_fail(t, FL_ERANGE, "the key of a record for '%s' cannot be encoded (over %u bytes or malformed)",
+		tm_chain_fail(t, FL_ERANGE, "the key of a record for '%s' cannot be encoded (over %u bytes or malformed)",
 			     opname, ROW_MAX_ENCODED);
 		return NULL;
 	}
 	if (bound > op->key_heap_cap[slot]) {
 		uint8_t *nb = realloc(op->key_heap[slot], bound);
 		if (!nb) {
-			tm_task_fail(t, FL_ENOMEM, "out of memory for a %zu-byte key in '%s'", bound, opname);
+			tm_chain_fail(t, FL_ENOMEM, "out of memory for a %zu-byte key in '%s'", bound, opname);
 			return NULL;
 		}
 		op->key_heap[slot] = nb;
@@ -176,26 +178,27 @@ static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 	for (size_t i = 0; i < op->nouts; i++) {
 		tm_out *o = &op->outs[i];
 		int ch = 0;
-		if (o->edge->part == SG_PART_HASH) {
+		const td_output *d = o->desc;
+		if (d->part == SG_PART_HASH) {
 			uint8_t buf[KEY_BUF];
 			size_t kl;
-			const uint8_t *kb = encode_key(op, 1, o->edge->key, o->key_fn, row, buf, &kl);
+			const uint8_t *kb = encode_key(op, 1, &d->key, o->key_fn, row, buf, &kl);
 			if (!kb)
-				return op->task->err.code ? op->task->err.code : FL_EINVAL;
+				return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
 			uint32_t h = kg_murmur3_32(kb, kl, 0);
-			int kg = (int)(h % (uint32_t)o->max_parallelism);
-			ch = kg_operator_index(kg, o->max_parallelism, o->dst_parallelism);
+			int kg = (int)(h % (uint32_t)d->dst_max_parallelism);
+			ch = kg_operator_index(kg, d->dst_max_parallelism, d->dst_parallelism);
 		}
 		int rc = net_writer_emit_row(o->writer, ch, row);
 		if (rc == FL_ERANGE)
-			return tm_task_fail(op->task, rc, "a record of '%s' is over the %u-byte limit",
+			return tm_chain_fail(op->chain, rc, "a record of '%s' is over the %u-byte limit",
 					    op->node->name, ROW_MAX_ENCODED);
 		/* Recorded here so that a broken channel is not blamed on the
 		 * user function that happened to emit (cancellation is not a
 		 * failure of this task). */
 		if (rc && rc != FL_ECANCELED)
-			return tm_task_fail(op->task, rc, "'%s' cannot send to '%s' (subtask %d): %s",
-					    op->node->name, op->task->jg->sg->nodes[o->edge->dst_node]->name,
+			return tm_chain_fail(op->chain, rc, "'%s' cannot send to '%s' (subtask %d): %s",
+					    op->node->name, d->dst_name,
 					    ch + 1, fl_strerror(rc));
 		if (rc)
 			return rc;
@@ -228,12 +231,12 @@ static int agg_numeric(tm_op *op, const fl_row *acc, const fl_row *in, fl_row *o
 {
 	uint32_t f = op->node->field;
 	if (f >= in->nfields || f >= acc->nfields)
-		return tm_task_fail(op->task, FL_EINVAL,
+		return tm_chain_fail(op->chain, FL_EINVAL,
 				    "operator '%s': %s of field %u, but the record has %u fields",
 				    op->node->name, sg_kind_type(op->node->kind), f, in->nfields);
 	uint8_t ta = acc->types[f], ti = in->types[f];
 	if (ta != ti || (ti != FL_INT64 && ti != FL_DOUBLE && ti != FL_TIMESTAMP))
-		return tm_task_fail(op->task, FL_ETYPE,
+		return tm_chain_fail(op->chain, FL_ETYPE,
 				    "operator '%s': %s needs field %u to be int64, double or "
 				    "timestamp in every record (got type %d after %d)",
 				    op->node->name, sg_kind_type(op->node->kind), f, ti, ta);
@@ -268,7 +271,7 @@ static size_t encode_acc(tm_op *op, const fl_row *r)
 		return n;
 	size_t bound = row_encoded_bound(r);
 	if (bound == 0 || bound > ROW_MAX_ENCODED) {
-		tm_task_fail(op->task, FL_ERANGE,
+		tm_chain_fail(op->chain, FL_ERANGE,
 			     "operator '%s': accumulated record cannot be encoded (over %u bytes or "
 			     "malformed)",
 			     op->node->name, ROW_MAX_ENCODED);
@@ -276,7 +279,7 @@ static size_t encode_acc(tm_op *op, const fl_row *r)
 	}
 	uint8_t *nb = realloc(op->acc_buf, bound);
 	if (!nb) {
-		tm_task_fail(op->task, FL_ENOMEM, "out of memory in '%s'", op->node->name);
+		tm_chain_fail(op->chain, FL_ENOMEM, "out of memory in '%s'", op->node->name);
 		return 0;
 	}
 	op->acc_buf = nb;
@@ -301,7 +304,7 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 
 static int agg_process(tm_op *op, const fl_row *in)
 {
-	tm_task *t = op->task;
+	tm_chain *t = op->chain;
 	uint8_t buf[KEY_BUF];
 	size_t kl;
 	const uint8_t *kb = encode_key(op, 0, op->key, op->key_fn, in, buf, &kl);
@@ -318,7 +321,7 @@ int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t 
 
 static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
 {
-	tm_task *t = op->task;
+	tm_chain *t = op->chain;
 	int kg = (int)(h % (uint32_t)op->max_parallelism);
 	const void *val;
 	size_t vlen, pos;
@@ -328,7 +331,7 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 		fl_row acc;
 		size_t used;
 		if (row_decode(val, vlen, &acc, &used) != 0)
-			return tm_task_fail(t, FL_EPROTO, "operator '%s': corrupt state entry",
+			return tm_chain_fail(t, FL_EPROTO, "operator '%s': corrupt state entry",
 					    op->node->name);
 		int rc;
 		if (op->node->kind == SG_REDUCE) {
@@ -345,7 +348,7 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 		uint32_t f = op->node->field;
 		if (f >= in->nfields || (in->types[f] != FL_INT64 && in->types[f] != FL_DOUBLE &&
 					 in->types[f] != FL_TIMESTAMP))
-			return tm_task_fail(t, FL_ETYPE,
+			return tm_chain_fail(t, FL_ETYPE,
 					    "operator '%s': %s needs field %u to be int64, double or "
 					    "timestamp (record has %u fields)",
 					    op->node->name, sg_kind_type(op->node->kind), f, in->nfields);
@@ -362,12 +365,14 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 	}
 	int rc = st_heapmap_put_at(op->state, pos, kb, kl, h, kg, op->acc_buf, n);
 	if (rc)
-		return tm_task_fail(t, rc, "operator '%s': cannot store state: %s", op->node->name,
+		return tm_chain_fail(t, rc, "operator '%s': cannot store state: %s", op->node->name,
 				    fl_strerror(rc));
 	return 0;
 }
 
 /* ---------------------------------------------------------------- sinks */
+
+static int op_flush(tm_op *op);
 
 static pthread_mutex_t stdout_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -395,7 +400,7 @@ static int print_flush(tm_op *op)
 	pthread_mutex_unlock(&stdout_mu);
 	op->out_len = 0;
 	if (rc)
-		return tm_task_fail(op->task, rc, "print sink: cannot write to stdout: %s", strerror(errno));
+		return tm_chain_fail(op->chain, rc, "print sink: cannot write to stdout: %s", strerror(errno));
 	return 0;
 }
 
@@ -407,7 +412,7 @@ static int sink_line(tm_op *op, const fl_row *row, bool prefix)
 		char *p = op->out_buf + op->out_len;
 		int pre = 0;
 		if (prefix) {
-			pre = snprintf(p, room, "%d> ", op->task->subtask + 1);
+			pre = snprintf(p, room, "%d> ", op->chain->td->subtask + 1);
 			if (pre < 0 || (size_t)pre >= room)
 				pre = (int)room;
 		}
@@ -418,21 +423,21 @@ static int sink_line(tm_op *op, const fl_row *row, bool prefix)
 			return 0;
 		}
 		/* Does not fit: send what is pending, and grow for a huge line. */
-		int rc = op->node->kind == SG_SINK_PRINT ? print_flush(op) : tm_op_flush(op);
+		int rc = op->node->kind == SG_SINK_PRINT ? print_flush(op) : op_flush(op);
 		if (rc)
 			return rc;
 		if (need + 1 > op->out_cap) {
 			if (need + 1 > ROW_MAX_ENCODED * 4u)
-				return tm_task_fail(op->task, FL_ERANGE, "sink '%s': a line over %u bytes",
+				return tm_chain_fail(op->chain, FL_ERANGE, "sink '%s': a line over %u bytes",
 						    op->node->name, ROW_MAX_ENCODED * 4u);
 			char *nb = realloc(op->out_buf, need + 1);
 			if (!nb)
-				return tm_task_fail(op->task, FL_ENOMEM, "out of memory in '%s'", op->node->name);
+				return tm_chain_fail(op->chain, FL_ENOMEM, "out of memory in '%s'", op->node->name);
 			op->out_buf = nb;
 			op->out_cap = need + 1;
 		}
 	}
-	return tm_task_fail(op->task, FL_ERANGE, "sink '%s': cannot format a line", op->node->name);
+	return tm_chain_fail(op->chain, FL_ERANGE, "sink '%s': cannot format a line", op->node->name);
 }
 
 static int mkdir_p(const char *dir)
@@ -493,14 +498,14 @@ static int file_sink_open(tm_op *op, cm_err *err)
 	/* Written under a hidden in-progress name and renamed when the task
 	 * finishes, as Flink's file sink does, so a reader never sees a half
 	 * file as finished. */
-	if (asprintf(&op->file_tmp, "%s/.part-%d-0.inprogress", dir, op->task->subtask) < 0 ||
-	    asprintf(&op->file_final, "%s/part-%d-0", dir, op->task->subtask) < 0)
+	if (asprintf(&op->file_tmp, "%s/.part-%d-0.inprogress", dir, op->chain->td->subtask) < 0 ||
+	    asprintf(&op->file_final, "%s/part-%d-0", dir, op->chain->td->subtask) < 0)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	/* The directory ends up holding exactly this run's part files: one
 	 * subtask clears those of an earlier, wider run (indices no subtask of
 	 * this run writes, so nothing races with it). */
-	if (op->task->subtask == 0)
-		remove_stale_parts(dir, op->task->vertex->parallelism);
+	if (op->chain->td->subtask == 0)
+		remove_stale_parts(dir, op->chain->td->parallelism);
 	if (!(op->file = fopen(op->file_tmp, "w")))
 		return cm_err_set(err, cm_err_from_errno(errno), "text file sink: cannot create '%s': %s",
 				  op->file_tmp, strerror(errno));
@@ -509,7 +514,7 @@ static int file_sink_open(tm_op *op, cm_err *err)
 
 /* -------------------------------------------------------------- dispatch */
 
-int tm_op_open(tm_op *op, cm_err *err)
+static int op_open(tm_op *op, cm_err *err)
 {
 	switch (op->node->kind) {
 	case SG_SINK_PRINT:
@@ -534,7 +539,7 @@ static int process_map(tm_op *op, const fl_row *row)
 {
 	fl_row out;
 	out.nfields = 0;
-	int rc = ((fl_map_fn)op->fn)(&op->task->ctx, row, &out);
+	int rc = ((fl_map_fn)op->fn)(&op->chain->ctx, row, &out);
 	if (rc < 0)
 		return user_failed(op, rc);
 	return emit(op, &out);
@@ -543,15 +548,20 @@ static int process_map(tm_op *op, const fl_row *row)
 static int process_flat_map(tm_op *op, const fl_row *row)
 {
 	fl_collector c = {op};
-	int rc = ((fl_flat_map_fn)op->fn)(&op->task->ctx, row, &c);
+	int rc = ((fl_flat_map_fn)op->fn)(&op->chain->ctx, row, &c);
+	/* A failure downstream of fl_collect is the chain's failure whatever
+	 * the function returned: ignoring fl_collect's result is the common C
+	 * idiom, and must not turn a failed record into a lost one. */
+	if (op->chain->err.code)
+		return op->chain->err.code;
 	if (rc < 0)
-		return op->task->err.code ? op->task->err.code : user_failed(op, rc);
+		return user_failed(op, rc);
 	return 0;
 }
 
 static int process_filter(tm_op *op, const fl_row *row)
 {
-	int rc = ((fl_filter_fn)op->fn)(&op->task->ctx, row);
+	int rc = ((fl_filter_fn)op->fn)(&op->chain->ctx, row);
 	if (rc < 0)
 		return user_failed(op, rc);
 	return rc > 0 ? emit(op, row) : 0;
@@ -559,7 +569,7 @@ static int process_filter(tm_op *op, const fl_row *row)
 
 static int process_print(tm_op *op, const fl_row *row)
 {
-	return sink_line(op, row, op->task->vertex->parallelism > 1);
+	return sink_line(op, row, op->chain->td->parallelism > 1);
 }
 
 static int process_file(tm_op *op, const fl_row *row)
@@ -572,7 +582,7 @@ static int process_discard(tm_op *op, const fl_row *row)
 	return 0;
 }
 
-void tm_op_init(tm_op *op)
+static void op_init(tm_op *op)
 {
 	switch (op->node->kind) {
 	case SG_MAP:
@@ -607,9 +617,9 @@ void tm_op_init(tm_op *op)
 	}
 }
 
-int tm_op_end_input(tm_op *op)
+static int op_end_input(tm_op *op)
 {
-	if (!sg_kind_is_keyed(op->node->kind) || !op->task->batch)
+	if (!sg_kind_is_keyed(op->node->kind) || !op->chain->batch)
 		return 0;
 	/* BATCH: one final value per key, when the input is complete. */
 	size_t cursor = 0;
@@ -620,17 +630,17 @@ int tm_op_end_input(tm_op *op)
 		fl_row r;
 		size_t used;
 		if (row_decode(v, vl, &r, &used) != 0)
-			return tm_task_fail(op->task, FL_EPROTO, "operator '%s': corrupt state entry",
+			return tm_chain_fail(op->chain, FL_EPROTO, "operator '%s': corrupt state entry",
 					    op->node->name);
 		int rc = emit(op, &r);
-		op->task->ctx.scratch_used = 0;
+		op->chain->ctx.scratch_used = 0;
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-int tm_op_flush(tm_op *op)
+static int op_flush(tm_op *op)
 {
 	if (op->node->kind == SG_SINK_PRINT)
 		return print_flush(op);
@@ -638,7 +648,7 @@ int tm_op_flush(tm_op *op)
 		size_t n = fwrite(op->out_buf, 1, op->out_len, op->file);
 		op->out_len = 0;
 		if (n == 0 || ferror(op->file))
-			return tm_task_fail(op->task, FL_EIO, "text file sink: cannot write '%s': %s",
+			return tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot write '%s': %s",
 					    op->file_tmp, strerror(errno));
 		return 0;
 	}
@@ -650,20 +660,208 @@ int tm_op_flush(tm_op *op)
 	return 0;
 }
 
-int tm_op_close(tm_op *op, bool ok)
+static int op_close(tm_op *op, bool ok)
 {
 	int rc = 0;
 	if (ok)
-		rc = tm_op_flush(op);
+		rc = op_flush(op);
 	if (op->file) {
 		bool good = ok && rc == 0;
 		if (fclose(op->file) != 0 && good)
-			rc = tm_task_fail(op->task, FL_EIO, "text file sink: cannot write '%s': %s",
+			rc = tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot write '%s': %s",
 					  op->file_tmp, strerror(errno));
 		op->file = NULL;
 		if (good && rc == 0 && rename(op->file_tmp, op->file_final) != 0)
-			rc = tm_task_fail(op->task, FL_EIO, "text file sink: cannot rename '%s' to '%s': %s",
+			rc = tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot rename '%s' to '%s': %s",
 					  op->file_tmp, op->file_final, strerror(errno));
 	}
 	return rc;
+}
+
+/* ---------------------------------------------------------------- chain */
+
+int tm_chain_fail(tm_chain *c, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	rc = cm_err_vset(&c->err, rc ? rc : FL_EINVAL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int resolve(const tm_chain *c, const char *symbol, void **fn, cm_err *err)
+{
+	return sg_resolve_function(c->td->library, symbol, fn, err);
+}
+
+int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->td = td;
+	c->name = name;
+	c->ctx.chain = c;
+	c->ctx.subtask = td->subtask;
+	c->ctx.parallelism = td->parallelism;
+	c->buffer_timeout_ms = td->buffer_timeout_ms;
+	c->batch = td->batch;
+	atomic_init(&c->cancelled, false);
+	atomic_init(&c->attention, 0);
+	if (!(c->ops = calloc(td->nops, sizeof(*c->ops))))
+		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
+	c->nops = td->nops;
+	for (size_t i = 0; i < td->nops; i++) {
+		tm_op *op = &c->ops[i];
+		const td_op *d = &td->ops[i];
+		op->node = d;
+		op->chain = c;
+		op_init(op);
+		atomic_init(&op->records_in, 0);
+		atomic_init(&op->records_out, 0);
+		if (d->nchained && !(op->chained = calloc(d->nchained, sizeof(*op->chained))))
+			return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
+		for (size_t j = 0; j < d->nchained; j++)
+			op->chained[j] = &c->ops[d->chained[j]];
+		op->nchained = d->nchained;
+		if (d->fn_symbol) {
+			int rc = resolve(c, d->fn_symbol, &op->fn, err);
+			if (rc)
+				return rc;
+		}
+		if (sg_kind_is_keyed(d->kind)) {
+			op->key = &d->key;
+			op->max_parallelism = td->max_parallelism;
+			if (d->key.by_fn) {
+				void *fn;
+				int rc = resolve(c, d->key.fn_symbol, &fn, err);
+				if (rc)
+					return rc;
+				op->key_fn = (fl_key_fn)fn;
+			}
+		}
+		if (d->nouts && !(op->outs = calloc(d->nouts, sizeof(*op->outs))))
+			return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
+		op->nouts = d->nouts;
+		for (size_t k = 0; k < d->nouts; k++) {
+			const td_output *o = &d->outs[k];
+			op->outs[k].desc = o;
+			if (o->part == SG_PART_HASH && o->key.by_fn) {
+				void *fn;
+				int rc = resolve(c, o->key.fn_symbol, &fn, err);
+				if (rc)
+					return rc;
+				op->outs[k].key_fn = (fl_key_fn)fn;
+			}
+		}
+	}
+	return 0;
+}
+
+void tm_chain_fini(tm_chain *c)
+{
+	for (size_t i = 0; i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		for (size_t k = 0; k < op->nouts; k++)
+			net_writer_free(op->outs[k].writer);
+		free(op->outs);
+		free(op->chained);
+		st_heapmap_free(op->state);
+		free(op->acc_buf);
+		free(op->key_heap[0]);
+		free(op->key_heap[1]);
+		free(op->out_buf);
+		if (op->file)
+			fclose(op->file);
+		free(op->file_tmp);
+		free(op->file_final);
+	}
+	free(c->ops);
+	free(c->ctx.scratch);
+	c->ops = NULL;
+	c->nops = 0;
+}
+
+int tm_chain_open(tm_chain *c, size_t *opened)
+{
+	cm_err oe = {0};
+	*opened = 0;
+	for (size_t i = 0; i < c->nops; i++) {
+		int rc = op_open(&c->ops[i], &oe);
+		if (rc)
+			return tm_chain_fail(c, rc, "%s", oe.msg);
+		*opened = i + 1;
+	}
+	return 0;
+}
+
+int tm_chain_finish(tm_chain *c)
+{
+	/* Ops are in topological order, so an op's end-of-input output reaches
+	 * chained ops that have not ended yet. */
+	for (size_t i = 0; i < c->nops; i++) {
+		int rc = op_end_input(&c->ops[i]);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		int rc = op_flush(op);
+		if (rc)
+			return rc;
+		for (size_t k = 0; k < op->nouts; k++)
+			if ((rc = net_writer_broadcast_event(op->outs[k].writer,
+							     NET_EV_END_OF_PARTITION, 0)) != 0)
+				return rc;
+	}
+	return 0;
+}
+
+int tm_chain_close(tm_chain *c, size_t opened, bool ok)
+{
+	int first = 0;
+	for (size_t i = 0; i < opened; i++) {
+		int rc = op_close(&c->ops[i], ok && first == 0);
+		if (first == 0)
+			first = rc;
+	}
+	return first;
+}
+
+void tm_chain_publish_metrics(tm_chain *c)
+{
+	for (size_t i = 0; i < c->nops; i++) {
+		atomic_store_explicit(&c->ops[i].records_in, c->ops[i].n_in, memory_order_relaxed);
+		atomic_store_explicit(&c->ops[i].records_out, c->ops[i].n_out, memory_order_relaxed);
+	}
+}
+
+int tm_chain_maybe_flush(tm_chain *c, bool force)
+{
+	tm_chain_publish_metrics(c);
+	int64_t now = cm_now_ms();
+	if (!force && now < c->next_flush_ms)
+		return 0;
+	/* Saturating: a huge timeout means "flush when full or at the end". */
+	if (__builtin_add_overflow(now, c->buffer_timeout_ms, &c->next_flush_ms))
+		c->next_flush_ms = INT64_MAX;
+	for (size_t i = 0; i < c->nops; i++) {
+		int rc = op_flush(&c->ops[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int tm_chain_attend(tm_chain *c)
+{
+	if (atomic_load(&c->cancelled))
+		return FL_ECANCELED;
+	if (atomic_fetch_and(&c->attention, ~TM_ATTN_FLUSH) & TM_ATTN_FLUSH)
+		return tm_chain_maybe_flush(c, false);
+	return 0;
+}
+
+void tm_chain_cancel(tm_chain *c)
+{
+	atomic_store(&c->cancelled, true);
+	atomic_fetch_or(&c->attention, TM_ATTN_CANCEL);
 }

@@ -14,7 +14,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "taskmanager/task.h"
+#include "taskmanager/operator.h"
 
 #define CHECK_EVERY 256
 #define READ_BUF (64u * 1024u)
@@ -27,36 +27,36 @@ static void sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
-int tm_run_generator(tm_task *t)
+int tm_run_generator(tm_chain *c)
 {
-	tm_op *head = &t->ops[0];
-	const sg_node *n = head->node;
+	tm_op *head = &c->ops[0];
+	const td_op *n = head->node;
 	fl_generator_fn fn = (fl_generator_fn)head->fn;
-	int p = t->vertex->parallelism;
+	int p = c->td->parallelism;
 	double rate = n->gen_rate > 0 ? n->gen_rate / p : 0; /* per subtask */
 	int64_t start = cm_now_ms(), produced = 0;
 	/* Bounds in locals: the user call would force reloads through n. */
 	const int64_t count = n->gen_count < 0 ? INT64_MAX : n->gen_count;
-	for (int64_t off = t->subtask; off < count; off += p) {
+	for (int64_t off = c->td->subtask; off < count; off += p) {
 		fl_row row;
 		row.nfields = 0;
-		int rc = fn(&t->ctx, off, &row);
+		int rc = fn(&c->ctx, off, &row);
 		if (rc < 0) {
-			if (t->ctx.user_failed)
-				return tm_task_fail(t, FL_EUSER, "source '%s': %s() failed at offset %lld: %s",
-						    n->name, n->fn_symbol, (long long)off, t->ctx.user_msg);
-			return tm_task_fail(t, rc, "source '%s': %s() returned %d at offset %lld", n->name,
+			if (c->ctx.user_failed)
+				return tm_chain_fail(c, FL_EUSER, "source '%s': %s() failed at offset %lld: %s",
+						    n->name, n->fn_symbol, (long long)off, c->ctx.user_msg);
+			return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld", n->name,
 					    n->fn_symbol, rc, (long long)off);
 		}
 		rc = tm_op_process(head, &row);
-		t->ctx.scratch_used = 0;
-		if (rc || (rc = tm_task_check(t)) != 0)
+		c->ctx.scratch_used = 0;
+		if (rc || (rc = tm_chain_check(c)) != 0)
 			return rc;
 		produced++;
 		/* Cancellation is seen per record (tm_task_check); this is
 		 * for the metrics publish and the rate limit. */
 		if (produced % CHECK_EVERY == 0 || rate > 0) {
-			if ((rc = tm_task_maybe_flush(t, t->buffer_timeout_ms == 0)) != 0)
+			if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0)
 				return rc;
 			if (rate > 0) {
 				/* Sleep until this record's slot, but wake for flushes. */
@@ -64,12 +64,12 @@ int tm_run_generator(tm_task *t)
 				int64_t now = cm_now_ms();
 				while (now < due) {
 					int64_t wait = due - now;
-					if (t->buffer_timeout_ms > 0 && t->next_flush_ms - now < wait)
-						wait = t->next_flush_ms > now ? t->next_flush_ms - now : 1;
+					if (c->buffer_timeout_ms > 0 && c->next_flush_ms - now < wait)
+						wait = c->next_flush_ms > now ? c->next_flush_ms - now : 1;
 					sleep_ms(wait > 100 ? 100 : wait);
-					if (atomic_load_explicit(&t->cancelled, memory_order_relaxed))
+					if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
 						return FL_ECANCELED;
-					if ((rc = tm_task_maybe_flush(t, false)) != 0)
+					if ((rc = tm_chain_maybe_flush(c, false)) != 0)
 						return rc;
 					now = cm_now_ms();
 				}
@@ -88,10 +88,10 @@ typedef struct split {
 
 /* Every subtask computes the same split list and reads splits k with
  * k % parallelism == subtask. */
-static int plan_splits(tm_task *t, split **out, size_t *nout)
+static int plan_splits(tm_chain *c, split **out, size_t *nout)
 {
-	const sg_node *n = t->ops[0].node;
-	int p = t->vertex->parallelism;
+	const td_op *n = c->ops[0].node;
+	int p = c->td->parallelism;
 	/* Sizes as of graph building: every subtask must cut the same splits
 	 * even if a file grows meanwhile (a log still being written). */
 	const int64_t *sizes = n->sizes;
@@ -99,7 +99,7 @@ static int plan_splits(tm_task *t, split **out, size_t *nout)
 	for (size_t i = 0; i < n->npaths; i++) {
 		if (access(n->paths[i], R_OK) != 0) {
 			int e = errno;
-			return tm_task_fail(t, cm_err_from_errno(e), "source '%s': cannot read '%s': %s",
+			return tm_chain_fail(c, cm_err_from_errno(e), "source '%s': cannot read '%s': %s",
 					    n->name, n->paths[i], strerror(e));
 		}
 		total += sizes[i];
@@ -118,7 +118,7 @@ static int plan_splits(tm_task *t, split **out, size_t *nout)
 				split *ns = realloc(s, cap * sizeof(*s));
 				if (!ns) {
 					free(s);
-					return tm_task_fail(t, FL_ENOMEM, "out of memory");
+					return tm_chain_fail(c, FL_ENOMEM, "out of memory");
 				}
 				s = ns;
 			}
@@ -175,19 +175,19 @@ static int fill(reader *r)
 	}
 }
 
-static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
+static int read_split(tm_chain *c, const char *path, const split *sp, reader *r)
 {
-	tm_op *head = &t->ops[0];
+	tm_op *head = &c->ops[0];
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0)
-		return tm_task_fail(t, cm_err_from_errno(errno), "source '%s': cannot open '%s': %s",
+		return tm_chain_fail(c, cm_err_from_errno(errno), "source '%s': cannot open '%s': %s",
 				    head->node->name, path, strerror(errno));
 	/* A split owns the lines that start inside it: unless it starts the
 	 * file, skip to just after the first newline at or after start-1. */
 	int64_t begin = sp->start > 0 ? sp->start - 1 : 0;
 	if (lseek(r->fd, begin, SEEK_SET) < 0) {
 		close(r->fd);
-		return tm_task_fail(t, FL_EIO, "source: cannot seek in '%s'", path);
+		return tm_chain_fail(c, FL_EIO, "source: cannot seek in '%s'", path);
 	}
 	r->len = r->pos = 0;
 	r->file_pos = begin;
@@ -199,7 +199,7 @@ static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
 		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
 		if (!nl && !r->eof) {
 			if ((rc = fill(r)) != 0) {
-				rc = tm_task_fail(t, rc, "source '%s': %s at byte %lld of '%s'", head->node->name,
+				rc = tm_chain_fail(c, rc, "source '%s': %s at byte %lld of '%s'", head->node->name,
 						  rc == FL_ERANGE ? "a line over 16 MiB" : "read error",
 						  (long long)(r->file_pos + (int64_t)r->pos), path);
 				break;
@@ -226,15 +226,15 @@ static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
 		row.values[0].u.s.ptr = line;
 		row.values[0].u.s.len = (uint32_t)llen;
 		rc = tm_op_process(head, &row);
-		t->ctx.scratch_used = 0;
-		if (rc || (rc = tm_task_check(t)) != 0)
+		c->ctx.scratch_used = 0;
+		if (rc || (rc = tm_chain_check(c)) != 0)
 			break;
 		if (++lines % CHECK_EVERY == 0) {
-			if (atomic_load_explicit(&t->cancelled, memory_order_relaxed)) {
+			if (atomic_load_explicit(&c->cancelled, memory_order_relaxed)) {
 				rc = FL_ECANCELED;
 				break;
 			}
-			if ((rc = tm_task_maybe_flush(t, false)) != 0)
+			if ((rc = tm_chain_maybe_flush(c, false)) != 0)
 				break;
 		}
 		if (!nl)
@@ -244,21 +244,21 @@ static int read_split(tm_task *t, const char *path, const split *sp, reader *r)
 	return rc;
 }
 
-int tm_run_text_source(tm_task *t)
+int tm_run_text_source(tm_chain *c)
 {
 	split *splits = NULL;
 	size_t n = 0;
-	int rc = plan_splits(t, &splits, &n);
+	int rc = plan_splits(c, &splits, &n);
 	if (rc)
 		return rc;
 	reader r = {.fd = -1, .cap = READ_BUF};
 	if (!(r.buf = malloc(r.cap))) {
 		free(splits);
-		return tm_task_fail(t, FL_ENOMEM, "out of memory");
+		return tm_chain_fail(c, FL_ENOMEM, "out of memory");
 	}
-	int p = t->vertex->parallelism;
-	for (size_t k = (size_t)t->subtask; k < n && rc == 0; k += (size_t)p) {
-		rc = read_split(t, t->ops[0].node->paths[splits[k].file], &splits[k], &r);
+	int p = c->td->parallelism;
+	for (size_t k = (size_t)c->td->subtask; k < n && rc == 0; k += (size_t)p) {
+		rc = read_split(c, c->ops[0].node->paths[splits[k].file], &splits[k], &r);
 	}
 	free(r.buf);
 	free(splits);

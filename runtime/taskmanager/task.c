@@ -1,234 +1,185 @@
 /*
- * task.c — building a subtask from the job graph, wiring its channels, and
- * the task thread's input loop.
+ * task.c — a subtask: its input channels, its outputs' channels, and the
+ * thread that runs the chain from a source or from the input gate.
  */
-#include <stdarg.h>
+#include "taskmanager/task.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "config/config.h"
-#include "taskmanager/taskmanager.h"
 #include "types/codec.h"
 
 const char *tm_task_state_name(enum tm_task_state s)
 {
-	static const char *const names[] = {"DEPLOYING", "RUNNING", "FINISHED", "CANCELED",
-					    "FAILED"};
-	return (unsigned)s < 5 ? names[s] : "?";
+	static const char *const names[] = {"CREATED",	"SCHEDULED", "DEPLOYING", "RUNNING",
+					    "FINISHED", "CANCELING", "CANCELED",  "FAILED"};
+	return (unsigned)s < TM_TASK_NSTATES ? names[s] : "?";
 }
 
-uint64_t tm_channel_id(const tm_placement *pl, const jg_graph *jg, int e, int i, int j)
+bool tm_task_state_is_final(enum tm_task_state s)
 {
-	const jg_edge *edge = &jg->edges[e];
-	if (edge->part == SG_PART_FORWARD)
-		return pl->channel_base + pl->edge_base[e] + (uint64_t)i;
-	int pd = jg->vertices[edge->dst_vertex].parallelism;
-	return pl->channel_base + pl->edge_base[e] + (uint64_t)i * (uint64_t)pd + (uint64_t)j;
+	return s == TM_TASK_FINISHED || s == TM_TASK_CANCELED || s == TM_TASK_FAILED;
 }
 
-int tm_task_fail(tm_task *t, int rc, const char *fmt, ...)
+static void unregister_inputs(tm_task *t)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	rc = cm_err_vset(&t->err, rc ? rc : FL_EINVAL, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-static int resolve_op(tm_task *t, tm_op *op, cm_err *err)
-{
-	const sg_node *n = op->node;
-	const char *lib = t->jg->sg->library;
-	if (n->fn_symbol) {
-		int rc = sg_resolve_function(lib, n->fn_symbol, &op->fn, err);
-		if (rc)
-			return rc;
+	for (int i = 0; i < t->nin; i++) {
+		tm_channels_remove(t->deps.channels, t->td->attempt, t->in_ids[i]);
+		net_endpoint_unregister_input(t->deps.ep, t->in_ids[i]);
 	}
-	if (sg_kind_is_keyed(n->kind)) {
-		/* A keyed operator has exactly one (hash) input edge: its key. */
-		op->key = &n->inputs[0].key;
-		op->max_parallelism = t->vertex->max_parallelism;
-		if (op->key->by_fn) {
-			void *fn;
-			int rc = sg_resolve_function(lib, op->key->fn_symbol, &fn, err);
+	t->nin = 0;
+}
+
+/* Input channels: one per producer subtask of each input edge (FORWARD:
+ * just the one with our index), registered locally and remotely. */
+static int register_inputs(tm_task *t, cm_err *err)
+{
+	const td_task *td = t->td;
+	int nin = 0;
+	for (size_t k = 0; k < td->ninputs; k++)
+		nin += td->inputs[k].forward ? 1 : td->inputs[k].src_parallelism;
+	if (nin == 0)
+		return 0;
+	if (!(t->in_ids = calloc((size_t)nin, sizeof(*t->in_ids))))
+		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
+	int rc = net_gate_new(&t->gate, nin, t->deps.buffers_per_channel);
+	if (rc)
+		return cm_err_set(err, rc, "cannot create the input gate of %s", t->name);
+	int ch = 0;
+	for (size_t k = 0; k < td->ninputs; k++) {
+		const td_input *in = &td->inputs[k];
+		for (int i = 0; i < in->src_parallelism; i++) {
+			if (in->forward && i != td->subtask)
+				continue;
+			uint64_t id = td_channel_id(in->edge_base, in->forward, i, td->subtask,
+						    td->parallelism);
+			rc = tm_channels_add(t->deps.channels, td->attempt, id, t->gate, ch);
+			if (rc == 0 && (rc = net_endpoint_register_input(t->deps.ep, id, t->gate, ch)) != 0)
+				tm_channels_remove(t->deps.channels, td->attempt, id);
 			if (rc)
-				return rc;
-			op->key_fn = (fl_key_fn)fn;
+				return cm_err_set(err, rc, "%s: cannot register input channel %llu: %s",
+						  t->name, (unsigned long long)id,
+						  rc == FL_EINVAL ? "registered twice" : fl_strerror(rc));
+			t->in_ids[ch] = id;
+			t->nin = ++ch;
 		}
 	}
 	return 0;
 }
 
-int tm_task_new(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex, int subtask,
-		const tm_placement *pl, tm_task **out, cm_err *err)
+int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err)
 {
+	*out = NULL;
 	tm_task *t = calloc(1, sizeof(*t));
-	if (!t)
-		return cm_err_set(err, FL_ENOMEM, "out of memory");
-	const jg_vertex *v = &jg->vertices[vertex];
-	t->tm = tm;
-	snprintf(t->job_id, sizeof(t->job_id), "%s", job_id);
-	t->jg = jg;
-	t->vertex = v;
-	t->subtask = subtask;
-	t->placement = pl;
-	snprintf(t->name, sizeof(t->name), "%s (%d/%d)", v->name, subtask + 1, v->parallelism);
-	t->ctx.task = t;
-	t->ctx.subtask = subtask;
-	t->ctx.parallelism = v->parallelism;
-	t->buffer_timeout_ms = jg->sg->buffer_timeout_ms;
-	t->batch = jg->sg->mode == FL_MODE_BATCH;
-	atomic_init(&t->cancelled, false);
-	atomic_init(&t->attention, 0);
+	if (!t) {
+		td_free(td);
+		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying a task");
+	}
+	t->td = td;
+	t->deps = *deps;
+	snprintf(t->name, sizeof(t->name), "%s (%d/%d)", td->vertex_name, td->subtask + 1,
+		 td->parallelism);
 	atomic_init(&t->state, TM_TASK_DEPLOYING);
-	int rc = FL_ENOMEM;
-	if (!(t->ops = calloc(v->nops, sizeof(*t->ops))))
-		goto fail;
-	t->nops = v->nops;
-	for (size_t i = 0; i < v->nops; i++) {
-		tm_op *op = &t->ops[i];
-		op->node = jg->sg->nodes[v->ops[i].node];
-		op->task = t;
-		tm_op_init(op);
-		atomic_init(&op->records_in, 0);
-		atomic_init(&op->records_out, 0);
-		if (v->ops[i].nchained &&
-		    !(op->chained = calloc(v->ops[i].nchained, sizeof(*op->chained))))
-			goto fail;
-		for (size_t j = 0; j < v->ops[i].nchained; j++)
-			op->chained[j] = &t->ops[v->ops[i].chained[j]];
-		op->nchained = v->ops[i].nchained;
-		if ((rc = resolve_op(t, op, err)) != 0)
-			goto fail;
-		rc = FL_ENOMEM;
+	if (pthread_mutex_init(&t->mu, NULL) != 0) {
+		td_free(td);
+		free(t);
+		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying a task");
 	}
-	if (sg_kind_is_keyed(t->ops[0].node->kind) && !t->ops[0].key->by_fn &&
+	int rc = tm_chain_init(&t->chain, td, t->name, err);
+	if (rc == 0 && sg_kind_is_keyed(td->ops[0].kind) && !td->ops[0].key.by_fn &&
 	    !(t->prefetch_keys = calloc(TM_PREFETCH_WINDOW, sizeof(*t->prefetch_keys))))
-		goto fail;
-	/* Input channels: one per producer subtask of each input edge (FORWARD:
-	 * just the one with our index). */
-	int nin = 0;
-	for (size_t k = 0; k < v->nin_edges; k++) {
-		const jg_edge *e = &jg->edges[v->in_edges[k]];
-		nin += e->part == SG_PART_FORWARD ? 1 : jg->vertices[e->src_vertex].parallelism;
-	}
-	if (nin > 0) {
-		if (!(t->in_ids = calloc((size_t)nin, sizeof(*t->in_ids))))
-			goto fail;
-		if ((rc = net_gate_new(&t->gate, nin, tm->buffers_per_channel)) != 0)
-			goto fail;
-		int ch = 0;
-		for (size_t k = 0; k < v->nin_edges; k++) {
-			int eid = v->in_edges[k];
-			const jg_edge *e = &jg->edges[eid];
-			int ps = jg->vertices[e->src_vertex].parallelism;
-			for (int i = 0; i < ps; i++) {
-				if (e->part == SG_PART_FORWARD && i != subtask)
-					continue;
-				uint64_t id = tm_channel_id(pl, jg, eid, i, subtask);
-				if ((rc = tm_register_local_input(tm, id, t->gate, ch)) != 0)
-					goto fail;
-				if ((rc = net_endpoint_register_input(tm->ep, id, t->gate, ch)) != 0) {
-					tm_unregister_local_input(tm, id);
-					goto fail;
-				}
-				t->in_ids[ch] = id;
-				t->nin = ++ch;
-			}
-		}
+		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
+	if (rc == 0)
+		rc = register_inputs(t, err);
+	if (rc) {
+		tm_task_free(t);
+		return rc;
 	}
 	*out = t;
 	return 0;
-fail:
-	if (rc == FL_ENOMEM)
-		cm_err_set(err, rc, "out of memory while deploying %s", t->name);
-	tm_task_free(t);
-	return rc;
 }
 
-int tm_task_connect(tm_task *t, cm_err *err)
+static enum net_partitioner net_part(enum sg_partitioner p)
 {
-	tm_taskmanager *tm = t->tm;
-	const jg_graph *jg = t->jg;
-	for (size_t i = 0; i < t->nops; i++) {
-		tm_op *op = &t->ops[i];
-		const jg_op *jop = &t->vertex->ops[i];
-		if (jop->nout_edges == 0)
-			continue;
-		if (!(op->outs = calloc(jop->nout_edges, sizeof(*op->outs))))
-			return cm_err_set(err, FL_ENOMEM, "out of memory");
-		for (size_t k = 0; k < jop->nout_edges; k++) {
-			int eid = jop->out_edges[k];
-			const jg_edge *e = &jg->edges[eid];
-			const jg_vertex *dv = &jg->vertices[e->dst_vertex];
+	switch (p) {
+	case SG_PART_FORWARD:
+		return NET_PART_FORWARD;
+	case SG_PART_HASH:
+		return NET_PART_HASH;
+	case SG_PART_BROADCAST:
+		return NET_PART_BROADCAST;
+	default:
+		return NET_PART_REBALANCE;
+	}
+}
+
+/* Creates the record writers and their channels: local ones straight into
+ * the consumer's gate, remote ones through the data endpoint. */
+static int connect_outputs(tm_task *t)
+{
+	const td_task *td = t->td;
+	cm_err err = {0};
+	for (size_t i = 0; i < t->chain.nops; i++) {
+		tm_op *op = &t->chain.ops[i];
+		for (size_t k = 0; k < op->nouts; k++) {
 			tm_out *o = &op->outs[k];
-			o->edge = e;
-			o->dst_parallelism = dv->parallelism;
-			o->max_parallelism = dv->max_parallelism;
-			op->nouts = k + 1;
-			if (e->part == SG_PART_HASH && e->key->by_fn) {
-				void *fn;
-				int rc = sg_resolve_function(jg->sg->library, e->key->fn_symbol, &fn, err);
-				if (rc)
-					return rc;
-				o->key_fn = (fl_key_fn)fn;
-			}
-			enum net_partitioner np = e->part == SG_PART_FORWARD     ? NET_PART_FORWARD
-						  : e->part == SG_PART_HASH      ? NET_PART_HASH
-						  : e->part == SG_PART_BROADCAST ? NET_PART_BROADCAST
-										 : NET_PART_REBALANCE;
-			int nch = e->part == SG_PART_FORWARD ? 1 : dv->parallelism;
-			int rc = net_writer_new(&o->writer, np, nch, tm->segment_size,
-						t->subtask % nch);
+			const td_output *d = o->desc;
+			net_writer *w;
+			int rc = net_writer_new(&w, net_part(d->part), d->nconsumers,
+						t->deps.segment_size, td->subtask % d->nconsumers);
 			if (rc)
-				return cm_err_set(err, rc, "cannot create the record writer of %s", t->name);
-			for (int c = 0; c < nch; c++) {
-				int j = e->part == SG_PART_FORWARD ? t->subtask : c;
-				uint64_t id = tm_channel_id(t->placement, jg, eid, t->subtask, j);
-				const char *addr = t->placement->addresses[e->dst_vertex][j];
-				net_outchan *oc = NULL;
-				net_gate *g;
-				int gch;
-				if (strcmp(addr, tm_address(tm)) == 0) {
-					if (tm_lookup_local_input(tm, id, &g, &gch) != 0)
-						return cm_err_set(err, FL_EINVAL,
-								  "%s: local channel %llu has no consumer",
-								  t->name, (unsigned long long)id);
-					rc = net_outchan_local(&oc, g, gch);
-				} else {
-					rc = net_endpoint_open_output(tm->ep, addr, id, &oc, err);
+				return tm_chain_fail(&t->chain, rc,
+						     "cannot create the record writer of %s", t->name);
+			for (int c = 0; c < d->nconsumers && rc == 0; c++) {
+				if (atomic_load(&t->chain.cancelled)) {
+					rc = FL_ECANCELED;
+					break;
 				}
-				if (rc)
-					return cm_err_set(err, rc, "%s: cannot open channel to %s", t->name, addr);
-				net_writer_set_channel(o->writer, c, oc);
+				bool fwd = d->part == SG_PART_FORWARD;
+				int j = fwd ? td->subtask : c;
+				uint64_t id = td_channel_id(d->edge_base, fwd, td->subtask, j,
+							    d->dst_parallelism);
+				const td_peer *peer = &td->peers[d->consumer_peer[c]];
+				net_outchan *oc = NULL;
+				if (strcmp(peer->resource_id, t->deps.resource_id) == 0) {
+					net_gate *g;
+					int gch;
+					if (tm_channels_find(t->deps.channels, td->attempt, id, &g, &gch) != 0)
+						rc = tm_chain_fail(
+						    &t->chain, FL_EINVAL,
+						    "%s: local channel %llu to '%s' (subtask %d) has no consumer",
+						    t->name, (unsigned long long)id, d->dst_name, j + 1);
+					else
+						rc = net_outchan_local(&oc, g, gch);
+				} else {
+					rc = net_endpoint_open_output(t->deps.ep, peer->data_address, id,
+								      &oc, &err);
+				}
+				if (rc && rc != FL_ECANCELED)
+					tm_chain_fail(&t->chain, rc,
+						      "%s: cannot open the channel to '%s' (subtask %d) on "
+						      "%s: %s",
+						      t->name, d->dst_name, j + 1, peer->resource_id,
+						      err.msg[0] ? err.msg : fl_strerror(rc));
+				if (rc == 0)
+					net_writer_set_channel(w, c, oc);
 			}
+			if (rc) {
+				net_writer_free(w);
+				return rc;
+			}
+			/* Published under the lock that tm_task_cancel holds, so a
+			 * cancel either sees the writer or is seen here. */
+			pthread_mutex_lock(&t->mu);
+			o->writer = w;
+			bool cancelled = atomic_load(&t->chain.cancelled);
+			pthread_mutex_unlock(&t->mu);
+			if (cancelled)
+				return FL_ECANCELED;
 		}
-	}
-	return 0;
-}
-
-void tm_task_publish_metrics(tm_task *t)
-{
-	for (size_t i = 0; i < t->nops; i++) {
-		atomic_store_explicit(&t->ops[i].records_in, t->ops[i].n_in, memory_order_relaxed);
-		atomic_store_explicit(&t->ops[i].records_out, t->ops[i].n_out, memory_order_relaxed);
-	}
-}
-
-int tm_task_maybe_flush(tm_task *t, bool force)
-{
-	tm_task_publish_metrics(t);
-	int64_t now = cm_now_ms();
-	if (!force && now < t->next_flush_ms)
-		return 0;
-	t->next_flush_ms = now + t->buffer_timeout_ms;
-	for (size_t i = 0; i < t->nops; i++) {
-		int rc = tm_op_flush(&t->ops[i]);
-		if (rc)
-			return rc;
 	}
 	return 0;
 }
@@ -238,11 +189,12 @@ static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *r
 	uint64_t len;
 	size_t h = row_varint_get(b->data + *off, b->len - *off, &len);
 	if (h == 0 || len > b->len - *off - h)
-		return tm_task_fail(t, FL_EPROTO, "%s: malformed record framing at offset %zu", t->name,
-				    *off);
+		return tm_chain_fail(&t->chain, FL_EPROTO,
+				     "%s: malformed record framing at offset %zu", t->name, *off);
 	size_t used;
 	if (row_decode(b->data + *off + h, (size_t)len, row, &used) != 0 || used != len)
-		return tm_task_fail(t, FL_EPROTO, "%s: malformed record at offset %zu", t->name, *off);
+		return tm_chain_fail(&t->chain, FL_EPROTO, "%s: malformed record at offset %zu",
+				     t->name, *off);
 	*off += h + (size_t)len;
 	return 0;
 }
@@ -252,7 +204,8 @@ static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *r
  * state lookups' cache misses overlap instead of queueing. */
 static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 {
-	tm_op *head = &t->ops[0];
+	tm_chain *c = &t->chain;
+	tm_op *head = &c->ops[0];
 	size_t off = 0;
 	fl_row rows[TM_PREFETCH_WINDOW];
 	tm_prefetched_key *keys = t->prefetch_keys;
@@ -269,8 +222,8 @@ static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 			int rc = keys[i].fast ? tm_agg_process_keyed(head, &rows[i], keys[i].kb,
 								    keys[i].kl, keys[i].h)
 					      : tm_op_process(head, &rows[i]);
-			t->ctx.scratch_used = 0;
-			if (rc || (rc = tm_task_check(t)) != 0)
+			c->ctx.scratch_used = 0;
+			if (rc || (rc = tm_chain_check(c)) != 0)
 				return rc;
 		}
 	}
@@ -280,8 +233,9 @@ static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 /* Processes the records of one data buffer through the chain head. */
 static int process_buffer(tm_task *t, const net_buffer *b)
 {
+	tm_chain *c = &t->chain;
+	tm_op *head = &c->ops[0];
 	size_t off = 0;
-	tm_op *head = &t->ops[0];
 	if (t->prefetch_keys)
 		return process_buffer_keyed(t, b);
 	while (off < b->len) {
@@ -290,8 +244,8 @@ static int process_buffer(tm_task *t, const net_buffer *b)
 		if (rc)
 			return rc;
 		rc = tm_op_process(head, &row);
-		t->ctx.scratch_used = 0;
-		if (rc || (rc = tm_task_check(t)) != 0)
+		c->ctx.scratch_used = 0;
+		if (rc || (rc = tm_chain_check(c)) != 0)
 			return rc;
 	}
 	return 0;
@@ -299,19 +253,19 @@ static int process_buffer(tm_task *t, const net_buffer *b)
 
 static int run_input_loop(tm_task *t)
 {
+	tm_chain *c = &t->chain;
 	for (;;) {
 		net_buffer *b;
 		int ch;
-		int64_t deadline = t->buffer_timeout_ms > 0 ? t->next_flush_ms : -1;
+		int64_t deadline = c->buffer_timeout_ms > 0 ? c->next_flush_ms : -1;
 		int rc = net_gate_pop(t->gate, deadline, &b, &ch);
 		if (rc == FL_ETIMEDOUT) {
-			if ((rc = tm_task_maybe_flush(t, true)) != 0)
+			if ((rc = tm_chain_maybe_flush(c, true)) != 0)
 				return rc;
 			continue;
 		}
 		if (rc == FL_ECLOSED)
-			return tm_task_fail(t, rc, "%s: input channel %d failed: %s", t->name, ch,
-					    net_gate_error(t->gate));
+			return tm_chain_fail(c, rc, "%s: %s", t->name, net_gate_error(t->gate));
 		if (rc)
 			return rc;
 		if (b->kind == NET_BUF_DATA) {
@@ -324,74 +278,61 @@ static int run_input_loop(tm_task *t)
 			return rc;
 		if (t->ended_channels == t->nin)
 			return 0;
-		if ((rc = tm_task_maybe_flush(t, t->buffer_timeout_ms == 0)) != 0)
+		if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0)
 			return rc;
 	}
 }
 
-static int finish_chain(tm_task *t)
+static void report(tm_task *t, enum tm_task_state st, const char *error)
 {
-	/* Ops are in topological order, so an op's end-of-input output reaches
-	 * chained ops that have not ended yet. */
-	for (size_t i = 0; i < t->nops; i++) {
-		int rc = tm_op_end_input(&t->ops[i]);
-		if (rc)
-			return rc;
-	}
-	for (size_t i = 0; i < t->nops; i++) {
-		tm_op *op = &t->ops[i];
-		int rc = tm_op_flush(op);
-		if (rc)
-			return rc;
-		for (size_t k = 0; k < op->nouts; k++)
-			if ((rc = net_writer_broadcast_event(op->outs[k].writer,
-							     NET_EV_END_OF_PARTITION, 0)) != 0)
-				return rc;
-	}
-	return 0;
+	atomic_store(&t->state, st);
+	if (t->deps.on_state)
+		t->deps.on_state(t->deps.on_state_arg, t, st, error);
 }
 
 static void *task_main(void *arg)
 {
 	tm_task *t = arg;
-	cm_log_set_thread_job(t->job_id);
+	tm_chain *c = &t->chain;
+	cm_log_set_thread_job(t->td->job_id);
 	cm_log_set_thread_task(t->name);
-	atomic_store(&t->state, TM_TASK_RUNNING);
-	tm_report_state(t->tm, t, TM_TASK_RUNNING, NULL);
-	t->next_flush_ms = cm_now_ms() + t->buffer_timeout_ms;
-	cm_err oe = {0};
-	int rc = 0;
+	report(t, TM_TASK_RUNNING, NULL);
+	c->next_flush_ms = cm_now_ms();
+	if (__builtin_add_overflow(c->next_flush_ms, c->buffer_timeout_ms, &c->next_flush_ms))
+		c->next_flush_ms = INT64_MAX;
 	size_t opened = 0;
-	for (; opened < t->nops && rc == 0; opened++)
-		rc = tm_op_open(&t->ops[opened], &oe);
-	if (rc)
-		tm_task_fail(t, rc, "%s", oe.msg);
+	int rc = connect_outputs(t);
+	if (rc == 0)
+		rc = tm_chain_open(c, &opened);
 	if (rc == 0) {
-		enum sg_kind head = t->ops[0].node->kind;
+		enum sg_kind head = t->td->ops[0].kind;
 		if (head == SG_SOURCE_GENERATOR)
-			rc = tm_run_generator(t);
+			rc = tm_run_generator(c);
 		else if (head == SG_SOURCE_TEXT_FILE)
-			rc = tm_run_text_source(t);
+			rc = tm_run_text_source(c);
 		else
 			rc = run_input_loop(t);
 	}
 	if (rc == 0)
-		rc = finish_chain(t);
-	for (size_t i = 0; i < opened; i++) {
-		int crc = tm_op_close(&t->ops[i], rc == 0);
-		if (rc == 0)
-			rc = crc;
-	}
-	tm_task_publish_metrics(t);
+		rc = tm_chain_finish(c);
+	int crc = tm_chain_close(c, opened, rc == 0);
+	if (rc == 0)
+		rc = crc;
+	/* A failure recorded anywhere in the chain fails the task, whatever
+	 * the code path that returned: nothing recorded is ever dropped. */
+	if (rc == 0 && c->err.code)
+		rc = c->err.code;
+	tm_chain_publish_metrics(c);
 	enum tm_task_state st;
-	if (atomic_load(&t->cancelled) && (rc == FL_ECANCELED || rc == 0 || t->err.code == 0))
-		st = rc == 0 ? TM_TASK_FINISHED : TM_TASK_CANCELED;
+	if (rc == 0)
+		st = TM_TASK_FINISHED;
+	else if (atomic_load(&c->cancelled) && (rc == FL_ECANCELED || c->err.code == 0))
+		st = TM_TASK_CANCELED;
 	else
-		st = rc == 0 ? TM_TASK_FINISHED : TM_TASK_FAILED;
-	if (st == TM_TASK_FAILED && t->err.code == 0)
-		tm_task_fail(t, rc, "%s failed: %s", t->name, fl_strerror(rc));
-	atomic_store(&t->state, st);
-	tm_report_state(t->tm, t, st, st == TM_TASK_FAILED ? t->err.msg : NULL);
+		st = TM_TASK_FAILED;
+	if (st == TM_TASK_FAILED && c->err.code == 0)
+		tm_chain_fail(c, rc, "%s failed: %s", t->name, fl_strerror(rc));
+	report(t, st, st == TM_TASK_FAILED ? c->err.msg : NULL);
 	cm_log_set_thread_task(NULL);
 	cm_log_set_thread_job(NULL);
 	return NULL;
@@ -405,25 +346,19 @@ int tm_task_start(tm_task *t, cm_err *err)
 	return 0;
 }
 
-int tm_task_attend(tm_task *t)
-{
-	if (atomic_load(&t->cancelled))
-		return FL_ECANCELED;
-	if (atomic_fetch_and(&t->attention, ~TM_ATTN_FLUSH) & TM_ATTN_FLUSH)
-		return tm_task_maybe_flush(t, false);
-	return 0;
-}
-
 void tm_task_cancel(tm_task *t)
 {
-	atomic_store(&t->cancelled, true);
-	atomic_fetch_or(&t->attention, TM_ATTN_CANCEL);
+	tm_chain_cancel(&t->chain);
 	if (t->gate)
 		net_gate_cancel(t->gate);
-	for (size_t i = 0; i < t->nops; i++)
-		for (size_t k = 0; k < t->ops[i].nouts; k++)
-			if (t->ops[i].outs[k].writer)
-				net_writer_cancel(t->ops[i].outs[k].writer);
+	/* Writers are created by the task's thread when it connects; those
+	 * that exist are cancelled, a later one sees the flag (connect_outputs). */
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->chain.nops; i++)
+		for (size_t k = 0; k < t->chain.ops[i].nouts; k++)
+			if (t->chain.ops[i].outs[k].writer)
+				net_writer_cancel(t->chain.ops[i].outs[k].writer);
+	pthread_mutex_unlock(&t->mu);
 }
 
 void tm_task_join(tm_task *t)
@@ -439,30 +374,12 @@ void tm_task_free(tm_task *t)
 	if (!t)
 		return;
 	tm_task_join(t);
-	for (int i = 0; i < t->nin; i++) {
-		tm_unregister_local_input(t->tm, t->in_ids[i]);
-		net_endpoint_unregister_input(t->tm->ep, t->in_ids[i]);
-	}
-	for (size_t i = 0; i < t->nops; i++) {
-		tm_op *op = &t->ops[i];
-		for (size_t k = 0; k < op->nouts; k++)
-			net_writer_free(op->outs[k].writer);
-		free(op->outs);
-		free(op->chained);
-		st_heapmap_free(op->state);
-		free(op->acc_buf);
-		free(op->key_heap[0]);
-		free(op->key_heap[1]);
-		free(op->out_buf);
-		if (op->file)
-			fclose(op->file);
-		free(op->file_tmp);
-		free(op->file_final);
-	}
-	free(t->ops);
+	unregister_inputs(t);
+	tm_chain_fini(&t->chain);
 	free(t->prefetch_keys);
 	net_gate_free(t->gate);
 	free(t->in_ids);
-	free(t->ctx.scratch);
+	td_free(t->td);
+	pthread_mutex_destroy(&t->mu);
 	free(t);
 }

@@ -1,16 +1,38 @@
 /*
- * taskmanager.c — slots, deployment and the local channel registry.
+ * taskmanager.c — slots, deployment, and the output flusher.
  */
 #include "taskmanager/taskmanager.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/sync.h"
 
 #define TM_FLUSH_TICK_MS 20
+
+struct tm_taskmanager {
+	int index, slots;
+	char resource_id[128];
+	const cfg *config;
+	net_endpoint *ep;
+	tm_channels *channels;
+	tm_state_fn on_state;
+	void *on_state_arg;
+	tm_task_deps deps;
+	pthread_mutex_t mu; /* guards tasks */
+	/* The output flusher (Flink's OutputFlusher): every TM_FLUSH_TICK_MS it
+	 * raises each task's flush flag, so a partly filled buffer leaves
+	 * within the buffer timeout even while a slow user function runs. */
+	pthread_t flusher;
+	pthread_cond_t flusher_cv;
+	bool flusher_stop;
+	tm_task **tasks;
+	size_t ntasks, cap_tasks;
+};
 
 static void *flusher_main(void *arg)
 {
@@ -20,10 +42,25 @@ static void *flusher_main(void *arg)
 		struct timespec ts = cm_deadline_ts(cm_now_ms() + TM_FLUSH_TICK_MS);
 		pthread_cond_timedwait(&tm->flusher_cv, &tm->mu, &ts);
 		for (size_t i = 0; i < tm->ntasks; i++)
-			atomic_fetch_or(&tm->tasks[i]->attention, TM_ATTN_FLUSH);
+			atomic_fetch_or(&tm->tasks[i]->chain.attention, TM_ATTN_FLUSH);
 	}
 	pthread_mutex_unlock(&tm->mu);
 	return NULL;
+}
+
+/* The task's upcall: logged here, forwarded to the JobMaster. */
+static void on_task_state(void *arg, tm_task *t, enum tm_task_state st, const char *error)
+{
+	tm_taskmanager *tm = arg;
+	if (st == TM_TASK_FAILED)
+		CM_WARN("task", "switched from RUNNING to FAILED: %s", error ? error : "");
+	else if (st == TM_TASK_RUNNING)
+		CM_DEBUG("task", "switched from DEPLOYING to RUNNING");
+	else
+		CM_INFO("task", "switched from RUNNING to %s", tm_task_state_name(st));
+	if (tm->on_state)
+		tm->on_state(tm->on_state_arg, t->td->job_id, t->td->attempt, t->td->vertex,
+			     t->td->subtask, st, error);
 }
 
 int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
@@ -36,40 +73,70 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 	tm->config = o->config;
 	tm->on_state = o->on_state;
 	tm->on_state_arg = o->on_state_arg;
-	snprintf(tm->id, sizeof(tm->id), "taskmanager-%d", o->index);
 	int64_t seg = 32 * 1024, bpc = 2;
 	if (o->config) {
 		cfg_get_memory_bytes(o->config, CFG_SEGMENT_SIZE, &seg);
 		cfg_get_int(o->config, CFG_BUFFERS_PER_CHANNEL, &bpc);
 	}
-	tm->segment_size = (uint32_t)seg;
-	tm->buffers_per_channel = (int)bpc;
+	const char *bind = o->bind_host && *o->bind_host ? o->bind_host : "127.0.0.1";
 	pthread_mutex_init(&tm->mu, NULL);
 	if (cm_cond_init(&tm->flusher_cv) != 0) {
 		pthread_mutex_destroy(&tm->mu);
 		free(tm);
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	}
-	int rc = net_endpoint_new(&tm->ep, o->host ? o->host : "127.0.0.1", o->port, err);
+	int rc = tm_channels_new(&tm->channels);
+	if (rc)
+		cm_err_set(err, rc, "out of memory");
+	if (rc == 0)
+		rc = net_endpoint_new(&tm->ep, bind, o->port, err);
 	if (rc == 0 && pthread_create(&tm->flusher, NULL, flusher_main, tm) != 0) {
 		net_endpoint_free(tm->ep);
 		rc = cm_err_set(err, FL_ENOMEM, "cannot start the output flusher thread");
 	}
 	if (rc) {
+		tm_channels_free(tm->channels);
 		pthread_cond_destroy(&tm->flusher_cv);
 		pthread_mutex_destroy(&tm->mu);
 		free(tm);
 		return rc;
 	}
-	CM_INFO("taskmanager", "TaskManager %s started with %d slots, data address %s", tm->id,
-		tm->slots, net_endpoint_address(tm->ep));
+	if (o->resource_id && *o->resource_id) {
+		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s", o->resource_id);
+	} else {
+		/* Flink's default: rpc address:port-6 random hex digits. */
+		unsigned char r[3] = {0};
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r[0] = (unsigned char)o->index;
+		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s-%02x%02x%02x",
+			 net_endpoint_address(tm->ep), r[0], r[1], r[2]);
+	}
+	tm->deps = (tm_task_deps){.ep = tm->ep,
+				  .channels = tm->channels,
+				  .resource_id = tm->resource_id,
+				  .segment_size = (uint32_t)seg,
+				  .buffers_per_channel = (int)bpc,
+				  .on_state = on_task_state,
+				  .on_state_arg = tm};
+	CM_INFO("taskmanager", "TaskManager %s started with %d slots, data address %s",
+		tm->resource_id, tm->slots, net_endpoint_address(tm->ep));
 	*out = tm;
 	return 0;
 }
 
-const char *tm_address(const tm_taskmanager *tm)
+const char *tm_resource_id(const tm_taskmanager *tm)
+{
+	return tm->resource_id;
+}
+
+const char *tm_data_address(const tm_taskmanager *tm)
 {
 	return net_endpoint_address(tm->ep);
+}
+
+int tm_slots(const tm_taskmanager *tm)
+{
+	return tm->slots;
 }
 
 void tm_free(tm_taskmanager *tm)
@@ -89,18 +156,22 @@ void tm_free(tm_taskmanager *tm)
 		tm_task_free(tm->tasks[i]);
 	free(tm->tasks);
 	net_endpoint_free(tm->ep);
-	free(tm->inputs);
+	tm_channels_free(tm->channels);
 	pthread_cond_destroy(&tm->flusher_cv);
 	pthread_mutex_destroy(&tm->mu);
-	CM_INFO("taskmanager", "TaskManager %s stopped", tm->id);
+	CM_INFO("taskmanager", "TaskManager %s stopped", tm->resource_id);
 	free(tm);
 }
 
-int tm_prepare_task(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex,
-		    int subtask, const tm_placement *pl, cm_err *err)
+static bool of_job(const tm_task *t, const char *job_id, uint64_t attempt)
+{
+	return t->td->attempt == attempt && strcmp(t->td->job_id, job_id) == 0;
+}
+
+int tm_submit(tm_taskmanager *tm, td_task *td, cm_err *err)
 {
 	tm_task *t;
-	int rc = tm_task_new(tm, job_id, jg, vertex, subtask, pl, &t, err);
+	int rc = tm_task_new(&tm->deps, td, &t, err);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&tm->mu);
@@ -117,47 +188,44 @@ int tm_prepare_task(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, 
 	}
 	tm->tasks[tm->ntasks++] = t;
 	pthread_mutex_unlock(&tm->mu);
-	CM_INFO("taskmanager", "Received task %s (job %s) on %s", t->name, job_id, tm->id);
+	CM_DEBUG("taskmanager", "Received task %s (job %s) on %s", t->name, t->td->job_id,
+		 tm->resource_id);
 	return 0;
 }
 
-int tm_start_job(tm_taskmanager *tm, const char *job_id, cm_err *err)
+int tm_start_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt, int *started,
+		 cm_err *err)
 {
-	/* Tasks are only added by prepare (before start) and removed by
-	 * release (after all ended), so iterating without the lock while the
-	 * job's threads run would be safe; the lock keeps TSan's view simple. */
 	pthread_mutex_lock(&tm->mu);
 	int rc = 0;
 	for (size_t i = 0; i < tm->ntasks && rc == 0; i++) {
 		tm_task *t = tm->tasks[i];
-		if (strcmp(t->job_id, job_id) != 0 || t->started)
-			continue;
-		rc = tm_task_connect(t, err);
-		if (rc == 0)
-			rc = tm_task_start(t, err);
+		if (of_job(t, job_id, attempt) && !t->started &&
+		    (rc = tm_task_start(t, err)) == 0)
+			(*started)++;
 	}
 	pthread_mutex_unlock(&tm->mu);
 	return rc;
 }
 
-void tm_cancel_job(tm_taskmanager *tm, const char *job_id)
+void tm_cancel_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt)
 {
 	pthread_mutex_lock(&tm->mu);
 	for (size_t i = 0; i < tm->ntasks; i++)
-		if (strcmp(tm->tasks[i]->job_id, job_id) == 0)
+		if (of_job(tm->tasks[i], job_id, attempt))
 			tm_task_cancel(tm->tasks[i]);
 	pthread_mutex_unlock(&tm->mu);
 }
 
-void tm_release_job(tm_taskmanager *tm, const char *job_id)
+void tm_release_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt)
 {
 	/* One task at a time, freed outside the lock: freeing joins the
-	 * task's thread and unregisters its inputs, which takes tm->mu. */
+	 * task's thread, which may still be reporting its final state. */
 	for (;;) {
 		tm_task *t = NULL;
 		pthread_mutex_lock(&tm->mu);
 		for (size_t i = 0; i < tm->ntasks; i++) {
-			if (strcmp(tm->tasks[i]->job_id, job_id) == 0) {
+			if (of_job(tm->tasks[i], job_id, attempt)) {
 				t = tm->tasks[i];
 				tm->tasks[i] = tm->tasks[--tm->ntasks];
 				break;
@@ -170,72 +238,23 @@ void tm_release_job(tm_taskmanager *tm, const char *job_id)
 	}
 }
 
-void tm_job_metrics(tm_taskmanager *tm, const char *job_id, uint64_t *in, uint64_t *out)
+void tm_job_metrics(tm_taskmanager *tm, const char *job_id, uint64_t attempt, uint64_t *in,
+		    uint64_t *out, size_t nnodes)
 {
 	pthread_mutex_lock(&tm->mu);
 	for (size_t i = 0; i < tm->ntasks; i++) {
 		tm_task *t = tm->tasks[i];
-		if (strcmp(t->job_id, job_id) != 0)
+		if (!of_job(t, job_id, attempt))
 			continue;
-		for (size_t j = 0; j < t->nops; j++) {
-			in[t->ops[j].node->id] +=
-			    atomic_load_explicit(&t->ops[j].records_in, memory_order_relaxed);
-			out[t->ops[j].node->id] +=
-			    atomic_load_explicit(&t->ops[j].records_out, memory_order_relaxed);
+		for (size_t j = 0; j < t->chain.nops; j++) {
+			size_t node = (size_t)t->chain.ops[j].node->node;
+			if (node >= nnodes)
+				continue;
+			in[node] += atomic_load_explicit(&t->chain.ops[j].records_in,
+							 memory_order_relaxed);
+			out[node] += atomic_load_explicit(&t->chain.ops[j].records_out,
+							  memory_order_relaxed);
 		}
 	}
 	pthread_mutex_unlock(&tm->mu);
-}
-
-int tm_register_local_input(tm_taskmanager *tm, uint64_t id, net_gate *g, int ch)
-{
-	pthread_mutex_lock(&tm->mu);
-	if (tm->ninputs == tm->cap_inputs) {
-		size_t ncap = tm->cap_inputs ? tm->cap_inputs * 2 : 32;
-		struct tm_local_input *ni = realloc(tm->inputs, ncap * sizeof(*ni));
-		if (!ni) {
-			pthread_mutex_unlock(&tm->mu);
-			return FL_ENOMEM;
-		}
-		tm->inputs = ni;
-		tm->cap_inputs = ncap;
-	}
-	tm->inputs[tm->ninputs++] = (struct tm_local_input){id, g, ch};
-	pthread_mutex_unlock(&tm->mu);
-	return 0;
-}
-
-void tm_unregister_local_input(tm_taskmanager *tm, uint64_t id)
-{
-	pthread_mutex_lock(&tm->mu);
-	for (size_t i = 0; i < tm->ninputs; i++) {
-		if (tm->inputs[i].id == id) {
-			tm->inputs[i] = tm->inputs[--tm->ninputs];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&tm->mu);
-}
-
-int tm_lookup_local_input(tm_taskmanager *tm, uint64_t id, net_gate **g, int *ch)
-{
-	/* Called from tm_start_job, which holds tm->mu. */
-	for (size_t i = 0; i < tm->ninputs; i++) {
-		if (tm->inputs[i].id == id) {
-			*g = tm->inputs[i].gate;
-			*ch = tm->inputs[i].ch;
-			return 0;
-		}
-	}
-	return FL_ENOENT;
-}
-
-void tm_report_state(tm_taskmanager *tm, tm_task *t, enum tm_task_state st, const char *error)
-{
-	if (st == TM_TASK_FAILED)
-		CM_WARN("task", "%s switched from RUNNING to FAILED: %s", t->name, error ? error : "");
-	else
-		CM_INFO("task", "%s switched to %s", t->name, tm_task_state_name(st));
-	if (tm->on_state)
-		tm->on_state(tm->on_state_arg, t->job_id, t->vertex->id, t->subtask, st, error);
 }

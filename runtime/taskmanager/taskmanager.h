@@ -1,81 +1,77 @@
 /*
- * taskmanager.h — a TaskManager: N task slots, a data-plane endpoint, and
- * the tasks deployed to it. In local mode several TaskManagers live in one
- * process and still exchange data over their endpoints (loopback TCP).
+ * taskmanager.h — a TaskManager (Flink's TaskExecutor): N task slots, a
+ * data-plane endpoint, and the tasks deployed to it. In local mode several
+ * TaskManagers live in one process and still exchange data over their
+ * endpoints (loopback TCP).
  *
- * Deployment is two-phase per job, so that every consumer gate exists before
- * any producer connects: tm_prepare_task for every task of the job on every
- * TaskManager, then tm_start_job everywhere.
+ * Deployment is two-phase per job attempt, so that every consumer gate
+ * exists before any producer connects: tm_submit for every task of the job
+ * on every TaskManager, then tm_start_job everywhere.
+ *
+ * Identity: a TaskManager is known by its resource id (taskmanager.resource-id,
+ * generated when unset); its data endpoint binds to the bind host
+ * (taskmanager.bind-host) and is advertised under the host peers dial
+ * (taskmanager.host).
+ *
+ * Threads: every function is thread-safe. None blocks for long: tasks dial
+ * their outputs on their own threads; tm_release_job joins threads that
+ * already reported a final state.
  */
 #ifndef FLINC_TASKMANAGER_TASKMANAGER_H
 #define FLINC_TASKMANAGER_TASKMANAGER_H
 
 #include "config/config.h"
-#include "network/endpoint.h"
 #include "taskmanager/task.h"
 
-/* Task state reports to the JobMaster. Called on the task's thread. */
-typedef void (*tm_state_fn)(void *arg, const char *job_id, int vertex, int subtask,
-			    enum tm_task_state state, const char *error);
+typedef struct tm_taskmanager tm_taskmanager;
+
+/* Task state reports to the JobMaster, on the task's thread: RUNNING, then
+ * one final state (error: the failure message, else NULL). */
+typedef void (*tm_state_fn)(void *arg, const char *job_id, uint64_t attempt, int vertex,
+			    int subtask, enum tm_task_state state, const char *error);
 
 typedef struct tm_options {
-	int index;  /* 0-based, for names and logs */
-	int slots;  /* taskmanager.numberOfTaskSlots */
-	const char *host; /* data address to bind, "127.0.0.1" locally */
-	int port;         /* 0: any */
-	const cfg *config;
+	int index;	       /* 0-based, for names and logs */
+	int slots;	       /* taskmanager.numberOfTaskSlots */
+	const char *bind_host; /* data endpoint bind address */
+	const char *host;      /* advertised data address host; NULL: bind_host */
+	int port;	       /* 0: any */
+	const char *resource_id; /* NULL: generated */
+	const cfg *config;	 /* borrowed: must outlive the TaskManager */
 	tm_state_fn on_state;
 	void *on_state_arg;
 } tm_options;
 
-struct tm_taskmanager {
-	int index, slots;
-	char id[48];
-	const cfg *config;
-	net_endpoint *ep;
-	tm_state_fn on_state;
-	void *on_state_arg;
-	uint32_t segment_size;
-	int buffers_per_channel;
-	pthread_mutex_t mu; /* guards tasks and the local channel registry */
-	/* The output flusher (Flink's OutputFlusher): every TM_FLUSH_TICK_MS it
-	 * raises each task's flush flag, so a partly filled buffer leaves
-	 * within the buffer timeout even while a slow user function runs. */
-	pthread_t flusher;
-	pthread_cond_t flusher_cv;
-	bool flusher_stop;
-	tm_task **tasks;
-	size_t ntasks, cap_tasks;
-	struct tm_local_input {
-		uint64_t id;
-		net_gate *gate;
-		int ch;
-	} *inputs;
-	size_t ninputs, cap_inputs;
-};
-
+/* Starts a TaskManager (its endpoint listening, its output flusher).
+ * Returns 0, FL_ENOMEM or FL_EIO (cannot listen) with err naming why. */
 int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err);
 /* Cancels and joins every task, stops the endpoint, frees tm. */
 void tm_free(tm_taskmanager *tm);
-const char *tm_address(const tm_taskmanager *tm);
 
-int tm_prepare_task(tm_taskmanager *tm, const char *job_id, const jg_graph *jg, int vertex,
-		    int subtask, const tm_placement *pl, cm_err *err);
-/* Connects and starts every prepared task of job_id. */
-int tm_start_job(tm_taskmanager *tm, const char *job_id, cm_err *err);
-void tm_cancel_job(tm_taskmanager *tm, const char *job_id);
-/* Joins and frees every task of job_id (after all reached a final state). */
-void tm_release_job(tm_taskmanager *tm, const char *job_id);
+const char *tm_resource_id(const tm_taskmanager *tm);
+/* The advertised data address, "host:port". */
+const char *tm_data_address(const tm_taskmanager *tm);
+int tm_slots(const tm_taskmanager *tm);
 
-/* Sums records in/out of every operator (stream node id) of job_id into
- * in[] and out[] (arrays of the stream graph's node count). */
-void tm_job_metrics(tm_taskmanager *tm, const char *job_id, uint64_t *in, uint64_t *out);
+/*
+ * Phase 1: builds the task of descriptor td (taken over, even on error) and
+ * registers its input channels. Returns 0 or an error with err naming it.
+ */
+int tm_submit(tm_taskmanager *tm, td_task *td, cm_err *err);
+/* Phase 2: starts every submitted task of (job_id, attempt), adding the
+ * number started to *started. Returns 0 or FL_ENOMEM (a thread could not
+ * start; err says which task). */
+int tm_start_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt, int *started,
+		 cm_err *err);
+/* Cancels every task of (job_id, attempt); they report their final state. */
+void tm_cancel_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt);
+/* Joins and frees every task of (job_id, attempt); call once all reported
+ * a final state (or were never started). */
+void tm_release_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt);
 
-/* Local channel registry (used by tasks). */
-int tm_register_local_input(tm_taskmanager *tm, uint64_t id, net_gate *g, int ch);
-void tm_unregister_local_input(tm_taskmanager *tm, uint64_t id);
-int tm_lookup_local_input(tm_taskmanager *tm, uint64_t id, net_gate **g, int *ch);
-/* Called by a task's thread when it ends. */
-void tm_report_state(tm_taskmanager *tm, tm_task *t, enum tm_task_state st, const char *error);
+/* Adds records in/out of every operator of (job_id, attempt) into in[] and
+ * out[], indexed by stream node id (nnodes entries). */
+void tm_job_metrics(tm_taskmanager *tm, const char *job_id, uint64_t attempt, uint64_t *in,
+		    uint64_t *out, size_t nnodes);
 
 #endif

@@ -32,6 +32,9 @@ int mc_gen_stamped(fl_ctx *ctx, int64_t off, fl_row *out);
 int mc_gen_slow_stamped(fl_ctx *ctx, int64_t off, fl_row *out);
 int mc_gen_long_key(fl_ctx *ctx, int64_t off, fl_row *out);
 int mc_measure_latency(fl_ctx *ctx, const fl_row *in);
+int mc_split_ignoring_collect(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int mc_always_fail(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int mc_gen_one_field(fl_ctx *ctx, int64_t off, fl_row *out);
 
 int mc_gen_kv(fl_ctx *ctx, int64_t off, fl_row *out)
 {
@@ -84,6 +87,23 @@ int mc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
 	*out = *acc;
 	out->values[1].u.i += fl_row_int64(in, 1) + 1;
 	return 0;
+}
+
+/* The common C idiom: fl_collect's return value ignored. */
+int mc_split_ignoring_collect(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_collect(out, in);
+	return 0;
+}
+
+int mc_always_fail(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return fl_fail(ctx, "boom at %lld", (long long)fl_row_int64(in, 0));
+}
+
+int mc_gen_one_field(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	return fl_row_add_int64(out, off);
 }
 
 static int64_t wall_ms(void)
@@ -255,6 +275,34 @@ static void test_failing_user_function_fails_the_job_with_its_message(void **sta
 	fl_env_free(env);
 }
 
+/* A flat_map that ignores fl_collect's result must not swallow a failure
+ * downstream of it: the job FAILS with the downstream message. */
+static void test_failure_after_a_flat_map_ignoring_collect_fails_the_job(void **state)
+{
+	fl_env *env = env_with(1, 1, "STREAMING");
+	fl_stream *s = fl_flat_map(fl_generator(env, 5, 0, mc_gen_one_field),
+				   mc_split_ignoring_collect);
+	fl_discard(fl_map(s, mc_always_fail));
+	assert_int_equal(fl_execute(env, "swallow"), FL_EJOBFAILED);
+	assert_non_null(strstr(fl_env_error(env), "boom at 0"));
+	assert_non_null(strstr(fl_env_error(env), "mc_always_fail"));
+	fl_env_free(env);
+}
+
+/* The same through a keyed aggregation whose key field is missing, across
+ * an exchange: the key error reaches the job's status, no record is lost
+ * silently. */
+static void test_key_error_after_a_flat_map_ignoring_collect_fails_the_job(void **state)
+{
+	fl_env *env = env_with(2, 1, "STREAMING");
+	fl_stream *s = fl_flat_map(fl_generator(env, 1000, 0, mc_gen_one_field),
+				   mc_split_ignoring_collect);
+	fl_discard(fl_sum(fl_key_by(s, 3), 0));
+	assert_int_equal(fl_execute(env, "swallow2"), FL_EJOBFAILED);
+	assert_non_null(strstr(fl_env_error(env), "key field 3"));
+	fl_env_free(env);
+}
+
 static void test_slow_consumer_bounds_buffer_memory(void **state)
 {
 	/* 20k records of 1 KiB (20 MB) into a consumer that takes 20 us per
@@ -410,6 +458,8 @@ int main(void)
 	    cmocka_unit_test(test_streaming_emits_every_update_and_ends_at_the_total),
 	    cmocka_unit_test(test_reduce_after_flat_map_and_rebalance),
 	    cmocka_unit_test(test_failing_user_function_fails_the_job_with_its_message),
+	    cmocka_unit_test(test_failure_after_a_flat_map_ignoring_collect_fails_the_job),
+	    cmocka_unit_test(test_key_error_after_a_flat_map_ignoring_collect_fails_the_job),
 	    cmocka_unit_test(test_slow_consumer_bounds_buffer_memory),
 	    cmocka_unit_test(test_buffer_timeout_flushes_a_slow_sources_records),
 	    cmocka_unit_test(test_slow_source_function_still_flushes_within_the_timeout),

@@ -1,0 +1,158 @@
+/*
+ * descriptor.h — the task deployment descriptor (Flink's
+ * TaskDeploymentDescriptor): everything a TaskManager needs to run one
+ * subtask, as plain data the TaskManager owns. A task never points into the
+ * JobMaster's memory; across processes the descriptor travels as bytes
+ * (td_encode / td_decode) and in one process it takes the same path.
+ *
+ * What it holds: the job (id, attempt, name, library of the user functions,
+ * runtime mode, buffer timeout), the vertex (its chain of operators with
+ * their parameters and user function names), the subtask index, the input
+ * channels (Flink's InputGateDeploymentDescriptor: per input edge the
+ * producer parallelism and the channel ids), and for each network output
+ * only the consumers of this subtask (Flink's ResultPartitionDeployment
+ * Descriptor): which TaskManager runs each consumer subtask, as an index into
+ * a small table of peers (resource id, data address).
+ *
+ * Channel ids are unique within a job attempt only: the data plane scopes
+ * every connection to one attempt (see network/endpoint.h), so ids need not
+ * be unpredictable. Edge e's channel from producer subtask i to consumer
+ * subtask j is edge_base[e] + i * pd + j, or edge_base[e] + i for a FORWARD
+ * edge (i == j), pd being the consumer parallelism.
+ */
+#ifndef FLINC_GRAPH_DESCRIPTOR_H
+#define FLINC_GRAPH_DESCRIPTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "graph/jobgraph.h"
+
+/* Most bytes an encoded descriptor may have; td_decode refuses more. */
+#define TD_MAX_ENCODED (16u * 1024u * 1024u)
+/* Caps applied while decoding (outside input). */
+#define TD_MAX_OPS 1024
+#define TD_MAX_PATHS 65536
+#define TD_MAX_PEERS 65536
+#define TD_MAX_PARALLELISM 32768
+#define TD_MAX_STRING 65536
+
+typedef struct td_key {
+	bool by_fn;
+	uint32_t field;
+	char *fn_symbol; /* by_fn: the exported name of the fl_key_fn */
+} td_key;
+
+/* One network output of an operator: a job edge seen from one producer. */
+typedef struct td_output {
+	int edge;		  /* job edge id */
+	enum sg_partitioner part; /* resolved: FORWARD, REBALANCE, HASH, BROADCAST */
+	td_key key;		  /* HASH: how the key is found */
+	char *dst_name;		  /* consuming operator, for messages */
+	int dst_parallelism, dst_max_parallelism;
+	uint64_t edge_base; /* channel id base of the edge */
+	int nconsumers;	    /* FORWARD: 1, else dst_parallelism */
+	uint32_t *consumer_peer; /* [nconsumers]: index into td_task.peers */
+} td_output;
+
+/* One operator of the chain; the fields mirror sg_node's. */
+typedef struct td_op {
+	int node; /* stream node id (metrics are per node) */
+	enum sg_kind kind;
+	char *name;
+	char *fn_symbol; /* NULL when the kind has no user function */
+	td_key key;	 /* keyed operators: the key of their input */
+	int64_t gen_count;
+	double gen_rate;
+	char **paths;
+	int64_t *sizes;
+	size_t npaths;
+	uint32_t field;
+	char *dir;
+	int *chained; /* indices into td_task.ops fed in-thread */
+	size_t nchained;
+	td_output *outs;
+	size_t nouts;
+} td_op;
+
+/* One input edge of the chain head. */
+typedef struct td_input {
+	int edge;
+	int src_parallelism;
+	bool forward;	    /* one channel, from the producer with our index */
+	uint64_t edge_base; /* channel id base of the edge */
+} td_input;
+
+typedef struct td_peer {
+	char *resource_id;
+	char *data_address; /* "host:port" of its data endpoint */
+} td_peer;
+
+typedef struct td_task {
+	char job_id[33];
+	uint64_t attempt; /* job attempt: scopes channel ids and connections */
+	char *job_name;
+	char *library; /* "" : the main program */
+	bool batch;
+	int64_t buffer_timeout_ms;
+	int nnodes; /* stream nodes of the job (size of per-node metrics) */
+	int vertex;
+	char *vertex_name;
+	int subtask, parallelism, max_parallelism;
+	td_op *ops; /* ops[0] is the head, topological order */
+	size_t nops;
+	td_input *inputs;
+	size_t ninputs;
+	td_peer *peers;
+	size_t npeers;
+} td_task;
+
+/* Where every subtask of a job runs, as the JobMaster decided. */
+typedef struct td_placement {
+	const char *job_id;
+	uint64_t attempt;
+	const td_peer *peers;	  /* the TaskManagers, borrowed */
+	size_t npeers;
+	const uint32_t *const *subtask_peer; /* [vertex][subtask] -> peer index */
+	const uint64_t *edge_base;	  /* [job edge] -> channel id base */
+} td_placement;
+
+/*
+ * Computes the channel id bases of jg's edges into edge_base[jg->nedges]
+ * (consecutive ranges: an edge has ps*pd channels, ps when FORWARD).
+ */
+void td_edge_bases(const jg_graph *jg, uint64_t *edge_base);
+
+/* The channel id of edge base b from producer i to consumer j (see above). */
+static inline uint64_t td_channel_id(uint64_t base, bool forward, int i, int j, int pd)
+{
+	return forward ? base + (uint64_t)i : base + (uint64_t)i * (uint64_t)pd + (uint64_t)j;
+}
+
+/*
+ * Builds the descriptor of (vertex, subtask) of jg placed by pl. On success
+ * *out is owned by the caller (td_free); nothing in it points into jg or pl.
+ * Returns 0 or FL_ENOMEM.
+ */
+int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask, td_task **out);
+
+/*
+ * Encodes td into malloc'd bytes (*out, *len), at most TD_MAX_ENCODED.
+ * Returns 0, FL_ENOMEM, or FL_ERANGE when the descriptor would be larger.
+ */
+int td_encode(const td_task *td, uint8_t **out, size_t *len);
+
+/*
+ * Decodes bytes from an encoder that may be a peer: every length, count and
+ * index is checked (caps above, peers in range, chained indices after their
+ * operator, kinds known), and nothing is allocated beyond what the input can
+ * hold. Returns 0 with *out owned by the caller, FL_ENOMEM, or FL_EPROTO with
+ * err naming what was wrong and at which byte.
+ */
+int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err);
+
+void td_free(td_task *td);
+
+#endif

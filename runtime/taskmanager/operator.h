@@ -1,0 +1,180 @@
+/*
+ * operator.h — an operator chain (Flink's OperatorChain): the operators of
+ * one subtask, called in one thread as plain function calls with an fl_row
+ * on the stack, and the source loops that head a chain.
+ *
+ * Layering: this file knows nothing of tasks, TaskManagers or gates. The
+ * task (task.h) embeds a tm_chain, gives its operators their record writers
+ * (tm_out.writer) and runs either a source loop from here or its own input
+ * loop that feeds tm_op_process. Operators record failures in the chain
+ * (tm_chain_fail) and see cancellation through its flags.
+ *
+ * Threads: everything here runs on the task's thread, except where a
+ * function says otherwise (the flags and the published counters are read or
+ * set by other threads).
+ */
+#ifndef FLINC_TASKMANAGER_OPERATOR_H
+#define FLINC_TASKMANAGER_OPERATOR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <flinc/flinc.h>
+
+#include "common/err.h"
+#include "graph/descriptor.h"
+#include "network/writer.h"
+#include "state/heapmap.h"
+
+typedef struct tm_chain tm_chain;
+typedef struct tm_op tm_op;
+
+/* A network output of an operator; writer is set by the task. */
+typedef struct tm_out {
+	net_writer *writer;
+	const td_output *desc; /* in the chain's descriptor */
+	fl_key_fn key_fn;      /* HASH by function */
+} tm_out;
+
+typedef int (*tm_process_fn)(tm_op *op, const fl_row *row);
+
+struct tm_op {
+	/* Set once from the node kind: a direct call per record instead of a
+	 * switch through op->node. */
+	tm_process_fn process;
+	const td_op *node; /* in the chain's descriptor */
+	tm_chain *chain;
+	void *fn; /* resolved user function, if any */
+	tm_op **chained;
+	size_t nchained;
+	tm_out *outs;
+	size_t nouts;
+	/* Counted by the task thread in plain fields, published to the atomics
+	 * every few hundred records for the progress reader. */
+	uint64_t n_in, n_out;
+	_Atomic uint64_t records_in, records_out;
+	/* keyed aggregations */
+	st_heapmap *state;
+	const td_key *key;
+	fl_key_fn key_fn;
+	/* Keys that do not fit the stack buffer: [0] for the state key, [1] for
+	 * partitioning output, since an aggregation may need both at once. */
+	uint8_t *key_heap[2];
+	size_t key_heap_cap[2];
+	uint8_t *acc_buf; /* encoded new accumulator */
+	size_t acc_cap;
+	int max_parallelism;
+	/* sinks */
+	char *out_buf; /* pending lines */
+	size_t out_len, out_cap;
+	FILE *file; /* text file sink */
+	char *file_tmp, *file_final;
+};
+
+/* Largest encoded key handled on the stack; longer keys go to the heap. */
+#define TM_KEY_BUF 512
+#define TM_PREFETCH_WINDOW 16
+
+struct fl_ctx {
+	tm_chain *chain;
+	int subtask, parallelism;
+	char *scratch;
+	size_t scratch_used;
+	char user_msg[CM_ERR_MSG_MAX];
+	bool user_failed;
+};
+
+struct fl_collector {
+	tm_op *op;
+};
+
+/* Set by other threads for the task thread to act on at its next record:
+ * the output flusher's tick and cancellation. One relaxed load per record
+ * is all the hot path pays. */
+#define TM_ATTN_FLUSH 1
+#define TM_ATTN_CANCEL 2
+
+struct tm_chain {
+	const td_task *td; /* borrowed: outlives the chain */
+	const char *name;  /* "Map -> Sink (2/4)", borrowed */
+	tm_op *ops;	   /* td->nops, in the descriptor's order */
+	size_t nops;
+	fl_ctx ctx;
+	cm_err err; /* the first failure */
+	int64_t buffer_timeout_ms;
+	int64_t next_flush_ms;
+	bool batch;
+	_Atomic bool cancelled;
+	_Atomic int attention;
+};
+
+/*
+ * Builds the chain of td: resolves user functions by name in td->library,
+ * links chained operators. Network writers are left NULL for the task to
+ * set. Returns 0, FL_ENOMEM, or FL_ENOENT (a function or the library cannot
+ * be found) with err naming it; on error the chain holds nothing
+ * (tm_chain_fini is still safe).
+ */
+int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err);
+/* Frees operator memory, writers included (closing open files unflushed). */
+void tm_chain_fini(tm_chain *c);
+
+/* Records the chain's first failure (later ones are ignored) and returns rc
+ * (FL_EINVAL when rc is 0). */
+int tm_chain_fail(tm_chain *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Opens every operator in order (sinks create their files). Returns 0 or the
+ * first error (recorded in the chain); *opened says how many were opened,
+ * so that tm_chain_close closes exactly those. */
+int tm_chain_open(tm_chain *c, size_t *opened);
+/* End of input: operators emit what they held (BATCH aggregations), then
+ * every output is flushed and END_OF_PARTITION sent downstream. */
+int tm_chain_finish(tm_chain *c);
+/* Closes the first `opened` operators: sinks finish their files when `ok`
+ * (else they remove them). Returns 0 or the first error. */
+int tm_chain_close(tm_chain *c, size_t opened, bool ok);
+
+/* Publishes the per-operator record counters for metrics readers. */
+void tm_chain_publish_metrics(tm_chain *c);
+/* Flushes every writer and sink buffer if the buffer timeout passed (or
+ * always, when force). */
+int tm_chain_maybe_flush(tm_chain *c, bool force);
+
+/* Handles a raised attention flag: FL_ECANCELED if cancelled, else flushes
+ * when the buffer timeout passed. */
+int tm_chain_attend(tm_chain *c);
+
+static inline int tm_chain_check(tm_chain *c)
+{
+	return atomic_load_explicit(&c->attention, memory_order_relaxed) ? tm_chain_attend(c) : 0;
+}
+
+/* Requests cancellation; safe from any thread. Waking a thread blocked in
+ * a gate or a writer is the task's part. */
+void tm_chain_cancel(tm_chain *c);
+
+/* Per-record entry into an operator. */
+static inline int tm_op_process(tm_op *op, const fl_row *row)
+{
+	op->n_in++;
+	return op->process(op, row);
+}
+
+/*
+ * Keyed aggregation heads, batched: tm_agg_key encodes a record's field key
+ * into kb (cap >= TM_KEY_BUF), hashes it and prefetches its state slot,
+ * returning 1 (0: no fast path for this key, use tm_op_process);
+ * tm_agg_process_keyed then processes the record with that key and hash.
+ * Hashing a window of records ahead hides the state lookup's cache miss.
+ */
+int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl, uint32_t *h);
+int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h);
+
+/* Source loops (sources.c): run the chain's head source to its end.
+ * Return 0 at the end of input, or the error (recorded in the chain). */
+int tm_run_generator(tm_chain *c);
+int tm_run_text_source(tm_chain *c);
+
+#endif
