@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/varint.h"
+
 /*
  * The encoder and decoder are on the per-record hot path (tens of millions of
  * rows per second): one switch per field, no function pointers, no
@@ -18,25 +20,7 @@
 /* The one NaN the encoding carries (Java's Double.doubleToLongBits NaN). */
 #define CANONICAL_NAN 0x7ff8000000000000ull
 
-static inline uint64_t zigzag(int64_t v)
-{
-	uint64_t u = (uint64_t)v;
-	return (u << 1) ^ (0 - (u >> 63));
-}
-
-static inline int64_t unzigzag(uint64_t z)
-{
-	return (int64_t)((z >> 1) ^ (0 - (z & 1)));
-}
-
-static inline size_t varint_len(uint64_t v)
-{
-	/* bits needed, rounded up to groups of 7 */
-	unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
-	return (bits + 6) / 7;
-}
-
-/* Caller guarantees room for varint_len(v) bytes. */
+/* Caller guarantees room for cm_varint_len(v) bytes. */
 static inline uint8_t *varint_put_unchecked(uint8_t *p, uint64_t v)
 {
 	while (v >= 0x80) {
@@ -81,30 +65,12 @@ static inline uint64_t load_le64(const uint8_t *p)
 
 size_t row_varint_put(uint8_t *buf, size_t cap, uint64_t v)
 {
-	size_t n = varint_len(v);
-	if (n > cap)
-		return 0;
-	varint_put_unchecked(buf, v);
-	return n;
+	return cm_varint_put(buf, cap, v);
 }
 
 size_t row_varint_get(const uint8_t *buf, size_t len, uint64_t *v)
 {
-	uint64_t r = 0;
-	size_t max = len < ROW_VARINT_MAX ? len : ROW_VARINT_MAX;
-	for (size_t i = 0; i < max; i++) {
-		uint8_t b = buf[i];
-		r |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (b < 0x80) {
-			/* The 10th byte holds only bit 63; a zero last byte after
-			 * others is an overlong (non-canonical) form. */
-			if ((i == ROW_VARINT_MAX - 1 && b > 1) || (i > 0 && b == 0))
-				return 0;
-			*v = r;
-			return i + 1;
-		}
-	}
-	return 0; /* truncated, or more than 10 bytes */
+	return cm_varint_get(buf, len, v);
 }
 
 /* Payload bound of a field of type t, or SIZE_MAX for an unknown type. */
@@ -122,7 +88,7 @@ static inline size_t field_bound(uint8_t t, const fl_value *v)
 		return 1;
 	case FL_STRING:
 	case FL_BYTES:
-		return varint_len(v->u.s.len) + v->u.s.len;
+		return cm_varint_len(v->u.s.len) + v->u.s.len;
 	default:
 		return SIZE_MAX;
 	}
@@ -157,7 +123,7 @@ static size_t row_encoded_size(const fl_row *r)
 	for (uint32_t i = 0; i < r->nfields; i++) {
 		uint8_t t = r->types[i];
 		if (t == FL_INT64 || t == FL_TIMESTAMP) {
-			n += 1 + varint_len(zigzag(r->values[i].u.i));
+			n += 1 + cm_varint_len(cm_zigzag(r->values[i].u.i));
 		} else {
 			size_t b = field_bound(t, &r->values[i]);
 			if (b == SIZE_MAX)
@@ -188,7 +154,7 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap)
 			break;
 		case FL_INT64:
 		case FL_TIMESTAMP: {
-			uint64_t z = zigzag(v->u.i);
+			uint64_t z = cm_zigzag(v->u.i);
 			if (room >= 2 && z < 0x80) {
 				p[0] = t;
 				p[1] = (uint8_t)z;
@@ -196,7 +162,7 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap)
 				break;
 			}
 			/* only near the end of the buffer is the exact size needed */
-			if (room < 1 + ROW_VARINT_MAX && room < 1 + varint_len(z))
+			if (room < 1 + ROW_VARINT_MAX && room < 1 + cm_varint_len(z))
 				return 0;
 			*p++ = t;
 			p = varint_put_unchecked(p, z);
@@ -219,7 +185,7 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap)
 		case FL_STRING:
 		case FL_BYTES: {
 			uint32_t l = v->u.s.len;
-			size_t need = 1 + varint_len(l) + l;
+			size_t need = 1 + cm_varint_len(l) + l;
 			if (room < need)
 				return 0;
 			*p++ = t;
@@ -273,7 +239,7 @@ static inline const uint8_t *varint_read(const uint8_t *p, const uint8_t *end, u
 		}
 		return NULL;
 	}
-	size_t k = row_varint_get(p, (size_t)(end - p), v);
+	size_t k = cm_varint_get(p, (size_t)(end - p), v);
 	return k ? p + k : NULL;
 }
 
@@ -301,7 +267,7 @@ int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed)
 			uint64_t z;
 			if (!(p = varint_read(p, end, &z)))
 				return FL_EPROTO;
-			v->u.i = unzigzag(z);
+			v->u.i = cm_unzigzag(z);
 			break;
 		}
 		case FL_DOUBLE: {

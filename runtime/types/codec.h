@@ -23,10 +23,12 @@
 
 #include <flinc/flinc.h>
 
+#include "common/varint.h"
+
 /* Largest encoded row the runtime accepts (a record over this fails the job). */
 #define ROW_MAX_ENCODED (16u * 1024u * 1024u)
 /* Most bytes a varint of a uint64_t takes. */
-#define ROW_VARINT_MAX 10
+#define ROW_VARINT_MAX CM_VARINT_MAX
 
 /* Upper bound of row_encode's output for r (exact for all but varints). */
 size_t row_encoded_bound(const fl_row *r);
@@ -46,9 +48,8 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap);
  */
 int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed);
 
-/* Varint helpers (unsigned LEB128). put returns bytes written (cap must be
- * >= ROW_VARINT_MAX or the value must fit; returns 0 if it does not fit); get
- * returns bytes read or 0 on malformed/truncated input. */
+/* Varint helpers (unsigned LEB128), thin wrappers over cm_varint_put and
+ * cm_varint_get (common/varint.h), which state the contract. */
 size_t row_varint_put(uint8_t *buf, size_t cap, uint64_t v);
 size_t row_varint_get(const uint8_t *buf, size_t len, uint64_t *v);
 
