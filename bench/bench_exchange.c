@@ -107,7 +107,7 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 	struct producer p = {.bufsize = bufsize};
 	char name[64];
 	if (writer) {
-		if (net_writer_new(&p.w, NET_PART_FORWARD, 1, bufsize, 0) != 0)
+		if (net_writer_new(&p.w, NET_PART_FORWARD, 1, NULL, bufsize, 0) != 0)
 			exit(1);
 		net_writer_set_channel(p.w, 0, oc);
 		snprintf(name, sizeof(name), "remote writer %u KiB, %d B rec", bufsize / 1024,
@@ -133,7 +133,7 @@ static void local(uint32_t bufsize)
 	net_outchan *oc;
 	struct producer p = {.bufsize = bufsize};
 	if (net_gate_new(&g, 1, CAPACITY) != 0 || net_outchan_local(&oc, g, 0) != 0 ||
-	    net_writer_new(&p.w, NET_PART_FORWARD, 1, bufsize, 0) != 0)
+	    net_writer_new(&p.w, NET_PART_FORWARD, 1, NULL, bufsize, 0) != 0)
 		exit(1);
 	net_writer_set_channel(p.w, 0, oc);
 	char name[64];

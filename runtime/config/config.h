@@ -50,6 +50,9 @@
 #define CFG_MANAGED_SIZE "taskmanager.memory.managed.size"
 #define CFG_HA_TYPE "high-availability.type"
 #define CFG_LOG_LEVEL "log.level"
+#define CFG_NET_FRACTION "taskmanager.memory.network.fraction"
+#define CFG_NET_MIN "taskmanager.memory.network.min"
+#define CFG_NET_MAX "taskmanager.memory.network.max"
 
 typedef struct cfg cfg;
 

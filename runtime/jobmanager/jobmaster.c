@@ -174,12 +174,25 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	cm_err err = {0};
 	for (size_t v = 0; v < jg->nvertices && rc == 0; v++) {
 		for (int i = 0; i < jg->vertices[v].parallelism && rc == 0; i++) {
+			/* The descriptor travels as bytes, as it will between
+			 * processes: what the TaskManager runs is what it decoded. */
 			td_task *td;
-			if ((rc = td_build(jg, &pl, (int)v, i, &td)) != 0) {
-				cm_err_set(&err, rc, "out of memory while deploying");
+			uint8_t *bytes = NULL;
+			size_t len = 0;
+			if ((rc = td_build(jg, &pl, (int)v, i, &td)) == 0) {
+				rc = td_encode(td, &bytes, &len);
+				td_free(td);
+			}
+			if (rc) {
+				cm_err_set(&err, rc, "cannot encode the deployment descriptor of %s (%d/%d): %s",
+					   jg->vertices[v].name, i + 1, jg->vertices[v].parallelism,
+					   fl_strerror(rc));
 				break;
 			}
-			rc = tm_submit(tms[where[v][i]], td, &err);
+			rc = td_decode(bytes, len, &td, &err);
+			free(bytes);
+			if (rc == 0)
+				rc = tm_submit(tms[where[v][i]], td, &err);
 		}
 	}
 	if (rc == 0)

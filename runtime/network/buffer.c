@@ -1,11 +1,22 @@
+/*
+ * buffer.c — heap buffers and events; pooled segments go back to their
+ * pool (pool.c).
+ */
 #include "network/buffer.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 
-/* Counts header and payload, so the figure is what the allocator holds for
- * buffers: the quantity back-pressure must keep bounded. */
+#include "network/pool_internal.h"
+
+/* Counts header and payload of heap and pooled buffers in use: the quantity
+ * back-pressure must keep bounded. */
 static _Atomic int64_t bytes_live;
+
+void net_buffer_account(int64_t delta)
+{
+	atomic_fetch_add_explicit(&bytes_live, delta, memory_order_relaxed);
+}
 
 static net_buffer *alloc_buffer(uint32_t cap)
 {
@@ -18,7 +29,9 @@ static net_buffer *alloc_buffer(uint32_t cap)
 	b->len = 0;
 	b->cap = cap;
 	b->arg = 0;
-	atomic_fetch_add_explicit(&bytes_live, (int64_t)(sizeof(*b) + cap), memory_order_relaxed);
+	b->data = (uint8_t *)(b + 1);
+	b->pool = NULL;
+	net_buffer_account((int64_t)(sizeof(*b) + cap));
 	return b;
 }
 
@@ -44,8 +57,11 @@ void net_buffer_free(net_buffer *b)
 {
 	if (!b)
 		return;
-	atomic_fetch_sub_explicit(&bytes_live, (int64_t)(sizeof(*b) + b->cap),
-				  memory_order_relaxed);
+	if (b->pool) {
+		net_pool_give_back(b->pool, b);
+		return;
+	}
+	net_buffer_account(-(int64_t)(sizeof(*b) + b->cap));
 	free(b);
 }
 

@@ -24,6 +24,8 @@ enum net_event {
 	NET_EV_WATERMARK = 3,        /* arg = event-time watermark in ms */
 };
 
+struct net_pool;
+
 typedef struct net_buffer {
 	struct net_buffer *next; /* queue link, owned by whoever holds the buffer */
 	uint8_t kind;            /* enum net_buf_kind */
@@ -31,14 +33,17 @@ typedef struct net_buffer {
 	uint32_t len;            /* bytes used in data */
 	uint32_t cap;            /* bytes allocated in data */
 	int64_t arg;             /* event argument */
-	uint8_t data[];
+	uint8_t *data;
+	struct net_pool *pool;   /* the pool the segment returns to; NULL: heap */
 } net_buffer;
 
-/* A data buffer with room for cap bytes (cap <= NET_MAX_BUFFER), or NULL when
- * memory is exhausted. */
+/* A heap data buffer with room for cap bytes (cap <= NET_MAX_BUFFER), or
+ * NULL when memory is exhausted. The data plane takes its buffers from a
+ * pool (pool.h); heap buffers are for records larger than a segment. */
 net_buffer *net_buffer_new(uint32_t cap);
-/* An event buffer, or NULL when memory is exhausted. */
+/* An event buffer (no data), or NULL when memory is exhausted. */
 net_buffer *net_buffer_event(enum net_event ev, int64_t arg);
+/* Frees b, or returns its segment to its pool. NULL is a no-op. */
 void net_buffer_free(net_buffer *b);
 
 /* Largest buffer payload that may exist or cross a connection: one record of

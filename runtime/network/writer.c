@@ -14,6 +14,8 @@ struct writer_chan {
 
 struct net_writer {
 	enum net_partitioner part;
+	net_pool *pool;	       /* NULL: heap buffers */
+	atomic_bool cancelled; /* stops a wait for a pool buffer */
 	int nchannels;
 	uint32_t buffer_size;
 	int next_rr;
@@ -36,10 +38,12 @@ static size_t varint_len(uint64_t v)
 	return n;
 }
 
-int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, uint32_t buffer_size,
-		   int start)
+int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, net_pool *pool,
+		   uint32_t buffer_size, int start)
 {
 	*out = NULL;
+	if (pool)
+		buffer_size = net_pool_segment_size(pool);
 	if (nchannels < 1 || buffer_size < 16 || buffer_size > NET_MAX_BUFFER)
 		return FL_EINVAL;
 	if (part != NET_PART_FORWARD && part != NET_PART_REBALANCE && part != NET_PART_HASH &&
@@ -54,6 +58,8 @@ int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, u
 		return FL_ENOMEM;
 	}
 	w->part = part;
+	w->pool = pool;
+	atomic_init(&w->cancelled, false);
 	w->nchannels = nchannels;
 	w->buffer_size = buffer_size;
 	w->next_rr = start < 0 ? 0 : start % nchannels;
@@ -114,6 +120,8 @@ static int ensure_room(net_writer *w, struct writer_chan *wc, size_t need)
 		net_buffer_free(b);
 		wc->cur = NULL;
 	}
+	if (w->pool && need <= w->buffer_size)
+		return net_pool_take(w->pool, true, &w->cancelled, &wc->cur);
 	size_t cap = need > w->buffer_size ? need : w->buffer_size;
 	if (cap > NET_MAX_BUFFER)
 		cap = NET_MAX_BUFFER;
@@ -273,6 +281,9 @@ int net_writer_broadcast_event(net_writer *w, enum net_event ev, int64_t arg)
 
 void net_writer_cancel(net_writer *w)
 {
+	atomic_store(&w->cancelled, true);
+	if (w->pool)
+		net_pool_wake(w->pool);
 	for (int i = 0; i < w->nchannels; i++) {
 		if (w->chans[i].oc)
 			net_outchan_cancel(w->chans[i].oc);

@@ -19,6 +19,7 @@
 #include <flinc/flinc.h>
 
 #include "network/outchan.h"
+#include "network/pool.h"
 
 enum net_partitioner {
 	NET_PART_FORWARD = 0,   /* one channel: subtask i -> subtask i */
@@ -31,11 +32,14 @@ typedef struct net_writer net_writer;
 
 /*
  * Creates a writer with nchannels channels whose outchans are set with
- * net_writer_set_channel before the first emit. buffer_size is the
- * data buffer size (Flink's segment size). For NET_PART_REBALANCE,
- * `start` picks the first channel. Returns 0, FL_EINVAL or FL_ENOMEM.
+ * net_writer_set_channel before the first emit. Buffers come from pool
+ * (their size is its segment size), waiting for a free one when there is
+ * none (back-pressure); pool NULL: heap buffers of buffer_size bytes (tests
+ * and benchmarks). A record larger than a buffer gets a heap buffer of its
+ * own. For NET_PART_REBALANCE, `start` picks the first channel. Returns 0,
+ * FL_EINVAL or FL_ENOMEM. The pool must outlive the writer.
  */
-int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels,
+int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, net_pool *pool,
 		   uint32_t buffer_size, int start);
 /* Frees the writer, its unsent buffers and its outchans. */
 void net_writer_free(net_writer *w);
@@ -65,8 +69,8 @@ int net_writer_broadcast_event(net_writer *w, enum net_event ev, int64_t arg);
 /* Sends every non-empty buffer. */
 int net_writer_flush_all(net_writer *w);
 
-/* Cancels every outchan (releases a thread blocked on back-pressure). Safe to
- * call from another thread. */
+/* Cancels every outchan and a wait for a pool buffer (releases a thread
+ * blocked on back-pressure). Safe to call from another thread. */
 void net_writer_cancel(net_writer *w);
 
 /* Bytes and buffers sent so far (for metrics). */

@@ -70,6 +70,20 @@ static int register_inputs(tm_task *t, cm_err *err)
 	return 0;
 }
 
+/* The buffers a task may hold at once (see tm_task_new). */
+static size_t required_buffers(const td_task *td, int buffers_per_channel)
+{
+	size_t n = 0, nin = 0;
+	for (size_t i = 0; i < td->nops; i++)
+		for (size_t k = 0; k < td->ops[i].nouts; k++)
+			n += (size_t)td->ops[i].outs[k].nconsumers + 1;
+	for (size_t k = 0; k < td->ninputs; k++)
+		nin += td->inputs[k].forward ? 1 : (size_t)td->inputs[k].src_parallelism;
+	if (nin)
+		n += nin * (size_t)buffers_per_channel + 1;
+	return n;
+}
+
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err)
 {
 	*out = NULL;
@@ -88,7 +102,17 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 		free(t);
 		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying a task");
 	}
-	int rc = tm_chain_init(&t->chain, td, t->name, err);
+	int rc = 0;
+	if (deps->pool) {
+		size_t need = required_buffers(td, deps->buffers_per_channel);
+		cm_err perr = {0};
+		if ((rc = net_pool_reserve(deps->pool, need, &perr)) != 0)
+			cm_err_set(err, rc, "%s: %s", t->name, perr.msg);
+		else
+			t->reserved = need;
+	}
+	if (rc == 0)
+		rc = tm_chain_init(&t->chain, td, t->name, err);
 	if (rc == 0 && sg_kind_is_keyed(td->ops[0].kind) && !td->ops[0].key.by_fn &&
 	    !(t->prefetch_keys = calloc(TM_PREFETCH_WINDOW, sizeof(*t->prefetch_keys))))
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
@@ -128,7 +152,7 @@ static int connect_outputs(tm_task *t)
 			tm_out *o = &op->outs[k];
 			const td_output *d = o->desc;
 			net_writer *w;
-			int rc = net_writer_new(&w, net_part(d->part), d->nconsumers,
+			int rc = net_writer_new(&w, net_part(d->part), d->nconsumers, t->deps.pool,
 						t->deps.segment_size, td->subtask % d->nconsumers);
 			if (rc)
 				return tm_chain_fail(&t->chain, rc,
@@ -379,6 +403,8 @@ void tm_task_free(tm_task *t)
 	free(t->prefetch_keys);
 	net_gate_free(t->gate);
 	free(t->in_ids);
+	if (t->reserved)
+		net_pool_unreserve(t->deps.pool, t->reserved);
 	td_free(t->td);
 	pthread_mutex_destroy(&t->mu);
 	free(t);

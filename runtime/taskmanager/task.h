@@ -30,6 +30,7 @@
 #include "graph/descriptor.h"
 #include "network/endpoint.h"
 #include "network/gate.h"
+#include "network/pool.h"
 #include "taskmanager/channels.h"
 #include "taskmanager/operator.h"
 
@@ -63,6 +64,7 @@ typedef void (*tm_task_state_fn)(void *arg, tm_task *t, enum tm_task_state st, c
 /* What a task borrows from its TaskManager. */
 typedef struct tm_task_deps {
 	net_endpoint *ep;
+	net_pool *pool;		 /* network buffers; the task reserves its share */
 	tm_channels *channels;	 /* local input channels */
 	const char *resource_id; /* this TaskManager: peers with it are local */
 	uint32_t segment_size;
@@ -87,6 +89,7 @@ struct tm_task {
 	net_gate *gate; /* NULL for a source */
 	uint64_t *in_ids; /* registered input channel ids */
 	int nin;
+	size_t reserved; /* network buffers reserved in deps.pool */
 	int ended_channels;
 	tm_prefetched_key *prefetch_keys; /* TM_PREFETCH_WINDOW, for a keyed head */
 	_Atomic int state;
@@ -97,9 +100,13 @@ struct tm_task {
 
 /*
  * Builds the task of descriptor td, which it takes over (freed with the
- * task, or by this call when it fails). Returns 0 with *out, or an error
- * with err naming the cause (a function that cannot be resolved, a channel
- * registered twice, memory); on error nothing is left registered.
+ * task, or by this call when it fails), and reserves the network buffers it
+ * may hold at once (Flink's required buffers: S + 1 per output of S
+ * channels, C * buffers-per-channel + 1 for an input gate of C channels).
+ * Returns 0 with *out, or an error with err naming the cause (a function
+ * that cannot be resolved, FL_ERANGE with Flink's "Insufficient number of
+ * network buffers" message, a channel registered twice, memory); on error
+ * nothing is left registered or reserved.
  */
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err);
 /* Starts the task's thread. Returns 0 or FL_ENOMEM (err says so). */

@@ -19,6 +19,7 @@ struct tm_taskmanager {
 	char resource_id[128];
 	const cfg *config;
 	net_endpoint *ep;
+	net_pool *pool;
 	tm_channels *channels;
 	tm_state_fn on_state;
 	void *on_state_arg;
@@ -85,8 +86,11 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 		free(tm);
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	}
-	int rc = tm_channels_new(&tm->channels);
-	if (rc)
+	int64_t net_bytes = 0;
+	int rc = net_pool_size_from_config(o->config, &net_bytes, err);
+	if (rc == 0)
+		rc = net_pool_new(&tm->pool, (size_t)(net_bytes / seg), (uint32_t)seg, err);
+	if (rc == 0 && (rc = tm_channels_new(&tm->channels)) != 0)
 		cm_err_set(err, rc, "out of memory");
 	if (rc == 0)
 		rc = net_endpoint_new(&tm->ep, bind, o->port, err);
@@ -96,6 +100,7 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 	}
 	if (rc) {
 		tm_channels_free(tm->channels);
+		net_pool_free(tm->pool);
 		pthread_cond_destroy(&tm->flusher_cv);
 		pthread_mutex_destroy(&tm->mu);
 		free(tm);
@@ -112,14 +117,18 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 			 net_endpoint_address(tm->ep), r[0], r[1], r[2]);
 	}
 	tm->deps = (tm_task_deps){.ep = tm->ep,
+				  .pool = tm->pool,
 				  .channels = tm->channels,
 				  .resource_id = tm->resource_id,
 				  .segment_size = (uint32_t)seg,
 				  .buffers_per_channel = (int)bpc,
 				  .on_state = on_task_state,
 				  .on_state_arg = tm};
-	CM_INFO("taskmanager", "TaskManager %s started with %d slots, data address %s",
-		tm->resource_id, tm->slots, net_endpoint_address(tm->ep));
+	CM_INFO("taskmanager",
+		"TaskManager %s started with %d slots, data address %s, %zu network buffers of %lld "
+		"bytes (%lld MiB)",
+		tm->resource_id, tm->slots, net_endpoint_address(tm->ep), net_pool_segments(tm->pool),
+		(long long)seg, (long long)(net_bytes >> 20));
 	*out = tm;
 	return 0;
 }
@@ -156,6 +165,7 @@ void tm_free(tm_taskmanager *tm)
 		tm_task_free(tm->tasks[i]);
 	free(tm->tasks);
 	net_endpoint_free(tm->ep);
+	net_pool_free(tm->pool);
 	tm_channels_free(tm->channels);
 	pthread_cond_destroy(&tm->flusher_cv);
 	pthread_mutex_destroy(&tm->mu);

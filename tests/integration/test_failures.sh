@@ -103,6 +103,20 @@ expect_error p-abc nonzero "-p .*'abc'"
 run_flinc p-max -D pipeline.max-parallelism=2 -p 4 "$WC"
 expect_error p-max nonzero "parallelism 4 .*max parallelism 2"
 
+# -------------------------------------------------------- high parallelism
+# Network buffers come from a fixed pool (64 MiB locally, as in Flink's
+# MiniCluster): a job whose channels need more is refused at deployment,
+# at once, with Flink's message and the numbers, instead of deploying for
+# minutes or growing memory with the square of the parallelism.
+IT_TIMEOUT=20
+run_flinc p512 -p 512 "$WC"
+expect_error p512 1 "Insufficient number of network buffers: required [0-9]+, but only [0-9]+ available" \
+	"currently set to 2048 of 32768 bytes each" "taskmanager\.memory\.network\.max"
+# The same job fits once the pool is sized for it.
+run_flinc p32-pool -p 32 -D taskmanager.memory.network.max=256mb "$WC" --mode batch
+check_finished p32-pool
+IT_TIMEOUT=30
+
 # ---------------------------------------------------------- missing input
 run_flinc missing-input "$WC" --input "$WORK/no-such-input.txt" --mode batch
 expect_error missing-input 1 "FAILED" "$WORK/no-such-input\.txt"

@@ -50,7 +50,7 @@ static void rig_new(struct rig *r, enum net_partitioner part, int n, uint32_t bu
 {
 	r->n = n;
 	assert_int_equal(net_gate_new(&r->g, n, 256), 0);
-	assert_int_equal(net_writer_new(&r->w, part, n, bufsize, start), 0);
+	assert_int_equal(net_writer_new(&r->w, part, n, NULL, bufsize, start), 0);
 	for (int i = 0; i < n; i++) {
 		net_outchan *oc;
 		assert_int_equal(net_outchan_local(&oc, r->g, i), 0);
@@ -346,7 +346,7 @@ static void test_record_over_max_is_erange(void **state)
 	static const uint8_t one = 0;
 	assert_int_equal(net_writer_emit(r.w, 0, &one, ROW_MAX_ENCODED + 1), FL_ERANGE);
 	net_writer *w;
-	assert_int_equal(net_writer_new(&w, NET_PART_FORWARD, 0, 1024, 0), FL_EINVAL);
+	assert_int_equal(net_writer_new(&w, NET_PART_FORWARD, 0, NULL, 1024, 0), FL_EINVAL);
 	rig_free(&r);
 }
 
@@ -375,7 +375,7 @@ static void test_cancel_releases_writer_blocked_on_backpressure(void **state)
 	net_gate *g;
 	net_writer *w;
 	assert_int_equal(net_gate_new(&g, 1, 2), 0);
-	assert_int_equal(net_writer_new(&w, NET_PART_FORWARD, 1, 1024, 0), 0);
+	assert_int_equal(net_writer_new(&w, NET_PART_FORWARD, 1, NULL, 1024, 0), 0);
 	net_outchan *oc;
 	assert_int_equal(net_outchan_local(&oc, g, 0), 0);
 	net_writer_set_channel(w, 0, oc);

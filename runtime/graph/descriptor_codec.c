@@ -1,0 +1,382 @@
+/*
+ * descriptor_codec.c — the wire form of a task deployment descriptor
+ * (common/buf.h encodings), and its decoder for input from a peer.
+ *
+ *   u32le magic "TDD1", then the fields of td_task in declaration order;
+ *   arrays as a count then their elements; strings as cm_wbuf_str.
+ *
+ * The decoder checks structure as well as bytes: kinds and partitioners
+ * known, chained indices pointing forward inside the chain, peer indices
+ * inside the peer table, parallelisms and subtask in range, a user function
+ * named where the kind needs one. A descriptor that passes can be run
+ * without further checks.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "graph/descriptor.h"
+
+#define TD_MAGIC 0x31444454u /* "TDD1" */
+
+static void put_key(cm_wbuf *w, const td_key *k)
+{
+	cm_wbuf_u8(w, k->by_fn);
+	cm_wbuf_uvarint(w, k->field);
+	cm_wbuf_str(w, k->fn_symbol);
+}
+
+static void put_f64(cm_wbuf *w, double d)
+{
+	uint64_t u;
+	memcpy(&u, &d, sizeof(u));
+	cm_wbuf_u64le(w, u);
+}
+
+int td_encode(const td_task *td, uint8_t **out, size_t *len)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, TD_MAX_ENCODED);
+	cm_wbuf_u32le(&w, TD_MAGIC);
+	cm_wbuf_str(&w, td->job_id);
+	cm_wbuf_u64le(&w, td->attempt);
+	cm_wbuf_str(&w, td->job_name);
+	cm_wbuf_str(&w, td->library);
+	cm_wbuf_u8(&w, td->batch);
+	cm_wbuf_svarint(&w, td->buffer_timeout_ms);
+	cm_wbuf_uvarint(&w, (uint64_t)td->nnodes);
+	cm_wbuf_uvarint(&w, (uint64_t)td->vertex);
+	cm_wbuf_str(&w, td->vertex_name);
+	cm_wbuf_uvarint(&w, (uint64_t)td->subtask);
+	cm_wbuf_uvarint(&w, (uint64_t)td->parallelism);
+	cm_wbuf_uvarint(&w, (uint64_t)td->max_parallelism);
+
+	cm_wbuf_uvarint(&w, td->npeers);
+	for (size_t i = 0; i < td->npeers; i++) {
+		cm_wbuf_str(&w, td->peers[i].resource_id);
+		cm_wbuf_str(&w, td->peers[i].data_address);
+	}
+	cm_wbuf_uvarint(&w, td->ninputs);
+	for (size_t i = 0; i < td->ninputs; i++) {
+		const td_input *in = &td->inputs[i];
+		cm_wbuf_uvarint(&w, (uint64_t)in->edge);
+		cm_wbuf_uvarint(&w, (uint64_t)in->src_parallelism);
+		cm_wbuf_u8(&w, in->forward);
+		cm_wbuf_uvarint(&w, in->edge_base);
+	}
+	cm_wbuf_uvarint(&w, td->nops);
+	for (size_t i = 0; i < td->nops; i++) {
+		const td_op *op = &td->ops[i];
+		cm_wbuf_uvarint(&w, (uint64_t)op->node);
+		cm_wbuf_u8(&w, (uint8_t)op->kind);
+		cm_wbuf_str(&w, op->name);
+		cm_wbuf_str(&w, op->fn_symbol);
+		put_key(&w, &op->key);
+		cm_wbuf_svarint(&w, op->gen_count);
+		put_f64(&w, op->gen_rate);
+		cm_wbuf_uvarint(&w, op->npaths);
+		for (size_t p = 0; p < op->npaths; p++) {
+			cm_wbuf_str(&w, op->paths[p]);
+			cm_wbuf_svarint(&w, op->sizes[p]);
+		}
+		cm_wbuf_uvarint(&w, op->field);
+		cm_wbuf_str(&w, op->dir);
+		cm_wbuf_uvarint(&w, op->nchained);
+		for (size_t c = 0; c < op->nchained; c++)
+			cm_wbuf_uvarint(&w, (uint64_t)op->chained[c]);
+		cm_wbuf_uvarint(&w, op->nouts);
+		for (size_t k = 0; k < op->nouts; k++) {
+			const td_output *o = &op->outs[k];
+			cm_wbuf_uvarint(&w, (uint64_t)o->edge);
+			cm_wbuf_u8(&w, (uint8_t)o->part);
+			put_key(&w, &o->key);
+			cm_wbuf_str(&w, o->dst_name);
+			cm_wbuf_uvarint(&w, (uint64_t)o->dst_parallelism);
+			cm_wbuf_uvarint(&w, (uint64_t)o->dst_max_parallelism);
+			cm_wbuf_uvarint(&w, o->edge_base);
+			cm_wbuf_uvarint(&w, (uint64_t)o->nconsumers);
+			for (int c = 0; c < o->nconsumers; c++)
+				cm_wbuf_uvarint(&w, o->consumer_peer[c]);
+		}
+	}
+	int rc = cm_wbuf_error(&w);
+	if (rc == 0 && !(*out = cm_wbuf_take(&w, len)))
+		rc = cm_wbuf_error(&w) ? cm_wbuf_error(&w) : FL_ENOMEM;
+	cm_wbuf_fini(&w);
+	return rc;
+}
+
+/* --------------------------------------------------------------- decode */
+
+/* Reads a uvarint that must lie in [lo, hi]; records the error otherwise. */
+static int64_t get_int(cm_rbuf *r, const char *what, int64_t lo, int64_t hi)
+{
+	size_t at = cm_rbuf_offset(r);
+	uint64_t v = cm_rbuf_uvarint(r);
+	if (cm_rbuf_error(r))
+		return lo;
+	if (v > (uint64_t)INT64_MAX || (int64_t)v < lo || (int64_t)v > hi) {
+		cm_rbuf_fail(r, "%s %llu out of range %lld..%lld at byte %zu", what,
+			     (unsigned long long)v, (long long)lo, (long long)hi, at);
+		return lo;
+	}
+	return (int64_t)v;
+}
+
+static char *get_str(cm_rbuf *r)
+{
+	char *s = NULL;
+	cm_rbuf_strdup(r, TD_MAX_STRING, &s);
+	return s;
+}
+
+/* A string that must be present (not NULL). */
+static char *get_req_str(cm_rbuf *r, const char *what)
+{
+	size_t at = cm_rbuf_offset(r);
+	char *s = get_str(r);
+	if (!s && !cm_rbuf_error(r))
+		cm_rbuf_fail(r, "%s missing at byte %zu", what, at);
+	return s;
+}
+
+static void get_key(cm_rbuf *r, td_key *k)
+{
+	size_t at = cm_rbuf_offset(r);
+	uint8_t by_fn = cm_rbuf_u8(r);
+	k->field = (uint32_t)get_int(r, "key field", 0, FL_ROW_MAX_FIELDS - 1);
+	k->fn_symbol = get_str(r);
+	if (cm_rbuf_error(r))
+		return;
+	if (by_fn > 1 || (by_fn && !k->fn_symbol))
+		cm_rbuf_fail(r, "malformed key at byte %zu", at);
+	k->by_fn = by_fn;
+}
+
+static double get_f64(cm_rbuf *r)
+{
+	uint64_t u = cm_rbuf_u64le(r);
+	double d;
+	memcpy(&d, &u, sizeof(d));
+	return d;
+}
+
+static bool kind_known(uint8_t k)
+{
+	return k <= SG_SINK_DISCARD;
+}
+
+static bool kind_needs_fn(enum sg_kind k)
+{
+	return k == SG_SOURCE_GENERATOR || k == SG_MAP || k == SG_FLAT_MAP || k == SG_FILTER ||
+	       k == SG_REDUCE;
+}
+
+static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
+{
+	o->edge = (int)get_int(r, "edge", 0, INT32_MAX);
+	size_t at = cm_rbuf_offset(r);
+	uint8_t part = cm_rbuf_u8(r);
+	if (!cm_rbuf_error(r) && (part < SG_PART_FORWARD || part > SG_PART_BROADCAST))
+		cm_rbuf_fail(r, "unknown partitioner %u at byte %zu", part, at);
+	o->part = (enum sg_partitioner)part;
+	get_key(r, &o->key);
+	o->dst_name = get_req_str(r, "consumer name");
+	o->dst_parallelism = (int)get_int(r, "consumer parallelism", 1, TD_MAX_PARALLELISM);
+	o->dst_max_parallelism =
+	    (int)get_int(r, "consumer max parallelism", 1, TD_MAX_PARALLELISM);
+	o->edge_base = cm_rbuf_uvarint(r);
+	at = cm_rbuf_offset(r);
+	int n = (int)get_int(r, "consumer count", 1, TD_MAX_PARALLELISM);
+	if (cm_rbuf_error(r))
+		return;
+	if (n != (o->part == SG_PART_FORWARD ? 1 : o->dst_parallelism) ||
+	    o->dst_parallelism > o->dst_max_parallelism) {
+		cm_rbuf_fail(r, "consumer count %d does not match parallelism %d at byte %zu", n,
+			     o->dst_parallelism, at);
+		return;
+	}
+	if (o->part == SG_PART_FORWARD && o->dst_parallelism != td->parallelism) {
+		cm_rbuf_fail(r, "forward edge between parallelism %d and %d at byte %zu",
+			     td->parallelism, o->dst_parallelism, at);
+		return;
+	}
+	if (!(o->consumer_peer = calloc((size_t)n, sizeof(uint32_t)))) {
+		cm_rbuf_fail(r, "out of memory");
+		return;
+	}
+	o->nconsumers = n;
+	for (int c = 0; c < n; c++)
+		o->consumer_peer[c] = (uint32_t)get_int(r, "peer index", 0, (int64_t)td->npeers - 1);
+}
+
+static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
+{
+	op->node = (int)get_int(r, "node", 0, td->nnodes - 1);
+	size_t at = cm_rbuf_offset(r);
+	uint8_t kind = cm_rbuf_u8(r);
+	if (!cm_rbuf_error(r) && !kind_known(kind))
+		cm_rbuf_fail(r, "unknown operator kind %u at byte %zu", kind, at);
+	op->kind = (enum sg_kind)kind;
+	op->name = get_req_str(r, "operator name");
+	at = cm_rbuf_offset(r);
+	op->fn_symbol = get_str(r);
+	if (!cm_rbuf_error(r) && kind_needs_fn(op->kind) && !op->fn_symbol)
+		cm_rbuf_fail(r, "operator without its function at byte %zu", at);
+	get_key(r, &op->key);
+	op->gen_count = cm_rbuf_svarint(r);
+	at = cm_rbuf_offset(r);
+	op->gen_rate = get_f64(r);
+	if (!cm_rbuf_error(r) && !(op->gen_rate >= 0 && isfinite(op->gen_rate)))
+		cm_rbuf_fail(r, "bad generator rate at byte %zu", at);
+	size_t np = cm_rbuf_count(r, TD_MAX_PATHS, 2);
+	if (np && !cm_rbuf_error(r)) {
+		op->paths = calloc(np, sizeof(*op->paths));
+		op->sizes = calloc(np, sizeof(*op->sizes));
+		if (!op->paths || !op->sizes) {
+			cm_rbuf_fail(r, "out of memory");
+		} else {
+			op->npaths = np;
+			for (size_t p = 0; p < np; p++) {
+				op->paths[p] = get_req_str(r, "input path");
+				op->sizes[p] = cm_rbuf_svarint(r);
+			}
+		}
+	}
+	if (!cm_rbuf_error(r) && op->kind == SG_SOURCE_TEXT_FILE && op->npaths == 0)
+		cm_rbuf_fail(r, "text source without input files");
+	op->field = (uint32_t)get_int(r, "field", 0, FL_ROW_MAX_FIELDS - 1);
+	at = cm_rbuf_offset(r);
+	op->dir = get_str(r);
+	if (!cm_rbuf_error(r) && op->kind == SG_SINK_TEXT_FILE && !op->dir)
+		cm_rbuf_fail(r, "text sink without a directory at byte %zu", at);
+	size_t nc = cm_rbuf_count(r, td->nops, 1);
+	if (nc && !cm_rbuf_error(r)) {
+		if (!(op->chained = calloc(nc, sizeof(int)))) {
+			cm_rbuf_fail(r, "out of memory");
+		} else {
+			op->nchained = nc;
+			/* Chained operators come later in topological order. */
+			for (size_t c = 0; c < nc; c++)
+				op->chained[c] = (int)get_int(r, "chained operator", (int64_t)index + 1,
+							      (int64_t)td->nops - 1);
+		}
+	}
+	size_t no = cm_rbuf_count(r, 1024, 8);
+	if (no && !cm_rbuf_error(r)) {
+		if (!(op->outs = calloc(no, sizeof(*op->outs)))) {
+			cm_rbuf_fail(r, "out of memory");
+		} else {
+			op->nouts = no;
+			for (size_t k = 0; k < no && !cm_rbuf_error(r); k++)
+				get_output(r, &op->outs[k], td);
+		}
+	}
+}
+
+int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
+{
+	*out = NULL;
+	if (len > TD_MAX_ENCODED)
+		return cm_err_set(err, FL_EPROTO,
+				  "task deployment descriptor of %zu bytes, more than the %u allowed",
+				  len, TD_MAX_ENCODED);
+	td_task *td = calloc(1, sizeof(*td));
+	if (!td)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	cm_rbuf r;
+	cm_rbuf_init(&r, buf, len);
+	if (cm_rbuf_u32le(&r) != TD_MAGIC && !cm_rbuf_error(&r))
+		cm_rbuf_fail(&r, "not a task deployment descriptor (bad magic)");
+	char *job_id = get_req_str(&r, "job id");
+	if (job_id && (strlen(job_id) != 32 || strspn(job_id, "0123456789abcdef") != 32))
+		cm_rbuf_fail(&r, "malformed job id");
+	if (job_id && !cm_rbuf_error(&r))
+		memcpy(td->job_id, job_id, 33);
+	free(job_id);
+	td->attempt = cm_rbuf_u64le(&r);
+	td->job_name = get_req_str(&r, "job name");
+	td->library = get_req_str(&r, "library");
+	uint8_t batch = cm_rbuf_u8(&r);
+	td->batch = batch != 0;
+	td->buffer_timeout_ms = cm_rbuf_svarint(&r);
+	if (!cm_rbuf_error(&r) && (batch > 1 || td->buffer_timeout_ms < 0))
+		cm_rbuf_fail(&r, "malformed job settings");
+	td->nnodes = (int)get_int(&r, "node count", 1, 1 << 20);
+	td->vertex = (int)get_int(&r, "vertex", 0, INT32_MAX);
+	td->vertex_name = get_req_str(&r, "vertex name");
+	td->subtask = (int)get_int(&r, "subtask", 0, TD_MAX_PARALLELISM - 1);
+	td->parallelism = (int)get_int(&r, "parallelism", 1, TD_MAX_PARALLELISM);
+	td->max_parallelism = (int)get_int(&r, "max parallelism", 1, TD_MAX_PARALLELISM);
+	if (!cm_rbuf_error(&r) &&
+	    (td->subtask >= td->parallelism || td->parallelism > td->max_parallelism))
+		cm_rbuf_fail(&r, "subtask %d of parallelism %d (max %d) is out of range", td->subtask,
+			     td->parallelism, td->max_parallelism);
+
+	size_t np = cm_rbuf_count(&r, TD_MAX_PEERS, 2);
+	if (np && !cm_rbuf_error(&r)) {
+		if (!(td->peers = calloc(np, sizeof(*td->peers)))) {
+			cm_rbuf_fail(&r, "out of memory");
+		} else {
+			td->npeers = np;
+			for (size_t i = 0; i < np; i++) {
+				td->peers[i].resource_id = get_req_str(&r, "peer resource id");
+				td->peers[i].data_address = get_req_str(&r, "peer address");
+			}
+		}
+	}
+	size_t ni = cm_rbuf_count(&r, 1024, 4);
+	if (ni && !cm_rbuf_error(&r)) {
+		if (!(td->inputs = calloc(ni, sizeof(*td->inputs)))) {
+			cm_rbuf_fail(&r, "out of memory");
+		} else {
+			td->ninputs = ni;
+			for (size_t i = 0; i < ni; i++) {
+				td_input *in = &td->inputs[i];
+				in->edge = (int)get_int(&r, "edge", 0, INT32_MAX);
+				in->src_parallelism =
+				    (int)get_int(&r, "producer parallelism", 1, TD_MAX_PARALLELISM);
+				uint8_t fwd = cm_rbuf_u8(&r);
+				in->edge_base = cm_rbuf_uvarint(&r);
+				if (!cm_rbuf_error(&r) &&
+				    (fwd > 1 || (fwd && in->src_parallelism != td->parallelism)))
+					cm_rbuf_fail(&r, "malformed input %zu", i);
+				in->forward = fwd == 1;
+			}
+		}
+	}
+	size_t no = cm_rbuf_count(&r, TD_MAX_OPS, 8);
+	if (!cm_rbuf_error(&r) && no == 0)
+		cm_rbuf_fail(&r, "a task without operators");
+	if (no && !cm_rbuf_error(&r)) {
+		if (!(td->ops = calloc(no, sizeof(*td->ops)))) {
+			cm_rbuf_fail(&r, "out of memory");
+		} else {
+			td->nops = no;
+			for (size_t i = 0; i < no && !cm_rbuf_error(&r); i++)
+				get_op(&r, &td->ops[i], i, td);
+		}
+	}
+	/* The head is a source exactly when the task has no inputs, and only
+	 * the head may be one. */
+	if (!cm_rbuf_error(&r)) {
+		bool src = sg_kind_is_source(td->ops[0].kind);
+		if (src != (td->ninputs == 0))
+			cm_rbuf_fail(&r, "a task whose head %s a source has %zu inputs",
+				     src ? "is" : "is not", td->ninputs);
+		for (size_t i = 1; i < td->nops; i++)
+			if (sg_kind_is_source(td->ops[i].kind))
+				cm_rbuf_fail(&r, "a source chained after another operator");
+	}
+	int rc = cm_rbuf_end(&r);
+	if (rc && strcmp(cm_rbuf_errmsg(&r), "out of memory") == 0)
+		rc = FL_ENOMEM;
+	if (rc) {
+		cm_err_set(err, rc, "malformed task deployment descriptor: %s", cm_rbuf_errmsg(&r));
+		td_free(td);
+		return rc;
+	}
+	*out = td;
+	return 0;
+}
