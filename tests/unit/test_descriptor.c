@@ -1,0 +1,280 @@
+/*
+ * Task deployment descriptors: built from a job graph they hold only the
+ * task's own view (its chain, its inputs, its consumers), survive the wire
+ * unchanged, and the decoder refuses truncated, corrupted and inconsistent
+ * input with a message instead of building a task that would crash.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/env.h"
+#include "common/buf.h"
+#include "graph/descriptor.h"
+#include "graph/jobgraph.h"
+
+int td_gen(fl_ctx *ctx, int64_t off, fl_row *out);
+int td_map(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int td_keyfn(fl_ctx *ctx, const fl_row *in, fl_row *key);
+
+int td_gen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	return fl_row_add_int64(out, off);
+}
+
+int td_map(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	*out = *in;
+	return 0;
+}
+
+int td_keyfn(fl_ctx *ctx, const fl_row *in, fl_row *key)
+{
+	return fl_row_add_int64(key, fl_row_int64(in, 0));
+}
+
+struct fixture {
+	fl_env *env;
+	jg_graph *jg;
+	td_peer peers[2];
+	uint32_t *where[8];
+	uint64_t edge_base[8];
+	td_placement pl;
+};
+
+/* generator(p=3) -> map -> key_by_fn -> sum(p=2) -> discard, with the sum's
+ * subtasks on two TaskManagers. */
+static struct fixture *setup(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->env = fl_env_new(0, NULL);
+	assert_non_null(f->env);
+	fl_stream *s = fl_set_parallelism(fl_map(fl_set_parallelism(fl_generator(f->env, 100, 0, td_gen), 3), td_map), 3);
+	fl_discard(fl_set_parallelism(fl_sum(fl_key_by_fn(s, td_keyfn), 0), 2));
+	f->env->graph->parallelism = 2;
+	cm_err err = {0};
+	assert_int_equal(jg_build(f->env->graph, "desc", &f->jg, &err), 0);
+	assert_int_equal(f->jg->nvertices, 2);
+	f->peers[0] = (td_peer){"tm-a", "127.0.0.1:1000"};
+	f->peers[1] = (td_peer){"tm-b", "127.0.0.1:2000"};
+	for (size_t v = 0; v < f->jg->nvertices; v++) {
+		f->where[v] = calloc((size_t)f->jg->vertices[v].parallelism, sizeof(uint32_t));
+		for (int i = 0; i < f->jg->vertices[v].parallelism; i++)
+			f->where[v][i] = (uint32_t)(i % 2);
+	}
+	td_edge_bases(f->jg, f->edge_base);
+	f->pl = (td_placement){.job_id = "0123456789abcdef0123456789abcdef",
+			       .attempt = 77,
+			       .peers = f->peers,
+			       .npeers = 2,
+			       .subtask_peer = (const uint32_t *const *)f->where,
+			       .edge_base = f->edge_base};
+	return f;
+}
+
+static void teardown(struct fixture *f)
+{
+	for (size_t v = 0; v < f->jg->nvertices; v++)
+		free(f->where[v]);
+	jg_free(f->jg);
+	fl_env_free(f->env);
+	free(f);
+}
+
+static void test_a_producer_descriptor_names_only_its_consumers(void **state)
+{
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 1, &td), 0);
+	assert_string_equal(td->job_id, f->pl.job_id);
+	assert_int_equal(td->attempt, 77);
+	assert_int_equal(td->subtask, 1);
+	assert_int_equal(td->parallelism, 3);
+	assert_int_equal(td->ninputs, 0);
+	assert_int_equal(td->nops, 2); /* generator -> map */
+	assert_int_equal(td->ops[0].kind, SG_SOURCE_GENERATOR);
+	assert_string_equal(td->ops[0].fn_symbol, "td_gen");
+	assert_int_equal(td->ops[1].nouts, 1);
+	const td_output *o = &td->ops[1].outs[0];
+	assert_int_equal(o->part, SG_PART_HASH);
+	assert_true(o->key.by_fn);
+	assert_string_equal(o->key.fn_symbol, "td_keyfn");
+	assert_int_equal(o->nconsumers, 2);
+	assert_int_equal(o->consumer_peer[0], 0);
+	assert_int_equal(o->consumer_peer[1], 1);
+	td_free(td);
+	teardown(f);
+}
+
+static void test_a_consumer_descriptor_has_one_input_channel_per_producer(void **state)
+{
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 1, 0, &td), 0);
+	assert_int_equal(td->ninputs, 1);
+	assert_int_equal(td->inputs[0].src_parallelism, 3);
+	assert_false(td->inputs[0].forward);
+	assert_int_equal(td->ops[0].kind, SG_SUM);
+	assert_true(td->ops[0].key.by_fn);
+	/* The channel ids both sides compute agree. */
+	uint64_t id = td_channel_id(td->inputs[0].edge_base, false, 2, 0, td->parallelism);
+	assert_int_equal(id, f->edge_base[0] + 2 * 2 + 0);
+	td_free(td);
+	teardown(f);
+}
+
+/* Encodes then decodes, and re-encodes the result: the bytes must match. */
+static void roundtrip(const td_task *td)
+{
+	uint8_t *a, *b;
+	size_t la, lb;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	td_task *back;
+	cm_err err = {0};
+	assert_int_equal(td_decode(a, la, &back, &err), 0);
+	assert_int_equal(td_encode(back, &b, &lb), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	td_free(back);
+	free(a);
+	free(b);
+}
+
+static void test_descriptors_survive_the_wire_unchanged(void **state)
+{
+	struct fixture *f = setup();
+	for (int v = 0; v < 2; v++) {
+		for (int i = 0; i < f->jg->vertices[v].parallelism; i++) {
+			td_task *td;
+			assert_int_equal(td_build(f->jg, &f->pl, v, i, &td), 0);
+			roundtrip(td);
+			td_free(td);
+		}
+	}
+	teardown(f);
+}
+
+static void test_every_truncation_is_refused_with_a_message(void **state)
+{
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	for (size_t n = 0; n < la; n++) {
+		td_task *back = NULL;
+		cm_err err = {0};
+		assert_int_equal(td_decode(a, n, &back, &err), FL_EPROTO);
+		assert_null(back);
+		assert_non_null(strstr(err.msg, "malformed task deployment descriptor"));
+	}
+	free(a);
+	td_free(td);
+	teardown(f);
+}
+
+static void test_every_single_byte_corruption_is_refused_or_consistent(void **state)
+{
+	/* Flipping any byte either gives a clean refusal or a descriptor that
+	 * still re-encodes to exactly the corrupted bytes (a different but
+	 * valid value, e.g. a name). Never a crash, never a leak (ASan). */
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 2, &td), 0);
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	for (size_t i = 0; i < la; i++) {
+		for (int bit = 0; bit < 8; bit += 3) {
+			a[i] ^= (uint8_t)(1u << bit);
+			td_task *back = NULL;
+			cm_err err = {0};
+			int rc = td_decode(a, la, &back, &err);
+			if (rc == 0) {
+				uint8_t *b;
+				size_t lb;
+				assert_int_equal(td_encode(back, &b, &lb), 0);
+				assert_int_equal(lb, la);
+				assert_memory_equal(a, b, la);
+				free(b);
+				td_free(back);
+			} else {
+				assert_int_equal(rc, FL_EPROTO);
+				assert_true(err.msg[0] != '\0');
+			}
+			a[i] ^= (uint8_t)(1u << bit);
+		}
+	}
+	free(a);
+	td_free(td);
+	teardown(f);
+}
+
+static void test_a_peer_index_outside_the_table_is_refused(void **state)
+{
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	td->ops[1].outs[0].consumer_peer[1] = 2; /* only peers 0 and 1 exist */
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	td_task *back = NULL;
+	cm_err err = {0};
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "peer index 2 out of range"));
+	free(a);
+	td_free(td);
+	teardown(f);
+}
+
+static void test_a_chained_index_pointing_backwards_is_refused(void **state)
+{
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	assert_int_equal(td->ops[0].nchained, 1);
+	td->ops[0].chained[0] = 0; /* itself: a loop in the chain */
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	td_task *back = NULL;
+	cm_err err = {0};
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "chained operator"));
+	free(a);
+	td_free(td);
+	teardown(f);
+}
+
+static void test_an_oversized_descriptor_is_refused_before_decoding(void **state)
+{
+	td_task *back = NULL;
+	cm_err err = {0};
+	static uint8_t dummy[1];
+	assert_int_equal(td_decode(dummy, (size_t)TD_MAX_ENCODED + 1, &back, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "more than the"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_a_producer_descriptor_names_only_its_consumers),
+	    cmocka_unit_test(test_a_consumer_descriptor_has_one_input_channel_per_producer),
+	    cmocka_unit_test(test_descriptors_survive_the_wire_unchanged),
+	    cmocka_unit_test(test_every_truncation_is_refused_with_a_message),
+	    cmocka_unit_test(test_every_single_byte_corruption_is_refused_or_consistent),
+	    cmocka_unit_test(test_a_peer_index_outside_the_table_is_refused),
+	    cmocka_unit_test(test_a_chained_index_pointing_backwards_is_refused),
+	    cmocka_unit_test(test_an_oversized_descriptor_is_refused_before_decoding),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
