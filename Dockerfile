@@ -7,7 +7,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      libnng-dev libcjson-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev \
+      libnng-dev libmbedtls-dev libcjson-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,7 +23,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DFLINC_
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libnng1 libcjson1 libyaml-0-2 liblmdb0 libcurl4 ca-certificates \
+      libnng1 libmbedcrypto7 libcjson1 libyaml-0-2 liblmdb0 libcurl4 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 9999 --user-group --create-home --home-dir /home/flinc \
       --shell /usr/sbin/nologin flinc

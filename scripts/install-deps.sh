@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates
-	libnng-dev libcjson-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev libcmocka-dev
+	libnng-dev libmbedtls-dev libcjson-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev libcmocka-dev
 	time procps)
 if [[ ${1:-} == --e2e ]]; then
 	pkgs+=(docker.io containerd runc containernetworking-plugins etcd-server debootstrap

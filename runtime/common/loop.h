@@ -7,7 +7,7 @@
  * it, one at a time: no two of them ever run concurrently, and each sees the
  * memory effects of everything that ran before it on the loop and of what
  * its poster did before posting. Posted tasks run in FIFO order. Timers run
- * once their deadline (cm_now_ms(), CLOCK_MONOTONIC) has passed, earliest
+ * once cm_now_ms() (CLOCK_MONOTONIC) has reached their deadline, earliest
  * deadline first and, for equal deadlines, in the order they were set. A
  * task or timer that runs long delays everything behind it, timers included:
  * the loop is for short reactions, and blocking work belongs elsewhere.
@@ -93,7 +93,7 @@ int cm_loop_call(cm_loop *l, cm_task_fn fn, void *arg);
 /*
  * cm_loop_free shuts the loop down as described at the top of this header,
  * joins its thread and frees it. l may be NULL. Must not be called from the
- * loop thread (asserted). Other threads may still call cm_loop_post,
+ * loop thread (checked in every build: logs and aborts). Other threads may still call cm_loop_post,
  * cm_loop_timer, cm_loop_timer_cancel and cm_loop_call while it runs (they
  * get FL_ECANCELED or false), but only if they are sure to return before
  * cm_loop_free does, e.g. because a task they wait on is still running:
