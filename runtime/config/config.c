@@ -305,8 +305,7 @@ int cfg_get_string(const cfg *c, const char *key, const char **out)
 	return 0;
 }
 
-void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value),
-		     void *arg)
+void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value), void *arg)
 {
 	if (!c || !fn)
 		return;

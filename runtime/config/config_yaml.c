@@ -19,7 +19,9 @@
 #include "config/config_internal.h"
 
 /* Nesting is bounded by the key length anyway (each level adds a byte or
- * more and a '.'); the explicit cap keeps the level stack on the stack. */
+ * more and a '.'); the explicit cap keeps the level stack on the stack, and
+ * the first pass enforces it before libyaml's cost of deep flow nesting
+ * (quadratic in the depth) can add up. */
 #define MAX_DEPTH 64
 
 struct loader {
@@ -81,6 +83,15 @@ static int parser_error(struct loader *l, const yaml_parser_t *p)
 				  line, col, problem, p->context, p->context_mark.line + 1,
 				  p->context_mark.column + 1);
 	return cm_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s", l->origin, line, col, problem);
+}
+
+/* The error for a map or sequence opened MAX_DEPTH levels deep. */
+static int too_deep(struct loader *l, const yaml_event_t *ev)
+{
+	return cm_err_set(l->err, FL_EPROTO,
+			  "%s:%zu:%zu: %s nested too deeply (more than %d levels)", l->origin,
+			  ev->start_mark.line + 1, ev->start_mark.column + 1,
+			  ev->type == YAML_SEQUENCE_START_EVENT ? "sequences" : "maps", MAX_DEPTH);
 }
 
 /* Appends a map key to the path at the current level. */
@@ -192,8 +203,8 @@ static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *
 		l->lv[l->depth - 1].want_key = true;
 		return scalar_value(l, ev);
 	case YAML_MAPPING_START_EVENT:
-		if (l->depth == MAX_DEPTH)
-			return at(l, &ev->start_mark, FL_EPROTO, "maps nested too deeply");
+		if (l->depth == MAX_DEPTH) /* the first pass refused this already */
+			return too_deep(l, ev);
 		l->lv[l->depth].prefix_len = l->path_len;
 		l->lv[l->depth].want_key = true;
 		l->depth++;
@@ -215,6 +226,11 @@ static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *
  * plain scalar swallows the next, badly indented line). Checking the whole
  * text first makes a syntax error the error the user sees, and keeps
  * unknown-key warnings out of files that are refused anyway.
+ *
+ * It also counts nesting and stops at the first map or sequence deeper than
+ * MAX_DEPTH: libyaml rescans every open flow level for each token, so text
+ * such as "{{{{..." costs time quadratic in its depth (a 1 MiB file of '{'
+ * ran for more than ten minutes) unless refused as soon as it is too deep.
  */
 static int syntax_check(const char *text, size_t len, const char *origin, cm_err *err)
 {
@@ -222,18 +238,27 @@ static int syntax_check(const char *text, size_t len, const char *origin, cm_err
 	if (!yaml_parser_initialize(&p))
 		return cm_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	struct loader l = {.origin = origin, .text = (const unsigned char *)text, .len = len,
-			   .err = err};
+	struct loader l = {
+	    .origin = origin, .text = (const unsigned char *)text, .len = len, .err = err};
 	int rc = 0;
+	size_t depth = 0;
 	for (;;) {
 		yaml_event_t ev;
 		if (!yaml_parser_parse(&p, &ev)) {
 			rc = parser_error(&l, &p);
 			break;
 		}
+		if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT) {
+			if (depth == MAX_DEPTH)
+				rc = too_deep(&l, &ev);
+			depth++;
+		} else if (ev.type == YAML_MAPPING_END_EVENT ||
+			   ev.type == YAML_SEQUENCE_END_EVENT) {
+			depth--;
+		}
 		bool end = ev.type == YAML_STREAM_END_EVENT;
 		yaml_event_delete(&ev);
-		if (end)
+		if (end || rc != 0)
 			break;
 	}
 	yaml_parser_delete(&p);

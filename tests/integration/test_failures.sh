@@ -119,6 +119,13 @@ expect_error yaml-syntax nonzero "unterminated\.yaml:[0-9]+:[0-9]+"
 printf 'parallelism.default: 2\n  taskmanager: 1\n' >"$WORK/indent.yaml"
 run_flinc yaml-indent -c "$WORK/indent.yaml" "$WC"
 expect_error yaml-indent nonzero "indent\.yaml:2:14: mapping values are not allowed"
+# Deep flow nesting costs libyaml time quadratic in the depth (a 1 MiB file
+# of '{' ran for minutes): refused at the 65th level, well within the timeout.
+IT_TIMEOUT=10
+head -c 1048000 /dev/zero | tr '\0' '{' >"$WORK/deep.yaml"
+run_flinc yaml-deep -c "$WORK/deep.yaml" "$WC"
+expect_error yaml-deep nonzero "deep\.yaml:1:65: maps nested too deeply \(more than 64 levels\)"
+IT_TIMEOUT=30
 run_flinc yaml-missing -c "$WORK/no-such.yaml" "$WC"
 expect_error yaml-missing nonzero "no-such\.yaml"
 

@@ -1071,6 +1071,126 @@ static void test_nested_key_longer_than_cap_is_erange(void **state)
 	cfg_free(c);
 }
 
+/* Text of n copies of unit, then tail, then a newline (malloc'd). */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+	char *s = malloc(hl + ul * n + tl + 2);
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + hl + i * ul, unit, ul);
+	memcpy(s + hl + ul * n, tail, tl);
+	strcpy(s + hl + ul * n + tl, "\n");
+	return s;
+}
+
+static int load_str(cfg *c, const char *text, cm_err *err)
+{
+	cm_err_clear(err);
+	return cfg_load_string(c, text, strlen(text), "deep", err);
+}
+
+/* "a: {" n times, "z: 1", n closing braces and a newline (malloc'd). */
+static char *nested_flow(size_t n)
+{
+	char *s = malloc(4 * n + 4 + n + 2);
+	assert_non_null(s);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++, k += 4)
+		memcpy(s + k, "a: {", 4);
+	memcpy(s + k, "z: 1", 4);
+	k += 4;
+	memset(s + k, '}', n);
+	strcpy(s + k + n, "\n");
+	return s;
+}
+
+/* 64 levels of maps load (the root counts as one); the 65th is refused. */
+static void test_nesting_up_to_64_levels_is_accepted(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	char *text = nested_flow(63);
+	assert_int_equal(load_str(c, text, &err), 0);
+	free(text);
+	char key[256] = "";
+	for (int i = 0; i < 63; i++)
+		strcat(key, "a.");
+	strcat(key, "z");
+	assert_string_equal(cfg_get_raw(c, key), "1");
+
+	text = nested_flow(64);
+	assert_int_equal(load_str(c, text, &err), FL_EPROTO);
+	assert_string_equal(err.msg, "deep:1:256: maps nested too deeply (more than 64 levels)");
+	free(text);
+
+	/* Block style: one map per line, each indented one more. */
+	char block[8192] = "";
+	size_t n = 0;
+	for (int i = 0; i < 64; i++)
+		n += (size_t)snprintf(block + n, sizeof(block) - n, "%*sb:\n", i, "");
+	snprintf(block + n, sizeof(block) - n, "%*sz: 1\n", 64, "");
+	assert_int_equal(load_str(c, block, &err), FL_EPROTO);
+	assert_string_equal(err.msg, "deep:65:65: maps nested too deeply (more than 64 levels)");
+	/* One level less is fine. */
+	n = 0;
+	for (int i = 0; i < 63; i++)
+		n += (size_t)snprintf(block + n, sizeof(block) - n, "%*sb:\n", i, "");
+	snprintf(block + n, sizeof(block) - n, "%*sz: 1\n", 63, "");
+	assert_int_equal(load_str(c, block, &err), 0);
+	cfg_free(c);
+}
+
+/* libyaml's time grows with the square of flow nesting: these took minutes
+ * before the first pass counted levels. ctest's timeout catches a hang. */
+static void test_deep_flow_nesting_is_refused_at_once(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *head, *unit;
+		size_t n;
+		const char *want;
+	} cases[] = {
+	    /* one brace short of the 1 MiB cap, with the newline */
+	    {"", "{", 1048000, "deep:1:65: maps nested too deeply (more than 64 levels)"},
+	    {"", "{", 40000, "deep:1:65: maps nested too deeply (more than 64 levels)"},
+	    {"a: ", "{b: ", 50000, "deep:1:256: maps nested too deeply (more than 64 levels)"},
+	    {"", "[", 50000, "deep:1:65: sequences nested too deeply (more than 64 levels)"},
+	    {"a: ", "[", 50000, "deep:1:67: sequences nested too deeply (more than 64 levels)"},
+	    {"a: ", "[{b: ", 50000, "deep:1:160: maps nested too deeply (more than 64 levels)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		char *text = repeat(cases[i].head, cases[i].unit, cases[i].n, "");
+		int rc = load_str(c, text, &err);
+		if (rc != FL_EPROTO || strcmp(err.msg, cases[i].want) != 0)
+			fail_msg("%s%s x %zu: rc %d, '%s'", cases[i].head, cases[i].unit,
+				 cases[i].n, rc, err.msg);
+		free(text);
+		cfg_free(c);
+	}
+}
+
+/* The same through a file, as the CLI reads it. */
+static void test_deep_nesting_in_a_file_names_its_position(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	char *text = repeat("", "{", 1048000, "");
+	char *path;
+	assert_int_equal(load_text(c, text, &err, &path), FL_EPROTO);
+	char want[512];
+	snprintf(want, sizeof(want), "%s:1:65: maps nested too deeply (more than 64 levels)", path);
+	assert_string_equal(err.msg, want);
+	drop_file(path);
+	free(text);
+	cfg_free(c);
+}
+
 static void test_load_error_leaves_config_unchanged(void **state)
 {
 	(void)state;
@@ -1269,6 +1389,9 @@ int main(void)
 	    cmocka_unit_test(test_complex_key_refused),
 	    cmocka_unit_test(test_empty_and_comment_only_files_set_nothing),
 	    cmocka_unit_test(test_nested_key_longer_than_cap_is_erange),
+	    cmocka_unit_test(test_nesting_up_to_64_levels_is_accepted),
+	    cmocka_unit_test(test_deep_flow_nesting_is_refused_at_once),
+	    cmocka_unit_test(test_deep_nesting_in_a_file_names_its_position),
 	    cmocka_unit_test(test_load_error_leaves_config_unchanged),
 	    cmocka_unit_test(test_load_string_names_origin),
 	    cmocka_unit_test(test_missing_file_is_enoent),
