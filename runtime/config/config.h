@@ -64,9 +64,12 @@ int cfg_clone(const cfg *c, cfg **out);
  * Loads a YAML file on top of c. Errors: FL_ENOENT (file missing), FL_EIO,
  * FL_EPROTO (malformed YAML, with "path:line:column: ..." in err; a document
  * that is not a map; a sequence value; maps or sequences nested more than 64
- * levels deep, refused before libyaml reads further), FL_EINVAL (a bad value,
- * naming key, file and line). Files over 1 MiB are refused (FL_ERANGE). On
- * error c is unchanged.
+ * levels deep, refused before libyaml reads further; a key given twice in the
+ * file, flat or nested, or twice in one map, naming both positions),
+ * FL_EINVAL (a bad value, naming key, file and line). Files over 1 MiB or
+ * with more than 10000 keys are refused (FL_ERANGE). On error c is unchanged.
+ * Keys set before the call (an earlier file, cfg_set) are overridden, not
+ * duplicates.
  */
 int cfg_load_file(cfg *c, const char *path, cm_err *err);
 

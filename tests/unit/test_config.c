@@ -796,19 +796,112 @@ static void test_nested_and_flat_keys_merge(void **state)
 	cfg_free(c);
 }
 
-static void test_later_occurrence_of_a_key_wins(void **state)
+/* A file overrides what was set before it, and -D overrides the file. */
+static void test_file_overrides_earlier_values_and_dynamic_overrides_file(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
 	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "9", NULL), 0);
 	cm_err err = {0};
-	assert_int_equal(load_text(c,
-				   "parallelism.default: 2\n"
-				   "parallelism:\n"
-				   "  default: 5\n",
-				   &err, NULL),
-			 0);
+	assert_int_equal(load_text(c, "parallelism:\n  default: 5\n", &err, NULL), 0);
 	assert_int_equal(get_int(c, CFG_PARALLELISM), 5);
+	/* Another file is no duplicate of the first. */
+	assert_int_equal(load_text(c, "parallelism.default: 6\n", &err, NULL), 0);
+	assert_int_equal(get_int(c, CFG_PARALLELISM), 6);
+	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=7", &err), 0);
+	assert_int_equal(get_int(c, CFG_PARALLELISM), 7);
+	/* The same -D key twice: the last wins, as in Flink's CLI. */
+	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=8", &err), 0);
+	assert_int_equal(get_int(c, CFG_PARALLELISM), 8);
+	cfg_free(c);
+}
+
+static void test_duplicate_key_in_file_names_both_positions(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *yaml;
+		const char *want;
+	} cases[] = {
+	    {"a.b: 1\nx: 2\na.b: 3\n", "f:3:1: duplicate key 'a.b' (first set at f:1:1)"},
+	    {"a.b: 1\na: {b: 2}\n", "f:2:5: duplicate key 'a.b' (first set at f:1:1)"},
+	    {"a:\n  b: 1\na.b: 2\n", "f:3:1: duplicate key 'a.b' (first set at f:2:3)"},
+	    {"x:\n  y:\n    z: 1\nx.y:\n  z: 2\n",
+	     "f:5:3: duplicate key 'x.y.z' (first set at f:3:5)"},
+	    {"a: {b: 1, b: 2}\n", "f:1:11: duplicate key 'a.b' (first set at f:1:5)"},
+	    /* a null value counts: the key was given */
+	    {"parallelism.default:\nparallelism.default: 2\n",
+	     "f:2:1: duplicate key 'parallelism.default' (first set at f:1:1)"},
+	    {"parallelism.default: 2\nparallelism.default: ~\n",
+	     "f:2:1: duplicate key 'parallelism.default' (first set at f:1:1)"},
+	    /* a map-valued key twice in one map, as Flink's YAML parser refuses */
+	    {"taskmanager:\n  numberOfTaskSlots: 2\ntaskmanager:\n  host: h\n",
+	     "f:3:1: duplicate key 'taskmanager' (first set at f:1:1)"},
+	    {"a: 1\na: {b: 1}\n", "f:2:1: duplicate key 'a' (first set at f:1:1)"},
+	    {"a: {b: 1}\na: 2\n", "f:2:1: duplicate key 'a' (first set at f:1:1)"},
+	    {"a.b: {c: 1}\na: {b: {d: 1}, b: {e: 1}}\n",
+	     "f:2:16: duplicate key 'a.b' (first set at f:2:5)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		struct capture cap;
+		capture_start(&cap); /* unknown-key warnings */
+		int rc = cfg_load_string(c, cases[i].yaml, strlen(cases[i].yaml), "f", &err);
+		free(capture_stop(&cap));
+		if (rc != FL_EPROTO || strcmp(err.msg, cases[i].want) != 0)
+			fail_msg("'%s': rc %d, '%s', want '%s'", cases[i].yaml, rc, err.msg,
+				 cases[i].want);
+		/* Nothing of a refused file is kept. */
+		struct collected col = {{0}, 0};
+		cfg_each(c, collect, &col);
+		assert_int_equal(col.n, 0);
+		cfg_free(c);
+	}
+}
+
+/* Maps under the same key in different maps merge; keys differ. */
+static void test_same_map_key_in_different_maps_merges(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	struct capture cap;
+	capture_start(&cap);
+	const char *y = "taskmanager.memory:\n  segment-size: 64kb\n"
+			"taskmanager:\n  memory:\n    managed.size: 1gb\n  numberOfTaskSlots: 2\n"
+			"a.b: 1\na: {b: {c: 2}}\n";
+	int rc = cfg_load_string(c, y, strlen(y), "f", &err);
+	free(capture_stop(&cap));
+	assert_int_equal(rc, 0);
+	int64_t v;
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_SEGMENT_SIZE, &v), 0);
+	assert_int_equal(v, 64 * 1024);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_MANAGED_SIZE, &v), 0);
+	assert_int_equal(v, INT64_C(1) << 30);
+	assert_int_equal(get_int(c, CFG_TM_SLOTS), 2);
+	assert_string_equal(cfg_get_raw(c, "a.b"), "1");
+	assert_string_equal(cfg_get_raw(c, "a.b.c"), "2");
+	cfg_free(c);
+}
+
+static void test_keys_in_one_file_are_capped(void **state)
+{
+	(void)state;
+	/* 10001 keys with null values: nothing is stored, yet each is kept to
+	 * find duplicates, so the count is capped. */
+	size_t n = 10001;
+	char *text = malloc(n * 10 + 1);
+	assert_non_null(text);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += (size_t)sprintf(text + k, "k%06zu:\n", i);
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	assert_int_equal(cfg_load_string(c, text, k, "f", &err), FL_ERANGE);
+	assert_string_equal(err.msg, "f:10001:1: more than 10000 keys in one file");
+	assert_int_equal(cfg_load_string(c, text, k - 9, "f", &err), 0); /* one line less */
+	free(text);
 	cfg_free(c);
 }
 
@@ -1205,6 +1298,9 @@ static void test_load_error_leaves_config_unchanged(void **state)
 	    "parallelism.default: 2\ntaskmanager.numberOfTaskSlots: 3\n  x: : y\n",
 	    /* good keys, then a sequence */
 	    "parallelism.default: 2\ntaskmanager.numberOfTaskSlots: 3\nx: [1]\n",
+	    /* good keys, then one of them again */
+	    "parallelism.default: 2\ntaskmanager.numberOfTaskSlots: 3\nparallelism:\n  default: "
+	    "2\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cm_err err = {0};
@@ -1374,7 +1470,10 @@ int main(void)
 	    cmocka_unit_test(test_key_and_value_length_caps),
 	    cmocka_unit_test(test_number_of_keys_is_capped),
 	    cmocka_unit_test(test_nested_and_flat_keys_merge),
-	    cmocka_unit_test(test_later_occurrence_of_a_key_wins),
+	    cmocka_unit_test(test_file_overrides_earlier_values_and_dynamic_overrides_file),
+	    cmocka_unit_test(test_duplicate_key_in_file_names_both_positions),
+	    cmocka_unit_test(test_same_map_key_in_different_maps_merges),
+	    cmocka_unit_test(test_keys_in_one_file_are_capped),
 	    cmocka_unit_test(test_yaml_scalars_are_strings_validated_per_key),
 	    cmocka_unit_test(test_null_value_resets_key_to_default),
 	    cmocka_unit_test(test_unknown_key_in_file_warns_with_nearest),
