@@ -13,7 +13,8 @@
  * Value syntaxes (as Flink's):
  *   int       decimal integer, range-checked per key
  *   bool      true/false (any case)
- *   duration  "100 ms", "100ms", "1 s", "2 min", "1 h", "1 d"; a bare number is ms
+ *   duration  "100 ms", "100ms", "1 s", "2 min", "1 h", "1 d"; a bare number is ms;
+ *             every duration key has a finite maximum (365 d unless tighter)
  *   memory    "32kb", "32 kb", "64m", "1 gb", bytes if no unit (k/kb/kib = 1024)
  *   string    anything
  *   enum      one of a fixed list, case-insensitive

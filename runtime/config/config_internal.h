@@ -46,7 +46,8 @@ const char *cfg_key_nearest(const char *name);
  * `name` is known or ignored. */
 void cfg_key_warn_unknown(const char *name);
 /* 0 if value is valid for k; otherwise FL_EINVAL and `expect` receives what
- * was expected ("an integer >= 1"). */
+ * was expected, with both bounds of a range ("an integer between 1 and
+ * 32768", "a duration between 0 ms and 365 d"). */
 int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, size_t cap);
 /* Canonical spelling of an enum value of k, or NULL if it is none of them. */
 const char *cfg_key_enum_canonical(const struct cfg_key *k, const char *value);

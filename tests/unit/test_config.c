@@ -122,6 +122,20 @@ static int load_text(cfg *c, const char *text, cm_err *err, char **path_out)
 	return rc;
 }
 
+/* cfg_each into "key=value;" text. */
+struct collected {
+	char text[1024];
+	size_t n;
+};
+
+static void collect(void *arg, const char *key, const char *value)
+{
+	struct collected *col = arg;
+	col->n++;
+	size_t len = strlen(col->text);
+	snprintf(col->text + len, sizeof(col->text) - len, "%s=%s;", key, value);
+}
+
 /* -------------------------------------------------------- defaults */
 
 static void test_new_config_reads_flink_defaults(void **state)
@@ -272,7 +286,7 @@ static void test_bad_value_names_key_value_and_expectation(void **state)
 	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "abc", &err), FL_EINVAL);
 	assert_int_equal(err.code, FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value 'abc' for key 'parallelism.default': "
-				     "expected an integer >= 1");
+				     "expected an integer between 1 and 32768");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_MAX_PARALLELISM, "40000", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value '40000' for key 'pipeline.max-parallelism': "
@@ -284,13 +298,15 @@ static void test_bad_value_names_key_value_and_expectation(void **state)
 			    "expected a power-of-two memory size between 4kb and 16mb");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_BUFFER_TIMEOUT, "-1", &err), FL_EINVAL);
-	assert_string_equal(err.msg, "invalid value '-1' for key 'execution.buffer-timeout': "
-				     "expected a duration (e.g. 100 ms, 10 s, 2 min)");
+	assert_string_equal(err.msg,
+			    "invalid value '-1' for key 'execution.buffer-timeout': "
+			    "expected a duration between 0 ms and 365 d (e.g. 100 ms, 10 s, "
+			    "2 min)");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_MANAGED_SIZE, "lots", &err), FL_EINVAL);
 	assert_string_equal(err.msg,
 			    "invalid value 'lots' for key 'taskmanager.memory.managed.size'"
-			    ": expected a memory size (e.g. 64 mb, 1 gb)");
+			    ": expected a memory size between 0b and 16tb (e.g. 64 mb, 1 gb)");
 	cfg_free(c);
 }
 
@@ -330,15 +346,26 @@ static void test_int_ranges_per_key(void **state)
 	} cases[] = {
 	    {CFG_TM_SLOTS, "0", FL_EINVAL},
 	    {CFG_TM_SLOTS, "1", 0},
-	    {CFG_TM_SLOTS, "2147483647", 0},
+	    {CFG_TM_SLOTS, "32768", 0},
+	    {CFG_TM_SLOTS, "32769", FL_EINVAL},
+	    {CFG_TM_SLOTS, "2147483647", FL_EINVAL},
 	    {CFG_TM_SLOTS, "2147483648", FL_EINVAL},
 	    {CFG_PARALLELISM, "-1", FL_EINVAL},
+	    {CFG_PARALLELISM, "32768", 0},
+	    {CFG_PARALLELISM, "32769", FL_EINVAL},
 	    {CFG_MAX_PARALLELISM, "0", FL_EINVAL},
 	    {CFG_MAX_PARALLELISM, "1", 0},
 	    {CFG_MAX_PARALLELISM, "32768", 0},
 	    {CFG_MAX_PARALLELISM, "32769", FL_EINVAL},
 	    {CFG_LOCAL_TMS, "0", FL_EINVAL},
+	    {CFG_LOCAL_TMS, "256", 0},
+	    {CFG_LOCAL_TMS, "257", FL_EINVAL},
+	    {CFG_LOCAL_TMS, "100000", FL_EINVAL},
 	    {CFG_BUFFERS_PER_CHANNEL, "0", FL_EINVAL},
+	    {CFG_BUFFERS_PER_CHANNEL, "65536", 0},
+	    {CFG_BUFFERS_PER_CHANNEL, "65537", FL_EINVAL},
+	    {CFG_BUFFERS_PER_CHANNEL, "16777216", FL_EINVAL}, /* NET_MAX_CREDIT */
+	    {CFG_BUFFERS_PER_CHANNEL, "2147483647", FL_EINVAL},
 	    {CFG_JM_RPC_PORT, "-1", FL_EINVAL},
 	    {CFG_JM_RPC_PORT, "0", 0},
 	    {CFG_JM_RPC_PORT, "65535", 0},
@@ -384,6 +411,70 @@ static void test_segment_size_range_and_power_of_two(void **state)
 			fail_msg("'%s': got %d, want %d", cases[i].value, rc, cases[i].rc);
 		cfg_free(c);
 	}
+}
+
+/* Values that overflowed arithmetic or wire limits are refused, and every
+ * message names both bounds, durations and sizes in their largest exact unit. */
+static void test_out_of_range_values_name_both_bounds(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *key, *value, *expect;
+	} cases[] = {
+	    /* overflowed `now + timeout` */
+	    {CFG_BUFFER_TIMEOUT, "9223372036854775807ms", "a duration between 0 ms and 365 d"},
+	    {CFG_BUFFER_TIMEOUT, "366 d", "a duration between 0 ms and 365 d"},
+	    {CFG_CKP_INTERVAL, "8761 h", "a duration between 0 ms and 365 d"},
+	    /* allocated 16 GB of slots */
+	    {CFG_TM_SLOTS, "2147483647", "an integer between 1 and 32768"},
+	    {CFG_TM_SLOTS, "0", "an integer between 1 and 32768"},
+	    {CFG_PARALLELISM, "32769", "an integer between 1 and 32768"},
+	    /* a CREDIT frame carries at most 2^24 */
+	    {CFG_BUFFERS_PER_CHANNEL, "16777216", "an integer between 1 and 65536"},
+	    {CFG_LOCAL_TMS, "100000", "an integer between 1 and 256"},
+	    {CFG_REST_PORT, "-1", "an integer between 0 and 65535"},
+	    {CFG_MANAGED_SIZE, "17 tb", "a memory size between 0b and 16tb"},
+	    /* examples of the syntax when the value does not parse */
+	    {CFG_MANAGED_SIZE, "-1", "a memory size between 0b and 16tb (e.g. 64 mb, 1 gb)"},
+	    {CFG_BUFFER_TIMEOUT, "soon",
+	     "a duration between 0 ms and 365 d (e.g. 100 ms, 10 s, 2 min)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		char want[512];
+		snprintf(want, sizeof(want), "invalid value '%s' for key '%s': expected %s",
+			 cases[i].value, cases[i].key, cases[i].expect);
+		int rc = cfg_set(c, cases[i].key, cases[i].value, &err);
+		if (rc != FL_EINVAL || strcmp(err.msg, want) != 0)
+			fail_msg("%s='%s': rc %d, '%s', want '%s'", cases[i].key, cases[i].value,
+				 rc, err.msg, want);
+		cfg_free(c);
+	}
+}
+
+static void test_largest_values_in_range_are_accepted(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *key, *value;
+		int64_t want;
+	} cases[] = {
+	    {CFG_BUFFER_TIMEOUT, "365 d", INT64_C(31536000000)},
+	    {CFG_BUFFER_TIMEOUT, "31536000000", INT64_C(31536000000)},
+	    {CFG_CKP_INTERVAL, "8760 h", INT64_C(31536000000)},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		int64_t v = -1;
+		assert_int_equal(cfg_set(c, cases[i].key, cases[i].value, NULL), 0);
+		assert_int_equal(cfg_get_duration_ms(c, cases[i].key, &v), 0);
+		assert_int_equal(v, cases[i].want);
+		cfg_free(c);
+	}
+	cfg *c = new_cfg();
+	assert_int_equal(cfg_set(c, CFG_MANAGED_SIZE, "16 tb", NULL), 0);
+	cfg_free(c);
 }
 
 /* ------------------------------------------------- duration and memory */
@@ -568,7 +659,7 @@ static void test_dynamic_bad_value_names_key_and_origin(void **state)
 	cm_err err = {0};
 	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=abc", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value 'abc' for key 'parallelism.default' (-D): "
-				     "expected an integer >= 1");
+				     "expected an integer between 1 and 32768");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=", &err), FL_EINVAL);
 	cfg_free(c);
@@ -650,19 +741,6 @@ static void test_flink_only_keys_accepted_silently(void **state)
 }
 
 /* ------------------------------------------------------------ storage */
-
-struct collected {
-	char text[1024];
-	size_t n;
-};
-
-static void collect(void *arg, const char *key, const char *value)
-{
-	struct collected *col = arg;
-	col->n++;
-	size_t len = strlen(col->text);
-	snprintf(col->text + len, sizeof(col->text) - len, "%s=%s;", key, value);
-}
 
 static void test_each_iterates_set_keys_in_sorted_order(void **state)
 {
@@ -975,7 +1053,7 @@ static void test_bad_value_in_file_names_file_line_column(void **state)
 	char want[512];
 	snprintf(want, sizeof(want),
 		 "invalid value 'abc' for key 'parallelism.default' (%s:3:22): expected an "
-		 "integer >= 1",
+		 "integer between 1 and 32768",
 		 path);
 	assert_string_equal(err.msg, want);
 	cm_err_clear(&err);
@@ -1457,6 +1535,8 @@ int main(void)
 	    cmocka_unit_test(test_long_bad_value_is_shortened_in_message),
 	    cmocka_unit_test(test_int_ranges_per_key),
 	    cmocka_unit_test(test_segment_size_range_and_power_of_two),
+	    cmocka_unit_test(test_out_of_range_values_name_both_bounds),
+	    cmocka_unit_test(test_largest_values_in_range_are_accepted),
 	    cmocka_unit_test(test_duration_parsing_table),
 	    cmocka_unit_test(test_memory_parsing_table),
 	    cmocka_unit_test(test_dynamic_splits_at_first_equals),
