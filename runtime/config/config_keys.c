@@ -29,10 +29,21 @@
 static const char *const runtime_modes[] = {"STREAMING", "BATCH", "AUTOMATIC", NULL};
 static const char *const ha_types[] = {"NONE", "KUBERNETES", "ZOOKEEPER", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
+static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
 
 #define INT(n, d, lo, hi, ds)                                                                      \
 	{                                                                                          \
 		.name = n, .type = CFG_T_INT, .def = d, .min = lo, .max = hi, .desc = ds           \
+	}
+/* An int in lo..hi, or `off` to turn the feature off. */
+#define INT_OR_OFF(n, d, lo, hi, o, ds)                                                            \
+	{                                                                                          \
+		.name = n, .type = CFG_T_INT, .def = d, .min = lo, .max = hi, .has_off = true,     \
+		.off = o, .desc = ds                                                               \
+	}
+#define BOOL(n, d, ds)                                                                             \
+	{                                                                                          \
+		.name = n, .type = CFG_T_BOOL, .def = d, .desc = ds                                \
 	}
 #define DURATION(n, d, ds) DURATION_RANGE(n, d, 0, DURATION_MAX, ds)
 /* A duration in lo..hi milliseconds. */
@@ -40,11 +51,15 @@ static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL}
 	{                                                                                          \
 		.name = n, .type = CFG_T_DURATION, .def = d, .min = lo, .max = hi, .desc = ds      \
 	}
-/* A memory size in lo..hi bytes. */
+/* A memory size in lo..hi bytes; hi = INT64_MAX allows "infinite". */
 #define MEMORY(n, d, lo, hi, p2, ds)                                                               \
 	{                                                                                          \
 		.name = n, .type = CFG_T_MEMORY, .def = d, .min = lo, .max = hi, .pow2 = p2,       \
 		.desc = ds                                                                         \
+	}
+#define FRACTION(n, d, ds)                                                                         \
+	{                                                                                          \
+		.name = n, .type = CFG_T_FRACTION, .def = d, .desc = ds                            \
 	}
 #define STRING(n, d, ds)                                                                           \
 	{                                                                                          \
@@ -70,28 +85,74 @@ static const struct cfg_key keys[] = {
 	 "Runtime execution mode: STREAMING, BATCH or AUTOMATIC."),
     /* Each TaskManager is threads and a data endpoint in this process. */
     INT(CFG_LOCAL_TMS, "1", 1, 256, "TaskManagers started by a local (mini) cluster."),
+    ENUM(CFG_LOCAL_RPC, "DIRECT", rpc_transports,
+	 "How the local cluster's JobMaster reaches its TaskManagers: DIRECT calls, or NNG "
+	 "request/reply over loopback TCP as separate processes would (flinc only; for tests)."),
     MEMORY(CFG_SEGMENT_SIZE, "32 kb", 4 * KIB, 16 * MIB, true,
 	   "Size of one network buffer (memory segment), a power of two."),
+    FRACTION(CFG_NET_FRACTION, "0.1",
+	     "Fraction of a TaskManager's total memory used for network buffers."),
+    MEMORY(CFG_NET_MIN, "64 mb", 0, MEMORY_MAX, false, "Least memory for network buffers."),
+    MEMORY(CFG_NET_MAX, "infinite", 0, INT64_MAX, false,
+	   "Most memory for network buffers (infinite: no limit)."),
     /* A CREDIT frame carries at most 2^24 (NET_MAX_CREDIT); 65536 buffers
      * of one channel are already 2 GiB at 32 KiB each. */
     INT(CFG_BUFFERS_PER_CHANNEL, "2", 1, 65536,
 	"Exclusive network buffers per outgoing/incoming channel (credits)."),
+    INT(CFG_FLOATING_BUFFERS, "8", 0, 65536,
+	"Floating network buffers per input gate or result partition, shared by its channels."),
     STRING(CFG_JM_RPC_ADDRESS, "localhost", "Address at which the JobManager is reached."),
     INT(CFG_JM_RPC_PORT, "6123", 0, 65535, "Port of the JobManager's RPC endpoint."),
+    STRING(CFG_JM_BIND_HOST, "", "Local address the JobManager binds to (empty: all interfaces)."),
     STRING(CFG_REST_ADDRESS, "", "Address of the REST endpoint (empty: all interfaces)."),
     INT(CFG_REST_PORT, "8081", 0, 65535, "Port of the REST endpoint and web UI."),
     STRING(CFG_TM_HOST, "", "Address a TaskManager advertises (empty: detected)."),
+    STRING(CFG_TM_BIND_HOST, "",
+	   "Local address a TaskManager process binds to (empty: all interfaces; the local "
+	   "cluster uses 127.0.0.1)."),
+    STRING(CFG_TM_RESOURCE_ID, "",
+	   "Id of a TaskManager (empty: generated from its RPC address, port and a random "
+	   "suffix)."),
+    INT(CFG_TM_RPC_PORT, "0", 0, 65535, "Port of a TaskManager's RPC endpoint (0: any free port)."),
     INT(CFG_TM_DATA_PORT, "0", 0, 65535,
 	"Port of a TaskManager's data (shuffle) endpoint (0: any free port)."),
+    INT(CFG_MAX_CONNECTIONS, "1024", 1, 65536,
+	"Most inbound data connections a TaskManager accepts, authenticated or not (flinc "
+	"only)."),
+    DURATION_RANGE(CFG_HANDSHAKE_TIMEOUT, "10 s", 1, MS_PER_H,
+		   "Time an inbound data connection has to complete its handshake (flinc only)."),
+    DURATION_RANGE(CFG_IDLE_TIMEOUT, "60 s", 1, MS_PER_D,
+		   "An inbound data connection that carries no channel for this long is closed "
+		   "(flinc only)."),
+    DURATION_RANGE(CFG_HEARTBEAT_INTERVAL, "10 s", 1, MS_PER_D,
+		   "Time between heartbeat requests from the sender to the receiver."),
+    DURATION_RANGE(CFG_HEARTBEAT_TIMEOUT, "50 s", 1, MS_PER_D,
+		   "Time without a heartbeat after which the other side is considered lost."),
+    INT_OR_OFF(CFG_HEARTBEAT_FAILURES, "2", 1, 1000, -1,
+	       "Consecutive failed heartbeat RPCs after which the target is unreachable (-1: "
+	       "off)."),
+    DURATION_RANGE(CFG_CANCEL_INTERVAL, "30 s", 1, MS_PER_D,
+		   "Time between two attempts to cancel a task (interrupting its thread)."),
+    DURATION_RANGE(CFG_CANCEL_TIMEOUT, "180 s", 0, MS_PER_D,
+		   "Time after which a task stuck in cancelling is a fatal TaskManager error (0: "
+		   "no watchdog)."),
+    STRING(CFG_TOKEN, "",
+	   "Shared secret that authenticates data and control connections between flinc "
+	   "processes (flinc only; never printed)."),
+    STRING(CFG_TOKEN_FILE, "", "File whose content is security.internal.token (flinc only)."),
     /* Flink has no default (unset = off); flinc spells "off" as 0. */
     DURATION(CFG_CKP_INTERVAL, "0", "Interval between checkpoints (0: checkpointing disabled)."),
     STRING(CFG_CKP_DIR, "", "Directory (URI) where checkpoints are written."),
     STRING(CFG_SP_DIR, "", "Default directory (URI) for savepoints."),
+    BOOL(CFG_OVERWRITE_FILES, "false",
+	 "Whether file sinks overwrite existing output files by default."),
     MEMORY(CFG_MANAGED_SIZE, "128 mb", 0, MEMORY_MAX, false,
 	   "Managed memory of a TaskManager (state backends, batch operators)."),
     ENUM(CFG_HA_TYPE, "NONE", ha_types, "High-availability mode: NONE, KUBERNETES or ZOOKEEPER."),
     ENUM(CFG_LOG_LEVEL, "INFO", log_levels,
 	 "Lowest level logged: DEBUG, INFO, WARN or ERROR (flinc only)."),
+    STRING(CFG_LOG_FILE, "",
+	   "Path of the client's log file (empty: a default under the system temp dir)."),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -182,10 +243,15 @@ const char *cfg_key_enum_canonical(const struct cfg_key *k, const char *value)
 	return NULL;
 }
 
-/* Writes a byte count in the largest unit that divides it ("16mb"). */
+/* Writes a byte count in the largest unit that divides it ("16mb"), or
+ * "infinite" for the largest. */
 static void fmt_bytes(char *buf, size_t cap, int64_t v)
 {
 	static const char *const units[] = {"b", "kb", "mb", "gb", "tb"};
+	if (v == INT64_MAX) {
+		snprintf(buf, cap, "infinite");
+		return;
+	}
 	size_t u = 0;
 	while (u < 4 && v != 0 && v % 1024 == 0) {
 		v /= 1024;
@@ -213,6 +279,7 @@ static void fmt_ms(char *buf, size_t cap, int64_t v)
 int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, size_t cap)
 {
 	int64_t v = 0;
+	double d = 0;
 	bool b;
 	char lo[32], hi[32];
 	const char *what = "", *example = NULL;
@@ -234,6 +301,11 @@ int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, s
 			n += (size_t)snprintf(expect + n, cap - n, "%s %s",
 					      ch == k->choices ? "" : ",", *ch);
 		return FL_EINVAL;
+	case CFG_T_FRACTION:
+		/* NaN, infinities and signs do not parse. */
+		rc = cfg_parse_decimal(value, &d);
+		snprintf(expect, cap, "a fraction between 0 and 1%s", rc ? " (e.g. 0.1)" : "");
+		return rc == 0 && d <= 1.0 ? 0 : FL_EINVAL;
 	case CFG_T_INT:
 		rc = cfg_parse_int(value, &v);
 		what = "an integer";
@@ -258,10 +330,31 @@ int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, s
 		break;
 	}
 	size_t n = (size_t)snprintf(expect, cap, "%s between %s and %s", what, lo, hi);
+	if (k->has_off && n < cap)
+		n += (size_t)snprintf(expect + n, cap - n, ", or %lld to turn it off",
+				      (long long)k->off);
 	/* Examples of the syntax only when the value does not parse. */
 	if (rc != 0 && example && n < cap)
 		snprintf(expect + n, cap - n, " (%s)", example);
-	if (rc == 0 && (v < k->min || v > k->max))
+	if (rc == 0 && (v < k->min || v > k->max) && !(k->has_off && v == k->off))
 		rc = FL_EINVAL;
 	return rc;
+}
+
+/* Flink's GlobalConfiguration.SENSITIVE_KEYS: a key whose name contains one
+ * of these (in any case) has a secret value. */
+static const char *const sensitive[] = {
+    "password",	   "secret", "fs.azure.account.key", "apikey",	    "api-key",	    "auth-params",
+    "service-key", "token",  "basic-auth",	     "jaas.config", "http-headers",
+};
+
+bool cfg_is_sensitive(const char *key)
+{
+	if (!key)
+		return false;
+	for (size_t i = 0; i < sizeof(sensitive) / sizeof(sensitive[0]); i++) {
+		if (strcasestr(key, sensitive[i]))
+			return true;
+	}
+	return false;
 }

@@ -173,6 +173,58 @@ static void test_new_config_reads_flink_defaults(void **state)
 	cfg_free(c);
 }
 
+static void test_new_keys_read_flink_defaults(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	int64_t v;
+	double d;
+	bool b = true;
+	assert_int_equal(cfg_get_double(c, CFG_NET_FRACTION, &d), 0);
+	assert_true(d == 0.1);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MIN, &v), 0);
+	assert_int_equal(v, 64 * 1024 * 1024);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MAX, &v), 0);
+	assert_int_equal(v, INT64_MAX); /* "infinite", as since Flink 1.17 */
+	assert_int_equal(get_int(c, CFG_FLOATING_BUFFERS), 8);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_CANCEL_INTERVAL, &v), 0);
+	assert_int_equal(v, 30000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_CANCEL_TIMEOUT, &v), 0);
+	assert_int_equal(v, 180000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_HEARTBEAT_INTERVAL, &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_HEARTBEAT_TIMEOUT, &v), 0);
+	assert_int_equal(v, 50000);
+	assert_int_equal(get_int(c, CFG_HEARTBEAT_FAILURES), 2);
+	assert_string_equal(get_str(c, CFG_TM_BIND_HOST), "");
+	assert_string_equal(get_str(c, CFG_JM_BIND_HOST), "");
+	assert_string_equal(get_str(c, CFG_TM_RESOURCE_ID), "");
+	assert_int_equal(get_int(c, CFG_TM_RPC_PORT), 0);
+	assert_string_equal(get_str(c, CFG_TOKEN), "");
+	assert_string_equal(get_str(c, CFG_TOKEN_FILE), "");
+	assert_string_equal(get_str(c, CFG_LOG_FILE), "");
+	assert_int_equal(cfg_get_bool(c, CFG_OVERWRITE_FILES, &b), 0);
+	assert_false(b);
+	assert_int_equal(get_int(c, CFG_MAX_CONNECTIONS), 1024);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_HANDSHAKE_TIMEOUT, &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_IDLE_TIMEOUT, &v), 0);
+	assert_int_equal(v, 60000);
+	assert_string_equal(get_str(c, CFG_LOCAL_RPC), "DIRECT");
+	assert_int_equal(cfg_set(c, CFG_LOCAL_RPC, "nng", NULL), 0);
+	assert_string_equal(get_str(c, CFG_LOCAL_RPC), "NNG");
+	assert_int_equal(cfg_set(c, CFG_OVERWRITE_FILES, "TRUE", NULL), 0);
+	assert_int_equal(cfg_get_bool(c, CFG_OVERWRITE_FILES, &b), 0);
+	assert_true(b);
+	assert_int_equal(cfg_set(c, CFG_NET_MAX, "1 gb", NULL), 0);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MAX, &v), 0);
+	assert_int_equal(v, INT64_C(1) << 30);
+	assert_int_equal(cfg_set(c, CFG_NET_MAX, "Infinite", NULL), 0);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MAX, &v), 0);
+	assert_int_equal(v, INT64_MAX);
+	cfg_free(c);
+}
+
 static void test_getter_of_other_type_is_etype(void **state)
 {
 	(void)state;
@@ -433,11 +485,28 @@ static void test_out_of_range_values_name_both_bounds(void **state)
 	    {CFG_BUFFERS_PER_CHANNEL, "16777216", "an integer between 1 and 65536"},
 	    {CFG_LOCAL_TMS, "100000", "an integer between 1 and 256"},
 	    {CFG_REST_PORT, "-1", "an integer between 0 and 65535"},
+	    {CFG_HEARTBEAT_INTERVAL, "0", "a duration between 1 ms and 1 d"},
+	    {CFG_HEARTBEAT_TIMEOUT, "25 h", "a duration between 1 ms and 1 d"},
+	    {CFG_CANCEL_INTERVAL, "0 s", "a duration between 1 ms and 1 d"},
+	    {CFG_CANCEL_TIMEOUT, "86400001", "a duration between 0 ms and 1 d"},
+	    {CFG_HANDSHAKE_TIMEOUT, "61 min", "a duration between 1 ms and 1 h"},
+	    {CFG_IDLE_TIMEOUT, "2 d", "a duration between 1 ms and 1 d"},
+	    {CFG_HEARTBEAT_FAILURES, "0", "an integer between 1 and 1000, or -1 to turn it off"},
+	    {CFG_HEARTBEAT_FAILURES, "-2", "an integer between 1 and 1000, or -1 to turn it off"},
+	    {CFG_HEARTBEAT_FAILURES, "1001", "an integer between 1 and 1000, or -1 to turn it off"},
+	    {CFG_FLOATING_BUFFERS, "65537", "an integer between 0 and 65536"},
+	    {CFG_MAX_CONNECTIONS, "0", "an integer between 1 and 65536"},
+	    {CFG_TM_RPC_PORT, "65536", "an integer between 0 and 65535"},
 	    {CFG_MANAGED_SIZE, "17 tb", "a memory size between 0b and 16tb"},
+	    {CFG_MANAGED_SIZE, "infinite", "a memory size between 0b and 16tb"},
+	    {CFG_NET_MIN, "infinite", "a memory size between 0b and 16tb"},
+	    {CFG_SEGMENT_SIZE, "infinite", "a power-of-two memory size between 4kb and 16mb"},
 	    /* examples of the syntax when the value does not parse */
-	    {CFG_MANAGED_SIZE, "-1", "a memory size between 0b and 16tb (e.g. 64 mb, 1 gb)"},
-	    {CFG_BUFFER_TIMEOUT, "soon",
-	     "a duration between 0 ms and 365 d (e.g. 100 ms, 10 s, 2 min)"},
+	    {CFG_NET_MAX, "-1", "a memory size between 0b and infinite (e.g. 64 mb, 1 gb)"},
+	    {CFG_HANDSHAKE_TIMEOUT, "soon",
+	     "a duration between 1 ms and 1 h (e.g. 100 ms, 10 s, 2 min)"},
+	    {CFG_OVERWRITE_FILES, "yes", "true or false"},
+	    {CFG_LOCAL_RPC, "tcp", "one of DIRECT, NNG"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cfg *c = new_cfg();
@@ -463,6 +532,10 @@ static void test_largest_values_in_range_are_accepted(void **state)
 	    {CFG_BUFFER_TIMEOUT, "365 d", INT64_C(31536000000)},
 	    {CFG_BUFFER_TIMEOUT, "31536000000", INT64_C(31536000000)},
 	    {CFG_CKP_INTERVAL, "8760 h", INT64_C(31536000000)},
+	    {CFG_HEARTBEAT_INTERVAL, "1", 1},
+	    {CFG_HEARTBEAT_TIMEOUT, "1 d", 86400000},
+	    {CFG_CANCEL_TIMEOUT, "0", 0},
+	    {CFG_HANDSHAKE_TIMEOUT, "60 min", 3600000},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cfg *c = new_cfg();
@@ -473,7 +546,159 @@ static void test_largest_values_in_range_are_accepted(void **state)
 		cfg_free(c);
 	}
 	cfg *c = new_cfg();
+	assert_int_equal(cfg_set(c, CFG_HEARTBEAT_FAILURES, "-1", NULL), 0);
+	assert_int_equal(get_int(c, CFG_HEARTBEAT_FAILURES), -1);
+	assert_int_equal(cfg_set(c, CFG_HEARTBEAT_FAILURES, "1000", NULL), 0);
+	assert_int_equal(cfg_set(c, CFG_FLOATING_BUFFERS, "0", NULL), 0);
+	assert_int_equal(cfg_set(c, CFG_MAX_CONNECTIONS, "65536", NULL), 0);
 	assert_int_equal(cfg_set(c, CFG_MANAGED_SIZE, "16 tb", NULL), 0);
+	cfg_free(c);
+}
+
+/* ---------------------------------------------------- fraction type */
+
+static void test_fraction_parsing_and_range(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		double want; /* < 0: refused */
+	} cases[] = {
+	    {"0.1", 0.1},
+	    {".1", 0.1},
+	    {"1", 1.0},
+	    {"0", 0.0},
+	    {"1.0", 1.0},
+	    {"1.", 1.0},
+	    {"0.25", 0.25},
+	    {" 0.5 ", 0.5},
+	    {"+0.5", 0.5},
+	    {"00.10", 0.1},
+	    {"0.000", 0.0},
+	    {".0", 0.0},
+	    /* correctly rounded up to 15 significant digits and 22 decimals */
+	    {"0.333333333333333", 0.333333333333333},
+	    {"0.000000000000000000123456789012345", 0.000000000000000000123456789012345},
+	    {"1.00000000000000000001", 1.0},
+	    {"NaN", -1},
+	    {"nan", -1},
+	    {"inf", -1},
+	    {"Infinity", -1},
+	    {"-0.1", -1},
+	    {"-0", -1},
+	    {"1.01", -1},
+	    {"2", -1},
+	    {"1e-1", -1},
+	    {"", -1},
+	    {".", -1},
+	    {"0.1.2", -1},
+	    {"0,1", -1},
+	    {"0x1", -1},
+	    {"10%", -1},
+	    {"+", -1},
+	    {"100000000000000000000000000000", -1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		int rc = cfg_set(c, CFG_NET_FRACTION, cases[i].text, &err);
+		double d = -42;
+		if (cases[i].want >= 0) {
+			if (rc != 0)
+				fail_msg("'%s': %s", cases[i].text, err.msg);
+			assert_int_equal(cfg_get_double(c, CFG_NET_FRACTION, &d), 0);
+			if (d != cases[i].want)
+				fail_msg("'%s': got %.17g, want %.17g", cases[i].text, d,
+					 cases[i].want);
+		} else {
+			if (rc != FL_EINVAL)
+				fail_msg("'%s': accepted", cases[i].text);
+			assert_non_null(strstr(err.msg, "expected a fraction between 0 and 1"));
+			assert_false(cfg_is_set(c, CFG_NET_FRACTION));
+		}
+		cfg_free(c);
+	}
+	/* Beyond that, within an ulp or so. */
+	cfg *c = new_cfg();
+	double d;
+	assert_int_equal(cfg_set(c, CFG_NET_FRACTION, "0.3333333333333333333333333", NULL), 0);
+	assert_int_equal(cfg_get_double(c, CFG_NET_FRACTION, &d), 0);
+	assert_true(d - 1.0 / 3 < 1e-16 && d - 1.0 / 3 > -1e-16);
+	cm_err err = {0};
+	assert_int_equal(cfg_set(c, CFG_NET_FRACTION, "1.5", &err), FL_EINVAL);
+	assert_string_equal(err.msg, "invalid value '1.5' for key "
+				     "'taskmanager.memory.network.fraction': expected a fraction "
+				     "between 0 and 1");
+	cm_err_clear(&err);
+	assert_int_equal(cfg_set(c, CFG_NET_FRACTION, "nan", &err), FL_EINVAL);
+	assert_string_equal(err.msg, "invalid value 'nan' for key "
+				     "'taskmanager.memory.network.fraction': expected a fraction "
+				     "between 0 and 1 (e.g. 0.1)");
+	/* Other getters refuse the type; the fraction getter refuses others. */
+	int64_t v;
+	assert_int_equal(cfg_get_int(c, CFG_NET_FRACTION, &v), FL_ETYPE);
+	assert_int_equal(cfg_get_double(c, CFG_PARALLELISM, &d), FL_ETYPE);
+	assert_int_equal(cfg_get_double(c, "no.such.key", &d), FL_ENOENT);
+	cfg_free(c);
+}
+
+/* ------------------------------------------------------ sensitive values */
+
+static void test_sensitive_keys_as_flink_names_them(void **state)
+{
+	(void)state;
+	assert_true(cfg_is_sensitive(CFG_TOKEN));
+	assert_true(cfg_is_sensitive(CFG_TOKEN_FILE));
+	assert_true(cfg_is_sensitive("security.ssl.internal.keystore-password"));
+	assert_true(cfg_is_sensitive("my.Client.SECRET"));
+	assert_true(cfg_is_sensitive("metrics.reporter.x.apiKey"));
+	assert_true(cfg_is_sensitive("fs.azure.account.key.acct.blob.core.windows.net"));
+	assert_false(cfg_is_sensitive(CFG_PARALLELISM));
+	assert_false(cfg_is_sensitive(CFG_TM_HOST));
+	assert_false(cfg_is_sensitive("s3.access-key"));
+	assert_false(cfg_is_sensitive(NULL));
+}
+
+static void test_sensitive_values_are_never_printed(void **state)
+{
+	(void)state;
+	const char *secret = "s3cr3t-Value";
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	struct capture cap;
+	capture_start(&cap);
+
+	/* cfg_each, for logging the effective configuration */
+	assert_int_equal(cfg_set(c, CFG_TOKEN, secret, NULL), 0);
+	assert_int_equal(cfg_set(c, "my.db.password", secret, NULL), 0);
+	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "2", NULL), 0);
+	struct collected col = {{0}, 0};
+	cfg_each(c, collect, &col);
+	assert_string_equal(col.text, "my.db.password=******;parallelism.default=2;"
+				      "security.internal.token=******;");
+	/* the value itself is intact */
+	assert_string_equal(cfg_get_raw(c, CFG_TOKEN), secret);
+	assert_string_equal(get_str(c, CFG_TOKEN), secret);
+
+	/* -D without '=': key and secret may have run together */
+	assert_int_equal(cfg_set_dynamic(c, "security.internal.token:s3cr3t-Value", &err),
+			 FL_EINVAL);
+	assert_string_equal(err.msg, "invalid -D argument '******': expected key=value");
+
+	/* errors of a file that holds the secret */
+	static const char *const files[] = {
+	    "security.internal.token: s3cr3t-Value\nsecurity.internal.token: s3cr3t-Value\n",
+	    "security:\n  internal:\n    token: [s3cr3t-Value]\n",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		cm_err_clear(&err);
+		assert_true(cfg_load_string(c, files[i], strlen(files[i]), "f", &err) < 0);
+		if (strstr(err.msg, secret))
+			fail_msg("'%s' shows the secret", err.msg);
+	}
+	char *out = capture_stop(&cap);
+	assert_null(strstr(out, secret)); /* nor in warnings */
+	free(out);
 	cfg_free(c);
 }
 
@@ -589,6 +814,12 @@ static void test_memory_parsing_table(void **state)
 	    {"9223372036854775807", 0, INT64_MAX},
 	    {"9223372036854775807 b", 0, INT64_MAX},
 	    {"8388607 tb", 0, INT64_C(8388607) * TIB},
+	    {"infinite", 0, INT64_MAX}, /* Flink's spelling of MemorySize.MAX_VALUE */
+	    {"INFINITE", 0, INT64_MAX},
+	    {" Infinite ", 0, INT64_MAX},
+	    {"infinity", FL_EINVAL, 0},
+	    {"inf", FL_EINVAL, 0},
+	    {"infinite b", FL_EINVAL, 0},
 	    {"", FL_EINVAL, 0},
 	    {"kb", FL_EINVAL, 0},
 	    {"-1", FL_EINVAL, 0},
@@ -1524,6 +1755,7 @@ int main(void)
 	cm_log_set_level(CM_LOG_INFO);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_config_reads_flink_defaults),
+	    cmocka_unit_test(test_new_keys_read_flink_defaults),
 	    cmocka_unit_test(test_getter_of_other_type_is_etype),
 	    cmocka_unit_test(test_unknown_key_never_set_is_enoent),
 	    cmocka_unit_test(test_unknown_key_set_is_read_with_any_getter),
@@ -1537,6 +1769,9 @@ int main(void)
 	    cmocka_unit_test(test_segment_size_range_and_power_of_two),
 	    cmocka_unit_test(test_out_of_range_values_name_both_bounds),
 	    cmocka_unit_test(test_largest_values_in_range_are_accepted),
+	    cmocka_unit_test(test_fraction_parsing_and_range),
+	    cmocka_unit_test(test_sensitive_keys_as_flink_names_them),
+	    cmocka_unit_test(test_sensitive_values_are_never_printed),
 	    cmocka_unit_test(test_duration_parsing_table),
 	    cmocka_unit_test(test_memory_parsing_table),
 	    cmocka_unit_test(test_dynamic_splits_at_first_equals),
