@@ -132,11 +132,16 @@ int cfg_set_at(cfg *c, const char *key, const char *value, const struct cfg_orig
 	const struct cfg_key *k = cfg_key_find(key);
 	if (k) {
 		char expect[160];
-		if (cfg_key_validate(k, value, expect, sizeof(expect)) != 0)
+		if (cfg_key_validate(k, value, expect, sizeof(expect)) != 0) {
+			if (cfg_is_sensitive(key)) {
+				value = CFG_HIDDEN;
+				vlen = 0;
+			}
 			return cm_err_set(err, FL_EINVAL,
 					  "invalid value '%.*s%s' for key '%s'%s: expected %s",
 					  VALUE_SHOWN, value, vlen > VALUE_SHOWN ? "..." : "", key,
 					  where, expect);
+		}
 	}
 
 	bool found;
@@ -192,9 +197,11 @@ int cfg_set_dynamic(cfg *c, const char *assignment, cm_err *err)
 	if (!assignment)
 		return cm_err_set(err, FL_EINVAL, "-D: NULL argument");
 	const char *eq = strchr(assignment, '=');
+	/* Without '=' the key and a secret may run together ("token:abc"). */
 	if (!eq)
 		return cm_err_set(err, FL_EINVAL, "invalid -D argument '%.*s': expected key=value",
-				  VALUE_SHOWN, assignment);
+				  VALUE_SHOWN,
+				  cfg_is_sensitive(assignment) ? CFG_HIDDEN : assignment);
 	size_t klen = (size_t)(eq - assignment);
 	if (klen == 0)
 		return cm_err_set(err, FL_EINVAL,
@@ -289,6 +296,14 @@ int cfg_get_memory_bytes(const cfg *c, const char *key, int64_t *out)
 	return rc ? rc : cfg_parse_memory_bytes(v, out);
 }
 
+int cfg_get_double(const cfg *c, const char *key, double *out)
+{
+	const struct cfg_key *k;
+	const char *v;
+	int rc = lookup(c, key, CFG_T_FRACTION, &k, &v);
+	return rc ? rc : cfg_parse_decimal(v, out);
+}
+
 int cfg_get_string(const cfg *c, const char *key, const char **out)
 {
 	const struct cfg_key *k;
@@ -305,11 +320,10 @@ int cfg_get_string(const cfg *c, const char *key, const char **out)
 	return 0;
 }
 
-void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value),
-		     void *arg)
+void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value), void *arg)
 {
 	if (!c || !fn)
 		return;
 	for (size_t i = 0; i < c->n; i++)
-		fn(arg, c->v[i].key, c->v[i].value);
+		fn(arg, c->v[i].key, cfg_is_sensitive(c->v[i].key) ? CFG_HIDDEN : c->v[i].value);
 }

@@ -13,10 +13,17 @@
  * Value syntaxes (as Flink's):
  *   int       decimal integer, range-checked per key
  *   bool      true/false (any case)
- *   duration  "100 ms", "100ms", "1 s", "2 min", "1 h", "1 d"; a bare number is ms
- *   memory    "32kb", "32 kb", "64m", "1 gb", bytes if no unit (k/kb/kib = 1024)
+ *   duration  "100 ms", "100ms", "1 s", "2 min", "1 h", "1 d"; a bare number is ms;
+ *             every duration key has a finite maximum (365 d unless tighter)
+ *   memory    "32kb", "32 kb", "64m", "1 gb", bytes if no unit (k/kb/kib = 1024);
+ *             "infinite" (any case) is INT64_MAX, valid where a key allows it
+ *   fraction  a decimal number in [0, 1]: "0.1", ".1", "1", "0"
  *   string    anything
  *   enum      one of a fixed list, case-insensitive
+ *
+ * Values of sensitive keys (names containing "password", "secret", "token",
+ * ... as Flink's GlobalConfiguration.isSensitive) are never printed: messages
+ * and cfg_each show CFG_HIDDEN instead.
  *
  * Not thread-safe for writes; concurrent reads of a fully built cfg are fine.
  */
@@ -53,6 +60,27 @@
 #define CFG_NET_FRACTION "taskmanager.memory.network.fraction"
 #define CFG_NET_MIN "taskmanager.memory.network.min"
 #define CFG_NET_MAX "taskmanager.memory.network.max"
+#define CFG_FLOATING_BUFFERS "taskmanager.network.memory.floating-buffers-per-gate"
+#define CFG_CANCEL_INTERVAL "task.cancellation.interval"
+#define CFG_CANCEL_TIMEOUT "task.cancellation.timeout"
+#define CFG_HEARTBEAT_INTERVAL "heartbeat.interval"
+#define CFG_HEARTBEAT_TIMEOUT "heartbeat.timeout"
+#define CFG_HEARTBEAT_FAILURES "heartbeat.rpc-failure-threshold"
+#define CFG_TM_BIND_HOST "taskmanager.bind-host"
+#define CFG_JM_BIND_HOST "jobmanager.bind-host"
+#define CFG_TM_RESOURCE_ID "taskmanager.resource-id"
+#define CFG_TM_RPC_PORT "taskmanager.rpc.port"
+#define CFG_TOKEN "security.internal.token"
+#define CFG_TOKEN_FILE "security.internal.token-file"
+#define CFG_LOG_FILE "log.file"
+#define CFG_OVERWRITE_FILES "fs.overwrite-files"
+#define CFG_MAX_CONNECTIONS "taskmanager.network.connections.max"
+#define CFG_HANDSHAKE_TIMEOUT "taskmanager.network.handshake-timeout"
+#define CFG_IDLE_TIMEOUT "taskmanager.network.connections.idle-timeout"
+#define CFG_LOCAL_RPC "local.rpc-transport"
+
+/* What is printed in place of a sensitive value (Flink's HIDDEN_CONTENT). */
+#define CFG_HIDDEN "******"
 
 typedef struct cfg cfg;
 
@@ -66,9 +94,13 @@ int cfg_clone(const cfg *c, cfg **out);
 /*
  * Loads a YAML file on top of c. Errors: FL_ENOENT (file missing), FL_EIO,
  * FL_EPROTO (malformed YAML, with "path:line:column: ..." in err; a document
- * that is not a map; a sequence value), FL_EINVAL (a bad value, naming key,
- * file and line). Files over 1 MiB are refused (FL_ERANGE). On error c is
- * unchanged.
+ * that is not a map; a sequence value; maps or sequences nested more than 64
+ * levels deep, refused before libyaml reads further; a key given twice in the
+ * file, flat or nested, or twice in one map, naming both positions),
+ * FL_EINVAL (a bad value, naming key, file and line). Files over 1 MiB or
+ * with more than 10000 keys are refused (FL_ERANGE). On error c is unchanged.
+ * Keys set before the call (an earlier file, cfg_set) are overridden, not
+ * duplicates.
  */
 int cfg_load_file(cfg *c, const char *path, cm_err *err);
 
@@ -94,13 +126,23 @@ int cfg_get_int(const cfg *c, const char *key, int64_t *out);
 int cfg_get_bool(const cfg *c, const char *key, bool *out);
 int cfg_get_duration_ms(const cfg *c, const char *key, int64_t *out);
 int cfg_get_memory_bytes(const cfg *c, const char *key, int64_t *out);
+/* Fraction keys (a number in [0, 1]); for an unknown key, any non-negative
+ * decimal number. */
+int cfg_get_double(const cfg *c, const char *key, double *out);
 /* String and enum keys; the enum value is normalised to its canonical spelling
  * (e.g. "batch" -> "BATCH"). The pointer is valid until c changes. */
 int cfg_get_string(const cfg *c, const char *key, const char **out);
 
 /* Calls fn for every set key in sorted order (for logging the effective
- * configuration). */
+ * configuration). The value of a sensitive key is passed as CFG_HIDDEN;
+ * code that must copy it reads it with cfg_get_raw. */
 void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *value), void *arg);
+
+/* True if key's value is secret: its name contains, in any case, one of
+ * Flink's sensitive words ("password", "secret", "token", "apikey",
+ * "api-key", "auth-params", "service-key", "basic-auth", "jaas.config",
+ * "http-headers", "fs.azure.account.key"). Print CFG_HIDDEN instead. */
+bool cfg_is_sensitive(const char *key);
 
 /* Parsers shared with other modules; return 0 or FL_EINVAL. */
 int cfg_parse_duration_ms(const char *s, int64_t *out);

@@ -19,13 +19,23 @@
 #define CFG_ENTRIES_MAX 10000	   /* keys set in one cfg */
 #define CFG_FILE_MAX (1024 * 1024) /* bytes of YAML */
 
-enum cfg_type { CFG_T_STRING, CFG_T_INT, CFG_T_BOOL, CFG_T_DURATION, CFG_T_MEMORY, CFG_T_ENUM };
+enum cfg_type {
+	CFG_T_STRING,
+	CFG_T_INT,
+	CFG_T_BOOL,
+	CFG_T_DURATION,
+	CFG_T_MEMORY,
+	CFG_T_ENUM,
+	CFG_T_FRACTION /* a decimal number in [0, 1] */
+};
 
 struct cfg_key {
 	const char *name;
 	enum cfg_type type;
 	const char *def;	    /* default, in the key's own value syntax */
 	int64_t min, max;	    /* int; duration in ms; memory in bytes */
+	bool has_off;		    /* int: `off` is valid too, outside min..max */
+	int64_t off;		    /* the value that turns the feature off (-1) */
 	bool pow2;		    /* memory: must be a power of two */
 	const char *const *choices; /* enum: canonical spellings, NULL-ended */
 	const char *desc;	    /* one line, for --help and conf/flinc.yaml */
@@ -46,7 +56,8 @@ const char *cfg_key_nearest(const char *name);
  * `name` is known or ignored. */
 void cfg_key_warn_unknown(const char *name);
 /* 0 if value is valid for k; otherwise FL_EINVAL and `expect` receives what
- * was expected ("an integer >= 1"). */
+ * was expected, with both bounds of a range ("an integer between 1 and
+ * 32768", "a duration between 0 ms and 365 d"). */
 int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, size_t cap);
 /* Canonical spelling of an enum value of k, or NULL if it is none of them. */
 const char *cfg_key_enum_canonical(const struct cfg_key *k, const char *value);
@@ -54,6 +65,11 @@ const char *cfg_key_enum_canonical(const struct cfg_key *k, const char *value);
 /* Value parsers (surrounding blanks allowed); 0 or FL_EINVAL. */
 int cfg_parse_int(const char *s, int64_t *out);
 int cfg_parse_bool(const char *s, bool *out);
+/* A non-negative decimal number: digits with at most one '.', at least one
+ * digit ("0.1", ".1", "1", "1."); no sign but '+', no exponent, no NaN or
+ * infinity. Independent of the C locale. Correctly rounded up to 15
+ * significant digits and 22 decimals; within about an ulp beyond. */
+int cfg_parse_decimal(const char *s, double *out);
 
 /* Where a value came from, for messages: "name:line:col", or just "name" when
  * line is 0; a NULL origin names nothing. */

@@ -11,64 +11,148 @@
 
 #define KIB INT64_C(1024)
 #define MIB (KIB * 1024)
+#define TIB (MIB * 1024 * 1024)
+
+#define MS_PER_S INT64_C(1000)
+#define MS_PER_MIN (60 * MS_PER_S)
+#define MS_PER_H (60 * MS_PER_MIN)
+#define MS_PER_D (24 * MS_PER_H)
+/* The default longest duration: a year keeps `monotonic now + value` far
+ * from overflowing, in milliseconds and in nanoseconds alike. */
+#define DURATION_MAX (365 * MS_PER_D)
+/* Memory sizes that are numbers stay far below overflow when added up,
+ * and far above any TaskManager's memory. */
+#define MEMORY_MAX (16 * TIB)
+/* The CLI's -p limit, and Flink's largest max parallelism. */
+#define PARALLELISM_MAX 32768
 
 static const char *const runtime_modes[] = {"STREAMING", "BATCH", "AUTOMATIC", NULL};
 static const char *const ha_types[] = {"NONE", "KUBERNETES", "ZOOKEEPER", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
+static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
 
-#define INT(name, def, lo, hi, desc)                                                               \
+#define INT(n, d, lo, hi, ds)                                                                      \
 	{                                                                                          \
-		name, CFG_T_INT, def, lo, hi, false, NULL, desc                                    \
+		.name = n, .type = CFG_T_INT, .def = d, .min = lo, .max = hi, .desc = ds           \
 	}
-#define DURATION(name, def, desc)                                                                  \
+/* An int in lo..hi, or `off` to turn the feature off. */
+#define INT_OR_OFF(n, d, lo, hi, o, ds)                                                            \
 	{                                                                                          \
-		name, CFG_T_DURATION, def, 0, INT64_MAX, false, NULL, desc                         \
+		.name = n, .type = CFG_T_INT, .def = d, .min = lo, .max = hi, .has_off = true,     \
+		.off = o, .desc = ds                                                               \
 	}
-#define MEMORY(name, def, lo, hi, pow2, desc)                                                      \
+#define BOOL(n, d, ds)                                                                             \
 	{                                                                                          \
-		name, CFG_T_MEMORY, def, lo, hi, pow2, NULL, desc                                  \
+		.name = n, .type = CFG_T_BOOL, .def = d, .desc = ds                                \
 	}
-#define STRING(name, def, desc)                                                                    \
+#define DURATION(n, d, ds) DURATION_RANGE(n, d, 0, DURATION_MAX, ds)
+/* A duration in lo..hi milliseconds. */
+#define DURATION_RANGE(n, d, lo, hi, ds)                                                           \
 	{                                                                                          \
-		name, CFG_T_STRING, def, 0, 0, false, NULL, desc                                   \
+		.name = n, .type = CFG_T_DURATION, .def = d, .min = lo, .max = hi, .desc = ds      \
 	}
-#define ENUM(name, def, choices, desc)                                                             \
+/* A memory size in lo..hi bytes; hi = INT64_MAX allows "infinite". */
+#define MEMORY(n, d, lo, hi, p2, ds)                                                               \
 	{                                                                                          \
-		name, CFG_T_ENUM, def, 0, 0, false, choices, desc                                  \
+		.name = n, .type = CFG_T_MEMORY, .def = d, .min = lo, .max = hi, .pow2 = p2,       \
+		.desc = ds                                                                         \
+	}
+#define FRACTION(n, d, ds)                                                                         \
+	{                                                                                          \
+		.name = n, .type = CFG_T_FRACTION, .def = d, .desc = ds                            \
+	}
+#define STRING(n, d, ds)                                                                           \
+	{                                                                                          \
+		.name = n, .type = CFG_T_STRING, .def = d, .desc = ds                              \
+	}
+#define ENUM(n, d, ch, ds)                                                                         \
+	{                                                                                          \
+		.name = n, .type = CFG_T_ENUM, .def = d, .choices = ch, .desc = ds                 \
 	}
 
 static const struct cfg_key keys[] = {
-    INT(CFG_TM_SLOTS, "1", 1, INT32_MAX, "Task slots per TaskManager (parallel subtasks it runs)."),
-    INT(CFG_PARALLELISM, "1", 1, INT32_MAX,
+    /* Slots are allocated up front: the range bounds that allocation. */
+    INT(CFG_TM_SLOTS, "1", 1, PARALLELISM_MAX,
+	"Task slots per TaskManager (parallel subtasks it runs)."),
+    INT(CFG_PARALLELISM, "1", 1, PARALLELISM_MAX,
 	"Parallelism of operators and jobs that do not set their own."),
-    INT(CFG_MAX_PARALLELISM, "128", 1, 32768,
+    INT(CFG_MAX_PARALLELISM, "128", 1, PARALLELISM_MAX,
 	"Maximum parallelism: the number of key groups keyed state is split into."),
     /* Flink also accepts -1 ("flush only when a buffer is full"); flinc does not. */
     DURATION(CFG_BUFFER_TIMEOUT, "100 ms",
 	     "Longest time a partly filled network buffer waits before it is flushed."),
     ENUM(CFG_RUNTIME_MODE, "STREAMING", runtime_modes,
 	 "Runtime execution mode: STREAMING, BATCH or AUTOMATIC."),
-    INT(CFG_LOCAL_TMS, "1", 1, INT32_MAX, "TaskManagers started by a local (mini) cluster."),
+    /* Each TaskManager is threads and a data endpoint in this process. */
+    INT(CFG_LOCAL_TMS, "1", 1, 256, "TaskManagers started by a local (mini) cluster."),
+    ENUM(CFG_LOCAL_RPC, "DIRECT", rpc_transports,
+	 "How the local cluster's JobMaster reaches its TaskManagers: DIRECT calls, or NNG "
+	 "request/reply over loopback TCP as separate processes would (flinc only; for tests)."),
     MEMORY(CFG_SEGMENT_SIZE, "32 kb", 4 * KIB, 16 * MIB, true,
 	   "Size of one network buffer (memory segment), a power of two."),
-    INT(CFG_BUFFERS_PER_CHANNEL, "2", 1, INT32_MAX,
+    FRACTION(CFG_NET_FRACTION, "0.1",
+	     "Fraction of a TaskManager's total memory used for network buffers."),
+    MEMORY(CFG_NET_MIN, "64 mb", 0, MEMORY_MAX, false, "Least memory for network buffers."),
+    MEMORY(CFG_NET_MAX, "infinite", 0, INT64_MAX, false,
+	   "Most memory for network buffers (infinite: no limit)."),
+    /* A CREDIT frame carries at most 2^24 (NET_MAX_CREDIT); 65536 buffers
+     * of one channel are already 2 GiB at 32 KiB each. */
+    INT(CFG_BUFFERS_PER_CHANNEL, "2", 1, 65536,
 	"Exclusive network buffers per outgoing/incoming channel (credits)."),
+    INT(CFG_FLOATING_BUFFERS, "8", 0, 65536,
+	"Floating network buffers per input gate or result partition, shared by its channels."),
     STRING(CFG_JM_RPC_ADDRESS, "localhost", "Address at which the JobManager is reached."),
     INT(CFG_JM_RPC_PORT, "6123", 0, 65535, "Port of the JobManager's RPC endpoint."),
+    STRING(CFG_JM_BIND_HOST, "", "Local address the JobManager binds to (empty: all interfaces)."),
     STRING(CFG_REST_ADDRESS, "", "Address of the REST endpoint (empty: all interfaces)."),
     INT(CFG_REST_PORT, "8081", 0, 65535, "Port of the REST endpoint and web UI."),
     STRING(CFG_TM_HOST, "", "Address a TaskManager advertises (empty: detected)."),
+    STRING(CFG_TM_BIND_HOST, "",
+	   "Local address a TaskManager process binds to (empty: all interfaces; the local "
+	   "cluster uses 127.0.0.1)."),
+    STRING(CFG_TM_RESOURCE_ID, "",
+	   "Id of a TaskManager (empty: generated from its RPC address, port and a random "
+	   "suffix)."),
+    INT(CFG_TM_RPC_PORT, "0", 0, 65535, "Port of a TaskManager's RPC endpoint (0: any free port)."),
     INT(CFG_TM_DATA_PORT, "0", 0, 65535,
 	"Port of a TaskManager's data (shuffle) endpoint (0: any free port)."),
+    INT(CFG_MAX_CONNECTIONS, "1024", 1, 65536,
+	"Most inbound data connections a TaskManager accepts, authenticated or not (flinc "
+	"only)."),
+    DURATION_RANGE(CFG_HANDSHAKE_TIMEOUT, "10 s", 1, MS_PER_H,
+		   "Time an inbound data connection has to complete its handshake (flinc only)."),
+    DURATION_RANGE(CFG_IDLE_TIMEOUT, "60 s", 1, MS_PER_D,
+		   "An inbound data connection that carries no channel for this long is closed "
+		   "(flinc only)."),
+    DURATION_RANGE(CFG_HEARTBEAT_INTERVAL, "10 s", 1, MS_PER_D,
+		   "Time between heartbeat requests from the sender to the receiver."),
+    DURATION_RANGE(CFG_HEARTBEAT_TIMEOUT, "50 s", 1, MS_PER_D,
+		   "Time without a heartbeat after which the other side is considered lost."),
+    INT_OR_OFF(CFG_HEARTBEAT_FAILURES, "2", 1, 1000, -1,
+	       "Consecutive failed heartbeat RPCs after which the target is unreachable (-1: "
+	       "off)."),
+    DURATION_RANGE(CFG_CANCEL_INTERVAL, "30 s", 1, MS_PER_D,
+		   "Time between two attempts to cancel a task (interrupting its thread)."),
+    DURATION_RANGE(CFG_CANCEL_TIMEOUT, "180 s", 0, MS_PER_D,
+		   "Time after which a task stuck in cancelling is a fatal TaskManager error (0: "
+		   "no watchdog)."),
+    STRING(CFG_TOKEN, "",
+	   "Shared secret that authenticates data and control connections between flinc "
+	   "processes (flinc only; never printed)."),
+    STRING(CFG_TOKEN_FILE, "", "File whose content is security.internal.token (flinc only)."),
     /* Flink has no default (unset = off); flinc spells "off" as 0. */
     DURATION(CFG_CKP_INTERVAL, "0", "Interval between checkpoints (0: checkpointing disabled)."),
     STRING(CFG_CKP_DIR, "", "Directory (URI) where checkpoints are written."),
     STRING(CFG_SP_DIR, "", "Default directory (URI) for savepoints."),
-    MEMORY(CFG_MANAGED_SIZE, "128 mb", 0, INT64_MAX, false,
+    BOOL(CFG_OVERWRITE_FILES, "false",
+	 "Whether file sinks overwrite existing output files by default."),
+    MEMORY(CFG_MANAGED_SIZE, "128 mb", 0, MEMORY_MAX, false,
 	   "Managed memory of a TaskManager (state backends, batch operators)."),
     ENUM(CFG_HA_TYPE, "NONE", ha_types, "High-availability mode: NONE, KUBERNETES or ZOOKEEPER."),
     ENUM(CFG_LOG_LEVEL, "INFO", log_levels,
 	 "Lowest level logged: DEBUG, INFO, WARN or ERROR (flinc only)."),
+    STRING(CFG_LOG_FILE, "",
+	   "Path of the client's log file (empty: a default under the system temp dir)."),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -159,10 +243,15 @@ const char *cfg_key_enum_canonical(const struct cfg_key *k, const char *value)
 	return NULL;
 }
 
-/* Writes a byte count in the largest unit that divides it ("16mb"). */
+/* Writes a byte count in the largest unit that divides it ("16mb"), or
+ * "infinite" for the largest. */
 static void fmt_bytes(char *buf, size_t cap, int64_t v)
 {
 	static const char *const units[] = {"b", "kb", "mb", "gb", "tb"};
+	if (v == INT64_MAX) {
+		snprintf(buf, cap, "infinite");
+		return;
+	}
 	size_t u = 0;
 	while (u < 4 && v != 0 && v % 1024 == 0) {
 		v /= 1024;
@@ -171,23 +260,29 @@ static void fmt_bytes(char *buf, size_t cap, int64_t v)
 	snprintf(buf, cap, "%lld%s", (long long)v, units[u]);
 }
 
-/* "what between lo and hi", "what >= lo", or just "what" when unbounded. */
-static void fmt_range(char *buf, size_t cap, const char *what, const char *lo, const char *hi,
-		      bool has_lo, bool has_hi)
+/* Writes milliseconds in the largest unit that divides them ("365 d"). */
+static void fmt_ms(char *buf, size_t cap, int64_t v)
 {
-	if (has_hi)
-		snprintf(buf, cap, "%s between %s and %s", what, lo, hi);
-	else if (has_lo)
-		snprintf(buf, cap, "%s >= %s", what, lo);
-	else
-		snprintf(buf, cap, "%s", what);
+	static const struct {
+		int64_t ms;
+		const char *unit;
+	} units[] = {{MS_PER_D, "d"}, {MS_PER_H, "h"}, {MS_PER_MIN, "min"}, {MS_PER_S, "s"}};
+	for (size_t i = 0; v != 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (v % units[i].ms == 0) {
+			snprintf(buf, cap, "%lld %s", (long long)(v / units[i].ms), units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, cap, "%lld ms", (long long)v);
 }
 
 int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, size_t cap)
 {
 	int64_t v = 0;
+	double d = 0;
 	bool b;
 	char lo[32], hi[32];
+	const char *what = "", *example = NULL;
 	int rc = 0;
 
 	switch (k->type) {
@@ -206,32 +301,60 @@ int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, s
 			n += (size_t)snprintf(expect + n, cap - n, "%s %s",
 					      ch == k->choices ? "" : ",", *ch);
 		return FL_EINVAL;
+	case CFG_T_FRACTION:
+		/* NaN, infinities and signs do not parse. */
+		rc = cfg_parse_decimal(value, &d);
+		snprintf(expect, cap, "a fraction between 0 and 1%s", rc ? " (e.g. 0.1)" : "");
+		return rc == 0 && d <= 1.0 ? 0 : FL_EINVAL;
 	case CFG_T_INT:
 		rc = cfg_parse_int(value, &v);
+		what = "an integer";
 		snprintf(lo, sizeof(lo), "%lld", (long long)k->min);
 		snprintf(hi, sizeof(hi), "%lld", (long long)k->max);
-		fmt_range(expect, cap, "an integer", lo, hi, true, k->max < INT32_MAX);
 		break;
 	case CFG_T_DURATION:
 		rc = cfg_parse_duration_ms(value, &v);
-		snprintf(lo, sizeof(lo), "%lld ms", (long long)k->min);
-		snprintf(hi, sizeof(hi), "%lld ms", (long long)k->max);
-		fmt_range(expect, cap, "a duration (e.g. 100 ms, 10 s, 2 min)", lo, hi, k->min > 0,
-			  k->max < INT64_MAX);
+		what = "a duration";
+		example = "e.g. 100 ms, 10 s, 2 min";
+		fmt_ms(lo, sizeof(lo), k->min);
+		fmt_ms(hi, sizeof(hi), k->max);
 		break;
 	case CFG_T_MEMORY:
 		rc = cfg_parse_memory_bytes(value, &v);
+		what = k->pow2 ? "a power-of-two memory size" : "a memory size";
+		example = k->pow2 ? NULL : "e.g. 64 mb, 1 gb";
 		fmt_bytes(lo, sizeof(lo), k->min);
 		fmt_bytes(hi, sizeof(hi), k->max);
-		fmt_range(expect, cap,
-			  k->pow2 ? "a power-of-two memory size"
-				  : "a memory size (e.g. 64 mb, 1 gb)",
-			  lo, hi, k->min > 0, k->max < INT64_MAX);
 		if (rc == 0 && k->pow2 && (v & (v - 1)) != 0)
 			rc = FL_EINVAL;
 		break;
 	}
-	if (rc == 0 && (v < k->min || v > k->max))
+	size_t n = (size_t)snprintf(expect, cap, "%s between %s and %s", what, lo, hi);
+	if (k->has_off && n < cap)
+		n += (size_t)snprintf(expect + n, cap - n, ", or %lld to turn it off",
+				      (long long)k->off);
+	/* Examples of the syntax only when the value does not parse. */
+	if (rc != 0 && example && n < cap)
+		snprintf(expect + n, cap - n, " (%s)", example);
+	if (rc == 0 && (v < k->min || v > k->max) && !(k->has_off && v == k->off))
 		rc = FL_EINVAL;
 	return rc;
+}
+
+/* Flink's GlobalConfiguration.SENSITIVE_KEYS: a key whose name contains one
+ * of these (in any case) has a secret value. */
+static const char *const sensitive[] = {
+    "password",	   "secret", "fs.azure.account.key", "apikey",	    "api-key",	    "auth-params",
+    "service-key", "token",  "basic-auth",	     "jaas.config", "http-headers",
+};
+
+bool cfg_is_sensitive(const char *key)
+{
+	if (!key)
+		return false;
+	for (size_t i = 0; i < sizeof(sensitive) / sizeof(sensitive[0]); i++) {
+		if (strcasestr(key, sensitive[i]))
+			return true;
+	}
+	return false;
 }

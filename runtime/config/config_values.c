@@ -1,8 +1,10 @@
 /*
  * config_values.c — the value syntaxes of configuration keys, as Flink's
  * TimeUtils.parseDuration and MemorySize.parseBytes read them: a decimal
- * number, optional blanks, an optional case-insensitive unit.
+ * number, optional blanks, an optional case-insensitive unit; and plain
+ * decimal numbers for fractions.
  */
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -164,5 +166,70 @@ static const struct unit memory_units[] = {
 
 int cfg_parse_memory_bytes(const char *s, int64_t *out)
 {
+	const char *b, *e;
+	if (!s || !out)
+		return FL_EINVAL;
+	/* Flink documents an unbounded size (taskmanager.memory.network.max) as
+	 * "infinite"; it stands for the largest size, as MemorySize.MAX_VALUE. */
+	trim(s, &b, &e);
+	if (e - b == 8 && strncasecmp(b, "infinite", 8) == 0) {
+		*out = INT64_MAX;
+		return 0;
+	}
 	return parse_scaled(s, memory_units, sizeof(memory_units) / sizeof(memory_units[0]), out);
+}
+
+int cfg_parse_decimal(const char *s, double *out)
+{
+	/* Exact powers of ten as doubles (10^22 is the largest). */
+	static const double p10[] = {1e0,  1e1,	 1e2,  1e3,  1e4,  1e5,	 1e6,  1e7,
+				     1e8,  1e9,	 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	const char *b, *e;
+	if (!s || !out)
+		return FL_EINVAL;
+	trim(s, &b, &e);
+	const char *p = b;
+	if (p < e && *p == '+')
+		p++;
+	/* Up to 19 significant digits in m, value = m / 10^scale. By hand
+	 * rather than strtod, whose decimal point follows LC_NUMERIC. */
+	uint64_t m = 0;
+	int digits = 0;
+	int64_t scale = 0;
+	bool any = false, dot = false;
+	for (; p < e; p++) {
+		if (*p == '.' && !dot) {
+			dot = true;
+			continue;
+		}
+		if (*p < '0' || *p > '9')
+			return FL_EINVAL;
+		any = true;
+		if (m == 0 && *p == '0') {
+			scale += dot; /* a leading zero */
+		} else if (digits < 19) {
+			m = m * 10 + (uint64_t)(*p - '0');
+			digits++;
+			scale += dot;
+		} else if (!dot) {
+			scale--; /* a digit beyond the 19th, before the point */
+		}
+	}
+	if (!any)
+		return FL_EINVAL;
+	/* One rounding when m < 2^53 and scale <= 22, as for "0.1". */
+	double v = (double)m;
+	for (; scale > 22 && v != 0; scale -= 22)
+		v /= p10[22];
+	for (; scale < -22 && isfinite(v); scale += 22)
+		v *= p10[22];
+	if (scale >= 0 && scale <= 22)
+		v /= p10[scale];
+	else if (scale < 0 && scale >= -22)
+		v *= p10[-scale];
+	if (!isfinite(v))
+		return FL_EINVAL; /* more than 308 digits before the point */
+	*out = v;
+	return 0;
 }

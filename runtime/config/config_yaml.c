@@ -5,7 +5,9 @@
  * arrive as events that can be refused, so `*a` references cannot multiply
  * the work (a "billion laughs" file is an error, not a hang). Nested maps are
  * flattened by keeping the current key path; every scalar value is set with
- * cfg_set_at, which validates it and names file:line:column on error.
+ * cfg_set_at, which validates it and names file:line:column on error. Every
+ * key is remembered with its position, so that one given twice is an error
+ * naming both places rather than a silent last-wins.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +21,18 @@
 #include "config/config_internal.h"
 
 /* Nesting is bounded by the key length anyway (each level adds a byte or
- * more and a '.'); the explicit cap keeps the level stack on the stack. */
+ * more and a '.'); the explicit cap keeps the level stack on the stack, and
+ * the first pass enforces it before libyaml's cost of deep flow nesting
+ * (quadratic in the depth) can add up. */
 #define MAX_DEPTH 64
+
+/* A key of the file, kept to refuse one given twice. */
+struct seen {
+	char *path; /* NULL: a free slot */
+	size_t line, col;
+	size_t map;  /* serial number of the map that holds the key */
+	bool is_map; /* its value is a map */
+};
 
 struct loader {
 	cfg *c;
@@ -31,10 +43,15 @@ struct loader {
 	char path[CFG_KEY_MAX + 1];
 	size_t path_len;
 	size_t depth;
+	size_t maps; /* maps opened so far */
 	struct {
 		size_t prefix_len; /* path length of the map's own key */
 		bool want_key;
+		size_t id;	      /* the map's serial number */
+		yaml_mark_t key_mark; /* where its current key starts */
 	} lv[MAX_DEPTH];
+	struct seen *seen; /* open addressing, linear probing, half full at most */
+	size_t nseen, seen_cap;
 };
 
 /* YAML's null: an empty plain scalar, ~ or null. */
@@ -83,6 +100,15 @@ static int parser_error(struct loader *l, const yaml_parser_t *p)
 	return cm_err_set(l->err, FL_EPROTO, "%s:%zu:%zu: %s", l->origin, line, col, problem);
 }
 
+/* The error for a map or sequence opened MAX_DEPTH levels deep. */
+static int too_deep(struct loader *l, const yaml_event_t *ev)
+{
+	return cm_err_set(l->err, FL_EPROTO,
+			  "%s:%zu:%zu: %s nested too deeply (more than %d levels)", l->origin,
+			  ev->start_mark.line + 1, ev->start_mark.column + 1,
+			  ev->type == YAML_SEQUENCE_START_EVENT ? "sequences" : "maps", MAX_DEPTH);
+}
+
 /* Appends a map key to the path at the current level. */
 static int push_key(struct loader *l, const yaml_event_t *ev)
 {
@@ -98,6 +124,7 @@ static int push_key(struct loader *l, const yaml_event_t *ev)
 		return cm_err_set(
 		    l->err, FL_ERANGE, "%s:%zu:%zu: configuration key is longer than %d bytes",
 		    l->origin, ev->start_mark.line + 1, ev->start_mark.column + 1, CFG_KEY_MAX);
+	l->lv[l->depth - 1].key_mark = ev->start_mark;
 	size_t n = base;
 	if (base)
 		l->path[n++] = '.';
@@ -107,8 +134,85 @@ static int push_key(struct loader *l, const yaml_event_t *ev)
 	return 0;
 }
 
+/* FNV-1a. */
+static uint64_t hash_path(const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* Doubles the table of seen keys (or creates it). */
+static int seen_grow(struct loader *l)
+{
+	size_t ncap = l->seen_cap ? l->seen_cap * 2 : 64;
+	struct seen *nv = calloc(ncap, sizeof(*nv));
+	if (!nv)
+		return cm_err_set(l->err, FL_ENOMEM, "%s: out of memory parsing YAML", l->origin);
+	for (size_t i = 0; i < l->seen_cap; i++) {
+		if (!l->seen[i].path)
+			continue;
+		size_t j = hash_path(l->seen[i].path) & (ncap - 1);
+		while (nv[j].path)
+			j = (j + 1) & (ncap - 1);
+		nv[j] = l->seen[i];
+	}
+	free(l->seen);
+	l->seen = nv;
+	l->seen_cap = ncap;
+	return 0;
+}
+
+static void seen_free(struct loader *l)
+{
+	for (size_t i = 0; i < l->seen_cap; i++)
+		free(l->seen[i].path);
+	free(l->seen);
+}
+
+/*
+ * Records the current key (l->path), whose value is a map or not, and
+ * refuses it if the file gave it before, as Flink's YAML parser refuses a
+ * duplicate key: a key with a scalar value given twice, flat or nested
+ * (`a.b: 1` and `a: {b: 2}`), or any key twice in the same map. A map-valued
+ * key may recur in other maps (`a.b: {c: 1}` beside `a: {b: {d: 2}}`): their
+ * keys merge.
+ */
+static int note_key(struct loader *l, bool is_map)
+{
+	const yaml_mark_t *m = &l->lv[l->depth - 1].key_mark;
+	size_t map = l->lv[l->depth - 1].id;
+	if (l->nseen >= CFG_ENTRIES_MAX)
+		return cm_err_set(l->err, FL_ERANGE, "%s:%zu:%zu: more than %d keys in one file",
+				  l->origin, m->line + 1, m->column + 1, CFG_ENTRIES_MAX);
+	if (2 * (l->nseen + 1) > l->seen_cap) {
+		int rc = seen_grow(l);
+		if (rc)
+			return rc;
+	}
+	size_t mask = l->seen_cap - 1, i = hash_path(l->path) & mask;
+	for (; l->seen[i].path; i = (i + 1) & mask) {
+		const struct seen *s = &l->seen[i];
+		if (strcmp(s->path, l->path) != 0 || ((s->is_map || is_map) && s->map != map))
+			continue;
+		return cm_err_set(
+		    l->err, FL_EPROTO, "%s:%zu:%zu: duplicate key '%s' (first set at %s:%zu:%zu)",
+		    l->origin, m->line + 1, m->column + 1, l->path, l->origin, s->line, s->col);
+	}
+	char *p = strdup(l->path);
+	if (!p)
+		return cm_err_set(l->err, FL_ENOMEM, "%s: out of memory parsing YAML", l->origin);
+	l->seen[i] = (struct seen){p, m->line + 1, m->column + 1, map, is_map};
+	l->nseen++;
+	return 0;
+}
+
 static int scalar_value(struct loader *l, const yaml_event_t *ev)
 {
+	int rc = note_key(l, false);
+	if (rc)
+		return rc;
 	if (is_null(ev)) {
 		/* `key:` with nothing: back to the default, as if never set. No
 		 * unknown-key warning: a map whose children are all commented
@@ -156,6 +260,7 @@ static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *
 		case YAML_MAPPING_START_EVENT:
 			l->lv[0].prefix_len = 0;
 			l->lv[0].want_key = true;
+			l->lv[0].id = ++l->maps;
 			l->depth = 1;
 			return 0;
 		case YAML_SCALAR_EVENT:
@@ -191,13 +296,18 @@ static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *
 	case YAML_SCALAR_EVENT:
 		l->lv[l->depth - 1].want_key = true;
 		return scalar_value(l, ev);
-	case YAML_MAPPING_START_EVENT:
-		if (l->depth == MAX_DEPTH)
-			return at(l, &ev->start_mark, FL_EPROTO, "maps nested too deeply");
+	case YAML_MAPPING_START_EVENT: {
+		if (l->depth == MAX_DEPTH) /* the first pass refused this already */
+			return too_deep(l, ev);
+		int rc = note_key(l, true);
+		if (rc)
+			return rc;
 		l->lv[l->depth].prefix_len = l->path_len;
 		l->lv[l->depth].want_key = true;
+		l->lv[l->depth].id = ++l->maps;
 		l->depth++;
 		return 0;
+	}
 	case YAML_SEQUENCE_START_EVENT:
 		snprintf(
 		    msg, sizeof(msg),
@@ -215,6 +325,11 @@ static int on_event(struct loader *l, const yaml_event_t *ev, bool *done, bool *
  * plain scalar swallows the next, badly indented line). Checking the whole
  * text first makes a syntax error the error the user sees, and keeps
  * unknown-key warnings out of files that are refused anyway.
+ *
+ * It also counts nesting and stops at the first map or sequence deeper than
+ * MAX_DEPTH: libyaml rescans every open flow level for each token, so text
+ * such as "{{{{..." costs time quadratic in its depth (a 1 MiB file of '{'
+ * ran for more than ten minutes) unless refused as soon as it is too deep.
  */
 static int syntax_check(const char *text, size_t len, const char *origin, cm_err *err)
 {
@@ -222,18 +337,27 @@ static int syntax_check(const char *text, size_t len, const char *origin, cm_err
 	if (!yaml_parser_initialize(&p))
 		return cm_err_set(err, FL_ENOMEM, "%s: out of memory parsing YAML", origin);
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	struct loader l = {.origin = origin, .text = (const unsigned char *)text, .len = len,
-			   .err = err};
+	struct loader l = {
+	    .origin = origin, .text = (const unsigned char *)text, .len = len, .err = err};
 	int rc = 0;
+	size_t depth = 0;
 	for (;;) {
 		yaml_event_t ev;
 		if (!yaml_parser_parse(&p, &ev)) {
 			rc = parser_error(&l, &p);
 			break;
 		}
+		if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT) {
+			if (depth == MAX_DEPTH)
+				rc = too_deep(&l, &ev);
+			depth++;
+		} else if (ev.type == YAML_MAPPING_END_EVENT ||
+			   ev.type == YAML_SEQUENCE_END_EVENT) {
+			depth--;
+		}
 		bool end = ev.type == YAML_STREAM_END_EVENT;
 		yaml_event_delete(&ev);
-		if (end)
+		if (end || rc != 0)
 			break;
 	}
 	yaml_parser_delete(&p);
@@ -274,6 +398,7 @@ static int load_into(cfg *c, const char *text, size_t len, const char *origin, c
 		rc = on_event(l, &ev, &done, &had_doc);
 		yaml_event_delete(&ev);
 	}
+	seen_free(l);
 	free(l);
 	yaml_parser_delete(&p);
 	return rc;

@@ -133,6 +133,13 @@ expect_error yaml-syntax nonzero "unterminated\.yaml:[0-9]+:[0-9]+"
 printf 'parallelism.default: 2\n  taskmanager: 1\n' >"$WORK/indent.yaml"
 run_flinc yaml-indent -c "$WORK/indent.yaml" "$WC"
 expect_error yaml-indent nonzero "indent\.yaml:2:14: mapping values are not allowed"
+# Deep flow nesting costs libyaml time quadratic in the depth (a 1 MiB file
+# of '{' ran for minutes): refused at the 65th level, well within the timeout.
+IT_TIMEOUT=10
+head -c 1048000 /dev/zero | tr '\0' '{' >"$WORK/deep.yaml"
+run_flinc yaml-deep -c "$WORK/deep.yaml" "$WC"
+expect_error yaml-deep nonzero "deep\.yaml:1:65: maps nested too deeply \(more than 64 levels\)"
+IT_TIMEOUT=30
 run_flinc yaml-missing -c "$WORK/no-such.yaml" "$WC"
 expect_error yaml-missing nonzero "no-such\.yaml"
 
@@ -144,6 +151,15 @@ run_flinc bad-value-file -c "$WORK/badvalue.yaml" "$WC"
 expect_error bad-value-file nonzero "'taskmanager\.numberOfTaskSlots'" "badvalue\.yaml:2:[0-9]+" "'many'"
 run_flinc bad-mode -D execution.runtime-mode=sideways "$WC"
 expect_error bad-mode nonzero "'execution\.runtime-mode'" "sideways"
+# A value out of range names both bounds; a key given twice in a file names
+# both positions.
+run_flinc slots-range -D taskmanager.numberOfTaskSlots=2147483647 "$WC"
+expect_error slots-range nonzero "'taskmanager\.numberOfTaskSlots'" "expected an integer between 1 and 32768"
+run_flinc timeout-range -D execution.buffer-timeout=9223372036854775807ms "$WC"
+expect_error timeout-range nonzero "'execution\.buffer-timeout'" "expected a duration between 0 ms and 365 d"
+printf 'parallelism.default: 2\nparallelism:\n  default: 3\n' >"$WORK/dup.yaml"
+run_flinc yaml-duplicate -c "$WORK/dup.yaml" "$WC"
+expect_error yaml-duplicate nonzero "dup\.yaml:3:3: duplicate key 'parallelism\.default' \(first set at [^ ]*dup\.yaml:1:1\)"
 
 # An unknown key is a warning naming the nearest known key; the job still runs.
 run_flinc unknown-key -D taskmanager.numberOfTaskSlot=2 "$WC" --mode batch

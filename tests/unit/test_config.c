@@ -122,6 +122,20 @@ static int load_text(cfg *c, const char *text, cm_err *err, char **path_out)
 	return rc;
 }
 
+/* cfg_each into "key=value;" text. */
+struct collected {
+	char text[1024];
+	size_t n;
+};
+
+static void collect(void *arg, const char *key, const char *value)
+{
+	struct collected *col = arg;
+	col->n++;
+	size_t len = strlen(col->text);
+	snprintf(col->text + len, sizeof(col->text) - len, "%s=%s;", key, value);
+}
+
 /* -------------------------------------------------------- defaults */
 
 static void test_new_config_reads_flink_defaults(void **state)
@@ -156,6 +170,58 @@ static void test_new_config_reads_flink_defaults(void **state)
 	/* Defaults are not "set". */
 	assert_false(cfg_is_set(c, CFG_TM_SLOTS));
 	assert_null(cfg_get_raw(c, CFG_TM_SLOTS));
+	cfg_free(c);
+}
+
+static void test_new_keys_read_flink_defaults(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	int64_t v;
+	double d;
+	bool b = true;
+	assert_int_equal(cfg_get_double(c, CFG_NET_FRACTION, &d), 0);
+	assert_true(d == 0.1);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MIN, &v), 0);
+	assert_int_equal(v, 64 * 1024 * 1024);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MAX, &v), 0);
+	assert_int_equal(v, INT64_MAX); /* "infinite", as since Flink 1.17 */
+	assert_int_equal(get_int(c, CFG_FLOATING_BUFFERS), 8);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_CANCEL_INTERVAL, &v), 0);
+	assert_int_equal(v, 30000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_CANCEL_TIMEOUT, &v), 0);
+	assert_int_equal(v, 180000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_HEARTBEAT_INTERVAL, &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_HEARTBEAT_TIMEOUT, &v), 0);
+	assert_int_equal(v, 50000);
+	assert_int_equal(get_int(c, CFG_HEARTBEAT_FAILURES), 2);
+	assert_string_equal(get_str(c, CFG_TM_BIND_HOST), "");
+	assert_string_equal(get_str(c, CFG_JM_BIND_HOST), "");
+	assert_string_equal(get_str(c, CFG_TM_RESOURCE_ID), "");
+	assert_int_equal(get_int(c, CFG_TM_RPC_PORT), 0);
+	assert_string_equal(get_str(c, CFG_TOKEN), "");
+	assert_string_equal(get_str(c, CFG_TOKEN_FILE), "");
+	assert_string_equal(get_str(c, CFG_LOG_FILE), "");
+	assert_int_equal(cfg_get_bool(c, CFG_OVERWRITE_FILES, &b), 0);
+	assert_false(b);
+	assert_int_equal(get_int(c, CFG_MAX_CONNECTIONS), 1024);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_HANDSHAKE_TIMEOUT, &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(cfg_get_duration_ms(c, CFG_IDLE_TIMEOUT, &v), 0);
+	assert_int_equal(v, 60000);
+	assert_string_equal(get_str(c, CFG_LOCAL_RPC), "DIRECT");
+	assert_int_equal(cfg_set(c, CFG_LOCAL_RPC, "nng", NULL), 0);
+	assert_string_equal(get_str(c, CFG_LOCAL_RPC), "NNG");
+	assert_int_equal(cfg_set(c, CFG_OVERWRITE_FILES, "TRUE", NULL), 0);
+	assert_int_equal(cfg_get_bool(c, CFG_OVERWRITE_FILES, &b), 0);
+	assert_true(b);
+	assert_int_equal(cfg_set(c, CFG_NET_MAX, "1 gb", NULL), 0);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MAX, &v), 0);
+	assert_int_equal(v, INT64_C(1) << 30);
+	assert_int_equal(cfg_set(c, CFG_NET_MAX, "Infinite", NULL), 0);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_NET_MAX, &v), 0);
+	assert_int_equal(v, INT64_MAX);
 	cfg_free(c);
 }
 
@@ -272,7 +338,7 @@ static void test_bad_value_names_key_value_and_expectation(void **state)
 	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "abc", &err), FL_EINVAL);
 	assert_int_equal(err.code, FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value 'abc' for key 'parallelism.default': "
-				     "expected an integer >= 1");
+				     "expected an integer between 1 and 32768");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_MAX_PARALLELISM, "40000", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value '40000' for key 'pipeline.max-parallelism': "
@@ -284,13 +350,15 @@ static void test_bad_value_names_key_value_and_expectation(void **state)
 			    "expected a power-of-two memory size between 4kb and 16mb");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_BUFFER_TIMEOUT, "-1", &err), FL_EINVAL);
-	assert_string_equal(err.msg, "invalid value '-1' for key 'execution.buffer-timeout': "
-				     "expected a duration (e.g. 100 ms, 10 s, 2 min)");
+	assert_string_equal(err.msg,
+			    "invalid value '-1' for key 'execution.buffer-timeout': "
+			    "expected a duration between 0 ms and 365 d (e.g. 100 ms, 10 s, "
+			    "2 min)");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set(c, CFG_MANAGED_SIZE, "lots", &err), FL_EINVAL);
 	assert_string_equal(err.msg,
 			    "invalid value 'lots' for key 'taskmanager.memory.managed.size'"
-			    ": expected a memory size (e.g. 64 mb, 1 gb)");
+			    ": expected a memory size between 0b and 16tb (e.g. 64 mb, 1 gb)");
 	cfg_free(c);
 }
 
@@ -330,15 +398,26 @@ static void test_int_ranges_per_key(void **state)
 	} cases[] = {
 	    {CFG_TM_SLOTS, "0", FL_EINVAL},
 	    {CFG_TM_SLOTS, "1", 0},
-	    {CFG_TM_SLOTS, "2147483647", 0},
+	    {CFG_TM_SLOTS, "32768", 0},
+	    {CFG_TM_SLOTS, "32769", FL_EINVAL},
+	    {CFG_TM_SLOTS, "2147483647", FL_EINVAL},
 	    {CFG_TM_SLOTS, "2147483648", FL_EINVAL},
 	    {CFG_PARALLELISM, "-1", FL_EINVAL},
+	    {CFG_PARALLELISM, "32768", 0},
+	    {CFG_PARALLELISM, "32769", FL_EINVAL},
 	    {CFG_MAX_PARALLELISM, "0", FL_EINVAL},
 	    {CFG_MAX_PARALLELISM, "1", 0},
 	    {CFG_MAX_PARALLELISM, "32768", 0},
 	    {CFG_MAX_PARALLELISM, "32769", FL_EINVAL},
 	    {CFG_LOCAL_TMS, "0", FL_EINVAL},
+	    {CFG_LOCAL_TMS, "256", 0},
+	    {CFG_LOCAL_TMS, "257", FL_EINVAL},
+	    {CFG_LOCAL_TMS, "100000", FL_EINVAL},
 	    {CFG_BUFFERS_PER_CHANNEL, "0", FL_EINVAL},
+	    {CFG_BUFFERS_PER_CHANNEL, "65536", 0},
+	    {CFG_BUFFERS_PER_CHANNEL, "65537", FL_EINVAL},
+	    {CFG_BUFFERS_PER_CHANNEL, "16777216", FL_EINVAL}, /* NET_MAX_CREDIT */
+	    {CFG_BUFFERS_PER_CHANNEL, "2147483647", FL_EINVAL},
 	    {CFG_JM_RPC_PORT, "-1", FL_EINVAL},
 	    {CFG_JM_RPC_PORT, "0", 0},
 	    {CFG_JM_RPC_PORT, "65535", 0},
@@ -384,6 +463,243 @@ static void test_segment_size_range_and_power_of_two(void **state)
 			fail_msg("'%s': got %d, want %d", cases[i].value, rc, cases[i].rc);
 		cfg_free(c);
 	}
+}
+
+/* Values that overflowed arithmetic or wire limits are refused, and every
+ * message names both bounds, durations and sizes in their largest exact unit. */
+static void test_out_of_range_values_name_both_bounds(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *key, *value, *expect;
+	} cases[] = {
+	    /* overflowed `now + timeout` */
+	    {CFG_BUFFER_TIMEOUT, "9223372036854775807ms", "a duration between 0 ms and 365 d"},
+	    {CFG_BUFFER_TIMEOUT, "366 d", "a duration between 0 ms and 365 d"},
+	    {CFG_CKP_INTERVAL, "8761 h", "a duration between 0 ms and 365 d"},
+	    /* allocated 16 GB of slots */
+	    {CFG_TM_SLOTS, "2147483647", "an integer between 1 and 32768"},
+	    {CFG_TM_SLOTS, "0", "an integer between 1 and 32768"},
+	    {CFG_PARALLELISM, "32769", "an integer between 1 and 32768"},
+	    /* a CREDIT frame carries at most 2^24 */
+	    {CFG_BUFFERS_PER_CHANNEL, "16777216", "an integer between 1 and 65536"},
+	    {CFG_LOCAL_TMS, "100000", "an integer between 1 and 256"},
+	    {CFG_REST_PORT, "-1", "an integer between 0 and 65535"},
+	    {CFG_HEARTBEAT_INTERVAL, "0", "a duration between 1 ms and 1 d"},
+	    {CFG_HEARTBEAT_TIMEOUT, "25 h", "a duration between 1 ms and 1 d"},
+	    {CFG_CANCEL_INTERVAL, "0 s", "a duration between 1 ms and 1 d"},
+	    {CFG_CANCEL_TIMEOUT, "86400001", "a duration between 0 ms and 1 d"},
+	    {CFG_HANDSHAKE_TIMEOUT, "61 min", "a duration between 1 ms and 1 h"},
+	    {CFG_IDLE_TIMEOUT, "2 d", "a duration between 1 ms and 1 d"},
+	    {CFG_HEARTBEAT_FAILURES, "0", "an integer between 1 and 1000, or -1 to turn it off"},
+	    {CFG_HEARTBEAT_FAILURES, "-2", "an integer between 1 and 1000, or -1 to turn it off"},
+	    {CFG_HEARTBEAT_FAILURES, "1001", "an integer between 1 and 1000, or -1 to turn it off"},
+	    {CFG_FLOATING_BUFFERS, "65537", "an integer between 0 and 65536"},
+	    {CFG_MAX_CONNECTIONS, "0", "an integer between 1 and 65536"},
+	    {CFG_TM_RPC_PORT, "65536", "an integer between 0 and 65535"},
+	    {CFG_MANAGED_SIZE, "17 tb", "a memory size between 0b and 16tb"},
+	    {CFG_MANAGED_SIZE, "infinite", "a memory size between 0b and 16tb"},
+	    {CFG_NET_MIN, "infinite", "a memory size between 0b and 16tb"},
+	    {CFG_SEGMENT_SIZE, "infinite", "a power-of-two memory size between 4kb and 16mb"},
+	    /* examples of the syntax when the value does not parse */
+	    {CFG_NET_MAX, "-1", "a memory size between 0b and infinite (e.g. 64 mb, 1 gb)"},
+	    {CFG_HANDSHAKE_TIMEOUT, "soon",
+	     "a duration between 1 ms and 1 h (e.g. 100 ms, 10 s, 2 min)"},
+	    {CFG_OVERWRITE_FILES, "yes", "true or false"},
+	    {CFG_LOCAL_RPC, "tcp", "one of DIRECT, NNG"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		char want[512];
+		snprintf(want, sizeof(want), "invalid value '%s' for key '%s': expected %s",
+			 cases[i].value, cases[i].key, cases[i].expect);
+		int rc = cfg_set(c, cases[i].key, cases[i].value, &err);
+		if (rc != FL_EINVAL || strcmp(err.msg, want) != 0)
+			fail_msg("%s='%s': rc %d, '%s', want '%s'", cases[i].key, cases[i].value,
+				 rc, err.msg, want);
+		cfg_free(c);
+	}
+}
+
+static void test_largest_values_in_range_are_accepted(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *key, *value;
+		int64_t want;
+	} cases[] = {
+	    {CFG_BUFFER_TIMEOUT, "365 d", INT64_C(31536000000)},
+	    {CFG_BUFFER_TIMEOUT, "31536000000", INT64_C(31536000000)},
+	    {CFG_CKP_INTERVAL, "8760 h", INT64_C(31536000000)},
+	    {CFG_HEARTBEAT_INTERVAL, "1", 1},
+	    {CFG_HEARTBEAT_TIMEOUT, "1 d", 86400000},
+	    {CFG_CANCEL_TIMEOUT, "0", 0},
+	    {CFG_HANDSHAKE_TIMEOUT, "60 min", 3600000},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		int64_t v = -1;
+		assert_int_equal(cfg_set(c, cases[i].key, cases[i].value, NULL), 0);
+		assert_int_equal(cfg_get_duration_ms(c, cases[i].key, &v), 0);
+		assert_int_equal(v, cases[i].want);
+		cfg_free(c);
+	}
+	cfg *c = new_cfg();
+	assert_int_equal(cfg_set(c, CFG_HEARTBEAT_FAILURES, "-1", NULL), 0);
+	assert_int_equal(get_int(c, CFG_HEARTBEAT_FAILURES), -1);
+	assert_int_equal(cfg_set(c, CFG_HEARTBEAT_FAILURES, "1000", NULL), 0);
+	assert_int_equal(cfg_set(c, CFG_FLOATING_BUFFERS, "0", NULL), 0);
+	assert_int_equal(cfg_set(c, CFG_MAX_CONNECTIONS, "65536", NULL), 0);
+	assert_int_equal(cfg_set(c, CFG_MANAGED_SIZE, "16 tb", NULL), 0);
+	cfg_free(c);
+}
+
+/* ---------------------------------------------------- fraction type */
+
+static void test_fraction_parsing_and_range(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		double want; /* < 0: refused */
+	} cases[] = {
+	    {"0.1", 0.1},
+	    {".1", 0.1},
+	    {"1", 1.0},
+	    {"0", 0.0},
+	    {"1.0", 1.0},
+	    {"1.", 1.0},
+	    {"0.25", 0.25},
+	    {" 0.5 ", 0.5},
+	    {"+0.5", 0.5},
+	    {"00.10", 0.1},
+	    {"0.000", 0.0},
+	    {".0", 0.0},
+	    /* correctly rounded up to 15 significant digits and 22 decimals */
+	    {"0.333333333333333", 0.333333333333333},
+	    {"0.000000000000000000123456789012345", 0.000000000000000000123456789012345},
+	    {"1.00000000000000000001", 1.0},
+	    {"NaN", -1},
+	    {"nan", -1},
+	    {"inf", -1},
+	    {"Infinity", -1},
+	    {"-0.1", -1},
+	    {"-0", -1},
+	    {"1.01", -1},
+	    {"2", -1},
+	    {"1e-1", -1},
+	    {"", -1},
+	    {".", -1},
+	    {"0.1.2", -1},
+	    {"0,1", -1},
+	    {"0x1", -1},
+	    {"10%", -1},
+	    {"+", -1},
+	    {"100000000000000000000000000000", -1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		int rc = cfg_set(c, CFG_NET_FRACTION, cases[i].text, &err);
+		double d = -42;
+		if (cases[i].want >= 0) {
+			if (rc != 0)
+				fail_msg("'%s': %s", cases[i].text, err.msg);
+			assert_int_equal(cfg_get_double(c, CFG_NET_FRACTION, &d), 0);
+			if (d != cases[i].want)
+				fail_msg("'%s': got %.17g, want %.17g", cases[i].text, d,
+					 cases[i].want);
+		} else {
+			if (rc != FL_EINVAL)
+				fail_msg("'%s': accepted", cases[i].text);
+			assert_non_null(strstr(err.msg, "expected a fraction between 0 and 1"));
+			assert_false(cfg_is_set(c, CFG_NET_FRACTION));
+		}
+		cfg_free(c);
+	}
+	/* Beyond that, within an ulp or so. */
+	cfg *c = new_cfg();
+	double d;
+	assert_int_equal(cfg_set(c, CFG_NET_FRACTION, "0.3333333333333333333333333", NULL), 0);
+	assert_int_equal(cfg_get_double(c, CFG_NET_FRACTION, &d), 0);
+	assert_true(d - 1.0 / 3 < 1e-16 && d - 1.0 / 3 > -1e-16);
+	cm_err err = {0};
+	assert_int_equal(cfg_set(c, CFG_NET_FRACTION, "1.5", &err), FL_EINVAL);
+	assert_string_equal(err.msg, "invalid value '1.5' for key "
+				     "'taskmanager.memory.network.fraction': expected a fraction "
+				     "between 0 and 1");
+	cm_err_clear(&err);
+	assert_int_equal(cfg_set(c, CFG_NET_FRACTION, "nan", &err), FL_EINVAL);
+	assert_string_equal(err.msg, "invalid value 'nan' for key "
+				     "'taskmanager.memory.network.fraction': expected a fraction "
+				     "between 0 and 1 (e.g. 0.1)");
+	/* Other getters refuse the type; the fraction getter refuses others. */
+	int64_t v;
+	assert_int_equal(cfg_get_int(c, CFG_NET_FRACTION, &v), FL_ETYPE);
+	assert_int_equal(cfg_get_double(c, CFG_PARALLELISM, &d), FL_ETYPE);
+	assert_int_equal(cfg_get_double(c, "no.such.key", &d), FL_ENOENT);
+	cfg_free(c);
+}
+
+/* ------------------------------------------------------ sensitive values */
+
+static void test_sensitive_keys_as_flink_names_them(void **state)
+{
+	(void)state;
+	assert_true(cfg_is_sensitive(CFG_TOKEN));
+	assert_true(cfg_is_sensitive(CFG_TOKEN_FILE));
+	assert_true(cfg_is_sensitive("security.ssl.internal.keystore-password"));
+	assert_true(cfg_is_sensitive("my.Client.SECRET"));
+	assert_true(cfg_is_sensitive("metrics.reporter.x.apiKey"));
+	assert_true(cfg_is_sensitive("fs.azure.account.key.acct.blob.core.windows.net"));
+	assert_false(cfg_is_sensitive(CFG_PARALLELISM));
+	assert_false(cfg_is_sensitive(CFG_TM_HOST));
+	assert_false(cfg_is_sensitive("s3.access-key"));
+	assert_false(cfg_is_sensitive(NULL));
+}
+
+static void test_sensitive_values_are_never_printed(void **state)
+{
+	(void)state;
+	const char *secret = "s3cr3t-Value";
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	struct capture cap;
+	capture_start(&cap);
+
+	/* cfg_each, for logging the effective configuration */
+	assert_int_equal(cfg_set(c, CFG_TOKEN, secret, NULL), 0);
+	assert_int_equal(cfg_set(c, "my.db.password", secret, NULL), 0);
+	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "2", NULL), 0);
+	struct collected col = {{0}, 0};
+	cfg_each(c, collect, &col);
+	assert_string_equal(col.text, "my.db.password=******;parallelism.default=2;"
+				      "security.internal.token=******;");
+	/* the value itself is intact */
+	assert_string_equal(cfg_get_raw(c, CFG_TOKEN), secret);
+	assert_string_equal(get_str(c, CFG_TOKEN), secret);
+
+	/* -D without '=': key and secret may have run together */
+	assert_int_equal(cfg_set_dynamic(c, "security.internal.token:s3cr3t-Value", &err),
+			 FL_EINVAL);
+	assert_string_equal(err.msg, "invalid -D argument '******': expected key=value");
+
+	/* errors of a file that holds the secret */
+	static const char *const files[] = {
+	    "security.internal.token: s3cr3t-Value\nsecurity.internal.token: s3cr3t-Value\n",
+	    "security:\n  internal:\n    token: [s3cr3t-Value]\n",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		cm_err_clear(&err);
+		assert_true(cfg_load_string(c, files[i], strlen(files[i]), "f", &err) < 0);
+		if (strstr(err.msg, secret))
+			fail_msg("'%s' shows the secret", err.msg);
+	}
+	char *out = capture_stop(&cap);
+	assert_null(strstr(out, secret)); /* nor in warnings */
+	free(out);
+	cfg_free(c);
 }
 
 /* ------------------------------------------------- duration and memory */
@@ -498,6 +814,12 @@ static void test_memory_parsing_table(void **state)
 	    {"9223372036854775807", 0, INT64_MAX},
 	    {"9223372036854775807 b", 0, INT64_MAX},
 	    {"8388607 tb", 0, INT64_C(8388607) * TIB},
+	    {"infinite", 0, INT64_MAX}, /* Flink's spelling of MemorySize.MAX_VALUE */
+	    {"INFINITE", 0, INT64_MAX},
+	    {" Infinite ", 0, INT64_MAX},
+	    {"infinity", FL_EINVAL, 0},
+	    {"inf", FL_EINVAL, 0},
+	    {"infinite b", FL_EINVAL, 0},
 	    {"", FL_EINVAL, 0},
 	    {"kb", FL_EINVAL, 0},
 	    {"-1", FL_EINVAL, 0},
@@ -568,7 +890,7 @@ static void test_dynamic_bad_value_names_key_and_origin(void **state)
 	cm_err err = {0};
 	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=abc", &err), FL_EINVAL);
 	assert_string_equal(err.msg, "invalid value 'abc' for key 'parallelism.default' (-D): "
-				     "expected an integer >= 1");
+				     "expected an integer between 1 and 32768");
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=", &err), FL_EINVAL);
 	cfg_free(c);
@@ -650,19 +972,6 @@ static void test_flink_only_keys_accepted_silently(void **state)
 }
 
 /* ------------------------------------------------------------ storage */
-
-struct collected {
-	char text[1024];
-	size_t n;
-};
-
-static void collect(void *arg, const char *key, const char *value)
-{
-	struct collected *col = arg;
-	col->n++;
-	size_t len = strlen(col->text);
-	snprintf(col->text + len, sizeof(col->text) - len, "%s=%s;", key, value);
-}
 
 static void test_each_iterates_set_keys_in_sorted_order(void **state)
 {
@@ -796,19 +1105,112 @@ static void test_nested_and_flat_keys_merge(void **state)
 	cfg_free(c);
 }
 
-static void test_later_occurrence_of_a_key_wins(void **state)
+/* A file overrides what was set before it, and -D overrides the file. */
+static void test_file_overrides_earlier_values_and_dynamic_overrides_file(void **state)
 {
 	(void)state;
 	cfg *c = new_cfg();
 	assert_int_equal(cfg_set(c, CFG_PARALLELISM, "9", NULL), 0);
 	cm_err err = {0};
-	assert_int_equal(load_text(c,
-				   "parallelism.default: 2\n"
-				   "parallelism:\n"
-				   "  default: 5\n",
-				   &err, NULL),
-			 0);
+	assert_int_equal(load_text(c, "parallelism:\n  default: 5\n", &err, NULL), 0);
 	assert_int_equal(get_int(c, CFG_PARALLELISM), 5);
+	/* Another file is no duplicate of the first. */
+	assert_int_equal(load_text(c, "parallelism.default: 6\n", &err, NULL), 0);
+	assert_int_equal(get_int(c, CFG_PARALLELISM), 6);
+	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=7", &err), 0);
+	assert_int_equal(get_int(c, CFG_PARALLELISM), 7);
+	/* The same -D key twice: the last wins, as in Flink's CLI. */
+	assert_int_equal(cfg_set_dynamic(c, "parallelism.default=8", &err), 0);
+	assert_int_equal(get_int(c, CFG_PARALLELISM), 8);
+	cfg_free(c);
+}
+
+static void test_duplicate_key_in_file_names_both_positions(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *yaml;
+		const char *want;
+	} cases[] = {
+	    {"a.b: 1\nx: 2\na.b: 3\n", "f:3:1: duplicate key 'a.b' (first set at f:1:1)"},
+	    {"a.b: 1\na: {b: 2}\n", "f:2:5: duplicate key 'a.b' (first set at f:1:1)"},
+	    {"a:\n  b: 1\na.b: 2\n", "f:3:1: duplicate key 'a.b' (first set at f:2:3)"},
+	    {"x:\n  y:\n    z: 1\nx.y:\n  z: 2\n",
+	     "f:5:3: duplicate key 'x.y.z' (first set at f:3:5)"},
+	    {"a: {b: 1, b: 2}\n", "f:1:11: duplicate key 'a.b' (first set at f:1:5)"},
+	    /* a null value counts: the key was given */
+	    {"parallelism.default:\nparallelism.default: 2\n",
+	     "f:2:1: duplicate key 'parallelism.default' (first set at f:1:1)"},
+	    {"parallelism.default: 2\nparallelism.default: ~\n",
+	     "f:2:1: duplicate key 'parallelism.default' (first set at f:1:1)"},
+	    /* a map-valued key twice in one map, as Flink's YAML parser refuses */
+	    {"taskmanager:\n  numberOfTaskSlots: 2\ntaskmanager:\n  host: h\n",
+	     "f:3:1: duplicate key 'taskmanager' (first set at f:1:1)"},
+	    {"a: 1\na: {b: 1}\n", "f:2:1: duplicate key 'a' (first set at f:1:1)"},
+	    {"a: {b: 1}\na: 2\n", "f:2:1: duplicate key 'a' (first set at f:1:1)"},
+	    {"a.b: {c: 1}\na: {b: {d: 1}, b: {e: 1}}\n",
+	     "f:2:16: duplicate key 'a.b' (first set at f:2:5)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		struct capture cap;
+		capture_start(&cap); /* unknown-key warnings */
+		int rc = cfg_load_string(c, cases[i].yaml, strlen(cases[i].yaml), "f", &err);
+		free(capture_stop(&cap));
+		if (rc != FL_EPROTO || strcmp(err.msg, cases[i].want) != 0)
+			fail_msg("'%s': rc %d, '%s', want '%s'", cases[i].yaml, rc, err.msg,
+				 cases[i].want);
+		/* Nothing of a refused file is kept. */
+		struct collected col = {{0}, 0};
+		cfg_each(c, collect, &col);
+		assert_int_equal(col.n, 0);
+		cfg_free(c);
+	}
+}
+
+/* Maps under the same key in different maps merge; keys differ. */
+static void test_same_map_key_in_different_maps_merges(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	struct capture cap;
+	capture_start(&cap);
+	const char *y = "taskmanager.memory:\n  segment-size: 64kb\n"
+			"taskmanager:\n  memory:\n    managed.size: 1gb\n  numberOfTaskSlots: 2\n"
+			"a.b: 1\na: {b: {c: 2}}\n";
+	int rc = cfg_load_string(c, y, strlen(y), "f", &err);
+	free(capture_stop(&cap));
+	assert_int_equal(rc, 0);
+	int64_t v;
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_SEGMENT_SIZE, &v), 0);
+	assert_int_equal(v, 64 * 1024);
+	assert_int_equal(cfg_get_memory_bytes(c, CFG_MANAGED_SIZE, &v), 0);
+	assert_int_equal(v, INT64_C(1) << 30);
+	assert_int_equal(get_int(c, CFG_TM_SLOTS), 2);
+	assert_string_equal(cfg_get_raw(c, "a.b"), "1");
+	assert_string_equal(cfg_get_raw(c, "a.b.c"), "2");
+	cfg_free(c);
+}
+
+static void test_keys_in_one_file_are_capped(void **state)
+{
+	(void)state;
+	/* 10001 keys with null values: nothing is stored, yet each is kept to
+	 * find duplicates, so the count is capped. */
+	size_t n = 10001;
+	char *text = malloc(n * 10 + 1);
+	assert_non_null(text);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += (size_t)sprintf(text + k, "k%06zu:\n", i);
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	assert_int_equal(cfg_load_string(c, text, k, "f", &err), FL_ERANGE);
+	assert_string_equal(err.msg, "f:10001:1: more than 10000 keys in one file");
+	assert_int_equal(cfg_load_string(c, text, k - 9, "f", &err), 0); /* one line less */
+	free(text);
 	cfg_free(c);
 }
 
@@ -882,7 +1284,7 @@ static void test_bad_value_in_file_names_file_line_column(void **state)
 	char want[512];
 	snprintf(want, sizeof(want),
 		 "invalid value 'abc' for key 'parallelism.default' (%s:3:22): expected an "
-		 "integer >= 1",
+		 "integer between 1 and 32768",
 		 path);
 	assert_string_equal(err.msg, want);
 	cm_err_clear(&err);
@@ -1071,6 +1473,126 @@ static void test_nested_key_longer_than_cap_is_erange(void **state)
 	cfg_free(c);
 }
 
+/* Text of n copies of unit, then tail, then a newline (malloc'd). */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+	char *s = malloc(hl + ul * n + tl + 2);
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + hl + i * ul, unit, ul);
+	memcpy(s + hl + ul * n, tail, tl);
+	strcpy(s + hl + ul * n + tl, "\n");
+	return s;
+}
+
+static int load_str(cfg *c, const char *text, cm_err *err)
+{
+	cm_err_clear(err);
+	return cfg_load_string(c, text, strlen(text), "deep", err);
+}
+
+/* "a: {" n times, "z: 1", n closing braces and a newline (malloc'd). */
+static char *nested_flow(size_t n)
+{
+	char *s = malloc(4 * n + 4 + n + 2);
+	assert_non_null(s);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++, k += 4)
+		memcpy(s + k, "a: {", 4);
+	memcpy(s + k, "z: 1", 4);
+	k += 4;
+	memset(s + k, '}', n);
+	strcpy(s + k + n, "\n");
+	return s;
+}
+
+/* 64 levels of maps load (the root counts as one); the 65th is refused. */
+static void test_nesting_up_to_64_levels_is_accepted(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	char *text = nested_flow(63);
+	assert_int_equal(load_str(c, text, &err), 0);
+	free(text);
+	char key[256] = "";
+	for (int i = 0; i < 63; i++)
+		strcat(key, "a.");
+	strcat(key, "z");
+	assert_string_equal(cfg_get_raw(c, key), "1");
+
+	text = nested_flow(64);
+	assert_int_equal(load_str(c, text, &err), FL_EPROTO);
+	assert_string_equal(err.msg, "deep:1:256: maps nested too deeply (more than 64 levels)");
+	free(text);
+
+	/* Block style: one map per line, each indented one more. */
+	char block[8192] = "";
+	size_t n = 0;
+	for (int i = 0; i < 64; i++)
+		n += (size_t)snprintf(block + n, sizeof(block) - n, "%*sb:\n", i, "");
+	snprintf(block + n, sizeof(block) - n, "%*sz: 1\n", 64, "");
+	assert_int_equal(load_str(c, block, &err), FL_EPROTO);
+	assert_string_equal(err.msg, "deep:65:65: maps nested too deeply (more than 64 levels)");
+	/* One level less is fine. */
+	n = 0;
+	for (int i = 0; i < 63; i++)
+		n += (size_t)snprintf(block + n, sizeof(block) - n, "%*sb:\n", i, "");
+	snprintf(block + n, sizeof(block) - n, "%*sz: 1\n", 63, "");
+	assert_int_equal(load_str(c, block, &err), 0);
+	cfg_free(c);
+}
+
+/* libyaml's time grows with the square of flow nesting: these took minutes
+ * before the first pass counted levels. ctest's timeout catches a hang. */
+static void test_deep_flow_nesting_is_refused_at_once(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *head, *unit;
+		size_t n;
+		const char *want;
+	} cases[] = {
+	    /* one brace short of the 1 MiB cap, with the newline */
+	    {"", "{", 1048000, "deep:1:65: maps nested too deeply (more than 64 levels)"},
+	    {"", "{", 40000, "deep:1:65: maps nested too deeply (more than 64 levels)"},
+	    {"a: ", "{b: ", 50000, "deep:1:256: maps nested too deeply (more than 64 levels)"},
+	    {"", "[", 50000, "deep:1:65: sequences nested too deeply (more than 64 levels)"},
+	    {"a: ", "[", 50000, "deep:1:67: sequences nested too deeply (more than 64 levels)"},
+	    {"a: ", "[{b: ", 50000, "deep:1:160: maps nested too deeply (more than 64 levels)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = new_cfg();
+		cm_err err = {0};
+		char *text = repeat(cases[i].head, cases[i].unit, cases[i].n, "");
+		int rc = load_str(c, text, &err);
+		if (rc != FL_EPROTO || strcmp(err.msg, cases[i].want) != 0)
+			fail_msg("%s%s x %zu: rc %d, '%s'", cases[i].head, cases[i].unit,
+				 cases[i].n, rc, err.msg);
+		free(text);
+		cfg_free(c);
+	}
+}
+
+/* The same through a file, as the CLI reads it. */
+static void test_deep_nesting_in_a_file_names_its_position(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	cm_err err = {0};
+	char *text = repeat("", "{", 1048000, "");
+	char *path;
+	assert_int_equal(load_text(c, text, &err, &path), FL_EPROTO);
+	char want[512];
+	snprintf(want, sizeof(want), "%s:1:65: maps nested too deeply (more than 64 levels)", path);
+	assert_string_equal(err.msg, want);
+	drop_file(path);
+	free(text);
+	cfg_free(c);
+}
+
 static void test_load_error_leaves_config_unchanged(void **state)
 {
 	(void)state;
@@ -1085,6 +1607,9 @@ static void test_load_error_leaves_config_unchanged(void **state)
 	    "parallelism.default: 2\ntaskmanager.numberOfTaskSlots: 3\n  x: : y\n",
 	    /* good keys, then a sequence */
 	    "parallelism.default: 2\ntaskmanager.numberOfTaskSlots: 3\nx: [1]\n",
+	    /* good keys, then one of them again */
+	    "parallelism.default: 2\ntaskmanager.numberOfTaskSlots: 3\nparallelism:\n  default: "
+	    "2\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cm_err err = {0};
@@ -1230,6 +1755,7 @@ int main(void)
 	cm_log_set_level(CM_LOG_INFO);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_config_reads_flink_defaults),
+	    cmocka_unit_test(test_new_keys_read_flink_defaults),
 	    cmocka_unit_test(test_getter_of_other_type_is_etype),
 	    cmocka_unit_test(test_unknown_key_never_set_is_enoent),
 	    cmocka_unit_test(test_unknown_key_set_is_read_with_any_getter),
@@ -1241,6 +1767,11 @@ int main(void)
 	    cmocka_unit_test(test_long_bad_value_is_shortened_in_message),
 	    cmocka_unit_test(test_int_ranges_per_key),
 	    cmocka_unit_test(test_segment_size_range_and_power_of_two),
+	    cmocka_unit_test(test_out_of_range_values_name_both_bounds),
+	    cmocka_unit_test(test_largest_values_in_range_are_accepted),
+	    cmocka_unit_test(test_fraction_parsing_and_range),
+	    cmocka_unit_test(test_sensitive_keys_as_flink_names_them),
+	    cmocka_unit_test(test_sensitive_values_are_never_printed),
 	    cmocka_unit_test(test_duration_parsing_table),
 	    cmocka_unit_test(test_memory_parsing_table),
 	    cmocka_unit_test(test_dynamic_splits_at_first_equals),
@@ -1254,7 +1785,10 @@ int main(void)
 	    cmocka_unit_test(test_key_and_value_length_caps),
 	    cmocka_unit_test(test_number_of_keys_is_capped),
 	    cmocka_unit_test(test_nested_and_flat_keys_merge),
-	    cmocka_unit_test(test_later_occurrence_of_a_key_wins),
+	    cmocka_unit_test(test_file_overrides_earlier_values_and_dynamic_overrides_file),
+	    cmocka_unit_test(test_duplicate_key_in_file_names_both_positions),
+	    cmocka_unit_test(test_same_map_key_in_different_maps_merges),
+	    cmocka_unit_test(test_keys_in_one_file_are_capped),
 	    cmocka_unit_test(test_yaml_scalars_are_strings_validated_per_key),
 	    cmocka_unit_test(test_null_value_resets_key_to_default),
 	    cmocka_unit_test(test_unknown_key_in_file_warns_with_nearest),
@@ -1269,6 +1803,9 @@ int main(void)
 	    cmocka_unit_test(test_complex_key_refused),
 	    cmocka_unit_test(test_empty_and_comment_only_files_set_nothing),
 	    cmocka_unit_test(test_nested_key_longer_than_cap_is_erange),
+	    cmocka_unit_test(test_nesting_up_to_64_levels_is_accepted),
+	    cmocka_unit_test(test_deep_flow_nesting_is_refused_at_once),
+	    cmocka_unit_test(test_deep_nesting_in_a_file_names_its_position),
 	    cmocka_unit_test(test_load_error_leaves_config_unchanged),
 	    cmocka_unit_test(test_load_string_names_origin),
 	    cmocka_unit_test(test_missing_file_is_enoent),
