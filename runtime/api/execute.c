@@ -65,13 +65,16 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 	l->executions++;
 	snprintf(l->job_name, sizeof(l->job_name), "%s", job_name ? job_name : "flinc job");
 	int rc = env->err.code;
-	if (rc == 0) {
+	if (rc == 0 && l->listener.cancel && cm_cancel_requested(l->listener.cancel)) {
+		/* Cancelled between jobs: main() must not start another. */
+		rc = env_record(env, FL_ECANCELED, "the job was cancelled before it started");
+	} else if (rc == 0) {
 		apply_config(env);
 		if (l->mode == ENV_LAUNCH_PLAN) {
 			rc = plan(env, job_name, l);
 		} else {
 			jm_result res;
-			mc_execute(env->graph, job_name, env->config, l->progress, &res);
+			mc_execute(env->graph, job_name, env->config, &l->listener, &res);
 			memcpy(l->job_id, res.job_id, sizeof(l->job_id));
 			l->runtime_ms = res.runtime_ms;
 			rc = res.status;

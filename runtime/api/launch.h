@@ -13,8 +13,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/cancel.h"
 #include "common/err.h"
 #include "config/config.h"
+#include "jobmanager/jobmaster.h"
 
 enum env_launch_mode {
 	ENV_LAUNCH_LOCAL = 0, /* run on an in-process mini cluster */
@@ -25,10 +27,13 @@ typedef struct env_launch {
 	enum env_launch_mode mode;
 	const cfg *config; /* borrowed; NULL: defaults + $FLINC_CONF_DIR/flinc.yaml */
 	bool plan_dot;     /* PLAN: Graphviz instead of text */
-	bool progress;     /* LOCAL: a progress line on stderr once a second */
+	/* LOCAL: what the launcher hears of each job (id, progress), and its
+	 * cancel token: a request cancels the running job, and later
+	 * fl_execute calls return FL_ECANCELED at once. */
+	jm_listener listener;
 	/* Written by fl_execute: */
 	int executions;     /* number of fl_execute calls */
-	int status;         /* result of the last: 0 FINISHED, else negative */
+	int status;         /* result of the last: 0 FINISHED, FL_ECANCELED, else negative */
 	char job_id[33];
 	char job_name[128];
 	int64_t runtime_ms;

@@ -45,6 +45,43 @@ static void usage(FILE *f)
 		"  cc -shared -fPIC job.c -o job.so $(pkg-config --cflags --libs flinc)\n");
 }
 
+static void human(uint64_t v, char *buf, size_t cap)
+{
+	if (v >= 1000000000ull)
+		snprintf(buf, cap, "%.1fG", (double)v / 1e9);
+	else if (v >= 1000000ull)
+		snprintf(buf, cap, "%.1fM", (double)v / 1e6);
+	else if (v >= 10000ull)
+		snprintf(buf, cap, "%.1fK", (double)v / 1e3);
+	else
+		snprintf(buf, cap, "%llu", (unsigned long long)v);
+}
+
+/* One progress line: records in/out per operator. */
+static void print_progress(void *arg, const jm_progress *p)
+{
+	char line[2048];
+	size_t len = (size_t)snprintf(line, sizeof(line), "[%6.1fs]", (double)p->elapsed_ms / 1000.0);
+	for (size_t i = 0; i < p->nnodes && len < sizeof(line); i++) {
+		const jm_node_progress *n = &p->nodes[i];
+		char a[32], b[32];
+		human(n->in, a, sizeof(a));
+		human(n->out, b, sizeof(b));
+		if (n->source)
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s out=%s |", n->name, b);
+		else if (n->sink)
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s in=%s |", n->name, a);
+		else
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s in=%s out=%s |",
+						n->name, a, b);
+	}
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
+	if (len > 0 && line[len - 1] == '|')
+		line[--len] = '\0';
+	fprintf(stderr, "%s\n", line);
+}
+
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die(const char *fmt, ...)
 {
@@ -208,7 +245,7 @@ static int cli_main(int argc, char **argv)
 	env_launch launch = {.mode = is_plan ? ENV_LAUNCH_PLAN : ENV_LAUNCH_LOCAL,
 			    .config = conf,
 			    .plan_dot = dot,
-			    .progress = progress && !is_plan};
+			    .listener = {.progress = progress && !is_plan ? print_progress : NULL}};
 	env_launch_install(&launch);
 	int main_rc = job_main(argc - i, argv + i);
 	env_launch_install(NULL);

@@ -19,6 +19,7 @@ struct jm_job {
 	char id[33];
 	int final;
 	bool failed;
+	bool cancel_requested;
 	char error[CM_ERR_MSG_MAX];
 };
 
@@ -117,9 +118,41 @@ static int schedule(tm_taskmanager **tms, size_t ntms, const jg_graph *jg, uint3
 	return 0;
 }
 
-int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph *jg,
-	       jm_progress_fn progress, void *progress_arg, jm_result *res)
+/* The cancel token's watcher: flags the job for its loop (never blocks). */
+static void on_cancel(void *arg)
 {
+	jm_job *j = arg;
+	pthread_mutex_lock(&j->mu);
+	j->cancel_requested = true;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Sums the TaskManagers' counters and tells the listener. */
+static void report_progress(tm_taskmanager **tms, size_t ntms, const jg_graph *jg, const char *job_id,
+			    uint64_t attempt, uint64_t *in, uint64_t *out, jm_node_progress *np,
+			    int64_t elapsed, const jm_listener *l)
+{
+	size_t nnodes = jg->sg->nnodes;
+	memset(in, 0, nnodes * sizeof(uint64_t));
+	memset(out, 0, nnodes * sizeof(uint64_t));
+	for (size_t k = 0; k < ntms; k++)
+		tm_job_metrics(tms[k], job_id, attempt, in, out, nnodes);
+	for (size_t i = 0; i < nnodes; i++) {
+		const sg_node *n = jg->sg->nodes[i];
+		np[i] = (jm_node_progress){n->name, sg_kind_is_source(n->kind), sg_kind_is_sink(n->kind),
+					   in[i], out[i]};
+	}
+	jm_progress p = {job_id, elapsed, nnodes, np};
+	l->progress(l->arg, &p);
+}
+
+int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph *jg,
+	       const jm_listener *listener, jm_result *res)
+{
+	static const jm_listener none = {0};
+	const jm_listener *L = listener ? listener : &none;
+	cm_cancel *cancel = L->cancel;
 	memset(res, 0, sizeof(*res));
 	int64_t t0 = cm_now_ms();
 	jm_job job = {0};
@@ -141,7 +174,8 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 	td_peer *peers = calloc(ntms, sizeof(*peers));
 	uint64_t *in = calloc(nnodes, sizeof(uint64_t));
 	uint64_t *out = calloc(nnodes, sizeof(uint64_t));
-	if (!where || !edge_base || !peers || !in || !out)
+	jm_node_progress *np = calloc(nnodes, sizeof(*np));
+	if (!where || !edge_base || !peers || !in || !out || !np)
 		goto done;
 	for (size_t v = 0; v < jg->nvertices; v++)
 		if (!(where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t))))
@@ -195,9 +229,12 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 				rc = tm_submit(tms[where[v][i]], td, &err);
 		}
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		CM_INFO("jobmaster", "Job '%s' (%s) switched from CREATED to RUNNING", jg->job_name,
 			job.id);
+		if (L->submitted)
+			L->submitted(L->arg, job.id, jg->job_name);
+	}
 	/* Phase 2: start; tasks connect their outputs on their own threads. */
 	int started = 0;
 	for (size_t k = 0; k < ntms && rc == 0; k++)
@@ -212,10 +249,22 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 
 	/* Follow the job: progress once a second, cancel everything on the
 	 * first failure, end when every started task is final. */
-	bool cancelled = rc != 0;
+	bool cancelled = rc != 0, user_cancelled = false;
 	int64_t next_progress = cm_now_ms() + 1000;
+	if (cancel)
+		cm_cancel_watch(cancel, on_cancel, &job);
 	pthread_mutex_lock(&job.mu);
 	while (job.final < started) {
+		if (job.cancel_requested && !cancelled && !job.failed) {
+			cancelled = user_cancelled = true;
+			pthread_mutex_unlock(&job.mu);
+			CM_INFO("jobmaster", "Job '%s' (%s) switched from RUNNING to CANCELLING",
+				jg->job_name, job.id);
+			for (size_t k = 0; k < ntms; k++)
+				tm_cancel_job(tms[k], job.id, attempt);
+			pthread_mutex_lock(&job.mu);
+			continue;
+		}
 		if (job.failed && !cancelled) {
 			cancelled = true;
 			pthread_mutex_unlock(&job.mu);
@@ -226,7 +275,7 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 			pthread_mutex_lock(&job.mu);
 			continue;
 		}
-		if (!progress) {
+		if (!L->progress) {
 			pthread_cond_wait(&job.cv, &job.mu);
 			continue;
 		}
@@ -237,33 +286,30 @@ int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph 
 			 * not leave the deadline in the past (a busy loop). */
 			next_progress = cm_now_ms() + 1000;
 			pthread_mutex_unlock(&job.mu);
-			memset(in, 0, nnodes * sizeof(uint64_t));
-			memset(out, 0, nnodes * sizeof(uint64_t));
-			for (size_t k = 0; k < ntms; k++)
-				tm_job_metrics(tms[k], job.id, attempt, in, out, nnodes);
-			progress(progress_arg, jg, in, out, cm_now_ms() - t0);
+			report_progress(tms, ntms, jg, job.id, attempt, in, out, np, cm_now_ms() - t0,
+					L);
 			pthread_mutex_lock(&job.mu);
 		}
 	}
 	bool failed = job.failed;
 	pthread_mutex_unlock(&job.mu);
-	if (progress && rc == 0) {
-		memset(in, 0, nnodes * sizeof(uint64_t));
-		memset(out, 0, nnodes * sizeof(uint64_t));
-		for (size_t k = 0; k < ntms; k++)
-			tm_job_metrics(tms[k], job.id, attempt, in, out, nnodes);
-		progress(progress_arg, jg, in, out, cm_now_ms() - t0);
-	}
+	if (cancel)
+		cm_cancel_unwatch(cancel);
+	if (L->progress && rc == 0)
+		report_progress(tms, ntms, jg, job.id, attempt, in, out, np, cm_now_ms() - t0, L);
 	for (size_t k = 0; k < ntms; k++)
 		tm_release_job(tms[k], job.id, attempt);
 	*slot = NULL;
 	res->runtime_ms = cm_now_ms() - t0;
 	if (rc == 0) {
-		res->status = failed ? FL_EJOBFAILED : 0;
+		res->status = failed ? FL_EJOBFAILED : user_cancelled ? FL_ECANCELED : 0;
 		if (failed)
 			snprintf(res->error, sizeof(res->error), "%s", job.error);
+		else if (user_cancelled)
+			snprintf(res->error, sizeof(res->error), "the job was cancelled");
 		CM_INFO("jobmaster", "Job '%s' (%s) switched to %s after %lld ms", jg->job_name, job.id,
-			failed ? "FAILED" : "FINISHED", (long long)res->runtime_ms);
+			failed ? "FAILED" : user_cancelled ? "CANCELED" : "FINISHED",
+			(long long)res->runtime_ms);
 	} else {
 		res->status = rc;
 		rc = 0;
@@ -277,6 +323,7 @@ done:
 	free(peers);
 	free(in);
 	free(out);
+	free(np);
 	pthread_cond_destroy(&job.cv);
 	pthread_mutex_destroy(&job.mu);
 	cm_log_set_thread_job(NULL);

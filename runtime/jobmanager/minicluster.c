@@ -6,46 +6,8 @@
 
 #include "common/log.h"
 
-static void human(uint64_t v, char *buf, size_t cap)
-{
-	if (v >= 1000000000ull)
-		snprintf(buf, cap, "%.1fG", (double)v / 1e9);
-	else if (v >= 1000000ull)
-		snprintf(buf, cap, "%.1fM", (double)v / 1e6);
-	else if (v >= 10000ull)
-		snprintf(buf, cap, "%.1fK", (double)v / 1e3);
-	else
-		snprintf(buf, cap, "%llu", (unsigned long long)v);
-}
-
-/* One progress line: records in/out per operator. */
-static void print_progress(void *arg, const jg_graph *jg, const uint64_t *in, const uint64_t *out,
-			   int64_t elapsed_ms)
-{
-	char line[2048];
-	size_t len = (size_t)snprintf(line, sizeof(line), "[%6.1fs]", (double)elapsed_ms / 1000.0);
-	for (size_t i = 0; i < jg->sg->nnodes && len < sizeof(line); i++) {
-		const sg_node *n = jg->sg->nodes[i];
-		char a[32], b[32];
-		human(in[i], a, sizeof(a));
-		human(out[i], b, sizeof(b));
-		if (sg_kind_is_source(n->kind))
-			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s out=%s |", n->name, b);
-		else if (sg_kind_is_sink(n->kind))
-			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s in=%s |", n->name, a);
-		else
-			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s in=%s out=%s |",
-						n->name, a, b);
-	}
-	if (len >= sizeof(line))
-		len = sizeof(line) - 1;
-	if (len > 0 && line[len - 1] == '|')
-		line[--len] = '\0';
-	fprintf(stderr, "%s\n", line);
-}
-
-int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c, bool progress,
-	       jm_result *res)
+int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
+	       const jm_listener *listener, jm_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	cm_err err = {0};
@@ -83,7 +45,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c, bool prog
 			goto out;
 		}
 	}
-	rc = jm_run_job(tms, (size_t)ntm, &current, jg, progress ? print_progress : NULL, NULL, res);
+	rc = jm_run_job(tms, (size_t)ntm, &current, jg, listener, res);
 	if (rc && !res->status)
 		res->status = rc;
 out:
