@@ -8,6 +8,7 @@
 
 #include <flinc/flinc.h>
 
+#include "common/auth.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "network/buffer.h"
@@ -92,15 +93,20 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 	cm_err err;
 	cm_err_clear(&err);
 	net_endpoint *pe, *ce;
-	if (net_endpoint_new(&pe, "127.0.0.1", 0, &err) != 0 ||
-	    net_endpoint_new(&ce, "127.0.0.1", 0, &err) != 0) {
+	cm_secret secret;
+	cm_secret_from_string(&secret, "bench", &err);
+	net_endpoint_options o = {.bind_host = "127.0.0.1",
+				  .cluster_id = "bench",
+				  .resource_id = "bench",
+				  .secret = &secret};
+	if (net_endpoint_new(&pe, &o, &err) != 0 || net_endpoint_new(&ce, &o, &err) != 0) {
 		fprintf(stderr, "endpoint: %s\n", err.msg);
 		exit(1);
 	}
 	net_gate *g;
 	net_outchan *oc;
-	if (net_gate_new(&g, 1, CAPACITY) != 0 || net_endpoint_register_input(ce, id, g, 0) != 0 ||
-	    net_endpoint_open_output(pe, net_endpoint_address(ce), id, &oc, &err) != 0) {
+	if (net_gate_new(&g, 1, CAPACITY) != 0 || net_endpoint_register_input(ce, 1, id, g, 0) != 0 ||
+	    net_endpoint_open_output(pe, net_endpoint_address(ce), 1, id, &oc, &err) != 0) {
 		fprintf(stderr, "setup failed: %s\n", err.msg);
 		exit(1);
 	}
@@ -121,7 +127,7 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 		net_writer_free(p.w);
 	else
 		net_outchan_free(oc);
-	net_endpoint_unregister_input(ce, id);
+	net_endpoint_unregister_input(ce, 1, id);
 	net_endpoint_free(pe);
 	net_endpoint_free(ce);
 	net_gate_free(g);

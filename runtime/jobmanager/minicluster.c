@@ -4,7 +4,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/auth.h"
 #include "common/log.h"
+
+/* The secret from security.internal.token(-file), or a random one. */
+static int mc_secret(const cfg *c, cm_secret *s, cm_err *err)
+{
+	const char *token = NULL, *file = NULL;
+	cfg_get_string(c, CFG_TOKEN, &token);
+	cfg_get_string(c, CFG_TOKEN_FILE, &file);
+	if (token && *token)
+		return cm_secret_from_string(s, token, err);
+	if (file && *file)
+		return cm_secret_from_file(s, file, err);
+	unsigned char key[32];
+	int rc = cm_random(key, sizeof(key));
+	if (rc)
+		return cm_err_set(err, rc, "cannot make the local cluster's secret: no randomness");
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	rc = cm_secret_from_string(s, hex, err);
+	memset(hex, 0, sizeof(hex));
+	memset(key, 0, sizeof(key));
+	return rc;
+}
 
 int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	       const jm_listener *listener, jm_result *res)
@@ -27,6 +51,24 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	const char *host = NULL;
 	if (cfg_get_string(c, CFG_TM_HOST, &host) != 0 || !host || !*host)
 		host = "127.0.0.1";
+	const char *bind = NULL;
+	if (cfg_get_string(c, CFG_TM_BIND_HOST, &bind) != 0 || !bind || !*bind)
+		bind = host;
+	/* The cluster's shared secret: configured, or one made for this local
+	 * cluster, so that even on loopback only its own TaskManagers can open
+	 * each other's channels. */
+	cm_secret secret = {0};
+	char cluster_id[40];
+	if ((rc = mc_secret(c, &secret, &err)) != 0) {
+		snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		res->status = rc;
+		jg_free(jg);
+		return rc;
+	}
+	unsigned char r[8] = {0};
+	cm_random(r, sizeof(r));
+	snprintf(cluster_id, sizeof(cluster_id), "local-%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
+		 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 	CM_INFO("minicluster", "Starting local cluster: %lld TaskManager(s) with %lld slot(s) each",
 		(long long)ntm, (long long)slots);
 	tm_taskmanager **tms = calloc((size_t)ntm, sizeof(*tms));
@@ -37,8 +79,16 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 		goto out;
 	}
 	for (int64_t i = 0; i < ntm; i++) {
-		tm_options o = {.index = (int)i, .slots = (int)slots, .bind_host = host, .port = 0,
-				.config = c, .on_state = jm_on_task_state, .on_state_arg = &current};
+		tm_options o = {.index = (int)i,
+				.slots = (int)slots,
+				.bind_host = bind,
+				.host = host,
+				.port = 0,
+				.cluster_id = cluster_id,
+				.secret = &secret,
+				.config = c,
+				.on_state = jm_on_task_state,
+				.on_state_arg = &current};
 		if ((rc = tm_new(&tms[i], &o, &err)) != 0) {
 			snprintf(res->error, sizeof(res->error), "cannot start TaskManager %lld: %.440s",
 				 (long long)i, err.msg);
@@ -54,6 +104,7 @@ out:
 			tm_free(tms[i]);
 	free(tms);
 	jg_free(jg);
+	cm_secret_clear(&secret);
 	if (rc && !res->status)
 		res->status = rc;
 	return rc;

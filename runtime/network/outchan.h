@@ -16,6 +16,8 @@ struct net_outchan_ops {
 	int (*send)(net_outchan *c, net_buffer *b);
 	/* Releases any thread blocked in send; later sends fail FL_ECANCELED. */
 	void (*cancel)(net_outchan *c);
+	/* Why sends fail (a broken connection's reason), or NULL. */
+	const char *(*why)(net_outchan *c);
 	void (*free)(net_outchan *c);
 };
 
@@ -35,6 +37,12 @@ static inline int net_outchan_send(net_outchan *c, net_buffer *b)
 static inline void net_outchan_cancel(net_outchan *c)
 {
 	c->ops->cancel(c);
+}
+/* The reason a send failed with FL_ECLOSED ("connection to X lost: ..."),
+ * or NULL when the channel has none to give. */
+static inline const char *net_outchan_why(net_outchan *c)
+{
+	return c->ops->why ? c->ops->why(c) : NULL;
 }
 static inline void net_outchan_free(net_outchan *c)
 {

@@ -36,6 +36,7 @@ static void local_free(net_outchan *c)
 static const struct net_outchan_ops local_ops = {
     .send = local_send,
     .cancel = local_cancel,
+    .why = NULL,
     .free = local_free,
 };
 

@@ -26,6 +26,7 @@ struct net_writer {
 	size_t scratch_cap;
 	/* Read by the metrics thread while the task thread writes. */
 	_Atomic uint64_t bytes_out;
+	int failed_ch; /* the channel whose send failed last, or -1 */
 };
 
 static size_t varint_len(uint64_t v)
@@ -63,6 +64,7 @@ int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, n
 	w->nchannels = nchannels;
 	w->buffer_size = buffer_size;
 	w->next_rr = start < 0 ? 0 : start % nchannels;
+	w->failed_ch = -1;
 	atomic_init(&w->bytes_out, 0);
 	*out = w;
 	return 0;
@@ -99,7 +101,10 @@ static int send_cur(net_writer *w, struct writer_chan *wc)
 	wc->cur = NULL;
 	assert(wc->oc != NULL);
 	atomic_fetch_add_explicit(&w->bytes_out, b->len, memory_order_relaxed);
-	return net_outchan_send(wc->oc, b);
+	int rc = net_outchan_send(wc->oc, b);
+	if (rc)
+		w->failed_ch = (int)(wc - w->chans);
+	return rc;
 }
 
 /*
@@ -273,8 +278,10 @@ int net_writer_broadcast_event(net_writer *w, enum net_event ev, int64_t arg)
 			return FL_ENOMEM;
 		assert(w->chans[i].oc != NULL);
 		rc = net_outchan_send(w->chans[i].oc, b);
-		if (rc != 0)
+		if (rc != 0) {
+			w->failed_ch = i;
 			return rc;
+		}
 	}
 	return 0;
 }
@@ -288,6 +295,15 @@ void net_writer_cancel(net_writer *w)
 		if (w->chans[i].oc)
 			net_outchan_cancel(w->chans[i].oc);
 	}
+}
+
+const char *net_writer_why(net_writer *w, int ch)
+{
+	if (ch < 0)
+		ch = w->failed_ch;
+	if (ch < 0 || ch >= w->nchannels || !w->chans[ch].oc)
+		return NULL;
+	return net_outchan_why(w->chans[ch].oc);
 }
 
 uint64_t net_writer_bytes_out(const net_writer *w)

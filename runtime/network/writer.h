@@ -73,6 +73,10 @@ int net_writer_flush_all(net_writer *w);
  * blocked on back-pressure). Safe to call from another thread. */
 void net_writer_cancel(net_writer *w);
 
+/* Why sends on channel ch fail (see net_outchan_why), or NULL; ch -1: the
+ * channel whose send failed last. */
+const char *net_writer_why(net_writer *w, int ch);
+
 /* Bytes and buffers sent so far (for metrics). */
 uint64_t net_writer_bytes_out(const net_writer *w);
 

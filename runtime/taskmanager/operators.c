@@ -166,6 +166,17 @@ static const uint8_t *encode_key(tm_op *op, int slot, const td_key *key, fl_key_
 
 /* ------------------------------------------------------------- emitting */
 
+/* Records a failed send with the channel's reason (a broken connection
+ * names its peer and why), unless it is the task's own cancellation. */
+static int send_failed(tm_op *op, tm_out *o, int rc)
+{
+	if (rc == FL_ECANCELED)
+		return rc;
+	const char *why = net_writer_why(o->writer, -1);
+	return tm_chain_fail(op->chain, rc, "'%s' cannot send to '%s': %s", op->node->name,
+			     o->desc->dst_name, why ? why : fl_strerror(rc));
+}
+
 /* Several successors or network outputs: kept out of line so that the
  * common path below stays a handful of instructions. */
 static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
@@ -196,10 +207,12 @@ static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 		/* Recorded here so that a broken channel is not blamed on the
 		 * user function that happened to emit (cancellation is not a
 		 * failure of this task). */
-		if (rc && rc != FL_ECANCELED)
+		if (rc && rc != FL_ECANCELED) {
+			const char *why = net_writer_why(o->writer, ch);
 			return tm_chain_fail(op->chain, rc, "'%s' cannot send to '%s' (subtask %d): %s",
-					    op->node->name, d->dst_name,
-					    ch + 1, fl_strerror(rc));
+					     op->node->name, d->dst_name, ch + 1,
+					     why ? why : fl_strerror(rc));
+		}
 		if (rc)
 			return rc;
 	}
@@ -655,7 +668,7 @@ static int op_flush(tm_op *op)
 	for (size_t i = 0; i < op->nouts; i++) {
 		int rc = net_writer_flush_all(op->outs[i].writer);
 		if (rc)
-			return rc;
+			return send_failed(op, &op->outs[i], rc);
 	}
 	return 0;
 }
@@ -810,7 +823,7 @@ int tm_chain_finish(tm_chain *c)
 		for (size_t k = 0; k < op->nouts; k++)
 			if ((rc = net_writer_broadcast_event(op->outs[k].writer,
 							     NET_EV_END_OF_PARTITION, 0)) != 0)
-				return rc;
+				return send_failed(op, &op->outs[k], rc);
 	}
 	return 0;
 }

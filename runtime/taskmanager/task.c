@@ -28,7 +28,7 @@ static void unregister_inputs(tm_task *t)
 {
 	for (int i = 0; i < t->nin; i++) {
 		tm_channels_remove(t->deps.channels, t->td->attempt, t->in_ids[i]);
-		net_endpoint_unregister_input(t->deps.ep, t->in_ids[i]);
+		net_endpoint_unregister_input(t->deps.ep, t->td->attempt, t->in_ids[i]);
 	}
 	t->nin = 0;
 }
@@ -57,7 +57,8 @@ static int register_inputs(tm_task *t, cm_err *err)
 			uint64_t id = td_channel_id(in->edge_base, in->forward, i, td->subtask,
 						    td->parallelism);
 			rc = tm_channels_add(t->deps.channels, td->attempt, id, t->gate, ch);
-			if (rc == 0 && (rc = net_endpoint_register_input(t->deps.ep, id, t->gate, ch)) != 0)
+			if (rc == 0 && (rc = net_endpoint_register_input(t->deps.ep, td->attempt, id, t->gate,
+								      ch)) != 0)
 				tm_channels_remove(t->deps.channels, td->attempt, id);
 			if (rc)
 				return cm_err_set(err, rc, "%s: cannot register input channel %llu: %s",
@@ -179,8 +180,8 @@ static int connect_outputs(tm_task *t)
 					else
 						rc = net_outchan_local(&oc, g, gch);
 				} else {
-					rc = net_endpoint_open_output(t->deps.ep, peer->data_address, id,
-								      &oc, &err);
+					rc = net_endpoint_open_output(t->deps.ep, peer->data_address,
+								      td->attempt, id, &oc, &err);
 				}
 				if (rc && rc != FL_ECANCELED)
 					tm_chain_fail(&t->chain, rc,

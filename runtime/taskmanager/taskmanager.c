@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -92,8 +91,35 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 		rc = net_pool_new(&tm->pool, (size_t)(net_bytes / seg), (uint32_t)seg, err);
 	if (rc == 0 && (rc = tm_channels_new(&tm->channels)) != 0)
 		cm_err_set(err, rc, "out of memory");
+	/* The resource id is known before the endpoint exists: Flink's default
+	 * is the host and port, here the host and a random suffix. */
+	if (o->resource_id && *o->resource_id) {
+		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s", o->resource_id);
+	} else {
+		unsigned char r[3] = {0};
+		if (cm_random(r, sizeof(r)) != 0)
+			r[0] = (unsigned char)o->index;
+		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s-%d-%02x%02x%02x",
+			 o->host && *o->host ? o->host : bind, o->index, r[0], r[1], r[2]);
+	}
+	int64_t max_conn = 1024, hs_timeout = 10000, idle_timeout = 60000;
+	if (o->config) {
+		cfg_get_int(o->config, CFG_MAX_CONNECTIONS, &max_conn);
+		cfg_get_duration_ms(o->config, CFG_HANDSHAKE_TIMEOUT, &hs_timeout);
+		cfg_get_duration_ms(o->config, CFG_IDLE_TIMEOUT, &idle_timeout);
+	}
+	net_endpoint_options eo = {.bind_host = bind,
+				   .port = o->port,
+				   .advertised_host = o->host,
+				   .cluster_id = o->cluster_id,
+				   .resource_id = tm->resource_id,
+				   .secret = o->secret,
+				   .pool = tm->pool,
+				   .max_connections = (int)max_conn,
+				   .handshake_timeout_ms = hs_timeout,
+				   .idle_timeout_ms = idle_timeout};
 	if (rc == 0)
-		rc = net_endpoint_new(&tm->ep, bind, o->port, err);
+		rc = net_endpoint_new(&tm->ep, &eo, err);
 	if (rc == 0 && pthread_create(&tm->flusher, NULL, flusher_main, tm) != 0) {
 		net_endpoint_free(tm->ep);
 		rc = cm_err_set(err, FL_ENOMEM, "cannot start the output flusher thread");
@@ -105,16 +131,6 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 		pthread_mutex_destroy(&tm->mu);
 		free(tm);
 		return rc;
-	}
-	if (o->resource_id && *o->resource_id) {
-		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s", o->resource_id);
-	} else {
-		/* Flink's default: rpc address:port-6 random hex digits. */
-		unsigned char r[3] = {0};
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			r[0] = (unsigned char)o->index;
-		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s-%02x%02x%02x",
-			 net_endpoint_address(tm->ep), r[0], r[1], r[2]);
 	}
 	tm->deps = (tm_task_deps){.ep = tm->ep,
 				  .pool = tm->pool,

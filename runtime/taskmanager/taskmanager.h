@@ -20,6 +20,7 @@
 #ifndef FLINC_TASKMANAGER_TASKMANAGER_H
 #define FLINC_TASKMANAGER_TASKMANAGER_H
 
+#include "common/auth.h"
 #include "config/config.h"
 #include "taskmanager/task.h"
 
@@ -37,6 +38,8 @@ typedef struct tm_options {
 	const char *host;      /* advertised data address host; NULL: bind_host */
 	int port;	       /* 0: any */
 	const char *resource_id; /* NULL: generated */
+	const char *cluster_id;	 /* peers of another cluster are refused */
+	const cm_secret *secret; /* the cluster's shared secret (copied) */
 	const cfg *config;	 /* borrowed: must outlive the TaskManager */
 	tm_state_fn on_state;
 	void *on_state_arg;
