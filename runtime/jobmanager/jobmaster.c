@@ -1,37 +1,87 @@
 /*
- * jobmaster.c — slot assignment, two-phase deployment, and following task
- * states to the job's end.
+ * jobmaster.c — the JobMaster service: every step is a message handled on
+ * its loop; gateway replies come back as messages too (see jobmaster.h).
  */
 #include "jobmanager/jobmaster.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "common/auth.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/loop.h"
 #include "common/sync.h"
+#include "graph/descriptor.h"
+#include "jobmanager/execgraph.h"
+#include "jobmanager/scheduler.h"
 
-struct jm_job {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	char id[33];
-	int final;
-	bool failed;
-	bool cancel_requested;
-	char error[CM_ERR_MSG_MAX];
+#define PROGRESS_MS 1000
+
+enum phase { P_SLOTS, P_SUBMIT, P_START, P_RUNNING, P_ENDING, P_RELEASE, P_DONE };
+
+struct tm_info {
+	char *resource_id;
+	char *data_address;
+	int slots;
+	int64_t last_heard_ms;
+	bool heartbeat_out; /* a heartbeat request awaits its reply */
+	bool lost;
+	bool metrics_out;
 };
 
-static _Atomic uint64_t job_seq;
+struct local_gateway {
+	rpc_jm_gateway base;
+	jm_jobmaster *jm;
+};
+
+struct jm_jobmaster {
+	char id[33];
+	uint64_t attempt;
+	char address[256];
+	bool local_address;
+	const jg_graph *jg;
+	rpc_tm_gateway **tms;
+	size_t ntms;
+	jm_listener L;
+	struct local_gateway gw;
+	cm_loop *loop;
+	/* Loop thread only: */
+	eg_graph *eg;
+	struct tm_info *tmi;
+	enum phase phase;
+	int pending;  /* replies awaited in the current phase */
+	int inflight; /* gateway calls not yet answered, any phase */
+	bool deploy_failed;
+	bool cancel_requested;
+	char error[CM_ERR_MSG_MAX];
+	uint32_t **where;
+	uint64_t *edge_base;
+	int64_t t0;
+	int64_t heartbeat_interval_ms, heartbeat_timeout_ms;
+	uint64_t heartbeat_timer, progress_timer;
+	uint64_t *in, *out;
+	jm_node_progress *np;
+	int metrics_pending;
+	bool final_metrics; /* the metrics round before release */
+	/* Completion, for jm_wait: mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	jm_result res;
+};
 
 void jm_new_job_id(char id[33])
 {
-	unsigned char b[16];
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+	unsigned char b[16] = {0};
+	if (cm_random(b, sizeof(b)) != 0) {
 		/* No entropy source: time and a counter still make ids unique
 		 * within this process, which is all a local cluster needs. */
-		uint64_t t = (uint64_t)cm_wall_ms(), s = atomic_fetch_add(&job_seq, 1);
+		static _Atomic uint64_t seq;
+		uint64_t t = (uint64_t)cm_wall_ms(), s = atomic_fetch_add(&seq, 1);
 		memcpy(b, &t, 8);
 		memcpy(b + 8, &s, 8);
 	}
@@ -39,295 +89,784 @@ void jm_new_job_id(char id[33])
 		snprintf(id + 2 * i, 3, "%02x", b[i]);
 }
 
-void jm_on_task_state(void *arg, const char *job_id, uint64_t attempt, int vertex, int subtask,
-		      enum tm_task_state state, const char *error)
+const char *jm_job_id(const jm_jobmaster *jm)
 {
-	jm_job *j = *(jm_job **)arg;
-	if (!j || strcmp(j->id, job_id) != 0)
-		return;
-	if (!tm_task_state_is_final(state))
-		return;
-	pthread_mutex_lock(&j->mu);
-	j->final++;
-	if (state == TM_TASK_FAILED && !j->failed) {
-		j->failed = true;
-		snprintf(j->error, sizeof(j->error), "%s", error ? error : "task failed");
-	}
-	pthread_cond_broadcast(&j->cv);
-	pthread_mutex_unlock(&j->mu);
+	return jm->id;
 }
 
-static int schedule(tm_taskmanager **tms, size_t ntms, const jg_graph *jg, uint32_t **where,
-		    jm_result *res)
+rpc_jm_gateway *jm_gateway(jm_jobmaster *jm)
 {
-	int64_t have = 0;
-	int maxslots = 0;
-	for (size_t i = 0; i < ntms; i++) {
-		have += tm_slots(tms[i]);
-		if (tm_slots(tms[i]) > maxslots)
-			maxslots = tm_slots(tms[i]);
+	return &jm->gw.base;
+}
+
+/* ------------------------------------------------------ gateway replies */
+
+struct reply;
+typedef void (*reply_fn)(jm_jobmaster *jm, struct reply *r);
+
+struct reply {
+	jm_jobmaster *jm;
+	reply_fn handle;
+	int tm;
+	int vertex, subtask;
+	int rc;
+	char *msg;
+	uint8_t *payload;
+	size_t len;
+};
+
+static void run_reply(void *arg)
+{
+	struct reply *r = arg;
+	r->jm->inflight--;
+	r->handle(r->jm, r);
+	free(r->msg);
+	free(r->payload);
+	free(r);
+}
+
+/* A gateway's done callback, on any thread: copies the reply and posts it
+ * to the loop. The loop outlives every call in flight (jm_wait waits). */
+static void on_done(void *arg, int rc, const char *msg, const uint8_t *payload, size_t len)
+{
+	struct reply *r = arg;
+	r->rc = rc;
+	if (msg && !(r->msg = strdup(msg)) && rc == 0)
+		r->rc = FL_ENOMEM;
+	if (len && (r->payload = malloc(len)))
+		memcpy(r->payload, payload, len);
+	else if (len)
+		r->rc = r->rc ? r->rc : FL_ENOMEM;
+	r->len = r->payload ? len : 0;
+	if (cm_loop_post(r->jm->loop, run_reply, r) != 0)
+		CM_ERROR("jobmaster", "a TaskManager's reply could not reach the JobMaster's loop");
+}
+
+/* Prepares a call's reply context, or NULL (memory: handled as a failed
+ * call by the caller). */
+static struct reply *expect(jm_jobmaster *jm, reply_fn handle, int tm)
+{
+	struct reply *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->jm = jm;
+	r->handle = handle;
+	r->tm = tm;
+	jm->inflight++;
+	return r;
+}
+
+/* ------------------------------------------------------------- status */
+
+static void set_status(jm_jobmaster *jm, enum eg_status st, const char *why)
+{
+	enum eg_status from = jm->eg->status;
+	if (!eg_set_status(jm->eg, st, cm_wall_ms(), why))
+		return;
+	if (st == EG_FAILING || st == EG_FAILED)
+		CM_INFO("jobmaster", "Job '%s' (%s) switched from state %s to %s%s%s", jm->jg->job_name,
+			jm->id, eg_status_name(from), eg_status_name(st), why ? ": " : "",
+			why ? why : "");
+	else
+		CM_INFO("jobmaster", "Job '%s' (%s) switched from state %s to %s.", jm->jg->job_name,
+			jm->id, eg_status_name(from), eg_status_name(st));
+}
+
+static void finish(jm_jobmaster *jm);
+static void maybe_end(jm_jobmaster *jm);
+
+/* Marks (v, i) and logs the change as Flink's ExecutionGraph does. */
+static void task_state(jm_jobmaster *jm, int v, int i, enum tm_task_state st, const char *why)
+{
+	enum tm_task_state from = jm->eg->vertices[v].subtasks[i].state;
+	if (!eg_set_state(jm->eg, v, i, st, cm_wall_ms(), why))
+		return;
+	const jg_vertex *jv = &jm->jg->vertices[v];
+	if (st == TM_TASK_FAILED)
+		CM_INFO("jobmaster", "%s (%d/%d) switched from %s to FAILED: %s", jv->name, i + 1,
+			jv->parallelism, tm_task_state_name(from), why ? why : "");
+	else
+		CM_DEBUG("jobmaster", "%s (%d/%d) switched from %s to %s.", jv->name, i + 1,
+			 jv->parallelism, tm_task_state_name(from), tm_task_state_name(st));
+}
+
+/* Cancels the job attempt everywhere (the TaskManagers report the states). */
+static void cancel_everywhere(jm_jobmaster *jm);
+
+/* The job fails with why (the first cause wins): every task is cancelled. */
+static void fail_job(jm_jobmaster *jm, const char *why)
+{
+	if (!jm->error[0])
+		snprintf(jm->error, sizeof(jm->error), "%s", why);
+	if (jm->eg->status == EG_RUNNING || jm->eg->status == EG_CREATED ||
+	    jm->eg->status == EG_CANCELLING)
+		set_status(jm, EG_FAILING, why);
+	if (jm->phase >= P_START && jm->phase <= P_RUNNING) {
+		jm->phase = P_ENDING;
+		cancel_everywhere(jm);
 	}
-	if (have < jg->slots_needed) {
-		snprintf(res->error, sizeof(res->error),
-			 "could not acquire the minimum required resources: the job needs %d task "
-			 "slots but the cluster has %lld (%zu TaskManagers); lower the parallelism or "
-			 "add TaskManagers/slots (taskmanager.numberOfTaskSlots)",
-			 jg->slots_needed, (long long)have, ntms);
-		return FL_ERANGE;
-	}
-	/* Free slots, round-robin across TaskManagers. */
-	/* Only the slots the job uses are laid out. */
-	size_t nslots = (size_t)jg->slots_needed;
-	uint32_t *slots = calloc(nslots ? nslots : 1, sizeof(*slots));
-	if (!slots)
-		return FL_ENOMEM;
-	size_t n = 0;
-	for (int r = 0; r < maxslots && n < nslots; r++)
-		for (size_t i = 0; i < ntms && n < nslots; i++)
-			if (r < tm_slots(tms[i]))
-				slots[n++] = (uint32_t)i;
-	/* Each slot sharing group gets a consecutive run of slots, as wide as
-	 * its widest vertex. */
-	int *vbase = calloc(jg->nvertices, sizeof(int));
-	if (!vbase) {
-		free(slots);
-		return FL_ENOMEM;
-	}
-	int next = 0;
-	for (size_t v = 0; v < jg->nvertices; v++) {
-		const jg_vertex *vx = &jg->vertices[v];
-		int base = -1;
-		for (size_t u = 0; u < v && base < 0; u++)
-			if (strcmp(jg->vertices[u].slot_group, vx->slot_group) == 0)
-				base = vbase[u];
-		if (base < 0) {
-			int width = 0;
-			for (size_t u = v; u < jg->nvertices; u++)
-				if (strcmp(jg->vertices[u].slot_group, vx->slot_group) == 0 &&
-				    jg->vertices[u].parallelism > width)
-					width = jg->vertices[u].parallelism;
-			base = next;
-			next += width;
+	maybe_end(jm);
+}
+
+/* ---------------------------------------------------------- heartbeats */
+
+static void on_heartbeat(jm_jobmaster *jm, struct reply *r)
+{
+	struct tm_info *t = &jm->tmi[r->tm];
+	t->heartbeat_out = false;
+	if (r->rc == 0)
+		t->last_heard_ms = cm_now_ms();
+}
+
+static void heartbeat_tick(void *arg)
+{
+	jm_jobmaster *jm = arg;
+	jm->heartbeat_timer = 0;
+	if (jm->phase >= P_RELEASE)
+		return;
+	int64_t now = cm_now_ms();
+	for (size_t k = 0; k < jm->ntms; k++) {
+		struct tm_info *t = &jm->tmi[k];
+		if (t->lost)
+			continue;
+		if (now - t->last_heard_ms >= jm->heartbeat_timeout_ms) {
+			t->lost = true;
+			char why[512];
+			snprintf(why, sizeof(why),
+				 "TaskManager %s is unreachable: no heartbeat reply for %lld ms "
+				 "(heartbeat.timeout)",
+				 t->resource_id ? t->resource_id : "?", (long long)(now - t->last_heard_ms));
+			CM_WARN("jobmaster", "%s", why);
+			/* Its tasks cannot report any more: they fail with it. */
+			for (size_t v = 0; jm->where && v < jm->jg->nvertices; v++)
+				for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
+					if (jm->where[v][i] == k)
+						task_state(jm, (int)v, i, TM_TASK_FAILED, why);
+			fail_job(jm, why);
+			continue;
 		}
-		vbase[v] = base;
-		for (int i = 0; i < vx->parallelism; i++)
-			where[v][i] = slots[base + i];
+		if (t->heartbeat_out)
+			continue;
+		struct reply *r = expect(jm, on_heartbeat, (int)k);
+		if (!r)
+			continue;
+		t->heartbeat_out = true;
+		jm->tms[k]->ops->heartbeat(jm->tms[k], jm->address, on_done, r);
 	}
-	free(vbase);
-	free(slots);
-	return 0;
+	if (jm->phase < P_RELEASE)
+		cm_loop_timer(jm->loop, now + jm->heartbeat_interval_ms, heartbeat_tick, jm,
+			      &jm->heartbeat_timer);
 }
 
-/* The cancel token's watcher: flags the job for its loop (never blocks). */
-static void on_cancel(void *arg)
-{
-	jm_job *j = arg;
-	pthread_mutex_lock(&j->mu);
-	j->cancel_requested = true;
-	pthread_cond_broadcast(&j->cv);
-	pthread_mutex_unlock(&j->mu);
-}
+/* ------------------------------------------------------------ progress */
 
-/* Sums the TaskManagers' counters and tells the listener. */
-static void report_progress(tm_taskmanager **tms, size_t ntms, const jg_graph *jg, const char *job_id,
-			    uint64_t attempt, uint64_t *in, uint64_t *out, jm_node_progress *np,
-			    int64_t elapsed, const jm_listener *l)
+static void report_progress(jm_jobmaster *jm)
 {
-	size_t nnodes = jg->sg->nnodes;
-	memset(in, 0, nnodes * sizeof(uint64_t));
-	memset(out, 0, nnodes * sizeof(uint64_t));
-	for (size_t k = 0; k < ntms; k++)
-		tm_job_metrics(tms[k], job_id, attempt, in, out, nnodes);
+	size_t nnodes = jm->jg->sg->nnodes;
 	for (size_t i = 0; i < nnodes; i++) {
-		const sg_node *n = jg->sg->nodes[i];
-		np[i] = (jm_node_progress){n->name, sg_kind_is_source(n->kind), sg_kind_is_sink(n->kind),
-					   in[i], out[i]};
+		const sg_node *n = jm->jg->sg->nodes[i];
+		jm->np[i] = (jm_node_progress){n->name, sg_kind_is_source(n->kind),
+					       sg_kind_is_sink(n->kind), jm->in[i], jm->out[i]};
 	}
-	jm_progress p = {job_id, elapsed, nnodes, np};
-	l->progress(l->arg, &p);
+	jm_progress p = {jm->id, cm_now_ms() - jm->t0, nnodes, jm->np};
+	jm->L.progress(jm->L.arg, &p);
 }
 
-int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph *jg,
-	       const jm_listener *listener, jm_result *res)
+static void release_everywhere(jm_jobmaster *jm);
+
+static void on_metrics(jm_jobmaster *jm, struct reply *r)
 {
-	static const jm_listener none = {0};
-	const jm_listener *L = listener ? listener : &none;
-	cm_cancel *cancel = L->cancel;
-	memset(res, 0, sizeof(*res));
-	int64_t t0 = cm_now_ms();
-	jm_job job = {0};
-	jm_new_job_id(job.id);
-	memcpy(res->job_id, job.id, sizeof(job.id));
-	pthread_mutex_init(&job.mu, NULL);
-	if (cm_cond_init(&job.cv) != 0) {
-		pthread_mutex_destroy(&job.mu);
-		return FL_ENOMEM;
+	jm->tmi[r->tm].metrics_out = false;
+	if (r->rc == 0) {
+		cm_rbuf rb;
+		cm_rbuf_init(&rb, r->payload, r->len);
+		size_t n = cm_rbuf_count(&rb, 1u << 24, 3);
+		for (size_t i = 0; i < n && !cm_rbuf_error(&rb); i++) {
+			uint64_t node = cm_rbuf_uvarint(&rb), in = cm_rbuf_uvarint(&rb),
+				 out = cm_rbuf_uvarint(&rb);
+			if (!cm_rbuf_error(&rb) && node < jm->jg->sg->nnodes) {
+				jm->in[node] += in;
+				jm->out[node] += out;
+			}
+		}
 	}
-	cm_log_set_thread_job(job.id);
-	CM_INFO("jobmaster", "Job '%s' (%s) submitted: %zu vertices, %d slots needed", jg->job_name,
-		job.id, jg->nvertices, jg->slots_needed);
+	if (--jm->metrics_pending > 0)
+		return;
+	report_progress(jm);
+	if (jm->final_metrics) {
+		jm->final_metrics = false;
+		release_everywhere(jm);
+	}
+}
 
+/* Asks every TaskManager for its counters; reports when all answered. */
+static bool collect_metrics(jm_jobmaster *jm)
+{
+	if (jm->metrics_pending > 0)
+		return false;
+	size_t nnodes = jm->jg->sg->nnodes;
+	memset(jm->in, 0, nnodes * sizeof(uint64_t));
+	memset(jm->out, 0, nnodes * sizeof(uint64_t));
+	for (size_t k = 0; k < jm->ntms; k++) {
+		if (jm->tmi[k].lost)
+			continue;
+		struct reply *r = expect(jm, on_metrics, (int)k);
+		if (!r)
+			continue;
+		jm->metrics_pending++;
+		jm->tmi[k].metrics_out = true;
+		jm->tms[k]->ops->metrics(jm->tms[k], jm->id, jm->attempt, on_done, r);
+	}
+	if (jm->metrics_pending == 0) {
+		report_progress(jm);
+		return false;
+	}
+	return true;
+}
+
+static void progress_tick(void *arg)
+{
+	jm_jobmaster *jm = arg;
+	jm->progress_timer = 0;
+	if (jm->phase != P_RUNNING)
+		return;
+	collect_metrics(jm);
+	cm_loop_timer(jm->loop, cm_now_ms() + PROGRESS_MS, progress_tick, jm, &jm->progress_timer);
+}
+
+/* ------------------------------------------------------------- ending */
+
+static void on_release(jm_jobmaster *jm, struct reply *r)
+{
+	if (r->rc != 0)
+		CM_WARN("jobmaster", "TaskManager %s could not release job %s: %s",
+			jm->tmi[r->tm].resource_id ? jm->tmi[r->tm].resource_id : "?", jm->id,
+			r->msg ? r->msg : fl_strerror(r->rc));
+	if (--jm->pending == 0)
+		finish(jm);
+}
+
+static void release_everywhere(jm_jobmaster *jm)
+{
+	jm->phase = P_RELEASE;
+	cm_loop_timer_cancel(jm->loop, jm->heartbeat_timer);
+	cm_loop_timer_cancel(jm->loop, jm->progress_timer);
+	jm->pending = 0;
+	for (size_t k = 0; k < jm->ntms; k++) {
+		if (jm->tmi[k].lost)
+			continue;
+		struct reply *r = expect(jm, on_release, (int)k);
+		if (!r)
+			continue;
+		jm->pending++;
+		jm->tms[k]->ops->release(jm->tms[k], jm->id, jm->attempt, on_done, r);
+	}
+	if (jm->pending == 0)
+		finish(jm);
+}
+
+/* Once every task is final: the job's end (metrics first, when someone
+ * listens, while the tasks still exist). */
+static void maybe_end(jm_jobmaster *jm)
+{
+	if (jm->phase != P_ENDING && jm->phase != P_RUNNING)
+		return;
+	if (!eg_all_final(jm->eg))
+		return;
+	jm->phase = P_ENDING;
+	if (jm->L.progress && !jm->deploy_failed) {
+		jm->final_metrics = true;
+		if (collect_metrics(jm))
+			return;
+		jm->final_metrics = false;
+	}
+	release_everywhere(jm);
+}
+
+static void on_cancel_sent(jm_jobmaster *jm, struct reply *r)
+{
+	if (r->rc != 0 && !jm->tmi[r->tm].lost)
+		CM_WARN("jobmaster", "cancelling job %s on TaskManager %s failed: %s", jm->id,
+			jm->tmi[r->tm].resource_id ? jm->tmi[r->tm].resource_id : "?",
+			r->msg ? r->msg : fl_strerror(r->rc));
+}
+
+static void cancel_everywhere(jm_jobmaster *jm)
+{
+	for (size_t k = 0; k < jm->ntms; k++) {
+		if (jm->tmi[k].lost)
+			continue;
+		struct reply *r = expect(jm, on_cancel_sent, (int)k);
+		if (r)
+			jm->tms[k]->ops->cancel(jm->tms[k], jm->id, jm->attempt, on_done, r);
+	}
+}
+
+static void finish(jm_jobmaster *jm)
+{
+	jm->phase = P_DONE;
+	enum eg_status st = jm->error[0]	  ? EG_FAILED
+			    : jm->cancel_requested ? EG_CANCELED
+						   : EG_FINISHED;
+	set_status(jm, st, jm->error[0] ? jm->error : NULL);
+	if (jm->L.cancel)
+		cm_cancel_unwatch(jm->L.cancel);
+	pthread_mutex_lock(&jm->mu);
+	jm->res.runtime_ms = cm_now_ms() - jm->t0;
+	jm->res.status = st == EG_FINISHED ? 0 : st == EG_CANCELED ? FL_ECANCELED : FL_EJOBFAILED;
+	if (jm->deploy_failed)
+		jm->res.status = FL_EIO;
+	if (st == EG_FAILED)
+		snprintf(jm->res.error, sizeof(jm->res.error), "%s", jm->error);
+	else if (st == EG_CANCELED)
+		snprintf(jm->res.error, sizeof(jm->res.error), "the job was cancelled");
+	jm->done = true;
+	pthread_cond_broadcast(&jm->cv);
+	pthread_mutex_unlock(&jm->mu);
+}
+
+/* ----------------------------------------------------------- reports */
+
+struct report {
+	jm_jobmaster *jm;
+	char resource_id[128];
+	char job_id[33];
+	uint64_t attempt;
+	int vertex, subtask, state;
+	char *error;
+};
+
+static void on_report(void *arg)
+{
+	struct report *rp = arg;
+	jm_jobmaster *jm = rp->jm;
+	if (rp->attempt != jm->attempt || strcmp(rp->job_id, jm->id) != 0 ||
+	    (unsigned)rp->state >= TM_TASK_NSTATES) {
+		CM_DEBUG("jobmaster", "ignored a report for job %s attempt %016llx", rp->job_id,
+			 (unsigned long long)rp->attempt);
+	} else {
+		enum tm_task_state st = (enum tm_task_state)rp->state;
+		task_state(jm, rp->vertex, rp->subtask, st, rp->error);
+		if (st == TM_TASK_FAILED) {
+			const char *why = rp->error ? rp->error : "a task failed";
+			if (!jm->error[0] && !jm->cancel_requested)
+				fail_job(jm, why);
+		}
+		maybe_end(jm);
+	}
+	free(rp->error);
+	free(rp);
+}
+
+static void gw_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			  uint64_t attempt, int vertex, int subtask, int state, const char *error,
+			  rpc_done_fn done, void *arg)
+{
+	jm_jobmaster *jm = ((struct local_gateway *)g)->jm;
+	struct report *rp = calloc(1, sizeof(*rp));
 	int rc = FL_ENOMEM;
-	size_t nnodes = jg->sg->nnodes;
-	uint32_t **where = calloc(jg->nvertices, sizeof(*where));
-	uint64_t *edge_base = calloc(jg->nedges ? jg->nedges : 1, sizeof(*edge_base));
-	td_peer *peers = calloc(ntms, sizeof(*peers));
-	uint64_t *in = calloc(nnodes, sizeof(uint64_t));
-	uint64_t *out = calloc(nnodes, sizeof(uint64_t));
-	jm_node_progress *np = calloc(nnodes, sizeof(*np));
-	if (!where || !edge_base || !peers || !in || !out || !np)
-		goto done;
-	for (size_t v = 0; v < jg->nvertices; v++)
-		if (!(where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t))))
-			goto done;
-	if ((rc = schedule(tms, ntms, jg, where, res)) != 0) {
-		if (rc == FL_ENOMEM)
-			snprintf(res->error, sizeof(res->error), "out of memory while scheduling");
-		goto done;
+	if (rp) {
+		rp->jm = jm;
+		snprintf(rp->resource_id, sizeof(rp->resource_id), "%s", resource_id ? resource_id : "");
+		snprintf(rp->job_id, sizeof(rp->job_id), "%s", job_id ? job_id : "");
+		rp->attempt = attempt;
+		rp->vertex = vertex;
+		rp->subtask = subtask;
+		rp->state = state;
+		rp->error = error ? strdup(error) : NULL;
+		rc = cm_loop_post(jm->loop, on_report, rp);
+		if (rc) {
+			free(rp->error);
+			free(rp);
+		}
 	}
-	for (size_t k = 0; k < ntms; k++) {
-		peers[k].resource_id = (char *)tm_resource_id(tms[k]);
-		peers[k].data_address = (char *)tm_data_address(tms[k]);
-	}
-	td_edge_bases(jg, edge_base);
-	/* Until the data plane scopes channel ids by attempt, ids stay unique
-	 * per process by a job sequence in the high bits. */
-	uint64_t channel_base = (atomic_fetch_add(&job_seq, 1) + 1) << 40;
-	for (size_t e = 0; e < jg->nedges; e++)
-		edge_base[e] += channel_base;
-	uint64_t attempt = channel_base;
-	td_placement pl = {.job_id = job.id,
-			   .attempt = attempt,
-			   .peers = peers,
-			   .npeers = ntms,
-			   .subtask_peer = (const uint32_t *const *)where,
-			   .edge_base = edge_base};
-	*slot = &job;
+	if (done)
+		done(arg, rc, rc ? "the JobMaster cannot take the report" : NULL, NULL, 0);
+}
 
-	/* Phase 1: every task's input gate exists before any producer starts. */
-	cm_err err = {0};
-	for (size_t v = 0; v < jg->nvertices && rc == 0; v++) {
-		for (int i = 0; i < jg->vertices[v].parallelism && rc == 0; i++) {
-			/* The descriptor travels as bytes, as it will between
-			 * processes: what the TaskManager runs is what it decoded. */
-			td_task *td;
+static void gw_free(rpc_jm_gateway *g)
+{
+	(void)g; /* embedded in the JobMaster */
+}
+
+static const struct rpc_jm_gateway_ops local_ops = {.task_state = gw_task_state, .free = gw_free};
+
+/* ------------------------------------------------------------ running */
+
+static void on_started(jm_jobmaster *jm, struct reply *r)
+{
+	if (r->rc != 0) {
+		char why[CM_ERR_MSG_MAX];
+		snprintf(why, sizeof(why), "deployment failed: TaskManager %s could not start its tasks: %.300s",
+			 jm->tmi[r->tm].resource_id, r->msg ? r->msg : fl_strerror(r->rc));
+		fail_job(jm, why);
+	}
+	if (--jm->pending > 0 || jm->phase != P_START)
+		return;
+	jm->phase = P_RUNNING;
+	if (jm->L.progress)
+		cm_loop_timer(jm->loop, cm_now_ms() + PROGRESS_MS, progress_tick, jm,
+			      &jm->progress_timer);
+	maybe_end(jm);
+}
+
+static void start_everywhere(jm_jobmaster *jm)
+{
+	jm->phase = P_START;
+	set_status(jm, EG_RUNNING, NULL);
+	if (jm->L.submitted)
+		jm->L.submitted(jm->L.arg, jm->id, jm->jg->job_name);
+	jm->pending = 0;
+	for (size_t k = 0; k < jm->ntms; k++) {
+		struct reply *r = expect(jm, on_started, (int)k);
+		if (!r)
+			continue;
+		jm->pending++;
+		jm->tms[k]->ops->start(jm->tms[k], jm->id, jm->attempt, on_done, r);
+	}
+	if (jm->pending == 0) {
+		jm->pending = 1;
+		struct reply none = {.jm = jm};
+		on_started(jm, &none);
+	}
+}
+
+static void on_submitted(jm_jobmaster *jm, struct reply *r)
+{
+	if (r->rc != 0) {
+		if (!jm->deploy_failed) {
+			const jg_vertex *jv = &jm->jg->vertices[r->vertex];
+			snprintf(jm->error, sizeof(jm->error), "deployment failed: %.480s",
+				 r->msg ? r->msg : fl_strerror(r->rc));
+			CM_ERROR("jobmaster", "Deploying %s (%d/%d) to %s failed: %s", jv->name,
+				 r->subtask + 1, jv->parallelism, jm->tmi[r->tm].resource_id,
+				 r->msg ? r->msg : fl_strerror(r->rc));
+		}
+		jm->deploy_failed = true;
+		task_state(jm, r->vertex, r->subtask, TM_TASK_FAILED, r->msg);
+	}
+	if (--jm->pending > 0)
+		return;
+	if (jm->deploy_failed || jm->cancel_requested) {
+		/* Nothing ran: every task that was accepted is released unstarted. */
+		for (size_t v = 0; v < jm->jg->nvertices; v++)
+			for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
+				task_state(jm, (int)v, i, TM_TASK_CANCELED, NULL);
+		if (jm->deploy_failed)
+			set_status(jm, EG_FAILING, jm->error);
+		release_everywhere(jm);
+		return;
+	}
+	start_everywhere(jm);
+}
+
+/* Submits every task's descriptor (phase one). */
+static void deploy(jm_jobmaster *jm)
+{
+	const jg_graph *jg = jm->jg;
+	td_peer *peers = calloc(jm->ntms, sizeof(*peers));
+	if (!peers) {
+		snprintf(jm->error, sizeof(jm->error), "out of memory while deploying");
+		jm->deploy_failed = true;
+		release_everywhere(jm);
+		return;
+	}
+	for (size_t k = 0; k < jm->ntms; k++)
+		peers[k] = (td_peer){jm->tmi[k].resource_id, jm->tmi[k].data_address};
+	td_placement pl = {.job_id = jm->id,
+			   .attempt = jm->attempt,
+			   .peers = peers,
+			   .npeers = jm->ntms,
+			   .subtask_peer = (const uint32_t *const *)jm->where,
+			   .edge_base = jm->edge_base};
+	jm->phase = P_SUBMIT;
+	jm->pending = 1; /* held until every call is out */
+	for (size_t v = 0; v < jg->nvertices; v++) {
+		for (int i = 0; i < jg->vertices[v].parallelism; i++) {
+			uint32_t k = jm->where[v][i];
+			td_task *td = NULL;
 			uint8_t *bytes = NULL;
 			size_t len = 0;
-			if ((rc = td_build(jg, &pl, (int)v, i, &td)) == 0) {
-				rc = td_encode(td, &bytes, &len);
-				td_free(td);
-			}
-			if (rc) {
-				cm_err_set(&err, rc, "cannot encode the deployment descriptor of %s (%d/%d): %s",
-					   jg->vertices[v].name, i + 1, jg->vertices[v].parallelism,
-					   fl_strerror(rc));
-				break;
-			}
-			rc = td_decode(bytes, len, &td, &err);
-			free(bytes);
+			int rc = td_build(jg, &pl, (int)v, i, &td);
 			if (rc == 0)
-				rc = tm_submit(tms[where[v][i]], td, &err);
+				rc = td_encode(td, &bytes, &len);
+			td_free(td);
+			struct reply *r = rc == 0 ? expect(jm, on_submitted, (int)k) : NULL;
+			if (!r) {
+				free(bytes);
+				char msg[] = "cannot encode the deployment descriptor";
+				struct reply fail = {.jm = jm,
+						     .tm = (int)k,
+						     .vertex = (int)v,
+						     .subtask = i,
+						     .rc = rc ? rc : FL_ENOMEM,
+						     .msg = msg};
+				jm->pending++;
+				on_submitted(jm, &fail);
+				continue;
+			}
+			r->vertex = (int)v;
+			r->subtask = i;
+			jm->eg->vertices[v].subtasks[i].tm = (int)k;
+			task_state(jm, (int)v, i, TM_TASK_SCHEDULED, NULL);
+			task_state(jm, (int)v, i, TM_TASK_DEPLOYING, NULL);
+			jm->pending++;
+			jm->tms[k]->ops->submit(jm->tms[k], bytes, len, jm->address, on_done, r);
+			free(bytes);
 		}
 	}
-	if (rc == 0) {
-		CM_INFO("jobmaster", "Job '%s' (%s) switched from CREATED to RUNNING", jg->job_name,
-			job.id);
-		if (L->submitted)
-			L->submitted(L->arg, job.id, jg->job_name);
-	}
-	/* Phase 2: start; tasks connect their outputs on their own threads. */
-	int started = 0;
-	for (size_t k = 0; k < ntms && rc == 0; k++)
-		rc = tm_start_job(tms[k], job.id, attempt, &started, &err);
-	if (rc) {
-		snprintf(res->error, sizeof(res->error), "deployment failed: %.480s",
-			 err.msg[0] ? err.msg : fl_strerror(rc));
-		CM_ERROR("jobmaster", "%s", res->error);
-		for (size_t k = 0; k < ntms; k++)
-			tm_cancel_job(tms[k], job.id, attempt);
-	}
-
-	/* Follow the job: progress once a second, cancel everything on the
-	 * first failure, end when every started task is final. */
-	bool cancelled = rc != 0, user_cancelled = false;
-	int64_t next_progress = cm_now_ms() + 1000;
-	if (cancel)
-		cm_cancel_watch(cancel, on_cancel, &job);
-	pthread_mutex_lock(&job.mu);
-	while (job.final < started) {
-		if (job.cancel_requested && !cancelled && !job.failed) {
-			cancelled = user_cancelled = true;
-			pthread_mutex_unlock(&job.mu);
-			CM_INFO("jobmaster", "Job '%s' (%s) switched from RUNNING to CANCELLING",
-				jg->job_name, job.id);
-			for (size_t k = 0; k < ntms; k++)
-				tm_cancel_job(tms[k], job.id, attempt);
-			pthread_mutex_lock(&job.mu);
-			continue;
-		}
-		if (job.failed && !cancelled) {
-			cancelled = true;
-			pthread_mutex_unlock(&job.mu);
-			CM_INFO("jobmaster", "Job '%s' (%s) switched from RUNNING to FAILING: %s",
-				jg->job_name, job.id, job.error);
-			for (size_t k = 0; k < ntms; k++)
-				tm_cancel_job(tms[k], job.id, attempt);
-			pthread_mutex_lock(&job.mu);
-			continue;
-		}
-		if (!L->progress) {
-			pthread_cond_wait(&job.cv, &job.mu);
-			continue;
-		}
-		struct timespec ts = cm_deadline_ts(next_progress);
-		pthread_cond_timedwait(&job.cv, &job.mu, &ts);
-		if (cm_now_ms() >= next_progress) {
-			/* From now, not from the last deadline: a late wake-up must
-			 * not leave the deadline in the past (a busy loop). */
-			next_progress = cm_now_ms() + 1000;
-			pthread_mutex_unlock(&job.mu);
-			report_progress(tms, ntms, jg, job.id, attempt, in, out, np, cm_now_ms() - t0,
-					L);
-			pthread_mutex_lock(&job.mu);
-		}
-	}
-	bool failed = job.failed;
-	pthread_mutex_unlock(&job.mu);
-	if (cancel)
-		cm_cancel_unwatch(cancel);
-	if (L->progress && rc == 0)
-		report_progress(tms, ntms, jg, job.id, attempt, in, out, np, cm_now_ms() - t0, L);
-	for (size_t k = 0; k < ntms; k++)
-		tm_release_job(tms[k], job.id, attempt);
-	*slot = NULL;
-	res->runtime_ms = cm_now_ms() - t0;
-	if (rc == 0) {
-		res->status = failed ? FL_EJOBFAILED : user_cancelled ? FL_ECANCELED : 0;
-		if (failed)
-			snprintf(res->error, sizeof(res->error), "%s", job.error);
-		else if (user_cancelled)
-			snprintf(res->error, sizeof(res->error), "the job was cancelled");
-		CM_INFO("jobmaster", "Job '%s' (%s) switched to %s after %lld ms", jg->job_name, job.id,
-			failed ? "FAILED" : user_cancelled ? "CANCELED" : "FINISHED",
-			(long long)res->runtime_ms);
-	} else {
-		res->status = rc;
-		rc = 0;
-	}
-done:
-	if (where)
-		for (size_t v = 0; v < jg->nvertices; v++)
-			free(where[v]);
-	free(where);
-	free(edge_base);
 	free(peers);
-	free(in);
-	free(out);
-	free(np);
-	pthread_cond_destroy(&job.cv);
-	pthread_mutex_destroy(&job.mu);
-	cm_log_set_thread_job(NULL);
-	if (rc == FL_ENOMEM && !res->error[0])
-		snprintf(res->error, sizeof(res->error), "out of memory");
-	return rc;
+	/* Drops the hold; the last reply (or this) moves on. */
+	struct reply none = {.jm = jm, .rc = 0};
+	on_submitted(jm, &none);
+}
+
+static void on_slots(jm_jobmaster *jm, struct reply *r)
+{
+	struct tm_info *t = &jm->tmi[r->tm];
+	if (r->rc == 0) {
+		cm_rbuf rb;
+		cm_rbuf_init(&rb, r->payload, r->len);
+		cm_rbuf_strdup(&rb, 256, &t->resource_id);
+		cm_rbuf_strdup(&rb, 256, &t->data_address);
+		uint64_t slots = cm_rbuf_uvarint(&rb);
+		if (cm_rbuf_end(&rb) != 0 || !t->resource_id || !t->data_address || slots > 1u << 20) {
+			snprintf(jm->error, sizeof(jm->error),
+				 "TaskManager %d answered its registration with a malformed reply: %s",
+				 r->tm, cm_rbuf_errmsg(&rb));
+			jm->deploy_failed = true;
+		} else {
+			t->slots = (int)slots;
+			t->last_heard_ms = cm_now_ms();
+		}
+	} else if (!jm->deploy_failed) {
+		snprintf(jm->error, sizeof(jm->error), "TaskManager %d is unavailable: %.400s", r->tm,
+			 r->msg ? r->msg : fl_strerror(r->rc));
+		jm->deploy_failed = true;
+	}
+	if (--jm->pending > 0)
+		return;
+	if (!jm->deploy_failed && !jm->cancel_requested) {
+		int *slots = calloc(jm->ntms ? jm->ntms : 1, sizeof(int));
+		int rc = slots ? 0 : FL_ENOMEM;
+		for (size_t k = 0; slots && k < jm->ntms; k++)
+			slots[k] = jm->tmi[k].slots;
+		if (rc == 0)
+			rc = sch_assign(jm->jg, slots, jm->ntms, jm->where, jm->error, sizeof(jm->error));
+		free(slots);
+		if (rc == 0) {
+			heartbeat_tick(jm);
+			deploy(jm);
+			return;
+		}
+		if (!jm->error[0])
+			snprintf(jm->error, sizeof(jm->error), "out of memory while scheduling");
+		jm->deploy_failed = true;
+		CM_ERROR("jobmaster", "%s", jm->error);
+	}
+	set_status(jm, EG_FAILING, jm->error[0] ? jm->error : NULL);
+	finish(jm);
+}
+
+static void on_cancel_request(void *arg)
+{
+	jm_jobmaster *jm = arg;
+	if (jm->cancel_requested || jm->phase >= P_ENDING)
+		return;
+	jm->cancel_requested = true;
+	if (jm->error[0])
+		return; /* already failing: the failure stays the cause */
+	set_status(jm, EG_CANCELLING, NULL);
+	if (jm->phase == P_START || jm->phase == P_RUNNING) {
+		jm->phase = P_ENDING;
+		cancel_everywhere(jm);
+		maybe_end(jm);
+	}
+	/* In SLOTS or SUBMIT, the phase's end sees cancel_requested. */
+}
+
+/* The cancel token's watcher: posts, never blocks. */
+static void on_cancel_token(void *arg)
+{
+	jm_jobmaster *jm = arg;
+	cm_loop_post(jm->loop, on_cancel_request, jm);
+}
+
+void jm_cancel(jm_jobmaster *jm)
+{
+	cm_loop_post(jm->loop, on_cancel_request, jm);
+}
+
+static void begin(void *arg)
+{
+	jm_jobmaster *jm = arg;
+	CM_INFO("jobmaster", "Job '%s' (%s) submitted: %zu vertices, %d slots needed",
+		jm->jg->job_name, jm->id, jm->jg->nvertices, jm->jg->slots_needed);
+	jm->phase = P_SLOTS;
+	jm->pending = 0;
+	for (size_t k = 0; k < jm->ntms; k++) {
+		struct reply *r = expect(jm, on_slots, (int)k);
+		if (!r)
+			continue;
+		jm->pending++;
+		jm->tms[k]->ops->slots(jm->tms[k], on_done, r);
+	}
+	if (jm->pending == 0) {
+		char msg[] = "no TaskManager to run the job on";
+		struct reply none = {.jm = jm, .rc = FL_ENOMEM, .msg = msg};
+		jm->pending = 1;
+		on_slots(jm, &none);
+	}
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
+{
+	*out = NULL;
+	jm_jobmaster *jm = calloc(1, sizeof(*jm));
+	if (!jm)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	jm->jg = p->jg;
+	jm->tms = p->tms;
+	jm->ntms = p->ntms;
+	if (p->listener)
+		jm->L = *p->listener;
+	jm->gw.base.ops = &local_ops;
+	jm->gw.jm = jm;
+	jm_new_job_id(jm->id);
+	memcpy(jm->res.job_id, jm->id, sizeof(jm->id));
+	/* The attempt scopes channel ids and data connections: random, so two
+	 * jobs (or two runs of one) never meet on the wire. */
+	if (cm_random(&jm->attempt, sizeof(jm->attempt)) != 0)
+		jm->attempt = (uint64_t)cm_wall_ms() ^ ((uint64_t)(uintptr_t)jm << 16);
+	jm->heartbeat_interval_ms = 10000;
+	jm->heartbeat_timeout_ms = 50000;
+	if (p->config) {
+		cfg_get_duration_ms(p->config, CFG_HEARTBEAT_INTERVAL, &jm->heartbeat_interval_ms);
+		cfg_get_duration_ms(p->config, CFG_HEARTBEAT_TIMEOUT, &jm->heartbeat_timeout_ms);
+	}
+	const jg_graph *jg = p->jg;
+	size_t nnodes = jg->sg->nnodes;
+	int rc = FL_ENOMEM;
+	if (pthread_mutex_init(&jm->mu, NULL) != 0)
+		goto nomem;
+	if (cm_cond_init(&jm->cv) != 0) {
+		pthread_mutex_destroy(&jm->mu);
+		goto nomem;
+	}
+	if (!(jm->tmi = calloc(p->ntms ? p->ntms : 1, sizeof(*jm->tmi))) ||
+	    !(jm->where = calloc(jg->nvertices ? jg->nvertices : 1, sizeof(*jm->where))) ||
+	    !(jm->edge_base = calloc(jg->nedges ? jg->nedges : 1, sizeof(*jm->edge_base))) ||
+	    !(jm->in = calloc(nnodes, sizeof(uint64_t))) ||
+	    !(jm->out = calloc(nnodes, sizeof(uint64_t))) ||
+	    !(jm->np = calloc(nnodes, sizeof(*jm->np))) ||
+	    eg_new(&jm->eg, jg, cm_wall_ms()) != 0)
+		goto nomem_sync;
+	for (size_t v = 0; v < jg->nvertices; v++)
+		if (!(jm->where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t))))
+			goto nomem_sync;
+	td_edge_bases(jg, jm->edge_base);
+	if (p->address) {
+		snprintf(jm->address, sizeof(jm->address), "%s", p->address);
+	} else {
+		char name[64];
+		snprintf(name, sizeof(name), "jobmaster-%s", jm->id);
+		snprintf(jm->address, sizeof(jm->address), "local:%s", name);
+		if ((rc = rpc_local_register(name, &jm->gw.base)) != 0)
+			goto nomem_sync;
+		jm->local_address = true;
+	}
+	char lname[16];
+	snprintf(lname, sizeof(lname), "flinc-jm-%.6s", jm->id);
+	if ((rc = cm_loop_new(&jm->loop, lname)) != 0)
+		goto fail_registered;
+	jm->t0 = cm_now_ms();
+	if (jm->L.cancel)
+		cm_cancel_watch(jm->L.cancel, on_cancel_token, jm);
+	if ((rc = cm_loop_post(jm->loop, begin, jm)) != 0) {
+		if (jm->L.cancel)
+			cm_cancel_unwatch(jm->L.cancel);
+		cm_loop_free(jm->loop);
+		goto fail_registered;
+	}
+	*out = jm;
+	return 0;
+
+fail_registered:
+	if (jm->local_address)
+		rpc_local_unregister(jm->address + 6);
+nomem_sync:
+	pthread_cond_destroy(&jm->cv);
+	pthread_mutex_destroy(&jm->mu);
+nomem:
+	if (jm->where)
+		for (size_t v = 0; v < jg->nvertices; v++)
+			free(jm->where[v]);
+	free(jm->where);
+	free(jm->tmi);
+	free(jm->edge_base);
+	free(jm->in);
+	free(jm->out);
+	free(jm->np);
+	eg_free(jm->eg);
+	free(jm);
+	return cm_err_set(err, rc, "cannot start the JobMaster: %s", fl_strerror(rc));
+}
+
+/* On the loop: true once the job ended and no gateway call is in flight. */
+struct quiet {
+	jm_jobmaster *jm;
+	bool yes;
+};
+
+static void check_quiet(void *arg)
+{
+	struct quiet *q = arg;
+	q->yes = q->jm->phase == P_DONE && q->jm->inflight == 0;
+}
+
+void jm_wait(jm_jobmaster *jm, jm_result *res)
+{
+	pthread_mutex_lock(&jm->mu);
+	while (!jm->done)
+		pthread_cond_wait(&jm->cv, &jm->mu);
+	*res = jm->res;
+	pthread_mutex_unlock(&jm->mu);
+	/* Heartbeats or metrics may still be answered: their replies need the
+	 * loop, so wait until none is in flight. */
+	for (;;) {
+		struct quiet q = {jm, false};
+		if (cm_loop_call(jm->loop, check_quiet, &q) != 0 || q.yes)
+			break;
+		struct timespec ts = {0, 2 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void jm_free(jm_jobmaster *jm)
+{
+	if (!jm)
+		return;
+	if (jm->L.cancel)
+		cm_cancel_unwatch(jm->L.cancel);
+	if (jm->local_address)
+		rpc_local_unregister(jm->address + 6);
+	cm_loop_free(jm->loop);
+	for (size_t k = 0; k < jm->ntms; k++) {
+		free(jm->tmi[k].resource_id);
+		free(jm->tmi[k].data_address);
+	}
+	for (size_t v = 0; v < jm->jg->nvertices; v++)
+		free(jm->where[v]);
+	free(jm->where);
+	free(jm->tmi);
+	free(jm->edge_base);
+	free(jm->in);
+	free(jm->out);
+	free(jm->np);
+	eg_free(jm->eg);
+	pthread_cond_destroy(&jm->cv);
+	pthread_mutex_destroy(&jm->mu);
+	free(jm);
 }

@@ -1,22 +1,40 @@
 /*
- * jobmaster.h — runs one job graph on a set of TaskManagers (Flink's
- * JobMaster with the standalone ResourceManager's fixed slots).
+ * jobmaster.h — the JobMaster of one job (Flink's JobMaster): a service with
+ * its own loop (Flink's main-thread executor) and mailbox, owning the job's
+ * execution graph (execgraph.h).
  *
- * Scheduling: all tasks are deployed at once (streaming, pipelined). Slot
- * sharing: subtask i of every vertex of a slot sharing group goes to the
- * group's i-th slot, so a job needs as many slots as the widest vertex per
- * group. Slots are taken round-robin across TaskManagers, so that pipelines
- * spread out and data crosses TaskManagers. Failure: the first failed task
- * fails the job (no restart strategy without checkpoints, as in Flink);
- * every other task is cancelled.
+ * Its inputs are messages: replies of TaskManager gateway calls, task state
+ * reports, heartbeat replies and their timeouts, a cancellation request,
+ * progress ticks. What it does, in order:
+ *   1. asks every TaskManager gateway for its slots;
+ *   2. assigns slots (slot sharing: subtask i of every vertex of a group
+ *      goes to the group's i-th slot; slots round-robin across TaskManagers
+ *      so pipelines spread out) — or fails with the numbers when they do not
+ *      suffice;
+ *   3. submits every task's deployment descriptor (phase one), then starts
+ *      the job attempt on every TaskManager once all were accepted (phase
+ *      two), and reports the job RUNNING;
+ *   4. follows task states; the first failure fails the job (no restart
+ *      strategy without checkpoints, as in Flink) and every other task is
+ *      cancelled; a cancellation request cancels every task;
+ *   5. heartbeats every TaskManager each heartbeat.interval; one that does
+ *      not answer within heartbeat.timeout fails the job;
+ *   6. when every task is final, releases them on every TaskManager and
+ *      ends FINISHED, FAILED or CANCELED.
+ *
+ * Threads: jm_new, jm_cancel, jm_wait and jm_free are thread-safe; the
+ * listener's callbacks run on the JobMaster's loop.
  */
 #ifndef FLINC_JOBMANAGER_JOBMASTER_H
 #define FLINC_JOBMANAGER_JOBMASTER_H
 
-#include "graph/jobgraph.h"
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "common/cancel.h"
-#include "graph/descriptor.h"
-#include "taskmanager/taskmanager.h"
+#include "config/config.h"
+#include "graph/jobgraph.h"
+#include "rpc/gateway.h"
 
 typedef struct jm_result {
 	int status; /* 0 FINISHED, FL_EJOBFAILED, FL_ECANCELED, or the deployment error */
@@ -53,24 +71,40 @@ typedef struct jm_listener {
 	cm_cancel *cancel;
 } jm_listener;
 
-typedef struct jm_job jm_job;
+typedef struct jm_jobmaster jm_jobmaster;
+
+typedef struct jm_params {
+	const jg_graph *jg;	  /* borrowed: outlives the JobMaster */
+	rpc_tm_gateway **tms;	  /* the TaskManagers offering slots, borrowed */
+	size_t ntms;
+	const cfg *config;	  /* heartbeat.*, borrowed */
+	const jm_listener *listener; /* may be NULL; borrowed */
+	/* How TaskManagers reach this JobMaster: NULL registers it in this
+	 * process as "local:jobmaster-<job id>"; otherwise an address served by
+	 * an RPC server the caller runs over jm_gateway(). */
+	const char *address;
+} jm_params;
 
 /* Fills id with 32 random hex digits (Flink's JobID form). */
 void jm_new_job_id(char id[33]);
 
 /*
- * Runs jg on the TaskManagers and blocks until it ends. The TaskManagers
- * must have been created with jm_on_task_state as their state callback and
- * the address of *slot (which jm_run_job fills) as its argument, so that
- * reports reach the running job. Returns 0 when the job ran (res->status
- * says how it ended) or an error when it could not be scheduled (not enough
- * slots: res->error names the numbers).
+ * Starts the JobMaster of p->jg and its job. Returns 0 with *out (free with
+ * jm_free after jm_wait) or FL_ENOMEM with err.
  */
-int jm_run_job(tm_taskmanager **tms, size_t ntms, jm_job **slot, const jg_graph *jg,
-	       const jm_listener *listener, jm_result *res);
+int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err);
+/* Requests cancellation (idempotent, thread-safe). */
+void jm_cancel(jm_jobmaster *jm);
+/* Blocks until the job reached a terminal status and every TaskManager
+ * released it; fills res. */
+void jm_wait(jm_jobmaster *jm, jm_result *res);
+/* Frees the JobMaster (after jm_wait). */
+void jm_free(jm_jobmaster *jm);
 
-/* The TaskManagers' state callback; arg is a jm_job ** (see above). */
-void jm_on_task_state(void *arg, const char *job_id, uint64_t attempt, int vertex, int subtask,
-		      enum tm_task_state state, const char *error);
+/* The JobMaster's own gateway, for an RPC server that exposes it. Owned by
+ * the JobMaster. */
+rpc_jm_gateway *jm_gateway(jm_jobmaster *jm);
+/* The job's id (valid for the JobMaster's lifetime). */
+const char *jm_job_id(const jm_jobmaster *jm);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "common/auth.h"
 #include "common/log.h"
+#include "taskmanager/taskmanager.h"
 
 /* The secret from security.internal.token(-file), or a random one. */
 static int mc_secret(const cfg *c, cm_secret *s, cm_err *err)
@@ -45,6 +46,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	int64_t ntm = 1, slots = 1;
 	cfg_get_int(c, CFG_LOCAL_TMS, &ntm);
 	cfg_get_int(c, CFG_TM_SLOTS, &slots);
+	/* As Flink's local environment: enough slots for the job. */
 	int64_t fit = (jg->slots_needed + ntm - 1) / ntm;
 	if (slots < fit)
 		slots = fit;
@@ -58,13 +60,13 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	 * cluster, so that even on loopback only its own TaskManagers can open
 	 * each other's channels. */
 	cm_secret secret = {0};
-	char cluster_id[40];
 	if ((rc = mc_secret(c, &secret, &err)) != 0) {
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		res->status = rc;
 		jg_free(jg);
 		return rc;
 	}
+	char cluster_id[40];
 	unsigned char r[8] = {0};
 	cm_random(r, sizeof(r));
 	snprintf(cluster_id, sizeof(cluster_id), "local-%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
@@ -72,8 +74,9 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	CM_INFO("minicluster", "Starting local cluster: %lld TaskManager(s) with %lld slot(s) each",
 		(long long)ntm, (long long)slots);
 	tm_taskmanager **tms = calloc((size_t)ntm, sizeof(*tms));
-	jm_job *current = NULL;
-	if (!tms) {
+	rpc_tm_gateway **gws = calloc((size_t)ntm, sizeof(*gws));
+	jm_jobmaster *jm = NULL;
+	if (!tms || !gws) {
 		rc = FL_ENOMEM;
 		snprintf(res->error, sizeof(res->error), "out of memory");
 		goto out;
@@ -86,23 +89,33 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 				.port = 0,
 				.cluster_id = cluster_id,
 				.secret = &secret,
-				.config = c,
-				.on_state = jm_on_task_state,
-				.on_state_arg = &current};
+				.config = c};
 		if ((rc = tm_new(&tms[i], &o, &err)) != 0) {
 			snprintf(res->error, sizeof(res->error), "cannot start TaskManager %lld: %.440s",
 				 (long long)i, err.msg);
 			goto out;
 		}
+		gws[i] = tm_gateway(tms[i]);
 	}
-	rc = jm_run_job(tms, (size_t)ntm, &current, jg, listener, res);
-	if (rc && !res->status)
-		res->status = rc;
+	jm_params jp = {.jg = jg,
+			.tms = gws,
+			.ntms = (size_t)ntm,
+			.config = c,
+			.listener = listener,
+			.address = NULL};
+	if ((rc = jm_new(&jm, &jp, &err)) != 0) {
+		snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		goto out;
+	}
+	jm_wait(jm, res);
+	rc = 0;
 out:
+	jm_free(jm);
 	if (tms)
 		for (int64_t i = 0; i < ntm; i++)
 			tm_free(tms[i]);
 	free(tms);
+	free(gws);
 	jg_free(jg);
 	cm_secret_clear(&secret);
 	if (rc && !res->status)

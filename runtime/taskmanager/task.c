@@ -4,6 +4,7 @@
  */
 #include "taskmanager/task.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,9 +366,12 @@ static void *task_main(void *arg)
 
 int tm_task_start(tm_task *t, cm_err *err)
 {
-	if (pthread_create(&t->thread, NULL, task_main, t) != 0)
+	pthread_mutex_lock(&t->mu);
+	int rc = pthread_create(&t->thread, NULL, task_main, t);
+	t->started = rc == 0;
+	pthread_mutex_unlock(&t->mu);
+	if (rc != 0)
 		return cm_err_set(err, FL_ENOMEM, "cannot start the thread of %s", t->name);
-	t->started = true;
 	return 0;
 }
 
@@ -386,11 +390,52 @@ void tm_task_cancel(tm_task *t)
 	pthread_mutex_unlock(&t->mu);
 }
 
+static void on_interrupt(int sig)
+{
+	(void)sig; /* the point is the EINTR it causes */
+}
+
+static pthread_once_t interrupt_once = PTHREAD_ONCE_INIT;
+
+static void install_interrupt(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: blocking calls return EINTR */
+	sigaction(SIGURG, &sa, NULL);
+}
+
+void tm_task_interrupt(tm_task *t)
+{
+	pthread_once(&interrupt_once, install_interrupt);
+	pthread_mutex_lock(&t->mu);
+	if (t->started && !tm_task_state_is_final(tm_task_get_state(t)))
+		pthread_kill(t->thread, SIGURG);
+	pthread_mutex_unlock(&t->mu);
+}
+
+void tm_task_abandon(tm_task *t)
+{
+	pthread_mutex_lock(&t->mu);
+	if (t->started)
+		pthread_detach(t->thread);
+	t->started = false;
+	t->abandoned = true;
+	pthread_mutex_unlock(&t->mu);
+}
+
 void tm_task_join(tm_task *t)
 {
-	if (t->started) {
+	pthread_mutex_lock(&t->mu);
+	bool started = t->started;
+	pthread_mutex_unlock(&t->mu);
+	if (started) {
 		pthread_join(t->thread, NULL);
+		pthread_mutex_lock(&t->mu);
 		t->started = false;
+		pthread_mutex_unlock(&t->mu);
 	}
 }
 

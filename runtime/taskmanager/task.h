@@ -96,6 +96,7 @@ struct tm_task {
 	pthread_mutex_t mu; /* orders writer creation against tm_task_cancel */
 	pthread_t thread;
 	bool started;
+	bool abandoned; /* left behind by the cancellation watchdog */
 };
 
 /*
@@ -114,6 +115,15 @@ int tm_task_start(tm_task *t, cm_err *err);
 /* Requests cancellation and wakes the thread wherever the runtime blocks it
  * (gate, back-pressure). Thread-safe, idempotent. */
 void tm_task_cancel(tm_task *t);
+/* Interrupts the task's thread (a signal with a handler that does nothing,
+ * installed without SA_RESTART, so a blocking system call in user code or
+ * the runtime returns EINTR). Harmless when the thread already ended.
+ * Thread-safe; call after tm_task_cancel. */
+void tm_task_interrupt(tm_task *t);
+/* Gives up on a task whose thread does not end (the cancellation
+ * watchdog): the thread is detached and never interrupted or joined again;
+ * the task's memory must then never be freed. */
+void tm_task_abandon(tm_task *t);
 /* Waits for the thread (if started). */
 void tm_task_join(tm_task *t);
 /* Joins, unregisters the inputs and frees everything. */

@@ -1,38 +1,83 @@
 /*
- * taskmanager.c — slots, deployment, and the output flusher.
+ * taskmanager.c — the TaskManager service: its gateway's calls run on its
+ * loop, which owns the job table; tasks report to it from their threads.
  */
 #include "taskmanager/taskmanager.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/loop.h"
 #include "common/sync.h"
+#include "network/endpoint.h"
+#include "network/pool.h"
+#include "taskmanager/channels.h"
 
 #define TM_FLUSH_TICK_MS 20
+#define TM_WATCH_MS 1000
+#define TM_ADDRESS_MAX 256
+
+/* A job attempt with tasks here. Loop thread only. */
+struct tm_job {
+	char job_id[33];
+	uint64_t attempt;
+	char jm_address[TM_ADDRESS_MAX];
+	rpc_jm_gateway *jm;
+	int64_t last_heartbeat_ms;
+	tm_task **tasks;
+	size_t ntasks, cap;
+	bool cancelling;
+	bool jm_lost;		/* cancelled here: release when all ended */
+	int64_t cancel_deadline_ms;
+	uint64_t watchdog;	/* timer id, 0: none */
+	struct tm_job *next;
+};
+
+struct local_gateway {
+	rpc_tm_gateway base;
+	tm_taskmanager *tm;
+};
 
 struct tm_taskmanager {
 	int index, slots;
 	char resource_id[128];
+	char cluster_id[64];
+	cm_secret secret;
 	const cfg *config;
 	net_endpoint *ep;
 	net_pool *pool;
 	tm_channels *channels;
-	tm_state_fn on_state;
-	void *on_state_arg;
 	tm_task_deps deps;
-	pthread_mutex_t mu; /* guards tasks */
+	cm_loop *loop;
+	struct local_gateway gw;
+	struct tm_job *jobs; /* loop thread */
+	bool shutting_down;  /* loop thread */
+	int64_t cancel_interval_ms, cancel_timeout_ms, heartbeat_timeout_ms;
+	bool exit_on_stuck;
+	int abandoned; /* tasks left behind; the TaskManager is then kept */
+	uint64_t watch_timer;
+	/* Every task, for the output flusher: tm->mu. */
+	pthread_mutex_t mu;
+	tm_task **all;
+	size_t nall, cap_all;
 	/* The output flusher (Flink's OutputFlusher): every TM_FLUSH_TICK_MS it
 	 * raises each task's flush flag, so a partly filled buffer leaves
 	 * within the buffer timeout even while a slow user function runs. */
 	pthread_t flusher;
 	pthread_cond_t flusher_cv;
 	bool flusher_stop;
-	tm_task **tasks;
-	size_t ntasks, cap_tasks;
 };
+
+/* TaskManagers kept because a task thread was left behind: reachable, so
+ * that the stuck thread's memory is neither freed nor reported leaked. */
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static tm_taskmanager *kept[64];
+static int nkept;
 
 static void *flusher_main(void *arg)
 {
@@ -41,14 +86,173 @@ static void *flusher_main(void *arg)
 	while (!tm->flusher_stop) {
 		struct timespec ts = cm_deadline_ts(cm_now_ms() + TM_FLUSH_TICK_MS);
 		pthread_cond_timedwait(&tm->flusher_cv, &tm->mu, &ts);
-		for (size_t i = 0; i < tm->ntasks; i++)
-			atomic_fetch_or(&tm->tasks[i]->chain.attention, TM_ATTN_FLUSH);
+		for (size_t i = 0; i < tm->nall; i++)
+			atomic_fetch_or(&tm->all[i]->chain.attention, TM_ATTN_FLUSH);
 	}
 	pthread_mutex_unlock(&tm->mu);
 	return NULL;
 }
 
-/* The task's upcall: logged here, forwarded to the JobMaster. */
+/* ------------------------------------------------------------ job table */
+
+static struct tm_job *job_find(tm_taskmanager *tm, const char *job_id, uint64_t attempt)
+{
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		if (j->attempt == attempt && strcmp(j->job_id, job_id) == 0)
+			return j;
+	return NULL;
+}
+
+static bool job_all_final(const struct tm_job *j)
+{
+	for (size_t i = 0; i < j->ntasks; i++) {
+		const tm_task *t = j->tasks[i];
+		if (t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t)))
+			return false;
+	}
+	return true;
+}
+
+static void all_remove(tm_taskmanager *tm, tm_task *t)
+{
+	pthread_mutex_lock(&tm->mu);
+	for (size_t i = 0; i < tm->nall; i++) {
+		if (tm->all[i] == t) {
+			tm->all[i] = tm->all[--tm->nall];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tm->mu);
+}
+
+/* Frees the job's tasks (they ended or never started) and the job. */
+static void job_release(tm_taskmanager *tm, struct tm_job *j)
+{
+	for (struct tm_job **p = &tm->jobs; *p; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	}
+	if (j->watchdog)
+		cm_loop_timer_cancel(tm->loop, j->watchdog);
+	for (size_t i = 0; i < j->ntasks; i++) {
+		tm_task *t = j->tasks[i];
+		all_remove(tm, t);
+		if (!t->abandoned)
+			tm_task_free(t);
+	}
+	free(j->tasks);
+	if (j->jm)
+		j->jm->ops->free(j->jm);
+	CM_DEBUG("taskmanager", "Released job %s (attempt %016llx) on %s", j->job_id,
+		 (unsigned long long)j->attempt, tm->resource_id);
+	free(j);
+}
+
+/* ------------------------------------------------------ cancel watchdog */
+
+static void report_to_jm(tm_taskmanager *tm, struct tm_job *j, const tm_task *t,
+			 enum tm_task_state st, const char *error);
+
+/* On the loop: interrupts the job's live tasks every cancellation interval
+ * until they ended; past the timeout, a task is stuck. */
+static void watchdog(void *arg)
+{
+	struct tm_job *j = arg;
+	tm_taskmanager *tm = NULL;
+	/* The job is the timer's arg; find its TaskManager through a task. */
+	for (size_t i = 0; i < j->ntasks && !tm; i++)
+		tm = j->tasks[i]->deps.on_state_arg;
+	j->watchdog = 0;
+	if (!tm || job_all_final(j))
+		return;
+	int64_t now = cm_now_ms();
+	if (tm->cancel_timeout_ms > 0 && now >= j->cancel_deadline_ms) {
+		for (size_t i = 0; i < j->ntasks; i++) {
+			tm_task *t = j->tasks[i];
+			if (!t->started || t->abandoned || tm_task_state_is_final(tm_task_get_state(t)))
+				continue;
+			char msg[512];
+			snprintf(msg, sizeof(msg),
+				 "Task did not exit gracefully within %lld s of being cancelled "
+				 "(task.cancellation.timeout): %s is stuck in user code or a blocking "
+				 "call",
+				 (long long)(tm->cancel_timeout_ms / 1000), t->name);
+			if (tm->exit_on_stuck) {
+				CM_ERROR("taskmanager", "%s; the TaskManager exits, as Flink's does", msg);
+				exit(1);
+			}
+			CM_ERROR("taskmanager", "%s; its thread is left behind", msg);
+			tm_task_abandon(t);
+			tm->abandoned++;
+			report_to_jm(tm, j, t, TM_TASK_FAILED, msg);
+		}
+		return;
+	}
+	for (size_t i = 0; i < j->ntasks; i++)
+		tm_task_interrupt(j->tasks[i]);
+	int64_t next = now + tm->cancel_interval_ms;
+	if (tm->cancel_timeout_ms > 0 && next > j->cancel_deadline_ms)
+		next = j->cancel_deadline_ms;
+	cm_loop_timer(tm->loop, next, watchdog, j, &j->watchdog);
+}
+
+/* On the loop: cancels the job's tasks and starts the watchdog. */
+static void job_cancel(tm_taskmanager *tm, struct tm_job *j)
+{
+	for (size_t i = 0; i < j->ntasks; i++) {
+		tm_task_cancel(j->tasks[i]);
+		tm_task_interrupt(j->tasks[i]);
+	}
+	if (j->cancelling)
+		return;
+	j->cancelling = true;
+	j->cancel_deadline_ms = cm_now_ms() + tm->cancel_timeout_ms;
+	int64_t first = cm_now_ms() + (tm->cancel_interval_ms < 1000 ? tm->cancel_interval_ms : 1000);
+	if (!job_all_final(j))
+		cm_loop_timer(tm->loop, first, watchdog, j, &j->watchdog);
+}
+
+/* ------------------------------------------------------------ reports */
+
+struct state_report {
+	tm_taskmanager *tm;
+	char job_id[33];
+	uint64_t attempt;
+	int vertex, subtask;
+	enum tm_task_state st;
+	char *error;
+};
+
+static void report_to_jm(tm_taskmanager *tm, struct tm_job *j, const tm_task *t,
+			 enum tm_task_state st, const char *error)
+{
+	if (j->jm && !j->jm_lost)
+		j->jm->ops->task_state(j->jm, tm->resource_id, j->job_id, j->attempt, t->td->vertex,
+				       t->td->subtask, (int)st, error, NULL, NULL);
+}
+
+static void on_report(void *arg)
+{
+	struct state_report *r = arg;
+	tm_taskmanager *tm = r->tm;
+	struct tm_job *j = job_find(tm, r->job_id, r->attempt);
+	tm_task *t = NULL;
+	for (size_t i = 0; j && i < j->ntasks && !t; i++)
+		if (j->tasks[i]->td->vertex == r->vertex && j->tasks[i]->td->subtask == r->subtask)
+			t = j->tasks[i];
+	/* A task left behind was reported FAILED already; whatever it says
+	 * later is not news. */
+	if (t && !t->abandoned)
+		report_to_jm(tm, j, t, r->st, r->error);
+	if (j && j->jm_lost && job_all_final(j))
+		job_release(tm, j);
+	free(r->error);
+	free(r);
+}
+
+/* The task's upcall, on its thread: logged here, handled on the loop. */
 static void on_task_state(void *arg, tm_task *t, enum tm_task_state st, const char *error)
 {
 	tm_taskmanager *tm = arg;
@@ -58,27 +262,477 @@ static void on_task_state(void *arg, tm_task *t, enum tm_task_state st, const ch
 		CM_DEBUG("task", "switched from DEPLOYING to RUNNING");
 	else
 		CM_INFO("task", "switched from RUNNING to %s", tm_task_state_name(st));
-	if (tm->on_state)
-		tm->on_state(tm->on_state_arg, t->td->job_id, t->td->attempt, t->td->vertex,
-			     t->td->subtask, st, error);
+	struct state_report *r = calloc(1, sizeof(*r));
+	if (!r) {
+		CM_ERROR("taskmanager", "out of memory reporting a task state");
+		return;
+	}
+	r->tm = tm;
+	memcpy(r->job_id, t->td->job_id, sizeof(r->job_id));
+	r->attempt = t->td->attempt;
+	r->vertex = t->td->vertex;
+	r->subtask = t->td->subtask;
+	r->st = st;
+	r->error = error ? strdup(error) : NULL;
+	if (cm_loop_post(tm->loop, on_report, r) != 0) {
+		free(r->error);
+		free(r);
+	}
 }
+
+/* ------------------------------------------------------- gateway calls */
+
+enum call_kind { C_SLOTS, C_SUBMIT, C_START, C_CANCEL, C_RELEASE, C_METRICS, C_HEARTBEAT, C_STALL };
+
+struct call {
+	tm_taskmanager *tm;
+	enum call_kind kind;
+	char job_id[33];
+	uint64_t attempt;
+	uint8_t *bytes; /* submit: descriptor */
+	size_t len;
+	char address[TM_ADDRESS_MAX]; /* submit, heartbeat: the JobMaster */
+	int64_t stall_ms;
+	rpc_done_fn done;
+	void *arg;
+};
+
+static void reply(struct call *c, int rc, const char *msg, const uint8_t *p, size_t len)
+{
+	if (c->done)
+		c->done(c->arg, rc, msg, p, len);
+}
+
+static void do_slots(struct call *c)
+{
+	tm_taskmanager *tm = c->tm;
+	cm_wbuf w;
+	cm_wbuf_init(&w, 4096);
+	cm_wbuf_str(&w, tm->resource_id);
+	cm_wbuf_str(&w, net_endpoint_address(tm->ep));
+	cm_wbuf_uvarint(&w, (uint64_t)tm->slots);
+	if (cm_wbuf_error(&w))
+		reply(c, FL_ENOMEM, "out of memory", NULL, 0);
+	else
+		reply(c, 0, NULL, cm_wbuf_data(&w), cm_wbuf_len(&w));
+	cm_wbuf_fini(&w);
+}
+
+static void do_submit(struct call *c)
+{
+	tm_taskmanager *tm = c->tm;
+	cm_err err = {0};
+	td_task *td;
+	int rc = td_decode(c->bytes, c->len, &td, &err);
+	if (rc) {
+		reply(c, rc, err.msg, NULL, 0);
+		return;
+	}
+	struct tm_job *j = job_find(tm, td->job_id, td->attempt);
+	if (j) {
+		for (size_t i = 0; i < j->ntasks; i++) {
+			if (j->tasks[i]->td->vertex == td->vertex &&
+			    j->tasks[i]->td->subtask == td->subtask) {
+				snprintf(err.msg, sizeof(err.msg), "%s (%d/%d) is already deployed here",
+					 td->vertex_name, td->subtask + 1, td->parallelism);
+				td_free(td);
+				reply(c, FL_EINVAL, err.msg, NULL, 0);
+				return;
+			}
+		}
+	}
+	bool new_job = !j;
+	if (new_job) {
+		if (!(j = calloc(1, sizeof(*j)))) {
+			td_free(td);
+			reply(c, FL_ENOMEM, "out of memory", NULL, 0);
+			return;
+		}
+		memcpy(j->job_id, td->job_id, sizeof(j->job_id));
+		j->attempt = td->attempt;
+		snprintf(j->jm_address, sizeof(j->jm_address), "%s", c->address);
+		j->last_heartbeat_ms = cm_now_ms();
+		if ((rc = rpc_jm_gateway_open(c->address, &tm->secret, tm->cluster_id, &j->jm)) != 0) {
+			snprintf(err.msg, sizeof(err.msg), "cannot reach the JobMaster at '%.200s': %s",
+				 c->address, fl_strerror(rc));
+			free(j);
+			td_free(td);
+			reply(c, rc, err.msg, NULL, 0);
+			return;
+		}
+	}
+	tm_task *t = NULL;
+	if (j->ntasks == j->cap) {
+		size_t ncap = j->cap ? j->cap * 2 : 8;
+		tm_task **nt = realloc(j->tasks, ncap * sizeof(*nt));
+		if (!nt) {
+			rc = cm_err_set(&err, FL_ENOMEM, "out of memory");
+			td_free(td);
+			goto out;
+		}
+		j->tasks = nt;
+		j->cap = ncap;
+	}
+	pthread_mutex_lock(&tm->mu);
+	if (tm->nall == tm->cap_all) {
+		size_t ncap = tm->cap_all ? tm->cap_all * 2 : 16;
+		tm_task **na = realloc(tm->all, ncap * sizeof(*na));
+		if (!na) {
+			pthread_mutex_unlock(&tm->mu);
+			rc = cm_err_set(&err, FL_ENOMEM, "out of memory");
+			td_free(td);
+			goto out;
+		}
+		tm->all = na;
+		tm->cap_all = ncap;
+	}
+	pthread_mutex_unlock(&tm->mu);
+	if ((rc = tm_task_new(&tm->deps, td, &t, &err)) != 0)
+		goto out;
+	j->tasks[j->ntasks++] = t;
+	pthread_mutex_lock(&tm->mu);
+	tm->all[tm->nall++] = t;
+	pthread_mutex_unlock(&tm->mu);
+	if (new_job) {
+		j->next = tm->jobs;
+		tm->jobs = j;
+	}
+	CM_DEBUG("taskmanager", "Received task %s of job %s on %s", t->name, t->td->job_id,
+		 tm->resource_id);
+	reply(c, 0, NULL, NULL, 0);
+	return;
+out:
+	if (new_job) {
+		j->jm->ops->free(j->jm);
+		free(j->tasks);
+		free(j);
+	}
+	reply(c, rc, err.msg, NULL, 0);
+}
+
+static void do_start(struct call *c)
+{
+	tm_taskmanager *tm = c->tm;
+	struct tm_job *j = job_find(tm, c->job_id, c->attempt);
+	if (!j) {
+		reply(c, FL_ENOENT, "no task of that job attempt is deployed here", NULL, 0);
+		return;
+	}
+	cm_err err = {0};
+	int rc = 0;
+	for (size_t i = 0; i < j->ntasks && rc == 0; i++)
+		if (!j->tasks[i]->started && !j->cancelling)
+			rc = tm_task_start(j->tasks[i], &err);
+	reply(c, rc, rc ? err.msg : NULL, NULL, 0);
+}
+
+static void do_cancel(struct call *c)
+{
+	struct tm_job *j = job_find(c->tm, c->job_id, c->attempt);
+	if (j)
+		job_cancel(c->tm, j);
+	reply(c, 0, NULL, NULL, 0);
+}
+
+static void do_release(struct call *c)
+{
+	tm_taskmanager *tm = c->tm;
+	struct tm_job *j = job_find(tm, c->job_id, c->attempt);
+	if (!j) {
+		reply(c, 0, NULL, NULL, 0);
+		return;
+	}
+	if (!job_all_final(j)) {
+		reply(c, FL_EINVAL, "the job attempt still has running tasks here", NULL, 0);
+		return;
+	}
+	job_release(tm, j);
+	reply(c, 0, NULL, NULL, 0);
+}
+
+static void do_metrics(struct call *c)
+{
+	struct tm_job *j = job_find(c->tm, c->job_id, c->attempt);
+	cm_wbuf w;
+	cm_wbuf_init(&w, 64u << 20);
+	size_t n = 0;
+	for (size_t i = 0; j && i < j->ntasks; i++)
+		n += j->tasks[i]->chain.nops;
+	cm_wbuf_uvarint(&w, n);
+	for (size_t i = 0; j && i < j->ntasks; i++) {
+		const tm_chain *ch = &j->tasks[i]->chain;
+		for (size_t k = 0; k < ch->nops; k++) {
+			cm_wbuf_uvarint(&w, (uint64_t)ch->ops[k].node->node);
+			cm_wbuf_uvarint(&w, atomic_load_explicit(&ch->ops[k].records_in,
+								 memory_order_relaxed));
+			cm_wbuf_uvarint(&w, atomic_load_explicit(&ch->ops[k].records_out,
+								 memory_order_relaxed));
+		}
+	}
+	if (cm_wbuf_error(&w))
+		reply(c, cm_wbuf_error(&w), "cannot encode the metrics", NULL, 0);
+	else
+		reply(c, 0, NULL, cm_wbuf_data(&w), cm_wbuf_len(&w));
+	cm_wbuf_fini(&w);
+}
+
+static void do_heartbeat(struct call *c)
+{
+	tm_taskmanager *tm = c->tm;
+	int64_t now = cm_now_ms();
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		if (strcmp(j->jm_address, c->address) == 0)
+			j->last_heartbeat_ms = now;
+	cm_wbuf w;
+	cm_wbuf_init(&w, 1024);
+	cm_wbuf_str(&w, tm->resource_id);
+	reply(c, cm_wbuf_error(&w), NULL, cm_wbuf_data(&w), cm_wbuf_len(&w));
+	cm_wbuf_fini(&w);
+}
+
+static void run_call(void *arg)
+{
+	struct call *c = arg;
+	if (c->tm->shutting_down && c->kind != C_RELEASE) {
+		reply(c, FL_ECLOSED, "the TaskManager is shutting down", NULL, 0);
+	} else {
+		switch (c->kind) {
+		case C_SLOTS:
+			do_slots(c);
+			break;
+		case C_SUBMIT:
+			do_submit(c);
+			break;
+		case C_START:
+			do_start(c);
+			break;
+		case C_CANCEL:
+			do_cancel(c);
+			break;
+		case C_RELEASE:
+			do_release(c);
+			break;
+		case C_METRICS:
+			do_metrics(c);
+			break;
+		case C_HEARTBEAT:
+			do_heartbeat(c);
+			break;
+		case C_STALL: {
+			struct timespec ts = {c->stall_ms / 1000, (c->stall_ms % 1000) * 1000000L};
+			while (nanosleep(&ts, &ts) != 0)
+				;
+			break;
+		}
+		}
+	}
+	free(c->bytes);
+	free(c);
+}
+
+static void post_call(tm_taskmanager *tm, struct call *c)
+{
+	c->tm = tm;
+	if (cm_loop_post(tm->loop, run_call, c) != 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "TaskManager %s is shutting down", tm->resource_id);
+		reply(c, FL_ECLOSED, msg, NULL, 0);
+		free(c->bytes);
+		free(c);
+	}
+}
+
+static struct call *new_call(enum call_kind kind, const char *job_id, uint64_t attempt,
+			     rpc_done_fn done, void *arg)
+{
+	struct call *c = calloc(1, sizeof(*c));
+	if (!c) {
+		if (done)
+			done(arg, FL_ENOMEM, "out of memory", NULL, 0);
+		return NULL;
+	}
+	c->kind = kind;
+	if (job_id)
+		snprintf(c->job_id, sizeof(c->job_id), "%s", job_id);
+	c->attempt = attempt;
+	c->done = done;
+	c->arg = arg;
+	return c;
+}
+
+#define GW_TM(g) (((struct local_gateway *)(g))->tm)
+
+static void gw_slots(rpc_tm_gateway *g, rpc_done_fn done, void *arg)
+{
+	struct call *c = new_call(C_SLOTS, NULL, 0, done, arg);
+	if (c)
+		post_call(GW_TM(g), c);
+}
+
+static void gw_submit(rpc_tm_gateway *g, const uint8_t *tdd, size_t len, const char *jm_address,
+		      rpc_done_fn done, void *arg)
+{
+	struct call *c = new_call(C_SUBMIT, NULL, 0, done, arg);
+	if (!c)
+		return;
+	if (!(c->bytes = malloc(len ? len : 1))) {
+		free(c);
+		if (done)
+			done(arg, FL_ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	memcpy(c->bytes, tdd, len);
+	c->len = len;
+	snprintf(c->address, sizeof(c->address), "%s", jm_address ? jm_address : "");
+	post_call(GW_TM(g), c);
+}
+
+static void gw_job_call(rpc_tm_gateway *g, enum call_kind k, const char *job_id, uint64_t attempt,
+			rpc_done_fn done, void *arg)
+{
+	struct call *c = new_call(k, job_id, attempt, done, arg);
+	if (c)
+		post_call(GW_TM(g), c);
+}
+
+static void gw_start(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+		     void *arg)
+{
+	gw_job_call(g, C_START, job_id, attempt, done, arg);
+}
+
+static void gw_cancel(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+		      void *arg)
+{
+	gw_job_call(g, C_CANCEL, job_id, attempt, done, arg);
+}
+
+static void gw_release(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+		       void *arg)
+{
+	gw_job_call(g, C_RELEASE, job_id, attempt, done, arg);
+}
+
+static void gw_metrics(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+		       void *arg)
+{
+	gw_job_call(g, C_METRICS, job_id, attempt, done, arg);
+}
+
+static void gw_heartbeat(rpc_tm_gateway *g, const char *jm_address, rpc_done_fn done, void *arg)
+{
+	struct call *c = new_call(C_HEARTBEAT, NULL, 0, done, arg);
+	if (!c)
+		return;
+	snprintf(c->address, sizeof(c->address), "%s", jm_address ? jm_address : "");
+	post_call(GW_TM(g), c);
+}
+
+static void gw_free(rpc_tm_gateway *g)
+{
+	(void)g; /* embedded in the TaskManager */
+}
+
+static const struct rpc_tm_gateway_ops local_ops = {
+    .slots = gw_slots,
+    .submit = gw_submit,
+    .start = gw_start,
+    .cancel = gw_cancel,
+    .release = gw_release,
+    .metrics = gw_metrics,
+    .heartbeat = gw_heartbeat,
+    .free = gw_free,
+};
+
+rpc_tm_gateway *tm_gateway(tm_taskmanager *tm)
+{
+	return &tm->gw.base;
+}
+
+int tm_test_stall(tm_taskmanager *tm, int64_t ms)
+{
+	struct call *c = new_call(C_STALL, NULL, 0, NULL, NULL);
+	if (!c)
+		return FL_ENOMEM;
+	c->stall_ms = ms;
+	c->tm = tm;
+	int rc = cm_loop_post(tm->loop, run_call, c);
+	if (rc)
+		free(c);
+	return rc;
+}
+
+/* ------------------------------------------------------ JobMaster watch */
+
+/* On the loop, every second: a job whose JobMaster was not heard of for
+ * heartbeat.timeout is cancelled and, once its tasks ended, released. */
+static void watch_jobmasters(void *arg)
+{
+	tm_taskmanager *tm = arg;
+	int64_t now = cm_now_ms();
+	for (struct tm_job *j = tm->jobs, *next; j; j = next) {
+		next = j->next;
+		if (j->jm_lost || now - j->last_heartbeat_ms < tm->heartbeat_timeout_ms)
+			continue;
+		CM_WARN("taskmanager",
+			"JobMaster at %s of job %s is lost: no heartbeat for %lld ms "
+			"(heartbeat.timeout); cancelling its tasks here",
+			j->jm_address, j->job_id, (long long)(now - j->last_heartbeat_ms));
+		j->jm_lost = true;
+		job_cancel(tm, j);
+		if (job_all_final(j))
+			job_release(tm, j);
+	}
+	if (!tm->shutting_down)
+		cm_loop_timer(tm->loop, now + TM_WATCH_MS, watch_jobmasters, tm, &tm->watch_timer);
+}
+
+/* ------------------------------------------------------------ lifecycle */
 
 int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 {
+	*out = NULL;
+	if (!o->secret || !o->secret->set)
+		return cm_err_set(err, FL_EINVAL, "a TaskManager needs the cluster's shared secret");
 	tm_taskmanager *tm = calloc(1, sizeof(*tm));
 	if (!tm)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	tm->index = o->index;
 	tm->slots = o->slots;
 	tm->config = o->config;
-	tm->on_state = o->on_state;
-	tm->on_state_arg = o->on_state_arg;
-	int64_t seg = 32 * 1024, bpc = 2;
+	tm->secret = *o->secret;
+	tm->exit_on_stuck = o->exit_on_stuck_task;
+	snprintf(tm->cluster_id, sizeof(tm->cluster_id), "%s", o->cluster_id ? o->cluster_id : "");
+	tm->gw.base.ops = &local_ops;
+	tm->gw.tm = tm;
+	int64_t seg = 32 * 1024, bpc = 2, max_conn = 1024, hs_timeout = 10000, idle_timeout = 60000;
+	tm->cancel_interval_ms = 30000;
+	tm->cancel_timeout_ms = 180000;
+	tm->heartbeat_timeout_ms = 50000;
 	if (o->config) {
 		cfg_get_memory_bytes(o->config, CFG_SEGMENT_SIZE, &seg);
 		cfg_get_int(o->config, CFG_BUFFERS_PER_CHANNEL, &bpc);
+		cfg_get_int(o->config, CFG_MAX_CONNECTIONS, &max_conn);
+		cfg_get_duration_ms(o->config, CFG_HANDSHAKE_TIMEOUT, &hs_timeout);
+		cfg_get_duration_ms(o->config, CFG_IDLE_TIMEOUT, &idle_timeout);
+		cfg_get_duration_ms(o->config, CFG_CANCEL_INTERVAL, &tm->cancel_interval_ms);
+		cfg_get_duration_ms(o->config, CFG_CANCEL_TIMEOUT, &tm->cancel_timeout_ms);
+		cfg_get_duration_ms(o->config, CFG_HEARTBEAT_TIMEOUT, &tm->heartbeat_timeout_ms);
 	}
+	if (tm->cancel_interval_ms < 1)
+		tm->cancel_interval_ms = 1;
 	const char *bind = o->bind_host && *o->bind_host ? o->bind_host : "127.0.0.1";
+	/* The resource id is known before the endpoint exists: Flink's default
+	 * is the host and port, here the host, the index and a random suffix. */
+	if (o->resource_id && *o->resource_id) {
+		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s", o->resource_id);
+	} else {
+		unsigned char r[3] = {0};
+		if (cm_random(r, sizeof(r)) != 0)
+			r[0] = (unsigned char)o->index;
+		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s-%d-%02x%02x%02x",
+			 o->host && *o->host ? o->host : bind, o->index, r[0], r[1], r[2]);
+	}
 	pthread_mutex_init(&tm->mu, NULL);
 	if (cm_cond_init(&tm->flusher_cv) != 0) {
 		pthread_mutex_destroy(&tm->mu);
@@ -91,23 +745,6 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 		rc = net_pool_new(&tm->pool, (size_t)(net_bytes / seg), (uint32_t)seg, err);
 	if (rc == 0 && (rc = tm_channels_new(&tm->channels)) != 0)
 		cm_err_set(err, rc, "out of memory");
-	/* The resource id is known before the endpoint exists: Flink's default
-	 * is the host and port, here the host and a random suffix. */
-	if (o->resource_id && *o->resource_id) {
-		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s", o->resource_id);
-	} else {
-		unsigned char r[3] = {0};
-		if (cm_random(r, sizeof(r)) != 0)
-			r[0] = (unsigned char)o->index;
-		snprintf(tm->resource_id, sizeof(tm->resource_id), "%s-%d-%02x%02x%02x",
-			 o->host && *o->host ? o->host : bind, o->index, r[0], r[1], r[2]);
-	}
-	int64_t max_conn = 1024, hs_timeout = 10000, idle_timeout = 60000;
-	if (o->config) {
-		cfg_get_int(o->config, CFG_MAX_CONNECTIONS, &max_conn);
-		cfg_get_duration_ms(o->config, CFG_HANDSHAKE_TIMEOUT, &hs_timeout);
-		cfg_get_duration_ms(o->config, CFG_IDLE_TIMEOUT, &idle_timeout);
-	}
 	net_endpoint_options eo = {.bind_host = bind,
 				   .port = o->port,
 				   .advertised_host = o->host,
@@ -120,15 +757,29 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 				   .idle_timeout_ms = idle_timeout};
 	if (rc == 0)
 		rc = net_endpoint_new(&tm->ep, &eo, err);
-	if (rc == 0 && pthread_create(&tm->flusher, NULL, flusher_main, tm) != 0) {
-		net_endpoint_free(tm->ep);
+	char name[16];
+	snprintf(name, sizeof(name), "flinc-tm-%d", o->index);
+	if (rc == 0 && (rc = cm_loop_new(&tm->loop, name)) != 0)
+		cm_err_set(err, rc, "cannot start the TaskManager's service thread");
+	if (rc == 0 && pthread_create(&tm->flusher, NULL, flusher_main, tm) != 0)
 		rc = cm_err_set(err, FL_ENOMEM, "cannot start the output flusher thread");
+	if (rc == 0 && cm_loop_timer(tm->loop, cm_now_ms() + TM_WATCH_MS, watch_jobmasters, tm,
+				     &tm->watch_timer) != 0) {
+		rc = cm_err_set(err, FL_ENOMEM, "out of memory");
+		pthread_mutex_lock(&tm->mu);
+		tm->flusher_stop = true;
+		pthread_cond_signal(&tm->flusher_cv);
+		pthread_mutex_unlock(&tm->mu);
+		pthread_join(tm->flusher, NULL);
 	}
 	if (rc) {
+		cm_loop_free(tm->loop);
+		net_endpoint_free(tm->ep);
 		tm_channels_free(tm->channels);
 		net_pool_free(tm->pool);
 		pthread_cond_destroy(&tm->flusher_cv);
 		pthread_mutex_destroy(&tm->mu);
+		cm_secret_clear(&tm->secret);
 		free(tm);
 		return rc;
 	}
@@ -164,123 +815,85 @@ int tm_slots(const tm_taskmanager *tm)
 	return tm->slots;
 }
 
+/* On the loop: refuse new calls, cancel everything. */
+static void shut_down(void *arg)
+{
+	tm_taskmanager *tm = arg;
+	tm->shutting_down = true;
+	cm_loop_timer_cancel(tm->loop, tm->watch_timer);
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		for (size_t i = 0; i < j->ntasks; i++) {
+			tm_task_cancel(j->tasks[i]);
+			tm_task_interrupt(j->tasks[i]);
+		}
+}
+
+/* Waits for a cancelled task's thread, interrupting it every interval, for
+ * at most the cancellation timeout. Returns false if it is stuck. */
+static bool await_task(tm_taskmanager *tm, tm_task *t)
+{
+	int64_t start = cm_now_ms(), last = start;
+	while (t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t))) {
+		int64_t now = cm_now_ms();
+		if (tm->cancel_timeout_ms > 0 && now - start >= tm->cancel_timeout_ms)
+			return false;
+		if (now - last >= tm->cancel_interval_ms) {
+			tm_task_interrupt(t);
+			last = now;
+		}
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return !t->abandoned;
+}
+
 void tm_free(tm_taskmanager *tm)
 {
 	if (!tm)
 		return;
+	cm_loop_call(tm->loop, shut_down, tm);
+	/* The job table is the loop's, but the loop takes no new calls now and
+	 * the tasks' reports only read it; reading it here is ordered by the
+	 * cm_loop_call above. */
+	bool stuck = tm->abandoned > 0;
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		for (size_t i = 0; i < j->ntasks; i++)
+			if (!await_task(tm, j->tasks[i])) {
+				stuck = true;
+				CM_ERROR("taskmanager",
+					 "Task %s did not exit within %lld ms of being cancelled "
+					 "(task.cancellation.timeout)",
+					 j->tasks[i]->name, (long long)tm->cancel_timeout_ms);
+			}
+	if (stuck) {
+		/* A thread still runs user code with this TaskManager's memory:
+		 * keep all of it. The process ends it. */
+		CM_WARN("taskmanager",
+			"TaskManager %s is left running: a task thread did not exit after being "
+			"cancelled",
+			tm->resource_id);
+		pthread_mutex_lock(&kept_mu);
+		if (nkept < (int)(sizeof(kept) / sizeof(kept[0])))
+			kept[nkept++] = tm;
+		pthread_mutex_unlock(&kept_mu);
+		return;
+	}
 	pthread_mutex_lock(&tm->mu);
 	tm->flusher_stop = true;
 	pthread_cond_signal(&tm->flusher_cv);
-	for (size_t i = 0; i < tm->ntasks; i++)
-		tm_task_cancel(tm->tasks[i]);
 	pthread_mutex_unlock(&tm->mu);
 	pthread_join(tm->flusher, NULL);
-	for (size_t i = 0; i < tm->ntasks; i++)
-		tm_task_join(tm->tasks[i]);
-	for (size_t i = 0; i < tm->ntasks; i++)
-		tm_task_free(tm->tasks[i]);
-	free(tm->tasks);
+	/* Reports still queued drain before the loop ends. */
+	cm_loop_free(tm->loop);
+	while (tm->jobs)
+		job_release(tm, tm->jobs);
+	free(tm->all);
 	net_endpoint_free(tm->ep);
 	net_pool_free(tm->pool);
 	tm_channels_free(tm->channels);
 	pthread_cond_destroy(&tm->flusher_cv);
 	pthread_mutex_destroy(&tm->mu);
 	CM_INFO("taskmanager", "TaskManager %s stopped", tm->resource_id);
+	cm_secret_clear(&tm->secret);
 	free(tm);
-}
-
-static bool of_job(const tm_task *t, const char *job_id, uint64_t attempt)
-{
-	return t->td->attempt == attempt && strcmp(t->td->job_id, job_id) == 0;
-}
-
-int tm_submit(tm_taskmanager *tm, td_task *td, cm_err *err)
-{
-	tm_task *t;
-	int rc = tm_task_new(&tm->deps, td, &t, err);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&tm->mu);
-	if (tm->ntasks == tm->cap_tasks) {
-		size_t ncap = tm->cap_tasks ? tm->cap_tasks * 2 : 8;
-		tm_task **nt = realloc(tm->tasks, ncap * sizeof(*nt));
-		if (!nt) {
-			pthread_mutex_unlock(&tm->mu);
-			tm_task_free(t);
-			return cm_err_set(err, FL_ENOMEM, "out of memory");
-		}
-		tm->tasks = nt;
-		tm->cap_tasks = ncap;
-	}
-	tm->tasks[tm->ntasks++] = t;
-	pthread_mutex_unlock(&tm->mu);
-	CM_DEBUG("taskmanager", "Received task %s (job %s) on %s", t->name, t->td->job_id,
-		 tm->resource_id);
-	return 0;
-}
-
-int tm_start_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt, int *started,
-		 cm_err *err)
-{
-	pthread_mutex_lock(&tm->mu);
-	int rc = 0;
-	for (size_t i = 0; i < tm->ntasks && rc == 0; i++) {
-		tm_task *t = tm->tasks[i];
-		if (of_job(t, job_id, attempt) && !t->started &&
-		    (rc = tm_task_start(t, err)) == 0)
-			(*started)++;
-	}
-	pthread_mutex_unlock(&tm->mu);
-	return rc;
-}
-
-void tm_cancel_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt)
-{
-	pthread_mutex_lock(&tm->mu);
-	for (size_t i = 0; i < tm->ntasks; i++)
-		if (of_job(tm->tasks[i], job_id, attempt))
-			tm_task_cancel(tm->tasks[i]);
-	pthread_mutex_unlock(&tm->mu);
-}
-
-void tm_release_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt)
-{
-	/* One task at a time, freed outside the lock: freeing joins the
-	 * task's thread, which may still be reporting its final state. */
-	for (;;) {
-		tm_task *t = NULL;
-		pthread_mutex_lock(&tm->mu);
-		for (size_t i = 0; i < tm->ntasks; i++) {
-			if (of_job(tm->tasks[i], job_id, attempt)) {
-				t = tm->tasks[i];
-				tm->tasks[i] = tm->tasks[--tm->ntasks];
-				break;
-			}
-		}
-		pthread_mutex_unlock(&tm->mu);
-		if (!t)
-			return;
-		tm_task_free(t);
-	}
-}
-
-void tm_job_metrics(tm_taskmanager *tm, const char *job_id, uint64_t attempt, uint64_t *in,
-		    uint64_t *out, size_t nnodes)
-{
-	pthread_mutex_lock(&tm->mu);
-	for (size_t i = 0; i < tm->ntasks; i++) {
-		tm_task *t = tm->tasks[i];
-		if (!of_job(t, job_id, attempt))
-			continue;
-		for (size_t j = 0; j < t->chain.nops; j++) {
-			size_t node = (size_t)t->chain.ops[j].node->node;
-			if (node >= nnodes)
-				continue;
-			in[node] += atomic_load_explicit(&t->chain.ops[j].records_in,
-							 memory_order_relaxed);
-			out[node] += atomic_load_explicit(&t->chain.ops[j].records_out,
-							  memory_order_relaxed);
-		}
-	}
-	pthread_mutex_unlock(&tm->mu);
 }

@@ -1,54 +1,67 @@
 /*
  * taskmanager.h — a TaskManager (Flink's TaskExecutor): N task slots, a
- * data-plane endpoint, and the tasks deployed to it. In local mode several
- * TaskManagers live in one process and still exchange data over their
- * endpoints (loopback TCP).
+ * network buffer pool, a data-plane endpoint, and the tasks deployed to it,
+ * served by one service loop (a cm_loop, Flink's main-thread executor).
  *
- * Deployment is two-phase per job attempt, so that every consumer gate
- * exists before any producer connects: tm_submit for every task of the job
- * on every TaskManager, then tm_start_job everywhere.
+ * A JobMaster reaches it only through its gateway (rpc/gateway.h):
+ * tm_gateway() in this process, or the same gateway behind an NNG
+ * request/reply server between processes. Deployment is two-phase per job
+ * attempt: submit every task everywhere (each registers its input channels),
+ * then start everywhere, so a producer never dials a consumer that is not
+ * there yet. Task states go to the JobMaster whose address came with the
+ * job's first task; one TaskManager serves any number of jobs.
  *
- * Identity: a TaskManager is known by its resource id (taskmanager.resource-id,
- * generated when unset); its data endpoint binds to the bind host
- * (taskmanager.bind-host) and is advertised under the host peers dial
- * (taskmanager.host).
+ * Cancellation (Flink's TaskCanceler and TaskCancelerWatchDog): a cancelled
+ * task's thread is interrupted (a signal that ends blocking system calls
+ * with EINTR) every task.cancellation.interval until it ends; if it has not
+ * ended after task.cancellation.timeout, a TaskManager process exits (as
+ * Flink's does), and an in-process one reports the task FAILED, leaves its
+ * thread behind and is itself never freed.
  *
- * Threads: every function is thread-safe. None blocks for long: tasks dial
- * their outputs on their own threads; tm_release_job joins threads that
- * already reported a final state.
+ * Liveness: a JobMaster heartbeats its TaskManagers; a job whose JobMaster
+ * has not been heard of for heartbeat.timeout is cancelled here and
+ * released once its tasks ended.
+ *
+ * Identity: the resource id (taskmanager.resource-id, generated when unset);
+ * the data endpoint binds to the bind host (taskmanager.bind-host) and is
+ * advertised under the host peers dial (taskmanager.host).
+ *
+ * Threads: every function is thread-safe; none blocks on a task.
  */
 #ifndef FLINC_TASKMANAGER_TASKMANAGER_H
 #define FLINC_TASKMANAGER_TASKMANAGER_H
 
+#include <stdbool.h>
+
 #include "common/auth.h"
 #include "config/config.h"
+#include "rpc/gateway.h"
 #include "taskmanager/task.h"
 
 typedef struct tm_taskmanager tm_taskmanager;
 
-/* Task state reports to the JobMaster, on the task's thread: RUNNING, then
- * one final state (error: the failure message, else NULL). */
-typedef void (*tm_state_fn)(void *arg, const char *job_id, uint64_t attempt, int vertex,
-			    int subtask, enum tm_task_state state, const char *error);
-
 typedef struct tm_options {
-	int index;	       /* 0-based, for names and logs */
-	int slots;	       /* taskmanager.numberOfTaskSlots */
-	const char *bind_host; /* data endpoint bind address */
-	const char *host;      /* advertised data address host; NULL: bind_host */
-	int port;	       /* 0: any */
+	int index;		 /* 0-based, for names and logs */
+	int slots;		 /* taskmanager.numberOfTaskSlots */
+	const char *bind_host;	 /* data endpoint bind address */
+	const char *host;	 /* advertised data address host; NULL: bind_host */
+	int port;		 /* 0: any */
 	const char *resource_id; /* NULL: generated */
 	const char *cluster_id;	 /* peers of another cluster are refused */
 	const cm_secret *secret; /* the cluster's shared secret (copied) */
 	const cfg *config;	 /* borrowed: must outlive the TaskManager */
-	tm_state_fn on_state;
-	void *on_state_arg;
+	/* A task that ignores cancellation past task.cancellation.timeout ends
+	 * the process (a TaskManager process) instead of being left behind. */
+	bool exit_on_stuck_task;
 } tm_options;
 
-/* Starts a TaskManager (its endpoint listening, its output flusher).
- * Returns 0, FL_ENOMEM or FL_EIO (cannot listen) with err naming why. */
+/* Starts a TaskManager (its loop, pool, endpoint and output flusher).
+ * Returns 0, FL_ENOMEM, FL_EINVAL (configuration) or FL_EIO (cannot
+ * listen), err naming why. */
 int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err);
-/* Cancels and joins every task, stops the endpoint, frees tm. */
+/* Cancels every task, waits for them, stops everything and frees tm; with a
+ * task left behind by the cancellation watchdog, logs that and keeps the
+ * TaskManager (its memory stays reachable for the stuck thread). */
 void tm_free(tm_taskmanager *tm);
 
 const char *tm_resource_id(const tm_taskmanager *tm);
@@ -56,25 +69,12 @@ const char *tm_resource_id(const tm_taskmanager *tm);
 const char *tm_data_address(const tm_taskmanager *tm);
 int tm_slots(const tm_taskmanager *tm);
 
-/*
- * Phase 1: builds the task of descriptor td (taken over, even on error) and
- * registers its input channels. Returns 0 or an error with err naming it.
- */
-int tm_submit(tm_taskmanager *tm, td_task *td, cm_err *err);
-/* Phase 2: starts every submitted task of (job_id, attempt), adding the
- * number started to *started. Returns 0 or FL_ENOMEM (a thread could not
- * start; err says which task). */
-int tm_start_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt, int *started,
-		 cm_err *err);
-/* Cancels every task of (job_id, attempt); they report their final state. */
-void tm_cancel_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt);
-/* Joins and frees every task of (job_id, attempt); call once all reported
- * a final state (or were never started). */
-void tm_release_job(tm_taskmanager *tm, const char *job_id, uint64_t attempt);
+/* The in-process gateway to this TaskManager (owned by it: do not free). */
+rpc_tm_gateway *tm_gateway(tm_taskmanager *tm);
 
-/* Adds records in/out of every operator of (job_id, attempt) into in[] and
- * out[], indexed by stream node id (nnodes entries). */
-void tm_job_metrics(tm_taskmanager *tm, const char *job_id, uint64_t attempt, uint64_t *in,
-		    uint64_t *out, size_t nnodes);
+/* For tests of liveness: holds the service loop busy for ms milliseconds,
+ * as a TaskManager that stopped answering would be. Returns 0 or the post
+ * error. */
+int tm_test_stall(tm_taskmanager *tm, int64_t ms);
 
 #endif

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@ int mc_measure_latency(fl_ctx *ctx, const fl_row *in);
 int mc_split_ignoring_collect(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 int mc_always_fail(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int mc_gen_one_field(fl_ctx *ctx, int64_t off, fl_row *out);
+int mc_stuck_sleep(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int mc_stuck_spin(fl_ctx *ctx, const fl_row *in, fl_row *out);
 
 int mc_gen_kv(fl_ctx *ctx, int64_t off, fl_row *out)
 {
@@ -104,6 +107,55 @@ int mc_always_fail(fl_ctx *ctx, const fl_row *in, fl_row *out)
 int mc_gen_one_field(fl_ctx *ctx, int64_t off, fl_row *out)
 {
 	return fl_row_add_int64(out, off);
+}
+
+/* The review's stuck job (D2): subtask 0 fails at record 100 while
+ * subtask 1 sleeps for an hour in a user call at record 51. */
+static _Atomic bool sleeping, spinning;
+
+/* Waits until flag is set (the other subtask is where the test wants it). */
+static void await_flag(_Atomic bool *flag)
+{
+	while (!atomic_load(flag)) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int mc_stuck_sleep(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	int64_t v = fl_row_int64(in, 0);
+	if (fl_ctx_subtask(ctx) == 0 && v == 100) {
+		await_flag(&sleeping);
+		return fl_fail(ctx, "bad record %lld", (long long)v);
+	}
+	if (fl_ctx_subtask(ctx) == 1 && v == 51) {
+		atomic_store(&sleeping, true);
+		sleep(3600);
+	}
+	*out = *in;
+	return 0;
+}
+
+/* A user function no signal interrupts: it spins until the test lets it
+ * go (a real one would spin forever). */
+static _Atomic bool spin_release;
+
+int mc_stuck_spin(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	int64_t v = fl_row_int64(in, 0);
+	if (fl_ctx_subtask(ctx) == 0 && v == 100) {
+		await_flag(&spinning);
+		return fl_fail(ctx, "bad record %lld", (long long)v);
+	}
+	if (fl_ctx_subtask(ctx) == 1 && v == 51) {
+		atomic_store(&spinning, true);
+		while (!atomic_load(&spin_release))
+			;
+		atomic_store(&spinning, false);
+	}
+	*out = *in;
+	return 0;
 }
 
 static int64_t wall_ms(void)
@@ -303,6 +355,36 @@ static void test_key_error_after_a_flat_map_ignoring_collect_fails_the_job(void 
 	fl_env_free(env);
 }
 
+/* D2: a task blocked in a user call is interrupted when its job is
+ * cancelled (the sleep returns), so a failed job ends at once. */
+static void test_a_task_sleeping_in_user_code_is_interrupted_on_cancel(void **state)
+{
+	fl_env *env = env_with(2, 1, "STREAMING");
+	fl_discard(fl_map(fl_generator(env, -1, 0, mc_gen_one_field), mc_stuck_sleep));
+	/* Without the interrupt this runs for the hour of the sleep, past the
+	 * test's timeout. */
+	assert_int_equal(fl_execute(env, "stuck"), FL_EJOBFAILED);
+	assert_non_null(strstr(fl_env_error(env), "bad record 100"));
+	fl_env_free(env);
+}
+
+/* D2: a task that does not react to cancellation at all is reported FAILED
+ * after task.cancellation.timeout, and the job ends: its thread is left
+ * behind, as Flink's watchdog gives up on it. */
+static void test_a_task_ignoring_cancellation_fails_after_the_timeout(void **state)
+{
+	fl_env *env = env_with(2, 1, "STREAMING");
+	assert_int_equal(fl_env_set_config(env, "task.cancellation.timeout", "1 s"), 0);
+	assert_int_equal(fl_env_set_config(env, "task.cancellation.interval", "100 ms"), 0);
+	fl_discard(fl_map(fl_generator(env, -1, 0, mc_gen_one_field), mc_stuck_spin));
+	int rc = fl_execute(env, "spins");
+	assert_int_equal(rc, FL_EJOBFAILED);
+	assert_non_null(strstr(fl_env_error(env), "bad record 100"));
+	assert_true(atomic_load(&spinning)); /* the job ended while it spins */
+	atomic_store(&spin_release, true);
+	fl_env_free(env);
+}
+
 static void test_slow_consumer_bounds_buffer_memory(void **state)
 {
 	/* 20k records of 1 KiB (20 MB) into a consumer that takes 20 us per
@@ -460,6 +542,8 @@ int main(void)
 	    cmocka_unit_test(test_failing_user_function_fails_the_job_with_its_message),
 	    cmocka_unit_test(test_failure_after_a_flat_map_ignoring_collect_fails_the_job),
 	    cmocka_unit_test(test_key_error_after_a_flat_map_ignoring_collect_fails_the_job),
+	    cmocka_unit_test(test_a_task_sleeping_in_user_code_is_interrupted_on_cancel),
+	    cmocka_unit_test(test_a_task_ignoring_cancellation_fails_after_the_timeout),
 	    cmocka_unit_test(test_slow_consumer_bounds_buffer_memory),
 	    cmocka_unit_test(test_buffer_timeout_flushes_a_slow_sources_records),
 	    cmocka_unit_test(test_slow_source_function_still_flushes_within_the_timeout),

@@ -1,0 +1,28 @@
+/*
+ * scheduler.h — slot assignment (Flink's default scheduler with slot
+ * sharing, for a fixed set of TaskManagers).
+ *
+ * Slot sharing: subtask i of every vertex of a slot sharing group goes to the
+ * group's i-th slot, so a group needs as many slots as its widest vertex and
+ * a job the sum over its groups. Slots are taken round-robin across
+ * TaskManagers (the first slot of each, then the second...), so pipelines
+ * spread out and data crosses TaskManagers.
+ */
+#ifndef FLINC_JOBMANAGER_SCHEDULER_H
+#define FLINC_JOBMANAGER_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/jobgraph.h"
+
+/*
+ * Fills where[vertex][subtask] with the index of the TaskManager that runs
+ * it, given slots[k] free slots on TaskManager k. Returns 0, FL_ERANGE when
+ * the slots do not suffice (msg names both numbers and what to change), or
+ * FL_ENOMEM.
+ */
+int sch_assign(const jg_graph *jg, const int *slots, size_t ntms, uint32_t **where, char *msg,
+	       size_t msglen);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * open.c — a JobMaster gateway from an address.
+ */
+#include <string.h>
+
+#include <flinc/flinc.h>
+
+#include "rpc/gateway.h"
+
+int rpc_jm_gateway_open(const char *address, const struct cm_secret *secret,
+			const char *cluster_id, rpc_jm_gateway **out)
+{
+	*out = NULL;
+	(void)secret;
+	(void)cluster_id;
+	if (!address)
+		return FL_EINVAL;
+	if (strncmp(address, "local:", 6) == 0)
+		return rpc_local_open(address + 6, out);
+	return FL_EINVAL;
+}
