@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -45,12 +46,12 @@ static const char *cur_case;
 static long cur_n;
 static bool cur_persistent;
 
-#define OOM_CHECK(cond)                                                                       \
-	do {                                                                                  \
-		if (!(cond))                                                                  \
-			fail_msg("%s: allocation %ld failing%s: %s (line %d)", cur_case, cur_n, \
-				 cur_persistent ? " (and every one after it)" : "", #cond,    \
-				 __LINE__);                                                   \
+#define OOM_CHECK(cond)                                                                            \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			fail_msg("%s: allocation %ld failing%s: %s (line %d)", cur_case, cur_n,    \
+				 cur_persistent ? " (and every one after it)" : "", #cond,         \
+				 __LINE__);                                                        \
 	} while (0)
 
 /*
@@ -134,35 +135,34 @@ static bool dumps_equal(const struct cfg_dump *a, const struct cfg_dump *b)
 
 /* A configuration as a deployment writes it: nested and flat keys, every
  * value type, comments, quoting, ignored Flink keys. */
-static const char realistic_yaml[] =
-    "# flinc.yaml\n"
-    "jobmanager:\n"
-    "  rpc:\n"
-    "    address: flinc-jobmanager.default.svc\n"
-    "    port: 6123\n"
-    "taskmanager:\n"
-    "  numberOfTaskSlots: 4\n"
-    "  host: \"\"\n"
-    "  data:\n"
-    "    port: 6121\n"
-    "  memory:\n"
-    "    segment-size: 64kb\n"
-    "    managed.size: 256 mb\n"
-    "  network.memory.buffers-per-channel: 4\n"
-    "parallelism.default: 2\n"
-    "pipeline.max-parallelism: 256\n"
-    "execution:\n"
-    "  runtime-mode: streaming\n"
-    "  buffer-timeout: 50 ms\n"
-    "  checkpointing.interval: 10 s\n"
-    "state.checkpoints.dir: 'file:///var/lib/flinc/checkpoints'\n"
-    "state.savepoints.dir: file:///var/lib/flinc/savepoints\n"
-    "rest:\n"
-    "  address: 0.0.0.0\n"
-    "  port: 8081\n"
-    "high-availability.type: none\n"
-    "env.java.opts.all: -Xmx1g\n"
-    "kubernetes.cluster-id: flinc\n";
+static const char realistic_yaml[] = "# flinc.yaml\n"
+				     "jobmanager:\n"
+				     "  rpc:\n"
+				     "    address: flinc-jobmanager.default.svc\n"
+				     "    port: 6123\n"
+				     "taskmanager:\n"
+				     "  numberOfTaskSlots: 4\n"
+				     "  host: \"\"\n"
+				     "  data:\n"
+				     "    port: 6121\n"
+				     "  memory:\n"
+				     "    segment-size: 64kb\n"
+				     "    managed.size: 256 mb\n"
+				     "  network.memory.buffers-per-channel: 4\n"
+				     "parallelism.default: 2\n"
+				     "pipeline.max-parallelism: 256\n"
+				     "execution:\n"
+				     "  runtime-mode: streaming\n"
+				     "  buffer-timeout: 50 ms\n"
+				     "  checkpointing.interval: 10 s\n"
+				     "state.checkpoints.dir: 'file:///var/lib/flinc/checkpoints'\n"
+				     "state.savepoints.dir: file:///var/lib/flinc/savepoints\n"
+				     "rest:\n"
+				     "  address: 0.0.0.0\n"
+				     "  port: 8081\n"
+				     "high-availability.type: none\n"
+				     "env.java.opts.all: -Xmx1g\n"
+				     "kubernetes.cluster-id: flinc\n";
 
 struct cfg_state {
 	cfg *c;
@@ -238,6 +238,32 @@ static void test_oom_cfg_load_string_fails_cleanly_and_leaves_config_unchanged(v
 	struct cfg_state s;
 	struct oom_case oc = {"cfg_load_string", load_setup, load_run, load_check, cfg_teardown};
 	run_oom(&oc, &s);
+}
+
+/* cfg_load_file reads into its own, capped buffer first. */
+static char yaml_path[64];
+
+static int load_file_run(void *st)
+{
+	struct cfg_state *s = st;
+	return cfg_load_file(s->c, yaml_path, &s->err);
+}
+
+static void test_oom_cfg_load_file_fails_cleanly_and_leaves_config_unchanged(void **state)
+{
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(yaml_path, sizeof(yaml_path), "%.40s/flinc-oom-XXXXXX", dir);
+	int fd = mkstemp(yaml_path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(realistic_yaml, 1, sizeof(realistic_yaml) - 1, f),
+			 sizeof(realistic_yaml) - 1);
+	assert_int_equal(fclose(f), 0);
+	struct cfg_state s;
+	struct oom_case oc = {"cfg_load_file", load_setup, load_file_run, load_check, cfg_teardown};
+	run_oom(&oc, &s);
+	unlink(yaml_path);
 }
 
 static void clone_setup(void *st)
@@ -429,8 +455,8 @@ struct writer_state {
 	net_gate *g;
 	net_writer *w;
 	int64_t live_before;
-	int chans_set;  /* outchans the writer holds */
-	int emitted;    /* records emit reported as sent (0..emitted-1) */
+	int chans_set;		/* outchans the writer holds */
+	int emitted;		/* records emit reported as sent (0..emitted-1) */
 	int got[2][WR_RECORDS]; /* times each record arrived, per channel */
 	bool garbled;
 };
@@ -831,7 +857,8 @@ static int sg_build_small(sg_graph **out)
 	e.src = 1;
 	if ((rc = sg_add_node(g, SG_FILTER, &e, 1, &n)) != 0)
 		goto fail;
-	sg_edge keyed = {.src = 2, .part = SG_PART_HASH, .key = {.by_fn = true, .fn_symbol = "tg_key"}};
+	sg_edge keyed = {
+	    .src = 2, .part = SG_PART_HASH, .key = {.by_fn = true, .fn_symbol = "tg_key"}};
 	if ((rc = sg_add_node(g, SG_SUM, &keyed, 1, &n)) != 0)
 		goto fail;
 	n->parallelism = 3;
@@ -957,6 +984,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_failalloc_fails_exactly_the_nth_allocation),
 	    cmocka_unit_test(test_oom_cfg_load_string_fails_cleanly_and_leaves_config_unchanged),
+	    cmocka_unit_test(test_oom_cfg_load_file_fails_cleanly_and_leaves_config_unchanged),
 	    cmocka_unit_test(test_oom_cfg_clone_fails_cleanly),
 	    cmocka_unit_test(test_oom_cfg_set_and_set_dynamic_leave_config_unchanged),
 	    cmocka_unit_test(test_oom_gate_new_push_pop),
