@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: unit and integration tests under AddressSanitizer +
 # UndefinedBehaviorSanitizer, the threaded ones again under ThreadSanitizer,
-# then the end-to-end suite on a real Kubernetes (e2e/run-tests).
+# the libFuzzer targets for a bounded number of runs each, then the
+# end-to-end suite on a real Kubernetes (e2e/run-tests).
 #
 #   scripts/test.sh            everything
 #   FLINC_SKIP_E2E=1 scripts/test.sh   without Kubernetes
@@ -20,6 +21,11 @@ echo "== threaded tests (TSan) =="
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan
 ctest --preset tsan --timeout 600 || status=1
+
+echo "== fuzz targets (libFuzzer, bounded runs) =="
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz
+ctest --preset fuzz --timeout 600 || status=1
 
 if [[ ${FLINC_SKIP_E2E:-0} != 1 ]]; then
 	echo "== end-to-end tests on Kubernetes =="

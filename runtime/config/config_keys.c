@@ -211,6 +211,11 @@ const char *cfg_key_nearest(const char *name)
 	const char *best = NULL;
 	size_t best_d = SIZE_MAX;
 	for (size_t i = 0; i < NKEYS; i++) {
+		/* The length difference is a lower bound of the distance: a long
+		 * key (up to CFG_KEY_MAX) is then never compared in full. */
+		size_t klen = strlen(keys[i].name);
+		if ((len > klen ? len - klen : klen - len) > limit)
+			continue;
 		size_t d = edit_distance(name, keys[i].name);
 		if (d < best_d) {
 			best_d = d;
@@ -222,7 +227,9 @@ const char *cfg_key_nearest(const char *name)
 
 void cfg_key_warn_unknown(const char *name)
 {
-	if (cfg_key_find(name) || cfg_key_ignored(name))
+	/* The nearest-key search is the costly part: skip it when the
+	 * warning would not be printed anyway. */
+	if (cm_log_get_level() > CM_LOG_WARN || cfg_key_find(name) || cfg_key_ignored(name))
 		return;
 	const char *near = cfg_key_nearest(name);
 	if (near)

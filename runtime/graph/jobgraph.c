@@ -258,7 +258,7 @@ int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *e
 	}
 	jg_graph *g = calloc(1, sizeof(*g));
 	if (!g)
-		return FL_ENOMEM;
+		return cm_err_set(err, FL_ENOMEM, "out of memory while building the job graph");
 	g->sg = sg;
 	int rc = FL_ENOMEM;
 	if (!(g->job_name = strdup(job_name && *job_name ? job_name : "flinc job")) ||
