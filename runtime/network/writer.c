@@ -143,16 +143,22 @@ static int after_record(net_writer *w, struct writer_chan *wc)
 	return 0;
 }
 
-static int emit_framed(net_writer *w, struct writer_chan *wc, const uint8_t *rec, uint32_t len)
+/* Appends the framed record to wc's buffer, which has room for it. */
+static void put_framed(struct writer_chan *wc, const uint8_t *rec, uint32_t len)
 {
 	size_t vlen = varint_len(len);
-	int rc = ensure_room(w, wc, vlen + len);
-	if (rc != 0)
-		return rc;
 	net_buffer *b = wc->cur;
 	b->len += (uint32_t)row_varint_put(b->data + b->len, vlen, len);
 	memcpy(b->data + b->len, rec, len);
 	b->len += len;
+}
+
+static int emit_framed(net_writer *w, struct writer_chan *wc, const uint8_t *rec, uint32_t len)
+{
+	int rc = ensure_room(w, wc, varint_len(len) + len);
+	if (rc != 0)
+		return rc;
+	put_framed(wc, rec, len);
 	return after_record(w, wc);
 }
 
@@ -178,12 +184,22 @@ int net_writer_emit(net_writer *w, int channel, const uint8_t *rec, uint32_t len
 	if (len > ROW_MAX_ENCODED)
 		return FL_ERANGE;
 	if (w->part == NET_PART_BROADCAST) {
+		/* Room on every channel first, so a failure leaves the record
+		 * on none of them (never half broadcast). */
+		size_t need = varint_len(len) + len;
 		for (int i = 0; i < w->nchannels; i++) {
-			int rc = emit_framed(w, &w->chans[i], rec, len);
+			int rc = ensure_room(w, &w->chans[i], need);
 			if (rc != 0)
 				return rc;
 		}
-		return 0;
+		int first = 0;
+		for (int i = 0; i < w->nchannels; i++) {
+			put_framed(&w->chans[i], rec, len);
+			int rc = after_record(w, &w->chans[i]);
+			if (rc != 0 && first == 0)
+				first = rc;
+		}
+		return first;
 	}
 	return emit_framed(w, &w->chans[pick_channel(w, channel)], rec, len);
 }

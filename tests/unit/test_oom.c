@@ -499,7 +499,7 @@ static int writer_emit_from(struct writer_state *s, int first)
 static int writer_run(void *st)
 {
 	struct writer_state *s = st;
-	int rc = net_writer_new(&s->w, s->part, 2, WR_BUFFER, 0);
+	int rc = net_writer_new(&s->w, s->part, 2, NULL, WR_BUFFER, 0);
 	if (rc != 0)
 		return rc;
 	for (int ch = 0; ch < 2; ch++) {
@@ -597,21 +597,13 @@ static void test_oom_writer_broadcast_sends_each_record_once_per_channel(void **
 	struct oom_case oc = {"net_writer (broadcast)", writer_setup, writer_run, writer_check,
 			      writer_teardown};
 	run_oom(&oc, &s);
-	/*
-	 * Known defect (runtime/network/writer.c, net_writer_emit's broadcast
-	 * loop): when the buffer for channel k > 0 cannot be allocated, the
-	 * record has already gone into channels 0..k-1 and FL_ENOMEM is
-	 * returned, so a retry sends it there twice. Shown as skipped, with
-	 * the first failing allocation, until the writer is fixed; then this
-	 * test passes on its own.
-	 */
-	if (broadcast_dup_n) {
-		print_message("known defect: allocation %ld failing%s: a broadcast record that "
-			      "failed with FL_ENOMEM was already in some channels; retrying "
-			      "sent it twice (runtime/network/writer.c, net_writer_emit)\n",
-			      broadcast_dup_n, broadcast_dup_persistent ? " (persistent)" : "");
-		skip();
-	}
+	/* A broadcast record that failed with FL_ENOMEM must be on no channel,
+	 * so a retry sends it once (the writer makes room on every channel
+	 * before it writes to any). */
+	if (broadcast_dup_n)
+		fail_msg("allocation %ld failing%s: a broadcast record that failed with FL_ENOMEM "
+			 "was already in some channels; retrying sent it twice",
+			 broadcast_dup_n, broadcast_dup_persistent ? " (persistent)" : "");
 }
 
 /* ------------------------------------------------------------- heap state */
