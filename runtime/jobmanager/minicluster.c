@@ -1,11 +1,13 @@
 #include "jobmanager/minicluster.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/auth.h"
 #include "common/log.h"
+#include "rpc/nng.h"
 #include "taskmanager/taskmanager.h"
 
 /* The secret from security.internal.token(-file), or a random one. */
@@ -30,6 +32,34 @@ static int mc_secret(const cfg *c, cm_secret *s, cm_err *err)
 	memset(key, 0, sizeof(key));
 	return rc;
 }
+
+/* In NNG mode the JobMaster's RPC server exists before the JobMaster (its
+ * address goes into the JobMaster's parameters): it serves this router,
+ * which forwards to the JobMaster once there is one. */
+struct router {
+	rpc_jm_gateway base;
+	_Atomic(rpc_jm_gateway *) target;
+};
+
+static void router_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			      uint64_t attempt, int vertex, int subtask, int state,
+			      const char *error, rpc_done_fn done, void *arg)
+{
+	rpc_jm_gateway *t = atomic_load(&((struct router *)g)->target);
+	if (t)
+		t->ops->task_state(t, resource_id, job_id, attempt, vertex, subtask, state, error,
+				   done, arg);
+	else if (done)
+		done(arg, FL_ECLOSED, "no JobMaster yet", NULL, 0);
+}
+
+static void router_free(rpc_jm_gateway *g)
+{
+	(void)g;
+}
+
+static const struct rpc_jm_gateway_ops router_ops = {.task_state = router_task_state,
+						     .free = router_free};
 
 int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	       const jm_listener *listener, jm_result *res)
@@ -73,10 +103,22 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 		 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 	CM_INFO("minicluster", "Starting local cluster: %lld TaskManager(s) with %lld slot(s) each",
 		(long long)ntm, (long long)slots);
+	/* NNG: the JobMaster reaches the TaskManagers, and they it, over
+	 * authenticated request/reply sockets on loopback, exactly as separate
+	 * processes do; DIRECT: through their in-process gateways. */
+	const char *transport = "DIRECT";
+	cfg_get_string(c, CFG_LOCAL_RPC, &transport);
+	bool nng = strcmp(transport, "NNG") == 0;
+	char url[300];
+	snprintf(url, sizeof(url), "tcp://%s:0", bind);
 	tm_taskmanager **tms = calloc((size_t)ntm, sizeof(*tms));
 	rpc_tm_gateway **gws = calloc((size_t)ntm, sizeof(*gws));
+	rpc_server **servers = calloc((size_t)ntm, sizeof(*servers));
+	rpc_server *jm_server = NULL;
+	struct router router = {.base.ops = &router_ops};
+	atomic_init(&router.target, NULL);
 	jm_jobmaster *jm = NULL;
-	if (!tms || !gws) {
+	if (!tms || !gws || !servers) {
 		rc = FL_ENOMEM;
 		snprintf(res->error, sizeof(res->error), "out of memory");
 		goto out;
@@ -96,26 +138,52 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 			goto out;
 		}
 		gws[i] = tm_gateway(tms[i]);
+		if (!nng)
+			continue;
+		if ((rc = rpc_server_new(&servers[i], url, tm_gateway(tms[i]), NULL, &secret, cluster_id,
+					 &err)) != 0 ||
+		    (rc = rpc_tm_gateway_nng(&gws[i], rpc_server_address(servers[i]), &secret,
+					     cluster_id, 60000, &err)) != 0) {
+			gws[i] = NULL;
+			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			goto out;
+		}
+	}
+	if (nng && (rc = rpc_server_new(&jm_server, url, NULL, &router.base, &secret, cluster_id,
+					&err)) != 0) {
+		snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		goto out;
 	}
 	jm_params jp = {.jg = jg,
 			.tms = gws,
 			.ntms = (size_t)ntm,
 			.config = c,
 			.listener = listener,
-			.address = NULL};
+			.address = jm_server ? rpc_server_address(jm_server) : NULL};
 	if ((rc = jm_new(&jm, &jp, &err)) != 0) {
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		goto out;
 	}
+	atomic_store(&router.target, jm_gateway(jm));
 	jm_wait(jm, res);
 	rc = 0;
 out:
+	/* Clients first (no call of the JobMaster's is in flight after
+	 * jm_wait), then the servers, then what they served. */
+	for (int64_t i = 0; nng && gws && i < ntm; i++)
+		if (gws[i])
+			gws[i]->ops->free(gws[i]);
+	atomic_store(&router.target, NULL);
+	rpc_server_free(jm_server);
 	jm_free(jm);
+	for (int64_t i = 0; servers && i < ntm; i++)
+		rpc_server_free(servers[i]);
 	if (tms)
 		for (int64_t i = 0; i < ntm; i++)
 			tm_free(tms[i]);
 	free(tms);
 	free(gws);
+	free(servers);
 	jg_free(jg);
 	cm_secret_clear(&secret);
 	if (rc && !res->status)

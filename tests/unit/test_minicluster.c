@@ -279,6 +279,34 @@ static void test_keyed_sum_across_two_taskmanagers_is_exact(void **state)
 	remove_dir(dir);
 }
 
+/* The same job with the JobMaster and the TaskManagers talking over NNG
+ * request/reply (authenticated, on loopback), as separate processes do. */
+static void test_keyed_sum_with_control_over_nng_is_exact(void **state)
+{
+	const int64_t n = 20000;
+	char *dir = temp_dir();
+	fl_env *env = env_with(2, 2, "BATCH");
+	assert_int_equal(fl_env_set_config(env, "local.rpc-transport", "NNG"), 0);
+	fl_write_text(fl_sum(fl_key_by(fl_generator(env, n, 0, mc_gen_kv), 0), 1), dir);
+	assert_int_equal(fl_execute(env, "sum"), 0);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), NKEYS);
+	expect_sums(last, n);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+static void test_a_failure_reaches_the_jobmaster_over_nng(void **state)
+{
+	fl_env *env = env_with(2, 2, "STREAMING");
+	assert_int_equal(fl_env_set_config(env, "local.rpc-transport", "NNG"), 0);
+	fl_stream *s = fl_map(fl_generator(env, -1, 0, mc_gen_kv), mc_fail_at_500);
+	fl_discard(fl_sum(fl_key_by(s, 0), 1));
+	assert_int_equal(fl_execute(env, "fails"), FL_EJOBFAILED);
+	assert_non_null(strstr(fl_env_error(env), "record 500 is poison"));
+	fl_env_free(env);
+}
+
 static void test_streaming_emits_every_update_and_ends_at_the_total(void **state)
 {
 	const int64_t n = 5000;
@@ -537,6 +565,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_keyed_sum_across_two_taskmanagers_is_exact),
+	    cmocka_unit_test(test_keyed_sum_with_control_over_nng_is_exact),
+	    cmocka_unit_test(test_a_failure_reaches_the_jobmaster_over_nng),
 	    cmocka_unit_test(test_streaming_emits_every_update_and_ends_at_the_total),
 	    cmocka_unit_test(test_reduce_after_flat_map_and_rebalance),
 	    cmocka_unit_test(test_failing_user_function_fails_the_job_with_its_message),

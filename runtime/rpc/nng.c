@@ -1,0 +1,720 @@
+/*
+ * nng.c — gateways over NNG request/reply: the server side turns requests
+ * into calls on a wrapped gateway, the client side turns calls into
+ * requests. See nng.h and protocol.h.
+ */
+#include "rpc/nng.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/sync.h"
+#include "rpc/protocol.h"
+
+#define ADDRESS_MAX 256
+
+static int rc_from_nng(int rv)
+{
+	switch (rv) {
+	case NNG_ENOMEM:
+		return FL_ENOMEM;
+	case NNG_ETIMEDOUT:
+		return FL_ETIMEDOUT;
+	case NNG_ECLOSED:
+	case NNG_ECONNSHUT:
+	case NNG_ECONNRESET:
+	case NNG_ECONNREFUSED:
+		return FL_ECLOSED;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+		return FL_EINVAL;
+	default:
+		return FL_EIO;
+	}
+}
+
+/* ================================================================ server */
+
+struct sctx {
+	struct rpc_server *s;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int method;
+	uint64_t id;
+	uint8_t mac[CM_MAC_LEN];
+	bool sending; /* the aio carries a reply, not a receive */
+	bool waiting; /* a gateway call owes this context its reply */
+};
+
+struct rpc_server {
+	nng_socket sock;
+	nng_listener listener;
+	char address[ADDRESS_MAX];
+	cm_secret secret;
+	char cluster_id[64];
+	rpc_tm_gateway *tm;
+	rpc_jm_gateway *jm;
+	struct sctx ctxs[RPC_SERVER_CONTEXTS];
+	int nctxs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a gateway call answered */
+	int calls;	   /* gateway calls not yet answered */
+	bool closing;
+	int64_t last_reject_log;
+	uint64_t rejected_unlogged;
+};
+
+static void srv_recv(struct sctx *x)
+{
+	x->sending = false;
+	nng_ctx_recv(x->ctx, x->aio);
+}
+
+/* Sends the reply of the request x holds (or, once closing, nothing). */
+static void srv_send(struct sctx *x, int rc, const char *msg, const uint8_t *payload, size_t len)
+{
+	struct rpc_server *s = x->s;
+	uint8_t *bytes = NULL;
+	size_t n = 0;
+	nng_msg *m = NULL;
+	int err = rpc_reply_encode(x->method, x->id, rc, msg, payload, len, x->mac, &s->secret, &bytes,
+				   &n);
+	if (err == FL_ERANGE) /* a payload over the cap: say so instead */
+		err = rpc_reply_encode(x->method, x->id, FL_ERANGE, "the reply is too large", NULL, 0,
+				       x->mac, &s->secret, &bytes, &n);
+	if (err == 0 && nng_msg_alloc(&m, 0) == 0 && nng_msg_append(m, bytes, n) == 0) {
+		x->sending = true;
+		nng_aio_set_msg(x->aio, m);
+		nng_ctx_send(x->ctx, x->aio);
+	} else {
+		/* Nothing to send: take the next request instead. */
+		if (m)
+			nng_msg_free(m);
+		srv_recv(x);
+	}
+	free(bytes);
+}
+
+/* The wrapped gateway's answer, on any thread. */
+static void srv_done(void *arg, int rc, const char *msg, const uint8_t *payload, size_t len)
+{
+	struct sctx *x = arg;
+	struct rpc_server *s = x->s;
+	pthread_mutex_lock(&s->mu);
+	x->waiting = false;
+	bool closing = s->closing;
+	pthread_mutex_unlock(&s->mu);
+	if (!closing)
+		srv_send(x, rc, msg, payload, len);
+	pthread_mutex_lock(&s->mu);
+	s->calls--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void log_rejection(struct rpc_server *s, const char *why)
+{
+	int64_t now = cm_now_ms();
+	pthread_mutex_lock(&s->mu);
+	bool log = now - s->last_reject_log >= 1000;
+	uint64_t others = s->rejected_unlogged;
+	if (log) {
+		s->last_reject_log = now;
+		s->rejected_unlogged = 0;
+	} else {
+		s->rejected_unlogged++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (log)
+		CM_WARN("rpc", "refused a request on %s: %s%s", s->address, why,
+			others ? " (and others since)" : "");
+}
+
+/* Decodes the method's arguments and makes the call; false if the body is
+ * malformed or the method is not served here (why filled). */
+static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t whylen)
+{
+	struct rpc_server *s = x->s;
+	cm_rbuf r;
+	cm_rbuf_init(&r, req->body, req->body_len);
+	char *a = NULL, *b = NULL, *c = NULL;
+	const uint8_t *bytes = NULL;
+	size_t blen = 0;
+	uint64_t attempt = 0, v = 0, st = 0, state = 0;
+	bool tm_method = req->method != RPC_TASK_STATE;
+	if ((tm_method && !s->tm) || (!tm_method && !s->jm)) {
+		snprintf(why, whylen, "%s is not served at %s", rpc_method_name(req->method),
+			 s->address);
+		return false;
+	}
+	switch (req->method) {
+	case RPC_SLOTS:
+		break;
+	case RPC_SUBMIT:
+		cm_rbuf_bytes(&r, RPC_MAX_MESSAGE, &bytes, &blen);
+		cm_rbuf_strdup(&r, ADDRESS_MAX, &a);
+		break;
+	case RPC_START:
+	case RPC_CANCEL:
+	case RPC_RELEASE:
+	case RPC_METRICS:
+		cm_rbuf_strdup(&r, 64, &a);
+		attempt = cm_rbuf_u64le(&r);
+		break;
+	case RPC_HEARTBEAT:
+		cm_rbuf_strdup(&r, ADDRESS_MAX, &a);
+		break;
+	case RPC_TASK_STATE:
+		cm_rbuf_strdup(&r, 256, &a);
+		cm_rbuf_strdup(&r, 64, &b);
+		attempt = cm_rbuf_u64le(&r);
+		v = cm_rbuf_uvarint(&r);
+		st = cm_rbuf_uvarint(&r);
+		state = cm_rbuf_uvarint(&r);
+		cm_rbuf_strdup(&r, 4096, &c);
+		break;
+	default:
+		cm_rbuf_fail(&r, "unknown method %d", req->method);
+		break;
+	}
+	bool needs_a = req->method != RPC_SLOTS;
+	if (cm_rbuf_end(&r) != 0 || (needs_a && !a) || v > INT32_MAX || st > INT32_MAX ||
+	    state > 64 || (req->method == RPC_TASK_STATE && !b)) {
+		snprintf(why, whylen, "malformed %s request: %s", rpc_method_name(req->method),
+			 cm_rbuf_errmsg(&r)[0] ? cm_rbuf_errmsg(&r) : "missing or out-of-range field");
+		free(a);
+		free(b);
+		free(c);
+		return false;
+	}
+	pthread_mutex_lock(&s->mu);
+	x->waiting = true;
+	s->calls++;
+	pthread_mutex_unlock(&s->mu);
+	rpc_tm_gateway *tm = s->tm;
+	switch (req->method) {
+	case RPC_SLOTS:
+		tm->ops->slots(tm, srv_done, x);
+		break;
+	case RPC_SUBMIT:
+		tm->ops->submit(tm, bytes, blen, a, srv_done, x);
+		break;
+	case RPC_START:
+		tm->ops->start(tm, a, attempt, srv_done, x);
+		break;
+	case RPC_CANCEL:
+		tm->ops->cancel(tm, a, attempt, srv_done, x);
+		break;
+	case RPC_RELEASE:
+		tm->ops->release(tm, a, attempt, srv_done, x);
+		break;
+	case RPC_METRICS:
+		tm->ops->metrics(tm, a, attempt, srv_done, x);
+		break;
+	case RPC_HEARTBEAT:
+		tm->ops->heartbeat(tm, a, srv_done, x);
+		break;
+	case RPC_TASK_STATE:
+		s->jm->ops->task_state(s->jm, a, b, attempt, (int)v, (int)st, (int)state, c, srv_done,
+				       x);
+		break;
+	}
+	free(a);
+	free(b);
+	free(c);
+	return true;
+}
+
+static void srv_cb(void *arg)
+{
+	struct sctx *x = arg;
+	struct rpc_server *s = x->s;
+	int rv = nng_aio_result(x->aio);
+	pthread_mutex_lock(&s->mu);
+	bool closing = s->closing;
+	pthread_mutex_unlock(&s->mu);
+	if (x->sending) {
+		/* A failed send still owns its message; a sent one is gone. */
+		if (rv != 0) {
+			nng_msg *sent = nng_aio_get_msg(x->aio);
+			if (sent)
+				nng_msg_free(sent);
+		}
+		nng_aio_set_msg(x->aio, NULL);
+		if (!closing && rv != NNG_ECLOSED)
+			srv_recv(x);
+		return;
+	}
+	if (rv != 0) {
+		if (!closing && rv != NNG_ECLOSED)
+			srv_recv(x);
+		return;
+	}
+	nng_msg *m = nng_aio_get_msg(x->aio);
+	nng_aio_set_msg(x->aio, NULL);
+	if (closing) {
+		nng_msg_free(m);
+		return;
+	}
+	rpc_request req;
+	char why[512] = "";
+	int rc = rpc_request_decode(nng_msg_body(m), nng_msg_len(m), &s->secret, s->cluster_id,
+				    cm_wall_ms(), &req, why, sizeof(why));
+	x->method = req.method;
+	x->id = req.id;
+	memcpy(x->mac, req.mac, CM_MAC_LEN);
+	if (rc == 0 && dispatch(x, &req, why, sizeof(why))) {
+		nng_msg_free(m);
+		return; /* srv_done replies */
+	}
+	nng_msg_free(m);
+	log_rejection(s, why);
+	srv_send(x, FL_EPROTO, why, NULL, 0);
+}
+
+int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm_gateway *jm,
+		   const cm_secret *secret, const char *cluster_id, cm_err *err)
+{
+	*out = NULL;
+	if (!url || (!tm == !jm) || !secret || !secret->set)
+		return cm_err_set(err, FL_EINVAL, "rpc server: bad arguments");
+	struct rpc_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	s->secret = *secret;
+	snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", cluster_id ? cluster_id : "");
+	s->tm = tm;
+	s->jm = jm;
+	pthread_mutex_init(&s->mu, NULL);
+	cm_cond_init(&s->cv);
+	int rv = nng_rep0_open(&s->sock);
+	if (rv == 0)
+		rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	if (rv == 0)
+		rv = nng_listener_create(&s->listener, s->sock, url);
+	if (rv == 0)
+		rv = nng_listener_start(s->listener, 0);
+	int port = 0;
+	if (rv == 0)
+		rv = nng_listener_get_int(s->listener, NNG_OPT_TCP_BOUND_PORT, &port);
+	for (int i = 0; rv == 0 && i < RPC_SERVER_CONTEXTS; i++) {
+		struct sctx *x = &s->ctxs[i];
+		x->s = s;
+		if ((rv = nng_aio_alloc(&x->aio, srv_cb, x)) == 0 &&
+		    (rv = nng_ctx_open(&x->ctx, s->sock)) != 0)
+			nng_aio_free(x->aio);
+		if (rv == 0)
+			s->nctxs = i + 1;
+	}
+	if (rv != 0) {
+		cm_err_set(err, rc_from_nng(rv), "cannot serve control requests at %s: %s", url,
+			   nng_strerror(rv));
+		nng_close(s->sock);
+		for (int i = 0; i < s->nctxs; i++)
+			nng_aio_free(s->ctxs[i].aio);
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		cm_secret_clear(&s->secret);
+		free(s);
+		return FL_EIO;
+	}
+	/* "tcp://host:port" with the bound port. */
+	const char *host = url + (strncmp(url, "tcp://", 6) == 0 ? 6 : 0);
+	const char *colon = strrchr(host, ':');
+	int hl = colon ? (int)(colon - host) : (int)strlen(host);
+	snprintf(s->address, sizeof(s->address), "tcp://%.*s:%d", hl, host, port);
+	for (int i = 0; i < s->nctxs; i++)
+		srv_recv(&s->ctxs[i]);
+	CM_INFO("rpc", "serving %s requests at %s", tm ? "TaskManager" : "JobMaster", s->address);
+	*out = s;
+	return 0;
+}
+
+const char *rpc_server_address(const rpc_server *s)
+{
+	return s->address;
+}
+
+void rpc_server_free(rpc_server *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->closing = true;
+	pthread_mutex_unlock(&s->mu);
+	nng_close(s->sock);
+	for (int i = 0; i < s->nctxs; i++)
+		nng_aio_stop(s->ctxs[i].aio);
+	/* A call the gateway still owes an answer holds its context. */
+	pthread_mutex_lock(&s->mu);
+	while (s->calls > 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nctxs; i++) {
+		nng_aio_stop(s->ctxs[i].aio);
+		nng_aio_free(s->ctxs[i].aio);
+	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	cm_secret_clear(&s->secret);
+	free(s);
+}
+
+/* ================================================================ client */
+
+struct client {
+	nng_socket sock;
+	char url[ADDRESS_MAX];
+	cm_secret secret;
+	char cluster_id[64];
+	int64_t timeout_ms;
+	_Atomic uint64_t next_id;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a call ended */
+	int inflight;
+	bool closing;
+};
+
+struct call {
+	struct client *c;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int method;
+	uint64_t id;
+	uint8_t mac[CM_MAC_LEN];
+	bool sent;
+	rpc_done_fn done;
+	void *arg;
+};
+
+static void call_end(struct call *k, int rc, const char *msg, const uint8_t *p, size_t len)
+{
+	struct client *c = k->c;
+	if (k->done)
+		k->done(k->arg, rc, msg, p, len);
+	nng_ctx_close(k->ctx);
+	nng_aio_reap(k->aio); /* freed off this callback */
+	free(k);
+	pthread_mutex_lock(&c->mu);
+	c->inflight--;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void call_cb(void *arg)
+{
+	struct call *k = arg;
+	struct client *c = k->c;
+	int rv = nng_aio_result(k->aio);
+	if (rv == 0 && !k->sent) {
+		k->sent = true;
+		nng_ctx_recv(k->ctx, k->aio);
+		return;
+	}
+	char why[600];
+	if (rv != 0) {
+		nng_msg *m = nng_aio_get_msg(k->aio);
+		if (m && !k->sent)
+			nng_msg_free(m);
+		if (rv == NNG_ETIMEDOUT)
+			snprintf(why, sizeof(why), "no reply from %s to '%s' within %lld ms", c->url,
+				 rpc_method_name(k->method), (long long)c->timeout_ms);
+		else
+			snprintf(why, sizeof(why), "'%s' to %s failed: %s", rpc_method_name(k->method),
+				 c->url, nng_strerror(rv));
+		call_end(k, rc_from_nng(rv), why, NULL, 0);
+		return;
+	}
+	nng_msg *m = nng_aio_get_msg(k->aio);
+	rpc_reply r;
+	if (rpc_reply_decode(nng_msg_body(m), nng_msg_len(m), k->id, k->mac, &c->secret, &r, why,
+			     sizeof(why)) != 0) {
+		char msg[900];
+		snprintf(msg, sizeof(msg), "%s: %s", c->url, why);
+		nng_msg_free(m);
+		call_end(k, FL_EPROTO, msg, NULL, 0);
+		return;
+	}
+	call_end(k, r.rc, r.rc ? r.message : NULL, r.payload, r.payload_len);
+	nng_msg_free(m);
+}
+
+/* Starts one call; done is called exactly once, also on failure here. */
+static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn done, void *arg)
+{
+	char why[300];
+	int rc = cm_wbuf_error(body);
+	if (rc) {
+		snprintf(why, sizeof(why), "cannot encode '%s' for %s", rpc_method_name(method), c->url);
+		goto fail;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->mu);
+		rc = FL_ECLOSED;
+		snprintf(why, sizeof(why), "the gateway to %s is closed", c->url);
+		goto fail;
+	}
+	c->inflight++;
+	pthread_mutex_unlock(&c->mu);
+	struct call *k = calloc(1, sizeof(*k));
+	uint8_t *bytes = NULL;
+	size_t n = 0;
+	nng_msg *m = NULL;
+	rc = FL_ENOMEM;
+	if (!k)
+		goto fail_inflight;
+	k->c = c;
+	k->method = method;
+	k->id = atomic_fetch_add(&c->next_id, 1);
+	k->done = done;
+	k->arg = arg;
+	rc = rpc_request_encode(method, k->id, c->cluster_id, cm_wbuf_data(body), cm_wbuf_len(body),
+				&c->secret, &bytes, &n, k->mac);
+	if (rc == 0 && (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, bytes, n) != 0))
+		rc = FL_ENOMEM;
+	free(bytes);
+	if (rc == 0 && nng_aio_alloc(&k->aio, call_cb, k) != 0)
+		rc = FL_ENOMEM;
+	if (rc == 0 && nng_ctx_open(&k->ctx, c->sock) != 0) {
+		nng_aio_free(k->aio);
+		rc = FL_ECLOSED;
+	}
+	if (rc) {
+		if (m)
+			nng_msg_free(m);
+		free(k);
+		goto fail_inflight;
+	}
+	nng_aio_set_timeout(k->aio, (nng_duration)c->timeout_ms);
+	nng_aio_set_msg(k->aio, m);
+	nng_ctx_send(k->ctx, k->aio);
+	return;
+
+fail_inflight:
+	snprintf(why, sizeof(why), "cannot send '%s' to %s: %s", rpc_method_name(method), c->url,
+		 fl_strerror(rc));
+	pthread_mutex_lock(&c->mu);
+	c->inflight--;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+fail:
+	if (done)
+		done(arg, rc, why, NULL, 0);
+}
+
+static int client_init(struct client *c, const char *url, const cm_secret *secret,
+		       const char *cluster_id, int64_t timeout_ms, cm_err *err)
+{
+	if (!url || strncmp(url, "tcp://", 6) != 0 || strlen(url) >= ADDRESS_MAX || !secret ||
+	    !secret->set)
+		return cm_err_set(err, FL_EINVAL, "bad control address '%.200s'",
+				  url ? url : "(null)");
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	c->secret = *secret;
+	snprintf(c->cluster_id, sizeof(c->cluster_id), "%s", cluster_id ? cluster_id : "");
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
+	uint64_t seed = 0;
+	cm_random(&seed, sizeof(seed));
+	atomic_init(&c->next_id, seed);
+	pthread_mutex_init(&c->mu, NULL);
+	cm_cond_init(&c->cv);
+	int rv = nng_req0_open(&c->sock);
+	/* Never resend: a request is answered once or times out. */
+	if (rv == 0)
+		rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if (rv == 0)
+		rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	if (rv == 0)
+		rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+	if (rv != 0) {
+		if (c->sock.id)
+			nng_close(c->sock);
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		return cm_err_set(err, rc_from_nng(rv), "cannot connect to %s: %s", url,
+				  nng_strerror(rv));
+	}
+	return 0;
+}
+
+static void client_fini(struct client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->closing = true;
+	pthread_mutex_unlock(&c->mu);
+	nng_close(c->sock); /* calls in flight end with NNG_ECLOSED */
+	pthread_mutex_lock(&c->mu);
+	while (c->inflight > 0)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	cm_secret_clear(&c->secret);
+}
+
+/* ------------------------------------------------- TaskManager client */
+
+struct tm_client {
+	rpc_tm_gateway base;
+	struct client c;
+};
+
+#define TMC(g) (&((struct tm_client *)(g))->c)
+
+static void tmc_slots(rpc_tm_gateway *g, rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 16);
+	start_call(TMC(g), RPC_SLOTS, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void tmc_submit(rpc_tm_gateway *g, const uint8_t *tdd, size_t len, const char *jm_address,
+		       rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, RPC_MAX_MESSAGE - 1024);
+	cm_wbuf_bytes(&w, tdd, len);
+	cm_wbuf_str(&w, jm_address);
+	start_call(TMC(g), RPC_SUBMIT, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void tmc_job(rpc_tm_gateway *g, int method, const char *job_id, uint64_t attempt,
+		    rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 256);
+	cm_wbuf_str(&w, job_id);
+	cm_wbuf_u64le(&w, attempt);
+	start_call(TMC(g), method, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void tmc_start(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+		      void *arg)
+{
+	tmc_job(g, RPC_START, job_id, attempt, done, arg);
+}
+
+static void tmc_cancel(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+		       void *arg)
+{
+	tmc_job(g, RPC_CANCEL, job_id, attempt, done, arg);
+}
+
+static void tmc_release(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+			void *arg)
+{
+	tmc_job(g, RPC_RELEASE, job_id, attempt, done, arg);
+}
+
+static void tmc_metrics(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+			void *arg)
+{
+	tmc_job(g, RPC_METRICS, job_id, attempt, done, arg);
+}
+
+static void tmc_heartbeat(rpc_tm_gateway *g, const char *jm_address, rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 1024);
+	cm_wbuf_str(&w, jm_address);
+	start_call(TMC(g), RPC_HEARTBEAT, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void tmc_free(rpc_tm_gateway *g)
+{
+	client_fini(TMC(g));
+	free(g);
+}
+
+static const struct rpc_tm_gateway_ops tm_client_ops = {
+    .slots = tmc_slots,
+    .submit = tmc_submit,
+    .start = tmc_start,
+    .cancel = tmc_cancel,
+    .release = tmc_release,
+    .metrics = tmc_metrics,
+    .heartbeat = tmc_heartbeat,
+    .free = tmc_free,
+};
+
+int rpc_tm_gateway_nng(rpc_tm_gateway **out, const char *url, const cm_secret *secret,
+		       const char *cluster_id, int64_t timeout_ms, cm_err *err)
+{
+	*out = NULL;
+	struct tm_client *t = calloc(1, sizeof(*t));
+	if (!t)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	int rc = client_init(&t->c, url, secret, cluster_id, timeout_ms, err);
+	if (rc) {
+		free(t);
+		return rc;
+	}
+	t->base.ops = &tm_client_ops;
+	*out = &t->base;
+	return 0;
+}
+
+/* --------------------------------------------------- JobMaster client */
+
+struct jm_client {
+	rpc_jm_gateway base;
+	struct client c;
+};
+
+static void jmc_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			   uint64_t attempt, int vertex, int subtask, int state, const char *error,
+			   rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 16384);
+	cm_wbuf_str(&w, resource_id);
+	cm_wbuf_str(&w, job_id);
+	cm_wbuf_u64le(&w, attempt);
+	cm_wbuf_uvarint(&w, (uint64_t)vertex);
+	cm_wbuf_uvarint(&w, (uint64_t)subtask);
+	cm_wbuf_uvarint(&w, (uint64_t)state);
+	cm_wbuf_str(&w, error);
+	start_call(&((struct jm_client *)g)->c, RPC_TASK_STATE, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void jmc_free(rpc_jm_gateway *g)
+{
+	client_fini(&((struct jm_client *)g)->c);
+	free(g);
+}
+
+static const struct rpc_jm_gateway_ops jm_client_ops = {.task_state = jmc_task_state,
+							.free = jmc_free};
+
+int rpc_jm_gateway_nng(rpc_jm_gateway **out, const char *url, const cm_secret *secret,
+		       const char *cluster_id, int64_t timeout_ms, cm_err *err)
+{
+	*out = NULL;
+	struct jm_client *j = calloc(1, sizeof(*j));
+	if (!j)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	int rc = client_init(&j->c, url, secret, cluster_id, timeout_ms, err);
+	if (rc) {
+		free(j);
+		return rc;
+	}
+	j->base.ops = &jm_client_ops;
+	*out = &j->base;
+	return 0;
+}

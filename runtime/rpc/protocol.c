@@ -1,0 +1,232 @@
+/*
+ * protocol.c — request and reply messages of the control protocol.
+ */
+#include "rpc/protocol.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flinc/flinc.h>
+
+#include "common/clock.h"
+
+#define REQ_MAGIC 0x43505246u /* "FRPC" */
+#define REP_MAGIC 0x52505246u /* "FRPR" */
+
+const char *rpc_method_name(int method)
+{
+	switch (method) {
+	case RPC_SLOTS:
+		return "slots";
+	case RPC_SUBMIT:
+		return "submit";
+	case RPC_START:
+		return "start";
+	case RPC_CANCEL:
+		return "cancel";
+	case RPC_RELEASE:
+		return "release";
+	case RPC_METRICS:
+		return "metrics";
+	case RPC_HEARTBEAT:
+		return "heartbeat";
+	case RPC_TASK_STATE:
+		return "task state";
+	default:
+		return "unknown";
+	}
+}
+
+static int mac_of(const cm_secret *s, const char *label, const uint8_t *extra, size_t extra_len,
+		  const uint8_t *msg, size_t len, uint8_t out[CM_MAC_LEN])
+{
+	const void *parts[3] = {label, extra, msg};
+	size_t lens[3] = {strlen(label), extra_len, len};
+	return cm_hmac(s, parts, lens, 3, out);
+}
+
+/* Appends the mac over what w holds. */
+static int seal(cm_wbuf *w, const cm_secret *s, const char *label, const uint8_t *extra,
+		size_t extra_len, uint8_t mac[CM_MAC_LEN])
+{
+	if (cm_wbuf_error(w))
+		return cm_wbuf_error(w);
+	if (mac_of(s, label, extra, extra_len, cm_wbuf_data(w), cm_wbuf_len(w), mac) != 0)
+		return FL_EIO;
+	cm_wbuf_raw(w, mac, CM_MAC_LEN);
+	return cm_wbuf_error(w);
+}
+
+int rpc_request_encode(int method, uint64_t id, const char *cluster_id, const uint8_t *body,
+		       size_t body_len, const cm_secret *s, uint8_t **out, size_t *len,
+		       uint8_t mac[CM_MAC_LEN])
+{
+	uint8_t nonce[RPC_NONCE];
+	if (cm_random(nonce, sizeof(nonce)) != 0)
+		return FL_EIO;
+	cm_wbuf w;
+	cm_wbuf_init(&w, RPC_MAX_MESSAGE);
+	cm_wbuf_u32le(&w, REQ_MAGIC);
+	cm_wbuf_u8(&w, RPC_VERSION);
+	cm_wbuf_u8(&w, (uint8_t)method);
+	cm_wbuf_raw(&w, "\0\0", 2);
+	cm_wbuf_u64le(&w, id);
+	cm_wbuf_svarint(&w, cm_wall_ms()); /* for the receiver's replay window */
+	cm_wbuf_raw(&w, nonce, sizeof(nonce));
+	cm_wbuf_str(&w, cluster_id ? cluster_id : "");
+	cm_wbuf_bytes(&w, body, body_len);
+	int rc = seal(&w, s, "flinc-rpc-request", NULL, 0, mac);
+	if (rc == 0 && !(*out = cm_wbuf_take(&w, len)))
+		rc = cm_wbuf_error(&w) ? cm_wbuf_error(&w) : FL_ENOMEM;
+	cm_wbuf_fini(&w);
+	return rc;
+}
+
+/* Reads the 8-byte prefix shared by every version. */
+static int prefix(cm_rbuf *r, uint32_t magic, const char *what, int *method, char *why,
+		  size_t whylen)
+{
+	uint32_t m = cm_rbuf_u32le(r);
+	uint8_t version = cm_rbuf_u8(r);
+	*method = cm_rbuf_u8(r);
+	uint16_t zero = (uint16_t)(cm_rbuf_u8(r) | cm_rbuf_u8(r) << 8);
+	if (cm_rbuf_error(r) || m != magic) {
+		snprintf(why, whylen, "not a flinc control %s", what);
+		return FL_EPROTO;
+	}
+	if (version != RPC_VERSION) {
+		snprintf(why, whylen,
+			 "control protocol version %u is not supported: this process speaks version %d",
+			 version, RPC_VERSION);
+		return FL_EPROTO;
+	}
+	if (zero != 0) {
+		snprintf(why, whylen, "malformed control %s header", what);
+		return FL_EPROTO;
+	}
+	return 0;
+}
+
+int rpc_request_decode(const uint8_t *buf, size_t len, const cm_secret *s, const char *cluster_id,
+		       int64_t now_wall_ms, rpc_request *r, char *why, size_t whylen)
+{
+	memset(r, 0, sizeof(*r));
+	if (len > RPC_MAX_MESSAGE || len < CM_MAC_LEN + 8) {
+		snprintf(why, whylen, "a control request of %zu bytes", len);
+		return FL_EPROTO;
+	}
+	cm_rbuf rb;
+	cm_rbuf_init(&rb, buf, len - CM_MAC_LEN);
+	int rc = prefix(&rb, REQ_MAGIC, "request", &r->method, why, whylen);
+	r->id = cm_rbuf_u64le(&rb);
+	memcpy(r->mac, buf + len - CM_MAC_LEN, CM_MAC_LEN);
+	if (rc)
+		return rc;
+	r->wall_ms = cm_rbuf_svarint(&rb);
+	const uint8_t *nonce;
+	cm_rbuf_raw(&rb, RPC_NONCE, &nonce);
+	char *cluster = NULL;
+	cm_rbuf_strdup(&rb, sizeof(r->cluster_id) - 1, &cluster);
+	if (cluster) {
+		memcpy(r->cluster_id, cluster, strlen(cluster) + 1);
+		free(cluster);
+	}
+	cm_rbuf_bytes(&rb, RPC_MAX_MESSAGE, &r->body, &r->body_len);
+	if (cm_rbuf_end(&rb) != 0) {
+		snprintf(why, whylen, "malformed control request: %s", cm_rbuf_errmsg(&rb));
+		return FL_EPROTO;
+	}
+	uint8_t mac[CM_MAC_LEN];
+	if (mac_of(s, "flinc-rpc-request", NULL, 0, buf, len - CM_MAC_LEN, mac) != 0 ||
+	    !cm_mac_equal(mac, r->mac, CM_MAC_LEN)) {
+		snprintf(why, whylen,
+			 "a control request failed authentication: the sender does not hold this "
+			 "cluster's security.internal.token");
+		return FL_EPROTO;
+	}
+	if (cluster_id && strcmp(r->cluster_id, cluster_id) != 0) {
+		snprintf(why, whylen, "a control request for cluster '%.60s', not '%.60s'",
+			 r->cluster_id, cluster_id);
+		return FL_EPROTO;
+	}
+	int64_t skew = now_wall_ms - r->wall_ms;
+	if (skew > RPC_MAX_SKEW_MS || skew < -RPC_MAX_SKEW_MS) {
+		snprintf(why, whylen,
+			 "a control request stamped %lld ms away from this clock (more than %d ms "
+			 "allowed): replayed, or the clocks differ",
+			 (long long)skew, RPC_MAX_SKEW_MS);
+		return FL_EPROTO;
+	}
+	return 0;
+}
+
+int rpc_reply_encode(int method, uint64_t id, int rc, const char *message, const uint8_t *payload,
+		     size_t payload_len, const uint8_t req_mac[CM_MAC_LEN], const cm_secret *s,
+		     uint8_t **out, size_t *len)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, RPC_MAX_MESSAGE);
+	cm_wbuf_u32le(&w, REP_MAGIC);
+	cm_wbuf_u8(&w, RPC_VERSION);
+	cm_wbuf_u8(&w, (uint8_t)method);
+	cm_wbuf_raw(&w, "\0\0", 2);
+	cm_wbuf_u64le(&w, id);
+	cm_wbuf_svarint(&w, rc);
+	cm_wbuf_str(&w, message ? message : "");
+	cm_wbuf_bytes(&w, payload, payload_len);
+	uint8_t mac[CM_MAC_LEN];
+	int err = seal(&w, s, "flinc-rpc-reply", req_mac, CM_MAC_LEN, mac);
+	if (err == 0 && !(*out = cm_wbuf_take(&w, len)))
+		err = cm_wbuf_error(&w) ? cm_wbuf_error(&w) : FL_ENOMEM;
+	cm_wbuf_fini(&w);
+	return err;
+}
+
+int rpc_reply_decode(const uint8_t *buf, size_t len, uint64_t id,
+		     const uint8_t req_mac[CM_MAC_LEN], const cm_secret *s, rpc_reply *r, char *why,
+		     size_t whylen)
+{
+	memset(r, 0, sizeof(*r));
+	if (len > RPC_MAX_MESSAGE || len < CM_MAC_LEN + 8) {
+		snprintf(why, whylen, "a control reply of %zu bytes", len);
+		return FL_EPROTO;
+	}
+	cm_rbuf rb;
+	cm_rbuf_init(&rb, buf, len - CM_MAC_LEN);
+	int rc = prefix(&rb, REP_MAGIC, "reply", &r->method, why, whylen);
+	if (rc)
+		return rc;
+	r->id = cm_rbuf_u64le(&rb);
+	int64_t code = cm_rbuf_svarint(&rb);
+	char *msg = NULL;
+	cm_rbuf_strdup(&rb, sizeof(r->message) - 1, &msg);
+	if (msg) {
+		memcpy(r->message, msg, strlen(msg) + 1);
+		free(msg);
+	}
+	cm_rbuf_bytes(&rb, RPC_MAX_MESSAGE, &r->payload, &r->payload_len);
+	if (cm_rbuf_end(&rb) != 0) {
+		snprintf(why, whylen, "malformed control reply: %s", cm_rbuf_errmsg(&rb));
+		return FL_EPROTO;
+	}
+	uint8_t mac[CM_MAC_LEN];
+	if (mac_of(s, "flinc-rpc-reply", req_mac, CM_MAC_LEN, buf, len - CM_MAC_LEN, mac) != 0 ||
+	    !cm_mac_equal(mac, buf + len - CM_MAC_LEN, CM_MAC_LEN)) {
+		snprintf(why, whylen,
+			 "a control reply failed authentication: the peer does not hold this "
+			 "cluster's security.internal.token");
+		return FL_EPROTO;
+	}
+	if (r->id != id) {
+		snprintf(why, whylen, "a control reply to request %llu, not %llu",
+			 (unsigned long long)r->id, (unsigned long long)id);
+		return FL_EPROTO;
+	}
+	if (code > 0 || code < -1000) {
+		snprintf(why, whylen, "a control reply with status %lld", (long long)code);
+		return FL_EPROTO;
+	}
+	r->rc = (int)code;
+	return 0;
+}

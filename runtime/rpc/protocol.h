@@ -1,0 +1,98 @@
+/*
+ * protocol.h — the control protocol: how a gateway call (rpc/gateway.h)
+ * travels as one NNG request message and comes back as one reply.
+ *
+ *   request  u32le "FRPC" magic, u8 version, u8 method, u16 zero,
+ *            u64le id, svarint wall-clock ms, 16-byte nonce, str cluster id,
+ *            bytes body (the method's arguments), 32-byte mac
+ *   reply    u32le "FRPR" magic, u8 version, u8 method, u16 zero,
+ *            u64le id, svarint rc, str message, bytes payload, 32-byte mac
+ *
+ * The request's mac is HMAC(secret, "flinc-rpc-request" | the bytes before
+ * it); the reply's is HMAC(secret, "flinc-rpc-reply" | the request's mac |
+ * the bytes before it), so a reply belongs to exactly one request. A
+ * request more than RPC_MAX_SKEW_MS away from the receiver's clock is
+ * refused (a recorded request cannot be replayed later); within that
+ * window a replay finds calls that are idempotent or refused as duplicates.
+ *
+ * The first 8 bytes keep their meaning in every version, so a peer with
+ * another version gets an error naming both versions.
+ */
+#ifndef FLINC_RPC_PROTOCOL_H
+#define FLINC_RPC_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/auth.h"
+#include "common/buf.h"
+
+#define RPC_VERSION 1
+#define RPC_MAX_MESSAGE (17u * 1024u * 1024u) /* a descriptor and then some */
+#define RPC_MAX_SKEW_MS (5 * 60 * 1000)
+#define RPC_NONCE 16
+
+enum rpc_method {
+	RPC_SLOTS = 1,
+	RPC_SUBMIT = 2,
+	RPC_START = 3,
+	RPC_CANCEL = 4,
+	RPC_RELEASE = 5,
+	RPC_METRICS = 6,
+	RPC_HEARTBEAT = 7,
+	RPC_TASK_STATE = 20,
+};
+
+const char *rpc_method_name(int method);
+
+typedef struct rpc_request {
+	int method;
+	uint64_t id;
+	int64_t wall_ms;
+	char cluster_id[64];
+	const uint8_t *body; /* view into the message */
+	size_t body_len;
+	uint8_t mac[CM_MAC_LEN];
+} rpc_request;
+
+typedef struct rpc_reply {
+	int method;
+	uint64_t id;
+	int rc;
+	char message[512];
+	const uint8_t *payload; /* view into the message */
+	size_t payload_len;
+} rpc_reply;
+
+/*
+ * Encodes a request (body: the method's arguments, already encoded) into
+ * malloc'd bytes. Fills *mac with the request's mac (for checking its
+ * reply). Returns 0, FL_ENOMEM, FL_ERANGE (over RPC_MAX_MESSAGE) or FL_EIO
+ * (HMAC failed).
+ */
+int rpc_request_encode(int method, uint64_t id, const char *cluster_id, const uint8_t *body,
+		       size_t body_len, const cm_secret *s, uint8_t **out, size_t *len,
+		       uint8_t mac[CM_MAC_LEN]);
+
+/*
+ * Decodes and checks a request: format, version (FL_EPROTO naming both
+ * versions), mac (FL_EACCES-like FL_EPROTO "failed authentication"),
+ * cluster id, clock skew. Returns 0 or FL_EPROTO with why filled; r->id,
+ * r->method and r->mac are filled as far as they were read, so an error
+ * reply can still name the request.
+ */
+int rpc_request_decode(const uint8_t *buf, size_t len, const cm_secret *s, const char *cluster_id,
+		       int64_t now_wall_ms, rpc_request *r, char *why, size_t whylen);
+
+/* Encodes the reply to the request with request mac req_mac. */
+int rpc_reply_encode(int method, uint64_t id, int rc, const char *message, const uint8_t *payload,
+		     size_t payload_len, const uint8_t req_mac[CM_MAC_LEN], const cm_secret *s,
+		     uint8_t **out, size_t *len);
+
+/* Decodes and checks a reply to the request with id and req_mac. Returns 0
+ * or FL_EPROTO with why filled. */
+int rpc_reply_decode(const uint8_t *buf, size_t len, uint64_t id,
+		     const uint8_t req_mac[CM_MAC_LEN], const cm_secret *s, rpc_reply *r, char *why,
+		     size_t whylen);
+
+#endif

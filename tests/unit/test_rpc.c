@@ -1,0 +1,493 @@
+/*
+ * The control protocol over NNG request/reply on loopback: every gateway
+ * call arrives with its arguments and comes back with its reply; requests
+ * from outside the cluster (another secret, another cluster, another
+ * version, garbage) are refused with a message naming why and never reach
+ * the gateway; a call that gets no reply times out; freeing a client ends
+ * its calls.
+ *
+ * The served gateways here record what they receive: they are the test's
+ * end of a real server, not a stand-in for a TaskManager.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <flinc/flinc.h>
+
+#include "common/auth.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/sync.h"
+#include "rpc/gateway.h"
+#include "rpc/nng.h"
+#include "rpc/protocol.h"
+
+/* ---------------------------------------------------- the served side */
+
+struct seen {
+	pthread_mutex_t mu;
+	int calls;
+	char method[32];
+	char job[64];
+	uint64_t attempt;
+	char address[256];
+	size_t tdd_len;
+	uint8_t tdd_first;
+	int vertex, subtask, state;
+	char error[256];
+	bool answer; /* false: never answer (for timeouts) */
+};
+
+static struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER, .answer = true};
+
+static void record(const char *method, const char *job, uint64_t attempt, const char *address)
+{
+	pthread_mutex_lock(&seen.mu);
+	seen.calls++;
+	snprintf(seen.method, sizeof(seen.method), "%s", method);
+	snprintf(seen.job, sizeof(seen.job), "%s", job ? job : "");
+	seen.attempt = attempt;
+	snprintf(seen.address, sizeof(seen.address), "%s", address ? address : "");
+	pthread_mutex_unlock(&seen.mu);
+}
+
+/* Without an answer, the call is held: the test answers it late. */
+static rpc_done_fn held_done;
+static void *held_arg;
+
+static void answer(rpc_done_fn done, void *arg, int rc, const char *msg, const uint8_t *p, size_t n)
+{
+	if (seen.answer) {
+		done(arg, rc, msg, p, n);
+	} else {
+		held_done = done;
+		held_arg = arg;
+	}
+}
+
+static void s_slots(rpc_tm_gateway *g, rpc_done_fn done, void *arg)
+{
+	record("slots", NULL, 0, NULL);
+	cm_wbuf w;
+	cm_wbuf_init(&w, 128);
+	cm_wbuf_str(&w, "tm-test");
+	cm_wbuf_str(&w, "127.0.0.1:7777");
+	cm_wbuf_uvarint(&w, 4);
+	answer(done, arg, 0, NULL, cm_wbuf_data(&w), cm_wbuf_len(&w));
+	cm_wbuf_fini(&w);
+}
+
+static void s_submit(rpc_tm_gateway *g, const uint8_t *tdd, size_t len, const char *jm_address,
+		     rpc_done_fn done, void *arg)
+{
+	record("submit", NULL, 0, jm_address);
+	pthread_mutex_lock(&seen.mu);
+	seen.tdd_len = len;
+	seen.tdd_first = len ? tdd[0] : 0;
+	pthread_mutex_unlock(&seen.mu);
+	answer(done, arg, FL_EINVAL, "descriptor refused for the test", NULL, 0);
+}
+
+#define JOB_CALL(name)                                                                             \
+	static void s_##name(rpc_tm_gateway *g, const char *job_id, uint64_t attempt,             \
+			     rpc_done_fn done, void *arg)                                          \
+	{                                                                                          \
+		record(#name, job_id, attempt, NULL);                                              \
+		answer(done, arg, 0, NULL, NULL, 0);                                               \
+	}
+JOB_CALL(start)
+JOB_CALL(cancel)
+JOB_CALL(release)
+
+static void s_metrics(rpc_tm_gateway *g, const char *job_id, uint64_t attempt, rpc_done_fn done,
+		      void *arg)
+{
+	record("metrics", job_id, attempt, NULL);
+	static const uint8_t payload[] = {1, 3, 10, 20}; /* one node: 3, in 10, out 20 */
+	answer(done, arg, 0, NULL, payload, sizeof(payload));
+}
+
+static void s_heartbeat(rpc_tm_gateway *g, const char *jm_address, rpc_done_fn done, void *arg)
+{
+	record("heartbeat", NULL, 0, jm_address);
+	answer(done, arg, 0, NULL, NULL, 0);
+}
+
+static void s_free(rpc_tm_gateway *g)
+{
+}
+
+static const struct rpc_tm_gateway_ops served_tm_ops = {
+    .slots = s_slots,
+    .submit = s_submit,
+    .start = s_start,
+    .cancel = s_cancel,
+    .release = s_release,
+    .metrics = s_metrics,
+    .heartbeat = s_heartbeat,
+    .free = s_free,
+};
+static rpc_tm_gateway served_tm = {.ops = &served_tm_ops};
+
+static void s_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			 uint64_t attempt, int vertex, int subtask, int state, const char *error,
+			 rpc_done_fn done, void *arg)
+{
+	record("task_state", job_id, attempt, resource_id);
+	pthread_mutex_lock(&seen.mu);
+	seen.vertex = vertex;
+	seen.subtask = subtask;
+	seen.state = state;
+	snprintf(seen.error, sizeof(seen.error), "%s", error ? error : "(null)");
+	pthread_mutex_unlock(&seen.mu);
+	answer(done, arg, 0, NULL, NULL, 0);
+}
+
+static void s_jm_free(rpc_jm_gateway *g)
+{
+}
+
+static const struct rpc_jm_gateway_ops served_jm_ops = {.task_state = s_task_state,
+							.free = s_jm_free};
+static rpc_jm_gateway served_jm = {.ops = &served_jm_ops};
+
+/* ----------------------------------------------------- the caller side */
+
+struct result {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int rc;
+	char msg[1024];
+	uint8_t payload[256];
+	size_t len;
+};
+
+static void result_init(struct result *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
+	cm_cond_init(&r->cv);
+}
+
+static void on_result(void *arg, int rc, const char *msg, const uint8_t *p, size_t len)
+{
+	struct result *r = arg;
+	pthread_mutex_lock(&r->mu);
+	r->rc = rc;
+	snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
+	r->len = len < sizeof(r->payload) ? len : sizeof(r->payload);
+	if (r->len)
+		memcpy(r->payload, p, r->len);
+	r->done = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void result_wait(struct result *r)
+{
+	pthread_mutex_lock(&r->mu);
+	while (!r->done)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+}
+
+static cm_secret secret_of(const char *text)
+{
+	cm_secret s;
+	cm_err err = {0};
+	assert_int_equal(cm_secret_from_string(&s, text, &err), 0);
+	return s;
+}
+
+static rpc_server *serve_tm(const char *secret, const char *cluster)
+{
+	cm_secret s = secret_of(secret);
+	rpc_server *srv;
+	cm_err err = {0};
+	if (rpc_server_new(&srv, "tcp://127.0.0.1:0", &served_tm, NULL, &s, cluster, &err) != 0)
+		fail_msg("rpc_server_new: %s", err.msg);
+	return srv;
+}
+
+static rpc_tm_gateway *client_tm(rpc_server *srv, const char *secret, const char *cluster,
+				 int64_t timeout_ms)
+{
+	cm_secret s = secret_of(secret);
+	rpc_tm_gateway *g;
+	cm_err err = {0};
+	if (rpc_tm_gateway_nng(&g, rpc_server_address(srv), &s, cluster, timeout_ms, &err) != 0)
+		fail_msg("rpc_tm_gateway_nng: %s", err.msg);
+	return g;
+}
+
+static void test_every_taskmanager_call_arrives_and_returns(void **state)
+{
+	rpc_server *srv = serve_tm("secret", "c1");
+	rpc_tm_gateway *g = client_tm(srv, "secret", "c1", 5000);
+	struct result r;
+
+	result_init(&r);
+	g->ops->slots(g, on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, 0);
+	cm_rbuf rb;
+	cm_rbuf_init(&rb, r.payload, r.len);
+	char *rid = NULL, *addr = NULL;
+	cm_rbuf_strdup(&rb, 64, &rid);
+	cm_rbuf_strdup(&rb, 64, &addr);
+	assert_int_equal(cm_rbuf_uvarint(&rb), 4);
+	assert_string_equal(rid, "tm-test");
+	assert_string_equal(addr, "127.0.0.1:7777");
+	free(rid);
+	free(addr);
+
+	uint8_t tdd[3000];
+	memset(tdd, 0x5a, sizeof(tdd));
+	result_init(&r);
+	g->ops->submit(g, tdd, sizeof(tdd), "tcp://jm:1", on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, FL_EINVAL);
+	assert_string_equal(r.msg, "descriptor refused for the test");
+	assert_int_equal(seen.tdd_len, sizeof(tdd));
+	assert_int_equal(seen.tdd_first, 0x5a);
+	assert_string_equal(seen.address, "tcp://jm:1");
+
+	void (*job_calls[])(rpc_tm_gateway *, const char *, uint64_t, rpc_done_fn, void *) = {
+	    g->ops->start, g->ops->cancel, g->ops->release};
+	const char *names[] = {"start", "cancel", "release"};
+	for (int i = 0; i < 3; i++) {
+		result_init(&r);
+		job_calls[i](g, "0123456789abcdef0123456789abcdef", 0xfeedull + (uint64_t)i,
+			     on_result, &r);
+		result_wait(&r);
+		assert_int_equal(r.rc, 0);
+		assert_string_equal(seen.method, names[i]);
+		assert_string_equal(seen.job, "0123456789abcdef0123456789abcdef");
+		assert_int_equal(seen.attempt, 0xfeedull + (uint64_t)i);
+	}
+
+	result_init(&r);
+	g->ops->metrics(g, "j", 1, on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.len, 4);
+	assert_int_equal(r.payload[3], 20);
+
+	result_init(&r);
+	g->ops->heartbeat(g, "local:jobmaster-x", on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(seen.address, "local:jobmaster-x");
+
+	g->ops->free(g);
+	rpc_server_free(srv);
+}
+
+static void test_task_states_reach_the_jobmaster(void **state)
+{
+	cm_secret s = secret_of("secret");
+	rpc_server *srv;
+	cm_err err = {0};
+	assert_int_equal(rpc_server_new(&srv, "tcp://127.0.0.1:0", NULL, &served_jm, &s, "c1", &err),
+			 0);
+	rpc_jm_gateway *g;
+	assert_int_equal(rpc_jm_gateway_open(rpc_server_address(srv), &s, "c1", &g), 0);
+	struct result r;
+	result_init(&r);
+	g->ops->task_state(g, "tm-7", "job", 99, 3, 5, 7, "it broke", on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(seen.method, "task_state");
+	assert_string_equal(seen.address, "tm-7");
+	assert_int_equal(seen.vertex, 3);
+	assert_int_equal(seen.subtask, 5);
+	assert_int_equal(seen.state, 7);
+	assert_string_equal(seen.error, "it broke");
+	/* A TaskManager method at a JobMaster's address is refused. */
+	rpc_tm_gateway *wrong;
+	assert_int_equal(rpc_tm_gateway_nng(&wrong, rpc_server_address(srv), &s, "c1", 5000, &err), 0);
+	result_init(&r);
+	wrong->ops->start(wrong, "job", 1, on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, FL_EPROTO);
+	assert_non_null(strstr(r.msg, "not served"));
+	wrong->ops->free(wrong);
+	g->ops->free(g);
+	rpc_server_free(srv);
+}
+
+static void test_another_secret_is_refused_and_never_reaches_the_gateway(void **state)
+{
+	rpc_server *srv = serve_tm("secret", "c1");
+	rpc_tm_gateway *g = client_tm(srv, "not the secret", "c1", 5000);
+	int before = seen.calls;
+	struct result r;
+	result_init(&r);
+	g->ops->cancel(g, "job", 1, on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, FL_EPROTO);
+	assert_non_null(strstr(r.msg, "failed authentication"));
+	assert_non_null(strstr(r.msg, "security.internal.token"));
+	assert_int_equal(seen.calls, before);
+	g->ops->free(g);
+	rpc_server_free(srv);
+}
+
+static void test_another_cluster_is_refused(void **state)
+{
+	rpc_server *srv = serve_tm("secret", "c1");
+	rpc_tm_gateway *g = client_tm(srv, "secret", "c2", 5000);
+	int before = seen.calls;
+	struct result r;
+	result_init(&r);
+	g->ops->slots(g, on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, FL_EPROTO);
+	assert_non_null(strstr(r.msg, "'c2'"));
+	assert_non_null(strstr(r.msg, "'c1'"));
+	assert_int_equal(seen.calls, before);
+	g->ops->free(g);
+	rpc_server_free(srv);
+}
+
+/* A raw NNG peer: one request, its reply's bytes. */
+static size_t raw_request(rpc_server *srv, const void *req, size_t len, uint8_t *reply, size_t cap)
+{
+	nng_socket sock;
+	assert_int_equal(nng_req0_open(&sock), 0);
+	assert_int_equal(nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 5000), 0);
+	assert_int_equal(nng_dial(sock, rpc_server_address(srv), NULL, 0), 0);
+	assert_int_equal(nng_send(sock, (void *)req, len, 0), 0);
+	void *buf = NULL;
+	size_t n = 0;
+	int rv = nng_recv(sock, &buf, &n, NNG_FLAG_ALLOC);
+	assert_int_equal(rv, 0);
+	size_t k = n < cap ? n : cap;
+	memcpy(reply, buf, k);
+	nng_free(buf, n);
+	nng_close(sock);
+	return k;
+}
+
+/* The message text of a reply, read without checking its mac (the raw peer
+ * has no secret). */
+static void reply_message(const uint8_t *b, size_t n, char *out, size_t cap)
+{
+	cm_rbuf r;
+	cm_rbuf_init(&r, b, n);
+	for (int i = 0; i < 16; i++)
+		cm_rbuf_u8(&r);
+	cm_rbuf_svarint(&r);
+	char *m = NULL;
+	cm_rbuf_strdup(&r, 1000, &m);
+	snprintf(out, cap, "%s", m ? m : "");
+	free(m);
+}
+
+static void test_another_version_and_garbage_get_an_error_naming_why(void **state)
+{
+	rpc_server *srv = serve_tm("secret", "c1");
+	int before = seen.calls;
+	uint8_t req[64] = {'F', 'R', 'P', 'C', 9, RPC_SLOTS, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+	uint8_t reply[2048];
+	char msg[1024];
+	size_t n = raw_request(srv, req, sizeof(req), reply, sizeof(reply));
+	reply_message(reply, n, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "version 9"));
+	assert_non_null(strstr(msg, "version 1"));
+	static const char garbage[] = "GET / HTTP/1.1\r\nHost: flinc\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxx";
+	n = raw_request(srv, garbage, sizeof(garbage), reply, sizeof(reply));
+	reply_message(reply, n, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "not a flinc control request"));
+	assert_int_equal(seen.calls, before);
+	/* The server still serves the cluster. */
+	rpc_tm_gateway *g = client_tm(srv, "secret", "c1", 5000);
+	struct result r;
+	result_init(&r);
+	g->ops->heartbeat(g, "x", on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, 0);
+	g->ops->free(g);
+	rpc_server_free(srv);
+}
+
+static void test_a_call_without_reply_times_out_naming_the_peer(void **state)
+{
+	rpc_server *srv = serve_tm("secret", "c1");
+	rpc_tm_gateway *g = client_tm(srv, "secret", "c1", 300);
+	seen.answer = false;
+	struct result r;
+	result_init(&r);
+	g->ops->start(g, "job", 1, on_result, &r);
+	result_wait(&r);
+	seen.answer = true;
+	assert_int_equal(r.rc, FL_ETIMEDOUT);
+	assert_non_null(strstr(r.msg, "no reply from tcp://127.0.0.1:"));
+	assert_non_null(strstr(r.msg, "'start'"));
+	g->ops->free(g);
+	/* The late answer goes nowhere (the caller gave up); the server then
+	 * frees cleanly. */
+	held_done(held_arg, 0, NULL, NULL, 0);
+	rpc_server_free(srv);
+}
+
+static void test_freeing_a_client_ends_its_calls(void **state)
+{
+	/* Nobody listens at this address: the call waits for a connection. */
+	cm_secret s = secret_of("secret");
+	rpc_tm_gateway *g;
+	cm_err err = {0};
+	assert_int_equal(rpc_tm_gateway_nng(&g, "tcp://127.0.0.1:1", &s, "c1", 60000, &err), 0);
+	struct result r;
+	result_init(&r);
+	g->ops->slots(g, on_result, &r);
+	g->ops->free(g);
+	result_wait(&r);
+	assert_int_equal(r.rc, FL_ECLOSED);
+}
+
+static void test_bad_addresses_are_refused(void **state)
+{
+	cm_secret s = secret_of("secret");
+	rpc_tm_gateway *g;
+	cm_err err = {0};
+	assert_int_equal(rpc_tm_gateway_nng(&g, "http://x", &s, "c", 100, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "http://x"));
+	rpc_jm_gateway *j;
+	assert_int_equal(rpc_jm_gateway_open("ftp://x", &s, "c", &j), FL_EINVAL);
+	assert_int_equal(rpc_jm_gateway_open("local:nobody", &s, "c", &j), FL_ENOENT);
+	rpc_server *srv;
+	cm_err_clear(&err);
+	assert_int_equal(rpc_server_new(&srv, "tcp://203.0.113.1:0", &served_tm, NULL, &s, "c", &err),
+			 FL_EIO);
+	assert_non_null(strstr(err.msg, "203.0.113.1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_taskmanager_call_arrives_and_returns),
+	    cmocka_unit_test(test_task_states_reach_the_jobmaster),
+	    cmocka_unit_test(test_another_secret_is_refused_and_never_reaches_the_gateway),
+	    cmocka_unit_test(test_another_cluster_is_refused),
+	    cmocka_unit_test(test_another_version_and_garbage_get_an_error_naming_why),
+	    cmocka_unit_test(test_freeing_a_client_ends_its_calls),
+	    cmocka_unit_test(test_bad_addresses_are_refused),
+	    cmocka_unit_test(test_a_call_without_reply_times_out_naming_the_peer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
