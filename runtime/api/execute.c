@@ -24,6 +24,9 @@ static void apply_config(fl_env *env)
 	/* Unset: each operator derives it from its parallelism, as in Flink. */
 	g->max_parallelism = cfg_is_set(env->config, CFG_MAX_PARALLELISM) ? (int)maxp : 0;
 	g->buffer_timeout_ms = timeout;
+	bool overwrite = false;
+	cfg_get_bool(env->config, CFG_OVERWRITE_FILES, &overwrite);
+	g->overwrite_files = overwrite;
 	if (strcasecmp(mode, "BATCH") == 0) {
 		g->mode = FL_MODE_BATCH;
 	} else if (strcasecmp(mode, "AUTOMATIC") == 0) {

@@ -87,6 +87,7 @@ typedef struct sg_graph {
 	int max_parallelism; /* key groups; 0: derived per operator, as Flink does */
 	enum fl_runtime_mode mode;
 	int64_t buffer_timeout_ms;
+	bool overwrite_files; /* fs.overwrite-files: text sinks may replace output */
 } sg_graph;
 
 /* Returns 0 or FL_ENOMEM. */

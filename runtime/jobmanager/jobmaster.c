@@ -16,6 +16,7 @@
 #include "common/loop.h"
 #include "common/sync.h"
 #include "graph/descriptor.h"
+#include "graph/outputs.h"
 #include "jobmanager/execgraph.h"
 #include "jobmanager/scheduler.h"
 
@@ -56,6 +57,7 @@ struct jm_jobmaster {
 	int pending;  /* replies awaited in the current phase */
 	int inflight; /* gateway calls not yet answered, any phase */
 	bool deploy_failed;
+	int deploy_rc; /* why the job could not start, when it is not FL_EIO */
 	bool cancel_requested;
 	char error[CM_ERR_MSG_MAX];
 	uint32_t **where;
@@ -405,6 +407,20 @@ static void cancel_everywhere(jm_jobmaster *jm)
 static void finish(jm_jobmaster *jm)
 {
 	jm->phase = P_DONE;
+	char run[OUTPUTS_RUN_ID_LEN + 1];
+	outputs_run_id(jm->id, run);
+	/* Flink's FinalizeOnMaster: the run's files are published only when
+	 * the whole job finished; any other end removes them. */
+	if (!jm->error[0] && !jm->cancel_requested) {
+		cm_err oerr = {0};
+		if (outputs_commit(jm->jg, run, jm->jg->sg->overwrite_files, &oerr) != 0) {
+			snprintf(jm->error, sizeof(jm->error), "committing the output failed: %.440s",
+				 oerr.msg);
+			set_status(jm, EG_FAILING, jm->error);
+		}
+	}
+	if (jm->error[0] || jm->cancel_requested)
+		outputs_abort(jm->jg, run);
 	enum eg_status st = jm->error[0]	  ? EG_FAILED
 			    : jm->cancel_requested ? EG_CANCELED
 						   : EG_FINISHED;
@@ -415,7 +431,7 @@ static void finish(jm_jobmaster *jm)
 	jm->res.runtime_ms = cm_now_ms() - jm->t0;
 	jm->res.status = st == EG_FINISHED ? 0 : st == EG_CANCELED ? FL_ECANCELED : FL_EJOBFAILED;
 	if (jm->deploy_failed)
-		jm->res.status = FL_EIO;
+		jm->res.status = jm->deploy_rc ? jm->deploy_rc : FL_EIO;
 	if (st == EG_FAILED)
 		snprintf(jm->res.error, sizeof(jm->res.error), "%s", jm->error);
 	else if (st == EG_CANCELED)
@@ -702,6 +718,21 @@ static void begin(void *arg)
 	jm_jobmaster *jm = arg;
 	CM_INFO("jobmaster", "Job '%s' (%s) submitted: %zu vertices, %d slots needed",
 		jm->jg->job_name, jm->id, jm->jg->nvertices, jm->jg->slots_needed);
+	/* Flink's InitializeOnMaster: output directories are checked (and
+	 * refused when they hold output and may not be overwritten) before
+	 * anything runs. */
+	cm_err oerr = {0};
+	int orc = outputs_prepare(jm->jg, jm->jg->sg->overwrite_files, &oerr);
+	if (orc != 0) {
+		snprintf(jm->error, sizeof(jm->error), "%s", oerr.msg);
+		jm->deploy_failed = true;
+		jm->deploy_rc = orc;
+		CM_ERROR("jobmaster", "%s", jm->error);
+		jm->phase = P_DONE;
+		set_status(jm, EG_FAILING, jm->error);
+		finish(jm);
+		return;
+	}
 	jm->phase = P_SLOTS;
 	jm->pending = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {

@@ -70,7 +70,7 @@ struct tm_op {
 	char *out_buf; /* pending lines */
 	size_t out_len, out_cap;
 	FILE *file; /* text file sink */
-	char *file_tmp, *file_final;
+	char *file_tmp; /* its in-progress path */
 };
 
 /* Largest encoded key handled on the stack; longer keys go to the heap. */

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "graph/outputs.h"
 #include "taskmanager/operator.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
@@ -453,75 +455,30 @@ static int sink_line(tm_op *op, const fl_row *row, bool prefix)
 	return tm_chain_fail(op->chain, FL_ERANGE, "sink '%s': cannot format a line", op->node->name);
 }
 
-static int mkdir_p(const char *dir)
-{
-	char path[4096];
-	size_t n = strlen(dir);
-	if (n >= sizeof(path))
-		return FL_ERANGE;
-	memcpy(path, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (path[i] == '/' || path[i] == '\0') {
-			char c = path[i];
-			path[i] = '\0';
-			if (mkdir(path, 0777) != 0 && errno != EEXIST)
-				return cm_err_from_errno(errno);
-			path[i] = c;
-		}
-	}
-	return 0;
-}
-
-/* The subtask index of a part file name ("part-N-0" or its in-progress
- * form), or -1 for any other name. */
-static int part_index(const char *name)
-{
-	int idx, used = -1;
-	if ((sscanf(name, "part-%d-0%n", &idx, &used) == 1 && used > 0 && name[used] == '\0') ||
-	    (sscanf(name, ".part-%d-0.inprogress%n", &idx, &used) == 1 && used > 0 &&
-	     name[used] == '\0'))
-		return idx;
-	return -1;
-}
-
-static void remove_stale_parts(const char *dir, int parallelism)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (part_index(e->d_name) < parallelism)
-			continue;
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (unlink(path) == 0)
-			CM_INFO("sink", "removed '%s' left by an earlier run with more subtasks", path);
-	}
-	closedir(d);
-}
-
+/* Writes under a hidden in-progress name of this run; the JobMaster
+ * publishes the files when the whole job FINISHED (graph/outputs.h), so a
+ * reader never sees part of a run, or a failed run, as output. */
 static int file_sink_open(tm_op *op, cm_err *err)
 {
 	const char *dir = op->node->dir;
-	int rc = mkdir_p(dir);
+	int rc = outputs_mkdirs(dir, err);
 	if (rc)
-		return cm_err_set(err, rc, "text file sink: cannot create directory '%s': %s", dir,
-				  strerror(errno));
-	/* Written under a hidden in-progress name and renamed when the task
-	 * finishes, as Flink's file sink does, so a reader never sees a half
-	 * file as finished. */
-	if (asprintf(&op->file_tmp, "%s/.part-%d-0.inprogress", dir, op->chain->td->subtask) < 0 ||
-	    asprintf(&op->file_final, "%s/part-%d-0", dir, op->chain->td->subtask) < 0)
+		return rc;
+	char run[OUTPUTS_RUN_ID_LEN + 1], path[4096];
+	outputs_run_id(op->chain->td->job_id, run);
+	if (outputs_part_path(path, sizeof(path), dir, run, op->chain->td->subtask, true) != 0)
+		return cm_err_set(err, FL_ERANGE, "text file sink: the path '%.200s...' is too long",
+				  dir);
+	if (!(op->file_tmp = strdup(path)))
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
-	/* The directory ends up holding exactly this run's part files: one
-	 * subtask clears those of an earlier, wider run (indices no subtask of
-	 * this run writes, so nothing races with it). */
-	if (op->chain->td->subtask == 0)
-		remove_stale_parts(dir, op->chain->td->parallelism);
-	if (!(op->file = fopen(op->file_tmp, "w")))
-		return cm_err_set(err, cm_err_from_errno(errno), "text file sink: cannot create '%s': %s",
-				  op->file_tmp, strerror(errno));
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0 || !(op->file = fdopen(fd, "w"))) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cm_err_set(err, cm_err_from_errno(e), "text file sink: cannot create '%.300s': %s",
+				  path, strerror(e));
+	}
 	return 0;
 }
 
@@ -680,13 +637,18 @@ static int op_close(tm_op *op, bool ok)
 		rc = op_flush(op);
 	if (op->file) {
 		bool good = ok && rc == 0;
-		if (fclose(op->file) != 0 && good)
+		/* A finished file is made durable before the task reports
+		 * FINISHED (the JobMaster then publishes it); an unfinished one
+		 * goes. */
+		if (good && (fflush(op->file) != 0 || fsync(fileno(op->file)) != 0))
 			rc = tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot write '%s': %s",
-					  op->file_tmp, strerror(errno));
+					   op->file_tmp, strerror(errno));
+		if (fclose(op->file) != 0 && good && rc == 0)
+			rc = tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot write '%s': %s",
+					   op->file_tmp, strerror(errno));
 		op->file = NULL;
-		if (good && rc == 0 && rename(op->file_tmp, op->file_final) != 0)
-			rc = tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot rename '%s' to '%s': %s",
-					  op->file_tmp, op->file_final, strerror(errno));
+		if (!good || rc != 0)
+			unlink(op->file_tmp);
 	}
 	return rc;
 }
@@ -785,7 +747,6 @@ void tm_chain_fini(tm_chain *c)
 		if (op->file)
 			fclose(op->file);
 		free(op->file_tmp);
-		free(op->file_final);
 	}
 	free(c->ops);
 	free(c->ctx.scratch);

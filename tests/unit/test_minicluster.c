@@ -532,21 +532,87 @@ static void test_text_source_reads_files_as_of_graph_building(void **state)
 	remove_dir(out);
 }
 
-static void test_file_sink_replaces_part_files_of_a_wider_run(void **state)
+/* Names in dir, sorted, joined by spaces; hidden ones too. */
+static void list_dir(const char *dir, char *out, size_t cap)
+{
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | tr '\\n' ' '", dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	pclose(p);
+}
+
+static int count_words(const char *s, const char *prefix)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, prefix)); p++)
+		if (p == s || p[-1] == ' ')
+			n++;
+	return n;
+}
+
+/* Output is all or nothing: a finished run publishes its part files (named
+ * by its run) and _SUCCESS; a directory holding output is refused without
+ * fs.overwrite-files; with it, a finished run replaces the earlier one; a
+ * failed run leaves the earlier output as it was and nothing of its own. */
+static void test_file_sink_publishes_whole_runs_only(void **state)
 {
 	char *dir = temp_dir();
-	char stale[600];
-	snprintf(stale, sizeof(stale), "%s/part-7-0", dir);
-	FILE *f = fopen(stale, "w");
-	assert_non_null(f);
-	fputs("1\t1\n", f);
-	fclose(f);
-	fl_env *env = env_with(2, 1, "BATCH");
+	char names[4096];
+	fl_env *env = env_with(4, 1, "BATCH");
 	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
-	assert_int_equal(fl_execute(env, "rerun"), 0);
-	assert_int_not_equal(access(stale, F_OK), 0);
+	assert_int_equal(fl_execute(env, "first"), 0);
+	list_dir(dir, names, sizeof(names));
+	assert_int_equal(count_words(names, "part-"), 4);
+	assert_int_equal(count_words(names, "_SUCCESS"), 1);
+	assert_int_equal(count_words(names, "."), 0); /* nothing hidden left */
 	int64_t last[NKEYS] = {0};
 	assert_int_equal(read_parts(dir, last), 10);
+
+	/* NO_OVERWRITE (Flink's default): refused before anything runs. */
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	assert_int_equal(fl_execute(env, "second"), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "already exists"));
+	assert_non_null(strstr(fl_env_error(env), "NO_OVERWRITE"));
+	char again[4096];
+	list_dir(dir, again, sizeof(again));
+	assert_string_equal(again, names);
+	fl_env_free(env);
+
+	/* OVERWRITE: a narrower run replaces it. */
+	env = env_with(2, 1, "BATCH");
+	assert_int_equal(fl_env_set_config(env, "fs.overwrite-files", "true"), 0);
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	assert_int_equal(fl_execute(env, "third"), 0);
+	list_dir(dir, names, sizeof(names));
+	assert_int_equal(count_words(names, "part-"), 2);
+	assert_int_equal(count_words(names, "_SUCCESS"), 1);
+	memset(last, 0, sizeof(last));
+	assert_int_equal(read_parts(dir, last), 10);
+
+	/* A failed run over it: the third run's output stays as it was. */
+	fl_write_text(fl_map(fl_generator(env, 1000, 0, mc_gen_kv), mc_fail_at_500), dir);
+	assert_int_equal(fl_execute(env, "fails"), FL_EJOBFAILED);
+	list_dir(dir, again, sizeof(again));
+	assert_string_equal(again, names);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+/* `out` and `./out/` are one directory: two sinks on it are refused. */
+static void test_two_sinks_on_one_directory_spelled_differently_are_refused(void **state)
+{
+	char *dir = temp_dir();
+	char alias[700];
+	snprintf(alias, sizeof(alias), "%s/./sub/../", dir);
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_stream *s = fl_generator(env, 10, 0, mc_gen_kv);
+	fl_write_text(s, dir);
+	fl_write_text(s, alias);
+	assert_int_equal(fl_execute(env, "aliases"), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "both write to directory"));
 	fl_env_free(env);
 	remove_dir(dir);
 }
@@ -580,7 +646,8 @@ int main(void)
 	    cmocka_unit_test(test_keys_longer_than_the_stack_buffer_work),
 	    cmocka_unit_test(test_second_execute_runs_only_the_new_dataflow),
 	    cmocka_unit_test(test_text_source_reads_files_as_of_graph_building),
-	    cmocka_unit_test(test_file_sink_replaces_part_files_of_a_wider_run),
+	    cmocka_unit_test(test_file_sink_publishes_whole_runs_only),
+	    cmocka_unit_test(test_two_sinks_on_one_directory_spelled_differently_are_refused),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,68 @@
+/*
+ * outputs.h — the text file sink's files and the job-level commit that
+ * publishes them (Flink's FileOutputFormat with InitializeOnMaster and
+ * FinalizeOnMaster, with a Hadoop-style _SUCCESS marker).
+ *
+ * Names: every run of a job writes under its own run id (the first 16 hex
+ * digits of the job id), so two runs never mix:
+ *   .part-<run>-<subtask>.inprogress   written by subtask <subtask>
+ *   part-<run>-<subtask>               published when the job FINISHED
+ *   _SUCCESS                           written last, once all are published
+ * A failed, cancelled or killed run leaves nothing that looks committed: its
+ * files are hidden in-progress ones (removed on failure), and without
+ * _SUCCESS a reader knows the directory holds no complete output.
+ *
+ * Before the job runs (outputs_prepare, on the JobMaster): a directory that
+ * holds anything but hidden leftovers of killed runs is refused unless the
+ * job may overwrite (fs.overwrite-files, Flink's NO_OVERWRITE default).
+ * Two sinks whose directories are the same place (`out` and `./out/`) are
+ * refused too. At the end (outputs_commit): the earlier run's part files and
+ * _SUCCESS go (overwrite), this run's files are renamed, _SUCCESS is
+ * written, and the directory is synced. On failure (outputs_abort): this
+ * run's in-progress files are removed.
+ *
+ * These touch the file system and may block; they run on the JobMaster's
+ * loop once per job (and the naming in the tasks).
+ */
+#ifndef FLINC_GRAPH_OUTPUTS_H
+#define FLINC_GRAPH_OUTPUTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "graph/jobgraph.h"
+
+#define OUTPUTS_RUN_ID_LEN 16
+
+/* The run id of job_id (its first 16 hex digits) into run[17]. */
+void outputs_run_id(const char *job_id, char run[OUTPUTS_RUN_ID_LEN + 1]);
+
+/* dir/.part-<run>-<subtask>.inprogress or dir/part-<run>-<subtask> into
+ * buf. Returns 0, or FL_ERANGE when it does not fit (cap >= 4096 always
+ * fits a path the file system accepts). */
+int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, int subtask,
+		      bool inprogress);
+
+/*
+ * Makes path absolute and canonical for comparison: symlinks of the part
+ * that exists are resolved (realpath), the rest is joined with `.` and `..`
+ * and repeated slashes folded. Returns 0, FL_ERANGE or the errno of a part
+ * that exists but cannot be read, with err naming the path.
+ */
+int outputs_canonical(const char *path, char *out, size_t cap, cm_err *err);
+
+/* Creates dir and its parents (mkdir -p). Returns 0 or an error naming the
+ * part that could not be created and why. */
+int outputs_mkdirs(const char *dir, cm_err *err);
+
+/* Checks and creates the sinks' directories (see above). Returns 0, or
+ * FL_EINVAL / FL_EIO with err in Flink's words. */
+int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err);
+/* Publishes the run's part files (see above). Returns 0 or an error naming
+ * the file and why; the directory then has no _SUCCESS. */
+int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err);
+/* Removes the run's in-progress files; best effort. */
+void outputs_abort(const jg_graph *jg, const char *run);
+
+#endif
