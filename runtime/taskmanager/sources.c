@@ -167,7 +167,11 @@ typedef struct reader {
 	char *buf;
 	size_t cap, len, pos;
 	int64_t file_pos; /* file offset of buf[0] */
-	int64_t limit;	  /* a regular file's size when the job was built; -1: a stream */
+	/* A regular file: read up to limit, its size when the job was built;
+	 * base is its size when this subtask started (limit or more). A
+	 * stream: limit -1. */
+	int64_t limit, base;
+	int64_t now_size; /* the size a regular file changed to, else -1 */
 	bool poll;	  /* wait in poll() (cancellable) before each read */
 	bool eof;
 	bool short_file; /* EOF came before limit: the file shrank */
@@ -256,6 +260,11 @@ static int fill(reader *r)
 			r->short_file = r->limit >= 0;
 		}
 		r->len += (size_t)n;
+		/* One fstat per buffer (64 KiB and more) notices a file that
+		 * changes while it is read long before the split ends. */
+		struct stat st;
+		if (r->limit >= 0 && fstat(r->fd, &st) == 0 && st.st_size != r->base)
+			r->now_size = st.st_size;
 		return 0;
 	}
 }
@@ -316,6 +325,8 @@ static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, r
 	int rc = 0;
 	r->len = r->pos = 0;
 	r->eof = r->short_file = false;
+	r->base = base;
+	r->now_size = -1;
 	r->sys_errno = 0;
 	r->limit = stream ? -1 : planned;
 	r->poll = stream && !S_ISREG(st.st_mode);
@@ -369,6 +380,10 @@ static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, r
 					    head->node->name, PATH_SHOWN, path, more, (long long)at,
 					    r->sys_errno ? strerror(r->sys_errno)
 							 : fl_strerror(rc));
+				break;
+			}
+			if (r->now_size >= 0) {
+				rc = changed(c, path, planned, r->now_size);
 				break;
 			}
 			if (r->short_file) {
