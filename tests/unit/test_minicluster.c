@@ -659,6 +659,33 @@ static void test_fifo_without_a_writer_waits_only_until_the_job_is_cancelled(voi
 	remove_dir(out);
 }
 
+static void test_a_missing_conf_dir_is_an_error_naming_it(void **state)
+{
+	/* A job linked into a program loads $FLINC_CONF_DIR/flinc.yaml itself;
+	 * Flink refuses a conf dir that does not exist, rather than running
+	 * with defaults on a typo. */
+	setenv("FLINC_CONF_DIR", "/nonexistent/flinc-conf", 1);
+	fl_env *env = fl_env_new(0, NULL);
+	unsetenv("FLINC_CONF_DIR");
+	assert_non_null(env);
+	fl_discard(fl_generator(env, 10, 0, mc_gen_kv));
+	assert_int_equal(fl_execute(env, "confdir"), FL_ENOENT);
+	assert_string_equal(
+	    fl_env_error(env),
+	    "the configuration directory '/nonexistent/flinc-conf' (FLINC_CONF_DIR) "
+	    "cannot be used: No such file or directory");
+	fl_env_free(env);
+	/* An existing directory without flinc.yaml: defaults. */
+	char *dir = temp_dir();
+	setenv("FLINC_CONF_DIR", dir, 1);
+	env = fl_env_new(0, NULL);
+	unsetenv("FLINC_CONF_DIR");
+	fl_discard(fl_generator(env, 10, 0, mc_gen_kv));
+	assert_int_equal(fl_execute(env, "confdir"), 0);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +709,7 @@ int main(void)
 	    cmocka_unit_test(test_text_source_reads_a_file_that_says_zero_bytes_to_its_end),
 	    cmocka_unit_test(test_text_source_reads_a_fifo_as_one_stream),
 	    cmocka_unit_test(test_fifo_without_a_writer_waits_only_until_the_job_is_cancelled),
+	    cmocka_unit_test(test_a_missing_conf_dir_is_an_error_naming_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
