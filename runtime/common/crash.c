@@ -203,17 +203,22 @@ static void put_function(void *pc, bool return_address)
 		put(" (in no known object)");
 		return;
 	}
+	const char *b = base_name(info.dli_fname);
 	put(" in ");
 	if (info.dli_sname) {
 		put(info.dli_sname);
-		put("()");
-	} else {
-		put("an unnamed function at ");
-		put_hex((uintptr_t)pc);
+		put("() [");
+		put(*b ? b : "main program");
+		put("]");
+		return;
 	}
-	put(" [");
-	const char *b = base_name(info.dli_fname);
+	/* No dynamic symbol there: a static function, or the cold part a
+	 * compiler split off (a noreturn call such as abort()). The offset is
+	 * what `addr2line -f -e OBJECT OFFSET` names. */
+	put("code without an exported name [");
 	put(*b ? b : "main program");
+	put("+");
+	put_hex((uintptr_t)probe - (uintptr_t)info.dli_fbase + (return_address ? 1 : 0));
 	put("]");
 }
 

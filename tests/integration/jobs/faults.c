@@ -16,6 +16,7 @@
  * job that is not running yet, for signal tests).
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,9 @@ int faults_gen(fl_ctx *ctx, int64_t offset, fl_row *out)
 int m_segv(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
 	if (fl_row_int64(in, 1) == AT) {
-		volatile int *p = (volatile int *)0x10;
-		*p = 1;
+		/* Through a volatile, so that no compiler sees the constant. */
+		volatile uintptr_t addr = 0x10;
+		*(volatile int *)addr = 1;
 	}
 	*out = *in;
 	return 0;
