@@ -58,7 +58,8 @@ typedef struct cl_client {
 	env_launch launch;
 	cm_cancel cancel;
 	bool cancel_ready;
-	pthread_mutex_t mu; /* guards job_id, job_of and final_printed */
+	/* mu guards job_id, job_of, final_printed, cancel_ready and active. */
+	pthread_mutex_t mu;
 	char job_id[33];    /* from the listener's submitted callback */
 	int job_of;	    /* the execution (launch.executions) job_id belongs to */
 	bool final_printed; /* the final line is out: nothing may follow it */
@@ -68,7 +69,7 @@ typedef struct cl_client {
 	bool sig_started;
 	atomic_bool quit; /* tells the signal thread to end */
 	bool active;	  /* a run or plan is in progress (for the exit handler) */
-	bool logging_to_file;
+	atomic_bool logging_to_file; /* read by say() on any thread */
 } cl_client;
 
 static cl_client client = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -88,7 +89,7 @@ static void say(const char *fmt, ...)
 	if (n < 0)
 		return;
 	size_t len = (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 2;
-	if (client.logging_to_file)
+	if (atomic_load(&client.logging_to_file))
 		cm_log_file_note("client", "%s", line);
 	line[len++] = '\n';
 	const char *p = line;
@@ -506,7 +507,7 @@ static void setup_log(cl_client *cl, const cfg *conf, bool verbose, int argc, ch
 		return;
 	}
 	cm_log_set_stderr_level(CM_LOG_WARN);
-	cl->logging_to_file = true;
+	atomic_store(&cl->logging_to_file, true);
 	char cmd[3000];
 	command_line(argc, argv, cmd, sizeof(cmd));
 	cm_log_file_note("client", "==== flinc %d.%d.%d client, pid %ld: %s", FLINC_VERSION_MAJOR,
@@ -547,7 +548,7 @@ static int cli_main(int argc, char **argv)
 	cl->job_id[0] = '\0';
 	cl->job_of = 0;
 	cl->final_printed = false;
-	cl->logging_to_file = false;
+	atomic_store(&cl->logging_to_file, false);
 	atomic_store(&cl->signal, 0);
 	/* First, before any thread exists: every thread inherits the mask. */
 	int closed = reopen_std_fds();
