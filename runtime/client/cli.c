@@ -189,6 +189,8 @@ static void on_submitted(void *arg, const char *job_id, const char *job_name)
 	say("Job has been submitted with JobID %s", job_id);
 }
 
+/* Prints "flinc: MESSAGE" on stderr and returns 2, the exit code of a usage
+ * or configuration error. */
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die(const char *fmt, ...)
 {
@@ -201,6 +203,7 @@ static int die(const char *fmt, ...)
 	return 2;
 }
 
+/* "SIGINT" or "SIGTERM", for the client's lines. */
 static const char *signal_name(int sig)
 {
 	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
@@ -309,6 +312,7 @@ static void take_signals(cl_client *cl)
 	sigaction(SIGPIPE, &ign, NULL);
 }
 
+/* Starts the signal thread, unless both signals are ignored. Main thread. */
 static void start_signal_thread(cl_client *cl)
 {
 	if (sigismember(&cl->sigs, SIGINT) != 1 && sigismember(&cl->sigs, SIGTERM) != 1)
@@ -317,6 +321,8 @@ static void start_signal_thread(cl_client *cl)
 	cl->sig_started = pthread_create(&cl->sig_thread, NULL, signal_main, cl) == 0;
 }
 
+/* Ends and joins the signal thread: it is woken by one of its own signals
+ * with quit set. A real signal arriving now is dropped: the run is over. */
 static void stop_signal_thread(cl_client *cl)
 {
 	if (!cl->sig_started)
@@ -366,6 +372,7 @@ static void at_exit(int status, void *arg)
 		_exit(code);
 }
 
+/* Registers at_exit; glibc's on_exit also tells it the exit status. */
 #if defined(__GLIBC__)
 static void register_exit_handler(void)
 {
@@ -540,6 +547,8 @@ static int default_config_file(char *path, size_t cap, const char **out)
 
 /* --------------------------------------------------------------- main */
 
+/* The client: parses, configures, loads the job and runs its main(). Returns
+ * the process exit status. Called once per process, on its main thread. */
 static int cli_main(int argc, char **argv)
 {
 	cl_client *cl = &client;

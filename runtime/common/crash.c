@@ -43,6 +43,7 @@ static _Thread_local void *tl_altstack;
 
 /* ------------------------------------------------- formatting by hand */
 
+/* Appends to line, cut at CRASH_LINE_MAX - 1 (room for the newline). */
 static void put_mem(const char *s, size_t n)
 {
 	if (n > CRASH_LINE_MAX - 1 - line_len)
@@ -175,6 +176,7 @@ static uintptr_t fault_sp(void *uctx)
 #endif
 }
 
+/* The faulting instruction, or NULL where the architecture is not known. */
 static void *fault_pc(void *uctx)
 {
 	ucontext_t *uc = uctx;
@@ -244,6 +246,7 @@ static void put_culprit(void *pc)
 
 /* ------------------------------------------------------------ handler */
 
+/* write(2) until done, resuming after EINTR; gives up on any error. */
 static void write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
@@ -269,6 +272,8 @@ static void die_of(int sig)
 	raise(sig);
 }
 
+/* The handler (see crash.h): one line to stderr and the log file, then the
+ * same signal with its default disposition. Any thread; never allocates. */
 static void crash_handler(int sig, siginfo_t *si, void *uctx)
 {
 	int saved_errno = errno;

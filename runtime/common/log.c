@@ -76,6 +76,7 @@ int cm_log_parse_level(const char *s, enum cm_log_level *out)
 	return FL_EINVAL;
 }
 
+/* level as a valid cm_log_level. */
 static int clamp_level(enum cm_log_level level)
 {
 	if ((int)level < CM_LOG_DEBUG)
@@ -101,6 +102,8 @@ enum cm_log_level cm_log_get_stderr_level(void)
 	return (enum cm_log_level)atomic_load_explicit(&stderr_level, memory_order_relaxed);
 }
 
+/* Makes fd (-1: none) the log file and closes the previous one, once no
+ * line is being written to it. */
 static void install_file_fd(int fd)
 {
 	pthread_rwlock_wrlock(&file_lock);

@@ -103,6 +103,7 @@ typedef struct split {
 	int64_t start, end; /* a stream: 0 and -1 (to its end) */
 } split;
 
+/* Whether input i is read as one stream rather than cut into splits. */
 static bool is_stream(const td_op *n, size_t i)
 {
 	return n->sizes[i] <= 0;
