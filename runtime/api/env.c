@@ -9,9 +9,20 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/env.h"
 #include "common/log.h"
+
+/*
+ * sg_node.sizes of a text source input that is read as one unsplittable
+ * stream (a FIFO, a device, a regular file reporting 0 bytes); the text
+ * source (taskmanager/sources.c) defines the same. It belongs beside
+ * sg_node in graph/streamgraph.h, which wins when it defines it.
+ */
+#ifndef SG_SIZE_STREAM
+#define SG_SIZE_STREAM (-1)
+#endif
 
 static env_launch *current_launch;
 
@@ -46,13 +57,37 @@ int env_fail(fl_env *env, int code, const char *fmt, ...)
 	return code;
 }
 
+/*
+ * Loads $FLINC_CONF_DIR/flinc.yaml for a job run without a launcher. The
+ * directory must exist, as Flink refuses a conf dir that does not: a typo
+ * must not silently run with defaults. A directory without flinc.yaml is
+ * fine (defaults).
+ */
 static int env_load_default_config(fl_env *env)
 {
 	const char *dir = getenv("FLINC_CONF_DIR");
 	if (!dir || !*dir)
 		return 0;
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		int e = errno;
+		return env_fail(env, cm_err_from_errno(e),
+				"the configuration directory '%.200s%s' (FLINC_CONF_DIR) cannot be "
+				"used: %s",
+				dir, strlen(dir) > 200 ? "..." : "", strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return env_fail(env, FL_EINVAL,
+				"the configuration directory '%.200s%s' (FLINC_CONF_DIR) is not a "
+				"directory",
+				dir, strlen(dir) > 200 ? "..." : "");
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/flinc.yaml", dir);
+	if ((size_t)snprintf(path, sizeof(path), "%s/flinc.yaml", dir) >= sizeof(path))
+		return env_fail(
+		    env, FL_ERANGE,
+		    "the configuration directory '%.200s...' (FLINC_CONF_DIR) is longer "
+		    "than %zu bytes",
+		    dir, sizeof(path) - sizeof("/flinc.yaml"));
 	cm_err e = {0};
 	int rc = cfg_load_file(env->config, path, &e);
 	if (rc == FL_ENOENT)
@@ -350,19 +385,34 @@ FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size
 			return NULL;
 		}
 		/* Checked now, as Flink checks input paths at submission, so a typo
-		 * is reported before a job starts. */
+		 * is reported before a job starts. stat() and access() never block,
+		 * not even on a FIFO without a writer. */
+		const char *p = paths[i], *more = strlen(p) > 300 ? "..." : "";
 		struct stat st;
-		if (stat(paths[i], &st) != 0) {
-			env_fail(env, cm_err_from_errno(errno), "read_text_files: cannot read '%s': %s",
-				 paths[i], strerror(errno));
+		if (stat(p, &st) != 0 || access(p, R_OK) != 0) {
+			int e = errno;
+			env_fail(env, cm_err_from_errno(e), "read_text_files: cannot read '%.300s%s': %s",
+				 p, more, strerror(e));
 			return NULL;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			env_fail(env, FL_EINVAL, "read_text_files: '%s' is a directory, not a file",
-				 paths[i]);
+			env_fail(env, FL_EINVAL, "read_text_files: '%.300s%s' is a directory, not a file",
+				 p, more);
 			return NULL;
 		}
-		n->sizes[i] = st.st_size;
+		if (S_ISSOCK(st.st_mode)) {
+			env_fail(env, FL_EINVAL,
+				 "read_text_files: '%.300s%s' is a socket, which cannot be opened as a "
+				 "file",
+				 p, more);
+			return NULL;
+		}
+		/* The file's kind decides how every subtask plans its splits:
+		 * a regular file with a size is cut into ranges; one that says 0
+		 * bytes (/proc files have content nonetheless) and anything else
+		 * readable (a FIFO, /dev/zero) is one unsplittable stream read to
+		 * its end by one subtask. */
+		n->sizes[i] = S_ISREG(st.st_mode) && st.st_size > 0 ? st.st_size : SG_SIZE_STREAM;
 		if (!(n->paths[i] = strdup(paths[i]))) {
 			env_fail(env, FL_ENOMEM, "out of memory");
 			return NULL;

@@ -67,6 +67,10 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 		l = &local;
 	l->executions++;
 	snprintf(l->job_name, sizeof(l->job_name), "%s", job_name ? job_name : "flinc job");
+	l->job_id[0] = '\0';
+	/* Before the cancellation check: a launcher that requests cancellation
+	 * and then sees no job running knows that none will start. */
+	atomic_store(&l->running, true);
 	int rc = env->err.code;
 	if (rc == 0 && l->listener.cancel && cm_cancel_requested(l->listener.cancel)) {
 		/* Cancelled between jobs: main() must not start another. */
@@ -87,8 +91,9 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 			 * directly) nobody else reports how the job ended. */
 			if (l == &local) {
 				if (rc)
-					CM_ERROR("client", "Job '%s' (%s) FAILED: %s", l->job_name,
-						 l->job_id, res.error);
+					CM_ERROR("client", "Job '%s'%s%s%s FAILED: %s", l->job_name,
+						 l->job_id[0] ? " (" : "", l->job_id,
+						 l->job_id[0] ? ")" : "", res.error);
 				else
 					CM_INFO("client", "Job '%s' (%s) FINISHED in %lld ms", l->job_name,
 						l->job_id, (long long)l->runtime_ms);
@@ -97,6 +102,7 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 	}
 	l->status = rc;
 	snprintf(l->error, sizeof(l->error), "%s", rc ? env->err.msg : "");
+	atomic_store(&l->running, false);
 	/* As Flink clears its transformations after execute(): a second call
 	 * runs only what was built since. */
 	if (env->err.code == 0 && env_reset_graph(env) != 0)

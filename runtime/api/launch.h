@@ -10,6 +10,7 @@
 #ifndef FLINC_API_LAUNCH_H
 #define FLINC_API_LAUNCH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,8 +32,13 @@ typedef struct env_launch {
 	 * cancel token: a request cancels the running job, and later
 	 * fl_execute calls return FL_ECANCELED at once. */
 	jm_listener listener;
+	/* True while fl_execute is starting or running a job: set before the
+	 * cancellation check, cleared after the job ended and the results
+	 * below were written. Read by the launcher's other threads (a signal
+	 * thread, an exit handler); job_name is written before it is set. */
+	atomic_bool running;
 	/* Written by fl_execute: */
-	int executions;     /* number of fl_execute calls */
+	atomic_int executions; /* number of fl_execute calls */
 	int status;         /* result of the last: 0 FINISHED, FL_ECANCELED, else negative */
 	char job_id[33];
 	char job_name[128];

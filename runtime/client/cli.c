@@ -9,20 +9,111 @@
  *
  * Both load the job's shared object, install a launch that says how
  * fl_execute() should run, and call the job's main(argc, argv).
+ *
+ * What `run` shows on stderr is what Flink's client shows: the job id once
+ * the job is submitted, warnings and errors, a progress line on a terminal,
+ * and one final line, always last, that says how the job ended. The INFO log
+ * goes to a file (log.file, by default under the temp directory; its path
+ * is printed once), or to stderr with -v.
+ *
+ * Process-wide duties, taken first thing: descriptors 0-2 exist (a closed
+ * stdout must not become NNG's epoll descriptor); SIGPIPE is ignored, so a
+ * closed pipe fails the print sink with a message instead of killing the
+ * process; SIGINT and SIGTERM are blocked in every thread and taken by one
+ * thread that cancels the job; a crash in user code leaves a line naming
+ * the task (common/crash.h); exit() from user code while a job runs fails
+ * it instead of looking like success.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <flinc/flinc.h>
 
 #include "api/launch.h"
+#include "common/cancel.h"
+#include "common/crash.h"
 #include "common/log.h"
 #include "config/config.h"
+
+/* At most this much of a user-given argument is echoed in a message. */
+#define SHOWN 80
+
+/*
+ * What the client's threads share: the main thread (the job's main()), the
+ * signal thread, the JobMaster's listener callbacks and the exit handler.
+ * Static: the exit handler may run after cli_main's frame is gone.
+ */
+typedef struct cl_client {
+	env_launch launch;
+	cm_cancel cancel;
+	bool cancel_ready;
+	/* mu guards job_id, job_of, final_printed, cancel_ready and active. */
+	pthread_mutex_t mu;
+	char job_id[33];    /* from the listener's submitted callback */
+	int job_of;	    /* the execution (launch.executions) job_id belongs to */
+	bool final_printed; /* the final line is out: nothing may follow it */
+	atomic_int signal;  /* the first SIGINT/SIGTERM received, 0 if none */
+	sigset_t sigs;	    /* the signals the signal thread waits for */
+	pthread_t sig_thread;
+	bool sig_started;
+	atomic_bool quit; /* tells the signal thread to end */
+	bool active;	  /* a run or plan is in progress (for the exit handler) */
+	atomic_bool logging_to_file; /* read by say() on any thread */
+} cl_client;
+
+static cl_client client = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* ------------------------------------------------------------- output */
+
+/* Writes one line to stderr with one write(2) and, when the INFO log goes
+ * to a file, into it too, so the file tells the whole story of the run. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	size_t len = (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 2;
+	if (atomic_load(&client.logging_to_file))
+		cm_log_file_note("client", "%s", line);
+	line[len++] = '\n';
+	const char *p = line;
+	while (len > 0) {
+		ssize_t w = write(STDERR_FILENO, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+/* s cut to SHOWN bytes with "..." for a message (arguments may be huge). */
+static const char *shown(const char *s, char buf[SHOWN + 4])
+{
+	size_t n = strnlen(s, SHOWN + 1);
+	if (n <= SHOWN)
+		return s;
+	memcpy(buf, s, SHOWN);
+	memcpy(buf + SHOWN, "...", 4);
+	return buf;
+}
 
 static void usage(FILE *f)
 {
@@ -39,6 +130,11 @@ static void usage(FILE *f)
 		"  --local                 run on an in-process mini cluster\n"
 		"  --dot                   (plan) print Graphviz instead of text\n"
 		"  --no-progress           do not print progress lines\n"
+		"  -v, --verbose           (run) the INFO log on stderr instead of the log file\n"
+		"\n"
+		"run prints the job id, warnings and errors, and a final line on stderr; the INFO\n"
+		"log goes to log.file (default: $TMPDIR/flinc-$USER-client-$HOSTNAME.log).\n"
+		"Ctrl-C cancels the job (exit 130); a second Ctrl-C exits at once.\n"
 		"\n"
 		"A job is a shared object built against libflinc whose main(argc, argv) builds a\n"
 		"dataflow and calls fl_execute():\n"
@@ -57,7 +153,7 @@ static void human(uint64_t v, char *buf, size_t cap)
 		snprintf(buf, cap, "%llu", (unsigned long long)v);
 }
 
-/* One progress line: records in/out per operator. */
+/* One progress line: records in/out per operator (JobMaster thread). */
 static void print_progress(void *arg, const jm_progress *p)
 {
 	char line[2048];
@@ -82,6 +178,19 @@ static void print_progress(void *arg, const jm_progress *p)
 	fprintf(stderr, "%s\n", line);
 }
 
+/* The job has an id and runs (JobMaster thread): Flink's words. */
+static void on_submitted(void *arg, const char *job_id, const char *job_name)
+{
+	cl_client *cl = arg;
+	pthread_mutex_lock(&cl->mu);
+	snprintf(cl->job_id, sizeof(cl->job_id), "%s", job_id);
+	cl->job_of = atomic_load(&cl->launch.executions);
+	pthread_mutex_unlock(&cl->mu);
+	say("Job has been submitted with JobID %s", job_id);
+}
+
+/* Prints "flinc: MESSAGE" on stderr and returns 2, the exit code of a usage
+ * or configuration error. */
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die(const char *fmt, ...)
 {
@@ -94,43 +203,415 @@ static int die(const char *fmt, ...)
 	return 2;
 }
 
+/* "SIGINT" or "SIGTERM", for the client's lines. */
+static const char *signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+/*
+ * Prints the final line of the last job, once (later callers get false),
+ * and returns through *code the exit status it calls for: 0 FINISHED, 1
+ * FAILED, 128+N CANCELED on signal N. Caller holds cl->mu.
+ */
+static bool final_line_locked(cl_client *cl, int *code)
+{
+	if (cl->final_printed)
+		return false;
+	cl->final_printed = true;
+	const env_launch *l = &cl->launch;
+	int sig = atomic_load(&cl->signal);
+	if (l->status == 0) {
+		say("Job '%s' (%s) FINISHED in %lld ms", l->job_name, l->job_id,
+		    (long long)l->runtime_ms);
+		*code = 0;
+	} else if (l->status == FL_ECANCELED) {
+		if (l->job_id[0])
+			say("Job '%s' (%s) CANCELED after %lld ms", l->job_name, l->job_id,
+			    (long long)l->runtime_ms);
+		else
+			say("Job '%s' CANCELED before it started", l->job_name);
+		*code = sig ? 128 + sig : 1;
+	} else {
+		say("Job '%s'%s%s%s FAILED: %s", l->job_name, l->job_id[0] ? " (" : "", l->job_id,
+		    l->job_id[0] ? ")" : "", l->error);
+		*code = 1;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------ signals */
+
+/*
+ * The signal thread: the first SIGINT/SIGTERM cancels the running job (the
+ * main thread then prints CANCELED and exits 128+N), or exits at once when
+ * no job runs (fl_execute refuses to start one after the request); a
+ * second one exits at once.
+ */
+static void *signal_main(void *arg)
+{
+	cl_client *cl = arg;
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&cl->sigs, &sig) != 0)
+			continue;
+		if (atomic_load(&cl->quit))
+			return NULL;
+		int none = 0;
+		bool first = atomic_compare_exchange_strong(&cl->signal, &none, sig);
+		pthread_mutex_lock(&cl->mu);
+		bool over = cl->final_printed;
+		if (!first) {
+			if (!over)
+				say("Exiting at once on a second %s, without waiting for the job "
+				    "to be cancelled",
+				    signal_name(sig));
+			_exit(128 + sig);
+		}
+		if (over) {
+			/* The run has ended; its status stands. */
+			pthread_mutex_unlock(&cl->mu);
+			continue;
+		}
+		if (cl->cancel_ready)
+			cm_cancel_request(&cl->cancel);
+		if (!atomic_load(&cl->launch.running)) {
+			say("Interrupted by %s while no job was running: exiting",
+			    signal_name(sig));
+			_exit(128 + sig);
+		}
+		say("Cancelling the job (%s); %s", signal_name(sig),
+		    sig == SIGINT ? "press Ctrl-C again to exit at once"
+				  : "a second signal exits at once");
+		pthread_mutex_unlock(&cl->mu);
+	}
+}
+
+/*
+ * Blocks SIGINT and SIGTERM in the calling thread, and so in every thread
+ * it starts afterwards, and ignores SIGPIPE. A signal that was ignored when
+ * the client started (nohup, a background job of a non-interactive shell)
+ * stays ignored, as a shell's convention asks.
+ */
+static void take_signals(cl_client *cl)
+{
+	sigemptyset(&cl->sigs);
+	const int sigs[] = {SIGINT, SIGTERM};
+	for (size_t i = 0; i < 2; i++) {
+		struct sigaction old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN &&
+		    !(old.sa_flags & SA_SIGINFO))
+			continue;
+		sigaddset(&cl->sigs, sigs[i]);
+	}
+	pthread_sigmask(SIG_BLOCK, &cl->sigs, NULL);
+	struct sigaction ign;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, NULL);
+}
+
+/* Starts the signal thread, unless both signals are ignored. Main thread. */
+static void start_signal_thread(cl_client *cl)
+{
+	if (sigismember(&cl->sigs, SIGINT) != 1 && sigismember(&cl->sigs, SIGTERM) != 1)
+		return;
+	atomic_store(&cl->quit, false);
+	cl->sig_started = pthread_create(&cl->sig_thread, NULL, signal_main, cl) == 0;
+}
+
+/* Ends and joins the signal thread: it is woken by one of its own signals
+ * with quit set. A real signal arriving now is dropped: the run is over. */
+static void stop_signal_thread(cl_client *cl)
+{
+	if (!cl->sig_started)
+		return;
+	atomic_store(&cl->quit, true);
+	pthread_kill(cl->sig_thread, sigismember(&cl->sigs, SIGINT) == 1 ? SIGINT : SIGTERM);
+	pthread_join(cl->sig_thread, NULL);
+	cl->sig_started = false;
+}
+
+/* -------------------------------------------------------------- exit() */
+
+/*
+ * Runs at exit(): while a job runs, exit() can only come from user code
+ * (the client never calls it then), and the job must not look like a
+ * success: FAILED, exit status 1. When main() called exit() after its jobs,
+ * the final line it skipped is printed here.
+ */
+static void at_exit(int status, void *arg)
+{
+	cl_client *cl = arg;
+	if (!cl->active)
+		return;
+	if (atomic_load(&cl->launch.running)) {
+		pthread_mutex_lock(&cl->mu);
+		const char *id =
+		    cl->job_of == atomic_load(&cl->launch.executions) ? cl->job_id : "";
+		char why[64];
+		if (status == INT32_MIN)
+			snprintf(why, sizeof(why), "exit()");
+		else
+			snprintf(why, sizeof(why), "exit(%d)", status);
+		if (!cl->final_printed)
+			say("Job '%s'%s%s%s FAILED: the process exited (%s called from user code?) "
+			    "while the job was running",
+			    cl->launch.job_name, id[0] ? " (" : "", id, id[0] ? ")" : "", why);
+		cl->final_printed = true;
+		_exit(1);
+	}
+	if (cl->launch.mode != ENV_LAUNCH_LOCAL || atomic_load(&cl->launch.executions) == 0)
+		return;
+	pthread_mutex_lock(&cl->mu);
+	int code = 0;
+	bool printed = final_line_locked(cl, &code);
+	pthread_mutex_unlock(&cl->mu);
+	if (printed && code != 0)
+		_exit(code);
+}
+
+/* Registers at_exit; glibc's on_exit also tells it the exit status. */
+#if defined(__GLIBC__)
+static void register_exit_handler(void)
+{
+	on_exit(at_exit, &client);
+}
+#else
+static void at_exit_plain(void)
+{
+	at_exit(INT32_MIN, &client);
+}
+
+static void register_exit_handler(void)
+{
+	atexit(at_exit_plain);
+}
+#endif
+
+/* ------------------------------------------------------- start and log */
+
+/*
+ * Reopens descriptors 0, 1 and 2 on /dev/null when they are closed, so that
+ * stdout never aliases a descriptor the runtime opens later. A closed
+ * stdout is reopened read-only: a print sink then fails (EBADF, as on the
+ * closed descriptor) instead of its output vanishing into /dev/null.
+ * Returns a bit mask of the descriptors that were closed.
+ */
+static int reopen_std_fds(void)
+{
+	int closed = 0;
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		int nfd = open("/dev/null", fd == 2 ? O_WRONLY : O_RDONLY);
+		if (nfd >= 0 && nfd != fd) {
+			dup2(nfd, fd);
+			close(nfd);
+		}
+		closed |= 1 << fd;
+	}
+	return closed;
+}
+
+/* The user name for the default log file: [A-Za-z0-9._-] only. */
+static void user_name(char *buf, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+	const char *name = NULL;
+	if (getpwuid_r(geteuid(), &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		name = res->pw_name;
+	if (!name || !*name)
+		name = getenv("USER");
+	if (!name || !*name) {
+		snprintf(buf, cap, "%lu", (unsigned long)geteuid());
+		return;
+	}
+	size_t n = 0;
+	for (const char *p = name; *p && n + 1 < cap; p++)
+		buf[n++] = (strchr("._-", *p) || (*p >= 'a' && *p <= 'z') ||
+			    (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+			       ? *p
+			       : '_';
+	buf[n] = '\0';
+}
+
+/* Flink's default client log: flink-${USER}-client-${HOSTNAME}.log, here
+ * under ${TMPDIR:-/tmp} since there is no installation log directory. */
+static void default_log_path(char *buf, size_t cap)
+{
+	char user[64], host[256];
+	user_name(user, sizeof(user));
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	for (char *p = host; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || tmp[0] != '/')
+		tmp = "/tmp";
+	size_t tl = strlen(tmp);
+	while (tl > 1 && tmp[tl - 1] == '/')
+		tl--;
+	snprintf(buf, cap, "%.*s/flinc-%s-client-%s.log", (int)tl, tmp, user, host);
+}
+
+/* The command line for the log file's header: -D values of sensitive keys
+ * hidden, each argument cut at 200 bytes. */
+static void command_line(int argc, char **argv, char *buf, size_t cap)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < argc && len + 1 < cap; i++) {
+		const char *a = argv[i];
+		char hidden[CM_ERR_MSG_MAX];
+		const char *kv = NULL;
+		if (strncmp(a, "-D", 2) == 0 && a[2])
+			kv = a + 2;
+		else if (i > 0 && strcmp(argv[i - 1], "-D") == 0)
+			kv = a;
+		const char *eq = kv ? strchr(kv, '=') : NULL;
+		if (kv && (eq ? (size_t)(eq - kv) < 256 : strlen(kv) < 256)) {
+			char key[256];
+			size_t kl = eq ? (size_t)(eq - kv) : strlen(kv);
+			memcpy(key, kv, kl);
+			key[kl] = '\0';
+			if (cfg_is_sensitive(key)) {
+				snprintf(hidden, sizeof(hidden), "%s%s=%s", a == kv ? "" : "-D",
+					 key, CFG_HIDDEN);
+				a = hidden;
+			}
+		}
+		int n = snprintf(buf + len, cap - len, "%s%.200s%s", i ? " " : "", a,
+				 strlen(a) > 200 ? "..." : "");
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+}
+
+/*
+ * Sends the INFO log of a run to its file and keeps stderr for warnings and
+ * errors, or, with verbose, leaves everything on stderr. A file that cannot
+ * be used is a warning: the log then goes to stderr.
+ */
+static void setup_log(cl_client *cl, const cfg *conf, bool verbose, int argc, char **argv)
+{
+	if (verbose)
+		return;
+	char path[4096];
+	const char *configured = NULL;
+	if (cfg_get_string(conf, CFG_LOG_FILE, &configured) == 0 && configured && *configured)
+		snprintf(path, sizeof(path), "%s", configured);
+	else
+		default_log_path(path, sizeof(path));
+	cm_err err = {0};
+	if (cm_log_set_file(path, &err) != 0) {
+		CM_WARN("client", "%s; the log goes to stderr instead", err.msg);
+		return;
+	}
+	cm_log_set_stderr_level(CM_LOG_WARN);
+	atomic_store(&cl->logging_to_file, true);
+	char cmd[3000];
+	command_line(argc, argv, cmd, sizeof(cmd));
+	cm_log_file_note("client", "==== flinc %d.%d.%d client, pid %ld: %s", FLINC_VERSION_MAJOR,
+			 FLINC_VERSION_MINOR, FLINC_VERSION_PATCH, (long)getpid(), cmd);
+	say("Log file: %s", path);
+}
+
+/* $FLINC_CONF_DIR/flinc.yaml when no -c FILE: the directory must exist (as
+ * Flink refuses a conf dir that does not); the file may be missing. */
+static int default_config_file(char *path, size_t cap, const char **out)
+{
+	const char *dir = getenv("FLINC_CONF_DIR");
+	*out = NULL;
+	if (!dir || !*dir)
+		return 0;
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return die("the configuration directory '%s' (FLINC_CONF_DIR) cannot be used: %s",
+			   dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return die("the configuration directory '%s' (FLINC_CONF_DIR) is not a directory",
+			   dir);
+	if ((size_t)snprintf(path, cap, "%s/flinc.yaml", dir) >= cap)
+		return die("the configuration directory '%.200s...' (FLINC_CONF_DIR) is too long",
+			   dir);
+	if (access(path, F_OK) == 0)
+		*out = path;
+	return 0;
+}
+
+/* --------------------------------------------------------------- main */
+
+/* The client: parses, configures, loads the job and runs its main(). Returns
+ * the process exit status. Called once per process, on its main thread. */
 static int cli_main(int argc, char **argv)
 {
+	cl_client *cl = &client;
+	/* A fresh state (fl_program_main may be called again in one process). */
+	memset(&cl->launch, 0, sizeof(cl->launch));
+	cl->job_id[0] = '\0';
+	cl->job_of = 0;
+	cl->final_printed = false;
+	atomic_store(&cl->logging_to_file, false);
+	atomic_store(&cl->signal, 0);
+	/* First, before any thread exists: every thread inherits the mask. */
+	int closed = reopen_std_fds();
+	take_signals(cl);
+	cm_crash_install();
+	cm_crash_thread_init();
+	start_signal_thread(cl);
+	static bool exit_handler;
+	if (!exit_handler) {
+		register_exit_handler();
+		exit_handler = true;
+	}
+
+	char sb[SHOWN + 4];
+	int rc = 0;
+	cfg *conf = NULL;
+	const char **dyn = NULL;
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		rc = 2;
+		goto done;
 	}
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
-		return 0;
+		goto done;
 	}
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("flinc %d.%d.%d\n", FLINC_VERSION_MAJOR, FLINC_VERSION_MINOR, FLINC_VERSION_PATCH);
-		return 0;
+		goto done;
 	}
 	bool is_run = strcmp(cmd, "run") == 0, is_plan = strcmp(cmd, "plan") == 0;
 	if (!is_run && !is_plan) {
-		fprintf(stderr, "flinc: unknown command '%s'\n\n", cmd);
+		fprintf(stderr, "flinc: unknown command '%s'\n\n", shown(cmd, sb));
 		usage(stderr);
-		return 2;
+		rc = 2;
+		goto done;
 	}
 
-	cfg *conf = NULL;
-	if (cfg_new(&conf) != 0)
-		return die("out of memory");
+	if (cfg_new(&conf) != 0) {
+		rc = die("out of memory");
+		goto done;
+	}
 	cm_err err = {0};
 	const char *config_file = NULL;
-	bool local = false, dot = false, progress = isatty(STDERR_FILENO);
+	bool local = false, dot = false, verbose = false, progress = isatty(STDERR_FILENO);
 	/* -D and -p apply after the file, whatever their order on the line. */
-	const char **dyn = calloc((size_t)argc, sizeof(char *));
+	dyn = calloc((size_t)argc, sizeof(char *));
 	size_t ndyn = 0;
 	const char *parallelism = NULL;
 	int i = 2;
-	int rc = 0;
 	if (!dyn) {
-		cfg_free(conf);
-		return die("out of memory");
+		rc = die("out of memory");
+		goto done;
 	}
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -146,59 +627,59 @@ static int cli_main(int argc, char **argv)
 			dot = true;
 		} else if (strcmp(a, "--no-progress") == 0) {
 			progress = false;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			verbose = true;
 		} else if (strcmp(a, "-p") == 0 || strcmp(a, "--parallelism") == 0) {
 			if (++i == argc) {
 				rc = die("%s needs a value", a);
-				goto out;
+				goto done;
 			}
 			parallelism = argv[i];
 		} else if (strncmp(a, "-D", 2) == 0) {
 			const char *kv = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
 			if (!kv) {
 				rc = die("-D needs key=value");
-				goto out;
+				goto done;
 			}
 			dyn[ndyn++] = kv;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (++i == argc) {
 				rc = die("%s needs a file", a);
-				goto out;
+				goto done;
 			}
 			config_file = argv[i];
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
-			goto out;
+			goto done;
 		} else {
-			rc = die("unknown option '%s' (see flinc --help)", a);
-			goto out;
+			rc = die("unknown option '%s' (see flinc --help)", shown(a, sb));
+			goto done;
 		}
 	}
 	if (i >= argc) {
 		rc = die("%s: no job given: flinc %s [options] JOB.so [args]", cmd, cmd);
-		goto out;
+		goto done;
 	}
 	if (is_run && !local) {
 		rc = die("run: only --local is supported in this version: there is no session cluster "
 			 "to submit to yet (use flinc run --local)");
-		goto out;
+		goto done;
 	}
 
 	/* Configuration: file, then -D, then -p. */
 	char path[4096];
-	const char *dir = getenv("FLINC_CONF_DIR");
-	if (!config_file && dir && *dir) {
-		snprintf(path, sizeof(path), "%s/flinc.yaml", dir);
-		if (access(path, F_OK) == 0)
-			config_file = path;
-	}
-	if (config_file && (rc = cfg_load_file(conf, config_file, &err)) != 0) {
+	if (!config_file && (rc = default_config_file(path, sizeof(path), &config_file)) != 0)
+		goto done;
+	if (config_file && cfg_load_file(conf, config_file, &err) != 0) {
 		rc = die("%s", err.msg);
-		goto out;
+		goto done;
 	}
 	for (size_t k = 0; k < ndyn; k++) {
+		/* The message names the key and at most 80 bytes of the value
+		 * (none of a secret's): the argument itself may be 100 KB. */
 		if (cfg_set_dynamic(conf, dyn[k], &err) != 0) {
-			rc = die("-D %s: %s", dyn[k], err.msg);
-			goto out;
+			rc = die("%s", err.msg);
+			goto done;
 		}
 	}
 	if (parallelism) {
@@ -206,12 +687,13 @@ static int cli_main(int argc, char **argv)
 		errno = 0;
 		long p = strtol(parallelism, &end, 10);
 		if (errno || *end || end == parallelism || p < 1 || p > 32768) {
-			rc = die("-p needs a parallelism between 1 and 32768, not '%s'", parallelism);
-			goto out;
+			rc = die("-p needs a parallelism between 1 and 32768, not '%s'",
+				 shown(parallelism, sb));
+			goto done;
 		}
 		if (cfg_set(conf, CFG_PARALLELISM, parallelism, &err) != 0) {
 			rc = die("%s", err.msg);
-			goto out;
+			goto done;
 		}
 	}
 	const char *level = NULL;
@@ -219,6 +701,13 @@ static int cli_main(int argc, char **argv)
 	if (cfg_is_set(conf, CFG_LOG_LEVEL) && cfg_get_string(conf, CFG_LOG_LEVEL, &level) == 0 &&
 	    cm_log_parse_level(level, &lv) == 0)
 		cm_log_set_level(lv);
+	if (is_run)
+		setup_log(cl, conf, verbose, argc, argv);
+	if (closed & 2)
+		CM_WARN("client",
+			"stdout (descriptor 1) was closed when flinc started: it now reads from "
+			"/dev/null, so that no other file takes its place; a print sink fails "
+			"with 'Bad file descriptor': stdout is closed");
 
 	/* Load the job. RTLD_LOCAL: its symbols stay out of the global scope,
 	 * so its functions are shipped by library path + name. */
@@ -226,13 +715,13 @@ static int cli_main(int argc, char **argv)
 	char *real = realpath(job, NULL);
 	if (!real) {
 		rc = die("cannot load job '%s': %s", job, strerror(errno));
-		goto out;
+		goto done;
 	}
 	void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		rc = die("cannot load job '%s': %s", job, dlerror());
 		free(real);
-		goto out;
+		goto done;
 	}
 	int (*job_main)(int, char **) = (int (*)(int, char **))dlsym(h, "main");
 	if (!job_main) {
@@ -240,38 +729,60 @@ static int cli_main(int argc, char **argv)
 			 "main(argc, argv) builds the dataflow and calls fl_execute()",
 			 job);
 		free(real);
-		goto out;
+		goto done;
 	}
-	env_launch launch = {.mode = is_plan ? ENV_LAUNCH_PLAN : ENV_LAUNCH_LOCAL,
-			    .config = conf,
-			    .plan_dot = dot,
-			    .listener = {.progress = progress && !is_plan ? print_progress : NULL}};
-	env_launch_install(&launch);
+	if (cm_cancel_init(&cl->cancel) != 0) {
+		free(real);
+		rc = die("out of memory");
+		goto done;
+	}
+	env_launch *l = &cl->launch;
+	l->mode = is_plan ? ENV_LAUNCH_PLAN : ENV_LAUNCH_LOCAL;
+	l->config = conf;
+	l->plan_dot = dot;
+	l->listener = (jm_listener){.arg = cl,
+				    .submitted = is_plan ? NULL : on_submitted,
+				    .progress = progress && !is_plan ? print_progress : NULL,
+				    .cancel = &cl->cancel};
+	pthread_mutex_lock(&cl->mu);
+	cl->cancel_ready = true;
+	cl->active = true;
+	pthread_mutex_unlock(&cl->mu);
+	env_launch_install(l);
 	int main_rc = job_main(argc - i, argv + i);
 	env_launch_install(NULL);
 	free(real);
 	/* The job .so stays loaded: dlclose could unmap code that libc still
 	 * references through atexit or thread-local destructors. */
-	if (launch.executions == 0) {
+	pthread_mutex_lock(&cl->mu);
+	if (atomic_load(&l->executions) == 0) {
+		cl->final_printed = true;
+		pthread_mutex_unlock(&cl->mu);
 		rc = die("the main() of '%s' returned %d without calling fl_execute(): no job ran", job,
 			 main_rc);
-		goto out;
+		goto done;
 	}
 	if (is_plan) {
-		rc = launch.status == 0 ? 0 : (fprintf(stderr, "flinc: %s\n", launch.error), 1);
-		goto out;
+		cl->final_printed = true;
+		pthread_mutex_unlock(&cl->mu);
+		rc = l->status == 0 ? 0 : (fprintf(stderr, "flinc: %s\n", l->error), 1);
+		goto done;
 	}
-	if (launch.status == 0) {
-		fprintf(stderr, "Job '%s' (%s) FINISHED in %lld ms\n", launch.job_name, launch.job_id,
-			(long long)launch.runtime_ms);
-		rc = main_rc == 0 ? 0 : 1;
-	} else {
-		fprintf(stderr, "Job '%s'%s%s%s FAILED: %s\n", launch.job_name,
-			launch.job_id[0] ? " (" : "", launch.job_id, launch.job_id[0] ? ")" : "",
-			launch.error);
+	final_line_locked(cl, &rc);
+	pthread_mutex_unlock(&cl->mu);
+	if (rc == 0 && main_rc != 0)
 		rc = 1;
+done:
+	stop_signal_thread(cl);
+	pthread_mutex_lock(&cl->mu);
+	if (cl->cancel_ready) {
+		cl->cancel_ready = false;
+		cm_cancel_fini(&cl->cancel);
 	}
-out:
+	cl->active = false;
+	pthread_mutex_unlock(&cl->mu);
+	cm_log_set_file(NULL, NULL);
+	cm_crash_thread_fini();
 	free(dyn);
 	cfg_free(conf);
 	return rc;

@@ -1,12 +1,15 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +23,20 @@
 #define CM_LOG_LINE_MAX 4096
 #define CM_LOG_ID_MAX 64
 
+/* Paths in messages are cut here, so the reason after them always fits. */
+#define CM_LOG_PATH_SHOWN 200
+
 static atomic_int log_level = CM_LOG_INFO;
+static atomic_int stderr_level = CM_LOG_DEBUG;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+/* The log file: writers hold the read lock while they write to file_fd, so
+ * that cm_log_set_file never closes a descriptor a line is being written
+ * to (nor one that was reused meanwhile). file_fd_atomic mirrors it for the
+ * crash handler, which cannot take locks. */
+static pthread_rwlock_t file_lock = PTHREAD_RWLOCK_INITIALIZER;
+static int file_fd = -1;
+static atomic_int file_fd_atomic = -1;
 
 static _Thread_local char tl_job[CM_LOG_ID_MAX + 1];
 static _Thread_local char tl_task[CM_LOG_ID_MAX + 1];
@@ -61,14 +76,100 @@ int cm_log_parse_level(const char *s, enum cm_log_level *out)
 	return FL_EINVAL;
 }
 
+/* level as a valid cm_log_level. */
+static int clamp_level(enum cm_log_level level)
+{
+	if ((int)level < CM_LOG_DEBUG)
+		return CM_LOG_DEBUG;
+	if ((int)level > CM_LOG_ERROR)
+		return CM_LOG_ERROR;
+	return (int)level;
+}
+
 void cm_log_set_level(enum cm_log_level level)
 {
 	log_init();
-	if ((int)level < CM_LOG_DEBUG)
-		level = CM_LOG_DEBUG;
-	if ((int)level > CM_LOG_ERROR)
-		level = CM_LOG_ERROR;
-	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+	atomic_store_explicit(&log_level, clamp_level(level), memory_order_relaxed);
+}
+
+void cm_log_set_stderr_level(enum cm_log_level level)
+{
+	atomic_store_explicit(&stderr_level, clamp_level(level), memory_order_relaxed);
+}
+
+enum cm_log_level cm_log_get_stderr_level(void)
+{
+	return (enum cm_log_level)atomic_load_explicit(&stderr_level, memory_order_relaxed);
+}
+
+/* Makes fd (-1: none) the log file and closes the previous one, once no
+ * line is being written to it. */
+static void install_file_fd(int fd)
+{
+	pthread_rwlock_wrlock(&file_lock);
+	int old = file_fd;
+	file_fd = fd;
+	atomic_store(&file_fd_atomic, fd);
+	pthread_rwlock_unlock(&file_lock);
+	if (old >= 0)
+		close(old);
+}
+
+int cm_log_set_file(const char *path, cm_err *err)
+{
+	if (!path) {
+		install_file_fd(-1);
+		return 0;
+	}
+	int shown = CM_LOG_PATH_SHOWN;
+	const char *more = strlen(path) > CM_LOG_PATH_SHOWN ? "..." : "";
+	/* O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of
+	 * blocking the client; it is refused below anyway. */
+	int fd;
+	do
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+			  0600);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			return cm_err_set(err, FL_EINVAL,
+					  "log file '%.*s%s' is a symbolic link: refused, since a "
+					  "link in a shared directory may point anywhere",
+					  shown, path, more);
+		return cm_err_set(err, cm_err_from_errno(e), "cannot open log file '%.*s%s': %s",
+				  shown, path, more, strerror(e));
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return cm_err_set(err, cm_err_from_errno(e), "cannot examine log file '%.*s%s': %s",
+				  shown, path, more, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return cm_err_set(err, FL_EINVAL, "log file '%.*s%s' is not a regular file", shown,
+				  path, more);
+	}
+	if (st.st_uid != geteuid()) {
+		close(fd);
+		return cm_err_set(err, FL_EINVAL,
+				  "log file '%.*s%s' belongs to uid %lu, not to uid %lu running "
+				  "flinc: its owner could read or replace what is logged",
+				  shown, path, more, (unsigned long)st.st_uid,
+				  (unsigned long)geteuid());
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	install_file_fd(fd);
+	return 0;
+}
+
+int cm_log_file_fd(void)
+{
+	return atomic_load(&file_fd_atomic);
 }
 
 enum cm_log_level cm_log_get_level(void)
@@ -97,6 +198,16 @@ void cm_log_set_thread_job(const char *job_id)
 void cm_log_set_thread_task(const char *task_name)
 {
 	set_id(tl_task, task_name);
+}
+
+const char *cm_log_thread_job(void)
+{
+	return tl_job;
+}
+
+const char *cm_log_thread_task(void)
+{
+	return tl_task;
 }
 
 static const char *level_name(enum cm_log_level level)
@@ -134,12 +245,12 @@ static void line_puts(struct line *l, const char *s)
 	l->len += n;
 }
 
-static void write_all(const char *buf, size_t len)
+static void write_all(int fd, const char *buf, size_t len)
 {
 	/* One write(2) in the normal case; the loop only resumes after a
 	 * signal or a short write to a full non-pipe descriptor. */
 	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
+		ssize_t n = write(fd, buf, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -150,15 +261,12 @@ static void write_all(const char *buf, size_t len)
 	}
 }
 
-void cm_vlog(enum cm_log_level level, const char *component, const char *fmt, va_list ap)
+/* Formats one line into buf (CM_LOG_LINE_MAX bytes) and returns its length,
+ * newline included. */
+static size_t format_line(char *buf, const char *level_text, const char *component, const char *fmt,
+			  va_list ap)
 {
-	log_init();
-	if ((int)level < atomic_load_explicit(&log_level, memory_order_relaxed))
-		return;
-
-	int saved_errno = errno;
-	char buf[CM_LOG_LINE_MAX];
-	struct line l = {buf, 0, sizeof(buf) - 1, 0};
+	struct line l = {buf, 0, CM_LOG_LINE_MAX - 1, 0};
 
 	struct timespec ts;
 	struct tm tm;
@@ -169,7 +277,7 @@ void cm_vlog(enum cm_log_level level, const char *component, const char *fmt, va
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (int)(ts.tv_nsec / 1000000));
 	line_puts(&l, stamp);
-	line_puts(&l, level_name(level));
+	line_puts(&l, level_text);
 	line_puts(&l, " ");
 	line_puts(&l, component && component[0] ? component : "-");
 	line_puts(&l, " ");
@@ -211,7 +319,42 @@ void cm_vlog(enum cm_log_level level, const char *component, const char *fmt, va
 		l.len = keep + 3;
 	}
 	buf[l.len++] = '\n';
-	write_all(buf, l.len);
+	return l.len;
+}
+
+void cm_vlog(enum cm_log_level level, const char *component, const char *fmt, va_list ap)
+{
+	log_init();
+	if ((int)level < atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	bool to_stderr = (int)level >= atomic_load_explicit(&stderr_level, memory_order_relaxed);
+	int saved_errno = errno;
+	pthread_rwlock_rdlock(&file_lock);
+	if (to_stderr || file_fd >= 0) {
+		char buf[CM_LOG_LINE_MAX];
+		size_t len = format_line(buf, level_name(level), component, fmt, ap);
+		if (to_stderr)
+			write_all(STDERR_FILENO, buf, len);
+		if (file_fd >= 0)
+			write_all(file_fd, buf, len);
+	}
+	pthread_rwlock_unlock(&file_lock);
+	errno = saved_errno;
+}
+
+void cm_log_file_note(const char *component, const char *fmt, ...)
+{
+	int saved_errno = errno;
+	pthread_rwlock_rdlock(&file_lock);
+	if (file_fd >= 0) {
+		char buf[CM_LOG_LINE_MAX];
+		va_list ap;
+		va_start(ap, fmt);
+		size_t len = format_line(buf, level_name(CM_LOG_INFO), component, fmt, ap);
+		va_end(ap);
+		write_all(file_fd, buf, len);
+	}
+	pthread_rwlock_unlock(&file_lock);
 	errno = saved_errno;
 }
 

@@ -11,13 +11,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <yaml.h>
 
+#include "common/log.h"
 #include "config/config_internal.h"
 
 /* Nesting is bounded by the key length anyway (each level adds a byte or
@@ -427,37 +430,54 @@ int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, cm
 /* Reads at most CFG_FILE_MAX bytes of path into a malloc'd buffer. */
 static int read_capped(const char *path, char **out, size_t *out_len, cm_err *err)
 {
+	/* How long a FIFO may take to deliver the whole configuration. */
+	const int fifo_wait_ms = 10000;
+	/* Paths in messages are cut there: the cause after them must fit. */
+	const int shown = 300;
+	const char *more = strlen(path) > (size_t)shown ? "..." : "";
+	/* O_NONBLOCK: open() on a FIFO without a writer would block for ever. */
 	int fd;
 	do
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		int e = errno;
 		return cm_err_set(err, cm_err_from_errno(e) == FL_ENOENT ? FL_ENOENT : FL_EIO,
-				  "%s: cannot open: %s", path, strerror(e));
+				  "%.*s%s: cannot open: %s", shown, path, more, strerror(e));
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
-		return cm_err_set(err, FL_EIO, "%s: cannot stat: %s", path, strerror(e));
+		return cm_err_set(err, FL_EIO, "%.*s%s: cannot stat: %s", shown, path, more,
+				  strerror(e));
 	}
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
-		return cm_err_set(err, FL_EIO, "%s: is a directory", path);
+		return cm_err_set(err, FL_EIO, "%.*s%s: is a directory", shown, path, more);
 	}
 	if (S_ISREG(st.st_mode) && st.st_size > CFG_FILE_MAX) {
 		close(fd);
-		return cm_err_set(err, FL_ERANGE, "%s: %lld bytes, larger than the %d allowed",
-				  path, (long long)st.st_size, CFG_FILE_MAX);
+		return cm_err_set(err, FL_ERANGE, "%.*s%s: %lld bytes, larger than the %d allowed",
+				  shown, path, more, (long long)st.st_size, CFG_FILE_MAX);
 	}
+	/* A FIFO is read without blocking, each read after poll() within one
+	 * deadline; anything else (a terminal, /dev/stdin) blocks as usual. */
+	bool fifo = S_ISFIFO(st.st_mode);
+	int fl = fcntl(fd, F_GETFL);
+	if (!fifo && fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + fifo_wait_ms;
+	bool told = false;
 	/* Size from fstat is only a hint (pipes say 0, files grow): read up to
 	 * one byte past the cap to notice a file that is too large. */
 	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
 	char *buf = malloc(cap);
 	if (!buf) {
 		close(fd);
-		return cm_err_set(err, FL_ENOMEM, "%s: out of memory", path);
+		return cm_err_set(err, FL_ENOMEM, "%.*s%s: out of memory", shown, path, more);
 	}
 	size_t len = 0;
 	for (;;) {
@@ -466,27 +486,67 @@ static int read_capped(const char *path, char **out, size_t *out_len, cm_err *er
 				free(buf);
 				close(fd);
 				return cm_err_set(err, FL_ERANGE,
-						  "%s: larger than the %d bytes allowed", path,
-						  CFG_FILE_MAX);
+						  "%.*s%s: larger than the %d bytes allowed", shown,
+						  path, more, CFG_FILE_MAX);
 			}
 			size_t ncap = cap * 2 > CFG_FILE_MAX + 1 ? CFG_FILE_MAX + 1 : cap * 2;
 			char *nb = realloc(buf, ncap);
 			if (!nb) {
 				free(buf);
 				close(fd);
-				return cm_err_set(err, FL_ENOMEM, "%s: out of memory", path);
+				return cm_err_set(err, FL_ENOMEM, "%.*s%s: out of memory", shown,
+						  path, more);
 			}
 			buf = nb;
 			cap = ncap;
 		}
+		if (fifo) {
+			/* poll() sees no end of input on a FIFO that never had a
+			 * writer (a read would: 0 bytes), so it waits for one. */
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			int ready = poll(&pfd, 1, 0);
+			if (ready == 0 && !told) {
+				CM_WARN(
+				    "config",
+				    "%.*s%s is a FIFO: waiting up to %d s for a writer to send the "
+				    "configuration",
+				    shown, path, more, fifo_wait_ms / 1000);
+				told = true;
+			}
+			if (ready == 0) {
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				int64_t left =
+				    deadline - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+				ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+			}
+			if (ready < 0 && errno == EINTR)
+				continue;
+			if (ready == 0) {
+				free(buf);
+				close(fd);
+				if (len == 0)
+					return cm_err_set(
+					    err, FL_ETIMEDOUT,
+					    "%.*s%s: a FIFO, and no configuration arrived "
+					    "within %d s: refused (write to it, or use a "
+					    "regular file)",
+					    shown, path, more, fifo_wait_ms / 1000);
+				return cm_err_set(
+				    err, FL_ETIMEDOUT,
+				    "%.*s%s: a FIFO whose writer did not finish within %d s "
+				    "(%zu bytes read): refused",
+				    shown, path, more, fifo_wait_ms / 1000, len);
+			}
+		}
 		ssize_t n = read(fd, buf + len, cap - len);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || (fifo && errno == EAGAIN))
 				continue;
 			int e = errno;
 			free(buf);
 			close(fd);
-			return cm_err_set(err, FL_EIO, "%s: read failed: %s", path, strerror(e));
+			return cm_err_set(err, FL_EIO, "%.*s%s: read failed: %s", shown, path, more,
+					  strerror(e));
 		}
 		if (n == 0)
 			break;
@@ -495,8 +555,8 @@ static int read_capped(const char *path, char **out, size_t *out_len, cm_err *er
 	close(fd);
 	if (len > CFG_FILE_MAX) {
 		free(buf);
-		return cm_err_set(err, FL_ERANGE, "%s: larger than the %d bytes allowed", path,
-				  CFG_FILE_MAX);
+		return cm_err_set(err, FL_ERANGE, "%.*s%s: larger than the %d bytes allowed", shown,
+				  path, more, CFG_FILE_MAX);
 	}
 	*out = buf;
 	*out_len = len;

@@ -4,8 +4,10 @@
  * for cancellation and the flush timeout every few hundred records.
  */
 #include <errno.h>
-#include <stdint.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -81,10 +83,31 @@ int tm_run_generator(tm_chain *c)
 
 /* ------------------------------------------------------------ text files */
 
+/*
+ * sizes[i] of an input read as one unsplittable stream: a FIFO, a device,
+ * a regular file that reports 0 bytes (/proc). The graph builder
+ * (api/env.c) records it; it belongs in graph/streamgraph.h, which wins
+ * when it defines it. Any size <= 0 is read as a stream.
+ */
+#ifndef SG_SIZE_STREAM
+#define SG_SIZE_STREAM (-1)
+#endif
+
+/* How long a stream read waits before looking at the cancel flag again. */
+#define STREAM_POLL_MS 100
+/* Paths in messages are cut here so that the cause after them always fits. */
+#define PATH_SHOWN 240
+
 typedef struct split {
 	size_t file;
-	int64_t start, end;
+	int64_t start, end; /* a stream: 0 and -1 (to its end) */
 } split;
+
+/* Whether input i is read as one stream rather than cut into splits. */
+static bool is_stream(const td_op *n, size_t i)
+{
+	return n->sizes[i] <= 0;
+}
 
 /* Every subtask computes the same split list and reads splits k with
  * k % parallelism == subtask. */
@@ -92,17 +115,19 @@ static int plan_splits(tm_chain *c, split **out, size_t *nout)
 {
 	const td_op *n = c->ops[0].node;
 	int p = c->td->parallelism;
-	/* Sizes as of graph building: every subtask must cut the same splits
-	 * even if a file grows meanwhile (a log still being written). */
+	/* Sizes as of graph building: every subtask must cut the same splits. */
 	const int64_t *sizes = n->sizes;
 	int64_t total = 0;
 	for (size_t i = 0; i < n->npaths; i++) {
 		if (access(n->paths[i], R_OK) != 0) {
 			int e = errno;
-			return tm_chain_fail(c, cm_err_from_errno(e), "source '%s': cannot read '%s': %s",
-					    n->name, n->paths[i], strerror(e));
+			return tm_chain_fail(
+			    c, cm_err_from_errno(e), "source '%s': cannot read '%.*s%s': %s",
+			    n->name, PATH_SHOWN, n->paths[i],
+			    strlen(n->paths[i]) > PATH_SHOWN ? "..." : "", strerror(e));
 		}
-		total += sizes[i];
+		if (!is_stream(n, i))
+			total += sizes[i];
 	}
 	/* About four splits per subtask, none under 1 MiB, so work balances
 	 * without tiny reads. */
@@ -112,7 +137,8 @@ static int plan_splits(tm_chain *c, split **out, size_t *nout)
 	size_t cap = 0, cnt = 0;
 	split *s = NULL;
 	for (size_t i = 0; i < n->npaths; i++) {
-		for (int64_t off = 0; off < sizes[i] || (off == 0 && sizes[i] == 0); off += split_size) {
+		bool stream = is_stream(n, i);
+		for (int64_t off = 0; stream ? off == 0 : off < sizes[i]; off += split_size) {
 			if (cnt == cap) {
 				cap = cap ? cap * 2 : 16;
 				split *ns = realloc(s, cap * sizeof(*s));
@@ -124,9 +150,10 @@ static int plan_splits(tm_chain *c, split **out, size_t *nout)
 			}
 			s[cnt].file = i;
 			s[cnt].start = off;
-			s[cnt].end = off + split_size < sizes[i] ? off + split_size : sizes[i];
+			int64_t end = off + split_size < sizes[i] ? off + split_size : sizes[i];
+			s[cnt].end = stream ? -1 : end;
 			cnt++;
-			if (sizes[i] == 0)
+			if (stream)
 				break;
 		}
 	}
@@ -136,14 +163,49 @@ static int plan_splits(tm_chain *c, split **out, size_t *nout)
 }
 
 typedef struct reader {
+	tm_chain *chain; /* its cancel flag ends blocking reads */
 	int fd;
 	char *buf;
 	size_t cap, len, pos;
 	int64_t file_pos; /* file offset of buf[0] */
+	/* A regular file: read up to limit, its size when the job was built;
+	 * base is its size when this subtask started (limit or more). A
+	 * stream: limit -1. */
+	int64_t limit, base;
+	int64_t now_size; /* the size a regular file changed to, else -1 */
+	bool poll;	  /* wait in poll() (cancellable) before each read */
 	bool eof;
+	bool short_file; /* EOF came before limit: the file shrank */
+	int sys_errno;	 /* the errno of a failed read */
 } reader;
 
-/* Ensures buf[pos..] holds a full line or the rest of the file. */
+/*
+ * Waits until fd is readable (data, or its writer gone), looking at the
+ * cancel flag every STREAM_POLL_MS and flushing buffered output meanwhile,
+ * so a FIFO whose writer never comes holds the task only until the job is
+ * cancelled. Returns 0, FL_ECANCELED, or a flush error.
+ */
+static int wait_readable(reader *r)
+{
+	tm_chain *c = r->chain;
+	for (;;) {
+		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+		int n = poll(&pfd, 1, STREAM_POLL_MS);
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR) {
+			r->sys_errno = errno;
+			return cm_err_from_errno(errno);
+		}
+		int rc = tm_chain_maybe_flush(c, false);
+		if (rc)
+			return rc;
+	}
+}
+
+/* Ensures buf[pos..] holds a full line or the rest of the input. */
 static int fill(reader *r)
 {
 	if (r->pos > 0) {
@@ -162,52 +224,181 @@ static int fill(reader *r)
 		r->buf = nb;
 		r->cap = ncap;
 	}
-	for (;;) {
-		ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return cm_err_from_errno(errno);
-		if (n == 0)
+	size_t want = r->cap - r->len;
+	if (r->limit >= 0) {
+		/* A regular file is read up to its size when the job was built:
+		 * what every subtask planned from. */
+		int64_t left = r->limit - (r->file_pos + (int64_t)r->len);
+		if (left <= 0) {
 			r->eof = true;
+			return 0;
+		}
+		if ((uint64_t)left < want)
+			want = (size_t)left;
+	}
+	for (;;) {
+		if (r->poll) {
+			int rc = wait_readable(r);
+			if (rc)
+				return rc;
+		}
+		ssize_t n = read(r->fd, r->buf + r->len, want);
+		if (n < 0 && errno == EINTR) {
+			/* A signal interrupts a blocked read when the task is
+			 * cancelled; any other signal is resumed. */
+			if (atomic_load_explicit(&r->chain->cancelled, memory_order_relaxed))
+				return FL_ECANCELED;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN && r->poll)
+			continue;
+		if (n < 0) {
+			r->sys_errno = errno;
+			return cm_err_from_errno(errno);
+		}
+		if (n == 0) {
+			r->eof = true;
+			r->short_file = r->limit >= 0;
+		}
 		r->len += (size_t)n;
+		/* One fstat per buffer (64 KiB and more) notices a file that
+		 * changes while it is read long before the split ends. */
+		struct stat st;
+		if (r->limit >= 0 && fstat(r->fd, &st) == 0 && st.st_size != r->base)
+			r->now_size = st.st_size;
 		return 0;
 	}
 }
 
-static int read_split(tm_chain *c, const char *path, const split *sp, reader *r)
+/* The failure of a regular file whose size is no longer the one its
+ * splits were cut from. */
+static int changed(tm_chain *c, const char *path, int64_t planned, int64_t now)
+{
+	return tm_chain_fail(
+	    c, FL_EIO,
+	    "source '%s': file '%.*s%s' changed while being read: it had %lld bytes "
+	    "when the job was built, now %lld",
+	    c->ops[0].node->name, PATH_SHOWN, path, strlen(path) > PATH_SHOWN ? "..." : "",
+	    (long long)planned, (long long)now);
+}
+
+/* Opens path for a split without ever blocking in open() (a FIFO without a
+ * writer), then makes reads blocking again. Returns the fd or -1 (errno). */
+static int open_input(const char *path, struct stat *st)
+{
+	int fd;
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	int fl = fcntl(fd, F_GETFL);
+	if (fstat(fd, st) != 0 || fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Reads one split. A regular file must still have the size this subtask
+ * saw when it started (base, at least the planned size) before and after
+ * the split, and must not end before the planned size: a file that shrinks
+ * or grows while it is read fails the job, as its result would be partial.
+ */
+static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, reader *r)
 {
 	tm_op *head = &c->ops[0];
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0)
-		return tm_chain_fail(c, cm_err_from_errno(errno), "source '%s': cannot open '%s': %s",
-				    head->node->name, path, strerror(errno));
+	const char *path = head->node->paths[file];
+	const char *more = strlen(path) > PATH_SHOWN ? "..." : "";
+	int64_t planned = head->node->sizes[file];
+	bool stream = sp->end < 0;
+	struct stat st;
+	r->fd = open_input(path, &st);
+	if (r->fd < 0) {
+		int e = errno;
+		return tm_chain_fail(c, cm_err_from_errno(e),
+				     "source '%s': cannot open '%.*s%s': %s", head->node->name,
+				     PATH_SHOWN, path, more, strerror(e));
+	}
+	int rc = 0;
+	r->len = r->pos = 0;
+	r->eof = r->short_file = false;
+	r->base = base;
+	r->now_size = -1;
+	r->sys_errno = 0;
+	r->limit = stream ? -1 : planned;
+	r->poll = stream && !S_ISREG(st.st_mode);
 	/* A split owns the lines that start inside it: unless it starts the
 	 * file, skip to just after the first newline at or after start-1. */
 	int64_t begin = sp->start > 0 ? sp->start - 1 : 0;
-	if (lseek(r->fd, begin, SEEK_SET) < 0) {
-		close(r->fd);
-		return tm_chain_fail(c, FL_EIO, "source: cannot seek in '%s'", path);
-	}
-	r->len = r->pos = 0;
 	r->file_pos = begin;
-	r->eof = false;
+	if (!stream) {
+		if (!S_ISREG(st.st_mode)) {
+			rc = tm_chain_fail(
+			    c, FL_EIO,
+			    "source '%s': '%.*s%s' is no longer a regular file: it was "
+			    "replaced while the job ran",
+			    head->node->name, PATH_SHOWN, path, more);
+			goto out;
+		}
+		if (st.st_size != base) {
+			rc = changed(c, path, planned, st.st_size);
+			goto out;
+		}
+		if (lseek(r->fd, begin, SEEK_SET) < 0) {
+			int e = errno;
+			rc = tm_chain_fail(c, cm_err_from_errno(e),
+					   "source '%s': cannot seek to byte %lld of '%.*s%s': %s",
+					   head->node->name, (long long)begin, PATH_SHOWN, path,
+					   more, strerror(e));
+			goto out;
+		}
+	}
 	bool skipping = sp->start > 0;
-	int rc = 0;
 	uint64_t lines = 0;
 	for (;;) {
 		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
 		if (!nl && !r->eof) {
 			if ((rc = fill(r)) != 0) {
-				rc = tm_chain_fail(c, rc, "source '%s': %s at byte %lld of '%s'", head->node->name,
-						  rc == FL_ERANGE ? "a line over 16 MiB" : "read error",
-						  (long long)(r->file_pos + (int64_t)r->pos), path);
+				if (rc == FL_ECANCELED)
+					break;
+				int64_t at = r->file_pos + (int64_t)r->pos;
+				if (rc == FL_ERANGE)
+					rc = tm_chain_fail(
+					    c, rc,
+					    "source '%s': a line over 16 MiB at byte %lld "
+					    "of '%.*s%s'",
+					    head->node->name, (long long)at, PATH_SHOWN, path,
+					    more);
+				else
+					rc = tm_chain_fail(
+					    c, rc,
+					    "source '%s': cannot read '%.*s%s' at byte "
+					    "%lld: %s",
+					    head->node->name, PATH_SHOWN, path, more, (long long)at,
+					    r->sys_errno ? strerror(r->sys_errno)
+							 : fl_strerror(rc));
+				break;
+			}
+			if (r->now_size >= 0) {
+				rc = changed(c, path, planned, r->now_size);
+				break;
+			}
+			if (r->short_file) {
+				/* Ended before the size its splits were cut from. */
+				int64_t now = fstat(r->fd, &st) == 0
+						  ? st.st_size
+						  : r->file_pos + (int64_t)r->len;
+				rc = changed(c, path, planned, now);
 				break;
 			}
 			continue;
 		}
 		if (!nl && r->pos == r->len)
-			break; /* end of file */
+			break; /* end of input */
 		int64_t line_start = r->file_pos + (int64_t)r->pos;
 		size_t llen = nl ? (size_t)(nl - (r->buf + r->pos)) : r->len - r->pos;
 		char *line = r->buf + r->pos;
@@ -216,7 +407,7 @@ static int read_split(tm_chain *c, const char *path, const split *sp, reader *r)
 			skipping = false;
 			continue;
 		}
-		if (line_start >= sp->end)
+		if (!stream && line_start >= sp->end)
 			break;
 		if (llen > 0 && line[llen - 1] == '\r')
 			llen--;
@@ -240,8 +431,36 @@ static int read_split(tm_chain *c, const char *path, const split *sp, reader *r)
 		if (!nl)
 			break;
 	}
+	/* Also after the split: bytes appended or cut behind the part read
+	 * change the file as much as those inside it. */
+	if (rc == 0 && !stream && fstat(r->fd, &st) == 0 && st.st_size != base)
+		rc = changed(c, path, planned, st.st_size);
+out:
 	close(r->fd);
+	r->fd = -1;
 	return rc;
+}
+
+/*
+ * The sizes this subtask compares its regular files with: the size when the
+ * job was built, or larger if the file grew before the job started reading
+ * it (read as of graph building, as a log still being written). A file
+ * already smaller than planned fails at once.
+ */
+static int start_sizes(tm_chain *c, int64_t *base)
+{
+	const td_op *n = c->ops[0].node;
+	for (size_t i = 0; i < n->npaths; i++) {
+		base[i] = n->sizes[i];
+		struct stat st;
+		/* A file that cannot be examined now fails where it is opened. */
+		if (is_stream(n, i) || stat(n->paths[i], &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (st.st_size < n->sizes[i])
+			return changed(c, n->paths[i], n->sizes[i], st.st_size);
+		base[i] = st.st_size;
+	}
+	return 0;
 }
 
 int tm_run_text_source(tm_chain *c)
@@ -251,16 +470,20 @@ int tm_run_text_source(tm_chain *c)
 	int rc = plan_splits(c, &splits, &n);
 	if (rc)
 		return rc;
-	reader r = {.fd = -1, .cap = READ_BUF};
-	if (!(r.buf = malloc(r.cap))) {
+	const td_op *node = c->ops[0].node;
+	reader r = {.chain = c, .fd = -1, .cap = READ_BUF};
+	int64_t *base = calloc(node->npaths ? node->npaths : 1, sizeof(*base));
+	if (!base || !(r.buf = malloc(r.cap))) {
+		free(base);
 		free(splits);
 		return tm_chain_fail(c, FL_ENOMEM, "out of memory");
 	}
+	rc = start_sizes(c, base);
 	int p = c->td->parallelism;
-	for (size_t k = (size_t)c->td->subtask; k < n && rc == 0; k += (size_t)p) {
-		rc = read_split(c, c->ops[0].node->paths[splits[k].file], &splits[k], &r);
-	}
+	for (size_t k = (size_t)c->td->subtask; k < n && rc == 0; k += (size_t)p)
+		rc = read_split(c, splits[k].file, &splits[k], base[splits[k].file], &r);
 	free(r.buf);
+	free(base);
 	free(splits);
 	return rc;
 }

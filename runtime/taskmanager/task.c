@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/crash.h"
 #include "common/log.h"
 #include "types/codec.h"
 
@@ -320,6 +321,7 @@ static void *task_main(void *arg)
 {
 	tm_task *t = arg;
 	tm_chain *c = &t->chain;
+	cm_crash_thread_init();
 	cm_log_set_thread_job(t->td->job_id);
 	cm_log_set_thread_task(t->name);
 	report(t, TM_TASK_RUNNING, NULL);
@@ -361,6 +363,7 @@ static void *task_main(void *arg)
 	report(t, st, st == TM_TASK_FAILED ? c->err.msg : NULL);
 	cm_log_set_thread_task(NULL);
 	cm_log_set_thread_job(NULL);
+	cm_crash_thread_fini();
 	return NULL;
 }
 

@@ -92,13 +92,18 @@ it_finish() {
 
 # run_flinc TAG ARGS...: `flinc run --local ARGS...` under a timeout, stdout in
 # $WORK/TAG.out, stderr in $WORK/TAG.err, exit code in RC (124: timed out).
+# As for a user, stderr holds the job id, warnings, errors and the final
+# line; the INFO log goes to $WORK/TAG.log (see log_of), unless ARGS has -v.
 run_flinc() {
 	local tag=$1
 	shift
 	RC=0
-	timeout -k 10 "$IT_TIMEOUT" "$FLINC" run --local --no-progress "$@" \
+	timeout -k 10 "$IT_TIMEOUT" "$FLINC" run --local --no-progress -D "log.file=$WORK/$tag.log" "$@" \
 		>"$WORK/$tag.out" 2>"$WORK/$tag.err" || RC=$?
 }
+
+# log_of TAG: the INFO log of the run TAG.
+log_of() { echo "$WORK/$1.log"; }
 
 # plan_flinc TAG ARGS...: `flinc plan ARGS...`, same conventions.
 plan_flinc() {
@@ -140,3 +145,52 @@ same_file() {
 			"(expected $(wc -l <"$2") lines, got $(wc -l <"$3"))"
 	fi
 }
+
+# start_flinc TAG ARGS...: run_flinc in the background, in a session of its
+# own with SIGINT and SIGTERM at their defaults, as from an interactive
+# shell (an `&` in a script starts it with SIGINT ignored, which the client
+# respects); its pid in BG_PID. End with wait_flinc.
+start_flinc() {
+	local tag=$1
+	shift
+	setsid env --default-signal=INT,TERM "$FLINC" run --local --no-progress \
+		-D "log.file=$WORK/$tag.log" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+	BG_PID=$!
+}
+
+# wait_line TAG REGEX SECONDS: waits until TAG's stderr has a line matching
+# REGEX (fails after SECONDS).
+wait_line() {
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		grep -Eq -- "$2" "$WORK/$1.err" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# wait_flinc SECONDS: waits at most SECONDS for BG_PID to end; its exit code
+# in RC (124 when it had to be killed) and the time it took in WAITED_MS.
+wait_flinc() {
+	local i start
+	start=$(date +%s%N)
+	for ((i = 0; i < $1 * 20; i++)); do
+		kill -0 "$BG_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	RC=0
+	if kill -0 "$BG_PID" 2>/dev/null; then
+		kill -9 "$BG_PID" 2>/dev/null || true
+		wait "$BG_PID" 2>/dev/null || true
+		RC=124
+	else
+		wait "$BG_PID" || RC=$?
+	fi
+	WAITED_MS=$((($(date +%s%N) - start) / 1000000))
+}
+
+# last_err TAG: the last line of TAG's stderr.
+last_err() { tail -n 1 "$WORK/$1.err"; }
+
+# no_info_on_stderr TAG: stderr holds no INFO or DEBUG log line.
+no_info_on_stderr() { ! grep -Eq ' (INFO |DEBUG) ' "$WORK/$1.err"; }

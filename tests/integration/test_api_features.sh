@@ -185,6 +185,6 @@ awk 'BEGIN { for (x = 0; x < 1000; x += 2) print x }' | sort >"$WORK/plan-run.ex
 same_file "plan-run: the 5-vertex job runs and keeps the even records" "$WORK/plan-run.exp" "$WORK/plan-run.lines"
 check "plan-run: prefixes 1> and 2> only (sink parallelism 2)" \
 	awk '{ if ($0 !~ /^[12]> /) exit 1 }' "$WORK/plan-run.out"
-check "plan-run: 5 slots needed" grep -q "5 slots needed" "$WORK/plan-run.err"
+check "plan-run: 5 slots needed" grep -q "5 slots needed" "$(log_of plan-run)"
 
 it_finish

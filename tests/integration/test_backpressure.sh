@@ -40,7 +40,7 @@ for tms in 1 2; do
 	fi
 	if [ "$tms" = 2 ]; then
 		check "$tag: data went over a TCP data connection" \
-			grep -q "data connection .* established" "$WORK/$tag.err"
+			grep -q "data connection .* established" "$(log_of "$tag")"
 	fi
 done
 

@@ -49,11 +49,11 @@ for tms in 1 2; do
 		"Checked Map" "fail_map_checked_map"
 	check "$tag: the final status is the last stderr line" failed_line "$tag"
 	check "$tag: both source subtasks were cancelled" \
-		test "$(grep -Ec 'Source: Generator \([12]/2\) switched (from [A-Z]+ )?to CANCEL(ED|ING)' "$WORK/$tag.err")" -ge 2
+		test "$(grep -Ec 'Source: Generator \([12]/2\) switched (from [A-Z]+ )?to CANCEL(ED|ING)' "$(log_of "$tag")")" -ge 2
 	check "$tag: both sink subtasks were cancelled" \
-		test "$(grep -Ec 'Sink: Discard \([12]/2\) switched (from [A-Z]+ )?to CANCEL(ED|ING)' "$WORK/$tag.err")" -ge 2
+		test "$(grep -Ec 'Sink: Discard \([12]/2\) switched (from [A-Z]+ )?to CANCEL(ED|ING)' "$(log_of "$tag")")" -ge 2
 	check "$tag: no task FINISHED: all were cancelled or failed" \
-		bash -c "! grep -Eq 'task=.*switched (from [A-Z]+ )?to FINISHED' '$WORK/$tag.err'"
+		bash -c "! grep -Eq 'task=.*switched (from [A-Z]+ )?to FINISHED' '$(log_of "$tag")'"
 done
 
 # The failure path across TaskManagers, repeated: shutting down after a

@@ -1,8 +1,10 @@
 /*
  * test_log.c — the log line format, levels, per-thread ids, truncation, and
- * that lines from concurrent threads never interleave.
+ * that lines from concurrent threads never interleave; the log file and
+ * the separate stderr level.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,6 +102,8 @@ static void assert_matches(const char *text, const char *pattern)
 static int reset(void **state)
 {
 	(void)state;
+	cm_log_set_file(NULL, NULL);
+	cm_log_set_stderr_level(CM_LOG_DEBUG);
 	cm_log_set_level(CM_LOG_INFO);
 	cm_log_set_thread_job(NULL);
 	cm_log_set_thread_task(NULL);
@@ -445,6 +450,302 @@ static void test_level_changes_are_thread_safe(void **state)
 	free(out);
 }
 
+/* ----------------------------------------------------------- log file */
+
+/* A fresh path in a fresh temporary directory (free both). */
+static char *temp_path(const char *name, char **dir)
+{
+	char tmpl[] = "/tmp/flinc-test-log.XXXXXX";
+	const char *base = getenv("TMPDIR");
+	char *d;
+	if (base && *base) {
+		d = malloc(strlen(base) + 32);
+		assert_non_null(d);
+		sprintf(d, "%s/flinc-test-log.XXXXXX", base);
+	} else {
+		d = strdup(tmpl);
+		assert_non_null(d);
+	}
+	assert_non_null(mkdtemp(d));
+	char *p = malloc(strlen(d) + strlen(name) + 2);
+	assert_non_null(p);
+	sprintf(p, "%s/%s", d, name);
+	*dir = d;
+	return p;
+}
+
+static void remove_temp(char *path, char *dir)
+{
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(dir);
+}
+
+/* The whole file (NUL-terminated; free it). */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	for (;;) {
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+static void test_file_gets_every_line_and_stderr_only_its_level(void **state)
+{
+	(void)state;
+	char *dir, *path = temp_path("client.log", &dir);
+	cm_err err = {0};
+	assert_int_equal(cm_log_set_file(path, &err), 0);
+	cm_log_set_stderr_level(CM_LOG_WARN);
+	assert_int_equal(cm_log_get_stderr_level(), CM_LOG_WARN);
+	struct capture c;
+	capture_start(&c);
+	CM_DEBUG("c", "below-the-global-level");
+	CM_INFO("c", "info-line");
+	CM_WARN("c", "warn-line");
+	CM_ERROR("c", "error-line");
+	char *out = capture_stop(&c);
+	cm_log_set_file(NULL, NULL);
+	char *file = slurp(path);
+	assert_matches(out, "^" TS_RE " WARN  c warn-line\n" TS_RE " ERROR c error-line\n$");
+	assert_matches(file, "^" TS_RE " INFO  c info-line\n" TS_RE " WARN  c warn-line\n" TS_RE
+			     " ERROR c error-line\n$");
+	free(out);
+	free(file);
+	remove_temp(path, dir);
+}
+
+static void test_file_is_appended_and_created_private(void **state)
+{
+	(void)state;
+	char *dir, *path = temp_path("client.log", &dir);
+	cm_err err = {0};
+	assert_int_equal(cm_log_set_file(path, &err), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	struct capture c;
+	capture_start(&c);
+	CM_INFO("c", "first run");
+	/* A second run appends to what the first left. */
+	assert_int_equal(cm_log_set_file(path, &err), 0);
+	CM_INFO("c", "second run");
+	cm_log_set_file(NULL, NULL);
+	CM_INFO("c", "after the file was closed");
+	free(capture_stop(&c));
+	char *file = slurp(path);
+	assert_matches(file, "^" TS_RE " INFO  c first run\n" TS_RE " INFO  c second run\n$");
+	free(file);
+	remove_temp(path, dir);
+}
+
+static void test_file_note_ignores_levels_and_stderr(void **state)
+{
+	(void)state;
+	char *dir, *path = temp_path("client.log", &dir);
+	cm_log_set_level(CM_LOG_ERROR);
+	struct capture c;
+	capture_start(&c);
+	cm_log_file_note("client", "no file yet: dropped");
+	assert_int_equal(cm_log_set_file(path, NULL), 0);
+	cm_log_file_note("client", "==== header %d", 42);
+	char *out = capture_stop(&c);
+	cm_log_set_file(NULL, NULL);
+	char *file = slurp(path);
+	assert_string_equal(out, "");
+	assert_matches(file, "^" TS_RE " INFO  client ==== header 42\n$");
+	free(out);
+	free(file);
+	remove_temp(path, dir);
+}
+
+static void test_file_refuses_links_and_non_regular_files(void **state)
+{
+	(void)state;
+	char *dir, *path = temp_path("client.log", &dir);
+	char target[600], fifo[600];
+	snprintf(target, sizeof(target), "%s/target", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(symlink(target, path), 0);
+	cm_err err = {0};
+	assert_int_equal(cm_log_set_file(path, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "is a symbolic link"));
+	assert_non_null(strstr(err.msg, path));
+	assert_int_equal(access(target, F_OK), -1); /* nothing created through it */
+	/* A FIFO without a reader: refused at once, never waited for. */
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	cm_err_clear(&err);
+	assert_true(cm_log_set_file(fifo, &err) < 0);
+	assert_non_null(strstr(err.msg, fifo));
+	assert_non_null(strstr(err.msg, "No such device or address"));
+	/* A directory. */
+	cm_err_clear(&err);
+	assert_true(cm_log_set_file(dir, &err) < 0);
+	assert_non_null(strstr(err.msg, "Is a directory"));
+	/* A refusal keeps logging where it was. */
+	assert_int_equal(cm_log_file_fd(), -1);
+	unlink(fifo);
+	remove_temp(path, dir);
+}
+
+static void test_file_owned_by_another_user_is_refused(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* only root can give a file away */
+	char *dir, *path = temp_path("client.log", &dir);
+	int fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	cm_err err = {0};
+	assert_int_equal(cm_log_set_file(path, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "belongs to uid 65534, not to uid 0"));
+	assert_int_equal(cm_log_file_fd(), -1);
+	remove_temp(path, dir);
+}
+
+static void test_long_path_is_cut_but_the_reason_is_kept(void **state)
+{
+	(void)state;
+	char path[1200];
+	memset(path, 'd', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	cm_err err = {0};
+	assert_true(cm_log_set_file(path, &err) < 0);
+	assert_non_null(strstr(err.msg, "...': "));
+	assert_non_null(strstr(err.msg, "File name too long"));
+}
+
+static void test_thread_ids_are_readable_for_the_crash_handler(void **state)
+{
+	(void)state;
+	assert_string_equal(cm_log_thread_job(), "");
+	assert_string_equal(cm_log_thread_task(), "");
+	cm_log_set_thread_job("8f3a");
+	cm_log_set_thread_task("Map (1/2)");
+	assert_string_equal(cm_log_thread_job(), "8f3a");
+	assert_string_equal(cm_log_thread_task(), "Map (1/2)");
+}
+
+static void *spam_both(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	char payload[2001];
+	for (int i = 0; i < 500; i++) {
+		size_t len = (size_t)((i * 53 + id * 7) % 2000) + 1;
+		memset(payload, 'a' + id, len);
+		payload[len] = '\0';
+		if (i % 2)
+			CM_INFO("spam", "t=%d seq=%d %s", id, i, payload);
+		else
+			CM_WARN("spam", "t=%d seq=%d %s", id, i, payload);
+	}
+	return NULL;
+}
+
+static void test_file_lines_from_threads_never_interleave(void **state)
+{
+	(void)state;
+	char *dir, *path = temp_path("client.log", &dir);
+	assert_int_equal(cm_log_set_file(path, NULL), 0);
+	cm_log_set_stderr_level(CM_LOG_WARN);
+	struct capture c;
+	capture_start(&c);
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, spam_both, (void *)(intptr_t)i), 0);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);
+	char *out = capture_stop(&c);
+	cm_log_set_file(NULL, NULL);
+	char *file = slurp(path);
+	regex_t re;
+	assert_int_equal(regcomp(&re,
+				 "^" TS_RE " (INFO |WARN ) spam t=([0-9]) seq=([0-9]+) ([a-z]+)$",
+				 REG_EXTENDED),
+			 0);
+	const char *texts[2] = {file, out};
+	size_t want[2] = {NTHREADS * 500, NTHREADS * 250};
+	for (int k = 0; k < 2; k++) {
+		char *copy = strdup(texts[k]);
+		assert_non_null(copy);
+		size_t lines = 0;
+		for (char *line = copy, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+			*nl = '\0';
+			regmatch_t m[5];
+			if (regexec(&re, line, 5, m, 0) != 0)
+				fail_msg("torn line %zu: '%.200s'", lines, line);
+			int id = atoi(line + m[2].rm_so);
+			for (regoff_t j = m[4].rm_so; j < m[4].rm_eo; j++)
+				assert_int_equal(line[j], 'a' + id);
+			if (k == 1)
+				assert_memory_equal(line + m[1].rm_so, "WARN", 4);
+			lines++;
+		}
+		assert_int_equal(lines, want[k]);
+		free(copy);
+	}
+	regfree(&re);
+	free(out);
+	free(file);
+	remove_temp(path, dir);
+}
+
+static void *switch_files(void *arg)
+{
+	const char *const *paths = arg;
+	for (int i = 0; i < 200; i++)
+		cm_log_set_file(paths[i % 2], NULL);
+	return NULL;
+}
+
+static void test_switching_files_while_threads_log_loses_no_line(void **state)
+{
+	(void)state;
+	char *dir1, *p1 = temp_path("a.log", &dir1);
+	char *dir2, *p2 = temp_path("b.log", &dir2);
+	const char *paths[2] = {p1, p2};
+	assert_int_equal(cm_log_set_file(p1, NULL), 0);
+	cm_log_set_stderr_level(CM_LOG_ERROR);
+	pthread_t sw, t[4];
+	assert_int_equal(pthread_create(&sw, NULL, switch_files, (void *)paths), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, spam_both, (void *)(intptr_t)i), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	pthread_join(sw, NULL);
+	cm_log_set_file(NULL, NULL);
+	char *a = slurp(p1), *b = slurp(p2);
+	size_t lines = 0;
+	for (const char *s2 = a; (s2 = strchr(s2, '\n')); s2++)
+		lines++;
+	for (const char *s2 = b; (s2 = strchr(s2, '\n')); s2++)
+		lines++;
+	assert_int_equal(lines, 4 * 500);
+	free(a);
+	free(b);
+	remove_temp(p1, dir1);
+	remove_temp(p2, dir2);
+}
+
 int main(void)
 {
 	setenv("FLINC_LOG_LEVEL", "error", 1);
@@ -465,6 +766,15 @@ int main(void)
 	    cmocka_unit_test_setup(test_null_or_empty_component_prints_dash, reset),
 	    cmocka_unit_test_setup(test_concurrent_lines_never_interleave, reset),
 	    cmocka_unit_test_setup(test_level_changes_are_thread_safe, reset),
+	    cmocka_unit_test_setup(test_file_gets_every_line_and_stderr_only_its_level, reset),
+	    cmocka_unit_test_setup(test_file_is_appended_and_created_private, reset),
+	    cmocka_unit_test_setup(test_file_note_ignores_levels_and_stderr, reset),
+	    cmocka_unit_test_setup(test_file_refuses_links_and_non_regular_files, reset),
+	    cmocka_unit_test_setup(test_file_owned_by_another_user_is_refused, reset),
+	    cmocka_unit_test_setup(test_long_path_is_cut_but_the_reason_is_kept, reset),
+	    cmocka_unit_test_setup(test_thread_ids_are_readable_for_the_crash_handler, reset),
+	    cmocka_unit_test_setup(test_file_lines_from_threads_never_interleave, reset),
+	    cmocka_unit_test_setup(test_switching_files_while_threads_log_loses_no_line, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

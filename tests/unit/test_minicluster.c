@@ -4,6 +4,8 @@
  * failures, and back-pressure. Runs under ThreadSanitizer too.
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,8 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 
+#include "api/launch.h"
 #include "network/buffer.h"
 #include <flinc/flinc.h>
 
@@ -627,6 +632,236 @@ static void test_parallelism_above_max_parallelism_fails_before_running(void **s
 	fl_env_free(env);
 }
 
+/* ------------------------------------------- text inputs that change */
+
+int mc_line_to_count(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int mc_line_mutating(fl_ctx *ctx, const fl_row *in, fl_row *out);
+
+/* Every line becomes (0, 1): a keyed sum counts them under key 0. */
+int mc_line_to_count(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	fl_row_clear(out);
+	fl_row_add_int64(out, 0);
+	return fl_row_add_int64(out, 1);
+}
+
+/* At its 1000th line, truncates the input to 100 bytes (mutate_grow 0) or
+ * appends lines to it (1), as another process might while the job reads. */
+static char mutate_path[512];
+static int mutate_grow;
+static _Atomic long mutate_seen;
+
+int mc_line_mutating(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	if (atomic_fetch_add(&mutate_seen, 1) + 1 == 1000) {
+		if (mutate_grow) {
+			FILE *f = fopen(mutate_path, "a");
+			if (!f)
+				return fl_fail(ctx, "cannot append to the input");
+			for (int i = 0; i < 100; i++)
+				fprintf(f, "%d\t%d\n", 0, -1);
+			fclose(f);
+		} else if (truncate(mutate_path, 100) != 0) {
+			return fl_fail(ctx, "cannot truncate the input");
+		}
+	}
+	return mc_line_to_count(ctx, in, out);
+}
+
+/* 50000 "k<TAB>v" lines (about 490 KB) in dir/in.txt; returns its size. */
+static int64_t write_lines(const char *dir, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/in.txt", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 50000; i++)
+		fprintf(f, "%d\t%d\n", i % NKEYS, i);
+	fclose(f);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void expect_changed(int grow)
+{
+	char *dir = temp_dir(), *out = temp_dir();
+	int64_t size = write_lines(dir, mutate_path, sizeof(mutate_path));
+	mutate_grow = grow;
+	atomic_store(&mutate_seen, 0);
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_write_text(
+	    fl_sum(fl_key_by(fl_map(fl_read_text_file(env, mutate_path), mc_line_mutating), 0), 1),
+	    out);
+	assert_int_equal(fl_execute(env, "changing"), FL_EJOBFAILED);
+	char want[800];
+	snprintf(want, sizeof(want),
+		 "file '%s' changed while being read: it had %lld bytes when the job was built, "
+		 "now %lld",
+		 mutate_path, (long long)size, grow ? (long long)size + 100 * 5 : 100LL);
+	if (!strstr(fl_env_error(env), want))
+		fail_msg("'%s' lacks '%s'", fl_env_error(env), want);
+	fl_env_free(env);
+	remove_dir(dir);
+	remove_dir(out);
+}
+
+static void test_text_source_fails_when_its_file_shrinks_while_read(void **state)
+{
+	expect_changed(0);
+}
+
+static void test_text_source_fails_when_its_file_grows_while_read(void **state)
+{
+	expect_changed(1);
+}
+
+static void test_text_source_fails_at_once_when_its_file_shrank_before_the_run(void **state)
+{
+	char *dir = temp_dir(), *out = temp_dir();
+	char path[512];
+	int64_t size = write_lines(dir, path, sizeof(path));
+	fl_env *env = env_with(2, 1, "BATCH");
+	fl_write_text(fl_read_text_file(env, path), out);
+	assert_int_equal(truncate(path, 10), 0);
+	assert_int_equal(fl_execute(env, "shrunk"), FL_EJOBFAILED);
+	char want[800];
+	snprintf(want, sizeof(want), "it had %lld bytes when the job was built, now 10",
+		 (long long)size);
+	assert_non_null(strstr(fl_env_error(env), want));
+	fl_env_free(env);
+	remove_dir(dir);
+	remove_dir(out);
+}
+
+/* The job's count of lines in path, read at parallelism p. */
+static int64_t job_line_count(const char *path, int p)
+{
+	char *out = temp_dir();
+	fl_env *env = env_with(p, 1, "BATCH");
+	fl_write_text(
+	    fl_sum(fl_key_by(fl_map(fl_read_text_file(env, path), mc_line_to_count), 0), 1), out);
+	int rc = fl_execute(env, "count");
+	if (rc)
+		fail_msg("count of '%s' failed: %s", path, fl_env_error(env));
+	int64_t last[NKEYS] = {0};
+	size_t parts = read_parts(out, last);
+	fl_env_free(env);
+	remove_dir(out);
+	return parts ? last[0] : 0;
+}
+
+static void test_text_source_reads_a_file_that_says_zero_bytes_to_its_end(void **state)
+{
+	/* /proc files report size 0 and have content; /proc/cpuinfo reads the
+	 * same from every process. */
+	const char *path = "/proc/cpuinfo";
+	struct stat st;
+	if (stat(path, &st) != 0 || st.st_size != 0)
+		skip();
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	int64_t want = 0;
+	int ch, last = '\n';
+	while ((ch = fgetc(f)) != EOF) {
+		if (ch == '\n')
+			want++;
+		last = ch;
+	}
+	if (last != '\n')
+		want++;
+	fclose(f);
+	assert_true(want > 0);
+	for (int p = 1; p <= 3; p += 2)
+		assert_int_equal(job_line_count(path, p), want);
+}
+
+static char fifo_path[512];
+
+static void *fifo_writer(void *arg)
+{
+	(void)arg;
+	FILE *f = fopen(fifo_path, "w"); /* blocks until the source opens it */
+	if (!f)
+		return NULL;
+	for (int i = 0; i < 20000; i++)
+		fprintf(f, "line %d of a stream\n", i);
+	fclose(f);
+	return NULL;
+}
+
+static void test_text_source_reads_a_fifo_as_one_stream(void **state)
+{
+	char *dir = temp_dir();
+	snprintf(fifo_path, sizeof(fifo_path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo_path, 0600), 0);
+	pthread_t w;
+	assert_int_equal(pthread_create(&w, NULL, fifo_writer, NULL), 0);
+	/* At parallelism 2, one subtask reads it all: the other plans the
+	 * same single split and has nothing to read. */
+	assert_int_equal(job_line_count(fifo_path, 2), 20000);
+	pthread_join(w, NULL);
+	remove_dir(dir);
+}
+
+static void *cancel_later(void *arg)
+{
+	struct timespec ts = {0, 300 * 1000000L};
+	nanosleep(&ts, NULL);
+	cm_cancel_request(arg);
+	return NULL;
+}
+
+static void test_fifo_without_a_writer_waits_only_until_the_job_is_cancelled(void **state)
+{
+	char *dir = temp_dir(), *out = temp_dir();
+	snprintf(fifo_path, sizeof(fifo_path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo_path, 0600), 0);
+	cm_cancel token;
+	assert_int_equal(cm_cancel_init(&token), 0);
+	env_launch l = {.mode = ENV_LAUNCH_LOCAL, .listener = {.cancel = &token}};
+	env_launch_install(&l);
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_write_text(fl_read_text_file(env, fifo_path), out);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &token), 0);
+	int64_t t0 = wall_ms();
+	assert_int_equal(fl_execute(env, "no writer"), FL_ECANCELED);
+	assert_true(wall_ms() - t0 < 10000);
+	pthread_join(t, NULL);
+	env_launch_install(NULL);
+	fl_env_free(env);
+	cm_cancel_fini(&token);
+	remove_dir(dir);
+	remove_dir(out);
+}
+
+static void test_a_missing_conf_dir_is_an_error_naming_it(void **state)
+{
+	/* A job linked into a program loads $FLINC_CONF_DIR/flinc.yaml itself;
+	 * Flink refuses a conf dir that does not exist, rather than running
+	 * with defaults on a typo. */
+	setenv("FLINC_CONF_DIR", "/nonexistent/flinc-conf", 1);
+	fl_env *env = fl_env_new(0, NULL);
+	unsetenv("FLINC_CONF_DIR");
+	assert_non_null(env);
+	fl_discard(fl_generator(env, 10, 0, mc_gen_kv));
+	assert_int_equal(fl_execute(env, "confdir"), FL_ENOENT);
+	assert_string_equal(
+	    fl_env_error(env),
+	    "the configuration directory '/nonexistent/flinc-conf' (FLINC_CONF_DIR) "
+	    "cannot be used: No such file or directory");
+	fl_env_free(env);
+	/* An existing directory without flinc.yaml: defaults. */
+	char *dir = temp_dir();
+	setenv("FLINC_CONF_DIR", dir, 1);
+	env = fl_env_new(0, NULL);
+	unsetenv("FLINC_CONF_DIR");
+	fl_discard(fl_generator(env, 10, 0, mc_gen_kv));
+	assert_int_equal(fl_execute(env, "confdir"), 0);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +884,13 @@ int main(void)
 	    cmocka_unit_test(test_file_sink_publishes_whole_runs_only),
 	    cmocka_unit_test(test_two_sinks_on_one_directory_spelled_differently_are_refused),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
+	    cmocka_unit_test(test_text_source_fails_when_its_file_shrinks_while_read),
+	    cmocka_unit_test(test_text_source_fails_when_its_file_grows_while_read),
+	    cmocka_unit_test(test_text_source_fails_at_once_when_its_file_shrank_before_the_run),
+	    cmocka_unit_test(test_text_source_reads_a_file_that_says_zero_bytes_to_its_end),
+	    cmocka_unit_test(test_text_source_reads_a_fifo_as_one_stream),
+	    cmocka_unit_test(test_fifo_without_a_writer_waits_only_until_the_job_is_cancelled),
+	    cmocka_unit_test(test_a_missing_conf_dir_is_an_error_naming_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
