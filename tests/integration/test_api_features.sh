@@ -135,11 +135,14 @@ check "print-p3: each subtask's lines in offset order" \
 # ----------------------------------------------------------- file sink
 run_flinc files -p 3 "$JOB" --case files --count 1000 --output "$WORK/files-out"
 check_finished files
-check "files: exactly part-0-0, part-1-0, part-2-0" \
-	test "$(cd "$WORK/files-out" && ls | tr '\n' ' ')" = "part-0-0 part-1-0 part-2-0 "
+# Published when the job FINISHED: one part file per subtask, named by the
+# run (part-<run>-<subtask>), then _SUCCESS; nothing hidden is left.
+run=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]\{16\}\).*/\1/p' "$WORK/files.err")
+check "files: exactly part-<run>-0, -1, -2 and _SUCCESS" \
+	test "$(cd "$WORK/files-out" && ls -A | tr '\n' ' ')" = "_SUCCESS part-$run-0 part-$run-1 part-$run-2 "
 for i in 0 1 2; do
 	awk -v i=$i 'BEGIN { for (x = i; x < 1000; x += 3) print x "\t" i "\t3" }' >"$WORK/part-$i.exp"
-	same_file "files: part-$i-0 holds subtask $i's records in order" "$WORK/part-$i.exp" "$WORK/files-out/part-$i-0"
+	same_file "files: part-<run>-$i holds subtask $i's records in order" "$WORK/part-$i.exp" "$WORK/files-out/part-$run-$i"
 done
 
 # ---------------------------------------- per-operator properties, plan

@@ -36,7 +36,7 @@ check "quiet: stderr is the log file's path, the job id and the final line, noth
 		END { exit NR != 3 }' "$WORK/quiet.err"
 check "quiet: no INFO line on stderr" no_info_on_stderr quiet
 check "quiet: the log file holds the INFO log" \
-	grep -q "INFO  jobmaster .*switched from CREATED to RUNNING" "$log"
+	grep -q "INFO  jobmaster .*switched from state CREATED to RUNNING" "$log"
 check "quiet: the log file has a header with the pid and the command line" \
 	grep -Eq "INFO  client ==== flinc [0-9.]+ client, pid [0-9]+: .*flinc run --local .*wordcount\.so --mode batch$" "$log"
 check "quiet: the log file also has the job id and the final line" \
@@ -68,7 +68,7 @@ check "default: each run appends a header" \
 # -v: the INFO log on stderr, no file.
 default_run verbose "$WORK/tmpv" -v
 check_finished verbose
-check "verbose: INFO lines on stderr" grep -q "INFO  jobmaster .*switched from CREATED to RUNNING" "$WORK/verbose.err"
+check "verbose: INFO lines on stderr" grep -q "INFO  jobmaster .*switched from state CREATED to RUNNING" "$WORK/verbose.err"
 check "verbose: no log file, no 'Log file:' line" \
 	bash -c "[ -z \"\$(ls -A '$WORK/tmpv')\" ] && ! grep -q '^Log file:' '$WORK/verbose.err'"
 

@@ -77,7 +77,7 @@ batch_run() { # batch_run TAG [flinc options...]
 	run_flinc "$tag-files" "$@" "$WC" "${INPUTS[@]}" --mode batch --output "$WORK/$tag-out"
 	check_finished "$tag-files"
 	local nparts
-	nparts=$(find "$WORK/$tag-out" -maxdepth 1 -name 'part-*-0' 2>/dev/null | wc -l)
+	nparts=$(find "$WORK/$tag-out" -maxdepth 1 -name 'part-*' 2>/dev/null | wc -l)
 	if [ "$nparts" -eq "$p" ]; then
 		pass "$tag-files: $p part files"
 	else

@@ -10,11 +10,13 @@
  *   recurse  recurses without end            (a stack overflow: SIGSEGV)
  *   exit     calls exit(3)
  *   exit0    calls exit(0)
- *   stuck    sleeps for 10 minutes, deaf to cancellation
+ *   stuck    sleeps for 10 minutes, deaf to cancellation (it resumes the
+ *            sleep when the runtime's interrupt ends it early)
  *   ok       passes every row on
  * --idle-ms MS: main() sleeps that long before building the dataflow (a
  * job that is not running yet, for signal tests).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -86,7 +88,8 @@ int m_stuck(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
 	if (fl_row_int64(in, 1) == AT) {
 		struct timespec ts = {.tv_sec = 600};
-		nanosleep(&ts, NULL);
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
 	}
 	*out = *in;
 	return 0;
