@@ -20,9 +20,6 @@
  * source (taskmanager/sources.c) defines the same. It belongs beside
  * sg_node in graph/streamgraph.h, which wins when it defines it.
  */
-#ifndef SG_SIZE_STREAM
-#define SG_SIZE_STREAM (-1)
-#endif
 
 static env_launch *current_launch;
 

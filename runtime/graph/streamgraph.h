@@ -54,6 +54,9 @@ typedef struct sg_edge {
 	sg_key key; /* meaningful for SG_PART_HASH */
 } sg_edge;
 
+/* sg_node.sizes[i] of an input read as one unsplittable stream. */
+#define SG_SIZE_STREAM (-1)
+
 typedef struct sg_node {
 	int id; /* index in sg_graph.nodes */
 	enum sg_kind kind;
@@ -67,10 +70,12 @@ typedef struct sg_node {
 	/* kind-specific parameters */
 	int64_t gen_count;
 	double gen_rate;
-	char **paths; /* text file source */
-	int64_t *sizes; /* their sizes when the graph was built: every subtask
-			 * cuts the same splits, and bytes appended later are
-			 * not read */
+	char **paths;	/* text file source */
+	int64_t *sizes; /* their sizes when the graph was built, so every
+			 * subtask cuts the same splits (a file whose size then
+			 * changes fails the job); SG_SIZE_STREAM: read as one
+			 * stream by one subtask (size 0 in stat, a FIFO, a
+			 * device) */
 	size_t npaths;
 	uint32_t field; /* sum/min/max */
 	char *dir;      /* text file sink */

@@ -391,14 +391,19 @@ static int op_flush(tm_op *op);
 
 static pthread_mutex_t stdout_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int write_all(int fd, const char *p, size_t n)
+/* Writes everything, or returns the errno that stopped it; a write the
+ * task's interrupt ended (EINTR) gives up once the task is cancelled, so a
+ * pipe nobody reads cannot hold a cancelled job (ECANCELED). */
+static int write_all(tm_chain *c, int fd, const char *p, size_t n)
 {
 	while (n > 0) {
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return ECANCELED;
 		ssize_t w = write(fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return cm_err_from_errno(errno);
+			return errno;
 		}
 		p += w;
 		n -= (size_t)w;
@@ -411,11 +416,17 @@ static int print_flush(tm_op *op)
 	if (op->out_len == 0)
 		return 0;
 	pthread_mutex_lock(&stdout_mu);
-	int rc = write_all(STDOUT_FILENO, op->out_buf, op->out_len);
+	int e = write_all(op->chain, STDOUT_FILENO, op->out_buf, op->out_len);
 	pthread_mutex_unlock(&stdout_mu);
 	op->out_len = 0;
-	if (rc)
-		return tm_chain_fail(op->chain, rc, "print sink: cannot write to stdout: %s", strerror(errno));
+	if (e == ECANCELED)
+		return FL_ECANCELED;
+	if (e == EBADF)
+		return tm_chain_fail(op->chain, FL_ECLOSED,
+				     "print sink: cannot write to stdout: stdout is closed");
+	if (e)
+		return tm_chain_fail(op->chain, cm_err_from_errno(e),
+				     "print sink: cannot write to stdout: %s", strerror(e));
 	return 0;
 }
 

@@ -89,9 +89,6 @@ int tm_run_generator(tm_chain *c)
  * (api/env.c) records it; it belongs in graph/streamgraph.h, which wins
  * when it defines it. Any size <= 0 is read as a stream.
  */
-#ifndef SG_SIZE_STREAM
-#define SG_SIZE_STREAM (-1)
-#endif
 
 /* How long a stream read waits before looking at the cancel flag again. */
 #define STREAM_POLL_MS 100

@@ -172,7 +172,7 @@ done
 RC=0
 timeout -k 10 "$IT_TIMEOUT" "$FLINC" run --local --no-progress -D "log.file=$WORK/closed.log" \
 	"$WC" >&- 2>"$WORK/closed.err" || RC=$?
-expect_last closed 1 "^Job 'WordCount' \($ID\) FAILED: print sink: cannot write to stdout: Bad file descriptor$"
+expect_last closed 1 "^Job 'WordCount' \($ID\) FAILED: print sink: cannot write to stdout: stdout is closed$"
 check "closed: a warning says stdout is closed" grep -q "WARN  client stdout (descriptor 1) was closed .*stdout is closed" "$WORK/closed.err"
 check "closed: never 'Invalid argument' (fd 1 reused by another file)" bash -c "! grep -q 'Invalid argument' '$WORK/closed.err'"
 

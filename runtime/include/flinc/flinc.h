@@ -328,10 +328,13 @@ FL_API const char *fl_env_error(const fl_env *env);
 FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_generator_fn fn);
 /*
  * Text file source: the lines of the files, one row with one FL_STRING field
- * per line (without the newline). Files are split into ranges that parallel
- * subtasks read independently. A missing or unreadable file is an error
- * when the graph is built. Each file is read up to the size it had then, so
- * every subtask cuts the same splits even if the file grows.
+ * per line (without the newline). Regular files are split into ranges that
+ * parallel subtasks read independently, cut from the sizes the files had
+ * when the graph was built: a file whose size changes while the job reads
+ * it fails the job, naming the file and both sizes. Files that report size
+ * 0 (/proc) and non-regular ones (a FIFO, a device) are read by one subtask
+ * as one stream to their end; a cancelled job stops waiting on them. A
+ * missing file or a directory is an error when the graph is built.
  */
 FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths);
 FL_API fl_stream *fl_read_text_file(fl_env *env, const char *path);
@@ -362,10 +365,17 @@ FL_API fl_stream *fl_forward(fl_stream *in);
 /* Prints each row as fl_row_format text to stdout; with parallelism > 1 each
  * line is prefixed by "N> ", N the 1-based subtask, as Flink does. */
 FL_API fl_stream *fl_print(fl_stream *in);
-/* Writes lines into the directory `dir`, one part file per subtask
- * (part-<subtask>-0, written as .part-<subtask>-0.inprogress and renamed
- * when the subtask finishes); the directory is created if missing, and part
- * files of an earlier run are replaced. Two sinks may not share a directory. */
+/*
+ * Writes lines into the directory `dir` (created if missing), one file per
+ * subtask, all or nothing: subtasks write hidden .part-<run>-<subtask>
+ * .inprogress files, and only when the whole job FINISHED are they renamed
+ * part-<run>-<subtask> (<run>: the first 16 hex digits of the job id) and
+ * a _SUCCESS file written; a failed or cancelled job leaves nothing. A
+ * directory that already holds output is refused unless the configuration
+ * allows overwriting (fs.overwrite-files: true, as Flink's NO_OVERWRITE
+ * default); then the earlier run's files are replaced at the commit. Two
+ * sinks may not share a directory, however it is spelled.
+ */
 FL_API fl_stream *fl_write_text(fl_stream *in, const char *dir);
 FL_API fl_stream *fl_discard(fl_stream *in);
 
