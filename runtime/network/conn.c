@@ -297,7 +297,7 @@ static void send_cb(void *arg)
 	int rv = nng_aio_result(c->send_aio);
 	size_t n = nng_aio_count(c->send_aio);
 	struct send_item *done = NULL;
-	char why[300] = "";
+	char why[512] = "";
 	pthread_mutex_lock(&c->mu);
 	if (rv == 0) {
 		/* A short write: skip what went out and send the rest. */
