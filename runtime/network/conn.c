@@ -539,7 +539,7 @@ static enum step step_proof(struct net_conn *c, char *why, size_t len)
 	c->rx_start += NET_HS_PROOF_LEN;
 	if (!net_hs_proof_verify(p, c->hs_hello, c->hs_welcome, net_ep_secret(c->ep))) {
 		snprintf(why, len,
-			 "data connection from %.100s (claiming to be %.100s) failed authentication: "
+			 "data connection from %.64s (claiming to be %.64s) failed authentication: "
 			 "it does not hold this cluster's security.internal.token",
 			 c->peer, c->peer_id[0] ? c->peer_id : "unknown");
 		return STEP_FAIL;
