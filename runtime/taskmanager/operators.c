@@ -203,9 +203,13 @@ static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 			ch = kg_operator_index(kg, d->dst_max_parallelism, d->dst_parallelism);
 		}
 		int rc = net_writer_emit_row(o->writer, ch, row);
-		if (rc == FL_ERANGE)
-			return tm_chain_fail(op->chain, rc, "a record of '%s' is over the %u-byte limit",
-					    op->node->name, ROW_MAX_ENCODED);
+		if (rc == FL_ERANGE) {
+			char why[160];
+			int crc = row_check(row, why, sizeof(why));
+			return tm_chain_fail(op->chain, crc ? crc : rc,
+					     "a record of '%s' cannot be sent: %s", op->node->name,
+					     crc ? why : "it is over the size limit");
+		}
 		/* Recorded here so that a broken channel is not blamed on the
 		 * user function that happened to emit (cancellation is not a
 		 * failure of this task). */

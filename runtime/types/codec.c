@@ -1,6 +1,7 @@
 #include "types/codec.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/varint.h"
@@ -88,6 +89,8 @@ static inline size_t field_bound(uint8_t t, const fl_value *v)
 		return 1;
 	case FL_STRING:
 	case FL_BYTES:
+		if (!v->u.s.ptr && v->u.s.len)
+			return SIZE_MAX; /* a NULL string with a length */
 		return cm_varint_len(v->u.s.len) + v->u.s.len;
 	default:
 		return SIZE_MAX;
@@ -186,7 +189,7 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap)
 		case FL_BYTES: {
 			uint32_t l = v->u.s.len;
 			size_t need = 1 + cm_varint_len(l) + l;
-			if (room < need)
+			if (room < need || (l && !v->u.s.ptr))
 				return 0;
 			*p++ = t;
 			if (l < 0x80)
@@ -356,4 +359,33 @@ int row_copy(const fl_row *r, uint8_t **buf, size_t *cap, fl_row *out)
 	}
 	size_t used;
 	return row_decode(*buf, need, out, &used);
+}
+
+int row_check(const fl_row *r, char *why, size_t len)
+{
+	if (r->nfields > FL_ROW_MAX_FIELDS) {
+		snprintf(why, len, "it has %u fields, at most %d are allowed", r->nfields,
+			 FL_ROW_MAX_FIELDS);
+		return FL_EINVAL;
+	}
+	size_t total = 1;
+	for (uint32_t i = 0; i < r->nfields; i++) {
+		uint8_t t = r->types[i];
+		if (t > FL_TIMESTAMP) {
+			snprintf(why, len, "field %u has the unknown type %u", i, t);
+			return FL_EINVAL;
+		}
+		if ((t == FL_STRING || t == FL_BYTES) && !r->values[i].u.s.ptr && r->values[i].u.s.len) {
+			snprintf(why, len, "field %u is a NULL %s of %u bytes", i,
+				 t == FL_STRING ? "string" : "byte string", r->values[i].u.s.len);
+			return FL_EINVAL;
+		}
+		total += 1 + field_bound(t, &r->values[i]);
+	}
+	if (total > ROW_MAX_ENCODED) {
+		snprintf(why, len, "it encodes to about %zu bytes, over the %u-byte limit", total,
+			 ROW_MAX_ENCODED);
+		return FL_ERANGE;
+	}
+	return 0;
 }

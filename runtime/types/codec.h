@@ -54,6 +54,13 @@ size_t row_varint_put(uint8_t *buf, size_t cap, uint64_t v);
 size_t row_varint_get(const uint8_t *buf, size_t len, uint64_t *v);
 
 /*
+ * Says why r cannot be encoded: FL_EINVAL (too many fields, an unknown type,
+ * a NULL string with a length) or FL_ERANGE (over ROW_MAX_ENCODED), with
+ * why filled; 0 if it can. For error messages: not on the hot path.
+ */
+int row_check(const fl_row *r, char *why, size_t len);
+
+/*
  * Copies row r into a self-contained form: encodes it into *buf (grown with
  * realloc as needed, *cap updated) and decodes it back into *out so that
  * strings point into *buf. Used to keep a row beyond the call that received

@@ -90,10 +90,17 @@ FL_API size_t fl_row_format(const fl_row *r, char *buf, size_t cap)
 			sink_str(&s, v->u.b ? "true" : "false");
 			break;
 		case FL_STRING:
-			sink_put(&s, v->u.s.ptr, v->u.s.len);
+			if (!v->u.s.ptr && v->u.s.len)
+				sink_str(&s, "(null)");
+			else
+				sink_put(&s, v->u.s.ptr, v->u.s.len);
 			break;
 		case FL_BYTES: {
 			const unsigned char *p = (const unsigned char *)v->u.s.ptr;
+			if (!p && v->u.s.len) {
+				sink_str(&s, "(null)");
+				break;
+			}
 			for (uint32_t j = 0; j < v->u.s.len; j++) {
 				char h[2] = {hex[p[j] >> 4], hex[p[j] & 15]};
 				sink_put(&s, h, 2);

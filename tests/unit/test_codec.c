@@ -768,9 +768,56 @@ static void test_format_truncates_like_snprintf_at_every_cap(void **state)
 	}
 }
 
+/* Probe U19: a NULL string with a length is refused when added, and a row
+ * built by hand with one is neither encoded nor dereferenced when printed. */
+static void test_null_strings_with_a_length_are_refused_not_dereferenced(void **state)
+{
+	fl_row r = {0};
+	assert_int_equal(fl_row_add_string(&r, NULL, 10), FL_EINVAL);
+	assert_int_equal(fl_row_add_bytes(&r, NULL, 3), FL_EINVAL);
+	assert_int_equal(r.nfields, 0);
+	assert_int_equal(fl_row_add_string(&r, NULL, 0), 0); /* empty is fine */
+	r.types[1] = FL_STRING;
+	r.values[1].u.s.ptr = NULL;
+	r.values[1].u.s.len = 10;
+	r.nfields = 2;
+	uint8_t buf[64];
+	assert_int_equal(row_encoded_bound(&r), 0);
+	assert_int_equal(row_encode(&r, buf, sizeof(buf)), 0);
+	char text[64];
+	fl_row_format(&r, text, sizeof(text));
+	assert_string_equal(text, "\t(null)");
+	char why[160];
+	assert_int_equal(row_check(&r, why, sizeof(why)), FL_EINVAL);
+	assert_non_null(strstr(why, "field 1 is a NULL string of 10 bytes"));
+}
+
+/* Probe U18: why a row cannot be sent is named, not mistaken for size. */
+static void test_row_check_names_why_a_row_cannot_be_encoded(void **state)
+{
+	fl_row r = {0};
+	char why[160];
+	fl_row_add_int64(&r, 1);
+	assert_int_equal(row_check(&r, why, sizeof(why)), 0);
+	r.nfields = 1000;
+	assert_int_equal(row_check(&r, why, sizeof(why)), FL_EINVAL);
+	assert_non_null(strstr(why, "1000 fields"));
+	r.nfields = 1;
+	r.types[0] = 77;
+	assert_int_equal(row_check(&r, why, sizeof(why)), FL_EINVAL);
+	assert_non_null(strstr(why, "unknown type 77"));
+	static char big[ROW_MAX_ENCODED];
+	fl_row_clear(&r);
+	fl_row_add_bytes(&r, big, sizeof(big));
+	assert_int_equal(row_check(&r, why, sizeof(why)), FL_ERANGE);
+	assert_non_null(strstr(why, "over the"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_null_strings_with_a_length_are_refused_not_dereferenced),
+	    cmocka_unit_test(test_row_check_names_why_a_row_cannot_be_encoded),
 	    cmocka_unit_test(test_varint_roundtrips_at_every_length_boundary),
 	    cmocka_unit_test(test_varint_get_rejects_eleven_bytes_overflow_and_overlong),
 	    cmocka_unit_test(test_roundtrip_every_type_with_extremes),

@@ -161,9 +161,12 @@ static inline int fl_row_add_timestamp(fl_row *r, int64_t millis)
 	return 0;
 }
 
-/* The string is referenced, not copied (see Caveats). */
+/* The string is referenced, not copied (see Caveats). FL_EINVAL for a NULL
+ * pointer with a length. */
 static inline int fl_row_add_string(fl_row *r, const char *p, size_t len)
 {
+	if (!p && len)
+		return FL_EINVAL;
 	if (r->nfields >= FL_ROW_MAX_FIELDS || len > UINT32_MAX)
 		return FL_ERANGE;
 	r->types[r->nfields] = FL_STRING;
@@ -174,6 +177,8 @@ static inline int fl_row_add_string(fl_row *r, const char *p, size_t len)
 
 static inline int fl_row_add_bytes(fl_row *r, const void *p, size_t len)
 {
+	if (!p && len)
+		return FL_EINVAL;
 	if (r->nfields >= FL_ROW_MAX_FIELDS || len > UINT32_MAX)
 		return FL_ERANGE;
 	r->types[r->nfields] = FL_BYTES;
