@@ -1,6 +1,8 @@
 /* bench_exchange.c — data-plane throughput: writer -> endpoint -> gate over
  * loopback between two endpoints in one process, and writer -> local
- * channel -> gate. Prints figures only. */
+ * channel -> gate. Buffers come from network buffer pools as in a
+ * TaskManager (one for the producer, one for the consumer's endpoint).
+ * Prints figures only. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "network/buffer.h"
 #include "network/endpoint.h"
 #include "network/gate.h"
+#include "network/pool.h"
 #include "network/writer.h"
 
 #define TOTAL_BYTES (1024ll * 1024 * 1024)
@@ -21,6 +24,7 @@
 #define CAPACITY 32
 
 struct producer {
+	net_pool *pool;	 /* the producer's buffers */
 	net_writer *w;	 /* writer mode */
 	net_outchan *oc; /* raw mode: full buffers straight to the outchan */
 	uint32_t bufsize;
@@ -41,11 +45,9 @@ static void *produce(void *arg)
 		return NULL;
 	}
 	for (long long sent = 0; sent < TOTAL_BYTES; sent += p->bufsize) {
-		net_buffer *b = net_buffer_new(p->bufsize);
-		if (!b) {
-			p->rc = FL_ENOMEM;
+		net_buffer *b;
+		if ((p->rc = net_pool_take(p->pool, true, NULL, &b)) != 0)
 			return NULL;
-		}
 		b->len = p->bufsize;
 		if ((p->rc = net_outchan_send(p->oc, b)) != 0)
 			return NULL;
@@ -88,6 +90,20 @@ static void run(const char *name, net_gate *g, struct producer *p)
 	       buffers / s, bytes / 1000000, s);
 }
 
+/* A pool with room for what is in flight: the gate's capacity on each side
+ * and the writer's buffer being filled. */
+static net_pool *pool_of(uint32_t bufsize)
+{
+	net_pool *pool;
+	cm_err err;
+	cm_err_clear(&err);
+	if (net_pool_new(&pool, 2 * CAPACITY + 8, bufsize, &err) != 0) {
+		fprintf(stderr, "pool: %s\n", err.msg);
+		exit(1);
+	}
+	return pool;
+}
+
 static void remote(uint32_t bufsize, bool writer, uint64_t id)
 {
 	cm_err err;
@@ -95,11 +111,14 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 	net_endpoint *pe, *ce;
 	cm_secret secret;
 	cm_secret_from_string(&secret, "bench", &err);
+	net_pool *ppool = pool_of(bufsize), *cpool = pool_of(bufsize);
 	net_endpoint_options o = {.bind_host = "127.0.0.1",
 				  .cluster_id = "bench",
 				  .resource_id = "bench",
 				  .secret = &secret};
-	if (net_endpoint_new(&pe, &o, &err) != 0 || net_endpoint_new(&ce, &o, &err) != 0) {
+	net_endpoint_options co = o;
+	co.pool = cpool;
+	if (net_endpoint_new(&pe, &o, &err) != 0 || net_endpoint_new(&ce, &co, &err) != 0) {
 		fprintf(stderr, "endpoint: %s\n", err.msg);
 		exit(1);
 	}
@@ -110,10 +129,10 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 		fprintf(stderr, "setup failed: %s\n", err.msg);
 		exit(1);
 	}
-	struct producer p = {.bufsize = bufsize};
+	struct producer p = {.bufsize = bufsize, .pool = ppool};
 	char name[64];
 	if (writer) {
-		if (net_writer_new(&p.w, NET_PART_FORWARD, 1, NULL, bufsize, 0) != 0)
+		if (net_writer_new(&p.w, NET_PART_FORWARD, 1, ppool, bufsize, 0) != 0)
 			exit(1);
 		net_writer_set_channel(p.w, 0, oc);
 		snprintf(name, sizeof(name), "remote writer %u KiB, %d B rec", bufsize / 1024,
@@ -131,15 +150,17 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 	net_endpoint_free(pe);
 	net_endpoint_free(ce);
 	net_gate_free(g);
+	net_pool_free(ppool);
+	net_pool_free(cpool);
 }
 
 static void local(uint32_t bufsize)
 {
 	net_gate *g;
 	net_outchan *oc;
-	struct producer p = {.bufsize = bufsize};
+	struct producer p = {.bufsize = bufsize, .pool = pool_of(bufsize)};
 	if (net_gate_new(&g, 1, CAPACITY) != 0 || net_outchan_local(&oc, g, 0) != 0 ||
-	    net_writer_new(&p.w, NET_PART_FORWARD, 1, NULL, bufsize, 0) != 0)
+	    net_writer_new(&p.w, NET_PART_FORWARD, 1, p.pool, bufsize, 0) != 0)
 		exit(1);
 	net_writer_set_channel(p.w, 0, oc);
 	char name[64];
@@ -147,6 +168,7 @@ static void local(uint32_t bufsize)
 	run(name, g, &p);
 	net_writer_free(p.w);
 	net_gate_free(g);
+	net_pool_free(p.pool);
 }
 
 /* With an argument, runs only the cases whose name contains it. */
