@@ -1,3 +1,20 @@
+/*
+ * gate.c — an input gate (Flink's SingleInputGate): one consumer thread pops
+ * buffers from n channels that producers (local writers, the endpoint's
+ * receive callbacks) push into.
+ *
+ * Everything is under one mutex, g->mu: a pop is one lock, and there is one
+ * gate per task, so it is not contended by more than its producers. Each
+ * channel keeps its own FIFO of buffers (order within a channel is the
+ * sender's order); channels that hold data are queued once each in arrival
+ * order (g->fifo, a ring of nchannels slots), so a pop is O(1) and no channel
+ * starves. A channel holds at most `capacity` buffers: a local producer then
+ * sleeps on the channel's not_full (or gets FL_EAGAIN from push_nowait,
+ * which the endpoint never hits because credit bounds what a peer may send).
+ * A blocked channel (barrier alignment) stays out of the FIFO until
+ * unblocked. A failure or a cancel wakes everybody; the first failure's
+ * message is kept for the consumer.
+ */
 #include "network/gate.h"
 
 #include <assert.h>

@@ -1,3 +1,19 @@
+/*
+ * writer.c — a record writer (Flink's RecordWriter with its partitioner):
+ * the task thread serialises records into one buffer per output channel and
+ * hands a buffer to the channel's outchan when the next record does not fit,
+ * on a flush (buffer timeout) or before an event.
+ *
+ * Only the task thread calls it, except net_writer_cancel (any thread) and
+ * the bytes_out counter (read by the metrics poll). A record is framed as a
+ * varint length then the row bytes; one larger than a buffer goes alone in a
+ * heap buffer of its size (up to NET_MAX_BUFFER) and is sent at once.
+ * Buffers come from the TaskManager's pool; an empty pool blocks the task in
+ * net_pool_take until a buffer is recycled or the writer is cancelled — that
+ * wait, and the outchan's wait for credit, are back-pressure. A broadcast
+ * record is encoded once and copied to every channel after room was made on
+ * all of them, so a failure never leaves it on some channels only.
+ */
 #include "network/writer.h"
 
 #include <assert.h>
