@@ -16,6 +16,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,10 +28,13 @@
 #include <cmocka.h>
 
 #include "common/log.h"
+#include "common/loop.h"
 #include "config/config.h"
+#include "graph/descriptor.h"
 #include "graph/jobgraph.h"
 #include "network/gate.h"
 #include "network/outchan.h"
+#include "network/pool.h"
 #include "network/writer.h"
 #include "state/heapmap.h"
 #include "types/codec.h"
@@ -933,6 +937,193 @@ static void test_oom_stream_graph_and_jg_build_fail_cleanly(void **state)
 	run_oom(&oc, &s);
 }
 
+/* ------------------------------------------------- deployment descriptors */
+
+/* The small graph placed on two TaskManagers; the sum's subtask 1 is built,
+ * encoded and decoded under injection. Placement arrays are static: the
+ * test must not allocate while armed. */
+struct desc_state {
+	sg_graph *sg;
+	jg_graph *jg;
+	td_task *td, *back;
+	uint8_t *bytes;
+	size_t len;
+	cm_err err;
+};
+
+static td_peer desc_peers[2] = {{"tm-a", "127.0.0.1:1000"}, {"tm-b", "127.0.0.1:2000"}};
+static uint32_t desc_where[3][3] = {{0, 1, 0}, {1, 0, 1}, {0, 1, 0}};
+static const uint32_t *const desc_subtask_peer[3] = {desc_where[0], desc_where[1], desc_where[2]};
+static uint64_t desc_edge_base[2];
+
+static td_placement desc_placement(void)
+{
+	return (td_placement){.job_id = "0123456789abcdef0123456789abcdef",
+			      .attempt = 99,
+			      .peers = desc_peers,
+			      .npeers = 2,
+			      .subtask_peer = desc_subtask_peer,
+			      .edge_base = desc_edge_base};
+}
+
+static void desc_setup(void *st)
+{
+	struct desc_state *s = st;
+	memset(s, 0, sizeof(*s));
+	cm_err_clear(&s->err);
+	assert_int_equal(sg_build_small(&s->sg), 0);
+	assert_int_equal(jg_build(s->sg, "oom", &s->jg, &s->err), 0);
+	assert_int_equal(s->jg->nedges, 2);
+	td_edge_bases(s->jg, desc_edge_base);
+}
+
+static int desc_run(void *st)
+{
+	struct desc_state *s = st;
+	td_placement pl = desc_placement();
+	int rc = td_build(s->jg, &pl, 1, 1, &s->td);
+	if (rc == 0)
+		rc = td_encode(s->td, &s->bytes, &s->len);
+	if (rc == 0)
+		rc = td_decode(s->bytes, s->len, &s->back, &s->err);
+	return rc;
+}
+
+static void desc_check(void *st, int rc, bool hit)
+{
+	struct desc_state *s = st;
+	if (hit && rc != 0) {
+		OOM_CHECK(rc == FL_ENOMEM);
+		/* Whatever step failed left its output unset. */
+		OOM_CHECK(s->back == NULL);
+		OOM_CHECK(s->bytes == NULL || s->td != NULL);
+		return;
+	}
+	OOM_CHECK(s->back != NULL);
+	OOM_CHECK(s->back->subtask == 1 && s->back->attempt == 99);
+	OOM_CHECK(s->back->nops == s->td->nops && s->back->ninputs == s->td->ninputs);
+	uint8_t *again = NULL;
+	size_t len = 0;
+	OOM_CHECK(td_encode(s->back, &again, &len) == 0);
+	OOM_CHECK(len == s->len && memcmp(again, s->bytes, len) == 0);
+	free(again);
+}
+
+static void desc_teardown(void *st)
+{
+	struct desc_state *s = st;
+	td_free(s->back);
+	td_free(s->td);
+	free(s->bytes);
+	jg_free(s->jg);
+	sg_graph_free(s->sg);
+	memset(s, 0, sizeof(*s));
+}
+
+static void test_oom_descriptor_build_encode_decode_fail_cleanly(void **state)
+{
+	struct desc_state s;
+	struct oom_case oc = {"td_build + td_encode + td_decode", desc_setup, desc_run, desc_check,
+			      desc_teardown};
+	run_oom(&oc, &s);
+}
+
+/* ------------------------------------------------- buffer pool, event loop */
+
+struct pool_state {
+	net_pool *pool;
+	net_buffer *b;
+	cm_err err;
+};
+
+static int pool_run(void *st)
+{
+	struct pool_state *s = st;
+	memset(s, 0, sizeof(*s));
+	int rc = net_pool_new(&s->pool, 16, 4096, &s->err);
+	if (rc == 0)
+		rc = net_pool_reserve(s->pool, 4, &s->err);
+	if (rc == 0)
+		rc = net_pool_take(s->pool, false, NULL, &s->b);
+	return rc;
+}
+
+static void pool_check(void *st, int rc, bool hit)
+{
+	struct pool_state *s = st;
+	if (hit && rc != 0) {
+		OOM_CHECK(rc == FL_ENOMEM);
+		OOM_CHECK(s->b == NULL);
+		return;
+	}
+	OOM_CHECK(s->b != NULL && s->b->cap == 4096);
+}
+
+static void pool_teardown(void *st)
+{
+	struct pool_state *s = st;
+	net_buffer_free(s->b);
+	if (s->pool) {
+		OOM_CHECK(net_pool_in_use(s->pool) == 0);
+		net_pool_free(s->pool);
+	}
+}
+
+static void test_oom_pool_new_reserve_take_fail_cleanly(void **state)
+{
+	struct pool_state s;
+	struct oom_case oc = {"net_pool_new + reserve + take", NULL, pool_run, pool_check,
+			      pool_teardown};
+	run_oom(&oc, &s);
+}
+
+struct loop_state {
+	cm_loop *loop;
+	atomic_int ran;
+};
+
+static void loop_task(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static int loop_run(void *st)
+{
+	struct loop_state *s = st;
+	s->loop = NULL;
+	atomic_store(&s->ran, 0);
+	int rc = cm_loop_new(&s->loop, "oom");
+	if (rc == 0)
+		rc = cm_loop_call(s->loop, loop_task, &s->ran);
+	return rc;
+}
+
+static void loop_check(void *st, int rc, bool hit)
+{
+	struct loop_state *s = st;
+	if (hit && rc != 0) {
+		OOM_CHECK(rc == FL_ENOMEM);
+		OOM_CHECK(atomic_load(&s->ran) == 0);
+		return;
+	}
+	OOM_CHECK(atomic_load(&s->ran) == 1);
+}
+
+static void loop_teardown(void *st)
+{
+	struct loop_state *s = st;
+	cm_loop_free(s->loop);
+	s->loop = NULL;
+}
+
+static void test_oom_loop_new_and_call_fail_cleanly(void **state)
+{
+	struct loop_state s;
+	struct oom_case oc = {"cm_loop_new + cm_loop_call", NULL, loop_run, loop_check,
+			      loop_teardown};
+	run_oom(&oc, &s);
+}
+
 /* ------------------------------------------------------------- the wrapper */
 
 /* The injector itself: the n-th allocation fails, once or from then on. */
@@ -986,6 +1177,9 @@ int main(void)
 	    cmocka_unit_test(test_oom_row_copy_keeps_buffer_on_failure),
 	    cmocka_unit_test(test_oom_jg_build_fails_cleanly),
 	    cmocka_unit_test(test_oom_stream_graph_and_jg_build_fail_cleanly),
+	    cmocka_unit_test(test_oom_descriptor_build_encode_decode_fail_cleanly),
+	    cmocka_unit_test(test_oom_pool_new_reserve_take_fail_cleanly),
+	    cmocka_unit_test(test_oom_loop_new_and_call_fail_cleanly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
