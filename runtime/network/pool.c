@@ -15,13 +15,21 @@
 #include "config/config.h"
 #include "network/pool_internal.h"
 
+/* A segment's header, alone on its cache line: the producer task updates
+ * its buffer's len per record while the consumer reads and recycles
+ * neighbouring buffers; packed 48-byte headers made those lines bounce
+ * between cores (10% more CPU in WordCount than heap buffers). */
+struct header {
+	_Alignas(64) net_buffer b;
+};
+
 struct net_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a segment was returned, or net_pool_wake */
 	uint32_t segment_size;
 	size_t nsegments;
 	uint8_t *data;	     /* nsegments * segment_size */
-	net_buffer *headers; /* nsegments */
+	struct header *headers; /* nsegments */
 	uint32_t *stack;     /* returned segment indices */
 	size_t nstack;
 	size_t fresh; /* segments [fresh, nsegments) were never handed out */
@@ -53,7 +61,7 @@ int net_pool_new(net_pool **out, size_t nsegments, uint32_t segment_size, cm_err
 	size_t n = nsegments ? nsegments : 1;
 	if (__builtin_mul_overflow(n, (size_t)segment_size, &p->map_data))
 		goto nomem;
-	p->map_headers = n * sizeof(net_buffer);
+	p->map_headers = n * sizeof(struct header);
 	p->map_stack = n * sizeof(uint32_t);
 	if (!(p->data = map(p->map_data)) || !(p->headers = map(p->map_headers)) ||
 	    !(p->stack = map(p->map_stack)))
@@ -175,7 +183,7 @@ int net_pool_take(net_pool *p, bool wait, const atomic_bool *stop, net_buffer **
 	}
 	p->in_use++;
 	pthread_mutex_unlock(&p->mu);
-	net_buffer *b = &p->headers[i];
+	net_buffer *b = &p->headers[i].b;
 	b->next = NULL;
 	b->kind = NET_BUF_DATA;
 	b->event = NET_EV_NONE;
@@ -191,7 +199,7 @@ int net_pool_take(net_pool *p, bool wait, const atomic_bool *stop, net_buffer **
 
 void net_pool_give_back(net_pool *p, net_buffer *b)
 {
-	size_t i = (size_t)(b - p->headers);
+	size_t i = (size_t)((struct header *)b - p->headers);
 	assert(i < p->nsegments);
 	net_buffer_account(-(int64_t)p->segment_size);
 	pthread_mutex_lock(&p->mu);
