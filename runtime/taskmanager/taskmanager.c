@@ -883,8 +883,11 @@ void tm_free(tm_taskmanager *tm)
 	pthread_cond_signal(&tm->flusher_cv);
 	pthread_mutex_unlock(&tm->mu);
 	pthread_join(tm->flusher, NULL);
-	/* Reports still queued drain before the loop ends. */
+	/* Reports still queued drain before the loop ends; timers not yet due
+	 * (a cancelling job's watchdog) go with it, so none is cancelled after. */
 	cm_loop_free(tm->loop);
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		j->watchdog = 0;
 	while (tm->jobs)
 		job_release(tm, tm->jobs);
 	free(tm->all);

@@ -974,6 +974,22 @@ static void test_a_stalled_loop_answers_a_slots_call_after_the_stall(void **stat
 	harness_free(h);
 }
 
+/* tm_free while a cancelled job's watchdog is still armed (its tasks
+ * ended before the watchdog's first round, after 1 s): the job is
+ * released with the TaskManager, nothing used after it is gone. */
+static void test_tm_free_right_after_a_cancel_frees_everything(void **state)
+{
+	const char *const kv[] = {CFG_CANCEL_INTERVAL, "10 s", NULL};
+	struct harness *h = harness_new(kv);
+	struct job *j = job_new(h, keyed_job(-1), 2, JOB_A, 1);
+	deploy(h, j);
+	await_all(h, j, TM_TASK_RUNNING);
+	assert_int_equal(job_call_rc(h, h->gw->ops->cancel, JOB_A, 1), 0);
+	await_all(h, j, TM_TASK_CANCELED);
+	harness_free(h); /* no release: tm_free releases the job */
+	job_free(j);
+}
+
 /* An argument runs only the tests whose names match it (cmocka's
  * pattern: * and ? wildcards). */
 int main(int argc, char **argv)
@@ -995,6 +1011,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_a_job_whose_jobmaster_is_lost_is_cancelled_and_released),
 	    cmocka_unit_test(test_heartbeats_keep_a_job_running),
 	    cmocka_unit_test(test_a_stalled_loop_answers_a_slots_call_after_the_stall),
+	    cmocka_unit_test(test_tm_free_right_after_a_cancel_frees_everything),
 	    /* Last: these keep their TaskManagers (a task thread left behind). */
 	    cmocka_unit_test(test_a_task_ignoring_cancellation_fails_after_the_timeout),
 	};
