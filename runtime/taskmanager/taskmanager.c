@@ -828,12 +828,24 @@ static void shut_down(void *arg)
 		}
 }
 
+/* Whether the task's thread still runs. Under its lock: the cancellation
+ * watchdog, on the loop, may give up on the task meanwhile. */
+static bool task_running(tm_task *t, bool *abandoned)
+{
+	pthread_mutex_lock(&t->mu);
+	bool running = t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t));
+	*abandoned = t->abandoned;
+	pthread_mutex_unlock(&t->mu);
+	return running;
+}
+
 /* Waits for a cancelled task's thread, interrupting it every interval, for
  * at most the cancellation timeout. Returns false if it is stuck. */
 static bool await_task(tm_taskmanager *tm, tm_task *t)
 {
 	int64_t start = cm_now_ms(), last = start;
-	while (t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t))) {
+	bool abandoned;
+	while (task_running(t, &abandoned)) {
 		int64_t now = cm_now_ms();
 		if (tm->cancel_timeout_ms > 0 && now - start >= tm->cancel_timeout_ms)
 			return false;
@@ -844,7 +856,7 @@ static bool await_task(tm_taskmanager *tm, tm_task *t)
 		struct timespec ts = {0, 5 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
-	return !t->abandoned;
+	return !abandoned;
 }
 
 void tm_free(tm_taskmanager *tm)

@@ -990,6 +990,29 @@ static void test_tm_free_right_after_a_cancel_frees_everything(void **state)
 	job_free(j);
 }
 
+/* tm_free while the cancellation watchdog is still counting down for a
+ * task that ignores it: one of them gives up on the task and tm_free
+ * keeps the TaskManager. */
+static void test_tm_free_during_a_cancellation_timing_out_keeps_the_taskmanager(void **state)
+{
+	const char *const kv[] = {CFG_CANCEL_TIMEOUT, "1 s", NULL};
+	struct harness *h = harness_new(kv);
+	atomic_store(&spin_release, false);
+	atomic_store(&spin_armed, true);
+	struct job *j = job_new(h, chain_job(-1, 0, tmt_spin), 1, JOB_A, 1);
+	deploy(h, j);
+	await_all(h, j, TM_TASK_RUNNING);
+	assert_true(await_flag(&spinning, true));
+	assert_int_equal(job_call_rc(h, h->gw->ops->cancel, JOB_A, 1), 0);
+	tm_free(h->tm); /* returns once it gave up on the task */
+	assert_true(atomic_load(&spinning));
+	atomic_store(&spin_release, true);
+	assert_true(await_flag(&spinning, false));
+	h->tm = NULL; /* kept, not freed */
+	job_free(j);
+	harness_free_keeping_config(h);
+}
+
 /* An argument runs only the tests whose names match it (cmocka's
  * pattern: * and ? wildcards). */
 int main(int argc, char **argv)
@@ -1014,6 +1037,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_tm_free_right_after_a_cancel_frees_everything),
 	    /* Last: these keep their TaskManagers (a task thread left behind). */
 	    cmocka_unit_test(test_a_task_ignoring_cancellation_fails_after_the_timeout),
+	    cmocka_unit_test(test_tm_free_during_a_cancellation_timing_out_keeps_the_taskmanager),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
