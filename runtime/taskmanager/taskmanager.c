@@ -246,7 +246,8 @@ static void on_report(void *arg)
 	 * later is not news. */
 	if (t && !t->abandoned)
 		report_to_jm(tm, j, t, r->st, r->error);
-	if (j && j->jm_lost && job_all_final(j))
+	/* Once shutting down, tm_free walks the job table and releases it. */
+	if (j && j->jm_lost && !tm->shutting_down && job_all_final(j))
 		job_release(tm, j);
 	free(r->error);
 	free(r);
@@ -865,8 +866,8 @@ void tm_free(tm_taskmanager *tm)
 		return;
 	cm_loop_call(tm->loop, shut_down, tm);
 	/* The job table is the loop's, but the loop takes no new calls now and
-	 * the tasks' reports only read it; reading it here is ordered by the
-	 * cm_loop_call above. */
+	 * neither the tasks' reports nor the watchdogs change it once shutting
+	 * down; reading it here is ordered by the cm_loop_call above. */
 	bool stuck = tm->abandoned > 0;
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
 		for (size_t i = 0; i < j->ntasks; i++)

@@ -45,6 +45,7 @@ int tmt_gen_kv(fl_ctx *ctx, int64_t off, fl_row *out);
 int tmt_identity(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int tmt_sleep(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int tmt_spin(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int tmt_deaf_sleep(fl_ctx *ctx, const fl_row *in, fl_row *out);
 
 int tmt_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 {
@@ -99,6 +100,37 @@ int tmt_spin(fl_ctx *ctx, const fl_row *in, fl_row *out)
 	}
 	*out = *in;
 	return 0;
+}
+
+static _Atomic bool deaf_armed, deaf, deaf_release;
+static _Atomic int deaf_interrupts;
+
+/* Sleeps in short naps, counts the interrupts and sleeps on: a user
+ * function that is deaf to cancellation until the test lets it go. */
+int tmt_deaf_sleep(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	if (atomic_exchange(&deaf_armed, false)) {
+		atomic_store(&deaf, true);
+		while (!atomic_load(&deaf_release)) {
+			struct timespec ts = {0, 10 * 1000000L};
+			if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+				atomic_fetch_add(&deaf_interrupts, 1);
+		}
+		atomic_store(&deaf, false);
+	}
+	*out = *in;
+	return 0;
+}
+
+static bool await_interrupts(int n)
+{
+	int64_t deadline = cm_now_ms() + WAIT_MS;
+	while (atomic_load(&deaf_interrupts) < n) {
+		if (cm_now_ms() > deadline)
+			return false;
+		nap_ms(1);
+	}
+	return true;
 }
 
 static bool await_flag(_Atomic bool *flag, bool value)
@@ -974,6 +1006,62 @@ static void test_a_stalled_loop_answers_a_slots_call_after_the_stall(void **stat
 	harness_free(h);
 }
 
+static struct harness *freeing;
+
+static void *free_main(void *arg)
+{
+	(void)arg;
+	tm_free(freeing->tm);
+	return NULL;
+}
+
+/* One round of the test below: a TaskManager whose JobMaster is lost has
+ * a deaf task left; tm_free, on its own thread, waits for it while the
+ * test lets it go. */
+static void free_while_a_lost_jobmasters_task_ends(void)
+{
+	/* Interrupts come from the cancellation, tm_free and (after 1 s) the
+	 * watchdog's first round; none after that within the hour. */
+	const char *const kv[] = {CFG_HEARTBEAT_TIMEOUT,
+				  "300 ms",
+				  CFG_CANCEL_TIMEOUT,
+				  "2 h",
+				  CFG_CANCEL_INTERVAL,
+				  "1 h",
+				  NULL};
+	struct harness *h = harness_new(kv);
+	atomic_store(&deaf_release, false);
+	atomic_store(&deaf_interrupts, 0);
+	atomic_store(&deaf_armed, true);
+	struct job *j = job_new(h, chain_job(-1, 0, tmt_deaf_sleep), 1, JOB_A, 1);
+	deploy(h, j);
+	await_all(h, j, TM_TASK_RUNNING);
+	assert_true(await_flag(&deaf, true));
+	/* No heartbeat: the TaskManager cancels the job. */
+	assert_true(await_interrupts(1));
+	freeing = h;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, free_main, NULL), 0);
+	/* tm_free interrupts the task, then waits for it. */
+	assert_true(await_interrupts(2));
+	atomic_store(&deaf_release, true);
+	pthread_join(t, NULL);
+	assert_false(atomic_load(&deaf));
+	h->tm = NULL; /* freed, not kept: its task ended */
+	job_free(j);
+	harness_free(h);
+}
+
+/* tm_free waits for the tasks of every job, including one that a lost
+ * JobMaster left being cancelled, whose end releases it on the loop:
+ * tm_free must not be looking at tasks that the loop frees meanwhile.
+ * A race: a few rounds make it likely to show (ASan, TSan). */
+static void test_tm_free_waits_for_a_lost_jobmasters_task_that_is_still_ending(void **state)
+{
+	for (int round = 0; round < 4; round++)
+		free_while_a_lost_jobmasters_task_ends();
+}
+
 /* tm_free while a cancelled job's watchdog is still armed (its tasks
  * ended before the watchdog's first round, after 1 s): the job is
  * released with the TaskManager, nothing used after it is gone. */
@@ -1035,6 +1123,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_heartbeats_keep_a_job_running),
 	    cmocka_unit_test(test_a_stalled_loop_answers_a_slots_call_after_the_stall),
 	    cmocka_unit_test(test_tm_free_right_after_a_cancel_frees_everything),
+	    cmocka_unit_test(test_tm_free_waits_for_a_lost_jobmasters_task_that_is_still_ending),
 	    /* Last: these keep their TaskManagers (a task thread left behind). */
 	    cmocka_unit_test(test_a_task_ignoring_cancellation_fails_after_the_timeout),
 	    cmocka_unit_test(test_tm_free_during_a_cancellation_timing_out_keeps_the_taskmanager),
