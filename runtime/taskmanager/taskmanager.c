@@ -841,7 +841,9 @@ static bool task_running(tm_task *t, bool *abandoned)
 }
 
 /* Waits for a cancelled task's thread, interrupting it every interval, for
- * at most the cancellation timeout. Returns false if it is stuck. */
+ * at most the cancellation timeout, then joins it: a final state is set
+ * before the thread's last upcall, which still posts to the loop. Returns
+ * false if it is stuck. */
 static bool await_task(tm_taskmanager *tm, tm_task *t)
 {
 	int64_t start = cm_now_ms(), last = start;
@@ -857,7 +859,10 @@ static bool await_task(tm_taskmanager *tm, tm_task *t)
 		struct timespec ts = {0, 5 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
-	return !abandoned;
+	if (abandoned)
+		return false;
+	tm_task_join(t);
+	return true;
 }
 
 void tm_free(tm_taskmanager *tm)
