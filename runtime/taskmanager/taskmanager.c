@@ -439,7 +439,9 @@ static void do_release(struct call *c)
 {
 	tm_taskmanager *tm = c->tm;
 	struct tm_job *j = job_find(tm, c->job_id, c->attempt);
-	if (!j) {
+	/* Once shutting down, the job table is tm_free's: it walks it from its
+	 * own thread and releases every job itself. */
+	if (!j || tm->shutting_down) {
 		reply(c, 0, NULL, NULL, 0);
 		return;
 	}
@@ -870,9 +872,9 @@ void tm_free(tm_taskmanager *tm)
 	if (!tm)
 		return;
 	cm_loop_call(tm->loop, shut_down, tm);
-	/* The job table is the loop's, but the loop takes no new calls now and
-	 * neither the tasks' reports nor the watchdogs change it once shutting
-	 * down; reading it here is ordered by the cm_loop_call above. */
+	/* The job table is the loop's, but once shutting down the loop takes no
+	 * new calls, and neither a release, the tasks' reports nor the watchdogs
+	 * change it; reading it here is ordered by the cm_loop_call above. */
 	bool stuck = tm->abandoned > 0;
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
 		for (size_t i = 0; i < j->ntasks; i++)

@@ -1062,6 +1062,41 @@ static void test_tm_free_waits_for_a_lost_jobmasters_task_that_is_still_ending(v
 		free_while_a_lost_jobmasters_task_ends();
 }
 
+/* A JobMaster's release that reaches a TaskManager being freed is
+ * answered, and the job left to tm_free, which is walking the job table
+ * meanwhile (here: waiting for a deaf task of a job listed before it). */
+static void test_a_release_during_tm_free_is_answered_and_left_to_it(void **state)
+{
+	const char *const kv[] = {CFG_CANCEL_TIMEOUT, "2 h", CFG_CANCEL_INTERVAL, "1 h", NULL};
+	struct harness *h = harness_new(kv);
+	struct job *done = job_new(h, keyed_job(100), 1, JOB_A, 1);
+	deploy(h, done);
+	await_all(h, done, TM_TASK_FINISHED);
+	atomic_store(&deaf_release, false);
+	atomic_store(&deaf_interrupts, 0);
+	atomic_store(&deaf_armed, true);
+	struct job *deaf_job = job_new(h, chain_job(-1, 0, tmt_deaf_sleep), 1, JOB_B, 1);
+	deploy(h, deaf_job);
+	await_all(h, deaf_job, TM_TASK_RUNNING);
+	assert_true(await_flag(&deaf, true));
+	freeing = h;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, free_main, NULL), 0);
+	/* tm_free cancelled the deaf task (an interrupt) and waits for it. */
+	assert_true(await_interrupts(1));
+	struct call *c = call_new();
+	h->gw->ops->release(h->gw, JOB_A, 1, call_done, c);
+	atomic_store(&deaf_release, true);
+	pthread_join(t, NULL);
+	call_wait(c);
+	assert_int_equal(c->rc, 0);
+	call_free(c);
+	h->tm = NULL; /* freed */
+	job_free(deaf_job);
+	job_free(done);
+	harness_free(h);
+}
+
 /* tm_free while a cancelled job's watchdog is still armed (its tasks
  * ended before the watchdog's first round, after 1 s): the job is
  * released with the TaskManager, nothing used after it is gone. */
@@ -1124,6 +1159,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_a_stalled_loop_answers_a_slots_call_after_the_stall),
 	    cmocka_unit_test(test_tm_free_right_after_a_cancel_frees_everything),
 	    cmocka_unit_test(test_tm_free_waits_for_a_lost_jobmasters_task_that_is_still_ending),
+	    cmocka_unit_test(test_a_release_during_tm_free_is_answered_and_left_to_it),
 	    /* Last: these keep their TaskManagers (a task thread left behind). */
 	    cmocka_unit_test(test_a_task_ignoring_cancellation_fails_after_the_timeout),
 	    cmocka_unit_test(test_tm_free_during_a_cancellation_timing_out_keeps_the_taskmanager),
