@@ -188,6 +188,9 @@ static void watchdog(void *arg)
 			tm->abandoned++;
 			report_to_jm(tm, j, t, TM_TASK_FAILED, msg);
 		}
+		/* Nothing of the job runs now: no JobMaster will release it. */
+		if (j->jm_lost && !tm->shutting_down)
+			job_release(tm, j);
 		return;
 	}
 	for (size_t i = 0; i < j->ntasks; i++)

@@ -1006,6 +1006,27 @@ static void test_a_stalled_loop_answers_a_slots_call_after_the_stall(void **stat
 	harness_free(h);
 }
 
+/* A lost JobMaster's job whose task ignores cancellation: once the
+ * watchdog gave up on the task, nothing of the job is left running, so
+ * the TaskManager releases it as it does any job of a lost JobMaster. */
+static void test_a_lost_jobmasters_job_with_a_stuck_task_is_released(void **state)
+{
+	const char *const kv[] = {CFG_HEARTBEAT_TIMEOUT, "300 ms", CFG_CANCEL_TIMEOUT, "1 s", NULL};
+	struct harness *h = harness_new(kv);
+	atomic_store(&spin_release, false);
+	atomic_store(&spin_armed, true);
+	struct job *j = job_new(h, chain_job(-1, 0, tmt_spin), 1, JOB_A, 1);
+	deploy(h, j);
+	await_all(h, j, TM_TASK_RUNNING);
+	assert_true(await_flag(&spinning, true));
+	bool released = await_released(h, JOB_A, 1);
+	atomic_store(&spin_release, true);
+	assert_true(await_flag(&spinning, false));
+	assert_true(released);
+	job_free(j);
+	harness_free_keeping_config(h);
+}
+
 static struct harness *freeing;
 
 static void *free_main(void *arg)
@@ -1162,6 +1183,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_a_release_during_tm_free_is_answered_and_left_to_it),
 	    /* Last: these keep their TaskManagers (a task thread left behind). */
 	    cmocka_unit_test(test_a_task_ignoring_cancellation_fails_after_the_timeout),
+	    cmocka_unit_test(test_a_lost_jobmasters_job_with_a_stuck_task_is_released),
 	    cmocka_unit_test(test_tm_free_during_a_cancellation_timing_out_keeps_the_taskmanager),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
