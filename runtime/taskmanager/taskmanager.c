@@ -188,6 +188,9 @@ static void watchdog(void *arg)
 			tm->abandoned++;
 			report_to_jm(tm, j, t, TM_TASK_FAILED, msg);
 		}
+		/* Nothing of the job runs now: no JobMaster will release it. */
+		if (j->jm_lost && !tm->shutting_down)
+			job_release(tm, j);
 		return;
 	}
 	for (size_t i = 0; i < j->ntasks; i++)
@@ -246,7 +249,8 @@ static void on_report(void *arg)
 	 * later is not news. */
 	if (t && !t->abandoned)
 		report_to_jm(tm, j, t, r->st, r->error);
-	if (j && j->jm_lost && job_all_final(j))
+	/* Once shutting down, tm_free walks the job table and releases it. */
+	if (j && j->jm_lost && !tm->shutting_down && job_all_final(j))
 		job_release(tm, j);
 	free(r->error);
 	free(r);
@@ -438,7 +442,9 @@ static void do_release(struct call *c)
 {
 	tm_taskmanager *tm = c->tm;
 	struct tm_job *j = job_find(tm, c->job_id, c->attempt);
-	if (!j) {
+	/* Once shutting down, the job table is tm_free's: it walks it from its
+	 * own thread and releases every job itself. */
+	if (!j || tm->shutting_down) {
 		reply(c, 0, NULL, NULL, 0);
 		return;
 	}
@@ -828,12 +834,26 @@ static void shut_down(void *arg)
 		}
 }
 
+/* Whether the task's thread still runs. Under its lock: the cancellation
+ * watchdog, on the loop, may give up on the task meanwhile. */
+static bool task_running(tm_task *t, bool *abandoned)
+{
+	pthread_mutex_lock(&t->mu);
+	bool running = t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t));
+	*abandoned = t->abandoned;
+	pthread_mutex_unlock(&t->mu);
+	return running;
+}
+
 /* Waits for a cancelled task's thread, interrupting it every interval, for
- * at most the cancellation timeout. Returns false if it is stuck. */
+ * at most the cancellation timeout, then joins it: a final state is set
+ * before the thread's last upcall, which still posts to the loop. Returns
+ * false if it is stuck. */
 static bool await_task(tm_taskmanager *tm, tm_task *t)
 {
 	int64_t start = cm_now_ms(), last = start;
-	while (t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t))) {
+	bool abandoned;
+	while (task_running(t, &abandoned)) {
 		int64_t now = cm_now_ms();
 		if (tm->cancel_timeout_ms > 0 && now - start >= tm->cancel_timeout_ms)
 			return false;
@@ -844,7 +864,10 @@ static bool await_task(tm_taskmanager *tm, tm_task *t)
 		struct timespec ts = {0, 5 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
-	return !t->abandoned;
+	if (abandoned)
+		return false;
+	tm_task_join(t);
+	return true;
 }
 
 void tm_free(tm_taskmanager *tm)
@@ -852,9 +875,9 @@ void tm_free(tm_taskmanager *tm)
 	if (!tm)
 		return;
 	cm_loop_call(tm->loop, shut_down, tm);
-	/* The job table is the loop's, but the loop takes no new calls now and
-	 * the tasks' reports only read it; reading it here is ordered by the
-	 * cm_loop_call above. */
+	/* The job table is the loop's, but once shutting down the loop takes no
+	 * new calls, and neither a release, the tasks' reports nor the watchdogs
+	 * change it; reading it here is ordered by the cm_loop_call above. */
 	bool stuck = tm->abandoned > 0;
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
 		for (size_t i = 0; i < j->ntasks; i++)
@@ -883,8 +906,11 @@ void tm_free(tm_taskmanager *tm)
 	pthread_cond_signal(&tm->flusher_cv);
 	pthread_mutex_unlock(&tm->mu);
 	pthread_join(tm->flusher, NULL);
-	/* Reports still queued drain before the loop ends. */
+	/* Reports still queued drain before the loop ends; timers not yet due
+	 * (a cancelling job's watchdog) go with it, so none is cancelled after. */
 	cm_loop_free(tm->loop);
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		j->watchdog = 0;
 	while (tm->jobs)
 		job_release(tm, tm->jobs);
 	free(tm->all);
