@@ -97,6 +97,9 @@ struct tm_task {
 	pthread_t thread;
 	bool started;
 	bool abandoned; /* left behind by the cancellation watchdog */
+	/* Once its job is released, an abandoned task stays on its
+	 * TaskManager's list through this link: its thread may still run. */
+	struct tm_task *left_next;
 };
 
 /*

@@ -60,6 +60,8 @@ struct tm_taskmanager {
 	int64_t cancel_interval_ms, cancel_timeout_ms, heartbeat_timeout_ms;
 	bool exit_on_stuck;
 	int abandoned; /* tasks left behind; the TaskManager is then kept */
+	tm_task *left;	/* abandoned tasks of released jobs (left_next) */
+	struct tm_taskmanager *kept_next;
 	uint64_t watch_timer;
 	/* Every task, for the output flusher: tm->mu. */
 	pthread_mutex_t mu;
@@ -73,11 +75,11 @@ struct tm_taskmanager {
 	bool flusher_stop;
 };
 
-/* TaskManagers kept because a task thread was left behind: reachable, so
- * that the stuck thread's memory is neither freed nor reported leaked. */
+/* TaskManagers kept because a task thread was left behind, linked through
+ * kept_next: reachable, with their abandoned tasks (tm->left), so that
+ * memory a stuck thread may still use is neither freed nor a leak. */
 static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
-static tm_taskmanager *kept[64];
-static int nkept;
+static tm_taskmanager *kept;
 
 static void *flusher_main(void *arg)
 {
@@ -139,8 +141,12 @@ static void job_release(tm_taskmanager *tm, struct tm_job *j)
 	for (size_t i = 0; i < j->ntasks; i++) {
 		tm_task *t = j->tasks[i];
 		all_remove(tm, t);
-		if (!t->abandoned)
+		if (!t->abandoned) {
 			tm_task_free(t);
+		} else {
+			t->left_next = tm->left;
+			tm->left = t;
+		}
 	}
 	free(j->tasks);
 	if (j->jm)
@@ -882,6 +888,8 @@ void tm_free(tm_taskmanager *tm)
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
 		for (size_t i = 0; i < j->ntasks; i++)
 			if (!await_task(tm, j->tasks[i])) {
+				/* Detached, so that its end is no thread leak. */
+				tm_task_abandon(j->tasks[i]);
 				stuck = true;
 				CM_ERROR("taskmanager",
 					 "Task %s did not exit within %lld ms of being cancelled "
@@ -896,8 +904,8 @@ void tm_free(tm_taskmanager *tm)
 			"cancelled",
 			tm->resource_id);
 		pthread_mutex_lock(&kept_mu);
-		if (nkept < (int)(sizeof(kept) / sizeof(kept[0])))
-			kept[nkept++] = tm;
+		tm->kept_next = kept;
+		kept = tm;
 		pthread_mutex_unlock(&kept_mu);
 		return;
 	}

@@ -902,12 +902,9 @@ static void test_a_task_sleeping_in_user_code_is_interrupted_and_canceled(void *
 /* The watchdog gives up on a task that ignores interrupts: FAILED after
  * task.cancellation.timeout, its thread left behind. tm_free then keeps
  * the TaskManager on purpose (the thread may still use its memory): it
- * stays reachable from taskmanager.c's array of kept TaskManagers, so
- * LeakSanitizer does not report it, and so does this test's config. The
- * abandoned task itself is never freed (task.h); once its job is released
- * nothing of the TaskManager points to it, and LeakSanitizer is quiet
- * about it only because the sanitizer runtime keeps the start argument of
- * its (detached, ended) thread. */
+ * stays reachable from taskmanager.c's list of kept TaskManagers, and
+ * the abandoned task from that TaskManager's list of tasks left behind
+ * once its job is released, so LeakSanitizer reports neither. */
 static void test_a_task_ignoring_cancellation_fails_after_the_timeout(void **state)
 {
 	const char *const kv[] = {CFG_CANCEL_TIMEOUT, "1 s", NULL};
