@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/sync.h"
 #include "network/endpoint_internal.h"
+#include "network/nngerr.h"
 
 /* A frame (or raw handshake bytes) waiting to be sent, with its payload. */
 struct send_item {
@@ -35,30 +36,6 @@ struct remote_out {
 
 static void send_cb(void *arg);
 static void recv_cb(void *arg);
-
-int net_err_from_nng(int rv)
-{
-	switch (rv) {
-	case 0:
-		return 0;
-	case NNG_ENOMEM:
-		return FL_ENOMEM;
-	case NNG_ETIMEDOUT:
-		return FL_ETIMEDOUT;
-	case NNG_ECANCELED:
-		return FL_ECANCELED;
-	case NNG_ECLOSED:
-	case NNG_ECONNSHUT:
-	case NNG_ECONNRESET:
-	case NNG_ECONNABORTED:
-		return FL_ECLOSED;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-		return FL_EINVAL;
-	default:
-		return FL_EIO;
-	}
-}
 
 int net_conn_new(struct net_conn **out, struct net_endpoint *ep, nng_stream *s, const char *peer,
 		 bool dialed)

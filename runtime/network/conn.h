@@ -149,7 +149,4 @@ int net_conn_open_out(struct net_conn *c, uint64_t id, net_outchan **out);
  * FL_EPROTO (credit for a channel not open here, or above NET_MAX_CREDIT). */
 int net_conn_add_credit(struct net_conn *c, uint64_t id, int64_t credit);
 
-/* NNG's error codes mapped to flinc's, once, at this boundary. */
-int net_err_from_nng(int rv);
-
 #endif

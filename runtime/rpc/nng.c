@@ -19,29 +19,10 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/sync.h"
+#include "network/nngerr.h"
 #include "rpc/protocol.h"
 
 #define ADDRESS_MAX 256
-
-static int rc_from_nng(int rv)
-{
-	switch (rv) {
-	case NNG_ENOMEM:
-		return FL_ENOMEM;
-	case NNG_ETIMEDOUT:
-		return FL_ETIMEDOUT;
-	case NNG_ECLOSED:
-	case NNG_ECONNSHUT:
-	case NNG_ECONNRESET:
-	case NNG_ECONNREFUSED:
-		return FL_ECLOSED;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-		return FL_EINVAL;
-	default:
-		return FL_EIO;
-	}
-}
 
 /* ================================================================ server */
 
@@ -317,7 +298,7 @@ int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm
 			s->nctxs = i + 1;
 	}
 	if (rv != 0) {
-		cm_err_set(err, rc_from_nng(rv), "cannot serve control requests at %s: %s", url,
+		cm_err_set(err, net_err_from_nng(rv), "cannot serve control requests at %s: %s", url,
 			   nng_strerror(rv));
 		nng_close(s->sock);
 		for (int i = 0; i < s->nctxs; i++)
@@ -432,7 +413,7 @@ static void call_cb(void *arg)
 		else
 			snprintf(why, sizeof(why), "'%s' to %s failed: %s", rpc_method_name(k->method),
 				 c->url, nng_strerror(rv));
-		call_end(k, rc_from_nng(rv), why, NULL, 0);
+		call_end(k, net_err_from_nng(rv), why, NULL, 0);
 		return;
 	}
 	nng_msg *m = nng_aio_get_msg(k->aio);
@@ -542,7 +523,7 @@ static int client_init(struct client *c, const char *url, const cm_secret *secre
 			nng_close(c->sock);
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
-		return cm_err_set(err, rc_from_nng(rv), "cannot connect to %s: %s", url,
+		return cm_err_set(err, net_err_from_nng(rv), "cannot connect to %s: %s", url,
 				  nng_strerror(rv));
 	}
 	return 0;

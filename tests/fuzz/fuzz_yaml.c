@@ -63,7 +63,8 @@ static void dump_entry(void *arg, const char *key, const char *value)
 	if (d->prev_key && strcmp(d->prev_key, key) >= 0)
 		d->unsorted = true;
 	d->prev_key = key;
-	if (cfg_get_raw(d->c, key) != value)
+	/* The value itself, or CFG_HIDDEN for a secret (never printed). */
+	if (cfg_is_sensitive(key) ? strcmp(value, CFG_HIDDEN) != 0 : cfg_get_raw(d->c, key) != value)
 		__builtin_trap();
 	dump_add(d, key, strlen(key) + 1);
 	dump_add(d, value, strlen(value));
@@ -101,6 +102,13 @@ static void check_typed_reads(const cfg *c)
 		case CFG_T_MEMORY:
 			rc = cfg_get_memory_bytes(c, k->name, &i64);
 			break;
+		case CFG_T_FRACTION: {
+			double d;
+			rc = cfg_get_double(c, k->name, &d);
+			if (rc == 0 && !(d >= 0.0 && d <= 1.0))
+				__builtin_trap();
+			break;
+		}
 		default:
 			rc = cfg_get_string(c, k->name, &s);
 			break;
