@@ -752,6 +752,21 @@ static void begin(void *arg)
 
 /* --------------------------------------------------------- lifecycle */
 
+/* The tables jm_new allocates (any of them may be NULL after a failure). */
+static void free_tables(jm_jobmaster *jm)
+{
+	if (jm->where)
+		for (size_t v = 0; v < jm->jg->nvertices; v++)
+			free(jm->where[v]);
+	free(jm->where);
+	free(jm->tmi);
+	free(jm->edge_base);
+	free(jm->in);
+	free(jm->out);
+	free(jm->np);
+	eg_free(jm->eg);
+}
+
 int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 {
 	*out = NULL;
@@ -831,16 +846,7 @@ nomem_sync:
 	pthread_cond_destroy(&jm->cv);
 	pthread_mutex_destroy(&jm->mu);
 nomem:
-	if (jm->where)
-		for (size_t v = 0; v < jg->nvertices; v++)
-			free(jm->where[v]);
-	free(jm->where);
-	free(jm->tmi);
-	free(jm->edge_base);
-	free(jm->in);
-	free(jm->out);
-	free(jm->np);
-	eg_free(jm->eg);
+	free_tables(jm);
 	free(jm);
 	return cm_err_set(err, rc, "cannot start the JobMaster: %s", fl_strerror(rc));
 }
@@ -888,15 +894,7 @@ void jm_free(jm_jobmaster *jm)
 		free(jm->tmi[k].resource_id);
 		free(jm->tmi[k].data_address);
 	}
-	for (size_t v = 0; v < jm->jg->nvertices; v++)
-		free(jm->where[v]);
-	free(jm->where);
-	free(jm->tmi);
-	free(jm->edge_base);
-	free(jm->in);
-	free(jm->out);
-	free(jm->np);
-	eg_free(jm->eg);
+	free_tables(jm);
 	pthread_cond_destroy(&jm->cv);
 	pthread_mutex_destroy(&jm->mu);
 	free(jm);
