@@ -192,5 +192,17 @@ wait_flinc() {
 # last_err TAG: the last line of TAG's stderr.
 last_err() { tail -n 1 "$WORK/$1.err"; }
 
+# expect_last TAG WANT_RC REGEX: the run's exit code, its last stderr line
+# (ERE) and no sanitizer report.
+expect_last() {
+	local tag=$1 want=$2 re=$3
+	if [ "$RC" -eq "$want" ] && last_err "$tag" | grep -Eq -- "$re" && sanitizer_clean "$WORK/$tag.err"; then
+		pass "$tag: exit $RC, last line: $(last_err "$tag" | cut -c1-200)"
+	else
+		fail "$tag: expected exit $want and a last line matching /$re/ (exit $RC)" \
+			"$(tail -n 4 "$WORK/$tag.err" | cut -c1-300)"
+	fi
+}
+
 # no_info_on_stderr TAG: stderr holds no INFO or DEBUG log line.
 no_info_on_stderr() { ! grep -Eq ' (INFO |DEBUG) ' "$WORK/$1.err"; }

@@ -12,17 +12,6 @@ FAULTS=$JOBS/faults.so
 IT_TIMEOUT=60
 ID='[0-9a-f]{32}'
 
-# expect_last TAG WANT_RC REGEX: exit code and the last stderr line.
-expect_last() {
-	local tag=$1 want=$2 re=$3
-	if [ "$RC" -eq "$want" ] && last_err "$tag" | grep -Eq -- "$re" && sanitizer_clean "$WORK/$tag.err"; then
-		pass "$tag: exit $RC, last line: $(last_err "$tag" | cut -c1-150)"
-	else
-		fail "$tag: expected exit $want and a last line matching /$re/ (exit $RC)" \
-			"$(tail -n 4 "$WORK/$tag.err" | cut -c1-300)"
-	fi
-}
-
 # --------------------------------------------- stderr and the log file
 run_flinc quiet "$WC" --mode batch
 check_finished quiet

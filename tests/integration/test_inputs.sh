@@ -12,16 +12,6 @@ WC=$EXAMPLES/wordcount.so
 IT_TIMEOUT=120
 ID='[0-9a-f]{32}'
 
-expect_last() { # expect_last TAG WANT_RC REGEX
-	local tag=$1 want=$2 re=$3
-	if [ "$RC" -eq "$want" ] && last_err "$tag" | grep -Eq -- "$re" && sanitizer_clean "$WORK/$tag.err"; then
-		pass "$tag: exit $RC, last line: $(last_err "$tag" | cut -c1-200)"
-	else
-		fail "$tag: expected exit $want and a last line matching /$re/ (exit $RC)" \
-			"$(tail -n 4 "$WORK/$tag.err" | cut -c1-300)"
-	fi
-}
-
 # ------------------------------------------------ files that change
 # 3 MB of 20-byte lines read slowly (200 µs a line: 30 s for all), changed
 # once the job runs.
