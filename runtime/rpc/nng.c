@@ -43,6 +43,8 @@ struct rpc_server {
 	char address[ADDRESS_MAX];
 	cm_secret secret;
 	char cluster_id[64];
+	char self[RPC_TO_MAX + 1]; /* "" : requests need not name a receiver */
+	rpc_seen *seen;
 	rpc_tm_gateway *tm;
 	rpc_jm_gateway *jm;
 	struct sctx ctxs[RPC_SERVER_CONTEXTS];
@@ -249,8 +251,11 @@ static void srv_cb(void *arg)
 	}
 	rpc_request req;
 	char why[512] = "";
+	int64_t now = cm_wall_ms();
 	int rc = rpc_request_decode(nng_msg_body(m), nng_msg_len(m), &s->secret, s->cluster_id,
-				    cm_wall_ms(), &req, why, sizeof(why));
+				    s->self[0] ? s->self : NULL, now, &req, why, sizeof(why));
+	if (rc == 0)
+		rc = rpc_seen_add(s->seen, &req, now, why, sizeof(why));
 	x->method = req.method;
 	x->id = req.id;
 	memcpy(x->mac, req.mac, CM_MAC_LEN);
@@ -264,16 +269,21 @@ static void srv_cb(void *arg)
 }
 
 int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm_gateway *jm,
-		   const cm_secret *secret, const char *cluster_id, cm_err *err)
+		   const char *self, const cm_secret *secret, const char *cluster_id, cm_err *err)
 {
 	*out = NULL;
-	if (!url || (!tm == !jm) || !secret || !secret->set)
+	if (!url || (!tm == !jm) || !secret || !secret->set || (self && strlen(self) > RPC_TO_MAX))
 		return cm_err_set(err, FL_EINVAL, "rpc server: bad arguments");
 	struct rpc_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	if (rpc_seen_new(&s->seen) != 0) {
+		free(s);
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	}
 	s->secret = *secret;
 	snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", cluster_id ? cluster_id : "");
+	snprintf(s->self, sizeof(s->self), "%s", self ? self : "");
 	s->tm = tm;
 	s->jm = jm;
 	pthread_mutex_init(&s->mu, NULL);
@@ -306,6 +316,7 @@ int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		cm_secret_clear(&s->secret);
+		rpc_seen_free(s->seen);
 		free(s);
 		return FL_EIO;
 	}
@@ -348,6 +359,7 @@ void rpc_server_free(rpc_server *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	cm_secret_clear(&s->secret);
+	rpc_seen_free(s->seen);
 	free(s);
 }
 
@@ -358,6 +370,10 @@ struct client {
 	char url[ADDRESS_MAX];
 	cm_secret secret;
 	char cluster_id[64];
+	/* The receiver's resource id, learnt from the first slots reply: later
+	 * requests name it, so they cannot be replayed to another
+	 * TaskManager (mu). */
+	char to[RPC_TO_MAX + 1];
 	int64_t timeout_ms;
 	_Atomic uint64_t next_id;
 	pthread_mutex_t mu;
@@ -390,6 +406,21 @@ static void call_end(struct call *k, int rc, const char *msg, const uint8_t *p, 
 	c->inflight--;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+}
+
+/* A slots reply starts with the TaskManager's resource id (gateway.h). */
+static void learn_receiver(struct client *c, const uint8_t *payload, size_t len)
+{
+	cm_rbuf r;
+	cm_rbuf_init(&r, payload, len);
+	char *id = NULL;
+	cm_rbuf_strdup(&r, RPC_TO_MAX, &id);
+	if (!id)
+		return;
+	pthread_mutex_lock(&c->mu);
+	snprintf(c->to, sizeof(c->to), "%s", id);
+	pthread_mutex_unlock(&c->mu);
+	free(id);
 }
 
 static void call_cb(void *arg)
@@ -426,6 +457,8 @@ static void call_cb(void *arg)
 		call_end(k, FL_EPROTO, msg, NULL, 0);
 		return;
 	}
+	if (k->method == RPC_SLOTS && r.rc == 0)
+		learn_receiver(c, r.payload, r.payload_len);
 	call_end(k, r.rc, r.rc ? r.message : NULL, r.payload, r.payload_len);
 	nng_msg_free(m);
 }
@@ -447,6 +480,8 @@ static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn 
 		goto fail;
 	}
 	c->inflight++;
+	char to[RPC_TO_MAX + 1];
+	memcpy(to, c->to, sizeof(to));
 	pthread_mutex_unlock(&c->mu);
 	struct call *k = calloc(1, sizeof(*k));
 	uint8_t *bytes = NULL;
@@ -460,8 +495,8 @@ static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn 
 	k->id = atomic_fetch_add(&c->next_id, 1);
 	k->done = done;
 	k->arg = arg;
-	rc = rpc_request_encode(method, k->id, c->cluster_id, cm_wbuf_data(body), cm_wbuf_len(body),
-				&c->secret, &bytes, &n, k->mac);
+	rc = rpc_request_encode(method, k->id, c->cluster_id, to, cm_wbuf_data(body),
+				cm_wbuf_len(body), &c->secret, &bytes, &n, k->mac);
 	if (rc == 0 && (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, bytes, n) != 0))
 		rc = FL_ENOMEM;
 	free(bytes);

@@ -32,12 +32,14 @@ typedef struct rpc_server rpc_server;
 
 /*
  * Serves gateway tm (or jm: exactly one is not NULL) at url
- * ("tcp://host:port", port 0: any). secret is copied; cluster_id names the
- * cluster requests must be for. Returns 0, FL_EINVAL, FL_ENOMEM or FL_EIO
- * (cannot listen: err names the URL and why).
+ * ("tcp://host:port", port 0: any). self, when not NULL, is the served
+ * TaskManager's resource id: requests must name it (protocol.h). secret is
+ * copied; cluster_id names the cluster requests must be for. A request
+ * replayed within the skew window is refused. Returns 0, FL_EINVAL,
+ * FL_ENOMEM or FL_EIO (cannot listen: err names the URL and why).
  */
 int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm_gateway *jm,
-		   const cm_secret *secret, const char *cluster_id, cm_err *err);
+		   const char *self, const cm_secret *secret, const char *cluster_id, cm_err *err);
 /* "tcp://host:port" with the port bound (valid for the server's life). */
 const char *rpc_server_address(const rpc_server *s);
 /* Stops serving: requests in flight get no reply; calls the wrapped gateway

@@ -3,6 +3,7 @@
  */
 #include "rpc/protocol.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +59,12 @@ static int seal(cm_wbuf *w, const cm_secret *s, const char *label, const uint8_t
 	return cm_wbuf_error(w);
 }
 
-int rpc_request_encode(int method, uint64_t id, const char *cluster_id, const uint8_t *body,
-		       size_t body_len, const cm_secret *s, uint8_t **out, size_t *len,
-		       uint8_t mac[CM_MAC_LEN])
+int rpc_request_encode(int method, uint64_t id, const char *cluster_id, const char *to,
+		       const uint8_t *body, size_t body_len, const cm_secret *s, uint8_t **out,
+		       size_t *len, uint8_t mac[CM_MAC_LEN])
 {
+	if (to && strlen(to) > RPC_TO_MAX)
+		return FL_ERANGE;
 	uint8_t nonce[RPC_NONCE];
 	if (cm_random(nonce, sizeof(nonce)) != 0)
 		return FL_EIO;
@@ -75,6 +78,7 @@ int rpc_request_encode(int method, uint64_t id, const char *cluster_id, const ui
 	cm_wbuf_svarint(&w, cm_wall_ms()); /* for the receiver's replay window */
 	cm_wbuf_raw(&w, nonce, sizeof(nonce));
 	cm_wbuf_str(&w, cluster_id ? cluster_id : "");
+	cm_wbuf_str(&w, to ? to : "");
 	cm_wbuf_bytes(&w, body, body_len);
 	int rc = seal(&w, s, "flinc-rpc-request", NULL, 0, mac);
 	if (rc == 0 && !(*out = cm_wbuf_take(&w, len)))
@@ -109,7 +113,8 @@ static int prefix(cm_rbuf *r, uint32_t magic, const char *what, int *method, cha
 }
 
 int rpc_request_decode(const uint8_t *buf, size_t len, const cm_secret *s, const char *cluster_id,
-		       int64_t now_wall_ms, rpc_request *r, char *why, size_t whylen)
+		       const char *self, int64_t now_wall_ms, rpc_request *r, char *why,
+		       size_t whylen)
 {
 	memset(r, 0, sizeof(*r));
 	if (len > RPC_MAX_MESSAGE || len < CM_MAC_LEN + 8) {
@@ -124,13 +129,20 @@ int rpc_request_decode(const uint8_t *buf, size_t len, const cm_secret *s, const
 	if (rc)
 		return rc;
 	r->wall_ms = cm_rbuf_svarint(&rb);
-	const uint8_t *nonce;
+	const uint8_t *nonce = NULL;
 	cm_rbuf_raw(&rb, RPC_NONCE, &nonce);
-	char *cluster = NULL;
+	if (nonce)
+		memcpy(r->nonce, nonce, RPC_NONCE);
+	char *cluster = NULL, *to = NULL;
 	cm_rbuf_strdup(&rb, sizeof(r->cluster_id) - 1, &cluster);
 	if (cluster) {
 		memcpy(r->cluster_id, cluster, strlen(cluster) + 1);
 		free(cluster);
+	}
+	cm_rbuf_strdup(&rb, RPC_TO_MAX, &to);
+	if (to) {
+		memcpy(r->to, to, strlen(to) + 1);
+		free(to);
 	}
 	cm_rbuf_bytes(&rb, RPC_MAX_MESSAGE, &r->body, &r->body_len);
 	if (cm_rbuf_end(&rb) != 0) {
@@ -148,6 +160,11 @@ int rpc_request_decode(const uint8_t *buf, size_t len, const cm_secret *s, const
 	if (cluster_id && strcmp(r->cluster_id, cluster_id) != 0) {
 		snprintf(why, whylen, "a control request for cluster '%.60s', not '%.60s'",
 			 r->cluster_id, cluster_id);
+		return FL_EPROTO;
+	}
+	if (self && strcmp(r->to, self) != 0 && (r->to[0] || r->method != RPC_SLOTS)) {
+		snprintf(why, whylen, "a control request for %.60s reached %.60s",
+			 r->to[0] ? r->to : "an unnamed receiver", self);
 		return FL_EPROTO;
 	}
 	int64_t skew = now_wall_ms - r->wall_ms;
@@ -228,5 +245,133 @@ int rpc_reply_decode(const uint8_t *buf, size_t len, uint64_t id,
 		return FL_EPROTO;
 	}
 	r->rc = (int)code;
+	return 0;
+}
+
+/* -------------------------------------------------------- replay guard */
+
+struct seen_entry {
+	uint8_t nonce[RPC_NONCE];
+	int64_t expires_ms; /* 0: never used; <= now: expired (a tombstone) */
+};
+
+struct rpc_seen {
+	pthread_mutex_t mu;
+	struct seen_entry *t;
+	size_t cap;  /* a power of two */
+	size_t used; /* entries not 0: live and expired */
+};
+
+#define SEEN_MIN 256
+
+int rpc_seen_new(rpc_seen **out)
+{
+	*out = NULL;
+	rpc_seen *s = calloc(1, sizeof(*s));
+	if (!s)
+		return FL_ENOMEM;
+	if (!(s->t = calloc(SEEN_MIN, sizeof(*s->t))) || pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s->t);
+		free(s);
+		return FL_ENOMEM;
+	}
+	s->cap = SEEN_MIN;
+	*out = s;
+	return 0;
+}
+
+void rpc_seen_free(rpc_seen *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->mu);
+	free(s->t);
+	free(s);
+}
+
+/* Nonces are random: their first bytes are a hash. */
+static size_t seen_slot(const uint8_t nonce[RPC_NONCE], size_t cap)
+{
+	uint64_t h;
+	memcpy(&h, nonce, sizeof(h));
+	return (size_t)h & (cap - 1);
+}
+
+/* Rebuilds the table with room for the live entries (dropping expired
+ * ones), growing it when they fill more than a quarter. */
+static int seen_rehash(rpc_seen *s, int64_t now)
+{
+	size_t live = 0;
+	for (size_t i = 0; i < s->cap; i++)
+		live += s->t[i].expires_ms > now;
+	size_t cap = s->cap;
+	while (live * 4 >= cap && cap < RPC_SEEN_MAX * 2)
+		cap *= 2;
+	struct seen_entry *t = calloc(cap, sizeof(*t));
+	if (!t)
+		return FL_ENOMEM;
+	size_t used = 0;
+	for (size_t i = 0; i < s->cap; i++) {
+		if (s->t[i].expires_ms <= now)
+			continue;
+		size_t j = seen_slot(s->t[i].nonce, cap);
+		while (t[j].expires_ms != 0)
+			j = (j + 1) & (cap - 1);
+		t[j] = s->t[i];
+		used++;
+	}
+	free(s->t);
+	s->t = t;
+	s->cap = cap;
+	s->used = used;
+	return 0;
+}
+
+int rpc_seen_add(rpc_seen *s, const rpc_request *r, int64_t now_wall_ms, char *why, size_t whylen)
+{
+	/* A stamp is accepted while within the skew window of the receiver's
+	 * clock: remember it until then. */
+	int64_t expires = r->wall_ms + RPC_MAX_SKEW_MS + 1;
+	if (expires <= now_wall_ms)
+		expires = now_wall_ms + 1;
+	pthread_mutex_lock(&s->mu);
+	/* Half full (live and expired): rebuild, growing when live entries
+	 * fill a quarter; above RPC_SEEN_MAX live entries, refuse. */
+	if (s->used * 2 >= s->cap) {
+		int rc = seen_rehash(s, now_wall_ms);
+		if (rc == 0 && s->used * 2 >= s->cap)
+			rc = FL_ERANGE;
+		if (rc != 0) {
+			pthread_mutex_unlock(&s->mu);
+			snprintf(why, whylen,
+				 rc == FL_ERANGE ? "too many control requests within %d ms (more than %u)"
+						 : "out of memory for the replay guard (%d ms, %u)",
+				 RPC_MAX_SKEW_MS, RPC_SEEN_MAX);
+			return rc;
+		}
+	}
+	size_t j = seen_slot(r->nonce, s->cap), free_slot = SIZE_MAX;
+	while (s->t[j].expires_ms != 0) {
+		if (s->t[j].expires_ms > now_wall_ms) {
+			if (memcmp(s->t[j].nonce, r->nonce, RPC_NONCE) == 0) {
+				pthread_mutex_unlock(&s->mu);
+				snprintf(why, whylen,
+					 "a replayed control request: its nonce was accepted within "
+					 "the last %d ms",
+					 2 * RPC_MAX_SKEW_MS);
+				return FL_EPROTO;
+			}
+		} else if (free_slot == SIZE_MAX) {
+			free_slot = j;
+		}
+		j = (j + 1) & (s->cap - 1);
+	}
+	if (free_slot == SIZE_MAX) {
+		free_slot = j;
+		s->used++;
+	}
+	memcpy(s->t[free_slot].nonce, r->nonce, RPC_NONCE);
+	s->t[free_slot].expires_ms = expires;
+	pthread_mutex_unlock(&s->mu);
 	return 0;
 }

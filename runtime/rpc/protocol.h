@@ -4,6 +4,7 @@
  *
  *   request  u32le "FRPC" magic, u8 version, u8 method, u16 zero,
  *            u64le id, svarint wall-clock ms, 16-byte nonce, str cluster id,
+ *            str to (the resource id of the receiver, "" when unknown),
  *            bytes body (the method's arguments), 32-byte mac
  *   reply    u32le "FRPR" magic, u8 version, u8 method, u16 zero,
  *            u64le id, svarint rc, str message, bytes payload, 32-byte mac
@@ -13,7 +14,9 @@
  * the bytes before it), so a reply belongs to exactly one request. A
  * request more than RPC_MAX_SKEW_MS away from the receiver's clock is
  * refused (a recorded request cannot be replayed later); within that
- * window a replay finds calls that are idempotent or refused as duplicates.
+ * window the receiver remembers every nonce it accepted (rpc_seen), so a
+ * replay to it is refused, and a request names its receiver ("to"), so a
+ * replay to another TaskManager is refused too.
  *
  * The first 8 bytes keep their meaning in every version, so a peer with
  * another version gets an error naming both versions.
@@ -31,6 +34,7 @@
 #define RPC_MAX_MESSAGE (17u * 1024u * 1024u) /* a descriptor and then some */
 #define RPC_MAX_SKEW_MS (5 * 60 * 1000)
 #define RPC_NONCE 16
+#define RPC_TO_MAX 127
 
 enum rpc_method {
 	RPC_SLOTS = 1,
@@ -50,6 +54,8 @@ typedef struct rpc_request {
 	uint64_t id;
 	int64_t wall_ms;
 	char cluster_id[64];
+	char to[RPC_TO_MAX + 1];
+	uint8_t nonce[RPC_NONCE];
 	const uint8_t *body; /* view into the message */
 	size_t body_len;
 	uint8_t mac[CM_MAC_LEN];
@@ -65,24 +71,44 @@ typedef struct rpc_reply {
 } rpc_reply;
 
 /*
- * Encodes a request (body: the method's arguments, already encoded) into
+ * Encodes a request (body: the method's arguments, already encoded) for
+ * the receiver `to` (its resource id; NULL or "" when not known yet) into
  * malloc'd bytes. Fills *mac with the request's mac (for checking its
  * reply). Returns 0, FL_ENOMEM, FL_ERANGE (over RPC_MAX_MESSAGE) or FL_EIO
  * (HMAC failed).
  */
-int rpc_request_encode(int method, uint64_t id, const char *cluster_id, const uint8_t *body,
-		       size_t body_len, const cm_secret *s, uint8_t **out, size_t *len,
-		       uint8_t mac[CM_MAC_LEN]);
+int rpc_request_encode(int method, uint64_t id, const char *cluster_id, const char *to,
+		       const uint8_t *body, size_t body_len, const cm_secret *s, uint8_t **out,
+		       size_t *len, uint8_t mac[CM_MAC_LEN]);
 
 /*
  * Decodes and checks a request: format, version (FL_EPROTO naming both
  * versions), mac (FL_EACCES-like FL_EPROTO "failed authentication"),
- * cluster id, clock skew. Returns 0 or FL_EPROTO with why filled; r->id,
- * r->method and r->mac are filled as far as they were read, so an error
- * reply can still name the request.
+ * cluster id, clock skew, and, when self is not NULL, the receiver: "to"
+ * must be self, or empty for a slots request (the first call, made before
+ * the caller knows whom it reached). Returns 0 or FL_EPROTO with why
+ * filled; r->id, r->method and r->mac are filled as far as they were read,
+ * so an error reply can still name the request.
  */
 int rpc_request_decode(const uint8_t *buf, size_t len, const cm_secret *s, const char *cluster_id,
-		       int64_t now_wall_ms, rpc_request *r, char *why, size_t whylen);
+		       const char *self, int64_t now_wall_ms, rpc_request *r, char *why,
+		       size_t whylen);
+
+/*
+ * The nonces a receiver accepted, each remembered until its request's stamp
+ * leaves the skew window: a replay within the window is refused. A hash
+ * set that grows with the rate of accepted (authenticated) requests, up to
+ * RPC_SEEN_MAX entries. Thread-safe.
+ */
+#define RPC_SEEN_MAX (1u << 20)
+typedef struct rpc_seen rpc_seen;
+int rpc_seen_new(rpc_seen **out);
+void rpc_seen_free(rpc_seen *s);
+/* Records r's nonce. Returns 0 the first time; FL_EPROTO with why for a
+ * nonce already recorded (a replay); FL_ERANGE with why when the set is
+ * full of live entries (more than RPC_SEEN_MAX requests within the window),
+ * FL_ENOMEM when it cannot grow. */
+int rpc_seen_add(rpc_seen *s, const rpc_request *r, int64_t now_wall_ms, char *why, size_t whylen);
 
 /* Encodes the reply to the request with request mac req_mac. */
 int rpc_reply_encode(int method, uint64_t id, int rc, const char *message, const uint8_t *payload,

@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[600];
 	rpc_request req;
 	why[0] = '\0';
-	if (rpc_request_decode(data, size, &secret, "c", cm_wall_ms(), &req, why, sizeof(why)) != 0 &&
+	if (rpc_request_decode(data, size, &secret, "c", "tm", cm_wall_ms(), &req, why,
+			       sizeof(why)) != 0 &&
 	    why[0] == '\0')
 		__builtin_trap();
 	rpc_reply rep;
@@ -47,10 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t *msg = NULL, mac[CM_MAC_LEN];
 		size_t len = 0;
 		int method = data[0] % 32;
-		if (rpc_request_encode(method, 42, "c", data + 1, size - 1, &secret, &msg, &len, mac) ==
-		    0) {
-			if (rpc_request_decode(msg, len, &secret, "c", cm_wall_ms(), &req, why,
+		if (rpc_request_encode(method, 42, "c", "tm", data + 1, size - 1, &secret, &msg, &len,
+				       mac) == 0) {
+			if (rpc_request_decode(msg, len, &secret, "c", "tm", cm_wall_ms(), &req, why,
 					       sizeof(why)) != 0 ||
+			    strcmp(req.to, "tm") != 0 ||
 			    req.method != method || req.id != 42 || req.body_len != size - 1 ||
 			    (size > 1 && memcmp(req.body, data + 1, size - 1) != 0) ||
 			    memcmp(req.mac, mac, CM_MAC_LEN) != 0)

@@ -219,7 +219,8 @@ static rpc_server *serve_tm(const char *secret, const char *cluster)
 	cm_secret s = secret_of(secret);
 	rpc_server *srv;
 	cm_err err = {0};
-	if (rpc_server_new(&srv, "tcp://127.0.0.1:0", &served_tm, NULL, &s, cluster, &err) != 0)
+	if (rpc_server_new(&srv, "tcp://127.0.0.1:0", &served_tm, NULL, "tm-test", &s, cluster,
+			   &err) != 0)
 		fail_msg("rpc_server_new: %s", err.msg);
 	return srv;
 }
@@ -233,6 +234,16 @@ static rpc_tm_gateway *client_tm(rpc_server *srv, const char *secret, const char
 	if (rpc_tm_gateway_nng(&g, rpc_server_address(srv), &s, cluster, timeout_ms, &err) != 0)
 		fail_msg("rpc_tm_gateway_nng: %s", err.msg);
 	return g;
+}
+
+/* The first call a JobMaster makes: it learns whom it reached. */
+static void hello(rpc_tm_gateway *g)
+{
+	struct result r;
+	result_init(&r);
+	g->ops->slots(g, on_result, &r);
+	result_wait(&r);
+	assert_int_equal(r.rc, 0);
 }
 
 static void test_every_taskmanager_call_arrives_and_returns(void **state)
@@ -302,7 +313,8 @@ static void test_task_states_reach_the_jobmaster(void **state)
 	cm_secret s = secret_of("secret");
 	rpc_server *srv;
 	cm_err err = {0};
-	assert_int_equal(rpc_server_new(&srv, "tcp://127.0.0.1:0", NULL, &served_jm, &s, "c1", &err),
+	assert_int_equal(rpc_server_new(&srv, "tcp://127.0.0.1:0", NULL, &served_jm, NULL, &s, "c1",
+					&err),
 			 0);
 	rpc_jm_gateway *g;
 	assert_int_equal(rpc_jm_gateway_open(rpc_server_address(srv), &s, "c1", &g), 0);
@@ -416,6 +428,7 @@ static void test_another_version_and_garbage_get_an_error_naming_why(void **stat
 	assert_int_equal(seen.calls, before);
 	/* The server still serves the cluster. */
 	rpc_tm_gateway *g = client_tm(srv, "secret", "c1", 5000);
+	hello(g);
 	struct result r;
 	result_init(&r);
 	g->ops->heartbeat(g, "x", on_result, &r);
@@ -425,10 +438,112 @@ static void test_another_version_and_garbage_get_an_error_naming_why(void **stat
 	rpc_server_free(srv);
 }
 
+/* A request as a peer holding the secret would send it. */
+static size_t signed_request(int method, const char *to, const uint8_t *body, size_t len,
+			     uint8_t *out, size_t cap)
+{
+	cm_secret sec = secret_of("secret");
+	uint8_t *bytes, mac[CM_MAC_LEN];
+	size_t n;
+	assert_int_equal(rpc_request_encode(method, 7, "c1", to, body, len, &sec, &bytes, &n, mac),
+			 0);
+	assert_true(n <= cap);
+	memcpy(out, bytes, n);
+	free(bytes);
+	return n;
+}
+
+static void test_a_replayed_request_is_refused(void **state)
+{
+	rpc_server *srv = serve_tm("secret", "c1");
+	cm_wbuf w;
+	cm_wbuf_init(&w, 256);
+	cm_wbuf_str(&w, "0123456789abcdef0123456789abcdef");
+	cm_wbuf_u64le(&w, 5);
+	uint8_t req[512], reply[2048];
+	char msg[1024];
+	size_t n = signed_request(RPC_CANCEL, "tm-test", cm_wbuf_data(&w), cm_wbuf_len(&w), req,
+				  sizeof(req));
+	cm_wbuf_fini(&w);
+	int before = seen.calls;
+	size_t rn = raw_request(srv, req, n, reply, sizeof(reply));
+	reply_message(reply, rn, msg, sizeof(msg));
+	assert_string_equal(msg, "");
+	assert_int_equal(seen.calls, before + 1);
+	/* The same bytes again, as an observer on the wire would send them. */
+	rn = raw_request(srv, req, n, reply, sizeof(reply));
+	reply_message(reply, rn, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "replayed"));
+	assert_int_equal(seen.calls, before + 1);
+	rpc_server_free(srv);
+}
+
+static void test_a_request_for_another_taskmanager_is_refused(void **state)
+{
+	rpc_server *srv = serve_tm("secret", "c1");
+	uint8_t tdd[16] = {0}, req[512], reply[2048];
+	char msg[1024];
+	cm_wbuf w;
+	cm_wbuf_init(&w, 256);
+	cm_wbuf_bytes(&w, tdd, sizeof(tdd));
+	cm_wbuf_str(&w, "tcp://jm:1");
+	int before = seen.calls;
+	/* A submit recorded on its way to tm-other, replayed here. */
+	size_t n = signed_request(RPC_SUBMIT, "tm-other", cm_wbuf_data(&w), cm_wbuf_len(&w), req,
+				  sizeof(req));
+	size_t rn = raw_request(srv, req, n, reply, sizeof(reply));
+	reply_message(reply, rn, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "for tm-other reached tm-test"));
+	/* Nor may a submit leave its receiver out: only slots may. */
+	n = signed_request(RPC_SUBMIT, NULL, cm_wbuf_data(&w), cm_wbuf_len(&w), req, sizeof(req));
+	rn = raw_request(srv, req, n, reply, sizeof(reply));
+	reply_message(reply, rn, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "reached tm-test"));
+	assert_int_equal(seen.calls, before);
+	cm_wbuf_fini(&w);
+	n = signed_request(RPC_SLOTS, NULL, NULL, 0, req, sizeof(req));
+	rn = raw_request(srv, req, n, reply, sizeof(reply));
+	reply_message(reply, rn, msg, sizeof(msg));
+	assert_string_equal(msg, "");
+	assert_int_equal(seen.calls, before + 1);
+	rpc_server_free(srv);
+}
+
+static void test_the_replay_guard_grows_and_forgets_expired_nonces(void **state)
+{
+	rpc_seen *g;
+	assert_int_equal(rpc_seen_new(&g), 0);
+	char why[256];
+	int64_t now = 1000000000;
+	rpc_request r = {.wall_ms = now};
+	for (uint32_t i = 0; i < 20000; i++) {
+		memcpy(r.nonce, &i, sizeof(i));
+		r.nonce[8] = (uint8_t)(i * 7); /* neighbours in the table too */
+		assert_int_equal(rpc_seen_add(g, &r, now, why, sizeof(why)), 0);
+	}
+	for (uint32_t i = 0; i < 20000; i += 997) {
+		memcpy(r.nonce, &i, sizeof(i));
+		r.nonce[8] = (uint8_t)(i * 7);
+		assert_int_equal(rpc_seen_add(g, &r, now + 1000, why, sizeof(why)), FL_EPROTO);
+		assert_non_null(strstr(why, "replayed"));
+	}
+	/* Once a stamp is out of the window its nonce is forgotten: a request
+	 * carrying it would be refused by the skew check anyway. */
+	int64_t later = now + RPC_MAX_SKEW_MS + 1;
+	uint32_t i = 0;
+	memcpy(r.nonce, &i, sizeof(i));
+	r.nonce[8] = 0;
+	r.wall_ms = later;
+	assert_int_equal(rpc_seen_add(g, &r, later, why, sizeof(why)), 0);
+	assert_int_equal(rpc_seen_add(g, &r, later, why, sizeof(why)), FL_EPROTO);
+	rpc_seen_free(g);
+}
+
 static void test_a_call_without_reply_times_out_naming_the_peer(void **state)
 {
 	rpc_server *srv = serve_tm("secret", "c1");
 	rpc_tm_gateway *g = client_tm(srv, "secret", "c1", 300);
+	hello(g);
 	seen.answer = false;
 	struct result r;
 	result_init(&r);
@@ -472,7 +587,8 @@ static void test_bad_addresses_are_refused(void **state)
 	assert_int_equal(rpc_jm_gateway_open("local:nobody", &s, "c", &j), FL_ENOENT);
 	rpc_server *srv;
 	cm_err_clear(&err);
-	assert_int_equal(rpc_server_new(&srv, "tcp://203.0.113.1:0", &served_tm, NULL, &s, "c", &err),
+	assert_int_equal(rpc_server_new(&srv, "tcp://203.0.113.1:0", &served_tm, NULL, NULL, &s, "c",
+					&err),
 			 FL_EIO);
 	assert_non_null(strstr(err.msg, "203.0.113.1"));
 }
@@ -488,6 +604,9 @@ int main(void)
 	    cmocka_unit_test(test_freeing_a_client_ends_its_calls),
 	    cmocka_unit_test(test_bad_addresses_are_refused),
 	    cmocka_unit_test(test_a_call_without_reply_times_out_naming_the_peer),
+	    cmocka_unit_test(test_a_replayed_request_is_refused),
+	    cmocka_unit_test(test_the_replay_guard_grows_and_forgets_expired_nonces),
+	    cmocka_unit_test(test_a_request_for_another_taskmanager_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
