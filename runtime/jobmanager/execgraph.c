@@ -100,9 +100,44 @@ bool eg_set_state(eg_graph *eg, int vertex, int subtask, enum tm_task_state stat
 	return true;
 }
 
+/* How far a status is along the way to an end; a move goes forward only. */
+static int status_rank(enum eg_status s)
+{
+	switch (s) {
+	case EG_INITIALIZING:
+		return 0;
+	case EG_CREATED:
+		return 1;
+	case EG_RUNNING:
+		return 2;
+	case EG_CANCELLING:
+		return 3;
+	case EG_FAILING:
+		return 4;
+	default:
+		return 5;
+	}
+}
+
+static bool status_move_ok(enum eg_status from, enum eg_status to)
+{
+	if (eg_status_is_terminal(from) || from == to)
+		return false;
+	switch (to) {
+	case EG_FINISHED: /* not once failing or cancelling */
+		return status_rank(from) <= status_rank(EG_RUNNING);
+	case EG_CANCELED: /* not once failing: that ends FAILED */
+		return from != EG_FAILING;
+	case EG_FAILED:
+		return true;
+	default:
+		return status_rank(to) > status_rank(from);
+	}
+}
+
 bool eg_set_status(eg_graph *eg, enum eg_status status, int64_t now_ms, const char *failure)
 {
-	if (eg_status_is_terminal(eg->status) || eg->status == status || (unsigned)status >= EG_NSTATUS)
+	if ((unsigned)status >= EG_NSTATUS || !status_move_ok(eg->status, status))
 		return false;
 	eg->status = status;
 	eg->status_since[status] = now_ms;

@@ -72,8 +72,11 @@ void eg_free(eg_graph *eg);
 bool eg_set_state(eg_graph *eg, int vertex, int subtask, enum tm_task_state state, int64_t now_ms,
 		  const char *failure);
 
-/* Moves the job to status (terminal statuses are final; the first failure
- * cause is kept). Returns true if it moved. */
+/* Moves the job to status, forward only: INITIALIZING, CREATED, RUNNING,
+ * then CANCELLING or FAILING (CANCELLING may still turn FAILING), then a
+ * terminal status (FINISHED not once failing or cancelling, CANCELED not
+ * once failing); terminal statuses are final. The first failure cause is
+ * kept. Returns true if it moved. */
 bool eg_set_status(eg_graph *eg, enum eg_status status, int64_t now_ms, const char *failure);
 
 /* A vertex's aggregate state as Flink computes it: FAILED if any subtask

@@ -54,7 +54,8 @@ struct jm_jobmaster {
 	eg_graph *eg;
 	struct tm_info *tmi;
 	enum phase phase;
-	int pending;  /* replies awaited in the current phase */
+	int pending;  /* replies awaited in the submit or release phase */
+	int starts_pending; /* start replies awaited */
 	int inflight; /* gateway calls not yet answered, any phase */
 	bool deploy_failed;
 	int deploy_rc; /* why the job could not start, when it is not FL_EIO */
@@ -94,6 +95,11 @@ void jm_new_job_id(char id[33])
 const char *jm_job_id(const jm_jobmaster *jm)
 {
 	return jm->id;
+}
+
+uint64_t jm_attempt(const jm_jobmaster *jm)
+{
+	return jm->attempt;
 }
 
 rpc_jm_gateway *jm_gateway(jm_jobmaster *jm)
@@ -140,8 +146,18 @@ static void on_done(void *arg, int rc, const char *msg, const uint8_t *payload, 
 	else if (len)
 		r->rc = r->rc ? r->rc : FL_ENOMEM;
 	r->len = r->payload ? len : 0;
-	if (cm_loop_post(r->jm->loop, run_reply, r) != 0)
-		CM_ERROR("jobmaster", "a TaskManager's reply could not reach the JobMaster's loop");
+	/* The loop lives until every call was answered (jm_wait), so a post
+	 * fails only for memory: retry, since a lost reply would keep the job
+	 * from ever ending; give up loudly after a minute. */
+	for (int i = 0; cm_loop_post(r->jm->loop, run_reply, r) != 0; i++) {
+		if (i == 6000) {
+			CM_ERROR("jobmaster", "out of memory: a TaskManager's reply cannot reach the "
+					      "JobMaster; the process ends");
+			abort();
+		}
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Prepares a call's reply context, or NULL (memory: handled as a failed
@@ -212,12 +228,25 @@ static void fail_job(jm_jobmaster *jm, const char *why)
 
 /* ---------------------------------------------------------- heartbeats */
 
+/* A heartbeat counts only when the TaskManager that answers is the one the
+ * job was deployed to (a restarted one at the same address has lost its
+ * tasks: its silence must fail the job). */
 static void on_heartbeat(jm_jobmaster *jm, struct reply *r)
 {
 	struct tm_info *t = &jm->tmi[r->tm];
 	t->heartbeat_out = false;
-	if (r->rc == 0)
+	if (r->rc != 0)
+		return;
+	cm_rbuf rb;
+	cm_rbuf_init(&rb, r->payload, r->len);
+	char *id = NULL;
+	cm_rbuf_strdup(&rb, 256, &id);
+	if (id && t->resource_id && strcmp(id, t->resource_id) == 0)
 		t->last_heard_ms = cm_now_ms();
+	else
+		CM_WARN("jobmaster", "a heartbeat reply from %.100s where TaskManager %.100s was",
+			id ? id : "(unnamed)", t->resource_id ? t->resource_id : "?");
+	free(id);
 }
 
 static void heartbeat_tick(void *arg)
@@ -452,14 +481,30 @@ struct report {
 	char *error;
 };
 
+/* Whether a report is about a subtask of this attempt, from the
+ * TaskManager it was deployed to. */
+static bool report_is_ours(jm_jobmaster *jm, const struct report *rp)
+{
+	if (rp->attempt != jm->attempt || strcmp(rp->job_id, jm->id) != 0 ||
+	    (unsigned)rp->state >= TM_TASK_NSTATES)
+		return false;
+	if (rp->vertex < 0 || (size_t)rp->vertex >= jm->jg->nvertices || rp->subtask < 0 ||
+	    rp->subtask >= jm->jg->vertices[rp->vertex].parallelism || !jm->where)
+		return false;
+	const char *placed = jm->tmi[jm->where[rp->vertex][rp->subtask]].resource_id;
+	return placed && strcmp(placed, rp->resource_id) == 0;
+}
+
 static void on_report(void *arg)
 {
 	struct report *rp = arg;
 	jm_jobmaster *jm = rp->jm;
-	if (rp->attempt != jm->attempt || strcmp(rp->job_id, jm->id) != 0 ||
-	    (unsigned)rp->state >= TM_TASK_NSTATES) {
-		CM_DEBUG("jobmaster", "ignored a report for job %s attempt %016llx", rp->job_id,
-			 (unsigned long long)rp->attempt);
+	if (!report_is_ours(jm, rp)) {
+		CM_WARN("jobmaster",
+			"ignored a task report from %.100s for job %.40s attempt %016llx, subtask "
+			"%d/%d: not a subtask of this attempt deployed there",
+			rp->resource_id, rp->job_id, (unsigned long long)rp->attempt, rp->vertex,
+			rp->subtask);
 	} else {
 		enum tm_task_state st = (enum tm_task_state)rp->state;
 		task_state(jm, rp->vertex, rp->subtask, st, rp->error);
@@ -517,7 +562,9 @@ static void on_started(jm_jobmaster *jm, struct reply *r)
 			 jm->tmi[r->tm].resource_id, r->msg ? r->msg : fl_strerror(r->rc));
 		fail_job(jm, why);
 	}
-	if (--jm->pending > 0 || jm->phase != P_START)
+	/* A start reply may arrive after the job failed and moved on (even
+	 * after its release began): it only counts starts. */
+	if (--jm->starts_pending > 0 || jm->phase != P_START)
 		return;
 	jm->phase = P_RUNNING;
 	if (jm->L.progress)
@@ -532,16 +579,16 @@ static void start_everywhere(jm_jobmaster *jm)
 	set_status(jm, EG_RUNNING, NULL);
 	if (jm->L.submitted)
 		jm->L.submitted(jm->L.arg, jm->id, jm->jg->job_name);
-	jm->pending = 0;
+	jm->starts_pending = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {
 		struct reply *r = expect(jm, on_started, (int)k);
 		if (!r)
 			continue;
-		jm->pending++;
+		jm->starts_pending++;
 		jm->tms[k]->ops->start(jm->tms[k], jm->id, jm->attempt, on_done, r);
 	}
-	if (jm->pending == 0) {
-		jm->pending = 1;
+	if (jm->starts_pending == 0) {
+		jm->starts_pending = 1;
 		struct reply none = {.jm = jm};
 		on_started(jm, &none);
 	}
@@ -563,12 +610,14 @@ static void on_submitted(jm_jobmaster *jm, struct reply *r)
 	}
 	if (--jm->pending > 0)
 		return;
-	if (jm->deploy_failed || jm->cancel_requested) {
-		/* Nothing ran: every task that was accepted is released unstarted. */
+	/* Failed or cancelled while deploying (a submit refused, a TaskManager
+	 * lost, a cancellation request): nothing ran, every task that was
+	 * accepted is released unstarted. */
+	if (jm->deploy_failed || jm->cancel_requested || jm->error[0]) {
 		for (size_t v = 0; v < jm->jg->nvertices; v++)
 			for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
 				task_state(jm, (int)v, i, TM_TASK_CANCELED, NULL);
-		if (jm->deploy_failed)
+		if (jm->error[0])
 			set_status(jm, EG_FAILING, jm->error);
 		release_everywhere(jm);
 		return;

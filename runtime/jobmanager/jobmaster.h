@@ -106,5 +106,7 @@ void jm_free(jm_jobmaster *jm);
 rpc_jm_gateway *jm_gateway(jm_jobmaster *jm);
 /* The job's id (valid for the JobMaster's lifetime). */
 const char *jm_job_id(const jm_jobmaster *jm);
+/* The job attempt (random, fixed at jm_new): scopes channels and reports. */
+uint64_t jm_attempt(const jm_jobmaster *jm);
 
 #endif

@@ -378,6 +378,20 @@ int tm_task_start(tm_task *t, cm_err *err)
 	return 0;
 }
 
+bool tm_task_end_unstarted(tm_task *t, enum tm_task_state st, const char *error)
+{
+	pthread_mutex_lock(&t->mu);
+	bool end = !t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t));
+	if (end) {
+		t->ended_unstarted = true;
+		atomic_store(&t->state, st);
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (end && t->deps.on_state)
+		t->deps.on_state(t->deps.on_state_arg, t, st, error);
+	return end;
+}
+
 void tm_task_cancel(tm_task *t)
 {
 	tm_chain_cancel(&t->chain);

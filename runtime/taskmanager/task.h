@@ -97,6 +97,7 @@ struct tm_task {
 	pthread_t thread;
 	bool started;
 	bool abandoned; /* left behind by the cancellation watchdog */
+	bool ended_unstarted; /* tm_task_end_unstarted ended it (mu) */
 	/* Once its job is released, an abandoned task stays on its
 	 * TaskManager's list through this link: its thread may still run. */
 	struct tm_task *left_next;
@@ -115,6 +116,11 @@ struct tm_task {
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err);
 /* Starts the task's thread. Returns 0 or FL_ENOMEM (err says so). */
 int tm_task_start(tm_task *t, cm_err *err);
+/* Ends a task whose thread never started (cancelled before its start, or
+ * its start failed) in final state st, reporting it through on_state as
+ * the thread would have. Returns false, doing nothing, when the thread
+ * started or the task already ended. Thread-safe. */
+bool tm_task_end_unstarted(tm_task *t, enum tm_task_state st, const char *error);
 /* Requests cancellation and wakes the thread wherever the runtime blocks it
  * (gate, back-pressure). Thread-safe, idempotent. */
 void tm_task_cancel(tm_task *t);

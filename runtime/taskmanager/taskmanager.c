@@ -211,6 +211,11 @@ static void watchdog(void *arg)
 static void job_cancel(tm_taskmanager *tm, struct tm_job *j)
 {
 	for (size_t i = 0; i < j->ntasks; i++) {
+		/* A task not started (cancelled before the job's start reached
+		 * us, or after a start failed) ends CANCELED here, so the
+		 * JobMaster hears of every task. */
+		if (tm_task_end_unstarted(j->tasks[i], TM_TASK_CANCELED, NULL))
+			continue;
 		tm_task_cancel(j->tasks[i]);
 		tm_task_interrupt(j->tasks[i]);
 	}
@@ -266,7 +271,12 @@ static void on_report(void *arg)
 static void on_task_state(void *arg, tm_task *t, enum tm_task_state st, const char *error)
 {
 	tm_taskmanager *tm = arg;
-	if (st == TM_TASK_FAILED)
+	/* Set before the call by the thread making it (the loop). */
+	bool unstarted = t->ended_unstarted;
+	if (unstarted)
+		CM_INFO("taskmanager", "Task %s of job %s switched from DEPLOYING to %s%s%s", t->name,
+			t->td->job_id, tm_task_state_name(st), error ? ": " : "", error ? error : "");
+	else if (st == TM_TASK_FAILED)
 		CM_WARN("task", "switched from RUNNING to FAILED: %s", error ? error : "");
 	else if (st == TM_TASK_RUNNING)
 		CM_DEBUG("task", "switched from DEPLOYING to RUNNING");
@@ -430,9 +440,14 @@ static void do_start(struct call *c)
 	}
 	cm_err err = {0};
 	int rc = 0;
-	for (size_t i = 0; i < j->ntasks && rc == 0; i++)
-		if (!j->tasks[i]->started && !j->cancelling)
-			rc = tm_task_start(j->tasks[i], &err);
+	for (size_t i = 0; i < j->ntasks && rc == 0; i++) {
+		if (j->tasks[i]->started || j->cancelling)
+			continue;
+		/* A task that cannot start FAILED; the JobMaster then cancels
+		 * the others, which end CANCELED unstarted. */
+		if ((rc = tm_task_start(j->tasks[i], &err)) != 0)
+			tm_task_end_unstarted(j->tasks[i], TM_TASK_FAILED, err.msg);
+	}
 	reply(c, rc, rc ? err.msg : NULL, NULL, 0);
 }
 

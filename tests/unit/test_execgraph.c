@@ -371,6 +371,43 @@ static void test_a_terminal_job_status_is_final(void **state)
 				 s == EG_FAILED || s == EG_CANCELED || s == EG_FINISHED);
 }
 
+/* Statuses only go forward: a failing or cancelling job never runs (or
+ * finishes) again; a cancelling one may still fail; a failing one ends
+ * FAILED, not CANCELED. */
+static void test_job_status_only_moves_forward(void **state)
+{
+	struct fixture *f = setup();
+	eg_graph *eg = f->eg;
+	assert_true(eg_set_status(eg, EG_FAILING, 10, "lost a TaskManager while deploying"));
+	assert_false(eg_set_status(eg, EG_RUNNING, 11, NULL));
+	assert_false(eg_set_status(eg, EG_CREATED, 11, NULL));
+	assert_false(eg_set_status(eg, EG_CANCELLING, 11, NULL));
+	assert_false(eg_set_status(eg, EG_CANCELED, 11, NULL));
+	assert_false(eg_set_status(eg, EG_FINISHED, 11, NULL));
+	assert_int_equal(eg->status, EG_FAILING);
+	assert_int_equal(eg->status_since[EG_RUNNING], 0);
+	assert_true(eg_set_status(eg, EG_FAILED, 12, NULL));
+	teardown(f);
+
+	f = setup();
+	eg = f->eg;
+	assert_true(eg_set_status(eg, EG_RUNNING, 10, NULL));
+	assert_true(eg_set_status(eg, EG_CANCELLING, 11, NULL));
+	assert_false(eg_set_status(eg, EG_RUNNING, 12, NULL));
+	assert_false(eg_set_status(eg, EG_FINISHED, 12, NULL));
+	assert_true(eg_set_status(eg, EG_FAILING, 12, "a task failed while cancelling"));
+	assert_true(eg_set_status(eg, EG_FAILED, 13, NULL));
+	teardown(f);
+
+	f = setup();
+	eg = f->eg;
+	assert_true(eg_set_status(eg, EG_RUNNING, 10, NULL));
+	assert_false(eg_set_status(eg, EG_CREATED, 11, NULL));
+	assert_true(eg_set_status(eg, EG_CANCELLING, 11, NULL));
+	assert_true(eg_set_status(eg, EG_CANCELED, 12, NULL));
+	teardown(f);
+}
+
 static void test_state_and_status_names_are_flinks(void **state)
 {
 	assert_string_equal(eg_status_name(EG_INITIALIZING), "INITIALIZING");
@@ -397,6 +434,7 @@ int main(void)
 	    cmocka_unit_test(test_vertex_state_is_failed_canceling_canceled_or_least_advanced),
 	    cmocka_unit_test(test_job_status_moves_until_terminal_and_keeps_the_first_cause),
 	    cmocka_unit_test(test_a_terminal_job_status_is_final),
+	    cmocka_unit_test(test_job_status_only_moves_forward),
 	    cmocka_unit_test(test_state_and_status_names_are_flinks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,12 +197,243 @@ static void test_a_cancellation_request_ends_the_job_canceled(void **state)
 	cluster_down(&c);
 }
 
+/* ------------------------------------------------- faults on the way */
+
+/*
+ * A named fake: a TaskManager gateway that forwards to the real one but
+ * can stall the TaskManager at its first submit, refuse to start, or hold
+ * a start's reply back until the release comes, the orderings that NNG
+ * (one context per call) or a starved machine can produce but a test
+ * cannot ask a real TaskManager for.
+ */
+struct faulty {
+	rpc_tm_gateway base;
+	rpc_tm_gateway *real;
+	tm_taskmanager *tm;
+	bool stall_at_submit, fail_start, hold_start_reply;
+	atomic_int submits;
+	pthread_mutex_t mu;
+	rpc_done_fn held_done;
+	void *held_arg;
+	int held_rc;
+};
+
+#define FAULTY(g) ((struct faulty *)(g))
+
+static void f_slots(rpc_tm_gateway *g, rpc_done_fn done, void *arg)
+{
+	FAULTY(g)->real->ops->slots(FAULTY(g)->real, done, arg);
+}
+
+static void f_submit(rpc_tm_gateway *g, const uint8_t *tdd, size_t len, const char *jm_address,
+		     rpc_done_fn done, void *arg)
+{
+	struct faulty *f = FAULTY(g);
+	if (f->stall_at_submit && atomic_fetch_add(&f->submits, 1) == 0)
+		assert_int_equal(tm_test_stall(f->tm, 1500), 0);
+	f->real->ops->submit(f->real, tdd, len, jm_address, done, arg);
+}
+
+static void f_held(void *arg, int rc, const char *msg, const uint8_t *p, size_t n)
+{
+	struct faulty *f = arg;
+	pthread_mutex_lock(&f->mu);
+	f->held_rc = rc;
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void f_start(rpc_tm_gateway *g, const char *job, uint64_t attempt, rpc_done_fn done,
+		    void *arg)
+{
+	struct faulty *f = FAULTY(g);
+	if (f->fail_start) {
+		done(arg, FL_ENOMEM, "cannot start the thread of a task (injected)", NULL, 0);
+		return;
+	}
+	if (f->hold_start_reply) {
+		pthread_mutex_lock(&f->mu);
+		f->held_done = done;
+		f->held_arg = arg;
+		pthread_mutex_unlock(&f->mu);
+		f->real->ops->start(f->real, job, attempt, f_held, f);
+		return;
+	}
+	f->real->ops->start(f->real, job, attempt, done, arg);
+}
+
+static void f_cancel(rpc_tm_gateway *g, const char *job, uint64_t attempt, rpc_done_fn done,
+		     void *arg)
+{
+	FAULTY(g)->real->ops->cancel(FAULTY(g)->real, job, attempt, done, arg);
+}
+
+static void f_release(rpc_tm_gateway *g, const char *job, uint64_t attempt, rpc_done_fn done,
+		      void *arg)
+{
+	struct faulty *f = FAULTY(g);
+	pthread_mutex_lock(&f->mu);
+	rpc_done_fn held = f->held_done;
+	void *held_arg = f->held_arg;
+	int rc = f->held_rc;
+	f->held_done = NULL;
+	pthread_mutex_unlock(&f->mu);
+	if (held) /* the start's reply, after the release was sent */
+		held(held_arg, rc, NULL, NULL, 0);
+	f->real->ops->release(f->real, job, attempt, done, arg);
+}
+
+static void f_metrics(rpc_tm_gateway *g, const char *job, uint64_t attempt, rpc_done_fn done,
+		      void *arg)
+{
+	FAULTY(g)->real->ops->metrics(FAULTY(g)->real, job, attempt, done, arg);
+}
+
+static void f_heartbeat(rpc_tm_gateway *g, const char *jm, rpc_done_fn done, void *arg)
+{
+	FAULTY(g)->real->ops->heartbeat(FAULTY(g)->real, jm, done, arg);
+}
+
+static void f_free(rpc_tm_gateway *g)
+{
+	(void)g;
+}
+
+static const struct rpc_tm_gateway_ops faulty_ops = {
+    .slots = f_slots,
+    .submit = f_submit,
+    .start = f_start,
+    .cancel = f_cancel,
+    .release = f_release,
+    .metrics = f_metrics,
+    .heartbeat = f_heartbeat,
+    .free = f_free,
+};
+
+/* Puts a faulty gateway in front of TaskManager i. */
+static struct faulty *faulty_on(struct cluster *c, int i, struct faulty *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->base.ops = &faulty_ops;
+	f->real = c->gws[i];
+	f->tm = c->tms[i];
+	pthread_mutex_init(&f->mu, NULL);
+	c->gws[i] = &f->base;
+	return f;
+}
+
+static jm_result run_job(struct cluster *c)
+{
+	jm_params p = {.jg = c->jg, .tms = c->gws, .ntms = (size_t)c->ntms, .config = c->conf};
+	jm_jobmaster *jm;
+	cm_err err = {0};
+	assert_int_equal(jm_new(&jm, &p, &err), 0);
+	jm_result res;
+	jm_wait(jm, &res);
+	jm_free(jm);
+	return res;
+}
+
+/* A TaskManager lost while the job deploys fails it; the job must not go
+ * on to run (it once went from FAILING back to RUNNING and never ended). */
+static void test_a_taskmanager_lost_while_deploying_fails_the_job(void **state)
+{
+	struct cluster c;
+	cluster_up(&c, 2, 1);
+	build_job(&c, 2);
+	struct faulty f;
+	faulty_on(&c, 1, &f)->stall_at_submit = true;
+	jm_result res = run_job(&c);
+	assert_int_equal(res.status, FL_EJOBFAILED);
+	assert_non_null(strstr(res.error, "is unreachable"));
+	assert_non_null(strstr(res.error, tm_resource_id(c.tms[1])));
+	cluster_down(&c);
+}
+
+/* A TaskManager that cannot start its tasks fails the job; its tasks,
+ * never started, are reported CANCELED when the JobMaster cancels them, so
+ * the job ends (it once waited for them forever). */
+static void test_a_failed_start_ends_the_job_failed(void **state)
+{
+	struct cluster c;
+	cluster_up(&c, 2, 1);
+	build_job(&c, 2);
+	struct faulty f;
+	faulty_on(&c, 1, &f)->fail_start = true;
+	jm_result res = run_job(&c);
+	assert_int_equal(res.status, FL_EJOBFAILED);
+	assert_non_null(strstr(res.error, "could not start its tasks"));
+	assert_non_null(strstr(res.error, "(injected)"));
+	cluster_down(&c);
+}
+
+/* A start reply that arrives after the release went out is only a late
+ * start reply: it must not count as a release reply (the job then never
+ * ended, or ended before the releases were answered). */
+static void test_a_late_start_reply_does_not_count_as_a_release(void **state)
+{
+	struct cluster c;
+	cluster_up(&c, 2, 1);
+	build_job(&c, 2);
+	struct faulty f0, f1;
+	faulty_on(&c, 0, &f0)->hold_start_reply = true;
+	faulty_on(&c, 1, &f1)->fail_start = true;
+	jm_result res = run_job(&c);
+	assert_int_equal(res.status, FL_EJOBFAILED);
+	assert_non_null(strstr(res.error, "could not start its tasks"));
+	assert_null(f0.held_done); /* the held reply was delivered */
+	cluster_down(&c);
+}
+
+/* Reports about subtasks that do not exist, or from a TaskManager the
+ * subtask was not deployed to, are ignored (an out-of-range vertex once
+ * crashed the JobMaster). */
+static void test_reports_about_other_subtasks_are_ignored(void **state)
+{
+	struct cluster c;
+	cluster_up(&c, 2, 1);
+	build_job(&c, 2);
+	cm_cancel cancel;
+	assert_int_equal(cm_cancel_init(&cancel), 0);
+	struct heard h = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	jm_listener L = {.arg = &h, .submitted = on_submitted, .cancel = &cancel};
+	jm_params p = {.jg = c.jg, .tms = c.gws, .ntms = 2, .config = c.conf, .listener = &L};
+	jm_jobmaster *jm;
+	cm_err err = {0};
+	assert_int_equal(jm_new(&jm, &p, &err), 0);
+	wait_submitted(&h);
+	rpc_jm_gateway *g = jm_gateway(jm);
+	const char *tm0 = tm_resource_id(c.tms[0]);
+	/* Subtask 0 runs on TaskManager 0, subtask 1 on TaskManager 1. */
+	const struct {
+		const char *from;
+		int vertex, subtask;
+	} bad[] = {{tm0, 100000, 0}, {tm0, -1, 0}, {tm0, 0, 7}, {tm0, 0, -3},
+		   {tm_resource_id(c.tms[1]), 0, 0}, {"tm-nobody", 0, 1}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		g->ops->task_state(g, bad[i].from, jm_job_id(jm), jm_attempt(jm), bad[i].vertex,
+				   bad[i].subtask, TM_TASK_FAILED, "forged", NULL, NULL);
+	/* Still running: cancelling it ends it CANCELED, not FAILED. */
+	struct timespec ts = {0, 300 * 1000000L};
+	nanosleep(&ts, NULL);
+	cm_cancel_request(&cancel);
+	jm_result res;
+	jm_wait(jm, &res);
+	assert_int_equal(res.status, FL_ECANCELED);
+	jm_free(jm);
+	cm_cancel_fini(&cancel);
+	cluster_down(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_a_taskmanager_that_stops_answering_fails_the_job),
 	    cmocka_unit_test(test_too_few_slots_fail_the_job_with_the_numbers),
 	    cmocka_unit_test(test_a_cancellation_request_ends_the_job_canceled),
+	    cmocka_unit_test(test_a_taskmanager_lost_while_deploying_fails_the_job),
+	    cmocka_unit_test(test_a_failed_start_ends_the_job_failed),
+	    cmocka_unit_test(test_a_late_start_reply_does_not_count_as_a_release),
+	    cmocka_unit_test(test_reports_about_other_subtasks_are_ignored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

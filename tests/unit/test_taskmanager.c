@@ -883,6 +883,27 @@ static void test_cancel_ends_an_unbounded_job_canceled(void **state)
 	harness_free(h);
 }
 
+/* A cancel that arrives before the start (NNG serves each call on its own
+ * context, so they can cross): every task ends CANCELED, reported, never
+ * started; a late start starts nothing. (Unstarted tasks once reported
+ * nothing, and the job never ended.) */
+static void test_a_cancel_before_the_start_ends_every_task_canceled(void **state)
+{
+	struct harness *h = harness_new(NULL);
+	struct job *j = job_new(h, keyed_job(-1), 2, JOB_A, 1);
+	char msg[1024];
+	for (size_t v = 0; v < j->jg->nvertices; v++)
+		for (int i = 0; i < j->jg->vertices[v].parallelism; i++)
+			assert_int_equal(submit(h, j, (int)v, i, msg, sizeof(msg)), 0);
+	assert_int_equal(job_call_rc(h, h->gw->ops->cancel, JOB_A, 1), 0);
+	await_all(h, j, TM_TASK_CANCELED);
+	assert_int_equal(job_call_rc(h, h->gw->ops->start, JOB_A, 1), 0);
+	assert_int_equal(count_reports(&h->jm, JOB_A, 1, TM_TASK_RUNNING), 0);
+	assert_int_equal(job_call_rc(h, h->gw->ops->release, JOB_A, 1), 0);
+	job_free(j);
+	harness_free(h);
+}
+
 static void test_a_task_sleeping_in_user_code_is_interrupted_and_canceled(void **state)
 {
 	struct harness *h = harness_new(NULL);
@@ -1175,6 +1196,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_release_while_tasks_run_is_refused),
 	    cmocka_unit_test(test_a_task_needing_more_network_buffers_than_the_pool_is_refused),
 	    cmocka_unit_test(test_cancel_ends_an_unbounded_job_canceled),
+	    cmocka_unit_test(test_a_cancel_before_the_start_ends_every_task_canceled),
 	    cmocka_unit_test(test_a_task_sleeping_in_user_code_is_interrupted_and_canceled),
 	    cmocka_unit_test(test_a_job_whose_jobmaster_is_lost_is_cancelled_and_released),
 	    cmocka_unit_test(test_heartbeats_keep_a_job_running),
