@@ -25,6 +25,7 @@
 
 struct producer {
 	net_pool *pool;	 /* the producer's buffers */
+	net_quota *quota; /* all of them, for the writer */
 	net_writer *w;	 /* writer mode */
 	net_outchan *oc; /* raw mode: full buffers straight to the outchan */
 	uint32_t bufsize;
@@ -92,12 +93,13 @@ static void run(const char *name, net_gate *g, struct producer *p)
 
 /* A pool with room for what is in flight: the gate's capacity on each side
  * and the writer's buffer being filled. */
+#define POOL_SEGMENTS (2 * CAPACITY + 8)
 static net_pool *pool_of(uint32_t bufsize)
 {
 	net_pool *pool;
 	cm_err err;
 	cm_err_clear(&err);
-	if (net_pool_new(&pool, 2 * CAPACITY + 8, bufsize, &err) != 0) {
+	if (net_pool_new(&pool, POOL_SEGMENTS, bufsize, &err) != 0) {
 		fprintf(stderr, "pool: %s\n", err.msg);
 		exit(1);
 	}
@@ -132,7 +134,8 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 	struct producer p = {.bufsize = bufsize, .pool = ppool};
 	char name[64];
 	if (writer) {
-		if (net_writer_new(&p.w, NET_PART_FORWARD, 1, ppool, bufsize, 0) != 0)
+		if (net_quota_new(ppool, POOL_SEGMENTS, POOL_SEGMENTS, &p.quota, &err) != 0 ||
+		    net_writer_new(&p.w, NET_PART_FORWARD, 1, p.quota, bufsize, 0) != 0)
 			exit(1);
 		net_writer_set_channel(p.w, 0, oc);
 		snprintf(name, sizeof(name), "remote writer %u KiB, %d B rec", bufsize / 1024,
@@ -146,6 +149,7 @@ static void remote(uint32_t bufsize, bool writer, uint64_t id)
 		net_writer_free(p.w);
 	else
 		net_outchan_free(oc);
+	net_quota_close(p.quota);
 	net_endpoint_unregister_input(ce, 1, id);
 	net_endpoint_free(pe);
 	net_endpoint_free(ce);
@@ -159,8 +163,11 @@ static void local(uint32_t bufsize)
 	net_gate *g;
 	net_outchan *oc;
 	struct producer p = {.bufsize = bufsize, .pool = pool_of(bufsize)};
+	cm_err err;
+	cm_err_clear(&err);
 	if (net_gate_new(&g, 1, CAPACITY) != 0 || net_outchan_local(&oc, g, 0) != 0 ||
-	    net_writer_new(&p.w, NET_PART_FORWARD, 1, p.pool, bufsize, 0) != 0)
+	    net_quota_new(p.pool, POOL_SEGMENTS, POOL_SEGMENTS, &p.quota, &err) != 0 ||
+	    net_writer_new(&p.w, NET_PART_FORWARD, 1, p.quota, bufsize, 0) != 0)
 		exit(1);
 	net_writer_set_channel(p.w, 0, oc);
 	char name[64];
@@ -168,6 +175,7 @@ static void local(uint32_t bufsize)
 	run(name, g, &p);
 	net_writer_free(p.w);
 	net_gate_free(g);
+	net_quota_close(p.quota);
 	net_pool_free(p.pool);
 }
 

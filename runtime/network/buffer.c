@@ -31,6 +31,7 @@ static net_buffer *alloc_buffer(uint32_t cap)
 	b->arg = 0;
 	b->data = (uint8_t *)(b + 1);
 	b->pool = NULL;
+	b->quota = NULL;
 	net_buffer_account((int64_t)(sizeof(*b) + cap));
 	return b;
 }

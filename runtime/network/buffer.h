@@ -35,6 +35,7 @@ typedef struct net_buffer {
 	int64_t arg;             /* event argument */
 	uint8_t *data;
 	struct net_pool *pool;   /* the pool the segment returns to; NULL: heap */
+	struct net_quota *quota; /* the quota it was taken for, or NULL */
 } net_buffer;
 
 /* A heap data buffer with room for cap bytes (cap <= NET_MAX_BUFFER), or

@@ -578,8 +578,9 @@ static enum step step_frame(struct net_conn *c, char *why, size_t len)
 	default:
 		break;
 	}
-	int rc = net_ep_take_credit(c->ep, c, &f, why, len);
-	if (rc == FL_EPROTO)
+	net_buffer *rx = NULL;
+	int rc = net_ep_take_credit(c->ep, c, &f, f.type == NET_FR_DATA ? &rx : NULL, why, len);
+	if (rc == FL_EPROTO || rc == FL_ENOMEM)
 		return STEP_FAIL;
 	if (f.type == NET_FR_EVENT) {
 		if (rc == FL_ENOENT)
@@ -591,25 +592,12 @@ static enum step step_frame(struct net_conn *c, char *why, size_t len)
 		}
 		return net_ep_deliver(c->ep, c, f.channel, b, why, len) == 0 ? STEP_MORE : STEP_FAIL;
 	}
-	/* DATA: into a pool segment (the consumer's gate reserved it: credit
-	 * was granted only for buffers it holds), or a heap buffer for a
-	 * single oversized record; or dropped when the channel is gone. */
+	/* DATA: into a segment of the consumer's gate quota (credit was
+	 * granted only for buffers it holds), or a heap buffer for a single
+	 * oversized record; or dropped (rx NULL) when the channel is gone. */
 	c->rx_frame = f;
 	c->rx_have = 0;
-	c->rx_buf = NULL;
-	if (rc == 0) {
-		net_pool *pool = net_ep_pool(c->ep);
-		if (pool && f.len <= net_pool_segment_size(pool)) {
-			if (net_pool_take(pool, false, NULL, &c->rx_buf) != 0) {
-				snprintf(why, len, "the network buffer pool is exhausted (%zu buffers in use)",
-					 net_pool_in_use(pool));
-				return STEP_FAIL;
-			}
-		} else if (!(c->rx_buf = net_buffer_new(f.len))) {
-			snprintf(why, len, "out of memory for a %u-byte buffer", f.len);
-			return STEP_FAIL;
-		}
-	}
+	c->rx_buf = rx;
 	c->rx_state = RX_PAYLOAD;
 	return step_payload(c, why, len);
 }

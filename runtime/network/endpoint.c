@@ -268,11 +268,6 @@ void net_endpoint_unregister_input(net_endpoint *ep, uint64_t attempt, uint64_t 
 
 /* ------------------------------------------- what the receiver asks for */
 
-net_pool *net_ep_pool(net_endpoint *ep)
-{
-	return ep->pool;
-}
-
 const cm_secret *net_ep_secret(net_endpoint *ep)
 {
 	return &ep->secret;
@@ -356,10 +351,39 @@ int net_ep_on_open(net_endpoint *ep, struct net_conn *c, uint64_t id, char *why,
 	return 0;
 }
 
-int net_ep_take_credit(net_endpoint *ep, struct net_conn *c, const struct net_frame *f, char *why,
-		       size_t len)
+/* Under ep->mu: a buffer for a DATA frame of len bytes to gate g: from the
+ * gate's quota (which holds a buffer for every credit granted), else the
+ * endpoint's pool, else the heap (a record larger than a segment). */
+static int take_buffer(net_endpoint *ep, net_gate *g, uint32_t len, net_buffer **out, char *why,
+		       size_t whylen)
+{
+	net_quota *q = net_gate_quota(g);
+	if (q && len <= net_quota_segment_size(q)) {
+		if (net_quota_take(q, false, NULL, out) == 0)
+			return 0;
+		snprintf(why, whylen, "every buffer of the receiving gate is in use (%zu)",
+			 net_quota_in_use(q));
+		return FL_EPROTO;
+	}
+	if (!q && ep->pool && len <= net_pool_segment_size(ep->pool)) {
+		if (net_pool_take(ep->pool, false, NULL, out) == 0)
+			return 0;
+		snprintf(why, whylen, "the network buffer pool is exhausted (%zu buffers in use)",
+			 net_pool_in_use(ep->pool));
+		return FL_EPROTO;
+	}
+	if ((*out = net_buffer_new(len)) != NULL)
+		return 0;
+	snprintf(why, whylen, "out of memory for a %u-byte buffer", len);
+	return FL_ENOMEM;
+}
+
+int net_ep_take_credit(net_endpoint *ep, struct net_conn *c, const struct net_frame *f,
+		       net_buffer **buf, char *why, size_t len)
 {
 	int rc = 0;
+	if (buf)
+		*buf = NULL;
 	pthread_mutex_lock(&ep->mu);
 	struct net_reg *r = reg_find(ep, c->attempt, f->channel);
 	if (!r) {
@@ -374,6 +398,8 @@ int net_ep_take_credit(net_endpoint *ep, struct net_conn *c, const struct net_fr
 		rc = FL_EPROTO;
 	} else {
 		r->granted--;
+		if (buf)
+			rc = take_buffer(ep, r->gate, f->len, buf, why, len);
 	}
 	pthread_mutex_unlock(&ep->mu);
 	return rc;

@@ -28,10 +28,11 @@ void net_ep_on_authenticated(net_endpoint *ep, struct net_conn *c);
 /* OPEN of channel id on c: attaches it and grants its credit. FL_EPROTO
  * (why filled): not registered for c's attempt, or already open. */
 int net_ep_on_open(net_endpoint *ep, struct net_conn *c, uint64_t id, char *why, size_t len);
-/* Takes one credit for a DATA/EVENT frame. 0, FL_ENOENT (the channel is no
- * longer registered: drop the frame) or FL_EPROTO (why filled). */
-int net_ep_take_credit(net_endpoint *ep, struct net_conn *c, const struct net_frame *f, char *why,
-		       size_t len);
+/* Takes one credit for a DATA/EVENT frame and, with buf (DATA), the buffer
+ * its payload goes into (see take_buffer). 0, FL_ENOENT (the channel is no
+ * longer registered: drop the frame), FL_EPROTO or FL_ENOMEM (why filled). */
+int net_ep_take_credit(net_endpoint *ep, struct net_conn *c, const struct net_frame *f,
+		       net_buffer **buf, char *why, size_t len);
 /* Pushes b (taken over) into the channel's gate. 0 or FL_EPROTO (the gate
  * overflowed: the peer sent beyond credit). */
 int net_ep_deliver(net_endpoint *ep, struct net_conn *c, uint64_t id, net_buffer *b, char *why,
@@ -43,7 +44,6 @@ void net_ep_on_close(net_endpoint *ep, struct net_conn *c, uint64_t id);
  * own thread (fails its channels, drops the list's reference). */
 void net_ep_conn_dead(net_endpoint *ep, struct net_conn *c);
 
-net_pool *net_ep_pool(net_endpoint *ep);
 const cm_secret *net_ep_secret(net_endpoint *ep);
 int64_t net_ep_handshake_timeout(net_endpoint *ep);
 

@@ -58,6 +58,7 @@ struct net_gate {
 	int fifo_head;
 	int fifo_len;
 	struct gate_chan *chans;
+	struct net_quota *quota;
 	char error[GATE_ERR_MAX];
 };
 
@@ -368,4 +369,14 @@ void net_gate_unblock_all(net_gate *g)
 int net_gate_capacity(const net_gate *g)
 {
 	return g->capacity;
+}
+
+void net_gate_set_quota(net_gate *g, struct net_quota *q)
+{
+	g->quota = q;
+}
+
+struct net_quota *net_gate_quota(const net_gate *g)
+{
+	return g->quota;
 }

@@ -71,4 +71,11 @@ void net_gate_cancel(net_gate *g);
 void net_gate_block(net_gate *g, int ch);
 void net_gate_unblock_all(net_gate *g);
 
+/* The quota received buffers for this gate are taken from (the task's
+ * share of the pool; NULL: the endpoint's pool or the heap). Set before the
+ * gate is registered with an endpoint; read under the endpoint's lock. */
+struct net_quota;
+void net_gate_set_quota(net_gate *g, struct net_quota *q);
+struct net_quota *net_gate_quota(const net_gate *g);
+
 #endif

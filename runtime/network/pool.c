@@ -23,6 +23,12 @@ struct header {
 	_Alignas(64) net_buffer b;
 };
 
+struct net_quota {
+	net_pool *p;
+	size_t min, max, used; /* p->mu */
+	bool closed;
+};
+
 struct net_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a segment was returned, or net_pool_wake */
@@ -33,8 +39,12 @@ struct net_pool {
 	uint32_t *stack;     /* returned segment indices */
 	size_t nstack;
 	size_t fresh; /* segments [fresh, nsegments) were never handed out */
-	size_t reserved;
+	size_t reserved; /* sum of open quotas' minimums, and net_pool_reserve */
 	size_t in_use;
+	/* Segments in use that no reservation covers (net_pool_take, quotas
+	 * beyond their minimum, a closed quota's). Invariant: borrowed <=
+	 * nsegments - reserved, so a take within a minimum finds a segment. */
+	size_t borrowed;
 	int waiters;
 	size_t map_data, map_headers, map_stack; /* mapping lengths */
 };
@@ -126,12 +136,21 @@ size_t net_pool_in_use(net_pool *p)
 	return n;
 }
 
+static int reserve_locked(net_pool *p, size_t n, cm_err *err);
+
 int net_pool_reserve(net_pool *p, size_t n, cm_err *err)
 {
 	pthread_mutex_lock(&p->mu);
-	size_t avail = p->nsegments - p->reserved;
+	int rc = reserve_locked(p, n, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+/* Under p->mu. What is reserved or borrowed is not available. */
+static int reserve_locked(net_pool *p, size_t n, cm_err *err)
+{
+	size_t avail = p->nsegments - p->reserved - p->borrowed;
 	if (n > avail) {
-		pthread_mutex_unlock(&p->mu);
 		return cm_err_set(err, FL_ERANGE,
 				  "Insufficient number of network buffers: required %zu, but only %zu "
 				  "available. The total number of network buffers is currently set to "
@@ -141,7 +160,6 @@ int net_pool_reserve(net_pool *p, size_t n, cm_err *err)
 				  n, avail, p->nsegments, p->segment_size);
 	}
 	p->reserved += n;
-	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
 
@@ -163,12 +181,32 @@ static int64_t pop_free(net_pool *p)
 	return -1;
 }
 
-int net_pool_take(net_pool *p, bool wait, const atomic_bool *stop, net_buffer **out)
+/* Under p->mu: whether one more segment may be borrowed. */
+static bool may_borrow(const net_pool *p)
+{
+	return p->borrowed < p->nsegments - p->reserved;
+}
+
+/* Under p->mu: whether quota q (NULL: a take outside quotas) may take a
+ * segment now, and whether it would borrow it. */
+static bool may_take(const net_pool *p, const net_quota *q, bool *borrow)
+{
+	if (q && q->used < q->min) {
+		*borrow = false;
+		return true;
+	}
+	*borrow = true;
+	return (!q || q->used < q->max) && may_borrow(p);
+}
+
+/* Takes a segment for q (or outside quotas), waiting as net_quota_take
+ * says. */
+static int take(net_pool *p, net_quota *q, bool wait, const atomic_bool *stop, net_buffer **out)
 {
 	*out = NULL;
 	pthread_mutex_lock(&p->mu);
-	int64_t i;
-	while ((i = pop_free(p)) < 0) {
+	bool borrow;
+	while (!may_take(p, q, &borrow)) {
 		if (!wait) {
 			pthread_mutex_unlock(&p->mu);
 			return FL_ERANGE;
@@ -181,7 +219,15 @@ int net_pool_take(net_pool *p, bool wait, const atomic_bool *stop, net_buffer **
 		pthread_cond_wait(&p->cv, &p->mu);
 		p->waiters--;
 	}
+	int64_t i = pop_free(p);
+	/* A minimum is reserved and borrowing stays within the unreserved
+	 * rest: a segment is free. */
+	assert(i >= 0);
 	p->in_use++;
+	if (borrow)
+		p->borrowed++;
+	if (q)
+		q->used++;
 	pthread_mutex_unlock(&p->mu);
 	net_buffer *b = &p->headers[i].b;
 	b->next = NULL;
@@ -192,22 +238,119 @@ int net_pool_take(net_pool *p, bool wait, const atomic_bool *stop, net_buffer **
 	b->arg = 0;
 	b->data = p->data + (size_t)i * p->segment_size;
 	b->pool = p;
+	b->quota = q;
 	net_buffer_account((int64_t)p->segment_size);
 	*out = b;
 	return 0;
+}
+
+int net_pool_take(net_pool *p, bool wait, const atomic_bool *stop, net_buffer **out)
+{
+	return take(p, NULL, wait, stop, out);
+}
+
+int net_quota_take(net_quota *q, bool wait, const atomic_bool *stop, net_buffer **out)
+{
+	return take(q->p, q, wait, stop, out);
+}
+
+int net_quotas_new(net_pool *p, size_t n, const size_t *min, const size_t *max, net_quota **out,
+		   cm_err *err)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = NULL;
+		total += min[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!(out[i] = calloc(1, sizeof(*out[i])))) {
+			for (size_t k = 0; k < i; k++) {
+				free(out[k]);
+				out[k] = NULL;
+			}
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
+		}
+		out[i]->p = p;
+		out[i]->min = min[i];
+		out[i]->max = max[i] > min[i] ? max[i] : min[i];
+	}
+	pthread_mutex_lock(&p->mu);
+	int rc = reserve_locked(p, total, err);
+	pthread_mutex_unlock(&p->mu);
+	if (rc) {
+		for (size_t i = 0; i < n; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+	}
+	return rc;
+}
+
+int net_quota_new(net_pool *p, size_t min, size_t max, net_quota **out, cm_err *err)
+{
+	return net_quotas_new(p, 1, &min, &max, out, err);
+}
+
+void net_quota_close(net_quota *q)
+{
+	if (!q)
+		return;
+	net_pool *p = q->p;
+	pthread_mutex_lock(&p->mu);
+	/* The segments it still holds within its minimum are borrowed from
+	 * now on: the reservation goes, the segments stay counted. */
+	size_t held = q->used < q->min ? q->used : q->min;
+	p->reserved -= q->min;
+	p->borrowed += held;
+	q->min = 0;
+	q->closed = true;
+	bool gone = q->used == 0;
+	if (p->waiters)
+		pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (gone)
+		free(q);
+}
+
+void net_quota_wake(net_quota *q)
+{
+	net_pool_wake(q->p);
+}
+
+uint32_t net_quota_segment_size(const net_quota *q)
+{
+	return q->p->segment_size;
+}
+
+size_t net_quota_in_use(net_quota *q)
+{
+	pthread_mutex_lock(&q->p->mu);
+	size_t n = q->used;
+	pthread_mutex_unlock(&q->p->mu);
+	return n;
 }
 
 void net_pool_give_back(net_pool *p, net_buffer *b)
 {
 	size_t i = (size_t)((struct header *)b - p->headers);
 	assert(i < p->nsegments);
+	net_quota *q = b->quota, *gone = NULL;
 	net_buffer_account(-(int64_t)p->segment_size);
 	pthread_mutex_lock(&p->mu);
 	p->stack[p->nstack++] = (uint32_t)i;
 	p->in_use--;
+	/* A segment above its quota's minimum (or outside quotas) was
+	 * borrowed. */
+	if (!q || q->used > q->min)
+		p->borrowed--;
+	if (q && --q->used == 0 && q->closed)
+		gone = q;
+	/* Waiters wait for different things (their quota, a borrowable
+	 * segment): all recheck. */
 	if (p->waiters)
-		pthread_cond_signal(&p->cv);
+		pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	free(gone);
 }
 
 void net_pool_wake(net_pool *p)

@@ -6,12 +6,16 @@
  * the data plane uses has a bound fixed at start, whatever the parallelism
  * or the input rate.
  *
- * Reservations: before a task is deployed, the TaskManager reserves the
- * buffers the task may hold at once (Flink's "required buffers": per output
- * of S channels S + 1, per input gate of C channels C * buffers-per-channel
- * + 1). A task that does not fit is refused with Flink's "Insufficient
- * number of network buffers" message; once deployed, its buffers are
- * there. Exhaustion beyond that means waiting (back-pressure), never growth.
+ * Quotas (Flink's LocalBufferPool): each task takes its buffers through
+ * quotas. A quota's minimum is reserved when it is created (Flink's
+ * "required buffers": per output of S channels S + 1, per input gate of C
+ * channels C * buffers-per-channel + 1); a task that does not fit is
+ * refused with Flink's "Insufficient number of network buffers" message.
+ * Up to its minimum a quota's takes always find a segment, whatever other
+ * tasks hold; beyond it, up to its maximum, it borrows only segments nobody
+ * reserved. A quota at its limit waits (back-pressure), never grows, and
+ * never takes what another task was promised: a receiver that granted
+ * credit for its reserved buffers always has them.
  *
  * Memory: the region is mapped without reserving swap and is touched only
  * as segments are first used; returned segments are reused last-in
@@ -61,15 +65,44 @@ int net_pool_reserve(net_pool *p, size_t n, cm_err *err);
 void net_pool_unreserve(net_pool *p, size_t n);
 
 /*
- * Takes a free segment as a data buffer (cap = segment size, len 0); it
- * returns to the pool when net_buffer_free'd. With wait, blocks while none
- * is free, until one is returned or *stop (may be NULL) becomes true and
- * net_pool_wake is called: then FL_ECANCELED. Without wait, FL_ERANGE when
- * none is free.
+ * Takes an unreserved segment as a data buffer (cap = segment size, len 0),
+ * outside any quota; it returns to the pool when net_buffer_free'd. With
+ * wait, blocks while none is free, until one is returned or *stop (may be
+ * NULL) becomes true and net_pool_wake is called: then FL_ECANCELED.
+ * Without wait, FL_ERANGE when none is free.
  */
 int net_pool_take(net_pool *p, bool wait, const atomic_bool *stop, net_buffer **out);
-/* Wakes every thread waiting in net_pool_take, so it rechecks its flag. */
+/* Wakes every thread waiting in a take, so it rechecks its flag. */
 void net_pool_wake(net_pool *p);
+
+typedef struct net_quota net_quota;
+
+/*
+ * A share of p: min segments reserved for it, at most max held at once
+ * (max >= min; beyond min, only unreserved segments are borrowed). Returns
+ * 0, FL_ERANGE with Flink's message when min does not fit next to what is
+ * reserved and borrowed, or FL_ENOMEM.
+ */
+int net_quota_new(net_pool *p, size_t min, size_t max, net_quota **out, cm_err *err);
+/* n quotas at once, all or none: the message names their total. */
+int net_quotas_new(net_pool *p, size_t n, const size_t *min, const size_t *max, net_quota **out,
+		   cm_err *err);
+/* Gives the quota's reservation back. Its buffers still out stay valid and
+ * return to the pool when freed; the quota goes with the last of them.
+ * NULL is a no-op. */
+void net_quota_close(net_quota *q);
+/*
+ * Takes a segment for the quota: within min at once; beyond min while the
+ * quota is under max and an unreserved segment is free. Otherwise, with
+ * wait, blocks until that changes or *stop (may be NULL) becomes true and
+ * net_quota_wake is called (FL_ECANCELED); without wait, FL_ERANGE.
+ */
+int net_quota_take(net_quota *q, bool wait, const atomic_bool *stop, net_buffer **out);
+/* Wakes every thread waiting in a take of q's pool. */
+void net_quota_wake(net_quota *q);
+uint32_t net_quota_segment_size(const net_quota *q);
+/* Segments the quota holds. */
+size_t net_quota_in_use(net_quota *q);
 
 /* Network memory of a TaskManager from the configuration, as Flink resolves
  * it for local execution: taskmanager.memory.network.min and .max; when

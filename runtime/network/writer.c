@@ -8,8 +8,9 @@
  * the bytes_out counter (read by the metrics poll). A record is framed as a
  * varint length then the row bytes; one larger than a buffer goes alone in a
  * heap buffer of its size (up to NET_MAX_BUFFER) and is sent at once.
- * Buffers come from the TaskManager's pool; an empty pool blocks the task in
- * net_pool_take until a buffer is recycled or the writer is cancelled — that
+ * Buffers come from the task's quota of the TaskManager's pool; a quota at
+ * its limit blocks the task in net_quota_take until a buffer is recycled or
+ * the writer is cancelled — that
  * wait, and the outchan's wait for credit, are back-pressure. A broadcast
  * record is encoded once and copied to every channel after room was made on
  * all of them, so a failure never leaves it on some channels only.
@@ -30,7 +31,7 @@ struct writer_chan {
 
 struct net_writer {
 	enum net_partitioner part;
-	net_pool *pool;	       /* NULL: heap buffers */
+	net_quota *quota;      /* NULL: heap buffers */
 	atomic_bool cancelled; /* stops a wait for a pool buffer */
 	int nchannels;
 	uint32_t buffer_size;
@@ -55,12 +56,12 @@ static size_t varint_len(uint64_t v)
 	return n;
 }
 
-int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, net_pool *pool,
+int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, net_quota *quota,
 		   uint32_t buffer_size, int start)
 {
 	*out = NULL;
-	if (pool)
-		buffer_size = net_pool_segment_size(pool);
+	if (quota)
+		buffer_size = net_quota_segment_size(quota);
 	if (nchannels < 1 || buffer_size < 16 || buffer_size > NET_MAX_BUFFER)
 		return FL_EINVAL;
 	if (part != NET_PART_FORWARD && part != NET_PART_REBALANCE && part != NET_PART_HASH &&
@@ -75,7 +76,7 @@ int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, n
 		return FL_ENOMEM;
 	}
 	w->part = part;
-	w->pool = pool;
+	w->quota = quota;
 	atomic_init(&w->cancelled, false);
 	w->nchannels = nchannels;
 	w->buffer_size = buffer_size;
@@ -141,8 +142,8 @@ static int ensure_room(net_writer *w, struct writer_chan *wc, size_t need)
 		net_buffer_free(b);
 		wc->cur = NULL;
 	}
-	if (w->pool && need <= w->buffer_size)
-		return net_pool_take(w->pool, true, &w->cancelled, &wc->cur);
+	if (w->quota && need <= w->buffer_size)
+		return net_quota_take(w->quota, true, &w->cancelled, &wc->cur);
 	size_t cap = need > w->buffer_size ? need : w->buffer_size;
 	if (cap > NET_MAX_BUFFER)
 		cap = NET_MAX_BUFFER;
@@ -321,8 +322,8 @@ int net_writer_broadcast_event(net_writer *w, enum net_event ev, int64_t arg)
 void net_writer_cancel(net_writer *w)
 {
 	atomic_store(&w->cancelled, true);
-	if (w->pool)
-		net_pool_wake(w->pool);
+	if (w->quota)
+		net_quota_wake(w->quota);
 	for (int i = 0; i < w->nchannels; i++) {
 		if (w->chans[i].oc)
 			net_outchan_cancel(w->chans[i].oc);

@@ -32,14 +32,14 @@ typedef struct net_writer net_writer;
 
 /*
  * Creates a writer with nchannels channels whose outchans are set with
- * net_writer_set_channel before the first emit. Buffers come from pool
- * (their size is its segment size), waiting for a free one when there is
- * none (back-pressure); pool NULL: heap buffers of buffer_size bytes (tests
- * and benchmarks). A record larger than a buffer gets a heap buffer of its
- * own. For NET_PART_REBALANCE, `start` picks the first channel. Returns 0,
- * FL_EINVAL or FL_ENOMEM. The pool must outlive the writer.
+ * net_writer_set_channel before the first emit. Buffers come from quota
+ * (their size is its pool's segment size), waiting while the quota allows
+ * none (back-pressure); quota NULL: heap buffers of buffer_size bytes
+ * (tests and benchmarks). A record larger than a buffer gets a heap buffer
+ * of its own. For NET_PART_REBALANCE, `start` picks the first channel.
+ * Returns 0, FL_EINVAL or FL_ENOMEM. The quota must outlive the writer.
  */
-int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, net_pool *pool,
+int net_writer_new(net_writer **out, enum net_partitioner part, int nchannels, net_quota *quota,
 		   uint32_t buffer_size, int start);
 /* Frees the writer, its unsent buffers and its outchans. */
 void net_writer_free(net_writer *w);

@@ -50,6 +50,7 @@ static int register_inputs(tm_task *t, cm_err *err)
 	int rc = net_gate_new(&t->gate, nin, t->deps.buffers_per_channel);
 	if (rc)
 		return cm_err_set(err, rc, "cannot create the input gate of %s", t->name);
+	net_gate_set_quota(t->gate, t->in_quota);
 	int ch = 0;
 	for (size_t k = 0; k < td->ninputs; k++) {
 		const td_input *in = &td->inputs[k];
@@ -73,18 +74,37 @@ static int register_inputs(tm_task *t, cm_err *err)
 	return 0;
 }
 
-/* The buffers a task may hold at once (see tm_task_new). */
-static size_t required_buffers(const td_task *td, int buffers_per_channel)
+/*
+ * The task's quotas of the pool (see tm_task_new), as Flink sizes a result
+ * partition's and an input gate's local buffer pools: outputs need S + 1
+ * per output of S channels and may use up to S * (buffers-per-channel + 1)
+ * + 1 (a buffer being filled and the credit's worth in flight per channel)
+ * when unreserved segments are free; the gate needs, and uses, C *
+ * buffers-per-channel + 1 (credit is granted only for its own buffers).
+ */
+static int make_quotas(tm_task *t, cm_err *err)
 {
-	size_t n = 0, nin = 0;
+	const td_task *td = t->td;
+	size_t bpc = (size_t)t->deps.buffers_per_channel;
+	size_t min[2] = {0, 0}, max[2] = {0, 0}, nin = 0;
 	for (size_t i = 0; i < td->nops; i++)
-		for (size_t k = 0; k < td->ops[i].nouts; k++)
-			n += (size_t)td->ops[i].outs[k].nconsumers + 1;
+		for (size_t k = 0; k < td->ops[i].nouts; k++) {
+			size_t s = (size_t)td->ops[i].outs[k].nconsumers;
+			min[0] += s + 1;
+			max[0] += s * (bpc + 1) + 1;
+		}
 	for (size_t k = 0; k < td->ninputs; k++)
 		nin += td->inputs[k].forward ? 1 : (size_t)td->inputs[k].src_parallelism;
 	if (nin)
-		n += nin * (size_t)buffers_per_channel + 1;
-	return n;
+		min[1] = max[1] = nin * bpc + 1;
+	net_quota *q[2];
+	cm_err perr = {0};
+	int rc = net_quotas_new(t->deps.pool, 2, min, max, q, &perr);
+	if (rc)
+		return cm_err_set(err, rc, "%s: %s", t->name, perr.msg);
+	t->out_quota = q[0];
+	t->in_quota = q[1];
+	return 0;
 }
 
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err)
@@ -105,15 +125,7 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 		free(t);
 		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying a task");
 	}
-	int rc = 0;
-	if (deps->pool) {
-		size_t need = required_buffers(td, deps->buffers_per_channel);
-		cm_err perr = {0};
-		if ((rc = net_pool_reserve(deps->pool, need, &perr)) != 0)
-			cm_err_set(err, rc, "%s: %s", t->name, perr.msg);
-		else
-			t->reserved = need;
-	}
+	int rc = deps->pool ? make_quotas(t, err) : 0;
 	if (rc == 0)
 		rc = tm_chain_init(&t->chain, td, t->name, err);
 	if (rc == 0 && sg_kind_is_keyed(td->ops[0].kind) && !td->ops[0].key.by_fn &&
@@ -155,7 +167,7 @@ static int connect_outputs(tm_task *t)
 			tm_out *o = &op->outs[k];
 			const td_output *d = o->desc;
 			net_writer *w;
-			int rc = net_writer_new(&w, net_part(d->part), d->nconsumers, t->deps.pool,
+			int rc = net_writer_new(&w, net_part(d->part), d->nconsumers, t->out_quota,
 						t->deps.segment_size, td->subtask % d->nconsumers);
 			if (rc)
 				return tm_chain_fail(&t->chain, rc,
@@ -466,8 +478,10 @@ void tm_task_free(tm_task *t)
 	free(t->prefetch_keys);
 	net_gate_free(t->gate);
 	free(t->in_ids);
-	if (t->reserved)
-		net_pool_unreserve(t->deps.pool, t->reserved);
+	/* Buffers still out (in a consumer's gate, a connection's queue) keep
+	 * their quota until they return. */
+	net_quota_close(t->out_quota);
+	net_quota_close(t->in_quota);
 	td_free(t->td);
 	pthread_mutex_destroy(&t->mu);
 	free(t);

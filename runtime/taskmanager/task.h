@@ -89,7 +89,9 @@ struct tm_task {
 	net_gate *gate; /* NULL for a source */
 	uint64_t *in_ids; /* registered input channel ids */
 	int nin;
-	size_t reserved; /* network buffers reserved in deps.pool */
+	/* Its shares of deps.pool: the record writers' buffers, the input
+	 * gate's (received data); NULL without a pool. */
+	net_quota *out_quota, *in_quota;
 	int ended_channels;
 	tm_prefetched_key *prefetch_keys; /* TM_PREFETCH_WINDOW, for a keyed head */
 	_Atomic int state;

@@ -861,6 +861,62 @@ static void test_received_buffers_come_from_the_pool(void **state)
 	net_pool_free(pool);
 }
 
+/* A producer on the receiving TaskManager that takes every segment it may
+ * (its minimum, then all that nobody reserved) leaves the receiving gate
+ * the buffers it granted credit for: data still arrives, the connection
+ * stays up (a shared, unpartitioned pool once failed it: "the network
+ * buffer pool is exhausted"). */
+static void test_a_gate_keeps_its_buffers_when_a_producer_takes_the_rest(void **state)
+{
+	net_pool *pool;
+	cm_err err = {0};
+	assert_int_equal(net_pool_new(&pool, 16, 4096, &err), 0);
+	cm_secret s = test_secret("the cluster's secret");
+	net_endpoint_options o = opts(&s, 0);
+	o.pool = pool;
+	net_endpoint *c = ep_with(o), *p = ep_new();
+	net_quota *gate_q, *producer_q;
+	assert_int_equal(net_quota_new(pool, 5, 5, &gate_q, &err), 0); /* 1 channel x 4 + 1 */
+	assert_int_equal(net_quota_new(pool, 2, 16, &producer_q, &err), 0);
+	net_buffer *held[16];
+	int nheld = 0;
+	while (net_quota_take(producer_q, false, NULL, &held[nheld]) == 0)
+		nheld++;
+	assert_int_equal(nheld, 16 - 5); /* its 2 and the 9 nobody reserved */
+	net_gate *g;
+	assert_int_equal(net_gate_new(&g, 1, 4), 0);
+	net_gate_set_quota(g, gate_q);
+	assert_int_equal(net_endpoint_register_input(c, ATT, 1, g, 0), 0);
+	net_outchan *oc = open_out(p, c, 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(net_outchan_send(oc, tagged(i, 3000)), 0);
+	for (int i = 0; i < 4; i++) {
+		net_buffer *b;
+		int ch;
+		assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
+		assert_int_equal(check_tag(b), i);
+		assert_ptr_equal(b->quota, gate_q);
+		net_buffer_free(b);
+	}
+	/* Credit returned: more flows, still within the gate's share. */
+	assert_int_equal(net_outchan_send(oc, tagged(4, 3000)), 0);
+	net_buffer *b;
+	int ch;
+	assert_int_equal(net_gate_pop(g, cm_now_ms() + 5000, &b, &ch), 0);
+	assert_int_equal(check_tag(b), 4);
+	net_buffer_free(b);
+	while (nheld > 0)
+		net_buffer_free(held[--nheld]);
+	net_outchan_free(oc);
+	net_endpoint_free(p);
+	net_endpoint_unregister_input(c, ATT, 1);
+	net_endpoint_free(c);
+	net_gate_free(g);
+	net_quota_close(gate_q);
+	net_quota_close(producer_q);
+	net_pool_free(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -884,6 +940,7 @@ int main(void)
 	    cmocka_unit_test(test_silent_connections_are_capped_and_time_out),
 	    cmocka_unit_test(test_idle_connections_are_closed),
 	    cmocka_unit_test(test_received_buffers_come_from_the_pool),
+	    cmocka_unit_test(test_a_gate_keeps_its_buffers_when_a_producer_takes_the_rest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

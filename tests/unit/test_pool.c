@@ -158,9 +158,77 @@ static void test_size_from_configuration_follows_flinks_local_rules(void **state
 	cfg_free(c);
 }
 
+/* A quota's minimum is there whatever the others hold; beyond it a quota
+ * borrows only what nobody reserved, up to its maximum. */
+static void test_quotas_keep_their_minimum_and_borrow_only_unreserved_segments(void **state)
+{
+	net_pool *p;
+	cm_err err = {0};
+	assert_int_equal(net_pool_new(&p, 10, 4096, &err), 0);
+	net_quota *a, *b;
+	assert_int_equal(net_quota_new(p, 3, 8, &a, &err), 0);
+	assert_int_equal(net_quota_new(p, 3, 3, &b, &err), 0);
+	net_buffer *ha[10], *hb[3];
+	int na = 0;
+	while (net_quota_take(a, false, NULL, &ha[na]) == 0)
+		na++;
+	assert_int_equal(na, 3 + 4); /* its 3 and the 4 nobody reserved; not b's */
+	assert_int_equal(net_quota_in_use(a), 7);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(net_quota_take(b, false, NULL, &hb[i]), 0);
+	net_buffer *x;
+	assert_int_equal(net_quota_take(b, false, NULL, &x), FL_ERANGE); /* at its max */
+	/* Nothing is left to reserve while a borrows the rest. */
+	net_quota *c;
+	assert_int_equal(net_quota_new(p, 1, 1, &c, &err), FL_ERANGE);
+	assert_non_null(strstr(err.msg, "required 1, but only 0 available"));
+	/* A borrowed segment returned can be borrowed again, by anyone. */
+	net_buffer_free(ha[--na]);
+	assert_int_equal(net_pool_take(p, false, NULL, &x), 0);
+	assert_int_equal(net_quota_take(a, false, NULL, &ha[na]), FL_ERANGE);
+	net_buffer_free(x);
+	assert_int_equal(net_quota_take(a, false, NULL, &ha[na++]), 0);
+	while (na > 0)
+		net_buffer_free(ha[--na]);
+	for (int i = 0; i < 3; i++)
+		net_buffer_free(hb[i]);
+	assert_int_equal(net_pool_in_use(p), 0);
+	net_quota_close(a);
+	net_quota_close(b);
+	assert_int_equal(net_pool_unreserved(p), 10);
+	net_pool_free(p);
+}
+
+/* A closed quota gives its reservation back at once; its buffers still out
+ * stay valid (counted as borrowed) and the quota goes with the last one. */
+static void test_a_closed_quota_lives_until_its_last_buffer_returns(void **state)
+{
+	net_pool *p;
+	cm_err err = {0};
+	assert_int_equal(net_pool_new(&p, 4, 4096, &err), 0);
+	net_quota *a;
+	assert_int_equal(net_quota_new(p, 4, 4, &a, &err), 0);
+	net_buffer *h[2];
+	assert_int_equal(net_quota_take(a, false, NULL, &h[0]), 0);
+	assert_int_equal(net_quota_take(a, false, NULL, &h[1]), 0);
+	net_quota_close(a);
+	assert_int_equal(net_pool_unreserved(p), 4);
+	/* Only the 2 free segments can be promised now. */
+	net_quota *b;
+	assert_int_equal(net_quota_new(p, 3, 3, &b, &err), FL_ERANGE);
+	assert_int_equal(net_quota_new(p, 2, 2, &b, &err), 0);
+	memset(h[0]->data, 0xab, h[0]->cap); /* still ours */
+	net_buffer_free(h[0]);
+	net_buffer_free(h[1]); /* frees the quota (ASan would report a leak) */
+	net_quota_close(b);
+	net_pool_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_quotas_keep_their_minimum_and_borrow_only_unreserved_segments),
+	    cmocka_unit_test(test_a_closed_quota_lives_until_its_last_buffer_returns),
 	    cmocka_unit_test(test_reservation_beyond_the_pool_is_refused_with_flinks_message),
 	    cmocka_unit_test(test_segments_are_recycled_last_in_first_out),
 	    cmocka_unit_test(test_exhaustion_without_wait_is_erange),
