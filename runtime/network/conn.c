@@ -562,6 +562,12 @@ static enum step step_frame(struct net_conn *c, char *why, size_t len)
 	if (net_frame_decode(c->rx + c->rx_start, &f, why, len) != 0)
 		return STEP_FAIL;
 	c->rx_start += NET_FRAME_HDR;
+	/* Data flows from dialer to acceptor; only credit comes back. */
+	if (c->dialed && f.type != NET_FR_CREDIT) {
+		snprintf(why, len, "%s sent a frame of type %d on a connection this side dialed",
+			 c->peer, f.type);
+		return STEP_FAIL;
+	}
 	switch (f.type) {
 	case NET_FR_OPEN:
 		return net_ep_on_open(c->ep, c, f.channel, why, len) == 0 ? STEP_MORE : STEP_FAIL;
@@ -804,9 +810,10 @@ int net_conn_open_out(struct net_conn *c, uint64_t id, net_outchan **out)
 	net_conn_ref(c);
 	atomic_fetch_add(&c->nchannels, 1);
 	struct net_frame f = {.type = NET_FR_OPEN, .channel = id};
-	if (net_conn_queue(c, &f, NULL) != 0) {
+	int rc = net_conn_queue(c, &f, NULL);
+	if (rc != 0) {
 		remote_free(&o->base);
-		return FL_ECLOSED;
+		return rc; /* FL_ECLOSED (the connection failed) or FL_ENOMEM */
 	}
 	*out = &o->base;
 	return 0;

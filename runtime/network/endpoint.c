@@ -189,8 +189,10 @@ static struct net_conn *detach(struct net_reg *r)
 static void send_credit(struct net_conn *c, uint64_t id, int n)
 {
 	struct net_frame f = {.type = NET_FR_CREDIT, .channel = id, .arg = n};
-	/* A failed queue means a failed connection, which fails the channel. */
-	net_conn_queue(c, &f, NULL);
+	/* FL_ECLOSED: the connection failed, which fails the channel. Lost
+	 * credit would stall the channel for good: fail the connection. */
+	if (net_conn_queue(c, &f, NULL) == FL_ENOMEM)
+		net_conn_fail(c, "out of memory returning credit");
 }
 
 /* Gate consumed-listener, on the consumer thread: one popped buffer is one
@@ -558,6 +560,13 @@ static void on_accepted(void *arg)
 		return;
 	}
 	pthread_mutex_lock(&ep->mu);
+	/* net_endpoint_free may have begun meanwhile: it no longer looks at
+	 * the list, so nothing may join it. */
+	if (ep->closing) {
+		pthread_mutex_unlock(&ep->mu);
+		net_conn_unref(c);
+		return;
+	}
 	c->next = ep->conns;
 	ep->conns = c;
 	c->listed = true;
@@ -755,18 +764,34 @@ void net_endpoint_free(net_endpoint *ep)
 	}
 	/* What the service thread could not take (memory exhausted) is torn
 	 * down here, off any NNG callback. */
-	struct net_conn *left = ep->conns;
+	struct net_conn *left = ep->conns, *mine = NULL;
 	ep->conns = NULL;
 	pthread_mutex_unlock(&ep->mu);
-	cm_loop_free(ep->loop);
+	/* Those already handed to the teardown stay its (it runs as the loop
+	 * ends); the others are unlisted first, so nothing hands them to the
+	 * loop once it is gone. */
 	while (left) {
 		struct net_conn *next = left->next;
-		left->next = NULL;
-		net_conn_fail(left, why);
-		nng_aio_stop(left->recv_aio);
-		nng_aio_stop(left->send_aio);
-		net_conn_unref(left);
+		pthread_mutex_lock(&left->mu);
+		bool posted = left->dead_posted;
+		if (!posted)
+			left->listed = false;
+		pthread_mutex_unlock(&left->mu);
+		if (!posted) {
+			left->next = mine;
+			mine = left;
+		}
 		left = next;
+	}
+	cm_loop_free(ep->loop);
+	while (mine) {
+		struct net_conn *next = mine->next;
+		mine->next = NULL;
+		net_conn_fail(mine, why);
+		nng_aio_stop(mine->recv_aio);
+		nng_aio_stop(mine->send_aio);
+		net_conn_unref(mine);
+		mine = next;
 	}
 	nng_stream_listener_free(ep->listener);
 	nng_aio_free(ep->accept_aio);
@@ -858,21 +883,30 @@ static nng_stream *dial(const char *peer, char *why, size_t whylen)
 
 /* The dialer's side of the handshake, blocking. Returns 0 or FL_EIO with
  * why naming the reason. */
+/* Milliseconds until deadline, at least 1 (0 would mean no timeout). */
+static int64_t left_ms(int64_t deadline)
+{
+	int64_t left = deadline - cm_now_ms();
+	return left > 0 ? left : 1;
+}
+
 static int shake_hands(net_endpoint *ep, struct net_conn *c, uint64_t attempt, char *why,
 		       size_t len)
 {
 	net_hello h = {.attempt = attempt};
 	snprintf(h.cluster_id, sizeof(h.cluster_id), "%s", ep->cluster_id);
 	snprintf(h.resource_id, sizeof(h.resource_id), "%s", ep->resource_id);
-	char io[200];
+	char io[200] = "";
+	/* One deadline for the whole exchange, not one per read. */
+	int64_t deadline = cm_now_ms() + ep->handshake_timeout_ms;
 	if (cm_random(h.nonce, sizeof(h.nonce)) != 0) {
 		snprintf(why, len, "no randomness for the handshake");
 		return FL_EIO;
 	}
 	net_hs_hello_encode(c->hs_hello, &h);
 	if (net_conn_write_sync(c, c->hs_hello, NET_HS_HELLO_LEN, io, sizeof(io)) != 0 ||
-	    net_conn_read_sync(c, c->hs_welcome, NET_HS_PREFIX, ep->handshake_timeout_ms, io,
-			       sizeof(io)) != 0) {
+	    net_conn_read_sync(c, c->hs_welcome, NET_HS_PREFIX, left_ms(deadline), io, sizeof(io)) !=
+		0) {
 		snprintf(why, len, "handshake with %s failed: %s", c->peer, io);
 		return FL_EIO;
 	}
@@ -890,7 +924,7 @@ static int shake_hands(net_endpoint *ep, struct net_conn *c, uint64_t attempt, c
 	}
 	net_welcome w;
 	if (net_conn_read_sync(c, c->hs_welcome + NET_HS_PREFIX, NET_HS_WELCOME_LEN - NET_HS_PREFIX,
-			       ep->handshake_timeout_ms, io, sizeof(io)) != 0 ||
+			       left_ms(deadline), io, sizeof(io)) != 0 ||
 	    net_hs_welcome_decode(c->hs_welcome, &w, io, sizeof(io)) != 0) {
 		snprintf(why, len, "handshake with %s failed: %s", c->peer, io);
 		return FL_EIO;
@@ -908,12 +942,28 @@ static int shake_hands(net_endpoint *ep, struct net_conn *c, uint64_t attempt, c
 		return FL_EIO;
 	}
 	uint8_t proof[NET_HS_PROOF_LEN];
-	if (net_hs_proof_encode(proof, c->hs_hello, c->hs_welcome, &ep->secret) != 0 ||
-	    net_conn_write_sync(c, proof, sizeof(proof), io, sizeof(io)) != 0) {
+	if (net_hs_proof_encode(proof, c->hs_hello, c->hs_welcome, &ep->secret) != 0) {
+		snprintf(why, len, "handshake with %s failed: cannot compute the proof", c->peer);
+		return FL_EIO;
+	}
+	if (net_conn_write_sync(c, proof, sizeof(proof), io, sizeof(io)) != 0) {
 		snprintf(why, len, "handshake with %s failed: %s", c->peer, io);
 		return FL_EIO;
 	}
 	return 0;
+}
+
+/* Under ep->mu: counts the caller's channel-to-be as carried by c, so the
+ * idle sweep leaves c alone until the caller opened it (unclaim). */
+static void claim(struct net_conn *c)
+{
+	atomic_fetch_add(&c->nchannels, 1);
+}
+
+static void unclaim(struct net_conn *c)
+{
+	if (atomic_fetch_sub(&c->nchannels, 1) == 1)
+		atomic_store(&c->idle_since_ms, cm_now_ms());
 }
 
 /* Under ep->mu: a live connection we dialed to (peer, attempt), or NULL. */
@@ -950,6 +1000,7 @@ static int get_conn(net_endpoint *ep, const char *peer, uint64_t attempt, struct
 		struct net_conn *c = find_dialed(ep, peer, attempt);
 		if (c) {
 			net_conn_ref(c);
+			claim(c);
 			pthread_mutex_unlock(&ep->mu);
 			*out = c;
 			return 0;
@@ -997,6 +1048,7 @@ static int get_conn(net_endpoint *ep, const char *peer, uint64_t attempt, struct
 		c->authenticated = true;
 		ep->noutbound++;
 		net_conn_ref(c); /* the caller's */
+		claim(c);
 	}
 	pthread_cond_broadcast(&ep->cv);
 	pthread_mutex_unlock(&ep->mu);
@@ -1023,6 +1075,7 @@ int net_endpoint_open_output(net_endpoint *ep, const char *peer, uint64_t attemp
 	if (rc != 0)
 		return rc;
 	rc = net_conn_open_out(c, id, out);
+	unclaim(c);
 	if (rc == FL_EINVAL)
 		cm_err_set(err, rc, "channel %llu to %s is already open", (unsigned long long)id, peer);
 	else if (rc == FL_ECLOSED)

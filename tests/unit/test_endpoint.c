@@ -727,6 +727,63 @@ static void test_another_cluster_and_an_unknown_attempt_are_refused(void **state
 	net_gate_free(g);
 }
 
+/* A raw acceptor holding the secret: completes the handshake, then sends
+ * what only a dialer may send (an OPEN and data) back on the connection. */
+struct raw_acceptor {
+	int lfd, port;
+};
+
+static void *raw_accept_main(void *arg)
+{
+	struct raw_acceptor *a = arg;
+	int fd = accept(a->lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	cm_secret s = test_secret("the cluster's secret");
+	uint8_t hello[NET_HS_HELLO_LEN], welcome[NET_HS_WELCOME_LEN], proof[NET_HS_PROOF_LEN];
+	assert_int_equal(raw_read(fd, hello, sizeof(hello), 5000), (ssize_t)sizeof(hello));
+	net_welcome w = {.status = NET_HS_OK};
+	assert_int_equal(cm_random(w.nonce, sizeof(w.nonce)), 0);
+	assert_int_equal(net_hs_welcome_encode(welcome, &w, hello, &s), 0);
+	assert_int_equal(write(fd, welcome, sizeof(welcome)), (ssize_t)sizeof(welcome));
+	assert_int_equal(raw_read(fd, proof, sizeof(proof), 5000), (ssize_t)sizeof(proof));
+	raw_send(fd, NET_FR_OPEN, 0, 99, 0, NULL);
+	raw_send(fd, NET_FR_DATA, 4, 99, 0, "evil");
+	uint8_t junk[256];
+	while (raw_read(fd, junk, sizeof(junk), 5000) > 0)
+		; /* until the dialer closes */
+	close(fd);
+	return NULL;
+}
+
+static void test_a_dialed_connection_takes_only_credit(void **state)
+{
+	struct raw_acceptor a = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof(sa);
+	assert_int_equal(bind(a.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(a.lfd, 1), 0);
+	assert_int_equal(getsockname(a.lfd, (struct sockaddr *)&sa, &sl), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, raw_accept_main, &a), 0);
+	net_endpoint *p = ep_new();
+	char peer[64];
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", ntohs(sa.sin_port));
+	net_outchan *oc;
+	cm_err err = {0};
+	assert_int_equal(net_endpoint_open_output(p, peer, ATT, 5, &oc, &err), 0);
+	/* No credit ever comes; the bad frames fail the connection, which
+	 * ends the wait for credit with the reason. */
+	assert_int_equal(net_outchan_send(oc, tagged(0, 64)), FL_ECLOSED);
+	const char *why = net_outchan_why(oc);
+	if (!why || !strstr(why, "on a connection this side dialed"))
+		fail_msg("unexpected reason: %s", why ? why : "(none)");
+	net_outchan_free(oc);
+	net_endpoint_free(p);
+	pthread_join(t, NULL);
+	close(a.lfd);
+}
+
 static void test_open_of_an_unregistered_channel_fails_the_connection(void **state)
 {
 	net_endpoint *c = ep_new();
@@ -941,6 +998,7 @@ int main(void)
 	    cmocka_unit_test(test_idle_connections_are_closed),
 	    cmocka_unit_test(test_received_buffers_come_from_the_pool),
 	    cmocka_unit_test(test_a_gate_keeps_its_buffers_when_a_producer_takes_the_rest),
+	    cmocka_unit_test(test_a_dialed_connection_takes_only_credit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
