@@ -52,10 +52,32 @@ struct rpc_server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a gateway call answered */
 	int calls;	   /* gateway calls not yet answered */
+	int busy;	   /* threads about to use a context (enter/leave) */
 	bool closing;
 	int64_t last_reject_log;
 	uint64_t rejected_unlogged;
 };
+
+/* NNG 1.5.2 panics when a context is used after its socket was closed, so
+ * every use of a context is bracketed: enter fails once closing began, and
+ * rpc_server_free closes the socket only when nobody is inside. */
+static bool enter(struct rpc_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	bool ok = !s->closing;
+	if (ok)
+		s->busy++;
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+static void leave(struct rpc_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	if (--s->busy == 0)
+		pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
 
 static void srv_recv(struct sctx *x)
 {
@@ -95,10 +117,11 @@ static void srv_done(void *arg, int rc, const char *msg, const uint8_t *payload,
 	struct rpc_server *s = x->s;
 	pthread_mutex_lock(&s->mu);
 	x->waiting = false;
-	bool closing = s->closing;
 	pthread_mutex_unlock(&s->mu);
-	if (!closing)
+	if (enter(s)) {
 		srv_send(x, rc, msg, payload, len);
+		leave(s);
+	}
 	pthread_mutex_lock(&s->mu);
 	s->calls--;
 	pthread_cond_broadcast(&s->cv);
@@ -223,9 +246,7 @@ static void srv_cb(void *arg)
 	struct sctx *x = arg;
 	struct rpc_server *s = x->s;
 	int rv = nng_aio_result(x->aio);
-	pthread_mutex_lock(&s->mu);
-	bool closing = s->closing;
-	pthread_mutex_unlock(&s->mu);
+	bool closing = !enter(s);
 	if (x->sending) {
 		/* A failed send still owns its message; a sent one is gone. */
 		if (rv != 0) {
@@ -236,11 +257,15 @@ static void srv_cb(void *arg)
 		nng_aio_set_msg(x->aio, NULL);
 		if (!closing && rv != NNG_ECLOSED)
 			srv_recv(x);
+		if (!closing)
+			leave(s);
 		return;
 	}
 	if (rv != 0) {
 		if (!closing && rv != NNG_ECLOSED)
 			srv_recv(x);
+		if (!closing)
+			leave(s);
 		return;
 	}
 	nng_msg *m = nng_aio_get_msg(x->aio);
@@ -261,11 +286,13 @@ static void srv_cb(void *arg)
 	memcpy(x->mac, req.mac, CM_MAC_LEN);
 	if (rc == 0 && dispatch(x, &req, why, sizeof(why))) {
 		nng_msg_free(m);
+		leave(s);
 		return; /* srv_done replies */
 	}
 	nng_msg_free(m);
 	log_rejection(s, why);
 	srv_send(x, FL_EPROTO, why, NULL, 0);
+	leave(s);
 }
 
 int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm_gateway *jm,
@@ -343,6 +370,8 @@ void rpc_server_free(rpc_server *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->closing = true;
+	while (s->busy > 0)
+		pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 	nng_close(s->sock);
 	for (int i = 0; i < s->nctxs; i++)
@@ -377,10 +406,31 @@ struct client {
 	int64_t timeout_ms;
 	_Atomic uint64_t next_id;
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* a call ended */
+	pthread_cond_t cv; /* a call ended, or a context use (busy) */
 	int inflight;
+	int busy; /* threads about to use a context (see enter) */
 	bool closing;
 };
+
+/* As the server's enter/leave: no context use once closing began, and the
+ * socket closes only when nobody is about to use one. */
+static bool client_enter(struct client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	bool ok = !c->closing;
+	if (ok)
+		c->busy++;
+	pthread_mutex_unlock(&c->mu);
+	return ok;
+}
+
+static void client_leave(struct client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	if (--c->busy == 0)
+		pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
 
 struct call {
 	struct client *c;
@@ -399,7 +449,11 @@ static void call_end(struct call *k, int rc, const char *msg, const uint8_t *p, 
 	struct client *c = k->c;
 	if (k->done)
 		k->done(k->arg, rc, msg, p, len);
-	nng_ctx_close(k->ctx);
+	/* Once closing, nng_close closes every context itself. */
+	if (client_enter(c)) {
+		nng_ctx_close(k->ctx);
+		client_leave(c);
+	}
 	nng_aio_reap(k->aio); /* freed off this callback */
 	free(k);
 	pthread_mutex_lock(&c->mu);
@@ -430,7 +484,14 @@ static void call_cb(void *arg)
 	int rv = nng_aio_result(k->aio);
 	if (rv == 0 && !k->sent) {
 		k->sent = true;
-		nng_ctx_recv(k->ctx, k->aio);
+		if (client_enter(c)) {
+			nng_ctx_recv(k->ctx, k->aio);
+			client_leave(c);
+			return;
+		}
+		char why[300];
+		snprintf(why, sizeof(why), "the gateway to %s is closed", c->url);
+		call_end(k, FL_ECLOSED, why, NULL, 0);
 		return;
 	}
 	char why[600];
@@ -480,6 +541,7 @@ static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn 
 		goto fail;
 	}
 	c->inflight++;
+	c->busy++; /* until the request is handed to NNG */
 	char to[RPC_TO_MAX + 1];
 	memcpy(to, c->to, sizeof(to));
 	pthread_mutex_unlock(&c->mu);
@@ -515,9 +577,11 @@ static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn 
 	nng_aio_set_timeout(k->aio, (nng_duration)c->timeout_ms);
 	nng_aio_set_msg(k->aio, m);
 	nng_ctx_send(k->ctx, k->aio);
+	client_leave(c);
 	return;
 
 fail_inflight:
+	client_leave(c);
 	snprintf(why, sizeof(why), "cannot send '%s' to %s: %s", rpc_method_name(method), c->url,
 		 fl_strerror(rc));
 	pthread_mutex_lock(&c->mu);
@@ -568,6 +632,8 @@ static void client_fini(struct client *c)
 {
 	pthread_mutex_lock(&c->mu);
 	c->closing = true;
+	while (c->busy > 0)
+		pthread_cond_wait(&c->cv, &c->mu);
 	pthread_mutex_unlock(&c->mu);
 	nng_close(c->sock); /* calls in flight end with NNG_ECLOSED */
 	pthread_mutex_lock(&c->mu);

@@ -746,8 +746,17 @@ static void *raw_accept_main(void *arg)
 	assert_int_equal(net_hs_welcome_encode(welcome, &w, hello, &s), 0);
 	assert_int_equal(write(fd, welcome, sizeof(welcome)), (ssize_t)sizeof(welcome));
 	assert_int_equal(raw_read(fd, proof, sizeof(proof), 5000), (ssize_t)sizeof(proof));
-	raw_send(fd, NET_FR_OPEN, 0, 99, 0, NULL);
-	raw_send(fd, NET_FR_DATA, 4, 99, 0, "evil");
+	uint8_t hdr[NET_FRAME_HDR]; /* the dialer's OPEN: its channel is open */
+	assert_int_equal(raw_read(fd, hdr, sizeof(hdr), 5000), NET_FRAME_HDR);
+	/* Both frames in one write, without SIGPIPE: the dialer closes the
+	 * connection at the first. */
+	uint8_t frames[2 * NET_FRAME_HDR + 4];
+	struct net_frame open = {.type = NET_FR_OPEN, .channel = 99};
+	struct net_frame data = {.type = NET_FR_DATA, .len = 4, .channel = 99};
+	net_frame_encode(frames, &open);
+	net_frame_encode(frames + NET_FRAME_HDR, &data);
+	memcpy(frames + 2 * NET_FRAME_HDR, "evil", 4);
+	(void)send(fd, frames, sizeof(frames), MSG_NOSIGNAL);
 	uint8_t junk[256];
 	while (raw_read(fd, junk, sizeof(junk), 5000) > 0)
 		; /* until the dialer closes */
