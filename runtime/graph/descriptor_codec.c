@@ -8,8 +8,8 @@
  * The decoder checks structure as well as bytes: kinds and partitioners
  * known, chained indices pointing forward inside the chain, peer indices
  * inside the peer table, parallelisms and subtask in range, a user function
- * named where the kind needs one. A descriptor that passes can be run
- * without further checks.
+ * named where the kind needs one, every operator but the head chained from
+ * exactly one. A descriptor that passes can be run without further checks.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -368,6 +368,25 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 		for (size_t i = 1; i < td->nops; i++)
 			if (sg_kind_is_source(td->ops[i].kind))
 				cm_rbuf_fail(&r, "a source chained after another operator");
+	}
+	/* A chain is a tree from the head: every other operator chained from
+	 * exactly one (two paths to one operator would feed it every record
+	 * twice, and a crafted descriptor exponentially often). */
+	if (!cm_rbuf_error(&r)) {
+		uint8_t *from = calloc(td->nops, 1);
+		if (!from) {
+			cm_rbuf_fail(&r, "out of memory");
+		} else {
+			for (size_t i = 0; i < td->nops && !cm_rbuf_error(&r); i++)
+				for (size_t c = 0; c < td->ops[i].nchained; c++)
+					if (from[td->ops[i].chained[c]]++)
+						cm_rbuf_fail(&r, "operator %d chained from two operators",
+							     td->ops[i].chained[c]);
+			for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
+				if (!from[i])
+					cm_rbuf_fail(&r, "operator %zu is chained from no operator", i);
+			free(from);
+		}
 	}
 	int rc = cm_rbuf_end(&r);
 	if (rc && strcmp(cm_rbuf_errmsg(&r), "out of memory") == 0)

@@ -70,6 +70,7 @@ struct jm_jobmaster {
 	jm_node_progress *np;
 	int metrics_pending;
 	bool final_metrics; /* the metrics round before release */
+	bool final_round_wanted; /* ... after the round in flight */
 	/* Completion, for jm_wait: mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -305,6 +306,8 @@ static void report_progress(jm_jobmaster *jm)
 
 static void release_everywhere(jm_jobmaster *jm);
 
+static bool collect_metrics(jm_jobmaster *jm);
+
 static void on_metrics(jm_jobmaster *jm, struct reply *r)
 {
 	jm->tmi[r->tm].metrics_out = false;
@@ -325,6 +328,12 @@ static void on_metrics(jm_jobmaster *jm, struct reply *r)
 		return;
 	report_progress(jm);
 	if (jm->final_metrics) {
+		/* A round asked before the tasks ended is not the final one. */
+		if (jm->final_round_wanted) {
+			jm->final_round_wanted = false;
+			if (collect_metrics(jm))
+				return;
+		}
 		jm->final_metrics = false;
 		release_everywhere(jm);
 	}
@@ -407,6 +416,11 @@ static void maybe_end(jm_jobmaster *jm)
 	jm->phase = P_ENDING;
 	if (jm->L.progress && !jm->deploy_failed) {
 		jm->final_metrics = true;
+		if (jm->metrics_pending > 0) {
+			/* A progress round is out: the final one follows it. */
+			jm->final_round_wanted = true;
+			return;
+		}
 		if (collect_metrics(jm))
 			return;
 		jm->final_metrics = false;

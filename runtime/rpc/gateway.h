@@ -101,10 +101,12 @@ int rpc_local_open(const char *name, rpc_jm_gateway **out);
  * Opens a JobMaster gateway for an address: "local:NAME" (above) or
  * "tcp://host:port" (NNG request/reply, authenticated with the secret the
  * caller's process was started with: see rpc/nng.h). Returns 0, FL_ENOENT,
- * FL_EINVAL (unknown scheme) or FL_ENOMEM.
+ * FL_EINVAL (unknown scheme or a bad address) or FL_ENOMEM, with err naming
+ * the address and why.
  */
 struct cm_secret;
+struct cm_err;
 int rpc_jm_gateway_open(const char *address, const struct cm_secret *secret,
-			const char *cluster_id, rpc_jm_gateway **out);
+			const char *cluster_id, rpc_jm_gateway **out, struct cm_err *err);
 
 #endif

@@ -59,7 +59,7 @@ struct tm_taskmanager {
 	bool shutting_down;  /* loop thread */
 	int64_t cancel_interval_ms, cancel_timeout_ms, heartbeat_timeout_ms;
 	bool exit_on_stuck;
-	int abandoned; /* tasks left behind; the TaskManager is then kept */
+	_Atomic int abandoned; /* tasks left behind; the TaskManager is then kept */
 	tm_task *left;	/* abandoned tasks of released jobs (left_next) */
 	struct tm_taskmanager *kept_next;
 	uint64_t watch_timer;
@@ -372,9 +372,11 @@ static void do_submit(struct call *c)
 		j->attempt = td->attempt;
 		snprintf(j->jm_address, sizeof(j->jm_address), "%s", c->address);
 		j->last_heartbeat_ms = cm_now_ms();
-		if ((rc = rpc_jm_gateway_open(c->address, &tm->secret, tm->cluster_id, &j->jm)) != 0) {
-			snprintf(err.msg, sizeof(err.msg), "cannot reach the JobMaster at '%.200s': %s",
-				 c->address, fl_strerror(rc));
+		cm_err oerr = {0};
+		if ((rc = rpc_jm_gateway_open(c->address, &tm->secret, tm->cluster_id, &j->jm,
+					      &oerr)) != 0) {
+			snprintf(err.msg, sizeof(err.msg), "cannot reach the JobMaster at '%.160s': %.300s",
+				 c->address, oerr.msg[0] ? oerr.msg : fl_strerror(rc));
 			free(j);
 			td_free(td);
 			reply(c, rc, err.msg, NULL, 0);
@@ -899,7 +901,7 @@ void tm_free(tm_taskmanager *tm)
 	/* The job table is the loop's, but once shutting down the loop takes no
 	 * new calls, and neither a release, the tasks' reports nor the watchdogs
 	 * change it; reading it here is ordered by the cm_loop_call above. */
-	bool stuck = tm->abandoned > 0;
+	bool stuck = atomic_load(&tm->abandoned) > 0;
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
 		for (size_t i = 0; i < j->ntasks; i++)
 			if (!await_task(tm, j->tasks[i])) {

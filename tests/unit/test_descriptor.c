@@ -255,6 +255,31 @@ static void test_a_chained_index_pointing_backwards_is_refused(void **state)
 	teardown(f);
 }
 
+/* Two paths to one operator (the same index twice) would feed it each
+ * record twice, exponentially so in a crafted chain. */
+static void test_an_operator_chained_twice_is_refused(void **state)
+{
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	assert_int_equal(td->ops[0].nchained, 1);
+	int *two = realloc(td->ops[0].chained, 2 * sizeof(int));
+	assert_non_null(two);
+	two[1] = two[0];
+	td->ops[0].chained = two;
+	td->ops[0].nchained = 2;
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	td_task *back = NULL;
+	cm_err err = {0};
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "chained from two operators"));
+	free(a);
+	td_free(td);
+	teardown(f);
+}
+
 static void test_an_oversized_descriptor_is_refused_before_decoding(void **state)
 {
 	td_task *back = NULL;
@@ -274,6 +299,7 @@ int main(void)
 	    cmocka_unit_test(test_every_single_byte_corruption_is_refused_or_consistent),
 	    cmocka_unit_test(test_a_peer_index_outside_the_table_is_refused),
 	    cmocka_unit_test(test_a_chained_index_pointing_backwards_is_refused),
+	    cmocka_unit_test(test_an_operator_chained_twice_is_refused),
 	    cmocka_unit_test(test_an_oversized_descriptor_is_refused_before_decoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -317,7 +317,8 @@ static void test_task_states_reach_the_jobmaster(void **state)
 					&err),
 			 0);
 	rpc_jm_gateway *g;
-	assert_int_equal(rpc_jm_gateway_open(rpc_server_address(srv), &s, "c1", &g), 0);
+	cm_err oerr = {0};
+	assert_int_equal(rpc_jm_gateway_open(rpc_server_address(srv), &s, "c1", &g, &oerr), 0);
 	struct result r;
 	result_init(&r);
 	g->ops->task_state(g, "tm-7", "job", 99, 3, 5, 7, "it broke", on_result, &r);
@@ -583,8 +584,12 @@ static void test_bad_addresses_are_refused(void **state)
 	assert_int_equal(rpc_tm_gateway_nng(&g, "http://x", &s, "c", 100, &err), FL_EINVAL);
 	assert_non_null(strstr(err.msg, "http://x"));
 	rpc_jm_gateway *j;
-	assert_int_equal(rpc_jm_gateway_open("ftp://x", &s, "c", &j), FL_EINVAL);
-	assert_int_equal(rpc_jm_gateway_open("local:nobody", &s, "c", &j), FL_ENOENT);
+	cm_err_clear(&err);
+	assert_int_equal(rpc_jm_gateway_open("ftp://x", &s, "c", &j, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "'ftp://x' is neither"));
+	cm_err_clear(&err);
+	assert_int_equal(rpc_jm_gateway_open("local:nobody", &s, "c", &j, &err), FL_ENOENT);
+	assert_non_null(strstr(err.msg, "local:nobody"));
 	rpc_server *srv;
 	cm_err_clear(&err);
 	assert_int_equal(rpc_server_new(&srv, "tcp://203.0.113.1:0", &served_tm, NULL, NULL, &s, "c",
