@@ -134,18 +134,43 @@ static bool leftover(const char *name)
 	return strncmp(name, ".part-", 6) == 0 && n > 11 && strcmp(name + n - 11, ".inprogress") == 0;
 }
 
-/* True when dir holds anything but leftovers (or cannot be read). */
-static bool holds_output(const char *dir)
+/* 1 when dir holds anything but leftovers, 0 when it does not or does not
+ * exist, or an error naming dir and why it cannot be read (a path through
+ * a file, no permission): never "already exists" for those. */
+static int holds_output(const char *dir, cm_err *err)
 {
 	DIR *d = opendir(dir);
-	if (!d)
-		return errno != ENOENT;
+	if (!d) {
+		int e = errno;
+		if (e == ENOENT)
+			return 0;
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "cannot read the output directory '%.300s': %s", dir,
+				  strerror(e));
+	}
 	struct dirent *e;
-	bool any = false;
+	int any = 0;
+	errno = 0;
 	while (!any && (e = readdir(d)))
-		any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && !leftover(e->d_name);
+		any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		      !leftover(e->d_name);
+	int rc = any;
+	if (!any && errno != 0)
+		rc = cm_err_set(err, cm_err_from_errno(errno),
+				"cannot read the output directory '%.300s': %s", dir,
+				strerror(errno));
 	closedir(d);
-	return any;
+	return rc;
+}
+
+static int no_overwrite(const char *dir, cm_err *err)
+{
+	return cm_err_set(err, FL_EINVAL,
+			  "File or directory %.300s already exists. Existing files and "
+			  "directories are not overwritten in NO_OVERWRITE mode. Use "
+			  "OVERWRITE mode to overwrite existing files and directories "
+			  "(fs.overwrite-files: true).",
+			  dir);
 }
 
 int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err)
@@ -172,13 +197,8 @@ int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err)
 						  "directory",
 						  m->name, n->name, canon, m->dir, n->dir);
 		}
-		if (!overwrite && holds_output(n->dir))
-			return cm_err_set(err, FL_EINVAL,
-					  "File or directory %.300s already exists. Existing files and "
-					  "directories are not overwritten in NO_OVERWRITE mode. Use "
-					  "OVERWRITE mode to overwrite existing files and directories "
-					  "(fs.overwrite-files: true).",
-					  n->dir);
+		if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
+			return rc < 0 ? rc : no_overwrite(n->dir, err);
 		if ((rc = outputs_mkdirs(n->dir, err)) != 0)
 			return rc;
 	}

@@ -14,12 +14,14 @@
  *
  * Before the job runs (outputs_prepare, on the JobMaster): a directory that
  * holds anything but hidden leftovers of killed runs is refused unless the
- * job may overwrite (fs.overwrite-files, Flink's NO_OVERWRITE default).
- * Two sinks whose directories are the same place (`out` and `./out/`) are
- * refused too. At the end (outputs_commit): the earlier run's part files and
- * _SUCCESS go (overwrite), this run's files are renamed, _SUCCESS is
- * written, and the directory is synced. On failure (outputs_abort): this
- * run's in-progress files are removed.
+ * job may overwrite (fs.overwrite-files, Flink's NO_OVERWRITE default); a
+ * path that cannot be read (through a file, no permission) is refused
+ * saying so, never as output that exists. Two sinks whose directories are
+ * the same place (`out` and `./out/`) are refused too. At the end
+ * (outputs_commit): the earlier run's part files and _SUCCESS go
+ * (overwrite), this run's files are renamed, _SUCCESS is written, and the
+ * directory is synced. On failure (outputs_abort): this run's in-progress
+ * files are removed.
  *
  * These touch the file system and may block; they run on the JobMaster's
  * loop once per job (and the naming in the tasks).
@@ -57,7 +59,8 @@ int outputs_canonical(const char *path, char *out, size_t cap, cm_err *err);
 int outputs_mkdirs(const char *dir, cm_err *err);
 
 /* Checks and creates the sinks' directories (see above). Returns 0, or
- * FL_EINVAL / FL_EIO with err in Flink's words. */
+ * FL_EINVAL with err in Flink's words (a directory holding output), or the
+ * mapped errno of a directory that cannot be read or created. */
 int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err);
 /* Publishes the run's part files (see above). Returns 0 or an error naming
  * the file and why; the directory then has no _SUCCESS. */

@@ -622,6 +622,29 @@ static void test_two_sinks_on_one_directory_spelled_differently_are_refused(void
 	remove_dir(dir);
 }
 
+/* An output path through a file cannot be read: that is the message,
+ * not Flink's NO_OVERWRITE one. */
+static void test_an_output_path_through_a_file_says_it_cannot_be_read(void **state)
+{
+	char *dir = temp_dir();
+	char file[600], out[700];
+	snprintf(file, sizeof(file), "%s/file.txt", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(out, sizeof(out), "%s/out", file);
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), out);
+	assert_int_not_equal(fl_execute(env, "through a file"), 0);
+	char want[800];
+	snprintf(want, sizeof(want), "cannot read the output directory '%s': Not a directory", out);
+	if (!strstr(fl_env_error(env), want))
+		fail_msg("'%s' lacks '%s'", fl_env_error(env), want);
+	assert_null(strstr(fl_env_error(env), "already exists"));
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 static void test_parallelism_above_max_parallelism_fails_before_running(void **state)
 {
 	fl_env *env = env_with(4, 1, "STREAMING");
@@ -883,6 +906,7 @@ int main(void)
 	    cmocka_unit_test(test_text_source_reads_files_as_of_graph_building),
 	    cmocka_unit_test(test_file_sink_publishes_whole_runs_only),
 	    cmocka_unit_test(test_two_sinks_on_one_directory_spelled_differently_are_refused),
+	    cmocka_unit_test(test_an_output_path_through_a_file_says_it_cannot_be_read),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
 	    cmocka_unit_test(test_text_source_fails_when_its_file_shrinks_while_read),
 	    cmocka_unit_test(test_text_source_fails_when_its_file_grows_while_read),
