@@ -29,11 +29,44 @@ int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, i
 	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
 }
 
-/* Joins components of rest onto out (absolute), folding ".", ".." and
- * repeated slashes. */
-static int join(char *out, size_t cap, const char *rest)
+/* Appends one component of n bytes to out, a path that is absolute. */
+static int append(char *out, size_t cap, const char *name, size_t n)
 {
 	size_t len = strlen(out);
+	if (len + 1 + n + 1 > cap)
+		return FL_ERANGE;
+	if (len > 1)
+		out[len++] = '/';
+	memcpy(out + len, name, n);
+	out[len + n] = '\0';
+	return 0;
+}
+
+/* Drops the last component of out, an absolute path. */
+static void parent(char *out)
+{
+	char *slash = strrchr(out, '/');
+	if (slash == out)
+		out[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+}
+
+int outputs_canonical(const char *path, char *out, size_t cap, cm_err *err)
+{
+	char cur[PATH_CAP];
+	if (path[0] == '/') {
+		snprintf(cur, sizeof(cur), "/");
+	} else if (!getcwd(cur, sizeof(cur))) {
+		return cm_err_set(err, cm_err_from_errno(errno),
+				  "cannot resolve '%.200s': the working directory: %s", path,
+				  strerror(errno));
+	}
+	/* One component at a time, as the kernel walks it: cur is always
+	 * resolved as far as it exists (realpath), so `..` after a symbolic
+	 * link leaves the link's target, not the link's directory. What does
+	 * not exist yet holds no link: it is joined as written. */
+	const char *rest = path;
 	while (*rest) {
 		while (*rest == '/')
 			rest++;
@@ -41,64 +74,31 @@ static int join(char *out, size_t cap, const char *rest)
 			break;
 		const char *end = strchr(rest, '/');
 		size_t n = end ? (size_t)(end - rest) : strlen(rest);
-		if (n == 1 && rest[0] == '.') {
-			/* nothing */
-		} else if (n == 2 && rest[0] == '.' && rest[1] == '.') {
-			while (len > 1 && out[len - 1] != '/')
-				len--;
-			if (len > 1)
-				len--;
-			out[len] = '\0';
-		} else {
-			if (len + 1 + n + 1 > cap)
-				return FL_ERANGE;
-			if (len > 1)
-				out[len++] = '/';
-			memcpy(out + len, rest, n);
-			len += n;
-			out[len] = '\0';
-		}
+		const char *name = rest;
 		rest += n;
-	}
-	return 0;
-}
-
-int outputs_canonical(const char *path, char *out, size_t cap, cm_err *err)
-{
-	char abs[PATH_CAP];
-	if (path[0] == '/') {
-		snprintf(abs, sizeof(abs), "/");
-	} else if (!getcwd(abs, sizeof(abs))) {
-		return cm_err_set(err, cm_err_from_errno(errno),
-				  "cannot resolve '%.200s': the working directory: %s", path,
-				  strerror(errno));
-	}
-	if (join(abs, sizeof(abs), path) != 0)
-		return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
-	/* The longest prefix that exists is resolved by realpath (symlinks);
-	 * what does not exist yet is joined onto it as written. */
-	char head[PATH_CAP];
-	snprintf(head, sizeof(head), "%s", abs);
-	size_t cut = strlen(head);
-	for (;;) {
+		if (n == 1 && name[0] == '.')
+			continue;
+		if (n == 2 && name[0] == '.' && name[1] == '.') {
+			parent(cur);
+			continue;
+		}
+		if (append(cur, sizeof(cur), name, n) != 0)
+			return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
 		char resolved[PATH_MAX];
-		if (realpath(head, resolved)) {
-			if (strlen(resolved) + 1 > cap)
-				return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
-			snprintf(out, cap, "%s", resolved);
-			return abs[cut] ? join(out, cap, abs + cut) : 0;
+		if (realpath(cur, resolved)) {
+			if (strlen(resolved) + 1 > sizeof(cur))
+				return cm_err_set(err, FL_ERANGE,
+						  "the path '%.200s...' is too long", path);
+			snprintf(cur, sizeof(cur), "%s", resolved);
+		} else if (errno != ENOENT && errno != ENOTDIR) {
+			return cm_err_set(err, cm_err_from_errno(errno),
+					  "cannot resolve '%.200s': %s", cur, strerror(errno));
 		}
-		if (errno != ENOENT && errno != ENOTDIR)
-			return cm_err_set(err, cm_err_from_errno(errno), "cannot resolve '%.200s': %s",
-					  head, strerror(errno));
-		char *slash = strrchr(head, '/');
-		if (!slash || slash == head) {
-			snprintf(out, cap, "/");
-			return join(out, cap, abs + 1);
-		}
-		*slash = '\0';
-		cut = (size_t)(slash - head);
 	}
+	if (strlen(cur) + 1 > cap)
+		return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
+	snprintf(out, cap, "%s", cur);
+	return 0;
 }
 
 int outputs_mkdirs(const char *dir, cm_err *err)

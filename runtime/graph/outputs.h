@@ -17,7 +17,7 @@
  * job may overwrite (fs.overwrite-files, Flink's NO_OVERWRITE default); a
  * path that cannot be read (through a file, no permission) is refused
  * saying so, never as output that exists. Two sinks whose directories are
- * the same place (`out` and `./out/`) are refused too. At the end
+ * the same place (`out`, `./out/`, `lnk/../out`) are refused too. At the end
  * (outputs_commit): the earlier run's part files and _SUCCESS go
  * (overwrite), this run's files are renamed, _SUCCESS is written, and the
  * directory is synced. On failure (outputs_abort): this run's in-progress
@@ -47,10 +47,12 @@ int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, i
 		      bool inprogress);
 
 /*
- * Makes path absolute and canonical for comparison: symlinks of the part
- * that exists are resolved (realpath), the rest is joined with `.` and `..`
- * and repeated slashes folded. Returns 0, FL_ERANGE or the errno of a part
- * that exists but cannot be read, with err naming the path.
+ * Makes path absolute and canonical for comparison, resolved as the kernel
+ * walks it: one component at a time, the part that exists resolved by
+ * realpath (so `..` after a symbolic link leaves the link's target, not
+ * the directory holding the link); what does not exist yet is joined as
+ * written, `.` and repeated slashes dropped. Returns 0, FL_ERANGE or the
+ * errno of a part that exists but cannot be read, with err naming the path.
  */
 int outputs_canonical(const char *path, char *out, size_t cap, cm_err *err);
 

@@ -622,6 +622,45 @@ static void test_two_sinks_on_one_directory_spelled_differently_are_refused(void
 	remove_dir(dir);
 }
 
+/* `..` after a symbolic link leaves the link's target, as the kernel
+ * walks it: lnk/../out is a/out when lnk points to a/b, not ./out. */
+static void test_dotdot_after_a_symbolic_link_is_resolved_as_the_kernel_does(void **state)
+{
+	char *dir = temp_dir();
+	char target[600], lnk[600], same[600], beside[600], through[600];
+	snprintf(target, sizeof(target), "%s/a/b", dir);
+	snprintf(same, sizeof(same), "%s/a", dir);
+	assert_int_equal(mkdir(same, 0777), 0);
+	assert_int_equal(mkdir(target, 0777), 0);
+	snprintf(lnk, sizeof(lnk), "%s/lnk", dir);
+	assert_int_equal(symlink(target, lnk), 0);
+	snprintf(through, sizeof(through), "%s/lnk/../out", dir);
+	snprintf(same, sizeof(same), "%s/a/out", dir);
+	snprintf(beside, sizeof(beside), "%s/out", dir);
+
+	/* a/out and lnk/../out are one directory. */
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_stream *s = fl_generator(env, 10, 0, mc_gen_kv);
+	fl_write_text(s, same);
+	fl_write_text(s, through);
+	assert_int_equal(fl_execute(env, "one place"), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "both write to directory"));
+	fl_env_free(env);
+
+	/* ./out and lnk/../out are two: both get their output. */
+	env = env_with(1, 1, "BATCH");
+	s = fl_generator(env, 10, 0, mc_gen_kv);
+	fl_write_text(s, beside);
+	fl_write_text(s, through);
+	if (fl_execute(env, "two places") != 0)
+		fail_msg("two places: %s", fl_env_error(env));
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(beside, last), 10);
+	assert_int_equal(read_parts(same, last), 10);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 /* An output path through a file cannot be read: that is the message,
  * not Flink's NO_OVERWRITE one. */
 static void test_an_output_path_through_a_file_says_it_cannot_be_read(void **state)
@@ -906,6 +945,7 @@ int main(void)
 	    cmocka_unit_test(test_text_source_reads_files_as_of_graph_building),
 	    cmocka_unit_test(test_file_sink_publishes_whole_runs_only),
 	    cmocka_unit_test(test_two_sinks_on_one_directory_spelled_differently_are_refused),
+	    cmocka_unit_test(test_dotdot_after_a_symbolic_link_is_resolved_as_the_kernel_does),
 	    cmocka_unit_test(test_an_output_path_through_a_file_says_it_cannot_be_read),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
 	    cmocka_unit_test(test_text_source_fails_when_its_file_shrinks_while_read),
