@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define PATH_CAP 4096
+#define MARKER "_SUCCESS"
 
 void outputs_run_id(const char *job_id, char run[OUTPUTS_RUN_ID_LEN + 1])
 {
@@ -26,6 +27,15 @@ int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, i
 {
 	int n = inprogress ? snprintf(buf, cap, "%s/.part-%s-%d.inprogress", dir, run, subtask)
 			   : snprintf(buf, cap, "%s/part-%s-%d", dir, run, subtask);
+	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
+}
+
+/* dir/_SUCCESS, or with run the hidden name an earlier run's marker is
+ * set aside under while this run publishes (outputs.h). */
+static int marker_path(char *buf, size_t cap, const char *dir, const char *run)
+{
+	int n = run ? snprintf(buf, cap, "%s/." MARKER "-%s.replaced", dir, run)
+		    : snprintf(buf, cap, "%s/" MARKER, dir);
 	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
 }
 
@@ -127,11 +137,17 @@ int outputs_mkdirs(const char *dir, cm_err *err)
 	return 0;
 }
 
-/* A leftover of a killed run: hidden, ours, in progress. */
+/* ---------------------------------------------------------- prepare */
+
+/* A leftover of a killed run: hidden, ours, in progress or set aside. */
 static bool leftover(const char *name)
 {
 	size_t n = strlen(name);
-	return strncmp(name, ".part-", 6) == 0 && n > 11 && strcmp(name + n - 11, ".inprogress") == 0;
+	if (strncmp(name, ".part-", 6) == 0)
+		return n > 11 && strcmp(name + n - 11, ".inprogress") == 0;
+	if (strncmp(name, "." MARKER "-", sizeof(MARKER) + 1) == 0)
+		return n > 9 && strcmp(name + n - 9, ".replaced") == 0;
+	return false;
 }
 
 /* 1 when dir holds anything but leftovers, 0 when it does not or does not
@@ -205,9 +221,101 @@ int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err)
 	return 0;
 }
 
-/* The earlier runs' published files: part-* and _SUCCESS. */
+/* ----------------------------------------------------------- commit */
+
+/* The next text sink's node id after node i (-1: the first), or -1. */
+static int next_sink(const jg_graph *jg, int i)
+{
+	for (i++; (size_t)i < jg->sg->nnodes; i++)
+		if (jg->sg->nodes[i]->kind == SG_SINK_TEXT_FILE)
+			return i;
+	return -1;
+}
+
+#define FOR_SINKS(jg, i) for (int i = next_sink(jg, -1); i >= 0; i = next_sink(jg, i))
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+static int too_long(const char *dir, cm_err *err)
+{
+	return cm_err_set(err, FL_ERANGE, "the output path '%.200s...' is too long", dir);
+}
+
+/* Before anything changes: every part file of the run is there. */
+static int check_sink(const jg_graph *jg, int i, const char *run, cm_err *err)
+{
+	const char *dir = jg->sg->nodes[i]->dir;
+	char path[PATH_CAP];
+	for (int s = 0; s < jg->node_parallelism[i]; s++) {
+		if (outputs_part_path(path, sizeof(path), dir, run, s, true) != 0)
+			return too_long(dir, err);
+		struct stat st;
+		if (lstat(path, &st) != 0) {
+			int e = errno;
+			return cm_err_set(err, cm_err_from_errno(e),
+					  "cannot publish '%.300s': it is missing: %s", path,
+					  strerror(e));
+		}
+		if (!S_ISREG(st.st_mode))
+			return cm_err_set(err, FL_EIO,
+					  "cannot publish '%.300s': it is no longer a regular file",
+					  path);
+	}
+	if (marker_path(path, sizeof(path), dir, run) != 0)
+		return too_long(dir, err);
+	return 0;
+}
+
+/* Publishes sink i's part files; with overwrite, an earlier run's
+ * _SUCCESS is set aside first, so no marker ever stands beside a mix of
+ * runs (without, there is none, and one that appears makes the marker's
+ * O_EXCL fail). */
+static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwrite, cm_err *err)
+{
+	const char *dir = jg->sg->nodes[i]->dir;
+	char from[PATH_CAP], to[PATH_CAP];
+	if (marker_path(from, sizeof(from), dir, NULL) != 0 ||
+	    marker_path(to, sizeof(to), dir, run) != 0)
+		return too_long(dir, err);
+	if (overwrite && rename(from, to) != 0 && errno != ENOENT) {
+		int e = errno;
+		return cm_err_set(err, cm_err_from_errno(e), "cannot set aside '%.300s': %s", from,
+				  strerror(e));
+	}
+	for (int s = 0; s < jg->node_parallelism[i]; s++) {
+		if (outputs_part_path(from, sizeof(from), dir, run, s, true) != 0 ||
+		    outputs_part_path(to, sizeof(to), dir, run, s, false) != 0)
+			return too_long(dir, err);
+		if (rename(from, to) != 0) {
+			int e = errno;
+			return cm_err_set(err, cm_err_from_errno(e),
+					  "cannot publish '%.300s' as '%.300s': %s", from, to,
+					  strerror(e));
+		}
+	}
+	return 0;
+}
+
+/* The earlier runs' published files: part-* and _SUCCESS. Their set-aside
+ * marker goes first: from here on their output is no longer whole. */
 static int remove_published(const char *dir, const char *run, cm_err *err)
 {
+	char path[PATH_CAP];
+	if (marker_path(path, sizeof(path), dir, run) != 0)
+		return too_long(dir, err);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s", path,
+				  strerror(errno));
 	DIR *d = opendir(dir);
 	if (!d)
 		return cm_err_set(err, cm_err_from_errno(errno), "cannot read '%.300s': %s", dir,
@@ -219,84 +327,133 @@ static int remove_published(const char *dir, const char *run, cm_err *err)
 	while (rc == 0 && (e = readdir(d))) {
 		bool old_part = strncmp(e->d_name, "part-", 5) == 0 &&
 				strncmp(e->d_name, mine, strlen(mine)) != 0;
-		if (!old_part && strcmp(e->d_name, "_SUCCESS") != 0)
+		if (!old_part && strcmp(e->d_name, MARKER) != 0)
 			continue;
-		char path[PATH_CAP];
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (unlink(path) != 0 && errno != ENOENT)
-			rc = cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s", path,
-					strerror(errno));
+		int n = snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			rc = too_long(dir, err);
+		else if (unlink(path) != 0 && errno != ENOENT)
+			rc = cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s",
+					path, strerror(errno));
 	}
 	closedir(d);
 	return rc;
 }
 
-static int sync_dir(const char *dir)
+/* Writes and syncs sink i's _SUCCESS; never through a link, never over a
+ * file that is there; removed again if it cannot be made durable. */
+static int write_marker(const jg_graph *jg, int i, cm_err *err)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
+	const char *dir = jg->sg->nodes[i]->dir;
+	char marker[PATH_CAP];
+	if (marker_path(marker, sizeof(marker), dir, NULL) != 0)
+		return too_long(dir, err);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		int e = errno;
+		return cm_err_set(err, cm_err_from_errno(e), "cannot write '%.300s': %s", marker,
+				  strerror(e));
+	}
+	int e = fsync(fd) != 0 ? errno : 0;
+	if (close(fd) != 0 && !e)
+		e = errno;
+	if (!e && sync_dir(dir) != 0)
+		e = errno;
+	if (e) {
+		unlink(marker);
+		return cm_err_set(err, cm_err_from_errno(e), "cannot write '%.300s': %s", marker,
+				  strerror(e));
+	}
+	return 0;
+}
+
+/*
+ * Undoes a commit that failed part-way, so that nothing of the run looks
+ * committed: the _SUCCESS markers it wrote (sinks before node marked_below)
+ * go, its part files return to their hidden names (and are removed when
+ * that fails; outputs_abort removes them either way), and an earlier run's
+ * marker that is still set aside returns: its output was left whole.
+ */
+static void unpublish(const jg_graph *jg, const char *run, int marked_below)
+{
+	FOR_SINKS(jg, i)
+	{
+		const char *dir = jg->sg->nodes[i]->dir;
+		char from[PATH_CAP], to[PATH_CAP];
+		if (i < marked_below && marker_path(to, sizeof(to), dir, NULL) == 0)
+			unlink(to);
+		for (int s = 0; s < jg->node_parallelism[i]; s++) {
+			struct stat st;
+			if (outputs_part_path(from, sizeof(from), dir, run, s, true) != 0 ||
+			    outputs_part_path(to, sizeof(to), dir, run, s, false) != 0 ||
+			    lstat(to, &st) != 0)
+				continue;
+			if (rename(to, from) != 0)
+				unlink(to);
+		}
+		struct stat st;
+		if (marker_path(from, sizeof(from), dir, run) == 0 &&
+		    marker_path(to, sizeof(to), dir, NULL) == 0 && lstat(from, &st) == 0 &&
+		    lstat(to, &st) != 0 && errno == ENOENT)
+			rename(from, to);
+		sync_dir(dir);
+	}
+}
+
+static int commit_all(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
+{
+	int rc = 0;
+	FOR_SINKS(jg, i)
+	{
+		if ((rc = check_sink(jg, i, run, err)) != 0)
+			return rc;
+	}
+	FOR_SINKS(jg, i)
+	{
+		if ((rc = publish_sink(jg, i, run, overwrite, err)) != 0)
+			goto undo;
+	}
+	/* Only now, with every part file of this run published, does the
+	 * earlier output go (overwrite; without, there is none). */
+	if (overwrite) {
+		FOR_SINKS(jg, i)
+		{
+			if ((rc = remove_published(jg->sg->nodes[i]->dir, run, err)) != 0)
+				goto undo;
+		}
+	}
+	/* The renames are durable before any marker is. */
+	FOR_SINKS(jg, i)
+	{
+		if (sync_dir(jg->sg->nodes[i]->dir) != 0) {
+			rc = cm_err_set(err, cm_err_from_errno(errno), "cannot sync '%.300s': %s",
+					jg->sg->nodes[i]->dir, strerror(errno));
+			goto undo;
+		}
+	}
+	FOR_SINKS(jg, i)
+	{
+		if ((rc = write_marker(jg, i, err)) != 0) {
+			unpublish(jg, run, i);
+			return rc;
+		}
+	}
+	return 0;
+undo:
+	unpublish(jg, run, -1);
 	return rc;
 }
 
 int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
 {
-	const sg_graph *sg = jg->sg;
-	for (size_t i = 0; i < sg->nnodes; i++) {
-		const sg_node *n = sg->nodes[i];
-		if (n->kind != SG_SINK_TEXT_FILE)
-			continue;
-		int p = jg->node_parallelism[i];
-		/* _SUCCESS goes first, so a crash in between never leaves the
-		 * marker beside a mix of runs; with overwrite the earlier runs'
-		 * part files go too (without, prepare found none). */
-		char marker[PATH_CAP];
-		snprintf(marker, sizeof(marker), "%s/_SUCCESS", n->dir);
-		if (unlink(marker) != 0 && errno != ENOENT)
-			return cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s",
-					  marker, strerror(errno));
-		int rc = overwrite ? remove_published(n->dir, run, err) : 0;
-		if (rc)
-			return rc;
-		for (int s = 0; s < p; s++) {
-			char from[PATH_CAP], to[PATH_CAP];
-			if (outputs_part_path(from, sizeof(from), n->dir, run, s, true) != 0 ||
-			    outputs_part_path(to, sizeof(to), n->dir, run, s, false) != 0)
-				return cm_err_set(err, FL_ERANGE, "the output path '%.200s...' is too long",
-						  n->dir);
-			if (rename(from, to) != 0) {
-				int e = errno;
-				return cm_err_set(err, cm_err_from_errno(e),
-						  "cannot publish '%.300s' as '%.300s': %s", from, to,
-						  strerror(e));
-			}
-		}
-		int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		int e = fd < 0 ? errno : 0;
-		if (fd >= 0) {
-			if (fsync(fd) != 0)
-				e = errno;
-			if (close(fd) != 0 && !e)
-				e = errno;
-		}
-		if (!e && sync_dir(n->dir) != 0)
-			e = errno;
-		if (e)
-			return cm_err_set(err, cm_err_from_errno(e), "cannot write '%.300s': %s", marker,
-					  strerror(e));
-	}
-	return 0;
+	return commit_all(jg, run, overwrite, err);
 }
 
 void outputs_abort(const jg_graph *jg, const char *run)
 {
-	const sg_graph *sg = jg->sg;
-	for (size_t i = 0; i < sg->nnodes; i++) {
-		const sg_node *n = sg->nodes[i];
-		if (n->kind != SG_SINK_TEXT_FILE)
-			continue;
+	FOR_SINKS(jg, i)
+	{
+		const sg_node *n = jg->sg->nodes[i];
 		for (int s = 0; s < jg->node_parallelism[i]; s++) {
 			char path[PATH_CAP];
 			if (outputs_part_path(path, sizeof(path), n->dir, run, s, true) == 0)

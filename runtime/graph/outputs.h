@@ -17,11 +17,19 @@
  * job may overwrite (fs.overwrite-files, Flink's NO_OVERWRITE default); a
  * path that cannot be read (through a file, no permission) is refused
  * saying so, never as output that exists. Two sinks whose directories are
- * the same place (`out`, `./out/`, `lnk/../out`) are refused too. At the end
- * (outputs_commit): the earlier run's part files and _SUCCESS go
- * (overwrite), this run's files are renamed, _SUCCESS is written, and the
- * directory is synced. On failure (outputs_abort): this run's in-progress
- * files are removed.
+ * the same place (`out`, `./out/`, `lnk/../out`) are refused too.
+ *
+ * At the end (outputs_commit), all or nothing, each step for every sink
+ * before the next: every in-progress file of the run must be there; an
+ * earlier _SUCCESS is set aside (hidden, ._SUCCESS-<run>.replaced); this
+ * run's files are renamed; only then do the earlier runs' part files go
+ * (overwrite); the directory is synced; _SUCCESS is written last
+ * (O_EXCL|O_NOFOLLOW) and synced, or removed when that fails. A failure
+ * undoes the steps before it: this run's files return to their hidden
+ * names, and the earlier _SUCCESS returns while its output is still whole.
+ * A run killed during its commit never leaves a _SUCCESS beside a mix of
+ * runs (at worst the earlier output without its marker, set aside).
+ * On failure (outputs_abort): this run's in-progress files are removed.
  *
  * These touch the file system and may block; they run on the JobMaster's
  * loop once per job (and the naming in the tasks).
@@ -64,8 +72,10 @@ int outputs_mkdirs(const char *dir, cm_err *err);
  * FL_EINVAL with err in Flink's words (a directory holding output), or the
  * mapped errno of a directory that cannot be read or created. */
 int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err);
-/* Publishes the run's part files (see above). Returns 0 or an error naming
- * the file and why; the directory then has no _SUCCESS. */
+/* Publishes the run's part files (see above). Returns 0, or an error
+ * naming the file and why; then nothing of this run is published (no part
+ * file under its final name, no _SUCCESS of it), and the caller calls
+ * outputs_abort. */
 int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err);
 /* Removes the run's in-progress files; best effort. */
 void outputs_abort(const jg_graph *jg, const char *run);

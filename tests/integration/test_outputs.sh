@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Text file output as a user meets it: output paths that cannot be read
-# are reported as such, not as output that already exists.
+# Text file output as a user meets it: a commit that cannot publish every
+# part file (nothing of the run is published, and the earlier output
+# survives an overwrite), and output paths that cannot be read.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -29,6 +30,37 @@ wait_file() {
 	done
 	return 1
 }
+
+# ------------------------------------- a commit that cannot publish
+# An in-progress file removed before the job ends: the commit fails, and
+# with fs.overwrite-files the earlier output is still there as it was.
+for mode in overwrite fresh; do
+	out=$WORK/out-$mode
+	opts=()
+	if [ $mode = overwrite ]; then
+		run_flinc "earlier-$mode" "$WC" --input "$WORK/words.txt" --output "$out" --mode batch
+		check_finished "earlier-$mode"
+		opts=(-D fs.overwrite-files=true)
+	fi
+	before=$( (cd "$out" 2>/dev/null && ls -A && cat part-* 2>/dev/null) || true)
+	rm -f "$WORK/d.fifo"
+	mkfifo "$WORK/d.fifo"
+	start_flinc "lost-$mode" -p 2 "${opts[@]}" "$WC" --input "$WORK/d.fifo" --output "$out" --mode batch
+	if wait_file "$out/.part-*-1.inprogress" 30; then
+		lost=$(compgen -G "$out/.part-*-1.inprogress")
+		rm -f "$lost"
+	fi
+	feed "$WORK/d.fifo" 'words of the lost run'
+	wait_flinc 30
+	expect_last "lost-$mode" 1 "^Job 'WordCount' \($ID\) FAILED: committing the output failed: cannot publish '$out/\.part-[0-9a-f]{16}-1\.inprogress': it is missing: No such file or directory$"
+	after=$( (cd "$out" 2>/dev/null && ls -A && cat part-* 2>/dev/null) || true)
+	if [ $mode = overwrite ]; then
+		check "lost-$mode: the earlier output is there as it was" test "$after" = "$before"
+	else
+		check "lost-$mode: nothing was published ($(names "$out"))" test -z "$(names "$out")"
+	fi
+	wait
+done
 
 # ------------------------------------------- paths that cannot be read
 run_flinc notdir "$WC" --input "$WORK/words.txt" --output "$WORK/words.txt/out" --mode batch

@@ -684,6 +684,60 @@ static void test_an_output_path_through_a_file_says_it_cannot_be_read(void **sta
 	remove_dir(dir);
 }
 
+/* Subtask 1 of the map removes its sink's in-progress file: the commit
+ * cannot publish the whole run. */
+static char lost_dir[600];
+
+int mc_remove_own_part(fl_ctx *ctx, const fl_row *in, fl_row *out);
+
+int mc_remove_own_part(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	static _Atomic bool done;
+	if (fl_ctx_subtask(ctx) == 1 && !atomic_exchange(&done, true)) {
+		DIR *d = opendir(lost_dir);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			size_t n = strlen(e->d_name);
+			if (strncmp(e->d_name, ".part-", 6) == 0 && n > 13 &&
+			    strcmp(e->d_name + n - 13, "-1.inprogress") == 0) {
+				char path[900];
+				snprintf(path, sizeof(path), "%s/%s", lost_dir, e->d_name);
+				unlink(path);
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	*out = *in;
+	return 0;
+}
+
+/* A commit that cannot publish every part file publishes none, and with
+ * fs.overwrite-files the earlier output stays as it was. */
+static void test_a_commit_missing_a_part_file_publishes_nothing(void **state)
+{
+	char *dir = temp_dir();
+	snprintf(lost_dir, sizeof(lost_dir), "%s", dir);
+	fl_env *env = env_with(3, 1, "BATCH");
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	assert_int_equal(fl_execute(env, "earlier"), 0);
+	char names[4096], again[4096];
+	list_dir(dir, names, sizeof(names));
+
+	fl_env_set_parallelism(env, 2);
+	assert_int_equal(fl_env_set_config(env, "fs.overwrite-files", "true"), 0);
+	fl_write_text(fl_map(fl_generator(env, 10, 0, mc_gen_kv), mc_remove_own_part), dir);
+	assert_int_equal(fl_execute(env, "lost"), FL_EJOBFAILED);
+	if (!strstr(fl_env_error(env), "-1.inprogress': it is missing"))
+		fail_msg("'%s' does not name the missing file", fl_env_error(env));
+	list_dir(dir, again, sizeof(again));
+	assert_string_equal(again, names);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), 10);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 static void test_parallelism_above_max_parallelism_fails_before_running(void **state)
 {
 	fl_env *env = env_with(4, 1, "STREAMING");
@@ -947,6 +1001,7 @@ int main(void)
 	    cmocka_unit_test(test_two_sinks_on_one_directory_spelled_differently_are_refused),
 	    cmocka_unit_test(test_dotdot_after_a_symbolic_link_is_resolved_as_the_kernel_does),
 	    cmocka_unit_test(test_an_output_path_through_a_file_says_it_cannot_be_read),
+	    cmocka_unit_test(test_a_commit_missing_a_part_file_publishes_nothing),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
 	    cmocka_unit_test(test_text_source_fails_when_its_file_shrinks_while_read),
 	    cmocka_unit_test(test_text_source_fails_when_its_file_grows_while_read),
