@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +139,109 @@ int outputs_mkdirs(const char *dir, cm_err *err)
 	return 0;
 }
 
+/* ------------------------------------------------------------ locks */
+
+/*
+ * A directory a job writes to, locked from outputs_prepare until
+ * outputs_commit succeeds or outputs_abort runs, so that a second run,
+ * from this or another process, is refused instead of mixing its files in.
+ * flock on the directory's own descriptor: nothing is left in the
+ * directory, and the kernel drops the lock when the process dies, so a
+ * killed run never blocks the next one. Kept per job graph, since
+ * outputs.h's calls name the job by it.
+ */
+typedef struct held_lock {
+	const jg_graph *jg;
+	size_t node; /* the sink that locked it */
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	struct held_lock *next;
+} held_lock;
+
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static held_lock *held;
+
+static void release_locks(const jg_graph *jg)
+{
+	pthread_mutex_lock(&held_mu);
+	for (held_lock **p = &held; *p;) {
+		held_lock *h = *p;
+		if (h->jg != jg) {
+			p = &h->next;
+			continue;
+		}
+		*p = h->next;
+		close(h->fd); /* drops the flock */
+		free(h);
+	}
+	pthread_mutex_unlock(&held_mu);
+}
+
+/* Locks the directory of sink node i for jg; refuses one another run
+ * holds, and one another sink of jg already locked (a spelling that
+ * canonical paths did not catch, a bind mount). */
+static int lock_dir(const jg_graph *jg, size_t i, cm_err *err)
+{
+	const sg_node *n = jg->sg->nodes[i];
+	held_lock *h = calloc(1, sizeof(*h));
+	if (!h)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	int fd;
+	do
+		fd = open(n->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		free(h);
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "cannot open the output directory '%.300s': %s", n->dir,
+				  strerror(e));
+	}
+	pthread_mutex_lock(&held_mu);
+	for (held_lock *o = held; o; o = o->next) {
+		if (o->jg != jg || o->dev != st.st_dev || o->ino != st.st_ino)
+			continue;
+		const sg_node *m = jg->sg->nodes[o->node];
+		pthread_mutex_unlock(&held_mu);
+		close(fd);
+		free(h);
+		return cm_err_set(err, FL_EINVAL,
+				  "sinks '%s' and '%s' both write to directory '%.300s' "
+				  "('%.200s' and '%.200s'): give each text file sink its own "
+				  "directory",
+				  m->name, n->name, n->dir, m->dir, n->dir);
+	}
+	pthread_mutex_unlock(&held_mu);
+	int rc;
+	while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
+		;
+	if (rc != 0) {
+		int e = errno;
+		close(fd);
+		free(h);
+		if (e == EWOULDBLOCK)
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "another run is writing to the output directory '%.300s' "
+			    "(it holds the directory's lock until it ends): wait for it "
+			    "to end or choose another directory",
+			    n->dir);
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "cannot lock the output directory '%.300s': %s", n->dir,
+				  strerror(e));
+	}
+	*h = (held_lock){.jg = jg, .node = i, .fd = fd, .dev = st.st_dev, .ino = st.st_ino};
+	pthread_mutex_lock(&held_mu);
+	h->next = held;
+	held = h;
+	pthread_mutex_unlock(&held_mu);
+	return 0;
+}
+
 /* ---------------------------------------------------------- prepare */
 
 /* A leftover of a killed run: hidden, ours, in progress or set aside. */
@@ -189,34 +294,50 @@ static int no_overwrite(const char *dir, cm_err *err)
 			  dir);
 }
 
+/* One sink's checks and lock; the caller releases jg's locks on error. */
+static int prepare_sink(const jg_graph *jg, size_t i, bool overwrite, cm_err *err)
+{
+	const sg_graph *sg = jg->sg;
+	const sg_node *n = sg->nodes[i];
+	char canon[PATH_CAP];
+	int rc = outputs_canonical(n->dir, canon, sizeof(canon), err);
+	if (rc)
+		return rc;
+	for (size_t j = 0; j < i; j++) {
+		const sg_node *m = sg->nodes[j];
+		char other[PATH_CAP];
+		if (m->kind != SG_SINK_TEXT_FILE ||
+		    outputs_canonical(m->dir, other, sizeof(other), NULL) != 0)
+			continue;
+		if (strcmp(canon, other) == 0)
+			return cm_err_set(err, FL_EINVAL,
+					  "sinks '%s' and '%s' both write to directory '%.300s' "
+					  "('%.200s' and '%.200s'): give each text file sink its own "
+					  "directory",
+					  m->name, n->name, canon, m->dir, n->dir);
+	}
+	/* Checked before anything is created, and again under the lock: a
+	 * run that held it may have published meanwhile. */
+	if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
+		return rc < 0 ? rc : no_overwrite(n->dir, err);
+	if ((rc = outputs_mkdirs(n->dir, err)) != 0 || (rc = lock_dir(jg, i, err)) != 0)
+		return rc;
+	if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
+		return rc < 0 ? rc : no_overwrite(n->dir, err);
+	return 0;
+}
+
 int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err)
 {
 	const sg_graph *sg = jg->sg;
 	for (size_t i = 0; i < sg->nnodes; i++) {
-		const sg_node *n = sg->nodes[i];
-		if (n->kind != SG_SINK_TEXT_FILE)
+		if (sg->nodes[i]->kind != SG_SINK_TEXT_FILE)
 			continue;
-		char canon[PATH_CAP];
-		int rc = outputs_canonical(n->dir, canon, sizeof(canon), err);
-		if (rc)
+		int rc = prepare_sink(jg, i, overwrite, err);
+		if (rc) {
+			release_locks(jg);
 			return rc;
-		for (size_t j = 0; j < i; j++) {
-			const sg_node *m = sg->nodes[j];
-			char other[PATH_CAP];
-			if (m->kind != SG_SINK_TEXT_FILE ||
-			    outputs_canonical(m->dir, other, sizeof(other), NULL) != 0)
-				continue;
-			if (strcmp(canon, other) == 0)
-				return cm_err_set(err, FL_EINVAL,
-						  "sinks '%s' and '%s' both write to directory '%.300s' "
-						  "('%.200s' and '%.200s'): give each text file sink its own "
-						  "directory",
-						  m->name, n->name, canon, m->dir, n->dir);
 		}
-		if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
-			return rc < 0 ? rc : no_overwrite(n->dir, err);
-		if ((rc = outputs_mkdirs(n->dir, err)) != 0)
-			return rc;
 	}
 	return 0;
 }
@@ -251,8 +372,10 @@ static int too_long(const char *dir, cm_err *err)
 	return cm_err_set(err, FL_ERANGE, "the output path '%.200s...' is too long", dir);
 }
 
-/* Before anything changes: every part file of the run is there. */
-static int check_sink(const jg_graph *jg, int i, const char *run, cm_err *err)
+/* Before anything changes: every part file of the run is there, and,
+ * without overwrite, no other writer's output appeared beside it (flinc
+ * runs wait for the lock; a writer that takes none does not). */
+static int check_sink(const jg_graph *jg, int i, const char *run, bool overwrite, cm_err *err)
 {
 	const char *dir = jg->sg->nodes[i]->dir;
 	char path[PATH_CAP];
@@ -273,7 +396,29 @@ static int check_sink(const jg_graph *jg, int i, const char *run, cm_err *err)
 	}
 	if (marker_path(path, sizeof(path), dir, run) != 0)
 		return too_long(dir, err);
-	return 0;
+	if (overwrite)
+		return 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return cm_err_set(err, cm_err_from_errno(errno),
+				  "cannot read the output directory '%.300s': %s", dir,
+				  strerror(errno));
+	char mine[64];
+	snprintf(mine, sizeof(mine), "part-%s-", run);
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		bool foreign = strcmp(e->d_name, MARKER) == 0 ||
+			       (strncmp(e->d_name, "part-", 5) == 0 &&
+				strncmp(e->d_name, mine, strlen(mine)) != 0);
+		if (foreign)
+			rc = cm_err_set(err, FL_EIO,
+					"'%.300s' meanwhile holds '%.100s' of another run: not "
+					"published beside it (NO_OVERWRITE)",
+					dir, e->d_name);
+	}
+	closedir(d);
+	return rc;
 }
 
 /* Publishes sink i's part files; with overwrite, an earlier run's
@@ -405,7 +550,7 @@ static int commit_all(const jg_graph *jg, const char *run, bool overwrite, cm_er
 	int rc = 0;
 	FOR_SINKS(jg, i)
 	{
-		if ((rc = check_sink(jg, i, run, err)) != 0)
+		if ((rc = check_sink(jg, i, run, overwrite, err)) != 0)
 			return rc;
 	}
 	FOR_SINKS(jg, i)
@@ -446,7 +591,12 @@ undo:
 
 int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
 {
-	return commit_all(jg, run, overwrite, err);
+	int rc = commit_all(jg, run, overwrite, err);
+	/* On failure the locks stay until outputs_abort has removed the
+	 * run's files. */
+	if (rc == 0)
+		release_locks(jg);
+	return rc;
 }
 
 void outputs_abort(const jg_graph *jg, const char *run)
@@ -460,4 +610,5 @@ void outputs_abort(const jg_graph *jg, const char *run)
 				unlink(path);
 		}
 	}
+	release_locks(jg);
 }

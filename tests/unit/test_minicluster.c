@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -661,6 +662,43 @@ static void test_dotdot_after_a_symbolic_link_is_resolved_as_the_kernel_does(voi
 	remove_dir(dir);
 }
 
+/* A directory another run holds (its lock, taken here as that run's
+ * JobMaster would) is refused; once it is free, a run goes ahead, and a
+ * failed run frees it again for the next. */
+static void test_a_directory_another_run_writes_to_is_refused(void **state)
+{
+	char *dir = temp_dir();
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	fl_env *env = env_with(2, 1, "BATCH");
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	assert_int_equal(fl_execute(env, "held"), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "another run is writing to the output directory"));
+	close(fd);
+	fl_env_free(env);
+
+	env = env_with(2, 1, "BATCH");
+	assert_int_equal(fl_env_set_config(env, "fs.overwrite-files", "true"), 0);
+	fl_write_text(fl_map(fl_generator(env, 1000, 0, mc_gen_kv), mc_fail_at_500), dir);
+	assert_int_equal(fl_execute(env, "fails"), FL_EJOBFAILED);
+	fl_env_free(env);
+	env = env_with(2, 1, "BATCH");
+	assert_int_equal(fl_env_set_config(env, "fs.overwrite-files", "true"), 0);
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	if (fl_execute(env, "free") != 0)
+		fail_msg("free: %s", fl_env_error(env));
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), 10);
+	/* The JobMaster let go of it: another holder can take it. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 /* An output path through a file cannot be read: that is the message,
  * not Flink's NO_OVERWRITE one. */
 static void test_an_output_path_through_a_file_says_it_cannot_be_read(void **state)
@@ -1000,6 +1038,7 @@ int main(void)
 	    cmocka_unit_test(test_file_sink_publishes_whole_runs_only),
 	    cmocka_unit_test(test_two_sinks_on_one_directory_spelled_differently_are_refused),
 	    cmocka_unit_test(test_dotdot_after_a_symbolic_link_is_resolved_as_the_kernel_does),
+	    cmocka_unit_test(test_a_directory_another_run_writes_to_is_refused),
 	    cmocka_unit_test(test_an_output_path_through_a_file_says_it_cannot_be_read),
 	    cmocka_unit_test(test_a_commit_missing_a_part_file_publishes_nothing),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
