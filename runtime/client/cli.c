@@ -19,8 +19,8 @@
  * Process-wide duties, taken first thing: descriptors 0-2 exist (a closed
  * stdout must not become NNG's epoll descriptor); SIGPIPE is ignored, so a
  * closed pipe fails the print sink with a message instead of killing the
- * process; SIGINT and SIGTERM are blocked in every thread and taken by one
- * thread that cancels the job; a crash in user code leaves a line naming
+ * process; SIGINT, SIGTERM and SIGHUP (the terminal closed) are blocked in
+ * every thread and taken by one thread that cancels the job; a crash in user code leaves a line naming
  * the task (common/crash.h); exit() from user code while a job runs fails
  * it instead of looking like success.
  */
@@ -63,7 +63,7 @@ typedef struct cl_client {
 	char job_id[33];    /* from the listener's submitted callback */
 	int job_of;	    /* the execution (launch.executions) job_id belongs to */
 	bool final_printed; /* the final line is out: nothing may follow it */
-	atomic_int signal;  /* the first SIGINT/SIGTERM received, 0 if none */
+	atomic_int signal;  /* the first SIGINT/SIGTERM/SIGHUP received, 0 if none */
 	sigset_t sigs;	    /* the signals the signal thread waits for */
 	pthread_t sig_thread;
 	bool sig_started;
@@ -203,10 +203,13 @@ static int die(const char *fmt, ...)
 	return 2;
 }
 
-/* "SIGINT" or "SIGTERM", for the client's lines. */
+/* "SIGINT", "SIGTERM" or "SIGHUP", for the client's lines. */
 static const char *signal_name(int sig)
 {
-	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+	return sig == SIGINT    ? "SIGINT"
+	       : sig == SIGTERM ? "SIGTERM"
+	       : sig == SIGHUP  ? "SIGHUP"
+				: "a signal";
 }
 
 /*
@@ -243,10 +246,12 @@ static bool final_line_locked(cl_client *cl, int *code)
 /* ------------------------------------------------------------ signals */
 
 /*
- * The signal thread: the first SIGINT/SIGTERM cancels the running job (the
- * main thread then prints CANCELED and exits 128+N), or exits at once when
- * no job runs (fl_execute refuses to start one after the request); a
- * second one exits at once.
+ * The signal thread: the first SIGINT/SIGTERM/SIGHUP cancels the running
+ * job (the main thread then prints CANCELED and exits 128+N: 130, 143,
+ * 129), or exits at once when no job runs (fl_execute refuses to start one
+ * after the request); a second one exits at once. SIGHUP is SIGTERM's
+ * twin: a closed terminal cancels the job cleanly (its output is removed,
+ * nothing half-written looks committed) instead of killing the process.
  */
 static void *signal_main(void *arg)
 {
@@ -287,22 +292,25 @@ static void *signal_main(void *arg)
 	}
 }
 
+/* The signals the signal thread takes, unless ignored at start. */
+static const int client_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NCLIENT_SIGNALS (sizeof(client_signals) / sizeof(client_signals[0]))
+
 /*
- * Blocks SIGINT and SIGTERM in the calling thread, and so in every thread
- * it starts afterwards, and ignores SIGPIPE. A signal that was ignored when
- * the client started (nohup, a background job of a non-interactive shell)
- * stays ignored, as a shell's convention asks.
+ * Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every
+ * thread it starts afterwards, and ignores SIGPIPE. A signal that was
+ * ignored when the client started (nohup, a background job of a
+ * non-interactive shell) stays ignored, as a shell's convention asks.
  */
 static void take_signals(cl_client *cl)
 {
 	sigemptyset(&cl->sigs);
-	const int sigs[] = {SIGINT, SIGTERM};
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NCLIENT_SIGNALS; i++) {
 		struct sigaction old;
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN &&
+		if (sigaction(client_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN &&
 		    !(old.sa_flags & SA_SIGINFO))
 			continue;
-		sigaddset(&cl->sigs, sigs[i]);
+		sigaddset(&cl->sigs, client_signals[i]);
 	}
 	pthread_sigmask(SIG_BLOCK, &cl->sigs, NULL);
 	struct sigaction ign;
@@ -312,10 +320,19 @@ static void take_signals(cl_client *cl)
 	sigaction(SIGPIPE, &ign, NULL);
 }
 
-/* Starts the signal thread, unless both signals are ignored. Main thread. */
+/* One of the signals the signal thread waits for, or 0 if all are ignored. */
+static int a_taken_signal(const cl_client *cl)
+{
+	for (size_t i = 0; i < NCLIENT_SIGNALS; i++)
+		if (sigismember(&cl->sigs, client_signals[i]) == 1)
+			return client_signals[i];
+	return 0;
+}
+
+/* Starts the signal thread, unless every signal is ignored. Main thread. */
 static void start_signal_thread(cl_client *cl)
 {
-	if (sigismember(&cl->sigs, SIGINT) != 1 && sigismember(&cl->sigs, SIGTERM) != 1)
+	if (!a_taken_signal(cl))
 		return;
 	atomic_store(&cl->quit, false);
 	cl->sig_started = pthread_create(&cl->sig_thread, NULL, signal_main, cl) == 0;
@@ -328,7 +345,7 @@ static void stop_signal_thread(cl_client *cl)
 	if (!cl->sig_started)
 		return;
 	atomic_store(&cl->quit, true);
-	pthread_kill(cl->sig_thread, sigismember(&cl->sigs, SIGINT) == 1 ? SIGINT : SIGTERM);
+	pthread_kill(cl->sig_thread, a_taken_signal(cl));
 	pthread_join(cl->sig_thread, NULL);
 	cl->sig_started = false;
 }

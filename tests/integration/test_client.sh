@@ -99,17 +99,30 @@ RC=$(cat "$WORK/pipe.rc")
 expect_last pipe 1 "^Job 'WordCount' \($ID\) FAILED: print sink: cannot write to stdout: Broken pipe$"
 check "pipe: head got its one line" test "$(wc -l <"$WORK/pipe.out")" -eq 1
 
-# --------------------------------------------------------- SIGINT/SIGTERM
+# ------------------------------------------------- SIGINT/SIGTERM/SIGHUP
+# start_flinc_sigs DISPOSITIONS TAG ARGS...: start_flinc with SIGHUP too as
+# DISPOSITIONS says (env options), whatever the test runner left it at:
+# --default-signal=INT,TERM,HUP is a run from a terminal.
+start_flinc_sigs() {
+	local how=$1 tag=$2
+	shift 2
+	setsid env $how "$FLINC" run --local --no-progress \
+		-D "log.file=$WORK/$tag.log" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+	BG_PID=$!
+}
+
 # A WordCount that runs until it is stopped: its input is a FIFO fed by
-# `yes`. The signal comes once the job is RUNNING (its id printed).
-for sig in INT TERM; do
+# `yes`. The signal comes once the job is RUNNING (its id printed). SIGHUP
+# (the terminal closed) cancels it as SIGTERM does.
+for sig in INT TERM HUP; do
 	tag=sig$sig
-	want=$([ $sig = INT ] && echo 130 || echo 143)
+	want=$((128 + $(kill -l $sig)))
 	rm -f "$WORK/words.fifo"
 	mkfifo "$WORK/words.fifo"
 	yes 'the quick brown fox' >"$WORK/words.fifo" 2>/dev/null &
 	writer=$!
-	start_flinc "$tag" "$WC" --input "$WORK/words.fifo" --mode batch --output "$WORK/$tag-out"
+	start_flinc_sigs --default-signal=INT,TERM,HUP "$tag" "$WC" --input "$WORK/words.fifo" \
+		--mode batch --output "$WORK/$tag-out"
 	if wait_line "$tag" "^Job has been submitted with JobID" 30; then
 		sleep 0.5
 		kill -s $sig "$BG_PID"
@@ -124,6 +137,28 @@ for sig in INT TERM; do
 done
 check "sigINT: the line says how to exit at once" \
 	grep -q "^Cancelling the job (SIGINT); press Ctrl-C again to exit at once$" "$WORK/sigINT.err"
+
+# SIGHUP ignored when flinc starts (nohup): it stays ignored, the job runs
+# on until something else stops it.
+rm -f "$WORK/words.fifo"
+mkfifo "$WORK/words.fifo"
+yes 'the quick brown fox' >"$WORK/words.fifo" 2>/dev/null &
+writer=$!
+start_flinc_sigs "--default-signal=INT,TERM --ignore-signal=HUP" nohup "$WC" \
+	--input "$WORK/words.fifo" --mode batch --output "$WORK/nohup-out"
+alive=no
+if wait_line nohup "^Job has been submitted with JobID" 30; then
+	sleep 0.5
+	kill -HUP "$BG_PID"
+	sleep 1
+	kill -0 "$BG_PID" 2>/dev/null && alive=yes
+	kill -TERM "$BG_PID"
+fi
+wait_flinc 30
+kill "$writer" 2>/dev/null || true
+wait "$writer" 2>/dev/null || true
+check "nohup: an ignored SIGHUP left the job running" test $alive = yes
+expect_last nohup 143 "^Job 'WordCount' \($ID\) CANCELED after [0-9]+ ms$"
 
 # No job running yet (main() still building its graph): exit at once.
 start_flinc sig-idle "$FAULTS" ok --idle-ms 30000
