@@ -456,8 +456,9 @@ static void user_name(char *buf, size_t cap)
 }
 
 /* Flink's default client log: flink-${USER}-client-${HOSTNAME}.log, here
- * under ${TMPDIR:-/tmp} since there is no installation log directory. */
-static void default_log_path(char *buf, size_t cap)
+ * under ${TMPDIR:-/tmp} since there is no installation log directory.
+ * Returns 0, or -1 when it does not fit in cap (a very long TMPDIR). */
+static int default_log_path(char *buf, size_t cap)
 {
 	char user[64], host[256];
 	user_name(user, sizeof(user));
@@ -473,7 +474,8 @@ static void default_log_path(char *buf, size_t cap)
 	size_t tl = strlen(tmp);
 	while (tl > 1 && tmp[tl - 1] == '/')
 		tl--;
-	snprintf(buf, cap, "%.*s/flinc-%s-client-%s.log", (int)tl, tmp, user, host);
+	int n = snprintf(buf, cap, "%.*s/flinc-%s-client-%s.log", (int)tl, tmp, user, host);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /* The command line for the log file's header: -D values of sensitive keys
@@ -519,12 +521,26 @@ static void setup_log(cl_client *cl, const cfg *conf, bool verbose, int argc, ch
 {
 	if (verbose)
 		return;
+	/* A path cut short would name another file: refused instead. */
 	char path[4096];
 	const char *configured = NULL;
-	if (cfg_get_string(conf, CFG_LOG_FILE, &configured) == 0 && configured && *configured)
-		snprintf(path, sizeof(path), "%s", configured);
-	else
-		default_log_path(path, sizeof(path));
+	if (cfg_get_string(conf, CFG_LOG_FILE, &configured) == 0 && configured && *configured) {
+		if (strlen(configured) >= sizeof(path)) {
+			CM_WARN("client",
+				"log file '%.200s...' (" CFG_LOG_FILE ") is longer than %zu bytes: "
+				"refused; the log goes to stderr instead",
+				configured, sizeof(path) - 1);
+			return;
+		}
+		memcpy(path, configured, strlen(configured) + 1);
+	} else if (default_log_path(path, sizeof(path)) != 0) {
+		const char *tmp = getenv("TMPDIR"); /* only a long one fails */
+		CM_WARN("client",
+			"the default log file under TMPDIR '%.200s...' would be longer than %zu "
+			"bytes: set " CFG_LOG_FILE " to a shorter path; the log goes to stderr instead",
+			tmp ? tmp : "", sizeof(path) - 1);
+		return;
+	}
 	cm_err err = {0};
 	if (cm_log_set_file(path, &err) != 0) {
 		CM_WARN("client", "%s; the log goes to stderr instead", err.msg);

@@ -79,6 +79,31 @@ if [ "$(id -u)" = 0 ]; then
 	check "log-other: nothing was written to it" test ! -s "$WORK/other.log"
 fi
 
+# A log file path too long for the client: refused naming log.file, never
+# cut short into another file (the first 4095 bytes of these paths name
+# $WORK/t and $WORK/tmpd/flin).
+pad() { # pad PREFIX LEN: PREFIX followed by "/." up to LEN bytes (LEN - |PREFIX| even)
+	local p=$1
+	while [ ${#p} -lt "$2" ]; do p="$p/."; done
+	printf '%s' "$p"
+}
+[ $(((4093 - ${#WORK}) % 2)) = 0 ] && long=$(pad "$WORK" 4093) || long=$(pad "$WORK/" 4093)
+run_flinc log-long -D "log.file=$long/trunc.log" "$WC" --mode batch
+check_finished log-long
+check "log-long: a warning names log.file and says the path is too long" \
+	grep -Eq "WARN  client log file '.{200}\.\.\.' \(log\.file\) is longer than 4095 bytes: refused; the log goes to stderr instead" "$WORK/log-long.err"
+check "log-long: nothing was written to the path cut short" test ! -e "$WORK/t"
+check "log-long: the INFO log is on stderr instead" grep -q "INFO  jobmaster" "$WORK/log-long.err"
+mkdir -p "$WORK/tmpd"
+[ $(((4090 - ${#WORK} - 5) % 2)) = 0 ] && longtmp=$(pad "$WORK/tmpd" 4090) || longtmp=$(pad "$WORK/tmpd/" 4090)
+RC=0
+TMPDIR=$longtmp timeout -k 10 "$IT_TIMEOUT" "$FLINC" run --local --no-progress "$WC" --mode batch \
+	>"$WORK/tmp-long.out" 2>"$WORK/tmp-long.err" || RC=$?
+check_finished tmp-long
+check "tmp-long: a warning says the default log file would be too long and to set log.file" \
+	grep -Eq "WARN  client the default log file under TMPDIR '.{200}\.\.\.' would be longer than 4095 bytes: set log\.file to a shorter path; the log goes to stderr instead" "$WORK/tmp-long.err"
+check "tmp-long: nothing was written to the path cut short" test -z "$(ls -A "$WORK/tmpd")"
+
 # The header hides the values of sensitive keys.
 run_flinc secret -D "my.password=hunter2" "$WC" --mode batch
 check_finished secret
