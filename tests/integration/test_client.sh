@@ -69,6 +69,15 @@ check "log-link: a warning says the symbolic link is refused and the log goes to
 	grep -Eq "WARN  client log file '.*/link\.log' is a symbolic link: refused.*; the log goes to stderr instead" "$WORK/log-link.err"
 check "log-link: nothing was written through the link" test ! -e "$WORK/elsewhere.log"
 check "log-link: the INFO log is on stderr instead" grep -q "INFO  jobmaster" "$WORK/log-link.err"
+# A file with a second name (a hard link planted in a shared directory
+# can name any file of ours): refused.
+: >"$WORK/precious.txt"
+ln "$WORK/precious.txt" "$WORK/hard.log"
+run_flinc log-hard -D "log.file=$WORK/hard.log" "$WC" --mode batch
+check_finished log-hard
+check "log-hard: a warning says the file has 2 hard links and is refused" \
+	grep -Eq "WARN  client log file '.*/hard\.log' has 2 hard links: refused.*; the log goes to stderr instead" "$WORK/log-hard.err"
+check "log-hard: nothing was written to it" test ! -s "$WORK/precious.txt"
 if [ "$(id -u)" = 0 ]; then
 	: >"$WORK/other.log"
 	chown 65534 "$WORK/other.log"
