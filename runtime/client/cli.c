@@ -17,9 +17,10 @@
  * is printed once), or to stderr with -v.
  *
  * Process-wide duties, taken first thing: descriptors 0-2 exist (a closed
- * stdout must not become NNG's epoll descriptor); SIGPIPE is ignored, so a
- * closed pipe fails the print sink with a message instead of killing the
- * process; SIGINT, SIGTERM and SIGHUP (the terminal closed) are blocked in
+ * stdout must not become NNG's epoll descriptor); SIGPIPE is caught by a
+ * handler that does nothing, so a closed pipe fails the print sink with a
+ * message (EPIPE) instead of killing the process, while the processes a
+ * job starts still get SIGPIPE at its default; SIGINT, SIGTERM and SIGHUP (the terminal closed) are blocked in
  * every thread and taken by one thread that cancels the job; a crash in user code leaves a line naming
  * the task (common/crash.h); exit() from user code while a job runs fails
  * it instead of looking like success.
@@ -292,15 +293,27 @@ static void *signal_main(void *arg)
 	}
 }
 
+/*
+ * SIGPIPE's handler: nothing, so that a write to a closed pipe fails with
+ * EPIPE. Not SIG_IGN: an ignored signal stays ignored across exec, and a
+ * process the job starts (`sort | head`) would then see EPIPE errors where
+ * it expects to die quietly; a handler is reset to the default by exec.
+ */
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
 /* The signals the signal thread takes, unless ignored at start. */
 static const int client_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define NCLIENT_SIGNALS (sizeof(client_signals) / sizeof(client_signals[0]))
 
 /*
  * Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every
- * thread it starts afterwards, and ignores SIGPIPE. A signal that was
- * ignored when the client started (nohup, a background job of a
- * non-interactive shell) stays ignored, as a shell's convention asks.
+ * thread it starts afterwards, and catches SIGPIPE (on_sigpipe). A signal
+ * that was ignored when the client started (nohup, a background job of a
+ * non-interactive shell) stays ignored, as a shell's convention asks;
+ * SIGPIPE too (a write still fails with EPIPE).
  */
 static void take_signals(cl_client *cl)
 {
@@ -313,11 +326,16 @@ static void take_signals(cl_client *cl)
 		sigaddset(&cl->sigs, client_signals[i]);
 	}
 	pthread_sigmask(SIG_BLOCK, &cl->sigs, NULL);
-	struct sigaction ign;
-	memset(&ign, 0, sizeof(ign));
-	ign.sa_handler = SIG_IGN;
-	sigemptyset(&ign.sa_mask);
-	sigaction(SIGPIPE, &ign, NULL);
+	struct sigaction prev;
+	if (sigaction(SIGPIPE, NULL, &prev) == 0 && prev.sa_handler == SIG_IGN &&
+	    !(prev.sa_flags & SA_SIGINFO))
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigpipe;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* One of the signals the signal thread waits for, or 0 if all are ignored. */

@@ -133,6 +133,19 @@ RC=$(cat "$WORK/pipe.rc")
 expect_last pipe 1 "^Job 'WordCount' \($ID\) FAILED: print sink: cannot write to stdout: Broken pipe$"
 check "pipe: head got its one line" test "$(wc -l <"$WORK/pipe.out")" -eq 1
 
+# A process the job starts gets SIGPIPE at its default, not ignored: the
+# client catches SIGPIPE with a handler (reset by exec) rather than
+# ignoring it (inherited). flinc starts with SIGPIPE at its default, as
+# from a shell, whatever the test runner left it at.
+RC=0
+timeout -k 10 "$IT_TIMEOUT" env --default-signal=PIPE "$FLINC" run --local --no-progress \
+	-D "log.file=$WORK/spawn.log" "$JOBS/spawn.so" \
+	"grep '^SigIgn:' /proc/self/status >'$WORK/child.sig'" >"$WORK/spawn.out" 2>"$WORK/spawn.err" || RC=$?
+check_finished spawn
+mask=$(awk '{print $2}' "$WORK/child.sig" 2>/dev/null || true)
+check "spawn: SIGPIPE is not ignored in a process the job starts (SigIgn: ${mask:-?})" \
+	test -n "$mask" -a $((0x${mask:-0} & (1 << ($(kill -l PIPE) - 1)))) -eq 0
+
 # ------------------------------------------------- SIGINT/SIGTERM/SIGHUP
 # start_flinc_sigs DISPOSITIONS TAG ARGS...: start_flinc with SIGHUP too as
 # DISPOSITIONS says (env options), whatever the test runner left it at:
