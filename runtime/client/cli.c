@@ -20,8 +20,9 @@
  * stdout must not become NNG's epoll descriptor); SIGPIPE is caught by a
  * handler that does nothing, so a closed pipe fails the print sink with a
  * message (EPIPE) instead of killing the process, while the processes a
- * job starts still get SIGPIPE at its default; SIGINT, SIGTERM and SIGHUP (the terminal closed) are blocked in
- * every thread and taken by one thread that cancels the job; a crash in user code leaves a line naming
+ * job starts still get SIGPIPE at its default; SIGINT, SIGTERM and SIGHUP
+ * (the terminal closed) are blocked in every thread and taken by one
+ * thread that cancels the job; a crash in user code leaves a line naming
  * the task (common/crash.h); exit() from user code while a job runs fails
  * it instead of looking like success.
  */
@@ -555,7 +556,8 @@ static void setup_log(cl_client *cl, const cfg *conf, bool verbose, int argc, ch
 		const char *tmp = getenv("TMPDIR"); /* only a long one fails */
 		CM_WARN("client",
 			"the default log file under TMPDIR '%.200s...' would be longer than %zu "
-			"bytes: set " CFG_LOG_FILE " to a shorter path; the log goes to stderr instead",
+			"bytes: set " CFG_LOG_FILE " to a shorter path; the log goes to stderr "
+			"instead",
 			tmp ? tmp : "", sizeof(path) - 1);
 		return;
 	}
