@@ -10,6 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#endif
 
 #include "api/env.h"
 #include "common/log.h"
@@ -359,6 +363,20 @@ FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_gener
 	return out;
 }
 
+/* A file whose size tells nothing of its content: sysfs reports 4096
+ * bytes for every attribute, procfs mostly 0 but some files more. */
+static bool size_says_nothing(const char *path)
+{
+#ifdef __linux__
+	struct statfs fs;
+	return statfs(path, &fs) == 0 &&
+	       (fs.f_type == SYSFS_MAGIC || fs.f_type == PROC_SUPER_MAGIC);
+#else
+	(void)path;
+	return false;
+#endif
+}
+
 FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths)
 {
 	if (!env || env->err.code)
@@ -406,10 +424,13 @@ FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size
 		}
 		/* The file's kind decides how every subtask plans its splits:
 		 * a regular file with a size is cut into ranges; one that says 0
-		 * bytes (/proc files have content nonetheless) and anything else
-		 * readable (a FIFO, /dev/zero) is one unsplittable stream read to
-		 * its end by one subtask. */
-		n->sizes[i] = S_ISREG(st.st_mode) && st.st_size > 0 ? st.st_size : SG_SIZE_STREAM;
+		 * bytes (/proc files have content nonetheless), one on sysfs or
+		 * procfs whatever it says (sysfs says 4096 for "0-3\n"), and
+		 * anything else readable (a FIFO, /dev/zero) is one unsplittable
+		 * stream read to its end by one subtask. */
+		n->sizes[i] = S_ISREG(st.st_mode) && st.st_size > 0 && !size_says_nothing(p)
+				  ? st.st_size
+				  : SG_SIZE_STREAM;
 		if (!(n->paths[i] = strdup(paths[i]))) {
 			env_fail(env, FL_ENOMEM, "out of memory");
 			return NULL;

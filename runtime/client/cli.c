@@ -17,9 +17,11 @@
  * is printed once), or to stderr with -v.
  *
  * Process-wide duties, taken first thing: descriptors 0-2 exist (a closed
- * stdout must not become NNG's epoll descriptor); SIGPIPE is ignored, so a
- * closed pipe fails the print sink with a message instead of killing the
- * process; SIGINT and SIGTERM are blocked in every thread and taken by one
+ * stdout must not become NNG's epoll descriptor); SIGPIPE is caught by a
+ * handler that does nothing, so a closed pipe fails the print sink with a
+ * message (EPIPE) instead of killing the process, while the processes a
+ * job starts still get SIGPIPE at its default; SIGINT, SIGTERM and SIGHUP
+ * (the terminal closed) are blocked in every thread and taken by one
  * thread that cancels the job; a crash in user code leaves a line naming
  * the task (common/crash.h); exit() from user code while a job runs fails
  * it instead of looking like success.
@@ -63,7 +65,7 @@ typedef struct cl_client {
 	char job_id[33];    /* from the listener's submitted callback */
 	int job_of;	    /* the execution (launch.executions) job_id belongs to */
 	bool final_printed; /* the final line is out: nothing may follow it */
-	atomic_int signal;  /* the first SIGINT/SIGTERM received, 0 if none */
+	atomic_int signal;  /* the first SIGINT/SIGTERM/SIGHUP received, 0 if none */
 	sigset_t sigs;	    /* the signals the signal thread waits for */
 	pthread_t sig_thread;
 	bool sig_started;
@@ -203,10 +205,13 @@ static int die(const char *fmt, ...)
 	return 2;
 }
 
-/* "SIGINT" or "SIGTERM", for the client's lines. */
+/* "SIGINT", "SIGTERM" or "SIGHUP", for the client's lines. */
 static const char *signal_name(int sig)
 {
-	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+	return sig == SIGINT    ? "SIGINT"
+	       : sig == SIGTERM ? "SIGTERM"
+	       : sig == SIGHUP  ? "SIGHUP"
+				: "a signal";
 }
 
 /*
@@ -243,10 +248,12 @@ static bool final_line_locked(cl_client *cl, int *code)
 /* ------------------------------------------------------------ signals */
 
 /*
- * The signal thread: the first SIGINT/SIGTERM cancels the running job (the
- * main thread then prints CANCELED and exits 128+N), or exits at once when
- * no job runs (fl_execute refuses to start one after the request); a
- * second one exits at once.
+ * The signal thread: the first SIGINT/SIGTERM/SIGHUP cancels the running
+ * job (the main thread then prints CANCELED and exits 128+N: 130, 143,
+ * 129), or exits at once when no job runs (fl_execute refuses to start one
+ * after the request); a second one exits at once. SIGHUP is SIGTERM's
+ * twin: a closed terminal cancels the job cleanly (its output is removed,
+ * nothing half-written looks committed) instead of killing the process.
  */
 static void *signal_main(void *arg)
 {
@@ -288,34 +295,63 @@ static void *signal_main(void *arg)
 }
 
 /*
- * Blocks SIGINT and SIGTERM in the calling thread, and so in every thread
- * it starts afterwards, and ignores SIGPIPE. A signal that was ignored when
- * the client started (nohup, a background job of a non-interactive shell)
- * stays ignored, as a shell's convention asks.
+ * SIGPIPE's handler: nothing, so that a write to a closed pipe fails with
+ * EPIPE. Not SIG_IGN: an ignored signal stays ignored across exec, and a
+ * process the job starts (`sort | head`) would then see EPIPE errors where
+ * it expects to die quietly; a handler is reset to the default by exec.
+ */
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
+/* The signals the signal thread takes, unless ignored at start. */
+static const int client_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NCLIENT_SIGNALS (sizeof(client_signals) / sizeof(client_signals[0]))
+
+/*
+ * Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every
+ * thread it starts afterwards, and catches SIGPIPE (on_sigpipe). A signal
+ * that was ignored when the client started (nohup, a background job of a
+ * non-interactive shell) stays ignored, as a shell's convention asks;
+ * SIGPIPE too (a write still fails with EPIPE).
  */
 static void take_signals(cl_client *cl)
 {
 	sigemptyset(&cl->sigs);
-	const int sigs[] = {SIGINT, SIGTERM};
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NCLIENT_SIGNALS; i++) {
 		struct sigaction old;
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN &&
+		if (sigaction(client_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN &&
 		    !(old.sa_flags & SA_SIGINFO))
 			continue;
-		sigaddset(&cl->sigs, sigs[i]);
+		sigaddset(&cl->sigs, client_signals[i]);
 	}
 	pthread_sigmask(SIG_BLOCK, &cl->sigs, NULL);
-	struct sigaction ign;
-	memset(&ign, 0, sizeof(ign));
-	ign.sa_handler = SIG_IGN;
-	sigemptyset(&ign.sa_mask);
-	sigaction(SIGPIPE, &ign, NULL);
+	struct sigaction prev;
+	if (sigaction(SIGPIPE, NULL, &prev) == 0 && prev.sa_handler == SIG_IGN &&
+	    !(prev.sa_flags & SA_SIGINFO))
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigpipe;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* Starts the signal thread, unless both signals are ignored. Main thread. */
+/* One of the signals the signal thread waits for, or 0 if all are ignored. */
+static int a_taken_signal(const cl_client *cl)
+{
+	for (size_t i = 0; i < NCLIENT_SIGNALS; i++)
+		if (sigismember(&cl->sigs, client_signals[i]) == 1)
+			return client_signals[i];
+	return 0;
+}
+
+/* Starts the signal thread, unless every signal is ignored. Main thread. */
 static void start_signal_thread(cl_client *cl)
 {
-	if (sigismember(&cl->sigs, SIGINT) != 1 && sigismember(&cl->sigs, SIGTERM) != 1)
+	if (!a_taken_signal(cl))
 		return;
 	atomic_store(&cl->quit, false);
 	cl->sig_started = pthread_create(&cl->sig_thread, NULL, signal_main, cl) == 0;
@@ -328,7 +364,7 @@ static void stop_signal_thread(cl_client *cl)
 	if (!cl->sig_started)
 		return;
 	atomic_store(&cl->quit, true);
-	pthread_kill(cl->sig_thread, sigismember(&cl->sigs, SIGINT) == 1 ? SIGINT : SIGTERM);
+	pthread_kill(cl->sig_thread, a_taken_signal(cl));
 	pthread_join(cl->sig_thread, NULL);
 	cl->sig_started = false;
 }
@@ -439,8 +475,9 @@ static void user_name(char *buf, size_t cap)
 }
 
 /* Flink's default client log: flink-${USER}-client-${HOSTNAME}.log, here
- * under ${TMPDIR:-/tmp} since there is no installation log directory. */
-static void default_log_path(char *buf, size_t cap)
+ * under ${TMPDIR:-/tmp} since there is no installation log directory.
+ * Returns 0, or -1 when it does not fit in cap (a very long TMPDIR). */
+static int default_log_path(char *buf, size_t cap)
 {
 	char user[64], host[256];
 	user_name(user, sizeof(user));
@@ -456,7 +493,8 @@ static void default_log_path(char *buf, size_t cap)
 	size_t tl = strlen(tmp);
 	while (tl > 1 && tmp[tl - 1] == '/')
 		tl--;
-	snprintf(buf, cap, "%.*s/flinc-%s-client-%s.log", (int)tl, tmp, user, host);
+	int n = snprintf(buf, cap, "%.*s/flinc-%s-client-%s.log", (int)tl, tmp, user, host);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /* The command line for the log file's header: -D values of sensitive keys
@@ -502,12 +540,27 @@ static void setup_log(cl_client *cl, const cfg *conf, bool verbose, int argc, ch
 {
 	if (verbose)
 		return;
+	/* A path cut short would name another file: refused instead. */
 	char path[4096];
 	const char *configured = NULL;
-	if (cfg_get_string(conf, CFG_LOG_FILE, &configured) == 0 && configured && *configured)
-		snprintf(path, sizeof(path), "%s", configured);
-	else
-		default_log_path(path, sizeof(path));
+	if (cfg_get_string(conf, CFG_LOG_FILE, &configured) == 0 && configured && *configured) {
+		if (strlen(configured) >= sizeof(path)) {
+			CM_WARN("client",
+				"log file '%.200s...' (" CFG_LOG_FILE ") is longer than %zu bytes: "
+				"refused; the log goes to stderr instead",
+				configured, sizeof(path) - 1);
+			return;
+		}
+		memcpy(path, configured, strlen(configured) + 1);
+	} else if (default_log_path(path, sizeof(path)) != 0) {
+		const char *tmp = getenv("TMPDIR"); /* only a long one fails */
+		CM_WARN("client",
+			"the default log file under TMPDIR '%.200s...' would be longer than %zu "
+			"bytes: set " CFG_LOG_FILE " to a shorter path; the log goes to stderr "
+			"instead",
+			tmp ? tmp : "", sizeof(path) - 1);
+		return;
+	}
 	cm_err err = {0};
 	if (cm_log_set_file(path, &err) != 0) {
 		CM_WARN("client", "%s; the log goes to stderr instead", err.msg);

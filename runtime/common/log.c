@@ -152,6 +152,13 @@ int cm_log_set_file(const char *path, cm_err *err)
 		return cm_err_set(err, FL_EINVAL, "log file '%.*s%s' is not a regular file", shown,
 				  path, more);
 	}
+	if (st.st_nlink > 1) {
+		close(fd);
+		return cm_err_set(err, FL_EINVAL,
+				  "log file '%.*s%s' has %lu hard links: refused, since its other "
+				  "name may be a file that must not be appended to",
+				  shown, path, more, (unsigned long)st.st_nlink);
+	}
 	if (st.st_uid != geteuid()) {
 		close(fd);
 		return cm_err_set(err, FL_EINVAL,

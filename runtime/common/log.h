@@ -48,9 +48,11 @@ enum cm_log_level cm_log_get_stderr_level(void);
  * without blocking (a FIFO without reader is refused, not waited for).
  *
  * Errors (err names the path and the reason; the previous destination is
- * kept): FL_EINVAL when path is a symbolic link, not a regular file, or a
- * file owned by another user (it could be read or replaced by them); the
- * mapped errno when it cannot be opened or examined.
+ * kept): FL_EINVAL when path is a symbolic link, not a regular file, a
+ * file with more than one hard link (another name, perhaps planted in a
+ * shared directory, for a file that must not be appended to), or a file
+ * owned by another user (it could be read or replaced by them); the mapped
+ * errno when it cannot be opened or examined.
  */
 int cm_log_set_file(const char *path, cm_err *err);
 

@@ -8,13 +8,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define PATH_CAP 4096
+#define MARKER "_SUCCESS"
 
 void outputs_run_id(const char *job_id, char run[OUTPUTS_RUN_ID_LEN + 1])
 {
@@ -29,11 +32,53 @@ int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, i
 	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
 }
 
-/* Joins components of rest onto out (absolute), folding ".", ".." and
- * repeated slashes. */
-static int join(char *out, size_t cap, const char *rest)
+/* dir/_SUCCESS, or with run the hidden name an earlier run's marker is
+ * set aside under while this run publishes (outputs.h). */
+static int marker_path(char *buf, size_t cap, const char *dir, const char *run)
+{
+	int n = run ? snprintf(buf, cap, "%s/." MARKER "-%s.replaced", dir, run)
+		    : snprintf(buf, cap, "%s/" MARKER, dir);
+	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
+}
+
+/* Appends one component of n bytes to out, a path that is absolute. */
+static int append(char *out, size_t cap, const char *name, size_t n)
 {
 	size_t len = strlen(out);
+	if (len + 1 + n + 1 > cap)
+		return FL_ERANGE;
+	if (len > 1)
+		out[len++] = '/';
+	memcpy(out + len, name, n);
+	out[len + n] = '\0';
+	return 0;
+}
+
+/* Drops the last component of out, an absolute path. */
+static void parent(char *out)
+{
+	char *slash = strrchr(out, '/');
+	if (slash == out)
+		out[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+}
+
+int outputs_canonical(const char *path, char *out, size_t cap, cm_err *err)
+{
+	char cur[PATH_CAP];
+	if (path[0] == '/') {
+		snprintf(cur, sizeof(cur), "/");
+	} else if (!getcwd(cur, sizeof(cur))) {
+		return cm_err_set(err, cm_err_from_errno(errno),
+				  "cannot resolve '%.200s': the working directory: %s", path,
+				  strerror(errno));
+	}
+	/* One component at a time, as the kernel walks it: cur is always
+	 * resolved as far as it exists (realpath), so `..` after a symbolic
+	 * link leaves the link's target, not the link's directory. What does
+	 * not exist yet holds no link: it is joined as written. */
+	const char *rest = path;
 	while (*rest) {
 		while (*rest == '/')
 			rest++;
@@ -41,64 +86,31 @@ static int join(char *out, size_t cap, const char *rest)
 			break;
 		const char *end = strchr(rest, '/');
 		size_t n = end ? (size_t)(end - rest) : strlen(rest);
-		if (n == 1 && rest[0] == '.') {
-			/* nothing */
-		} else if (n == 2 && rest[0] == '.' && rest[1] == '.') {
-			while (len > 1 && out[len - 1] != '/')
-				len--;
-			if (len > 1)
-				len--;
-			out[len] = '\0';
-		} else {
-			if (len + 1 + n + 1 > cap)
-				return FL_ERANGE;
-			if (len > 1)
-				out[len++] = '/';
-			memcpy(out + len, rest, n);
-			len += n;
-			out[len] = '\0';
-		}
+		const char *name = rest;
 		rest += n;
-	}
-	return 0;
-}
-
-int outputs_canonical(const char *path, char *out, size_t cap, cm_err *err)
-{
-	char abs[PATH_CAP];
-	if (path[0] == '/') {
-		snprintf(abs, sizeof(abs), "/");
-	} else if (!getcwd(abs, sizeof(abs))) {
-		return cm_err_set(err, cm_err_from_errno(errno),
-				  "cannot resolve '%.200s': the working directory: %s", path,
-				  strerror(errno));
-	}
-	if (join(abs, sizeof(abs), path) != 0)
-		return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
-	/* The longest prefix that exists is resolved by realpath (symlinks);
-	 * what does not exist yet is joined onto it as written. */
-	char head[PATH_CAP];
-	snprintf(head, sizeof(head), "%s", abs);
-	size_t cut = strlen(head);
-	for (;;) {
+		if (n == 1 && name[0] == '.')
+			continue;
+		if (n == 2 && name[0] == '.' && name[1] == '.') {
+			parent(cur);
+			continue;
+		}
+		if (append(cur, sizeof(cur), name, n) != 0)
+			return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
 		char resolved[PATH_MAX];
-		if (realpath(head, resolved)) {
-			if (strlen(resolved) + 1 > cap)
-				return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
-			snprintf(out, cap, "%s", resolved);
-			return abs[cut] ? join(out, cap, abs + cut) : 0;
+		if (realpath(cur, resolved)) {
+			if (strlen(resolved) + 1 > sizeof(cur))
+				return cm_err_set(err, FL_ERANGE,
+						  "the path '%.200s...' is too long", path);
+			snprintf(cur, sizeof(cur), "%s", resolved);
+		} else if (errno != ENOENT && errno != ENOTDIR) {
+			return cm_err_set(err, cm_err_from_errno(errno),
+					  "cannot resolve '%.200s': %s", cur, strerror(errno));
 		}
-		if (errno != ENOENT && errno != ENOTDIR)
-			return cm_err_set(err, cm_err_from_errno(errno), "cannot resolve '%.200s': %s",
-					  head, strerror(errno));
-		char *slash = strrchr(head, '/');
-		if (!slash || slash == head) {
-			snprintf(out, cap, "/");
-			return join(out, cap, abs + 1);
-		}
-		*slash = '\0';
-		cut = (size_t)(slash - head);
 	}
+	if (strlen(cur) + 1 > cap)
+		return cm_err_set(err, FL_ERANGE, "the path '%.200s...' is too long", path);
+	snprintf(out, cap, "%s", cur);
+	return 0;
 }
 
 int outputs_mkdirs(const char *dir, cm_err *err)
@@ -127,67 +139,328 @@ int outputs_mkdirs(const char *dir, cm_err *err)
 	return 0;
 }
 
-/* A leftover of a killed run: hidden, ours, in progress. */
+/* ------------------------------------------------------------ locks */
+
+/*
+ * A directory a job writes to, locked from outputs_prepare until
+ * outputs_commit succeeds or outputs_abort runs, so that a second run,
+ * from this or another process, is refused instead of mixing its files in.
+ * flock on the directory's own descriptor: nothing is left in the
+ * directory, and the kernel drops the lock when the process dies, so a
+ * killed run never blocks the next one. Kept per job graph, since
+ * outputs.h's calls name the job by it.
+ */
+typedef struct held_lock {
+	const jg_graph *jg;
+	size_t node; /* the sink that locked it */
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	struct held_lock *next;
+} held_lock;
+
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static held_lock *held;
+
+static void release_locks(const jg_graph *jg)
+{
+	pthread_mutex_lock(&held_mu);
+	for (held_lock **p = &held; *p;) {
+		held_lock *h = *p;
+		if (h->jg != jg) {
+			p = &h->next;
+			continue;
+		}
+		*p = h->next;
+		close(h->fd); /* drops the flock */
+		free(h);
+	}
+	pthread_mutex_unlock(&held_mu);
+}
+
+/* Locks the directory of sink node i for jg; refuses one another run
+ * holds, and one another sink of jg already locked (a spelling that
+ * canonical paths did not catch, a bind mount). */
+static int lock_dir(const jg_graph *jg, size_t i, cm_err *err)
+{
+	const sg_node *n = jg->sg->nodes[i];
+	held_lock *h = calloc(1, sizeof(*h));
+	if (!h)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	int fd;
+	do
+		fd = open(n->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		free(h);
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "cannot open the output directory '%.300s': %s", n->dir,
+				  strerror(e));
+	}
+	pthread_mutex_lock(&held_mu);
+	for (held_lock *o = held; o; o = o->next) {
+		if (o->jg != jg || o->dev != st.st_dev || o->ino != st.st_ino)
+			continue;
+		const sg_node *m = jg->sg->nodes[o->node];
+		pthread_mutex_unlock(&held_mu);
+		close(fd);
+		free(h);
+		return cm_err_set(err, FL_EINVAL,
+				  "sinks '%s' and '%s' both write to directory '%.300s' "
+				  "('%.200s' and '%.200s'): give each text file sink its own "
+				  "directory",
+				  m->name, n->name, n->dir, m->dir, n->dir);
+	}
+	pthread_mutex_unlock(&held_mu);
+	int rc;
+	while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
+		;
+	if (rc != 0) {
+		int e = errno;
+		close(fd);
+		free(h);
+		if (e == EWOULDBLOCK)
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "another run is writing to the output directory '%.300s' "
+			    "(it holds the directory's lock until it ends): wait for it "
+			    "to end or choose another directory",
+			    n->dir);
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "cannot lock the output directory '%.300s': %s", n->dir,
+				  strerror(e));
+	}
+	*h = (held_lock){.jg = jg, .node = i, .fd = fd, .dev = st.st_dev, .ino = st.st_ino};
+	pthread_mutex_lock(&held_mu);
+	h->next = held;
+	held = h;
+	pthread_mutex_unlock(&held_mu);
+	return 0;
+}
+
+/* ---------------------------------------------------------- prepare */
+
+/* A leftover of a killed run: hidden, ours, in progress or set aside. */
 static bool leftover(const char *name)
 {
 	size_t n = strlen(name);
-	return strncmp(name, ".part-", 6) == 0 && n > 11 && strcmp(name + n - 11, ".inprogress") == 0;
+	if (strncmp(name, ".part-", 6) == 0)
+		return n > 11 && strcmp(name + n - 11, ".inprogress") == 0;
+	if (strncmp(name, "." MARKER "-", sizeof(MARKER) + 1) == 0)
+		return n > 9 && strcmp(name + n - 9, ".replaced") == 0;
+	return false;
 }
 
-/* True when dir holds anything but leftovers (or cannot be read). */
-static bool holds_output(const char *dir)
+/* 1 when dir holds anything but leftovers, 0 when it does not or does not
+ * exist, or an error naming dir and why it cannot be read (a path through
+ * a file, no permission): never "already exists" for those. */
+static int holds_output(const char *dir, cm_err *err)
 {
 	DIR *d = opendir(dir);
-	if (!d)
-		return errno != ENOENT;
+	if (!d) {
+		int e = errno;
+		if (e == ENOENT)
+			return 0;
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "cannot read the output directory '%.300s': %s", dir,
+				  strerror(e));
+	}
 	struct dirent *e;
-	bool any = false;
+	int any = 0;
+	errno = 0;
 	while (!any && (e = readdir(d)))
-		any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && !leftover(e->d_name);
+		any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		      !leftover(e->d_name);
+	int rc = any;
+	if (!any && errno != 0)
+		rc = cm_err_set(err, cm_err_from_errno(errno),
+				"cannot read the output directory '%.300s': %s", dir,
+				strerror(errno));
 	closedir(d);
-	return any;
+	return rc;
+}
+
+static int no_overwrite(const char *dir, cm_err *err)
+{
+	return cm_err_set(err, FL_EINVAL,
+			  "File or directory %.300s already exists. Existing files and "
+			  "directories are not overwritten in NO_OVERWRITE mode. Use "
+			  "OVERWRITE mode to overwrite existing files and directories "
+			  "(fs.overwrite-files: true).",
+			  dir);
+}
+
+/* One sink's checks and lock; the caller releases jg's locks on error. */
+static int prepare_sink(const jg_graph *jg, size_t i, bool overwrite, cm_err *err)
+{
+	const sg_graph *sg = jg->sg;
+	const sg_node *n = sg->nodes[i];
+	char canon[PATH_CAP];
+	int rc = outputs_canonical(n->dir, canon, sizeof(canon), err);
+	if (rc)
+		return rc;
+	for (size_t j = 0; j < i; j++) {
+		const sg_node *m = sg->nodes[j];
+		char other[PATH_CAP];
+		if (m->kind != SG_SINK_TEXT_FILE ||
+		    outputs_canonical(m->dir, other, sizeof(other), NULL) != 0)
+			continue;
+		if (strcmp(canon, other) == 0)
+			return cm_err_set(err, FL_EINVAL,
+					  "sinks '%s' and '%s' both write to directory '%.300s' "
+					  "('%.200s' and '%.200s'): give each text file sink its own "
+					  "directory",
+					  m->name, n->name, canon, m->dir, n->dir);
+	}
+	/* Checked before anything is created, and again under the lock: a
+	 * run that held it may have published meanwhile. */
+	if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
+		return rc < 0 ? rc : no_overwrite(n->dir, err);
+	if ((rc = outputs_mkdirs(n->dir, err)) != 0 || (rc = lock_dir(jg, i, err)) != 0)
+		return rc;
+	if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
+		return rc < 0 ? rc : no_overwrite(n->dir, err);
+	return 0;
 }
 
 int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err)
 {
 	const sg_graph *sg = jg->sg;
 	for (size_t i = 0; i < sg->nnodes; i++) {
-		const sg_node *n = sg->nodes[i];
-		if (n->kind != SG_SINK_TEXT_FILE)
+		if (sg->nodes[i]->kind != SG_SINK_TEXT_FILE)
 			continue;
-		char canon[PATH_CAP];
-		int rc = outputs_canonical(n->dir, canon, sizeof(canon), err);
-		if (rc)
+		int rc = prepare_sink(jg, i, overwrite, err);
+		if (rc) {
+			release_locks(jg);
 			return rc;
-		for (size_t j = 0; j < i; j++) {
-			const sg_node *m = sg->nodes[j];
-			char other[PATH_CAP];
-			if (m->kind != SG_SINK_TEXT_FILE ||
-			    outputs_canonical(m->dir, other, sizeof(other), NULL) != 0)
-				continue;
-			if (strcmp(canon, other) == 0)
-				return cm_err_set(err, FL_EINVAL,
-						  "sinks '%s' and '%s' both write to directory '%.300s' "
-						  "('%.200s' and '%.200s'): give each text file sink its own "
-						  "directory",
-						  m->name, n->name, canon, m->dir, n->dir);
 		}
-		if (!overwrite && holds_output(n->dir))
-			return cm_err_set(err, FL_EINVAL,
-					  "File or directory %.300s already exists. Existing files and "
-					  "directories are not overwritten in NO_OVERWRITE mode. Use "
-					  "OVERWRITE mode to overwrite existing files and directories "
-					  "(fs.overwrite-files: true).",
-					  n->dir);
-		if ((rc = outputs_mkdirs(n->dir, err)) != 0)
-			return rc;
 	}
 	return 0;
 }
 
-/* The earlier runs' published files: part-* and _SUCCESS. */
+/* ----------------------------------------------------------- commit */
+
+/* The next text sink's node id after node i (-1: the first), or -1. */
+static int next_sink(const jg_graph *jg, int i)
+{
+	for (i++; (size_t)i < jg->sg->nnodes; i++)
+		if (jg->sg->nodes[i]->kind == SG_SINK_TEXT_FILE)
+			return i;
+	return -1;
+}
+
+#define FOR_SINKS(jg, i) for (int i = next_sink(jg, -1); i >= 0; i = next_sink(jg, i))
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+static int too_long(const char *dir, cm_err *err)
+{
+	return cm_err_set(err, FL_ERANGE, "the output path '%.200s...' is too long", dir);
+}
+
+/* Before anything changes: every part file of the run is there, and,
+ * without overwrite, no other writer's output appeared beside it (flinc
+ * runs wait for the lock; a writer that takes none does not). */
+static int check_sink(const jg_graph *jg, int i, const char *run, bool overwrite, cm_err *err)
+{
+	const char *dir = jg->sg->nodes[i]->dir;
+	char path[PATH_CAP];
+	for (int s = 0; s < jg->node_parallelism[i]; s++) {
+		if (outputs_part_path(path, sizeof(path), dir, run, s, true) != 0)
+			return too_long(dir, err);
+		struct stat st;
+		if (lstat(path, &st) != 0) {
+			int e = errno;
+			return cm_err_set(err, cm_err_from_errno(e),
+					  "cannot publish '%.300s': it is missing: %s", path,
+					  strerror(e));
+		}
+		if (!S_ISREG(st.st_mode))
+			return cm_err_set(err, FL_EIO,
+					  "cannot publish '%.300s': it is no longer a regular file",
+					  path);
+	}
+	if (marker_path(path, sizeof(path), dir, run) != 0)
+		return too_long(dir, err);
+	if (overwrite)
+		return 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return cm_err_set(err, cm_err_from_errno(errno),
+				  "cannot read the output directory '%.300s': %s", dir,
+				  strerror(errno));
+	char mine[64];
+	snprintf(mine, sizeof(mine), "part-%s-", run);
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		bool foreign = strcmp(e->d_name, MARKER) == 0 ||
+			       (strncmp(e->d_name, "part-", 5) == 0 &&
+				strncmp(e->d_name, mine, strlen(mine)) != 0);
+		if (foreign)
+			rc = cm_err_set(err, FL_EIO,
+					"'%.300s' meanwhile holds '%.100s' of another run: not "
+					"published beside it (NO_OVERWRITE)",
+					dir, e->d_name);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Publishes sink i's part files; with overwrite, an earlier run's
+ * _SUCCESS is set aside first, so no marker ever stands beside a mix of
+ * runs (without, there is none, and one that appears makes the marker's
+ * O_EXCL fail). */
+static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwrite, cm_err *err)
+{
+	const char *dir = jg->sg->nodes[i]->dir;
+	char from[PATH_CAP], to[PATH_CAP];
+	if (marker_path(from, sizeof(from), dir, NULL) != 0 ||
+	    marker_path(to, sizeof(to), dir, run) != 0)
+		return too_long(dir, err);
+	if (overwrite && rename(from, to) != 0 && errno != ENOENT) {
+		int e = errno;
+		return cm_err_set(err, cm_err_from_errno(e), "cannot set aside '%.300s': %s", from,
+				  strerror(e));
+	}
+	for (int s = 0; s < jg->node_parallelism[i]; s++) {
+		if (outputs_part_path(from, sizeof(from), dir, run, s, true) != 0 ||
+		    outputs_part_path(to, sizeof(to), dir, run, s, false) != 0)
+			return too_long(dir, err);
+		if (rename(from, to) != 0) {
+			int e = errno;
+			return cm_err_set(err, cm_err_from_errno(e),
+					  "cannot publish '%.300s' as '%.300s': %s", from, to,
+					  strerror(e));
+		}
+	}
+	return 0;
+}
+
+/* The earlier runs' published files: part-* and _SUCCESS. Their set-aside
+ * marker goes first: from here on their output is no longer whole. */
 static int remove_published(const char *dir, const char *run, cm_err *err)
 {
+	char path[PATH_CAP];
+	if (marker_path(path, sizeof(path), dir, run) != 0)
+		return too_long(dir, err);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s", path,
+				  strerror(errno));
 	DIR *d = opendir(dir);
 	if (!d)
 		return cm_err_set(err, cm_err_from_errno(errno), "cannot read '%.300s': %s", dir,
@@ -199,88 +472,143 @@ static int remove_published(const char *dir, const char *run, cm_err *err)
 	while (rc == 0 && (e = readdir(d))) {
 		bool old_part = strncmp(e->d_name, "part-", 5) == 0 &&
 				strncmp(e->d_name, mine, strlen(mine)) != 0;
-		if (!old_part && strcmp(e->d_name, "_SUCCESS") != 0)
+		if (!old_part && strcmp(e->d_name, MARKER) != 0)
 			continue;
-		char path[PATH_CAP];
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (unlink(path) != 0 && errno != ENOENT)
-			rc = cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s", path,
-					strerror(errno));
+		int n = snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			rc = too_long(dir, err);
+		else if (unlink(path) != 0 && errno != ENOENT)
+			rc = cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s",
+					path, strerror(errno));
 	}
 	closedir(d);
 	return rc;
 }
 
-static int sync_dir(const char *dir)
+/* Writes and syncs sink i's _SUCCESS; never through a link, never over a
+ * file that is there; removed again if it cannot be made durable. */
+static int write_marker(const jg_graph *jg, int i, cm_err *err)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
+	const char *dir = jg->sg->nodes[i]->dir;
+	char marker[PATH_CAP];
+	if (marker_path(marker, sizeof(marker), dir, NULL) != 0)
+		return too_long(dir, err);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		int e = errno;
+		return cm_err_set(err, cm_err_from_errno(e), "cannot write '%.300s': %s", marker,
+				  strerror(e));
+	}
+	int e = fsync(fd) != 0 ? errno : 0;
+	if (close(fd) != 0 && !e)
+		e = errno;
+	if (!e && sync_dir(dir) != 0)
+		e = errno;
+	if (e) {
+		unlink(marker);
+		return cm_err_set(err, cm_err_from_errno(e), "cannot write '%.300s': %s", marker,
+				  strerror(e));
+	}
+	return 0;
+}
+
+/*
+ * Undoes a commit that failed part-way, so that nothing of the run looks
+ * committed: the _SUCCESS markers it wrote (sinks before node marked_below)
+ * go, its part files return to their hidden names (and are removed when
+ * that fails; outputs_abort removes them either way), and an earlier run's
+ * marker that is still set aside returns: its output was left whole.
+ */
+static void unpublish(const jg_graph *jg, const char *run, int marked_below)
+{
+	FOR_SINKS(jg, i)
+	{
+		const char *dir = jg->sg->nodes[i]->dir;
+		char from[PATH_CAP], to[PATH_CAP];
+		if (i < marked_below && marker_path(to, sizeof(to), dir, NULL) == 0)
+			unlink(to);
+		for (int s = 0; s < jg->node_parallelism[i]; s++) {
+			struct stat st;
+			if (outputs_part_path(from, sizeof(from), dir, run, s, true) != 0 ||
+			    outputs_part_path(to, sizeof(to), dir, run, s, false) != 0 ||
+			    lstat(to, &st) != 0)
+				continue;
+			if (rename(to, from) != 0)
+				unlink(to);
+		}
+		struct stat st;
+		if (marker_path(from, sizeof(from), dir, run) == 0 &&
+		    marker_path(to, sizeof(to), dir, NULL) == 0 && lstat(from, &st) == 0 &&
+		    lstat(to, &st) != 0 && errno == ENOENT)
+			rename(from, to);
+		sync_dir(dir);
+	}
+}
+
+static int commit_all(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
+{
+	int rc = 0;
+	FOR_SINKS(jg, i)
+	{
+		if ((rc = check_sink(jg, i, run, overwrite, err)) != 0)
+			return rc;
+	}
+	FOR_SINKS(jg, i)
+	{
+		if ((rc = publish_sink(jg, i, run, overwrite, err)) != 0)
+			goto undo;
+	}
+	/* Only now, with every part file of this run published, does the
+	 * earlier output go (overwrite; without, there is none). */
+	if (overwrite) {
+		FOR_SINKS(jg, i)
+		{
+			if ((rc = remove_published(jg->sg->nodes[i]->dir, run, err)) != 0)
+				goto undo;
+		}
+	}
+	/* The renames are durable before any marker is. */
+	FOR_SINKS(jg, i)
+	{
+		if (sync_dir(jg->sg->nodes[i]->dir) != 0) {
+			rc = cm_err_set(err, cm_err_from_errno(errno), "cannot sync '%.300s': %s",
+					jg->sg->nodes[i]->dir, strerror(errno));
+			goto undo;
+		}
+	}
+	FOR_SINKS(jg, i)
+	{
+		if ((rc = write_marker(jg, i, err)) != 0) {
+			unpublish(jg, run, i);
+			return rc;
+		}
+	}
+	return 0;
+undo:
+	unpublish(jg, run, -1);
 	return rc;
 }
 
 int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
 {
-	const sg_graph *sg = jg->sg;
-	for (size_t i = 0; i < sg->nnodes; i++) {
-		const sg_node *n = sg->nodes[i];
-		if (n->kind != SG_SINK_TEXT_FILE)
-			continue;
-		int p = jg->node_parallelism[i];
-		/* _SUCCESS goes first, so a crash in between never leaves the
-		 * marker beside a mix of runs; with overwrite the earlier runs'
-		 * part files go too (without, prepare found none). */
-		char marker[PATH_CAP];
-		snprintf(marker, sizeof(marker), "%s/_SUCCESS", n->dir);
-		if (unlink(marker) != 0 && errno != ENOENT)
-			return cm_err_set(err, cm_err_from_errno(errno), "cannot remove '%.300s': %s",
-					  marker, strerror(errno));
-		int rc = overwrite ? remove_published(n->dir, run, err) : 0;
-		if (rc)
-			return rc;
-		for (int s = 0; s < p; s++) {
-			char from[PATH_CAP], to[PATH_CAP];
-			if (outputs_part_path(from, sizeof(from), n->dir, run, s, true) != 0 ||
-			    outputs_part_path(to, sizeof(to), n->dir, run, s, false) != 0)
-				return cm_err_set(err, FL_ERANGE, "the output path '%.200s...' is too long",
-						  n->dir);
-			if (rename(from, to) != 0) {
-				int e = errno;
-				return cm_err_set(err, cm_err_from_errno(e),
-						  "cannot publish '%.300s' as '%.300s': %s", from, to,
-						  strerror(e));
-			}
-		}
-		int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		int e = fd < 0 ? errno : 0;
-		if (fd >= 0) {
-			if (fsync(fd) != 0)
-				e = errno;
-			if (close(fd) != 0 && !e)
-				e = errno;
-		}
-		if (!e && sync_dir(n->dir) != 0)
-			e = errno;
-		if (e)
-			return cm_err_set(err, cm_err_from_errno(e), "cannot write '%.300s': %s", marker,
-					  strerror(e));
-	}
-	return 0;
+	int rc = commit_all(jg, run, overwrite, err);
+	/* On failure the locks stay until outputs_abort has removed the
+	 * run's files. */
+	if (rc == 0)
+		release_locks(jg);
+	return rc;
 }
 
 void outputs_abort(const jg_graph *jg, const char *run)
 {
-	const sg_graph *sg = jg->sg;
-	for (size_t i = 0; i < sg->nnodes; i++) {
-		const sg_node *n = sg->nodes[i];
-		if (n->kind != SG_SINK_TEXT_FILE)
-			continue;
+	FOR_SINKS(jg, i)
+	{
+		const sg_node *n = jg->sg->nodes[i];
 		for (int s = 0; s < jg->node_parallelism[i]; s++) {
 			char path[PATH_CAP];
 			if (outputs_part_path(path, sizeof(path), n->dir, run, s, true) == 0)
 				unlink(path);
 		}
 	}
+	release_locks(jg);
 }

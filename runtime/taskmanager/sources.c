@@ -279,6 +279,17 @@ static int changed(tm_chain *c, const char *path, int64_t planned, int64_t now)
 	    (long long)planned, (long long)now);
 }
 
+/* The failure of a regular file that ended before the size it still
+ * reports (a file system whose sizes do not tell the content). */
+static int ended_early(tm_chain *c, const char *path, int64_t at, int64_t size)
+{
+	return tm_chain_fail(c, FL_EIO,
+			     "source '%s': file '%.*s%s' ended at byte %lld although it reports "
+			     "%lld bytes: its size does not tell its content",
+			     c->ops[0].node->name, PATH_SHOWN, path,
+			     strlen(path) > PATH_SHOWN ? "..." : "", (long long)at, (long long)size);
+}
+
 /* Opens path for a split without ever blocking in open() (a FIFO without a
  * writer), then makes reads blocking again. Returns the fd or -1 (errno). */
 static int open_input(const char *path, struct stat *st)
@@ -385,11 +396,12 @@ static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, r
 				break;
 			}
 			if (r->short_file) {
-				/* Ended before the size its splits were cut from. */
-				int64_t now = fstat(r->fd, &st) == 0
-						  ? st.st_size
-						  : r->file_pos + (int64_t)r->len;
-				rc = changed(c, path, planned, now);
+				/* Ended before the size its splits were cut from:
+				 * it shrank, or its size never told its content. */
+				int64_t at = r->file_pos + (int64_t)r->len;
+				int64_t now = fstat(r->fd, &st) == 0 ? st.st_size : at;
+				rc = now >= planned ? ended_early(c, path, at, now)
+						    : changed(c, path, planned, now);
 				break;
 			}
 			continue;

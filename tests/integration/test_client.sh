@@ -69,6 +69,15 @@ check "log-link: a warning says the symbolic link is refused and the log goes to
 	grep -Eq "WARN  client log file '.*/link\.log' is a symbolic link: refused.*; the log goes to stderr instead" "$WORK/log-link.err"
 check "log-link: nothing was written through the link" test ! -e "$WORK/elsewhere.log"
 check "log-link: the INFO log is on stderr instead" grep -q "INFO  jobmaster" "$WORK/log-link.err"
+# A file with a second name (a hard link planted in a shared directory
+# can name any file of ours): refused.
+: >"$WORK/precious.txt"
+ln "$WORK/precious.txt" "$WORK/hard.log"
+run_flinc log-hard -D "log.file=$WORK/hard.log" "$WC" --mode batch
+check_finished log-hard
+check "log-hard: a warning says the file has 2 hard links and is refused" \
+	grep -Eq "WARN  client log file '.*/hard\.log' has 2 hard links: refused.*; the log goes to stderr instead" "$WORK/log-hard.err"
+check "log-hard: nothing was written to it" test ! -s "$WORK/precious.txt"
 if [ "$(id -u)" = 0 ]; then
 	: >"$WORK/other.log"
 	chown 65534 "$WORK/other.log"
@@ -78,6 +87,31 @@ if [ "$(id -u)" = 0 ]; then
 		grep -Eq "WARN  client log file '.*/other\.log' belongs to uid 65534, not to uid 0 running flinc" "$WORK/log-other.err"
 	check "log-other: nothing was written to it" test ! -s "$WORK/other.log"
 fi
+
+# A log file path too long for the client: refused naming log.file, never
+# cut short into another file (the first 4095 bytes of these paths name
+# $WORK/t and $WORK/tmpd/flin).
+pad() { # pad PREFIX LEN: PREFIX followed by "/." up to LEN bytes (LEN - |PREFIX| even)
+	local p=$1
+	while [ ${#p} -lt "$2" ]; do p="$p/."; done
+	printf '%s' "$p"
+}
+[ $(((4093 - ${#WORK}) % 2)) = 0 ] && long=$(pad "$WORK" 4093) || long=$(pad "$WORK/" 4093)
+run_flinc log-long -D "log.file=$long/trunc.log" "$WC" --mode batch
+check_finished log-long
+check "log-long: a warning names log.file and says the path is too long" \
+	grep -Eq "WARN  client log file '.{200}\.\.\.' \(log\.file\) is longer than 4095 bytes: refused; the log goes to stderr instead" "$WORK/log-long.err"
+check "log-long: nothing was written to the path cut short" test ! -e "$WORK/t"
+check "log-long: the INFO log is on stderr instead" grep -q "INFO  jobmaster" "$WORK/log-long.err"
+mkdir -p "$WORK/tmpd"
+[ $(((4090 - ${#WORK} - 5) % 2)) = 0 ] && longtmp=$(pad "$WORK/tmpd" 4090) || longtmp=$(pad "$WORK/tmpd/" 4090)
+RC=0
+TMPDIR=$longtmp timeout -k 10 "$IT_TIMEOUT" "$FLINC" run --local --no-progress "$WC" --mode batch \
+	>"$WORK/tmp-long.out" 2>"$WORK/tmp-long.err" || RC=$?
+check_finished tmp-long
+check "tmp-long: a warning says the default log file would be too long and to set log.file" \
+	grep -Eq "WARN  client the default log file under TMPDIR '.{200}\.\.\.' would be longer than 4095 bytes: set log\.file to a shorter path; the log goes to stderr instead" "$WORK/tmp-long.err"
+check "tmp-long: nothing was written to the path cut short" test -z "$(ls -A "$WORK/tmpd")"
 
 # The header hides the values of sensitive keys.
 run_flinc secret -D "my.password=hunter2" "$WC" --mode batch
@@ -99,17 +133,43 @@ RC=$(cat "$WORK/pipe.rc")
 expect_last pipe 1 "^Job 'WordCount' \($ID\) FAILED: print sink: cannot write to stdout: Broken pipe$"
 check "pipe: head got its one line" test "$(wc -l <"$WORK/pipe.out")" -eq 1
 
-# --------------------------------------------------------- SIGINT/SIGTERM
+# A process the job starts gets SIGPIPE at its default, not ignored: the
+# client catches SIGPIPE with a handler (reset by exec) rather than
+# ignoring it (inherited). flinc starts with SIGPIPE at its default, as
+# from a shell, whatever the test runner left it at.
+RC=0
+timeout -k 10 "$IT_TIMEOUT" env --default-signal=PIPE "$FLINC" run --local --no-progress \
+	-D "log.file=$WORK/spawn.log" "$JOBS/spawn.so" \
+	"grep '^SigIgn:' /proc/self/status >'$WORK/child.sig'" >"$WORK/spawn.out" 2>"$WORK/spawn.err" || RC=$?
+check_finished spawn
+mask=$(awk '{print $2}' "$WORK/child.sig" 2>/dev/null || true)
+check "spawn: SIGPIPE is not ignored in a process the job starts (SigIgn: ${mask:-?})" \
+	test -n "$mask" -a $((0x${mask:-0} & (1 << ($(kill -l PIPE) - 1)))) -eq 0
+
+# ------------------------------------------------- SIGINT/SIGTERM/SIGHUP
+# start_flinc_sigs DISPOSITIONS TAG ARGS...: start_flinc with SIGHUP too as
+# DISPOSITIONS says (env options), whatever the test runner left it at:
+# --default-signal=INT,TERM,HUP is a run from a terminal.
+start_flinc_sigs() {
+	local how=$1 tag=$2
+	shift 2
+	setsid env $how "$FLINC" run --local --no-progress \
+		-D "log.file=$WORK/$tag.log" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+	BG_PID=$!
+}
+
 # A WordCount that runs until it is stopped: its input is a FIFO fed by
-# `yes`. The signal comes once the job is RUNNING (its id printed).
-for sig in INT TERM; do
+# `yes`. The signal comes once the job is RUNNING (its id printed). SIGHUP
+# (the terminal closed) cancels it as SIGTERM does.
+for sig in INT TERM HUP; do
 	tag=sig$sig
-	want=$([ $sig = INT ] && echo 130 || echo 143)
+	want=$((128 + $(kill -l $sig)))
 	rm -f "$WORK/words.fifo"
 	mkfifo "$WORK/words.fifo"
 	yes 'the quick brown fox' >"$WORK/words.fifo" 2>/dev/null &
 	writer=$!
-	start_flinc "$tag" "$WC" --input "$WORK/words.fifo" --mode batch --output "$WORK/$tag-out"
+	start_flinc_sigs --default-signal=INT,TERM,HUP "$tag" "$WC" --input "$WORK/words.fifo" \
+		--mode batch --output "$WORK/$tag-out"
 	if wait_line "$tag" "^Job has been submitted with JobID" 30; then
 		sleep 0.5
 		kill -s $sig "$BG_PID"
@@ -124,6 +184,28 @@ for sig in INT TERM; do
 done
 check "sigINT: the line says how to exit at once" \
 	grep -q "^Cancelling the job (SIGINT); press Ctrl-C again to exit at once$" "$WORK/sigINT.err"
+
+# SIGHUP ignored when flinc starts (nohup): it stays ignored, the job runs
+# on until something else stops it.
+rm -f "$WORK/words.fifo"
+mkfifo "$WORK/words.fifo"
+yes 'the quick brown fox' >"$WORK/words.fifo" 2>/dev/null &
+writer=$!
+start_flinc_sigs "--default-signal=INT,TERM --ignore-signal=HUP" nohup "$WC" \
+	--input "$WORK/words.fifo" --mode batch --output "$WORK/nohup-out"
+alive=no
+if wait_line nohup "^Job has been submitted with JobID" 30; then
+	sleep 0.5
+	kill -HUP "$BG_PID"
+	sleep 1
+	kill -0 "$BG_PID" 2>/dev/null && alive=yes
+	kill -TERM "$BG_PID"
+fi
+wait_flinc 30
+kill "$writer" 2>/dev/null || true
+wait "$writer" 2>/dev/null || true
+check "nohup: an ignored SIGHUP left the job running" test $alive = yes
+expect_last nohup 143 "^Job 'WordCount' \($ID\) CANCELED after [0-9]+ ms$"
 
 # No job running yet (main() still building its graph): exit at once.
 start_flinc sig-idle "$FAULTS" ok --idle-ms 30000

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Text inputs that are not plain, unchanging files: a file truncated or
 # appended to while the job reads it fails the job naming the file and both
-# sizes (probe I11); a file that says 0 bytes (/proc) is read to its end
-# (I9); a FIFO is read as one stream (I8), and one without a writer holds
-# the job only until it is cancelled or its writer comes (I7).
+# sizes (probe I11); a file that says 0 bytes (/proc), or whose size says
+# nothing of its content (sysfs), is read to its end (I9); a FIFO is read as
+# one stream (I8), and one without a writer holds the job only until it is
+# cancelled or its writer comes (I7).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -44,6 +45,19 @@ if [ -r /proc/cpuinfo ] && [ "$(stat -c %s /proc/cpuinfo)" = 0 ]; then
 		check_finished "proc-p$p"
 		check "proc-p$p: /proc/cpuinfo (0 bytes in stat) read to its end: $want lines" \
 			grep -Eq "^([0-9]+> )?lines	$want$" "$WORK/proc-p$p.out"
+	done
+fi
+
+# sysfs reports 4096 bytes for every attribute, whatever it holds: read to
+# its end as a stream, not cut into splits of a size it does not have.
+sys=/sys/devices/system/cpu/online
+if [ -r $sys ] && [ "$(stat -c %s $sys)" != "$(wc -c <$sys)" ]; then
+	want=$(wc -l <$sys)
+	for p in 1 2; do
+		run_flinc "sys-p$p" -p $p "$LINES" $sys
+		check_finished "sys-p$p"
+		check "sys-p$p: $sys ($(stat -c %s $sys) bytes in stat, $(wc -c <$sys) read) read to its end: $want lines" \
+			grep -Eq "^([0-9]+> )?lines	$want$" "$WORK/sys-p$p.out"
 	done
 fi
 

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -622,6 +623,159 @@ static void test_two_sinks_on_one_directory_spelled_differently_are_refused(void
 	remove_dir(dir);
 }
 
+/* `..` after a symbolic link leaves the link's target, as the kernel
+ * walks it: lnk/../out is a/out when lnk points to a/b, not ./out. */
+static void test_dotdot_after_a_symbolic_link_is_resolved_as_the_kernel_does(void **state)
+{
+	char *dir = temp_dir();
+	char target[600], lnk[600], same[600], beside[600], through[600];
+	snprintf(target, sizeof(target), "%s/a/b", dir);
+	snprintf(same, sizeof(same), "%s/a", dir);
+	assert_int_equal(mkdir(same, 0777), 0);
+	assert_int_equal(mkdir(target, 0777), 0);
+	snprintf(lnk, sizeof(lnk), "%s/lnk", dir);
+	assert_int_equal(symlink(target, lnk), 0);
+	snprintf(through, sizeof(through), "%s/lnk/../out", dir);
+	snprintf(same, sizeof(same), "%s/a/out", dir);
+	snprintf(beside, sizeof(beside), "%s/out", dir);
+
+	/* a/out and lnk/../out are one directory. */
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_stream *s = fl_generator(env, 10, 0, mc_gen_kv);
+	fl_write_text(s, same);
+	fl_write_text(s, through);
+	assert_int_equal(fl_execute(env, "one place"), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "both write to directory"));
+	fl_env_free(env);
+
+	/* ./out and lnk/../out are two: both get their output. */
+	env = env_with(1, 1, "BATCH");
+	s = fl_generator(env, 10, 0, mc_gen_kv);
+	fl_write_text(s, beside);
+	fl_write_text(s, through);
+	if (fl_execute(env, "two places") != 0)
+		fail_msg("two places: %s", fl_env_error(env));
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(beside, last), 10);
+	assert_int_equal(read_parts(same, last), 10);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+/* A directory another run holds (its lock, taken here as that run's
+ * JobMaster would) is refused; once it is free, a run goes ahead, and a
+ * failed run frees it again for the next. */
+static void test_a_directory_another_run_writes_to_is_refused(void **state)
+{
+	char *dir = temp_dir();
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	fl_env *env = env_with(2, 1, "BATCH");
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	assert_int_equal(fl_execute(env, "held"), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "another run is writing to the output directory"));
+	close(fd);
+	fl_env_free(env);
+
+	env = env_with(2, 1, "BATCH");
+	assert_int_equal(fl_env_set_config(env, "fs.overwrite-files", "true"), 0);
+	fl_write_text(fl_map(fl_generator(env, 1000, 0, mc_gen_kv), mc_fail_at_500), dir);
+	assert_int_equal(fl_execute(env, "fails"), FL_EJOBFAILED);
+	fl_env_free(env);
+	env = env_with(2, 1, "BATCH");
+	assert_int_equal(fl_env_set_config(env, "fs.overwrite-files", "true"), 0);
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	if (fl_execute(env, "free") != 0)
+		fail_msg("free: %s", fl_env_error(env));
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), 10);
+	/* The JobMaster let go of it: another holder can take it. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+/* An output path through a file cannot be read: that is the message,
+ * not Flink's NO_OVERWRITE one. */
+static void test_an_output_path_through_a_file_says_it_cannot_be_read(void **state)
+{
+	char *dir = temp_dir();
+	char file[600], out[700];
+	snprintf(file, sizeof(file), "%s/file.txt", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(out, sizeof(out), "%s/out", file);
+	fl_env *env = env_with(1, 1, "BATCH");
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), out);
+	assert_int_not_equal(fl_execute(env, "through a file"), 0);
+	char want[800];
+	snprintf(want, sizeof(want), "cannot read the output directory '%s': Not a directory", out);
+	if (!strstr(fl_env_error(env), want))
+		fail_msg("'%s' lacks '%s'", fl_env_error(env), want);
+	assert_null(strstr(fl_env_error(env), "already exists"));
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
+/* Subtask 1 of the map removes its sink's in-progress file: the commit
+ * cannot publish the whole run. */
+static char lost_dir[600];
+
+int mc_remove_own_part(fl_ctx *ctx, const fl_row *in, fl_row *out);
+
+int mc_remove_own_part(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	static _Atomic bool done;
+	if (fl_ctx_subtask(ctx) == 1 && !atomic_exchange(&done, true)) {
+		DIR *d = opendir(lost_dir);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			size_t n = strlen(e->d_name);
+			if (strncmp(e->d_name, ".part-", 6) == 0 && n > 13 &&
+			    strcmp(e->d_name + n - 13, "-1.inprogress") == 0) {
+				char path[900];
+				snprintf(path, sizeof(path), "%s/%s", lost_dir, e->d_name);
+				unlink(path);
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	*out = *in;
+	return 0;
+}
+
+/* A commit that cannot publish every part file publishes none, and with
+ * fs.overwrite-files the earlier output stays as it was. */
+static void test_a_commit_missing_a_part_file_publishes_nothing(void **state)
+{
+	char *dir = temp_dir();
+	snprintf(lost_dir, sizeof(lost_dir), "%s", dir);
+	fl_env *env = env_with(3, 1, "BATCH");
+	fl_write_text(fl_generator(env, 10, 0, mc_gen_kv), dir);
+	assert_int_equal(fl_execute(env, "earlier"), 0);
+	char names[4096], again[4096];
+	list_dir(dir, names, sizeof(names));
+
+	fl_env_set_parallelism(env, 2);
+	assert_int_equal(fl_env_set_config(env, "fs.overwrite-files", "true"), 0);
+	fl_write_text(fl_map(fl_generator(env, 10, 0, mc_gen_kv), mc_remove_own_part), dir);
+	assert_int_equal(fl_execute(env, "lost"), FL_EJOBFAILED);
+	if (!strstr(fl_env_error(env), "-1.inprogress': it is missing"))
+		fail_msg("'%s' does not name the missing file", fl_env_error(env));
+	list_dir(dir, again, sizeof(again));
+	assert_string_equal(again, names);
+	int64_t last[NKEYS] = {0};
+	assert_int_equal(read_parts(dir, last), 10);
+	fl_env_free(env);
+	remove_dir(dir);
+}
+
 static void test_parallelism_above_max_parallelism_fails_before_running(void **state)
 {
 	fl_env *env = env_with(4, 1, "STREAMING");
@@ -883,6 +1037,10 @@ int main(void)
 	    cmocka_unit_test(test_text_source_reads_files_as_of_graph_building),
 	    cmocka_unit_test(test_file_sink_publishes_whole_runs_only),
 	    cmocka_unit_test(test_two_sinks_on_one_directory_spelled_differently_are_refused),
+	    cmocka_unit_test(test_dotdot_after_a_symbolic_link_is_resolved_as_the_kernel_does),
+	    cmocka_unit_test(test_a_directory_another_run_writes_to_is_refused),
+	    cmocka_unit_test(test_an_output_path_through_a_file_says_it_cannot_be_read),
+	    cmocka_unit_test(test_a_commit_missing_a_part_file_publishes_nothing),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_fails_before_running),
 	    cmocka_unit_test(test_text_source_fails_when_its_file_shrinks_while_read),
 	    cmocka_unit_test(test_text_source_fails_when_its_file_grows_while_read),
