@@ -382,6 +382,11 @@ static void *task_main(void *arg)
 int tm_task_start(tm_task *t, cm_err *err)
 {
 	pthread_mutex_lock(&t->mu);
+	/* Started already, or ended without starting: nothing to do. */
+	if (t->started || t->abandoned || t->ended_unstarted) {
+		pthread_mutex_unlock(&t->mu);
+		return 0;
+	}
 	int rc = pthread_create(&t->thread, NULL, task_main, t);
 	t->started = rc == 0;
 	pthread_mutex_unlock(&t->mu);
@@ -453,6 +458,22 @@ void tm_task_abandon(tm_task *t)
 	t->started = false;
 	t->abandoned = true;
 	pthread_mutex_unlock(&t->mu);
+}
+
+bool tm_task_live(tm_task *t)
+{
+	pthread_mutex_lock(&t->mu);
+	bool live = t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t));
+	pthread_mutex_unlock(&t->mu);
+	return live;
+}
+
+bool tm_task_was_abandoned(tm_task *t)
+{
+	pthread_mutex_lock(&t->mu);
+	bool a = t->abandoned;
+	pthread_mutex_unlock(&t->mu);
+	return a;
 }
 
 void tm_task_join(tm_task *t)

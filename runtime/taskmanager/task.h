@@ -116,7 +116,8 @@ struct tm_task {
  * nothing is left registered or reserved.
  */
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err);
-/* Starts the task's thread. Returns 0 or FL_ENOMEM (err says so). */
+/* Starts the task's thread, unless it started or ended already (then 0).
+ * Returns 0 or FL_ENOMEM (err says so). */
 int tm_task_start(tm_task *t, cm_err *err);
 /* Ends a task whose thread never started (cancelled before its start, or
  * its start failed) in final state st, reporting it through on_state as
@@ -135,6 +136,11 @@ void tm_task_interrupt(tm_task *t);
  * watchdog): the thread is detached and never interrupted or joined again;
  * the task's memory must then never be freed. */
 void tm_task_abandon(tm_task *t);
+/* Whether the task's thread runs and was not given up on (started, not
+ * abandoned, not final); whether it was abandoned. Under the task's lock:
+ * tm_task_abandon may run on another thread. */
+bool tm_task_live(tm_task *t);
+bool tm_task_was_abandoned(tm_task *t);
 /* Waits for the thread (if started). */
 void tm_task_join(tm_task *t);
 /* Joins, unregisters the inputs and frees everything. */

@@ -107,11 +107,9 @@ static struct tm_job *job_find(tm_taskmanager *tm, const char *job_id, uint64_t 
 
 static bool job_all_final(const struct tm_job *j)
 {
-	for (size_t i = 0; i < j->ntasks; i++) {
-		const tm_task *t = j->tasks[i];
-		if (t->started && !t->abandoned && !tm_task_state_is_final(tm_task_get_state(t)))
+	for (size_t i = 0; i < j->ntasks; i++)
+		if (tm_task_live(j->tasks[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -141,7 +139,7 @@ static void job_release(tm_taskmanager *tm, struct tm_job *j)
 	for (size_t i = 0; i < j->ntasks; i++) {
 		tm_task *t = j->tasks[i];
 		all_remove(tm, t);
-		if (!t->abandoned) {
+		if (!tm_task_was_abandoned(t)) {
 			tm_task_free(t);
 		} else {
 			t->left_next = tm->left;
@@ -177,7 +175,7 @@ static void watchdog(void *arg)
 	if (tm->cancel_timeout_ms > 0 && now >= j->cancel_deadline_ms) {
 		for (size_t i = 0; i < j->ntasks; i++) {
 			tm_task *t = j->tasks[i];
-			if (!t->started || t->abandoned || tm_task_state_is_final(tm_task_get_state(t)))
+			if (!tm_task_live(t))
 				continue;
 			char msg[512];
 			snprintf(msg, sizeof(msg),
@@ -258,7 +256,7 @@ static void on_report(void *arg)
 			t = j->tasks[i];
 	/* A task left behind was reported FAILED already; whatever it says
 	 * later is not news. */
-	if (t && !t->abandoned)
+	if (t && !tm_task_was_abandoned(t))
 		report_to_jm(tm, j, t, r->st, r->error);
 	/* Once shutting down, tm_free walks the job table and releases it. */
 	if (j && j->jm_lost && !tm->shutting_down && job_all_final(j))
@@ -443,8 +441,8 @@ static void do_start(struct call *c)
 	cm_err err = {0};
 	int rc = 0;
 	for (size_t i = 0; i < j->ntasks && rc == 0; i++) {
-		if (j->tasks[i]->started || j->cancelling)
-			continue;
+		if (j->cancelling)
+			break;
 		/* A task that cannot start FAILED; the JobMaster then cancels
 		 * the others, which end CANCELED unstarted. */
 		if ((rc = tm_task_start(j->tasks[i], &err)) != 0)
