@@ -1,0 +1,11 @@
+/*
+ * flinc-jobmanager — the Jobmanager process. Its code is in libflinc.so
+ * (runtime/jobmanager/process.c, reached through fl_program_main), so that a job
+ * library it loads shares one runtime with it.
+ */
+#include <flinc/flinc.h>
+
+int main(int argc, char **argv)
+{
+	return fl_program_main("flinc-jobmanager", argc, argv);
+}
