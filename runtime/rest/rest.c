@@ -362,7 +362,8 @@ static void on_request(nng_aio *cb)
 	if (admit)
 		s->ncalls++;
 	pthread_mutex_unlock(&s->mu);
-	bool has_body = nng_http_req_get_header(req, "Content-Length") != NULL ||
+	const char *cl = nng_http_req_get_header(req, "Content-Length");
+	bool has_body = (cl && strcmp(cl, "0") != 0) ||
 			nng_http_req_get_header(req, "Transfer-Encoding") != NULL;
 	if (!admit) {
 		answer_error(cb, 503, true, NULL,
@@ -456,7 +457,6 @@ static void on_request(nng_aio *cb)
 		call_free(c);
 		return;
 	}
-	const char *cl = nng_http_req_get_header(req, "Content-Length");
 	size_t want = 0;
 	if (cl && !parse_length(cl, &want)) {
 		answer_error(cb, 400, true, NULL, "Bad request: malformed Content-Length '%.40s'",
