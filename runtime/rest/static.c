@@ -30,7 +30,8 @@ int rest_static_name(const char *decoded_path, char *out, size_t cap, char *why,
 		snprintf(why, why_cap, "the path does not begin with '/'");
 		return FL_EPROTO;
 	}
-	p++;
+	while (*p == '/')
+		p++;
 	/* Every segment is checked, empty ones included ("a//b" is "a/b" to
 	 * the kernel, harmless). */
 	for (const char *s = p;;) {

@@ -1310,6 +1310,8 @@ static void test_static_files_with_their_types(void **state)
 	char name[64], why[64];
 	assert_int_equal(rest_static_name("/a/b/", name, sizeof(name), why, sizeof(why)), 0);
 	assert_string_equal(name, "a/b/index.html");
+	assert_int_equal(rest_static_name("//a", name, sizeof(name), why, sizeof(why)), 0);
+	assert_string_equal(name, "a"); /* never an absolute name */
 	assert_int_equal(rest_static_name("/a/../b", name, sizeof(name), why, sizeof(why)),
 			 FL_EPROTO);
 	assert_int_equal(rest_static_name("/a/..", name, sizeof(name), why, sizeof(why)),
