@@ -506,6 +506,19 @@ static void on_request(nng_aio *cb)
 
 /* ----------------------------------------------------------- workers */
 
+/* A header value the handler set: NUL-terminated within its field, no
+ * control character. */
+static bool header_safe(const char *v, size_t cap)
+{
+	const char *end = memchr(v, '\0', cap);
+	if (!end)
+		return false;
+	for (; v < end; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return false;
+	return true;
+}
+
 static nng_http_res *run_route(struct call *c)
 {
 	rest_server *s = c->s;
@@ -528,10 +541,15 @@ static nng_http_res *run_route(struct call *c)
 	const char *why = NULL;
 	if (rc != 0)
 		why = fl_strerror(rc);
-	else if (rs.status < 100 || rs.status > 599)
+	else if (rs.status < 200 || rs.status > 599)
 		why = "the handler set no valid status";
 	else if (!rs.body && rs.body_len > 0)
 		why = "the handler set a body length without a body";
+	else if (!header_safe(rs.content_type, sizeof(rs.content_type)) ||
+		 !header_safe(rs.location, sizeof(rs.location)))
+		/* A Location built from a decoded parameter ("%0D%0A") must
+		 * not add headers of its own. */
+		why = "the handler set a header with a control character";
 	nng_http_res *res;
 	if (why) {
 		/* The raw target: NNG refuses control characters in it, the

@@ -529,6 +529,12 @@ static void test_handler_failure_is_500_with_the_reason(void **state)
 	http(rest_server_port(s), "GET", "/bad-status", NULL, 0, NULL, &r);
 	assert_json_error(&r, 500, "Internal server error: the handler set no valid status");
 	reply_fini(&r);
+	/* A Location built from a decoded parameter cannot add a header. */
+	http(rest_server_port(s), "PATCH", "/jobs/a%0D%0AX-Evil:%201", NULL, 0, NULL, &r);
+	assert_json_error(
+	    &r, 500, "Internal server error: the handler set a header with a control character");
+	assert_string_equal(r.location, "");
+	reply_fini(&r);
 	rest_server_free(s);
 }
 
