@@ -36,6 +36,8 @@
 #include "network/outchan.h"
 #include "network/pool.h"
 #include "network/writer.h"
+#include "rest/rest.h"
+#include "rest/rest_internal.h"
 #include "state/heapmap.h"
 #include "types/codec.h"
 
@@ -1124,6 +1126,78 @@ static void test_oom_loop_new_and_call_fail_cleanly(void **state)
 	run_oom(&oc, &s);
 }
 
+/* ------------------------------------------------------------------- REST */
+
+struct rest_oom_state {
+	rest_server *s;
+	rest_response resp;
+	int matched;
+};
+
+static int rest_oom_handler(void *arg, const rest_request *req, rest_response *resp)
+{
+	return 0;
+}
+
+static int rest_oom_run(void *st)
+{
+	struct rest_oom_state *s = st;
+	memset(s, 0, sizeof(*s));
+	rest_options o = {.bind_host = "127.0.0.1"};
+	int rc = rest_server_new(&s->s, &o, NULL);
+	/* More routes than the first table holds: it grows. */
+	static char patterns[20][32];
+	for (int i = 0; rc == 0 && i < 20; i++) {
+		snprintf(patterns[i], sizeof(patterns[i]), "/r%d/:id/x", i);
+		rc = rest_route(s->s, i % 2 ? "GET" : "POST", patterns[i], rest_oom_handler, NULL);
+	}
+	rest_path p;
+	char why[64];
+	if (rc == 0)
+		rc = rest_path_parse(&p, "/r19/a%20b/x", 12, why, sizeof(why));
+	if (rc == 0) {
+		rest_pattern *pat;
+		rc = rest_pattern_parse(&pat, "/r19/:id/x", NULL);
+		const char *names[REST_MAX_PARAMS], *values[REST_MAX_PARAMS];
+		int np;
+		if (rc == 0 && rest_pattern_match(pat, &p, names, values, &np) &&
+		    strcmp(values[0], "a b") == 0)
+			s->matched = 1;
+		rest_pattern_free(pat);
+		rest_path_fini(&p);
+	}
+	if (rc == 0)
+		rc = rest_error(&s->resp, 404, "no job %s", "x");
+	return rc;
+}
+
+static void rest_oom_check(void *st, int rc, bool hit)
+{
+	struct rest_oom_state *s = st;
+	if (hit && rc != 0) {
+		OOM_CHECK(rc == FL_ENOMEM);
+		OOM_CHECK(s->resp.body == NULL);
+		return;
+	}
+	OOM_CHECK(s->matched == 1);
+	OOM_CHECK(s->resp.status == 404 && s->resp.body != NULL);
+}
+
+static void rest_oom_teardown(void *st)
+{
+	struct rest_oom_state *s = st;
+	rest_server_free(s->s);
+	free(s->resp.body);
+}
+
+static void test_oom_rest_routes_paths_and_errors_fail_cleanly(void **state)
+{
+	struct rest_oom_state s;
+	struct oom_case oc = {"rest_server_new + rest_route + rest_path_parse + rest_error", NULL,
+			      rest_oom_run, rest_oom_check, rest_oom_teardown};
+	run_oom(&oc, &s);
+}
+
 /* ------------------------------------------------------------- the wrapper */
 
 /* The injector itself: the n-th allocation fails, once or from then on. */
@@ -1180,6 +1254,7 @@ int main(void)
 	    cmocka_unit_test(test_oom_descriptor_build_encode_decode_fail_cleanly),
 	    cmocka_unit_test(test_oom_pool_new_reserve_take_fail_cleanly),
 	    cmocka_unit_test(test_oom_loop_new_and_call_fail_cleanly),
+	    cmocka_unit_test(test_oom_rest_routes_paths_and_errors_fail_cleanly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
