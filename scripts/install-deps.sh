@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates
 	libnng-dev libmbedtls-dev libcjson-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev libcmocka-dev
-	time procps
+	time procps curl jq
 	clang-14 libclang-rt-14-dev)
 # clang-14 builds the fuzz preset; on Debian 12 libFuzzer and clang's
 # sanitizer runtimes (libclang_rt.fuzzer*.a, libclang_rt.asan*.a) are in

@@ -25,7 +25,9 @@
  * sg_node in graph/streamgraph.h, which wins when it defines it.
  */
 
-static env_launch *current_launch;
+/* Per thread: a JobManager runs several jobs' main() at once, each on its
+ * own thread with its own launch. */
+static _Thread_local env_launch *current_launch;
 
 void env_launch_install(env_launch *l)
 {

@@ -81,7 +81,11 @@ FL_API int fl_execute(fl_env *env, const char *job_name)
 			rc = plan(env, job_name, l);
 		} else {
 			jm_result res;
-			mc_execute(env->graph, job_name, env->config, &l->listener, &res);
+			if (l->mode == ENV_LAUNCH_SUBMIT)
+				l->submit(l->submit_arg, env->graph, job_name, env->config,
+					  &l->listener, &res);
+			else
+				mc_execute(env->graph, job_name, env->config, &l->listener, &res);
 			memcpy(l->job_id, res.job_id, sizeof(l->job_id));
 			l->runtime_ms = res.runtime_ms;
 			rc = res.status;

@@ -22,12 +22,20 @@
 enum env_launch_mode {
 	ENV_LAUNCH_LOCAL = 0, /* run on an in-process mini cluster */
 	ENV_LAUNCH_PLAN = 1,  /* print the job graph, run nothing */
+	ENV_LAUNCH_SUBMIT = 2, /* hand the graph to submit (a JobManager's dispatcher) */
 };
+
+/* SUBMIT: runs the job sg (configuration c) to its end on a cluster and
+ * fills res, as mc_execute does; L is the launch's listener. */
+typedef int (*env_submit_fn)(void *arg, const sg_graph *sg, const char *job_name, const cfg *c,
+			     const jm_listener *L, jm_result *res);
 
 typedef struct env_launch {
 	enum env_launch_mode mode;
 	const cfg *config; /* borrowed; NULL: defaults + $FLINC_CONF_DIR/flinc.yaml */
 	bool plan_dot;     /* PLAN: Graphviz instead of text */
+	env_submit_fn submit; /* SUBMIT */
+	void *submit_arg;
 	/* LOCAL: what the launcher hears of each job (id, progress), and its
 	 * cancel token: a request cancels the running job, and later
 	 * fl_execute calls return FL_ECANCELED at once. */
@@ -46,8 +54,8 @@ typedef struct env_launch {
 	char error[CM_ERR_MSG_MAX];
 } env_launch;
 
-/* Installs l as the process-wide launch (NULL removes it). Not thread-safe
- * with a concurrent fl_execute; the CLI installs it before calling main(). */
+/* Installs l as the calling thread's launch (NULL removes it): whoever calls
+ * a job's main() installs it on that thread first. */
 void env_launch_install(env_launch *l);
 env_launch *env_launch_current(void);
 

@@ -47,6 +47,8 @@
 #include "common/crash.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "jobmanager/process.h"
+#include "taskmanager/process.h"
 
 /* At most this much of a user-given argument is echoed in a message. */
 #define SHOWN 80
@@ -845,6 +847,10 @@ FL_API int fl_program_main(const char *program, int argc, char **argv)
 {
 	if (!program || strcmp(program, "flinc") == 0)
 		return cli_main(argc, argv);
+	if (strcmp(program, "flinc-taskmanager") == 0)
+		return tm_process_main(argc, argv);
+	if (strcmp(program, "flinc-jobmanager") == 0)
+		return jm_process_main(argc, argv);
 	fprintf(stderr, "flinc: unknown program '%s'\n", program);
 	return 2;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -207,5 +208,47 @@ int cm_random(void *buf, size_t n)
 		p += k;
 		n -= (size_t)k;
 	}
+	return 0;
+}
+
+int cm_sha256_fd(int fd, char hex[65], uint64_t *size)
+{
+	hex[0] = '\0';
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+	if (!md)
+		return FL_EIO;
+	mbedtls_md_context_t ctx;
+	mbedtls_md_init(&ctx);
+	int rc = mbedtls_md_setup(&ctx, md, 0);
+	if (rc == 0)
+		rc = mbedtls_md_starts(&ctx);
+	uint8_t buf[65536];
+	uint64_t total = 0;
+	int err = 0;
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = cm_err_from_errno(errno);
+			break;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		rc = mbedtls_md_update(&ctx, buf, (size_t)n);
+	}
+	uint8_t out[32];
+	if (rc == 0 && err == 0)
+		rc = mbedtls_md_finish(&ctx, out);
+	mbedtls_md_free(&ctx);
+	if (err)
+		return err;
+	if (rc != 0)
+		return md_code(rc);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", out[i]);
+	if (size)
+		*size = total;
 	return 0;
 }

@@ -79,4 +79,11 @@ bool cm_mac_equal(const uint8_t *a, const uint8_t *b, size_t n);
  */
 int cm_random(void *buf, size_t n);
 
+/*
+ * cm_sha256_fd reads fd to its end and writes the SHA-256 of what it read
+ * as 64 lowercase hex digits (and NUL) into hex, and the byte count into
+ * *size (may be NULL). Returns 0, an FL_E* code from errno, or FL_EIO.
+ */
+int cm_sha256_fd(int fd, char hex[65], uint64_t *size);
+
 #endif

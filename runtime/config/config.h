@@ -78,6 +78,15 @@
 #define CFG_HANDSHAKE_TIMEOUT "taskmanager.network.handshake-timeout"
 #define CFG_IDLE_TIMEOUT "taskmanager.network.connections.idle-timeout"
 #define CFG_LOCAL_RPC "local.rpc-transport"
+#define CFG_SLOT_REQUEST_TIMEOUT "slot.request.timeout"
+#define CFG_TM_CPU_CORES "taskmanager.cpu.cores"
+#define CFG_TM_PROCESS_SIZE "taskmanager.memory.process.size"
+#define CFG_REST_BIND_ADDRESS "rest.bind-address"
+#define CFG_REST_MAX_CONTENT "rest.server.max-content-length"
+#define CFG_WEB_UPLOAD_DIR "web.upload.dir"
+#define CFG_CLUSTER_ID "high-availability.cluster-id"
+#define CFG_SHUTDOWN_ON_APP_FINISH "execution.shutdown-on-application-finish"
+#define CFG_TM_REGISTRATION_TIMEOUT "taskmanager.registration.timeout"
 
 /* What is printed in place of a sensitive value (Flink's HIDDEN_CONTENT). */
 #define CFG_HIDDEN "******"

@@ -81,7 +81,7 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 	snprintf(td->job_id, sizeof(td->job_id), "%s", pl->job_id);
 	td->attempt = pl->attempt;
 	td->job_name = dup_or_null(jg->job_name, &oom);
-	td->library = dup_or_null(sg->library ? sg->library : "", &oom);
+	td->library = dup_or_null(pl->library ? pl->library : sg->library ? sg->library : "", &oom);
 	td->batch = sg->mode == FL_MODE_BATCH;
 	td->buffer_timeout_ms = sg->buffer_timeout_ms;
 	td->nnodes = (int)sg->nnodes;

@@ -117,6 +117,10 @@ typedef struct td_placement {
 	size_t npeers;
 	const uint32_t *const *subtask_peer; /* [vertex][subtask] -> peer index */
 	const uint64_t *edge_base;	  /* [job edge] -> channel id base */
+	/* Where TaskManagers find the user library: NULL for the graph's own
+	 * path, or a locator such as "blob:<sha256>" (fetched from the
+	 * JobManager, see taskmanager.h). */
+	const char *library;
 } td_placement;
 
 /*

@@ -43,6 +43,8 @@ struct jm_jobmaster {
 	char id[33];
 	uint64_t attempt;
 	char address[256];
+	char library[256]; /* "" : the graph's own */
+	int *slot_limit;   /* per TaskManager, NULL: what each reports */
 	bool local_address;
 	const jg_graph *jg;
 	rpc_tm_gateway **tms;
@@ -301,7 +303,8 @@ static void report_progress(jm_jobmaster *jm)
 					       sg_kind_is_sink(n->kind), jm->in[i], jm->out[i]};
 	}
 	jm_progress p = {jm->id, cm_now_ms() - jm->t0, nnodes, jm->np};
-	jm->L.progress(jm->L.arg, &p);
+	if (jm->L.progress)
+		jm->L.progress(jm->L.arg, &p);
 }
 
 static void release_everywhere(jm_jobmaster *jm);
@@ -414,7 +417,7 @@ static void maybe_end(jm_jobmaster *jm)
 	if (!eg_all_final(jm->eg))
 		return;
 	jm->phase = P_ENDING;
-	if (jm->L.progress && !jm->deploy_failed) {
+	if (!jm->deploy_failed) {
 		jm->final_metrics = true;
 		if (jm->metrics_pending > 0) {
 			/* A progress round is out: the final one follows it. */
@@ -581,8 +584,7 @@ static void on_started(jm_jobmaster *jm, struct reply *r)
 	if (--jm->starts_pending > 0 || jm->phase != P_START)
 		return;
 	jm->phase = P_RUNNING;
-	if (jm->L.progress)
-		cm_loop_timer(jm->loop, cm_now_ms() + PROGRESS_MS, progress_tick, jm,
+	cm_loop_timer(jm->loop, cm_now_ms() + PROGRESS_MS, progress_tick, jm,
 			      &jm->progress_timer);
 	maybe_end(jm);
 }
@@ -657,7 +659,8 @@ static void deploy(jm_jobmaster *jm)
 			   .peers = peers,
 			   .npeers = jm->ntms,
 			   .subtask_peer = (const uint32_t *const *)jm->where,
-			   .edge_base = jm->edge_base};
+			   .edge_base = jm->edge_base,
+			   .library = jm->library[0] ? jm->library : NULL};
 	jm->phase = P_SUBMIT;
 	jm->pending = 1; /* held until every call is out */
 	for (size_t v = 0; v < jg->nvertices; v++) {
@@ -729,7 +732,9 @@ static void on_slots(jm_jobmaster *jm, struct reply *r)
 		int *slots = calloc(jm->ntms ? jm->ntms : 1, sizeof(int));
 		int rc = slots ? 0 : FL_ENOMEM;
 		for (size_t k = 0; slots && k < jm->ntms; k++)
-			slots[k] = jm->tmi[k].slots;
+			slots[k] = jm->slot_limit && jm->slot_limit[k] < jm->tmi[k].slots
+					   ? jm->slot_limit[k]
+					   : jm->tmi[k].slots;
 		if (rc == 0)
 			rc = sch_assign(jm->jg, slots, jm->ntms, jm->where, jm->error, sizeof(jm->error));
 		free(slots);
@@ -827,6 +832,7 @@ static void free_tables(jm_jobmaster *jm)
 	free(jm->in);
 	free(jm->out);
 	free(jm->np);
+	free(jm->slot_limit);
 	eg_free(jm->eg);
 }
 
@@ -839,11 +845,26 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 	jm->jg = p->jg;
 	jm->tms = p->tms;
 	jm->ntms = p->ntms;
+	if (p->library && strlen(p->library) >= sizeof(jm->library)) {
+		free(jm);
+		return cm_err_set(err, FL_EINVAL, "library locator too long");
+	}
+	snprintf(jm->library, sizeof(jm->library), "%s", p->library ? p->library : "");
+	if (p->slot_limit) {
+		if (!(jm->slot_limit = malloc((p->ntms ? p->ntms : 1) * sizeof(int)))) {
+			free(jm);
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
+		}
+		memcpy(jm->slot_limit, p->slot_limit, p->ntms * sizeof(int));
+	}
 	if (p->listener)
 		jm->L = *p->listener;
 	jm->gw.base.ops = &local_ops;
 	jm->gw.jm = jm;
-	jm_new_job_id(jm->id);
+	if (p->job_id && strlen(p->job_id) == 32)
+		memcpy(jm->id, p->job_id, 33);
+	else
+		jm_new_job_id(jm->id);
 	memcpy(jm->res.job_id, jm->id, sizeof(jm->id));
 	/* The attempt scopes channel ids and data connections: random, so two
 	 * jobs (or two runs of one) never meet on the wire. */
@@ -961,4 +982,37 @@ void jm_free(jm_jobmaster *jm)
 	pthread_cond_destroy(&jm->cv);
 	pthread_mutex_destroy(&jm->mu);
 	free(jm);
+}
+
+/* ------------------------------------------------------------- queries */
+
+struct query {
+	jm_jobmaster *jm;
+	jm_view_fn fn;
+	void *arg;
+};
+
+static void run_query(void *arg)
+{
+	struct query *q = arg;
+	jm_jobmaster *jm = q->jm;
+	const char **ids = calloc(jm->ntms ? jm->ntms : 1, sizeof(*ids));
+	for (size_t k = 0; ids && k < jm->ntms; k++)
+		ids[k] = jm->tmi[k].resource_id;
+	jm_view v = {.jg = jm->jg,
+		     .eg = jm->eg,
+		     .job_id = jm->id,
+		     .attempt = jm->attempt,
+		     .nodes = jm->np,
+		     .nnodes = jm->jg->sg->nnodes,
+		     .tm_ids = ids,
+		     .ntms = ids ? jm->ntms : 0};
+	q->fn(q->arg, &v);
+	free(ids);
+}
+
+int jm_query(jm_jobmaster *jm, jm_view_fn fn, void *arg)
+{
+	struct query q = {jm, fn, arg};
+	return cm_loop_call(jm->loop, run_query, &q);
 }

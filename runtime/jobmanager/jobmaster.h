@@ -83,6 +83,15 @@ typedef struct jm_params {
 	 * process as "local:jobmaster-<job id>"; otherwise an address served by
 	 * an RPC server the caller runs over jm_gateway(). */
 	const char *address;
+	/* At most this many slots of each TaskManager (tms order), NULL: all
+	 * it reports. A session cluster's ResourceManager gives a job a share
+	 * of each TaskManager. Copied. */
+	const int *slot_limit;
+	/* Where TaskManagers load the user library from (td_placement's
+	 * library): NULL for the graph's own path. */
+	const char *library;
+	/* The job's id (32 hex digits) when the caller chose it, else NULL. */
+	const char *job_id;
 } jm_params;
 
 /* Fills id with 32 random hex digits (Flink's JobID form). */
@@ -108,5 +117,28 @@ rpc_jm_gateway *jm_gateway(jm_jobmaster *jm);
 const char *jm_job_id(const jm_jobmaster *jm);
 /* The job attempt (random, fixed at jm_new): scopes channels and reports. */
 uint64_t jm_attempt(const jm_jobmaster *jm);
+
+/* What a query sees, on the JobMaster's loop, valid during the call only:
+ * the graphs, the records in/out per stream node from the last complete
+ * metrics round (nodes[i].in/out; zero before the first), and the resource
+ * id of each TaskManager (eg subtasks' tm indexes into tm_ids; an entry is
+ * NULL before that TaskManager answered). */
+typedef struct jm_view {
+	const jg_graph *jg;
+	const struct eg_graph *eg;
+	const char *job_id;
+	uint64_t attempt;
+	const jm_node_progress *nodes;
+	size_t nnodes;
+	const char *const *tm_ids;
+	size_t ntms;
+} jm_view;
+typedef void (*jm_view_fn)(void *arg, const jm_view *v);
+
+/* Runs fn on the JobMaster's loop and waits for it (the REST API's window
+ * into a running job, Flink's RPC to the JobMaster's main thread). Not from
+ * the loop itself. Valid until jm_free, also after the job ended. Returns 0
+ * or FL_ECANCELED (the loop is stopping). */
+int jm_query(jm_jobmaster *jm, jm_view_fn fn, void *arg);
 
 #endif

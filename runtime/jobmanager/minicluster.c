@@ -140,7 +140,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 		gws[i] = tm_gateway(tms[i]);
 		if (!nng)
 			continue;
-		if ((rc = rpc_server_new(&servers[i], url, tm_gateway(tms[i]), NULL,
+		if ((rc = rpc_server_new(&servers[i], url, tm_gateway(tms[i]), NULL, NULL,
 					  tm_resource_id(tms[i]), &secret, cluster_id,
 					 &err)) != 0 ||
 		    (rc = rpc_tm_gateway_nng(&gws[i], rpc_server_address(servers[i]), &secret,
@@ -150,7 +150,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 			goto out;
 		}
 	}
-	if (nng && (rc = rpc_server_new(&jm_server, url, NULL, &router.base, NULL, &secret, cluster_id,
+	if (nng && (rc = rpc_server_new(&jm_server, url, NULL, &router.base, NULL, NULL, &secret, cluster_id,
 					&err)) != 0) {
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		goto out;

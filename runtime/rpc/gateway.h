@@ -83,6 +83,51 @@ struct rpc_jm_gateway {
 	const struct rpc_jm_gateway_ops *ops;
 };
 
+/* ---------------------------------- TaskManager -> ResourceManager */
+
+/* What a TaskManager announces when it registers (Flink's
+ * TaskExecutorRegistration): where it is and what it has. */
+typedef struct rpc_tm_registration {
+	const char *resource_id;
+	const char *rpc_address;  /* "tcp://host:port" of its gateway */
+	const char *data_address; /* "host:port" of its data endpoint */
+	int slots;		  /* taskmanager.numberOfTaskSlots */
+	int64_t cpu_milli;	  /* taskmanager.cpu.cores x 1000 */
+	int64_t memory_bytes;	  /* taskmanager.memory.process.size */
+	int64_t managed_bytes;	  /* managed memory */
+	int64_t network_bytes;	  /* its network buffer pool */
+} rpc_tm_registration;
+
+/*
+ * Payloads:
+ *   register_tm   reply: str ResourceManager session id (new each time the
+ *                 JobManager starts: a TaskManager that sees another one
+ *                 registers again)
+ *   tm_heartbeat  reply: str session id; FL_ENOENT when the TaskManager is
+ *                 not registered (it registers again)
+ *   blob          reply: uvarint total size, bytes chunk (at most
+ *                 RPC_BLOB_CHUNK bytes from offset); FL_ENOENT for an
+ *                 unknown hash
+ */
+#define RPC_BLOB_CHUNK (4u * 1024u * 1024u)
+
+typedef struct rpc_rm_gateway rpc_rm_gateway;
+
+struct rpc_rm_gateway_ops {
+	void (*register_tm)(rpc_rm_gateway *g, const rpc_tm_registration *r, rpc_done_fn done,
+			    void *arg);
+	void (*tm_heartbeat)(rpc_rm_gateway *g, const char *resource_id, rpc_done_fn done,
+			     void *arg);
+	/* A chunk of the user library with SHA-256 hash (64 hex digits). */
+	void (*blob)(rpc_rm_gateway *g, const char *hash, uint64_t offset, rpc_done_fn done,
+		     void *arg);
+	void (*free)(rpc_rm_gateway *g);
+};
+
+struct rpc_rm_gateway {
+	const struct rpc_rm_gateway_ops *ops;
+};
+
 /* -------------------------------------------- in-process addresses */
 
 /*

@@ -47,6 +47,7 @@ struct rpc_server {
 	rpc_seen *seen;
 	rpc_tm_gateway *tm;
 	rpc_jm_gateway *jm;
+	rpc_rm_gateway *rm;
 	struct sctx ctxs[RPC_SERVER_CONTEXTS];
 	int nctxs;
 	pthread_mutex_t mu;
@@ -157,8 +158,10 @@ static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t w
 	const uint8_t *bytes = NULL;
 	size_t blen = 0;
 	uint64_t attempt = 0, v = 0, st = 0, state = 0;
-	bool tm_method = req->method != RPC_TASK_STATE;
-	if ((tm_method && !s->tm) || (!tm_method && !s->jm)) {
+	uint64_t slots = 0, cpu = 0, mem = 0, managed = 0, network = 0;
+	char *d = NULL;
+	int target = rpc_method_target(req->method);
+	if ((target == 0 && !s->tm) || (target == 1 && !s->jm) || (target == 2 && !s->rm)) {
 		snprintf(why, whylen, "%s is not served at %s", rpc_method_name(req->method),
 			 s->address);
 		return false;
@@ -189,18 +192,43 @@ static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t w
 		state = cm_rbuf_uvarint(&r);
 		cm_rbuf_strdup(&r, 4096, &c);
 		break;
+	case RPC_REGISTER_TM:
+		cm_rbuf_strdup(&r, RPC_TO_MAX, &a);
+		cm_rbuf_strdup(&r, ADDRESS_MAX, &b);
+		cm_rbuf_strdup(&r, ADDRESS_MAX, &d);
+		slots = cm_rbuf_uvarint(&r);
+		cpu = cm_rbuf_uvarint(&r);
+		mem = cm_rbuf_uvarint(&r);
+		managed = cm_rbuf_uvarint(&r);
+		network = cm_rbuf_uvarint(&r);
+		break;
+	case RPC_TM_HEARTBEAT:
+		cm_rbuf_strdup(&r, RPC_TO_MAX, &a);
+		break;
+	case RPC_BLOB:
+		cm_rbuf_strdup(&r, 64, &a);
+		v = cm_rbuf_uvarint(&r); /* offset */
+		break;
 	default:
 		cm_rbuf_fail(&r, "unknown method %d", req->method);
 		break;
 	}
 	bool needs_a = req->method != RPC_SLOTS;
-	if (cm_rbuf_end(&r) != 0 || (needs_a && !a) || v > INT32_MAX || st > INT32_MAX ||
-	    state > 64 || (req->method == RPC_TASK_STATE && !b)) {
+	bool bad_register = req->method == RPC_REGISTER_TM &&
+			    (!b || !d || slots < 1 || slots > 1u << 20 || cpu > INT64_MAX ||
+			     mem > INT64_MAX || managed > INT64_MAX || network > INT64_MAX);
+	if (req->method == RPC_BLOB && v <= INT64_MAX)
+		st = 0; /* the offset may be any size a blob may have */
+	if (cm_rbuf_end(&r) != 0 || (needs_a && !a) ||
+	    (req->method != RPC_BLOB && (v > INT32_MAX || st > INT32_MAX)) ||
+	    (req->method == RPC_BLOB && v > INT64_MAX) || state > 64 ||
+	    (req->method == RPC_TASK_STATE && !b) || bad_register) {
 		snprintf(why, whylen, "malformed %s request: %s", rpc_method_name(req->method),
 			 cm_rbuf_errmsg(&r)[0] ? cm_rbuf_errmsg(&r) : "missing or out-of-range field");
 		free(a);
 		free(b);
 		free(c);
+		free(d);
 		return false;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -234,10 +262,29 @@ static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t w
 		s->jm->ops->task_state(s->jm, a, b, attempt, (int)v, (int)st, (int)state, c, srv_done,
 				       x);
 		break;
+	case RPC_REGISTER_TM: {
+		rpc_tm_registration reg = {.resource_id = a,
+					   .rpc_address = b,
+					   .data_address = d,
+					   .slots = (int)slots,
+					   .cpu_milli = (int64_t)cpu,
+					   .memory_bytes = (int64_t)mem,
+					   .managed_bytes = (int64_t)managed,
+					   .network_bytes = (int64_t)network};
+		s->rm->ops->register_tm(s->rm, &reg, srv_done, x);
+		break;
+	}
+	case RPC_TM_HEARTBEAT:
+		s->rm->ops->tm_heartbeat(s->rm, a, srv_done, x);
+		break;
+	case RPC_BLOB:
+		s->rm->ops->blob(s->rm, a, v, srv_done, x);
+		break;
 	}
 	free(a);
 	free(b);
 	free(c);
+	free(d);
 	return true;
 }
 
@@ -296,10 +343,11 @@ static void srv_cb(void *arg)
 }
 
 int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm_gateway *jm,
-		   const char *self, const cm_secret *secret, const char *cluster_id, cm_err *err)
+		   rpc_rm_gateway *rm, const char *self, const cm_secret *secret,
+		   const char *cluster_id, cm_err *err)
 {
 	*out = NULL;
-	if (!url || (!tm == !jm) || !secret || !secret->set || (self && strlen(self) > RPC_TO_MAX))
+	if (!url || (!tm && !jm && !rm) || (tm && (jm || rm)) || !secret || !secret->set || (self && strlen(self) > RPC_TO_MAX))
 		return cm_err_set(err, FL_EINVAL, "rpc server: bad arguments");
 	struct rpc_server *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -313,6 +361,7 @@ int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm
 	snprintf(s->self, sizeof(s->self), "%s", self ? self : "");
 	s->tm = tm;
 	s->jm = jm;
+	s->rm = rm;
 	pthread_mutex_init(&s->mu, NULL);
 	cm_cond_init(&s->cv);
 	int rv = nng_rep0_open(&s->sock);
@@ -354,7 +403,8 @@ int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm
 	snprintf(s->address, sizeof(s->address), "tcp://%.*s:%d", hl, host, port);
 	for (int i = 0; i < s->nctxs; i++)
 		srv_recv(&s->ctxs[i]);
-	CM_INFO("rpc", "serving %s requests at %s", tm ? "TaskManager" : "JobMaster", s->address);
+	CM_INFO("rpc", "serving %s requests at %s",
+		tm ? "TaskManager" : rm ? "JobManager" : "JobMaster", s->address);
 	*out = s;
 	return 0;
 }
@@ -798,5 +848,80 @@ int rpc_jm_gateway_nng(rpc_jm_gateway **out, const char *url, const cm_secret *s
 	}
 	j->base.ops = &jm_client_ops;
 	*out = &j->base;
+	return 0;
+}
+
+/* --------------------------------------------- ResourceManager client */
+
+struct rm_client {
+	rpc_rm_gateway base;
+	struct client c;
+};
+
+#define RMC(g) (&((struct rm_client *)(g))->c)
+
+static void rmc_register(rpc_rm_gateway *g, const rpc_tm_registration *r, rpc_done_fn done,
+			 void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 4096);
+	cm_wbuf_str(&w, r->resource_id);
+	cm_wbuf_str(&w, r->rpc_address);
+	cm_wbuf_str(&w, r->data_address);
+	cm_wbuf_uvarint(&w, (uint64_t)r->slots);
+	cm_wbuf_uvarint(&w, (uint64_t)(r->cpu_milli > 0 ? r->cpu_milli : 0));
+	cm_wbuf_uvarint(&w, (uint64_t)(r->memory_bytes > 0 ? r->memory_bytes : 0));
+	cm_wbuf_uvarint(&w, (uint64_t)(r->managed_bytes > 0 ? r->managed_bytes : 0));
+	cm_wbuf_uvarint(&w, (uint64_t)(r->network_bytes > 0 ? r->network_bytes : 0));
+	start_call(RMC(g), RPC_REGISTER_TM, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void rmc_heartbeat(rpc_rm_gateway *g, const char *resource_id, rpc_done_fn done,
+			  void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 256);
+	cm_wbuf_str(&w, resource_id);
+	start_call(RMC(g), RPC_TM_HEARTBEAT, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void rmc_blob(rpc_rm_gateway *g, const char *hash, uint64_t offset, rpc_done_fn done,
+		     void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 128);
+	cm_wbuf_str(&w, hash);
+	cm_wbuf_uvarint(&w, offset);
+	start_call(RMC(g), RPC_BLOB, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void rmc_free(rpc_rm_gateway *g)
+{
+	client_fini(RMC(g));
+	free(g);
+}
+
+static const struct rpc_rm_gateway_ops rm_client_ops = {.register_tm = rmc_register,
+							.tm_heartbeat = rmc_heartbeat,
+							.blob = rmc_blob,
+							.free = rmc_free};
+
+int rpc_rm_gateway_nng(rpc_rm_gateway **out, const char *url, const cm_secret *secret,
+		       const char *cluster_id, int64_t timeout_ms, cm_err *err)
+{
+	*out = NULL;
+	struct rm_client *m = calloc(1, sizeof(*m));
+	if (!m)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	int rc = client_init(&m->c, url, secret, cluster_id, timeout_ms, err);
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	m->base.ops = &rm_client_ops;
+	*out = &m->base;
 	return 0;
 }

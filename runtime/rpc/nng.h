@@ -31,7 +31,7 @@
 typedef struct rpc_server rpc_server;
 
 /*
- * Serves gateway tm (or jm: exactly one is not NULL) at url
+ * Serves gateway tm, or jm and/or rm (a JobManager serves both), at url
  * ("tcp://host:port", port 0: any). self, when not NULL, is the served
  * TaskManager's resource id: requests must name it (protocol.h). secret is
  * copied; cluster_id names the cluster requests must be for. A request
@@ -39,7 +39,7 @@ typedef struct rpc_server rpc_server;
  * FL_ENOMEM or FL_EIO (cannot listen: err names the URL and why).
  */
 int rpc_server_new(rpc_server **out, const char *url, rpc_tm_gateway *tm, rpc_jm_gateway *jm,
-		   const char *self, const cm_secret *secret, const char *cluster_id, cm_err *err);
+		   rpc_rm_gateway *rm, const char *self, const cm_secret *secret, const char *cluster_id, cm_err *err);
 /* "tcp://host:port" with the port bound (valid for the server's life). */
 const char *rpc_server_address(const rpc_server *s);
 /* Stops serving: requests in flight get no reply; calls the wrapped gateway
@@ -54,6 +54,8 @@ void rpc_server_free(rpc_server *s);
 int rpc_tm_gateway_nng(rpc_tm_gateway **out, const char *url, const cm_secret *secret,
 		       const char *cluster_id, int64_t timeout_ms, cm_err *err);
 int rpc_jm_gateway_nng(rpc_jm_gateway **out, const char *url, const cm_secret *secret,
+		       const char *cluster_id, int64_t timeout_ms, cm_err *err);
+int rpc_rm_gateway_nng(rpc_rm_gateway **out, const char *url, const cm_secret *secret,
 		       const char *cluster_id, int64_t timeout_ms, cm_err *err);
 
 #endif

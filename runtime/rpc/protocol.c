@@ -34,8 +34,36 @@ const char *rpc_method_name(int method)
 		return "heartbeat";
 	case RPC_TASK_STATE:
 		return "task state";
+	case RPC_REGISTER_TM:
+		return "register TaskManager";
+	case RPC_TM_HEARTBEAT:
+		return "TaskManager heartbeat";
+	case RPC_BLOB:
+		return "blob";
 	default:
 		return "unknown";
+	}
+}
+
+int rpc_method_target(int method)
+{
+	switch (method) {
+	case RPC_SLOTS:
+	case RPC_SUBMIT:
+	case RPC_START:
+	case RPC_CANCEL:
+	case RPC_RELEASE:
+	case RPC_METRICS:
+	case RPC_HEARTBEAT:
+		return 0;
+	case RPC_TASK_STATE:
+		return 1;
+	case RPC_REGISTER_TM:
+	case RPC_TM_HEARTBEAT:
+	case RPC_BLOB:
+		return 2;
+	default:
+		return -1;
 	}
 }
 

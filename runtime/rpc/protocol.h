@@ -45,9 +45,15 @@ enum rpc_method {
 	RPC_METRICS = 6,
 	RPC_HEARTBEAT = 7,
 	RPC_TASK_STATE = 20,
+	RPC_REGISTER_TM = 30,
+	RPC_TM_HEARTBEAT = 31,
+	RPC_BLOB = 32,
 };
 
 const char *rpc_method_name(int method);
+/* Which gateway serves a method: 0 TaskManager, 1 JobMaster, 2
+ * ResourceManager, -1 none. */
+int rpc_method_target(int method);
 
 typedef struct rpc_request {
 	int method;

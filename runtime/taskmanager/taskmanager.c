@@ -59,6 +59,8 @@ struct tm_taskmanager {
 	bool shutting_down;  /* loop thread */
 	int64_t cancel_interval_ms, cancel_timeout_ms, heartbeat_timeout_ms;
 	bool exit_on_stuck;
+	int (*resolve_library)(void *arg, const char *locator, char **path, cm_err *err);
+	void *resolve_arg;
 	_Atomic int abandoned; /* tasks left behind; the TaskManager is then kept */
 	tm_task *left;	/* abandoned tasks of released jobs (left_next) */
 	struct tm_taskmanager *kept_next;
@@ -345,6 +347,16 @@ static void do_submit(struct call *c)
 	if (rc) {
 		reply(c, rc, err.msg, NULL, 0);
 		return;
+	}
+	if (tm->resolve_library && td->library[0]) {
+		char *path = NULL;
+		if ((rc = tm->resolve_library(tm->resolve_arg, td->library, &path, &err)) != 0) {
+			td_free(td);
+			reply(c, rc, err.msg, NULL, 0);
+			return;
+		}
+		free(td->library);
+		td->library = path;
 	}
 	struct tm_job *j = job_find(tm, td->job_id, td->attempt);
 	if (j) {
@@ -729,6 +741,8 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 	tm->config = o->config;
 	tm->secret = *o->secret;
 	tm->exit_on_stuck = o->exit_on_stuck_task;
+	tm->resolve_library = o->resolve_library;
+	tm->resolve_arg = o->resolve_arg;
 	snprintf(tm->cluster_id, sizeof(tm->cluster_id), "%s", o->cluster_id ? o->cluster_id : "");
 	tm->gw.base.ops = &local_ops;
 	tm->gw.tm = tm;

@@ -53,6 +53,12 @@ typedef struct tm_options {
 	/* A task that ignores cancellation past task.cancellation.timeout ends
 	 * the process (a TaskManager process) instead of being left behind. */
 	bool exit_on_stuck_task;
+	/* Turns a descriptor's library locator into a path to dlopen (NULL:
+	 * locators are paths). A TaskManager process fetches "blob:<sha256>"
+	 * from its JobManager here. Runs on the TaskManager's loop; returns 0
+	 * with a malloc'd *path, or an error with err (the task is refused). */
+	int (*resolve_library)(void *arg, const char *locator, char **path, cm_err *err);
+	void *resolve_arg;
 } tm_options;
 
 /* Starts a TaskManager (its loop, pool, endpoint and output flusher).

@@ -219,7 +219,7 @@ static rpc_server *serve_tm(const char *secret, const char *cluster)
 	cm_secret s = secret_of(secret);
 	rpc_server *srv;
 	cm_err err = {0};
-	if (rpc_server_new(&srv, "tcp://127.0.0.1:0", &served_tm, NULL, "tm-test", &s, cluster,
+	if (rpc_server_new(&srv, "tcp://127.0.0.1:0", &served_tm, NULL, NULL, "tm-test", &s, cluster,
 			   &err) != 0)
 		fail_msg("rpc_server_new: %s", err.msg);
 	return srv;
@@ -313,7 +313,7 @@ static void test_task_states_reach_the_jobmaster(void **state)
 	cm_secret s = secret_of("secret");
 	rpc_server *srv;
 	cm_err err = {0};
-	assert_int_equal(rpc_server_new(&srv, "tcp://127.0.0.1:0", NULL, &served_jm, NULL, &s, "c1",
+	assert_int_equal(rpc_server_new(&srv, "tcp://127.0.0.1:0", NULL, &served_jm, NULL, NULL, &s, "c1",
 					&err),
 			 0);
 	rpc_jm_gateway *g;
@@ -592,7 +592,7 @@ static void test_bad_addresses_are_refused(void **state)
 	assert_non_null(strstr(err.msg, "local:nobody"));
 	rpc_server *srv;
 	cm_err_clear(&err);
-	assert_int_equal(rpc_server_new(&srv, "tcp://203.0.113.1:0", &served_tm, NULL, NULL, &s, "c",
+	assert_int_equal(rpc_server_new(&srv, "tcp://203.0.113.1:0", &served_tm, NULL, NULL, NULL, &s, "c",
 					&err),
 			 FL_EIO);
 	assert_non_null(strstr(err.msg, "203.0.113.1"));

@@ -1,0 +1,305 @@
+/*
+ * The standalone ResourceManager behind a real RPC server on loopback:
+ * TaskManagers register through the NNG client a TaskManager process uses,
+ * heartbeat, are forgotten after heartbeat.timeout; slots are handed out
+ * most-free first, a request that cannot be met waits and then fails
+ * naming the numbers, a release wakes a waiter; blobs come back in chunks.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <flinc/flinc.h>
+
+#include "common/auth.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/sync.h"
+#include "jobmanager/resourcemanager.h"
+#include "rpc/nng.h"
+
+struct call {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int rc;
+	char msg[512];
+	uint8_t payload[8 << 20];
+	size_t len;
+};
+
+static void on_done(void *arg, int rc, const char *msg, const uint8_t *p, size_t len)
+{
+	struct call *c = arg;
+	pthread_mutex_lock(&c->mu);
+	c->rc = rc;
+	snprintf(c->msg, sizeof(c->msg), "%s", msg ? msg : "");
+	c->len = len < sizeof(c->payload) ? len : 0;
+	if (c->len)
+		memcpy(c->payload, p, c->len);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static struct call *call_new(void)
+{
+	struct call *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	pthread_mutex_init(&c->mu, NULL);
+	cm_cond_init(&c->cv);
+	return c;
+}
+
+static int call_wait(struct call *c)
+{
+	pthread_mutex_lock(&c->mu);
+	while (!c->done)
+		pthread_cond_wait(&c->cv, &c->mu);
+	c->done = false;
+	pthread_mutex_unlock(&c->mu);
+	return c->rc;
+}
+
+static void call_free(struct call *c)
+{
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+/* A 5 MiB blob: more than one RPC_BLOB_CHUNK. */
+#define BLOB_SIZE (5u << 20)
+static uint8_t *blob_data;
+static const char blob_hash[] = "aa00000000000000000000000000000000000000000000000000000000000000";
+
+static int blob_fn(void *arg, const char *hash, uint64_t offset, uint8_t *buf, size_t cap,
+		   size_t *n, uint64_t *total, cm_err *err)
+{
+	if (strcmp(hash, blob_hash) != 0)
+		return cm_err_set(err, FL_ENOENT, "no blob %s", hash);
+	*total = BLOB_SIZE;
+	size_t want = BLOB_SIZE - offset < cap ? BLOB_SIZE - offset : cap;
+	memcpy(buf, blob_data + offset, want);
+	*n = want;
+	return 0;
+}
+
+struct fixture {
+	cm_secret secret;
+	rm_resourcemanager *rm;
+	rpc_server *srv;
+	rpc_rm_gateway *client;
+};
+
+static void setup(struct fixture *f, int64_t heartbeat_timeout_ms)
+{
+	cm_err err = {0};
+	assert_int_equal(cm_secret_from_string(&f->secret, "rm-test-secret", &err), 0);
+	rm_options o = {.secret = &f->secret,
+			.cluster_id = "c1",
+			.heartbeat_timeout_ms = heartbeat_timeout_ms,
+			.blob = blob_fn};
+	assert_int_equal(rm_new(&f->rm, &o, &err), 0);
+	assert_int_equal(rpc_server_new(&f->srv, "tcp://127.0.0.1:0", NULL, NULL, rm_gateway(f->rm),
+					NULL, &f->secret, "c1", &err),
+			 0);
+	assert_int_equal(rpc_rm_gateway_nng(&f->client, rpc_server_address(f->srv), &f->secret, "c1",
+					    5000, &err),
+			 0);
+}
+
+static void teardown(struct fixture *f)
+{
+	f->client->ops->free(f->client);
+	rpc_server_free(f->srv);
+	rm_free(f->rm);
+	cm_secret_clear(&f->secret);
+}
+
+static int reg(struct fixture *f, const char *id, const char *rpc, int slots, char *msg,
+	       size_t cap)
+{
+	struct call *c = call_new();
+	rpc_tm_registration r = {.resource_id = id,
+				 .rpc_address = rpc,
+				 .data_address = "127.0.0.1:1",
+				 .slots = slots,
+				 .cpu_milli = 2000,
+				 .memory_bytes = 1 << 30};
+	f->client->ops->register_tm(f->client, &r, on_done, c);
+	int rc = call_wait(c);
+	if (msg)
+		snprintf(msg, cap, "%s", c->msg);
+	call_free(c);
+	return rc;
+}
+
+static int heartbeat(struct fixture *f, const char *id)
+{
+	struct call *c = call_new();
+	f->client->ops->tm_heartbeat(f->client, id, on_done, c);
+	int rc = call_wait(c);
+	call_free(c);
+	return rc;
+}
+
+static int slots_of(rm_allocation *a, const char *id)
+{
+	for (size_t k = 0; k < a->n; k++)
+		if (strcmp(a->resource_ids[k], id) == 0)
+			return a->slots[k];
+	return 0;
+}
+
+static void test_register_allocate_release(void **state)
+{
+	struct fixture f;
+	setup(&f, 60000);
+	char msg[512];
+	assert_int_equal(reg(&f, "tm-1", "tcp://127.0.0.1:9", 2, msg, sizeof(msg)), 0);
+	assert_int_equal(reg(&f, "tm-2", "tcp://127.0.0.1:10", 3, msg, sizeof(msg)), 0);
+	/* The same registration again is idempotent. */
+	assert_int_equal(reg(&f, "tm-1", "tcp://127.0.0.1:9", 2, msg, sizeof(msg)), 0);
+	rm_tm_view *v;
+	size_t n;
+	assert_int_equal(rm_list(f.rm, &v, &n), 0);
+	assert_int_equal(n, 2);
+	free(v);
+	/* Evenly: 4 slots go 2 and 2. */
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(rm_allocate(f.rm, "job-a", 4, 1000, NULL, &a, &err), 0);
+	assert_int_equal(slots_of(a, "tm-1"), 2);
+	assert_int_equal(slots_of(a, "tm-2"), 2);
+	/* One slot left: a request for 2 waits, then fails naming the numbers. */
+	rm_allocation *b = NULL;
+	int64_t t0 = cm_now_ms();
+	assert_int_equal(rm_allocate(f.rm, "job-b", 2, 300, NULL, &b, &err), FL_ETIMEDOUT);
+	assert_true(cm_now_ms() - t0 >= 300);
+	assert_non_null(strstr(err.msg, "needs 2 slots"));
+	assert_non_null(strstr(err.msg, "1 free of 5"));
+	assert_null(b);
+	rm_release(f.rm, a);
+	cm_err_clear(&err);
+	assert_int_equal(rm_allocate(f.rm, "job-b", 5, 1000, NULL, &b, &err), 0);
+	assert_int_equal(slots_of(b, "tm-1") + slots_of(b, "tm-2"), 5);
+	rm_release(f.rm, b);
+	/* Heartbeats: known and unknown. */
+	assert_int_equal(heartbeat(&f, "tm-2"), 0);
+	assert_int_equal(heartbeat(&f, "tm-unknown"), FL_ENOENT);
+	/* A registration that names no TCP address is refused. */
+	assert_int_equal(reg(&f, "tm-3", "local:x", 1, msg, sizeof(msg)), FL_EINVAL);
+	assert_non_null(strstr(msg, "tm-3"));
+	teardown(&f);
+}
+
+struct waiter {
+	rm_resourcemanager *rm;
+	int rc;
+	rm_allocation *a;
+};
+
+static void *wait_for_slots(void *arg)
+{
+	struct waiter *w = arg;
+	cm_err err = {0};
+	w->rc = rm_allocate(w->rm, "job-w", 3, 10000, NULL, &w->a, &err);
+	return NULL;
+}
+
+static void test_waiter_woken_by_registration(void **state)
+{
+	struct fixture f;
+	setup(&f, 60000);
+	struct waiter w = {.rm = f.rm, .rc = -1};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, wait_for_slots, &w), 0);
+	struct timespec ts = {0, 100 * 1000000L};
+	nanosleep(&ts, NULL);
+	assert_int_equal(reg(&f, "late", "tcp://127.0.0.1:11", 4, NULL, 0), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(slots_of(w.a, "late"), 3);
+	rm_release(f.rm, w.a);
+	teardown(&f);
+}
+
+static void test_lost_after_heartbeat_timeout(void **state)
+{
+	struct fixture f;
+	setup(&f, 200);
+	assert_int_equal(reg(&f, "tm-x", "tcp://127.0.0.1:12", 2, NULL, 0), 0);
+	/* An allocation holds it while it is forgotten. */
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(rm_allocate(f.rm, "job", 1, 1000, NULL, &a, &err), 0);
+	rm_tm_view *v;
+	size_t n = 1;
+	for (int i = 0; i < 100 && n > 0; i++) {
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+		assert_int_equal(rm_list(f.rm, &v, &n), 0);
+		free(v);
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(heartbeat(&f, "tm-x"), FL_ENOENT);
+	rm_release(f.rm, a);
+	/* Registering again brings it back. */
+	assert_int_equal(reg(&f, "tm-x", "tcp://127.0.0.1:12", 2, NULL, 0), 0);
+	assert_int_equal(heartbeat(&f, "tm-x"), 0);
+	teardown(&f);
+}
+
+static void test_blob_in_chunks(void **state)
+{
+	struct fixture f;
+	setup(&f, 60000);
+	blob_data = malloc(BLOB_SIZE);
+	assert_non_null(blob_data);
+	for (size_t i = 0; i < BLOB_SIZE; i++)
+		blob_data[i] = (uint8_t)(i * 31 + 7);
+	struct call *c = call_new();
+	uint64_t off = 0, total = 0;
+	int chunks = 0;
+	do {
+		f.client->ops->blob(f.client, blob_hash, off, on_done, c);
+		assert_int_equal(call_wait(c), 0);
+		cm_rbuf r;
+		cm_rbuf_init(&r, c->payload, c->len);
+		total = cm_rbuf_uvarint(&r);
+		const uint8_t *p;
+		size_t n;
+		cm_rbuf_bytes(&r, RPC_BLOB_CHUNK, &p, &n);
+		assert_int_equal(cm_rbuf_end(&r), 0);
+		assert_int_equal(total, BLOB_SIZE);
+		assert_memory_equal(p, blob_data + off, n);
+		off += n;
+		chunks++;
+	} while (off < total);
+	assert_int_equal(chunks, 2);
+	f.client->ops->blob(f.client, "bb00", 0, on_done, c);
+	assert_int_equal(call_wait(c), FL_ENOENT);
+	call_free(c);
+	free(blob_data);
+	teardown(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_register_allocate_release),
+	    cmocka_unit_test(test_waiter_woken_by_registration),
+	    cmocka_unit_test(test_lost_after_heartbeat_timeout),
+	    cmocka_unit_test(test_blob_in_chunks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
