@@ -1,0 +1,754 @@
+/*
+ * dispatcher.c — jobs, uploaded libraries and main() runs of the
+ * Dispatcher: see dispatcher.h. The REST API over them is in
+ * dispatcher_rest.c.
+ */
+#include "jobmanager/dispatcher.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/launch.h"
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/sync.h"
+#include "graph/jobgraph.h"
+#include "jobmanager/dispatcher_internal.h"
+
+/* ----------------------------------------------------------- registry */
+
+struct ds_job *ds_job_get(ds_dispatcher *d, const char *id)
+{
+	pthread_mutex_lock(&d->mu);
+	struct ds_job *j = d->jobs;
+	while (j && strcmp(j->id, id) != 0)
+		j = j->next;
+	if (j)
+		j->refs++;
+	pthread_mutex_unlock(&d->mu);
+	return j;
+}
+
+void ds_job_put(ds_dispatcher *d, struct ds_job *j)
+{
+	pthread_mutex_lock(&d->mu);
+	if (--j->refs == 0)
+		pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static void job_free(struct ds_job *j)
+{
+	if (j->cancel_ready)
+		cm_cancel_fini(&j->cancel);
+	free(j->details);
+	free(j->exceptions);
+	free(j->plan);
+	free(j);
+}
+
+/* Drops the oldest ended jobs over the cap (mu held). */
+static void trim_locked(ds_dispatcher *d)
+{
+	while (d->njobs > DS_MAX_ARCHIVED) {
+		struct ds_job **oldest = NULL;
+		for (struct ds_job **p = &d->jobs; *p; p = &(*p)->next)
+			if ((*p)->ended && (*p)->refs == 0)
+				oldest = p;
+		if (!oldest)
+			return;
+		struct ds_job *j = *oldest;
+		*oldest = j->next;
+		d->njobs--;
+		job_free(j);
+	}
+}
+
+void ds_job_counts(ds_dispatcher *d, ds_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_lock(&d->mu);
+	for (struct ds_job *j = d->jobs; j; j = j->next) {
+		switch (j->status) {
+		case EG_FINISHED:
+			c->finished++;
+			break;
+		case EG_CANCELED:
+			c->cancelled++;
+			break;
+		case EG_FAILED:
+			c->failed++;
+			break;
+		default:
+			c->running++;
+		}
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static void gw_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			  uint64_t attempt, int vertex, int subtask, int state, const char *error,
+			  rpc_done_fn done, void *arg)
+{
+	ds_dispatcher *d = (ds_dispatcher *)g;
+	pthread_mutex_lock(&d->mu);
+	struct ds_job *j = d->jobs;
+	while (j && strcmp(j->id, job_id) != 0)
+		j = j->next;
+	jm_jobmaster *jm = j ? j->jm : NULL;
+	if (jm)
+		j->refs++;
+	pthread_mutex_unlock(&d->mu);
+	if (!jm) {
+		char why[128];
+		snprintf(why, sizeof(why), "no JobMaster for job %.32s here", job_id);
+		if (done)
+			done(arg, FL_ENOENT, why, NULL, 0);
+		return;
+	}
+	rpc_jm_gateway *t = jm_gateway(jm);
+	t->ops->task_state(t, resource_id, job_id, attempt, vertex, subtask, state, error, done,
+			   arg);
+	ds_job_put(d, j);
+}
+
+static void gw_free(rpc_jm_gateway *g)
+{
+	(void)g;
+}
+
+static const struct rpc_jm_gateway_ops gw_ops = {.task_state = gw_task_state, .free = gw_free};
+
+rpc_jm_gateway *ds_gateway(ds_dispatcher *d)
+{
+	return &d->gw;
+}
+
+/* --------------------------------------------------------- submission */
+
+/* What fl_execute's submit callback needs: where TaskManagers find the
+ * library, and who waits for the first job id. */
+struct submitter {
+	ds_dispatcher *d;
+	char locator[80]; /* "blob:<hash>", or "" for the graph's own path */
+};
+
+struct archive_arg {
+	struct ds_job *j;
+	char *details, *exceptions;
+	enum eg_status status;
+};
+
+static void archive_view(void *arg, const jm_view *v)
+{
+	struct archive_arg *a = arg;
+	a->status = v->eg->status;
+	/* The entry's status is what the details show. */
+	a->j->status = v->eg->status;
+	a->details = ds_details_json(a->j, v);
+	a->exceptions = ds_exceptions_json(a->j, v);
+}
+
+static enum eg_status status_of(int rc)
+{
+	return rc == 0 ? EG_FINISHED : rc == FL_ECANCELED ? EG_CANCELED : EG_FAILED;
+}
+
+/* Ends a job that never got a JobMaster. */
+static void end_without_jobmaster(ds_dispatcher *d, struct ds_job *j, int rc, const char *why)
+{
+	pthread_mutex_lock(&d->mu);
+	j->status = status_of(rc);
+	j->end_ms = cm_wall_ms();
+	snprintf(j->error, sizeof(j->error), "%s", why);
+	pthread_mutex_unlock(&d->mu);
+	char *details = ds_details_json(j, NULL), *exceptions = ds_exceptions_json(j, NULL);
+	pthread_mutex_lock(&d->mu);
+	j->details = details;
+	j->exceptions = exceptions;
+	j->ended = true;
+	trim_locked(d);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg *c,
+		  const jm_listener *L, jm_result *res)
+{
+	struct submitter *s = arg;
+	ds_dispatcher *d = s->d;
+	memset(res, 0, sizeof(*res));
+	cm_err err = {0};
+	jg_graph *jg = NULL;
+	int rc = jg_build(sg, job_name, &jg, &err);
+	if (rc) {
+		res->status = rc;
+		snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		return rc;
+	}
+	struct ds_job *j = calloc(1, sizeof(*j));
+	if (!j || cm_cancel_init(&j->cancel) != 0) {
+		free(j);
+		jg_free(jg);
+		res->status = FL_ENOMEM;
+		snprintf(res->error, sizeof(res->error), "out of memory");
+		return FL_ENOMEM;
+	}
+	j->cancel_ready = true;
+	jm_new_job_id(j->id);
+	snprintf(j->name, sizeof(j->name), "%s", job_name ? job_name : "flinc job");
+	j->batch = sg->mode == FL_MODE_BATCH;
+	j->start_ms = cm_wall_ms();
+	j->end_ms = -1;
+	j->status = EG_CREATED;
+	j->refs = 1; /* this thread's */
+	j->plan = ds_plan_json(j, jg);
+	memcpy(res->job_id, j->id, sizeof(res->job_id));
+	pthread_mutex_lock(&d->mu);
+	if (d->stopping) {
+		pthread_mutex_unlock(&d->mu);
+		job_free(j);
+		jg_free(jg);
+		res->status = FL_ECANCELED;
+		snprintf(res->error, sizeof(res->error), "the JobManager is shutting down");
+		return FL_ECANCELED;
+	}
+	j->next = d->jobs;
+	d->jobs = j;
+	d->njobs++;
+	trim_locked(d);
+	pthread_mutex_unlock(&d->mu);
+	CM_INFO("dispatcher", "Received job '%s' (%s): %zu vertices, %d slots needed", j->name,
+		j->id, jg->nvertices, jg->slots_needed);
+	if (L && L->submitted)
+		L->submitted(L->arg, j->id, j->name);
+	int64_t t0 = cm_now_ms();
+	int64_t slot_timeout = 300000;
+	cfg_get_duration_ms(c, CFG_SLOT_REQUEST_TIMEOUT, &slot_timeout);
+	rm_allocation *a = NULL;
+	jm_jobmaster *jm = NULL;
+	rc = rm_allocate(d->rm, j->id, jg->slots_needed, slot_timeout, &j->cancel, &a, &err);
+	if (rc == 0) {
+		jm_params p = {.jg = jg,
+			       .tms = a->tms,
+			       .ntms = a->n,
+			       .config = c,
+			       .listener = &(jm_listener){.cancel = &j->cancel},
+			       .address = d->jm_address,
+			       .slot_limit = a->slots,
+			       .library = s->locator[0] ? s->locator : NULL,
+			       .job_id = j->id};
+		rc = jm_new(&jm, &p, &err);
+	}
+	if (rc) {
+		CM_ERROR("dispatcher", "Job '%s' (%s) %s: %s", j->name, j->id,
+			 rc == FL_ECANCELED ? "was cancelled before it ran" : "failed", err.msg);
+		end_without_jobmaster(d, j, rc, err.msg);
+		res->status = rc == FL_ETIMEDOUT ? FL_EJOBFAILED : rc;
+		snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		rm_release(d->rm, a);
+		jg_free(jg);
+		ds_job_put(d, j);
+		return rc;
+	}
+	pthread_mutex_lock(&d->mu);
+	j->jm = jm;
+	j->status = EG_RUNNING;
+	pthread_mutex_unlock(&d->mu);
+	CM_INFO("dispatcher", "Job '%s' (%s) got its slots in %lld ms; JobMaster started", j->name,
+		j->id, (long long)(cm_now_ms() - t0));
+	jm_wait(jm, res);
+	struct archive_arg aa = {.j = j, .status = status_of(res->status)};
+	if (jm_query(jm, archive_view, &aa) != 0)
+		aa.status = status_of(res->status);
+	pthread_mutex_lock(&d->mu);
+	j->details = aa.details;
+	j->exceptions = aa.exceptions;
+	j->status = eg_status_is_terminal(aa.status) ? aa.status : status_of(res->status);
+	j->end_ms = cm_wall_ms();
+	if (res->status && res->error[0])
+		snprintf(j->error, sizeof(j->error), "%s", res->error);
+	/* Queries that use the JobMaster end before it goes. */
+	while (j->refs > 1)
+		pthread_cond_wait(&d->cv, &d->mu);
+	j->jm = NULL;
+	pthread_mutex_unlock(&d->mu);
+	jm_free(jm);
+	rm_release(d->rm, a);
+	jg_free(jg);
+	CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
+		eg_status_name(j->status));
+	pthread_mutex_lock(&d->mu);
+	j->ended = true;
+	j->refs--;
+	pthread_cond_broadcast(&d->cv);
+	trim_locked(d);
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+/* ---------------------------------------------------------- libraries */
+
+/* The ELF machine this process runs as: an uploaded library must match. */
+static int own_machine(void)
+{
+	static int machine = -1;
+	if (machine >= 0)
+		return machine;
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	Elf64_Ehdr h;
+	if (fd >= 0 && read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h))
+		machine = h.e_machine;
+	if (fd >= 0)
+		close(fd);
+	return machine;
+}
+
+static int check_elf(const uint8_t *data, size_t len, cm_err *err)
+{
+	if (len < sizeof(Elf64_Ehdr) || memcmp(data, ELFMAG, SELFMAG) != 0)
+		return cm_err_set(err, FL_EINVAL,
+				  "the upload is not a shared object: it does not start with "
+				  "the ELF magic");
+	Elf64_Ehdr h;
+	memcpy(&h, data, sizeof(h));
+	if (h.e_ident[EI_CLASS] != ELFCLASS64 || h.e_ident[EI_DATA] != ELFDATA2LSB)
+		return cm_err_set(err, FL_EINVAL,
+				  "the upload is not a 64-bit little-endian ELF object, as this "
+				  "JobManager is");
+	if (h.e_type != ET_DYN)
+		return cm_err_set(err, FL_EINVAL,
+				  "the upload is an ELF object of type %u, not a shared object "
+				  "(build it with -shared -fPIC)",
+				  (unsigned)h.e_type);
+	int m = own_machine();
+	if (m >= 0 && h.e_machine != m)
+		return cm_err_set(err, FL_EINVAL,
+				  "the upload is built for ELF machine %u, this JobManager runs "
+				  "on machine %d",
+				  (unsigned)h.e_machine, m);
+	return 0;
+}
+
+/* A file name safe to keep: its last component, [A-Za-z0-9._-] only. */
+static void safe_name(const char *filename, char *out, size_t cap)
+{
+	const char *base = filename ? strrchr(filename, '/') : NULL;
+	base = base ? base + 1 : filename ? filename : "";
+	size_t n = 0;
+	for (const char *p = base; *p && n + 1 < cap; p++) {
+		char ch = *p;
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+		out[n++] = ok ? ch : '_';
+	}
+	out[n] = '\0';
+	if (n == 0 || out[0] == '.')
+		snprintf(out, cap, "job.so");
+}
+
+int ds_jar_add(ds_dispatcher *d, const char *filename, const uint8_t *data, size_t len,
+	       struct ds_jar *out, cm_err *err)
+{
+	int rc = check_elf(data, len, err);
+	if (rc)
+		return rc;
+	struct ds_jar *jar = calloc(1, sizeof(*jar));
+	if (!jar)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	safe_name(filename, jar->name, sizeof(jar->name));
+	unsigned char r[16];
+	if (cm_random(r, sizeof(r)) != 0) {
+		free(jar);
+		return cm_err_set(err, FL_EIO, "no randomness for the upload's id");
+	}
+	char hex[33];
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	snprintf(jar->id, sizeof(jar->id), "%s_%s", hex, jar->name);
+	snprintf(jar->path, sizeof(jar->path), "%s/%s", d->upload_dir, jar->id);
+	int fd = open(jar->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = cm_err_set(err, FL_EIO, "cannot store the upload: %s", strerror(errno));
+		free(jar);
+		return rc;
+	}
+	size_t w = 0;
+	while (w < len) {
+		ssize_t k = write(fd, data + w, len - w);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		w += (size_t)k;
+	}
+	bool ok = w == len && fsync(fd) == 0 && lseek(fd, 0, SEEK_SET) == 0;
+	close(fd);
+	int hfd = ok ? open(jar->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	ok = hfd >= 0 && cm_sha256_fd(hfd, jar->hash, &jar->size) == 0 && jar->size == len;
+	if (hfd >= 0)
+		close(hfd);
+	if (!ok) {
+		unlink(jar->path);
+		free(jar);
+		return cm_err_set(err, FL_EIO, "cannot store the upload in %s", d->upload_dir);
+	}
+	jar->uploaded_ms = cm_wall_ms();
+	pthread_mutex_lock(&d->mu);
+	bool full = d->njars >= DS_MAX_JARS;
+	if (!full) {
+		jar->next = d->jars;
+		d->jars = jar;
+		d->njars++;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (full) {
+		unlink(jar->path);
+		free(jar);
+		return cm_err_set(err, FL_ERANGE,
+				  "%d job libraries are stored already: delete some first "
+				  "(DELETE /jars/:jarid)",
+				  DS_MAX_JARS);
+	}
+	CM_INFO("dispatcher", "Stored job library %s (%zu bytes, sha256 %s)", jar->id, len,
+		jar->hash);
+	*out = *jar;
+	out->next = NULL;
+	return 0;
+}
+
+int ds_jar_delete(ds_dispatcher *d, const char *id)
+{
+	pthread_mutex_lock(&d->mu);
+	struct ds_jar **p = &d->jars;
+	while (*p && strcmp((*p)->id, id) != 0)
+		p = &(*p)->next;
+	struct ds_jar *jar = *p;
+	if (jar) {
+		*p = jar->next;
+		d->njars--;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (!jar)
+		return FL_ENOENT;
+	/* A TaskManager that still needs it has it cached, or its job fails
+	 * to deploy with the reason. */
+	unlink(jar->path);
+	free(jar);
+	return 0;
+}
+
+int ds_blob(void *arg, const char *hash, uint64_t offset, uint8_t *buf, size_t cap, size_t *n,
+	    uint64_t *total, cm_err *err)
+{
+	ds_dispatcher *d = arg;
+	char path[4400] = "";
+	pthread_mutex_lock(&d->mu);
+	for (struct ds_jar *j = d->jars; j; j = j->next)
+		if (strcmp(j->hash, hash) == 0) {
+			snprintf(path, sizeof(path), "%s", j->path);
+			*total = j->size;
+			break;
+		}
+	pthread_mutex_unlock(&d->mu);
+	if (!path[0])
+		return cm_err_set(err, FL_ENOENT, "no job library with hash %.64s here", hash);
+	if (offset > *total)
+		return cm_err_set(err, FL_ERANGE, "offset %llu is past the library's end",
+				  (unsigned long long)offset);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return cm_err_set(err, FL_EIO, "cannot read job library %.64s: %s", hash,
+				  strerror(errno));
+	size_t want = *total - offset < cap ? (size_t)(*total - offset) : cap;
+	size_t got = 0;
+	while (got < want) {
+		ssize_t k = pread(fd, buf + got, want - got, (off_t)(offset + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	if (got != want)
+		return cm_err_set(err, FL_EIO, "job library %.64s changed while being read", hash);
+	*n = got;
+	return 0;
+}
+
+/* ------------------------------------------------------- main() runs */
+
+struct run {
+	ds_dispatcher *d;
+	struct submitter sub;
+	char path[4400];
+	int argc;
+	char **argv; /* owned, argv[0] is the library name */
+	cfg *config; /* owned */
+	env_launch launch;
+	/* Between the thread and the REST handler waiting for the job id: d->mu. */
+	bool submitted, ended, abandoned;
+	char job_id[33];
+	char error[CM_ERR_MSG_MAX];
+};
+
+static void run_free(struct run *r)
+{
+	for (int i = 0; r->argv && i < r->argc; i++)
+		free(r->argv[i]);
+	free(r->argv);
+	cfg_free(r->config);
+	free(r);
+}
+
+static void on_run_submitted(void *arg, const char *job_id, const char *job_name)
+{
+	struct run *r = arg;
+	ds_dispatcher *d = r->d;
+	pthread_mutex_lock(&d->mu);
+	if (!r->submitted) {
+		r->submitted = true;
+		memcpy(r->job_id, job_id, 33);
+		pthread_cond_broadcast(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Loads the library and runs its main() with launch l on this thread.
+ * Returns 0 with *main_rc, or an error with err. */
+static int call_main(const char *path, int argc, char **argv, env_launch *l, int *main_rc,
+		     cm_err *err)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return cm_err_set(err, FL_EINVAL, "cannot load job library '%s': %s", path,
+				  dlerror());
+	int (*job_main)(int, char **) = (int (*)(int, char **))dlsym(h, "main");
+	if (!job_main)
+		return cm_err_set(err, FL_EINVAL,
+				  "'%s' has no main() function: a job is a shared object whose "
+				  "main(argc, argv) builds the dataflow and calls fl_execute()",
+				  path);
+	env_launch_install(l);
+	*main_rc = job_main(argc, argv);
+	env_launch_install(NULL);
+	/* The library stays loaded: its code may run in exit handlers. */
+	if (atomic_load(&l->executions) == 0)
+		return cm_err_set(err, FL_EINVAL,
+				  "the main() of '%s' returned %d without calling fl_execute(): "
+				  "no job ran",
+				  path, *main_rc);
+	return 0;
+}
+
+static void *run_main(void *arg)
+{
+	struct run *r = arg;
+	ds_dispatcher *d = r->d;
+	cm_err err = {0};
+	int main_rc = 0;
+	int rc = call_main(r->path, r->argc, r->argv, &r->launch, &main_rc, &err);
+	if (rc)
+		CM_ERROR("dispatcher", "%s", err.msg);
+	else if (r->launch.status)
+		CM_INFO("dispatcher", "main() of %s returned %d; its last job ended: %s", r->path,
+			main_rc, r->launch.error);
+	pthread_mutex_lock(&d->mu);
+	if (!r->submitted)
+		snprintf(r->error, sizeof(r->error), "%s",
+			 rc ? err.msg : r->launch.error[0] ? r->launch.error : "no job was submitted");
+	r->ended = true;
+	bool free_it = r->abandoned;
+	d->runs--;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	if (free_it)
+		run_free(r);
+	return NULL;
+}
+
+int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
+	       char job_id[33], cm_err *err)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	if (!r) {
+		cfg_free(c);
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	}
+	r->d = d;
+	r->config = c;
+	r->sub.d = d;
+	pthread_mutex_lock(&d->mu);
+	struct ds_jar *jar = d->jars;
+	while (jar && strcmp(jar->id, id) != 0)
+		jar = jar->next;
+	if (jar) {
+		snprintf(r->path, sizeof(r->path), "%s", jar->path);
+		snprintf(r->sub.locator, sizeof(r->sub.locator), "blob:%s", jar->hash);
+	}
+	pthread_mutex_unlock(&d->mu);
+	int rc = 0;
+	if (!jar) {
+		rc = cm_err_set(err, FL_ENOENT, "Jar file %.160s does not exist", id);
+		goto fail;
+	}
+	r->argv = calloc((size_t)argc + 2, sizeof(char *));
+	if (!r->argv) {
+		rc = cm_err_set(err, FL_ENOMEM, "out of memory");
+		goto fail;
+	}
+	r->argv[r->argc++] = strdup(jar ? id : "job");
+	for (int i = 0; i < argc; i++)
+		r->argv[r->argc++] = strdup(argv[i]);
+	for (int i = 0; i < r->argc; i++)
+		if (!r->argv[i]) {
+			rc = cm_err_set(err, FL_ENOMEM, "out of memory");
+			goto fail;
+		}
+	r->launch.mode = ENV_LAUNCH_SUBMIT;
+	r->launch.config = r->config;
+	r->launch.submit = submit;
+	r->launch.submit_arg = &r->sub;
+	r->launch.listener = (jm_listener){.arg = r, .submitted = on_run_submitted};
+	pthread_mutex_lock(&d->mu);
+	if (d->stopping) {
+		pthread_mutex_unlock(&d->mu);
+		rc = cm_err_set(err, FL_ECANCELED, "the JobManager is shutting down");
+		goto fail;
+	}
+	d->runs++;
+	pthread_mutex_unlock(&d->mu);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 8u << 20);
+	int prc = pthread_create(&t, &attr, run_main, r);
+	pthread_attr_destroy(&attr);
+	if (prc != 0) {
+		pthread_mutex_lock(&d->mu);
+		d->runs--;
+		pthread_mutex_unlock(&d->mu);
+		rc = cm_err_set(err, FL_ENOMEM, "cannot start a thread for main()");
+		goto fail;
+	}
+	/* Until main() submitted its first job or returned, at most a minute. */
+	int64_t deadline = cm_now_ms() + 60000;
+	pthread_mutex_lock(&d->mu);
+	while (!r->submitted && !r->ended && cm_now_ms() < deadline) {
+		struct timespec ts = cm_deadline_ts(deadline);
+		pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+	}
+	if (r->submitted)
+		memcpy(job_id, r->job_id, 33);
+	else if (r->ended)
+		rc = cm_err_set(err, FL_EINVAL, "%s", r->error);
+	else
+		rc = cm_err_set(err, FL_ETIMEDOUT,
+				"the main() of %.160s has not submitted a job within 60 s; it "
+				"keeps running",
+				id);
+	bool free_now = r->ended;
+	r->abandoned = !r->ended;
+	pthread_mutex_unlock(&d->mu);
+	if (free_now)
+		run_free(r);
+	return rc;
+fail:
+	run_free(r);
+	return rc;
+}
+
+int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv, int *main_rc,
+		       int *job_status, cm_err *err)
+{
+	struct submitter sub = {.d = d};
+	env_launch l = {.mode = ENV_LAUNCH_SUBMIT,
+			.config = d->config,
+			.submit = submit,
+			.submit_arg = &sub};
+	int rc = call_main(path, argc, argv, &l, main_rc, err);
+	*job_status = l.status;
+	if (rc == 0 && l.status)
+		cm_err_set(err, l.status, "%s", l.error);
+	return rc;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int ds_new(ds_dispatcher **out, const ds_options *o, cm_err *err)
+{
+	*out = NULL;
+	ds_dispatcher *d = calloc(1, sizeof(*d));
+	if (!d)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	d->gw.ops = &gw_ops;
+	d->config = o->config;
+	d->rm = o->rm;
+	snprintf(d->jm_address, sizeof(d->jm_address), "%s", o->jm_address);
+	snprintf(d->upload_dir, sizeof(d->upload_dir), "%s", o->upload_dir);
+	snprintf(d->rest_address, sizeof(d->rest_address), "%s",
+		 o->rest_address ? o->rest_address : "");
+	pthread_mutex_init(&d->mu, NULL);
+	cm_cond_init(&d->cv);
+	*out = d;
+	return 0;
+}
+
+void ds_cancel_all(ds_dispatcher *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->stopping = true;
+	for (struct ds_job *j = d->jobs; j; j = j->next)
+		if (!j->ended)
+			cm_cancel_request(&j->cancel);
+	pthread_mutex_unlock(&d->mu);
+}
+
+bool ds_free(ds_dispatcher *d, int64_t wait_ms)
+{
+	if (!d)
+		return true;
+	int64_t deadline = cm_now_ms() + wait_ms;
+	pthread_mutex_lock(&d->mu);
+	d->stopping = true;
+	for (struct ds_job *j = d->jobs; j; j = j->next)
+		if (!j->ended)
+			cm_cancel_request(&j->cancel);
+	while (d->runs > 0 && cm_now_ms() < deadline) {
+		struct timespec ts = cm_deadline_ts(deadline);
+		pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+	}
+	bool quiet = d->runs == 0;
+	pthread_mutex_unlock(&d->mu);
+	if (!quiet) {
+		CM_WARN("dispatcher", "%d job main() function(s) did not return within %lld ms",
+			d->runs, (long long)wait_ms);
+		return false;
+	}
+	while (d->jobs) {
+		struct ds_job *j = d->jobs;
+		d->jobs = j->next;
+		job_free(j);
+	}
+	while (d->jars) {
+		struct ds_jar *jar = d->jars;
+		d->jars = jar->next;
+		unlink(jar->path);
+		free(jar);
+	}
+	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+	return true;
+}

@@ -1,0 +1,88 @@
+/*
+ * dispatcher_internal.h — the Dispatcher's state, shared by dispatcher.c
+ * (jobs, libraries, runs) and dispatcher_rest.c (the REST API over them).
+ */
+#ifndef FLINC_JOBMANAGER_DISPATCHER_INTERNAL_H
+#define FLINC_JOBMANAGER_DISPATCHER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/cancel.h"
+#include "jobmanager/dispatcher.h"
+#include "jobmanager/execgraph.h"
+#include "jobmanager/jobmaster.h"
+
+/* Finished jobs kept for the REST API (Flink's jobstore.max-capacity). */
+#define DS_MAX_ARCHIVED 1000
+/* Uploaded libraries kept at once. */
+#define DS_MAX_JARS 256
+
+struct ds_jar {
+	struct ds_jar *next;
+	char id[192];	/* "<32 hex>_<name>" */
+	char name[128];
+	char path[4400];
+	char hash[65];
+	uint64_t size;
+	int64_t uploaded_ms;
+};
+
+struct ds_job {
+	struct ds_job *next;
+	char id[33];
+	char name[128];
+	bool batch;
+	int64_t start_ms, end_ms; /* wall clock; end -1 while running */
+	enum eg_status status;	  /* as last known; final once ended */
+	jm_jobmaster *jm;	  /* while it runs (mu); queries hold refs */
+	int refs;
+	bool ended;		  /* its thread is done with it */
+	cm_cancel cancel;
+	bool cancel_ready;
+	char *details;	  /* archived /jobs/:id JSON, after the end */
+	char *exceptions; /* archived /jobs/:id/exceptions JSON */
+	char *plan;	  /* /jobs/:id/plan JSON, from the start */
+	char error[CM_ERR_MSG_MAX];
+};
+
+struct ds_dispatcher {
+	rpc_jm_gateway gw;
+	const cfg *config;
+	rm_resourcemanager *rm;
+	char jm_address[300];
+	char upload_dir[4096];
+	char rest_address[300];
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* refs dropped, runs ended, a run submitted */
+	struct ds_jar *jars;
+	size_t njars;
+	struct ds_job *jobs; /* newest first */
+	size_t njobs;
+	int runs; /* main() threads running */
+	bool stopping;
+};
+
+/* Finds job id and takes a reference (mu not held). NULL if unknown. */
+struct ds_job *ds_job_get(ds_dispatcher *d, const char *id);
+void ds_job_put(ds_dispatcher *d, struct ds_job *j);
+
+/* JSON of a job's details / exceptions from a JobMaster view (on its
+ * loop) or, with v NULL, from what the entry alone knows. malloc'd text or
+ * NULL when out of memory. */
+char *ds_details_json(const struct ds_job *j, const jm_view *v);
+char *ds_exceptions_json(const struct ds_job *j, const jm_view *v);
+char *ds_plan_json(const struct ds_job *j, const jg_graph *jg);
+
+/* Uploads and runs (dispatcher.c), for the REST handlers. */
+int ds_jar_add(ds_dispatcher *d, const char *filename, const uint8_t *data, size_t len,
+	       struct ds_jar *out, cm_err *err);
+int ds_jar_delete(ds_dispatcher *d, const char *id);
+/* Runs main() of jar id with args and configuration c (taken over, freed
+ * here); fills job_id with the first job main() submitted. Returns 0,
+ * FL_ENOENT (no such jar) or an error with err. */
+int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
+	       char job_id[33], cm_err *err);
+
+#endif

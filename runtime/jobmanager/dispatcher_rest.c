@@ -1,0 +1,955 @@
+/*
+ * dispatcher_rest.c — the JobManager's REST API (Flink's paths and JSON
+ * shapes, Flink 2.x's field names) over the Dispatcher and the
+ * ResourceManager. Running jobs are read through their JobMaster's loop
+ * (jm_query); ended ones from the JSON archived at their end.
+ *
+ * Errors are Flink's: a status and {"errors": ["..."]}. A job id that is
+ * not 32 hex digits is 400, an unknown one 404 ("Job could not be found."
+ * as Flink says), cancelling an ended job 409.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "graph/jobgraph.h"
+#include "jobmanager/dispatcher_internal.h"
+#include "taskmanager/task.h"
+
+#ifndef FLINC_VERSION_STRING
+#define FLINC_VERSION_STRING "0.0.0"
+#endif
+
+/* Flink's ExecutionState names, in the order its JSON lists them. */
+static const char *const flink_task_states[] = {"CREATED",  "SCHEDULED", "DEPLOYING",
+						"RUNNING",  "FINISHED",	 "CANCELING",
+						"CANCELED", "FAILED",	 "RECONCILING",
+						"INITIALIZING"};
+
+static void vertex_id(const char *job_id, int v, char out[33])
+{
+	snprintf(out, 33, "%.24s%08x", job_id, (unsigned)v);
+}
+
+static cJSON *state_counts(const int *count)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; o && i < sizeof(flink_task_states) / sizeof(*flink_task_states); i++) {
+		int n = 0;
+		for (int s = 0; count && s < TM_TASK_NSTATES; s++)
+			if (strcmp(tm_task_state_name((enum tm_task_state)s), flink_task_states[i]) ==
+			    0)
+				n = count[s];
+		cJSON_AddNumberToObject(o, flink_task_states[i], n);
+	}
+	return o;
+}
+
+/* Records in/out of vertex v: what enters its head from the network and
+ * what its operators send to the network, as Flink's task metrics count. */
+static void vertex_records(const jm_view *v, const jg_vertex *jv, double *in, double *out)
+{
+	*in = 0;
+	*out = 0;
+	if (!v->nodes)
+		return;
+	if (jv->nin_edges > 0 && (size_t)jv->ops[0].node < v->nnodes)
+		*in = (double)v->nodes[jv->ops[0].node].in;
+	for (size_t k = 0; k < jv->nops; k++)
+		if (jv->ops[k].nout_edges > 0 && (size_t)jv->ops[k].node < v->nnodes)
+			*out += (double)v->nodes[jv->ops[k].node].out;
+}
+
+static cJSON *metrics_json(double in, double out, bool complete)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddNumberToObject(m, "read-bytes", 0);
+	cJSON_AddBoolToObject(m, "read-bytes-complete", complete);
+	cJSON_AddNumberToObject(m, "write-bytes", 0);
+	cJSON_AddBoolToObject(m, "write-bytes-complete", complete);
+	cJSON_AddNumberToObject(m, "read-records", in);
+	cJSON_AddBoolToObject(m, "read-records-complete", complete);
+	cJSON_AddNumberToObject(m, "write-records", out);
+	cJSON_AddBoolToObject(m, "write-records-complete", complete);
+	cJSON_AddNumberToObject(m, "accumulated-backpressured-time", 0);
+	cJSON_AddNumberToObject(m, "accumulated-idle-time", 0);
+	cJSON_AddNumberToObject(m, "accumulated-busy-time", 0);
+	return m;
+}
+
+/* First entry into and last final state of a vertex's subtasks. */
+static void vertex_times(const eg_vertex *ev, int64_t *start, int64_t *end)
+{
+	*start = -1;
+	*end = -1;
+	bool all_final = ev->parallelism > 0;
+	for (int i = 0; i < ev->parallelism; i++) {
+		const eg_subtask *st = &ev->subtasks[i];
+		int64_t s = st->since[TM_TASK_DEPLOYING];
+		if (s > 0 && (*start < 0 || s < *start))
+			*start = s;
+		int64_t e = 0;
+		for (int f = TM_TASK_FINISHED; f < TM_TASK_NSTATES; f++)
+			if (f != TM_TASK_CANCELING && st->since[f] > e)
+				e = st->since[f];
+		if (st->state != TM_TASK_FINISHED && st->state != TM_TASK_CANCELED &&
+		    st->state != TM_TASK_FAILED)
+			all_final = false;
+		else if (e > *end)
+			*end = e;
+	}
+	if (!all_final)
+		*end = -1;
+}
+
+static char *print_free(cJSON *o)
+{
+	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return s;
+}
+
+char *ds_plan_json(const struct ds_job *j, const jg_graph *jg)
+{
+	cJSON *plan = cJSON_CreateObject();
+	cJSON_AddStringToObject(plan, "jid", j->id);
+	cJSON_AddStringToObject(plan, "name", j->name);
+	cJSON_AddStringToObject(plan, "type", j->batch ? "BATCH" : "STREAMING");
+	cJSON *nodes = cJSON_AddArrayToObject(plan, "nodes");
+	for (size_t v = 0; nodes && v < jg->nvertices; v++) {
+		const jg_vertex *jv = &jg->vertices[v];
+		char id[33];
+		vertex_id(j->id, (int)v, id);
+		cJSON *n = cJSON_CreateObject();
+		cJSON_AddStringToObject(n, "id", id);
+		cJSON_AddNumberToObject(n, "parallelism", jv->parallelism);
+		cJSON_AddStringToObject(n, "operator", "");
+		cJSON_AddStringToObject(n, "operator_strategy", "");
+		cJSON_AddStringToObject(n, "description", jv->name);
+		if (jv->nin_edges) {
+			cJSON *ins = cJSON_AddArrayToObject(n, "inputs");
+			for (size_t k = 0; ins && k < jv->nin_edges; k++) {
+				const jg_edge *e = &jg->edges[jv->in_edges[k]];
+				char src[33];
+				vertex_id(j->id, e->src_vertex, src);
+				cJSON *in = cJSON_CreateObject();
+				cJSON_AddNumberToObject(in, "num", (double)k);
+				cJSON_AddStringToObject(in, "id", src);
+				cJSON_AddStringToObject(in, "ship_strategy",
+							sg_partitioner_name(e->part));
+				cJSON_AddStringToObject(in, "exchange", "pipelined_bounded");
+				cJSON_AddItemToArray(ins, in);
+			}
+		}
+		cJSON_AddItemToObject(n, "optimizer_properties", cJSON_CreateObject());
+		cJSON_AddItemToArray(nodes, n);
+	}
+	return print_free(plan);
+}
+
+char *ds_details_json(const struct ds_job *j, const jm_view *v)
+{
+	int64_t now = cm_wall_ms();
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "jid", j->id);
+	cJSON_AddStringToObject(o, "name", j->name);
+	cJSON_AddBoolToObject(o, "isStoppable", false);
+	enum eg_status st = v ? v->eg->status : j->status;
+	cJSON_AddStringToObject(o, "state", eg_status_name(st));
+	cJSON_AddStringToObject(o, "job-type", j->batch ? "BATCH" : "STREAMING");
+	cJSON_AddNumberToObject(o, "start-time", (double)j->start_ms);
+	int64_t end = j->end_ms;
+	if (v && eg_status_is_terminal(st))
+		end = v->eg->status_since[st];
+	cJSON_AddNumberToObject(o, "end-time", (double)end);
+	cJSON_AddNumberToObject(o, "duration", (double)((end > 0 ? end : now) - j->start_ms));
+	cJSON_AddNumberToObject(o, "maxParallelism", -1);
+	cJSON_AddNumberToObject(o, "now", (double)now);
+	cJSON *ts = cJSON_AddObjectToObject(o, "timestamps");
+	for (int s = 0; ts && s < EG_NSTATUS; s++) {
+		int64_t t = v ? v->eg->status_since[s] : 0;
+		if (!v && s == EG_CREATED)
+			t = j->start_ms;
+		if (!v && (enum eg_status)s == j->status)
+			t = j->end_ms > 0 ? j->end_ms : j->start_ms;
+		cJSON_AddNumberToObject(ts, eg_status_name((enum eg_status)s), (double)t);
+	}
+	cJSON *vs = cJSON_AddArrayToObject(o, "vertices");
+	int total[TM_TASK_NSTATES] = {0};
+	for (size_t k = 0; v && vs && k < v->jg->nvertices; k++) {
+		const jg_vertex *jv = &v->jg->vertices[k];
+		const eg_vertex *ev = &v->eg->vertices[k];
+		char id[33];
+		vertex_id(j->id, (int)k, id);
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "id", id);
+		cJSON_AddStringToObject(x, "slotSharingGroupId", jv->slot_group ? jv->slot_group : "default");
+		cJSON_AddStringToObject(x, "name", jv->name);
+		cJSON_AddNumberToObject(x, "maxParallelism", jv->max_parallelism);
+		cJSON_AddNumberToObject(x, "parallelism", jv->parallelism);
+		cJSON_AddStringToObject(x, "status", tm_task_state_name(eg_vertex_state(v->eg, k)));
+		int64_t vs_start, vs_end;
+		vertex_times(ev, &vs_start, &vs_end);
+		cJSON_AddNumberToObject(x, "start-time", (double)vs_start);
+		cJSON_AddNumberToObject(x, "end-time", (double)vs_end);
+		cJSON_AddNumberToObject(x, "duration",
+					vs_start < 0 ? -1.0
+						     : (double)((vs_end > 0 ? vs_end : now) - vs_start));
+		cJSON_AddItemToObject(x, "tasks", state_counts(ev->count));
+		double in, out;
+		vertex_records(v, jv, &in, &out);
+		cJSON_AddItemToObject(x, "metrics", metrics_json(in, out, eg_status_is_terminal(st)));
+		cJSON_AddItemToArray(vs, x);
+		for (int s = 0; s < TM_TASK_NSTATES; s++)
+			total[s] += ev->count[s];
+	}
+	cJSON_AddItemToObject(o, "status-counts", state_counts(v ? total : NULL));
+	if (j->plan) {
+		cJSON *plan = cJSON_Parse(j->plan);
+		if (plan)
+			cJSON_AddItemToObject(o, "plan", plan);
+	}
+	return print_free(o);
+}
+
+char *ds_exceptions_json(const struct ds_job *j, const jm_view *v)
+{
+	const char *root = j->error[0] ? j->error : NULL;
+	int64_t when = j->end_ms;
+	if (v && v->eg->failure) {
+		root = v->eg->failure;
+		when = v->eg->status_since[EG_FAILING] ? v->eg->status_since[EG_FAILING]
+						       : v->eg->status_since[EG_FAILED];
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *hist = cJSON_AddObjectToObject(o, "exceptionHistory");
+	cJSON *entries = cJSON_AddArrayToObject(hist, "entries");
+	cJSON_AddBoolToObject(hist, "truncated", false);
+	if (root) {
+		cJSON_AddStringToObject(o, "root-exception", root);
+		cJSON_AddNumberToObject(o, "timestamp", (double)when);
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "exceptionName", "flinc.JobFailure");
+		cJSON_AddStringToObject(e, "stacktrace", root);
+		cJSON_AddNumberToObject(e, "timestamp", (double)when);
+		/* The first failed subtask, when there is one. */
+		for (size_t k = 0; v && k < v->jg->nvertices; k++) {
+			const eg_vertex *ev = &v->eg->vertices[k];
+			for (int i = 0; i < ev->parallelism; i++) {
+				const eg_subtask *s = &ev->subtasks[i];
+				if (s->state != TM_TASK_FAILED || !s->failure)
+					continue;
+				char name[300];
+				snprintf(name, sizeof(name), "%s (%d/%d)", v->jg->vertices[k].name,
+					 i + 1, ev->parallelism);
+				cJSON_AddStringToObject(e, "taskName", name);
+				if (s->tm >= 0 && (size_t)s->tm < v->ntms && v->tm_ids[s->tm])
+					cJSON_AddStringToObject(e, "taskManagerId", v->tm_ids[s->tm]);
+				k = v->jg->nvertices - 1;
+				break;
+			}
+		}
+		cJSON_AddItemToObject(e, "failureLabels", cJSON_CreateObject());
+		cJSON_AddItemToObject(e, "concurrentExceptions", cJSON_CreateArray());
+		cJSON_AddItemToArray(entries, e);
+	} else {
+		cJSON_AddNullToObject(o, "root-exception");
+		cJSON_AddNullToObject(o, "timestamp");
+	}
+	cJSON_AddItemToObject(o, "all-exceptions", cJSON_CreateArray());
+	cJSON_AddBoolToObject(o, "truncated", false);
+	return print_free(o);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static bool valid_job_id(const char *id)
+{
+	size_t n = 0;
+	for (; id[n]; n++)
+		if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f') ||
+		      (id[n] >= 'A' && id[n] <= 'F')))
+			return false;
+	return n == 32;
+}
+
+/* Sets resp to the given JSON text (taken over). */
+static int json_text(rest_response *resp, int status, char *text)
+{
+	if (!text)
+		return FL_ENOMEM;
+	resp->status = status;
+	resp->body = (uint8_t *)text;
+	resp->body_len = strlen(text);
+	return 0;
+}
+
+/* Looks up :jobid, answering 400/404 itself. NULL when it answered. */
+static struct ds_job *job_of(ds_dispatcher *d, const rest_request *req, rest_response *resp)
+{
+	const char *id = rest_param(req, "jobid");
+	if (!id || !valid_job_id(id)) {
+		rest_error(resp, 400, "Invalid JobID '%.64s': a job id is 32 hex digits",
+			   id ? id : "");
+		return NULL;
+	}
+	char lower[33];
+	for (int i = 0; i < 33; i++)
+		lower[i] = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] - 'A' + 'a' : id[i]);
+	struct ds_job *j = ds_job_get(d, lower);
+	if (!j)
+		rest_error(resp, 404, "Job %s not found: Job could not be found.", lower);
+	return j;
+}
+
+/* A running job's JSON built on its JobMaster's loop. */
+struct build {
+	const struct ds_job *j;
+	char *(*fn)(const struct ds_job *, const jm_view *);
+	char *out;
+};
+
+static void build_on_loop(void *arg, const jm_view *v)
+{
+	struct build *b = arg;
+	b->out = b->fn(b->j, v);
+}
+
+/* The job's JSON of one kind: live from its JobMaster, or archived. */
+static char *job_json(ds_dispatcher *d, struct ds_job *j,
+		      char *(*fn)(const struct ds_job *, const jm_view *), char *const *archived)
+{
+	pthread_mutex_lock(&d->mu);
+	jm_jobmaster *jm = j->jm;
+	char *copy = NULL;
+	if (!jm && *archived)
+		copy = strdup(*archived);
+	bool have_archive = *archived != NULL;
+	pthread_mutex_unlock(&d->mu);
+	if (copy || (!jm && have_archive))
+		return copy;
+	if (jm) {
+		struct build b = {.j = j, .fn = fn};
+		if (jm_query(jm, build_on_loop, &b) == 0)
+			return b.out;
+	}
+	return fn(j, NULL);
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static int h_config(void *arg, const rest_request *req, rest_response *resp)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "refresh-interval", 3000);
+	cJSON_AddStringToObject(o, "timezone-name", "Coordinated Universal Time");
+	cJSON_AddNumberToObject(o, "timezone-offset", 0);
+	cJSON_AddStringToObject(o, "flink-version", FLINC_VERSION_STRING);
+	cJSON_AddStringToObject(o, "flink-revision", "flinc");
+	cJSON *f = cJSON_AddObjectToObject(o, "features");
+	cJSON_AddBoolToObject(f, "web-submit", true);
+	cJSON_AddBoolToObject(f, "web-cancel", true);
+	cJSON_AddBoolToObject(f, "web-rescale", false);
+	cJSON_AddBoolToObject(f, "web-history", false);
+	return rest_json(resp, 200, o);
+}
+
+static int h_overview(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	rm_tm_view *tms = NULL;
+	size_t n = 0;
+	if (rm_list(d->rm, &tms, &n) != 0)
+		return FL_ENOMEM;
+	int slots = 0, free_slots = 0;
+	for (size_t i = 0; i < n; i++) {
+		slots += tms[i].slots;
+		free_slots += tms[i].free_slots;
+	}
+	free(tms);
+	ds_counts c;
+	ds_job_counts(d, &c);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "taskmanagers", (double)n);
+	cJSON_AddNumberToObject(o, "slots-total", slots);
+	cJSON_AddNumberToObject(o, "slots-available", free_slots);
+	cJSON_AddNumberToObject(o, "jobs-running", c.running);
+	cJSON_AddNumberToObject(o, "jobs-finished", c.finished);
+	cJSON_AddNumberToObject(o, "jobs-cancelled", c.cancelled);
+	cJSON_AddNumberToObject(o, "jobs-failed", c.failed);
+	cJSON_AddStringToObject(o, "flink-version", FLINC_VERSION_STRING);
+	cJSON_AddStringToObject(o, "flink-commit", "flinc");
+	return rest_json(resp, 200, o);
+}
+
+static int h_jobs(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a = cJSON_AddArrayToObject(o, "jobs");
+	pthread_mutex_lock(&d->mu);
+	for (struct ds_job *j = d->jobs; a && j; j = j->next) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "id", j->id);
+		cJSON_AddStringToObject(x, "status", eg_status_name(j->status));
+		cJSON_AddItemToArray(a, x);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return rest_json(resp, 200, o);
+}
+
+static int h_jobs_overview(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	int64_t now = cm_wall_ms();
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a = cJSON_AddArrayToObject(o, "jobs");
+	pthread_mutex_lock(&d->mu);
+	for (struct ds_job *j = d->jobs; a && j; j = j->next) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "jid", j->id);
+		cJSON_AddStringToObject(x, "name", j->name);
+		cJSON_AddStringToObject(x, "state", eg_status_name(j->status));
+		cJSON_AddStringToObject(x, "job-type", j->batch ? "BATCH" : "STREAMING");
+		cJSON_AddNumberToObject(x, "start-time", (double)j->start_ms);
+		cJSON_AddNumberToObject(x, "end-time", (double)j->end_ms);
+		cJSON_AddNumberToObject(x, "duration",
+					(double)((j->end_ms > 0 ? j->end_ms : now) - j->start_ms));
+		cJSON_AddNumberToObject(x, "last-modification",
+					(double)(j->end_ms > 0 ? j->end_ms : j->start_ms));
+		cJSON_AddItemToObject(x, "tasks", state_counts(NULL));
+		cJSON_AddItemToArray(a, x);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return rest_json(resp, 200, o);
+}
+
+static int h_job(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	char *s = job_json(d, j, ds_details_json, &j->details);
+	ds_job_put(d, j);
+	return json_text(resp, 200, s);
+}
+
+static int h_job_exceptions(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	char *s = job_json(d, j, ds_exceptions_json, &j->exceptions);
+	ds_job_put(d, j);
+	return json_text(resp, 200, s);
+}
+
+static int h_job_plan(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	size_t n = j->plan ? strlen(j->plan) : 2;
+	char *s = malloc(n + 16);
+	if (s)
+		snprintf(s, n + 16, "{\"plan\":%s}", j->plan ? j->plan : "{}");
+	ds_job_put(d, j);
+	return json_text(resp, 200, s);
+}
+
+static int h_job_config(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "jid", j->id);
+	cJSON_AddStringToObject(o, "name", j->name);
+	cJSON *ec = cJSON_AddObjectToObject(o, "execution-config");
+	cJSON_AddStringToObject(ec, "execution-mode", j->batch ? "BATCH" : "PIPELINED");
+	cJSON_AddStringToObject(ec, "restart-strategy", "Restart deactivated.");
+	cJSON_AddBoolToObject(ec, "object-reuse-mode", false);
+	cJSON_AddItemToObject(ec, "user-config", cJSON_CreateObject());
+	ds_job_put(d, j);
+	return rest_json(resp, 200, o);
+}
+
+static int h_job_cancel(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	char mode[32] = "cancel";
+	int q = rest_query(req, "mode", mode, sizeof(mode));
+	if (q == FL_ERANGE || (q == 0 && strcmp(mode, "cancel") != 0)) {
+		return rest_error(resp, 400,
+				  "Unsupported termination mode '%.20s': only mode=cancel is "
+				  "supported (stop-with-savepoint needs savepoints)",
+				  mode);
+	}
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	pthread_mutex_lock(&d->mu);
+	bool terminal = eg_status_is_terminal(j->status) || j->ended;
+	enum eg_status st = j->status;
+	pthread_mutex_unlock(&d->mu);
+	int rc;
+	if (terminal) {
+		rc = rest_error(resp, 409, "Job %s is already in the terminal state %s", j->id,
+				eg_status_name(st));
+	} else {
+		CM_INFO("dispatcher", "Cancelling job %s (REST request)", j->id);
+		cm_cancel_request(&j->cancel);
+		rc = rest_json(resp, 202, cJSON_CreateObject());
+	}
+	ds_job_put(d, j);
+	return rc;
+}
+
+struct vertex_req {
+	const struct ds_job *j;
+	int v;
+	char *out;
+};
+
+static void vertex_on_loop(void *arg, const jm_view *v)
+{
+	struct vertex_req *r = arg;
+	if (r->v < 0 || (size_t)r->v >= v->jg->nvertices)
+		return;
+	const jg_vertex *jv = &v->jg->vertices[r->v];
+	const eg_vertex *ev = &v->eg->vertices[r->v];
+	int64_t now = cm_wall_ms();
+	char id[33];
+	vertex_id(r->j->id, r->v, id);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "name", jv->name);
+	cJSON_AddNumberToObject(o, "parallelism", jv->parallelism);
+	cJSON_AddNumberToObject(o, "maxParallelism", jv->max_parallelism);
+	cJSON_AddNumberToObject(o, "now", (double)now);
+	cJSON *subs = cJSON_AddArrayToObject(o, "subtasks");
+	for (int i = 0; subs && i < ev->parallelism; i++) {
+		const eg_subtask *s = &ev->subtasks[i];
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddNumberToObject(x, "subtask", i);
+		cJSON_AddStringToObject(x, "status", tm_task_state_name(s->state));
+		cJSON_AddNumberToObject(x, "attempt", 0);
+		const char *tm = s->tm >= 0 && (size_t)s->tm < v->ntms ? v->tm_ids[s->tm] : NULL;
+		cJSON_AddStringToObject(x, "endpoint", tm ? tm : "(unassigned)");
+		cJSON_AddStringToObject(x, "taskmanager-id", tm ? tm : "(unassigned)");
+		int64_t start = s->since[TM_TASK_DEPLOYING] ? s->since[TM_TASK_DEPLOYING] : -1;
+		int64_t end = -1;
+		for (int f = TM_TASK_FINISHED; f < TM_TASK_NSTATES; f++)
+			if (f != TM_TASK_CANCELING && s->since[f] > end)
+				end = s->since[f];
+		if (end == 0)
+			end = -1;
+		cJSON_AddNumberToObject(x, "start-time", (double)start);
+		cJSON_AddNumberToObject(x, "end-time", (double)end);
+		cJSON_AddNumberToObject(x, "duration",
+					start < 0 ? -1.0 : (double)((end > 0 ? end : now) - start));
+		cJSON *ts = cJSON_AddObjectToObject(x, "status-timestamps");
+		for (int st = 0; ts && st < TM_TASK_NSTATES; st++)
+			cJSON_AddNumberToObject(ts, tm_task_state_name((enum tm_task_state)st),
+						(double)s->since[st]);
+		if (s->failure)
+			cJSON_AddStringToObject(x, "failure-cause", s->failure);
+		cJSON_AddItemToArray(subs, x);
+	}
+	r->out = print_free(o);
+}
+
+static int h_vertex(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	const char *vid = rest_param(req, "vertexid");
+	int rc = 0;
+	unsigned v = 0;
+	if (!vid || strlen(vid) != 32 || strncasecmp(vid, j->id, 24) != 0 ||
+	    sscanf(vid + 24, "%8x", &v) != 1) {
+		rc = rest_error(resp, 404, "Vertex %.64s of job %s not found", vid ? vid : "",
+				j->id);
+		ds_job_put(d, j);
+		return rc;
+	}
+	pthread_mutex_lock(&d->mu);
+	jm_jobmaster *jm = j->jm;
+	pthread_mutex_unlock(&d->mu);
+	struct vertex_req r = {.j = j, .v = (int)v};
+	if (jm)
+		jm_query(jm, vertex_on_loop, &r);
+	if (!r.out)
+		rc = rest_error(resp, 404,
+				"Vertex %.64s of job %s not found (or the job is no longer "
+				"running)",
+				vid, j->id);
+	else
+		rc = json_text(resp, 200, r.out);
+	ds_job_put(d, j);
+	return rc;
+}
+
+static cJSON *tm_json(const rm_tm_view *t, int64_t now)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "id", t->resource_id);
+	cJSON_AddStringToObject(x, "path", t->rpc_address);
+	const char *port = strrchr(t->data_address, ':');
+	cJSON_AddNumberToObject(x, "dataPort", port ? atoi(port + 1) : -1);
+	cJSON_AddNumberToObject(x, "jmxPort", -1);
+	cJSON_AddNumberToObject(x, "timeSinceLastHeartbeat", (double)t->last_heard_wall_ms);
+	cJSON_AddNumberToObject(x, "slotsNumber", t->slots);
+	cJSON_AddNumberToObject(x, "freeSlots", t->free_slots);
+	cJSON *tr = cJSON_AddObjectToObject(x, "totalResource");
+	cJSON_AddNumberToObject(tr, "cpuCores", (double)t->cpu_milli / 1000.0);
+	cJSON_AddNumberToObject(tr, "taskHeapMemory", 0);
+	cJSON_AddNumberToObject(tr, "taskOffHeapMemory", 0);
+	cJSON_AddNumberToObject(tr, "managedMemory", (double)(t->managed_bytes >> 20));
+	cJSON_AddNumberToObject(tr, "networkMemory", (double)(t->network_bytes >> 20));
+	cJSON_AddItemToObject(tr, "extendedResources", cJSON_CreateObject());
+	cJSON *fr = cJSON_AddObjectToObject(x, "freeResource");
+	double share = t->slots ? (double)t->free_slots / t->slots : 0;
+	cJSON_AddNumberToObject(fr, "cpuCores", (double)t->cpu_milli / 1000.0 * share);
+	cJSON_AddNumberToObject(fr, "taskHeapMemory", 0);
+	cJSON_AddNumberToObject(fr, "taskOffHeapMemory", 0);
+	cJSON_AddNumberToObject(fr, "managedMemory", (double)(t->managed_bytes >> 20) * share);
+	cJSON_AddNumberToObject(fr, "networkMemory", (double)(t->network_bytes >> 20) * share);
+	cJSON_AddItemToObject(fr, "extendedResources", cJSON_CreateObject());
+	cJSON *hw = cJSON_AddObjectToObject(x, "hardware");
+	cJSON_AddNumberToObject(hw, "cpuCores", (double)(t->cpu_milli / 1000));
+	cJSON_AddNumberToObject(hw, "physicalMemory", (double)t->memory_bytes);
+	cJSON_AddNumberToObject(hw, "freeMemory", (double)t->memory_bytes);
+	cJSON_AddNumberToObject(hw, "managedMemory", (double)t->managed_bytes);
+	cJSON_AddNumberToObject(x, "registered", (double)t->registered_wall_ms);
+	(void)now;
+	return x;
+}
+
+static int h_taskmanagers(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	rm_tm_view *tms = NULL;
+	size_t n = 0;
+	if (rm_list(d->rm, &tms, &n) != 0)
+		return FL_ENOMEM;
+	int64_t now = cm_wall_ms();
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a = cJSON_AddArrayToObject(o, "taskmanagers");
+	for (size_t i = 0; a && i < n; i++)
+		cJSON_AddItemToArray(a, tm_json(&tms[i], now));
+	free(tms);
+	return rest_json(resp, 200, o);
+}
+
+static int h_taskmanager(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *id = rest_param(req, "taskmanagerid");
+	rm_tm_view *tms = NULL;
+	size_t n = 0;
+	if (rm_list(d->rm, &tms, &n) != 0)
+		return FL_ENOMEM;
+	int rc;
+	size_t i = 0;
+	while (i < n && strcmp(tms[i].resource_id, id ? id : "") != 0)
+		i++;
+	if (i == n)
+		rc = rest_error(resp, 404, "TaskManager %.128s does not exist", id ? id : "");
+	else
+		rc = rest_json(resp, 200, tm_json(&tms[i], cm_wall_ms()));
+	free(tms);
+	return rc;
+}
+
+struct cfg_collect {
+	cJSON *a;
+};
+
+static void add_key(void *arg, const char *key, const char *value)
+{
+	struct cfg_collect *c = arg;
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "key", key);
+	cJSON_AddStringToObject(x, "value", value);
+	cJSON_AddItemToArray(c->a, x);
+}
+
+static int h_jm_config(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct cfg_collect c = {cJSON_CreateArray()};
+	if (!c.a)
+		return FL_ENOMEM;
+	/* cfg_each hides secrets' values (CFG_HIDDEN). */
+	cfg_each(d->config, add_key, &c);
+	add_key(&c, "web.tmpdir", d->upload_dir);
+	return rest_json(resp, 200, c.a);
+}
+
+static cJSON *jar_json(const struct ds_jar *jar)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "id", jar->id);
+	cJSON_AddStringToObject(x, "name", jar->name);
+	cJSON_AddNumberToObject(x, "uploaded", (double)jar->uploaded_ms);
+	cJSON *entry = cJSON_AddArrayToObject(x, "entry");
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "name", "main");
+	cJSON_AddNullToObject(e, "description");
+	cJSON_AddItemToArray(entry, e);
+	cJSON_AddStringToObject(x, "sha256", jar->hash);
+	return x;
+}
+
+static int h_jars(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "address", d->rest_address);
+	cJSON *a = cJSON_AddArrayToObject(o, "files");
+	pthread_mutex_lock(&d->mu);
+	for (struct ds_jar *j = d->jars; a && j; j = j->next)
+		cJSON_AddItemToArray(a, jar_json(j));
+	pthread_mutex_unlock(&d->mu);
+	return rest_json(resp, 200, o);
+}
+
+static int h_jar_upload(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const uint8_t *data = NULL;
+	size_t len = 0;
+	char filename[256] = "";
+	cm_err err = {0};
+	int rc = rest_multipart_file(req->content_type, req->body, req->body_len, "jarfile", &data,
+				     &len, filename, sizeof(filename), &err);
+	if (rc == FL_ENOENT)
+		return rest_error(resp, 400,
+				  "No file uploaded: POST /jars/upload takes multipart/form-data "
+				  "with the job library in the field 'jarfile'");
+	if (rc)
+		return rest_error(resp, 400, "Malformed upload: %s", err.msg);
+	struct ds_jar jar;
+	rc = ds_jar_add(d, filename, data, len, &jar, &err);
+	if (rc)
+		return rest_error(resp, rc == FL_ERANGE ? 429 : rc == FL_EINVAL ? 400 : 500, "%s",
+				  err.msg);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "filename", jar.path);
+	cJSON_AddStringToObject(o, "status", "success");
+	return rest_json(resp, 200, o);
+}
+
+static int h_jar_delete(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *id = rest_param(req, "jarid");
+	if (!id || ds_jar_delete(d, id) != 0)
+		return rest_error(resp, 404, "Jar file %.160s does not exist", id ? id : "");
+	return rest_json(resp, 200, cJSON_CreateObject());
+}
+
+/* Splits Flink's "programArgs" string on blanks (quotes group). */
+static int split_args(const char *s, char ***out, int *n)
+{
+	size_t cap = strlen(s) / 2 + 2;
+	char **v = calloc(cap, sizeof(char *));
+	char *buf = malloc(strlen(s) + 1);
+	if (!v || !buf) {
+		free(v);
+		free(buf);
+		return FL_ENOMEM;
+	}
+	int k = 0;
+	const char *p = s;
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		size_t m = 0;
+		char q = 0;
+		while (*p && (q || (*p != ' ' && *p != '\t'))) {
+			if (!q && (*p == '"' || *p == '\''))
+				q = *p;
+			else if (q && *p == q)
+				q = 0;
+			else
+				buf[m++] = *p;
+			p++;
+		}
+		buf[m] = '\0';
+		if (!(v[k++] = strdup(buf))) {
+			for (int i = 0; i < k; i++)
+				free(v[i]);
+			free(v);
+			free(buf);
+			return FL_ENOMEM;
+		}
+	}
+	free(buf);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *id = rest_param(req, "jarid");
+	cJSON *body = NULL;
+	if (req->body_len > 0) {
+		body = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+		if (!body || !cJSON_IsObject(body)) {
+			cJSON_Delete(body);
+			return rest_error(resp, 400,
+					  "Request body is not a JSON object: %.80s",
+					  cJSON_GetErrorPtr() ? "malformed JSON" : "not an object");
+		}
+	}
+	cfg *c = NULL;
+	char **argv = NULL;
+	int argc = 0, rc = 0;
+	if (cfg_clone(d->config, &c) != 0) {
+		cJSON_Delete(body);
+		return FL_ENOMEM;
+	}
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(body, "programArgsList");
+	const cJSON *str = cJSON_GetObjectItemCaseSensitive(body, "programArgs");
+	const cJSON *par = cJSON_GetObjectItemCaseSensitive(body, "parallelism");
+	const cJSON *conf = cJSON_GetObjectItemCaseSensitive(body, "flinkConfiguration");
+	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(body, "savepointPath");
+	cm_err err = {0};
+	if (sp && !cJSON_IsNull(sp)) {
+		rc = rest_error(resp, 400, "savepointPath: savepoints are not supported yet");
+		goto out;
+	}
+	if (list && !cJSON_IsNull(list)) {
+		if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > 4096) {
+			rc = rest_error(resp, 400, "programArgsList must be an array of strings");
+			goto out;
+		}
+		argv = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(char *));
+		if (!argv) {
+			rc = FL_ENOMEM;
+			goto out;
+		}
+		const cJSON *x;
+		cJSON_ArrayForEach(x, list)
+		{
+			if (!cJSON_IsString(x)) {
+				rc = rest_error(resp, 400,
+						"programArgsList must be an array of strings");
+				goto out;
+			}
+			if (!(argv[argc++] = strdup(x->valuestring))) {
+				rc = FL_ENOMEM;
+				goto out;
+			}
+		}
+	} else if (str && cJSON_IsString(str)) {
+		if ((rc = split_args(str->valuestring, &argv, &argc)) != 0)
+			goto out;
+	}
+	if (par && !cJSON_IsNull(par)) {
+		if (!cJSON_IsNumber(par) || par->valuedouble < 1 || par->valuedouble > 32768 ||
+		    par->valuedouble != (double)(int)par->valuedouble) {
+			rc = rest_error(resp, 400, "parallelism must be an integer from 1 to 32768");
+			goto out;
+		}
+		char v[16];
+		snprintf(v, sizeof(v), "%d", (int)par->valuedouble);
+		cfg_set(c, CFG_PARALLELISM, v, &err);
+	} else {
+		char qp[16];
+		if (rest_query(req, "parallelism", qp, sizeof(qp)) == 0 &&
+		    cfg_set(c, CFG_PARALLELISM, qp, &err) != 0) {
+			rc = rest_error(resp, 400, "%s", err.msg);
+			goto out;
+		}
+	}
+	if (conf && !cJSON_IsNull(conf)) {
+		if (!cJSON_IsObject(conf)) {
+			rc = rest_error(resp, 400, "flinkConfiguration must be an object of strings");
+			goto out;
+		}
+		const cJSON *x;
+		cJSON_ArrayForEach(x, conf)
+		{
+			char num[64];
+			const char *v = cJSON_IsString(x) ? x->valuestring : NULL;
+			if (cJSON_IsNumber(x)) {
+				snprintf(num, sizeof(num), "%.17g", x->valuedouble);
+				v = num;
+			} else if (cJSON_IsBool(x)) {
+				v = cJSON_IsTrue(x) ? "true" : "false";
+			}
+			if (!v || cfg_set(c, x->string, v, &err) != 0) {
+				rc = rest_error(resp, 400, "flinkConfiguration: %s",
+						v ? err.msg : "values must be strings");
+				goto out;
+			}
+		}
+	}
+	char job_id[33];
+	rc = ds_jar_run(d, id ? id : "", argc, argv, c, job_id, &err);
+	c = NULL; /* taken over */
+	if (rc == FL_ENOENT)
+		rc = rest_error(resp, 404, "%s", err.msg);
+	else if (rc)
+		rc = rest_error(resp, rc == FL_ETIMEDOUT ? 504 : 400, "%s", err.msg);
+	else {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "jobid", job_id);
+		rc = rest_json(resp, 200, o);
+	}
+out:
+	for (int i = 0; argv && i < argc; i++)
+		free(argv[i]);
+	free(argv);
+	cfg_free(c);
+	cJSON_Delete(body);
+	return rc;
+}
+
+int ds_rest_routes(ds_dispatcher *d, rest_server *s)
+{
+	static const struct {
+		const char *method, *pattern;
+		rest_handler_fn fn;
+	} routes[] = {
+	    {"GET", "/config", h_config},
+	    {"GET", "/overview", h_overview},
+	    {"GET", "/jobs", h_jobs},
+	    {"GET", "/jobs/overview", h_jobs_overview},
+	    {"GET", "/jobs/:jobid", h_job},
+	    {"PATCH", "/jobs/:jobid", h_job_cancel},
+	    {"GET", "/jobs/:jobid/plan", h_job_plan},
+	    {"GET", "/jobs/:jobid/exceptions", h_job_exceptions},
+	    {"GET", "/jobs/:jobid/config", h_job_config},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid", h_vertex},
+	    {"GET", "/taskmanagers", h_taskmanagers},
+	    {"GET", "/taskmanagers/:taskmanagerid", h_taskmanager},
+	    {"GET", "/jobmanager/config", h_jm_config},
+	    {"GET", "/jars", h_jars},
+	    {"POST", "/jars/upload", h_jar_upload},
+	    {"POST", "/jars/:jarid/run", h_jar_run},
+	    {"DELETE", "/jars/:jarid", h_jar_delete},
+	};
+	for (size_t i = 0; i < sizeof(routes) / sizeof(*routes); i++) {
+		int rc = rest_route(s, routes[i].method, routes[i].pattern, routes[i].fn, d);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# A session cluster of real processes on loopback: one flinc-jobmanager and
+# two flinc-taskmanager with 2 slots each. Jobs are uploaded and run through
+# the REST API (curl here; the flinc CLI's remote commands have their own
+# test), their libraries fetched by the TaskManagers from the JobManager.
+# Checks: registration (/overview, /taskmanagers), WordCount at p=4 exact
+# against an independent reference, two jobs at once and cancelling one,
+# REST error answers, a TaskManager killed mid-job, not enough slots, and
+# clean shutdown on SIGTERM.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+it_setup
+BIN=$(dirname "$FLINC")
+JM_BIN=$BIN/flinc-jobmanager
+TM_BIN=$BIN/flinc-taskmanager
+WC=$EXAMPLES/wordcount.so
+SLOW=$JOBS/slow_sink.so
+for f in "$JM_BIN" "$TM_BIN" "$SLOW"; do
+	[ -e "$f" ] || { echo "missing $f (build the project first)" >&2; exit 1; }
+done
+command -v curl >/dev/null || { echo "curl is needed (scripts/install-deps.sh)" >&2; exit 1; }
+
+TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+COMMON=(-D "security.internal.token=$TOKEN" -D high-availability.cluster-id=it-cluster
+	-D jobmanager.rpc.address=127.0.0.1 -D jobmanager.bind-host=127.0.0.1
+	-D heartbeat.interval=300ms -D heartbeat.timeout=3s -D log.level=INFO)
+PIDS=()
+
+stop_all() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
+}
+trap 'stop_all; it_cleanup' EXIT
+
+start_jm() { # start_jm TAG ARGS...
+	local tag=$1
+	shift
+	"$JM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port=0 -D rest.port=0 -D rest.address=127.0.0.1 \
+		-D slot.request.timeout=4s "$@" >"$WORK/$tag.log" 2>&1 &
+	JM_PID=$!
+	PIDS+=("$JM_PID")
+	for _ in $(seq 200); do
+		grep -q '^flinc-jobmanager: rest port' "$WORK/$tag.log" && break
+		sleep 0.05
+	done
+	REST_PORT=$(sed -nE 's/^flinc-jobmanager: rest port ([0-9]+) rpc .*/\1/p' "$WORK/$tag.log")
+	RPC_PORT=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$WORK/$tag.log")
+	[ -n "$REST_PORT" ] && [ -n "$RPC_PORT" ]
+}
+
+start_tm() { # start_tm TAG ARGS...
+	local tag=$1
+	shift
+	"$TM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port="$RPC_PORT" -D taskmanager.host=127.0.0.1 \
+		-D taskmanager.bind-host=127.0.0.1 -D taskmanager.numberOfTaskSlots=2 \
+		-D taskmanager.resource-id="$tag" "$@" >"$WORK/$tag.log" 2>&1 &
+	LAST_TM=$!
+	PIDS+=("$LAST_TM")
+}
+
+api() { # api METHOD PATH [curl args...]: body in $WORK/api.out, status in CODE
+	local m=$1 p=$2
+	shift 2
+	CODE=$(curl -s -o "$WORK/api.out" -w '%{http_code}' -X "$m" "http://127.0.0.1:$REST_PORT$p" "$@")
+}
+json() { jq -r "$1" "$WORK/api.out"; }
+
+wait_overview() { # wait_overview TMS SECONDS
+	for _ in $(seq $(($2 * 10))); do
+		api GET /overview
+		[ "$CODE" = 200 ] && [ "$(json .taskmanagers)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+upload() { # upload FILE: the jar id in JAR
+	api POST /jars/upload -F "jarfile=@$1"
+	[ "$CODE" = 200 ] || { echo "upload failed: $CODE $(cat "$WORK/api.out")" >&2; return 1; }
+	JAR=$(json '.filename | split("/") | last')
+}
+
+run_jar() { # run_jar JAR JSON: the job id in JOB
+	api POST "/jars/$1/run" -H 'Content-Type: application/json' -d "$2"
+	[ "$CODE" = 200 ] || { echo "run failed: $CODE $(cat "$WORK/api.out")" >&2; return 1; }
+	JOB=$(json .jobid)
+}
+
+wait_state() { # wait_state JOB REGEX SECONDS: STATE is the last seen
+	for _ in $(seq $(($3 * 10))); do
+		api GET "/jobs/$1"
+		STATE=$(json .state 2>/dev/null || echo "?")
+		[[ $STATE =~ ^($2)$ ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ------------------------------------------------------------- cluster up
+start_jm jm
+check "the JobManager serves REST and RPC on bound ports ($REST_PORT, $RPC_PORT)" test -n "$REST_PORT"
+start_tm tm-a
+TM_A=$LAST_TM
+start_tm tm-b
+check "/overview reports 2 TaskManagers" wait_overview 2 20
+if [ "$(json '."slots-total"')" = 4 ] && [ "$(json '."slots-available"')" = 4 ]; then
+	pass "/overview: 4 slots, 4 available"
+else
+	fail "/overview slots" "$(cat "$WORK/api.out")"
+fi
+api GET /taskmanagers
+if [ "$CODE" = 200 ] && [ "$(json '[.taskmanagers[].id] | sort | join(",")')" = "tm-a,tm-b" ] &&
+	[ "$(json '[.taskmanagers[].slotsNumber] | add')" = 4 ]; then
+	pass "/taskmanagers lists tm-a and tm-b with 2 slots each"
+else
+	fail "/taskmanagers" "$(cat "$WORK/api.out")"
+fi
+
+# ------------------------------------------------------- WordCount at p=4
+awk 'BEGIN { srand(7); for (l = 0; l < 20000; l++) { n = 1 + int(rand() * 12); s = "";
+	for (i = 0; i < n; i++) s = s sprintf("w%d ", int(rand() * rand() * 3000)); print s } }' >"$WORK/in.txt"
+tr -cs 'A-Za-z0-9' '\n' <"$WORK/in.txt" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c |
+	awk '{print $2 "," $1}' | sort >"$WORK/expected.txt"
+upload "$WC"
+check "upload of wordcount.so answers with its id" test -n "$JAR"
+api GET /jars
+check "/jars lists the upload" grep -q "\"$JAR\"" "$WORK/api.out"
+run_jar "$JAR" "{\"programArgsList\": [\"--input\", \"$WORK/in.txt\", \"--output\", \"$WORK/wc-out\", \"--mode\", \"batch\"], \"parallelism\": 4}"
+if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 60 && [ "$STATE" = FINISHED ]; then
+	pass "WordCount p=4 on 2 TaskManagers FINISHED"
+else
+	fail "WordCount p=4 ended $STATE" "$(cat "$WORK/api.out" | head -c 600)"
+fi
+cat "$WORK"/wc-out/part-* 2>/dev/null | tr '\t' ',' | sort >"$WORK/got.txt" || true
+same_file "WordCount p=4 output equals the reference" "$WORK/expected.txt" "$WORK/got.txt"
+api GET "/jobs/$JOB"
+if [ "$(json '.vertices | length')" -ge 2 ] && [ "$(json '[.vertices[].parallelism] | max')" = 4 ] &&
+	[ "$(json '[.vertices[].metrics."read-records"] | add > 0')" = true ]; then
+	pass "/jobs/:id shows the vertices at parallelism 4 with records read"
+else
+	fail "/jobs/:id details" "$(head -c 800 "$WORK/api.out")"
+fi
+grep -q 'Fetched job library' "$WORK/tm-a.log" && grep -q 'Fetched job library' "$WORK/tm-b.log" &&
+	pass "both TaskManagers fetched the library from the JobManager by hash" ||
+	fail "library fetch" "$(grep -h 'library' "$WORK"/tm-*.log | head -5)"
+check "the slots are free again" wait_overview 2 5
+[ "$(json '."slots-available"')" = 4 ] && pass "4 slots available after the job" ||
+	fail "slots after the job" "$(cat "$WORK/api.out")"
+
+# ------------------------------------------- two jobs, cancelling one
+upload "$SLOW"
+SLOW_JAR=$JAR
+run_jar "$SLOW_JAR" '{"programArgsList": ["--count", "100000000"], "parallelism": 1}'
+JOB1=$JOB
+run_jar "$JAR" '{"programArgsList": ["--count", "100000000"], "parallelism": 1}'
+JOB2=$JOB
+wait_state "$JOB1" RUNNING 20 && wait_state "$JOB2" RUNNING 20 &&
+	pass "two jobs RUNNING at once" || fail "two jobs running ($STATE)"
+api PATCH "/jobs/$JOB1?mode=cancel"
+check "PATCH /jobs/:id?mode=cancel answers 202" test "$CODE" = 202
+if wait_state "$JOB1" CANCELED 20; then pass "the cancelled job is CANCELED"; else fail "cancelled job: $STATE"; fi
+api GET "/jobs/$JOB2"
+check "the other job keeps RUNNING" test "$(json .state)" = RUNNING
+api PATCH "/jobs/$JOB1?mode=cancel"
+check "cancelling an ended job is 409" test "$CODE" = 409
+
+# ---------------------------------------------------------- REST errors
+api GET /jobs/0123456789abcdef0123456789abcdef
+[ "$CODE" = 404 ] && grep -q '"errors"' "$WORK/api.out" && pass "unknown job: 404 with errors" ||
+	fail "unknown job: $CODE" "$(cat "$WORK/api.out")"
+api GET /jobs/not-a-job
+[ "$CODE" = 400 ] && grep -q '"errors"' "$WORK/api.out" && pass "malformed job id: 400 with errors" ||
+	fail "malformed job id: $CODE" "$(cat "$WORK/api.out")"
+api GET /no/such/path
+check "unknown path: 404" test "$CODE" = 404
+api POST /jars/upload -F "jarfile=@/etc/hostname"
+[ "$CODE" = 400 ] && grep -q 'ELF' "$WORK/api.out" && pass "a non-ELF upload: 400 naming ELF" ||
+	fail "non-ELF upload: $CODE" "$(cat "$WORK/api.out")"
+api POST /jars/nope_job.so/run -H 'Content-Type: application/json' -d '{}'
+check "running an unknown jar: 404" test "$CODE" = 404
+api POST "/jars/$SLOW_JAR/run" -H 'Content-Type: application/json' -d '{"parallelism": '
+check "malformed JSON body: 400" test "$CODE" = 400
+api POST "/jars/$SLOW_JAR/run" -H 'Content-Type: application/json' -d '{"parallelism": 0}'
+check "parallelism 0: 400" test "$CODE" = 400
+api POST "/jars/$SLOW_JAR/run" -H 'Content-Type: application/json' -d '{"flinkConfiguration": {"heartbeat.timeout": "soon"}}'
+[ "$CODE" = 400 ] && grep -q 'heartbeat.timeout' "$WORK/api.out" && pass "a bad configuration value: 400 naming the key" ||
+	fail "bad configuration: $CODE" "$(cat "$WORK/api.out")"
+
+# ------------------------------------------------- a TaskManager killed
+api GET "/jobs/$JOB2/vertices/${JOB2:0:24}00000000"
+check "/jobs/:id/vertices/:vid answers" test "$CODE" = 200
+kill -9 "$TM_A" 2>/dev/null || true
+wait "$TM_A" 2>/dev/null || true
+# Its slot held one of the jobs' tasks or not: either way the cluster
+# notices the loss. The running job fails only if it ran there.
+check "the JobManager forgets the killed TaskManager" wait_overview 1 15
+api PATCH "/jobs/$JOB2?mode=cancel"
+wait_state "$JOB2" 'CANCELED|FAILED' 20 && pass "the remaining job ended ($STATE)" || fail "remaining job: $STATE"
+upload "$WC"
+run_jar "$JAR" "{\"programArgsList\": [\"--input\", \"$WORK/in.txt\"], \"parallelism\": 3}"
+if wait_state "$JOB" 'FAILED' 30; then
+	api GET "/jobs/$JOB/exceptions"
+	grep -q 'needs 3 slots' "$WORK/api.out" && pass "not enough slots: FAILED naming 3 slots needed" ||
+		fail "not-enough-slots message" "$(cat "$WORK/api.out")"
+else
+	fail "a p=3 job on 2 slots: $STATE"
+fi
+
+# --------------------------------------------------------------- shutdown
+kill -TERM "$JM_PID"
+for _ in $(seq 100); do kill -0 "$JM_PID" 2>/dev/null || break; sleep 0.1; done
+RC=0
+wait "$JM_PID" || RC=$?
+check "the JobManager exits 0 on SIGTERM" test "$RC" = 0
+stop_all
+
+# ------------------------------------------------------- application mode
+# The JobManager runs the job's main() and exits with its result; a
+# TaskManager joins once the JobManager's RPC port is known.
+run_app() { # run_app TAG JOB.so [job args...]: exit code in RC
+	local tag=$1 job=$2
+	shift 2
+	"$JM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port=0 -D rest.port=0 -D rest.address=127.0.0.1 \
+		-D slot.request.timeout=30s --application "$job" -- "$@" >"$WORK/$tag.log" 2>&1 &
+	local pid=$!
+	for _ in $(seq 200); do
+		grep -q '^flinc-jobmanager: rest port' "$WORK/$tag.log" && break
+		sleep 0.05
+	done
+	RPC_PORT=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$WORK/$tag.log")
+	PIDS=()
+	start_tm "$tag-tm"
+	RC=0
+	for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+	wait "$pid" || RC=$?
+	stop_all
+	wait 2>/dev/null || true
+}
+run_app app-ok "$WC" --input "$WORK/in.txt" --output "$WORK/app-out" --mode batch
+cat "$WORK"/app-out/part-* 2>/dev/null | tr '\t' ',' | sort >"$WORK/app-got.txt" || true
+check "application mode: exit 0" test "$RC" = 0
+same_file "application mode: output equals the reference" "$WORK/expected.txt" "$WORK/app-got.txt"
+run_app app-fail "$JOBS/fail_map.so"
+if [ "$RC" != 0 ] && grep -q "The application's job did not finish: .*FAILED\|The application's job did not finish" "$WORK/app-fail.log" &&
+	grep -q 'switched from state RUNNING to FAILING: ' "$WORK/app-fail.log"; then
+	pass "application mode with a failing job: exit $RC and the cause in the log"
+else
+	fail "application mode, failing job: exit $RC" "$(tail -n 5 "$WORK/app-fail.log")"
+fi
+
+for f in "$WORK"/jm.log "$WORK"/tm-*.log "$WORK"/app-*.log; do
+	sanitizer_clean "$f" || fail "sanitizer report in $(basename "$f")" "$(grep -m3 -E 'Sanitizer|runtime error' "$f")"
+done
+pass "logs checked for sanitizer reports"
+it_finish
