@@ -5,10 +5,18 @@
  * and the library exports only the public API (fl_program_main among it).
  *
  *   flinc run --local [-p N] [-D key=value]... [--config FILE] JOB.so [args]
- *   flinc plan [--dot] [-p N] [-D key=value]... JOB.so [args]
+ *   flinc plan|info [--dot] [-p N] [-D key=value]... JOB.so [args]
  *
  * Both load the job's shared object, install a launch that says how
  * fl_execute() should run, and call the job's main(argc, argv).
+ *
+ *   flinc run [-m HOST:PORT] [-d] [-sae] [-p N] [-D key=value]... JOB.so [args]
+ *   flinc list [-m HOST:PORT] [-a|-r|-s]
+ *   flinc cancel [-m HOST:PORT] JOBID
+ *
+ * talk to a session cluster's JobManager over its REST API instead
+ * (session.h): the job's shared object is uploaded and run there, never
+ * loaded here. The command line is parsed by args.c.
  *
  * What `run` shows on stderr is what Flink's client shows: the job id once
  * the job is submitted, warnings and errors, a progress line on a terminal,
@@ -43,15 +51,15 @@
 #include <flinc/flinc.h>
 
 #include "api/launch.h"
+#include "client/args.h"
+#include "client/remote.h"
+#include "client/session.h"
 #include "common/cancel.h"
 #include "common/crash.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "jobmanager/process.h"
 #include "taskmanager/process.h"
-
-/* At most this much of a user-given argument is echoed in a message. */
-#define SHOWN 80
 
 /*
  * What the client's threads share: the main thread (the job's main()), the
@@ -73,6 +81,10 @@ typedef struct cl_client {
 	bool sig_started;
 	atomic_bool quit; /* tells the signal thread to end */
 	bool active;	  /* a run or plan is in progress (for the exit handler) */
+	/* A command against a session cluster is running: the main thread
+	 * reacts to the signal (session.h); remote_addr is its JobManager. */
+	bool remote;
+	char remote_addr[sizeof(((cl_address *)0)->shown)];
 	atomic_bool logging_to_file; /* read by say() on any thread */
 } cl_client;
 
@@ -108,53 +120,59 @@ static void say(const char *fmt, ...)
 	}
 }
 
-/* s cut to SHOWN bytes with "..." for a message (arguments may be huge). */
-static const char *shown(const char *s, char buf[SHOWN + 4])
-{
-	size_t n = strnlen(s, SHOWN + 1);
-	if (n <= SHOWN)
-		return s;
-	memcpy(buf, s, SHOWN);
-	memcpy(buf + SHOWN, "...", 4);
-	return buf;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage:\n"
-		"  flinc run --local [options] JOB.so [job arguments]   run a job on a local mini cluster\n"
-		"  flinc plan [--dot] [options] JOB.so [job arguments]  print the job graph\n"
+		"  flinc run [options] JOB.so [job arguments]          submit a job to a session cluster\n"
+		"  flinc run --local [options] JOB.so [job arguments]  run a job on a local mini cluster\n"
+		"  flinc list [options]                                list the cluster's jobs\n"
+		"  flinc cancel [options] JOBID                        cancel a job on the cluster\n"
+		"  flinc info|plan [--dot] [options] JOB.so [args]     print the job graph, run nothing\n"
 		"  flinc version\n"
 		"\n"
 		"Options:\n"
+		"  -m, --jobmanager HOST:PORT\n"
+		"                          the JobManager's REST endpoint, or http://HOST:PORT\n"
+		"                          (default: rest.address, else jobmanager.rpc.address,\n"
+		"                          and rest.port: localhost:8081)\n"
+		"  -d, --detached          (run) return once the job is submitted\n"
+		"  -sae, --shutdownOnAttachedExit\n"
+		"                          (run) cancel the job when the attached client is\n"
+		"                          interrupted (Ctrl-C, SIGTERM, SIGHUP)\n"
 		"  -p, --parallelism N     default parallelism of the job (parallelism.default)\n"
-		"  -D key=value            set a configuration key (overrides the file)\n"
+		"  -D key=value            set a configuration key (overrides the file); run on a\n"
+		"                          cluster sends them with the job (flinkConfiguration)\n"
 		"  -c, --config FILE       configuration file (default: $FLINC_CONF_DIR/flinc.yaml)\n"
-		"  --local                 run on an in-process mini cluster\n"
-		"  --dot                   (plan) print Graphviz instead of text\n"
-		"  --no-progress           do not print progress lines\n"
-		"  -v, --verbose           (run) the INFO log on stderr instead of the log file\n"
+		"  --local                 (run) run on an in-process mini cluster\n"
+		"  -a, --all               (list) running, scheduled and terminated jobs\n"
+		"  -r, --running           (list) running jobs\n"
+		"  -s, --scheduled         (list) scheduled jobs (default: running and scheduled)\n"
+		"  --dot                   (info, plan) print Graphviz instead of text\n"
+		"  --no-progress           (run) do not print progress lines\n"
+		"  -v, --verbose           (run --local) the INFO log on stderr instead of the log\n"
+		"                          file; (cluster commands) one line per HTTP request\n"
 		"\n"
-		"run prints the job id, warnings and errors, and a final line on stderr; the INFO\n"
-		"log goes to log.file (default: $TMPDIR/flinc-$USER-client-$HOSTNAME.log).\n"
-		"Ctrl-C cancels the job (exit 130); a second Ctrl-C exits at once.\n"
+		"run prints the job id, warnings and errors, and a final line on stderr.\n"
+		"--local: the INFO log goes to log.file (default:\n"
+		"$TMPDIR/flinc-$USER-client-$HOSTNAME.log); Ctrl-C cancels the job.\n"
+		"On a cluster: JOB.so is uploaded (POST /jars/upload) and started (POST\n"
+		"/jars/ID/run); unless -d, run follows the job to its end. Ctrl-C then cancels\n"
+		"it with -sae, else asks whether to (stdin a terminal) or leaves it running.\n"
+		"A second Ctrl-C exits at once. A request fails after client.timeout (default\n"
+		"60 s; connecting, after 10 s).\n"
+		"\n"
+		"Exit status:\n"
+		"  0       done; run: the job FINISHED (or was submitted, with -d)\n"
+		"  1       the job FAILED, was CANCELED or SUSPENDED, or the JobManager refused\n"
+		"          the request (its errors are printed)\n"
+		"  2       bad arguments, configuration, job file or job id: nothing was sent\n"
+		"  3       the JobManager did not answer, or its reply could not be understood\n"
+		"  128+N   interrupted by signal N (130: Ctrl-C)\n"
 		"\n"
 		"A job is a shared object built against libflinc whose main(argc, argv) builds a\n"
 		"dataflow and calls fl_execute():\n"
 		"  cc -shared -fPIC job.c -o job.so $(pkg-config --cflags --libs flinc)\n");
-}
-
-static void human(uint64_t v, char *buf, size_t cap)
-{
-	if (v >= 1000000000ull)
-		snprintf(buf, cap, "%.1fG", (double)v / 1e9);
-	else if (v >= 1000000ull)
-		snprintf(buf, cap, "%.1fM", (double)v / 1e6);
-	else if (v >= 10000ull)
-		snprintf(buf, cap, "%.1fK", (double)v / 1e3);
-	else
-		snprintf(buf, cap, "%llu", (unsigned long long)v);
 }
 
 /* One progress line: records in/out per operator (JobMaster thread). */
@@ -165,8 +183,8 @@ static void print_progress(void *arg, const jm_progress *p)
 	for (size_t i = 0; i < p->nnodes && len < sizeof(line); i++) {
 		const jm_node_progress *n = &p->nodes[i];
 		char a[32], b[32];
-		human(n->in, a, sizeof(a));
-		human(n->out, b, sizeof(b));
+		cl_human(n->in, a, sizeof(a));
+		cl_human(n->out, b, sizeof(b));
 		if (n->source)
 			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s out=%s |", n->name, b);
 		else if (n->sink)
@@ -189,6 +207,16 @@ static void on_submitted(void *arg, const char *job_id, const char *job_name)
 	pthread_mutex_lock(&cl->mu);
 	snprintf(cl->job_id, sizeof(cl->job_id), "%s", job_id);
 	cl->job_of = atomic_load(&cl->launch.executions);
+	pthread_mutex_unlock(&cl->mu);
+	say("Job has been submitted with JobID %s", job_id);
+}
+
+/* The job a session cluster runs has an id (main thread): as above. */
+static void on_remote_submitted(void *arg, const char *job_id)
+{
+	cl_client *cl = arg;
+	pthread_mutex_lock(&cl->mu);
+	snprintf(cl->job_id, sizeof(cl->job_id), "%s", job_id);
 	pthread_mutex_unlock(&cl->mu);
 	say("Job has been submitted with JobID %s", job_id);
 }
@@ -271,7 +299,11 @@ static void *signal_main(void *arg)
 		pthread_mutex_lock(&cl->mu);
 		bool over = cl->final_printed;
 		if (!first) {
-			if (!over)
+			if (!over && cl->remote && cl->job_id[0])
+				say("Exiting at once on a second %s; job %s may still be running "
+				    "on the cluster (flinc cancel -m %s %s cancels it)",
+				    signal_name(sig), cl->job_id, cl->remote_addr, cl->job_id);
+			else if (!over)
 				say("Exiting at once on a second %s, without waiting for the job "
 				    "to be cancelled",
 				    signal_name(sig));
@@ -279,6 +311,14 @@ static void *signal_main(void *arg)
 		}
 		if (over) {
 			/* The run has ended; its status stands. */
+			pthread_mutex_unlock(&cl->mu);
+			continue;
+		}
+		if (cl->remote) {
+			/* The main thread decides: abort a request, cancel the job,
+			 * ask, or leave it running (session.h). */
+			if (cl->cancel_ready)
+				cm_cancel_request(&cl->cancel);
 			pthread_mutex_unlock(&cl->mu);
 			continue;
 		}
@@ -602,8 +642,60 @@ static int default_config_file(char *path, size_t cap, const char **out)
 
 /* --------------------------------------------------------------- main */
 
-/* The client: parses, configures, loads the job and runs its main(). Returns
- * the process exit status. Called once per process, on its main thread. */
+/*
+ * run (on a session cluster), list and cancel: the JobManager's address
+ * (-m, else the configuration) and client.timeout, then session.c does the
+ * talking. The signal thread requests cl->cancel; session.c decides what
+ * a signal means. Returns the exit status.
+ */
+static int cluster_command(cl_client *cl, const cl_args *a, const cfg *conf, int argc,
+			   char **argv)
+{
+	cm_err err = {0};
+	cl_session s = {0};
+	if (a->jobmanager) {
+		int64_t port = 0;
+		if (cfg_get_int(conf, CFG_REST_PORT, &port) != 0)
+			port = 0;
+		if (cl_address_parse(a->jobmanager, (int)port, &s.addr, &err) != 0)
+			return die("%s", err.msg);
+	} else if (cl_address_from_config(conf, &s.addr, &err) != 0) {
+		return die("%s", err.msg);
+	}
+	if (cfg_get_duration_ms(conf, CFG_CLIENT_TIMEOUT, &s.timeout_ms) != 0)
+		s.timeout_ms = 60000;
+	s.verbose = a->verbose;
+	s.progress = !a->no_progress && isatty(STDERR_FILENO);
+	if (cm_cancel_init(&cl->cancel) != 0)
+		return die("out of memory");
+	pthread_mutex_lock(&cl->mu);
+	cl->cancel_ready = true;
+	cl->remote = true;
+	snprintf(cl->remote_addr, sizeof(cl->remote_addr), "%s", s.addr.shown);
+	pthread_mutex_unlock(&cl->mu);
+	s.cancel = &cl->cancel;
+	s.signal = &cl->signal;
+	s.arg = cl;
+	s.submitted = on_remote_submitted;
+	if (a->cmd == CL_CMD_LIST)
+		return cl_session_list(&s, a->list);
+	if (a->cmd == CL_CMD_CANCEL)
+		return cl_session_cancel(&s, argv[a->first]);
+	cl_submit job = {.job_file = argv[a->first],
+			 .args = argv + a->first + 1,
+			 .nargs = (size_t)(argc - a->first - 1),
+			 .parallelism = a->parallelism,
+			 .conf = a->dyn,
+			 .nconf = a->ndyn,
+			 .detached = a->detached,
+			 .sae = a->sae};
+	return cl_session_run(&s, &job);
+}
+
+/* The client: parses, configures, then either loads the job and runs its
+ * main() (run --local, plan, info) or talks to a session cluster (run,
+ * list, cancel). Returns the process exit status. Called once per process,
+ * on its main thread. */
 static int cli_main(int argc, char **argv)
 {
 	cl_client *cl = &client;
@@ -626,102 +718,39 @@ static int cli_main(int argc, char **argv)
 		exit_handler = true;
 	}
 
-	char sb[SHOWN + 4];
 	int rc = 0;
 	cfg *conf = NULL;
-	const char **dyn = NULL;
-	if (argc < 2) {
+	cm_err err = {0};
+	cl_args args;
+	int prc = cl_args_parse(argc, argv, &args, &err);
+	if (prc == FL_ENOENT) {
+		if (argc >= 2)
+			fprintf(stderr, "flinc: %s\n\n", err.msg);
 		usage(stderr);
 		rc = 2;
 		goto done;
 	}
-	const char *cmd = argv[1];
-	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+	if (prc != 0) {
+		rc = die("%s", err.msg);
+		goto done;
+	}
+	if (args.cmd == CL_CMD_HELP) {
 		usage(stdout);
 		goto done;
 	}
-	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+	if (args.cmd == CL_CMD_VERSION) {
 		printf("flinc %d.%d.%d\n", FLINC_VERSION_MAJOR, FLINC_VERSION_MINOR, FLINC_VERSION_PATCH);
 		goto done;
 	}
-	bool is_run = strcmp(cmd, "run") == 0, is_plan = strcmp(cmd, "plan") == 0;
-	if (!is_run && !is_plan) {
-		fprintf(stderr, "flinc: unknown command '%s'\n\n", shown(cmd, sb));
-		usage(stderr);
-		rc = 2;
-		goto done;
-	}
-
+	bool is_plan = args.cmd == CL_CMD_PLAN;
+	bool progress = !args.no_progress && isatty(STDERR_FILENO);
 	if (cfg_new(&conf) != 0) {
 		rc = die("out of memory");
 		goto done;
 	}
-	cm_err err = {0};
-	const char *config_file = NULL;
-	bool local = false, dot = false, verbose = false, progress = isatty(STDERR_FILENO);
-	/* -D and -p apply after the file, whatever their order on the line. */
-	dyn = calloc((size_t)argc, sizeof(char *));
-	size_t ndyn = 0;
-	const char *parallelism = NULL;
-	int i = 2;
-	if (!dyn) {
-		rc = die("out of memory");
-		goto done;
-	}
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (a[0] != '-')
-			break;
-		if (strcmp(a, "--") == 0) {
-			i++;
-			break;
-		}
-		if (strcmp(a, "--local") == 0) {
-			local = true;
-		} else if (strcmp(a, "--dot") == 0 && is_plan) {
-			dot = true;
-		} else if (strcmp(a, "--no-progress") == 0) {
-			progress = false;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-			verbose = true;
-		} else if (strcmp(a, "-p") == 0 || strcmp(a, "--parallelism") == 0) {
-			if (++i == argc) {
-				rc = die("%s needs a value", a);
-				goto done;
-			}
-			parallelism = argv[i];
-		} else if (strncmp(a, "-D", 2) == 0) {
-			const char *kv = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
-			if (!kv) {
-				rc = die("-D needs key=value");
-				goto done;
-			}
-			dyn[ndyn++] = kv;
-		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-			if (++i == argc) {
-				rc = die("%s needs a file", a);
-				goto done;
-			}
-			config_file = argv[i];
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			goto done;
-		} else {
-			rc = die("unknown option '%s' (see flinc --help)", shown(a, sb));
-			goto done;
-		}
-	}
-	if (i >= argc) {
-		rc = die("%s: no job given: flinc %s [options] JOB.so [args]", cmd, cmd);
-		goto done;
-	}
-	if (is_run && !local) {
-		rc = die("run: only --local is supported in this version: there is no session cluster "
-			 "to submit to yet (use flinc run --local)");
-		goto done;
-	}
 
 	/* Configuration: file, then -D, then -p. */
+	const char *config_file = args.config_file;
 	char path[4096];
 	if (!config_file && (rc = default_config_file(path, sizeof(path), &config_file)) != 0)
 		goto done;
@@ -729,24 +758,18 @@ static int cli_main(int argc, char **argv)
 		rc = die("%s", err.msg);
 		goto done;
 	}
-	for (size_t k = 0; k < ndyn; k++) {
+	for (size_t k = 0; k < args.ndyn; k++) {
 		/* The message names the key and at most 80 bytes of the value
 		 * (none of a secret's): the argument itself may be 100 KB. */
-		if (cfg_set_dynamic(conf, dyn[k], &err) != 0) {
+		if (cfg_set_dynamic(conf, args.dyn[k], &err) != 0) {
 			rc = die("%s", err.msg);
 			goto done;
 		}
 	}
-	if (parallelism) {
-		char *end;
-		errno = 0;
-		long p = strtol(parallelism, &end, 10);
-		if (errno || *end || end == parallelism || p < 1 || p > 32768) {
-			rc = die("-p needs a parallelism between 1 and 32768, not '%s'",
-				 shown(parallelism, sb));
-			goto done;
-		}
-		if (cfg_set(conf, CFG_PARALLELISM, parallelism, &err) != 0) {
+	if (args.parallelism > 0) {
+		char p[16];
+		snprintf(p, sizeof(p), "%d", args.parallelism);
+		if (cfg_set(conf, CFG_PARALLELISM, p, &err) != 0) {
 			rc = die("%s", err.msg);
 			goto done;
 		}
@@ -756,8 +779,12 @@ static int cli_main(int argc, char **argv)
 	if (cfg_is_set(conf, CFG_LOG_LEVEL) && cfg_get_string(conf, CFG_LOG_LEVEL, &level) == 0 &&
 	    cm_log_parse_level(level, &lv) == 0)
 		cm_log_set_level(lv);
-	if (is_run)
-		setup_log(cl, conf, verbose, argc, argv);
+	if (args.cmd != CL_CMD_PLAN && !(args.cmd == CL_CMD_RUN && args.local)) {
+		rc = cluster_command(cl, &args, conf, argc, argv);
+		goto done;
+	}
+	if (!is_plan)
+		setup_log(cl, conf, args.verbose, argc, argv);
 	if (closed & 2)
 		CM_WARN("client",
 			"stdout (descriptor 1) was closed when flinc started: it now reads from "
@@ -766,6 +793,7 @@ static int cli_main(int argc, char **argv)
 
 	/* Load the job. RTLD_LOCAL: its symbols stay out of the global scope,
 	 * so its functions are shipped by library path + name. */
+	int i = args.first;
 	const char *job = argv[i];
 	char *real = realpath(job, NULL);
 	if (!real) {
@@ -794,7 +822,7 @@ static int cli_main(int argc, char **argv)
 	env_launch *l = &cl->launch;
 	l->mode = is_plan ? ENV_LAUNCH_PLAN : ENV_LAUNCH_LOCAL;
 	l->config = conf;
-	l->plan_dot = dot;
+	l->plan_dot = args.dot;
 	l->listener = (jm_listener){.arg = cl,
 				    .submitted = is_plan ? NULL : on_submitted,
 				    .progress = progress && !is_plan ? print_progress : NULL,
@@ -835,10 +863,11 @@ done:
 		cm_cancel_fini(&cl->cancel);
 	}
 	cl->active = false;
+	cl->remote = false;
 	pthread_mutex_unlock(&cl->mu);
 	cm_log_set_file(NULL, NULL);
 	cm_crash_thread_fini();
-	free(dyn);
+	cl_args_fini(&args);
 	cfg_free(conf);
 	return rc;
 }

@@ -49,6 +49,7 @@
 #define CFG_JM_RPC_PORT "jobmanager.rpc.port"
 #define CFG_REST_ADDRESS "rest.address"
 #define CFG_REST_PORT "rest.port"
+#define CFG_CLIENT_TIMEOUT "client.timeout"
 #define CFG_TM_HOST "taskmanager.host"
 #define CFG_TM_DATA_PORT "taskmanager.data.port"
 #define CFG_CKP_INTERVAL "execution.checkpointing.interval"

@@ -106,6 +106,10 @@ static const struct cfg_key keys[] = {
     STRING(CFG_JM_BIND_HOST, "", "Local address the JobManager binds to (empty: all interfaces)."),
     STRING(CFG_REST_ADDRESS, "", "Address of the REST endpoint (empty: all interfaces)."),
     INT(CFG_REST_PORT, "8081", 0, 65535, "Port of the REST endpoint and web UI."),
+    /* At least 1 ms: 0 would mean "no timeout" to libcurl. */
+    DURATION_RANGE(CFG_CLIENT_TIMEOUT, "60 s", 1, MS_PER_D,
+		   "Timeout of one request of the client to the JobManager's REST API, and how long "
+		   "an attached client retries a JobManager that stopped answering."),
     STRING(CFG_TM_HOST, "", "Address a TaskManager advertises (empty: detected)."),
     STRING(CFG_TM_BIND_HOST, "",
 	   "Local address a TaskManager process binds to (empty: all interfaces; the local "

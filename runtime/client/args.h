@@ -1,0 +1,61 @@
+/*
+ * args.h — the client's command line, parsed and checked before anything
+ * is loaded or sent:
+ *
+ *   flinc run [--local | -m HOST:PORT] [-d] [-sae] [-p N] [-D k=v]... [-c FILE] JOB.so [args]
+ *   flinc plan | info [--dot] [-p N] [-D k=v]... [-c FILE] JOB.so [args]
+ *   flinc list [-m HOST:PORT] [-r] [-s] [-a] [-D k=v]... [-c FILE]
+ *   flinc cancel [-m HOST:PORT] [-D k=v]... [-c FILE] JOBID
+ *   flinc version | help
+ *
+ * Options come before the job; the first argument that is not an option
+ * (or everything after "--") is the job, and what follows it is the job's.
+ * An option that does not apply to the command is refused, naming both.
+ */
+#ifndef FLINC_CLIENT_ARGS_H
+#define FLINC_CLIENT_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+
+enum cl_command {
+	CL_CMD_HELP,
+	CL_CMD_VERSION,
+	CL_CMD_RUN,
+	CL_CMD_PLAN, /* plan and info */
+	CL_CMD_LIST,
+	CL_CMD_CANCEL,
+};
+
+typedef struct cl_args {
+	enum cl_command cmd;
+	const char *name;	 /* the command as typed ("info", "plan", ...) */
+	const char *config_file; /* -c/--config; NULL: $FLINC_CONF_DIR/flinc.yaml */
+	const char **dyn;	 /* -D key=value, in order; the array is owned */
+	size_t ndyn;
+	int parallelism;	/* -p; 0 when not given */
+	const char *jobmanager; /* -m; NULL: from the configuration */
+	bool local;		/* run --local */
+	bool remote;		/* run: on a session cluster (not --local) */
+	bool detached;		/* run -d */
+	bool sae;		/* run -sae */
+	bool dot;		/* plan --dot */
+	bool verbose;		/* -v */
+	bool no_progress;	/* --no-progress */
+	unsigned list;		/* list: CL_LIST_* sections */
+	int first;		/* argv index of JOB.so (run, plan) or JOBID (cancel) */
+} cl_args;
+
+/*
+ * Parses argv (argv[0] is the program, argv[1] the command). Strings point
+ * into argv. Returns 0; FL_ENOENT for a missing or unknown command (the
+ * caller shows the usage); FL_EINVAL for anything else wrong (a usage
+ * error, exit status 2), err saying what, user text cut to 80 bytes.
+ * Free with cl_args_fini, on error too.
+ */
+int cl_args_parse(int argc, char **argv, cl_args *out, cm_err *err);
+void cl_args_fini(cl_args *a);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * session.h — the client's commands against a session cluster's
+ * JobManager (Flink's CliFrontend run/list/cancel over the REST API):
+ *
+ *   cl_session_run     upload a job (POST /jars/upload), start it
+ *                      (POST /jars/<jarid>/run), and unless detached
+ *                      follow it (GET /jobs/<jobid> every 500 ms) to its end
+ *   cl_session_list    GET /jobs/overview, printed as `flink list` does
+ *   cl_session_cancel  PATCH /jobs/<jobid>?mode=cancel
+ *
+ * Each returns the process exit status (the CL_EXIT_* of remote.h, or
+ * 128 + N after signal N) after printing what Flink's client prints:
+ * run's lines on stderr ("Job has been submitted with JobID <id>", progress
+ * lines, and a final line, always last, that says how the job ended, as a
+ * local run does); list's and cancel's output on stdout; errors on stderr,
+ * prefixed "flinc: ", naming the JobManager's address.
+ *
+ * Interruption: the caller's cancel token (requested by its signal thread
+ * on SIGINT, SIGTERM or SIGHUP, with the signal's number in *signal)
+ * aborts a request in flight. While an attached run follows its job:
+ * with sae (Flink's -sae), the job is cancelled and followed to its end;
+ * without, on SIGINT with a terminal on stdin the user is asked "Cancel
+ * job <id>? [y/N]", and otherwise (or on "no") the job is left running and
+ * the command that cancels it is printed. Either way the status is 128 + N.
+ *
+ * Threads: call from one thread; the token may be requested from another.
+ */
+#ifndef FLINC_CLIENT_SESSION_H
+#define FLINC_CLIENT_SESSION_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/remote.h"
+#include "common/cancel.h"
+
+typedef struct cl_session {
+	cl_address addr;	  /* the JobManager */
+	int64_t timeout_ms;	  /* client.timeout: one request, or a lost contact */
+	bool verbose;		  /* one line per HTTP request on stderr */
+	bool progress;		  /* run: progress lines while attached */
+	cm_cancel *cancel;	  /* may be NULL; borrowed */
+	const atomic_int *signal; /* the signal behind a request of cancel; may be NULL */
+	/* run: called once the job has an id, instead of printing the
+	 * "submitted" line (the caller prints it); may be NULL. */
+	void *arg;
+	void (*submitted)(void *arg, const char *job_id);
+} cl_session;
+
+typedef struct cl_submit {
+	const char *job_file; /* the job's shared object, checked before it is sent */
+	char *const *args;    /* its arguments (programArgsList) */
+	size_t nargs;
+	int parallelism;	 /* > 0: "parallelism" */
+	const char *const *conf; /* -D "key=value": "flinkConfiguration" */
+	size_t nconf;
+	bool detached; /* return once submitted */
+	bool sae;      /* cancel the job when interrupted while attached */
+} cl_submit;
+
+/* The poll interval of an attached run. */
+#define CL_POLL_MS 500
+
+int cl_session_run(const cl_session *s, const cl_submit *job);
+/* sections: CL_LIST_* of remote.h. */
+int cl_session_list(const cl_session *s, unsigned sections);
+/* job_id is checked (cl_job_id_valid) before anything is sent. */
+int cl_session_cancel(const cl_session *s, const char *job_id);
+
+#endif
