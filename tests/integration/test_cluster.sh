@@ -10,95 +10,10 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
-BIN=$(dirname "$FLINC")
-JM_BIN=$BIN/flinc-jobmanager
-TM_BIN=$BIN/flinc-taskmanager
+source "$(dirname "$0")/cluster.sh"
 WC=$EXAMPLES/wordcount.so
 SLOW=$JOBS/slow_sink.so
-for f in "$JM_BIN" "$TM_BIN" "$SLOW"; do
-	[ -e "$f" ] || { echo "missing $f (build the project first)" >&2; exit 1; }
-done
-command -v curl >/dev/null || { echo "curl is needed (scripts/install-deps.sh)" >&2; exit 1; }
-
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-COMMON=(-D "security.internal.token=$TOKEN" -D high-availability.cluster-id=it-cluster
-	-D jobmanager.rpc.address=127.0.0.1 -D jobmanager.bind-host=127.0.0.1
-	-D heartbeat.interval=300ms -D heartbeat.timeout=3s -D log.level=INFO)
-PIDS=()
-
-stop_all() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null || true
-	done
-}
-trap 'stop_all; it_cleanup' EXIT
-
-start_jm() { # start_jm TAG ARGS...
-	local tag=$1
-	shift
-	"$JM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port=0 -D rest.port=0 -D rest.address=127.0.0.1 \
-		-D slot.request.timeout=4s "$@" >"$WORK/$tag.log" 2>&1 &
-	JM_PID=$!
-	PIDS+=("$JM_PID")
-	for _ in $(seq 200); do
-		grep -q '^flinc-jobmanager: rest port' "$WORK/$tag.log" && break
-		sleep 0.05
-	done
-	REST_PORT=$(sed -nE 's/^flinc-jobmanager: rest port ([0-9]+) rpc .*/\1/p' "$WORK/$tag.log")
-	RPC_PORT=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$WORK/$tag.log")
-	[ -n "$REST_PORT" ] && [ -n "$RPC_PORT" ]
-}
-
-start_tm() { # start_tm TAG ARGS...
-	local tag=$1
-	shift
-	"$TM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port="$RPC_PORT" -D taskmanager.host=127.0.0.1 \
-		-D taskmanager.bind-host=127.0.0.1 -D taskmanager.numberOfTaskSlots=2 \
-		-D taskmanager.resource-id="$tag" "$@" >"$WORK/$tag.log" 2>&1 &
-	LAST_TM=$!
-	PIDS+=("$LAST_TM")
-}
-
-api() { # api METHOD PATH [curl args...]: body in $WORK/api.out, status in CODE
-	local m=$1 p=$2
-	shift 2
-	CODE=$(curl -s -o "$WORK/api.out" -w '%{http_code}' -X "$m" "http://127.0.0.1:$REST_PORT$p" "$@")
-}
-json() { jq -r "$1" "$WORK/api.out"; }
-
-wait_overview() { # wait_overview TMS SECONDS
-	for _ in $(seq $(($2 * 10))); do
-		api GET /overview
-		[ "$CODE" = 200 ] && [ "$(json .taskmanagers)" = "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-upload() { # upload FILE: the jar id in JAR
-	api POST /jars/upload -F "jarfile=@$1"
-	[ "$CODE" = 200 ] || { echo "upload failed: $CODE $(cat "$WORK/api.out")" >&2; return 1; }
-	JAR=$(json '.filename | split("/") | last')
-}
-
-run_jar() { # run_jar JAR JSON: the job id in JOB
-	api POST "/jars/$1/run" -H 'Content-Type: application/json' -d "$2"
-	[ "$CODE" = 200 ] || { echo "run failed: $CODE $(cat "$WORK/api.out")" >&2; return 1; }
-	JOB=$(json .jobid)
-}
-
-wait_state() { # wait_state JOB REGEX SECONDS: STATE is the last seen
-	for _ in $(seq $(($3 * 10))); do
-		api GET "/jobs/$1"
-		STATE=$(json .state 2>/dev/null || echo "?")
-		[[ $STATE =~ ^($2)$ ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+[ -e "$SLOW" ] || { echo "missing $SLOW (build the project first)" >&2; exit 1; }
 
 # ------------------------------------------------------------- cluster up
 start_jm jm

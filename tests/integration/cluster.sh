@@ -1,0 +1,108 @@
+# shellcheck shell=bash
+# cluster.sh — a flinc session cluster of real processes on loopback, for
+# integration tests: source it after lib.sh and it_setup.
+#
+#   start_jm TAG [ARGS...]   flinc-jobmanager on free ports (REST_PORT,
+#                            RPC_PORT, JM_PID), its log in $WORK/TAG.log
+#   start_tm TAG [ARGS...]   a flinc-taskmanager with 2 slots and resource id
+#                            TAG registering there (LAST_TM), log $WORK/TAG.log
+#   stop_all                 TERM, then KILL after 10 s, every process started
+#   api METHOD PATH [curl args]  a REST call: body in $WORK/api.out, CODE
+#   json JQ-FILTER           jq -r over the last answer
+#   wait_overview N SECONDS  until /overview counts N TaskManagers
+#   upload FILE              POST /jars/upload: the jar id in JAR
+#   run_jar JAR JSON         POST /jars/JAR/run: the job id in JOB
+#   wait_state JOB REGEX SECONDS  until the job's state matches (STATE)
+#
+# Every process shares COMMON: a random secret, cluster id, loopback
+# addresses, heartbeats of 300 ms / 3 s; slot.request.timeout is 4 s.
+BIN=$(dirname "$FLINC")
+JM_BIN=$BIN/flinc-jobmanager
+TM_BIN=$BIN/flinc-taskmanager
+for f in "$JM_BIN" "$TM_BIN"; do
+	[ -e "$f" ] || { echo "missing $f (build the project first)" >&2; exit 1; }
+done
+for t in curl jq; do
+	command -v "$t" >/dev/null || { echo "$t is needed (scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+COMMON=(-D "security.internal.token=$TOKEN" -D high-availability.cluster-id=it-cluster
+	-D jobmanager.rpc.address=127.0.0.1 -D jobmanager.bind-host=127.0.0.1
+	-D heartbeat.interval=300ms -D heartbeat.timeout=3s -D log.level=INFO)
+PIDS=()
+
+stop_all() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
+}
+trap 'stop_all; it_cleanup' EXIT
+
+start_jm() { # start_jm TAG ARGS...
+	local tag=$1
+	shift
+	"$JM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port=0 -D rest.port=0 -D rest.address=127.0.0.1 \
+		-D slot.request.timeout=4s "$@" >"$WORK/$tag.log" 2>&1 &
+	JM_PID=$!
+	PIDS+=("$JM_PID")
+	for _ in $(seq 200); do
+		grep -q '^flinc-jobmanager: rest port' "$WORK/$tag.log" && break
+		sleep 0.05
+	done
+	REST_PORT=$(sed -nE 's/^flinc-jobmanager: rest port ([0-9]+) rpc .*/\1/p' "$WORK/$tag.log")
+	RPC_PORT=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$WORK/$tag.log")
+	[ -n "$REST_PORT" ] && [ -n "$RPC_PORT" ]
+}
+
+start_tm() { # start_tm TAG ARGS...
+	local tag=$1
+	shift
+	"$TM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port="$RPC_PORT" -D taskmanager.host=127.0.0.1 \
+		-D taskmanager.bind-host=127.0.0.1 -D taskmanager.numberOfTaskSlots=2 \
+		-D taskmanager.resource-id="$tag" "$@" >"$WORK/$tag.log" 2>&1 &
+	LAST_TM=$!
+	PIDS+=("$LAST_TM")
+}
+
+api() { # api METHOD PATH [curl args...]: body in $WORK/api.out, status in CODE
+	local m=$1 p=$2
+	shift 2
+	CODE=$(curl -s -o "$WORK/api.out" -w '%{http_code}' -X "$m" "http://127.0.0.1:$REST_PORT$p" "$@")
+}
+json() { jq -r "$1" "$WORK/api.out"; }
+
+wait_overview() { # wait_overview TMS SECONDS
+	for _ in $(seq $(($2 * 10))); do
+		api GET /overview
+		[ "$CODE" = 200 ] && [ "$(json .taskmanagers)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+upload() { # upload FILE: the jar id in JAR
+	api POST /jars/upload -F "jarfile=@$1"
+	[ "$CODE" = 200 ] || { echo "upload failed: $CODE $(cat "$WORK/api.out")" >&2; return 1; }
+	JAR=$(json '.filename | split("/") | last')
+}
+
+run_jar() { # run_jar JAR JSON: the job id in JOB
+	api POST "/jars/$1/run" -H 'Content-Type: application/json' -d "$2"
+	[ "$CODE" = 200 ] || { echo "run failed: $CODE $(cat "$WORK/api.out")" >&2; return 1; }
+	JOB=$(json .jobid)
+}
+
+wait_state() { # wait_state JOB REGEX SECONDS: STATE is the last seen
+	for _ in $(seq $(($3 * 10))); do
+		api GET "/jobs/$1"
+		STATE=$(json .state 2>/dev/null || echo "?")
+		[[ $STATE =~ ^($2)$ ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
