@@ -319,7 +319,7 @@ static int serve(struct tmp *p, const sigset_t *signals)
 	char session[65] = "", now_session[65];
 	bool registered = false;
 	int64_t last_ok = cm_now_ms(), unregistered_since = cm_now_ms();
-	int64_t retry_ms = 100;
+	int64_t retry_ms = 50;
 	bool said_waiting = false;
 	for (;;) {
 		char why[512] = "";
@@ -328,7 +328,7 @@ static int serve(struct tmp *p, const sigset_t *signals)
 			if (register_once(p, session, sizeof(session), why, sizeof(why)) == 0) {
 				registered = true;
 				last_ok = cm_now_ms();
-				retry_ms = 100;
+				retry_ms = 50;
 				said_waiting = false;
 				CM_INFO("taskmanager",
 					"Successful registration at the ResourceManager at %s (session %s)",
@@ -350,8 +350,10 @@ static int serve(struct tmp *p, const sigset_t *signals)
 						 p->jm_url, (long long)reg_timeout, why);
 					return 1;
 				}
+				/* Attempts are cheap: retry soon, so a TaskManager started
+				 * before its JobManager joins it quickly. */
 				wait = retry_ms;
-				retry_ms = retry_ms * 2 > 10000 ? 10000 : retry_ms * 2;
+				retry_ms = retry_ms * 2 > 2000 ? 2000 : retry_ms * 2;
 			}
 		} else {
 			int rc = heartbeat_once(p, now_session, sizeof(now_session), why, sizeof(why));
