@@ -665,6 +665,12 @@ static int client_init(struct client *c, const char *url, const cm_secret *secre
 		rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	if (rv == 0)
 		rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	/* Reconnect soon (a peer that restarts, a TaskManager started before
+	 * its JobManager) but not in a tight loop: 50 ms doubling to 1 s. */
+	if (rv == 0)
+		rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	if (rv == 0)
+		rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
 	if (rv == 0)
 		rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
 	if (rv != 0) {
