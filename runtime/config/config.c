@@ -251,7 +251,8 @@ static int lookup(const cfg *c, const char *key, enum cfg_type t, const struct c
 	if (!c || !key)
 		return FL_EINVAL;
 	const struct cfg_key *k = cfg_key_find(key);
-	if (k && k->type != t && !(t == CFG_T_STRING && k->type == CFG_T_ENUM))
+	if (k && k->type != t && !(t == CFG_T_STRING && k->type == CFG_T_ENUM) &&
+	    !(t == CFG_T_FRACTION && k->type == CFG_T_DECIMAL))
 		return FL_ETYPE;
 	const char *v = cfg_get_raw(c, key);
 	if (!v) {
@@ -300,6 +301,7 @@ int cfg_get_double(const cfg *c, const char *key, double *out)
 {
 	const struct cfg_key *k;
 	const char *v;
+	/* Fractions and decimals alike. */
 	int rc = lookup(c, key, CFG_T_FRACTION, &k, &v);
 	return rc ? rc : cfg_parse_decimal(v, out);
 }

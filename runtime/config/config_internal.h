@@ -26,7 +26,8 @@ enum cfg_type {
 	CFG_T_DURATION,
 	CFG_T_MEMORY,
 	CFG_T_ENUM,
-	CFG_T_FRACTION /* a decimal number in [0, 1] */
+	CFG_T_FRACTION, /* a decimal number in [0, 1] */
+	CFG_T_DECIMAL   /* a decimal number in [min, max] thousandths */
 };
 
 struct cfg_key {

@@ -30,6 +30,12 @@ static const char *const runtime_modes[] = {"STREAMING", "BATCH", "AUTOMATIC", N
 static const char *const ha_types[] = {"NONE", "KUBERNETES", "ZOOKEEPER", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
 static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
+/* Flink's names and aliases for restart-strategy.type. */
+static const char *const restart_types[] = {"none",		 "off",
+					    "disable",		 "fixed-delay",
+					    "fixeddelay",	 "exponential-delay",
+					    "exponentialdelay", "failure-rate",
+					    "failurerate",	 NULL};
 
 #define INT(n, d, lo, hi, ds)                                                                      \
 	{                                                                                          \
@@ -60,6 +66,11 @@ static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
 #define FRACTION(n, d, ds)                                                                         \
 	{                                                                                          \
 		.name = n, .type = CFG_T_FRACTION, .def = d, .desc = ds                            \
+	}
+/* A decimal number in lo/1000..hi/1000. */
+#define DECIMAL(n, d, lo, hi, ds)                                                                  \
+	{                                                                                          \
+		.name = n, .type = CFG_T_DECIMAL, .def = d, .min = lo, .max = hi, .desc = ds       \
 	}
 #define STRING(n, d, ds)                                                                           \
 	{                                                                                          \
@@ -118,6 +129,30 @@ static const struct cfg_key keys[] = {
 	   "Id of a TaskManager (empty: generated from its RPC address, port and a random "
 	   "suffix)."),
     INT(CFG_TM_RPC_PORT, "0", 0, 65535, "Port of a TaskManager's RPC endpoint (0: any free port)."),
+    ENUM(CFG_RESTART_TYPE, "none", restart_types,
+	 "How a failed job restarts: none, fixed-delay, exponential-delay or failure-rate."),
+    INT(CFG_RESTART_FIXED_ATTEMPTS, "1", 0, INT32_MAX,
+	"fixed-delay: restarts before the job fails."),
+    DURATION_RANGE(CFG_RESTART_FIXED_DELAY, "1 s", 0, MS_PER_D, "fixed-delay: time between restarts."),
+    DURATION_RANGE(CFG_RESTART_EXP_INITIAL, "1 s", 0, MS_PER_D,
+		   "exponential-delay: the first delay."),
+    DURATION_RANGE(CFG_RESTART_EXP_MAX, "1 min", 0, MS_PER_D,
+		   "exponential-delay: the largest delay."),
+    DECIMAL(CFG_RESTART_EXP_MULTIPLIER, "1.5", 1000, 1000000,
+	    "exponential-delay: each delay is the last one times this."),
+    DURATION_RANGE(CFG_RESTART_EXP_RESET, "1 h", 1, MS_PER_D * 365,
+		   "exponential-delay: a job running this long without failing starts again from "
+		   "the first delay."),
+    DECIMAL(CFG_RESTART_EXP_JITTER, "0.1", 0, 1000,
+	    "exponential-delay: each delay varies randomly by up to this fraction."),
+    INT(CFG_RESTART_EXP_ATTEMPTS, "2147483647", 0, INT32_MAX,
+	"exponential-delay: restarts before the job fails (counted since the last reset)."),
+    INT(CFG_RESTART_RATE_MAX, "1", 1, INT32_MAX,
+	"failure-rate: failures within the interval after which the job fails."),
+    DURATION_RANGE(CFG_RESTART_RATE_INTERVAL, "1 min", 1, MS_PER_D,
+		   "failure-rate: the interval failures are counted in."),
+    DURATION_RANGE(CFG_RESTART_RATE_DELAY, "1 s", 0, MS_PER_D,
+		   "failure-rate: time between restarts."),
     DURATION_RANGE(CFG_SLOT_REQUEST_TIMEOUT, "5 min", 1, MS_PER_D,
 		   "Time a job waits for the slots it needs before it fails."),
     INT(CFG_TM_CPU_CORES, "0", 0, 4096,
@@ -336,6 +371,13 @@ int cfg_key_validate(const struct cfg_key *k, const char *value, char *expect, s
 		rc = cfg_parse_decimal(value, &d);
 		snprintf(expect, cap, "a fraction between 0 and 1%s", rc ? " (e.g. 0.1)" : "");
 		return rc == 0 && d <= 1.0 ? 0 : FL_EINVAL;
+	case CFG_T_DECIMAL:
+		rc = cfg_parse_decimal(value, &d);
+		snprintf(expect, cap, "a number between %g and %g", (double)k->min / 1000,
+			 (double)k->max / 1000);
+		return rc == 0 && d * 1000 >= (double)k->min && d * 1000 <= (double)k->max
+			       ? 0
+			       : FL_EINVAL;
 	case CFG_T_INT:
 		rc = cfg_parse_int(value, &v);
 		what = "an integer";

@@ -6,6 +6,7 @@
 #include "jobmanager/dispatcher.h"
 
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "common/sync.h"
 #include "graph/jobgraph.h"
 #include "jobmanager/dispatcher_internal.h"
+#include "jobmanager/restart.h"
 
 /* ----------------------------------------------------------- registry */
 
@@ -45,10 +47,24 @@ void ds_job_put(ds_dispatcher *d, struct ds_job *j)
 	pthread_mutex_unlock(&d->mu);
 }
 
+void ds_job_note_failure(struct ds_job *j, int64_t when, const char *msg)
+{
+	/* Newest first; the oldest falls off. */
+	pthread_mutex_lock(&j->hmu);
+	memmove(&j->history[1], &j->history[0], sizeof(j->history) - sizeof(j->history[0]));
+	j->history[0].when = when;
+	snprintf(j->history[0].msg, sizeof(j->history[0].msg), "%s", msg ? msg : "");
+	if (j->nhistory < DS_MAX_HISTORY)
+		j->nhistory++;
+	pthread_mutex_unlock(&j->hmu);
+}
+
 static void job_free(struct ds_job *j)
 {
-	if (j->cancel_ready)
+	if (j->cancel_ready) {
 		cm_cancel_fini(&j->cancel);
+		pthread_mutex_destroy(&j->hmu);
+	}
 	free(j->details);
 	free(j->exceptions);
 	free(j->plan);
@@ -153,8 +169,6 @@ static void archive_view(void *arg, const jm_view *v)
 {
 	struct archive_arg *a = arg;
 	a->status = v->eg->status;
-	/* The entry's status is what the details show. */
-	a->j->status = v->eg->status;
 	a->details = ds_details_json(a->j, v);
 	a->exceptions = ds_exceptions_json(a->j, v);
 }
@@ -204,6 +218,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		return FL_ENOMEM;
 	}
 	j->cancel_ready = true;
+	pthread_mutex_init(&j->hmu, NULL);
 	jm_new_job_id(j->id);
 	snprintf(j->name, sizeof(j->name), "%s", job_name ? job_name : "flinc job");
 	j->batch = sg->mode == FL_MODE_BATCH;
@@ -231,60 +246,130 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		j->id, jg->nvertices, jg->slots_needed);
 	if (L && L->submitted)
 		L->submitted(L->arg, j->id, j->name);
-	int64_t t0 = cm_now_ms();
 	int64_t slot_timeout = 300000;
 	cfg_get_duration_ms(c, CFG_SLOT_REQUEST_TIMEOUT, &slot_timeout);
-	rm_allocation *a = NULL;
-	jm_jobmaster *jm = NULL;
-	rc = rm_allocate(d->rm, j->id, jg->slots_needed, slot_timeout, &j->cancel, &a, &err);
-	if (rc == 0) {
-		jm_params p = {.jg = jg,
-			       .tms = a->tms,
-			       .ntms = a->n,
-			       .config = c,
-			       .listener = &(jm_listener){.cancel = &j->cancel},
-			       .address = d->jm_address,
-			       .slot_limit = a->slots,
-			       .library = s->locator[0] ? s->locator : NULL,
-			       .job_id = j->id};
-		rc = jm_new(&jm, &p, &err);
+	rs_policy pol;
+	rs_init(&pol, c);
+	pthread_mutex_lock(&d->mu);
+	rs_describe(&pol, j->restart_strategy, sizeof(j->restart_strategy));
+	pthread_mutex_unlock(&d->mu);
+	for (int attempt = 1;; attempt++) {
+		int64_t t0 = cm_now_ms();
+		rm_allocation *a = NULL;
+		jm_jobmaster *jm = NULL;
+		cm_err_clear(&err);
+		rc = rm_allocate(d->rm, j->id, jg->slots_needed, slot_timeout, &j->cancel, &a, &err);
+		if (rc == 0) {
+			jm_params p = {.jg = jg,
+				       .tms = a->tms,
+				       .ntms = a->n,
+				       .config = c,
+				       .listener = &(jm_listener){.cancel = &j->cancel},
+				       .address = d->jm_address,
+				       .slot_limit = a->slots,
+				       .library = s->locator[0] ? s->locator : NULL,
+				       .job_id = j->id};
+			rc = jm_new(&jm, &p, &err);
+		}
+		if (rc == 0) {
+			pthread_mutex_lock(&d->mu);
+			j->jm = jm;
+			j->status = EG_RUNNING;
+			pthread_mutex_unlock(&d->mu);
+			CM_INFO("dispatcher",
+				"Job '%s' (%s) got its slots in %lld ms; JobMaster started (attempt %d)",
+				j->name, j->id, (long long)(cm_now_ms() - t0), attempt);
+			jm_wait(jm, res);
+			rc = res->status;
+			if (rc)
+				snprintf(err.msg, sizeof(err.msg), "%s", res->error);
+		} else {
+			res->status = rc == FL_ETIMEDOUT ? FL_EJOBFAILED : rc;
+			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		}
+		/* Restart or not, decided before anyone is shown FAILED. */
+		bool cancelled = rc == FL_ECANCELED || cm_cancel_requested(&j->cancel);
+		int64_t delay = 0;
+		char why[400] = "";
+		unsigned char r = 0;
+		cm_random(&r, 1);
+		bool restart = rc != 0 && !cancelled &&
+			       rs_next(&pol, cm_now_ms(), r / 256.0, &delay, why, sizeof(why));
+		if (!restart)
+			atomic_store(&j->final, true);
+		if (jm) {
+			struct archive_arg aa = {.j = j, .status = status_of(res->status)};
+			if (jm_query(jm, archive_view, &aa) != 0)
+				aa.status = status_of(res->status);
+			pthread_mutex_lock(&d->mu);
+			free(j->details);
+			free(j->exceptions);
+			j->details = restart ? NULL : aa.details;
+			j->exceptions = restart ? NULL : aa.exceptions;
+			if (restart) {
+				free(aa.details);
+				free(aa.exceptions);
+			}
+			j->status = restart ? EG_RESTARTING
+					    : eg_status_is_terminal(aa.status) ? aa.status
+									       : status_of(rc);
+			/* Queries that use the JobMaster end before it goes. */
+			while (j->refs > 1)
+				pthread_cond_wait(&d->cv, &d->mu);
+			j->jm = NULL;
+			pthread_mutex_unlock(&d->mu);
+			jm_free(jm);
+		}
+		rm_release(d->rm, a);
+		if (rc == 0)
+			break;
+		if (restart) {
+			ds_job_note_failure(j, cm_wall_ms(), err.msg);
+			pthread_mutex_lock(&d->mu);
+			j->status = EG_RESTARTING;
+			pthread_mutex_unlock(&d->mu);
+			CM_WARN("dispatcher",
+				"Job '%s' (%s) switched from state FAILING to RESTARTING: restart %lld in "
+				"%lld ms after: %s",
+				j->name, j->id, (long long)pol.restarts, (long long)delay, err.msg);
+			/* The delay, cut short by a cancellation. */
+			int64_t until = cm_now_ms() + delay;
+			pthread_mutex_lock(&d->mu);
+			while (cm_now_ms() < until && !cm_cancel_requested(&j->cancel) && !d->stopping) {
+				int64_t w = cm_now_ms() + 50 < until ? cm_now_ms() + 50 : until;
+				struct timespec ts = cm_deadline_ts(w);
+				pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+			}
+			bool stop = d->stopping;
+			pthread_mutex_unlock(&d->mu);
+			if (!cm_cancel_requested(&j->cancel) && !stop)
+				continue;
+			atomic_store(&j->final, true);
+			rc = FL_ECANCELED;
+			snprintf(err.msg, sizeof(err.msg), "the job was cancelled while restarting");
+			res->status = FL_ECANCELED;
+			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		} else if (!cancelled && pol.type != RS_NONE) {
+			CM_ERROR("dispatcher", "Job '%s' (%s) is not restarted: %s", j->name, j->id, why);
+		}
+		break;
 	}
+	rs_fini(&pol);
+	jg_free(jg);
 	if (rc) {
 		CM_ERROR("dispatcher", "Job '%s' (%s) %s: %s", j->name, j->id,
-			 rc == FL_ECANCELED ? "was cancelled before it ran" : "failed", err.msg);
-		end_without_jobmaster(d, j, rc, err.msg);
-		res->status = rc == FL_ETIMEDOUT ? FL_EJOBFAILED : rc;
-		snprintf(res->error, sizeof(res->error), "%s", err.msg);
-		rm_release(d->rm, a);
-		jg_free(jg);
-		ds_job_put(d, j);
-		return rc;
+			 rc == FL_ECANCELED ? "was cancelled" : "failed", err.msg);
 	}
 	pthread_mutex_lock(&d->mu);
-	j->jm = jm;
-	j->status = EG_RUNNING;
+	bool archived = j->details != NULL;
+	if (archived) {
+		j->end_ms = cm_wall_ms();
+		if (rc && err.msg[0])
+			snprintf(j->error, sizeof(j->error), "%s", err.msg);
+	}
 	pthread_mutex_unlock(&d->mu);
-	CM_INFO("dispatcher", "Job '%s' (%s) got its slots in %lld ms; JobMaster started", j->name,
-		j->id, (long long)(cm_now_ms() - t0));
-	jm_wait(jm, res);
-	struct archive_arg aa = {.j = j, .status = status_of(res->status)};
-	if (jm_query(jm, archive_view, &aa) != 0)
-		aa.status = status_of(res->status);
-	pthread_mutex_lock(&d->mu);
-	j->details = aa.details;
-	j->exceptions = aa.exceptions;
-	j->status = eg_status_is_terminal(aa.status) ? aa.status : status_of(res->status);
-	j->end_ms = cm_wall_ms();
-	if (res->status && res->error[0])
-		snprintf(j->error, sizeof(j->error), "%s", res->error);
-	/* Queries that use the JobMaster end before it goes. */
-	while (j->refs > 1)
-		pthread_cond_wait(&d->cv, &d->mu);
-	j->jm = NULL;
-	pthread_mutex_unlock(&d->mu);
-	jm_free(jm);
-	rm_release(d->rm, a);
-	jg_free(jg);
+	if (!archived)
+		end_without_jobmaster(d, j, rc, err.msg); /* never ran, or cancelled while restarting */
 	CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
 		eg_status_name(j->status));
 	pthread_mutex_lock(&d->mu);
@@ -293,7 +378,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	pthread_cond_broadcast(&d->cv);
 	trim_locked(d);
 	pthread_mutex_unlock(&d->mu);
-	return 0;
+	return rc;
 }
 
 /* ---------------------------------------------------------- libraries */

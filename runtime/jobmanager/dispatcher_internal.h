@@ -6,6 +6,7 @@
 #define FLINC_JOBMANAGER_DISPATCHER_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,6 +17,8 @@
 
 /* Finished jobs kept for the REST API (Flink's jobstore.max-capacity). */
 #define DS_MAX_ARCHIVED 1000
+/* Failures a job's exception history keeps (restarted attempts). */
+#define DS_MAX_HISTORY 16
 /* Uploaded libraries kept at once. */
 #define DS_MAX_JARS 256
 
@@ -39,13 +42,28 @@ struct ds_job {
 	jm_jobmaster *jm;	  /* while it runs (mu); queries hold refs */
 	int refs;
 	bool ended;		  /* its thread is done with it */
+	/* No restart follows the current attempt: a JobMaster's FAILED is
+	 * shown as such (before, as FAILING: the Dispatcher may restart it). */
+	atomic_bool final;
 	cm_cancel cancel;
 	bool cancel_ready;
 	char *details;	  /* archived /jobs/:id JSON, after the end */
 	char *exceptions; /* archived /jobs/:id/exceptions JSON */
 	char *plan;	  /* /jobs/:id/plan JSON, from the start */
 	char error[CM_ERR_MSG_MAX];
+	/* Failures that restarted the job, newest first (hmu: read on
+	 * JobMaster loops and REST threads). */
+	pthread_mutex_t hmu;
+	struct {
+		int64_t when;
+		char msg[CM_ERR_MSG_MAX];
+	} history[DS_MAX_HISTORY];
+	int nhistory;
+	char restart_strategy[300];
 };
+
+/* Records a failure that restarted j (takes j->hmu). */
+void ds_job_note_failure(struct ds_job *j, int64_t when, const char *msg);
 
 struct ds_dispatcher {
 	rpc_jm_gateway gw;

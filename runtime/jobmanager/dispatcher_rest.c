@@ -158,6 +158,8 @@ char *ds_details_json(const struct ds_job *j, const jm_view *v)
 	cJSON_AddStringToObject(o, "name", j->name);
 	cJSON_AddBoolToObject(o, "isStoppable", false);
 	enum eg_status st = v ? v->eg->status : j->status;
+	if (v && st == EG_FAILED && !atomic_load(&((struct ds_job *)j)->final))
+		st = EG_FAILING; /* the Dispatcher has not decided on a restart yet */
 	cJSON_AddStringToObject(o, "state", eg_status_name(st));
 	cJSON_AddStringToObject(o, "job-type", j->batch ? "BATCH" : "STREAMING");
 	cJSON_AddNumberToObject(o, "start-time", (double)j->start_ms);
@@ -259,6 +261,25 @@ char *ds_exceptions_json(const struct ds_job *j, const jm_view *v)
 		cJSON_AddNullToObject(o, "root-exception");
 		cJSON_AddNullToObject(o, "timestamp");
 	}
+	/* The failures that restarted the job, after the latest one. */
+	struct ds_job *mj = (struct ds_job *)j; /* its history lock only */
+	pthread_mutex_lock(&mj->hmu);
+	for (int h = 0; h < j->nhistory; h++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "exceptionName", "flinc.JobFailure");
+		cJSON_AddStringToObject(e, "stacktrace", j->history[h].msg);
+		cJSON_AddNumberToObject(e, "timestamp", (double)j->history[h].when);
+		cJSON_AddItemToObject(e, "failureLabels", cJSON_CreateObject());
+		cJSON_AddItemToObject(e, "concurrentExceptions", cJSON_CreateArray());
+		cJSON_AddItemToArray(entries, e);
+	}
+	if (!root && j->nhistory > 0) {
+		cJSON_DeleteItemFromObject(o, "root-exception");
+		cJSON_DeleteItemFromObject(o, "timestamp");
+		cJSON_AddStringToObject(o, "root-exception", j->history[0].msg);
+		cJSON_AddNumberToObject(o, "timestamp", (double)j->history[0].when);
+	}
+	pthread_mutex_unlock(&mj->hmu);
 	cJSON_AddItemToObject(o, "all-exceptions", cJSON_CreateArray());
 	cJSON_AddBoolToObject(o, "truncated", false);
 	return print_free(o);
@@ -336,7 +357,11 @@ static char *job_json(ds_dispatcher *d, struct ds_job *j,
 		if (jm_query(jm, build_on_loop, &b) == 0)
 			return b.out;
 	}
-	return fn(j, NULL);
+	/* From the entry alone, which its job thread writes under mu. */
+	pthread_mutex_lock(&d->mu);
+	char *out = fn(j, NULL);
+	pthread_mutex_unlock(&d->mu);
+	return out;
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -474,7 +499,10 @@ static int h_job_config(void *arg, const rest_request *req, rest_response *resp)
 	cJSON_AddStringToObject(o, "name", j->name);
 	cJSON *ec = cJSON_AddObjectToObject(o, "execution-config");
 	cJSON_AddStringToObject(ec, "execution-mode", j->batch ? "BATCH" : "PIPELINED");
-	cJSON_AddStringToObject(ec, "restart-strategy", "Restart deactivated.");
+	pthread_mutex_lock(&d->mu);
+	cJSON_AddStringToObject(ec, "restart-strategy",
+				j->restart_strategy[0] ? j->restart_strategy : "Restart deactivated.");
+	pthread_mutex_unlock(&d->mu);
 	cJSON_AddBoolToObject(ec, "object-reuse-mode", false);
 	cJSON_AddItemToObject(ec, "user-config", cJSON_CreateObject());
 	ds_job_put(d, j);

@@ -8,8 +8,10 @@
 
 const char *eg_status_name(enum eg_status s)
 {
-	static const char *const names[] = {"INITIALIZING", "CREATED",	  "RUNNING",  "FAILING",
-					    "FAILED",	    "CANCELLING", "CANCELED", "FINISHED"};
+	static const char *const names[] = {"INITIALIZING", "CREATED",	  "RUNNING",
+					    "FAILING",	    "FAILED",	  "CANCELLING",
+					    "CANCELED",	    "FINISHED",	  "RESTARTING",
+					    "SUSPENDED"};
 	return (unsigned)s < EG_NSTATUS ? names[s] : "?";
 }
 
@@ -124,6 +126,9 @@ static bool status_move_ok(enum eg_status from, enum eg_status to)
 	if (eg_status_is_terminal(from) || from == to)
 		return false;
 	switch (to) {
+	case EG_RESTARTING: /* the Dispatcher's, between JobMasters */
+	case EG_SUSPENDED:
+		return false;
 	case EG_FINISHED: /* not once failing or cancelling */
 		return status_rank(from) <= status_rank(EG_RUNNING);
 	case EG_CANCELED: /* not once failing: that ends FAILED */

@@ -29,6 +29,9 @@ enum eg_status {
 	EG_CANCELLING,
 	EG_CANCELED,
 	EG_FINISHED,
+	/* The Dispatcher's, between attempts (a JobMaster never uses them). */
+	EG_RESTARTING,
+	EG_SUSPENDED,
 	EG_NSTATUS
 };
 

@@ -109,6 +109,13 @@ static void check_typed_reads(const cfg *c)
 				__builtin_trap();
 			break;
 		}
+		case CFG_T_DECIMAL: {
+			double d;
+			rc = cfg_get_double(c, k->name, &d);
+			if (rc == 0 && !(d * 1000 >= (double)k->min && d * 1000 <= (double)k->max))
+				__builtin_trap();
+			break;
+		}
 		default:
 			rc = cfg_get_string(c, k->name, &s);
 			break;

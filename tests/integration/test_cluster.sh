@@ -125,6 +125,45 @@ else
 	fail "a p=3 job on 2 slots: $STATE"
 fi
 
+# ------------------------------------------ restart after a lost TaskManager
+# A paced job spread over two TaskManagers, one of them killed mid-job and a
+# replacement started: with fixed-delay restarts the job runs again from
+# the start (no checkpoints yet) on the slots there are, and ends exact.
+start_tm tm-c
+check "a second TaskManager joins" wait_overview 2 20
+upload "$JOBS/paced_sum.so"
+run_jar "$JAR" "{\"programArgsList\": [\"--count\", \"3000\", \"--rate\", \"500\", \"--output\", \"$WORK/paced\"], \"parallelism\": 2, \"flinkConfiguration\": {\"restart-strategy.type\": \"fixed-delay\", \"restart-strategy.fixed-delay.attempts\": \"10\", \"restart-strategy.fixed-delay.delay\": \"500 ms\"}}"
+wait_state "$JOB" RUNNING 20 || true
+sleep 1.5
+api GET "/jobs/$JOB/vertices/${JOB:0:24}00000000"
+VICTIM=$(json '.subtasks[0]."taskmanager-id"')
+VICTIM_PID=
+[ "$VICTIM" = tm-b ] && VICTIM_PID=$(pgrep -f 'taskmanager.resource-id=tm-b' | head -n 1)
+[ "$VICTIM" = tm-c ] && VICTIM_PID=$(pgrep -f 'taskmanager.resource-id=tm-c' | head -n 1)
+if [ -n "$VICTIM_PID" ]; then
+	kill -9 "$VICTIM_PID"
+	pass "killed $VICTIM (pid $VICTIM_PID), which ran the job's source"
+else
+	fail "no TaskManager to kill (the source ran on '$VICTIM')"
+fi
+start_tm tm-d
+if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 90 && [ "$STATE" = FINISHED ]; then
+	pass "the job restarted and FINISHED"
+else
+	fail "restarted job ended $STATE" "$(head -c 600 "$WORK/api.out")"
+fi
+awk 'BEGIN { for (o = 0; o < 3000; o++) s[o % 10] += o; for (k = 0; k < 10; k++) print k "," s[k] }' | sort >"$WORK/paced-expected.txt"
+cat "$WORK"/paced/part-* 2>/dev/null | tr '\t' ',' | sort >"$WORK/paced-got.txt" || true
+same_file "the restarted job's output is exact" "$WORK/paced-expected.txt" "$WORK/paced-got.txt"
+api GET "/jobs/$JOB/exceptions"
+[ "$(json '.exceptionHistory.entries | length')" -ge 1 ] && pass "the exception history keeps the failure that restarted it" ||
+	fail "exception history" "$(head -c 600 "$WORK/api.out")"
+api GET "/jobs/$JOB/config"
+grep -q 'Restart with fixed delay (500 ms)' "$WORK/api.out" && pass "/jobs/:id/config names the restart strategy" ||
+	fail "restart strategy in /jobs/:id/config" "$(cat "$WORK/api.out")"
+grep -q "switched from state FAILING to RESTARTING" "$WORK/jm.log" && pass "the JobManager logged the restart" ||
+	fail "no restart in the JobManager's log"
+
 # --------------------------------------------------------------- shutdown
 kill -TERM "$JM_PID"
 for _ in $(seq 100); do kill -0 "$JM_PID" 2>/dev/null || break; sleep 0.1; done
