@@ -80,6 +80,7 @@
 #define CFG_IDLE_TIMEOUT "taskmanager.network.connections.idle-timeout"
 #define CFG_LOCAL_RPC "local.rpc-transport"
 #define CFG_SLOT_REQUEST_TIMEOUT "slot.request.timeout"
+#define CFG_PROM_PORT "metrics.reporter.prom.port"
 #define CFG_RESTART_TYPE "restart-strategy.type"
 #define CFG_RESTART_FIXED_ATTEMPTS "restart-strategy.fixed-delay.attempts"
 #define CFG_RESTART_FIXED_DELAY "restart-strategy.fixed-delay.delay"

@@ -153,6 +153,9 @@ static const struct cfg_key keys[] = {
 		   "failure-rate: the interval failures are counted in."),
     DURATION_RANGE(CFG_RESTART_RATE_DELAY, "1 s", 0, MS_PER_D,
 		   "failure-rate: time between restarts."),
+    STRING(CFG_PROM_PORT, "9249-9260",
+	   "Port, or range of ports (the first free one is taken), of a TaskManager's "
+	   "Prometheus /metrics endpoint; 0: any free port."),
     DURATION_RANGE(CFG_SLOT_REQUEST_TIMEOUT, "5 min", 1, MS_PER_D,
 		   "Time a job waits for the slots it needs before it fails."),
     INT(CFG_TM_CPU_CORES, "0", 0, 4096,

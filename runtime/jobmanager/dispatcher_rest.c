@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
+#include "common/procstat.h"
 #include "common/log.h"
 #include "graph/jobgraph.h"
 #include "jobmanager/dispatcher_internal.h"
@@ -950,6 +952,59 @@ out:
 	return rc;
 }
 
+/* Prometheus text format (Flink's PrometheusReporter, on the REST port). */
+static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	rm_tm_view *tms = NULL;
+	size_t n = 0;
+	if (rm_list(d->rm, &tms, &n) != 0)
+		return FL_ENOMEM;
+	int slots = 0, free_slots = 0;
+	for (size_t i = 0; i < n; i++) {
+		slots += tms[i].slots;
+		free_slots += tms[i].free_slots;
+	}
+	free(tms);
+	ds_counts c;
+	ds_job_counts(d, &c);
+	cm_wbuf w;
+	cm_wbuf_init(&w, 1u << 20);
+	char buf[2048];
+	int len = snprintf(
+	    buf, sizeof(buf),
+	    "# HELP flinc_jobmanager_taskmanagers Registered TaskManagers.\n"
+	    "# TYPE flinc_jobmanager_taskmanagers gauge\n"
+	    "flinc_jobmanager_taskmanagers %zu\n"
+	    "# HELP flinc_jobmanager_slots_total Task slots of the registered TaskManagers.\n"
+	    "# TYPE flinc_jobmanager_slots_total gauge\n"
+	    "flinc_jobmanager_slots_total %d\n"
+	    "# HELP flinc_jobmanager_slots_available Task slots no job holds.\n"
+	    "# TYPE flinc_jobmanager_slots_available gauge\n"
+	    "flinc_jobmanager_slots_available %d\n"
+	    "# HELP flinc_jobmanager_jobs Jobs by state.\n"
+	    "# TYPE flinc_jobmanager_jobs gauge\n"
+	    "flinc_jobmanager_jobs{state=\"running\"} %d\n"
+	    "flinc_jobmanager_jobs{state=\"finished\"} %d\n"
+	    "flinc_jobmanager_jobs{state=\"cancelled\"} %d\n"
+	    "flinc_jobmanager_jobs{state=\"failed\"} %d\n",
+	    n, slots, free_slots, c.running, c.finished, c.cancelled, c.failed);
+	if (len > 0 && (size_t)len < sizeof(buf))
+		cm_wbuf_raw(&w, buf, (size_t)len);
+	cm_procstat_prometheus(&w, "component=\"jobmanager\"");
+	int rc = cm_wbuf_error(&w);
+	if (rc == 0) {
+		resp->body = cm_wbuf_take(&w, &resp->body_len);
+		resp->status = 200;
+		snprintf(resp->content_type, sizeof(resp->content_type),
+			 "text/plain; version=0.0.4; charset=utf-8");
+		if (!resp->body)
+			rc = FL_ENOMEM;
+	}
+	cm_wbuf_fini(&w);
+	return rc;
+}
+
 int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 {
 	static const struct {
@@ -969,6 +1024,7 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 	    {"GET", "/taskmanagers", h_taskmanagers},
 	    {"GET", "/taskmanagers/:taskmanagerid", h_taskmanager},
 	    {"GET", "/jobmanager/config", h_jm_config},
+	    {"GET", "/metrics", h_metrics},
 	    {"GET", "/jars", h_jars},
 	    {"POST", "/jars/upload", h_jar_upload},
 	    {"POST", "/jars/:jarid/run", h_jar_run},

@@ -31,6 +31,8 @@
 #include "common/log.h"
 #include "common/sync.h"
 #include "network/pool.h"
+#include "common/procstat.h"
+#include "rest/rest.h"
 #include "rpc/nng.h"
 #include "taskmanager/taskmanager.h"
 
@@ -45,6 +47,7 @@ struct tmp {
 	rpc_rm_gateway *rm;
 	tm_taskmanager *tm;
 	rpc_server *server;
+	rest_server *metrics;
 	char rpc_address[300];
 	char blob_dir[4096];
 	pthread_mutex_t blob_mu; /* one fetch at a time */
@@ -386,6 +389,74 @@ static int serve(struct tmp *p, const sigset_t *signals)
 	}
 }
 
+/* ----------------------------------------------------------- metrics */
+
+static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
+{
+	struct tmp *p = arg;
+	cm_wbuf w;
+	cm_wbuf_init(&w, 64u << 20);
+	int rc = tm_prometheus(p->tm, &w);
+	char labels[300] = "component=\"taskmanager\",tm_id=\"";
+	size_t n = strlen(labels);
+	for (const char *c = tm_resource_id(p->tm); *c && n + 3 < sizeof(labels); c++)
+		labels[n++] = *c == '"' || *c == '\\' || *c == '\n' ? '_' : *c;
+	labels[n++] = '"';
+	labels[n] = '\0';
+	if (rc == 0) {
+		cm_procstat_prometheus(&w, labels);
+		rc = cm_wbuf_error(&w);
+	}
+	if (rc == 0) {
+		resp->body = cm_wbuf_take(&w, &resp->body_len);
+		resp->status = 200;
+		snprintf(resp->content_type, sizeof(resp->content_type),
+			 "text/plain; version=0.0.4; charset=utf-8");
+		if (!resp->body)
+			rc = FL_ENOMEM;
+	}
+	cm_wbuf_fini(&w);
+	return rc;
+}
+
+/* Serves /metrics on the first free port of metrics.reporter.prom.port
+ * ("9249", "9249-9260", or 0 for any). Without one, logs why and goes on
+ * (a TaskManager runs tasks without being scraped). */
+static void start_metrics(struct tmp *p, const char *bind_host)
+{
+	const char *spec = "9249-9260";
+	cfg_get_string(p->config, CFG_PROM_PORT, &spec);
+	long lo = 0, hi = 0;
+	char *end;
+	lo = strtol(spec, &end, 10);
+	hi = lo;
+	if (*end == '-')
+		hi = strtol(end + 1, &end, 10);
+	if (*end || lo < 0 || hi < lo || hi > 65535 || (lo == 0 && hi != 0)) {
+		CM_WARN("taskmanager",
+			"metrics.reporter.prom.port '%.40s' is not a port or a range LOW-HIGH: no "
+			"/metrics endpoint",
+			spec);
+		return;
+	}
+	cm_err err = {0};
+	for (long port = lo; port <= hi; port++) {
+		rest_options o = {.bind_host = bind_host, .port = (int)port, .max_body = 1024};
+		rest_server *s = NULL;
+		cm_err_clear(&err);
+		if (rest_server_new(&s, &o, &err) == 0 && rest_route(s, "GET", "/metrics", h_metrics, p) == 0 &&
+		    rest_server_start(s, &err) == 0) {
+			p->metrics = s;
+			CM_INFO("taskmanager", "Prometheus metrics at http://%s:%d/metrics", bind_host,
+				rest_server_port(s));
+			return;
+		}
+		rest_server_free(s);
+	}
+	CM_WARN("taskmanager", "no /metrics endpoint: no free port in %s (metrics.reporter.prom.port): %s",
+		spec, err.msg);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: flinc-taskmanager [--config FILE] [-D key=value]...\n"
@@ -492,6 +563,7 @@ int tm_process_main(int argc, char **argv)
 		CM_ERROR("taskmanager", "%s (jobmanager.rpc.address, jobmanager.rpc.port)", err.msg);
 		goto out;
 	}
+	start_metrics(&p, bind_host);
 	CM_INFO("taskmanager",
 		"TaskManager %s: %lld slots, RPC at %s, data at %s, cluster '%s', secret from %s; "
 		"registering at %s",
@@ -501,6 +573,7 @@ int tm_process_main(int argc, char **argv)
 out:
 	/* The server first (no call reaches the TaskManager after it), then
 	 * the TaskManager (its tasks cancelled), then the registration. */
+	rest_server_free(p.metrics);
 	rpc_server_free(p.server);
 	tm_free(p.tm);
 	if (p.rm)

@@ -960,3 +960,95 @@ void tm_free(tm_taskmanager *tm)
 	cm_secret_clear(&tm->secret);
 	free(tm);
 }
+
+/* ------------------------------------------------------------ metrics */
+
+/* A label value as Prometheus wants it: backslash, quote and newline
+ * escaped. */
+static void prom_label(cm_wbuf *w, const char *v)
+{
+	for (const char *p = v; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			cm_wbuf_raw(w, "\\", 1);
+		if (*p == '\n')
+			cm_wbuf_raw(w, "\\n", 2);
+		else
+			cm_wbuf_raw(w, p, 1);
+	}
+}
+
+static void prom_text(cm_wbuf *w, const char *s)
+{
+	cm_wbuf_raw(w, s, strlen(s));
+}
+
+struct prom_call {
+	tm_taskmanager *tm;
+	cm_wbuf *w;
+};
+
+static void prom_on_loop(void *arg)
+{
+	struct prom_call *pc = arg;
+	tm_taskmanager *tm = pc->tm;
+	cm_wbuf *w = pc->w;
+	char line[2048];
+	size_t ntasks = 0;
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		ntasks += j->ntasks;
+	int n = snprintf(line, sizeof(line),
+			 "# HELP flinc_taskmanager_slots Task slots of this TaskManager.\n"
+			 "# TYPE flinc_taskmanager_slots gauge\n"
+			 "flinc_taskmanager_slots{tm_id=\"%s\"} %d\n"
+			 "# HELP flinc_taskmanager_tasks Tasks deployed here (any state).\n"
+			 "# TYPE flinc_taskmanager_tasks gauge\n"
+			 "flinc_taskmanager_tasks{tm_id=\"%s\"} %zu\n"
+			 "# HELP flinc_taskmanager_network_buffers_in_use Network buffers taken "
+			 "from the pool.\n"
+			 "# TYPE flinc_taskmanager_network_buffers_in_use gauge\n"
+			 "flinc_taskmanager_network_buffers_in_use{tm_id=\"%s\"} %zu\n"
+			 "# HELP flinc_taskmanager_network_buffers_total Network buffers in the "
+			 "pool.\n"
+			 "# TYPE flinc_taskmanager_network_buffers_total gauge\n"
+			 "flinc_taskmanager_network_buffers_total{tm_id=\"%s\"} %zu\n",
+			 tm->resource_id, tm->slots, tm->resource_id, ntasks, tm->resource_id,
+			 net_pool_in_use(tm->pool), tm->resource_id, net_pool_segments(tm->pool));
+	cm_wbuf_raw(w, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+	static const char *const kinds[] = {"records_in", "records_out"};
+	for (int k = 0; k < 2; k++) {
+		n = snprintf(line, sizeof(line),
+			     "# HELP flinc_operator_%s_total Records %s by an operator of a task.\n"
+			     "# TYPE flinc_operator_%s_total counter\n",
+			     kinds[k], k == 0 ? "received" : "emitted", kinds[k]);
+		cm_wbuf_raw(w, line, (size_t)n);
+		for (struct tm_job *j = tm->jobs; j; j = j->next) {
+			for (size_t i = 0; i < j->ntasks; i++) {
+				const tm_task *t = j->tasks[i];
+				for (size_t o = 0; o < t->chain.nops; o++) {
+					const tm_op *op = &t->chain.ops[o];
+					uint64_t v = atomic_load_explicit(
+					    k == 0 ? &op->records_in : &op->records_out,
+					    memory_order_relaxed);
+					prom_text(w, "flinc_operator_");
+					prom_text(w, kinds[k]);
+					prom_text(w, "_total{job_id=\"");
+					prom_label(w, j->job_id);
+					prom_text(w, "\",task_name=\"");
+					prom_label(w, t->name);
+					prom_text(w, "\",operator_name=\"");
+					prom_label(w, op->node->name ? op->node->name : "");
+					n = snprintf(line, sizeof(line), "\",subtask_index=\"%d\"} %llu\n",
+						     t->td->subtask, (unsigned long long)v);
+					cm_wbuf_raw(w, line, (size_t)n);
+				}
+			}
+		}
+	}
+}
+
+int tm_prometheus(tm_taskmanager *tm, cm_wbuf *w)
+{
+	struct prom_call pc = {tm, w};
+	int rc = cm_loop_call(tm->loop, prom_on_loop, &pc);
+	return rc ? rc : cm_wbuf_error(w);
+}

@@ -78,6 +78,13 @@ int tm_slots(const tm_taskmanager *tm);
 /* The in-process gateway to this TaskManager (owned by it: do not free). */
 rpc_tm_gateway *tm_gateway(tm_taskmanager *tm);
 
+/* Appends this TaskManager's metrics in Prometheus text format to w (slots,
+ * tasks, network buffers, records in/out per operator of every task), read
+ * on its loop. Returns 0 or an error (the loop is stopping, out of
+ * memory). */
+struct cm_wbuf;
+int tm_prometheus(tm_taskmanager *tm, struct cm_wbuf *w);
+
 /* For tests of liveness: holds the service loop busy for ms milliseconds,
  * as a TaskManager that stopped answering would be. Returns 0 or the post
  * error. */

@@ -5,7 +5,9 @@
 #   start_jm TAG [ARGS...]   flinc-jobmanager on free ports (REST_PORT,
 #                            RPC_PORT, JM_PID), its log in $WORK/TAG.log
 #   start_tm TAG [ARGS...]   a flinc-taskmanager with 2 slots and resource id
-#                            TAG registering there (LAST_TM), log $WORK/TAG.log
+#                            TAG registering there (LAST_TM), log $WORK/TAG.log,
+#                            /metrics on a free port (see metrics_port)
+#   metrics_port TAG         the TaskManager's /metrics port, from its log
 #   stop_all                 TERM, then KILL after 10 s, every process started
 #   api METHOD PATH [curl args]  a REST call: body in $WORK/api.out, CODE
 #   json JQ-FILTER           jq -r over the last answer
@@ -63,9 +65,13 @@ start_tm() { # start_tm TAG ARGS...
 	shift
 	"$TM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port="$RPC_PORT" -D taskmanager.host=127.0.0.1 \
 		-D taskmanager.bind-host=127.0.0.1 -D taskmanager.numberOfTaskSlots=2 \
-		-D taskmanager.resource-id="$tag" "$@" >"$WORK/$tag.log" 2>&1 &
+		-D taskmanager.resource-id="$tag" -D metrics.reporter.prom.port=0 "$@" >"$WORK/$tag.log" 2>&1 &
 	LAST_TM=$!
 	PIDS+=("$LAST_TM")
+}
+
+metrics_port() {
+	sed -nE 's|.*Prometheus metrics at http://[^:]+:([0-9]+)/metrics.*|\1|p' "$WORK/$1.log" | head -n 1
 }
 
 api() { # api METHOD PATH [curl args...]: body in $WORK/api.out, status in CODE

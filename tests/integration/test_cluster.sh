@@ -141,7 +141,26 @@ VICTIM_PID=
 [ "$VICTIM" = tm-b ] && VICTIM_PID=$(pgrep -f 'taskmanager.resource-id=tm-b' | head -n 1)
 [ "$VICTIM" = tm-c ] && VICTIM_PID=$(pgrep -f 'taskmanager.resource-id=tm-c' | head -n 1)
 if [ -n "$VICTIM_PID" ]; then
-	kill -9 "$VICTIM_PID"
+	# Metrics while the job runs: the JobManager's on its REST port, each
+# TaskManager's on its own.
+api GET /metrics
+if [ "$CODE" = 200 ] && grep -q '^flinc_jobmanager_taskmanagers 2$' "$WORK/api.out" &&
+	grep -q '^flinc_jobmanager_jobs{state="running"} 1$' "$WORK/api.out" &&
+	grep -Eq '^flinc_process_resident_memory_bytes\{component="jobmanager"\} [1-9][0-9]*$' "$WORK/api.out"; then
+	pass "the JobManager's /metrics: TaskManagers, running jobs, process RSS"
+else
+	fail "JobManager /metrics" "$(head -c 800 "$WORK/api.out")"
+fi
+MP=$(metrics_port "$VICTIM")
+curl -s "http://127.0.0.1:$MP/metrics" >"$WORK/tm-metrics.txt" || true
+if grep -Eq "^flinc_operator_records_out_total\{job_id=\"$JOB\",task_name=\"Source: Generator \([12]/2\)\",operator_name=\"Source: Generator\",subtask_index=\"[01]\"\} [1-9][0-9]*$" "$WORK/tm-metrics.txt" &&
+	grep -q '^flinc_taskmanager_slots{tm_id="'"$VICTIM"'"} 2$' "$WORK/tm-metrics.txt" &&
+	grep -q '^flinc_process_threads{component="taskmanager"' "$WORK/tm-metrics.txt"; then
+	pass "$VICTIM's /metrics: the source's records out, slots, threads"
+else
+	fail "TaskManager /metrics (port $MP)" "$(head -c 1200 "$WORK/tm-metrics.txt")"
+fi
+kill -9 "$VICTIM_PID"
 	pass "killed $VICTIM (pid $VICTIM_PID), which ran the job's source"
 else
 	fail "no TaskManager to kill (the source ran on '$VICTIM')"
