@@ -183,6 +183,35 @@ grep -q 'Restart with fixed delay (500 ms)' "$WORK/api.out" && pass "/jobs/:id/c
 grep -q "switched from state FAILING to RESTARTING" "$WORK/jm.log" && pass "the JobManager logged the restart" ||
 	fail "no restart in the JobManager's log"
 
+# ---------------------------------- a user function that ignores cancel
+# A TaskManager whose task does not end within task.cancellation.timeout
+# exits, as Flink's does; the cancelled job ends all the same.
+kill -TERM "$(pgrep -f 'taskmanager.resource-id=tm-d' | head -n 1)" 2>/dev/null || true
+kill -TERM "$(pgrep -f 'taskmanager.resource-id=tm-b' | head -n 1)" 2>/dev/null || true
+kill -TERM "$(pgrep -f 'taskmanager.resource-id=tm-c' | head -n 1)" 2>/dev/null || true
+check "the other TaskManagers left" wait_overview 0 20
+start_tm tm-stuck -D task.cancellation.interval=200ms -D task.cancellation.timeout=2s
+STUCK_PID=$LAST_TM
+check "a TaskManager with a 2 s cancellation timeout joins" wait_overview 1 20
+upload "$JOBS/faults.so"
+run_jar "$JAR" '{"programArgsList": ["stuck"], "parallelism": 1}'
+wait_state "$JOB" RUNNING 20 || true
+sleep 1
+T0=$(date +%s%N)
+api PATCH "/jobs/$JOB?mode=cancel"
+if wait_state "$JOB" 'CANCELED|FAILED' 30; then
+	pass "the job with a stuck user function ended ($STATE) $((($(date +%s%N) - T0) / 1000000)) ms after the cancel"
+else
+	fail "the stuck job did not end: $STATE"
+fi
+for _ in $(seq 100); do kill -0 "$STUCK_PID" 2>/dev/null || break; sleep 0.1; done
+RC=0
+kill -0 "$STUCK_PID" 2>/dev/null && RC=running
+wait "$STUCK_PID" 2>/dev/null || RC=$?
+[ "$RC" = 1 ] && grep -q 'did not exit gracefully.*the TaskManager exits' "$WORK/tm-stuck.log" &&
+	pass "the TaskManager exited 1 naming the stuck task" ||
+	fail "stuck TaskManager: exit $RC" "$(grep -m2 -E 'gracefully|ERROR' "$WORK/tm-stuck.log")"
+
 # --------------------------------------------------------------- shutdown
 kill -TERM "$JM_PID"
 for _ in $(seq 100); do kill -0 "$JM_PID" 2>/dev/null || break; sleep 0.1; done
