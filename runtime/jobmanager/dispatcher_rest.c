@@ -336,7 +336,12 @@ static char *job_json(ds_dispatcher *d, struct ds_job *j,
 		if (jm_query(jm, build_on_loop, &b) == 0)
 			return b.out;
 	}
-	return fn(j, NULL);
+	/* Without a JobMaster the entry is all there is, and the Dispatcher
+	 * writes its status and times under mu (a job starting, or ending). */
+	pthread_mutex_lock(&d->mu);
+	char *s = fn(j, NULL);
+	pthread_mutex_unlock(&d->mu);
+	return s;
 }
 
 /* ------------------------------------------------------------ handlers */
