@@ -285,10 +285,16 @@ static int perform(cl_http *h, const char *method, const char *path, cl_reply *r
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory reading the reply to %s %s", method,
 				path);
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+		/* Connected when the request went out: on a reused connection
+		 * (keep-alive, as a real JobManager allows) the connect time
+		 * is 0, so it alone would call a silent JobManager unreachable. */
 		curl_off_t connect_us = 0;
+		long sent = 0;
 		bool connected =
-		    curl_easy_getinfo(h->curl, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK &&
-		    connect_us > 0;
+		    (curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
+		     sent > 0) ||
+		    (curl_easy_getinfo(h->curl, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK &&
+		     connect_us > 0);
 		if (connected)
 			rc = cm_err_set(err, FL_ETIMEDOUT,
 					"the JobManager at %s did not answer %s %s within %s "

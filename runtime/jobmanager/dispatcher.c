@@ -800,27 +800,29 @@ void ds_cancel_all(ds_dispatcher *d)
 	pthread_mutex_unlock(&d->mu);
 }
 
-bool ds_free(ds_dispatcher *d, int64_t wait_ms)
+bool ds_wait(ds_dispatcher *d, int64_t wait_ms)
 {
-	if (!d)
-		return true;
 	int64_t deadline = cm_now_ms() + wait_ms;
 	pthread_mutex_lock(&d->mu);
-	d->stopping = true;
-	for (struct ds_job *j = d->jobs; j; j = j->next)
-		if (!j->ended)
-			cm_cancel_request(&j->cancel);
 	while (d->runs > 0 && cm_now_ms() < deadline) {
 		struct timespec ts = cm_deadline_ts(deadline);
 		pthread_cond_timedwait(&d->cv, &d->mu, &ts);
 	}
-	bool quiet = d->runs == 0;
+	int runs = d->runs;
 	pthread_mutex_unlock(&d->mu);
-	if (!quiet) {
+	if (runs > 0)
 		CM_WARN("dispatcher", "%d job main() function(s) did not return within %lld ms",
-			d->runs, (long long)wait_ms);
+			runs, (long long)wait_ms);
+	return runs == 0;
+}
+
+bool ds_free(ds_dispatcher *d, int64_t wait_ms)
+{
+	if (!d)
+		return true;
+	ds_cancel_all(d);
+	if (!ds_wait(d, wait_ms))
 		return false;
-	}
 	while (d->jobs) {
 		struct ds_job *j = d->jobs;
 		d->jobs = j->next;

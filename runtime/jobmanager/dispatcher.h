@@ -46,6 +46,11 @@ bool ds_free(ds_dispatcher *d, int64_t wait_ms);
 /* Refuses new jobs and cancels every running one (a shutdown's first
  * step; ds_free does it too). */
 void ds_cancel_all(ds_dispatcher *d);
+/* Waits up to wait_ms for every job's main() thread to return (after
+ * ds_cancel_all: their jobs end once their tasks report, so the reports
+ * must still reach the Dispatcher meanwhile). Returns whether they all
+ * did; false is logged. */
+bool ds_wait(ds_dispatcher *d, int64_t wait_ms);
 
 /* The JobMaster gateway TaskManagers report to (task states), routing by
  * job id. Owned by the Dispatcher. */

@@ -891,23 +891,6 @@ static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 		if ((rc = split_args(str->valuestring, &argv, &argc)) != 0)
 			goto out;
 	}
-	if (par && !cJSON_IsNull(par)) {
-		if (!cJSON_IsNumber(par) || par->valuedouble < 1 || par->valuedouble > 32768 ||
-		    par->valuedouble != (double)(int)par->valuedouble) {
-			rc = rest_error(resp, 400, "parallelism must be an integer from 1 to 32768");
-			goto out;
-		}
-		char v[16];
-		snprintf(v, sizeof(v), "%d", (int)par->valuedouble);
-		cfg_set(c, CFG_PARALLELISM, v, &err);
-	} else {
-		char qp[16];
-		if (rest_query(req, "parallelism", qp, sizeof(qp)) == 0 &&
-		    cfg_set(c, CFG_PARALLELISM, qp, &err) != 0) {
-			rc = rest_error(resp, 400, "%s", err.msg);
-			goto out;
-		}
-	}
 	if (conf && !cJSON_IsNull(conf)) {
 		if (!cJSON_IsObject(conf)) {
 			rc = rest_error(resp, 400, "flinkConfiguration must be an object of strings");
@@ -929,6 +912,25 @@ static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 						v ? err.msg : "values must be strings");
 				goto out;
 			}
+		}
+	}
+	/* After flinkConfiguration: "parallelism" (or ?parallelism=) wins over
+	 * its parallelism.default, as in Flink's JarRunHandler and as -p does. */
+	if (par && !cJSON_IsNull(par)) {
+		if (!cJSON_IsNumber(par) || par->valuedouble < 1 || par->valuedouble > 32768 ||
+		    par->valuedouble != (double)(int)par->valuedouble) {
+			rc = rest_error(resp, 400, "parallelism must be an integer from 1 to 32768");
+			goto out;
+		}
+		char v[16];
+		snprintf(v, sizeof(v), "%d", (int)par->valuedouble);
+		cfg_set(c, CFG_PARALLELISM, v, &err);
+	} else {
+		char qp[16];
+		if (rest_query(req, "parallelism", qp, sizeof(qp)) == 0 &&
+		    cfg_set(c, CFG_PARALLELISM, qp, &err) != 0) {
+			rc = rest_error(resp, 400, "%s", err.msg);
+			goto out;
 		}
 	}
 	char job_id[33];

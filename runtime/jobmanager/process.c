@@ -301,15 +301,19 @@ int jm_process_main(int argc, char **argv)
 		status = 0;
 out:
 	/* REST first (no new jobs), then the jobs (their JobMasters still need
-	 * the RPC endpoint to hear their tasks end), then the endpoint and the
-	 * ResourceManager. */
+	 * the RPC endpoint, and the router, to hear their tasks end), then the
+	 * endpoint and the ResourceManager. */
 	rest_server_free(p.rest);
-	atomic_store(&p.ds, NULL);
-	if (ds && !ds_free(ds, 30000)) {
-		CM_ERROR("jobmanager", "exiting with job main() functions still running");
-		fflush(NULL);
-		_exit(status ? status : 1);
+	if (ds) {
+		ds_cancel_all(ds);
+		if (!ds_wait(ds, 30000)) {
+			CM_ERROR("jobmanager", "exiting with job main() functions still running");
+			fflush(NULL);
+			_exit(status ? status : 1);
+		}
 	}
+	atomic_store(&p.ds, NULL);
+	ds_free(ds, 0);
 	rpc_server_free(p.server);
 	rm_free(p.rm);
 	if (p.made_upload_dir)
