@@ -946,8 +946,16 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 	    {"POST", "/jars/:jarid/run", h_jar_run},
 	    {"DELETE", "/jars/:jarid", h_jar_delete},
 	};
+	/* As Flink's RestServerEndpoint, every route twice: under the API
+	 * version's prefix, "/v1/jobs/overview", which is what Flink's own
+	 * RestClient (the `flink` CLI's RestClusterClient) always asks for,
+	 * and without it, for the default version (the web UI, curl). */
 	for (size_t i = 0; i < sizeof(routes) / sizeof(*routes); i++) {
-		int rc = rest_route(s, routes[i].method, routes[i].pattern, routes[i].fn, d);
+		char v1[64];
+		snprintf(v1, sizeof(v1), "/v1%s", routes[i].pattern);
+		int rc = rest_route(s, routes[i].method, v1, routes[i].fn, d);
+		if (!rc)
+			rc = rest_route(s, routes[i].method, routes[i].pattern, routes[i].fn, d);
 		if (rc)
 			return rc;
 	}
