@@ -147,6 +147,8 @@ struct archive_arg {
 	struct ds_job *j;
 	char *details, *exceptions;
 	enum eg_status status;
+	int counts[TM_TASK_NSTATES];
+	bool counted;
 };
 
 static void archive_view(void *arg, const jm_view *v)
@@ -157,6 +159,8 @@ static void archive_view(void *arg, const jm_view *v)
 	a->j->status = v->eg->status;
 	a->details = ds_details_json(a->j, v);
 	a->exceptions = ds_exceptions_json(a->j, v);
+	ds_task_counts(v, a->counts);
+	a->counted = true;
 }
 
 static enum eg_status status_of(int rc)
@@ -171,6 +175,10 @@ static void end_without_jobmaster(ds_dispatcher *d, struct ds_job *j, int rc, co
 	j->status = status_of(rc);
 	j->end_ms = cm_wall_ms();
 	snprintf(j->error, sizeof(j->error), "%s", why);
+	/* Never deployed: as Flink cancels the executions of a job that
+	 * fails before they run. */
+	memset(j->task_counts, 0, sizeof(j->task_counts));
+	j->task_counts[TM_TASK_CANCELED] = j->ntasks;
 	pthread_mutex_unlock(&d->mu);
 	char *details = ds_details_json(j, NULL), *exceptions = ds_exceptions_json(j, NULL);
 	pthread_mutex_lock(&d->mu);
@@ -211,6 +219,9 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	j->end_ms = -1;
 	j->status = EG_CREATED;
 	j->refs = 1; /* this thread's */
+	for (size_t v = 0; v < jg->nvertices; v++)
+		j->ntasks += jg->vertices[v].parallelism;
+	j->task_counts[TM_TASK_CREATED] = j->ntasks;
 	j->plan = ds_plan_json(j, jg);
 	memcpy(res->job_id, j->id, sizeof(res->job_id));
 	pthread_mutex_lock(&d->mu);
@@ -273,6 +284,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	pthread_mutex_lock(&d->mu);
 	j->details = aa.details;
 	j->exceptions = aa.exceptions;
+	if (aa.counted)
+		memcpy(j->task_counts, aa.counts, sizeof(j->task_counts));
 	j->status = eg_status_is_terminal(aa.status) ? aa.status : status_of(res->status);
 	j->end_ms = cm_wall_ms();
 	if (res->status && res->error[0])
