@@ -29,10 +29,10 @@ if [ -z "$JAVA" ]; then
 	done
 fi
 JAVA_VERSION=
-[ -n "$JAVA" ] && JAVA_VERSION=$("$JAVA" -version 2>&1 | sed -nE '1s/.*version "([^"]*)".*/\1/p')
+[ -n "$JAVA" ] && JAVA_VERSION=$("$JAVA" -version 2>&1 | sed -nE '1s/.*version "([^"]*)".*/\1/p' || true)
 if [ -z "$JAVA" ] || [ "${JAVA_VERSION%%.*}" != 17 ]; then
-	fail "Java 17 is needed to run Apache Flink's CLI (found: ${JAVA:-no java} ${JAVA_VERSION:+version $JAVA_VERSION})" \
-		"install Debian's openjdk-17-jre-headless (scripts/install-deps.sh) or set FLINK_CLI_JAVA"
+	fail "Java 17 is needed to run Apache Flink's CLI (found: ${JAVA:-no java}${JAVA_VERSION:+ version $JAVA_VERSION})" \
+		"install Debian's openjdk-17-jre-headless (scripts/install-deps.sh) or set FLINK_CLI_JAVA to a Java 17"
 	it_finish
 fi
 pass "Java $JAVA_VERSION ($JAVA)"
@@ -41,12 +41,12 @@ start=$(date +%s%N)
 CP_RC=0
 CP=$("$FLINK_CLI_DIR/classpath.sh" 2>"$WORK/classpath.err") || CP_RC=$?
 CP_MS=$((($(date +%s%N) - start) / 1000000))
-sed 's/^/    classpath.sh: /' "$WORK/classpath.err"
 if [ "$CP_RC" != 0 ] || [ -z "$CP" ]; then
 	fail "the jars of Apache Flink's CLI (org.apache.flink:flink-clients:2.3.0 and its dependencies) could not be had (classpath.sh exit $CP_RC)" \
 		"$(cat "$WORK/classpath.err")"
 	it_finish
 fi
+sed 's/^/    /' "$WORK/classpath.err"
 pass "Flink's CLI classpath: $(tr ':' '\n' <<<"$CP" | wc -l) jars in $CP_MS ms"
 
 # Flink's distribution layout, empty but for the configuration: the CLI
