@@ -163,6 +163,8 @@ struct archive_arg {
 	struct ds_job *j;
 	char *details, *exceptions;
 	enum eg_status status;
+	int counts[TM_TASK_NSTATES];
+	bool counted;
 };
 
 static void archive_view(void *arg, const jm_view *v)
@@ -171,6 +173,8 @@ static void archive_view(void *arg, const jm_view *v)
 	a->status = v->eg->status;
 	a->details = ds_details_json(a->j, v);
 	a->exceptions = ds_exceptions_json(a->j, v);
+	ds_task_counts(v, a->counts);
+	a->counted = true;
 }
 
 static enum eg_status status_of(int rc)
@@ -185,6 +189,10 @@ static void end_without_jobmaster(ds_dispatcher *d, struct ds_job *j, int rc, co
 	j->status = status_of(rc);
 	j->end_ms = cm_wall_ms();
 	snprintf(j->error, sizeof(j->error), "%s", why);
+	/* Never deployed: as Flink cancels the executions of a job that
+	 * fails before they run. */
+	memset(j->task_counts, 0, sizeof(j->task_counts));
+	j->task_counts[TM_TASK_CANCELED] = j->ntasks;
 	pthread_mutex_unlock(&d->mu);
 	char *details = ds_details_json(j, NULL), *exceptions = ds_exceptions_json(j, NULL);
 	pthread_mutex_lock(&d->mu);
@@ -226,6 +234,9 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	j->end_ms = -1;
 	j->status = EG_CREATED;
 	j->refs = 1; /* this thread's */
+	for (size_t v = 0; v < jg->nvertices; v++)
+		j->ntasks += jg->vertices[v].parallelism;
+	j->task_counts[TM_TASK_CREATED] = j->ntasks;
 	j->plan = ds_plan_json(j, jg);
 	memcpy(res->job_id, j->id, sizeof(res->job_id));
 	pthread_mutex_lock(&d->mu);
@@ -306,6 +317,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			free(j->exceptions);
 			j->details = restart ? NULL : aa.details;
 			j->exceptions = restart ? NULL : aa.exceptions;
+			if (aa.counted && !restart)
+				memcpy(j->task_counts, aa.counts, sizeof(j->task_counts));
 			if (restart) {
 				free(aa.details);
 				free(aa.exceptions);

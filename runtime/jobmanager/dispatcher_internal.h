@@ -60,6 +60,11 @@ struct ds_job {
 	} history[DS_MAX_HISTORY];
 	int nhistory;
 	char restart_strategy[300];
+	/* Subtasks of all its vertices, and how many are in each state
+	 * while it has no JobMaster: all CREATED before, as archived after
+	 * (mu). With a JobMaster, its loop has the counts. */
+	int ntasks;
+	int task_counts[TM_TASK_NSTATES];
 };
 
 /* Records a failure that restarted j (takes j->hmu). */
@@ -92,6 +97,8 @@ void ds_job_put(ds_dispatcher *d, struct ds_job *j);
 char *ds_details_json(const struct ds_job *j, const jm_view *v);
 char *ds_exceptions_json(const struct ds_job *j, const jm_view *v);
 char *ds_plan_json(const struct ds_job *j, const jg_graph *jg);
+/* Adds up the subtasks of every vertex in each state (on the loop). */
+void ds_task_counts(const jm_view *v, int counts[TM_TASK_NSTATES]);
 
 /* Uploads and runs (dispatcher.c), for the REST handlers. */
 int ds_jar_add(ds_dispatcher *d, const char *filename, const uint8_t *data, size_t len,

@@ -428,29 +428,91 @@ static int h_jobs(void *arg, const rest_request *req, rest_response *resp)
 	return rest_json(resp, 200, o);
 }
 
+void ds_task_counts(const jm_view *v, int counts[TM_TASK_NSTATES])
+{
+	memset(counts, 0, TM_TASK_NSTATES * sizeof(*counts));
+	for (size_t k = 0; k < v->jg->nvertices; k++)
+		for (int s = 0; s < TM_TASK_NSTATES; s++)
+			counts[s] += v->eg->vertices[k].count[s];
+}
+
+static void counts_on_loop(void *arg, const jm_view *v)
+{
+	ds_task_counts(v, arg);
+}
+
+/* Flink's JobDetails "tasks": every ExecutionState in lower case, and
+ * "total", which Flink's client (RestClusterClient.listJobs, `flink list`)
+ * requires. */
+static cJSON *overview_tasks(const int *count, int total)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; o && i < sizeof(flink_task_states) / sizeof(*flink_task_states); i++) {
+		char key[16];
+		size_t k = 0;
+		for (; flink_task_states[i][k] && k < sizeof(key) - 1; k++)
+			key[k] = (char)(flink_task_states[i][k] - 'A' + 'a');
+		key[k] = 0;
+		int n = 0;
+		for (int s = 0; s < TM_TASK_NSTATES; s++)
+			if (strcmp(tm_task_state_name((enum tm_task_state)s), flink_task_states[i]) ==
+			    0)
+				n = count[s];
+		cJSON_AddNumberToObject(o, key, n);
+	}
+	cJSON_AddNumberToObject(o, "total", total);
+	return o;
+}
+
+/* GET /jobs/overview: Flink's MultipleJobsDetails, {"jobs": [JobDetails]},
+ * as `flink list` reads it. The task counts of a running job come from its
+ * JobMaster's loop, so the jobs are held by a reference, not the lock. */
 static int h_jobs_overview(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
+	pthread_mutex_lock(&d->mu);
+	struct ds_job **js = malloc((d->njobs + 1) * sizeof(*js));
+	size_t n = 0;
+	for (struct ds_job *j = d->jobs; js && j; j = j->next) {
+		j->refs++;
+		js[n++] = j;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (!js)
+		return FL_ENOMEM;
 	int64_t now = cm_wall_ms();
 	cJSON *o = cJSON_CreateObject();
 	cJSON *a = cJSON_AddArrayToObject(o, "jobs");
-	pthread_mutex_lock(&d->mu);
-	for (struct ds_job *j = d->jobs; a && j; j = j->next) {
-		cJSON *x = cJSON_CreateObject();
-		cJSON_AddStringToObject(x, "jid", j->id);
-		cJSON_AddStringToObject(x, "name", j->name);
-		cJSON_AddStringToObject(x, "state", eg_status_name(j->status));
-		cJSON_AddStringToObject(x, "job-type", j->batch ? "BATCH" : "STREAMING");
-		cJSON_AddNumberToObject(x, "start-time", (double)j->start_ms);
-		cJSON_AddNumberToObject(x, "end-time", (double)j->end_ms);
-		cJSON_AddNumberToObject(x, "duration",
-					(double)((j->end_ms > 0 ? j->end_ms : now) - j->start_ms));
-		cJSON_AddNumberToObject(x, "last-modification",
-					(double)(j->end_ms > 0 ? j->end_ms : j->start_ms));
-		cJSON_AddItemToObject(x, "tasks", state_counts(NULL));
-		cJSON_AddItemToArray(a, x);
+	for (size_t i = 0; i < n; i++) {
+		struct ds_job *j = js[i];
+		int counts[TM_TASK_NSTATES];
+		pthread_mutex_lock(&d->mu);
+		jm_jobmaster *jm = j->jm;
+		enum eg_status status = j->status;
+		int64_t end_ms = j->end_ms;
+		memcpy(counts, j->task_counts, sizeof(counts));
+		pthread_mutex_unlock(&d->mu);
+		if (jm)
+			jm_query(jm, counts_on_loop, counts);
+		cJSON *x = a ? cJSON_CreateObject() : NULL;
+		if (x) {
+			cJSON_AddStringToObject(x, "jid", j->id);
+			cJSON_AddStringToObject(x, "name", j->name);
+			cJSON_AddStringToObject(x, "state", eg_status_name(status));
+			cJSON_AddStringToObject(x, "jobType", j->batch ? "BATCH" : "STREAMING");
+			cJSON_AddNumberToObject(x, "start-time", (double)j->start_ms);
+			cJSON_AddNumberToObject(x, "end-time", (double)end_ms);
+			cJSON_AddNumberToObject(x, "duration",
+						(double)((end_ms > 0 ? end_ms : now) - j->start_ms));
+			cJSON_AddNumberToObject(x, "last-modification",
+						(double)(end_ms > 0 ? end_ms : j->start_ms));
+			cJSON_AddItemToObject(x, "tasks", overview_tasks(counts, j->ntasks));
+			cJSON_AddNumberToObject(x, "pending-operators", 0);
+			cJSON_AddItemToArray(a, x);
+		}
+		ds_job_put(d, j);
 	}
-	pthread_mutex_unlock(&d->mu);
+	free(js);
 	return rest_json(resp, 200, o);
 }
 
@@ -1032,8 +1094,16 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 	    {"POST", "/jars/:jarid/run", h_jar_run},
 	    {"DELETE", "/jars/:jarid", h_jar_delete},
 	};
+	/* As Flink's RestServerEndpoint, every route twice: under the API
+	 * version's prefix, "/v1/jobs/overview", which is what Flink's own
+	 * RestClient (the `flink` CLI's RestClusterClient) always asks for,
+	 * and without it, for the default version (the web UI, curl). */
 	for (size_t i = 0; i < sizeof(routes) / sizeof(*routes); i++) {
-		int rc = rest_route(s, routes[i].method, routes[i].pattern, routes[i].fn, d);
+		char v1[64];
+		snprintf(v1, sizeof(v1), "/v1%s", routes[i].pattern);
+		int rc = rest_route(s, routes[i].method, v1, routes[i].fn, d);
+		if (!rc)
+			rc = rest_route(s, routes[i].method, routes[i].pattern, routes[i].fn, d);
 		if (rc)
 			return rc;
 	}

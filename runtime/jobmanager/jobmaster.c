@@ -62,6 +62,7 @@ struct jm_jobmaster {
 	bool deploy_failed;
 	int deploy_rc; /* why the job could not start, when it is not FL_EIO */
 	bool cancel_requested;
+	bool cancel_sent; /* cancel_everywhere ran: every live task is being cancelled */
 	char error[CM_ERR_MSG_MAX];
 	uint32_t **where;
 	uint64_t *edge_base;
@@ -200,6 +201,16 @@ static void maybe_end(jm_jobmaster *jm);
 static void task_state(jm_jobmaster *jm, int v, int i, enum tm_task_state st, const char *why)
 {
 	enum tm_task_state from = jm->eg->vertices[v].subtasks[i].state;
+	/* Flink's Execution.processFail: a task that fails while the JobMaster
+	 * cancels it ends CANCELED; its failure is the cancellation's echo (a
+	 * source whose consumer was cancelled first, a TaskManager lost while
+	 * cancelling). */
+	if (st == TM_TASK_FAILED && jm->cancel_sent) {
+		CM_DEBUG("jobmaster", "%s (%d/%d) failed while being cancelled (%s): CANCELED",
+			 jm->jg->vertices[v].name, i + 1, jm->jg->vertices[v].parallelism,
+			 why ? why : "");
+		st = TM_TASK_CANCELED;
+	}
 	if (!eg_set_state(jm->eg, v, i, st, cm_wall_ms(), why))
 		return;
 	const jg_vertex *jv = &jm->jg->vertices[v];
@@ -441,6 +452,7 @@ static void on_cancel_sent(jm_jobmaster *jm, struct reply *r)
 
 static void cancel_everywhere(jm_jobmaster *jm)
 {
+	jm->cancel_sent = true;
 	for (size_t k = 0; k < jm->ntms; k++) {
 		if (jm->tmi[k].lost)
 			continue;

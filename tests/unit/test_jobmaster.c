@@ -2,8 +2,9 @@
  * The JobMaster service with real TaskManagers behind their gateways: a
  * TaskManager that stops answering heartbeats fails the job, naming it;
  * too few slots fail the job before anything is deployed, with the
- * numbers; a cancellation request ends the job CANCELED; the listener hears
- * the job's id and its progress.
+ * numbers; a cancellation request ends the job CANCELED, a task that fails
+ * while it is cancelled CANCELED too; the listener hears the job's id and
+ * its progress.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,6 +22,7 @@
 #include "api/env.h"
 #include "common/auth.h"
 #include "common/cancel.h"
+#include "jobmanager/execgraph.h"
 #include "jobmanager/jobmaster.h"
 #include "taskmanager/taskmanager.h"
 
@@ -211,6 +213,11 @@ struct faulty {
 	rpc_tm_gateway *real;
 	tm_taskmanager *tm;
 	bool stall_at_submit, fail_start, hold_start_reply;
+	/* Reports subtask fail_subtask of vertex 0 FAILED as the cancel
+	 * passes, before the TaskManager has it (jm must be set). */
+	bool fail_at_cancel;
+	int fail_subtask;
+	jm_jobmaster *jm;
 	atomic_int submits;
 	pthread_mutex_t mu;
 	rpc_done_fn held_done;
@@ -264,7 +271,14 @@ static void f_start(rpc_tm_gateway *g, const char *job, uint64_t attempt, rpc_do
 static void f_cancel(rpc_tm_gateway *g, const char *job, uint64_t attempt, rpc_done_fn done,
 		     void *arg)
 {
-	FAULTY(g)->real->ops->cancel(FAULTY(g)->real, job, attempt, done, arg);
+	struct faulty *f = FAULTY(g);
+	if (f->fail_at_cancel) {
+		rpc_jm_gateway *jg = jm_gateway(f->jm);
+		jg->ops->task_state(jg, tm_resource_id(f->tm), job, attempt, 0, f->fail_subtask,
+				    TM_TASK_FAILED, "its consumer was cancelled first (injected)", NULL,
+				    NULL);
+	}
+	f->real->ops->cancel(f->real, job, attempt, done, arg);
 }
 
 static void f_release(rpc_tm_gateway *g, const char *job, uint64_t attempt, rpc_done_fn done,
@@ -424,6 +438,53 @@ static void test_reports_about_other_subtasks_are_ignored(void **state)
 	cluster_down(&c);
 }
 
+static void count_states(void *arg, const jm_view *v)
+{
+	int *n = arg;
+	for (size_t k = 0; k < v->jg->nvertices; k++)
+		for (int s = 0; s < TM_TASK_NSTATES; s++)
+			n[s] += v->eg->vertices[k].count[s];
+}
+
+/* A task that fails while the JobMaster cancels it (a source whose
+ * consumer was cancelled first) ends CANCELED, as Flink's
+ * Execution.processFail has it: a cancelled job shows no FAILED task (it
+ * once showed one, in /jobs/overview and /jobs/:id, now and then). */
+static void test_a_task_failing_while_cancelled_ends_canceled(void **state)
+{
+	struct cluster c;
+	cluster_up(&c, 2, 1);
+	build_job(&c, 2);
+	struct faulty f;
+	faulty_on(&c, 1, &f);
+	cm_cancel cancel;
+	assert_int_equal(cm_cancel_init(&cancel), 0);
+	struct heard h = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	jm_listener L = {.arg = &h, .submitted = on_submitted, .cancel = &cancel};
+	jm_params p = {.jg = c.jg, .tms = c.gws, .ntms = 2, .config = c.conf, .listener = &L};
+	jm_jobmaster *jm;
+	cm_err err = {0};
+	assert_int_equal(jm_new(&jm, &p, &err), 0);
+	wait_submitted(&h);
+	/* Subtask 1 runs on TaskManager 1. */
+	f.jm = jm;
+	f.fail_subtask = 1;
+	f.fail_at_cancel = true;
+	struct timespec ts = {0, 200 * 1000000L};
+	nanosleep(&ts, NULL);
+	cm_cancel_request(&cancel);
+	jm_result res;
+	jm_wait(jm, &res);
+	assert_int_equal(res.status, FL_ECANCELED);
+	int n[TM_TASK_NSTATES] = {0};
+	assert_int_equal(jm_query(jm, count_states, n), 0);
+	assert_int_equal(n[TM_TASK_FAILED], 0);
+	assert_int_equal(n[TM_TASK_CANCELED], 2);
+	jm_free(jm);
+	cm_cancel_fini(&cancel);
+	cluster_down(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +495,7 @@ int main(void)
 	    cmocka_unit_test(test_a_failed_start_ends_the_job_failed),
 	    cmocka_unit_test(test_a_late_start_reply_does_not_count_as_a_release),
 	    cmocka_unit_test(test_reports_about_other_subtasks_are_ignored),
+	    cmocka_unit_test(test_a_task_failing_while_cancelled_ends_canceled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
