@@ -152,85 +152,15 @@ static void log_rejection(struct rpc_server *s, const char *why)
 static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t whylen)
 {
 	struct rpc_server *s = x->s;
-	cm_rbuf r;
-	cm_rbuf_init(&r, req->body, req->body_len);
-	char *a = NULL, *b = NULL, *c = NULL;
-	const uint8_t *bytes = NULL;
-	size_t blen = 0;
-	uint64_t attempt = 0, v = 0, st = 0, state = 0;
-	uint64_t slots = 0, cpu = 0, mem = 0, managed = 0, network = 0;
-	char *d = NULL;
 	int target = rpc_method_target(req->method);
 	if ((target == 0 && !s->tm) || (target == 1 && !s->jm) || (target == 2 && !s->rm)) {
 		snprintf(why, whylen, "%s is not served at %s", rpc_method_name(req->method),
 			 s->address);
 		return false;
 	}
-	switch (req->method) {
-	case RPC_SLOTS:
-		break;
-	case RPC_SUBMIT:
-		cm_rbuf_bytes(&r, RPC_MAX_MESSAGE, &bytes, &blen);
-		cm_rbuf_strdup(&r, ADDRESS_MAX, &a);
-		break;
-	case RPC_START:
-	case RPC_CANCEL:
-	case RPC_RELEASE:
-	case RPC_METRICS:
-		cm_rbuf_strdup(&r, 64, &a);
-		attempt = cm_rbuf_u64le(&r);
-		break;
-	case RPC_HEARTBEAT:
-		cm_rbuf_strdup(&r, ADDRESS_MAX, &a);
-		break;
-	case RPC_TASK_STATE:
-		cm_rbuf_strdup(&r, 256, &a);
-		cm_rbuf_strdup(&r, 64, &b);
-		attempt = cm_rbuf_u64le(&r);
-		v = cm_rbuf_uvarint(&r);
-		st = cm_rbuf_uvarint(&r);
-		state = cm_rbuf_uvarint(&r);
-		cm_rbuf_strdup(&r, 4096, &c);
-		break;
-	case RPC_REGISTER_TM:
-		cm_rbuf_strdup(&r, RPC_TO_MAX, &a);
-		cm_rbuf_strdup(&r, ADDRESS_MAX, &b);
-		cm_rbuf_strdup(&r, ADDRESS_MAX, &d);
-		slots = cm_rbuf_uvarint(&r);
-		cpu = cm_rbuf_uvarint(&r);
-		mem = cm_rbuf_uvarint(&r);
-		managed = cm_rbuf_uvarint(&r);
-		network = cm_rbuf_uvarint(&r);
-		break;
-	case RPC_TM_HEARTBEAT:
-		cm_rbuf_strdup(&r, RPC_TO_MAX, &a);
-		break;
-	case RPC_BLOB:
-		cm_rbuf_strdup(&r, 64, &a);
-		v = cm_rbuf_uvarint(&r); /* offset */
-		break;
-	default:
-		cm_rbuf_fail(&r, "unknown method %d", req->method);
-		break;
-	}
-	bool needs_a = req->method != RPC_SLOTS;
-	bool bad_register = req->method == RPC_REGISTER_TM &&
-			    (!b || !d || slots < 1 || slots > 1u << 20 || cpu > INT64_MAX ||
-			     mem > INT64_MAX || managed > INT64_MAX || network > INT64_MAX);
-	if (req->method == RPC_BLOB && v <= INT64_MAX)
-		st = 0; /* the offset may be any size a blob may have */
-	if (cm_rbuf_end(&r) != 0 || (needs_a && !a) ||
-	    (req->method != RPC_BLOB && (v > INT32_MAX || st > INT32_MAX)) ||
-	    (req->method == RPC_BLOB && v > INT64_MAX) || state > 64 ||
-	    (req->method == RPC_TASK_STATE && !b) || bad_register) {
-		snprintf(why, whylen, "malformed %s request: %s", rpc_method_name(req->method),
-			 cm_rbuf_errmsg(&r)[0] ? cm_rbuf_errmsg(&r) : "missing or out-of-range field");
-		free(a);
-		free(b);
-		free(c);
-		free(d);
+	rpc_args a;
+	if (rpc_args_decode(req->method, req->body, req->body_len, &a, why, whylen) != 0)
 		return false;
-	}
 	pthread_mutex_lock(&s->mu);
 	x->waiting = true;
 	s->calls++;
@@ -241,50 +171,47 @@ static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t w
 		tm->ops->slots(tm, srv_done, x);
 		break;
 	case RPC_SUBMIT:
-		tm->ops->submit(tm, bytes, blen, a, srv_done, x);
+		tm->ops->submit(tm, a.bytes, a.blen, a.a, srv_done, x);
 		break;
 	case RPC_START:
-		tm->ops->start(tm, a, attempt, srv_done, x);
+		tm->ops->start(tm, a.a, a.attempt, srv_done, x);
 		break;
 	case RPC_CANCEL:
-		tm->ops->cancel(tm, a, attempt, srv_done, x);
+		tm->ops->cancel(tm, a.a, a.attempt, srv_done, x);
 		break;
 	case RPC_RELEASE:
-		tm->ops->release(tm, a, attempt, srv_done, x);
+		tm->ops->release(tm, a.a, a.attempt, srv_done, x);
 		break;
 	case RPC_METRICS:
-		tm->ops->metrics(tm, a, attempt, srv_done, x);
+		tm->ops->metrics(tm, a.a, a.attempt, srv_done, x);
 		break;
 	case RPC_HEARTBEAT:
-		tm->ops->heartbeat(tm, a, srv_done, x);
+		tm->ops->heartbeat(tm, a.a, srv_done, x);
 		break;
 	case RPC_TASK_STATE:
-		s->jm->ops->task_state(s->jm, a, b, attempt, (int)v, (int)st, (int)state, c, srv_done,
-				       x);
+		s->jm->ops->task_state(s->jm, a.a, a.b, a.attempt, (int)a.vertex, (int)a.subtask,
+				       (int)a.state, a.c, srv_done, x);
 		break;
 	case RPC_REGISTER_TM: {
-		rpc_tm_registration reg = {.resource_id = a,
-					   .rpc_address = b,
-					   .data_address = d,
-					   .slots = (int)slots,
-					   .cpu_milli = (int64_t)cpu,
-					   .memory_bytes = (int64_t)mem,
-					   .managed_bytes = (int64_t)managed,
-					   .network_bytes = (int64_t)network};
+		rpc_tm_registration reg = {.resource_id = a.a,
+					   .rpc_address = a.b,
+					   .data_address = a.d,
+					   .slots = (int)a.slots,
+					   .cpu_milli = (int64_t)a.cpu_milli,
+					   .memory_bytes = (int64_t)a.memory_bytes,
+					   .managed_bytes = (int64_t)a.managed_bytes,
+					   .network_bytes = (int64_t)a.network_bytes};
 		s->rm->ops->register_tm(s->rm, &reg, srv_done, x);
 		break;
 	}
 	case RPC_TM_HEARTBEAT:
-		s->rm->ops->tm_heartbeat(s->rm, a, srv_done, x);
+		s->rm->ops->tm_heartbeat(s->rm, a.a, srv_done, x);
 		break;
 	case RPC_BLOB:
-		s->rm->ops->blob(s->rm, a, v, srv_done, x);
+		s->rm->ops->blob(s->rm, a.a, a.offset, srv_done, x);
 		break;
 	}
-	free(a);
-	free(b);
-	free(c);
-	free(d);
+	rpc_args_fini(&a);
 	return true;
 }
 

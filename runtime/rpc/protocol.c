@@ -403,3 +403,86 @@ int rpc_seen_add(rpc_seen *s, const rpc_request *r, int64_t now_wall_ms, char *w
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
+
+/* Longest address a request may carry (a URL or host:port). */
+#define ARGS_ADDRESS_MAX 256
+
+void rpc_args_fini(rpc_args *a)
+{
+	free(a->a);
+	free(a->b);
+	free(a->c);
+	free(a->d);
+	memset(a, 0, sizeof(*a));
+}
+
+int rpc_args_decode(int method, const uint8_t *body, size_t len, rpc_args *out, char *why,
+		    size_t whylen)
+{
+	memset(out, 0, sizeof(*out));
+	cm_rbuf r;
+	cm_rbuf_init(&r, body, len);
+	switch (method) {
+	case RPC_SLOTS:
+		break;
+	case RPC_SUBMIT:
+		cm_rbuf_bytes(&r, RPC_MAX_MESSAGE, &out->bytes, &out->blen);
+		cm_rbuf_strdup(&r, ARGS_ADDRESS_MAX, &out->a);
+		break;
+	case RPC_START:
+	case RPC_CANCEL:
+	case RPC_RELEASE:
+	case RPC_METRICS:
+		cm_rbuf_strdup(&r, 64, &out->a);
+		out->attempt = cm_rbuf_u64le(&r);
+		break;
+	case RPC_HEARTBEAT:
+		cm_rbuf_strdup(&r, ARGS_ADDRESS_MAX, &out->a);
+		break;
+	case RPC_TASK_STATE:
+		cm_rbuf_strdup(&r, 256, &out->a);
+		cm_rbuf_strdup(&r, 64, &out->b);
+		out->attempt = cm_rbuf_u64le(&r);
+		out->vertex = cm_rbuf_uvarint(&r);
+		out->subtask = cm_rbuf_uvarint(&r);
+		out->state = cm_rbuf_uvarint(&r);
+		cm_rbuf_strdup(&r, 4096, &out->c);
+		break;
+	case RPC_REGISTER_TM:
+		cm_rbuf_strdup(&r, RPC_TO_MAX, &out->a);
+		cm_rbuf_strdup(&r, ARGS_ADDRESS_MAX, &out->b);
+		cm_rbuf_strdup(&r, ARGS_ADDRESS_MAX, &out->d);
+		out->slots = cm_rbuf_uvarint(&r);
+		out->cpu_milli = cm_rbuf_uvarint(&r);
+		out->memory_bytes = cm_rbuf_uvarint(&r);
+		out->managed_bytes = cm_rbuf_uvarint(&r);
+		out->network_bytes = cm_rbuf_uvarint(&r);
+		break;
+	case RPC_TM_HEARTBEAT:
+		cm_rbuf_strdup(&r, RPC_TO_MAX, &out->a);
+		break;
+	case RPC_BLOB:
+		cm_rbuf_strdup(&r, 64, &out->a);
+		out->offset = cm_rbuf_uvarint(&r);
+		break;
+	default:
+		cm_rbuf_fail(&r, "unknown method %d", method);
+		break;
+	}
+	bool needs_a = method != RPC_SLOTS;
+	bool bad = cm_rbuf_end(&r) != 0 || (needs_a && !out->a) || out->vertex > INT32_MAX ||
+		   out->subtask > INT32_MAX || out->state > 64 || out->offset > INT64_MAX ||
+		   (method == RPC_TASK_STATE && !out->b) ||
+		   (method == RPC_REGISTER_TM &&
+		    (!out->b || !out->d || out->slots < 1 || out->slots > 1u << 20 ||
+		     out->cpu_milli > INT64_MAX || out->memory_bytes > INT64_MAX ||
+		     out->managed_bytes > INT64_MAX || out->network_bytes > INT64_MAX));
+	if (bad) {
+		int rc = cm_rbuf_error(&r) == FL_ENOMEM ? FL_ENOMEM : FL_EPROTO;
+		snprintf(why, whylen, "malformed %s request: %s", rpc_method_name(method),
+			 cm_rbuf_errmsg(&r)[0] ? cm_rbuf_errmsg(&r) : "missing or out-of-range field");
+		rpc_args_fini(out);
+		return rc;
+	}
+	return 0;
+}

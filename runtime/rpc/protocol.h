@@ -116,6 +116,38 @@ void rpc_seen_free(rpc_seen *s);
  * FL_ENOMEM when it cannot grow. */
 int rpc_seen_add(rpc_seen *s, const rpc_request *r, int64_t now_wall_ms, char *why, size_t whylen);
 
+/*
+ * The arguments of a method, decoded from a request's body (the encoding is
+ * in rpc/nng.c's client calls and gateway.h): strings are malloc'd and
+ * NUL-terminated, bytes view into the body. Which fields a method fills:
+ *   submit        bytes (descriptor), a (JobMaster address)
+ *   start, cancel, release, metrics   a (job id), attempt
+ *   heartbeat     a (JobMaster address)
+ *   task state    a (resource id), b (job id), attempt, vertex, subtask,
+ *                 state, c (error, NULL when none)
+ *   register TM   a (resource id), b (RPC address), d (data address),
+ *                 slots, cpu_milli, memory_bytes, managed_bytes,
+ *                 network_bytes
+ *   TM heartbeat  a (resource id)
+ *   blob          a (hash), offset
+ */
+typedef struct rpc_args {
+	char *a, *b, *c, *d;
+	const uint8_t *bytes;
+	size_t blen;
+	uint64_t attempt, vertex, subtask, state, offset;
+	uint64_t slots, cpu_milli, memory_bytes, managed_bytes, network_bytes;
+} rpc_args;
+
+/* Decodes the body of a request of method: every length and count checked,
+ * every number in range for its use (vertex and subtask in int, state below
+ * 64, 1..2^20 slots, resources and offsets in int64). Returns 0 (free with
+ * rpc_args_fini) or FL_EPROTO / FL_ENOMEM with why naming the method and
+ * what was wrong; nothing to free then. */
+int rpc_args_decode(int method, const uint8_t *body, size_t len, rpc_args *out, char *why,
+		    size_t whylen);
+void rpc_args_fini(rpc_args *a);
+
 /* Encodes the reply to the request with request mac req_mac. */
 int rpc_reply_encode(int method, uint64_t id, int rc, const char *message, const uint8_t *payload,
 		     size_t payload_len, const uint8_t req_mac[CM_MAC_LEN], const cm_secret *s,

@@ -3,6 +3,10 @@
  * (runtime/rpc/protocol.h): what a TaskManager or JobMaster reads from any
  * peer that reaches its control port, before it is authenticated.
  *
+ * Also the arguments of every method (rpc_args_decode), what a server
+ * decodes after a request authenticated: registration, task reports, blob
+ * requests and the TaskManager calls.
+ *
  * Properties: no crash or leak on any bytes; a refusal says why; decoding
  * only ever accepts a request whose mac the secret produced: the fuzzer's
  * inputs are sealed with the same secret half of the time (so the checks
@@ -43,6 +47,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rpc_reply_decode(data, size, 7, req_mac, &secret, &rep, why, sizeof(why)) != 0 &&
 	    why[0] == '\0')
 		__builtin_trap();
+	/* The input as the arguments of each method (what a server decodes
+	 * once a request authenticated): refused with a reason, or decoded
+	 * into fields within their documented ranges. */
+	for (int method = 0; method < 40; method++) {
+		rpc_args a;
+		why[0] = '\0';
+		int rc = rpc_args_decode(method, data, size, &a, why, sizeof(why));
+		if (rc != 0) {
+			if (why[0] == '\0')
+				__builtin_trap();
+			continue;
+		}
+		if (a.vertex > INT32_MAX || a.subtask > INT32_MAX || a.state > 64 ||
+		    (method == RPC_REGISTER_TM && (a.slots < 1 || a.slots > (1u << 20))) ||
+		    (method != RPC_SLOTS && !a.a) || (a.blen && !a.bytes) ||
+		    (a.bytes && (a.bytes < data || a.bytes + a.blen > data + size)))
+			__builtin_trap();
+		rpc_args_fini(&a);
+	}
 	/* The input as a body: sealed into a request, it must decode back. */
 	if (size > 0) {
 		uint8_t *msg = NULL, mac[CM_MAC_LEN];
