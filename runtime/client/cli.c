@@ -85,7 +85,7 @@ typedef struct cl_client {
 	 * reacts to the signal (session.h); remote_addr is its JobManager. */
 	bool remote;
 	char remote_addr[sizeof(((cl_address *)0)->shown)];
-	atomic_bool logging_to_file; /* read by say() on any thread */
+	atomic_bool logging_to_file; /* read by cl_say() on any thread */
 } cl_client;
 
 static cl_client client = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -93,9 +93,9 @@ static cl_client client = {.mu = PTHREAD_MUTEX_INITIALIZER};
 /* ------------------------------------------------------------- output */
 
 /* Writes one line to stderr with one write(2) and, when the INFO log goes
- * to a file, into it too, so the file tells the whole story of the run. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+ * to a file, into it too, so the file tells the whole story of the run
+ * (session.h declares it for the cluster commands). */
+void cl_say(const char *fmt, ...)
 {
 	char line[4096];
 	va_list ap;
@@ -208,7 +208,7 @@ static void on_submitted(void *arg, const char *job_id, const char *job_name)
 	snprintf(cl->job_id, sizeof(cl->job_id), "%s", job_id);
 	cl->job_of = atomic_load(&cl->launch.executions);
 	pthread_mutex_unlock(&cl->mu);
-	say("Job has been submitted with JobID %s", job_id);
+	cl_say("Job has been submitted with JobID %s", job_id);
 }
 
 /* The job a session cluster runs has an id (main thread): as above. */
@@ -218,7 +218,7 @@ static void on_remote_submitted(void *arg, const char *job_id)
 	pthread_mutex_lock(&cl->mu);
 	snprintf(cl->job_id, sizeof(cl->job_id), "%s", job_id);
 	pthread_mutex_unlock(&cl->mu);
-	say("Job has been submitted with JobID %s", job_id);
+	cl_say("Job has been submitted with JobID %s", job_id);
 }
 
 /* Prints "flinc: MESSAGE" on stderr and returns 2, the exit code of a usage
@@ -257,18 +257,18 @@ static bool final_line_locked(cl_client *cl, int *code)
 	const env_launch *l = &cl->launch;
 	int sig = atomic_load(&cl->signal);
 	if (l->status == 0) {
-		say("Job '%s' (%s) FINISHED in %lld ms", l->job_name, l->job_id,
+		cl_say("Job '%s' (%s) FINISHED in %lld ms", l->job_name, l->job_id,
 		    (long long)l->runtime_ms);
 		*code = 0;
 	} else if (l->status == FL_ECANCELED) {
 		if (l->job_id[0])
-			say("Job '%s' (%s) CANCELED after %lld ms", l->job_name, l->job_id,
+			cl_say("Job '%s' (%s) CANCELED after %lld ms", l->job_name, l->job_id,
 			    (long long)l->runtime_ms);
 		else
-			say("Job '%s' CANCELED before it started", l->job_name);
+			cl_say("Job '%s' CANCELED before it started", l->job_name);
 		*code = sig ? 128 + sig : 1;
 	} else {
-		say("Job '%s'%s%s%s FAILED: %s", l->job_name, l->job_id[0] ? " (" : "", l->job_id,
+		cl_say("Job '%s'%s%s%s FAILED: %s", l->job_name, l->job_id[0] ? " (" : "", l->job_id,
 		    l->job_id[0] ? ")" : "", l->error);
 		*code = 1;
 	}
@@ -300,11 +300,11 @@ static void *signal_main(void *arg)
 		bool over = cl->final_printed;
 		if (!first) {
 			if (!over && cl->remote && cl->job_id[0])
-				say("Exiting at once on a second %s; job %s may still be running "
+				cl_say("Exiting at once on a second %s; job %s may still be running "
 				    "on the cluster (flinc cancel -m %s %s cancels it)",
 				    signal_name(sig), cl->job_id, cl->remote_addr, cl->job_id);
 			else if (!over)
-				say("Exiting at once on a second %s, without waiting for the job "
+				cl_say("Exiting at once on a second %s, without waiting for the job "
 				    "to be cancelled",
 				    signal_name(sig));
 			_exit(128 + sig);
@@ -325,11 +325,11 @@ static void *signal_main(void *arg)
 		if (cl->cancel_ready)
 			cm_cancel_request(&cl->cancel);
 		if (!atomic_load(&cl->launch.running)) {
-			say("Interrupted by %s while no job was running: exiting",
+			cl_say("Interrupted by %s while no job was running: exiting",
 			    signal_name(sig));
 			_exit(128 + sig);
 		}
-		say("Cancelling the job (%s); %s", signal_name(sig),
+		cl_say("Cancelling the job (%s); %s", signal_name(sig),
 		    sig == SIGINT ? "press Ctrl-C again to exit at once"
 				  : "a second signal exits at once");
 		pthread_mutex_unlock(&cl->mu);
@@ -434,7 +434,7 @@ static void at_exit(int status, void *arg)
 		else
 			snprintf(why, sizeof(why), "exit(%d)", status);
 		if (!cl->final_printed)
-			say("Job '%s'%s%s%s FAILED: the process exited (%s called from user code?) "
+			cl_say("Job '%s'%s%s%s FAILED: the process exited (%s called from user code?) "
 			    "while the job was running",
 			    cl->launch.job_name, id[0] ? " (" : "", id, id[0] ? ")" : "", why);
 		cl->final_printed = true;
@@ -614,7 +614,7 @@ static void setup_log(cl_client *cl, const cfg *conf, bool verbose, int argc, ch
 	command_line(argc, argv, cmd, sizeof(cmd));
 	cm_log_file_note("client", "==== flinc %d.%d.%d client, pid %ld: %s", FLINC_VERSION_MAJOR,
 			 FLINC_VERSION_MINOR, FLINC_VERSION_PATCH, (long)getpid(), cmd);
-	say("Log file: %s", path);
+	cl_say("Log file: %s", path);
 }
 
 /* $FLINC_CONF_DIR/flinc.yaml when no -c FILE: the directory must exist (as

@@ -21,32 +21,6 @@
 
 /* ------------------------------------------------------------- output */
 
-/* One line on stderr with one write(2) (lines of other threads, such as
- * the signal thread's, never interleave with it). */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char line[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	size_t len = (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 2;
-	line[len++] = '\n';
-	const char *p = line;
-	while (len > 0) {
-		ssize_t w = write(STDERR_FILENO, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		len -= (size_t)w;
-	}
-}
-
 /* Says text line by line: the first after prefix, the others indented. */
 static void say_lines(const char *prefix, const char *text, size_t max_lines)
 {
@@ -55,12 +29,12 @@ static void say_lines(const char *prefix, const char *text, size_t max_lines)
 		const char *nl = strchr(p, '\n');
 		int n = nl ? (int)(nl - p) : (int)strlen(p);
 		if (i == 0)
-			say("%s%.*s", prefix, n, p);
+			cl_say("%s%.*s", prefix, n, p);
 		else
-			say("  %.*s", n, p);
+			cl_say("  %.*s", n, p);
 		p = nl ? nl + 1 : p + n;
 		if (nl && i + 1 == max_lines && *p)
-			say("  ...");
+			cl_say("  ...");
 	}
 }
 
@@ -109,12 +83,12 @@ static int refused(const cl_http *h, const char *what, const cl_reply *r)
 		return CL_EXIT_JOB;
 	}
 	if (r->len == 0 || cl_reply_is_json(r->body, r->len)) {
-		say("%sno reason given", prefix);
+		cl_say("%sno reason given", prefix);
 		return CL_EXIT_JOB;
 	}
 	char head[120];
 	cl_clean(head, sizeof(head), r->body, r->len, false);
-	say("%sa reply that is not JSON ('%s%s'): is a flinc JobManager listening there?", prefix,
+	cl_say("%sa reply that is not JSON ('%s%s'): is a flinc JobManager listening there?", prefix,
 	    head, r->len >= sizeof(head) ? "..." : "");
 	return CL_EXIT_UNREACHABLE;
 }
@@ -122,7 +96,7 @@ static int refused(const cl_http *h, const char *what, const cl_reply *r)
 /* Reports a reply to `what` that could not be understood. */
 static int unusable(const cl_http *h, const char *what, const cm_err *e)
 {
-	say("flinc: %s: the JobManager at %s sent a reply flinc cannot use: %s", what,
+	cl_say("flinc: %s: the JobManager at %s sent a reply flinc cannot use: %s", what,
 	    cl_http_shown(h), e->msg);
 	return CL_EXIT_UNREACHABLE;
 }
@@ -132,10 +106,10 @@ static int failed(const cl_session *s, int rc, const cm_err *e)
 {
 	if (rc == FL_ECANCELED) {
 		int sig = the_signal(s);
-		say("Interrupted by %s: exiting", signal_name(sig));
+		cl_say("Interrupted by %s: exiting", signal_name(sig));
 		return 128 + sig;
 	}
-	say("flinc: %s", e->msg);
+	cl_say("flinc: %s", e->msg);
 	return rc == FL_ENOMEM ? CL_EXIT_JOB : CL_EXIT_UNREACHABLE;
 }
 
@@ -227,15 +201,15 @@ static long long run_ms(const cl_job *j)
 static int final_line(const cl_session *s, cl_http *h, const cl_job *j, int sig)
 {
 	if (strcmp(j->state, "FINISHED") == 0) {
-		say("Job '%s' (%s) FINISHED in %lld ms", j->name, j->jid, run_ms(j));
+		cl_say("Job '%s' (%s) FINISHED in %lld ms", j->name, j->jid, run_ms(j));
 		return CL_EXIT_OK;
 	}
 	if (strcmp(j->state, "CANCELED") == 0) {
-		say("Job '%s' (%s) CANCELED after %lld ms", j->name, j->jid, run_ms(j));
+		cl_say("Job '%s' (%s) CANCELED after %lld ms", j->name, j->jid, run_ms(j));
 		return sig ? 128 + sig : CL_EXIT_JOB;
 	}
 	if (strcmp(j->state, "FAILED") != 0) {
-		say("Job '%s' (%s) %s after %lld ms", j->name, j->jid, j->state, run_ms(j));
+		cl_say("Job '%s' (%s) %s after %lld ms", j->name, j->jid, j->state, run_ms(j));
 		return sig ? 128 + sig : CL_EXIT_JOB;
 	}
 	/* FAILED: the root cause, from the exceptions. */
@@ -263,7 +237,7 @@ static int final_line(const cl_session *s, cl_http *h, const cl_job *j, int sig)
 		}
 		cl_reply_fini(&r);
 	}
-	say("Job '%s' (%s) FAILED: %s", j->name, j->jid, first);
+	cl_say("Job '%s' (%s) FAILED: %s", j->name, j->jid, first);
 	free(cause);
 	return sig ? 128 + sig : CL_EXIT_JOB;
 }
@@ -281,11 +255,11 @@ static int on_interrupt(const cl_session *s, cl_http *h, const char *job_id, boo
 	if (!sae && sig == SIGINT && isatty(STDIN_FILENO))
 		cancel = ask_cancel(job_id);
 	if (!cancel) {
-		say("Job %s goes on running on the cluster; to cancel it: flinc cancel -m %s %s",
+		cl_say("Job %s goes on running on the cluster; to cancel it: flinc cancel -m %s %s",
 		    job_id, s->addr.shown, job_id);
 		return 128 + sig;
 	}
-	say("Cancelling job %s.", job_id);
+	cl_say("Cancelling job %s.", job_id);
 	return request_cancel(s, h, job_id);
 }
 
@@ -294,7 +268,7 @@ static int follow(const cl_session *s, cl_http *h, const char *job_id, bool sae)
 {
 	waker w = {.mu = PTHREAD_MUTEX_INITIALIZER, .woken = false};
 	if (cm_cond_init(&w.cv) != 0) {
-		say("flinc: out of memory");
+		cl_say("flinc: out of memory");
 		return CL_EXIT_JOB;
 	}
 	if (s->cancel)
@@ -336,7 +310,7 @@ static int follow(const cl_session *s, cl_http *h, const char *job_id, bool sae)
 		if (transient) {
 			/* A JobManager busy or restarting: retried for client.timeout. */
 			if (cm_now_ms() - last_ok > s->timeout_ms) {
-				say("flinc: lost contact with the JobManager at %s for %s "
+				cl_say("flinc: lost contact with the JobManager at %s for %s "
 				    "(client.timeout): %s; job %s may still be running (flinc list "
 				    "-m %s)",
 				    s->addr.shown, tmo, e.msg, job_id, s->addr.shown);
@@ -344,7 +318,7 @@ static int follow(const cl_session *s, cl_http *h, const char *job_id, bool sae)
 				break;
 			}
 			if (!lost)
-				say("flinc: %s; retrying for up to %s", e.msg, tmo);
+				cl_say("flinc: %s; retrying for up to %s", e.msg, tmo);
 			lost = true;
 			nap(&w, CL_POLL_MS);
 			continue;
@@ -366,7 +340,7 @@ static int follow(const cl_session *s, cl_http *h, const char *job_id, bool sae)
 			break;
 		}
 		if (lost)
-			say("flinc: the JobManager at %s answers again", s->addr.shown);
+			cl_say("flinc: the JobManager at %s answers again", s->addr.shown);
 		lost = false;
 		last_ok = cm_now_ms();
 		bool over = cl_state_class(j.state) == CL_STATE_TERMINAL ||
@@ -375,13 +349,13 @@ static int follow(const cl_session *s, cl_http *h, const char *job_id, bool sae)
 		    (over || cm_now_ms() - last_progress >= 1000)) {
 			char line[2048];
 			cl_progress_line(&j, line, sizeof(line));
-			say("%s", line);
+			cl_say("%s", line);
 			last_progress = cm_now_ms();
 		}
 		if (over) {
 			code = final_line(s, h, &j, sig);
 		} else if (sig && cm_now_ms() > cancel_deadline) {
-			say("flinc: job %s is still %s %s after it was asked to cancel "
+			cl_say("flinc: job %s is still %s %s after it was asked to cancel "
 			    "(client.timeout): exiting; flinc list -m %s shows how it ends",
 			    job_id, j.state, tmo, s->addr.shown);
 			code = 128 + sig;
@@ -412,19 +386,19 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 	char *body = NULL;
 	if (cl_run_body(job->args, job->nargs, job->parallelism, job->conf, job->nconf, &body,
 			&e) != 0) {
-		say("flinc: %s", e.msg);
+		cl_say("flinc: %s", e.msg);
 		return CL_EXIT_USAGE;
 	}
 	int fd = -1;
 	uint64_t size = 0;
 	if (cl_job_file_open(job->job_file, 0, &fd, &size, &e) != 0) {
-		say("flinc: %s", e.msg);
+		cl_say("flinc: %s", e.msg);
 		free(body);
 		return CL_EXIT_USAGE;
 	}
 	cl_http *h = NULL;
 	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
-		say("flinc: %s", e.msg);
+		cl_say("flinc: %s", e.msg);
 		close(fd);
 		free(body);
 		return CL_EXIT_JOB;
@@ -443,7 +417,7 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 	if (rc != 0) {
 		if (rc == FL_ECANCELED) {
 			int sig = the_signal(s);
-			say("Interrupted by %s before the job was submitted: exiting",
+			cl_say("Interrupted by %s before the job was submitted: exiting",
 			    signal_name(sig));
 			code = 128 + sig;
 		} else {
@@ -464,7 +438,7 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 	/* 2. Run it. */
 	char esc[800], path[900];
 	if (cl_http_escape(jar, esc, sizeof(esc)) != 0) {
-		say("flinc: the jar id '%.80s' is too long", jar);
+		cl_say("flinc: the jar id '%.80s' is too long", jar);
 		code = CL_EXIT_UNREACHABLE;
 		goto done;
 	}
@@ -472,7 +446,7 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 	snprintf(what, sizeof(what), "running job '%s'", sb);
 	if (interrupted(s)) {
 		int sig = the_signal(s);
-		say("Interrupted by %s before the job was submitted: exiting", signal_name(sig));
+		cl_say("Interrupted by %s before the job was submitted: exiting", signal_name(sig));
 		code = 128 + sig;
 		goto done;
 	}
@@ -480,7 +454,7 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 	if (rc != 0) {
 		if (rc == FL_ECANCELED) {
 			int sig = the_signal(s);
-			say("Interrupted by %s while the job was being submitted: it may run on "
+			cl_say("Interrupted by %s while the job was being submitted: it may run on "
 			    "the "
 			    "cluster anyway (flinc list -m %s shows it)",
 			    signal_name(sig), s->addr.shown);
@@ -503,7 +477,7 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 	if (s->submitted)
 		s->submitted(s->arg, job_id);
 	else
-		say("Job has been submitted with JobID %s", job_id);
+		cl_say("Job has been submitted with JobID %s", job_id);
 
 	/* 3. Attached: follow it to its end. */
 	if (!job->detached)
@@ -520,7 +494,7 @@ int cl_session_list(const cl_session *s, unsigned sections)
 	cm_err e = {0};
 	cl_http *h = NULL;
 	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
-		say("flinc: %s", e.msg);
+		cl_say("flinc: %s", e.msg);
 		return CL_EXIT_JOB;
 	}
 	printf("Waiting for response...\n");
@@ -543,7 +517,7 @@ int cl_session_list(const cl_session *s, unsigned sections)
 			cl_list_print(stdout, &l, sections);
 			cl_job_list_fini(&l);
 			if (fflush(stdout) != 0) {
-				say("flinc: cannot write the list to stdout: %s", strerror(errno));
+				cl_say("flinc: cannot write the list to stdout: %s", strerror(errno));
 				code = CL_EXIT_JOB;
 			}
 		}
@@ -557,12 +531,12 @@ int cl_session_cancel(const cl_session *s, const char *job_id)
 	cm_err e = {0};
 	if (!cl_job_id_valid(job_id)) {
 		cl_job_id_refuse(job_id, &e);
-		say("flinc: %s", e.msg);
+		cl_say("flinc: %s", e.msg);
 		return CL_EXIT_USAGE;
 	}
 	cl_http *h = NULL;
 	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
-		say("flinc: %s", e.msg);
+		cl_say("flinc: %s", e.msg);
 		return CL_EXIT_JOB;
 	}
 	printf("Cancelling job %s.\n", job_id);

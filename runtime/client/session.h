@@ -69,4 +69,8 @@ int cl_session_list(const cl_session *s, unsigned sections);
 /* job_id is checked (cl_job_id_valid) before anything is sent. */
 int cl_session_cancel(const cl_session *s, const char *job_id);
 
+/* One line on stderr with one write(2), mirrored into the client's log
+ * file when it has one (cli.c); lines of other threads never interleave. */
+void cl_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

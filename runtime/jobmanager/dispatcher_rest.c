@@ -1056,15 +1056,7 @@ static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
 	if (len > 0 && (size_t)len < sizeof(buf))
 		cm_wbuf_raw(&w, buf, (size_t)len);
 	cm_procstat_prometheus(&w, "component=\"jobmanager\"");
-	int rc = cm_wbuf_error(&w);
-	if (rc == 0) {
-		resp->body = cm_wbuf_take(&w, &resp->body_len);
-		resp->status = 200;
-		snprintf(resp->content_type, sizeof(resp->content_type),
-			 "text/plain; version=0.0.4; charset=utf-8");
-		if (!resp->body)
-			rc = FL_ENOMEM;
-	}
+	int rc = rest_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &w);
 	cm_wbuf_fini(&w);
 	return rc;
 }

@@ -40,6 +40,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/sync.h"
 #include "rest/rest.h"
@@ -921,5 +922,22 @@ int rest_error(rest_response *resp, int status, const char *fmt, ...)
 	resp->body_len = strlen(txt);
 	resp->status = status;
 	snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
+	return 0;
+}
+
+int rest_text(rest_response *resp, int status, const char *content_type, cm_wbuf *w)
+{
+	int rc = cm_wbuf_error(w);
+	if (rc)
+		return rc;
+	size_t len = 0;
+	uint8_t *body = cm_wbuf_take(w, &len);
+	if (!body)
+		return FL_ENOMEM;
+	free(resp->body);
+	resp->body = body;
+	resp->body_len = len;
+	resp->status = status;
+	snprintf(resp->content_type, sizeof(resp->content_type), "%s", content_type);
 	return 0;
 }

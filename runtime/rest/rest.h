@@ -135,6 +135,11 @@ int rest_query(const rest_request *req, const char *key, char *buf, size_t cap);
  * gives, is FL_ENOMEM). Replaces a body set before. Returns 0 or
  * FL_ENOMEM. */
 int rest_json(rest_response *resp, int status, void *json);
+/* Sets resp to status with the bytes of w as its body (taken: w is empty
+ * after) and content_type (e.g. Prometheus' text format). Returns 0, w's
+ * error, or FL_ENOMEM. */
+struct cm_wbuf;
+int rest_text(rest_response *resp, int status, const char *content_type, struct cm_wbuf *w);
 /* Sets resp to status and {"errors": [message]}. Returns 0 or FL_ENOMEM. */
 int rest_error(rest_response *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

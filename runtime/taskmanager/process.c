@@ -249,6 +249,21 @@ static void remove_blob_dir(const char *dir)
 
 /* -------------------------------------------------------- registration */
 
+/* The ResourceManager's session id, the payload of its registration and
+ * heartbeat replies. */
+static int parse_session(const struct sync_call *c, char *session, size_t cap)
+{
+	cm_rbuf r;
+	cm_rbuf_init(&r, c->payload, c->len);
+	char *s = NULL;
+	cm_rbuf_strdup(&r, 64, &s);
+	int rc = cm_rbuf_end(&r) != 0 || !s ? FL_EPROTO : 0;
+	if (rc == 0)
+		snprintf(session, cap, "%s", s);
+	free(s);
+	return rc;
+}
+
 static int register_once(struct tmp *p, char *session, size_t cap, char *why, size_t whylen)
 {
 	int64_t cpu = 0, mem = 0, managed = 0, net = 0, slots = 1;
@@ -271,21 +286,10 @@ static int register_once(struct tmp *p, char *session, size_t cap, char *why, si
 	sync_init(&c);
 	p->rm->ops->register_tm(p->rm, &reg, sync_done, &c);
 	int rc = sync_wait(&c);
-	if (rc == 0) {
-		cm_rbuf r;
-		cm_rbuf_init(&r, c.payload, c.len);
-		char *s = NULL;
-		cm_rbuf_strdup(&r, 64, &s);
-		if (cm_rbuf_end(&r) != 0 || !s)
-			rc = FL_EPROTO;
-		else
-			snprintf(session, cap, "%s", s);
-		free(s);
-		if (rc)
-			snprintf(why, whylen, "malformed registration reply");
-	} else {
+	if (rc == 0 && (rc = parse_session(&c, session, cap)) != 0)
+		snprintf(why, whylen, "malformed registration reply");
+	else if (rc)
 		snprintf(why, whylen, "%s", c.msg);
-	}
 	sync_fini(&c);
 	return rc;
 }
@@ -296,18 +300,9 @@ static int heartbeat_once(struct tmp *p, char *session, size_t cap, char *why, s
 	sync_init(&c);
 	p->rm->ops->tm_heartbeat(p->rm, tm_resource_id(p->tm), sync_done, &c);
 	int rc = sync_wait(&c);
-	if (rc == 0) {
-		cm_rbuf r;
-		cm_rbuf_init(&r, c.payload, c.len);
-		char *s = NULL;
-		cm_rbuf_strdup(&r, 64, &s);
-		if (cm_rbuf_end(&r) != 0 || !s)
-			rc = FL_EPROTO;
-		else
-			snprintf(session, cap, "%s", s);
-		free(s);
-	}
-	snprintf(why, whylen, "%s", c.msg);
+	if (rc == 0)
+		rc = parse_session(&c, session, cap);
+	snprintf(why, whylen, "%s", rc == FL_EPROTO && !c.msg[0] ? "malformed heartbeat reply" : c.msg);
 	sync_fini(&c);
 	return rc;
 }
@@ -405,15 +400,7 @@ static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
 	labels[n] = '\0';
 	if (rc == 0) {
 		cm_procstat_prometheus(&w, labels);
-		rc = cm_wbuf_error(&w);
-	}
-	if (rc == 0) {
-		resp->body = cm_wbuf_take(&w, &resp->body_len);
-		resp->status = 200;
-		snprintf(resp->content_type, sizeof(resp->content_type),
-			 "text/plain; version=0.0.4; charset=utf-8");
-		if (!resp->body)
-			rc = FL_ENOMEM;
+		rc = rest_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &w);
 	}
 	cm_wbuf_fini(&w);
 	return rc;
