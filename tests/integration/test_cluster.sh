@@ -183,6 +183,21 @@ grep -q 'Restart with fixed delay (500 ms)' "$WORK/api.out" && pass "/jobs/:id/c
 grep -q "switched from state FAILING to RESTARTING" "$WORK/jm.log" && pass "the JobManager logged the restart" ||
 	fail "no restart in the JobManager's log"
 
+# ------------------------------------------------- the JobManager comes back
+# Killed and started again on the same RPC port: its TaskManagers notice
+# the new session and register with it.
+api GET /overview
+ALIVE=$(json .taskmanagers)
+kill -9 "$JM_PID"
+wait "$JM_PID" 2>/dev/null || true
+mv "$WORK/jm.log" "$WORK/jm-first.log"
+start_jm jm -D jobmanager.rpc.port="$RPC_PORT"
+if wait_overview "$ALIVE" 20; then
+	pass "a restarted JobManager has its $ALIVE TaskManagers back"
+else
+	fail "after the JobManager's restart: $(json .taskmanagers) TaskManagers, not $ALIVE"
+fi
+
 # ---------------------------------- a user function that ignores cancel
 # A TaskManager whose task does not end within task.cancellation.timeout
 # exits, as Flink's does; the cancelled job ends all the same.
@@ -255,7 +270,7 @@ else
 	fail "application mode, failing job: exit $RC" "$(tail -n 5 "$WORK/app-fail.log")"
 fi
 
-for f in "$WORK"/jm.log "$WORK"/tm-*.log "$WORK"/app-*.log; do
+for f in "$WORK"/jm.log "$WORK"/jm-first.log "$WORK"/tm-*.log "$WORK"/app-*.log; do
 	sanitizer_clean "$f" || fail "sanitizer report in $(basename "$f")" "$(grep -m3 -E 'Sanitizer|runtime error' "$f")"
 done
 pass "logs checked for sanitizer reports"
