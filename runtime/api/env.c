@@ -706,6 +706,25 @@ FL_API fl_stream *fl_start_new_chain(fl_stream *s)
 	return n ? s : NULL;
 }
 
+FL_API fl_stream *fl_colocate(fl_stream *s, const char *group)
+{
+	sg_node *n = settable(s, "colocate");
+	if (!n)
+		return NULL;
+	if (!group || !*group) {
+		env_fail(s->env, FL_EINVAL, "colocate: the group name of '%s' is empty", n->name);
+		return NULL;
+	}
+	char *c = strndup(group, 200);
+	if (!c) {
+		env_fail(s->env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	free(n->coloc_group);
+	n->coloc_group = c;
+	return s;
+}
+
 FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group)
 {
 	sg_node *n = settable(s, "slot_sharing_group");

@@ -62,6 +62,28 @@ static int resolve_nodes(jg_graph *g, cm_err *err)
 					  "source '%s' is unbounded (count < 0) but the job runs in BATCH "
 					  "mode, which needs bounded sources; use STREAMING mode or give a count",
 					  n->name);
+		/* Co-location: every member of the group in one slot sharing group,
+		 * at one parallelism (the scheduler then puts subtask i of each
+		 * into the group's i-th slot). */
+		for (size_t j = 0; n->coloc_group && j < i; j++) {
+			const sg_node *m = sg->nodes[j];
+			if (!m->coloc_group || strcmp(m->coloc_group, n->coloc_group) != 0)
+				continue;
+			if (g->node_parallelism[j] != p)
+				return cm_err_set(err, FL_EINVAL,
+						  "co-location group '%s': operator '%s' has parallelism "
+						  "%d and '%s' %d; co-located operators need the same "
+						  "parallelism",
+						  n->coloc_group, m->name, g->node_parallelism[j],
+						  n->name, p);
+			if (strcmp(g->node_slot_group[j], g->node_slot_group[i]) != 0)
+				return cm_err_set(err, FL_EINVAL,
+						  "co-location group '%s': operator '%s' is in slot "
+						  "sharing group '%s' and '%s' in '%s'; co-located "
+						  "operators need the same slot sharing group",
+						  n->coloc_group, m->name, g->node_slot_group[j],
+						  n->name, g->node_slot_group[i]);
+		}
 		for (size_t j = 0; j < n->ninputs; j++) {
 			const sg_edge *e = &n->inputs[j];
 			if (e->src < 0 || (size_t)e->src >= i)

@@ -67,6 +67,7 @@ typedef struct sg_node {
 	bool chaining_disabled;
 	bool start_new_chain;
 	char *slot_group; /* NULL: inherited from the inputs, else "default" */
+	char *coloc_group; /* NULL: none (fl_colocate) */
 	/* kind-specific parameters */
 	int64_t gen_count;
 	double gen_rate;

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "graph/jobgraph.h"
 #include "jobmanager/dispatcher_internal.h"
+#include "jobmanager/scheduler.h"
 #include "taskmanager/task.h"
 
 #ifndef FLINC_VERSION_STRING
@@ -636,6 +637,9 @@ static void vertex_on_loop(void *arg, const jm_view *v)
 		const char *tm = s->tm >= 0 && (size_t)s->tm < v->ntms ? v->tm_ids[s->tm] : NULL;
 		cJSON_AddStringToObject(x, "endpoint", tm ? tm : "(unassigned)");
 		cJSON_AddStringToObject(x, "taskmanager-id", tm ? tm : "(unassigned)");
+		/* flinc's: the job's slot it runs in (shared by subtask i of a slot
+		 * sharing group, and so of a co-location group). */
+		cJSON_AddNumberToObject(x, "slot", sch_slot_of(v->jg, r->v, i));
 		int64_t start = s->since[TM_TASK_DEPLOYING] ? s->since[TM_TASK_DEPLOYING] : -1;
 		int64_t end = -1;
 		for (int f = TM_TASK_FINISHED; f < TM_TASK_NSTATES; f++)

@@ -3,6 +3,7 @@
  */
 #include "jobmanager/scheduler.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,4 +67,30 @@ int sch_assign(const jg_graph *jg, const int *slots, size_t ntms, uint32_t **whe
 	free(vbase);
 	free(order);
 	return 0;
+}
+
+int sch_slot_of(const jg_graph *jg, int vertex, int subtask)
+{
+	/* The group's run of slots starts after the runs of the groups first
+	 * seen before it, each as wide as its widest vertex (as sch_assign). */
+	const char *group = jg->vertices[vertex].slot_group;
+	int base = 0;
+	for (size_t v = 0; v < jg->nvertices; v++) {
+		const char *gv = jg->vertices[v].slot_group;
+		bool first = true;
+		for (size_t u = 0; u < v && first; u++)
+			if (strcmp(jg->vertices[u].slot_group, gv) == 0)
+				first = false;
+		if (!first)
+			continue;
+		if (strcmp(gv, group) == 0)
+			break;
+		int width = 0;
+		for (size_t u = v; u < jg->nvertices; u++)
+			if (strcmp(jg->vertices[u].slot_group, gv) == 0 &&
+			    jg->vertices[u].parallelism > width)
+				width = jg->vertices[u].parallelism;
+		base += width;
+	}
+	return base + subtask;
 }

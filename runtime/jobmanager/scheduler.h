@@ -7,6 +7,10 @@
  * a job the sum over its groups. Slots are taken round-robin across
  * TaskManagers (the first slot of each, then the second...), so pipelines
  * spread out and data crosses TaskManagers.
+ *
+ * Co-location groups (fl_colocate) need nothing more: their members share a
+ * slot sharing group and a parallelism (jg_build checks), so subtask i of
+ * each lands in the group's i-th slot.
  */
 #ifndef FLINC_JOBMANAGER_SCHEDULER_H
 #define FLINC_JOBMANAGER_SCHEDULER_H
@@ -24,5 +28,9 @@
  */
 int sch_assign(const jg_graph *jg, const int *slots, size_t ntms, uint32_t **where, char *msg,
 	       size_t msglen);
+
+/* The job's slot (0 .. slots_needed-1) that subtask of vertex runs in: the
+ * same for subtask i of every vertex of a slot sharing group. */
+int sch_slot_of(const jg_graph *jg, int vertex, int subtask);
 
 #endif

@@ -5,7 +5,7 @@
 #   start_jm TAG [ARGS...]   flinc-jobmanager on free ports (REST_PORT,
 #                            RPC_PORT, JM_PID), its log in $WORK/TAG.log
 #   start_tm TAG [ARGS...]   a flinc-taskmanager with 2 slots and resource id
-#                            TAG registering there (LAST_TM), log $WORK/TAG.log,
+#                            TAG registering there (LAST_TM, TM_PID[TAG]), log $WORK/TAG.log,
 #                            /metrics on a free port (see metrics_port)
 #   metrics_port TAG         the TaskManager's /metrics port, from its log
 #   stop_all                 TERM, then KILL after 10 s, every process started
@@ -33,6 +33,7 @@ COMMON=(-D "security.internal.token=$TOKEN" -D high-availability.cluster-id=it-c
 	-D jobmanager.rpc.address=127.0.0.1 -D jobmanager.bind-host=127.0.0.1
 	-D heartbeat.interval=300ms -D heartbeat.timeout=3s -D log.level=INFO)
 PIDS=()
+declare -A TM_PID # TaskManager pids by tag
 
 stop_all() {
 	local p
@@ -68,6 +69,7 @@ start_tm() { # start_tm TAG ARGS...
 		-D taskmanager.resource-id="$tag" -D metrics.reporter.prom.port=0 "$@" >"$WORK/$tag.log" 2>&1 &
 	LAST_TM=$!
 	PIDS+=("$LAST_TM")
+	TM_PID[$tag]=$LAST_TM
 }
 
 metrics_port() {

@@ -66,6 +66,25 @@ check "the slots are free again" wait_overview 2 5
 [ "$(json '."slots-available"')" = 4 ] && pass "4 slots available after the job" ||
 	fail "slots after the job" "$(cat "$WORK/api.out")"
 
+# ------------------------------------------------------------ co-location
+upload "$JOBS/colocated.so"
+run_jar "$JAR" '{"parallelism": 2}'
+if wait_state "$JOB" RUNNING 20; then
+	api GET "/jobs/$JOB/vertices/${JOB:0:24}00000000"
+	json '[.subtasks[] | "\(.subtask) \(."taskmanager-id") \(.slot)"] | join(";")' >"$WORK/coloc-src.txt"
+	api GET "/jobs/$JOB/vertices/${JOB:0:24}00000001"
+	json '[.subtasks[] | "\(.subtask) \(."taskmanager-id") \(.slot)"] | join(";")' >"$WORK/coloc-map.txt"
+	if cmp -s "$WORK/coloc-src.txt" "$WORK/coloc-map.txt" && grep -q 'tm-' "$WORK/coloc-src.txt"; then
+		pass "co-located source and map: subtask i of each in the same slot ($(cat "$WORK/coloc-src.txt"))"
+	else
+		fail "co-location" "source: $(cat "$WORK/coloc-src.txt")" "map: $(cat "$WORK/coloc-map.txt")"
+	fi
+	api PATCH "/jobs/$JOB?mode=cancel"
+	wait_state "$JOB" CANCELED 20 || fail "the co-located job did not cancel: $STATE"
+else
+	fail "the co-located job is not RUNNING: $STATE"
+fi
+
 # ------------------------------------------- two jobs, cancelling one
 upload "$SLOW"
 SLOW_JAR=$JAR
@@ -138,8 +157,7 @@ sleep 1.5
 api GET "/jobs/$JOB/vertices/${JOB:0:24}00000000"
 VICTIM=$(json '.subtasks[0]."taskmanager-id"')
 VICTIM_PID=
-[ "$VICTIM" = tm-b ] && VICTIM_PID=$(pgrep -f 'taskmanager.resource-id=tm-b' | head -n 1)
-[ "$VICTIM" = tm-c ] && VICTIM_PID=$(pgrep -f 'taskmanager.resource-id=tm-c' | head -n 1)
+case $VICTIM in tm-b | tm-c) VICTIM_PID=${TM_PID[$VICTIM]} ;; esac
 if [ -n "$VICTIM_PID" ]; then
 	# Metrics while the job runs: the JobManager's on its REST port, each
 # TaskManager's on its own.
@@ -201,10 +219,8 @@ fi
 # ---------------------------------- a user function that ignores cancel
 # A TaskManager whose task does not end within task.cancellation.timeout
 # exits, as Flink's does; the cancelled job ends all the same.
-kill -TERM "$(pgrep -f 'taskmanager.resource-id=tm-d' | head -n 1)" 2>/dev/null || true
-kill -TERM "$(pgrep -f 'taskmanager.resource-id=tm-b' | head -n 1)" 2>/dev/null || true
-kill -TERM "$(pgrep -f 'taskmanager.resource-id=tm-c' | head -n 1)" 2>/dev/null || true
-check "the other TaskManagers left" wait_overview 0 20
+for t in tm-b tm-c tm-d; do kill -TERM "${TM_PID[$t]}" 2>/dev/null || true; done
+check "the other TaskManagers left" wait_overview 0 30
 start_tm tm-stuck -D task.cancellation.interval=200ms -D task.cancellation.timeout=2s
 STUCK_PID=$LAST_TM
 check "a TaskManager with a 2 s cancellation timeout joins" wait_overview 1 20

@@ -14,6 +14,7 @@
 
 #include "api/env.h"
 #include "graph/jobgraph.h"
+#include "jobmanager/scheduler.h"
 
 int tg_gen(fl_ctx *ctx, int64_t off, fl_row *out);
 int tg_map(fl_ctx *ctx, const fl_row *in, fl_row *out);
@@ -179,6 +180,56 @@ static void test_slot_sharing_groups_add_their_widest_vertex(void **state)
 	assert_string_equal(jg->vertices[1].name, "Map -> Sink: Discard");
 	assert_int_equal(jg->slots_needed, 2 + 3);
 	jg_free(jg);
+	fl_env_free(env);
+}
+
+static void test_colocated_operators_share_slots_or_are_refused(void **state)
+{
+	/* Two vertices (chaining off) of one group: subtask i of each in the
+	 * group's i-th slot, after the slots of the "other" group. */
+	fl_env *env = env_p(2);
+	fl_stream *side = fl_slot_sharing_group(fl_generator(env, 10, 0, tg_gen), "other");
+	fl_set_parallelism(fl_discard(side), 3);
+	fl_stream *a = fl_colocate(fl_generator(env, 10, 0, tg_gen), "pair");
+	fl_stream *b = fl_colocate(fl_disable_chaining(fl_map(a, tg_map)), "pair");
+	fl_discard(b);
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	int va = jg->node_vertex[a->node], vb = jg->node_vertex[b->node];
+	assert_int_not_equal(va, vb);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sch_slot_of(jg, va, i), sch_slot_of(jg, vb, i));
+		assert_int_equal(sch_slot_of(jg, va, i), 3 + i);
+	}
+	/* sch_assign puts them where sch_slot_of says: one TaskManager per
+	 * slot, so the slot is the TaskManager. */
+	int slots[5] = {1, 1, 1, 1, 1};
+	uint32_t *where[16];
+	for (size_t v = 0; v < jg->nvertices; v++)
+		assert_non_null(where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t)));
+	char msg[256];
+	assert_int_equal(sch_assign(jg, slots, 5, where, msg, sizeof(msg)), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(where[va][i], where[vb][i]);
+	for (size_t v = 0; v < jg->nvertices; v++)
+		free(where[v]);
+	jg_free(jg);
+	fl_env_free(env);
+
+	/* Another parallelism, or another slot sharing group: refused. */
+	env = env_p(2);
+	a = fl_colocate(fl_generator(env, 10, 0, tg_gen), "pair");
+	fl_discard(fl_set_parallelism(fl_colocate(fl_map(a, tg_map), "pair"), 1));
+	assert_null(build(env, &err));
+	assert_non_null(strstr(err.msg, "co-location group 'pair'"));
+	assert_non_null(strstr(err.msg, "same parallelism"));
+	fl_env_free(env);
+	env = env_p(2);
+	a = fl_colocate(fl_generator(env, 10, 0, tg_gen), "pair");
+	fl_discard(fl_slot_sharing_group(fl_colocate(fl_map(a, tg_map), "pair"), "x"));
+	assert_null(build(env, &err));
+	assert_non_null(strstr(err.msg, "same slot sharing group"));
 	fl_env_free(env);
 }
 
@@ -412,6 +463,7 @@ int main(void)
 	    cmocka_unit_test(test_disable_chaining_isolates_the_operator),
 	    cmocka_unit_test(test_start_new_chain_breaks_only_before_the_operator),
 	    cmocka_unit_test(test_slot_sharing_groups_add_their_widest_vertex),
+	    cmocka_unit_test(test_colocated_operators_share_slots_or_are_refused),
 	    cmocka_unit_test(test_sink_takes_default_parallelism_not_its_inputs),
 	    cmocka_unit_test(test_union_is_a_chain_head_with_two_inputs),
 	    cmocka_unit_test(test_one_operator_feeding_two_chained_sinks_is_a_tree),

@@ -394,6 +394,13 @@ FL_API fl_stream *fl_name(fl_stream *s, const char *name);
 FL_API fl_stream *fl_disable_chaining(fl_stream *s);
 FL_API fl_stream *fl_start_new_chain(fl_stream *s);
 FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group);
+/*
+ * Co-location (Flink's CoLocationGroup): subtask i of every operator of the
+ * named group runs in the same slot, a hard constraint where slot sharing
+ * is a permission. The operators of a group must have the same
+ * parallelism and slot sharing group, or the job is refused naming them.
+ */
+FL_API fl_stream *fl_colocate(fl_stream *s, const char *group);
 
 /* -------------------------------------------------------------- programs */
 
