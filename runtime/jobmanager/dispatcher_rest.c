@@ -537,6 +537,9 @@ static int h_job_cancel(void *arg, const rest_request *req, rest_response *resp)
 	return rc;
 }
 
+static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subtask,
+			       int64_t now);
+
 struct vertex_req {
 	const struct ds_job *j;
 	int v;
@@ -586,6 +589,7 @@ static void vertex_on_loop(void *arg, const jm_view *v)
 						(double)s->since[st]);
 		if (s->failure)
 			cJSON_AddStringToObject(x, "failure-cause", s->failure);
+		dash_subtask_extra(x, v, r->v, i, now);
 		cJSON_AddItemToArray(subs, x);
 	}
 	r->out = print_free(o);
@@ -1236,6 +1240,35 @@ static int h_dash_app_exceptions(void *arg, const rest_request *req, rest_respon
 }
 
 /* ---- a job's vertices */
+
+/* What the dashboard's subtask table reads beyond GET .../vertices/:id:
+ * Flink's "metrics" (records are known per vertex, so per subtask only
+ * when there is one; otherwise they say incomplete) and "status-duration",
+ * the time spent in each state up to RUNNING. */
+static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subtask, int64_t now)
+{
+	const jg_vertex *jv = &v->jg->vertices[vertex];
+	const eg_subtask *s = &v->eg->vertices[vertex].subtasks[subtask];
+	double in = 0, out = 0;
+	bool known = jv->parallelism == 1;
+	if (known)
+		vertex_records(v, jv, &in, &out);
+	cJSON_AddItemToObject(x, "metrics", metrics_json(in, out, known));
+	static const enum tm_task_state order[] = {TM_TASK_CREATED, TM_TASK_SCHEDULED,
+						   TM_TASK_DEPLOYING, TM_TASK_RUNNING};
+	cJSON *d = cJSON_AddObjectToObject(x, "status-duration");
+	for (size_t k = 0; d && k < sizeof(order) / sizeof(*order); k++) {
+		int64_t since = s->since[order[k]], until = 0;
+		/* Left at the first later state entered (or a final one). */
+		for (int f = order[k] + 1; since > 0 && f < TM_TASK_NSTATES; f++)
+			if (s->since[f] >= since && (until == 0 || s->since[f] < until))
+				until = s->since[f];
+		if (since > 0 && until == 0)
+			until = now;
+		cJSON_AddNumberToObject(d, tm_task_state_name(order[k]),
+					since > 0 ? (double)(until - since) : 0);
+	}
+}
 
 /* Looks up :jobid and :vertexid. Returns the vertex inside *det (the job's
  * details, for the caller to free), or NULL having answered 400/404, or
