@@ -29,9 +29,14 @@ static bool has_index(const char *dir)
 
 static bool try_dir(const char *dir, char *out, size_t cap)
 {
-	if (!has_index(dir) || strlen(dir) >= cap)
+	if (!has_index(dir))
 		return false;
-	snprintf(out, cap, "%s", dir);
+	/* Logged: bin/../share/flinc/web reads better resolved. */
+	char real[PATH_MAX];
+	const char *d = realpath(dir, real) ? real : dir;
+	if (strlen(d) >= cap)
+		return false;
+	snprintf(out, cap, "%s", d);
 	return true;
 }
 
