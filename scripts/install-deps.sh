@@ -7,13 +7,15 @@ pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates
 	libnng-dev libmbedtls-dev libcjson-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev libcmocka-dev
 	time procps curl jq
 	clang-14 libclang-rt-14-dev
-	openjdk-17-jre-headless maven)
+	openjdk-17-jre-headless maven unzip chromium fonts-liberation)
 # clang-14 builds the fuzz preset; on Debian 12 libFuzzer and clang's
 # sanitizer runtimes (libclang_rt.fuzzer*.a, libclang_rt.asan*.a) are in
 # libclang-rt-14-dev, which clang-14 only recommends.
 # Java 17 and Maven run Apache Flink's own CLI against a flinc JobManager
 # (integration.flink_cli); its jars come from Maven Central into ~/.m2 when
 # the test first runs (tests/flink-cli/classpath.sh), not here.
+# maven and unzip fetch and unpack Flink's web dashboard (scripts/fetch-web.sh);
+# chromium (headless) and a font render it in integration.dashboard.
 if [[ ${1:-} == --e2e ]]; then
 	pkgs+=(docker.io containerd runc containernetworking-plugins etcd-server debootstrap
 		openssl iptables iproute2 conntrack socat curl)

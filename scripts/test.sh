@@ -12,6 +12,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-deps.sh
 status=0
 
+# Flink's web dashboard for integration.dashboard, cached in ~/.cache/flinc
+# (a download only the first time).
+scripts/fetch-web.sh >/dev/null || status=1
+
 echo "== unit + integration tests (ASan + UBSan) =="
 cmake --preset asan-ubsan >/dev/null
 cmake --build --preset asan-ubsan

@@ -168,6 +168,13 @@ static const struct cfg_key keys[] = {
 	   "Largest request body the REST endpoint accepts (a job library upload included)."),
     STRING(CFG_WEB_UPLOAD_DIR, "",
 	   "Directory for uploaded job libraries (empty: a new directory under $TMPDIR)."),
+    STRING(CFG_WEB_STATIC_DIR, "",
+	   "Directory of the web dashboard's files, served at / (flinc only; empty: "
+	   "share/flinc/web beside the binaries, else the cache scripts/fetch-web.sh fills)."),
+    BOOL(CFG_WEB_SUBMIT, "true", "Whether the web dashboard offers to upload and run jobs."),
+    BOOL(CFG_WEB_CANCEL, "true", "Whether the web dashboard offers to cancel jobs."),
+    DURATION_RANGE(CFG_WEB_REFRESH, "3 s", 100, MS_PER_H,
+		   "How often the web dashboard refreshes what it shows."),
     STRING(CFG_CLUSTER_ID, "default",
 	   "Id of the cluster; its JobManager and TaskManagers must agree (and share "
 	   "security.internal.token)."),

@@ -9,9 +9,13 @@
  * as Flink says), cancelling an ended job 409.
  */
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -206,7 +210,9 @@ char *ds_details_json(const struct ds_job *j, const jm_view *v)
 		cJSON_AddItemToObject(x, "tasks", state_counts(ev->count));
 		double in, out;
 		vertex_records(v, jv, &in, &out);
-		cJSON_AddItemToObject(x, "metrics", metrics_json(in, out, eg_status_is_terminal(st)));
+		/* Complete: the JobMaster's last full metrics round (Flink: every
+		 * subtask reported). */
+		cJSON_AddItemToObject(x, "metrics", metrics_json(in, out, true));
 		cJSON_AddItemToArray(vs, x);
 		for (int s = 0; s < TM_TASK_NSTATES; s++)
 			total[s] += ev->count[s];
@@ -371,15 +377,22 @@ static char *job_json(ds_dispatcher *d, struct ds_job *j,
 
 static int h_config(void *arg, const rest_request *req, rest_response *resp)
 {
+	ds_dispatcher *d = arg;
+	/* The dashboard's switches (Flink's web.* keys). */
+	bool submit = true, cancel = true;
+	int64_t refresh = 3000;
+	cfg_get_bool(d->config, CFG_WEB_SUBMIT, &submit);
+	cfg_get_bool(d->config, CFG_WEB_CANCEL, &cancel);
+	cfg_get_duration_ms(d->config, CFG_WEB_REFRESH, &refresh);
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "refresh-interval", 3000);
+	cJSON_AddNumberToObject(o, "refresh-interval", (double)refresh);
 	cJSON_AddStringToObject(o, "timezone-name", "Coordinated Universal Time");
 	cJSON_AddNumberToObject(o, "timezone-offset", 0);
 	cJSON_AddStringToObject(o, "flink-version", FLINC_VERSION_STRING);
 	cJSON_AddStringToObject(o, "flink-revision", "flinc");
 	cJSON *f = cJSON_AddObjectToObject(o, "features");
-	cJSON_AddBoolToObject(f, "web-submit", true);
-	cJSON_AddBoolToObject(f, "web-cancel", true);
+	cJSON_AddBoolToObject(f, "web-submit", submit);
+	cJSON_AddBoolToObject(f, "web-cancel", cancel);
 	cJSON_AddBoolToObject(f, "web-rescale", false);
 	cJSON_AddBoolToObject(f, "web-history", false);
 	return rest_json(resp, 200, o);
@@ -605,6 +618,9 @@ static int h_job_cancel(void *arg, const rest_request *req, rest_response *resp)
 	return rc;
 }
 
+static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subtask,
+			       int64_t now);
+
 struct vertex_req {
 	const struct ds_job *j;
 	int v;
@@ -657,6 +673,7 @@ static void vertex_on_loop(void *arg, const jm_view *v)
 						(double)s->since[st]);
 		if (s->failure)
 			cJSON_AddStringToObject(x, "failure-cause", s->failure);
+		dash_subtask_extra(x, v, r->v, i, now);
 		cJSON_AddItemToArray(subs, x);
 	}
 	r->out = print_free(o);
@@ -694,6 +711,8 @@ static int h_vertex(void *arg, const rest_request *req, rest_response *resp)
 	ds_job_put(d, j);
 	return rc;
 }
+
+static void dash_tm_details(ds_dispatcher *d, cJSON *x, const rm_tm_view *t);
 
 static cJSON *tm_json(const rm_tm_view *t, int64_t now)
 {
@@ -761,8 +780,12 @@ static int h_taskmanager(void *arg, const rest_request *req, rest_response *resp
 		i++;
 	if (i == n)
 		rc = rest_error(resp, 404, "TaskManager %.128s does not exist", id ? id : "");
-	else
-		rc = rest_json(resp, 200, tm_json(&tms[i], cm_wall_ms()));
+	else {
+		cJSON *x = tm_json(&tms[i], cm_wall_ms());
+		if (x)
+			dash_tm_details(d, x, &tms[i]);
+		rc = rest_json(resp, 200, x);
+	}
 	free(tms);
 	return rc;
 }
@@ -1065,6 +1088,922 @@ static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
 	return rc;
 }
 
+/* ------------------------------------------------------ web dashboard */
+/*
+ * What Apache Flink's web dashboard (served at / by jobmanager/web.c) asks
+ * for beyond the API the CLI uses, in Flink's shapes. Most is read from
+ * the job's /jobs/:id JSON (live from its JobMaster or archived), so a
+ * running and an ended job answer alike. Where flinc has no such thing
+ * yet the answer says so as Flink does when a feature is off: checkpoints
+ * are Flink's 404 "Checkpointing is not enabled", back-pressure its
+ * "deprecated" status, flame graphs its "disabled" graph, watermarks and
+ * accumulators empty lists, metrics only the figures flinc measures.
+ */
+
+/* The job's /jobs/:id JSON, parsed; NULL when out of memory. */
+static cJSON *dash_details(ds_dispatcher *d, struct ds_job *j)
+{
+	char *s = job_json(d, j, ds_details_json, &j->details);
+	cJSON *o = s ? cJSON_Parse(s) : NULL;
+	free(s);
+	return o;
+}
+
+/* Every job, newest first, each with a reference (dash_jobs_put). */
+static struct ds_job **dash_jobs_get(ds_dispatcher *d, size_t *n)
+{
+	pthread_mutex_lock(&d->mu);
+	size_t cap = d->njobs, k = 0;
+	struct ds_job **a = calloc(cap ? cap : 1, sizeof(*a));
+	for (struct ds_job *j = d->jobs; a && j && k < cap; j = j->next) {
+		j->refs++;
+		a[k++] = j;
+	}
+	pthread_mutex_unlock(&d->mu);
+	*n = k;
+	return a;
+}
+
+static void dash_jobs_put(ds_dispatcher *d, struct ds_job **a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ds_job_put(d, a[i]);
+	free(a);
+}
+
+static double dash_num(const cJSON *o, const char *key)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(x) ? x->valuedouble : 0;
+}
+
+static const char *dash_str(const cJSON *o, const char *key)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(x) ? x->valuestring : "";
+}
+
+/* Flink's JobDetails (an entry of /jobs/overview) from a job's details:
+ * "tasks" counts subtasks per ExecutionState in lower case, and "total". */
+static cJSON *dash_job_item(const cJSON *det)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "jid", dash_str(det, "jid"));
+	cJSON_AddStringToObject(x, "name", dash_str(det, "name"));
+	cJSON_AddStringToObject(x, "state", dash_str(det, "state"));
+	cJSON_AddStringToObject(x, "job-type", dash_str(det, "job-type"));
+	double start = dash_num(det, "start-time"), end = dash_num(det, "end-time");
+	cJSON_AddNumberToObject(x, "start-time", start);
+	cJSON_AddNumberToObject(x, "end-time", end);
+	cJSON_AddNumberToObject(x, "duration", dash_num(det, "duration"));
+	double last = start;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(det, "timestamps"))
+	{
+		if (cJSON_IsNumber(t) && t->valuedouble > last)
+			last = t->valuedouble;
+	}
+	cJSON_AddNumberToObject(x, "last-modification", last);
+	cJSON *tasks = cJSON_AddObjectToObject(x, "tasks");
+	double total = 0;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(det, "status-counts"))
+	{
+		char lower[32];
+		size_t i = 0;
+		for (; c->string[i] && i + 1 < sizeof(lower); i++)
+			lower[i] = (char)(c->string[i] >= 'A' && c->string[i] <= 'Z'
+					      ? c->string[i] - 'A' + 'a'
+					      : c->string[i]);
+		lower[i] = '\0';
+		cJSON_AddNumberToObject(tasks, lower, c->valuedouble);
+		total += c->valuedouble;
+	}
+	cJSON_AddNumberToObject(tasks, "total", total);
+	return x;
+}
+
+/* ---- applications (Flink 2.3). flinc has no application entity yet:
+ * each job is shown as an application of its own, under the job's id (as
+ * Flink wraps a job submitted alone), so a main() that submits several
+ * jobs shows as several applications. */
+
+/* Flink's ApplicationState of a job's state. */
+static const char *dash_app_state(const char *job_state)
+{
+	static const char *const same[] = {"CREATED",  "RUNNING",  "FAILING", "FAILED",
+					   "CANCELED", "FINISHED", NULL};
+	for (int i = 0; same[i]; i++)
+		if (strcmp(job_state, same[i]) == 0)
+			return job_state;
+	if (strcmp(job_state, "CANCELLING") == 0)
+		return "CANCELING";
+	if (strcmp(job_state, "INITIALIZING") == 0)
+		return "CREATED";
+	if (strcmp(job_state, "SUSPENDED") == 0)
+		return "FAILED";
+	return "RUNNING"; /* RESTARTING, RECONCILING */
+}
+
+static cJSON *dash_app_head(const cJSON *det)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "id", dash_str(det, "jid"));
+	cJSON_AddStringToObject(x, "name", dash_str(det, "name"));
+	cJSON_AddStringToObject(x, "status", dash_app_state(dash_str(det, "state")));
+	cJSON_AddNumberToObject(x, "start-time", dash_num(det, "start-time"));
+	cJSON_AddNumberToObject(x, "end-time", dash_num(det, "end-time"));
+	cJSON_AddNumberToObject(x, "duration", dash_num(det, "duration"));
+	return x;
+}
+
+static int h_dash_apps(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	size_t n = 0;
+	struct ds_job **a = dash_jobs_get(d, &n);
+	if (!a)
+		return FL_ENOMEM;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *apps = cJSON_AddArrayToObject(o, "applications");
+	for (size_t i = 0; apps && i < n; i++) {
+		cJSON *det = dash_details(d, a[i]);
+		if (!det)
+			continue;
+		cJSON *x = dash_app_head(det);
+		cJSON *jobs = cJSON_AddObjectToObject(x, "jobs");
+		cJSON_AddNumberToObject(jobs, dash_str(det, "state"), 1);
+		cJSON_AddItemToArray(apps, x);
+		cJSON_Delete(det);
+	}
+	dash_jobs_put(d, a, n);
+	return rest_json(resp, 200, o);
+}
+
+static int h_dash_app(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	cJSON *det = dash_details(d, j);
+	ds_job_put(d, j);
+	if (!det)
+		return FL_ENOMEM;
+	cJSON *x = dash_app_head(det);
+	cJSON *ts = cJSON_AddObjectToObject(x, "timestamps");
+	const cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(det, "timestamps"))
+	{
+		const char *s = dash_app_state(t->string);
+		if (strcmp(s, t->string) == 0 && cJSON_IsNumber(t))
+			cJSON_AddNumberToObject(ts, s, t->valuedouble);
+	}
+	cJSON *jobs = cJSON_AddArrayToObject(x, "jobs");
+	cJSON_AddItemToArray(jobs, dash_job_item(det));
+	cJSON_Delete(det);
+	return rest_json(resp, 200, x);
+}
+
+static int h_dash_app_exceptions(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	char *s = job_json(d, j, ds_exceptions_json, &j->exceptions);
+	char id[33];
+	snprintf(id, sizeof(id), "%s", j->id);
+	ds_job_put(d, j);
+	cJSON *ex = s ? cJSON_Parse(s) : NULL;
+	free(s);
+	if (!ex)
+		return FL_ENOMEM;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *hist = cJSON_AddObjectToObject(o, "exceptionHistory");
+	cJSON *entries = cJSON_AddArrayToObject(hist, "entries");
+	const cJSON *e;
+	cJSON_ArrayForEach(e,
+			   cJSON_GetObjectItemCaseSensitive(
+			       cJSON_GetObjectItemCaseSensitive(ex, "exceptionHistory"), "entries"))
+	{
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "exceptionName", dash_str(e, "exceptionName"));
+		cJSON_AddStringToObject(x, "stacktrace", dash_str(e, "stacktrace"));
+		cJSON_AddNumberToObject(x, "timestamp", dash_num(e, "timestamp"));
+		cJSON_AddStringToObject(x, "jobId", id);
+		cJSON_AddItemToArray(entries, x);
+	}
+	cJSON_Delete(ex);
+	return rest_json(resp, 200, o);
+}
+
+/* ---- a job's vertices */
+
+/* What the dashboard's subtask table reads beyond GET .../vertices/:id:
+ * Flink's "metrics" (records are known per vertex, so per subtask only
+ * when there is one; otherwise they say incomplete) and "status-duration",
+ * the time spent in each state up to RUNNING. */
+static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subtask, int64_t now)
+{
+	const jg_vertex *jv = &v->jg->vertices[vertex];
+	const eg_subtask *s = &v->eg->vertices[vertex].subtasks[subtask];
+	double in = 0, out = 0;
+	bool known = jv->parallelism == 1;
+	if (known)
+		vertex_records(v, jv, &in, &out);
+	cJSON_AddItemToObject(x, "metrics", metrics_json(in, out, known));
+	static const enum tm_task_state order[] = {TM_TASK_CREATED, TM_TASK_SCHEDULED,
+						   TM_TASK_DEPLOYING, TM_TASK_RUNNING};
+	cJSON *d = cJSON_AddObjectToObject(x, "status-duration");
+	for (size_t k = 0; d && k < sizeof(order) / sizeof(*order); k++) {
+		int64_t since = s->since[order[k]], until = 0;
+		/* Left at the first later state entered (or a final one). */
+		for (int f = order[k] + 1; since > 0 && f < TM_TASK_NSTATES; f++)
+			if (s->since[f] >= since && (until == 0 || s->since[f] < until))
+				until = s->since[f];
+		if (since > 0 && until == 0)
+			until = now;
+		cJSON_AddNumberToObject(d, tm_task_state_name(order[k]),
+					since > 0 ? (double)(until - since) : 0);
+	}
+}
+
+/* Looks up :jobid and :vertexid. Returns the vertex inside *det (the job's
+ * details, for the caller to free), or NULL having answered 400/404, or
+ * NULL with *rc = FL_ENOMEM. */
+static const cJSON *dash_vertex(ds_dispatcher *d, const rest_request *req, rest_response *resp,
+				cJSON **det, int *rc)
+{
+	*det = NULL;
+	*rc = 0;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return NULL;
+	*det = dash_details(d, j);
+	ds_job_put(d, j);
+	if (!*det) {
+		*rc = FL_ENOMEM;
+		return NULL;
+	}
+	const char *vid = rest_param(req, "vertexid");
+	const cJSON *v;
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(*det, "vertices"))
+	{
+		if (vid && strcasecmp(dash_str(v, "id"), vid) == 0)
+			return v;
+	}
+	*rc = rest_error(resp, 404, "Vertex %.64s of job %s not found", vid ? vid : "",
+			 dash_str(*det, "jid"));
+	return NULL;
+}
+
+/* Whether metric id is in the comma-separated list get ("" matches all). */
+static bool dash_wanted(const char *get, const char *id)
+{
+	if (!*get)
+		return true;
+	size_t n = strlen(id);
+	for (const char *p = get; p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && strncmp(p, id, n) == 0)
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+/* GET .../subtasks/metrics[?get=a,b]: Flink's aggregated metrics. flinc's
+ * JobMaster knows a vertex's records in and out summed over its subtasks,
+ * so those two have their "sum" and nothing else; other metrics (rates,
+ * busy and back-pressured time, bytes) are not measured and not listed. */
+static int h_dash_subtask_metrics(void *arg, const rest_request *req, rest_response *resp)
+{
+	cJSON *det;
+	int rc;
+	const cJSON *v = dash_vertex(arg, req, resp, &det, &rc);
+	if (!v) {
+		cJSON_Delete(det);
+		return rc;
+	}
+	char get[2048] = "";
+	bool values = rest_query(req, "get", get, sizeof(get)) == 0;
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, "metrics");
+	const struct {
+		const char *id, *field;
+	} known[] = {{"numRecordsIn", "read-records"}, {"numRecordsOut", "write-records"}};
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < sizeof(known) / sizeof(*known); i++) {
+		if (values && !dash_wanted(get, known[i].id))
+			continue;
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "id", known[i].id);
+		if (values)
+			cJSON_AddNumberToObject(x, "sum", dash_num(m, known[i].field));
+		cJSON_AddItemToArray(a, x);
+	}
+	cJSON_Delete(det);
+	return rest_json(resp, 200, a);
+}
+
+/* Answers 200 with build(vertex) after checking the job and the vertex. */
+static int dash_vertex_answer(void *arg, const rest_request *req, rest_response *resp,
+			      cJSON *(*build)(const cJSON *v))
+{
+	cJSON *det;
+	int rc;
+	const cJSON *v = dash_vertex(arg, req, resp, &det, &rc);
+	if (v)
+		rc = rest_json(resp, 200, build(v));
+	cJSON_Delete(det);
+	return rc;
+}
+
+static cJSON *dash_empty_list(const cJSON *v)
+{
+	(void)v;
+	return cJSON_CreateArray();
+}
+
+/* Per-subtask metrics ("0.numRecordsIn"): flinc's JobMaster has none. */
+static int h_dash_vertex_metrics(void *arg, const rest_request *req, rest_response *resp)
+{
+	return dash_vertex_answer(arg, req, resp, dash_empty_list);
+}
+
+/* Watermarks: flinc's sources emit none yet. */
+static int h_dash_watermarks(void *arg, const rest_request *req, rest_response *resp)
+{
+	return dash_vertex_answer(arg, req, resp, dash_empty_list);
+}
+
+static cJSON *dash_accumulators(const cJSON *v)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", dash_str(v, "id"));
+	cJSON_AddItemToObject(o, "user-accumulators", cJSON_CreateArray());
+	return o;
+}
+
+static int h_dash_accumulators(void *arg, const rest_request *req, rest_response *resp)
+{
+	return dash_vertex_answer(arg, req, resp, dash_accumulators);
+}
+
+static cJSON *dash_subtask_accumulators(const cJSON *v)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", dash_str(v, "id"));
+	cJSON_AddNumberToObject(o, "parallelism", dash_num(v, "parallelism"));
+	cJSON_AddItemToObject(o, "subtasks", cJSON_CreateArray());
+	return o;
+}
+
+static int h_dash_subtask_accumulators(void *arg, const rest_request *req, rest_response *resp)
+{
+	return dash_vertex_answer(arg, req, resp, dash_subtask_accumulators);
+}
+
+/* Flink's answer when no back-pressure statistics are available. */
+static cJSON *dash_backpressure(const cJSON *v)
+{
+	(void)v;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "status", "deprecated");
+	return o;
+}
+
+static int h_dash_backpressure(void *arg, const rest_request *req, rest_response *resp)
+{
+	return dash_vertex_answer(arg, req, resp, dash_backpressure);
+}
+
+/* Flink's answer with rest.flamegraph.enabled off (endTimestamp -2). */
+static cJSON *dash_flamegraph(const cJSON *v)
+{
+	(void)v;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "endTimestamp", -2);
+	cJSON_AddNullToObject(o, "data");
+	return o;
+}
+
+static int h_dash_flamegraph(void *arg, const rest_request *req, rest_response *resp)
+{
+	return dash_vertex_answer(arg, req, resp, dash_flamegraph);
+}
+
+/* Flink's 404 for a job without checkpointing: flinc has none yet. */
+static int h_dash_checkpoints(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	int rc = rest_error(resp, 404,
+			    "Checkpointing is not enabled for this job (%s): flinc does not take "
+			    "checkpoints yet.",
+			    j->id);
+	ds_job_put(d, j);
+	return rc;
+}
+
+/* Flink's aggregate state of subtasks counted by state (its
+ * ExecutionJobVertex.getAggregateJobVertexState). */
+static const char *dash_aggregate_state(const cJSON *counts, int total)
+{
+	static const char *const first[] = {"FAILED",	    "CANCELING", "CANCELED",
+					    "INITIALIZING", "RUNNING",	 NULL};
+	for (int i = 0; first[i]; i++)
+		if (dash_num(counts, first[i]) > 0)
+			return first[i];
+	int fin = (int)dash_num(counts, "FINISHED");
+	if (fin > 0)
+		return fin == total ? "FINISHED" : "RUNNING";
+	static const char *const rest[] = {"DEPLOYING", "SCHEDULED", "RECONCILING", NULL};
+	for (int i = 0; rest[i]; i++)
+		if (dash_num(counts, rest[i]) > 0)
+			return rest[i];
+	return "CREATED";
+}
+
+/* GET .../vertices/:vertexid/taskmanagers: the vertex's subtasks grouped
+ * by TaskManager (running jobs, as GET .../vertices/:vertexid). Records per
+ * TaskManager are not known (the JobMaster sums them per vertex): their
+ * metrics say incomplete, as Flink's do before every subtask reported. */
+static int h_dash_vertex_tms(void *arg, const rest_request *req, rest_response *resp)
+{
+	int rc = h_vertex(arg, req, resp);
+	if (rc || resp->status != 200)
+		return rc;
+	cJSON *vx = cJSON_ParseWithLength((const char *)resp->body, resp->body_len);
+	if (!vx)
+		return FL_ENOMEM;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", dash_str(vx, "id"));
+	cJSON_AddStringToObject(o, "name", dash_str(vx, "name"));
+	double now = dash_num(vx, "now");
+	cJSON_AddNumberToObject(o, "now", now);
+	cJSON *tms = cJSON_AddArrayToObject(o, "taskmanagers");
+	const cJSON *sub;
+	cJSON_ArrayForEach(sub, cJSON_GetObjectItemCaseSensitive(vx, "subtasks"))
+	{
+		const char *tm = dash_str(sub, "taskmanager-id");
+		cJSON *g = NULL, *x;
+		cJSON_ArrayForEach(x, tms)
+		{
+			if (strcmp(dash_str(x, "taskmanager-id"), tm) == 0)
+				g = x;
+		}
+		if (!g) {
+			g = cJSON_CreateObject();
+			cJSON_AddStringToObject(g, "host", tm);
+			cJSON_AddStringToObject(g, "endpoint", tm);
+			cJSON_AddStringToObject(g, "taskmanager-id", tm);
+			cJSON_AddNumberToObject(g, "start-time", -1);
+			cJSON_AddNumberToObject(g, "end-time", -1);
+			cJSON_AddItemToObject(g, "metrics", metrics_json(0, 0, false));
+			cJSON_AddItemToObject(g, "status-counts", state_counts(NULL));
+			cJSON_AddItemToArray(tms, g);
+		}
+		double st = dash_num(sub, "start-time"), en = dash_num(sub, "end-time");
+		cJSON *gs = cJSON_GetObjectItemCaseSensitive(g, "start-time");
+		cJSON *ge = cJSON_GetObjectItemCaseSensitive(g, "end-time");
+		if (st > 0 && (gs->valuedouble < 0 || st < gs->valuedouble))
+			cJSON_SetNumberValue(gs, st);
+		if (en > ge->valuedouble)
+			cJSON_SetNumberValue(ge, en);
+		cJSON *c = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(g, "status-counts"), dash_str(sub, "status"));
+		if (c)
+			cJSON_SetNumberValue(c, c->valuedouble + 1);
+	}
+	cJSON *g;
+	cJSON_ArrayForEach(g, tms)
+	{
+		const cJSON *counts = cJSON_GetObjectItemCaseSensitive(g, "status-counts");
+		int total = 0;
+		const cJSON *c;
+		cJSON_ArrayForEach(c, counts) total += (int)c->valuedouble;
+		const char *state = dash_aggregate_state(counts, total);
+		cJSON_AddStringToObject(g, "status", state);
+		double st = dash_num(g, "start-time"), en = dash_num(g, "end-time");
+		bool ended = !strcmp(state, "FINISHED") || !strcmp(state, "CANCELED") ||
+			     !strcmp(state, "FAILED");
+		if (!ended)
+			cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(g, "end-time"), -1);
+		cJSON_AddNumberToObject(g, "duration",
+					st < 0 ? -1 : (ended && en > 0 ? en : now) - st);
+	}
+	cJSON_Delete(vx);
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	return rest_json(resp, 200, o);
+}
+
+/* Rescale history belongs to Flink's adaptive scheduler; flinc does not
+ * rescale yet. */
+static int h_dash_rescales(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	int rc = rest_error(resp, 404,
+			    "Rescale history is not available for job %s: it is kept by the "
+			    "adaptive scheduler, and flinc does not rescale jobs yet.",
+			    j->id);
+	ds_job_put(d, j);
+	return rc;
+}
+
+/* ---- TaskManagers */
+
+struct dash_slots {
+	const char *tm;
+	int slots;
+};
+
+/* The slots job v holds on TaskManager r->tm: with slot sharing, one slot
+ * carries at most one subtask of each vertex of its group, so a group
+ * needs as many slots there as its busiest vertex has subtasks there. */
+static void dash_slots_on_loop(void *arg, const jm_view *v)
+{
+	struct dash_slots *r = arg;
+	int tm = -1;
+	for (size_t i = 0; i < v->ntms; i++)
+		if (v->tm_ids[i] && strcmp(v->tm_ids[i], r->tm) == 0)
+			tm = (int)i;
+	if (tm < 0)
+		return;
+	size_t nv = v->jg->nvertices;
+	for (size_t k = 0; k < nv; k++) {
+		const char *g = v->jg->vertices[k].slot_group ? v->jg->vertices[k].slot_group : "";
+		bool first = true; /* the group's first vertex counts it */
+		int most = 0;
+		for (size_t q = 0; q < nv; q++) {
+			const char *h =
+			    v->jg->vertices[q].slot_group ? v->jg->vertices[q].slot_group : "";
+			if (strcmp(g, h) != 0)
+				continue;
+			if (q < k) {
+				first = false;
+				break;
+			}
+			const eg_vertex *ev = &v->eg->vertices[q];
+			int here = 0;
+			for (int i = 0; i < ev->parallelism; i++)
+				if (ev->subtasks[i].tm == tm &&
+				    !tm_task_state_is_final(ev->subtasks[i].state))
+					here++;
+			if (here > most)
+				most = here;
+		}
+		if (first)
+			r->slots += most;
+	}
+}
+
+/* Flink's allocatedSlots of a TaskManager: one entry per slot a running
+ * job holds there, with the slot's share of the TaskManager's resources. */
+static void dash_tm_slots(ds_dispatcher *d, cJSON *a, const rm_tm_view *t)
+{
+	size_t n = 0;
+	struct ds_job **jobs = dash_jobs_get(d, &n);
+	for (size_t i = 0; a && jobs && i < n; i++) {
+		pthread_mutex_lock(&d->mu);
+		jm_jobmaster *jm = jobs[i]->jm;
+		pthread_mutex_unlock(&d->mu);
+		struct dash_slots r = {.tm = t->resource_id};
+		if (!jm || jm_query(jm, dash_slots_on_loop, &r) != 0)
+			continue;
+		double share = t->slots > 0 ? 1.0 / t->slots : 0;
+		for (int s = 0; s < r.slots; s++) {
+			cJSON *x = cJSON_CreateObject();
+			cJSON_AddStringToObject(x, "jobId", jobs[i]->id);
+			cJSON *res = cJSON_AddObjectToObject(x, "resource");
+			cJSON_AddNumberToObject(res, "cpuCores",
+						(double)t->cpu_milli / 1000.0 * share);
+			cJSON_AddNumberToObject(res, "taskHeapMemory", 0);
+			cJSON_AddNumberToObject(res, "taskOffHeapMemory", 0);
+			cJSON_AddNumberToObject(res, "managedMemory",
+						(double)(t->managed_bytes >> 20) * share);
+			cJSON_AddNumberToObject(res, "networkMemory",
+						(double)(t->network_bytes >> 20) * share);
+			cJSON_AddItemToObject(res, "extendedResources", cJSON_CreateObject());
+			cJSON_AddItemToArray(a, x);
+		}
+	}
+	if (jobs)
+		dash_jobs_put(d, jobs, n);
+}
+
+/* What the TaskManager page's detail needs beyond tm_json: Flink's
+ * memory configuration (what flinc's TaskManager announced), the metrics
+ * block (flinc has no JVM: heap, non-heap, direct and mapped memory and
+ * garbage collectors are 0 / empty; network buffers are known in bytes),
+ * and the slots jobs hold there. */
+static void dash_tm_details(ds_dispatcher *d, cJSON *x, const rm_tm_view *t)
+{
+	cJSON *mc = cJSON_AddObjectToObject(x, "memoryConfiguration");
+	cJSON_AddNumberToObject(mc, "frameworkHeap", 0);
+	cJSON_AddNumberToObject(mc, "taskHeap", 0);
+	cJSON_AddNumberToObject(mc, "frameworkOffHeap", 0);
+	cJSON_AddNumberToObject(mc, "taskOffHeap", 0);
+	cJSON_AddNumberToObject(mc, "networkMemory", (double)t->network_bytes);
+	cJSON_AddNumberToObject(mc, "managedMemory", (double)t->managed_bytes);
+	cJSON_AddNumberToObject(mc, "jvmMetaspace", 0);
+	cJSON_AddNumberToObject(mc, "jvmOverhead", 0);
+	cJSON_AddNumberToObject(mc, "totalFlinkMemory",
+				(double)(t->network_bytes + t->managed_bytes));
+	cJSON_AddNumberToObject(mc, "totalProcessMemory", (double)t->memory_bytes);
+	cJSON *m = cJSON_AddObjectToObject(x, "metrics");
+	static const char *const zero[] = {"heapUsed",
+					   "heapCommitted",
+					   "heapMax",
+					   "nonHeapUsed",
+					   "nonHeapCommitted",
+					   "nonHeapMax",
+					   "directCount",
+					   "directUsed",
+					   "directMax",
+					   "mappedCount",
+					   "mappedUsed",
+					   "mappedMax",
+					   "memorySegmentsAvailable",
+					   "memorySegmentsTotal",
+					   "nettyShuffleMemorySegmentsAvailable",
+					   "nettyShuffleMemorySegmentsUsed",
+					   "nettyShuffleMemorySegmentsTotal",
+					   "nettyShuffleMemoryAvailable",
+					   "nettyShuffleMemoryUsed"};
+	for (size_t i = 0; i < sizeof(zero) / sizeof(*zero); i++)
+		cJSON_AddNumberToObject(m, zero[i], 0);
+	cJSON_AddNumberToObject(m, "nettyShuffleMemoryTotal", (double)t->network_bytes);
+	cJSON_AddItemToObject(m, "garbageCollectors", cJSON_CreateArray());
+	dash_tm_slots(d, cJSON_AddArrayToObject(x, "allocatedSlots"), t);
+}
+
+/* GET /taskmanagers/:id/metrics[?get=a,b]: what the JobManager knows of a
+ * TaskManager (its own Prometheus /metrics has the rest). */
+static int h_dash_tm_metrics(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *id = rest_param(req, "taskmanagerid");
+	rm_tm_view *tms = NULL;
+	size_t n = 0;
+	if (rm_list(d->rm, &tms, &n) != 0)
+		return FL_ENOMEM;
+	size_t i = 0;
+	while (i < n && strcmp(tms[i].resource_id, id ? id : "") != 0)
+		i++;
+	if (i == n) {
+		free(tms);
+		return rest_error(resp, 404, "TaskManager %.128s does not exist", id ? id : "");
+	}
+	const struct {
+		const char *id;
+		double v;
+	} known[] = {
+	    {"Status.Shuffle.Netty.TotalMemory", (double)tms[i].network_bytes},
+	    {"Status.Flink.Memory.Managed.Total", (double)tms[i].managed_bytes},
+	};
+	free(tms);
+	char get[2048] = "";
+	bool values = rest_query(req, "get", get, sizeof(get)) == 0;
+	cJSON *a = cJSON_CreateArray();
+	for (size_t k = 0; a && k < sizeof(known) / sizeof(*known); k++) {
+		if (values && !dash_wanted(get, known[k].id))
+			continue;
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "id", known[k].id);
+		if (values) {
+			char num[32];
+			snprintf(num, sizeof(num), "%.0f", known[k].v);
+			cJSON_AddStringToObject(x, "value", num);
+		}
+		cJSON_AddItemToArray(a, x);
+	}
+	return rest_json(resp, 200, a);
+}
+
+/* What flinc processes do not keep: their logs go to stdout/stderr (the
+ * console, `kubectl logs`, or the file start-cluster.sh points them at). */
+static int h_dash_no_log(void *arg, const rest_request *req, rest_response *resp)
+{
+	(void)arg;
+	return rest_error(resp, 404,
+			  "Not available: flinc processes log to their stdout/stderr, not to a "
+			  "file the JobManager serves (see the console, `kubectl logs`, or "
+			  "start-cluster.sh's log directory); request %.200s",
+			  req->path);
+}
+
+/* A TaskManager's threads (the JobManager cannot list them) and the
+ * profiler (Flink's rest.profiling.enabled; flinc has none). */
+static int h_dash_not_available(void *arg, const rest_request *req, rest_response *resp)
+{
+	(void)arg;
+	return rest_error(resp, 404,
+			  "Not available in flinc: %.200s (thread dumps are served for the "
+			  "JobManager only; there is no profiler)",
+			  req->path);
+}
+
+static int h_dash_log_list(void *arg, const rest_request *req, rest_response *resp)
+{
+	(void)arg;
+	(void)req;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "logs", cJSON_CreateArray());
+	return rest_json(resp, 200, o);
+}
+
+/* ---- the JobManager */
+
+/* GET /jobs/:jobid/jobmanager/config: the configuration of the JobManager
+ * the job runs in (the -D pairs a job was submitted with are not kept). */
+static int h_dash_job_jm_config(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	ds_job_put(d, j);
+	return h_jm_config(arg, req, resp);
+}
+
+/* GET /jobmanager/environment: flinc runs no JVM; what it runs on. */
+static int h_dash_environment(void *arg, const rest_request *req, rest_response *resp)
+{
+	(void)arg;
+	(void)req;
+	struct utsname u;
+	if (uname(&u) != 0)
+		snprintf(u.machine, sizeof(u.machine), "unknown");
+	char version[256];
+	snprintf(version, sizeof(version), "none: flinc %s is C (%s %s)", FLINC_VERSION_STRING,
+		 u.sysname, u.release);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *jvm = cJSON_AddObjectToObject(o, "jvm");
+	cJSON_AddStringToObject(jvm, "version", version);
+	cJSON_AddStringToObject(jvm, "arch", u.machine);
+	cJSON_AddItemToObject(jvm, "options", cJSON_CreateArray());
+	cJSON_AddItemToObject(o, "classpath", cJSON_CreateArray());
+	return rest_json(resp, 200, o);
+}
+
+/* GET /jobmanager/metrics[?get=a,b]: Flink's cluster figures under their
+ * Flink names, and the process's own (flinc names; there is no JVM). */
+static int h_dash_jm_metrics(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	rm_tm_view *tms = NULL;
+	size_t n = 0;
+	if (rm_list(d->rm, &tms, &n) != 0)
+		return FL_ENOMEM;
+	int slots = 0, free_slots = 0;
+	for (size_t i = 0; i < n; i++) {
+		slots += tms[i].slots;
+		free_slots += tms[i].free_slots;
+	}
+	free(tms);
+	ds_counts c;
+	ds_job_counts(d, &c);
+	cm_procstat ps = {0};
+	cm_procstat_read(&ps);
+	const struct {
+		const char *id;
+		double v;
+	} known[] = {
+	    {"numRegisteredTaskManagers", (double)n},
+	    {"taskSlotsTotal", slots},
+	    {"taskSlotsAvailable", free_slots},
+	    {"numRunningJobs", c.running},
+	    {"Status.Process.Memory.RSS", (double)ps.rss_bytes},
+	    {"Status.Process.CPU.Time", ps.cpu_seconds * 1000.0},
+	    {"Status.Process.Threads.Count", (double)ps.threads},
+	    {"Status.Process.FileDescriptors.Count", (double)ps.open_fds},
+	};
+	char get[2048] = "";
+	bool values = rest_query(req, "get", get, sizeof(get)) == 0;
+	cJSON *a = cJSON_CreateArray();
+	for (size_t k = 0; a && k < sizeof(known) / sizeof(*known); k++) {
+		if (values && !dash_wanted(get, known[k].id))
+			continue;
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "id", known[k].id);
+		if (values) {
+			char num[32];
+			snprintf(num, sizeof(num), "%.0f", known[k].v);
+			cJSON_AddStringToObject(x, "value", num);
+		}
+		cJSON_AddItemToArray(a, x);
+	}
+	return rest_json(resp, 200, a);
+}
+
+/* GET /jobmanager/thread-dump: this process's threads from /proc, by name
+ * and scheduler state (no stacks: C threads have no portable ones). */
+static int h_dash_thread_dump(void *arg, const rest_request *req, rest_response *resp)
+{
+	(void)arg;
+	(void)req;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a = cJSON_AddArrayToObject(o, "threadInfos");
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *e;
+	for (int k = 0; a && dir && k < 4096 && (e = readdir(dir)) != NULL; k++) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[300], name[64] = "?", stat[512] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (fgets(name, sizeof(name), f))
+				name[strcspn(name, "\n")] = '\0';
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			if (!fgets(stat, sizeof(stat), f))
+				stat[0] = '\0';
+			fclose(f);
+		}
+		/* The state follows the parenthesised name: "tid (name) S ...". */
+		const char *p = strrchr(stat, ')');
+		char state = p && p[1] == ' ' ? p[2] : '?';
+		const char *word = state == 'R'			  ? "RUNNABLE"
+				   : state == 'S'		  ? "WAITING (sleeping)"
+				   : state == 'D'		  ? "WAITING (disk)"
+				   : state == 'T' || state == 't' ? "STOPPED"
+								  : "UNKNOWN";
+		char text[400];
+		snprintf(text, sizeof(text), "\"%s\" tid=%s %s\n", name, e->d_name, word);
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "threadName", name);
+		cJSON_AddStringToObject(x, "stringifiedThreadInfo", text);
+		cJSON_AddItemToArray(a, x);
+	}
+	if (dir)
+		closedir(dir);
+	return rest_json(resp, 200, o);
+}
+
+/* The dashboard's routes, after ds_rest_routes's (literal before
+ * parametrised, as there). */
+static int ds_rest_dashboard_routes(ds_dispatcher *d, rest_server *s)
+{
+	static const struct {
+		const char *method, *pattern;
+		rest_handler_fn fn;
+	} routes[] = {
+	    {"GET", "/applications/overview", h_dash_apps},
+	    {"GET", "/applications/:jobid", h_dash_app},
+	    {"GET", "/applications/:jobid/exceptions", h_dash_app_exceptions},
+	    {"POST", "/applications/:jobid/cancel", h_job_cancel},
+	    {"GET", "/jobs/:jobid/checkpoints", h_dash_checkpoints},
+	    {"GET", "/jobs/:jobid/checkpoints/config", h_dash_checkpoints},
+	    {"GET", "/jobs/:jobid/jobmanager/config", h_dash_job_jm_config},
+	    {"GET", "/jobs/:jobid/jobmanager/environment", h_dash_environment},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/subtasks/metrics", h_dash_subtask_metrics},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/metrics", h_dash_vertex_metrics},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/watermarks", h_dash_watermarks},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/accumulators", h_dash_accumulators},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/subtasks/accumulators",
+	     h_dash_subtask_accumulators},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/backpressure", h_dash_backpressure},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/flamegraph", h_dash_flamegraph},
+	    {"GET", "/jobs/:jobid/vertices/:vertexid/taskmanagers", h_dash_vertex_tms},
+	    {"GET", "/jobs/:jobid/rescales/config", h_dash_rescales},
+	    {"GET", "/jobs/:jobid/rescales/history", h_dash_rescales},
+	    {"GET", "/jobs/:jobid/rescales/overview", h_dash_rescales},
+	    {"GET", "/jobs/:jobid/rescales/summary", h_dash_rescales},
+	    {"GET", "/jobs/:jobid/rescales/details/:rescaleid", h_dash_rescales},
+	    {"GET", "/taskmanagers/:taskmanagerid/metrics", h_dash_tm_metrics},
+	    {"GET", "/taskmanagers/:taskmanagerid/logs", h_dash_log_list},
+	    {"GET", "/taskmanagers/:taskmanagerid/log", h_dash_no_log},
+	    {"GET", "/taskmanagers/:taskmanagerid/stdout", h_dash_no_log},
+	    {"GET", "/taskmanagers/:taskmanagerid/thread-dump", h_dash_not_available},
+	    {"GET", "/taskmanagers/:taskmanagerid/profiler", h_dash_not_available},
+	    {"GET", "/jobmanager/profiler", h_dash_not_available},
+	    {"GET", "/jobmanager/environment", h_dash_environment},
+	    {"GET", "/jobmanager/metrics", h_dash_jm_metrics},
+	    {"GET", "/jobmanager/logs", h_dash_log_list},
+	    {"GET", "/jobmanager/log", h_dash_no_log},
+	    {"GET", "/jobmanager/stdout", h_dash_no_log},
+	    {"GET", "/jobmanager/thread-dump", h_dash_thread_dump},
+	};
+	for (size_t i = 0; i < sizeof(routes) / sizeof(*routes); i++) {
+		int rc = rest_route(s, routes[i].method, routes[i].pattern, routes[i].fn, d);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 {
 	static const struct {
@@ -1103,5 +2042,5 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return ds_rest_dashboard_routes(d, s);
 }

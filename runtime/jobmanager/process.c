@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "jobmanager/dispatcher.h"
 #include "jobmanager/resourcemanager.h"
+#include "jobmanager/web.h"
 #include "rest/rest.h"
 #include "rpc/nng.h"
 
@@ -241,8 +242,18 @@ int jm_process_main(int argc, char **argv)
 	rest_options rest_o = {.bind_host = *rest_bind ? rest_bind : rest_host,
 			       .port = (int)rest_port,
 			       .max_body = (size_t)max_body};
-	if (rest_server_new(&p.rest, &rest_o, &err) != 0 || ds_rest_routes(ds, p.rest) != 0 ||
-	    rest_server_start(p.rest, &err) != 0) {
+	char web_dir[4096] = "";
+	if (rest_server_new(&p.rest, &rest_o, &err) != 0 || ds_rest_routes(ds, p.rest) != 0) {
+		CM_ERROR("jobmanager", "cannot serve the REST API: %s",
+			 err.msg[0] ? err.msg : "out of memory");
+		goto out;
+	}
+	if (jm_web_serve(p.rest, p.config, web_dir, sizeof(web_dir), &err) != 0) {
+		CM_ERROR("jobmanager", "cannot serve the web dashboard: %s",
+			 err.msg[0] ? err.msg : "out of memory");
+		goto out;
+	}
+	if (rest_server_start(p.rest, &err) != 0) {
 		CM_ERROR("jobmanager", "cannot serve the REST API: %s (rest.port, rest.bind-address)",
 			 err.msg[0] ? err.msg : "out of memory");
 		goto out;
@@ -252,6 +263,12 @@ int jm_process_main(int argc, char **argv)
 		"at port %d, secret from %s, uploads in %s",
 		p.cluster_id, rpc_server_address(p.server), jm_address, rest_server_port(p.rest),
 		where, p.upload_dir);
+	if (web_dir[0])
+		CM_INFO("jobmanager", "Web dashboard at / from %s", web_dir);
+	else
+		CM_INFO("jobmanager",
+			"No web dashboard (scripts/fetch-web.sh fetches Flink's, or set "
+			"web.static-dir): / answers 404");
 	/* Tools (start-cluster.sh, tests) read the bound ports from here. */
 	printf("flinc-jobmanager: rest port %d rpc %s\n", rest_server_port(p.rest),
 	       rpc_server_address(p.server));
