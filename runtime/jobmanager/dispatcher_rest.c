@@ -1114,13 +1114,20 @@ static int dash_jobs_overview(ds_dispatcher *d, rest_response *resp)
 		return FL_ENOMEM;
 	cJSON *o = cJSON_CreateObject();
 	cJSON *jobs = cJSON_AddArrayToObject(o, "jobs");
-	for (size_t i = 0; jobs && i < n; i++) {
+	int rc = 0;
+	for (size_t i = 0; jobs && rc == 0 && i < n; i++) {
 		cJSON *det = dash_details(d, a[i]);
 		if (det)
 			cJSON_AddItemToArray(jobs, dash_job_item(det));
+		else
+			rc = FL_ENOMEM;
 		cJSON_Delete(det);
 	}
 	dash_jobs_put(d, a, n);
+	if (rc) {
+		cJSON_Delete(o);
+		return rc;
+	}
 	return rest_json(resp, 200, o);
 }
 
@@ -1167,10 +1174,13 @@ static int h_dash_apps(void *arg, const rest_request *req, rest_response *resp)
 		return FL_ENOMEM;
 	cJSON *o = cJSON_CreateObject();
 	cJSON *apps = cJSON_AddArrayToObject(o, "applications");
+	int rc = 0;
 	for (size_t i = 0; apps && i < n; i++) {
 		cJSON *det = dash_details(d, a[i]);
-		if (!det)
-			continue;
+		if (!det) {
+			rc = FL_ENOMEM;
+			break;
+		}
 		cJSON *x = dash_app_head(det);
 		cJSON *jobs = cJSON_AddObjectToObject(x, "jobs");
 		cJSON_AddNumberToObject(jobs, dash_str(det, "state"), 1);
@@ -1178,6 +1188,10 @@ static int h_dash_apps(void *arg, const rest_request *req, rest_response *resp)
 		cJSON_Delete(det);
 	}
 	dash_jobs_put(d, a, n);
+	if (rc) {
+		cJSON_Delete(o);
+		return rc;
+	}
 	return rest_json(resp, 200, o);
 }
 
