@@ -173,6 +173,9 @@ check "back-pressure: Flink's answer when there are no statistics" test "$(json 
 api GET /taskmanagers/tm-a
 check "a TaskManager's detail: metrics, memory configuration, the job's slot there" \
 	test "$(json "[(.metrics | type), (.memoryConfiguration.managedMemory > 0), ([.allocatedSlots[] | select(.jobId == \"$JOB\")] | length)] | @csv")" = '"object",true,1'
+api GET /taskmanagers
+check "the TaskManagers' assignedTasks add up to the job's 3 running subtasks" \
+	test "$(json '[.taskmanagers[].assignedTasks] | add')" = 3
 api GET "/jobmanager/metrics?get=taskSlotsTotal"
 check "/jobmanager/metrics: taskSlotsTotal 4" test "$(json '.[0].value')" = 4
 
