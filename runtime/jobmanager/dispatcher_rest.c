@@ -713,6 +713,7 @@ static int h_vertex(void *arg, const rest_request *req, rest_response *resp)
 }
 
 static void dash_tm_details(ds_dispatcher *d, cJSON *x, const rm_tm_view *t);
+static void dash_tm_assigned(ds_dispatcher *d, cJSON *x, const rm_tm_view *t);
 
 static cJSON *tm_json(const rm_tm_view *t, int64_t now)
 {
@@ -760,8 +761,12 @@ static int h_taskmanagers(void *arg, const rest_request *req, rest_response *res
 	int64_t now = cm_wall_ms();
 	cJSON *o = cJSON_CreateObject();
 	cJSON *a = cJSON_AddArrayToObject(o, "taskmanagers");
-	for (size_t i = 0; a && i < n; i++)
-		cJSON_AddItemToArray(a, tm_json(&tms[i], now));
+	for (size_t i = 0; a && i < n; i++) {
+		cJSON *x = tm_json(&tms[i], now);
+		if (x)
+			dash_tm_assigned(d, x, &tms[i]);
+		cJSON_AddItemToArray(a, x);
+	}
 	free(tms);
 	return rest_json(resp, 200, o);
 }
@@ -1226,10 +1231,13 @@ static int h_dash_apps(void *arg, const rest_request *req, rest_response *resp)
 		return FL_ENOMEM;
 	cJSON *o = cJSON_CreateObject();
 	cJSON *apps = cJSON_AddArrayToObject(o, "applications");
+	int rc = 0;
 	for (size_t i = 0; apps && i < n; i++) {
 		cJSON *det = dash_details(d, a[i]);
-		if (!det)
-			continue;
+		if (!det) {
+			rc = FL_ENOMEM;
+			break;
+		}
 		cJSON *x = dash_app_head(det);
 		cJSON *jobs = cJSON_AddObjectToObject(x, "jobs");
 		cJSON_AddNumberToObject(jobs, dash_str(det, "state"), 1);
@@ -1237,6 +1245,10 @@ static int h_dash_apps(void *arg, const rest_request *req, rest_response *resp)
 		cJSON_Delete(det);
 	}
 	dash_jobs_put(d, a, n);
+	if (rc) {
+		cJSON_Delete(o);
+		return rc;
+	}
 	return rest_json(resp, 200, o);
 }
 
@@ -1621,14 +1633,19 @@ static int h_dash_rescales(void *arg, const rest_request *req, rest_response *re
 
 /* ---- TaskManagers */
 
+/* Slots one job holds on a TaskManager, and the tasks in each. */
+#define DASH_MAX_SLOTS 256
 struct dash_slots {
 	const char *tm;
 	int slots;
+	int tasks[DASH_MAX_SLOTS]; /* per slot */
+	int total;		   /* tasks on the TaskManager */
 };
 
-/* The slots job v holds on TaskManager r->tm: with slot sharing, one slot
- * carries at most one subtask of each vertex of its group, so a group
- * needs as many slots there as its busiest vertex has subtasks there. */
+/* On the job's loop: with slot sharing, slot i of a group holds the i-th of
+ * each of its vertices' subtasks on that TaskManager, so the group needs
+ * as many slots there as its busiest vertex has subtasks, and slot i has
+ * a task of every vertex with more than i subtasks there. */
 static void dash_slots_on_loop(void *arg, const jm_view *v)
 {
 	struct dash_slots *r = arg;
@@ -1641,48 +1658,62 @@ static void dash_slots_on_loop(void *arg, const jm_view *v)
 	size_t nv = v->jg->nvertices;
 	for (size_t k = 0; k < nv; k++) {
 		const char *g = v->jg->vertices[k].slot_group ? v->jg->vertices[k].slot_group : "";
-		bool first = true; /* the group's first vertex counts it */
-		int most = 0;
-		for (size_t q = 0; q < nv; q++) {
+		bool first = true; /* the group is counted at its first vertex */
+		for (size_t q = 0; q < k && first; q++) {
+			const char *h =
+			    v->jg->vertices[q].slot_group ? v->jg->vertices[q].slot_group : "";
+			first = strcmp(g, h) != 0;
+		}
+		if (!first)
+			continue;
+		int base = r->slots, most = 0;
+		for (size_t q = k; q < nv; q++) {
 			const char *h =
 			    v->jg->vertices[q].slot_group ? v->jg->vertices[q].slot_group : "";
 			if (strcmp(g, h) != 0)
 				continue;
-			if (q < k) {
-				first = false;
-				break;
-			}
 			const eg_vertex *ev = &v->eg->vertices[q];
 			int here = 0;
 			for (int i = 0; i < ev->parallelism; i++)
 				if (ev->subtasks[i].tm == tm &&
 				    !tm_task_state_is_final(ev->subtasks[i].state))
 					here++;
+			for (int i = 0; i < here && base + i < DASH_MAX_SLOTS; i++)
+				r->tasks[base + i]++;
+			r->total += here;
 			if (here > most)
 				most = here;
 		}
-		if (first)
-			r->slots += most;
+		r->slots = base + most < DASH_MAX_SLOTS ? base + most : DASH_MAX_SLOTS;
 	}
 }
 
-/* Flink's allocatedSlots of a TaskManager: one entry per slot a running
- * job holds there, with the slot's share of the TaskManager's resources. */
-static void dash_tm_slots(ds_dispatcher *d, cJSON *a, const rm_tm_view *t)
+/* Fills Flink's allocatedSlots of TaskManager t into a (when not NULL): one
+ * entry per slot a running job holds there, with its tasks and its share
+ * of the TaskManager's resources. Returns the tasks running there. */
+static int dash_tm_slots(ds_dispatcher *d, cJSON *a, const rm_tm_view *t)
 {
 	size_t n = 0;
+	int total = 0;
 	struct ds_job **jobs = dash_jobs_get(d, &n);
-	for (size_t i = 0; a && jobs && i < n; i++) {
+	for (size_t i = 0; jobs && i < n; i++) {
 		pthread_mutex_lock(&d->mu);
 		jm_jobmaster *jm = jobs[i]->jm;
 		pthread_mutex_unlock(&d->mu);
-		struct dash_slots r = {.tm = t->resource_id};
-		if (!jm || jm_query(jm, dash_slots_on_loop, &r) != 0)
+		struct dash_slots *r = calloc(1, sizeof(*r));
+		if (!r)
+			break;
+		r->tm = t->resource_id;
+		if (!jm || jm_query(jm, dash_slots_on_loop, r) != 0) {
+			free(r);
 			continue;
+		}
+		total += r->total;
 		double share = t->slots > 0 ? 1.0 / t->slots : 0;
-		for (int s = 0; s < r.slots; s++) {
+		for (int s = 0; a && s < r->slots; s++) {
 			cJSON *x = cJSON_CreateObject();
 			cJSON_AddStringToObject(x, "jobId", jobs[i]->id);
+			cJSON_AddNumberToObject(x, "assignedTasks", r->tasks[s]);
 			cJSON *res = cJSON_AddObjectToObject(x, "resource");
 			cJSON_AddNumberToObject(res, "cpuCores",
 						(double)t->cpu_milli / 1000.0 * share);
@@ -1695,16 +1726,24 @@ static void dash_tm_slots(ds_dispatcher *d, cJSON *a, const rm_tm_view *t)
 			cJSON_AddItemToObject(res, "extendedResources", cJSON_CreateObject());
 			cJSON_AddItemToArray(a, x);
 		}
+		free(r);
 	}
 	if (jobs)
 		dash_jobs_put(d, jobs, n);
+	return total;
+}
+
+/* The tasks running on a TaskManager (its "assignedTasks"). */
+static void dash_tm_assigned(ds_dispatcher *d, cJSON *x, const rm_tm_view *t)
+{
+	cJSON_AddNumberToObject(x, "assignedTasks", dash_tm_slots(d, NULL, t));
 }
 
 /* What the TaskManager page's detail needs beyond tm_json: Flink's
  * memory configuration (what flinc's TaskManager announced), the metrics
  * block (flinc has no JVM: heap, non-heap, direct and mapped memory and
  * garbage collectors are 0 / empty; network buffers are known in bytes),
- * and the slots jobs hold there. */
+ * the slots jobs hold there and the tasks running there. */
 static void dash_tm_details(ds_dispatcher *d, cJSON *x, const rm_tm_view *t)
 {
 	cJSON *mc = cJSON_AddObjectToObject(x, "memoryConfiguration");
@@ -1743,7 +1782,8 @@ static void dash_tm_details(ds_dispatcher *d, cJSON *x, const rm_tm_view *t)
 		cJSON_AddNumberToObject(m, zero[i], 0);
 	cJSON_AddNumberToObject(m, "nettyShuffleMemoryTotal", (double)t->network_bytes);
 	cJSON_AddItemToObject(m, "garbageCollectors", cJSON_CreateArray());
-	dash_tm_slots(d, cJSON_AddArrayToObject(x, "allocatedSlots"), t);
+	int tasks = dash_tm_slots(d, cJSON_AddArrayToObject(x, "allocatedSlots"), t);
+	cJSON_AddNumberToObject(x, "assignedTasks", tasks);
 }
 
 /* GET /taskmanagers/:id/metrics[?get=a,b]: what the JobManager knows of a
