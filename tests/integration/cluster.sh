@@ -35,13 +35,20 @@ COMMON=(-D "security.internal.token=$TOKEN" -D high-availability.cluster-id=it-c
 PIDS=()
 declare -A TM_PID # TaskManager pids by tag
 
+# True while pid $1 is still one of the flinc processes started here: a pid
+# that ended long ago may belong to someone else's process by now.
+ours() {
+	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q "flinc-\(jobmanager\|taskmanager\)"
+}
+
 stop_all() {
 	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do ours "$p" && kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null || true
+		for _ in $(seq 100); do ours "$p" || break; sleep 0.1; done
+		ours "$p" && kill -9 "$p" 2>/dev/null
 	done
+	return 0
 }
 trap 'stop_all; it_cleanup' EXIT
 
