@@ -1786,6 +1786,34 @@ static void dash_tm_details(ds_dispatcher *d, cJSON *x, const rm_tm_view *t)
 	cJSON_AddNumberToObject(x, "assignedTasks", tasks);
 }
 
+/* Flink's metric list (GET .../metrics: ids; ?get=a,b: ids with values) of
+ * the figures known. */
+struct dash_metric {
+	const char *id;
+	double v;
+};
+
+static int dash_metric_list(const rest_request *req, rest_response *resp,
+			    const struct dash_metric *known, size_t n)
+{
+	char get[2048] = "";
+	bool values = rest_query(req, "get", get, sizeof(get)) == 0;
+	cJSON *a = cJSON_CreateArray();
+	for (size_t k = 0; a && k < n; k++) {
+		if (values && !dash_wanted(get, known[k].id))
+			continue;
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "id", known[k].id);
+		if (values) {
+			char num[32];
+			snprintf(num, sizeof(num), "%.0f", known[k].v);
+			cJSON_AddStringToObject(x, "value", num);
+		}
+		cJSON_AddItemToArray(a, x);
+	}
+	return rest_json(resp, 200, a);
+}
+
 /* GET /taskmanagers/:id/metrics[?get=a,b]: what the JobManager knows of a
  * TaskManager (its own Prometheus /metrics has the rest). */
 static int h_dash_tm_metrics(void *arg, const rest_request *req, rest_response *resp)
@@ -1803,30 +1831,12 @@ static int h_dash_tm_metrics(void *arg, const rest_request *req, rest_response *
 		free(tms);
 		return rest_error(resp, 404, "TaskManager %.128s does not exist", id ? id : "");
 	}
-	const struct {
-		const char *id;
-		double v;
-	} known[] = {
+	const struct dash_metric known[] = {
 	    {"Status.Shuffle.Netty.TotalMemory", (double)tms[i].network_bytes},
 	    {"Status.Flink.Memory.Managed.Total", (double)tms[i].managed_bytes},
 	};
 	free(tms);
-	char get[2048] = "";
-	bool values = rest_query(req, "get", get, sizeof(get)) == 0;
-	cJSON *a = cJSON_CreateArray();
-	for (size_t k = 0; a && k < sizeof(known) / sizeof(*known); k++) {
-		if (values && !dash_wanted(get, known[k].id))
-			continue;
-		cJSON *x = cJSON_CreateObject();
-		cJSON_AddStringToObject(x, "id", known[k].id);
-		if (values) {
-			char num[32];
-			snprintf(num, sizeof(num), "%.0f", known[k].v);
-			cJSON_AddStringToObject(x, "value", num);
-		}
-		cJSON_AddItemToArray(a, x);
-	}
-	return rest_json(resp, 200, a);
+	return dash_metric_list(req, resp, known, sizeof(known) / sizeof(*known));
 }
 
 /* What flinc processes do not keep: their logs go to stdout/stderr (the
@@ -1914,10 +1924,7 @@ static int h_dash_jm_metrics(void *arg, const rest_request *req, rest_response *
 	ds_job_counts(d, &c);
 	cm_procstat ps = {0};
 	cm_procstat_read(&ps);
-	const struct {
-		const char *id;
-		double v;
-	} known[] = {
+	const struct dash_metric known[] = {
 	    {"numRegisteredTaskManagers", (double)n},
 	    {"taskSlotsTotal", slots},
 	    {"taskSlotsAvailable", free_slots},
@@ -1927,22 +1934,7 @@ static int h_dash_jm_metrics(void *arg, const rest_request *req, rest_response *
 	    {"Status.Process.Threads.Count", (double)ps.threads},
 	    {"Status.Process.FileDescriptors.Count", (double)ps.open_fds},
 	};
-	char get[2048] = "";
-	bool values = rest_query(req, "get", get, sizeof(get)) == 0;
-	cJSON *a = cJSON_CreateArray();
-	for (size_t k = 0; a && k < sizeof(known) / sizeof(*known); k++) {
-		if (values && !dash_wanted(get, known[k].id))
-			continue;
-		cJSON *x = cJSON_CreateObject();
-		cJSON_AddStringToObject(x, "id", known[k].id);
-		if (values) {
-			char num[32];
-			snprintf(num, sizeof(num), "%.0f", known[k].v);
-			cJSON_AddStringToObject(x, "value", num);
-		}
-		cJSON_AddItemToArray(a, x);
-	}
-	return rest_json(resp, 200, a);
+	return dash_metric_list(req, resp, known, sizeof(known) / sizeof(*known));
 }
 
 /* GET /jobmanager/thread-dump: this process's threads from /proc, by name
