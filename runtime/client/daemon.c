@@ -59,7 +59,8 @@ int cl_daemon_args_parse(cl_daemon_args *a, int argc, char **argv, bool allow_ap
 			dyn[ndyn++] = kv;
 		} else if (allow_application && strcmp(s, "--application") == 0) {
 			if (++i == argc) {
-				rc = cm_err_set(err, FL_EINVAL, "--application needs a job library");
+				rc =
+				    cm_err_set(err, FL_EINVAL, "--application needs a job library");
 				goto fail;
 			}
 			a->application = argv[i];
@@ -76,7 +77,8 @@ int cl_daemon_args_parse(cl_daemon_args *a, int argc, char **argv, bool allow_ap
 			}
 			i--;
 		} else {
-			rc = cm_err_set(err, FL_EINVAL, "unknown argument '%.200s' (see --help)", s);
+			rc =
+			    cm_err_set(err, FL_EINVAL, "unknown argument '%.200s' (see --help)", s);
 			goto fail;
 		}
 	}
@@ -84,7 +86,8 @@ int cl_daemon_args_parse(cl_daemon_args *a, int argc, char **argv, bool allow_ap
 	if (!file) {
 		const char *dir = getenv("FLINC_CONF_DIR");
 		if (dir && *dir) {
-			if ((size_t)snprintf(path, sizeof(path), "%s/flinc.yaml", dir) >= sizeof(path)) {
+			if ((size_t)snprintf(path, sizeof(path), "%s/flinc.yaml", dir) >=
+			    sizeof(path)) {
 				rc = cm_err_set(err, FL_EINVAL, "FLINC_CONF_DIR is too long");
 				goto fail;
 			}
@@ -125,21 +128,20 @@ static int default_token_path(const cfg *c, char *path, size_t cap, cm_err *err)
 	for (const char *p = id; *p && n + 1 < sizeof(safe); p++)
 		safe[n++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 					   (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-				   ? *p
-				   : '_');
+				       ? *p
+				       : '_');
 	safe[n] = '\0';
 	struct passwd pw, *res = NULL;
 	char pbuf[1024];
 	const char *user = getpwuid_r(getuid(), &pw, pbuf, sizeof(pbuf), &res) == 0 && res
-				   ? res->pw_name
-				   : "unknown";
+			       ? res->pw_name
+			       : "unknown";
 	if ((size_t)snprintf(path, cap, "%s/flinc-%s-%s.token", tmp, user, safe) >= cap)
 		return cm_err_set(err, FL_EINVAL, "TMPDIR is too long");
 	return 0;
 }
 
-int cl_cluster_secret(const cfg *c, bool create, cm_secret *s, char *where, size_t cap,
-		      cm_err *err)
+int cl_cluster_secret(const cfg *c, bool create, cm_secret *s, char *where, size_t cap, cm_err *err)
 {
 	const char *token = NULL, *file = NULL;
 	cfg_get_string(c, CFG_TOKEN, &token);
@@ -172,8 +174,9 @@ int cl_cluster_secret(const cfg *c, bool create, cm_secret *s, char *where, size
 			memset(hex, 0, sizeof(hex));
 			if (w != 64) {
 				unlink(path);
-				return cm_err_set(err, FL_EIO, "cannot write the cluster token %s: %s",
-						  path, strerror(e));
+				return cm_err_set(err, FL_EIO,
+						  "cannot write the cluster token %s: %s", path,
+						  strerror(e));
 			}
 		} else if (errno != EEXIST) {
 			return cm_err_set(err, cm_err_from_errno(errno),
@@ -217,9 +220,10 @@ int cl_local_address_towards(const char *host, int port, char *out, size_t cap, 
 		socklen_t sl = sizeof(ss);
 		if (connect(fd, p->ai_addr, p->ai_addrlen) == 0 &&
 		    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-			const void *a = ss.ss_family == AF_INET
-						? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
-						: (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+			const void *a =
+			    ss.ss_family == AF_INET
+				? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
 			if (inet_ntop(ss.ss_family, a, out, (socklen_t)cap))
 				rc = 0;
 		}

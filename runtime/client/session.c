@@ -88,8 +88,8 @@ static int refused(const cl_http *h, const char *what, const cl_reply *r)
 	}
 	char head[120];
 	cl_clean(head, sizeof(head), r->body, r->len, false);
-	cl_say("%sa reply that is not JSON ('%s%s'): is a flinc JobManager listening there?", prefix,
-	    head, r->len >= sizeof(head) ? "..." : "");
+	cl_say("%sa reply that is not JSON ('%s%s'): is a flinc JobManager listening there?",
+	       prefix, head, r->len >= sizeof(head) ? "..." : "");
 	return CL_EXIT_UNREACHABLE;
 }
 
@@ -97,7 +97,7 @@ static int refused(const cl_http *h, const char *what, const cl_reply *r)
 static int unusable(const cl_http *h, const char *what, const cm_err *e)
 {
 	cl_say("flinc: %s: the JobManager at %s sent a reply flinc cannot use: %s", what,
-	    cl_http_shown(h), e->msg);
+	       cl_http_shown(h), e->msg);
 	return CL_EXIT_UNREACHABLE;
 }
 
@@ -256,7 +256,7 @@ static int on_interrupt(const cl_session *s, cl_http *h, const char *job_id, boo
 		cancel = ask_cancel(job_id);
 	if (!cancel) {
 		cl_say("Job %s goes on running on the cluster; to cancel it: flinc cancel -m %s %s",
-		    job_id, s->addr.shown, job_id);
+		       job_id, s->addr.shown, job_id);
 		return 128 + sig;
 	}
 	cl_say("Cancelling job %s.", job_id);
@@ -310,7 +310,8 @@ static int follow(const cl_session *s, cl_http *h, const char *job_id, bool sae)
 		if (transient) {
 			/* A JobManager busy or restarting: retried for client.timeout. */
 			if (cm_now_ms() - last_ok > s->timeout_ms) {
-				cl_say("flinc: lost contact with the JobManager at %s for %s "
+				cl_say(
+				    "flinc: lost contact with the JobManager at %s for %s "
 				    "(client.timeout): %s; job %s may still be running (flinc list "
 				    "-m %s)",
 				    s->addr.shown, tmo, e.msg, job_id, s->addr.shown);
@@ -356,8 +357,8 @@ static int follow(const cl_session *s, cl_http *h, const char *job_id, bool sae)
 			code = final_line(s, h, &j, sig);
 		} else if (sig && cm_now_ms() > cancel_deadline) {
 			cl_say("flinc: job %s is still %s %s after it was asked to cancel "
-			    "(client.timeout): exiting; flinc list -m %s shows how it ends",
-			    job_id, j.state, tmo, s->addr.shown);
+			       "(client.timeout): exiting; flinc list -m %s shows how it ends",
+			       job_id, j.state, tmo, s->addr.shown);
 			code = 128 + sig;
 		}
 		cl_job_fini(&j);
@@ -418,7 +419,7 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 		if (rc == FL_ECANCELED) {
 			int sig = the_signal(s);
 			cl_say("Interrupted by %s before the job was submitted: exiting",
-			    signal_name(sig));
+			       signal_name(sig));
 			code = 128 + sig;
 		} else {
 			code = failed(s, rc, &e);
@@ -455,9 +456,9 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 		if (rc == FL_ECANCELED) {
 			int sig = the_signal(s);
 			cl_say("Interrupted by %s while the job was being submitted: it may run on "
-			    "the "
-			    "cluster anyway (flinc list -m %s shows it)",
-			    signal_name(sig), s->addr.shown);
+			       "the "
+			       "cluster anyway (flinc list -m %s shows it)",
+			       signal_name(sig), s->addr.shown);
 			code = 128 + sig;
 		} else {
 			code = failed(s, rc, &e);
@@ -517,7 +518,8 @@ int cl_session_list(const cl_session *s, unsigned sections)
 			cl_list_print(stdout, &l, sections);
 			cl_job_list_fini(&l);
 			if (fflush(stdout) != 0) {
-				cl_say("flinc: cannot write the list to stdout: %s", strerror(errno));
+				cl_say("flinc: cannot write the list to stdout: %s",
+				       strerror(errno));
 				code = CL_EXIT_JOB;
 			}
 		}

@@ -6,10 +6,10 @@
 #include "jobmanager/dispatcher.h"
 
 #include <dlfcn.h>
-#include <stdatomic.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,7 +269,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		rm_allocation *a = NULL;
 		jm_jobmaster *jm = NULL;
 		cm_err_clear(&err);
-		rc = rm_allocate(d->rm, j->id, jg->slots_needed, slot_timeout, &j->cancel, &a, &err);
+		rc =
+		    rm_allocate(d->rm, j->id, jg->slots_needed, slot_timeout, &j->cancel, &a, &err);
 		if (rc == 0) {
 			jm_params p = {.jg = jg,
 				       .tms = a->tms,
@@ -288,7 +289,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			j->status = EG_RUNNING;
 			pthread_mutex_unlock(&d->mu);
 			CM_INFO("dispatcher",
-				"Job '%s' (%s) got its slots in %lld ms; JobMaster started (attempt %d)",
+				"Job '%s' (%s) got its slots in %lld ms; JobMaster started "
+				"(attempt %d)",
 				j->name, j->id, (long long)(cm_now_ms() - t0), attempt);
 			jm_wait(jm, res);
 			rc = res->status;
@@ -323,9 +325,9 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				free(aa.details);
 				free(aa.exceptions);
 			}
-			j->status = restart ? EG_RESTARTING
-					    : eg_status_is_terminal(aa.status) ? aa.status
-									       : status_of(rc);
+			j->status = restart			       ? EG_RESTARTING
+				    : eg_status_is_terminal(aa.status) ? aa.status
+								       : status_of(rc);
 			/* Queries that use the JobMaster end before it goes. */
 			while (j->refs > 1)
 				pthread_cond_wait(&d->cv, &d->mu);
@@ -342,13 +344,15 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			j->status = EG_RESTARTING;
 			pthread_mutex_unlock(&d->mu);
 			CM_WARN("dispatcher",
-				"Job '%s' (%s) switched from state FAILING to RESTARTING: restart %lld in "
+				"Job '%s' (%s) switched from state FAILING to RESTARTING: restart "
+				"%lld in "
 				"%lld ms after: %s",
 				j->name, j->id, (long long)pol.restarts, (long long)delay, err.msg);
 			/* The delay, cut short by a cancellation. */
 			int64_t until = cm_now_ms() + delay;
 			pthread_mutex_lock(&d->mu);
-			while (cm_now_ms() < until && !cm_cancel_requested(&j->cancel) && !d->stopping) {
+			while (cm_now_ms() < until && !cm_cancel_requested(&j->cancel) &&
+			       !d->stopping) {
 				int64_t w = cm_now_ms() + 50 < until ? cm_now_ms() + 50 : until;
 				struct timespec ts = cm_deadline_ts(w);
 				pthread_cond_timedwait(&d->cv, &d->mu, &ts);
@@ -359,11 +363,13 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				continue;
 			atomic_store(&j->final, true);
 			rc = FL_ECANCELED;
-			snprintf(err.msg, sizeof(err.msg), "the job was cancelled while restarting");
+			snprintf(err.msg, sizeof(err.msg),
+				 "the job was cancelled while restarting");
 			res->status = FL_ECANCELED;
 			snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		} else if (!cancelled && pol.type != RS_NONE) {
-			CM_ERROR("dispatcher", "Job '%s' (%s) is not restarted: %s", j->name, j->id, why);
+			CM_ERROR("dispatcher", "Job '%s' (%s) is not restarted: %s", j->name, j->id,
+				 why);
 		}
 		break;
 	}
@@ -382,7 +388,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	}
 	pthread_mutex_unlock(&d->mu);
 	if (!archived)
-		end_without_jobmaster(d, j, rc, err.msg); /* never ran, or cancelled while restarting */
+		end_without_jobmaster(d, j, rc,
+				      err.msg); /* never ran, or cancelled while restarting */
 	CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
 		eg_status_name(j->status));
 	pthread_mutex_lock(&d->mu);
@@ -664,7 +671,9 @@ static void *run_main(void *arg)
 	pthread_mutex_lock(&d->mu);
 	if (!r->submitted)
 		snprintf(r->error, sizeof(r->error), "%s",
-			 rc ? err.msg : r->launch.error[0] ? r->launch.error : "no job was submitted");
+			 rc		      ? err.msg
+			 : r->launch.error[0] ? r->launch.error
+					      : "no job was submitted");
 	r->ended = true;
 	bool free_it = r->abandoned;
 	d->runs--;
@@ -675,8 +684,8 @@ static void *run_main(void *arg)
 	return NULL;
 }
 
-int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
-	       char job_id[33], cm_err *err)
+int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, char job_id[33],
+	       cm_err *err)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -771,10 +780,8 @@ int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv
 		       int *job_status, cm_err *err)
 {
 	struct submitter sub = {.d = d};
-	env_launch l = {.mode = ENV_LAUNCH_SUBMIT,
-			.config = d->config,
-			.submit = submit,
-			.submit_arg = &sub};
+	env_launch l = {
+	    .mode = ENV_LAUNCH_SUBMIT, .config = d->config, .submit = submit, .submit_arg = &sub};
 	int rc = call_main(path, argc, argv, &l, main_rc, err);
 	*job_status = l.status;
 	if (rc == 0 && l.status)

@@ -30,10 +30,10 @@
 typedef struct ds_dispatcher ds_dispatcher;
 
 typedef struct ds_options {
-	const cfg *config;	 /* the cluster's configuration, borrowed */
-	rm_resourcemanager *rm;	 /* borrowed */
-	const char *jm_address;	 /* "tcp://host:port": how TaskManagers reach JobMasters */
-	const char *upload_dir;	 /* existing directory for uploaded libraries */
+	const cfg *config;	  /* the cluster's configuration, borrowed */
+	rm_resourcemanager *rm;	  /* borrowed */
+	const char *jm_address;	  /* "tcp://host:port": how TaskManagers reach JobMasters */
+	const char *upload_dir;	  /* existing directory for uploaded libraries */
 	const char *rest_address; /* "http://host:port", for replies that name it */
 } ds_options;
 

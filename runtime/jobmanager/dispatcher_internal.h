@@ -24,7 +24,7 @@
 
 struct ds_jar {
 	struct ds_jar *next;
-	char id[192];	/* "<32 hex>_<name>" */
+	char id[192]; /* "<32 hex>_<name>" */
 	char name[128];
 	char path[4400];
 	char hash[65];
@@ -41,7 +41,7 @@ struct ds_job {
 	enum eg_status status;	  /* as last known; final once ended */
 	jm_jobmaster *jm;	  /* while it runs (mu); queries hold refs */
 	int refs;
-	bool ended;		  /* its thread is done with it */
+	bool ended; /* its thread is done with it */
 	/* No restart follows the current attempt: a JobMaster's FAILED is
 	 * shown as such (before, as FAILING: the Dispatcher may restart it). */
 	atomic_bool final;
@@ -107,7 +107,7 @@ int ds_jar_delete(ds_dispatcher *d, const char *id);
 /* Runs main() of jar id with args and configuration c (taken over, freed
  * here); fills job_id with the first job main() submitted. Returns 0,
  * FL_ENOENT (no such jar) or an error with err. */
-int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
-	       char job_id[33], cm_err *err);
+int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, char job_id[33],
+	       cm_err *err);
 
 #endif

@@ -19,8 +19,8 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
-#include "common/procstat.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "graph/jobgraph.h"
 #include "jobmanager/dispatcher_internal.h"
 #include "jobmanager/scheduler.h"
@@ -31,10 +31,9 @@
 #endif
 
 /* Flink's ExecutionState names, in the order its JSON lists them. */
-static const char *const flink_task_states[] = {"CREATED",  "SCHEDULED", "DEPLOYING",
-						"RUNNING",  "FINISHED",	 "CANCELING",
-						"CANCELED", "FAILED",	 "RECONCILING",
-						"INITIALIZING"};
+static const char *const flink_task_states[] = {
+    "CREATED",	 "SCHEDULED", "DEPLOYING", "RUNNING",	  "FINISHED",
+    "CANCELING", "CANCELED",  "FAILED",	   "RECONCILING", "INITIALIZING"};
 
 static void vertex_id(const char *job_id, int v, char out[33])
 {
@@ -47,8 +46,8 @@ static cJSON *state_counts(const int *count)
 	for (size_t i = 0; o && i < sizeof(flink_task_states) / sizeof(*flink_task_states); i++) {
 		int n = 0;
 		for (int s = 0; count && s < TM_TASK_NSTATES; s++)
-			if (strcmp(tm_task_state_name((enum tm_task_state)s), flink_task_states[i]) ==
-			    0)
+			if (strcmp(tm_task_state_name((enum tm_task_state)s),
+				   flink_task_states[i]) == 0)
 				n = count[s];
 		cJSON_AddNumberToObject(o, flink_task_states[i], n);
 	}
@@ -195,7 +194,8 @@ char *ds_details_json(const struct ds_job *j, const jm_view *v)
 		vertex_id(j->id, (int)k, id);
 		cJSON *x = cJSON_CreateObject();
 		cJSON_AddStringToObject(x, "id", id);
-		cJSON_AddStringToObject(x, "slotSharingGroupId", jv->slot_group ? jv->slot_group : "default");
+		cJSON_AddStringToObject(x, "slotSharingGroupId",
+					jv->slot_group ? jv->slot_group : "default");
 		cJSON_AddStringToObject(x, "name", jv->name);
 		cJSON_AddNumberToObject(x, "maxParallelism", jv->max_parallelism);
 		cJSON_AddNumberToObject(x, "parallelism", jv->parallelism);
@@ -204,9 +204,9 @@ char *ds_details_json(const struct ds_job *j, const jm_view *v)
 		vertex_times(ev, &vs_start, &vs_end);
 		cJSON_AddNumberToObject(x, "start-time", (double)vs_start);
 		cJSON_AddNumberToObject(x, "end-time", (double)vs_end);
-		cJSON_AddNumberToObject(x, "duration",
-					vs_start < 0 ? -1.0
-						     : (double)((vs_end > 0 ? vs_end : now) - vs_start));
+		cJSON_AddNumberToObject(
+		    x, "duration",
+		    vs_start < 0 ? -1.0 : (double)((vs_end > 0 ? vs_end : now) - vs_start));
 		cJSON_AddItemToObject(x, "tasks", state_counts(ev->count));
 		double in, out;
 		vertex_records(v, jv, &in, &out);
@@ -258,7 +258,8 @@ char *ds_exceptions_json(const struct ds_job *j, const jm_view *v)
 					 i + 1, ev->parallelism);
 				cJSON_AddStringToObject(e, "taskName", name);
 				if (s->tm >= 0 && (size_t)s->tm < v->ntms && v->tm_ids[s->tm])
-					cJSON_AddStringToObject(e, "taskManagerId", v->tm_ids[s->tm]);
+					cJSON_AddStringToObject(e, "taskManagerId",
+								v->tm_ids[s->tm]);
 				k = v->jg->nvertices - 1;
 				break;
 			}
@@ -469,8 +470,8 @@ static cJSON *overview_tasks(const int *count, int total)
 		key[k] = 0;
 		int n = 0;
 		for (int s = 0; s < TM_TASK_NSTATES; s++)
-			if (strcmp(tm_task_state_name((enum tm_task_state)s), flink_task_states[i]) ==
-			    0)
+			if (strcmp(tm_task_state_name((enum tm_task_state)s),
+				   flink_task_states[i]) == 0)
 				n = count[s];
 		cJSON_AddNumberToObject(o, key, n);
 	}
@@ -516,8 +517,8 @@ static int h_jobs_overview(void *arg, const rest_request *req, rest_response *re
 			cJSON_AddStringToObject(x, "jobType", j->batch ? "BATCH" : "STREAMING");
 			cJSON_AddNumberToObject(x, "start-time", (double)j->start_ms);
 			cJSON_AddNumberToObject(x, "end-time", (double)end_ms);
-			cJSON_AddNumberToObject(x, "duration",
-						(double)((end_ms > 0 ? end_ms : now) - j->start_ms));
+			cJSON_AddNumberToObject(
+			    x, "duration", (double)((end_ms > 0 ? end_ms : now) - j->start_ms));
 			cJSON_AddNumberToObject(x, "last-modification",
 						(double)(end_ms > 0 ? end_ms : j->start_ms));
 			cJSON_AddItemToObject(x, "tasks", overview_tasks(counts, j->ntasks));
@@ -579,7 +580,8 @@ static int h_job_config(void *arg, const rest_request *req, rest_response *resp)
 	cJSON_AddStringToObject(ec, "execution-mode", j->batch ? "BATCH" : "PIPELINED");
 	pthread_mutex_lock(&d->mu);
 	cJSON_AddStringToObject(ec, "restart-strategy",
-				j->restart_strategy[0] ? j->restart_strategy : "Restart deactivated.");
+				j->restart_strategy[0] ? j->restart_strategy
+						       : "Restart deactivated.");
 	pthread_mutex_unlock(&d->mu);
 	cJSON_AddBoolToObject(ec, "object-reuse-mode", false);
 	cJSON_AddItemToObject(ec, "user-config", cJSON_CreateObject());
@@ -618,8 +620,7 @@ static int h_job_cancel(void *arg, const rest_request *req, rest_response *resp)
 	return rc;
 }
 
-static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subtask,
-			       int64_t now);
+static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subtask, int64_t now);
 
 struct vertex_req {
 	const struct ds_job *j;
@@ -866,8 +867,11 @@ static int h_jar_upload(void *arg, const rest_request *req, rest_response *resp)
 	struct ds_jar jar;
 	rc = ds_jar_add(d, filename, data, len, &jar, &err);
 	if (rc)
-		return rest_error(resp, rc == FL_ERANGE ? 429 : rc == FL_EINVAL ? 400 : 500, "%s",
-				  err.msg);
+		return rest_error(resp,
+				  rc == FL_ERANGE   ? 429
+				  : rc == FL_EINVAL ? 400
+						    : 500,
+				  "%s", err.msg);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "filename", jar.path);
 	cJSON_AddStringToObject(o, "status", "success");
@@ -936,8 +940,7 @@ static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 		body = cJSON_ParseWithLength((const char *)req->body, req->body_len);
 		if (!body || !cJSON_IsObject(body)) {
 			cJSON_Delete(body);
-			return rest_error(resp, 400,
-					  "Request body is not a JSON object: %.80s",
+			return rest_error(resp, 400, "Request body is not a JSON object: %.80s",
 					  cJSON_GetErrorPtr() ? "malformed JSON" : "not an object");
 		}
 	}
@@ -987,7 +990,8 @@ static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 	}
 	if (conf && !cJSON_IsNull(conf)) {
 		if (!cJSON_IsObject(conf)) {
-			rc = rest_error(resp, 400, "flinkConfiguration must be an object of strings");
+			rc = rest_error(resp, 400,
+					"flinkConfiguration must be an object of strings");
 			goto out;
 		}
 		const cJSON *x;
@@ -1013,7 +1017,8 @@ static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 	if (par && !cJSON_IsNull(par)) {
 		if (!cJSON_IsNumber(par) || par->valuedouble < 1 || par->valuedouble > 32768 ||
 		    par->valuedouble != (double)(int)par->valuedouble) {
-			rc = rest_error(resp, 400, "parallelism must be an integer from 1 to 32768");
+			rc =
+			    rest_error(resp, 400, "parallelism must be an integer from 1 to 32768");
 			goto out;
 		}
 		char v[16];

@@ -13,8 +13,8 @@
  */
 #include "jobmanager/process.h"
 
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -49,8 +49,8 @@ struct jmp {
 	atomic_bool exiting;
 };
 
-static int blob_trampoline(void *arg, const char *hash, uint64_t offset, uint8_t *buf,
-			   size_t cap, size_t *n, uint64_t *total, cm_err *err)
+static int blob_trampoline(void *arg, const char *hash, uint64_t offset, uint8_t *buf, size_t cap,
+			   size_t *n, uint64_t *total, cm_err *err)
 {
 	struct jmp *p = arg;
 	ds_dispatcher *ds = atomic_load(&p->ds);
@@ -202,8 +202,8 @@ int jm_process_main(int argc, char **argv)
 			 /* Flink's rpc timeout (10 s), shorter with a shorter
 			  * heartbeat.timeout: a call in flight to a TaskManager
 			  * that died holds its job's end until it times out. */
-			 .rpc_timeout_ms = hb_timeout < 10000 ? (hb_timeout > 1000 ? hb_timeout : 1000)
-							      : 10000,
+			 .rpc_timeout_ms =
+			     hb_timeout < 10000 ? (hb_timeout > 1000 ? hb_timeout : 1000) : 10000,
 			 .blob = blob_trampoline,
 			 .blob_arg = &p};
 	if (rm_new(&p.rm, &ro, &err) != 0) {
@@ -254,7 +254,8 @@ int jm_process_main(int argc, char **argv)
 		goto out;
 	}
 	if (rest_server_start(p.rest, &err) != 0) {
-		CM_ERROR("jobmanager", "cannot serve the REST API: %s (rest.port, rest.bind-address)",
+		CM_ERROR("jobmanager",
+			 "cannot serve the REST API: %s (rest.port, rest.bind-address)",
 			 err.msg[0] ? err.msg : "out of memory");
 		goto out;
 	}

@@ -109,7 +109,8 @@ static void gw_register(rpc_rm_gateway *g, const rpc_tm_registration *r, rpc_don
 {
 	rm_resourcemanager *rm = (rm_resourcemanager *)g;
 	char why[800];
-	if (!r->resource_id[0] || strlen(r->resource_id) >= sizeof(((struct rm_tm *)0)->resource_id) ||
+	if (!r->resource_id[0] ||
+	    strlen(r->resource_id) >= sizeof(((struct rm_tm *)0)->resource_id) ||
 	    strlen(r->rpc_address) >= 256 || strlen(r->data_address) >= 256 ||
 	    strncmp(r->rpc_address, "tcp://", 6) != 0 || !strchr(r->data_address, ':')) {
 		snprintf(why, sizeof(why),
@@ -189,9 +190,8 @@ static void gw_register(rpc_rm_gateway *g, const rpc_tm_registration *r, rpc_don
 	pthread_mutex_unlock(&rm->mu);
 	if (raced && old)
 		free_entry(old_gw, old);
-	CM_INFO("resourcemanager",
-		"Registered TaskManager %s at %s (data %s) with %d slots", n->resource_id,
-		n->rpc_address, n->data_address, n->slots);
+	CM_INFO("resourcemanager", "Registered TaskManager %s at %s (data %s) with %d slots",
+		n->resource_id, n->rpc_address, n->data_address, n->slots);
 	reply_session(rm, done, arg);
 }
 
@@ -254,10 +254,8 @@ static void gw_free(rpc_rm_gateway *g)
 	(void)g; /* owned by the ResourceManager */
 }
 
-static const struct rpc_rm_gateway_ops gw_ops = {.register_tm = gw_register,
-						 .tm_heartbeat = gw_heartbeat,
-						 .blob = gw_blob,
-						 .free = gw_free};
+static const struct rpc_rm_gateway_ops gw_ops = {
+    .register_tm = gw_register, .tm_heartbeat = gw_heartbeat, .blob = gw_blob, .free = gw_free};
 
 /* Forgets TaskManagers not heard of for heartbeat.timeout. */
 static void *reaper_main(void *arg)
@@ -401,7 +399,8 @@ static int take_locked(rm_resourcemanager *rm, int n, rm_allocation *a)
 				if (a->entries[k] == t)
 					taken = a->slots[k];
 			if (!best || taken < best_taken ||
-			    (taken == best_taken && t->slots - t->used > best->slots - best->used)) {
+			    (taken == best_taken &&
+			     t->slots - t->used > best->slots - best->used)) {
 				best = t;
 				best_taken = taken;
 			}
@@ -459,17 +458,17 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, int n, int64_t timeo
 		}
 		int64_t now = cm_now_ms();
 		if (rm->stopping || (cancel && cm_cancel_requested(cancel))) {
-			rc = cm_err_set(err, FL_ECANCELED, "the slot request of job %s was cancelled",
-					job_id);
+			rc = cm_err_set(err, FL_ECANCELED,
+					"the slot request of job %s was cancelled", job_id);
 			break;
 		}
 		if (now >= deadline) {
-			rc = cm_err_set(err, FL_ETIMEDOUT,
-					"Could not acquire the minimum required resources: job %s "
-					"needs %d slots, the cluster has %d free of %d on %zu "
-					"TaskManager(s) after waiting %lld ms (slot.request.timeout)",
-					job_id, n, free_slots, total, rm->ntms,
-					(long long)(now - start));
+			rc = cm_err_set(
+			    err, FL_ETIMEDOUT,
+			    "Could not acquire the minimum required resources: job %s "
+			    "needs %d slots, the cluster has %d free of %d on %zu "
+			    "TaskManager(s) after waiting %lld ms (slot.request.timeout)",
+			    job_id, n, free_slots, total, rm->ntms, (long long)(now - start));
 			break;
 		}
 		if (!said) {

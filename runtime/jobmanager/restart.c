@@ -63,8 +63,7 @@ void rs_describe(const rs_policy *p, char *buf, size_t cap)
 {
 	switch (p->type) {
 	case RS_FIXED:
-		snprintf(buf, cap,
-			 "Restart with fixed delay (%lld ms). #%lld restart attempts.",
+		snprintf(buf, cap, "Restart with fixed delay (%lld ms). #%lld restart attempts.",
 			 (long long)p->delay_ms, (long long)p->attempts);
 		break;
 	case RS_EXPONENTIAL:
@@ -75,11 +74,12 @@ void rs_describe(const rs_policy *p, char *buf, size_t cap)
 			 (long long)p->reset_ms, p->jitter, (long long)p->exp_attempts);
 		break;
 	case RS_FAILURE_RATE:
-		snprintf(buf, cap,
-			 "Failure rate restart with maximum of %lld failures within interval %lld ms "
-			 "and fixed delay %lld ms.",
-			 (long long)p->rate_max, (long long)p->rate_interval_ms,
-			 (long long)p->rate_delay_ms);
+		snprintf(
+		    buf, cap,
+		    "Failure rate restart with maximum of %lld failures within interval %lld ms "
+		    "and fixed delay %lld ms.",
+		    (long long)p->rate_max, (long long)p->rate_interval_ms,
+		    (long long)p->rate_delay_ms);
 		break;
 	default:
 		snprintf(buf, cap, "Restart deactivated.");

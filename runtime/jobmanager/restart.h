@@ -29,12 +29,12 @@ enum rs_type { RS_NONE, RS_FIXED, RS_EXPONENTIAL, RS_FAILURE_RATE };
 
 typedef struct rs_policy {
 	enum rs_type type;
-	int64_t attempts, delay_ms;				/* fixed-delay */
-	int64_t initial_ms, max_ms, reset_ms, exp_attempts;	/* exponential-delay */
+	int64_t attempts, delay_ms;			    /* fixed-delay */
+	int64_t initial_ms, max_ms, reset_ms, exp_attempts; /* exponential-delay */
 	double multiplier, jitter;
-	int64_t rate_max, rate_interval_ms, rate_delay_ms;	/* failure-rate */
+	int64_t rate_max, rate_interval_ms, rate_delay_ms; /* failure-rate */
 	/* State. */
-	int64_t restarts;	/* fixed: all; exponential: since the last reset */
+	int64_t restarts; /* fixed: all; exponential: since the last reset */
 	int64_t last_delay_ms;
 	int64_t last_failure_ms;
 	int64_t *failures; /* failure-rate: the last rate_max failure times, a ring */

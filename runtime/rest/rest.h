@@ -69,11 +69,11 @@ typedef struct rest_request {
 } rest_request;
 
 typedef struct rest_response {
-	int status;		  /* 200 unless the handler sets another */
-	char content_type[64];	  /* "application/json; charset=UTF-8" unless set */
-	uint8_t *body;		  /* malloc'd, owned by the server after return */
+	int status;	       /* 200 unless the handler sets another */
+	char content_type[64]; /* "application/json; charset=UTF-8" unless set */
+	uint8_t *body;	       /* malloc'd, owned by the server after return */
 	size_t body_len;
-	char location[256];	  /* a Location header when not empty */
+	char location[256]; /* a Location header when not empty */
 } rest_response;
 
 /* Fills resp; returns 0, or an FL_E* code to have the server answer 500

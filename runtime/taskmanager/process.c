@@ -29,9 +29,9 @@
 #include "common/clock.h"
 #include "common/crash.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/sync.h"
 #include "network/pool.h"
-#include "common/procstat.h"
 #include "rest/rest.h"
 #include "rpc/nng.h"
 #include "taskmanager/taskmanager.h"
@@ -138,7 +138,8 @@ static int fetch_blob(struct tmp *p, const char *hash, const char *path, cm_err 
 		p->rm->ops->blob(p->rm, hash, off, sync_done, &c);
 		rc = sync_wait(&c);
 		if (rc) {
-			cm_err_set(err, rc, "cannot fetch the job library %.16s... from the JobManager: %s",
+			cm_err_set(err, rc,
+				   "cannot fetch the job library %.16s... from the JobManager: %s",
 				   hash, c.msg);
 			sync_fini(&c);
 			break;
@@ -151,9 +152,9 @@ static int fetch_blob(struct tmp *p, const char *hash, const char *path, cm_err 
 		cm_rbuf_bytes(&r, RPC_BLOB_CHUNK, &chunk, &n);
 		if (cm_rbuf_end(&r) != 0 || t > BLOB_MAX || (total != UINT64_MAX && t != total) ||
 		    (n == 0 && off < t) || off + n > t) {
-			rc = cm_err_set(err, FL_EPROTO,
-					"the JobManager sent a malformed chunk of job library %.16s...",
-					hash);
+			rc = cm_err_set(
+			    err, FL_EPROTO,
+			    "the JobManager sent a malformed chunk of job library %.16s...", hash);
 			sync_fini(&c);
 			break;
 		}
@@ -185,10 +186,11 @@ static int fetch_blob(struct tmp *p, const char *hash, const char *path, cm_err 
 			if (fd < 0 || cm_sha256_fd(fd, got, NULL) != 0)
 				rc = cm_err_set(err, FL_EIO, "cannot read back %s", part);
 			else if (strcmp(got, hash) != 0)
-				rc = cm_err_set(err, FL_EPROTO,
-						"the job library fetched from the JobManager has hash "
-						"%s, not %s: refused",
-						got, hash);
+				rc = cm_err_set(
+				    err, FL_EPROTO,
+				    "the job library fetched from the JobManager has hash "
+				    "%s, not %s: refused",
+				    got, hash);
 		}
 	}
 	if (fd >= 0)
@@ -198,8 +200,9 @@ static int fetch_blob(struct tmp *p, const char *hash, const char *path, cm_err 
 	if (rc)
 		unlink(part);
 	else
-		CM_INFO("taskmanager", "Fetched job library %s (%llu bytes) from the JobManager in %lld ms",
-			hash, (unsigned long long)total, (long long)(cm_now_ms() - t0));
+		CM_INFO("taskmanager",
+			"Fetched job library %s (%llu bytes) from the JobManager in %lld ms", hash,
+			(unsigned long long)total, (long long)(cm_now_ms() - t0));
 	return rc;
 }
 
@@ -302,7 +305,8 @@ static int heartbeat_once(struct tmp *p, char *session, size_t cap, char *why, s
 	int rc = sync_wait(&c);
 	if (rc == 0)
 		rc = parse_session(&c, session, cap);
-	snprintf(why, whylen, "%s", rc == FL_EPROTO && !c.msg[0] ? "malformed heartbeat reply" : c.msg);
+	snprintf(why, whylen, "%s",
+		 rc == FL_EPROTO && !c.msg[0] ? "malformed heartbeat reply" : c.msg);
 	sync_fini(&c);
 	return rc;
 }
@@ -329,22 +333,26 @@ static int serve(struct tmp *p, const sigset_t *signals)
 				retry_ms = 50;
 				said_waiting = false;
 				CM_INFO("taskmanager",
-					"Successful registration at the ResourceManager at %s (session %s)",
+					"Successful registration at the ResourceManager at %s "
+					"(session %s)",
 					p->jm_url, session);
 				wait = interval;
 			} else {
 				int64_t since = cm_now_ms() - unregistered_since;
 				if (!said_waiting) {
-					CM_WARN("taskmanager",
-						"Cannot register at the ResourceManager at %s: %s; "
-						"retrying (taskmanager.registration.timeout %lld ms)",
-						p->jm_url, why, (long long)reg_timeout);
+					CM_WARN(
+					    "taskmanager",
+					    "Cannot register at the ResourceManager at %s: %s; "
+					    "retrying (taskmanager.registration.timeout %lld ms)",
+					    p->jm_url, why, (long long)reg_timeout);
 					said_waiting = true;
 				}
 				if (since > reg_timeout) {
 					CM_ERROR("taskmanager",
-						 "Could not register at the ResourceManager at %s within "
-						 "%lld ms (taskmanager.registration.timeout): %s; exiting",
+						 "Could not register at the ResourceManager at %s "
+						 "within "
+						 "%lld ms (taskmanager.registration.timeout): %s; "
+						 "exiting",
 						 p->jm_url, (long long)reg_timeout, why);
 					return 1;
 				}
@@ -354,18 +362,21 @@ static int serve(struct tmp *p, const sigset_t *signals)
 				retry_ms = retry_ms * 2 > 2000 ? 2000 : retry_ms * 2;
 			}
 		} else {
-			int rc = heartbeat_once(p, now_session, sizeof(now_session), why, sizeof(why));
+			int rc =
+			    heartbeat_once(p, now_session, sizeof(now_session), why, sizeof(why));
 			if (rc == 0 && strcmp(now_session, session) == 0) {
 				last_ok = cm_now_ms();
 			} else if (rc == 0 || rc == FL_ENOENT) {
 				CM_INFO("taskmanager",
-					"The ResourceManager at %s %s: registering again", p->jm_url,
+					"The ResourceManager at %s %s: registering again",
+					p->jm_url,
 					rc == 0 ? "restarted" : "no longer knows this TaskManager");
 				registered = false;
 				unregistered_since = cm_now_ms();
 			} else if (cm_now_ms() - last_ok > timeout) {
 				CM_WARN("taskmanager",
-					"The ResourceManager at %s is lost: no heartbeat reply for %lld "
+					"The ResourceManager at %s is lost: no heartbeat reply for "
+					"%lld "
 					"ms (heartbeat.timeout): %s; registering again",
 					p->jm_url, (long long)(cm_now_ms() - last_ok), why);
 				registered = false;
@@ -378,7 +389,9 @@ static int serve(struct tmp *p, const sigset_t *signals)
 		int sig = sigtimedwait(signals, &si, &ts);
 		if (sig > 0) {
 			CM_INFO("taskmanager", "Received %s: shutting down",
-				sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP");
+				sig == SIGTERM	? "SIGTERM"
+				: sig == SIGINT ? "SIGINT"
+						: "SIGHUP");
 			return 0;
 		}
 	}
@@ -431,17 +444,19 @@ static void start_metrics(struct tmp *p, const char *bind_host)
 		rest_options o = {.bind_host = bind_host, .port = (int)port, .max_body = 1024};
 		rest_server *s = NULL;
 		cm_err_clear(&err);
-		if (rest_server_new(&s, &o, &err) == 0 && rest_route(s, "GET", "/metrics", h_metrics, p) == 0 &&
+		if (rest_server_new(&s, &o, &err) == 0 &&
+		    rest_route(s, "GET", "/metrics", h_metrics, p) == 0 &&
 		    rest_server_start(s, &err) == 0) {
 			p->metrics = s;
-			CM_INFO("taskmanager", "Prometheus metrics at http://%s:%d/metrics", bind_host,
-				rest_server_port(s));
+			CM_INFO("taskmanager", "Prometheus metrics at http://%s:%d/metrics",
+				bind_host, rest_server_port(s));
 			return;
 		}
 		rest_server_free(s);
 	}
-	CM_WARN("taskmanager", "no /metrics endpoint: no free port in %s (metrics.reporter.prom.port): %s",
-		spec, err.msg);
+	CM_WARN("taskmanager",
+		"no /metrics endpoint: no free port in %s (metrics.reporter.prom.port): %s", spec,
+		err.msg);
 }
 
 static void usage(FILE *f)
@@ -500,13 +515,15 @@ int tm_process_main(int argc, char **argv)
 		snprintf(advertised, sizeof(advertised), "%s", bind);
 	} else if (cl_local_address_towards(jm_host, (int)jm_port, advertised, sizeof(advertised),
 					    &err) != 0) {
-		CM_ERROR("taskmanager", "cannot find the address to advertise: %s (set taskmanager.host)",
+		CM_ERROR("taskmanager",
+			 "cannot find the address to advertise: %s (set taskmanager.host)",
 			 err.msg);
 		goto out;
 	}
 	const char *bind_host = *bind ? bind : "0.0.0.0";
 	const char *tmp = getenv("TMPDIR");
-	snprintf(p.blob_dir, sizeof(p.blob_dir), "%s/flinc-tm-blobs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	snprintf(p.blob_dir, sizeof(p.blob_dir), "%s/flinc-tm-blobs-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(p.blob_dir)) {
 		CM_ERROR("taskmanager", "cannot create a directory for job libraries under %s: %s",
 			 tmp && *tmp ? tmp : "/tmp", strerror(errno));
@@ -537,7 +554,8 @@ int tm_process_main(int argc, char **argv)
 		goto out;
 	}
 	const char *bound = strrchr(rpc_server_address(p.server), ':');
-	snprintf(p.rpc_address, sizeof(p.rpc_address), "tcp://%s%s", advertised, bound ? bound : "");
+	snprintf(p.rpc_address, sizeof(p.rpc_address), "tcp://%s%s", advertised,
+		 bound ? bound : "");
 	/* A call waits at most a heartbeat interval (and 30 s): signals are
 	 * looked at between calls. */
 	int64_t call_timeout = 10000;
@@ -547,7 +565,8 @@ int tm_process_main(int argc, char **argv)
 	if (call_timeout < 1000)
 		call_timeout = 1000;
 	if (rpc_rm_gateway_nng(&p.rm, p.jm_url, &p.secret, p.cluster_id, call_timeout, &err) != 0) {
-		CM_ERROR("taskmanager", "%s (jobmanager.rpc.address, jobmanager.rpc.port)", err.msg);
+		CM_ERROR("taskmanager", "%s (jobmanager.rpc.address, jobmanager.rpc.port)",
+			 err.msg);
 		goto out;
 	}
 	start_metrics(&p, bind_host);

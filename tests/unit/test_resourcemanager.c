@@ -112,8 +112,8 @@ static void setup(struct fixture *f, int64_t heartbeat_timeout_ms)
 	assert_int_equal(rpc_server_new(&f->srv, "tcp://127.0.0.1:0", NULL, NULL, rm_gateway(f->rm),
 					NULL, &f->secret, "c1", &err),
 			 0);
-	assert_int_equal(rpc_rm_gateway_nng(&f->client, rpc_server_address(f->srv), &f->secret, "c1",
-					    5000, &err),
+	assert_int_equal(rpc_rm_gateway_nng(&f->client, rpc_server_address(f->srv), &f->secret,
+					    "c1", 5000, &err),
 			 0);
 }
 
@@ -125,8 +125,7 @@ static void teardown(struct fixture *f)
 	cm_secret_clear(&f->secret);
 }
 
-static int reg(struct fixture *f, const char *id, const char *rpc, int slots, char *msg,
-	       size_t cap)
+static int reg(struct fixture *f, const char *id, const char *rpc, int slots, char *msg, size_t cap)
 {
 	struct call *c = call_new();
 	rpc_tm_registration r = {.resource_id = id,

@@ -57,13 +57,13 @@ static void test_fixed_delay(void **state)
 static void test_exponential_growth_cap_jitter_reset(void **state)
 {
 	rs_policy p;
-	policy(&p, (const char *const[]){"restart-strategy.type", "exponential-delay",
-					 "restart-strategy.exponential-delay.initial-backoff", "100 ms",
-					 "restart-strategy.exponential-delay.max-backoff", "1 s",
-					 "restart-strategy.exponential-delay.backoff-multiplier", "2",
-					 "restart-strategy.exponential-delay.jitter-factor", "0",
-					 "restart-strategy.exponential-delay.reset-backoff-threshold", "10 s",
-					 NULL});
+	policy(&p, (const char *const[]){
+		       "restart-strategy.type", "exponential-delay",
+		       "restart-strategy.exponential-delay.initial-backoff", "100 ms",
+		       "restart-strategy.exponential-delay.max-backoff", "1 s",
+		       "restart-strategy.exponential-delay.backoff-multiplier", "2",
+		       "restart-strategy.exponential-delay.jitter-factor", "0",
+		       "restart-strategy.exponential-delay.reset-backoff-threshold", "10 s", NULL});
 	int64_t d, want[] = {100, 200, 400, 800, 1000, 1000};
 	char why[400];
 	for (int i = 0; i < 6; i++) {
@@ -75,13 +75,14 @@ static void test_exponential_growth_cap_jitter_reset(void **state)
 	assert_int_equal(d, 100);
 	rs_fini(&p);
 	/* Jitter stays within the fraction, and within [initial, max]. */
-	policy(&p, (const char *const[]){"restart-strategy.type", "exponential-delay",
-					 "restart-strategy.exponential-delay.initial-backoff", "1 s",
-					 "restart-strategy.exponential-delay.max-backoff", "10 s",
-					 "restart-strategy.exponential-delay.backoff-multiplier", "2",
-					 "restart-strategy.exponential-delay.jitter-factor", "0.5",
-					 "restart-strategy.exponential-delay.attempts-before-reset-backoff",
-					 "3", NULL});
+	policy(&p,
+	       (const char *const[]){
+		   "restart-strategy.type", "exponential-delay",
+		   "restart-strategy.exponential-delay.initial-backoff", "1 s",
+		   "restart-strategy.exponential-delay.max-backoff", "10 s",
+		   "restart-strategy.exponential-delay.backoff-multiplier", "2",
+		   "restart-strategy.exponential-delay.jitter-factor", "0.5",
+		   "restart-strategy.exponential-delay.attempts-before-reset-backoff", "3", NULL});
 	assert_true(rs_next(&p, 0, 0.99, &d, why, sizeof(why)));
 	assert_true(d >= 1000 && d <= 1500);
 	assert_true(rs_next(&p, 1, 0.0, &d, why, sizeof(why)));
@@ -95,10 +96,11 @@ static void test_exponential_growth_cap_jitter_reset(void **state)
 static void test_failure_rate_window(void **state)
 {
 	rs_policy p;
-	policy(&p, (const char *const[]){"restart-strategy.type", "failure-rate",
-					 "restart-strategy.failure-rate.max-failures-per-interval", "2",
-					 "restart-strategy.failure-rate.failure-rate-interval", "1 s",
-					 "restart-strategy.failure-rate.delay", "10 ms", NULL});
+	policy(&p,
+	       (const char *const[]){"restart-strategy.type", "failure-rate",
+				     "restart-strategy.failure-rate.max-failures-per-interval", "2",
+				     "restart-strategy.failure-rate.failure-rate-interval", "1 s",
+				     "restart-strategy.failure-rate.delay", "10 ms", NULL});
 	int64_t d;
 	char why[400];
 	assert_true(rs_next(&p, 0, 0.5, &d, why, sizeof(why)));
