@@ -402,16 +402,9 @@ static int h_config(void *arg, const rest_request *req, rest_response *resp)
 static int h_overview(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
-	rm_tm_view *tms = NULL;
 	size_t n = 0;
-	if (rm_list(d->rm, &tms, &n) != 0)
-		return FL_ENOMEM;
 	int slots = 0, free_slots = 0;
-	for (size_t i = 0; i < n; i++) {
-		slots += tms[i].slots;
-		free_slots += tms[i].free_slots;
-	}
-	free(tms);
+	rm_totals(d->rm, &n, &slots, &free_slots);
 	ds_counts c;
 	ds_job_counts(d, &c);
 	cJSON *o = cJSON_CreateObject();
@@ -776,24 +769,13 @@ static int h_taskmanager(void *arg, const rest_request *req, rest_response *resp
 {
 	ds_dispatcher *d = arg;
 	const char *id = rest_param(req, "taskmanagerid");
-	rm_tm_view *tms = NULL;
-	size_t n = 0;
-	if (rm_list(d->rm, &tms, &n) != 0)
-		return FL_ENOMEM;
-	int rc;
-	size_t i = 0;
-	while (i < n && strcmp(tms[i].resource_id, id ? id : "") != 0)
-		i++;
-	if (i == n)
-		rc = rest_error(resp, 404, "TaskManager %.128s does not exist", id ? id : "");
-	else {
-		cJSON *x = tm_json(&tms[i], cm_wall_ms());
-		if (x)
-			dash_tm_details(d, x, &tms[i]);
-		rc = rest_json(resp, 200, x);
-	}
-	free(tms);
-	return rc;
+	rm_tm_view t;
+	if (rm_get(d->rm, id, &t) != 0)
+		return rest_error(resp, 404, "TaskManager %.128s does not exist", id ? id : "");
+	cJSON *x = tm_json(&t, cm_wall_ms());
+	if (x)
+		dash_tm_details(d, x, &t);
+	return rest_json(resp, 200, x);
 }
 
 struct cfg_collect {
@@ -1057,16 +1039,9 @@ out:
 static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
-	rm_tm_view *tms = NULL;
 	size_t n = 0;
-	if (rm_list(d->rm, &tms, &n) != 0)
-		return FL_ENOMEM;
 	int slots = 0, free_slots = 0;
-	for (size_t i = 0; i < n; i++) {
-		slots += tms[i].slots;
-		free_slots += tms[i].free_slots;
-	}
-	free(tms);
+	rm_totals(d->rm, &n, &slots, &free_slots);
 	ds_counts c;
 	ds_job_counts(d, &c);
 	cm_wbuf w;
@@ -1825,22 +1800,13 @@ static int h_dash_tm_metrics(void *arg, const rest_request *req, rest_response *
 {
 	ds_dispatcher *d = arg;
 	const char *id = rest_param(req, "taskmanagerid");
-	rm_tm_view *tms = NULL;
-	size_t n = 0;
-	if (rm_list(d->rm, &tms, &n) != 0)
-		return FL_ENOMEM;
-	size_t i = 0;
-	while (i < n && strcmp(tms[i].resource_id, id ? id : "") != 0)
-		i++;
-	if (i == n) {
-		free(tms);
+	rm_tm_view t;
+	if (rm_get(d->rm, id, &t) != 0)
 		return rest_error(resp, 404, "TaskManager %.128s does not exist", id ? id : "");
-	}
 	const struct dash_metric known[] = {
-	    {"Status.Shuffle.Netty.TotalMemory", (double)tms[i].network_bytes},
-	    {"Status.Flink.Memory.Managed.Total", (double)tms[i].managed_bytes},
+	    {"Status.Shuffle.Netty.TotalMemory", (double)t.network_bytes},
+	    {"Status.Flink.Memory.Managed.Total", (double)t.managed_bytes},
 	};
-	free(tms);
 	return dash_metric_list(req, resp, known, sizeof(known) / sizeof(*known));
 }
 
@@ -1915,16 +1881,9 @@ static int h_dash_environment(void *arg, const rest_request *req, rest_response 
 static int h_dash_jm_metrics(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
-	rm_tm_view *tms = NULL;
 	size_t n = 0;
-	if (rm_list(d->rm, &tms, &n) != 0)
-		return FL_ENOMEM;
 	int slots = 0, free_slots = 0;
-	for (size_t i = 0; i < n; i++) {
-		slots += tms[i].slots;
-		free_slots += tms[i].free_slots;
-	}
-	free(tms);
+	rm_totals(d->rm, &n, &slots, &free_slots);
 	ds_counts c;
 	ds_job_counts(d, &c);
 	cm_procstat ps = {0};

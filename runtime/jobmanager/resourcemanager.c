@@ -517,6 +517,43 @@ void rm_release(rm_resourcemanager *rm, rm_allocation *a)
 	free_allocation(a);
 }
 
+static void view_of(const struct rm_tm *t, rm_tm_view *v)
+{
+	snprintf(v->resource_id, sizeof(v->resource_id), "%s", t->resource_id);
+	snprintf(v->rpc_address, sizeof(v->rpc_address), "%s", t->rpc_address);
+	snprintf(v->data_address, sizeof(v->data_address), "%s", t->data_address);
+	v->slots = t->slots;
+	v->free_slots = t->slots - t->used;
+	v->cpu_milli = t->cpu_milli;
+	v->memory_bytes = t->memory_bytes;
+	v->managed_bytes = t->managed_bytes;
+	v->network_bytes = t->network_bytes;
+	v->registered_wall_ms = t->registered_wall_ms;
+	v->last_heard_wall_ms = t->last_heard_wall_ms;
+}
+
+void rm_totals(rm_resourcemanager *rm, size_t *ntms, int *slots, int *free_slots)
+{
+	*slots = *free_slots = 0;
+	pthread_mutex_lock(&rm->mu);
+	*ntms = rm->ntms;
+	for (struct rm_tm *t = rm->tms; t; t = t->next) {
+		*slots += t->slots;
+		*free_slots += t->slots - t->used;
+	}
+	pthread_mutex_unlock(&rm->mu);
+}
+
+int rm_get(rm_resourcemanager *rm, const char *resource_id, rm_tm_view *out)
+{
+	pthread_mutex_lock(&rm->mu);
+	struct rm_tm *t = resource_id ? find_locked(rm, resource_id) : NULL;
+	if (t)
+		view_of(t, out);
+	pthread_mutex_unlock(&rm->mu);
+	return t ? 0 : FL_ENOENT;
+}
+
 int rm_list(rm_resourcemanager *rm, rm_tm_view **out, size_t *n)
 {
 	*out = NULL;
@@ -528,19 +565,8 @@ int rm_list(rm_resourcemanager *rm, rm_tm_view **out, size_t *n)
 		return FL_ENOMEM;
 	}
 	size_t i = 0;
-	for (struct rm_tm *t = rm->tms; t; t = t->next, i++) {
-		snprintf(v[i].resource_id, sizeof(v[i].resource_id), "%s", t->resource_id);
-		snprintf(v[i].rpc_address, sizeof(v[i].rpc_address), "%s", t->rpc_address);
-		snprintf(v[i].data_address, sizeof(v[i].data_address), "%s", t->data_address);
-		v[i].slots = t->slots;
-		v[i].free_slots = t->slots - t->used;
-		v[i].cpu_milli = t->cpu_milli;
-		v[i].memory_bytes = t->memory_bytes;
-		v[i].managed_bytes = t->managed_bytes;
-		v[i].network_bytes = t->network_bytes;
-		v[i].registered_wall_ms = t->registered_wall_ms;
-		v[i].last_heard_wall_ms = t->last_heard_wall_ms;
-	}
+	for (struct rm_tm *t = rm->tms; t; t = t->next, i++)
+		view_of(t, &v[i]);
 	pthread_mutex_unlock(&rm->mu);
 	*out = v;
 	*n = i;

@@ -88,6 +88,12 @@ typedef struct rm_tm_view {
 	int64_t registered_wall_ms, last_heard_wall_ms;
 } rm_tm_view;
 
+/* The registered TaskManagers and their slots, total and free (what
+ * /overview and /metrics show). */
+void rm_totals(rm_resourcemanager *rm, size_t *ntms, int *slots, int *free_slots);
+/* The registered TaskManager resource_id. Returns 0 or FL_ENOENT. */
+int rm_get(rm_resourcemanager *rm, const char *resource_id, rm_tm_view *out);
+
 /* A snapshot of the registered TaskManagers (malloc'd, *out freed by the
  * caller). Returns 0 or FL_ENOMEM. */
 int rm_list(rm_resourcemanager *rm, rm_tm_view **out, size_t *n);

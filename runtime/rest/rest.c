@@ -883,6 +883,16 @@ int rest_query(const rest_request *req, const char *key, char *buf, size_t cap)
 	return rest_query_find(q, strlen(q), key, buf, cap);
 }
 
+/* Puts body (malloc'd, taken over) into resp with status and type. */
+static void set_body(rest_response *resp, int status, const char *type, uint8_t *body, size_t len)
+{
+	free(resp->body);
+	resp->body = body;
+	resp->body_len = len;
+	resp->status = status;
+	snprintf(resp->content_type, sizeof(resp->content_type), "%s", type);
+}
+
 int rest_json(rest_response *resp, int status, void *json)
 {
 	if (!json)
@@ -891,11 +901,7 @@ int rest_json(rest_response *resp, int status, void *json)
 	cJSON_Delete(json);
 	if (!txt)
 		return FL_ENOMEM;
-	free(resp->body);
-	resp->body = (uint8_t *)txt;
-	resp->body_len = strlen(txt);
-	resp->status = status;
-	snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
+	set_body(resp, status, JSON_TYPE, (uint8_t *)txt, strlen(txt));
 	return 0;
 }
 
@@ -917,11 +923,7 @@ int rest_error(rest_response *resp, int status, const char *fmt, ...)
 	free(msg);
 	if (!txt)
 		return FL_ENOMEM;
-	free(resp->body);
-	resp->body = (uint8_t *)txt;
-	resp->body_len = strlen(txt);
-	resp->status = status;
-	snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
+	set_body(resp, status, JSON_TYPE, (uint8_t *)txt, strlen(txt));
 	return 0;
 }
 
@@ -934,10 +936,6 @@ int rest_text(rest_response *resp, int status, const char *content_type, cm_wbuf
 	uint8_t *body = cm_wbuf_take(w, &len);
 	if (!body)
 		return FL_ENOMEM;
-	free(resp->body);
-	resp->body = body;
-	resp->body_len = len;
-	resp->status = status;
-	snprintf(resp->content_type, sizeof(resp->content_type), "%s", content_type);
+	set_body(resp, status, content_type, body, len);
 	return 0;
 }
