@@ -61,36 +61,19 @@ int env_fail(fl_env *env, int code, const char *fmt, ...)
 }
 
 /*
- * Loads $FLINC_CONF_DIR/flinc.yaml for a job run without a launcher. The
- * directory must exist, as Flink refuses a conf dir that does not: a typo
- * must not silently run with defaults. A directory without flinc.yaml is
- * fine (defaults).
+ * Loads $FLINC_CONF_DIR/flinc.yaml for a job run without a launcher
+ * (cfg_default_file's rules).
  */
 static int env_load_default_config(fl_env *env)
 {
-	const char *dir = getenv("FLINC_CONF_DIR");
-	if (!dir || !*dir)
-		return 0;
-	struct stat st;
-	if (stat(dir, &st) != 0) {
-		int e = errno;
-		return env_fail(env, cm_err_from_errno(e),
-				"the configuration directory '%.200s%s' (FLINC_CONF_DIR) cannot be "
-				"used: %s",
-				dir, strlen(dir) > 200 ? "..." : "", strerror(e));
-	}
-	if (!S_ISDIR(st.st_mode))
-		return env_fail(env, FL_EINVAL,
-				"the configuration directory '%.200s%s' (FLINC_CONF_DIR) is not a "
-				"directory",
-				dir, strlen(dir) > 200 ? "..." : "");
 	char path[4096];
-	if ((size_t)snprintf(path, sizeof(path), "%s/flinc.yaml", dir) >= sizeof(path))
-		return env_fail(
-		    env, FL_ERANGE,
-		    "the configuration directory '%.200s...' (FLINC_CONF_DIR) is longer "
-		    "than %zu bytes",
-		    dir, sizeof(path) - sizeof("/flinc.yaml"));
+	bool found = false;
+	cm_err de = {0};
+	int drc = cfg_default_file(path, sizeof(path), &found, &de);
+	if (drc)
+		return env_fail(env, drc, "%s", de.msg);
+	if (!found)
+		return 0;
 	cm_err e = {0};
 	int rc = cfg_load_file(env->config, path, &e);
 	if (rc == FL_ENOENT)

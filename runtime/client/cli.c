@@ -617,25 +617,15 @@ static void setup_log(cl_client *cl, const cfg *conf, bool verbose, int argc, ch
 	cl_say("Log file: %s", path);
 }
 
-/* $FLINC_CONF_DIR/flinc.yaml when no -c FILE: the directory must exist (as
- * Flink refuses a conf dir that does not); the file may be missing. */
+/* $FLINC_CONF_DIR/flinc.yaml when no -c FILE (cfg_default_file's rules). */
 static int default_config_file(char *path, size_t cap, const char **out)
 {
-	const char *dir = getenv("FLINC_CONF_DIR");
+	bool found = false;
+	cm_err err = {0};
 	*out = NULL;
-	if (!dir || !*dir)
-		return 0;
-	struct stat st;
-	if (stat(dir, &st) != 0)
-		return die("the configuration directory '%s' (FLINC_CONF_DIR) cannot be used: %s",
-			   dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return die("the configuration directory '%s' (FLINC_CONF_DIR) is not a directory",
-			   dir);
-	if ((size_t)snprintf(path, cap, "%s/flinc.yaml", dir) >= cap)
-		return die("the configuration directory '%.200s...' (FLINC_CONF_DIR) is too long",
-			   dir);
-	if (access(path, F_OK) == 0)
+	if (cfg_default_file(path, cap, &found, &err) != 0)
+		return die("%s", err.msg);
+	if (found)
 		*out = path;
 	return 0;
 }

@@ -84,16 +84,11 @@ int cl_daemon_args_parse(cl_daemon_args *a, int argc, char **argv, bool allow_ap
 	}
 	char path[4096];
 	if (!file) {
-		const char *dir = getenv("FLINC_CONF_DIR");
-		if (dir && *dir) {
-			if ((size_t)snprintf(path, sizeof(path), "%s/flinc.yaml", dir) >=
-			    sizeof(path)) {
-				rc = cm_err_set(err, FL_EINVAL, "FLINC_CONF_DIR is too long");
-				goto fail;
-			}
-			if (access(path, F_OK) == 0)
-				file = path;
-		}
+		bool found = false;
+		if ((rc = cfg_default_file(path, sizeof(path), &found, err)) != 0)
+			goto fail;
+		if (found)
+			file = path;
 	}
 	if (file && (rc = cfg_load_file(a->config, file, err)) != 0)
 		goto fail;

@@ -5,9 +5,12 @@
  */
 #include "config/config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/config_internal.h"
 
@@ -328,4 +331,33 @@ void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *v
 		return;
 	for (size_t i = 0; i < c->n; i++)
 		fn(arg, c->v[i].key, cfg_is_sensitive(c->v[i].key) ? CFG_HIDDEN : c->v[i].value);
+}
+
+int cfg_default_file(char *path, size_t cap, bool *found, cm_err *err)
+{
+	*found = false;
+	const char *dir = getenv("FLINC_CONF_DIR");
+	if (!dir || !*dir)
+		return 0;
+	const char *more = strlen(dir) > 200 ? "..." : "";
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		int e = errno;
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "the configuration directory '%.200s%s' (FLINC_CONF_DIR) cannot be "
+				  "used: %s",
+				  dir, more, strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return cm_err_set(err, FL_EINVAL,
+				  "the configuration directory '%.200s%s' (FLINC_CONF_DIR) is not a "
+				  "directory",
+				  dir, more);
+	if ((size_t)snprintf(path, cap, "%s/flinc.yaml", dir) >= cap)
+		return cm_err_set(err, FL_ERANGE,
+				  "the configuration directory '%.200s...' (FLINC_CONF_DIR) is longer "
+				  "than %zu bytes",
+				  dir, cap - sizeof("/flinc.yaml"));
+	*found = access(path, F_OK) == 0;
+	return 0;
 }

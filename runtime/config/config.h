@@ -131,6 +131,16 @@ int cfg_clone(const cfg *c, cfg **out);
  */
 int cfg_load_file(cfg *c, const char *path, cm_err *err);
 
+/*
+ * The default configuration file, $FLINC_CONF_DIR/flinc.yaml, for every
+ * program without -c FILE (the CLI, the processes, a job run directly).
+ * The directory must exist, as Flink refuses a conf dir that does not: a
+ * typo must not silently run with defaults; a directory without flinc.yaml
+ * is fine. Returns 0 with *found telling whether path (cap bytes) holds a
+ * file to load, or an error with err naming the directory.
+ */
+int cfg_default_file(char *path, size_t cap, bool *found, cm_err *err);
+
 /* Loads YAML text (same rules; `origin` names it in messages). */
 int cfg_load_string(cfg *c, const char *yaml, size_t len, const char *origin, cm_err *err);
 
