@@ -123,6 +123,22 @@ sanitizer_clean() {
 	! grep -Eq 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: (Address|Undefined|Leak|Thread)' "$1"
 }
 
+# logs_clean FILE...: one pass when no file holds a sanitizer report, else a
+# fail per file that does (missing files, e.g. unmatched globs, are skipped).
+logs_clean() {
+	local f dirty=0 n=0
+	for f in "$@"; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		if ! sanitizer_clean "$f"; then
+			dirty=1
+			fail "sanitizer report in $(basename "$f")" "$(grep -m3 -E 'Sanitizer|runtime error' "$f")"
+		fi
+	done
+	[ "$dirty" = 0 ] && pass "no sanitizer report in $n process logs and outputs"
+	return 0
+}
+
 # check_finished TAG: the run TAG exited 0, ended FINISHED and no sanitizer report.
 check_finished() {
 	local tag=$1

@@ -286,8 +286,5 @@ else
 	fail "application mode, failing job: exit $RC" "$(tail -n 5 "$WORK/app-fail.log")"
 fi
 
-for f in "$WORK"/jm.log "$WORK"/jm-first.log "$WORK"/tm-*.log "$WORK"/app-*.log; do
-	sanitizer_clean "$f" || fail "sanitizer report in $(basename "$f")" "$(grep -m3 -E 'Sanitizer|runtime error' "$f")"
-done
-pass "logs checked for sanitizer reports"
+logs_clean "$WORK"/jm.log "$WORK"/jm-first.log "$WORK"/tm-*.log "$WORK"/app-*.log
 it_finish

@@ -197,8 +197,5 @@ else
 fi
 
 stop_all
-for f in "$WORK"/jm.log "$WORK"/tm-*.log; do
-	sanitizer_clean "$f" || fail "sanitizer report in $(basename "$f")" "$(grep -m3 -E 'Sanitizer|runtime error' "$f")"
-done
-pass "logs checked for sanitizer reports"
+logs_clean "$WORK"/jm.log "$WORK"/tm-*.log
 it_finish
