@@ -472,20 +472,36 @@ static cJSON *overview_tasks(const int *count, int total)
 	return o;
 }
 
+/* Every job, newest first, each with a reference (dash_jobs_put). */
+static struct ds_job **dash_jobs_get(ds_dispatcher *d, size_t *n)
+{
+	pthread_mutex_lock(&d->mu);
+	size_t cap = d->njobs, k = 0;
+	struct ds_job **a = calloc(cap ? cap : 1, sizeof(*a));
+	for (struct ds_job *j = d->jobs; a && j && k < cap; j = j->next) {
+		j->refs++;
+		a[k++] = j;
+	}
+	pthread_mutex_unlock(&d->mu);
+	*n = k;
+	return a;
+}
+
+static void dash_jobs_put(ds_dispatcher *d, struct ds_job **a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ds_job_put(d, a[i]);
+	free(a);
+}
+
 /* GET /jobs/overview: Flink's MultipleJobsDetails, {"jobs": [JobDetails]},
  * as `flink list` reads it. The task counts of a running job come from its
  * JobMaster's loop, so the jobs are held by a reference, not the lock. */
 static int h_jobs_overview(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
-	pthread_mutex_lock(&d->mu);
-	struct ds_job **js = malloc((d->njobs + 1) * sizeof(*js));
 	size_t n = 0;
-	for (struct ds_job *j = d->jobs; js && j; j = j->next) {
-		j->refs++;
-		js[n++] = j;
-	}
-	pthread_mutex_unlock(&d->mu);
+	struct ds_job **js = dash_jobs_get(d, &n);
 	if (!js)
 		return FL_ENOMEM;
 	int64_t now = cm_wall_ms();
@@ -518,9 +534,8 @@ static int h_jobs_overview(void *arg, const rest_request *req, rest_response *re
 			cJSON_AddNumberToObject(x, "pending-operators", 0);
 			cJSON_AddItemToArray(a, x);
 		}
-		ds_job_put(d, j);
 	}
-	free(js);
+	dash_jobs_put(d, js, n);
 	return rest_json(resp, 200, o);
 }
 
@@ -1092,28 +1107,6 @@ static cJSON *dash_details(ds_dispatcher *d, struct ds_job *j)
 	cJSON *o = s ? cJSON_Parse(s) : NULL;
 	free(s);
 	return o;
-}
-
-/* Every job, newest first, each with a reference (dash_jobs_put). */
-static struct ds_job **dash_jobs_get(ds_dispatcher *d, size_t *n)
-{
-	pthread_mutex_lock(&d->mu);
-	size_t cap = d->njobs, k = 0;
-	struct ds_job **a = calloc(cap ? cap : 1, sizeof(*a));
-	for (struct ds_job *j = d->jobs; a && j && k < cap; j = j->next) {
-		j->refs++;
-		a[k++] = j;
-	}
-	pthread_mutex_unlock(&d->mu);
-	*n = k;
-	return a;
-}
-
-static void dash_jobs_put(ds_dispatcher *d, struct ds_job **a, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		ds_job_put(d, a[i]);
-	free(a);
 }
 
 static double dash_num(const cJSON *o, const char *key)
