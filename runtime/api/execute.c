@@ -3,12 +3,14 @@
  * then plan or run it as the launcher says.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "api/env.h"
 #include "common/log.h"
 #include "graph/jobgraph.h"
+#include "graph/plan_json.h"
 #include "jobmanager/minicluster.h"
 
 static void apply_config(fl_env *env)
@@ -48,12 +50,31 @@ static int plan(fl_env *env, const char *name, env_launch *l)
 	int rc = jg_build(env->graph, name, &jg, &e);
 	if (rc)
 		return env_fail(env, rc, "%s", e.msg);
-	if (l->plan_dot)
+	if (l->planned) {
+		rc = l->planned(l->planned_arg, jg);
+	} else if (l->plan_format == ENV_PLAN_FLINK_INFO) {
+		cJSON *o = jg_stream_plan_json(jg);
+		char *s = o ? cJSON_Print(o) : NULL;
+		cJSON_Delete(o);
+		if (s)
+			printf("----------------------- Execution Plan -----------------------\n"
+			       "%s\n"
+			       "--------------------------------------------------------------\n"
+			       "\nNo description provided.\n",
+			       s);
+		else
+			rc = FL_ENOMEM;
+		free(s);
+	} else if (l->plan_format == ENV_PLAN_DOT) {
 		jg_print_dot(jg, stdout);
-	else
+	} else {
 		jg_print_text(jg, stdout);
+	}
 	fflush(stdout);
 	jg_free(jg);
+	if (rc)
+		return env_fail(env, rc, "%s",
+				rc == FL_ENOMEM ? "out of memory" : "the job's plan was refused");
 	return 0;
 }
 

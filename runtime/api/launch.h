@@ -17,6 +17,7 @@
 #include "common/cancel.h"
 #include "common/err.h"
 #include "config/config.h"
+#include "graph/jobgraph.h"
 #include "jobmanager/jobmaster.h"
 
 enum env_launch_mode {
@@ -33,7 +34,17 @@ typedef int (*env_submit_fn)(void *arg, const sg_graph *sg, const char *job_name
 typedef struct env_launch {
 	enum env_launch_mode mode;
 	const cfg *config; /* borrowed; NULL: defaults + $FLINC_CONF_DIR/flinc.yaml */
-	bool plan_dot;     /* PLAN: Graphviz instead of text */
+	/* PLAN: what fl_execute prints on stdout for each job (planned unset). */
+	enum env_plan_format {
+		ENV_PLAN_TEXT = 0,
+		ENV_PLAN_DOT,	     /* Graphviz */
+		ENV_PLAN_FLINK_INFO, /* as Flink's `flink info`: its stream graph JSON, framed */
+	} plan_format;
+	/* PLAN: when set, takes each job's graph instead of printing it (on the
+	 * thread that called fl_execute; jg is valid during the call only).
+	 * Returns 0 or FL_ENOMEM, which fl_execute returns. */
+	int (*planned)(void *arg, const jg_graph *jg);
+	void *planned_arg;
 	env_submit_fn submit; /* SUBMIT */
 	void *submit_arg;
 	/* LOCAL: what the launcher hears of each job (id, progress), and its

@@ -812,7 +812,9 @@ static int cli_main(int argc, char **argv)
 	env_launch *l = &cl->launch;
 	l->mode = is_plan ? ENV_LAUNCH_PLAN : ENV_LAUNCH_LOCAL;
 	l->config = conf;
-	l->plan_dot = args.dot;
+	l->plan_format = args.dot ? ENV_PLAN_DOT
+			 : strcmp(args.name, "info") == 0 ? ENV_PLAN_FLINK_INFO
+							  : ENV_PLAN_TEXT;
 	l->listener = (jm_listener){.arg = cl,
 				    .submitted = is_plan ? NULL : on_submitted,
 				    .progress = progress && !is_plan ? print_progress : NULL,

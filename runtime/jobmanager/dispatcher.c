@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/sync.h"
 #include "graph/jobgraph.h"
+#include "graph/plan_json.h"
 #include "jobmanager/dispatcher_internal.h"
 #include "jobmanager/restart.h"
 
@@ -237,7 +238,9 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	for (size_t v = 0; v < jg->nvertices; v++)
 		j->ntasks += jg->vertices[v].parallelism;
 	j->task_counts[TM_TASK_CREATED] = j->ntasks;
-	j->plan = ds_plan_json(j, jg);
+	cJSON *plan = jg_plan_json(jg, j->id);
+	j->plan = plan ? cJSON_PrintUnformatted(plan) : NULL;
+	cJSON_Delete(plan);
 	memcpy(res->job_id, j->id, sizeof(res->job_id));
 	pthread_mutex_lock(&d->mu);
 	if (d->stopping) {
@@ -604,6 +607,7 @@ struct run {
 	/* Between the thread and the REST handler waiting for the job id: d->mu. */
 	bool submitted, ended, abandoned;
 	char job_id[33];
+	char *plan; /* a plan run: the first job's plan (JSON text) */
 	char error[CM_ERR_MSG_MAX];
 };
 
@@ -613,6 +617,7 @@ static void run_free(struct run *r)
 		free(r->argv[i]);
 	free(r->argv);
 	cfg_free(r->config);
+	free(r->plan);
 	free(r);
 }
 
@@ -627,6 +632,33 @@ static void on_run_submitted(void *arg, const char *job_id, const char *job_name
 		pthread_cond_broadcast(&d->cv);
 	}
 	pthread_mutex_unlock(&d->mu);
+}
+
+/* A plan run's first job: its plan under the job id the request chose (or
+ * a new one), as if submitted. Later jobs of the same main() are ignored,
+ * as Flink's plan extraction stops the program at its first execute(). */
+static int on_run_planned(void *arg, const jg_graph *jg)
+{
+	struct run *r = arg;
+	ds_dispatcher *d = r->d;
+	pthread_mutex_lock(&d->mu);
+	bool first = !r->submitted;
+	pthread_mutex_unlock(&d->mu);
+	if (!first)
+		return 0;
+	if (!r->job_id[0])
+		jm_new_job_id(r->job_id);
+	cJSON *o = jg_plan_json(jg, r->job_id);
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	pthread_mutex_lock(&d->mu);
+	r->plan = text;
+	r->submitted = true;
+	if (!text)
+		snprintf(r->error, sizeof(r->error), "out of memory");
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	return text ? 0 : FL_ENOMEM;
 }
 
 /* Loads the library and runs its main() with launch l on this thread.
@@ -684,8 +716,11 @@ static void *run_main(void *arg)
 	return NULL;
 }
 
-int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, char job_id[33],
-	       cm_err *err)
+/* Runs main() of jar id on a thread of its own, submitting its jobs (job_id:
+ * the first one's id) or, with plan set, planning them (*plan: the first
+ * one's plan under job_id when that is set, else a new id). */
+static int start_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
+		     char job_id[33], char **plan, cm_err *err)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -722,11 +757,18 @@ int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, 
 			rc = cm_err_set(err, FL_ENOMEM, "out of memory");
 			goto fail;
 		}
-	r->launch.mode = ENV_LAUNCH_SUBMIT;
 	r->launch.config = r->config;
-	r->launch.submit = submit;
-	r->launch.submit_arg = &r->sub;
-	r->launch.listener = (jm_listener){.arg = r, .submitted = on_run_submitted};
+	if (plan) {
+		r->launch.mode = ENV_LAUNCH_PLAN;
+		r->launch.planned = on_run_planned;
+		r->launch.planned_arg = r;
+		memcpy(r->job_id, job_id, 33);
+	} else {
+		r->launch.mode = ENV_LAUNCH_SUBMIT;
+		r->launch.submit = submit;
+		r->launch.submit_arg = &r->sub;
+		r->launch.listener = (jm_listener){.arg = r, .submitted = on_run_submitted};
+	}
 	pthread_mutex_lock(&d->mu);
 	if (d->stopping) {
 		pthread_mutex_unlock(&d->mu);
@@ -756,15 +798,21 @@ int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, 
 		struct timespec ts = cm_deadline_ts(deadline);
 		pthread_cond_timedwait(&d->cv, &d->mu, &ts);
 	}
-	if (r->submitted)
+	if (r->submitted && plan && !r->plan)
+		rc = cm_err_set(err, FL_ENOMEM, "out of memory");
+	else if (r->submitted) {
 		memcpy(job_id, r->job_id, 33);
-	else if (r->ended)
+		if (plan) {
+			*plan = r->plan;
+			r->plan = NULL;
+		}
+	} else if (r->ended)
 		rc = cm_err_set(err, FL_EINVAL, "%s", r->error);
 	else
 		rc = cm_err_set(err, FL_ETIMEDOUT,
-				"the main() of %.160s has not submitted a job within 60 s; it "
-				"keeps running",
-				id);
+				"the main() of %.160s has not %s a job within 60 s; it keeps "
+				"running",
+				id, plan ? "planned" : "submitted");
 	bool free_now = r->ended;
 	r->abandoned = !r->ended;
 	pthread_mutex_unlock(&d->mu);
@@ -774,6 +822,22 @@ int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, 
 fail:
 	run_free(r);
 	return rc;
+}
+
+int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, char job_id[33],
+	       cm_err *err)
+{
+	return start_run(d, id, argc, argv, c, job_id, NULL, err);
+}
+
+int ds_jar_plan(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
+		const char *job_id, char **plan, cm_err *err)
+{
+	char jid[33] = "";
+	if (job_id)
+		snprintf(jid, sizeof(jid), "%s", job_id);
+	*plan = NULL;
+	return start_run(d, id, argc, argv, c, jid, plan, err);
 }
 
 int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv, int *main_rc,

@@ -96,7 +96,6 @@ void ds_job_put(ds_dispatcher *d, struct ds_job *j);
  * NULL when out of memory. */
 char *ds_details_json(const struct ds_job *j, const jm_view *v);
 char *ds_exceptions_json(const struct ds_job *j, const jm_view *v);
-char *ds_plan_json(const struct ds_job *j, const jg_graph *jg);
 /* Adds up the subtasks of every vertex in each state (on the loop). */
 void ds_task_counts(const jm_view *v, int counts[TM_TASK_NSTATES]);
 
@@ -109,5 +108,10 @@ int ds_jar_delete(ds_dispatcher *d, const char *id);
  * FL_ENOENT (no such jar) or an error with err. */
 int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, char job_id[33],
 	       cm_err *err);
+/* Runs main() of jar id as ds_jar_run does, but plans its first job instead
+ * of submitting it: *plan is Flink's job graph plan (malloc'd JSON text),
+ * under job_id when set (32 hex digits), else under a new id. */
+int ds_jar_plan(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
+		const char *job_id, char **plan, cm_err *err);
 
 #endif

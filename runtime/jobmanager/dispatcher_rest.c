@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/procstat.h"
 #include "graph/jobgraph.h"
+#include "graph/plan_json.h"
 #include "jobmanager/dispatcher_internal.h"
 #include "jobmanager/scheduler.h"
 #include "taskmanager/task.h"
@@ -34,11 +35,6 @@
 static const char *const flink_task_states[] = {
     "CREATED",	 "SCHEDULED", "DEPLOYING", "RUNNING",	  "FINISHED",
     "CANCELING", "CANCELED",  "FAILED",	   "RECONCILING", "INITIALIZING"};
-
-static void vertex_id(const char *job_id, int v, char out[33])
-{
-	snprintf(out, 33, "%.24s%08x", job_id, (unsigned)v);
-}
 
 static cJSON *state_counts(const int *count)
 {
@@ -118,44 +114,6 @@ static char *print_free(cJSON *o)
 	return s;
 }
 
-char *ds_plan_json(const struct ds_job *j, const jg_graph *jg)
-{
-	cJSON *plan = cJSON_CreateObject();
-	cJSON_AddStringToObject(plan, "jid", j->id);
-	cJSON_AddStringToObject(plan, "name", j->name);
-	cJSON_AddStringToObject(plan, "type", j->batch ? "BATCH" : "STREAMING");
-	cJSON *nodes = cJSON_AddArrayToObject(plan, "nodes");
-	for (size_t v = 0; nodes && v < jg->nvertices; v++) {
-		const jg_vertex *jv = &jg->vertices[v];
-		char id[33];
-		vertex_id(j->id, (int)v, id);
-		cJSON *n = cJSON_CreateObject();
-		cJSON_AddStringToObject(n, "id", id);
-		cJSON_AddNumberToObject(n, "parallelism", jv->parallelism);
-		cJSON_AddStringToObject(n, "operator", "");
-		cJSON_AddStringToObject(n, "operator_strategy", "");
-		cJSON_AddStringToObject(n, "description", jv->name);
-		if (jv->nin_edges) {
-			cJSON *ins = cJSON_AddArrayToObject(n, "inputs");
-			for (size_t k = 0; ins && k < jv->nin_edges; k++) {
-				const jg_edge *e = &jg->edges[jv->in_edges[k]];
-				char src[33];
-				vertex_id(j->id, e->src_vertex, src);
-				cJSON *in = cJSON_CreateObject();
-				cJSON_AddNumberToObject(in, "num", (double)k);
-				cJSON_AddStringToObject(in, "id", src);
-				cJSON_AddStringToObject(in, "ship_strategy",
-							sg_partitioner_name(e->part));
-				cJSON_AddStringToObject(in, "exchange", "pipelined_bounded");
-				cJSON_AddItemToArray(ins, in);
-			}
-		}
-		cJSON_AddItemToObject(n, "optimizer_properties", cJSON_CreateObject());
-		cJSON_AddItemToArray(nodes, n);
-	}
-	return print_free(plan);
-}
-
 char *ds_details_json(const struct ds_job *j, const jm_view *v)
 {
 	int64_t now = cm_wall_ms();
@@ -191,7 +149,7 @@ char *ds_details_json(const struct ds_job *j, const jm_view *v)
 		const jg_vertex *jv = &v->jg->vertices[k];
 		const eg_vertex *ev = &v->eg->vertices[k];
 		char id[33];
-		vertex_id(j->id, (int)k, id);
+		jg_vertex_id(j->id, (int)k, id);
 		cJSON *x = cJSON_CreateObject();
 		cJSON_AddStringToObject(x, "id", id);
 		cJSON_AddStringToObject(x, "slotSharingGroupId",
@@ -645,7 +603,7 @@ static void vertex_on_loop(void *arg, const jm_view *v)
 	const eg_vertex *ev = &v->eg->vertices[r->v];
 	int64_t now = cm_wall_ms();
 	char id[33];
-	vertex_id(r->j->id, r->v, id);
+	jg_vertex_id(r->j->id, r->v, id);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", id);
 	cJSON_AddStringToObject(o, "name", jv->name);
@@ -928,69 +886,79 @@ static int split_args(const char *s, char ***out, int *n)
 	return 0;
 }
 
-static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
+/* What POST /jars/:jarid/run and /plan take (Flink's JarRunRequestBody and
+ * JarPlanRequestBody; ?parallelism= too, as Flink's deprecated query
+ * parameter). */
+struct jar_request {
+	cJSON *body;
+	cfg *config; /* the cluster's with flinkConfiguration and parallelism */
+	char **argv;
+	int argc;
+	const char *job_id; /* "jobId", into body; NULL when not given */
+};
+
+static void jar_request_fini(struct jar_request *q)
 {
-	ds_dispatcher *d = arg;
-	const char *id = rest_param(req, "jarid");
-	cJSON *body = NULL;
+	for (int i = 0; q->argv && i < q->argc; i++)
+		free(q->argv[i]);
+	free(q->argv);
+	cfg_free(q->config);
+	cJSON_Delete(q->body);
+}
+
+/* Parses req into q. Returns 0 (q filled; *answered false), 0 with
+ * *answered true when the request was refused with a 4xx answer in resp,
+ * or FL_ENOMEM. q is to be finished in every case. */
+static int jar_request_parse(ds_dispatcher *d, const rest_request *req, rest_response *resp,
+			     struct jar_request *q, bool *answered)
+{
+	*answered = true;
 	if (req->body_len > 0) {
-		body = cJSON_ParseWithLength((const char *)req->body, req->body_len);
-		if (!body || !cJSON_IsObject(body)) {
-			cJSON_Delete(body);
-			return rest_error(resp, 400, "Request body is not a JSON object: %.80s",
-					  cJSON_GetErrorPtr() ? "malformed JSON" : "not an object");
-		}
+		q->body = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+		if (!q->body || !cJSON_IsObject(q->body))
+			return rest_error(resp, 400, "Request body is not a JSON object: %s",
+					  q->body ? "not an object" : "malformed JSON");
 	}
-	cfg *c = NULL;
-	char **argv = NULL;
-	int argc = 0, rc = 0;
-	if (cfg_clone(d->config, &c) != 0) {
-		cJSON_Delete(body);
+	if (cfg_clone(d->config, &q->config) != 0)
 		return FL_ENOMEM;
-	}
-	const cJSON *list = cJSON_GetObjectItemCaseSensitive(body, "programArgsList");
-	const cJSON *str = cJSON_GetObjectItemCaseSensitive(body, "programArgs");
-	const cJSON *par = cJSON_GetObjectItemCaseSensitive(body, "parallelism");
-	const cJSON *conf = cJSON_GetObjectItemCaseSensitive(body, "flinkConfiguration");
-	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(body, "savepointPath");
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(q->body, "programArgsList");
+	const cJSON *str = cJSON_GetObjectItemCaseSensitive(q->body, "programArgs");
+	const cJSON *par = cJSON_GetObjectItemCaseSensitive(q->body, "parallelism");
+	const cJSON *conf = cJSON_GetObjectItemCaseSensitive(q->body, "flinkConfiguration");
+	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(q->body, "savepointPath");
+	const cJSON *jid = cJSON_GetObjectItemCaseSensitive(q->body, "jobId");
 	cm_err err = {0};
-	if (sp && !cJSON_IsNull(sp)) {
-		rc = rest_error(resp, 400, "savepointPath: savepoints are not supported yet");
-		goto out;
+	if (sp && !cJSON_IsNull(sp))
+		return rest_error(resp, 400, "savepointPath: savepoints are not supported yet");
+	if (jid && !cJSON_IsNull(jid)) {
+		if (!cJSON_IsString(jid) || !valid_job_id(jid->valuestring))
+			return rest_error(resp, 400, "jobId must be a job id of 32 hex digits");
+		q->job_id = jid->valuestring;
 	}
 	if (list && !cJSON_IsNull(list)) {
-		if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > 4096) {
-			rc = rest_error(resp, 400, "programArgsList must be an array of strings");
-			goto out;
-		}
-		argv = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(char *));
-		if (!argv) {
-			rc = FL_ENOMEM;
-			goto out;
-		}
+		if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > 4096)
+			return rest_error(resp, 400, "programArgsList must be an array of strings");
+		q->argv = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(char *));
+		if (!q->argv)
+			return FL_ENOMEM;
 		const cJSON *x;
 		cJSON_ArrayForEach(x, list)
 		{
-			if (!cJSON_IsString(x)) {
-				rc = rest_error(resp, 400,
-						"programArgsList must be an array of strings");
-				goto out;
-			}
-			if (!(argv[argc++] = strdup(x->valuestring))) {
-				rc = FL_ENOMEM;
-				goto out;
-			}
+			if (!cJSON_IsString(x))
+				return rest_error(resp, 400,
+						  "programArgsList must be an array of strings");
+			if (!(q->argv[q->argc++] = strdup(x->valuestring)))
+				return FL_ENOMEM;
 		}
 	} else if (str && cJSON_IsString(str)) {
-		if ((rc = split_args(str->valuestring, &argv, &argc)) != 0)
-			goto out;
+		int rc = split_args(str->valuestring, &q->argv, &q->argc);
+		if (rc)
+			return rc;
 	}
 	if (conf && !cJSON_IsNull(conf)) {
-		if (!cJSON_IsObject(conf)) {
-			rc = rest_error(resp, 400,
-					"flinkConfiguration must be an object of strings");
-			goto out;
-		}
+		if (!cJSON_IsObject(conf))
+			return rest_error(resp, 400,
+					  "flinkConfiguration must be an object of strings");
 		const cJSON *x;
 		cJSON_ArrayForEach(x, conf)
 		{
@@ -1002,51 +970,90 @@ static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 			} else if (cJSON_IsBool(x)) {
 				v = cJSON_IsTrue(x) ? "true" : "false";
 			}
-			if (!v || cfg_set(c, x->string, v, &err) != 0) {
-				rc = rest_error(resp, 400, "flinkConfiguration: %s",
-						v ? err.msg : "values must be strings");
-				goto out;
-			}
+			if (!v || cfg_set(q->config, x->string, v, &err) != 0)
+				return rest_error(resp, 400, "flinkConfiguration: %s",
+						  v ? err.msg : "values must be strings");
 		}
 	}
 	/* After flinkConfiguration: "parallelism" (or ?parallelism=) wins over
 	 * its parallelism.default, as in Flink's JarRunHandler and as -p does. */
+	char pv[16];
 	if (par && !cJSON_IsNull(par)) {
 		if (!cJSON_IsNumber(par) || par->valuedouble < 1 || par->valuedouble > 32768 ||
-		    par->valuedouble != (double)(int)par->valuedouble) {
-			rc =
-			    rest_error(resp, 400, "parallelism must be an integer from 1 to 32768");
-			goto out;
-		}
-		char v[16];
-		snprintf(v, sizeof(v), "%d", (int)par->valuedouble);
-		cfg_set(c, CFG_PARALLELISM, v, &err);
-	} else {
-		char qp[16];
-		if (rest_query(req, "parallelism", qp, sizeof(qp)) == 0 &&
-		    cfg_set(c, CFG_PARALLELISM, qp, &err) != 0) {
-			rc = rest_error(resp, 400, "%s", err.msg);
-			goto out;
+		    par->valuedouble != (double)(int)par->valuedouble)
+			return rest_error(resp, 400,
+					  "parallelism must be an integer from 1 to 32768");
+		snprintf(pv, sizeof(pv), "%d", (int)par->valuedouble);
+	} else if (rest_query(req, "parallelism", pv, sizeof(pv)) != 0) {
+		pv[0] = '\0';
+	}
+	if (pv[0] && cfg_set(q->config, CFG_PARALLELISM, pv, &err) != 0)
+		return rest_error(resp, 400, "parallelism: %s", err.msg);
+	*answered = false;
+	return 0;
+}
+
+/* Answers a failed ds_jar_run / ds_jar_plan. */
+static int jar_failed(rest_response *resp, int rc, const cm_err *err)
+{
+	if (rc == FL_ENOMEM)
+		return rc;
+	return rest_error(resp, rc == FL_ENOENT ? 404 : rc == FL_ETIMEDOUT ? 504 : 400, "%s",
+			  err->msg);
+}
+
+static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *id = rest_param(req, "jarid");
+	struct jar_request q = {0};
+	bool answered;
+	int rc = jar_request_parse(d, req, resp, &q, &answered);
+	if (rc == 0 && !answered) {
+		char job_id[33];
+		cm_err err = {0};
+		rc = ds_jar_run(d, id ? id : "", q.argc, q.argv, q.config, job_id, &err);
+		q.config = NULL; /* taken over */
+		if (rc) {
+			rc = jar_failed(resp, rc, &err);
+		} else {
+			cJSON *o = cJSON_CreateObject();
+			if (o && !cJSON_AddStringToObject(o, "jobid", job_id)) {
+				cJSON_Delete(o);
+				o = NULL;
+			}
+			rc = rest_json(resp, 200, o);
 		}
 	}
-	char job_id[33];
-	rc = ds_jar_run(d, id ? id : "", argc, argv, c, job_id, &err);
-	c = NULL; /* taken over */
-	if (rc == FL_ENOENT)
-		rc = rest_error(resp, 404, "%s", err.msg);
-	else if (rc)
-		rc = rest_error(resp, rc == FL_ETIMEDOUT ? 504 : 400, "%s", err.msg);
-	else {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "jobid", job_id);
-		rc = rest_json(resp, 200, o);
+	jar_request_fini(&q);
+	return rc;
+}
+
+/* Flink's JarPlanHandler: the job graph main() builds, nothing run. */
+static int h_jar_plan(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *id = rest_param(req, "jarid");
+	struct jar_request q = {0};
+	bool answered;
+	int rc = jar_request_parse(d, req, resp, &q, &answered);
+	if (rc == 0 && !answered) {
+		char *plan = NULL;
+		cm_err err = {0};
+		rc = ds_jar_plan(d, id ? id : "", q.argc, q.argv, q.config, q.job_id, &plan, &err);
+		q.config = NULL; /* taken over */
+		if (rc) {
+			rc = jar_failed(resp, rc, &err);
+		} else {
+			size_t n = strlen(plan) + 16;
+			char *s = malloc(n);
+			if (s)
+				snprintf(s, n, "{\"plan\":%s}", plan);
+			free(plan);
+			rc = json_text(resp, 200, s);
+		}
 	}
-out:
-	for (int i = 0; argv && i < argc; i++)
-		free(argv[i]);
-	free(argv);
-	cfg_free(c);
-	cJSON_Delete(body);
+	jar_request_fini(&q);
 	return rc;
 }
 
@@ -2016,6 +2023,8 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 	    {"GET", "/jars", h_jars},
 	    {"POST", "/jars/upload", h_jar_upload},
 	    {"POST", "/jars/:jarid/run", h_jar_run},
+	    {"POST", "/jars/:jarid/plan", h_jar_plan},
+	    {"GET", "/jars/:jarid/plan", h_jar_plan},
 	    {"DELETE", "/jars/:jarid", h_jar_delete},
 	};
 	/* As Flink's RestServerEndpoint, every route twice: under the API

@@ -183,6 +183,21 @@ check "plan: pipeline.max-parallelism shows on the job and each vertex" \
 plan_flinc plan-dot --dot -p 3 "$JOB" --case plan
 check "plan --dot: a digraph with 5 vertices and 4 edges" \
 	awk '/^digraph/ { d = 1 } /^  v[0-9]+ \[label=/ { v++ } /^  v[0-9]+ -> v[0-9]+ / { e++ } END { exit !(d && v == 5 && e == 4) }' "$WORK/plan-dot.out"
+RC=0
+timeout -k 10 "$IT_TIMEOUT" "$FLINC" info -p 3 "$JOB" --case plan >"$WORK/info.out" 2>"$WORK/info.err" || RC=$?
+check "info: exit 0" test "$RC" -eq 0
+check "info: Flink's frame around the plan" \
+	test "$(head -n 1 "$WORK/info.out")" = "----------------------- Execution Plan -----------------------"
+sed -n '2,/^------------------------------------------------------------*$/p' "$WORK/info.out" | sed '$d' >"$WORK/info.json"
+if jq -e '(.nodes | length) == 9 and .nodes[0].id == 1 and .nodes[0].pact == "Data Source" and
+	(.nodes[-1] | .pact == "Data Sink" and .parallelism == 2) and
+	([.nodes[] | select(.type == "M6") | .predecessors[0].ship_strategy] == ["REBALANCE"]) and
+	([.nodes[] | select(.type == "M1") | .predecessors[0] | .id == 1 and .ship_strategy == "FORWARD"] == [true])' \
+	"$WORK/info.json" >/dev/null; then
+	pass "info: Flink's stream graph JSON, 9 operators before chaining, sources, sinks, ship strategies"
+else
+	fail "info: the plan JSON" "$(head -c 1200 "$WORK/info.out")"
+fi
 run_case plan-run -p 3 -- --case plan --count 1000
 awk 'BEGIN { for (x = 0; x < 1000; x += 2) print x }' | sort >"$WORK/plan-run.exp"
 same_file "plan-run: the 5-vertex job runs and keeps the even records" "$WORK/plan-run.exp" "$WORK/plan-run.lines"

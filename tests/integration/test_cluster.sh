@@ -63,8 +63,30 @@ grep -q 'Fetched job library' "$WORK/tm-a.log" && grep -q 'Fetched job library' 
 	pass "both TaskManagers fetched the library from the JobManager by hash" ||
 	fail "library fetch" "$(grep -h 'library' "$WORK"/tm-*.log | head -5)"
 check "the slots are free again" wait_overview 2 5
+
 [ "$(json '."slots-available"')" = 4 ] && pass "4 slots available after the job" ||
 	fail "slots after the job" "$(cat "$WORK/api.out")"
+
+# ----------------------------------------------- a plan, nothing run
+api GET /jobs
+jobs_before=$(json '.jobs | length')
+api POST "/jars/$JAR/plan" -H 'Content-Type: application/json' \
+	-d "{\"programArgsList\": [\"--input\", \"$WORK/in.txt\", \"--output\", \"$WORK/wc-plan\", \"--mode\", \"batch\"], \"parallelism\": 3, \"jobId\": \"00112233445566778899aabbccddeeff\"}"
+if [ "$CODE" = 200 ] && [ "$(json .plan.jid)" = 00112233445566778899aabbccddeeff ] &&
+	[ "$(json .plan.type)" = BATCH ] && [ "$(json '[.plan.nodes[].parallelism] | max')" = 3 ] &&
+	[ "$(json '[.plan.nodes[].inputs[]?.ship_strategy] | index("HASH") != null')" = true ]; then
+	pass "POST /jars/:id/plan: the job graph at parallelism 3 under the given job id, a HASH input"
+else
+	fail "POST /jars/:id/plan: $CODE" "$(head -c 800 "$WORK/api.out")"
+fi
+api GET /jobs
+check "planning ran no job" test "$(json '.jobs | length')" = "$jobs_before"
+check "planning wrote no output" test ! -e "$WORK/wc-plan"
+api POST "/jars/$JAR/plan" -H 'Content-Type: application/json' -d '{"jobId": "nope"}'
+[ "$CODE" = 400 ] && grep -q 'jobId' "$WORK/api.out" && pass "a plan with a malformed jobId: 400 naming jobId" ||
+	fail "plan with a bad jobId: $CODE" "$(cat "$WORK/api.out")"
+api POST /jars/nope_job.so/plan -H 'Content-Type: application/json' -d '{}'
+check "planning an unknown jar: 404" test "$CODE" = 404
 
 # ------------------------------------------------------------ co-location
 upload "$JOBS/colocated.so"
