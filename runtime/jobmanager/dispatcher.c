@@ -158,6 +158,7 @@ rpc_jm_gateway *ds_gateway(ds_dispatcher *d)
 struct submitter {
 	ds_dispatcher *d;
 	char locator[80]; /* "blob:<hash>", or "" for the graph's own path */
+	char job_id[33];  /* the id the next job asked for ("jobId"), or "" */
 };
 
 struct archive_arg {
@@ -228,7 +229,12 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	}
 	j->cancel_ready = true;
 	pthread_mutex_init(&j->hmu, NULL);
-	jm_new_job_id(j->id);
+	if (s->job_id[0]) {
+		memcpy(j->id, s->job_id, sizeof(j->id));
+		s->job_id[0] = '\0'; /* for the first job of main() only */
+	} else {
+		jm_new_job_id(j->id);
+	}
 	snprintf(j->name, sizeof(j->name), "%s", job_name ? job_name : "flinc job");
 	j->batch = sg->mode == FL_MODE_BATCH;
 	j->start_ms = cm_wall_ms();
@@ -251,6 +257,16 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		snprintf(res->error, sizeof(res->error), "the JobManager is shutting down");
 		return FL_ECANCELED;
 	}
+	for (struct ds_job *o = d->jobs; o; o = o->next)
+		if (strcmp(o->id, j->id) == 0) {
+			pthread_mutex_unlock(&d->mu);
+			res->status = FL_EINVAL;
+			snprintf(res->error, sizeof(res->error),
+				 "Job has already been submitted: the job id %s is taken", j->id);
+			job_free(j);
+			jg_free(jg);
+			return FL_EINVAL;
+		}
 	j->next = d->jobs;
 	d->jobs = j;
 	d->njobs++;
@@ -716,9 +732,10 @@ static void *run_main(void *arg)
 	return NULL;
 }
 
-/* Runs main() of jar id on a thread of its own, submitting its jobs (job_id:
- * the first one's id) or, with plan set, planning them (*plan: the first
- * one's plan under job_id when that is set, else a new id). */
+/* Runs main() of jar id on a thread of its own, submitting its jobs or, with
+ * plan set, planning them (*plan: the first one's plan). The first job gets
+ * the id in job_id when that is set, else a new one; job_id is its id on
+ * return. */
 static int start_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
 		     char job_id[33], char **plan, cm_err *err)
 {
@@ -764,6 +781,7 @@ static int start_run(ds_dispatcher *d, const char *id, int argc, char **argv, cf
 		r->launch.planned_arg = r;
 		memcpy(r->job_id, job_id, 33);
 	} else {
+		memcpy(r->sub.job_id, job_id, 33);
 		r->launch.mode = ENV_LAUNCH_SUBMIT;
 		r->launch.submit = submit;
 		r->launch.submit_arg = &r->sub;
@@ -824,9 +842,10 @@ fail:
 	return rc;
 }
 
-int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, char job_id[33],
-	       cm_err *err)
+int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
+	       const char *want_id, char job_id[33], cm_err *err)
 {
+	snprintf(job_id, 33, "%s", want_id ? want_id : "");
 	return start_run(d, id, argc, argv, c, job_id, NULL, err);
 }
 

@@ -104,10 +104,11 @@ int ds_jar_add(ds_dispatcher *d, const char *filename, const uint8_t *data, size
 	       struct ds_jar *out, cm_err *err);
 int ds_jar_delete(ds_dispatcher *d, const char *id);
 /* Runs main() of jar id with args and configuration c (taken over, freed
- * here); fills job_id with the first job main() submitted. Returns 0,
- * FL_ENOENT (no such jar) or an error with err. */
-int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c, char job_id[33],
-	       cm_err *err);
+ * here); fills job_id with the first job main() submitted, which gets
+ * want_id (32 hex digits; a job of that id must not exist) when set.
+ * Returns 0, FL_ENOENT (no such jar) or an error with err. */
+int ds_jar_run(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
+	       const char *want_id, char job_id[33], cm_err *err);
 /* Runs main() of jar id as ds_jar_run does, but plans its first job instead
  * of submitting it: *plan is Flink's job graph plan (malloc'd JSON text),
  * under job_id when set (32 hex digits), else under a new id. */

@@ -1012,7 +1012,8 @@ static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 	if (rc == 0 && !answered) {
 		char job_id[33];
 		cm_err err = {0};
-		rc = ds_jar_run(d, id ? id : "", q.argc, q.argv, q.config, job_id, &err);
+		rc = ds_jar_run(d, id ? id : "", q.argc, q.argv, q.config, q.job_id, job_id,
+				&err);
 		q.config = NULL; /* taken over */
 		if (rc) {
 			rc = jar_failed(resp, rc, &err);

@@ -90,7 +90,11 @@ check "planning an unknown jar: 404" test "$CODE" = 404
 
 # ------------------------------------------------------------ co-location
 upload "$JOBS/colocated.so"
-run_jar "$JAR" '{"parallelism": 2}'
+run_jar "$JAR" '{"parallelism": 2, "jobId": "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"}'
+check "run with a jobId: the job has that id" test "$JOB" = c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0
+api POST "/jars/$JAR/run" -H 'Content-Type: application/json' -d '{"jobId": "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"}'
+[ "$CODE" = 400 ] && grep -q 'already been submitted' "$WORK/api.out" && pass "a second run with the same jobId: 400, already submitted" ||
+	fail "duplicate jobId: $CODE" "$(cat "$WORK/api.out")"
 if wait_state "$JOB" RUNNING 20; then
 	api GET "/jobs/$JOB/vertices/${JOB:0:24}00000000"
 	json '[.subtasks[] | "\(.subtask) \(."taskmanager-id") \(.slot)"] | join(";")' >"$WORK/coloc-src.txt"
