@@ -173,8 +173,8 @@ static void archive_view(void *arg, const jm_view *v)
 {
 	struct archive_arg *a = arg;
 	a->status = v->eg->status;
-	a->details = ds_details_json(a->j, v);
-	a->exceptions = ds_exceptions_json(a->j, v);
+	a->details = ds_print_free(ds_details_tree(a->j, v));
+	a->exceptions = ds_print_free(ds_exceptions_tree(a->j, v));
 	ds_task_counts(v, a->counts);
 	a->counted = true;
 }
@@ -195,11 +195,10 @@ static void end_without_jobmaster(ds_dispatcher *d, struct ds_job *j, int rc, co
 	 * fails before they run. */
 	memset(j->task_counts, 0, sizeof(j->task_counts));
 	j->task_counts[TM_TASK_CANCELED] = j->ntasks;
-	pthread_mutex_unlock(&d->mu);
-	char *details = ds_details_json(j, NULL), *exceptions = ds_exceptions_json(j, NULL);
-	pthread_mutex_lock(&d->mu);
-	j->details = details;
-	j->exceptions = exceptions;
+	/* Under mu, as the REST handlers build an entry's JSON (mu, then
+	 * the history's hmu). */
+	j->details = ds_print_free(ds_details_tree(j, NULL));
+	j->exceptions = ds_print_free(ds_exceptions_tree(j, NULL));
 	j->ended = true;
 	trim_locked(d);
 	pthread_mutex_unlock(&d->mu);

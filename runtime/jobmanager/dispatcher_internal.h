@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "common/cancel.h"
 #include "jobmanager/dispatcher.h"
 #include "jobmanager/execgraph.h"
@@ -91,11 +93,13 @@ struct ds_dispatcher {
 struct ds_job *ds_job_get(ds_dispatcher *d, const char *id);
 void ds_job_put(ds_dispatcher *d, struct ds_job *j);
 
-/* JSON of a job's details / exceptions from a JobMaster view (on its
- * loop) or, with v NULL, from what the entry alone knows. malloc'd text or
- * NULL when out of memory. */
-char *ds_details_json(const struct ds_job *j, const jm_view *v);
-char *ds_exceptions_json(const struct ds_job *j, const jm_view *v);
+/* A job's details / exceptions (Flink's JSON) from a JobMaster view (on
+ * its loop) or, with v NULL, from what the entry alone knows (mu held). A
+ * tree for the caller to delete, or NULL when out of memory. */
+cJSON *ds_details_tree(struct ds_job *j, const jm_view *v);
+cJSON *ds_exceptions_tree(struct ds_job *j, const jm_view *v);
+/* The text of a tree, which is deleted; NULL when either is missing. */
+char *ds_print_free(cJSON *o);
 /* Adds up the subtasks of every vertex in each state (on the loop). */
 void ds_task_counts(const jm_view *v, int counts[TM_TASK_NSTATES]);
 

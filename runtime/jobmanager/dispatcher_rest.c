@@ -107,14 +107,14 @@ static void vertex_times(const eg_vertex *ev, int64_t *start, int64_t *end)
 		*end = -1;
 }
 
-static char *print_free(cJSON *o)
+char *ds_print_free(cJSON *o)
 {
 	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
 	return s;
 }
 
-char *ds_details_json(const struct ds_job *j, const jm_view *v)
+cJSON *ds_details_tree(struct ds_job *j, const jm_view *v)
 {
 	int64_t now = cm_wall_ms();
 	cJSON *o = cJSON_CreateObject();
@@ -122,7 +122,7 @@ char *ds_details_json(const struct ds_job *j, const jm_view *v)
 	cJSON_AddStringToObject(o, "name", j->name);
 	cJSON_AddBoolToObject(o, "isStoppable", false);
 	enum eg_status st = v ? v->eg->status : j->status;
-	if (v && st == EG_FAILED && !atomic_load(&((struct ds_job *)j)->final))
+	if (v && st == EG_FAILED && !atomic_load(&j->final))
 		st = EG_FAILING; /* the Dispatcher has not decided on a restart yet */
 	cJSON_AddStringToObject(o, "state", eg_status_name(st));
 	cJSON_AddStringToObject(o, "job-type", j->batch ? "BATCH" : "STREAMING");
@@ -181,10 +181,10 @@ char *ds_details_json(const struct ds_job *j, const jm_view *v)
 		if (plan)
 			cJSON_AddItemToObject(o, "plan", plan);
 	}
-	return print_free(o);
+	return o;
 }
 
-char *ds_exceptions_json(const struct ds_job *j, const jm_view *v)
+cJSON *ds_exceptions_tree(struct ds_job *j, const jm_view *v)
 {
 	const char *root = j->error[0] ? j->error : NULL;
 	int64_t when = j->end_ms;
@@ -230,8 +230,7 @@ char *ds_exceptions_json(const struct ds_job *j, const jm_view *v)
 		cJSON_AddNullToObject(o, "timestamp");
 	}
 	/* The failures that restarted the job, after the latest one. */
-	struct ds_job *mj = (struct ds_job *)j; /* its history lock only */
-	pthread_mutex_lock(&mj->hmu);
+	pthread_mutex_lock(&j->hmu);
 	for (int h = 0; h < j->nhistory; h++) {
 		cJSON *e = cJSON_CreateObject();
 		cJSON_AddStringToObject(e, "exceptionName", "flinc.JobFailure");
@@ -247,10 +246,10 @@ char *ds_exceptions_json(const struct ds_job *j, const jm_view *v)
 		cJSON_AddStringToObject(o, "root-exception", j->history[0].msg);
 		cJSON_AddNumberToObject(o, "timestamp", (double)j->history[0].when);
 	}
-	pthread_mutex_unlock(&mj->hmu);
+	pthread_mutex_unlock(&j->hmu);
 	cJSON_AddItemToObject(o, "all-exceptions", cJSON_CreateArray());
 	cJSON_AddBoolToObject(o, "truncated", false);
-	return print_free(o);
+	return o;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -296,9 +295,9 @@ static struct ds_job *job_of(ds_dispatcher *d, const rest_request *req, rest_res
 
 /* A running job's JSON built on its JobMaster's loop. */
 struct build {
-	const struct ds_job *j;
-	char *(*fn)(const struct ds_job *, const jm_view *);
-	char *out;
+	struct ds_job *j;
+	cJSON *(*fn)(struct ds_job *, const jm_view *);
+	cJSON *out;
 };
 
 static void build_on_loop(void *arg, const jm_view *v)
@@ -307,19 +306,22 @@ static void build_on_loop(void *arg, const jm_view *v)
 	b->out = b->fn(b->j, v);
 }
 
-/* The job's JSON of one kind: live from its JobMaster, or archived. */
-static char *job_json(ds_dispatcher *d, struct ds_job *j,
-		      char *(*fn)(const struct ds_job *, const jm_view *), char *const *archived)
+/* The job's JSON of one kind: built live from its JobMaster's view, or
+ * parsed from the archive (text, the smaller form for up to
+ * DS_MAX_ARCHIVED ended jobs), or from what the entry alone knows. A tree
+ * for the caller to delete, or NULL when out of memory. */
+static cJSON *job_tree(ds_dispatcher *d, struct ds_job *j,
+		       cJSON *(*fn)(struct ds_job *, const jm_view *), char *const *archived)
 {
 	pthread_mutex_lock(&d->mu);
 	jm_jobmaster *jm = j->jm;
-	char *copy = NULL;
-	if (!jm && *archived)
-		copy = strdup(*archived);
-	bool have_archive = *archived != NULL;
+	cJSON *tree = NULL;
+	bool from_archive = !jm && *archived;
+	if (from_archive)
+		tree = cJSON_Parse(*archived);
 	pthread_mutex_unlock(&d->mu);
-	if (copy || (!jm && have_archive))
-		return copy;
+	if (from_archive)
+		return tree;
 	if (jm) {
 		struct build b = {.j = j, .fn = fn};
 		if (jm_query(jm, build_on_loop, &b) == 0)
@@ -327,9 +329,9 @@ static char *job_json(ds_dispatcher *d, struct ds_job *j,
 	}
 	/* From the entry alone, which its job thread writes under mu. */
 	pthread_mutex_lock(&d->mu);
-	char *out = fn(j, NULL);
+	tree = fn(j, NULL);
 	pthread_mutex_unlock(&d->mu);
-	return out;
+	return tree;
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -503,9 +505,9 @@ static int h_job(void *arg, const rest_request *req, rest_response *resp)
 	struct ds_job *j = job_of(d, req, resp);
 	if (!j)
 		return 0;
-	char *s = job_json(d, j, ds_details_json, &j->details);
+	cJSON *o = job_tree(d, j, ds_details_tree, &j->details);
 	ds_job_put(d, j);
-	return json_text(resp, 200, s);
+	return rest_json(resp, 200, o);
 }
 
 static int h_job_exceptions(void *arg, const rest_request *req, rest_response *resp)
@@ -514,9 +516,9 @@ static int h_job_exceptions(void *arg, const rest_request *req, rest_response *r
 	struct ds_job *j = job_of(d, req, resp);
 	if (!j)
 		return 0;
-	char *s = job_json(d, j, ds_exceptions_json, &j->exceptions);
+	cJSON *o = job_tree(d, j, ds_exceptions_tree, &j->exceptions);
 	ds_job_put(d, j);
-	return json_text(resp, 200, s);
+	return rest_json(resp, 200, o);
 }
 
 static int h_job_plan(void *arg, const rest_request *req, rest_response *resp)
@@ -591,7 +593,8 @@ static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subta
 struct vertex_req {
 	const struct ds_job *j;
 	int v;
-	char *out;
+	bool found;
+	cJSON *out;
 };
 
 static void vertex_on_loop(void *arg, const jm_view *v)
@@ -604,7 +607,8 @@ static void vertex_on_loop(void *arg, const jm_view *v)
 	int64_t now = cm_wall_ms();
 	char id[33];
 	jg_vertex_id(r->j->id, r->v, id);
-	cJSON *o = cJSON_CreateObject();
+	r->found = true;
+	cJSON *o = r->out = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", id);
 	cJSON_AddStringToObject(o, "name", jv->name);
 	cJSON_AddNumberToObject(o, "parallelism", jv->parallelism);
@@ -643,7 +647,6 @@ static void vertex_on_loop(void *arg, const jm_view *v)
 		dash_subtask_extra(x, v, r->v, i, now);
 		cJSON_AddItemToArray(subs, x);
 	}
-	r->out = print_free(o);
 }
 
 static int h_vertex(void *arg, const rest_request *req, rest_response *resp)
@@ -668,13 +671,13 @@ static int h_vertex(void *arg, const rest_request *req, rest_response *resp)
 	struct vertex_req r = {.j = j, .v = (int)v};
 	if (jm)
 		jm_query(jm, vertex_on_loop, &r);
-	if (!r.out)
+	if (r.found)
+		rc = rest_json(resp, 200, r.out);
+	else
 		rc = rest_error(resp, 404,
 				"Vertex %.64s of job %s not found (or the job is no longer "
 				"running)",
 				vid, j->id);
-	else
-		rc = json_text(resp, 200, r.out);
 	ds_job_put(d, j);
 	return rc;
 }
@@ -1111,10 +1114,7 @@ static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
 /* The job's /jobs/:id JSON, parsed; NULL when out of memory. */
 static cJSON *dash_details(ds_dispatcher *d, struct ds_job *j)
 {
-	char *s = job_json(d, j, ds_details_json, &j->details);
-	cJSON *o = s ? cJSON_Parse(s) : NULL;
-	free(s);
-	return o;
+	return job_tree(d, j, ds_details_tree, &j->details);
 }
 
 static double dash_num(const cJSON *o, const char *key)
@@ -1264,12 +1264,10 @@ static int h_dash_app_exceptions(void *arg, const rest_request *req, rest_respon
 	struct ds_job *j = job_of(d, req, resp);
 	if (!j)
 		return 0;
-	char *s = job_json(d, j, ds_exceptions_json, &j->exceptions);
+	cJSON *ex = job_tree(d, j, ds_exceptions_tree, &j->exceptions);
 	char id[33];
 	snprintf(id, sizeof(id), "%s", j->id);
 	ds_job_put(d, j);
-	cJSON *ex = s ? cJSON_Parse(s) : NULL;
-	free(s);
 	if (!ex)
 		return FL_ENOMEM;
 	cJSON *o = cJSON_CreateObject();
