@@ -996,69 +996,58 @@ static int jar_request_parse(ds_dispatcher *d, const rest_request *req, rest_res
 	return 0;
 }
 
-/* Answers a failed ds_jar_run / ds_jar_plan. */
-static int jar_failed(rest_response *resp, int rc, const cm_err *err)
+/* POST /jars/:jarid/run (plan false) and Flink's JarPlanHandler (plan true:
+ * the job graph main() builds, nothing run). */
+static int jar_main(ds_dispatcher *d, const rest_request *req, rest_response *resp, bool plan)
 {
-	if (rc == FL_ENOMEM)
-		return rc;
-	return rest_error(resp, rc == FL_ENOENT ? 404 : rc == FL_ETIMEDOUT ? 504 : 400, "%s",
-			  err->msg);
+	const char *id = rest_param(req, "jarid");
+	struct jar_request q = {0};
+	bool answered;
+	int rc = jar_request_parse(d, req, resp, &q, &answered);
+	if (rc || answered)
+		goto out;
+	char job_id[33], *text = NULL;
+	cm_err err = {0};
+	if (plan)
+		rc = ds_jar_plan(d, id ? id : "", q.argc, q.argv, q.config, q.job_id, &text, &err);
+	else
+		rc = ds_jar_run(d, id ? id : "", q.argc, q.argv, q.config, q.job_id, job_id, &err);
+	q.config = NULL; /* taken over */
+	if (rc) {
+		rc = rc == FL_ENOMEM ? rc
+				     : rest_error(resp,
+						  rc == FL_ENOENT	   ? 404
+						  : rc == FL_ETIMEDOUT ? 504
+								       : 400,
+						  "%s", err.msg);
+	} else if (plan) {
+		size_t n = strlen(text) + 16;
+		char *s = malloc(n);
+		if (s)
+			snprintf(s, n, "{\"plan\":%s}", text);
+		free(text);
+		rc = json_text(resp, 200, s);
+	} else {
+		cJSON *o = cJSON_CreateObject();
+		if (o && !cJSON_AddStringToObject(o, "jobid", job_id)) {
+			cJSON_Delete(o);
+			o = NULL;
+		}
+		rc = rest_json(resp, 200, o);
+	}
+out:
+	jar_request_fini(&q);
+	return rc;
 }
 
 static int h_jar_run(void *arg, const rest_request *req, rest_response *resp)
 {
-	ds_dispatcher *d = arg;
-	const char *id = rest_param(req, "jarid");
-	struct jar_request q = {0};
-	bool answered;
-	int rc = jar_request_parse(d, req, resp, &q, &answered);
-	if (rc == 0 && !answered) {
-		char job_id[33];
-		cm_err err = {0};
-		rc = ds_jar_run(d, id ? id : "", q.argc, q.argv, q.config, q.job_id, job_id,
-				&err);
-		q.config = NULL; /* taken over */
-		if (rc) {
-			rc = jar_failed(resp, rc, &err);
-		} else {
-			cJSON *o = cJSON_CreateObject();
-			if (o && !cJSON_AddStringToObject(o, "jobid", job_id)) {
-				cJSON_Delete(o);
-				o = NULL;
-			}
-			rc = rest_json(resp, 200, o);
-		}
-	}
-	jar_request_fini(&q);
-	return rc;
+	return jar_main(arg, req, resp, false);
 }
 
-/* Flink's JarPlanHandler: the job graph main() builds, nothing run. */
 static int h_jar_plan(void *arg, const rest_request *req, rest_response *resp)
 {
-	ds_dispatcher *d = arg;
-	const char *id = rest_param(req, "jarid");
-	struct jar_request q = {0};
-	bool answered;
-	int rc = jar_request_parse(d, req, resp, &q, &answered);
-	if (rc == 0 && !answered) {
-		char *plan = NULL;
-		cm_err err = {0};
-		rc = ds_jar_plan(d, id ? id : "", q.argc, q.argv, q.config, q.job_id, &plan, &err);
-		q.config = NULL; /* taken over */
-		if (rc) {
-			rc = jar_failed(resp, rc, &err);
-		} else {
-			size_t n = strlen(plan) + 16;
-			char *s = malloc(n);
-			if (s)
-				snprintf(s, n, "{\"plan\":%s}", plan);
-			free(plan);
-			rc = json_text(resp, 200, s);
-		}
-	}
-	jar_request_fini(&q);
-	return rc;
+	return jar_main(arg, req, resp, true);
 }
 
 /* Prometheus text format (Flink's PrometheusReporter, on the REST port). */
