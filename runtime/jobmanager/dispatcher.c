@@ -164,7 +164,6 @@ struct submitter {
 struct archive_arg {
 	struct ds_job *j;
 	char *details, *exceptions;
-	enum eg_status status;
 	int counts[TM_TASK_NSTATES];
 	bool counted;
 };
@@ -172,11 +171,22 @@ struct archive_arg {
 static void archive_view(void *arg, const jm_view *v)
 {
 	struct archive_arg *a = arg;
-	a->status = v->eg->status;
 	a->details = ds_print_free(ds_details_tree(a->j, v));
 	a->exceptions = ds_print_free(ds_exceptions_tree(a->j, v));
 	ds_task_counts(v, a->counts);
 	a->counted = true;
+}
+
+/* The JobMaster's status changes, on its loop. */
+static void on_jm_status(void *arg, enum eg_status st)
+{
+	struct ds_job *j = arg;
+	ds_dispatcher *d = j->d;
+	pthread_mutex_lock(&d->mu);
+	/* A JobMaster's FAILED is its attempt's end: the Dispatcher decides
+	 * next whether the job restarts (RESTARTING) or has FAILED. */
+	j->status = st == EG_FAILED ? EG_FAILING : st;
+	pthread_mutex_unlock(&d->mu);
 }
 
 static enum eg_status status_of(int rc)
@@ -226,6 +236,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		snprintf(res->error, sizeof(res->error), "out of memory");
 		return FL_ENOMEM;
 	}
+	j->d = d;
 	j->cancel_ready = true;
 	pthread_mutex_init(&j->hmu, NULL);
 	if (s->job_id[0]) {
@@ -294,7 +305,9 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				       .tms = a->tms,
 				       .ntms = a->n,
 				       .config = c,
-				       .listener = &(jm_listener){.cancel = &j->cancel},
+				       .listener = &(jm_listener){.arg = j,
+								   .status = on_jm_status,
+								   .cancel = &j->cancel},
 				       .address = d->jm_address,
 				       .slot_limit = a->slots,
 				       .library = s->locator[0] ? s->locator : NULL,
@@ -303,8 +316,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		}
 		if (rc == 0) {
 			pthread_mutex_lock(&d->mu);
-			j->jm = jm;
-			j->status = EG_RUNNING;
+			j->jm = jm; /* its status comes through on_jm_status */
 			pthread_mutex_unlock(&d->mu);
 			CM_INFO("dispatcher",
 				"Job '%s' (%s) got its slots in %lld ms; JobMaster started "
@@ -326,12 +338,16 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		cm_random(&r, 1);
 		bool restart = rc != 0 && !cancelled &&
 			       rs_next(&pol, cm_now_ms(), r / 256.0, &delay, why, sizeof(why));
-		if (!restart)
-			atomic_store(&j->final, true);
+		/* Shown from now on, and in the archive built next: a JobMaster's
+		 * FAILED (shown as FAILING) becomes FAILED or RESTARTING. */
+		pthread_mutex_lock(&d->mu);
+		j->status = restart			      ? EG_RESTARTING
+			    : eg_status_is_terminal(j->status) ? j->status
+							       : status_of(rc);
+		pthread_mutex_unlock(&d->mu);
 		if (jm) {
-			struct archive_arg aa = {.j = j, .status = status_of(res->status)};
-			if (jm_query(jm, archive_view, &aa) != 0)
-				aa.status = status_of(res->status);
+			struct archive_arg aa = {.j = j};
+			jm_query(jm, archive_view, &aa);
 			pthread_mutex_lock(&d->mu);
 			free(j->details);
 			free(j->exceptions);
@@ -343,9 +359,6 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				free(aa.details);
 				free(aa.exceptions);
 			}
-			j->status = restart			       ? EG_RESTARTING
-				    : eg_status_is_terminal(aa.status) ? aa.status
-								       : status_of(rc);
 			/* Queries that use the JobMaster end before it goes. */
 			while (j->refs > 1)
 				pthread_cond_wait(&d->cv, &d->mu);
@@ -379,7 +392,6 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			pthread_mutex_unlock(&d->mu);
 			if (!cm_cancel_requested(&j->cancel) && !stop)
 				continue;
-			atomic_store(&j->final, true);
 			rc = FL_ECANCELED;
 			snprintf(err.msg, sizeof(err.msg),
 				 "the job was cancelled while restarting");

@@ -36,17 +36,20 @@ struct ds_jar {
 
 struct ds_job {
 	struct ds_job *next;
+	ds_dispatcher *d;
 	char id[33];
 	char name[128];
 	bool batch;
 	int64_t start_ms, end_ms; /* wall clock; end -1 while running */
-	enum eg_status status;	  /* as last known; final once ended */
+	/* What the REST API shows: the JobMaster's status as it changes
+	 * (on_jm_status), FAILED shown as FAILING until the Dispatcher
+	 * decided against a restart; then RESTARTING or the final status.
+	 * Written under mu; atomic so that JobMaster loops building a
+	 * job's JSON read it without mu. */
+	_Atomic enum eg_status status;
 	jm_jobmaster *jm;	  /* while it runs (mu); queries hold refs */
 	int refs;
 	bool ended; /* its thread is done with it */
-	/* No restart follows the current attempt: a JobMaster's FAILED is
-	 * shown as such (before, as FAILING: the Dispatcher may restart it). */
-	atomic_bool final;
 	cm_cancel cancel;
 	bool cancel_ready;
 	char *details;	  /* archived /jobs/:id JSON, after the end */

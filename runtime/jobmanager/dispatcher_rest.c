@@ -121,9 +121,7 @@ cJSON *ds_details_tree(struct ds_job *j, const jm_view *v)
 	cJSON_AddStringToObject(o, "jid", j->id);
 	cJSON_AddStringToObject(o, "name", j->name);
 	cJSON_AddBoolToObject(o, "isStoppable", false);
-	enum eg_status st = v ? v->eg->status : j->status;
-	if (v && st == EG_FAILED && !atomic_load(&j->final))
-		st = EG_FAILING; /* the Dispatcher has not decided on a restart yet */
+	enum eg_status st = j->status;
 	cJSON_AddStringToObject(o, "state", eg_status_name(st));
 	cJSON_AddStringToObject(o, "job-type", j->batch ? "BATCH" : "STREAMING");
 	cJSON_AddNumberToObject(o, "start-time", (double)j->start_ms);

@@ -185,6 +185,8 @@ static void set_status(jm_jobmaster *jm, enum eg_status st, const char *why)
 	enum eg_status from = jm->eg->status;
 	if (!eg_set_status(jm->eg, st, cm_wall_ms(), why))
 		return;
+	if (jm->L.status)
+		jm->L.status(jm->L.arg, st);
 	if (st == EG_FAILING || st == EG_FAILED)
 		CM_INFO("jobmaster", "Job '%s' (%s) switched from state %s to %s%s%s", jm->jg->job_name,
 			jm->id, eg_status_name(from), eg_status_name(st), why ? ": " : "",

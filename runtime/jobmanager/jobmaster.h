@@ -34,6 +34,7 @@
 #include "common/cancel.h"
 #include "config/config.h"
 #include "graph/jobgraph.h"
+#include "jobmanager/execgraph.h"
 #include "rpc/gateway.h"
 
 typedef struct jm_result {
@@ -61,13 +62,16 @@ typedef struct jm_progress {
  * What the launcher of a job hears about it (Flink's job status listener
  * and the client's progress), on the JobMaster's thread; every member may be
  * NULL. submitted: once the job has an id; progress: about once a second
- * while the job runs and once at its end. A request on cancel while the job
- * runs cancels it (it ends CANCELED, status FL_ECANCELED).
+ * while the job runs and once at its end; status: after each change of the
+ * job's status (it may take a lock of the caller's, provided no thread
+ * holding that lock waits for this JobMaster). A request on cancel while the
+ * job runs cancels it (it ends CANCELED, status FL_ECANCELED).
  */
 typedef struct jm_listener {
 	void *arg;
 	void (*submitted)(void *arg, const char *job_id, const char *job_name);
 	void (*progress)(void *arg, const jm_progress *p);
+	void (*status)(void *arg, enum eg_status status);
 	cm_cancel *cancel;
 } jm_listener;
 

@@ -256,6 +256,15 @@ wait_state "$JOB" RUNNING 20 || true
 sleep 1
 T0=$(date +%s%N)
 api PATCH "/jobs/$JOB?mode=cancel"
+# The task ignores the cancel for 2 s: meanwhile every endpoint shows the
+# job CANCELLING, the list as the job's details.
+api GET "/jobs/$JOB"
+shown=$(json .state)
+api GET /jobs
+listed=$(json ".jobs[] | select(.id == \"$JOB\") | .status")
+[ "$shown" = CANCELLING ] && [ "$listed" = CANCELLING ] &&
+	pass "while the stuck task is cancelled, /jobs/:id and /jobs both show CANCELLING" ||
+	fail "state during the cancellation: /jobs/:id $shown, /jobs $listed"
 if wait_state "$JOB" 'CANCELED|FAILED' 30; then
 	pass "the job with a stuck user function ended ($STATE) $((($(date +%s%N) - T0) / 1000000)) ms after the cancel"
 else
