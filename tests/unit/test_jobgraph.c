@@ -209,7 +209,7 @@ static void test_colocated_operators_share_slots_or_are_refused(void **state)
 	for (size_t v = 0; v < jg->nvertices; v++)
 		assert_non_null(where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t)));
 	char msg[256];
-	assert_int_equal(sch_assign(jg, slots, 5, where, msg, sizeof(msg)), 0);
+	assert_int_equal(sch_assign(jg, slots, 5, NULL, where, msg, sizeof(msg)), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(where[va][i], where[vb][i]);
 	for (size_t v = 0; v < jg->nvertices; v++)
