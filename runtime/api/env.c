@@ -249,6 +249,12 @@ int env_reset_graph(fl_env *env)
 	sg_graph *g;
 	if (sg_graph_new(&g) != 0)
 		return FL_ENOMEM;
+	/* Registered slot sharing groups belong to the environment, as in
+	 * Flink: the next dataflow keeps them. */
+	if (sg_copy_group_resources(g, env->graph) != 0) {
+		sg_graph_free(g);
+		return FL_ENOMEM;
+	}
 	sg_graph_free(env->graph);
 	env->graph = g;
 	env->generation++;
@@ -706,6 +712,57 @@ FL_API fl_stream *fl_colocate(fl_stream *s, const char *group)
 	free(n->coloc_group);
 	n->coloc_group = c;
 	return s;
+}
+
+FL_API int fl_register_slot_sharing_group(fl_env *env, const char *group,
+					  const fl_resource_spec *spec)
+{
+	if (!env)
+		return FL_EINVAL;
+	if (env->err.code)
+		return env->err.code;
+	if (!group || !*group || strlen(group) > 200)
+		return env_fail(env, FL_EINVAL,
+				"register_slot_sharing_group: the group name is empty or longer "
+				"than 200 bytes");
+	if (strcmp(group, "default") == 0)
+		return env_fail(env, FL_EINVAL,
+				"register_slot_sharing_group: the resources of the 'default' slot "
+				"sharing group cannot be declared; its slots are the "
+				"TaskManagers' default slots");
+	if (!spec)
+		return env_fail(env, FL_EINVAL,
+				"register_slot_sharing_group: no resource spec for group '%s'",
+				group);
+	/* Flink's SlotSharingGroup.Builder: CPU cores and task heap memory are
+	 * required once any resource is given; the rest defaults to zero. */
+	const int64_t mb_max = 16ll << 20; /* 16 TiB in MiB */
+	if (!(spec->cpu_cores > 0 && spec->cpu_cores <= 4096) || spec->task_heap_mb <= 0 ||
+	    spec->task_heap_mb > mb_max || spec->task_off_heap_mb < 0 ||
+	    spec->task_off_heap_mb > mb_max || spec->managed_mb < 0 || spec->managed_mb > mb_max)
+		return env_fail(
+		    env, FL_EINVAL,
+		    "register_slot_sharing_group: group '%s' declares cpu_cores %g, "
+		    "task_heap_mb %lld, task_off_heap_mb %lld, managed_mb %lld: CPU cores "
+		    "must be in (0, 4096] and task heap memory above 0 (both are "
+		    "required), every memory in [0, 16 TiB]",
+		    group, spec->cpu_cores, (long long)spec->task_heap_mb,
+		    (long long)spec->task_off_heap_mb, (long long)spec->managed_mb);
+	cm_resource r = {.cpu_milli = (int64_t)(spec->cpu_cores * 1000.0 + 0.5),
+			 .heap_bytes = spec->task_heap_mb << 20,
+			 .offheap_bytes = spec->task_off_heap_mb << 20,
+			 .managed_bytes = spec->managed_mb << 20};
+	if (r.cpu_milli < 1)
+		r.cpu_milli = 1; /* a declared share is never nothing */
+	int rc = sg_set_group_resource(env->graph, group, &r);
+	if (rc == FL_ERANGE)
+		return env_fail(env, rc,
+				"register_slot_sharing_group: more than %d slot sharing groups "
+				"declare resources",
+				SG_MAX_GROUP_RESOURCES);
+	if (rc)
+		return env_fail(env, rc, "out of memory");
+	return 0;
 }
 
 FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group)

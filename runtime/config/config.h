@@ -56,6 +56,7 @@
 #define CFG_CKP_DIR "state.checkpoints.dir"
 #define CFG_SP_DIR "state.savepoints.dir"
 #define CFG_MANAGED_SIZE "taskmanager.memory.managed.size"
+#define CFG_MANAGED_FRACTION "taskmanager.memory.managed.fraction"
 #define CFG_HA_TYPE "high-availability.type"
 #define CFG_LOG_LEVEL "log.level"
 #define CFG_NET_FRACTION "taskmanager.memory.network.fraction"

@@ -216,6 +216,9 @@ static const struct cfg_key keys[] = {
 	 "Whether file sinks overwrite existing output files by default."),
     MEMORY(CFG_MANAGED_SIZE, "128 mb", 0, MEMORY_MAX, false,
 	   "Managed memory of a TaskManager (state backends, batch operators)."),
+    FRACTION(CFG_MANAGED_FRACTION, "0.4",
+	     "Managed memory as a fraction of taskmanager.memory.process.size, used only when "
+	     "this key is set and taskmanager.memory.managed.size is not."),
     ENUM(CFG_HA_TYPE, "NONE", ha_types, "High-availability mode: NONE, KUBERNETES or ZOOKEEPER."),
     ENUM(CFG_LOG_LEVEL, "INFO", log_levels,
 	 "Lowest level logged: DEBUG, INFO, WARN or ERROR (flinc only)."),

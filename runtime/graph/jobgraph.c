@@ -232,10 +232,13 @@ static int name_vertices(jg_graph *g)
 	return 0;
 }
 
-static void count_slots(jg_graph *g)
+/* Slot sharing: a group needs as many slots as its widest vertex; groups
+ * in the order their first vertex appears (the scheduler's order). */
+static int count_slots(jg_graph *g)
 {
-	/* Slot sharing: a group needs as many slots as its widest vertex. */
 	int total = 0;
+	if (!(g->groups = calloc(g->nvertices ? g->nvertices : 1, sizeof(*g->groups))))
+		return FL_ENOMEM;
 	for (size_t i = 0; i < g->nvertices; i++) {
 		const jg_vertex *v = &g->vertices[i];
 		bool first = true;
@@ -249,9 +252,17 @@ static void count_slots(jg_graph *g)
 			if (strcmp(g->vertices[j].slot_group, v->slot_group) == 0 &&
 			    g->vertices[j].parallelism > widest)
 				widest = g->vertices[j].parallelism;
+		jg_group *gr = &g->groups[g->ngroups++];
+		gr->name = v->slot_group;
+		gr->width = widest;
+		gr->first_slot = total;
+		const cm_resource *r = sg_group_resource_of(g->sg, v->slot_group);
+		if (r)
+			gr->res = *r;
 		total += widest;
 	}
 	g->slots_needed = total;
+	return 0;
 }
 
 int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *err)
@@ -289,9 +300,8 @@ int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *e
 	    !(g->node_slot_group = calloc(sg->nnodes, sizeof(char *))))
 		goto fail;
 	if ((rc = resolve_nodes(g, err)) != 0 || (rc = build_chains(g, err)) != 0 ||
-	    (rc = name_vertices(g)) != 0)
+	    (rc = name_vertices(g)) != 0 || (rc = count_slots(g)) != 0)
 		goto fail;
-	count_slots(g);
 	*out = g;
 	return 0;
 fail:
@@ -316,6 +326,7 @@ void jg_free(jg_graph *g)
 		free(v->name);
 	}
 	free(g->vertices);
+	free(g->groups);
 	free(g->edges);
 	if (g->node_slot_group)
 		for (size_t i = 0; i < g->sg->nnodes; i++)

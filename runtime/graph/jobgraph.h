@@ -50,6 +50,15 @@ typedef struct jg_vertex {
 	size_t nin_edges;
 } jg_vertex;
 
+/* A slot sharing group of the job: its slots are the job's slots
+ * first_slot .. first_slot + width - 1 (sch_slot_of). */
+typedef struct jg_group {
+	const char *name; /* the vertices' slot_group */
+	int width;	  /* its widest vertex's parallelism: the slots it needs */
+	int first_slot;
+	cm_resource res; /* declared profile; UNKNOWN: default slots */
+} jg_group;
+
 typedef struct jg_graph {
 	const sg_graph *sg; /* borrowed: must outlive the job graph */
 	char *job_name;
@@ -58,6 +67,8 @@ typedef struct jg_graph {
 	jg_edge *edges;
 	size_t nedges;
 	int slots_needed; /* sum over slot sharing groups of their highest parallelism */
+	jg_group *groups; /* in order of their first vertex */
+	size_t ngroups;
 	int *node_vertex; /* stream node id -> vertex id */
 	int *node_parallelism;
 	char **node_slot_group;

@@ -59,7 +59,49 @@ void sg_graph_free(sg_graph *g)
 		node_free(g->nodes[i]);
 	free(g->nodes);
 	free(g->library);
+	for (size_t i = 0; i < g->ngroup_res; i++)
+		free(g->group_res[i].name);
+	free(g->group_res);
 	free(g);
+}
+
+int sg_set_group_resource(sg_graph *g, const char *name, const cm_resource *res)
+{
+	for (size_t i = 0; i < g->ngroup_res; i++) {
+		if (strcmp(g->group_res[i].name, name) == 0) {
+			g->group_res[i].res = *res;
+			return 0;
+		}
+	}
+	if (g->ngroup_res >= SG_MAX_GROUP_RESOURCES)
+		return FL_ERANGE;
+	sg_group_resource *a = realloc(g->group_res, (g->ngroup_res + 1) * sizeof(*a));
+	if (!a)
+		return FL_ENOMEM;
+	g->group_res = a;
+	char *c = strdup(name);
+	if (!c)
+		return FL_ENOMEM;
+	a[g->ngroup_res++] = (sg_group_resource){.name = c, .res = *res};
+	return 0;
+}
+
+const cm_resource *sg_group_resource_of(const sg_graph *g, const char *name)
+{
+	for (size_t i = 0; name && i < g->ngroup_res; i++)
+		if (strcmp(g->group_res[i].name, name) == 0)
+			return &g->group_res[i].res;
+	return NULL;
+}
+
+int sg_copy_group_resources(sg_graph *dst, const sg_graph *src)
+{
+	for (size_t i = 0; i < src->ngroup_res; i++) {
+		int rc = sg_set_group_resource(dst, src->group_res[i].name, &src->group_res[i].res);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int sg_add_node(sg_graph *g, enum sg_kind kind, const sg_edge *inputs, size_t ninputs,

@@ -17,6 +17,7 @@
 #include <flinc/flinc.h>
 
 #include "common/err.h"
+#include "common/resource.h"
 
 enum sg_kind {
 	SG_SOURCE_GENERATOR,
@@ -94,10 +95,34 @@ typedef struct sg_graph {
 	enum fl_runtime_mode mode;
 	int64_t buffer_timeout_ms;
 	bool overwrite_files; /* fs.overwrite-files: text sinks may replace output */
+	/* Resource profiles registered per slot sharing group
+	 * (fl_register_slot_sharing_group); a group not listed has none. */
+	struct sg_group_resource *group_res;
+	size_t ngroup_res;
 } sg_graph;
+
+/* A slot sharing group's declared profile. */
+typedef struct sg_group_resource {
+	char *name;
+	cm_resource res;
+} sg_group_resource;
+
+/* Most slot sharing groups a job may declare profiles for. */
+#define SG_MAX_GROUP_RESOURCES 1024
 
 /* Returns 0 or FL_ENOMEM. */
 int sg_graph_new(sg_graph **out);
+
+/* Sets (or replaces: the last registration wins, as Flink's
+ * registerSlotSharingGroup) the profile of slot sharing group name; res must
+ * not be UNKNOWN. Returns 0, FL_ERANGE past SG_MAX_GROUP_RESOURCES groups,
+ * or FL_ENOMEM (g unchanged on error). */
+int sg_set_group_resource(sg_graph *g, const char *name, const cm_resource *res);
+/* The profile registered for group name, or NULL. */
+const cm_resource *sg_group_resource_of(const sg_graph *g, const char *name);
+/* Copies every registered profile of src into dst (a new dataflow of the
+ * same environment keeps them). Returns 0 or FL_ENOMEM. */
+int sg_copy_group_resources(sg_graph *dst, const sg_graph *src);
 void sg_graph_free(sg_graph *g);
 
 /* Adds a node of kind with a copy of the given inputs. On success *out points

@@ -293,13 +293,20 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	pthread_mutex_lock(&d->mu);
 	rs_describe(&pol, j->restart_strategy, sizeof(j->restart_strategy));
 	pthread_mutex_unlock(&d->mu);
+	/* One request per slot sharing group, with its declared profile. */
+	rm_request *req = calloc(jg->ngroups ? jg->ngroups : 1, sizeof(*req));
+	for (size_t g = 0; req && g < jg->ngroups; g++)
+		req[g] = (rm_request){.group = jg->groups[g].name,
+				      .profile = jg->groups[g].res,
+				      .slots = jg->groups[g].width};
 	for (int attempt = 1;; attempt++) {
 		int64_t t0 = cm_now_ms();
 		rm_allocation *a = NULL;
 		jm_jobmaster *jm = NULL;
 		cm_err_clear(&err);
-		rc =
-		    rm_allocate(d->rm, j->id, jg->slots_needed, slot_timeout, &j->cancel, &a, &err);
+		rc = req ? rm_allocate(d->rm, j->id, req, jg->ngroups, slot_timeout, &j->cancel, &a,
+				       &err)
+			 : cm_err_set(&err, FL_ENOMEM, "out of memory");
 		if (rc == 0) {
 			jm_params p = {.jg = jg,
 				       .tms = a->tms,
@@ -310,6 +317,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 								   .cancel = &j->cancel},
 				       .address = d->jm_address,
 				       .slot_limit = a->slots,
+				       .placement = a->placement,
 				       .library = s->locator[0] ? s->locator : NULL,
 				       .job_id = j->id};
 			rc = jm_new(&jm, &p, &err);
@@ -404,6 +412,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		break;
 	}
 	rs_fini(&pol);
+	free(req);
 	jg_free(jg);
 	if (rc) {
 		CM_ERROR("dispatcher", "Job '%s' (%s) %s: %s", j->name, j->id,

@@ -683,6 +683,18 @@ static int h_vertex(void *arg, const rest_request *req, rest_response *resp)
 static void dash_tm_details(ds_dispatcher *d, cJSON *x, const rm_tm_view *t);
 static void dash_tm_assigned(ds_dispatcher *d, cJSON *x, const rm_tm_view *t);
 
+static cJSON *resource_json(const cm_resource *r, int64_t network_bytes)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "cpuCores", (double)r->cpu_milli / 1000.0);
+	cJSON_AddNumberToObject(o, "taskHeapMemory", (double)(r->heap_bytes >> 20));
+	cJSON_AddNumberToObject(o, "taskOffHeapMemory", (double)(r->offheap_bytes >> 20));
+	cJSON_AddNumberToObject(o, "managedMemory", (double)(r->managed_bytes >> 20));
+	cJSON_AddNumberToObject(o, "networkMemory", (double)(network_bytes >> 20));
+	cJSON_AddItemToObject(o, "extendedResources", cJSON_CreateObject());
+	return o;
+}
+
 static cJSON *tm_json(const rm_tm_view *t, int64_t now)
 {
 	cJSON *x = cJSON_CreateObject();
@@ -694,21 +706,10 @@ static cJSON *tm_json(const rm_tm_view *t, int64_t now)
 	cJSON_AddNumberToObject(x, "timeSinceLastHeartbeat", (double)t->last_heard_wall_ms);
 	cJSON_AddNumberToObject(x, "slotsNumber", t->slots);
 	cJSON_AddNumberToObject(x, "freeSlots", t->free_slots);
-	cJSON *tr = cJSON_AddObjectToObject(x, "totalResource");
-	cJSON_AddNumberToObject(tr, "cpuCores", (double)t->cpu_milli / 1000.0);
-	cJSON_AddNumberToObject(tr, "taskHeapMemory", 0);
-	cJSON_AddNumberToObject(tr, "taskOffHeapMemory", 0);
-	cJSON_AddNumberToObject(tr, "managedMemory", (double)(t->managed_bytes >> 20));
-	cJSON_AddNumberToObject(tr, "networkMemory", (double)(t->network_bytes >> 20));
-	cJSON_AddItemToObject(tr, "extendedResources", cJSON_CreateObject());
-	cJSON *fr = cJSON_AddObjectToObject(x, "freeResource");
-	double share = t->slots ? (double)t->free_slots / t->slots : 0;
-	cJSON_AddNumberToObject(fr, "cpuCores", (double)t->cpu_milli / 1000.0 * share);
-	cJSON_AddNumberToObject(fr, "taskHeapMemory", 0);
-	cJSON_AddNumberToObject(fr, "taskOffHeapMemory", 0);
-	cJSON_AddNumberToObject(fr, "managedMemory", (double)(t->managed_bytes >> 20) * share);
-	cJSON_AddNumberToObject(fr, "networkMemory", (double)(t->network_bytes >> 20) * share);
-	cJSON_AddItemToObject(fr, "extendedResources", cJSON_CreateObject());
+	/* Flink's ResourceProfileInfo: cores and MiB; flinc's task memory is
+	 * one pool, shown as task heap. */
+	cJSON_AddItemToObject(x, "totalResource", resource_json(&t->total, t->network_bytes));
+	cJSON_AddItemToObject(x, "freeResource", resource_json(&t->free, t->network_bytes));
 	cJSON *hw = cJSON_AddObjectToObject(x, "hardware");
 	cJSON_AddNumberToObject(hw, "cpuCores", (double)(t->cpu_milli / 1000));
 	cJSON_AddNumberToObject(hw, "physicalMemory", (double)t->memory_bytes);
@@ -1675,23 +1676,27 @@ static int dash_tm_slots(ds_dispatcher *d, cJSON *a, const rm_tm_view *t)
 			continue;
 		}
 		total += r->total;
-		double share = t->slots > 0 ? 1.0 / t->slots : 0;
+		/* The resources of the job's slots there, in its slot order
+		 * (the ResourceManager's dynamic or default slots). */
+		size_t nres = 0, next = 0;
+		rm_slot_view *res = NULL;
+		if (a && rm_slots(d->rm, t->resource_id, &res, &nres) != 0)
+			nres = 0;
 		for (int s = 0; a && s < r->slots; s++) {
+			while (next < nres && strcmp(res[next].job_id, jobs[i]->id) != 0)
+				next++;
 			cJSON *x = cJSON_CreateObject();
 			cJSON_AddStringToObject(x, "jobId", jobs[i]->id);
 			cJSON_AddNumberToObject(x, "assignedTasks", r->tasks[s]);
-			cJSON *res = cJSON_AddObjectToObject(x, "resource");
-			cJSON_AddNumberToObject(res, "cpuCores",
-						(double)t->cpu_milli / 1000.0 * share);
-			cJSON_AddNumberToObject(res, "taskHeapMemory", 0);
-			cJSON_AddNumberToObject(res, "taskOffHeapMemory", 0);
-			cJSON_AddNumberToObject(res, "managedMemory",
-						(double)(t->managed_bytes >> 20) * share);
-			cJSON_AddNumberToObject(res, "networkMemory",
-						(double)(t->network_bytes >> 20) * share);
-			cJSON_AddItemToObject(res, "extendedResources", cJSON_CreateObject());
+			cJSON_AddItemToObject(x, "resource",
+					      resource_json(next < nres ? &res[next].res
+									: &t->default_slot,
+							    t->slots > 0 ? t->network_bytes / t->slots
+									 : 0));
 			cJSON_AddItemToArray(a, x);
+			next++;
 		}
+		free(res);
 		free(r);
 	}
 	if (jobs)

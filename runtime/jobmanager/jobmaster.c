@@ -45,6 +45,7 @@ struct jm_jobmaster {
 	char address[256];
 	char library[256]; /* "" : the graph's own */
 	int *slot_limit;   /* per TaskManager, NULL: what each reports */
+	uint32_t *placement; /* per job slot, NULL: round-robin */
 	bool local_address;
 	const jg_graph *jg;
 	rpc_tm_gateway **tms;
@@ -750,7 +751,8 @@ static void on_slots(jm_jobmaster *jm, struct reply *r)
 					   ? jm->slot_limit[k]
 					   : jm->tmi[k].slots;
 		if (rc == 0)
-			rc = sch_assign(jm->jg, slots, jm->ntms, jm->where, jm->error, sizeof(jm->error));
+			rc = sch_assign(jm->jg, slots, jm->ntms, jm->placement, jm->where,
+					jm->error, sizeof(jm->error));
 		free(slots);
 		if (rc == 0) {
 			heartbeat_tick(jm);
@@ -847,6 +849,7 @@ static void free_tables(jm_jobmaster *jm)
 	free(jm->out);
 	free(jm->np);
 	free(jm->slot_limit);
+	free(jm->placement);
 	eg_free(jm->eg);
 }
 
@@ -870,6 +873,15 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 			return cm_err_set(err, FL_ENOMEM, "out of memory");
 		}
 		memcpy(jm->slot_limit, p->slot_limit, p->ntms * sizeof(int));
+	}
+	if (p->placement) {
+		size_t n = p->jg->slots_needed > 0 ? (size_t)p->jg->slots_needed : 1;
+		if (!(jm->placement = malloc(n * sizeof(uint32_t)))) {
+			free(jm->slot_limit);
+			free(jm);
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
+		}
+		memcpy(jm->placement, p->placement, (size_t)p->jg->slots_needed * sizeof(uint32_t));
 	}
 	if (p->listener)
 		jm->L = *p->listener;

@@ -8,7 +8,8 @@
  * progress ticks. What it does, in order:
  *   1. asks every TaskManager gateway for its slots;
  *   2. assigns slots (slot sharing: subtask i of every vertex of a group
- *      goes to the group's i-th slot; slots round-robin across TaskManagers
+ *      goes to the group's i-th slot; each slot on the TaskManager the
+ *      ResourceManager placed it, else round-robin across TaskManagers
  *      so pipelines spread out) — or fails with the numbers when they do not
  *      suffice;
  *   3. submits every task's deployment descriptor (phase one), then starts
@@ -91,6 +92,11 @@ typedef struct jm_params {
 	 * it reports. A session cluster's ResourceManager gives a job a share
 	 * of each TaskManager. Copied. */
 	const int *slot_limit;
+	/* The TaskManager (index into tms) of each of the job's
+	 * jg->slots_needed slots, as the ResourceManager fitted them to the
+	 * slot sharing groups' profiles; NULL: round-robin over the slots.
+	 * Copied. */
+	const uint32_t *placement;
 	/* Where TaskManagers load the user library from (td_placement's
 	 * library): NULL for the graph's own path. */
 	const char *library;

@@ -103,6 +103,14 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 		 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 	CM_INFO("minicluster", "Starting local cluster: %lld TaskManager(s) with %lld slot(s) each",
 		(long long)ntm, (long long)slots);
+	/* Flink's local execution leaves CPU and memory unbounded; so does
+	 * this one: profiles are placed as slots like any other. */
+	for (size_t g = 0; g < jg->ngroups; g++)
+		if (!cm_resource_is_unknown(&jg->groups[g].res))
+			CM_INFO("minicluster",
+				"Slot sharing group '%s' declares resources; the local cluster "
+				"does not enforce resource profiles",
+				jg->groups[g].name);
 	/* NNG: the JobMaster reaches the TaskManagers, and they it, over
 	 * authenticated request/reply sockets on loopback, exactly as separate
 	 * processes do; DIRECT: through their in-process gateways. */

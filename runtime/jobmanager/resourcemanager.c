@@ -26,6 +26,8 @@ struct rm_tm {
 	char data_address[256];
 	int slots, used;
 	int64_t cpu_milli, memory_bytes, managed_bytes, network_bytes;
+	cm_resource total, dflt; /* see resourcemanager.h */
+	cm_resource held;	 /* what its slots hold */
 	int64_t registered_wall_ms, last_heard_wall_ms, last_heard_ms;
 	rpc_tm_gateway *gw;
 	int refs;  /* allocations holding it, plus one while registered */
@@ -44,6 +46,7 @@ struct rm_resourcemanager {
 	pthread_cond_t cv; /* slots freed, a TaskManager registered, stopping */
 	struct rm_tm *tms;
 	size_t ntms;
+	rm_allocation *allocs; /* live allocations (rm_slots) */
 	bool stopping;
 	pthread_t reaper;
 	bool reaper_started;
@@ -102,6 +105,22 @@ static void reply_session(rm_resourcemanager *rm, rpc_done_fn done, void *arg)
 	else
 		done(arg, 0, NULL, cm_wbuf_data(&w), cm_wbuf_len(&w));
 	cm_wbuf_fini(&w);
+}
+
+/* A TaskManager's total resources and default slot from what it
+ * announced: its task memory is the process memory beyond managed and
+ * network memory; the default slot is 1/slots of each (Flink's
+ * defaultSlotResourceProfile). */
+static void resources_of(struct rm_tm *t)
+{
+	int64_t task = t->memory_bytes - t->managed_bytes - t->network_bytes;
+	t->total = (cm_resource){.cpu_milli = t->cpu_milli,
+				 .heap_bytes = task > 0 ? task : 0,
+				 .managed_bytes = t->managed_bytes};
+	int n = t->slots > 0 ? t->slots : 1;
+	t->dflt = (cm_resource){.cpu_milli = t->total.cpu_milli / n,
+				.heap_bytes = t->total.heap_bytes / n,
+				.managed_bytes = t->total.managed_bytes / n};
 }
 
 static void gw_register(rpc_rm_gateway *g, const rpc_tm_registration *r, rpc_done_fn done,
@@ -165,6 +184,7 @@ static void gw_register(rpc_rm_gateway *g, const rpc_tm_registration *r, rpc_don
 	n->memory_bytes = r->memory_bytes;
 	n->managed_bytes = r->managed_bytes;
 	n->network_bytes = r->network_bytes;
+	resources_of(n);
 	n->registered_wall_ms = n->last_heard_wall_ms = cm_wall_ms();
 	n->last_heard_ms = cm_now_ms();
 	n->refs = 1;
@@ -190,8 +210,13 @@ static void gw_register(rpc_rm_gateway *g, const rpc_tm_registration *r, rpc_don
 	pthread_mutex_unlock(&rm->mu);
 	if (raced && old)
 		free_entry(old_gw, old);
-	CM_INFO("resourcemanager", "Registered TaskManager %s at %s (data %s) with %d slots",
-		n->resource_id, n->rpc_address, n->data_address, n->slots);
+	char tot[200], dfl[200];
+	CM_INFO("resourcemanager",
+		"Registered TaskManager %s at %s (data %s) with %d slots, total resources %s, "
+		"default slot %s",
+		n->resource_id, n->rpc_address, n->data_address, n->slots,
+		cm_resource_format(&n->total, tot, sizeof(tot)),
+		cm_resource_format(&n->dflt, dfl, sizeof(dfl)));
 	reply_session(rm, done, arg);
 }
 
@@ -367,93 +392,325 @@ static void free_allocation(rm_allocation *a)
 	if (a->resource_ids)
 		for (size_t i = 0; i < a->n; i++)
 			free(a->resource_ids[i]);
+	if (a->groups)
+		for (size_t i = 0; i < a->ngroups; i++)
+			free(a->groups[i]);
+	free(a->groups);
 	free(a->resource_ids);
 	free(a->tms);
 	free(a->slots);
 	free(a->entries);
+	free(a->taken);
+	free(a->placement);
+	free(a->profiles);
+	free(a->slot_request);
 	free(a);
 }
 
-/* Takes n slots (mu held, enough are free), most free first. */
-static int take_locked(rm_resourcemanager *rm, int n, rm_allocation *a)
+/* Resources free on t beyond what its slots and the trial hold. */
+struct trial_tm {
+	struct rm_tm *t;
+	int free_slots, job_slots;
+	cm_resource free;
+};
+
+static void res_add(cm_resource *a, const cm_resource *b, int sign)
 {
-	size_t cap = rm->ntms;
+	a->cpu_milli += sign * b->cpu_milli;
+	a->heap_bytes += sign * b->heap_bytes;
+	a->offheap_bytes += sign * b->offheap_bytes;
+	a->managed_bytes += sign * b->managed_bytes;
+}
+
+static cm_resource free_of(const struct rm_tm *t)
+{
+	cm_resource f = t->total;
+	res_add(&f, &t->held, -1);
+	/* Heap and off-heap share one pool: keep the free pool in heap. */
+	f.heap_bytes += f.offheap_bytes; /* offheap is 0 - held off-heap */
+	f.offheap_bytes = 0;
+	return f;
+}
+
+static bool fits(const cm_resource *free, int free_slots, const cm_resource *p)
+{
+	return free_slots > 0 && free->cpu_milli >= p->cpu_milli &&
+	       free->heap_bytes >= cm_resource_task_bytes(p) &&
+	       free->managed_bytes >= p->managed_bytes;
+}
+
+/* Default slots that fit in free (at most free_slots). */
+static int default_fits(const cm_resource *free, int free_slots, const cm_resource *d)
+{
+	int64_t n = free_slots > 0 ? free_slots : 0;
+	if (d->cpu_milli > 0 && free->cpu_milli / d->cpu_milli < n)
+		n = free->cpu_milli / d->cpu_milli;
+	if (d->heap_bytes > 0 && free->heap_bytes / d->heap_bytes < n)
+		n = free->heap_bytes / d->heap_bytes;
+	if (d->managed_bytes > 0 && free->managed_bytes / d->managed_bytes < n)
+		n = free->managed_bytes / d->managed_bytes;
+	return n > 0 ? (int)n : 0;
+}
+
+/* Order of placement: profiles before default slots, larger first (CPU,
+ * then task memory, then managed memory), so small slots do not take the
+ * room a large one needs; ties keep the request order. */
+static int bigger_first(const rm_request *a, size_t ia, const rm_request *b, size_t ib)
+{
+	bool ua = cm_resource_is_unknown(&a->profile), ub = cm_resource_is_unknown(&b->profile);
+	if (ua != ub)
+		return ua ? 1 : -1;
+	const cm_resource *x = &a->profile, *y = &b->profile;
+	if (x->cpu_milli != y->cpu_milli)
+		return x->cpu_milli > y->cpu_milli ? -1 : 1;
+	if (cm_resource_task_bytes(x) != cm_resource_task_bytes(y))
+		return cm_resource_task_bytes(x) > cm_resource_task_bytes(y) ? -1 : 1;
+	if (x->managed_bytes != y->managed_bytes)
+		return x->managed_bytes > y->managed_bytes ? -1 : 1;
+	return ia < ib ? -1 : ia > ib;
+}
+
+/*
+ * Places every slot of the requests (mu held) on trial copies of the
+ * TaskManagers' free resources: fills placement (job slot -> index into tt)
+ * and returns -1, or returns the index of the first request (in placement
+ * order) that did not fit. order is the placement order of the requests.
+ */
+static long trial_locked(struct trial_tm *tt, size_t ntt, const rm_request *req,
+			 const size_t *order, size_t nreq, const int *first_slot,
+			 uint32_t *placement)
+{
+	for (size_t oi = 0; oi < nreq; oi++) {
+		const rm_request *r = &req[order[oi]];
+		for (int s = 0; s < r->slots; s++) {
+			long best = -1;
+			for (size_t k = 0; k < ntt; k++) {
+				const cm_resource *p = cm_resource_is_unknown(&r->profile)
+							   ? &tt[k].t->dflt
+							   : &r->profile;
+				if (!fits(&tt[k].free, tt[k].free_slots, p))
+					continue;
+				if (best < 0 || tt[k].job_slots < tt[best].job_slots ||
+				    (tt[k].job_slots == tt[best].job_slots &&
+				     tt[k].free_slots > tt[best].free_slots))
+					best = (long)k;
+			}
+			if (best < 0)
+				return (long)order[oi];
+			struct trial_tm *b = &tt[best];
+			const cm_resource *p =
+			    cm_resource_is_unknown(&r->profile) ? &b->t->dflt : &r->profile;
+			b->free.cpu_milli -= p->cpu_milli;
+			b->free.heap_bytes -= cm_resource_task_bytes(p);
+			b->free.managed_bytes -= p->managed_bytes;
+			b->free_slots--;
+			b->job_slots++;
+			placement[first_slot[order[oi]] + s] = (uint32_t)best;
+		}
+	}
+	return -1;
+}
+
+/* Commits a placement that fitted (mu held): a's arrays from it, the
+ * TaskManagers' held resources and slots. */
+static int commit_locked(rm_resourcemanager *rm, struct trial_tm *tt, size_t ntt,
+			 const rm_request *req, size_t nreq, const int *first_slot,
+			 uint32_t *placement, rm_allocation *a)
+{
+	size_t cap = ntt ? ntt : 1;
 	a->tms = calloc(cap, sizeof(*a->tms));
 	a->slots = calloc(cap, sizeof(*a->slots));
 	a->resource_ids = calloc(cap, sizeof(*a->resource_ids));
 	a->entries = calloc(cap, sizeof(*a->entries));
-	if (!a->tms || !a->slots || !a->resource_ids || !a->entries)
+	a->taken = calloc(cap, sizeof(*a->taken));
+	long *index = calloc(cap, sizeof(*index)); /* trial index -> a index + 1 */
+	if (!a->tms || !a->slots || !a->resource_ids || !a->entries || !a->taken || !index) {
+		free(index);
 		return FL_ENOMEM;
-	for (size_t k = 0; k < cap; k++)
-		a->resource_ids[k] = NULL;
-	for (int s = 0; s < n; s++) {
-		/* Evenly: the TaskManager this job has the fewest slots of, the
-		 * most free among those. */
-		struct rm_tm *best = NULL;
-		int best_taken = 0;
-		for (struct rm_tm *t = rm->tms; t; t = t->next) {
-			if (t->slots - t->used <= 0)
-				continue;
-			int taken = 0;
-			for (size_t k = 0; k < a->n; k++)
-				if (a->entries[k] == t)
-					taken = a->slots[k];
-			if (!best || taken < best_taken ||
-			    (taken == best_taken &&
-			     t->slots - t->used > best->slots - best->used)) {
-				best = t;
-				best_taken = taken;
-			}
-		}
-		size_t k = 0;
-		while (k < a->n && a->entries[k] != best)
-			k++;
-		if (k == a->n) {
-			if (!(a->resource_ids[k] = strdup(best->resource_id)))
-				return FL_ENOMEM;
-			a->entries[k] = best;
-			a->tms[k] = best->gw;
-			a->n++;
-		}
-		a->slots[k]++;
-		best->used++;
 	}
-	for (size_t k = 0; k < a->n; k++)
-		((struct rm_tm *)a->entries[k])->refs++;
+	for (size_t q = 0; q < nreq; q++) {
+		for (int s = 0; s < req[q].slots; s++) {
+			size_t js = (size_t)first_slot[q] + (size_t)s;
+			size_t k = placement[js];
+			struct rm_tm *t = tt[k].t;
+			if (!index[k]) {
+				if (!(a->resource_ids[a->n] = strdup(t->resource_id))) {
+					free(index);
+					return FL_ENOMEM;
+				}
+				a->entries[a->n] = t;
+				a->tms[a->n] = t->gw;
+				index[k] = (long)++a->n;
+			}
+			size_t ai = (size_t)index[k] - 1;
+			a->profiles[js] =
+			    cm_resource_is_unknown(&req[q].profile) ? t->dflt : req[q].profile;
+			a->slot_request[js] = (uint32_t)q;
+			res_add(&a->taken[ai], &a->profiles[js], 1);
+			a->slots[ai]++;
+			placement[js] = (uint32_t)ai;
+		}
+	}
+	free(index);
+	for (size_t k = 0; k < a->n; k++) {
+		struct rm_tm *t = a->entries[k];
+		t->used += a->slots[k];
+		res_add(&t->held, &a->taken[k], 1);
+		t->refs++;
+	}
+	a->next = rm->allocs;
+	rm->allocs = a;
 	return 0;
 }
 
-static void untake_locked(rm_allocation *a)
+static void untake_locked(rm_resourcemanager *rm, rm_allocation *a)
 {
-	for (size_t k = 0; k < a->n; k++)
-		((struct rm_tm *)a->entries[k])->used -= a->slots[k];
+	for (size_t k = 0; k < a->n; k++) {
+		struct rm_tm *t = a->entries[k];
+		t->used -= a->slots[k];
+		res_add(&t->held, &a->taken[k], -1);
+	}
+	for (rm_allocation **p = &rm->allocs; *p; p = &(*p)->next) {
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+	}
 }
 
-int rm_allocate(rm_resourcemanager *rm, const char *job_id, int n, int64_t timeout_ms,
-		cm_cancel *cancel, rm_allocation **out, cm_err *err)
+/* Copies the requests' groups into a and lays out the job slots. */
+static int prepare(rm_allocation *a, const rm_request *req, size_t nreq, int *first_slot)
+{
+	if (!(a->groups = calloc(nreq ? nreq : 1, sizeof(*a->groups))))
+		return FL_ENOMEM;
+	a->ngroups = nreq;
+	size_t total = 0;
+	for (size_t q = 0; q < nreq; q++) {
+		first_slot[q] = (int)total;
+		total += (size_t)req[q].slots;
+		if (!(a->groups[q] = strndup(req[q].group ? req[q].group : "default", 200)))
+			return FL_ENOMEM;
+	}
+	a->nslots = total;
+	size_t c = total ? total : 1;
+	if (!(a->placement = calloc(c, sizeof(*a->placement))) ||
+	    !(a->profiles = calloc(c, sizeof(*a->profiles))) ||
+	    !(a->slot_request = calloc(c, sizeof(*a->slot_request))))
+		return FL_ENOMEM;
+	return 0;
+}
+
+/* The refusal after slot.request.timeout (mu held). */
+static void refuse_locked(rm_resourcemanager *rm, const char *job_id, const rm_request *req,
+			  size_t nreq, long failed, int64_t waited, cm_err *err)
+{
+	int free_slots = 0, total = 0, needed = 0;
+	bool profiles = false;
+	for (struct rm_tm *t = rm->tms; t; t = t->next) {
+		cm_resource f = free_of(t);
+		free_slots += default_fits(&f, t->slots - t->used, &t->dflt);
+		total += t->slots;
+	}
+	for (size_t q = 0; q < nreq; q++) {
+		needed += req[q].slots;
+		profiles |= !cm_resource_is_unknown(&req[q].profile);
+	}
+	if (!profiles || failed < 0) {
+		cm_err_set(
+		    err, FL_ETIMEDOUT,
+		    "Could not acquire the minimum required resources: job %s needs %d "
+		    "slots, the cluster has %d free of %d on %zu TaskManager(s) after waiting "
+		    "%lld ms (slot.request.timeout)",
+		    job_id, needed, free_slots, total, rm->ntms, (long long)waited);
+		return;
+	}
+	/* The TaskManager with the most free resources (CPU, then task
+	 * memory, then managed memory). */
+	const struct rm_tm *big = NULL;
+	cm_resource bf = {0};
+	for (struct rm_tm *t = rm->tms; t; t = t->next) {
+		cm_resource f = free_of(t);
+		if (!big || f.cpu_milli > bf.cpu_milli ||
+		    (f.cpu_milli == bf.cpu_milli &&
+		     (f.heap_bytes > bf.heap_bytes ||
+		      (f.heap_bytes == bf.heap_bytes && f.managed_bytes > bf.managed_bytes)))) {
+			big = t;
+			bf = f;
+		}
+	}
+	const rm_request *r = &req[failed];
+	char want[200], have[300] = "no TaskManager is registered";
+	cm_resource_format(&r->profile, want, sizeof(want));
+	if (big) {
+		char cpu[32], task[32], managed[32];
+		snprintf(have, sizeof(have),
+			 "the TaskManager with the most free resources, %.128s, has %s CPU cores, "
+			 "%s task memory, %s managed memory and %d of %d slots free",
+			 big->resource_id, cm_cpu_format(bf.cpu_milli, cpu, sizeof(cpu)),
+			 cm_memory_format(bf.heap_bytes, task, sizeof(task)),
+			 cm_memory_format(bf.managed_bytes, managed, sizeof(managed)),
+			 big->slots - big->used, big->slots);
+	}
+	cm_err_set(err, FL_ETIMEDOUT,
+		   "Could not acquire the minimum required resources: job %s: slot sharing group "
+		   "'%.200s' needs %d slot(s) of resource profile %s; %s (%zu TaskManager(s)) "
+		   "after waiting %lld ms (slot.request.timeout)",
+		   job_id, r->group ? r->group : "default", r->slots, want, have, rm->ntms,
+		   (long long)waited);
+}
+
+int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *req, size_t nreq,
+		int64_t timeout_ms, cm_cancel *cancel, rm_allocation **out, cm_err *err)
 {
 	*out = NULL;
+	int64_t needed = 0;
+	for (size_t q = 0; q < nreq; q++) {
+		if (req[q].slots < 0)
+			return cm_err_set(err, FL_EINVAL,
+					  "job %s asks for %d slots of slot sharing group '%.200s'",
+					  job_id, req[q].slots, req[q].group ? req[q].group : "");
+		needed += req[q].slots;
+	}
+	if (needed > RM_MAX_JOB_SLOTS)
+		return cm_err_set(err, FL_EINVAL, "job %s asks for %lld slots, more than %d",
+				  job_id, (long long)needed, RM_MAX_JOB_SLOTS);
 	rm_allocation *a = calloc(1, sizeof(*a));
-	if (!a)
+	int *first_slot = calloc(nreq ? nreq : 1, sizeof(*first_slot));
+	size_t *order = calloc(nreq ? nreq : 1, sizeof(*order));
+	int rc = a && first_slot && order ? prepare(a, req, nreq, first_slot) : FL_ENOMEM;
+	if (rc) {
+		free_allocation(a);
+		free(first_slot);
+		free(order);
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	}
+	snprintf(a->job_id, sizeof(a->job_id), "%s", job_id);
+	/* Insertion sort: a job has few slot sharing groups. */
+	for (size_t q = 0; q < nreq; q++) {
+		size_t i = q;
+		for (; i > 0 && bigger_first(&req[q], q, &req[order[i - 1]], order[i - 1]) < 0; i--)
+			order[i] = order[i - 1];
+		order[i] = q;
+	}
 	int64_t start = cm_now_ms(), deadline = start + timeout_ms;
 	bool said = false;
-	int rc = 0;
+	struct trial_tm *tt = NULL;
 	pthread_mutex_lock(&rm->mu);
 	for (;;) {
-		int free_slots = 0, total = 0;
-		for (struct rm_tm *t = rm->tms; t; t = t->next) {
-			free_slots += t->slots - t->used;
-			total += t->slots;
+		free(tt);
+		tt = calloc(rm->ntms ? rm->ntms : 1, sizeof(*tt));
+		if (!tt) {
+			rc = FL_ENOMEM;
+			break;
 		}
-		if (free_slots >= n) {
-			rc = take_locked(rm, n, a);
-			if (rc) {
-				untake_locked(a);
-				for (size_t k = 0; k < a->n; k++)
-					((struct rm_tm *)a->entries[k])->refs--;
-				a->n = 0;
-			}
+		size_t ntt = 0;
+		for (struct rm_tm *t = rm->tms; t; t = t->next, ntt++)
+			tt[ntt] = (struct trial_tm){
+			    .t = t, .free_slots = t->slots - t->used, .free = free_of(t)};
+		long failed = trial_locked(tt, ntt, req, order, nreq, first_slot, a->placement);
+		if (failed < 0) {
+			/* On failure nothing of the TaskManagers changed. */
+			rc = commit_locked(rm, tt, ntt, req, nreq, first_slot, a->placement, a);
 			break;
 		}
 		int64_t now = cm_now_ms();
@@ -463,19 +720,19 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, int n, int64_t timeo
 			break;
 		}
 		if (now >= deadline) {
-			rc = cm_err_set(
-			    err, FL_ETIMEDOUT,
-			    "Could not acquire the minimum required resources: job %s "
-			    "needs %d slots, the cluster has %d free of %d on %zu "
-			    "TaskManager(s) after waiting %lld ms (slot.request.timeout)",
-			    job_id, n, free_slots, total, rm->ntms, (long long)(now - start));
+			refuse_locked(rm, job_id, req, nreq, failed, now - start, err);
+			rc = FL_ETIMEDOUT;
 			break;
 		}
 		if (!said) {
-			CM_INFO("resourcemanager",
-				"Job %s needs %d slots, %d are free: waiting up to %lld ms for "
-				"TaskManagers or slots",
-				job_id, n, free_slots, (long long)(deadline - now));
+			char want[200];
+			CM_INFO(
+			    "resourcemanager",
+			    "Job %s needs %lld slots; slot sharing group '%.200s' (%d slot(s) of "
+			    "%s) does not fit yet: waiting up to %lld ms for TaskManagers or slots",
+			    job_id, (long long)needed, a->groups[failed], req[failed].slots,
+			    cm_resource_format(&req[failed].profile, want, sizeof(want)),
+			    (long long)(deadline - now));
 			said = true;
 		}
 		int64_t wake = now + 200 < deadline ? now + 200 : deadline;
@@ -483,11 +740,20 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, int n, int64_t timeo
 		pthread_cond_timedwait(&rm->cv, &rm->mu, &ts);
 	}
 	pthread_mutex_unlock(&rm->mu);
+	free(tt);
+	free(first_slot);
+	free(order);
 	if (rc) {
 		if (rc == FL_ENOMEM)
 			cm_err_set(err, rc, "out of memory");
 		free_allocation(a);
 		return rc;
+	}
+	for (size_t k = 0; k < a->n; k++) {
+		char held[200];
+		CM_INFO("resourcemanager", "Job %s holds %d slot(s) on TaskManager %s: %s in all",
+			job_id, a->slots[k], a->resource_ids[k],
+			cm_resource_format(&a->taken[k], held, sizeof(held)));
 	}
 	*out = a;
 	return 0;
@@ -498,7 +764,7 @@ void rm_release(rm_resourcemanager *rm, rm_allocation *a)
 	if (!a)
 		return;
 	pthread_mutex_lock(&rm->mu);
-	untake_locked(a);
+	untake_locked(rm, a);
 	size_t nfree = 0;
 	for (size_t k = 0; k < a->n; k++) {
 		struct rm_tm *entry;
@@ -512,9 +778,46 @@ void rm_release(rm_resourcemanager *rm, rm_allocation *a)
 	}
 	pthread_cond_broadcast(&rm->cv);
 	pthread_mutex_unlock(&rm->mu);
+	if (a->n)
+		CM_INFO("resourcemanager", "Job %s released its %zu slot(s) on %zu TaskManager(s)",
+			a->job_id, a->nslots, a->n);
 	for (size_t k = 0; k < nfree; k++)
 		free_entry(a->tms[k], a->entries[k]);
 	free_allocation(a);
+}
+
+int rm_slots(rm_resourcemanager *rm, const char *resource_id, rm_slot_view **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&rm->mu);
+	struct rm_tm *t = resource_id ? find_locked(rm, resource_id) : NULL;
+	if (!t) {
+		pthread_mutex_unlock(&rm->mu);
+		return FL_ENOENT;
+	}
+	size_t cap = t->used > 0 ? (size_t)t->used : 1;
+	rm_slot_view *v = calloc(cap, sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&rm->mu);
+		return FL_ENOMEM;
+	}
+	size_t i = 0;
+	for (rm_allocation *a = rm->allocs; a; a = a->next) {
+		for (size_t js = 0; js < a->nslots && i < cap; js++) {
+			if (a->entries[a->placement[js]] != t)
+				continue;
+			snprintf(v[i].job_id, sizeof(v[i].job_id), "%s", a->job_id);
+			snprintf(v[i].group, sizeof(v[i].group), "%s",
+				 a->groups[a->slot_request[js]]);
+			v[i].res = a->profiles[js];
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&rm->mu);
+	*out = v;
+	*n = i;
+	return 0;
 }
 
 static void view_of(const struct rm_tm *t, rm_tm_view *v)
@@ -523,7 +826,10 @@ static void view_of(const struct rm_tm *t, rm_tm_view *v)
 	snprintf(v->rpc_address, sizeof(v->rpc_address), "%s", t->rpc_address);
 	snprintf(v->data_address, sizeof(v->data_address), "%s", t->data_address);
 	v->slots = t->slots;
-	v->free_slots = t->slots - t->used;
+	v->total = t->total;
+	v->free = free_of(t);
+	v->default_slot = t->dflt;
+	v->free_slots = default_fits(&v->free, t->slots - t->used, &t->dflt);
 	v->cpu_milli = t->cpu_milli;
 	v->memory_bytes = t->memory_bytes;
 	v->managed_bytes = t->managed_bytes;
@@ -538,8 +844,9 @@ void rm_totals(rm_resourcemanager *rm, size_t *ntms, int *slots, int *free_slots
 	pthread_mutex_lock(&rm->mu);
 	*ntms = rm->ntms;
 	for (struct rm_tm *t = rm->tms; t; t = t->next) {
+		cm_resource f = free_of(t);
 		*slots += t->slots;
-		*free_slots += t->slots - t->used;
+		*free_slots += default_fits(&f, t->slots - t->used, &t->dflt);
 	}
 	pthread_mutex_unlock(&rm->mu);
 }

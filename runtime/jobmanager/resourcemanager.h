@@ -10,8 +10,21 @@
  * JobManager and registers again. Registering again under the same resource
  * id from another address replaces the old entry (a restarted process).
  *
- * Slots: a job asks for n slots (rm_allocate); the ResourceManager spreads
- * them evenly over the TaskManagers that have free ones (pipelines spread
+ * Resources (Flink's fine-grained resource management): a TaskManager
+ * announces its total resources — CPU, process memory, managed and network
+ * memory; its task memory is what the process has beyond managed and
+ * network memory — and its number of slots N. Its default slot is 1/N of
+ * each (Flink's defaultSlotResourceProfile = total / numberOfTaskSlots).
+ * A request with a profile gets a dynamic slot cut from the TaskManager's
+ * free resources to exactly that size; a request without one (UNKNOWN)
+ * gets a default slot, which also takes its resources from the free ones.
+ * A TaskManager never holds more than N slots, dynamic or default. A job's
+ * slots go back to the free resources when it releases them.
+ *
+ * Slots: a job asks for its slots per slot sharing group (rm_allocate),
+ * all or none. The ResourceManager places the larger profiles first, each
+ * slot on the TaskManager that fits it and holds the fewest of this job's
+ * slots, the one with the most free slots among those (pipelines spread
  * out, as the mini cluster does; Flink's cluster.evenly-spread-out-slots)
  * and waits, up to a timeout, for
  * TaskManagers to register or other jobs to release theirs. The allocation
@@ -30,6 +43,7 @@
 #include "common/auth.h"
 #include "common/cancel.h"
 #include "common/err.h"
+#include "common/resource.h"
 #include "rpc/gateway.h"
 
 typedef struct rm_resourcemanager rm_resourcemanager;
@@ -58,33 +72,78 @@ void rm_free(rm_resourcemanager *rm);
  * Owned by the ResourceManager. */
 rpc_rm_gateway *rm_gateway(rm_resourcemanager *rm);
 
-/* Slots of a job: per TaskManager used, its gateway and how many slots. */
+/* What a job asks for: slots of one slot sharing group. */
+typedef struct rm_request {
+	const char *group;   /* named in messages; copied */
+	cm_resource profile; /* UNKNOWN: a TaskManager's default slot */
+	int slots;
+} rm_request;
+
+/* Most slots one job may ask for. */
+#define RM_MAX_JOB_SLOTS (1 << 20)
+
+/* Slots of a job: per TaskManager used, its gateway and how many slots;
+ * per job slot (the requests' slots in request order), which TaskManager
+ * holds it and what it holds. */
 typedef struct rm_allocation {
 	size_t n;
 	rpc_tm_gateway **tms;
 	int *slots;
 	char **resource_ids;
-	void **entries; /* internal */
+	size_t nslots;
+	uint32_t *placement;   /* job slot -> index into tms */
+	cm_resource *profiles; /* job slot -> its resources (a default slot's size) */
+	/* internal */
+	void **entries;
+	cm_resource *taken; /* per TaskManager used: the resources held there */
+	uint32_t *slot_request;
+	char **groups;
+	size_t ngroups;
+	char job_id[33];
+	struct rm_allocation *next;
 } rm_allocation;
 
 /*
- * Takes n slots for job_id, waiting up to timeout_ms (slot.request.timeout)
- * for enough to be free, or until cancel (may be NULL) is requested.
- * Returns 0 with *out (give back with rm_release), FL_ETIMEDOUT with err
- * naming how many slots were needed and how many the cluster had,
- * FL_ECANCELED or FL_ENOMEM.
+ * Takes the slots of nreq requests for job_id (all of them or none),
+ * waiting up to timeout_ms (slot.request.timeout) for them to fit, or
+ * until cancel (may be NULL) is requested. Returns 0 with *out (give back
+ * with rm_release), FL_ETIMEDOUT with err ("Could not acquire the minimum
+ * required resources: ...") naming, for requests without profiles, how
+ * many slots were needed and how many the cluster had, else the slot
+ * sharing group that did not fit, its profile and the free resources of
+ * the TaskManager with the most; FL_EINVAL for a negative slot count or
+ * more than RM_MAX_JOB_SLOTS in all, FL_ECANCELED or FL_ENOMEM.
  */
-int rm_allocate(rm_resourcemanager *rm, const char *job_id, int n, int64_t timeout_ms,
-		cm_cancel *cancel, rm_allocation **out, cm_err *err);
+int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *req, size_t nreq,
+		int64_t timeout_ms, cm_cancel *cancel, rm_allocation **out, cm_err *err);
+/* Gives the slots back to their TaskManagers' free resources and frees a
+ * (NULL: nothing). */
 void rm_release(rm_resourcemanager *rm, rm_allocation *a);
+
+/* A slot held on a TaskManager (rm_slots). */
+typedef struct rm_slot_view {
+	char job_id[33];
+	char group[201];
+	cm_resource res;
+} rm_slot_view;
+
+/*
+ * The slots jobs hold on TaskManager resource_id, each job's in its job
+ * slot order (malloc'd, *out freed by the caller; *n may be 0). Returns 0,
+ * FL_ENOENT (no such TaskManager) or FL_ENOMEM.
+ */
+int rm_slots(rm_resourcemanager *rm, const char *resource_id, rm_slot_view **out, size_t *n);
 
 /* A registered TaskManager as the REST API shows it. */
 typedef struct rm_tm_view {
 	char resource_id[128];
 	char rpc_address[256];
 	char data_address[256];
-	int slots, free_slots;
+	int slots, free_slots; /* free: default slots that still fit */
 	int64_t cpu_milli, memory_bytes, managed_bytes, network_bytes;
+	cm_resource total;	  /* heap_bytes: its task memory; offheap 0 */
+	cm_resource free;	  /* total less what its slots hold */
+	cm_resource default_slot; /* total / slots */
 	int64_t registered_wall_ms, last_heard_wall_ms;
 } rm_tm_view;
 

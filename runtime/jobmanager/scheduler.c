@@ -10,9 +10,28 @@
 
 #include <flinc/flinc.h>
 
-int sch_assign(const jg_graph *jg, const int *slots, size_t ntms, uint32_t **where, char *msg,
-	       size_t msglen)
+int sch_assign(const jg_graph *jg, const int *slots, size_t ntms, const uint32_t *placement,
+	       uint32_t **where, char *msg, size_t msglen)
 {
+	if (placement) {
+		/* The ResourceManager chose each job slot's TaskManager. */
+		for (size_t v = 0; v < jg->nvertices; v++) {
+			const jg_vertex *vx = &jg->vertices[v];
+			for (int i = 0; i < vx->parallelism; i++) {
+				uint32_t k = placement[sch_slot_of(jg, (int)v, i)];
+				if (k >= ntms) {
+					snprintf(
+					    msg, msglen,
+					    "the slot of subtask %d of '%s' is on TaskManager %u "
+					    "of %zu",
+					    i, vx->name, (unsigned)k, ntms);
+					return FL_EINVAL;
+				}
+				where[v][i] = k;
+			}
+		}
+		return 0;
+	}
 	int64_t have = 0;
 	int maxslots = 0;
 	for (size_t k = 0; k < ntms; k++) {

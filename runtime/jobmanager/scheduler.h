@@ -22,12 +22,15 @@
 
 /*
  * Fills where[vertex][subtask] with the index of the TaskManager that runs
- * it, given slots[k] free slots on TaskManager k. Returns 0, FL_ERANGE when
- * the slots do not suffice (msg names both numbers and what to change), or
- * FL_ENOMEM.
+ * it. With placement (slots_needed entries: the TaskManager of each job
+ * slot, as the ResourceManager fitted them to the groups' profiles) each
+ * subtask goes to its slot's TaskManager; without, slots[k] free slots on
+ * TaskManager k are taken round-robin. Returns 0, FL_ERANGE when the slots
+ * do not suffice (msg names both numbers and what to change), FL_EINVAL
+ * for a placement naming a TaskManager past ntms, or FL_ENOMEM.
  */
-int sch_assign(const jg_graph *jg, const int *slots, size_t ntms, uint32_t **where, char *msg,
-	       size_t msglen);
+int sch_assign(const jg_graph *jg, const int *slots, size_t ntms, const uint32_t *placement,
+	       uint32_t **where, char *msg, size_t msglen);
 
 /* The job's slot (0 .. slots_needed-1) that subtask of vertex runs in: the
  * same for subtask i of every vertex of a slot sharing group. */

@@ -275,6 +275,12 @@ static int register_once(struct tmp *p, char *session, size_t cap, char *why, si
 		cpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg_get_memory_bytes(p->config, CFG_TM_PROCESS_SIZE, &mem);
 	cfg_get_memory_bytes(p->config, CFG_MANAGED_SIZE, &managed);
+	/* Flink: an explicit size wins over the fraction. flinc keeps its
+	 * 128 MB default unless the fraction is set. */
+	double fraction = 0;
+	if (!cfg_is_set(p->config, CFG_MANAGED_SIZE) && cfg_is_set(p->config, CFG_MANAGED_FRACTION) &&
+	    cfg_get_double(p->config, CFG_MANAGED_FRACTION, &fraction) == 0)
+		managed = (int64_t)((double)mem * fraction);
 	cfg_get_int(p->config, CFG_TM_SLOTS, &slots);
 	net_pool_size_from_config(p->config, &net, NULL);
 	rpc_tm_registration reg = {.resource_id = tm_resource_id(p->tm),

@@ -183,6 +183,61 @@ static void test_slot_sharing_groups_add_their_widest_vertex(void **state)
 	fl_env_free(env);
 }
 
+static void test_group_profiles_reach_the_job_graph_and_placement(void **state)
+{
+	fl_env *env = env_p(2);
+	/* Refused specs name what is wrong; the first error sticks. */
+	fl_resource_spec bad = {.cpu_cores = 1.0, .task_heap_mb = 0};
+	assert_int_equal(fl_register_slot_sharing_group(env, "heavy", &bad), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "task heap memory above 0"));
+	fl_env_free(env);
+	env = env_p(2);
+	fl_resource_spec spec = {.cpu_cores = 1.5, .task_heap_mb = 256, .managed_mb = 64};
+	assert_int_equal(fl_register_slot_sharing_group(env, "default", &spec), FL_EINVAL);
+	assert_non_null(strstr(fl_env_error(env), "'default'"));
+	fl_env_free(env);
+	env = env_p(2);
+	assert_int_equal(fl_register_slot_sharing_group(env, "heavy", &spec), 0);
+	fl_stream *src = fl_generator(env, 10, 0, tg_gen);
+	fl_stream *m = fl_slot_sharing_group(fl_map(fl_rebalance(src), tg_map), "heavy");
+	fl_set_parallelism(m, 3);
+	fl_discard(m);
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->ngroups, 2);
+	assert_string_equal(jg->groups[0].name, "default");
+	assert_true(cm_resource_is_unknown(&jg->groups[0].res));
+	assert_int_equal(jg->groups[0].width, 2);
+	assert_string_equal(jg->groups[1].name, "heavy");
+	assert_int_equal(jg->groups[1].first_slot, 2);
+	assert_int_equal(jg->groups[1].width, 3);
+	assert_int_equal(jg->groups[1].res.cpu_milli, 1500);
+	assert_int_equal(jg->groups[1].res.heap_bytes, 256ll << 20);
+	assert_int_equal(jg->groups[1].res.managed_bytes, 64ll << 20);
+	/* A placement from the ResourceManager decides each subtask's
+	 * TaskManager: slots 0-1 (default) on 1, slots 2-4 (heavy) on 0. */
+	uint32_t placement[5] = {1, 1, 0, 0, 0};
+	int slots[2] = {3, 2};
+	uint32_t *where[16];
+	for (size_t v = 0; v < jg->nvertices; v++)
+		assert_non_null(where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t)));
+	char msg[256];
+	assert_int_equal(sch_assign(jg, slots, 2, placement, where, msg, sizeof(msg)), 0);
+	int vs = jg->node_vertex[src->node], vm = jg->node_vertex[m->node];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(where[vs][i], 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(where[vm][i], 0);
+	/* A placement naming a TaskManager that is not there is refused. */
+	placement[4] = 7;
+	assert_int_equal(sch_assign(jg, slots, 2, placement, where, msg, sizeof(msg)), FL_EINVAL);
+	for (size_t v = 0; v < jg->nvertices; v++)
+		free(where[v]);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 static void test_colocated_operators_share_slots_or_are_refused(void **state)
 {
 	/* Two vertices (chaining off) of one group: subtask i of each in the
@@ -209,7 +264,7 @@ static void test_colocated_operators_share_slots_or_are_refused(void **state)
 	for (size_t v = 0; v < jg->nvertices; v++)
 		assert_non_null(where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t)));
 	char msg[256];
-	assert_int_equal(sch_assign(jg, slots, 5, where, msg, sizeof(msg)), 0);
+	assert_int_equal(sch_assign(jg, slots, 5, NULL, where, msg, sizeof(msg)), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(where[va][i], where[vb][i]);
 	for (size_t v = 0; v < jg->nvertices; v++)
@@ -464,6 +519,7 @@ int main(void)
 	    cmocka_unit_test(test_start_new_chain_breaks_only_before_the_operator),
 	    cmocka_unit_test(test_slot_sharing_groups_add_their_widest_vertex),
 	    cmocka_unit_test(test_colocated_operators_share_slots_or_are_refused),
+	    cmocka_unit_test(test_group_profiles_reach_the_job_graph_and_placement),
 	    cmocka_unit_test(test_sink_takes_default_parallelism_not_its_inputs),
 	    cmocka_unit_test(test_union_is_a_chain_head_with_two_inputs),
 	    cmocka_unit_test(test_one_operator_feeding_two_chained_sinks_is_a_tree),

@@ -4,6 +4,10 @@
  * heartbeat, are forgotten after heartbeat.timeout; slots are handed out
  * most-free first, a request that cannot be met waits and then fails
  * naming the numbers, a release wakes a waiter; blobs come back in chunks.
+ * Resource profiles: dynamic slots cut to a slot sharing group's profile
+ * from a TaskManager's free resources and given back on release, default
+ * slots (1/N of a TaskManager) for groups without one, larger profiles
+ * placed first, and a refusal that names the group and its profile.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -142,6 +146,36 @@ static int reg(struct fixture *f, const char *id, const char *rpc, int slots, ch
 	return rc;
 }
 
+#define MIB (1ll << 20)
+#define GIB (1ll << 30)
+
+/* Registers a TaskManager with the given resources. */
+static int reg_res(struct fixture *f, const char *id, const char *rpc, int slots, int64_t cpu_milli,
+		   int64_t memory, int64_t managed, int64_t network)
+{
+	struct call *c = call_new();
+	rpc_tm_registration r = {.resource_id = id,
+				 .rpc_address = rpc,
+				 .data_address = "127.0.0.1:1",
+				 .slots = slots,
+				 .cpu_milli = cpu_milli,
+				 .memory_bytes = memory,
+				 .managed_bytes = managed,
+				 .network_bytes = network};
+	f->client->ops->register_tm(f->client, &r, on_done, c);
+	int rc = call_wait(c);
+	call_free(c);
+	return rc;
+}
+
+/* n default slots of one group, as a job without profiles asks. */
+static int alloc_n(rm_resourcemanager *rm, const char *job, int n, int64_t timeout_ms,
+		   cm_cancel *cancel, rm_allocation **out, cm_err *err)
+{
+	rm_request r = {.group = "default", .slots = n};
+	return rm_allocate(rm, job, &r, 1, timeout_ms, cancel, out, err);
+}
+
 static int heartbeat(struct fixture *f, const char *id)
 {
 	struct call *c = call_new();
@@ -176,20 +210,20 @@ static void test_register_allocate_release(void **state)
 	/* Evenly: 4 slots go 2 and 2. */
 	rm_allocation *a = NULL;
 	cm_err err = {0};
-	assert_int_equal(rm_allocate(f.rm, "job-a", 4, 1000, NULL, &a, &err), 0);
+	assert_int_equal(alloc_n(f.rm, "job-a", 4, 1000, NULL, &a, &err), 0);
 	assert_int_equal(slots_of(a, "tm-1"), 2);
 	assert_int_equal(slots_of(a, "tm-2"), 2);
 	/* One slot left: a request for 2 waits, then fails naming the numbers. */
 	rm_allocation *b = NULL;
 	int64_t t0 = cm_now_ms();
-	assert_int_equal(rm_allocate(f.rm, "job-b", 2, 300, NULL, &b, &err), FL_ETIMEDOUT);
+	assert_int_equal(alloc_n(f.rm, "job-b", 2, 300, NULL, &b, &err), FL_ETIMEDOUT);
 	assert_true(cm_now_ms() - t0 >= 300);
 	assert_non_null(strstr(err.msg, "needs 2 slots"));
 	assert_non_null(strstr(err.msg, "1 free of 5"));
 	assert_null(b);
 	rm_release(f.rm, a);
 	cm_err_clear(&err);
-	assert_int_equal(rm_allocate(f.rm, "job-b", 5, 1000, NULL, &b, &err), 0);
+	assert_int_equal(alloc_n(f.rm, "job-b", 5, 1000, NULL, &b, &err), 0);
 	assert_int_equal(slots_of(b, "tm-1") + slots_of(b, "tm-2"), 5);
 	rm_release(f.rm, b);
 	/* Heartbeats: known and unknown. */
@@ -211,7 +245,7 @@ static void *wait_for_slots(void *arg)
 {
 	struct waiter *w = arg;
 	cm_err err = {0};
-	w->rc = rm_allocate(w->rm, "job-w", 3, 10000, NULL, &w->a, &err);
+	w->rc = alloc_n(w->rm, "job-w", 3, 10000, NULL, &w->a, &err);
 	return NULL;
 }
 
@@ -240,7 +274,7 @@ static void test_lost_after_heartbeat_timeout(void **state)
 	/* An allocation holds it while it is forgotten. */
 	rm_allocation *a = NULL;
 	cm_err err = {0};
-	assert_int_equal(rm_allocate(f.rm, "job", 1, 1000, NULL, &a, &err), 0);
+	assert_int_equal(alloc_n(f.rm, "job", 1, 1000, NULL, &a, &err), 0);
 	rm_tm_view *v;
 	size_t n = 1;
 	for (int i = 0; i < 100 && n > 0; i++) {
@@ -292,6 +326,173 @@ static void test_blob_in_chunks(void **state)
 	teardown(&f);
 }
 
+static void assert_res(const cm_resource *r, int64_t cpu, int64_t heap, int64_t offheap,
+		       int64_t managed)
+{
+	assert_int_equal(r->cpu_milli, cpu);
+	assert_int_equal(r->heap_bytes, heap);
+	assert_int_equal(r->offheap_bytes, offheap);
+	assert_int_equal(r->managed_bytes, managed);
+}
+
+static void test_default_slots_are_equal_shares(void **state)
+{
+	struct fixture f;
+	setup(&f, 60000);
+	/* 4 slots of 4 cores, 4 GiB process, 1 GiB managed, 256 MiB network:
+	 * task memory 2.75 GiB, a default slot 1 core, 704 MiB, 256 MiB. */
+	assert_int_equal(reg_res(&f, "tm-1", "tcp://127.0.0.1:9", 4, 4000, 4 * GIB, GIB, 256 * MIB),
+			 0);
+	rm_tm_view v;
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	assert_res(&v.total, 4000, 2816 * MIB, 0, GIB);
+	assert_res(&v.default_slot, 1000, 704 * MIB, 0, 256 * MIB);
+	assert_int_equal(v.free_slots, 4);
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(alloc_n(f.rm, "job-a", 4, 1000, NULL, &a, &err), 0);
+	assert_int_equal(a->nslots, 4);
+	for (size_t s = 0; s < a->nslots; s++)
+		assert_res(&a->profiles[s], 1000, 704 * MIB, 0, 256 * MIB);
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	assert_res(&v.free, 0, 0, 0, 0);
+	assert_int_equal(v.free_slots, 0);
+	rm_release(f.rm, a);
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	assert_res(&v.free, 4000, 2816 * MIB, 0, GIB);
+	assert_int_equal(v.free_slots, 4);
+	teardown(&f);
+}
+
+static void test_profile_cuts_a_dynamic_slot_and_release_returns_it(void **state)
+{
+	struct fixture f;
+	setup(&f, 60000);
+	/* Task memory 3 GiB; default slot 1 core, 768 MiB, 256 MiB managed. */
+	assert_int_equal(reg_res(&f, "tm-1", "tcp://127.0.0.1:9", 4, 4000, 4 * GIB, GIB, 0), 0);
+	rm_request r = {.group = "big",
+			.profile = {.cpu_milli = 2000,
+				    .heap_bytes = GIB,
+				    .offheap_bytes = 512 * MIB,
+				    .managed_bytes = 512 * MIB},
+			.slots = 1};
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(rm_allocate(f.rm, "job-a", &r, 1, 1000, NULL, &a, &err), 0);
+	assert_int_equal(a->nslots, 1);
+	assert_int_equal(a->placement[0], 0);
+	assert_res(&a->profiles[0], 2000, GIB, 512 * MIB, 512 * MIB);
+	rm_tm_view v;
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	/* Heap and off-heap come from one task memory pool. */
+	assert_res(&v.free, 2000, 1536 * MIB, 0, 512 * MIB);
+	/* Two default slots still fit in what is left (CPU: 2, memory: 2). */
+	assert_int_equal(v.free_slots, 2);
+	rm_slot_view *sv = NULL;
+	size_t n = 0;
+	assert_int_equal(rm_slots(f.rm, "tm-1", &sv, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(sv[0].job_id, "job-a");
+	assert_string_equal(sv[0].group, "big");
+	assert_res(&sv[0].res, 2000, GIB, 512 * MIB, 512 * MIB);
+	free(sv);
+	/* A second such slot fits; a third does not (CPU is gone). */
+	rm_allocation *b = NULL;
+	assert_int_equal(rm_allocate(f.rm, "job-b", &r, 1, 1000, NULL, &b, &err), 0);
+	rm_allocation *c = NULL;
+	assert_int_equal(rm_allocate(f.rm, "job-c", &r, 1, 100, NULL, &c, &err), FL_ETIMEDOUT);
+	assert_null(c);
+	rm_release(f.rm, a);
+	rm_release(f.rm, b);
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	assert_res(&v.free, 4000, 3 * GIB, 0, GIB);
+	assert_int_equal(v.free_slots, 4);
+	assert_int_equal(rm_slots(f.rm, "tm-1", &sv, &n), 0);
+	assert_int_equal(n, 0);
+	free(sv);
+	assert_int_equal(rm_slots(f.rm, "nope", &sv, &n), FL_ENOENT);
+	teardown(&f);
+}
+
+static void test_mix_places_profiles_first(void **state)
+{
+	struct fixture f;
+	setup(&f, 60000);
+	/* small: 2 slots, 2 cores; large: 2 slots, 8 cores, 8 GiB. */
+	assert_int_equal(reg_res(&f, "small", "tcp://127.0.0.1:9", 2, 2000, 2 * GIB, 512 * MIB, 0),
+			 0);
+	assert_int_equal(reg_res(&f, "large", "tcp://127.0.0.1:10", 2, 8000, 8 * GIB, 2 * GIB, 0),
+			 0);
+	/* Default slots asked first: spread evenly they would take a slot of
+	 * "large", which both heavy slots need. */
+	rm_request r[2] = {
+	    {.group = "default", .slots = 2},
+	    {.group = "heavy", .profile = {.cpu_milli = 3000, .heap_bytes = 2 * GIB}, .slots = 2}};
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(rm_allocate(f.rm, "job-mix", r, 2, 1000, NULL, &a, &err), 0);
+	assert_int_equal(a->nslots, 4);
+	for (size_t s = 0; s < 4; s++)
+		assert_string_equal(a->resource_ids[a->placement[s]], s < 2 ? "small" : "large");
+	assert_int_equal(slots_of(a, "small"), 2);
+	assert_int_equal(slots_of(a, "large"), 2);
+	/* small's default slot: 1 core, 768 MiB task memory, 256 MiB managed. */
+	assert_res(&a->profiles[0], 1000, 768 * MIB, 0, 256 * MIB);
+	assert_res(&a->profiles[2], 3000, 2 * GIB, 0, 0);
+	rm_tm_view v;
+	assert_int_equal(rm_get(f.rm, "large", &v), 0);
+	assert_res(&v.free, 2000, 2 * GIB, 0, 2 * GIB);
+	assert_int_equal(v.free_slots, 0); /* its two slots are taken */
+	rm_release(f.rm, a);
+	teardown(&f);
+}
+
+static void test_refusal_names_the_profile_and_holds_nothing(void **state)
+{
+	struct fixture f;
+	setup(&f, 60000);
+	assert_int_equal(reg_res(&f, "tm-1", "tcp://127.0.0.1:9", 2, 2000, 2 * GIB, 512 * MIB, 0),
+			 0);
+	rm_request r[2] = {
+	    {.group = "default", .slots = 1},
+	    {.group = "huge",
+	     .profile = {.cpu_milli = 16000, .heap_bytes = 4 * GIB, .managed_bytes = 0},
+	     .slots = 1}};
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(rm_allocate(f.rm, "job-h", r, 2, 100, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_null(a);
+	assert_non_null(strstr(err.msg, "Could not acquire the minimum required resources"));
+	assert_non_null(strstr(err.msg, "slot sharing group 'huge' needs 1 slot(s)"));
+	assert_non_null(strstr(err.msg, "{cpuCores=16.0, taskHeapMemory=4 gb, "
+					"taskOffHeapMemory=0 bytes, managedMemory=0 bytes}"));
+	assert_non_null(strstr(err.msg, "tm-1, has 2.0 CPU cores, 1536 mb task memory, "
+					"512 mb managed memory and 2 of 2 slots free"));
+	/* All or nothing: the default slot that fitted is not held. */
+	rm_tm_view v;
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	assert_int_equal(v.free_slots, 2);
+	/* Bad requests. */
+	rm_request neg = {.group = "g", .slots = -1};
+	assert_int_equal(rm_allocate(f.rm, "job-n", &neg, 1, 100, NULL, &a, &err), FL_EINVAL);
+	teardown(&f);
+}
+
+static void test_resource_format(void **state)
+{
+	char b[200];
+	cm_resource u = {0};
+	assert_string_equal(cm_resource_format(&u, b, sizeof(b)), "UNKNOWN");
+	cm_resource r = {.cpu_milli = 1500, .heap_bytes = 256 * MIB, .managed_bytes = 3072};
+	assert_string_equal(cm_resource_format(&r, b, sizeof(b)),
+			    "{cpuCores=1.5, taskHeapMemory=256 mb, taskOffHeapMemory=0 bytes, "
+			    "managedMemory=3 kb}");
+	r.cpu_milli = 250;
+	assert_string_equal(cm_cpu_format(r.cpu_milli, b, sizeof(b)), "0.25");
+	/* Truncation stays terminated. */
+	assert_string_equal(cm_resource_format(&r, b, 5), "{cpu");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +500,11 @@ int main(void)
 	    cmocka_unit_test(test_waiter_woken_by_registration),
 	    cmocka_unit_test(test_lost_after_heartbeat_timeout),
 	    cmocka_unit_test(test_blob_in_chunks),
+	    cmocka_unit_test(test_default_slots_are_equal_shares),
+	    cmocka_unit_test(test_profile_cuts_a_dynamic_slot_and_release_returns_it),
+	    cmocka_unit_test(test_mix_places_profiles_first),
+	    cmocka_unit_test(test_refusal_names_the_profile_and_holds_nothing),
+	    cmocka_unit_test(test_resource_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

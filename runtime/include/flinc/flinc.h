@@ -395,6 +395,39 @@ FL_API fl_stream *fl_disable_chaining(fl_stream *s);
 FL_API fl_stream *fl_start_new_chain(fl_stream *s);
 FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group);
 /*
+ * The resources a slot of a slot sharing group needs (Flink's
+ * SlotSharingGroup.newBuilder(name).setCpuCores(..).setTaskHeapMemoryMB(..)
+ * .setTaskOffHeapMemoryMB(..).setManagedMemoryMB(..) with
+ * env.registerSlotSharingGroup). cpu_cores and task_heap_mb are required
+ * (above 0), the memories in MiB at least 0.
+ */
+typedef struct fl_resource_spec {
+	double cpu_cores;
+	int64_t task_heap_mb;
+	int64_t task_off_heap_mb;
+	int64_t managed_mb;
+} fl_resource_spec;
+/*
+ * Declares the resources of slot sharing group `group` (fine-grained
+ * resource management): a cluster's ResourceManager cuts a dynamic slot of
+ * exactly that size from a TaskManager's free resources for each slot the
+ * group needs (as many as its widest operator's parallelism). Groups
+ * without a declaration, "default" included, get TaskManagers' default
+ * slots (a TaskManager's total resources / taskmanager.numberOfTaskSlots).
+ * Operators join a group with fl_slot_sharing_group; a declaration for a
+ * group no operator uses is ignored. Registering a group again replaces
+ * its resources; declarations stay with env across fl_execute calls.
+ * A job whose slots no TaskManager can fit waits slot.request.timeout and
+ * fails with a message naming the group and its profile. The local
+ * cluster (--local, a job run directly) does not enforce profiles, as
+ * Flink's local execution does not.
+ * Returns 0, or FL_EINVAL (an empty name, "default", a spec out of range;
+ * fl_env_error says which) or FL_ENOMEM; the first error also fails
+ * fl_execute, as every graph-building error does.
+ */
+FL_API int fl_register_slot_sharing_group(fl_env *env, const char *group,
+					  const fl_resource_spec *spec);
+/*
  * Co-location (Flink's CoLocationGroup): subtask i of every operator of the
  * named group runs in the same slot, a hard constraint where slot sharing
  * is a permission. The operators of a group must have the same
