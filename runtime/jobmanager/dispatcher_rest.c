@@ -1077,8 +1077,18 @@ static int h_metrics(void *arg, const rest_request *req, rest_response *resp)
 	    "flinc_jobmanager_jobs{state=\"running\"} %d\n"
 	    "flinc_jobmanager_jobs{state=\"finished\"} %d\n"
 	    "flinc_jobmanager_jobs{state=\"cancelled\"} %d\n"
-	    "flinc_jobmanager_jobs{state=\"failed\"} %d\n",
-	    n, slots, free_slots, c.running, c.finished, c.cancelled, c.failed);
+	    "flinc_jobmanager_jobs{state=\"failed\"} %d\n"
+	    "# HELP flinc_jobmanager_heartbeats_missed_total Heartbeat requests to TaskManagers "
+	    "still unanswered when the next was due.\n"
+	    "# TYPE flinc_jobmanager_heartbeats_missed_total counter\n"
+	    "flinc_jobmanager_heartbeats_missed_total %llu\n"
+	    "# HELP flinc_jobmanager_taskmanagers_lost_total TaskManagers forgotten after "
+	    "heartbeat.timeout without a heartbeat.\n"
+	    "# TYPE flinc_jobmanager_taskmanagers_lost_total counter\n"
+	    "flinc_jobmanager_taskmanagers_lost_total %llu\n",
+	    n, slots, free_slots, c.running, c.finished, c.cancelled, c.failed,
+	    (unsigned long long)jm_heartbeats_missed(),
+	    (unsigned long long)rm_lost_taskmanagers(d->rm));
 	if (len > 0 && (size_t)len < sizeof(buf))
 		cm_wbuf_raw(&w, buf, (size_t)len);
 	cm_procstat_prometheus(&w, "component=\"jobmanager\"");

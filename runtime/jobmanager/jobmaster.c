@@ -82,6 +82,15 @@ struct jm_jobmaster {
 	jm_result res;
 };
 
+/* Heartbeat requests of every JobMaster of this process that had no reply
+ * by the next heartbeat (/metrics). */
+static atomic_uint_fast64_t heartbeats_missed;
+
+uint64_t jm_heartbeats_missed(void)
+{
+	return atomic_load_explicit(&heartbeats_missed, memory_order_relaxed);
+}
+
 void jm_new_job_id(char id[33])
 {
 	unsigned char b[16] = {0};
@@ -293,8 +302,12 @@ static void heartbeat_tick(void *arg)
 			fail_job(jm, why);
 			continue;
 		}
-		if (t->heartbeat_out)
+		if (t->heartbeat_out) {
+			/* The last request is still unanswered: a missed heartbeat
+			 * (heartbeat.timeout decides when it is lost). */
+			atomic_fetch_add_explicit(&heartbeats_missed, 1, memory_order_relaxed);
 			continue;
+		}
 		struct reply *r = expect(jm, on_heartbeat, (int)k);
 		if (!r)
 			continue;

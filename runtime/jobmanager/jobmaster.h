@@ -107,6 +107,10 @@ typedef struct jm_params {
 /* Fills id with 32 random hex digits (Flink's JobID form). */
 void jm_new_job_id(char id[33]);
 
+/* Heartbeat requests to TaskManagers, of every JobMaster in this process,
+ * still unanswered when the next one was due (thread-safe). */
+uint64_t jm_heartbeats_missed(void);
+
 /*
  * Starts the JobMaster of p->jg and its job. Returns 0 with *out (free with
  * jm_free after jm_wait) or FL_ENOMEM with err.

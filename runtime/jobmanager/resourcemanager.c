@@ -48,6 +48,7 @@ struct rm_resourcemanager {
 	size_t ntms;
 	rm_allocation *allocs; /* live allocations (rm_slots) */
 	bool stopping;
+	uint64_t lost; /* TaskManagers forgotten for silence (heartbeat.timeout) */
 	pthread_t reaper;
 	bool reaper_started;
 };
@@ -306,6 +307,7 @@ static void *reaper_main(void *arg)
 					"(heartbeat.timeout); its slots are gone",
 					t->resource_id, t->rpc_address,
 					(long long)(now - t->last_heard_ms));
+				rm->lost++;
 				rpc_tm_gateway *gw;
 				struct rm_tm *entry;
 				unlist_locked(rm, t, &gw, &entry);
@@ -849,6 +851,14 @@ void rm_totals(rm_resourcemanager *rm, size_t *ntms, int *slots, int *free_slots
 		*free_slots += default_fits(&f, t->slots - t->used, &t->dflt);
 	}
 	pthread_mutex_unlock(&rm->mu);
+}
+
+uint64_t rm_lost_taskmanagers(rm_resourcemanager *rm)
+{
+	pthread_mutex_lock(&rm->mu);
+	uint64_t n = rm->lost;
+	pthread_mutex_unlock(&rm->mu);
+	return n;
 }
 
 int rm_get(rm_resourcemanager *rm, const char *resource_id, rm_tm_view *out)

@@ -150,6 +150,9 @@ typedef struct rm_tm_view {
 /* The registered TaskManagers and their slots, total and free (what
  * /overview and /metrics show). */
 void rm_totals(rm_resourcemanager *rm, size_t *ntms, int *slots, int *free_slots);
+/* TaskManagers forgotten since the start because they fell silent for
+ * heartbeat.timeout. */
+uint64_t rm_lost_taskmanagers(rm_resourcemanager *rm);
 /* The registered TaskManager resource_id. Returns 0 or FL_ENOENT. */
 int rm_get(rm_resourcemanager *rm, const char *resource_id, rm_tm_view *out);
 

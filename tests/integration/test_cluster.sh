@@ -190,8 +190,10 @@ if [ -n "$VICTIM_PID" ]; then
 api GET /metrics
 if [ "$CODE" = 200 ] && grep -q '^flinc_jobmanager_taskmanagers 2$' "$WORK/api.out" &&
 	grep -q '^flinc_jobmanager_jobs{state="running"} 1$' "$WORK/api.out" &&
-	grep -Eq '^flinc_process_resident_memory_bytes\{component="jobmanager"\} [1-9][0-9]*$' "$WORK/api.out"; then
-	pass "the JobManager's /metrics: TaskManagers, running jobs, process RSS"
+	grep -Eq '^flinc_process_resident_memory_bytes\{component="jobmanager"\} [1-9][0-9]*$' "$WORK/api.out" &&
+	grep -Eq '^flinc_jobmanager_taskmanagers_lost_total [1-9][0-9]*$' "$WORK/api.out" &&
+	grep -Eq '^flinc_jobmanager_heartbeats_missed_total [0-9]+$' "$WORK/api.out"; then
+	pass "the JobManager's /metrics: TaskManagers, running jobs, process RSS, the killed TaskManager counted lost, heartbeats missed"
 else
 	fail "JobManager /metrics" "$(head -c 800 "$WORK/api.out")"
 fi

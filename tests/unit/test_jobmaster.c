@@ -140,11 +140,14 @@ static void test_a_taskmanager_that_stops_answering_fails_the_job(void **state)
 	cm_err err = {0};
 	assert_int_equal(jm_new(&jm, &p, &err), 0);
 	wait_submitted(&h);
+	uint64_t missed = jm_heartbeats_missed();
 	/* TaskManager 1's service thread is busy for 3 s: no heartbeat reply
 	 * within the 600 ms timeout. */
 	assert_int_equal(tm_test_stall(c.tms[1], 3000), 0);
 	jm_result res;
 	jm_wait(jm, &res);
+	/* Requests went unanswered before the timeout declared it lost. */
+	assert_true(jm_heartbeats_missed() > missed);
 	assert_int_equal(res.status, FL_EJOBFAILED);
 	assert_non_null(strstr(res.error, "is unreachable: no heartbeat reply"));
 	assert_non_null(strstr(res.error, tm_resource_id(c.tms[1])));
