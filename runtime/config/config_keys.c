@@ -28,6 +28,9 @@
 
 static const char *const runtime_modes[] = {"STREAMING", "BATCH", "AUTOMATIC", NULL};
 static const char *const ha_types[] = {"NONE", "KUBERNETES", "ZOOKEEPER", NULL};
+static const char *const ckp_retentions[] = {
+    "NO_EXTERNALIZED_CHECKPOINTS", "DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION", NULL};
+static const char *const ckp_modes[] = {"EXACTLY_ONCE", "AT_LEAST_ONCE", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
 static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
 /* Flink's names and aliases for restart-strategy.type. */
@@ -212,6 +215,35 @@ static const struct cfg_key keys[] = {
     DURATION(CFG_CKP_INTERVAL, "0", "Interval between checkpoints (0: checkpointing disabled)."),
     STRING(CFG_CKP_DIR, "", "Directory (URI) where checkpoints are written."),
     STRING(CFG_SP_DIR, "", "Default directory (URI) for savepoints."),
+    STRING(CFG_CKP_DIR_NEW, "",
+	   "Directory (file:// URI or path) where checkpoints are written (Flink 2's name of "
+	   "state.checkpoints.dir, which it takes precedence over)."),
+    STRING(CFG_SP_DIR_NEW, "",
+	   "Default directory for savepoints (Flink 2's name of state.savepoints.dir)."),
+    DURATION_RANGE(CFG_CKP_TIMEOUT, "10 min", 1, DURATION_MAX,
+		   "Time after which a checkpoint in progress is aborted."),
+    DURATION(CFG_CKP_MIN_PAUSE, "0", "Least time between the end of a checkpoint and the "
+				     "start of the next."),
+    INT(CFG_CKP_MAX_CONCURRENT, "1", 1, 1,
+	"Checkpoints in progress at once (flinc supports 1, Flink's default)."),
+    INT(CFG_CKP_TOLERABLE, "0", 0, INT32_MAX,
+	"Consecutive checkpoint failures the job tolerates before it fails."),
+    INT(CFG_CKP_NUM_RETAINED, "1", 1, 100, "Completed checkpoints kept."),
+    INT(CFG_CKP_NUM_RETAINED_OLD, "1", 1, 100,
+	"Completed checkpoints kept (the deprecated name of "
+	"execution.checkpointing.num-retained)."),
+    ENUM(CFG_CKP_RETENTION, "NO_EXTERNALIZED_CHECKPOINTS", ckp_retentions,
+	 "What happens to completed checkpoints when the job ends: "
+	 "NO_EXTERNALIZED_CHECKPOINTS (removed), DELETE_ON_CANCELLATION or "
+	 "RETAIN_ON_CANCELLATION."),
+    ENUM(CFG_CKP_MODE, "EXACTLY_ONCE", ckp_modes,
+	 "Checkpointing guarantee: EXACTLY_ONCE (aligned barriers) or AT_LEAST_ONCE."),
+    BOOL(CFG_CKP_INCREMENTAL, "false",
+	 "Whether checkpoints write only what changed since the last one."),
+    STRING(CFG_SAVEPOINT_PATH, "", "Savepoint or checkpoint to start the job from."),
+    BOOL(CFG_SAVEPOINT_IGNORE_UNCLAIMED, "false",
+	 "Whether a restore may skip state of operators the job no longer has "
+	 "(--allowNonRestoredState)."),
     BOOL(CFG_OVERWRITE_FILES, "false",
 	 "Whether file sinks overwrite existing output files by default."),
     MEMORY(CFG_MANAGED_SIZE, "128 mb", 0, MEMORY_MAX, false,

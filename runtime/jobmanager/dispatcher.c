@@ -94,7 +94,7 @@ void ds_job_counts(ds_dispatcher *d, ds_counts *c)
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_lock(&d->mu);
 	for (struct ds_job *j = d->jobs; j; j = j->next) {
-		switch (j->status) {
+		switch ((enum eg_status)j->status) {
 		case EG_FINISHED:
 			c->finished++;
 			break;

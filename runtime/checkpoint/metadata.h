@@ -1,0 +1,100 @@
+/*
+ * metadata.h — what a checkpoint or savepoint holds, and its `_metadata`
+ * file (Flink's CheckpointMetadata): for every subtask of every stateful
+ * operator, the key-group range it owned, the file of its keyed state and
+ * its operator state (source positions, a sink's pending files) as bytes
+ * only that operator reads.
+ *
+ * Paths inside are relative to the checkpoint's directory, so a savepoint
+ * directory moved elsewhere stays restorable (Flink's relocatable
+ * savepoints).
+ *
+ * File format (little endian, common/buf.h encodings):
+ *   "FLCKMETA" u32 version (CP_METADATA_VERSION)
+ *   str job id, uvarint checkpoint id, svarint timestamp (ms, wall clock),
+ *   u8 kind (enum cp_kind), uvarint n, n x operator subtask state:
+ *     str uid, uvarint subtask, uvarint parallelism, uvarint max
+ *     parallelism, svarint key-group first, svarint key-group last,
+ *     str keyed file ("" none), uvarint keyed bytes, bytes operator state
+ *   u32 CRC-32C of everything before it.
+ * A reader refuses another magic or version, a bad checksum, a truncated
+ * or oversized file and values out of range, naming the file and what is
+ * wrong; it never trusts a length it did not check against what is left.
+ *
+ * The same encoding of a task's operator states (cp_states_encode, without
+ * the header and checksum) is what a task's acknowledgement carries.
+ *
+ * Not thread-safe per object; functions without a shared object are.
+ */
+#ifndef FLINC_CHECKPOINT_METADATA_H
+#define FLINC_CHECKPOINT_METADATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#define CP_METADATA_VERSION 1
+/* Largest _metadata file read (a checkpoint of 32768 subtasks with 1 KiB
+ * of operator state each fits many times). */
+#define CP_METADATA_MAX (256u * 1024u * 1024u)
+/* Largest operator state of one subtask, and longest uid. */
+#define CP_OP_STATE_MAX (64u * 1024u * 1024u)
+#define CP_UID_MAX 256
+
+enum cp_kind {
+	CP_CHECKPOINT = 0,
+	CP_SAVEPOINT = 1,
+};
+
+/* One operator subtask's share of a checkpoint. */
+typedef struct cp_op_state {
+	char *uid; /* the operator's stable id (fl_uid, or generated) */
+	int subtask, parallelism, max_parallelism;
+	int kg_first, kg_last; /* its key groups; both -1 when not keyed */
+	char *keyed_file;      /* relative to the checkpoint dir; NULL: none */
+	uint64_t keyed_bytes;
+	uint8_t *data; /* operator state, for the operator alone; may be NULL */
+	size_t len;
+} cp_op_state;
+
+/* Deep copy / free of one state (dst is overwritten). 0 or FL_ENOMEM. */
+int cp_op_state_copy(cp_op_state *dst, const cp_op_state *src);
+void cp_op_state_fini(cp_op_state *s);
+
+typedef struct cp_metadata {
+	char job_id[33];
+	uint64_t id;
+	int64_t timestamp_ms;
+	enum cp_kind kind;
+	cp_op_state *states;
+	size_t nstates;
+} cp_metadata;
+
+void cp_metadata_fini(cp_metadata *m);
+
+/* Appends n states to w (a task's acknowledgement). Errors are w's. */
+void cp_states_encode(cm_wbuf *w, const cp_op_state *s, size_t n);
+/* Decodes what cp_states_encode wrote, all of r. On success *out (n
+ * states, freed with cp_op_state_fini each and free) belongs to the caller.
+ * Returns 0, FL_EPROTO with err naming what is wrong, or FL_ENOMEM. */
+int cp_states_decode(cm_rbuf *r, cp_op_state **out, size_t *n, cm_err *err);
+
+/* The bytes of a _metadata file (malloc'd *out). 0 or FL_ENOMEM. */
+int cp_metadata_encode(const cp_metadata *m, uint8_t **out, size_t *len);
+/* Parses a _metadata file's bytes; `what` names it in errors. Returns 0,
+ * FL_EPROTO (err says what is wrong) or FL_ENOMEM. */
+int cp_metadata_decode(const uint8_t *p, size_t len, const char *what, cp_metadata *m, cm_err *err);
+
+/* Writes dir/_metadata atomically (a temporary file, fsync, rename, fsync
+ * of dir): a reader sees the whole file or none. Returns 0 or FL_EIO /
+ * FL_ENOMEM with err naming the path. */
+int cp_metadata_write(const char *dir, const cp_metadata *m, cm_err *err);
+/* Reads and checks dir/_metadata (or path itself when it names a file).
+ * Returns 0, FL_ENOENT, FL_EIO, FL_EPROTO or FL_ENOMEM, with err naming
+ * the file. */
+int cp_metadata_read(const char *path, cp_metadata *m, cm_err *err);
+
+#endif

@@ -1,0 +1,526 @@
+/*
+ * Checkpoint metadata and the checkpoint coordinator: the _metadata file
+ * round trip and every way a damaged or foreign one is refused; triggering
+ * into Flink's directory layout, completion after every task acknowledged,
+ * retention, failures against the tolerable number, expiry, savepoints and
+ * what the end of a job removes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <flinc/flinc.h>
+
+#include "checkpoint/coordinator.h"
+#include "checkpoint/metadata.h"
+#include "common/crc32c.h"
+
+#define JOB "0123456789abcdef0123456789abcdef"
+
+static char g_dir[256];
+
+static int make_dir(void **state)
+{
+	(void)state;
+	snprintf(g_dir, sizeof(g_dir), "%s/flinc-ckp-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+	(void)state;
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static bool exists(const char *fmt, ...)
+{
+	char p[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p, sizeof(p), fmt, ap);
+	va_end(ap);
+	struct stat st;
+	return stat(p, &st) == 0;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char p[1200];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* One operator subtask's state as a task would acknowledge it. */
+static cp_op_state state(const char *uid, int subtask, int p, const char *file, const char *data)
+{
+	cp_op_state s = {.subtask = subtask,
+			 .parallelism = p,
+			 .max_parallelism = 128,
+			 .kg_first = -1,
+			 .kg_last = -1};
+	s.uid = strdup(uid);
+	assert_non_null(s.uid);
+	if (file) {
+		s.keyed_file = strdup(file);
+		assert_non_null(s.keyed_file);
+		s.kg_first = subtask * 128 / p;
+		s.kg_last = (subtask + 1) * 128 / p - 1;
+		s.keyed_bytes = 100;
+	}
+	if (data) {
+		s.len = strlen(data);
+		s.data = malloc(s.len);
+		assert_non_null(s.data);
+		memcpy(s.data, data, s.len);
+	}
+	return s;
+}
+
+static void test_crc32c_known_values(void **st)
+{
+	(void)st;
+	assert_int_equal(cm_crc32c(0, "123456789", 9), 0xe3069283u);
+	assert_int_equal(cm_crc32c(0, "", 0), 0);
+	/* Split anywhere, the same. */
+	const char *s = "the quick brown fox jumps over the lazy dog, twice over";
+	size_t n = strlen(s);
+	for (size_t k = 0; k <= n; k++)
+		assert_int_equal(cm_crc32c(cm_crc32c(0, s, k), s + k, n - k), cm_crc32c(0, s, n));
+}
+
+static void sample(cp_metadata *m)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->job_id, sizeof(m->job_id), "%s", JOB);
+	m->id = 7;
+	m->timestamp_ms = 1764400000000;
+	m->kind = CP_SAVEPOINT;
+	m->nstates = 3;
+	m->states = calloc(3, sizeof(cp_op_state));
+	assert_non_null(m->states);
+	m->states[0] = state("source", 0, 2, NULL, "offset=10");
+	m->states[1] = state("sum", 0, 2, "sum-0.state", NULL);
+	m->states[2] = state("sum", 1, 2, "sum-1.state", "");
+}
+
+static void test_metadata_round_trip_through_a_file(void **st)
+{
+	(void)st;
+	cp_metadata m, back;
+	sample(&m);
+	cm_err err = {0};
+	assert_int_equal(cp_metadata_write(g_dir, &m, &err), 0);
+	assert_true(exists("%s/_metadata", g_dir));
+	assert_false(exists("%s/._metadata.inprogress", g_dir));
+	assert_int_equal(cp_metadata_read(g_dir, &back, &err), 0);
+	assert_string_equal(back.job_id, JOB);
+	assert_int_equal(back.id, 7);
+	assert_int_equal(back.timestamp_ms, 1764400000000);
+	assert_int_equal(back.kind, CP_SAVEPOINT);
+	assert_int_equal(back.nstates, 3);
+	assert_string_equal(back.states[0].uid, "source");
+	assert_null(back.states[0].keyed_file);
+	assert_int_equal(back.states[0].kg_first, -1);
+	assert_int_equal(back.states[0].len, 9);
+	assert_memory_equal(back.states[0].data, "offset=10", 9);
+	assert_string_equal(back.states[2].keyed_file, "sum-1.state");
+	assert_int_equal(back.states[2].kg_first, 64);
+	assert_int_equal(back.states[2].kg_last, 127);
+	assert_int_equal(back.states[2].keyed_bytes, 100);
+	assert_int_equal(back.states[2].len, 0);
+	cp_metadata_fini(&back);
+	cp_metadata_fini(&m);
+}
+
+static void expect_refused(const uint8_t *p, size_t len, const char *what)
+{
+	cp_metadata m;
+	cm_err err = {0};
+	assert_int_equal(cp_metadata_decode(p, len, "chk-7/_metadata", &m, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "chk-7/_metadata"));
+	if (!strstr(err.msg, what))
+		fail_msg("'%s' does not say '%s'", err.msg, what);
+	assert_null(m.states);
+}
+
+static void test_damaged_metadata_is_refused_naming_the_file(void **st)
+{
+	(void)st;
+	cp_metadata m;
+	sample(&m);
+	uint8_t *b;
+	size_t n;
+	assert_int_equal(cp_metadata_encode(&m, &b, &n), 0);
+	cp_metadata_fini(&m);
+	/* Every truncation. */
+	for (size_t k = 0; k < n; k++) {
+		cp_metadata out;
+		cm_err err = {0};
+		assert_int_equal(cp_metadata_decode(b, k, "x", &out, &err), FL_EPROTO);
+	}
+	/* A flipped bit anywhere after the header: the checksum. */
+	for (size_t i = 12; i < n; i++) {
+		b[i] ^= 0x10;
+		expect_refused(b, n, i < n - 4 ? "checksum" : "checksum");
+		b[i] ^= 0x10;
+	}
+	/* Another format. */
+	b[0] = 'X';
+	expect_refused(b, n, "not a flinc checkpoint metadata file");
+	b[0] = 'F';
+	b[8] = 2;
+	expect_refused(b, n, "format version 2");
+	free(b);
+}
+
+/* A metadata file whose content is consistent (checksum right) but whose
+ * values are not: re-encoded with the state damaged first. */
+static void expect_invalid(cp_op_state bad, const char *what)
+{
+	cp_metadata m = {.id = 1, .kind = CP_CHECKPOINT};
+	snprintf(m.job_id, sizeof(m.job_id), "%s", JOB);
+	m.states = &bad;
+	m.nstates = 1;
+	uint8_t *b;
+	size_t n;
+	assert_int_equal(cp_metadata_encode(&m, &b, &n), 0);
+	expect_refused(b, n, what);
+	free(b);
+	cp_op_state_fini(&bad);
+}
+
+static void test_metadata_values_out_of_range_are_refused(void **st)
+{
+	(void)st;
+	expect_invalid(state("sum", 0, 2, "../../etc/passwd", NULL), "not a relative path");
+	expect_invalid(state("sum", 0, 2, "/abs", NULL), "not a relative path");
+	expect_invalid(state("sum", 0, 2, "a/./b", NULL), "not a relative path");
+	cp_op_state s = state("sum", 0, 2, "ok.state", NULL);
+	s.kg_last = 500;
+	expect_invalid(s, "key groups 0..500");
+	s = state("sum", 3, 2, NULL, NULL);
+	expect_invalid(s, "subtask 3 of parallelism 2");
+	s = state("", 0, 1, NULL, NULL);
+	expect_invalid(s, "no uid");
+}
+
+static void test_reading_a_missing_checkpoint_says_so(void **st)
+{
+	(void)st;
+	cp_metadata m;
+	cm_err err = {0};
+	char p[400];
+	snprintf(p, sizeof(p), "%s/nothing-here", g_dir);
+	assert_int_equal(cp_metadata_read(p, &m, &err), FL_ENOENT);
+	assert_non_null(strstr(err.msg, "nothing-here"));
+	assert_int_equal(mkdir(p, 0755), 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_metadata_read(p, &m, &err), FL_ENOENT);
+	assert_non_null(strstr(err.msg, "not a completed checkpoint or savepoint"));
+}
+
+static cp_config config(int retained, int tolerable)
+{
+	cp_config c = {.interval_ms = 1000,
+		       .timeout_ms = 5000,
+		       .max_concurrent = 1,
+		       .tolerable_failures = tolerable,
+		       .num_retained = retained,
+		       .exactly_once = true};
+	snprintf(c.dir, sizeof(c.dir), "%s/ckps", g_dir);
+	snprintf(c.savepoint_dir, sizeof(c.savepoint_dir), "%s/sps", g_dir);
+	return c;
+}
+
+/* Triggers a checkpoint and has both tasks acknowledge it, each with a
+ * state file of its own in the directory. */
+static uint64_t complete_one(cp_coordinator *cp, int64_t now, enum cp_kind kind, char *dir)
+{
+	uint64_t id;
+	cm_err err = {0};
+	assert_int_equal(cp_trigger(cp, now, kind, NULL, &id, dir, 1100, &err), 0);
+	bool fail;
+	for (int t = 0; t < 2; t++) {
+		char name[32];
+		snprintf(name, sizeof(name), "sum-%d.state", t);
+		write_file(dir, name, "state");
+		cp_op_state s = state("sum", t, 2, name, "x");
+		int rc = cp_ack(cp, id, (size_t)t, &s, 1, now + 10, &fail, &err);
+		assert_int_equal(rc, t == 0 ? CP_ACK_PENDING : CP_ACK_COMPLETED);
+		assert_false(fail);
+	}
+	return id;
+}
+
+static void test_a_checkpoint_completes_when_every_task_acknowledged(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 0);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	assert_int_equal(cp_next_due(cp, 100), 1100); /* an interval after the start */
+	char dir[1100];
+	uint64_t id = complete_one(cp, 1100, CP_CHECKPOINT, dir);
+	assert_int_equal(id, 1);
+	char want[1100];
+	snprintf(want, sizeof(want), "%s/ckps/%s/chk-1", g_dir, JOB);
+	assert_string_equal(dir, want);
+	assert_true(exists("%s/_metadata", dir));
+	cp_metadata m;
+	cm_err err = {0};
+	assert_int_equal(cp_metadata_read(dir, &m, &err), 0);
+	assert_int_equal(m.nstates, 2);
+	cp_metadata_fini(&m);
+	assert_int_equal(cp_next_due(cp, 1200), 2100);
+	/* An acknowledgement of an unknown or completed checkpoint is ignored. */
+	bool fail;
+	cp_op_state s = state("sum", 0, 2, NULL, NULL);
+	assert_int_equal(cp_ack(cp, 1, 0, &s, 1, 1200, &fail, &err), CP_ACK_IGNORED);
+	/* Retaining one: the second completed removes the first's files. */
+	char dir2[1100];
+	assert_int_equal(complete_one(cp, 2100, CP_CHECKPOINT, dir2), 2);
+	assert_false(exists("%s", dir));
+	assert_true(exists("%s/_metadata", dir2));
+	cp_metadata latest;
+	char ldir[1100];
+	assert_int_equal(cp_latest(cp, &latest, ldir, sizeof(ldir)), 0);
+	assert_int_equal(latest.id, 2);
+	assert_string_equal(ldir, dir2);
+	cp_metadata_fini(&latest);
+	cp_stats stats;
+	cp_get_stats(cp, &stats);
+	assert_int_equal(stats.triggered, 2);
+	assert_int_equal(stats.completed, 2);
+	assert_int_equal(stats.in_progress, 0);
+	assert_int_equal(stats.history[0].id, 2);
+	assert_int_equal(stats.history[0].status, CP_COMPLETED);
+	assert_int_equal(stats.latest_completed.acked, 2);
+	/* The job finished: without externalized checkpoints nothing stays. */
+	cp_job_ended(cp, false, true);
+	assert_false(exists("%s", dir2));
+	cp_free(cp);
+}
+
+static void test_one_checkpoint_at_a_time_and_min_pause(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 0);
+	c.min_pause_ms = 3000;
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	assert_int_equal(cp_trigger(cp, 0, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
+	assert_int_equal(cp_trigger(cp, 10, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 FL_ERANGE);
+	assert_non_null(strstr(err.msg, "max-concurrent-checkpoints"));
+	bool fail;
+	assert_int_equal(cp_abort(cp, 0, "test", 100, &fail), 1);
+	assert_true(fail); /* no failure tolerated */
+	assert_int_equal(cp_next_due(cp, 200), 3100);
+	cm_err_clear(&err);
+	assert_int_equal(cp_trigger(cp, 200, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 FL_ERANGE);
+	assert_non_null(strstr(err.msg, "min-pause"));
+	cp_free(cp);
+}
+
+static void test_failures_count_until_the_tolerable_number(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 2);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	bool fail;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+		    cp_trigger(cp, i * 10000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
+		write_file(dir, "partial.state", "x");
+		cp_op_state s = state("sum", 0, 2, "partial.state", NULL);
+		assert_int_equal(cp_ack(cp, id, 0, &s, 1, i * 10000 + 1, &fail, &err),
+				 CP_ACK_PENDING);
+		/* A task declines: the checkpoint and its files go. */
+		assert_int_equal(cp_abort(cp, id, "a task declined", i * 10000 + 2, &fail), 1);
+		assert_false(exists("%s", dir));
+		assert_int_equal(fail, i == 2); /* the third in a row is one too many */
+	}
+	cp_stats stats;
+	cp_get_stats(cp, &stats);
+	assert_int_equal(stats.failed, 3);
+	assert_string_equal(stats.latest_failed.failure, "a task declined");
+	/* A completed checkpoint resets the count. */
+	complete_one(cp, 40000, CP_CHECKPOINT, dir);
+	assert_int_equal(cp_trigger(cp, 50000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 0);
+	assert_int_equal(cp_abort(cp, id, "declined", 50001, &fail), 1);
+	assert_false(fail);
+	cp_free(cp);
+}
+
+static void test_a_checkpoint_expires_after_its_timeout(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 0);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	assert_int_equal(cp_next_expiry(cp), -1);
+	assert_int_equal(cp_trigger(cp, 1000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
+	assert_int_equal(cp_next_expiry(cp), 6000);
+	bool fail;
+	assert_int_equal(cp_expire(cp, 5999, &fail), 0);
+	assert_int_equal(cp_expire(cp, 6000, &fail), 1);
+	assert_true(fail);
+	cp_stats stats;
+	cp_get_stats(cp, &stats);
+	assert_non_null(strstr(stats.latest_failed.failure, "expired"));
+	assert_int_equal(cp_next_expiry(cp), -1);
+	cp_free(cp);
+}
+
+static void test_savepoints_go_to_their_own_directory_and_stay(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 0);
+	c.retention = CP_RETAIN_DELETE_ON_CANCEL;
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char ck[1100], sp[1100];
+	complete_one(cp, 0, CP_CHECKPOINT, ck);
+	complete_one(cp, 5000, CP_SAVEPOINT, sp);
+	char prefix[600];
+	snprintf(prefix, sizeof(prefix), "%s/sps/savepoint-012345-", g_dir);
+	assert_memory_equal(sp, prefix, strlen(prefix));
+	assert_int_equal(strlen(sp), strlen(prefix) + 12);
+	/* The latest completed is the savepoint: a restart restores it. */
+	cp_metadata m;
+	char dir[1100];
+	assert_int_equal(cp_latest(cp, &m, dir, sizeof(dir)), 0);
+	assert_int_equal(m.kind, CP_SAVEPOINT);
+	assert_string_equal(dir, sp);
+	cp_metadata_fini(&m);
+	/* A savepoint does not subsume the retained checkpoint. */
+	assert_true(exists("%s/_metadata", ck));
+	/* Cancelled with DELETE_ON_CANCELLATION: checkpoints go, savepoints never. */
+	cp_job_ended(cp, true, false);
+	assert_false(exists("%s", ck));
+	assert_true(exists("%s/_metadata", sp));
+	cp_free(cp);
+}
+
+static void test_retained_checkpoints_survive_a_failed_job(void **st)
+{
+	(void)st;
+	cp_config c = config(2, 0);
+	c.retention = CP_RETAIN_DELETE_ON_CANCEL;
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char a[1100], b[1100];
+	complete_one(cp, 0, CP_CHECKPOINT, a);
+	complete_one(cp, 5000, CP_CHECKPOINT, b);
+	assert_true(exists("%s/_metadata", a)); /* two retained */
+	cp_job_ended(cp, false, false);
+	assert_true(exists("%s/_metadata", a));
+	assert_true(exists("%s/_metadata", b));
+	cp_free(cp);
+}
+
+static void test_without_a_directory_nothing_is_triggered(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 0);
+	c.dir[0] = '\0';
+	c.savepoint_dir[0] = '\0';
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 1, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	assert_int_equal(cp_trigger(cp, 0, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "execution.checkpointing.dir"));
+	cm_err_clear(&err);
+	assert_int_equal(cp_trigger(cp, 0, CP_SAVEPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "savepoint"));
+	cp_free(cp);
+}
+
+static void test_config_reads_flink_keys_and_refuses_remote_schemes(void **st)
+{
+	(void)st;
+	cfg *c;
+	cm_err err = {0};
+	assert_int_equal(cfg_new(&c), 0);
+	assert_int_equal(cfg_set(c, "execution.checkpointing.interval", "5 s", &err), 0);
+	assert_int_equal(cfg_set(c, "state.checkpoints.dir", "file:///old", &err), 0);
+	assert_int_equal(cfg_set(c, "execution.checkpointing.dir", "file:///new", &err), 0);
+	assert_int_equal(cfg_set(c, "state.checkpoints.num-retained", "3", &err), 0);
+	assert_int_equal(cfg_set(c, "execution.checkpointing.mode", "AT_LEAST_ONCE", &err), 0);
+	assert_int_equal(cfg_set(c, "execution.checkpointing.externalized-checkpoint-retention",
+				 "RETAIN_ON_CANCELLATION", &err),
+			 0);
+	cp_config o;
+	assert_int_equal(cp_config_read(c, &o, &err), 0);
+	assert_int_equal(o.interval_ms, 5000);
+	assert_int_equal(o.timeout_ms, 600000);
+	assert_string_equal(o.dir, "/new");
+	assert_int_equal(o.num_retained, 3);
+	assert_false(o.exactly_once);
+	assert_int_equal(o.retention, CP_RETAIN_ON_CANCEL);
+	assert_int_equal(cfg_set(c, "execution.checkpointing.dir", "s3://bucket/x", &err), 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_config_read(c, &o, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "execution.checkpointing.dir"));
+	assert_non_null(strstr(err.msg, "s3://bucket/x"));
+	cfg_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_crc32c_known_values),
+	    cmocka_unit_test_setup_teardown(test_metadata_round_trip_through_a_file, make_dir,
+					    remove_dir),
+	    cmocka_unit_test(test_damaged_metadata_is_refused_naming_the_file),
+	    cmocka_unit_test(test_metadata_values_out_of_range_are_refused),
+	    cmocka_unit_test_setup_teardown(test_reading_a_missing_checkpoint_says_so, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(
+		test_a_checkpoint_completes_when_every_task_acknowledged, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_one_checkpoint_at_a_time_and_min_pause, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_failures_count_until_the_tolerable_number,
+					    make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_a_checkpoint_expires_after_its_timeout, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_savepoints_go_to_their_own_directory_and_stay,
+					    make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_retained_checkpoints_survive_a_failed_job,
+					    make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_without_a_directory_nothing_is_triggered, make_dir,
+					    remove_dir),
+	    cmocka_unit_test(test_config_reads_flink_keys_and_refuses_remote_schemes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
