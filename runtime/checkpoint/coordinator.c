@@ -275,6 +275,13 @@ void cp_get_stats(cp_coordinator *cp, cp_stats *out)
 	pthread_mutex_unlock(&cp->mu);
 }
 
+void cp_get_config(cp_coordinator *cp, cp_config *out)
+{
+	pthread_mutex_lock(&cp->mu);
+	*out = cp->c;
+	pthread_mutex_unlock(&cp->mu);
+}
+
 /* ------------------------------------------------------------ triggering */
 
 int64_t cp_next_due(cp_coordinator *cp, int64_t now)

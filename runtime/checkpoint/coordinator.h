@@ -158,5 +158,7 @@ typedef struct cp_stats {
 } cp_stats;
 
 void cp_get_stats(cp_coordinator *cp, cp_stats *out);
+/* The configuration it runs with. */
+void cp_get_config(cp_coordinator *cp, cp_config *out);
 
 #endif

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/sync.h"
+#include "checkpoint/coordinator.h"
 #include "graph/jobgraph.h"
 #include "graph/plan_json.h"
 #include "jobmanager/dispatcher_internal.h"
@@ -69,6 +70,7 @@ static void job_free(struct ds_job *j)
 	free(j->details);
 	free(j->exceptions);
 	free(j->plan);
+	cp_free(j->cp);
 	free(j);
 }
 
@@ -228,6 +230,13 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		return rc;
 	}
+	cp_config cc;
+	if ((rc = cp_config_read(c, &cc, &err)) != 0) {
+		jg_free(jg);
+		res->status = rc;
+		snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		return rc;
+	}
 	struct ds_job *j = calloc(1, sizeof(*j));
 	if (!j || cm_cancel_init(&j->cancel) != 0) {
 		free(j);
@@ -254,6 +263,15 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	for (size_t v = 0; v < jg->nvertices; v++)
 		j->ntasks += jg->vertices[v].parallelism;
 	j->task_counts[TM_TASK_CREATED] = j->ntasks;
+	/* Streaming jobs have a checkpoint coordinator (savepoints need one
+	 * even without periodic checkpoints); batch jobs none, as in Flink. */
+	if (!j->batch && cp_new(&cc, j->id, (size_t)j->ntasks, &j->cp) != 0) {
+		job_free(j);
+		jg_free(jg);
+		res->status = FL_ENOMEM;
+		snprintf(res->error, sizeof(res->error), "out of memory");
+		return FL_ENOMEM;
+	}
 	cJSON *plan = jg_plan_json(jg, j->id);
 	j->plan = plan ? cJSON_PrintUnformatted(plan) : NULL;
 	cJSON_Delete(plan);
@@ -429,6 +447,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	if (!archived)
 		end_without_jobmaster(d, j, rc,
 				      err.msg); /* never ran, or cancelled while restarting */
+	if (j->cp) /* what externalized-checkpoint-retention keeps */
+		cp_job_ended(j->cp, rc == FL_ECANCELED, rc == 0);
 	CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
 		eg_status_name(j->status));
 	pthread_mutex_lock(&d->mu);

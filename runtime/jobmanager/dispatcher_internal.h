@@ -65,6 +65,9 @@ struct ds_job {
 	} history[DS_MAX_HISTORY];
 	int nhistory;
 	char restart_strategy[300];
+	/* Its checkpoints across restarts; NULL for a batch job. Thread-safe
+	 * on its own; freed with the entry. */
+	struct cp_coordinator *cp;
 	/* Subtasks of all its vertices, and how many are in each state
 	 * while it has no JobMaster: all CREATED before, as archived after
 	 * (mu). With a JobMaster, its loop has the counts. */

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/utsname.h>
 
+#include "checkpoint/coordinator.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -1484,18 +1485,199 @@ static int h_dash_flamegraph(void *arg, const rest_request *req, rest_response *
 }
 
 /* Flink's 404 for a job without checkpointing: flinc has none yet. */
-static int h_dash_checkpoints(void *arg, const rest_request *req, rest_response *resp)
+/* ---- checkpoints (Flink's CheckpointingStatistics and friends) */
+
+static const char *cp_status_name(enum cp_status st)
+{
+	return st == CP_COMPLETED ? "COMPLETED" : st == CP_FAILED ? "FAILED" : "IN_PROGRESS";
+}
+
+/* Flink's CheckpointStatistics of one checkpoint. */
+static cJSON *cp_stat_json(const cp_stat *s)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "className",
+				s->status == CP_COMPLETED ? "completed"
+				: s->status == CP_FAILED  ? "failed"
+							  : "in_progress");
+	cJSON_AddNumberToObject(x, "id", (double)s->id);
+	cJSON_AddStringToObject(x, "status", cp_status_name(s->status));
+	cJSON_AddBoolToObject(x, "is_savepoint", s->kind == CP_SAVEPOINT);
+	if (s->kind == CP_SAVEPOINT)
+		cJSON_AddStringToObject(x, "savepointFormat", "CANONICAL");
+	cJSON_AddNumberToObject(x, "trigger_timestamp", (double)s->trigger_ms);
+	cJSON_AddNumberToObject(x, "latest_ack_timestamp",
+				s->latest_ack_ms ? (double)s->latest_ack_ms : -1);
+	cJSON_AddNumberToObject(x, "checkpointed_size", (double)s->state_bytes);
+	cJSON_AddNumberToObject(x, "state_size", (double)s->state_bytes);
+	cJSON_AddNumberToObject(x, "end_to_end_duration", (double)s->duration_ms);
+	cJSON_AddNumberToObject(x, "alignment_buffered", 0);
+	cJSON_AddNumberToObject(x, "processed_data", 0);
+	cJSON_AddNumberToObject(x, "persisted_data", 0);
+	cJSON_AddNumberToObject(x, "num_subtasks", (double)s->ntasks);
+	cJSON_AddNumberToObject(x, "num_acknowledged_subtasks", (double)s->acked);
+	cJSON_AddStringToObject(x, "checkpoint_type",
+				s->kind == CP_SAVEPOINT ? "SAVEPOINT" : "CHECKPOINT");
+	cJSON_AddItemToObject(x, "tasks", cJSON_CreateObject());
+	if (s->status == CP_COMPLETED) {
+		cJSON_AddStringToObject(x, "external_path", s->path);
+		cJSON_AddBoolToObject(x, "discarded", false);
+	} else if (s->status == CP_FAILED) {
+		cJSON_AddNumberToObject(x, "failure_timestamp",
+					(double)(s->trigger_ms + s->duration_ms));
+		cJSON_AddStringToObject(x, "failure_message", s->failure);
+	}
+	return x;
+}
+
+/* Flink's MinMaxAvgStatistics from a min, max and sum over n values. */
+static cJSON *cp_minmax(uint64_t min, uint64_t max, uint64_t sum, uint64_t n)
+{
+	cJSON *x = cJSON_CreateObject();
+	double avg = n ? (double)sum / (double)n : 0;
+	cJSON_AddNumberToObject(x, "min", (double)(n ? min : 0));
+	cJSON_AddNumberToObject(x, "max", (double)max);
+	cJSON_AddNumberToObject(x, "avg", avg);
+	/* Percentiles need the values; flinc keeps min, max and the sum. */
+	static const char *const pct[] = {"p50", "p90", "p95", "p99", "p999"};
+	for (size_t i = 0; i < sizeof(pct) / sizeof(*pct); i++)
+		cJSON_AddNumberToObject(x, pct[i], avg);
+	return x;
+}
+
+/* The job's coordinator, or NULL having answered 404 (a batch job). */
+static struct ds_job *cp_job_of(ds_dispatcher *d, const rest_request *req, rest_response *resp)
+{
+	struct ds_job *j = job_of(d, req, resp);
+	if (j && !j->cp) {
+		rest_error(resp, 404, "Checkpointing is not enabled for this job (%s).", j->id);
+		ds_job_put(d, j);
+		return NULL;
+	}
+	return j;
+}
+
+static int h_checkpoints(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
-	struct ds_job *j = job_of(d, req, resp);
+	struct ds_job *j = cp_job_of(d, req, resp);
 	if (!j)
 		return 0;
-	int rc = rest_error(resp, 404,
-			    "Checkpointing is not enabled for this job (%s): flinc does not take "
-			    "checkpoints yet.",
-			    j->id);
+	cp_stats *st = malloc(sizeof(*st));
+	if (!st) {
+		ds_job_put(d, j);
+		return FL_ENOMEM;
+	}
+	cp_get_stats(j->cp, st);
 	ds_job_put(d, j);
-	return rc;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *counts = cJSON_AddObjectToObject(o, "counts");
+	cJSON_AddNumberToObject(counts, "restored", (double)st->restored);
+	cJSON_AddNumberToObject(counts, "total", (double)st->triggered);
+	cJSON_AddNumberToObject(counts, "in_progress", (double)st->in_progress);
+	cJSON_AddNumberToObject(counts, "completed", (double)st->completed);
+	cJSON_AddNumberToObject(counts, "failed", (double)st->failed);
+	cJSON *sum = cJSON_AddObjectToObject(o, "summary");
+	cJSON_AddItemToObject(sum, "checkpointed_size",
+			      cp_minmax(st->min_size, st->max_size, st->sum_size, st->completed));
+	cJSON_AddItemToObject(sum, "state_size",
+			      cp_minmax(st->min_size, st->max_size, st->sum_size, st->completed));
+	cJSON_AddItemToObject(
+	    sum, "end_to_end_duration",
+	    cp_minmax(st->min_duration, st->max_duration, st->sum_duration, st->completed));
+	cJSON_AddItemToObject(sum, "alignment_buffered", cp_minmax(0, 0, 0, 0));
+	cJSON_AddItemToObject(sum, "processed_data", cp_minmax(0, 0, 0, 0));
+	cJSON_AddItemToObject(sum, "persisted_data", cp_minmax(0, 0, 0, 0));
+	cJSON *latest = cJSON_AddObjectToObject(o, "latest");
+	if (st->have_completed)
+		cJSON_AddItemToObject(latest, "completed", cp_stat_json(&st->latest_completed));
+	else
+		cJSON_AddNullToObject(latest, "completed");
+	if (st->have_savepoint)
+		cJSON_AddItemToObject(latest, "savepoint", cp_stat_json(&st->latest_savepoint));
+	else
+		cJSON_AddNullToObject(latest, "savepoint");
+	if (st->have_failed)
+		cJSON_AddItemToObject(latest, "failed", cp_stat_json(&st->latest_failed));
+	else
+		cJSON_AddNullToObject(latest, "failed");
+	if (st->have_restored) {
+		cJSON *r = cJSON_AddObjectToObject(latest, "restored");
+		cJSON_AddNumberToObject(r, "id", (double)st->restored_id);
+		cJSON_AddNumberToObject(r, "restore_timestamp", (double)st->restored_ms);
+		cJSON_AddBoolToObject(r, "is_savepoint", strstr(st->restored_path, "savepoint-") != NULL);
+		cJSON_AddStringToObject(r, "external_path", st->restored_path);
+	} else {
+		cJSON_AddNullToObject(latest, "restored");
+	}
+	cJSON *h = cJSON_AddArrayToObject(o, "history");
+	for (size_t i = 0; h && i < st->nhistory; i++)
+		cJSON_AddItemToArray(h, cp_stat_json(&st->history[i]));
+	free(st);
+	return rest_json(resp, 200, o);
+}
+
+static int h_checkpoints_config(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = cp_job_of(d, req, resp);
+	if (!j)
+		return 0;
+	cp_config c;
+	cp_get_config(j->cp, &c);
+	ds_job_put(d, j);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "mode", c.exactly_once ? "exactly_once" : "at_least_once");
+	/* Flink's Long.MAX_VALUE when periodic checkpoints are off. */
+	cJSON_AddNumberToObject(o, "interval",
+				c.interval_ms > 0 ? (double)c.interval_ms : 9223372036854775807.0);
+	cJSON_AddNumberToObject(o, "timeout", (double)c.timeout_ms);
+	cJSON_AddNumberToObject(o, "min_pause", (double)c.min_pause_ms);
+	cJSON_AddNumberToObject(o, "max_concurrent", c.max_concurrent);
+	cJSON *ext = cJSON_AddObjectToObject(o, "externalization");
+	cJSON_AddBoolToObject(ext, "enabled", c.retention != CP_RETAIN_NONE);
+	cJSON_AddBoolToObject(ext, "delete_on_cancellation",
+			      c.retention != CP_RETAIN_ON_CANCEL);
+	cJSON_AddStringToObject(o, "state_backend", "hashmap");
+	cJSON_AddStringToObject(o, "checkpoint_storage", "FileSystemCheckpointStorage");
+	cJSON_AddBoolToObject(o, "unaligned_checkpoints", false);
+	cJSON_AddNumberToObject(o, "tolerable_failed_checkpoints", c.tolerable_failures);
+	cJSON_AddNumberToObject(o, "aligned_checkpoint_timeout", 0);
+	cJSON_AddBoolToObject(o, "checkpoints_after_tasks_finish", true);
+	cJSON_AddBoolToObject(o, "state_changelog_enabled", false);
+	cJSON_AddNumberToObject(o, "changelog_periodic_materialization_interval", 0);
+	cJSON_AddStringToObject(o, "changelog_storage", "memory");
+	return rest_json(resp, 200, o);
+}
+
+static int h_checkpoint_details(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *cid = rest_param(req, "checkpointid");
+	char *end = NULL;
+	unsigned long long id = cid ? strtoull(cid, &end, 10) : 0;
+	if (!cid || !*cid || *end || id == 0)
+		return rest_error(resp, 400, "Invalid checkpoint id '%.32s': a positive number",
+				  cid ? cid : "");
+	struct ds_job *j = cp_job_of(d, req, resp);
+	if (!j)
+		return 0;
+	cp_stats *st = malloc(sizeof(*st));
+	if (!st) {
+		ds_job_put(d, j);
+		return FL_ENOMEM;
+	}
+	cp_get_stats(j->cp, st);
+	ds_job_put(d, j);
+	cJSON *o = NULL;
+	for (size_t i = 0; !o && i < st->nhistory; i++)
+		if (st->history[i].id == id)
+			o = cp_stat_json(&st->history[i]);
+	free(st);
+	if (!o)
+		return rest_error(resp, 404,
+				  "Could not find checkpointing statistics for checkpoint %llu.", id);
+	return rest_json(resp, 200, o);
 }
 
 /* Flink's aggregate state of subtasks counted by state (its
@@ -1961,8 +2143,9 @@ static int ds_rest_dashboard_routes(ds_dispatcher *d, rest_server *s)
 	    {"GET", "/applications/:jobid", h_dash_app},
 	    {"GET", "/applications/:jobid/exceptions", h_dash_app_exceptions},
 	    {"POST", "/applications/:jobid/cancel", h_job_cancel},
-	    {"GET", "/jobs/:jobid/checkpoints", h_dash_checkpoints},
-	    {"GET", "/jobs/:jobid/checkpoints/config", h_dash_checkpoints},
+	    {"GET", "/jobs/:jobid/checkpoints", h_checkpoints},
+	    {"GET", "/jobs/:jobid/checkpoints/config", h_checkpoints_config},
+	    {"GET", "/jobs/:jobid/checkpoints/details/:checkpointid", h_checkpoint_details},
 	    {"GET", "/jobs/:jobid/jobmanager/config", h_dash_job_jm_config},
 	    {"GET", "/jobs/:jobid/jobmanager/environment", h_dash_environment},
 	    {"GET", "/jobs/:jobid/vertices/:vertexid/subtasks/metrics", h_dash_subtask_metrics},

@@ -59,6 +59,9 @@ if [ "$(json '.vertices | length')" -ge 2 ] && [ "$(json '[.vertices[].paralleli
 else
 	fail "/jobs/:id details" "$(head -c 800 "$WORK/api.out")"
 fi
+api GET "/jobs/$JOB/checkpoints"
+[ "$CODE" = 404 ] && grep -q 'Checkpointing is not enabled' "$WORK/api.out" &&
+	pass "a batch job has no checkpoints: Flink's 404" || fail "checkpoints of a batch job: $CODE" "$(cat "$WORK/api.out")"
 grep -q 'Fetched job library' "$WORK/tm-a.log" && grep -q 'Fetched job library' "$WORK/tm-b.log" &&
 	pass "both TaskManagers fetched the library from the JobManager by hash" ||
 	fail "library fetch" "$(grep -h 'library' "$WORK"/tm-*.log | head -5)"

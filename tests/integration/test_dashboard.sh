@@ -166,8 +166,13 @@ check "subtasks/metrics: numRecordsOut's sum, nothing for what flinc does not me
 api GET "/jobs/$JOB/vertices/$V1/taskmanagers"
 check "a vertex's subtasks by TaskManager" test "$(json '.taskmanagers | length')" = 1
 api GET "/jobs/$JOB/checkpoints"
-check "checkpoints: Flink's 404 for a job without checkpointing" \
-	test "$CODE,$(json '.errors[0]' | grep -c 'Checkpointing is not enabled')" = "404,1"
+check "checkpoints: a streaming job without periodic checkpoints has none yet, in Flink's shape" \
+	test "$CODE,$(json '[.counts.total, .counts.completed, (.latest.completed == null), (.history | length)] | @csv')" = "200,0,0,true,0"
+api GET "/jobs/$JOB/checkpoints/config"
+check "checkpoints/config: exactly once, periodic checkpoints off (Flink's Long.MAX_VALUE)" \
+	test "$CODE,$(json '[.mode, (.interval > 1e18), .max_concurrent, .externalization.enabled] | @csv')" = '200,"exactly_once",true,1,false'
+api GET "/jobs/$JOB/checkpoints/details/7"
+check "checkpoints/details of a checkpoint that never was: 404" test "$CODE" = 404
 api GET "/jobs/$JOB/vertices/$V1/backpressure"
 check "back-pressure: Flink's answer when there are no statistics" test "$(json .status)" = deprecated
 api GET /taskmanagers/tm-a
