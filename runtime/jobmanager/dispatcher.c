@@ -115,11 +115,11 @@ void ds_job_counts(ds_dispatcher *d, ds_counts *c)
 
 /* ------------------------------------------------------------ routing */
 
-static void gw_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
-			  uint64_t attempt, int vertex, int subtask, int state, const char *error,
-			  rpc_done_fn done, void *arg)
+/* The running JobMaster of job_id with a reference on its entry, or NULL
+ * having answered done. */
+static struct ds_job *running_job(ds_dispatcher *d, const char *job_id, rpc_done_fn done,
+				  void *arg)
 {
-	ds_dispatcher *d = (ds_dispatcher *)g;
 	pthread_mutex_lock(&d->mu);
 	struct ds_job *j = d->jobs;
 	while (j && strcmp(j->id, job_id) != 0)
@@ -133,11 +133,38 @@ static void gw_task_state(rpc_jm_gateway *g, const char *resource_id, const char
 		snprintf(why, sizeof(why), "no JobMaster for job %.32s here", job_id);
 		if (done)
 			done(arg, FL_ENOENT, why, NULL, 0);
-		return;
+		return NULL;
 	}
-	rpc_jm_gateway *t = jm_gateway(jm);
+	return j;
+}
+
+/* Task reports go to the job's running JobMaster. */
+static void gw_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			  uint64_t attempt, int vertex, int subtask, int state, const char *error,
+			  rpc_done_fn done, void *arg)
+{
+	ds_dispatcher *d = (ds_dispatcher *)g;
+	struct ds_job *j = running_job(d, job_id, done, arg);
+	if (!j)
+		return;
+	rpc_jm_gateway *t = jm_gateway(j->jm);
 	t->ops->task_state(t, resource_id, job_id, attempt, vertex, subtask, state, error, done,
 			   arg);
+	ds_job_put(d, j);
+}
+
+static void gw_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			      uint64_t attempt, int vertex, int subtask, uint64_t id,
+			      const uint8_t *states, size_t len, const char *decline,
+			      rpc_done_fn done, void *arg)
+{
+	ds_dispatcher *d = (ds_dispatcher *)g;
+	struct ds_job *j = running_job(d, job_id, done, arg);
+	if (!j)
+		return;
+	rpc_jm_gateway *t = jm_gateway(j->jm);
+	t->ops->ack_checkpoint(t, resource_id, job_id, attempt, vertex, subtask, id, states, len,
+			       decline, done, arg);
 	ds_job_put(d, j);
 }
 
@@ -146,7 +173,8 @@ static void gw_free(rpc_jm_gateway *g)
 	(void)g;
 }
 
-static const struct rpc_jm_gateway_ops gw_ops = {.task_state = gw_task_state, .free = gw_free};
+static const struct rpc_jm_gateway_ops gw_ops = {
+    .task_state = gw_task_state, .ack_checkpoint = gw_ack_checkpoint, .free = gw_free};
 
 rpc_jm_gateway *ds_gateway(ds_dispatcher *d)
 {

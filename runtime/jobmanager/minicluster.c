@@ -53,13 +53,26 @@ static void router_task_state(rpc_jm_gateway *g, const char *resource_id, const 
 		done(arg, FL_ECLOSED, "no JobMaster yet", NULL, 0);
 }
 
+static void router_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+				  uint64_t attempt, int vertex, int subtask, uint64_t id,
+				  const uint8_t *states, size_t len, const char *decline,
+				  rpc_done_fn done, void *arg)
+{
+	rpc_jm_gateway *t = atomic_load(&((struct router *)g)->target);
+	if (t)
+		t->ops->ack_checkpoint(t, resource_id, job_id, attempt, vertex, subtask, id, states,
+				       len, decline, done, arg);
+	else if (done)
+		done(arg, FL_ECLOSED, "no JobMaster yet", NULL, 0);
+}
+
 static void router_free(rpc_jm_gateway *g)
 {
 	(void)g;
 }
 
-static const struct rpc_jm_gateway_ops router_ops = {.task_state = router_task_state,
-						     .free = router_free};
+static const struct rpc_jm_gateway_ops router_ops = {
+    .task_state = router_task_state, .ack_checkpoint = router_ack_checkpoint, .free = router_free};
 
 int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	       const jm_listener *listener, jm_result *res)

@@ -82,13 +82,29 @@ static void router_task_state(rpc_jm_gateway *g, const char *resource_id, const 
 			   arg);
 }
 
+static void router_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+				  uint64_t attempt, int vertex, int subtask, uint64_t id,
+				  const uint8_t *states, size_t len, const char *decline,
+				  rpc_done_fn done, void *arg)
+{
+	ds_dispatcher *ds = atomic_load(&((struct router *)g)->p->ds);
+	if (!ds) {
+		if (done)
+			done(arg, FL_ENOENT, "the JobManager runs no jobs yet", NULL, 0);
+		return;
+	}
+	rpc_jm_gateway *t = ds_gateway(ds);
+	t->ops->ack_checkpoint(t, resource_id, job_id, attempt, vertex, subtask, id, states, len,
+			       decline, done, arg);
+}
+
 static void router_free(rpc_jm_gateway *g)
 {
 	(void)g;
 }
 
-static const struct rpc_jm_gateway_ops router_ops = {.task_state = router_task_state,
-						     .free = router_free};
+static const struct rpc_jm_gateway_ops router_ops = {
+    .task_state = router_task_state, .ack_checkpoint = router_ack_checkpoint, .free = router_free};
 
 static void remove_dir(const char *dir)
 {

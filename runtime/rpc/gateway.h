@@ -24,6 +24,7 @@
 #ifndef FLINC_RPC_GATEWAY_H
 #define FLINC_RPC_GATEWAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,19 @@ struct rpc_tm_gateway_ops {
 	/* A heartbeat from the JobMaster at jm_address: the reply says the
 	 * TaskManager is alive, the request that the JobMaster is. */
 	void (*heartbeat)(rpc_tm_gateway *g, const char *jm_address, rpc_done_fn done, void *arg);
+	/* Starts checkpoint (or savepoint: kind, enum cp_kind) id at the
+	 * source task (vertex, subtask) of the job attempt: the task snapshots
+	 * its operators into dir and sends the barrier downstream (Flink's
+	 * triggerCheckpoint); every task acknowledges on its JobMaster gateway.
+	 * timestamp: the trigger's wall-clock ms. */
+	void (*trigger_checkpoint)(rpc_tm_gateway *g, const char *job_id, uint64_t attempt,
+				   int vertex, int subtask, uint64_t id, int64_t timestamp, int kind,
+				   const char *dir, rpc_done_fn done, void *arg);
+	/* Checkpoint id of the job attempt completed (sinks commit what it
+	 * covers) or, aborted, was abandoned (Flink's
+	 * notifyCheckpointComplete / notifyCheckpointAborted). */
+	void (*notify_checkpoint)(rpc_tm_gateway *g, const char *job_id, uint64_t attempt,
+				  uint64_t id, bool aborted, rpc_done_fn done, void *arg);
 	/* Frees the gateway (not the TaskManager). Calls still in flight
 	 * complete before it returns. */
 	void (*free)(rpc_tm_gateway *g);
@@ -76,6 +90,14 @@ struct rpc_jm_gateway_ops {
 	void (*task_state)(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
 			   uint64_t attempt, int vertex, int subtask, int state, const char *error,
 			   rpc_done_fn done, void *arg);
+	/* Task (vertex, subtask) of the job attempt acknowledged checkpoint id
+	 * with its operators' states (checkpoint/metadata.h's
+	 * cp_states_encode), or, with decline set, declined it for that
+	 * reason. */
+	void (*ack_checkpoint)(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			       uint64_t attempt, int vertex, int subtask, uint64_t id,
+			       const uint8_t *states, size_t len, const char *decline,
+			       rpc_done_fn done, void *arg);
 	void (*free)(rpc_jm_gateway *g);
 };
 

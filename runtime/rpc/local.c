@@ -101,6 +101,25 @@ static void ref_task_state(rpc_jm_gateway *g, const char *resource_id, const cha
 	}
 }
 
+static void ref_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			       uint64_t attempt, int vertex, int subtask, uint64_t id,
+			       const uint8_t *states, size_t len, const char *decline,
+			       rpc_done_fn done, void *arg)
+{
+	struct ref *r = (struct ref *)g;
+	pthread_mutex_lock(&registry_mu);
+	rpc_jm_gateway *t = r->e->target;
+	if (t)
+		t->ops->ack_checkpoint(t, resource_id, job_id, attempt, vertex, subtask, id, states,
+				       len, decline, done, arg);
+	pthread_mutex_unlock(&registry_mu);
+	if (!t && done) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "the JobMaster at local:%s is gone", r->e->name);
+		done(arg, FL_ECLOSED, msg, NULL, 0);
+	}
+}
+
 static void ref_free(rpc_jm_gateway *g)
 {
 	struct ref *r = (struct ref *)g;
@@ -110,7 +129,8 @@ static void ref_free(rpc_jm_gateway *g)
 	free(r);
 }
 
-static const struct rpc_jm_gateway_ops ref_ops = {.task_state = ref_task_state, .free = ref_free};
+static const struct rpc_jm_gateway_ops ref_ops = {
+    .task_state = ref_task_state, .ack_checkpoint = ref_ack_checkpoint, .free = ref_free};
 
 int rpc_local_open(const char *name, rpc_jm_gateway **out)
 {

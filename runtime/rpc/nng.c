@@ -158,6 +158,14 @@ static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t w
 			 s->address);
 		return false;
 	}
+	/* Checkpoint calls of a peer whose gateway does not take them. */
+	if ((req->method == RPC_TRIGGER_CHECKPOINT && !s->tm->ops->trigger_checkpoint) ||
+	    (req->method == RPC_NOTIFY_CHECKPOINT && !s->tm->ops->notify_checkpoint) ||
+	    (req->method == RPC_ACK_CHECKPOINT && !s->jm->ops->ack_checkpoint)) {
+		snprintf(why, whylen, "%s is not supported at %s", rpc_method_name(req->method),
+			 s->address);
+		return false;
+	}
 	rpc_args a;
 	if (rpc_args_decode(req->method, req->body, req->body_len, &a, why, whylen) != 0)
 		return false;
@@ -188,9 +196,23 @@ static bool dispatch(struct sctx *x, const rpc_request *req, char *why, size_t w
 	case RPC_HEARTBEAT:
 		tm->ops->heartbeat(tm, a.a, srv_done, x);
 		break;
+	case RPC_TRIGGER_CHECKPOINT:
+		tm->ops->trigger_checkpoint(tm, a.a, a.attempt, (int)a.vertex, (int)a.subtask,
+					    a.checkpoint, a.timestamp, (int)a.state, a.b, srv_done,
+					    x);
+		break;
+	case RPC_NOTIFY_CHECKPOINT:
+		tm->ops->notify_checkpoint(tm, a.a, a.attempt, a.checkpoint, a.state != 0, srv_done,
+					   x);
+		break;
 	case RPC_TASK_STATE:
 		s->jm->ops->task_state(s->jm, a.a, a.b, a.attempt, (int)a.vertex, (int)a.subtask,
 				       (int)a.state, a.c, srv_done, x);
+		break;
+	case RPC_ACK_CHECKPOINT:
+		s->jm->ops->ack_checkpoint(s->jm, a.a, a.b, a.attempt, (int)a.vertex,
+					   (int)a.subtask, a.checkpoint, a.bytes, a.blen, a.c,
+					   srv_done, x);
 		break;
 	case RPC_REGISTER_TM: {
 		rpc_tm_registration reg = {.resource_id = a.a,
@@ -700,6 +722,37 @@ static void tmc_heartbeat(rpc_tm_gateway *g, const char *jm_address, rpc_done_fn
 	cm_wbuf_fini(&w);
 }
 
+static void tmc_trigger_checkpoint(rpc_tm_gateway *g, const char *job_id, uint64_t attempt,
+				   int vertex, int subtask, uint64_t id, int64_t timestamp, int kind,
+				   const char *dir, rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 8192);
+	cm_wbuf_str(&w, job_id);
+	cm_wbuf_u64le(&w, attempt);
+	cm_wbuf_uvarint(&w, (uint64_t)vertex);
+	cm_wbuf_uvarint(&w, (uint64_t)subtask);
+	cm_wbuf_uvarint(&w, id);
+	cm_wbuf_svarint(&w, timestamp);
+	cm_wbuf_uvarint(&w, (uint64_t)kind);
+	cm_wbuf_str(&w, dir);
+	start_call(TMC(g), RPC_TRIGGER_CHECKPOINT, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
+static void tmc_notify_checkpoint(rpc_tm_gateway *g, const char *job_id, uint64_t attempt,
+				  uint64_t id, bool aborted, rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 256);
+	cm_wbuf_str(&w, job_id);
+	cm_wbuf_u64le(&w, attempt);
+	cm_wbuf_uvarint(&w, id);
+	cm_wbuf_uvarint(&w, aborted ? 1 : 0);
+	start_call(TMC(g), RPC_NOTIFY_CHECKPOINT, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
 static void tmc_free(rpc_tm_gateway *g)
 {
 	client_fini(TMC(g));
@@ -714,6 +767,8 @@ static const struct rpc_tm_gateway_ops tm_client_ops = {
     .release = tmc_release,
     .metrics = tmc_metrics,
     .heartbeat = tmc_heartbeat,
+    .trigger_checkpoint = tmc_trigger_checkpoint,
+    .notify_checkpoint = tmc_notify_checkpoint,
     .free = tmc_free,
 };
 
@@ -758,14 +813,33 @@ static void jmc_task_state(rpc_jm_gateway *g, const char *resource_id, const cha
 	cm_wbuf_fini(&w);
 }
 
+static void jmc_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			       uint64_t attempt, int vertex, int subtask, uint64_t id,
+			       const uint8_t *states, size_t len, const char *decline,
+			       rpc_done_fn done, void *arg)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, RPC_MAX_MESSAGE - 1024);
+	cm_wbuf_str(&w, resource_id);
+	cm_wbuf_str(&w, job_id);
+	cm_wbuf_u64le(&w, attempt);
+	cm_wbuf_uvarint(&w, (uint64_t)vertex);
+	cm_wbuf_uvarint(&w, (uint64_t)subtask);
+	cm_wbuf_uvarint(&w, id);
+	cm_wbuf_bytes(&w, states, len);
+	cm_wbuf_str(&w, decline);
+	start_call(&((struct jm_client *)g)->c, RPC_ACK_CHECKPOINT, &w, done, arg);
+	cm_wbuf_fini(&w);
+}
+
 static void jmc_free(rpc_jm_gateway *g)
 {
 	client_fini(&((struct jm_client *)g)->c);
 	free(g);
 }
 
-static const struct rpc_jm_gateway_ops jm_client_ops = {.task_state = jmc_task_state,
-							.free = jmc_free};
+static const struct rpc_jm_gateway_ops jm_client_ops = {
+    .task_state = jmc_task_state, .ack_checkpoint = jmc_ack_checkpoint, .free = jmc_free};
 
 int rpc_jm_gateway_nng(rpc_jm_gateway **out, const char *url, const cm_secret *secret,
 		       const char *cluster_id, int64_t timeout_ms, cm_err *err)

@@ -32,8 +32,14 @@ const char *rpc_method_name(int method)
 		return "metrics";
 	case RPC_HEARTBEAT:
 		return "heartbeat";
+	case RPC_TRIGGER_CHECKPOINT:
+		return "trigger checkpoint";
+	case RPC_NOTIFY_CHECKPOINT:
+		return "notify checkpoint";
 	case RPC_TASK_STATE:
 		return "task state";
+	case RPC_ACK_CHECKPOINT:
+		return "acknowledge checkpoint";
 	case RPC_REGISTER_TM:
 		return "register TaskManager";
 	case RPC_TM_HEARTBEAT:
@@ -55,8 +61,11 @@ int rpc_method_target(int method)
 	case RPC_RELEASE:
 	case RPC_METRICS:
 	case RPC_HEARTBEAT:
+	case RPC_TRIGGER_CHECKPOINT:
+	case RPC_NOTIFY_CHECKPOINT:
 		return 0;
 	case RPC_TASK_STATE:
+	case RPC_ACK_CHECKPOINT:
 		return 1;
 	case RPC_REGISTER_TM:
 	case RPC_TM_HEARTBEAT:
@@ -465,6 +474,32 @@ int rpc_args_decode(int method, const uint8_t *body, size_t len, rpc_args *out, 
 		cm_rbuf_strdup(&r, 64, &out->a);
 		out->offset = cm_rbuf_uvarint(&r);
 		break;
+	case RPC_TRIGGER_CHECKPOINT:
+		cm_rbuf_strdup(&r, 64, &out->a);
+		out->attempt = cm_rbuf_u64le(&r);
+		out->vertex = cm_rbuf_uvarint(&r);
+		out->subtask = cm_rbuf_uvarint(&r);
+		out->checkpoint = cm_rbuf_uvarint(&r);
+		out->timestamp = cm_rbuf_svarint(&r);
+		out->state = cm_rbuf_uvarint(&r);
+		cm_rbuf_strdup(&r, 4096, &out->b);
+		break;
+	case RPC_NOTIFY_CHECKPOINT:
+		cm_rbuf_strdup(&r, 64, &out->a);
+		out->attempt = cm_rbuf_u64le(&r);
+		out->checkpoint = cm_rbuf_uvarint(&r);
+		out->state = cm_rbuf_uvarint(&r);
+		break;
+	case RPC_ACK_CHECKPOINT:
+		cm_rbuf_strdup(&r, 256, &out->a);
+		cm_rbuf_strdup(&r, 64, &out->b);
+		out->attempt = cm_rbuf_u64le(&r);
+		out->vertex = cm_rbuf_uvarint(&r);
+		out->subtask = cm_rbuf_uvarint(&r);
+		out->checkpoint = cm_rbuf_uvarint(&r);
+		cm_rbuf_bytes(&r, RPC_MAX_MESSAGE, &out->bytes, &out->blen);
+		cm_rbuf_strdup(&r, 4096, &out->c);
+		break;
 	default:
 		cm_rbuf_fail(&r, "unknown method %d", method);
 		break;
@@ -473,6 +508,12 @@ int rpc_args_decode(int method, const uint8_t *body, size_t len, rpc_args *out, 
 	bool bad = cm_rbuf_end(&r) != 0 || (needs_a && !out->a) || out->vertex > INT32_MAX ||
 		   out->subtask > INT32_MAX || out->state > 64 || out->offset > INT64_MAX ||
 		   (method == RPC_TASK_STATE && !out->b) ||
+		   (method == RPC_TRIGGER_CHECKPOINT && (!out->b || out->state > 1)) ||
+		   (method == RPC_NOTIFY_CHECKPOINT && out->state > 1) ||
+		   (method == RPC_ACK_CHECKPOINT && !out->b) ||
+		   ((method == RPC_TRIGGER_CHECKPOINT || method == RPC_NOTIFY_CHECKPOINT ||
+		     method == RPC_ACK_CHECKPOINT) &&
+		    (out->checkpoint == 0 || out->checkpoint > INT64_MAX)) ||
 		   (method == RPC_REGISTER_TM &&
 		    (!out->b || !out->d || out->slots < 1 || out->slots > 1u << 20 ||
 		     out->cpu_milli > INT64_MAX || out->memory_bytes > INT64_MAX ||

@@ -30,7 +30,7 @@
 #include "common/auth.h"
 #include "common/buf.h"
 
-#define RPC_VERSION 1
+#define RPC_VERSION 2 /* 2: checkpoints */
 #define RPC_MAX_MESSAGE (17u * 1024u * 1024u) /* a descriptor and then some */
 #define RPC_MAX_SKEW_MS (5 * 60 * 1000)
 #define RPC_NONCE 16
@@ -44,7 +44,10 @@ enum rpc_method {
 	RPC_RELEASE = 5,
 	RPC_METRICS = 6,
 	RPC_HEARTBEAT = 7,
+	RPC_TRIGGER_CHECKPOINT = 8,
+	RPC_NOTIFY_CHECKPOINT = 9,
 	RPC_TASK_STATE = 20,
+	RPC_ACK_CHECKPOINT = 21,
 	RPC_REGISTER_TM = 30,
 	RPC_TM_HEARTBEAT = 31,
 	RPC_BLOB = 32,
@@ -130,12 +133,19 @@ int rpc_seen_add(rpc_seen *s, const rpc_request *r, int64_t now_wall_ms, char *w
  *                 network_bytes
  *   TM heartbeat  a (resource id)
  *   blob          a (hash), offset
+ *   trigger checkpoint  a (job id), attempt, vertex, subtask, checkpoint,
+ *                 timestamp, state (kind), b (directory)
+ *   notify checkpoint   a (job id), attempt, checkpoint, state (1: aborted)
+ *   ack checkpoint      a (resource id), b (job id), attempt, vertex,
+ *                 subtask, checkpoint, bytes (states), c (decline reason,
+ *                 NULL for an acknowledgement)
  */
 typedef struct rpc_args {
 	char *a, *b, *c, *d;
 	const uint8_t *bytes;
 	size_t blen;
-	uint64_t attempt, vertex, subtask, state, offset;
+	uint64_t attempt, vertex, subtask, state, offset, checkpoint;
+	int64_t timestamp;
 	uint64_t slots, cpu_milli, memory_bytes, managed_bytes, network_bytes;
 } rpc_args;
 
