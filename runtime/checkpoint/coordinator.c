@@ -398,7 +398,8 @@ static void unlink_pending(cp_coordinator *cp, struct pending *p)
 }
 
 /* Counts a failed checkpoint (mu held); true when the job must fail. */
-static bool failed_locked(cp_coordinator *cp, struct pending *p, const char *why, int64_t now)
+static bool failed_locked(cp_coordinator *cp, struct pending *p, const char *why, int64_t now,
+			  bool counts)
 {
 	cp_stat s;
 	stat_of(p, CP_FAILED, cp->ntasks, now, why, &s);
@@ -410,12 +411,14 @@ static bool failed_locked(cp_coordinator *cp, struct pending *p, const char *why
 	CM_WARN("checkpoint", "Checkpoint %llu of job %s failed: %s", (unsigned long long)p->id,
 		cp->job_id, why);
 	/* Savepoints do not count against the tolerable failures (Flink). */
-	if (p->kind == CP_CHECKPOINT)
+	if (p->kind == CP_CHECKPOINT && counts)
 		cp->consecutive_failures++;
-	return p->kind == CP_CHECKPOINT && cp->consecutive_failures > cp->c.tolerable_failures;
+	return p->kind == CP_CHECKPOINT && counts &&
+	       cp->consecutive_failures > cp->c.tolerable_failures;
 }
 
-int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now, bool *fail_job)
+int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now, bool counts,
+	     bool *fail_job)
 {
 	*fail_job = false;
 	int n = 0;
@@ -425,7 +428,7 @@ int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now, b
 		struct pending *next = p->next;
 		if (id == 0 || p->id == id) {
 			unlink_pending(cp, p);
-			if (failed_locked(cp, p, reason, now))
+			if (failed_locked(cp, p, reason, now, counts))
 				*fail_job = true;
 			discard_dir(p->dir, p->states, p->nstates);
 			pending_free(p);
@@ -437,7 +440,7 @@ int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now, b
 	return n;
 }
 
-int cp_expire(cp_coordinator *cp, int64_t now, bool *fail_job)
+int cp_expire(cp_coordinator *cp, int64_t now, uint64_t *last, bool *fail_job)
 {
 	*fail_job = false;
 	int n = 0;
@@ -456,8 +459,10 @@ int cp_expire(cp_coordinator *cp, int64_t now, bool *fail_job)
 			 "%lld ms)",
 			 (long long)cp->c.timeout_ms);
 		bool f = false;
-		n += cp_abort(cp, id, why, now, &f);
+		n += cp_abort(cp, id, why, now, true, &f);
 		*fail_job = *fail_job || f;
+		if (last)
+			*last = id;
 	}
 }
 
@@ -574,7 +579,7 @@ int cp_ack(cp_coordinator *cp, uint64_t id, size_t task, cp_op_state *states, si
 		int crc = complete_locked(cp, p, now, err);
 		if (crc) {
 			rc = crc;
-			*fail_job = failed_locked(cp, p, err->msg, now);
+			*fail_job = failed_locked(cp, p, err->msg, now, true);
 			discard_dir(p->dir, p->states, p->nstates);
 		} else {
 			rc = CP_ACK_COMPLETED;
@@ -584,7 +589,7 @@ int cp_ack(cp_coordinator *cp, uint64_t id, size_t task, cp_op_state *states, si
 	goto out;
 fail:
 	unlink_pending(cp, p);
-	*fail_job = failed_locked(cp, p, err->msg, now);
+	*fail_job = failed_locked(cp, p, err->msg, now, true);
 	discard_dir(p->dir, p->states, p->nstates);
 	pending_free(p);
 out:
@@ -597,7 +602,7 @@ out:
 void cp_job_ended(cp_coordinator *cp, bool cancelled, bool finished)
 {
 	bool ignored;
-	cp_abort(cp, 0, "the job ended", cm_now_ms(), &ignored);
+	cp_abort(cp, 0, "the job ended", cm_now_ms(), false, &ignored);
 	pthread_mutex_lock(&cp->mu);
 	bool discard = cp->c.retention == CP_RETAIN_NONE ||
 		       (cp->c.retention == CP_RETAIN_DELETE_ON_CANCEL && cancelled);
@@ -618,6 +623,20 @@ void cp_job_ended(cp_coordinator *cp, bool cancelled, bool finished)
 		}
 	}
 	pthread_mutex_unlock(&cp->mu);
+}
+
+int cp_path_of(cp_coordinator *cp, uint64_t id, char *dir, size_t dir_cap)
+{
+	pthread_mutex_lock(&cp->mu);
+	const struct completed *c =
+	    cp->savepoint && cp->savepoint->m.id == id ? cp->savepoint : NULL;
+	for (size_t i = 0; !c && i < cp->ndone; i++)
+		if (cp->done[i]->m.id == id)
+			c = cp->done[i];
+	if (c)
+		snprintf(dir, dir_cap, "%s", c->dir);
+	pthread_mutex_unlock(&cp->mu);
+	return c ? 0 : FL_ENOENT;
 }
 
 int cp_latest(cp_coordinator *cp, cp_metadata *out, char *dir, size_t dir_cap)

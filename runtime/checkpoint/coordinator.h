@@ -101,12 +101,15 @@ int cp_ack(cp_coordinator *cp, uint64_t id, size_t task, cp_op_state *states, si
 	   int64_t now_ms, bool *fail_job, cm_err *err);
 
 /* Aborts pending checkpoint id (a task declined it: reason) or, with id 0,
- * every pending one; removes their directories; counts each as failed.
- * *fail_job: more consecutive failures than tolerated. Returns how many
- * were aborted. */
-int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now_ms, bool *fail_job);
-/* Aborts the pending checkpoints older than the timeout, as cp_abort. */
-int cp_expire(cp_coordinator *cp, int64_t now_ms, bool *fail_job);
+ * every pending one; removes their directories; counts each as failed, and,
+ * when counts, against the tolerable number (not for the job's own failover
+ * or end, as Flink does not). *fail_job: more consecutive failures than
+ * tolerated. Returns how many were aborted. */
+int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now_ms, bool counts,
+	     bool *fail_job);
+/* Aborts the pending checkpoints older than the timeout, as cp_abort; *id
+ * (may be NULL): the last one aborted. */
+int cp_expire(cp_coordinator *cp, int64_t now_ms, uint64_t *id, bool *fail_job);
 /* The earliest time a pending checkpoint expires, or -1 when none is
  * pending. */
 int64_t cp_next_expiry(cp_coordinator *cp);
@@ -114,6 +117,10 @@ int64_t cp_next_expiry(cp_coordinator *cp);
 /* The job reached a final state: discards what the retention policy says
  * (and every pending checkpoint). cancelled: the job was cancelled. */
 void cp_job_ended(cp_coordinator *cp, bool cancelled, bool finished);
+
+/* The directory of completed checkpoint id (while it is retained, or the
+ * latest savepoint). Returns 0 or FL_ENOENT. */
+int cp_path_of(cp_coordinator *cp, uint64_t id, char *dir, size_t dir_cap);
 
 /* A deep copy of the latest completed checkpoint or savepoint, the one to
  * restore from, with its directory. Returns 0, FL_ENOENT (none) or

@@ -365,7 +365,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				       .slot_limit = a->slots,
 				       .placement = a->placement,
 				       .library = s->locator[0] ? s->locator : NULL,
-				       .job_id = j->id};
+				       .job_id = j->id,
+				       .cp = j->cp};
 			rc = jm_new(&jm, &p, &err);
 		}
 		if (rc == 0) {

@@ -17,6 +17,7 @@
 #include "common/sync.h"
 #include "graph/descriptor.h"
 #include "graph/outputs.h"
+#include "checkpoint/coordinator.h"
 #include "jobmanager/execgraph.h"
 #include "jobmanager/scheduler.h"
 
@@ -75,6 +76,14 @@ struct jm_jobmaster {
 	int metrics_pending;
 	bool final_metrics; /* the metrics round before release */
 	bool final_round_wanted; /* ... after the round in flight */
+	/* Checkpoints (loop thread): the coordinator, each vertex's first
+	 * task in the flat task numbering acknowledgements use, the timers,
+	 * the checkpoint in flight and the savepoint requests waiting. */
+	cp_coordinator *cp;
+	size_t *task_base;
+	uint64_t ckp_timer, ckp_expiry_timer;
+	uint64_t ckp_pending; /* 0: none */
+	struct sp_request *savepoints;
 	/* Completion, for jm_wait: mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -131,6 +140,7 @@ struct reply {
 	reply_fn handle;
 	int tm;
 	int vertex, subtask;
+	uint64_t checkpoint;
 	int rc;
 	char *msg;
 	uint8_t *payload;
@@ -335,6 +345,7 @@ static void report_progress(jm_jobmaster *jm)
 }
 
 static void release_everywhere(jm_jobmaster *jm);
+static void savepoint_done(jm_jobmaster *jm, uint64_t id, int rc, const char *text);
 
 static bool collect_metrics(jm_jobmaster *jm);
 
@@ -421,6 +432,18 @@ static void release_everywhere(jm_jobmaster *jm)
 	jm->phase = P_RELEASE;
 	cm_loop_timer_cancel(jm->loop, jm->heartbeat_timer);
 	cm_loop_timer_cancel(jm->loop, jm->progress_timer);
+	cm_loop_timer_cancel(jm->loop, jm->ckp_timer);
+	cm_loop_timer_cancel(jm->loop, jm->ckp_expiry_timer);
+	jm->ckp_timer = jm->ckp_expiry_timer = 0;
+	/* What is in flight cannot complete: the tasks are gone (not counted
+	 * against the tolerable failures, as a failover is not in Flink). */
+	if (jm->cp && jm->ckp_pending) {
+		bool fail;
+		cp_abort(jm->cp, jm->ckp_pending, "the job attempt ended", cm_now_ms(), false,
+			 &fail);
+		jm->ckp_pending = 0;
+	}
+	savepoint_done(jm, 0, FL_ECANCELED, "the job attempt ended before the savepoint completed");
 	jm->pending = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {
 		if (jm->tmi[k].lost)
@@ -595,7 +618,371 @@ static void gw_free(rpc_jm_gateway *g)
 	(void)g; /* embedded in the JobMaster */
 }
 
-static const struct rpc_jm_gateway_ops local_ops = {.task_state = gw_task_state, .free = gw_free};
+/* -------------------------------------------------------- checkpoints */
+
+struct sp_request {
+	struct sp_request *next;
+	uint64_t id; /* 0: not triggered yet */
+	char *target;
+	jm_savepoint_fn fn;
+	void *arg;
+};
+
+static void savepoint_done(jm_jobmaster *jm, uint64_t id, int rc, const char *text)
+{
+	struct sp_request **pp = &jm->savepoints;
+	while (*pp) {
+		struct sp_request *r = *pp;
+		if (id == 0 || r->id == id) {
+			*pp = r->next;
+			r->fn(r->arg, rc, text);
+			free(r->target);
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+}
+
+static void on_notified(jm_jobmaster *jm, struct reply *r)
+{
+	if (r->rc != 0 && !jm->tmi[r->tm].lost)
+		CM_WARN("jobmaster", "TaskManager %s did not take the end of checkpoint %llu: %s",
+			jm->tmi[r->tm].resource_id ? jm->tmi[r->tm].resource_id : "?",
+			(unsigned long long)r->checkpoint, r->msg ? r->msg : fl_strerror(r->rc));
+}
+
+/* Tells every TaskManager of the job that checkpoint id completed or was
+ * aborted (Flink's notifyCheckpointComplete / Aborted). */
+static void notify_everywhere(jm_jobmaster *jm, uint64_t id, bool aborted)
+{
+	for (size_t k = 0; k < jm->ntms; k++) {
+		if (jm->tmi[k].lost)
+			continue;
+		if (!jm->tms[k]->ops->notify_checkpoint)
+			continue;
+		struct reply *r = expect(jm, on_notified, (int)k);
+		if (!r)
+			continue;
+		r->checkpoint = id;
+		jm->tms[k]->ops->notify_checkpoint(jm->tms[k], jm->id, jm->attempt, id, aborted,
+						   on_done, r);
+	}
+}
+
+static void schedule_checkpoint(jm_jobmaster *jm);
+
+/* Checkpoint id failed (why): the tasks hear it was aborted, a savepoint
+ * request its failure; past the tolerable number the job fails. */
+static void checkpoint_failed(jm_jobmaster *jm, uint64_t id, const char *why, bool fail)
+{
+	if (jm->ckp_pending == id)
+		jm->ckp_pending = 0;
+	notify_everywhere(jm, id, true);
+	savepoint_done(jm, id, FL_EIO, why);
+	if (fail) {
+		char msg[CM_ERR_MSG_MAX];
+		snprintf(msg, sizeof(msg),
+			 "Exceeded checkpoint tolerable failure threshold "
+			 "(execution.checkpointing.tolerable-failed-checkpoints); the last "
+			 "failure: %.380s",
+			 why);
+		fail_job(jm, msg);
+		return;
+	}
+	schedule_checkpoint(jm);
+}
+
+static void expiry_tick(void *arg)
+{
+	jm_jobmaster *jm = arg;
+	jm->ckp_expiry_timer = 0;
+	bool fail = false;
+	uint64_t id = 0;
+	if (cp_expire(jm->cp, cm_now_ms(), &id, &fail) > 0)
+		checkpoint_failed(jm, id, "the checkpoint expired before completing", fail);
+	int64_t t = cp_next_expiry(jm->cp);
+	if (t >= 0 && jm->phase < P_RELEASE)
+		cm_loop_timer(jm->loop, t, expiry_tick, jm, &jm->ckp_expiry_timer);
+}
+
+static void on_trigger_sent(jm_jobmaster *jm, struct reply *r)
+{
+	if (r->rc == 0)
+		return;
+	char why[CM_ERR_MSG_MAX];
+	snprintf(why, sizeof(why), "triggering %s (%d/%d) on TaskManager %s failed: %.300s",
+		 jm->jg->vertices[r->vertex].name, r->subtask + 1,
+		 jm->jg->vertices[r->vertex].parallelism,
+		 jm->tmi[r->tm].resource_id ? jm->tmi[r->tm].resource_id : "?",
+		 r->msg ? r->msg : fl_strerror(r->rc));
+	bool fail = false;
+	if (cp_abort(jm->cp, r->checkpoint, why, cm_now_ms(), true, &fail) > 0)
+		checkpoint_failed(jm, r->checkpoint, why, fail);
+}
+
+/* Whether every task runs: Flink triggers only then (a task still
+ * deploying or already finished cannot take its barrier). */
+static bool all_running(const jm_jobmaster *jm)
+{
+	for (size_t v = 0; v < jm->jg->nvertices; v++)
+		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
+			if (jm->eg->vertices[v].subtasks[i].state != TM_TASK_RUNNING)
+				return false;
+	return true;
+}
+
+/* Starts a checkpoint or savepoint at every source task. */
+static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *target,
+			      uint64_t *id, cm_err *err)
+{
+	if (jm->phase != P_RUNNING || !all_running(jm))
+		return cm_err_set(err, FL_EINVAL,
+				  "not every task of job %s is RUNNING: a checkpoint needs them all",
+				  jm->id);
+	for (size_t k = 0; k < jm->ntms; k++)
+		if (!jm->tms[k]->ops->trigger_checkpoint || !jm->tms[k]->ops->notify_checkpoint)
+			return cm_err_set(err, FL_EINVAL,
+					  "TaskManager %s does not take checkpoints",
+					  jm->tmi[k].resource_id ? jm->tmi[k].resource_id : "?");
+	char dir[1100];
+	int64_t now = cm_now_ms(), wall = cm_wall_ms();
+	int rc = cp_trigger(jm->cp, now, kind, target, id, dir, sizeof(dir), err);
+	if (rc)
+		return rc;
+	jm->ckp_pending = *id;
+	CM_INFO("jobmaster", "Triggering %s %llu @ %lld for job %s: %s",
+		kind == CP_SAVEPOINT ? "savepoint" : "checkpoint", (unsigned long long)*id,
+		(long long)wall, jm->id, dir);
+	for (size_t v = 0; v < jm->jg->nvertices; v++) {
+		if (jm->jg->vertices[v].nin_edges)
+			continue;
+		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
+			uint32_t k = jm->where[v][i];
+			struct reply *r = expect(jm, on_trigger_sent, (int)k);
+			if (!r) {
+				bool fail = false;
+				cp_abort(jm->cp, *id, "out of memory", now, false, &fail);
+				jm->ckp_pending = 0;
+				return cm_err_set(err, FL_ENOMEM, "out of memory");
+			}
+			r->vertex = (int)v;
+			r->subtask = i;
+			r->checkpoint = *id;
+			jm->tms[k]->ops->trigger_checkpoint(jm->tms[k], jm->id, jm->attempt, (int)v, i,
+							    *id, wall, kind, dir, on_done, r);
+		}
+	}
+	int64_t t = cp_next_expiry(jm->cp);
+	if (t >= 0 && !jm->ckp_expiry_timer)
+		cm_loop_timer(jm->loop, t, expiry_tick, jm, &jm->ckp_expiry_timer);
+	return 0;
+}
+
+static void checkpoint_tick(void *arg)
+{
+	jm_jobmaster *jm = arg;
+	jm->ckp_timer = 0;
+	if (jm->phase != P_RUNNING)
+		return;
+	uint64_t id;
+	cm_err err = {0};
+	/* Savepoints asked for go first, one at a time. */
+	struct sp_request *sp = jm->savepoints;
+	while (sp && sp->id)
+		sp = sp->next;
+	int rc = sp ? trigger_checkpoint(jm, CP_SAVEPOINT, sp->target, &id, &err)
+		    : trigger_checkpoint(jm, CP_CHECKPOINT, NULL, &id, &err);
+	if (sp && rc == 0)
+		sp->id = id;
+	else if (sp && rc != FL_ERANGE && jm->ckp_pending == 0) {
+		/* Refused outright (no directory, tasks not running): say why. */
+		sp->id = UINT64_MAX;
+		savepoint_done(jm, UINT64_MAX, rc, err.msg);
+	} else if (rc && rc != FL_ERANGE) {
+		CM_DEBUG("jobmaster", "no checkpoint now: %s", err.msg);
+	}
+	schedule_checkpoint(jm);
+}
+
+/* Arms the timer for the next periodic checkpoint or waiting savepoint. */
+static void schedule_checkpoint(jm_jobmaster *jm)
+{
+	if (!jm->cp || jm->phase != P_RUNNING || jm->ckp_timer)
+		return;
+	int64_t now = cm_now_ms();
+	int64_t due = cp_next_due(jm->cp, now);
+	bool waiting = false;
+	for (struct sp_request *r = jm->savepoints; r; r = r->next)
+		waiting = waiting || r->id == 0;
+	if (waiting)
+		due = jm->ckp_pending ? now + 50 : now;
+	if (due < 0)
+		return;
+	/* While one is in flight, look again shortly after it may end. */
+	if (jm->ckp_pending && due < now + 50)
+		due = now + 50;
+	cm_loop_timer(jm->loop, due, checkpoint_tick, jm, &jm->ckp_timer);
+}
+
+struct ack {
+	jm_jobmaster *jm;
+	char resource_id[128];
+	char job_id[33];
+	uint64_t attempt, id;
+	int vertex, subtask;
+	uint8_t *states;
+	size_t len;
+	char *decline;
+};
+
+static void ack_free(struct ack *a)
+{
+	free(a->states);
+	free(a->decline);
+	free(a);
+}
+
+static void on_ack(void *arg)
+{
+	struct ack *a = arg;
+	jm_jobmaster *jm = a->jm;
+	struct report probe = {.attempt = a->attempt, .vertex = a->vertex, .subtask = a->subtask};
+	snprintf(probe.job_id, sizeof(probe.job_id), "%s", a->job_id);
+	snprintf(probe.resource_id, sizeof(probe.resource_id), "%s", a->resource_id);
+	if (!jm->cp || !report_is_ours(jm, &probe)) {
+		CM_WARN("jobmaster",
+			"ignored a checkpoint acknowledgement from %.100s for job %.40s, subtask "
+			"%d/%d: not a subtask of this attempt deployed there",
+			a->resource_id, a->job_id, a->vertex, a->subtask);
+		ack_free(a);
+		return;
+	}
+	const jg_vertex *jv = &jm->jg->vertices[a->vertex];
+	int64_t now = cm_now_ms();
+	bool fail = false;
+	char why[CM_ERR_MSG_MAX];
+	if (a->decline) {
+		snprintf(why, sizeof(why), "%s (%d/%d) declined checkpoint %llu: %.400s", jv->name,
+			 a->subtask + 1, jv->parallelism, (unsigned long long)a->id, a->decline);
+		if (cp_abort(jm->cp, a->id, why, now, true, &fail) > 0)
+			checkpoint_failed(jm, a->id, why, fail);
+		ack_free(a);
+		return;
+	}
+	cm_rbuf r;
+	cm_rbuf_init(&r, a->states, a->len);
+	cp_op_state *states = NULL;
+	size_t n = 0;
+	cm_err err = {0};
+	int rc = cp_states_decode(&r, &states, &n, &err);
+	if (rc) {
+		snprintf(why, sizeof(why), "%s (%d/%d) acknowledged checkpoint %llu with a malformed "
+					   "state: %.300s",
+			 jv->name, a->subtask + 1, jv->parallelism, (unsigned long long)a->id, err.msg);
+		if (cp_abort(jm->cp, a->id, why, now, true, &fail) > 0)
+			checkpoint_failed(jm, a->id, why, fail);
+		ack_free(a);
+		return;
+	}
+	size_t task = jm->task_base[a->vertex] + (size_t)a->subtask;
+	rc = cp_ack(jm->cp, a->id, task, states, n, now, &fail, &err);
+	free(states); /* the states themselves were taken */
+	if (rc == CP_ACK_COMPLETED) {
+		if (jm->ckp_pending == a->id)
+			jm->ckp_pending = 0;
+		notify_everywhere(jm, a->id, false);
+		char dir[1100] = "";
+		cp_path_of(jm->cp, a->id, dir, sizeof(dir));
+		savepoint_done(jm, a->id, 0, dir);
+		schedule_checkpoint(jm);
+	} else if (rc < 0) {
+		checkpoint_failed(jm, a->id, err.msg, fail);
+	}
+	ack_free(a);
+}
+
+static void gw_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			      uint64_t attempt, int vertex, int subtask, uint64_t id,
+			      const uint8_t *states, size_t len, const char *decline,
+			      rpc_done_fn done, void *arg)
+{
+	jm_jobmaster *jm = ((struct local_gateway *)g)->jm;
+	struct ack *a = calloc(1, sizeof(*a));
+	int rc = FL_ENOMEM;
+	if (a) {
+		a->jm = jm;
+		snprintf(a->resource_id, sizeof(a->resource_id), "%s", resource_id ? resource_id : "");
+		snprintf(a->job_id, sizeof(a->job_id), "%s", job_id ? job_id : "");
+		a->attempt = attempt;
+		a->vertex = vertex;
+		a->subtask = subtask;
+		a->id = id;
+		a->len = len;
+		bool ok = (!len || (a->states = malloc(len))) &&
+			  (!decline || (a->decline = strdup(decline)));
+		if (ok && len)
+			memcpy(a->states, states, len);
+		rc = ok ? cm_loop_post(jm->loop, on_ack, a) : FL_ENOMEM;
+		if (rc)
+			ack_free(a);
+	}
+	if (done)
+		done(arg, rc, rc ? "the JobMaster cannot take the acknowledgement" : NULL, NULL, 0);
+}
+
+struct sp_post {
+	jm_jobmaster *jm;
+	struct sp_request *r;
+};
+
+static void on_savepoint_request(void *arg)
+{
+	struct sp_post *p = arg;
+	jm_jobmaster *jm = p->jm;
+	struct sp_request *r = p->r;
+	free(p);
+	if (jm->phase > P_RUNNING) {
+		r->fn(r->arg, FL_ECANCELED, "the job is no longer running");
+		free(r->target);
+		free(r);
+		return;
+	}
+	r->next = jm->savepoints;
+	jm->savepoints = r;
+	if (jm->phase == P_RUNNING) {
+		cm_loop_timer_cancel(jm->loop, jm->ckp_timer);
+		jm->ckp_timer = 0;
+		schedule_checkpoint(jm);
+	}
+}
+
+int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, jm_savepoint_fn fn, void *arg)
+{
+	if (!jm->cp)
+		return FL_EINVAL;
+	struct sp_request *r = calloc(1, sizeof(*r));
+	struct sp_post *p = calloc(1, sizeof(*p));
+	if (!r || !p || (target && *target && !(r->target = strdup(target)))) {
+		free(r);
+		free(p);
+		return FL_ENOMEM;
+	}
+	r->fn = fn;
+	r->arg = arg;
+	p->jm = jm;
+	p->r = r;
+	int rc = cm_loop_post(jm->loop, on_savepoint_request, p);
+	if (rc) {
+		free(r->target);
+		free(r);
+		free(p);
+	}
+	return rc;
+}
+
+static const struct rpc_jm_gateway_ops local_ops = {
+    .task_state = gw_task_state, .ack_checkpoint = gw_ack_checkpoint, .free = gw_free};
 
 /* ------------------------------------------------------------ running */
 
@@ -614,6 +1001,7 @@ static void on_started(jm_jobmaster *jm, struct reply *r)
 	jm->phase = P_RUNNING;
 	cm_loop_timer(jm->loop, cm_now_ms() + PROGRESS_MS, progress_tick, jm,
 			      &jm->progress_timer);
+	schedule_checkpoint(jm);
 	maybe_end(jm);
 }
 
@@ -863,6 +1251,7 @@ static void free_tables(jm_jobmaster *jm)
 	free(jm->np);
 	free(jm->slot_limit);
 	free(jm->placement);
+	free(jm->task_base);
 	eg_free(jm->eg);
 }
 
@@ -898,6 +1287,7 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 	}
 	if (p->listener)
 		jm->L = *p->listener;
+	jm->cp = p->cp;
 	jm->gw.base.ops = &local_ops;
 	jm->gw.jm = jm;
 	if (p->job_id && strlen(p->job_id) == 32)
@@ -935,6 +1325,15 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 	for (size_t v = 0; v < jg->nvertices; v++)
 		if (!(jm->where[v] = calloc((size_t)jg->vertices[v].parallelism, sizeof(uint32_t))))
 			goto nomem_sync;
+	if (!(jm->task_base = calloc(jg->nvertices ? jg->nvertices : 1, sizeof(size_t))))
+		goto nomem_sync;
+	size_t ntasks = 0;
+	for (size_t v = 0; v < jg->nvertices; v++) {
+		jm->task_base[v] = ntasks;
+		ntasks += (size_t)jg->vertices[v].parallelism;
+	}
+	if (jm->cp)
+		cp_set_tasks(jm->cp, ntasks);
 	td_edge_bases(jg, jm->edge_base);
 	if (p->address) {
 		snprintf(jm->address, sizeof(jm->address), "%s", p->address);

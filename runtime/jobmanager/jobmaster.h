@@ -102,6 +102,10 @@ typedef struct jm_params {
 	const char *library;
 	/* The job's id (32 hex digits) when the caller chose it, else NULL. */
 	const char *job_id;
+	/* The job's checkpoint coordinator (borrowed; outlives the JobMaster),
+	 * NULL: no checkpoints. The JobMaster triggers periodic checkpoints
+	 * once every task runs, and savepoints on request. */
+	struct cp_coordinator *cp;
 } jm_params;
 
 /* Fills id with 32 random hex digits (Flink's JobID form). */
@@ -123,6 +127,15 @@ void jm_cancel(jm_jobmaster *jm);
 void jm_wait(jm_jobmaster *jm, jm_result *res);
 /* Frees the JobMaster (after jm_wait). */
 void jm_free(jm_jobmaster *jm);
+
+/* A savepoint's end, on the JobMaster's loop: rc 0 and its directory, or
+ * an error and why. */
+typedef void (*jm_savepoint_fn)(void *arg, int rc, const char *path_or_error);
+/* Takes a savepoint into target (NULL: the configured savepoint directory):
+ * fn is called exactly once, also when the job ends first. Thread-safe.
+ * Returns 0 (fn will be called) or FL_ENOMEM / FL_EINVAL (no coordinator;
+ * fn is not called). */
+int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, jm_savepoint_fn fn, void *arg);
 
 /* The JobMaster's own gateway, for an RPC server that exposes it. Owned by
  * the JobMaster. */

@@ -330,7 +330,7 @@ static void test_one_checkpoint_at_a_time_and_min_pause(void **st)
 			 FL_ERANGE);
 	assert_non_null(strstr(err.msg, "max-concurrent-checkpoints"));
 	bool fail;
-	assert_int_equal(cp_abort(cp, 0, "test", 100, &fail), 1);
+	assert_int_equal(cp_abort(cp, 0, "test", 100, true, &fail), 1);
 	assert_true(fail); /* no failure tolerated */
 	assert_int_equal(cp_next_due(cp, 200), 3100);
 	cm_err_clear(&err);
@@ -358,7 +358,7 @@ static void test_failures_count_until_the_tolerable_number(void **st)
 		assert_int_equal(cp_ack(cp, id, 0, &s, 1, i * 10000 + 1, &fail, &err),
 				 CP_ACK_PENDING);
 		/* A task declines: the checkpoint and its files go. */
-		assert_int_equal(cp_abort(cp, id, "a task declined", i * 10000 + 2, &fail), 1);
+		assert_int_equal(cp_abort(cp, id, "a task declined", i * 10000 + 2, true, &fail), 1);
 		assert_false(exists("%s", dir));
 		assert_int_equal(fail, i == 2); /* the third in a row is one too many */
 	}
@@ -370,7 +370,7 @@ static void test_failures_count_until_the_tolerable_number(void **st)
 	complete_one(cp, 40000, CP_CHECKPOINT, dir);
 	assert_int_equal(cp_trigger(cp, 50000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
 			 0);
-	assert_int_equal(cp_abort(cp, id, "declined", 50001, &fail), 1);
+	assert_int_equal(cp_abort(cp, id, "declined", 50001, true, &fail), 1);
 	assert_false(fail);
 	cp_free(cp);
 }
@@ -388,8 +388,10 @@ static void test_a_checkpoint_expires_after_its_timeout(void **st)
 	assert_int_equal(cp_trigger(cp, 1000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
 	assert_int_equal(cp_next_expiry(cp), 6000);
 	bool fail;
-	assert_int_equal(cp_expire(cp, 5999, &fail), 0);
-	assert_int_equal(cp_expire(cp, 6000, &fail), 1);
+	uint64_t gone = 0;
+	assert_int_equal(cp_expire(cp, 5999, &gone, &fail), 0);
+	assert_int_equal(cp_expire(cp, 6000, &gone, &fail), 1);
+	assert_int_equal(gone, id);
 	assert_true(fail);
 	cp_stats stats;
 	cp_get_stats(cp, &stats);
