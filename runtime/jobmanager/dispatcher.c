@@ -71,6 +71,11 @@ static void job_free(struct ds_job *j)
 	free(j->exceptions);
 	free(j->plan);
 	cp_free(j->cp);
+	while (j->sp_ops) {
+		struct ds_sp_op *o = j->sp_ops;
+		j->sp_ops = o->next;
+		free(o);
+	}
 	free(j);
 }
 
@@ -677,6 +682,127 @@ int ds_blob(void *arg, const char *hash, uint64_t offset, uint8_t *buf, size_t c
 		return cm_err_set(err, FL_EIO, "job library %.64s changed while being read", hash);
 	*n = got;
 	return 0;
+}
+
+/* ------------------------------------------------------- savepoints */
+
+struct sp_ctx {
+	ds_dispatcher *d;
+	struct ds_job *j;
+	char id[33];
+};
+
+/* A savepoint's end, on the JobMaster's loop (which the entry outlives). */
+static void on_savepoint_done(void *arg, int rc, const char *text)
+{
+	struct sp_ctx *c = arg;
+	ds_dispatcher *d = c->d;
+	struct ds_job *j = c->j;
+	bool cancel = false;
+	pthread_mutex_lock(&d->mu);
+	for (struct ds_sp_op *o = j->sp_ops; o; o = o->next)
+		if (strcmp(o->id, c->id) == 0) {
+			o->done = true;
+			o->rc = rc;
+			snprintf(o->result, sizeof(o->result), "%s", text ? text : "");
+			cancel = rc == 0 && o->cancel_job;
+		}
+	pthread_mutex_unlock(&d->mu);
+	if (rc == 0)
+		CM_INFO("dispatcher", "Savepoint %s of job %s completed: %s%s", c->id, j->id, text,
+			cancel ? "; cancelling the job" : "");
+	else
+		CM_WARN("dispatcher", "Savepoint %s of job %s failed: %s", c->id, j->id, text);
+	if (cancel)
+		cm_cancel_request(&j->cancel);
+	free(c);
+}
+
+int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool cancel_job,
+		 char trigger_id[33], cm_err *err)
+{
+	if (!j->cp)
+		return cm_err_set(err, FL_EINVAL,
+				  "Job %s is a batch job: it takes no savepoints, as in Flink", j->id);
+	struct ds_sp_op *o = calloc(1, sizeof(*o));
+	struct sp_ctx *c = calloc(1, sizeof(*c));
+	if (!o || !c) {
+		free(o);
+		free(c);
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	}
+	if (!trigger_id[0])
+		jm_new_job_id(trigger_id);
+	memcpy(o->id, trigger_id, 33);
+	memcpy(c->id, trigger_id, 33);
+	o->cancel_job = cancel_job;
+	c->d = d;
+	c->j = j;
+	pthread_mutex_lock(&d->mu);
+	jm_jobmaster *jm = j->status == EG_RUNNING ? j->jm : NULL;
+	int rc = 0;
+	if (!jm) {
+		rc = cm_err_set(err, FL_EINVAL, "Job %s is not running (%s): no savepoint", j->id,
+				eg_status_name(j->status));
+	} else {
+		o->next = j->sp_ops;
+		j->sp_ops = o;
+		if (++j->nsp_ops > DS_MAX_SAVEPOINT_OPS) {
+			/* Forget the oldest finished one. */
+			struct ds_sp_op **pp = &j->sp_ops, **oldest = NULL;
+			for (; *pp; pp = &(*pp)->next)
+				if ((*pp)->done)
+					oldest = pp;
+			if (oldest) {
+				struct ds_sp_op *gone = *oldest;
+				*oldest = gone->next;
+				free(gone);
+				j->nsp_ops--;
+			}
+		}
+		o = NULL;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (rc == 0) {
+		/* The caller's reference keeps the JobMaster until this returns;
+		 * the callback runs before the JobMaster ends. */
+		rc = jm_trigger_savepoint(jm, target, on_savepoint_done, c);
+		if (rc) {
+			pthread_mutex_lock(&d->mu);
+			for (struct ds_sp_op *x = j->sp_ops; x; x = x->next)
+				if (strcmp(x->id, trigger_id) == 0) {
+					x->done = true;
+					x->rc = rc;
+					snprintf(x->result, sizeof(x->result), "%s",
+						 "the JobMaster cannot take the request");
+				}
+			pthread_mutex_unlock(&d->mu);
+			free(c);
+			rc = 0; /* the operation exists and says why it failed */
+		}
+		CM_INFO("dispatcher", "Triggering savepoint %s of job %s into %s%s", trigger_id,
+			j->id, target && *target ? target : "the configured directory",
+			cancel_job ? ", then cancelling the job" : "");
+		return 0;
+	}
+	free(o);
+	free(c);
+	return rc;
+}
+
+int ds_savepoint_status(ds_dispatcher *d, struct ds_job *j, const char *id, struct ds_sp_op *out)
+{
+	int rc = FL_ENOENT;
+	pthread_mutex_lock(&d->mu);
+	for (struct ds_sp_op *o = j->sp_ops; o; o = o->next)
+		if (strcmp(o->id, id) == 0) {
+			*out = *o;
+			out->next = NULL;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&d->mu);
+	return rc;
 }
 
 /* ------------------------------------------------------- main() runs */

@@ -68,11 +68,28 @@ struct ds_job {
 	/* Its checkpoints across restarts; NULL for a batch job. Thread-safe
 	 * on its own; freed with the entry. */
 	struct cp_coordinator *cp;
+	/* Savepoint operations asked for through the REST API (mu), newest
+	 * first, at most DS_MAX_SAVEPOINT_OPS. */
+	struct ds_sp_op *sp_ops;
+	int nsp_ops;
 	/* Subtasks of all its vertices, and how many are in each state
 	 * while it has no JobMaster: all CREATED before, as archived after
 	 * (mu). With a JobMaster, its loop has the counts. */
 	int ntasks;
 	int task_counts[TM_TASK_NSTATES];
+};
+
+/* Savepoint operations kept per job (Flink's completed-operation cache). */
+#define DS_MAX_SAVEPOINT_OPS 64
+
+/* A savepoint (or stop-with-savepoint) asked for through the REST API. */
+struct ds_sp_op {
+	struct ds_sp_op *next;
+	char id[33]; /* the trigger id */
+	bool done;
+	int rc;		  /* 0: result is the savepoint's path, else why it failed */
+	bool cancel_job;  /* cancel the job once the savepoint completed */
+	char result[1100];
 };
 
 /* Records a failure that restarted j (takes j->hmu). */
@@ -108,6 +125,15 @@ cJSON *ds_exceptions_tree(struct ds_job *j, const jm_view *v);
 char *ds_print_free(cJSON *o);
 /* Adds up the subtasks of every vertex in each state (on the loop). */
 void ds_task_counts(const jm_view *v, int counts[TM_TASK_NSTATES]);
+
+/* Starts a savepoint of running job j into target (NULL: the configured
+ * directory), cancelling the job after it when cancel_job; trigger_id
+ * names the operation (given: 32 hex digits, else a new one). Returns 0,
+ * FL_EINVAL (a batch job, not running: err says) or FL_ENOMEM. */
+int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool cancel_job,
+		 char trigger_id[33], cm_err *err);
+/* A copy of operation id of j. Returns 0 or FL_ENOENT. */
+int ds_savepoint_status(ds_dispatcher *d, struct ds_job *j, const char *id, struct ds_sp_op *out);
 
 /* Uploads and runs (dispatcher.c), for the REST handlers. */
 int ds_jar_add(ds_dispatcher *d, const char *filename, const uint8_t *data, size_t len,

@@ -587,6 +587,122 @@ static int h_job_cancel(void *arg, const rest_request *req, rest_response *resp)
 	return rc;
 }
 
+/* ---- savepoints (Flink's SavepointHandlers and StopWithSavepoint) */
+
+/* Starts a savepoint from body fields target_key and cancel_key. */
+static int savepoint_request(void *arg, const rest_request *req, rest_response *resp,
+			     const char *target_key, const char *cancel_key, bool always_cancel)
+{
+	ds_dispatcher *d = arg;
+	cJSON *body = NULL;
+	if (req->body_len > 0) {
+		body = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+		if (!body || !cJSON_IsObject(body)) {
+			cJSON_Delete(body);
+			return rest_error(resp, 400, "Request body is not a JSON object");
+		}
+	}
+	const cJSON *target = cJSON_GetObjectItemCaseSensitive(body, target_key);
+	const cJSON *cancel = cancel_key ? cJSON_GetObjectItemCaseSensitive(body, cancel_key) : NULL;
+	const cJSON *tid = cJSON_GetObjectItemCaseSensitive(body, "triggerId");
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(body, "formatType");
+	int rc;
+	if (target && !cJSON_IsNull(target) && !cJSON_IsString(target)) {
+		rc = rest_error(resp, 400, "%s must be a string", target_key);
+		goto out;
+	}
+	if (cancel && !cJSON_IsNull(cancel) && !cJSON_IsBool(cancel)) {
+		rc = rest_error(resp, 400, "%s must be true or false", cancel_key);
+		goto out;
+	}
+	if (tid && !cJSON_IsNull(tid) && (!cJSON_IsString(tid) || !valid_job_id(tid->valuestring))) {
+		rc = rest_error(resp, 400, "triggerId must be 32 hex digits");
+		goto out;
+	}
+	if (fmt && !cJSON_IsNull(fmt) &&
+	    (!cJSON_IsString(fmt) || (strcmp(fmt->valuestring, "CANONICAL") != 0 &&
+				      strcmp(fmt->valuestring, "NATIVE") != 0))) {
+		rc = rest_error(resp, 400, "formatType must be CANONICAL or NATIVE");
+		goto out;
+	}
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j) {
+		rc = 0;
+		goto out;
+	}
+	char id[33] = "";
+	if (tid && cJSON_IsString(tid))
+		snprintf(id, sizeof(id), "%s", tid->valuestring);
+	struct ds_sp_op known;
+	if (id[0] && ds_savepoint_status(d, j, id, &known) == 0) {
+		/* Flink: a trigger id already used answers with that operation. */
+		ds_job_put(d, j);
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "request-id", id);
+		rc = rest_json(resp, 202, o);
+		goto out;
+	}
+	cm_err err = {0};
+	rc = ds_savepoint(d, j, target && cJSON_IsString(target) ? target->valuestring : NULL,
+			  always_cancel || cJSON_IsTrue(cancel), id, &err);
+	ds_job_put(d, j);
+	if (rc == FL_EINVAL) {
+		rc = rest_error(resp, 409, "%s", err.msg);
+	} else if (rc == 0) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "request-id", id);
+		rc = rest_json(resp, 202, o);
+	}
+out:
+	cJSON_Delete(body);
+	return rc;
+}
+
+static int h_savepoint_trigger(void *arg, const rest_request *req, rest_response *resp)
+{
+	return savepoint_request(arg, req, resp, "target-directory", "cancel-job", false);
+}
+
+/* Stop with a savepoint: flinc takes the savepoint and then cancels the job
+ * (Flink finishes it; see the README). */
+static int h_job_stop(void *arg, const rest_request *req, rest_response *resp)
+{
+	return savepoint_request(arg, req, resp, "targetDirectory", NULL, true);
+}
+
+static int h_savepoint_status(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *tid = rest_param(req, "triggerid");
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	struct ds_sp_op op;
+	int rc = ds_savepoint_status(d, j, tid ? tid : "", &op);
+	ds_job_put(d, j);
+	if (rc)
+		return rest_error(resp, 404, "There is no savepoint operation with triggerId=%.64s "
+					     "for job %s.",
+				  tid ? tid : "", j->id);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *st = cJSON_AddObjectToObject(o, "status");
+	cJSON_AddStringToObject(st, "id", op.done ? "COMPLETED" : "IN_PROGRESS");
+	if (op.done) {
+		cJSON *oper = cJSON_AddObjectToObject(o, "operation");
+		if (op.rc == 0) {
+			char loc[1200];
+			snprintf(loc, sizeof(loc), "file:%s", op.result);
+			cJSON_AddStringToObject(oper, "location", loc);
+		} else {
+			cJSON *f = cJSON_AddObjectToObject(oper, "failure-cause");
+			cJSON_AddStringToObject(f, "class", "flinc.SavepointFailure");
+			cJSON_AddStringToObject(f, "stack-trace", op.result);
+			cJSON_AddStringToObject(f, "serialized-throwable", "");
+		}
+	}
+	return rest_json(resp, 200, o);
+}
+
 static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subtask, int64_t now);
 
 struct vertex_req {
@@ -2146,6 +2262,9 @@ static int ds_rest_dashboard_routes(ds_dispatcher *d, rest_server *s)
 	    {"GET", "/jobs/:jobid/checkpoints", h_checkpoints},
 	    {"GET", "/jobs/:jobid/checkpoints/config", h_checkpoints_config},
 	    {"GET", "/jobs/:jobid/checkpoints/details/:checkpointid", h_checkpoint_details},
+	    {"POST", "/jobs/:jobid/savepoints", h_savepoint_trigger},
+	    {"GET", "/jobs/:jobid/savepoints/:triggerid", h_savepoint_status},
+	    {"POST", "/jobs/:jobid/stop", h_job_stop},
 	    {"GET", "/jobs/:jobid/jobmanager/config", h_dash_job_jm_config},
 	    {"GET", "/jobs/:jobid/jobmanager/environment", h_dash_environment},
 	    {"GET", "/jobs/:jobid/vertices/:vertexid/subtasks/metrics", h_dash_subtask_metrics},
