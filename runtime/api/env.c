@@ -679,6 +679,31 @@ FL_API fl_stream *fl_name(fl_stream *s, const char *name)
 	return s;
 }
 
+FL_API fl_stream *fl_uid(fl_stream *s, const char *uid)
+{
+	sg_node *n = settable(s, "uid");
+	if (!n)
+		return NULL;
+	size_t len = uid ? strlen(uid) : 0;
+	bool ok = len > 0 && len <= 128;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char)uid[i] >= 0x20 && uid[i] != 0x7f && uid[i] != '/';
+	if (!ok) {
+		env_fail(s->env, FL_EINVAL,
+			 "uid: the uid of '%s' must be 1 to 128 printable characters without '/'",
+			 n->name);
+		return NULL;
+	}
+	char *c = strdup(uid);
+	if (!c) {
+		env_fail(s->env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	free(n->uid);
+	n->uid = c;
+	return s;
+}
+
 FL_API fl_stream *fl_disable_chaining(fl_stream *s)
 {
 	sg_node *n = settable(s, "disable_chaining");

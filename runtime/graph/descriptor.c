@@ -126,6 +126,8 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		op->node = n->id;
 		op->kind = n->kind;
 		op->name = dup_or_null(n->name, &oom);
+		char ub[160];
+		op->uid = dup_or_null(sg_node_uid(n, ub, sizeof(ub)), &oom);
 		op->fn_symbol = dup_or_null(n->fn_symbol, &oom);
 		if (sg_kind_is_keyed(n->kind))
 			key_copy(&op->key, &n->inputs[0].key, &oom);
@@ -185,6 +187,7 @@ void td_free(td_task *td)
 	for (size_t i = 0; i < td->nops; i++) {
 		td_op *op = &td->ops[i];
 		free(op->name);
+		free(op->uid);
 		free(op->fn_symbol);
 		key_fini(&op->key);
 		for (size_t p = 0; p < op->npaths; p++)

@@ -62,6 +62,7 @@ typedef struct td_op {
 	int node; /* stream node id (metrics are per node) */
 	enum sg_kind kind;
 	char *name;
+	char *uid;	 /* its stable id (sg_node_uid): names its state in checkpoints */
 	char *fn_symbol; /* NULL when the kind has no user function */
 	td_key key;	 /* keyed operators: the key of their input */
 	int64_t gen_count;

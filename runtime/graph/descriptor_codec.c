@@ -2,7 +2,7 @@
  * descriptor_codec.c — the wire form of a task deployment descriptor
  * (common/buf.h encodings), and its decoder for input from a peer.
  *
- *   u32le magic "TDD1", then the fields of td_task in declaration order;
+ *   u32le magic "TDD2", then the fields of td_task in declaration order;
  *   arrays as a count then their elements; strings as cm_wbuf_str.
  *
  * The decoder checks structure as well as bytes: kinds and partitioners
@@ -18,7 +18,7 @@
 #include "common/buf.h"
 #include "graph/descriptor.h"
 
-#define TD_MAGIC 0x31444454u /* "TDD1" */
+#define TD_MAGIC 0x32444454u /* "TDD2" (2: operator uids) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -71,6 +71,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_uvarint(&w, (uint64_t)op->node);
 		cm_wbuf_u8(&w, (uint8_t)op->kind);
 		cm_wbuf_str(&w, op->name);
+		cm_wbuf_str(&w, op->uid);
 		cm_wbuf_str(&w, op->fn_symbol);
 		put_key(&w, &op->key);
 		cm_wbuf_svarint(&w, op->gen_count);
@@ -220,6 +221,7 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 		cm_rbuf_fail(r, "unknown operator kind %u at byte %zu", kind, at);
 	op->kind = (enum sg_kind)kind;
 	op->name = get_req_str(r, "operator name");
+	op->uid = get_req_str(r, "operator uid");
 	at = cm_rbuf_offset(r);
 	op->fn_symbol = get_str(r);
 	if (!cm_rbuf_error(r) && kind_needs_fn(op->kind) && !op->fn_symbol)

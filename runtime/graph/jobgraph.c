@@ -84,6 +84,15 @@ static int resolve_nodes(jg_graph *g, cm_err *err)
 						  n->coloc_group, m->name, g->node_slot_group[j],
 						  n->name, g->node_slot_group[i]);
 		}
+		/* Stable ids name state in savepoints: one operator each. */
+		char ua[160], ub[160];
+		const char *uid = sg_node_uid(n, ua, sizeof(ua));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(sg_node_uid(sg->nodes[j], ub, sizeof(ub)), uid) == 0)
+				return cm_err_set(err, FL_EINVAL,
+						  "operators '%s' and '%s' have the same uid '%s'; a uid "
+						  "names one operator's state in savepoints",
+						  sg->nodes[j]->name, n->name, uid);
 		for (size_t j = 0; j < n->ninputs; j++) {
 			const sg_edge *e = &n->inputs[j];
 			if (e->src < 0 || (size_t)e->src >= i)

@@ -1,6 +1,7 @@
 #include "graph/streamgraph.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,7 @@ static void node_free(sg_node *n)
 	if (!n)
 		return;
 	free(n->name);
+	free(n->uid);
 	free(n->fn_symbol);
 	free(n->slot_group);
 	free(n->coloc_group);
@@ -139,6 +141,14 @@ int sg_add_node(sg_graph *g, enum sg_kind kind, const sg_edge *inputs, size_t ni
 oom:
 	node_free(n);
 	return FL_ENOMEM;
+}
+
+const char *sg_node_uid(const sg_node *n, char *buf, size_t cap)
+{
+	if (n->uid)
+		return n->uid;
+	snprintf(buf, cap, "%s-%d", sg_kind_type(n->kind), n->id);
+	return buf;
 }
 
 const char *sg_kind_default_name(enum sg_kind kind)

@@ -62,6 +62,7 @@ typedef struct sg_node {
 	int id; /* index in sg_graph.nodes */
 	enum sg_kind kind;
 	char *name;      /* user-set or default name */
+	char *uid;       /* fl_uid, or NULL: generated (sg_node_uid) */
 	char *fn_symbol; /* map/flat_map/filter/reduce/generator function */
 	int parallelism; /* 0: the job default */
 	int max_parallelism;
@@ -129,6 +130,10 @@ void sg_graph_free(sg_graph *g);
  * at the node (owned by g). Returns 0 or FL_ENOMEM. */
 int sg_add_node(sg_graph *g, enum sg_kind kind, const sg_edge *inputs, size_t ninputs,
 		sg_node **out);
+
+/* The node's stable id: its fl_uid, or "<type>-<id>" ("sum-3") written to
+ * buf. */
+const char *sg_node_uid(const sg_node *n, char *buf, size_t cap);
 
 /* Default display name of a node kind ("Map", "Keyed Aggregation", ...). */
 const char *sg_kind_default_name(enum sg_kind kind);

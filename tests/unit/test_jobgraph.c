@@ -344,6 +344,36 @@ static void test_explicit_forward_with_parallelism_change_is_an_error(void **sta
 	fl_env_free(env);
 }
 
+static void test_uids_are_generated_checked_and_unique(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_stream *s = fl_uid(fl_generator(env, 10, 0, tg_gen), "numbers");
+	assert_non_null(s);
+	fl_discard(fl_map(fl_map(s, tg_map), tg_map));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	char b[160];
+	assert_string_equal(sg_node_uid(env->graph->nodes[0], b, sizeof(b)), "numbers");
+	assert_string_equal(sg_node_uid(env->graph->nodes[1], b, sizeof(b)), "map-1");
+	assert_string_equal(sg_node_uid(env->graph->nodes[3], b, sizeof(b)), "discard-3");
+	jg_free(jg);
+	fl_env_free(env);
+	/* Two operators with one uid: refused, naming both. */
+	env = env_p(1);
+	fl_discard(fl_uid(fl_map(fl_uid(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), "m"),
+				 tg_map),
+			  "m"));
+	assert_null(build(env, &err));
+	assert_non_null(strstr(err.msg, "the same uid 'm'"));
+	fl_env_free(env);
+	/* A uid that could not name a file or a log line. */
+	env = env_p(1);
+	assert_null(fl_uid(fl_generator(env, 10, 0, tg_gen), "a/b"));
+	assert_non_null(strstr(fl_env_error(env), "printable characters without '/'"));
+	fl_env_free(env);
+}
+
 static void test_parallelism_above_max_parallelism_is_an_error(void **state)
 {
 	fl_env *env = env_p(8);
@@ -524,6 +554,7 @@ int main(void)
 	    cmocka_unit_test(test_union_is_a_chain_head_with_two_inputs),
 	    cmocka_unit_test(test_one_operator_feeding_two_chained_sinks_is_a_tree),
 	    cmocka_unit_test(test_explicit_forward_with_parallelism_change_is_an_error),
+	    cmocka_unit_test(test_uids_are_generated_checked_and_unique),
 	    cmocka_unit_test(test_parallelism_above_max_parallelism_is_an_error),
 	    cmocka_unit_test(test_batch_mode_refuses_an_unbounded_source),
 	    cmocka_unit_test(test_a_dataflow_without_sink_is_an_error),

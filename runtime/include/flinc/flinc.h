@@ -391,6 +391,16 @@ FL_API fl_stream *fl_discard(fl_stream *in);
 FL_API fl_stream *fl_set_parallelism(fl_stream *s, int parallelism);
 FL_API fl_stream *fl_set_max_parallelism(fl_stream *s, int max_parallelism);
 FL_API fl_stream *fl_name(fl_stream *s, const char *name);
+/*
+ * The operator's stable id (Flink's uid()): how a savepoint or checkpoint
+ * names its state, so that a changed program finds it again. At most 128
+ * printable bytes without '/', unique within the job. Without one, an
+ * operator's id is generated from its kind and its position in the program
+ * ("sum-3"): stable while the program's operators stay the same, lost when
+ * operators are added before it — set uids on stateful operators of jobs
+ * that will be upgraded, as Flink advises.
+ */
+FL_API fl_stream *fl_uid(fl_stream *s, const char *uid);
 FL_API fl_stream *fl_disable_chaining(fl_stream *s);
 FL_API fl_stream *fl_start_new_chain(fl_stream *s);
 FL_API fl_stream *fl_slot_sharing_group(fl_stream *s, const char *group);
