@@ -165,7 +165,7 @@ static void put_framed(struct writer_chan *wc, const uint8_t *rec, uint32_t len)
 {
 	size_t vlen = varint_len(len);
 	net_buffer *b = wc->cur;
-	b->len += (uint32_t)row_varint_put(b->data + b->len, vlen, len);
+	b->len += (uint32_t)cm_varint_put(b->data + b->len, vlen, len);
 	memcpy(b->data + b->len, rec, len);
 	b->len += len;
 }
@@ -238,7 +238,7 @@ static int encode_into(net_buffer *b, const fl_row *r, size_t vmax, size_t *row_
 	size_t v = varint_len(n);
 	if (v < vmax)
 		memmove(p + v, p + vmax, n);
-	row_varint_put(p, v, n);
+	cm_varint_put(p, v, n);
 	b->len += (uint32_t)(v + n);
 	*row_len = n;
 	return 1;
@@ -266,11 +266,50 @@ encoded:
 	return after_record(w, wc);
 }
 
+/*
+ * The common case, a row encoded straight after a one-byte length prefix in
+ * the current buffer: no bound computed, nothing moved. A row of 128 bytes
+ * or more slides up by the extra prefix bytes when they fit. Returns 1 when
+ * the row was written (or found over the size limit: *rc says which), 0
+ * when the general path must take it.
+ */
+static inline int emit_row_fast(net_writer *w, struct writer_chan *wc, const fl_row *r, int *rc)
+{
+	net_buffer *b = wc->cur;
+	if (!b || b->cap - b->len < 2)
+		return 0;
+	uint8_t *p = b->data + b->len;
+	size_t room = b->cap - b->len;
+	size_t n = row_encode(r, p + 1, room - 1);
+	if (n == 0)
+		return 0;
+	size_t v = 1;
+	if (n >= 0x80) {
+		if (n > ROW_MAX_ENCODED) {
+			*rc = FL_ERANGE;
+			return 1;
+		}
+		v = varint_len(n);
+		if (v + n > room)
+			return 0;
+		memmove(p + v, p + 1, n);
+	}
+	cm_varint_put(p, v, n);
+	b->len += (uint32_t)(v + n);
+	*rc = after_record(w, wc);
+	return 1;
+}
+
 int net_writer_emit_row(net_writer *w, int channel, const fl_row *r)
 {
+	if (w->part != NET_PART_BROADCAST) {
+		struct writer_chan *wc = &w->chans[pick_channel(w, channel)];
+		int rc;
+		if (emit_row_fast(w, wc, r, &rc))
+			return rc;
+		return emit_row_to(w, wc, r, row_encoded_bound(r));
+	}
 	size_t bound = row_encoded_bound(r);
-	if (w->part != NET_PART_BROADCAST)
-		return emit_row_to(w, &w->chans[pick_channel(w, channel)], r, bound);
 	if (bound > ROW_MAX_ENCODED + ROW_VARINT_MAX)
 		bound = ROW_MAX_ENCODED + ROW_VARINT_MAX;
 	if (w->scratch_cap < bound) {
