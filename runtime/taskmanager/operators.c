@@ -419,6 +419,15 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 		} else if ((rc = agg_numeric(op, &acc, in)) != 0) {
 			return rc;
 		} else {
+			/* Only field f changed: when its encoding keeps its
+			 * length, patch the stored value in place (emitting
+			 * after, as acc's strings point into it but field f is
+			 * not a string) instead of encoding and storing the
+			 * row again. */
+			size_t vl;
+			uint8_t *mv = st_heapmap_value_at(op->state, pos, &vl);
+			if (row_patch_field(mv, vl, &acc, op->node->field))
+				return t->batch ? 0 : emit(op, &acc);
 			result = &acc;
 		}
 	} else if (op->node->kind != SG_REDUCE) {

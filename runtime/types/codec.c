@@ -344,6 +344,51 @@ int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed)
 	return 0;
 }
 
+int row_patch_field(uint8_t *buf, size_t len, const fl_row *r, uint32_t f)
+{
+	if (f >= r->nfields)
+		return 0;
+	/* Field f's offset from r's fields before it, which buf holds
+	 * unchanged: sizes from registers, no walk over the bytes. */
+	size_t off = 1;
+	for (uint32_t i = 0; i < f; i++) {
+		uint8_t t = r->types[i];
+		if (t == FL_INT64 || t == FL_TIMESTAMP)
+			off += 1 + cm_varint_len(cm_zigzag(r->values[i].u.i));
+		else if (t == FL_DOUBLE)
+			off += 9;
+		else if (t == FL_BOOL)
+			off += 2;
+		else if (t == FL_STRING || t == FL_BYTES)
+			off += 1 + cm_varint_len(r->values[i].u.s.len) + r->values[i].u.s.len;
+		else
+			off += 1;
+	}
+	uint8_t t = r->types[f];
+	if (off >= len || buf[off] != t)
+		return 0;
+	uint8_t *p = buf + off + 1;
+	size_t room = len - off - 1;
+	if (t == FL_DOUBLE) {
+		if (room < 8)
+			return 0;
+		store_le64(p, double_bits(r->values[f].u.d));
+		return 1;
+	}
+	if (t != FL_INT64 && t != FL_TIMESTAMP)
+		return 0;
+	size_t old = 0; /* the old varint's length */
+	while (old < room && old < ROW_VARINT_MAX && (p[old] & 0x80))
+		old++;
+	if (old == room || old == ROW_VARINT_MAX)
+		return 0;
+	uint64_t z = cm_zigzag(r->values[f].u.i);
+	if (old + 1 != cm_varint_len(z))
+		return 0;
+	varint_put_unchecked(p, z);
+	return 1;
+}
+
 static int strings_point_into(const fl_row *r, const uint8_t *buf, size_t cap)
 {
 	if (!buf)
