@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "types/codec.h"
 
 struct writer_chan {
@@ -43,6 +44,11 @@ struct net_writer {
 	size_t scratch_cap;
 	/* Read by the metrics thread while the task thread writes. */
 	_Atomic uint64_t bytes_out;
+	/* Task thread only (the task publishes them with its counters): data
+	 * buffers sent, and nanoseconds spent waiting to hand a buffer over or
+	 * for a free one (Flink's back-pressured time), both per buffer. */
+	uint64_t buffers_out;
+	uint64_t back_pressured_ns;
 	int failed_ch; /* the channel whose send failed last, or -1 */
 };
 
@@ -118,7 +124,12 @@ static int send_cur(net_writer *w, struct writer_chan *wc)
 	wc->cur = NULL;
 	assert(wc->oc != NULL);
 	atomic_fetch_add_explicit(&w->bytes_out, b->len, memory_order_relaxed);
+	w->buffers_out++;
+	/* A send waits while the consumer has no room or credit: timed as
+	 * back-pressure, two clock reads per buffer (tens of KiB of records). */
+	int64_t t0 = cm_now_ns();
 	int rc = net_outchan_send(wc->oc, b);
+	w->back_pressured_ns += (uint64_t)(cm_now_ns() - t0);
 	if (rc)
 		w->failed_ch = (int)(wc - w->chans);
 	return rc;
@@ -142,8 +153,16 @@ static int ensure_room(net_writer *w, struct writer_chan *wc, size_t need)
 		net_buffer_free(b);
 		wc->cur = NULL;
 	}
-	if (w->quota && need <= w->buffer_size)
-		return net_quota_take(w->quota, true, &w->cancelled, &wc->cur);
+	if (w->quota && need <= w->buffer_size) {
+		/* Only a take that has to wait is timed. */
+		int rc = net_quota_take(w->quota, false, &w->cancelled, &wc->cur);
+		if (rc != FL_ERANGE)
+			return rc;
+		int64_t t0 = cm_now_ns();
+		rc = net_quota_take(w->quota, true, &w->cancelled, &wc->cur);
+		w->back_pressured_ns += (uint64_t)(cm_now_ns() - t0);
+		return rc;
+	}
 	size_t cap = need > w->buffer_size ? need : w->buffer_size;
 	if (cap > NET_MAX_BUFFER)
 		cap = NET_MAX_BUFFER;
@@ -381,4 +400,14 @@ const char *net_writer_why(net_writer *w, int ch)
 uint64_t net_writer_bytes_out(const net_writer *w)
 {
 	return atomic_load_explicit(&w->bytes_out, memory_order_relaxed);
+}
+
+uint64_t net_writer_buffers_out(const net_writer *w)
+{
+	return w->buffers_out;
+}
+
+uint64_t net_writer_back_pressured_ns(const net_writer *w)
+{
+	return w->back_pressured_ns;
 }

@@ -764,6 +764,11 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 	c->batch = td->batch;
 	atomic_init(&c->cancelled, false);
 	atomic_init(&c->attention, 0);
+	atomic_init(&c->bytes_in, 0);
+	atomic_init(&c->buffers_in, 0);
+	atomic_init(&c->bytes_out, 0);
+	atomic_init(&c->buffers_out, 0);
+	atomic_init(&c->back_pressured_ns, 0);
 	if (!(c->ops = calloc(td->nops, sizeof(*c->ops))))
 		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
 	c->nops = td->nops;
@@ -885,10 +890,25 @@ int tm_chain_close(tm_chain *c, size_t opened, bool ok)
 
 void tm_chain_publish_metrics(tm_chain *c)
 {
+	uint64_t bytes = 0, buffers = 0, bp_ns = 0;
 	for (size_t i = 0; i < c->nops; i++) {
-		atomic_store_explicit(&c->ops[i].records_in, c->ops[i].n_in, memory_order_relaxed);
-		atomic_store_explicit(&c->ops[i].records_out, c->ops[i].n_out, memory_order_relaxed);
+		tm_op *op = &c->ops[i];
+		atomic_store_explicit(&op->records_in, op->n_in, memory_order_relaxed);
+		atomic_store_explicit(&op->records_out, op->n_out, memory_order_relaxed);
+		for (size_t k = 0; k < op->nouts; k++) {
+			const net_writer *w = op->outs[k].writer;
+			if (!w)
+				continue;
+			bytes += net_writer_bytes_out(w);
+			buffers += net_writer_buffers_out(w);
+			bp_ns += net_writer_back_pressured_ns(w);
+		}
 	}
+	atomic_store_explicit(&c->bytes_in, c->n_bytes_in, memory_order_relaxed);
+	atomic_store_explicit(&c->buffers_in, c->n_buffers_in, memory_order_relaxed);
+	atomic_store_explicit(&c->bytes_out, bytes, memory_order_relaxed);
+	atomic_store_explicit(&c->buffers_out, buffers, memory_order_relaxed);
+	atomic_store_explicit(&c->back_pressured_ns, bp_ns, memory_order_relaxed);
 }
 
 int tm_chain_maybe_flush(tm_chain *c, bool force)

@@ -117,6 +117,7 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 	}
 	t->td = td;
 	t->deps = *deps;
+	t->created_ms = cm_now_ms();
 	snprintf(t->name, sizeof(t->name), "%s (%d/%d)", td->vertex_name, td->subtask + 1,
 		 td->parallelism);
 	atomic_init(&t->state, TM_TASK_DEPLOYING);
@@ -308,6 +309,8 @@ static int run_input_loop(tm_task *t)
 		if (rc)
 			return rc;
 		if (b->kind == NET_BUF_DATA) {
+			c->n_bytes_in += b->len;
+			c->n_buffers_in++;
 			rc = process_buffer(t, b);
 		} else if (b->event == NET_EV_END_OF_PARTITION) {
 			t->ended_channels++;
