@@ -227,7 +227,13 @@ static int connect_outputs(tm_task *t)
 static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *row)
 {
 	uint64_t len;
-	size_t h = row_varint_get(b->data + *off, b->len - *off, &len);
+	size_t h;
+	if (*off < b->len && b->data[*off] < 0x80) { /* records under 128 bytes */
+		len = b->data[*off];
+		h = 1;
+	} else {
+		h = cm_varint_get(b->data + *off, b->len - *off, &len);
+	}
 	if (h == 0 || len > b->len - *off - h)
 		return tm_chain_fail(&t->chain, FL_EPROTO,
 				     "%s: malformed record framing at offset %zu", t->name, *off);
