@@ -5,6 +5,7 @@
  *
  *   java KeyedSum RECORDS RUNS TASKMANAGERS
  *
+ * RECORDS 0 runs without end (bench/flink_cluster.sh's submission times).
  * Runs the job RUNS times in one JVM (the first pays for class loading and
  * the JIT) and prints, per run, wall time and the JVM's process CPU time.
  * With TASKMANAGERS = 2 the MiniCluster has two TaskManagers of one slot
@@ -35,7 +36,7 @@ public class KeyedSum {
 		for (int r = 1; r <= runs; r++) {
 			StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
 			env.setParallelism(2);
-			env.fromSequence(0, n - 1)
+			env.fromSequence(0, n > 0 ? n - 1 : Long.MAX_VALUE - 1)
 					.map(i -> Tuple2.of(i & 1023, 1L))
 					.returns(Types.TUPLE(Types.LONG, Types.LONG))
 					.keyBy(t -> t.f0)
