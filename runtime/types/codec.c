@@ -137,44 +137,7 @@ static size_t row_encoded_size(const fl_row *r)
 	return n;
 }
 
-static __attribute__((noinline)) size_t row_encode_any(const fl_row *r, uint8_t *buf, size_t cap);
-static __attribute__((noinline)) int row_decode_any(const uint8_t *buf, size_t len, fl_row *out,
-						   size_t *consumed);
-
-/*
- * Rows of integer fields only (keys, counts, sums) take a small leaf
- * function: no jump table, no room check per field when the buffer has room
- * for the largest encoding, and few registers to save. Any other row, or
- * one near the end of the buffer, goes to the general encoder, which starts
- * over (a few instructions lost on rows with a string).
- */
 size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap)
-{
-	uint32_t nf = r->nfields;
-	if (__builtin_expect(nf <= FL_ROW_MAX_FIELDS && cap >= 1 + nf * (1 + ROW_VARINT_MAX), 1)) {
-		uint8_t *p = buf;
-		*p++ = (uint8_t)nf;
-		uint32_t i = 0;
-		for (; i < nf; i++) {
-			uint8_t t = r->types[i];
-			if (t != FL_INT64 && t != FL_TIMESTAMP)
-				break;
-			uint64_t z = cm_zigzag(r->values[i].u.i);
-			p[0] = t;
-			if (z < 0x80) {
-				p[1] = (uint8_t)z;
-				p += 2;
-			} else {
-				p = varint_put_unchecked(p + 1, z);
-			}
-		}
-		if (i == nf)
-			return (size_t)(p - buf);
-	}
-	return row_encode_any(r, buf, cap);
-}
-
-static size_t row_encode_any(const fl_row *r, uint8_t *buf, size_t cap)
 {
 	uint32_t nf = r->nfields;
 	if (nf > FL_ROW_MAX_FIELDS || cap < 1)
@@ -309,49 +272,7 @@ static inline const uint8_t *varint_read(const uint8_t *p, const uint8_t *end, u
 	return k ? p + k : NULL;
 }
 
-/*
- * As row_encode: rows of integer fields only are read by a leaf loop whose
- * varints take the one- and two-byte paths; anything else, or anything
- * malformed, is left to the general decoder, which starts over and says
- * what is wrong.
- */
 int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed)
-{
-	if (__builtin_expect(len >= 1 && buf[0] <= FL_ROW_MAX_FIELDS, 1)) {
-		const uint8_t *p = buf + 1;
-		const uint8_t *const end = buf + len;
-		uint32_t nf = buf[0], i = 0;
-		for (; i < nf; i++) {
-			if (end - p < 2)
-				break;
-			uint8_t t = p[0];
-			if (t != FL_INT64 && t != FL_TIMESTAMP)
-				break;
-			uint64_t z = p[1];
-			if (z < 0x80) {
-				p += 2;
-			} else if (end - p >= 3 && p[2] < 0x80 && p[2] != 0) {
-				z = (z & 0x7f) | (uint64_t)p[2] << 7;
-				p += 3;
-			} else {
-				const uint8_t *q = varint_read(p + 1, end, &z);
-				if (!q)
-					break;
-				p = q;
-			}
-			out->types[i] = t;
-			out->values[i].u.i = cm_unzigzag(z);
-		}
-		if (i == nf) {
-			out->nfields = nf;
-			*consumed = (size_t)(p - buf);
-			return 0;
-		}
-	}
-	return row_decode_any(buf, len, out, consumed);
-}
-
-static int row_decode_any(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed)
 {
 	const uint8_t *p = buf;
 	const uint8_t *const end = buf + len;
