@@ -8,10 +8,15 @@
 #     two TaskManager processes (loopback TCP) and inside one (local
 #     channels): records/s, payload MB/s and CPU seconds of the processes.
 #
-#   bench/cluster.sh [RECORDS]      (default 50 M; build with the release preset first)
+#   bench/cluster.sh [RECORDS [keyed]]   (default 50 M; build with the release preset first)
+#
+# With `keyed`, only the keyed pipeline's two lines (bench/keyed_vs_flink.sh
+# takes its across-processes figures from them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-50000000}
+ONLY=${2:-all}
+case $ONLY in all | keyed) ;; *) echo "usage: bench/cluster.sh [RECORDS [keyed]]" >&2; exit 2 ;; esac
 B=${FLINC_BIN:-build/release}
 for f in "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/keyed_sum.so"; do
 	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
@@ -104,6 +109,12 @@ keyed() { # keyed LABEL TMS SLOTS
 		"$(awk -v n="$N" -v s="$secs" 'BEGIN { print n * 18 / s / 1e6 }')" "$cpu"
 	stop_cluster
 }
+
+if [ "$ONLY" = keyed ]; then
+	keyed "across 2 TaskManager processes (1 slot each, TCP)" 2 1
+	keyed "inside 1 TaskManager process (2 slots, local channels)" 1 2
+	exit 0
+fi
 
 echo "== idle processes and submission (one JobManager, one TaskManager with 2 slots)"
 start_cluster 1 2

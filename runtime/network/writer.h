@@ -77,7 +77,12 @@ void net_writer_cancel(net_writer *w);
  * channel whose send failed last. */
 const char *net_writer_why(net_writer *w, int ch);
 
-/* Bytes and buffers sent so far (for metrics). */
+/* Bytes of data buffers sent so far (for metrics); any thread. */
 uint64_t net_writer_bytes_out(const net_writer *w);
+/* Data buffers sent so far, and nanoseconds the writer waited to hand a
+ * buffer over (the consumer's room or credit) or for a free buffer from its
+ * quota: back-pressure, as Flink's backPressuredTime. Owner thread only. */
+uint64_t net_writer_buffers_out(const net_writer *w);
+uint64_t net_writer_back_pressured_ns(const net_writer *w);
 
 #endif

@@ -365,6 +365,13 @@ int st_heapmap_find(st_heapmap *m, const void *key, size_t klen, uint32_t hash, 
 	return 1;
 }
 
+void *st_heapmap_value_at(st_heapmap *m, size_t pos, size_t *vlen)
+{
+	const void *val;
+	slot_value(&m->slots[pos], &val, vlen);
+	return (void *)val; /* the map's own memory, handed out writable */
+}
+
 int st_heapmap_put(st_heapmap *m, const void *key, size_t klen, uint32_t hash, int key_group,
 		   const void *val, size_t vlen)
 {

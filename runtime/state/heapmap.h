@@ -54,6 +54,14 @@ int st_heapmap_put_at(st_heapmap *m, size_t pos, const void *key, size_t klen, u
 		      int key_group, const void *val, size_t vlen);
 
 /*
+ * The value bytes of the entry at pos (a position st_heapmap_find returned
+ * with a hit, no put in between), writable in place for an update that
+ * keeps the value's length; its length in *vlen. Valid until the next put
+ * or free.
+ */
+void *st_heapmap_value_at(st_heapmap *m, size_t pos, size_t *vlen);
+
+/*
  * Hint that a lookup with this hash is coming: starts loading its slot so
  * that the lookup, issued a few records later, does not wait for memory.
  * Has no effect on the map; any later put may make it useless, never wrong.

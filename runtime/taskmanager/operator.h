@@ -108,6 +108,13 @@ struct tm_chain {
 	bool batch;
 	_Atomic bool cancelled;
 	_Atomic int attention;
+	/* The task's network I/O (Flink's numBytesIn/Out, numBuffersIn/Out and
+	 * accumulated back-pressured time): data buffers received are counted
+	 * by the task thread in the plain fields, the writers count what they
+	 * send; tm_chain_publish_metrics copies both into the atomics that
+	 * metrics readers load, with the record counters. */
+	uint64_t n_bytes_in, n_buffers_in;
+	_Atomic uint64_t bytes_in, buffers_in, bytes_out, buffers_out, back_pressured_ns;
 };
 
 /*
@@ -136,7 +143,8 @@ int tm_chain_finish(tm_chain *c);
  * (else they remove them). Returns 0 or the first error. */
 int tm_chain_close(tm_chain *c, size_t opened, bool ok);
 
-/* Publishes the per-operator record counters for metrics readers. */
+/* Publishes the per-operator record counters and the task's I/O counters
+ * for metrics readers. Task thread only. */
 void tm_chain_publish_metrics(tm_chain *c);
 /* Flushes every writer and sink buffer if the buffer timeout passed (or
  * always, when force). */

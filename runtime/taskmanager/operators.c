@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/varint.h"
 #include "graph/outputs.h"
 #include "taskmanager/operator.h"
 #include "types/codec.h"
@@ -92,15 +93,61 @@ static inline size_t encode_field_key(uint8_t type, const fl_value *v, uint8_t *
 	buf[0] = 1;
 	buf[1] = type;
 	if (type == FL_INT64 || type == FL_TIMESTAMP) {
-		uint64_t z = ((uint64_t)v->u.i << 1) ^ (uint64_t)(v->u.i >> 63);
-		return 2 + row_varint_put(buf + 2, KEY_BUF - 2, z);
+		uint64_t z = cm_zigzag(v->u.i);
+		if (z < 0x80) {
+			buf[2] = (uint8_t)z;
+			return 3;
+		}
+		return 2 + cm_varint_put(buf + 2, KEY_BUF - 2, z);
 	}
 	if ((type == FL_STRING || type == FL_BYTES) && v->u.s.len <= KEY_BUF - 2 - ROW_VARINT_MAX) {
-		size_t n = 2 + row_varint_put(buf + 2, KEY_BUF - 2, v->u.s.len);
+		size_t n = 2 + cm_varint_put(buf + 2, KEY_BUF - 2, v->u.s.len);
 		memcpy(buf + n, v->u.s.ptr, v->u.s.len);
 		return n + v->u.s.len;
 	}
 	return 0;
+}
+
+/*
+ * The key of an int64 or timestamp field as the little-endian bytes of a
+ * word: exactly encode_field_key's bytes [1, type, zigzag varint], when they
+ * fit 8 bytes (values within +-2^41). Returns their length, or 0 when they
+ * do not fit. Hashing the word (kg_murmur3_32_word) instead of bytes just
+ * stored one at a time avoids a store-forwarding stall per record.
+ */
+static inline size_t int_key_word(uint8_t type, int64_t i, uint64_t *w)
+{
+	uint64_t z = cm_zigzag(i);
+	uint64_t x = 1 | (uint64_t)type << 8;
+	if (z < 0x80) {
+		*w = x | z << 16;
+		return 3;
+	}
+	size_t vl = cm_varint_len(z);
+	if (vl > 6)
+		return 0;
+	for (size_t j = 0; j + 1 < vl; j++) {
+		x |= ((z & 0x7f) | 0x80) << (8 * (2 + j));
+		z >>= 7;
+	}
+	*w = x | z << (8 * (1 + vl));
+	return 2 + vl;
+}
+
+/* The hash of a record's key when it is an int64/timestamp field that
+ * int_key_word takes; 0 when the general path must encode the key. */
+static inline int int_key_hash(const td_key *key, const fl_row *row, uint64_t *w, size_t *kl,
+			       uint32_t *h)
+{
+	if (key->by_fn || key->field >= row->nfields)
+		return 0;
+	uint8_t t = row->types[key->field];
+	if (t != FL_INT64 && t != FL_TIMESTAMP)
+		return 0;
+	if ((*kl = int_key_word(t, row->values[key->field].u.i, w)) == 0)
+		return 0;
+	*h = kg_murmur3_32_word(*w, *kl);
+	return 1;
 }
 
 /*
@@ -193,13 +240,17 @@ static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 		int ch = 0;
 		const td_output *d = o->desc;
 		if (d->part == SG_PART_HASH) {
-			uint8_t buf[KEY_BUF];
+			uint64_t w;
 			size_t kl;
-			const uint8_t *kb = encode_key(op, 1, &d->key, o->key_fn, row, buf, &kl);
-			if (!kb)
-				return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
-			uint32_t h = kg_murmur3_32(kb, kl, 0);
-			int kg = (int)(h % (uint32_t)d->dst_max_parallelism);
+			uint32_t h;
+			if (!int_key_hash(&d->key, row, &w, &kl, &h)) {
+				uint8_t buf[KEY_BUF];
+				const uint8_t *kb = encode_key(op, 1, &d->key, o->key_fn, row, buf, &kl);
+				if (!kb)
+					return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+				h = kg_murmur3_32(kb, kl, 0);
+			}
+			int kg = kg_of_hash(h, d->dst_max_parallelism);
 			ch = kg_operator_index(kg, d->dst_max_parallelism, d->dst_parallelism);
 		}
 		int rc = net_writer_emit_row(o->writer, ch, row);
@@ -246,7 +297,10 @@ FL_API int fl_collect(fl_collector *out, const fl_row *row)
 
 /* --------------------------------------------------- keyed aggregation */
 
-static int agg_numeric(tm_op *op, const fl_row *acc, const fl_row *in, fl_row *out)
+/* Folds in's field into the decoded accumulator acc, in place: acc is a
+ * stack copy whose strings point into the stored value, so no 280-byte row
+ * copy per record. */
+static int agg_numeric(tm_op *op, fl_row *acc, const fl_row *in)
 {
 	uint32_t f = op->node->field;
 	if (f >= in->nfields || f >= acc->nfields)
@@ -259,8 +313,7 @@ static int agg_numeric(tm_op *op, const fl_row *acc, const fl_row *in, fl_row *o
 				    "operator '%s': %s needs field %u to be int64, double or "
 				    "timestamp in every record (got type %d after %d)",
 				    op->node->name, sg_kind_type(op->node->kind), f, ti, ta);
-	*out = *acc;
-	fl_value *o = &out->values[f];
+	fl_value *o = &acc->values[f];
 	const fl_value *v = &in->values[f];
 	switch (op->node->kind) {
 	case SG_SUM:
@@ -310,11 +363,16 @@ int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl
 {
 	if (op->key->by_fn || op->key->field >= row->nfields || cap < KEY_BUF)
 		return 0;
-	size_t n = encode_field_key(row->types[op->key->field], &row->values[op->key->field], kb);
-	if (n == 0)
-		return 0;
-	*kl = n;
-	*h = kg_murmur3_32(kb, n, 0);
+	uint64_t w;
+	if (int_key_hash(op->key, row, &w, kl, h)) {
+		memcpy(kb, &w, sizeof(w)); /* one store; read by the state probe later */
+	} else {
+		size_t n = encode_field_key(row->types[op->key->field], &row->values[op->key->field], kb);
+		if (n == 0)
+			return 0;
+		*kl = n;
+		*h = kg_murmur3_32(kb, n, 0);
+	}
 	st_heapmap_prefetch(op->state, *h);
 	return 1;
 }
@@ -341,13 +399,12 @@ int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t 
 static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
 {
 	tm_chain *t = op->chain;
-	int kg = (int)(h % (uint32_t)op->max_parallelism);
+	int kg = kg_of_hash(h, op->max_parallelism);
 	const void *val;
 	size_t vlen, pos;
-	fl_row next;
+	fl_row acc, next;
 	const fl_row *result = in;
 	if (st_heapmap_find(op->state, kb, kl, h, &pos, &val, &vlen)) {
-		fl_row acc;
 		size_t used;
 		if (row_decode(val, vlen, &acc, &used) != 0)
 			return tm_chain_fail(t, FL_EPROTO, "operator '%s': corrupt state entry",
@@ -358,10 +415,21 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 			rc = ((fl_reduce_fn)op->fn)(&t->ctx, &acc, in, &next);
 			if (rc < 0)
 				return user_failed(op, rc);
-		} else if ((rc = agg_numeric(op, &acc, in, &next)) != 0) {
+			result = &next;
+		} else if ((rc = agg_numeric(op, &acc, in)) != 0) {
 			return rc;
+		} else {
+			/* Only field f changed: when its encoding keeps its
+			 * length, patch the stored value in place (emitting
+			 * after, as acc's strings point into it but field f is
+			 * not a string) instead of encoding and storing the
+			 * row again. */
+			size_t vl;
+			uint8_t *mv = st_heapmap_value_at(op->state, pos, &vl);
+			if (row_patch_field(mv, vl, &acc, op->node->field))
+				return t->batch ? 0 : emit(op, &acc);
+			result = &acc;
 		}
-		result = &next;
 	} else if (op->node->kind != SG_REDUCE) {
 		/* Check the field of the first record too, for a clear error. */
 		uint32_t f = op->node->field;
@@ -696,6 +764,11 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 	c->batch = td->batch;
 	atomic_init(&c->cancelled, false);
 	atomic_init(&c->attention, 0);
+	atomic_init(&c->bytes_in, 0);
+	atomic_init(&c->buffers_in, 0);
+	atomic_init(&c->bytes_out, 0);
+	atomic_init(&c->buffers_out, 0);
+	atomic_init(&c->back_pressured_ns, 0);
 	if (!(c->ops = calloc(td->nops, sizeof(*c->ops))))
 		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
 	c->nops = td->nops;
@@ -817,10 +890,25 @@ int tm_chain_close(tm_chain *c, size_t opened, bool ok)
 
 void tm_chain_publish_metrics(tm_chain *c)
 {
+	uint64_t bytes = 0, buffers = 0, bp_ns = 0;
 	for (size_t i = 0; i < c->nops; i++) {
-		atomic_store_explicit(&c->ops[i].records_in, c->ops[i].n_in, memory_order_relaxed);
-		atomic_store_explicit(&c->ops[i].records_out, c->ops[i].n_out, memory_order_relaxed);
+		tm_op *op = &c->ops[i];
+		atomic_store_explicit(&op->records_in, op->n_in, memory_order_relaxed);
+		atomic_store_explicit(&op->records_out, op->n_out, memory_order_relaxed);
+		for (size_t k = 0; k < op->nouts; k++) {
+			const net_writer *w = op->outs[k].writer;
+			if (!w)
+				continue;
+			bytes += net_writer_bytes_out(w);
+			buffers += net_writer_buffers_out(w);
+			bp_ns += net_writer_back_pressured_ns(w);
+		}
 	}
+	atomic_store_explicit(&c->bytes_in, c->n_bytes_in, memory_order_relaxed);
+	atomic_store_explicit(&c->buffers_in, c->n_buffers_in, memory_order_relaxed);
+	atomic_store_explicit(&c->bytes_out, bytes, memory_order_relaxed);
+	atomic_store_explicit(&c->buffers_out, buffers, memory_order_relaxed);
+	atomic_store_explicit(&c->back_pressured_ns, bp_ns, memory_order_relaxed);
 }
 
 int tm_chain_maybe_flush(tm_chain *c, bool force)

@@ -379,14 +379,18 @@ static int serve(struct tmp *p, const sigset_t *signals)
 					rc == 0 ? "restarted" : "no longer knows this TaskManager");
 				registered = false;
 				unregistered_since = cm_now_ms();
-			} else if (cm_now_ms() - last_ok > timeout) {
-				CM_WARN("taskmanager",
-					"The ResourceManager at %s is lost: no heartbeat reply for "
-					"%lld "
-					"ms (heartbeat.timeout): %s; registering again",
-					p->jm_url, (long long)(cm_now_ms() - last_ok), why);
-				registered = false;
-				unregistered_since = cm_now_ms();
+			} else {
+				/* No answer: a missed heartbeat, and a lost
+				 * ResourceManager once heartbeat.timeout passed. */
+				tm_note_heartbeat_missed(p->tm);
+				if (cm_now_ms() - last_ok > timeout) {
+					CM_WARN("taskmanager",
+						"The ResourceManager at %s is lost: no heartbeat reply "
+						"for %lld ms (heartbeat.timeout): %s; registering again",
+						p->jm_url, (long long)(cm_now_ms() - last_ok), why);
+					registered = false;
+					unregistered_since = cm_now_ms();
+				}
 			}
 			wait = registered ? interval : 0;
 		}

@@ -117,6 +117,7 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 	}
 	t->td = td;
 	t->deps = *deps;
+	t->created_ms = cm_now_ms();
 	snprintf(t->name, sizeof(t->name), "%s (%d/%d)", td->vertex_name, td->subtask + 1,
 		 td->parallelism);
 	atomic_init(&t->state, TM_TASK_DEPLOYING);
@@ -226,7 +227,13 @@ static int connect_outputs(tm_task *t)
 static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *row)
 {
 	uint64_t len;
-	size_t h = row_varint_get(b->data + *off, b->len - *off, &len);
+	size_t h;
+	if (*off < b->len && b->data[*off] < 0x80) { /* records under 128 bytes */
+		len = b->data[*off];
+		h = 1;
+	} else {
+		h = cm_varint_get(b->data + *off, b->len - *off, &len);
+	}
 	if (h == 0 || len > b->len - *off - h)
 		return tm_chain_fail(&t->chain, FL_EPROTO,
 				     "%s: malformed record framing at offset %zu", t->name, *off);
@@ -308,6 +315,8 @@ static int run_input_loop(tm_task *t)
 		if (rc)
 			return rc;
 		if (b->kind == NET_BUF_DATA) {
+			c->n_bytes_in += b->len;
+			c->n_buffers_in++;
 			rc = process_buffer(t, b);
 		} else if (b->event == NET_EV_END_OF_PARTITION) {
 			t->ended_channels++;

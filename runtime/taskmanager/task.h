@@ -103,6 +103,11 @@ struct tm_task {
 	/* Once its job is released, an abandoned task stays on its
 	 * TaskManager's list through this link: its thread may still run. */
 	struct tm_task *left_next;
+	/* For the back-pressure rate of /metrics: when the task was made, and
+	 * the previous scrape's time and figure (the TaskManager's loop only). */
+	int64_t created_ms;
+	int64_t prom_sampled_ms;
+	uint64_t prom_sampled_bp_ns;
 };
 
 /*

@@ -29,6 +29,7 @@ struct tm_job {
 	char jm_address[TM_ADDRESS_MAX];
 	rpc_jm_gateway *jm;
 	int64_t last_heartbeat_ms;
+	int64_t hb_missed; /* heartbeats missed since last_heartbeat_ms, counted */
 	tm_task **tasks;
 	size_t ntasks, cap;
 	bool cancelling;
@@ -58,6 +59,9 @@ struct tm_taskmanager {
 	struct tm_job *jobs; /* loop thread */
 	bool shutting_down;  /* loop thread */
 	int64_t cancel_interval_ms, cancel_timeout_ms, heartbeat_timeout_ms;
+	int64_t heartbeat_interval_ms;
+	uint64_t heartbeats_missed; /* loop thread: JobMaster heartbeats late */
+	_Atomic uint64_t rm_heartbeats_missed; /* tm_note_heartbeat_missed */
 	bool exit_on_stuck;
 	int (*resolve_library)(void *arg, const char *locator, char **path, cm_err *err);
 	void *resolve_arg;
@@ -520,8 +524,10 @@ static void do_heartbeat(struct call *c)
 	tm_taskmanager *tm = c->tm;
 	int64_t now = cm_now_ms();
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
-		if (strcmp(j->jm_address, c->address) == 0)
+		if (strcmp(j->jm_address, c->address) == 0) {
 			j->last_heartbeat_ms = now;
+			j->hb_missed = 0;
+		}
 	cm_wbuf w;
 	cm_wbuf_init(&w, 1024);
 	cm_wbuf_str(&w, tm->resource_id);
@@ -711,6 +717,13 @@ static void watch_jobmasters(void *arg)
 	int64_t now = cm_now_ms();
 	for (struct tm_job *j = tm->jobs, *next; j; j = next) {
 		next = j->next;
+		/* A heartbeat is missed for every heartbeat.interval past the
+		 * first without one: one interval of lateness is allowed. */
+		int64_t missed = (now - j->last_heartbeat_ms) / tm->heartbeat_interval_ms - 1;
+		if (!j->jm_lost && missed > j->hb_missed) {
+			tm->heartbeats_missed += (uint64_t)(missed - j->hb_missed);
+			j->hb_missed = missed;
+		}
 		if (j->jm_lost || now - j->last_heartbeat_ms < tm->heartbeat_timeout_ms)
 			continue;
 		CM_WARN("taskmanager",
@@ -750,6 +763,7 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 	tm->cancel_interval_ms = 30000;
 	tm->cancel_timeout_ms = 180000;
 	tm->heartbeat_timeout_ms = 50000;
+	tm->heartbeat_interval_ms = 10000;
 	if (o->config) {
 		cfg_get_memory_bytes(o->config, CFG_SEGMENT_SIZE, &seg);
 		cfg_get_int(o->config, CFG_BUFFERS_PER_CHANNEL, &bpc);
@@ -759,7 +773,10 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 		cfg_get_duration_ms(o->config, CFG_CANCEL_INTERVAL, &tm->cancel_interval_ms);
 		cfg_get_duration_ms(o->config, CFG_CANCEL_TIMEOUT, &tm->cancel_timeout_ms);
 		cfg_get_duration_ms(o->config, CFG_HEARTBEAT_TIMEOUT, &tm->heartbeat_timeout_ms);
+		cfg_get_duration_ms(o->config, CFG_HEARTBEAT_INTERVAL, &tm->heartbeat_interval_ms);
 	}
+	if (tm->heartbeat_interval_ms < 1)
+		tm->heartbeat_interval_ms = 1;
 	if (tm->cancel_interval_ms < 1)
 		tm->cancel_interval_ms = 1;
 	const char *bind = o->bind_host && *o->bind_host ? o->bind_host : "127.0.0.1";
@@ -982,6 +999,88 @@ static void prom_text(cm_wbuf *w, const char *s)
 	cm_wbuf_raw(w, s, strlen(s));
 }
 
+/* Per-task network I/O under Flink's metric names (task scope, as Flink's
+ * Prometheus reporter prints them: flink_taskmanager_job_task_<name>). The
+ * per-second back-pressure is the rate since this TaskManager's previous
+ * scrape (since the task started, on the first). Loop thread. */
+static void prom_tasks(tm_taskmanager *tm, cm_wbuf *w)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} series[] = {
+	    {"numBytesIn", "counter", "Bytes of data buffers the task received."},
+	    {"numBytesOut", "counter", "Bytes of data buffers the task sent."},
+	    {"numBuffersIn", "counter", "Data buffers the task received."},
+	    {"numBuffersOut", "counter", "Data buffers the task sent."},
+	    {"accumulatedBackPressuredTimeMs", "counter",
+	     "Milliseconds the task waited for a network buffer or for its consumers' room or "
+	     "credit."},
+	    {"backPressuredTimeMsPerSecond", "gauge",
+	     "Milliseconds per second the task was back-pressured, since the previous scrape."},
+	};
+	int64_t now = cm_now_ms();
+	char line[512];
+	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
+		int n = snprintf(line, sizeof(line),
+				 "# HELP flinc_taskmanager_job_task_%s %s\n"
+				 "# TYPE flinc_taskmanager_job_task_%s %s\n",
+				 series[s].name, series[s].help, series[s].name, series[s].type);
+		cm_wbuf_raw(w, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+		for (struct tm_job *j = tm->jobs; j; j = j->next) {
+			for (size_t i = 0; i < j->ntasks; i++) {
+				tm_task *t = j->tasks[i];
+				const tm_chain *c = &t->chain;
+				uint64_t bp_ns = atomic_load_explicit(&c->back_pressured_ns,
+								      memory_order_relaxed);
+				char v[64];
+				switch (s) {
+				case 0:
+				case 1:
+				case 2:
+				case 3: {
+					const _Atomic uint64_t *a[] = {&c->bytes_in, &c->bytes_out,
+									&c->buffers_in, &c->buffers_out};
+					snprintf(v, sizeof(v), "%llu",
+						 (unsigned long long)atomic_load_explicit(
+						     a[s], memory_order_relaxed));
+					break;
+				}
+				case 4:
+					snprintf(v, sizeof(v), "%llu",
+						 (unsigned long long)(bp_ns / 1000000));
+					break;
+				default: {
+					if (t->prom_sampled_ms == 0) {
+						t->prom_sampled_ms = t->created_ms;
+						t->prom_sampled_bp_ns = 0;
+					}
+					int64_t dt = now - t->prom_sampled_ms;
+					uint64_t dbp = bp_ns - t->prom_sampled_bp_ns;
+					double rate = dt > 0 ? (double)dbp / 1e6 * 1000.0 / (double)dt : 0;
+					if (rate > 1000)
+						rate = 1000; /* clock reads straddling a sample */
+					snprintf(v, sizeof(v), "%.1f", rate);
+					t->prom_sampled_ms = now;
+					t->prom_sampled_bp_ns = bp_ns;
+					break;
+				}
+				}
+				prom_text(w, "flinc_taskmanager_job_task_");
+				prom_text(w, series[s].name);
+				prom_text(w, "{tm_id=\"");
+				prom_label(w, tm->resource_id);
+				prom_text(w, "\",job_id=\"");
+				prom_label(w, j->job_id);
+				prom_text(w, "\",task_name=\"");
+				prom_label(w, t->name);
+				n = snprintf(line, sizeof(line), "\",subtask_index=\"%d\"} %s\n",
+					     t->td->subtask, v);
+				cm_wbuf_raw(w, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+			}
+		}
+	}
+}
+
 struct prom_call {
 	tm_taskmanager *tm;
 	cm_wbuf *w;
@@ -1014,6 +1113,20 @@ static void prom_on_loop(void *arg)
 			 tm->resource_id, tm->slots, tm->resource_id, ntasks, tm->resource_id,
 			 net_pool_in_use(tm->pool), tm->resource_id, net_pool_segments(tm->pool));
 	cm_wbuf_raw(w, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+	n = snprintf(line, sizeof(line),
+		     "# HELP flinc_taskmanager_heartbeats_missed_total Heartbeats not received in "
+		     "time: from a job's JobMaster, one per heartbeat.interval past the first "
+		     "without one; from the ResourceManager, heartbeat requests it did not "
+		     "answer.\n"
+		     "# TYPE flinc_taskmanager_heartbeats_missed_total counter\n"
+		     "flinc_taskmanager_heartbeats_missed_total{tm_id=\"%s\",from=\"jobmaster\"} "
+		     "%llu\n"
+		     "flinc_taskmanager_heartbeats_missed_total{tm_id=\"%s\",from=\"resourcemanager\"} "
+		     "%llu\n",
+		     tm->resource_id, (unsigned long long)tm->heartbeats_missed, tm->resource_id,
+		     (unsigned long long)atomic_load(&tm->rm_heartbeats_missed));
+	cm_wbuf_raw(w, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+	prom_tasks(tm, w);
 	static const char *const kinds[] = {"records_in", "records_out"};
 	for (int k = 0; k < 2; k++) {
 		n = snprintf(line, sizeof(line),
@@ -1044,6 +1157,11 @@ static void prom_on_loop(void *arg)
 			}
 		}
 	}
+}
+
+void tm_note_heartbeat_missed(tm_taskmanager *tm)
+{
+	atomic_fetch_add(&tm->rm_heartbeats_missed, 1);
 }
 
 int tm_prometheus(tm_taskmanager *tm, cm_wbuf *w)

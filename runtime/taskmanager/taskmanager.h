@@ -79,11 +79,18 @@ int tm_slots(const tm_taskmanager *tm);
 rpc_tm_gateway *tm_gateway(tm_taskmanager *tm);
 
 /* Appends this TaskManager's metrics in Prometheus text format to w (slots,
- * tasks, network buffers, records in/out per operator of every task), read
- * on its loop. Returns 0 or an error (the loop is stopping, out of
+ * tasks, network buffers, heartbeats missed, records in/out per operator,
+ * and per task bytes and buffers in/out and back-pressured time), read on
+ * its loop. Returns 0 or an error (the loop is stopping, out of
  * memory). */
 struct cm_wbuf;
 int tm_prometheus(tm_taskmanager *tm, struct cm_wbuf *w);
+
+/* Counts a heartbeat request to the ResourceManager that got no answer in
+ * time (the process's registration loop calls it); /metrics shows it as
+ * flinc_taskmanager_heartbeats_missed_total{from="resourcemanager"}. Any
+ * thread. */
+void tm_note_heartbeat_missed(tm_taskmanager *tm);
 
 /* For tests of liveness: holds the service loop busy for ms milliseconds,
  * as a TaskManager that stopped answering would be. Returns 0 or the post

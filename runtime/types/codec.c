@@ -149,6 +149,19 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap)
 		uint8_t t = r->types[i];
 		const fl_value *v = &r->values[i];
 		size_t room = (size_t)(end - p);
+		/* Integers first, without the jump table: keys, counts and
+		 * sums are the fields of most rows. */
+		if (__builtin_expect((t == FL_INT64 || t == FL_TIMESTAMP) && room >= 1 + ROW_VARINT_MAX, 1)) {
+			uint64_t z = cm_zigzag(v->u.i);
+			p[0] = t;
+			if (z < 0x80) {
+				p[1] = (uint8_t)z;
+				p += 2;
+			} else {
+				p = varint_put_unchecked(p + 1, z);
+			}
+			continue;
+		}
 		switch (t) {
 		case FL_NULL:
 			if (room < 1)
@@ -215,6 +228,19 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap)
  */
 static inline const uint8_t *varint_read(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
+	/* A one-byte value needs only one byte left: the last field of a row
+	 * decoded from an exact-length slice (a state value, a framed record)
+	 * never has ten bytes behind it. */
+	if (__builtin_expect(p < end && p[0] < 0x80, 1)) {
+		*v = p[0];
+		return p + 1;
+	}
+	if (end - p >= 2 && p[1] < 0x80) {
+		if (p[1] == 0)
+			return NULL; /* overlong */
+		*v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+		return p + 2;
+	}
 	if (__builtin_expect(end - p >= ROW_VARINT_MAX, 1)) {
 		uint64_t b = p[0];
 		if (b < 0x80) {
@@ -262,6 +288,13 @@ int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed)
 		uint8_t t = *p++;
 		fl_value *v = &out->values[i];
 		out->types[i] = t;
+		if (__builtin_expect(t == FL_INT64 || t == FL_TIMESTAMP, 1)) {
+			uint64_t z;
+			if (!(p = varint_read(p, end, &z)))
+				return FL_EPROTO;
+			v->u.i = cm_unzigzag(z);
+			continue;
+		}
 		switch (t) {
 		case FL_NULL:
 			break;
@@ -309,6 +342,51 @@ int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed)
 	out->nfields = nf;
 	*consumed = (size_t)(p - buf);
 	return 0;
+}
+
+int row_patch_field(uint8_t *buf, size_t len, const fl_row *r, uint32_t f)
+{
+	if (f >= r->nfields)
+		return 0;
+	/* Field f's offset from r's fields before it, which buf holds
+	 * unchanged: sizes from registers, no walk over the bytes. */
+	size_t off = 1;
+	for (uint32_t i = 0; i < f; i++) {
+		uint8_t t = r->types[i];
+		if (t == FL_INT64 || t == FL_TIMESTAMP)
+			off += 1 + cm_varint_len(cm_zigzag(r->values[i].u.i));
+		else if (t == FL_DOUBLE)
+			off += 9;
+		else if (t == FL_BOOL)
+			off += 2;
+		else if (t == FL_STRING || t == FL_BYTES)
+			off += 1 + cm_varint_len(r->values[i].u.s.len) + r->values[i].u.s.len;
+		else
+			off += 1;
+	}
+	uint8_t t = r->types[f];
+	if (off >= len || buf[off] != t)
+		return 0;
+	uint8_t *p = buf + off + 1;
+	size_t room = len - off - 1;
+	if (t == FL_DOUBLE) {
+		if (room < 8)
+			return 0;
+		store_le64(p, double_bits(r->values[f].u.d));
+		return 1;
+	}
+	if (t != FL_INT64 && t != FL_TIMESTAMP)
+		return 0;
+	size_t old = 0; /* the old varint's length */
+	while (old < room && old < ROW_VARINT_MAX && (p[old] & 0x80))
+		old++;
+	if (old == room || old == ROW_VARINT_MAX)
+		return 0;
+	uint64_t z = cm_zigzag(r->values[f].u.i);
+	if (old + 1 != cm_varint_len(z))
+		return 0;
+	varint_put_unchecked(p, z);
+	return 1;
 }
 
 static int strings_point_into(const fl_row *r, const uint8_t *buf, size_t cap)

@@ -48,6 +48,18 @@ size_t row_encode(const fl_row *r, uint8_t *buf, size_t cap);
  */
 int row_decode(const uint8_t *buf, size_t len, fl_row *out, size_t *consumed);
 
+/*
+ * Rewrites, in place, field f of the encoded row buf[0..len) with field f of
+ * r, when r's field f is an int64, timestamp or double of the type already
+ * there and its encoding has the same length as the one it replaces (a
+ * keyed sum, min or max changes one numeric field of its accumulator, and
+ * its varint length changes only when the value crosses a power of 128).
+ * The caller guarantees that buf decodes to r except in field f's value.
+ * Returns 1 when rewritten (buf now encodes r exactly as row_encode would),
+ * 0 when not (buf unchanged: encode the row instead).
+ */
+int row_patch_field(uint8_t *buf, size_t len, const fl_row *r, uint32_t f);
+
 /* Varint helpers (unsigned LEB128), thin wrappers over cm_varint_put and
  * cm_varint_get (common/varint.h), which state the contract. */
 size_t row_varint_put(uint8_t *buf, size_t cap, uint64_t v);

@@ -5,7 +5,10 @@
 # the machine-wide Maven cache (~/.m2/repository, or MAVEN_REPO_LOCAL).
 # Nothing is downloaded into the repository.
 #
-#   tests/flink-cli/classpath.sh      the classpath on stdout, one line
+#   tests/flink-cli/classpath.sh [POM]   the classpath on stdout, one line
+#
+# POM (default: the pom.xml beside this script) names another set of Flink
+# jars to resolve the same way (bench/flink/pom.xml, the benchmark peer).
 #
 # Warm: the classpath of the last resolution of this very pom.xml (and
 # MAVEN_REPO_LOCAL), kept in ~/.cache/flinc/flink-cli/ (XDG_CACHE_HOME),
@@ -16,9 +19,15 @@
 # naming what is missing and what Maven said, on stderr.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-pom=$here/pom.xml
+pom=${1:-$here/pom.xml}
+[ -r "$pom" ] || { echo "classpath.sh: $pom not found" >&2; exit 1; }
+pom=$(cd "$(dirname "$pom")" && pwd)/$(basename "$pom")
 timeout_s=${FLINK_CLI_RESOLVE_TIMEOUT:-900}
-what="Apache Flink's CLI (org.apache.flink:flink-clients:2.3.0 and its dependencies, $pom)"
+if [ "$pom" = "$here/pom.xml" ]; then
+	what="Apache Flink's CLI (org.apache.flink:flink-clients:2.3.0 and its dependencies, $pom)"
+else
+	what="the dependencies of $pom"
+fi
 
 cache_dir=${XDG_CACHE_HOME:-$HOME/.cache}/flinc/flink-cli
 key=$( (cat "$pom" "${BASH_SOURCE[0]}"; echo "${MAVEN_REPO_LOCAL:-}") | sha256sum | cut -c1-16)

@@ -209,6 +209,34 @@ if grep -Eq "^flinc_operator_records_out_total\{job_id=\"$JOB\",task_name=\"Sour
 else
 	fail "TaskManager /metrics (port $MP)" "$(head -c 1200 "$WORK/tm-metrics.txt")"
 fi
+# Network I/O per task (Flink's numBytesIn/Out, numBuffersIn/Out and
+# back-pressured time) on both TaskManagers, which exchange the keyed
+# records, and the heartbeats-missed counters.
+tm_series() { # tm_series FILE NAME: the sum of NAME over the job's tasks
+	grep -E "^flinc_taskmanager_job_task_$2\{[^}]*job_id=\"$JOB\"" "$1" | awk '{ s += $NF } END { print s + 0 }'
+}
+io_ok=true
+io_why=
+for tm in tm-b tm-c; do
+	curl -s "http://127.0.0.1:$(metrics_port "$tm")/metrics" >"$WORK/io-$tm.txt" || true
+	for series in numBytesIn numBytesOut numBuffersIn numBuffersOut; do
+		v=$(tm_series "$WORK/io-$tm.txt" "$series")
+		[ "$v" -gt 0 ] 2>/dev/null || { io_ok=false; io_why+="$tm $series=$v; "; }
+	done
+	for series in accumulatedBackPressuredTimeMs backPressuredTimeMsPerSecond; do
+		grep -Eq "^flinc_taskmanager_job_task_$series\{[^}]*job_id=\"$JOB\"[^}]*\} [0-9.]+$" "$WORK/io-$tm.txt" ||
+			{ io_ok=false; io_why+="$tm: no $series; "; }
+	done
+	for from in jobmaster resourcemanager; do
+		grep -Eq "^flinc_taskmanager_heartbeats_missed_total\{tm_id=\"$tm\",from=\"$from\"\} [0-9]+$" "$WORK/io-$tm.txt" ||
+			{ io_ok=false; io_why+="$tm: no heartbeats missed from $from; "; }
+	done
+done
+if $io_ok; then
+	pass "both TaskManagers' /metrics: bytes and buffers in/out per task non-zero, back-pressured time, heartbeats missed"
+else
+	fail "per-task I/O metrics: $io_why" "$(grep -h 'job_task\|heartbeats' "$WORK"/io-tm-*.txt | head -c 1500)"
+fi
 kill -9 "$VICTIM_PID"
 	pass "killed $VICTIM (pid $VICTIM_PID), which ran the job's source"
 else

@@ -813,6 +813,58 @@ static void test_row_check_names_why_a_row_cannot_be_encoded(void **state)
 	assert_non_null(strstr(why, "over the"));
 }
 
+static void test_patch_field_rewrites_a_numeric_field_as_encode_would(void **state)
+{
+	(void)state;
+	/* (string, int64, double, int64): every value of field 1 and 3 either
+	 * patches to exactly row_encode's bytes or leaves the buffer alone. */
+	static const int64_t vals[] = {0,   1,	  -1,	 63,	   64,	     -64,    -65,
+				       127, 128,  8191,	 8192,	   -8193,    1 << 20, INT64_MAX,
+				       INT64_MIN, 300, -300, 1000000, 123456789};
+	for (size_t a = 0; a < sizeof(vals) / sizeof(vals[0]); a++) {
+		for (size_t b = 0; b < sizeof(vals) / sizeof(vals[0]); b++) {
+			for (uint32_t f = 1; f <= 3; f += 2) {
+				fl_row r = {0};
+				fl_row_add_string(&r, "key", 3);
+				fl_row_add_int64(&r, vals[a]);
+				fl_row_add_double(&r, 2.5);
+				fl_row_add_int64(&r, vals[a]);
+				uint8_t buf[64], want[64];
+				size_t n = row_encode(&r, buf, sizeof(buf));
+				assert_true(n > 0);
+				uint8_t before[64];
+				memcpy(before, buf, n);
+				r.values[f].u.i = vals[b];
+				size_t wn = row_encode(&r, want, sizeof(want));
+				if (row_patch_field(buf, n, &r, f)) {
+					assert_int_equal(wn, n);
+					assert_memory_equal(buf, want, n);
+				} else {
+					assert_true(wn != n);
+					assert_memory_equal(buf, before, n);
+				}
+			}
+		}
+	}
+	/* doubles always keep their length; other types are never patched */
+	fl_row r = {0};
+	fl_row_add_double(&r, 1.0);
+	fl_row_add_string(&r, "x", 1);
+	uint8_t buf[32], want[32];
+	size_t n = row_encode(&r, buf, sizeof(buf));
+	r.values[0].u.d = -7.25;
+	assert_int_equal(row_patch_field(buf, n, &r, 0), 1);
+	assert_int_equal(row_encode(&r, want, sizeof(want)), n);
+	assert_memory_equal(buf, want, n);
+	assert_int_equal(row_patch_field(buf, n, &r, 1), 0);
+	assert_int_equal(row_patch_field(buf, n, &r, 2), 0);
+	/* a type that does not match the bytes is refused */
+	r.types[0] = FL_INT64;
+	r.values[0].u.i = 1;
+	assert_int_equal(row_patch_field(buf, n, &r, 0), 0);
+	assert_memory_equal(buf, want, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -836,6 +888,7 @@ int main(void)
 	    cmocka_unit_test(test_decode_rejects_bad_varints_with_bytes_to_spare),
 	    cmocka_unit_test(test_random_garbage_never_crashes_and_accepted_input_is_canonical),
 	    cmocka_unit_test(test_mutated_valid_rows_decode_or_fail_cleanly),
+	    cmocka_unit_test(test_patch_field_rewrites_a_numeric_field_as_encode_would),
 	    cmocka_unit_test(test_row_copy_outlives_the_source),
 	    cmocka_unit_test(test_row_copy_grows_and_reuses_its_buffer),
 	    cmocka_unit_test(test_row_copy_of_a_row_that_lives_in_the_same_buffer),

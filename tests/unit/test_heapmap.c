@@ -594,6 +594,32 @@ static void test_find_put_at_on_inline_and_out_of_line_entries(void **state)
 	st_heapmap_free(m);
 }
 
+static void test_value_at_writes_in_place_for_inline_and_outline_values(void **state)
+{
+	(void)state;
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	uint8_t big[200];
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(st_heapmap_put(m, "in", 2, hash_of("in", 2), 1, "abcd", 4), 0);
+	assert_int_equal(st_heapmap_put(m, "out", 3, hash_of("out", 3), 1, big, sizeof(big)), 0);
+	const char *keys[] = {"in", "out"};
+	for (int i = 0; i < 2; i++) {
+		size_t kl = strlen(keys[i]), pos, vl, wl;
+		const void *v;
+		uint32_t h = hash_of(keys[i], kl);
+		assert_int_equal(st_heapmap_find(m, keys[i], kl, h, &pos, &v, &vl), 1);
+		uint8_t *w = st_heapmap_value_at(m, pos, &wl);
+		assert_ptr_equal(w, v);
+		assert_int_equal(wl, vl);
+		w[0] = 'Z';
+	}
+	assert_entry(m, "in", 2, "Zbcd", 4);
+	big[0] = 'Z';
+	assert_entry(m, "out", 3, big, sizeof(big));
+	st_heapmap_free(m);
+}
+
 static void test_inserting_bytes_read_from_the_map_survives_growth(void **state)
 {
 	(void)state;
@@ -670,6 +696,7 @@ int main(void)
 	    cmocka_unit_test(test_growth_moves_inline_and_out_of_line_entries),
 	    cmocka_unit_test(test_iteration_after_mixed_entries_and_transitions),
 	    cmocka_unit_test(test_find_put_at_on_inline_and_out_of_line_entries),
+	    cmocka_unit_test(test_value_at_writes_in_place_for_inline_and_outline_values),
 	    cmocka_unit_test(test_inserting_bytes_read_from_the_map_survives_growth),
 	    cmocka_unit_test(test_prefetch_changes_nothing),
 	};

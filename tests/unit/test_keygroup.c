@@ -131,12 +131,51 @@ static void test_ranges_hold_for_the_largest_max_parallelism(void **state)
 	}
 }
 
+static void test_murmur3_of_a_word_matches_the_bytes(void **state)
+{
+	(void)state;
+	/* The register form that keyed records use must give every key the
+	 * same hash, and so the same key group, as the byte form. */
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int round = 0; round < 2000; round++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		for (size_t len = 0; len <= 8; len++) {
+			uint64_t w = len == 8 ? x : x & ((1ull << (8 * len)) - 1);
+			uint8_t b[8];
+			for (size_t i = 0; i < 8; i++)
+				b[i] = (uint8_t)(w >> (8 * i));
+			assert_int_equal(kg_murmur3_32_word(w, len), kg_murmur3_32(b, len, 0));
+		}
+	}
+}
+
+static void test_key_group_and_operator_index_agree_with_division(void **state)
+{
+	(void)state;
+	/* The power-of-two shortcuts must pick what the division picks. */
+	static const int maxps[] = {1, 2, 3, 7, 64, 128, 1000, 4096, 32768};
+	for (size_t m = 0; m < sizeof(maxps) / sizeof(maxps[0]); m++) {
+		int maxp = maxps[m];
+		for (uint32_t h = 0; h < 100000; h += 7)
+			assert_int_equal(kg_of_hash(h * 2654435761u, maxp),
+					 (h * 2654435761u) % (uint32_t)maxp);
+		for (int p = 1; p <= maxp && p <= 300; p += (p < 10 ? 1 : 37))
+			for (int kg = 0; kg < maxp; kg += (maxp > 1000 ? 13 : 1))
+				assert_int_equal(kg_operator_index(kg, maxp, p),
+						 (int)((int64_t)kg * p / maxp));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_murmur3_matches_reference_vectors),
 	    cmocka_unit_test(test_murmur3_covers_every_tail_length),
 	    cmocka_unit_test(test_murmur3_does_not_depend_on_alignment),
+	    cmocka_unit_test(test_murmur3_of_a_word_matches_the_bytes),
+	    cmocka_unit_test(test_key_group_and_operator_index_agree_with_division),
 	    cmocka_unit_test(test_key_group_is_hash_modulo_max_parallelism),
 	    cmocka_unit_test(test_key_groups_spread_evenly),
 	    cmocka_unit_test(test_ranges_are_contiguous_cover_all_groups_and_match_operator_index),
