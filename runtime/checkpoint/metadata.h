@@ -48,6 +48,11 @@ enum cp_kind {
 	CP_CHECKPOINT = 0,
 	CP_SAVEPOINT = 1,
 };
+/* With a trigger's kind (rpc trigger_checkpoint): announce the checkpoint
+ * and its directory to every task of the job on that TaskManager, before
+ * any source is triggered, so that each task knows where to write when the
+ * barrier reaches it. */
+#define CP_TRIGGER_PREPARE 2
 
 /* One operator subtask's share of a checkpoint. */
 typedef struct cp_op_state {

@@ -83,6 +83,10 @@ struct jm_jobmaster {
 	size_t *task_base;
 	uint64_t ckp_timer, ckp_expiry_timer;
 	uint64_t ckp_pending; /* 0: none */
+	int ckp_prepares;     /* announcements awaited before the sources go */
+	int ckp_kind;
+	int64_t ckp_wall;
+	char ckp_dir[1100];
 	struct sp_request *savepoints;
 	/* Completion, for jm_wait: mu. */
 	pthread_mutex_t mu;
@@ -721,6 +725,50 @@ static void on_trigger_sent(jm_jobmaster *jm, struct reply *r)
 		checkpoint_failed(jm, r->checkpoint, why, fail);
 }
 
+/* Starts checkpoint id at every source task. */
+static void trigger_sources(jm_jobmaster *jm, uint64_t id)
+{
+	for (size_t v = 0; v < jm->jg->nvertices; v++) {
+		if (jm->jg->vertices[v].nin_edges)
+			continue;
+		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
+			uint32_t k = jm->where[v][i];
+			struct reply *r = expect(jm, on_trigger_sent, (int)k);
+			if (!r) {
+				bool fail = false;
+				if (cp_abort(jm->cp, id, "out of memory", cm_now_ms(), true, &fail) > 0)
+					checkpoint_failed(jm, id, "out of memory", fail);
+				return;
+			}
+			r->vertex = (int)v;
+			r->subtask = i;
+			r->checkpoint = id;
+			jm->tms[k]->ops->trigger_checkpoint(jm->tms[k], jm->id, jm->attempt, (int)v, i,
+							    id, jm->ckp_wall, jm->ckp_kind,
+							    jm->ckp_dir, on_done, r);
+		}
+	}
+}
+
+static void on_prepared(jm_jobmaster *jm, struct reply *r)
+{
+	if (r->checkpoint != jm->ckp_pending)
+		return; /* of a checkpoint that ended meanwhile */
+	if (r->rc != 0) {
+		char why[CM_ERR_MSG_MAX];
+		snprintf(why, sizeof(why), "TaskManager %s could not take checkpoint %llu: %.300s",
+			 jm->tmi[r->tm].resource_id ? jm->tmi[r->tm].resource_id : "?",
+			 (unsigned long long)r->checkpoint, r->msg ? r->msg : fl_strerror(r->rc));
+		jm->ckp_prepares = -1; /* no source is triggered */
+		bool fail = false;
+		if (cp_abort(jm->cp, r->checkpoint, why, cm_now_ms(), true, &fail) > 0)
+			checkpoint_failed(jm, r->checkpoint, why, fail);
+		return;
+	}
+	if (jm->ckp_prepares > 0 && --jm->ckp_prepares == 0 && jm->phase == P_RUNNING)
+		trigger_sources(jm, r->checkpoint);
+}
+
 /* Whether every task runs: Flink triggers only then (a task still
  * deploying or already finished cannot take its barrier). */
 static bool all_running(const jm_jobmaster *jm)
@@ -751,28 +799,28 @@ static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *t
 	if (rc)
 		return rc;
 	jm->ckp_pending = *id;
+	jm->ckp_kind = kind;
+	jm->ckp_wall = wall;
+	snprintf(jm->ckp_dir, sizeof(jm->ckp_dir), "%s", dir);
 	CM_INFO("jobmaster", "Triggering %s %llu @ %lld for job %s: %s",
 		kind == CP_SAVEPOINT ? "savepoint" : "checkpoint", (unsigned long long)*id,
 		(long long)wall, jm->id, dir);
-	for (size_t v = 0; v < jm->jg->nvertices; v++) {
-		if (jm->jg->vertices[v].nin_edges)
+	/* First every TaskManager learns where the checkpoint goes (the
+	 * barrier carries only its id), then the sources start it. */
+	jm->ckp_prepares = 0;
+	for (size_t k = 0; k < jm->ntms; k++) {
+		if (jm->tmi[k].lost)
 			continue;
-		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
-			uint32_t k = jm->where[v][i];
-			struct reply *r = expect(jm, on_trigger_sent, (int)k);
-			if (!r) {
-				bool fail = false;
-				cp_abort(jm->cp, *id, "out of memory", now, false, &fail);
-				jm->ckp_pending = 0;
-				return cm_err_set(err, FL_ENOMEM, "out of memory");
-			}
-			r->vertex = (int)v;
-			r->subtask = i;
-			r->checkpoint = *id;
-			jm->tms[k]->ops->trigger_checkpoint(jm->tms[k], jm->id, jm->attempt, (int)v, i,
-							    *id, wall, kind, dir, on_done, r);
-		}
+		struct reply *r = expect(jm, on_prepared, (int)k);
+		if (!r)
+			continue;
+		r->checkpoint = *id;
+		jm->ckp_prepares++;
+		jm->tms[k]->ops->trigger_checkpoint(jm->tms[k], jm->id, jm->attempt, 0, 0, *id, wall,
+						    kind | CP_TRIGGER_PREPARE, dir, on_done, r);
 	}
+	if (jm->ckp_prepares == 0)
+		trigger_sources(jm, *id);
 	int64_t t = cp_next_expiry(jm->cp);
 	if (t >= 0 && !jm->ckp_expiry_timer)
 		cm_loop_timer(jm->loop, t, expiry_tick, jm, &jm->ckp_expiry_timer);

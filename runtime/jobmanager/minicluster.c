@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint/coordinator.h"
 #include "common/auth.h"
 #include "common/log.h"
 #include "rpc/nng.h"
@@ -139,6 +140,7 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	struct router router = {.base.ops = &router_ops};
 	atomic_init(&router.target, NULL);
 	jm_jobmaster *jm = NULL;
+	cp_coordinator *cp = NULL;
 	if (!tms || !gws || !servers) {
 		rc = FL_ENOMEM;
 		snprintf(res->error, sizeof(res->error), "out of memory");
@@ -176,12 +178,26 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		goto out;
 	}
+	/* Streaming jobs checkpoint here as on a cluster (batch jobs never). */
+	char job_id[33];
+	jm_new_job_id(job_id);
+	if (sg->mode != FL_MODE_BATCH) {
+		cp_config cc;
+		if ((rc = cp_config_read(c, &cc, &err)) != 0 ||
+		    (rc = cp_new(&cc, job_id, 0, &cp)) != 0) {
+			snprintf(res->error, sizeof(res->error), "%s",
+				 rc == FL_ENOMEM ? "out of memory" : err.msg);
+			goto out;
+		}
+	}
 	jm_params jp = {.jg = jg,
 			.tms = gws,
 			.ntms = (size_t)ntm,
 			.config = c,
 			.listener = listener,
-			.address = jm_server ? rpc_server_address(jm_server) : NULL};
+			.address = jm_server ? rpc_server_address(jm_server) : NULL,
+			.job_id = job_id,
+			.cp = cp};
 	if ((rc = jm_new(&jm, &jp, &err)) != 0) {
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		goto out;
@@ -207,6 +223,9 @@ out:
 	free(gws);
 	free(servers);
 	jg_free(jg);
+	if (cp)
+		cp_job_ended(cp, res->status == FL_ECANCELED, res->status == 0);
+	cp_free(cp);
 	cm_secret_clear(&secret);
 	if (rc && !res->status)
 		res->status = rc;

@@ -134,7 +134,7 @@ int rpc_seen_add(rpc_seen *s, const rpc_request *r, int64_t now_wall_ms, char *w
  *   TM heartbeat  a (resource id)
  *   blob          a (hash), offset
  *   trigger checkpoint  a (job id), attempt, vertex, subtask, checkpoint,
- *                 timestamp, state (kind), b (directory)
+ *                 timestamp, state (kind, | CP_TRIGGER_PREPARE), b (directory)
  *   notify checkpoint   a (job id), attempt, checkpoint, state (1: aborted)
  *   ack checkpoint      a (resource id), b (job id), attempt, vertex,
  *                 subtask, checkpoint, bytes (states), c (decline reason,

@@ -54,6 +54,9 @@ struct tm_op {
 	/* Counted by the task thread in plain fields, published to the atomics
 	 * every few hundred records for the progress reader. */
 	uint64_t n_in, n_out;
+	/* A generator source: the offset of its next record (what a checkpoint
+	 * records), written by the source loop before each check. */
+	int64_t src_next;
 	_Atomic uint64_t records_in, records_out;
 	/* keyed aggregations */
 	st_heapmap *state;
@@ -95,6 +98,7 @@ struct fl_collector {
  * is all the hot path pays. */
 #define TM_ATTN_FLUSH 1
 #define TM_ATTN_CANCEL 2
+#define TM_ATTN_CHECKPOINT 4 /* a source: take the triggered checkpoint now */
 
 struct tm_chain {
 	const td_task *td; /* borrowed: outlives the chain */
@@ -108,6 +112,11 @@ struct tm_chain {
 	bool batch;
 	_Atomic bool cancelled;
 	_Atomic int attention;
+	/* TM_ATTN_CHECKPOINT's handler (the task's), called on the task thread
+	 * between two records of a source; returns 0 or an error that fails
+	 * the task. */
+	int (*on_checkpoint)(void *arg);
+	void *on_checkpoint_arg;
 	/* The task's network I/O (Flink's numBytesIn/Out, numBuffersIn/Out and
 	 * accumulated back-pressured time): data buffers received are counted
 	 * by the task thread in the plain fields, the writers count what they

@@ -932,9 +932,13 @@ int tm_chain_attend(tm_chain *c)
 {
 	if (atomic_load(&c->cancelled))
 		return FL_ECANCELED;
-	if (atomic_fetch_and(&c->attention, ~TM_ATTN_FLUSH) & TM_ATTN_FLUSH)
-		return tm_chain_maybe_flush(c, false);
-	return 0;
+	int was = atomic_fetch_and(&c->attention, ~(TM_ATTN_FLUSH | TM_ATTN_CHECKPOINT));
+	int rc = 0;
+	if (was & TM_ATTN_CHECKPOINT && c->on_checkpoint)
+		rc = c->on_checkpoint(c->on_checkpoint_arg);
+	if (rc == 0 && was & TM_ATTN_FLUSH)
+		rc = tm_chain_maybe_flush(c, false);
+	return rc;
 }
 
 void tm_chain_cancel(tm_chain *c)

@@ -52,6 +52,8 @@ int tm_run_generator(tm_chain *c)
 		}
 		rc = tm_op_process(head, &row);
 		c->ctx.scratch_used = 0;
+		/* What a checkpoint taken at this check records. */
+		head->src_next = off + p;
 		if (rc || (rc = tm_chain_check(c)) != 0)
 			return rc;
 		produced++;

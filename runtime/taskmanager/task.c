@@ -4,11 +4,13 @@
  */
 #include "taskmanager/task.h"
 
+#include <endian.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint/metadata.h"
 #include "common/clock.h"
 #include "common/crash.h"
 #include "common/log.h"
@@ -107,6 +109,214 @@ static int make_quotas(tm_task *t, cm_err *err)
 	return 0;
 }
 
+/* ------------------------------------------------------------ checkpoints */
+
+int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *dir)
+{
+	pthread_mutex_lock(&t->ckp_mu);
+	/* The slot of the oldest (lowest id) announcement. */
+	int k = 0;
+	for (int i = 1; i < TM_PREPARED_MAX; i++)
+		if (t->prepared[i].id < t->prepared[k].id)
+			k = i;
+	t->prepared[k].id = id;
+	t->prepared[k].kind = kind;
+	snprintf(t->prepared[k].dir, sizeof(t->prepared[k].dir), "%s", dir);
+	pthread_mutex_unlock(&t->ckp_mu);
+	return 0;
+}
+
+int tm_task_trigger_checkpoint(tm_task *t, uint64_t id)
+{
+	if (t->gate || tm_task_get_state(t) != TM_TASK_RUNNING)
+		return FL_EINVAL;
+	pthread_mutex_lock(&t->ckp_mu);
+	t->trigger_id = id;
+	pthread_mutex_unlock(&t->ckp_mu);
+	atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
+	return 0;
+}
+
+/* The directory and kind of announced checkpoint id; false if unknown. */
+static bool prepared_of(tm_task *t, uint64_t id, char *dir, size_t cap, int *kind)
+{
+	bool found = false;
+	pthread_mutex_lock(&t->ckp_mu);
+	for (int i = 0; i < TM_PREPARED_MAX; i++)
+		if (t->prepared[i].id == id) {
+			snprintf(dir, cap, "%s", t->prepared[i].dir);
+			*kind = t->prepared[i].kind;
+			found = true;
+		}
+	pthread_mutex_unlock(&t->ckp_mu);
+	return found;
+}
+
+/* Why an operator cannot be snapshotted yet, or NULL when it can (its
+ * state is its position, or it has none). */
+static const char *not_snapshottable(const td_op *op)
+{
+	switch (op->kind) {
+	case SG_SOURCE_TEXT_FILE:
+		return "the text file source does not record its position yet";
+	case SG_SINK_TEXT_FILE:
+		return "the text file sink has no two-phase commit yet";
+	case SG_REDUCE:
+	case SG_SUM:
+	case SG_MIN:
+	case SG_MAX:
+		return "keyed state is not written to checkpoints yet";
+	default:
+		return NULL;
+	}
+}
+
+/* Its operators' states at this point of the stream, acknowledged to the
+ * JobMaster (or the checkpoint declined, saying why). The task goes on
+ * either way: a failed checkpoint is the coordinator's to count. */
+static void snapshot_and_ack(tm_task *t, uint64_t id)
+{
+	tm_chain *c = &t->chain;
+	const td_task *td = t->td;
+	char dir[1100];
+	int kind = 0;
+	char why[CM_ERR_MSG_MAX] = "";
+	if (!prepared_of(t, id, dir, sizeof(dir), &kind))
+		snprintf(why, sizeof(why), "checkpoint %llu was not announced to this task",
+			 (unsigned long long)id);
+	for (size_t i = 0; !why[0] && i < c->nops; i++) {
+		const char *no = not_snapshottable(c->ops[i].node);
+		if (no)
+			snprintf(why, sizeof(why), "operator '%s': %s", c->ops[i].node->name, no);
+	}
+	cp_op_state st[64];
+	size_t n = 0;
+	uint8_t pos[8];
+	for (size_t i = 0; !why[0] && i < c->nops; i++) {
+		const tm_op *op = &c->ops[i];
+		if (op->node->kind != SG_SOURCE_GENERATOR)
+			continue; /* stateless */
+		if (n == sizeof(st) / sizeof(*st))
+			break;
+		uint64_t next = htole64((uint64_t)op->src_next);
+		memcpy(pos, &next, 8);
+		st[n++] = (cp_op_state){.uid = op->node->uid,
+					.subtask = td->subtask,
+					.parallelism = td->parallelism,
+					.max_parallelism = td->max_parallelism,
+					.kg_first = -1,
+					.kg_last = -1,
+					.data = pos,
+					.len = sizeof(pos)};
+	}
+	if (!t->deps.on_ack)
+		return;
+	if (why[0]) {
+		CM_WARN("task", "declines checkpoint %llu: %s", (unsigned long long)id, why);
+		t->deps.on_ack(t->deps.on_ack_arg, t, id, NULL, 0, why);
+		return;
+	}
+	cm_wbuf w;
+	cm_wbuf_init(&w, 1u << 20);
+	cp_states_encode(&w, st, n);
+	if (cm_wbuf_error(&w))
+		t->deps.on_ack(t->deps.on_ack_arg, t, id, NULL, 0, "out of memory");
+	else
+		t->deps.on_ack(t->deps.on_ack_arg, t, id, cm_wbuf_data(&w), cm_wbuf_len(&w), NULL);
+	cm_wbuf_fini(&w);
+	CM_DEBUG("task", "took its share of checkpoint %llu (%zu operator state(s))",
+		 (unsigned long long)id, n);
+}
+
+/* Sends the barrier of checkpoint id down every output (after the records
+ * before it: events share the channels' FIFO). */
+static int broadcast_barrier(tm_task *t, uint64_t id)
+{
+	tm_chain *c = &t->chain;
+	for (size_t i = 0; i < c->nops; i++)
+		for (size_t k = 0; k < c->ops[i].nouts; k++) {
+			net_writer *w = c->ops[i].outs[k].writer;
+			int rc = w ? net_writer_broadcast_event(w, NET_EV_BARRIER, (int64_t)id) : 0;
+			if (rc)
+				return tm_chain_fail(c, rc, "%s: cannot send the barrier of checkpoint "
+							    "%llu: %s",
+						     t->name, (unsigned long long)id, fl_strerror(rc));
+		}
+	return 0;
+}
+
+/* Flink's order: the barrier goes downstream first (so that the next
+ * task can start aligning), then the task snapshots, before it processes
+ * anything after the barrier. */
+static int take_checkpoint(tm_task *t, uint64_t id)
+{
+	if (id <= t->last_ckp_id)
+		return 0; /* taken already, or older than one taken */
+	t->last_ckp_id = id;
+	int rc = broadcast_barrier(t, id);
+	if (rc == 0)
+		snapshot_and_ack(t, id);
+	return rc;
+}
+
+/* TM_ATTN_CHECKPOINT at a source, between two records. */
+static int on_source_checkpoint(void *arg)
+{
+	tm_task *t = arg;
+	pthread_mutex_lock(&t->ckp_mu);
+	uint64_t id = t->trigger_id;
+	t->trigger_id = 0;
+	pthread_mutex_unlock(&t->ckp_mu);
+	return id ? take_checkpoint(t, id) : 0;
+}
+
+/* Ends an alignment: every channel flows again. */
+static void align_reset(tm_task *t)
+{
+	if (!t->align_id)
+		return;
+	net_gate_unblock_all(t->gate);
+	memset(t->aligned, 0, (size_t)t->nin * sizeof(bool));
+	t->naligned = 0;
+	t->align_id = 0;
+}
+
+/* Whether the alignment in progress is complete: every channel sent the
+ * barrier or ended (an ended channel counts as aligned, as in Flink). */
+static int align_maybe_done(tm_task *t)
+{
+	if (!t->align_id || t->naligned + t->ended_channels < t->nin)
+		return 0;
+	uint64_t id = t->align_id;
+	int rc = take_checkpoint(t, id);
+	align_reset(t);
+	return rc;
+}
+
+/* A barrier of checkpoint id arrived on channel ch (exactly once: aligned
+ * exactly-once checkpoints block the channel until the others' barriers
+ * arrived). */
+static int on_barrier(tm_task *t, int ch, uint64_t id)
+{
+	if (id <= t->last_ckp_id)
+		return 0; /* a late barrier of a checkpoint taken or given up */
+	if (t->align_id && id < t->align_id)
+		return 0;
+	if (t->align_id && id > t->align_id) {
+		/* A newer checkpoint started: the one aligning was aborted. */
+		CM_DEBUG("task", "checkpoint %llu superseded by %llu while aligning",
+			 (unsigned long long)t->align_id, (unsigned long long)id);
+		align_reset(t);
+	}
+	t->align_id = id;
+	if (!t->aligned[ch]) {
+		t->aligned[ch] = true;
+		t->naligned++;
+		net_gate_block(t->gate, ch);
+	}
+	return align_maybe_done(t);
+}
+
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err)
 {
 	*out = NULL;
@@ -126,6 +336,12 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 		free(t);
 		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying a task");
 	}
+	if (pthread_mutex_init(&t->ckp_mu, NULL) != 0) {
+		pthread_mutex_destroy(&t->mu);
+		td_free(td);
+		free(t);
+		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying a task");
+	}
 	int rc = deps->pool ? make_quotas(t, err) : 0;
 	if (rc == 0)
 		rc = tm_chain_init(&t->chain, td, t->name, err);
@@ -134,10 +350,14 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc == 0)
 		rc = register_inputs(t, err);
+	if (rc == 0 && t->nin && !(t->aligned = calloc((size_t)t->nin, sizeof(bool))))
+		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc) {
 		tm_task_free(t);
 		return rc;
 	}
+	t->chain.on_checkpoint = on_source_checkpoint;
+	t->chain.on_checkpoint_arg = t;
 	*out = t;
 	return 0;
 }
@@ -320,6 +540,9 @@ static int run_input_loop(tm_task *t)
 			rc = process_buffer(t, b);
 		} else if (b->event == NET_EV_END_OF_PARTITION) {
 			t->ended_channels++;
+			rc = align_maybe_done(t);
+		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
+			rc = on_barrier(t, ch, (uint64_t)b->arg);
 		}
 		net_buffer_free(b);
 		if (rc)
@@ -513,6 +736,8 @@ void tm_task_free(tm_task *t)
 	net_quota_close(t->out_quota);
 	net_quota_close(t->in_quota);
 	td_free(t->td);
+	free(t->aligned);
+	pthread_mutex_destroy(&t->ckp_mu);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }

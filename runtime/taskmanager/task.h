@@ -61,6 +61,18 @@ typedef struct tm_task tm_task;
  */
 typedef void (*tm_task_state_fn)(void *arg, tm_task *t, enum tm_task_state st, const char *error);
 
+/*
+ * Called on the task's thread when it took its share of checkpoint id:
+ * states are its operators' states (checkpoint/metadata.h's
+ * cp_states_encode, valid during the call), or decline says why it could
+ * not (then states is NULL).
+ */
+typedef void (*tm_task_ack_fn)(void *arg, tm_task *t, uint64_t id, const uint8_t *states,
+			       size_t len, const char *decline);
+
+/* Checkpoints announced to a task (their directories), kept at most. */
+#define TM_PREPARED_MAX 4
+
 /* What a task borrows from its TaskManager. */
 typedef struct tm_task_deps {
 	net_endpoint *ep;
@@ -71,6 +83,8 @@ typedef struct tm_task_deps {
 	int buffers_per_channel;
 	tm_task_state_fn on_state;
 	void *on_state_arg;
+	tm_task_ack_fn on_ack; /* NULL: checkpoints are declined */
+	void *on_ack_arg;
 } tm_task_deps;
 
 /* A record's key, hashed ahead of its state update (see tm_agg_key). */
@@ -108,6 +122,20 @@ struct tm_task {
 	int64_t created_ms;
 	int64_t prom_sampled_ms;
 	uint64_t prom_sampled_bp_ns;
+	/* Checkpoints (ckp_mu): those announced with their directories, and
+	 * the one a source is to take at its next record. */
+	pthread_mutex_t ckp_mu;
+	struct tm_prepared {
+		uint64_t id;
+		int kind; /* enum cp_kind */
+		char dir[1100];
+	} prepared[TM_PREPARED_MAX];
+	uint64_t trigger_id;
+	/* Barrier alignment (task thread): the checkpoint being aligned, the
+	 * channels whose barrier arrived (blocked until the others'). */
+	uint64_t align_id, last_ckp_id;
+	bool *aligned;
+	int naligned;
 };
 
 /*
@@ -146,6 +174,14 @@ void tm_task_abandon(tm_task *t);
  * tm_task_abandon may run on another thread. */
 bool tm_task_live(tm_task *t);
 bool tm_task_was_abandoned(tm_task *t);
+/* Announces checkpoint id (kind, written into dir) so that the task can
+ * take its share when the barrier arrives. Thread-safe. Returns 0. */
+int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *dir);
+/* A source task: takes checkpoint id (announced before) at its next
+ * record and sends the barrier downstream. Thread-safe. Returns 0, or
+ * FL_EINVAL when the task is not a running source. */
+int tm_task_trigger_checkpoint(tm_task *t, uint64_t id);
+
 /* Waits for the thread (if started). */
 void tm_task_join(tm_task *t);
 /* Joins, unregisters the inputs and frees everything. */

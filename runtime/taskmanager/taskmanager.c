@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint/metadata.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -304,9 +305,78 @@ static void on_task_state(void *arg, tm_task *t, enum tm_task_state st, const ch
 	}
 }
 
+/* A task's checkpoint acknowledgement, to its JobMaster from the loop. */
+struct ack_post {
+	tm_taskmanager *tm;
+	char job_id[33];
+	uint64_t attempt, id;
+	int vertex, subtask;
+	uint8_t *states;
+	size_t len;
+	char *decline;
+};
+
+static void on_ack_post(void *arg)
+{
+	struct ack_post *a = arg;
+	tm_taskmanager *tm = a->tm;
+	struct tm_job *j = job_find(tm, a->job_id, a->attempt);
+	if (j && j->jm && !j->jm_lost && j->jm->ops->ack_checkpoint)
+		j->jm->ops->ack_checkpoint(j->jm, tm->resource_id, j->job_id, j->attempt, a->vertex,
+					   a->subtask, a->id, a->states, a->len, a->decline, NULL,
+					   NULL);
+	free(a->states);
+	free(a->decline);
+	free(a);
+}
+
+/* The task's checkpoint upcall, on its thread: copied, sent from the loop. */
+static void on_task_ack(void *arg, tm_task *t, uint64_t id, const uint8_t *states, size_t len,
+			const char *decline)
+{
+	tm_taskmanager *tm = arg;
+	struct ack_post *a = calloc(1, sizeof(*a));
+	bool ok = a && (!len || (a->states = malloc(len))) &&
+		  (!decline || (a->decline = strdup(decline)));
+	if (!ok) {
+		CM_ERROR("taskmanager", "out of memory acknowledging checkpoint %llu",
+			 (unsigned long long)id);
+		if (a) {
+			free(a->states);
+			free(a);
+		}
+		return;
+	}
+	a->tm = tm;
+	memcpy(a->job_id, t->td->job_id, sizeof(a->job_id));
+	a->attempt = t->td->attempt;
+	a->id = id;
+	a->vertex = t->td->vertex;
+	a->subtask = t->td->subtask;
+	if (len)
+		memcpy(a->states, states, len);
+	a->len = len;
+	if (cm_loop_post(tm->loop, on_ack_post, a) != 0) {
+		free(a->states);
+		free(a->decline);
+		free(a);
+	}
+}
+
 /* ------------------------------------------------------- gateway calls */
 
-enum call_kind { C_SLOTS, C_SUBMIT, C_START, C_CANCEL, C_RELEASE, C_METRICS, C_HEARTBEAT, C_STALL };
+enum call_kind {
+	C_SLOTS,
+	C_SUBMIT,
+	C_START,
+	C_CANCEL,
+	C_RELEASE,
+	C_METRICS,
+	C_HEARTBEAT,
+	C_STALL,
+	C_TRIGGER,
+	C_NOTIFY
+};
 
 struct call {
 	tm_taskmanager *tm;
@@ -317,6 +387,11 @@ struct call {
 	size_t len;
 	char address[TM_ADDRESS_MAX]; /* submit, heartbeat: the JobMaster */
 	int64_t stall_ms;
+	/* trigger, notify */
+	int vertex, subtask, ckp_kind;
+	uint64_t checkpoint;
+	bool aborted;
+	char dir[1100];
 	rpc_done_fn done;
 	void *arg;
 };
@@ -535,6 +610,54 @@ static void do_heartbeat(struct call *c)
 	cm_wbuf_fini(&w);
 }
 
+/* Announces a checkpoint to every task of the job here (kind has
+ * CP_TRIGGER_PREPARE), or triggers it at one source task. */
+static void do_trigger(struct call *c)
+{
+	struct tm_job *j = job_find(c->tm, c->job_id, c->attempt);
+	if (!j || j->cancelling) {
+		reply(c, FL_ENOENT, "no running tasks of that job attempt here", NULL, 0);
+		return;
+	}
+	if (c->ckp_kind & CP_TRIGGER_PREPARE) {
+		for (size_t i = 0; i < j->ntasks; i++)
+			tm_task_prepare_checkpoint(j->tasks[i], c->checkpoint,
+						   c->ckp_kind & ~CP_TRIGGER_PREPARE, c->dir);
+		reply(c, 0, NULL, NULL, 0);
+		return;
+	}
+	tm_task *t = NULL;
+	for (size_t i = 0; i < j->ntasks && !t; i++)
+		if (j->tasks[i]->td->vertex == c->vertex && j->tasks[i]->td->subtask == c->subtask)
+			t = j->tasks[i];
+	char why[200];
+	if (!t) {
+		snprintf(why, sizeof(why), "no task %d/%d of the job here", c->vertex, c->subtask);
+		reply(c, FL_ENOENT, why, NULL, 0);
+		return;
+	}
+	tm_task_prepare_checkpoint(t, c->checkpoint, c->ckp_kind, c->dir);
+	if (tm_task_trigger_checkpoint(t, c->checkpoint) != 0) {
+		snprintf(why, sizeof(why), "task %.160s is not a running source", t->name);
+		reply(c, FL_EINVAL, why, NULL, 0);
+		return;
+	}
+	reply(c, 0, NULL, NULL, 0);
+}
+
+static void do_notify(struct call *c)
+{
+	struct tm_job *j = job_find(c->tm, c->job_id, c->attempt);
+	/* No operator commits on completion yet (the exactly-once file sink
+	 * will); an aborted checkpoint's alignment ends when the next
+	 * barrier supersedes it. */
+	if (j)
+		CM_DEBUG("taskmanager", "checkpoint %llu of job %s %s",
+			 (unsigned long long)c->checkpoint, c->job_id,
+			 c->aborted ? "was aborted" : "completed");
+	reply(c, 0, NULL, NULL, 0);
+}
+
 static void run_call(void *arg)
 {
 	struct call *c = arg;
@@ -562,6 +685,12 @@ static void run_call(void *arg)
 			break;
 		case C_HEARTBEAT:
 			do_heartbeat(c);
+			break;
+		case C_TRIGGER:
+			do_trigger(c);
+			break;
+		case C_NOTIFY:
+			do_notify(c);
 			break;
 		case C_STALL: {
 			struct timespec ts = {c->stall_ms / 1000, (c->stall_ms % 1000) * 1000000L};
@@ -673,6 +802,33 @@ static void gw_heartbeat(rpc_tm_gateway *g, const char *jm_address, rpc_done_fn 
 	post_call(GW_TM(g), c);
 }
 
+static void gw_trigger_checkpoint(rpc_tm_gateway *g, const char *job_id, uint64_t attempt,
+				  int vertex, int subtask, uint64_t id, int64_t timestamp, int kind,
+				  const char *dir, rpc_done_fn done, void *arg)
+{
+	(void)timestamp;
+	struct call *c = new_call(C_TRIGGER, job_id, attempt, done, arg);
+	if (!c)
+		return;
+	c->vertex = vertex;
+	c->subtask = subtask;
+	c->checkpoint = id;
+	c->ckp_kind = kind;
+	snprintf(c->dir, sizeof(c->dir), "%s", dir ? dir : "");
+	post_call(GW_TM(g), c);
+}
+
+static void gw_notify_checkpoint(rpc_tm_gateway *g, const char *job_id, uint64_t attempt,
+				 uint64_t id, bool aborted, rpc_done_fn done, void *arg)
+{
+	struct call *c = new_call(C_NOTIFY, job_id, attempt, done, arg);
+	if (!c)
+		return;
+	c->checkpoint = id;
+	c->aborted = aborted;
+	post_call(GW_TM(g), c);
+}
+
 static void gw_free(rpc_tm_gateway *g)
 {
 	(void)g; /* embedded in the TaskManager */
@@ -686,6 +842,8 @@ static const struct rpc_tm_gateway_ops local_ops = {
     .release = gw_release,
     .metrics = gw_metrics,
     .heartbeat = gw_heartbeat,
+    .trigger_checkpoint = gw_trigger_checkpoint,
+    .notify_checkpoint = gw_notify_checkpoint,
     .free = gw_free,
 };
 
@@ -848,7 +1006,9 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 				  .segment_size = (uint32_t)seg,
 				  .buffers_per_channel = (int)bpc,
 				  .on_state = on_task_state,
-				  .on_state_arg = tm};
+				  .on_state_arg = tm,
+				  .on_ack = on_task_ack,
+				  .on_ack_arg = tm};
 	CM_INFO("taskmanager",
 		"TaskManager %s started with %d slots, data address %s, %zu network buffers of %lld "
 		"bytes (%lld MiB)",

@@ -185,6 +185,29 @@ else
 		"$(cat "$WORK/list-all.out" "$WORK/list-all.err" | head -n 20)" "$(client_log list-all)"
 fi
 
+# --------------------------------------------- savepoint and stop
+# A job whose operators take checkpoints (a paced generator, a map).
+upload "$JOBS/checkpointed.so"
+run_jar "$JAR" '{"programArgsList": ["--rate", "2000"], "parallelism": 1}'
+CKP_JOB=$JOB
+wait_state "$CKP_JOB" RUNNING 30 || fail "checkpointed.so did not reach RUNNING ($STATE)"
+flink savepoint savepoint -m "127.0.0.1:$REST_PORT" "$CKP_JOB" "$WORK/sp"
+SP=$(sed -n 's/^Savepoint completed\. Path: file:\(.*\)$/\1/p' "$WORK/savepoint.out")
+if [ "$RC" = 0 ] && [ -n "$SP" ] && [ -s "$SP/_metadata" ]; then
+	pass "flink savepoint: 'Savepoint completed. Path: file:$SP', its _metadata written ($TOOK_MS ms)"
+else
+	fail "flink savepoint $CKP_JOB (exit $RC)" "$(cat "$WORK/savepoint.out" "$WORK/savepoint.err" | head -n 20)" \
+		"$(client_log savepoint)"
+fi
+flink stop stop -m "127.0.0.1:$REST_PORT" --savepointPath "$WORK/sp-stop" "$CKP_JOB"
+SP=$(sed -n 's/^Savepoint completed\. Path: file:\(.*\)$/\1/p' "$WORK/stop.out")
+if [ "$RC" = 0 ] && [ -n "$SP" ] && [ -s "$SP/_metadata" ] && wait_state "$CKP_JOB" 'CANCELED|FINISHED' 20; then
+	pass "flink stop --savepointPath: the savepoint completed and the job ended ($STATE)"
+else
+	fail "flink stop $CKP_JOB (exit $RC)" "$(cat "$WORK/stop.out" "$WORK/stop.err" | head -n 20)" \
+		"$(client_log stop)"
+fi
+
 # ------------------------------------------------- what goes wrong
 # A job that has ended cannot be cancelled: Flink's client exits non-zero
 # with the JobManager's answer; an unknown job id likewise.

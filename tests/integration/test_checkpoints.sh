@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Checkpoints on a session cluster of real processes (issue #8, first
+# part): a JobManager and two TaskManagers; jobs/checkpointed.so at p=2 (a
+# paced generator rebalanced to a map: barriers cross local and network
+# channels and align at the map). Periodic checkpoints complete (the
+# sources' positions in each _metadata), only the retained one stays on
+# disk, Flink's /checkpoints statistics say so; a savepoint taken through
+# Flink's REST operations completes into its own directory and survives
+# the job; a job with keyed state has its checkpoints declined (tasks do
+# not write keyed state yet), counted as failed, and keeps running within
+# the tolerable failures; cancelling removes the checkpoints, as without
+# externalized checkpoints Flink does.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+it_setup
+source "$(dirname "$0")/cluster.sh"
+CKP_JOB=$JOBS/checkpointed.so
+[ -e "$CKP_JOB" ] || { echo "missing $CKP_JOB (build the project first)" >&2; exit 1; }
+CKP_DIR=$WORK/checkpoints
+SP_DIR=$WORK/savepoints
+
+start_jm jm -D execution.checkpointing.dir="file://$CKP_DIR"
+start_tm tm-a
+start_tm tm-b
+check "/overview reports 2 TaskManagers" wait_overview 2 20
+upload "$CKP_JOB"
+CKP_JAR=$JAR
+
+# ------------------------------------------------------ periodic checkpoints
+run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "4000"], "flinkConfiguration": {"execution.checkpointing.interval": "300 ms"}}'
+wait_state "$JOB" RUNNING 20 || fail "the checkpointed job is not RUNNING: $STATE"
+completed=0
+for _ in $(seq 100); do
+	api GET "/jobs/$JOB/checkpoints"
+	completed=$(json '.counts.completed')
+	[ "$completed" -ge 3 ] && break
+	sleep 0.1
+done
+if [ "$completed" -ge 3 ] && [ "$(json '.counts.failed')" = 0 ] &&
+	[ "$(json '.latest.completed.num_acknowledged_subtasks')" = 4 ]; then
+	pass "periodic checkpoints complete: $completed so far, none failed, 4 subtasks acknowledged each"
+else
+	fail "periodic checkpoints: $completed completed" "$(head -c 900 "$WORK/api.out")"
+fi
+LATEST=$(json '.latest.completed.external_path')
+LATEST_ID=$(json '.latest.completed.id')
+check "the latest completed checkpoint has its _metadata" test -s "$LATEST/_metadata"
+check "it is Flink's layout: <dir>/<job id>/chk-<id>" test "$LATEST" = "$CKP_DIR/$JOB/chk-$LATEST_ID"
+check "only the retained checkpoint (num-retained 1) stays on disk" \
+	test "$(find "$CKP_DIR/$JOB" -mindepth 1 -maxdepth 1 -name 'chk-*' | wc -l)" -le 2
+api GET "/jobs/$JOB/checkpoints/details/$LATEST_ID"
+check "checkpoints/details/:id of the latest: COMPLETED" test "$(json .status)" = COMPLETED
+# The sources' positions are in the metadata: 2 subtask states of uid
+# "numbers", 8 bytes each; the map is stateless.
+if grep -c numbers "$LATEST/_metadata" >/dev/null && [ "$(grep -ao numbers "$LATEST/_metadata" | wc -l)" = 2 ]; then
+	pass "_metadata names the source 'numbers' once per subtask"
+else
+	fail "_metadata content" "$(od -c "$LATEST/_metadata" | head -20)"
+fi
+grep -q "Completed checkpoint $LATEST_ID of job $JOB" "$WORK/jm.log" &&
+	pass "the JobManager logs each completed checkpoint" || fail "no completion line in the JobManager's log"
+
+# ------------------------------------------------------------ a savepoint
+api POST "/jobs/$JOB/savepoints" -H 'Content-Type: application/json' \
+	-d "{\"target-directory\": \"$SP_DIR\", \"cancel-job\": false}"
+TRIGGER=$(json '."request-id"')
+check "POST /jobs/:id/savepoints: 202 with a request id" test "$CODE,${#TRIGGER}" = "202,32"
+status=
+for _ in $(seq 100); do
+	api GET "/jobs/$JOB/savepoints/$TRIGGER"
+	status=$(json .status.id)
+	[ "$status" = COMPLETED ] && break
+	sleep 0.1
+done
+SP=$(json .operation.location)
+SP=${SP#file:}
+if [ "$status" = COMPLETED ] && [ -s "$SP/_metadata" ] && [[ $SP == "$SP_DIR"/savepoint-${JOB:0:6}-* ]]; then
+	pass "the savepoint completed into $SP_DIR/savepoint-${JOB:0:6}-<random>"
+else
+	fail "savepoint: $status" "$(cat "$WORK/api.out")"
+fi
+api GET "/jobs/$JOB/checkpoints"
+check "/checkpoints: the savepoint is the latest savepoint" test "$(json '.latest.savepoint.is_savepoint')" = true
+api GET "/jobs/$JOB/savepoints/0123456789abcdef0123456789abcdef"
+check "an unknown trigger id: 404" test "$CODE" = 404
+api POST "/jobs/$JOB/savepoints" -H 'Content-Type: application/json' -d '{"formatType": "ZIP"}'
+check "a bad formatType: 400" test "$CODE" = 400
+
+api PATCH "/jobs/$JOB?mode=cancel"
+wait_state "$JOB" CANCELED 20 || fail "the checkpointed job did not cancel: $STATE"
+check "cancelled without externalized checkpoints: its checkpoints are gone" \
+	test ! -e "$CKP_DIR/$JOB"
+check "the savepoint stays" test -s "$SP/_metadata"
+
+# ---------------------------------------- keyed state: checkpoints declined
+run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "2000", "--keyed"], "flinkConfiguration": {"execution.checkpointing.interval": "200 ms", "execution.checkpointing.tolerable-failed-checkpoints": "1000"}}'
+wait_state "$JOB" RUNNING 20 || fail "the keyed job is not RUNNING: $STATE"
+failed=0
+for _ in $(seq 100); do
+	api GET "/jobs/$JOB/checkpoints"
+	failed=$(json '.counts.failed')
+	[ "$failed" -ge 2 ] && break
+	sleep 0.1
+done
+if [ "$failed" -ge 2 ] && [ "$(json '.counts.completed')" = 0 ] &&
+	json '.latest.failed.failure_message' | grep -q "keyed state is not written to checkpoints yet"; then
+	pass "keyed state: each checkpoint declined naming why ($failed so far)"
+else
+	fail "keyed checkpoints: $failed failed" "$(head -c 900 "$WORK/api.out")"
+fi
+api GET "/jobs/$JOB"
+check "the keyed job keeps RUNNING within the tolerable failures" test "$(json .state)" = RUNNING
+api PATCH "/jobs/$JOB?mode=cancel"
+wait_state "$JOB" CANCELED 20 || fail "the keyed job did not cancel: $STATE"
+
+# ------------------------------------------ the local cluster checkpoints too
+RC=0
+timeout -k 10 120 "$FLINC" run --local --no-progress -p 2 -D "log.file=$WORK/local.log" \
+	-D execution.checkpointing.interval=200ms -D "execution.checkpointing.dir=$WORK/local-ckp" \
+	-D execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION \
+	"$CKP_JOB" --count 6000 --rate 4000 >"$WORK/local.out" 2>"$WORK/local.err" || RC=$?
+LOCAL_JOB=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\).*/\1/p' "$WORK/local.err")
+if [ "$RC" = 0 ] && [ -n "$LOCAL_JOB" ] && ls "$WORK/local-ckp/$LOCAL_JOB"/chk-*/_metadata >/dev/null 2>&1; then
+	pass "flinc run --local: checkpoints complete and, retained on the job's end, stay"
+else
+	fail "local checkpoints: exit $RC" "$(tail -3 "$WORK/local.err")" "$(find "$WORK/local-ckp" | head)"
+fi
+
+stop_all
+logs_clean "$WORK"/jm.log "$WORK"/tm-*.log "$WORK"/local.err
+it_finish
