@@ -111,6 +111,13 @@ int cp_config_read(const cfg *c, cp_config *o, cm_err *err)
 	s = "EXACTLY_ONCE";
 	cfg_get_string(c, CFG_CKP_MODE, &s);
 	o->exactly_once = strcasecmp(s, "AT_LEAST_ONCE") != 0;
+	const char *restore = "";
+	cfg_get_string(c, CFG_SAVEPOINT_PATH, &restore);
+	if (restore && *restore)
+		return cm_err_set(err, FL_EINVAL,
+				  "%s: restoring a job from a savepoint or checkpoint is not supported "
+				  "yet (issue #8's next step); '%.200s' was not read",
+				  CFG_SAVEPOINT_PATH, restore);
 	int rc = local_dir(c, CFG_CKP_DIR_NEW, CFG_CKP_DIR, o->dir, sizeof(o->dir), err);
 	if (rc == 0)
 		rc = local_dir(c, CFG_SP_DIR_NEW, CFG_SP_DIR, o->savepoint_dir,

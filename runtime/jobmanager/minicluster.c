@@ -181,14 +181,12 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	/* Streaming jobs checkpoint here as on a cluster (batch jobs never). */
 	char job_id[33];
 	jm_new_job_id(job_id);
-	if (sg->mode != FL_MODE_BATCH) {
-		cp_config cc;
-		if ((rc = cp_config_read(c, &cc, &err)) != 0 ||
-		    (rc = cp_new(&cc, job_id, 0, &cp)) != 0) {
-			snprintf(res->error, sizeof(res->error), "%s",
-				 rc == FL_ENOMEM ? "out of memory" : err.msg);
-			goto out;
-		}
+	cp_config cc;
+	if ((rc = cp_config_read(c, &cc, &err)) != 0 ||
+	    (sg->mode != FL_MODE_BATCH && (rc = cp_new(&cc, job_id, 0, &cp)) != 0)) {
+		snprintf(res->error, sizeof(res->error), "%s",
+			 rc == FL_ENOMEM ? "out of memory" : err.msg);
+		goto out;
 	}
 	jm_params jp = {.jg = jg,
 			.tms = gws,
