@@ -66,18 +66,22 @@ static void vertex_records(const jm_view *v, const jg_vertex *jv, double *in, do
 			*out += (double)v->nodes[jv->ops[k].node].out;
 }
 
-static cJSON *metrics_json(double in, double out, bool complete)
+/* Flink's IOMetricsInfo: records in/out and, when io is given, the bytes
+ * the vertex's tasks received and sent over channels and the time they
+ * were back-pressured. */
+static cJSON *metrics_json(double in, double out, const jm_vertex_io *io, bool complete)
 {
 	cJSON *m = cJSON_CreateObject();
-	cJSON_AddNumberToObject(m, "read-bytes", 0);
+	cJSON_AddNumberToObject(m, "read-bytes", io ? (double)io->bytes_in : 0);
 	cJSON_AddBoolToObject(m, "read-bytes-complete", complete);
-	cJSON_AddNumberToObject(m, "write-bytes", 0);
+	cJSON_AddNumberToObject(m, "write-bytes", io ? (double)io->bytes_out : 0);
 	cJSON_AddBoolToObject(m, "write-bytes-complete", complete);
 	cJSON_AddNumberToObject(m, "read-records", in);
 	cJSON_AddBoolToObject(m, "read-records-complete", complete);
 	cJSON_AddNumberToObject(m, "write-records", out);
 	cJSON_AddBoolToObject(m, "write-records-complete", complete);
-	cJSON_AddNumberToObject(m, "accumulated-backpressured-time", 0);
+	cJSON_AddNumberToObject(m, "accumulated-backpressured-time",
+				io ? (double)io->back_pressured_ms : 0);
 	cJSON_AddNumberToObject(m, "accumulated-idle-time", 0);
 	cJSON_AddNumberToObject(m, "accumulated-busy-time", 0);
 	return m;
@@ -169,7 +173,8 @@ cJSON *ds_details_tree(struct ds_job *j, const jm_view *v)
 		vertex_records(v, jv, &in, &out);
 		/* Complete: the JobMaster's last full metrics round (Flink: every
 		 * subtask reported). */
-		cJSON_AddItemToObject(x, "metrics", metrics_json(in, out, true));
+		cJSON_AddItemToObject(
+		    x, "metrics", metrics_json(in, out, v->vertex_io ? &v->vertex_io[k] : NULL, true));
 		cJSON_AddItemToArray(vs, x);
 		for (int s = 0; s < TM_TASK_NSTATES; s++)
 			total[s] += ev->count[s];
@@ -1418,7 +1423,9 @@ static void dash_subtask_extra(cJSON *x, const jm_view *v, int vertex, int subta
 	bool known = jv->parallelism == 1;
 	if (known)
 		vertex_records(v, jv, &in, &out);
-	cJSON_AddItemToObject(x, "metrics", metrics_json(in, out, known));
+	cJSON_AddItemToObject(x, "metrics",
+			      metrics_json(in, out, known && v->vertex_io ? &v->vertex_io[vertex] : NULL,
+					   known));
 	static const enum tm_task_state order[] = {TM_TASK_CREATED, TM_TASK_SCHEDULED,
 						   TM_TASK_DEPLOYING, TM_TASK_RUNNING};
 	cJSON *d = cJSON_AddObjectToObject(x, "status-duration");
@@ -1850,7 +1857,7 @@ static int h_dash_vertex_tms(void *arg, const rest_request *req, rest_response *
 			cJSON_AddStringToObject(g, "taskmanager-id", tm);
 			cJSON_AddNumberToObject(g, "start-time", -1);
 			cJSON_AddNumberToObject(g, "end-time", -1);
-			cJSON_AddItemToObject(g, "metrics", metrics_json(0, 0, false));
+			cJSON_AddItemToObject(g, "metrics", metrics_json(0, 0, NULL, false));
 			cJSON_AddItemToObject(g, "status-counts", state_counts(NULL));
 			cJSON_AddItemToArray(tms, g);
 		}

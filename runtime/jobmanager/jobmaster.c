@@ -73,6 +73,7 @@ struct jm_jobmaster {
 	uint64_t heartbeat_timer, progress_timer;
 	uint64_t *in, *out;
 	jm_node_progress *np;
+	jm_vertex_io *vio_acc, *vio; /* the round being summed, the last complete one */
 	int metrics_pending;
 	bool final_metrics; /* the metrics round before release */
 	bool final_round_wanted; /* ... after the round in flight */
@@ -343,6 +344,7 @@ static void report_progress(jm_jobmaster *jm)
 		jm->np[i] = (jm_node_progress){n->name, sg_kind_is_source(n->kind),
 					       sg_kind_is_sink(n->kind), jm->in[i], jm->out[i]};
 	}
+	memcpy(jm->vio, jm->vio_acc, jm->jg->nvertices * sizeof(*jm->vio));
 	jm_progress p = {jm->id, cm_now_ms() - jm->t0, nnodes, jm->np};
 	if (jm->L.progress)
 		jm->L.progress(jm->L.arg, &p);
@@ -366,6 +368,17 @@ static void on_metrics(jm_jobmaster *jm, struct reply *r)
 			if (!cm_rbuf_error(&rb) && node < jm->jg->sg->nnodes) {
 				jm->in[node] += in;
 				jm->out[node] += out;
+			}
+		}
+		/* Then each task's network I/O. */
+		size_t nt = cm_rbuf_remaining(&rb) ? cm_rbuf_count(&rb, 1u << 24, 5) : 0;
+		for (size_t i = 0; i < nt && !cm_rbuf_error(&rb); i++) {
+			uint64_t v = cm_rbuf_uvarint(&rb), bin = cm_rbuf_uvarint(&rb),
+				 bout = cm_rbuf_uvarint(&rb), bp = cm_rbuf_uvarint(&rb);
+			if (!cm_rbuf_error(&rb) && v < jm->jg->nvertices) {
+				jm->vio_acc[v].bytes_in += bin;
+				jm->vio_acc[v].bytes_out += bout;
+				jm->vio_acc[v].back_pressured_ms += bp;
 			}
 		}
 	}
@@ -392,6 +405,7 @@ static bool collect_metrics(jm_jobmaster *jm)
 	size_t nnodes = jm->jg->sg->nnodes;
 	memset(jm->in, 0, nnodes * sizeof(uint64_t));
 	memset(jm->out, 0, nnodes * sizeof(uint64_t));
+	memset(jm->vio_acc, 0, jm->jg->nvertices * sizeof(*jm->vio_acc));
 	for (size_t k = 0; k < jm->ntms; k++) {
 		if (jm->tmi[k].lost)
 			continue;
@@ -1297,6 +1311,8 @@ static void free_tables(jm_jobmaster *jm)
 	free(jm->in);
 	free(jm->out);
 	free(jm->np);
+	free(jm->vio_acc);
+	free(jm->vio);
 	free(jm->slot_limit);
 	free(jm->placement);
 	free(jm->task_base);
@@ -1368,6 +1384,8 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 	    !(jm->in = calloc(nnodes, sizeof(uint64_t))) ||
 	    !(jm->out = calloc(nnodes, sizeof(uint64_t))) ||
 	    !(jm->np = calloc(nnodes, sizeof(*jm->np))) ||
+	    !(jm->vio_acc = calloc(jg->nvertices ? jg->nvertices : 1, sizeof(*jm->vio_acc))) ||
+	    !(jm->vio = calloc(jg->nvertices ? jg->nvertices : 1, sizeof(*jm->vio))) ||
 	    eg_new(&jm->eg, jg, cm_wall_ms()) != 0)
 		goto nomem_sync;
 	for (size_t v = 0; v < jg->nvertices; v++)
@@ -1491,6 +1509,7 @@ static void run_query(void *arg)
 		     .attempt = jm->attempt,
 		     .nodes = jm->np,
 		     .nnodes = jm->jg->sg->nnodes,
+		     .vertex_io = jm->vio,
 		     .tm_ids = ids,
 		     .ntms = ids ? jm->ntms : 0};
 	q->fn(q->arg, &v);

@@ -52,6 +52,13 @@ typedef struct jm_node_progress {
 	uint64_t in, out;
 } jm_node_progress;
 
+/* A job vertex's network I/O over its subtasks, from the last complete
+ * metrics round: Flink's read-bytes, write-bytes and accumulated
+ * back-pressured time (ms, summed over subtasks). */
+typedef struct jm_vertex_io {
+	uint64_t bytes_in, bytes_out, back_pressured_ms;
+} jm_vertex_io;
+
 typedef struct jm_progress {
 	const char *job_id;
 	int64_t elapsed_ms;
@@ -157,6 +164,7 @@ typedef struct jm_view {
 	uint64_t attempt;
 	const jm_node_progress *nodes;
 	size_t nnodes;
+	const jm_vertex_io *vertex_io; /* per job vertex */
 	const char *const *tm_ids;
 	size_t ntms;
 } jm_view;

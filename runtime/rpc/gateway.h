@@ -17,7 +17,9 @@
  *
  * Payloads (common/buf.h encodings):
  *   slots      reply: str resource id, str data address, uvarint slots
- *   metrics    reply: uvarint n, n x (uvarint node, uvarint in, uvarint out)
+ *   metrics    reply: uvarint n, n x (uvarint node, uvarint in, uvarint out),
+ *              uvarint t, t x (uvarint vertex, uvarint bytes in, uvarint bytes
+ *              out, uvarint back-pressured ms) of each task
  *   heartbeat  reply: str resource id
  *   others     no reply payload
  */

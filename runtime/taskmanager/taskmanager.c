@@ -587,6 +587,17 @@ static void do_metrics(struct call *c)
 								 memory_order_relaxed));
 		}
 	}
+	/* Each task's network I/O: vertex, bytes in, bytes out, back-pressured ms. */
+	cm_wbuf_uvarint(&w, j ? j->ntasks : 0);
+	for (size_t i = 0; j && i < j->ntasks; i++) {
+		const tm_chain *ch = &j->tasks[i]->chain;
+		cm_wbuf_uvarint(&w, (uint64_t)j->tasks[i]->td->vertex);
+		cm_wbuf_uvarint(&w, atomic_load_explicit(&ch->bytes_in, memory_order_relaxed));
+		cm_wbuf_uvarint(&w, atomic_load_explicit(&ch->bytes_out, memory_order_relaxed));
+		cm_wbuf_uvarint(&w, atomic_load_explicit(&ch->back_pressured_ns,
+							 memory_order_relaxed) /
+					1000000u);
+	}
 	if (cm_wbuf_error(&w))
 		reply(c, cm_wbuf_error(&w), "cannot encode the metrics", NULL, 0);
 	else

@@ -54,8 +54,10 @@ cat "$WORK"/wc-out/part-* 2>/dev/null | tr '\t' ',' | sort >"$WORK/got.txt" || t
 same_file "WordCount p=4 output equals the reference" "$WORK/expected.txt" "$WORK/got.txt"
 api GET "/jobs/$JOB"
 if [ "$(json '.vertices | length')" -ge 2 ] && [ "$(json '[.vertices[].parallelism] | max')" = 4 ] &&
-	[ "$(json '[.vertices[].metrics."read-records"] | add > 0')" = true ]; then
-	pass "/jobs/:id shows the vertices at parallelism 4 with records read"
+	[ "$(json '[.vertices[].metrics."read-records"] | add > 0')" = true ] &&
+	[ "$(json '[.vertices[].metrics."read-bytes"] | add > 0')" = true ] &&
+	[ "$(json '[.vertices[].metrics."write-bytes"] | add > 0')" = true ]; then
+	pass "/jobs/:id shows the vertices at parallelism 4 with records and bytes read and written"
 else
 	fail "/jobs/:id details" "$(head -c 800 "$WORK/api.out")"
 fi

@@ -445,6 +445,10 @@ static size_t get_metrics(struct harness *h, const char *job_id, uint64_t attemp
 		if (i < cap)
 			m[i] = x;
 	}
+	/* Then each task's vertex, bytes in and out, back-pressured ms. */
+	size_t nt = (size_t)cm_rbuf_uvarint(&r);
+	for (size_t i = 0; i < nt * 4; i++)
+		cm_rbuf_uvarint(&r);
 	assert_int_equal(cm_rbuf_end(&r), 0);
 	call_free(c);
 	return n;
