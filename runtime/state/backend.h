@@ -1,0 +1,358 @@
+/*
+ * backend.h — the keyed-state backend of one subtask: the interface every
+ * keyed operator uses, with two implementations, the heap map
+ * (heap_backend.c, `state.backend.type: hashmap`) and LMDB behind a write
+ * cache (lmdb_backend.c, `state.backend.type: lmdb`).
+ *
+ * Data model (Flink's): a state is declared by name (the state descriptor's
+ * name) and gets a small integer id. An entry lives under
+ * (key group, state id, key bytes, namespace bytes) and holds value bytes.
+ * The namespace is empty unless the state was declared ST_STATE_NAMESPACED
+ * (windows keep one value per window of a key there). Values are never
+ * empty: a value of length 0 is FL_EINVAL, so that both backends can use
+ * length 0 internally as a tombstone at no cost on the hot path.
+ *
+ * Keys: the caller hashes the key bytes once, as the partitioner already
+ * does: hash = kg_murmur3_32(key, klen, 0), key_group = hash %
+ * max_parallelism (types/keygroup.h). The backend trusts both (restore
+ * recomputes them from the key bytes); passing other values makes entries
+ * unreachable, never memory-unsafe. Key plus namespace bytes are at most
+ * ST_KEY_MAX (LMDB's key size limit with the prefix), values at most
+ * ST_VALUE_MAX; more is FL_ERANGE.
+ *
+ * The hot path of a keyed aggregation is one probe (st_find, compute,
+ * st_put_at), preceded a few records earlier by st_prefetch, exactly as with
+ * st_heapmap today. The calls are through a vtable: one indirect call each.
+ *
+ * Snapshots come in two phases. st_cut, on the task thread, is the
+ * synchronous part: it fixes the state as of now (heap: a compact copy of
+ * every entry, sorted by key group; LMDB: flush the write cache, then open a
+ * read transaction). The cut is then scanned by key-group range with
+ * st_cut_scan, on any one thread, while the task thread keeps updating the
+ * backend: the scan sees the state at the cut, never a later write.
+ *
+ * Threads: a backend belongs to one task thread; every st_* call on it
+ * (including st_cut) comes from that thread. A cut may be scanned and freed
+ * on another thread (one thread at a time per cut) concurrently with the
+ * task thread's calls; every cut must be freed before its backend.
+ *
+ * Blocking: the heap backend never blocks. The LMDB backend does file I/O
+ * (page faults on its memory map; a flush writes a transaction of up to the
+ * cache budget) inside st_put, st_put_at, st_delete, st_flush, st_cut,
+ * st_iterate, st_restore_entry and st_clear; nothing waits on another
+ * thread.
+ *
+ * Errors: every call that can fail returns 0 (or 1 for a hit) or a negative
+ * FL_E* code, and st_backend_error() then describes the cause (state name,
+ * key group, LMDB's message, the directory). An error leaves the backend
+ * usable and unchanged by the failed call unless the call says otherwise.
+ */
+#ifndef FLINC_STATE_BACKEND_H
+#define FLINC_STATE_BACKEND_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct st_backend st_backend;
+typedef struct st_cut st_cut;
+
+/* Longest key plus namespace: LMDB's 511-byte key limit, less the key-group,
+ * state and length prefix. */
+#define ST_KEY_MAX 496
+/* Longest value (the heap map's limit is 16 MiB). */
+#define ST_VALUE_MAX (16u * 1024u * 1024u - 1u)
+/* Most states (named tables) per backend. */
+#define ST_MAX_STATES 256
+/* Longest state name, in bytes. */
+#define ST_NAME_MAX 255
+
+/* Declaration flags. */
+#define ST_STATE_NAMESPACED 1u /* entries carry a namespace (else it is empty) */
+
+/* One key of one state. ns may be NULL when nslen is 0. */
+typedef struct st_key {
+	int state;	 /* id returned by st_declare */
+	int key_group;	 /* hash % max_parallelism */
+	uint32_t hash;	 /* kg_murmur3_32(key, klen, 0) */
+	const void *key; /* klen + nslen <= ST_KEY_MAX */
+	size_t klen;
+	const void *ns;
+	size_t nslen;
+} st_key;
+
+/* One entry, as iterate, scan and restore see it. */
+typedef struct st_entry {
+	int key_group;
+	int state;
+	const void *key;
+	size_t klen;
+	const void *ns;
+	size_t nslen;
+	const void *val; /* vlen >= 1 */
+	size_t vlen;
+} st_entry;
+
+/*
+ * Called once per entry by st_iterate, st_cut_scan and the snapshot reader.
+ * The entry's bytes are valid during the call only. Returning nonzero stops
+ * the walk, which then returns that value (use a negative FL_E* code for
+ * errors).
+ */
+typedef int (*st_entry_fn)(void *arg, const st_entry *e);
+
+/* Position of a key found by st_find, for the st_put_at that follows.
+ * Opaque: its fields belong to the backend. */
+typedef struct st_pos {
+	size_t slot;
+	unsigned flags;
+} st_pos;
+
+/* Figures for metrics and tests. */
+typedef struct st_stats {
+	size_t entries;	      /* live entries (LMDB: committed + cached, an upper bound) */
+	size_t memory_bytes;  /* heap bytes held (maps, cache) */
+	size_t disk_bytes;    /* LMDB: bytes of the map in use; heap: 0 */
+	size_t map_bytes;     /* LMDB: current map size; heap: 0 */
+	size_t cache_entries; /* LMDB: entries in the write cache (incl. tombstones) */
+	uint64_t flushes;     /* LMDB: write transactions committed by cache flushes */
+	uint64_t map_grows;   /* LMDB: times the map was enlarged */
+} st_stats;
+
+/* How to build a backend. Zeroes give the defaults. */
+typedef struct st_backend_config {
+	int max_parallelism; /* key groups; required, 1..32768 */
+	/* A name for messages and file names (task name and subtask). */
+	const char *name;
+	/* LMDB: parent directory of the environment's own directory
+	 * (taskmanager.state.local.root-dirs); NULL or "": $TMPDIR or /tmp. */
+	const char *dir;
+	/* LMDB: write-cache budget in bytes (the slot's share of managed
+	 * memory); 0: 16 MiB. At least 64 KiB is used. */
+	size_t cache_bytes;
+	/* LMDB: initial map size; 0: 256 MiB. Grows by doubling when full. */
+	size_t map_bytes;
+	/* LMDB: map the file read-only and write with write(2) (for
+	 * benchmarks; the default, MDB_WRITEMAP, measures faster). */
+	int lmdb_no_writemap;
+} st_backend_config;
+
+/* The vtable. Use the st_* wrappers below, not the members. */
+struct st_backend_ops {
+	const char *type; /* "hashmap" or "lmdb" */
+	int (*add_state)(st_backend *b, int id);
+	int (*get)(st_backend *b, const st_key *k, const void **val, size_t *vlen);
+	int (*put)(st_backend *b, const st_key *k, const void *val, size_t vlen);
+	int (*del)(st_backend *b, const st_key *k);
+	int (*find)(st_backend *b, const st_key *k, st_pos *pos, const void **val, size_t *vlen);
+	int (*put_at)(st_backend *b, const st_key *k, st_pos *pos, const void *val, size_t vlen);
+	void (*prefetch)(st_backend *b, int state, uint32_t hash);
+	int (*iterate)(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, void *arg);
+	int (*flush)(st_backend *b);
+	int (*cut)(st_backend *b, st_cut *c);
+	int (*cut_scan)(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg);
+	void (*cut_free)(st_cut *c);
+	int (*clear)(st_backend *b);
+	void (*stats)(st_backend *b, st_stats *out);
+	void (*free)(st_backend *b);
+};
+
+struct st_state_info {
+	char *name;
+	unsigned flags;
+};
+
+/* Common part of every backend; the implementations embed it first. */
+struct st_backend {
+	const struct st_backend_ops *ops;
+	int max_parallelism;
+	int nstates;
+	struct st_state_info states[ST_MAX_STATES];
+	atomic_int live_cuts; /* cuts not yet freed (decremented off-thread) */
+	cm_err err;
+};
+
+/* Common part of a cut; a copy of the state table as of the cut. */
+struct st_cut {
+	st_backend *b;
+	int max_parallelism;
+	int nstates;
+	struct st_state_info states[ST_MAX_STATES];
+	cm_err err; /* set by a failed st_cut_scan */
+	void *impl; /* the implementation's part */
+};
+
+/* ---------------------------------------------------------------- create */
+
+/*
+ * st_backend_new builds a backend of the given type ("hashmap" or "lmdb",
+ * case-insensitive; Flink's state.backend.type). Returns 0 with *out owned
+ * by the caller (st_backend_free), or FL_EINVAL (unknown type, bad
+ * config), FL_ENOMEM, FL_EIO (LMDB directory or environment), with err
+ * naming the cause. *out is untouched on error.
+ */
+int st_backend_new(const char *type, const st_backend_config *cfg, st_backend **out, cm_err *err);
+int st_heap_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *err);
+int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *err);
+
+/* Frees b and all its state; LMDB removes its files and directory.
+ * Precondition: every cut of b was freed. b may be NULL. */
+void st_backend_free(st_backend *b);
+
+/* The message of the last failed call (empty if none). */
+const char *st_backend_error(const st_backend *b);
+
+/*
+ * st_declare returns in *id the id of the state called name, declaring it
+ * with flags if it is new. Ids are 0, 1, ... in declaration order. Returns
+ * 0, FL_EINVAL (empty or over ST_NAME_MAX name; flags differ from the
+ * earlier declaration), FL_ERANGE (over ST_MAX_STATES) or FL_ENOMEM.
+ */
+int st_declare(st_backend *b, const char *name, unsigned flags, int *id);
+
+/* -------------------------------------------------------- point access */
+
+/*
+ * st_get looks k up: 1 with *val, *vlen set (valid until the next call on b
+ * other than st_get, st_find, st_prefetch), 0 when absent, or FL_EINVAL /
+ * FL_ERANGE (bad key) / FL_EIO (LMDB).
+ */
+static inline int st_get(st_backend *b, const st_key *k, const void **val, size_t *vlen)
+{
+	return b->ops->get(b, k, val, vlen);
+}
+
+/* st_put inserts or replaces. val may point into a value st_get returned.
+ * Returns 0, FL_EINVAL (vlen 0, bad key), FL_ERANGE (too long), FL_ENOMEM,
+ * FL_EIO. */
+static inline int st_put(st_backend *b, const st_key *k, const void *val, size_t vlen)
+{
+	return b->ops->put(b, k, val, vlen);
+}
+
+/* st_delete removes k; absent is not an error. Errors as st_put. */
+static inline int st_delete(st_backend *b, const st_key *k)
+{
+	return b->ops->del(b, k);
+}
+
+/*
+ * Read-modify-write in one probe: st_find looks k up as st_get does and
+ * fills *pos; st_put_at then stores a new value for the same k at that
+ * position. Between the two, the caller makes no other call on b (st_get
+ * and st_prefetch included). *val stays valid until st_put_at and may be
+ * passed to it. Errors as st_get and st_put.
+ */
+static inline int st_find(st_backend *b, const st_key *k, st_pos *pos, const void **val,
+			  size_t *vlen)
+{
+	return b->ops->find(b, k, pos, val, vlen);
+}
+
+static inline int st_put_at(st_backend *b, const st_key *k, st_pos *pos, const void *val,
+			    size_t vlen)
+{
+	return b->ops->put_at(b, k, pos, val, vlen);
+}
+
+/*
+ * st_update_fn gets the current value (old NULL, oldlen 0 when absent) and
+ * sets the new one in *nv, *nvlen (valid until it returns to st_update), or
+ * *nvlen = 0 to delete. A negative return is passed on and stores nothing.
+ */
+typedef int (*st_update_fn)(void *arg, const void *old, size_t oldlen, const void **nv,
+			    size_t *nvlen);
+
+/* st_update is st_find, fn, st_put_at (or st_delete). Returns 0, fn's
+ * error, or st_put's errors. */
+int st_update(st_backend *b, const st_key *k, st_update_fn fn, void *arg);
+
+/* A hint that k's lookup (same state, same hash) comes soon. No effect on
+ * the contents; a no-op on LMDB. */
+static inline void st_prefetch(st_backend *b, int state, uint32_t hash)
+{
+	b->ops->prefetch(b, state, hash);
+}
+
+/* ------------------------------------------------------------ bulk */
+
+/*
+ * st_iterate calls fn for every entry of key groups kg_first..kg_last, in
+ * key-group order (order inside one key group unspecified). fn must not call
+ * b. Returns 0, fn's nonzero return, FL_EINVAL (bad range), FL_ENOMEM or
+ * FL_EIO. LMDB flushes its write cache first.
+ */
+static inline int st_iterate(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, void *arg)
+{
+	return b->ops->iterate(b, kg_first, kg_last, fn, arg);
+}
+
+/* st_flush writes LMDB's write cache in one transaction (no-op on heap).
+ * Returns 0, FL_ENOMEM or FL_EIO. */
+static inline int st_flush(st_backend *b)
+{
+	return b->ops->flush(b);
+}
+
+/*
+ * st_restore_entry adds one entry of a snapshot (e->state is an id of b,
+ * key group and hash are recomputed from the key). Restoring several
+ * snapshots' ranges into one backend is fine. Errors as st_put.
+ */
+int st_restore_entry(st_backend *b, const st_entry *e);
+
+/* st_clear removes every entry of every state (states stay declared).
+ * Returns 0, FL_ENOMEM or FL_EIO; on error the contents are unspecified
+ * and the caller should free b. */
+static inline int st_clear(st_backend *b)
+{
+	return b->ops->clear(b);
+}
+
+static inline void st_stats_get(st_backend *b, st_stats *out)
+{
+	b->ops->stats(b, out);
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+/*
+ * st_cut fixes the current contents of b (the synchronous phase, on the task
+ * thread) and returns them in *out, owned by the caller (st_cut_free).
+ * Returns 0, FL_ENOMEM or FL_EIO (LMDB: cache flush or read transaction).
+ * The heap cut copies every entry (memory: the state's size again, until
+ * freed); the LMDB cut pins the pages of the moment, so the file grows with
+ * later updates until the cut is freed, and the map cannot be enlarged
+ * meanwhile (a flush that needs a larger map keeps the entries in the cache
+ * until the cut is freed).
+ */
+int st_cut_new(st_backend *b, st_cut **out);
+
+/*
+ * st_cut_scan calls fn for every entry of key groups kg_first..kg_last as of
+ * the cut, in key-group order. Any one thread at a time; may run while the
+ * task thread uses the backend. Returns 0, fn's nonzero return, FL_EINVAL,
+ * FL_EIO (message in c->err).
+ */
+int st_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg);
+
+/* Frees the cut, on any thread (not concurrently with a scan of it). */
+void st_cut_free(st_cut *c);
+
+/* ---------------------------------------------------------------- shared */
+
+/* For the implementations: whether k is acceptable to b (state declared,
+ * its namespace flag respected, key group in range, lengths); if not,
+ * st_key_error sets b->err and returns FL_EINVAL or FL_ERANGE. */
+static inline int st_key_ok(const st_backend *b, const st_key *k)
+{
+	return (unsigned)k->state < (unsigned)b->nstates &&
+	       (unsigned)k->key_group < (unsigned)b->max_parallelism &&
+	       k->klen + k->nslen <= ST_KEY_MAX && k->klen <= ST_KEY_MAX &&
+	       (k->nslen == 0 || (b->states[k->state].flags & ST_STATE_NAMESPACED));
+}
+int st_key_error(st_backend *b, const st_key *k);
+
+#endif

@@ -1,0 +1,649 @@
+/*
+ * lmdb_backend.c — the LMDB keyed-state backend (state.backend.type: lmdb).
+ *
+ * One LMDB environment per backend (one per task: LMDB allows one writer),
+ * in a directory of its own under the configured root, removed on free.
+ * Working state, not a durable copy (snapshots are): MDB_NOSYNC and
+ * MDB_NOMETASYNC, so nothing is ever fsync'ed; MDB_WRITEMAP (writes go
+ * straight to the shared map instead of through write(2), measured faster
+ * in bench_state); MDB_NOTLS so that a snapshot's read transaction, begun
+ * on the task thread, can be scanned and ended on another thread.
+ *
+ * LMDB key: big-endian u16 key group, big-endian u16 state id, varint key
+ * length, key, namespace. All entries of a key-group range are one cursor
+ * range, in key-group order (Flink's KeyGroupRange), with every state of a
+ * key group together.
+ *
+ * Write cache: updates never go to LMDB one by one (a write transaction
+ * costs microseconds). They land in an st_heapmap keyed by the LMDB key,
+ * tombstones (deletes) as values of length 0, and the whole cache is
+ * written in one transaction, keys sorted so the B-tree is walked once,
+ * when its memory passes the budget and before iterate and snapshots. A hot
+ * key is read from and written to the cache only; reads that miss the
+ * cache go to a read transaction kept open between flushes.
+ *
+ * A full map is never an error: the transaction is aborted, the map is
+ * doubled and the flush retried. LMDB can only be remapped while no
+ * transaction is open in the process, which a snapshot's read transaction
+ * may be (a cut not yet freed): then the entries wait in the cache, over
+ * budget, until the cut is freed. To make that rare, the map is doubled
+ * ahead of time whenever a flush leaves it more than half used.
+ */
+#include "state/backend.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/varint.h"
+#include "state/heapmap.h"
+#include "types/keygroup.h"
+
+#define LB_DEFAULT_CACHE (16u * 1024u * 1024u)
+#define LB_MIN_CACHE (64u * 1024u)
+#define LB_DEFAULT_MAP ((size_t)256 * 1024 * 1024)
+#define LB_MIN_MAP ((size_t)64 * 1024)
+#define LB_KEY_PREFIX 4 /* key group, state id */
+#define LB_KEY_BUF (LB_KEY_PREFIX + CM_VARINT_MAX + ST_KEY_MAX)
+
+_Static_assert(LB_KEY_PREFIX + 2 + ST_KEY_MAX <= 511, "LMDB's default key size limit");
+
+/* A cache entry during a flush. */
+struct lb_ref {
+	const uint8_t *key;
+	const void *val;
+	uint32_t klen;
+	uint32_t vlen; /* 0: tombstone */
+};
+
+typedef struct lmdb_backend {
+	st_backend base; /* first: the st_backend pointer is this */
+	MDB_env *env;
+	MDB_dbi dbi;
+	MDB_txn *rtxn; /* the task thread's read transaction, or NULL */
+	int rtxn_live; /* rtxn begun or renewed (else reset) */
+	char *dir;     /* our own directory, removed on free */
+	size_t map_size;
+	size_t cache_budget;
+	st_heapmap *cache;
+	struct lb_ref *refs;
+	size_t refs_cap;
+	uint64_t flushes, grows;
+	uint8_t kbuf[LB_KEY_BUF];
+} lmdb_backend;
+
+static inline uint32_t cache_hash(const st_key *k)
+{
+	uint32_t h = k->hash ^ ((uint32_t)k->state * 0x9E3779B1u);
+	if (k->nslen)
+		h ^= kg_murmur3_32(k->ns, k->nslen, 0x5bd1e995u) * 0x85EBCA77u;
+	return h;
+}
+
+/* Builds the LMDB key of k (checked) in kbuf; returns its length. */
+static inline size_t lmdb_key(lmdb_backend *l, const st_key *k)
+{
+	uint8_t *p = l->kbuf;
+	p[0] = (uint8_t)(k->key_group >> 8);
+	p[1] = (uint8_t)k->key_group;
+	p[2] = (uint8_t)(k->state >> 8);
+	p[3] = (uint8_t)k->state;
+	size_t n = LB_KEY_PREFIX + cm_varint_put(p + LB_KEY_PREFIX, CM_VARINT_MAX, k->klen);
+	if (k->klen)
+		memcpy(p + n, k->key, k->klen);
+	if (k->nslen)
+		memcpy(p + n + k->klen, k->ns, k->nslen);
+	return n + k->klen + k->nslen;
+}
+
+/* Parses an LMDB key into e (state, key group, key, ns). 0 or FL_EPROTO. */
+static int parse_key(const uint8_t *p, size_t n, st_entry *e)
+{
+	uint64_t kl;
+	size_t vn;
+	if (n < LB_KEY_PREFIX + 1 ||
+	    !(vn = cm_varint_get(p + LB_KEY_PREFIX, n - LB_KEY_PREFIX, &kl)) ||
+	    kl > n - LB_KEY_PREFIX - vn)
+		return FL_EPROTO;
+	e->key_group = p[0] << 8 | p[1];
+	e->state = p[2] << 8 | p[3];
+	e->key = p + LB_KEY_PREFIX + vn;
+	e->klen = (size_t)kl;
+	e->ns = p + LB_KEY_PREFIX + vn + kl;
+	e->nslen = n - LB_KEY_PREFIX - vn - (size_t)kl;
+	return 0;
+}
+
+static int lmdb_error(st_backend *b, int rc, const char *what)
+{
+	lmdb_backend *l = (lmdb_backend *)b;
+	return cm_err_set(&b->err, rc == ENOMEM ? FL_ENOMEM : FL_EIO, "LMDB state in %s: %s: %s",
+			  l->dir, what, mdb_strerror(rc));
+}
+
+static int ensure_rtxn(lmdb_backend *l)
+{
+	if (l->rtxn_live)
+		return 0;
+	int rc =
+	    l->rtxn ? mdb_txn_renew(l->rtxn) : mdb_txn_begin(l->env, NULL, MDB_RDONLY, &l->rtxn);
+	if (rc) {
+		if (l->rtxn) {
+			mdb_txn_abort(l->rtxn);
+			l->rtxn = NULL;
+		}
+		return lmdb_error(&l->base, rc, "beginning a read transaction");
+	}
+	l->rtxn_live = 1;
+	return 0;
+}
+
+static void reset_rtxn(lmdb_backend *l)
+{
+	if (l->rtxn_live) {
+		mdb_txn_reset(l->rtxn);
+		l->rtxn_live = 0;
+	}
+}
+
+/* Looks the LMDB key in kbuf[0..n) up in the committed data. 1, 0, or an
+ * error. */
+static int db_get(lmdb_backend *l, size_t n, const void **val, size_t *vlen)
+{
+	int rc = ensure_rtxn(l);
+	if (rc)
+		return rc;
+	MDB_val k = {.mv_size = n, .mv_data = l->kbuf}, d;
+	rc = mdb_get(l->rtxn, l->dbi, &k, &d);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return lmdb_error(&l->base, rc, "reading an entry");
+	*val = d.mv_data;
+	*vlen = d.mv_size;
+	return 1;
+}
+
+static int lb_add_state(st_backend *b, int id)
+{
+	return 0;
+}
+
+static int lb_get(st_backend *b, const st_key *k, const void **val, size_t *vlen)
+{
+	if (!st_key_ok(b, k))
+		return st_key_error(b, k);
+	lmdb_backend *l = (lmdb_backend *)b;
+	size_t n = lmdb_key(l, k);
+	const void *v;
+	size_t vl;
+	if (st_heapmap_get(l->cache, l->kbuf, n, cache_hash(k), &v, &vl)) {
+		if (vl == 0)
+			return 0; /* deleted since the last flush */
+		*val = v;
+		*vlen = vl;
+		return 1;
+	}
+	return db_get(l, n, val, vlen);
+}
+
+static int lb_find(st_backend *b, const st_key *k, st_pos *pos, const void **val, size_t *vlen)
+{
+	if (!st_key_ok(b, k))
+		return st_key_error(b, k);
+	lmdb_backend *l = (lmdb_backend *)b;
+	size_t n = lmdb_key(l, k);
+	const void *v;
+	size_t vl;
+	pos->flags = 0;
+	if (st_heapmap_find(l->cache, l->kbuf, n, cache_hash(k), &pos->slot, &v, &vl)) {
+		if (vl == 0)
+			return 0;
+		*val = v;
+		*vlen = vl;
+		return 1;
+	}
+	return db_get(l, n, val, vlen);
+}
+
+static int lb_flush_impl(lmdb_backend *l);
+
+static int cache_store(lmdb_backend *l, const st_key *k, size_t slot, const void *val, size_t vlen)
+{
+	size_t n = lmdb_key(l, k);
+	int rc =
+	    st_heapmap_put_at(l->cache, slot, l->kbuf, n, cache_hash(k), k->key_group, val, vlen);
+	if (rc)
+		return cm_err_set(&l->base.err, rc,
+				  "state '%s': cannot cache an entry of key group %d: %s",
+				  l->base.states[k->state].name, k->key_group, fl_strerror(rc));
+	if (st_heapmap_memory(l->cache) > l->cache_budget)
+		return lb_flush_impl(l);
+	return 0;
+}
+
+static int check_value(st_backend *b, const st_key *k, size_t vlen)
+{
+	if (vlen && vlen <= ST_VALUE_MAX)
+		return 0;
+	return cm_err_set(&b->err, vlen ? FL_ERANGE : FL_EINVAL,
+			  "state '%s': value of %zu bytes (1..%u)", b->states[k->state].name, vlen,
+			  ST_VALUE_MAX);
+}
+
+static int lb_put_at(st_backend *b, const st_key *k, st_pos *pos, const void *val, size_t vlen)
+{
+	int rc = check_value(b, k, vlen);
+	if (rc)
+		return rc;
+	return cache_store((lmdb_backend *)b, k, pos->slot, val, vlen);
+}
+
+/* Blind write into the cache: no LMDB read. */
+static int cache_write(st_backend *b, const st_key *k, const void *val, size_t vlen)
+{
+	if (!st_key_ok(b, k))
+		return st_key_error(b, k);
+	lmdb_backend *l = (lmdb_backend *)b;
+	size_t n = lmdb_key(l, k), slot;
+	const void *v;
+	size_t vl;
+	(void)st_heapmap_find(l->cache, l->kbuf, n, cache_hash(k), &slot, &v, &vl);
+	return cache_store(l, k, slot, val, vlen);
+}
+
+static int lb_put(st_backend *b, const st_key *k, const void *val, size_t vlen)
+{
+	if ((unsigned)k->state < (unsigned)b->nstates) {
+		int rc = check_value(b, k, vlen);
+		if (rc)
+			return rc;
+	}
+	return cache_write(b, k, val, vlen);
+}
+
+static int lb_del(st_backend *b, const st_key *k)
+{
+	return cache_write(b, k, NULL, 0); /* a tombstone */
+}
+
+static void lb_prefetch(st_backend *b, int state, uint32_t hash)
+{
+	/* The cache slot of a key without namespace; LMDB pages are not
+	 * prefetched. */
+	st_key k = {.state = state, .hash = hash};
+	st_heapmap_prefetch(((lmdb_backend *)b)->cache, cache_hash(&k));
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct lb_ref *x = a, *y = b;
+	uint32_t n = x->klen < y->klen ? x->klen : y->klen;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static int grow_map(lmdb_backend *l)
+{
+	/* No transaction of ours may be open: the map is unmapped. */
+	if (l->rtxn) {
+		mdb_txn_abort(l->rtxn);
+		l->rtxn = NULL;
+		l->rtxn_live = 0;
+	}
+	size_t nsize = l->map_size * 2;
+	int rc = mdb_env_set_mapsize(l->env, nsize);
+	if (rc)
+		return lmdb_error(&l->base, rc, "enlarging the map");
+	l->map_size = nsize;
+	l->grows++;
+	return 0;
+}
+
+static int cuts_live(lmdb_backend *l)
+{
+	return atomic_load_explicit(&l->base.live_cuts, memory_order_acquire) > 0;
+}
+
+/* Writes the cache in one transaction and empties it. Returns 0 also when
+ * the map is full and cannot grow because a cut is live: the cache then
+ * keeps its entries. */
+static int lb_flush_impl(lmdb_backend *l)
+{
+	size_t n = st_heapmap_size(l->cache);
+	if (n == 0)
+		return 0;
+	if (n > l->refs_cap) {
+		size_t cap = n + n / 2;
+		struct lb_ref *nr = realloc(l->refs, cap * sizeof(*nr));
+		if (!nr)
+			return cm_err_set(&l->base.err, FL_ENOMEM,
+					  "out of memory flushing %zu cached state entries", n);
+		l->refs = nr;
+		l->refs_cap = cap;
+	}
+	size_t cur = 0, i = 0, kl, vl;
+	const void *k, *v;
+	while (st_heapmap_next(l->cache, &cur, &k, &kl, &v, &vl, NULL)) {
+		l->refs[i++] =
+		    (struct lb_ref){.key = k, .val = v, .klen = (uint32_t)kl, .vlen = (uint32_t)vl};
+	}
+	/* In key order every page of the B-tree is visited once. */
+	qsort(l->refs, n, sizeof(*l->refs), ref_cmp);
+	reset_rtxn(l);
+	int rc;
+	for (;;) {
+		MDB_txn *w;
+		if ((rc = mdb_txn_begin(l->env, NULL, 0, &w)) != 0)
+			return lmdb_error(&l->base, rc, "beginning a write transaction");
+		for (i = 0; i < n && rc == 0; i++) {
+			MDB_val mk = {.mv_size = l->refs[i].klen,
+				      .mv_data = (void *)l->refs[i].key};
+			if (l->refs[i].vlen) {
+				MDB_val mv = {.mv_size = l->refs[i].vlen,
+					      .mv_data = (void *)l->refs[i].val};
+				rc = mdb_put(w, l->dbi, &mk, &mv, 0);
+			} else if ((rc = mdb_del(w, l->dbi, &mk, NULL)) == MDB_NOTFOUND) {
+				rc = 0;
+			}
+		}
+		if (rc == 0)
+			rc = mdb_txn_commit(w);
+		else
+			mdb_txn_abort(w);
+		if (rc != MDB_MAP_FULL)
+			break;
+		if (cuts_live(l))
+			return 0; /* retried once the cut is freed */
+		if ((rc = grow_map(l)) != 0)
+			return rc;
+	}
+	if (rc)
+		return lmdb_error(&l->base, rc, "writing cached state");
+	l->flushes++;
+	st_heapmap *nc;
+	if (st_heapmap_new(&nc) != 0)
+		return cm_err_set(&l->base.err, FL_ENOMEM,
+				  "out of memory renewing the write cache");
+	st_heapmap_free(l->cache);
+	l->cache = nc;
+	/* Grow early, while no cut holds the map. */
+	MDB_envinfo info;
+	MDB_stat st;
+	if (!cuts_live(l) && mdb_env_info(l->env, &info) == 0 && mdb_env_stat(l->env, &st) == 0 &&
+	    (info.me_last_pgno + 1) * (size_t)st.ms_psize > l->map_size / 2)
+		return grow_map(l);
+	return 0;
+}
+
+static int lb_flush(st_backend *b)
+{
+	cm_err_clear(&b->err);
+	return lb_flush_impl((lmdb_backend *)b);
+}
+
+/* Flushes, and fails if entries had to stay in the cache. */
+static int flush_all(lmdb_backend *l, const char *what)
+{
+	int rc = lb_flush_impl(l);
+	if (rc)
+		return rc;
+	if (st_heapmap_size(l->cache))
+		return cm_err_set(&l->base.err, FL_ERANGE,
+				  "LMDB state in %s: %s: the map is full and cannot grow while an "
+				  "earlier snapshot is being written",
+				  l->dir, what);
+	return 0;
+}
+
+/* Walks the key groups kg_first..kg_last of txn in order. */
+static int scan(MDB_txn *txn, MDB_dbi dbi, int kg_first, int kg_last, st_entry_fn fn, void *arg,
+		cm_err *err, const char *dir)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, dbi, &c);
+	if (rc)
+		return cm_err_set(err, FL_EIO, "LMDB state in %s: opening a cursor: %s", dir,
+				  mdb_strerror(rc));
+	uint8_t first[2] = {(uint8_t)(kg_first >> 8), (uint8_t)kg_first};
+	MDB_val k = {.mv_size = sizeof(first), .mv_data = first}, d;
+	int ret = 0;
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		st_entry e;
+		if (parse_key(k.mv_data, k.mv_size, &e) != 0) {
+			ret = cm_err_set(err, FL_EPROTO,
+					 "LMDB state in %s: malformed key of %zu bytes", dir,
+					 k.mv_size);
+			break;
+		}
+		if (e.key_group > kg_last)
+			break;
+		e.val = d.mv_data;
+		e.vlen = d.mv_size;
+		if ((ret = fn(arg, &e)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		ret =
+		    cm_err_set(err, FL_EIO, "LMDB state in %s: reading: %s", dir, mdb_strerror(rc));
+	mdb_cursor_close(c);
+	return ret;
+}
+
+static int lb_iterate(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, void *arg)
+{
+	cm_err_clear(&b->err);
+	if (kg_first < 0 || kg_last >= b->max_parallelism || kg_first > kg_last)
+		return cm_err_set(&b->err, FL_EINVAL, "key-group range %d..%d outside 0..%d",
+				  kg_first, kg_last, b->max_parallelism - 1);
+	lmdb_backend *l = (lmdb_backend *)b;
+	int rc = flush_all(l, "iterating");
+	if (rc == 0)
+		rc = ensure_rtxn(l);
+	if (rc)
+		return rc;
+	return scan(l->rtxn, l->dbi, kg_first, kg_last, fn, arg, &b->err, l->dir);
+}
+
+static int lb_cut(st_backend *b, st_cut *c)
+{
+	lmdb_backend *l = (lmdb_backend *)b;
+	int rc = flush_all(l, "cutting a snapshot");
+	if (rc)
+		return rc;
+	MDB_txn *t;
+	if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &t)) != 0)
+		return lmdb_error(b, rc, "beginning a snapshot's read transaction");
+	c->impl = t;
+	return 0;
+}
+
+static int lb_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg)
+{
+	/* Only immutable fields of the backend are read here: the scan may run
+	 * on another thread. */
+	lmdb_backend *l = (lmdb_backend *)c->b;
+	return scan(c->impl, l->dbi, kg_first, kg_last, fn, arg, &c->err, l->dir);
+}
+
+static void lb_cut_free(st_cut *c)
+{
+	if (c->impl)
+		mdb_txn_abort(c->impl);
+}
+
+static int lb_clear(st_backend *b)
+{
+	cm_err_clear(&b->err);
+	lmdb_backend *l = (lmdb_backend *)b;
+	st_heapmap *nc;
+	if (st_heapmap_new(&nc) != 0)
+		return cm_err_set(&b->err, FL_ENOMEM, "out of memory clearing the write cache");
+	st_heapmap_free(l->cache);
+	l->cache = nc;
+	reset_rtxn(l);
+	MDB_txn *w;
+	int rc = mdb_txn_begin(l->env, NULL, 0, &w);
+	if (rc)
+		return lmdb_error(b, rc, "beginning a write transaction");
+	if ((rc = mdb_drop(w, l->dbi, 0)) != 0) {
+		mdb_txn_abort(w);
+		return lmdb_error(b, rc, "clearing");
+	}
+	if ((rc = mdb_txn_commit(w)) != 0)
+		return lmdb_error(b, rc, "clearing");
+	return 0;
+}
+
+static void lb_stats(st_backend *b, st_stats *out)
+{
+	lmdb_backend *l = (lmdb_backend *)b;
+	memset(out, 0, sizeof(*out));
+	out->memory_bytes =
+	    sizeof(*l) + st_heapmap_memory(l->cache) + l->refs_cap * sizeof(*l->refs);
+	out->cache_entries = st_heapmap_size(l->cache);
+	out->map_bytes = l->map_size;
+	out->flushes = l->flushes;
+	out->map_grows = l->grows;
+	MDB_envinfo info;
+	MDB_stat st;
+	if (mdb_env_info(l->env, &info) == 0 && mdb_env_stat(l->env, &st) == 0) {
+		out->disk_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+		out->entries = st.ms_entries + out->cache_entries;
+	}
+}
+
+static void remove_dir(const char *dir)
+{
+	char path[4096];
+	static const char *const files[] = {"data.mdb", "lock.mdb"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
+			(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+static void lb_free(st_backend *b)
+{
+	lmdb_backend *l = (lmdb_backend *)b;
+	if (l->rtxn)
+		mdb_txn_abort(l->rtxn);
+	if (l->env)
+		mdb_env_close(l->env);
+	if (l->dir) {
+		remove_dir(l->dir);
+		free(l->dir);
+	}
+	st_heapmap_free(l->cache);
+	free(l->refs);
+	free(l);
+}
+
+static const struct st_backend_ops lmdb_ops = {
+    .type = "lmdb",
+    .add_state = lb_add_state,
+    .get = lb_get,
+    .put = lb_put,
+    .del = lb_del,
+    .find = lb_find,
+    .put_at = lb_put_at,
+    .prefetch = lb_prefetch,
+    .iterate = lb_iterate,
+    .flush = lb_flush,
+    .cut = lb_cut,
+    .cut_scan = lb_cut_scan,
+    .cut_free = lb_cut_free,
+    .clear = lb_clear,
+    .stats = lb_stats,
+    .free = lb_free,
+};
+
+/* mkdtemp's template for the environment's directory under root. */
+static int make_dir(const char *root, const char *name, char **out, cm_err *err)
+{
+	char safe[65];
+	size_t n = 0;
+	for (const char *p = name ? name : "task"; *p && n < sizeof(safe) - 1; p++)
+		safe[n++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+				    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
+				? *p
+				: '_';
+	safe[n] = 0;
+	size_t len = strlen(root) + n + 32;
+	char *dir = malloc(len);
+	if (!dir)
+		return cm_err_set(err, FL_ENOMEM,
+				  "out of memory creating the LMDB state directory");
+	snprintf(dir, len, "%s/flinc-state-%s-XXXXXX", root, safe);
+	if (!mkdtemp(dir)) {
+		int e = errno;
+		free(dir);
+		return cm_err_set(err, cm_err_from_errno(e),
+				  "cannot create the LMDB state directory under '%s' "
+				  "(taskmanager.state.local.root-dirs): %s",
+				  root, strerror(e));
+	}
+	*out = dir;
+	return 0;
+}
+
+int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *err)
+{
+	if (!cfg || cfg->max_parallelism < 1 || cfg->max_parallelism > 32768)
+		return cm_err_set(err, FL_EINVAL,
+				  "state backend: max parallelism %d outside 1..32768",
+				  cfg ? cfg->max_parallelism : 0);
+	lmdb_backend *l = calloc(1, sizeof(*l));
+	if (!l)
+		return cm_err_set(err, FL_ENOMEM, "out of memory creating the LMDB state backend");
+	l->base.ops = &lmdb_ops;
+	l->base.max_parallelism = cfg->max_parallelism;
+	atomic_init(&l->base.live_cuts, 0);
+	l->cache_budget = cfg->cache_bytes ? cfg->cache_bytes : LB_DEFAULT_CACHE;
+	if (l->cache_budget < LB_MIN_CACHE)
+		l->cache_budget = LB_MIN_CACHE;
+	l->map_size = cfg->map_bytes ? cfg->map_bytes : LB_DEFAULT_MAP;
+	if (l->map_size < LB_MIN_MAP)
+		l->map_size = LB_MIN_MAP;
+	const char *root = cfg->dir && *cfg->dir ? cfg->dir : getenv("TMPDIR");
+	if (!root || !*root)
+		root = "/tmp";
+	int rc;
+	if ((rc = st_heapmap_new(&l->cache)) != 0) {
+		free(l);
+		return cm_err_set(err, FL_ENOMEM, "out of memory creating the LMDB write cache");
+	}
+	if ((rc = make_dir(root, cfg->name, &l->dir, err)) != 0)
+		goto fail;
+	unsigned flags = MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS | MDB_NORDAHEAD |
+			 (cfg->lmdb_no_writemap ? 0 : MDB_WRITEMAP);
+	MDB_txn *t;
+	if ((rc = mdb_env_create(&l->env)) != 0 ||
+	    (rc = mdb_env_set_mapsize(l->env, l->map_size)) != 0 ||
+	    (rc = mdb_env_open(l->env, l->dir, flags, 0600)) != 0 ||
+	    (rc = mdb_txn_begin(l->env, NULL, 0, &t)) != 0) {
+		rc = cm_err_set(err, rc == ENOMEM ? FL_ENOMEM : FL_EIO,
+				"cannot open LMDB state in %s: %s", l->dir, mdb_strerror(rc));
+		goto fail;
+	}
+	if ((rc = mdb_dbi_open(t, NULL, 0, &l->dbi)) != 0)
+		mdb_txn_abort(t);
+	else
+		rc = mdb_txn_commit(t); /* frees t, also when it fails */
+	if (rc) {
+		rc = cm_err_set(err, FL_EIO, "cannot open LMDB state in %s: %s", l->dir,
+				mdb_strerror(rc));
+		goto fail;
+	}
+	*out = &l->base;
+	return 0;
+fail:
+	lb_free(&l->base);
+	return rc;
+}
