@@ -5,6 +5,7 @@
  */
 #include "state/backend.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,27 +41,25 @@ int st_declare(st_backend *b, const char *name, unsigned flags, int *id)
 	cm_err_clear(&b->err);
 	size_t n = name ? strlen(name) : 0;
 	if (n == 0 || n > ST_NAME_MAX)
-		return cm_err_set(&b->err, FL_EINVAL, "state name empty or over %d bytes",
-				  ST_NAME_MAX);
+		return st_fail(b, FL_EINVAL, "state name empty or over %d bytes", ST_NAME_MAX);
 	if (flags & ~ST_STATE_NAMESPACED)
-		return cm_err_set(&b->err, FL_EINVAL, "state '%s': unknown flags %#x", name, flags);
+		return st_fail(b, FL_EINVAL, "state '%s': unknown flags %#x", name, flags);
 	for (int i = 0; i < b->nstates; i++) {
 		if (strcmp(b->states[i].name, name) != 0)
 			continue;
 		if (b->states[i].flags != flags)
-			return cm_err_set(
-			    &b->err, FL_EINVAL,
-			    "state '%s' declared again with other flags (%#x, was %#x)", name,
-			    flags, b->states[i].flags);
+			return st_fail(b, FL_EINVAL,
+				       "state '%s' declared again with other flags (%#x, was %#x)",
+				       name, flags, b->states[i].flags);
 		*id = i;
 		return 0;
 	}
 	if (b->nstates >= ST_MAX_STATES)
-		return cm_err_set(&b->err, FL_ERANGE, "state '%s': more than %d states", name,
-				  ST_MAX_STATES);
+		return st_fail(b, FL_ERANGE, "state '%s': more than %d states", name,
+			       ST_MAX_STATES);
 	char *copy = strdup(name);
 	if (!copy)
-		return cm_err_set(&b->err, FL_ENOMEM, "out of memory declaring state '%s'", name);
+		return st_fail(b, FL_ENOMEM, "out of memory declaring state '%s'", name);
 	int nid = b->nstates;
 	b->states[nid].name = copy;
 	b->states[nid].flags = flags;
@@ -75,20 +74,29 @@ int st_declare(st_backend *b, const char *name, unsigned flags, int *id)
 	return 0;
 }
 
+int st_fail(st_backend *b, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cm_err_clear(&b->err);
+	cm_err_vset(&b->err, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
 int st_key_error(st_backend *b, const st_key *k)
 {
 	if ((unsigned)k->state >= (unsigned)b->nstates)
-		return cm_err_set(&b->err, FL_EINVAL, "state id %d not declared", k->state);
+		return st_fail(b, FL_EINVAL, "state id %d not declared", k->state);
 	const char *name = b->states[k->state].name;
 	if ((unsigned)k->key_group >= (unsigned)b->max_parallelism)
-		return cm_err_set(&b->err, FL_EINVAL, "state '%s': key group %d outside 0..%d",
-				  name, k->key_group, b->max_parallelism - 1);
+		return st_fail(b, FL_EINVAL, "state '%s': key group %d outside 0..%d", name,
+			       k->key_group, b->max_parallelism - 1);
 	if (k->nslen && !(b->states[k->state].flags & ST_STATE_NAMESPACED))
-		return cm_err_set(&b->err, FL_EINVAL,
-				  "state '%s': namespace given but the state has none", name);
-	return cm_err_set(&b->err, FL_ERANGE,
-			  "state '%s': key of %zu bytes plus namespace of %zu over %d", name,
-			  k->klen, k->nslen, ST_KEY_MAX);
+		return st_fail(b, FL_EINVAL, "state '%s': namespace given but the state has none",
+			       name);
+	return st_fail(b, FL_ERANGE, "state '%s': key of %zu bytes plus namespace of %zu over %d",
+		       name, k->klen, k->nslen, ST_KEY_MAX);
 }
 
 int st_update(st_backend *b, const st_key *k, st_update_fn fn, void *arg)
@@ -124,10 +132,10 @@ int st_restore_entry(st_backend *b, const st_entry *e)
 		    .ns = e->ns,
 		    .nslen = e->nslen};
 	if (k.key_group != e->key_group)
-		return cm_err_set(&b->err, FL_EPROTO,
-				  "restored entry of state %d in key group %d hashes to key group "
-				  "%d (another max parallelism or hash?)",
-				  e->state, e->key_group, k.key_group);
+		return st_fail(b, FL_EPROTO,
+			       "restored entry of state %d in key group %d hashes to key group "
+			       "%d (another max parallelism or hash?)",
+			       e->state, e->key_group, k.key_group);
 	return st_put(b, &k, e->val, e->vlen);
 }
 
@@ -136,7 +144,7 @@ int st_cut_new(st_backend *b, st_cut **out)
 	cm_err_clear(&b->err);
 	st_cut *c = calloc(1, sizeof(*c));
 	if (!c)
-		return cm_err_set(&b->err, FL_ENOMEM, "out of memory cutting a snapshot");
+		return st_fail(b, FL_ENOMEM, "out of memory cutting a snapshot");
 	c->b = b;
 	c->max_parallelism = b->max_parallelism;
 	for (int i = 0; i < b->nstates; i++) {
@@ -145,7 +153,7 @@ int st_cut_new(st_backend *b, st_cut **out)
 			for (int j = 0; j < i; j++)
 				free(c->states[j].name);
 			free(c);
-			return cm_err_set(&b->err, FL_ENOMEM, "out of memory cutting a snapshot");
+			return st_fail(b, FL_ENOMEM, "out of memory cutting a snapshot");
 		}
 	}
 	c->nstates = b->nstates;

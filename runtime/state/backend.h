@@ -355,4 +355,8 @@ static inline int st_key_ok(const st_backend *b, const st_key *k)
 }
 int st_key_error(st_backend *b, const st_key *k);
 
+/* For the implementations: replaces b's message (printf format) and
+ * returns code. */
+int st_fail(st_backend *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

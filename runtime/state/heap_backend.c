@@ -100,8 +100,8 @@ static int hb_add_state(st_backend *b, int id)
 {
 	heap_backend *h = (heap_backend *)b;
 	if (st_heapmap_new(&h->st[id].map) != 0)
-		return cm_err_set(&b->err, FL_ENOMEM, "out of memory declaring state '%s'",
-				  b->states[id].name);
+		return st_fail(b, FL_ENOMEM, "out of memory declaring state '%s'",
+			       b->states[id].name);
 	h->st[id].tombs = 0;
 	return 0;
 }
@@ -147,16 +147,16 @@ static int hb_find(st_backend *b, const st_key *k, st_pos *pos, const void **val
 
 static int store_error(st_backend *b, const st_key *k, int rc)
 {
-	return cm_err_set(&b->err, rc, "state '%s': cannot store an entry of key group %d: %s",
-			  b->states[k->state].name, k->key_group, fl_strerror(rc));
+	return st_fail(b, rc, "state '%s': cannot store an entry of key group %d: %s",
+		       b->states[k->state].name, k->key_group, fl_strerror(rc));
 }
 
 static int hb_put_at(st_backend *b, const st_key *k, st_pos *pos, const void *val, size_t vlen)
 {
 	if (vlen == 0 || vlen > ST_VALUE_MAX)
-		return cm_err_set(&b->err, vlen ? FL_ERANGE : FL_EINVAL,
-				  "state '%s': value of %zu bytes (1..%u)",
-				  b->states[k->state].name, vlen, ST_VALUE_MAX);
+		return st_fail(b, vlen ? FL_ERANGE : FL_EINVAL,
+			       "state '%s': value of %zu bytes (1..%u)", b->states[k->state].name,
+			       vlen, ST_VALUE_MAX);
 	heap_backend *h = (heap_backend *)b;
 	size_t ml;
 	uint32_t hash;
@@ -291,14 +291,14 @@ static int hb_iterate(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, 
 {
 	cm_err_clear(&b->err);
 	if (kg_first < 0 || kg_last >= b->max_parallelism || kg_first > kg_last)
-		return cm_err_set(&b->err, FL_EINVAL, "key-group range %d..%d outside 0..%d",
-				  kg_first, kg_last, b->max_parallelism - 1);
+		return st_fail(b, FL_EINVAL, "key-group range %d..%d outside 0..%d", kg_first,
+			       kg_last, b->max_parallelism - 1);
 	heap_backend *h = (heap_backend *)b;
 	uint64_t *idx;
 	size_t n;
 	if (index_range(h, kg_first, kg_last, &idx, &n) != 0)
-		return cm_err_set(&b->err, FL_ENOMEM, "out of memory iterating key groups %d..%d",
-				  kg_first, kg_last);
+		return st_fail(b, FL_ENOMEM, "out of memory iterating key groups %d..%d", kg_first,
+			       kg_last);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int s = (int)(idx[i] >> 48);
@@ -388,8 +388,7 @@ nomem:
 		free(hc->buf);
 	free(hc);
 	free(off);
-	return cm_err_set(&b->err, FL_ENOMEM,
-			  "out of memory copying the heap state for a snapshot");
+	return st_fail(b, FL_ENOMEM, "out of memory copying the heap state for a snapshot");
 }
 
 static int hb_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg)
@@ -436,8 +435,8 @@ static int hb_clear(st_backend *b)
 	for (int s = 0; s < b->nstates; s++) {
 		st_heapmap *nm;
 		if (st_heapmap_new(&nm) != 0)
-			return cm_err_set(&b->err, FL_ENOMEM, "out of memory clearing state '%s'",
-					  b->states[s].name);
+			return st_fail(b, FL_ENOMEM, "out of memory clearing state '%s'",
+				       b->states[s].name);
 		st_heapmap_free(h->st[s].map);
 		h->st[s].map = nm;
 		h->st[s].tombs = 0;

@@ -72,6 +72,7 @@ typedef struct lmdb_backend {
 	struct lb_ref *refs;
 	size_t refs_cap;
 	uint64_t flushes, grows;
+	int deferred; /* the last flush found the map full under a live cut */
 	uint8_t kbuf[LB_KEY_BUF];
 } lmdb_backend;
 
@@ -120,8 +121,8 @@ static int parse_key(const uint8_t *p, size_t n, st_entry *e)
 static int lmdb_error(st_backend *b, int rc, const char *what)
 {
 	lmdb_backend *l = (lmdb_backend *)b;
-	return cm_err_set(&b->err, rc == ENOMEM ? FL_ENOMEM : FL_EIO, "LMDB state in %s: %s: %s",
-			  l->dir, what, mdb_strerror(rc));
+	return st_fail(b, rc == ENOMEM ? FL_ENOMEM : FL_EIO, "LMDB state in %s: %s: %s", l->dir,
+		       what, mdb_strerror(rc));
 }
 
 static int ensure_rtxn(lmdb_backend *l)
@@ -211,16 +212,23 @@ static int lb_find(st_backend *b, const st_key *k, st_pos *pos, const void **val
 
 static int lb_flush_impl(lmdb_backend *l);
 
+static int cuts_live(lmdb_backend *l)
+{
+	return atomic_load_explicit(&l->base.live_cuts, memory_order_acquire) > 0;
+}
+
 static int cache_store(lmdb_backend *l, const st_key *k, size_t slot, const void *val, size_t vlen)
 {
 	size_t n = lmdb_key(l, k);
 	int rc =
 	    st_heapmap_put_at(l->cache, slot, l->kbuf, n, cache_hash(k), k->key_group, val, vlen);
 	if (rc)
-		return cm_err_set(&l->base.err, rc,
-				  "state '%s': cannot cache an entry of key group %d: %s",
-				  l->base.states[k->state].name, k->key_group, fl_strerror(rc));
-	if (st_heapmap_memory(l->cache) > l->cache_budget)
+		return st_fail(&l->base, rc,
+			       "state '%s': cannot cache an entry of key group %d: %s",
+			       l->base.states[k->state].name, k->key_group, fl_strerror(rc));
+	/* Over budget: flush, unless the last attempt found the map full
+	 * under a cut that is still live (each retry would fail the same). */
+	if (st_heapmap_memory(l->cache) > l->cache_budget && !(l->deferred && cuts_live(l)))
 		return lb_flush_impl(l);
 	return 0;
 }
@@ -229,9 +237,8 @@ static int check_value(st_backend *b, const st_key *k, size_t vlen)
 {
 	if (vlen && vlen <= ST_VALUE_MAX)
 		return 0;
-	return cm_err_set(&b->err, vlen ? FL_ERANGE : FL_EINVAL,
-			  "state '%s': value of %zu bytes (1..%u)", b->states[k->state].name, vlen,
-			  ST_VALUE_MAX);
+	return st_fail(b, vlen ? FL_ERANGE : FL_EINVAL, "state '%s': value of %zu bytes (1..%u)",
+		       b->states[k->state].name, vlen, ST_VALUE_MAX);
 }
 
 static int lb_put_at(st_backend *b, const st_key *k, st_pos *pos, const void *val, size_t vlen)
@@ -305,11 +312,6 @@ static int grow_map(lmdb_backend *l)
 	return 0;
 }
 
-static int cuts_live(lmdb_backend *l)
-{
-	return atomic_load_explicit(&l->base.live_cuts, memory_order_acquire) > 0;
-}
-
 /* Writes the cache in one transaction and empties it. Returns 0 also when
  * the map is full and cannot grow because a cut is live: the cache then
  * keeps its entries. */
@@ -322,8 +324,8 @@ static int lb_flush_impl(lmdb_backend *l)
 		size_t cap = n + n / 2;
 		struct lb_ref *nr = realloc(l->refs, cap * sizeof(*nr));
 		if (!nr)
-			return cm_err_set(&l->base.err, FL_ENOMEM,
-					  "out of memory flushing %zu cached state entries", n);
+			return st_fail(&l->base, FL_ENOMEM,
+				       "out of memory flushing %zu cached state entries", n);
 		l->refs = nr;
 		l->refs_cap = cap;
 	}
@@ -358,18 +360,20 @@ static int lb_flush_impl(lmdb_backend *l)
 			mdb_txn_abort(w);
 		if (rc != MDB_MAP_FULL)
 			break;
-		if (cuts_live(l))
+		if (cuts_live(l)) {
+			l->deferred = 1;
 			return 0; /* retried once the cut is freed */
+		}
 		if ((rc = grow_map(l)) != 0)
 			return rc;
 	}
 	if (rc)
 		return lmdb_error(&l->base, rc, "writing cached state");
 	l->flushes++;
+	l->deferred = 0;
 	st_heapmap *nc;
 	if (st_heapmap_new(&nc) != 0)
-		return cm_err_set(&l->base.err, FL_ENOMEM,
-				  "out of memory renewing the write cache");
+		return st_fail(&l->base, FL_ENOMEM, "out of memory renewing the write cache");
 	st_heapmap_free(l->cache);
 	l->cache = nc;
 	/* Grow early, while no cut holds the map. */
@@ -394,10 +398,10 @@ static int flush_all(lmdb_backend *l, const char *what)
 	if (rc)
 		return rc;
 	if (st_heapmap_size(l->cache))
-		return cm_err_set(&l->base.err, FL_ERANGE,
-				  "LMDB state in %s: %s: the map is full and cannot grow while an "
-				  "earlier snapshot is being written",
-				  l->dir, what);
+		return st_fail(&l->base, FL_ERANGE,
+			       "LMDB state in %s: %s: the map is full and cannot grow while an "
+			       "earlier snapshot is being written",
+			       l->dir, what);
 	return 0;
 }
 
@@ -440,8 +444,8 @@ static int lb_iterate(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, 
 {
 	cm_err_clear(&b->err);
 	if (kg_first < 0 || kg_last >= b->max_parallelism || kg_first > kg_last)
-		return cm_err_set(&b->err, FL_EINVAL, "key-group range %d..%d outside 0..%d",
-				  kg_first, kg_last, b->max_parallelism - 1);
+		return st_fail(b, FL_EINVAL, "key-group range %d..%d outside 0..%d", kg_first,
+			       kg_last, b->max_parallelism - 1);
 	lmdb_backend *l = (lmdb_backend *)b;
 	int rc = flush_all(l, "iterating");
 	if (rc == 0)
@@ -484,7 +488,7 @@ static int lb_clear(st_backend *b)
 	lmdb_backend *l = (lmdb_backend *)b;
 	st_heapmap *nc;
 	if (st_heapmap_new(&nc) != 0)
-		return cm_err_set(&b->err, FL_ENOMEM, "out of memory clearing the write cache");
+		return st_fail(b, FL_ENOMEM, "out of memory clearing the write cache");
 	st_heapmap_free(l->cache);
 	l->cache = nc;
 	reset_rtxn(l);

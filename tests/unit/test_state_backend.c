@@ -1,0 +1,919 @@
+/*
+ * Unit tests of the keyed-state backends (runtime/state/backend.h): every
+ * behaviour test runs against both implementations, hashmap and lmdb,
+ * through the same table; then LMDB specifics (map growth, write cache) and
+ * the snapshot file (snapshot_file.h): rescaling through files, corrupt,
+ * truncated and foreign files.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <flinc/flinc.h>
+
+#include "state/backend.h"
+#include "state/crc32c.h"
+#include "state/snapshot_file.h"
+#include "types/keygroup.h"
+
+#define MAXP 128
+
+static char g_dir[4096];
+
+static int make_dir(void **state)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(g_dir, sizeof(g_dir), "%s/test_state_backend-XXXXXX",
+		 base && *base ? base : "/tmp");
+	return mkdtemp(g_dir) ? 0 : -1;
+}
+
+/* Every LMDB backend removed its directory: g_dir is empty again. */
+static int remove_dir(void **state)
+{
+	return rmdir(g_dir);
+}
+
+static st_backend *new_backend_cfg(const char *type, st_backend_config cfg)
+{
+	st_backend *b = NULL;
+	cm_err err = {0};
+	if (!cfg.max_parallelism)
+		cfg.max_parallelism = MAXP;
+	cfg.dir = g_dir;
+	cfg.name = "test";
+	int rc = st_backend_new(type, &cfg, &b, &err);
+	if (rc)
+		fail_msg("st_backend_new(%s): %s", type, err.msg);
+	return b;
+}
+
+static st_backend *new_backend(const char *type)
+{
+	return new_backend_cfg(type, (st_backend_config){0});
+}
+
+static st_key key_of(int state, const char *k)
+{
+	size_t n = strlen(k);
+	uint32_t h = kg_murmur3_32(k, n, 0);
+	return (st_key){
+	    .state = state, .key_group = (int)(h % MAXP), .hash = h, .key = k, .klen = n};
+}
+
+static void put_s(st_backend *b, int state, const char *k, const char *v)
+{
+	st_key key = key_of(state, k);
+	int rc = st_put(b, &key, v, strlen(v));
+	if (rc)
+		fail_msg("put %s: %s", k, st_backend_error(b));
+}
+
+/* Asserts k holds v (NULL: absent). */
+static void expect(st_backend *b, int state, const char *k, const char *v)
+{
+	st_key key = key_of(state, k);
+	const void *got;
+	size_t gl;
+	int rc = st_get(b, &key, &got, &gl);
+	if (!v) {
+		if (rc != 0)
+			fail_msg("key %s: expected absent, got %d", k, rc);
+		return;
+	}
+	if (rc != 1)
+		fail_msg("key %s: expected '%s', got rc %d (%s)", k, v, rc, st_backend_error(b));
+	assert_int_equal(gl, strlen(v));
+	assert_memory_equal(got, v, gl);
+}
+
+static int declare(st_backend *b, const char *name, unsigned flags)
+{
+	int id = -1;
+	assert_int_equal(st_declare(b, name, flags, &id), 0);
+	return id;
+}
+
+/* -------------------------------------------------- both backends */
+
+static void test_put_get_delete(void **state)
+{
+	st_backend *b = new_backend(*state);
+	int s = declare(b, "counts", 0);
+	assert_int_equal(s, 0);
+	expect(b, s, "apple", NULL);
+	put_s(b, s, "apple", "1");
+	put_s(b, s, "pear", "2");
+	expect(b, s, "apple", "1");
+	put_s(b, s, "apple", "a much longer value that no longer fits in a cache line slot..");
+	expect(b, s, "apple", "a much longer value that no longer fits in a cache line slot..");
+	st_key k = key_of(s, "apple");
+	assert_int_equal(st_delete(b, &k), 0);
+	expect(b, s, "apple", NULL);
+	expect(b, s, "pear", "2");
+	assert_int_equal(st_delete(b, &k), 0); /* absent: fine */
+	put_s(b, s, "apple", "3");	       /* revived */
+	expect(b, s, "apple", "3");
+	/* Bad calls are refused with a message, and change nothing. */
+	assert_int_equal(st_put(b, &k, "x", 0), FL_EINVAL);
+	assert_non_null(strstr(st_backend_error(b), "counts"));
+	st_key bad = key_of(7, "apple");
+	assert_int_equal(st_put(b, &bad, "x", 1), FL_EINVAL);
+	assert_non_null(strstr(st_backend_error(b), "not declared"));
+	char big[ST_KEY_MAX + 1];
+	memset(big, 'k', sizeof(big));
+	st_key lk = {.state = s, .key = big, .klen = sizeof(big)};
+	lk.hash = kg_murmur3_32(big, sizeof(big), 0);
+	lk.key_group = (int)(lk.hash % MAXP);
+	assert_int_equal(st_put(b, &lk, "x", 1), FL_ERANGE);
+	lk.klen = ST_KEY_MAX; /* the longest key is fine */
+	lk.hash = kg_murmur3_32(big, ST_KEY_MAX, 0);
+	lk.key_group = (int)(lk.hash % MAXP);
+	assert_int_equal(st_put(b, &lk, "x", 1), 0);
+	expect(b, s, "apple", "3");
+	st_stats st;
+	st_stats_get(b, &st);
+	assert_int_equal(st.entries, 3);
+	st_backend_free(b);
+}
+
+static int add_one(void *arg, const void *old, size_t oldlen, const void **nv, size_t *nvlen)
+{
+	int64_t *buf = arg, v = 0;
+	if (old) {
+		assert_int_equal(oldlen, sizeof(v));
+		memcpy(&v, old, sizeof(v));
+	}
+	*buf = v + 1;
+	*nv = buf;
+	*nvlen = *buf >= 5 ? 0 : sizeof(*buf); /* delete when it reaches 5 */
+	return 0;
+}
+
+/* The keyed aggregations' pattern: find, compute, put_at, per record. */
+static void test_find_put_at_counts(void **state)
+{
+	st_backend *b = new_backend(*state);
+	int s = declare(b, "sum", 0);
+	char k[32];
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 3000; i++) {
+			snprintf(k, sizeof(k), "w%d", i);
+			st_key key = key_of(s, k);
+			st_prefetch(b, s, key.hash);
+			st_pos pos;
+			const void *v;
+			size_t vl;
+			int64_t n = 0;
+			int rc = st_find(b, &key, &pos, &v, &vl);
+			assert_true(rc == 0 || rc == 1);
+			assert_int_equal(rc, round > 0);
+			if (rc) {
+				assert_int_equal(vl, sizeof(n));
+				memcpy(&n, v, sizeof(n));
+			}
+			n++;
+			assert_int_equal(st_put_at(b, &key, &pos, &n, sizeof(n)), 0);
+		}
+	for (int i = 0; i < 3000; i++) {
+		snprintf(k, sizeof(k), "w%d", i);
+		st_key key = key_of(s, k);
+		const void *v;
+		size_t vl;
+		int64_t n;
+		assert_int_equal(st_get(b, &key, &v, &vl), 1);
+		memcpy(&n, v, sizeof(n));
+		assert_int_equal(n, 3);
+	}
+	/* st_update: counts up, deletes at 5. */
+	st_key key = key_of(s, "u");
+	int64_t buf;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(st_update(b, &key, add_one, &buf), 0);
+	const void *v;
+	size_t vl;
+	assert_int_equal(st_get(b, &key, &v, &vl), 1);
+	assert_int_equal(st_update(b, &key, add_one, &buf), 0);
+	assert_int_equal(st_get(b, &key, &v, &vl), 0);
+	st_backend_free(b);
+}
+
+static void test_namespaces(void **state)
+{
+	st_backend *b = new_backend(*state);
+	int plain = declare(b, "plain", 0);
+	int win = declare(b, "window-sum", ST_STATE_NAMESPACED);
+	assert_int_equal(declare(b, "plain", 0), plain);
+	int id;
+	assert_int_equal(st_declare(b, "plain", ST_STATE_NAMESPACED, &id), FL_EINVAL);
+	assert_int_equal(st_declare(b, "", 0, &id), FL_EINVAL);
+
+	st_key k = key_of(win, "user1");
+	uint64_t w1 = 1000, w2 = 2000;
+	k.ns = &w1;
+	k.nslen = sizeof(w1);
+	assert_int_equal(st_put(b, &k, "a", 1), 0);
+	k.ns = &w2;
+	assert_int_equal(st_put(b, &k, "bb", 2), 0);
+	k.ns = NULL;
+	k.nslen = 0;
+	assert_int_equal(st_put(b, &k, "ccc", 3), 0); /* empty namespace is its own */
+	/* Key bytes that look like key + namespace are another entry. */
+	char joined[5 + sizeof(w1)];
+	memcpy(joined, "user1", 5);
+	memcpy(joined + 5, &w1, sizeof(w1));
+	st_key j = {.state = win, .key = joined, .klen = sizeof(joined)};
+	j.hash = kg_murmur3_32(joined, sizeof(joined), 0);
+	j.key_group = (int)(j.hash % MAXP);
+	const void *v;
+	size_t vl;
+	assert_int_equal(st_get(b, &j, &v, &vl), 0);
+
+	k.ns = &w1;
+	k.nslen = sizeof(w1);
+	assert_int_equal(st_get(b, &k, &v, &vl), 1);
+	assert_int_equal(vl, 1);
+	k.ns = &w2;
+	assert_int_equal(st_get(b, &k, &v, &vl), 1);
+	assert_int_equal(vl, 2);
+	assert_int_equal(st_delete(b, &k), 0);
+	assert_int_equal(st_get(b, &k, &v, &vl), 0);
+	k.ns = NULL;
+	k.nslen = 0;
+	assert_int_equal(st_get(b, &k, &v, &vl), 1);
+	assert_int_equal(vl, 3);
+	/* Same key in another state is apart; a namespace on a plain state
+	 * is refused. */
+	st_key p = key_of(plain, "user1");
+	assert_int_equal(st_get(b, &p, &v, &vl), 0);
+	p.ns = &w1;
+	p.nslen = sizeof(w1);
+	assert_int_equal(st_put(b, &p, "x", 1), FL_EINVAL);
+	assert_non_null(strstr(st_backend_error(b), "plain"));
+	st_backend_free(b);
+}
+
+struct collect {
+	int n;
+	int last_kg;
+	int kg_first, kg_last;
+	int out_of_order;
+	int by_state[4];
+};
+
+static int collect_fn(void *arg, const st_entry *e)
+{
+	struct collect *c = arg;
+	if (e->key_group < c->last_kg || e->key_group < c->kg_first || e->key_group > c->kg_last)
+		c->out_of_order++;
+	if ((int)(kg_murmur3_32(e->key, e->klen, 0) % MAXP) != e->key_group)
+		c->out_of_order++;
+	c->last_kg = e->key_group;
+	c->n++;
+	c->by_state[e->state & 3]++;
+	return 0;
+}
+
+static void test_iterate_range_in_order(void **state)
+{
+	st_backend *b = new_backend(*state);
+	int s0 = declare(b, "a", 0), s1 = declare(b, "b", ST_STATE_NAMESPACED);
+	int want[MAXP] = {0};
+	char k[32];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		put_s(b, s0, k, "v");
+		st_key key = key_of(s1, k);
+		key.ns = "ns";
+		key.nslen = 2;
+		assert_int_equal(st_put(b, &key, "w", 1), 0);
+		want[key.key_group] += 2;
+	}
+	/* Deleted entries are not iterated. */
+	for (int i = 0; i < 5000; i += 10) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		st_key key = key_of(s0, k);
+		assert_int_equal(st_delete(b, &key), 0);
+		want[key.key_group]--;
+	}
+	int ranges[][2] = {{0, MAXP - 1}, {10, 50}, {77, 77}, {127, 127}};
+	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+		struct collect c = {
+		    .last_kg = -1, .kg_first = ranges[r][0], .kg_last = ranges[r][1]};
+		assert_int_equal(st_iterate(b, c.kg_first, c.kg_last, collect_fn, &c), 0);
+		int expect_n = 0;
+		for (int g = c.kg_first; g <= c.kg_last; g++)
+			expect_n += want[g];
+		assert_int_equal(c.n, expect_n);
+		assert_int_equal(c.out_of_order, 0);
+	}
+	struct collect c = {.last_kg = -1, .kg_last = MAXP - 1};
+	assert_int_equal(st_iterate(b, 0, MAXP - 1, collect_fn, &c), 0);
+	assert_int_equal(c.by_state[0], 4500);
+	assert_int_equal(c.by_state[1], 5000);
+	assert_int_equal(st_iterate(b, 5, 4, collect_fn, &c), FL_EINVAL);
+	assert_int_equal(st_iterate(b, 0, MAXP, collect_fn, &c), FL_EINVAL);
+	st_backend_free(b);
+}
+
+static void test_clear(void **state)
+{
+	st_backend *b = new_backend(*state);
+	int s = declare(b, "x", 0);
+	put_s(b, s, "a", "1");
+	assert_int_equal(st_flush(b), 0);
+	put_s(b, s, "b", "2");
+	assert_int_equal(st_clear(b), 0);
+	expect(b, s, "a", NULL);
+	expect(b, s, "b", NULL);
+	assert_int_equal(declare(b, "x", 0), s); /* states stay declared */
+	put_s(b, s, "a", "3");
+	expect(b, s, "a", "3");
+	st_backend_free(b);
+}
+
+/* ----------------------------------------------------------- snapshots */
+
+static int value_of(int i, char *buf, size_t cap)
+{
+	/* Some values are long (out of line on the heap). */
+	return snprintf(
+	    buf, cap,
+	    i % 7 ? "v%d" : "long-value-%d-................................................", i);
+}
+
+/* Fills the keys of key groups [first, last] out of 0..n-1 into b. */
+static void fill_range(st_backend *b, int n, int first, int last)
+{
+	int s = declare(b, "count", 0), w = declare(b, "window", ST_STATE_NAMESPACED);
+	char k[32], v[96];
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		st_key key = key_of(s, k);
+		if (key.key_group < first || key.key_group > last)
+			continue;
+		value_of(i, v, sizeof(v));
+		assert_int_equal(st_put(b, &key, v, strlen(v)), 0);
+		if (i % 3 == 0) {
+			key.state = w;
+			uint32_t ns = (uint32_t)i;
+			key.ns = &ns;
+			key.nslen = sizeof(ns);
+			assert_int_equal(st_put(b, &key, "w", 1), 0);
+		}
+	}
+}
+
+/* Checks that b holds exactly the entries fill_range puts in [first, last]. */
+static void check_range(st_backend *b, int n, int first, int last)
+{
+	int s = declare(b, "count", 0), w = declare(b, "window", ST_STATE_NAMESPACED);
+	char k[32], v[96];
+	int want = 0;
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		st_key key = key_of(s, k);
+		if (key.key_group < first || key.key_group > last) {
+			expect(b, s, k, NULL);
+			continue;
+		}
+		value_of(i, v, sizeof(v));
+		expect(b, s, k, v);
+		want++;
+		key.state = w;
+		uint32_t ns = (uint32_t)i;
+		key.ns = &ns;
+		key.nslen = sizeof(ns);
+		const void *got;
+		size_t gl;
+		assert_int_equal(st_get(b, &key, &got, &gl), i % 3 == 0);
+		want += i % 3 == 0;
+	}
+	struct collect c = {.last_kg = -1, .kg_last = MAXP - 1};
+	assert_int_equal(st_iterate(b, 0, MAXP - 1, collect_fn, &c), 0);
+	assert_int_equal(c.n, want);
+	assert_int_equal(c.out_of_order, 0);
+}
+
+static FILE *write_snapshot(st_backend *b, int first, int last)
+{
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	st_cut *c;
+	assert_int_equal(st_cut_new(b, &c), 0);
+	cm_err err = {0};
+	uint64_t n = 0;
+	int rc = st_snapfile_write(f, "chk-1/op-0", c, first, last, &n, &err);
+	if (rc)
+		fail_msg("write: %s", err.msg);
+	st_cut_free(c);
+	return f;
+}
+
+static void restore_from(st_backend *b, FILE *f, int first, int last)
+{
+	cm_err err = {0};
+	int rc = st_snapfile_restore(b, f, "chk-1/op", first, last, &err);
+	if (rc)
+		fail_msg("restore: %s", err.msg);
+}
+
+/* Split 128 key groups 2 ways, snapshot each to a file, restore at 4 and at
+ * 1 (into both backend types): the union equals the original. */
+static void test_snapshot_rescale(void **state)
+{
+	const char *types[] = {"hashmap", "lmdb"};
+	const int n = 20000;
+	FILE *files[2];
+	for (int i = 0; i < 2; i++) {
+		int first, last;
+		kg_range_for_operator(MAXP, 2, i, &first, &last);
+		st_backend *b = new_backend(*state);
+		fill_range(b, n, first, last);
+		files[i] = write_snapshot(b, first, last);
+		st_backend_free(b);
+	}
+	for (int t = 0; t < 2; t++) {
+		for (int i = 0; i < 4; i++) {
+			int first, last;
+			kg_range_for_operator(MAXP, 4, i, &first, &last);
+			st_backend *r = new_backend(types[t]);
+			for (int f = 0; f < 2; f++)
+				restore_from(r, files[f], first, last);
+			check_range(r, n, first, last);
+			st_backend_free(r);
+		}
+		st_backend *one = new_backend(types[t]);
+		for (int f = 0; f < 2; f++)
+			restore_from(one, files[f], 0, MAXP - 1);
+		check_range(one, n, 0, MAXP - 1);
+		st_backend_free(one);
+	}
+	fclose(files[0]);
+	fclose(files[1]);
+}
+
+struct cut_check {
+	st_backend *live; /* NULL when scanned off-thread */
+	int n, bad;
+	int state;
+};
+
+/* Every entry of the cut of "count" holds "old-<i>". */
+static int old_value_fn(void *arg, const st_entry *e)
+{
+	struct cut_check *c = arg;
+	if (e->state != c->state)
+		return 0;
+	char k[32], v[32];
+	assert_true(e->klen < sizeof(k));
+	memcpy(k, e->key, e->klen);
+	k[e->klen] = 0;
+	int i = atoi(k + 4);
+	snprintf(v, sizeof(v), "old-%d", i);
+	if (e->vlen != strlen(v) || memcmp(e->val, v, e->vlen) != 0)
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+static void mutate_after_cut(st_backend *b, int s, int n)
+{
+	char k[32], v[32];
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < n + 2000; i++) {
+			snprintf(k, sizeof(k), "key-%d", i);
+			st_key key = key_of(s, k);
+			if (i % 5 == 0) {
+				assert_int_equal(st_delete(b, &key), 0);
+				continue;
+			}
+			snprintf(v, sizeof(v), "new-%d-%d", round, i);
+			assert_int_equal(st_put(b, &key, v, strlen(v)), 0);
+		}
+	assert_int_equal(st_flush(b), 0);
+}
+
+static void fill_old(st_backend *b, int s, int n)
+{
+	char k[32], v[32];
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		snprintf(v, sizeof(v), "old-%d", i);
+		put_s(b, s, k, v);
+	}
+}
+
+/* The scan sees the state at the cut, not the updates after it. */
+static void test_cut_is_consistent(void **state)
+{
+	st_backend *b = new_backend_cfg(*state, (st_backend_config){.cache_bytes = 64 * 1024});
+	int s = declare(b, "count", 0);
+	const int n = 5000;
+	fill_old(b, s, n);
+	st_cut *c;
+	assert_int_equal(st_cut_new(b, &c), 0);
+	mutate_after_cut(b, s, n);
+	struct cut_check cc = {.state = s};
+	assert_int_equal(st_cut_scan(c, 0, MAXP - 1, old_value_fn, &cc), 0);
+	assert_int_equal(cc.n, n);
+	assert_int_equal(cc.bad, 0);
+	st_cut_free(c);
+	expect(b, s, "key-1", "new-2-1");
+	expect(b, s, "key-5", NULL);
+	st_backend_free(b);
+}
+
+static void *scan_thread(void *arg)
+{
+	st_cut *c = arg;
+	struct cut_check *cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return NULL;
+	/* Several passes, so that the scan overlaps the task's updates. */
+	for (int pass = 0; pass < 4; pass++)
+		if (st_cut_scan(c, 0, MAXP - 1, old_value_fn, cc) != 0)
+			cc->bad++;
+	st_cut_free(c);
+	return cc;
+}
+
+/* As above, with the scan on another thread while the task updates. */
+static void test_cut_scanned_on_another_thread(void **state)
+{
+	st_backend *b = new_backend_cfg(*state, (st_backend_config){.cache_bytes = 64 * 1024});
+	int s = declare(b, "count", 0);
+	const int n = 5000;
+	fill_old(b, s, n);
+	st_cut *c;
+	assert_int_equal(st_cut_new(b, &c), 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, scan_thread, c), 0);
+	mutate_after_cut(b, s, n);
+	void *ret;
+	assert_int_equal(pthread_join(th, &ret), 0);
+	struct cut_check *cc = ret;
+	assert_non_null(cc);
+	assert_int_equal(cc->n, 4 * n);
+	assert_int_equal(cc->bad, 0);
+	free(cc);
+	/* Freed on the other thread: the map may grow again, flushes write. */
+	mutate_after_cut(b, s, n);
+	st_stats st;
+	st_stats_get(b, &st);
+	assert_int_equal(st.cache_entries, 0);
+	st_backend_free(b);
+}
+
+/* ------------------------------------------------------------ LMDB only */
+
+static void test_lmdb_map_grows_from_tiny(void **state)
+{
+	st_backend *b = new_backend_cfg(
+	    "lmdb", (st_backend_config){.map_bytes = 64 * 1024, .cache_bytes = 64 * 1024});
+	int s = declare(b, "big", 0);
+	char k[32], v[200];
+	memset(v, 'x', sizeof(v));
+	const int n = 30000; /* ~7 MB of entries into a 64 KiB map */
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		st_key key = key_of(s, k);
+		assert_int_equal(st_put(b, &key, v, sizeof(v)), 0);
+	}
+	assert_int_equal(st_flush(b), 0);
+	st_stats st;
+	st_stats_get(b, &st);
+	assert_true(st.map_grows >= 6);
+	assert_true(st.map_bytes >= 64 * 1024 * 64);
+	assert_int_equal(st.entries, n);
+	for (int i = 0; i < n; i += 97) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		st_key key = key_of(s, k);
+		const void *got;
+		size_t gl;
+		assert_int_equal(st_get(b, &key, &got, &gl), 1);
+		assert_int_equal(gl, sizeof(v));
+	}
+	st_backend_free(b);
+}
+
+/* While a cut pins the map it cannot grow: entries wait in the cache, and
+ * go to LMDB once the cut is freed. */
+static void test_lmdb_full_map_waits_for_cut(void **state)
+{
+	st_backend *b = new_backend_cfg(
+	    "lmdb", (st_backend_config){.map_bytes = 64 * 1024, .cache_bytes = 64 * 1024});
+	int s = declare(b, "big", 0);
+	put_s(b, s, "first", "1");
+	st_cut *c;
+	assert_int_equal(st_cut_new(b, &c), 0);
+	char k[32], v[200];
+	memset(v, 'y', sizeof(v));
+	for (int i = 0; i < 3000; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		st_key key = key_of(s, k);
+		assert_int_equal(st_put(b, &key, v, sizeof(v)), 0);
+	}
+	st_stats st;
+	st_stats_get(b, &st);
+	assert_true(st.cache_entries > 0);
+	/* A second cut cannot be consistent without the cache: refused. */
+	st_cut *c2;
+	assert_int_equal(st_cut_new(b, &c2), FL_ERANGE);
+	assert_non_null(strstr(st_backend_error(b), "map is full"));
+	struct cut_check cc = {.state = 99};
+	assert_int_equal(st_cut_scan(c, 0, MAXP - 1, old_value_fn, &cc), 0);
+	st_cut_free(c);
+	assert_int_equal(st_flush(b), 0);
+	st_stats_get(b, &st);
+	assert_int_equal(st.cache_entries, 0);
+	assert_int_equal(st.entries, 3001);
+	st_backend_free(b);
+}
+
+static void test_lmdb_cache_flushes_when_full(void **state)
+{
+	st_backend *b = new_backend_cfg("lmdb", (st_backend_config){.cache_bytes = 64 * 1024});
+	int s = declare(b, "count", 0);
+	/* A hot key updated many times never reaches LMDB. */
+	st_key hot = key_of(s, "hot");
+	for (int64_t i = 1; i <= 100000; i++) {
+		st_pos pos;
+		const void *v;
+		size_t vl;
+		assert_true(st_find(b, &hot, &pos, &v, &vl) >= 0);
+		assert_int_equal(st_put_at(b, &hot, &pos, &i, sizeof(i)), 0);
+	}
+	st_stats st;
+	st_stats_get(b, &st);
+	assert_int_equal(st.flushes, 0);
+	assert_int_equal(st.cache_entries, 1);
+	/* Many keys overflow 64 KiB: flushed in a few transactions, and every
+	 * value stays readable from the cache or from LMDB. */
+	char k[32];
+	for (int i = 0; i < 20000; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		put_s(b, s, k, k);
+	}
+	st_stats_get(b, &st);
+	assert_true(st.flushes >= 2);
+	assert_true(st.flushes < 200);
+	assert_true(st.memory_bytes < 1024 * 1024);
+	for (int i = 0; i < 20000; i += 7) {
+		snprintf(k, sizeof(k), "k%d", i);
+		expect(b, s, k, k);
+	}
+	const void *v;
+	size_t vl;
+	int64_t last;
+	assert_int_equal(st_get(b, &hot, &v, &vl), 1);
+	memcpy(&last, v, sizeof(last));
+	assert_int_equal(last, 100000);
+	st_backend_free(b);
+}
+
+/* Deletes are tombstones in the cache until flushed, and hide committed
+ * values meanwhile. */
+static void test_lmdb_tombstones(void **state)
+{
+	st_backend *b = new_backend("lmdb");
+	int s = declare(b, "x", 0);
+	put_s(b, s, "a", "1");
+	put_s(b, s, "b", "2");
+	assert_int_equal(st_flush(b), 0);
+	st_key a = key_of(s, "a"), z = key_of(s, "never");
+	assert_int_equal(st_delete(b, &a), 0);
+	assert_int_equal(st_delete(b, &z), 0);
+	expect(b, s, "a", NULL);
+	st_pos pos;
+	const void *v;
+	size_t vl;
+	assert_int_equal(st_find(b, &a, &pos, &v, &vl), 0);
+	st_stats st;
+	st_stats_get(b, &st);
+	assert_int_equal(st.cache_entries, 2);
+	struct collect c = {.last_kg = -1, .kg_last = MAXP - 1};
+	assert_int_equal(st_iterate(b, 0, MAXP - 1, collect_fn, &c), 0); /* flushes */
+	assert_int_equal(c.n, 1);
+	expect(b, s, "a", NULL);
+	expect(b, s, "b", "2");
+	st_backend_free(b);
+}
+
+/* Heap: many deletes compact the map; the live entries survive. */
+static void test_heap_tombstones_compact(void **state)
+{
+	st_backend *b = new_backend("hashmap");
+	int s = declare(b, "x", 0);
+	char k[32];
+	for (int i = 0; i < 20000; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		put_s(b, s, k, k);
+	}
+	st_stats before;
+	st_stats_get(b, &before);
+	for (int i = 0; i < 20000; i++) {
+		if (i % 10 == 0)
+			continue;
+		snprintf(k, sizeof(k), "k%d", i);
+		st_key key = key_of(s, k);
+		assert_int_equal(st_delete(b, &key), 0);
+	}
+	st_stats after;
+	st_stats_get(b, &after);
+	assert_int_equal(after.entries, 2000);
+	assert_true(after.memory_bytes < before.memory_bytes);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		expect(b, s, k, i % 10 == 0 ? k : NULL);
+	}
+	st_backend_free(b);
+}
+
+/* The directory is under the configured root and gone after free. */
+static void test_lmdb_directory_removed(void **state)
+{
+	st_backend *b = new_backend("lmdb");
+	DIR *d = opendir(g_dir);
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += strncmp(de->d_name, "flinc-state-test-", 17) == 0;
+	closedir(d);
+	assert_int_equal(n, 1);
+	st_backend_free(b);
+	/* remove_dir (group teardown) fails if anything is left. */
+	st_backend_config cfg = {.max_parallelism = MAXP, .dir = "/nonexistent/dir"};
+	cm_err err = {0};
+	st_backend *x = NULL;
+	assert_int_equal(st_lmdb_backend_new(&cfg, &x, &err), FL_ENOENT);
+	assert_null(x);
+	assert_non_null(strstr(err.msg, "/nonexistent/dir"));
+	assert_non_null(strstr(err.msg, "taskmanager.state.local.root-dirs"));
+}
+
+/* ------------------------------------------------------ snapshot files */
+
+static size_t file_bytes(FILE *f, uint8_t **out)
+{
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long n = ftell(f);
+	assert_true(n > 0);
+	uint8_t *p = malloc((size_t)n);
+	assert_non_null(p);
+	rewind(f);
+	assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+	*out = p;
+	return (size_t)n;
+}
+
+static int count_fn(void *arg, const st_entry *e)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Opens and reads all of p[0..n) as a snapshot file. */
+static int read_bytes(const uint8_t *p, size_t n, cm_err *err)
+{
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	if (n)
+		assert_int_equal(fwrite(p, 1, n, f), n);
+	st_snapfile *r;
+	int rc = st_snapfile_open(f, "chk-7/op-3", &r, err);
+	if (rc == 0) {
+		int cnt = 0;
+		rc = st_snapfile_read(r, 0, MAXP - 1, count_fn, &cnt, err);
+		st_snapfile_close(r);
+	}
+	fclose(f);
+	return rc;
+}
+
+static void test_crc32c_known_value(void **state)
+{
+	assert_int_equal(st_crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(st_crc32c(st_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+	assert_int_equal(st_crc32c(0, "", 0), 0);
+}
+
+static void test_file_refuses_corrupt_truncated_foreign(void **state)
+{
+	st_backend *b = new_backend("hashmap");
+	fill_range(b, 200, 0, MAXP - 1);
+	FILE *f = write_snapshot(b, 0, MAXP - 1);
+	st_backend_free(b);
+	uint8_t *p;
+	size_t n = file_bytes(f, &p);
+	fclose(f);
+	cm_err err = {0};
+	assert_int_equal(read_bytes(p, n, &err), 0);
+
+	/* Every truncation is refused, naming the file. */
+	for (size_t len = 0; len < n; len++) {
+		cm_err_clear(&err);
+		if (read_bytes(p, len, &err) != FL_EPROTO)
+			fail_msg("truncated to %zu of %zu bytes: accepted", len, n);
+		assert_non_null(strstr(err.msg, "chk-7/op-3"));
+	}
+	/* Every flipped byte is refused. */
+	for (size_t i = 0; i < n; i++) {
+		p[i] ^= 0x20;
+		cm_err_clear(&err);
+		if (read_bytes(p, n, &err) != FL_EPROTO)
+			fail_msg("byte %zu of %zu flipped: accepted", i, n);
+		p[i] ^= 0x20;
+	}
+	/* Trailing garbage. */
+	uint8_t *q = malloc(n + 1);
+	assert_non_null(q);
+	memcpy(q, p, n);
+	q[n] = 0;
+	cm_err_clear(&err);
+	assert_int_equal(read_bytes(q, n + 1, &err), FL_EPROTO);
+	free(q);
+	/* A foreign file. */
+	const char *txt = "this is a text file and not a snapshot, but it is long enough "
+			  "to hold a header, an index and a trailer..................";
+	cm_err_clear(&err);
+	assert_int_equal(read_bytes((const uint8_t *)txt, strlen(txt), &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "magic"));
+	/* A newer version (with a valid header checksum). */
+	p[11] = 2;
+	uint32_t crc = st_crc32c(0, p, 36);
+	p[36] = (uint8_t)(crc >> 24);
+	p[37] = (uint8_t)(crc >> 16);
+	p[38] = (uint8_t)(crc >> 8);
+	p[39] = (uint8_t)crc;
+	cm_err_clear(&err);
+	assert_int_equal(read_bytes(p, n, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "version 2"));
+	assert_non_null(strstr(err.msg, "chk-7/op-3"));
+	free(p);
+}
+
+static void test_file_max_parallelism_must_match(void **state)
+{
+	st_backend *b = new_backend(*state);
+	fill_range(b, 100, 0, MAXP - 1);
+	FILE *f = write_snapshot(b, 0, MAXP - 1);
+	st_backend_free(b);
+	st_backend *r = new_backend_cfg(*state, (st_backend_config){.max_parallelism = 256});
+	cm_err err = {0};
+	assert_int_equal(st_snapfile_restore(r, f, "sp-1/op", 0, 255, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "max parallelism 128"));
+	assert_non_null(strstr(err.msg, "sp-1/op"));
+	st_backend_free(r);
+	/* A restore of a range outside the file reads nothing. */
+	st_backend *e = new_backend(*state);
+	cm_err_clear(&err);
+	FILE *g = write_snapshot((b = new_backend(*state)), 0, 63);
+	st_backend_free(b);
+	assert_int_equal(st_snapfile_restore(e, g, "sp-1/op", 64, 127, &err), 0);
+	st_stats st;
+	st_stats_get(e, &st);
+	assert_int_equal(st.entries, 0);
+	st_backend_free(e);
+	fclose(f);
+	fclose(g);
+}
+
+#define BOTH(fn)                                                                                   \
+	cmocka_unit_test_prestate(fn, (void *)"hashmap"),                                          \
+	    cmocka_unit_test_prestate(fn, (void *)"lmdb")
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    BOTH(test_put_get_delete),
+	    BOTH(test_find_put_at_counts),
+	    BOTH(test_namespaces),
+	    BOTH(test_iterate_range_in_order),
+	    BOTH(test_clear),
+	    BOTH(test_snapshot_rescale),
+	    BOTH(test_cut_is_consistent),
+	    BOTH(test_cut_scanned_on_another_thread),
+	    BOTH(test_file_max_parallelism_must_match),
+	    cmocka_unit_test(test_lmdb_map_grows_from_tiny),
+	    cmocka_unit_test(test_lmdb_full_map_waits_for_cut),
+	    cmocka_unit_test(test_lmdb_cache_flushes_when_full),
+	    cmocka_unit_test(test_lmdb_tombstones),
+	    cmocka_unit_test(test_heap_tombstones_compact),
+	    cmocka_unit_test(test_lmdb_directory_removed),
+	    cmocka_unit_test(test_crc32c_known_value),
+	    cmocka_unit_test(test_file_refuses_corrupt_truncated_foreign),
+	};
+	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
