@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,9 @@ typedef struct lmdb_backend {
 	size_t refs_cap;
 	uint64_t flushes, grows;
 	int deferred; /* the last flush found the map full under a live cut */
+	/* Held by write transactions and by the end of a cut's read
+	 * transaction (which may be on another thread). */
+	pthread_mutex_t cut_mu;
 	uint8_t kbuf[LB_KEY_BUF];
 } lmdb_backend;
 
@@ -312,6 +316,42 @@ static int grow_map(lmdb_backend *l)
 	return 0;
 }
 
+/* Writes refs[0..n) in one transaction, doubling the map while it is full.
+ * Returns 0, 1 when the map is full and a live cut keeps it from growing
+ * (nothing written), or an error. Called with cut_mu held. */
+static int commit_refs(lmdb_backend *l, size_t n)
+{
+	for (;;) {
+		MDB_txn *w;
+		int rc = mdb_txn_begin(l->env, NULL, 0, &w);
+		if (rc)
+			return lmdb_error(&l->base, rc, "beginning a write transaction");
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			MDB_val mk = {.mv_size = l->refs[i].klen,
+				      .mv_data = (void *)l->refs[i].key};
+			if (l->refs[i].vlen) {
+				MDB_val mv = {.mv_size = l->refs[i].vlen,
+					      .mv_data = (void *)l->refs[i].val};
+				rc = mdb_put(w, l->dbi, &mk, &mv, 0);
+			} else if ((rc = mdb_del(w, l->dbi, &mk, NULL)) == MDB_NOTFOUND) {
+				rc = 0;
+			}
+		}
+		if (rc == 0)
+			rc = mdb_txn_commit(w); /* frees w, also when it fails */
+		else
+			mdb_txn_abort(w);
+		if (rc == 0)
+			return 0;
+		if (rc != MDB_MAP_FULL)
+			return lmdb_error(&l->base, rc, "writing cached state");
+		if (cuts_live(l))
+			return 1;
+		if ((rc = grow_map(l)) != 0)
+			return rc;
+	}
+}
+
 /* Writes the cache in one transaction and empties it. Returns 0 also when
  * the map is full and cannot grow because a cut is live: the cache then
  * keeps its entries. */
@@ -338,37 +378,15 @@ static int lb_flush_impl(lmdb_backend *l)
 	/* In key order every page of the B-tree is visited once. */
 	qsort(l->refs, n, sizeof(*l->refs), ref_cmp);
 	reset_rtxn(l);
-	int rc;
-	for (;;) {
-		MDB_txn *w;
-		if ((rc = mdb_txn_begin(l->env, NULL, 0, &w)) != 0)
-			return lmdb_error(&l->base, rc, "beginning a write transaction");
-		for (i = 0; i < n && rc == 0; i++) {
-			MDB_val mk = {.mv_size = l->refs[i].klen,
-				      .mv_data = (void *)l->refs[i].key};
-			if (l->refs[i].vlen) {
-				MDB_val mv = {.mv_size = l->refs[i].vlen,
-					      .mv_data = (void *)l->refs[i].val};
-				rc = mdb_put(w, l->dbi, &mk, &mv, 0);
-			} else if ((rc = mdb_del(w, l->dbi, &mk, NULL)) == MDB_NOTFOUND) {
-				rc = 0;
-			}
-		}
-		if (rc == 0)
-			rc = mdb_txn_commit(w);
-		else
-			mdb_txn_abort(w);
-		if (rc != MDB_MAP_FULL)
-			break;
-		if (cuts_live(l)) {
-			l->deferred = 1;
-			return 0; /* retried once the cut is freed */
-		}
-		if ((rc = grow_map(l)) != 0)
-			return rc;
+	pthread_mutex_lock(&l->cut_mu);
+	int rc = commit_refs(l, n);
+	pthread_mutex_unlock(&l->cut_mu);
+	if (rc == 1) {
+		l->deferred = 1;
+		return 0; /* retried once the cut is freed */
 	}
 	if (rc)
-		return lmdb_error(&l->base, rc, "writing cached state");
+		return rc;
 	l->flushes++;
 	l->deferred = 0;
 	st_heapmap *nc;
@@ -478,8 +496,15 @@ static int lb_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, voi
 
 static void lb_cut_free(st_cut *c)
 {
-	if (c->impl)
-		mdb_txn_abort(c->impl);
+	if (!c->impl)
+		return;
+	/* Under cut_mu: LMDB may reuse this transaction's pages as soon as it
+	 * ends, and the lock orders our last reads before the writer's reuse
+	 * (LMDB's reader table alone is invisible to ThreadSanitizer). */
+	lmdb_backend *l = (lmdb_backend *)c->b;
+	pthread_mutex_lock(&l->cut_mu);
+	mdb_txn_abort(c->impl);
+	pthread_mutex_unlock(&l->cut_mu);
 }
 
 static int lb_clear(st_backend *b)
@@ -493,16 +518,16 @@ static int lb_clear(st_backend *b)
 	l->cache = nc;
 	reset_rtxn(l);
 	MDB_txn *w;
+	pthread_mutex_lock(&l->cut_mu);
 	int rc = mdb_txn_begin(l->env, NULL, 0, &w);
-	if (rc)
-		return lmdb_error(b, rc, "beginning a write transaction");
-	if ((rc = mdb_drop(w, l->dbi, 0)) != 0) {
-		mdb_txn_abort(w);
-		return lmdb_error(b, rc, "clearing");
+	if (rc == 0) {
+		if ((rc = mdb_drop(w, l->dbi, 0)) != 0)
+			mdb_txn_abort(w);
+		else
+			rc = mdb_txn_commit(w);
 	}
-	if ((rc = mdb_txn_commit(w)) != 0)
-		return lmdb_error(b, rc, "clearing");
-	return 0;
+	pthread_mutex_unlock(&l->cut_mu);
+	return rc ? lmdb_error(b, rc, "clearing") : 0;
 }
 
 static void lb_stats(st_backend *b, st_stats *out)
@@ -546,6 +571,7 @@ static void lb_free(st_backend *b)
 	}
 	st_heapmap_free(l->cache);
 	free(l->refs);
+	pthread_mutex_destroy(&l->cut_mu);
 	free(l);
 }
 
@@ -609,6 +635,7 @@ int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 	l->base.ops = &lmdb_ops;
 	l->base.max_parallelism = cfg->max_parallelism;
 	atomic_init(&l->base.live_cuts, 0);
+	pthread_mutex_init(&l->cut_mu, NULL);
 	l->cache_budget = cfg->cache_bytes ? cfg->cache_bytes : LB_DEFAULT_CACHE;
 	if (l->cache_budget < LB_MIN_CACHE)
 		l->cache_budget = LB_MIN_CACHE;
