@@ -54,6 +54,7 @@ _Static_assert(LB_KEY_PREFIX + 2 + ST_KEY_MAX <= 511, "LMDB's default key size l
 
 /* A cache entry during a flush. */
 struct lb_ref {
+	uint64_t prefix; /* the key's first 8 bytes, big-endian, zero-padded */
 	const uint8_t *key;
 	const void *val;
 	uint32_t klen;
@@ -203,7 +204,7 @@ static int lb_find(st_backend *b, const st_key *k, st_pos *pos, const void **val
 	size_t n = lmdb_key(l, k);
 	const void *v;
 	size_t vl;
-	pos->flags = 0;
+	pos->flags = (unsigned)n; /* for lb_put_at */
 	if (st_heapmap_find(l->cache, l->kbuf, n, cache_hash(k), &pos->slot, &v, &vl)) {
 		if (vl == 0)
 			return 0;
@@ -221,9 +222,10 @@ static int cuts_live(lmdb_backend *l)
 	return atomic_load_explicit(&l->base.live_cuts, memory_order_acquire) > 0;
 }
 
-static int cache_store(lmdb_backend *l, const st_key *k, size_t slot, const void *val, size_t vlen)
+/* Stores val for k, whose LMDB key is in kbuf[0..n), at the cache slot. */
+static int cache_store(lmdb_backend *l, const st_key *k, size_t n, size_t slot, const void *val,
+		       size_t vlen)
 {
-	size_t n = lmdb_key(l, k);
 	int rc =
 	    st_heapmap_put_at(l->cache, slot, l->kbuf, n, cache_hash(k), k->key_group, val, vlen);
 	if (rc)
@@ -250,7 +252,11 @@ static int lb_put_at(st_backend *b, const st_key *k, st_pos *pos, const void *va
 	int rc = check_value(b, k, vlen);
 	if (rc)
 		return rc;
-	return cache_store((lmdb_backend *)b, k, pos->slot, val, vlen);
+	lmdb_backend *l = (lmdb_backend *)b;
+	/* st_find left k's LMDB key in kbuf and its length in flags (no call
+	 * may come between, backend.h). */
+	size_t n = pos->flags ? pos->flags : lmdb_key(l, k);
+	return cache_store(l, k, n, pos->slot, val, vlen);
 }
 
 /* Blind write into the cache: no LMDB read. */
@@ -263,7 +269,7 @@ static int cache_write(st_backend *b, const st_key *k, const void *val, size_t v
 	const void *v;
 	size_t vl;
 	(void)st_heapmap_find(l->cache, l->kbuf, n, cache_hash(k), &slot, &v, &vl);
-	return cache_store(l, k, slot, val, vlen);
+	return cache_store(l, k, n, slot, val, vlen);
 }
 
 static int lb_put(st_backend *b, const st_key *k, const void *val, size_t vlen)
@@ -291,11 +297,18 @@ static void lb_prefetch(st_backend *b, int state, uint32_t hash)
 
 static int ref_cmp(const void *a, const void *b)
 {
+	/* LMDB's order (memcmp, then shorter first), with the first 8 bytes
+	 * (key group, state, length, key start) compared as one integer:
+	 * zero padding orders a shorter key first, as memcmp does. */
 	const struct lb_ref *x = a, *y = b;
-	uint32_t n = x->klen < y->klen ? x->klen : y->klen;
-	int c = memcmp(x->key, y->key, n);
-	if (c)
-		return c;
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	if (x->klen > 8 && y->klen > 8) {
+		uint32_t n = (x->klen < y->klen ? x->klen : y->klen) - 8;
+		int c = memcmp(x->key + 8, y->key + 8, n);
+		if (c)
+			return c;
+	}
 	return (x->klen > y->klen) - (x->klen < y->klen);
 }
 
@@ -326,17 +339,26 @@ static int commit_refs(lmdb_backend *l, size_t n)
 		int rc = mdb_txn_begin(l->env, NULL, 0, &w);
 		if (rc)
 			return lmdb_error(&l->base, rc, "beginning a write transaction");
+		/* One cursor for all: with sorted keys, LMDB finds most keys
+		 * on the leaf page it is already on, without a descent. */
+		MDB_cursor *cur;
+		if ((rc = mdb_cursor_open(w, l->dbi, &cur)) != 0) {
+			mdb_txn_abort(w);
+			return lmdb_error(&l->base, rc, "opening a cursor");
+		}
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			MDB_val mk = {.mv_size = l->refs[i].klen,
 				      .mv_data = (void *)l->refs[i].key};
-			if (l->refs[i].vlen) {
-				MDB_val mv = {.mv_size = l->refs[i].vlen,
-					      .mv_data = (void *)l->refs[i].val};
-				rc = mdb_put(w, l->dbi, &mk, &mv, 0);
-			} else if ((rc = mdb_del(w, l->dbi, &mk, NULL)) == MDB_NOTFOUND) {
+			MDB_val mv = {.mv_size = l->refs[i].vlen,
+				      .mv_data = (void *)l->refs[i].val};
+			if (l->refs[i].vlen)
+				rc = mdb_cursor_put(cur, &mk, &mv, 0);
+			else if ((rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET)) == 0)
+				rc = mdb_cursor_del(cur, 0);
+			else if (rc == MDB_NOTFOUND)
 				rc = 0;
-			}
 		}
+		mdb_cursor_close(cur);
 		if (rc == 0)
 			rc = mdb_txn_commit(w); /* frees w, also when it fails */
 		else
@@ -372,8 +394,13 @@ static int lb_flush_impl(lmdb_backend *l)
 	size_t cur = 0, i = 0, kl, vl;
 	const void *k, *v;
 	while (st_heapmap_next(l->cache, &cur, &k, &kl, &v, &vl, NULL)) {
-		l->refs[i++] =
-		    (struct lb_ref){.key = k, .val = v, .klen = (uint32_t)kl, .vlen = (uint32_t)vl};
+		uint8_t pre[8] = {0};
+		memcpy(pre, k, kl < 8 ? kl : 8);
+		uint64_t p64 = 0;
+		for (int j = 0; j < 8; j++)
+			p64 = p64 << 8 | pre[j];
+		l->refs[i++] = (struct lb_ref){
+		    .prefix = p64, .key = k, .val = v, .klen = (uint32_t)kl, .vlen = (uint32_t)vl};
 	}
 	/* In key order every page of the B-tree is visited once. */
 	qsort(l->refs, n, sizeof(*l->refs), ref_cmp);
