@@ -33,6 +33,9 @@ static const char *const ckp_retentions[] = {
 static const char *const ckp_modes[] = {"EXACTLY_ONCE", "AT_LEAST_ONCE", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
 static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
+/* Keyed-state backends (runtime/state/backend.h); Flink's "rocksdb" is
+ * flinc's "lmdb". */
+static const char *const state_backends[] = {"hashmap", "lmdb", NULL};
 /* Flink's names and aliases for restart-strategy.type. */
 static const char *const restart_types[] = {"none",		 "off",
 					    "disable",		 "fixed-delay",
@@ -244,6 +247,11 @@ static const struct cfg_key keys[] = {
     BOOL(CFG_SAVEPOINT_IGNORE_UNCLAIMED, "false",
 	 "Whether a restore may skip state of operators the job no longer has "
 	 "(--allowNonRestoredState)."),
+    ENUM(CFG_STATE_BACKEND, "hashmap", state_backends,
+	 "Keyed-state backend: hashmap (on the heap) or lmdb (LMDB files behind a write cache)."),
+    STRING(CFG_STATE_LOCAL_DIRS, "",
+	   "Directories, comma-separated, for task-local state files such as each task's LMDB "
+	   "environment (empty: the system temp dir)."),
     BOOL(CFG_OVERWRITE_FILES, "false",
 	 "Whether file sinks overwrite existing output files by default."),
     MEMORY(CFG_MANAGED_SIZE, "128 mb", 0, MEMORY_MAX, false,
