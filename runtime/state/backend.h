@@ -25,11 +25,12 @@
  * st_heapmap today. The calls are through a vtable: one indirect call each.
  *
  * Snapshots come in two phases. st_cut, on the task thread, is the
- * synchronous part: it fixes the state as of now (heap: a compact copy of
- * every entry, sorted by key group; LMDB: flush the write cache, then open a
- * read transaction). The cut is then scanned by key-group range with
- * st_cut_scan, on any one thread, while the task thread keeps updating the
- * backend: the scan sees the state at the cut, never a later write.
+ * synchronous part: it fixes the state as of now (heap: the maps are frozen
+ * and later changes go to new maps, copy-on-write per key, O(states); LMDB:
+ * flush the write cache, then open a read transaction). The cut is then
+ * scanned by key-group range with st_cut_scan, on any one thread, while the
+ * task thread keeps updating the backend: the scan sees the state at the
+ * cut, never a later write.
  *
  * Threads: a backend belongs to one task thread; every st_* call on it
  * (including st_cut) comes from that thread. A cut may be scanned and freed
@@ -215,9 +216,9 @@ int st_declare(st_backend *b, const char *name, unsigned flags, int *id);
 /* -------------------------------------------------------- point access */
 
 /*
- * st_get looks k up: 1 with *val, *vlen set (valid until the next call on b
- * other than st_get, st_find, st_prefetch), 0 when absent, or FL_EINVAL /
- * FL_ERANGE (bad key) / FL_EIO (LMDB).
+ * st_get looks k up: 1 with *val, *vlen set (valid until the next call on
+ * b), 0 when absent, or FL_EINVAL / FL_ERANGE (bad key), FL_EIO (LMDB),
+ * FL_ENOMEM (heap: folding in the changes made during a snapshot).
  */
 static inline int st_get(st_backend *b, const st_key *k, const void **val, size_t *vlen)
 {
@@ -321,12 +322,17 @@ static inline void st_stats_get(st_backend *b, st_stats *out)
 /*
  * st_cut fixes the current contents of b (the synchronous phase, on the task
  * thread) and returns them in *out, owned by the caller (st_cut_free).
- * Returns 0, FL_ENOMEM or FL_EIO (LMDB: cache flush or read transaction).
- * The heap cut copies every entry (memory: the state's size again, until
- * freed); the LMDB cut pins the pages of the moment, so the file grows with
- * later updates until the cut is freed, and the map cannot be enlarged
- * meanwhile (a flush that needs a larger map keeps the entries in the cache
- * until the cut is freed).
+ * Returns 0, FL_ENOMEM or FL_EIO (LMDB: cache flush or read transaction),
+ * FL_ERANGE (LMDB: map full, see below).
+ * Heap: the first cut freezes the maps; until it is freed, a key changed
+ * for the first time is copied (memory: the changed keys twice), and a
+ * second cut meanwhile is a compact copy of every entry (memory: the state
+ * again). After the freezing cut is freed, the next call folds the changes
+ * back (O(keys changed)). LMDB: the cut pins the pages of the moment, so
+ * the file grows with later updates until the cut is freed, and the map
+ * cannot be enlarged meanwhile: a flush that needs a larger map keeps the
+ * entries in the write cache (over budget) until the cut is freed, and a
+ * further cut then fails with FL_ERANGE.
  */
 int st_cut_new(st_backend *b, st_cut **out);
 

@@ -12,11 +12,18 @@
  * length 0 (values are never empty, backend.h). Once tombstones outnumber
  * live entries of a state, its map is rebuilt without them.
  *
- * The snapshot cut is a compact copy: every live entry encoded into one
- * buffer, grouped by key group (a counting sort: one pass sizes each key
- * group, a second copies). The cut then owns nothing of the live maps, so
- * the scan may run anywhere while the task keeps updating. Its cost is a
- * pass over the state on the task thread (see bench/bench_state.c).
+ * Snapshot cut: the maps are frozen. The cut takes every state's map as it
+ * is (O(number of states)) and the backend continues on fresh, empty maps
+ * that hold only the changes since the cut (deletes as tombstones); a
+ * lookup that misses them reads the frozen map, which nothing writes while
+ * the cut lives, so the cut may be scanned on any thread. When the cut is
+ * freed (on any thread: an atomic flag), the next call on the task thread
+ * folds the changes into the frozen maps, which become the live maps again:
+ * O(keys changed during the snapshot). This is copy-on-write at the
+ * granularity of a key, as Flink's CopyOnWriteStateMap. A second cut taken
+ * while the first still lives is a compact copy of the merged view instead
+ * (every live entry encoded into one buffer grouped by key group), the
+ * strategy the first version used for every cut; bench_state measures both.
  */
 #include "state/backend.h"
 
@@ -28,28 +35,39 @@
 #include "types/keygroup.h"
 
 #define HB_TOMB_MIN 4096 /* fewer tombstones than this are never compacted */
+#define IDX_CUR_BITS 55	 /* index entry: state << 56 | which << 55 | cursor */
 
 struct hb_state {
-	st_heapmap *map;
-	size_t tombs; /* entries whose value is a tombstone */
+	st_heapmap *map;     /* live entries; while frozen, the changes since the cut */
+	size_t tombs;	     /* tombstones in map */
+	st_heapmap *frozen;  /* the map as of the freezing cut, or NULL */
+	size_t frozen_tombs; /* tombstones in frozen */
 };
 
 typedef struct heap_backend {
 	st_backend base; /* first: the st_backend pointer is this */
 	struct hb_state st[ST_MAX_STATES];
+	int frozen;	   /* a freezing cut was taken and not merged yet */
+	int frozen_hidden; /* st_clear ran since: the frozen maps are no state */
+	/* 1 from the freezing cut until it is freed (on any thread). */
+	atomic_int frozen_live;
 	uint8_t kbuf[ST_KEY_MAX + CM_VARINT_MAX];
 } heap_backend;
 
-/* A cut: entries of key group g are buf[off[g] .. off[g + 1]), each
- * u16 state (LE), varint klen, varint nslen, varint vlen, key, ns, val. */
 struct hb_cut {
+	int frozen; /* 1: scans maps (frozen, immutable); 0: the compact copy */
+	int nmaps;
+	st_heapmap *maps[ST_MAX_STATES];
+	/* Compact copy: entries of key group g are buf[off[g] .. off[g + 1]),
+	 * each u16 state (LE), varint klen, varint nslen, varint vlen, key, ns,
+	 * val. */
 	uint8_t *buf;
 	size_t *off; /* max_parallelism + 1 offsets */
 };
 
-static inline int is_ns(const st_backend *b, int state)
+static inline int flags_ns(unsigned flags)
 {
-	return (b->states[state].flags & ST_STATE_NAMESPACED) != 0;
+	return (flags & ST_STATE_NAMESPACED) != 0;
 }
 
 static inline uint32_t ns_hash(uint32_t key_hash, const void *ns, size_t nslen)
@@ -62,7 +80,7 @@ static inline uint32_t ns_hash(uint32_t key_hash, const void *ns, size_t nslen)
 /* The map key and hash of k (k checked). */
 static inline const void *map_key(heap_backend *h, const st_key *k, size_t *len, uint32_t *hash)
 {
-	if (!is_ns(&h->base, k->state)) {
+	if (!flags_ns(h->base.states[k->state].flags)) {
 		*len = k->klen;
 		*hash = k->hash;
 		return k->key;
@@ -78,10 +96,9 @@ static inline const void *map_key(heap_backend *h, const st_key *k, size_t *len,
 }
 
 /* Splits a stored map key back into key and namespace. */
-static inline void split_key(const st_backend *b, int state, const void *mk, size_t mlen,
-			     st_entry *e)
+static inline void split_key(unsigned flags, const void *mk, size_t mlen, st_entry *e)
 {
-	if (!is_ns(b, state)) {
+	if (!flags_ns(flags)) {
 		e->key = mk;
 		e->klen = mlen;
 		e->ns = NULL;
@@ -96,6 +113,77 @@ static inline void split_key(const st_backend *b, int state, const void *mk, siz
 	e->nslen = mlen - n - (size_t)kl;
 }
 
+/* The hash a stored entry was put with. */
+static uint32_t stored_hash(unsigned flags, const void *mk, size_t ml)
+{
+	st_entry e;
+	split_key(flags, mk, ml, &e);
+	return ns_hash(kg_murmur3_32(e.key, e.klen, 0), e.ns, e.nslen);
+}
+
+/* Folds the changes made since the freezing cut into the frozen maps, which
+ * become the live maps again. Idempotent, so a failure (out of memory)
+ * leaves a correct state and the next call retries. */
+static int merge(heap_backend *h)
+{
+	st_backend *b = &h->base;
+	for (int i = 0; i < b->nstates; i++) {
+		struct hb_state *s = &h->st[i];
+		if (!s->frozen)
+			continue;
+		if (h->frozen_hidden) {
+			st_heapmap_free(s->frozen);
+			s->frozen = NULL;
+			continue;
+		}
+		unsigned flags = b->states[i].flags;
+		size_t cur = 0;
+		const void *mk, *v, *fv;
+		size_t ml, vl, fvl, slot;
+		int kg;
+		while (st_heapmap_next(s->map, &cur, &mk, &ml, &v, &vl, &kg)) {
+			uint32_t hash = stored_hash(flags, mk, ml);
+			int hit = st_heapmap_find(s->frozen, mk, ml, hash, &slot, &fv, &fvl);
+			if (vl == 0 && !(hit && fvl))
+				continue; /* deleting what the frozen map lacks */
+			int rc = st_heapmap_put_at(s->frozen, slot, mk, ml, hash, kg, v, vl);
+			if (rc)
+				return st_fail(b, rc,
+					       "state '%s': merging the changes made during a "
+					       "snapshot: %s",
+					       b->states[i].name, fl_strerror(rc));
+			if (vl == 0)
+				s->frozen_tombs++;
+			else if (hit && fvl == 0)
+				s->frozen_tombs--;
+		}
+		st_heapmap_free(s->map);
+		s->map = s->frozen;
+		s->tombs = s->frozen_tombs;
+		s->frozen = NULL;
+		s->frozen_tombs = 0;
+	}
+	h->frozen = 0;
+	h->frozen_hidden = 0;
+	return 0;
+}
+
+/* On the task thread before any access: merge once the freezing cut is
+ * gone. The acquire pairs with hb_cut_free's release: the scan's reads of
+ * the frozen maps come before our writes to them. */
+static inline int sync_frozen(heap_backend *h)
+{
+	if (h->frozen && !atomic_load_explicit(&h->frozen_live, memory_order_acquire))
+		return merge(h);
+	return 0;
+}
+
+/* The frozen map to consult on a miss of state s, or NULL. */
+static inline st_heapmap *frozen_of(const heap_backend *h, const struct hb_state *s)
+{
+	return h->frozen && !h->frozen_hidden ? s->frozen : NULL;
+}
+
 static int hb_add_state(st_backend *b, int id)
 {
 	heap_backend *h = (heap_backend *)b;
@@ -103,24 +191,8 @@ static int hb_add_state(st_backend *b, int id)
 		return st_fail(b, FL_ENOMEM, "out of memory declaring state '%s'",
 			       b->states[id].name);
 	h->st[id].tombs = 0;
+	h->st[id].frozen = NULL;
 	return 0;
-}
-
-static int hb_get(st_backend *b, const st_key *k, const void **val, size_t *vlen)
-{
-	if (!st_key_ok(b, k))
-		return st_key_error(b, k);
-	heap_backend *h = (heap_backend *)b;
-	size_t ml;
-	uint32_t hash;
-	const void *mk = map_key(h, k, &ml, &hash);
-	const void *v;
-	size_t vl;
-	if (!st_heapmap_get(h->st[k->state].map, mk, ml, hash, &v, &vl) || vl == 0)
-		return 0;
-	*val = v;
-	*vlen = vl;
-	return 1;
 }
 
 static int hb_find(st_backend *b, const st_key *k, st_pos *pos, const void **val, size_t *vlen)
@@ -128,21 +200,39 @@ static int hb_find(st_backend *b, const st_key *k, st_pos *pos, const void **val
 	if (!st_key_ok(b, k))
 		return st_key_error(b, k);
 	heap_backend *h = (heap_backend *)b;
+	int rc;
+	if (h->frozen && (rc = sync_frozen(h)) != 0)
+		return rc;
 	size_t ml;
 	uint32_t hash;
 	const void *mk = map_key(h, k, &ml, &hash);
+	struct hb_state *s = &h->st[k->state];
 	const void *v;
 	size_t vl;
 	pos->flags = 0;
-	if (!st_heapmap_find(h->st[k->state].map, mk, ml, hash, &pos->slot, &v, &vl))
-		return 0;
-	if (vl == 0) {
-		pos->flags = 1; /* a tombstone: put_at revives it */
-		return 0;
+	if (st_heapmap_find(s->map, mk, ml, hash, &pos->slot, &v, &vl)) {
+		if (vl == 0) {
+			pos->flags = 1; /* a tombstone: put_at revives it */
+			return 0;
+		}
+		*val = v;
+		*vlen = vl;
+		return 1;
 	}
-	*val = v;
-	*vlen = vl;
-	return 1;
+	st_heapmap *fz = frozen_of(h, s);
+	if (fz && st_heapmap_get(fz, mk, ml, hash, &v, &vl) && vl) {
+		/* Unchanged since the cut: put_at copies it into the changes. */
+		*val = v;
+		*vlen = vl;
+		return 1;
+	}
+	return 0;
+}
+
+static int hb_get(st_backend *b, const st_key *k, const void **val, size_t *vlen)
+{
+	st_pos pos;
+	return hb_find(b, k, &pos, val, vlen);
 }
 
 static int store_error(st_backend *b, const st_key *k, int rc)
@@ -183,19 +273,13 @@ static int hb_put(st_backend *b, const st_key *k, const void *val, size_t vlen)
 	return hb_put_at(b, k, &pos, val, vlen);
 }
 
-/* The hash a stored entry was put with. */
-static uint32_t stored_hash(const st_backend *b, int state, const void *mk, size_t ml)
-{
-	st_entry e;
-	split_key(b, state, mk, ml, &e);
-	return ns_hash(kg_murmur3_32(e.key, e.klen, 0), e.ns, e.nslen);
-}
-
 /* Rebuilds a state's map without its tombstones. On failure the old map
- * stays, which is still correct. */
+ * stays, which is still correct. Not while frozen: the tombstones of the
+ * changes hide frozen entries. */
 static int compact(heap_backend *h, int state)
 {
 	struct hb_state *s = &h->st[state];
+	unsigned flags = h->base.states[state].flags;
 	st_heapmap *nm;
 	if (st_heapmap_new(&nm) != 0)
 		return FL_ENOMEM;
@@ -206,7 +290,7 @@ static int compact(heap_backend *h, int state)
 	while (st_heapmap_next(s->map, &cur, &k, &kl, &v, &vl, &kg)) {
 		if (vl == 0)
 			continue;
-		if (st_heapmap_put(nm, k, kl, stored_hash(&h->base, state, k, kl), kg, v, vl)) {
+		if (st_heapmap_put(nm, k, kl, stored_hash(flags, k, kl), kg, v, vl)) {
 			st_heapmap_free(nm);
 			return FL_ENOMEM;
 		}
@@ -230,61 +314,163 @@ static int hb_del(st_backend *b, const st_key *k)
 	uint32_t hash;
 	const void *mk = map_key(h, k, &ml, &hash);
 	struct hb_state *s = &h->st[k->state];
-	/* Shrinking a value to nothing allocates nothing: cannot fail. */
+	/* Replacing a value by a tombstone allocates nothing; inserting one
+	 * (over an entry only the frozen map has) may grow the map. */
 	rc = st_heapmap_put_at(s->map, pos.slot, mk, ml, hash, k->key_group, NULL, 0);
 	if (rc)
 		return store_error(b, k, rc);
 	s->tombs++;
-	if (s->tombs >= HB_TOMB_MIN && s->tombs * 2 > st_heapmap_size(s->map))
+	if (!h->frozen && s->tombs >= HB_TOMB_MIN && s->tombs * 2 > st_heapmap_size(s->map))
 		(void)compact(h, k->state); /* optional: a failure keeps tombstones */
 	return 0;
 }
 
 static void hb_prefetch(st_backend *b, int state, uint32_t hash)
 {
-	if ((unsigned)state < (unsigned)b->nstates)
-		st_heapmap_prefetch(((heap_backend *)b)->st[state].map, hash);
+	if ((unsigned)state >= (unsigned)b->nstates)
+		return;
+	heap_backend *h = (heap_backend *)b;
+	st_heapmap_prefetch(h->st[state].map, hash);
+	st_heapmap *fz = frozen_of(h, &h->st[state]);
+	if (fz)
+		st_heapmap_prefetch(fz, hash);
 }
 
-/* Entries of the range, as (state << 48 | map cursor) grouped by key group:
- * a counting sort. *out (malloc'ed, may be NULL when n is 0) holds *n. */
-static int index_range(heap_backend *h, int kg_first, int kg_last, uint64_t **out, size_t *n)
+/* ------------------------------------------------------- walking entries */
+
+/* A map to walk: entries of `state` in map, except those shadow holds
+ * (live or tombstone). which tells the index which of the two maps of a
+ * state it is. */
+struct source {
+	int state, which;
+	unsigned flags;
+	const st_heapmap *map, *shadow;
+};
+
+typedef void (*walk_fn)(void *arg, const struct source *src, size_t cur_before, int kg,
+			const void *mk, size_t ml, const void *v, size_t vl);
+
+/* Calls fn for every live entry of the sources in key groups
+ * kg_first..kg_last, in map order. */
+static void walk(const struct source *src, int nsrc, int kg_first, int kg_last, walk_fn fn,
+		 void *arg)
 {
-	st_backend *b = &h->base;
-	size_t nkg = (size_t)(kg_last - kg_first + 1);
-	size_t *fill = calloc(nkg + 1, sizeof(*fill));
-	if (!fill)
-		return FL_ENOMEM;
-	const void *k, *v;
-	size_t kl, vl, total = 0;
-	int kg;
-	for (int s = 0; s < b->nstates; s++) {
-		size_t cur = 0;
-		while (st_heapmap_next(h->st[s].map, &cur, &k, &kl, &v, &vl, &kg))
-			if (vl && kg >= kg_first && kg <= kg_last) {
-				fill[kg - kg_first + 1]++;
-				total++;
-			}
-	}
-	for (size_t g = 1; g <= nkg; g++)
-		fill[g] += fill[g - 1];
-	uint64_t *idx = total ? malloc(total * sizeof(*idx)) : NULL;
-	if (total && !idx) {
-		free(fill);
-		return FL_ENOMEM;
-	}
-	for (int s = 0; s < b->nstates; s++) {
-		size_t cur = 0, before = 0;
-		while (st_heapmap_next(h->st[s].map, &cur, &k, &kl, &v, &vl, &kg)) {
-			if (vl && kg >= kg_first && kg <= kg_last)
-				idx[fill[kg - kg_first]++] = (uint64_t)s << 48 | before;
+	for (int i = 0; i < nsrc; i++) {
+		size_t cur = 0, before = 0, ml, vl, svl;
+		const void *mk, *v, *sv;
+		int kg;
+		while (st_heapmap_next(src[i].map, &cur, &mk, &ml, &v, &vl, &kg)) {
+			if (vl && kg >= kg_first && kg <= kg_last &&
+			    !(src[i].shadow &&
+			      st_heapmap_get((st_heapmap *)src[i].shadow, mk, ml,
+					     stored_hash(src[i].flags, mk, ml), &sv, &svl)))
+				fn(arg, &src[i], before, kg, mk, ml, v, vl);
 			before = cur;
 		}
 	}
-	free(fill);
-	*out = idx;
+}
+
+/* The sources of the backend's current contents (merged view). */
+static int live_sources(heap_backend *h, struct source *src)
+{
+	int n = 0;
+	for (int i = 0; i < h->base.nstates; i++) {
+		unsigned flags = h->base.states[i].flags;
+		src[n++] =
+		    (struct source){.state = i, .which = 0, .flags = flags, .map = h->st[i].map};
+		st_heapmap *fz = frozen_of(h, &h->st[i]);
+		if (fz)
+			src[n++] = (struct source){.state = i,
+						   .which = 1,
+						   .flags = flags,
+						   .map = fz,
+						   .shadow = h->st[i].map};
+	}
+	return n;
+}
+
+struct index_ctx {
+	int kg_first;
+	size_t *fill; /* count pass: at kg - first + 1; fill pass: next slot */
+	uint64_t *idx;
+};
+
+static void count_one(void *arg, const struct source *src, size_t before, int kg, const void *mk,
+		      size_t ml, const void *v, size_t vl)
+{
+	struct index_ctx *x = arg;
+	x->fill[kg - x->kg_first + 1]++;
+}
+
+static void index_one(void *arg, const struct source *src, size_t before, int kg, const void *mk,
+		      size_t ml, const void *v, size_t vl)
+{
+	struct index_ctx *x = arg;
+	x->idx[x->fill[kg - x->kg_first]++] =
+	    (uint64_t)src->state << 56 | (uint64_t)src->which << IDX_CUR_BITS | before;
+}
+
+/* The entries of the range, grouped by key group (a counting sort), as
+ * state << 56 | which << 55 | cursor. *out (malloc'ed, NULL when *n is 0). */
+static int index_range(const struct source *src, int nsrc, int kg_first, int kg_last,
+		       uint64_t **out, size_t *n)
+{
+	size_t nkg = (size_t)(kg_last - kg_first + 1);
+	struct index_ctx x = {.kg_first = kg_first};
+	if (!(x.fill = calloc(nkg + 1, sizeof(*x.fill))))
+		return FL_ENOMEM;
+	walk(src, nsrc, kg_first, kg_last, count_one, &x);
+	for (size_t g = 1; g <= nkg; g++)
+		x.fill[g] += x.fill[g - 1];
+	size_t total = x.fill[nkg];
+	if (total && !(x.idx = malloc(total * sizeof(*x.idx)))) {
+		free(x.fill);
+		return FL_ENOMEM;
+	}
+	walk(src, nsrc, kg_first, kg_last, index_one, &x);
+	free(x.fill);
+	*out = x.idx;
 	*n = total;
 	return 0;
+}
+
+/* Passes the indexed entries to fn; src (a few per state) names the maps. */
+static int emit_index(const uint64_t *idx, size_t n, const struct source *src, int nsrc,
+		      const unsigned *flags, st_entry_fn fn, void *arg)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int s = (int)(idx[i] >> 56), which = (int)(idx[i] >> IDX_CUR_BITS) & 1;
+		size_t cur = (size_t)(idx[i] & ((UINT64_C(1) << IDX_CUR_BITS) - 1));
+		const st_heapmap *m = NULL;
+		for (int j = 0; j < nsrc && !m; j++)
+			if (src[j].state == s && src[j].which == which)
+				m = src[j].map;
+		st_entry e = {.state = s};
+		const void *mk;
+		size_t ml;
+		(void)st_heapmap_next(m, &cur, &mk, &ml, &e.val, &e.vlen, &e.key_group);
+		split_key(flags[s], mk, ml, &e);
+		rc = fn(arg, &e);
+	}
+	return rc;
+}
+
+/* index_range then emit_index; *nomem tells an allocation failure apart
+ * from fn's return. */
+static int index_and_emit(const struct source *src, int nsrc, const unsigned *flags, int kg_first,
+			  int kg_last, st_entry_fn fn, void *arg, int *nomem)
+{
+	uint64_t *idx;
+	size_t n;
+	*nomem = 0;
+	if (index_range(src, nsrc, kg_first, kg_last, &idx, &n) != 0) {
+		*nomem = 1;
+		return FL_ENOMEM;
+	}
+	int rc = emit_index(idx, n, src, nsrc, flags, fn, arg);
+	free(idx);
+	return rc;
 }
 
 static int hb_iterate(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, void *arg)
@@ -294,110 +480,171 @@ static int hb_iterate(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, 
 		return st_fail(b, FL_EINVAL, "key-group range %d..%d outside 0..%d", kg_first,
 			       kg_last, b->max_parallelism - 1);
 	heap_backend *h = (heap_backend *)b;
-	uint64_t *idx;
-	size_t n;
-	if (index_range(h, kg_first, kg_last, &idx, &n) != 0)
+	int rc = sync_frozen(h);
+	if (rc)
+		return rc;
+	struct source *src = malloc(sizeof(*src) * 2 * (size_t)(b->nstates ? b->nstates : 1));
+	unsigned flags[ST_MAX_STATES];
+	if (!src)
 		return st_fail(b, FL_ENOMEM, "out of memory iterating key groups %d..%d", kg_first,
 			       kg_last);
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		int s = (int)(idx[i] >> 48);
-		size_t cur = (size_t)(idx[i] & ((UINT64_C(1) << 48) - 1));
-		st_entry e = {.state = s};
-		const void *mk;
-		size_t ml;
-		(void)st_heapmap_next(h->st[s].map, &cur, &mk, &ml, &e.val, &e.vlen, &e.key_group);
-		split_key(b, s, mk, ml, &e);
-		rc = fn(arg, &e);
-	}
-	free(idx);
+	for (int i = 0; i < b->nstates; i++)
+		flags[i] = b->states[i].flags;
+	int nomem;
+	rc = index_and_emit(src, live_sources(h, src), flags, kg_first, kg_last, fn, arg, &nomem);
+	free(src);
+	if (nomem)
+		return st_fail(b, FL_ENOMEM, "out of memory iterating key groups %d..%d", kg_first,
+			       kg_last);
 	return rc;
 }
 
 static int hb_flush(st_backend *b)
 {
-	return 0;
+	return sync_frozen((heap_backend *)b);
 }
 
-static inline size_t rec_size(size_t ml_key, size_t nslen, size_t vlen, size_t klen)
+/* --------------------------------------------------------------- cuts */
+
+struct copy_ctx {
+	size_t *off;
+	uint8_t *buf;
+	int pass; /* 1: size, 2: copy */
+};
+
+static void copy_one(void *arg, const struct source *src, size_t before, int kg, const void *mk,
+		     size_t ml, const void *v, size_t vl)
 {
-	return 2 + cm_varint_len(klen) + cm_varint_len(nslen) + cm_varint_len(vlen) + ml_key;
+	struct copy_ctx *x = arg;
+	st_entry e;
+	split_key(src->flags, mk, ml, &e);
+	size_t hdr = 2 + cm_varint_len(e.klen) + cm_varint_len(e.nslen) + cm_varint_len(vl);
+	if (x->pass == 1) {
+		x->off[kg + 1] += hdr + e.klen + e.nslen + vl;
+		return;
+	}
+	uint8_t *p = x->buf + x->off[kg];
+	p[0] = (uint8_t)src->state;
+	p[1] = (uint8_t)(src->state >> 8);
+	size_t n = 2;
+	n += cm_varint_put(p + n, CM_VARINT_MAX, e.klen);
+	n += cm_varint_put(p + n, CM_VARINT_MAX, e.nslen);
+	n += cm_varint_put(p + n, CM_VARINT_MAX, vl);
+	memcpy(p + n, e.key, e.klen);
+	n += e.klen;
+	if (e.nslen)
+		memcpy(p + n, e.ns, e.nslen);
+	n += e.nslen;
+	memcpy(p + n, v, vl);
+	x->off[kg] += n + vl;
+}
+
+/* The compact copy of the merged view, grouped by key group: one pass
+ * sizes each key group, a second copies each entry to its group's fill
+ * point, which ends at the next group's start. */
+static int copy_cut(heap_backend *h, struct hb_cut *hc)
+{
+	st_backend *b = &h->base;
+	size_t ngroups = (size_t)b->max_parallelism;
+	struct source *src = malloc(sizeof(*src) * 2 * (size_t)(b->nstates ? b->nstates : 1));
+	struct copy_ctx x = {.off = calloc(ngroups + 1, sizeof(size_t)), .pass = 1};
+	if (!src || !x.off)
+		goto nomem;
+	int nsrc = live_sources(h, src);
+	walk(src, nsrc, 0, b->max_parallelism - 1, copy_one, &x);
+	for (size_t g = 1; g <= ngroups; g++)
+		x.off[g] += x.off[g - 1];
+	size_t total = x.off[ngroups];
+	if (!(x.buf = malloc(total ? total : 1)))
+		goto nomem;
+	x.pass = 2;
+	walk(src, nsrc, 0, b->max_parallelism - 1, copy_one, &x);
+	for (size_t g = ngroups; g > 0; g--)
+		x.off[g] = x.off[g - 1];
+	x.off[0] = 0;
+	free(src);
+	hc->buf = x.buf;
+	hc->off = x.off;
+	return 0;
+nomem:
+	free(src);
+	free(x.off);
+	return st_fail(b, FL_ENOMEM, "out of memory copying the heap state for a snapshot");
+}
+
+/* Freezes every state's map (see the top of the file). 0, or FL_ENOMEM
+ * with nothing changed. */
+static int freeze(heap_backend *h, struct hb_cut *hc)
+{
+	st_backend *b = &h->base;
+	st_heapmap *fresh[ST_MAX_STATES];
+	for (int i = 0; i < b->nstates; i++) {
+		if (st_heapmap_new(&fresh[i]) != 0) {
+			while (i-- > 0)
+				st_heapmap_free(fresh[i]);
+			return FL_ENOMEM;
+		}
+	}
+	for (int i = 0; i < b->nstates; i++) {
+		struct hb_state *s = &h->st[i];
+		hc->maps[i] = s->frozen = s->map;
+		s->frozen_tombs = s->tombs;
+		s->map = fresh[i];
+		s->tombs = 0;
+	}
+	hc->nmaps = b->nstates;
+	hc->frozen = 1;
+	h->frozen = 1;
+	h->frozen_hidden = 0;
+	atomic_store_explicit(&h->frozen_live, 1, memory_order_relaxed);
+	return 0;
 }
 
 static int hb_cut(st_backend *b, st_cut *c)
 {
 	heap_backend *h = (heap_backend *)b;
-	size_t ngroups = (size_t)b->max_parallelism;
+	int rc = sync_frozen(h);
+	if (rc)
+		return rc;
 	struct hb_cut *hc = calloc(1, sizeof(*hc));
-	size_t *off = calloc(ngroups + 1, sizeof(*off));
-	if (!hc || !off)
-		goto nomem;
-	const void *mk, *v;
-	size_t ml, vl;
-	int kg;
-	/* Pass 1: bytes per key group, counted at off[kg + 1]. */
-	for (int s = 0; s < b->nstates; s++) {
-		size_t cur = 0;
-		while (st_heapmap_next(h->st[s].map, &cur, &mk, &ml, &v, &vl, &kg)) {
-			if (!vl)
-				continue;
-			st_entry e;
-			split_key(b, s, mk, ml, &e);
-			off[kg + 1] += rec_size(e.klen + e.nslen + vl, e.nslen, vl, e.klen);
+	if (!hc)
+		return st_fail(b, FL_ENOMEM, "out of memory cutting a snapshot");
+	/* One frozen generation at a time; a cut while one lives copies. */
+	if (h->frozen || freeze(h, hc) != 0) {
+		if ((rc = copy_cut(h, hc)) != 0) {
+			free(hc);
+			return rc;
 		}
 	}
-	for (size_t g = 1; g <= ngroups; g++)
-		off[g] += off[g - 1];
-	size_t total = off[ngroups];
-	hc->buf = malloc(total ? total : 1);
-	if (!hc->buf)
-		goto nomem;
-	/* Pass 2: copy each entry to its key group's fill point, off[kg],
-	 * which ends at the next group's start; then shift back. */
-	for (int s = 0; s < b->nstates; s++) {
-		size_t cur = 0;
-		while (st_heapmap_next(h->st[s].map, &cur, &mk, &ml, &v, &vl, &kg)) {
-			if (!vl)
-				continue;
-			st_entry e;
-			split_key(b, s, mk, ml, &e);
-			uint8_t *p = hc->buf + off[kg];
-			p[0] = (uint8_t)s;
-			p[1] = (uint8_t)(s >> 8);
-			size_t n = 2;
-			n += cm_varint_put(p + n, CM_VARINT_MAX, e.klen);
-			n += cm_varint_put(p + n, CM_VARINT_MAX, e.nslen);
-			n += cm_varint_put(p + n, CM_VARINT_MAX, vl);
-			memcpy(p + n, e.key, e.klen);
-			n += e.klen;
-			if (e.nslen)
-				memcpy(p + n, e.ns, e.nslen);
-			n += e.nslen;
-			memcpy(p + n, v, vl);
-			off[kg] += n + vl;
-		}
-	}
-	for (size_t g = ngroups; g > 0; g--)
-		off[g] = off[g - 1];
-	off[0] = 0;
-	hc->off = off;
 	c->impl = hc;
 	return 0;
-nomem:
-	if (hc)
-		free(hc->buf);
-	free(hc);
-	free(off);
-	return st_fail(b, FL_ENOMEM, "out of memory copying the heap state for a snapshot");
 }
 
 static int hb_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg)
 {
 	struct hb_cut *hc = c->impl;
+	if (hc->frozen) {
+		/* The frozen maps are immutable while the cut lives; the state
+		 * table is the cut's copy: nothing of the live backend is read. */
+		struct source src[ST_MAX_STATES];
+		unsigned flags[ST_MAX_STATES];
+		for (int i = 0; i < hc->nmaps; i++) {
+			flags[i] = c->states[i].flags;
+			src[i] = (struct source){
+			    .state = i, .which = 1, .flags = flags[i], .map = hc->maps[i]};
+		}
+		int nomem;
+		int rc = index_and_emit(src, hc->nmaps, flags, kg_first, kg_last, fn, arg, &nomem);
+		if (nomem)
+			return cm_err_set(&c->err, FL_ENOMEM,
+					  "out of memory indexing key groups %d..%d of a snapshot",
+					  kg_first, kg_last);
+		return rc;
+	}
 	for (int g = kg_first; g <= kg_last; g++) {
 		const uint8_t *p = hc->buf + hc->off[g], *end = hc->buf + hc->off[g + 1];
 		while (p < end) {
-			/* The cut was written by hb_cut: lengths are sound. */
+			/* Written by copy_cut: lengths are sound. */
 			uint64_t kl = 0, nl = 0, vl = 0;
 			st_entry e = {.key_group = g, .state = p[0] | p[1] << 8};
 			p += 2;
@@ -424,14 +671,26 @@ static void hb_cut_free(st_cut *c)
 	struct hb_cut *hc = c->impl;
 	if (!hc)
 		return;
+	if (hc->frozen) {
+		/* Release: our reads of the frozen maps come before the task
+		 * thread's merge into them (sync_frozen's acquire). */
+		heap_backend *h = (heap_backend *)c->b;
+		atomic_store_explicit(&h->frozen_live, 0, memory_order_release);
+	}
 	free(hc->buf);
 	free(hc->off);
 	free(hc);
 }
 
+/* ---------------------------------------------------------------- rest */
+
 static int hb_clear(st_backend *b)
 {
+	cm_err_clear(&b->err);
 	heap_backend *h = (heap_backend *)b;
+	int rc = sync_frozen(h);
+	if (rc)
+		return rc;
 	for (int s = 0; s < b->nstates; s++) {
 		st_heapmap *nm;
 		if (st_heapmap_new(&nm) != 0)
@@ -441,6 +700,9 @@ static int hb_clear(st_backend *b)
 		h->st[s].map = nm;
 		h->st[s].tombs = 0;
 	}
+	/* The frozen maps belong to the live cut until it is freed. */
+	if (h->frozen)
+		h->frozen_hidden = 1;
 	return 0;
 }
 
@@ -449,17 +711,26 @@ static void hb_stats(st_backend *b, st_stats *out)
 	heap_backend *h = (heap_backend *)b;
 	memset(out, 0, sizeof(*out));
 	out->memory_bytes = sizeof(*h);
-	for (int s = 0; s < b->nstates; s++) {
-		out->entries += st_heapmap_size(h->st[s].map) - h->st[s].tombs;
-		out->memory_bytes += st_heapmap_memory(h->st[s].map);
+	for (int i = 0; i < b->nstates; i++) {
+		struct hb_state *s = &h->st[i];
+		out->entries += st_heapmap_size(s->map) - s->tombs;
+		out->memory_bytes += st_heapmap_memory(s->map);
+		if (s->frozen) {
+			out->memory_bytes += st_heapmap_memory(s->frozen);
+			/* Keys changed since the cut count twice: an upper bound. */
+			if (!h->frozen_hidden)
+				out->entries += st_heapmap_size(s->frozen) - s->frozen_tombs;
+		}
 	}
 }
 
 static void hb_free(st_backend *b)
 {
 	heap_backend *h = (heap_backend *)b;
-	for (int s = 0; s < b->nstates; s++)
+	for (int s = 0; s < b->nstates; s++) {
 		st_heapmap_free(h->st[s].map);
+		st_heapmap_free(h->st[s].frozen); /* every cut was freed */
+	}
 	free(h);
 }
 
@@ -494,6 +765,7 @@ int st_heap_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 	h->base.ops = &heap_ops;
 	h->base.max_parallelism = cfg->max_parallelism;
 	atomic_init(&h->base.live_cuts, 0);
+	atomic_init(&h->frozen_live, 0);
 	*out = &h->base;
 	return 0;
 }
