@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "common/crc32c.h"
 #include "common/varint.h"
-#include "state/crc32c.h"
 #include "types/keygroup.h"
 
 #define HDR_BYTES 40
@@ -21,28 +21,29 @@
 static const char MAGIC[8] = {'F', 'L', 'S', 'T', 'A', 'T', 'E', 0};
 static const char END_MAGIC[4] = {'F', 'L', 'S', 'E'};
 
-static void be32(uint8_t *p, uint32_t v)
+/* Integers are little endian, as in the checkpoint's _metadata file. */
+static void le32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
 }
 
-static void be64(uint8_t *p, uint64_t v)
+static void le64(uint8_t *p, uint64_t v)
 {
-	be32(p, (uint32_t)(v >> 32));
-	be32(p + 4, (uint32_t)v);
+	le32(p, (uint32_t)v);
+	le32(p + 4, (uint32_t)(v >> 32));
 }
 
 static uint32_t rd32(const uint8_t *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static uint64_t rd64(const uint8_t *p)
 {
-	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
 }
 
 /* ---------------------------------------------------------------- writer */
@@ -82,9 +83,9 @@ static int wr_block(struct writer *w)
 	if (w->bkg < 0 || w->bcount == 0)
 		return 0;
 	uint8_t h[BLK_HDR];
-	be32(h, (uint32_t)w->blen);
-	be32(h + 4, w->bcount);
-	be32(h + 8, st_crc32c(st_crc32c(0, h, 8), w->blk, w->blen));
+	le32(h, (uint32_t)w->blen);
+	le32(h + 4, w->bcount);
+	le32(h + 8, cm_crc32c(cm_crc32c(0, h, 8), w->blk, w->blen));
 	int rc = wr_bytes(w, h, sizeof(h));
 	if (rc == 0)
 		rc = wr_bytes(w, w->blk, w->blen);
@@ -124,8 +125,8 @@ static int wr_entry(void *arg, const st_entry *e)
 		w->bcap = cap;
 	}
 	uint8_t *p = w->blk + w->blen;
-	p[0] = (uint8_t)(e->state >> 8);
-	p[1] = (uint8_t)e->state;
+	p[0] = (uint8_t)e->state;
+	p[1] = (uint8_t)(e->state >> 8);
 	size_t n = 2;
 	n += cm_varint_put(p + n, CM_VARINT_MAX, e->klen);
 	n += cm_varint_put(p + n, CM_VARINT_MAX, e->nslen);
@@ -172,16 +173,16 @@ int st_snapfile_write(FILE *f, const char *fname, st_cut *c, int kg_first, int k
 		memcpy(tab + tlen, c->states[i].name, nl);
 		tlen += nl;
 	}
-	be32(tab + tlen, st_crc32c(0, tab, tlen));
+	le32(tab + tlen, cm_crc32c(0, tab, tlen));
 	uint8_t h[HDR_BYTES] = {0};
 	memcpy(h, MAGIC, 8);
-	be32(h + 8, ST_SNAP_VERSION);
-	be32(h + 12, (uint32_t)c->max_parallelism);
-	be32(h + 16, (uint32_t)kg_first);
-	be32(h + 20, (uint32_t)kg_last);
-	be32(h + 24, (uint32_t)c->nstates);
-	be32(h + 28, (uint32_t)tlen);
-	be32(h + 36, st_crc32c(0, h, 36));
+	le32(h + 8, ST_SNAP_VERSION);
+	le32(h + 12, (uint32_t)c->max_parallelism);
+	le32(h + 16, (uint32_t)kg_first);
+	le32(h + 20, (uint32_t)kg_last);
+	le32(h + 24, (uint32_t)c->nstates);
+	le32(h + 28, (uint32_t)tlen);
+	le32(h + 36, cm_crc32c(0, h, 36));
 	if ((rc = wr_bytes(&w, h, sizeof(h))) || (rc = wr_bytes(&w, tab, tlen + 4)))
 		goto out;
 	uint64_t data_start = w.pos;
@@ -200,19 +201,19 @@ int st_snapfile_write(FILE *f, const char *fname, st_cut *c, int kg_first, int k
 	uint8_t ie[IDX_ENTRY];
 	uint32_t icrc = 0;
 	for (size_t g = 0; g < nkg; g++) {
-		be64(ie, off);
-		be64(ie + 8, w.idx[g].bytes);
-		be64(ie + 16, w.idx[g].entries);
+		le64(ie, off);
+		le64(ie + 8, w.idx[g].bytes);
+		le64(ie + 16, w.idx[g].entries);
 		off += w.idx[g].bytes;
-		icrc = st_crc32c(icrc, ie, sizeof(ie));
+		icrc = cm_crc32c(icrc, ie, sizeof(ie));
 		if ((rc = wr_bytes(&w, ie, sizeof(ie))) != 0)
 			goto out;
 	}
 	uint8_t t[TRAILER_BYTES + 4];
-	be32(t, icrc);
-	be64(t + 4, index_off);
-	be64(t + 12, w.total);
-	be32(t + 20, st_crc32c(0, t + 4, 16));
+	le32(t, icrc);
+	le64(t + 4, index_off);
+	le64(t + 12, w.total);
+	le32(t + 20, cm_crc32c(0, t + 4, 16));
 	memcpy(t + 24, END_MAGIC, 4);
 	if ((rc = wr_bytes(&w, t, sizeof(t))) != 0)
 		goto out;
@@ -323,7 +324,7 @@ static int open_checked(st_snapfile *r, cm_err *err)
 		return rc;
 	if (memcmp(h, MAGIC, 8) != 0)
 		return bad(r, err, 0, "wrong magic (not a flinc state file)");
-	if (!crc_ok(rd32(h + 36), st_crc32c(0, h, 36)))
+	if (!crc_ok(rd32(h + 36), cm_crc32c(0, h, 36)))
 		return bad(r, err, 36, "header checksum mismatch");
 	uint32_t ver = rd32(h + 8), maxp = rd32(h + 12), first = rd32(h + 16), last = rd32(h + 20);
 	uint32_t nst = rd32(h + 24), tlen = rd32(h + 28);
@@ -350,7 +351,7 @@ static int open_checked(st_snapfile *r, cm_err *err)
 	if ((rc = ensure_buf(r, tlen + 4, err)) ||
 	    (rc = read_at(r, HDR_BYTES, r->buf, tlen + 4, err)))
 		return rc;
-	if (!crc_ok(rd32(r->buf + tlen), st_crc32c(0, r->buf, tlen)))
+	if (!crc_ok(rd32(r->buf + tlen), cm_crc32c(0, r->buf, tlen)))
 		return bad(r, err, HDR_BYTES + tlen, "state table checksum mismatch");
 	size_t p = 0;
 	for (uint32_t i = 0; i < nst; i++) {
@@ -379,7 +380,7 @@ static int open_checked(st_snapfile *r, cm_err *err)
 		return rc;
 	if (memcmp(t + 20, END_MAGIC, 4) != 0)
 		return bad(r, err, toff + 20, "trailer magic missing (truncated or not closed)");
-	if (!crc_ok(rd32(t + 16), st_crc32c(0, t, 16)))
+	if (!crc_ok(rd32(t + 16), cm_crc32c(0, t, 16)))
 		return bad(r, err, toff + 16, "trailer checksum mismatch");
 	uint64_t index_off = rd64(t);
 	r->entries = rd64(t + 8);
@@ -389,7 +390,7 @@ static int open_checked(st_snapfile *r, cm_err *err)
 	if ((rc = ensure_buf(r, ilen + 4, err)) ||
 	    (rc = read_at(r, index_off, r->buf, ilen + 4, err)))
 		return rc;
-	if (!crc_ok(rd32(r->buf + ilen), st_crc32c(0, r->buf, ilen)))
+	if (!crc_ok(rd32(r->buf + ilen), cm_crc32c(0, r->buf, ilen)))
 		return bad(r, err, index_off + ilen, "index checksum mismatch");
 	if (!(r->idx = calloc((size_t)nkg, sizeof(*r->idx))))
 		return cm_err_set(err, FL_ENOMEM, "%s: out of memory for the index", r->fname);
@@ -471,7 +472,7 @@ static size_t parse_entry(const st_snapfile *r, int kg, const uint8_t *p, size_t
 		*what = "entry truncated";
 		return 0;
 	}
-	e->state = p[0] << 8 | p[1];
+	e->state = p[0] | p[1] << 8;
 	e->key_group = kg;
 	if (!(a = cm_varint_get(p + 2, n - 2, &kl)) ||
 	    !(b = cm_varint_get(p + 2 + a, n - 2 - a, &nl)) ||
@@ -527,7 +528,7 @@ static int read_group(st_snapfile *r, int kg, st_entry_fn fn, void *arg, cm_err 
 		if ((rc = ensure_buf(r, plen ? plen : 1, err)) ||
 		    (rc = read_at(r, off + BLK_HDR, r->buf, plen, err)))
 			return rc;
-		if (!crc_ok(rd32(h + 8), st_crc32c(st_crc32c(0, h, 8), r->buf, plen)))
+		if (!crc_ok(rd32(h + 8), cm_crc32c(cm_crc32c(0, h, 8), r->buf, plen)))
 			return bad(r, err, off, "block checksum mismatch");
 		/* Check every entry before passing any on. */
 		const char *what = NULL;

@@ -5,7 +5,8 @@
  * restored at another parallelism reads only the part of each old file it
  * owns.
  *
- * Format, version 1 (integers big-endian; CRC = CRC-32C, crc32c.h):
+ * Format, version 1 (integers little endian, as in the checkpoint's
+ * _metadata file; CRC = CRC-32C, common/crc32c.h):
  *
  *   header   40 bytes: "FLSTATE\0", u32 version, u32 max parallelism,
  *            u32 first key group, u32 last key group, u32 number of states,

@@ -21,8 +21,8 @@
 
 #include <flinc/flinc.h>
 
+#include "common/crc32c.h"
 #include "state/backend.h"
-#include "state/crc32c.h"
 #include "state/snapshot_file.h"
 #include "types/keygroup.h"
 
@@ -923,11 +923,11 @@ static int read_bytes(const uint8_t *p, size_t n, cm_err *err)
 	return rc;
 }
 
-static void test_crc32c_known_value(void **state)
+static void tecm_crc32c_known_value(void **state)
 {
-	assert_int_equal(st_crc32c(0, "123456789", 9), 0xE3069283u);
-	assert_int_equal(st_crc32c(st_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
-	assert_int_equal(st_crc32c(0, "", 0), 0);
+	assert_int_equal(cm_crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(cm_crc32c(cm_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+	assert_int_equal(cm_crc32c(0, "", 0), 0);
 }
 
 static void test_file_refuses_corrupt_truncated_foreign(void **state)
@@ -972,12 +972,12 @@ static void test_file_refuses_corrupt_truncated_foreign(void **state)
 	assert_int_equal(read_bytes((const uint8_t *)txt, strlen(txt), &err), FL_EPROTO);
 	assert_non_null(strstr(err.msg, "magic"));
 	/* A newer version (with a valid header checksum). */
-	p[11] = 2;
-	uint32_t crc = st_crc32c(0, p, 36);
-	p[36] = (uint8_t)(crc >> 24);
-	p[37] = (uint8_t)(crc >> 16);
-	p[38] = (uint8_t)(crc >> 8);
-	p[39] = (uint8_t)crc;
+	p[8] = 2; /* the version, little endian */
+	uint32_t crc = cm_crc32c(0, p, 36);
+	p[36] = (uint8_t)crc;
+	p[37] = (uint8_t)(crc >> 8);
+	p[38] = (uint8_t)(crc >> 16);
+	p[39] = (uint8_t)(crc >> 24);
 	cm_err_clear(&err);
 	assert_int_equal(read_bytes(p, n, &err), FL_EPROTO);
 	assert_non_null(strstr(err.msg, "version 2"));
@@ -1035,7 +1035,7 @@ int main(void)
 	    cmocka_unit_test(test_lmdb_tombstones),
 	    cmocka_unit_test(test_heap_tombstones_compact),
 	    cmocka_unit_test(test_lmdb_directory_removed),
-	    cmocka_unit_test(test_crc32c_known_value),
+	    cmocka_unit_test(tecm_crc32c_known_value),
 	    cmocka_unit_test(test_file_refuses_corrupt_truncated_foreign),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
