@@ -22,6 +22,38 @@ int st_backend_new(const char *type, const st_backend_config *cfg, st_backend **
 			  "state.backend.type: unknown state backend '%s' (hashmap or lmdb)", type);
 }
 
+int st_pick_local_dir(const char *root_dirs, unsigned index, char *out, size_t cap)
+{
+	if (cap)
+		out[0] = 0;
+	/* Entries, blanks trimmed, empty ones skipped. */
+	const char *starts[64];
+	size_t lens[64], n = 0;
+	for (const char *p = root_dirs ? root_dirs : ""; *p && n < 64;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',')
+			e++;
+		const char *t = e;
+		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if (t > p) {
+			starts[n] = p;
+			lens[n++] = (size_t)(t - p);
+		}
+		p = *e ? e + 1 : e;
+	}
+	if (n == 0)
+		return 0;
+	size_t i = index % n;
+	if (lens[i] >= cap)
+		return FL_ERANGE;
+	memcpy(out, starts[i], lens[i]);
+	out[lens[i]] = 0;
+	return 0;
+}
+
 void st_backend_free(st_backend *b)
 {
 	if (!b)

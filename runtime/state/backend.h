@@ -198,6 +198,16 @@ int st_backend_new(const char *type, const st_backend_config *cfg, st_backend **
 int st_heap_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *err);
 int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *err);
 
+/*
+ * st_pick_local_dir writes to out (cap bytes) the directory of
+ * taskmanager.state.local.root-dirs (a comma-separated list; blanks around
+ * entries ignored) that a task with the given index uses: index modulo the
+ * number of entries, as Flink spreads tasks over its local directories.
+ * An empty list writes "" (the backend then uses $TMPDIR or /tmp). Returns
+ * 0, or FL_ERANGE (the entry does not fit in cap) with out = "".
+ */
+int st_pick_local_dir(const char *root_dirs, unsigned index, char *out, size_t cap);
+
 /* Frees b and all its state; LMDB removes its files and directory.
  * Precondition: every cut of b was freed. b may be NULL. */
 void st_backend_free(st_backend *b);

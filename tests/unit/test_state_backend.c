@@ -923,7 +923,28 @@ static int read_bytes(const uint8_t *p, size_t n, cm_err *err)
 	return rc;
 }
 
-static void tecm_crc32c_known_value(void **state)
+static void test_pick_local_dir(void **state)
+{
+	char out[16];
+	assert_int_equal(st_pick_local_dir(NULL, 3, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(st_pick_local_dir(" , ", 3, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(st_pick_local_dir("/a", 7, out, sizeof(out)), 0);
+	assert_string_equal(out, "/a");
+	assert_int_equal(st_pick_local_dir(" /a , /bb,,/c ", 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "/a");
+	assert_int_equal(st_pick_local_dir(" /a , /bb,,/c ", 1, out, sizeof(out)), 0);
+	assert_string_equal(out, "/bb");
+	assert_int_equal(st_pick_local_dir(" /a , /bb,,/c ", 5, out, sizeof(out)), 0);
+	assert_string_equal(out, "/c");
+	assert_int_equal(st_pick_local_dir("/a-very-long-directory", 0, out, sizeof(out)),
+			 FL_ERANGE);
+	assert_string_equal(out, "");
+}
+
+/* The file format's checksum is exactly CRC-32C (common/crc32c.h). */
+static void test_crc32c_known_value(void **state)
 {
 	assert_int_equal(cm_crc32c(0, "123456789", 9), 0xE3069283u);
 	assert_int_equal(cm_crc32c(cm_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
@@ -1035,7 +1056,8 @@ int main(void)
 	    cmocka_unit_test(test_lmdb_tombstones),
 	    cmocka_unit_test(test_heap_tombstones_compact),
 	    cmocka_unit_test(test_lmdb_directory_removed),
-	    cmocka_unit_test(tecm_crc32c_known_value),
+	    cmocka_unit_test(test_pick_local_dir),
+	    cmocka_unit_test(test_crc32c_known_value),
 	    cmocka_unit_test(test_file_refuses_corrupt_truncated_foreign),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
