@@ -237,7 +237,8 @@ static inline int st_get(st_backend *b, const st_key *k, const void **val, size_
 
 /* st_put inserts or replaces. val may point into a value st_get returned.
  * Returns 0, FL_EINVAL (vlen 0, bad key), FL_ERANGE (too long), FL_ENOMEM,
- * FL_EIO. */
+ * FL_EIO (LMDB: the write-cache flush this put set off failed; the value
+ * is cached, the backend is only fit to be freed). */
 static inline int st_put(st_backend *b, const st_key *k, const void *val, size_t vlen)
 {
 	return b->ops->put(b, k, val, vlen);

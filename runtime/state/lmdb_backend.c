@@ -690,6 +690,15 @@ int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 				"cannot open LMDB state in %s: %s", l->dir, mdb_strerror(rc));
 		goto fail;
 	}
+	if (mdb_env_get_maxkeysize(l->env) < LB_KEY_PREFIX + 2 + ST_KEY_MAX) {
+		mdb_txn_abort(t);
+		rc = cm_err_set(err, FL_EINVAL,
+				"LMDB state in %s: this liblmdb takes keys of at most %d bytes, "
+				"flinc needs %d",
+				l->dir, mdb_env_get_maxkeysize(l->env),
+				LB_KEY_PREFIX + 2 + ST_KEY_MAX);
+		goto fail;
+	}
 	if ((rc = mdb_dbi_open(t, NULL, 0, &l->dbi)) != 0)
 		mdb_txn_abort(t);
 	else
