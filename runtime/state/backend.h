@@ -135,9 +135,9 @@ typedef struct st_backend_config {
 	size_t cache_bytes;
 	/* LMDB: initial map size; 0: 256 MiB. Grows by doubling when full. */
 	size_t map_bytes;
-	/* LMDB: map the file read-only and write with write(2) (for
-	 * benchmarks; the default, MDB_WRITEMAP, measures faster). */
-	int lmdb_no_writemap;
+	/* LMDB: open with MDB_WRITEMAP (for benchmarks; the default, a
+	 * read-only map written with write(2), measured as fast or faster). */
+	int lmdb_writemap;
 } st_backend_config;
 
 /* The vtable. Use the st_* wrappers below, not the members. */
@@ -149,6 +149,7 @@ struct st_backend_ops {
 	int (*del)(st_backend *b, const st_key *k);
 	int (*find)(st_backend *b, const st_key *k, st_pos *pos, const void **val, size_t *vlen);
 	int (*put_at)(st_backend *b, const st_key *k, st_pos *pos, const void *val, size_t vlen);
+	void *(*value_at)(st_backend *b, const st_key *k, st_pos *pos, size_t *vlen);
 	void (*prefetch)(st_backend *b, int state, uint32_t hash);
 	int (*iterate)(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, void *arg);
 	int (*flush)(st_backend *b);
@@ -267,6 +268,22 @@ static inline int st_put_at(st_backend *b, const st_key *k, st_pos *pos, const v
 			    size_t vlen)
 {
 	return b->ops->put_at(b, k, pos, val, vlen);
+}
+
+/*
+ * st_value_at, after an st_find of k that returned 1 (no call on b
+ * between), returns the stored value's bytes writable in place, for an
+ * update that keeps the value's length: writing them is the update, and no
+ * st_put_at follows. Returns NULL (with *vlen untouched) when the value
+ * cannot be changed in place: heap, a value that a live snapshot cut still
+ * shares; LMDB, a value read from LMDB rather than the write cache. The
+ * caller then stores with st_put_at at the same position as usual. The
+ * pointer is valid until the next call on b. (The keyed sum's patch of one
+ * field, st_heapmap_value_at's use in operators.c.)
+ */
+static inline void *st_value_at(st_backend *b, const st_key *k, st_pos *pos, size_t *vlen)
+{
+	return b->ops->value_at(b, k, pos, vlen);
 }
 
 /*

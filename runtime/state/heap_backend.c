@@ -36,6 +36,9 @@
 
 #define HB_TOMB_MIN 4096 /* fewer tombstones than this are never compacted */
 #define IDX_CUR_BITS 55	 /* index entry: state << 56 | which << 55 | cursor */
+/* st_pos flags: st_find hit a tombstone / a live entry of the live map. */
+#define HB_POS_TOMB 1u
+#define HB_POS_LIVE 2u
 
 struct hb_state {
 	st_heapmap *map;     /* live entries; while frozen, the changes since the cut */
@@ -212,9 +215,10 @@ static int hb_find(st_backend *b, const st_key *k, st_pos *pos, const void **val
 	pos->flags = 0;
 	if (st_heapmap_find(s->map, mk, ml, hash, &pos->slot, &v, &vl)) {
 		if (vl == 0) {
-			pos->flags = 1; /* a tombstone: put_at revives it */
+			pos->flags = HB_POS_TOMB;
 			return 0;
 		}
+		pos->flags = HB_POS_LIVE;
 		*val = v;
 		*vlen = vl;
 		return 1;
@@ -255,11 +259,19 @@ static int hb_put_at(st_backend *b, const st_key *k, st_pos *pos, const void *va
 	int rc = st_heapmap_put_at(s->map, pos->slot, mk, ml, hash, k->key_group, val, vlen);
 	if (rc)
 		return store_error(b, k, rc);
-	if (pos->flags & 1) {
+	if (pos->flags & HB_POS_TOMB)
 		s->tombs--;
-		pos->flags = 0;
-	}
+	pos->flags = 0;
 	return 0;
+}
+
+static void *hb_value_at(st_backend *b, const st_key *k, st_pos *pos, size_t *vlen)
+{
+	/* Only an entry of the live map: a value found in a frozen map
+	 * belongs to the snapshot. */
+	if (!(pos->flags & HB_POS_LIVE))
+		return NULL;
+	return st_heapmap_value_at(((heap_backend *)b)->st[k->state].map, pos->slot, vlen);
 }
 
 static int hb_put(st_backend *b, const st_key *k, const void *val, size_t vlen)
@@ -742,6 +754,7 @@ static const struct st_backend_ops heap_ops = {
     .del = hb_del,
     .find = hb_find,
     .put_at = hb_put_at,
+    .value_at = hb_value_at,
     .prefetch = hb_prefetch,
     .iterate = hb_iterate,
     .flush = hb_flush,

@@ -160,12 +160,28 @@ static int add_one(void *arg, const void *old, size_t oldlen, const void **nv, s
 	return 0;
 }
 
-/* The keyed aggregations' pattern: find, compute, put_at, per record. */
+/* Records the value of the key want->k (in the cut) in *want->out. */
+static int w0_value_fn(void *arg, const st_entry *e)
+{
+	struct {
+		int64_t *out;
+		const st_key *k;
+	} *want = arg;
+	if (e->klen == want->k->klen && memcmp(e->key, want->k->key, e->klen) == 0) {
+		assert_int_equal(e->vlen, sizeof(int64_t));
+		memcpy(want->out, e->val, sizeof(int64_t));
+	}
+	return 0;
+}
+
+/* The keyed aggregations' pattern: find, compute, then either patch the
+ * value in place (st_value_at, same length) or st_put_at, per record. */
 static void test_find_put_at_counts(void **state)
 {
 	st_backend *b = new_backend(*state);
 	int s = declare(b, "sum", 0);
 	char k[32];
+	int in_place = 0;
 	for (int round = 0; round < 3; round++)
 		for (int i = 0; i < 3000; i++) {
 			snprintf(k, sizeof(k), "w%d", i);
@@ -183,8 +199,18 @@ static void test_find_put_at_counts(void **state)
 				memcpy(&n, v, sizeof(n));
 			}
 			n++;
+			size_t ml;
+			uint8_t *mv = rc ? st_value_at(b, &key, &pos, &ml) : NULL;
+			if (mv) {
+				assert_int_equal(ml, sizeof(n));
+				memcpy(mv, &n, sizeof(n));
+				in_place++;
+				continue;
+			}
 			assert_int_equal(st_put_at(b, &key, &pos, &n, sizeof(n)), 0);
 		}
+	/* Every hit was in memory the backend owns: patched in place. */
+	assert_int_equal(in_place, 6000);
 	for (int i = 0; i < 3000; i++) {
 		snprintf(k, sizeof(k), "w%d", i);
 		st_key key = key_of(s, k);
@@ -195,13 +221,37 @@ static void test_find_put_at_counts(void **state)
 		memcpy(&n, v, sizeof(n));
 		assert_int_equal(n, 3);
 	}
+	/* After a cut, the value is the snapshot's (heap: frozen) or LMDB's
+	 * (the cut flushed the cache): not writable in place. */
+	st_cut *c;
+	assert_int_equal(st_cut_new(b, &c), 0);
+	st_key w0 = key_of(s, "w0");
+	st_pos pos;
+	const void *v;
+	size_t vl;
+	assert_int_equal(st_find(b, &w0, &pos, &v, &vl), 1);
+	assert_null(st_value_at(b, &w0, &pos, &vl));
+	int64_t four = 4;
+	assert_int_equal(st_put_at(b, &w0, &pos, &four, sizeof(four)), 0);
+	/* Now in the backend's own memory again. */
+	assert_int_equal(st_find(b, &w0, &pos, &v, &vl), 1);
+	assert_non_null(st_value_at(b, &w0, &pos, &vl));
+	int64_t cut_value = 0;
+	struct {
+		int64_t *out;
+		const st_key *k;
+	} want = {&cut_value, &w0};
+	assert_int_equal(st_cut_scan(c, w0.key_group, w0.key_group, w0_value_fn, &want), 0);
+	assert_int_equal(cut_value, 3);
+	st_cut_free(c);
+	assert_int_equal(st_get(b, &w0, &v, &vl), 1);
+	memcpy(&four, v, sizeof(four));
+	assert_int_equal(four, 4);
 	/* st_update: counts up, deletes at 5. */
 	st_key key = key_of(s, "u");
 	int64_t buf;
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(st_update(b, &key, add_one, &buf), 0);
-	const void *v;
-	size_t vl;
 	assert_int_equal(st_get(b, &key, &v, &vl), 1);
 	assert_int_equal(st_update(b, &key, add_one, &buf), 0);
 	assert_int_equal(st_get(b, &key, &v, &vl), 0);
