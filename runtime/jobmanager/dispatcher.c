@@ -398,6 +398,10 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		cm_random(&r, 1);
 		bool restart = rc != 0 && !cancelled &&
 			       rs_next(&pol, cm_now_ms(), r / 256.0, &delay, why, sizeof(why));
+		/* A final end: what externalized-checkpoint-retention keeps is
+		 * settled before anyone is shown the final state. */
+		if (!restart && j->cp)
+			cp_job_ended(j->cp, cancelled, rc == 0);
 		/* Shown from now on, and in the archive built next: a JobMaster's
 		 * FAILED (shown as FAILING) becomes FAILED or RESTARTING. */
 		pthread_mutex_lock(&d->mu);
@@ -481,7 +485,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	if (!archived)
 		end_without_jobmaster(d, j, rc,
 				      err.msg); /* never ran, or cancelled while restarting */
-	if (j->cp) /* what externalized-checkpoint-retention keeps */
+	if (j->cp) /* the ends above that had no JobMaster (idempotent) */
 		cp_job_ended(j->cp, rc == FL_ECANCELED, rc == 0);
 	CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
 		eg_status_name(j->status));

@@ -5,12 +5,17 @@
 #include "taskmanager/task.h"
 
 #include <endian.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint/metadata.h"
+#include "state/backend.h"
+#include "state/snapshot_file.h"
+#include "types/keygroup.h"
 #include "common/clock.h"
 #include "common/crash.h"
 #include "common/log.h"
@@ -161,14 +166,83 @@ static const char *not_snapshottable(const td_op *op)
 		return "the text file source does not record its position yet";
 	case SG_SINK_TEXT_FILE:
 		return "the text file sink has no two-phase commit yet";
-	case SG_REDUCE:
-	case SG_SUM:
-	case SG_MIN:
-	case SG_MAX:
-		return "keyed state is not written to checkpoints yet";
 	default:
 		return NULL;
 	}
+}
+
+static bool keyed_kind(enum sg_kind k)
+{
+	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX;
+}
+
+/*
+ * Writes a keyed aggregation's state, the entries of its key groups, to
+ * dir/file as a snapshot file (state/snapshot_file.h), through a heap
+ * backend loaded from its map. Synchronous, on the task thread: the
+ * aggregations' own map is not an st_backend yet (the next step moves them
+ * onto one, whose cut is free and whose file is written off the thread).
+ * Returns 0 with *bytes, or an error with why.
+ */
+static int write_keyed_state(tm_task *t, const tm_op *op, const char *dir, const char *file,
+			     int kg_first, int kg_last, uint64_t *bytes, char *why, size_t cap)
+{
+	st_backend_config bc = {.max_parallelism = op->max_parallelism, .name = t->name};
+	st_backend *b = NULL;
+	cm_err err = {0};
+	int rc = st_heap_backend_new(&bc, &b, &err);
+	int sid = 0;
+	if (rc == 0 && (rc = st_declare(b, "aggregate", 0, &sid)) != 0)
+		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
+	size_t cursor = 0;
+	const void *key, *val;
+	size_t klen, vlen;
+	int kg;
+	while (rc == 0 && st_heapmap_next(op->state, &cursor, &key, &klen, &val, &vlen, &kg)) {
+		st_key k = {.state = sid,
+			    .key_group = kg,
+			    .hash = kg_murmur3_32(key, klen, 0),
+			    .key = key,
+			    .klen = klen};
+		if ((rc = st_put(b, &k, val, vlen)) != 0)
+			snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
+	}
+	st_cut *c = NULL;
+	if (rc == 0 && (rc = st_cut_new(b, &c)) != 0)
+		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
+	char path[1400];
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	FILE *f = NULL;
+	if (rc == 0 && !(f = fopen(path, "wbx"))) {
+		rc = FL_EIO;
+		snprintf(err.msg, sizeof(err.msg), "cannot create %.400s: %s", path, strerror(errno));
+	}
+	uint64_t entries = 0;
+	if (rc == 0)
+		rc = st_snapfile_write(f, path, c, kg_first, kg_last, &entries, &err);
+	if (f) {
+		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+			rc = FL_EIO;
+			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
+				 strerror(errno));
+		}
+		long size = ftell(f);
+		if (fclose(f) != 0 && rc == 0) {
+			rc = FL_EIO;
+			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
+				 strerror(errno));
+		}
+		*bytes = size > 0 ? (uint64_t)size : 0;
+		if (rc)
+			unlink(path);
+	}
+	if (c)
+		st_cut_free(c);
+	st_backend_free(b);
+	if (rc)
+		snprintf(why, cap, "operator '%s': %s", op->node->name,
+			 err.msg[0] ? err.msg : fl_strerror(rc));
+	return rc;
 }
 
 /* Its operators' states at this point of the stream, acknowledged to the
@@ -190,24 +264,39 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 			snprintf(why, sizeof(why), "operator '%s': %s", c->ops[i].node->name, no);
 	}
 	cp_op_state st[64];
+	char files[64][160];
 	size_t n = 0;
 	uint8_t pos[8];
 	for (size_t i = 0; !why[0] && i < c->nops; i++) {
 		const tm_op *op = &c->ops[i];
-		if (op->node->kind != SG_SOURCE_GENERATOR)
+		bool keyed = keyed_kind(op->node->kind) && op->state;
+		if (op->node->kind != SG_SOURCE_GENERATOR && !keyed)
 			continue; /* stateless */
 		if (n == sizeof(st) / sizeof(*st))
 			break;
-		uint64_t next = htole64((uint64_t)op->src_next);
-		memcpy(pos, &next, 8);
-		st[n++] = (cp_op_state){.uid = op->node->uid,
-					.subtask = td->subtask,
-					.parallelism = td->parallelism,
-					.max_parallelism = td->max_parallelism,
-					.kg_first = -1,
-					.kg_last = -1,
-					.data = pos,
-					.len = sizeof(pos)};
+		st[n] = (cp_op_state){.uid = op->node->uid,
+				      .subtask = td->subtask,
+				      .parallelism = td->parallelism,
+				      .max_parallelism = keyed ? op->max_parallelism
+							       : td->max_parallelism,
+				      .kg_first = -1,
+				      .kg_last = -1};
+		if (keyed) {
+			kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask,
+					      &st[n].kg_first, &st[n].kg_last);
+			snprintf(files[n], sizeof(files[n]), "%.120s-%d.state", op->node->uid,
+				 td->subtask);
+			if (write_keyed_state(t, op, dir, files[n], st[n].kg_first, st[n].kg_last,
+					      &st[n].keyed_bytes, why, sizeof(why)) != 0)
+				break;
+			st[n].keyed_file = files[n];
+		} else {
+			uint64_t next = htole64((uint64_t)op->src_next);
+			memcpy(pos, &next, 8);
+			st[n].data = pos;
+			st[n].len = sizeof(pos);
+		}
+		n++;
 	}
 	if (!t->deps.on_ack)
 		return;

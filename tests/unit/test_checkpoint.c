@@ -495,6 +495,12 @@ static void test_config_reads_flink_keys_and_refuses_remote_schemes(void **st)
 	assert_int_equal(cp_config_read(c, &o, &err), FL_EINVAL);
 	assert_non_null(strstr(err.msg, "execution.checkpointing.dir"));
 	assert_non_null(strstr(err.msg, "s3://bucket/x"));
+	/* LMDB for keyed operators would silently be the heap: refused. */
+	assert_int_equal(cfg_set(c, "state.backend.type", "lmdb", &err), 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_config_read(c, &o, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "state.backend.type"));
+	assert_int_equal(cfg_set(c, "state.backend.type", "hashmap", &err), 0);
 	/* A restore that would silently not happen is refused. */
 	assert_int_equal(cfg_set(c, "execution.checkpointing.dir", "/ok", &err), 0);
 	assert_int_equal(cfg_set(c, "execution.savepoint.path", "/sp/savepoint-1", &err), 0);
