@@ -1680,19 +1680,30 @@ static struct ds_job *cp_job_of(ds_dispatcher *d, const rest_request *req, rest_
 	return j;
 }
 
-static int h_checkpoints(void *arg, const rest_request *req, rest_response *resp)
+/* A copy of the job's checkpoint statistics (malloc'd), or NULL having
+ * answered 400/404 (*rc 0) or with *rc FL_ENOMEM. */
+static cp_stats *cp_stats_of(ds_dispatcher *d, const rest_request *req, rest_response *resp,
+			     int *rc)
 {
-	ds_dispatcher *d = arg;
+	*rc = 0;
 	struct ds_job *j = cp_job_of(d, req, resp);
 	if (!j)
-		return 0;
+		return NULL;
 	cp_stats *st = malloc(sizeof(*st));
-	if (!st) {
-		ds_job_put(d, j);
-		return FL_ENOMEM;
-	}
-	cp_get_stats(j->cp, st);
+	if (st)
+		cp_get_stats(j->cp, st);
+	else
+		*rc = FL_ENOMEM;
 	ds_job_put(d, j);
+	return st;
+}
+
+static int h_checkpoints(void *arg, const rest_request *req, rest_response *resp)
+{
+	int rc;
+	cp_stats *st = cp_stats_of(arg, req, resp, &rc);
+	if (!st)
+		return rc;
 	cJSON *o = cJSON_CreateObject();
 	cJSON *counts = cJSON_AddObjectToObject(o, "counts");
 	cJSON_AddNumberToObject(counts, "restored", (double)st->restored);
@@ -1782,16 +1793,10 @@ static int h_checkpoint_details(void *arg, const rest_request *req, rest_respons
 	if (!cid || !*cid || *end || id == 0)
 		return rest_error(resp, 400, "Invalid checkpoint id '%.32s': a positive number",
 				  cid ? cid : "");
-	struct ds_job *j = cp_job_of(d, req, resp);
-	if (!j)
-		return 0;
-	cp_stats *st = malloc(sizeof(*st));
-	if (!st) {
-		ds_job_put(d, j);
-		return FL_ENOMEM;
-	}
-	cp_get_stats(j->cp, st);
-	ds_job_put(d, j);
+	int rc;
+	cp_stats *st = cp_stats_of(d, req, resp, &rc);
+	if (!st)
+		return rc;
 	cJSON *o = NULL;
 	for (size_t i = 0; !o && i < st->nhistory; i++)
 		if (st->history[i].id == id)
