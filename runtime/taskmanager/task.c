@@ -142,6 +142,13 @@ int tm_task_trigger_checkpoint(tm_task *t, uint64_t id)
 	return 0;
 }
 
+void tm_task_abort_checkpoint(tm_task *t, uint64_t id)
+{
+	uint64_t cur = atomic_load(&t->abort_id);
+	while (cur < id && !atomic_compare_exchange_weak(&t->abort_id, &cur, id))
+		;
+}
+
 /* The directory and kind of announced checkpoint id; false if unknown. */
 static bool prepared_of(tm_task *t, uint64_t id, char *dir, size_t cap, int *kind)
 {
@@ -606,6 +613,20 @@ static int process_buffer(tm_task *t, const net_buffer *b)
 	return 0;
 }
 
+/* An alignment whose checkpoint the JobMaster aborted ends: its channels
+ * flow again, and its late barriers are ignored. */
+static void align_maybe_aborted(tm_task *t)
+{
+	uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_relaxed);
+	if (!t->align_id || aborted < t->align_id)
+		return;
+	CM_INFO("task", "checkpoint %llu was aborted while aligning: its channels flow again",
+		(unsigned long long)t->align_id);
+	if (t->align_id > t->last_ckp_id)
+		t->last_ckp_id = t->align_id;
+	align_reset(t);
+}
+
 static int run_input_loop(tm_task *t)
 {
 	tm_chain *c = &t->chain;
@@ -613,7 +634,16 @@ static int run_input_loop(tm_task *t)
 		net_buffer *b;
 		int ch;
 		int64_t deadline = c->buffer_timeout_ms > 0 ? c->next_flush_ms : -1;
+		/* While aligning, wake at least every TM_ABORT_CHECK_MS to see
+		 * whether the checkpoint was aborted. */
+		if (t->align_id) {
+			int64_t soon = cm_now_ms() + TM_ABORT_CHECK_MS;
+			if (deadline < 0 || deadline > soon)
+				deadline = soon;
+		}
 		int rc = net_gate_pop(t->gate, deadline, &b, &ch);
+		if (t->align_id)
+			align_maybe_aborted(t);
 		if (rc == FL_ETIMEDOUT) {
 			if ((rc = tm_chain_maybe_flush(c, true)) != 0)
 				return rc;

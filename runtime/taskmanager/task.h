@@ -136,6 +136,11 @@ struct tm_task {
 	uint64_t align_id, last_ckp_id;
 	bool *aligned;
 	int naligned;
+	/* The newest checkpoint the JobMaster aborted (tm_task_abort_checkpoint):
+	 * an alignment of it or an older one ends, so that a barrier that will
+	 * never come does not block channels for good (Flink's
+	 * CancelCheckpointMarker). */
+	_Atomic uint64_t abort_id;
 };
 
 /*
@@ -181,6 +186,11 @@ int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *di
  * record and sends the barrier downstream. Thread-safe. Returns 0, or
  * FL_EINVAL when the task is not a running source. */
 int tm_task_trigger_checkpoint(tm_task *t, uint64_t id);
+
+/* Checkpoint id was aborted: an alignment of it (or an older one) ends
+ * within TM_ABORT_CHECK_MS. Thread-safe. */
+void tm_task_abort_checkpoint(tm_task *t, uint64_t id);
+#define TM_ABORT_CHECK_MS 100
 
 /* Waits for the thread (if started). */
 void tm_task_join(tm_task *t);

@@ -660,8 +660,9 @@ static void do_notify(struct call *c)
 {
 	struct tm_job *j = job_find(c->tm, c->job_id, c->attempt);
 	/* No operator commits on completion yet (the exactly-once file sink
-	 * will); an aborted checkpoint's alignment ends when the next
-	 * barrier supersedes it. */
+	 * will); an aborted checkpoint ends the alignments waiting for it. */
+	for (size_t i = 0; j && c->aborted && i < j->ntasks; i++)
+		tm_task_abort_checkpoint(j->tasks[i], c->checkpoint);
 	if (j)
 		CM_DEBUG("taskmanager", "checkpoint %llu of job %s %s",
 			 (unsigned long long)c->checkpoint, c->job_id,
