@@ -131,6 +131,13 @@ int cp_config_read(const cfg *c, cp_config *o, cm_err *err)
 	if (rc == 0)
 		rc = local_dir(c, CFG_SP_DIR_NEW, CFG_SP_DIR, o->savepoint_dir,
 			       sizeof(o->savepoint_dir), err);
+	/* Flink would keep them in the JobManager's memory; flinc writes
+	 * checkpoints to files only. */
+	if (rc == 0 && o->interval_ms > 0 && !o->dir[0])
+		rc = cm_err_set(err, FL_EINVAL,
+				"%s is set but %s (or %s) is not: periodic checkpoints need a "
+				"directory",
+				CFG_CKP_INTERVAL, CFG_CKP_DIR_NEW, CFG_CKP_DIR);
 	return rc;
 }
 
@@ -316,6 +323,13 @@ int64_t cp_next_due(cp_coordinator *cp, int64_t now)
 	}
 	pthread_mutex_unlock(&cp->mu);
 	return due;
+}
+
+void cp_skipped(cp_coordinator *cp, int64_t now)
+{
+	pthread_mutex_lock(&cp->mu);
+	cp->last_trigger_ms = now;
+	pthread_mutex_unlock(&cp->mu);
 }
 
 int cp_trigger(cp_coordinator *cp, int64_t now, enum cp_kind kind, const char *target, uint64_t *id,
@@ -620,9 +634,11 @@ void cp_job_ended(cp_coordinator *cp, bool cancelled, bool finished)
 	bool ignored;
 	cp_abort(cp, 0, "the job ended", cm_now_ms(), false, &ignored);
 	pthread_mutex_lock(&cp->mu);
-	bool discard = cp->c.retention == CP_RETAIN_NONE ||
+	/* Flink's CheckpointProperties: every policy discards a FINISHED job's
+	 * checkpoints (nothing is left to resume); retention is about
+	 * cancelled and failed jobs. */
+	bool discard = finished || cp->c.retention == CP_RETAIN_NONE ||
 		       (cp->c.retention == CP_RETAIN_DELETE_ON_CANCEL && cancelled);
-	(void)finished;
 	if (discard) {
 		for (size_t i = 0; i < cp->ndone; i++) {
 			discard_dir(cp->done[i]->dir, cp->done[i]->m.states,

@@ -83,6 +83,10 @@ int64_t cp_next_due(cp_coordinator *cp, int64_t now_ms);
 int cp_trigger(cp_coordinator *cp, int64_t now_ms, enum cp_kind kind, const char *target,
 	       uint64_t *id, char *dir, size_t dir_cap, cm_err *err);
 
+/* A periodic checkpoint that was due could not start (tasks not all
+ * running, refused): the next is due an interval from now, not at once. */
+void cp_skipped(cp_coordinator *cp, int64_t now_ms);
+
 enum cp_ack_result {
 	CP_ACK_PENDING = 0, /* more acknowledgements to come */
 	CP_ACK_COMPLETED,   /* the checkpoint is complete: tell the tasks */
@@ -114,8 +118,9 @@ int cp_expire(cp_coordinator *cp, int64_t now_ms, uint64_t *id, bool *fail_job);
  * pending. */
 int64_t cp_next_expiry(cp_coordinator *cp);
 
-/* The job reached a final state: discards what the retention policy says
- * (and every pending checkpoint). cancelled: the job was cancelled. */
+/* The job reached a final state: discards every pending checkpoint and
+ * what the retention policy says (a finished job's checkpoints always, as
+ * Flink does). cancelled / finished: how it ended. */
 void cp_job_ended(cp_coordinator *cp, bool cancelled, bool finished);
 
 /* The directory of completed checkpoint id (while it is retained, or the

@@ -219,8 +219,14 @@ static void on_jm_status(void *arg, enum eg_status st)
 	ds_dispatcher *d = j->d;
 	pthread_mutex_lock(&d->mu);
 	/* A JobMaster's FAILED is its attempt's end: the Dispatcher decides
-	 * next whether the job restarts (RESTARTING) or has FAILED. */
-	j->status = st == EG_FAILED ? EG_FAILING : st;
+	 * next whether the job restarts (RESTARTING) or has FAILED. Its other
+	 * final states wait for the Dispatcher too, which first settles what
+	 * the job's end leaves of its checkpoints: nobody sees FINISHED or
+	 * CANCELED with checkpoints still to be removed. */
+	if (st == EG_FAILED)
+		j->status = EG_FAILING;
+	else if (!eg_status_is_terminal(st))
+		j->status = st;
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -742,12 +748,36 @@ int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool ca
 	o->cancel_job = cancel_job;
 	c->d = d;
 	c->j = j;
+	cp_config cc;
+	cp_get_config(j->cp, &cc);
+	if ((!target || !*target) && !cc.savepoint_dir[0]) {
+		free(o);
+		free(c);
+		return cm_err_set(err, FL_EINVAL,
+				  "No savepoint directory: give target-directory or set "
+				  "execution.checkpointing.savepoint-dir (state.savepoints.dir)");
+	}
 	pthread_mutex_lock(&d->mu);
 	jm_jobmaster *jm = j->status == EG_RUNNING ? j->jm : NULL;
-	int rc = 0;
+	int rc = 0, running = 0;
+	bool known = false;
+	for (struct ds_sp_op *x = j->sp_ops; x; x = x->next) {
+		known = known || strcmp(x->id, trigger_id) == 0;
+		running += !x->done;
+	}
+	if (known) {
+		/* Flink: a trigger id already used names that operation. */
+		pthread_mutex_unlock(&d->mu);
+		free(o);
+		free(c);
+		return 0;
+	}
 	if (!jm) {
-		rc = cm_err_set(err, FL_EINVAL, "Job %s is not running (%s): no savepoint", j->id,
+		rc = cm_err_set(err, FL_ECLOSED, "Job %s is not running (%s): no savepoint", j->id,
 				eg_status_name(j->status));
+	} else if (running >= DS_MAX_SAVEPOINT_OPS) {
+		rc = cm_err_set(err, FL_ERANGE, "%d savepoints of job %s are in progress already",
+				running, j->id);
 	} else {
 		o->next = j->sp_ops;
 		j->sp_ops = o;

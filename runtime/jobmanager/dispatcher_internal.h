@@ -128,8 +128,10 @@ void ds_task_counts(const jm_view *v, int counts[TM_TASK_NSTATES]);
 
 /* Starts a savepoint of running job j into target (NULL: the configured
  * directory), cancelling the job after it when cancel_job; trigger_id
- * names the operation (given: 32 hex digits, else a new one). Returns 0,
- * FL_EINVAL (a batch job, not running: err says) or FL_ENOMEM. */
+ * names the operation (given: 32 hex digits, else a new one; an id already
+ * used names that operation and starts nothing). Returns 0, FL_EINVAL (a
+ * batch job, no directory), FL_ECLOSED (not running), FL_ERANGE (too many
+ * in progress) or FL_ENOMEM, with err. */
 int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool cancel_job,
 		 char trigger_id[33], cm_err *err);
 /* A copy of operation id of j. Returns 0 or FL_ENOENT. */

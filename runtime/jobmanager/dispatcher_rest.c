@@ -638,21 +638,13 @@ static int savepoint_request(void *arg, const rest_request *req, rest_response *
 	char id[33] = "";
 	if (tid && cJSON_IsString(tid))
 		snprintf(id, sizeof(id), "%s", tid->valuestring);
-	struct ds_sp_op known;
-	if (id[0] && ds_savepoint_status(d, j, id, &known) == 0) {
-		/* Flink: a trigger id already used answers with that operation. */
-		ds_job_put(d, j);
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "request-id", id);
-		rc = rest_json(resp, 202, o);
-		goto out;
-	}
 	cm_err err = {0};
 	rc = ds_savepoint(d, j, target && cJSON_IsString(target) ? target->valuestring : NULL,
 			  always_cancel || cJSON_IsTrue(cancel), id, &err);
 	ds_job_put(d, j);
-	if (rc == FL_EINVAL) {
-		rc = rest_error(resp, 409, "%s", err.msg);
+	if (rc == FL_EINVAL || rc == FL_ECLOSED || rc == FL_ERANGE) {
+		rc = rest_error(resp, rc == FL_EINVAL ? 400 : rc == FL_ECLOSED ? 409 : 429, "%s",
+				err.msg);
 	} else if (rc == 0) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "request-id", id);
@@ -1777,7 +1769,8 @@ static int h_checkpoints_config(void *arg, const rest_request *req, rest_respons
 	cJSON_AddBoolToObject(o, "unaligned_checkpoints", false);
 	cJSON_AddNumberToObject(o, "tolerable_failed_checkpoints", c.tolerable_failures);
 	cJSON_AddNumberToObject(o, "aligned_checkpoint_timeout", 0);
-	cJSON_AddBoolToObject(o, "checkpoints_after_tasks_finish", true);
+	/* flinc triggers only while every task runs. */
+	cJSON_AddBoolToObject(o, "checkpoints_after_tasks_finish", false);
 	cJSON_AddBoolToObject(o, "state_changelog_enabled", false);
 	cJSON_AddNumberToObject(o, "changelog_periodic_materialization_interval", 0);
 	cJSON_AddStringToObject(o, "changelog_storage", "memory");

@@ -352,6 +352,7 @@ static void report_progress(jm_jobmaster *jm)
 
 static void release_everywhere(jm_jobmaster *jm);
 static void savepoint_done(jm_jobmaster *jm, uint64_t id, int rc, const char *text);
+static void checkpoint_failed(jm_jobmaster *jm, uint64_t id, const char *why, bool fail);
 
 static bool collect_metrics(jm_jobmaster *jm);
 
@@ -594,6 +595,19 @@ static void on_report(void *arg)
 	} else {
 		enum tm_task_state st = (enum tm_task_state)rp->state;
 		task_state(jm, rp->vertex, rp->subtask, st, rp->error);
+		/* A task that ends takes no more barriers: the checkpoint in flight
+		 * cannot complete (not counted, as Flink's TASK_CLOSING is not). */
+		if (jm->cp && jm->ckp_pending && tm_task_state_is_final(st)) {
+			uint64_t id = jm->ckp_pending;
+			char why[300];
+			snprintf(why, sizeof(why), "%s (%d/%d) reached %s before checkpoint %llu completed",
+				 jm->jg->vertices[rp->vertex].name, rp->subtask + 1,
+				 jm->jg->vertices[rp->vertex].parallelism, tm_task_state_name(st),
+				 (unsigned long long)id);
+			bool fail = false;
+			if (cp_abort(jm->cp, id, why, cm_now_ms(), false, &fail) > 0)
+				checkpoint_failed(jm, id, why, fail);
+		}
 		if (st == TM_TASK_FAILED) {
 			const char *why = rp->error ? rp->error : "a task failed";
 			if (!jm->error[0] && !jm->cancel_requested)
@@ -734,8 +748,12 @@ static void on_trigger_sent(jm_jobmaster *jm, struct reply *r)
 		 jm->jg->vertices[r->vertex].parallelism,
 		 jm->tmi[r->tm].resource_id ? jm->tmi[r->tm].resource_id : "?",
 		 r->msg ? r->msg : fl_strerror(r->rc));
+	/* Not counted against the tolerable failures: a source that ended or
+	 * cannot be reached is not a failed checkpoint (Flink's
+	 * NOT_ALL_REQUIRED_TASKS_RUNNING); a lost TaskManager fails the job
+	 * on its own. */
 	bool fail = false;
-	if (cp_abort(jm->cp, r->checkpoint, why, cm_now_ms(), true, &fail) > 0)
+	if (cp_abort(jm->cp, r->checkpoint, why, cm_now_ms(), false, &fail) > 0)
 		checkpoint_failed(jm, r->checkpoint, why, fail);
 }
 
@@ -775,7 +793,7 @@ static void on_prepared(jm_jobmaster *jm, struct reply *r)
 			 (unsigned long long)r->checkpoint, r->msg ? r->msg : fl_strerror(r->rc));
 		jm->ckp_prepares = -1; /* no source is triggered */
 		bool fail = false;
-		if (cp_abort(jm->cp, r->checkpoint, why, cm_now_ms(), true, &fail) > 0)
+		if (cp_abort(jm->cp, r->checkpoint, why, cm_now_ms(), false, &fail) > 0)
 			checkpoint_failed(jm, r->checkpoint, why, fail);
 		return;
 	}
@@ -864,6 +882,10 @@ static void checkpoint_tick(void *arg)
 	} else if (rc && rc != FL_ERANGE) {
 		CM_DEBUG("jobmaster", "no checkpoint now: %s", err.msg);
 	}
+	/* A periodic checkpoint that could not start is skipped: the next is
+	 * an interval away, not due again at once. */
+	if (!sp && rc)
+		cp_skipped(jm->cp, cm_now_ms());
 	schedule_checkpoint(jm);
 }
 

@@ -279,8 +279,11 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 		bool keyed = keyed_kind(op->node->kind) && op->state;
 		if (op->node->kind != SG_SOURCE_GENERATOR && !keyed)
 			continue; /* stateless */
-		if (n == sizeof(st) / sizeof(*st))
+		if (n == sizeof(st) / sizeof(*st)) {
+			snprintf(why, sizeof(why), "more than %zu stateful operators in one chain",
+				 sizeof(st) / sizeof(*st));
 			break;
+		}
 		st[n] = (cp_op_state){.uid = op->node->uid,
 				      .subtask = td->subtask,
 				      .parallelism = td->parallelism,
@@ -291,7 +294,7 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 		if (keyed) {
 			kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask,
 					      &st[n].kg_first, &st[n].kg_last);
-			snprintf(files[n], sizeof(files[n]), "%.120s-%d.state", op->node->uid,
+			snprintf(files[n], sizeof(files[n]), "%s-%d.state", op->node->uid,
 				 td->subtask);
 			if (write_keyed_state(t, op, dir, files[n], st[n].kg_first, st[n].kg_last,
 					      &st[n].keyed_bytes, why, sizeof(why)) != 0)
@@ -394,8 +397,9 @@ static int align_maybe_done(tm_task *t)
  * arrived). */
 static int on_barrier(tm_task *t, int ch, uint64_t id)
 {
-	if (id <= t->last_ckp_id)
-		return 0; /* a late barrier of a checkpoint taken or given up */
+	if (id <= t->last_ckp_id ||
+	    id <= atomic_load_explicit(&t->abort_id, memory_order_relaxed))
+		return 0; /* a late barrier of a checkpoint taken, given up or aborted */
 	if (t->align_id && id < t->align_id)
 		return 0;
 	if (t->align_id && id > t->align_id) {

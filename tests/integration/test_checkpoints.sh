@@ -136,6 +136,24 @@ check "the text-sink job keeps RUNNING within the tolerable failures" test "$(js
 api PATCH "/jobs/$JOB?mode=cancel"
 wait_state "$JOB" CANCELED 20 || fail "the text-sink job did not cancel: $STATE"
 
+# ------------------------- bounded sources end the job FINISHED, not FAILED
+# Checkpoints in flight when a source ends are aborted without counting
+# against the tolerable failures (0 here), as Flink's are.
+run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "3000", "--count", "3000", "--keyed"], "flinkConfiguration": {"execution.checkpointing.interval": "50 ms"}}'
+if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 30 && [ "$STATE" = FINISHED ]; then
+	pass "a bounded job checkpointing every 50 ms ends FINISHED"
+else
+	fail "the bounded checkpointed job ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
+fi
+check "its checkpoints are gone with it (FINISHED)" test ! -e "$CKP_DIR/$JOB"
+api POST "/jars/$CKP_JAR/run" -H 'Content-Type: application/json' \
+	-d '{"flinkConfiguration": {"execution.checkpointing.interval": "1 s", "execution.checkpointing.dir": ""}}'
+[ "$CODE" = 400 ] && grep -q 'execution.checkpointing.dir' "$WORK/api.out" &&
+	pass "periodic checkpoints without a directory: refused (400) naming the key" ||
+	fail "interval without a directory: $CODE" "$(cat "$WORK/api.out")"
+api POST "/jobs/$KEYED_JOB/savepoints" -H 'Content-Type: application/json' -d "{\"target-directory\": \"$SP_DIR\"}"
+check "a savepoint of an ended job: 409" test "$CODE" = 409
+
 # ------------------------------------------ the local cluster checkpoints too
 RC=0
 timeout -k 10 120 "$FLINC" run --local --no-progress -p 2 -D "log.file=$WORK/local.log" \
@@ -143,8 +161,9 @@ timeout -k 10 120 "$FLINC" run --local --no-progress -p 2 -D "log.file=$WORK/loc
 	-D execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION \
 	"$CKP_JOB" --count 6000 --rate 4000 >"$WORK/local.out" 2>"$WORK/local.err" || RC=$?
 LOCAL_JOB=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\).*/\1/p' "$WORK/local.err")
-if [ "$RC" = 0 ] && [ -n "$LOCAL_JOB" ] && ls "$WORK/local-ckp/$LOCAL_JOB"/chk-*/_metadata >/dev/null 2>&1; then
-	pass "flinc run --local: checkpoints complete and, retained on the job's end, stay"
+if [ "$RC" = 0 ] && [ -n "$LOCAL_JOB" ] && grep -q "Completed checkpoint [0-9]* of job $LOCAL_JOB" "$WORK/local.log" &&
+	[ ! -e "$WORK/local-ckp/$LOCAL_JOB" ]; then
+	pass "flinc run --local: checkpoints complete; the job FINISHED, so even RETAIN_ON_CANCELLATION removes them (Flink's discardFinished)"
 else
 	fail "local checkpoints: exit $RC" "$(tail -3 "$WORK/local.err")" "$(find "$WORK/local-ckp" | head)"
 fi

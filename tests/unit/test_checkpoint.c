@@ -333,6 +333,9 @@ static void test_one_checkpoint_at_a_time_and_min_pause(void **st)
 	assert_int_equal(cp_abort(cp, 0, "test", 100, true, &fail), 1);
 	assert_true(fail); /* no failure tolerated */
 	assert_int_equal(cp_next_due(cp, 200), 3100);
+	/* A due checkpoint that could not start moves the next an interval on. */
+	cp_skipped(cp, 5000);
+	assert_int_equal(cp_next_due(cp, 5000), 6000);
 	cm_err_clear(&err);
 	assert_int_equal(cp_trigger(cp, 200, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
 			 FL_ERANGE);
@@ -445,6 +448,14 @@ static void test_retained_checkpoints_survive_a_failed_job(void **st)
 	assert_true(exists("%s/_metadata", a));
 	assert_true(exists("%s/_metadata", b));
 	cp_free(cp);
+	/* A finished job's checkpoints go whatever the policy (Flink's
+	 * discardFinished): nothing is left to resume. */
+	c.retention = CP_RETAIN_ON_CANCEL;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	complete_one(cp, 20000, CP_CHECKPOINT, a);
+	cp_job_ended(cp, false, true);
+	assert_false(exists("%s", a));
+	cp_free(cp);
 }
 
 static void test_without_a_directory_nothing_is_triggered(void **st)
@@ -495,6 +506,14 @@ static void test_config_reads_flink_keys_and_refuses_remote_schemes(void **st)
 	assert_int_equal(cp_config_read(c, &o, &err), FL_EINVAL);
 	assert_non_null(strstr(err.msg, "execution.checkpointing.dir"));
 	assert_non_null(strstr(err.msg, "s3://bucket/x"));
+	/* Periodic checkpoints with nowhere to go: refused, naming the keys. */
+	cfg *nodir;
+	assert_int_equal(cfg_new(&nodir), 0);
+	assert_int_equal(cfg_set(nodir, "execution.checkpointing.interval", "1 s", &err), 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_config_read(nodir, &o, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "execution.checkpointing.dir"));
+	cfg_free(nodir);
 	/* LMDB for keyed operators would silently be the heap: refused. */
 	assert_int_equal(cfg_set(c, "state.backend.type", "lmdb", &err), 0);
 	cm_err_clear(&err);
