@@ -3,6 +3,7 @@
  */
 #include "checkpoint/coordinator.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -153,8 +154,11 @@ static void remove_in(const char *dir, const char *file)
 		CM_WARN("checkpoint", "cannot remove %s: %s", p, strerror(errno));
 }
 
-/* Removes a checkpoint's files: those its states name, _metadata, then
- * the directory (left when something unknown is in it). */
+/* Removes a checkpoint's files: those its states name, the state files
+ * tasks wrote whose acknowledgement never counted (a checkpoint aborted
+ * meanwhile), _metadata, then the directory (left when something unknown
+ * is in it). The directory is one the coordinator made for this
+ * checkpoint. */
 static void discard_dir(const char *dir, const cp_op_state *s, size_t n)
 {
 	if (!dir[0])
@@ -162,6 +166,14 @@ static void discard_dir(const char *dir, const cp_op_state *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (s[i].keyed_file)
 			remove_in(dir, s[i].keyed_file);
+	DIR *d = opendir(dir);
+	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
+		size_t len = strlen(e->d_name);
+		if (len > 6 && strcmp(e->d_name + len - 6, ".state") == 0)
+			remove_in(dir, e->d_name);
+	}
+	if (d)
+		closedir(d);
 	remove_in(dir, "_metadata");
 	remove_in(dir, "._metadata.inprogress");
 	if (rmdir(dir) != 0 && errno != ENOENT)

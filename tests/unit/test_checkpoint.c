@@ -360,6 +360,8 @@ static void test_failures_count_until_the_tolerable_number(void **st)
 		cp_op_state s = state("sum", 0, 2, "partial.state", NULL);
 		assert_int_equal(cp_ack(cp, id, 0, &s, 1, i * 10000 + 1, &fail, &err),
 				 CP_ACK_PENDING);
+		/* A file a task wrote without its acknowledgement counting. */
+		write_file(dir, "late-1.state", "x");
 		/* A task declines: the checkpoint and its files go. */
 		assert_int_equal(cp_abort(cp, id, "a task declined", i * 10000 + 2, true, &fail), 1);
 		assert_false(exists("%s", dir));
