@@ -67,19 +67,23 @@ struct router {
 	struct jmp *p;
 };
 
+/* The Dispatcher's gateway, or NULL having answered done. */
+static rpc_jm_gateway *router_target(rpc_jm_gateway *g, rpc_done_fn done, void *arg)
+{
+	ds_dispatcher *ds = atomic_load(&((struct router *)g)->p->ds);
+	if (!ds && done)
+		done(arg, FL_ENOENT, "the JobManager runs no jobs yet", NULL, 0);
+	return ds ? ds_gateway(ds) : NULL;
+}
+
 static void router_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
 			      uint64_t attempt, int vertex, int subtask, int state,
 			      const char *error, rpc_done_fn done, void *arg)
 {
-	ds_dispatcher *ds = atomic_load(&((struct router *)g)->p->ds);
-	if (!ds) {
-		if (done)
-			done(arg, FL_ENOENT, "the JobManager runs no jobs yet", NULL, 0);
-		return;
-	}
-	rpc_jm_gateway *t = ds_gateway(ds);
-	t->ops->task_state(t, resource_id, job_id, attempt, vertex, subtask, state, error, done,
-			   arg);
+	rpc_jm_gateway *t = router_target(g, done, arg);
+	if (t)
+		t->ops->task_state(t, resource_id, job_id, attempt, vertex, subtask, state, error,
+				   done, arg);
 }
 
 static void router_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
@@ -87,15 +91,10 @@ static void router_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, co
 				  const uint8_t *states, size_t len, const char *decline,
 				  rpc_done_fn done, void *arg)
 {
-	ds_dispatcher *ds = atomic_load(&((struct router *)g)->p->ds);
-	if (!ds) {
-		if (done)
-			done(arg, FL_ENOENT, "the JobManager runs no jobs yet", NULL, 0);
-		return;
-	}
-	rpc_jm_gateway *t = ds_gateway(ds);
-	t->ops->ack_checkpoint(t, resource_id, job_id, attempt, vertex, subtask, id, states, len,
-			       decline, done, arg);
+	rpc_jm_gateway *t = router_target(g, done, arg);
+	if (t)
+		t->ops->ack_checkpoint(t, resource_id, job_id, attempt, vertex, subtask, id, states,
+				       len, decline, done, arg);
 }
 
 static void router_free(rpc_jm_gateway *g)

@@ -14,6 +14,7 @@
 #   wait_overview N SECONDS  until /overview counts N TaskManagers
 #   upload FILE              POST /jars/upload: the jar id in JAR
 #   run_jar JAR JSON         POST /jars/JAR/run: the job id in JOB
+#   wait_count PATH JQ MIN S  GET PATH until the number JQ picks reaches MIN
 #   wait_state JOB REGEX SECONDS  until the job's state matches (STATE)
 #
 # Every process shares COMMON: a random secret, cluster id, loopback
@@ -109,6 +110,17 @@ run_jar() { # run_jar JAR JSON: the job id in JOB
 	api POST "/jars/$1/run" -H 'Content-Type: application/json' -d "$2"
 	[ "$CODE" = 200 ] || { echo "run failed: $CODE $(cat "$WORK/api.out")" >&2; return 1; }
 	JOB=$(json .jobid)
+}
+
+wait_count() { # wait_count PATH JQ MIN SECONDS: GET PATH until JQ >= MIN; COUNT is the last seen
+	COUNT=0
+	for _ in $(seq $(($4 * 10))); do
+		api GET "$1"
+		COUNT=$(json "$2" 2>/dev/null || echo 0)
+		[ "$COUNT" -ge "$3" ] 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 wait_state() { # wait_state JOB REGEX SECONDS: STATE is the last seen

@@ -30,13 +30,8 @@ CKP_JAR=$JAR
 # ------------------------------------------------------ periodic checkpoints
 run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "4000"], "flinkConfiguration": {"execution.checkpointing.interval": "300 ms"}}'
 wait_state "$JOB" RUNNING 20 || fail "the checkpointed job is not RUNNING: $STATE"
-completed=0
-for _ in $(seq 100); do
-	api GET "/jobs/$JOB/checkpoints"
-	completed=$(json '.counts.completed')
-	[ "$completed" -ge 3 ] && break
-	sleep 0.1
-done
+wait_count "/jobs/$JOB/checkpoints" .counts.completed 3 10 || true
+completed=$COUNT
 if [ "$completed" -ge 3 ] && [ "$(json '.counts.failed')" = 0 ] &&
 	[ "$(json '.latest.completed.num_acknowledged_subtasks')" = 4 ]; then
 	pass "periodic checkpoints complete: $completed so far, none failed, 4 subtasks acknowledged each"
@@ -96,13 +91,8 @@ check "the savepoint stays" test -s "$SP/_metadata"
 # ------------------------------------------------ keyed state in checkpoints
 run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "4000", "--keyed"], "flinkConfiguration": {"execution.checkpointing.interval": "200 ms", "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}}'
 wait_state "$JOB" RUNNING 20 || fail "the keyed job is not RUNNING: $STATE"
-completed=0
-for _ in $(seq 100); do
-	api GET "/jobs/$JOB/checkpoints"
-	completed=$(json '.counts.completed')
-	[ "$completed" -ge 2 ] && break
-	sleep 0.1
-done
+wait_count "/jobs/$JOB/checkpoints" .counts.completed 2 10 || true
+completed=$COUNT
 LATEST=$(json '.latest.completed.external_path')
 if [ "$completed" -ge 2 ] && [ "$(json '.counts.failed')" = 0 ] &&
 	[ "$(head -c 7 "$LATEST/sums-0.state")" = FLSTATE ] && [ "$(head -c 7 "$LATEST/sums-1.state")" = FLSTATE ]; then
@@ -118,13 +108,8 @@ check "RETAIN_ON_CANCELLATION: the cancelled job's last checkpoint stays" test -
 # ------------------------------------- a text sink: checkpoints declined
 run_jar "$CKP_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--rate\", \"2000\", \"--text\", \"$WORK/text-out\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\", \"execution.checkpointing.tolerable-failed-checkpoints\": \"1000\"}}"
 wait_state "$JOB" RUNNING 20 || fail "the text-sink job is not RUNNING: $STATE"
-failed=0
-for _ in $(seq 100); do
-	api GET "/jobs/$JOB/checkpoints"
-	failed=$(json '.counts.failed')
-	[ "$failed" -ge 2 ] && break
-	sleep 0.1
-done
+wait_count "/jobs/$JOB/checkpoints" .counts.failed 2 10 || true
+failed=$COUNT
 if [ "$failed" -ge 2 ] && [ "$(json '.counts.completed')" = 0 ] &&
 	json '.latest.failed.failure_message' | grep -q "text file sink has no two-phase commit yet"; then
 	pass "a text sink: each checkpoint declined naming why ($failed so far)"
