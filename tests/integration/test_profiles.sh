@@ -66,8 +66,12 @@ if wait_state "$JOB" RUNNING 20; then
 	fi
 	api PATCH "/jobs/$JOB?mode=cancel"
 	wait_state "$JOB" CANCELED 20 || fail "the job did not cancel: $STATE"
+	# The slots go back once the Dispatcher freed the job's JobMaster, which
+	# waits for the references REST queries hold (each poll of
+	# /taskmanagers takes one per job): up to 30 s under TSan on a busy
+	# machine, where 10 s once was not enough.
 	FREED=no
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		api GET /taskmanagers/tm-big
 		[ "$(json '.freeResource.cpuCores')" = 4 ] && [ "$(json '.freeSlots')" = 2 ] && { FREED=yes; break; }
 		sleep 0.1
