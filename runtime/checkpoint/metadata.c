@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/fileio.h"
 
 static const char magic[8] = {'F', 'L', 'C', 'K', 'M', 'E', 'T', 'A'};
 
@@ -278,19 +279,11 @@ int cp_metadata_write(const char *dir, const cp_metadata *m, cm_err *err)
 		free(bytes);
 		return cm_err_set(err, FL_EIO, "cannot write %s: %s", tmp, strerror(errno));
 	}
-	size_t done = 0;
-	while (done < len) {
-		ssize_t k = write(fd, bytes + done, len - done);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		done += (size_t)k;
-	}
+	int wrc = cm_write_all(fd, bytes, len);
 	int saved = errno;
 	free(bytes);
-	if (done != len || fsync(fd) != 0) {
-		if (done == len)
+	if (wrc != 0 || fsync(fd) != 0) {
+		if (wrc == 0)
 			saved = errno;
 		close(fd);
 		unlink(tmp);
@@ -338,14 +331,7 @@ int cp_metadata_read(const char *path, cp_metadata *m, cm_err *err)
 		return cm_err_set(err, FL_ENOMEM, "out of memory reading %s", file);
 	}
 	size_t got = 0;
-	while (got < len) {
-		ssize_t k = read(fd, buf + got, len - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-	}
+	cm_read_all(fd, buf, len, &got);
 	close(fd);
 	int rc = got == len ? cp_metadata_decode(buf, len, file, m, err)
 			    : cm_err_set(err, FL_EIO, "cannot read %s: short read", file);

@@ -19,6 +19,7 @@
 #include "api/launch.h"
 #include "common/auth.h"
 #include "common/clock.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/sync.h"
 #include "checkpoint/coordinator.h"
@@ -590,16 +591,8 @@ int ds_jar_add(ds_dispatcher *d, const char *filename, const uint8_t *data, size
 		free(jar);
 		return rc;
 	}
-	size_t w = 0;
-	while (w < len) {
-		ssize_t k = write(fd, data + w, len - w);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		w += (size_t)k;
-	}
-	bool ok = w == len && fsync(fd) == 0 && lseek(fd, 0, SEEK_SET) == 0;
+	bool ok = cm_write_all(fd, data, len) == 0 && fsync(fd) == 0 &&
+		  lseek(fd, 0, SEEK_SET) == 0;
 	close(fd);
 	int hfd = ok ? open(jar->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	ok = hfd >= 0 && cm_sha256_fd(hfd, jar->hash, &jar->size) == 0 && jar->size == len;
