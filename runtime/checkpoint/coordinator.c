@@ -121,13 +121,6 @@ int cp_config_read(const cfg *c, cp_config *o, cm_err *err)
 				  "%s: lmdb is not used by keyed operators yet (issue #8's next "
 				  "step); use hashmap",
 				  CFG_STATE_BACKEND);
-	const char *restore = "";
-	cfg_get_string(c, CFG_SAVEPOINT_PATH, &restore);
-	if (restore && *restore)
-		return cm_err_set(err, FL_EINVAL,
-				  "%s: restoring a job from a savepoint or checkpoint is not supported "
-				  "yet (issue #8's next step); '%.200s' was not read",
-				  CFG_SAVEPOINT_PATH, restore);
 	int rc = local_dir(c, CFG_CKP_DIR_NEW, CFG_CKP_DIR, o->dir, sizeof(o->dir), err);
 	if (rc == 0)
 		rc = local_dir(c, CFG_SP_DIR_NEW, CFG_SP_DIR, o->savepoint_dir,
@@ -711,16 +704,36 @@ int cp_latest(cp_coordinator *cp, cp_metadata *out, char *dir, size_t dir_cap)
 	return rc;
 }
 
-void cp_restored(cp_coordinator *cp, const cp_metadata *m, const char *path, int64_t now)
+int cp_restored(cp_coordinator *cp, const cp_metadata *m, const char *dir, int64_t now)
 {
 	(void)now;
+	struct completed *c = calloc(1, sizeof(*c));
+	if (!c)
+		return FL_ENOMEM;
+	c->m = *m;
+	c->m.states = m->nstates ? calloc(m->nstates, sizeof(cp_op_state)) : NULL;
+	c->m.nstates = 0;
+	int rc = m->nstates && !c->m.states ? FL_ENOMEM : 0;
+	for (size_t i = 0; rc == 0 && i < m->nstates; i++)
+		if ((rc = cp_op_state_copy(&c->m.states[i], &m->states[i])) == 0)
+			c->m.nstates++;
+	if (rc) {
+		completed_free(c);
+		return rc;
+	}
+	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	pthread_mutex_lock(&cp->mu);
 	if (m->id >= cp->next_id)
 		cp->next_id = m->id + 1;
+	/* Kept where savepoints are: never discarded by the coordinator. */
+	completed_free(cp->savepoint);
+	cp->savepoint = c;
+	cp->latest_is_savepoint = true;
 	cp->st.restored++;
 	cp->st.have_restored = true;
 	cp->st.restored_id = m->id;
 	cp->st.restored_ms = cm_wall_ms();
-	snprintf(cp->st.restored_path, sizeof(cp->st.restored_path), "%s", path);
+	snprintf(cp->st.restored_path, sizeof(cp->st.restored_path), "%s", dir);
 	pthread_mutex_unlock(&cp->mu);
+	return 0;
 }

@@ -132,9 +132,12 @@ int cp_path_of(cp_coordinator *cp, uint64_t id, char *dir, size_t dir_cap);
  * FL_ENOMEM. */
 int cp_latest(cp_coordinator *cp, cp_metadata *out, char *dir, size_t dir_cap);
 
-/* Starts the job from a restored checkpoint (execution.savepoint.path):
- * later checkpoints number from its id + 1, and it counts as restored. */
-void cp_restored(cp_coordinator *cp, const cp_metadata *m, const char *path, int64_t now_ms);
+/* Starts the job from checkpoint m found in dir (execution.savepoint.path):
+ * later checkpoints number from its id + 1, it counts as restored, and it
+ * is what cp_latest gives until a newer one completes. It is never
+ * discarded (Flink's NO_CLAIM mode: the files stay the user's). Returns 0
+ * or FL_ENOMEM. */
+int cp_restored(cp_coordinator *cp, const cp_metadata *m, const char *dir, int64_t now_ms);
 
 /* ------------------------------------------------------------ statistics */
 

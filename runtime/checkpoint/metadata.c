@@ -58,6 +58,15 @@ void cp_metadata_fini(cp_metadata *m)
 	m->nstates = 0;
 }
 
+int cp_list_next(cm_rbuf *r, const uint8_t **e, size_t *len)
+{
+	if (cm_rbuf_error(r))
+		return -1;
+	if (cm_rbuf_remaining(r) == 0)
+		return 0;
+	return cm_rbuf_bytes(r, CP_OP_STATE_MAX, e, len) == 0 ? 1 : -1;
+}
+
 void cp_states_encode(cm_wbuf *w, const cp_op_state *s, size_t n)
 {
 	cm_wbuf_uvarint(w, n);

@@ -36,7 +36,9 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-#define CP_METADATA_VERSION 1
+/* 2: operator state is a list state (cp_list_next); 1 held a generator's
+ * raw position. */
+#define CP_METADATA_VERSION 2
 /* Largest _metadata file read (a checkpoint of 32768 subtasks with 1 KiB
  * of operator state each fits many times). */
 #define CP_METADATA_MAX (256u * 1024u * 1024u)
@@ -64,6 +66,16 @@ typedef struct cp_op_state {
 	uint8_t *data; /* operator state, for the operator alone; may be NULL */
 	size_t len;
 } cp_op_state;
+
+/*
+ * An operator's state (cp_op_state.data) is a list state (Flink's operator
+ * ListState, redistributed element by element when a job is restored at
+ * another parallelism): elements back to back, each a uvarint length and
+ * its bytes; an empty list is no bytes. cp_list_next reads the next element
+ * of r: 1 with *e and *len, 0 at the end, -1 when malformed (r's error says
+ * where).
+ */
+int cp_list_next(cm_rbuf *r, const uint8_t **e, size_t *len);
 
 /* Deep copy / free of one state (dst is overwritten). 0 or FL_ENOMEM. */
 int cp_op_state_copy(cp_op_state *dst, const cp_op_state *src);

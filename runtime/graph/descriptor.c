@@ -175,6 +175,15 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 	return 0;
 }
 
+void td_restore_fini(td_restore *r)
+{
+	free(r->list);
+	for (size_t i = 0; i < r->nfiles; i++)
+		free(r->files[i].path);
+	free(r->files);
+	memset(r, 0, sizeof(*r));
+}
+
 static void key_fini(td_key *k)
 {
 	free(k->fn_symbol);
@@ -202,6 +211,7 @@ void td_free(td_task *td)
 			free(op->outs[k].consumer_peer);
 		}
 		free(op->outs);
+		td_restore_fini(&op->restore);
 	}
 	free(td->ops);
 	free(td->inputs);

@@ -57,6 +57,30 @@ typedef struct td_output {
 	uint32_t *consumer_peer; /* [nconsumers]: index into td_task.peers */
 } td_output;
 
+/* A keyed state file an operator restores from: an old subtask's, whose
+ * key groups kg_first..kg_last meet the new subtask's range (the task reads
+ * only the intersection). */
+typedef struct td_restore_file {
+	char *path; /* absolute */
+	int kg_first, kg_last;
+} td_restore_file;
+
+/*
+ * What an operator starts from when its job is restored from a checkpoint
+ * or savepoint (td_task.restore_id != 0) and the checkpoint holds its uid:
+ * its share of the operator's list state, redistributed as Flink's
+ * round-robin repartitioner does (unchanged parallelism: its own), and the
+ * keyed state files meeting its key groups. An operator not restored
+ * starts empty, as a new operator does in Flink.
+ */
+typedef struct td_restore {
+	bool restored;
+	uint8_t *list; /* cp_list encoding (checkpoint/metadata.h); NULL: empty */
+	size_t list_len;
+	td_restore_file *files;
+	size_t nfiles;
+} td_restore;
+
 /* One operator of the chain; the fields mirror sg_node's. */
 typedef struct td_op {
 	int node; /* stream node id (metrics are per node) */
@@ -76,6 +100,7 @@ typedef struct td_op {
 	size_t nchained;
 	td_output *outs;
 	size_t nouts;
+	td_restore restore;
 } td_op;
 
 /* One input edge of the chain head. */
@@ -102,6 +127,9 @@ typedef struct td_task {
 	int vertex;
 	char *vertex_name;
 	int subtask, parallelism, max_parallelism;
+	/* The checkpoint or savepoint the task starts from (its id), 0 for a
+	 * fresh start; operators' shares are in td_op.restore. */
+	uint64_t restore_id;
 	td_op *ops; /* ops[0] is the head, topological order */
 	size_t nops;
 	td_input *inputs;
@@ -159,5 +187,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len);
 int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err);
 
 void td_free(td_task *td);
+/* Frees what r holds and empties it. */
+void td_restore_fini(td_restore *r);
 
 #endif

@@ -18,7 +18,7 @@
 #include "common/buf.h"
 #include "graph/descriptor.h"
 
-#define TD_MAGIC 0x32444454u /* "TDD2" (2: operator uids) */
+#define TD_MAGIC 0x33444454u /* "TDD3" (2: operator uids, 3: restore shares) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -51,6 +51,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 	cm_wbuf_uvarint(&w, (uint64_t)td->subtask);
 	cm_wbuf_uvarint(&w, (uint64_t)td->parallelism);
 	cm_wbuf_uvarint(&w, (uint64_t)td->max_parallelism);
+	cm_wbuf_u64le(&w, td->restore_id);
 
 	cm_wbuf_uvarint(&w, td->npeers);
 	for (size_t i = 0; i < td->npeers; i++) {
@@ -99,6 +100,15 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 			cm_wbuf_uvarint(&w, (uint64_t)o->nconsumers);
 			for (int c = 0; c < o->nconsumers; c++)
 				cm_wbuf_uvarint(&w, o->consumer_peer[c]);
+		}
+		const td_restore *rs = &op->restore;
+		cm_wbuf_u8(&w, rs->restored);
+		cm_wbuf_bytes(&w, rs->list, rs->list_len);
+		cm_wbuf_uvarint(&w, rs->nfiles);
+		for (size_t f = 0; f < rs->nfiles; f++) {
+			cm_wbuf_str(&w, rs->files[f].path);
+			cm_wbuf_uvarint(&w, (uint64_t)rs->files[f].kg_first);
+			cm_wbuf_uvarint(&w, (uint64_t)rs->files[f].kg_last);
 		}
 	}
 	int rc = cm_wbuf_error(&w);
@@ -212,6 +222,50 @@ static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
 		o->consumer_peer[c] = (uint32_t)get_int(r, "peer index", 0, (int64_t)td->npeers - 1);
 }
 
+/* An operator's restore share: only in a restored task, key-group ranges
+ * inside the max parallelism, files named by absolute paths. */
+static void get_restore(cm_rbuf *r, td_restore *rs, const td_task *td)
+{
+	size_t at = cm_rbuf_offset(r);
+	uint8_t restored = cm_rbuf_u8(r);
+	if (!cm_rbuf_error(r) && (restored > 1 || (restored && td->restore_id == 0)))
+		cm_rbuf_fail(r, "malformed restore flag at byte %zu", at);
+	rs->restored = restored == 1;
+	const uint8_t *p;
+	size_t n;
+	if (cm_rbuf_bytes(r, TD_MAX_ENCODED, &p, &n) == 0 && n) {
+		if (!rs->restored)
+			cm_rbuf_fail(r, "operator state for an operator not restored at byte %zu", at);
+		else if (!(rs->list = malloc(n)))
+			cm_rbuf_fail(r, "out of memory");
+		if (rs->list) {
+			memcpy(rs->list, p, n);
+			rs->list_len = n;
+		}
+	}
+	size_t nf = cm_rbuf_count(r, TD_MAX_PARALLELISM, 3);
+	if (nf && !cm_rbuf_error(r)) {
+		if (!rs->restored) {
+			cm_rbuf_fail(r, "state files for an operator not restored");
+			return;
+		}
+		if (!(rs->files = calloc(nf, sizeof(*rs->files)))) {
+			cm_rbuf_fail(r, "out of memory");
+			return;
+		}
+		rs->nfiles = nf;
+		for (size_t f = 0; f < nf && !cm_rbuf_error(r); f++) {
+			td_restore_file *x = &rs->files[f];
+			at = cm_rbuf_offset(r);
+			x->path = get_req_str(r, "state file");
+			x->kg_first = (int)get_int(r, "key group", 0, td->max_parallelism - 1);
+			x->kg_last = (int)get_int(r, "key group", 0, td->max_parallelism - 1);
+			if (!cm_rbuf_error(r) && (x->path[0] != '/' || x->kg_first > x->kg_last))
+				cm_rbuf_fail(r, "malformed state file entry at byte %zu", at);
+		}
+	}
+}
+
 static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 {
 	op->node = (int)get_int(r, "node", 0, td->nnodes - 1);
@@ -275,6 +329,7 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 				get_output(r, &op->outs[k], td);
 		}
 	}
+	get_restore(r, &op->restore, td);
 }
 
 int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
@@ -311,6 +366,7 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 	td->subtask = (int)get_int(&r, "subtask", 0, TD_MAX_PARALLELISM - 1);
 	td->parallelism = (int)get_int(&r, "parallelism", 1, TD_MAX_PARALLELISM);
 	td->max_parallelism = (int)get_int(&r, "max parallelism", 1, TD_MAX_PARALLELISM);
+	td->restore_id = cm_rbuf_u64le(&r);
 	if (!cm_rbuf_error(&r) &&
 	    (td->subtask >= td->parallelism || td->parallelism > td->max_parallelism))
 		cm_rbuf_fail(&r, "subtask %d of parallelism %d (max %d) is out of range", td->subtask,

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/sync.h"
 #include "checkpoint/coordinator.h"
+#include "checkpoint/restore.h"
 #include "graph/jobgraph.h"
 #include "graph/plan_json.h"
 #include "jobmanager/dispatcher_internal.h"
@@ -311,6 +312,15 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		res->status = FL_ENOMEM;
 		snprintf(res->error, sizeof(res->error), "out of memory");
 		return FL_ENOMEM;
+	}
+	/* A job started from a savepoint or checkpoint: refused here, before
+	 * it exists, when the state does not fit its graph. */
+	if ((rc = cp_restore_start(j->cp, c, jg, &err)) != 0) {
+		job_free(j);
+		jg_free(jg);
+		res->status = rc;
+		snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		return rc;
 	}
 	cJSON *plan = jg_plan_json(jg, j->id);
 	j->plan = plan ? cJSON_PrintUnformatted(plan) : NULL;

@@ -18,6 +18,7 @@
 #include "graph/descriptor.h"
 #include "graph/outputs.h"
 #include "checkpoint/coordinator.h"
+#include "checkpoint/restore.h"
 #include "jobmanager/execgraph.h"
 #include "jobmanager/scheduler.h"
 
@@ -1161,6 +1162,15 @@ static void deploy(jm_jobmaster *jm)
 			   .subtask_peer = (const uint32_t *const *)jm->where,
 			   .edge_base = jm->edge_base,
 			   .library = jm->library[0] ? jm->library : NULL};
+	/* Every attempt starts from the latest completed checkpoint (or the
+	 * savepoint the job was started from), when there is one. */
+	cp_metadata from = {0};
+	char from_dir[1100];
+	bool restoring = jm->cp && cp_latest(jm->cp, &from, from_dir, sizeof(from_dir)) == 0;
+	if (restoring)
+		CM_INFO("jobmaster", "Job '%s' (%s) restores %s %llu from %s", jm->jg->job_name,
+			jm->id, from.kind == CP_SAVEPOINT ? "savepoint" : "checkpoint",
+			(unsigned long long)from.id, from_dir);
 	jm->phase = P_SUBMIT;
 	jm->pending = 1; /* held until every call is out */
 	for (size_t v = 0; v < jg->nvertices; v++) {
@@ -1170,6 +1180,8 @@ static void deploy(jm_jobmaster *jm)
 			uint8_t *bytes = NULL;
 			size_t len = 0;
 			int rc = td_build(jg, &pl, (int)v, i, &td);
+			if (rc == 0 && restoring)
+				rc = cp_restore_fill(&from, from_dir, td);
 			if (rc == 0)
 				rc = td_encode(td, &bytes, &len);
 			td_free(td);
@@ -1197,6 +1209,7 @@ static void deploy(jm_jobmaster *jm)
 			free(bytes);
 		}
 	}
+	cp_metadata_fini(&from);
 	free(peers);
 	/* Drops the hold; the last reply (or this) moves on. */
 	struct reply none = {.jm = jm, .rc = 0};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "checkpoint/coordinator.h"
+#include "checkpoint/restore.h"
 #include "common/auth.h"
 #include "common/log.h"
 #include "rpc/nng.h"
@@ -183,7 +184,8 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	jm_new_job_id(job_id);
 	cp_config cc;
 	if ((rc = cp_config_read(c, &cc, &err)) != 0 ||
-	    (sg->mode != FL_MODE_BATCH && (rc = cp_new(&cc, job_id, 0, &cp)) != 0)) {
+	    (sg->mode != FL_MODE_BATCH && (rc = cp_new(&cc, job_id, 0, &cp)) != 0) ||
+	    (rc = cp_restore_start(cp, c, jg, &err)) != 0) {
 		snprintf(res->error, sizeof(res->error), "%s",
 			 rc == FL_ENOMEM ? "out of memory" : err.msg);
 		goto out;

@@ -11,8 +11,14 @@
 int rs_init(rs_policy *p, const cfg *c)
 {
 	memset(p, 0, sizeof(*p));
+	/* Flink's default: none, unless the job checkpoints periodically;
+	 * then exponential-delay (a job with state is expected to recover). */
 	const char *type = "none";
-	cfg_get_string(c, CFG_RESTART_TYPE, &type);
+	int64_t interval = 0;
+	if (cfg_is_set(c, CFG_RESTART_TYPE))
+		cfg_get_string(c, CFG_RESTART_TYPE, &type);
+	else if (cfg_get_duration_ms(c, CFG_CKP_INTERVAL, &interval) == 0 && interval > 0)
+		type = "exponential-delay";
 	if (strcmp(type, "fixed-delay") == 0 || strcmp(type, "fixeddelay") == 0)
 		p->type = RS_FIXED;
 	else if (strcmp(type, "exponential-delay") == 0 || strcmp(type, "exponentialdelay") == 0)

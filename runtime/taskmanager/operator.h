@@ -23,6 +23,7 @@
 
 #include <flinc/flinc.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "graph/descriptor.h"
 #include "network/writer.h"
@@ -40,10 +41,76 @@ typedef struct tm_out {
 
 typedef int (*tm_process_fn)(tm_op *op, const fl_row *row);
 
+/*
+ * What an operator's snapshot hook records for one checkpoint (the task
+ * gathers them into its acknowledgement): its list state (Flink's operator
+ * ListState, redistributed element by element when the job is restored at
+ * another parallelism), its keyed state file, or why it declines.
+ */
+typedef struct tm_snapshot {
+	uint64_t id;
+	int kind;	 /* enum cp_kind */
+	const char *dir; /* the checkpoint's directory */
+	cm_wbuf *elems;	 /* list state elements (tm_snapshot_add) */
+	uint64_t nelems;
+	char keyed_file[160]; /* its keyed state file in dir; "" none */
+	uint64_t keyed_bytes;
+	int kg_first, kg_last;	  /* key groups in that file */
+	char why[CM_ERR_MSG_MAX]; /* set with a nonzero return: declines */
+} tm_snapshot;
+
+/* Adds one element to the snapshot's list state. */
+void tm_snapshot_add(tm_snapshot *s, const void *p, size_t len);
+
+/*
+ * An operator's behaviour (Flink's StreamOperator), one per kind: every
+ * hook but process may be NULL (nothing to do). All run on the task's
+ * thread, in this order: open, restore (when the job is restored and the
+ * checkpoint holds the operator's uid), then process / snapshot / notify
+ * interleaved, end_input, close; fini frees what the operator holds in
+ * every case (also after a failed open).
+ *   restore   reads the operator's share (td_restore); an error fails the
+ *             task with err.
+ *   snapshot  records the operator's state at a barrier (nothing after
+ *             the barrier has been processed); returns 0 or declines the
+ *             checkpoint with s->why (the task goes on). NULL: stateless.
+ *   notify    checkpoint id completed (true) or was aborted (false);
+ *             completed means every checkpoint up to id is (Flink's
+ *             notifyCheckpointComplete); returns 0 or an error that fails
+ *             the task.
+ */
+typedef struct tm_op_class {
+	tm_process_fn process;
+	int (*open)(tm_op *op, cm_err *err);
+	int (*restore)(tm_op *op, const td_restore *rs, cm_err *err);
+	int (*end_input)(tm_op *op);
+	int (*flush)(tm_op *op);
+	int (*snapshot)(tm_op *op, tm_snapshot *s);
+	int (*notify)(tm_op *op, uint64_t id, bool completed);
+	int (*close)(tm_op *op, bool ok);
+	void (*fini)(tm_op *op);
+} tm_op_class;
+
+/* The classes of the sources (sources.c) and sinks (sinks.c). */
+extern const tm_op_class tm_generator_class;
+extern const tm_op_class tm_text_source_class;
+extern const tm_op_class tm_print_class;
+extern const tm_op_class tm_file_sink_class;
+extern const tm_op_class tm_discard_class;
+/* A source's process hook: what it produces is emitted. */
+int tm_source_process(tm_op *op, const fl_row *row);
+
+/* A generator's range of offsets still to emit (a split, as Flink's
+ * NumberSequenceSource's): next .. end - 1. */
+typedef struct tm_gen_split {
+	int64_t next, end;
+} tm_gen_split;
+
 struct tm_op {
 	/* Set once from the node kind: a direct call per record instead of a
 	 * switch through op->node. */
 	tm_process_fn process;
+	const tm_op_class *cls;
 	const td_op *node; /* in the chain's descriptor */
 	tm_chain *chain;
 	void *fn; /* resolved user function, if any */
@@ -54,9 +121,10 @@ struct tm_op {
 	/* Counted by the task thread in plain fields, published to the atomics
 	 * every few hundred records for the progress reader. */
 	uint64_t n_in, n_out;
-	/* A generator source: the offset of its next record (what a checkpoint
-	 * records), written by the source loop before each check. */
-	int64_t src_next;
+	/* A generator source: its splits, the one being read first (what a
+	 * checkpoint records: the loop advances splits[0].next per record). */
+	tm_gen_split *gen_splits;
+	size_t gen_nsplits;
 	_Atomic uint64_t records_in, records_out;
 	/* keyed aggregations */
 	st_heapmap *state;
@@ -158,6 +226,22 @@ void tm_chain_publish_metrics(tm_chain *c);
 /* Flushes every writer and sink buffer if the buffer timeout passed (or
  * always, when force). */
 int tm_chain_maybe_flush(tm_chain *c, bool force);
+
+/* Restores every operator that td says has a share (after tm_chain_open).
+ * Returns 0 or the first error (recorded in the chain). */
+int tm_chain_restore(tm_chain *c);
+/* Snapshots every stateful operator for checkpoint id (of kind, into
+ * dir) and appends their states to ack as the acknowledgement carries them
+ * (cp_states_encode). Returns 0 with *n states, or nonzero when the
+ * checkpoint is declined, with why (ack is then unusable). */
+int tm_chain_snapshot(tm_chain *c, uint64_t id, int kind, const char *dir, cm_wbuf *ack,
+		      size_t *n, char *why, size_t why_cap);
+/* Tells every operator that checkpoint id completed or was aborted.
+ * Returns 0 or the first error (recorded in the chain). */
+int tm_chain_notify(tm_chain *c, uint64_t id, bool completed);
+/* Whether an operator of the chain wants checkpoint notifications (its
+ * task then wakes to deliver them). */
+bool tm_chain_wants_notify(const tm_chain *c);
 
 /* Handles a raised attention flag: FL_ECANCELED if cancelled, else flushes
  * when the buffer timeout passed. */

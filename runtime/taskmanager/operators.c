@@ -15,16 +15,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint/metadata.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/varint.h"
-#include "graph/outputs.h"
+#include "state/snapshot_file.h"
 #include "taskmanager/operator.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
 
 #define SCRATCH_MAX (1u << 20)
-#define PRINT_BUF (64u * 1024u)
 #define KEY_BUF TM_KEY_BUF
 
 /* ------------------------------------------------------------- context */
@@ -285,7 +285,7 @@ static inline int emit(tm_op *op, const fl_row *row)
 	return emit_slow(op, row);
 }
 
-static int process_source(tm_op *op, const fl_row *row)
+int tm_source_process(tm_op *op, const fl_row *row)
 {
 	return emit(op, row);
 }
@@ -457,136 +457,176 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 	return 0;
 }
 
-/* ---------------------------------------------------------------- sinks */
-
-static int op_flush(tm_op *op);
-
-static pthread_mutex_t stdout_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* Writes everything, or returns the errno that stopped it; a write the
- * task's interrupt ended (EINTR) gives up once the task is cancelled, so a
- * pipe nobody reads cannot hold a cancelled job (ECANCELED). */
-static int write_all(tm_chain *c, int fd, const char *p, size_t n)
+static int agg_open(tm_op *op, cm_err *err)
 {
-	while (n > 0) {
-		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
-			return ECANCELED;
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
+	if (st_heapmap_new(&op->state) != 0)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	return 0;
 }
 
-static int print_flush(tm_op *op)
+static void agg_fini(tm_op *op)
 {
-	if (op->out_len == 0)
+	st_heapmap_free(op->state);
+	op->state = NULL;
+	free(op->acc_buf);
+	op->acc_buf = NULL;
+}
+
+/* BATCH: one final value per key, when the input is complete. */
+static int agg_end_input(tm_op *op)
+{
+	if (!op->chain->batch)
 		return 0;
-	pthread_mutex_lock(&stdout_mu);
-	int e = write_all(op->chain, STDOUT_FILENO, op->out_buf, op->out_len);
-	pthread_mutex_unlock(&stdout_mu);
-	op->out_len = 0;
-	if (e == ECANCELED)
-		return FL_ECANCELED;
-	if (e == EBADF)
-		return tm_chain_fail(op->chain, FL_ECLOSED,
-				     "print sink: cannot write to stdout: stdout is closed");
-	if (e)
-		return tm_chain_fail(op->chain, cm_err_from_errno(e),
-				     "print sink: cannot write to stdout: %s", strerror(e));
-	return 0;
-}
-
-/* Formats one line (prefix + row + '\n') into the op's buffer. */
-static int sink_line(tm_op *op, const fl_row *row, bool prefix)
-{
-	for (int attempt = 0; attempt < 2; attempt++) {
-		size_t room = op->out_cap - op->out_len;
-		char *p = op->out_buf + op->out_len;
-		int pre = 0;
-		if (prefix) {
-			pre = snprintf(p, room, "%d> ", op->chain->td->subtask + 1);
-			if (pre < 0 || (size_t)pre >= room)
-				pre = (int)room;
-		}
-		size_t need = (size_t)pre + fl_row_format(row, p + pre, room > (size_t)pre ? room - pre : 0) + 1;
-		if (need <= room) {
-			op->out_buf[op->out_len + need - 1] = '\n';
-			op->out_len += need;
-			return 0;
-		}
-		/* Does not fit: send what is pending, and grow for a huge line. */
-		int rc = op->node->kind == SG_SINK_PRINT ? print_flush(op) : op_flush(op);
+	size_t cursor = 0;
+	const void *k, *v;
+	size_t kl, vl;
+	int kg;
+	while (st_heapmap_next(op->state, &cursor, &k, &kl, &v, &vl, &kg)) {
+		fl_row r;
+		size_t used;
+		if (row_decode(v, vl, &r, &used) != 0)
+			return tm_chain_fail(op->chain, FL_EPROTO, "operator '%s': corrupt state entry",
+					     op->node->name);
+		int rc = emit(op, &r);
+		op->chain->ctx.scratch_used = 0;
 		if (rc)
 			return rc;
-		if (need + 1 > op->out_cap) {
-			if (need + 1 > ROW_MAX_ENCODED * 4u)
-				return tm_chain_fail(op->chain, FL_ERANGE, "sink '%s': a line over %u bytes",
-						    op->node->name, ROW_MAX_ENCODED * 4u);
-			char *nb = realloc(op->out_buf, need + 1);
-			if (!nb)
-				return tm_chain_fail(op->chain, FL_ENOMEM, "out of memory in '%s'", op->node->name);
-			op->out_buf = nb;
-			op->out_cap = need + 1;
-		}
-	}
-	return tm_chain_fail(op->chain, FL_ERANGE, "sink '%s': cannot format a line", op->node->name);
-}
-
-/* Writes under a hidden in-progress name of this run; the JobMaster
- * publishes the files when the whole job FINISHED (graph/outputs.h), so a
- * reader never sees part of a run, or a failed run, as output. */
-static int file_sink_open(tm_op *op, cm_err *err)
-{
-	const char *dir = op->node->dir;
-	int rc = outputs_mkdirs(dir, err);
-	if (rc)
-		return rc;
-	char run[OUTPUTS_RUN_ID_LEN + 1], path[4096];
-	outputs_run_id(op->chain->td->job_id, run);
-	if (outputs_part_path(path, sizeof(path), dir, run, op->chain->td->subtask, true) != 0)
-		return cm_err_set(err, FL_ERANGE, "text file sink: the path '%.200s...' is too long",
-				  dir);
-	if (!(op->file_tmp = strdup(path)))
-		return cm_err_set(err, FL_ENOMEM, "out of memory");
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0 || !(op->file = fdopen(fd, "w"))) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return cm_err_set(err, cm_err_from_errno(e), "text file sink: cannot create '%.300s': %s",
-				  path, strerror(e));
 	}
 	return 0;
 }
 
-/* -------------------------------------------------------------- dispatch */
+/* The state name the aggregations' entries have in snapshot files. */
+#define AGG_STATE "aggregate"
 
-static int op_open(tm_op *op, cm_err *err)
+/*
+ * Writes the aggregation's entries of its key groups to s->dir as a
+ * snapshot file (state/snapshot_file.h), through a heap backend loaded
+ * from its map. Synchronous, on the task thread: the aggregations' own map
+ * is not an st_backend yet (the next step moves them onto one, whose cut is
+ * free and whose file is written off the thread).
+ */
+static int agg_snapshot(tm_op *op, tm_snapshot *s)
 {
-	switch (op->node->kind) {
-	case SG_SINK_PRINT:
-	case SG_SINK_TEXT_FILE:
-		if (!(op->out_buf = malloc(PRINT_BUF)))
-			return cm_err_set(err, FL_ENOMEM, "out of memory");
-		op->out_cap = PRINT_BUF;
-		return op->node->kind == SG_SINK_TEXT_FILE ? file_sink_open(op, err) : 0;
-	case SG_REDUCE:
-	case SG_SUM:
-	case SG_MIN:
-	case SG_MAX:
-		if (st_heapmap_new(&op->state) != 0)
-			return cm_err_set(err, FL_ENOMEM, "out of memory");
-		return 0;
-	default:
-		return 0;
+	const td_task *td = op->chain->td;
+	kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask, &s->kg_first,
+			      &s->kg_last);
+	snprintf(s->keyed_file, sizeof(s->keyed_file), "%.100s-%d.state", op->node->uid,
+		 td->subtask);
+	st_backend_config bc = {.max_parallelism = op->max_parallelism, .name = op->chain->name};
+	st_backend *b = NULL;
+	cm_err err = {0};
+	int rc = st_heap_backend_new(&bc, &b, &err);
+	int sid = 0;
+	if (rc == 0 && (rc = st_declare(b, AGG_STATE, 0, &sid)) != 0)
+		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
+	size_t cursor = 0;
+	const void *key, *val;
+	size_t klen, vlen;
+	int kg;
+	while (rc == 0 && st_heapmap_next(op->state, &cursor, &key, &klen, &val, &vlen, &kg)) {
+		st_key k = {.state = sid,
+			    .key_group = kg,
+			    .hash = kg_murmur3_32(key, klen, 0),
+			    .key = key,
+			    .klen = klen};
+		if ((rc = st_put(b, &k, val, vlen)) != 0)
+			snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
 	}
+	st_cut *c = NULL;
+	if (rc == 0 && (rc = st_cut_new(b, &c)) != 0)
+		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
+	char path[1400];
+	snprintf(path, sizeof(path), "%s/%s", s->dir, s->keyed_file);
+	FILE *f = NULL;
+	if (rc == 0 && !(f = fopen(path, "wbx"))) {
+		rc = FL_EIO;
+		snprintf(err.msg, sizeof(err.msg), "cannot create %.400s: %s", path, strerror(errno));
+	}
+	uint64_t entries = 0;
+	if (rc == 0)
+		rc = st_snapfile_write(f, path, c, s->kg_first, s->kg_last, &entries, &err);
+	if (f) {
+		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+			rc = FL_EIO;
+			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
+				 strerror(errno));
+		}
+		long size = ftell(f);
+		if (fclose(f) != 0 && rc == 0) {
+			rc = FL_EIO;
+			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
+				 strerror(errno));
+		}
+		s->keyed_bytes = size > 0 ? (uint64_t)size : 0;
+		if (rc)
+			unlink(path);
+	}
+	if (c)
+		st_cut_free(c);
+	st_backend_free(b);
+	if (rc)
+		snprintf(s->why, sizeof(s->why), "operator '%.60s': %.400s", op->node->name,
+			 err.msg[0] ? err.msg : fl_strerror(rc));
+	return rc;
 }
+
+typedef struct agg_restore_ctx {
+	tm_op *op;
+	int sid; /* the file's id of AGG_STATE */
+} agg_restore_ctx;
+
+static int agg_restore_entry(void *arg, const st_entry *e)
+{
+	agg_restore_ctx *x = arg;
+	if (e->state != x->sid)
+		return 0;
+	uint32_t h = kg_murmur3_32(e->key, e->klen, 0);
+	return st_heapmap_put(x->op->state, e->key, e->klen, h, e->key_group, e->val, e->vlen);
+}
+
+/* Reads the entries of this subtask's key groups from every old file that
+ * holds some of them (a job restored at another parallelism reads parts
+ * of several). */
+static int agg_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	const td_task *td = op->chain->td;
+	int first, last;
+	kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask, &first, &last);
+	for (size_t i = 0; i < rs->nfiles; i++) {
+		const char *path = rs->files[i].path;
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			return cm_err_set(err, cm_err_from_errno(errno),
+					  "operator '%s': cannot open its state file %.400s: %s",
+					  op->node->name, path, strerror(errno));
+		st_snapfile *r = NULL;
+		int rc = st_snapfile_open(f, path, &r, err);
+		if (rc == 0 && st_snapfile_max_parallelism(r) != op->max_parallelism)
+			rc = cm_err_set(err, FL_EINVAL,
+					"operator '%s': %.400s has max parallelism %d, the operator %d",
+					op->node->name, path, st_snapfile_max_parallelism(r),
+					op->max_parallelism);
+		agg_restore_ctx x = {.op = op, .sid = -1};
+		for (int id = 0; rc == 0 && id < st_snapfile_nstates(r); id++) {
+			unsigned flags;
+			if (strcmp(st_snapfile_state_name(r, id, &flags), AGG_STATE) == 0)
+				x.sid = id;
+		}
+		if (rc == 0 && x.sid >= 0) {
+			rc = st_snapfile_read(r, first, last, agg_restore_entry, &x, err);
+			if (rc && !err->code)
+				cm_err_set(err, rc, "operator '%s': cannot restore %.400s: %s",
+					   op->node->name, path, fl_strerror(rc));
+		}
+		st_snapfile_close(r);
+		fclose(f);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------- stateless */
 
 static int process_map(tm_op *op, const fl_row *row)
 {
@@ -620,118 +660,56 @@ static int process_filter(tm_op *op, const fl_row *row)
 	return rc > 0 ? emit(op, row) : 0;
 }
 
-static int process_print(tm_op *op, const fl_row *row)
-{
-	return sink_line(op, row, op->chain->td->parallelism > 1);
-}
+/* The class of each operator kind: the sources' are in sources.c, the
+ * sinks' in sinks.c. */
+static const tm_op_class map_class = {.process = process_map};
+static const tm_op_class flat_map_class = {.process = process_flat_map};
+static const tm_op_class filter_class = {.process = process_filter};
+static const tm_op_class agg_class = {
+    .process = agg_process,
+    .open = agg_open,
+    .restore = agg_restore,
+    .end_input = agg_end_input,
+    .snapshot = agg_snapshot,
+    .fini = agg_fini,
+};
 
-static int process_file(tm_op *op, const fl_row *row)
+static const tm_op_class *class_of(enum sg_kind k)
 {
-	return sink_line(op, row, false);
-}
-
-static int process_discard(tm_op *op, const fl_row *row)
-{
-	return 0;
-}
-
-static void op_init(tm_op *op)
-{
-	switch (op->node->kind) {
+	switch (k) {
+	case SG_SOURCE_GENERATOR:
+		return &tm_generator_class;
+	case SG_SOURCE_TEXT_FILE:
+		return &tm_text_source_class;
 	case SG_MAP:
-		op->process = process_map;
-		break;
+		return &map_class;
 	case SG_FLAT_MAP:
-		op->process = process_flat_map;
-		break;
+		return &flat_map_class;
 	case SG_FILTER:
-		op->process = process_filter;
-		break;
+		return &filter_class;
 	case SG_REDUCE:
 	case SG_SUM:
 	case SG_MIN:
 	case SG_MAX:
-		op->process = agg_process;
-		break;
+		return &agg_class;
 	case SG_SINK_PRINT:
-		op->process = process_print;
-		break;
+		return &tm_print_class;
 	case SG_SINK_TEXT_FILE:
-		op->process = process_file;
-		break;
+		return &tm_file_sink_class;
 	case SG_SINK_DISCARD:
-		op->process = process_discard;
-		break;
-	case SG_SOURCE_GENERATOR:
-	case SG_SOURCE_TEXT_FILE:
-		/* A source heads its chain: what it produces is emitted. */
-		op->process = process_source;
-		break;
+		return &tm_discard_class;
 	}
+	return &tm_discard_class; /* not reached: td_decode checks kinds */
 }
 
-static int op_end_input(tm_op *op)
-{
-	if (!sg_kind_is_keyed(op->node->kind) || !op->chain->batch)
-		return 0;
-	/* BATCH: one final value per key, when the input is complete. */
-	size_t cursor = 0;
-	const void *k, *v;
-	size_t kl, vl;
-	int kg;
-	while (st_heapmap_next(op->state, &cursor, &k, &kl, &v, &vl, &kg)) {
-		fl_row r;
-		size_t used;
-		if (row_decode(v, vl, &r, &used) != 0)
-			return tm_chain_fail(op->chain, FL_EPROTO, "operator '%s': corrupt state entry",
-					    op->node->name);
-		int rc = emit(op, &r);
-		op->chain->ctx.scratch_used = 0;
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
+/* Flushes an operator's own buffers, then its record writers. */
 static int op_flush(tm_op *op)
 {
-	if (op->node->kind == SG_SINK_PRINT)
-		return print_flush(op);
-	if (op->node->kind == SG_SINK_TEXT_FILE && op->out_len) {
-		size_t n = fwrite(op->out_buf, 1, op->out_len, op->file);
-		op->out_len = 0;
-		if (n == 0 || ferror(op->file))
-			return tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot write '%s': %s",
-					    op->file_tmp, strerror(errno));
-		return 0;
-	}
-	for (size_t i = 0; i < op->nouts; i++) {
-		int rc = net_writer_flush_all(op->outs[i].writer);
+	int rc = op->cls->flush ? op->cls->flush(op) : 0;
+	for (size_t i = 0; rc == 0 && i < op->nouts; i++) {
+		rc = net_writer_flush_all(op->outs[i].writer);
 		if (rc)
 			return send_failed(op, &op->outs[i], rc);
-	}
-	return 0;
-}
-
-static int op_close(tm_op *op, bool ok)
-{
-	int rc = 0;
-	if (ok)
-		rc = op_flush(op);
-	if (op->file) {
-		bool good = ok && rc == 0;
-		/* A finished file is made durable before the task reports
-		 * FINISHED (the JobMaster then publishes it); an unfinished one
-		 * goes. */
-		if (good && (fflush(op->file) != 0 || fsync(fileno(op->file)) != 0))
-			rc = tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot write '%s': %s",
-					   op->file_tmp, strerror(errno));
-		if (fclose(op->file) != 0 && good && rc == 0)
-			rc = tm_chain_fail(op->chain, FL_EIO, "text file sink: cannot write '%s': %s",
-					   op->file_tmp, strerror(errno));
-		op->file = NULL;
-		if (!good || rc != 0)
-			unlink(op->file_tmp);
 	}
 	return rc;
 }
@@ -777,7 +755,8 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		const td_op *d = &td->ops[i];
 		op->node = d;
 		op->chain = c;
-		op_init(op);
+		op->cls = class_of(d->kind);
+		op->process = op->cls->process;
 		atomic_init(&op->records_in, 0);
 		atomic_init(&op->records_out, 0);
 		if (d->nchained && !(op->chained = calloc(d->nchained, sizeof(*op->chained))))
@@ -827,14 +806,10 @@ void tm_chain_fini(tm_chain *c)
 			net_writer_free(op->outs[k].writer);
 		free(op->outs);
 		free(op->chained);
-		st_heapmap_free(op->state);
-		free(op->acc_buf);
+		if (op->cls && op->cls->fini)
+			op->cls->fini(op);
 		free(op->key_heap[0]);
 		free(op->key_heap[1]);
-		free(op->out_buf);
-		if (op->file)
-			fclose(op->file);
-		free(op->file_tmp);
 	}
 	free(c->ops);
 	free(c->ctx.scratch);
@@ -847,7 +822,8 @@ int tm_chain_open(tm_chain *c, size_t *opened)
 	cm_err oe = {0};
 	*opened = 0;
 	for (size_t i = 0; i < c->nops; i++) {
-		int rc = op_open(&c->ops[i], &oe);
+		tm_op *op = &c->ops[i];
+		int rc = op->cls->open ? op->cls->open(op, &oe) : 0;
 		if (rc)
 			return tm_chain_fail(c, rc, "%s", oe.msg);
 		*opened = i + 1;
@@ -860,7 +836,8 @@ int tm_chain_finish(tm_chain *c)
 	/* Ops are in topological order, so an op's end-of-input output reaches
 	 * chained ops that have not ended yet. */
 	for (size_t i = 0; i < c->nops; i++) {
-		int rc = op_end_input(&c->ops[i]);
+		tm_op *op = &c->ops[i];
+		int rc = op->cls->end_input ? op->cls->end_input(op) : 0;
 		if (rc)
 			return rc;
 	}
@@ -881,11 +858,136 @@ int tm_chain_close(tm_chain *c, size_t opened, bool ok)
 {
 	int first = 0;
 	for (size_t i = 0; i < opened; i++) {
-		int rc = op_close(&c->ops[i], ok && first == 0);
+		tm_op *op = &c->ops[i];
+		bool good = ok && first == 0;
+		int rc = good ? op_flush(op) : 0;
+		int crc = op->cls->close ? op->cls->close(op, good && rc == 0) : 0;
+		if (rc == 0)
+			rc = crc;
 		if (first == 0)
 			first = rc;
 	}
 	return first;
+}
+
+int tm_chain_restore(tm_chain *c)
+{
+	if (!c->td->restore_id)
+		return 0;
+	for (size_t i = 0; i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		const td_restore *rs = &op->node->restore;
+		if (!rs->restored)
+			continue;
+		if (!op->cls->restore) {
+			if (rs->list_len || rs->nfiles)
+				return tm_chain_fail(c, FL_EINVAL,
+						     "operator '%s' (uid %s) has no state, but checkpoint "
+						     "%llu holds some for it",
+						     op->node->name, op->node->uid,
+						     (unsigned long long)c->td->restore_id);
+			continue;
+		}
+		cm_err err = {0};
+		int rc = op->cls->restore(op, rs, &err);
+		if (rc)
+			return tm_chain_fail(c, rc, "restoring from checkpoint %llu: %s",
+					     (unsigned long long)c->td->restore_id,
+					     err.msg[0] ? err.msg : fl_strerror(rc));
+	}
+	return 0;
+}
+
+void tm_snapshot_add(tm_snapshot *s, const void *p, size_t len)
+{
+	cm_wbuf_bytes(s->elems, p, len);
+	s->nelems++;
+}
+
+int tm_chain_snapshot(tm_chain *c, uint64_t id, int kind, const char *dir, cm_wbuf *ack,
+		      size_t *n, char *why, size_t why_cap)
+{
+	const td_task *td = c->td;
+	*n = 0;
+	cp_op_state *st = calloc(c->nops, sizeof(*st));
+	tm_snapshot *snaps = calloc(c->nops, sizeof(*snaps));
+	cm_wbuf *lists = calloc(c->nops, sizeof(*lists));
+	int rc = st && snaps && lists ? 0 : FL_ENOMEM;
+	if (rc)
+		snprintf(why, why_cap, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; rc == 0 && i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		if (!op->cls->snapshot)
+			continue; /* stateless */
+		tm_snapshot *s = &snaps[k];
+		cm_wbuf_init(&lists[k], CP_OP_STATE_MAX);
+		*s = (tm_snapshot){.id = id, .kind = kind, .dir = dir, .elems = &lists[k],
+				   .kg_first = -1, .kg_last = -1};
+		k++;
+		if ((rc = op->cls->snapshot(op, s)) != 0) {
+			snprintf(why, why_cap, "%s", s->why[0] ? s->why : fl_strerror(rc));
+			break;
+		}
+		if (cm_wbuf_error(s->elems)) {
+			rc = cm_wbuf_error(s->elems);
+			snprintf(why, why_cap, "operator '%s': its state is over %u bytes or out of "
+					       "memory",
+				 op->node->name, CP_OP_STATE_MAX);
+			break;
+		}
+		cp_op_state *x = &st[*n];
+		*x = (cp_op_state){.uid = op->node->uid,
+				   .subtask = td->subtask,
+				   .parallelism = td->parallelism,
+				   .max_parallelism = s->keyed_file[0] ? op->max_parallelism
+								       : td->max_parallelism,
+				   .kg_first = s->keyed_file[0] ? s->kg_first : -1,
+				   .kg_last = s->keyed_file[0] ? s->kg_last : -1,
+				   .keyed_file = s->keyed_file[0] ? s->keyed_file : NULL,
+				   .keyed_bytes = s->keyed_bytes};
+		(*n)++;
+	}
+	if (rc == 0) {
+		for (size_t i = 0; i < *n; i++) {
+			st[i].data = (uint8_t *)cm_wbuf_data(&lists[i]);
+			st[i].len = cm_wbuf_len(&lists[i]);
+		}
+		cp_states_encode(ack, st, *n);
+		if (cm_wbuf_error(ack)) {
+			rc = cm_wbuf_error(ack);
+			snprintf(why, why_cap, "the acknowledgement is too large or out of memory");
+		}
+	}
+	for (size_t i = 0; lists && i < k; i++)
+		cm_wbuf_fini(&lists[i]);
+	free(lists);
+	free(snaps);
+	free(st);
+	return rc;
+}
+
+int tm_chain_notify(tm_chain *c, uint64_t id, bool completed)
+{
+	for (size_t i = 0; i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		int rc = op->cls->notify ? op->cls->notify(op, id, completed) : 0;
+		if (rc)
+			return c->err.code ? c->err.code : tm_chain_fail(c, rc, "operator '%s': checkpoint "
+										"%llu: %s",
+									  op->node->name,
+									  (unsigned long long)id,
+									  fl_strerror(rc));
+	}
+	return 0;
+}
+
+bool tm_chain_wants_notify(const tm_chain *c)
+{
+	for (size_t i = 0; i < c->nops; i++)
+		if (c->ops[i].cls->notify)
+			return true;
+	return false;
 }
 
 void tm_chain_publish_metrics(tm_chain *c)

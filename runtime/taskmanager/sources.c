@@ -3,6 +3,7 @@
  * text file reader. Both run in the head of their task's chain and check
  * for cancellation and the flush timeout every few hundred records.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint/metadata.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "taskmanager/operator.h"
@@ -29,6 +32,119 @@ static void sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* --------------------------------------------------------- generator */
+
+/* Records read from one split before the next is served, when a subtask
+ * holds several (after a restore at lower parallelism): unbounded splits
+ * all progress. */
+#define GEN_TURN 1024
+
+/* Flink's NumberSequenceSource: the offsets 0..count-1 cut into one
+ * contiguous range per subtask (an unbounded generator cuts 0..2^63-1). */
+static int gen_open(tm_op *op, cm_err *err)
+{
+	const td_task *td = op->chain->td;
+	if (td->restore_id && op->node->restore.restored)
+		return 0; /* its splits come from the checkpoint */
+	const int64_t count = op->node->gen_count < 0 ? INT64_MAX : op->node->gen_count;
+	if (!(op->gen_splits = malloc(sizeof(*op->gen_splits))))
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	__int128 p = td->parallelism, i = td->subtask;
+	op->gen_splits[0].next = (int64_t)(count * i / p);
+	op->gen_splits[0].end = (int64_t)(count * (i + 1) / p);
+	op->gen_nsplits = op->gen_splits[0].next < op->gen_splits[0].end;
+	return 0;
+}
+
+/* Its share of the checkpoint's splits, each (next, end) as two
+ * little-endian int64 checked against the generator's range. */
+static int gen_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	const int64_t count = op->node->gen_count < 0 ? INT64_MAX : op->node->gen_count;
+	cm_rbuf r;
+	cm_rbuf_init(&r, rs->list, rs->list_len);
+	const uint8_t *e;
+	size_t len, n = 0;
+	int more;
+	while ((more = cp_list_next(&r, &e, &len)) == 1) {
+		int64_t next, end;
+		if (len != 16)
+			return cm_err_set(err, FL_EPROTO,
+					  "source '%s': a split of %zu bytes in its state (16 expected)",
+					  op->node->name, len);
+		memcpy(&next, e, 8);
+		memcpy(&end, e + 8, 8);
+		next = (int64_t)le64toh((uint64_t)next);
+		end = (int64_t)le64toh((uint64_t)end);
+		if (next < 0 || next > end || end > count)
+			return cm_err_set(err, FL_EPROTO,
+					  "source '%s': split %lld..%lld in its state is outside its "
+					  "offsets 0..%lld",
+					  op->node->name, (long long)next, (long long)end,
+					  (long long)count);
+		if (next == end)
+			continue;
+		tm_gen_split *ns = realloc(op->gen_splits, (n + 1) * sizeof(*ns));
+		if (!ns)
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
+		op->gen_splits = ns;
+		op->gen_splits[n++] = (tm_gen_split){next, end};
+		op->gen_nsplits = n;
+	}
+	if (more < 0)
+		return cm_err_set(err, FL_EPROTO, "source '%s': malformed state: %s", op->node->name,
+				  cm_rbuf_errmsg(&r));
+	CM_INFO("task", "source '%s' resumes %zu split(s) from checkpoint %llu", op->node->name, n,
+		(unsigned long long)op->chain->td->restore_id);
+	return 0;
+}
+
+static int gen_snapshot(tm_op *op, tm_snapshot *s)
+{
+	for (size_t i = 0; i < op->gen_nsplits; i++) {
+		uint64_t b[2] = {htole64((uint64_t)op->gen_splits[i].next),
+				 htole64((uint64_t)op->gen_splits[i].end)};
+		tm_snapshot_add(s, b, sizeof(b));
+	}
+	return 0;
+}
+
+static void gen_fini(tm_op *op)
+{
+	free(op->gen_splits);
+	op->gen_splits = NULL;
+	op->gen_nsplits = 0;
+}
+
+const tm_op_class tm_generator_class = {
+    .process = tm_source_process,
+    .open = gen_open,
+    .restore = gen_restore,
+    .snapshot = gen_snapshot,
+    .fini = gen_fini,
+};
+
+/* Waits for the rate limit: until the slot of the produced-th record, but
+ * waking for flushes and cancellation. */
+static int gen_pace(tm_chain *c, double rate, int64_t start, int64_t produced)
+{
+	int64_t due = start + (int64_t)((double)produced * 1000.0 / rate);
+	int64_t now = cm_now_ms();
+	while (now < due) {
+		int64_t wait = due - now;
+		if (c->buffer_timeout_ms > 0 && c->next_flush_ms - now < wait)
+			wait = c->next_flush_ms > now ? c->next_flush_ms - now : 1;
+		sleep_ms(wait > 100 ? 100 : wait);
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		int rc = tm_chain_maybe_flush(c, false);
+		if (rc)
+			return rc;
+		now = cm_now_ms();
+	}
+	return 0;
+}
+
 int tm_run_generator(tm_chain *c)
 {
 	tm_op *head = &c->ops[0];
@@ -37,53 +153,68 @@ int tm_run_generator(tm_chain *c)
 	int p = c->td->parallelism;
 	double rate = n->gen_rate > 0 ? n->gen_rate / p : 0; /* per subtask */
 	int64_t start = cm_now_ms(), produced = 0;
-	/* Bounds in locals: the user call would force reloads through n. */
-	const int64_t count = n->gen_count < 0 ? INT64_MAX : n->gen_count;
-	for (int64_t off = c->td->subtask; off < count; off += p) {
-		fl_row row;
-		row.nfields = 0;
-		int rc = fn(&c->ctx, off, &row);
-		if (rc < 0) {
-			if (c->ctx.user_failed)
-				return tm_chain_fail(c, FL_EUSER, "source '%s': %s() failed at offset %lld: %s",
-						    n->name, n->fn_symbol, (long long)off, c->ctx.user_msg);
-			return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld", n->name,
-					    n->fn_symbol, rc, (long long)off);
-		}
-		rc = tm_op_process(head, &row);
-		c->ctx.scratch_used = 0;
-		/* What a checkpoint taken at this check records. */
-		head->src_next = off + p;
-		if (rc || (rc = tm_chain_check(c)) != 0)
-			return rc;
-		produced++;
-		/* Cancellation is seen per record (tm_task_check); this is
-		 * for the metrics publish and the rate limit. */
-		if (produced % CHECK_EVERY == 0 || rate > 0) {
-			if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0)
-				return rc;
-			if (rate > 0) {
-				/* Sleep until this record's slot, but wake for flushes. */
-				int64_t due = start + (int64_t)((double)produced * 1000.0 / rate);
-				int64_t now = cm_now_ms();
-				while (now < due) {
-					int64_t wait = due - now;
-					if (c->buffer_timeout_ms > 0 && c->next_flush_ms - now < wait)
-						wait = c->next_flush_ms > now ? c->next_flush_ms - now : 1;
-					sleep_ms(wait > 100 ? 100 : wait);
-					if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
-						return FL_ECANCELED;
-					if ((rc = tm_chain_maybe_flush(c, false)) != 0)
-						return rc;
-					now = cm_now_ms();
-				}
+	size_t cur = 0;
+	while (head->gen_nsplits > 0) {
+		if (cur >= head->gen_nsplits)
+			cur = 0;
+		tm_gen_split *sp = &head->gen_splits[cur];
+		/* Bounds in locals: the user call would force reloads. */
+		int64_t off = sp->next, end = sp->end;
+		int64_t stop = head->gen_nsplits > 1 && end - off > GEN_TURN ? off + GEN_TURN : end;
+		for (; off < stop; off++) {
+			fl_row row;
+			row.nfields = 0;
+			int rc = fn(&c->ctx, off, &row);
+			if (rc < 0) {
+				if (c->ctx.user_failed)
+					return tm_chain_fail(c, FL_EUSER,
+							     "source '%s': %s() failed at offset %lld: %s",
+							     n->name, n->fn_symbol, (long long)off,
+							     c->ctx.user_msg);
+				return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld",
+						     n->name, n->fn_symbol, rc, (long long)off);
 			}
+			rc = tm_op_process(head, &row);
+			c->ctx.scratch_used = 0;
+			/* What a checkpoint taken at this check records. */
+			sp->next = off + 1;
+			if (rc || (rc = tm_chain_check(c)) != 0)
+				return rc;
+			produced++;
+			/* Cancellation is seen per record (tm_chain_check);
+			 * this is for the metrics publish and the rate limit. */
+			if (produced % CHECK_EVERY == 0 || rate > 0) {
+				if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0)
+					return rc;
+				if (rate > 0 && (rc = gen_pace(c, rate, start, produced)) != 0)
+					return rc;
+			}
+		}
+		if (sp->next >= sp->end) {
+			/* Exhausted: the splits keep their order. */
+			memmove(sp, sp + 1, (head->gen_nsplits - cur - 1) * sizeof(*sp));
+			head->gen_nsplits--;
+		} else {
+			cur++;
 		}
 	}
 	return 0;
 }
 
 /* ------------------------------------------------------------ text files */
+
+static int text_snapshot(tm_op *op, tm_snapshot *s)
+{
+	snprintf(s->why, sizeof(s->why),
+		 "operator '%s': the text file source does not record its position yet",
+		 op->node->name);
+	return FL_EINVAL;
+}
+
+const tm_op_class tm_text_source_class = {
+    .process = tm_source_process,
+    .snapshot = text_snapshot,
+};
 
 /*
  * sizes[i] of an input read as one unsplittable stream: a FIFO, a device,

@@ -142,11 +142,46 @@ int tm_task_trigger_checkpoint(tm_task *t, uint64_t id)
 	return 0;
 }
 
+static void raise_max(_Atomic uint64_t *v, uint64_t id)
+{
+	uint64_t cur = atomic_load(v);
+	while (cur < id && !atomic_compare_exchange_weak(v, &cur, id))
+		;
+}
+
 void tm_task_abort_checkpoint(tm_task *t, uint64_t id)
 {
-	uint64_t cur = atomic_load(&t->abort_id);
-	while (cur < id && !atomic_compare_exchange_weak(&t->abort_id, &cur, id))
-		;
+	raise_max(&t->abort_id, id);
+	if (t->wants_notify)
+		atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
+}
+
+void tm_task_notify_checkpoint(tm_task *t, uint64_t id)
+{
+	raise_max(&t->complete_id, id);
+	if (t->wants_notify)
+		atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
+}
+
+/* Passes completions and aborts the operators were not told of yet (task
+ * thread). */
+static int deliver_notifications(tm_task *t)
+{
+	if (!t->wants_notify)
+		return 0;
+	uint64_t done = atomic_load_explicit(&t->complete_id, memory_order_acquire);
+	uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_acquire);
+	int rc = 0;
+	if (aborted > t->told_abort) {
+		t->told_abort = aborted;
+		if (aborted > done)
+			rc = tm_chain_notify(&t->chain, aborted, false);
+	}
+	if (rc == 0 && done > t->told_complete) {
+		t->told_complete = done;
+		rc = tm_chain_notify(&t->chain, done, true);
+	}
+	return rc;
 }
 
 /* The directory and kind of announced checkpoint id; false if unknown. */
@@ -164,167 +199,34 @@ static bool prepared_of(tm_task *t, uint64_t id, char *dir, size_t cap, int *kin
 	return found;
 }
 
-/* Why an operator cannot be snapshotted yet, or NULL when it can (its
- * state is its position, or it has none). */
-static const char *not_snapshottable(const td_op *op)
-{
-	switch (op->kind) {
-	case SG_SOURCE_TEXT_FILE:
-		return "the text file source does not record its position yet";
-	case SG_SINK_TEXT_FILE:
-		return "the text file sink has no two-phase commit yet";
-	default:
-		return NULL;
-	}
-}
-
-static bool keyed_kind(enum sg_kind k)
-{
-	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX;
-}
-
-/*
- * Writes a keyed aggregation's state, the entries of its key groups, to
- * dir/file as a snapshot file (state/snapshot_file.h), through a heap
- * backend loaded from its map. Synchronous, on the task thread: the
- * aggregations' own map is not an st_backend yet (the next step moves them
- * onto one, whose cut is free and whose file is written off the thread).
- * Returns 0 with *bytes, or an error with why.
- */
-static int write_keyed_state(tm_task *t, const tm_op *op, const char *dir, const char *file,
-			     int kg_first, int kg_last, uint64_t *bytes, char *why, size_t cap)
-{
-	st_backend_config bc = {.max_parallelism = op->max_parallelism, .name = t->name};
-	st_backend *b = NULL;
-	cm_err err = {0};
-	int rc = st_heap_backend_new(&bc, &b, &err);
-	int sid = 0;
-	if (rc == 0 && (rc = st_declare(b, "aggregate", 0, &sid)) != 0)
-		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
-	size_t cursor = 0;
-	const void *key, *val;
-	size_t klen, vlen;
-	int kg;
-	while (rc == 0 && st_heapmap_next(op->state, &cursor, &key, &klen, &val, &vlen, &kg)) {
-		st_key k = {.state = sid,
-			    .key_group = kg,
-			    .hash = kg_murmur3_32(key, klen, 0),
-			    .key = key,
-			    .klen = klen};
-		if ((rc = st_put(b, &k, val, vlen)) != 0)
-			snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
-	}
-	st_cut *c = NULL;
-	if (rc == 0 && (rc = st_cut_new(b, &c)) != 0)
-		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
-	char path[1400];
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	FILE *f = NULL;
-	if (rc == 0 && !(f = fopen(path, "wbx"))) {
-		rc = FL_EIO;
-		snprintf(err.msg, sizeof(err.msg), "cannot create %.400s: %s", path, strerror(errno));
-	}
-	uint64_t entries = 0;
-	if (rc == 0)
-		rc = st_snapfile_write(f, path, c, kg_first, kg_last, &entries, &err);
-	if (f) {
-		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-			rc = FL_EIO;
-			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
-				 strerror(errno));
-		}
-		long size = ftell(f);
-		if (fclose(f) != 0 && rc == 0) {
-			rc = FL_EIO;
-			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
-				 strerror(errno));
-		}
-		*bytes = size > 0 ? (uint64_t)size : 0;
-		if (rc)
-			unlink(path);
-	}
-	if (c)
-		st_cut_free(c);
-	st_backend_free(b);
-	if (rc)
-		snprintf(why, cap, "operator '%s': %s", op->node->name,
-			 err.msg[0] ? err.msg : fl_strerror(rc));
-	return rc;
-}
-
 /* Its operators' states at this point of the stream, acknowledged to the
  * JobMaster (or the checkpoint declined, saying why). The task goes on
  * either way: a failed checkpoint is the coordinator's to count. */
 static void snapshot_and_ack(tm_task *t, uint64_t id)
 {
-	tm_chain *c = &t->chain;
-	const td_task *td = t->td;
 	char dir[1100];
 	int kind = 0;
 	char why[CM_ERR_MSG_MAX] = "";
+	cm_wbuf w;
+	cm_wbuf_init(&w, CP_METADATA_MAX);
+	size_t n = 0;
 	if (!prepared_of(t, id, dir, sizeof(dir), &kind))
 		snprintf(why, sizeof(why), "checkpoint %llu was not announced to this task",
 			 (unsigned long long)id);
-	for (size_t i = 0; !why[0] && i < c->nops; i++) {
-		const char *no = not_snapshottable(c->ops[i].node);
-		if (no)
-			snprintf(why, sizeof(why), "operator '%s': %s", c->ops[i].node->name, no);
-	}
-	cp_op_state st[64];
-	char files[64][160];
-	size_t n = 0;
-	uint8_t pos[8];
-	for (size_t i = 0; !why[0] && i < c->nops; i++) {
-		const tm_op *op = &c->ops[i];
-		bool keyed = keyed_kind(op->node->kind) && op->state;
-		if (op->node->kind != SG_SOURCE_GENERATOR && !keyed)
-			continue; /* stateless */
-		if (n == sizeof(st) / sizeof(*st)) {
-			snprintf(why, sizeof(why), "more than %zu stateful operators in one chain",
-				 sizeof(st) / sizeof(*st));
-			break;
-		}
-		st[n] = (cp_op_state){.uid = op->node->uid,
-				      .subtask = td->subtask,
-				      .parallelism = td->parallelism,
-				      .max_parallelism = keyed ? op->max_parallelism
-							       : td->max_parallelism,
-				      .kg_first = -1,
-				      .kg_last = -1};
-		if (keyed) {
-			kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask,
-					      &st[n].kg_first, &st[n].kg_last);
-			snprintf(files[n], sizeof(files[n]), "%s-%d.state", op->node->uid,
-				 td->subtask);
-			if (write_keyed_state(t, op, dir, files[n], st[n].kg_first, st[n].kg_last,
-					      &st[n].keyed_bytes, why, sizeof(why)) != 0)
-				break;
-			st[n].keyed_file = files[n];
-		} else {
-			uint64_t next = htole64((uint64_t)op->src_next);
-			memcpy(pos, &next, 8);
-			st[n].data = pos;
-			st[n].len = sizeof(pos);
-		}
-		n++;
-	}
-	if (!t->deps.on_ack)
-		return;
-	if (why[0]) {
-		CM_WARN("task", "declines checkpoint %llu: %s", (unsigned long long)id, why);
-		t->deps.on_ack(t->deps.on_ack_arg, t, id, NULL, 0, why);
-		return;
-	}
-	cm_wbuf w;
-	cm_wbuf_init(&w, 1u << 20);
-	cp_states_encode(&w, st, n);
-	if (cm_wbuf_error(&w))
-		t->deps.on_ack(t->deps.on_ack_arg, t, id, NULL, 0, "out of memory");
 	else
-		t->deps.on_ack(t->deps.on_ack_arg, t, id, cm_wbuf_data(&w), cm_wbuf_len(&w), NULL);
+		tm_chain_snapshot(&t->chain, id, kind, dir, &w, &n, why, sizeof(why));
+	if (t->deps.on_ack) {
+		if (why[0]) {
+			CM_WARN("task", "declines checkpoint %llu: %s", (unsigned long long)id, why);
+			t->deps.on_ack(t->deps.on_ack_arg, t, id, NULL, 0, why);
+		} else {
+			t->deps.on_ack(t->deps.on_ack_arg, t, id, cm_wbuf_data(&w), cm_wbuf_len(&w),
+				       NULL);
+			CM_DEBUG("task", "took its share of checkpoint %llu (%zu operator state(s))",
+				 (unsigned long long)id, n);
+		}
+	}
 	cm_wbuf_fini(&w);
-	CM_DEBUG("task", "took its share of checkpoint %llu (%zu operator state(s))",
-		 (unsigned long long)id, n);
 }
 
 /* Sends the barrier of checkpoint id down every output (after the records
@@ -366,7 +268,8 @@ static int on_source_checkpoint(void *arg)
 	uint64_t id = t->trigger_id;
 	t->trigger_id = 0;
 	pthread_mutex_unlock(&t->ckp_mu);
-	return id ? take_checkpoint(t, id) : 0;
+	int rc = id ? take_checkpoint(t, id) : 0;
+	return rc ? rc : deliver_notifications(t);
 }
 
 /* Ends an alignment: every channel flows again. */
@@ -458,6 +361,7 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 	}
 	t->chain.on_checkpoint = on_source_checkpoint;
 	t->chain.on_checkpoint_arg = t;
+	t->wants_notify = tm_chain_wants_notify(&t->chain);
 	*out = t;
 	return 0;
 }
@@ -640,7 +544,7 @@ static int run_input_loop(tm_task *t)
 		int64_t deadline = c->buffer_timeout_ms > 0 ? c->next_flush_ms : -1;
 		/* While aligning, wake at least every TM_ABORT_CHECK_MS to see
 		 * whether the checkpoint was aborted. */
-		if (t->align_id) {
+		if (t->align_id || t->wants_notify) {
 			int64_t soon = cm_now_ms() + TM_ABORT_CHECK_MS;
 			if (deadline < 0 || deadline > soon)
 				deadline = soon;
@@ -648,6 +552,12 @@ static int run_input_loop(tm_task *t)
 		int rc = net_gate_pop(t->gate, deadline, &b, &ch);
 		if (t->align_id)
 			align_maybe_aborted(t);
+		int nrc = deliver_notifications(t);
+		if (nrc) {
+			if (rc == 0)
+				net_buffer_free(b);
+			return nrc;
+		}
 		if (rc == FL_ETIMEDOUT) {
 			if ((rc = tm_chain_maybe_flush(c, true)) != 0)
 				return rc;
@@ -699,6 +609,8 @@ static void *task_main(void *arg)
 	int rc = connect_outputs(t);
 	if (rc == 0)
 		rc = tm_chain_open(c, &opened);
+	if (rc == 0)
+		rc = tm_chain_restore(c);
 	if (rc == 0) {
 		enum sg_kind head = t->td->ops[0].kind;
 		if (head == SG_SOURCE_GENERATOR)

@@ -141,6 +141,11 @@ struct tm_task {
 	 * never come does not block channels for good (Flink's
 	 * CancelCheckpointMarker). */
 	_Atomic uint64_t abort_id;
+	/* The newest checkpoint completed (tm_task_notify_checkpoint), and what
+	 * the task thread passed to its operators of that and of abort_id. */
+	_Atomic uint64_t complete_id;
+	uint64_t told_complete, told_abort;
+	bool wants_notify; /* an operator has a notify hook */
 };
 
 /*
@@ -188,8 +193,12 @@ int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *di
 int tm_task_trigger_checkpoint(tm_task *t, uint64_t id);
 
 /* Checkpoint id was aborted: an alignment of it (or an older one) ends
- * within TM_ABORT_CHECK_MS. Thread-safe. */
+ * within TM_ABORT_CHECK_MS, and operators are told. Thread-safe. */
 void tm_task_abort_checkpoint(tm_task *t, uint64_t id);
+/* Checkpoint id completed: the task's operators are told on its thread
+ * (within TM_ABORT_CHECK_MS when it waits for input; a source at its next
+ * record). Thread-safe. */
+void tm_task_notify_checkpoint(tm_task *t, uint64_t id);
 #define TM_ABORT_CHECK_MS 100
 
 /* Waits for the thread (if started). */

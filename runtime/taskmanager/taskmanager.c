@@ -659,10 +659,15 @@ static void do_trigger(struct call *c)
 static void do_notify(struct call *c)
 {
 	struct tm_job *j = job_find(c->tm, c->job_id, c->attempt);
-	/* No operator commits on completion yet (the exactly-once file sink
-	 * will); an aborted checkpoint ends the alignments waiting for it. */
-	for (size_t i = 0; j && c->aborted && i < j->ntasks; i++)
-		tm_task_abort_checkpoint(j->tasks[i], c->checkpoint);
+	/* Operators commit what a completed checkpoint covers (Flink's
+	 * notifyCheckpointComplete); an aborted checkpoint ends the
+	 * alignments waiting for it. */
+	for (size_t i = 0; j && i < j->ntasks; i++) {
+		if (c->aborted)
+			tm_task_abort_checkpoint(j->tasks[i], c->checkpoint);
+		else
+			tm_task_notify_checkpoint(j->tasks[i], c->checkpoint);
+	}
 	if (j)
 		CM_DEBUG("taskmanager", "checkpoint %llu of job %s %s",
 			 (unsigned long long)c->checkpoint, c->job_id,

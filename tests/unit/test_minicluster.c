@@ -115,8 +115,9 @@ int mc_gen_one_field(fl_ctx *ctx, int64_t off, fl_row *out)
 	return fl_row_add_int64(out, off);
 }
 
-/* The review's stuck job (D2): subtask 0 fails at record 100 while
- * subtask 1 sleeps for an hour in a user call at record 51. */
+/* The review's stuck job (D2): subtask 0 fails at its record 100 while
+ * subtask 1 sleeps for an hour in a user call at its record 51 (counted
+ * per task thread: each subtask reads its own range of offsets). */
 static _Atomic bool sleeping, spinning;
 
 /* Waits until flag is set (the other subtask is where the test wants it). */
@@ -130,7 +131,8 @@ static void await_flag(_Atomic bool *flag)
 
 int mc_stuck_sleep(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
-	int64_t v = fl_row_int64(in, 0);
+	static _Thread_local int64_t seen;
+	int64_t v = seen++;
 	if (fl_ctx_subtask(ctx) == 0 && v == 100) {
 		await_flag(&sleeping);
 		return fl_fail(ctx, "bad record %lld", (long long)v);
@@ -149,7 +151,8 @@ static _Atomic bool spin_release;
 
 int mc_stuck_spin(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
-	int64_t v = fl_row_int64(in, 0);
+	static _Thread_local int64_t seen;
+	int64_t v = seen++;
 	if (fl_ctx_subtask(ctx) == 0 && v == 100) {
 		await_flag(&spinning);
 		return fl_fail(ctx, "bad record %lld", (long long)v);

@@ -328,7 +328,12 @@ FL_API const char *fl_env_error(const fl_env *env);
 /*
  * Generator source: `count` records with offsets 0..count-1 (count < 0: no
  * end), at most `rate` records per second in total (0: as fast as possible).
- * Parallel subtask i of p produces the offsets i, i+p, i+2p, ...
+ * Like Flink's NumberSequenceSource, the offsets are cut into one contiguous
+ * range per parallel subtask: subtask i of p produces count*i/p up to
+ * count*(i+1)/p - 1, in order (an unbounded generator cuts 0..2^63-1, so
+ * subtask 1 of 2 starts at 2^62 - 1). A checkpoint records each range's next
+ * offset; a job restored at another parallelism redistributes the ranges
+ * (a subtask holding several reads them in turns of 1024 records).
  */
 FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_generator_fn fn);
 /*
