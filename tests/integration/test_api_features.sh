@@ -29,14 +29,21 @@ run_case() {
 AWK_FMT='function fmt(d) { return d == int(d) ? sprintf("%d", d) : sprintf("%.1f", d) }'
 
 # --------------------------------------------------- generator, split
+# Flink's NumberSequenceSource: subtask i of p reads the contiguous range
+# n*i/p .. n*(i+1)/p - 1 (integer division).
+gen_expected() { # gen_expected N P [SUBTASK]: "x<TAB>subtask<TAB>p" lines, in offset order
+	awk -v n="$1" -v p="$2" -v only="${3:--1}" 'BEGIN {
+		for (i = 0; i < p; i++) if (only < 0 || i == only)
+			for (x = int(n * i / p); x < int(n * (i + 1) / p); x++) print x "\t" i "\t" p }'
+}
 for p in 1 3; do
 	run_case "gen-p$p" -p $p -- --case gen --count 1000
-	awk -v p=$p 'BEGIN { for (x = 0; x < 1000; x++) print x "\t" x % p "\t" p }' | sort >"$WORK/gen-p$p.exp"
-	same_file "gen-p$p: offsets 0..999 once each, subtask i of $p produced i, i+$p, ..." \
+	gen_expected 1000 $p | sort >"$WORK/gen-p$p.exp"
+	same_file "gen-p$p: offsets 0..999 once each, subtask i of $p produced its contiguous range" \
 		"$WORK/gen-p$p.exp" "$WORK/gen-p$p.lines"
 done
 run_case gen-p4-2tm -p 4 -D local.number-taskmanager=2 -- --case gen --count 1000
-awk 'BEGIN { for (x = 0; x < 1000; x++) print x "\t" x % 4 "\t" 4 }' | sort >"$WORK/gen-p4.exp"
+gen_expected 1000 4 | sort >"$WORK/gen-p4.exp"
 same_file "gen-p4-2tm: split over 4 subtasks on 2 TaskManagers" "$WORK/gen-p4.exp" "$WORK/gen-p4-2tm.lines"
 
 # ------------------------------------------------ map, filter, flat_map
@@ -126,8 +133,8 @@ run_case print-p1 -p 1 -- --case print --count 20
 seq 0 19 >"$WORK/print-p1.exp"
 same_file "print-p1: no prefix at parallelism 1, records in order" "$WORK/print-p1.exp" "$WORK/print-p1.out"
 run_case print-p3 -p 3 -- --case print --count 30
-check "print-p3: every line is 'N> x' with N the 1-based subtask (x % 3 == N - 1)" \
-	awk '{ if ($0 !~ /^[1-3]> [0-9]+$/ || $2 % 3 != $1 - 1) exit 1 }' "$WORK/print-p3.out"
+check "print-p3: every line is 'N> x' with N the 1-based subtask (x in its range, 10 per subtask)" \
+	awk '{ if ($0 !~ /^[1-3]> [0-9]+$/ || int($2 / 10) != $1 - 1) exit 1 }' "$WORK/print-p3.out"
 same_file "print-p3: every record once" <(seq 0 29) <(cut -d' ' -f2 "$WORK/print-p3.out" | sort -n)
 check "print-p3: each subtask's lines in offset order" \
 	awk '{ if (($1 in last) && $2 <= last[$1]) exit 1; last[$1] = $2 }' "$WORK/print-p3.out"
@@ -141,7 +148,7 @@ run=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]\{16\}\).*/\1/p' "$
 check "files: exactly part-<run>-0, -1, -2 and _SUCCESS" \
 	test "$(cd "$WORK/files-out" && ls -A | tr '\n' ' ')" = "_SUCCESS part-$run-0 part-$run-1 part-$run-2 "
 for i in 0 1 2; do
-	awk -v i=$i 'BEGIN { for (x = i; x < 1000; x += 3) print x "\t" i "\t3" }' >"$WORK/part-$i.exp"
+	gen_expected 1000 3 $i >"$WORK/part-$i.exp"
 	same_file "files: part-<run>-$i holds subtask $i's records in order" "$WORK/part-$i.exp" "$WORK/files-out/part-$run-$i"
 done
 

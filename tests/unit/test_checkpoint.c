@@ -21,6 +21,7 @@
 
 #include "checkpoint/coordinator.h"
 #include "checkpoint/metadata.h"
+#include "checkpoint/restore.h"
 #include "common/crc32c.h"
 
 #define JOB "0123456789abcdef0123456789abcdef"
@@ -524,10 +525,138 @@ static void test_config_reads_flink_keys_and_refuses_remote_schemes(void **st)
 	cfg_free(c);
 }
 
+/* ------------------------------------------------------------- restore */
+
+/* A list state of the given one-letter elements. */
+static void list_of(cp_op_state *s, const char *elems)
+{
+	cm_wbuf w;
+	cm_wbuf_init(&w, 1024);
+	for (const char *e = elems; *e; e++)
+		cm_wbuf_bytes(&w, e, 1);
+	s->data = cm_wbuf_take(&w, &s->len);
+	cm_wbuf_fini(&w);
+}
+
+/* The elements of a restored list, as a string. */
+static void elements(const td_restore *rs, char *out)
+{
+	cm_rbuf r;
+	cm_rbuf_init(&r, rs->list, rs->list_len);
+	const uint8_t *e;
+	size_t len;
+	while (cp_list_next(&r, &e, &len) == 1) {
+		assert_int_equal(len, 1);
+		*out++ = (char)e[0];
+	}
+	assert_int_equal(cm_rbuf_error(&r), 0);
+	*out = '\0';
+}
+
+/* A checkpoint of a job at parallelism 2: source "src" with splits A B on
+ * subtask 0 and C on subtask 1, keyed "agg" with files for key groups
+ * 0..63 and 64..127 (max parallelism 128). */
+static void two_subtask_checkpoint(cp_metadata *m)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->job_id, sizeof(m->job_id), "%s", JOB);
+	m->id = 9;
+	m->nstates = 4;
+	m->states = calloc(4, sizeof(cp_op_state));
+	assert_non_null(m->states);
+	const char *files[] = {"agg-0.state", "agg-1.state"};
+	for (int i = 0; i < 2; i++) {
+		cp_op_state *src = &m->states[i], *agg = &m->states[2 + i];
+		/* Acknowledgements arrive in any order: subtask 1 first. */
+		*src = (cp_op_state){.uid = strdup("src"), .subtask = 1 - i, .parallelism = 2,
+				     .max_parallelism = 128, .kg_first = -1, .kg_last = -1};
+		list_of(src, i == 0 ? "C" : "AB");
+		*agg = (cp_op_state){.uid = strdup("agg"), .subtask = i, .parallelism = 2,
+				     .max_parallelism = 128, .kg_first = 64 * i, .kg_last = 64 * i + 63,
+				     .keyed_file = strdup(files[i]), .keyed_bytes = 10};
+	}
+}
+
+/* A descriptor of subtask k of p with operators src, agg and new. */
+static td_task *task_of(int k, int p)
+{
+	td_task *td = calloc(1, sizeof(*td));
+	assert_non_null(td);
+	td->subtask = k;
+	td->parallelism = p;
+	td->max_parallelism = 128;
+	td->nops = 3;
+	td->ops = calloc(3, sizeof(td_op));
+	assert_non_null(td->ops);
+	td->ops[0].uid = strdup("src");
+	td->ops[1].uid = strdup("agg");
+	td->ops[2].uid = strdup("new");
+	return td;
+}
+
+static void test_restore_keeps_shares_at_the_same_parallelism(void **st)
+{
+	(void)st;
+	cp_metadata m;
+	two_subtask_checkpoint(&m);
+	char got[16];
+	for (int k = 0; k < 2; k++) {
+		td_task *td = task_of(k, 2);
+		assert_int_equal(cp_restore_fill(&m, "/ckp/chk-9", td), 0);
+		assert_int_equal(td->restore_id, 9);
+		assert_true(td->ops[0].restore.restored);
+		elements(&td->ops[0].restore, got);
+		assert_string_equal(got, k == 0 ? "AB" : "C");
+		assert_int_equal(td->ops[1].restore.nfiles, 1);
+		assert_string_equal(td->ops[1].restore.files[0].path,
+				    k == 0 ? "/ckp/chk-9/agg-0.state" : "/ckp/chk-9/agg-1.state");
+		assert_int_equal(td->ops[1].restore.files[0].kg_first, 64 * k);
+		/* An operator the checkpoint does not know starts empty. */
+		assert_false(td->ops[2].restore.restored);
+		td_free(td);
+	}
+	cp_metadata_fini(&m);
+}
+
+static void test_restore_redistributes_at_another_parallelism(void **st)
+{
+	(void)st;
+	cp_metadata m;
+	two_subtask_checkpoint(&m);
+	char got[16];
+	/* p = 3: the three splits one each, in subtask order; key groups
+	 * 0..42, 43..85 and 86..127 meet one, both and one old file. */
+	const char *want[] = {"A", "B", "C"};
+	size_t files[] = {1, 2, 1};
+	for (int k = 0; k < 3; k++) {
+		td_task *td = task_of(k, 3);
+		assert_int_equal(cp_restore_fill(&m, "/ckp", td), 0);
+		elements(&td->ops[0].restore, got);
+		assert_string_equal(got, want[k]);
+		assert_int_equal(td->ops[1].restore.nfiles, files[k]);
+		td_free(td);
+	}
+	/* p = 4: a fourth subtask gets no split, as in Flink; p = 1: all. */
+	td_task *td = task_of(3, 4);
+	assert_int_equal(cp_restore_fill(&m, "/ckp", td), 0);
+	assert_true(td->ops[0].restore.restored);
+	assert_int_equal(td->ops[0].restore.list_len, 0);
+	td_free(td);
+	td = task_of(0, 1);
+	assert_int_equal(cp_restore_fill(&m, "/ckp", td), 0);
+	elements(&td->ops[0].restore, got);
+	assert_string_equal(got, "ABC");
+	assert_int_equal(td->ops[1].restore.nfiles, 2);
+	td_free(td);
+	cp_metadata_fini(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_crc32c_known_values),
+	    cmocka_unit_test(test_restore_keeps_shares_at_the_same_parallelism),
+	    cmocka_unit_test(test_restore_redistributes_at_another_parallelism),
 	    cmocka_unit_test_setup_teardown(test_metadata_round_trip_through_a_file, make_dir,
 					    remove_dir),
 	    cmocka_unit_test(test_damaged_metadata_is_refused_naming_the_file),

@@ -130,12 +130,30 @@ static void test_a_consumer_descriptor_has_one_input_channel_per_producer(void *
 	teardown(f);
 }
 
+/* With FLINC_WRITE_SEEDS=DIR, every descriptor a round trip encodes is
+ * also written to DIR (the fuzz.descriptor seeds: tests/fuzz/corpus/
+ * descriptor, refreshed when the format changes). */
+static void write_seed(const uint8_t *a, size_t la)
+{
+	static int n;
+	const char *dir = getenv("FLINC_WRITE_SEEDS");
+	if (!dir)
+		return;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/descriptor-%02d", dir, n++);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(a, 1, la, f), la);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* Encodes then decodes, and re-encodes the result: the bytes must match. */
 static void roundtrip(const td_task *td)
 {
 	uint8_t *a, *b;
 	size_t la, lb;
 	assert_int_equal(td_encode(td, &a, &la), 0);
+	write_seed(a, la);
 	td_task *back;
 	cm_err err = {0};
 	assert_int_equal(td_decode(a, la, &back, &err), 0);
@@ -234,6 +252,57 @@ static void assert_refused(td_task *td, const char *what)
 	td_free(td);
 }
 
+/* Gives op a restore share: list state "xy", one keyed file. */
+static void give_share(td_task *td, td_op *op, const char *path)
+{
+	td->restore_id = 42;
+	op->restore.restored = true;
+	op->restore.list = (uint8_t *)strdup("\x01x\x01y");
+	op->restore.list_len = 4;
+	op->restore.files = calloc(1, sizeof(*op->restore.files));
+	assert_non_null(op->restore.files);
+	op->restore.files[0] = (td_restore_file){.path = strdup(path), .kg_first = 3, .kg_last = 9};
+	op->restore.nfiles = 1;
+}
+
+static void test_restore_shares_travel_and_bad_ones_are_refused(void **state)
+{
+	struct fixture *f = setup();
+	td_task *td;
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	give_share(td, &td->ops[0], "/ckp/chk-42/src-0.state");
+	roundtrip(td);
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	td_task *back = NULL;
+	cm_err err = {0};
+	assert_int_equal(td_decode(a, la, &back, &err), 0);
+	assert_int_equal(back->restore_id, 42);
+	assert_int_equal(back->ops[0].restore.list_len, 4);
+	assert_memory_equal(back->ops[0].restore.list, "\x01x\x01y", 4);
+	assert_string_equal(back->ops[0].restore.files[0].path, "/ckp/chk-42/src-0.state");
+	assert_int_equal(back->ops[0].restore.files[0].kg_last, 9);
+	td_free(back);
+	free(a);
+	/* A share in a task that restores nothing, a relative path, a key
+	 * group range upside down or past the max parallelism. */
+	td->restore_id = 0;
+	assert_refused(td, "restore flag");
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	give_share(td, &td->ops[0], "relative/x.state");
+	assert_refused(td, "malformed state file entry");
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	give_share(td, &td->ops[0], "/x.state");
+	td->ops[0].restore.files[0].kg_first = 10;
+	assert_refused(td, "malformed state file entry");
+	assert_int_equal(td_build(f->jg, &f->pl, 0, 0, &td), 0);
+	give_share(td, &td->ops[0], "/x.state");
+	td->ops[0].restore.files[0].kg_last = td->max_parallelism;
+	assert_refused(td, "key group");
+	teardown(f);
+}
+
 static void test_a_peer_index_outside_the_table_is_refused(void **state)
 {
 	struct fixture *f = setup();
@@ -287,6 +356,7 @@ int main(void)
 	    cmocka_unit_test(test_a_producer_descriptor_names_only_its_consumers),
 	    cmocka_unit_test(test_a_consumer_descriptor_has_one_input_channel_per_producer),
 	    cmocka_unit_test(test_descriptors_survive_the_wire_unchanged),
+	    cmocka_unit_test(test_restore_shares_travel_and_bad_ones_are_refused),
 	    cmocka_unit_test(test_every_truncation_is_refused_with_a_message),
 	    cmocka_unit_test(test_every_single_byte_corruption_is_refused_or_consistent),
 	    cmocka_unit_test(test_a_peer_index_outside_the_table_is_refused),
