@@ -729,11 +729,17 @@ int cp_restored(cp_coordinator *cp, const cp_metadata *m, const char *dir, int64
 	completed_free(cp->savepoint);
 	cp->savepoint = c;
 	cp->latest_is_savepoint = true;
+	pthread_mutex_unlock(&cp->mu);
+	return 0;
+}
+
+void cp_count_restore(cp_coordinator *cp, uint64_t id, const char *dir)
+{
+	pthread_mutex_lock(&cp->mu);
 	cp->st.restored++;
 	cp->st.have_restored = true;
-	cp->st.restored_id = m->id;
+	cp->st.restored_id = id;
 	cp->st.restored_ms = cm_wall_ms();
 	snprintf(cp->st.restored_path, sizeof(cp->st.restored_path), "%s", dir);
 	pthread_mutex_unlock(&cp->mu);
-	return 0;
 }

@@ -133,11 +133,15 @@ int cp_path_of(cp_coordinator *cp, uint64_t id, char *dir, size_t dir_cap);
 int cp_latest(cp_coordinator *cp, cp_metadata *out, char *dir, size_t dir_cap);
 
 /* Starts the job from checkpoint m found in dir (execution.savepoint.path):
- * later checkpoints number from its id + 1, it counts as restored, and it
- * is what cp_latest gives until a newer one completes. It is never
+ * later checkpoints number from its id + 1, and it is what cp_latest gives
+ * until a newer one completes. It is never
  * discarded (Flink's NO_CLAIM mode: the files stay the user's). Returns 0
  * or FL_ENOMEM. */
 int cp_restored(cp_coordinator *cp, const cp_metadata *m, const char *dir, int64_t now_ms);
+
+/* A job attempt was deployed from checkpoint id in dir (the statistics'
+ * restored count and latest restore). */
+void cp_count_restore(cp_coordinator *cp, uint64_t id, const char *dir);
 
 /* ------------------------------------------------------------ statistics */
 

@@ -34,6 +34,9 @@ struct tm_info {
 	bool heartbeat_out; /* a heartbeat request awaits its reply */
 	bool lost;
 	bool metrics_out;
+	/* It was lost with a metrics request out: the round went on without
+	 * it, and the late reply (an RPC timeout) is dropped. */
+	bool metrics_given_up;
 };
 
 struct local_gateway {
@@ -71,6 +74,7 @@ struct jm_jobmaster {
 	uint64_t *edge_base;
 	int64_t t0;
 	int64_t heartbeat_interval_ms, heartbeat_timeout_ms;
+	int64_t unreachable_ms; /* heartbeat.rpc-failure-threshold x interval; 0: off */
 	uint64_t heartbeat_timer, progress_timer;
 	uint64_t *in, *out;
 	jm_node_progress *np;
@@ -291,6 +295,8 @@ static void on_heartbeat(jm_jobmaster *jm, struct reply *r)
 	free(id);
 }
 
+static void metrics_answered(jm_jobmaster *jm);
+
 static void heartbeat_tick(void *arg)
 {
 	jm_jobmaster *jm = arg;
@@ -298,18 +304,38 @@ static void heartbeat_tick(void *arg)
 	if (jm->phase >= P_RELEASE)
 		return;
 	int64_t now = cm_now_ms();
+	int given_up = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {
 		struct tm_info *t = &jm->tmi[k];
 		if (t->lost)
 			continue;
-		if (now - t->last_heard_ms >= jm->heartbeat_timeout_ms) {
+		/* Flink's heartbeat.rpc-failure-threshold: a connection that
+		 * dropped and stayed down for that many heartbeats is a lost
+		 * TaskManager (killed), without waiting for heartbeat.timeout. */
+		int64_t down = jm->unreachable_ms > 0 ? rpc_tm_unreachable_ms(jm->tms[k]) : 0;
+		bool dropped = down > 0 && down >= jm->unreachable_ms;
+		if (dropped || now - t->last_heard_ms >= jm->heartbeat_timeout_ms) {
 			t->lost = true;
 			char why[512];
-			snprintf(why, sizeof(why),
-				 "TaskManager %s is unreachable: no heartbeat reply for %lld ms "
-				 "(heartbeat.timeout)",
-				 t->resource_id ? t->resource_id : "?", (long long)(now - t->last_heard_ms));
+			if (dropped)
+				snprintf(why, sizeof(why),
+					 "TaskManager %s is unreachable: its connection dropped %lld ms "
+					 "ago and is not back (heartbeat.rpc-failure-threshold)",
+					 t->resource_id ? t->resource_id : "?", (long long)down);
+			else
+				snprintf(why, sizeof(why),
+					 "TaskManager %s is unreachable: no heartbeat reply for %lld ms "
+					 "(heartbeat.timeout)",
+					 t->resource_id ? t->resource_id : "?",
+					 (long long)(now - t->last_heard_ms));
 			CM_WARN("jobmaster", "%s", why);
+			/* A metrics round waiting for it (the final one holds the
+			 * job's end) goes on without it, below. */
+			if (t->metrics_out) {
+				t->metrics_out = false;
+				t->metrics_given_up = true;
+				given_up++;
+			}
 			/* Its tasks cannot report any more: they fail with it. */
 			for (size_t v = 0; jm->where && v < jm->jg->nvertices; v++)
 				for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
@@ -330,6 +356,8 @@ static void heartbeat_tick(void *arg)
 		t->heartbeat_out = true;
 		jm->tms[k]->ops->heartbeat(jm->tms[k], jm->address, on_done, r);
 	}
+	while (given_up-- > 0)
+		metrics_answered(jm);
 	if (jm->phase < P_RELEASE)
 		cm_loop_timer(jm->loop, now + jm->heartbeat_interval_ms, heartbeat_tick, jm,
 			      &jm->heartbeat_timer);
@@ -359,6 +387,10 @@ static bool collect_metrics(jm_jobmaster *jm);
 
 static void on_metrics(jm_jobmaster *jm, struct reply *r)
 {
+	if (jm->tmi[r->tm].metrics_given_up) {
+		jm->tmi[r->tm].metrics_given_up = false;
+		return;
+	}
 	jm->tmi[r->tm].metrics_out = false;
 	if (r->rc == 0) {
 		cm_rbuf rb;
@@ -384,6 +416,12 @@ static void on_metrics(jm_jobmaster *jm, struct reply *r)
 			}
 		}
 	}
+	metrics_answered(jm);
+}
+
+/* One TaskManager of the metrics round answered (or was given up on). */
+static void metrics_answered(jm_jobmaster *jm)
+{
 	if (--jm->metrics_pending > 0)
 		return;
 	report_progress(jm);
@@ -1168,6 +1206,8 @@ static void deploy(jm_jobmaster *jm)
 	char from_dir[1100];
 	bool restoring = jm->cp && cp_latest(jm->cp, &from, from_dir, sizeof(from_dir)) == 0;
 	if (restoring)
+		cp_count_restore(jm->cp, from.id, from_dir);
+	if (restoring)
 		CM_INFO("jobmaster", "Job '%s' (%s) restores %s %llu from %s", jm->jg->job_name,
 			jm->id, from.kind == CP_SAVEPOINT ? "savepoint" : "checkpoint",
 			(unsigned long long)from.id, from_dir);
@@ -1400,10 +1440,13 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 		jm->attempt = (uint64_t)cm_wall_ms() ^ ((uint64_t)(uintptr_t)jm << 16);
 	jm->heartbeat_interval_ms = 10000;
 	jm->heartbeat_timeout_ms = 50000;
+	int64_t failures = 2;
 	if (p->config) {
 		cfg_get_duration_ms(p->config, CFG_HEARTBEAT_INTERVAL, &jm->heartbeat_interval_ms);
 		cfg_get_duration_ms(p->config, CFG_HEARTBEAT_TIMEOUT, &jm->heartbeat_timeout_ms);
+		cfg_get_int(p->config, CFG_HEARTBEAT_FAILURES, &failures);
 	}
+	jm->unreachable_ms = failures > 0 ? failures * jm->heartbeat_interval_ms : 0;
 	const jg_graph *jg = p->jg;
 	size_t nnodes = jg->sg->nnodes;
 	int rc = FL_ENOMEM;

@@ -185,6 +185,9 @@ int jm_process_main(int argc, char **argv)
 	cfg_get_string(p.config, CFG_REST_ADDRESS, &rest_host);
 	cfg_get_int(p.config, CFG_REST_PORT, &rest_port);
 	cfg_get_duration_ms(p.config, CFG_HEARTBEAT_TIMEOUT, &hb_timeout);
+	int64_t hb_interval = 10000, hb_failures = 2;
+	cfg_get_duration_ms(p.config, CFG_HEARTBEAT_INTERVAL, &hb_interval);
+	cfg_get_int(p.config, CFG_HEARTBEAT_FAILURES, &hb_failures);
 	cfg_get_memory_bytes(p.config, CFG_REST_MAX_CONTENT, &max_body);
 	cfg_get_string(p.config, CFG_WEB_UPLOAD_DIR, &upload);
 	snprintf(p.cluster_id, sizeof(p.cluster_id), "%s", id);
@@ -214,6 +217,7 @@ int jm_process_main(int argc, char **argv)
 	rm_options ro = {.secret = &p.secret,
 			 .cluster_id = p.cluster_id,
 			 .heartbeat_timeout_ms = hb_timeout,
+			 .unreachable_ms = hb_failures > 0 ? hb_failures * hb_interval : 0,
 			 /* Flink's rpc timeout (10 s), shorter with a shorter
 			  * heartbeat.timeout: a call in flight to a TaskManager
 			  * that died holds its job's end until it times out. */

@@ -40,6 +40,7 @@ struct rm_resourcemanager {
 	char cluster_id[64];
 	char session[33];
 	int64_t heartbeat_timeout_ms, rpc_timeout_ms;
+	int64_t unreachable_ms; /* 0: only heartbeat.timeout loses a TaskManager */
 	rm_blob_fn blob;
 	void *blob_arg;
 	pthread_mutex_t mu;
@@ -289,6 +290,8 @@ static void *reaper_main(void *arg)
 	rm_resourcemanager *rm = arg;
 	pthread_setname_np(pthread_self(), "rm-reaper");
 	int64_t period = rm->heartbeat_timeout_ms / 4;
+	if (rm->unreachable_ms > 0 && rm->unreachable_ms / 2 < period)
+		period = rm->unreachable_ms / 2;
 	if (period > 1000)
 		period = 1000;
 	if (period < 10)
@@ -301,12 +304,21 @@ static void *reaper_main(void *arg)
 		struct rm_tm *t = rm->tms;
 		while (t && !rm->stopping) {
 			struct rm_tm *next = t->next;
-			if (now - t->last_heard_ms > rm->heartbeat_timeout_ms) {
-				CM_WARN("resourcemanager",
-					"TaskManager %s at %s is lost: no heartbeat for %lld ms "
-					"(heartbeat.timeout); its slots are gone",
-					t->resource_id, t->rpc_address,
-					(long long)(now - t->last_heard_ms));
+			int64_t down = rm->unreachable_ms > 0 && t->gw ? rpc_tm_unreachable_ms(t->gw) : 0;
+			if (now - t->last_heard_ms > rm->heartbeat_timeout_ms ||
+			    (down > 0 && down >= rm->unreachable_ms)) {
+				if (down >= rm->unreachable_ms && rm->unreachable_ms > 0)
+					CM_WARN("resourcemanager",
+						"TaskManager %s at %s is lost: its connection dropped "
+						"%lld ms ago and is not back "
+						"(heartbeat.rpc-failure-threshold); its slots are gone",
+						t->resource_id, t->rpc_address, (long long)down);
+				else
+					CM_WARN("resourcemanager",
+						"TaskManager %s at %s is lost: no heartbeat for %lld ms "
+						"(heartbeat.timeout); its slots are gone",
+						t->resource_id, t->rpc_address,
+						(long long)(now - t->last_heard_ms));
 				rm->lost++;
 				rpc_tm_gateway *gw;
 				struct rm_tm *entry;
@@ -337,6 +349,7 @@ int rm_new(rm_resourcemanager **out, const rm_options *o, cm_err *err)
 	rm->secret = *o->secret;
 	snprintf(rm->cluster_id, sizeof(rm->cluster_id), "%s", o->cluster_id ? o->cluster_id : "");
 	rm->heartbeat_timeout_ms = o->heartbeat_timeout_ms > 0 ? o->heartbeat_timeout_ms : 50000;
+	rm->unreachable_ms = o->unreachable_ms;
 	rm->rpc_timeout_ms = o->rpc_timeout_ms > 0 ? o->rpc_timeout_ms : 60000;
 	rm->blob = o->blob;
 	rm->blob_arg = o->blob_arg;

@@ -58,6 +58,10 @@ typedef struct rm_options {
 	const cm_secret *secret; /* for the gateways to TaskManagers (copied) */
 	const char *cluster_id;
 	int64_t heartbeat_timeout_ms;
+	/* A TaskManager whose connection dropped is lost once it has been
+	 * unreachable for this long (heartbeat.rpc-failure-threshold times
+	 * heartbeat.interval; 0: only the timeout counts). */
+	int64_t unreachable_ms;
 	int64_t rpc_timeout_ms; /* per gateway call to a TaskManager */
 	rm_blob_fn blob;	/* may be NULL: no blobs served */
 	void *blob_arg;

@@ -76,11 +76,22 @@ struct rpc_tm_gateway_ops {
 	/* Frees the gateway (not the TaskManager). Calls still in flight
 	 * complete before it returns. */
 	void (*free)(rpc_tm_gateway *g);
+	/* For how many ms the TaskManager has been unreachable: its
+	 * connection dropped (or was never made) and is not back; 0 while
+	 * connected. NULL: always reachable (in-process). Thread-safe. */
+	int64_t (*unreachable_ms)(rpc_tm_gateway *g);
 };
+
 
 struct rpc_tm_gateway {
 	const struct rpc_tm_gateway_ops *ops;
 };
+
+/* rpc_tm_unreachable_ms(g): g's unreachable_ms, or 0 without one. */
+static inline int64_t rpc_tm_unreachable_ms(rpc_tm_gateway *g)
+{
+	return g->ops->unreachable_ms ? g->ops->unreachable_ms(g) : 0;
+}
 
 /* ------------------------------------------ TaskManager -> JobMaster */
 

@@ -409,7 +409,44 @@ struct client {
 	int inflight;
 	int busy; /* threads about to use a context (see enter) */
 	bool closing;
+	/* The connection (one dialer: at most one pipe at a time), from NNG's
+	 * pipe events: its pipe id (0: none) and since when it has had none
+	 * (monotonic ms). */
+	_Atomic uint32_t pipe;
+	_Atomic int64_t down_since_ms;
+	_Atomic bool was_up; /* connected once: a later drop is a lost peer */
+	struct call *calls; /* in flight (mu), for a dropped connection */
+	int dropping;	    /* pipe callbacks failing calls (mu) */
 };
+
+static void drop_calls(struct client *c);
+
+static void client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct client *c = arg;
+	uint32_t id = nng_pipe_id(p);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_store(&c->pipe, id);
+		atomic_store(&c->was_up, true);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		uint32_t cur = id;
+		/* Only the pipe in use: a pipe refused before it was added
+		 * does not take the connection down. */
+		if (atomic_compare_exchange_strong(&c->pipe, &cur, 0)) {
+			atomic_store(&c->down_since_ms, cm_now_ms());
+			drop_calls(c);
+		}
+	}
+}
+
+/* For how long the client has had no connection (0: connected). */
+static int64_t client_unreachable_ms(struct client *c)
+{
+	if (atomic_load(&c->pipe))
+		return 0;
+	int64_t d = cm_now_ms() - atomic_load(&c->down_since_ms);
+	return d > 0 ? d : 1;
+}
 
 /* As the server's enter/leave: no context use once closing began, and the
  * socket closes only when nobody is about to use one. */
@@ -441,24 +478,95 @@ struct call {
 	bool sent;
 	rpc_done_fn done;
 	void *arg;
+	/* On c->calls while in flight (mu). A dropped connection pins the
+	 * calls it cancels so that they outlive the cancel; the last of the
+	 * call's end and the unpinning frees it. */
+	struct call *prev, *next;
+	int pins;
+	bool ended, dropped;
 };
+
+static void call_unlink_locked(struct client *c, struct call *k)
+{
+	if (k->prev)
+		k->prev->next = k->next;
+	else if (c->calls == k)
+		c->calls = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	k->prev = k->next = NULL;
+}
 
 static void call_end(struct call *k, int rc, const char *msg, const uint8_t *p, size_t len)
 {
 	struct client *c = k->c;
-	if (k->done)
-		k->done(k->arg, rc, msg, p, len);
+	rpc_done_fn done = k->done;
+	void *arg = k->arg;
+	nng_ctx ctx = k->ctx;
+	nng_aio *aio = k->aio;
+	pthread_mutex_lock(&c->mu);
+	call_unlink_locked(c, k);
+	k->ended = true;
+	bool pinned = k->pins > 0; /* then k is drop_calls' to free */
+	pthread_mutex_unlock(&c->mu);
+	if (done)
+		done(arg, rc, msg, p, len);
 	/* Once closing, nng_close closes every context itself. */
 	if (client_enter(c)) {
-		nng_ctx_close(k->ctx);
+		nng_ctx_close(ctx);
 		client_leave(c);
 	}
-	nng_aio_reap(k->aio); /* freed off this callback */
-	free(k);
+	if (!pinned) {
+		nng_aio_reap(aio); /* freed off this callback */
+		free(k);
+	}
 	pthread_mutex_lock(&c->mu);
 	c->inflight--;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * The connection dropped (the TaskManager died, or its network): the calls
+ * in flight cannot be answered on it, and a request of the req protocol
+ * waits for a new connection until its timeout; they end now with
+ * FL_ECLOSED instead, so that a lost TaskManager holds nothing (a job's
+ * cancellation, its final metrics) for the RPC timeout. On NNG's pipe
+ * callback thread; nothing of ours is locked while an aio is cancelled.
+ */
+static void drop_calls(struct client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	size_t n = 0;
+	for (struct call *k = c->calls; k; k = k->next)
+		n++;
+	struct call **pinned = n ? calloc(n, sizeof(*pinned)) : NULL;
+	n = 0;
+	for (struct call *k = c->calls; pinned && k; k = k->next) {
+		k->pins++;
+		k->dropped = true;
+		pinned[n++] = k;
+	}
+	c->dropping++;
+	pthread_mutex_unlock(&c->mu);
+	for (size_t i = 0; i < n; i++)
+		nng_aio_cancel(pinned[i]->aio);
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct call *k = pinned[i];
+		if (--k->pins == 0 && k->ended) {
+			nng_aio_reap(k->aio);
+			free(k);
+		}
+	}
+	c->dropping--;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	free(pinned);
 }
 
 /* A slots reply starts with the TaskManager's resource id (gateway.h). */
@@ -498,6 +606,15 @@ static void call_cb(void *arg)
 		nng_msg *m = nng_aio_get_msg(k->aio);
 		if (m && !k->sent)
 			nng_msg_free(m);
+		pthread_mutex_lock(&c->mu);
+		bool dropped = k->dropped;
+		pthread_mutex_unlock(&c->mu);
+		if (dropped && rv == NNG_ECANCELED) {
+			snprintf(why, sizeof(why), "the connection to %s dropped before '%s' was answered",
+				 c->url, rpc_method_name(k->method));
+			call_end(k, FL_ECLOSED, why, NULL, 0);
+			return;
+		}
 		if (rv == NNG_ETIMEDOUT)
 			snprintf(why, sizeof(why), "no reply from %s to '%s' within %lld ms", c->url,
 				 rpc_method_name(k->method), (long long)c->timeout_ms);
@@ -539,6 +656,16 @@ static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn 
 		snprintf(why, sizeof(why), "the gateway to %s is closed", c->url);
 		goto fail;
 	}
+	/* A peer whose connection dropped: fail now rather than wait for the
+	 * timeout for a connection that may never come back (a peer that
+	 * comes back is reached again by the next call). */
+	if (atomic_load(&c->was_up) && !atomic_load(&c->pipe)) {
+		pthread_mutex_unlock(&c->mu);
+		rc = FL_ECLOSED;
+		snprintf(why, sizeof(why), "cannot send '%s' to %.200s: its connection dropped %lld ms ago",
+			 rpc_method_name(method), c->url, (long long)client_unreachable_ms(c));
+		goto fail;
+	}
 	c->inflight++;
 	c->busy++; /* until the request is handed to NNG */
 	char to[RPC_TO_MAX + 1];
@@ -575,6 +702,12 @@ static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn 
 	}
 	nng_aio_set_timeout(k->aio, (nng_duration)c->timeout_ms);
 	nng_aio_set_msg(k->aio, m);
+	pthread_mutex_lock(&c->mu);
+	k->next = c->calls;
+	if (c->calls)
+		c->calls->prev = k;
+	c->calls = k;
+	pthread_mutex_unlock(&c->mu);
 	nng_ctx_send(k->ctx, k->aio);
 	client_leave(c);
 	return;
@@ -608,7 +741,16 @@ static int client_init(struct client *c, const char *url, const cm_secret *secre
 	atomic_init(&c->next_id, seed);
 	pthread_mutex_init(&c->mu, NULL);
 	cm_cond_init(&c->cv);
+	atomic_init(&c->pipe, 0);
+	atomic_init(&c->down_since_ms, cm_now_ms());
+	atomic_init(&c->was_up, false);
 	int rv = nng_req0_open(&c->sock);
+	/* Connection drops are seen at once (a TaskManager killed), not
+	 * only when heartbeats time out. */
+	if (rv == 0)
+		rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_event, c);
+	if (rv == 0)
+		rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_event, c);
 	/* Never resend: a request is answered once or times out. */
 	if (rv == 0)
 		rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
@@ -637,7 +779,7 @@ static void client_fini(struct client *c)
 {
 	pthread_mutex_lock(&c->mu);
 	c->closing = true;
-	while (c->busy > 0)
+	while (c->busy > 0 || c->dropping > 0)
 		pthread_cond_wait(&c->cv, &c->mu);
 	pthread_mutex_unlock(&c->mu);
 	nng_close(c->sock); /* calls in flight end with NNG_ECLOSED */
@@ -759,6 +901,11 @@ static void tmc_free(rpc_tm_gateway *g)
 	free(g);
 }
 
+static int64_t tmc_unreachable_ms(rpc_tm_gateway *g)
+{
+	return client_unreachable_ms(TMC(g));
+}
+
 static const struct rpc_tm_gateway_ops tm_client_ops = {
     .slots = tmc_slots,
     .submit = tmc_submit,
@@ -770,6 +917,7 @@ static const struct rpc_tm_gateway_ops tm_client_ops = {
     .trigger_checkpoint = tmc_trigger_checkpoint,
     .notify_checkpoint = tmc_notify_checkpoint,
     .free = tmc_free,
+    .unreachable_ms = tmc_unreachable_ms,
 };
 
 int rpc_tm_gateway_nng(rpc_tm_gateway **out, const char *url, const cm_secret *secret,
