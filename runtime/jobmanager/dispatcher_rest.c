@@ -667,6 +667,16 @@ static int h_job_stop(void *arg, const rest_request *req, rest_response *resp)
 	return savepoint_request(arg, req, resp, "targetDirectory", NULL, true);
 }
 
+/* Flink's failure-cause of an asynchronous operation, as a savepoint's and a
+ * disposal's status show it. */
+static void add_failure_cause(cJSON *oper, const char *cls, const char *why)
+{
+	cJSON *f = cJSON_AddObjectToObject(oper, "failure-cause");
+	cJSON_AddStringToObject(f, "class", cls);
+	cJSON_AddStringToObject(f, "stack-trace", why);
+	cJSON_AddStringToObject(f, "serialized-throwable", "");
+}
+
 static int h_savepoint_status(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
@@ -691,12 +701,69 @@ static int h_savepoint_status(void *arg, const rest_request *req, rest_response 
 			snprintf(loc, sizeof(loc), "file:%s", op.result);
 			cJSON_AddStringToObject(oper, "location", loc);
 		} else {
-			cJSON *f = cJSON_AddObjectToObject(oper, "failure-cause");
-			cJSON_AddStringToObject(f, "class", "flinc.SavepointFailure");
-			cJSON_AddStringToObject(f, "stack-trace", op.result);
-			cJSON_AddStringToObject(f, "serialized-throwable", "");
+			add_failure_cause(oper, "flinc.SavepointFailure", op.result);
 		}
 	}
+	return rest_json(resp, 200, o);
+}
+
+/* ---- savepoint disposal (Flink's SavepointDisposalHandlers) */
+
+static int h_dispose_trigger(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	cJSON *body = req->body_len > 0
+			  ? cJSON_ParseWithLength((const char *)req->body, req->body_len)
+			  : NULL;
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(body, "savepoint-path");
+	char id[33];
+	cm_err err = {0};
+	int rc;
+	if (!body || !cJSON_IsObject(body)) {
+		rc = rest_error(resp, 400,
+				"Request body is not a JSON object with savepoint-path (Flink's "
+				"SavepointDisposalRequest)");
+	} else if (!cJSON_IsString(path) || !path->valuestring[0]) {
+		rc = rest_error(resp, 400, "savepoint-path must be a non-empty string");
+	} else if ((rc = ds_dispose(d, path->valuestring, id, &err)) == 0) {
+		/* How it ends, the operation's status says (Flink answers 202 for a
+		 * path that turns out not to be a savepoint too). */
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "request-id", id);
+		rc = rest_json(resp, 202, o);
+	} else if (rc != FL_ENOMEM) {
+		rc = rest_error(resp,
+				rc == FL_EINVAL	  ? 400
+				: rc == FL_ERANGE ? 429
+						  : 503,
+				"%s", err.msg);
+	}
+	cJSON_Delete(body);
+	return rc;
+}
+
+static int h_dispose_status(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *tid = rest_param(req, "triggerid");
+	struct ds_dispose_op *op = malloc(sizeof(*op));
+	if (!op)
+		return FL_ENOMEM;
+	if (ds_dispose_status(d, tid ? tid : "", op) != 0) {
+		free(op);
+		return rest_error(resp, 404,
+				  "There is no savepoint disposal operation with triggerId=%.64s.",
+				  tid ? tid : "");
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *st = cJSON_AddObjectToObject(o, "status");
+	cJSON_AddStringToObject(st, "id", op->done ? "COMPLETED" : "IN_PROGRESS");
+	if (op->done) {
+		cJSON *oper = cJSON_AddObjectToObject(o, "operation");
+		if (op->rc != 0)
+			add_failure_cause(oper, "flinc.SavepointDisposalFailure", op->result);
+	}
+	free(op);
 	return rest_json(resp, 200, o);
 }
 
@@ -2324,6 +2391,8 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 	    {"POST", "/jobs/:jobid/savepoints", h_savepoint_trigger},
 	    {"GET", "/jobs/:jobid/savepoints/:triggerid", h_savepoint_status},
 	    {"POST", "/jobs/:jobid/stop", h_job_stop},
+	    {"POST", "/savepoint-disposal", h_dispose_trigger},
+	    {"GET", "/savepoint-disposal/:triggerid", h_dispose_status},
 	    {"GET", "/taskmanagers", h_taskmanagers},
 	    {"GET", "/taskmanagers/:taskmanagerid", h_taskmanager},
 	    {"GET", "/jobmanager/config", h_jm_config},

@@ -90,6 +90,61 @@ check "cancelled without externalized checkpoints: its checkpoints are gone" \
 	test ! -e "$CKP_DIR/$JOB"
 check "the savepoint stays" test -s "$SP/_metadata"
 
+# ------------------------------------------------- disposing savepoints
+# dispose PATH [PREFIX]: POST PREFIX/savepoint-disposal, then its status
+# until COMPLETED (10 s); the trigger's code in DCODE, its id in DTRIGGER,
+# the last status in api.out.
+dispose() {
+	api POST "${2:-}/savepoint-disposal" -H 'Content-Type: application/json' \
+		-d "$(jq -n --arg p "$1" '{"savepoint-path": $p}')"
+	DCODE=$CODE
+	DTRIGGER=$(json '."request-id"')
+	for _ in $(seq 100); do
+		api GET "${2:-}/savepoint-disposal/$DTRIGGER"
+		[ "$(json .status.id)" = COMPLETED ] && break
+		sleep 0.1
+	done
+}
+# failure_cause: the failure-cause's stack-trace of the last status.
+failure_cause() { json '.operation."failure-cause"."stack-trace" // ""'; }
+touch "$SP/notes.txt" # not flinc's: stays, and so does the directory
+dispose "$SP" /v1
+if [ "$DCODE" = 202 ] && [ ${#DTRIGGER} = 32 ] && [ "$(json .status.id)" = COMPLETED ] &&
+	[ "$(json '.operation | has("failure-cause")')" = false ] && [ ! -e "$SP/_metadata" ] &&
+	[ -z "$(find "$SP" -name '*.state')" ] && [ -e "$SP/notes.txt" ]; then
+	pass "POST /v1/savepoint-disposal: 202, COMPLETED; _metadata and state files removed, a file flinc did not write kept with the directory"
+else
+	fail "disposing $SP: $DCODE" "$(cat "$WORK/api.out")" "$(ls -la "$SP" 2>&1)"
+fi
+grep -q "kept the directory: it holds 1 other entry flinc did not write (e.g. 'notes.txt')" "$WORK/jm.log" &&
+	pass "the JobManager's log says why the directory stays" || fail "no line about the kept directory in the JobManager's log"
+dispose "$SP"
+if [ "$DCODE" = 202 ] && [ "$(json .status.id)" = COMPLETED ] && failure_cause | grep -qF "$SP" &&
+	failure_cause | grep -q "no _metadata" && [ "$(json '.operation."failure-cause".class')" = flinc.SavepointDisposalFailure ] &&
+	[ -e "$SP/notes.txt" ]; then
+	pass "disposing a directory without _metadata: 202, then a failure-cause naming the path and why; nothing deleted"
+else
+	fail "disposing $SP again: $DCODE" "$(cat "$WORK/api.out")"
+fi
+dispose "$WORK/no-such-savepoint"
+failure_cause | grep -qF "'$WORK/no-such-savepoint': No such file or directory" &&
+	pass "disposing a missing path: the failure-cause names it" || fail "a missing path" "$(cat "$WORK/api.out")"
+mkdir -p "$WORK/fake-sp"
+printf 'FLCKMETA-but-not-really' >"$WORK/fake-sp/_metadata"
+touch "$WORK/fake-sp/precious.state"
+dispose "$WORK/fake-sp/_metadata"
+failure_cause | grep -q "nothing was deleted" && [ -e "$WORK/fake-sp/precious.state" ] && [ -e "$WORK/fake-sp/_metadata" ] &&
+	pass "a damaged _metadata: refused, nothing deleted" || fail "a damaged _metadata" "$(cat "$WORK/api.out")"
+for body in '' '{}' '{"savepoint-path": ""}' '{"savepoint-path": 7}' '[1]'; do
+	api POST /savepoint-disposal -H 'Content-Type: application/json' -d "$body"
+	[ "$CODE" = 400 ] && json '.errors[0]' | grep -q savepoint-path ||
+		fail "POST /savepoint-disposal with '$body': $CODE" "$(cat "$WORK/api.out")"
+done
+pass "POST /savepoint-disposal without a savepoint-path string: 400 naming it"
+api GET /savepoint-disposal/0123456789abcdef0123456789abcdef
+[ "$CODE" = 404 ] && json '.errors[0]' | grep -q 'no savepoint disposal operation' &&
+	pass "an unknown disposal trigger id: 404" || fail "unknown disposal trigger: $CODE" "$(cat "$WORK/api.out")"
+
 # ------------------------------------------------ keyed state in checkpoints
 run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "4000", "--keyed"], "flinkConfiguration": {"execution.checkpointing.interval": "200 ms", "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}}'
 wait_state "$JOB" RUNNING 20 || fail "the keyed job is not RUNNING: $STATE"
@@ -107,6 +162,15 @@ if [ "$completed" -ge 2 ] && [ "$failed" = 0 ] && [ "$(wc -l <<<"$KEPT")" = 1 ] 
 	pass "keyed state: checkpoints hold both subtasks' key groups in snapshot files (sums-0.state, sums-1.state); RETAIN_ON_CANCELLATION keeps the last one"
 else
 	fail "keyed checkpoints: $completed completed, $failed failed" "$(head -c 900 "$WORK/api.out")" "kept: $KEPT" "$(ls -la $KEPT 2>&1)"
+fi
+# A retained checkpoint is disposed as a savepoint is: its keyed state
+# files, _metadata, then the directory.
+dispose "file://$KEPT"
+if [ "$(json .status.id)" = COMPLETED ] && [ "$(json '.operation | has("failure-cause")')" = false ] &&
+	[ -n "$KEPT" ] && [ ! -e "$KEPT" ] && [ -d "$CKP_DIR/$JOB" ]; then
+	pass "disposing the retained keyed checkpoint (file:// URI): its state files and directory are gone"
+else
+	fail "disposing $KEPT" "$(cat "$WORK/api.out")" "$(ls -la "$KEPT" 2>&1)"
 fi
 
 # ------------------------------------- a text sink: checkpoints declined
