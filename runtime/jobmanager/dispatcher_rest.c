@@ -1089,6 +1089,49 @@ static void jar_request_fini(struct jar_request *q)
 	cJSON_Delete(q->body);
 }
 
+/* Flink's restore settings of a run (JarRunRequestBody): savepointPath,
+ * allowNonRestoredState and restoreMode (or claimMode, Flink 2's name, which
+ * wins when both are given) into the run's configuration, over what
+ * flinkConfiguration set. An empty savepointPath is none, as in Flink.
+ * Returns 0 (*refused false), 0 with *refused and a 400 answer naming the
+ * field in resp, or FL_ENOMEM. */
+static int restore_settings(struct jar_request *q, rest_response *resp, bool *refused)
+{
+	*refused = true;
+	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(q->body, "savepointPath");
+	const cJSON *anrs = cJSON_GetObjectItemCaseSensitive(q->body, "allowNonRestoredState");
+	cm_err err = {0};
+	if (sp && !cJSON_IsNull(sp)) {
+		if (!cJSON_IsString(sp))
+			return rest_error(resp, 400,
+					  "savepointPath must be a string: the savepoint or "
+					  "checkpoint to start the job from");
+		if (sp->valuestring[0] &&
+		    cfg_set(q->config, CFG_SAVEPOINT_PATH, sp->valuestring, &err) != 0)
+			return rest_error(resp, 400, "savepointPath: %s", err.msg);
+	}
+	if (anrs && !cJSON_IsNull(anrs)) {
+		if (!cJSON_IsBool(anrs))
+			return rest_error(resp, 400, "allowNonRestoredState must be true or false");
+		if (cfg_set(q->config, CFG_SAVEPOINT_IGNORE_UNCLAIMED,
+			    cJSON_IsTrue(anrs) ? "true" : "false", &err) != 0)
+			return rest_error(resp, 400, "allowNonRestoredState: %s", err.msg);
+	}
+	static const char *const modes[] = {"restoreMode", "claimMode"};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(*modes); i++) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(q->body, modes[i]);
+		if (!m || cJSON_IsNull(m))
+			continue;
+		if (!cJSON_IsString(m))
+			return rest_error(resp, 400, "%s must be a string: CLAIM or NO_CLAIM",
+					  modes[i]);
+		if (cfg_set(q->config, CFG_SAVEPOINT_RESTORE_MODE, m->valuestring, &err) != 0)
+			return rest_error(resp, 400, "%s: %s", modes[i], err.msg);
+	}
+	*refused = false;
+	return 0;
+}
+
 /* Parses req into q. Returns 0 (q filled; *answered false), 0 with
  * *answered true when the request was refused with a 4xx answer in resp,
  * or FL_ENOMEM. q is to be finished in every case. */
@@ -1108,11 +1151,8 @@ static int jar_request_parse(ds_dispatcher *d, const rest_request *req, rest_res
 	const cJSON *str = cJSON_GetObjectItemCaseSensitive(q->body, "programArgs");
 	const cJSON *par = cJSON_GetObjectItemCaseSensitive(q->body, "parallelism");
 	const cJSON *conf = cJSON_GetObjectItemCaseSensitive(q->body, "flinkConfiguration");
-	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(q->body, "savepointPath");
 	const cJSON *jid = cJSON_GetObjectItemCaseSensitive(q->body, "jobId");
 	cm_err err = {0};
-	if (sp && !cJSON_IsNull(sp))
-		return rest_error(resp, 400, "savepointPath: savepoints are not supported yet");
 	if (jid && !cJSON_IsNull(jid)) {
 		if (!cJSON_IsString(jid) || !valid_job_id(jid->valuestring))
 			return rest_error(resp, 400, "jobId must be a job id of 32 hex digits");
@@ -1172,6 +1212,10 @@ static int jar_request_parse(ds_dispatcher *d, const rest_request *req, rest_res
 	}
 	if (pv[0] && cfg_set(q->config, CFG_PARALLELISM, pv, &err) != 0)
 		return rest_error(resp, 400, "parallelism: %s", err.msg);
+	bool refused;
+	int rc = restore_settings(q, resp, &refused);
+	if (rc || refused)
+		return rc;
 	*answered = false;
 	return 0;
 }
