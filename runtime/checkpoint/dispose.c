@@ -33,6 +33,16 @@ struct tally {
 	char left_name[256];
 };
 
+void cp_path_shown(const char *path, char *out, size_t cap)
+{
+	if (cap == 0)
+		return;
+	size_t n = 0;
+	for (const char *p = path ? path : ""; *p && n + 1 < cap; p++)
+		out[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+	out[n] = '\0';
+}
+
 /* True when s starts with a URI scheme ("s3://", "hdfs://"). */
 static bool has_scheme(const char *s)
 {
@@ -46,7 +56,7 @@ static bool has_scheme(const char *s)
 }
 
 /* The local path of path (a path, or file:///dir, file:/dir) into out. */
-static int local_path(const char *path, char *out, size_t cap, cm_err *err)
+static int local_path(const char *path, const char *shown, char *out, size_t cap, cm_err *err)
 {
 	if (!path || !*path)
 		return cm_err_set(err, FL_EINVAL, "Cannot dispose a savepoint: no path given");
@@ -68,7 +78,7 @@ static int local_path(const char *path, char *out, size_t cap, cm_err *err)
 		    "path (file:///dir)",
 		    path);
 	if (!*p || strlen(p) >= cap)
-		return cm_err_set(err, FL_EINVAL, "Cannot dispose savepoint '%.300s': %s", path,
+		return cm_err_set(err, FL_EINVAL, "Cannot dispose savepoint '%.300s': %s", shown,
 				  *p ? "the path is too long" : "no path given");
 	memcpy(out, p, strlen(p) + 1);
 	return 0;
@@ -154,7 +164,7 @@ static void remove_entry(int dfd, const char *name, struct tally *t)
 	}
 	if (t->failures++ == 0) {
 		t->failed_errno = errno;
-		snprintf(t->failed, sizeof(t->failed), "%s", name);
+		cp_path_shown(name, t->failed, sizeof(t->failed));
 	}
 }
 
@@ -185,7 +195,7 @@ static int walk(int dfd, bool remove, struct tally *t)
 			if (ends_with_state(e->d_name))
 				remove_entry(dfd, e->d_name, t);
 		} else if (t->left++ == 0) {
-			snprintf(t->left_name, sizeof(t->left_name), "%s", e->d_name);
+			cp_path_shown(e->d_name, t->left_name, sizeof(t->left_name));
 		}
 	}
 	closedir(d);
@@ -193,13 +203,13 @@ static int walk(int dfd, bool remove, struct tally *t)
 }
 
 /* The directory path names (the directory, or the one of its _metadata). */
-static int directory_of(const char *given, char *dir, size_t cap, cm_err *err)
+static int directory_of(const char *given, const char *shown, char *dir, size_t cap, cm_err *err)
 {
 	struct stat st;
 	if (stat(given, &st) != 0) {
 		int e = errno;
 		return cm_err_set(err, e == ENOENT || e == ENOTDIR ? FL_ENOENT : FL_EIO,
-				  "Cannot dispose savepoint '%.300s': %s", given, strerror(e));
+				  "Cannot dispose savepoint '%.300s': %s", shown, strerror(e));
 	}
 	if (S_ISDIR(st.st_mode)) {
 		snprintf(dir, cap, "%s", given);
@@ -211,7 +221,7 @@ static int directory_of(const char *given, char *dir, size_t cap, cm_err *err)
 		return cm_err_set(err, FL_EINVAL,
 				  "Cannot dispose savepoint '%.300s': it is neither a savepoint "
 				  "directory nor its _metadata file",
-				  given);
+				  shown);
 	if (!slash)
 		snprintf(dir, cap, ".");
 	else if (slash == given)
@@ -223,25 +233,29 @@ static int directory_of(const char *given, char *dir, size_t cap, cm_err *err)
 
 int cp_dispose(const char *path, cm_err *err)
 {
-	char given[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
-	int rc = local_path(path, given, sizeof(given), err);
+	/* Messages and the log name paths with control characters replaced:
+	 * a path from a REST client must not forge log lines. */
+	char given[PATH_MAX], dir[PATH_MAX], real[PATH_MAX], shown[PATH_MAX];
+	cp_path_shown(path, shown, sizeof(shown));
+	int rc = local_path(path, shown, given, sizeof(given), err);
 	if (rc == 0)
-		rc = directory_of(given, dir, sizeof(dir), err);
+		rc = directory_of(given, shown, dir, sizeof(dir), err);
 	if (rc)
 		return rc;
+	cp_path_shown(dir, shown, sizeof(shown));
 	if (!realpath(dir, real)) {
 		int e = errno;
 		return cm_err_set(err, e == ENOENT ? FL_ENOENT : FL_EIO,
-				  "Cannot dispose savepoint '%.300s': %s", dir, strerror(e));
+				  "Cannot dispose savepoint '%.300s': %s", shown, strerror(e));
 	}
 	int dfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		int e = errno;
-		return cm_err_set(err, FL_EIO, "Cannot dispose savepoint '%.300s': %s", dir,
+		return cm_err_set(err, FL_EIO, "Cannot dispose savepoint '%.300s': %s", shown,
 				  strerror(e));
 	}
 	cp_metadata m;
-	if ((rc = read_metadata(dfd, dir, &m, err)) != 0) {
+	if ((rc = read_metadata(dfd, shown, &m, err)) != 0) {
 		close(dfd);
 		return rc;
 	}
@@ -258,7 +272,7 @@ int cp_dispose(const char *path, cm_err *err)
 			    "Cannot dispose savepoint '%.300s': its _metadata names the "
 			    "state file '%.100s', which is not a file beside it; nothing "
 			    "was deleted",
-			    dir, f);
+			    shown, f);
 			cp_metadata_fini(&m);
 			close(dfd);
 			return rc;
@@ -281,13 +295,13 @@ int cp_dispose(const char *path, cm_err *err)
 			return cm_err_set(err, FL_EIO,
 					  "Cannot dispose savepoint '%.300s': cannot list it: %s; "
 					  "_metadata kept",
-					  dir, strerror(werr));
+					  shown, strerror(werr));
 		return cm_err_set(
 		    err, FL_EIO,
 		    "Cannot dispose savepoint '%.300s': cannot remove %.100s: %s (%zu "
 		    "file(s) not removed); _metadata kept so that disposing again "
 		    "finishes it",
-		    dir, t.failed, strerror(t.failed_errno), t.failures);
+		    shown, t.failed, strerror(t.failed_errno), t.failures);
 	}
 	if (unlinkat(dfd, "_metadata", 0) == 0) {
 		t.removed++;
@@ -297,7 +311,7 @@ int cp_dispose(const char *path, cm_err *err)
 		return cm_err_set(err, FL_EIO,
 				  "Cannot dispose savepoint '%.300s': its state files were removed "
 				  "but not its _metadata: %s",
-				  dir, strerror(e));
+				  shown, strerror(e));
 	}
 	werr = walk(dfd, false, &t);
 	close(dfd);
@@ -308,11 +322,11 @@ int cp_dispose(const char *path, cm_err *err)
 			    err, FL_EIO,
 			    "Cannot dispose savepoint '%.300s': its files were removed "
 			    "but not the directory: %s",
-			    dir, strerror(e));
+			    shown, strerror(e));
 		}
 		CM_INFO("checkpoint",
 			"Disposed %s %s (%s %llu of job %s): removed %zu files and the directory",
-			kind, dir, kind, id, job, t.removed);
+			kind, shown, kind, id, job, t.removed);
 		return 0;
 	}
 	if (werr)
@@ -320,13 +334,13 @@ int cp_dispose(const char *path, cm_err *err)
 		    "checkpoint",
 		    "Disposed %s %s (%s %llu of job %s): removed %zu files; kept the directory, "
 		    "which cannot be listed: %s",
-		    kind, dir, kind, id, job, t.removed, strerror(werr));
+		    kind, shown, kind, id, job, t.removed, strerror(werr));
 	else
 		CM_INFO(
 		    "checkpoint",
 		    "Disposed %s %s (%s %llu of job %s): removed %zu files; kept the directory: "
 		    "it holds %zu other entr%s flinc did not write (e.g. '%s')",
-		    kind, dir, kind, id, job, t.removed, t.left, t.left == 1 ? "y" : "ies",
+		    kind, shown, kind, id, job, t.removed, t.left, t.left == 1 ? "y" : "ies",
 		    t.left_name);
 	return 0;
 }

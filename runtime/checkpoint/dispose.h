@@ -9,6 +9,8 @@
 #ifndef FLINC_CHECKPOINT_DISPOSE_H
 #define FLINC_CHECKPOINT_DISPOSE_H
 
+#include <stddef.h>
+
 #include "common/err.h"
 
 /*
@@ -41,5 +43,9 @@
  * Thread-safe; blocks on the file system only.
  */
 int cp_dispose(const char *path, cm_err *err);
+
+/* path for a message or the log: at most cap - 1 bytes, control characters
+ * replaced by '?' (a path from a REST client must not forge log lines). */
+void cp_path_shown(const char *path, char *out, size_t cap);
 
 #endif

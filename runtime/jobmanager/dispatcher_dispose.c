@@ -42,15 +42,17 @@ static void *dispose_worker(void *arg)
 		memcpy(id, o->id, sizeof(id));
 		bool stopping = d->stopping;
 		pthread_mutex_unlock(&d->mu);
+		char shown[512];
+		cp_path_shown(path, shown, sizeof(shown));
 		cm_err err = {0};
 		int rc = stopping
 			     ? cm_err_set(&err, FL_ECANCELED,
 					  "Savepoint '%.300s' was not disposed: the JobManager "
 					  "is shutting down",
-					  path)
+					  shown)
 			     : cp_dispose(path, &err);
 		if (rc)
-			CM_WARN("dispatcher", "Disposal %s of savepoint %s failed: %s", id, path,
+			CM_WARN("dispatcher", "Disposal %s of savepoint %s failed: %s", id, shown,
 				err.msg);
 		pthread_mutex_lock(&d->mu);
 		/* The entry stays: only finished ones are dropped. */
@@ -75,6 +77,8 @@ int ds_dispose(ds_dispatcher *d, const char *path, char trigger_id[33], cm_err *
 	struct ds_dispose_op *o = calloc(1, sizeof(*o));
 	if (!o)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	char shown[512];
+	cp_path_shown(path, shown, sizeof(shown));
 	jm_new_job_id(o->id);
 	snprintf(o->path, sizeof(o->path), "%s", path);
 	pthread_mutex_lock(&d->mu);
@@ -123,11 +127,11 @@ int ds_dispose(ds_dispatcher *d, const char *path, char trigger_id[33], cm_err *
 			o->rc = FL_ENOMEM;
 			snprintf(o->result, sizeof(o->result),
 				 "Savepoint '%.300s' was not disposed: cannot start a thread",
-				 o->path);
+				 shown);
 		}
 	}
 	pthread_mutex_unlock(&d->mu);
-	CM_INFO("dispatcher", "Disposing savepoint %s (disposal %s)", path, trigger_id);
+	CM_INFO("dispatcher", "Disposing savepoint %s (disposal %s)", shown, trigger_id);
 	return 0;
 }
 

@@ -260,6 +260,14 @@ static void test_missing_paths_and_other_schemes_are_refused(void **st)
 	assert_int_equal(cp_dispose(NULL, &e4), FL_EINVAL);
 	assert_int_equal(cp_dispose("file://host/savepoint-1", &e5), FL_EINVAL);
 	says(&e5, "file://host/savepoint-1", "absolute path");
+	/* A path from a REST client cannot forge a log line. */
+	char forged[1300];
+	snprintf(forged, sizeof(forged), "%s/x\n2026-11-30 ERROR fake\x1b[2J", g_dir);
+	cm_err e6 = {0};
+	assert_int_equal(cp_dispose(forged, &e6), FL_ENOENT);
+	says(&e6, "/x?2026-11-30 ERROR fake?[2J'", "No such file");
+	assert_null(strchr(e6.msg, '\n'));
+	assert_null(strchr(e6.msg, '\x1b'));
 }
 
 static void test_state_files_outside_the_directory_are_refused(void **st)
