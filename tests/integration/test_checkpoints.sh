@@ -153,6 +153,24 @@ touch "$WORK/fake-sp/precious.state"
 dispose "$WORK/fake-sp/_metadata"
 failure_cause | grep -q "nothing was deleted" && [ -e "$WORK/fake-sp/precious.state" ] && [ -e "$WORK/fake-sp/_metadata" ] &&
 	pass "a damaged _metadata: refused, nothing deleted" || fail "a damaged _metadata" "$(cat "$WORK/api.out")"
+# Disposals asked for in a row queue on the one worker; each keeps its own
+# outcome.
+ids=()
+for k in 1 2 3 4 5 6; do
+	api POST /savepoint-disposal -H 'Content-Type: application/json' -d "{\"savepoint-path\": \"$WORK/gone-$k\"}"
+	ids+=("$(json '."request-id"')")
+done
+ok=true
+for k in 1 2 3 4 5 6; do
+	for _ in $(seq 100); do
+		api GET "/savepoint-disposal/${ids[$((k - 1))]}"
+		[ "$(json .status.id)" = COMPLETED ] && break
+		sleep 0.05
+	done
+	failure_cause | grep -qF "'$WORK/gone-$k': No such file" || ok=false
+done
+[ "$ok" = true ] && pass "six disposals in a row: each completes with its own cause" ||
+	fail "disposals in a row" "$(cat "$WORK/api.out")"
 for body in '' '{}' '{"savepoint-path": ""}' '{"savepoint-path": 7}' '[1]'; do
 	api POST /savepoint-disposal -H 'Content-Type: application/json' -d "$body"
 	[ "$CODE" = 400 ] && json '.errors[0]' | grep -q savepoint-path ||
