@@ -285,8 +285,8 @@ int cp_dispose(const char *path, cm_err *err)
 	int werr = walk(dfd, true, &t);
 	const char *kind = m.kind == CP_SAVEPOINT ? "savepoint" : "checkpoint";
 	unsigned long long id = (unsigned long long)m.id;
-	char job[33];
-	snprintf(job, sizeof(job), "%s", m.job_id);
+	char job[33]; /* 32 characters the reader checked the length of only */
+	cp_path_shown(m.job_id, job, sizeof(job));
 	cp_metadata_fini(&m);
 	if (werr || t.failures) {
 		/* _metadata stays: disposing again finishes the job. */
