@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client/args.h"
 #include "client/remote.h"
@@ -26,6 +27,7 @@ static const char *shown(const char *s, char buf[SHOWN + 4])
 #define PLAN (1u << CL_CMD_PLAN)
 #define LIST (1u << CL_CMD_LIST)
 #define CANCEL (1u << CL_CMD_CANCEL)
+#define SAVEPOINT (1u << CL_CMD_SAVEPOINT)
 
 enum opt {
 	O_LOCAL,
@@ -41,6 +43,10 @@ enum opt {
 	O_ALL,
 	O_RUNNING,
 	O_SCHEDULED,
+	O_FROM_SAVEPOINT,
+	O_ALLOW_NON_RESTORED,
+	O_RESTORE_MODE,
+	O_DISPOSE,
 	O_HELP,
 };
 
@@ -51,33 +57,50 @@ static const struct cli_option {
 	bool value;
 } options[] = {
     {NULL, "--local", O_LOCAL, RUN, false},
-    {"-m", "--jobmanager", O_JOBMANAGER, RUN | LIST | CANCEL, true},
+    {"-m", "--jobmanager", O_JOBMANAGER, RUN | LIST | CANCEL | SAVEPOINT, true},
     {"-d", "--detached", O_DETACHED, RUN, false},
     {"-sae", "--shutdownOnAttachedExit", O_SAE, RUN, false},
     {"-p", "--parallelism", O_PARALLELISM, RUN | PLAN, true},
-    {"-D", NULL, O_DYNAMIC, RUN | PLAN | LIST | CANCEL, true},
-    {"-c", "--config", O_CONFIG, RUN | PLAN | LIST | CANCEL, true},
+    {"-D", NULL, O_DYNAMIC, RUN | PLAN | LIST | CANCEL | SAVEPOINT, true},
+    {"-c", "--config", O_CONFIG, RUN | PLAN | LIST | CANCEL | SAVEPOINT, true},
     {NULL, "--dot", O_DOT, PLAN, false},
     {NULL, "--no-progress", O_NO_PROGRESS, RUN, false},
-    {"-v", "--verbose", O_VERBOSE, RUN | LIST | CANCEL, false},
+    {"-v", "--verbose", O_VERBOSE, RUN | LIST | CANCEL | SAVEPOINT, false},
     {"-a", "--all", O_ALL, LIST, false},
     {"-r", "--running", O_RUNNING, LIST, false},
     {"-s", "--scheduled", O_SCHEDULED, LIST, false},
-    {"-h", "--help", O_HELP, RUN | PLAN | LIST | CANCEL, false},
+    {"-s", "--fromSavepoint", O_FROM_SAVEPOINT, RUN, true},
+    {"-n", "--allowNonRestoredState", O_ALLOW_NON_RESTORED, RUN, false},
+    {"-rm", "--restoreMode", O_RESTORE_MODE, RUN, true},
+    /* Flink 2's name of --restoreMode. */
+    {"-cm", "--claimMode", O_RESTORE_MODE, RUN, true},
+    {"-d", "--dispose", O_DISPOSE, SAVEPOINT, true},
+    {"-h", "--help", O_HELP, RUN | PLAN | LIST | CANCEL | SAVEPOINT, false},
 };
 
-static const struct cli_option *find_option(const char *a)
+static bool option_named(const struct cli_option *o, const char *a)
 {
+	return (o->short_name && strcmp(a, o->short_name) == 0) ||
+	       (o->long_name && strcmp(a, o->long_name) == 0) ||
+	       /* -Dkey=value */
+	       (o->id == O_DYNAMIC && strncmp(a, "-D", 2) == 0 && a[2]);
+}
+
+/* The option a names for command cmd; else one of that name for another
+ * command (refused by the caller, naming both), else NULL. */
+static const struct cli_option *find_option(const char *a, enum cl_command cmd)
+{
+	const struct cli_option *other = NULL;
 	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
 		const struct cli_option *o = &options[i];
-		if ((o->short_name && strcmp(a, o->short_name) == 0) ||
-		    (o->long_name && strcmp(a, o->long_name) == 0))
+		if (!option_named(o, a))
+			continue;
+		if (o->applies & (1u << cmd))
 			return o;
-		/* -Dkey=value */
-		if (o->id == O_DYNAMIC && strncmp(a, "-D", 2) == 0 && a[2])
-			return o;
+		if (!other)
+			other = o;
 	}
-	return NULL;
+	return other;
 }
 
 static int command_of(const char *name, enum cl_command *out)
@@ -87,7 +110,8 @@ static int command_of(const char *name, enum cl_command *out)
 		enum cl_command cmd;
 	} commands[] = {
 	    {"run", CL_CMD_RUN},	   {"plan", CL_CMD_PLAN},     {"info", CL_CMD_PLAN},
-	    {"list", CL_CMD_LIST},	   {"cancel", CL_CMD_CANCEL}, {"version", CL_CMD_VERSION},
+	    {"list", CL_CMD_LIST},	   {"cancel", CL_CMD_CANCEL}, {"savepoint", CL_CMD_SAVEPOINT},
+	    {"version", CL_CMD_VERSION},
 	    {"--version", CL_CMD_VERSION}, {"help", CL_CMD_HELP},     {"--help", CL_CMD_HELP},
 	    {"-h", CL_CMD_HELP},
 	};
@@ -126,7 +150,7 @@ int cl_args_parse(int argc, char **argv, cl_args *a, cm_err *err)
 			i++;
 			break;
 		}
-		const struct cli_option *o = find_option(arg);
+		const struct cli_option *o = find_option(arg, a->cmd);
 		if (!o)
 			return cm_err_set(err, FL_EINVAL, "unknown option '%s' (see flinc --help)",
 					  shown(arg, sb));
@@ -186,6 +210,31 @@ int cl_args_parse(int argc, char **argv, cl_args *a, cm_err *err)
 		case O_SCHEDULED:
 			a->list |= CL_LIST_SCHEDULED;
 			break;
+		case O_FROM_SAVEPOINT:
+			if (!*v)
+				return cm_err_set(err, FL_EINVAL,
+						  "%s needs the path of a savepoint or checkpoint",
+						  arg);
+			a->from_savepoint = v;
+			break;
+		case O_ALLOW_NON_RESTORED:
+			a->allow_non_restored = true;
+			break;
+		case O_RESTORE_MODE:
+			/* Flink's RecoveryClaimMode, any case; its deprecated
+			 * LEGACY is not one flinc has. */
+			if (strcasecmp(v, "CLAIM") != 0 && strcasecmp(v, "NO_CLAIM") != 0)
+				return cm_err_set(err, FL_EINVAL,
+						  "%s takes CLAIM or NO_CLAIM, not '%s'", arg,
+						  shown(v, sb));
+			a->restore_mode = v;
+			break;
+		case O_DISPOSE:
+			if (!*v)
+				return cm_err_set(err, FL_EINVAL,
+						  "%s needs the path of a savepoint", arg);
+			a->dispose = v;
+			break;
 		case O_HELP:
 			a->cmd = CL_CMD_HELP;
 			return 0;
@@ -244,6 +293,20 @@ int cl_args_parse(int argc, char **argv, cl_args *a, cm_err *err)
 			return cm_err_set(err, FL_EINVAL, "cancel: one job id only, not also '%s'",
 					  shown(argv[i + 1], sb));
 		if (!cl_job_id_valid(argv[i]))
+			return cl_job_id_refuse(argv[i], err);
+		break;
+	case CL_CMD_SAVEPOINT:
+		/* Flink's `savepoint --dispose PATH [JOBID]` takes and ignores
+		 * a job id; it must still be one. */
+		if (a->dispose ? i + 1 < argc : i + 2 < argc)
+			return cm_err_set(err, FL_EINVAL, "savepoint: unexpected argument '%s'",
+					  shown(argv[a->dispose ? i + 1 : i + 2], sb));
+		if (!a->dispose && i >= argc)
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "savepoint: no job id given: flinc savepoint [-m HOST:PORT] JOBID "
+			    "[TARGET_DIRECTORY], or flinc savepoint [-m HOST:PORT] --dispose PATH");
+		if (i < argc && !cl_job_id_valid(argv[i]))
 			return cl_job_id_refuse(argv[i], err);
 		break;
 	default:

@@ -2,15 +2,21 @@
  * args.h — the client's command line, parsed and checked before anything
  * is loaded or sent:
  *
- *   flinc run [--local | -m HOST:PORT] [-d] [-sae] [-p N] [-D k=v]... [-c FILE] JOB.so [args]
+ *   flinc run [--local | -m HOST:PORT] [-d] [-sae] [-p N] [-s PATH [-n] [-rm MODE]]
+ *             [-D k=v]... [-c FILE] JOB.so [args]
  *   flinc plan | info [--dot] [-p N] [-D k=v]... [-c FILE] JOB.so [args]
  *   flinc list [-m HOST:PORT] [-r] [-s] [-a] [-D k=v]... [-c FILE]
  *   flinc cancel [-m HOST:PORT] [-D k=v]... [-c FILE] JOBID
+ *   flinc savepoint [-m HOST:PORT] [-D k=v]... [-c FILE] JOBID [TARGET_DIRECTORY]
+ *   flinc savepoint [-m HOST:PORT] [-D k=v]... [-c FILE] -d|--dispose PATH [JOBID]
  *   flinc version | help
  *
  * Options come before the job; the first argument that is not an option
  * (or everything after "--") is the job, and what follows it is the job's.
  * An option that does not apply to the command is refused, naming both.
+ * A short name means what the command makes of it, as in Flink's CLI: -s
+ * is run's --fromSavepoint and list's --scheduled, -d run's --detached and
+ * savepoint's --dispose.
  */
 #ifndef FLINC_CLIENT_ARGS_H
 #define FLINC_CLIENT_ARGS_H
@@ -27,6 +33,7 @@ enum cl_command {
 	CL_CMD_PLAN, /* plan and info */
 	CL_CMD_LIST,
 	CL_CMD_CANCEL,
+	CL_CMD_SAVEPOINT, /* trigger one, or dispose of one */
 };
 
 typedef struct cl_args {
@@ -45,7 +52,15 @@ typedef struct cl_args {
 	bool verbose;		/* -v */
 	bool no_progress;	/* --no-progress */
 	unsigned list;		/* list: CL_LIST_* sections */
-	int first;		/* argv index of JOB.so (run, plan) or JOBID (cancel) */
+	/* run: what the job starts from (Flink's -s, -n, -rm/-cm): NULL or
+	 * false when not given; restore_mode is CLAIM or NO_CLAIM (any case). */
+	const char *from_savepoint;
+	bool allow_non_restored;
+	const char *restore_mode;
+	const char *dispose; /* savepoint -d PATH; NULL: trigger one */
+	/* argv index of JOB.so (run, plan), JOBID (cancel, savepoint), or of
+	 * what follows the options (argc when nothing does) */
+	int first;
 } cl_args;
 
 /*

@@ -13,6 +13,7 @@
  *   flinc run [-m HOST:PORT] [-d] [-sae] [-p N] [-D key=value]... JOB.so [args]
  *   flinc list [-m HOST:PORT] [-a|-r|-s]
  *   flinc cancel [-m HOST:PORT] JOBID
+ *   flinc savepoint [-m HOST:PORT] JOBID [DIR] | --dispose PATH
  *
  * talk to a session cluster's JobManager over its REST API instead
  * (session.h): the job's shared object is uploaded and run there, never
@@ -128,6 +129,8 @@ static void usage(FILE *f)
 		"  flinc run --local [options] JOB.so [job arguments]  run a job on a local mini cluster\n"
 		"  flinc list [options]                                list the cluster's jobs\n"
 		"  flinc cancel [options] JOBID                        cancel a job on the cluster\n"
+		"  flinc savepoint [options] JOBID [TARGET_DIRECTORY]  take a savepoint of a job\n"
+		"  flinc savepoint [options] -d PATH                   dispose of a savepoint\n"
 		"  flinc info|plan [--dot] [options] JOB.so [args]     print the job graph, run nothing\n"
 		"  flinc version\n"
 		"\n"
@@ -141,6 +144,16 @@ static void usage(FILE *f)
 		"                          (run) cancel the job when the attached client is\n"
 		"                          interrupted (Ctrl-C, SIGTERM, SIGHUP)\n"
 		"  -p, --parallelism N     default parallelism of the job (parallelism.default)\n"
+		"  -s, --fromSavepoint PATH\n"
+		"                          (run) start the job from this savepoint or retained\n"
+		"                          checkpoint (execution.savepoint.path)\n"
+		"  -n, --allowNonRestoredState\n"
+		"                          (run) skip its state of operators the job no longer has\n"
+		"  -rm, --restoreMode CLAIM|NO_CLAIM  (also -cm, --claimMode)\n"
+		"                          (run) whether the job takes over the savepoint's files\n"
+		"                          (default NO_CLAIM: they stay the user's)\n"
+		"  -d, --dispose PATH      (savepoint) remove the savepoint at PATH (a directory the\n"
+		"                          JobManager can reach) instead of taking one\n"
 		"  -D key=value            set a configuration key (overrides the file); run on a\n"
 		"                          cluster sends them with the job (flinkConfiguration)\n"
 		"  -c, --config FILE       configuration file (default: $FLINC_CONF_DIR/flinc.yaml)\n"
@@ -633,7 +646,7 @@ static int default_config_file(char *path, size_t cap, const char **out)
 /* --------------------------------------------------------------- main */
 
 /*
- * run (on a session cluster), list and cancel: the JobManager's address
+ * run (on a session cluster), list, cancel and savepoint: the JobManager's address
  * (-m, else the configuration) and client.timeout, then session.c does the
  * talking. The signal thread requests cl->cancel; session.c decides what
  * a signal means. Returns the exit status.
@@ -671,6 +684,11 @@ static int cluster_command(cl_client *cl, const cl_args *a, const cfg *conf, int
 		return cl_session_list(&s, a->list);
 	if (a->cmd == CL_CMD_CANCEL)
 		return cl_session_cancel(&s, argv[a->first]);
+	if (a->cmd == CL_CMD_SAVEPOINT && a->dispose)
+		return cl_session_dispose(&s, a->dispose);
+	if (a->cmd == CL_CMD_SAVEPOINT)
+		return cl_session_savepoint(&s, argv[a->first],
+					    a->first + 1 < argc ? argv[a->first + 1] : NULL);
 	cl_submit job = {.job_file = argv[a->first],
 			 .args = argv + a->first + 1,
 			 .nargs = (size_t)(argc - a->first - 1),
@@ -678,7 +696,10 @@ static int cluster_command(cl_client *cl, const cl_args *a, const cfg *conf, int
 			 .conf = a->dyn,
 			 .nconf = a->ndyn,
 			 .detached = a->detached,
-			 .sae = a->sae};
+			 .sae = a->sae,
+			 .restore = {.path = a->from_savepoint,
+				     .allow_non_restored = a->allow_non_restored,
+				     .mode = a->restore_mode}};
 	return cl_session_run(&s, &job);
 }
 
@@ -763,6 +784,17 @@ static int cli_main(int argc, char **argv)
 			rc = die("%s", err.msg);
 			goto done;
 		}
+	}
+	/* What the job starts from, over -D as in Flink's CLI (a run on a
+	 * cluster sends them in its request instead). */
+	if ((args.from_savepoint &&
+	     cfg_set(conf, CFG_SAVEPOINT_PATH, args.from_savepoint, &err) != 0) ||
+	    (args.allow_non_restored &&
+	     cfg_set(conf, CFG_SAVEPOINT_IGNORE_UNCLAIMED, "true", &err) != 0) ||
+	    (args.restore_mode &&
+	     cfg_set(conf, CFG_SAVEPOINT_RESTORE_MODE, args.restore_mode, &err) != 0)) {
+		rc = die("%s", err.msg);
+		goto done;
 	}
 	const char *level = NULL;
 	enum cm_log_level lv;

@@ -39,11 +39,30 @@ int cl_daemon_args_parse(cl_daemon_args *a, int argc, char **argv, bool allow_ap
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* An application's restore settings (Flink's standalone-job -s, -n,
+	 * --restoreMode): the option that gave each, for messages. */
+	const char *from = NULL, *mode = NULL, *from_opt = NULL, *mode_opt = NULL,
+		   *anrs_opt = NULL;
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *s = argv[i];
+		bool restore_opt = allow_application &&
+				   (strcmp(s, "-s") == 0 || strcmp(s, "--fromSavepoint") == 0 ||
+				    strcmp(s, "-rm") == 0 || strcmp(s, "--restoreMode") == 0 ||
+				    strcmp(s, "-cm") == 0 || strcmp(s, "--claimMode") == 0);
 		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
 			a->help = true;
+		} else if (restore_opt) {
+			if (++i == argc || !*argv[i]) {
+				rc = cm_err_set(err, FL_EINVAL, "%s needs a value", s);
+				goto fail;
+			}
+			bool is_from = strcmp(s, "-s") == 0 || strcmp(s, "--fromSavepoint") == 0;
+			*(is_from ? &from : &mode) = argv[i];
+			*(is_from ? &from_opt : &mode_opt) = s;
+		} else if (allow_application && (strcmp(s, "-n") == 0 ||
+						 strcmp(s, "--allowNonRestoredState") == 0)) {
+			anrs_opt = s;
 		} else if (strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) {
 			if (++i == argc) {
 				rc = cm_err_set(err, FL_EINVAL, "%s needs a file", s);
@@ -95,6 +114,22 @@ int cl_daemon_args_parse(cl_daemon_args *a, int argc, char **argv, bool allow_ap
 	for (size_t k = 0; k < ndyn; k++)
 		if ((rc = cfg_set_dynamic(a->config, dyn[k], err)) != 0)
 			goto fail;
+	const char *restore_opt = from_opt ? from_opt : mode_opt ? mode_opt : anrs_opt;
+	if (restore_opt && !a->application) {
+		rc = cm_err_set(err, FL_EINVAL,
+				"%s applies to an application cluster (--application JOB.so); the "
+				"jobs of a session cluster take it from flinc run",
+				restore_opt);
+		goto fail;
+	}
+	/* Over -D, as in Flink. */
+	if (from && (rc = cfg_set(a->config, CFG_SAVEPOINT_PATH, from, err)) != 0)
+		goto fail;
+	if (anrs_opt &&
+	    (rc = cfg_set(a->config, CFG_SAVEPOINT_IGNORE_UNCLAIMED, "true", err)) != 0)
+		goto fail;
+	if (mode && (rc = cfg_set(a->config, CFG_SAVEPOINT_RESTORE_MODE, mode, err)) != 0)
+		goto fail;
 	const char *level = NULL;
 	enum cm_log_level lv;
 	if (cfg_is_set(a->config, CFG_LOG_LEVEL) &&

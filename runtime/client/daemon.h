@@ -25,8 +25,13 @@ typedef struct cl_daemon_args {
 /*
  * Parses [--config FILE] [-D key=value]... [--application JOB.so [--] [job
  * args]] (application only when allow_application) and loads the
- * configuration. Returns 0 (free with cl_daemon_args_fini) or an error with
- * err naming the argument, key or file.
+ * configuration. With --application also what its jobs start from, as
+ * Flink's standalone-job takes it: -s/--fromSavepoint PATH,
+ * -n/--allowNonRestoredState, -rm/--restoreMode (or -cm/--claimMode) MODE,
+ * set over -D as execution.savepoint.path, .ignore-unclaimed-state and
+ * execution.savepoint-restore-mode. Returns 0 (free with
+ * cl_daemon_args_fini) or an error with err naming the argument, key or
+ * file.
  */
 int cl_daemon_args_parse(cl_daemon_args *a, int argc, char **argv, bool allow_application,
 			 cm_err *err);

@@ -846,7 +846,7 @@ void cl_progress_line(const cl_job *j, char *line, size_t cap)
 }
 
 int cl_run_body(char *const *args, size_t nargs, int parallelism, const char *const *conf,
-		size_t nconf, char **out, cm_err *err)
+		size_t nconf, const cl_restore *restore, char **out, cm_err *err)
 {
 	*out = NULL;
 	int rc = FL_ENOMEM;
@@ -888,6 +888,13 @@ int cl_run_body(char *const *args, size_t nargs, int parallelism, const char *co
 			}
 		}
 	}
+	if (restore && restore->path && !cJSON_AddStringToObject(b, "savepointPath", restore->path))
+		goto oom;
+	if (restore && restore->allow_non_restored &&
+	    !cJSON_AddBoolToObject(b, "allowNonRestoredState", true))
+		goto oom;
+	if (restore && restore->mode && !cJSON_AddStringToObject(b, "restoreMode", restore->mode))
+		goto oom;
 	*out = cJSON_PrintUnformatted(b);
 	if (!*out)
 		goto oom;
@@ -896,4 +903,91 @@ int cl_run_body(char *const *args, size_t nargs, int parallelism, const char *co
 oom:
 	cJSON_Delete(b);
 	return cm_err_set(err, rc, "out of memory building the run request");
+}
+
+/* The text of b, which is deleted; 0 or FL_ENOMEM. */
+static int print_body(cJSON *b, bool ok, char **out, cm_err *err)
+{
+	*out = ok && b ? cJSON_PrintUnformatted(b) : NULL;
+	cJSON_Delete(b);
+	return *out ? 0 : cm_err_set(err, FL_ENOMEM, "out of memory building the request");
+}
+
+int cl_savepoint_body(const char *target, char **out, cm_err *err)
+{
+	cJSON *b = cJSON_CreateObject();
+	bool ok = b && (!target || cJSON_AddStringToObject(b, "target-directory", target)) &&
+		  cJSON_AddBoolToObject(b, "cancel-job", false);
+	return print_body(b, ok, out, err);
+}
+
+int cl_dispose_body(const char *path, char **out, cm_err *err)
+{
+	cJSON *b = cJSON_CreateObject();
+	bool ok = b && cJSON_AddStringToObject(b, "savepoint-path", path);
+	return print_body(b, ok, out, err);
+}
+
+int cl_reply_trigger(const char *body, size_t len, char id[CL_JOB_ID_LEN + 1], cm_err *err)
+{
+	cJSON *j = parse_object(body, len, err);
+	if (!j)
+		return FL_EPROTO;
+	int rc = 0;
+	char sb[SHOWN + 4];
+	const char *rid = str_member(j, "request-id");
+	if (!rid)
+		rc = cm_err_set(err, FL_EPROTO, "the reply has no \"request-id\"");
+	else if (!cl_job_id_valid(rid))
+		rc = cm_err_set(err, FL_EPROTO,
+				"the reply's request-id '%s' is not 32 hexadecimal digits",
+				shown(rid, sb));
+	else
+		memcpy(id, rid, CL_JOB_ID_LEN + 1);
+	cJSON_Delete(j);
+	return rc;
+}
+
+/* A completed operation's outcome into out. Returns 0 or FL_EPROTO. */
+static int read_outcome(const cJSON *op, cl_operation *out, cm_err *err)
+{
+	if (op && !cJSON_IsObject(op))
+		return cm_err_set(err, FL_EPROTO, "the reply's \"operation\" is not an object");
+	const cJSON *cause = cJSON_GetObjectItemCaseSensitive(op, "failure-cause");
+	out->done = true;
+	if (cause && !cJSON_IsNull(cause)) {
+		out->failed = true;
+		const char *t = str_member(cause, "stack-trace");
+		if (!t || !*t)
+			t = str_member(cause, "class");
+		if (!t || !*t)
+			t = "the JobManager gave no cause";
+		cl_clean(out->text, sizeof(out->text), t, strlen(t), true);
+		return 0;
+	}
+	const char *loc = str_member(op, "location");
+	if (loc)
+		cl_clean(out->text, sizeof(out->text), loc, strlen(loc), false);
+	return 0;
+}
+
+int cl_reply_operation(const char *body, size_t len, cl_operation *out, cm_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	cJSON *j = parse_object(body, len, err);
+	if (!j)
+		return FL_EPROTO;
+	int rc = 0;
+	char sb[SHOWN + 4];
+	const char *id = str_member(cJSON_GetObjectItemCaseSensitive(j, "status"), "id");
+	if (!id)
+		rc = cm_err_set(err, FL_EPROTO, "the reply has no \"status\": {\"id\"}");
+	else if (strcmp(id, "COMPLETED") == 0)
+		rc = read_outcome(cJSON_GetObjectItemCaseSensitive(j, "operation"), out, err);
+	else if (strcmp(id, "IN_PROGRESS") != 0)
+		rc = cm_err_set(err, FL_EPROTO,
+				"the operation's status '%s' is neither IN_PROGRESS nor COMPLETED",
+				shown(id, sb));
+	cJSON_Delete(j);
+	return rc;
 }

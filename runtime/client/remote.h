@@ -24,6 +24,12 @@
  *   GET  /jobs/<jobid>/exceptions  {"root-exception": "..."} (Flink 1.x) or
  *                               {"exceptionHistory": {"entries": [{"exceptionName",
  *                               "stacktrace"}]}} (both Flink 2.x)
+ *   POST /jobs/<jobid>/savepoints, POST /savepoint-disposal
+ *                              {"request-id": "<32 hex>"}
+ *   GET  /jobs/<jobid>/savepoints/<id>, GET /savepoint-disposal/<id>
+ *                              {"status": {"id": "IN_PROGRESS" | "COMPLETED"},
+ *                               "operation": {"location": "..."} or
+ *                               {"failure-cause": {"class", "stack-trace"}}}
  *   any error                  {"errors": ["...", ...]}
  *
  * Threads: every function is reentrant; none keeps state.
@@ -227,15 +233,49 @@ void cl_human(uint64_t v, char *buf, size_t cap);
  */
 void cl_progress_line(const cl_job *j, char *buf, size_t cap);
 
+/* What a run starts from (Flink's SavepointRestoreSettings). */
+typedef struct cl_restore {
+	const char *path;	 /* savepoint or checkpoint; NULL: none */
+	bool allow_non_restored; /* its state of operators the job lacks may be skipped */
+	const char *mode;	 /* CLAIM or NO_CLAIM; NULL: the cluster's default */
+} cl_restore;
+
 /*
  * The body of POST /jars/<jarid>/run (Flink 2.x's JarRunRequestBody):
  * {"programArgsList": [args...], "parallelism": N (when > 0),
  * "flinkConfiguration": {key: value, ...} (when nconf > 0, each conf[i] a
- * "key=value" split at its first '=')}. *out is malloc'd text. Returns 0,
- * FL_EINVAL (an assignment without '=') or FL_ENOMEM.
+ * "key=value" split at its first '='), "savepointPath", "allowNonRestoredState"
+ * and "restoreMode" (those restore (may be NULL) sets)}. *out is malloc'd
+ * text. Returns 0, FL_EINVAL (an assignment without '=') or FL_ENOMEM.
  */
 int cl_run_body(char *const *args, size_t nargs, int parallelism, const char *const *conf,
-		size_t nconf, char **out, cm_err *err);
+		size_t nconf, const cl_restore *restore, char **out, cm_err *err);
+
+/* The body of POST /jobs/<jobid>/savepoints: {"target-directory": target
+ * (when not NULL), "cancel-job": false}. 0 or FL_ENOMEM. */
+int cl_savepoint_body(const char *target, char **out, cm_err *err);
+/* The body of POST /savepoint-disposal: {"savepoint-path": path}. 0 or
+ * FL_ENOMEM. */
+int cl_dispose_body(const char *path, char **out, cm_err *err);
+
+/* The trigger id of an asynchronous operation's start: "request-id", 32
+ * hexadecimal digits. Returns 0 or FL_EPROTO. */
+int cl_reply_trigger(const char *body, size_t len, char id[CL_JOB_ID_LEN + 1], cm_err *err);
+
+/* How an asynchronous operation (a savepoint, a disposal) stands. */
+typedef struct cl_operation {
+	bool done;	 /* COMPLETED */
+	bool failed;	 /* it has a failure-cause */
+	char text[4096]; /* the location, or the cause (several lines), cleaned */
+} cl_operation;
+
+/*
+ * An operation's status: "status"."id" IN_PROGRESS or COMPLETED; when
+ * completed, "operation"."failure-cause" (its "stack-trace", else its
+ * "class") or else "operation"."location" (may be absent: a disposal has
+ * none). Returns 0 or FL_EPROTO.
+ */
+int cl_reply_operation(const char *body, size_t len, cl_operation *out, cm_err *err);
 
 /* Copies at most cap - 1 bytes of s into out, control characters (but
  * newline and tab when keep_lines) replaced by '?', never cutting a UTF-8

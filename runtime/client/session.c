@@ -385,8 +385,8 @@ int cl_session_run(const cl_session *s, const cl_submit *job)
 {
 	cm_err e = {0};
 	char *body = NULL;
-	if (cl_run_body(job->args, job->nargs, job->parallelism, job->conf, job->nconf, &body,
-			&e) != 0) {
+	if (cl_run_body(job->args, job->nargs, job->parallelism, job->conf, job->nconf,
+			&job->restore, &body, &e) != 0) {
 		cl_say("flinc: %s", e.msg);
 		return CL_EXIT_USAGE;
 	}
@@ -549,5 +549,190 @@ int cl_session_cancel(const cl_session *s, const char *job_id)
 		fflush(stdout);
 	}
 	cl_http_free(h);
+	return code;
+}
+
+/* ---------------------------------------------------------- operations */
+
+/*
+ * Starts an asynchronous operation (POST start with body) and polls its
+ * status (GET status_prefix/<trigger id>) until it completed, retrying a
+ * JobManager that does not answer, for client.timeout at most. Returns 0
+ * with *op, or the exit status (reported; `what` names the operation).
+ */
+static int run_operation(const cl_session *s, cl_http *h, const char *start, const char *body,
+			 const char *status_prefix, const char *what, cl_operation *op)
+{
+	cl_reply r;
+	cm_err e = {0};
+	int rc = cl_http_call(h, "POST", start, body, &r, &e);
+	if (rc != 0)
+		return failed(s, rc, &e);
+	if (!ok_status(r.status)) {
+		int code = refused(h, what, &r);
+		cl_reply_fini(&r);
+		return code;
+	}
+	char id[CL_JOB_ID_LEN + 1];
+	rc = cl_reply_trigger(r.body, r.len, id, &e);
+	cl_reply_fini(&r);
+	if (rc != 0)
+		return unusable(h, what, &e);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", status_prefix, id);
+	waker w = {.mu = PTHREAD_MUTEX_INITIALIZER, .woken = false};
+	if (cm_cond_init(&w.cv) != 0) {
+		cl_say("flinc: out of memory");
+		return CL_EXIT_JOB;
+	}
+	if (s->cancel)
+		cm_cancel_watch(s->cancel, wake, &w);
+	int64_t deadline = cm_now_ms() + s->timeout_ms, pause = 20;
+	int code = -1;
+	while (code < 0) {
+		rc = cl_http_call(h, "GET", path, NULL, &r, &e);
+		bool transient = rc == FL_EIO || rc == FL_ETIMEDOUT;
+		if (rc == 0 && r.status >= 500) {
+			transient = true;
+			snprintf(e.msg, sizeof(e.msg), "the JobManager at %s answered HTTP %ld",
+				 s->addr.shown, r.status);
+			cl_reply_fini(&r);
+		}
+		if (rc != 0 && rc != FL_ECANCELED && !transient) {
+			code = failed(s, rc, &e);
+			break;
+		}
+		if (rc == 0 && !transient) {
+			if (!ok_status(r.status)) {
+				code = refused(h, what, &r);
+				cl_reply_fini(&r);
+				break;
+			}
+			int prc = cl_reply_operation(r.body, r.len, op, &e);
+			cl_reply_fini(&r);
+			if (prc != 0) {
+				code = unusable(h, what, &e);
+				break;
+			}
+			if (op->done) {
+				code = 0;
+				break;
+			}
+		}
+		if (rc == FL_ECANCELED || interrupted(s)) {
+			int sig = the_signal(s);
+			cl_say("Interrupted by %s: exiting; %s goes on on the cluster (trigger id %s)",
+			       signal_name(sig), what, id);
+			code = 128 + sig;
+		} else if (cm_now_ms() >= deadline) {
+			cl_say("flinc: %s: no outcome from the JobManager at %s within "
+			       "client.timeout (%lld ms)%s%s; it may still complete",
+			       what, s->addr.shown, (long long)s->timeout_ms, transient ? ": " : "",
+			       transient ? e.msg : "");
+			code = CL_EXIT_UNREACHABLE;
+		} else {
+			nap(&w, pause);
+			pause = pause * 2 < CL_POLL_MS ? pause * 2 : CL_POLL_MS;
+		}
+	}
+	if (s->cancel)
+		cm_cancel_unwatch(s->cancel);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	return code;
+}
+
+/* Prints a line of the savepoint command on stdout, as Flink's CLI does. */
+static void out_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out_line(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+int cl_session_savepoint(const cl_session *s, const char *job_id, const char *target)
+{
+	cm_err e = {0};
+	if (!cl_job_id_valid(job_id)) {
+		cl_job_id_refuse(job_id, &e);
+		cl_say("flinc: %s", e.msg);
+		return CL_EXIT_USAGE;
+	}
+	char *body = NULL;
+	if (cl_savepoint_body(target, &body, &e) != 0) {
+		cl_say("flinc: %s", e.msg);
+		return CL_EXIT_JOB;
+	}
+	cl_http *h = NULL;
+	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
+		cl_say("flinc: %s", e.msg);
+		free(body);
+		return CL_EXIT_JOB;
+	}
+	out_line("Triggering savepoint for job %s.", job_id);
+	out_line("Waiting for response...");
+	char start[128], what[128];
+	snprintf(start, sizeof(start), "/jobs/%s/savepoints", job_id);
+	snprintf(what, sizeof(what), "the savepoint of job %s", job_id);
+	cl_operation *op = malloc(sizeof(*op));
+	int code = op ? run_operation(s, h, start, body, start, what, op) : CL_EXIT_JOB;
+	if (!op) {
+		cl_say("flinc: out of memory");
+	} else if (code == 0 && op->failed) {
+		say_lines("flinc: Triggering a savepoint for the job failed: ", op->text, CAUSE_LINES);
+		code = CL_EXIT_JOB;
+	} else if (code == 0) {
+		out_line("Savepoint completed. Path: %s", op->text);
+		out_line("You can resume your program from this savepoint with the run command.");
+	}
+	free(op);
+	cl_http_free(h);
+	free(body);
+	return code;
+}
+
+int cl_session_dispose(const cl_session *s, const char *path)
+{
+	cm_err e = {0};
+	char *body = NULL;
+	if (cl_dispose_body(path, &body, &e) != 0) {
+		cl_say("flinc: %s", e.msg);
+		return CL_EXIT_JOB;
+	}
+	cl_http *h = NULL;
+	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
+		cl_say("flinc: %s", e.msg);
+		free(body);
+		return CL_EXIT_JOB;
+	}
+	/* The path as given; cleaned for the terminal. */
+	char shown[600];
+	cl_clean(shown, sizeof(shown), path, strlen(path), false);
+	out_line("Disposing savepoint '%s'.", shown);
+	out_line("Waiting for response...");
+	char what[700];
+	snprintf(what, sizeof(what), "disposing savepoint '%s'", shown);
+	cl_operation *op = malloc(sizeof(*op));
+	int code = op ? run_operation(s, h, "/savepoint-disposal", body, "/savepoint-disposal",
+				      what, op)
+		      : CL_EXIT_JOB;
+	if (!op) {
+		cl_say("flinc: out of memory");
+	} else if (code == 0 && op->failed) {
+		char prefix[700];
+		snprintf(prefix, sizeof(prefix), "flinc: Disposing the savepoint '%s' failed: ",
+			 shown);
+		say_lines(prefix, op->text, CAUSE_LINES);
+		code = CL_EXIT_JOB;
+	} else if (code == 0) {
+		out_line("Savepoint '%s' disposed.", shown);
+	}
+	free(op);
+	cl_http_free(h);
+	free(body);
 	return code;
 }

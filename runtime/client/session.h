@@ -7,13 +7,17 @@
  *                      follow it (GET /jobs/<jobid> every 500 ms) to its end
  *   cl_session_list    GET /jobs/overview, printed as `flink list` does
  *   cl_session_cancel  PATCH /jobs/<jobid>?mode=cancel
+ *   cl_session_savepoint  POST /jobs/<jobid>/savepoints, then its status
+ *                      until it completed
+ *   cl_session_dispose POST /savepoint-disposal, then its status until it
+ *                      completed
  *
  * Each returns the process exit status (the CL_EXIT_* of remote.h, or
  * 128 + N after signal N) after printing what Flink's client prints:
  * run's lines on stderr ("Job has been submitted with JobID <id>", progress
  * lines, and a final line, always last, that says how the job ended, as a
- * local run does); list's and cancel's output on stdout; errors on stderr,
- * prefixed "flinc: ", naming the JobManager's address.
+ * local run does); list's, cancel's and savepoint's output on stdout; errors
+ * on stderr, prefixed "flinc: ", naming the JobManager's address.
  *
  * Interruption: the caller's cancel token (requested by its signal thread
  * on SIGINT, SIGTERM or SIGHUP, with the signal's number in *signal)
@@ -58,6 +62,7 @@ typedef struct cl_submit {
 	size_t nconf;
 	bool detached; /* return once submitted */
 	bool sae;      /* cancel the job when interrupted while attached */
+	cl_restore restore; /* -s, -n, -rm: sent with the run */
 } cl_submit;
 
 /* The poll interval of an attached run. */
@@ -68,6 +73,23 @@ int cl_session_run(const cl_session *s, const cl_submit *job);
 int cl_session_list(const cl_session *s, unsigned sections);
 /* job_id is checked (cl_job_id_valid) before anything is sent. */
 int cl_session_cancel(const cl_session *s, const char *job_id);
+/*
+ * Flink's `savepoint JOBID [TARGET]`: prints "Triggering savepoint for job
+ * <id>.", "Waiting for response...", then "Savepoint completed. Path:
+ * <location>" and "You can resume your program from this savepoint with
+ * the run command." (exit 0), or the cause on stderr (exit 1). target may
+ * be NULL (the cluster's state.savepoints.dir). It waits client.timeout at
+ * most; an interruption leaves the savepoint going on.
+ */
+int cl_session_savepoint(const cl_session *s, const char *job_id, const char *target);
+/*
+ * Flink's `savepoint --dispose PATH`: prints "Disposing savepoint
+ * '<path>'.", "Waiting for response...", then "Savepoint '<path>'
+ * disposed." (exit 0), or "Disposing the savepoint '<path>' failed" with
+ * the JobManager's cause on stderr (exit 1). path is the JobManager's to
+ * check. Waits as cl_session_savepoint does.
+ */
+int cl_session_dispose(const cl_session *s, const char *path);
 
 /* One line on stderr with one write(2), mirrored into the client's log
  * file when it has one (cli.c); lines of other threads never interleave. */

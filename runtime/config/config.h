@@ -69,6 +69,7 @@
 #define CFG_CKP_INCREMENTAL "execution.checkpointing.incremental"
 #define CFG_SAVEPOINT_PATH "execution.savepoint.path"
 #define CFG_SAVEPOINT_IGNORE_UNCLAIMED "execution.savepoint.ignore-unclaimed-state"
+#define CFG_SAVEPOINT_RESTORE_MODE "execution.savepoint-restore-mode"
 #define CFG_STATE_BACKEND "state.backend.type"
 #define CFG_STATE_LOCAL_DIRS "taskmanager.state.local.root-dirs"
 #define CFG_MANAGED_SIZE "taskmanager.memory.managed.size"

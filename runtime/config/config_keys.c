@@ -31,6 +31,9 @@ static const char *const ha_types[] = {"NONE", "KUBERNETES", "ZOOKEEPER", NULL};
 static const char *const ckp_retentions[] = {
     "NO_EXTERNALIZED_CHECKPOINTS", "DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION", NULL};
 static const char *const ckp_modes[] = {"EXACTLY_ONCE", "AT_LEAST_ONCE", NULL};
+/* Flink's RecoveryClaimMode without LEGACY (deprecated since Flink 1.19; flinc
+ * has never had its semantics). */
+static const char *const restore_modes[] = {"NO_CLAIM", "CLAIM", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
 static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
 /* Keyed-state backends (runtime/state/backend.h); Flink's "rocksdb" is
@@ -247,6 +250,10 @@ static const struct cfg_key keys[] = {
     BOOL(CFG_SAVEPOINT_IGNORE_UNCLAIMED, "false",
 	 "Whether a restore may skip state of operators the job no longer has "
 	 "(--allowNonRestoredState)."),
+    ENUM(CFG_SAVEPOINT_RESTORE_MODE, "NO_CLAIM", restore_modes,
+	 "Who owns the files of the savepoint or checkpoint a job starts from: NO_CLAIM (the "
+	 "user: the job never deletes them) or CLAIM (the job, which deletes it once newer "
+	 "checkpoints subsume it) (--restoreMode)."),
     ENUM(CFG_STATE_BACKEND, "hashmap", state_backends,
 	 "Keyed-state backend: hashmap (on the heap) or lmdb (LMDB files behind a write cache)."),
     STRING(CFG_STATE_LOCAL_DIRS, "",

@@ -1158,6 +1158,7 @@ bool ds_free(ds_dispatcher *d, int64_t wait_ms)
 	ds_cancel_all(d);
 	if (!ds_wait(d, wait_ms))
 		return false;
+	ds_dispose_fini(d);
 	while (d->jobs) {
 		struct ds_job *j = d->jobs;
 		d->jobs = j->next;

@@ -110,7 +110,40 @@ struct ds_dispatcher {
 	size_t njobs;
 	int runs; /* main() threads running */
 	bool stopping;
+	/* Savepoint disposals asked for through the REST API (mu), newest
+	 * first, at most DS_MAX_DISPOSALS; done one at a time, in order, by a
+	 * worker thread that runs while some are waiting
+	 * (dispatcher_dispose.c). */
+	struct ds_dispose_op *disposals;
+	int ndisposals;
+	bool dispose_worker_running, dispose_worker_started;
+	pthread_t dispose_worker;
 };
+
+/* Savepoint disposals kept (Flink's completed-operation cache) and, of them,
+ * waiting or in progress at most. */
+#define DS_MAX_DISPOSALS 64
+
+/* A savepoint disposal (POST /savepoint-disposal). */
+struct ds_dispose_op {
+	struct ds_dispose_op *next;
+	char id[33]; /* the trigger id */
+	bool started, done;
+	int rc;			     /* when done: 0, or cp_dispose's error */
+	char result[CM_ERR_MSG_MAX]; /* why it failed */
+	char path[4096];
+};
+
+/* Starts disposing the savepoint at path (cp_dispose, on the disposal
+ * worker); trigger_id names the new operation. Returns 0, FL_EINVAL (no
+ * path, or too long), FL_ERANGE (DS_MAX_DISPOSALS waiting already),
+ * FL_ECANCELED (the Dispatcher is stopping) or FL_ENOMEM, with err. */
+int ds_dispose(ds_dispatcher *d, const char *path, char trigger_id[33], cm_err *err);
+/* A copy of disposal id. Returns 0 or FL_ENOENT. */
+int ds_dispose_status(ds_dispatcher *d, const char *id, struct ds_dispose_op *out);
+/* Waits for the disposal worker (those not started fail: the JobManager is
+ * shutting down) and frees the operations. After ds_cancel_all. */
+void ds_dispose_fini(ds_dispatcher *d);
 
 /* Finds job id and takes a reference (mu not held). NULL if unknown. */
 struct ds_job *ds_job_get(ds_dispatcher *d, const char *id);

@@ -667,6 +667,16 @@ static int h_job_stop(void *arg, const rest_request *req, rest_response *resp)
 	return savepoint_request(arg, req, resp, "targetDirectory", NULL, true);
 }
 
+/* Flink's failure-cause of an asynchronous operation, as a savepoint's and a
+ * disposal's status show it. */
+static void add_failure_cause(cJSON *oper, const char *cls, const char *why)
+{
+	cJSON *f = cJSON_AddObjectToObject(oper, "failure-cause");
+	cJSON_AddStringToObject(f, "class", cls);
+	cJSON_AddStringToObject(f, "stack-trace", why);
+	cJSON_AddStringToObject(f, "serialized-throwable", "");
+}
+
 static int h_savepoint_status(void *arg, const rest_request *req, rest_response *resp)
 {
 	ds_dispatcher *d = arg;
@@ -691,12 +701,69 @@ static int h_savepoint_status(void *arg, const rest_request *req, rest_response 
 			snprintf(loc, sizeof(loc), "file:%s", op.result);
 			cJSON_AddStringToObject(oper, "location", loc);
 		} else {
-			cJSON *f = cJSON_AddObjectToObject(oper, "failure-cause");
-			cJSON_AddStringToObject(f, "class", "flinc.SavepointFailure");
-			cJSON_AddStringToObject(f, "stack-trace", op.result);
-			cJSON_AddStringToObject(f, "serialized-throwable", "");
+			add_failure_cause(oper, "flinc.SavepointFailure", op.result);
 		}
 	}
+	return rest_json(resp, 200, o);
+}
+
+/* ---- savepoint disposal (Flink's SavepointDisposalHandlers) */
+
+static int h_dispose_trigger(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	cJSON *body = req->body_len > 0
+			  ? cJSON_ParseWithLength((const char *)req->body, req->body_len)
+			  : NULL;
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(body, "savepoint-path");
+	char id[33];
+	cm_err err = {0};
+	int rc;
+	if (!body || !cJSON_IsObject(body)) {
+		rc = rest_error(resp, 400,
+				"Request body is not a JSON object with savepoint-path (Flink's "
+				"SavepointDisposalRequest)");
+	} else if (!cJSON_IsString(path) || !path->valuestring[0]) {
+		rc = rest_error(resp, 400, "savepoint-path must be a non-empty string");
+	} else if ((rc = ds_dispose(d, path->valuestring, id, &err)) == 0) {
+		/* How it ends, the operation's status says (Flink answers 202 for a
+		 * path that turns out not to be a savepoint too). */
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "request-id", id);
+		rc = rest_json(resp, 202, o);
+	} else if (rc != FL_ENOMEM) {
+		rc = rest_error(resp,
+				rc == FL_EINVAL	  ? 400
+				: rc == FL_ERANGE ? 429
+						  : 503,
+				"%s", err.msg);
+	}
+	cJSON_Delete(body);
+	return rc;
+}
+
+static int h_dispose_status(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	const char *tid = rest_param(req, "triggerid");
+	struct ds_dispose_op *op = malloc(sizeof(*op));
+	if (!op)
+		return FL_ENOMEM;
+	if (ds_dispose_status(d, tid ? tid : "", op) != 0) {
+		free(op);
+		return rest_error(resp, 404,
+				  "There is no savepoint disposal operation with triggerId=%.64s.",
+				  tid ? tid : "");
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *st = cJSON_AddObjectToObject(o, "status");
+	cJSON_AddStringToObject(st, "id", op->done ? "COMPLETED" : "IN_PROGRESS");
+	if (op->done) {
+		cJSON *oper = cJSON_AddObjectToObject(o, "operation");
+		if (op->rc != 0)
+			add_failure_cause(oper, "flinc.SavepointDisposalFailure", op->result);
+	}
+	free(op);
 	return rest_json(resp, 200, o);
 }
 
@@ -1022,6 +1089,49 @@ static void jar_request_fini(struct jar_request *q)
 	cJSON_Delete(q->body);
 }
 
+/* Flink's restore settings of a run (JarRunRequestBody): savepointPath,
+ * allowNonRestoredState and restoreMode (or claimMode, Flink 2's name, which
+ * wins when both are given) into the run's configuration, over what
+ * flinkConfiguration set. An empty savepointPath is none, as in Flink.
+ * Returns 0 (*refused false), 0 with *refused and a 400 answer naming the
+ * field in resp, or FL_ENOMEM. */
+static int restore_settings(struct jar_request *q, rest_response *resp, bool *refused)
+{
+	*refused = true;
+	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(q->body, "savepointPath");
+	const cJSON *anrs = cJSON_GetObjectItemCaseSensitive(q->body, "allowNonRestoredState");
+	cm_err err = {0};
+	if (sp && !cJSON_IsNull(sp)) {
+		if (!cJSON_IsString(sp))
+			return rest_error(resp, 400,
+					  "savepointPath must be a string: the savepoint or "
+					  "checkpoint to start the job from");
+		if (sp->valuestring[0] &&
+		    cfg_set(q->config, CFG_SAVEPOINT_PATH, sp->valuestring, &err) != 0)
+			return rest_error(resp, 400, "savepointPath: %s", err.msg);
+	}
+	if (anrs && !cJSON_IsNull(anrs)) {
+		if (!cJSON_IsBool(anrs))
+			return rest_error(resp, 400, "allowNonRestoredState must be true or false");
+		if (cfg_set(q->config, CFG_SAVEPOINT_IGNORE_UNCLAIMED,
+			    cJSON_IsTrue(anrs) ? "true" : "false", &err) != 0)
+			return rest_error(resp, 400, "allowNonRestoredState: %s", err.msg);
+	}
+	static const char *const modes[] = {"restoreMode", "claimMode"};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(*modes); i++) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(q->body, modes[i]);
+		if (!m || cJSON_IsNull(m))
+			continue;
+		if (!cJSON_IsString(m))
+			return rest_error(resp, 400, "%s must be a string: CLAIM or NO_CLAIM",
+					  modes[i]);
+		if (cfg_set(q->config, CFG_SAVEPOINT_RESTORE_MODE, m->valuestring, &err) != 0)
+			return rest_error(resp, 400, "%s: %s", modes[i], err.msg);
+	}
+	*refused = false;
+	return 0;
+}
+
 /* Parses req into q. Returns 0 (q filled; *answered false), 0 with
  * *answered true when the request was refused with a 4xx answer in resp,
  * or FL_ENOMEM. q is to be finished in every case. */
@@ -1041,11 +1151,8 @@ static int jar_request_parse(ds_dispatcher *d, const rest_request *req, rest_res
 	const cJSON *str = cJSON_GetObjectItemCaseSensitive(q->body, "programArgs");
 	const cJSON *par = cJSON_GetObjectItemCaseSensitive(q->body, "parallelism");
 	const cJSON *conf = cJSON_GetObjectItemCaseSensitive(q->body, "flinkConfiguration");
-	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(q->body, "savepointPath");
 	const cJSON *jid = cJSON_GetObjectItemCaseSensitive(q->body, "jobId");
 	cm_err err = {0};
-	if (sp && !cJSON_IsNull(sp))
-		return rest_error(resp, 400, "savepointPath: savepoints are not supported yet");
 	if (jid && !cJSON_IsNull(jid)) {
 		if (!cJSON_IsString(jid) || !valid_job_id(jid->valuestring))
 			return rest_error(resp, 400, "jobId must be a job id of 32 hex digits");
@@ -1105,6 +1212,10 @@ static int jar_request_parse(ds_dispatcher *d, const rest_request *req, rest_res
 	}
 	if (pv[0] && cfg_set(q->config, CFG_PARALLELISM, pv, &err) != 0)
 		return rest_error(resp, 400, "parallelism: %s", err.msg);
+	bool refused;
+	int rc = restore_settings(q, resp, &refused);
+	if (rc || refused)
+		return rc;
 	*answered = false;
 	return 0;
 }
@@ -2324,6 +2435,8 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 	    {"POST", "/jobs/:jobid/savepoints", h_savepoint_trigger},
 	    {"GET", "/jobs/:jobid/savepoints/:triggerid", h_savepoint_status},
 	    {"POST", "/jobs/:jobid/stop", h_job_stop},
+	    {"POST", "/savepoint-disposal", h_dispose_trigger},
+	    {"GET", "/savepoint-disposal/:triggerid", h_dispose_status},
 	    {"GET", "/taskmanagers", h_taskmanagers},
 	    {"GET", "/taskmanagers/:taskmanagerid", h_taskmanager},
 	    {"GET", "/jobmanager/config", h_jm_config},

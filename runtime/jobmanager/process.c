@@ -145,12 +145,15 @@ static void *signal_main(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: flinc-jobmanager [--config FILE] [-D key=value]... [--application JOB.so "
-		"[-- job args]]\n"
+		"Usage: flinc-jobmanager [--config FILE] [-D key=value]... [-s PATH [-n] [-rm "
+		"CLAIM|NO_CLAIM]]\n"
+		"                        [--application JOB.so [-- job args]]\n"
 		"\n"
 		"Without --application: a session cluster; jobs are submitted through the REST\n"
 		"API on rest.port (flinc run -m HOST:PORT JOB.so). With --application: runs the\n"
-		"job's main() here and exits with its result.\n"
+		"job's main() here and exits with its result; -s/--fromSavepoint starts it from\n"
+		"a savepoint, -n/--allowNonRestoredState skips state of operators it no longer\n"
+		"has, -rm/--restoreMode says whether it takes over the savepoint's files.\n"
 		"TaskManagers register at jobmanager.rpc.port (default 6123).\n");
 }
 

@@ -84,11 +84,117 @@ check "an unknown trigger id: 404" test "$CODE" = 404
 api POST "/jobs/$JOB/savepoints" -H 'Content-Type: application/json' -d '{"formatType": "ZIP"}'
 check "a bad formatType: 400" test "$CODE" = 400
 
+# flinc's own savepoint command: Flink's lines on stdout.
+# cli TAG ARGS...: flinc ARGS, stdout/stderr in $WORK/TAG.out/.err, exit in RC.
+cli() {
+	local tag=$1
+	shift
+	RC=0
+	timeout -k 10 120 "$FLINC" "$@" </dev/null >"$WORK/$tag.out" 2>"$WORK/$tag.err" || RC=$?
+}
+cli savepoint savepoint -m "127.0.0.1:$REST_PORT" "$JOB" "$SP_DIR"
+CLI_SP=$(sed -n 's/^Savepoint completed\. Path: file:\(.*\)$/\1/p' "$WORK/savepoint.out")
+if [ "$RC" = 0 ] && [ "$(head -n 2 "$WORK/savepoint.out")" = "Triggering savepoint for job $JOB.
+Waiting for response..." ] && [ -s "$CLI_SP/_metadata" ] &&
+	grep -qx 'You can resume your program from this savepoint with the run command.' "$WORK/savepoint.out"; then
+	pass "flinc savepoint JOBID DIR: Flink's lines, 'Savepoint completed. Path: file:$CLI_SP'"
+else
+	fail "flinc savepoint $JOB (exit $RC)" "$(cat "$WORK/savepoint.out" "$WORK/savepoint.err" | head -n 20)"
+fi
+
 api PATCH "/jobs/$JOB?mode=cancel"
 wait_state "$JOB" CANCELED 20 || fail "the checkpointed job did not cancel: $STATE"
 check "cancelled without externalized checkpoints: its checkpoints are gone" \
 	test ! -e "$CKP_DIR/$JOB"
 check "the savepoint stays" test -s "$SP/_metadata"
+
+# ------------------------------------------------- disposing savepoints
+# dispose PATH [PREFIX]: POST PREFIX/savepoint-disposal, then its status
+# until COMPLETED (10 s); the trigger's code in DCODE, its id in DTRIGGER,
+# the last status in api.out.
+dispose() {
+	api POST "${2:-}/savepoint-disposal" -H 'Content-Type: application/json' \
+		-d "$(jq -n --arg p "$1" '{"savepoint-path": $p}')"
+	DCODE=$CODE
+	DTRIGGER=$(json '."request-id"')
+	for _ in $(seq 100); do
+		api GET "${2:-}/savepoint-disposal/$DTRIGGER"
+		[ "$(json .status.id)" = COMPLETED ] && break
+		sleep 0.1
+	done
+}
+# failure_cause: the failure-cause's stack-trace of the last status.
+failure_cause() { json '.operation."failure-cause"."stack-trace" // ""'; }
+touch "$SP/notes.txt" # not flinc's: stays, and so does the directory
+dispose "$SP" /v1
+if [ "$DCODE" = 202 ] && [ ${#DTRIGGER} = 32 ] && [ "$(json .status.id)" = COMPLETED ] &&
+	[ "$(json '.operation | has("failure-cause")')" = false ] && [ ! -e "$SP/_metadata" ] &&
+	[ -z "$(find "$SP" -name '*.state')" ] && [ -e "$SP/notes.txt" ]; then
+	pass "POST /v1/savepoint-disposal: 202, COMPLETED; _metadata and state files removed, a file flinc did not write kept with the directory"
+else
+	fail "disposing $SP: $DCODE" "$(cat "$WORK/api.out")" "$(ls -la "$SP" 2>&1)"
+fi
+grep -q "kept the directory: it holds 1 other entry flinc did not write (e.g. 'notes.txt')" "$WORK/jm.log" &&
+	pass "the JobManager's log says why the directory stays" || fail "no line about the kept directory in the JobManager's log"
+dispose "$SP"
+if [ "$DCODE" = 202 ] && [ "$(json .status.id)" = COMPLETED ] && failure_cause | grep -qF "$SP" &&
+	failure_cause | grep -q "no _metadata" && [ "$(json '.operation."failure-cause".class')" = flinc.SavepointDisposalFailure ] &&
+	[ -e "$SP/notes.txt" ]; then
+	pass "disposing a directory without _metadata: 202, then a failure-cause naming the path and why; nothing deleted"
+else
+	fail "disposing $SP again: $DCODE" "$(cat "$WORK/api.out")"
+fi
+dispose "$WORK/no-such-savepoint"
+failure_cause | grep -qF "'$WORK/no-such-savepoint': No such file or directory" &&
+	pass "disposing a missing path: the failure-cause names it" || fail "a missing path" "$(cat "$WORK/api.out")"
+mkdir -p "$WORK/fake-sp"
+printf 'FLCKMETA-but-not-really' >"$WORK/fake-sp/_metadata"
+touch "$WORK/fake-sp/precious.state"
+dispose "$WORK/fake-sp/_metadata"
+failure_cause | grep -q "nothing was deleted" && [ -e "$WORK/fake-sp/precious.state" ] && [ -e "$WORK/fake-sp/_metadata" ] &&
+	pass "a damaged _metadata: refused, nothing deleted" || fail "a damaged _metadata" "$(cat "$WORK/api.out")"
+# Disposals asked for in a row queue on the one worker; each keeps its own
+# outcome.
+ids=()
+for k in 1 2 3 4 5 6; do
+	api POST /savepoint-disposal -H 'Content-Type: application/json' -d "{\"savepoint-path\": \"$WORK/gone-$k\"}"
+	ids+=("$(json '."request-id"')")
+done
+ok=true
+for k in 1 2 3 4 5 6; do
+	for _ in $(seq 100); do
+		api GET "/savepoint-disposal/${ids[$((k - 1))]}"
+		[ "$(json .status.id)" = COMPLETED ] && break
+		sleep 0.05
+	done
+	failure_cause | grep -qF "'$WORK/gone-$k': No such file" || ok=false
+done
+[ "$ok" = true ] && pass "six disposals in a row: each completes with its own cause" ||
+	fail "disposals in a row" "$(cat "$WORK/api.out")"
+for body in '' '{}' '{"savepoint-path": ""}' '{"savepoint-path": 7}' '[1]'; do
+	api POST /savepoint-disposal -H 'Content-Type: application/json' -d "$body"
+	[ "$CODE" = 400 ] && json '.errors[0]' | grep -q savepoint-path ||
+		fail "POST /savepoint-disposal with '$body': $CODE" "$(cat "$WORK/api.out")"
+done
+pass "POST /savepoint-disposal without a savepoint-path string: 400 naming it"
+api GET /savepoint-disposal/0123456789abcdef0123456789abcdef
+[ "$CODE" = 404 ] && json '.errors[0]' | grep -q 'no savepoint disposal operation' &&
+	pass "an unknown disposal trigger id: 404" || fail "unknown disposal trigger: $CODE" "$(cat "$WORK/api.out")"
+# flinc savepoint --dispose: Flink's lines, or the cause and exit 1.
+cli dispose savepoint -m "127.0.0.1:$REST_PORT" --dispose "$CLI_SP"
+if [ "$RC" = 0 ] && [ "$(cat "$WORK/dispose.out")" = "Disposing savepoint '$CLI_SP'.
+Waiting for response...
+Savepoint '$CLI_SP' disposed." ] && [ ! -e "$CLI_SP" ]; then
+	pass "flinc savepoint --dispose: Flink's three lines, the savepoint's directory gone"
+else
+	fail "flinc savepoint --dispose $CLI_SP (exit $RC)" "$(cat "$WORK/dispose.out" "$WORK/dispose.err" | head -n 20)"
+fi
+cli dispose-again savepoint -m "127.0.0.1:$REST_PORT" -d "$CLI_SP"
+if [ "$RC" = 1 ] && grep -qF "flinc: Disposing the savepoint '$CLI_SP' failed: Cannot dispose savepoint '$CLI_SP': No such file or directory" "$WORK/dispose-again.err"; then
+	pass "flinc savepoint -d of a savepoint gone: exit 1 with the JobManager's cause"
+else
+	fail "flinc savepoint -d of a missing savepoint (exit $RC)" "$(cat "$WORK/dispose-again.out" "$WORK/dispose-again.err" | head -n 20)"
+fi
 
 # ------------------------------------------------ keyed state in checkpoints
 run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "4000", "--keyed"], "flinkConfiguration": {"execution.checkpointing.interval": "200 ms", "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}}'
@@ -107,6 +213,15 @@ if [ "$completed" -ge 2 ] && [ "$failed" = 0 ] && [ "$(wc -l <<<"$KEPT")" = 1 ] 
 	pass "keyed state: checkpoints hold both subtasks' key groups in snapshot files (sums-0.state, sums-1.state); RETAIN_ON_CANCELLATION keeps the last one"
 else
 	fail "keyed checkpoints: $completed completed, $failed failed" "$(head -c 900 "$WORK/api.out")" "kept: $KEPT" "$(ls -la $KEPT 2>&1)"
+fi
+# A retained checkpoint is disposed as a savepoint is: its keyed state
+# files, _metadata, then the directory.
+dispose "file://$KEPT"
+if [ "$(json .status.id)" = COMPLETED ] && [ "$(json '.operation | has("failure-cause")')" = false ] &&
+	[ -n "$KEPT" ] && [ ! -e "$KEPT" ] && [ -d "$CKP_DIR/$JOB" ]; then
+	pass "disposing the retained keyed checkpoint (file:// URI): its state files and directory are gone"
+else
+	fail "disposing $KEPT" "$(cat "$WORK/api.out")" "$(ls -la "$KEPT" 2>&1)"
 fi
 
 # ------------------------------------- a text sink: checkpoints declined
@@ -143,6 +258,63 @@ api POST "/jars/$CKP_JAR/run" -H 'Content-Type: application/json' \
 api POST "/jobs/$KEYED_JOB/savepoints" -H 'Content-Type: application/json' -d "{\"target-directory\": \"$SP_DIR\"}"
 check "a savepoint of an ended job: 409" test "$CODE" = 409
 
+# ------------------------------- what a run starts from (-s, savepointPath)
+# The path given reaches the job's configuration (execution.savepoint.path):
+# a path that is no savepoint is refused naming it, at submission (400) or
+# as the job's failure. Whichever flinc does, the path must be named.
+NOSP=$WORK/no-such-savepoint
+# run_names_nosp: the last POST /jars/:id/run was refused naming $NOSP, or
+# its job failed naming it.
+run_names_nosp() {
+	if [ "$CODE" = 400 ]; then
+		json '.errors[0]' | grep -qF "$NOSP"
+	elif [ "$CODE" = 200 ]; then
+		JOB=$(json .jobid)
+		wait_state "$JOB" 'FAILED|FINISHED|CANCELED' 30 && [ "$STATE" = FAILED ] &&
+			curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | grep -qF "$NOSP"
+	else
+		return 1
+	fi
+}
+api POST "/jars/$CKP_JAR/run" -H 'Content-Type: application/json' \
+	-d "{\"programArgsList\": [\"--count\", \"10\"], \"savepointPath\": \"$NOSP\", \"allowNonRestoredState\": true, \"restoreMode\": \"claim\"}"
+run_names_nosp && pass "POST /jars/:id/run with savepointPath: the job is refused naming the path ($CODE)" ||
+	fail "savepointPath did not reach the job: $CODE" "$(cat "$WORK/api.out")"
+# Fields of the wrong type or value are refused naming them.
+for body in '{"savepointPath": 5}' '{"allowNonRestoredState": "yes"}' '{"restoreMode": "LEGACY"}' \
+	'{"claimMode": 1}' '{"claimMode": "NONE"}'; do
+	field=$(jq -r 'keys[0]' <<<"$body")
+	api POST "/jars/$CKP_JAR/run" -H 'Content-Type: application/json' -d "$body"
+	[ "$CODE" = 400 ] && json '.errors[0]' | grep -q "^$field" ||
+		fail "POST /jars/:id/run with $body: $CODE" "$(cat "$WORK/api.out")"
+done
+json '.errors[0]' | grep -q 'execution.savepoint-restore-mode.*one of NO_CLAIM, CLAIM' &&
+	pass "run request fields of the wrong type or value: 400 naming the field (and the key)" ||
+	fail "claimMode NONE" "$(cat "$WORK/api.out")"
+
+# flinc run -s on the cluster sends them in the run request.
+cli run-s run -m "127.0.0.1:$REST_PORT" -s "$NOSP" -n --restoreMode CLAIM "$CKP_JOB" --count 10
+[ "$RC" = 1 ] && grep -qF "$NOSP" "$WORK/run-s.err" &&
+	pass "flinc run -m ... -s PATH: exit 1 naming the path" ||
+	fail "flinc run -s on the cluster (exit $RC)" "$(cat "$WORK/run-s.err" | head -n 20)"
+cli run-rm run -m "127.0.0.1:$REST_PORT" -rm LEGACY "$CKP_JOB"
+[ "$RC" = 2 ] && grep -qF -- "-rm takes CLAIM or NO_CLAIM, not 'LEGACY'" "$WORK/run-rm.err" &&
+	pass "flinc run -rm LEGACY: refused before anything is sent (exit 2)" ||
+	fail "flinc run -rm LEGACY (exit $RC)" "$(cat "$WORK/run-rm.err")"
+# ... and into the local cluster's configuration.
+cli run-local-s run --local --no-progress -D "log.file=$WORK/local-s.log" -s "$NOSP" "$CKP_JOB" --count 10
+[ "$RC" != 0 ] && grep -qF "$NOSP" "$WORK/run-local-s.err" &&
+	pass "flinc run --local -s PATH: exit $RC naming the path" ||
+	fail "flinc run --local -s (exit $RC)" "$(cat "$WORK/run-local-s.err" | head -n 20)"
+# ... and into an application cluster's (flinc-jobmanager --application).
+RC=0
+timeout -k 10 120 "$JM_BIN" "${COMMON[@]}" -D jobmanager.rpc.port=0 -D rest.port=0 -D rest.address=127.0.0.1 \
+	-D slot.request.timeout=4s -s "$NOSP" --allowNonRestoredState --application "$CKP_JOB" -- --count 10 \
+	>"$WORK/app-s.log" 2>&1 || RC=$?
+[ "$RC" = 1 ] && grep -qF "$NOSP" "$WORK/app-s.log" &&
+	pass "flinc-jobmanager -s PATH --application: exit 1 naming the path" ||
+	fail "an application cluster with -s (exit $RC)" "$(tail -n 5 "$WORK/app-s.log")"
+
 # ------------------------------------------ the local cluster checkpoints too
 RC=0
 timeout -k 10 120 "$FLINC" run --local --no-progress -p 2 -D "log.file=$WORK/local.log" \
@@ -158,5 +330,5 @@ else
 fi
 
 stop_all
-logs_clean "$WORK"/jm.log "$WORK"/tm-*.log "$WORK"/local.err
+logs_clean "$WORK"/jm.log "$WORK"/tm-*.log "$WORK"/app-s.log "$WORK"/*.err
 it_finish

@@ -13,7 +13,9 @@
 #include <cmocka.h>
 
 #include "client/args.h"
+#include "client/daemon.h"
 #include "client/remote.h"
+#include "config/config.h"
 
 /* Parses a NULL-terminated list of arguments after "flinc". */
 #define PARSE(a, err, ...) parse(a, err, (char *[]){"flinc", __VA_ARGS__, NULL})
@@ -277,6 +279,155 @@ static void test_double_dash_ends_options(void **state)
 	cl_args_fini(&a);
 }
 
+static void test_run_restore_options(void **state)
+{
+	cl_args a;
+	cm_err err;
+	assert_int_equal(PARSE(&a, &err, "run", "-m", "jm:1", "-s", "/sp/savepoint-1", "-n", "-rm",
+			       "claim", "job.so", "-s", "x"),
+			 0);
+	assert_string_equal(a.from_savepoint, "/sp/savepoint-1");
+	assert_true(a.allow_non_restored);
+	assert_string_equal(a.restore_mode, "claim");
+	assert_int_equal(a.first, 9); /* the job's own -s is its own */
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "run", "--local", "--fromSavepoint", "file:///sp",
+			       "--allowNonRestoredState", "--restoreMode", "NO_CLAIM", "job.so"),
+			 0);
+	assert_true(a.local);
+	assert_string_equal(a.from_savepoint, "file:///sp");
+	assert_true(a.allow_non_restored);
+	assert_string_equal(a.restore_mode, "NO_CLAIM");
+	cl_args_fini(&a);
+	/* Flink 2's name of --restoreMode. */
+	assert_int_equal(PARSE(&a, &err, "run", "-cm", "CLAIM", "job.so"), 0);
+	assert_string_equal(a.restore_mode, "CLAIM");
+	assert_null(a.from_savepoint);
+	assert_false(a.allow_non_restored);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "run", "--claimMode", "LEGACY", "job.so"), FL_EINVAL);
+	assert_string_equal(err.msg, "--claimMode takes CLAIM or NO_CLAIM, not 'LEGACY'");
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "run", "-s", "", "job.so"), FL_EINVAL);
+	assert_string_equal(err.msg, "-s needs the path of a savepoint or checkpoint");
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "run", "-s"), FL_EINVAL);
+	assert_string_equal(err.msg, "-s needs a value");
+	cl_args_fini(&a);
+	/* -s of list is still --scheduled; plan has no -s. */
+	assert_int_equal(PARSE(&a, &err, "list", "-s"), 0);
+	assert_int_equal(a.list, CL_LIST_SCHEDULED);
+	assert_null(a.from_savepoint);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "plan", "-s", "/sp", "job.so"), FL_EINVAL);
+	assert_string_equal(err.msg, "option '-s' does not apply to 'plan' (see flinc --help)");
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "list", "-n"), FL_EINVAL);
+	assert_string_equal(err.msg, "option '-n' does not apply to 'list' (see flinc --help)");
+	cl_args_fini(&a);
+}
+
+static void test_savepoint_triggers_or_disposes(void **state)
+{
+	cl_args a;
+	cm_err err;
+	const char *id = "0123456789abcdef0123456789abcdef";
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-m", "jm:1", (char *)id), 0);
+	assert_int_equal(a.cmd, CL_CMD_SAVEPOINT);
+	assert_null(a.dispose);
+	assert_int_equal(a.first, 4);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", (char *)id, "/sp"), 0);
+	assert_int_equal(a.first, 2);
+	cl_args_fini(&a);
+	/* -d is --dispose here, with a value; Flink's trailing job id too. */
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-d", "/sp/savepoint-1"), 0);
+	assert_string_equal(a.dispose, "/sp/savepoint-1");
+	assert_false(a.detached);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-v", "--dispose", "file:/sp/x", (char *)id),
+			 0);
+	assert_string_equal(a.dispose, "file:/sp/x");
+	assert_true(a.verbose);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-d", "/sp", (char *)id, "more"), FL_EINVAL);
+	assert_string_equal(err.msg, "savepoint: unexpected argument 'more'");
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", (char *)id, "/sp", "more"), FL_EINVAL);
+	assert_string_equal(err.msg, "savepoint: unexpected argument 'more'");
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-d", "/sp", "not-a-job"), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "Cannot parse JobID from \"not-a-job\""));
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-m", "jm:1"), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "savepoint: no job id given"));
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-d", ""), FL_EINVAL);
+	assert_string_equal(err.msg, "-d needs the path of a savepoint");
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "savepoint", "-p", "2", (char *)id), FL_EINVAL);
+	assert_string_equal(err.msg, "option '-p' does not apply to 'savepoint' (see flinc --help)");
+	cl_args_fini(&a);
+	/* run's -d is --detached, without a value. */
+	assert_int_equal(PARSE(&a, &err, "run", "-d", "job.so"), 0);
+	assert_true(a.detached);
+	assert_null(a.dispose);
+	cl_args_fini(&a);
+}
+
+/* flinc-jobmanager's arguments (client/daemon.h); NULL-terminated. */
+#define DAEMON(a, app, err, ...)                                                                    \
+	daemon_parse(a, app, err, (char *[]){"flinc-jobmanager", __VA_ARGS__, NULL})
+
+static int daemon_parse(cl_daemon_args *a, bool app, cm_err *err, char **argv)
+{
+	int argc = 0;
+	while (argv[argc])
+		argc++;
+	cm_err_clear(err);
+	return cl_daemon_args_parse(a, argc, argv, app, err);
+}
+
+static void test_application_restore_options_win_over_dynamic_keys(void **state)
+{
+	cl_daemon_args a;
+	cm_err err;
+	assert_int_equal(DAEMON(&a, true, &err, "-s", "/sp/savepoint-1", "-D",
+				"execution.savepoint.path=/other", "-n", "-rm", "claim",
+				"--application", "job.so", "--", "--job-arg"),
+			 0);
+	assert_string_equal(a.application, "job.so");
+	assert_int_equal(a.job_argc, 2);
+	const char *v = NULL;
+	bool b = false;
+	assert_int_equal(cfg_get_string(a.config, CFG_SAVEPOINT_PATH, &v), 0);
+	assert_string_equal(v, "/sp/savepoint-1");
+	assert_int_equal(cfg_get_bool(a.config, CFG_SAVEPOINT_IGNORE_UNCLAIMED, &b), 0);
+	assert_true(b);
+	assert_int_equal(cfg_get_string(a.config, CFG_SAVEPOINT_RESTORE_MODE, &v), 0);
+	assert_string_equal(v, "CLAIM");
+	cl_daemon_args_fini(&a);
+	assert_int_equal(DAEMON(&a, true, &err, "--fromSavepoint", "/sp", "--claimMode", "LEGACY",
+				"--application", "job.so"),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "execution.savepoint-restore-mode"));
+	cl_daemon_args_fini(&a);
+	/* A session cluster's jobs take it from flinc run. */
+	assert_int_equal(DAEMON(&a, true, &err, "--allowNonRestoredState"), FL_EINVAL);
+	assert_string_equal(err.msg,
+			    "--allowNonRestoredState applies to an application cluster "
+			    "(--application JOB.so); the jobs of a session cluster take it from "
+			    "flinc run");
+	cl_daemon_args_fini(&a);
+	assert_int_equal(DAEMON(&a, true, &err, "--application", "job.so", "-s"), FL_EINVAL);
+	assert_string_equal(err.msg, "-s needs a value");
+	cl_daemon_args_fini(&a);
+	/* A TaskManager has none of them. */
+	assert_int_equal(DAEMON(&a, false, &err, "-s", "/sp"), FL_EINVAL);
+	assert_string_equal(err.msg, "unknown argument '-s' (see --help)");
+	cl_daemon_args_fini(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +444,9 @@ int main(void)
 	    cmocka_unit_test(test_list_sections),
 	    cmocka_unit_test(test_cancel_validates_the_job_id),
 	    cmocka_unit_test(test_double_dash_ends_options),
+	    cmocka_unit_test(test_run_restore_options),
+	    cmocka_unit_test(test_savepoint_triggers_or_disposes),
+	    cmocka_unit_test(test_application_restore_options_win_over_dynamic_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

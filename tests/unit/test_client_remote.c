@@ -689,17 +689,101 @@ static void test_run_body(void **state)
 	cm_err err = {0};
 	char *args[] = {"--input", "a \"b\".txt"};
 	const char *conf[] = {"a.b=1", "c=x=y", "a.b=2"};
-	assert_int_equal(cl_run_body(args, 2, 4, conf, 3, &body, &err), 0);
+	assert_int_equal(cl_run_body(args, 2, 4, conf, 3, NULL, &body, &err), 0);
 	assert_string_equal(
 	    body, "{\"programArgsList\":[\"--input\",\"a \\\"b\\\".txt\"],"
 		  "\"parallelism\":4,\"flinkConfiguration\":{\"c\":\"x=y\",\"a.b\":\"2\"}}");
 	free(body);
-	assert_int_equal(cl_run_body(NULL, 0, 0, NULL, 0, &body, &err), 0);
+	assert_int_equal(cl_run_body(NULL, 0, 0, NULL, 0, NULL, &body, &err), 0);
 	assert_string_equal(body, "{\"programArgsList\":[]}");
 	free(body);
 	const char *bad[] = {"novalue"};
-	assert_int_equal(cl_run_body(NULL, 0, 0, bad, 1, &body, &err), FL_EINVAL);
+	assert_int_equal(cl_run_body(NULL, 0, 0, bad, 1, NULL, &body, &err), FL_EINVAL);
 	assert_null(body);
+	/* Flink's names for -s, -n and -rm; what is not given is not sent. */
+	cl_restore r = {.path = "/sp/savepoint-1", .allow_non_restored = true, .mode = "CLAIM"};
+	assert_int_equal(cl_run_body(NULL, 0, 0, NULL, 0, &r, &body, &err), 0);
+	assert_string_equal(body, "{\"programArgsList\":[],\"savepointPath\":\"/sp/savepoint-1\","
+				  "\"allowNonRestoredState\":true,\"restoreMode\":\"CLAIM\"}");
+	free(body);
+	cl_restore none = {0};
+	assert_int_equal(cl_run_body(NULL, 0, 0, NULL, 0, &none, &body, &err), 0);
+	assert_string_equal(body, "{\"programArgsList\":[]}");
+	free(body);
+}
+
+static void test_savepoint_and_disposal_bodies(void **state)
+{
+	char *body = NULL;
+	cm_err err = {0};
+	assert_int_equal(cl_savepoint_body("/sp", &body, &err), 0);
+	assert_string_equal(body, "{\"target-directory\":\"/sp\",\"cancel-job\":false}");
+	free(body);
+	assert_int_equal(cl_savepoint_body(NULL, &body, &err), 0);
+	assert_string_equal(body, "{\"cancel-job\":false}");
+	free(body);
+	assert_int_equal(cl_dispose_body("/sp/a \"b\"", &body, &err), 0);
+	assert_string_equal(body, "{\"savepoint-path\":\"/sp/a \\\"b\\\"\"}");
+	free(body);
+}
+
+static void test_operation_replies(void **state)
+{
+	char id[CL_JOB_ID_LEN + 1];
+	cm_err err = {0};
+	const char *t = "{\"request-id\": \"0123456789abcdef0123456789abcdef\"}";
+	assert_int_equal(cl_reply_trigger(t, strlen(t), id, &err), 0);
+	assert_string_equal(id, "0123456789abcdef0123456789abcdef");
+	const char *bad_id = "{\"request-id\": \"42\"}";
+	assert_int_equal(cl_reply_trigger(bad_id, strlen(bad_id), id, &err), FL_EPROTO);
+	assert_string_equal(err.msg, "the reply's request-id '42' is not 32 hexadecimal digits");
+	cm_err_clear(&err);
+	assert_int_equal(cl_reply_trigger("{}", 2, id, &err), FL_EPROTO);
+	assert_string_equal(err.msg, "the reply has no \"request-id\"");
+	cm_err_clear(&err);
+
+	cl_operation op;
+	const char *running = "{\"status\": {\"id\": \"IN_PROGRESS\"}}";
+	assert_int_equal(cl_reply_operation(running, strlen(running), &op, &err), 0);
+	assert_false(op.done);
+	const char *saved = "{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": "
+			    "{\"location\": \"file:/sp/savepoint-1\"}}";
+	assert_int_equal(cl_reply_operation(saved, strlen(saved), &op, &err), 0);
+	assert_true(op.done);
+	assert_false(op.failed);
+	assert_string_equal(op.text, "file:/sp/savepoint-1");
+	/* A disposal has no location; Flink may send a null failure-cause. */
+	const char *disposed = "{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": "
+			       "{\"failure-cause\": null}}";
+	assert_int_equal(cl_reply_operation(disposed, strlen(disposed), &op, &err), 0);
+	assert_true(op.done);
+	assert_false(op.failed);
+	assert_string_equal(op.text, "");
+	const char *failed = "{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": "
+			     "{\"failure-cause\": {\"class\": \"x.Failure\", \"stack-trace\": "
+			     "\"Cannot dispose '/sp\\u001b[2J':\\nno _metadata\"}}}";
+	assert_int_equal(cl_reply_operation(failed, strlen(failed), &op, &err), 0);
+	assert_true(op.done);
+	assert_true(op.failed);
+	assert_string_equal(op.text, "Cannot dispose '/sp?[2J':\nno _metadata");
+	const char *class_only = "{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": "
+				 "{\"failure-cause\": {\"class\": \"x.Failure\"}}}";
+	assert_int_equal(cl_reply_operation(class_only, strlen(class_only), &op, &err), 0);
+	assert_true(op.failed);
+	assert_string_equal(op.text, "x.Failure");
+	const char *odd = "{\"status\": {\"id\": \"DONE\"}}";
+	assert_int_equal(cl_reply_operation(odd, strlen(odd), &op, &err), FL_EPROTO);
+	assert_string_equal(err.msg,
+			    "the operation's status 'DONE' is neither IN_PROGRESS nor COMPLETED");
+	cm_err_clear(&err);
+	const char *no_status = "{\"operation\": {}}";
+	assert_int_equal(cl_reply_operation(no_status, strlen(no_status), &op, &err), FL_EPROTO);
+	cm_err_clear(&err);
+	const char *not_object = "{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": 3}";
+	assert_int_equal(cl_reply_operation(not_object, strlen(not_object), &op, &err),
+			 FL_EPROTO);
+	cm_err_clear(&err);
+	assert_int_equal(cl_reply_operation("<html>", 6, &op, &err), FL_EPROTO);
 }
 
 static void test_clean(void **state)
@@ -747,6 +831,8 @@ int main(void)
 	    cmocka_unit_test(test_exception_reply),
 	    cmocka_unit_test(test_state_classes),
 	    cmocka_unit_test(test_run_body),
+	    cmocka_unit_test(test_savepoint_and_disposal_bodies),
+	    cmocka_unit_test(test_operation_replies),
 	    cmocka_unit_test(test_clean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -330,6 +330,27 @@ static void test_enum_is_case_insensitive_and_read_canonical(void **state)
 	cfg_free(c);
 }
 
+static void test_restore_keys_take_flink_names_defaults_and_modes(void **state)
+{
+	(void)state;
+	cfg *c = new_cfg();
+	bool b = true;
+	assert_string_equal(get_str(c, CFG_SAVEPOINT_PATH), "");
+	assert_int_equal(cfg_get_bool(c, CFG_SAVEPOINT_IGNORE_UNCLAIMED, &b), 0);
+	assert_false(b);
+	assert_string_equal(get_str(c, CFG_SAVEPOINT_RESTORE_MODE), "NO_CLAIM");
+	assert_int_equal(cfg_set(c, CFG_SAVEPOINT_RESTORE_MODE, "claim", NULL), 0);
+	assert_string_equal(get_str(c, CFG_SAVEPOINT_RESTORE_MODE), "CLAIM");
+	/* Flink's deprecated LEGACY is not one flinc has. */
+	cm_err err = {0};
+	assert_int_equal(cfg_set(c, CFG_SAVEPOINT_RESTORE_MODE, "LEGACY", &err), FL_EINVAL);
+	assert_string_equal(err.msg,
+			    "invalid value 'LEGACY' for key 'execution.savepoint-restore-mode': "
+			    "expected one of NO_CLAIM, CLAIM");
+	assert_string_equal(get_str(c, CFG_SAVEPOINT_RESTORE_MODE), "CLAIM");
+	cfg_free(c);
+}
+
 static void test_bad_value_names_key_value_and_expectation(void **state)
 {
 	(void)state;
@@ -1762,6 +1783,7 @@ int main(void)
 	    cmocka_unit_test(test_free_null_is_a_no_op),
 	    cmocka_unit_test(test_set_then_get_each_type),
 	    cmocka_unit_test(test_enum_is_case_insensitive_and_read_canonical),
+	    cmocka_unit_test(test_restore_keys_take_flink_names_defaults_and_modes),
 	    cmocka_unit_test(test_bad_value_names_key_value_and_expectation),
 	    cmocka_unit_test(test_bad_value_keeps_previous_value),
 	    cmocka_unit_test(test_long_bad_value_is_shortened_in_message),
