@@ -112,15 +112,6 @@ int cp_config_read(const cfg *c, cp_config *o, cm_err *err)
 	s = "EXACTLY_ONCE";
 	cfg_get_string(c, CFG_CKP_MODE, &s);
 	o->exactly_once = strcasecmp(s, "AT_LEAST_ONCE") != 0;
-	/* Until keyed operators run on st_backend, LMDB would be a setting
-	 * that does nothing: say so rather than run on the heap silently. */
-	const char *backend = "hashmap";
-	cfg_get_string(c, CFG_STATE_BACKEND, &backend);
-	if (backend && strcasecmp(backend, "lmdb") == 0)
-		return cm_err_set(err, FL_EINVAL,
-				  "%s: lmdb is not used by keyed operators yet (issue #8's next "
-				  "step); use hashmap",
-				  CFG_STATE_BACKEND);
 	int rc = local_dir(c, CFG_CKP_DIR_NEW, CFG_CKP_DIR, o->dir, sizeof(o->dir), err);
 	if (rc == 0)
 		rc = local_dir(c, CFG_SP_DIR_NEW, CFG_SP_DIR, o->savepoint_dir,

@@ -223,5 +223,6 @@ void td_free(td_task *td)
 	free(td->job_name);
 	free(td->library);
 	free(td->vertex_name);
+	free(td->state_backend);
 	free(td);
 }

@@ -130,6 +130,8 @@ typedef struct td_task {
 	/* The checkpoint or savepoint the task starts from (its id), 0 for a
 	 * fresh start; operators' shares are in td_op.restore. */
 	uint64_t restore_id;
+	/* state.backend.type of the job: "hashmap" or "lmdb" (NULL: hashmap). */
+	char *state_backend;
 	td_op *ops; /* ops[0] is the head, topological order */
 	size_t nops;
 	td_input *inputs;

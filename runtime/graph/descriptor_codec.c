@@ -52,6 +52,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 	cm_wbuf_uvarint(&w, (uint64_t)td->parallelism);
 	cm_wbuf_uvarint(&w, (uint64_t)td->max_parallelism);
 	cm_wbuf_u64le(&w, td->restore_id);
+	cm_wbuf_str(&w, td->state_backend);
 
 	cm_wbuf_uvarint(&w, td->npeers);
 	for (size_t i = 0; i < td->npeers; i++) {
@@ -367,6 +368,11 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 	td->parallelism = (int)get_int(&r, "parallelism", 1, TD_MAX_PARALLELISM);
 	td->max_parallelism = (int)get_int(&r, "max parallelism", 1, TD_MAX_PARALLELISM);
 	td->restore_id = cm_rbuf_u64le(&r);
+	size_t sb_at = cm_rbuf_offset(&r);
+	td->state_backend = get_str(&r);
+	if (td->state_backend && strcmp(td->state_backend, "hashmap") != 0 &&
+	    strcmp(td->state_backend, "lmdb") != 0)
+		cm_rbuf_fail(&r, "unknown state backend at byte %zu", sb_at);
 	if (!cm_rbuf_error(&r) &&
 	    (td->subtask >= td->parallelism || td->parallelism > td->max_parallelism))
 		cm_rbuf_fail(&r, "subtask %d of parallelism %d (max %d) is out of range", td->subtask,

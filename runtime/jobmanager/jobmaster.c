@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/auth.h"
 #include "common/buf.h"
@@ -75,6 +76,7 @@ struct jm_jobmaster {
 	int64_t t0;
 	int64_t heartbeat_interval_ms, heartbeat_timeout_ms;
 	int64_t unreachable_ms; /* heartbeat.rpc-failure-threshold x interval; 0: off */
+	char state_backend[16]; /* state.backend.type for the tasks: hashmap or lmdb */
 	uint64_t heartbeat_timer, progress_timer;
 	uint64_t *in, *out;
 	jm_node_progress *np;
@@ -1220,6 +1222,8 @@ static void deploy(jm_jobmaster *jm)
 			uint8_t *bytes = NULL;
 			size_t len = 0;
 			int rc = td_build(jg, &pl, (int)v, i, &td);
+			if (rc == 0 && !(td->state_backend = strdup(jm->state_backend)))
+				rc = FL_ENOMEM;
 			if (rc == 0 && restoring)
 				rc = cp_restore_fill(&from, from_dir, td);
 			if (rc == 0)
@@ -1447,6 +1451,11 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 		cfg_get_int(p->config, CFG_HEARTBEAT_FAILURES, &failures);
 	}
 	jm->unreachable_ms = failures > 0 ? failures * jm->heartbeat_interval_ms : 0;
+	const char *backend = "hashmap";
+	if (p->config)
+		cfg_get_string(p->config, CFG_STATE_BACKEND, &backend);
+	snprintf(jm->state_backend, sizeof(jm->state_backend), "%s",
+		 backend && strcasecmp(backend, "lmdb") == 0 ? "lmdb" : "hashmap");
 	const jg_graph *jg = p->jg;
 	size_t nnodes = jg->sg->nnodes;
 	int rc = FL_ENOMEM;

@@ -127,8 +127,11 @@ int st_key_error(st_backend *b, const st_key *k)
 	if (k->nslen && !(b->states[k->state].flags & ST_STATE_NAMESPACED))
 		return st_fail(b, FL_EINVAL, "state '%s': namespace given but the state has none",
 			       name);
-	return st_fail(b, FL_ERANGE, "state '%s': key of %zu bytes plus namespace of %zu over %d",
-		       name, k->klen, k->nslen, ST_KEY_MAX);
+	size_t max = b->states[k->state].flags & ST_STATE_NAMESPACED ? ST_KEY_MAX : b->key_max;
+	return st_fail(b, FL_ERANGE,
+		       "state '%s': key of %zu bytes plus namespace of %zu over the %zu bytes the %s "
+		       "state backend takes",
+		       name, k->klen, k->nslen, max, b->ops->type);
 }
 
 int st_update(st_backend *b, const st_key *k, st_update_fn fn, void *arg)

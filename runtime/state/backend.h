@@ -17,8 +17,9 @@
  * max_parallelism (types/keygroup.h). The backend trusts both (restore
  * recomputes them from the key bytes); passing other values makes entries
  * unreachable, never memory-unsafe. Key plus namespace bytes are at most
- * ST_KEY_MAX (LMDB's key size limit with the prefix), values at most
- * ST_VALUE_MAX; more is FL_ERANGE.
+ * the backend's key_max (LMDB: ST_KEY_MAX, its key size limit with the
+ * prefix; heap: ST_HEAP_KEY_MAX, ST_KEY_MAX with a namespace), values at
+ * most ST_VALUE_MAX; more is FL_ERANGE naming the limit.
  *
  * The hot path of a keyed aggregation is one probe (st_find, compute,
  * st_put_at), preceded a few records earlier by st_prefetch, exactly as with
@@ -60,9 +61,14 @@
 typedef struct st_backend st_backend;
 typedef struct st_cut st_cut;
 
-/* Longest key plus namespace: LMDB's 511-byte key limit, less the key-group,
- * state and length prefix. */
+/* Longest key plus namespace in LMDB (its 511-byte key limit, less the
+ * key-group, state and length prefix), and of a namespaced state's key on
+ * the heap. */
 #define ST_KEY_MAX 496
+/* Longest key of a state without namespace on the heap (the keyed
+ * aggregations' keys are whole fields: strings of any length a row holds
+ * up to this), and the longest a snapshot file holds. */
+#define ST_HEAP_KEY_MAX (64u * 1024u)
 /* Longest value (the heap map's limit is 16 MiB). */
 #define ST_VALUE_MAX (16u * 1024u * 1024u - 1u)
 /* Most states (named tables) per backend. */
@@ -170,6 +176,7 @@ struct st_state_info {
 struct st_backend {
 	const struct st_backend_ops *ops;
 	int max_parallelism;
+	size_t key_max; /* longest key of a state without namespace */
 	int nstates;
 	struct st_state_info states[ST_MAX_STATES];
 	atomic_int live_cuts; /* cuts not yet freed (decremented off-thread) */
@@ -384,8 +391,9 @@ static inline int st_key_ok(const st_backend *b, const st_key *k)
 {
 	return (unsigned)k->state < (unsigned)b->nstates &&
 	       (unsigned)k->key_group < (unsigned)b->max_parallelism &&
-	       k->klen + k->nslen <= ST_KEY_MAX && k->klen <= ST_KEY_MAX &&
-	       (k->nslen == 0 || (b->states[k->state].flags & ST_STATE_NAMESPACED));
+	       (b->states[k->state].flags & ST_STATE_NAMESPACED
+		    ? k->klen <= ST_KEY_MAX && k->nslen <= ST_KEY_MAX - k->klen
+		    : k->nslen == 0 && k->klen <= b->key_max);
 }
 int st_key_error(st_backend *b, const st_key *k);
 

@@ -777,6 +777,7 @@ int st_heap_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 		return cm_err_set(err, FL_ENOMEM, "out of memory creating the heap state backend");
 	h->base.ops = &heap_ops;
 	h->base.max_parallelism = cfg->max_parallelism;
+	h->base.key_max = ST_HEAP_KEY_MAX;
 	atomic_init(&h->base.live_cuts, 0);
 	atomic_init(&h->frozen_live, 0);
 	*out = &h->base;

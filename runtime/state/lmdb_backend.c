@@ -678,6 +678,7 @@ int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 		return cm_err_set(err, FL_ENOMEM, "out of memory creating the LMDB state backend");
 	l->base.ops = &lmdb_ops;
 	l->base.max_parallelism = cfg->max_parallelism;
+	l->base.key_max = ST_KEY_MAX;
 	atomic_init(&l->base.live_cuts, 0);
 	pthread_mutex_init(&l->cut_mu, NULL);
 	l->cache_budget = cfg->cache_bytes ? cfg->cache_bytes : LB_DEFAULT_CACHE;

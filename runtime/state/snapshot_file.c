@@ -485,7 +485,8 @@ static size_t parse_entry(const st_snapfile *r, int kg, const uint8_t *p, size_t
 		*what = "entry of an undeclared state";
 		return 0;
 	}
-	if (kl > ST_KEY_MAX || nl > ST_KEY_MAX - kl || vl == 0 || vl > ST_VALUE_MAX) {
+	if (kl > ST_HEAP_KEY_MAX || nl > ST_KEY_MAX || (nl && kl > ST_KEY_MAX - nl) || vl == 0 ||
+	    vl > ST_VALUE_MAX) {
 		*what = "entry key, namespace or value length out of bounds";
 		return 0;
 	}

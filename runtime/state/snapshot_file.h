@@ -48,7 +48,7 @@
 
 #define ST_SNAP_VERSION 1
 /* Largest block payload a reader accepts: one largest entry. */
-#define ST_SNAP_BLOCK_MAX ((uint32_t)ST_VALUE_MAX + ST_KEY_MAX + 64u)
+#define ST_SNAP_BLOCK_MAX ((uint32_t)ST_VALUE_MAX + ST_HEAP_KEY_MAX + 64u)
 
 /*
  * st_snapfile_write writes the entries of key groups kg_first..kg_last of

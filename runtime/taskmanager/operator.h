@@ -27,7 +27,7 @@
 #include "common/err.h"
 #include "graph/descriptor.h"
 #include "network/writer.h"
-#include "state/heapmap.h"
+#include "state/backend.h"
 
 typedef struct tm_chain tm_chain;
 typedef struct tm_op tm_op;
@@ -126,8 +126,9 @@ struct tm_op {
 	tm_gen_split *gen_splits;
 	size_t gen_nsplits;
 	_Atomic uint64_t records_in, records_out;
-	/* keyed aggregations */
-	st_heapmap *state;
+	/* keyed aggregations: their backend and state id */
+	st_backend *state;
+	int state_id;
 	const td_key *key;
 	fl_key_fn key_fn;
 	/* Keys that do not fit the stack buffer: [0] for the state key, [1] for
@@ -178,6 +179,9 @@ struct tm_chain {
 	int64_t buffer_timeout_ms;
 	int64_t next_flush_ms;
 	bool batch;
+	/* Where keyed operators' backends live (the task's deps). */
+	const char *state_dirs;
+	size_t state_memory;
 	_Atomic bool cancelled;
 	_Atomic int attention;
 	/* TM_ATTN_CHECKPOINT's handler (the task's), called on the task thread

@@ -373,7 +373,7 @@ int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl
 		*kl = n;
 		*h = kg_murmur3_32(kb, n, 0);
 	}
-	st_heapmap_prefetch(op->state, *h);
+	st_prefetch(op->state, op->state_id, *h);
 	return 1;
 }
 
@@ -399,16 +399,26 @@ int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t 
 static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
 {
 	tm_chain *t = op->chain;
-	int kg = kg_of_hash(h, op->max_parallelism);
+	st_backend *b = op->state;
+	st_key k = {.state = op->state_id,
+		    .key_group = kg_of_hash(h, op->max_parallelism),
+		    .hash = h,
+		    .key = kb,
+		    .klen = kl};
 	const void *val;
-	size_t vlen, pos;
+	size_t vlen;
+	st_pos pos;
 	fl_row acc, next;
 	const fl_row *result = in;
-	if (st_heapmap_find(op->state, kb, kl, h, &pos, &val, &vlen)) {
+	int found = st_find(b, &k, &pos, &val, &vlen);
+	if (found < 0)
+		return tm_chain_fail(t, found, "operator '%s': %s", op->node->name,
+				     st_backend_error(b));
+	if (found) {
 		size_t used;
 		if (row_decode(val, vlen, &acc, &used) != 0)
 			return tm_chain_fail(t, FL_EPROTO, "operator '%s': corrupt state entry",
-					    op->node->name);
+					     op->node->name);
 		int rc;
 		if (op->node->kind == SG_REDUCE) {
 			next.nfields = 0;
@@ -420,13 +430,13 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 			return rc;
 		} else {
 			/* Only field f changed: when its encoding keeps its
-			 * length, patch the stored value in place (emitting
-			 * after, as acc's strings point into it but field f is
-			 * not a string) instead of encoding and storing the
-			 * row again. */
+			 * length and the backend lets the stored value be
+			 * written in place, patch it (emitting after, as acc's
+			 * strings point into it but field f is not a string)
+			 * instead of encoding and storing the row again. */
 			size_t vl;
-			uint8_t *mv = st_heapmap_value_at(op->state, pos, &vl);
-			if (row_patch_field(mv, vl, &acc, op->node->field))
+			uint8_t *mv = st_value_at(b, &k, &pos, &vl);
+			if (mv && row_patch_field(mv, vl, &acc, op->node->field))
 				return t->batch ? 0 : emit(op, &acc);
 			result = &acc;
 		}
@@ -436,9 +446,9 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 		if (f >= in->nfields || (in->types[f] != FL_INT64 && in->types[f] != FL_DOUBLE &&
 					 in->types[f] != FL_TIMESTAMP))
 			return tm_chain_fail(t, FL_ETYPE,
-					    "operator '%s': %s needs field %u to be int64, double or "
-					    "timestamp (record has %u fields)",
-					    op->node->name, sg_kind_type(op->node->kind), f, in->nfields);
+					     "operator '%s': %s needs field %u to be int64, double or "
+					     "timestamp (record has %u fields)",
+					     op->node->name, sg_kind_type(op->node->kind), f, in->nfields);
 	}
 	/* Encode first (result may point into the stored value), emit while
 	 * the stored value is still intact, then store. */
@@ -450,26 +460,59 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 		if (rc)
 			return rc;
 	}
-	int rc = st_heapmap_put_at(op->state, pos, kb, kl, h, kg, op->acc_buf, n);
+	int rc = st_put_at(b, &k, &pos, op->acc_buf, n);
 	if (rc)
 		return tm_chain_fail(t, rc, "operator '%s': cannot store state: %s", op->node->name,
-				    fl_strerror(rc));
+				     st_backend_error(b));
 	return 0;
 }
 
+/* The state name the aggregations' entries have in the backend and in
+ * snapshot files. */
+#define AGG_STATE "aggregate"
+
+/* The job's backend (state.backend.type), LMDB's files in the task's
+ * local state directory, its write cache the slot's share of managed
+ * memory. */
 static int agg_open(tm_op *op, cm_err *err)
 {
-	if (st_heapmap_new(&op->state) != 0)
-		return cm_err_set(err, FL_ENOMEM, "out of memory");
-	return 0;
+	tm_chain *c = op->chain;
+	const td_task *td = c->td;
+	char dir[1024] = "";
+	if (c->state_dirs && st_pick_local_dir(c->state_dirs, (unsigned)td->subtask, dir,
+					       sizeof(dir)) != 0)
+		return cm_err_set(err, FL_ERANGE, "%s: a directory of %s is too long", c->name,
+				  "taskmanager.state.local.root-dirs");
+	st_backend_config bc = {.max_parallelism = op->max_parallelism,
+				.name = c->name,
+				.dir = dir,
+				.cache_bytes = c->state_memory};
+	const char *type = td->state_backend ? td->state_backend : "hashmap";
+	int rc = st_backend_new(type, &bc, &op->state, err);
+	if (rc == 0 && (rc = st_declare(op->state, AGG_STATE, 0, &op->state_id)) != 0)
+		cm_err_set(err, rc, "operator '%s': %s", op->node->name, st_backend_error(op->state));
+	return rc;
 }
 
 static void agg_fini(tm_op *op)
 {
-	st_heapmap_free(op->state);
+	st_backend_free(op->state);
 	op->state = NULL;
 	free(op->acc_buf);
 	op->acc_buf = NULL;
+}
+
+static int agg_emit_entry(void *arg, const st_entry *e)
+{
+	tm_op *op = arg;
+	fl_row r;
+	size_t used;
+	if (row_decode(e->val, e->vlen, &r, &used) != 0)
+		return tm_chain_fail(op->chain, FL_EPROTO, "operator '%s': corrupt state entry",
+				     op->node->name);
+	int rc = emit(op, &r);
+	op->chain->ctx.scratch_used = 0;
+	return rc;
 }
 
 /* BATCH: one final value per key, when the input is complete. */
@@ -477,33 +520,18 @@ static int agg_end_input(tm_op *op)
 {
 	if (!op->chain->batch)
 		return 0;
-	size_t cursor = 0;
-	const void *k, *v;
-	size_t kl, vl;
-	int kg;
-	while (st_heapmap_next(op->state, &cursor, &k, &kl, &v, &vl, &kg)) {
-		fl_row r;
-		size_t used;
-		if (row_decode(v, vl, &r, &used) != 0)
-			return tm_chain_fail(op->chain, FL_EPROTO, "operator '%s': corrupt state entry",
-					     op->node->name);
-		int rc = emit(op, &r);
-		op->chain->ctx.scratch_used = 0;
-		if (rc)
-			return rc;
-	}
-	return 0;
+	int rc = st_iterate(op->state, 0, op->max_parallelism - 1, agg_emit_entry, op);
+	if (rc && !op->chain->err.code)
+		return tm_chain_fail(op->chain, rc, "operator '%s': %s", op->node->name,
+				     st_backend_error(op->state));
+	return rc;
 }
 
-/* The state name the aggregations' entries have in snapshot files. */
-#define AGG_STATE "aggregate"
-
 /*
- * Writes the aggregation's entries of its key groups to s->dir as a
- * snapshot file (state/snapshot_file.h), through a heap backend loaded
- * from its map. Synchronous, on the task thread: the aggregations' own map
- * is not an st_backend yet (the next step moves them onto one, whose cut is
- * free and whose file is written off the thread).
+ * Writes the aggregation's key groups to s->dir as a snapshot file
+ * (state/snapshot_file.h) from a cut of its backend: the cut is free on
+ * the heap (a freeze) and a cache flush on LMDB; the file is written here,
+ * on the task thread, for now (an asynchronous writer is the next step).
  */
 static int agg_snapshot(tm_op *op, tm_snapshot *s)
 {
@@ -512,29 +540,11 @@ static int agg_snapshot(tm_op *op, tm_snapshot *s)
 			      &s->kg_last);
 	snprintf(s->keyed_file, sizeof(s->keyed_file), "%.100s-%d.state", op->node->uid,
 		 td->subtask);
-	st_backend_config bc = {.max_parallelism = op->max_parallelism, .name = op->chain->name};
-	st_backend *b = NULL;
 	cm_err err = {0};
-	int rc = st_heap_backend_new(&bc, &b, &err);
-	int sid = 0;
-	if (rc == 0 && (rc = st_declare(b, AGG_STATE, 0, &sid)) != 0)
-		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
-	size_t cursor = 0;
-	const void *key, *val;
-	size_t klen, vlen;
-	int kg;
-	while (rc == 0 && st_heapmap_next(op->state, &cursor, &key, &klen, &val, &vlen, &kg)) {
-		st_key k = {.state = sid,
-			    .key_group = kg,
-			    .hash = kg_murmur3_32(key, klen, 0),
-			    .key = key,
-			    .klen = klen};
-		if ((rc = st_put(b, &k, val, vlen)) != 0)
-			snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
-	}
 	st_cut *c = NULL;
-	if (rc == 0 && (rc = st_cut_new(b, &c)) != 0)
-		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
+	int rc = st_cut_new(op->state, &c);
+	if (rc)
+		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(op->state));
 	char path[1400];
 	snprintf(path, sizeof(path), "%s/%s", s->dir, s->keyed_file);
 	FILE *f = NULL;
@@ -563,30 +573,15 @@ static int agg_snapshot(tm_op *op, tm_snapshot *s)
 	}
 	if (c)
 		st_cut_free(c);
-	st_backend_free(b);
 	if (rc)
 		snprintf(s->why, sizeof(s->why), "operator '%.60s': %.400s", op->node->name,
 			 err.msg[0] ? err.msg : fl_strerror(rc));
 	return rc;
 }
 
-typedef struct agg_restore_ctx {
-	tm_op *op;
-	int sid; /* the file's id of AGG_STATE */
-} agg_restore_ctx;
-
-static int agg_restore_entry(void *arg, const st_entry *e)
-{
-	agg_restore_ctx *x = arg;
-	if (e->state != x->sid)
-		return 0;
-	uint32_t h = kg_murmur3_32(e->key, e->klen, 0);
-	return st_heapmap_put(x->op->state, e->key, e->klen, h, e->key_group, e->val, e->vlen);
-}
-
 /* Reads the entries of this subtask's key groups from every old file that
  * holds some of them (a job restored at another parallelism reads parts
- * of several). */
+ * of several), into its backend whatever backend wrote them. */
 static int agg_restore(tm_op *op, const td_restore *rs, cm_err *err)
 {
 	const td_task *td = op->chain->td;
@@ -599,26 +594,7 @@ static int agg_restore(tm_op *op, const td_restore *rs, cm_err *err)
 			return cm_err_set(err, cm_err_from_errno(errno),
 					  "operator '%s': cannot open its state file %.400s: %s",
 					  op->node->name, path, strerror(errno));
-		st_snapfile *r = NULL;
-		int rc = st_snapfile_open(f, path, &r, err);
-		if (rc == 0 && st_snapfile_max_parallelism(r) != op->max_parallelism)
-			rc = cm_err_set(err, FL_EINVAL,
-					"operator '%s': %.400s has max parallelism %d, the operator %d",
-					op->node->name, path, st_snapfile_max_parallelism(r),
-					op->max_parallelism);
-		agg_restore_ctx x = {.op = op, .sid = -1};
-		for (int id = 0; rc == 0 && id < st_snapfile_nstates(r); id++) {
-			unsigned flags;
-			if (strcmp(st_snapfile_state_name(r, id, &flags), AGG_STATE) == 0)
-				x.sid = id;
-		}
-		if (rc == 0 && x.sid >= 0) {
-			rc = st_snapfile_read(r, first, last, agg_restore_entry, &x, err);
-			if (rc && !err->code)
-				cm_err_set(err, rc, "operator '%s': cannot restore %.400s: %s",
-					   op->node->name, path, fl_strerror(rc));
-		}
-		st_snapfile_close(r);
+		int rc = st_snapfile_restore(op->state, f, path, first, last, err);
 		fclose(f);
 		if (rc)
 			return rc;

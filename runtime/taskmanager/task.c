@@ -348,6 +348,8 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 	int rc = deps->pool ? make_quotas(t, err) : 0;
 	if (rc == 0)
 		rc = tm_chain_init(&t->chain, td, t->name, err);
+	t->chain.state_dirs = deps->state_dirs;
+	t->chain.state_memory = deps->state_memory;
 	if (rc == 0 && sg_kind_is_keyed(td->ops[0].kind) && !td->ops[0].key.by_fn &&
 	    !(t->prefetch_keys = calloc(TM_PREFETCH_WINDOW, sizeof(*t->prefetch_keys))))
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);

@@ -85,6 +85,11 @@ typedef struct tm_task_deps {
 	void *on_state_arg;
 	tm_task_ack_fn on_ack; /* NULL: checkpoints are declined */
 	void *on_ack_arg;
+	/* Keyed state: taskmanager.state.local.root-dirs (NULL or "": the
+	 * temp dir) and each keyed operator's share of managed memory, the
+	 * LMDB backend's write cache (0: its default). */
+	const char *state_dirs;
+	size_t state_memory;
 } tm_task_deps;
 
 /* A record's key, hashed ahead of its state update (see tm_agg_key). */

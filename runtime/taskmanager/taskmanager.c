@@ -1026,6 +1026,17 @@ int tm_new(tm_taskmanager **out, const tm_options *o, cm_err *err)
 				  .on_state_arg = tm,
 				  .on_ack = on_task_ack,
 				  .on_ack_arg = tm};
+	/* Keyed state: LMDB files under taskmanager.state.local.root-dirs, each
+	 * keyed operator's write cache its slot's share of managed memory
+	 * (Flink splits managed memory per slot the same way). */
+	if (o->config) {
+		const char *dirs = "";
+		int64_t managed = 0;
+		cfg_get_string(o->config, CFG_STATE_LOCAL_DIRS, &dirs);
+		cfg_get_memory_bytes(o->config, CFG_MANAGED_SIZE, &managed);
+		tm->deps.state_dirs = dirs;
+		tm->deps.state_memory = managed > 0 ? (size_t)managed / (size_t)(tm->slots > 0 ? tm->slots : 1) : 0;
+	}
 	CM_INFO("taskmanager",
 		"TaskManager %s started with %d slots, data address %s, %zu network buffers of %lld "
 		"bytes (%lld MiB)",

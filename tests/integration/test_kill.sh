@@ -2,7 +2,8 @@
 # kill -9 of TaskManagers at random moments (issue #8): a session cluster
 # (a JobManager, two TaskManagers of 2 slots) runs jobs/checkpointed.so
 # keyed at parallelism 2 — every key's running sum of offsets, printed —
-# checkpointing every 200 ms. Ten times, at a random moment, a random
+# checkpointing every 200 ms, its keyed state in LMDB (STATE_BACKEND=hashmap
+# for the heap). Ten times, at a random moment, a random
 # TaskManager is killed with SIGKILL and a replacement started; the job
 # restarts from its latest checkpoint each time and ends FINISHED with
 # every key's final sum exact (sums only grow, so a key's largest printed
@@ -24,14 +25,18 @@ start_jm jm -D execution.checkpointing.dir="file://$WORK/ckp" \
 	-D restart-strategy.type=fixed-delay -D restart-strategy.fixed-delay.attempts=1000 \
 	-D restart-strategy.fixed-delay.delay=100ms
 TAGS=(tm-0 tm-1)
-start_tm tm-0
-start_tm tm-1
+BACKEND=${STATE_BACKEND:-lmdb}
+# LMDB's files: a killed TaskManager leaves its own behind, in the test's directory.
+TM_ARGS=(-D "taskmanager.state.local.root-dirs=$WORK/state")
+mkdir -p "$WORK/state"
+start_tm tm-0 "${TM_ARGS[@]}"
+start_tm tm-1 "${TM_ARGS[@]}"
 check "/overview reports 2 TaskManagers" wait_overview 2 20
 upload "$JOB_SO"
 awk -v n=$N -v m=$M 'BEGIN { for (o = 0; o < n; o++) s[o % m] += o; for (k = 0; k < m; k++) print k, s[k] }' \
 	>"$WORK/expected"
 
-run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--keyed\", \"--print\", \"--count\", \"$N\", \"--mod\", \"$M\", \"--rate\", \"15000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\"}}"
+run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--keyed\", \"--print\", \"--count\", \"$N\", \"--mod\", \"$M\", \"--rate\", \"15000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\", \"state.backend.type\": \"$BACKEND\"}}"
 wait_state "$JOB" RUNNING 20 || fail "the job is not RUNNING: $STATE"
 
 kills=0
@@ -50,7 +55,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 	kills=$((kills + 1))
 	tag=tm-$next
 	next=$((next + 1))
-	start_tm "$tag"
+	start_tm "$tag" "${TM_ARGS[@]}"
 	TAGS+=("$tag")
 	# Until it runs again (or ended): the recovery time.
 	for _ in $(seq 300); do
@@ -63,7 +68,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 	echo "kill $kills ($victim): RUNNING again after $((($(date +%s%N) - t0) / 1000000)) ms" | tee -a "$WORK/recoveries"
 done
 if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 180 && [ "$STATE" = FINISHED ]; then
-	pass "the job ends FINISHED after $kills kills of a TaskManager"
+	pass "the job ends FINISHED after $kills kills of a TaskManager ($BACKEND state backend)"
 else
 	fail "the job ended $STATE after $kills kills" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
 fi

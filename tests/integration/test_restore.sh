@@ -26,8 +26,9 @@ M=50
 
 start_jm jm -D execution.checkpointing.dir="file://$WORK/ckp" -D restart-strategy.exponential-delay.initial-backoff=100ms
 export CKP_FAIL_MARKER=$WORK/failed-once # read by the job's functions in the TaskManagers
-start_tm tm-a
-start_tm tm-b
+mkdir -p "$WORK/state"
+start_tm tm-a -D "taskmanager.state.local.root-dirs=$WORK/state"
+start_tm tm-b -D "taskmanager.state.local.root-dirs=$WORK/state"
 check "/overview reports 2 TaskManagers" wait_overview 2 20
 upload "$JOB_SO"
 CKP_JAR=$JAR
@@ -99,6 +100,13 @@ if run_and_finish "restored at parallelism 4" "{\"parallelism\": 4, \"programArg
 	finals "$WORK/p4"
 	exact "restored at parallelism 4" "$WORK/p4"
 fi
+# The heap backend wrote the savepoint; LMDB reads it (the file format is
+# the backends' common one).
+mark_logs
+if run_and_finish "restored at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [$ARGS, \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
+	finals "$WORK/p3-lmdb"
+	exact "restored at parallelism 3 into LMDB" "$WORK/p3-lmdb"
+fi
 api GET "/jobs/$JOB/checkpoints"
 check "/checkpoints says the job was restored from the savepoint" \
 	test "$(json '.latest.restored.external_path')" = "$SP"
@@ -112,6 +120,7 @@ if run_and_finish "moved elsewhere and restored at parallelism 1" "{\"parallelis
 	exact "restored at parallelism 1 from the moved savepoint" "$WORK/p1"
 fi
 check "the savepoint is still there (restoring never removes it)" test -s "$WORK/moved-sp/_metadata"
+check "LMDB's files went with their tasks" test -z "$(ls -A "$WORK/state")"
 
 # ----------------------------------------- recovery from the latest checkpoint
 mark_logs

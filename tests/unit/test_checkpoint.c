@@ -517,11 +517,6 @@ static void test_config_reads_flink_keys_and_refuses_remote_schemes(void **st)
 	assert_int_equal(cp_config_read(nodir, &o, &err), FL_EINVAL);
 	assert_non_null(strstr(err.msg, "execution.checkpointing.dir"));
 	cfg_free(nodir);
-	/* LMDB for keyed operators would silently be the heap: refused. */
-	assert_int_equal(cfg_set(c, "state.backend.type", "lmdb", &err), 0);
-	cm_err_clear(&err);
-	assert_int_equal(cp_config_read(c, &o, &err), FL_EINVAL);
-	assert_non_null(strstr(err.msg, "state.backend.type"));
 	cfg_free(c);
 }
 
