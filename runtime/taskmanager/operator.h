@@ -91,6 +91,20 @@ typedef struct tm_op_class {
 	void (*fini)(tm_op *op);
 } tm_op_class;
 
+/*
+ * For keyed operators (every one keeps its state in one st_backend):
+ * tm_keyed_backend_open makes the job's backend (state.backend.type) with
+ * the task's local directory and memory share (open hook; 0 or an error
+ * with err). tm_snapshot_keyed writes the key groups of the subtask from a
+ * cut of b as its keyed file in the checkpoint (snapshot hook: fills
+ * s->keyed_file and friends; declines with s->why). tm_restore_keyed
+ * reads this subtask's key groups of every file in rs into b, whichever
+ * backend wrote them, mapping states by name (restore hook).
+ */
+int tm_keyed_backend_open(tm_op *op, st_backend **out, cm_err *err);
+int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s);
+int tm_restore_keyed(tm_op *op, st_backend *b, const td_restore *rs, cm_err *err);
+
 /* The classes of the sources (sources.c) and sinks (sinks.c). */
 extern const tm_op_class tm_generator_class;
 extern const tm_op_class tm_text_source_class;

@@ -471,10 +471,7 @@ static int agg_update(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
  * snapshot files. */
 #define AGG_STATE "aggregate"
 
-/* The job's backend (state.backend.type), LMDB's files in the task's
- * local state directory, its write cache the slot's share of managed
- * memory. */
-static int agg_open(tm_op *op, cm_err *err)
+int tm_keyed_backend_open(tm_op *op, st_backend **out, cm_err *err)
 {
 	tm_chain *c = op->chain;
 	const td_task *td = c->td;
@@ -488,7 +485,12 @@ static int agg_open(tm_op *op, cm_err *err)
 				.dir = dir,
 				.cache_bytes = c->state_memory};
 	const char *type = td->state_backend ? td->state_backend : "hashmap";
-	int rc = st_backend_new(type, &bc, &op->state, err);
+	return st_backend_new(type, &bc, out, err);
+}
+
+static int agg_open(tm_op *op, cm_err *err)
+{
+	int rc = tm_keyed_backend_open(op, &op->state, err);
 	if (rc == 0 && (rc = st_declare(op->state, AGG_STATE, 0, &op->state_id)) != 0)
 		cm_err_set(err, rc, "operator '%s': %s", op->node->name, st_backend_error(op->state));
 	return rc;
@@ -527,13 +529,7 @@ static int agg_end_input(tm_op *op)
 	return rc;
 }
 
-/*
- * Writes the aggregation's key groups to s->dir as a snapshot file
- * (state/snapshot_file.h) from a cut of its backend: the cut is free on
- * the heap (a freeze) and a cache flush on LMDB; the file is written here,
- * on the task thread, for now (an asynchronous writer is the next step).
- */
-static int agg_snapshot(tm_op *op, tm_snapshot *s)
+int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s)
 {
 	const td_task *td = op->chain->td;
 	kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask, &s->kg_first,
@@ -542,9 +538,9 @@ static int agg_snapshot(tm_op *op, tm_snapshot *s)
 		 td->subtask);
 	cm_err err = {0};
 	st_cut *c = NULL;
-	int rc = st_cut_new(op->state, &c);
+	int rc = st_cut_new(b, &c);
 	if (rc)
-		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(op->state));
+		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
 	char path[1400];
 	snprintf(path, sizeof(path), "%s/%s", s->dir, s->keyed_file);
 	FILE *f = NULL;
@@ -579,10 +575,12 @@ static int agg_snapshot(tm_op *op, tm_snapshot *s)
 	return rc;
 }
 
-/* Reads the entries of this subtask's key groups from every old file that
- * holds some of them (a job restored at another parallelism reads parts
- * of several), into its backend whatever backend wrote them. */
-static int agg_restore(tm_op *op, const td_restore *rs, cm_err *err)
+static int agg_snapshot(tm_op *op, tm_snapshot *s)
+{
+	return tm_snapshot_keyed(op, op->state, s);
+}
+
+int tm_restore_keyed(tm_op *op, st_backend *b, const td_restore *rs, cm_err *err)
 {
 	const td_task *td = op->chain->td;
 	int first, last;
@@ -594,12 +592,17 @@ static int agg_restore(tm_op *op, const td_restore *rs, cm_err *err)
 			return cm_err_set(err, cm_err_from_errno(errno),
 					  "operator '%s': cannot open its state file %.400s: %s",
 					  op->node->name, path, strerror(errno));
-		int rc = st_snapfile_restore(op->state, f, path, first, last, err);
+		int rc = st_snapfile_restore(b, f, path, first, last, err);
 		fclose(f);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+static int agg_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	return tm_restore_keyed(op, op->state, rs, err);
 }
 
 /* --------------------------------------------------------- stateless */
