@@ -64,6 +64,8 @@ struct writer {
 	uint32_t bcount;
 	int bkg; /* key group of the open block, -1: none */
 	uint64_t total;
+	st_snap_filter_fn filter;
+	void *filter_arg;
 };
 
 static int wr_bytes(struct writer *w, const void *p, size_t n)
@@ -100,6 +102,17 @@ static int wr_block(struct writer *w)
 static int wr_entry(void *arg, const st_entry *e)
 {
 	struct writer *w = arg;
+	st_entry fe;
+	if (w->filter) {
+		fe = *e;
+		int keep = w->filter(w->filter_arg, &fe);
+		if (keep < 0)
+			return cm_err_set(w->err, keep, "%s: filtering an entry of state %d: %s",
+					  w->fname, e->state, fl_strerror(keep));
+		if (keep == 0)
+			return 0;
+		e = &fe;
+	}
 	if (e->key_group < w->kg_first || e->key_group > w->kg_last || e->key_group < w->bkg)
 		return cm_err_set(w->err, FL_EINVAL,
 				  "%s: entry of key group %d out of order or outside %d..%d",
@@ -147,6 +160,13 @@ static int wr_entry(void *arg, const st_entry *e)
 int st_snapfile_write(FILE *f, const char *fname, st_cut *c, int kg_first, int kg_last,
 		      uint64_t *entries, cm_err *err)
 {
+	return st_snapfile_write_filtered(f, fname, c, kg_first, kg_last, NULL, NULL, entries, err);
+}
+
+int st_snapfile_write_filtered(FILE *f, const char *fname, st_cut *c, int kg_first, int kg_last,
+			       st_snap_filter_fn filter, void *filter_arg, uint64_t *entries,
+			       cm_err *err)
+{
 	if (kg_first < 0 || kg_last >= c->max_parallelism || kg_first > kg_last)
 		return cm_err_set(err, FL_EINVAL, "%s: key-group range %d..%d outside 0..%d", fname,
 				  kg_first, kg_last, c->max_parallelism - 1);
@@ -156,7 +176,9 @@ int st_snapfile_write(FILE *f, const char *fname, st_cut *c, int kg_first, int k
 			   .err = err,
 			   .kg_first = kg_first,
 			   .kg_last = kg_last,
-			   .bkg = -1};
+			   .bkg = -1,
+			   .filter = filter,
+			   .filter_arg = filter_arg};
 	w.idx = calloc(nkg, sizeof(*w.idx));
 	/* The state table: at most 256 * 257 bytes. */
 	uint8_t *tab = malloc((size_t)c->nstates * (2 + ST_NAME_MAX) + 4);

@@ -61,6 +61,21 @@
 int st_snapfile_write(FILE *f, const char *fname, st_cut *c, int kg_first, int kg_last,
 		      uint64_t *entries, cm_err *err);
 
+/*
+ * A filter of st_snapfile_write_filtered, called for each entry of the cut
+ * before it is written, on the writing thread: returns 1 to write *e, which
+ * it may change (another value, valid until its next call: TTL cleanup
+ * rewrites a list without its expired elements), 0 to leave the entry out
+ * (an expired value), or a negative FL_E* code to fail the write.
+ */
+typedef int (*st_snap_filter_fn)(void *arg, st_entry *e);
+
+/* st_snapfile_write with a filter (NULL: none, as st_snapfile_write);
+ * *entries counts the entries written. */
+int st_snapfile_write_filtered(FILE *f, const char *fname, st_cut *c, int kg_first, int kg_last,
+			       st_snap_filter_fn filter, void *filter_arg, uint64_t *entries,
+			       cm_err *err);
+
 typedef struct st_snapfile st_snapfile;
 
 /*
