@@ -363,6 +363,17 @@ FL_API fl_stream *fl_reduce(fl_stream *keyed, fl_reduce_fn fn);
 FL_API fl_stream *fl_sum(fl_stream *keyed, uint32_t field);
 FL_API fl_stream *fl_min(fl_stream *keyed, uint32_t field);
 FL_API fl_stream *fl_max(fl_stream *keyed, uint32_t field);
+/*
+ * The keyed process function (Flink's KeyedProcessFunction): `fn` is called
+ * once per record of a keyed stream (from fl_key_by*; any other input is an
+ * error when the graph is built), with the record's key current, and emits
+ * zero or more rows through fl_collect(). It keeps what it needs in keyed
+ * state (below), scoped to the current key, which checkpoints and
+ * savepoints carry and rescaling redistributes with the key.
+ */
+typedef int (*fl_process_fn)(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+FL_API fl_stream *fl_process(fl_stream *keyed, fl_process_fn fn);
+
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
 /* Explicit partitioning of the next operator's input. */
@@ -388,6 +399,185 @@ FL_API fl_stream *fl_print(fl_stream *in);
  */
 FL_API fl_stream *fl_write_text(fl_stream *in, const char *dir);
 FL_API fl_stream *fl_discard(fl_stream *in);
+
+/* ------------------------------------------------------------ keyed state */
+
+/*
+ * Keyed state (Flink's ValueState, ListState, MapState, ReducingState and
+ * AggregatingState), reachable from a process function (fl_process) only,
+ * always scoped to the current key:
+ *
+ *     static const fl_state_desc COUNT = {
+ *         .name = "count", .value = {.nfields = 1, .types = {FL_INT64}}};
+ *
+ *     int count_per_key(fl_ctx *ctx, const fl_row *in, fl_collector *out) {
+ *         fl_value_state *count = fl_get_state(ctx, &COUNT);
+ *         fl_row v;
+ *         int rc = fl_value_state_get(count, &v);        (1 found, 0 absent)
+ *         if (rc < 0)
+ *             return rc;
+ *         int64_t n = (rc ? fl_row_int64(&v, 0) : 0) + 1;
+ *         fl_row_clear(&v);
+ *         fl_row_add_int64(&v, n);
+ *         if ((rc = fl_value_state_update(count, &v)) != 0)
+ *             return rc;
+ *         ...
+ *     }
+ *
+ * A state is declared by its descriptor the first time a subtask asks for
+ * it (Flink declares in open(); a C function has no object to keep the
+ * handle in, so the descriptor, usually a static const, is the handle's
+ * name). Asking again is a table lookup. A name asked for again as another
+ * kind, or with another type, TTL or function, fails the task naming the
+ * state and the operator; so do a stored value that does not decode as the
+ * declared type, a key too long for the state backend (LMDB: 496 bytes),
+ * and a state backend error. A state call that failed returns a negative
+ * FL_E* code, which the process function should return; the task fails
+ * with the state's message even if it does not.
+ *
+ * Values are rows. FL_STATE_ROW stores any row in the row codec (with
+ * nfields > 0, exactly that many fields of those types; a field may also
+ * be null); FL_STATE_BYTES stores the bytes of a row of one FL_BYTES field
+ * as they are (user-serialised data, no codec). Rows read from state, and
+ * iterators, point into memory that stays valid until the process
+ * function returns.
+ *
+ * Layout (what it costs): a ValueState, ReducingState or AggregatingState
+ * is one entry per key; a ListState or MapState is also one entry per key,
+ * holding the whole list (map: sorted by map key bytes), so reading,
+ * adding or putting costs time linear in its size: keep them to thousands
+ * of elements, not millions. An entry is at most 16 MiB.
+ */
+
+enum fl_state_format {
+	FL_STATE_ROW = 0,  /* rows in the row codec */
+	FL_STATE_BYTES = 1 /* a row of one FL_BYTES field, stored as raw bytes */
+};
+
+/* The type of a state's values (or of a MapState's map keys). Zeroes:
+ * any row. */
+typedef struct fl_state_type {
+	enum fl_state_format format;
+	uint32_t nfields;		  /* FL_STATE_ROW: 0 any shape, else the row's fields */
+	uint8_t types[FL_ROW_MAX_FIELDS]; /* their enum fl_type (FL_NULL also accepted) */
+} fl_state_type;
+
+/* Time to live (Flink's StateTtlConfig), in processing time. */
+enum fl_ttl_update {
+	FL_TTL_ON_CREATE_AND_WRITE = 0, /* writes refresh the timestamp (the default) */
+	FL_TTL_ON_READ_AND_WRITE = 1	/* reads refresh it too */
+};
+enum fl_ttl_visibility {
+	FL_TTL_NEVER_RETURN_EXPIRED = 0,	    /* an expired value reads as absent (default) */
+	FL_TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP = 1 /* returned once, then cleaned up */
+};
+typedef struct fl_state_ttl {
+	int64_t ttl_ms; /* 0: no TTL; else the value expires ttl_ms after its last update */
+	enum fl_ttl_update update;
+	enum fl_ttl_visibility visibility;
+} fl_state_ttl;
+
+/* An AggregatingState's functions (Flink's AggregateFunction): create the
+ * empty accumulator, add a value into it, merge two (optional: used when
+ * windows merge), and compute the result the state reads as. Each returns
+ * 0 or fails with fl_fail. */
+typedef struct fl_aggregate_fns {
+	int (*create)(fl_ctx *ctx, fl_row *acc);
+	int (*add)(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+	int (*merge)(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out);
+	int (*result)(fl_ctx *ctx, const fl_row *acc, fl_row *out);
+} fl_aggregate_fns;
+
+/* A state descriptor. The functions are called in place (not shipped by
+ * name): the descriptor lives in the job's library like the process
+ * function that uses it. */
+typedef struct fl_state_desc {
+	const char *name;     /* unique within the operator, 1..255 bytes */
+	fl_state_type value;  /* the value, list element, map value, accumulator */
+	fl_state_type key;    /* MapState: the map keys */
+	fl_state_ttl ttl;     /* expired values are removed when read, and never
+			       * written into a checkpoint or savepoint */
+	fl_reduce_fn reduce;  /* ReducingState: folds a new value into the old */
+	fl_aggregate_fns agg; /* AggregatingState */
+} fl_state_desc;
+
+typedef struct fl_value_state fl_value_state;
+typedef struct fl_list_state fl_list_state;
+typedef struct fl_map_state fl_map_state;
+typedef struct fl_reducing_state fl_reducing_state;
+typedef struct fl_aggregating_state fl_aggregating_state;
+/* An iterator over a list's elements or a map's entries. */
+typedef struct fl_state_iter fl_state_iter;
+
+/*
+ * The state of desc for this operator, declared on first use (Flink's
+ * getState, getListState, getMapState, getReducingState,
+ * getAggregatingState). The handle is valid for the rest of the subtask's
+ * life and always acts on the current key. NULL outside a process function
+ * or when the declaration is refused (the task then fails with the
+ * reason); every state function given NULL returns FL_EINVAL.
+ */
+FL_API fl_value_state *fl_get_state(fl_ctx *ctx, const fl_state_desc *desc);
+FL_API fl_list_state *fl_get_list_state(fl_ctx *ctx, const fl_state_desc *desc);
+FL_API fl_map_state *fl_get_map_state(fl_ctx *ctx, const fl_state_desc *desc);
+FL_API fl_reducing_state *fl_get_reducing_state(fl_ctx *ctx, const fl_state_desc *desc);
+FL_API fl_aggregating_state *fl_get_aggregating_state(fl_ctx *ctx, const fl_state_desc *desc);
+
+/*
+ * The current key, in a process function: decoded into *key (the key_by
+ * field as a one-field row, or the row the fl_key_by_fn selector built;
+ * strings valid until the function returns). Returns 0, or FL_EINVAL
+ * outside a process function. fl_ctx_current_key_bytes gives its encoded
+ * bytes (the row codec's; NULL and *len 0 outside).
+ */
+FL_API int fl_ctx_current_key(fl_ctx *ctx, fl_row *key);
+FL_API const void *fl_ctx_current_key_bytes(fl_ctx *ctx, size_t *len);
+
+/* Every read below returns 1 (found, *out set), 0 (absent) or a negative
+ * FL_E* code; every write 0 or a negative code. */
+
+/* ValueState: value() / update() / clear(). */
+FL_API int fl_value_state_get(fl_value_state *s, fl_row *out);
+FL_API int fl_value_state_update(fl_value_state *s, const fl_row *value);
+FL_API int fl_value_state_clear(fl_value_state *s);
+
+/* ListState: get() (an iterator; 1 when the list has elements, 0 when it
+ * is empty or absent) / add() / addAll() / update() (n == 0 clears) /
+ * clear(). */
+FL_API int fl_list_state_get(fl_list_state *s, fl_state_iter **it);
+FL_API int fl_list_state_add(fl_list_state *s, const fl_row *value);
+FL_API int fl_list_state_add_all(fl_list_state *s, const fl_row *values, size_t n);
+FL_API int fl_list_state_update(fl_list_state *s, const fl_row *values, size_t n);
+FL_API int fl_list_state_clear(fl_list_state *s);
+
+/* MapState: get / put / remove / contains / entries (in order of the map
+ * keys' encoded bytes) / isEmpty (1 empty, 0 not) / clear. */
+FL_API int fl_map_state_get(fl_map_state *s, const fl_row *key, fl_row *value);
+FL_API int fl_map_state_put(fl_map_state *s, const fl_row *key, const fl_row *value);
+FL_API int fl_map_state_remove(fl_map_state *s, const fl_row *key);
+FL_API int fl_map_state_contains(fl_map_state *s, const fl_row *key);
+FL_API int fl_map_state_entries(fl_map_state *s, fl_state_iter **it);
+FL_API int fl_map_state_is_empty(fl_map_state *s);
+FL_API int fl_map_state_clear(fl_map_state *s);
+
+/* Iterators: the next list element (fl_state_iter_next) or map entry
+ * (fl_state_iter_next_entry; value may be NULL): 1, or 0 at the end. They
+ * iterate over the state as it was when the iterator was made. */
+FL_API int fl_state_iter_next(fl_state_iter *it, fl_row *elem);
+FL_API int fl_state_iter_next_entry(fl_state_iter *it, fl_row *key, fl_row *value);
+
+/* ReducingState: get() / add() (the first value as it is, later ones
+ * folded in by desc->reduce) / clear(). */
+FL_API int fl_reducing_state_get(fl_reducing_state *s, fl_row *out);
+FL_API int fl_reducing_state_add(fl_reducing_state *s, const fl_row *value);
+FL_API int fl_reducing_state_clear(fl_reducing_state *s);
+
+/* AggregatingState: get() (desc->agg.result of the accumulator) / add()
+ * (into the accumulator, created by desc->agg.create when absent) /
+ * clear(). */
+FL_API int fl_aggregating_state_get(fl_aggregating_state *s, fl_row *out);
+FL_API int fl_aggregating_state_add(fl_aggregating_state *s, const fl_row *value);
+FL_API int fl_aggregating_state_clear(fl_aggregating_state *s);
 
 /* --------------------------------------------- per-operator properties */
 
