@@ -579,6 +579,18 @@ FL_API fl_stream *fl_max(fl_stream *keyed, uint32_t field)
 	return keyed_agg(keyed, SG_MAX, field, NULL);
 }
 
+FL_API fl_stream *fl_process(fl_stream *keyed, fl_process_fn fn)
+{
+	if (!usable(keyed))
+		return NULL;
+	if (!keyed->keyed) {
+		env_fail(keyed->env, FL_EINVAL,
+			 "process: needs a keyed stream; call fl_key_by() or fl_key_by_fn() first");
+		return NULL;
+	}
+	return add_fn_node(keyed, SG_PROCESS, (const void *)fn, "process");
+}
+
 static fl_stream *sink(fl_stream *in, enum sg_kind kind, sg_node **np)
 {
 	if (!usable(in))

@@ -176,6 +176,8 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "Sink: Text File";
 	case SG_SINK_DISCARD:
 		return "Sink: Discard";
+	case SG_PROCESS:
+		return "KeyedProcess";
 	}
 	return "?";
 }
@@ -189,6 +191,7 @@ const char *sg_kind_type(enum sg_kind kind)
 	    [SG_SUM] = "sum",			  [SG_MIN] = "min",
 	    [SG_MAX] = "max",			  [SG_SINK_PRINT] = "print",
 	    [SG_SINK_TEXT_FILE] = "text-file-sink", [SG_SINK_DISCARD] = "discard",
+	    [SG_PROCESS] = "process",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -222,7 +225,7 @@ bool sg_kind_is_sink(enum sg_kind k)
 
 bool sg_kind_is_keyed(enum sg_kind k)
 {
-	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX;
+	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX || k == SG_PROCESS;
 }
 
 int sg_name_function(const void *fn, const char *what, char **symbol, char **library, cm_err *err)

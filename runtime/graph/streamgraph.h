@@ -32,6 +32,7 @@ enum sg_kind {
 	SG_SINK_PRINT,
 	SG_SINK_TEXT_FILE,
 	SG_SINK_DISCARD,
+	SG_PROCESS, /* keyed process function (last: kinds are numbered on the wire) */
 };
 
 enum sg_partitioner {
@@ -63,7 +64,7 @@ typedef struct sg_node {
 	enum sg_kind kind;
 	char *name;      /* user-set or default name */
 	char *uid;       /* fl_uid, or NULL: generated (sg_node_uid) */
-	char *fn_symbol; /* map/flat_map/filter/reduce/generator function */
+	char *fn_symbol; /* map/flat_map/filter/reduce/process/generator function */
 	int parallelism; /* 0: the job default */
 	int max_parallelism;
 	bool chaining_disabled;

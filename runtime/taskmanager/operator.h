@@ -28,6 +28,7 @@
 #include "graph/descriptor.h"
 #include "network/writer.h"
 #include "state/backend.h"
+#include "state/snapshot_file.h"
 
 typedef struct tm_chain tm_chain;
 typedef struct tm_op tm_op;
@@ -81,6 +82,11 @@ void tm_snapshot_add(tm_snapshot *s, const void *p, size_t len);
  */
 typedef struct tm_op_class {
 	tm_process_fn process;
+	/* Keyed operators other than the aggregations: process with the key
+	 * already encoded and hashed (the batched path of tm_agg_key and
+	 * tm_agg_process_keyed); NULL for the aggregations themselves. */
+	int (*process_keyed)(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
+			     uint32_t h);
 	int (*open)(tm_op *op, cm_err *err);
 	int (*restore)(tm_op *op, const td_restore *rs, cm_err *err);
 	int (*end_input)(tm_op *op);
@@ -103,6 +109,10 @@ typedef struct tm_op_class {
  */
 int tm_keyed_backend_open(tm_op *op, st_backend **out, cm_err *err);
 int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s);
+/* tm_snapshot_keyed with a filter of the entries written (TTL cleanup;
+ * snapshot_file.h), run on the thread that writes the file. */
+int tm_snapshot_keyed_filtered(tm_op *op, st_backend *b, tm_snapshot *s, st_snap_filter_fn filter,
+			       void *filter_arg);
 int tm_restore_keyed(tm_op *op, st_backend *b, const td_restore *rs, cm_err *err);
 
 /* The classes of the sources (sources.c) and sinks (sinks.c). */
@@ -111,6 +121,8 @@ extern const tm_op_class tm_text_source_class;
 extern const tm_op_class tm_print_class;
 extern const tm_op_class tm_file_sink_class;
 extern const tm_op_class tm_discard_class;
+/* The keyed process function's (process_op.c). */
+extern const tm_op_class tm_process_class;
 /* A source's process hook: what it produces is emitted. */
 int tm_source_process(tm_op *op, const fl_row *row);
 
@@ -157,6 +169,7 @@ struct tm_op {
 	size_t out_len, out_cap;
 	FILE *file; /* text file sink */
 	char *file_tmp; /* its in-progress path */
+	void *impl; /* what an operator kind keeps of its own (process_op.c) */
 };
 
 /* Largest encoded key handled on the stack; longer keys go to the heap. */
@@ -170,6 +183,9 @@ struct fl_ctx {
 	size_t scratch_used;
 	char user_msg[CM_ERR_MSG_MAX];
 	bool user_failed;
+	/* The keyed state of the process function being called (with its
+	 * current key), NULL elsewhere: what fl_get_*_state reach. */
+	struct ks_ctx *keyed;
 };
 
 struct fl_collector {

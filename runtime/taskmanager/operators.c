@@ -393,6 +393,9 @@ static int agg_process(tm_op *op, const fl_row *in)
 int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
 {
 	op->n_in++;
+	/* The keyed process function takes the same batched path. */
+	if (op->cls->process_keyed)
+		return op->cls->process_keyed(op, in, kb, kl, h);
 	return agg_update(op, in, kb, kl, h);
 }
 
@@ -531,6 +534,12 @@ static int agg_end_input(tm_op *op)
 
 int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s)
 {
+	return tm_snapshot_keyed_filtered(op, b, s, NULL, NULL);
+}
+
+int tm_snapshot_keyed_filtered(tm_op *op, st_backend *b, tm_snapshot *s, st_snap_filter_fn filter,
+			       void *filter_arg)
+{
 	const td_task *td = op->chain->td;
 	kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask, &s->kg_first,
 			      &s->kg_last);
@@ -550,7 +559,8 @@ int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s)
 	}
 	uint64_t entries = 0;
 	if (rc == 0)
-		rc = st_snapfile_write(f, path, c, s->kg_first, s->kg_last, &entries, &err);
+		rc = st_snapfile_write_filtered(f, path, c, s->kg_first, s->kg_last, filter,
+						filter_arg, &entries, &err);
 	if (f) {
 		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
 			rc = FL_EIO;
@@ -677,6 +687,8 @@ static const tm_op_class *class_of(enum sg_kind k)
 		return &tm_file_sink_class;
 	case SG_SINK_DISCARD:
 		return &tm_discard_class;
+	case SG_PROCESS:
+		return &tm_process_class;
 	}
 	return &tm_discard_class; /* not reached: td_decode checks kinds */
 }
