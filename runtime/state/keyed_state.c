@@ -212,7 +212,13 @@ static st_key key_of(const ks_state *s)
 
 static int be_fail(ks_state *s, int rc)
 {
-	return fail(s->k, s, rc, "%s", st_backend_error(s->k->b));
+	/* The backend's message names the state when it is about the key. */
+	const char *m = st_backend_error(s->k->b);
+	char own[ST_NAME_MAX + 16];
+	snprintf(own, sizeof(own), "state '%s'", s->name);
+	if (strncmp(m, own, strlen(own)) == 0)
+		return fail(s->k, NULL, rc, "%s", m);
+	return fail(s->k, s, rc, "%s", m[0] ? m : fl_strerror(rc));
 }
 
 /* 1 with the stored value, 0 absent, or an error. */
