@@ -22,6 +22,12 @@
 int td_gen(fl_ctx *ctx, int64_t off, fl_row *out);
 int td_map(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int td_keyfn(fl_ctx *ctx, const fl_row *in, fl_row *key);
+int td_process(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+
+int td_process(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return fl_collect(out, in);
+}
 
 int td_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 {
@@ -177,6 +183,52 @@ static void test_descriptors_survive_the_wire_unchanged(void **state)
 		}
 	}
 	teardown(f);
+}
+
+/* A keyed process function: its kind, function and key travel; without
+ * its function it is refused. */
+static void test_a_process_function_travels_and_needs_its_function(void **state)
+{
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	fl_discard(fl_process(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), td_process));
+	env->graph->parallelism = 2;
+	jg_graph *jg;
+	cm_err err = {0};
+	assert_int_equal(jg_build(env->graph, "proc", &jg, &err), 0);
+	assert_int_equal(jg->nvertices, 2);
+	td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
+	uint32_t w0[2] = {0, 0}, w1[2] = {0, 0};
+	const uint32_t *where[2] = {w0, w1};
+	uint64_t eb[2];
+	td_edge_bases(jg, eb);
+	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
+			   .attempt = 1,
+			   .peers = peers,
+			   .npeers = 1,
+			   .subtask_peer = where,
+			   .edge_base = eb};
+	td_task *td;
+	assert_int_equal(td_build(jg, &pl, 1, 1, &td), 0);
+	assert_int_equal(td->ops[0].kind, SG_PROCESS);
+	assert_string_equal(td->ops[0].name, "KeyedProcess");
+	assert_string_equal(td->ops[0].fn_symbol, "td_process");
+	assert_false(td->ops[0].key.by_fn);
+	assert_int_equal(td->ops[0].key.field, 0);
+	roundtrip(td);
+	free(td->ops[0].fn_symbol);
+	td->ops[0].fn_symbol = NULL;
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	td_task *back = NULL;
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_null(back);
+	assert_non_null(strstr(err.msg, "operator without its function"));
+	free(a);
+	td_free(td);
+	jg_free(jg);
+	fl_env_free(env);
 }
 
 static void test_every_truncation_is_refused_with_a_message(void **state)
@@ -356,6 +408,7 @@ int main(void)
 	    cmocka_unit_test(test_a_producer_descriptor_names_only_its_consumers),
 	    cmocka_unit_test(test_a_consumer_descriptor_has_one_input_channel_per_producer),
 	    cmocka_unit_test(test_descriptors_survive_the_wire_unchanged),
+	    cmocka_unit_test(test_a_process_function_travels_and_needs_its_function),
 	    cmocka_unit_test(test_restore_shares_travel_and_bad_ones_are_refused),
 	    cmocka_unit_test(test_every_truncation_is_refused_with_a_message),
 	    cmocka_unit_test(test_every_single_byte_corruption_is_refused_or_consistent),

@@ -20,6 +20,12 @@ int tg_gen(fl_ctx *ctx, int64_t off, fl_row *out);
 int tg_map(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int tg_filter(fl_ctx *ctx, const fl_row *in);
 int tg_key(fl_ctx *ctx, const fl_row *in, fl_row *key);
+int tg_process(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+
+int tg_process(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return fl_collect(out, in);
+}
 
 int tg_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 {
@@ -428,6 +434,26 @@ static void test_aggregation_needs_a_keyed_stream(void **state)
 	fl_env_free(env);
 }
 
+static void test_process_needs_a_keyed_stream_and_cuts_a_hash_edge(void **state)
+{
+	fl_env *env = env_p(2);
+	assert_null(fl_process(fl_generator(env, 10, 0, tg_gen), tg_process));
+	assert_string_equal(fl_env_error(env),
+			    "process: needs a keyed stream; call fl_key_by() or fl_key_by_fn() first");
+	fl_env_free(env);
+	env = env_p(2);
+	fl_discard(fl_process(fl_key_by_fn(fl_generator(env, 10, 0, tg_gen), tg_key), tg_process));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 2);
+	assert_int_equal(jg->edges[0].part, SG_PART_HASH);
+	assert_string_equal(jg->edges[0].key->fn_symbol, "tg_key");
+	assert_string_equal(jg->vertices[1].name, "KeyedProcess -> Sink: Discard");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 static void test_properties_refused_on_a_keyed_view(void **state)
 {
 	fl_env *env = env_p(1);
@@ -560,6 +586,7 @@ int main(void)
 	    cmocka_unit_test(test_a_dataflow_without_sink_is_an_error),
 	    cmocka_unit_test(test_static_function_is_refused_when_the_graph_is_built),
 	    cmocka_unit_test(test_aggregation_needs_a_keyed_stream),
+	    cmocka_unit_test(test_process_needs_a_keyed_stream_and_cuts_a_hash_edge),
 	    cmocka_unit_test(test_properties_refused_on_a_keyed_view),
 	    cmocka_unit_test(test_bad_parallelism_and_field_are_refused),
 	    cmocka_unit_test(test_missing_input_file_is_refused_at_build),
