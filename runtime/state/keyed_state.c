@@ -226,7 +226,7 @@ static int be_find(ks_state *s, const uint8_t **val, size_t *vlen)
 {
 	ks_ctx *k = s->k;
 	st_key key = key_of(s);
-	const void *v;
+	const void *v = NULL;
 	k->gen++;
 	int rc = st_find(k->b, &key, &k->pos, &v, vlen);
 	if (rc < 0)
@@ -383,6 +383,13 @@ static void vb_payload(vb *b, const fl_state_type *t, const fl_row *r)
 		vb_bytes(b, r->values[0].u.s.ptr, r->values[0].u.s.len);
 		return;
 	}
+	/* Usually the buffer has room: encode without computing the bound. */
+	ks_ctx *k = b->s->k;
+	size_t n = k->cap > b->len ? row_encode(r, k->buf + b->len, k->cap - b->len) : 0;
+	if (n) {
+		b->len += n;
+		return;
+	}
 	size_t bound = row_encoded_bound(r);
 	if (bound == 0 || bound > ROW_MAX_ENCODED) {
 		char why[160] = "it cannot be encoded";
@@ -471,16 +478,19 @@ static int hdr_check(ks_state *s, uint8_t h)
 
 /*
  * Reads the value of a ValueState, ReducingState or AggregatingState for
- * the current key: 1 with its payload copied into the arena, 0 absent, or
- * an error. TTL: an expired value is deleted and reads as absent (or, when
- * the state returns expired values and !for_write, is returned this once);
+ * the current key: 1 with its payload, 0 absent, or an error. The payload
+ * is copied into the arena, except with borrow (and no TTL write to make)
+ * where it may point into the backend, valid until the next backend call.
+ * TTL: an expired value is deleted and reads as absent (or, when the state
+ * returns expired values and !for_write, is returned this once);
  * OnReadAndWrite refreshes the timestamp.
  */
-static int read_single(ks_state *s, bool for_write, const uint8_t **payload, size_t *plen)
+static int read_single(ks_state *s, bool for_write, bool borrow, const uint8_t **payload,
+		       size_t *plen)
 {
 	ks_ctx *k = s->k;
-	const uint8_t *v;
-	size_t n;
+	const uint8_t *v = NULL;
+	size_t n = 0;
 	int rc = be_find(s, &v, &n);
 	if (rc <= 0)
 		return rc;
@@ -491,11 +501,15 @@ static int read_single(ks_state *s, bool for_write, const uint8_t **payload, siz
 	if (n < off)
 		return corrupt(s, "value");
 	int64_t ts = has_ts ? rd_i64(v + 1) : 0;
+	*plen = n - off;
+	if (borrow && !s->ttl) {
+		*payload = v + off;
+		return 1;
+	}
 	uint8_t *copy = arena_copy(k, v + off, n - off);
 	if (!copy)
 		return FL_ENOMEM;
 	*payload = copy;
-	*plen = n - off;
 	if (!s->ttl)
 		return 1;
 	int64_t now = ks_now(k);
@@ -518,6 +532,24 @@ static int read_single(ks_state *s, bool for_write, const uint8_t **payload, siz
 			return rc;
 	}
 	return 1;
+}
+
+/* Decodes a value read with borrow: a row whose strings would point into
+ * the backend is decoded again from a copy in the arena. */
+static int dec_single(ks_state *s, const uint8_t *p, size_t n, fl_row *out)
+{
+	if (s->desc.value.format == FL_STATE_ROW) {
+		int rc = dec_payload(s, &s->desc.value, p, n, out, "value");
+		if (rc)
+			return rc;
+		bool refs = false;
+		for (uint32_t i = 0; i < out->nfields; i++)
+			refs |= out->types[i] == FL_STRING || out->types[i] == FL_BYTES;
+		if (!refs)
+			return 0;
+	}
+	const uint8_t *copy = arena_copy(s->k, p, n);
+	return copy ? dec_payload(s, &s->desc.value, copy, n, out, "value") : FL_ENOMEM;
 }
 
 static int write_single(ks_state *s, const fl_row *r)
@@ -782,29 +814,29 @@ void *ks_get(ks_ctx *k, enum ks_kind kind, const fl_state_desc *d)
 
 FL_API int fl_value_state_get(fl_value_state *h, fl_row *out)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_VALUE, &s);
 	if (rc)
 		return rc;
 	if (!out)
 		return fail(s->k, s, FL_EINVAL, "a NULL row to read into");
-	const uint8_t *p;
-	size_t n;
-	if ((rc = read_single(s, false, &p, &n)) <= 0)
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	if ((rc = read_single(s, false, true, &p, &n)) <= 0)
 		return rc;
-	return (rc = dec_payload(s, &s->desc.value, p, n, out, "value")) ? rc : 1;
+	return (rc = dec_single(s, p, n, out)) ? rc : 1;
 }
 
 FL_API int fl_value_state_update(fl_value_state *h, const fl_row *value)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_VALUE, &s);
 	return rc ? rc : write_single(s, value);
 }
 
 static int clear_kind(void *h, enum ks_kind kind)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, kind, &s);
 	return rc ? rc : be_delete(s);
 }
@@ -827,28 +859,28 @@ static int user_call(ks_state *s, int rc, const char *fn)
 
 FL_API int fl_reducing_state_get(fl_reducing_state *h, fl_row *out)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_REDUCING, &s);
 	if (rc)
 		return rc;
 	if (!out)
 		return fail(s->k, s, FL_EINVAL, "a NULL row to read into");
-	const uint8_t *p;
-	size_t n;
-	if ((rc = read_single(s, false, &p, &n)) <= 0)
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	if ((rc = read_single(s, false, true, &p, &n)) <= 0)
 		return rc;
-	return (rc = dec_payload(s, &s->desc.value, p, n, out, "value")) ? rc : 1;
+	return (rc = dec_single(s, p, n, out)) ? rc : 1;
 }
 
 FL_API int fl_reducing_state_add(fl_reducing_state *h, const fl_row *value)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_REDUCING, &s);
 	if (rc || (rc = check_row(s, &s->desc.value, value, "value")) != 0)
 		return rc;
-	const uint8_t *p;
-	size_t n;
-	if ((rc = read_single(s, true, &p, &n)) < 0)
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	if ((rc = read_single(s, true, false, &p, &n)) < 0)
 		return rc;
 	if (rc == 0)
 		return write_single(s, value);
@@ -868,15 +900,15 @@ FL_API int fl_reducing_state_clear(fl_reducing_state *h)
 
 FL_API int fl_aggregating_state_get(fl_aggregating_state *h, fl_row *out)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_AGGREGATING, &s);
 	if (rc)
 		return rc;
 	if (!out)
 		return fail(s->k, s, FL_EINVAL, "a NULL row to read into");
-	const uint8_t *p;
-	size_t n;
-	if ((rc = read_single(s, false, &p, &n)) <= 0)
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	if ((rc = read_single(s, false, false, &p, &n)) <= 0)
 		return rc;
 	fl_row acc;
 	if ((rc = dec_payload(s, &s->desc.value, p, n, &acc, "accumulator")) != 0)
@@ -888,15 +920,15 @@ FL_API int fl_aggregating_state_get(fl_aggregating_state *h, fl_row *out)
 
 FL_API int fl_aggregating_state_add(fl_aggregating_state *h, const fl_row *value)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_AGGREGATING, &s);
 	if (rc)
 		return rc;
 	if (!value)
 		return fail(s->k, s, FL_EINVAL, "a NULL value to add");
-	const uint8_t *p;
-	size_t n;
-	if ((rc = read_single(s, true, &p, &n)) < 0)
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	if ((rc = read_single(s, true, false, &p, &n)) < 0)
 		return rc;
 	fl_row acc, next;
 	if (rc == 0) {
@@ -999,8 +1031,8 @@ static int store_body(ks_state *s, vb *b)
  * 0 absent, or an error. */
 static int read_body(ks_state *s, const uint8_t **p, const uint8_t **end, bool *has_ts)
 {
-	const uint8_t *v;
-	size_t n;
+	const uint8_t *v = NULL;
+	size_t n = 0;
 	int rc = be_find(s, &v, &n);
 	if (rc <= 0)
 		return rc;
@@ -1029,8 +1061,8 @@ static int read_all(ks_state *s, bool map, fl_state_iter **itp, size_t *count)
 	*it = (fl_state_iter){.s = s, .map = map};
 	*itp = it;
 	*count = 0;
-	const uint8_t *p, *end;
-	bool has_ts;
+	const uint8_t *p = NULL, *end = NULL;
+	bool has_ts = false;
 	int rc = read_body(s, &p, &end, &has_ts);
 	if (rc <= 0)
 		return rc;
@@ -1097,8 +1129,8 @@ static int list_write(ks_state *s, const fl_row *rows, size_t n, bool replace)
 	vb b = {.s = s};
 	vb_u8(&b, s->hdr);
 	if (!replace) {
-		const uint8_t *p, *end;
-		bool has_ts;
+		const uint8_t *p = NULL, *end = NULL;
+		bool has_ts = false;
 		int rc = read_body(s, &p, &end, &has_ts);
 		if (rc < 0)
 			return rc;
@@ -1118,7 +1150,7 @@ static int list_write(ks_state *s, const fl_row *rows, size_t n, bool replace)
 
 FL_API int fl_list_state_get(fl_list_state *h, fl_state_iter **it)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_LIST, &s);
 	if (rc)
 		return rc;
@@ -1130,7 +1162,7 @@ FL_API int fl_list_state_get(fl_list_state *h, fl_state_iter **it)
 
 FL_API int fl_list_state_add(fl_list_state *h, const fl_row *value)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_LIST, &s);
 	if (rc)
 		return rc;
@@ -1141,14 +1173,14 @@ FL_API int fl_list_state_add(fl_list_state *h, const fl_row *value)
 
 FL_API int fl_list_state_add_all(fl_list_state *h, const fl_row *values, size_t n)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_LIST, &s);
 	return rc ? rc : n ? list_write(s, values, n, false) : 0;
 }
 
 FL_API int fl_list_state_update(fl_list_state *h, const fl_row *values, size_t n)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_LIST, &s);
 	return rc ? rc : list_write(s, values, n, true);
 }
@@ -1247,10 +1279,10 @@ static int map_key(ks_state *s, const fl_row *key, const uint8_t **kb, size_t *k
 
 FL_API int fl_map_state_get(fl_map_state *h, const fl_row *key, fl_row *value)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_MAP, &s);
-	const uint8_t *kb, *v;
-	size_t kl, vl;
+	const uint8_t *kb = NULL, *v = NULL;
+	size_t kl = 0, vl = 0;
 	if (rc || (rc = map_key(s, key, &kb, &kl)) != 0)
 		return rc;
 	if (!value)
@@ -1262,10 +1294,10 @@ FL_API int fl_map_state_get(fl_map_state *h, const fl_row *key, fl_row *value)
 
 FL_API int fl_map_state_contains(fl_map_state *h, const fl_row *key)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_MAP, &s);
-	const uint8_t *kb;
-	size_t kl;
+	const uint8_t *kb = NULL;
+	size_t kl = 0;
 	if (rc || (rc = map_key(s, key, &kb, &kl)) != 0)
 		return rc;
 	return map_walk(s, MAP_READ, kb, kl, NULL, 0, NULL, NULL);
@@ -1273,10 +1305,10 @@ FL_API int fl_map_state_contains(fl_map_state *h, const fl_row *key)
 
 FL_API int fl_map_state_put(fl_map_state *h, const fl_row *key, const fl_row *value)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_MAP, &s);
-	const uint8_t *kb, *vb_;
-	size_t kl, vl;
+	const uint8_t *kb = NULL, *vb_ = NULL;
+	size_t kl = 0, vl = 0;
 	if (rc || (rc = map_key(s, key, &kb, &kl)) != 0 ||
 	    (rc = enc_payload(s, &s->desc.value, value, &vb_, &vl, "map value")) != 0)
 		return rc;
@@ -1286,10 +1318,10 @@ FL_API int fl_map_state_put(fl_map_state *h, const fl_row *key, const fl_row *va
 
 FL_API int fl_map_state_remove(fl_map_state *h, const fl_row *key)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_MAP, &s);
-	const uint8_t *kb;
-	size_t kl;
+	const uint8_t *kb = NULL;
+	size_t kl = 0;
 	if (rc || (rc = map_key(s, key, &kb, &kl)) != 0)
 		return rc;
 	rc = map_walk(s, MAP_REMOVE, kb, kl, NULL, 0, NULL, NULL);
@@ -1298,7 +1330,7 @@ FL_API int fl_map_state_remove(fl_map_state *h, const fl_row *key)
 
 FL_API int fl_map_state_entries(fl_map_state *h, fl_state_iter **it)
 {
-	ks_state *s;
+	ks_state *s = NULL;
 	int rc = enter(h, KS_MAP, &s);
 	if (rc)
 		return rc;
@@ -1345,8 +1377,8 @@ FL_API int fl_state_iter_next(fl_state_iter *it, fl_row *elem_out)
 		return 0;
 	if (!elem_out)
 		return fail(s->k, s, FL_EINVAL, "a NULL row to read into");
-	const uint8_t *p;
-	size_t n;
+	const uint8_t *p = NULL;
+	size_t n = 0;
 	if (next_lv(&it->p, it->end, &p, &n) != 0)
 		return corrupt(s, "list");
 	return (rc = dec_payload(s, &s->desc.value, p, n, elem_out, "list element")) ? rc : 1;
