@@ -190,6 +190,10 @@ struct fl_ctx {
 
 struct fl_collector {
 	tm_op *op;
+	/* A keyed process function's: its keyed state, hidden from the
+	 * operators chained after it while they run (Flink has no keyed state
+	 * there). */
+	struct ks_ctx *keyed;
 };
 
 /* Set by other threads for the task thread to act on at its next record:

@@ -292,7 +292,13 @@ int tm_source_process(tm_op *op, const fl_row *row)
 
 FL_API int fl_collect(fl_collector *out, const fl_row *row)
 {
-	return emit(out->op, row);
+	if (!out->keyed)
+		return emit(out->op, row);
+	fl_ctx *ctx = &out->op->chain->ctx;
+	ctx->keyed = NULL;
+	int rc = emit(out->op, row);
+	ctx->keyed = out->keyed;
+	return rc;
 }
 
 /* --------------------------------------------------- keyed aggregation */
@@ -629,7 +635,7 @@ static int process_map(tm_op *op, const fl_row *row)
 
 static int process_flat_map(tm_op *op, const fl_row *row)
 {
-	fl_collector c = {op};
+	fl_collector c = {.op = op};
 	int rc = ((fl_flat_map_fn)op->fn)(&op->chain->ctx, row, &c);
 	/* A failure downstream of fl_collect is the chain's failure whatever
 	 * the function returned: ignoring fl_collect's result is the common C

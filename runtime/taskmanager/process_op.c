@@ -135,7 +135,7 @@ static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size
 	ks_set_key(pf->ks, kb, kl, h);
 	struct ks_ctx *outer = ctx->keyed;
 	ctx->keyed = pf->ks;
-	fl_collector col = {op};
+	fl_collector col = {.op = op, .keyed = pf->ks};
 	int rc = ((fl_process_fn)op->fn)(ctx, in, &col);
 	ctx->keyed = outer;
 	ks_end_record(pf->ks);

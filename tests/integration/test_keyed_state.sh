@@ -24,7 +24,8 @@
 #      another type: FAILED naming the state, the operator and the field.
 # And on the local cluster: a state declared as two kinds, a process
 # function that fails, fl_process on an unkeyed stream, a key too long for
-# LMDB, each refused with a message naming what is wrong.
+# LMDB, keyed state asked for in a map chained after the process function,
+# each refused with a message naming what is wrong.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -243,5 +244,7 @@ run_flinc long-key -D state.backend.type=lmdb "$JOB_SO" --long-key --count 100 -
 expect_last long-key 1 "FAILED: operator 'KeyedProcess': state 'stats': key of 604 bytes plus namespace of 0 over the 496 bytes the lmdb state backend takes$"
 run_flinc long-key-heap "$JOB_SO" --long-key --count 100 --rate 0
 check_finished long-key-heap
+run_flinc state-in-map "$JOB_SO" --state-in-map --count 100 --rate 0
+expect_last state-in-map 1 "FAILED: keyed state 'stats' asked for outside a keyed process function: only functions given to fl_process\(\) have keyed state$"
 
 it_finish

@@ -30,10 +30,12 @@
  *
  * Refusals: --conflict declares "stats" as a ListState too, --retype with
  * a string first field, --fail-process fails at offset 77, --long-key keys
- * by 600-byte strings, --unkeyed gives fl_process an unkeyed stream.
+ * by 600-byte strings, --unkeyed gives fl_process an unkeyed stream,
+ * --state-in-map asks for keyed state in a map chained after it.
  *
  *   keyed_state.so [--rate R] [--count N] [--half] [--fail-once]
- *                  [--conflict | --retype | --fail-process | --long-key | --unkeyed]
+ *                  [--conflict | --retype | --fail-process | --long-key | --unkeyed |
+ *                   --state-in-map]
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -301,12 +303,25 @@ int ks_process_count(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 	return fl_value_state_update(stats, &v);
 }
 
+/* --state-in-map: a map chained after the process function asks for
+ * keyed state (refused: only the process function has it). */
+int ks_map_with_state(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	fl_value_state *s = fl_get_state(ctx, &STATS);
+	fl_row v;
+	int rc = fl_value_state_get(s, &v);
+	if (rc < 0)
+		return rc;
+	*out = *in;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	double rate = 2000;
 	int64_t count = -1;
 	int half = 0, fail_once = 0, conflict = 0, retype = 0, fail_process = 0, long_key = 0,
-	    unkeyed = 0;
+	    unkeyed = 0, state_in_map = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
 			rate = atof(argv[++i]);
@@ -326,6 +341,8 @@ int main(int argc, char **argv)
 			long_key = 1;
 		else if (strcmp(argv[i], "--unkeyed") == 0)
 			unkeyed = 1;
+		else if (strcmp(argv[i], "--state-in-map") == 0)
+			state_in_map = 1;
 	}
 	fl_process_fn fn = conflict	  ? ks_process_conflict
 			   : retype	  ? ks_process_retype
@@ -340,6 +357,8 @@ int main(int argc, char **argv)
 	fl_stream *s = fl_uid(fl_generator(env, count, rate, gen), "numbers");
 	fl_set_parallelism(s, 1);
 	s = fl_uid(fl_process(unkeyed ? s : fl_key_by(s, 1), fn), "keyed-state");
+	if (state_in_map)
+		s = fl_map(s, ks_map_with_state);
 	fl_print(s);
 	int rc = fl_execute(env, "Keyed state");
 	fl_env_free(env);
