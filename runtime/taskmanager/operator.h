@@ -54,6 +54,7 @@ typedef struct tm_snapshot {
 	cm_wbuf *elems;	 /* list state elements (tm_snapshot_add) */
 	uint64_t nelems;
 	char keyed_file[160]; /* its keyed state file in dir; "" none */
+	st_cut *cut;	      /* to write as keyed_file off the task thread */
 	uint64_t keyed_bytes;
 	int kg_first, kg_last;	  /* key groups in that file */
 	char why[CM_ERR_MSG_MAX]; /* set with a nonzero return: declines */
@@ -248,12 +249,26 @@ int tm_chain_maybe_flush(tm_chain *c, bool force);
 /* Restores every operator that td says has a share (after tm_chain_open).
  * Returns 0 or the first error (recorded in the chain). */
 int tm_chain_restore(tm_chain *c);
-/* Snapshots every stateful operator for checkpoint id (of kind, into
- * dir) and appends their states to ack as the acknowledgement carries them
- * (cp_states_encode). Returns 0 with *n states, or nonzero when the
- * checkpoint is declined, with why (ack is then unusable). */
-int tm_chain_snapshot(tm_chain *c, uint64_t id, int kind, const char *dir, cm_wbuf *ack,
-		      size_t *n, char *why, size_t why_cap);
+/*
+ * A checkpoint in two phases (Flink's synchronous and asynchronous parts).
+ * tm_chain_snapshot_begin, on the task thread at the barrier, snapshots
+ * every stateful operator: list states are copied, keyed operators take a
+ * cut. Returns 0 with *out, or declines the checkpoint with why.
+ * tm_pending_snapshot_async says whether cuts remain to be written;
+ * tm_pending_snapshot_finish, on any one thread while the task goes on,
+ * writes them as snapshot files and appends the operators' states to ack
+ * as the acknowledgement carries them (cp_states_encode): 0 with *n
+ * states, or an error with why (a full disk, an unwritable directory).
+ * tm_pending_snapshot_free frees what is left (cuts included), also after
+ * a failure; every pending snapshot is freed before its chain.
+ */
+typedef struct tm_pending_snapshot tm_pending_snapshot;
+int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, const char *dir,
+			    tm_pending_snapshot **out, char *why, size_t why_cap);
+bool tm_pending_snapshot_async(const tm_pending_snapshot *p);
+int tm_pending_snapshot_finish(tm_pending_snapshot *p, cm_wbuf *ack, size_t *n, char *why,
+			       size_t why_cap);
+void tm_pending_snapshot_free(tm_pending_snapshot *p);
 /* Tells every operator that checkpoint id completed or was aborted.
  * Returns 0 or the first error (recorded in the chain). */
 int tm_chain_notify(tm_chain *c, uint64_t id, bool completed);

@@ -151,6 +151,12 @@ struct tm_task {
 	_Atomic uint64_t complete_id;
 	uint64_t told_complete, told_abort;
 	bool wants_notify; /* an operator has a notify hook */
+	/* The snapshot whose files a writer thread writes (task thread starts
+	 * and joins it; the writer only reads these). */
+	pthread_t writer;
+	bool writer_started;
+	struct tm_pending_snapshot *writing;
+	uint64_t writing_id;
 };
 
 /*
