@@ -184,6 +184,11 @@ struct fl_collector {
 #define TM_ATTN_CANCEL 2
 #define TM_ATTN_CHECKPOINT 4 /* a source: take the triggered checkpoint now */
 
+/* Returned by a source's checkpoint handler (through tm_chain_check) after
+ * a stop-with-savepoint completed: the source ends as at the end of its
+ * input. Positive, unlike every FL_E* code. */
+#define TM_STOPPED 1
+
 struct tm_chain {
 	const td_task *td; /* borrowed: outlives the chain */
 	const char *name;  /* "Map -> Sink (2/4)", borrowed */

@@ -131,12 +131,13 @@ int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *di
 	return 0;
 }
 
-int tm_task_trigger_checkpoint(tm_task *t, uint64_t id)
+int tm_task_trigger_checkpoint(tm_task *t, uint64_t id, bool stop)
 {
 	if (t->gate || tm_task_get_state(t) != TM_TASK_RUNNING)
 		return FL_EINVAL;
 	pthread_mutex_lock(&t->ckp_mu);
 	t->trigger_id = id;
+	t->trigger_stop = stop;
 	pthread_mutex_unlock(&t->ckp_mu);
 	atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
 	return 0;
@@ -320,15 +321,48 @@ static int take_checkpoint(tm_task *t, uint64_t id)
 	return rc;
 }
 
+/*
+ * Stop-with-savepoint at a source, after its barrier went out: nothing more
+ * is emitted until savepoint id completed (then TM_STOPPED: the source
+ * ends, as at the end of its input) or was aborted (then 0: it goes on),
+ * as Flink's synchronous savepoint holds its tasks.
+ */
+static int await_stop(tm_task *t, uint64_t id)
+{
+	tm_chain *c = &t->chain;
+	int rc = tm_chain_maybe_flush(c, true);
+	while (rc == 0) {
+		if (atomic_load(&t->complete_id) >= id) {
+			deliver_notifications(t);
+			CM_INFO("task", "stops after savepoint %llu", (unsigned long long)id);
+			return TM_STOPPED;
+		}
+		if (atomic_load(&t->abort_id) >= id) {
+			CM_INFO("task", "savepoint %llu was aborted: the source goes on",
+				(unsigned long long)id);
+			return deliver_notifications(t);
+		}
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+		rc = tm_chain_maybe_flush(c, false);
+	}
+	return rc;
+}
+
 /* TM_ATTN_CHECKPOINT at a source, between two records. */
 static int on_source_checkpoint(void *arg)
 {
 	tm_task *t = arg;
 	pthread_mutex_lock(&t->ckp_mu);
 	uint64_t id = t->trigger_id;
+	bool stop = t->trigger_stop;
 	t->trigger_id = 0;
 	pthread_mutex_unlock(&t->ckp_mu);
 	int rc = id ? take_checkpoint(t, id) : 0;
+	if (rc == 0 && id && stop)
+		return await_stop(t, id);
 	return rc ? rc : deliver_notifications(t);
 }
 
@@ -681,6 +715,8 @@ static void *task_main(void *arg)
 			rc = tm_run_text_source(c);
 		else
 			rc = run_input_loop(t);
+		if (rc == TM_STOPPED)
+			rc = 0; /* stopped with a savepoint: as at the end of input */
 	}
 	if (rc == 0)
 		rc = tm_chain_finish(c);
