@@ -183,6 +183,27 @@ else
 	fail "a damaged state file: the job ended $STATE"
 fi
 
+# ------------------------------------------------------------ flinc stop
+run_jar "$CKP_JAR" "{\"parallelism\": 2, \"programArgsList\": [$ARGS, \"--rate\", \"4000\"]}"
+wait_state "$JOB" RUNNING 20 || fail "the job for flinc stop is not RUNNING: $STATE"
+RC=0
+timeout -k 10 120 "$FLINC" stop -m "127.0.0.1:$REST_PORT" -p "$WORK/sp-cli" "$JOB" </dev/null \
+	>"$WORK/stop.out" 2>"$WORK/stop.err" || RC=$?
+CLI_SP=$(sed -n 's/^Savepoint completed\. Path: file:\(.*\)$/\1/p' "$WORK/stop.out")
+if [ "$RC" = 0 ] && [ "$(head -n 1 "$WORK/stop.out")" = "Suspending job \"$JOB\" with a CANONICAL savepoint." ] &&
+	[ -s "$CLI_SP/_metadata" ] && wait_state "$JOB" 'FINISHED|CANCELED|FAILED' 20 && [ "$STATE" = FINISHED ]; then
+	pass "flinc stop -p DIR JOBID: Flink's lines, the savepoint in DIR, the job FINISHED"
+else
+	fail "flinc stop (exit $RC, job $STATE)" "$(cat "$WORK/stop.out" "$WORK/stop.err" | head -n 10)"
+fi
+RC=0
+"$FLINC" stop -m "127.0.0.1:$REST_PORT" </dev/null >"$WORK/stop2.out" 2>"$WORK/stop2.err" || RC=$?
+if [ "$RC" = 2 ] && grep -q "stop: no job id given" "$WORK/stop2.err"; then
+	pass "flinc stop without a job id: a usage error (exit 2) saying so"
+else
+	fail "flinc stop without a job id: exit $RC" "$(head -c 300 "$WORK/stop2.err")"
+fi
+
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log
 it_finish
