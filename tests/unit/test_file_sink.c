@@ -9,7 +9,9 @@
  * a second time), removes what the old subtasks left and nothing else,
  * at the same or another parallelism; a state that cannot be the sink's is
  * refused naming the operator. Also the part files' names, parsed and
- * formatted (graph/outputs.h).
+ * formatted, and the JobMaster's side (graph/outputs.h): what counts as
+ * output in the way of a run, the FINISHED commit of a sink that rolled,
+ * and its undo.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -27,7 +29,9 @@
 
 #include <flinc/flinc.h>
 
+#include "api/env.h"
 #include "common/buf.h"
+#include "graph/jobgraph.h"
 #include "graph/outputs.h"
 #include "taskmanager/operator.h"
 
@@ -678,6 +682,132 @@ static void test_a_state_that_is_not_the_sinks_is_refused(void **state)
 	expect_names(".part-" RUN1 "-0-0.inprogress.1111111111111111");
 }
 
+/* ------------------------------------------------ the JobMaster's side */
+
+int fs_gen(fl_ctx *ctx, int64_t off, fl_row *out);
+
+int fs_gen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	(void)ctx;
+	return fl_row_add_int64(out, off);
+}
+
+/* A generator into a text sink on g_dir at parallelism 2, as fl_execute
+ * would plan it (restored: started from a savepoint). */
+static jg_graph *two_subtasks(fl_env **env, bool restored)
+{
+	*env = fl_env_new(0, NULL);
+	assert_non_null(*env);
+	fl_write_text(fl_generator(*env, 10, 0, fs_gen), g_dir);
+	(*env)->graph->parallelism = 2;
+	(*env)->graph->restored = restored;
+	jg_graph *jg = NULL;
+	cm_err err = {0};
+	if (jg_build((*env)->graph, "test", &jg, &err) != 0)
+		fail_msg("%s", err.msg);
+	return jg;
+}
+
+static void link_as(const char *from, const char *to)
+{
+	char a[600], b[600];
+	snprintf(a, sizeof(a), "%s/%s", g_dir, from);
+	snprintf(b, sizeof(b), "%s/%s", g_dir, to);
+	assert_int_equal(link(a, b), 0);
+}
+
+/* Part files this run committed at checkpoints (an earlier attempt) are
+ * not in its way; another run's are (NO_OVERWRITE), unless the job is
+ * restored from a savepoint, which continues them; a _SUCCESS always is
+ * (that output is complete). */
+static void test_what_counts_as_output_in_the_way_of_a_run(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = two_subtasks(&env, false);
+	cm_err err = {0};
+	touch("part-" RUN1 "-0-0");
+	touch(".part-" RUN1 "-1-0.inprogress.1111111111111111");
+	touch(".part-" RUN2 "-1.inprogress");
+	if (outputs_prepare(jg, RUN1, false, &err) != 0)
+		fail_msg("its own committed files: %s", err.msg);
+	outputs_abort(jg, RUN1);
+	assert_int_equal(outputs_prepare(jg, RUN2, false, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "NO_OVERWRITE"));
+	jg_free(jg);
+	fl_env_free(env);
+
+	jg = two_subtasks(&env, true);
+	if (outputs_prepare(jg, RUN2, false, &err) != 0)
+		fail_msg("restored: %s", err.msg);
+	outputs_abort(jg, RUN2);
+	touch("_SUCCESS");
+	assert_int_equal(outputs_prepare(jg, RUN2, false, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "NO_OVERWRITE"));
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* When the job FINISHED: each subtask's last file and the links of files
+ * still pending at its end are published, the files committed at
+ * checkpoints stay as they are, and the run's two-phase files left (the
+ * pending files behind the links, a failed attempt's leftover) go;
+ * another run's hidden files are not touched. */
+static void test_the_finished_commit_publishes_what_the_sinks_left_at_their_end(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = two_subtasks(&env, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	touch("part-" RUN1 "-0-0");
+	touch(".part-" RUN1 "-0.inprogress");
+	touch(".part-" RUN1 "-1.inprogress");
+	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
+	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111", ".part-" RUN1 "-0-1.inprogress");
+	touch(".part-" RUN1 "-1-5.inprogress.2222222222222222");
+	touch(".part-aaaaaaaaaaaaaaaa-0-0.inprogress.1111111111111111");
+	if (outputs_commit(jg, RUN1, false, &err) != 0)
+		fail_msg("commit: %s", err.msg);
+	expect_names(".part-aaaaaaaaaaaaaaaa-0-0.inprogress.1111111111111111 _SUCCESS part-" RUN1
+		     "-0 part-" RUN1 "-0-0 part-" RUN1 "-0-1 part-" RUN1 "-1");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* A commit that fails part-way (a link's final name is taken by a
+ * directory) renames back what it renamed, and nothing else: the files
+ * committed at checkpoints stay; outputs_abort then removes the run's
+ * in-progress files and links, and leaves its pending files for a
+ * restore. */
+static void test_a_failed_commit_undoes_only_its_own_renames(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = two_subtasks(&env, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	touch("part-" RUN1 "-0-0");
+	touch(".part-" RUN1 "-0.inprogress");
+	touch(".part-" RUN1 "-1.inprogress");
+	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
+	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111", ".part-" RUN1 "-0-1.inprogress");
+	char taken[600];
+	snprintf(taken, sizeof(taken), "%s/part-" RUN1 "-0-1", g_dir);
+	assert_int_equal(mkdir(taken, 0777), 0);
+	assert_int_not_equal(outputs_commit(jg, RUN1, false, &err), 0);
+	assert_non_null(strstr(err.msg, ".part-" RUN1 "-0-1.inprogress"));
+	expect_names(".part-" RUN1 "-0-1.inprogress .part-" RUN1
+		     "-0-1.inprogress.1111111111111111 .part-" RUN1 "-0.inprogress .part-" RUN1
+		     "-1.inprogress part-" RUN1 "-0-0 part-" RUN1 "-0-1");
+	outputs_abort(jg, RUN1);
+	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 part-" RUN1 "-0-0 part-" RUN1
+		     "-0-1");
+	assert_int_equal(rmdir(taken), 0);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +824,9 @@ int main(void)
 	    T(test_a_fresh_attempt_removes_its_runs_earlier_rolling_files),
 	    T(test_a_restore_missing_a_pending_file_fails_naming_it),
 	    T(test_a_state_that_is_not_the_sinks_is_refused),
+	    T(test_what_counts_as_output_in_the_way_of_a_run),
+	    T(test_the_finished_commit_publishes_what_the_sinks_left_at_their_end),
+	    T(test_a_failed_commit_undoes_only_its_own_renames),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
