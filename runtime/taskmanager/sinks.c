@@ -606,7 +606,8 @@ static int file_sink_restore(tm_op *op, const td_restore *rs, cm_err *err)
 	if (rc == 0)
 		CM_INFO("task",
 			"text file sink '%s' (%d/%d) restored from checkpoint %llu: %zu pending "
-			"file(s) of %zu earlier subtask(s) committed, %zu leftover(s) removed",
+			"file(s) of %zu earlier subtask(s) committed (or found committed), %zu "
+			"leftover(s) removed",
 			op->node->name, td->subtask + 1, td->parallelism,
 			(unsigned long long)td->restore_id, committed, nolds, removed);
 	free(olds);
