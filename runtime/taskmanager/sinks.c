@@ -306,6 +306,8 @@ static int fs_write(tm_op *op, cm_err *err)
 
 static int file_flush(tm_op *op)
 {
+	if (!op->fsink)
+		return 0; /* its open failed */
 	if (op->fsink->broken)
 		return op->fsink->broken;
 	cm_err err = {0};
@@ -440,11 +442,12 @@ static int file_sink_notify(tm_op *op, uint64_t id, bool completed)
 		rc = fs_sync_dir(op, &err);
 	if (rc)
 		return tm_chain_fail(op->chain, rc, "%s", err.msg);
+	if (k == 0)
+		return 0;
 	memmove(fs->pending, fs->pending + k, (fs->npending - k) * sizeof(*fs->pending));
 	fs->npending -= k;
-	if (k)
-		CM_DEBUG("task", "text file sink '%s' committed %zu file(s) at checkpoint %llu",
-			 op->node->name, k, (unsigned long long)id);
+	CM_DEBUG("task", "text file sink '%s' committed %zu file(s) at checkpoint %llu",
+		 op->node->name, k, (unsigned long long)id);
 	return 0;
 }
 
@@ -658,14 +661,19 @@ static int fs_end(tm_op *op, cm_err *err)
 		return rc;
 	if (op->file) {
 		outputs_name cur = fs->cur;
-		if ((rc = fs_finish(op, err)) != 0 || cur.kind == OUTPUTS_WHOLE)
+		if ((rc = fs_finish(op, err)) != 0)
 			return rc;
-		if ((rc = fs_path(op, &cur, from, err)) != 0)
-			return rc;
-		if (rename(from, whole) != 0)
-			return cm_err_set(err, cm_err_from_errno(errno),
-					  "text file sink: cannot rename '%.300s' to '%.300s': %s",
-					  from, whole, strerror(errno));
+		/* (The first file, when nothing reached it before a checkpoint,
+		 * has the name already.) */
+		if (cur.kind != OUTPUTS_WHOLE) {
+			if ((rc = fs_path(op, &cur, from, err)) != 0)
+				return rc;
+			if (rename(from, whole) != 0)
+				return cm_err_set(
+				    err, cm_err_from_errno(errno),
+				    "text file sink: cannot rename '%.300s' to '%.300s': %s", from,
+				    whole, strerror(errno));
+		}
 	} else {
 		if ((rc = fs_create(op, &w, err)) != 0 || (rc = fs_finish(op, err)) != 0)
 			return rc;
@@ -709,11 +717,10 @@ static int file_sink_close(tm_op *op, bool ok)
 	} else if (op->file) {
 		/* A finished file is made durable before the task reports
 		 * FINISHED (the JobMaster then publishes it). */
-		char *path = op->file_tmp;
-		op->file_tmp = NULL;
+		char path[FS_PATH_CAP];
+		snprintf(path, sizeof(path), "%s", op->file_tmp);
 		if ((rc = fs_finish(op, &err)) != 0)
 			unlink(path);
-		free(path);
 	}
 	return rc ? tm_chain_fail(op->chain, rc, "%s", err.msg) : 0;
 }

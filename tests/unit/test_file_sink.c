@@ -398,6 +398,22 @@ static void test_the_end_of_input_links_what_is_still_pending(void **state)
 	assert_true(a.st_ino == b.st_ino);
 }
 
+/* A checkpoint before any record: nothing is pending, and the first file
+ * goes on as the one published at the end. */
+static void test_a_checkpoint_before_any_record_leaves_the_first_file(void **state)
+{
+	(void)state;
+	sink k;
+	sink_open(&k, JOB1, ATT1, 0, 1);
+	assert_int_equal(sink_snapshot(&k, 1, NULL), 0);
+	sink_notify(&k, 1, true);
+	expect_names(".part-" RUN1 "-0.inprogress");
+	sink_write(&k, 0, 2);
+	assert_int_equal(sink_close(&k, true), 0);
+	expect_names(".part-" RUN1 "-0.inprogress");
+	expect_contents(".part-" RUN1 "-0.inprogress", "0,1");
+}
+
 /* A file that cannot roll (here: removed behind the sink's back) declines
  * the checkpoint naming the file, and fails the task: its next record
  * returns the error. */
@@ -818,6 +834,7 @@ int main(void)
 	    T(test_an_aborted_checkpoints_files_are_committed_by_the_next),
 	    T(test_a_cancel_removes_only_the_file_being_written),
 	    T(test_the_end_of_input_links_what_is_still_pending),
+	    T(test_a_checkpoint_before_any_record_leaves_the_first_file),
 	    T(test_a_file_that_cannot_roll_declines_and_fails_the_task),
 	    T(test_a_failover_commits_the_restored_checkpoint_and_drops_the_rest),
 	    T(test_a_restore_at_another_parallelism_cleans_each_old_subtask_once),
