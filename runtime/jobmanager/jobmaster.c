@@ -1358,7 +1358,9 @@ static void begin(void *arg)
 	 * refused when they hold output and may not be overwritten) before
 	 * anything runs. */
 	cm_err oerr = {0};
-	int orc = outputs_prepare(jm->jg, jm->jg->sg->overwrite_files, &oerr);
+	char run[OUTPUTS_RUN_ID_LEN + 1];
+	outputs_run_id(jm->id, run);
+	int orc = outputs_prepare(jm->jg, run, jm->jg->sg->overwrite_files, &oerr);
 	if (orc != 0) {
 		snprintf(jm->error, sizeof(jm->error), "%s", oerr.msg);
 		jm->deploy_failed = true;

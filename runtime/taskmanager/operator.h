@@ -158,6 +158,7 @@ struct tm_op {
 	size_t out_len, out_cap;
 	FILE *file; /* text file sink */
 	char *file_tmp; /* its in-progress path */
+	struct tm_file_sink *fsink; /* its two-phase commit (sinks.c) */
 };
 
 /* Largest encoded key handled on the stack; longer keys go to the heap. */
