@@ -29,6 +29,9 @@ static void apply_config(fl_env *env)
 	bool overwrite = false;
 	cfg_get_bool(env->config, CFG_OVERWRITE_FILES, &overwrite);
 	g->overwrite_files = overwrite;
+	const char *savepoint = "";
+	cfg_get_string(env->config, CFG_SAVEPOINT_PATH, &savepoint);
+	g->restored = savepoint && savepoint[0];
 	if (strcasecmp(mode, "BATCH") == 0) {
 		g->mode = FL_MODE_BATCH;
 	} else if (strcasecmp(mode, "AUTOMATIC") == 0) {

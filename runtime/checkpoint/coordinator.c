@@ -294,6 +294,17 @@ void cp_get_stats(cp_coordinator *cp, cp_stats *out)
 	pthread_mutex_unlock(&cp->mu);
 }
 
+bool cp_acked(cp_coordinator *cp, uint64_t id, size_t task)
+{
+	bool acked = false;
+	pthread_mutex_lock(&cp->mu);
+	for (struct pending *p = cp->pending; p; p = p->next)
+		if (p->id == id && task < cp->ntasks && p->acked)
+			acked = p->acked[task];
+	pthread_mutex_unlock(&cp->mu);
+	return acked;
+}
+
 void cp_get_config(cp_coordinator *cp, cp_config *out)
 {
 	pthread_mutex_lock(&cp->mu);

@@ -104,6 +104,9 @@ enum cp_ack_result {
 int cp_ack(cp_coordinator *cp, uint64_t id, size_t task, cp_op_state *states, size_t n,
 	   int64_t now_ms, bool *fail_job, cm_err *err);
 
+/* Whether task acknowledged pending checkpoint id. */
+bool cp_acked(cp_coordinator *cp, uint64_t id, size_t task);
+
 /* Aborts pending checkpoint id (a task declined it: reason) or, with id 0,
  * every pending one; removes their directories; counts each as failed, and,
  * when counts, against the tolerable number (not for the job's own failover

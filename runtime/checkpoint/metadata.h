@@ -55,6 +55,10 @@ enum cp_kind {
  * any source is triggered, so that each task knows where to write when the
  * barrier reaches it. */
 #define CP_TRIGGER_PREPARE 2
+/* With a source's trigger of a savepoint: stop-with-savepoint. The source
+ * emits nothing after the barrier until the savepoint completes, then ends
+ * (the job FINISHES); if the savepoint is aborted it goes on. */
+#define CP_TRIGGER_STOP 4
 
 /* One operator subtask's share of a checkpoint. */
 typedef struct cp_op_state {

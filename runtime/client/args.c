@@ -28,6 +28,7 @@ static const char *shown(const char *s, char buf[SHOWN + 4])
 #define LIST (1u << CL_CMD_LIST)
 #define CANCEL (1u << CL_CMD_CANCEL)
 #define SAVEPOINT (1u << CL_CMD_SAVEPOINT)
+#define STOP (1u << CL_CMD_STOP)
 
 enum opt {
 	O_LOCAL,
@@ -47,6 +48,8 @@ enum opt {
 	O_ALLOW_NON_RESTORED,
 	O_RESTORE_MODE,
 	O_DISPOSE,
+	O_SAVEPOINT_PATH,
+	O_DRAIN,
 	O_HELP,
 };
 
@@ -57,15 +60,15 @@ static const struct cli_option {
 	bool value;
 } options[] = {
     {NULL, "--local", O_LOCAL, RUN, false},
-    {"-m", "--jobmanager", O_JOBMANAGER, RUN | LIST | CANCEL | SAVEPOINT, true},
+    {"-m", "--jobmanager", O_JOBMANAGER, RUN | LIST | CANCEL | SAVEPOINT | STOP, true},
     {"-d", "--detached", O_DETACHED, RUN, false},
     {"-sae", "--shutdownOnAttachedExit", O_SAE, RUN, false},
     {"-p", "--parallelism", O_PARALLELISM, RUN | PLAN, true},
-    {"-D", NULL, O_DYNAMIC, RUN | PLAN | LIST | CANCEL | SAVEPOINT, true},
-    {"-c", "--config", O_CONFIG, RUN | PLAN | LIST | CANCEL | SAVEPOINT, true},
+    {"-D", NULL, O_DYNAMIC, RUN | PLAN | LIST | CANCEL | SAVEPOINT | STOP, true},
+    {"-c", "--config", O_CONFIG, RUN | PLAN | LIST | CANCEL | SAVEPOINT | STOP, true},
     {NULL, "--dot", O_DOT, PLAN, false},
     {NULL, "--no-progress", O_NO_PROGRESS, RUN, false},
-    {"-v", "--verbose", O_VERBOSE, RUN | LIST | CANCEL | SAVEPOINT, false},
+    {"-v", "--verbose", O_VERBOSE, RUN | LIST | CANCEL | SAVEPOINT | STOP, false},
     {"-a", "--all", O_ALL, LIST, false},
     {"-r", "--running", O_RUNNING, LIST, false},
     {"-s", "--scheduled", O_SCHEDULED, LIST, false},
@@ -75,7 +78,10 @@ static const struct cli_option {
     /* Flink 2's name of --restoreMode. */
     {"-cm", "--claimMode", O_RESTORE_MODE, RUN, true},
     {"-d", "--dispose", O_DISPOSE, SAVEPOINT, true},
-    {"-h", "--help", O_HELP, RUN | PLAN | LIST | CANCEL | SAVEPOINT, false},
+    /* Flink's `stop -p DIR` and `-d` (drain). */
+    {"-p", "--savepointPath", O_SAVEPOINT_PATH, STOP, true},
+    {"-d", "--drain", O_DRAIN, STOP, false},
+    {"-h", "--help", O_HELP, RUN | PLAN | LIST | CANCEL | SAVEPOINT | STOP, false},
 };
 
 static bool option_named(const struct cli_option *o, const char *a)
@@ -111,6 +117,7 @@ static int command_of(const char *name, enum cl_command *out)
 	} commands[] = {
 	    {"run", CL_CMD_RUN},	   {"plan", CL_CMD_PLAN},     {"info", CL_CMD_PLAN},
 	    {"list", CL_CMD_LIST},	   {"cancel", CL_CMD_CANCEL}, {"savepoint", CL_CMD_SAVEPOINT},
+	    {"stop", CL_CMD_STOP},
 	    {"version", CL_CMD_VERSION},
 	    {"--version", CL_CMD_VERSION}, {"help", CL_CMD_HELP},     {"--help", CL_CMD_HELP},
 	    {"-h", CL_CMD_HELP},
@@ -235,6 +242,15 @@ int cl_args_parse(int argc, char **argv, cl_args *a, cm_err *err)
 						  "%s needs the path of a savepoint", arg);
 			a->dispose = v;
 			break;
+		case O_SAVEPOINT_PATH:
+			if (!*v)
+				return cm_err_set(err, FL_EINVAL,
+						  "%s needs the directory for the savepoint", arg);
+			a->savepoint_path = v;
+			break;
+		case O_DRAIN:
+			a->drain = true;
+			break;
 		case O_HELP:
 			a->cmd = CL_CMD_HELP;
 			return 0;
@@ -307,6 +323,17 @@ int cl_args_parse(int argc, char **argv, cl_args *a, cm_err *err)
 			    "savepoint: no job id given: flinc savepoint [-m HOST:PORT] JOBID "
 			    "[TARGET_DIRECTORY], or flinc savepoint [-m HOST:PORT] --dispose PATH");
 		if (i < argc && !cl_job_id_valid(argv[i]))
+			return cl_job_id_refuse(argv[i], err);
+		break;
+	case CL_CMD_STOP:
+		if (i >= argc)
+			return cm_err_set(err, FL_EINVAL,
+					  "stop: no job id given: flinc stop [-m HOST:PORT] "
+					  "[-p SAVEPOINT_DIR] [-d] JOBID");
+		if (i + 1 < argc)
+			return cm_err_set(err, FL_EINVAL, "stop: one job id only, not also '%s'",
+					  shown(argv[i + 1], sb));
+		if (!cl_job_id_valid(argv[i]))
 			return cl_job_id_refuse(argv[i], err);
 		break;
 	default:

@@ -9,6 +9,7 @@
  *   flinc cancel [-m HOST:PORT] [-D k=v]... [-c FILE] JOBID
  *   flinc savepoint [-m HOST:PORT] [-D k=v]... [-c FILE] JOBID [TARGET_DIRECTORY]
  *   flinc savepoint [-m HOST:PORT] [-D k=v]... [-c FILE] -d|--dispose PATH [JOBID]
+ *   flinc stop [-m HOST:PORT] [-D k=v]... [-c FILE] [-p DIR] [-d] JOBID
  *   flinc version | help
  *
  * Options come before the job; the first argument that is not an option
@@ -34,6 +35,7 @@ enum cl_command {
 	CL_CMD_LIST,
 	CL_CMD_CANCEL,
 	CL_CMD_SAVEPOINT, /* trigger one, or dispose of one */
+	CL_CMD_STOP,	  /* stop-with-savepoint */
 };
 
 typedef struct cl_args {
@@ -58,6 +60,8 @@ typedef struct cl_args {
 	bool allow_non_restored;
 	const char *restore_mode;
 	const char *dispose; /* savepoint -d PATH; NULL: trigger one */
+	const char *savepoint_path; /* stop -p DIR; NULL: the cluster's directory */
+	bool drain;		    /* stop -d */
 	/* argv index of JOB.so (run, plan), JOBID (cancel, savepoint), or of
 	 * what follows the options (argc when nothing does) */
 	int first;

@@ -131,6 +131,7 @@ static void usage(FILE *f)
 		"  flinc cancel [options] JOBID                        cancel a job on the cluster\n"
 		"  flinc savepoint [options] JOBID [TARGET_DIRECTORY]  take a savepoint of a job\n"
 		"  flinc savepoint [options] -d PATH                   dispose of a savepoint\n"
+		"  flinc stop [options] [-p DIR] [-d] JOBID            stop a job with a savepoint\n"
 		"  flinc info|plan [--dot] [options] JOB.so [args]     print the job graph, run nothing\n"
 		"  flinc version\n"
 		"\n"
@@ -154,6 +155,9 @@ static void usage(FILE *f)
 		"                          (default NO_CLAIM: they stay the user's)\n"
 		"  -d, --dispose PATH      (savepoint) remove the savepoint at PATH (a directory the\n"
 		"                          JobManager can reach) instead of taking one\n"
+		"  -p, --savepointPath DIR (stop) where the savepoint goes (default: the cluster's\n"
+		"                          execution.checkpointing.savepoint-dir)\n"
+		"  -d, --drain             (stop) Flink's drain (no effect yet: no event time)\n"
 		"  -D key=value            set a configuration key (overrides the file); run on a\n"
 		"                          cluster sends them with the job (flinkConfiguration)\n"
 		"  -c, --config FILE       configuration file (default: $FLINC_CONF_DIR/flinc.yaml)\n"
@@ -684,6 +688,8 @@ static int cluster_command(cl_client *cl, const cl_args *a, const cfg *conf, int
 		return cl_session_list(&s, a->list);
 	if (a->cmd == CL_CMD_CANCEL)
 		return cl_session_cancel(&s, argv[a->first]);
+	if (a->cmd == CL_CMD_STOP)
+		return cl_session_stop(&s, argv[a->first], a->savepoint_path, a->drain);
 	if (a->cmd == CL_CMD_SAVEPOINT && a->dispose)
 		return cl_session_dispose(&s, a->dispose);
 	if (a->cmd == CL_CMD_SAVEPOINT)

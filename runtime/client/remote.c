@@ -921,6 +921,14 @@ int cl_savepoint_body(const char *target, char **out, cm_err *err)
 	return print_body(b, ok, out, err);
 }
 
+int cl_stop_body(const char *target, bool drain, char **out, cm_err *err)
+{
+	cJSON *b = cJSON_CreateObject();
+	bool ok = b && (!target || cJSON_AddStringToObject(b, "targetDirectory", target)) &&
+		  cJSON_AddBoolToObject(b, "drain", drain);
+	return print_body(b, ok, out, err);
+}
+
 int cl_dispose_body(const char *path, char **out, cm_err *err)
 {
 	cJSON *b = cJSON_CreateObject();

@@ -254,6 +254,9 @@ int cl_run_body(char *const *args, size_t nargs, int parallelism, const char *co
 /* The body of POST /jobs/<jobid>/savepoints: {"target-directory": target
  * (when not NULL), "cancel-job": false}. 0 or FL_ENOMEM. */
 int cl_savepoint_body(const char *target, char **out, cm_err *err);
+/* The body of POST /jobs/<jobid>/stop: {"targetDirectory": target (if
+ * any), "drain": drain}. 0 or FL_ENOMEM. */
+int cl_stop_body(const char *target, bool drain, char **out, cm_err *err);
 /* The body of POST /savepoint-disposal: {"savepoint-path": path}. 0 or
  * FL_ENOMEM. */
 int cl_dispose_body(const char *path, char **out, cm_err *err);

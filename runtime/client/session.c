@@ -695,6 +695,47 @@ int cl_session_savepoint(const cl_session *s, const char *job_id, const char *ta
 	return code;
 }
 
+int cl_session_stop(const cl_session *s, const char *job_id, const char *target, bool drain)
+{
+	cm_err e = {0};
+	if (!cl_job_id_valid(job_id)) {
+		cl_job_id_refuse(job_id, &e);
+		cl_say("flinc: %s", e.msg);
+		return CL_EXIT_USAGE;
+	}
+	char *body = NULL;
+	if (cl_stop_body(target, drain, &body, &e) != 0) {
+		cl_say("flinc: %s", e.msg);
+		return CL_EXIT_JOB;
+	}
+	cl_http *h = NULL;
+	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
+		cl_say("flinc: %s", e.msg);
+		free(body);
+		return CL_EXIT_JOB;
+	}
+	out_line("%s job \"%s\" with a CANONICAL savepoint.", drain ? "Draining" : "Suspending",
+		 job_id);
+	char start[128], status[128], what[128];
+	snprintf(start, sizeof(start), "/jobs/%s/stop", job_id);
+	snprintf(status, sizeof(status), "/jobs/%s/savepoints", job_id);
+	snprintf(what, sizeof(what), "the stop of job %s", job_id);
+	cl_operation *op = malloc(sizeof(*op));
+	int code = op ? run_operation(s, h, start, body, status, what, op) : CL_EXIT_JOB;
+	if (!op) {
+		cl_say("flinc: out of memory");
+	} else if (code == 0 && op->failed) {
+		say_lines("flinc: Stopping the job with a savepoint failed: ", op->text, CAUSE_LINES);
+		code = CL_EXIT_JOB;
+	} else if (code == 0) {
+		out_line("Savepoint completed. Path: %s", op->text);
+	}
+	free(op);
+	cl_http_free(h);
+	free(body);
+	return code;
+}
+
 int cl_session_dispose(const cl_session *s, const char *path)
 {
 	cm_err e = {0};

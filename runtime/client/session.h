@@ -90,6 +90,14 @@ int cl_session_savepoint(const cl_session *s, const char *job_id, const char *ta
  * check. Waits as cl_session_savepoint does.
  */
 int cl_session_dispose(const cl_session *s, const char *path);
+/*
+ * Flink's `stop [-p DIR] [-d] JOBID` (POST /jobs/<jobid>/stop, then the
+ * savepoint's status): prints 'Suspending job "<id>" with a CANONICAL
+ * savepoint.' (Draining with -d), then "Savepoint completed. Path: <path>"
+ * (exit 0; the job then FINISHES), or the cause on stderr (exit 1).
+ * Waits as cl_session_savepoint does.
+ */
+int cl_session_stop(const cl_session *s, const char *job_id, const char *target, bool drain);
 
 /* One line on stderr with one write(2), mirrored into the client's log
  * file when it has one (cli.c); lines of other threads never interleave. */

@@ -4,6 +4,7 @@
  */
 #include "graph/outputs.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,111 @@ int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, i
 	int n = inprogress ? snprintf(buf, cap, "%s/.part-%s-%d.inprogress", dir, run, subtask)
 			   : snprintf(buf, cap, "%s/part-%s-%d", dir, run, subtask);
 	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
+}
+
+bool outputs_run_id_valid(const char *run)
+{
+	size_t n = 0;
+	for (; run[n]; n++)
+		if (!isxdigit((unsigned char)run[n]))
+			return false;
+	return n == OUTPUTS_RUN_ID_LEN;
+}
+
+int outputs_name_path(char *buf, size_t cap, const char *dir, const outputs_name *nm)
+{
+	unsigned long long c = nm->counter, a = nm->attempt;
+	int n;
+	switch (nm->kind) {
+	case OUTPUTS_WHOLE:
+		n = snprintf(buf, cap, "%s/.part-%s-%d.inprogress", dir, nm->run, nm->subtask);
+		break;
+	case OUTPUTS_PUBLISHED:
+		n = snprintf(buf, cap, "%s/part-%s-%d", dir, nm->run, nm->subtask);
+		break;
+	case OUTPUTS_ROLLING:
+		n = snprintf(buf, cap, "%s/.part-%s-%d-%llu.inprogress.%016llx", dir, nm->run,
+			     nm->subtask, c, a);
+		break;
+	case OUTPUTS_COMMITTED:
+		n = snprintf(buf, cap, "%s/part-%s-%d-%llu", dir, nm->run, nm->subtask, c);
+		break;
+	case OUTPUTS_AT_END:
+		n = snprintf(buf, cap, "%s/.part-%s-%d-%llu.inprogress", dir, nm->run, nm->subtask,
+			     c);
+		break;
+	default:
+		return FL_EINVAL;
+	}
+	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
+}
+
+/* A decimal number at *p, in the form the formats above print (no sign,
+ * no leading zero), at most max; advances *p past it. */
+static bool parse_decimal(const char **p, uint64_t max, uint64_t *out)
+{
+	const char *s = *p;
+	if (!isdigit((unsigned char)*s) || (s[0] == '0' && isdigit((unsigned char)s[1])))
+		return false;
+	uint64_t v = 0;
+	for (; isdigit((unsigned char)*s); s++) {
+		uint64_t d = (uint64_t)(*s - '0');
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*p = s;
+	*out = v;
+	return true;
+}
+
+static bool hex_digits(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
+enum outputs_kind outputs_name_parse(const char *name, outputs_name *out)
+{
+	outputs_name n = {0};
+	bool hidden = name[0] == '.';
+	const char *p = name + hidden;
+	if (strncmp(p, "part-", 5) != 0 || !hex_digits(p + 5, OUTPUTS_RUN_ID_LEN) ||
+	    p[5 + OUTPUTS_RUN_ID_LEN] != '-')
+		return OUTPUTS_NONE;
+	memcpy(n.run, p + 5, OUTPUTS_RUN_ID_LEN);
+	p += 5 + OUTPUTS_RUN_ID_LEN + 1;
+	uint64_t v;
+	if (!parse_decimal(&p, INT_MAX, &v))
+		return OUTPUTS_NONE;
+	n.subtask = (int)v;
+	bool counted = *p == '-';
+	if (counted) {
+		p++;
+		if (!parse_decimal(&p, UINT64_MAX, &n.counter))
+			return OUTPUTS_NONE;
+	}
+	if (!hidden) {
+		if (*p)
+			return OUTPUTS_NONE;
+		n.kind = counted ? OUTPUTS_COMMITTED : OUTPUTS_PUBLISHED;
+	} else {
+		if (strncmp(p, ".inprogress", 11) != 0)
+			return OUTPUTS_NONE;
+		p += 11;
+		if (!*p) {
+			n.kind = counted ? OUTPUTS_AT_END : OUTPUTS_WHOLE;
+		} else {
+			if (!counted || *p != '.' || !hex_digits(p + 1, 16) || p[17] != '\0')
+				return OUTPUTS_NONE;
+			n.attempt = strtoull(p + 1, NULL, 16);
+			n.kind = OUTPUTS_ROLLING;
+		}
+	}
+	*out = n;
+	return n.kind;
 }
 
 /* dir/_SUCCESS, or with run the hidden name an earlier run's marker is
@@ -244,21 +350,37 @@ static int lock_dir(const jg_graph *jg, size_t i, cm_err *err)
 
 /* ---------------------------------------------------------- prepare */
 
-/* A leftover of a killed run: hidden, ours, in progress or set aside. */
+/* A leftover of a killed run: hidden, ours, in progress (or pending) or
+ * set aside. */
 static bool leftover(const char *name)
 {
 	size_t n = strlen(name);
+	outputs_name pn;
 	if (strncmp(name, ".part-", 6) == 0)
-		return n > 11 && strcmp(name + n - 11, ".inprogress") == 0;
+		return (n > 11 && strcmp(name + n - 11, ".inprogress") == 0) ||
+		       outputs_name_parse(name, &pn) == OUTPUTS_ROLLING;
 	if (strncmp(name, "." MARKER "-", sizeof(MARKER) + 1) == 0)
 		return n > 9 && strcmp(name + n - 9, ".replaced") == 0;
 	return false;
 }
 
-/* 1 when dir holds anything but leftovers, 0 when it does not or does not
- * exist, or an error naming dir and why it cannot be read (a path through
- * a file, no permission): never "already exists" for those. */
-static int holds_output(const char *dir, cm_err *err)
+/* A part file that does not count as output in the way of run: one the
+ * run itself committed (an earlier attempt, at a checkpoint), or, for a
+ * restored job, any run's (the output it continues). */
+static bool continued(const char *name, const char *run, bool restored)
+{
+	outputs_name pn;
+	enum outputs_kind k = outputs_name_parse(name, &pn);
+	if (k != OUTPUTS_PUBLISHED && k != OUTPUTS_COMMITTED)
+		return false;
+	return restored || strcmp(pn.run, run) == 0;
+}
+
+/* 1 when dir holds anything but leftovers (and what run continues), 0
+ * when it does not or does not exist, or an error naming dir and why it
+ * cannot be read (a path through a file, no permission): never "already
+ * exists" for those. */
+static int holds_output(const char *dir, const char *run, bool restored, cm_err *err)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
@@ -274,7 +396,7 @@ static int holds_output(const char *dir, cm_err *err)
 	errno = 0;
 	while (!any && (e = readdir(d)))
 		any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-		      !leftover(e->d_name);
+		      !leftover(e->d_name) && !continued(e->d_name, run, restored);
 	int rc = any;
 	if (!any && errno != 0)
 		rc = cm_err_set(err, cm_err_from_errno(errno),
@@ -295,7 +417,7 @@ static int no_overwrite(const char *dir, cm_err *err)
 }
 
 /* One sink's checks and lock; the caller releases jg's locks on error. */
-static int prepare_sink(const jg_graph *jg, size_t i, bool overwrite, cm_err *err)
+static int prepare_sink(const jg_graph *jg, size_t i, const char *run, bool overwrite, cm_err *err)
 {
 	const sg_graph *sg = jg->sg;
 	const sg_node *n = sg->nodes[i];
@@ -318,22 +440,23 @@ static int prepare_sink(const jg_graph *jg, size_t i, bool overwrite, cm_err *er
 	}
 	/* Checked before anything is created, and again under the lock: a
 	 * run that held it may have published meanwhile. */
-	if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
+	bool restored = sg->restored;
+	if (!overwrite && (rc = holds_output(n->dir, run, restored, err)) != 0)
 		return rc < 0 ? rc : no_overwrite(n->dir, err);
 	if ((rc = outputs_mkdirs(n->dir, err)) != 0 || (rc = lock_dir(jg, i, err)) != 0)
 		return rc;
-	if (!overwrite && (rc = holds_output(n->dir, err)) != 0)
+	if (!overwrite && (rc = holds_output(n->dir, run, restored, err)) != 0)
 		return rc < 0 ? rc : no_overwrite(n->dir, err);
 	return 0;
 }
 
-int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err)
+int outputs_prepare(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
 {
 	const sg_graph *sg = jg->sg;
 	for (size_t i = 0; i < sg->nnodes; i++) {
 		if (sg->nodes[i]->kind != SG_SINK_TEXT_FILE)
 			continue;
-		int rc = prepare_sink(jg, i, overwrite, err);
+		int rc = prepare_sink(jg, i, run, overwrite, err);
 		if (rc) {
 			release_locks(jg);
 			return rc;
@@ -410,7 +533,8 @@ static int check_sink(const jg_graph *jg, int i, const char *run, bool overwrite
 	while (rc == 0 && (e = readdir(d))) {
 		bool foreign = strcmp(e->d_name, MARKER) == 0 ||
 			       (strncmp(e->d_name, "part-", 5) == 0 &&
-				strncmp(e->d_name, mine, strlen(mine)) != 0);
+				strncmp(e->d_name, mine, strlen(mine)) != 0 &&
+				!continued(e->d_name, run, jg->sg->restored));
 		if (foreign)
 			rc = cm_err_set(err, FL_EIO,
 					"'%.300s' meanwhile holds '%.100s' of another run: not "
@@ -421,11 +545,92 @@ static int check_sink(const jg_graph *jg, int i, const char *run, bool overwrite
 	return rc;
 }
 
+/* The files one commit renamed, so that a failure can rename them back:
+ * links of files pending at the end of input are published under names a
+ * checkpoint's commit also uses (part-<run>-<s>-<n>), so a failure cannot
+ * tell them apart from those by name. */
+struct move {
+	char *from, *to;
+};
+
+typedef struct moves {
+	struct move *v;
+	size_t n, cap;
+} moves;
+
+static int moves_add(moves *m, const char *from, const char *to)
+{
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 16;
+		struct move *v = realloc(m->v, cap * sizeof(*v));
+		if (!v)
+			return FL_ENOMEM;
+		m->v = v;
+		m->cap = cap;
+	}
+	char *f = strdup(from), *t = strdup(to);
+	if (!f || !t) {
+		free(f);
+		free(t);
+		return FL_ENOMEM;
+	}
+	m->v[m->n++] = (struct move){f, t};
+	return 0;
+}
+
+static void moves_fini(moves *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].from);
+		free(m->v[i].to);
+	}
+	free(m->v);
+	*m = (moves){0};
+}
+
+/* Publishes the links sink i's subtasks made, at the end of their input,
+ * to the files still pending then (.part-<run>-<s>-<n>.inprogress). */
+static int publish_at_end(const char *dir, const char *run, moves *m, cm_err *err)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return cm_err_set(err, cm_err_from_errno(errno),
+				  "cannot read the output directory '%.300s': %s", dir,
+				  strerror(errno));
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		outputs_name n;
+		if (outputs_name_parse(e->d_name, &n) != OUTPUTS_AT_END || strcmp(n.run, run) != 0)
+			continue;
+		char from[PATH_CAP], to[PATH_CAP];
+		if (outputs_name_path(from, sizeof(from), dir, &n) != 0)
+			rc = too_long(dir, err);
+		n.kind = OUTPUTS_COMMITTED;
+		if (rc == 0 && outputs_name_path(to, sizeof(to), dir, &n) != 0)
+			rc = too_long(dir, err);
+		if (rc == 0 && moves_add(m, from, to) != 0)
+			rc = cm_err_set(err, FL_ENOMEM, "out of memory");
+		if (rc == 0 && rename(from, to) != 0) {
+			int en = errno;
+			m->n--; /* not moved */
+			free(m->v[m->n].from);
+			free(m->v[m->n].to);
+			rc = cm_err_set(err, cm_err_from_errno(en),
+					"cannot publish '%.300s' as '%.300s': %s", from, to,
+					strerror(en));
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
 /* Publishes sink i's part files; with overwrite, an earlier run's
  * _SUCCESS is set aside first, so no marker ever stands beside a mix of
  * runs (without, there is none, and one that appears makes the marker's
- * O_EXCL fail). */
-static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwrite, cm_err *err)
+ * O_EXCL fail). What it renamed goes into m. */
+static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwrite, moves *m,
+			cm_err *err)
 {
 	const char *dir = jg->sg->nodes[i]->dir;
 	char from[PATH_CAP], to[PATH_CAP];
@@ -441,19 +646,25 @@ static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwri
 		if (outputs_part_path(from, sizeof(from), dir, run, s, true) != 0 ||
 		    outputs_part_path(to, sizeof(to), dir, run, s, false) != 0)
 			return too_long(dir, err);
+		if (moves_add(m, from, to) != 0)
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
 		if (rename(from, to) != 0) {
 			int e = errno;
+			m->n--;
+			free(m->v[m->n].from);
+			free(m->v[m->n].to);
 			return cm_err_set(err, cm_err_from_errno(e),
 					  "cannot publish '%.300s' as '%.300s': %s", from, to,
 					  strerror(e));
 		}
 	}
-	return 0;
+	return publish_at_end(dir, run, m, err);
 }
 
 /* The earlier runs' published files: part-* and _SUCCESS. Their set-aside
- * marker goes first: from here on their output is no longer whole. */
-static int remove_published(const char *dir, const char *run, cm_err *err)
+ * marker goes first: from here on their output is no longer whole. A
+ * restored job keeps the part files: it continues that output. */
+static int remove_published(const char *dir, const char *run, bool restored, cm_err *err)
 {
 	char path[PATH_CAP];
 	if (marker_path(path, sizeof(path), dir, run) != 0)
@@ -470,7 +681,7 @@ static int remove_published(const char *dir, const char *run, cm_err *err)
 	struct dirent *e;
 	int rc = 0;
 	while (rc == 0 && (e = readdir(d))) {
-		bool old_part = strncmp(e->d_name, "part-", 5) == 0 &&
+		bool old_part = !restored && strncmp(e->d_name, "part-", 5) == 0 &&
 				strncmp(e->d_name, mine, strlen(mine)) != 0;
 		if (!old_part && strcmp(e->d_name, MARKER) != 0)
 			continue;
@@ -513,29 +724,24 @@ static int write_marker(const jg_graph *jg, int i, cm_err *err)
 }
 
 /*
- * Undoes a commit that failed part-way, so that nothing of the run looks
+ * Undoes a commit that failed part-way, so that nothing it published looks
  * committed: the _SUCCESS markers it wrote (sinks before node marked_below)
- * go, its part files return to their hidden names (and are removed when
- * that fails; outputs_abort removes them either way), and an earlier run's
- * marker that is still set aside returns: its output was left whole.
+ * go, the files it renamed (m) return to their hidden names (and are
+ * removed when that fails; outputs_abort removes them either way), and an
+ * earlier run's marker that is still set aside returns: its output was
+ * left whole.
  */
-static void unpublish(const jg_graph *jg, const char *run, int marked_below)
+static void unpublish(const jg_graph *jg, const char *run, int marked_below, const moves *m)
 {
+	for (size_t k = m->n; k-- > 0;)
+		if (rename(m->v[k].to, m->v[k].from) != 0)
+			unlink(m->v[k].to);
 	FOR_SINKS(jg, i)
 	{
 		const char *dir = jg->sg->nodes[i]->dir;
 		char from[PATH_CAP], to[PATH_CAP];
 		if (i < marked_below && marker_path(to, sizeof(to), dir, NULL) == 0)
 			unlink(to);
-		for (int s = 0; s < jg->node_parallelism[i]; s++) {
-			struct stat st;
-			if (outputs_part_path(from, sizeof(from), dir, run, s, true) != 0 ||
-			    outputs_part_path(to, sizeof(to), dir, run, s, false) != 0 ||
-			    lstat(to, &st) != 0)
-				continue;
-			if (rename(to, from) != 0)
-				unlink(to);
-		}
 		struct stat st;
 		if (marker_path(from, sizeof(from), dir, run) == 0 &&
 		    marker_path(to, sizeof(to), dir, NULL) == 0 && lstat(from, &st) == 0 &&
@@ -545,7 +751,24 @@ static void unpublish(const jg_graph *jg, const char *run, int marked_below)
 	}
 }
 
-static int commit_all(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
+/* Removes every file of run in dir whose kind is `kind` (best effort). */
+static void remove_kind(const char *dir, const char *run, enum outputs_kind kind)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		outputs_name n;
+		char path[PATH_CAP];
+		if (outputs_name_parse(e->d_name, &n) == kind && strcmp(n.run, run) == 0 &&
+		    outputs_name_path(path, sizeof(path), dir, &n) == 0)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+static int commit_all(const jg_graph *jg, const char *run, bool overwrite, moves *m, cm_err *err)
 {
 	int rc = 0;
 	FOR_SINKS(jg, i)
@@ -555,7 +778,7 @@ static int commit_all(const jg_graph *jg, const char *run, bool overwrite, cm_er
 	}
 	FOR_SINKS(jg, i)
 	{
-		if ((rc = publish_sink(jg, i, run, overwrite, err)) != 0)
+		if ((rc = publish_sink(jg, i, run, overwrite, m, err)) != 0)
 			goto undo;
 	}
 	/* Only now, with every part file of this run published, does the
@@ -563,7 +786,8 @@ static int commit_all(const jg_graph *jg, const char *run, bool overwrite, cm_er
 	if (overwrite) {
 		FOR_SINKS(jg, i)
 		{
-			if ((rc = remove_published(jg->sg->nodes[i]->dir, run, err)) != 0)
+			if ((rc = remove_published(jg->sg->nodes[i]->dir, run, jg->sg->restored,
+						   err)) != 0)
 				goto undo;
 		}
 	}
@@ -579,19 +803,27 @@ static int commit_all(const jg_graph *jg, const char *run, bool overwrite, cm_er
 	FOR_SINKS(jg, i)
 	{
 		if ((rc = write_marker(jg, i, err)) != 0) {
-			unpublish(jg, run, i);
+			unpublish(jg, run, i, m);
 			return rc;
 		}
 	}
+	/* Published: the two-phase files left are pending files whose links
+	 * were published, or leftovers of failed attempts. */
+	FOR_SINKS(jg, i)
+	{
+		remove_kind(jg->sg->nodes[i]->dir, run, OUTPUTS_ROLLING);
+	}
 	return 0;
 undo:
-	unpublish(jg, run, -1);
+	unpublish(jg, run, -1, m);
 	return rc;
 }
 
 int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
 {
-	int rc = commit_all(jg, run, overwrite, err);
+	moves m = {0};
+	int rc = commit_all(jg, run, overwrite, &m, err);
+	moves_fini(&m);
 	/* On failure the locks stay until outputs_abort has removed the
 	 * run's files. */
 	if (rc == 0)
@@ -609,6 +841,9 @@ void outputs_abort(const jg_graph *jg, const char *run)
 			if (outputs_part_path(path, sizeof(path), n->dir, run, s, true) == 0)
 				unlink(path);
 		}
+		/* Only the links: the files they point to may be pending for a
+		 * checkpoint that completed, which the next attempt commits. */
+		remove_kind(n->dir, run, OUTPUTS_AT_END);
 	}
 	release_locks(jg);
 }

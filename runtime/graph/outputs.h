@@ -12,9 +12,27 @@
  * files are hidden in-progress ones (removed on failure), and without
  * _SUCCESS a reader knows the directory holds no complete output.
  *
+ * When checkpoints reach a sink (Flink's FileSink, two-phase), its subtasks
+ * also roll part files at each checkpoint (taskmanager/sinks.c):
+ *   .part-<run>-<subtask>-<n>.inprogress.<attempt>
+ *                  file n of the subtask, written by job attempt <attempt>
+ *                  (16 hex digits); closed at a checkpoint, it is pending
+ *   part-<run>-<subtask>-<n>
+ *                  committed: renamed when its checkpoint completed
+ *   .part-<run>-<subtask>-<n>.inprogress
+ *                  a link to a file still pending when the subtask's input
+ *                  ended: published with the rest when the job FINISHED
+ * and .part-<run>-<subtask>.inprogress is then what it wrote after its last
+ * checkpoint. Committed files are visible while the job runs; none is
+ * ever replaced or removed by a later attempt of the job.
+ *
  * Before the job runs (outputs_prepare, on the JobMaster): a directory that
- * holds anything but hidden leftovers of killed runs is refused unless the
+ * holds anything but hidden leftovers of killed runs, or part files this
+ * run committed at checkpoints in an earlier attempt, is refused unless the
  * job may overwrite (fs.overwrite-files, Flink's NO_OVERWRITE default); a
+ * job started from a savepoint or checkpoint (sg_graph.restored) continues
+ * the output of the job it comes from, so other runs' part files do not
+ * count for it either (a _SUCCESS does: that output is complete); a
  * path that cannot be read (through a file, no permission) is refused
  * saying so, never as output that exists. Two sinks whose directories are
  * the same place (`out`, `./out/`, `lnk/../out`) are refused too.
@@ -26,18 +44,25 @@
  *
  * At the end (outputs_commit), all or nothing, each step for every sink
  * before the next: every in-progress file of the run must be there and,
- * without overwrite, no other run's part file or _SUCCESS may have
- * appeared (a writer that is not flinc takes no lock); an earlier _SUCCESS
- * is set aside (hidden, ._SUCCESS-<run>.replaced); this run's files are
- * renamed; only then do the earlier runs' part files go (overwrite); the
- * directory is synced; _SUCCESS is written last (O_EXCL|O_NOFOLLOW) and
- * synced, or removed when that fails. A failure undoes the steps before
- * it: this run's files return to their hidden names, and the earlier
- * _SUCCESS returns while its output is still whole.
+ * without overwrite, no other run's part file (unless restored) or
+ * _SUCCESS may have appeared (a writer that is not flinc takes no lock);
+ * an earlier _SUCCESS is set aside (hidden, ._SUCCESS-<run>.replaced);
+ * this run's files are renamed (the links of files pending at the end of
+ * input too); only then do the earlier runs' part files go (overwrite, and
+ * not for a restored job, which continues them); the directory is synced;
+ * _SUCCESS is written last (O_EXCL|O_NOFOLLOW) and synced, or removed when
+ * that fails. A failure undoes the steps before it: the files this commit
+ * renamed return to their hidden names, and the earlier _SUCCESS returns
+ * while its output is still whole (files committed at checkpoints stay:
+ * they were visible before). After a commit, the run's two-phase files
+ * that are left (pending files published through their links, leftovers)
+ * are removed.
  * A run killed during its commit never leaves a _SUCCESS beside a mix of
  * runs (at worst the earlier output without its marker, set aside).
- * On failure (outputs_abort): this run's in-progress files are removed and
- * the locks released.
+ * On failure (outputs_abort): this run's in-progress files and links are
+ * removed and the locks released; its pending two-phase files stay, as a
+ * restore from their checkpoint commits them (the restored sink removes
+ * the rest, see sinks.c).
  *
  * These touch the file system and may block; they run on the JobMaster's
  * loop once per job (and the naming in the tasks).
@@ -47,6 +72,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "graph/jobgraph.h"
@@ -61,6 +87,36 @@ void outputs_run_id(const char *job_id, char run[OUTPUTS_RUN_ID_LEN + 1]);
  * fits a path the file system accepts). */
 int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, int subtask,
 		      bool inprogress);
+
+/* The kinds of file a text sink leaves in its directory (see above). */
+enum outputs_kind {
+	OUTPUTS_NONE = 0,  /* not a part file */
+	OUTPUTS_WHOLE,	   /* .part-<run>-<s>.inprogress */
+	OUTPUTS_PUBLISHED, /* part-<run>-<s> */
+	OUTPUTS_ROLLING,   /* .part-<run>-<s>-<n>.inprogress.<attempt> */
+	OUTPUTS_COMMITTED, /* part-<run>-<s>-<n> */
+	OUTPUTS_AT_END,	   /* .part-<run>-<s>-<n>.inprogress */
+};
+
+/* A part file's name, parsed or to format. */
+typedef struct outputs_name {
+	enum outputs_kind kind;
+	char run[OUTPUTS_RUN_ID_LEN + 1];
+	int subtask;
+	uint64_t counter; /* ROLLING, COMMITTED, AT_END */
+	uint64_t attempt; /* ROLLING */
+} outputs_name;
+
+/* Whether run is a run id: 16 hex digits. */
+bool outputs_run_id_valid(const char *run);
+
+/* dir/<n's name> into buf (n->kind not NONE, n->run a run id). Returns 0,
+ * or FL_ERANGE when it does not fit. */
+int outputs_name_path(char *buf, size_t cap, const char *dir, const outputs_name *n);
+
+/* Parses a directory entry's name into *n; returns its kind, OUTPUTS_NONE
+ * (*n untouched) for anything that is not exactly a part file's name. */
+enum outputs_kind outputs_name_parse(const char *name, outputs_name *n);
 
 /*
  * Makes path absolute and canonical for comparison, resolved as the kernel
@@ -81,15 +137,18 @@ int outputs_mkdirs(const char *dir, cm_err *err);
  * naming the directory another run writes to, or the mapped errno of a
  * directory that cannot be read, created or locked; then no lock is held.
  * The locks belong to jg until outputs_commit succeeds or outputs_abort
- * runs: one run per job graph at a time. */
-int outputs_prepare(const jg_graph *jg, bool overwrite, cm_err *err);
+ * runs: one run per job graph at a time. run: the run id of the job
+ * (outputs_run_id), whose own committed part files never count. */
+int outputs_prepare(const jg_graph *jg, const char *run, bool overwrite, cm_err *err);
 /* Publishes the run's part files (see above) and, on success, releases
  * jg's locks. Returns 0, or an error naming the file and why; then nothing
- * of this run is published (no part file under its final name, no _SUCCESS
- * of it), and the caller calls outputs_abort, which releases them. */
+ * this commit would have published is (no file under its final name that
+ * was not there before, no _SUCCESS of the run), and the caller calls
+ * outputs_abort, which releases them. */
 int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err);
-/* Removes the run's in-progress files (best effort) and releases jg's
- * locks. */
+/* Removes the run's in-progress files and the links of files pending at
+ * the end of input (best effort; pending two-phase files stay), and
+ * releases jg's locks. */
 void outputs_abort(const jg_graph *jg, const char *run);
 
 #endif

@@ -97,6 +97,9 @@ typedef struct sg_graph {
 	enum fl_runtime_mode mode;
 	int64_t buffer_timeout_ms;
 	bool overwrite_files; /* fs.overwrite-files: text sinks may replace output */
+	/* execution.savepoint.path is set: text sinks continue the output of
+	 * the job the state comes from (graph/outputs.h). */
+	bool restored;
 	/* Resource profiles registered per slot sharing group
 	 * (fl_register_slot_sharing_group); a group not listed has none. */
 	struct sg_group_resource *group_res;

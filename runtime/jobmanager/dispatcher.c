@@ -732,7 +732,7 @@ static void on_savepoint_done(void *arg, int rc, const char *text)
 }
 
 int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool cancel_job,
-		 char trigger_id[33], cm_err *err)
+		 bool stop, char trigger_id[33], cm_err *err)
 {
 	if (!j->cp)
 		return cm_err_set(err, FL_EINVAL,
@@ -803,7 +803,7 @@ int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool ca
 	if (rc == 0) {
 		/* The caller's reference keeps the JobMaster until this returns;
 		 * the callback runs before the JobMaster ends. */
-		rc = jm_trigger_savepoint(jm, target, on_savepoint_done, c);
+		rc = jm_trigger_savepoint(jm, target, stop, on_savepoint_done, c);
 		if (rc) {
 			pthread_mutex_lock(&d->mu);
 			for (struct ds_sp_op *x = j->sp_ops; x; x = x->next)
@@ -819,7 +819,9 @@ int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool ca
 		}
 		CM_INFO("dispatcher", "Triggering savepoint %s of job %s into %s%s", trigger_id,
 			j->id, target && *target ? target : "the configured directory",
-			cancel_job ? ", then cancelling the job" : "");
+			stop	       ? ", then stopping the job (its sources end)"
+			: cancel_job ? ", then cancelling the job"
+				     : "");
 		return 0;
 	}
 	free(o);

@@ -160,13 +160,15 @@ char *ds_print_free(cJSON *o);
 void ds_task_counts(const jm_view *v, int counts[TM_TASK_NSTATES]);
 
 /* Starts a savepoint of running job j into target (NULL: the configured
- * directory), cancelling the job after it when cancel_job; trigger_id
+ * directory), cancelling the job after it when cancel_job, or, with stop,
+ * as stop-with-savepoint (the sources end once it completed and the job
+ * FINISHES; if it fails, the job goes on); trigger_id
  * names the operation (given: 32 hex digits, else a new one; an id already
  * used names that operation and starts nothing). Returns 0, FL_EINVAL (a
  * batch job, no directory), FL_ECLOSED (not running), FL_ERANGE (too many
  * in progress) or FL_ENOMEM, with err. */
 int ds_savepoint(ds_dispatcher *d, struct ds_job *j, const char *target, bool cancel_job,
-		 char trigger_id[33], cm_err *err);
+		 bool stop, char trigger_id[33], cm_err *err);
 /* A copy of operation id of j. Returns 0 or FL_ENOENT. */
 int ds_savepoint_status(ds_dispatcher *d, struct ds_job *j, const char *id, struct ds_sp_op *out);
 

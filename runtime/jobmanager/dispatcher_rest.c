@@ -596,7 +596,7 @@ static int h_job_cancel(void *arg, const rest_request *req, rest_response *resp)
 
 /* Starts a savepoint from body fields target_key and cancel_key. */
 static int savepoint_request(void *arg, const rest_request *req, rest_response *resp,
-			     const char *target_key, const char *cancel_key, bool always_cancel)
+			     const char *target_key, const char *cancel_key, bool stop)
 {
 	ds_dispatcher *d = arg;
 	cJSON *body = NULL;
@@ -620,6 +620,13 @@ static int savepoint_request(void *arg, const rest_request *req, rest_response *
 		rc = rest_error(resp, 400, "%s must be true or false", cancel_key);
 		goto out;
 	}
+	/* drain: Flink then sends MAX_WATERMARK first (event-time timers and
+	 * windows fire); flinc has no event time yet, so it changes nothing. */
+	const cJSON *drain = stop ? cJSON_GetObjectItemCaseSensitive(body, "drain") : NULL;
+	if (drain && !cJSON_IsNull(drain) && !cJSON_IsBool(drain)) {
+		rc = rest_error(resp, 400, "drain must be true or false");
+		goto out;
+	}
 	if (tid && !cJSON_IsNull(tid) && (!cJSON_IsString(tid) || !valid_job_id(tid->valuestring))) {
 		rc = rest_error(resp, 400, "triggerId must be 32 hex digits");
 		goto out;
@@ -640,7 +647,7 @@ static int savepoint_request(void *arg, const rest_request *req, rest_response *
 		snprintf(id, sizeof(id), "%s", tid->valuestring);
 	cm_err err = {0};
 	rc = ds_savepoint(d, j, target && cJSON_IsString(target) ? target->valuestring : NULL,
-			  always_cancel || cJSON_IsTrue(cancel), id, &err);
+			  !stop && cJSON_IsTrue(cancel), stop, id, &err);
 	ds_job_put(d, j);
 	if (rc == FL_EINVAL || rc == FL_ECLOSED || rc == FL_ERANGE) {
 		rc = rest_error(resp, rc == FL_EINVAL ? 400 : rc == FL_ECLOSED ? 409 : 429, "%s",
@@ -660,8 +667,9 @@ static int h_savepoint_trigger(void *arg, const rest_request *req, rest_response
 	return savepoint_request(arg, req, resp, "target-directory", "cancel-job", false);
 }
 
-/* Stop with a savepoint: flinc takes the savepoint and then cancels the job
- * (Flink finishes it; see the README). */
+/* Stop with a savepoint (Flink's StopWithSavepointHandlers): the sources
+ * take the savepoint, hold their records until it completed, then end; the
+ * job FINISHES. A failed savepoint leaves the job running. */
 static int h_job_stop(void *arg, const rest_request *req, rest_response *resp)
 {
 	return savepoint_request(arg, req, resp, "targetDirectory", NULL, true);

@@ -76,6 +76,7 @@ struct jm_jobmaster {
 	int64_t t0;
 	int64_t heartbeat_interval_ms, heartbeat_timeout_ms;
 	int64_t unreachable_ms; /* heartbeat.rpc-failure-threshold x interval; 0: off */
+	bool ckp_stop; /* the checkpoint in flight is a stop-with-savepoint */
 	char state_backend[16]; /* state.backend.type for the tasks: hashmap or lmdb */
 	uint64_t heartbeat_timer, progress_timer;
 	uint64_t *in, *out;
@@ -637,8 +638,12 @@ static void on_report(void *arg)
 		enum tm_task_state st = (enum tm_task_state)rp->state;
 		task_state(jm, rp->vertex, rp->subtask, st, rp->error);
 		/* A task that ends takes no more barriers: the checkpoint in flight
-		 * cannot complete (not counted, as Flink's TASK_CLOSING is not). */
-		if (jm->cp && jm->ckp_pending && tm_task_state_is_final(st)) {
+		 * cannot complete (not counted, as Flink's TASK_CLOSING is not),
+		 * unless the task took its share first (stop-with-savepoint: the
+		 * sources end once it completed, the others after their share). */
+		size_t task = jm->task_base[rp->vertex] + (size_t)rp->subtask;
+		if (jm->cp && jm->ckp_pending && tm_task_state_is_final(st) &&
+		    !(st == TM_TASK_FINISHED && cp_acked(jm->cp, jm->ckp_pending, task))) {
 			uint64_t id = jm->ckp_pending;
 			char why[300];
 			snprintf(why, sizeof(why), "%s (%d/%d) reached %s before checkpoint %llu completed",
@@ -697,6 +702,7 @@ struct sp_request {
 	struct sp_request *next;
 	uint64_t id; /* 0: not triggered yet */
 	char *target;
+	bool stop; /* stop-with-savepoint: the sources end after it */
 	jm_savepoint_fn fn;
 	void *arg;
 };
@@ -816,9 +822,10 @@ static void trigger_sources(jm_jobmaster *jm, uint64_t id)
 			r->vertex = (int)v;
 			r->subtask = i;
 			r->checkpoint = id;
+			int kind = jm->ckp_kind | (jm->ckp_stop ? CP_TRIGGER_STOP : 0);
 			jm->tms[k]->ops->trigger_checkpoint(jm->tms[k], jm->id, jm->attempt, (int)v, i,
-							    id, jm->ckp_wall, jm->ckp_kind,
-							    jm->ckp_dir, on_done, r);
+							    id, jm->ckp_wall, kind, jm->ckp_dir,
+							    on_done, r);
 		}
 	}
 }
@@ -912,6 +919,7 @@ static void checkpoint_tick(void *arg)
 	struct sp_request *sp = jm->savepoints;
 	while (sp && sp->id)
 		sp = sp->next;
+	jm->ckp_stop = sp && sp->stop;
 	int rc = sp ? trigger_checkpoint(jm, CP_SAVEPOINT, sp->target, &id, &err)
 		    : trigger_checkpoint(jm, CP_CHECKPOINT, NULL, &id, &err);
 	if (sp && rc == 0)
@@ -1082,7 +1090,8 @@ static void on_savepoint_request(void *arg)
 	}
 }
 
-int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, jm_savepoint_fn fn, void *arg)
+int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, bool stop, jm_savepoint_fn fn,
+			 void *arg)
 {
 	if (!jm->cp)
 		return FL_EINVAL;
@@ -1095,6 +1104,7 @@ int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, jm_savepoint_fn f
 	}
 	r->fn = fn;
 	r->arg = arg;
+	r->stop = stop;
 	p->jm = jm;
 	p->r = r;
 	int rc = cm_loop_post(jm->loop, on_savepoint_request, p);
@@ -1348,7 +1358,9 @@ static void begin(void *arg)
 	 * refused when they hold output and may not be overwritten) before
 	 * anything runs. */
 	cm_err oerr = {0};
-	int orc = outputs_prepare(jm->jg, jm->jg->sg->overwrite_files, &oerr);
+	char run[OUTPUTS_RUN_ID_LEN + 1];
+	outputs_run_id(jm->id, run);
+	int orc = outputs_prepare(jm->jg, run, jm->jg->sg->overwrite_files, &oerr);
 	if (orc != 0) {
 		snprintf(jm->error, sizeof(jm->error), "%s", oerr.msg);
 		jm->deploy_failed = true;

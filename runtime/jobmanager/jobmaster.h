@@ -138,11 +138,14 @@ void jm_free(jm_jobmaster *jm);
 /* A savepoint's end, on the JobMaster's loop: rc 0 and its directory, or
  * an error and why. */
 typedef void (*jm_savepoint_fn)(void *arg, int rc, const char *path_or_error);
-/* Takes a savepoint into target (NULL: the configured savepoint directory):
- * fn is called exactly once, also when the job ends first. Thread-safe.
+/* Takes a savepoint into target (NULL: the configured savepoint directory),
+ * with stop the sources' last (stop-with-savepoint: they end once it
+ * completed, and the job FINISHES): fn is called exactly once, also when
+ * the job ends first. Thread-safe.
  * Returns 0 (fn will be called) or FL_ENOMEM / FL_EINVAL (no coordinator;
  * fn is not called). */
-int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, jm_savepoint_fn fn, void *arg);
+int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, bool stop, jm_savepoint_fn fn,
+			 void *arg);
 
 /* The JobMaster's own gateway, for an RPC server that exposes it. Owned by
  * the JobMaster. */

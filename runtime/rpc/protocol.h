@@ -30,7 +30,7 @@
 #include "common/auth.h"
 #include "common/buf.h"
 
-#define RPC_VERSION 2 /* 2: checkpoints */
+#define RPC_VERSION 3 /* 2: checkpoints; 3: restore shares in descriptors, stop-with-savepoint */
 #define RPC_MAX_MESSAGE (17u * 1024u * 1024u) /* a descriptor and then some */
 #define RPC_MAX_SKEW_MS (5 * 60 * 1000)
 #define RPC_NONCE 16

@@ -55,6 +55,13 @@ typedef struct tm_snapshot {
 	cm_wbuf *elems;	 /* list state elements (tm_snapshot_add) */
 	uint64_t nelems;
 	char keyed_file[160]; /* its keyed state file in dir; "" none */
+	st_cut *cut;	      /* to write as keyed_file off the task thread */
+	/* What the writer passes each entry of the cut through (TTL cleanup),
+	 * on its thread; filter_free(filter_arg) when the cut is written or
+	 * dropped. NULL: none. */
+	st_snap_filter_fn filter;
+	void *filter_arg;
+	void (*filter_free)(void *arg);
 	uint64_t keyed_bytes;
 	int kg_first, kg_last;	  /* key groups in that file */
 	char why[CM_ERR_MSG_MAX]; /* set with a nonzero return: declines */
@@ -110,9 +117,11 @@ typedef struct tm_op_class {
 int tm_keyed_backend_open(tm_op *op, st_backend **out, cm_err *err);
 int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s);
 /* tm_snapshot_keyed with a filter of the entries written (TTL cleanup;
- * snapshot_file.h), run on the thread that writes the file. */
+ * snapshot_file.h), run on the thread that writes the file; filter_arg is
+ * the snapshot's from the call on (filter_free frees it; NULL: nothing to
+ * free), also when the cut fails. */
 int tm_snapshot_keyed_filtered(tm_op *op, st_backend *b, tm_snapshot *s, st_snap_filter_fn filter,
-			       void *filter_arg);
+			       void *filter_arg, void (*filter_free)(void *arg));
 int tm_restore_keyed(tm_op *op, st_backend *b, const td_restore *rs, cm_err *err);
 
 /* The classes of the sources (sources.c) and sinks (sinks.c). */
@@ -169,6 +178,7 @@ struct tm_op {
 	size_t out_len, out_cap;
 	FILE *file; /* text file sink */
 	char *file_tmp; /* its in-progress path */
+	struct tm_file_sink *fsink; /* its two-phase commit (sinks.c) */
 	void *impl; /* what an operator kind keeps of its own (process_op.c) */
 };
 
@@ -202,6 +212,11 @@ struct fl_collector {
 #define TM_ATTN_FLUSH 1
 #define TM_ATTN_CANCEL 2
 #define TM_ATTN_CHECKPOINT 4 /* a source: take the triggered checkpoint now */
+
+/* Returned by a source's checkpoint handler (through tm_chain_check) after
+ * a stop-with-savepoint completed: the source ends as at the end of its
+ * input. Positive, unlike every FL_E* code. */
+#define TM_STOPPED 1
 
 struct tm_chain {
 	const td_task *td; /* borrowed: outlives the chain */
@@ -268,12 +283,26 @@ int tm_chain_maybe_flush(tm_chain *c, bool force);
 /* Restores every operator that td says has a share (after tm_chain_open).
  * Returns 0 or the first error (recorded in the chain). */
 int tm_chain_restore(tm_chain *c);
-/* Snapshots every stateful operator for checkpoint id (of kind, into
- * dir) and appends their states to ack as the acknowledgement carries them
- * (cp_states_encode). Returns 0 with *n states, or nonzero when the
- * checkpoint is declined, with why (ack is then unusable). */
-int tm_chain_snapshot(tm_chain *c, uint64_t id, int kind, const char *dir, cm_wbuf *ack,
-		      size_t *n, char *why, size_t why_cap);
+/*
+ * A checkpoint in two phases (Flink's synchronous and asynchronous parts).
+ * tm_chain_snapshot_begin, on the task thread at the barrier, snapshots
+ * every stateful operator: list states are copied, keyed operators take a
+ * cut. Returns 0 with *out, or declines the checkpoint with why.
+ * tm_pending_snapshot_async says whether cuts remain to be written;
+ * tm_pending_snapshot_finish, on any one thread while the task goes on,
+ * writes them as snapshot files and appends the operators' states to ack
+ * as the acknowledgement carries them (cp_states_encode): 0 with *n
+ * states, or an error with why (a full disk, an unwritable directory).
+ * tm_pending_snapshot_free frees what is left (cuts included), also after
+ * a failure; every pending snapshot is freed before its chain.
+ */
+typedef struct tm_pending_snapshot tm_pending_snapshot;
+int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, const char *dir,
+			    tm_pending_snapshot **out, char *why, size_t why_cap);
+bool tm_pending_snapshot_async(const tm_pending_snapshot *p);
+int tm_pending_snapshot_finish(tm_pending_snapshot *p, cm_wbuf *ack, size_t *n, char *why,
+			       size_t why_cap);
+void tm_pending_snapshot_free(tm_pending_snapshot *p);
 /* Tells every operator that checkpoint id completed or was aborted.
  * Returns 0 or the first error (recorded in the chain). */
 int tm_chain_notify(tm_chain *c, uint64_t id, bool completed);

@@ -540,54 +540,28 @@ static int agg_end_input(tm_op *op)
 
 int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s)
 {
-	return tm_snapshot_keyed_filtered(op, b, s, NULL, NULL);
+	return tm_snapshot_keyed_filtered(op, b, s, NULL, NULL, NULL);
 }
 
 int tm_snapshot_keyed_filtered(tm_op *op, st_backend *b, tm_snapshot *s, st_snap_filter_fn filter,
-			       void *filter_arg)
+			       void *filter_arg, void (*filter_free)(void *arg))
 {
 	const td_task *td = op->chain->td;
 	kg_range_for_operator(op->max_parallelism, td->parallelism, td->subtask, &s->kg_first,
 			      &s->kg_last);
 	snprintf(s->keyed_file, sizeof(s->keyed_file), "%.100s-%d.state", op->node->uid,
 		 td->subtask);
-	cm_err err = {0};
-	st_cut *c = NULL;
-	int rc = st_cut_new(b, &c);
-	if (rc)
-		snprintf(err.msg, sizeof(err.msg), "%s", st_backend_error(b));
-	char path[1400];
-	snprintf(path, sizeof(path), "%s/%s", s->dir, s->keyed_file);
-	FILE *f = NULL;
-	if (rc == 0 && !(f = fopen(path, "wbx"))) {
-		rc = FL_EIO;
-		snprintf(err.msg, sizeof(err.msg), "cannot create %.400s: %s", path, strerror(errno));
+	int rc = st_cut_new(b, &s->cut);
+	if (rc == 0) {
+		s->filter = filter;
+		s->filter_arg = filter_arg;
+		s->filter_free = filter_free;
+	} else if (filter_free) {
+		filter_free(filter_arg);
 	}
-	uint64_t entries = 0;
-	if (rc == 0)
-		rc = st_snapfile_write_filtered(f, path, c, s->kg_first, s->kg_last, filter,
-						filter_arg, &entries, &err);
-	if (f) {
-		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-			rc = FL_EIO;
-			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
-				 strerror(errno));
-		}
-		long size = ftell(f);
-		if (fclose(f) != 0 && rc == 0) {
-			rc = FL_EIO;
-			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
-				 strerror(errno));
-		}
-		s->keyed_bytes = size > 0 ? (uint64_t)size : 0;
-		if (rc)
-			unlink(path);
-	}
-	if (c)
-		st_cut_free(c);
 	if (rc)
 		snprintf(s->why, sizeof(s->why), "operator '%.60s': %.400s", op->node->name,
-			 err.msg[0] ? err.msg : fl_strerror(rc));
+			 st_backend_error(b));
 	return rc;
 }
 
@@ -901,27 +875,66 @@ void tm_snapshot_add(tm_snapshot *s, const void *p, size_t len)
 	s->nelems++;
 }
 
-int tm_chain_snapshot(tm_chain *c, uint64_t id, int kind, const char *dir, cm_wbuf *ack,
-		      size_t *n, char *why, size_t why_cap)
+struct tm_pending_snapshot {
+	char dir[1100];	    /* the checkpoint's directory (snaps point here) */
+	size_t n, k;	    /* states taken; snapshots begun (their lists to free) */
+	cp_op_state *st;    /* [n]: uids point into the task's descriptor */
+	tm_snapshot *snaps; /* [n]: the keyed ones hold a cut to write */
+	cm_wbuf *lists;	    /* [k] */
+};
+
+void tm_pending_snapshot_free(tm_pending_snapshot *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->k; i++) {
+		if (p->snaps[i].cut)
+			st_cut_free(p->snaps[i].cut);
+		if (p->snaps[i].filter_free)
+			p->snaps[i].filter_free(p->snaps[i].filter_arg);
+		cm_wbuf_fini(&p->lists[i]);
+	}
+	free(p->lists);
+	free(p->snaps);
+	free(p->st);
+	free(p);
+}
+
+bool tm_pending_snapshot_async(const tm_pending_snapshot *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->snaps[i].cut)
+			return true;
+	return false;
+}
+
+int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, const char *dir,
+			    tm_pending_snapshot **out, char *why, size_t why_cap)
 {
 	const td_task *td = c->td;
-	*n = 0;
-	cp_op_state *st = calloc(c->nops, sizeof(*st));
-	tm_snapshot *snaps = calloc(c->nops, sizeof(*snaps));
-	cm_wbuf *lists = calloc(c->nops, sizeof(*lists));
-	int rc = st && snaps && lists ? 0 : FL_ENOMEM;
+	*out = NULL;
+	tm_pending_snapshot *p = calloc(1, sizeof(*p));
+	if (p) {
+		p->st = calloc(c->nops, sizeof(*p->st));
+		p->snaps = calloc(c->nops, sizeof(*p->snaps));
+		p->lists = calloc(c->nops, sizeof(*p->lists));
+	}
+	int rc = p && p->st && p->snaps && p->lists ? 0 : FL_ENOMEM;
 	if (rc)
 		snprintf(why, why_cap, "out of memory");
-	size_t k = 0;
+	if (rc == 0 && (size_t)snprintf(p->dir, sizeof(p->dir), "%s", dir) >= sizeof(p->dir)) {
+		rc = FL_ERANGE;
+		snprintf(why, why_cap, "the checkpoint directory's path is too long");
+	}
 	for (size_t i = 0; rc == 0 && i < c->nops; i++) {
 		tm_op *op = &c->ops[i];
 		if (!op->cls->snapshot)
 			continue; /* stateless */
-		tm_snapshot *s = &snaps[k];
-		cm_wbuf_init(&lists[k], CP_OP_STATE_MAX);
-		*s = (tm_snapshot){.id = id, .kind = kind, .dir = dir, .elems = &lists[k],
+		tm_snapshot *s = &p->snaps[p->k];
+		cm_wbuf_init(&p->lists[p->k], CP_OP_STATE_MAX);
+		*s = (tm_snapshot){.id = id, .kind = kind, .dir = p->dir, .elems = &p->lists[p->k],
 				   .kg_first = -1, .kg_last = -1};
-		k++;
+		p->k++;
 		if ((rc = op->cls->snapshot(op, s)) != 0) {
 			snprintf(why, why_cap, "%s", s->why[0] ? s->why : fl_strerror(rc));
 			break;
@@ -933,35 +946,88 @@ int tm_chain_snapshot(tm_chain *c, uint64_t id, int kind, const char *dir, cm_wb
 				 op->node->name, CP_OP_STATE_MAX);
 			break;
 		}
-		cp_op_state *x = &st[*n];
-		*x = (cp_op_state){.uid = op->node->uid,
-				   .subtask = td->subtask,
-				   .parallelism = td->parallelism,
-				   .max_parallelism = s->keyed_file[0] ? op->max_parallelism
-								       : td->max_parallelism,
-				   .kg_first = s->keyed_file[0] ? s->kg_first : -1,
-				   .kg_last = s->keyed_file[0] ? s->kg_last : -1,
-				   .keyed_file = s->keyed_file[0] ? s->keyed_file : NULL,
-				   .keyed_bytes = s->keyed_bytes};
-		(*n)++;
+		p->st[p->n++] = (cp_op_state){
+		    .uid = op->node->uid,
+		    .subtask = td->subtask,
+		    .parallelism = td->parallelism,
+		    .max_parallelism = s->keyed_file[0] ? op->max_parallelism : td->max_parallelism,
+		    .kg_first = s->keyed_file[0] ? s->kg_first : -1,
+		    .kg_last = s->keyed_file[0] ? s->kg_last : -1,
+		    .keyed_file = s->keyed_file[0] ? s->keyed_file : NULL,
+		    .keyed_bytes = s->keyed_bytes};
 	}
-	if (rc == 0) {
-		for (size_t i = 0; i < *n; i++) {
-			st[i].data = (uint8_t *)cm_wbuf_data(&lists[i]);
-			st[i].len = cm_wbuf_len(&lists[i]);
-		}
-		cp_states_encode(ack, st, *n);
-		if (cm_wbuf_error(ack)) {
-			rc = cm_wbuf_error(ack);
-			snprintf(why, why_cap, "the acknowledgement is too large or out of memory");
-		}
+	if (rc) {
+		tm_pending_snapshot_free(p);
+		return rc;
 	}
-	for (size_t i = 0; lists && i < k; i++)
-		cm_wbuf_fini(&lists[i]);
-	free(lists);
-	free(snaps);
-	free(st);
+	*out = p;
+	return 0;
+}
+
+/* Writes a keyed operator's cut as its snapshot file (any thread). */
+static int write_cut(tm_snapshot *s, char *why, size_t why_cap)
+{
+	cm_err err = {0};
+	char path[1400];
+	snprintf(path, sizeof(path), "%s/%s", s->dir, s->keyed_file);
+	int rc = 0;
+	FILE *f = fopen(path, "wbx");
+	if (!f) {
+		rc = FL_EIO;
+		snprintf(err.msg, sizeof(err.msg), "cannot create %.400s: %s", path, strerror(errno));
+	}
+	uint64_t entries = 0;
+	if (rc == 0)
+		rc = st_snapfile_write_filtered(f, path, s->cut, s->kg_first, s->kg_last, s->filter,
+						s->filter_arg, &entries, &err);
+	if (f) {
+		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+			rc = FL_EIO;
+			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
+				 strerror(errno));
+		}
+		long size = ftell(f);
+		if (fclose(f) != 0 && rc == 0) {
+			rc = FL_EIO;
+			snprintf(err.msg, sizeof(err.msg), "cannot write %.400s: %s", path,
+				 strerror(errno));
+		}
+		s->keyed_bytes = size > 0 ? (uint64_t)size : 0;
+		if (rc)
+			unlink(path);
+	}
+	st_cut_free(s->cut);
+	s->cut = NULL;
+	if (s->filter_free)
+		s->filter_free(s->filter_arg);
+	s->filter_free = NULL;
+	s->filter_arg = NULL;
+	if (rc)
+		snprintf(why, why_cap, "%.500s", err.msg[0] ? err.msg : fl_strerror(rc));
 	return rc;
+}
+
+int tm_pending_snapshot_finish(tm_pending_snapshot *p, cm_wbuf *ack, size_t *n, char *why,
+			       size_t why_cap)
+{
+	*n = p->n;
+	for (size_t i = 0; i < p->n; i++) {
+		tm_snapshot *s = &p->snaps[i];
+		if (s->cut) {
+			int rc = write_cut(s, why, why_cap);
+			if (rc)
+				return rc;
+			p->st[i].keyed_bytes = s->keyed_bytes;
+		}
+		p->st[i].data = (uint8_t *)cm_wbuf_data(&p->lists[i]);
+		p->st[i].len = cm_wbuf_len(&p->lists[i]);
+	}
+	cp_states_encode(ack, p->st, p->n);
+	if (cm_wbuf_error(ack)) {
+		snprintf(why, why_cap, "the acknowledgement is too large or out of memory");
+		return cm_wbuf_error(ack);
+	}
+	return 0;
 }
 
 int tm_chain_notify(tm_chain *c, uint64_t id, bool completed)

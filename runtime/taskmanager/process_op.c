@@ -100,6 +100,13 @@ static int pf_restore(tm_op *op, const td_restore *rs, cm_err *err)
 	return tm_restore_keyed(op, op->state, rs, err);
 }
 
+static void free_filter(void *f)
+{
+	ks_snap_filter_free(f);
+}
+
+/* The cut is written off the task thread: the TTL filter goes with it, a
+ * self-contained copy of the TTL states and of the time now. */
 static int pf_snapshot(tm_op *op, tm_snapshot *s)
 {
 	pf_op *pf = op->impl;
@@ -108,9 +115,8 @@ static int pf_snapshot(tm_op *op, tm_snapshot *s)
 		snprintf(s->why, sizeof(s->why), "operator '%.60s': out of memory", op->node->name);
 		return FL_ENOMEM;
 	}
-	int rc = tm_snapshot_keyed_filtered(op, op->state, s, f ? ks_snap_filter_entry : NULL, f);
-	ks_snap_filter_free(f);
-	return rc;
+	return tm_snapshot_keyed_filtered(op, op->state, s, f ? ks_snap_filter_entry : NULL, f,
+					  f ? free_filter : NULL);
 }
 
 /* The user function's failure (as operators.c's user_failed). */

@@ -131,12 +131,13 @@ int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *di
 	return 0;
 }
 
-int tm_task_trigger_checkpoint(tm_task *t, uint64_t id)
+int tm_task_trigger_checkpoint(tm_task *t, uint64_t id, bool stop)
 {
 	if (t->gate || tm_task_get_state(t) != TM_TASK_RUNNING)
 		return FL_EINVAL;
 	pthread_mutex_lock(&t->ckp_mu);
 	t->trigger_id = id;
+	t->trigger_stop = stop;
 	pthread_mutex_unlock(&t->ckp_mu);
 	atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
 	return 0;
@@ -199,22 +200,18 @@ static bool prepared_of(tm_task *t, uint64_t id, char *dir, size_t cap, int *kin
 	return found;
 }
 
-/* Its operators' states at this point of the stream, acknowledged to the
- * JobMaster (or the checkpoint declined, saying why). The task goes on
- * either way: a failed checkpoint is the coordinator's to count. */
-static void snapshot_and_ack(tm_task *t, uint64_t id)
+/* Acknowledges checkpoint id with what p holds, writing its cuts first
+ * (the asynchronous phase), or declines it with why. Frees p. */
+static void finish_and_ack(tm_task *t, uint64_t id, tm_pending_snapshot *p)
 {
-	char dir[1100];
-	int kind = 0;
 	char why[CM_ERR_MSG_MAX] = "";
 	cm_wbuf w;
 	cm_wbuf_init(&w, CP_METADATA_MAX);
 	size_t n = 0;
-	if (!prepared_of(t, id, dir, sizeof(dir), &kind))
-		snprintf(why, sizeof(why), "checkpoint %llu was not announced to this task",
-			 (unsigned long long)id);
-	else
-		tm_chain_snapshot(&t->chain, id, kind, dir, &w, &n, why, sizeof(why));
+	int64_t t0 = cm_now_ms();
+	if (tm_pending_snapshot_finish(p, &w, &n, why, sizeof(why)) != 0 && !why[0])
+		snprintf(why, sizeof(why), "cannot write its state");
+	tm_pending_snapshot_free(p);
 	if (t->deps.on_ack) {
 		if (why[0]) {
 			CM_WARN("task", "declines checkpoint %llu: %s", (unsigned long long)id, why);
@@ -222,11 +219,75 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 		} else {
 			t->deps.on_ack(t->deps.on_ack_arg, t, id, cm_wbuf_data(&w), cm_wbuf_len(&w),
 				       NULL);
-			CM_DEBUG("task", "took its share of checkpoint %llu (%zu operator state(s))",
-				 (unsigned long long)id, n);
+			CM_DEBUG("task",
+				 "took its share of checkpoint %llu (%zu operator state(s), written "
+				 "in %lld ms)",
+				 (unsigned long long)id, n, (long long)(cm_now_ms() - t0));
 		}
 	}
 	cm_wbuf_fini(&w);
+}
+
+static void *snapshot_writer_main(void *arg)
+{
+	tm_task *t = arg;
+	cm_crash_thread_init();
+	cm_log_set_thread_job(t->td->job_id);
+	cm_log_set_thread_task(t->name);
+	finish_and_ack(t, t->writing_id, t->writing);
+	cm_log_set_thread_task(NULL);
+	cm_log_set_thread_job(NULL);
+	cm_crash_thread_fini();
+	return NULL;
+}
+
+/* Waits for the snapshot being written, if any (task thread). */
+static void join_writer(tm_task *t)
+{
+	if (t->writer_started) {
+		pthread_join(t->writer, NULL);
+		t->writer_started = false;
+	}
+}
+
+/* Its operators' states at this point of the stream (the synchronous
+ * phase, here), then written and acknowledged to the JobMaster on a
+ * writer thread while the task goes on (or the checkpoint declined, saying
+ * why). A failed checkpoint is the coordinator's to count. */
+static void snapshot_and_ack(tm_task *t, uint64_t id)
+{
+	char dir[1100];
+	int kind = 0;
+	char why[CM_ERR_MSG_MAX] = "";
+	tm_pending_snapshot *p = NULL;
+	/* One at a time: the coordinator has one in flight anyway. */
+	join_writer(t);
+	if (!prepared_of(t, id, dir, sizeof(dir), &kind))
+		snprintf(why, sizeof(why), "checkpoint %llu was not announced to this task",
+			 (unsigned long long)id);
+	else
+		tm_chain_snapshot_begin(&t->chain, id, kind, dir, &p, why, sizeof(why));
+	if (!p) {
+		if (!why[0])
+			snprintf(why, sizeof(why), "out of memory");
+		CM_WARN("task", "declines checkpoint %llu: %s", (unsigned long long)id, why);
+		if (t->deps.on_ack)
+			t->deps.on_ack(t->deps.on_ack_arg, t, id, NULL, 0, why);
+		return;
+	}
+	if (!tm_pending_snapshot_async(p)) {
+		finish_and_ack(t, id, p);
+		return;
+	}
+	t->writing = p;
+	t->writing_id = id;
+	if (pthread_create(&t->writer, NULL, snapshot_writer_main, t) == 0) {
+		t->writer_started = true;
+		return;
+	}
+	/* No thread: write here. */
+	t->writing = NULL;
+	finish_and_ack(t, id, p);
 }
 
 /* Sends the barrier of checkpoint id down every output (after the records
@@ -260,15 +321,48 @@ static int take_checkpoint(tm_task *t, uint64_t id)
 	return rc;
 }
 
+/*
+ * Stop-with-savepoint at a source, after its barrier went out: nothing more
+ * is emitted until savepoint id completed (then TM_STOPPED: the source
+ * ends, as at the end of its input) or was aborted (then 0: it goes on),
+ * as Flink's synchronous savepoint holds its tasks.
+ */
+static int await_stop(tm_task *t, uint64_t id)
+{
+	tm_chain *c = &t->chain;
+	int rc = tm_chain_maybe_flush(c, true);
+	while (rc == 0) {
+		if (atomic_load(&t->complete_id) >= id) {
+			deliver_notifications(t);
+			CM_INFO("task", "stops after savepoint %llu", (unsigned long long)id);
+			return TM_STOPPED;
+		}
+		if (atomic_load(&t->abort_id) >= id) {
+			CM_INFO("task", "savepoint %llu was aborted: the source goes on",
+				(unsigned long long)id);
+			return deliver_notifications(t);
+		}
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+		rc = tm_chain_maybe_flush(c, false);
+	}
+	return rc;
+}
+
 /* TM_ATTN_CHECKPOINT at a source, between two records. */
 static int on_source_checkpoint(void *arg)
 {
 	tm_task *t = arg;
 	pthread_mutex_lock(&t->ckp_mu);
 	uint64_t id = t->trigger_id;
+	bool stop = t->trigger_stop;
 	t->trigger_id = 0;
 	pthread_mutex_unlock(&t->ckp_mu);
 	int rc = id ? take_checkpoint(t, id) : 0;
+	if (rc == 0 && id && stop)
+		return await_stop(t, id);
 	return rc ? rc : deliver_notifications(t);
 }
 
@@ -621,9 +715,13 @@ static void *task_main(void *arg)
 			rc = tm_run_text_source(c);
 		else
 			rc = run_input_loop(t);
+		if (rc == TM_STOPPED)
+			rc = 0; /* stopped with a savepoint: as at the end of input */
 	}
 	if (rc == 0)
 		rc = tm_chain_finish(c);
+	/* A snapshot being written holds cuts of the operators' state. */
+	join_writer(t);
 	int crc = tm_chain_close(c, opened, rc == 0);
 	if (rc == 0)
 		rc = crc;

@@ -136,6 +136,7 @@ struct tm_task {
 		char dir[1100];
 	} prepared[TM_PREPARED_MAX];
 	uint64_t trigger_id;
+	bool trigger_stop; /* stop-with-savepoint (ckp_mu) */
 	/* Barrier alignment (task thread): the checkpoint being aligned, the
 	 * channels whose barrier arrived (blocked until the others'). */
 	uint64_t align_id, last_ckp_id;
@@ -151,6 +152,12 @@ struct tm_task {
 	_Atomic uint64_t complete_id;
 	uint64_t told_complete, told_abort;
 	bool wants_notify; /* an operator has a notify hook */
+	/* The snapshot whose files a writer thread writes (task thread starts
+	 * and joins it; the writer only reads these). */
+	pthread_t writer;
+	bool writer_started;
+	struct tm_pending_snapshot *writing;
+	uint64_t writing_id;
 };
 
 /*
@@ -193,9 +200,11 @@ bool tm_task_was_abandoned(tm_task *t);
  * take its share when the barrier arrives. Thread-safe. Returns 0. */
 int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *dir);
 /* A source task: takes checkpoint id (announced before) at its next
- * record and sends the barrier downstream. Thread-safe. Returns 0, or
- * FL_EINVAL when the task is not a running source. */
-int tm_task_trigger_checkpoint(tm_task *t, uint64_t id);
+ * record and sends the barrier downstream; with stop (stop-with-savepoint)
+ * it then emits nothing until the checkpoint completed, and ends, or was
+ * aborted, and goes on. Thread-safe. Returns 0, or FL_EINVAL when the task
+ * is not a running source. */
+int tm_task_trigger_checkpoint(tm_task *t, uint64_t id, bool stop);
 
 /* Checkpoint id was aborted: an alignment of it (or an older one) ends
  * within TM_ABORT_CHECK_MS, and operators are told. Thread-safe. */

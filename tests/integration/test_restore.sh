@@ -2,7 +2,8 @@
 # Restoring jobs (issue #8): a session cluster of real processes (a
 # JobManager, two TaskManagers of 2 slots) runs jobs/checkpointed.so keyed
 # (the running sum of offsets per key, printed) and:
-#   - takes a savepoint of it at parallelism 2 in the middle and cancels it;
+#   - stops it with a savepoint (Flink's stop-with-savepoint) at
+#     parallelism 2 in the middle: it FINISHES;
 #   - restores that savepoint at parallelism 4, then, moved to another
 #     directory, at parallelism 1: each time every key's final sum equals
 #     that of a run that never stopped (sums only grow, so a key's largest
@@ -73,8 +74,10 @@ run_jar "$CKP_JAR" "{\"parallelism\": 2, \"programArgsList\": [$ARGS, \"--rate\"
 FIRST=$JOB
 wait_state "$JOB" RUNNING 20 || fail "the first job is not RUNNING: $STATE"
 wait_count "/jobs/$JOB/checkpoints" .counts.completed 1 20 || fail "no checkpoint completed"
-api POST "/jobs/$JOB/savepoints" -H 'Content-Type: application/json' \
-	-d "{\"target-directory\": \"$WORK/sp\", \"cancel-job\": true}"
+# Flink's stop-with-savepoint: the sources take the savepoint, emit nothing
+# after it, and end once it completed; the job FINISHES.
+api POST "/jobs/$JOB/stop" -H 'Content-Type: application/json' \
+	-d "{\"targetDirectory\": \"$WORK/sp\", \"drain\": false}"
 TRIGGER=$(json '."request-id"')
 status=
 for _ in $(seq 200); do
@@ -85,8 +88,12 @@ for _ in $(seq 200); do
 done
 SP=$(json .operation.location)
 SP=${SP#file:}
-check "a savepoint with cancel-job completes" test "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
-wait_state "$FIRST" CANCELED 20 || fail "the first job did not cancel: $STATE"
+check "stop-with-savepoint: the savepoint completes" test "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
+if wait_state "$FIRST" 'FINISHED|CANCELED|FAILED' 20 && [ "$STATE" = FINISHED ]; then
+	pass "stop-with-savepoint: the job FINISHED"
+else
+	fail "stop-with-savepoint: the job ended $STATE"
+fi
 finals "$WORK/first"
 if [ "$(wc -l <"$WORK/first")" = "$M" ] && ! cmp -s "$WORK/expected" "$WORK/first"; then
 	pass "the first job stopped in the middle (its sums are not the totals yet)"
@@ -174,6 +181,27 @@ if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 30 && [ "$STATE" = FAILED ]; the
 	fi
 else
 	fail "a damaged state file: the job ended $STATE"
+fi
+
+# ------------------------------------------------------------ flinc stop
+run_jar "$CKP_JAR" "{\"parallelism\": 2, \"programArgsList\": [$ARGS, \"--rate\", \"4000\"]}"
+wait_state "$JOB" RUNNING 20 || fail "the job for flinc stop is not RUNNING: $STATE"
+RC=0
+timeout -k 10 120 "$FLINC" stop -m "127.0.0.1:$REST_PORT" -p "$WORK/sp-cli" "$JOB" </dev/null \
+	>"$WORK/stop.out" 2>"$WORK/stop.err" || RC=$?
+CLI_SP=$(sed -n 's/^Savepoint completed\. Path: file:\(.*\)$/\1/p' "$WORK/stop.out")
+if [ "$RC" = 0 ] && [ "$(head -n 1 "$WORK/stop.out")" = "Suspending job \"$JOB\" with a CANONICAL savepoint." ] &&
+	[ -s "$CLI_SP/_metadata" ] && wait_state "$JOB" 'FINISHED|CANCELED|FAILED' 20 && [ "$STATE" = FINISHED ]; then
+	pass "flinc stop -p DIR JOBID: Flink's lines, the savepoint in DIR, the job FINISHED"
+else
+	fail "flinc stop (exit $RC, job $STATE)" "$(cat "$WORK/stop.out" "$WORK/stop.err" | head -n 10)"
+fi
+RC=0
+"$FLINC" stop -m "127.0.0.1:$REST_PORT" </dev/null >"$WORK/stop2.out" 2>"$WORK/stop2.err" || RC=$?
+if [ "$RC" = 2 ] && grep -q "stop: no job id given" "$WORK/stop2.err"; then
+	pass "flinc stop without a job id: a usage error (exit 2) saying so"
+else
+	fail "flinc stop without a job id: exit $RC" "$(head -c 300 "$WORK/stop2.err")"
 fi
 
 stop_all

@@ -9,13 +9,16 @@
  * by the environment variable CKP_FAIL_MARKER of the process running it
  * does not exist yet (the failure creates it), for recovery tests.
  * --uid-suffix S appends S to every uid (a program whose operators no
- * longer match a savepoint's).
+ * longer match a savepoint's). --source-parallelism N runs the generator
+ * with N subtasks whatever the job's parallelism (1: every key's records
+ * reach its sum in offset order, so each update it emits is known).
  *
  * Functions run in TaskManagers, where main() never ran: what they need is
  * in their names (one generator per variant), not in globals main() sets.
  *
  *   checkpointed.so [--rate ROWS_PER_S] [--count N] [--mod 7|50] [--keyed]
  *                   [--print | --text DIR] [--fail-once] [--uid-suffix S]
+ *                   [--source-parallelism N]
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -66,7 +69,7 @@ int main(int argc, char **argv)
 {
 	double rate = 2000;
 	int64_t count = -1;
-	int keyed = 0, print = 0, mod = 7, fail_once = 0;
+	int keyed = 0, print = 0, mod = 7, fail_once = 0, source_p = 0;
 	const char *text = NULL, *suffix = "";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
@@ -85,6 +88,8 @@ int main(int argc, char **argv)
 			fail_once = 1;
 		else if (strcmp(argv[i], "--uid-suffix") == 0 && i + 1 < argc)
 			suffix = argv[++i];
+		else if (strcmp(argv[i], "--source-parallelism") == 0 && i + 1 < argc)
+			source_p = atoi(argv[++i]);
 	}
 	fl_generator_fn fn = fail_once ? ckp_gen50_fail_once : mod == 50 ? ckp_gen50 : ckp_gen;
 	char numbers[64], sums[64], copy[64];
@@ -93,6 +98,8 @@ int main(int argc, char **argv)
 	snprintf(copy, sizeof(copy), "copy%s", suffix);
 	fl_env *env = fl_env_new(argc, argv);
 	fl_stream *s = fl_uid(fl_generator(env, count, rate, fn), numbers);
+	if (source_p > 0)
+		s = fl_set_parallelism(s, source_p);
 	if (keyed)
 		s = fl_uid(fl_sum(fl_key_by(s, 1), 0), sums);
 	else

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Checkpoints of large keyed state on a cluster of processes (a JobManager,
+# one TaskManager of 2 slots), release build: bench/jobs/big_state.so keeps
+# the latest 100-byte payload of each of 1, 4 or 8 M keys (about 0.15, 0.6
+# or 1.2 GB of state) while the generator runs flat out. Once every key
+# exists, checkpoints run every INTERVAL; the script samples the source's
+# records every 200 ms and prints, per checkpoint, its size and duration,
+# then the throughput while checkpoints were being taken against the
+# throughput between them (the dip). Figures only, nothing asserted.
+#
+#   bench/checkpoint_dip.sh [1m|4m|8m [SECONDS [INTERVAL [BACKEND]]]]
+#   (defaults 4m, 40 s, 10 s, hashmap)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+SIZE=${1:-4m}
+SECS=${2:-40}
+INTERVAL=${3:-10s}
+BACKEND=${4:-hashmap}
+B=${FLINC_BIN:-build/release}
+for f in "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/big_state.so"; do
+	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
+done
+for t in curl jq; do command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }; done
+W=$(mktemp -d)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+C=(-D "security.internal.token=$TOKEN" -D jobmanager.rpc.address=127.0.0.1 -D jobmanager.bind-host=127.0.0.1
+	-D rest.address=127.0.0.1 -D taskmanager.host=127.0.0.1 -D taskmanager.bind-host=127.0.0.1
+	-D log.level=INFO)
+"$B/flinc-jobmanager" "${C[@]}" -D rest.port=0 -D jobmanager.rpc.port=0 \
+	-D "execution.checkpointing.dir=$W/ckp" >"$W/jm.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 200); do grep -q '^flinc-jobmanager: rest port' "$W/jm.log" && break; sleep 0.05; done
+REST=$(sed -nE 's/^flinc-jobmanager: rest port ([0-9]+) rpc .*/\1/p' "$W/jm.log")
+RPC=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$W/jm.log")
+"$B/flinc-taskmanager" "${C[@]}" -D jobmanager.rpc.port="$RPC" -D taskmanager.numberOfTaskSlots=2 \
+	-D "taskmanager.state.local.root-dirs=$W" -D taskmanager.memory.managed.size=256m >"$W/tm.log" 2>&1 &
+TM=$!
+PIDS+=($TM)
+api() { curl -s "http://127.0.0.1:$REST$1"; }
+for _ in $(seq 200); do [ "$(api /overview | jq -r .taskmanagers 2>/dev/null)" = 1 ] && break; sleep 0.05; done
+
+JOB=$("$B/flinc" run -m "127.0.0.1:$REST" -d -p 1 -D "execution.checkpointing.interval=$INTERVAL" \
+	-D "state.backend.type=$BACKEND" "$B/bench/jobs/big_state.so" "$SIZE" 2>&1 |
+	sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\).*/\1/p')
+[ -n "$JOB" ] || { echo "the job was not submitted" >&2; tail -5 "$W/jm.log" >&2; exit 1; }
+src() { api "/jobs/$JOB" | jq -r '[.vertices[] | select(.name | startswith("Source")) | .metrics."write-records"] | add // 0'; }
+echo "big_state $SIZE, $BACKEND backend, checkpoints every $INTERVAL, sampling ${SECS} s"
+# Samples: monotonic ms and the source's records so far.
+: >"$W/samples"
+end=$(($(date +%s) + SECS))
+while [ "$(date +%s)" -lt "$end" ]; do
+	echo "$(($(date +%s%N) / 1000000)) $(src)" >>"$W/samples"
+	sleep 0.2
+done
+api "/jobs/$JOB/checkpoints" >"$W/ckp.json"
+rss=$(awk '/^VmHWM/ {print $2}' "/proc/$TM/status")
+curl -s -X PATCH "http://127.0.0.1:$REST/jobs/$JOB?mode=cancel" >/dev/null
+# Completed checkpoints: [trigger, end] in wall ms, size, duration.
+jq -r '.history[] | select(.status == "COMPLETED") |
+	"\(.trigger_timestamp) \(.latest_ack_timestamp) \(.state_size) \(.end_to_end_duration)"' \
+	"$W/ckp.json" | sort -n >"$W/windows"
+awk '{ printf "checkpoint: %.0f MB in %.2f s\n", $3 / 1e6, $4 / 1000 }' "$W/windows"
+# Records/s in sampling intervals inside a checkpoint window and outside
+# (the first 10 s, while keys are still being created, left out).
+awk -v t0="$(head -n 1 "$W/samples" | cut -d' ' -f1)" '
+	FNR == NR { s[++n] = $1; e[n] = $2; next }
+	{ t[++m] = $1; r[m] = $2 }
+	END {
+		for (i = 2; i <= m; i++) {
+			if (t[i] - t0 < 10000) continue
+			dt = (t[i] - t[i - 1]) / 1000; dr = r[i] - r[i - 1]
+			inside = 0
+			for (k = 1; k <= n; k++) if (t[i] > s[k] && t[i - 1] < e[k]) inside = 1
+			if (inside) { ti += dt; ri += dr } else { to += dt; ro += dr }
+		}
+		if (to > 0) printf "between checkpoints: %.2f M records/s over %.1f s\n", ro / to / 1e6, to
+		if (ti > 0) printf "while a checkpoint is taken: %.2f M records/s over %.1f s\n", ri / ti / 1e6, ti
+		if (to > 0 && ti > 0) printf "dip: %.0f%%\n", 100 * (1 - (ri / ti) / (ro / to))
+	}' "$W/windows" "$W/samples"
+echo "TaskManager peak RSS: $((rss / 1024)) MB"
