@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1082,6 +1083,65 @@ static void test_ttl_cleanup_in_snapshots(void **state)
 	fx_free(f, false);
 }
 
+struct writer_arg {
+	st_cut *cut;
+	ks_snap_filter *flt;
+	FILE *fp;
+	char path[4200];
+	uint64_t entries;
+	int rc;
+};
+
+static void *write_snapshot(void *p)
+{
+	struct writer_arg *w = p;
+	cm_err err = {0};
+	w->rc = st_snapfile_write_filtered(w->fp, w->path, w->cut, 0, MAXP - 1,
+					   ks_snap_filter_entry, w->flt, &w->entries, &err);
+	return NULL;
+}
+
+/* As a checkpoint does: the cut and its filter are written on another
+ * thread while the task thread goes on changing the state (TSan: the
+ * filter shares nothing with the context). */
+static void test_ttl_filter_on_a_writer_thread(void **state)
+{
+	fx *f = fx_new(state);
+	static const fl_state_desc L = {
+	    .name = "l", .value = {.nfields = 1, .types = {FL_INT64}}, .ttl = {.ttl_ms = 100}};
+	fl_list_state *l = ks_get(f->k, KS_LIST, &L);
+	for (int k = 0; k < 2000; k++) {
+		g_now = k % 2 ? 100 : 150;
+		at(f, k);
+		fl_row v = ri(k);
+		assert_int_equal(fl_list_state_add(l, &v), 0);
+	}
+	ks_end_record(f->k);
+	g_now = 220;
+	struct writer_arg w = {0};
+	assert_int_equal(ks_snap_filter_new(f->k, &w.flt), 0);
+	assert_int_equal(st_cut_new(f->b, &w.cut), 0);
+	snprintf(w.path, sizeof(w.path), "%s/thread.state", g_dir);
+	w.fp = fopen(w.path, "w+b");
+	assert_non_null(w.fp);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, write_snapshot, &w), 0);
+	for (int k = 0; k < 2000; k++) {
+		at(f, k);
+		fl_row v = ri(-k);
+		assert_int_equal(fl_list_state_add(l, &v), 0);
+	}
+	ks_end_record(f->k);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.entries, 1000); /* the keys written at 150 */
+	st_cut_free(w.cut);
+	ks_snap_filter_free(w.flt);
+	fclose(w.fp);
+	unlink(w.path);
+	fx_free(f, false);
+}
+
 static void test_no_filter_without_ttl(void **state)
 {
 	fx *f = fx_new(state);
@@ -1122,6 +1182,7 @@ int main(void)
 	    BOTH(test_ttl_added_to_a_stored_state),
 	    BOTH(test_ttl_cleanup_in_snapshots),
 	    BOTH(test_no_filter_without_ttl),
+	    BOTH(test_ttl_filter_on_a_writer_thread),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
