@@ -465,7 +465,7 @@ static int text_restore(tm_op *op, const td_restore *rs, cm_err *err)
 	size_t len, cap = ts->nsplits;
 	int more;
 	while ((more = cp_list_next(&r, &e, &len)) == 1) {
-		split sp;
+		split sp = {0};
 		int rc = restore_split(op, e, len, &sp, err);
 		if (rc)
 			return rc;
@@ -495,11 +495,12 @@ static int text_snapshot(tm_op *op, tm_snapshot *s)
 	for (size_t k = ts->cur; k < ts->nsplits; k++)
 		if (ts->splits[k].end < 0) {
 			const char *p = n->paths[ts->splits[k].file];
+			/* Short, the facts first: the JobMaster keeps 255 bytes of a
+			 * failed checkpoint's cause, after the task's name. */
 			snprintf(s->why, sizeof(s->why),
-				 "source '%s': input '%.*s%s' is read as a stream (a FIFO, a "
-				 "device or a file that reports no size, as /proc's), which cannot "
-				 "be read again from a position: only regular files take part in "
-				 "checkpoints",
+				 "source '%s': input '%.*s%s' is a stream (a FIFO, a device, a "
+				 "/proc file): it cannot be read again from a position, so "
+				 "checkpoints are declined until it is read",
 				 n->name, SHOWN(p));
 			return FL_EINVAL;
 		}
