@@ -255,17 +255,17 @@ typedef struct reader {
 	int sys_errno;	 /* the errno of a failed read */
 } reader;
 
-/* A text file source's state (tm_op.text): the splits of this subtask
- * still to read, in order, and the reader of the first. */
+/*
+ * A text file source's state (tm_op.text): the splits of this subtask
+ * still to read, in order. The reader of splits[cur] sets its next to the
+ * next line's start only when it attends to its chain (where a snapshot
+ * is taken), so that the per-line loop keeps its reader in registers.
+ */
 struct tm_text_source {
 	split *splits;
 	size_t nsplits, cur; /* splits[cur] is being read; those before are done */
-	/* Whether the reader is at the start of a line of splits[cur] (its
-	 * partial first line skipped): what a snapshot records. */
-	bool at_line;
 	bool restored;
 	int64_t *base; /* per input: the size its reads are checked against */
-	reader r;
 };
 
 /* Whether input i is read as one stream rather than cut into splits. */
@@ -335,9 +335,6 @@ static void text_fini(tm_op *op)
 	struct tm_text_source *ts = op->text;
 	if (!ts)
 		return;
-	if (ts->r.fd >= 0)
-		close(ts->r.fd);
-	free(ts->r.buf);
 	free(ts->base);
 	free(ts->splits);
 	free(ts);
@@ -353,9 +350,7 @@ static int text_open(tm_op *op, cm_err *err)
 	if (!ts)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	op->text = ts;
-	ts->r = (reader){.chain = op->chain, .fd = -1, .cap = READ_BUF};
-	if (!(ts->base = calloc(n->npaths ? n->npaths : 1, sizeof(*ts->base))) ||
-	    !(ts->r.buf = malloc(ts->r.cap)))
+	if (!(ts->base = calloc(n->npaths ? n->npaths : 1, sizeof(*ts->base))))
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	if (op->chain->td->restore_id && n->restore.restored) {
 		ts->restored = true;
@@ -508,8 +503,6 @@ static int text_snapshot(tm_op *op, tm_snapshot *s)
 	for (size_t k = ts->cur; rc == 0 && k < ts->nsplits; k++) {
 		const split *sp = &ts->splits[k];
 		int64_t next = sp->next;
-		if (k == ts->cur && ts->at_line)
-			next = ts->r.file_pos + (int64_t)ts->r.pos;
 		if (next >= sp->end)
 			continue; /* read to its end */
 		const char *path = n->paths[sp->file];
@@ -684,10 +677,9 @@ static int open_input(const char *path, struct stat *st)
  * that shrinks or grows while it is read fails the job, as its result would
  * be partial.
  */
-static int read_split(tm_chain *c, struct tm_text_source *ts, const split *sp)
+static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader *r)
 {
 	tm_op *head = &c->ops[0];
-	reader *r = &ts->r;
 	const size_t file = sp->file;
 	const int64_t base = ts->base[file];
 	const char *path = head->node->paths[file];
@@ -739,7 +731,6 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, const split *sp)
 		}
 	}
 	bool skipping = sp->next > 0;
-	ts->at_line = !skipping;
 	uint64_t lines = 0;
 	for (;;) {
 		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
@@ -788,7 +779,6 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, const split *sp)
 		r->pos += llen + (nl ? 1 : 0);
 		if (skipping) {
 			skipping = false;
-			ts->at_line = true;
 			continue;
 		}
 		if (!stream && line_start >= sp->end)
@@ -802,8 +792,15 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, const split *sp)
 		row.values[0].u.s.len = (uint32_t)llen;
 		rc = tm_op_process(head, &row);
 		c->ctx.scratch_used = 0;
-		if (rc || (rc = tm_chain_check(c)) != 0)
+		if (rc)
 			break;
+		/* tm_chain_check, with what a checkpoint taken there records:
+		 * the start of the next line. */
+		if (atomic_load_explicit(&c->attention, memory_order_relaxed)) {
+			sp->next = r->file_pos + (int64_t)r->pos;
+			if ((rc = tm_chain_attend(c)) != 0)
+				break;
+		}
 		if (++lines % CHECK_EVERY == 0) {
 			if (atomic_load_explicit(&c->cancelled, memory_order_relaxed)) {
 				rc = FL_ECANCELED;
@@ -820,7 +817,6 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, const split *sp)
 	if (rc == 0 && !stream && fstat(r->fd, &st) == 0 && st.st_size != base)
 		rc = changed(c, path, planned, st.st_size);
 out:
-	ts->at_line = false;
 	close(r->fd);
 	r->fd = -1;
 	return rc;
@@ -851,10 +847,16 @@ static int start_sizes(tm_chain *c, int64_t *base)
 int tm_run_text_source(tm_chain *c)
 {
 	struct tm_text_source *ts = c->ops[0].text;
+	/* A local reader: its fields stay in registers across the per-line
+	 * calls into the chain. */
+	reader r = {.chain = c, .fd = -1, .cap = READ_BUF};
+	if (!(r.buf = malloc(r.cap)))
+		return tm_chain_fail(c, FL_ENOMEM, "out of memory");
 	/* Restored splits were checked against their recorded sizes. */
 	int rc = ts->restored ? 0 : start_sizes(c, ts->base);
 	while (rc == 0 && ts->cur < ts->nsplits)
-		if ((rc = read_split(c, ts, &ts->splits[ts->cur])) == 0)
+		if ((rc = read_split(c, ts, &ts->splits[ts->cur], &r)) == 0)
 			ts->cur++;
+	free(r.buf);
 	return rc;
 }
