@@ -218,9 +218,10 @@ int tm_run_generator(tm_chain *c)
 /*
  * A split (Flink's FileSourceSplit with its checkpointed offset): the lines
  * of input `file` that start in [next, end), a line starting at 0 or just
- * after a newline. next is start until the split is read from, then the
- * start of the next line to read; a line that starts before end is read
- * whole, even past end. A stream is one split: start 0, end -1.
+ * after a newline; a line that starts before end is read whole, even past
+ * end. next is start, or the position a restore resumes from; while the
+ * split is read, the start of its next line as of the last time the
+ * reader attended to its chain. A stream is one split: start 0, end -1.
  */
 typedef struct split {
 	size_t file;
@@ -257,9 +258,10 @@ typedef struct reader {
 
 /*
  * A text file source's state (tm_op.text): the splits of this subtask
- * still to read, in order. The reader of splits[cur] sets its next to the
- * next line's start only when it attends to its chain (where a snapshot
- * is taken), so that the per-line loop keeps its reader in registers.
+ * still to read, in order. The reader of splits[cur] (a local of the read
+ * loop, so that its fields stay in registers across the per-line calls)
+ * sets the split's next only when it attends to its chain, where a
+ * snapshot is taken.
  */
 struct tm_text_source {
 	split *splits;
