@@ -46,7 +46,9 @@ struct ds_job *ds_job_get(ds_dispatcher *d, const char *id)
 void ds_job_put(ds_dispatcher *d, struct ds_job *j)
 {
 	pthread_mutex_lock(&d->mu);
-	if (--j->refs == 0)
+	/* The Dispatcher's thread waits for the last reference but its own
+	 * (refs 1) before it frees the JobMaster: wake it then too. */
+	if (--j->refs <= 1)
 		pthread_cond_broadcast(&d->cv);
 	pthread_mutex_unlock(&d->mu);
 }

@@ -160,6 +160,9 @@ struct tm_op {
 	 * checkpoint records: the loop advances splits[0].next per record). */
 	tm_gen_split *gen_splits;
 	size_t gen_nsplits;
+	/* A text file source: its splits still to read with their positions
+	 * (Flink's FileSourceSplits), what a checkpoint records (sources.c). */
+	struct tm_text_source *text;
 	_Atomic uint64_t records_in, records_out;
 	/* keyed aggregations: their backend and state id */
 	st_backend *state;

@@ -203,94 +203,41 @@ int tm_run_generator(tm_chain *c)
 
 /* ------------------------------------------------------------ text files */
 
-static int text_snapshot(tm_op *op, tm_snapshot *s)
-{
-	snprintf(s->why, sizeof(s->why),
-		 "operator '%s': the text file source does not record its position yet",
-		 op->node->name);
-	return FL_EINVAL;
-}
-
-const tm_op_class tm_text_source_class = {
-    .process = tm_source_process,
-    .snapshot = text_snapshot,
-};
-
 /*
  * sizes[i] of an input read as one unsplittable stream: a FIFO, a device,
  * a regular file that reports 0 bytes (/proc). The graph builder
- * (api/env.c) records it; it belongs in graph/streamgraph.h, which wins
- * when it defines it. Any size <= 0 is read as a stream.
+ * (api/env.c) records SG_SIZE_STREAM; any size <= 0 is read as a stream.
  */
 
 /* How long a stream read waits before looking at the cancel flag again. */
 #define STREAM_POLL_MS 100
 /* Paths in messages are cut here so that the cause after them always fits. */
 #define PATH_SHOWN 240
+#define SHOWN(p) PATH_SHOWN, (p), strlen(p) > PATH_SHOWN ? "..." : ""
 
+/*
+ * A split (Flink's FileSourceSplit with its checkpointed offset): the lines
+ * of input `file` that start in [next, end), a line starting at 0 or just
+ * after a newline; a line that starts before end is read whole, even past
+ * end. next is start, or the position a restore resumes from; while the
+ * split is read, the start of its next line as of the last time the
+ * reader attended to its chain. A stream is one split: start 0, end -1.
+ */
 typedef struct split {
 	size_t file;
-	int64_t start, end; /* a stream: 0 and -1 (to its end) */
+	int64_t start, end;
+	int64_t next;
 } split;
 
-/* Whether input i is read as one stream rather than cut into splits. */
-static bool is_stream(const td_op *n, size_t i)
-{
-	return n->sizes[i] <= 0;
-}
-
-/* Every subtask computes the same split list and reads splits k with
- * k % parallelism == subtask. */
-static int plan_splits(tm_chain *c, split **out, size_t *nout)
-{
-	const td_op *n = c->ops[0].node;
-	int p = c->td->parallelism;
-	/* Sizes as of graph building: every subtask must cut the same splits. */
-	const int64_t *sizes = n->sizes;
-	int64_t total = 0;
-	for (size_t i = 0; i < n->npaths; i++) {
-		if (access(n->paths[i], R_OK) != 0) {
-			int e = errno;
-			return tm_chain_fail(
-			    c, cm_err_from_errno(e), "source '%s': cannot read '%.*s%s': %s",
-			    n->name, PATH_SHOWN, n->paths[i],
-			    strlen(n->paths[i]) > PATH_SHOWN ? "..." : "", strerror(e));
-		}
-		if (!is_stream(n, i))
-			total += sizes[i];
-	}
-	/* About four splits per subtask, none under 1 MiB, so work balances
-	 * without tiny reads. */
-	int64_t split_size = total / ((int64_t)p * 4) + 1;
-	if (split_size < MIN_SPLIT)
-		split_size = MIN_SPLIT;
-	size_t cap = 0, cnt = 0;
-	split *s = NULL;
-	for (size_t i = 0; i < n->npaths; i++) {
-		bool stream = is_stream(n, i);
-		for (int64_t off = 0; stream ? off == 0 : off < sizes[i]; off += split_size) {
-			if (cnt == cap) {
-				cap = cap ? cap * 2 : 16;
-				split *ns = realloc(s, cap * sizeof(*s));
-				if (!ns) {
-					free(s);
-					return tm_chain_fail(c, FL_ENOMEM, "out of memory");
-				}
-				s = ns;
-			}
-			s[cnt].file = i;
-			s[cnt].start = off;
-			int64_t end = off + split_size < sizes[i] ? off + split_size : sizes[i];
-			s[cnt].end = stream ? -1 : end;
-			cnt++;
-			if (stream)
-				break;
-		}
-	}
-	*out = s;
-	*nout = cnt;
-	return 0;
-}
+/*
+ * A split as an element of the source's list state: little-endian
+ *   u32 file (index into the source's inputs), i64 size (the file's, when
+ *   its splits were cut), i64 start, i64 end, i64 next, then the input's
+ *   path (the rest of the element, without a NUL)
+ * so that a restore can check the job reads the same files, and a
+ * checkpoint names the files it holds positions of.
+ */
+#define ELEM_HEAD 36
 
 typedef struct reader {
 	tm_chain *chain; /* its cancel flag ends blocking reads */
@@ -310,10 +257,290 @@ typedef struct reader {
 } reader;
 
 /*
+ * A text file source's state (tm_op.text): the splits of this subtask
+ * still to read, in order. The reader of splits[cur] (a local of the read
+ * loop, so that its fields stay in registers across the per-line calls)
+ * sets the split's next only when it attends to its chain, where a
+ * snapshot is taken.
+ */
+struct tm_text_source {
+	split *splits;
+	size_t nsplits, cur; /* splits[cur] is being read; those before are done */
+	bool restored;
+	int64_t *base; /* per input: the size its reads are checked against */
+};
+
+/* Whether input i is read as one stream rather than cut into splits. */
+static bool is_stream(const td_op *n, size_t i)
+{
+	return n->sizes[i] <= 0;
+}
+
+static int add_split(struct tm_text_source *ts, size_t *cap, split sp)
+{
+	if (ts->nsplits == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		split *ns = realloc(ts->splits, ncap * sizeof(*ns));
+		if (!ns)
+			return FL_ENOMEM;
+		ts->splits = ns;
+		*cap = ncap;
+	}
+	ts->splits[ts->nsplits++] = sp;
+	return 0;
+}
+
+/* Every subtask computes the same split list and takes splits k with
+ * k % parallelism == subtask. */
+static int plan_splits(tm_op *op, struct tm_text_source *ts, cm_err *err)
+{
+	const td_op *n = op->node;
+	const td_task *td = op->chain->td;
+	int64_t p = td->parallelism;
+	/* Sizes as of graph building: every subtask must cut the same splits. */
+	const int64_t *sizes = n->sizes;
+	int64_t total = 0;
+	for (size_t i = 0; i < n->npaths; i++) {
+		if (access(n->paths[i], R_OK) != 0) {
+			int e = errno;
+			return cm_err_set(err, cm_err_from_errno(e),
+					  "source '%s': cannot read '%.*s%s': %s", n->name,
+					  SHOWN(n->paths[i]), strerror(e));
+		}
+		if (!is_stream(n, i))
+			total += sizes[i];
+	}
+	/* About four splits per subtask, none under 1 MiB, so work balances
+	 * without tiny reads. */
+	int64_t split_size = total / (p * 4) + 1;
+	if (split_size < MIN_SPLIT)
+		split_size = MIN_SPLIT;
+	size_t cap = 0, k = 0;
+	for (size_t i = 0; i < n->npaths; i++) {
+		bool stream = is_stream(n, i);
+		for (int64_t off = 0; stream ? off == 0 : off < sizes[i]; off += split_size, k++) {
+			if (k % (size_t)p != (size_t)td->subtask)
+				continue;
+			int64_t end = off + split_size < sizes[i] ? off + split_size : sizes[i];
+			split sp = {.file = i, .start = off, .end = stream ? -1 : end, .next = off};
+			if (add_split(ts, &cap, sp))
+				return cm_err_set(err, FL_ENOMEM, "out of memory");
+			if (stream)
+				break;
+		}
+	}
+	return 0;
+}
+
+static void text_fini(tm_op *op)
+{
+	struct tm_text_source *ts = op->text;
+	if (!ts)
+		return;
+	free(ts->base);
+	free(ts->splits);
+	free(ts);
+	op->text = NULL;
+}
+
+/* At a fresh start the subtask takes its splits; restored, it gets them
+ * from the checkpoint (text_restore). */
+static int text_open(tm_op *op, cm_err *err)
+{
+	const td_op *n = op->node;
+	struct tm_text_source *ts = calloc(1, sizeof(*ts));
+	if (!ts)
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	op->text = ts;
+	if (!(ts->base = calloc(n->npaths ? n->npaths : 1, sizeof(*ts->base))))
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	if (op->chain->td->restore_id && n->restore.restored) {
+		ts->restored = true;
+		return 0;
+	}
+	return plan_splits(op, ts, err);
+}
+
+static int64_t get_i64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return (int64_t)le64toh(v);
+}
+
+/*
+ * One split of the checkpoint, e[0..len): checked field by field against
+ * the job's inputs (FL_EPROTO: malformed; FL_EINVAL: the job reads other
+ * files than the checkpoint's) and its file against the disk (missing, or
+ * another size than when its splits were cut: the file changed).
+ */
+static int restore_split(tm_op *op, const uint8_t *e, size_t len, split *out, cm_err *err)
+{
+	const td_op *n = op->node;
+	unsigned long long ckp = (unsigned long long)op->chain->td->restore_id;
+	if (len <= ELEM_HEAD)
+		return cm_err_set(err, FL_EPROTO,
+				  "source '%s': a split of %zu bytes in its state (over %d expected)",
+				  n->name, len, ELEM_HEAD);
+	uint32_t file;
+	memcpy(&file, e, 4);
+	file = le32toh(file);
+	int64_t size = get_i64(e + 4), start = get_i64(e + 12), end = get_i64(e + 20),
+		next = get_i64(e + 28);
+	const char *path = (const char *)e + ELEM_HEAD;
+	size_t plen = len - ELEM_HEAD;
+	if (file >= n->npaths)
+		return cm_err_set(err, FL_EPROTO,
+				  "source '%s': a split of input #%u in its state, but the source "
+				  "reads %zu input(s)",
+				  n->name, file, n->npaths);
+	const char *mine = n->paths[file];
+	if (strlen(mine) != plen || memcmp(mine, path, plen) != 0)
+		return cm_err_set(err, FL_EINVAL,
+				  "source '%s': input #%u is '%.*s%s' in checkpoint %llu but "
+				  "'%.*s%s' in this job: a restored source must read the same files",
+				  n->name, file, (int)(plen > PATH_SHOWN ? PATH_SHOWN : plen), path,
+				  plen > PATH_SHOWN ? "..." : "", ckp, SHOWN(mine));
+	if (size <= 0)
+		return cm_err_set(err, FL_EPROTO,
+				  "source '%s': a split of '%.*s%s' in its state has size %lld: "
+				  "streams are never recorded",
+				  n->name, SHOWN(mine), (long long)size);
+	if (start < 0 || start >= end || end > size)
+		return cm_err_set(err, FL_EPROTO,
+				  "source '%s': split %lld..%lld of '%.*s%s' in its state is not "
+				  "within the file's %lld bytes",
+				  n->name, (long long)start, (long long)end, SHOWN(mine),
+				  (long long)size);
+	if (next < start || next >= end)
+		return cm_err_set(err, FL_EPROTO,
+				  "source '%s': position %lld in split %lld..%lld of '%.*s%s' in its "
+				  "state is outside the split",
+				  n->name, (long long)next, (long long)start, (long long)end,
+				  SHOWN(mine));
+	/* As Flink's FileSource, the files are assumed immutable: positions
+	 * in a file of another size point anywhere. */
+	if (is_stream(n, file))
+		return cm_err_set(err, FL_EIO,
+				  "source '%s': file '%.*s%s' had %lld bytes at checkpoint %llu but is "
+				  "read as a stream in this job: a file must not change while a job "
+				  "reads it, across restores too",
+				  n->name, SHOWN(mine), (long long)size, ckp);
+	if (n->sizes[file] != size)
+		return cm_err_set(err, FL_EIO,
+				  "source '%s': file '%.*s%s' had %lld bytes at checkpoint %llu, %lld "
+				  "when this job was built: a file must not change while a job reads "
+				  "it, across restores too",
+				  n->name, SHOWN(mine), (long long)size, ckp,
+				  (long long)n->sizes[file]);
+	struct stat st;
+	if (stat(mine, &st) != 0) {
+		int e2 = errno;
+		return cm_err_set(err, cm_err_from_errno(e2),
+				  "source '%s': cannot resume its split of '%.*s%s': %s", n->name,
+				  SHOWN(mine), strerror(e2));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size != size)
+		return cm_err_set(err, FL_EIO,
+				  "source '%s': file '%.*s%s' had %lld bytes at checkpoint %llu, now "
+				  "%lld%s: a file must not change while a job reads it, across "
+				  "restores too",
+				  n->name, SHOWN(mine), (long long)size, ckp, (long long)st.st_size,
+				  S_ISREG(st.st_mode) ? "" : " and is no longer a regular file");
+	*out = (split){.file = file, .start = start, .end = end, .next = next};
+	return 0;
+}
+
+/* Its share of the checkpoint's splits, read in order from their
+ * positions. */
+static int text_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	struct tm_text_source *ts = op->text;
+	cm_rbuf r;
+	cm_rbuf_init(&r, rs->list, rs->list_len);
+	const uint8_t *e;
+	size_t len, cap = ts->nsplits;
+	int more;
+	while ((more = cp_list_next(&r, &e, &len)) == 1) {
+		split sp = {0};
+		int rc = restore_split(op, e, len, &sp, err);
+		if (rc)
+			return rc;
+		if (add_split(ts, &cap, sp))
+			return cm_err_set(err, FL_ENOMEM, "out of memory");
+		ts->base[sp.file] = op->node->sizes[sp.file];
+	}
+	if (more < 0)
+		return cm_err_set(err, FL_EPROTO, "source '%s': malformed state: %s", op->node->name,
+				  cm_rbuf_errmsg(&r));
+	CM_INFO("task", "source '%s' resumes %zu split(s) from checkpoint %llu", op->node->name,
+		ts->nsplits, (unsigned long long)op->chain->td->restore_id);
+	return 0;
+}
+
+/*
+ * Records every split still to read, the one being read from the start of
+ * its next line (the reader's buffer holds more, but the position is that
+ * of the first line not yet processed). A stream among them declines: it
+ * cannot be read again from a position, which Flink's FileSource does not
+ * support either.
+ */
+static int text_snapshot(tm_op *op, tm_snapshot *s)
+{
+	const td_op *n = op->node;
+	struct tm_text_source *ts = op->text;
+	for (size_t k = ts->cur; k < ts->nsplits; k++)
+		if (ts->splits[k].end < 0) {
+			const char *p = n->paths[ts->splits[k].file];
+			/* Short, the facts first: the JobMaster keeps 255 bytes of a
+			 * failed checkpoint's cause, after the task's name. */
+			snprintf(s->why, sizeof(s->why),
+				 "source '%s': input '%.*s%s' is a stream (a FIFO, a device, a "
+				 "/proc file): it cannot be read again from a position, so "
+				 "checkpoints are declined until it is read",
+				 n->name, SHOWN(p));
+			return FL_EINVAL;
+		}
+	int rc = 0;
+	for (size_t k = ts->cur; rc == 0 && k < ts->nsplits; k++) {
+		const split *sp = &ts->splits[k];
+		int64_t next = sp->next;
+		if (next >= sp->end)
+			continue; /* read to its end */
+		const char *path = n->paths[sp->file];
+		cm_wbuf w;
+		cm_wbuf_init(&w, ELEM_HEAD + TD_MAX_STRING);
+		cm_wbuf_u32le(&w, (uint32_t)sp->file);
+		cm_wbuf_u64le(&w, (uint64_t)n->sizes[sp->file]);
+		cm_wbuf_u64le(&w, (uint64_t)sp->start);
+		cm_wbuf_u64le(&w, (uint64_t)sp->end);
+		cm_wbuf_u64le(&w, (uint64_t)next);
+		cm_wbuf_raw(&w, path, strlen(path));
+		if ((rc = cm_wbuf_error(&w)) == 0)
+			tm_snapshot_add(s, cm_wbuf_data(&w), cm_wbuf_len(&w));
+		cm_wbuf_fini(&w);
+	}
+	if (rc)
+		snprintf(s->why, sizeof(s->why), "source '%s': out of memory", n->name);
+	return rc;
+}
+
+const tm_op_class tm_text_source_class = {
+    .process = tm_source_process,
+    .open = text_open,
+    .restore = text_restore,
+    .snapshot = text_snapshot,
+    .fini = text_fini,
+};
+
+/*
  * Waits until fd is readable (data, or its writer gone), looking at the
  * cancel flag every STREAM_POLL_MS and flushing buffered output meanwhile,
  * so a FIFO whose writer never comes holds the task only until the job is
- * cancelled. Returns 0, FL_ECANCELED, or a flush error.
+ * cancelled. A checkpoint triggered meanwhile is attended to (the reader is
+ * between two lines), so an idle stream declines it at once rather than
+ * letting it expire. Returns 0, FL_ECANCELED, or the error of a flush or a
+ * checkpoint.
  */
 static int wait_readable(reader *r)
 {
@@ -329,7 +556,9 @@ static int wait_readable(reader *r)
 			r->sys_errno = errno;
 			return cm_err_from_errno(errno);
 		}
-		int rc = tm_chain_maybe_flush(c, false);
+		int rc = tm_chain_check(c);
+		if (rc == 0)
+			rc = tm_chain_maybe_flush(c, false);
 		if (rc)
 			return rc;
 	}
@@ -444,14 +673,17 @@ static int open_input(const char *path, struct stat *st)
 }
 
 /*
- * Reads one split. A regular file must still have the size this subtask
- * saw when it started (base, at least the planned size) before and after
- * the split, and must not end before the planned size: a file that shrinks
- * or grows while it is read fails the job, as its result would be partial.
+ * Reads split sp from its position. A regular file must still have the size
+ * this subtask saw when it started (base, at least the planned size) before
+ * and after the split, and must not end before the planned size: a file
+ * that shrinks or grows while it is read fails the job, as its result would
+ * be partial.
  */
-static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, reader *r)
+static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader *r)
 {
 	tm_op *head = &c->ops[0];
+	const size_t file = sp->file;
+	const int64_t base = ts->base[file];
 	const char *path = head->node->paths[file];
 	const char *more = strlen(path) > PATH_SHOWN ? "..." : "";
 	int64_t planned = head->node->sizes[file];
@@ -472,9 +704,11 @@ static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, r
 	r->sys_errno = 0;
 	r->limit = stream ? -1 : planned;
 	r->poll = stream && !S_ISREG(st.st_mode);
-	/* A split owns the lines that start inside it: unless it starts the
-	 * file, skip to just after the first newline at or after start-1. */
-	int64_t begin = sp->start > 0 ? sp->start - 1 : 0;
+	/* A split owns the lines that start inside it: unless it is read from
+	 * the file's start, skip to just after the first newline at or after
+	 * next-1 (at a position a checkpoint recorded, that newline is
+	 * next-1 itself). */
+	int64_t begin = sp->next > 0 ? sp->next - 1 : 0;
 	r->file_pos = begin;
 	if (!stream) {
 		if (!S_ISREG(st.st_mode)) {
@@ -498,7 +732,7 @@ static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, r
 			goto out;
 		}
 	}
-	bool skipping = sp->start > 0;
+	bool skipping = sp->next > 0;
 	uint64_t lines = 0;
 	for (;;) {
 		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
@@ -560,8 +794,15 @@ static int read_split(tm_chain *c, size_t file, const split *sp, int64_t base, r
 		row.values[0].u.s.len = (uint32_t)llen;
 		rc = tm_op_process(head, &row);
 		c->ctx.scratch_used = 0;
-		if (rc || (rc = tm_chain_check(c)) != 0)
+		if (rc)
 			break;
+		/* tm_chain_check, with what a checkpoint taken there records:
+		 * the start of the next line. */
+		if (atomic_load_explicit(&c->attention, memory_order_relaxed)) {
+			sp->next = r->file_pos + (int64_t)r->pos;
+			if ((rc = tm_chain_attend(c)) != 0)
+				break;
+		}
 		if (++lines % CHECK_EVERY == 0) {
 			if (atomic_load_explicit(&c->cancelled, memory_order_relaxed)) {
 				rc = FL_ECANCELED;
@@ -607,25 +848,17 @@ static int start_sizes(tm_chain *c, int64_t *base)
 
 int tm_run_text_source(tm_chain *c)
 {
-	split *splits = NULL;
-	size_t n = 0;
-	int rc = plan_splits(c, &splits, &n);
-	if (rc)
-		return rc;
-	const td_op *node = c->ops[0].node;
+	struct tm_text_source *ts = c->ops[0].text;
+	/* A local reader: its fields stay in registers across the per-line
+	 * calls into the chain. */
 	reader r = {.chain = c, .fd = -1, .cap = READ_BUF};
-	int64_t *base = calloc(node->npaths ? node->npaths : 1, sizeof(*base));
-	if (!base || !(r.buf = malloc(r.cap))) {
-		free(base);
-		free(splits);
+	if (!(r.buf = malloc(r.cap)))
 		return tm_chain_fail(c, FL_ENOMEM, "out of memory");
-	}
-	rc = start_sizes(c, base);
-	int p = c->td->parallelism;
-	for (size_t k = (size_t)c->td->subtask; k < n && rc == 0; k += (size_t)p)
-		rc = read_split(c, splits[k].file, &splits[k], base[splits[k].file], &r);
+	/* Restored splits were checked against their recorded sizes. */
+	int rc = ts->restored ? 0 : start_sizes(c, ts->base);
+	while (rc == 0 && ts->cur < ts->nsplits)
+		if ((rc = read_split(c, ts, &ts->splits[ts->cur], &r)) == 0)
+			ts->cur++;
 	free(r.buf);
-	free(base);
-	free(splits);
 	return rc;
 }
