@@ -333,7 +333,9 @@ static int await_stop(tm_task *t, uint64_t id)
 	int rc = tm_chain_maybe_flush(c, true);
 	while (rc == 0) {
 		if (atomic_load(&t->complete_id) >= id) {
-			deliver_notifications(t);
+			/* Its operators commit what the savepoint covers first. */
+			if ((rc = deliver_notifications(t)) != 0)
+				return rc;
 			CM_INFO("task", "stops after savepoint %llu", (unsigned long long)id);
 			return TM_STOPPED;
 		}
