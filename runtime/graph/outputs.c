@@ -366,9 +366,13 @@ static bool leftover(const char *name)
 
 /* A part file that does not count as output in the way of run: one the
  * run itself committed (an earlier attempt, at a checkpoint), or, for a
- * restored job, any run's (the output it continues). */
+ * restored job, any run's (the output it continues), and the _SUCCESS of
+ * the run it continues (a job stopped with a savepoint FINISHED and wrote
+ * one: its output is complete no more once a restored job goes on). */
 static bool continued(const char *name, const char *run, bool restored)
 {
+	if (restored && strcmp(name, MARKER) == 0)
+		return true;
 	outputs_name pn;
 	enum outputs_kind k = outputs_name_parse(name, &pn);
 	if (k != OUTPUTS_PUBLISHED && k != OUTPUTS_COMMITTED)
@@ -531,7 +535,8 @@ static int check_sink(const jg_graph *jg, int i, const char *run, bool overwrite
 	struct dirent *e;
 	int rc = 0;
 	while (rc == 0 && (e = readdir(d))) {
-		bool foreign = strcmp(e->d_name, MARKER) == 0 ||
+		bool foreign = (strcmp(e->d_name, MARKER) == 0 &&
+				!continued(e->d_name, run, jg->sg->restored)) ||
 			       (strncmp(e->d_name, "part-", 5) == 0 &&
 				strncmp(e->d_name, mine, strlen(mine)) != 0 &&
 				!continued(e->d_name, run, jg->sg->restored));
@@ -637,7 +642,7 @@ static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwri
 	if (marker_path(from, sizeof(from), dir, NULL) != 0 ||
 	    marker_path(to, sizeof(to), dir, run) != 0)
 		return too_long(dir, err);
-	if (overwrite && rename(from, to) != 0 && errno != ENOENT) {
+	if ((overwrite || jg->sg->restored) && rename(from, to) != 0 && errno != ENOENT) {
 		int e = errno;
 		return cm_err_set(err, cm_err_from_errno(e), "cannot set aside '%.300s': %s", from,
 				  strerror(e));
@@ -782,8 +787,9 @@ static int commit_all(const jg_graph *jg, const char *run, bool overwrite, moves
 			goto undo;
 	}
 	/* Only now, with every part file of this run published, does the
-	 * earlier output go (overwrite; without, there is none). */
-	if (overwrite) {
+	 * earlier output go (overwrite; without, there is none), or, for a
+	 * restored job, the marker it set aside (it keeps the part files). */
+	if (overwrite || jg->sg->restored) {
 		FOR_SINKS(jg, i)
 		{
 			if ((rc = remove_published(jg->sg->nodes[i]->dir, run, jg->sg->restored,

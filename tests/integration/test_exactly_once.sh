@@ -208,6 +208,42 @@ else
 fi
 exact "the refused job changed nothing" "$OUT"
 
+# ---------------- stop-with-savepoint, then restored into the same directory
+# The upgrade of a running job: flink stop (the job FINISHES and writes
+# _SUCCESS), then the job started from that savepoint continues the
+# directory; nothing after the savepoint was written, so nothing is twice.
+OUT2=$WORK/out-stop
+run_jar "$CKP_JAR" "{\"parallelism\": 2, \"programArgsList\": [$ARGS, \"--text\", \"$OUT2\", \"--rate\", \"8000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"300 ms\"}}"
+D=$JOB
+wait_state "$D" RUNNING 20 || fail "the job to stop is not RUNNING: $STATE"
+sleep 1
+api POST "/jobs/$D/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp\"}"
+trigger=$(json '."request-id"')
+status=
+for _ in $(seq 300); do
+	api GET "/jobs/$D/savepoints/$trigger"
+	status=$(json .status.id)
+	[ "$status" = COMPLETED ] && break
+	sleep 0.1
+done
+SP3=$(json .operation.location)
+SP3=${SP3#file:}
+if [ "$status" = COMPLETED ] && wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 && [ "$STATE" = FINISHED ] &&
+	[ -e "$OUT2/_SUCCESS" ]; then
+	pass "stop-with-savepoint: the savepoint completed, the job FINISHED and its output is published"
+else
+	fail "stop-with-savepoint: $status, the job $STATE" "$(ls -A "$OUT2" | head)"
+fi
+partial "what the stopped job committed" "$OUT2"
+run_jar "$CKP_JAR" "{\"parallelism\": 3, \"programArgsList\": [$ARGS, \"--text\", \"$OUT2\", \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP3\", \"execution.checkpointing.interval\": \"300 ms\"}}"
+if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 60 && [ "$STATE" = FINISHED ]; then
+	pass "restored from the stop's savepoint at parallelism 3 into the same directory: FINISHED"
+else
+	fail "the job restored from the stop's savepoint ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
+fi
+exact "stopped with a savepoint, then restored into one directory" "$OUT2"
+check "nothing hidden is left, and the restored job wrote _SUCCESS" test -z "$(hidden "$OUT2")" -a -e "$OUT2/_SUCCESS"
+
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log
 it_finish

@@ -734,8 +734,9 @@ static void link_as(const char *from, const char *to)
 
 /* Part files this run committed at checkpoints (an earlier attempt) are
  * not in its way; another run's are (NO_OVERWRITE), unless the job is
- * restored from a savepoint, which continues them; a _SUCCESS always is
- * (that output is complete). */
+ * restored from a savepoint, which continues them, their _SUCCESS too (a
+ * job stopped with a savepoint FINISHED and wrote one; the job restored
+ * from that savepoint goes on with its output). */
 static void test_what_counts_as_output_in_the_way_of_a_run(void **state)
 {
 	(void)state;
@@ -758,6 +759,14 @@ static void test_what_counts_as_output_in_the_way_of_a_run(void **state)
 		fail_msg("restored: %s", err.msg);
 	outputs_abort(jg, RUN2);
 	touch("_SUCCESS");
+	if (outputs_prepare(jg, RUN2, false, &err) != 0)
+		fail_msg("restored, beside a _SUCCESS: %s", err.msg);
+	outputs_abort(jg, RUN2);
+	jg_free(jg);
+	fl_env_free(env);
+	/* Not restored: that output is complete, and in the way. */
+	jg = two_subtasks(&env, false);
+	cm_err_clear(&err);
 	assert_int_equal(outputs_prepare(jg, RUN2, false, &err), FL_EINVAL);
 	assert_non_null(strstr(err.msg, "NO_OVERWRITE"));
 	jg_free(jg);
