@@ -67,8 +67,11 @@ int cp_restore_start(cp_coordinator *cp, const cfg *c, const jg_graph *jg, cm_er
 		return cm_err_set(err, FL_EINVAL,
 				  "%s: a BATCH job cannot start from a checkpoint or savepoint",
 				  CFG_SAVEPOINT_PATH);
+	/* file:///x and file:/x (what a savepoint's status names) are /x. */
 	if (strncmp(path, "file://", 7) == 0)
 		path += 7;
+	else if (strncmp(path, "file:", 5) == 0)
+		path += 5;
 	else if (strstr(path, "://"))
 		return cm_err_set(err, FL_EINVAL,
 				  "%s: '%.300s' is not a local path (file:// or none is supported)",

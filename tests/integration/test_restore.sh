@@ -108,9 +108,9 @@ if run_and_finish "restored at parallelism 4" "{\"parallelism\": 4, \"programArg
 	exact "restored at parallelism 4" "$WORK/p4"
 fi
 # The heap backend wrote the savepoint; LMDB reads it (the file format is
-# the backends' common one).
+# the backends' common one). Named as its status names it: file:/...
 mark_logs
-if run_and_finish "restored at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [$ARGS, \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
+if run_and_finish "restored at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [$ARGS, \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"file:$SP\", \"state.backend.type\": \"lmdb\"}}"; then
 	finals "$WORK/p3-lmdb"
 	exact "restored at parallelism 3 into LMDB" "$WORK/p3-lmdb"
 fi
