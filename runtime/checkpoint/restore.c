@@ -24,7 +24,19 @@ static const sg_node *node_of_uid(const jg_graph *jg, const char *uid)
 	return NULL;
 }
 
-int cp_restore_check(const cp_metadata *m, const char *what, const jg_graph *jg,
+/* Whether v's max parallelism was derived from its parallelism (neither
+ * the program nor pipeline.max-parallelism set one). */
+static bool derived_max_parallelism(const jg_graph *jg, const jg_vertex *v)
+{
+	if (jg->sg->max_parallelism)
+		return false;
+	for (size_t i = 0; i < v->nops; i++)
+		if (jg->sg->nodes[v->ops[i].node]->max_parallelism)
+			return false;
+	return true;
+}
+
+int cp_restore_check(const cp_metadata *m, const char *what, jg_graph *jg,
 		     bool allow_non_restored, cm_err *err)
 {
 	for (size_t i = 0; i < m->nstates; i++) {
@@ -42,7 +54,19 @@ int cp_restore_check(const cp_metadata *m, const char *what, const jg_graph *jg,
 			    "--allowNonRestoredState option on the CLI.",
 			    what, s->uid);
 		}
-		const jg_vertex *v = &jg->vertices[jg->node_vertex[n->id]];
+		jg_vertex *v = &jg->vertices[jg->node_vertex[n->id]];
+		/* Flink: an operator whose max parallelism was not set takes its
+		 * state's, so that restoring at another parallelism does not
+		 * change the key groups. */
+		if (s->keyed_file && s->max_parallelism != v->max_parallelism &&
+		    derived_max_parallelism(jg, v) && v->parallelism <= s->max_parallelism) {
+			CM_INFO("checkpoint",
+				"operator '%s' (uid %s) takes its state's max parallelism %d (it "
+				"would have derived %d from its parallelism %d)",
+				n->name, s->uid, s->max_parallelism, v->max_parallelism,
+				v->parallelism);
+			v->max_parallelism = s->max_parallelism;
+		}
 		if (s->keyed_file && s->max_parallelism != v->max_parallelism)
 			return cm_err_set(
 			    err, FL_EINVAL,
@@ -57,7 +81,7 @@ int cp_restore_check(const cp_metadata *m, const char *what, const jg_graph *jg,
 	return 0;
 }
 
-int cp_restore_start(cp_coordinator *cp, const cfg *c, const jg_graph *jg, cm_err *err)
+int cp_restore_start(cp_coordinator *cp, const cfg *c, jg_graph *jg, cm_err *err)
 {
 	const char *path = "";
 	cfg_get_string(c, CFG_SAVEPOINT_PATH, &path);

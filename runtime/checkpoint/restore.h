@@ -32,10 +32,13 @@
 /*
  * Checks that m (read from `what`) fits jg: every state's uid names an
  * operator of jg (or allow_non_restored), and keyed state's max
- * parallelism is its operator's. Returns 0 or FL_EINVAL with err naming
- * the checkpoint, the operator and what does not fit.
+ * parallelism is its operator's. An operator whose max parallelism was
+ * derived (set neither by the program nor by pipeline.max-parallelism)
+ * takes its state's, as in Flink, when its parallelism fits under it: jg's
+ * vertex is changed then. Returns 0 or FL_EINVAL with err naming the
+ * checkpoint, the operator and what does not fit.
  */
-int cp_restore_check(const cp_metadata *m, const char *what, const jg_graph *jg,
+int cp_restore_check(const cp_metadata *m, const char *what, jg_graph *jg,
 		     bool allow_non_restored, cm_err *err);
 
 /*
@@ -49,7 +52,7 @@ int cp_restore_check(const cp_metadata *m, const char *what, const jg_graph *jg,
  * FL_EPROTO (a damaged one) or FL_ENOMEM, with err naming the path (and the
  * operator).
  */
-int cp_restore_start(cp_coordinator *cp, const cfg *c, const jg_graph *jg, cm_err *err);
+int cp_restore_start(cp_coordinator *cp, const cfg *c, jg_graph *jg, cm_err *err);
 
 /*
  * Gives td (a subtask of the job m was taken from, at any parallelism) its

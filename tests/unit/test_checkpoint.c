@@ -21,7 +21,9 @@
 
 #include "checkpoint/coordinator.h"
 #include "checkpoint/metadata.h"
+#include "api/env.h"
 #include "checkpoint/restore.h"
+#include "graph/jobgraph.h"
 #include "common/crc32c.h"
 
 #define JOB "0123456789abcdef0123456789abcdef"
@@ -646,12 +648,95 @@ static void test_restore_redistributes_at_another_parallelism(void **st)
 	cp_metadata_fini(&m);
 }
 
+/* ------------------------------------------- restore: the program's side */
+
+int ck_gen(fl_ctx *ctx, int64_t off, fl_row *out);
+
+int ck_gen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	(void)ctx;
+	int rc = fl_row_add_int64(out, off % 10);
+	return rc ? rc : fl_row_add_int64(out, 1);
+}
+
+/* generator "src" -> key_by -> sum "agg" -> discard at parallelism p; maxp
+ * 0: max parallelism derived, else pipeline.max-parallelism. */
+static jg_graph *keyed_program(fl_env **env, int p, int maxp)
+{
+	*env = fl_env_new(0, NULL);
+	assert_non_null(*env);
+	fl_stream *s = fl_uid(fl_generator(*env, 10, 0, ck_gen), "src");
+	fl_discard(fl_uid(fl_sum(fl_key_by(s, 0), 1), "agg"));
+	(*env)->graph->parallelism = p;
+	(*env)->graph->max_parallelism = maxp;
+	jg_graph *jg = NULL;
+	cm_err err = {0};
+	if (jg_build((*env)->graph, "program", &jg, &err) != 0)
+		fail_msg("%s", err.msg);
+	return jg;
+}
+
+static const jg_vertex *vertex_of(const jg_graph *jg, const char *name_part)
+{
+	for (size_t v = 0; v < jg->nvertices; v++)
+		if (strstr(jg->vertices[v].name, name_part))
+			return &jg->vertices[v];
+	fail_msg("no vertex '%s'", name_part);
+	return NULL;
+}
+
+static void test_restore_checks_the_program(void **st)
+{
+	(void)st;
+	cp_metadata m;
+	two_subtask_checkpoint(&m); /* "src" and "agg", max parallelism 128 */
+	cm_err err = {0};
+	fl_env *env;
+	/* At p=100 the aggregation would derive max parallelism 256: as in
+	 * Flink it takes its state's 128 instead, and the program runs. */
+	jg_graph *jg = keyed_program(&env, 100, 0);
+	assert_int_equal(vertex_of(jg, "Keyed")->max_parallelism, 256);
+	if (cp_restore_check(&m, "sp", jg, false, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(vertex_of(jg, "Keyed")->max_parallelism, 128);
+	jg_free(jg);
+	fl_env_free(env);
+	/* Set by the program: refused, naming both and the way out. */
+	jg = keyed_program(&env, 2, 256);
+	cm_err_clear(&err);
+	assert_int_equal(cp_restore_check(&m, "sp", jg, false, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "max parallelism 128, the operator in the new program 256"));
+	jg_free(jg);
+	fl_env_free(env);
+	/* A parallelism above the state's max parallelism cannot take it. */
+	jg = keyed_program(&env, 200, 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_restore_check(&m, "sp", jg, false, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "max parallelism 128"));
+	jg_free(jg);
+	fl_env_free(env);
+	/* State of an operator the program does not have: refused, or
+	 * skipped with allowNonRestoredState. */
+	free(m.states[0].uid);
+	m.states[0].uid = strdup("gone");
+	jg = keyed_program(&env, 2, 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_restore_check(&m, "sp", jg, false, &err), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "Cannot map checkpoint/savepoint state for operator gone"));
+	cm_err_clear(&err);
+	assert_int_equal(cp_restore_check(&m, "sp", jg, true, &err), 0);
+	jg_free(jg);
+	fl_env_free(env);
+	cp_metadata_fini(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_crc32c_known_values),
 	    cmocka_unit_test(test_restore_keeps_shares_at_the_same_parallelism),
 	    cmocka_unit_test(test_restore_redistributes_at_another_parallelism),
+	    cmocka_unit_test(test_restore_checks_the_program),
 	    cmocka_unit_test_setup_teardown(test_metadata_round_trip_through_a_file, make_dir,
 					    remove_dir),
 	    cmocka_unit_test(test_damaged_metadata_is_refused_naming_the_file),
