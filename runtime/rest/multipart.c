@@ -396,7 +396,7 @@ int rest_multipart_file(const char *content_type, const uint8_t *body, size_t bo
 					  "the multipart body has more than %d parts",
 					  MP_MAX_PARTS);
 		struct part_hdr h;
-		size_t content;
+		size_t content = 0;
 		rc = parse_part_headers(body, body_len, next, k, &h, &content, err);
 		if (rc != 0)
 			return rc;

@@ -124,7 +124,8 @@ static bool is_hash(const char *h)
 static int fetch_blob(struct tmp *p, const char *hash, const char *path, cm_err *err)
 {
 	char part[4200];
-	snprintf(part, sizeof(part), "%s.part", path);
+	if ((size_t)snprintf(part, sizeof(part), "%s.part", path) >= sizeof(part))
+		return cm_err_set(err, FL_ERANGE, "blob path too long: %.200s...", path);
 	int fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cm_err_set(err, cm_err_from_errno(errno), "cannot write %s: %s", part,
