@@ -812,10 +812,12 @@ void *ks_get(ks_ctx *k, enum ks_kind kind, const fl_state_desc *d)
 
 /* ---------------------------------------------------------- ValueState */
 
-FL_API int fl_value_state_get(fl_value_state *h, fl_row *out)
+/* The one value of a Value or Reducing state: 1 with *out, 0 when absent
+ * (or expired), or an error. */
+static int get_single(void *h, enum ks_kind kind, fl_row *out)
 {
 	ks_state *s = NULL;
-	int rc = enter(h, KS_VALUE, &s);
+	int rc = enter(h, kind, &s);
 	if (rc)
 		return rc;
 	if (!out)
@@ -825,6 +827,11 @@ FL_API int fl_value_state_get(fl_value_state *h, fl_row *out)
 	if ((rc = read_single(s, false, true, &p, &n)) <= 0)
 		return rc;
 	return (rc = dec_single(s, p, n, out)) ? rc : 1;
+}
+
+FL_API int fl_value_state_get(fl_value_state *h, fl_row *out)
+{
+	return get_single(h, KS_VALUE, out);
 }
 
 FL_API int fl_value_state_update(fl_value_state *h, const fl_row *value)
@@ -859,17 +866,7 @@ static int user_call(ks_state *s, int rc, const char *fn)
 
 FL_API int fl_reducing_state_get(fl_reducing_state *h, fl_row *out)
 {
-	ks_state *s = NULL;
-	int rc = enter(h, KS_REDUCING, &s);
-	if (rc)
-		return rc;
-	if (!out)
-		return fail(s->k, s, FL_EINVAL, "a NULL row to read into");
-	const uint8_t *p = NULL;
-	size_t n = 0;
-	if ((rc = read_single(s, false, true, &p, &n)) <= 0)
-		return rc;
-	return (rc = dec_single(s, p, n, out)) ? rc : 1;
+	return get_single(h, KS_REDUCING, out);
 }
 
 FL_API int fl_reducing_state_add(fl_reducing_state *h, const fl_row *value)
