@@ -156,22 +156,37 @@ int st_update(st_backend *b, const st_key *k, st_update_fn fn, void *arg)
 	return st_put_at(b, k, &pos, nv, nvlen);
 }
 
-int st_restore_entry(st_backend *b, const st_entry *e)
+/* The st_key of a restored entry, key group and hash recomputed. */
+static int restored_key(st_backend *b, const st_entry *e, st_key *k)
 {
 	uint32_t h = kg_murmur3_32(e->key, e->klen, 0);
-	st_key k = {.state = e->state,
-		    .key_group = (int)(h % (uint32_t)b->max_parallelism),
-		    .hash = h,
-		    .key = e->key,
-		    .klen = e->klen,
-		    .ns = e->ns,
-		    .nslen = e->nslen};
-	if (k.key_group != e->key_group)
+	*k = (st_key){.state = e->state,
+		      .key_group = (int)(h % (uint32_t)b->max_parallelism),
+		      .hash = h,
+		      .key = e->key,
+		      .klen = e->klen,
+		      .ns = e->ns,
+		      .nslen = e->nslen};
+	if (k->key_group != e->key_group)
 		return st_fail(b, FL_EPROTO,
 			       "restored entry of state %d in key group %d hashes to key group "
 			       "%d (another max parallelism or hash?)",
-			       e->state, e->key_group, k.key_group);
-	return st_put(b, &k, e->val, e->vlen);
+			       e->state, e->key_group, k->key_group);
+	return 0;
+}
+
+int st_restore_delete(st_backend *b, const st_entry *e)
+{
+	st_key k;
+	int rc = restored_key(b, e, &k);
+	return rc ? rc : st_delete(b, &k);
+}
+
+int st_restore_entry(st_backend *b, const st_entry *e)
+{
+	st_key k;
+	int rc = restored_key(b, e, &k);
+	return rc ? rc : st_put(b, &k, e->val, e->vlen);
 }
 
 int st_cut_new(st_backend *b, st_cut **out)
@@ -192,6 +207,9 @@ int st_cut_new(st_backend *b, st_cut **out)
 		}
 	}
 	c->nstates = b->nstates;
+	c->epoch = b->epoch;
+	c->changes_floor = b->changes_floor;
+	c->epoch_window = b->epoch_window;
 	int rc = b->ops->cut(b, c);
 	if (rc) {
 		for (int i = 0; i < c->nstates; i++)
@@ -200,8 +218,35 @@ int st_cut_new(st_backend *b, st_cut **out)
 		return rc;
 	}
 	atomic_fetch_add_explicit(&b->live_cuts, 1, memory_order_relaxed);
+	/* The implementation stamped the writes after its cut with the next
+	 * epoch (it moved b->epoch on). */
 	*out = c;
 	return 0;
+}
+
+uint64_t st_cut_epoch(const st_cut *c)
+{
+	return c->epoch;
+}
+
+bool st_cut_changes_known(const st_cut *c, uint64_t since)
+{
+	return !c->changes_unknown && since < c->epoch && since >= c->changes_floor &&
+	       c->epoch - since <= c->epoch_window;
+}
+
+int st_cut_scan_changes(st_cut *c, uint64_t since, int kg_first, int kg_last, st_entry_fn fn,
+			void *arg)
+{
+	cm_err_clear(&c->err);
+	if (kg_first < 0 || kg_last >= c->max_parallelism || kg_first > kg_last)
+		return cm_err_set(&c->err, FL_EINVAL, "key-group range %d..%d outside 0..%d",
+				  kg_first, kg_last, c->max_parallelism - 1);
+	if (!st_cut_changes_known(c, since))
+		return cm_err_set(&c->err, FL_EINVAL,
+				  "the changes since epoch %llu are not known at epoch %llu",
+				  (unsigned long long)since, (unsigned long long)c->epoch);
+	return c->b->ops->cut_scan_changes(c, since, kg_first, kg_last, fn, arg);
 }
 
 int st_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg)

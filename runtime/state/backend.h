@@ -53,6 +53,7 @@
 #define FLINC_STATE_BACKEND_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -144,6 +145,10 @@ typedef struct st_backend_config {
 	/* LMDB: open with MDB_WRITEMAP (for benchmarks; the default, a
 	 * read-only map written with write(2), measured as fast or faster). */
 	int lmdb_writemap;
+	/* Incremental snapshots will be asked for (st_cut_scan_changes):
+	 * LMDB then keeps a record of each deleted key until its compaction
+	 * (the heap keeps tombstones anyway). */
+	int incremental;
 } st_backend_config;
 
 /* The vtable. Use the st_* wrappers below, not the members. */
@@ -161,6 +166,8 @@ struct st_backend_ops {
 	int (*flush)(st_backend *b);
 	int (*cut)(st_backend *b, st_cut *c);
 	int (*cut_scan)(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg);
+	int (*cut_scan_changes)(st_cut *c, uint64_t since, int kg_first, int kg_last,
+				st_entry_fn fn, void *arg);
 	void (*cut_free)(st_cut *c);
 	int (*clear)(st_backend *b);
 	void (*stats)(st_backend *b, st_stats *out);
@@ -180,6 +187,14 @@ struct st_backend {
 	int nstates;
 	struct st_state_info states[ST_MAX_STATES];
 	atomic_int live_cuts; /* cuts not yet freed (decremented off-thread) */
+	/* Incremental snapshots (task thread): writes are stamped with epoch;
+	 * a cut closes it (the next writes carry epoch + 1). Changes since an
+	 * epoch below changes_floor are not known any more (deletions were
+	 * forgotten: a compaction, st_clear). epoch_window: how far back a
+	 * stamp can tell (the heap's is one byte). */
+	uint64_t epoch;
+	uint64_t changes_floor;
+	uint64_t epoch_window;
 	cm_err err;
 };
 
@@ -189,8 +204,12 @@ struct st_cut {
 	int max_parallelism;
 	int nstates;
 	struct st_state_info states[ST_MAX_STATES];
-	cm_err err; /* set by a failed st_cut_scan */
-	void *impl; /* the implementation's part */
+	uint64_t epoch;		/* the epoch this cut closed */
+	uint64_t changes_floor; /* the backend's, at the cut */
+	uint64_t epoch_window;
+	bool changes_unknown; /* the implementation cannot scan changes of this cut */
+	cm_err err;	      /* set by a failed st_cut_scan */
+	void *impl;	      /* the implementation's part */
 };
 
 /* ---------------------------------------------------------------- create */
@@ -338,6 +357,9 @@ static inline int st_flush(st_backend *b)
  * snapshots' ranges into one backend is fine. Errors as st_put.
  */
 int st_restore_entry(st_backend *b, const st_entry *e);
+/* st_restore_delete removes e's key (a delta file's deletion; e->val and
+ * e->vlen unused). Errors as st_delete, and FL_EPROTO as above. */
+int st_restore_delete(st_backend *b, const st_entry *e);
 
 /* st_clear removes every entry of every state (states stay declared).
  * Returns 0, FL_ENOMEM or FL_EIO; on error the contents are unspecified
@@ -381,6 +403,34 @@ int st_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, void *arg)
 
 /* Frees the cut, on any thread (not concurrently with a scan of it). */
 void st_cut_free(st_cut *c);
+
+/*
+ * Incremental snapshots (execution.checkpointing.incremental). Every write
+ * to a backend (put, put_at, an in-place update through st_value_at,
+ * delete) is stamped with the backend's current epoch, and every cut
+ * closes one: st_cut_epoch(c) is the epoch of c, and writes after c carry
+ * a later one. The cost on the hot path is one byte stored in a slot the
+ * update writes anyway (heap) or four bytes before each value (LMDB).
+ *
+ * st_cut_scan_changes passes the entries of key groups kg_first..kg_last
+ * that changed after the cut of epoch `since` up to cut c, a deleted key as
+ * an entry with vlen 0 and val NULL, in key-group order, each key once. It
+ * may pass an entry that did not change (never leaves one out): applying
+ * what it passes, in order, to the contents as of cut `since` gives the
+ * contents as of c. Same threads as st_cut_scan.
+ *
+ * st_cut_changes_known says whether the changes since `since` can be told:
+ * false when since is not an earlier cut's epoch of this backend, when
+ * deletions since then were forgotten (the heap's compaction of
+ * tombstones, LMDB's of deletion records, st_clear), when the heap's
+ * one-byte stamps cannot reach that far back (over 200 cuts), or when c
+ * is the heap's compact copy (a second cut while another lives). Then
+ * write the whole cut; st_cut_scan_changes returns FL_EINVAL.
+ */
+uint64_t st_cut_epoch(const st_cut *c);
+bool st_cut_changes_known(const st_cut *c, uint64_t since);
+int st_cut_scan_changes(st_cut *c, uint64_t since, int kg_first, int kg_last, st_entry_fn fn,
+			void *arg);
 
 /* ---------------------------------------------------------------- shared */
 

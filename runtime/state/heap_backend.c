@@ -24,6 +24,13 @@
  * while the first still lives is a compact copy of the merged view instead
  * (every live entry encoded into one buffer grouped by key group), the
  * strategy the first version used for every cut; bench_state measures both.
+ *
+ * Incremental snapshots: every live map stamps what is written with the
+ * backend's epoch (one byte of the slot, backend.h), including the
+ * tombstones of deletes, so the changes since an earlier cut are the
+ * frozen maps' entries whose stamp lies between that cut's epoch and this
+ * one's, tombstones included. Compacting tombstones away (or st_clear)
+ * forgets deletions: the changes are then unknown before that epoch.
  */
 #include "state/backend.h"
 
@@ -144,6 +151,9 @@ static int merge(heap_backend *h)
 		const void *mk, *v, *fv;
 		size_t ml, vl, fvl, slot;
 		int kg;
+		/* The changes were made after the cut: stamped now, they stay
+		 * after it (a later stamp than their own only over-reports). */
+		st_heapmap_set_gen(s->frozen, (uint8_t)b->epoch);
 		while (st_heapmap_next(s->map, &cur, &mk, &ml, &v, &vl, &kg)) {
 			uint32_t hash = stored_hash(flags, mk, ml);
 			int hit = st_heapmap_find(s->frozen, mk, ml, hash, &slot, &fv, &fvl);
@@ -171,6 +181,13 @@ static int merge(heap_backend *h)
 	return 0;
 }
 
+/* Every live map stamps what is written from now on with the epoch. */
+static void stamp_live(heap_backend *h)
+{
+	for (int i = 0; i < h->base.nstates; i++)
+		st_heapmap_set_gen(h->st[i].map, (uint8_t)h->base.epoch);
+}
+
 /* On the task thread before any access: merge once the freezing cut is
  * gone. The acquire pairs with hb_cut_free's release: the scan's reads of
  * the frozen maps come before our writes to them. */
@@ -193,6 +210,7 @@ static int hb_add_state(st_backend *b, int id)
 	if (st_heapmap_new(&h->st[id].map) != 0)
 		return st_fail(b, FL_ENOMEM, "out of memory declaring state '%s'",
 			       b->states[id].name);
+	st_heapmap_set_gen(h->st[id].map, (uint8_t)b->epoch);
 	h->st[id].tombs = 0;
 	h->st[id].frozen = NULL;
 	return 0;
@@ -295,6 +313,7 @@ static int compact(heap_backend *h, int state)
 	st_heapmap *nm;
 	if (st_heapmap_new(&nm) != 0)
 		return FL_ENOMEM;
+	st_heapmap_set_gen(nm, (uint8_t)h->base.epoch);
 	size_t cur = 0;
 	const void *k, *v;
 	size_t kl, vl;
@@ -310,6 +329,8 @@ static int compact(heap_backend *h, int state)
 	st_heapmap_free(s->map);
 	s->map = nm;
 	s->tombs = 0;
+	/* The deletions are forgotten: no changes before now can be told. */
+	h->base.changes_floor = h->base.epoch;
 	return 0;
 }
 
@@ -357,7 +378,19 @@ struct source {
 	int state, which;
 	unsigned flags;
 	const st_heapmap *map, *shadow;
+	/* Changes only: entries (tombstones too) stamped since+1 .. since+span
+	 * (modulo 256). span 0: live entries, whatever their stamp. */
+	uint8_t since;
+	unsigned span;
 };
+
+static inline int wanted(const struct source *src, const st_heapmap *m, size_t cur, size_t vl)
+{
+	if (!src->span)
+		return vl != 0;
+	unsigned d = (uint8_t)(st_heapmap_gen_before(m, cur) - src->since);
+	return d >= 1 && d <= src->span;
+}
 
 typedef void (*walk_fn)(void *arg, const struct source *src, size_t cur_before, int kg,
 			const void *mk, size_t ml, const void *v, size_t vl);
@@ -372,7 +405,7 @@ static void walk(const struct source *src, int nsrc, int kg_first, int kg_last, 
 		const void *mk, *v, *sv;
 		int kg;
 		while (st_heapmap_next(src[i].map, &cur, &mk, &ml, &v, &vl, &kg)) {
-			if (vl && kg >= kg_first && kg <= kg_last &&
+			if (kg >= kg_first && kg <= kg_last && wanted(&src[i], src[i].map, cur, vl) &&
 			    !(src[i].shadow &&
 			      st_heapmap_get((st_heapmap *)src[i].shadow, mk, ml,
 					     stored_hash(src[i].flags, mk, ml), &sv, &svl)))
@@ -462,6 +495,8 @@ static int emit_index(const uint64_t *idx, size_t n, const struct source *src, i
 		const void *mk;
 		size_t ml;
 		(void)st_heapmap_next(m, &cur, &mk, &ml, &e.val, &e.vlen, &e.key_group);
+		if (e.vlen == 0)
+			e.val = NULL; /* a deletion (changes only) */
 		split_key(flags[s], mk, ml, &e);
 		rc = fn(arg, &e);
 	}
@@ -627,8 +662,11 @@ static int hb_cut(st_backend *b, st_cut *c)
 			free(hc);
 			return rc;
 		}
+		c->changes_unknown = true; /* the copy has no stamps */
 	}
 	c->impl = hc;
+	b->epoch++;
+	stamp_live(h);
 	return 0;
 }
 
@@ -678,6 +716,31 @@ static int hb_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, voi
 	return 0;
 }
 
+static int hb_cut_scan_changes(st_cut *c, uint64_t since, int kg_first, int kg_last,
+			       st_entry_fn fn, void *arg)
+{
+	struct hb_cut *hc = c->impl;
+	struct source src[ST_MAX_STATES];
+	unsigned flags[ST_MAX_STATES];
+	/* st_cut_changes_known checked the span and that hc is frozen maps. */
+	for (int i = 0; i < hc->nmaps; i++) {
+		flags[i] = c->states[i].flags;
+		src[i] = (struct source){.state = i,
+					 .which = 1,
+					 .flags = flags[i],
+					 .map = hc->maps[i],
+					 .since = (uint8_t)since,
+					 .span = (unsigned)(c->epoch - since)};
+	}
+	int nomem;
+	int rc = index_and_emit(src, hc->nmaps, flags, kg_first, kg_last, fn, arg, &nomem);
+	if (nomem)
+		return cm_err_set(&c->err, FL_ENOMEM,
+				  "out of memory indexing the changes of key groups %d..%d", kg_first,
+				  kg_last);
+	return rc;
+}
+
 static void hb_cut_free(st_cut *c)
 {
 	struct hb_cut *hc = c->impl;
@@ -709,9 +772,11 @@ static int hb_clear(st_backend *b)
 			return st_fail(b, FL_ENOMEM, "out of memory clearing state '%s'",
 				       b->states[s].name);
 		st_heapmap_free(h->st[s].map);
+		st_heapmap_set_gen(nm, (uint8_t)b->epoch);
 		h->st[s].map = nm;
 		h->st[s].tombs = 0;
 	}
+	b->changes_floor = b->epoch; /* the deletions are not recorded */
 	/* The frozen maps belong to the live cut until it is freed. */
 	if (h->frozen)
 		h->frozen_hidden = 1;
@@ -760,6 +825,7 @@ static const struct st_backend_ops heap_ops = {
     .flush = hb_flush,
     .cut = hb_cut,
     .cut_scan = hb_cut_scan,
+    .cut_scan_changes = hb_cut_scan_changes,
     .cut_free = hb_cut_free,
     .clear = hb_clear,
     .stats = hb_stats,
@@ -778,6 +844,8 @@ int st_heap_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 	h->base.ops = &heap_ops;
 	h->base.max_parallelism = cfg->max_parallelism;
 	h->base.key_max = ST_HEAP_KEY_MAX;
+	h->base.epoch = 1;
+	h->base.epoch_window = 200; /* one-byte stamps, with a margin */
 	atomic_init(&h->base.live_cuts, 0);
 	atomic_init(&h->frozen_live, 0);
 	*out = &h->base;

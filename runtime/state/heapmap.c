@@ -46,7 +46,7 @@ struct hm_slot {
 	uint8_t kind;  /* HM_EMPTY (zeroed memory), HM_INLINE, HM_OUTLINE */
 	uint8_t klen;  /* HM_INLINE: key bytes at data */
 	uint8_t vlen;  /* HM_INLINE: value bytes after the key */
-	uint8_t spare; /* zero */
+	uint8_t gen;   /* the map's generation when the entry was last written */
 	/* HM_INLINE: key then value, klen + vlen <= HM_INLINE_BYTES.
 	 * HM_OUTLINE: a struct hm_entry pointer, unaligned (see slot_entry). */
 	unsigned char data[HM_INLINE_BYTES];
@@ -62,6 +62,7 @@ struct st_heapmap {
 	unsigned shift;	    /* 64 - log2(nslots) */
 	size_t size;
 	size_t entry_bytes; /* sum of out-of-line entry allocation sizes */
+	uint8_t gen;	    /* stamped on every entry written (st_heapmap_set_gen) */
 };
 
 /*
@@ -368,6 +369,7 @@ int st_heapmap_find(st_heapmap *m, const void *key, size_t klen, uint32_t hash, 
 void *st_heapmap_value_at(st_heapmap *m, size_t pos, size_t *vlen)
 {
 	const void *val;
+	m->slots[pos].gen = m->gen; /* the caller writes it in place */
 	slot_value(&m->slots[pos], &val, vlen);
 	return (void *)val; /* the map's own memory, handed out writable */
 }
@@ -389,8 +391,10 @@ int st_heapmap_put_at(st_heapmap *m, size_t i, const void *key, size_t klen, uin
 	struct hm_slot *s = &m->slots[i];
 	if (s->kind != HM_EMPTY) {
 		int rc = replace_value(m, s, val, vlen);
-		if (rc == 0)
+		if (rc == 0) {
 			s->key_group = key_group;
+			s->gen = m->gen;
+		}
 		return rc;
 	}
 
@@ -398,7 +402,7 @@ int st_heapmap_put_at(st_heapmap *m, size_t i, const void *key, size_t klen, uin
 	 * Build the slot before growing: key or val may point into the table
 	 * (a value read from another key), which growing frees.
 	 */
-	struct hm_slot ns = {.hash = hash, .key_group = key_group};
+	struct hm_slot ns = {.hash = hash, .key_group = key_group, .gen = m->gen};
 	size_t esz = 0;
 	if (fits_inline(klen, vlen)) {
 		ns.kind = HM_INLINE;
@@ -429,6 +433,16 @@ int st_heapmap_put_at(st_heapmap *m, size_t i, const void *key, size_t klen, uin
 	m->size++;
 	m->entry_bytes += esz;
 	return 0;
+}
+
+void st_heapmap_set_gen(st_heapmap *m, uint8_t gen)
+{
+	m->gen = gen;
+}
+
+uint8_t st_heapmap_gen_before(const st_heapmap *m, size_t cursor)
+{
+	return cursor > 0 && cursor - 1 <= m->mask ? m->slots[cursor - 1].gen : 0;
 }
 
 size_t st_heapmap_size(const st_heapmap *m)

@@ -68,6 +68,17 @@ void *st_heapmap_value_at(st_heapmap *m, size_t pos, size_t *vlen);
  */
 void st_heapmap_prefetch(const st_heapmap *m, uint32_t hash);
 
+/*
+ * Generations, for incremental snapshots: every entry written (put, put_at,
+ * and value_at, whose caller writes in place) is stamped with the map's
+ * current generation, 0 until st_heapmap_set_gen changes it. The stamp is
+ * one byte of the slot, so it costs no memory and no extra cache line; its
+ * owner compares generations modulo 256. st_heapmap_gen_before gives the
+ * stamp of the entry st_heapmap_next just returned (cursor as it left it).
+ */
+void st_heapmap_set_gen(st_heapmap *m, uint8_t gen);
+uint8_t st_heapmap_gen_before(const st_heapmap *m, size_t cursor);
+
 size_t st_heapmap_size(const st_heapmap *m);
 /* Bytes held (tables plus entries), for metrics and memory tests. */
 size_t st_heapmap_memory(const st_heapmap *m);

@@ -24,6 +24,13 @@
  * key is read from and written to the cache only; reads that miss the
  * cache go to a read transaction kept open between flushes.
  *
+ * LMDB value: a little-endian u32 epoch, the backend's epoch when the
+ * entry was flushed (backend.h, incremental snapshots), then the value.
+ * With `incremental` a delete leaves a deletion record, the epoch alone, so
+ * that the changes since an earlier cut include it; deletion records are
+ * compacted away when they outnumber a quarter of the entries (the changes
+ * before that are then unknown). Without it a delete removes the key.
+ *
  * A full map is never an error: the transaction is aborted, the map is
  * doubled and the flush retried. LMDB can only be remapped while no
  * transaction is open in the process, which a snapshot's read transaction
@@ -51,6 +58,8 @@
 #define LB_MIN_MAP ((size_t)64 * 1024)
 #define LB_KEY_PREFIX 4 /* key group, state id */
 #define LB_KEY_BUF (LB_KEY_PREFIX + CM_VARINT_MAX + ST_KEY_MAX)
+#define LB_EPOCH 4	       /* bytes of the epoch before each value */
+#define LB_DEL_COMPACT_MIN 4096 /* fewer deletion records are never compacted */
 /* st_pos flags: the LMDB key's length (left in kbuf by st_find), and
  * whether st_find's hit was in the write cache. */
 #define LB_POS_KLEN 0xffffu
@@ -81,6 +90,8 @@ typedef struct lmdb_backend {
 	size_t refs_cap;
 	uint64_t flushes, grows;
 	int deferred; /* the last flush found the map full under a live cut */
+	int incremental; /* deletes leave deletion records */
+	size_t del_records; /* deletion records written since the last compaction */
 	/* Held by write transactions and by the end of a cut's read
 	 * transaction (which may be on another thread). */
 	pthread_mutex_t cut_mu;
@@ -136,6 +147,11 @@ static int lmdb_error(st_backend *b, int rc, const char *what)
 		       what, mdb_strerror(rc));
 }
 
+static inline uint32_t get_u32le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static int ensure_rtxn(lmdb_backend *l)
 {
 	if (l->rtxn_live)
@@ -174,8 +190,13 @@ static int db_get(lmdb_backend *l, size_t n, const void **val, size_t *vlen)
 		return 0;
 	if (rc)
 		return lmdb_error(&l->base, rc, "reading an entry");
-	*val = d.mv_data;
-	*vlen = d.mv_size;
+	if (d.mv_size < LB_EPOCH)
+		return st_fail(&l->base, FL_EPROTO, "LMDB state in %s: a value of %zu bytes",
+			       l->dir, d.mv_size);
+	if (d.mv_size == LB_EPOCH)
+		return 0; /* a deletion record */
+	*val = (const uint8_t *)d.mv_data + LB_EPOCH;
+	*vlen = d.mv_size - LB_EPOCH;
 	return 1;
 }
 
@@ -350,7 +371,12 @@ static int grow_map(lmdb_backend *l)
  * (nothing written), or an error. Called with cut_mu held. */
 static int commit_refs(lmdb_backend *l, size_t n)
 {
+	uint8_t stamp[LB_EPOCH];
+	uint32_t e32 = (uint32_t)l->base.epoch;
+	for (int i = 0; i < LB_EPOCH; i++)
+		stamp[i] = (uint8_t)(e32 >> (8 * i));
 	for (;;) {
+		size_t dels = 0;
 		MDB_txn *w;
 		int rc = mdb_txn_begin(l->env, NULL, 0, &w);
 		if (rc)
@@ -365,22 +391,36 @@ static int commit_refs(lmdb_backend *l, size_t n)
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			MDB_val mk = {.mv_size = l->refs[i].klen,
 				      .mv_data = (void *)l->refs[i].key};
-			MDB_val mv = {.mv_size = l->refs[i].vlen,
-				      .mv_data = (void *)l->refs[i].val};
-			if (l->refs[i].vlen)
-				rc = mdb_cursor_put(cur, &mk, &mv, 0);
-			else if ((rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET)) == 0)
-				rc = mdb_cursor_del(cur, 0);
-			else if (rc == MDB_NOTFOUND)
+			MDB_val mv = {.mv_size = LB_EPOCH + l->refs[i].vlen};
+			if (l->refs[i].vlen) {
+				/* Reserved, then filled: the epoch and the value
+				 * in place, no staging copy. */
+				if ((rc = mdb_cursor_put(cur, &mk, &mv, MDB_RESERVE)) == 0) {
+					memcpy(mv.mv_data, stamp, LB_EPOCH);
+					memcpy((uint8_t *)mv.mv_data + LB_EPOCH, l->refs[i].val,
+					       l->refs[i].vlen);
+				}
+			} else if ((rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET)) == 0) {
+				if (!l->incremental) {
+					rc = mdb_cursor_del(cur, 0);
+				} else if (mv.mv_size != LB_EPOCH) {
+					MDB_val dv = {.mv_size = LB_EPOCH, .mv_data = stamp};
+					rc = mdb_cursor_put(cur, &mk, &dv, MDB_CURRENT);
+					dels++;
+				}
+			} else if (rc == MDB_NOTFOUND) {
 				rc = 0;
+			}
 		}
 		mdb_cursor_close(cur);
 		if (rc == 0)
 			rc = mdb_txn_commit(w); /* frees w, also when it fails */
 		else
 			mdb_txn_abort(w);
-		if (rc == 0)
+		if (rc == 0) {
+			l->del_records += dels;
 			return 0;
+		}
 		if (rc != MDB_MAP_FULL)
 			return lmdb_error(&l->base, rc, "writing cached state");
 		if (cuts_live(l))
@@ -388,6 +428,47 @@ static int commit_refs(lmdb_backend *l, size_t n)
 		if ((rc = grow_map(l)) != 0)
 			return rc;
 	}
+}
+
+/* Removes every deletion record once they are many (a quarter of the
+ * entries): one write transaction walking the whole database. The changes
+ * before now are then unknown (the next incremental snapshot is whole). */
+static int compact_deletions(lmdb_backend *l)
+{
+	MDB_stat st;
+	if (mdb_env_stat(l->env, &st) == 0 && l->del_records * 4 < st.ms_entries)
+		return 0;
+	MDB_txn *w = NULL;
+	MDB_cursor *cur = NULL;
+	pthread_mutex_lock(&l->cut_mu);
+	int rc = mdb_txn_begin(l->env, NULL, 0, &w);
+	if (rc == 0)
+		rc = mdb_cursor_open(w, l->dbi, &cur);
+	MDB_val k, d;
+	int g = rc ? rc : mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (g == 0) {
+		/* After a delete the cursor is on the next entry, which
+		 * MDB_NEXT then returns (LMDB's C_DEL). */
+		if (d.mv_size == LB_EPOCH && (rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		g = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	if (rc == 0 && g != MDB_NOTFOUND)
+		rc = g;
+	if (cur)
+		mdb_cursor_close(cur);
+	if (w && rc == 0)
+		rc = mdb_txn_commit(w); /* frees w, also when it fails */
+	else if (w)
+		mdb_txn_abort(w);
+	pthread_mutex_unlock(&l->cut_mu);
+	if (rc == MDB_MAP_FULL)
+		return 0; /* deletes need pages too: tried again at the next flush */
+	if (rc)
+		return lmdb_error(&l->base, rc, "compacting deletion records");
+	l->del_records = 0;
+	l->base.changes_floor = l->base.epoch;
+	return 0;
 }
 
 /* Writes the cache in one transaction and empties it. Returns 0 also when
@@ -432,6 +513,8 @@ static int lb_flush_impl(lmdb_backend *l)
 		return rc;
 	l->flushes++;
 	l->deferred = 0;
+	if (l->del_records >= LB_DEL_COMPACT_MIN && (rc = compact_deletions(l)) != 0)
+		return rc;
 	st_heapmap *nc;
 	if (st_heapmap_new(&nc) != 0)
 		return st_fail(&l->base, FL_ENOMEM, "out of memory renewing the write cache");
@@ -467,8 +550,15 @@ static int flush_all(lmdb_backend *l, const char *what)
 }
 
 /* Walks the key groups kg_first..kg_last of txn in order. */
+/* What a scan passes: live entries, or the changes of epochs since+1 ..
+ * upto (deletion records as vlen 0). */
+struct scan_filter {
+	bool changes;
+	uint32_t since, span;
+};
+
 static int scan(MDB_txn *txn, MDB_dbi dbi, int kg_first, int kg_last, st_entry_fn fn, void *arg,
-		cm_err *err, const char *dir)
+		cm_err *err, const char *dir, const struct scan_filter *flt)
 {
 	MDB_cursor *c;
 	int rc = mdb_cursor_open(txn, dbi, &c);
@@ -489,8 +579,20 @@ static int scan(MDB_txn *txn, MDB_dbi dbi, int kg_first, int kg_last, st_entry_f
 		}
 		if (e.key_group > kg_last)
 			break;
-		e.val = d.mv_data;
-		e.vlen = d.mv_size;
+		if (d.mv_size < LB_EPOCH) {
+			ret = cm_err_set(err, FL_EPROTO, "LMDB state in %s: a value of %zu bytes",
+					 dir, d.mv_size);
+			break;
+		}
+		if (flt && flt->changes) {
+			uint32_t age = get_u32le(d.mv_data) - flt->since;
+			if (age < 1 || age > flt->span)
+				continue;
+		} else if (d.mv_size == LB_EPOCH) {
+			continue; /* a deletion record */
+		}
+		e.vlen = d.mv_size - LB_EPOCH;
+		e.val = e.vlen ? (const uint8_t *)d.mv_data + LB_EPOCH : NULL;
 		if ((ret = fn(arg, &e)) != 0)
 			break;
 	}
@@ -513,7 +615,7 @@ static int lb_iterate(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, 
 		rc = ensure_rtxn(l);
 	if (rc)
 		return rc;
-	return scan(l->rtxn, l->dbi, kg_first, kg_last, fn, arg, &b->err, l->dir);
+	return scan(l->rtxn, l->dbi, kg_first, kg_last, fn, arg, &b->err, l->dir, NULL);
 }
 
 static int lb_cut(st_backend *b, st_cut *c)
@@ -526,6 +628,7 @@ static int lb_cut(st_backend *b, st_cut *c)
 	if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &t)) != 0)
 		return lmdb_error(b, rc, "beginning a snapshot's read transaction");
 	c->impl = t;
+	b->epoch++; /* the cache is empty: what comes is the next epoch's */
 	return 0;
 }
 
@@ -534,7 +637,16 @@ static int lb_cut_scan(st_cut *c, int kg_first, int kg_last, st_entry_fn fn, voi
 	/* Only immutable fields of the backend are read here: the scan may run
 	 * on another thread. */
 	lmdb_backend *l = (lmdb_backend *)c->b;
-	return scan(c->impl, l->dbi, kg_first, kg_last, fn, arg, &c->err, l->dir);
+	return scan(c->impl, l->dbi, kg_first, kg_last, fn, arg, &c->err, l->dir, NULL);
+}
+
+static int lb_cut_scan_changes(st_cut *c, uint64_t since, int kg_first, int kg_last,
+			       st_entry_fn fn, void *arg)
+{
+	lmdb_backend *l = (lmdb_backend *)c->b;
+	struct scan_filter f = {
+	    .changes = true, .since = (uint32_t)since, .span = (uint32_t)(c->epoch - since)};
+	return scan(c->impl, l->dbi, kg_first, kg_last, fn, arg, &c->err, l->dir, &f);
 }
 
 static void lb_cut_free(st_cut *c)
@@ -570,6 +682,8 @@ static int lb_clear(st_backend *b)
 			rc = mdb_txn_commit(w);
 	}
 	pthread_mutex_unlock(&l->cut_mu);
+	l->del_records = 0;
+	b->changes_floor = b->epoch; /* the deletions are not recorded */
 	return rc ? lmdb_error(b, rc, "clearing") : 0;
 }
 
@@ -632,6 +746,7 @@ static const struct st_backend_ops lmdb_ops = {
     .flush = lb_flush,
     .cut = lb_cut,
     .cut_scan = lb_cut_scan,
+    .cut_scan_changes = lb_cut_scan_changes,
     .cut_free = lb_cut_free,
     .clear = lb_clear,
     .stats = lb_stats,
@@ -679,6 +794,9 @@ int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 	l->base.ops = &lmdb_ops;
 	l->base.max_parallelism = cfg->max_parallelism;
 	l->base.key_max = ST_KEY_MAX;
+	l->base.epoch = 1;
+	l->base.epoch_window = UINT32_MAX / 2; /* four-byte stamps */
+	l->incremental = cfg->incremental != 0;
 	atomic_init(&l->base.live_cuts, 0);
 	pthread_mutex_init(&l->cut_mu, NULL);
 	l->cache_budget = cfg->cache_bytes ? cfg->cache_bytes : LB_DEFAULT_CACHE;

@@ -66,6 +66,7 @@ struct writer {
 	uint64_t total;
 	st_snap_filter_fn filter;
 	void *filter_arg;
+	bool delta; /* entries of vlen 0 are deletions */
 };
 
 static int wr_bytes(struct writer *w, const void *p, size_t n)
@@ -109,8 +110,12 @@ static int wr_entry(void *arg, const st_entry *e)
 		if (keep < 0)
 			return cm_err_set(w->err, keep, "%s: filtering an entry of state %d: %s",
 					  w->fname, e->state, fl_strerror(keep));
-		if (keep == 0)
+		if (keep == 0 && !w->delta)
 			return 0;
+		if (keep == 0) { /* in a delta, what the filter drops is deleted */
+			fe.val = NULL;
+			fe.vlen = 0;
+		}
 		e = &fe;
 	}
 	if (e->key_group < w->kg_first || e->key_group > w->kg_last || e->key_group < w->bkg)
@@ -149,7 +154,8 @@ static int wr_entry(void *arg, const st_entry *e)
 	if (e->nslen)
 		memcpy(p + n, e->ns, e->nslen);
 	n += e->nslen;
-	memcpy(p + n, e->val, e->vlen);
+	if (e->vlen)
+		memcpy(p + n, e->val, e->vlen);
 	w->blen += n + e->vlen;
 	w->bcount++;
 	w->idx[e->key_group - w->kg_first].entries++;
@@ -163,9 +169,34 @@ int st_snapfile_write(FILE *f, const char *fname, st_cut *c, int kg_first, int k
 	return st_snapfile_write_filtered(f, fname, c, kg_first, kg_last, NULL, NULL, entries, err);
 }
 
+static int write_file(FILE *f, const char *fname, st_cut *c, bool delta, uint64_t since,
+		      int kg_first, int kg_last, st_snap_filter_fn filter, void *filter_arg,
+		      uint64_t *entries, cm_err *err);
+
 int st_snapfile_write_filtered(FILE *f, const char *fname, st_cut *c, int kg_first, int kg_last,
 			       st_snap_filter_fn filter, void *filter_arg, uint64_t *entries,
 			       cm_err *err)
+{
+	return write_file(f, fname, c, false, 0, kg_first, kg_last, filter, filter_arg, entries,
+			  err);
+}
+
+int st_snapfile_write_changes(FILE *f, const char *fname, st_cut *c, uint64_t since, int kg_first,
+			      int kg_last, st_snap_filter_fn filter, void *filter_arg,
+			      uint64_t *entries, cm_err *err)
+{
+	if (!st_cut_changes_known(c, since))
+		return cm_err_set(err, FL_EINVAL,
+				  "%s: the changes since epoch %llu are not known at epoch %llu",
+				  fname, (unsigned long long)since,
+				  (unsigned long long)st_cut_epoch(c));
+	return write_file(f, fname, c, true, since, kg_first, kg_last, filter, filter_arg, entries,
+			  err);
+}
+
+static int write_file(FILE *f, const char *fname, st_cut *c, bool delta, uint64_t since,
+		      int kg_first, int kg_last, st_snap_filter_fn filter, void *filter_arg,
+		      uint64_t *entries, cm_err *err)
 {
 	if (kg_first < 0 || kg_last >= c->max_parallelism || kg_first > kg_last)
 		return cm_err_set(err, FL_EINVAL, "%s: key-group range %d..%d outside 0..%d", fname,
@@ -178,7 +209,8 @@ int st_snapfile_write_filtered(FILE *f, const char *fname, st_cut *c, int kg_fir
 			   .kg_last = kg_last,
 			   .bkg = -1,
 			   .filter = filter,
-			   .filter_arg = filter_arg};
+			   .filter_arg = filter_arg,
+			   .delta = delta};
 	w.idx = calloc(nkg, sizeof(*w.idx));
 	/* The state table: at most 256 * 257 bytes. */
 	uint8_t *tab = malloc((size_t)c->nstates * (2 + ST_NAME_MAX) + 4);
@@ -204,11 +236,13 @@ int st_snapfile_write_filtered(FILE *f, const char *fname, st_cut *c, int kg_fir
 	le32(h + 20, (uint32_t)kg_last);
 	le32(h + 24, (uint32_t)c->nstates);
 	le32(h + 28, (uint32_t)tlen);
+	le32(h + 32, delta ? ST_SNAP_FLAG_DELTA : 0);
 	le32(h + 36, cm_crc32c(0, h, 36));
 	if ((rc = wr_bytes(&w, h, sizeof(h))) || (rc = wr_bytes(&w, tab, tlen + 4)))
 		goto out;
 	uint64_t data_start = w.pos;
-	rc = st_cut_scan(c, kg_first, kg_last, wr_entry, &w);
+	rc = delta ? st_cut_scan_changes(c, since, kg_first, kg_last, wr_entry, &w)
+		   : st_cut_scan(c, kg_first, kg_last, wr_entry, &w);
 	if (rc) {
 		if (c->err.code)
 			cm_err_set(err, rc, "%s: %s", fname, c->err.msg);
@@ -274,6 +308,7 @@ struct st_snapfile {
 	char *fname;
 	uint64_t size;
 	int maxp, kg_first, kg_last, nstates;
+	bool delta;
 	struct {
 		char name[ST_NAME_MAX + 1];
 		unsigned flags;
@@ -350,14 +385,18 @@ static int open_checked(st_snapfile *r, cm_err *err)
 		return bad(r, err, 36, "header checksum mismatch");
 	uint32_t ver = rd32(h + 8), maxp = rd32(h + 12), first = rd32(h + 16), last = rd32(h + 20);
 	uint32_t nst = rd32(h + 24), tlen = rd32(h + 28);
-	if (ver != ST_SNAP_VERSION)
+	if (ver < 1 || ver > ST_SNAP_VERSION)
 		return cm_err_set(err, FL_EPROTO,
-				  "%s: snapshot format version %u, this flinc reads version %d",
+				  "%s: snapshot format version %u, this flinc reads versions 1 to %d",
 				  r->fname, ver, ST_SNAP_VERSION);
 	if (maxp < 1 || maxp > 32768 || first > last || last >= maxp)
 		return bad(r, err, 12, "max parallelism or key-group range out of bounds");
-	if (nst > ST_MAX_STATES || tlen > nst * (2u + ST_NAME_MAX) || rd32(h + 32) != 0)
+	if (nst > ST_MAX_STATES || tlen > nst * (2u + ST_NAME_MAX))
 		return bad(r, err, 24, "state table size out of bounds");
+	uint32_t fflags = rd32(h + 32);
+	if (fflags & ~(ver >= 2 ? ST_SNAP_FLAG_DELTA : 0u))
+		return bad(r, err, 32, "unknown file flags");
+	r->delta = (fflags & ST_SNAP_FLAG_DELTA) != 0;
 	r->maxp = (int)maxp;
 	r->kg_first = (int)first;
 	r->kg_last = (int)last;
@@ -469,6 +508,11 @@ uint64_t st_snapfile_entries(const st_snapfile *r)
 	return r->entries;
 }
 
+bool st_snapfile_is_delta(const st_snapfile *r)
+{
+	return r->delta;
+}
+
 int st_snapfile_nstates(const st_snapfile *r)
 {
 	return r->nstates;
@@ -507,8 +551,8 @@ static size_t parse_entry(const st_snapfile *r, int kg, const uint8_t *p, size_t
 		*what = "entry of an undeclared state";
 		return 0;
 	}
-	if (kl > ST_HEAP_KEY_MAX || nl > ST_KEY_MAX || (nl && kl > ST_KEY_MAX - nl) || vl == 0 ||
-	    vl > ST_VALUE_MAX) {
+	if (kl > ST_HEAP_KEY_MAX || nl > ST_KEY_MAX || (nl && kl > ST_KEY_MAX - nl) ||
+	    (vl == 0 && !r->delta) || vl > ST_VALUE_MAX) {
 		*what = "entry key, namespace or value length out of bounds";
 		return 0;
 	}
@@ -524,7 +568,7 @@ static size_t parse_entry(const st_snapfile *r, int kg, const uint8_t *p, size_t
 	e->klen = (size_t)kl;
 	e->ns = p + h + kl;
 	e->nslen = (size_t)nl;
-	e->val = p + h + kl + nl;
+	e->val = vl ? p + h + kl + nl : NULL; /* a delta's deletion */
 	e->vlen = (size_t)vl;
 	if ((int)(kg_murmur3_32(e->key, e->klen, 0) % (uint32_t)r->maxp) != kg) {
 		*what = "entry's key does not hash to its key group";
@@ -605,7 +649,7 @@ static int restore_one(void *arg, const st_entry *e)
 	struct restore_ctx *x = arg;
 	st_entry m = *e;
 	m.state = x->map[e->state];
-	int rc = st_restore_entry(x->b, &m);
+	int rc = m.vlen ? st_restore_entry(x->b, &m) : st_restore_delete(x->b, &m);
 	if (rc)
 		return cm_err_set(x->err, rc, "%s: restoring key group %d: %s", x->fname,
 				  e->key_group, st_backend_error(x->b));

@@ -1052,7 +1052,7 @@ static void test_file_refuses_corrupt_truncated_foreign(void **state)
 	assert_int_equal(read_bytes((const uint8_t *)txt, strlen(txt), &err), FL_EPROTO);
 	assert_non_null(strstr(err.msg, "magic"));
 	/* A newer version (with a valid header checksum). */
-	p[8] = 2; /* the version, little endian */
+	p[8] = 3; /* the version, little endian */
 	uint32_t crc = cm_crc32c(0, p, 36);
 	p[36] = (uint8_t)crc;
 	p[37] = (uint8_t)(crc >> 8);
@@ -1060,7 +1060,7 @@ static void test_file_refuses_corrupt_truncated_foreign(void **state)
 	p[39] = (uint8_t)(crc >> 24);
 	cm_err_clear(&err);
 	assert_int_equal(read_bytes(p, n, &err), FL_EPROTO);
-	assert_non_null(strstr(err.msg, "version 2"));
+	assert_non_null(strstr(err.msg, "version 3"));
 	assert_non_null(strstr(err.msg, "chk-7/op-3"));
 	free(p);
 }
@@ -1091,6 +1091,252 @@ static void test_file_max_parallelism_must_match(void **state)
 	fclose(g);
 }
 
+
+/* ------------------------------------------------ incremental snapshots */
+
+#define INC_KEYS 6000
+
+/* The reference model: key i holds model[i] (0: absent); values are
+ * "v<model>-<i>", with a long one now and then (out of line on the heap). */
+static void inc_value(int i, int m, char *v, size_t cap)
+{
+	if (m % 7 == 3)
+		snprintf(v, cap, "v%d-%d-%0100d", m, i, 0);
+	else
+		snprintf(v, cap, "v%d-%d", m, i);
+}
+
+/* Changes some keys: puts (through put, and find / put_at, and in place
+ * through st_value_at when the length stays), deletes. */
+static void inc_mutate(st_backend *b, int s, int *model, unsigned *seed, int n)
+{
+	char k[32], v[160];
+	for (int j = 0; j < n; j++) {
+		int i = (int)(rand_r(seed) % INC_KEYS);
+		snprintf(k, sizeof(k), "key-%d", i);
+		st_key key = key_of(s, k);
+		int op = (int)(rand_r(seed) % 10);
+		if (op < 2) {
+			assert_int_equal(st_delete(b, &key), 0);
+			model[i] = 0;
+			continue;
+		}
+		int m = model[i] + 1 + (int)(rand_r(seed) % 3);
+		inc_value(i, m, v, sizeof(v));
+		st_pos pos;
+		const void *old;
+		size_t ol;
+		int hit = st_find(b, &key, &pos, &old, &ol);
+		assert_true(hit >= 0);
+		size_t vl = strlen(v);
+		void *in_place = hit == 1 && ol == vl ? st_value_at(b, &key, &pos, &ol) : NULL;
+		if (in_place)
+			memcpy(in_place, v, vl);
+		else
+			assert_int_equal(st_put_at(b, &key, &pos, v, vl), 0);
+		model[i] = m;
+	}
+}
+
+static void inc_check(st_backend *b, int s, const int *model)
+{
+	char k[32], v[160];
+	for (int i = 0; i < INC_KEYS; i++) {
+		snprintf(k, sizeof(k), "key-%d", i);
+		if (!model[i]) {
+			expect(b, s, k, NULL);
+			continue;
+		}
+		inc_value(i, model[i], v, sizeof(v));
+		expect(b, s, k, v);
+	}
+}
+
+/* A whole file, then deltas of random changes (with more changes made while
+ * each cut is written): restoring the whole file and the deltas in order,
+ * into either backend, gives exactly the contents at each cut; a delta of
+ * few changes is much smaller than the whole. */
+static void test_incremental_chain(void **state)
+{
+	const char *types[] = {"hashmap", "lmdb"};
+	st_backend *b = new_backend_cfg(*state, (st_backend_config){.incremental = 1});
+	int s = declare(b, "count", 0);
+	static int model[INC_KEYS], at_cut[INC_KEYS];
+	memset(model, 0, sizeof(model));
+	unsigned seed = 42;
+	inc_mutate(b, s, model, &seed, 4 * INC_KEYS);
+	FILE *files[8];
+	long sizes[8];
+	uint64_t prev = 0;
+	cm_err err = {0};
+	for (int round = 0; round < 8; round++) {
+		st_cut *c;
+		assert_int_equal(st_cut_new(b, &c), 0);
+		memcpy(at_cut, model, sizeof(model));
+		/* Changes after the cut are not in it. */
+		inc_mutate(b, s, model, &seed, 300);
+		files[round] = tmpfile();
+		assert_non_null(files[round]);
+		uint64_t n = 0;
+		int rc;
+		if (round == 0) {
+			rc = st_snapfile_write(files[round], "chk-1/op", c, 0, MAXP - 1, &n, &err);
+		} else {
+			assert_true(st_cut_changes_known(c, prev));
+			rc = st_snapfile_write_changes(files[round], "chk-n/op", c, prev, 0,
+						       MAXP - 1, NULL, NULL, &n, &err);
+		}
+		if (rc)
+			fail_msg("write round %d: %s", round, err.msg);
+		prev = st_cut_epoch(c);
+		st_cut_free(c);
+		sizes[round] = ftell(files[round]);
+		if (round > 0)
+			assert_true(sizes[round] * 4 < sizes[0]);
+		/* Restore the chain so far, into both kinds. */
+		for (int t = 0; t < 2; t++) {
+			st_backend *r = new_backend(types[t]);
+			for (int f = 0; f <= round; f++)
+				restore_from(r, files[f], 0, MAXP - 1);
+			inc_check(r, declare(r, "count", 0), at_cut);
+			st_backend_free(r);
+		}
+		/* The next round's changes. */
+		inc_mutate(b, s, model, &seed, 500);
+	}
+	for (int f = 0; f < 8; f++)
+		fclose(files[f]);
+	st_backend_free(b);
+}
+
+/* A delta can skip a cut whose checkpoint failed: the changes since an
+ * older cut include those of the cut between. */
+static void test_incremental_skips_a_cut(void **state)
+{
+	st_backend *b = new_backend_cfg(*state, (st_backend_config){.incremental = 1});
+	int s = declare(b, "count", 0);
+	static int model[INC_KEYS];
+	memset(model, 0, sizeof(model));
+	unsigned seed = 7;
+	inc_mutate(b, s, model, &seed, 2 * INC_KEYS);
+	st_cut *c0, *c1, *c2;
+	assert_int_equal(st_cut_new(b, &c0), 0);
+	FILE *full = tmpfile(), *delta = tmpfile();
+	cm_err err = {0};
+	assert_int_equal(st_snapfile_write(full, "full", c0, 0, MAXP - 1, NULL, &err), 0);
+	uint64_t e0 = st_cut_epoch(c0);
+	st_cut_free(c0);
+	inc_mutate(b, s, model, &seed, 400);
+	assert_int_equal(st_cut_new(b, &c1), 0); /* its file is never written */
+	st_cut_free(c1);
+	inc_mutate(b, s, model, &seed, 400);
+	assert_int_equal(st_cut_new(b, &c2), 0);
+	assert_int_equal(st_snapfile_write_changes(delta, "delta", c2, e0, 0, MAXP - 1, NULL, NULL,
+						   NULL, &err),
+			 0);
+	st_cut_free(c2);
+	st_backend *r = new_backend(*state);
+	restore_from(r, full, 0, MAXP - 1);
+	restore_from(r, delta, 0, MAXP - 1);
+	inc_check(r, declare(r, "count", 0), model);
+	st_backend_free(r);
+	fclose(full);
+	fclose(delta);
+	st_backend_free(b);
+}
+
+/* Forgotten deletions make the changes unknown: the heap's compaction of
+ * tombstones, LMDB's of deletion records, and st_clear; asking for a delta
+ * then is refused rather than written wrong. */
+static void test_incremental_unknown_after_compaction(void **state)
+{
+	st_backend *b = new_backend_cfg(*state, (st_backend_config){.incremental = 1});
+	int s = declare(b, "x", 0);
+	char k[32];
+	for (int i = 0; i < 40000; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		put_s(b, s, k, k);
+	}
+	st_cut *c;
+	assert_int_equal(st_cut_new(b, &c), 0);
+	uint64_t e0 = st_cut_epoch(c);
+	st_cut_free(c);
+	put_s(b, s, "k1", "changed");
+	assert_int_equal(st_cut_new(b, &c), 0);
+	assert_true(st_cut_changes_known(c, e0));
+	uint64_t e1 = st_cut_epoch(c);
+	st_cut_free(c);
+	for (int i = 0; i < 40000; i++) {
+		if (i % 10 == 0)
+			continue;
+		snprintf(k, sizeof(k), "k%d", i);
+		st_key key = key_of(s, k);
+		assert_int_equal(st_delete(b, &key), 0);
+	}
+	assert_int_equal(st_flush(b), 0);
+	assert_int_equal(st_cut_new(b, &c), 0);
+	assert_false(st_cut_changes_known(c, e1));
+	FILE *f = tmpfile();
+	cm_err err = {0};
+	assert_int_equal(
+	    st_snapfile_write_changes(f, "chk-3/x", c, e1, 0, MAXP - 1, NULL, NULL, NULL, &err),
+	    FL_EINVAL);
+	assert_non_null(strstr(err.msg, "not known"));
+	uint64_t e2 = st_cut_epoch(c);
+	st_cut_free(c);
+	/* From the next cut on, changes are known again. */
+	put_s(b, s, "k0", "again");
+	assert_int_equal(st_cut_new(b, &c), 0);
+	assert_true(st_cut_changes_known(c, e2));
+	st_cut_free(c);
+	assert_int_equal(st_clear(b), 0);
+	assert_int_equal(st_cut_new(b, &c), 0);
+	assert_false(st_cut_changes_known(c, e2));
+	st_cut_free(c);
+	fclose(f);
+	st_backend_free(b);
+}
+
+/* A delete in a whole (not delta) file is refused: value length 0 is only
+ * a deletion in a delta. */
+static void test_file_whole_refuses_deletion(void **state)
+{
+	st_backend *b = new_backend_cfg("hashmap", (st_backend_config){.incremental = 1});
+	int s = declare(b, "x", 0);
+	put_s(b, s, "a", "1");
+	put_s(b, s, "b", "2");
+	st_cut *c;
+	assert_int_equal(st_cut_new(b, &c), 0);
+	uint64_t e0 = st_cut_epoch(c);
+	st_cut_free(c);
+	st_key a = key_of(s, "a");
+	assert_int_equal(st_delete(b, &a), 0);
+	assert_int_equal(st_cut_new(b, &c), 0);
+	FILE *f = tmpfile();
+	cm_err err = {0};
+	assert_int_equal(
+	    st_snapfile_write_changes(f, "d", c, e0, 0, MAXP - 1, NULL, NULL, NULL, &err), 0);
+	st_cut_free(c);
+	/* Clear the delta flag (and fix the header's checksum). */
+	uint8_t h[40];
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	assert_int_equal(fread(h, 1, 40, f), 40);
+	assert_int_equal(h[32], ST_SNAP_FLAG_DELTA);
+	h[32] = 0;
+	uint32_t crc = cm_crc32c(0, h, 36);
+	for (int i = 0; i < 4; i++)
+		h[36 + i] = (uint8_t)(crc >> (8 * i));
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	assert_int_equal(fwrite(h, 1, 40, f), 40);
+	fflush(f);
+	st_backend *r = new_backend("hashmap");
+	assert_int_equal(st_snapfile_restore(r, f, "d", 0, MAXP - 1, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "out of bounds"));
+	st_backend_free(r);
+	fclose(f);
+	st_backend_free(b);
+}
+
 #define BOTH(fn)                                                                                   \
 	cmocka_unit_test_prestate(fn, (void *)"hashmap"),                                          \
 	    cmocka_unit_test_prestate(fn, (void *)"lmdb")
@@ -1109,6 +1355,10 @@ int main(void)
 	    BOTH(test_overlapping_cuts),
 	    BOTH(test_clear_during_cut),
 	    BOTH(test_file_max_parallelism_must_match),
+	    BOTH(test_incremental_chain),
+	    BOTH(test_incremental_skips_a_cut),
+	    BOTH(test_incremental_unknown_after_compaction),
+	    cmocka_unit_test(test_file_whole_refuses_deletion),
 	    cmocka_unit_test(test_lmdb_map_grows_from_tiny),
 	    cmocka_unit_test(test_lmdb_full_map_waits_for_cut),
 	    cmocka_unit_test(test_lmdb_cache_flushes_when_full),
