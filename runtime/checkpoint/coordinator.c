@@ -138,29 +138,119 @@ static void remove_in(const char *dir, const char *file)
 		CM_WARN("checkpoint", "cannot remove %s: %s", p, strerror(errno));
 }
 
-/* Removes a checkpoint's files: those its states name, the state files
- * tasks wrote whose acknowledgement never counted (a checkpoint aborted
- * meanwhile), _metadata, then the directory (left when something unknown
- * is in it). The directory is one the coordinator made for this
- * checkpoint. */
-static void discard_dir(const char *dir, const cp_op_state *s, size_t n)
+/*
+ * The path of a state file named from checkpoint directory dir: its own
+ * ("x.state", in dir) or an earlier checkpoint's ("../chk-N/x.state", in
+ * dir's parent). 0, or -1 when it does not fit.
+ */
+static int file_path(const char *dir, const char *name, char *out, size_t cap)
+{
+	if (strncmp(name, "../", 3) == 0) {
+		const char *slash = strrchr(dir, '/');
+		int plen = slash ? (int)(slash - dir) : 0;
+		return (size_t)snprintf(out, cap, "%.*s/%s", plen, dir, name + 3) < cap ? 0 : -1;
+	}
+	return (size_t)snprintf(out, cap, "%s/%s", dir, name) < cap ? 0 : -1;
+}
+
+/* Whether state s (of a checkpoint in dir) names the file at path. */
+static bool names_file(const char *dir, const cp_op_state *s, const char *path)
+{
+	char p[PATH_MAX];
+	if (s->keyed_file && file_path(dir, s->keyed_file, p, sizeof(p)) == 0 &&
+	    strcmp(p, path) == 0)
+		return true;
+	for (size_t k = 0; k < s->nbase; k++)
+		if (file_path(dir, s->base_files[k], p, sizeof(p)) == 0 && strcmp(p, path) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether a checkpoint the coordinator keeps (retained or pending; mu
+ * held) names the state file at path, written for operator uid's subtask:
+ * incremental checkpoints share files (reference counting by looking, as
+ * the retained checkpoints are few). Only the same operator subtask can
+ * name it: a chain grows within one subtask.
+ */
+static bool file_in_use(cp_coordinator *cp, const char *uid, int subtask, const char *path)
+{
+	for (size_t i = 0; i < cp->ndone; i++)
+		for (size_t j = 0; j < cp->done[i]->m.nstates; j++) {
+			const cp_op_state *s = &cp->done[i]->m.states[j];
+			if (s->subtask == subtask && strcmp(s->uid, uid) == 0 &&
+			    names_file(cp->done[i]->dir, s, path))
+				return true;
+		}
+	for (struct pending *p = cp->pending; p; p = p->next)
+		for (size_t j = 0; j < p->nstates; j++) {
+			const cp_op_state *s = &p->states[j];
+			if (s->subtask == subtask && s->uid && strcmp(s->uid, uid) == 0 &&
+			    names_file(p->dir, s, path))
+				return true;
+		}
+	return false;
+}
+
+/* Removes the file at path unless a kept checkpoint names it; then the
+ * directory it was in, when that was an earlier checkpoint's that only
+ * held shared files (rmdir leaves a directory that is not empty). */
+static void release_file(cp_coordinator *cp, const char *own_dir, const cp_op_state *s,
+			 const char *path)
+{
+	if (file_in_use(cp, s->uid, s->subtask, path))
+		return;
+	if (unlink(path) != 0 && errno != ENOENT)
+		CM_WARN("checkpoint", "cannot remove %s: %s", path, strerror(errno));
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) : 0;
+	if (dl && (strlen(own_dir) != dl || strncmp(own_dir, path, dl) != 0)) {
+		char d[PATH_MAX];
+		snprintf(d, sizeof(d), "%.*s", (int)dl, path);
+		(void)rmdir(d);
+	}
+}
+
+/*
+ * Removes a checkpoint's files (mu held; the checkpoint is no longer among
+ * the kept ones): those its states name that no kept checkpoint names, the
+ * state files tasks wrote whose acknowledgement never counted (a
+ * checkpoint aborted meanwhile), _metadata, then the directory, unless a
+ * later incremental checkpoint still names a file in it (the directory then
+ * goes with the last such file) or something unknown is in it. The
+ * directory is one the coordinator made for this checkpoint.
+ */
+static void discard_dir(cp_coordinator *cp, const char *dir, const cp_op_state *s, size_t n)
 {
 	if (!dir[0])
 		return;
-	for (size_t i = 0; i < n; i++)
-		if (s[i].keyed_file)
-			remove_in(dir, s[i].keyed_file);
-	DIR *d = opendir(dir);
-	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
-		size_t len = strlen(e->d_name);
-		if (len > 6 && strcmp(e->d_name + len - 6, ".state") == 0)
-			remove_in(dir, e->d_name);
+	char p[PATH_MAX];
+	bool shared = false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].keyed_file && file_path(dir, s[i].keyed_file, p, sizeof(p)) == 0) {
+			if (file_in_use(cp, s[i].uid, s[i].subtask, p))
+				shared = true;
+			else
+				release_file(cp, dir, &s[i], p);
+		}
+		for (size_t k = 0; k < s[i].nbase; k++)
+			if (file_path(dir, s[i].base_files[k], p, sizeof(p)) == 0)
+				release_file(cp, dir, &s[i], p);
 	}
-	if (d)
-		closedir(d);
+	if (!shared) {
+		/* Files of acknowledgements that never counted. */
+		DIR *d = opendir(dir);
+		for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
+			size_t len = strlen(e->d_name);
+			if (len > 6 && strcmp(e->d_name + len - 6, ".state") == 0)
+				remove_in(dir, e->d_name);
+		}
+		if (d)
+			closedir(d);
+	}
 	remove_in(dir, "_metadata");
 	remove_in(dir, "._metadata.inprogress");
-	if (rmdir(dir) != 0 && errno != ENOENT)
+	if (rmdir(dir) != 0 && errno != ENOENT && !(shared && errno == ENOTEMPTY))
 		CM_WARN("checkpoint", "cannot remove %s: %s", dir, strerror(errno));
 }
 
@@ -467,7 +557,7 @@ int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now, b
 			unlink_pending(cp, p);
 			if (failed_locked(cp, p, reason, now, counts))
 				*fail_job = true;
-			discard_dir(p->dir, p->states, p->nstates);
+			discard_dir(cp, p->dir, p->states, p->nstates);
 			pending_free(p);
 			n++;
 		}
@@ -514,10 +604,55 @@ int64_t cp_next_expiry(cp_coordinator *cp)
 	return t;
 }
 
+/* Discards the oldest retained checkpoint (mu held). */
+static void drop_oldest(cp_coordinator *cp)
+{
+	struct completed *old = cp->done[0];
+	memmove(&cp->done[0], &cp->done[1], (cp->ndone - 1) * sizeof(cp->done[0]));
+	cp->ndone--;
+	discard_dir(cp, old->dir, old->m.states, old->m.nstates);
+	completed_free(old);
+}
+
+/*
+ * An incremental checkpoint may only name earlier files that a retained
+ * checkpoint names (mu held): a task that based its delta on a checkpoint
+ * it had not yet heard was discarded would otherwise complete a checkpoint
+ * that cannot be restored. 0, or FL_ENOENT with err naming the file.
+ */
+static int check_chains(cp_coordinator *cp, const struct pending *p, cm_err *err)
+{
+	char path[PATH_MAX];
+	for (size_t i = 0; i < p->nstates; i++) {
+		const cp_op_state *s = &p->states[i];
+		for (size_t k = 0; k < s->nbase; k++) {
+			if (file_path(p->dir, s->base_files[k], path, sizeof(path)) != 0)
+				return cm_err_set(err, FL_ERANGE, "state file path too long");
+			bool kept = false;
+			for (size_t d = 0; d < cp->ndone && !kept; d++)
+				for (size_t j = 0; j < cp->done[d]->m.nstates && !kept; j++) {
+					const cp_op_state *t = &cp->done[d]->m.states[j];
+					kept = t->subtask == s->subtask &&
+					       strcmp(t->uid, s->uid) == 0 &&
+					       names_file(cp->done[d]->dir, t, path);
+				}
+			if (!kept)
+				return cm_err_set(err, FL_ENOENT,
+						  "operator '%.64s' subtask %d builds on %.300s, which "
+						  "no retained checkpoint holds any more",
+						  s->uid, s->subtask, path);
+		}
+	}
+	return 0;
+}
+
 /* Completes p (mu held, p unlinked): writes its metadata, keeps it,
  * discards what falls out of the retained ones. Returns 0 or an error. */
 static int complete_locked(cp_coordinator *cp, struct pending *p, int64_t now, cm_err *err)
 {
+	int crc = check_chains(cp, p, err);
+	if (crc)
+		return crc;
 	struct completed *c = calloc(1, sizeof(*c));
 	if (!c)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
@@ -563,15 +698,11 @@ static int complete_locked(cp_coordinator *cp, struct pending *p, int64_t now, c
 		cp->latest_is_savepoint = true;
 	} else {
 		cp->consecutive_failures = 0;
-		if (cp->ndone == (size_t)cp->c.num_retained) {
-			struct completed *old = cp->done[0];
-			discard_dir(old->dir, old->m.states, old->m.nstates);
-			completed_free(old);
-			memmove(&cp->done[0], &cp->done[1], (cp->ndone - 1) * sizeof(cp->done[0]));
-			cp->ndone--;
-		}
+		/* The new one first: it may name files of the one that goes. */
 		cp->done[cp->ndone++] = c;
 		cp->latest_is_savepoint = false;
+		if (cp->ndone > (size_t)cp->c.num_retained)
+			drop_oldest(cp);
 	}
 	CM_INFO("checkpoint", "Completed %s %llu of job %s (%llu bytes) in %lld ms: %s",
 		p->kind == CP_SAVEPOINT ? "savepoint" : "checkpoint", (unsigned long long)p->id,
@@ -617,7 +748,7 @@ int cp_ack(cp_coordinator *cp, uint64_t id, size_t task, cp_op_state *states, si
 		if (crc) {
 			rc = crc;
 			*fail_job = failed_locked(cp, p, err->msg, now, true);
-			discard_dir(p->dir, p->states, p->nstates);
+			discard_dir(cp, p->dir, p->states, p->nstates);
 		} else {
 			rc = CP_ACK_COMPLETED;
 		}
@@ -627,7 +758,7 @@ int cp_ack(cp_coordinator *cp, uint64_t id, size_t task, cp_op_state *states, si
 fail:
 	unlink_pending(cp, p);
 	*fail_job = failed_locked(cp, p, err->msg, now, true);
-	discard_dir(p->dir, p->states, p->nstates);
+	discard_dir(cp, p->dir, p->states, p->nstates);
 	pending_free(p);
 out:
 	for (size_t i = 0; i < n; i++)
@@ -647,12 +778,9 @@ void cp_job_ended(cp_coordinator *cp, bool cancelled, bool finished)
 	bool discard = finished || cp->c.retention == CP_RETAIN_NONE ||
 		       (cp->c.retention == CP_RETAIN_DELETE_ON_CANCEL && cancelled);
 	if (discard) {
-		for (size_t i = 0; i < cp->ndone; i++) {
-			discard_dir(cp->done[i]->dir, cp->done[i]->m.states,
-				    cp->done[i]->m.nstates);
-			completed_free(cp->done[i]);
-		}
-		cp->ndone = 0;
+		/* Oldest first: each goes with the files no later one names. */
+		while (cp->ndone > 0)
+			drop_oldest(cp);
 		if (cp->c.dir[0]) {
 			/* <dir>/<job id>, when nothing else is left in it. */
 			char p[PATH_MAX];

@@ -30,11 +30,21 @@ int cp_op_state_copy(cp_op_state *dst, const cp_op_state *src)
 	dst->uid = NULL;
 	dst->keyed_file = NULL;
 	dst->data = NULL;
+	dst->base_files = NULL;
+	dst->nbase = 0;
 	if ((src->uid && !(dst->uid = strdup(src->uid))) ||
 	    (src->keyed_file && !(dst->keyed_file = strdup(src->keyed_file))) ||
-	    (src->len && !(dst->data = malloc(src->len)))) {
+	    (src->len && !(dst->data = malloc(src->len))) ||
+	    (src->nbase && !(dst->base_files = calloc(src->nbase, sizeof(char *))))) {
 		cp_op_state_fini(dst);
 		return FL_ENOMEM;
+	}
+	for (size_t i = 0; i < src->nbase; i++) {
+		dst->nbase++;
+		if (!(dst->base_files[i] = strdup(src->base_files[i]))) {
+			cp_op_state_fini(dst);
+			return FL_ENOMEM;
+		}
 	}
 	if (src->len)
 		memcpy(dst->data, src->data, src->len);
@@ -46,6 +56,9 @@ void cp_op_state_fini(cp_op_state *s)
 	free(s->uid);
 	free(s->keyed_file);
 	free(s->data);
+	for (size_t i = 0; i < s->nbase; i++)
+		free(s->base_files[i]);
+	free(s->base_files);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -80,6 +93,9 @@ void cp_states_encode(cm_wbuf *w, const cp_op_state *s, size_t n)
 		cm_wbuf_str(w, s[i].keyed_file ? s[i].keyed_file : "");
 		cm_wbuf_uvarint(w, s[i].keyed_bytes);
 		cm_wbuf_bytes(w, s[i].data, s[i].len);
+		cm_wbuf_uvarint(w, s[i].nbase);
+		for (size_t k = 0; k < s[i].nbase; k++)
+			cm_wbuf_str(w, s[i].base_files[k]);
 	}
 }
 
@@ -105,7 +121,18 @@ static bool safe_relative(const char *p)
 	return true;
 }
 
-static int decode_one(cm_rbuf *r, cp_op_state *s)
+bool cp_base_file_ok(const char *p)
+{
+	if (strncmp(p, "../chk-", 7) != 0)
+		return false;
+	const char *d = p + 7, *e = d;
+	while (*e >= '0' && *e <= '9')
+		e++;
+	return e > d && e - d <= 20 && *e == '/' && e[1] && !strchr(e + 1, '/') &&
+	       safe_relative(e + 1);
+}
+
+static int decode_one(cm_rbuf *r, cp_op_state *s, uint32_t version)
 {
 	size_t at = cm_rbuf_offset(r);
 	if (cm_rbuf_strdup(r, CP_UID_MAX, &s->uid))
@@ -161,10 +188,40 @@ static int decode_one(cm_rbuf *r, cp_op_state *s)
 		memcpy(s->data, data, len);
 		s->len = len;
 	}
+	uint64_t nbase = version >= 3 ? cm_rbuf_uvarint(r) : 0;
+	if (cm_rbuf_error(r))
+		return cm_rbuf_error(r);
+	if (nbase > CP_CHAIN_MAX || (nbase && !s->keyed_file))
+		return cm_rbuf_fail(r,
+				    "operator '%.64s' subtask %d: %llu earlier state files (at most "
+				    "%d, and only beside a state file of its own)",
+				    s->uid, s->subtask, (unsigned long long)nbase, CP_CHAIN_MAX);
+	if (nbase && !(s->base_files = calloc((size_t)nbase, sizeof(char *))))
+		return FL_ENOMEM;
+	for (uint64_t i = 0; i < nbase; i++) {
+		if (cm_rbuf_strdup(r, 4096, &s->base_files[i]))
+			return cm_rbuf_error(r);
+		s->nbase++;
+		if (!s->base_files[i] || !cp_base_file_ok(s->base_files[i]))
+			return cm_rbuf_fail(r,
+					    "operator '%.64s' subtask %d: earlier state file "
+					    "'%.128s' is not ../chk-<id>/<name>",
+					    s->uid, s->subtask,
+					    s->base_files[i] ? s->base_files[i] : "");
+	}
 	return 0;
 }
 
+static int states_decode(cm_rbuf *r, cp_op_state **out, size_t *n, cm_err *err,
+			 uint32_t version);
+
 int cp_states_decode(cm_rbuf *r, cp_op_state **out, size_t *n, cm_err *err)
+{
+	return states_decode(r, out, n, err, CP_METADATA_VERSION);
+}
+
+static int states_decode(cm_rbuf *r, cp_op_state **out, size_t *n, cm_err *err,
+			 uint32_t version)
 {
 	*out = NULL;
 	*n = 0;
@@ -175,7 +232,7 @@ int cp_states_decode(cm_rbuf *r, cp_op_state **out, size_t *n, cm_err *err)
 	int rc = cm_rbuf_error(r);
 	size_t done = 0;
 	while (rc == 0 && done < count) {
-		rc = decode_one(r, &s[done]);
+		rc = decode_one(r, &s[done], version);
 		done++;
 	}
 	if (rc) {
@@ -223,9 +280,10 @@ int cp_metadata_decode(const uint8_t *p, size_t len, const char *what, cp_metada
 	cm_rbuf r;
 	cm_rbuf_init(&r, p + sizeof(magic), len - sizeof(magic));
 	uint32_t version = cm_rbuf_u32le(&r);
-	if (version != CP_METADATA_VERSION)
+	if (version < 2 || version > CP_METADATA_VERSION)
 		return cm_err_set(err, FL_EPROTO,
-				  "%s has metadata format version %u; this flinc reads version %d",
+				  "%s has metadata format version %u; this flinc reads versions 2 "
+				  "to %d",
 				  what, version, CP_METADATA_VERSION);
 	uint32_t want, got = cm_crc32c(0, p, len - 4);
 	memcpy(&want, p + len - 4, 4);
@@ -250,7 +308,7 @@ int cp_metadata_decode(const uint8_t *p, size_t len, const char *what, cp_metada
 	free(job);
 	m->kind = (enum cp_kind)kind;
 	cm_err e = {0};
-	if (rc == 0 && (rc = cp_states_decode(&r, &m->states, &m->nstates, &e)) == 0)
+	if (rc == 0 && (rc = states_decode(&r, &m->states, &m->nstates, &e, version)) == 0)
 		rc = cm_rbuf_end(&r);
 	if (rc) {
 		const char *why = e.msg[0] ? e.msg : cm_rbuf_errmsg(&r);

@@ -15,7 +15,8 @@
  *   u8 kind (enum cp_kind), uvarint n, n x operator subtask state:
  *     str uid, uvarint subtask, uvarint parallelism, uvarint max
  *     parallelism, svarint key-group first, svarint key-group last,
- *     str keyed file ("" none), uvarint keyed bytes, bytes operator state
+ *     str keyed file ("" none), uvarint keyed bytes, bytes operator state,
+ *     uvarint n, n x str earlier keyed file (version 3)
  *   u32 CRC-32C of everything before it.
  * A reader refuses another magic or version, a bad checksum, a truncated
  * or oversized file and values out of range, naming the file and what is
@@ -36,9 +37,12 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-/* 2: operator state is a list state (cp_list_next); 1 held a generator's
- * raw position. */
-#define CP_METADATA_VERSION 2
+/* 3: keyed state as a chain of files (incremental checkpoints); 2:
+ * operator state is a list state (cp_list_next); 1 held a generator's raw
+ * position. Versions 2 and 3 are read. */
+#define CP_METADATA_VERSION 3
+/* Most earlier files of one subtask's keyed state (an incremental chain). */
+#define CP_CHAIN_MAX 32
 /* Largest _metadata file read (a checkpoint of 32768 subtasks with 1 KiB
  * of operator state each fits many times). */
 #define CP_METADATA_MAX (256u * 1024u * 1024u)
@@ -67,6 +71,14 @@ typedef struct cp_op_state {
 	int kg_first, kg_last; /* its key groups; both -1 when not keyed */
 	char *keyed_file;      /* relative to the checkpoint dir; NULL: none */
 	uint64_t keyed_bytes;
+	/* Incremental checkpoints: the keyed state is the chain base_files[0]
+	 * (a whole file), base_files[1..] and keyed_file (deltas), restored in
+	 * that order. Each earlier file is one an earlier checkpoint of the
+	 * job wrote, named from this checkpoint's directory as
+	 * "../chk-<id>/<name>" (cp_base_file_ok); the coordinator keeps it
+	 * while a retained checkpoint names it. */
+	char **base_files;
+	size_t nbase;
 	uint8_t *data; /* operator state, for the operator alone; may be NULL */
 	size_t len;
 } cp_op_state;
@@ -80,6 +92,10 @@ typedef struct cp_op_state {
  * where).
  */
 int cp_list_next(cm_rbuf *r, const uint8_t **e, size_t *len);
+
+/* Whether p names a file of another checkpoint of the same job:
+ * "../chk-<digits>/<name>" with a plain name. */
+bool cp_base_file_ok(const char *p);
 
 /* Deep copy / free of one state (dst is overwritten). 0 or FL_ENOMEM. */
 int cp_op_state_copy(cp_op_state *dst, const cp_op_state *src);

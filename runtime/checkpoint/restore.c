@@ -196,18 +196,24 @@ static int fill_op(const cp_op_state **olds, size_t n, const char *dir, const td
 		const cp_op_state *s = olds[i];
 		if (!s->keyed_file || s->kg_last < first || s->kg_first > last)
 			continue;
-		td_restore_file *nf = realloc(rs->files, (rs->nfiles + 1) * sizeof(*nf));
+		/* An incremental chain in order: the whole file, the deltas,
+		 * its own ("../chk-N/x" resolves beside dir). */
+		td_restore_file *nf =
+		    realloc(rs->files, (rs->nfiles + s->nbase + 1) * sizeof(*nf));
 		if (!nf)
 			return FL_ENOMEM;
 		rs->files = nf;
-		td_restore_file *f = &rs->files[rs->nfiles];
-		size_t need = strlen(dir) + strlen(s->keyed_file) + 2;
-		if (!(f->path = malloc(need)))
-			return FL_ENOMEM;
-		snprintf(f->path, need, "%s/%s", dir, s->keyed_file);
-		f->kg_first = s->kg_first;
-		f->kg_last = s->kg_last;
-		rs->nfiles++;
+		for (size_t k = 0; k <= s->nbase; k++) {
+			const char *name = k < s->nbase ? s->base_files[k] : s->keyed_file;
+			td_restore_file *f = &rs->files[rs->nfiles];
+			size_t need = strlen(dir) + strlen(name) + 2;
+			if (!(f->path = malloc(need)))
+				return FL_ENOMEM;
+			snprintf(f->path, need, "%s/%s", dir, name);
+			f->kg_first = s->kg_first;
+			f->kg_last = s->kg_last;
+			rs->nfiles++;
+		}
 	}
 	return 0;
 }

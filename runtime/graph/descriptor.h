@@ -132,6 +132,9 @@ typedef struct td_task {
 	uint64_t restore_id;
 	/* state.backend.type of the job: "hashmap" or "lmdb" (NULL: hashmap). */
 	char *state_backend;
+	/* execution.checkpointing.incremental: checkpoints write keyed state
+	 * as deltas on the previous one (savepoints stay whole). */
+	bool incremental;
 	td_op *ops; /* ops[0] is the head, topological order */
 	size_t nops;
 	td_input *inputs;

@@ -78,6 +78,7 @@ struct jm_jobmaster {
 	int64_t unreachable_ms; /* heartbeat.rpc-failure-threshold x interval; 0: off */
 	bool ckp_stop; /* the checkpoint in flight is a stop-with-savepoint */
 	char state_backend[16]; /* state.backend.type for the tasks: hashmap or lmdb */
+	bool incremental;	/* execution.checkpointing.incremental */
 	uint64_t heartbeat_timer, progress_timer;
 	uint64_t *in, *out;
 	jm_node_progress *np;
@@ -1234,6 +1235,8 @@ static void deploy(jm_jobmaster *jm)
 			int rc = td_build(jg, &pl, (int)v, i, &td);
 			if (rc == 0 && !(td->state_backend = strdup(jm->state_backend)))
 				rc = FL_ENOMEM;
+			if (rc == 0)
+				td->incremental = jm->incremental;
 			if (rc == 0 && restoring)
 				rc = cp_restore_fill(&from, from_dir, td);
 			if (rc == 0)
@@ -1468,6 +1471,8 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 		cfg_get_string(p->config, CFG_STATE_BACKEND, &backend);
 	snprintf(jm->state_backend, sizeof(jm->state_backend), "%s",
 		 backend && strcasecmp(backend, "lmdb") == 0 ? "lmdb" : "hashmap");
+	if (p->config)
+		cfg_get_bool(p->config, CFG_CKP_INCREMENTAL, &jm->incremental);
 	const jg_graph *jg = p->jg;
 	size_t nnodes = jg->sg->nnodes;
 	int rc = FL_ENOMEM;

@@ -52,6 +52,17 @@ typedef struct tm_snapshot {
 	uint64_t id;
 	int kind;	 /* enum cp_kind */
 	const char *dir; /* the checkpoint's directory */
+	/* Incremental checkpoints (td->incremental, kind CP_CHECKPOINT): the
+	 * latest checkpoint the task heard completed, what a delta may build
+	 * on. tm_snapshot_keyed sets delta, since (the base cut's epoch), the
+	 * earlier files of the chain (base_files[nbase], names from dir) and
+	 * hist (where the writer records the file's size). */
+	uint64_t base_id;
+	bool delta;
+	uint64_t since;
+	char **base_files;
+	size_t nbase;
+	struct tm_inc_entry *hist;
 	cm_wbuf *elems;	 /* list state elements (tm_snapshot_add) */
 	uint64_t nelems;
 	char keyed_file[160]; /* its keyed state file in dir; "" none */
@@ -164,6 +175,9 @@ struct tm_op {
 	 * (Flink's FileSourceSplits), what a checkpoint records (sources.c). */
 	struct tm_text_source *text;
 	_Atomic uint64_t records_in, records_out;
+	/* Incremental checkpoints: the keyed files of the last snapshots
+	 * (operators.c; NULL until the first). */
+	struct tm_inc *inc;
 	/* keyed aggregations: their backend and state id */
 	st_backend *state;
 	int state_id;
@@ -290,7 +304,9 @@ int tm_chain_restore(tm_chain *c);
  * A checkpoint in two phases (Flink's synchronous and asynchronous parts).
  * tm_chain_snapshot_begin, on the task thread at the barrier, snapshots
  * every stateful operator: list states are copied, keyed operators take a
- * cut. Returns 0 with *out, or declines the checkpoint with why.
+ * cut. base_id: the latest checkpoint the task heard completed (what an
+ * incremental checkpoint's deltas build on, when the job has them).
+ * Returns 0 with *out, or declines the checkpoint with why.
  * tm_pending_snapshot_async says whether cuts remain to be written;
  * tm_pending_snapshot_finish, on any one thread while the task goes on,
  * writes them as snapshot files and appends the operators' states to ack
@@ -300,7 +316,7 @@ int tm_chain_restore(tm_chain *c);
  * a failure; every pending snapshot is freed before its chain.
  */
 typedef struct tm_pending_snapshot tm_pending_snapshot;
-int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, const char *dir,
+int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, uint64_t base_id, const char *dir,
 			    tm_pending_snapshot **out, char *why, size_t why_cap);
 bool tm_pending_snapshot_async(const tm_pending_snapshot *p);
 int tm_pending_snapshot_finish(tm_pending_snapshot *p, cm_wbuf *ack, size_t *n, char *why,

@@ -492,7 +492,8 @@ int tm_keyed_backend_open(tm_op *op, st_backend **out, cm_err *err)
 	st_backend_config bc = {.max_parallelism = op->max_parallelism,
 				.name = c->name,
 				.dir = dir,
-				.cache_bytes = c->state_memory};
+				.cache_bytes = c->state_memory,
+				.incremental = td->incremental};
 	const char *type = td->state_backend ? td->state_backend : "hashmap";
 	return st_backend_new(type, &bc, out, err);
 }
@@ -538,6 +539,87 @@ static int agg_end_input(tm_op *op)
 	return rc;
 }
 
+/*
+ * Incremental checkpoints. Each keyed operator remembers the files of its
+ * last few checkpoints: a chain, a whole file then deltas, the last one
+ * written for that checkpoint. When the checkpoint the task last heard
+ * completed is one of them, the next checkpoint writes only the changes
+ * since that one's cut and names the rest of the chain ("../chk-N/x", the
+ * coordinator keeps those files while a retained checkpoint names them).
+ * A whole file again when the chain is long, when its deltas add up to
+ * more than its whole file, or when the backend cannot tell the changes
+ * (backend.h). The history is written on the task thread when the cut is
+ * taken, and the sizes by the writer thread, which the task joins before
+ * the next snapshot.
+ */
+#define TM_INC_HIST 4	/* checkpoints remembered (one is written at a time) */
+#define TM_INC_CHAIN 12 /* most files in a chain before a whole one again */
+#define TM_INC_NAME 200
+
+struct tm_inc_entry {
+	uint64_t id; /* its checkpoint; 0: free */
+	uint64_t epoch;
+	size_t n; /* files in the chain; names[n - 1] its own */
+	char names[TM_INC_CHAIN][TM_INC_NAME];
+	char *ptrs[TM_INC_CHAIN];
+	uint64_t whole_bytes, delta_bytes;
+	bool written;
+};
+
+struct tm_inc {
+	struct tm_inc_entry e[TM_INC_HIST];
+};
+
+/* Plans snapshot s of op as a delta or a whole file (after its cut). */
+static void inc_plan(tm_op *op, tm_snapshot *s)
+{
+	if (!op->inc && !(op->inc = calloc(1, sizeof(*op->inc))))
+		return; /* no history: whole files */
+	struct tm_inc *h = op->inc;
+	struct tm_inc_entry *base = NULL, *slot = NULL;
+	for (int i = 0; i < TM_INC_HIST; i++) {
+		struct tm_inc_entry *e = &h->e[i];
+		if (s->base_id && e->id == s->base_id && e->written)
+			base = e;
+	}
+	for (int i = 0; i < TM_INC_HIST; i++) {
+		struct tm_inc_entry *e = &h->e[i];
+		if (e != base && (!slot || e->id < slot->id))
+			slot = e;
+	}
+	memset(slot, 0, sizeof(*slot));
+	slot->id = s->id;
+	slot->epoch = st_cut_epoch(s->cut);
+	if (base && base->n < TM_INC_CHAIN && base->delta_bytes <= base->whole_bytes &&
+	    st_cut_changes_known(s->cut, base->epoch)) {
+		for (size_t k = 0; k < base->n; k++) {
+			int w = k + 1 < base->n
+				    ? snprintf(slot->names[k], TM_INC_NAME, "%s", base->names[k])
+				    : snprintf(slot->names[k], TM_INC_NAME, "../chk-%llu/%s",
+					       (unsigned long long)base->id, base->names[k]);
+			if (w < 0 || w >= TM_INC_NAME)
+				goto whole;
+		}
+		slot->n = base->n;
+		slot->whole_bytes = base->whole_bytes;
+		slot->delta_bytes = base->delta_bytes;
+		s->delta = true;
+		s->since = base->epoch;
+	}
+whole:
+	if (!s->delta) {
+		slot->n = 0;
+		slot->whole_bytes = slot->delta_bytes = 0;
+	}
+	snprintf(slot->names[slot->n], TM_INC_NAME, "%s", s->keyed_file);
+	for (size_t k = 0; k <= slot->n; k++)
+		slot->ptrs[k] = slot->names[k];
+	s->base_files = slot->n ? slot->ptrs : NULL;
+	s->nbase = slot->n;
+	slot->n++;
+	s->hist = slot;
+}
+
 int tm_snapshot_keyed(tm_op *op, st_backend *b, tm_snapshot *s)
 {
 	return tm_snapshot_keyed_filtered(op, b, s, NULL, NULL, NULL);
@@ -556,6 +638,8 @@ int tm_snapshot_keyed_filtered(tm_op *op, st_backend *b, tm_snapshot *s, st_snap
 		s->filter = filter;
 		s->filter_arg = filter_arg;
 		s->filter_free = filter_free;
+		if (td->incremental && s->kind == CP_CHECKPOINT)
+			inc_plan(op, s);
 	} else if (filter_free) {
 		filter_free(filter_arg);
 	}
@@ -781,6 +865,7 @@ void tm_chain_fini(tm_chain *c)
 			op->cls->fini(op);
 		free(op->key_heap[0]);
 		free(op->key_heap[1]);
+		free(op->inc);
 	}
 	free(c->ops);
 	free(c->ctx.scratch);
@@ -908,7 +993,7 @@ bool tm_pending_snapshot_async(const tm_pending_snapshot *p)
 	return false;
 }
 
-int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, const char *dir,
+int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, uint64_t base_id, const char *dir,
 			    tm_pending_snapshot **out, char *why, size_t why_cap)
 {
 	const td_task *td = c->td;
@@ -932,8 +1017,13 @@ int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, const char *dir,
 			continue; /* stateless */
 		tm_snapshot *s = &p->snaps[p->k];
 		cm_wbuf_init(&p->lists[p->k], CP_OP_STATE_MAX);
-		*s = (tm_snapshot){.id = id, .kind = kind, .dir = p->dir, .elems = &p->lists[p->k],
-				   .kg_first = -1, .kg_last = -1};
+		*s = (tm_snapshot){.id = id,
+				   .kind = kind,
+				   .dir = p->dir,
+				   .base_id = base_id,
+				   .elems = &p->lists[p->k],
+				   .kg_first = -1,
+				   .kg_last = -1};
 		p->k++;
 		if ((rc = op->cls->snapshot(op, s)) != 0) {
 			snprintf(why, why_cap, "%s", s->why[0] ? s->why : fl_strerror(rc));
@@ -954,7 +1044,9 @@ int tm_chain_snapshot_begin(tm_chain *c, uint64_t id, int kind, const char *dir,
 		    .kg_first = s->keyed_file[0] ? s->kg_first : -1,
 		    .kg_last = s->keyed_file[0] ? s->kg_last : -1,
 		    .keyed_file = s->keyed_file[0] ? s->keyed_file : NULL,
-		    .keyed_bytes = s->keyed_bytes};
+		    .keyed_bytes = s->keyed_bytes,
+		    .base_files = s->base_files, /* the operator's history; not freed */
+		    .nbase = s->nbase};
 	}
 	if (rc) {
 		tm_pending_snapshot_free(p);
@@ -977,7 +1069,10 @@ static int write_cut(tm_snapshot *s, char *why, size_t why_cap)
 		snprintf(err.msg, sizeof(err.msg), "cannot create %.400s: %s", path, strerror(errno));
 	}
 	uint64_t entries = 0;
-	if (rc == 0)
+	if (rc == 0 && s->delta)
+		rc = st_snapfile_write_changes(f, path, s->cut, s->since, s->kg_first, s->kg_last,
+					       s->filter, s->filter_arg, &entries, &err);
+	else if (rc == 0)
 		rc = st_snapfile_write_filtered(f, path, s->cut, s->kg_first, s->kg_last, s->filter,
 						s->filter_arg, &entries, &err);
 	if (f) {
@@ -995,6 +1090,13 @@ static int write_cut(tm_snapshot *s, char *why, size_t why_cap)
 		s->keyed_bytes = size > 0 ? (uint64_t)size : 0;
 		if (rc)
 			unlink(path);
+		else if (s->hist) {
+			if (s->delta)
+				s->hist->delta_bytes += s->keyed_bytes;
+			else
+				s->hist->whole_bytes = s->keyed_bytes;
+			s->hist->written = true;
+		}
 	}
 	st_cut_free(s->cut);
 	s->cut = NULL;

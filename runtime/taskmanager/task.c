@@ -266,7 +266,8 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 		snprintf(why, sizeof(why), "checkpoint %llu was not announced to this task",
 			 (unsigned long long)id);
 	else
-		tm_chain_snapshot_begin(&t->chain, id, kind, dir, &p, why, sizeof(why));
+		tm_chain_snapshot_begin(&t->chain, id, kind, atomic_load(&t->complete_id), dir, &p,
+					why, sizeof(why));
 	if (!p) {
 		if (!why[0])
 			snprintf(why, sizeof(why), "out of memory");

@@ -38,9 +38,31 @@ awk -v n=$N -v m=$M 'BEGIN { for (o = 0; o < n; o++) { s[o % m] += o; print s[o 
 
 next=2
 : >"$WORK/recoveries"
-for BACKEND in ${STATE_BACKENDS:-lmdb hashmap}; do
-	run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--keyed\", \"--text\", \"$WORK/out-$BACKEND\", \"--source-parallelism\", \"1\", \"--count\", \"$N\", \"--mod\", \"$M\", \"--rate\", \"15000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\", \"state.backend.type\": \"$BACKEND\"}}"
+# Each run: a state backend, "+incremental" for incremental checkpoints.
+for VARIANT in ${STATE_BACKENDS:-lmdb hashmap lmdb+incremental hashmap+incremental}; do
+	BACKEND=${VARIANT%+incremental}
+	INC=false
+	[ "$VARIANT" != "$BACKEND" ] && INC=true
+	BACKEND_SHOWN=$BACKEND
+	$INC && BACKEND_SHOWN="$BACKEND, incremental checkpoints"
+	run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--keyed\", \"--text\", \"$WORK/out-$VARIANT\", \"--source-parallelism\", \"1\", \"--count\", \"$N\", \"--mod\", \"$M\", \"--rate\", \"15000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\", \"state.backend.type\": \"$BACKEND\", \"execution.checkpointing.incremental\": \"$INC\"}}"
 	wait_state "$JOB" RUNNING 20 || fail "the job is not RUNNING: $STATE"
+	# Incremental: a retained checkpoint builds on the files of an earlier
+	# one, whose directory then holds them without a _metadata of its own.
+	if $INC; then
+		shared=""
+		for _ in $(seq 100); do
+			for d in "$WORK/ckp/$JOB"/chk-*; do
+				[ -d "$d" ] && [ ! -e "$d/_metadata" ] && ls "$d"/*.state >/dev/null 2>&1 &&
+					! [ "$d" = "$(ls -d "$WORK/ckp/$JOB"/chk-* | sort -t- -k2 -n | tail -n1)" ] &&
+					shared=$d && break
+			done
+			[ -n "$shared" ] && break
+			sleep 0.05
+		done
+		[ -n "$shared" ] && pass "incremental: the retained checkpoint shares the state files of an earlier one (${shared##*/} kept without its _metadata)" ||
+			fail "incremental: no earlier checkpoint's files are shared" "$(ls -R "$WORK/ckp/$JOB" | head -20)"
+	fi
 
 	kills=0
 	while [ "$kills" -lt "$KILLS" ]; do
@@ -69,7 +91,7 @@ for BACKEND in ${STATE_BACKENDS:-lmdb hashmap}; do
 		echo "kill $kills ($victim): RUNNING again after $((($(date +%s%N) - t0) / 1000000)) ms" | tee -a "$WORK/recoveries"
 	done
 	if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 180 && [ "$STATE" = FINISHED ]; then
-		pass "the job ends FINISHED after $kills kills of a TaskManager ($BACKEND state backend)"
+		pass "the job ends FINISHED after $kills kills of a TaskManager ($BACKEND_SHOWN)"
 	else
 		fail "the job ended $STATE after $kills kills" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
 	fi
@@ -77,9 +99,9 @@ for BACKEND in ${STATE_BACKENDS:-lmdb hashmap}; do
 	api GET "/jobs/$JOB/checkpoints"
 	restored=$(json '.counts.restored')
 	check "it restored from a checkpoint after the kills ($restored times)" test "$restored" -ge 1
-	cat "$WORK/out-$BACKEND"/part-* 2>/dev/null | sort >"$WORK/got" || true
+	cat "$WORK/out-$VARIANT"/part-* 2>/dev/null | sort >"$WORK/got" || true
 	if cmp -s "$WORK/expected" "$WORK/got"; then
-		pass "the committed output holds every update of the $M keys exactly once ($N lines): nothing lost, nothing twice"
+		pass "the committed output holds every update of the $M keys exactly once ($N lines): nothing lost, nothing twice ($BACKEND_SHOWN)"
 	else
 		fail "the committed output differs from the reference" \
 			"$(comm -23 "$WORK/expected" "$WORK/got" | wc -l) update(s) missing, $(uniq -d "$WORK/got" | wc -l) twice, $(comm -13 "$WORK/expected" "$WORK/got" | wc -l) not in the reference"

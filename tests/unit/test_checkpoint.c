@@ -186,7 +186,7 @@ static void test_damaged_metadata_is_refused_naming_the_file(void **st)
 	expect_refused(b, n, "not a flinc checkpoint metadata file");
 	b[0] = 'F';
 	b[8] = CP_METADATA_VERSION + 1;
-	expect_refused(b, n, "format version 3");
+	expect_refused(b, n, "format version 4");
 	free(b);
 }
 
@@ -219,6 +219,53 @@ static void test_metadata_values_out_of_range_are_refused(void **st)
 	expect_invalid(s, "subtask 3 of parallelism 2");
 	s = state("", 0, 1, NULL, NULL);
 	expect_invalid(s, "no uid");
+	/* An incremental chain names only files of sibling checkpoints. */
+	static const char *const bad_bases[] = {"../../etc/passwd", "../chk-3/a/b", "../chk-/x",
+						"../chk-3/..", "sub/x.state", "../chk-3x/y"};
+	for (size_t i = 0; i < sizeof(bad_bases) / sizeof(bad_bases[0]); i++) {
+		s = state("sum", 0, 2, "own.state", NULL);
+		s.base_files = calloc(1, sizeof(char *));
+		assert_non_null(s.base_files);
+		s.base_files[0] = strdup(bad_bases[i]);
+		s.nbase = 1;
+		expect_invalid(s, "is not ../chk-<id>/<name>");
+	}
+	s = state("sum", 0, 2, NULL, "x");
+	s.base_files = calloc(1, sizeof(char *));
+	assert_non_null(s.base_files);
+	s.base_files[0] = strdup("../chk-3/sum-0.state");
+	s.nbase = 1;
+	expect_invalid(s, "only beside a state file of its own");
+}
+
+/* A chain of earlier files survives the round trip, in order. */
+static void test_metadata_chain_round_trip(void **st)
+{
+	(void)st;
+	cp_op_state s = state("sum", 1, 2, "sum-1.state", NULL);
+	s.base_files = calloc(2, sizeof(char *));
+	assert_non_null(s.base_files);
+	s.base_files[0] = strdup("../chk-3/sum-1.state");
+	s.base_files[1] = strdup("../chk-12/sum-1.state");
+	s.nbase = 2;
+	cp_metadata m = {.id = 13, .kind = CP_CHECKPOINT, .states = &s, .nstates = 1};
+	snprintf(m.job_id, sizeof(m.job_id), "%s", JOB);
+	uint8_t *b;
+	size_t n;
+	assert_int_equal(cp_metadata_encode(&m, &b, &n), 0);
+	cp_metadata back;
+	cm_err err = {0};
+	assert_int_equal(cp_metadata_decode(b, n, "x", &back, &err), 0);
+	assert_int_equal(back.states[0].nbase, 2);
+	assert_string_equal(back.states[0].base_files[0], "../chk-3/sum-1.state");
+	assert_string_equal(back.states[0].base_files[1], "../chk-12/sum-1.state");
+	cp_op_state copy;
+	assert_int_equal(cp_op_state_copy(&copy, &back.states[0]), 0);
+	assert_string_equal(copy.base_files[1], "../chk-12/sum-1.state");
+	cp_op_state_fini(&copy);
+	cp_metadata_fini(&back);
+	cp_op_state_fini(&s);
+	free(b);
 }
 
 static void test_reading_a_missing_checkpoint_says_so(void **st)
@@ -740,6 +787,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_metadata_round_trip_through_a_file, make_dir,
 					    remove_dir),
 	    cmocka_unit_test(test_damaged_metadata_is_refused_naming_the_file),
+	    cmocka_unit_test(test_metadata_chain_round_trip),
 	    cmocka_unit_test(test_metadata_values_out_of_range_are_refused),
 	    cmocka_unit_test_setup_teardown(test_reading_a_missing_checkpoint_says_so, make_dir,
 					    remove_dir),
