@@ -528,14 +528,23 @@ int cl_session_list(const cl_session *s, unsigned sections)
 	return code;
 }
 
+/* 0, or CL_EXIT_USAGE once it said why job_id is not a job id. */
+static int check_job_id(const char *job_id)
+{
+	if (cl_job_id_valid(job_id))
+		return 0;
+	cm_err e = {0};
+	cl_job_id_refuse(job_id, &e);
+	cl_say("flinc: %s", e.msg);
+	return CL_EXIT_USAGE;
+}
+
 int cl_session_cancel(const cl_session *s, const char *job_id)
 {
+	int code = check_job_id(job_id);
+	if (code)
+		return code;
 	cm_err e = {0};
-	if (!cl_job_id_valid(job_id)) {
-		cl_job_id_refuse(job_id, &e);
-		cl_say("flinc: %s", e.msg);
-		return CL_EXIT_USAGE;
-	}
 	cl_http *h = NULL;
 	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
 		cl_say("flinc: %s", e.msg);
@@ -543,7 +552,7 @@ int cl_session_cancel(const cl_session *s, const char *job_id)
 	}
 	printf("Cancelling job %s.\n", job_id);
 	fflush(stdout);
-	int code = request_cancel(s, h, job_id);
+	code = request_cancel(s, h, job_id);
 	if (code == 0) {
 		printf("Cancelled job %s.\n", job_id);
 		fflush(stdout);
@@ -654,84 +663,99 @@ static void out_line(const char *fmt, ...)
 	fflush(stdout);
 }
 
-int cl_session_savepoint(const cl_session *s, const char *job_id, const char *target)
+/* What `flinc savepoint` and `flinc stop` differ in. */
+typedef struct savepoint_cmd {
+	const char *start;  /* the operation starts with POST /jobs/<id>/<start> */
+	const char *what;   /* "the <what> of job <id>" in messages */
+	const char *head;   /* the lines printed before it starts */
+	const char *failed; /* the start of the line saying that the savepoint failed */
+	const char *hint;   /* a line after the savepoint's path, or NULL */
+} savepoint_cmd;
+
+/*
+ * The savepoint operation of job_id (valid) that c describes, started with
+ * body (borrowed): prints c->head, waits for its outcome as run_operation
+ * does, then prints the savepoint's path, or why it failed. Returns the exit
+ * status.
+ */
+static int savepoint_operation(const cl_session *s, const char *job_id, const char *body,
+			       const savepoint_cmd *c)
 {
 	cm_err e = {0};
-	if (!cl_job_id_valid(job_id)) {
-		cl_job_id_refuse(job_id, &e);
+	cl_http *h = NULL;
+	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
 		cl_say("flinc: %s", e.msg);
-		return CL_EXIT_USAGE;
+		return CL_EXIT_JOB;
 	}
+	out_line("%s", c->head);
+	char start[128], status[128], what[128];
+	snprintf(start, sizeof(start), "/jobs/%s/%s", job_id, c->start);
+	snprintf(status, sizeof(status), "/jobs/%s/savepoints", job_id);
+	snprintf(what, sizeof(what), "the %s of job %s", c->what, job_id);
+	cl_operation *op = malloc(sizeof(*op));
+	int code = op ? run_operation(s, h, start, body, status, what, op) : CL_EXIT_JOB;
+	if (!op) {
+		cl_say("flinc: out of memory");
+	} else if (code == 0 && op->failed) {
+		say_lines(c->failed, op->text, CAUSE_LINES);
+		code = CL_EXIT_JOB;
+	} else if (code == 0) {
+		out_line("Savepoint completed. Path: %s", op->text);
+		if (c->hint)
+			out_line("%s", c->hint);
+	}
+	free(op);
+	cl_http_free(h);
+	return code;
+}
+
+int cl_session_savepoint(const cl_session *s, const char *job_id, const char *target)
+{
+	int code = check_job_id(job_id);
+	if (code)
+		return code;
+	cm_err e = {0};
 	char *body = NULL;
 	if (cl_savepoint_body(target, &body, &e) != 0) {
 		cl_say("flinc: %s", e.msg);
 		return CL_EXIT_JOB;
 	}
-	cl_http *h = NULL;
-	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
-		cl_say("flinc: %s", e.msg);
-		free(body);
-		return CL_EXIT_JOB;
-	}
-	out_line("Triggering savepoint for job %s.", job_id);
-	out_line("Waiting for response...");
-	char start[128], what[128];
-	snprintf(start, sizeof(start), "/jobs/%s/savepoints", job_id);
-	snprintf(what, sizeof(what), "the savepoint of job %s", job_id);
-	cl_operation *op = malloc(sizeof(*op));
-	int code = op ? run_operation(s, h, start, body, start, what, op) : CL_EXIT_JOB;
-	if (!op) {
-		cl_say("flinc: out of memory");
-	} else if (code == 0 && op->failed) {
-		say_lines("flinc: Triggering a savepoint for the job failed: ", op->text, CAUSE_LINES);
-		code = CL_EXIT_JOB;
-	} else if (code == 0) {
-		out_line("Savepoint completed. Path: %s", op->text);
-		out_line("You can resume your program from this savepoint with the run command.");
-	}
-	free(op);
-	cl_http_free(h);
+	char head[128];
+	snprintf(head, sizeof(head), "Triggering savepoint for job %s.\nWaiting for response...",
+		 job_id);
+	savepoint_cmd c = {
+	    .start = "savepoints",
+	    .what = "savepoint",
+	    .head = head,
+	    .failed = "flinc: Triggering a savepoint for the job failed: ",
+	    .hint = "You can resume your program from this savepoint with the run command.",
+	};
+	code = savepoint_operation(s, job_id, body, &c);
 	free(body);
 	return code;
 }
 
 int cl_session_stop(const cl_session *s, const char *job_id, const char *target, bool drain)
 {
+	int code = check_job_id(job_id);
+	if (code)
+		return code;
 	cm_err e = {0};
-	if (!cl_job_id_valid(job_id)) {
-		cl_job_id_refuse(job_id, &e);
-		cl_say("flinc: %s", e.msg);
-		return CL_EXIT_USAGE;
-	}
 	char *body = NULL;
 	if (cl_stop_body(target, drain, &body, &e) != 0) {
 		cl_say("flinc: %s", e.msg);
 		return CL_EXIT_JOB;
 	}
-	cl_http *h = NULL;
-	if (cl_http_new(&h, &s->addr, s->timeout_ms, s->cancel, s->verbose, &e) != 0) {
-		cl_say("flinc: %s", e.msg);
-		free(body);
-		return CL_EXIT_JOB;
-	}
-	out_line("%s job \"%s\" with a CANONICAL savepoint.", drain ? "Draining" : "Suspending",
-		 job_id);
-	char start[128], status[128], what[128];
-	snprintf(start, sizeof(start), "/jobs/%s/stop", job_id);
-	snprintf(status, sizeof(status), "/jobs/%s/savepoints", job_id);
-	snprintf(what, sizeof(what), "the stop of job %s", job_id);
-	cl_operation *op = malloc(sizeof(*op));
-	int code = op ? run_operation(s, h, start, body, status, what, op) : CL_EXIT_JOB;
-	if (!op) {
-		cl_say("flinc: out of memory");
-	} else if (code == 0 && op->failed) {
-		say_lines("flinc: Stopping the job with a savepoint failed: ", op->text, CAUSE_LINES);
-		code = CL_EXIT_JOB;
-	} else if (code == 0) {
-		out_line("Savepoint completed. Path: %s", op->text);
-	}
-	free(op);
-	cl_http_free(h);
+	char head[128];
+	snprintf(head, sizeof(head), "%s job \"%s\" with a CANONICAL savepoint.",
+		 drain ? "Draining" : "Suspending", job_id);
+	savepoint_cmd c = {
+	    .start = "stop",
+	    .what = "stop",
+	    .head = head,
+	    .failed = "flinc: Stopping the job with a savepoint failed: ",
+	};
+	code = savepoint_operation(s, job_id, body, &c);
 	free(body);
 	return code;
 }

@@ -22,6 +22,7 @@
 #include "graph/outputs.h"
 #include "taskmanager/operator.h"
 #include "types/codec.h"
+#include "types/intfmt.h"
 
 #define PRINT_BUF (64u * 1024u)
 
@@ -72,14 +73,18 @@ static int sink_line(tm_op *op, const fl_row *row, bool prefix)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		size_t room = op->out_cap - op->out_len;
 		char *p = op->out_buf + op->out_len;
-		int pre = 0;
+		size_t pre = 0;
 		if (prefix) {
-			pre = snprintf(p, room, "%d> ", op->chain->td->subtask + 1);
-			if (pre < 0 || (size_t)pre >= room)
-				pre = (int)room;
+			/* "%d> " as snprintf would write it, room for its NUL kept */
+			pre = fmt_int64(p, room, op->chain->td->subtask + 1);
+			if (pre + 2 < room) {
+				p[pre++] = '>';
+				p[pre++] = ' ';
+			} else {
+				pre = room;
+			}
 		}
-		size_t need = (size_t)pre +
-			      fl_row_format(row, p + pre, room > (size_t)pre ? room - pre : 0) + 1;
+		size_t need = pre + fl_row_format(row, p + pre, room - pre) + 1;
 		if (need <= room) {
 			op->out_buf[op->out_len + need - 1] = '\n';
 			op->out_len += need;

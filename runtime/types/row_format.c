@@ -1,10 +1,11 @@
 #include <flinc/flinc.h>
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "types/intfmt.h"
 
 /* Output that counts every byte but stores only what fits, as snprintf. */
 struct sink {
@@ -25,6 +26,18 @@ static void sink_put(struct sink *s, const char *p, size_t n)
 static void sink_str(struct sink *s, const char *p)
 {
 	sink_put(s, p, strlen(p));
+}
+
+/* An integer straight into the output when it surely fits (the usual
+ * case: one line in a sink's large buffer), through a copy when it may not. */
+static void sink_int64(struct sink *s, int64_t v)
+{
+	if (s->len < s->cap && s->cap - s->len >= FMT_INT64_MAX) {
+		s->len += fmt_int64(s->buf + s->len, s->cap - s->len, v);
+		return;
+	}
+	char tmp[FMT_INT64_MAX];
+	sink_put(s, tmp, fmt_int64(tmp, sizeof(tmp), v));
 }
 
 /*
@@ -68,8 +81,6 @@ FL_API size_t fl_row_format(const fl_row *r, char *buf, size_t cap)
 	static const char hex[] = "0123456789abcdef";
 	struct sink s = {buf, cap ? cap - 1 : 0, 0};
 	uint32_t nf = r->nfields < FL_ROW_MAX_FIELDS ? r->nfields : FL_ROW_MAX_FIELDS;
-	char tmp[32];
-
 	for (uint32_t i = 0; i < nf; i++) {
 		const fl_value *v = &r->values[i];
 		if (i > 0)
@@ -80,8 +91,7 @@ FL_API size_t fl_row_format(const fl_row *r, char *buf, size_t cap)
 			break;
 		case FL_INT64:
 		case FL_TIMESTAMP:
-			snprintf(tmp, sizeof(tmp), "%" PRId64, v->u.i);
-			sink_str(&s, tmp);
+			sink_int64(&s, v->u.i);
 			break;
 		case FL_DOUBLE:
 			format_double(&s, v->u.d);
