@@ -8,14 +8,20 @@
 # then the throughput while checkpoints were being taken against the
 # throughput between them (the dip). Figures only, nothing asserted.
 #
-#   bench/checkpoint_dip.sh [1m|4m|8m [SECONDS [INTERVAL [BACKEND]]]]
-#   (defaults 4m, 40 s, 10 s, hashmap)
+# With INCREMENTAL true, checkpoints are incremental: a key updated since
+# the last checkpoint is written again, the rest is shared; the generator
+# cycles through every key, so how much changed between two checkpoints is
+# the records of one interval (capped by the key count).
+#
+#   bench/checkpoint_dip.sh [1m|4m|8m [SECONDS [INTERVAL [BACKEND [INCREMENTAL]]]]]
+#   (defaults 4m, 40 s, 10 s, hashmap, false)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SIZE=${1:-4m}
 SECS=${2:-40}
 INTERVAL=${3:-10s}
 BACKEND=${4:-hashmap}
+INCREMENTAL=${5:-false}
 B=${FLINC_BIN:-build/release}
 for f in "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/big_state.so"; do
 	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
@@ -48,11 +54,12 @@ api() { curl -s "http://127.0.0.1:$REST$1"; }
 for _ in $(seq 200); do [ "$(api /overview | jq -r .taskmanagers 2>/dev/null)" = 1 ] && break; sleep 0.05; done
 
 JOB=$("$B/flinc" run -m "127.0.0.1:$REST" -d -p 1 -D "execution.checkpointing.interval=$INTERVAL" \
-	-D "state.backend.type=$BACKEND" "$B/bench/jobs/big_state.so" "$SIZE" 2>&1 |
+	-D "state.backend.type=$BACKEND" -D "execution.checkpointing.incremental=$INCREMENTAL" \
+	"$B/bench/jobs/big_state.so" "$SIZE" 2>&1 |
 	sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\).*/\1/p')
 [ -n "$JOB" ] || { echo "the job was not submitted" >&2; tail -5 "$W/jm.log" >&2; exit 1; }
 src() { api "/jobs/$JOB" | jq -r '[.vertices[] | select(.name | startswith("Source")) | .metrics."write-records"] | add // 0'; }
-echo "big_state $SIZE, $BACKEND backend, checkpoints every $INTERVAL, sampling ${SECS} s"
+echo "big_state $SIZE, $BACKEND backend, checkpoints every $INTERVAL (incremental: $INCREMENTAL), sampling ${SECS} s"
 # Samples: monotonic ms and the source's records so far.
 : >"$W/samples"
 end=$(($(date +%s) + SECS))

@@ -316,6 +316,79 @@ static uint64_t complete_one(cp_coordinator *cp, int64_t now, enum cp_kind kind,
 	return id;
 }
 
+/* Acknowledges checkpoint id for both tasks, each with its own file and,
+ * when base is not NULL, the chain of earlier files it names. */
+static int ack_chain(cp_coordinator *cp, uint64_t id, const char *dir, const char *base,
+		     int64_t now, cm_err *err)
+{
+	bool fail;
+	int rc = 0;
+	for (int t = 0; t < 2; t++) {
+		char name[32], b[64];
+		snprintf(name, sizeof(name), "sum-%d.state", t);
+		write_file(dir, name, "state");
+		cp_op_state s = state("sum", t, 2, name, NULL);
+		if (base) {
+			snprintf(b, sizeof(b), "%s/sum-%d.state", base, t);
+			s.base_files = calloc(1, sizeof(char *));
+			assert_non_null(s.base_files);
+			s.base_files[0] = strdup(b);
+			s.nbase = 1;
+		}
+		rc = cp_ack(cp, id, (size_t)t, &s, 1, now, &fail, err);
+	}
+	return rc;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char p[1400];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+/* Incremental checkpoints share files: a discarded checkpoint's files stay
+ * while a retained one names them, its directory goes with the last of
+ * them, and a chain naming a file nobody keeps is refused. */
+static void test_incremental_files_are_shared_then_released(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 5);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char d1[1100], d2[1100], d3[1100], d4[1100];
+	uint64_t id;
+	cm_err err = {0};
+	assert_int_equal(cp_trigger(cp, 1000, CP_CHECKPOINT, NULL, &id, d1, sizeof(d1), &err), 0);
+	assert_int_equal(ack_chain(cp, id, d1, NULL, 1010, &err), CP_ACK_COMPLETED);
+	/* chk-2 builds on chk-1's files: chk-1 goes, its files stay. */
+	assert_int_equal(cp_trigger(cp, 2000, CP_CHECKPOINT, NULL, &id, d2, sizeof(d2), &err), 0);
+	assert_int_equal(ack_chain(cp, id, d2, "../chk-1", 2010, &err), CP_ACK_COMPLETED);
+	assert_false(file_exists(d1, "_metadata"));
+	assert_true(file_exists(d1, "sum-0.state"));
+	assert_true(file_exists(d1, "sum-1.state"));
+	assert_true(file_exists(d2, "_metadata"));
+	/* chk-3 is whole again: chk-2 and the shared chk-1 files go. */
+	assert_int_equal(cp_trigger(cp, 3000, CP_CHECKPOINT, NULL, &id, d3, sizeof(d3), &err), 0);
+	assert_int_equal(ack_chain(cp, id, d3, NULL, 3010, &err), CP_ACK_COMPLETED);
+	struct stat sb;
+	assert_int_equal(stat(d1, &sb), -1);
+	assert_int_equal(stat(d2, &sb), -1);
+	assert_true(file_exists(d3, "_metadata"));
+	/* chk-4 names chk-1's file, gone: refused, and chk-3 stays. */
+	assert_int_equal(cp_trigger(cp, 4000, CP_CHECKPOINT, NULL, &id, d4, sizeof(d4), &err), 0);
+	cm_err_clear(&err);
+	assert_true(ack_chain(cp, id, d4, "../chk-1", 4010, &err) < 0);
+	assert_non_null(strstr(err.msg, "no retained checkpoint holds"));
+	assert_non_null(strstr(err.msg, "chk-1/sum-0.state"));
+	assert_true(file_exists(d3, "_metadata"));
+	assert_int_equal(stat(d4, &sb), -1);
+	/* The job's end removes everything. */
+	cp_job_ended(cp, false, true);
+	assert_int_equal(stat(d3, &sb), -1);
+	cp_free(cp);
+}
+
 static void test_a_checkpoint_completes_when_every_task_acknowledged(void **st)
 {
 	(void)st;
@@ -788,6 +861,7 @@ int main(void)
 					    remove_dir),
 	    cmocka_unit_test(test_damaged_metadata_is_refused_naming_the_file),
 	    cmocka_unit_test(test_metadata_chain_round_trip),
+	    cmocka_unit_test(test_incremental_files_are_shared_then_released),
 	    cmocka_unit_test(test_metadata_values_out_of_range_are_refused),
 	    cmocka_unit_test_setup_teardown(test_reading_a_missing_checkpoint_says_so, make_dir,
 					    remove_dir),
