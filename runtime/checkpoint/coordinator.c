@@ -450,8 +450,14 @@ static bool failed_locked(cp_coordinator *cp, struct pending *p, const char *why
 	/* Savepoints do not count against the tolerable failures (Flink). */
 	if (p->kind == CP_CHECKPOINT && counts)
 		cp->consecutive_failures++;
-	return p->kind == CP_CHECKPOINT && counts &&
-	       cp->consecutive_failures > cp->c.tolerable_failures;
+	bool exceeded = p->kind == CP_CHECKPOINT && counts &&
+			cp->consecutive_failures > cp->c.tolerable_failures;
+	/* Flink's CheckpointFailureManager clears the count as it fails the
+	 * job: a restarted attempt is given the tolerable number again, not
+	 * failed by its first failed checkpoint. */
+	if (exceeded)
+		cp->consecutive_failures = 0;
+	return exceeded;
 }
 
 int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now, bool counts,

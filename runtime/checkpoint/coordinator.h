@@ -111,7 +111,8 @@ bool cp_acked(cp_coordinator *cp, uint64_t id, size_t task);
  * every pending one; removes their directories; counts each as failed, and,
  * when counts, against the tolerable number (not for the job's own failover
  * or end, as Flink does not). *fail_job: more consecutive failures than
- * tolerated. Returns how many were aborted. */
+ * tolerated (the count then starts over, as Flink's does when it fails the
+ * job). Returns how many were aborted. */
 int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now_ms, bool counts,
 	     bool *fail_job);
 /* Aborts the pending checkpoints older than the timeout, as cp_abort; *id

@@ -383,6 +383,28 @@ static void test_failures_count_until_the_tolerable_number(void **st)
 	cp_free(cp);
 }
 
+/* Flink's CheckpointFailureManager clears its count when it fails the job:
+ * the restarted attempt (same coordinator) fails again only after as many
+ * failures in a row, not at its first. */
+static void test_the_count_starts_over_once_it_failed_the_job(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 2);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	bool fail;
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(
+		    cp_trigger(cp, i * 10000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
+		assert_int_equal(cp_abort(cp, id, "declined", i * 10000 + 1, true, &fail), 1);
+		assert_int_equal(fail, i == 2 || i == 5);
+	}
+	cp_free(cp);
+}
+
 static void test_a_checkpoint_expires_after_its_timeout(void **st)
 {
 	(void)st;
@@ -748,6 +770,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_one_checkpoint_at_a_time_and_min_pause, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(test_failures_count_until_the_tolerable_number,
+					    make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_the_count_starts_over_once_it_failed_the_job,
 					    make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(test_a_checkpoint_expires_after_its_timeout, make_dir,
 					    remove_dir),
