@@ -339,6 +339,9 @@ void cp_skipped(cp_coordinator *cp, int64_t now)
 	pthread_mutex_unlock(&cp->mu);
 }
 
+static bool failed_locked(cp_coordinator *cp, struct pending *p, const char *why, int64_t now,
+			  bool counts);
+
 int cp_trigger(cp_coordinator *cp, int64_t now, enum cp_kind kind, const char *target, uint64_t *id,
 	       char *dir, size_t dir_cap, cm_err *err)
 {
@@ -398,6 +401,13 @@ int cp_trigger(cp_coordinator *cp, int64_t now, enum cp_kind kind, const char *t
 	int e = mkdirs(p->dir);
 	if (e) {
 		rc = cm_err_set(err, FL_EIO, "cannot create %s: %s", p->dir, strerror(e));
+		/* Shown as a failed checkpoint and logged, or a job whose
+		 * directory is unusable would skip every checkpoint silently;
+		 * not counted against the tolerable failures (Flink's
+		 * TRIGGER_CHECKPOINT_FAILURE). */
+		cp->next_id++;
+		cp->st.triggered++;
+		failed_locked(cp, p, err->msg, now, false);
 		goto out;
 	}
 	cp->next_id++;

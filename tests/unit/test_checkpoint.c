@@ -506,6 +506,54 @@ static void test_without_a_directory_nothing_is_triggered(void **st)
 	cp_free(cp);
 }
 
+/* A checkpoint whose directory cannot be created (here its path runs
+ * through a regular file) is shown failed, naming the path, as Flink shows
+ * a TRIGGER_CHECKPOINT_FAILURE; it does not count against the tolerable
+ * failures, and once the path is usable checkpoints go on. */
+static void test_a_directory_that_cannot_be_created_is_a_failed_checkpoint(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 1);
+	write_file(g_dir, "blocked", "a file");
+	snprintf(c.dir, sizeof(c.dir), "%s/blocked/ckps", g_dir);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100], want[1200];
+	uint64_t id = 0;
+	cm_err err = {0};
+	for (int i = 0; i < 2; i++) {
+		cm_err_clear(&err);
+		assert_int_equal(
+		    cp_trigger(cp, i * 10000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+		    FL_EIO);
+		snprintf(want, sizeof(want),
+			 "cannot create %s/blocked/ckps/%s/chk-%d: Not a directory", g_dir, JOB,
+			 i + 1);
+		assert_string_equal(err.msg, want);
+	}
+	cp_stats stats;
+	cp_get_stats(cp, &stats);
+	assert_int_equal(stats.failed, 2);
+	assert_int_equal(stats.in_progress, 0);
+	assert_int_equal(stats.history[0].id, 2);
+	assert_int_equal(stats.history[0].status, CP_FAILED);
+	assert_true(stats.have_failed);
+	assert_string_equal(stats.latest_failed.failure, want);
+	/* Usable again: the next one starts, and one declined failure is within
+	 * the tolerable one (the two above did not count). */
+	char p[600];
+	snprintf(p, sizeof(p), "%s/blocked", g_dir);
+	assert_int_equal(unlink(p), 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_trigger(cp, 20000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 0);
+	assert_int_equal(id, 3);
+	bool fail;
+	assert_int_equal(cp_abort(cp, id, "declined", 20001, true, &fail), 1);
+	assert_false(fail);
+	cp_free(cp);
+}
+
 static void test_config_reads_flink_keys_and_refuses_remote_schemes(void **st)
 {
 	(void)st;
@@ -781,6 +829,9 @@ int main(void)
 					    make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(test_without_a_directory_nothing_is_triggered, make_dir,
 					    remove_dir),
+	    cmocka_unit_test_setup_teardown(
+		test_a_directory_that_cannot_be_created_is_a_failed_checkpoint, make_dir,
+		remove_dir),
 	    cmocka_unit_test(test_config_reads_flink_keys_and_refuses_remote_schemes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
