@@ -138,6 +138,26 @@ static void remove_in(const char *dir, const char *file)
 		CM_WARN("checkpoint", "cannot remove %s: %s", p, strerror(errno));
 }
 
+/* Removes dir's *.state files, its _metadata and the temporary one, then
+ * dir. Returns 0 or rmdir's errno. */
+static int remove_files_and_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
+		size_t len = strlen(e->d_name);
+		if (len > 6 && strcmp(e->d_name + len - 6, ".state") == 0)
+			remove_in(dir, e->d_name);
+	}
+	if (d)
+		closedir(d);
+	remove_in(dir, "_metadata");
+	remove_in(dir, "._metadata.inprogress");
+	return rmdir(dir) == 0 ? 0 : errno;
+}
+
+/* How often discard_dir scans a directory found not empty again. */
+#define DISCARD_PASSES 16
+
 /* Removes a checkpoint's files: those its states name, the state files
  * tasks wrote whose acknowledgement never counted (a checkpoint aborted
  * meanwhile), _metadata, then the directory (left when something unknown
@@ -150,18 +170,15 @@ static void discard_dir(const char *dir, const cp_op_state *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (s[i].keyed_file)
 			remove_in(dir, s[i].keyed_file);
-	DIR *d = opendir(dir);
-	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
-		size_t len = strlen(e->d_name);
-		if (len > 6 && strcmp(e->d_name + len - 6, ".state") == 0)
-			remove_in(dir, e->d_name);
-	}
-	if (d)
-		closedir(d);
-	remove_in(dir, "_metadata");
-	remove_in(dir, "._metadata.inprogress");
-	if (rmdir(dir) != 0 && errno != ENOENT)
-		CM_WARN("checkpoint", "cannot remove %s: %s", dir, strerror(errno));
+	/* A task still writing its share of an aborted checkpoint can create
+	 * its file between the scan and rmdir: scan again then (each task
+	 * creates its file once, so a few passes do), or a failed chk-N
+	 * without _metadata would stay. */
+	int e = ENOTEMPTY;
+	for (int pass = 0; pass < DISCARD_PASSES && (e == ENOTEMPTY || e == EEXIST); pass++)
+		e = remove_files_and_dir(dir);
+	if (e && e != ENOENT)
+		CM_WARN("checkpoint", "cannot remove %s: %s", dir, strerror(e));
 }
 
 static int mkdirs(const char *path)

@@ -67,6 +67,25 @@ static void write_file(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
+/* This executable's rmdir (ld --wrap=rmdir, tests/CMakeLists.txt): when
+ * armed with a directory, a task's late state file appears in it just
+ * before it is removed, as when a task still writing its share creates its
+ * file while the coordinator discards the checkpoint. */
+int __real_rmdir(const char *path);
+int __wrap_rmdir(const char *path);
+static char g_late_dir[1100];
+static int g_late_files;
+
+int __wrap_rmdir(const char *path)
+{
+	if (g_late_files > 0 && strcmp(path, g_late_dir) == 0) {
+		char name[32];
+		snprintf(name, sizeof(name), "late-%d.state", g_late_files--);
+		write_file(path, name, "state");
+	}
+	return __real_rmdir(path);
+}
+
 /* One operator subtask's state as a task would acknowledge it. */
 static cp_op_state state(const char *uid, int subtask, int p, const char *file, const char *data)
 {
@@ -380,6 +399,36 @@ static void test_failures_count_until_the_tolerable_number(void **st)
 			 0);
 	assert_int_equal(cp_abort(cp, id, "declined", 50001, true, &fail), 1);
 	assert_false(fail);
+	cp_free(cp);
+}
+
+/* State files that tasks create while the coordinator discards an aborted
+ * checkpoint go with it: no chk-N without _metadata stays (seen with a
+ * full disk, where one subtask's decline aborted the checkpoint as the
+ * other created its file). A file flinc did not write still keeps the
+ * directory. */
+static void test_late_state_files_do_not_keep_an_aborted_checkpoint(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 10);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	bool fail;
+	assert_int_equal(cp_trigger(cp, 0, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
+	snprintf(g_late_dir, sizeof(g_late_dir), "%s", dir);
+	g_late_files = 2; /* one before each of two removals */
+	assert_int_equal(cp_abort(cp, id, "declined", 1, true, &fail), 1);
+	assert_int_equal(g_late_files, 0);
+	assert_false(exists("%s", dir));
+	g_late_files = 0;
+	assert_int_equal(cp_trigger(cp, 10000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 0);
+	write_file(dir, "notes.txt", "not flinc's");
+	assert_int_equal(cp_abort(cp, id, "declined", 10001, true, &fail), 1);
+	assert_true(exists("%s/notes.txt", dir));
 	cp_free(cp);
 }
 
@@ -818,6 +867,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_one_checkpoint_at_a_time_and_min_pause, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(test_failures_count_until_the_tolerable_number,
+					    make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_late_state_files_do_not_keep_an_aborted_checkpoint,
 					    make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(test_the_count_starts_over_once_it_failed_the_job,
 					    make_dir, remove_dir),
