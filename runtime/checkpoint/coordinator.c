@@ -138,6 +138,26 @@ static void remove_in(const char *dir, const char *file)
 		CM_WARN("checkpoint", "cannot remove %s: %s", p, strerror(errno));
 }
 
+/* Removes dir's *.state files, its _metadata and the temporary one, then
+ * dir. Returns 0 or rmdir's errno. */
+static int remove_files_and_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
+		size_t len = strlen(e->d_name);
+		if (len > 6 && strcmp(e->d_name + len - 6, ".state") == 0)
+			remove_in(dir, e->d_name);
+	}
+	if (d)
+		closedir(d);
+	remove_in(dir, "_metadata");
+	remove_in(dir, "._metadata.inprogress");
+	return rmdir(dir) == 0 ? 0 : errno;
+}
+
+/* How often discard_dir scans a directory found not empty again. */
+#define DISCARD_PASSES 16
+
 /*
  * The path of a state file named from checkpoint directory dir: its own
  * ("x.state", in dir) or an earlier checkpoint's ("../chk-N/x.state", in
@@ -237,21 +257,22 @@ static void discard_dir(cp_coordinator *cp, const char *dir, const cp_op_state *
 			if (file_path(dir, s[i].base_files[k], p, sizeof(p)) == 0)
 				release_file(cp, dir, &s[i], p);
 	}
-	if (!shared) {
-		/* Files of acknowledgements that never counted. */
-		DIR *d = opendir(dir);
-		for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
-			size_t len = strlen(e->d_name);
-			if (len > 6 && strcmp(e->d_name + len - 6, ".state") == 0)
-				remove_in(dir, e->d_name);
-		}
-		if (d)
-			closedir(d);
+	if (shared) {
+		/* The directory stays for the files a later checkpoint names. */
+		remove_in(dir, "_metadata");
+		remove_in(dir, "._metadata.inprogress");
+		return;
 	}
-	remove_in(dir, "_metadata");
-	remove_in(dir, "._metadata.inprogress");
-	if (rmdir(dir) != 0 && errno != ENOENT && !(shared && errno == ENOTEMPTY))
-		CM_WARN("checkpoint", "cannot remove %s: %s", dir, strerror(errno));
+	/* Files of acknowledgements that never counted. A task still writing
+	 * its share of an aborted checkpoint can create its file between the
+	 * scan and rmdir: scan again then (each task creates its file once,
+	 * so a few passes do), or a failed chk-N without _metadata would
+	 * stay. */
+	int e = ENOTEMPTY;
+	for (int pass = 0; pass < DISCARD_PASSES && (e == ENOTEMPTY || e == EEXIST); pass++)
+		e = remove_files_and_dir(dir);
+	if (e && e != ENOENT)
+		CM_WARN("checkpoint", "cannot remove %s: %s", dir, strerror(e));
 }
 
 static int mkdirs(const char *path)
@@ -429,6 +450,9 @@ void cp_skipped(cp_coordinator *cp, int64_t now)
 	pthread_mutex_unlock(&cp->mu);
 }
 
+static bool failed_locked(cp_coordinator *cp, struct pending *p, const char *why, int64_t now,
+			  bool counts);
+
 int cp_trigger(cp_coordinator *cp, int64_t now, enum cp_kind kind, const char *target, uint64_t *id,
 	       char *dir, size_t dir_cap, cm_err *err)
 {
@@ -488,6 +512,13 @@ int cp_trigger(cp_coordinator *cp, int64_t now, enum cp_kind kind, const char *t
 	int e = mkdirs(p->dir);
 	if (e) {
 		rc = cm_err_set(err, FL_EIO, "cannot create %s: %s", p->dir, strerror(e));
+		/* Shown as a failed checkpoint and logged, or a job whose
+		 * directory is unusable would skip every checkpoint silently;
+		 * not counted against the tolerable failures (Flink's
+		 * TRIGGER_CHECKPOINT_FAILURE). */
+		cp->next_id++;
+		cp->st.triggered++;
+		failed_locked(cp, p, err->msg, now, false);
 		goto out;
 	}
 	cp->next_id++;
@@ -540,8 +571,14 @@ static bool failed_locked(cp_coordinator *cp, struct pending *p, const char *why
 	/* Savepoints do not count against the tolerable failures (Flink). */
 	if (p->kind == CP_CHECKPOINT && counts)
 		cp->consecutive_failures++;
-	return p->kind == CP_CHECKPOINT && counts &&
-	       cp->consecutive_failures > cp->c.tolerable_failures;
+	bool exceeded = p->kind == CP_CHECKPOINT && counts &&
+			cp->consecutive_failures > cp->c.tolerable_failures;
+	/* Flink's CheckpointFailureManager clears the count as it fails the
+	 * job: a restarted attempt is given the tolerable number again, not
+	 * failed by its first failed checkpoint. */
+	if (exceeded)
+		cp->consecutive_failures = 0;
+	return exceeded;
 }
 
 int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now, bool counts,

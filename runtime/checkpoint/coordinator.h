@@ -78,7 +78,9 @@ int64_t cp_next_due(cp_coordinator *cp, int64_t now_ms);
  * 0, FL_EINVAL (no directory configured, a savepoint while one is pending
  * beyond max_concurrent), FL_ERANGE (too soon or too many pending for a
  * periodic one: nothing started, try at cp_next_due) or FL_EIO (the
- * directory cannot be created), with err saying why.
+ * directory cannot be created: the id is used up and the checkpoint shown
+ * failed in the statistics and the log, not counted against the tolerable
+ * failures), with err saying why.
  */
 int cp_trigger(cp_coordinator *cp, int64_t now_ms, enum cp_kind kind, const char *target,
 	       uint64_t *id, char *dir, size_t dir_cap, cm_err *err);
@@ -111,7 +113,8 @@ bool cp_acked(cp_coordinator *cp, uint64_t id, size_t task);
  * every pending one; removes their directories; counts each as failed, and,
  * when counts, against the tolerable number (not for the job's own failover
  * or end, as Flink does not). *fail_job: more consecutive failures than
- * tolerated. Returns how many were aborted. */
+ * tolerated (the count then starts over, as Flink's does when it fails the
+ * job). Returns how many were aborted. */
 int cp_abort(cp_coordinator *cp, uint64_t id, const char *reason, int64_t now_ms, bool counts,
 	     bool *fail_job);
 /* Aborts the pending checkpoints older than the timeout, as cp_abort; *id

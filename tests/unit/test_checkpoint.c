@@ -67,6 +67,25 @@ static void write_file(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
+/* This executable's rmdir (ld --wrap=rmdir, tests/CMakeLists.txt): when
+ * armed with a directory, a task's late state file appears in it just
+ * before it is removed, as when a task still writing its share creates its
+ * file while the coordinator discards the checkpoint. */
+int __real_rmdir(const char *path);
+int __wrap_rmdir(const char *path);
+static char g_late_dir[1100];
+static int g_late_files;
+
+int __wrap_rmdir(const char *path)
+{
+	if (g_late_files > 0 && strcmp(path, g_late_dir) == 0) {
+		char name[32];
+		snprintf(name, sizeof(name), "late-%d.state", g_late_files--);
+		write_file(path, name, "state");
+	}
+	return __real_rmdir(path);
+}
+
 /* One operator subtask's state as a task would acknowledge it. */
 static cp_op_state state(const char *uid, int subtask, int p, const char *file, const char *data)
 {
@@ -503,6 +522,58 @@ static void test_failures_count_until_the_tolerable_number(void **st)
 	cp_free(cp);
 }
 
+/* State files that tasks create while the coordinator discards an aborted
+ * checkpoint go with it: no chk-N without _metadata stays (seen with a
+ * full disk, where one subtask's decline aborted the checkpoint as the
+ * other created its file). A file flinc did not write still keeps the
+ * directory. */
+static void test_late_state_files_do_not_keep_an_aborted_checkpoint(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 10);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	bool fail;
+	assert_int_equal(cp_trigger(cp, 0, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
+	snprintf(g_late_dir, sizeof(g_late_dir), "%s", dir);
+	g_late_files = 2; /* one before each of two removals */
+	assert_int_equal(cp_abort(cp, id, "declined", 1, true, &fail), 1);
+	assert_int_equal(g_late_files, 0);
+	assert_false(exists("%s", dir));
+	g_late_files = 0;
+	assert_int_equal(cp_trigger(cp, 10000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 0);
+	write_file(dir, "notes.txt", "not flinc's");
+	assert_int_equal(cp_abort(cp, id, "declined", 10001, true, &fail), 1);
+	assert_true(exists("%s/notes.txt", dir));
+	cp_free(cp);
+}
+
+/* Flink's CheckpointFailureManager clears its count when it fails the job:
+ * the restarted attempt (same coordinator) fails again only after as many
+ * failures in a row, not at its first. */
+static void test_the_count_starts_over_once_it_failed_the_job(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 2);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100];
+	uint64_t id;
+	cm_err err = {0};
+	bool fail;
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(
+		    cp_trigger(cp, i * 10000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err), 0);
+		assert_int_equal(cp_abort(cp, id, "declined", i * 10000 + 1, true, &fail), 1);
+		assert_int_equal(fail, i == 2 || i == 5);
+	}
+	cp_free(cp);
+}
+
 static void test_a_checkpoint_expires_after_its_timeout(void **st)
 {
 	(void)st;
@@ -601,6 +672,54 @@ static void test_without_a_directory_nothing_is_triggered(void **st)
 	assert_int_equal(cp_trigger(cp, 0, CP_SAVEPOINT, NULL, &id, dir, sizeof(dir), &err),
 			 FL_EINVAL);
 	assert_non_null(strstr(err.msg, "savepoint"));
+	cp_free(cp);
+}
+
+/* A checkpoint whose directory cannot be created (here its path runs
+ * through a regular file) is shown failed, naming the path, as Flink shows
+ * a TRIGGER_CHECKPOINT_FAILURE; it does not count against the tolerable
+ * failures, and once the path is usable checkpoints go on. */
+static void test_a_directory_that_cannot_be_created_is_a_failed_checkpoint(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 1);
+	write_file(g_dir, "blocked", "a file");
+	snprintf(c.dir, sizeof(c.dir), "%s/blocked/ckps", g_dir);
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	char dir[1100], want[1200];
+	uint64_t id = 0;
+	cm_err err = {0};
+	for (int i = 0; i < 2; i++) {
+		cm_err_clear(&err);
+		assert_int_equal(
+		    cp_trigger(cp, i * 10000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+		    FL_EIO);
+		snprintf(want, sizeof(want),
+			 "cannot create %s/blocked/ckps/%s/chk-%d: Not a directory", g_dir, JOB,
+			 i + 1);
+		assert_string_equal(err.msg, want);
+	}
+	cp_stats stats;
+	cp_get_stats(cp, &stats);
+	assert_int_equal(stats.failed, 2);
+	assert_int_equal(stats.in_progress, 0);
+	assert_int_equal(stats.history[0].id, 2);
+	assert_int_equal(stats.history[0].status, CP_FAILED);
+	assert_true(stats.have_failed);
+	assert_string_equal(stats.latest_failed.failure, want);
+	/* Usable again: the next one starts, and one declined failure is within
+	 * the tolerable one (the two above did not count). */
+	char p[600];
+	snprintf(p, sizeof(p), "%s/blocked", g_dir);
+	assert_int_equal(unlink(p), 0);
+	cm_err_clear(&err);
+	assert_int_equal(cp_trigger(cp, 20000, CP_CHECKPOINT, NULL, &id, dir, sizeof(dir), &err),
+			 0);
+	assert_int_equal(id, 3);
+	bool fail;
+	assert_int_equal(cp_abort(cp, id, "declined", 20001, true, &fail), 1);
+	assert_false(fail);
 	cp_free(cp);
 }
 
@@ -871,6 +990,10 @@ int main(void)
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(test_failures_count_until_the_tolerable_number,
 					    make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_late_state_files_do_not_keep_an_aborted_checkpoint,
+					    make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_the_count_starts_over_once_it_failed_the_job,
+					    make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(test_a_checkpoint_expires_after_its_timeout, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(test_savepoints_go_to_their_own_directory_and_stay,
@@ -879,6 +1002,9 @@ int main(void)
 					    make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(test_without_a_directory_nothing_is_triggered, make_dir,
 					    remove_dir),
+	    cmocka_unit_test_setup_teardown(
+		test_a_directory_that_cannot_be_created_is_a_failed_checkpoint, make_dir,
+		remove_dir),
 	    cmocka_unit_test(test_config_reads_flink_keys_and_refuses_remote_schemes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
