@@ -135,6 +135,9 @@ typedef struct td_task {
 	/* execution.checkpointing.incremental: checkpoints write keyed state
 	 * as deltas on the previous one (savepoints stay whole). */
 	bool incremental;
+	/* execution.checkpointing.mode AT_LEAST_ONCE: barriers are not
+	 * aligned (taskmanager/align.h). */
+	bool at_least_once;
 	td_op *ops; /* ops[0] is the head, topological order */
 	size_t nops;
 	td_input *inputs;

@@ -79,6 +79,7 @@ struct jm_jobmaster {
 	bool ckp_stop; /* the checkpoint in flight is a stop-with-savepoint */
 	char state_backend[16]; /* state.backend.type for the tasks: hashmap or lmdb */
 	bool incremental;	/* execution.checkpointing.incremental */
+	bool at_least_once;	/* execution.checkpointing.mode AT_LEAST_ONCE */
 	uint64_t heartbeat_timer, progress_timer;
 	uint64_t *in, *out;
 	jm_node_progress *np;
@@ -1235,8 +1236,10 @@ static void deploy(jm_jobmaster *jm)
 			int rc = td_build(jg, &pl, (int)v, i, &td);
 			if (rc == 0 && !(td->state_backend = strdup(jm->state_backend)))
 				rc = FL_ENOMEM;
-			if (rc == 0)
+			if (rc == 0) {
 				td->incremental = jm->incremental;
+				td->at_least_once = jm->at_least_once;
+			}
 			if (rc == 0 && restoring)
 				rc = cp_restore_fill(&from, from_dir, td);
 			if (rc == 0)
@@ -1471,8 +1474,12 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 		cfg_get_string(p->config, CFG_STATE_BACKEND, &backend);
 	snprintf(jm->state_backend, sizeof(jm->state_backend), "%s",
 		 backend && strcasecmp(backend, "lmdb") == 0 ? "lmdb" : "hashmap");
-	if (p->config)
+	if (p->config) {
+		const char *mode = "EXACTLY_ONCE";
 		cfg_get_bool(p->config, CFG_CKP_INCREMENTAL, &jm->incremental);
+		cfg_get_string(p->config, CFG_CKP_MODE, &mode);
+		jm->at_least_once = mode && strcasecmp(mode, "AT_LEAST_ONCE") == 0;
+	}
 	const jg_graph *jg = p->jg;
 	size_t nnodes = jg->sg->nnodes;
 	int rc = FL_ENOMEM;

@@ -22,6 +22,7 @@ enum net_event {
 	NET_EV_END_OF_PARTITION = 1, /* producer subtask finished: no more data */
 	NET_EV_BARRIER = 2,          /* checkpoint barrier, arg = checkpoint id */
 	NET_EV_WATERMARK = 3,        /* arg = event-time watermark in ms */
+	NET_EV_CANCEL_BARRIER = 4,   /* checkpoint arg given up (Flink's CancelCheckpointMarker) */
 };
 
 struct net_pool;

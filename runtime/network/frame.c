@@ -80,7 +80,7 @@ int net_frame_decode(const uint8_t in[NET_FRAME_HDR], struct net_frame *f, char 
 		return FL_EPROTO;
 	}
 	if (f->type == NET_FR_EVENT &&
-	    (f->event < NET_EV_END_OF_PARTITION || f->event > NET_EV_WATERMARK)) {
+	    (f->event < NET_EV_END_OF_PARTITION || f->event > NET_EV_CANCEL_BARRIER)) {
 		snprintf(why, whylen, "unknown event %u on channel %llu", f->event,
 			 (unsigned long long)f->channel);
 		return FL_EPROTO;

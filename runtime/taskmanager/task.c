@@ -369,52 +369,36 @@ static int on_source_checkpoint(void *arg)
 	return rc ? rc : deliver_notifications(t);
 }
 
-/* Ends an alignment: every channel flows again. */
-static void align_reset(tm_task *t)
+/* Sends the cancel marker of checkpoint id down every output (Flink's
+ * CancelCheckpointMarker): the tasks there stop aligning it at once. */
+static int broadcast_cancel(tm_task *t, uint64_t id)
 {
-	if (!t->align_id)
-		return;
-	net_gate_unblock_all(t->gate);
-	memset(t->aligned, 0, (size_t)t->nin * sizeof(bool));
-	t->naligned = 0;
-	t->align_id = 0;
+	tm_chain *c = &t->chain;
+	for (size_t i = 0; i < c->nops; i++)
+		for (size_t k = 0; k < c->ops[i].nouts; k++) {
+			net_writer *w = c->ops[i].outs[k].writer;
+			int rc = w ? net_writer_broadcast_event(w, NET_EV_CANCEL_BARRIER, (int64_t)id)
+				   : 0;
+			if (rc)
+				return tm_chain_fail(c, rc,
+						     "%s: cannot send the cancel marker of checkpoint "
+						     "%llu: %s",
+						     t->name, (unsigned long long)id, fl_strerror(rc));
+		}
+	return 0;
 }
 
-/* Whether the alignment in progress is complete: every channel sent the
- * barrier or ended (an ended channel counts as aligned, as in Flink). */
-static int align_maybe_done(tm_task *t)
+/* Does what the barrier handler decided; why: what made it give up. */
+static int align_act(tm_task *t, enum tm_align_action act, uint64_t id, const char *why)
 {
-	if (!t->align_id || t->naligned + t->ended_channels < t->nin)
-		return 0;
-	uint64_t id = t->align_id;
-	int rc = take_checkpoint(t, id);
-	align_reset(t);
-	return rc;
-}
-
-/* A barrier of checkpoint id arrived on channel ch (exactly once: aligned
- * exactly-once checkpoints block the channel until the others' barriers
- * arrived). */
-static int on_barrier(tm_task *t, int ch, uint64_t id)
-{
-	if (id <= t->last_ckp_id ||
-	    id <= atomic_load_explicit(&t->abort_id, memory_order_relaxed))
-		return 0; /* a late barrier of a checkpoint taken, given up or aborted */
-	if (t->align_id && id < t->align_id)
-		return 0;
-	if (t->align_id && id > t->align_id) {
-		/* A newer checkpoint started: the one aligning was aborted. */
-		CM_DEBUG("task", "checkpoint %llu superseded by %llu while aligning",
-			 (unsigned long long)t->align_id, (unsigned long long)id);
-		align_reset(t);
+	if (act == TM_ALIGN_CHECKPOINT)
+		return take_checkpoint(t, id);
+	if (act == TM_ALIGN_CANCEL) {
+		CM_INFO("task", "checkpoint %llu was given up (%s): its cancel marker goes downstream",
+			(unsigned long long)id, why);
+		return broadcast_cancel(t, id);
 	}
-	t->align_id = id;
-	if (!t->aligned[ch]) {
-		t->aligned[ch] = true;
-		t->naligned++;
-		net_gate_block(t->gate, ch);
-	}
-	return align_maybe_done(t);
+	return 0;
 }
 
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err)
@@ -452,7 +436,7 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc == 0)
 		rc = register_inputs(t, err);
-	if (rc == 0 && t->nin && !(t->aligned = calloc((size_t)t->nin, sizeof(bool))))
+	if (rc == 0 && t->gate && tm_align_init(&t->align, t->gate, t->nin, td->at_least_once) != 0)
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc) {
 		tm_task_free(t);
@@ -621,17 +605,16 @@ static int process_buffer(tm_task *t, const net_buffer *b)
 }
 
 /* An alignment whose checkpoint the JobMaster aborted ends: its channels
- * flow again, and its late barriers are ignored. */
-static void align_maybe_aborted(tm_task *t)
+ * flow again, its late barriers are ignored, and its cancel marker goes
+ * downstream. */
+static int align_maybe_aborted(tm_task *t)
 {
 	uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_relaxed);
-	if (!t->align_id || aborted < t->align_id)
-		return;
-	CM_INFO("task", "checkpoint %llu was aborted while aligning: its channels flow again",
-		(unsigned long long)t->align_id);
-	if (t->align_id > t->last_ckp_id)
-		t->last_ckp_id = t->align_id;
-	align_reset(t);
+	if (!t->align.id || aborted < t->align.id)
+		return 0;
+	uint64_t id;
+	enum tm_align_action act = tm_align_cancel(&t->align, t->align.id, &id);
+	return align_act(t, act, id, "the JobMaster aborted it while aligning");
 }
 
 static int run_input_loop(tm_task *t)
@@ -643,15 +626,15 @@ static int run_input_loop(tm_task *t)
 		int64_t deadline = c->buffer_timeout_ms > 0 ? c->next_flush_ms : -1;
 		/* While aligning, wake at least every TM_ABORT_CHECK_MS to see
 		 * whether the checkpoint was aborted. */
-		if (t->align_id || t->wants_notify) {
+		if (t->align.id || t->wants_notify) {
 			int64_t soon = cm_now_ms() + TM_ABORT_CHECK_MS;
 			if (deadline < 0 || deadline > soon)
 				deadline = soon;
 		}
 		int rc = net_gate_pop(t->gate, deadline, &b, &ch);
-		if (t->align_id)
-			align_maybe_aborted(t);
-		int nrc = deliver_notifications(t);
+		int nrc = t->align.id ? align_maybe_aborted(t) : 0;
+		if (nrc == 0)
+			nrc = deliver_notifications(t);
 		if (nrc) {
 			if (rc == 0)
 				net_buffer_free(b);
@@ -672,9 +655,19 @@ static int run_input_loop(tm_task *t)
 			rc = process_buffer(t, b);
 		} else if (b->event == NET_EV_END_OF_PARTITION) {
 			t->ended_channels++;
-			rc = align_maybe_done(t);
+			uint64_t id = 0;
+			enum tm_align_action act = tm_align_end(&t->align, ch, &id);
+			rc = align_act(t, act, id, "");
 		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
-			rc = on_barrier(t, ch, (uint64_t)b->arg);
+			uint64_t id = 0;
+			uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_relaxed);
+			enum tm_align_action act =
+			    tm_align_barrier(&t->align, ch, (uint64_t)b->arg, aborted, &id);
+			rc = align_act(t, act, id, "its barrier came after the JobMaster aborted it");
+		} else if (b->event == NET_EV_CANCEL_BARRIER && b->arg > 0) {
+			uint64_t id = 0;
+			enum tm_align_action act = tm_align_cancel(&t->align, (uint64_t)b->arg, &id);
+			rc = align_act(t, act, id, "a cancel marker came from upstream");
 		}
 		net_buffer_free(b);
 		if (rc)
@@ -874,7 +867,7 @@ void tm_task_free(tm_task *t)
 	net_quota_close(t->out_quota);
 	net_quota_close(t->in_quota);
 	td_free(t->td);
-	free(t->aligned);
+	tm_align_fini(&t->align);
 	pthread_mutex_destroy(&t->ckp_mu);
 	pthread_mutex_destroy(&t->mu);
 	free(t);

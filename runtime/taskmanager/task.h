@@ -31,6 +31,7 @@
 #include "network/endpoint.h"
 #include "network/gate.h"
 #include "network/pool.h"
+#include "taskmanager/align.h"
 #include "taskmanager/channels.h"
 #include "taskmanager/operator.h"
 
@@ -137,11 +138,10 @@ struct tm_task {
 	} prepared[TM_PREPARED_MAX];
 	uint64_t trigger_id;
 	bool trigger_stop; /* stop-with-savepoint (ckp_mu) */
-	/* Barrier alignment (task thread): the checkpoint being aligned, the
-	 * channels whose barrier arrived (blocked until the others'). */
-	uint64_t align_id, last_ckp_id;
-	bool *aligned;
-	int naligned;
+	/* The newest checkpoint taken (task thread), and the barriers of a
+	 * task with inputs (align.h). */
+	uint64_t last_ckp_id;
+	tm_align align;
 	/* The newest checkpoint the JobMaster aborted (tm_task_abort_checkpoint):
 	 * an alignment of it or an older one ends, so that a barrier that will
 	 * never come does not block channels for good (Flink's

@@ -249,6 +249,39 @@ else
 	fail "after the cancel: $kept of the committed files kept" "$(ls -A "$TEXT_OUT" | head)"
 fi
 
+# ------------------------- cancel markers (Flink's CancelCheckpointMarker)
+# Checkpoints that expire after 10 ms are given up while barriers are still
+# on their way (a generator flat out): a task whose barrier comes after the
+# abort, or that was aligning when it came, gives the checkpoint up and
+# sends its cancel marker downstream (unit.align has each case of the
+# handler). The job's sums are exact all the same.
+run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "400000", "--count", "200000", "--keyed", "--print"], "flinkConfiguration": {"execution.checkpointing.interval": "50 ms", "execution.checkpointing.timeout": "10 ms", "execution.checkpointing.tolerable-failed-checkpoints": "100000"}}'
+if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 60 && [ "$STATE" = FINISHED ]; then
+	pass "a job whose checkpoints all expire after 10 ms ends FINISHED"
+else
+	fail "the job with expiring checkpoints ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
+fi
+MARKERS=$(grep -h "job=$JOB" "$WORK"/tm-*.log | grep -c "was given up (.*): its cancel marker goes downstream" || true)
+[ "$MARKERS" -ge 1 ] && pass "tasks gave expired checkpoints up and sent their cancel markers downstream ($MARKERS times)" ||
+	fail "no task gave an expired checkpoint up" "$(grep -h "job=$JOB" "$WORK"/tm-*.log | grep -m3 -i 'checkpoint')"
+# Every key's largest printed sum is its final one (sums only grow).
+SUMS=$(cat "$WORK"/tm-a.log "$WORK"/tm-b.log | sed -nE 's/^([0-9]+> )?(-?[0-9]+)\t([0-9]+)$/\3 \2/p' |
+	awk '{ if (!($1 in m) || $2 > m[$1]) m[$1] = $2 } END { for (k in m) s += m[k]; printf "%.0f\n", s }')
+check "the sums are exact: every offset once (sum $SUMS)" test "$SUMS" = "$((200000 * 199999 / 2))"
+
+# ------------------------- AT_LEAST_ONCE: barriers are tracked, not aligned
+run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "20000", "--count", "20000", "--keyed"], "flinkConfiguration": {"execution.checkpointing.interval": "100 ms", "execution.checkpointing.mode": "AT_LEAST_ONCE"}}'
+api GET "/jobs/$JOB/checkpoints/config"
+check "checkpoints/config: mode at_least_once" test "$(json .mode)" = at_least_once
+for _ in $(seq 100); do
+	api GET "/jobs/$JOB/checkpoints"
+	[ "$(json '.counts.completed')" -ge 2 ] 2>/dev/null && break
+	sleep 0.1
+done
+check "AT_LEAST_ONCE checkpoints complete ($(json '.counts.completed'))" test "$(json '.counts.completed')" -ge 2
+wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 60
+check "the AT_LEAST_ONCE job ends FINISHED" test "$STATE" = FINISHED
+
 # ------------------------- bounded sources end the job FINISHED, not FAILED
 # Checkpoints in flight when a source ends are aborted without counting
 # against the tolerable failures (0 here), as Flink's are.
