@@ -388,6 +388,24 @@ static int broadcast_cancel(tm_task *t, uint64_t id)
 	return 0;
 }
 
+/* Passes the task's watermark on when it rose (watermarks.h). Operators
+ * have no event-time hooks yet: timers come with issue #9. */
+static int pass_watermark(tm_task *t, bool rose, int64_t w)
+{
+	if (!rose)
+		return 0;
+	tm_chain *c = &t->chain;
+	for (size_t i = 0; i < c->nops; i++)
+		for (size_t k = 0; k < c->ops[i].nouts; k++) {
+			net_writer *wr = c->ops[i].outs[k].writer;
+			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
+			if (rc)
+				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
+						     t->name, fl_strerror(rc));
+		}
+	return 0;
+}
+
 /* Does what the barrier handler decided; why: what made it give up. */
 static int align_act(tm_task *t, enum tm_align_action act, uint64_t id, const char *why)
 {
@@ -436,7 +454,9 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc == 0)
 		rc = register_inputs(t, err);
-	if (rc == 0 && t->gate && tm_align_init(&t->align, t->gate, t->nin, td->at_least_once) != 0)
+	if (rc == 0 && t->gate &&
+	    (tm_align_init(&t->align, t->gate, t->nin, td->at_least_once) != 0 ||
+	     tm_wm_init(&t->wm, t->nin) != 0))
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc) {
 		tm_task_free(t);
@@ -658,12 +678,20 @@ static int run_input_loop(tm_task *t)
 			uint64_t id = 0;
 			enum tm_align_action act = tm_align_end(&t->align, ch, &id);
 			rc = align_act(t, act, id, "");
+			int64_t w = 0;
+			bool rose = tm_wm_end(&t->wm, ch, &w);
+			if (rc == 0)
+				rc = pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
 			uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_relaxed);
 			enum tm_align_action act =
 			    tm_align_barrier(&t->align, ch, (uint64_t)b->arg, aborted, &id);
 			rc = align_act(t, act, id, "its barrier came after the JobMaster aborted it");
+		} else if (b->event == NET_EV_WATERMARK) {
+			int64_t w = 0;
+			bool rose = tm_wm_input(&t->wm, ch, b->arg, &w);
+			rc = pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_CANCEL_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
 			enum tm_align_action act = tm_align_cancel(&t->align, (uint64_t)b->arg, &id);
@@ -868,6 +896,7 @@ void tm_task_free(tm_task *t)
 	net_quota_close(t->in_quota);
 	td_free(t->td);
 	tm_align_fini(&t->align);
+	tm_wm_fini(&t->wm);
 	pthread_mutex_destroy(&t->ckp_mu);
 	pthread_mutex_destroy(&t->mu);
 	free(t);

@@ -34,6 +34,7 @@
 #include "taskmanager/align.h"
 #include "taskmanager/channels.h"
 #include "taskmanager/operator.h"
+#include "taskmanager/watermarks.h"
 
 /* Flink's ExecutionState, in Flink's order. */
 enum tm_task_state {
@@ -142,6 +143,8 @@ struct tm_task {
 	 * task with inputs (align.h). */
 	uint64_t last_ckp_id;
 	tm_align align;
+	/* The task's event-time watermark over its inputs (watermarks.h). */
+	tm_wm_valve wm;
 	/* The newest checkpoint the JobMaster aborted (tm_task_abort_checkpoint):
 	 * an alignment of it or an older one ends, so that a barrier that will
 	 * never come does not block channels for good (Flink's
