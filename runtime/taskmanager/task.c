@@ -291,19 +291,19 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 	finish_and_ack(t, id, p);
 }
 
-/* Sends the barrier of checkpoint id down every output (after the records
- * before it: events share the channels' FIFO). */
-static int broadcast_barrier(tm_task *t, uint64_t id)
+/* Sends event ev (arg) down every output of the chain, after the records
+ * before it (events share the channels' FIFO); what names it in the
+ * failure. */
+static int broadcast(tm_task *t, enum net_event ev, int64_t arg, const char *what)
 {
 	tm_chain *c = &t->chain;
 	for (size_t i = 0; i < c->nops; i++)
 		for (size_t k = 0; k < c->ops[i].nouts; k++) {
 			net_writer *w = c->ops[i].outs[k].writer;
-			int rc = w ? net_writer_broadcast_event(w, NET_EV_BARRIER, (int64_t)id) : 0;
+			int rc = w ? net_writer_broadcast_event(w, ev, arg) : 0;
 			if (rc)
-				return tm_chain_fail(c, rc, "%s: cannot send the barrier of checkpoint "
-							    "%llu: %s",
-						     t->name, (unsigned long long)id, fl_strerror(rc));
+				return tm_chain_fail(c, rc, "%s: cannot send %s: %s", t->name, what,
+						     fl_strerror(rc));
 		}
 	return 0;
 }
@@ -316,7 +316,9 @@ static int take_checkpoint(tm_task *t, uint64_t id)
 	if (id <= t->last_ckp_id)
 		return 0; /* taken already, or older than one taken */
 	t->last_ckp_id = id;
-	int rc = broadcast_barrier(t, id);
+	char what[64];
+	snprintf(what, sizeof(what), "the barrier of checkpoint %llu", (unsigned long long)id);
+	int rc = broadcast(t, NET_EV_BARRIER, (int64_t)id, what);
 	if (rc == 0)
 		snapshot_and_ack(t, id);
 	return rc;
@@ -369,41 +371,11 @@ static int on_source_checkpoint(void *arg)
 	return rc ? rc : deliver_notifications(t);
 }
 
-/* Sends the cancel marker of checkpoint id down every output (Flink's
- * CancelCheckpointMarker): the tasks there stop aligning it at once. */
-static int broadcast_cancel(tm_task *t, uint64_t id)
-{
-	tm_chain *c = &t->chain;
-	for (size_t i = 0; i < c->nops; i++)
-		for (size_t k = 0; k < c->ops[i].nouts; k++) {
-			net_writer *w = c->ops[i].outs[k].writer;
-			int rc = w ? net_writer_broadcast_event(w, NET_EV_CANCEL_BARRIER, (int64_t)id)
-				   : 0;
-			if (rc)
-				return tm_chain_fail(c, rc,
-						     "%s: cannot send the cancel marker of checkpoint "
-						     "%llu: %s",
-						     t->name, (unsigned long long)id, fl_strerror(rc));
-		}
-	return 0;
-}
-
 /* Passes the task's watermark on when it rose (watermarks.h). Operators
  * have no event-time hooks yet: timers come with issue #9. */
 static int pass_watermark(tm_task *t, bool rose, int64_t w)
 {
-	if (!rose)
-		return 0;
-	tm_chain *c = &t->chain;
-	for (size_t i = 0; i < c->nops; i++)
-		for (size_t k = 0; k < c->ops[i].nouts; k++) {
-			net_writer *wr = c->ops[i].outs[k].writer;
-			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
-			if (rc)
-				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
-						     t->name, fl_strerror(rc));
-		}
-	return 0;
+	return rose ? broadcast(t, NET_EV_WATERMARK, w, "a watermark") : 0;
 }
 
 /* Does what the barrier handler decided; why: what made it give up. */
@@ -414,7 +386,10 @@ static int align_act(tm_task *t, enum tm_align_action act, uint64_t id, const ch
 	if (act == TM_ALIGN_CANCEL) {
 		CM_INFO("task", "checkpoint %llu was given up (%s): its cancel marker goes downstream",
 			(unsigned long long)id, why);
-		return broadcast_cancel(t, id);
+		char what[64];
+		snprintf(what, sizeof(what), "the cancel marker of checkpoint %llu",
+			 (unsigned long long)id);
+		return broadcast(t, NET_EV_CANCEL_BARRIER, (int64_t)id, what);
 	}
 	return 0;
 }
