@@ -13,8 +13,11 @@
 # cycles through every key, so how much changed between two checkpoints is
 # the records of one interval (capped by the key count).
 #
-#   bench/checkpoint_dip.sh [1m|4m|8m [SECONDS [INTERVAL [BACKEND [INCREMENTAL]]]]]
-#   (defaults 4m, 40 s, 10 s, hashmap, false)
+# RATE paces the generator (records/s; 0: flat out): below the machine's
+# capacity it leaves the snapshot writer a core's share to run on.
+#
+#   bench/checkpoint_dip.sh [1m|4m|8m [SECONDS [INTERVAL [BACKEND [INCREMENTAL [RATE]]]]]]
+#   (defaults 4m, 40 s, 10 s, hashmap, false, 0)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SIZE=${1:-4m}
@@ -22,6 +25,7 @@ SECS=${2:-40}
 INTERVAL=${3:-10s}
 BACKEND=${4:-hashmap}
 INCREMENTAL=${5:-false}
+RATE=${6:-0}
 B=${FLINC_BIN:-build/release}
 for f in "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/big_state.so"; do
 	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
@@ -55,7 +59,7 @@ for _ in $(seq 200); do [ "$(api /overview | jq -r .taskmanagers 2>/dev/null)" =
 
 JOB=$("$B/flinc" run -m "127.0.0.1:$REST" -d -p 1 -D "execution.checkpointing.interval=$INTERVAL" \
 	-D "state.backend.type=$BACKEND" -D "execution.checkpointing.incremental=$INCREMENTAL" \
-	"$B/bench/jobs/big_state.so" "$SIZE" 2>&1 |
+	"$B/bench/jobs/big_state.so" "$SIZE" -1 "$RATE" 2>&1 |
 	sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\).*/\1/p')
 [ -n "$JOB" ] || { echo "the job was not submitted" >&2; tail -5 "$W/jm.log" >&2; exit 1; }
 src() { api "/jobs/$JOB" | jq -r '[.vertices[] | select(.name | startswith("Source")) | .metrics."write-records"] | add // 0'; }

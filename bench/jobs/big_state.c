@@ -6,7 +6,8 @@
  * in TaskManagers, where main() never ran, so each size is its own
  * generator.
  *
- *   flinc run -m HOST:PORT big_state.so [1m|4m|8m] [RECORDS]   (default 4m, no end)
+ *   flinc run -m HOST:PORT big_state.so [1m|4m|8m] [RECORDS [RATE]]
+ *   (default 4m, no end, flat out; RATE: records/s, the generator's pacing)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,10 +55,11 @@ int main(int argc, char **argv)
 	fl_env *env = fl_env_new(argc, argv);
 	const char *size = argc > 1 ? argv[1] : "4m";
 	int64_t n = argc > 2 ? atoll(argv[2]) : -1;
+	double rate = argc > 3 ? atof(argv[3]) : 0;
 	fl_generator_fn fn = strcmp(size, "1m") == 0   ? big_state_1m
 			     : strcmp(size, "8m") == 0 ? big_state_8m
 						       : big_state_4m;
-	fl_stream *s = fl_uid(fl_generator(env, n > 0 ? n : -1, 0, fn), "gen");
+	fl_stream *s = fl_uid(fl_generator(env, n > 0 ? n : -1, rate > 0 ? rate : 0, fn), "gen");
 	fl_discard(fl_uid(fl_reduce(fl_key_by(s, 0), big_state_latest), "latest"));
 	int rc = fl_execute(env, "BigState");
 	fl_env_free(env);
