@@ -48,6 +48,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/dirlock.h"
 #include "common/varint.h"
 #include "state/heapmap.h"
 #include "types/keygroup.h"
@@ -83,6 +84,7 @@ typedef struct lmdb_backend {
 	MDB_txn *rtxn; /* the task thread's read transaction, or NULL */
 	int rtxn_live; /* rtxn begun or renewed (else reset) */
 	char *dir;     /* our own directory, removed on free */
+	int lock_fd;   /* its claim (common/dirlock.h), -1 none */
 	size_t map_size;
 	size_t cache_budget;
 	st_heapmap *cache;
@@ -708,7 +710,7 @@ static void lb_stats(st_backend *b, st_stats *out)
 static void remove_dir(const char *dir)
 {
 	char path[4096];
-	static const char *const files[] = {"data.mdb", "lock.mdb"};
+	static const char *const files[] = {"data.mdb", "lock.mdb", ".lock"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
 			(void)unlink(path);
@@ -726,6 +728,8 @@ static void lb_free(st_backend *b)
 		remove_dir(l->dir);
 		free(l->dir);
 	}
+	if (l->lock_fd >= 0)
+		close(l->lock_fd); /* after the files went: nobody reaps them meanwhile */
 	st_heapmap_free(l->cache);
 	free(l->refs);
 	pthread_mutex_destroy(&l->cut_mu);
@@ -792,6 +796,7 @@ int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 	if (!l)
 		return cm_err_set(err, FL_ENOMEM, "out of memory creating the LMDB state backend");
 	l->base.ops = &lmdb_ops;
+	l->lock_fd = -1;
 	l->base.max_parallelism = cfg->max_parallelism;
 	l->base.key_max = ST_KEY_MAX;
 	l->base.epoch = 1;
@@ -813,7 +818,8 @@ int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 		free(l);
 		return cm_err_set(err, FL_ENOMEM, "out of memory creating the LMDB write cache");
 	}
-	if ((rc = make_dir(root, cfg->name, &l->dir, err)) != 0)
+	if ((rc = make_dir(root, cfg->name, &l->dir, err)) != 0 ||
+	    (rc = cm_dir_claim(l->dir, &l->lock_fd, err)) != 0)
 		goto fail;
 	unsigned flags = MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS | MDB_NORDAHEAD |
 			 (cfg->lmdb_writemap ? MDB_WRITEMAP : 0);

@@ -28,12 +28,14 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/crash.h"
+#include "common/dirlock.h"
 #include "common/log.h"
 #include "common/procstat.h"
 #include "common/sync.h"
 #include "network/pool.h"
 #include "rest/rest.h"
 #include "rpc/nng.h"
+#include "state/backend.h"
 #include "taskmanager/taskmanager.h"
 
 /* Most bytes a user library fetched from the JobManager may have. */
@@ -50,6 +52,7 @@ struct tmp {
 	rest_server *metrics;
 	char rpc_address[300];
 	char blob_dir[4096];
+	int blob_lock; /* the claim of blob_dir (common/dirlock.h), -1 none */
 	pthread_mutex_t blob_mu; /* one fetch at a time */
 };
 
@@ -232,6 +235,35 @@ static int resolve_library(void *arg, const char *locator, char **path, cm_err *
 	if (!(*path = strdup(file)))
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	return 0;
+}
+
+/*
+ * What TaskManagers killed on this machine left behind (common/dirlock.h):
+ * their job-library directories under tmp and their LMDB state directories
+ * under each of taskmanager.state.local.root-dirs (or tmp).
+ */
+static void reap_leftovers(const cfg *config, const char *tmp)
+{
+	cm_dir_reap(tmp, "flinc-tm-blobs-");
+	const char *dirs = "";
+	if (config)
+		cfg_get_string(config, CFG_STATE_LOCAL_DIRS, &dirs);
+	if (!dirs || !*dirs) {
+		cm_dir_reap(tmp, "flinc-state-");
+		return;
+	}
+	char root[4096], first[4096] = "";
+	for (unsigned i = 0; i < 64; i++) {
+		/* st_pick_local_dir deals the entries out modulo their count:
+		 * stop when it comes back to the first. */
+		if (st_pick_local_dir(dirs, i, root, sizeof(root)) != 0 || !root[0])
+			break;
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", root);
+		else if (strcmp(root, first) == 0)
+			break;
+		cm_dir_reap(root, "flinc-state-");
+	}
 }
 
 static void remove_blob_dir(const char *dir)
@@ -496,7 +528,7 @@ int tm_process_main(int argc, char **argv)
 		cl_daemon_args_fini(&a);
 		return 0;
 	}
-	struct tmp p = {.config = a.config};
+	struct tmp p = {.config = a.config, .blob_lock = -1};
 	pthread_mutex_init(&p.blob_mu, NULL);
 	int status = 1;
 	const char *jm_host = "localhost", *id = "default", *bind = "", *host = "", *rid = "";
@@ -533,12 +565,17 @@ int tm_process_main(int argc, char **argv)
 	}
 	const char *bind_host = *bind ? bind : "0.0.0.0";
 	const char *tmp = getenv("TMPDIR");
+	reap_leftovers(p.config, tmp && *tmp ? tmp : "/tmp");
 	snprintf(p.blob_dir, sizeof(p.blob_dir), "%s/flinc-tm-blobs-XXXXXX",
 		 tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(p.blob_dir)) {
 		CM_ERROR("taskmanager", "cannot create a directory for job libraries under %s: %s",
 			 tmp && *tmp ? tmp : "/tmp", strerror(errno));
 		p.blob_dir[0] = '\0';
+		goto out;
+	}
+	if (cm_dir_claim(p.blob_dir, &p.blob_lock, &err) != 0) {
+		CM_ERROR("taskmanager", "%s", err.msg);
 		goto out;
 	}
 	tm_options o = {.index = 0,
@@ -596,6 +633,8 @@ out:
 	if (p.rm)
 		p.rm->ops->free(p.rm);
 	remove_blob_dir(p.blob_dir);
+	if (p.blob_lock >= 0)
+		close(p.blob_lock);
 	cm_secret_clear(&p.secret);
 	pthread_mutex_destroy(&p.blob_mu);
 	cl_daemon_args_fini(&a);

@@ -25,9 +25,11 @@ start_jm jm -D execution.checkpointing.dir="file://$WORK/ckp" \
 	-D restart-strategy.type=fixed-delay -D restart-strategy.fixed-delay.attempts=1000 \
 	-D restart-strategy.fixed-delay.delay=100ms
 TAGS=(tm-0 tm-1)
-# LMDB's files: a killed TaskManager leaves its own behind, in the test's directory.
+# LMDB's files and the job libraries: a killed TaskManager leaves its own
+# behind, in the test's directories, and the next one to start removes them.
 TM_ARGS=(-D "taskmanager.state.local.root-dirs=$WORK/state")
-mkdir -p "$WORK/state"
+mkdir -p "$WORK/state" "$WORK/tmp"
+export TMPDIR=$WORK/tmp
 start_tm tm-0 "${TM_ARGS[@]}"
 start_tm tm-1 "${TM_ARGS[@]}"
 check "/overview reports 2 TaskManagers" wait_overview 2 20
@@ -75,6 +77,7 @@ for VARIANT in ${STATE_BACKENDS:-lmdb hashmap lmdb+incremental hashmap+increment
 		victim=${live[$((RANDOM % ${#live[@]}))]}
 		kill -9 "${TM_PID[$victim]}"
 		t0=$(date +%s%N)
+		wait "${TM_PID[$victim]}" 2>/dev/null || true # gone: its locks are free
 		kills=$((kills + 1))
 		tag=tm-$next
 		next=$((next + 1))
@@ -108,6 +111,16 @@ for VARIANT in ${STATE_BACKENDS:-lmdb hashmap lmdb+incremental hashmap+increment
 	fi
 done
 sort -t' ' -k7 -n "$WORK/recoveries" | awk '{ print "recovery: " $0 }'
+# Every killed TaskManager's directories were removed by one started after
+# it: what is left is the live TaskManagers' job libraries, and no state.
+live=0
+for t in "${TAGS[@]}"; do ours "${TM_PID[$t]}" && live=$((live + 1)); done
+left_state=$(find "$WORK/state" -maxdepth 1 -name 'flinc-state-*' | wc -l)
+left_blobs=$(find "$WORK/tmp" -maxdepth 1 -name 'flinc-tm-blobs-*' | wc -l)
+check "the killed TaskManagers' LMDB directories are gone ($left_state left)" test "$left_state" = 0
+check "job-library directories: one per live TaskManager ($left_blobs for $live)" test "$left_blobs" = "$live"
+grep -q "left by a process that is gone" "$WORK"/tm-*.log &&
+	pass "a TaskManager's log names what it removed" || fail "no TaskManager logged a removal"
 
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log
