@@ -381,6 +381,14 @@ static inline int tm_op_process(tm_op *op, const fl_row *row)
 int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl, uint32_t *h);
 int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h);
 
+/* Event time at sources (sources.c): the watermark a split's largest
+ * timestamp allows under n's strategy (Flink's bounded out-of-orderness:
+ * max - bound - 1; monotonous: bound 0), TM_TS_NONE for none; and a
+ * generator's, the minimum over its splits still to read (none while one
+ * of them has produced nothing; the end of time when none is left). */
+int64_t tm_split_watermark(const td_op *n, int64_t max_ts);
+int64_t tm_gen_watermark(const tm_op *head);
+
 /* Source loops (sources.c): run the chain's head source to its end.
  * Return 0 at the end of input, or the error (recorded in the chain). */
 int tm_run_generator(tm_chain *c);

@@ -187,7 +187,7 @@ static int source_timestamp(tm_chain *c, tm_op *head, const fl_row *row)
 
 /* The watermark a split's largest timestamp allows (Flink's
  * BoundedOutOfOrdernessWatermarks: max - bound - 1; monotonous: bound 0). */
-static int64_t split_watermark(const td_op *n, int64_t max_ts)
+int64_t tm_split_watermark(const td_op *n, int64_t max_ts)
 {
 	if (max_ts == TM_TS_NONE || max_ts < INT64_MIN + n->wm_bound_ms + 1)
 		return TM_TS_NONE;
@@ -213,13 +213,11 @@ static int maybe_watermark(tm_chain *c, tm_op *head, int64_t w)
 	return emit_watermark(c, w);
 }
 
-/* A generator's watermark: the minimum over its splits still being read
- * (tm_gen_split.max_ts); none while one has produced nothing. */
-static int64_t gen_watermark(const tm_op *head)
+int64_t tm_gen_watermark(const tm_op *head)
 {
 	int64_t m = TM_WM_END;
 	for (size_t i = 0; i < head->gen_nsplits; i++) {
-		int64_t w = split_watermark(head->node, head->gen_splits[i].max_ts);
+		int64_t w = tm_split_watermark(head->node, head->gen_splits[i].max_ts);
 		if (w < m)
 			m = w;
 	}
@@ -278,7 +276,7 @@ int tm_run_generator(tm_chain *c)
 				if (rate > 0 && (rc = gen_pace(c, rate, start, produced)) != 0)
 					return rc;
 				if (wms &&
-				    (rc = maybe_watermark(c, head, gen_watermark(head))) != 0)
+				    (rc = maybe_watermark(c, head, tm_gen_watermark(head))) != 0)
 					return rc;
 			}
 		}
@@ -917,7 +915,7 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 			}
 			if ((rc = tm_chain_maybe_flush(c, false)) != 0)
 				break;
-			if (wms && (rc = maybe_watermark(c, head, split_watermark(n, max_ts))) != 0)
+			if (wms && (rc = maybe_watermark(c, head, tm_split_watermark(n, max_ts))) != 0)
 				break;
 		}
 		if (!nl)

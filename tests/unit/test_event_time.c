@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "taskmanager/operator.h"
+#include "taskmanager/watermarks.h"
 #include "types/codec.h"
 #include <flinc/flinc.h>
 
@@ -130,6 +132,29 @@ static void test_timestamp_prefix_round_trips_and_refuses_truncation(void **stat
 	int64_t ts = 42;
 	assert_int_equal(row_ts_prefix_get(enc, n, &ts), 0);
 	assert_true(ts == 42);
+}
+
+/* A subtask's watermark is the minimum over its splits still to read: a
+ * split that produced nothing holds it back, one read to its end (gone
+ * from the list) no longer does. */
+static void test_generator_watermark_is_the_minimum_over_its_splits(void **state)
+{
+	td_op node = {.event_time = true, .wm_kind = FL_WATERMARK_BOUNDED, .wm_bound_ms = 100};
+	tm_gen_split splits[3] = {{0, 10, 1000}, {10, 20, TM_TS_NONE}, {20, 30, 500}};
+	tm_op head = {.node = &node, .gen_splits = splits, .gen_nsplits = 3};
+	assert_true(tm_gen_watermark(&head) == TM_TS_NONE);
+	splits[1].max_ts = 2000;
+	assert_true(tm_gen_watermark(&head) == 399);
+	head.gen_nsplits = 2; /* the last split was read to its end */
+	assert_true(tm_gen_watermark(&head) == 899);
+	head.gen_nsplits = 0;
+	assert_true(tm_gen_watermark(&head) == TM_WM_END);
+	/* Monotonous: max - 1; no underflow near the start of time. */
+	node.wm_bound_ms = 0;
+	assert_true(tm_split_watermark(&node, 7) == 6);
+	node.wm_bound_ms = 100;
+	assert_true(tm_split_watermark(&node, INT64_MIN + 50) == TM_TS_NONE);
+	assert_true(tm_split_watermark(&node, INT64_MIN + 101) == INT64_MIN);
 }
 
 static void test_negative_out_of_orderness_is_refused_naming_it(void **state)
@@ -250,6 +275,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_timestamp_prefix_round_trips_and_refuses_truncation),
+	    cmocka_unit_test(test_generator_watermark_is_the_minimum_over_its_splits),
 	    cmocka_unit_test(test_negative_out_of_orderness_is_refused_naming_it),
 	    cmocka_unit_test(test_a_strategy_on_a_non_source_or_twice_is_refused),
 	    cmocka_unit_test(test_a_record_without_its_timestamp_field_fails_the_job_naming_it),
