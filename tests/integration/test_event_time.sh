@@ -68,4 +68,5 @@ check "a line without a timestamp fails the job" test "$RC" -ne 0
 check "... with the assigner's message" grep -q 'timestamp assigner et_timestamp() failed: no timestamp at the start of a line (not-a-time)' "$WORK/bad.err"
 
 stop_all
+logs_clean "$WORK"/jm.log "$WORK"/tm-*.log "$WORK"/neg.err "$WORK"/bad.err
 it_finish
