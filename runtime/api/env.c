@@ -627,6 +627,63 @@ FL_API fl_stream *fl_write_text(fl_stream *in, const char *dir)
 	return out;
 }
 
+/* ----------------------------------------------------------- event time */
+
+FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
+						      const fl_watermark_strategy *ws)
+{
+	if (!usable(source))
+		return NULL;
+	fl_env *env = source->env;
+	const char *what = "assign_timestamps_and_watermarks";
+	sg_node *n = source->node >= 0 ? env->graph->nodes[source->node] : NULL;
+	if (!n || (n->kind != SG_SOURCE_GENERATOR && n->kind != SG_SOURCE_TEXT_FILE)) {
+		env_fail(env, FL_EINVAL,
+			 "%s: applies to a source stream (fl_generator, fl_read_text_file[s]), not "
+			 "to '%s'",
+			 what, n ? n->name : "a keyed, partitioned or union view");
+		return NULL;
+	}
+	if (!ws) {
+		env_fail(env, FL_EINVAL, "%s: no watermark strategy given for '%s'", what, n->name);
+		return NULL;
+	}
+	if (n->event_time) {
+		env_fail(env, FL_EINVAL, "%s: source '%s' already has a watermark strategy", what,
+			 n->name);
+		return NULL;
+	}
+	if (ws->kind != FL_WATERMARK_NONE && ws->kind != FL_WATERMARK_MONOTONOUS &&
+	    ws->kind != FL_WATERMARK_BOUNDED) {
+		env_fail(env, FL_EINVAL, "%s: unknown watermark kind %d for '%s'", what,
+			 (int)ws->kind, n->name);
+		return NULL;
+	}
+	if (ws->kind == FL_WATERMARK_BOUNDED && ws->out_of_orderness_ms < 0) {
+		env_fail(env, FL_EINVAL,
+			 "%s: out_of_orderness_ms of '%s' must be >= 0 ms, not %lld", what, n->name,
+			 (long long)ws->out_of_orderness_ms);
+		return NULL;
+	}
+	if (ws->timestamp_fn) {
+		char *sym = NULL;
+		if (env_name_fn(env, (const void *)ws->timestamp_fn, "timestamp assigner", &sym) !=
+		    0)
+			return NULL;
+		n->ts_symbol = sym;
+	} else if (ws->timestamp_field >= FL_ROW_MAX_FIELDS) {
+		env_fail(env, FL_EINVAL,
+			 "%s: timestamp field %u of '%s' is past the %d fields of a row", what,
+			 ws->timestamp_field, n->name, FL_ROW_MAX_FIELDS);
+		return NULL;
+	}
+	n->event_time = true;
+	n->wm_kind = (int)ws->kind;
+	n->wm_bound_ms = ws->kind == FL_WATERMARK_BOUNDED ? ws->out_of_orderness_ms : 0;
+	n->ts_field = ws->timestamp_field;
+	return source;
+}
+
 /* ----------------------------------------------------------- properties */
 
 static sg_node *settable(fl_stream *s, const char *what)

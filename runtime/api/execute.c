@@ -26,6 +26,10 @@ static void apply_config(fl_env *env)
 	/* Unset: each operator derives it from its parallelism, as in Flink. */
 	g->max_parallelism = cfg_is_set(env->config, CFG_MAX_PARALLELISM) ? (int)maxp : 0;
 	g->buffer_timeout_ms = timeout;
+	int64_t wm_interval = 200;
+	cfg_get_duration_ms(env->config, CFG_AUTO_WATERMARK_INTERVAL, &wm_interval);
+	for (size_t i = 0; i < g->nnodes; i++)
+		g->nodes[i]->wm_interval_ms = wm_interval;
 	bool overwrite = false;
 	cfg_get_bool(env->config, CFG_OVERWRITE_FILES, &overwrite);
 	g->overwrite_files = overwrite;

@@ -41,6 +41,7 @@
 #define CFG_PARALLELISM "parallelism.default"
 #define CFG_MAX_PARALLELISM "pipeline.max-parallelism"
 #define CFG_BUFFER_TIMEOUT "execution.buffer-timeout"
+#define CFG_AUTO_WATERMARK_INTERVAL "pipeline.auto-watermark-interval"
 #define CFG_RUNTIME_MODE "execution.runtime-mode"
 #define CFG_LOCAL_TMS "local.number-taskmanager"
 #define CFG_SEGMENT_SIZE "taskmanager.memory.segment-size"

@@ -101,6 +101,9 @@ static const struct cfg_key keys[] = {
     /* Flink also accepts -1 ("flush only when a buffer is full"); flinc does not. */
     DURATION(CFG_BUFFER_TIMEOUT, "100 ms",
 	     "Longest time a partly filled network buffer waits before it is flushed."),
+    DURATION(CFG_AUTO_WATERMARK_INTERVAL, "200 ms",
+	     "Interval of periodic watermarks at sources with a watermark strategy (0: none "
+	     "but the final one)."),
     ENUM(CFG_RUNTIME_MODE, "STREAMING", runtime_modes,
 	 "Runtime execution mode: STREAMING, BATCH or AUTOMATIC."),
     /* Each TaskManager is threads and a data endpoint in this process. */

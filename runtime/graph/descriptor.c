@@ -135,6 +135,12 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		op->gen_rate = n->gen_rate;
 		op->field = n->field;
 		op->dir = dup_or_null(n->dir, &oom);
+		op->event_time = n->event_time;
+		op->wm_kind = n->wm_kind;
+		op->wm_bound_ms = n->wm_bound_ms;
+		op->ts_symbol = dup_or_null(n->ts_symbol, &oom);
+		op->ts_field = n->ts_field;
+		op->wm_interval_ms = n->wm_interval_ms;
 		if (n->npaths) {
 			op->paths = calloc(n->npaths, sizeof(*op->paths));
 			op->sizes = calloc(n->npaths, sizeof(*op->sizes));
@@ -198,6 +204,7 @@ void td_free(td_task *td)
 		free(op->name);
 		free(op->uid);
 		free(op->fn_symbol);
+		free(op->ts_symbol);
 		key_fini(&op->key);
 		for (size_t p = 0; p < op->npaths; p++)
 			free(op->paths[p]);

@@ -96,6 +96,14 @@ typedef struct td_op {
 	size_t npaths;
 	uint32_t field;
 	char *dir;
+	/* Sources: the watermark strategy (sg_node's fields; event_time
+	 * false: none, no timestamps). */
+	bool event_time;
+	int wm_kind;
+	int64_t wm_bound_ms;
+	char *ts_symbol;
+	uint32_t ts_field;
+	int64_t wm_interval_ms;
 	int *chained; /* indices into td_task.ops fed in-thread */
 	size_t nchained;
 	td_output *outs;

@@ -18,7 +18,8 @@
 #include "common/buf.h"
 #include "graph/descriptor.h"
 
-#define TD_MAGIC 0x34444454u /* "TDD4" (2: operator uids, 3: restore shares, 4: incremental) */
+#define TD_MAGIC 0x35444454u /* "TDD5" (2: operator uids, 3: restore shares, 4: incremental,
+			       * 5: watermark strategies) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -86,6 +87,12 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		}
 		cm_wbuf_uvarint(&w, op->field);
 		cm_wbuf_str(&w, op->dir);
+		/* 0: no strategy, else its kind + 1 */
+		cm_wbuf_uvarint(&w, op->event_time ? (uint64_t)op->wm_kind + 1 : 0);
+		cm_wbuf_uvarint(&w, (uint64_t)op->wm_bound_ms);
+		cm_wbuf_str(&w, op->ts_symbol);
+		cm_wbuf_uvarint(&w, op->ts_field);
+		cm_wbuf_uvarint(&w, (uint64_t)op->wm_interval_ms);
 		cm_wbuf_uvarint(&w, op->nchained);
 		for (size_t c = 0; c < op->nchained; c++)
 			cm_wbuf_uvarint(&w, (uint64_t)op->chained[c]);
@@ -309,6 +316,13 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->dir = get_str(r);
 	if (!cm_rbuf_error(r) && op->kind == SG_SINK_TEXT_FILE && !op->dir)
 		cm_rbuf_fail(r, "text sink without a directory at byte %zu", at);
+	int wk = (int)get_int(r, "watermark kind", 0, 3);
+	op->event_time = wk > 0;
+	op->wm_kind = wk > 0 ? wk - 1 : 0;
+	op->wm_bound_ms = get_int(r, "out-of-orderness", 0, INT64_MAX / 4);
+	op->ts_symbol = get_str(r);
+	op->ts_field = (uint32_t)get_int(r, "timestamp field", 0, FL_ROW_MAX_FIELDS - 1);
+	op->wm_interval_ms = get_int(r, "watermark interval", 0, INT64_MAX / 4);
 	size_t nc = cm_rbuf_count(r, td->nops, 1);
 	if (nc && !cm_rbuf_error(r)) {
 		if (!(op->chained = calloc(nc, sizeof(int)))) {

@@ -83,6 +83,16 @@ typedef struct sg_node {
 	size_t npaths;
 	uint32_t field; /* sum/min/max */
 	char *dir;      /* text file sink */
+	/* Sources with fl_assign_timestamps_and_watermarks (event_time):
+	 * wm_kind is its enum fl_watermark_kind; the assigner is ts_symbol,
+	 * or field ts_field when NULL. wm_interval_ms: the job's
+	 * pipeline.auto-watermark-interval (set by fl_execute). */
+	bool event_time;
+	int wm_kind;
+	int64_t wm_bound_ms;
+	char *ts_symbol;
+	uint32_t ts_field;
+	int64_t wm_interval_ms;
 	sg_edge *inputs;
 	size_t ninputs;
 } sg_node;

@@ -29,7 +29,7 @@
 
 #include "common/auth.h"
 
-#define NET_PROTOCOL_VERSION 2 /* 2: the cancel-barrier event */
+#define NET_PROTOCOL_VERSION 3 /* 2: the cancel-barrier event, 3: timestamped records */
 
 #define NET_HS_PREFIX 8
 #define NET_HS_HELLO_LEN 240

@@ -344,6 +344,27 @@ int net_writer_emit_row(net_writer *w, int channel, const fl_row *r)
 	return net_writer_emit(w, channel, w->scratch, (uint32_t)n);
 }
 
+int net_writer_emit_row_ts(net_writer *w, int channel, const fl_row *r, int64_t ts)
+{
+	/* Through the scratch copy: only jobs with event time pay it. */
+	size_t bound = row_encoded_bound(r);
+	if (bound > ROW_MAX_ENCODED + ROW_VARINT_MAX)
+		bound = ROW_MAX_ENCODED + ROW_VARINT_MAX;
+	bound += ROW_TS_PREFIX_MAX;
+	if (w->scratch_cap < bound) {
+		uint8_t *p = realloc(w->scratch, bound);
+		if (!p)
+			return FL_ENOMEM;
+		w->scratch = p;
+		w->scratch_cap = bound;
+	}
+	size_t h = row_ts_prefix_put(w->scratch, ts);
+	size_t n = row_encode(r, w->scratch + h, w->scratch_cap - h);
+	if (n == 0 || n > ROW_MAX_ENCODED)
+		return FL_ERANGE;
+	return net_writer_emit(w, channel, w->scratch, (uint32_t)(h + n));
+}
+
 int net_writer_flush_all(net_writer *w)
 {
 	int first = 0;

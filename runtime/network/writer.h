@@ -63,6 +63,12 @@ int net_writer_emit(net_writer *w, int channel, const uint8_t *rec, uint32_t len
  */
 int net_writer_emit_row(net_writer *w, int channel, const fl_row *r);
 
+/*
+ * net_writer_emit_row with the record's event-time timestamp (codec.h's
+ * ROW_TS_MARK framing). Same channel rule and errors.
+ */
+int net_writer_emit_row_ts(net_writer *w, int channel, const fl_row *r, int64_t ts);
+
 /* Flushes every channel, then sends event ev (arg) on every channel. */
 int net_writer_broadcast_event(net_writer *w, enum net_event ev, int64_t arg);
 

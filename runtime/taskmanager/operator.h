@@ -150,6 +150,7 @@ int tm_source_process(tm_op *op, const fl_row *row);
  * NumberSequenceSource's): next .. end - 1. */
 typedef struct tm_gen_split {
 	int64_t next, end;
+	int64_t max_ts; /* event time: its largest timestamp (TM_TS_NONE) */
 } tm_gen_split;
 
 struct tm_op {
@@ -160,6 +161,7 @@ struct tm_op {
 	const td_op *node; /* in the chain's descriptor */
 	tm_chain *chain;
 	void *fn; /* resolved user function, if any */
+	fl_timestamp_fn ts_fn; /* a source's timestamp assigner, if any */
 	tm_op **chained;
 	size_t nchained;
 	tm_out *outs;
@@ -174,6 +176,9 @@ struct tm_op {
 	/* A text file source: its splits still to read with their positions
 	 * (Flink's FileSourceSplits), what a checkpoint records (sources.c). */
 	struct tm_text_source *text;
+	/* A source with a watermark strategy: when its next periodic
+	 * watermark is due (cm_now_ms). */
+	int64_t wm_next_ms;
 	_Atomic uint64_t records_in, records_out;
 	/* Incremental checkpoints: the keyed files of the last snapshots
 	 * (operators.c; NULL until the first). */
@@ -198,6 +203,10 @@ struct tm_op {
 	struct tm_file_sink *fsink; /* its two-phase commit (sinks.c) */
 	void *impl; /* what an operator kind keeps of its own (process_op.c) */
 };
+
+/* A record without a timestamp; no watermark yet (Flink's
+ * Long.MIN_VALUE). */
+#define TM_TS_NONE INT64_MIN
 
 /* Largest encoded key handled on the stack; longer keys go to the heap. */
 #define TM_KEY_BUF 512
@@ -241,6 +250,14 @@ struct tm_chain {
 	tm_op *ops;	   /* td->nops, in the descriptor's order */
 	size_t nops;
 	fl_ctx ctx;
+	/* Event time: the timestamp of the record being processed (Flink
+	 * keeps it in the StreamRecord; here the chain's calls are depth
+	 * first, so one field is the record's for as long as it travels the
+	 * chain, and what an operator emits takes it, as Flink's
+	 * TimestampedCollector does); TM_TS_NONE: none. wm: the task's
+	 * watermark (a source's: the last it emitted). */
+	int64_t ts;
+	int64_t wm;
 	cm_err err; /* the first failure */
 	int64_t buffer_timeout_ms;
 	int64_t next_flush_ms;
@@ -338,6 +355,11 @@ static inline int tm_chain_check(tm_chain *c)
 	return atomic_load_explicit(&c->attention, memory_order_relaxed) ? tm_chain_attend(c) : 0;
 }
 
+/* Passes watermark w down the chain's network outputs (operators have no
+ * event-time hooks yet) and records it as the chain's. Returns 0 or the
+ * error (recorded in the chain). */
+int tm_chain_watermark(tm_chain *c, int64_t w);
+
 /* Requests cancellation; safe from any thread. Waking a thread blocked in
  * a gate or a writer is the task's part. */
 void tm_chain_cancel(tm_chain *c);
@@ -358,6 +380,14 @@ static inline int tm_op_process(tm_op *op, const fl_row *row)
  */
 int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl, uint32_t *h);
 int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h);
+
+/* Event time at sources (sources.c): the watermark a split's largest
+ * timestamp allows under n's strategy (Flink's bounded out-of-orderness:
+ * max - bound - 1; monotonous: bound 0), TM_TS_NONE for none; and a
+ * generator's, the minimum over its splits still to read (none while one
+ * of them has produced nothing; the end of time when none is left). */
+int64_t tm_split_watermark(const td_op *n, int64_t max_ts);
+int64_t tm_gen_watermark(const tm_op *head);
 
 /* Source loops (sources.c): run the chain's head source to its end.
  * Return 0 at the end of input, or the error (recorded in the chain). */

@@ -29,6 +29,30 @@
 
 /* ------------------------------------------------------------- context */
 
+FL_API int64_t fl_ctx_timestamp(const fl_ctx *ctx)
+{
+	return ctx && ctx->chain ? ctx->chain->ts : TM_TS_NONE;
+}
+
+FL_API int64_t fl_ctx_watermark(const fl_ctx *ctx)
+{
+	return ctx && ctx->chain ? ctx->chain->wm : TM_TS_NONE;
+}
+
+int tm_chain_watermark(tm_chain *c, int64_t w)
+{
+	c->wm = w;
+	for (size_t i = 0; i < c->nops; i++)
+		for (size_t k = 0; k < c->ops[i].nouts; k++) {
+			net_writer *wr = c->ops[i].outs[k].writer;
+			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
+			if (rc)
+				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
+						     c->name, fl_strerror(rc));
+		}
+	return 0;
+}
+
 FL_API int fl_ctx_subtask(const fl_ctx *ctx)
 {
 	return ctx->subtask;
@@ -253,7 +277,9 @@ static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 			int kg = kg_of_hash(h, d->dst_max_parallelism);
 			ch = kg_operator_index(kg, d->dst_max_parallelism, d->dst_parallelism);
 		}
-		int rc = net_writer_emit_row(o->writer, ch, row);
+		int64_t ts = op->chain->ts;
+		int rc = ts == TM_TS_NONE ? net_writer_emit_row(o->writer, ch, row)
+					  : net_writer_emit_row_ts(o->writer, ch, row, ts);
 		if (rc == FL_ERANGE) {
 			char why[160];
 			int crc = row_check(row, why, sizeof(why));
@@ -791,6 +817,8 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 	c->td = td;
 	c->name = name;
 	c->ctx.chain = c;
+	c->ts = TM_TS_NONE;
+	c->wm = TM_TS_NONE;
 	c->ctx.subtask = td->subtask;
 	c->ctx.parallelism = td->parallelism;
 	c->buffer_timeout_ms = td->buffer_timeout_ms;
@@ -823,6 +851,13 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 			int rc = resolve(c, d->fn_symbol, &op->fn, err);
 			if (rc)
 				return rc;
+		}
+		if (d->ts_symbol) {
+			void *fn;
+			int rc = resolve(c, d->ts_symbol, &fn, err);
+			if (rc)
+				return rc;
+			op->ts_fn = (fl_timestamp_fn)fn;
 		}
 		if (sg_kind_is_keyed(d->kind)) {
 			op->key = &d->key;
@@ -889,6 +924,7 @@ int tm_chain_open(tm_chain *c, size_t *opened)
 
 int tm_chain_finish(tm_chain *c)
 {
+	c->ts = TM_TS_NONE; /* what operators emit at the end has no timestamp */
 	/* Ops are in topological order, so an op's end-of-input output reaches
 	 * chained ops that have not ended yet. */
 	for (size_t i = 0; i < c->nops; i++) {

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "taskmanager/operator.h"
+#include "taskmanager/watermarks.h"
 
 #define CHECK_EVERY 256
 #define READ_BUF (64u * 1024u)
@@ -52,6 +53,7 @@ static int gen_open(tm_op *op, cm_err *err)
 	__int128 p = td->parallelism, i = td->subtask;
 	op->gen_splits[0].next = (int64_t)(count * i / p);
 	op->gen_splits[0].end = (int64_t)(count * (i + 1) / p);
+	op->gen_splits[0].max_ts = TM_TS_NONE;
 	op->gen_nsplits = op->gen_splits[0].next < op->gen_splits[0].end;
 	return 0;
 }
@@ -88,7 +90,7 @@ static int gen_restore(tm_op *op, const td_restore *rs, cm_err *err)
 		if (!ns)
 			return cm_err_set(err, FL_ENOMEM, "out of memory");
 		op->gen_splits = ns;
-		op->gen_splits[n++] = (tm_gen_split){next, end};
+		op->gen_splits[n++] = (tm_gen_split){next, end, TM_TS_NONE};
 		op->gen_nsplits = n;
 	}
 	if (more < 0)
@@ -145,6 +147,83 @@ static int gen_pace(tm_chain *c, double rate, int64_t start, int64_t produced)
 	return 0;
 }
 
+/* ------------------------------------------------------------ event time */
+
+/*
+ * The timestamp of a record a source with a strategy produced, into
+ * c->ts; a record's timestamp is TM_TS_NONE only when the assigner says
+ * so (Flink's Long.MIN_VALUE: no timestamp). Returns 0 or the error
+ * (recorded in the chain) naming the source.
+ */
+static int source_timestamp(tm_chain *c, tm_op *head, const fl_row *row)
+{
+	const td_op *n = head->node;
+	if (head->ts_fn) {
+		int64_t ts = TM_TS_NONE;
+		int rc = head->ts_fn(&c->ctx, row, &ts);
+		if (rc < 0) {
+			if (c->ctx.user_failed)
+				return tm_chain_fail(
+				    c, FL_EUSER, "source '%s': timestamp assigner %s() failed: %s",
+				    n->name, n->ts_symbol, c->ctx.user_msg);
+			return tm_chain_fail(c, rc,
+					     "source '%s': timestamp assigner %s() returned %d",
+					     n->name, n->ts_symbol, rc);
+		}
+		c->ts = ts;
+		return 0;
+	}
+	uint32_t f = n->ts_field;
+	enum fl_type t = fl_row_type(row, f);
+	if (f >= row->nfields || (t != FL_INT64 && t != FL_TIMESTAMP))
+		return tm_chain_fail(
+		    c, FL_ETYPE,
+		    "source '%s': timestamp field %u of a record is %s, not an int64 "
+		    "or a timestamp",
+		    n->name, f, f >= row->nfields ? "missing" : "of another type");
+	c->ts = row->values[f].u.i;
+	return 0;
+}
+
+/* The watermark a split's largest timestamp allows (Flink's
+ * BoundedOutOfOrdernessWatermarks: max - bound - 1; monotonous: bound 0). */
+int64_t tm_split_watermark(const td_op *n, int64_t max_ts)
+{
+	if (max_ts == TM_TS_NONE || max_ts < INT64_MIN + n->wm_bound_ms + 1)
+		return TM_TS_NONE;
+	return max_ts - n->wm_bound_ms - 1;
+}
+
+/* Emits w when it is above the chain's last watermark. */
+static int emit_watermark(tm_chain *c, int64_t w)
+{
+	return w > c->wm ? tm_chain_watermark(c, w) : 0;
+}
+
+/* Periodic watermarks: when the interval passed, w goes out. */
+static int maybe_watermark(tm_chain *c, tm_op *head, int64_t w)
+{
+	int64_t iv = head->node->wm_interval_ms;
+	if (iv <= 0)
+		return 0;
+	int64_t now = cm_now_ms();
+	if (now < head->wm_next_ms)
+		return 0;
+	head->wm_next_ms = now + iv;
+	return emit_watermark(c, w);
+}
+
+int64_t tm_gen_watermark(const tm_op *head)
+{
+	int64_t m = TM_WM_END;
+	for (size_t i = 0; i < head->gen_nsplits; i++) {
+		int64_t w = tm_split_watermark(head->node, head->gen_splits[i].max_ts);
+		if (w < m)
+			m = w;
+	}
+	return m;
+}
+
 int tm_run_generator(tm_chain *c)
 {
 	tm_op *head = &c->ops[0];
@@ -154,6 +233,8 @@ int tm_run_generator(tm_chain *c)
 	double rate = n->gen_rate > 0 ? n->gen_rate / p : 0; /* per subtask */
 	int64_t start = cm_now_ms(), produced = 0;
 	size_t cur = 0;
+	const bool evt = n->event_time, wms = evt && n->wm_kind > FL_WATERMARK_NONE;
+	head->wm_next_ms = start + n->wm_interval_ms;
 	while (head->gen_nsplits > 0) {
 		if (cur >= head->gen_nsplits)
 			cur = 0;
@@ -174,6 +255,12 @@ int tm_run_generator(tm_chain *c)
 				return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld",
 						     n->name, n->fn_symbol, rc, (long long)off);
 			}
+			if (evt) {
+				if ((rc = source_timestamp(c, head, &row)) != 0)
+					return rc;
+				if (c->ts > sp->max_ts)
+					sp->max_ts = c->ts;
+			}
 			rc = tm_op_process(head, &row);
 			c->ctx.scratch_used = 0;
 			/* What a checkpoint taken at this check records. */
@@ -188,6 +275,9 @@ int tm_run_generator(tm_chain *c)
 					return rc;
 				if (rate > 0 && (rc = gen_pace(c, rate, start, produced)) != 0)
 					return rc;
+				if (wms &&
+				    (rc = maybe_watermark(c, head, tm_gen_watermark(head))) != 0)
+					return rc;
 			}
 		}
 		if (sp->next >= sp->end) {
@@ -198,7 +288,9 @@ int tm_run_generator(tm_chain *c)
 			cur++;
 		}
 	}
-	return 0;
+	/* End of input: the final watermark (Flink's MAX_WATERMARK). */
+	c->ts = TM_TS_NONE;
+	return wms ? emit_watermark(c, TM_WM_END) : 0;
 }
 
 /* ------------------------------------------------------------ text files */
@@ -734,6 +826,13 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 	}
 	bool skipping = sp->next > 0;
 	uint64_t lines = 0;
+	/* Event time: splits are read in turn, so the ones after this one
+	 * have produced nothing and hold the watermark back; those before
+	 * are done and no longer do (the per-split minimum). */
+	const td_op *n = head->node;
+	const bool evt = n->event_time;
+	const bool wms = evt && n->wm_kind > FL_WATERMARK_NONE && ts->cur + 1 == ts->nsplits;
+	int64_t max_ts = TM_TS_NONE;
 	for (;;) {
 		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
 		if (!nl && !r->eof) {
@@ -792,6 +891,12 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 		row.types[0] = FL_STRING;
 		row.values[0].u.s.ptr = line;
 		row.values[0].u.s.len = (uint32_t)llen;
+		if (evt) {
+			if ((rc = source_timestamp(c, head, &row)) != 0)
+				break;
+			if (c->ts > max_ts)
+				max_ts = c->ts;
+		}
 		rc = tm_op_process(head, &row);
 		c->ctx.scratch_used = 0;
 		if (rc)
@@ -809,6 +914,8 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 				break;
 			}
 			if ((rc = tm_chain_maybe_flush(c, false)) != 0)
+				break;
+			if (wms && (rc = maybe_watermark(c, head, tm_split_watermark(n, max_ts))) != 0)
 				break;
 		}
 		if (!nl)
@@ -856,9 +963,15 @@ int tm_run_text_source(tm_chain *c)
 		return tm_chain_fail(c, FL_ENOMEM, "out of memory");
 	/* Restored splits were checked against their recorded sizes. */
 	int rc = ts->restored ? 0 : start_sizes(c, ts->base);
+	const td_op *n = c->ops[0].node;
+	c->ops[0].wm_next_ms = cm_now_ms() + n->wm_interval_ms;
 	while (rc == 0 && ts->cur < ts->nsplits)
 		if ((rc = read_split(c, ts, &ts->splits[ts->cur], &r)) == 0)
 			ts->cur++;
 	free(r.buf);
+	c->ts = TM_TS_NONE;
+	/* End of input: the final watermark (Flink's MAX_WATERMARK). */
+	if (rc == 0 && n->event_time && n->wm_kind > FL_WATERMARK_NONE)
+		rc = emit_watermark(c, TM_WM_END);
 	return rc;
 }

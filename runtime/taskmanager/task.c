@@ -372,10 +372,10 @@ static int on_source_checkpoint(void *arg)
 }
 
 /* Passes the task's watermark on when it rose (watermarks.h). Operators
- * have no event-time hooks yet: timers come with issue #9. */
+ * have no event-time hooks yet: timers come with issue #9's next step. */
 static int pass_watermark(tm_task *t, bool rose, int64_t w)
 {
-	return rose ? broadcast(t, NET_EV_WATERMARK, w, "a watermark") : 0;
+	return rose ? tm_chain_watermark(&t->chain, w) : 0;
 }
 
 /* Does what the barrier handler decided; why: what made it give up. */
@@ -526,7 +526,7 @@ static int connect_outputs(tm_task *t)
 	return 0;
 }
 
-static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *row)
+static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *row, int64_t *ts)
 {
 	uint64_t len;
 	size_t h;
@@ -540,7 +540,14 @@ static int decode_record(tm_task *t, const net_buffer *b, size_t *off, fl_row *r
 		return tm_chain_fail(&t->chain, FL_EPROTO,
 				     "%s: malformed record framing at offset %zu", t->name, *off);
 	size_t used;
-	if (row_decode(b->data + *off + h, (size_t)len, row, &used) != 0 || used != len)
+	const uint8_t *rec = b->data + *off + h;
+	*ts = TM_TS_NONE;
+	int th = row_ts_prefix_get(rec, (size_t)len, ts);
+	if (th < 0 || (th > 0 && *ts == TM_TS_NONE))
+		return tm_chain_fail(&t->chain, FL_EPROTO,
+				     "%s: malformed record timestamp at offset %zu", t->name, *off);
+	if (row_decode(rec + th, (size_t)len - (size_t)th, row, &used) != 0 ||
+	    used != (size_t)len - (size_t)th)
 		return tm_chain_fail(&t->chain, FL_EPROTO, "%s: malformed record at offset %zu",
 				     t->name, *off);
 	*off += h + (size_t)len;
@@ -556,17 +563,19 @@ static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 	tm_op *head = &c->ops[0];
 	size_t off = 0;
 	fl_row rows[TM_PREFETCH_WINDOW];
+	int64_t tss[TM_PREFETCH_WINDOW];
 	tm_prefetched_key *keys = t->prefetch_keys;
 	while (off < b->len) {
 		int n = 0;
 		for (; n < TM_PREFETCH_WINDOW && off < b->len; n++) {
-			int rc = decode_record(t, b, &off, &rows[n]);
+			int rc = decode_record(t, b, &off, &rows[n], &tss[n]);
 			if (rc)
 				return rc;
 			keys[n].fast = tm_agg_key(head, &rows[n], keys[n].kb, sizeof(keys[n].kb),
 						  &keys[n].kl, &keys[n].h);
 		}
 		for (int i = 0; i < n; i++) {
+			c->ts = tss[i];
 			int rc = keys[i].fast ? tm_agg_process_keyed(head, &rows[i], keys[i].kb,
 								    keys[i].kl, keys[i].h)
 					      : tm_op_process(head, &rows[i]);
@@ -588,7 +597,7 @@ static int process_buffer(tm_task *t, const net_buffer *b)
 		return process_buffer_keyed(t, b);
 	while (off < b->len) {
 		fl_row row;
-		int rc = decode_record(t, b, &off, &row);
+		int rc = decode_record(t, b, &off, &row, &c->ts);
 		if (rc)
 			return rc;
 		rc = tm_op_process(head, &row);

@@ -25,6 +25,41 @@
 
 #include "common/varint.h"
 
+/*
+ * A record with an event-time timestamp (Flink's StreamRecord with
+ * hasTimestamp) is framed as varint length + ROW_TS_MARK + zigzag varint
+ * timestamp + encoded row. The mark can never start an encoded row (its
+ * first byte is nfields <= FL_ROW_MAX_FIELDS), so records without a
+ * timestamp keep their bytes and cost nothing more.
+ */
+#define ROW_TS_MARK 0x7Fu
+/* Most bytes the timestamp prefix takes. */
+#define ROW_TS_PREFIX_MAX (1 + CM_VARINT_MAX)
+
+/* Writes the prefix of timestamp ts into buf (cap >= ROW_TS_PREFIX_MAX);
+ * returns its length. */
+static inline size_t row_ts_prefix_put(uint8_t *buf, int64_t ts)
+{
+	buf[0] = ROW_TS_MARK;
+	uint64_t z = ((uint64_t)ts << 1) ^ (uint64_t)(ts >> 63);
+	return 1 + cm_varint_put(buf + 1, CM_VARINT_MAX, z);
+}
+
+/* Reads the optional timestamp prefix of a framed record buf[0..len):
+ * returns the bytes it takes (0 when there is none: *ts untouched), or
+ * -1 when it is malformed. */
+static inline int row_ts_prefix_get(const uint8_t *buf, size_t len, int64_t *ts)
+{
+	if (len == 0 || buf[0] != ROW_TS_MARK)
+		return 0;
+	uint64_t z;
+	size_t n = cm_varint_get(buf + 1, len - 1, &z);
+	if (n == 0)
+		return -1;
+	*ts = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+	return (int)(1 + n);
+}
+
 /* Largest encoded row the runtime accepts (a record over this fails the job). */
 #define ROW_MAX_ENCODED (16u * 1024u * 1024u)
 /* Most bytes a varint of a uint64_t takes. */

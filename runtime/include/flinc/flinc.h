@@ -349,6 +349,56 @@ FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_gener
 FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths);
 FL_API fl_stream *fl_read_text_file(fl_env *env, const char *path);
 
+/* ------------------------------------------------------------ event time */
+
+/*
+ * Event time (Flink's WatermarkStrategy given to fromSource): a source's
+ * records get a timestamp (epoch milliseconds) from a field or a function,
+ * and the source emits watermarks. Watermarks are generated per source
+ * split (a generator range, a text file range) from the largest timestamp
+ * that split produced, and a subtask's watermark is the minimum over its
+ * splits still being read, so the order in which a subtask reads its splits
+ * never makes a record late; a split not started yet holds it back, a
+ * split read to its end no longer does. They go out every
+ * pipeline.auto-watermark-interval ms (default 200; 0 turns periodic
+ * watermarks off) when they rose, and at the end of the input the final
+ * watermark (INT64_MAX) goes out. Tasks pass on the minimum over their
+ * inputs.
+ *
+ * A record keeps its timestamp through the operators after the source (a
+ * map's or flat_map's output has its input's timestamp, as in Flink) and
+ * across the network; fl_ctx_timestamp reads it in any user function.
+ */
+enum fl_watermark_kind {
+	FL_WATERMARK_NONE = 0,	     /* timestamps only, no watermarks */
+	FL_WATERMARK_MONOTONOUS = 1, /* forMonotonousTimestamps: watermark = max - 1 */
+	FL_WATERMARK_BOUNDED = 2     /* forBoundedOutOfOrderness: max - bound - 1 */
+};
+/* A timestamp assigner: stores the record's event time (epoch ms) in *ts;
+ * returns 0, or fails with fl_fail. Exported, as every user function. */
+typedef int (*fl_timestamp_fn)(fl_ctx *ctx, const fl_row *in, int64_t *ts);
+typedef struct fl_watermark_strategy {
+	enum fl_watermark_kind kind;
+	int64_t out_of_orderness_ms;  /* FL_WATERMARK_BOUNDED: >= 0 */
+	fl_timestamp_fn timestamp_fn; /* the assigner, or NULL: */
+	uint32_t timestamp_field;     /* a field of type FL_INT64 or FL_TIMESTAMP */
+} fl_watermark_strategy;
+/*
+ * Gives a source stream (fl_generator, fl_read_text_file[s]) timestamps
+ * and watermarks; returns the same stream. Errors (recorded in the
+ * environment, naming what is wrong): not a source, a second strategy, an
+ * unknown kind, a negative out_of_orderness_ms, an unnameable function. A
+ * record whose timestamp field is missing or not an integer fails the job
+ * naming the field and the source.
+ */
+FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
+						      const fl_watermark_strategy *ws);
+/* The timestamp of the record being processed (INT64_MIN: it has none). */
+FL_API int64_t fl_ctx_timestamp(const fl_ctx *ctx);
+/* The current watermark of the operator's task: INT64_MIN before the
+ * first (at a source, the last one it emitted). */
+FL_API int64_t fl_ctx_watermark(const fl_ctx *ctx);
+
 /* ------------------------------------------------------------- operators */
 
 FL_API fl_stream *fl_map(fl_stream *in, fl_map_fn fn);
