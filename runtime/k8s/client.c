@@ -28,6 +28,8 @@ struct k8s_client {
 	size_t max_response;
 	long timeout_ms;
 	char errbuf[CURL_ERROR_SIZE];
+	long connects;	   /* new connections made so far */
+	long http_version; /* CURL_HTTP_VERSION_* of the last answer */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -146,6 +148,27 @@ void k8s_client_set_max_response(k8s_client *c, size_t max)
 void k8s_client_set_timeout_ms(k8s_client *c, long ms)
 {
 	c->timeout_ms = ms;
+}
+
+long k8s_client_connects(const k8s_client *c)
+{
+	return c->connects;
+}
+
+int k8s_client_http_version(const k8s_client *c)
+{
+	switch (c->http_version) {
+	case CURL_HTTP_VERSION_1_0:
+		return 10;
+	case CURL_HTTP_VERSION_1_1:
+		return 11;
+	case CURL_HTTP_VERSION_2_0:
+		return 20;
+	case CURL_HTTP_VERSION_3:
+		return 30;
+	default:
+		return 0;
+	}
 }
 
 const k8s_config *k8s_client_config(const k8s_client *c)
@@ -332,8 +355,11 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
 	CURLcode cc = rc ? CURLE_OK : curl_easy_perform(c->curl);
-	long http = 0;
+	long http = 0, nconn = 0;
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
+	if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK)
+		c->connects += nconn;
+	curl_easy_getinfo(c->curl, CURLINFO_HTTP_VERSION, &c->http_version);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	if (rc) {

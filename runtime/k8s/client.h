@@ -59,6 +59,10 @@ void k8s_client_free(k8s_client *c);
 void k8s_client_set_max_response(k8s_client *c, size_t max);
 /* Whole-request timeout (default K8S_TIMEOUT_MS_DEFAULT). */
 void k8s_client_set_timeout_ms(k8s_client *c, long ms);
+/* New connections the client has opened so far (1 while one is reused). */
+long k8s_client_connects(const k8s_client *c);
+/* HTTP version of the last answer: 11, 20, ... (0 before any). */
+int k8s_client_http_version(const k8s_client *c);
 /* The config the client was made from (namespace, server). */
 const k8s_config *k8s_client_config(const k8s_client *c);
 

@@ -483,6 +483,10 @@ int main(void)
 		test_list();
 		test_patch_apply_conflict();
 		test_delete();
+		check(k8s_client_connects(kc) == 1 && k8s_client_http_version(kc) == 20,
+		      "%ld connection(s) for every request so far, HTTP/%d.%d",
+		      k8s_client_connects(kc), k8s_client_http_version(kc) / 10,
+		      k8s_client_http_version(kc) % 10);
 		test_oversized();
 		test_watch();
 		test_forbidden();
