@@ -218,10 +218,8 @@ static int do_list(k8s_client *c, const k8s_resource *r, const char *ns, wstate 
 			    .limit = o->list_limit > 0 ? o->list_limit : 500};
 	char *cont = NULL;
 	int rc;
+	bool begun = false;
 	w->st->lists++;
-	k8s_watch_event ev = {.type = K8S_WATCH_LIST_BEGIN};
-	if ((rc = deliver(w, &ev, err)))
-		return rc;
 	for (;;) {
 		cJSON *page = NULL;
 		lo.continue_token = cont;
@@ -230,6 +228,16 @@ static int do_list(k8s_client *c, const k8s_resource *r, const char *ns, wstate 
 		cont = NULL;
 		if (rc)
 			return rc;
+		/* Announced once the first page is there: a list that fails
+		 * at once leaves the callback's cache alone. */
+		if (!begun) {
+			k8s_watch_event ev = {.type = K8S_WATCH_LIST_BEGIN};
+			begun = true;
+			if ((rc = deliver(w, &ev, err))) {
+				cJSON_Delete(page);
+				return rc;
+			}
+		}
 		const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
 		const cJSON *it;
 		cJSON_ArrayForEach(it, items)

@@ -27,7 +27,8 @@ typedef enum k8s_watch_type {
 	K8S_WATCH_ERROR,
 	/* Synthetic, from a (re)list: LIST_BEGIN, one LISTED per object, then
 	 * LIST_END (resource_version: the list's). A cache replaces its content
-	 * with the LISTED objects. */
+	 * with the LISTED objects. A list that fails after its first page is
+	 * followed by a new LIST_BEGIN, with no LIST_END between. */
 	K8S_WATCH_LIST_BEGIN,
 	K8S_WATCH_LISTED,
 	K8S_WATCH_LIST_END,

@@ -330,6 +330,18 @@ static int run_watch(const k8s_watch_opts *o, seen *s, k8s_watch_stats *st, k8s_
 	return timed_out ? FL_ETIMEDOUT : rc;
 }
 
+static void *create_late(void *arg)
+{
+	sleep(3);
+	cJSON *cm = configmap("cm-late", "{\"app\":\"watchtest\"}", NULL);
+	k8s_err e;
+	k8s_err_clear(&e);
+	if (k8s_create(arg, &K8S_CONFIGMAPS, ns, cm, NULL, &e))
+		printf("    create cm-late: %s\n", e.e.msg);
+	cJSON_Delete(cm);
+	return NULL;
+}
+
 static void test_watch(void)
 {
 	k8s_err e;
@@ -383,6 +395,23 @@ static void test_watch(void)
 		  !strcmp(s2.types[s2.n - 1], "ADDED"),
 	      "watch without a version lists, then sees a live ADDED (%d events, rv %s, rc %d %s)",
 	      s2.n, st.resource_version, rc, e.e.msg);
+
+	/* Watches of 1 s: the server ends each, the client resumes from the
+	 * last version and still sees an object created 3 s later. */
+	seen s5 = {.stop_on = K8S_WATCH_ADDED, .stop_name = "cm-late"};
+	pthread_t late;
+	pthread_create(&late, NULL, create_late, mut);
+	o.resource_version = st.resource_version[0] ? strdup(st.resource_version) : NULL;
+	o.timeout_seconds = 1;
+	rc = run_watch(&o, &s5, &st, &e);
+	pthread_join(late, NULL);
+	free((char *)o.resource_version);
+	o.timeout_seconds = 20;
+	check(rc == 0 && st.reconnects >= 2 && st.lists == 0 && s5.n >= 1 &&
+		  !strcmp(s5.names[s5.n - 1], "cm-late"),
+	      "watches ended by the server (timeoutSeconds 1) resume and see a later ADDED "
+	      "(%d reconnects, %d lists, rc %d %s)",
+	      st.reconnects, st.lists, rc, e.e.msg);
 
 	/* A version long compacted away: 410 Gone, then a relist. */
 	seen s3 = {.stop_on = K8S_WATCH_LIST_END};
