@@ -2,6 +2,7 @@
  * client.c — Kubernetes API requests on one persistent curl easy handle.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct k8s_client {
 	size_t max_response;
 	long timeout_ms;
 	char errbuf[CURL_ERROR_SIZE];
+	atomic_int *abort; /* set: the request in flight ends (FL_ECANCELED) */
 	long connects;	   /* new connections made so far */
 	long http_version; /* CURL_HTTP_VERSION_* of the last answer */
 };
@@ -145,6 +147,18 @@ void k8s_client_set_max_response(k8s_client *c, size_t max)
 	c->max_response = max;
 }
 
+void k8s_client_set_abort(k8s_client *c, atomic_int *flag)
+{
+	c->abort = flag;
+}
+
+/* libcurl calls it about once a second even when no data moves. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	k8s_client *c = ud;
+	return c->abort && atomic_load(c->abort) ? 1 : 0;
+}
+
 void k8s_client_set_timeout_ms(k8s_client *c, long ms)
 {
 	c->timeout_ms = ms;
@@ -250,6 +264,11 @@ static int prepare(k8s_client *c, const char *method, const char *url, struct cu
 	SET(CURLOPT_PROTOCOLS_STR, "https,http");
 	if (rc == CURLE_OK)
 		curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	if (c->abort) {
+		SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+		SET(CURLOPT_XFERINFODATA, c);
+		SET(CURLOPT_NOPROGRESS, 0L);
+	}
 	if (c->cfg.ca) {
 		struct curl_blob b = {c->cfg.ca, c->cfg.ca_len, CURL_BLOB_NOCOPY};
 		SET(CURLOPT_CAINFO_BLOB, &b);
@@ -372,6 +391,8 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
 		rc = k8s_set(err, FL_ERANGE, http, NULL,
 			     "%s: response larger than the %zu-byte cap, refused", what,
 			     x->body.max);
+	} else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		rc = k8s_set(err, FL_ECANCELED, http, NULL, "%s: canceled", what);
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
 		rc = k8s_set(err, FL_ETIMEDOUT, http, NULL, "%s: %s %s: timed out (%s)", what,
 			     method, url, c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));

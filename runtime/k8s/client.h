@@ -16,6 +16,7 @@
 #ifndef FLINC_K8S_CLIENT_H
 #define FLINC_K8S_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -57,6 +58,10 @@ int k8s_client_new(k8s_client **out, const k8s_config *cfg, cm_err *err);
 void k8s_client_free(k8s_client *c);
 /* The largest response body accepted (default K8S_RESPONSE_MAX_DEFAULT). */
 void k8s_client_set_max_response(k8s_client *c, size_t max);
+/* flag (may be NULL): once non-zero, a request in flight ends within about a
+ * second with FL_ECANCELED (another thread may set it: how a watch is
+ * stopped). */
+void k8s_client_set_abort(k8s_client *c, atomic_int *flag);
 /* Whole-request timeout (default K8S_TIMEOUT_MS_DEFAULT). */
 void k8s_client_set_timeout_ms(k8s_client *c, long ms);
 /* New connections the client has opened so far (1 while one is reused). */

@@ -336,7 +336,7 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_wa
 			w.errmsg[0] = 0;
 			rc = k8s_stream(c, path, q, (tmo + 30) * 1000, what, on_data, &w, &e);
 		}
-		if (rc == STOP_USER) {
+		if (rc == STOP_USER || stopped(&w)) {
 			rc = 0;
 			break;
 		}

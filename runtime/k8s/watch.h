@@ -69,7 +69,9 @@ typedef struct k8s_watch_opts {
 	long backoff_max_ms;	      /* default 30000 */
 	int max_failures;	      /* consecutive failures before giving up; 0: never */
 	atomic_int *stop;	      /* set non-zero to stop (checked per event and
-				       * between requests); may be NULL */
+				       * between requests; k8s_client_set_abort with
+				       * the same flag ends a request in flight);
+				       * may be NULL */
 } k8s_watch_opts;
 
 /* What a watch did, for callers and tests. */

@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "k8s/client.h"
+#include "k8s/informer.h"
 #include "k8s/watch.h"
 
 static int passed, failed;
@@ -482,6 +484,91 @@ static void test_forbidden(void)
 	cJSON_Delete(out);
 }
 
+/* Waits for the next key from the informer's queue. */
+static int next_key(k8s_queue *q, char key[K8S_KEY_MAX])
+{
+	int rc = k8s_queue_get(q, key, 15000);
+	if (rc)
+		snprintf(key, K8S_KEY_MAX, "(none: %d)", rc);
+	else
+		k8s_queue_done(q, key);
+	return rc;
+}
+
+static void test_informer(void)
+{
+	k8s_err e;
+	k8s_err_clear(&e);
+	cJSON *cm = configmap("inf-0", "{\"app\":\"inf\"}", "{\"v\":\"0\"}");
+	k8s_create(kc, &K8S_CONFIGMAPS, ns, cm, NULL, &e);
+	cJSON_Delete(cm);
+	k8s_queue *q = NULL;
+	k8s_queue_new(&q, 0, 0, 0);
+	k8s_informer *inf = NULL;
+	k8s_informer_opts io = {.label_selector = "app=inf", .bookmarks = true, .queue = q};
+	cm_err ce = {0};
+	int rc = k8s_informer_new(&inf, k8s_client_config(kc), &K8S_CONFIGMAPS, ns, &io, &ce);
+	rc = rc ? rc : k8s_informer_start(inf, &ce);
+	rc = rc ? rc : k8s_informer_wait_synced(inf, 15000);
+	char key[K8S_KEY_MAX], want[K8S_KEY_MAX];
+	snprintf(want, sizeof(want), "%s/inf-0", ns);
+	int krc = rc ? rc : next_key(q, key);
+	check(rc == 0 && k8s_informer_count(inf) == 1 && krc == 0 && !strcmp(key, want),
+	      "informer synced: %zu object, key %s (rc %d %s)", inf ? k8s_informer_count(inf) : 0,
+	      key, rc, ce.msg);
+	if (rc) {
+		k8s_informer_free(inf);
+		k8s_queue_free(q);
+		return;
+	}
+	cm = configmap("inf-1", "{\"app\":\"inf\"}", "{\"v\":\"1\"}");
+	k8s_create(kc, &K8S_CONFIGMAPS, ns, cm, NULL, &e);
+	cJSON_Delete(cm);
+	snprintf(want, sizeof(want), "%s/inf-1", ns);
+	krc = next_key(q, key);
+	cJSON *got = NULL;
+	k8s_informer_get(inf, want, &got);
+	const char *v = k8s_str(got, "data.v");
+	check(krc == 0 && !strcmp(key, want) && v && !strcmp(v, "1"),
+	      "informer queues %s when it is created and caches it", key);
+	cJSON_Delete(got);
+	got = NULL;
+
+	cJSON *patch = cJSON_Parse("{\"data\":{\"v\":\"2\"}}");
+	k8s_merge_patch(kc, &K8S_CONFIGMAPS, ns, "inf-1", NULL, patch, NULL, &e);
+	cJSON_Delete(patch);
+	krc = next_key(q, key);
+	k8s_informer_get(inf, want, &got);
+	v = k8s_str(got, "data.v");
+	check(krc == 0 && !strcmp(key, want) && v && !strcmp(v, "2"),
+	      "informer queues %s when it changes, the cache holds the change", key);
+	cJSON_Delete(got);
+	got = NULL;
+
+	k8s_delete(kc, &K8S_CONFIGMAPS, ns, "inf-0", NULL, NULL, &e);
+	snprintf(want, sizeof(want), "%s/inf-0", ns);
+	krc = next_key(q, key);
+	rc = k8s_informer_get(inf, want, &got);
+	check(krc == 0 && !strcmp(key, want) && rc == FL_ENOENT && k8s_informer_count(inf) == 1,
+	      "informer queues %s when it is deleted, and drops it from the cache", key);
+	cJSON_Delete(got);
+
+	k8s_queue_retry(q, want);
+	int64_t t0 = cm_now_ms();
+	krc = next_key(q, key);
+	check(krc == 0 && !strcmp(key, want) && k8s_queue_retries(q, want) == 1,
+	      "a retried key comes back after its delay (%lld ms)", (long long)(cm_now_ms() - t0));
+
+	/* Stopped in the middle of a 300 s watch request: at once. */
+	t0 = cm_now_ms();
+	k8s_err_clear(&e);
+	rc = k8s_informer_stop(inf, &e);
+	long ms = (long)(cm_now_ms() - t0);
+	check(rc == 0 && ms < 3000, "informer stops in %ld ms during a watch (%s)", ms, e.e.msg);
+	k8s_informer_free(inf);
+	k8s_queue_free(q);
+}
+
 int main(void)
 {
 	k8s_config cfg;
@@ -518,6 +605,7 @@ int main(void)
 		      k8s_client_http_version(kc) % 10);
 		test_oversized();
 		test_watch();
+		test_informer();
 		test_forbidden();
 		k8s_err_clear(&e);
 		k8s_delete_opts d = {.propagation = "Background"};
