@@ -190,9 +190,18 @@ const k8s_config *k8s_client_config(const k8s_client *c)
 	return &c->cfg;
 }
 
+/* A name that would change the path or query: Kubernetes names never hold
+ * these. */
+static bool bad_segment(const char *s)
+{
+	return s && (!*s || strpbrk(s, "/?#%& \t\r\n") || !strcmp(s, ".") || !strcmp(s, ".."));
+}
+
 int k8s_path(char *buf, size_t size, const k8s_resource *r, const char *ns, const char *name,
 	     const char *sub)
 {
+	if ((r->namespaced && (!ns || bad_segment(ns))) || bad_segment(name) || bad_segment(sub))
+		return FL_EINVAL;
 	bool core = strchr(r->group_version, '/') == NULL;
 	int n =
 	    snprintf(buf, size, "/%s/%s%s%s/%s%s%s%s%s", core ? "api" : "apis", r->group_version,
@@ -491,16 +500,18 @@ static int obj_request(k8s_client *c, const char *verb, const char *method, cons
 		       const char *ctype, const cJSON *obj, cJSON **out, k8s_err *err)
 {
 	char path[PATH_MAX_K8S], what[WHAT_MAX];
+	int rc;
 	ns = ns_of(c, ns);
 	what_of(what, verb, r, ns, name, sub);
 	if (out)
 		*out = NULL;
-	if (k8s_path(path, sizeof(path), r, ns, name, sub))
-		return k8s_set(err, FL_ERANGE, 0, NULL, "%s: path too long", what);
+	if ((rc = k8s_path(path, sizeof(path), r, ns, name, sub)))
+		return k8s_set(err, rc, 0, NULL, "%s: %s", what,
+			       rc == FL_EINVAL ? "not a valid name" : "path too long");
 	char *body = NULL;
 	if (obj && !(body = cJSON_PrintUnformatted(obj)))
 		return k8s_set(err, FL_ENOMEM, 0, NULL, "%s: out of memory", what);
-	int rc = k8s_request(c, method, path, query, ctype, body, what, out, err);
+	rc = k8s_request(c, method, path, query, ctype, body, what, out, err);
 	cJSON_free(body);
 	return rc;
 }
@@ -542,12 +553,14 @@ int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON
 	what_of(what, "create", r, ns, k8s_str(obj, "metadata.name"), NULL);
 	if (out)
 		*out = NULL;
-	if (k8s_path(path, sizeof(path), r, ns, NULL, NULL))
-		return k8s_set(err, FL_ERANGE, 0, NULL, "%s: path too long", what);
+	int rc = k8s_path(path, sizeof(path), r, ns, NULL, NULL);
+	if (rc)
+		return k8s_set(err, rc, 0, NULL, "%s: %s", what,
+			       rc == FL_EINVAL ? "not a valid namespace" : "path too long");
 	char *body = cJSON_PrintUnformatted(obj);
 	if (!body)
 		return k8s_set(err, FL_ENOMEM, 0, NULL, "%s: out of memory", what);
-	int rc = k8s_request(c, "POST", path, NULL, "application/json", body, what, out, err);
+	rc = k8s_request(c, "POST", path, NULL, "application/json", body, what, out, err);
 	cJSON_free(body);
 	return rc;
 }

@@ -83,7 +83,10 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
 		k8s_err *err);
 
 /* The path of a resource collection, object or subresource into buf. ns is
- * ignored for cluster-scoped kinds; name and sub may be NULL. */
+ * ignored for cluster-scoped kinds; name and sub may be NULL. Errors:
+ * FL_EINVAL (no namespace for a namespaced kind, or a part that is empty,
+ * "." or "..", or holds '/', '?', '#', '%', '&' or white space),
+ * FL_ERANGE (does not fit). */
 int k8s_path(char *buf, size_t size, const k8s_resource *r, const char *ns, const char *name,
 	     const char *sub);
 

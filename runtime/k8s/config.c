@@ -312,6 +312,13 @@ static int resolve(k8s_config *out, kc_file *files, int nfiles, const char *cont
 		out->token = (char *)t;
 		rstrip(out->token);
 	}
+	if (!out->token && !out->cert &&
+	    (map_get(&uf->doc, us, "exec") || map_get(&uf->doc, us, "auth-provider")))
+		return cm_err_set(err, FL_EINVAL,
+				  "%s: user \"%s\" gets its credentials from an %s plugin, which "
+				  "flinc does not run: give it a token or a client certificate",
+				  uf->path, user_name,
+				  map_get(&uf->doc, us, "exec") ? "exec" : "auth-provider");
 	if (!!out->cert != !!out->key)
 		return cm_err_set(err, FL_EPROTO,
 				  "%s: user \"%s\" has a client %s but no client %s", uf->path,

@@ -178,7 +178,7 @@ static int on_data(void *arg, const char *p, size_t n, k8s_err *err)
 
 /* ------------------------------------------------------------------- loop */
 
-static uint64_t jitter_state;
+static _Thread_local uint64_t jitter_state; /* per thread: watches run on many */
 
 static long backoff_ms(const k8s_watch_opts *o, int failures)
 {
@@ -189,9 +189,11 @@ static long backoff_ms(const k8s_watch_opts *o, int failures)
 		d *= 2;
 	if (d > max)
 		d = max;
-	/* xorshift64: jitter only, no need for quality or thread safety. */
-	uint64_t x =
-	    jitter_state ? jitter_state : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	/* xorshift64: jitter only, no need for quality. */
+	uint64_t x = jitter_state ? jitter_state
+				  : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
+				     (uint64_t)(uintptr_t)&jitter_state) |
+					1;
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;
@@ -290,9 +292,11 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_wa
 	set_rv(&w, o->resource_version);
 	ns = ns ? ns : k8s_client_config(c)->namespace;
 	char path[1024], q[4096], what[600] = "";
-	if (k8s_path(path, sizeof(path), r, ns, NULL, NULL))
-		return cm_err_set(err ? &err->e : NULL, FL_ERANGE, "watch %s: path too long",
-				  r->plural);
+	int prc = k8s_path(path, sizeof(path), r, ns, NULL, NULL);
+	if (prc)
+		return cm_err_set(err ? &err->e : NULL, prc, "watch %s in namespace %s: %s",
+				  r->plural, ns ? ns : "",
+				  prc == FL_EINVAL ? "not a valid namespace" : "path too long");
 	long tmo = o->timeout_seconds > 0 ? o->timeout_seconds : 300;
 	int failures = 0, requests = 0, rc = 0;
 	k8s_err e;

@@ -240,6 +240,20 @@ static void test_bad_base64_and_half_a_key_pair(void **state)
 	assert_non_null(strstr(e3.msg, "cluster \"c\" has no server"));
 }
 
+static void test_exec_plugin_is_refused_by_name(void **state)
+{
+	(void)state;
+	char *p = write_file(
+	    "exec", "current-context: x\n"
+		    "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+		    "contexts: [{name: x, context: {cluster: c, user: gke}}]\n"
+		    "users: [{name: gke, user: {exec: {command: gke-gcloud-auth-plugin}}}]\n");
+	k8s_config c;
+	cm_err e = {0};
+	assert_int_equal(k8s_config_from_kubeconfig(&c, p, NULL, &e), FL_EINVAL);
+	assert_non_null(strstr(e.msg, "user \"gke\" gets its credentials from an exec plugin"));
+}
+
 static void test_no_file_and_oversized_file(void **state)
 {
 	(void)state;
@@ -309,6 +323,7 @@ int main(void)
 	    cmocka_unit_test(test_kubeconfig_merge_first_file_wins),
 	    cmocka_unit_test(test_malformed_file_names_the_line),
 	    cmocka_unit_test(test_bad_base64_and_half_a_key_pair),
+	    cmocka_unit_test(test_exec_plugin_is_refused_by_name),
 	    cmocka_unit_test(test_no_file_and_oversized_file),
 	    cmocka_unit_test(test_in_cluster),
 	};

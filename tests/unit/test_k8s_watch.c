@@ -126,11 +126,49 @@ static void test_watch_stops_when_asked(void **state)
 	k8s_client_free(c);
 }
 
+static void test_paths(void **state)
+{
+	(void)state;
+	char p[256];
+	assert_int_equal(k8s_path(p, sizeof(p), &K8S_CONFIGMAPS, "ns", "a", NULL), 0);
+	assert_string_equal(p, "/api/v1/namespaces/ns/configmaps/a");
+	assert_int_equal(k8s_path(p, sizeof(p), &K8S_DEPLOYMENTS, "ns", "d", "status"), 0);
+	assert_string_equal(p, "/apis/apps/v1/namespaces/ns/deployments/d/status");
+	assert_int_equal(k8s_path(p, sizeof(p), &K8S_NAMESPACES, NULL, NULL, NULL), 0);
+	assert_string_equal(p, "/api/v1/namespaces");
+	assert_int_equal(k8s_path(p, sizeof(p), &K8S_LEASES, "ns", NULL, NULL), 0);
+	assert_string_equal(p, "/apis/coordination.k8s.io/v1/namespaces/ns/leases");
+	/* Names that would change the path or the query are refused. */
+	const char *bad[] = {"a/b", "a?watch=1", "..", ".", "", "a b", "a%2f", "x#y"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(k8s_path(p, sizeof(p), &K8S_PODS, "ns", bad[i], NULL), FL_EINVAL);
+		assert_int_equal(k8s_path(p, sizeof(p), &K8S_PODS, bad[i], "n", NULL), FL_EINVAL);
+	}
+	assert_int_equal(k8s_path(p, sizeof(p), &K8S_PODS, NULL, "n", NULL), FL_EINVAL);
+	assert_int_equal(k8s_path(p, 10, &K8S_PODS, "ns", "n", NULL), FL_ERANGE);
+
+	/* A verb with a bad name fails before any request, naming it. */
+	k8s_config cfg = {.server = "https://127.0.0.1:1", .namespace = "default"};
+	k8s_client *c = NULL;
+	cm_err ce = {0};
+	assert_int_equal(k8s_client_new(&c, &cfg, &ce), 0);
+	k8s_err e;
+	k8s_err_clear(&e);
+	cJSON *out = NULL;
+	assert_int_equal(k8s_get(c, &K8S_PODS, NULL, "../secrets/x", &out, &e), FL_EINVAL);
+	assert_null(out);
+	assert_non_null(
+	    strstr(e.e.msg, "get pods/../secrets/x in namespace default: not a valid name"));
+	assert_int_equal(k8s_client_connects(c), 0);
+	k8s_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decode_events),
 	    cmocka_unit_test(test_decode_refusals),
+	    cmocka_unit_test(test_paths),
 	    cmocka_unit_test(test_watch_gives_up_after_max_failures_with_backoff),
 	    cmocka_unit_test(test_watch_stops_when_asked),
 	};
