@@ -622,3 +622,37 @@ int k8s_delete(k8s_client *c, const k8s_resource *r, const char *ns, const char 
 	cJSON_Delete(opts);
 	return rc;
 }
+
+int k8s_modify(k8s_client *c, const k8s_resource *r, const char *ns, const char *name,
+	       const char *sub, k8s_mutate_fn mutate, void *arg, int attempts, cJSON **out,
+	       k8s_err *err)
+{
+	if (out)
+		*out = NULL;
+	if (attempts <= 0)
+		attempts = 5;
+	int rc = 0;
+	for (int i = 0; i < attempts; i++) {
+		k8s_err e;
+		k8s_err_clear(&e);
+		cJSON *obj = NULL;
+		rc = k8s_get(c, r, ns, name, &obj, &e);
+		if (!rc && (rc = mutate(arg, obj)) != 0) {
+			cJSON_Delete(obj);
+			char what[WHAT_MAX];
+			what_of(what, "modify", r, ns_of(c, ns), name, sub);
+			return k8s_set(err, rc, 0, NULL, "%s: the change was given up (%d)", what,
+				       rc);
+		}
+		if (!rc)
+			rc = k8s_update(c, r, ns, name, sub, obj, out, &e);
+		cJSON_Delete(obj);
+		if (rc == 0 || !(e.http == 409 && k8s_err_is(&e, "Conflict")) ||
+		    i == attempts - 1) {
+			if (rc && err && !err->e.code)
+				*err = e;
+			return rc;
+		}
+	}
+	return rc;
+}

@@ -136,6 +136,20 @@ typedef int (*k8s_data_fn)(void *arg, const char *p, size_t n, k8s_err *err);
 int k8s_stream(k8s_client *c, const char *path, const char *query, long timeout_ms,
 	       const char *what, k8s_data_fn on_data, void *arg, k8s_err *err);
 
+/*
+ * k8s_modify: read-modify-write with retries on Conflict (client-go's
+ * RetryOnConflict): gets the object, calls mutate on it (which changes it in
+ * place and returns 0, or an FL_E* code to give up with), then PUTs it with
+ * the resourceVersion it was read at. A 409 Conflict (someone wrote in
+ * between) starts again from a fresh get, at most attempts times (0: 5).
+ * *out (may be NULL) is the object written. The error of the last attempt
+ * is kept; a mutate failure is returned as is.
+ */
+typedef int (*k8s_mutate_fn)(void *arg, cJSON *obj);
+int k8s_modify(k8s_client *c, const k8s_resource *r, const char *ns, const char *name,
+	       const char *sub, k8s_mutate_fn mutate, void *arg, int attempts, cJSON **out,
+	       k8s_err *err);
+
 /* String field at a dotted path ("metadata.resourceVersion") or NULL. */
 const char *k8s_str(const cJSON *obj, const char *path);
 

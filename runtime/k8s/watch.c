@@ -136,16 +136,17 @@ static int on_data(void *arg, const char *p, size_t n, k8s_err *err)
 		const char *nl = memchr(p, '\n', n);
 		size_t take = nl ? (size_t)(nl - p) : n;
 		int rc;
+		/* The cap holds for a line however it arrives, whole or in pieces. */
+		if (w->len + take > w->max_event) {
+			if (err && !err->e.code)
+				cm_err_set(&err->e, FL_ERANGE,
+					   "watch event larger than the %zu-byte cap",
+					   w->max_event);
+			return FL_ERANGE;
+		}
 		if (w->len == 0 && nl) {
 			rc = on_line(w, p, take, err); /* a whole line in the chunk: no copy */
 		} else {
-			if (w->len + take > w->max_event) {
-				if (err && !err->e.code)
-					cm_err_set(&err->e, FL_ERANGE,
-						   "watch event larger than the %zu-byte cap",
-						   w->max_event);
-				return FL_ERANGE;
-			}
 			if (w->len + take > w->cap) {
 				size_t nc = w->cap ? w->cap : 4096;
 				while (nc < w->len + take)

@@ -214,6 +214,49 @@ static void test_patch_apply_conflict(void)
 	cJSON_Delete(out);
 }
 
+/* Sets data.k to "mine"; on its first call another writer changes the
+ * object first, so that the update conflicts once. */
+typedef struct racer {
+	int calls;
+	k8s_client *other;
+} racer;
+
+static int mutate_racing(void *arg, cJSON *obj)
+{
+	racer *r = arg;
+	if (r->calls++ == 0) {
+		cJSON *p = cJSON_Parse("{\"data\":{\"other\":\"was here\"}}");
+		k8s_err e;
+		k8s_err_clear(&e);
+		int rc = k8s_merge_patch(r->other, &K8S_CONFIGMAPS, ns, "cm-2", NULL, p, NULL, &e);
+		cJSON_Delete(p);
+		if (rc)
+			return rc;
+	}
+	cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+	cJSON_DeleteItemFromObjectCaseSensitive(data, "k");
+	return cJSON_AddStringToObject(data, "k", "mine") ? 0 : FL_ENOMEM;
+}
+
+static void test_modify_retries_conflicts(void)
+{
+	racer r = {0};
+	cm_err ce = {0};
+	k8s_client_new(&r.other, k8s_client_config(kc), &ce);
+	k8s_err e;
+	k8s_err_clear(&e);
+	cJSON *out = NULL;
+	int rc = r.other ? k8s_modify(kc, &K8S_CONFIGMAPS, ns, "cm-2", NULL, mutate_racing, &r, 0,
+				      &out, &e)
+			 : FL_EIO;
+	const char *k = k8s_str(out, "data.k"), *o = k8s_str(out, "data.other");
+	check(rc == 0 && r.calls == 2 && k && !strcmp(k, "mine") && o && !strcmp(o, "was here"),
+	      "read-modify-write retried once after a Conflict keeps both writes (%d calls, %s)",
+	      r.calls, e.e.msg);
+	cJSON_Delete(out);
+	k8s_client_free(r.other);
+}
+
 static void test_delete(void)
 {
 	k8s_err e;
@@ -425,6 +468,14 @@ static void test_watch(void)
 	    st.gone, st.lists, rc, e.e.msg);
 
 	/* An event above the cap is an error, not a buffer without bound. */
+	/* From a version taken just before the update: an older one may have
+	 * left the API server's watch cache by now (410, then a relist). */
+	k8s_list_opts lo1 = {.label_selector = "app=nothing", .limit = 1};
+	cJSON *l1 = NULL;
+	char rv1[64] = "";
+	if (k8s_list(kc, &K8S_CONFIGMAPS, ns, &lo1, &l1, &e) == 0)
+		snprintf(rv1, sizeof(rv1), "%s", k8s_str(l1, "metadata.resourceVersion"));
+	cJSON_Delete(l1);
 	cJSON *big = NULL;
 	k8s_get(kc, &K8S_CONFIGMAPS, ns, "cm-big", &big, &e);
 	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(big, "metadata"),
@@ -433,12 +484,16 @@ static void test_watch(void)
 						"resourceVersion");
 	rc = k8s_update(kc, &K8S_CONFIGMAPS, ns, "cm-big", NULL, big, NULL, &e);
 	cJSON_Delete(big);
-	seen s4 = {.stop_on = -1};
-	o.resource_version = rv0;
+	if (rc)
+		printf("    update of cm-big: %s\n", e.e.msg);
+	seen s4 = {.stop_on = K8S_WATCH_LIST_END};
+	o.resource_version = rv1;
 	o.max_event = 1024;
 	rc = run_watch(&o, &s4, &st, &e);
 	check(rc == FL_ERANGE && strstr(e.e.msg, "1024-byte cap"),
-	      "a watch event above a 1024-byte cap is refused: %s", e.e.msg);
+	      "a watch event above a 1024-byte cap is refused (rc %d, gone %d, lists %d, failures "
+	      "%d, reconnects %d, from %s): %s",
+	      rc, st.gone, st.lists, st.failures, st.reconnects, rv1, e.e.msg);
 	k8s_client_free(mut);
 }
 
@@ -598,6 +653,7 @@ int main(void)
 		test_crud();
 		test_list();
 		test_patch_apply_conflict();
+		test_modify_retries_conflicts();
 		test_delete();
 		check(k8s_client_connects(kc) == 1 && k8s_client_http_version(kc) == 20,
 		      "%ld connection(s) for every request so far, HTTP/%d.%d",
