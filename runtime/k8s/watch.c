@@ -70,9 +70,8 @@ typedef struct wstate {
 	void *arg;
 	const k8s_watch_opts *o;
 	k8s_watch_stats *st;
-	size_t max_event;
-	char *line; /* the partial line, capped at max_event */
-	size_t len, cap;
+	k8s_lines lines; /* the partial line, capped at max_event */
+	k8s_err *cur_err;
 	int events; /* events seen in the current request */
 	int cb_rc;  /* the callback's error */
 	char errmsg[256];
@@ -128,43 +127,35 @@ static int on_line(wstate *w, const char *p, size_t n, k8s_err *err)
 	return rc;
 }
 
-/* Splits the stream into lines; the partial one waits in w->line. */
-static int on_data(void *arg, const char *p, size_t n, k8s_err *err)
+int k8s_lines_feed(k8s_lines *l, const char *p, size_t n, k8s_line_fn fn, void *arg)
 {
-	wstate *w = arg;
 	while (n) {
 		const char *nl = memchr(p, '\n', n);
 		size_t take = nl ? (size_t)(nl - p) : n;
-		int rc;
+		int rc = 0;
 		/* The cap holds for a line however it arrives, whole or in pieces. */
-		if (w->len + take > w->max_event) {
-			if (err && !err->e.code)
-				cm_err_set(&err->e, FL_ERANGE,
-					   "watch event larger than the %zu-byte cap",
-					   w->max_event);
+		if (l->len + take > l->max)
 			return FL_ERANGE;
-		}
-		if (w->len == 0 && nl) {
-			rc = on_line(w, p, take, err); /* a whole line in the chunk: no copy */
+		if (l->len == 0 && nl) {
+			rc = fn(arg, p, take); /* a whole line in the chunk: no copy */
 		} else {
-			if (w->len + take > w->cap) {
-				size_t nc = w->cap ? w->cap : 4096;
-				while (nc < w->len + take)
+			if (l->len + take > l->cap) {
+				size_t nc = l->cap ? l->cap : 4096;
+				while (nc < l->len + take)
 					nc *= 2;
-				if (nc > w->max_event)
-					nc = w->max_event;
-				char *nb = realloc(w->line, nc);
+				if (nc > l->max)
+					nc = l->max;
+				char *nb = realloc(l->buf, nc);
 				if (!nb)
 					return FL_ENOMEM;
-				w->line = nb;
-				w->cap = nc;
+				l->buf = nb;
+				l->cap = nc;
 			}
-			memcpy(w->line + w->len, p, take);
-			w->len += take;
-			rc = 0;
+			memcpy(l->buf + l->len, p, take);
+			l->len += take;
 			if (nl) {
-				rc = on_line(w, w->line, w->len, err);
-				w->len = 0;
+				rc = fn(arg, l->buf, l->len);
+				l->len = 0;
 			}
 		}
 		if (rc)
@@ -175,6 +166,30 @@ static int on_data(void *arg, const char *p, size_t n, k8s_err *err)
 		n -= take + 1;
 	}
 	return 0;
+}
+
+void k8s_lines_fini(k8s_lines *l)
+{
+	free(l->buf);
+	memset(l, 0, sizeof(*l));
+}
+
+static int line_cb(void *arg, const char *line, size_t len)
+{
+	wstate *w = arg;
+	return on_line(w, line, len, w->cur_err);
+}
+
+/* The watch body, as it arrives. */
+static int on_data(void *arg, const char *p, size_t n, k8s_err *err)
+{
+	wstate *w = arg;
+	w->cur_err = err;
+	int rc = k8s_lines_feed(&w->lines, p, n, line_cb, w);
+	if (rc == FL_ERANGE && err && !err->e.code)
+		cm_err_set(&err->e, FL_ERANGE, "watch event larger than the %zu-byte cap",
+			   w->lines.max);
+	return rc;
 }
 
 /* ------------------------------------------------------------------- loop */
@@ -285,11 +300,8 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_wa
 	if (!stats)
 		stats = &local;
 	memset(stats, 0, sizeof(*stats));
-	wstate w = {.fn = fn,
-		    .arg = arg,
-		    .o = o,
-		    .st = stats,
-		    .max_event = o->max_event ? o->max_event : MAX_EVENT_DEFAULT};
+	wstate w = {.fn = fn, .arg = arg, .o = o, .st = stats};
+	w.lines.max = o->max_event ? o->max_event : MAX_EVENT_DEFAULT;
 	set_rv(&w, o->resource_version);
 	ns = ns ? ns : k8s_client_config(c)->namespace;
 	char path[1024], q[4096], what[600] = "";
@@ -336,7 +348,7 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_wa
 				 stats->resource_version);
 			if (requests++)
 				stats->reconnects++;
-			w.len = 0;
+			w.lines.len = 0;
 			w.events = 0;
 			w.errmsg[0] = 0;
 			rc = k8s_stream(c, path, q, (tmo + 30) * 1000, what, on_data, &w, &e);
@@ -378,10 +390,10 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_wa
 		}
 		sleep_ms(&w, backoff_ms(o, failures));
 	}
-	free(w.line);
+	k8s_lines_fini(&w.lines);
 	return 0;
 fail:
-	free(w.line);
+	k8s_lines_fini(&w.lines);
 	if (!e.e.code)
 		cm_err_set(&e.e, rc < 0 ? rc : FL_EIO, "%s: %s", what,
 			   w.errmsg[0] ? w.errmsg : "failed");

@@ -52,6 +52,23 @@ typedef struct k8s_watch_event {
 int k8s_watch_decode(const char *line, size_t len, k8s_watch_event *ev, cm_err *err);
 void k8s_watch_event_fini(k8s_watch_event *ev);
 
+/*
+ * A splitter of a byte stream into '\n'-terminated lines, holding at most
+ * max bytes of a partial line (zero-initialise, set max). k8s_lines_feed
+ * calls on_line(arg, line, len) for each whole line (without its '\n';
+ * lines that arrive whole are not copied), and stops at the first non-zero
+ * return, which it returns. A line longer than max, however it arrives, is
+ * FL_ERANGE; FL_ENOMEM when the partial line cannot grow. k8s_lines_fini
+ * frees the buffer.
+ */
+typedef struct k8s_lines {
+	char *buf;
+	size_t len, cap, max;
+} k8s_lines;
+typedef int (*k8s_line_fn)(void *arg, const char *line, size_t len);
+int k8s_lines_feed(k8s_lines *l, const char *p, size_t n, k8s_line_fn on_line, void *arg);
+void k8s_lines_fini(k8s_lines *l);
+
 /* The callback: 0 to go on, 1 to stop (k8s_watch returns 0), a negative
  * FL_E* code to stop with that error. ev and what it points to are valid
  * during the call only. */

@@ -65,6 +65,73 @@ static void test_decode_refusals(void **state)
 	}
 }
 
+typedef struct lines_seen {
+	char text[4096];
+	size_t len;
+	int n;
+} lines_seen;
+
+static int collect(void *arg, const char *line, size_t len)
+{
+	lines_seen *s = arg;
+	assert_true(s->len + len + 1 < sizeof(s->text));
+	memcpy(s->text + s->len, line, len);
+	s->len += len;
+	s->text[s->len++] = '|';
+	s->text[s->len] = 0;
+	s->n++;
+	return 0;
+}
+
+static void test_lines_in_every_chunking(void **state)
+{
+	(void)state;
+	const char *stream = "first\n\nsecond line\nthird, a longer line than the rest\ntail";
+	size_t n = strlen(stream);
+	/* Every split of the stream into chunks of k bytes gives the same lines;
+	 * the unterminated tail stays in the buffer. */
+	for (size_t k = 1; k <= n; k++) {
+		k8s_lines l = {.max = 64};
+		lines_seen s = {0};
+		for (size_t off = 0; off < n; off += k)
+			assert_int_equal(k8s_lines_feed(&l, stream + off, off + k > n ? n - off : k,
+							collect, &s),
+					 0);
+		assert_string_equal(s.text,
+				    "first||second line|third, a longer line than the rest|");
+		assert_int_equal(l.len, 4);
+		k8s_lines_fini(&l);
+	}
+}
+
+static void test_lines_cap_whole_or_in_pieces(void **state)
+{
+	(void)state;
+	char line[40];
+	memset(line, 'x', 32);
+	line[32] = '\n';
+	line[33] = 0;
+	/* 32 bytes fit a cap of 32, in one piece or three. */
+	k8s_lines l = {.max = 32};
+	lines_seen s = {0};
+	assert_int_equal(k8s_lines_feed(&l, line, 33, collect, &s), 0);
+	assert_int_equal(k8s_lines_feed(&l, line, 10, collect, &s), 0);
+	assert_int_equal(k8s_lines_feed(&l, line + 10, 10, collect, &s), 0);
+	assert_int_equal(k8s_lines_feed(&l, line + 20, 13, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	k8s_lines_fini(&l);
+	/* 32 bytes do not fit 31: refused whole (no copy path) and in pieces. */
+	k8s_lines t = {.max = 31};
+	assert_int_equal(k8s_lines_feed(&t, line, 33, collect, &s), FL_ERANGE);
+	k8s_lines_fini(&t);
+	k8s_lines u = {.max = 31};
+	assert_int_equal(k8s_lines_feed(&u, line, 20, collect, &s), 0);
+	assert_int_equal(k8s_lines_feed(&u, line + 20, 13, collect, &s), FL_ERANGE);
+	assert_true(u.cap <= 31);
+	k8s_lines_fini(&u);
+	assert_int_equal(s.n, 2);
+}
+
 static int never(void *arg, const k8s_watch_event *ev)
 {
 	(void)arg;
@@ -169,6 +236,8 @@ int main(void)
 	    cmocka_unit_test(test_decode_events),
 	    cmocka_unit_test(test_decode_refusals),
 	    cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_lines_in_every_chunking),
+	    cmocka_unit_test(test_lines_cap_whole_or_in_pieces),
 	    cmocka_unit_test(test_watch_gives_up_after_max_failures_with_backoff),
 	    cmocka_unit_test(test_watch_stops_when_asked),
 	};
