@@ -257,6 +257,32 @@ static void test_modify_retries_conflicts(void)
 	k8s_client_free(r.other);
 }
 
+static void test_status_subresource(void)
+{
+	/* The namespace's status, through its status subresource. */
+	cJSON *p = cJSON_Parse(
+		  "{\"status\":{\"conditions\":[{\"type\":\"FlincTest\","
+		  "\"status\":\"True\",\"reason\":\"E2E\",\"message\":\"set by "
+		  "k8s_client_e2e\",\"lastTransitionTime\":\"2026-01-01T00:00:00Z\"}]}}"),
+	      *out = NULL;
+	k8s_err e;
+	k8s_err_clear(&e);
+	int rc = k8s_merge_patch(kc, &K8S_NAMESPACES, NULL, ns, "status", p, &out, &e);
+	cJSON_Delete(p);
+	const cJSON *conds = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(out, "status"), "conditions");
+	bool found = false;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, conds)
+	{
+		const char *t = k8s_str(c, "type");
+		found |= t && !strcmp(t, "FlincTest");
+	}
+	check(rc == 0 && found, "merge patch of namespaces/%s/status sets a condition (%s)", ns,
+	      e.e.msg);
+	cJSON_Delete(out);
+}
+
 static void test_delete(void)
 {
 	k8s_err e;
@@ -654,6 +680,7 @@ int main(void)
 		test_list();
 		test_patch_apply_conflict();
 		test_modify_retries_conflicts();
+		test_status_subresource();
 		test_delete();
 		check(k8s_client_connects(kc) == 1 && k8s_client_http_version(kc) == 20,
 		      "%ld connection(s) for every request so far, HTTP/%d.%d",
