@@ -200,9 +200,15 @@ static void on_done(void *arg, int rc, const char *msg, const uint8_t *payload, 
 }
 
 /* Prepares a call's reply context, or NULL (memory: handled as a failed
- * call by the caller). */
+ * call by the caller). None once the job is done: jm_wait has then seen no
+ * call in flight and the loop goes next, so a call started later (a late
+ * acknowledgement's notification, a REST query's metrics) would be answered
+ * into a stopping loop, its reply lost (LeakSanitizer saw one in
+ * integration.kill) or worse. */
 static struct reply *expect(jm_jobmaster *jm, reply_fn handle, int tm)
 {
+	if (jm->phase == P_DONE)
+		return NULL;
 	struct reply *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
