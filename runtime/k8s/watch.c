@@ -52,7 +52,12 @@ int k8s_watch_decode(const char *line, size_t len, k8s_watch_event *ev, cm_err *
 	ev->resource_version = k8s_str(obj, "metadata.resourceVersion");
 	if (ev->type == K8S_WATCH_ERROR) {
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-		ev->error_code = cJSON_IsNumber(code) ? (long)code->valuedouble : 0;
+		/* An HTTP status: anything else (a peer may send any number;
+		 * casting one beyond long is undefined) is 0, unknown. */
+		ev->error_code = cJSON_IsNumber(code) && code->valuedouble >= 0 &&
+					 code->valuedouble < 1000
+				     ? (long)code->valuedouble
+				     : 0;
 	}
 	return 0;
 }
