@@ -186,6 +186,20 @@ static bool names_file(const char *dir, const cp_op_state *s, const char *path)
 	return false;
 }
 
+/* Whether a retained checkpoint names the state file at path (mu held);
+ * file_in_use says more. */
+static bool retained_names(cp_coordinator *cp, const char *uid, int subtask, const char *path)
+{
+	for (size_t i = 0; i < cp->ndone; i++)
+		for (size_t j = 0; j < cp->done[i]->m.nstates; j++) {
+			const cp_op_state *s = &cp->done[i]->m.states[j];
+			if (s->subtask == subtask && strcmp(s->uid, uid) == 0 &&
+			    names_file(cp->done[i]->dir, s, path))
+				return true;
+		}
+	return false;
+}
+
 /*
  * Whether a checkpoint the coordinator keeps (retained or pending; mu
  * held) names the state file at path, written for operator uid's subtask:
@@ -195,13 +209,8 @@ static bool names_file(const char *dir, const cp_op_state *s, const char *path)
  */
 static bool file_in_use(cp_coordinator *cp, const char *uid, int subtask, const char *path)
 {
-	for (size_t i = 0; i < cp->ndone; i++)
-		for (size_t j = 0; j < cp->done[i]->m.nstates; j++) {
-			const cp_op_state *s = &cp->done[i]->m.states[j];
-			if (s->subtask == subtask && strcmp(s->uid, uid) == 0 &&
-			    names_file(cp->done[i]->dir, s, path))
-				return true;
-		}
+	if (retained_names(cp, uid, subtask, path))
+		return true;
 	for (struct pending *p = cp->pending; p; p = p->next)
 		for (size_t j = 0; j < p->nstates; j++) {
 			const cp_op_state *s = &p->states[j];
@@ -665,15 +674,7 @@ static int check_chains(cp_coordinator *cp, const struct pending *p, cm_err *err
 		for (size_t k = 0; k < s->nbase; k++) {
 			if (file_path(p->dir, s->base_files[k], path, sizeof(path)) != 0)
 				return cm_err_set(err, FL_ERANGE, "state file path too long");
-			bool kept = false;
-			for (size_t d = 0; d < cp->ndone && !kept; d++)
-				for (size_t j = 0; j < cp->done[d]->m.nstates && !kept; j++) {
-					const cp_op_state *t = &cp->done[d]->m.states[j];
-					kept = t->subtask == s->subtask &&
-					       strcmp(t->uid, s->uid) == 0 &&
-					       names_file(cp->done[d]->dir, t, path);
-				}
-			if (!kept)
+			if (!retained_names(cp, s->uid, s->subtask, path))
 				return cm_err_set(err, FL_ENOENT,
 						  "operator '%.64s' subtask %d builds on %.300s, which "
 						  "no retained checkpoint holds any more",

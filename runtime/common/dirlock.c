@@ -58,6 +58,11 @@ static void remove_dir(int root, const char *name)
 	(void)unlinkat(root, name, AT_REMOVEDIR);
 }
 
+void cm_dir_remove(const char *dir)
+{
+	remove_dir(AT_FDCWD, dir);
+}
+
 int cm_dir_reap(const char *root, const char *prefix)
 {
 	int r = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

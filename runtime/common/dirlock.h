@@ -30,6 +30,11 @@
  * path. */
 int cm_dir_claim(const char *dir, int *fd, cm_err *err);
 
+/* Removes dir's plain files and links (never followed), then dir (left
+ * when it holds a subdirectory): a process's own working directory when it
+ * is done with it. */
+void cm_dir_remove(const char *dir);
+
 /* Removes the directories root/<prefix>* whose lock nobody holds: their
  * plain files and links (never followed), then the directory (left when it
  * holds a subdirectory). Returns how many were removed; problems are

@@ -22,13 +22,12 @@ int st_backend_new(const char *type, const st_backend_config *cfg, st_backend **
 			  "state.backend.type: unknown state backend '%s' (hashmap or lmdb)", type);
 }
 
-int st_pick_local_dir(const char *root_dirs, unsigned index, char *out, size_t cap)
+/* The entries of a taskmanager.state.local.root-dirs list (blanks trimmed,
+ * empty ones skipped, at most 64): their starts and lengths; returns how
+ * many. */
+static size_t local_dirs(const char *root_dirs, const char *starts[64], size_t lens[64])
 {
-	if (cap)
-		out[0] = 0;
-	/* Entries, blanks trimmed, empty ones skipped. */
-	const char *starts[64];
-	size_t lens[64], n = 0;
+	size_t n = 0;
 	for (const char *p = root_dirs ? root_dirs : ""; *p && n < 64;) {
 		while (*p == ' ' || *p == '\t')
 			p++;
@@ -44,6 +43,23 @@ int st_pick_local_dir(const char *root_dirs, unsigned index, char *out, size_t c
 		}
 		p = *e ? e + 1 : e;
 	}
+	return n;
+}
+
+size_t st_local_dir_count(const char *root_dirs)
+{
+	const char *starts[64];
+	size_t lens[64];
+	return local_dirs(root_dirs, starts, lens);
+}
+
+int st_pick_local_dir(const char *root_dirs, unsigned index, char *out, size_t cap)
+{
+	if (cap)
+		out[0] = 0;
+	const char *starts[64];
+	size_t lens[64];
+	size_t n = local_dirs(root_dirs, starts, lens);
 	if (n == 0)
 		return 0;
 	size_t i = index % n;

@@ -234,6 +234,8 @@ int st_lmdb_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
  * 0, or FL_ERANGE (the entry does not fit in cap) with out = "".
  */
 int st_pick_local_dir(const char *root_dirs, unsigned index, char *out, size_t cap);
+/* How many entries the list has (st_pick_local_dir's indices 0..n-1). */
+size_t st_local_dir_count(const char *root_dirs);
 
 /* Frees b and all its state; LMDB removes its files and directory.
  * Precondition: every cut of b was freed. b may be NULL. */

@@ -707,16 +707,6 @@ static void lb_stats(st_backend *b, st_stats *out)
 	}
 }
 
-static void remove_dir(const char *dir)
-{
-	char path[4096];
-	static const char *const files[] = {"data.mdb", "lock.mdb", ".lock"};
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
-			(void)unlink(path);
-	(void)rmdir(dir);
-}
-
 static void lb_free(st_backend *b)
 {
 	lmdb_backend *l = (lmdb_backend *)b;
@@ -725,7 +715,7 @@ static void lb_free(st_backend *b)
 	if (l->env)
 		mdb_env_close(l->env);
 	if (l->dir) {
-		remove_dir(l->dir);
+		cm_dir_remove(l->dir);
 		free(l->dir);
 	}
 	if (l->lock_fd >= 0)

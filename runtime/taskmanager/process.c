@@ -252,35 +252,11 @@ static void reap_leftovers(const cfg *config, const char *tmp)
 		cm_dir_reap(tmp, "flinc-state-");
 		return;
 	}
-	char root[4096], first[4096] = "";
-	for (unsigned i = 0; i < 64; i++) {
-		/* st_pick_local_dir deals the entries out modulo their count:
-		 * stop when it comes back to the first. */
-		if (st_pick_local_dir(dirs, i, root, sizeof(root)) != 0 || !root[0])
-			break;
-		if (i == 0)
-			snprintf(first, sizeof(first), "%s", root);
-		else if (strcmp(root, first) == 0)
-			break;
-		cm_dir_reap(root, "flinc-state-");
-	}
-}
-
-static void remove_blob_dir(const char *dir)
-{
-	if (!dir[0])
-		return;
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			unlinkat(dirfd(d), e->d_name, 0);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
+	char root[4096];
+	size_t n = st_local_dir_count(dirs);
+	for (size_t i = 0; i < n; i++)
+		if (st_pick_local_dir(dirs, (unsigned)i, root, sizeof(root)) == 0 && root[0])
+			cm_dir_reap(root, "flinc-state-");
 }
 
 /* -------------------------------------------------------- registration */
@@ -632,7 +608,8 @@ out:
 	tm_free(p.tm);
 	if (p.rm)
 		p.rm->ops->free(p.rm);
-	remove_blob_dir(p.blob_dir);
+	if (p.blob_dir[0])
+		cm_dir_remove(p.blob_dir);
 	if (p.blob_lock >= 0)
 		close(p.blob_lock);
 	cm_secret_clear(&p.secret);
