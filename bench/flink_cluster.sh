@@ -20,20 +20,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-50000000}
-for t in java javac jar curl jq; do
-	command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }
-done
-CP=$(tests/flink-cli/classpath.sh bench/flink/pom.xml)
-src=bench/flink/src/KeyedSum.java
-key=$( (cat "$src"; java -version 2>&1) | sha256sum | cut -c1-16)
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/flinc/flink-bench
-JAR=$cache/keyed-sum-$key.jar
+source bench/flink_lib.sh
+bench_need java javac jar curl jq
+CP=$(flink_classpath)
+classes=$(flink_classes "$CP" KeyedSum)
+JAR=$classes.jar
 if [ ! -e "$JAR" ]; then
-	mkdir -p "$cache/jar.tmp.$$"
-	javac -nowarn -cp "$CP" -d "$cache/jar.tmp.$$" "$src"
-	jar cfe "$JAR.tmp.$$" KeyedSum -C "$cache/jar.tmp.$$" .
+	jar cfe "$JAR.tmp.$$" KeyedSum -C "$classes" .
 	mv "$JAR.tmp.$$" "$JAR"
-	rm -rf "$cache/jar.tmp.$$"
 fi
 
 W=$(mktemp -d)

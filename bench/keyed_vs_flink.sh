@@ -26,30 +26,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-50000000}
 REPEATS=${2:-3}
 B=${FLINC_BIN:-build/release}
-for f in "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/keyed_sum.so"; do
-	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
-done
-for t in java javac /usr/bin/time; do
-	command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }
-done
-
-CP=$(tests/flink-cli/classpath.sh bench/flink/pom.xml)
-src=bench/flink/src/KeyedSum.java
-key=$( (cat "$src"; java -version 2>&1) | sha256sum | cut -c1-16)
-classes=${XDG_CACHE_HOME:-$HOME/.cache}/flinc/flink-bench/classes-$key
-if [ ! -e "$classes/KeyedSum.class" ]; then
-	mkdir -p "$classes.tmp.$$"
-	javac -nowarn -cp "$CP" -d "$classes.tmp.$$" "$src"
-	rm -rf "$classes" && mv "$classes.tmp.$$" "$classes"
-fi
+source bench/flink_lib.sh
+bench_built "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/keyed_sum.so"
+bench_need java javac /usr/bin/time
+CP=$(flink_classpath)
+classes=$(flink_classes "$CP" KeyedSum)
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 export TMPDIR=$W # flinc --local writes its log file there
 
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-# record FILE VALUE: one figure of one run
-record() { echo "$2" >>"$W/$1"; }
 
 flinc_local() { # flinc_local TMS
 	/usr/bin/time -f '%e %U %S' -o "$W/time" "$B/flinc" run --local --no-progress -p 2 \

@@ -44,22 +44,11 @@ INTERVAL_MS=${INTERVAL_MS:-1000}
 BACKENDS=${BACKENDS:-hashmap lmdb}
 PARALLELISMS=${PARALLELISMS:-1 2}
 B=${FLINC_BIN:-build/release}
-for f in "$B/flinc" "$B/examples/wordcount.so" "$B/bench/bench_gentext"; do
-	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
-done
-for t in java javac /usr/bin/time; do
-	command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }
-done
-
-CP=$(tests/flink-cli/classpath.sh bench/flink/pom.xml)
-src=bench/flink/src/WordCount.java
-key=$( (cat "$src"; java -version 2>&1) | sha256sum | cut -c1-16)
-classes=${XDG_CACHE_HOME:-$HOME/.cache}/flinc/flink-bench/wordcount-$key
-if [ ! -e "$classes/WordCount.class" ]; then
-	mkdir -p "$classes.tmp.$$"
-	javac -nowarn -cp "$CP" -d "$classes.tmp.$$" "$src"
-	rm -rf "$classes" && mv "$classes.tmp.$$" "$classes"
-fi
+source bench/flink_lib.sh
+bench_built "$B/flinc" "$B/examples/wordcount.so" "$B/bench/bench_gentext"
+bench_need java javac /usr/bin/time
+CP=$(flink_classpath)
+classes=$(flink_classes "$CP" WordCount)
 
 data=${TMPDIR:-/tmp}/flinc-bench-wordcount
 mkdir -p "$data"
@@ -78,8 +67,6 @@ bytes=$(stat -c %s "$text")
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-record() { echo "$2" >>"$W/$1"; } # record NAME VALUE: one figure of one run
 
 # check LABEL DIR [batch]: the output's update lines and the last count per
 # word, against the first output checked.

@@ -1,0 +1,43 @@
+# Shared plumbing of the benchmarks that run Apache Flink beside flinc
+# (keyed_vs_flink.sh, wordcount_vs_flink.sh, flink_cluster.sh); sourced from
+# the repository's root. Java is the benchmark peer only: its sources under
+# bench/flink/src are compiled into ~/.cache/flinc/flink-bench
+# (XDG_CACHE_HOME), never into the repository.
+
+# bench_need TOOL...: each is on PATH, or the benchmark stops saying which.
+bench_need() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }
+	done
+}
+
+# bench_built FILE...: flinc's build outputs the benchmark runs exist.
+bench_built() {
+	local f
+	for f in "$@"; do
+		[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
+	done
+}
+
+# flink_classpath: Flink 2.3.0's jars from Maven Central (~/.m2), once.
+flink_classpath() { tests/flink-cli/classpath.sh bench/flink/pom.xml; }
+
+# flink_classes CP NAME: compiles bench/flink/src/NAME.java against CP into a
+# cache directory named by the source and the JDK, once; prints it.
+flink_classes() {
+	local cp=$1 name=$2 src=bench/flink/src/$2.java key dir
+	key=$( (cat "$src"; java -version 2>&1) | sha256sum | cut -c1-16)
+	dir=${XDG_CACHE_HOME:-$HOME/.cache}/flinc/flink-bench/$name-$key
+	if [ ! -e "$dir/$name.class" ]; then
+		mkdir -p "$dir.tmp.$$"
+		javac -nowarn -cp "$cp" -d "$dir.tmp.$$" "$src" >&2
+		rm -rf "$dir" && mv "$dir.tmp.$$" "$dir"
+	fi
+	echo "$dir"
+}
+
+# median: of the numbers on standard input.
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# record NAME VALUE: one figure of one run, kept in $W/NAME.
+record() { echo "$2" >>"$W/$1"; }
