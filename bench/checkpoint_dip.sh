@@ -27,23 +27,11 @@ BACKEND=${4:-hashmap}
 INCREMENTAL=${5:-false}
 RATE=${6:-0}
 B=${FLINC_BIN:-build/release}
-for f in "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/big_state.so"; do
-	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
-done
-for t in curl jq; do command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }; done
-W=$(mktemp -d)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$W"
-}
-trap cleanup EXIT
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-C=(-D "security.internal.token=$TOKEN" -D jobmanager.rpc.address=127.0.0.1 -D jobmanager.bind-host=127.0.0.1
-	-D rest.address=127.0.0.1 -D taskmanager.host=127.0.0.1 -D taskmanager.bind-host=127.0.0.1
-	-D log.level=INFO)
+source bench/lib.sh
+bench_built "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/big_state.so"
+bench_need curl jq
+bench_workdir
+bench_cluster_conf INFO
 "$B/flinc-jobmanager" "${C[@]}" -D rest.port=0 -D jobmanager.rpc.port=0 \
 	-D "execution.checkpointing.dir=$W/ckp" >"$W/jm.log" 2>&1 &
 PIDS+=($!)

@@ -18,37 +18,12 @@ N=${1:-50000000}
 ONLY=${2:-all}
 case $ONLY in all | keyed) ;; *) echo "usage: bench/cluster.sh [RECORDS [keyed]]" >&2; exit 2 ;; esac
 B=${FLINC_BIN:-build/release}
-for f in "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/keyed_sum.so"; do
-	[ -e "$f" ] || { echo "missing $f: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
-done
-for t in curl jq; do command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }; done
-W=$(mktemp -d)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$W"
-}
-trap cleanup EXIT
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-C=(-D "security.internal.token=$TOKEN" -D jobmanager.rpc.address=127.0.0.1 -D jobmanager.bind-host=127.0.0.1
-	-D rest.address=127.0.0.1 -D taskmanager.host=127.0.0.1 -D taskmanager.bind-host=127.0.0.1
-	-D log.level=WARN)
+source bench/lib.sh
+bench_built "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/keyed_sum.so"
+bench_need curl jq
+bench_workdir
+bench_cluster_conf WARN
 
-free_port() { # a port nothing listens on now
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-cpu_ticks() { # utime + stime of pids, in clock ticks
-	local p s=0
-	for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-	echo "$s"
-}
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 api() { curl -s "http://127.0.0.1:$REST$1"; }
 wait_tms() { # wait_tms N
 	for _ in $(seq 200); do

@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-50000000}
-source bench/flink_lib.sh
+source bench/lib.sh
 bench_need java javac jar curl jq
 CP=$(flink_classpath)
 classes=$(flink_classes "$CP" KeyedSum)
@@ -30,23 +30,8 @@ if [ ! -e "$JAR" ]; then
 	mv "$JAR.tmp.$$" "$JAR"
 fi
 
-W=$(mktemp -d)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$W"
-}
-trap cleanup EXIT
+bench_workdir
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 RPC=$(free_port)
 REST=$(free_port)
 mkdir -p "$W/conf"
@@ -87,11 +72,6 @@ JM_JVM=(-Xmx1073741824 -Xms1073741824 -XX:MaxMetaspaceSize=268435456)
 api() { curl -s "http://127.0.0.1:$REST$1"; }
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-cpu_ticks() {
-	local p s=0
-	for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-	echo "$s"
-}
 start_tm() {
 	java "${TM_JVM[@]}" "${LOG[@]}" -cp "$CP" org.apache.flink.runtime.taskexecutor.TaskManagerRunner \
 		--configDir "$W/conf" "${TM_DYN[@]}" >"$W/tm$1.log" 2>&1 &

@@ -26,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-50000000}
 REPEATS=${2:-3}
 B=${FLINC_BIN:-build/release}
-source bench/flink_lib.sh
+source bench/lib.sh
 bench_built "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jobs/keyed_sum.so"
 bench_need java javac /usr/bin/time
 CP=$(flink_classpath)

@@ -44,7 +44,7 @@ INTERVAL_MS=${INTERVAL_MS:-1000}
 BACKENDS=${BACKENDS:-hashmap lmdb}
 PARALLELISMS=${PARALLELISMS:-1 2}
 B=${FLINC_BIN:-build/release}
-source bench/flink_lib.sh
+source bench/lib.sh
 bench_built "$B/flinc" "$B/examples/wordcount.so" "$B/bench/bench_gentext"
 bench_need java javac /usr/bin/time
 CP=$(flink_classpath)
