@@ -342,7 +342,10 @@ int jm_process_main(int argc, char **argv)
 out:
 	/* REST first (no new jobs), then the jobs (their JobMasters still need
 	 * the RPC endpoint, and the router, to hear their tasks end), then the
-	 * endpoint and the ResourceManager. */
+	 * endpoint: it returns once no request is being routed, so nothing
+	 * reaches into the Dispatcher (a late task report, a blob read) while
+	 * it is freed; then the ResourceManager, whose gateway the endpoint
+	 * served too. */
 	rest_server_free(p.rest);
 	if (ds) {
 		ds_cancel_all(ds);
@@ -352,9 +355,9 @@ out:
 			_exit(status ? status : 1);
 		}
 	}
+	rpc_server_free(p.server);
 	atomic_store(&p.ds, NULL);
 	ds_free(ds, 0);
-	rpc_server_free(p.server);
 	rm_free(p.rm);
 	if (p.made_upload_dir)
 		remove_dir(p.upload_dir);
