@@ -99,6 +99,14 @@
 #define CFG_IDLE_TIMEOUT "taskmanager.network.connections.idle-timeout"
 #define CFG_LOCAL_RPC "local.rpc-transport"
 #define CFG_SLOT_REQUEST_TIMEOUT "slot.request.timeout"
+/* The adaptive scheduler (Flink 2's names). */
+#define CFG_SCHEDULER "jobmanager.scheduler"
+#define CFG_ADAPTIVE_WAIT_TIMEOUT "jobmanager.adaptive-scheduler.submission.resource-wait-timeout"
+#define CFG_ADAPTIVE_SUBMIT_STABILIZATION                                                          \
+	"jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout"
+#define CFG_ADAPTIVE_COOLDOWN "jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling"
+#define CFG_ADAPTIVE_EXEC_STABILIZATION                                                            \
+	"jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout"
 #define CFG_PROM_PORT "metrics.reporter.prom.port"
 #define CFG_RESTART_TYPE "restart-strategy.type"
 #define CFG_RESTART_FIXED_ATTEMPTS "restart-strategy.fixed-delay.attempts"

@@ -39,6 +39,8 @@ static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
 /* Keyed-state backends (runtime/state/backend.h); Flink's "rocksdb" is
  * flinc's "lmdb". */
 static const char *const state_backends[] = {"hashmap", "lmdb", NULL};
+/* jobmanager.scheduler: Flink's "default" and "adaptive" (streaming jobs). */
+static const char *const schedulers[] = {"default", "adaptive", NULL};
 /* Flink's names and aliases for restart-strategy.type. */
 static const char *const restart_types[] = {"none",		 "off",
 					    "disable",		 "fixed-delay",
@@ -170,6 +172,22 @@ static const struct cfg_key keys[] = {
 	   "Prometheus /metrics endpoint; 0: any free port."),
     DURATION_RANGE(CFG_SLOT_REQUEST_TIMEOUT, "5 min", 1, MS_PER_D,
 		   "Time a job waits for the slots it needs before it fails."),
+    ENUM(CFG_SCHEDULER, "default", schedulers,
+	 "default: a job runs at its parallelism; adaptive: a streaming job's parallelism "
+	 "follows the slots it can get, within bounds PUT /jobs/:jobid/resource-requirements "
+	 "sets, rescaling from its latest checkpoint."),
+    DURATION_RANGE(CFG_ADAPTIVE_WAIT_TIMEOUT, "5 min", 0, MS_PER_D,
+		   "adaptive: time a job waits at its start or restart for the slots of its lower "
+		   "bounds before it fails."),
+    DURATION(CFG_ADAPTIVE_SUBMIT_STABILIZATION, "10 s",
+	     "adaptive: at a start or restart with fewer slots than the upper bounds want, "
+	     "how long the slots must stay unchanged before the job starts with them."),
+    DURATION(CFG_ADAPTIVE_COOLDOWN, "30 s",
+	     "adaptive: least time from a start or rescale to the next rescale."),
+    DURATION(CFG_ADAPTIVE_EXEC_STABILIZATION, "1 min",
+	     "adaptive: how long a parallelism that is better than the running one but short "
+	     "of the upper bounds must stay possible before the job rescales to it (one that "
+	     "meets the upper bounds rescales once the cooldown is over)."),
     INT(CFG_TM_CPU_CORES, "0", 0, 4096,
 	"CPU cores a TaskManager announces (0: the cores of its machine)."),
     MEMORY(CFG_TM_PROCESS_SIZE, "1728 mb", 0, MEMORY_MAX, false,

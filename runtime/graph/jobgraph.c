@@ -28,15 +28,26 @@ int jg_default_max_parallelism(int parallelism)
 	return pow2 < 128 ? 128 : pow2 > 32768 ? 32768 : (int)pow2;
 }
 
+/* A node's max parallelism: declared, the job's, or derived from the
+ * parallelism it has when the job is built (kept through a rescale). */
+static int node_max_parallelism(const jg_graph *g, const sg_node *n, int p)
+{
+	if (g->force_maxp)
+		return g->force_maxp[n->id];
+	return n->max_parallelism	  ? n->max_parallelism
+	       : g->sg->max_parallelism ? g->sg->max_parallelism
+					: jg_default_max_parallelism(p);
+}
+
 static int resolve_nodes(jg_graph *g, cm_err *err)
 {
 	const sg_graph *sg = g->sg;
 	for (size_t i = 0; i < sg->nnodes; i++) {
 		const sg_node *n = sg->nodes[i];
-		int p = n->parallelism ? n->parallelism : sg->parallelism;
-		int maxp = n->max_parallelism   ? n->max_parallelism
-			   : sg->max_parallelism ? sg->max_parallelism
-						 : jg_default_max_parallelism(p);
+		int p = g->force_par	  ? g->force_par[i]
+			: n->parallelism ? n->parallelism
+					 : sg->parallelism;
+		int maxp = node_max_parallelism(g, n, p);
 		if (p > maxp)
 			return cm_err_set(err, FL_EINVAL,
 					  "operator '%s': parallelism %d is above its max parallelism %d "
@@ -189,9 +200,7 @@ static int build_chains(jg_graph *g, cm_err *err)
 		jg_vertex *v = &g->vertices[g->nvertices];
 		v->id = (int)g->nvertices++;
 		v->parallelism = g->node_parallelism[i];
-		v->max_parallelism = node->max_parallelism   ? node->max_parallelism
-				     : sg->max_parallelism ? sg->max_parallelism
-							   : jg_default_max_parallelism(v->parallelism);
+		v->max_parallelism = node_max_parallelism(g, node, v->parallelism);
 		v->slot_group = g->node_slot_group[i];
 		if (!(v->ops = calloc(1, sizeof(*v->ops))))
 			return FL_ENOMEM;
@@ -274,7 +283,79 @@ static int count_slots(jg_graph *g)
 	return 0;
 }
 
+static int build(const sg_graph *sg, const char *job_name, const int *force_par,
+		 const int *force_maxp, jg_graph **out, cm_err *err);
+
 int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *err)
+{
+	return build(sg, job_name, NULL, NULL, out, err);
+}
+
+/* True when a and b have the same vertices, chains and edges. */
+static bool same_shape(const jg_graph *a, const jg_graph *b)
+{
+	if (a->nvertices != b->nvertices || a->nedges != b->nedges)
+		return false;
+	for (size_t v = 0; v < a->nvertices; v++) {
+		const jg_vertex *x = &a->vertices[v], *y = &b->vertices[v];
+		if (x->nops != y->nops || x->nin_edges != y->nin_edges)
+			return false;
+		for (size_t k = 0; k < x->nops; k++)
+			if (x->ops[k].node != y->ops[k].node)
+				return false;
+	}
+	for (size_t e = 0; e < a->nedges; e++) {
+		const jg_edge *x = &a->edges[e], *y = &b->edges[e];
+		if (x->src_vertex != y->src_vertex || x->dst_vertex != y->dst_vertex ||
+		    x->part != y->part || x->src_node != y->src_node || x->dst_node != y->dst_node)
+			return false;
+	}
+	return true;
+}
+
+int jg_rescale(const jg_graph *g, const int *parallelism, jg_graph **out, cm_err *err)
+{
+	*out = NULL;
+	size_t n = g->sg->nnodes;
+	int *par = calloc(n ? n : 1, sizeof(int)), *maxp = calloc(n ? n : 1, sizeof(int));
+	if (!par || !maxp) {
+		free(par);
+		free(maxp);
+		return cm_err_set(err, FL_ENOMEM, "out of memory while rescaling the job graph");
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const jg_vertex *v = &g->vertices[g->node_vertex[i]];
+		par[i] = parallelism[v->id];
+		/* As the first build settled it: a derived one must not move. */
+		maxp[i] = node_max_parallelism(g, g->sg->nodes[i], g->node_parallelism[i]);
+		if (par[i] < 1 || par[i] > maxp[i]) {
+			rc = cm_err_set(err, FL_EINVAL,
+					"vertex '%s': parallelism %d is outside 1..%d (the max "
+					"parallelism of '%s')",
+					v->name, par[i], maxp[i], g->sg->nodes[i]->name);
+			break;
+		}
+	}
+	jg_graph *r = NULL;
+	if (rc == 0)
+		rc = build(g->sg, g->job_name, par, maxp, &r, err);
+	free(par);
+	free(maxp);
+	if (rc == 0 && !same_shape(g, r)) {
+		jg_free(r);
+		return cm_err_set(err, FL_EINVAL,
+				  "at these parallelisms the job's operators would chain or connect "
+				  "differently (vertices joined by a forward edge need one "
+				  "parallelism)");
+	}
+	if (rc == 0)
+		*out = r;
+	return rc;
+}
+
+static int build(const sg_graph *sg, const char *job_name, const int *force_par,
+		 const int *force_maxp, jg_graph **out, cm_err *err)
 {
 	if (sg->nnodes == 0)
 		return cm_err_set(err, FL_EINVAL,
@@ -302,6 +383,8 @@ int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *e
 	if (!g)
 		return cm_err_set(err, FL_ENOMEM, "out of memory while building the job graph");
 	g->sg = sg;
+	g->force_par = force_par;
+	g->force_maxp = force_maxp;
 	int rc = FL_ENOMEM;
 	if (!(g->job_name = strdup(job_name && *job_name ? job_name : "flinc job")) ||
 	    !(g->node_vertex = calloc(sg->nnodes, sizeof(int))) ||
@@ -311,6 +394,7 @@ int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *e
 	if ((rc = resolve_nodes(g, err)) != 0 || (rc = build_chains(g, err)) != 0 ||
 	    (rc = name_vertices(g)) != 0 || (rc = count_slots(g)) != 0)
 		goto fail;
+	g->force_par = g->force_maxp = NULL;
 	*out = g;
 	return 0;
 fail:

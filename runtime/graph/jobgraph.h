@@ -72,6 +72,9 @@ typedef struct jg_graph {
 	int *node_vertex; /* stream node id -> vertex id */
 	int *node_parallelism;
 	char **node_slot_group;
+	/* While jg_rescale builds: parallelism and max parallelism per
+	 * stream node, instead of what the stream graph says. */
+	const int *force_par, *force_maxp;
 } jg_graph;
 
 /*
@@ -83,6 +86,16 @@ typedef struct jg_graph {
  */
 int jg_build(const sg_graph *sg, const char *job_name, jg_graph **out, cm_err *err);
 void jg_free(jg_graph *g);
+
+/*
+ * The job graph g at other parallelisms (parallelism[v] for vertex v),
+ * for the adaptive scheduler's rescales: the same stream graph, vertices,
+ * chains, edges and max parallelisms (so keyed state keeps its key
+ * groups). FL_EINVAL when a parallelism is outside 1..the vertex's max
+ * parallelism or the graph would take another shape (a forward edge
+ * between vertices of different parallelism); *out owned by the caller.
+ */
+int jg_rescale(const jg_graph *g, const int *parallelism, jg_graph **out, cm_err *err);
 
 /* Flink's default max parallelism for an operator of this parallelism. */
 int jg_default_max_parallelism(int parallelism);

@@ -26,6 +26,7 @@
 #include "checkpoint/restore.h"
 #include "graph/jobgraph.h"
 #include "graph/plan_json.h"
+#include "jobmanager/adaptive.h"
 #include "jobmanager/dispatcher_internal.h"
 #include "jobmanager/restart.h"
 
@@ -227,7 +228,9 @@ static void on_jm_status(void *arg, enum eg_status st)
 	 * final states wait for the Dispatcher too, which first settles what
 	 * the job's end leaves of its checkpoints: nobody sees FINISHED or
 	 * CANCELED with checkpoints still to be removed. */
-	if (st == EG_FAILED)
+	if (j->rescaling && (st == EG_CANCELLING || st == EG_CANCELED))
+		j->status = EG_RESTARTING; /* stopped to restart at another parallelism */
+	else if (st == EG_FAILED)
 		j->status = EG_FAILING;
 	else if (!eg_status_is_terminal(st))
 		j->status = st;
@@ -257,6 +260,165 @@ static void end_without_jobmaster(ds_dispatcher *d, struct ds_job *j, int rc, co
 	j->ended = true;
 	trim_locked(d);
 	pthread_mutex_unlock(&d->mu);
+}
+
+/* ------------------------------------------------- adaptive scheduler */
+
+/* What the REST API shows of j before its JobMaster starts: jg's subtasks,
+ * all CREATED, and its plan. */
+static void ds_job_adopt_graph(ds_dispatcher *d, struct ds_job *j, const jg_graph *jg)
+{
+	int ntasks = 0;
+	for (size_t v = 0; v < jg->nvertices; v++)
+		ntasks += jg->vertices[v].parallelism;
+	cJSON *o = jg_plan_json(jg, j->id);
+	char *plan = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	pthread_mutex_lock(&d->mu);
+	j->ntasks = ntasks;
+	memset(j->task_counts, 0, sizeof(j->task_counts));
+	j->task_counts[TM_TASK_CREATED] = ntasks;
+	if (plan) { /* else the old plan stays: better than none */
+		free(j->plan);
+		j->plan = plan;
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+struct ad_conf {
+	int64_t wait_timeout, submit_stable, cooldown, exec_stable;
+};
+
+static void ad_conf_read(const cfg *c, struct ad_conf *ac)
+{
+	*ac = (struct ad_conf){300000, 10000, 30000, 60000};
+	cfg_get_duration_ms(c, CFG_ADAPTIVE_WAIT_TIMEOUT, &ac->wait_timeout);
+	cfg_get_duration_ms(c, CFG_ADAPTIVE_SUBMIT_STABILIZATION, &ac->submit_stable);
+	cfg_get_duration_ms(c, CFG_ADAPTIVE_COOLDOWN, &ac->cooldown);
+	cfg_get_duration_ms(c, CFG_ADAPTIVE_EXEC_STABILIZATION, &ac->exec_stable);
+}
+
+/* Slots job j could run on now: the free ones and those a holds. */
+static int ad_slots(ds_dispatcher *d, const rm_allocation *a)
+{
+	size_t ntms = 0;
+	int slots = 0, free_slots = 0;
+	rm_totals(d->rm, &ntms, &slots, &free_slots);
+	return free_slots + (a ? (int)a->nslots : 0);
+}
+
+/* The bounds as they are now (mu not held); b has base->nvertices. */
+static void ad_bounds_now(ds_dispatcher *d, struct ds_job *j, ad_bounds *b, size_t n)
+{
+	pthread_mutex_lock(&d->mu);
+	memcpy(b, j->bounds, n * sizeof(*b));
+	pthread_mutex_unlock(&d->mu);
+}
+
+static void ad_format(const int *par, size_t n, char *out, size_t cap)
+{
+	size_t at = 0;
+	out[0] = '\0';
+	for (size_t v = 0; v < n && at + 16 < cap; v++)
+		at += (size_t)snprintf(out + at, cap - at, "%s%d", v ? "," : "", par[v]);
+}
+
+/*
+ * Flink's WaitingForResources: until the slots give every vertex its upper
+ * bound, or its lower bound with the number of slots unchanged for
+ * submission.resource-stabilization-timeout. par gets the parallelisms.
+ * Returns 0, FL_ECANCELED or FL_ETIMEDOUT with err.
+ */
+static int ad_wait_for_slots(ds_dispatcher *d, struct ds_job *j, const jg_graph *base,
+			     const struct ad_conf *ac, ad_bounds *b, int *par, cm_err *err)
+{
+	int64_t start = cm_now_ms(), stable_since = -1;
+	int last = -1;
+	bool said = false;
+	for (;;) {
+		ad_bounds_now(d, j, b, base->nvertices);
+		int slots = ad_slots(d, NULL);
+		enum ad_fit fit = ad_plan(base, b, slots, par);
+		if (fit == AD_DESIRED)
+			return 0;
+		int64_t now = cm_now_ms();
+		if (fit == AD_INSUFFICIENT || slots != last)
+			stable_since = fit == AD_SUFFICIENT ? now : -1;
+		last = slots;
+		if (stable_since >= 0 && now - stable_since >= ac->submit_stable)
+			return 0;
+		if (!said) {
+			CM_INFO("dispatcher",
+				"Job '%s' (%s) waits for slots: %d free, its upper bounds want %d, its "
+				"lower bounds %d (adaptive scheduler)",
+				j->name, j->id, slots, ad_slots_for_bounds(base, b, false),
+				ad_slots_for_bounds(base, b, true));
+			said = true;
+		}
+		if (now - start >= ac->wait_timeout)
+			return cm_err_set(
+			    err, FL_ETIMEDOUT,
+			    "Could not acquire the minimum required resources within %lld ms "
+			    "(jobmanager.adaptive-scheduler.submission.resource-wait-timeout): the "
+			    "lower bounds need %d slots, %d are free",
+			    (long long)ac->wait_timeout, ad_slots_for_bounds(base, b, true), slots);
+		pthread_mutex_lock(&d->mu);
+		bool stop = d->stopping || cm_cancel_requested(&j->cancel);
+		if (!stop) {
+			struct timespec ts = cm_deadline_ts(cm_now_ms() + 50);
+			pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+		}
+		pthread_mutex_unlock(&d->mu);
+		if (stop)
+			return cm_err_set(err, FL_ECANCELED,
+					  "the job was cancelled while it waited for slots");
+	}
+}
+
+/*
+ * Flink's Executing: waits for jm's end, but when the slots (free, and those
+ * of a) or the bounds allow other parallelisms than cur — at the upper
+ * bounds, or better for executing.resource-stabilization-timeout — and the
+ * cooldown since the start passed, stops jm to restart at them: *rescale
+ * true, next filled. Returns once jm is done (jm_wait's part is left).
+ */
+static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, const jg_graph *base,
+		       const int *cur, const rm_allocation *a, const struct ad_conf *ac,
+		       ad_bounds *b, int *next, bool *rescale)
+{
+	size_t n = base->nvertices;
+	int64_t started = cm_now_ms(), better_since = -1;
+	*rescale = false;
+	while (!jm_wait_for(jm, 100)) {
+		if (cm_cancel_requested(&j->cancel))
+			continue;
+		ad_bounds_now(d, j, b, n);
+		enum ad_fit fit = ad_plan(base, b, ad_slots(d, a), next);
+		if (fit == AD_INSUFFICIENT || memcmp(next, cur, n * sizeof(int)) == 0) {
+			better_since = -1;
+			continue;
+		}
+		int64_t now = cm_now_ms();
+		if (better_since < 0)
+			better_since = now;
+		if (now - started < ac->cooldown ||
+		    (fit != AD_DESIRED && now - better_since < ac->exec_stable))
+			continue;
+		char from[200], to[200];
+		ad_format(cur, n, from, sizeof(from));
+		ad_format(next, n, to, sizeof(to));
+		CM_INFO("dispatcher",
+			"Job '%s' (%s) rescales from parallelism [%s] to [%s] (vertex order): "
+			"restarting from its latest checkpoint",
+			j->name, j->id, from, to);
+		pthread_mutex_lock(&d->mu);
+		j->rescaling = true;
+		j->status = EG_RESTARTING;
+		pthread_mutex_unlock(&d->mu);
+		*rescale = true;
+		jm_cancel(jm);
+		return;
+	}
 }
 
 static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg *c,
@@ -363,22 +525,67 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	pthread_mutex_lock(&d->mu);
 	rs_describe(&pol, j->restart_strategy, sizeof(j->restart_strategy));
 	pthread_mutex_unlock(&d->mu);
-	/* One request per slot sharing group, with its declared profile. */
-	rm_request *req = calloc(jg->ngroups ? jg->ngroups : 1, sizeof(*req));
-	for (size_t g = 0; req && g < jg->ngroups; g++)
-		req[g] = (rm_request){.group = jg->groups[g].name,
-				      .profile = jg->groups[g].res,
-				      .slots = jg->groups[g].width};
+	/* The adaptive scheduler: streaming jobs only, as in Flink. */
+	const char *sched = "default";
+	cfg_get_string(c, CFG_SCHEDULER, &sched);
+	bool adaptive = !j->batch && strcmp(sched, "adaptive") == 0;
+	struct ad_conf ac;
+	ad_conf_read(c, &ac);
+	size_t nv = jg->nvertices ? jg->nvertices : 1;
+	int *cur = calloc(nv, sizeof(int)), *next = calloc(nv, sizeof(int));
+	ad_bounds *scratch = calloc(nv, sizeof(*scratch));
+	ad_bounds *bounds = adaptive ? calloc(nv, sizeof(*bounds)) : NULL;
+	bool nomem = !cur || !next || !scratch || (adaptive && !bounds);
+	if (adaptive && !nomem) {
+		ad_default_bounds(jg, bounds);
+		pthread_mutex_lock(&d->mu);
+		j->adaptive_jg = jg;
+		j->bounds = bounds;
+		pthread_mutex_unlock(&d->mu);
+	}
+	/* The graph each attempt runs: jg, or jg rescaled (then owned here). */
+	jg_graph *run = jg;
+	bool planned = false; /* next holds a rescale's parallelisms */
+	rm_request *req = NULL;
 	for (int attempt = 1;; attempt++) {
 		int64_t t0 = cm_now_ms();
 		rm_allocation *a = NULL;
 		jm_jobmaster *jm = NULL;
+		bool rescaled = false;
 		cm_err_clear(&err);
-		rc = req ? rm_allocate(d->rm, j->id, req, jg->ngroups, slot_timeout, &j->cancel, &a,
-				       &err)
-			 : cm_err_set(&err, FL_ENOMEM, "out of memory");
+		rc = nomem ? cm_err_set(&err, FL_ENOMEM, "out of memory") : 0;
+		/* Adaptive: the parallelisms the slots allow, or a rescale's. */
+		if (rc == 0 && adaptive) {
+			if (planned)
+				memcpy(cur, next, jg->nvertices * sizeof(int));
+			else
+				rc = ad_wait_for_slots(d, j, jg, &ac, scratch, cur, &err);
+			planned = false;
+			bool same = true;
+			for (size_t v = 0; rc == 0 && v < jg->nvertices; v++)
+				same = same && run->vertices[v].parallelism == cur[v];
+			jg_graph *nj = NULL;
+			if (rc == 0 && !same && (rc = jg_rescale(jg, cur, &nj, &err)) == 0) {
+				if (run != jg)
+					jg_free(run);
+				run = nj;
+				ds_job_adopt_graph(d, j, run);
+			}
+		}
+		/* One request per slot sharing group, with its declared profile. */
 		if (rc == 0) {
-			jm_params p = {.jg = jg,
+			free(req);
+			req = calloc(run->ngroups ? run->ngroups : 1, sizeof(*req));
+			for (size_t g = 0; req && g < run->ngroups; g++)
+				req[g] = (rm_request){.group = run->groups[g].name,
+						      .profile = run->groups[g].res,
+						      .slots = run->groups[g].width};
+			rc = req ? rm_allocate(d->rm, j->id, req, run->ngroups, slot_timeout,
+					       &j->cancel, &a, &err)
+				 : cm_err_set(&err, FL_ENOMEM, "out of memory");
+		}
+		if (rc == 0) {
+			jm_params p = {.jg = run,
 				       .tms = a->tms,
 				       .ntms = a->n,
 				       .config = c,
@@ -401,6 +608,11 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				"Job '%s' (%s) got its slots in %lld ms; JobMaster started "
 				"(attempt %d)",
 				j->name, j->id, (long long)(cm_now_ms() - t0), attempt);
+			if (adaptive) {
+				for (size_t v = 0; v < jg->nvertices; v++)
+					cur[v] = run->vertices[v].parallelism;
+				ad_execute(d, j, jm, jg, cur, a, &ac, scratch, next, &rescaled);
+			}
 			jm_wait(jm, res);
 			rc = res->status;
 			if (rc)
@@ -408,6 +620,32 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		} else {
 			res->status = rc == FL_ETIMEDOUT ? FL_EJOBFAILED : rc;
 			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+		}
+		/* A JobMaster stopped for a rescale (and not finished or failed
+		 * first) restarts at once, outside the restart strategy, with
+		 * its checkpoints kept. */
+		bool rescale = rescaled && rc == FL_ECANCELED && !cm_cancel_requested(&j->cancel);
+		if (rescaled) {
+			pthread_mutex_lock(&d->mu);
+			rescale = rescale && !d->stopping;
+			j->rescaling = false;
+			if (rescale)
+				j->rescales++;
+			pthread_mutex_unlock(&d->mu);
+		}
+		if (rescale) {
+			if (jm) {
+				pthread_mutex_lock(&d->mu);
+				while (j->refs > 1)
+					pthread_cond_wait(&d->cv, &d->mu);
+				j->jm = NULL;
+				j->status = EG_RESTARTING;
+				pthread_mutex_unlock(&d->mu);
+				jm_free(jm);
+			}
+			rm_release(d->rm, a);
+			planned = true;
+			continue;
 		}
 		/* Restart or not, decided before anyone is shown FAILED. */
 		bool cancelled = rc == FL_ECANCELED || cm_cancel_requested(&j->cancel);
@@ -488,6 +726,16 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	}
 	rs_fini(&pol);
 	free(req);
+	pthread_mutex_lock(&d->mu);
+	j->adaptive_jg = NULL;
+	j->bounds = NULL;
+	pthread_mutex_unlock(&d->mu);
+	free(bounds);
+	free(scratch);
+	free(cur);
+	free(next);
+	if (run != jg)
+		jg_free(run);
 	jg_free(jg);
 	if (rc) {
 		CM_ERROR("dispatcher", "Job '%s' (%s) %s: %s", j->name, j->id,

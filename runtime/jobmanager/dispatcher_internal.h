@@ -77,6 +77,18 @@ struct ds_job {
 	 * (mu). With a JobMaster, its loop has the counts. */
 	int ntasks;
 	int task_counts[TM_TASK_NSTATES];
+	/* The adaptive scheduler (jobmanager.scheduler: adaptive, streaming
+	 * jobs; NULL otherwise, and once the job ended): the job graph as
+	 * submitted, whose vertex ids and max parallelisms the bounds use,
+	 * and the bounds per vertex, as PUT /jobs/:jobid/resource-requirements
+	 * last set them (mu). Each PUT bumps bounds_gen and wakes cv. */
+	const struct jg_graph *adaptive_jg;
+	struct ad_bounds *bounds;
+	uint64_t bounds_gen;
+	/* The running JobMaster is being stopped to restart at another
+	 * parallelism (mu): its CANCELLING is shown as RESTARTING. */
+	bool rescaling;
+	int rescales; /* done so far */
 };
 
 /* Savepoint operations kept per job (Flink's completed-operation cache). */

@@ -24,6 +24,7 @@
 #include "common/procstat.h"
 #include "graph/jobgraph.h"
 #include "graph/plan_json.h"
+#include "jobmanager/adaptive.h"
 #include "jobmanager/dispatcher_internal.h"
 #include "jobmanager/scheduler.h"
 #include "taskmanager/task.h"
@@ -531,12 +532,98 @@ static int h_job_plan(void *arg, const rest_request *req, rest_response *resp)
 	struct ds_job *j = job_of(d, req, resp);
 	if (!j)
 		return 0;
+	/* Under mu: an adaptive job's rescale replaces its plan. */
+	pthread_mutex_lock(&d->mu);
 	size_t n = j->plan ? strlen(j->plan) : 2;
 	char *s = malloc(n + 16);
 	if (s)
 		snprintf(s, n + 16, "{\"plan\":%s}", j->plan ? j->plan : "{}");
+	pthread_mutex_unlock(&d->mu);
 	ds_job_put(d, j);
 	return json_text(resp, 200, s);
+}
+
+/* ---- the adaptive scheduler's resource requirements (Flink's
+ * JobResourceRequirementsHandler and ...UpdateHandler, FLIP-291) */
+
+/* True with mu held when j runs under the adaptive scheduler; else false
+ * with *rc what answering the error returned (mu not held). */
+static bool adaptive_job(ds_dispatcher *d, struct ds_job *j, rest_response *resp, int *rc)
+{
+	pthread_mutex_lock(&d->mu);
+	if (j->bounds && j->adaptive_jg)
+		return true;
+	bool ended = j->ended || eg_status_is_terminal(j->status);
+	pthread_mutex_unlock(&d->mu);
+	if (ended)
+		*rc = rest_error(resp, 409,
+				 "Job %s has ended: its resource requirements no longer apply.",
+				 j->id);
+	else
+		*rc = rest_error(resp, 400,
+				 "Job %s does not run under the adaptive scheduler: its resource "
+				 "requirements are fixed (set jobmanager.scheduler: adaptive for a "
+				 "streaming job).",
+				 j->id);
+	return false;
+}
+
+static int h_requirements(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	int rc = 0;
+	if (!adaptive_job(d, j, resp, &rc)) {
+		ds_job_put(d, j);
+		return rc;
+	}
+	cJSON *o = ad_bounds_to_json(j->adaptive_jg, j->id, j->bounds);
+	pthread_mutex_unlock(&d->mu);
+	ds_job_put(d, j);
+	return o ? rest_json(resp, 200, o) : FL_ENOMEM;
+}
+
+static int h_requirements_put(void *arg, const rest_request *req, rest_response *resp)
+{
+	ds_dispatcher *d = arg;
+	struct ds_job *j = job_of(d, req, resp);
+	if (!j)
+		return 0;
+	cJSON *body = req->body_len > 0
+			  ? cJSON_ParseWithLength((const char *)req->body, req->body_len)
+			  : NULL;
+	int rc = 0;
+	if (!adaptive_job(d, j, resp, &rc)) {
+		cJSON_Delete(body);
+		ds_job_put(d, j);
+		return rc;
+	}
+	size_t n = j->adaptive_jg->nvertices;
+	ad_bounds *b = calloc(n ? n : 1, sizeof(*b));
+	char why[600] = "";
+	int vrc = !body ? FL_EINVAL
+		  : b	? ad_bounds_from_json(body, j->adaptive_jg, j->id, b, why, sizeof(why))
+			: FL_ENOMEM;
+	if (!body)
+		snprintf(why, sizeof(why), "the request body is not JSON");
+	if (vrc == 0) {
+		memcpy(j->bounds, b, n * sizeof(*b));
+		j->bounds_gen++;
+		pthread_cond_broadcast(&d->cv);
+		CM_INFO("dispatcher", "Job %s: new resource requirements for its %zu vertices",
+			j->id, n);
+	}
+	pthread_mutex_unlock(&d->mu);
+	ds_job_put(d, j);
+	free(b);
+	cJSON_Delete(body);
+	if (vrc == FL_ENOMEM)
+		return FL_ENOMEM;
+	if (vrc)
+		return rest_error(resp, 400, "%s", why);
+	return rest_json(resp, 200, cJSON_CreateObject());
 }
 
 static int h_job_config(void *arg, const rest_request *req, rest_response *resp)
@@ -2434,6 +2521,8 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s)
 	    {"GET", "/jobs/:jobid", h_job},
 	    {"PATCH", "/jobs/:jobid", h_job_cancel},
 	    {"GET", "/jobs/:jobid/plan", h_job_plan},
+	    {"GET", "/jobs/:jobid/resource-requirements", h_requirements},
+	    {"PUT", "/jobs/:jobid/resource-requirements", h_requirements_put},
 	    {"GET", "/jobs/:jobid/exceptions", h_job_exceptions},
 	    {"GET", "/jobs/:jobid/config", h_job_config},
 	    {"GET", "/jobs/:jobid/vertices/:vertexid", h_vertex},

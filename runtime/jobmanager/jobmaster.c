@@ -1568,6 +1568,19 @@ static void check_quiet(void *arg)
 	q->yes = q->jm->phase == P_DONE && q->jm->inflight == 0;
 }
 
+bool jm_wait_for(jm_jobmaster *jm, int64_t timeout_ms)
+{
+	int64_t deadline = cm_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	pthread_mutex_lock(&jm->mu);
+	while (!jm->done && cm_now_ms() < deadline) {
+		struct timespec ts = cm_deadline_ts(deadline);
+		pthread_cond_timedwait(&jm->cv, &jm->mu, &ts);
+	}
+	bool done = jm->done;
+	pthread_mutex_unlock(&jm->mu);
+	return done;
+}
+
 void jm_wait(jm_jobmaster *jm, jm_result *res)
 {
 	pthread_mutex_lock(&jm->mu);

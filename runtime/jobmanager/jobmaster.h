@@ -132,6 +132,9 @@ void jm_cancel(jm_jobmaster *jm);
 /* Blocks until the job reached a terminal status and every TaskManager
  * released it; fills res. */
 void jm_wait(jm_jobmaster *jm, jm_result *res);
+/* Waits up to timeout_ms for the job to reach a terminal status; true
+ * once it has (jm_wait then returns soon). */
+bool jm_wait_for(jm_jobmaster *jm, int64_t timeout_ms);
 /* Frees the JobMaster (after jm_wait). */
 void jm_free(jm_jobmaster *jm);
 
