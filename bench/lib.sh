@@ -42,7 +42,8 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 record() { echo "$2" >>"$W/$1"; }
 
 # bench_workdir: W, a temporary directory, and PIDS, the processes started
-# into it; on exit every one is sent TERM, waited for, and W removed.
+# into it; on exit every one is sent TERM, waited for, and W removed (kept,
+# and named, with BENCH_KEEP=1: the processes' logs are there).
 bench_workdir() {
 	W=$(mktemp -d)
 	PIDS=()
@@ -52,7 +53,7 @@ bench_cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$W"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
 }
 
 # bench_cluster_conf LEVEL: C, the options every process of a loopback flinc

@@ -290,7 +290,18 @@ int tm_run_generator(tm_chain *c)
 	}
 	/* End of input: the final watermark (Flink's MAX_WATERMARK). */
 	c->ts = TM_TS_NONE;
-	return wms ? emit_watermark(c, TM_WM_END) : 0;
+	int rc = wms ? emit_watermark(c, TM_WM_END) : 0;
+	/* An unbounded generator has no end: a subtask without splits (restored
+	 * at a higher parallelism than its ranges were cut for, which do not
+	 * cut further) waits for its cancellation, as Flink's source reader
+	 * without splits does, and keeps taking part in checkpoints, which a
+	 * finished task could not. It will emit nothing, so its watermark is
+	 * the end of time already. */
+	while (rc == 0 && n->gen_count < 0) {
+		if ((rc = tm_chain_check(c)) == 0)
+			sleep_ms(10);
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------ text files */

@@ -126,6 +126,36 @@ else
 		"$(comm -23 "$WORK/expected" "$WORK/got" | wc -l) update(s) missing, $(uniq -d "$WORK/got" | wc -l) twice, $(comm -13 "$WORK/expected" "$WORK/got" | wc -l) not in the reference"
 fi
 
+# An unbounded generator rescaled above the ranges it was cut into: the
+# subtasks without one stay RUNNING (as Flink's readers without splits) and
+# checkpoints go on; finished, they would stop every later checkpoint.
+run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--keyed\", \"--rate\", \"4000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\"}}"
+UNB=$JOB
+wait_parallelism "$UNB" "2,2" 20 || fail "the unbounded job does not run at 2,2"
+wait_count "/jobs/$UNB/checkpoints" '.counts.completed' 1 20 || true
+api GET "/jobs/$UNB/resource-requirements"
+put_req "$UNB" "$(jq -c 'map_values(.parallelism.upperBound = 4)' "$WORK/api.out")"
+if wait_parallelism "$UNB" "4,4" 30; then
+	sleep 1
+	api GET "/jobs/$UNB"
+	if [ "$(json '[.vertices[].tasks.RUNNING | tostring] | join(",")')" = "4,4" ]; then
+		pass "an unbounded generator rescaled from 2 to 4 subtasks: the two without a range stay RUNNING"
+	else
+		fail "after the rescale to 4 some subtasks left RUNNING" "$(json '[.vertices[] | .name + " " + (.tasks | tostring)]')"
+	fi
+else
+	fail "the unbounded job did not rescale to 4,4" "$(json '.state, [.vertices[] | .name + " " + (.parallelism | tostring) + " " + .status]')"
+fi
+api GET "/jobs/$UNB/checkpoints"
+done0=$(json '.counts.completed')
+if wait_count "/jobs/$UNB/checkpoints" '.counts.completed' $((done0 + 2)) 20; then
+	pass "checkpoints go on after that rescale ($done0, then $COUNT completed)"
+else
+	fail "no checkpoint completed after the rescale ($COUNT)" "$(grep -E 'heckpoint' "$WORK/jm.log" | tail -n 3)"
+fi
+api PATCH "/jobs/$UNB"
+wait_state "$UNB" CANCELED 20 || fail "the unbounded job did not cancel: $STATE"
+
 # A job under the default scheduler has fixed requirements.
 run_jar "$JAR" "{\"parallelism\": 1, \"programArgsList\": [\"--count\", \"2000000000\", \"--rate\", \"1000\"], \"flinkConfiguration\": {\"jobmanager.scheduler\": \"default\"}}"
 wait_state "$JOB" RUNNING 20 || true
