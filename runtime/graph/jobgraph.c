@@ -327,8 +327,10 @@ int jg_rescale(const jg_graph *g, const int *parallelism, jg_graph **out, cm_err
 	for (size_t i = 0; i < n; i++) {
 		const jg_vertex *v = &g->vertices[g->node_vertex[i]];
 		par[i] = parallelism[v->id];
-		/* As the first build settled it: a derived one must not move. */
-		maxp[i] = node_max_parallelism(g, g->sg->nodes[i], g->node_parallelism[i]);
+		/* The vertex's, as the first build settled it and a restore may
+		 * have adopted it from the state (cp_restore_check): a derived
+		 * one must not move with the parallelism. */
+		maxp[i] = v->max_parallelism;
 		if (par[i] < 1 || par[i] > maxp[i]) {
 			rc = cm_err_set(err, FL_EINVAL,
 					"vertex '%s': parallelism %d is outside 1..%d (the max "

@@ -196,6 +196,14 @@ static void test_rescale_keeps_shape_and_max_parallelism(void **state)
 	int zero[2] = {0, 1};
 	assert_int_equal(jg_rescale(jg, zero, &r, &err), FL_EINVAL);
 	assert_null(r);
+	/* A max parallelism a restore adopted from the state (cp_restore_check
+	 * sets the vertex's) is the one kept. */
+	jg->vertices[1].max_parallelism = 256;
+	int wide[2] = {1, 200};
+	assert_int_equal(jg_rescale(jg, wide, &r, &err), 0);
+	assert_int_equal(r->vertices[1].max_parallelism, 256);
+	assert_int_equal(r->vertices[1].parallelism, 200);
+	jg_free(r);
 	jg_free(jg);
 	fl_env_free(env);
 }
