@@ -107,6 +107,8 @@
 #define CFG_ADAPTIVE_COOLDOWN "jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling"
 #define CFG_ADAPTIVE_EXEC_STABILIZATION                                                            \
 	"jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout"
+#define CFG_ADAPTIVE_ACTIVE_CHECKPOINT                                                             \
+	"jobmanager.adaptive-scheduler.rescale-trigger.active-checkpoint.enabled"
 #define CFG_PROM_PORT "metrics.reporter.prom.port"
 #define CFG_RESTART_TYPE "restart-strategy.type"
 #define CFG_RESTART_FIXED_ATTEMPTS "restart-strategy.fixed-delay.attempts"

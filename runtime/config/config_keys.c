@@ -188,6 +188,9 @@ static const struct cfg_key keys[] = {
 	     "adaptive: how long a parallelism that is better than the running one but short "
 	     "of the upper bounds must stay possible before the job rescales to it (one that "
 	     "meets the upper bounds rescales once the cooldown is over)."),
+    BOOL(CFG_ADAPTIVE_ACTIVE_CHECKPOINT, "true",
+	 "adaptive: before a rescale, take a checkpoint and restart from it (nothing to "
+	 "replay); false: restart from the latest completed checkpoint at once."),
     INT(CFG_TM_CPU_CORES, "0", 0, 4096,
 	"CPU cores a TaskManager announces (0: the cores of its machine)."),
     MEMORY(CFG_TM_PROCESS_SIZE, "1728 mb", 0, MEMORY_MAX, false,

@@ -287,11 +287,13 @@ static void ds_job_adopt_graph(ds_dispatcher *d, struct ds_job *j, const jg_grap
 
 struct ad_conf {
 	int64_t wait_timeout, submit_stable, cooldown, exec_stable;
+	bool active_checkpoint;
 };
 
 static void ad_conf_read(const cfg *c, struct ad_conf *ac)
 {
-	*ac = (struct ad_conf){300000, 10000, 30000, 60000};
+	*ac = (struct ad_conf){300000, 10000, 30000, 60000, true};
+	cfg_get_bool(c, CFG_ADAPTIVE_ACTIVE_CHECKPOINT, &ac->active_checkpoint);
 	cfg_get_duration_ms(c, CFG_ADAPTIVE_WAIT_TIMEOUT, &ac->wait_timeout);
 	cfg_get_duration_ms(c, CFG_ADAPTIVE_SUBMIT_STABILIZATION, &ac->submit_stable);
 	cfg_get_duration_ms(c, CFG_ADAPTIVE_COOLDOWN, &ac->cooldown);
@@ -375,6 +377,85 @@ static int ad_wait_for_slots(ds_dispatcher *d, struct ds_job *j, const jg_graph 
 	}
 }
 
+/* The checkpoint taken before a rescale: its end, from the JobMaster's
+ * loop. Two references (the loop's call and the waiter's): the last one
+ * frees it, so neither outlives the other's use. */
+struct ad_ckpt {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;
+	bool done;
+	int rc;
+	char text[600];
+};
+
+static void ad_ckpt_put(struct ad_ckpt *w)
+{
+	pthread_mutex_lock(&w->mu);
+	bool last = --w->refs == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (last) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+	}
+}
+
+static void ad_ckpt_done(void *arg, int rc, const char *text)
+{
+	struct ad_ckpt *w = arg;
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->rc = rc;
+	snprintf(w->text, sizeof(w->text), "%s", text ? text : "");
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	ad_ckpt_put(w);
+}
+
+/* Flink's rescale-trigger.active-checkpoint: a checkpoint now, so that the
+ * rescaled job restarts from it and replays nothing; waits for its end
+ * (bounded by execution.checkpointing.timeout) or the job's. */
+static void ad_checkpoint_first(struct ds_job *j, jm_jobmaster *jm)
+{
+	struct ad_ckpt *w = calloc(1, sizeof(*w));
+	if (!w)
+		return; /* then from the latest completed one */
+	if (cm_cond_init(&w->cv) != 0) {
+		free(w);
+		return;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	w->refs = 2;
+	if (jm_trigger_checkpoint(jm, ad_ckpt_done, w) != 0) {
+		w->refs = 1;
+		ad_ckpt_put(w);
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (!w->done) {
+		struct timespec ts = cm_deadline_ts(cm_now_ms() + 100);
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+		if (w->done)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		bool ended = jm_wait_for(jm, 0);
+		pthread_mutex_lock(&w->mu);
+		if (ended)
+			break;
+	}
+	if (w->done && w->rc == 0)
+		CM_INFO("dispatcher", "Job '%s' (%s) took a checkpoint for the rescale: %s", j->name,
+			j->id, w->text);
+	else if (w->done)
+		CM_WARN("dispatcher",
+			"Job '%s' (%s): the checkpoint for the rescale failed (%s); it restarts from "
+			"its latest completed one",
+			j->name, j->id, w->text);
+	pthread_mutex_unlock(&w->mu);
+	ad_ckpt_put(w);
+}
+
 /*
  * Flink's Executing: waits for jm's end, but when the slots (free, and those
  * of a) or the bounds allow other parallelisms than cur — at the upper
@@ -408,9 +489,12 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 		ad_format(cur, n, from, sizeof(from));
 		ad_format(next, n, to, sizeof(to));
 		CM_INFO("dispatcher",
-			"Job '%s' (%s) rescales from parallelism [%s] to [%s] (vertex order): "
-			"restarting from its latest checkpoint",
-			j->name, j->id, from, to);
+			"Job '%s' (%s) rescales from parallelism [%s] to [%s] (vertex order)%s",
+			j->name, j->id, from, to,
+			ac->active_checkpoint && j->cp ? ": a checkpoint first, then a restart from it"
+						       : ": restarting from its latest checkpoint");
+		if (ac->active_checkpoint && j->cp)
+			ad_checkpoint_first(j, jm);
 		pthread_mutex_lock(&d->mu);
 		j->rescaling = true;
 		j->status = EG_RESTARTING;

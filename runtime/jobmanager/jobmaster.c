@@ -709,6 +709,7 @@ static void gw_free(rpc_jm_gateway *g)
 struct sp_request {
 	struct sp_request *next;
 	uint64_t id; /* 0: not triggered yet */
+	enum cp_kind kind; /* a savepoint, or a checkpoint asked for now */
 	char *target;
 	bool stop; /* stop-with-savepoint: the sources end after it */
 	jm_savepoint_fn fn;
@@ -928,7 +929,7 @@ static void checkpoint_tick(void *arg)
 	while (sp && sp->id)
 		sp = sp->next;
 	jm->ckp_stop = sp && sp->stop;
-	int rc = sp ? trigger_checkpoint(jm, CP_SAVEPOINT, sp->target, &id, &err)
+	int rc = sp ? trigger_checkpoint(jm, sp->kind, sp->target, &id, &err)
 		    : trigger_checkpoint(jm, CP_CHECKPOINT, NULL, &id, &err);
 	if (sp && rc == 0)
 		sp->id = id;
@@ -1098,8 +1099,8 @@ static void on_savepoint_request(void *arg)
 	}
 }
 
-int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, bool stop, jm_savepoint_fn fn,
-			 void *arg)
+static int request_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *target, bool stop,
+			      jm_savepoint_fn fn, void *arg)
 {
 	if (!jm->cp)
 		return FL_EINVAL;
@@ -1113,6 +1114,7 @@ int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, bool stop, jm_sav
 	r->fn = fn;
 	r->arg = arg;
 	r->stop = stop;
+	r->kind = kind;
 	p->jm = jm;
 	p->r = r;
 	int rc = cm_loop_post(jm->loop, on_savepoint_request, p);
@@ -1122,6 +1124,17 @@ int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, bool stop, jm_sav
 		free(p);
 	}
 	return rc;
+}
+
+int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, bool stop, jm_savepoint_fn fn,
+			 void *arg)
+{
+	return request_checkpoint(jm, CP_SAVEPOINT, target, stop, fn, arg);
+}
+
+int jm_trigger_checkpoint(jm_jobmaster *jm, jm_savepoint_fn fn, void *arg)
+{
+	return request_checkpoint(jm, CP_CHECKPOINT, NULL, false, fn, arg);
 }
 
 static const struct rpc_jm_gateway_ops local_ops = {

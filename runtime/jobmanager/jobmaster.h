@@ -149,6 +149,11 @@ typedef void (*jm_savepoint_fn)(void *arg, int rc, const char *path_or_error);
  * fn is not called). */
 int jm_trigger_savepoint(jm_jobmaster *jm, const char *target, bool stop, jm_savepoint_fn fn,
 			 void *arg);
+/* A checkpoint now, as a periodic one is taken (min-pause, one at a time)
+ * but without waiting for the interval: the adaptive scheduler's before a
+ * rescale (Flink's rescale-trigger.active-checkpoint). fn as for
+ * jm_trigger_savepoint, with the checkpoint's directory. */
+int jm_trigger_checkpoint(jm_jobmaster *jm, jm_savepoint_fn fn, void *arg);
 
 /* The JobMaster's own gateway, for an RPC server that exposes it. Owned by
  * the JobMaster. */

@@ -73,6 +73,12 @@ else
 	fail "no rescale to 1,4" "$(json '.state, [.vertices[] | .name + " " + (.parallelism | tostring) + " " + .status]')"
 fi
 check "the JobManager logs the rescale" grep -q "rescales from parallelism \[1,2\] to \[1,4\]" "$WORK/jm.log"
+# Flink's rescale-trigger.active-checkpoint: a checkpoint first, and the
+# restart restores exactly that one.
+taken=$(sed -nE 's|.* took a checkpoint for the rescale: .*/chk-([0-9]+)$|\1|p' "$WORK/jm.log" | tail -n 1)
+restored_id=$(sed -nE "s|.*$JOB\) restores checkpoint ([0-9]+) from.*|\1|p" "$WORK/jm.log" | tail -n 1)
+check "a checkpoint is taken for the rescale and restored (taken $taken, restored $restored_id)" \
+	test -n "$taken" -a "$taken" = "$restored_id"
 
 # Down through the REST API.
 put_req() { # put_req BODY: CODE and the answer as api leaves them
@@ -129,7 +135,8 @@ fi
 # An unbounded generator rescaled above the ranges it was cut into: the
 # subtasks without one stay RUNNING (as Flink's readers without splits) and
 # checkpoints go on; finished, they would stop every later checkpoint.
-run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--keyed\", \"--rate\", \"4000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\"}}"
+# (This job rescales without a checkpoint first: from the latest one.)
+run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--keyed\", \"--rate\", \"4000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"200 ms\", \"jobmanager.adaptive-scheduler.rescale-trigger.active-checkpoint.enabled\": \"false\"}}"
 UNB=$JOB
 wait_parallelism "$UNB" "2,2" 20 || fail "the unbounded job does not run at 2,2"
 wait_count "/jobs/$UNB/checkpoints" '.counts.completed' 1 20 || true
@@ -153,6 +160,8 @@ if wait_count "/jobs/$UNB/checkpoints" '.counts.completed' $((done0 + 2)) 20; th
 else
 	fail "no checkpoint completed after the rescale ($COUNT)" "$(grep -E 'heckpoint' "$WORK/jm.log" | tail -n 3)"
 fi
+check "with active-checkpoint.enabled false the rescale restarts from the latest checkpoint" \
+	grep -q "($UNB) rescales from parallelism \[2,2\] to \[4,4\] (vertex order): restarting from its latest checkpoint" "$WORK/jm.log"
 api PATCH "/jobs/$UNB"
 wait_state "$UNB" CANCELED 20 || fail "the unbounded job did not cancel: $STATE"
 
