@@ -11,8 +11,11 @@
 #     request to RUNNING at 1;
 #   - upper bounds of 4 again: from the request to RUNNING at 4.
 # Each line also gives the checkpoint restored and its size. Figures only.
+# By default each rescale takes a checkpoint first and restarts from it
+# (nothing replayed); ACTIVE_CHECKPOINT=false restarts from the latest one.
 #
-#   bench/rescale.sh [1m|4m|8m [INTERVAL [RATE]]]   (defaults 1m, 2s, 200000)
+#   [ACTIVE_CHECKPOINT=false] bench/rescale.sh [1m|4m|8m [INTERVAL [RATE]]]
+#   (defaults 1m, 2s, 200000)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SIZE=${1:-1m}
@@ -27,7 +30,8 @@ bench_cluster_conf INFO
 ADAPTIVE=(-D jobmanager.scheduler=adaptive
 	-D jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout=0ms
 	-D jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling=0ms
-	-D jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout=0ms)
+	-D jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout=0ms
+	-D "jobmanager.adaptive-scheduler.rescale-trigger.active-checkpoint.enabled=${ACTIVE_CHECKPOINT:-true}")
 "$B/flinc-jobmanager" "${C[@]}" "${ADAPTIVE[@]}" -D rest.port=0 -D jobmanager.rpc.port=0 \
 	-D "execution.checkpointing.dir=$W/ckp" >"$W/jm.log" 2>&1 &
 PIDS+=($!)
@@ -79,7 +83,8 @@ JOB=$(grep -oE '[0-9a-f]{32}' "$W/submit.out" | head -n 1)
 [ -n "$JOB" ] || { cat "$W/submit.out" >&2; exit 1; }
 T0=$(date +%s%N)
 until_parallelism 2 >/dev/null
-printf 'big_state %s at -p 4 on 2 slots, checkpoints every %s, %d records/s\n' "$SIZE" "$INTERVAL" "$RATE"
+printf 'big_state %s at -p 4 on 2 slots, checkpoints every %s, %d records/s, %s\n' "$SIZE" "$INTERVAL" "$RATE" \
+	"$([ "${ACTIVE_CHECKPOINT:-true}" = true ] && echo "a checkpoint before each rescale" || echo "rescales from the latest checkpoint")"
 # Let the state grow to its size: the generator cycles through the keys.
 keys=$(case $SIZE in 1m) echo 1000000 ;; 4m) echo 4000000 ;; *) echo 8000000 ;; esac)
 sleep "$(awk -v k="$keys" -v r="$RATE" 'BEGIN { printf "%.1f", k / r + 1 }')"
