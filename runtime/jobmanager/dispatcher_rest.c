@@ -2110,8 +2110,9 @@ static int h_dash_rescales(void *arg, const rest_request *req, rest_response *re
 	if (!j)
 		return 0;
 	int rc = rest_error(resp, 404,
-			    "Rescale history is not available for job %s: it is kept by the "
-			    "adaptive scheduler, and flinc does not rescale jobs yet.",
+			    "Rescale history is not available for job %s: flinc's adaptive "
+			    "scheduler keeps none yet; its rescales are lines of the JobManager's "
+			    "log ('rescales from parallelism').",
 			    j->id);
 	ds_job_put(d, j);
 	return rc;
