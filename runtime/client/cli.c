@@ -53,6 +53,7 @@
 
 #include "api/launch.h"
 #include "client/args.h"
+#include "client/kubernetes.h"
 #include "client/remote.h"
 #include "client/session.h"
 #include "common/cancel.h"
@@ -134,6 +135,12 @@ static void usage(FILE *f)
 		"  flinc stop [options] [-p DIR] [-d] JOBID            stop a job with a savepoint\n"
 		"  flinc info|plan [--dot] [options] JOB.so [args]     print the job graph, run nothing\n"
 		"  flinc version\n"
+		"  flinc run-application --target kubernetes-application -D kubernetes.cluster-id=NAME\n"
+		"        -D kubernetes.container.image=IMAGE local:///PATH/JOB.so [args]\n"
+		"                                                      an application cluster on Kubernetes\n"
+		"  flinc kubernetes-session -D kubernetes.cluster-id=NAME -D kubernetes.container.image=IMAGE\n"
+		"                                                      a session cluster on Kubernetes\n"
+		"                          (flinc run-application --help: the Kubernetes keys)\n"
 		"\n"
 		"Options:\n"
 		"  -m, --jobmanager HOST:PORT\n"
@@ -904,6 +911,8 @@ done:
 
 FL_API int fl_program_main(const char *program, int argc, char **argv)
 {
+	if ((!program || strcmp(program, "flinc") == 0) && argc >= 2 && cl_k8s_is_command(argv[1]))
+		return cl_k8s_main(argc, argv);
 	if (!program || strcmp(program, "flinc") == 0)
 		return cli_main(argc, argv);
 	if (strcmp(program, "flinc-taskmanager") == 0)
