@@ -163,6 +163,8 @@ static void observe(jm_k8s *k, const char *key)
 			delete_pod(k, name);
 		}
 	} else if (deleting) {
+		if (!p->terminal)
+			CM_WARN("kubernetes", "TaskManager pod %s is being deleted", name);
 		p->terminal = true;
 	} else {
 		const char *msg = NULL;
