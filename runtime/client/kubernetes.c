@@ -27,7 +27,8 @@
 
 bool cl_k8s_is_command(const char *cmd)
 {
-	return cmd && (strcmp(cmd, "run-application") == 0 || strcmp(cmd, "kubernetes-session") == 0);
+	return cmd &&
+	       (strcmp(cmd, "run-application") == 0 || strcmp(cmd, "kubernetes-session") == 0);
 }
 
 void cl_k8s_args_fini(cl_k8s_args *a)
@@ -60,16 +61,17 @@ int cl_k8s_args_parse(cl_k8s_args *a, int argc, char **argv, cm_err *err)
 		} else if (strncmp(s, "-D", 2) == 0) {
 			const char *v = s[2] ? s + 2 : (i + 1 < argc ? argv[++i] : NULL);
 			if (!v || !strchr(v, '='))
-				return cm_err_set(err, FL_EINVAL, "%s: -D needs key=value%s%.80s", cmd,
-						  v ? ", not " : "", v ? v : "");
+				return cm_err_set(err, FL_EINVAL, "%s: -D needs key=value%s%.80s",
+						  cmd, v ? ", not " : "", v ? v : "");
 			a->dyn[a->ndyn++] = v;
 		} else if (strcmp(s, "-t") == 0 || strcmp(s, "--target") == 0 ||
 			   strcmp(s, "-e") == 0 || strcmp(s, "--executor") == 0) {
 			if (a->session)
-				return cm_err_set(err, FL_EINVAL,
-						  "%s takes no %s: it always starts a session cluster "
-						  "on Kubernetes",
-						  cmd, s);
+				return cm_err_set(
+				    err, FL_EINVAL,
+				    "%s takes no %s: it always starts a session cluster "
+				    "on Kubernetes",
+				    cmd, s);
 			if (i + 1 == argc || !*argv[i + 1])
 				return cm_err_set(err, FL_EINVAL, "%s: %s needs a value", cmd, s);
 			a->target = argv[++i];
@@ -85,10 +87,11 @@ int cl_k8s_args_parse(cl_k8s_args *a, int argc, char **argv, cm_err *err)
 		return 0;
 	if (a->session) {
 		if (i < argc)
-			return cm_err_set(err, FL_EINVAL,
-					  "kubernetes-session takes no job ('%.80s'): submit jobs to "
-					  "the session with flinc run -m HOST:PORT JOB.so",
-					  argv[i]);
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "kubernetes-session takes no job ('%.80s'): submit jobs to "
+			    "the session with flinc run -m HOST:PORT JOB.so",
+			    argv[i]);
 		return 0;
 	}
 	if (!a->target)
@@ -100,9 +103,10 @@ int cl_k8s_args_parse(cl_k8s_args *a, int argc, char **argv, cm_err *err)
 				  "kubernetes-application)",
 				  a->target);
 	if (i >= argc)
-		return cm_err_set(err, FL_EINVAL,
-				  "run-application needs the job: local:///opt/flinc/usrlib/JOB.so, "
-				  "a path inside the image");
+		return cm_err_set(
+		    err, FL_EINVAL,
+		    "run-application needs the job: local:///opt/flinc/usrlib/JOB.so, "
+		    "a path inside the image");
 	a->job = argv[i];
 	a->job_argc = argc - i - 1;
 	a->job_argv = argv + i + 1;
@@ -116,10 +120,11 @@ int cl_k8s_job_path(const char *uri, char *buf, size_t cap, cm_err *err)
 	if (strncmp(uri, scheme, strlen(scheme)) != 0) {
 		const char *colon = strstr(uri, "://");
 		if (colon)
-			return cm_err_set(err, FL_EINVAL,
-					  "the job '%.80s': only the local:// scheme is supported on "
-					  "Kubernetes (a path inside the image), not %.*s",
-					  uri, (int)(colon - uri + 3 > 20 ? 20 : colon - uri + 3), uri);
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "the job '%.80s': only the local:// scheme is supported on "
+			    "Kubernetes (a path inside the image), not %.*s",
+			    uri, (int)(colon - uri + 3 > 20 ? 20 : colon - uri + 3), uri);
 		return cm_err_set(err, FL_EINVAL,
 				  "the job '%.80s' must be a local:// URI naming a path inside the "
 				  "image, e.g. local:///opt/flinc/usrlib/wordcount.so",
@@ -133,8 +138,8 @@ int cl_k8s_job_path(const char *uri, char *buf, size_t cap, cm_err *err)
 				  uri);
 	for (const char *q = p; *q; q++) {
 		if ((unsigned char)*q < 0x20 || *q == 0x7f)
-			return cm_err_set(err, FL_EINVAL, "the job '%.80s' holds a control character",
-					  uri);
+			return cm_err_set(err, FL_EINVAL,
+					  "the job '%.80s' holds a control character", uri);
 		if (q[0] == '/' && q[1] == '.' && q[2] == '.' && (q[3] == '/' || q[3] == '\0'))
 			return cm_err_set(err, FL_EINVAL, "the job '%.80s' holds '..'", uri);
 	}
@@ -238,7 +243,8 @@ static int wait_jobmanager(k8s_client *kc, const k8s_cluster_spec *s)
 				if (cJSON_GetObjectItemCaseSensitive(
 					cJSON_GetObjectItemCaseSensitive(cs, "state"), "running") ||
 				    cJSON_GetObjectItemCaseSensitive(
-					cJSON_GetObjectItemCaseSensitive(cs, "state"), "terminated") ||
+					cJSON_GetObjectItemCaseSensitive(cs, "state"),
+					"terminated") ||
 				    cJSON_GetObjectItemCaseSensitive(
 					cJSON_GetObjectItemCaseSensitive(cs, "lastState"),
 					"terminated")) {
@@ -252,7 +258,8 @@ static int wait_jobmanager(k8s_client *kc, const k8s_cluster_spec *s)
 			}
 			const char *phase = k8s_str(pod, "status.phase");
 			if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-				cJSON_GetObjectItemCaseSensitive(pod, "status"), "containerStatuses")) &&
+				cJSON_GetObjectItemCaseSensitive(pod, "status"),
+				"containerStatuses")) &&
 			    phase) {
 				snprintf(lastbuf, sizeof(lastbuf), "pod %s", phase);
 				last = lastbuf;
@@ -327,8 +334,8 @@ static void print_access(const k8s_cluster_spec *s, const cJSON *rest_svc, const
 	if (a->session)
 		printf("Session cluster %s created in namespace %s.\n", s->id, s->ns);
 	else
-		printf("Application cluster %s created in namespace %s, running %s.\n", s->id, s->ns,
-		       job);
+		printf("Application cluster %s created in namespace %s, running %s.\n", s->id,
+		       s->ns, job);
 	printf("REST API: service %s port %lld (%s), inside the cluster http://%s.%s:%lld\n", rest,
 	       (long long)s->rest_port, s->exposed_type, rest, s->ns, (long long)s->rest_port);
 	cJSON *p;
@@ -396,11 +403,12 @@ int cl_k8s_main(int argc, char **argv)
 	k8s_err_clear(&ke);
 	cJSON *old = NULL;
 	if (k8s_get(kc, &K8S_DEPLOYMENTS, s.ns, s.id, &old, &ke) == 0) {
-		fprintf(stderr,
-			"flinc: a cluster with kubernetes.cluster-id '%s' already exists in namespace "
-			"%s (deployment/%s): delete it (kubectl delete deployment/%s -n %s) or "
-			"choose another kubernetes.cluster-id\n",
-			s.id, s.ns, s.id, s.id, s.ns);
+		fprintf(
+		    stderr,
+		    "flinc: a cluster with kubernetes.cluster-id '%s' already exists in namespace "
+		    "%s (deployment/%s): delete it (kubectl delete deployment/%s -n %s) or "
+		    "choose another kubernetes.cluster-id\n",
+		    s.id, s.ns, s.id, s.id, s.ns);
 		cJSON_Delete(old);
 		goto out;
 	}
@@ -409,8 +417,8 @@ int cl_k8s_main(int argc, char **argv)
 		goto out;
 	}
 	cJSON *obj = NULL;
-	if (k8s_cluster_deployment(&s, a.session ? NULL : job, a.job_argv, (size_t)a.job_argc,
-				   &obj, &err) != 0) {
+	if (k8s_cluster_deployment(&s, a.session ? NULL : job, a.job_argv, (size_t)a.job_argc, &obj,
+				   &err) != 0) {
 		fprintf(stderr, "flinc: %s\n", err.msg);
 		goto out;
 	}
@@ -420,7 +428,8 @@ int cl_k8s_main(int argc, char **argv)
 		goto out;
 	const char *uid = k8s_str(dep, "metadata.uid");
 	if (!uid) {
-		fprintf(stderr, "flinc: the API server's Deployment %s has no metadata.uid\n", s.id);
+		fprintf(stderr, "flinc: the API server's Deployment %s has no metadata.uid\n",
+			s.id);
 		goto undo;
 	}
 	obj = NULL;
@@ -464,7 +473,8 @@ undo:
 	if (k8s_delete(kc, &K8S_DEPLOYMENTS, s.ns, s.id, &d, NULL, &ke) == 0)
 		fprintf(stderr, "flinc: deleted deployment/%s and what it owns again\n", s.id);
 	else
-		fprintf(stderr, "flinc: could not delete deployment/%s again: %s\n", s.id, ke.e.msg);
+		fprintf(stderr, "flinc: could not delete deployment/%s again: %s\n", s.id,
+			ke.e.msg);
 out:
 	memset(token, 0, sizeof(token));
 	cJSON_Delete(dep);

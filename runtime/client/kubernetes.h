@@ -23,8 +23,8 @@ typedef struct cl_k8s_args {
 	const char *config_file; /* -c / --config */
 	const char **dyn;	 /* -D key=value, in order (array owned) */
 	size_t ndyn;
-	const char *job;  /* run-application: the job URI */
-	int job_argc;	  /* arguments after it */
+	const char *job; /* run-application: the job URI */
+	int job_argc;	 /* arguments after it */
 	char **job_argv;
 	bool help;
 } cl_k8s_args;

@@ -26,9 +26,9 @@
 struct pod {
 	char name[128];
 	bool used;
-	bool terminal;	     /* ended or being deleted: not counted */
-	bool stuck;	     /* cannot start (reason logged once) */
-	int64_t idle_since;  /* monotonic ms; 0: holds slots or not registered */
+	bool terminal;	    /* ended or being deleted: not counted */
+	bool stuck;	    /* cannot start (reason logged once) */
+	int64_t idle_since; /* monotonic ms; 0: holds slots or not registered */
 };
 
 struct jm_k8s {
@@ -90,8 +90,9 @@ static void delete_pod(jm_k8s *k, const char *name)
 static const char *stuck_reason(const cJSON *pod, const char **msg)
 {
 	cJSON *cs;
-	cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(
-				   cJSON_GetObjectItemCaseSensitive(pod, "status"), "containerStatuses"))
+	cJSON_ArrayForEach(
+	    cs, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "status"),
+						 "containerStatuses"))
 	{
 		const char *r = k8s_str(cs, "state.waiting.reason");
 		if (r && (strstr(r, "ErrImage") || strcmp(r, "ImagePullBackOff") == 0 ||
@@ -106,10 +107,12 @@ static const char *stuck_reason(const cJSON *pod, const char **msg)
 /* How a pod's container ended, for the log. */
 static void ended_how(const cJSON *pod, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "%s", k8s_str(pod, "status.reason") ? k8s_str(pod, "status.reason") : "");
+	snprintf(buf, cap, "%s",
+		 k8s_str(pod, "status.reason") ? k8s_str(pod, "status.reason") : "");
 	cJSON *cs;
-	cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(
-				   cJSON_GetObjectItemCaseSensitive(pod, "status"), "containerStatuses"))
+	cJSON_ArrayForEach(
+	    cs, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "status"),
+						 "containerStatuses"))
 	{
 		cJSON *t = cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetObjectItemCaseSensitive(cs, "state"), "terminated");
@@ -156,8 +159,8 @@ static void observe(jm_k8s *k, const char *key)
 		if (!p->terminal) {
 			char how[256];
 			ended_how(pod, how, sizeof(how));
-			CM_WARN("kubernetes", "TaskManager pod %s ended (%s): %s; deleting it", name,
-				phase, how);
+			CM_WARN("kubernetes", "TaskManager pod %s ended (%s): %s; deleting it",
+				name, phase, how);
 			p->terminal = true;
 			rm_release_idle(k->rm, name);
 			delete_pod(k, name);
@@ -171,10 +174,11 @@ static void observe(jm_k8s *k, const char *key)
 		const char *why = stuck_reason(pod, &msg);
 		if (why && !p->stuck) {
 			p->stuck = true;
-			CM_ERROR("kubernetes",
-				 "TaskManager pod %s cannot start: %s%s%s (kubernetes.container.image "
-				 "is '%s'); no more pods are created while it waits",
-				 name, why, msg ? ": " : "", msg ? msg : "", k->spec.image);
+			CM_ERROR(
+			    "kubernetes",
+			    "TaskManager pod %s cannot start: %s%s%s (kubernetes.container.image "
+			    "is '%s'); no more pods are created while it waits",
+			    name, why, msg ? ": " : "", msg ? msg : "", k->spec.image);
 		} else if (!why && p->stuck) {
 			p->stuck = false;
 		}
@@ -195,8 +199,9 @@ static void create_pod(jm_k8s *k)
 	}
 	struct pod *p = add(k, name);
 	if (!p) {
-		CM_ERROR("kubernetes", "Not creating TaskManager pod %s: %d pods are tracked already",
-			 name, MAX_PODS);
+		CM_ERROR("kubernetes",
+			 "Not creating TaskManager pod %s: %d pods are tracked already", name,
+			 MAX_PODS);
 		cJSON_Delete(obj);
 		k->no_create_before = cm_now_ms() + CREATE_BACKOFF_MS;
 		return;
@@ -316,7 +321,8 @@ int jm_k8s_start(jm_k8s **out, const cfg *c, rm_resourcemanager *rm, cm_err *err
 	k8s_err_clear(&e);
 	cJSON *dep = NULL;
 	if ((rc = k8s_get(k->kc, &K8S_DEPLOYMENTS, k->spec.ns, k->spec.id, &dep, &e)) != 0) {
-		cm_err_set(err, rc, "%s (the JobManager's own Deployment owns its TaskManager pods)",
+		cm_err_set(err, rc,
+			   "%s (the JobManager's own Deployment owns its TaskManager pods)",
 			   e.e.msg);
 		goto fail;
 	}
@@ -380,7 +386,8 @@ int jm_k8s_delete_cluster(jm_k8s *k, cm_err *err)
 	if (rc && k8s_err_is(&e, "NotFound"))
 		return 0;
 	if (rc)
-		return cm_err_set(err, rc, "%s (the service account '%s' needs to delete deployments)",
+		return cm_err_set(err, rc,
+				  "%s (the service account '%s' needs to delete deployments)",
 				  e.e.msg, k->spec.service_account);
 	CM_INFO("kubernetes", "Deleted deployment/%s: Kubernetes deletes what it owns", k->spec.id);
 	return 0;

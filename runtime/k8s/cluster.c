@@ -23,28 +23,32 @@ int k8s_cluster_id_check(const char *id, cm_err *err)
 				  key, key);
 	size_t n = strnlen(id, K8S_CLUSTER_ID_MAX + 1);
 	if (n > K8S_CLUSTER_ID_MAX)
-		return cm_err_set(err, FL_EINVAL,
-				  "%s '%.60s%s' is longer than %d characters (the names derived from "
-				  "it, such as <cluster-id>-rest, must stay DNS labels)",
-				  key, id, strlen(id) > 60 ? "..." : "", K8S_CLUSTER_ID_MAX);
+		return cm_err_set(
+		    err, FL_EINVAL,
+		    "%s '%.60s%s' is longer than %d characters (the names derived from "
+		    "it, such as <cluster-id>-rest, must stay DNS labels)",
+		    key, id, strlen(id) > 60 ? "..." : "", K8S_CLUSTER_ID_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		bool lower = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
 		if (!lower && !digit && c != '-')
-			return cm_err_set(err, FL_EINVAL,
-					  "%s '%s' is not a DNS-1035 label: character %zu ('%c') is "
-					  "not a lower case letter, digit or '-'",
-					  key, id, i + 1, c >= 0x20 && c < 0x7f ? c : '?');
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "%s '%s' is not a DNS-1035 label: character %zu ('%c') is "
+			    "not a lower case letter, digit or '-'",
+			    key, id, i + 1, c >= 0x20 && c < 0x7f ? c : '?');
 		if (i == 0 && !lower)
-			return cm_err_set(err, FL_EINVAL,
-					  "%s '%s' is not a DNS-1035 label: it must start with a lower "
-					  "case letter",
-					  key, id);
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "%s '%s' is not a DNS-1035 label: it must start with a lower "
+			    "case letter",
+			    key, id);
 		if (i == n - 1 && c == '-')
-			return cm_err_set(err, FL_EINVAL,
-					  "%s '%s' is not a DNS-1035 label: it must end with a letter "
-					  "or digit",
-					  key, id);
+			return cm_err_set(
+			    err, FL_EINVAL,
+			    "%s '%s' is not a DNS-1035 label: it must end with a letter "
+			    "or digit",
+			    key, id);
 	}
 	return 0;
 }
@@ -184,7 +188,7 @@ void k8s_memory_quantity(int64_t bytes, char *buf, size_t cap)
 struct ybuf {
 	char *p;
 	size_t len, cap;
-	bool bad;	/* out of memory or above YAML_MAX */
+	bool bad; /* out of memory or above YAML_MAX */
 	bool too_long;
 };
 
@@ -243,11 +247,19 @@ static void yline(struct ybuf *b, const char *key, const char *value)
 
 /* Keys the cluster sets itself (k8s_cluster_flinc_yaml), or the client's
  * alone. */
-static const char *const overridden[] = {CFG_CLUSTER_ID,	CFG_K8S_CLUSTER_ID, CFG_K8S_NAMESPACE,
-					 CFG_JM_RPC_ADDRESS,	CFG_JM_RPC_PORT,    CFG_REST_PORT,
-					 CFG_JM_BIND_HOST,	CFG_REST_BIND_ADDRESS,
-					 CFG_TOKEN_FILE,	CFG_K8S_CONTEXT,    CFG_LOG_FILE,
-					 CFG_TM_RESOURCE_ID,	NULL};
+static const char *const overridden[] = {CFG_CLUSTER_ID,
+					 CFG_K8S_CLUSTER_ID,
+					 CFG_K8S_NAMESPACE,
+					 CFG_JM_RPC_ADDRESS,
+					 CFG_JM_RPC_PORT,
+					 CFG_REST_PORT,
+					 CFG_JM_BIND_HOST,
+					 CFG_REST_BIND_ADDRESS,
+					 CFG_TOKEN_FILE,
+					 CFG_K8S_CONTEXT,
+					 CFG_LOG_FILE,
+					 CFG_TM_RESOURCE_ID,
+					 NULL};
 
 static void copy_entry(void *arg, const char *key, const char *value)
 {
@@ -286,10 +298,10 @@ int k8s_cluster_flinc_yaml(const k8s_cluster_spec *s, const cfg *c, char **out, 
 	yline(&b, CFG_TOKEN_FILE, K8S_SECRET_DIR "/token");
 	if (b.bad) {
 		free(b.p);
-		return b.too_long ? cm_err_set(err, FL_ERANGE,
-					       "the cluster's configuration is above %u bytes",
-					       YAML_MAX)
-				  : cm_err_set(err, FL_ENOMEM, "out of memory");
+		return b.too_long
+			   ? cm_err_set(err, FL_ERANGE,
+					"the cluster's configuration is above %u bytes", YAML_MAX)
+			   : cm_err_set(err, FL_ENOMEM, "out of memory");
 	}
 	*out = b.p;
 	return 0;
@@ -497,8 +509,8 @@ static void port(struct jb *b, cJSON *ports, const char *name, int64_t p, bool s
 	jb_str(b, o, "protocol", "TCP");
 }
 
-int k8s_cluster_deployment(const k8s_cluster_spec *s, const char *application,
-			   char *const *args, size_t nargs, cJSON **out, cm_err *err)
+int k8s_cluster_deployment(const k8s_cluster_spec *s, const char *application, char *const *args,
+			   size_t nargs, cJSON **out, cm_err *err)
 {
 	struct jb b = {0};
 	cJSON *root = jb_root(&b, "apps/v1", "Deployment");
@@ -596,11 +608,10 @@ int k8s_cluster_taskmanager_pod(const k8s_cluster_spec *s, const char *name, con
 	jb_push_str(&b, a, rid);
 	int64_t cpu = s->tm_cpu_milli ? s->tm_cpu_milli : s->tm_slots * 1000;
 	resources(&b, c, cpu, s->tm_memory);
-	cJSON *root_ok = root;
-	if (!b.oom && owner_uid && root_ok) {
-		int rc = k8s_cluster_set_owner(root_ok, s, owner_uid, err);
+	if (!b.oom && root && owner_uid) {
+		int rc = k8s_cluster_set_owner(root, s, owner_uid, err);
 		if (rc) {
-			cJSON_Delete(root_ok);
+			cJSON_Delete(root);
 			*out = NULL;
 			return rc;
 		}

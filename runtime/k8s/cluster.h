@@ -95,8 +95,8 @@ int k8s_cluster_flinc_yaml(const k8s_cluster_spec *s, const cfg *c, char **out, 
  * The JobManager Deployment. application: the job library path in the image
  * (NULL: a session cluster), args its nargs arguments.
  */
-int k8s_cluster_deployment(const k8s_cluster_spec *s, const char *application,
-			   char *const *args, size_t nargs, cJSON **out, cm_err *err);
+int k8s_cluster_deployment(const k8s_cluster_spec *s, const char *application, char *const *args,
+			   size_t nargs, cJSON **out, cm_err *err);
 /* The ConfigMap holding yaml (k8s_cluster_flinc_yaml). */
 int k8s_cluster_configmap(const k8s_cluster_spec *s, const char *yaml, cJSON **out, cm_err *err);
 /* The Secret holding token. */

@@ -42,8 +42,7 @@ static void spec_of(k8s_cluster_spec *s, const char *const *kv)
 
 static const char *const basic[] = {"kubernetes.cluster-id=wc-1",
 				    "kubernetes.container.image=flinc:0.1.0",
-				    "kubernetes.namespace=jobs",
-				    NULL};
+				    "kubernetes.namespace=jobs", NULL};
 
 static const cJSON *at(const cJSON *o, const char *path)
 {
@@ -118,8 +117,7 @@ static void test_spec_refuses_missing_and_bad_keys(void **state)
 	} cases[] = {
 	    {{"kubernetes.container.image=x", NULL}, "kubernetes.cluster-id is not set"},
 	    {{"kubernetes.cluster-id=ok", NULL}, "kubernetes.container.image is not set"},
-	    {{"kubernetes.cluster-id=ok", "kubernetes.container.image=a b", NULL},
-	     "white space"},
+	    {{"kubernetes.cluster-id=ok", "kubernetes.container.image=a b", NULL}, "white space"},
 	    {{"kubernetes.cluster-id=ok", "kubernetes.container.image=x",
 	      "kubernetes.namespace=Bad_NS", NULL},
 	     "kubernetes.namespace"},
@@ -139,8 +137,9 @@ static void test_spec_refuses_missing_and_bad_keys(void **state)
 	cfg *c = NULL;
 	cm_err err = {0};
 	assert_int_equal(cfg_new(&c), 0);
-	assert_int_equal(cfg_set_dynamic(c, "kubernetes.container.image.pull-policy=Sometimes", &err),
-			 FL_EINVAL);
+	assert_int_equal(
+	    cfg_set_dynamic(c, "kubernetes.container.image.pull-policy=Sometimes", &err),
+	    FL_EINVAL);
 	assert_non_null(strstr(err.msg, "kubernetes.container.image.pull-policy"));
 	cm_err_clear(&err);
 	assert_int_equal(cfg_set_dynamic(c, "kubernetes.jobmanager.cpu=lots", &err), FL_EINVAL);
@@ -164,8 +163,8 @@ static void test_deployment_of_an_application(void **state)
 	char *args[] = {"--input", "/in.txt"};
 	cJSON *d = NULL;
 	cm_err err = {0};
-	assert_int_equal(k8s_cluster_deployment(&s, "/opt/flinc/usrlib/wordcount.so", args, 2, &d, &err),
-			 0);
+	assert_int_equal(
+	    k8s_cluster_deployment(&s, "/opt/flinc/usrlib/wordcount.so", args, 2, &d, &err), 0);
 	assert_str_at(d, "apiVersion", "apps/v1");
 	assert_str_at(d, "kind", "Deployment");
 	assert_str_at(d, "metadata.name", "wc-1");
@@ -243,7 +242,8 @@ static void test_services_and_owner(void **state)
 	cJSON_Delete(rest);
 
 	const char *np[] = {"kubernetes.cluster-id=wc-1", "kubernetes.container.image=x",
-			    "kubernetes.rest-service.exposed.type=nodeport", "rest.port=9091", NULL};
+			    "kubernetes.rest-service.exposed.type=nodeport", "rest.port=9091",
+			    NULL};
 	spec_of(&s, np);
 	assert_int_equal(k8s_cluster_service(&s, true, &rest, &err), 0);
 	assert_str_at(rest, "spec.type", "NodePort");
@@ -426,8 +426,8 @@ static void test_arguments(void **state)
 				 bad[i].says);
 	}
 	char path[64];
-	assert_int_equal(cl_k8s_job_path("local:///opt/flinc/usrlib/x.so", path, sizeof(path), &err),
-			 0);
+	assert_int_equal(
+	    cl_k8s_job_path("local:///opt/flinc/usrlib/x.so", path, sizeof(path), &err), 0);
 	assert_string_equal(path, "/opt/flinc/usrlib/x.so");
 	assert_true(cl_k8s_is_command("run-application"));
 	assert_false(cl_k8s_is_command("run"));
