@@ -607,6 +607,13 @@ int k8s_cluster_taskmanager_pod(const k8s_cluster_spec *s, const char *name, con
 	jb_push_str(&b, a, "-D");
 	jb_push_str(&b, a, rid);
 	int64_t cpu = s->tm_cpu_milli ? s->tm_cpu_milli : s->tm_slots * 1000;
+	/* The TaskManager announces the pod's CPU, not the node's (whole
+	 * cores: taskmanager.cpu.cores is an integer). */
+	char cores[64];
+	snprintf(cores, sizeof(cores), "%s=%lld", CFG_TM_CPU_CORES,
+		 (long long)(cpu < 1000 ? 1 : (cpu + 999) / 1000));
+	jb_push_str(&b, a, "-D");
+	jb_push_str(&b, a, cores);
 	resources(&b, c, cpu, s->tm_memory);
 	if (!b.oom && root && owner_uid) {
 		int rc = k8s_cluster_set_owner(root, s, owner_uid, err);

@@ -274,6 +274,7 @@ static void test_taskmanager_pod(void **state)
 	const cJSON *c = at(p, "spec.containers.0");
 	assert_str_at(c, "command.0", "flinc-taskmanager");
 	assert_str_at(c, "args.1", "taskmanager.resource-id=wc-1-taskmanager-1-1");
+	assert_str_at(c, "args.3", "taskmanager.cpu.cores=2");
 	/* CPU: one core per slot unless kubernetes.taskmanager.cpu says. */
 	assert_str_at(c, "resources.limits.cpu", "2");
 	assert_str_at(c, "resources.limits.memory", "1024Mi");
@@ -283,6 +284,7 @@ static void test_taskmanager_pod(void **state)
 	spec_of(&s, kv2);
 	assert_int_equal(k8s_cluster_taskmanager_pod(&s, "n", NULL, &p, &err), 0);
 	assert_str_at(p, "spec.containers.0.resources.requests.cpu", "500m");
+	assert_str_at(p, "spec.containers.0.args.3", "taskmanager.cpu.cores=1");
 	assert_null(at(p, "metadata.ownerReferences"));
 	cJSON_Delete(p);
 }
