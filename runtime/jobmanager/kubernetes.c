@@ -101,7 +101,35 @@ static const char *stuck_reason(const cJSON *pod, const char **msg)
 			return r;
 		}
 	}
+	/* Not placed on any node (too little CPU or memory, a taint). */
+	cJSON *cond;
+	cJSON_ArrayForEach(cond, cJSON_GetObjectItemCaseSensitive(
+				     cJSON_GetObjectItemCaseSensitive(pod, "status"), "conditions"))
+	{
+		const char *type = k8s_str(cond, "type"), *status = k8s_str(cond, "status");
+		const char *r = k8s_str(cond, "reason");
+		if (type && status && r && strcmp(type, "PodScheduled") == 0 &&
+		    strcmp(status, "False") == 0 && strcmp(r, "Unschedulable") == 0) {
+			*msg = k8s_str(cond, "message");
+			return r;
+		}
+	}
 	return NULL;
+}
+
+/* The n of a pod named <id>-taskmanager-<attempt>-<n>, or 0. */
+static long pod_index(const jm_k8s *k, const char *name)
+{
+	size_t idl = strlen(k->spec.id);
+	const char *infix = "-taskmanager-";
+	if (strncmp(name, k->spec.id, idl) != 0 || strncmp(name + idl, infix, strlen(infix)) != 0)
+		return 0;
+	const char *last = strrchr(name, '-');
+	if (!last || !last[1])
+		return 0;
+	char *end = NULL;
+	long n = strtol(last + 1, &end, 10);
+	return end && *end == '\0' && n > 0 ? n : 0;
 }
 
 /* How a pod's container ended, for the log. */
@@ -153,6 +181,11 @@ static void observe(jm_k8s *k, const char *key)
 		cJSON_Delete(pod);
 		return;
 	}
+	/* Pods of an earlier JobManager (its pod restarted) are adopted: their
+	 * TaskManagers register again; new pods are numbered after them. */
+	long n = pod_index(k, name);
+	if (n > k->next_index)
+		k->next_index = n;
 	const char *phase = k8s_str(pod, "status.phase");
 	bool deleting = k8s_str(pod, "metadata.deletionTimestamp") != NULL;
 	if (phase && (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0)) {
@@ -174,11 +207,22 @@ static void observe(jm_k8s *k, const char *key)
 		const char *why = stuck_reason(pod, &msg);
 		if (why && !p->stuck) {
 			p->stuck = true;
-			CM_ERROR(
-			    "kubernetes",
-			    "TaskManager pod %s cannot start: %s%s%s (kubernetes.container.image "
-			    "is '%s'); no more pods are created while it waits",
-			    name, why, msg ? ": " : "", msg ? msg : "", k->spec.image);
+			char hint[700];
+			if (strcmp(why, "Unschedulable") == 0)
+				snprintf(
+				    hint, sizeof(hint),
+				    "it asks for %lld millicores and %lld bytes "
+				    "(kubernetes.taskmanager.cpu, taskmanager.memory.process.size)",
+				    (long long)(k->spec.tm_cpu_milli ? k->spec.tm_cpu_milli
+								     : k->spec.tm_slots * 1000),
+				    (long long)k->spec.tm_memory);
+			else
+				snprintf(hint, sizeof(hint), "kubernetes.container.image is '%s'",
+					 k->spec.image);
+			CM_ERROR("kubernetes",
+				 "TaskManager pod %s cannot start: %s%s%s (%s); no more pods are "
+				 "created while it waits",
+				 name, why, msg ? ": " : "", msg ? msg : "", hint);
 		} else if (!why && p->stuck) {
 			p->stuck = false;
 		}
