@@ -143,6 +143,9 @@ static void usage(FILE *f)
 		"                          (flinc run-application --help: the Kubernetes keys)\n"
 		"\n"
 		"Options:\n"
+		"  -t, --target remote|kubernetes-session\n"
+		"                          kubernetes-session: the JobManager is the rest Service\n"
+		"                          of -D kubernetes.cluster-id (and kubernetes.namespace)\n"
 		"  -m, --jobmanager HOST:PORT\n"
 		"                          the JobManager's REST endpoint, or http://HOST:PORT\n"
 		"                          (default: rest.address, else jobmanager.rpc.address,\n"
@@ -667,7 +670,16 @@ static int cluster_command(cl_client *cl, const cl_args *a, const cfg *conf, int
 {
 	cm_err err = {0};
 	cl_session s = {0};
-	if (a->jobmanager) {
+	if (a->kubernetes) {
+		char hostport[300];
+		int64_t port = 0;
+		if (cl_k8s_rest_address(conf, hostport, sizeof(hostport), &err) != 0)
+			return die("%s", err.msg);
+		if (cfg_get_int(conf, CFG_REST_PORT, &port) != 0)
+			port = 0;
+		if (cl_address_parse(hostport, (int)port, &s.addr, &err) != 0)
+			return die("%s", err.msg);
+	} else if (a->jobmanager) {
 		int64_t port = 0;
 		if (cfg_get_int(conf, CFG_REST_PORT, &port) != 0)
 			port = 0;

@@ -149,6 +149,112 @@ int cl_k8s_job_path(const char *uri, char *buf, size_t cap, cm_err *err)
 	return 0;
 }
 
+/* The address of a node of type want ("InternalIP", "ExternalIP") into buf. */
+static bool node_address(const cJSON *nodes, const char *want, char *buf, size_t cap)
+{
+	cJSON *n, *a;
+	cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(nodes, "items"))
+	{
+		cJSON_ArrayForEach(a,
+				   cJSON_GetObjectItemCaseSensitive(
+				       cJSON_GetObjectItemCaseSensitive(n, "status"), "addresses"))
+		{
+			const char *type = k8s_str(a, "type"), *addr = k8s_str(a, "address");
+			if (type && addr && strcmp(type, want) == 0 && strlen(addr) < cap) {
+				memcpy(buf, addr, strlen(addr) + 1);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+int cl_k8s_rest_address(const cfg *c, char *buf, size_t cap, cm_err *err)
+{
+	k8s_cluster_spec s;
+	int rc = k8s_cluster_spec_from_config(&s, c, false, err);
+	if (rc)
+		return rc;
+	k8s_config kcfg = {0};
+	k8s_client *kc = NULL;
+	cJSON *svc = NULL, *nodes = NULL;
+	const char *context = NULL;
+	cfg_get_string(c, CFG_K8S_CONTEXT, &context);
+	if ((rc = k8s_config_load(&kcfg, context && *context ? context : NULL, err)) != 0 ||
+	    (rc = k8s_client_new(&kc, &kcfg, err)) != 0)
+		goto out;
+	char name[128];
+	k8s_cluster_rest_service_name(&s, name, sizeof(name));
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if ((rc = k8s_get(kc, &K8S_SERVICES, s.ns, name, &svc, &ke)) != 0) {
+		if (k8s_err_is(&ke, "NotFound"))
+			cm_err_set(err, rc,
+				   "no session cluster '%s' in namespace %s: service %s not found "
+				   "(kubernetes.cluster-id, kubernetes.namespace)",
+				   s.id, s.ns, name);
+		else
+			cm_err_set(err, rc, "%s", ke.e.msg);
+		goto out;
+	}
+	const char *type = k8s_str(svc, "spec.type");
+	cJSON *port0 =
+	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+				   cJSON_GetObjectItemCaseSensitive(svc, "spec"), "ports"),
+			       0);
+	cJSON *port = cJSON_GetObjectItemCaseSensitive(port0, "port");
+	cJSON *node_port = cJSON_GetObjectItemCaseSensitive(port0, "nodePort");
+	if (!cJSON_IsNumber(port)) {
+		rc = cm_err_set(err, FL_EPROTO, "service %s in namespace %s has no port", name,
+				s.ns);
+		goto out;
+	}
+	char host[256] = "";
+	int p = port->valueint;
+	if (type && strcmp(type, "NodePort") == 0 && cJSON_IsNumber(node_port)) {
+		k8s_list_opts o = {0};
+		k8s_err_clear(&ke);
+		if ((rc = k8s_list(kc, &K8S_NODES, NULL, &o, &nodes, &ke)) != 0) {
+			cm_err_set(err, rc, "%s (a NodePort service needs a node's address)",
+				   ke.e.msg);
+			goto out;
+		}
+		if (!node_address(nodes, "InternalIP", host, sizeof(host)) &&
+		    !node_address(nodes, "ExternalIP", host, sizeof(host))) {
+			rc = cm_err_set(err, FL_ENOENT, "no node has an address for service %s",
+					name);
+			goto out;
+		}
+		p = node_port->valueint;
+	} else if (type && strcmp(type, "LoadBalancer") == 0) {
+		cJSON *ing = cJSON_GetArrayItem(
+		    cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(svc, "status"), "loadBalancer"),
+			"ingress"),
+		    0);
+		const char *a = k8s_str(ing, "ip") ? k8s_str(ing, "ip") : k8s_str(ing, "hostname");
+		if (!a || strlen(a) >= sizeof(host)) {
+			rc = cm_err_set(err, FL_ENOENT,
+					"the load balancer of service %s in namespace %s has no "
+					"address yet",
+					name, s.ns);
+			goto out;
+		}
+		snprintf(host, sizeof(host), "%s", a);
+	} else {
+		snprintf(host, sizeof(host), "%s.%s", name, s.ns);
+	}
+	if ((size_t)snprintf(buf, cap, "%s:%d", host, p) >= cap)
+		rc = cm_err_set(err, FL_ERANGE, "the address of service %s is too long", name);
+out:
+	cJSON_Delete(svc);
+	cJSON_Delete(nodes);
+	k8s_client_free(kc);
+	k8s_config_fini(&kcfg);
+	return rc;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -349,6 +455,11 @@ static void print_access(const k8s_cluster_spec *s, const cJSON *rest_svc, const
 	printf("From here: kubectl port-forward -n %s service/%s %lld, then flinc list -m "
 	       "localhost:%lld\n",
 	       s->ns, rest, (long long)s->rest_port, (long long)s->rest_port);
+	if (a->session)
+		printf("Jobs: flinc run --target kubernetes-session -D kubernetes.cluster-id=%s -D "
+		       "kubernetes.namespace=%s JOB.so (inside the cluster, or with a NodePort or "
+		       "LoadBalancer rest Service)\n",
+		       s->id, s->ns);
 	printf("Logs: kubectl logs -n %s deployment/%s -f\n", s->ns, s->id);
 	printf("Delete: kubectl delete deployment/%s -n %s (removes everything it created)\n",
 	       s->id, s->ns);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "config/config.h"
 
 typedef struct cl_k8s_args {
 	bool session;		 /* kubernetes-session */
@@ -48,6 +49,18 @@ void cl_k8s_args_fini(cl_k8s_args *a);
  * supported on Kubernetes), a relative path, "..", a path too long.
  */
 int cl_k8s_job_path(const char *uri, char *buf, size_t cap, cm_err *err);
+
+/*
+ * The REST endpoint of the session cluster kubernetes.cluster-id in
+ * kubernetes.namespace (flinc run|list|cancel --target kubernetes-session),
+ * as Flink's client finds it from the <cluster-id>-rest Service: ClusterIP
+ * "<id>-rest.<ns>:<port>" (reachable from inside the cluster), NodePort the
+ * first node's InternalIP (else ExternalIP) and the node port, LoadBalancer
+ * its ingress address. Writes "host:port" into buf. Errors name the key,
+ * the missing Service ("no session cluster ..."), a load balancer without
+ * an address yet, or the API's refusal.
+ */
+int cl_k8s_rest_address(const cfg *c, char *buf, size_t cap, cm_err *err);
 
 /* Runs the command; returns the exit status (0, 1 refused or failed, 2
  * bad arguments or configuration). */
