@@ -24,7 +24,7 @@
 #define CREATE_BACKOFF_MS 5000
 
 struct pod {
-	char name[128];
+	char name[254]; /* a DNS subdomain: at most 253 */
 	bool used;
 	bool terminal;	    /* ended or being deleted: not counted */
 	bool stuck;	    /* cannot start (reason logged once) */
@@ -63,14 +63,19 @@ static struct pod *find(jm_k8s *k, const char *name)
 	return NULL;
 }
 
+/* A new entry for name, or NULL when the table is full or the name is
+ * longer than a pod name can be. */
 static struct pod *add(jm_k8s *k, const char *name)
 {
+	size_t len = strnlen(name, sizeof(k->pods[0].name));
+	if (len == sizeof(k->pods[0].name))
+		return NULL;
 	for (size_t i = 0; i < MAX_PODS; i++) {
 		if (!k->pods[i].used) {
 			struct pod *p = &k->pods[i];
 			memset(p, 0, sizeof(*p));
 			p->used = true;
-			snprintf(p->name, sizeof(p->name), "%s", name);
+			memcpy(p->name, name, len + 1);
 			return p;
 		}
 	}
