@@ -28,6 +28,7 @@ struct pod {
 	bool used;
 	bool terminal;	    /* ended or being deleted: not counted */
 	bool stuck;	    /* cannot start (reason logged once) */
+	char why[400];	    /* when stuck: for the slot request's error */
 	int64_t idle_since; /* monotonic ms; 0: holds slots or not registered */
 };
 
@@ -228,6 +229,9 @@ static void observe(jm_k8s *k, const char *key)
 				 "TaskManager pod %s cannot start: %s%s%s (%s); no more pods are "
 				 "created while it waits",
 				 name, why, msg ? ": " : "", msg ? msg : "", hint);
+			snprintf(p->why, sizeof(p->why),
+				 "TaskManager pod %s cannot start: %s%s%.200s", name, why,
+				 msg ? ": " : "", msg ? msg : "");
 		} else if (!why && p->stuck) {
 			p->stuck = false;
 		}
@@ -299,6 +303,13 @@ static void reconcile(jm_k8s *k)
 		if (!p->idle_since)
 			p->idle_since = now;
 	}
+	/* The first pod that cannot start explains a slot request that times
+	 * out (the job's exceptions), not only this log. */
+	const char *note = "";
+	for (size_t i = 0; i < MAX_PODS && !note[0]; i++)
+		if (k->pods[i].used && !k->pods[i].terminal && k->pods[i].stuck)
+			note = k->pods[i].why;
+	rm_set_provider_note(k->rm, note);
 	int64_t pending = rm_pending_slots(k->rm);
 	for (size_t i = 0; i < MAX_PODS && pending == 0; i++) {
 		struct pod *p = &k->pods[i];

@@ -50,6 +50,7 @@ struct rm_resourcemanager {
 	rm_allocation *allocs; /* live allocations (rm_slots) */
 	bool stopping;
 	int64_t waiting_slots; /* slots that rm_allocate callers wait for */
+	char provider_note[400]; /* why started TaskManagers do not come ("": none) */
 	uint64_t lost; /* TaskManagers forgotten for silence (heartbeat.timeout) */
 	pthread_t reaper;
 	bool reaper_started;
@@ -737,6 +738,11 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		}
 		if (now >= deadline) {
 			refuse_locked(rm, job_id, req, nreq, failed, now - start, err);
+			if (err && rm->provider_note[0]) {
+				size_t n = strnlen(err->msg, sizeof(err->msg));
+				snprintf(err->msg + n, sizeof(err->msg) - n, "; %s",
+					 rm->provider_note);
+			}
 			rc = FL_ETIMEDOUT;
 			break;
 		}
@@ -787,6 +793,13 @@ int64_t rm_pending_slots(rm_resourcemanager *rm)
 	int64_t missing = rm->waiting_slots - free_slots;
 	pthread_mutex_unlock(&rm->mu);
 	return missing > 0 ? missing : 0;
+}
+
+void rm_set_provider_note(rm_resourcemanager *rm, const char *note)
+{
+	pthread_mutex_lock(&rm->mu);
+	snprintf(rm->provider_note, sizeof(rm->provider_note), "%s", note ? note : "");
+	pthread_mutex_unlock(&rm->mu);
 }
 
 int rm_release_idle(rm_resourcemanager *rm, const char *resource_id)

@@ -306,6 +306,17 @@ static void test_pending_slots_and_idle_release(void **state)
 	cm_err err = {0};
 	assert_int_equal(alloc_n(f.rm, "job-x", 3, 100, NULL, &a, &err), FL_ETIMEDOUT);
 	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_null(strstr(err.msg, "cannot start"));
+	/* Why the driver's TaskManagers do not come is in the refusal. */
+	rm_set_provider_note(f.rm, "TaskManager pod p-1 cannot start: Unschedulable: no node");
+	cm_err_clear(&err);
+	assert_int_equal(alloc_n(f.rm, "job-x", 3, 100, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "needs 3 slots"));
+	assert_non_null(strstr(err.msg, "; TaskManager pod p-1 cannot start: Unschedulable: no node"));
+	rm_set_provider_note(f.rm, NULL);
+	cm_err_clear(&err);
+	assert_int_equal(alloc_n(f.rm, "job-x", 3, 100, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_null(strstr(err.msg, "cannot start"));
 	teardown(&f);
 }
 
