@@ -5,10 +5,12 @@
 #include "jobmanager/kubernetes.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -47,7 +49,13 @@ struct jm_k8s {
 	struct pod pods[MAX_PODS];
 	long next_index;
 	int64_t no_create_before;
+	bool events_refused; /* the API refused an event: no more tried */
+	long events;	     /* sent, for unique names */
 };
+
+static void record_event(jm_k8s *k, bool warning, const char *reason, const char *action,
+			 const char *pod, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 bool jm_k8s_wanted(const cfg *c)
 {
@@ -200,13 +208,18 @@ static void observe(jm_k8s *k, const char *key)
 			ended_how(pod, how, sizeof(how));
 			CM_WARN("kubernetes", "TaskManager pod %s ended (%s): %s; deleting it",
 				name, phase, how);
+			record_event(k, true, "TaskManagerEnded", "Delete", name,
+				     "TaskManager pod %s ended (%s): %s", name, phase, how);
 			p->terminal = true;
 			rm_release_idle(k->rm, name);
 			delete_pod(k, name);
 		}
 	} else if (deleting) {
-		if (!p->terminal)
+		if (!p->terminal) {
 			CM_WARN("kubernetes", "TaskManager pod %s is being deleted", name);
+			record_event(k, true, "TaskManagerDeleted", "Delete", name,
+				     "TaskManager pod %s is being deleted", name);
+		}
 		p->terminal = true;
 	} else {
 		const char *msg = NULL;
@@ -232,11 +245,83 @@ static void observe(jm_k8s *k, const char *key)
 			snprintf(p->why, sizeof(p->why),
 				 "TaskManager pod %s cannot start: %s%s%.200s", name, why,
 				 msg ? ": " : "", msg ? msg : "");
+			record_event(k, true, "TaskManagerCannotStart", "Create", name, "%s (%s)",
+				     p->why, hint);
 		} else if (!why && p->stuck) {
 			p->stuck = false;
 		}
 	}
 	cJSON_Delete(pod);
+}
+
+/*
+ * Records an events.k8s.io/v1 Event on the JobManager Deployment about a
+ * TaskManager pod (kubectl describe deployment/<id>, kubectl get events).
+ * Best effort: a refusal is logged once, and no event is tried after it.
+ */
+static void record_event(jm_k8s *k, bool warning, const char *reason, const char *action,
+			 const char *pod, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void record_event(jm_k8s *k, bool warning, const char *reason, const char *action,
+			 const char *pod, const char *fmt, ...)
+{
+	if (k->events_refused)
+		return;
+	char note[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char when[64], name[128];
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+	snprintf(name, sizeof(name), "%s.%llx%lx", k->spec.id,
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
+		 ++k->events);
+	const char *me = getenv("POD_NAME");
+	cJSON *ev = cJSON_CreateObject(), *md, *reg, *rel;
+	bool ok = ev && cJSON_AddStringToObject(ev, "apiVersion", "events.k8s.io/v1") &&
+		  cJSON_AddStringToObject(ev, "kind", "Event") &&
+		  (md = cJSON_AddObjectToObject(ev, "metadata")) &&
+		  cJSON_AddStringToObject(md, "name", name) &&
+		  cJSON_AddStringToObject(md, "namespace", k->spec.ns) &&
+		  cJSON_AddStringToObject(ev, "eventTime", when) &&
+		  cJSON_AddStringToObject(ev, "type", warning ? "Warning" : "Normal") &&
+		  cJSON_AddStringToObject(ev, "reason", reason) &&
+		  cJSON_AddStringToObject(ev, "action", action) &&
+		  cJSON_AddStringToObject(ev, "note", note) &&
+		  cJSON_AddStringToObject(ev, "reportingController", "flinc.dev/jobmanager") &&
+		  cJSON_AddStringToObject(ev, "reportingInstance", me && *me ? me : k->spec.id) &&
+		  (reg = cJSON_AddObjectToObject(ev, "regarding")) &&
+		  cJSON_AddStringToObject(reg, "apiVersion", "apps/v1") &&
+		  cJSON_AddStringToObject(reg, "kind", "Deployment") &&
+		  cJSON_AddStringToObject(reg, "name", k->spec.id) &&
+		  cJSON_AddStringToObject(reg, "namespace", k->spec.ns) &&
+		  cJSON_AddStringToObject(reg, "uid", k->owner_uid) &&
+		  (rel = cJSON_AddObjectToObject(ev, "related")) &&
+		  cJSON_AddStringToObject(rel, "apiVersion", "v1") &&
+		  cJSON_AddStringToObject(rel, "kind", "Pod") &&
+		  cJSON_AddStringToObject(rel, "name", pod) &&
+		  cJSON_AddStringToObject(rel, "namespace", k->spec.ns);
+	if (!ok) {
+		cJSON_Delete(ev);
+		return;
+	}
+	k8s_err e;
+	k8s_err_clear(&e);
+	if (k8s_create(k->kc, &K8S_EVENTS, k->spec.ns, ev, NULL, &e) != 0) {
+		CM_WARN(
+		    "kubernetes",
+		    "Cannot record events on deployment/%s: %s (the service account '%s' needs to "
+		    "create events.k8s.io events); no more are tried",
+		    k->spec.id, e.e.msg, k->spec.service_account);
+		k->events_refused = true;
+	}
+	cJSON_Delete(ev);
 }
 
 static void create_pod(jm_k8s *k)
@@ -271,6 +356,10 @@ static void create_pod(jm_k8s *k)
 	} else {
 		CM_INFO("kubernetes", "Created TaskManager pod %s (%lld slot(s))", name,
 			(long long)k->spec.tm_slots);
+		record_event(
+		    k, false, "TaskManagerCreated", "Create", name,
+		    "Created TaskManager pod %s with %lld slot(s) for the slots jobs wait for",
+		    name, (long long)k->spec.tm_slots);
 	}
 	cJSON_Delete(obj);
 }
@@ -323,6 +412,10 @@ static void reconcile(jm_k8s *k)
 				p->name, (long long)(now - p->idle_since));
 			p->terminal = true;
 			delete_pod(k, p->name);
+			record_event(k, false, "TaskManagerReleased", "Delete", p->name,
+				     "Released TaskManager pod %s: idle for %lld ms "
+				     "(resourcemanager.taskmanager-timeout)",
+				     p->name, (long long)(now - p->idle_since));
 		} else {
 			p->idle_since = 0;
 		}
