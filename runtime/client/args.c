@@ -51,6 +51,7 @@ enum opt {
 	O_SAVEPOINT_PATH,
 	O_DRAIN,
 	O_HELP,
+	O_TARGET,
 };
 
 static const struct cli_option {
@@ -82,6 +83,9 @@ static const struct cli_option {
     {"-p", "--savepointPath", O_SAVEPOINT_PATH, STOP, true},
     {"-d", "--drain", O_DRAIN, STOP, false},
     {"-h", "--help", O_HELP, RUN | PLAN | LIST | CANCEL | SAVEPOINT | STOP, false},
+    /* Flink's -t/--target: where the cluster is (remote: -m; kubernetes-session:
+     * the rest Service of kubernetes.cluster-id). */
+    {"-t", "--target", O_TARGET, RUN | LIST | CANCEL | SAVEPOINT | STOP, true},
 };
 
 static bool option_named(const struct cli_option *o, const char *a)
@@ -184,6 +188,15 @@ int cl_args_parse(int argc, char **argv, cl_args *a, cm_err *err)
 		case O_JOBMANAGER:
 			a->jobmanager = v;
 			break;
+		case O_TARGET:
+			if (strcmp(v, "remote") != 0 && strcmp(v, "kubernetes-session") != 0)
+				return cm_err_set(err, FL_EINVAL,
+						  "%s: unknown target '%s' (flinc knows remote and "
+						  "kubernetes-session; run-application takes "
+						  "kubernetes-application)",
+						  o->long_name, shown(v, sb));
+			a->kubernetes = strcmp(v, "kubernetes-session") == 0;
+			break;
 		case O_DETACHED:
 			a->detached = true;
 			break;
@@ -268,6 +281,11 @@ int cl_args_parse(int argc, char **argv, cl_args *a, cm_err *err)
 					  shown(parallelism, sb));
 		a->parallelism = (int)p;
 	}
+	if (a->kubernetes && (a->jobmanager || a->local))
+		return cm_err_set(err, FL_EINVAL,
+				  "%s: --target kubernetes-session finds the JobManager by "
+				  "kubernetes.cluster-id; it excludes %s",
+				  a->name, a->local ? "--local" : "-m");
 	switch (a->cmd) {
 	case CL_CMD_RUN:
 		if (a->local && a->jobmanager)

@@ -12,6 +12,9 @@
  *   flinc stop [-m HOST:PORT] [-D k=v]... [-c FILE] [-p DIR] [-d] JOBID
  *   flinc version | help
  *
+ * run, list, cancel, savepoint and stop also take -t/--target remote (the
+ * default) or kubernetes-session (-D kubernetes.cluster-id=NAME names it).
+ *
  * Options come before the job; the first argument that is not an option
  * (or everything after "--") is the job, and what follows it is the job's.
  * An option that does not apply to the command is refused, naming both.
@@ -46,6 +49,8 @@ typedef struct cl_args {
 	size_t ndyn;
 	int parallelism;	/* -p; 0 when not given */
 	const char *jobmanager; /* -m; NULL: from the configuration */
+	bool kubernetes;	/* -t kubernetes-session: the rest Service of
+				 * kubernetes.cluster-id is the JobManager */
 	bool local;		/* run --local */
 	bool remote;		/* run: on a session cluster (not --local) */
 	bool detached;		/* run -d */

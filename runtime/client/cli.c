@@ -53,6 +53,7 @@
 
 #include "api/launch.h"
 #include "client/args.h"
+#include "client/kubernetes.h"
 #include "client/remote.h"
 #include "client/session.h"
 #include "common/cancel.h"
@@ -134,8 +135,17 @@ static void usage(FILE *f)
 		"  flinc stop [options] [-p DIR] [-d] JOBID            stop a job with a savepoint\n"
 		"  flinc info|plan [--dot] [options] JOB.so [args]     print the job graph, run nothing\n"
 		"  flinc version\n"
+		"  flinc run-application --target kubernetes-application -D kubernetes.cluster-id=NAME\n"
+		"        -D kubernetes.container.image=IMAGE local:///PATH/JOB.so [args]\n"
+		"                                                      an application cluster on Kubernetes\n"
+		"  flinc kubernetes-session -D kubernetes.cluster-id=NAME -D kubernetes.container.image=IMAGE\n"
+		"                                                      a session cluster on Kubernetes\n"
+		"                          (flinc run-application --help: the Kubernetes keys)\n"
 		"\n"
 		"Options:\n"
+		"  -t, --target remote|kubernetes-session\n"
+		"                          kubernetes-session: the JobManager is the rest Service\n"
+		"                          of -D kubernetes.cluster-id (and kubernetes.namespace)\n"
 		"  -m, --jobmanager HOST:PORT\n"
 		"                          the JobManager's REST endpoint, or http://HOST:PORT\n"
 		"                          (default: rest.address, else jobmanager.rpc.address,\n"
@@ -660,7 +670,16 @@ static int cluster_command(cl_client *cl, const cl_args *a, const cfg *conf, int
 {
 	cm_err err = {0};
 	cl_session s = {0};
-	if (a->jobmanager) {
+	if (a->kubernetes) {
+		char hostport[300];
+		int64_t port = 0;
+		if (cl_k8s_rest_address(conf, hostport, sizeof(hostport), &err) != 0)
+			return die("%s", err.msg);
+		if (cfg_get_int(conf, CFG_REST_PORT, &port) != 0)
+			port = 0;
+		if (cl_address_parse(hostport, (int)port, &s.addr, &err) != 0)
+			return die("%s", err.msg);
+	} else if (a->jobmanager) {
 		int64_t port = 0;
 		if (cfg_get_int(conf, CFG_REST_PORT, &port) != 0)
 			port = 0;
@@ -904,6 +923,8 @@ done:
 
 FL_API int fl_program_main(const char *program, int argc, char **argv)
 {
+	if ((!program || strcmp(program, "flinc") == 0) && argc >= 2 && cl_k8s_is_command(argv[1]))
+		return cl_k8s_main(argc, argv);
 	if (!program || strcmp(program, "flinc") == 0)
 		return cli_main(argc, argv);
 	if (strcmp(program, "flinc-taskmanager") == 0)

@@ -134,6 +134,18 @@
 #define CFG_CLUSTER_ID "high-availability.cluster-id"
 #define CFG_SHUTDOWN_ON_APP_FINISH "execution.shutdown-on-application-finish"
 #define CFG_TM_REGISTRATION_TIMEOUT "taskmanager.registration.timeout"
+/* Native Kubernetes (Flink's kubernetes.* keys; runtime/k8s/cluster.h). */
+#define CFG_K8S_CLUSTER_ID "kubernetes.cluster-id"
+#define CFG_K8S_NAMESPACE "kubernetes.namespace"
+#define CFG_K8S_IMAGE "kubernetes.container.image"
+#define CFG_K8S_PULL_POLICY "kubernetes.container.image.pull-policy"
+#define CFG_K8S_SERVICE_ACCOUNT "kubernetes.service-account"
+#define CFG_K8S_JM_CPU "kubernetes.jobmanager.cpu"
+#define CFG_K8S_TM_CPU "kubernetes.taskmanager.cpu"
+#define CFG_K8S_REST_EXPOSED "kubernetes.rest-service.exposed.type"
+#define CFG_K8S_CONTEXT "kubernetes.context"
+#define CFG_JM_PROCESS_SIZE "jobmanager.memory.process.size"
+#define CFG_RM_TM_TIMEOUT "resourcemanager.taskmanager-timeout"
 
 /* What is printed in place of a sensitive value (Flink's HIDDEN_CONTENT). */
 #define CFG_HIDDEN "******"

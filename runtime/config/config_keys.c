@@ -34,6 +34,9 @@ static const char *const ckp_modes[] = {"EXACTLY_ONCE", "AT_LEAST_ONCE", NULL};
 /* Flink's RecoveryClaimMode without LEGACY (deprecated since Flink 1.19; flinc
  * has never had its semantics). */
 static const char *const restore_modes[] = {"NO_CLAIM", "CLAIM", NULL};
+static const char *const pull_policies[] = {"IfNotPresent", "Always", "Never", NULL};
+static const char *const exposed_types[] = {"ClusterIP", "NodePort", "LoadBalancer",
+					    "Headless_ClusterIP", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
 static const char *const rpc_transports[] = {"DIRECT", "NNG", NULL};
 /* Keyed-state backends (runtime/state/backend.h); Flink's "rocksdb" is
@@ -291,6 +294,27 @@ static const struct cfg_key keys[] = {
 	     "Managed memory as a fraction of taskmanager.memory.process.size, used only when "
 	     "this key is set and taskmanager.memory.managed.size is not."),
     ENUM(CFG_HA_TYPE, "NONE", ha_types, "High-availability mode: NONE, KUBERNETES or ZOOKEEPER."),
+    STRING(CFG_K8S_CLUSTER_ID, "",
+	   "Name of a cluster on Kubernetes: its JobManager Deployment, Services, ConfigMap and "
+	   "TaskManager pods are named after it (a DNS-1035 label of at most 45 characters)."),
+    STRING(CFG_K8S_NAMESPACE, "default", "Namespace of a cluster on Kubernetes."),
+    STRING(CFG_K8S_IMAGE, "", "Image of the JobManager and TaskManager containers."),
+    ENUM(CFG_K8S_PULL_POLICY, "IfNotPresent", pull_policies,
+	 "Image pull policy: IfNotPresent, Always or Never."),
+    STRING(CFG_K8S_SERVICE_ACCOUNT, "default",
+	   "Service account of the JobManager and TaskManager pods; the JobManager's must be "
+	   "allowed to create, watch and delete pods and to delete its Deployment."),
+    DECIMAL(CFG_K8S_JM_CPU, "1.0", 1, 4096000, "CPU of the JobManager container."),
+    DECIMAL(CFG_K8S_TM_CPU, "0", 0, 4096000,
+	    "CPU of a TaskManager container (0: taskmanager.numberOfTaskSlots)."),
+    ENUM(CFG_K8S_REST_EXPOSED, "ClusterIP", exposed_types,
+	 "How the <cluster-id>-rest Service is exposed: ClusterIP, NodePort, LoadBalancer or "
+	 "Headless_ClusterIP."),
+    STRING(CFG_K8S_CONTEXT, "", "kubeconfig context the client uses (empty: the current one)."),
+    MEMORY(CFG_JM_PROCESS_SIZE, "1600 mb", 32 * MIB, MEMORY_MAX, false,
+	   "Total memory of the JobManager process (its container's memory on Kubernetes)."),
+    DURATION_RANGE(CFG_RM_TM_TIMEOUT, "30 s", 0, MS_PER_D,
+		   "An idle TaskManager pod is released after this long (Kubernetes only)."),
     ENUM(CFG_LOG_LEVEL, "INFO", log_levels,
 	 "Lowest level logged: DEBUG, INFO, WARN or ERROR (flinc only)."),
     STRING(CFG_LOG_FILE, "",

@@ -644,6 +644,21 @@ static void on_report(void *arg)
 			rp->subtask);
 	} else {
 		enum tm_task_state st = (enum tm_task_state)rp->state;
+		/* Only the JobMaster cancels a task. One cancelled without it
+		 * asking was stopped by its TaskManager (SIGTERM: a Kubernetes pod
+		 * deleted, a node drained): a failure, or the job would end
+		 * FINISHED with the rest of its input never read. */
+		char own[400];
+		if (st == TM_TASK_CANCELED && !jm->cancel_sent) {
+			snprintf(own, sizeof(own),
+				 "%s (%d/%d) was cancelled by TaskManager %.100s itself (it is "
+				 "shutting down), not by the JobMaster",
+				 jm->jg->vertices[rp->vertex].name, rp->subtask + 1,
+				 jm->jg->vertices[rp->vertex].parallelism, rp->resource_id);
+			free(rp->error);
+			rp->error = strdup(own);
+			st = TM_TASK_FAILED;
+		}
 		task_state(jm, rp->vertex, rp->subtask, st, rp->error);
 		/* A task that ends takes no more barriers: the checkpoint in flight
 		 * cannot complete (not counted, as Flink's TASK_CLOSING is not),

@@ -29,6 +29,7 @@
 #include "common/crash.h"
 #include "common/log.h"
 #include "jobmanager/dispatcher.h"
+#include "jobmanager/kubernetes.h"
 #include "jobmanager/resourcemanager.h"
 #include "jobmanager/web.h"
 #include "rest/rest.h"
@@ -39,6 +40,7 @@ struct jmp {
 	cm_secret secret;
 	char cluster_id[64];
 	rm_resourcemanager *rm;
+	jm_k8s *k8s; /* on Kubernetes: TaskManager pods, the cluster's deletion */
 	_Atomic(ds_dispatcher *) ds;
 	rpc_server *server;
 	rest_server *rest;
@@ -296,6 +298,10 @@ int jm_process_main(int argc, char **argv)
 	printf("flinc-jobmanager: rest port %d rpc %s\n", rest_server_port(p.rest),
 	       rpc_server_address(p.server));
 	fflush(stdout);
+	if (jm_k8s_wanted(p.config) && jm_k8s_start(&p.k8s, p.config, p.rm, &err) != 0) {
+		CM_ERROR("jobmanager", "cannot run on Kubernetes: %s", err.msg);
+		goto out;
+	}
 	pthread_t sig_thread;
 	bool sig_thread_started = false;
 	if (a.application) {
@@ -326,6 +332,29 @@ int jm_process_main(int argc, char **argv)
 		if (stopped) {
 			CM_INFO("jobmanager", "Stopped by %s", signal_name(stopped));
 			goto out;
+		}
+		if (shutdown && p.k8s) {
+			/* As Flink: the application's end deletes its cluster. The
+			 * Deployment would otherwise start the JobManager, and the
+			 * job, again. */
+			cm_err_clear(&err);
+			if (jm_k8s_delete_cluster(p.k8s, &err) != 0) {
+				CM_ERROR("jobmanager",
+					 "Cannot delete the cluster: %s; staying up so that the "
+					 "Deployment does not run the application again (kubectl "
+					 "delete deployment removes it)",
+					 err.msg);
+				shutdown = false;
+			} else {
+				/* Until the garbage collector stops this pod: a
+				 * process that exits first is restarted in place by
+				 * the kubelet, and would run the job again. */
+				struct timespec wait = {.tv_sec = 60};
+				int got = sigtimedwait(&p.signals, NULL, &wait);
+				if (got > 0)
+					CM_INFO("jobmanager", "Received %s while the cluster is deleted",
+						signal_name(got));
+			}
 		}
 		if (shutdown)
 			goto out;
@@ -358,6 +387,7 @@ out:
 	rpc_server_free(p.server);
 	atomic_store(&p.ds, NULL);
 	ds_free(ds, 0);
+	jm_k8s_free(p.k8s);
 	rm_free(p.rm);
 	if (p.made_upload_dir)
 		remove_dir(p.upload_dir);

@@ -49,6 +49,8 @@ struct rm_resourcemanager {
 	size_t ntms;
 	rm_allocation *allocs; /* live allocations (rm_slots) */
 	bool stopping;
+	int64_t waiting_slots; /* slots that rm_allocate callers wait for */
+	char provider_note[400]; /* why started TaskManagers do not come ("": none) */
 	uint64_t lost; /* TaskManagers forgotten for silence (heartbeat.timeout) */
 	pthread_t reaper;
 	bool reaper_started;
@@ -736,10 +738,16 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		}
 		if (now >= deadline) {
 			refuse_locked(rm, job_id, req, nreq, failed, now - start, err);
+			if (err && rm->provider_note[0]) {
+				size_t n = strnlen(err->msg, sizeof(err->msg));
+				snprintf(err->msg + n, sizeof(err->msg) - n, "; %s",
+					 rm->provider_note);
+			}
 			rc = FL_ETIMEDOUT;
 			break;
 		}
 		if (!said) {
+			rm->waiting_slots += needed;
 			char want[200];
 			CM_INFO(
 			    "resourcemanager",
@@ -754,6 +762,8 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		struct timespec ts = cm_deadline_ts(wake);
 		pthread_cond_timedwait(&rm->cv, &rm->mu, &ts);
 	}
+	if (said)
+		rm->waiting_slots -= needed;
 	pthread_mutex_unlock(&rm->mu);
 	free(tt);
 	free(first_slot);
@@ -771,6 +781,48 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 			cm_resource_format(&a->taken[k], held, sizeof(held)));
 	}
 	*out = a;
+	return 0;
+}
+
+int64_t rm_pending_slots(rm_resourcemanager *rm)
+{
+	pthread_mutex_lock(&rm->mu);
+	int64_t free_slots = 0;
+	for (struct rm_tm *t = rm->tms; t; t = t->next)
+		free_slots += t->slots - t->used;
+	int64_t missing = rm->waiting_slots - free_slots;
+	pthread_mutex_unlock(&rm->mu);
+	return missing > 0 ? missing : 0;
+}
+
+void rm_set_provider_note(rm_resourcemanager *rm, const char *note)
+{
+	pthread_mutex_lock(&rm->mu);
+	snprintf(rm->provider_note, sizeof(rm->provider_note), "%s", note ? note : "");
+	pthread_mutex_unlock(&rm->mu);
+}
+
+int rm_release_idle(rm_resourcemanager *rm, const char *resource_id)
+{
+	pthread_mutex_lock(&rm->mu);
+	struct rm_tm *t = rm->tms;
+	while (t && strcmp(t->resource_id, resource_id) != 0)
+		t = t->next;
+	if (!t) {
+		pthread_mutex_unlock(&rm->mu);
+		return FL_ENOENT;
+	}
+	if (t->used > 0 || t->refs > 1) {
+		pthread_mutex_unlock(&rm->mu);
+		return FL_EINVAL;
+	}
+	rpc_tm_gateway *gw;
+	struct rm_tm *entry;
+	unlist_locked(rm, t, &gw, &entry);
+	pthread_mutex_unlock(&rm->mu);
+	if (entry)
+		free_entry(gw, entry);
+	CM_INFO("resourcemanager", "TaskManager %s released (idle)", resource_id);
 	return 0;
 }
 

@@ -120,6 +120,20 @@ typedef struct rm_allocation {
  */
 int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *req, size_t nreq,
 		int64_t timeout_ms, cm_cancel *cancel, rm_allocation **out, cm_err *err);
+/* Slots that callers of rm_allocate wait for beyond the free default slots
+ * of the registered TaskManagers (0 when nobody waits): what a driver that
+ * can start TaskManagers (the Kubernetes one) should start. */
+int64_t rm_pending_slots(rm_resourcemanager *rm);
+/* Why the TaskManagers a driver started do not come (a Kubernetes pod that
+ * cannot start, with the kubelet's or scheduler's reason), added to the
+ * error of a slot request that times out; NULL or "" clears it. Copied
+ * (cut to 399 bytes). */
+void rm_set_provider_note(rm_resourcemanager *rm, const char *note);
+/* Forgets the registered TaskManager resource_id when no job holds a slot
+ * on it (its process is about to be stopped, so nothing may be placed
+ * there). Returns 0, FL_ENOENT (not registered) or FL_EINVAL (slots held). */
+int rm_release_idle(rm_resourcemanager *rm, const char *resource_id);
+
 /* Gives the slots back to their TaskManagers' free resources and frees a
  * (NULL: nothing). */
 void rm_release(rm_resourcemanager *rm, rm_allocation *a);

@@ -15,7 +15,9 @@
 const k8s_resource K8S_CONFIGMAPS = {"v1", "configmaps", true};
 const k8s_resource K8S_PODS = {"v1", "pods", true};
 const k8s_resource K8S_SERVICES = {"v1", "services", true};
+const k8s_resource K8S_SECRETS = {"v1", "secrets", true};
 const k8s_resource K8S_NAMESPACES = {"v1", "namespaces", false};
+const k8s_resource K8S_NODES = {"v1", "nodes", false};
 const k8s_resource K8S_DEPLOYMENTS = {"apps/v1", "deployments", true};
 const k8s_resource K8S_LEASES = {"coordination.k8s.io/v1", "leases", true};
 const k8s_resource K8S_EVENTS = {"events.k8s.io/v1", "events", true};

@@ -45,8 +45,8 @@ typedef struct k8s_resource {
 	bool namespaced;
 } k8s_resource;
 
-extern const k8s_resource K8S_CONFIGMAPS, K8S_PODS, K8S_SERVICES, K8S_DEPLOYMENTS, K8S_LEASES,
-    K8S_EVENTS, K8S_NAMESPACES;
+extern const k8s_resource K8S_CONFIGMAPS, K8S_PODS, K8S_SERVICES, K8S_SECRETS, K8S_DEPLOYMENTS, K8S_LEASES,
+    K8S_EVENTS, K8S_NAMESPACES, K8S_NODES;
 
 typedef struct k8s_client k8s_client;
 

@@ -417,7 +417,12 @@ struct client {
 	_Atomic bool was_up; /* connected once: a later drop is a lost peer */
 	struct call *calls; /* in flight (mu), for a dropped connection */
 	int dropping;	    /* pipe callbacks failing calls (mu) */
+	nng_dialer dialer;  /* (mu) */
+	int64_t redialed_ms; /* when the dialer was last made anew (mu) */
 };
+
+/* A connection down this long gets a new dialer (see start_call). */
+#define REDIAL_AFTER_MS 2000
 
 static void drop_calls(struct client *c);
 
@@ -660,6 +665,21 @@ static void start_call(struct client *c, int method, cm_wbuf *body, rpc_done_fn 
 	 * timeout for a connection that may never come back (a peer that
 	 * comes back is reached again by the next call). */
 	if (atomic_load(&c->was_up) && !atomic_load(&c->pipe)) {
+		/* The dialer may be stuck connecting to an address that is gone
+		 * (a Kubernetes pod replaced under the same Service name: TCP
+		 * gives up on the old IP only after about a minute). A new
+		 * dialer resolves the name again and connects to what it names
+		 * now. At most once per REDIAL_AFTER_MS. */
+		int64_t now = cm_now_ms();
+		if (client_unreachable_ms(c) >= REDIAL_AFTER_MS &&
+		    now - c->redialed_ms >= REDIAL_AFTER_MS) {
+			c->redialed_ms = now;
+			nng_dialer old_d = c->dialer, new_d;
+			if (nng_dial(c->sock, c->url, &new_d, NNG_FLAG_NONBLOCK) == 0) {
+				c->dialer = new_d;
+				nng_dialer_close(old_d);
+			}
+		}
 		pthread_mutex_unlock(&c->mu);
 		rc = FL_ECLOSED;
 		snprintf(why, sizeof(why), "cannot send '%s' to %.200s: its connection dropped %lld ms ago",
@@ -763,7 +783,8 @@ static int client_init(struct client *c, const char *url, const cm_secret *secre
 	if (rv == 0)
 		rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
 	if (rv == 0)
-		rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+		rv = nng_dial(c->sock, url, &c->dialer, NNG_FLAG_NONBLOCK);
+	c->redialed_ms = cm_now_ms();
 	if (rv != 0) {
 		if (c->sock.id)
 			nng_close(c->sock);

@@ -104,6 +104,43 @@ static void test_run_long_options_and_sae(void **state)
 	cl_args_fini(&a);
 }
 
+/* -t/--target: remote (the default) or kubernetes-session, which finds the
+ * JobManager by kubernetes.cluster-id and so excludes -m and --local. */
+static void test_target_kubernetes_session(void **state)
+{
+	(void)state;
+	cl_args a;
+	cm_err err;
+	assert_int_equal(PARSE(&a, &err, "run", "-t", "kubernetes-session", "-D",
+			       "kubernetes.cluster-id=s", "job.so"),
+			 0);
+	assert_true(a.kubernetes);
+	assert_true(a.remote);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "list", "--target", "remote"), 0);
+	assert_false(a.kubernetes);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "cancel", "--target", "kubernetes-session",
+			       "0123456789abcdef0123456789abcdef"),
+			 0);
+	assert_true(a.kubernetes);
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "list", "-t", "yarn-session"), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "unknown target 'yarn-session'"));
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "list", "-t", "kubernetes-session", "-m", "jm:1"),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "excludes -m"));
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "run", "--local", "-t", "kubernetes-session", "job.so"),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "excludes --local"));
+	cl_args_fini(&a);
+	assert_int_equal(PARSE(&a, &err, "info", "-t", "kubernetes-session", "job.so"), FL_EINVAL);
+	assert_non_null(strstr(err.msg, "does not apply to 'info'"));
+	cl_args_fini(&a);
+}
+
 static void test_run_local_excludes_cluster_options(void **state)
 {
 	cl_args a;
@@ -445,6 +482,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_validates_the_job_id),
 	    cmocka_unit_test(test_double_dash_ends_options),
 	    cmocka_unit_test(test_run_restore_options),
+	    cmocka_unit_test(test_target_kubernetes_session),
 	    cmocka_unit_test(test_savepoint_triggers_or_disposes),
 	    cmocka_unit_test(test_application_restore_options_win_over_dynamic_keys),
 	};

@@ -441,6 +441,35 @@ static void test_reports_about_other_subtasks_are_ignored(void **state)
 	cluster_down(&c);
 }
 
+/* A task reported CANCELED that the JobMaster never cancelled was stopped
+ * by its TaskManager (SIGTERM: a Kubernetes pod deleted): the job fails,
+ * naming it. It once ended FINISHED, its input half read. */
+static void test_a_task_cancelled_by_its_taskmanager_fails_the_job(void **state)
+{
+	struct cluster c;
+	cluster_up(&c, 2, 1);
+	build_job(&c, 2);
+	struct heard h = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	jm_listener L = {.arg = &h, .submitted = on_submitted};
+	jm_params p = {.jg = c.jg, .tms = c.gws, .ntms = 2, .config = c.conf, .listener = &L};
+	jm_jobmaster *jm;
+	cm_err err = {0};
+	assert_int_equal(jm_new(&jm, &p, &err), 0);
+	wait_submitted(&h);
+	/* Subtask 0 of the source runs on TaskManager 0. */
+	rpc_jm_gateway *g = jm_gateway(jm);
+	const char *tm0 = tm_resource_id(c.tms[0]);
+	g->ops->task_state(g, tm0, jm_job_id(jm), jm_attempt(jm), 0, 0, TM_TASK_CANCELED, NULL,
+			   NULL, NULL);
+	jm_result res;
+	jm_wait(jm, &res);
+	assert_int_equal(res.status, FL_EJOBFAILED);
+	assert_non_null(strstr(res.error, "was cancelled by TaskManager"));
+	assert_non_null(strstr(res.error, tm0));
+	jm_free(jm);
+	cluster_down(&c);
+}
+
 static void count_states(void *arg, const jm_view *v)
 {
 	int *n = arg;
@@ -498,6 +527,7 @@ int main(void)
 	    cmocka_unit_test(test_a_failed_start_ends_the_job_failed),
 	    cmocka_unit_test(test_a_late_start_reply_does_not_count_as_a_release),
 	    cmocka_unit_test(test_reports_about_other_subtasks_are_ignored),
+	    cmocka_unit_test(test_a_task_cancelled_by_its_taskmanager_fails_the_job),
 	    cmocka_unit_test(test_a_task_failing_while_cancelled_ends_canceled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -266,6 +266,60 @@ static void test_waiter_woken_by_registration(void **state)
 	teardown(&f);
 }
 
+/* What a driver that starts TaskManagers (Kubernetes) reads: the slots
+ * waiting jobs lack beyond the free ones; and releasing an idle
+ * TaskManager, refused while a job holds a slot there. */
+static void test_pending_slots_and_idle_release(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, 60000);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(reg(&f, "tm-1", "tcp://127.0.0.1:12", 1, NULL, 0), 0);
+	struct waiter w = {.rm = f.rm, .rc = -1};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, wait_for_slots, &w), 0);
+	/* The waiter asks for 3 and 1 is free: 2 are pending once it waits. */
+	int64_t pending = 0;
+	for (int i = 0; i < 1000 && pending == 0; i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+		pending = rm_pending_slots(f.rm);
+	}
+	assert_int_equal(pending, 2);
+	assert_int_equal(reg(&f, "tm-2", "tcp://127.0.0.1:13", 2, NULL, 0), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(rm_release_idle(f.rm, "tm-1"), FL_EINVAL);
+	assert_int_equal(rm_release_idle(f.rm, "tm-nobody"), FL_ENOENT);
+	rm_release(f.rm, w.a);
+	assert_int_equal(rm_release_idle(f.rm, "tm-1"), 0);
+	assert_int_equal(rm_release_idle(f.rm, "tm-1"), FL_ENOENT);
+	size_t ntms = 0;
+	int slots = 0, free_slots = 0;
+	rm_totals(f.rm, &ntms, &slots, &free_slots);
+	assert_int_equal(ntms, 1);
+	assert_int_equal(slots, 2);
+	/* Nothing is placed on a released TaskManager: 3 slots no longer fit. */
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(alloc_n(f.rm, "job-x", 3, 100, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_null(strstr(err.msg, "cannot start"));
+	/* Why the driver's TaskManagers do not come is in the refusal. */
+	rm_set_provider_note(f.rm, "TaskManager pod p-1 cannot start: Unschedulable: no node");
+	cm_err_clear(&err);
+	assert_int_equal(alloc_n(f.rm, "job-x", 3, 100, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "needs 3 slots"));
+	assert_non_null(strstr(err.msg, "; TaskManager pod p-1 cannot start: Unschedulable: no node"));
+	rm_set_provider_note(f.rm, NULL);
+	cm_err_clear(&err);
+	assert_int_equal(alloc_n(f.rm, "job-x", 3, 100, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_null(strstr(err.msg, "cannot start"));
+	teardown(&f);
+}
+
 static void test_lost_after_heartbeat_timeout(void **state)
 {
 	struct fixture f;
@@ -498,6 +552,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_register_allocate_release),
 	    cmocka_unit_test(test_waiter_woken_by_registration),
+	    cmocka_unit_test(test_pending_slots_and_idle_release),
 	    cmocka_unit_test(test_lost_after_heartbeat_timeout),
 	    cmocka_unit_test(test_blob_in_chunks),
 	    cmocka_unit_test(test_default_slots_are_equal_shares),
