@@ -339,6 +339,8 @@ static int ad_wait_for_slots(ds_dispatcher *d, struct ds_job *j, const jg_graph 
 	bool said = false;
 	for (;;) {
 		ad_bounds_now(d, j, b, base->nvertices);
+		/* What it wants at most, for a driver that starts TaskManagers. */
+		rm_declare(d->rm, j->id, ad_slots_for_bounds(base, b, false));
 		int slots = ad_slots(d, NULL);
 		enum ad_fit fit = ad_plan(base, b, slots, par);
 		if (fit == AD_DESIRED)
@@ -474,6 +476,7 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 		if (cm_cancel_requested(&j->cancel))
 			continue;
 		ad_bounds_now(d, j, b, n);
+		rm_declare(d->rm, j->id, ad_slots_for_bounds(base, b, false) - (int64_t)a->nslots);
 		enum ad_fit fit = ad_plan(base, b, ad_slots(d, a), next);
 		if (fit == AD_INSUFFICIENT || memcmp(next, cur, n * sizeof(int)) == 0) {
 			better_since = -1;
@@ -810,6 +813,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	}
 	rs_fini(&pol);
 	free(req);
+	if (adaptive)
+		rm_declare(d->rm, j->id, 0);
 	pthread_mutex_lock(&d->mu);
 	j->adaptive_jg = NULL;
 	j->bounds = NULL;

@@ -400,7 +400,12 @@ static void reconcile(jm_k8s *k)
 			note = k->pods[i].why;
 	rm_set_provider_note(k->rm, note);
 	int64_t pending = rm_pending_slots(k->rm);
-	for (size_t i = 0; i < MAX_PODS && pending == 0; i++) {
+	/* Idle pods go only while the free slots exceed what jobs wait for or
+	 * declared (an adaptive job's upper bounds: it takes new slots after
+	 * its cooldown, which may outlast the idle timeout). */
+	int64_t surplus = rm_surplus_slots(k->rm);
+	int64_t pod_slots = k->spec.tm_slots > 0 ? k->spec.tm_slots : 1;
+	for (size_t i = 0; i < MAX_PODS && pending == 0 && surplus >= pod_slots; i++) {
 		struct pod *p = &k->pods[i];
 		if (!p->used || p->terminal || !p->idle_since ||
 		    now - p->idle_since < k->idle_timeout_ms)
@@ -411,6 +416,7 @@ static void reconcile(jm_k8s *k)
 				"(resourcemanager.taskmanager-timeout)",
 				p->name, (long long)(now - p->idle_since));
 			p->terminal = true;
+			surplus -= pod_slots;
 			delete_pod(k, p->name);
 			record_event(k, false, "TaskManagerReleased", "Delete", p->name,
 				     "Released TaskManager pod %s: idle for %lld ms "

@@ -50,6 +50,13 @@ struct rm_resourcemanager {
 	rm_allocation *allocs; /* live allocations (rm_slots) */
 	bool stopping;
 	int64_t waiting_slots; /* slots that rm_allocate callers wait for */
+	/* Slots jobs want beyond what they hold (rm_declare): the adaptive
+	 * scheduler's upper bounds, which no rm_allocate waits for. */
+	struct rm_declared {
+		char job_id[33];
+		int64_t slots;
+	} declared[RM_MAX_DECLARED];
+	size_t ndeclared;
 	char provider_note[400]; /* why started TaskManagers do not come ("": none) */
 	uint64_t lost; /* TaskManagers forgotten for silence (heartbeat.timeout) */
 	pthread_t reaper;
@@ -784,15 +791,57 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 	return 0;
 }
 
-int64_t rm_pending_slots(rm_resourcemanager *rm)
+/* Slots wanted (waited for, declared) less the free ones (mu held). */
+static int64_t balance_locked(rm_resourcemanager *rm)
 {
-	pthread_mutex_lock(&rm->mu);
 	int64_t free_slots = 0;
 	for (struct rm_tm *t = rm->tms; t; t = t->next)
 		free_slots += t->slots - t->used;
-	int64_t missing = rm->waiting_slots - free_slots;
+	int64_t wanted = rm->waiting_slots;
+	for (size_t i = 0; i < rm->ndeclared; i++)
+		wanted += rm->declared[i].slots;
+	return wanted - free_slots;
+}
+
+int64_t rm_pending_slots(rm_resourcemanager *rm)
+{
+	pthread_mutex_lock(&rm->mu);
+	int64_t b = balance_locked(rm);
 	pthread_mutex_unlock(&rm->mu);
-	return missing > 0 ? missing : 0;
+	return b > 0 ? b : 0;
+}
+
+int64_t rm_surplus_slots(rm_resourcemanager *rm)
+{
+	pthread_mutex_lock(&rm->mu);
+	int64_t b = balance_locked(rm);
+	pthread_mutex_unlock(&rm->mu);
+	return b < 0 ? -b : 0;
+}
+
+int rm_declare(rm_resourcemanager *rm, const char *job_id, int64_t slots)
+{
+	if (slots < 0)
+		slots = 0;
+	pthread_mutex_lock(&rm->mu);
+	size_t i = 0;
+	while (i < rm->ndeclared && strcmp(rm->declared[i].job_id, job_id) != 0)
+		i++;
+	int rc = 0;
+	if (slots == 0) {
+		if (i < rm->ndeclared) /* dropped: the last takes its place */
+			rm->declared[i] = rm->declared[--rm->ndeclared];
+	} else if (i < rm->ndeclared) {
+		rm->declared[i].slots = slots;
+	} else if (rm->ndeclared < RM_MAX_DECLARED) {
+		snprintf(rm->declared[i].job_id, sizeof(rm->declared[i].job_id), "%s", job_id);
+		rm->declared[i].slots = slots;
+		rm->ndeclared++;
+	} else {
+		rc = FL_ERANGE;
+	}
+	pthread_mutex_unlock(&rm->mu);
+	return rc;
 }
 
 void rm_set_provider_note(rm_resourcemanager *rm, const char *note)

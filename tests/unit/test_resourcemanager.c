@@ -266,6 +266,41 @@ static void test_waiter_woken_by_registration(void **state)
 	teardown(&f);
 }
 
+/* An adaptive job declares what it wants beyond what it holds: pending for
+ * a driver to start, and free slots it wants are no surplus to release. */
+static void test_declared_slots(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, 60000);
+	assert_int_equal(reg(&f, "tm-1", "tcp://127.0.0.1:12", 2, NULL, 0), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 2);
+	assert_int_equal(rm_declare(f.rm, "job-a", 5), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 3);
+	assert_int_equal(rm_surplus_slots(f.rm), 0);
+	/* A new declaration replaces the job's last; others add up. */
+	assert_int_equal(rm_declare(f.rm, "job-a", 1), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 1);
+	assert_int_equal(rm_declare(f.rm, "job-b", 4), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 3);
+	assert_int_equal(rm_declare(f.rm, "job-a", 0), 0);
+	assert_int_equal(rm_declare(f.rm, "job-b", -3), 0); /* none: dropped */
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 2);
+	/* Bounded: one declaration per job up to RM_MAX_DECLARED jobs. */
+	char id[33];
+	for (int i = 0; i < RM_MAX_DECLARED; i++) {
+		snprintf(id, sizeof(id), "job-%d", i);
+		assert_int_equal(rm_declare(f.rm, id, 1), 0);
+	}
+	assert_int_equal(rm_declare(f.rm, "one-too-many", 1), FL_ERANGE);
+	assert_int_equal(rm_declare(f.rm, "job-7", 3), 0); /* a known one still changes */
+	assert_int_equal(rm_pending_slots(f.rm), RM_MAX_DECLARED + 2 - 2);
+	teardown(&f);
+}
+
 /* What a driver that starts TaskManagers (Kubernetes) reads: the slots
  * waiting jobs lack beyond the free ones; and releasing an idle
  * TaskManager, refused while a job holds a slot there. */
@@ -553,6 +588,7 @@ int main(void)
 	    cmocka_unit_test(test_register_allocate_release),
 	    cmocka_unit_test(test_waiter_woken_by_registration),
 	    cmocka_unit_test(test_pending_slots_and_idle_release),
+	    cmocka_unit_test(test_declared_slots),
 	    cmocka_unit_test(test_lost_after_heartbeat_timeout),
 	    cmocka_unit_test(test_blob_in_chunks),
 	    cmocka_unit_test(test_default_slots_are_equal_shares),
