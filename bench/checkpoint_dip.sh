@@ -32,18 +32,10 @@ bench_built "$B/flinc" "$B/flinc-jobmanager" "$B/flinc-taskmanager" "$B/bench/jo
 bench_need curl jq
 bench_workdir
 bench_cluster_conf INFO
-"$B/flinc-jobmanager" "${C[@]}" -D rest.port=0 -D jobmanager.rpc.port=0 \
-	-D "execution.checkpointing.dir=$W/ckp" >"$W/jm.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 200); do grep -q '^flinc-jobmanager: rest port' "$W/jm.log" && break; sleep 0.05; done
-REST=$(sed -nE 's/^flinc-jobmanager: rest port ([0-9]+) rpc .*/\1/p' "$W/jm.log")
-RPC=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$W/jm.log")
-"$B/flinc-taskmanager" "${C[@]}" -D jobmanager.rpc.port="$RPC" -D taskmanager.numberOfTaskSlots=2 \
-	-D "taskmanager.state.local.root-dirs=$W" -D taskmanager.memory.managed.size=256m >"$W/tm.log" 2>&1 &
-TM=$!
-PIDS+=($TM)
-api() { curl -s "http://127.0.0.1:$REST$1"; }
-for _ in $(seq 200); do [ "$(api /overview | jq -r .taskmanagers 2>/dev/null)" = 1 ] && break; sleep 0.05; done
+bench_jm -D "execution.checkpointing.dir=$W/ckp"
+bench_tm tm -D taskmanager.numberOfTaskSlots=2 -D "taskmanager.state.local.root-dirs=$W" \
+	-D taskmanager.memory.managed.size=256m
+wait_tms 1
 
 JOB=$("$B/flinc" run -m "127.0.0.1:$REST" -d -p 1 -D "execution.checkpointing.interval=$INTERVAL" \
 	-D "state.backend.type=$BACKEND" -D "execution.checkpointing.incremental=$INCREMENTAL" \

@@ -24,15 +24,6 @@ bench_need curl jq
 bench_workdir
 bench_cluster_conf WARN
 
-api() { curl -s "http://127.0.0.1:$REST$1"; }
-wait_tms() { # wait_tms N
-	for _ in $(seq 200); do
-		[ "$(api /overview | jq -r .taskmanagers 2>/dev/null)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	echo "the TaskManagers did not register" >&2
-	return 1
-}
 start_cluster() { # start_cluster TMS SLOTS
 	RPC=$(free_port)
 	REST=$(free_port)

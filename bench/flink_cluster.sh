@@ -69,7 +69,6 @@ read -r -a TM_JVM <<<"${tm_params[0]}"
 read -r -a TM_DYN <<<"${tm_params[1]}"
 JM_JVM=(-Xmx1073741824 -Xms1073741824 -XX:MaxMetaspaceSize=268435456)
 
-api() { curl -s "http://127.0.0.1:$REST$1"; }
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 start_tm() {

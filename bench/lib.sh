@@ -83,3 +83,35 @@ cpu_ticks() {
 }
 # rss_kb PID: its resident set, in kB.
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# bench_jm ARGS...: a flinc-jobmanager of $B with C and ARGS on free ports, its
+# log $W/jm.log; REST and RPC are its ports, JM its pid (in PIDS).
+bench_jm() {
+	"$B/flinc-jobmanager" "${C[@]}" -D rest.port=0 -D jobmanager.rpc.port=0 "$@" >"$W/jm.log" 2>&1 &
+	JM=$!
+	PIDS+=("$JM")
+	for _ in $(seq 200); do grep -q '^flinc-jobmanager: rest port' "$W/jm.log" && break; sleep 0.05; done
+	REST=$(sed -nE 's/^flinc-jobmanager: rest port ([0-9]+) rpc .*/\1/p' "$W/jm.log")
+	RPC=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$W/jm.log")
+	[ -n "$REST" ] && [ -n "$RPC" ] || { echo "the JobManager did not start:" >&2; tail -5 "$W/jm.log" >&2; exit 1; }
+}
+# bench_tm TAG ARGS...: a flinc-taskmanager registering with bench_jm's, its
+# log $W/TAG.log; its pid in TM (and PIDS).
+bench_tm() {
+	local tag=$1
+	shift
+	"$B/flinc-taskmanager" "${C[@]}" -D jobmanager.rpc.port="$RPC" "$@" >"$W/$tag.log" 2>&1 &
+	TM=$!
+	PIDS+=("$TM")
+}
+# api PATH [curl args]: the JobManager's answer.
+api() { curl -s "http://127.0.0.1:$REST$1" "${@:2}"; }
+# wait_tms N: until /overview counts N TaskManagers (at most 10 s).
+wait_tms() {
+	for _ in $(seq 200); do
+		[ "$(api /overview | jq -r .taskmanagers 2>/dev/null)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "the TaskManagers did not register" >&2
+	return 1
+}

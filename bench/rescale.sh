@@ -32,18 +32,8 @@ ADAPTIVE=(-D jobmanager.scheduler=adaptive
 	-D jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling=0ms
 	-D jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout=0ms
 	-D "jobmanager.adaptive-scheduler.rescale-trigger.active-checkpoint.enabled=${ACTIVE_CHECKPOINT:-true}")
-"$B/flinc-jobmanager" "${C[@]}" "${ADAPTIVE[@]}" -D rest.port=0 -D jobmanager.rpc.port=0 \
-	-D "execution.checkpointing.dir=$W/ckp" >"$W/jm.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 200); do grep -q '^flinc-jobmanager: rest port' "$W/jm.log" && break; sleep 0.05; done
-REST=$(sed -nE 's/^flinc-jobmanager: rest port ([0-9]+) rpc .*/\1/p' "$W/jm.log")
-RPC=$(sed -nE 's/^flinc-jobmanager: rest port [0-9]+ rpc tcp:\/\/.*:([0-9]+)$/\1/p' "$W/jm.log")
-api() { curl -s "http://127.0.0.1:$REST$1" "${@:2}"; }
-start_tm() {
-	"$B/flinc-taskmanager" "${C[@]}" -D jobmanager.rpc.port="$RPC" -D taskmanager.numberOfTaskSlots=2 \
-		-D "taskmanager.state.local.root-dirs=$W" >"$W/tm$1.log" 2>&1 &
-	PIDS+=($!)
-}
+bench_jm "${ADAPTIVE[@]}" -D "execution.checkpointing.dir=$W/ckp"
+start_tm() { bench_tm "tm$1" -D taskmanager.numberOfTaskSlots=2 -D "taskmanager.state.local.root-dirs=$W"; }
 # until_parallelism P: polls until every vertex runs at P; prints the ms since T0.
 until_parallelism() {
 	for _ in $(seq 60000); do
@@ -76,7 +66,7 @@ wait_checkpoint() { # until a checkpoint completed after the last restore
 }
 
 start_tm 1
-for _ in $(seq 200); do [ "$(api /overview | jq -r .taskmanagers 2>/dev/null)" = 1 ] && break; sleep 0.05; done
+wait_tms 1
 "$B/flinc" run -m "127.0.0.1:$REST" -d -p 4 -D "execution.checkpointing.interval=$INTERVAL" \
 	"$B/bench/jobs/big_state.so" "$SIZE" -1 "$RATE" >"$W/submit.out" 2>&1
 JOB=$(grep -oE '[0-9a-f]{32}' "$W/submit.out" | head -n 1)
