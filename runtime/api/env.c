@@ -591,6 +591,27 @@ FL_API fl_stream *fl_process(fl_stream *keyed, fl_process_fn fn)
 	return add_fn_node(keyed, SG_PROCESS, (const void *)fn, "process");
 }
 
+FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec)
+{
+	if (!usable(keyed))
+		return NULL;
+	if (!spec || !spec->process) {
+		env_fail(keyed->env, FL_EINVAL, "keyed_process: the spec has no process function");
+		return NULL;
+	}
+	char *tsym = NULL;
+	if (spec->on_timer &&
+	    env_name_fn(keyed->env, (const void *)spec->on_timer, "keyed_process on_timer", &tsym) != 0)
+		return NULL;
+	fl_stream *out = fl_process(keyed, spec->process);
+	if (!out) {
+		free(tsym);
+		return NULL;
+	}
+	keyed->env->graph->nodes[out->node]->timer_symbol = tsym;
+	return out;
+}
+
 static fl_stream *sink(fl_stream *in, enum sg_kind kind, sg_node **np)
 {
 	if (!usable(in))

@@ -141,6 +141,7 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		op->ts_symbol = dup_or_null(n->ts_symbol, &oom);
 		op->ts_field = n->ts_field;
 		op->wm_interval_ms = n->wm_interval_ms;
+		op->timer_symbol = dup_or_null(n->timer_symbol, &oom);
 		if (n->npaths) {
 			op->paths = calloc(n->npaths, sizeof(*op->paths));
 			op->sizes = calloc(n->npaths, sizeof(*op->sizes));
@@ -205,6 +206,7 @@ void td_free(td_task *td)
 		free(op->uid);
 		free(op->fn_symbol);
 		free(op->ts_symbol);
+		free(op->timer_symbol);
 		key_fini(&op->key);
 		for (size_t p = 0; p < op->npaths; p++)
 			free(op->paths[p]);

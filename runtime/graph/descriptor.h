@@ -104,6 +104,8 @@ typedef struct td_op {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	/* A keyed process function's on_timer, or NULL (no timers). */
+	char *timer_symbol;
 	int *chained; /* indices into td_task.ops fed in-thread */
 	size_t nchained;
 	td_output *outs;

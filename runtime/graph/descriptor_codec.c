@@ -2,7 +2,7 @@
  * descriptor_codec.c — the wire form of a task deployment descriptor
  * (common/buf.h encodings), and its decoder for input from a peer.
  *
- *   u32le magic "TDD2", then the fields of td_task in declaration order;
+ *   u32le magic "TDD6", then the fields of td_task in declaration order;
  *   arrays as a count then their elements; strings as cm_wbuf_str.
  *
  * The decoder checks structure as well as bytes: kinds and partitioners
@@ -18,8 +18,8 @@
 #include "common/buf.h"
 #include "graph/descriptor.h"
 
-#define TD_MAGIC 0x35444454u /* "TDD5" (2: operator uids, 3: restore shares, 4: incremental,
-			       * 5: watermark strategies) */
+#define TD_MAGIC 0x36444454u /* "TDD6" (2: operator uids, 3: restore shares, 4: incremental,
+			       * 5: watermark strategies, 6: on_timer functions) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -93,6 +93,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_str(&w, op->ts_symbol);
 		cm_wbuf_uvarint(&w, op->ts_field);
 		cm_wbuf_uvarint(&w, (uint64_t)op->wm_interval_ms);
+		cm_wbuf_str(&w, op->timer_symbol);
 		cm_wbuf_uvarint(&w, op->nchained);
 		for (size_t c = 0; c < op->nchained; c++)
 			cm_wbuf_uvarint(&w, (uint64_t)op->chained[c]);
@@ -323,6 +324,10 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->ts_symbol = get_str(r);
 	op->ts_field = (uint32_t)get_int(r, "timestamp field", 0, FL_ROW_MAX_FIELDS - 1);
 	op->wm_interval_ms = get_int(r, "watermark interval", 0, INT64_MAX / 4);
+	at = cm_rbuf_offset(r);
+	op->timer_symbol = get_str(r);
+	if (!cm_rbuf_error(r) && op->timer_symbol && op->kind != SG_PROCESS)
+		cm_rbuf_fail(r, "an on_timer function on an operator other than a keyed process function at byte %zu", at);
 	size_t nc = cm_rbuf_count(r, td->nops, 1);
 	if (nc && !cm_rbuf_error(r)) {
 		if (!(op->chained = calloc(nc, sizeof(int)))) {

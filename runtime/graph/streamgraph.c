@@ -41,6 +41,7 @@ static void node_free(sg_node *n)
 	free(n->uid);
 	free(n->fn_symbol);
 	free(n->ts_symbol);
+	free(n->timer_symbol);
 	free(n->slot_group);
 	free(n->coloc_group);
 	for (size_t i = 0; i < n->npaths; i++)

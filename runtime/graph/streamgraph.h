@@ -93,6 +93,8 @@ typedef struct sg_node {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	/* A keyed process function's on_timer (fl_keyed_process), or NULL. */
+	char *timer_symbol;
 	sg_edge *inputs;
 	size_t ninputs;
 } sg_node;

@@ -113,6 +113,14 @@ typedef struct tm_op_class {
 	int (*notify)(tm_op *op, uint64_t id, bool completed);
 	int (*close)(tm_op *op, bool ok);
 	void (*fini)(tm_op *op);
+	/* Timers (keyed process functions with an on_timer). watermark: the
+	 * chain's watermark rose to w; fires the event-time timers due
+	 * before w goes downstream. proc_timers: fires the processing-time
+	 * timers due now and sets *deadline (cm_now_ms time) to when the
+	 * next may be due (INT64_MAX: none pending). Both return 0 or an
+	 * error recorded in the chain. */
+	int (*watermark)(tm_op *op, int64_t w);
+	int (*proc_timers)(tm_op *op, int64_t *deadline);
 } tm_op_class;
 
 /*
@@ -161,6 +169,7 @@ struct tm_op {
 	const td_op *node; /* in the chain's descriptor */
 	tm_chain *chain;
 	void *fn; /* resolved user function, if any */
+	void *timer_fn; /* a keyed process function's on_timer, if any */
 	fl_timestamp_fn ts_fn; /* a source's timestamp assigner, if any */
 	tm_op **chained;
 	size_t nchained;
@@ -222,6 +231,9 @@ struct fl_ctx {
 	/* The keyed state of the process function being called (with its
 	 * current key), NULL elsewhere: what fl_get_*_state reach. */
 	struct ks_ctx *keyed;
+	/* The keyed process function being called when it has timers
+	 * (fl_ctx_register_*_timer reach its service), NULL elsewhere. */
+	tm_op *timer_op;
 };
 
 struct fl_collector {
@@ -230,6 +242,7 @@ struct fl_collector {
 	 * operators chained after it while they run (Flink has no keyed state
 	 * there). */
 	struct ks_ctx *keyed;
+	tm_op *timer_op;
 };
 
 /* Set by other threads for the task thread to act on at its next record:
@@ -262,6 +275,8 @@ struct tm_chain {
 	int64_t buffer_timeout_ms;
 	int64_t next_flush_ms;
 	bool batch;
+	/* An operator of the chain has timers (tm_chain_proc_timers). */
+	bool has_timers;
 	/* Where keyed operators' backends live (the task's deps). */
 	const char *state_dirs;
 	size_t state_memory;
@@ -355,10 +370,16 @@ static inline int tm_chain_check(tm_chain *c)
 	return atomic_load_explicit(&c->attention, memory_order_relaxed) ? tm_chain_attend(c) : 0;
 }
 
-/* Passes watermark w down the chain's network outputs (operators have no
- * event-time hooks yet) and records it as the chain's. Returns 0 or the
- * error (recorded in the chain). */
+/* Records watermark w as the chain's, lets every operator with an
+ * event-time hook fire its timers due at w, in chain order (so what they
+ * emit reaches the operators after them before w does), then passes w
+ * down the chain's network outputs. Returns 0 or the error (recorded in
+ * the chain). */
 int tm_chain_watermark(tm_chain *c, int64_t w);
+/* Fires the processing-time timers due now in every operator that has
+ * them, and lowers *deadline (cm_now_ms time; -1: none yet) to when the
+ * next may be due. Returns 0 or the error (recorded in the chain). */
+int tm_chain_proc_timers(tm_chain *c, int64_t *deadline);
 
 /* Requests cancellation; safe from any thread. Waking a thread blocked in
  * a gate or a writer is the task's part. */

@@ -42,6 +42,18 @@ FL_API int64_t fl_ctx_watermark(const fl_ctx *ctx)
 int tm_chain_watermark(tm_chain *c, int64_t w)
 {
 	c->wm = w;
+	if (c->has_timers) {
+		int64_t ts = c->ts;
+		for (size_t i = 0; i < c->nops; i++) {
+			tm_op *op = &c->ops[i];
+			int rc = op->cls->watermark ? op->cls->watermark(op, w) : 0;
+			if (rc) {
+				c->ts = ts;
+				return rc;
+			}
+		}
+		c->ts = ts;
+	}
 	for (size_t i = 0; i < c->nops; i++)
 		for (size_t k = 0; k < c->ops[i].nouts; k++) {
 			net_writer *wr = c->ops[i].outs[k].writer;
@@ -50,6 +62,24 @@ int tm_chain_watermark(tm_chain *c, int64_t w)
 				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
 						     c->name, fl_strerror(rc));
 		}
+	return 0;
+}
+
+int tm_chain_proc_timers(tm_chain *c, int64_t *deadline)
+{
+	int64_t ts = c->ts;
+	for (size_t i = 0; i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		int64_t next = INT64_MAX;
+		int rc = op->cls->proc_timers ? op->cls->proc_timers(op, &next) : 0;
+		if (rc) {
+			c->ts = ts;
+			return rc;
+		}
+		if (next != INT64_MAX && (*deadline < 0 || next < *deadline))
+			*deadline = next;
+	}
+	c->ts = ts;
 	return 0;
 }
 
@@ -322,8 +352,10 @@ FL_API int fl_collect(fl_collector *out, const fl_row *row)
 		return emit(out->op, row);
 	fl_ctx *ctx = &out->op->chain->ctx;
 	ctx->keyed = NULL;
+	ctx->timer_op = NULL;
 	int rc = emit(out->op, row);
 	ctx->keyed = out->keyed;
+	ctx->timer_op = out->timer_op;
 	return rc;
 }
 
@@ -858,6 +890,12 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 			if (rc)
 				return rc;
 			op->ts_fn = (fl_timestamp_fn)fn;
+		}
+		if (d->timer_symbol) {
+			int rc = resolve(c, d->timer_symbol, &op->timer_fn, err);
+			if (rc)
+				return rc;
+			c->has_timers = true;
 		}
 		if (sg_kind_is_keyed(d->kind)) {
 			op->key = &d->key;

@@ -371,8 +371,8 @@ static int on_source_checkpoint(void *arg)
 	return rc ? rc : deliver_notifications(t);
 }
 
-/* Passes the task's watermark on when it rose (watermarks.h). Operators
- * have no event-time hooks yet: timers come with issue #9's next step. */
+/* Passes the task's watermark on when it rose (watermarks.h), through the
+ * chain's operators first (their event-time timers). */
 static int pass_watermark(tm_task *t, bool rose, int64_t w)
 {
 	return rose ? tm_chain_watermark(&t->chain, w) : 0;
@@ -628,6 +628,13 @@ static int run_input_loop(tm_task *t)
 		net_buffer *b;
 		int ch;
 		int64_t deadline = c->buffer_timeout_ms > 0 ? c->next_flush_ms : -1;
+		/* Processing-time timers: those due fire now, the next one's
+		 * time bounds the wait (one thread, no timer thread). */
+		if (c->has_timers) {
+			int trc = tm_chain_proc_timers(c, &deadline);
+			if (trc)
+				return trc;
+		}
 		/* While aligning, wake at least every TM_ABORT_CHECK_MS to see
 		 * whether the checkpoint was aborted. */
 		if (t->align.id || t->wants_notify) {

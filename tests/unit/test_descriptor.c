@@ -23,10 +23,16 @@ int td_gen(fl_ctx *ctx, int64_t off, fl_row *out);
 int td_map(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int td_keyfn(fl_ctx *ctx, const fl_row *in, fl_row *key);
 int td_process(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int td_on_timer(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out);
 
 int td_process(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 {
 	return fl_collect(out, in);
+}
+
+int td_on_timer(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	return 0;
 }
 
 int td_gen(fl_ctx *ctx, int64_t off, fl_row *out)
@@ -185,13 +191,15 @@ static void test_descriptors_survive_the_wire_unchanged(void **state)
 	teardown(f);
 }
 
-/* A keyed process function: its kind, function and key travel; without
- * its function it is refused. */
+/* A keyed process function: its kind, functions (process and on_timer)
+ * and key travel; without its function it is refused, and so is an
+ * on_timer on another kind of operator. */
 static void test_a_process_function_travels_and_needs_its_function(void **state)
 {
 	fl_env *env = fl_env_new(0, NULL);
 	assert_non_null(env);
-	fl_discard(fl_process(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), td_process));
+	fl_process_spec spec = {.process = td_process, .on_timer = td_on_timer};
+	fl_discard(fl_keyed_process(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), &spec));
 	env->graph->parallelism = 2;
 	jg_graph *jg;
 	cm_err err = {0};
@@ -213,15 +221,28 @@ static void test_a_process_function_travels_and_needs_its_function(void **state)
 	assert_int_equal(td->ops[0].kind, SG_PROCESS);
 	assert_string_equal(td->ops[0].name, "KeyedProcess");
 	assert_string_equal(td->ops[0].fn_symbol, "td_process");
+	assert_string_equal(td->ops[0].timer_symbol, "td_on_timer");
 	assert_false(td->ops[0].key.by_fn);
 	assert_int_equal(td->ops[0].key.field, 0);
 	roundtrip(td);
-	free(td->ops[0].fn_symbol);
-	td->ops[0].fn_symbol = NULL;
+	td_task *back = NULL;
 	uint8_t *a;
 	size_t la;
+	/* on_timer on the sink (the other operator of the chain): refused. */
+	assert_true(td->nops >= 2);
+	td->ops[1].timer_symbol = strdup("td_on_timer");
 	assert_int_equal(td_encode(td, &a, &la), 0);
-	td_task *back = NULL;
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_null(back);
+	assert_non_null(strstr(err.msg, "an on_timer function on an operator other than a keyed "
+					"process function"));
+	free(a);
+	free(td->ops[1].timer_symbol);
+	td->ops[1].timer_symbol = NULL;
+	err = (cm_err){0};
+	free(td->ops[0].fn_symbol);
+	td->ops[0].fn_symbol = NULL;
+	assert_int_equal(td_encode(td, &a, &la), 0);
 	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
 	assert_null(back);
 	assert_non_null(strstr(err.msg, "operator without its function"));

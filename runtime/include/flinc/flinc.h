@@ -424,6 +424,54 @@ FL_API fl_stream *fl_max(fl_stream *keyed, uint32_t field);
 typedef int (*fl_process_fn)(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 FL_API fl_stream *fl_process(fl_stream *keyed, fl_process_fn fn);
 
+/*
+ * Timers (Flink's TimerService in a KeyedProcessFunction). A process
+ * function given with an on_timer function registers timers for the
+ * current key: an event-time timer fires when the operator's watermark
+ * reaches its time (time <= watermark), a processing-time timer when the
+ * wall clock (epoch ms) does. on_timer is then called with the timer's key
+ * current (fl_ctx_current_key, the same keyed state), its time and domain,
+ * and a collector. What it emits carries the timer's time as its timestamp
+ * for an event-time timer, no timestamp for a processing-time one (as
+ * Flink's). Timers of one key and time are one timer (registering it again
+ * does nothing); timers fire in time order, equal times in the order of
+ * their keys' encoded bytes; every event-time timer due fires before the
+ * watermark goes downstream. Timers are keyed state: checkpoints and
+ * savepoints carry them, a restore at another parallelism moves them with
+ * their keys. At the end of a bounded input the final watermark fires every
+ * event-time timer; processing-time timers still pending are dropped (as
+ * in Flink).
+ */
+enum fl_time_domain {
+	FL_EVENT_TIME = 0,
+	FL_PROCESSING_TIME = 1,
+};
+typedef int (*fl_on_timer_fn)(fl_ctx *ctx, int64_t time, enum fl_time_domain domain,
+			      fl_collector *out);
+typedef struct fl_process_spec {
+	fl_process_fn process;	 /* required */
+	fl_on_timer_fn on_timer; /* NULL: the function registers no timers */
+} fl_process_spec;
+/* fl_process with the whole spec (both functions exported). */
+FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec);
+/*
+ * In a process function given an on_timer (its process and on_timer
+ * calls): register or delete a timer of the current key. Return 0, or
+ * FL_EINVAL outside such a function (the task then fails naming it: timers
+ * need a keyed process function with an on_timer), FL_ERANGE when the
+ * operator holds its limit of pending timers (FL_MAX_TIMERS per subtask),
+ * or a state backend error; the task fails with the message in every case.
+ * Deleting a timer that is not registered is not an error.
+ */
+#define FL_MAX_TIMERS (16u * 1024u * 1024u)
+FL_API int fl_ctx_register_event_timer(fl_ctx *ctx, int64_t time);
+FL_API int fl_ctx_register_processing_timer(fl_ctx *ctx, int64_t time);
+FL_API int fl_ctx_delete_event_timer(fl_ctx *ctx, int64_t time);
+FL_API int fl_ctx_delete_processing_timer(fl_ctx *ctx, int64_t time);
+/* Processing time (epoch ms; in a keyed process function the fake clock
+ * of FLINC_FAKE_CLOCK_FILE when the process has one, as TTL's). */
+FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
+
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
 /* Explicit partitioning of the next operator's input. */
