@@ -256,6 +256,11 @@ struct fl_collector {
  * a stop-with-savepoint completed: the source ends as at the end of its
  * input. Positive, unlike every FL_E* code. */
 #define TM_STOPPED 1
+/* The argument of an END_OF_PARTITION sent by a task that was stopped
+ * with a savepoint (0: its input ended): downstream, its end is not the
+ * end of time, so no final watermark fires timers after the savepoint
+ * (Flink's stop without --drain). */
+#define TM_EOP_STOPPED 1
 
 struct tm_chain {
 	const td_task *td; /* borrowed: outlives the chain */
@@ -277,6 +282,9 @@ struct tm_chain {
 	bool batch;
 	/* An operator of the chain has timers (tm_chain_proc_timers). */
 	bool has_timers;
+	/* Stopped with a savepoint (its source, or an input that was): its
+	 * END_OF_PARTITION says so (TM_EOP_STOPPED). */
+	bool stopped;
 	/* Where keyed operators' backends live (the task's deps). */
 	const char *state_dirs;
 	size_t state_memory;

@@ -978,7 +978,8 @@ int tm_chain_finish(tm_chain *c)
 			return rc;
 		for (size_t k = 0; k < op->nouts; k++)
 			if ((rc = net_writer_broadcast_event(op->outs[k].writer,
-							     NET_EV_END_OF_PARTITION, 0)) != 0)
+							     NET_EV_END_OF_PARTITION,
+							     c->stopped ? TM_EOP_STOPPED : 0)) != 0)
 				return send_failed(op, &op->outs[k], rc);
 	}
 	return 0;

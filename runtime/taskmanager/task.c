@@ -671,7 +671,11 @@ static int run_input_loop(tm_task *t)
 			rc = align_act(t, act, id, "");
 			int64_t w = 0;
 			bool rose = tm_wm_end(&t->wm, ch, &w);
-			if (rc == 0)
+			/* A stopped input's end is not the end of time: the
+			 * timers pending stay in the savepoint, unfired. */
+			if (b->arg == TM_EOP_STOPPED)
+				c->stopped = true;
+			if (rc == 0 && !(c->stopped && w == TM_WM_END))
 				rc = pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
@@ -730,8 +734,10 @@ static void *task_main(void *arg)
 			rc = tm_run_text_source(c);
 		else
 			rc = run_input_loop(t);
-		if (rc == TM_STOPPED)
+		if (rc == TM_STOPPED) {
 			rc = 0; /* stopped with a savepoint: as at the end of input */
+			c->stopped = true;
+		}
 	}
 	if (rc == 0)
 		rc = tm_chain_finish(c);
