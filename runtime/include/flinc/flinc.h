@@ -468,8 +468,9 @@ FL_API int fl_ctx_register_event_timer(fl_ctx *ctx, int64_t time);
 FL_API int fl_ctx_register_processing_timer(fl_ctx *ctx, int64_t time);
 FL_API int fl_ctx_delete_event_timer(fl_ctx *ctx, int64_t time);
 FL_API int fl_ctx_delete_processing_timer(fl_ctx *ctx, int64_t time);
-/* Processing time (epoch ms; in a keyed process function the fake clock
- * of FLINC_FAKE_CLOCK_FILE when the process has one, as TTL's). */
+/* Processing time in epoch ms: the wall clock; in a keyed process function
+ * with an on_timer, the clock its processing-time timers run on (the fake
+ * clock of FLINC_FAKE_CLOCK_FILE when the process has one, as TTL's). */
 FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
 
 /* Union of two streams of the same shape. */
