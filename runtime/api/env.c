@@ -591,6 +591,28 @@ FL_API fl_stream *fl_process(fl_stream *keyed, fl_process_fn fn)
 	return add_fn_node(keyed, SG_PROCESS, (const void *)fn, "process");
 }
 
+FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
+{
+	if (!usable(keyed))
+		return NULL;
+	if (!keyed->keyed) {
+		env_fail(keyed->env, FL_EINVAL,
+			 "window: needs a keyed stream; call fl_key_by() or fl_key_by_fn() first");
+		return NULL;
+	}
+	char why[256];
+	if (!spec) {
+		env_fail(keyed->env, FL_EINVAL, "window: the spec is NULL");
+		return NULL;
+	}
+	if (sg_window_spec_check(spec, why, sizeof(why)) != 0) {
+		env_fail(keyed->env, FL_EINVAL, "window: %s", why);
+		return NULL;
+	}
+	return add_fn_node(keyed, SG_WINDOW, (const void *)spec,
+			   "window: its spec (a global, exported fl_window_spec)");
+}
+
 FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec)
 {
 	if (!usable(keyed))

@@ -185,13 +185,13 @@ static double get_f64(cm_rbuf *r)
 
 static bool kind_known(uint8_t k)
 {
-	return k <= SG_PROCESS;
+	return k <= SG_WINDOW;
 }
 
 static bool kind_needs_fn(enum sg_kind k)
 {
 	return k == SG_SOURCE_GENERATOR || k == SG_MAP || k == SG_FLAT_MAP || k == SG_FILTER ||
-	       k == SG_REDUCE || k == SG_PROCESS;
+	       k == SG_REDUCE || k == SG_PROCESS || k == SG_WINDOW;
 }
 
 static void get_output(cm_rbuf *r, td_output *o, const td_task *td)

@@ -180,6 +180,8 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "Sink: Discard";
 	case SG_PROCESS:
 		return "KeyedProcess";
+	case SG_WINDOW:
+		return "Window";
 	}
 	return "?";
 }
@@ -193,7 +195,7 @@ const char *sg_kind_type(enum sg_kind kind)
 	    [SG_SUM] = "sum",			  [SG_MIN] = "min",
 	    [SG_MAX] = "max",			  [SG_SINK_PRINT] = "print",
 	    [SG_SINK_TEXT_FILE] = "text-file-sink", [SG_SINK_DISCARD] = "discard",
-	    [SG_PROCESS] = "process",
+	    [SG_PROCESS] = "process",		  [SG_WINDOW] = "window",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -227,7 +229,41 @@ bool sg_kind_is_sink(enum sg_kind k)
 
 bool sg_kind_is_keyed(enum sg_kind k)
 {
-	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX || k == SG_PROCESS;
+	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX || k == SG_PROCESS ||
+	       k == SG_WINDOW;
+}
+
+int sg_window_spec_check(const fl_window_spec *s, char *why, size_t cap)
+{
+	const char *bad = NULL;
+	long long v = 0;
+	if (s->kind != FL_WINDOW_TUMBLING && s->kind != FL_WINDOW_SLIDING)
+		bad = "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING", v = s->kind;
+	else if (s->time != FL_EVENT_TIME && s->time != FL_PROCESSING_TIME)
+		bad = "time is not FL_EVENT_TIME or FL_PROCESSING_TIME", v = s->time;
+	else if (s->size_ms <= 0)
+		bad = "size_ms must be > 0", v = s->size_ms;
+	else if (s->kind == FL_WINDOW_SLIDING && (s->slide_ms <= 0 || s->slide_ms > s->size_ms))
+		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = s->slide_ms;
+	else if (s->allowed_lateness_ms < 0 || s->allowed_lateness_ms > INT64_MAX / 4)
+		bad = "allowed_lateness_ms must be >= 0", v = s->allowed_lateness_ms;
+	else if (s->size_ms > INT64_MAX / 4)
+		bad = "size_ms is out of range", v = s->size_ms;
+	if (bad) {
+		snprintf(why, cap, "%s, not %lld", bad, v);
+		return FL_EINVAL;
+	}
+	bool agg = s->agg.create || s->agg.add || s->agg.result;
+	if (!s->reduce == !agg) {
+		snprintf(why, cap, "%s", s->reduce ? "both reduce and agg are set: give one"
+						   : "neither reduce nor agg is set: give one");
+		return FL_EINVAL;
+	}
+	if (agg && (!s->agg.create || !s->agg.add || !s->agg.result)) {
+		snprintf(why, cap, "agg needs create, add and result");
+		return FL_EINVAL;
+	}
+	return 0;
 }
 
 int sg_name_function(const void *fn, const char *what, char **symbol, char **library, cm_err *err)

@@ -32,7 +32,8 @@ enum sg_kind {
 	SG_SINK_PRINT,
 	SG_SINK_TEXT_FILE,
 	SG_SINK_DISCARD,
-	SG_PROCESS, /* keyed process function (last: kinds are numbered on the wire) */
+	SG_PROCESS, /* keyed process function */
+	SG_WINDOW,  /* keyed time windows (last: kinds are numbered on the wire) */
 };
 
 enum sg_partitioner {
@@ -159,6 +160,10 @@ const char *sg_partitioner_name(enum sg_partitioner p);
 bool sg_kind_is_source(enum sg_kind k);
 bool sg_kind_is_sink(enum sg_kind k);
 bool sg_kind_is_keyed(enum sg_kind k);
+/* Checks a window spec against flinc.h's rules: 0, or FL_EINVAL with why
+ * (cap bytes) naming the field and its value. fl_window and the window
+ * operator's open both use it. */
+int sg_window_spec_check(const fl_window_spec *s, char *why, size_t cap);
 
 /* Deep copies of edges/keys. Return 0 or FL_ENOMEM. */
 int sg_key_copy(sg_key *dst, const sg_key *src);

@@ -151,6 +151,26 @@ extern const tm_op_class tm_file_sink_class;
 extern const tm_op_class tm_discard_class;
 /* The keyed process function's (process_op.c). */
 extern const tm_op_class tm_process_class;
+/*
+ * Processing time of keyed operators (state TTL, timers, windows;
+ * process_op.c): the wall clock in epoch ms or, when the environment of the
+ * process names FLINC_FAKE_CLOCK_FILE (a test hook), the number of ms in
+ * that file, read again at most every 10 ms. tm_clock_init reads the
+ * environment (0 or FL_ENOMEM with err; who names the task in the log);
+ * tm_clock_deadline turns the next timer's time (INT64_MAX: none) into a
+ * cm_now_ms deadline for the task loop.
+ */
+typedef struct tm_clock {
+	char *file; /* the fake clock, or NULL */
+	int64_t ms, read_at;
+	bool warned;
+} tm_clock;
+int tm_clock_init(tm_clock *k, const char *who, cm_err *err);
+void tm_clock_fini(tm_clock *k);
+int64_t tm_clock_now(tm_clock *k);
+int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next);
+/* The keyed windows' (window_op.c). */
+extern const tm_op_class tm_window_class;
 /* A source's process hook: what it produces is emitted. */
 int tm_source_process(tm_op *op, const fl_row *row);
 

@@ -811,6 +811,8 @@ static const tm_op_class *class_of(enum sg_kind k)
 		return &tm_discard_class;
 	case SG_PROCESS:
 		return &tm_process_class;
+	case SG_WINDOW:
+		return &tm_window_class;
 	}
 	return &tm_discard_class; /* not reached: td_decode checks kinds */
 }
@@ -897,6 +899,8 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 				return rc;
 			c->has_timers = true;
 		}
+		if (d->kind == SG_WINDOW)
+			c->has_timers = true;
 		if (sg_kind_is_keyed(d->kind)) {
 			op->key = &d->key;
 			op->max_parallelism = td->max_parallelism;

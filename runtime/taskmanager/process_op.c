@@ -37,40 +37,78 @@
 
 typedef struct pf_op {
 	ks_ctx *ks;
-	char *clock_file; /* the fake clock, or NULL */
-	int64_t clock_ms, clock_read_at;
-	bool clock_warned;
+	tm_clock clock;
 	tm_timers *timers; /* NULL: no on_timer */
 	uint32_t hash;	   /* the current key's */
 	uint8_t fire_key[ST_KEY_MAX]; /* the key of the timer being fired */
 } pf_op;
 
-static int64_t fake_clock(void *arg)
+int tm_clock_init(tm_clock *k, const char *who, cm_err *err)
 {
-	pf_op *pf = arg;
+	memset(k, 0, sizeof(*k));
+	const char *fake = getenv(FAKE_CLOCK_ENV);
+	if (!fake || !*fake)
+		return 0;
+	if (!(k->file = strdup(fake)))
+		return cm_err_set(err, FL_ENOMEM, "%s: out of memory", who);
+	k->read_at = INT64_MIN;
+	CM_INFO("process", "%s: processing time (state TTL, timers) runs on the fake clock in %s (%s)",
+		who, fake, FAKE_CLOCK_ENV);
+	return 0;
+}
+
+void tm_clock_fini(tm_clock *k)
+{
+	free(k->file);
+	k->file = NULL;
+}
+
+static int64_t fake_clock(tm_clock *k)
+{
 	int64_t mono = cm_now_ms();
-	if (pf->clock_read_at != INT64_MIN && mono - pf->clock_read_at < FAKE_CLOCK_REREAD_MS)
-		return pf->clock_ms;
-	pf->clock_read_at = mono;
-	FILE *f = fopen(pf->clock_file, "r");
+	if (k->read_at != INT64_MIN && mono - k->read_at < FAKE_CLOCK_REREAD_MS)
+		return k->ms;
+	k->read_at = mono;
+	FILE *f = fopen(k->file, "r");
 	long long v;
 	if (f && fscanf(f, "%lld", &v) == 1) {
-		pf->clock_ms = v;
-	} else if (!pf->clock_warned) {
-		pf->clock_warned = true;
-		CM_WARN("process", "cannot read the fake clock %s (%s): TTL time stays at %lld",
-			pf->clock_file, f ? "not a number" : strerror(errno),
-			(long long)pf->clock_ms);
+		k->ms = v;
+	} else if (!k->warned) {
+		k->warned = true;
+		CM_WARN("process", "cannot read the fake clock %s (%s): processing time stays at %lld",
+			k->file, f ? "not a number" : strerror(errno), (long long)k->ms);
 	}
 	if (f)
 		fclose(f);
-	return pf->clock_ms;
+	return k->ms;
+}
+
+int64_t tm_clock_now(tm_clock *k)
+{
+	return k->file ? fake_clock(k) : cm_wall_ms();
+}
+
+int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next)
+{
+	int64_t mono = cm_now_ms(), wait, d;
+	if (next == INT64_MAX)
+		return INT64_MAX;
+	if (k->file) /* the fake clock moves when its file does */
+		return mono + FAKE_CLOCK_REREAD_MS;
+	if (__builtin_sub_overflow(next, now, &wait) || __builtin_add_overflow(mono, wait, &d))
+		return INT64_MAX - 1;
+	return wait < 0 ? mono : d;
+}
+
+static int64_t ttl_clock(void *arg)
+{
+	return tm_clock_now(arg);
 }
 
 /* Processing time: the fake clock's, or the wall clock's. */
 static int64_t pf_now(pf_op *pf)
 {
-	return pf->clock_file ? fake_clock(pf) : cm_wall_ms();
+	return tm_clock_now(&pf->clock);
 }
 
 static int pf_open(tm_op *op, cm_err *err)
@@ -84,16 +122,11 @@ static int pf_open(tm_op *op, cm_err *err)
 	if (rc)
 		return rc;
 	ks_config kc = {.backend = op->state, .op_name = op->node->name, .uctx = &op->chain->ctx};
-	const char *fake = getenv(FAKE_CLOCK_ENV);
-	if (fake && *fake) {
-		if (!(pf->clock_file = strdup(fake)))
-			return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory",
-					  op->node->name);
-		pf->clock_read_at = INT64_MIN;
-		kc.clock = fake_clock;
-		kc.clock_arg = pf;
-		CM_INFO("process", "%s: state TTL runs on the fake clock in %s (%s)",
-			op->chain->name, fake, FAKE_CLOCK_ENV);
+	if ((rc = tm_clock_init(&pf->clock, op->chain->name, err)) != 0)
+		return rc;
+	if (pf->clock.file) {
+		kc.clock = ttl_clock;
+		kc.clock_arg = &pf->clock;
 	}
 	if (op->timer_fn && (rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS,
 						&pf->timers, err)) != 0)
@@ -107,7 +140,7 @@ static void pf_fini(tm_op *op)
 	if (pf) {
 		ks_free(pf->ks);
 		tm_timers_free(pf->timers);
-		free(pf->clock_file);
+		tm_clock_fini(&pf->clock);
 		free(pf);
 	}
 	op->impl = NULL;
@@ -251,16 +284,7 @@ static int pf_proc_timers(tm_op *op, int64_t *deadline)
 	}
 	if (rc < 0)
 		return pf_timer_failed(op, rc);
-	int64_t next = tm_timers_peek(pf->timers, TM_TIMER_PROC);
-	int64_t mono = cm_now_ms(), wait;
-	if (next == INT64_MAX)
-		*deadline = INT64_MAX;
-	else if (pf->clock_file) /* the fake clock moves when its file does */
-		*deadline = mono + FAKE_CLOCK_REREAD_MS;
-	else if (__builtin_sub_overflow(next, now, &wait) || __builtin_add_overflow(mono, wait, deadline))
-		*deadline = INT64_MAX - 1;
-	else if (wait < 0)
-		*deadline = mono;
+	*deadline = tm_clock_deadline(&pf->clock, now, tm_timers_peek(pf->timers, TM_TIMER_PROC));
 	return 0;
 }
 

@@ -632,6 +632,10 @@ static int run_input_loop(tm_task *t)
 		 * time bounds the wait (one thread, no timer thread). */
 		if (c->has_timers) {
 			int trc = tm_chain_proc_timers(c, &deadline);
+			/* What they emitted goes out as any record's would
+			 * (the wait below may be long). */
+			if (trc == 0)
+				trc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0);
 			if (trc)
 				return trc;
 		}

@@ -473,6 +473,73 @@ FL_API int fl_ctx_delete_processing_timer(fl_ctx *ctx, int64_t time);
  * clock of FLINC_FAKE_CLOCK_FILE when the process has one, as TTL's). */
 FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
 
+/*
+ * Windows on a keyed stream (Flink's keyBy().window(...)): records are
+ * assigned to time windows of their key, folded into one accumulator per
+ * key and window (keyed state, namespace = the window: checkpointed,
+ * restored and rescaled as any keyed state), and a window's result is
+ * emitted when time passes its end (the event-time or processing-time
+ * trigger, on the operator's timers). A window is [start, end): start
+ * inclusive, end exclusive, in ms.
+ *
+ *   FL_WINDOW_TUMBLING  size_ms > 0: windows [k*size, (k+1)*size)
+ *   FL_WINDOW_SLIDING   size_ms > 0, 0 < slide_ms <= size_ms: windows of
+ *                       size_ms starting every slide_ms (a record is in
+ *                       size_ms / slide_ms of them, rounded up)
+ *
+ * Event time (FL_EVENT_TIME): a record's window is from its timestamp
+ * (fl_assign_timestamps_and_watermarks); a window fires when the watermark
+ * reaches end - 1. allowed_lateness_ms >= 0 keeps a fired window's
+ * accumulator that long: a late record within it updates the window and
+ * fires it again at once with the new result (Flink's EventTimeTrigger);
+ * a record later than that for all its windows is dropped and counted
+ * (the count is logged when the task ends). Processing time: windows by
+ * the clock when a record arrives, fired when the clock passes end - 1.
+ *
+ * Functions: exactly one of reduce (Flink's ReduceFunction: the
+ * accumulator is the first row, then reduce(acc, in)) and agg (create,
+ * add, result; merge is not used). What fires is the accumulator (reduce)
+ * or agg.result's row; window_fn, when set, gets it with the window and the
+ * key current (fl_ctx_current_key) and emits what it wants (Flink's
+ * ProcessWindowFunction over an incremental aggregate); without it the
+ * result row is emitted. What fires carries end - 1 as its timestamp in
+ * event time.
+ *
+ * The spec is shipped to the TaskManagers by its symbol name, as functions
+ * are: it must be a global, exported (non-static) object of the job's
+ * library, usually `const fl_window_spec NAME = {...};`. Refused when the
+ * graph is built, naming the problem: an unkeyed input, a spec that cannot
+ * be named, size <= 0, a slide <= 0 or above the size, a negative allowed
+ * lateness, no function or both, an unknown kind or time domain.
+ */
+/* An AggregatingState's and a window's aggregate functions (Flink's AggregateFunction): create the
+ * empty accumulator, add a value into it, merge two (optional: used when
+ * windows merge), and compute the result the state reads as. Each returns
+ * 0 or fails with fl_fail. */
+typedef struct fl_aggregate_fns {
+	int (*create)(fl_ctx *ctx, fl_row *acc);
+	int (*add)(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+	int (*merge)(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out);
+	int (*result)(fl_ctx *ctx, const fl_row *acc, fl_row *out);
+} fl_aggregate_fns;
+enum fl_window_kind {
+	FL_WINDOW_TUMBLING = 1,
+	FL_WINDOW_SLIDING = 2,
+};
+typedef int (*fl_window_fn)(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result,
+			    fl_collector *out);
+typedef struct fl_window_spec {
+	enum fl_window_kind kind;
+	enum fl_time_domain time; /* FL_EVENT_TIME (0) or FL_PROCESSING_TIME */
+	int64_t size_ms;
+	int64_t slide_ms; /* sliding windows */
+	int64_t allowed_lateness_ms;
+	fl_reduce_fn reduce;
+	fl_aggregate_fns agg;
+	fl_window_fn window_fn; /* NULL: emit the result row */
+} fl_window_spec;
+FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
+
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
 /* Explicit partitioning of the next operator's input. */
@@ -575,17 +642,6 @@ typedef struct fl_state_ttl {
 	enum fl_ttl_update update;
 	enum fl_ttl_visibility visibility;
 } fl_state_ttl;
-
-/* An AggregatingState's functions (Flink's AggregateFunction): create the
- * empty accumulator, add a value into it, merge two (optional: used when
- * windows merge), and compute the result the state reads as. Each returns
- * 0 or fails with fl_fail. */
-typedef struct fl_aggregate_fns {
-	int (*create)(fl_ctx *ctx, fl_row *acc);
-	int (*add)(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
-	int (*merge)(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out);
-	int (*result)(fl_ctx *ctx, const fl_row *acc, fl_row *out);
-} fl_aggregate_fns;
 
 /* A state descriptor. The functions are called in place (not shipped by
  * name): the descriptor lives in the job's library like the process

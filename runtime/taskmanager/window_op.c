@@ -1,0 +1,454 @@
+/*
+ * window_op.c — keyed time windows (fl_window, Flink's WindowOperator with
+ * tumbling and sliding assigners, an incremental reduce or aggregate, an
+ * optional window function, the event-time or processing-time trigger and
+ * allowed lateness), on the operator's backend and timers:
+ *
+ *   - one accumulator per key and window: an entry of the namespaced state
+ *     WINDOW_STATE, namespace = the window (start, end as 8 bytes each,
+ *     big-endian with the sign flipped), value = the row codec's bytes of
+ *     the accumulator;
+ *   - per window a timer at end - 1 (fire) and, with allowed lateness, one
+ *     at end - 1 + lateness (clear), with the window as the timer's
+ *     namespace (timer_service.h); at lateness 0 they are one timer, which
+ *     fires and clears.
+ *
+ * Everything is keyed state, so checkpoints carry windows and their timers
+ * and a restore at another parallelism moves them by key group; the timer
+ * queues are rebuilt after the restore.
+ *
+ * The spec (flinc.h's fl_window_spec) is resolved by its symbol in the
+ * job's library (td_op.fn_symbol) and checked again here.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "graph/streamgraph.h"
+#include "state/keyed_state.h"
+#include "taskmanager/operator.h"
+#include "taskmanager/timer_service.h"
+#include "types/codec.h"
+#include "types/keygroup.h"
+
+#define WINDOW_STATE "_window_contents"
+#define NS_LEN 16
+
+typedef struct win_op {
+	const fl_window_spec *spec;
+	ks_ctx *ks; /* the key current for the user's functions (and their state) */
+	tm_timers *timers;
+	tm_clock clock;
+	int state;
+	uint64_t late;		 /* records dropped behind the watermark and the lateness */
+	uint8_t key[ST_KEY_MAX]; /* the key of the timer being fired */
+	uint8_t *acc_buf;	 /* encoded accumulator */
+	size_t acc_cap;
+} win_op;
+
+static void put_be(uint8_t *p, int64_t v)
+{
+	uint64_t u = (uint64_t)v ^ (UINT64_C(1) << 63);
+	for (int i = 7; i >= 0; i--, u >>= 8)
+		p[i] = (uint8_t)u;
+}
+
+static int64_t get_be(const uint8_t *p)
+{
+	uint64_t u = 0;
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | p[i];
+	return (int64_t)(u ^ (UINT64_C(1) << 63));
+}
+
+/* Floor modulo: a window's start for negative times too. */
+static int64_t start_of(int64_t ts, int64_t size)
+{
+	int64_t r = ts % size;
+	return ts - (r < 0 ? r + size : r);
+}
+
+static int w_open(tm_op *op, cm_err *err)
+{
+	win_op *w = calloc(1, sizeof(*w));
+	if (!w)
+		return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory", op->node->name);
+	op->impl = w;
+	w->spec = op->fn;
+	char why[256];
+	if (sg_window_spec_check(w->spec, why, sizeof(why)) != 0)
+		return cm_err_set(err, FL_EINVAL, "operator '%s': window spec %s: %s",
+				  op->node->name, op->node->fn_symbol, why);
+	int rc = tm_keyed_backend_open(op, &op->state, err);
+	if (rc)
+		return rc;
+	if ((rc = st_declare(op->state, WINDOW_STATE, ST_STATE_NAMESPACED, &w->state)) != 0)
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
+	op->state_id = w->state;
+	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
+	    (rc = tm_clock_init(&w->clock, op->chain->name, err)) != 0)
+		return rc;
+	ks_config kc = {.backend = op->state, .op_name = op->node->name, .uctx = &op->chain->ctx};
+	return ks_new(&kc, &w->ks, err);
+}
+
+static void w_fini(tm_op *op)
+{
+	win_op *w = op->impl;
+	if (w) {
+		ks_free(w->ks);
+		tm_timers_free(w->timers);
+		tm_clock_fini(&w->clock);
+		free(w->acc_buf);
+		free(w);
+	}
+	op->impl = NULL;
+	st_backend_free(op->state);
+	op->state = NULL;
+}
+
+static int w_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	win_op *w = op->impl;
+	int rc = tm_restore_keyed(op, op->state, rs, err);
+	if (rc == 0 && (rc = tm_timers_rebuild(w->timers)) != 0)
+		return cm_err_set(err, rc, "%s", tm_timers_error(w->timers)->msg);
+	if (rc == 0)
+		CM_INFO("window",
+			"%s: %zu event-time and %zu processing-time window timers restored",
+			op->chain->name, tm_timers_count(w->timers, TM_TIMER_EVENT),
+			tm_timers_count(w->timers, TM_TIMER_PROC));
+	return rc;
+}
+
+static int w_snapshot(tm_op *op, tm_snapshot *s)
+{
+	return tm_snapshot_keyed(op, op->state, s);
+}
+
+static int w_close(tm_op *op, bool ok)
+{
+	win_op *w = op->impl;
+	if (w && w->late)
+		CM_INFO("window",
+			"%s: %llu late records dropped (behind the watermark by more "
+			"than the allowed lateness)",
+			op->chain->name, (unsigned long long)w->late);
+	return 0;
+}
+
+/* A user function's failure, named. */
+static int w_user_failed(tm_op *op, int rc, const char *what)
+{
+	fl_ctx *ctx = &op->chain->ctx;
+	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
+		return rc;
+	if (ctx->user_failed)
+		return tm_chain_fail(op->chain, FL_EUSER,
+				     "operator '%s': the %s function of %s failed: %s",
+				     op->node->name, what, op->node->fn_symbol, ctx->user_msg);
+	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
+			     "operator '%s': the %s function of %s returned %d (%s)",
+			     op->node->name, what, op->node->fn_symbol, rc, fl_strerror(rc));
+}
+
+static st_key win_key(const tm_op *op, const win_op *w, const void *key, size_t klen, uint32_t h,
+		      const uint8_t *ns)
+{
+	return (st_key){.state = w->state,
+			.key_group = kg_of_hash(h, op->max_parallelism),
+			.hash = h,
+			.key = key,
+			.klen = klen,
+			.ns = ns,
+			.nslen = NS_LEN};
+}
+
+static int backend_failed(tm_op *op, int rc)
+{
+	return tm_chain_fail(op->chain, rc, "operator '%s': %s", op->node->name,
+			     st_backend_error(op->state));
+}
+
+/* Folds in into the window's accumulator (stored under k). */
+static int add_to_window(tm_op *op, win_op *w, const st_key *k, const fl_row *in)
+{
+	fl_ctx *ctx = &op->chain->ctx;
+	const fl_window_spec *s = w->spec;
+	const void *old;
+	size_t olen, used;
+	int rc = st_get(op->state, k, &old, &olen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	fl_row acc = {0}, next = {0};
+	bool have = rc == 1;
+	if (have && (row_decode(old, olen, &acc, &used) != 0 || used != olen))
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a stored window accumulator does not decode",
+				     op->node->name);
+	if (s->reduce) {
+		if (!have)
+			next = *in;
+		else if ((rc = s->reduce(ctx, &acc, in, &next)) != 0)
+			return w_user_failed(op, rc, "reduce");
+	} else {
+		if (!have) {
+			if ((rc = s->agg.create(ctx, &acc)) != 0)
+				return w_user_failed(op, rc, "agg.create");
+		}
+		if ((rc = s->agg.add(ctx, &acc, in, &next)) != 0)
+			return w_user_failed(op, rc, "agg.add");
+	}
+	size_t bound = row_encoded_bound(&next);
+	if (bound == 0 || bound > ROW_MAX_ENCODED)
+		return tm_chain_fail(
+		    op->chain, FL_ERANGE,
+		    "operator '%s': a window accumulator cannot be encoded (over %u "
+		    "bytes or malformed)",
+		    op->node->name, ROW_MAX_ENCODED);
+	if (bound > w->acc_cap) {
+		uint8_t *nb = realloc(w->acc_buf, bound);
+		if (!nb)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->acc_buf = nb;
+		w->acc_cap = bound;
+	}
+	size_t n = row_encode(&next, w->acc_buf, w->acc_cap);
+	if (n == 0)
+		return tm_chain_fail(op->chain, FL_ERANGE,
+				     "operator '%s': a window accumulator cannot be encoded",
+				     op->node->name);
+	if ((rc = st_put(op->state, k, w->acc_buf, n)) != 0)
+		return backend_failed(op, rc);
+	return 0;
+}
+
+/* Emits the window's result (its key current in w->ks). */
+static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end)
+{
+	tm_chain *c = op->chain;
+	fl_ctx *ctx = &c->ctx;
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, k, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0)
+		return 0; /* nothing arrived (or it was cleared) */
+	/* A copy: the window function may use keyed state, on the same
+	 * backend, which would invalidate v under the decoded row. */
+	if (vlen > w->acc_cap) {
+		uint8_t *nb = realloc(w->acc_buf, vlen);
+		if (!nb)
+			return tm_chain_fail(c, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->acc_buf = nb;
+		w->acc_cap = vlen;
+	}
+	memcpy(w->acc_buf, v, vlen);
+	fl_row acc = {0}, res = {0};
+	if (row_decode(w->acc_buf, vlen, &acc, &used) != 0 || used != vlen)
+		return tm_chain_fail(c, FL_EPROTO,
+				     "operator '%s': a stored window accumulator does not decode",
+				     op->node->name);
+	const fl_row *out = &acc;
+	if (!w->spec->reduce) {
+		if ((rc = w->spec->agg.result(ctx, &acc, &res)) != 0)
+			return w_user_failed(op, rc, "agg.result");
+		out = &res;
+	}
+	int64_t ts = c->ts;
+	c->ts = w->spec->time == FL_EVENT_TIME ? end - 1 : TM_TS_NONE;
+	fl_collector col = {.op = op, .keyed = w->spec->window_fn ? w->ks : NULL};
+	if (w->spec->window_fn) {
+		struct ks_ctx *outer = ctx->keyed;
+		ctx->keyed = w->ks;
+		rc = w->spec->window_fn(ctx, start, end, out, &col);
+		ctx->keyed = outer;
+		if (rc == 0 && ks_error(w->ks)->code)
+			rc = tm_chain_fail(c, ks_error(w->ks)->code, "%s", ks_error(w->ks)->msg);
+		if (rc == 0 && c->err.code)
+			rc = c->err.code;
+		if (rc < 0 && !c->err.code)
+			rc = w_user_failed(op, rc, "window");
+	} else {
+		rc = fl_collect(&col, out);
+	}
+	c->ts = ts;
+	return rc;
+}
+
+static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+{
+	tm_chain *c = op->chain;
+	win_op *w = op->impl;
+	const fl_window_spec *s = w->spec;
+	int64_t t;
+	if (s->time == FL_EVENT_TIME) {
+		if ((t = c->ts) == TM_TS_NONE)
+			return tm_chain_fail(
+			    c, FL_EINVAL,
+			    "operator '%s': a record without a timestamp: event-time "
+			    "windows need fl_assign_timestamps_and_watermarks() on the "
+			    "source",
+			    op->node->name);
+	} else {
+		t = tm_clock_now(&w->clock);
+	}
+	/* Room for the window arithmetic (sizes and lateness are at most
+	 * INT64_MAX / 4). */
+	if (t < INT64_MIN / 2 || t > INT64_MAX / 2)
+		return tm_chain_fail(
+		    c, FL_ERANGE,
+		    "operator '%s': a record's time %lld is out of the range windows "
+		    "take (+-2^62 ms)",
+		    op->node->name, (long long)t);
+	int64_t size = s->size_ms;
+	int64_t slide = s->kind == FL_WINDOW_SLIDING ? s->slide_ms : size;
+	int64_t lateness = s->time == FL_EVENT_TIME ? s->allowed_lateness_ms : 0;
+	enum tm_timer_domain d = s->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
+	bool any = false;
+	ks_set_key(w->ks, kb, kl, h);
+	int rc = 0;
+	for (int64_t start = start_of(t, slide); rc == 0 && start > t - size; start -= slide) {
+		int64_t end = start + size;
+		/* A window whose cleanup time the watermark passed is gone
+		 * (Flink's isWindowLate). */
+		if (s->time == FL_EVENT_TIME && end - 1 + lateness <= c->wm)
+			continue;
+		any = true;
+		uint8_t ns[NS_LEN];
+		put_be(ns, start);
+		put_be(ns + 8, end);
+		st_key k = win_key(op, w, kb, kl, h, ns);
+		if ((rc = add_to_window(op, w, &k, in)) != 0)
+			break;
+		/* Late but within the lateness: the window fired already, and
+		 * fires again now with the record (EventTimeTrigger's FIRE on
+		 * an element behind the watermark), with no timer of its own;
+		 * its cleanup timer stays. */
+		bool past = s->time == FL_EVENT_TIME && end - 1 <= c->wm;
+		if ((!past && (rc = tm_timers_register(w->timers, d, end - 1, kb, kl, h, ns,
+						       NS_LEN)) != 0) ||
+		    (lateness > 0 && (rc = tm_timers_register(w->timers, d, end - 1 + lateness, kb,
+							      kl, h, ns, NS_LEN)) != 0)) {
+			rc = tm_chain_fail(c, rc, "%s", tm_timers_error(w->timers)->msg);
+			break;
+		}
+		if (past)
+			rc = emit_window(op, w, &k, start, end);
+	}
+	if (!any && rc == 0)
+		w->late++;
+	ks_end_record(w->ks);
+	return rc ? rc : c->err.code;
+}
+
+static int w_process(tm_op *op, const fl_row *in)
+{
+	/* The key as process_op.c encodes it: the partitioner's bytes. */
+	tm_chain *c = op->chain;
+	fl_row k;
+	k.nfields = 0;
+	if (op->key->by_fn) {
+		int rc = op->key_fn(&c->ctx, in, &k);
+		if (rc < 0)
+			return tm_chain_fail(
+			    c, c->ctx.user_failed ? FL_EUSER : rc,
+			    "key selector %s() of '%s' failed: %s", op->key->fn_symbol,
+			    op->node->name, c->ctx.user_failed ? c->ctx.user_msg : fl_strerror(rc));
+	} else {
+		if (op->key->field >= in->nfields)
+			return tm_chain_fail(
+			    c, FL_EINVAL,
+			    "key field %u of '%s' is missing: the record has %u fields",
+			    op->key->field, op->node->name, in->nfields);
+		k.nfields = 1;
+		k.types[0] = in->types[op->key->field];
+		k.values[0] = in->values[op->key->field];
+	}
+	uint8_t buf[ST_KEY_MAX];
+	size_t n = row_encode(&k, buf, sizeof(buf));
+	if (n == 0)
+		return tm_chain_fail(c, FL_ERANGE,
+				     "the key of a record for '%s' is over the %d bytes a window's "
+				     "key may have",
+				     op->node->name, ST_KEY_MAX - NS_LEN - 8);
+	return w_process_keyed(op, in, buf, n, kg_murmur3_32(buf, n, 0));
+}
+
+/* A window timer: fire at end - 1, clear at end - 1 + lateness (both at
+ * lateness 0). */
+static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
+{
+	if (tm->nslen != NS_LEN)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a window timer with a namespace of %zu bytes",
+				     op->node->name, tm->nslen);
+	int64_t start = get_be(tm->ns), end = get_be((const uint8_t *)tm->ns + 8);
+	int64_t lateness = w->spec->time == FL_EVENT_TIME ? w->spec->allowed_lateness_ms : 0;
+	uint8_t ns[NS_LEN];
+	memcpy(ns, tm->ns, NS_LEN);
+	memcpy(w->key, tm->key, tm->klen);
+	size_t kl = tm->klen;
+	uint32_t h = tm->hash;
+	ks_set_key(w->ks, w->key, kl, h);
+	st_key k = win_key(op, w, w->key, kl, h, ns);
+	int rc = 0;
+	if (tm->time == end - 1)
+		rc = emit_window(op, w, &k, start, end);
+	if (rc == 0 && tm->time == end - 1 + lateness && (rc = st_delete(op->state, &k)) != 0)
+		rc = backend_failed(op, rc);
+	ks_end_record(w->ks);
+	return rc ? rc : tm_chain_check(op->chain);
+}
+
+static int w_watermark(tm_op *op, int64_t wm)
+{
+	win_op *w = op->impl;
+	if (!w || w->spec->time != FL_EVENT_TIME)
+		return 0;
+	tm_timer tm;
+	int rc;
+	while ((rc = tm_timers_pop(w->timers, TM_TIMER_EVENT, wm, &tm)) == 1)
+		if ((rc = w_fire(op, w, &tm)) != 0)
+			return rc;
+	return rc < 0 ? tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg) : 0;
+}
+
+static int w_proc_timers(tm_op *op, int64_t *deadline)
+{
+	win_op *w = op->impl;
+	if (!w || w->spec->time != FL_PROCESSING_TIME)
+		return 0;
+	int64_t now = tm_clock_now(&w->clock);
+	tm_timer tm;
+	int rc = 0;
+	for (size_t n = tm_timers_count(w->timers, TM_TIMER_PROC); n > 0; n--) {
+		if ((rc = tm_timers_pop(w->timers, TM_TIMER_PROC, now, &tm)) != 1)
+			break;
+		if ((rc = w_fire(op, w, &tm)) != 0)
+			return rc;
+	}
+	if (rc < 0)
+		return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg);
+	*deadline = tm_clock_deadline(&w->clock, now, tm_timers_peek(w->timers, TM_TIMER_PROC));
+	return 0;
+}
+
+const tm_op_class tm_window_class = {
+    .process = w_process,
+    .process_keyed = w_process_keyed,
+    .open = w_open,
+    .restore = w_restore,
+    .snapshot = w_snapshot,
+    .close = w_close,
+    .fini = w_fini,
+    .watermark = w_watermark,
+    .proc_timers = w_proc_timers,
+};
