@@ -600,17 +600,48 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 			 "window: needs a keyed stream; call fl_key_by() or fl_key_by_fn() first");
 		return NULL;
 	}
-	char why[256];
 	if (!spec) {
 		env_fail(keyed->env, FL_EINVAL, "window: the spec is NULL");
 		return NULL;
 	}
-	if (sg_window_spec_check(spec, why, sizeof(why)) != 0) {
+	const void *fns[SG_WIN_NFNS] = {
+	    [SG_WIN_REDUCE] = (const void *)spec->reduce,
+	    [SG_WIN_CREATE] = (const void *)spec->agg.create,
+	    [SG_WIN_ADD] = (const void *)spec->agg.add,
+	    [SG_WIN_RESULT] = (const void *)spec->agg.result,
+	    [SG_WIN_FN] = (const void *)spec->window_fn,
+	};
+	static const char *const what[SG_WIN_NFNS] = {
+	    "window reduce", "window agg.create", "window agg.add", "window agg.result",
+	    "window function"};
+	sg_window win = {.kind = spec->kind,
+			 .time = spec->time,
+			 .size_ms = spec->size_ms,
+			 .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0,
+			 .lateness_ms = spec->allowed_lateness_ms};
+	unsigned present = 0;
+	for (int f = 0; f < SG_WIN_NFNS; f++)
+		present |= fns[f] ? 1u << f : 0;
+	char why[256];
+	if (sg_window_check(&win, present, why, sizeof(why)) != 0) {
 		env_fail(keyed->env, FL_EINVAL, "window: %s", why);
 		return NULL;
 	}
-	return add_fn_node(keyed, SG_WINDOW, (const void *)spec,
-			   "window: its spec (a global, exported fl_window_spec)");
+	for (int f = 0; f < SG_WIN_NFNS; f++)
+		if (fns[f] && env_name_fn(keyed->env, fns[f], what[f], &win.fns[f]) != 0) {
+			for (int g = 0; g < f; g++)
+				free(win.fns[g]);
+			return NULL;
+		}
+	sg_node *n;
+	fl_stream *out = add_node(keyed->env, keyed, SG_WINDOW, &n);
+	if (!out) {
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			free(win.fns[f]);
+		return NULL;
+	}
+	n->win = win;
+	return out;
 }
 
 FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec)

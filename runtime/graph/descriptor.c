@@ -142,6 +142,9 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		op->ts_field = n->ts_field;
 		op->wm_interval_ms = n->wm_interval_ms;
 		op->timer_symbol = dup_or_null(n->timer_symbol, &oom);
+		op->win = n->win;
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			op->win.fns[f] = dup_or_null(n->win.fns[f], &oom);
 		if (n->npaths) {
 			op->paths = calloc(n->npaths, sizeof(*op->paths));
 			op->sizes = calloc(n->npaths, sizeof(*op->sizes));
@@ -207,6 +210,8 @@ void td_free(td_task *td)
 		free(op->fn_symbol);
 		free(op->ts_symbol);
 		free(op->timer_symbol);
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			free(op->win.fns[f]);
 		key_fini(&op->key);
 		for (size_t p = 0; p < op->npaths; p++)
 			free(op->paths[p]);

@@ -106,6 +106,7 @@ typedef struct td_op {
 	int64_t wm_interval_ms;
 	/* A keyed process function's on_timer, or NULL (no timers). */
 	char *timer_symbol;
+	sg_window win; /* SG_WINDOW: its spec (streamgraph.h) */
 	int *chained; /* indices into td_task.ops fed in-thread */
 	size_t nchained;
 	td_output *outs;

@@ -19,7 +19,7 @@
 #include "graph/descriptor.h"
 
 #define TD_MAGIC 0x36444454u /* "TDD6" (2: operator uids, 3: restore shares, 4: incremental,
-			       * 5: watermark strategies, 6: on_timer functions) */
+			       * 5: watermark strategies, 6: on_timer functions, windows) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -94,6 +94,13 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_uvarint(&w, op->ts_field);
 		cm_wbuf_uvarint(&w, (uint64_t)op->wm_interval_ms);
 		cm_wbuf_str(&w, op->timer_symbol);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.kind);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.time);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.size_ms);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.slide_ms);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.lateness_ms);
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			cm_wbuf_str(&w, op->win.fns[f]);
 		cm_wbuf_uvarint(&w, op->nchained);
 		for (size_t c = 0; c < op->nchained; c++)
 			cm_wbuf_uvarint(&w, (uint64_t)op->chained[c]);
@@ -191,7 +198,7 @@ static bool kind_known(uint8_t k)
 static bool kind_needs_fn(enum sg_kind k)
 {
 	return k == SG_SOURCE_GENERATOR || k == SG_MAP || k == SG_FLAT_MAP || k == SG_FILTER ||
-	       k == SG_REDUCE || k == SG_PROCESS || k == SG_WINDOW;
+	       k == SG_REDUCE || k == SG_PROCESS;
 }
 
 static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
@@ -328,6 +335,24 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->timer_symbol = get_str(r);
 	if (!cm_rbuf_error(r) && op->timer_symbol && op->kind != SG_PROCESS)
 		cm_rbuf_fail(r, "an on_timer function on an operator other than a keyed process function at byte %zu", at);
+	at = cm_rbuf_offset(r);
+	op->win.kind = (int)get_int(r, "window kind", 0, 2);
+	op->win.time = (int)get_int(r, "window time", 0, 1);
+	op->win.size_ms = get_int(r, "window size", 0, INT64_MAX / 4);
+	op->win.slide_ms = get_int(r, "window slide", 0, INT64_MAX / 4);
+	op->win.lateness_ms = get_int(r, "allowed lateness", 0, INT64_MAX / 4);
+	for (int f = 0; f < SG_WIN_NFNS; f++)
+		op->win.fns[f] = get_str(r);
+	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW) {
+		unsigned fns = 0;
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			fns |= op->win.fns[f] ? 1u << f : 0;
+		char why[200];
+		if (sg_window_check(&op->win, fns, why, sizeof(why)) != 0)
+			cm_rbuf_fail(r, "a window at byte %zu: %s", at, why);
+	} else if (!cm_rbuf_error(r) && op->win.kind != 0) {
+		cm_rbuf_fail(r, "a window spec on an operator that is not a window at byte %zu", at);
+	}
 	size_t nc = cm_rbuf_count(r, td->nops, 1);
 	if (nc && !cm_rbuf_error(r)) {
 		if (!(op->chained = calloc(nc, sizeof(int)))) {

@@ -42,6 +42,8 @@ static void node_free(sg_node *n)
 	free(n->fn_symbol);
 	free(n->ts_symbol);
 	free(n->timer_symbol);
+	for (int i = 0; i < SG_WIN_NFNS; i++)
+		free(n->win.fns[i]);
 	free(n->slot_group);
 	free(n->coloc_group);
 	for (size_t i = 0; i < n->npaths; i++)
@@ -233,33 +235,34 @@ bool sg_kind_is_keyed(enum sg_kind k)
 	       k == SG_WINDOW;
 }
 
-int sg_window_spec_check(const fl_window_spec *s, char *why, size_t cap)
+int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 {
 	const char *bad = NULL;
 	long long v = 0;
-	if (s->kind != FL_WINDOW_TUMBLING && s->kind != FL_WINDOW_SLIDING)
-		bad = "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING", v = s->kind;
-	else if (s->time != FL_EVENT_TIME && s->time != FL_PROCESSING_TIME)
-		bad = "time is not FL_EVENT_TIME or FL_PROCESSING_TIME", v = s->time;
-	else if (s->size_ms <= 0)
-		bad = "size_ms must be > 0", v = s->size_ms;
-	else if (s->kind == FL_WINDOW_SLIDING && (s->slide_ms <= 0 || s->slide_ms > s->size_ms))
-		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = s->slide_ms;
-	else if (s->allowed_lateness_ms < 0 || s->allowed_lateness_ms > INT64_MAX / 4)
-		bad = "allowed_lateness_ms must be >= 0", v = s->allowed_lateness_ms;
-	else if (s->size_ms > INT64_MAX / 4)
-		bad = "size_ms is out of range", v = s->size_ms;
+	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING)
+		bad = "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING", v = w->kind;
+	else if (w->time != FL_EVENT_TIME && w->time != FL_PROCESSING_TIME)
+		bad = "time is not FL_EVENT_TIME or FL_PROCESSING_TIME", v = w->time;
+	else if (w->size_ms <= 0)
+		bad = "size_ms must be > 0", v = w->size_ms;
+	else if (w->size_ms > INT64_MAX / 4)
+		bad = "size_ms is out of range", v = w->size_ms;
+	else if (w->kind == FL_WINDOW_SLIDING && (w->slide_ms <= 0 || w->slide_ms > w->size_ms))
+		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = w->slide_ms;
+	else if (w->lateness_ms < 0 || w->lateness_ms > INT64_MAX / 4)
+		bad = "allowed_lateness_ms must be >= 0", v = w->lateness_ms;
 	if (bad) {
 		snprintf(why, cap, "%s, not %lld", bad, v);
 		return FL_EINVAL;
 	}
-	bool agg = s->agg.create || s->agg.add || s->agg.result;
-	if (!s->reduce == !agg) {
-		snprintf(why, cap, "%s", s->reduce ? "both reduce and agg are set: give one"
-						   : "neither reduce nor agg is set: give one");
+	unsigned agg = fns & (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT);
+	bool reduce = fns & 1u << SG_WIN_REDUCE;
+	if (reduce == (agg != 0)) {
+		snprintf(why, cap, "%s", reduce ? "both reduce and agg are set: give one"
+						 : "neither reduce nor agg is set: give one");
 		return FL_EINVAL;
 	}
-	if (agg && (!s->agg.create || !s->agg.add || !s->agg.result)) {
+	if (agg && agg != (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT)) {
 		snprintf(why, cap, "agg needs create, add and result");
 		return FL_EINVAL;
 	}

@@ -36,6 +36,15 @@ enum sg_kind {
 	SG_WINDOW,  /* keyed time windows (last: kinds are numbered on the wire) */
 };
 
+/* A window spec as it travels: fl_window_spec's numbers, its functions by
+ * symbol. */
+enum { SG_WIN_REDUCE, SG_WIN_CREATE, SG_WIN_ADD, SG_WIN_RESULT, SG_WIN_FN, SG_WIN_NFNS };
+typedef struct sg_window {
+	int kind, time;
+	int64_t size_ms, slide_ms, lateness_ms;
+	char *fns[SG_WIN_NFNS];
+} sg_window;
+
 enum sg_partitioner {
 	SG_PART_UNSET = 0, /* forward if parallelism matches, else rebalance */
 	SG_PART_FORWARD,
@@ -96,6 +105,9 @@ typedef struct sg_node {
 	int64_t wm_interval_ms;
 	/* A keyed process function's on_timer (fl_keyed_process), or NULL. */
 	char *timer_symbol;
+	/* A window (fl_window): its spec's numbers and its functions'
+	 * symbols (SG_WIN_*; NULL where the spec has none). */
+	sg_window win;
 	sg_edge *inputs;
 	size_t ninputs;
 } sg_node;
@@ -160,10 +172,11 @@ const char *sg_partitioner_name(enum sg_partitioner p);
 bool sg_kind_is_source(enum sg_kind k);
 bool sg_kind_is_sink(enum sg_kind k);
 bool sg_kind_is_keyed(enum sg_kind k);
-/* Checks a window spec against flinc.h's rules: 0, or FL_EINVAL with why
- * (cap bytes) naming the field and its value. fl_window and the window
- * operator's open both use it. */
-int sg_window_spec_check(const fl_window_spec *s, char *why, size_t cap);
+/* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit
+ * 1 << SG_WIN_* per function the spec has): 0, or FL_EINVAL with why (cap
+ * bytes) naming the field and its value. fl_window and the descriptor
+ * decoder both use it. */
+int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap);
 
 /* Deep copies of edges/keys. Return 0 or FL_ENOMEM. */
 int sg_key_copy(sg_key *dst, const sg_key *src);

@@ -17,8 +17,9 @@
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
  *
- * The spec (flinc.h's fl_window_spec) is resolved by its symbol in the
- * job's library (td_op.fn_symbol) and checked again here.
+ * The spec travels in the descriptor (td_op.win: its numbers, its
+ * functions by symbol, checked by the decoder); the functions are resolved
+ * in the job's library when the operator opens.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,7 +39,8 @@
 #define NS_LEN 16
 
 typedef struct win_op {
-	const fl_window_spec *spec;
+	const fl_window_spec *spec; /* &spec_copy */
+	fl_window_spec spec_copy;
 	ks_ctx *ks; /* the key current for the user's functions (and their state) */
 	tm_timers *timers;
 	tm_clock clock;
@@ -77,11 +79,28 @@ static int w_open(tm_op *op, cm_err *err)
 	if (!w)
 		return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory", op->node->name);
 	op->impl = w;
-	w->spec = op->fn;
-	char why[256];
-	if (sg_window_spec_check(w->spec, why, sizeof(why)) != 0)
-		return cm_err_set(err, FL_EINVAL, "operator '%s': window spec %s: %s",
-				  op->node->name, op->node->fn_symbol, why);
+	const sg_window *sw = &op->node->win;
+	void *fn[SG_WIN_NFNS] = {0};
+	for (int f = 0; f < SG_WIN_NFNS; f++) {
+		int rc = sw->fns[f]
+			     ? sg_resolve_function(op->chain->td->library, sw->fns[f], &fn[f], err)
+			     : 0;
+		if (rc)
+			return rc;
+	}
+	w->spec_copy = (fl_window_spec){
+	    .kind = (enum fl_window_kind)sw->kind,
+	    .time = (enum fl_time_domain)sw->time,
+	    .size_ms = sw->size_ms,
+	    .slide_ms = sw->slide_ms,
+	    .allowed_lateness_ms = sw->lateness_ms,
+	    .reduce = (fl_reduce_fn)fn[SG_WIN_REDUCE],
+	    .agg = {.create = (int (*)(fl_ctx *, fl_row *))fn[SG_WIN_CREATE],
+		    .add =
+			(int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_ADD],
+		    .result = (int (*)(fl_ctx *, const fl_row *, fl_row *))fn[SG_WIN_RESULT]},
+	    .window_fn = (fl_window_fn)fn[SG_WIN_FN]};
+	w->spec = &w->spec_copy;
 	int rc = tm_keyed_backend_open(op, &op->state, err);
 	if (rc)
 		return rc;
@@ -141,19 +160,19 @@ static int w_close(tm_op *op, bool ok)
 	return 0;
 }
 
-/* A user function's failure, named. */
-static int w_user_failed(tm_op *op, int rc, const char *what)
+/* A user function's failure, named (f: SG_WIN_*). */
+static int w_user_failed(tm_op *op, int rc, int f)
 {
 	fl_ctx *ctx = &op->chain->ctx;
+	const char *fn = op->node->win.fns[f] ? op->node->win.fns[f] : "?";
 	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
 		return rc;
 	if (ctx->user_failed)
-		return tm_chain_fail(op->chain, FL_EUSER,
-				     "operator '%s': the %s function of %s failed: %s",
-				     op->node->name, what, op->node->fn_symbol, ctx->user_msg);
+		return tm_chain_fail(op->chain, FL_EUSER, "operator '%s': %s() failed: %s",
+				     op->node->name, fn, ctx->user_msg);
 	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
-			     "operator '%s': the %s function of %s returned %d (%s)",
-			     op->node->name, what, op->node->fn_symbol, rc, fl_strerror(rc));
+			     "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
+			     fl_strerror(rc));
 }
 
 static st_key win_key(const tm_op *op, const win_op *w, const void *key, size_t klen, uint32_t h,
@@ -194,14 +213,14 @@ static int add_to_window(tm_op *op, win_op *w, const st_key *k, const fl_row *in
 		if (!have)
 			next = *in;
 		else if ((rc = s->reduce(ctx, &acc, in, &next)) != 0)
-			return w_user_failed(op, rc, "reduce");
+			return w_user_failed(op, rc, SG_WIN_REDUCE);
 	} else {
 		if (!have) {
 			if ((rc = s->agg.create(ctx, &acc)) != 0)
-				return w_user_failed(op, rc, "agg.create");
+				return w_user_failed(op, rc, SG_WIN_CREATE);
 		}
 		if ((rc = s->agg.add(ctx, &acc, in, &next)) != 0)
-			return w_user_failed(op, rc, "agg.add");
+			return w_user_failed(op, rc, SG_WIN_ADD);
 	}
 	size_t bound = row_encoded_bound(&next);
 	if (bound == 0 || bound > ROW_MAX_ENCODED)
@@ -259,7 +278,7 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 	const fl_row *out = &acc;
 	if (!w->spec->reduce) {
 		if ((rc = w->spec->agg.result(ctx, &acc, &res)) != 0)
-			return w_user_failed(op, rc, "agg.result");
+			return w_user_failed(op, rc, SG_WIN_RESULT);
 		out = &res;
 	}
 	int64_t ts = c->ts;
@@ -275,7 +294,7 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 		if (rc == 0 && c->err.code)
 			rc = c->err.code;
 		if (rc < 0 && !c->err.code)
-			rc = w_user_failed(op, rc, "window");
+			rc = w_user_failed(op, rc, SG_WIN_FN);
 	} else {
 		rc = fl_collect(&col, out);
 	}

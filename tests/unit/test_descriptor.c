@@ -35,6 +35,13 @@ int td_on_timer(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *
 	return 0;
 }
 
+int td_reduce(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+int td_reduce(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	*out = *acc;
+	return 0;
+}
+
 int td_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 {
 	return fl_row_add_int64(out, off);
@@ -252,6 +259,57 @@ static void test_a_process_function_travels_and_needs_its_function(void **state)
 	fl_env_free(env);
 }
 
+/* A window: its spec's numbers and functions travel; a bad one (as a peer
+ * could send) is refused naming what is wrong. */
+static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
+{
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	fl_window_spec spec = {.kind = FL_WINDOW_SLIDING,
+			       .size_ms = 300,
+			       .slide_ms = 100,
+			       .allowed_lateness_ms = 50,
+			       .reduce = td_reduce};
+	fl_discard(fl_window(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), &spec));
+	env->graph->parallelism = 1;
+	jg_graph *jg;
+	cm_err err = {0};
+	assert_int_equal(jg_build(env->graph, "win", &jg, &err), 0);
+	td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
+	uint32_t w0[1] = {0}, w1[1] = {0};
+	const uint32_t *where[2] = {w0, w1};
+	uint64_t eb[2];
+	td_edge_bases(jg, eb);
+	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
+			   .attempt = 1,
+			   .peers = peers,
+			   .npeers = 1,
+			   .subtask_peer = where,
+			   .edge_base = eb};
+	td_task *td;
+	assert_int_equal(td_build(jg, &pl, 1, 0, &td), 0);
+	assert_int_equal(td->ops[0].kind, SG_WINDOW);
+	assert_string_equal(td->ops[0].name, "Window");
+	assert_int_equal(td->ops[0].win.kind, FL_WINDOW_SLIDING);
+	assert_true(td->ops[0].win.size_ms == 300 && td->ops[0].win.slide_ms == 100 &&
+		    td->ops[0].win.lateness_ms == 50);
+	assert_string_equal(td->ops[0].win.fns[SG_WIN_REDUCE], "td_reduce");
+	assert_null(td->ops[0].win.fns[SG_WIN_FN]);
+	roundtrip(td);
+	td->ops[0].win.slide_ms = 400;
+	uint8_t *a;
+	size_t la;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	td_task *back = NULL;
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_null(back);
+	assert_non_null(strstr(err.msg, "slide_ms of a sliding window must be > 0 and <= size_ms, not 400"));
+	free(a);
+	td_free(td);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 static void test_every_truncation_is_refused_with_a_message(void **state)
 {
 	struct fixture *f = setup();
@@ -430,6 +488,7 @@ int main(void)
 	    cmocka_unit_test(test_a_consumer_descriptor_has_one_input_channel_per_producer),
 	    cmocka_unit_test(test_descriptors_survive_the_wire_unchanged),
 	    cmocka_unit_test(test_a_process_function_travels_and_needs_its_function),
+	    cmocka_unit_test(test_a_window_travels_and_a_bad_one_is_refused),
 	    cmocka_unit_test(test_restore_shares_travel_and_bad_ones_are_refused),
 	    cmocka_unit_test(test_every_truncation_is_refused_with_a_message),
 	    cmocka_unit_test(test_every_single_byte_corruption_is_refused_or_consistent),

@@ -505,12 +505,12 @@ FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
  * result row is emitted. What fires carries end - 1 as its timestamp in
  * event time.
  *
- * The spec is shipped to the TaskManagers by its symbol name, as functions
- * are: it must be a global, exported (non-static) object of the job's
- * library, usually `const fl_window_spec NAME = {...};`. Refused when the
- * graph is built, naming the problem: an unkeyed input, a spec that cannot
- * be named, size <= 0, a slide <= 0 or above the size, a negative allowed
- * lateness, no function or both, an unknown kind or time domain.
+ * The spec is copied (it may live on the stack); its functions are shipped
+ * by name, as every user function is: they must be exported. Refused when
+ * the graph is built, naming the problem: an unkeyed input, size <= 0, a
+ * slide <= 0 or above the size, a negative allowed lateness, no function
+ * or both, an agg without create, add or result, an unknown kind or time
+ * domain, a function that cannot be named.
  */
 /* An AggregatingState's and a window's aggregate functions (Flink's AggregateFunction): create the
  * empty accumulator, add a value into it, merge two (optional: used when
