@@ -138,7 +138,7 @@ static int w_restore(tm_op *op, const td_restore *rs, cm_err *err)
 		return cm_err_set(err, rc, "%s", tm_timers_error(w->timers)->msg);
 	if (rc == 0)
 		CM_INFO("window",
-			"%s: %zu event-time and %zu processing-time window timers restored",
+			"%s: %zu event-time and %zu processing-time timers restored (windows)",
 			op->chain->name, tm_timers_count(w->timers, TM_TIMER_EVENT),
 			tm_timers_count(w->timers, TM_TIMER_PROC));
 	return rc;

@@ -22,7 +22,9 @@
 #      job fires no timer after its savepoint (its end is no final
 #      watermark), no window prints in both runs, and together they print
 #      every window exactly: no pending timer lost or doubled by the key
-#      groups' move.
+#      groups' move;
+#   E  D with the same counts made by fl_window (--window): windows and
+#      their timers survive the stop and the move to 3 subtasks in LMDB.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -147,41 +149,47 @@ if run_and_finish "C: one run at parallelism 1" "{\"parallelism\": 1, \"programA
 	check "C: every window once, its count exact" diff -q "$WORK/expected" <(windows "$WORK/c.lines" | sort)
 fi
 
-mark_logs
-run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}"
-D=$JOB
-wait_state "$D" RUNNING 20 || fail "D: the job is not RUNNING: $STATE"
-check "D: windows printed by event-time timers" some_windows_printed 30
-api POST "/jobs/$D/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop\"}"
-trigger=$(json '."request-id"')
-status=
-for _ in $(seq 300); do
-	api GET "/jobs/$D/savepoints/$trigger"
-	status=$(json .status.id)
-	[ "$status" = COMPLETED ] && break
-	sleep 0.1
-done
-SP=$(json .operation.location)
-SP=${SP#file:}
-check "D: the stop's savepoint completes" test "$status" = COMPLETED
-wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 || true
-check "D: the stopped job FINISHED" test "$STATE" = FINISHED
-lines "$WORK/d.lines"
-windows "$WORK/d.lines" | sort >"$WORK/d.windows"
-ND=$(wc -l <"$WORK/d.windows")
-check "D: the job stopped in the middle ($ND windows)" test "$ND" -gt 0 -a "$ND" -lt "$(wc -l <"$WORK/expected")"
-mark_logs
-if run_and_finish "D: restored from the stop's savepoint at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
-	RESTORED=$(restored_timers)
-	echo "D: timers restored (event-time, processing-time): $RESTORED"
-	check "D: event-time timers were pending in the stop's savepoint" test "${RESTORED% *}" -gt 0
-	lines "$WORK/e.lines"
-	windows "$WORK/e.lines" | sort >"$WORK/e.windows"
-	check "D: no window printed by both the stopped and the restored job" \
-		test "$(comm -12 "$WORK/d.windows" "$WORK/e.windows" | wc -l)" -eq 0
-	check "D: together every window once, its count exact" \
-		diff -q "$WORK/expected" <(sort "$WORK/d.windows" "$WORK/e.windows")
-fi
+stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS: D, a stop-with-savepoint restored at 3
+	mark_logs
+	run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"$2], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
+		{ fail "$1: not submitted"; return 0; }
+	D=$JOB
+	wait_state "$D" RUNNING 20 || fail "$1: the job is not RUNNING: $STATE"
+	check "$1: windows printed by event-time timers" some_windows_printed 30
+	api POST "/jobs/$D/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-$1\"}"
+	trigger=$(json '."request-id"')
+	status=
+	for _ in $(seq 300); do
+		api GET "/jobs/$D/savepoints/$trigger"
+		status=$(json .status.id)
+		[ "$status" = COMPLETED ] && break
+		sleep 0.1
+	done
+	SP=$(json .operation.location)
+	SP=${SP#file:}
+	check "$1: the stop's savepoint completes" test "$status" = COMPLETED
+	wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 || true
+	check "$1: the stopped job FINISHED" test "$STATE" = FINISHED
+	lines "$WORK/$1-d.lines"
+	windows "$WORK/$1-d.lines" | sort >"$WORK/$1-d.windows"
+	ND=$(wc -l <"$WORK/$1-d.windows")
+	check "$1: the job stopped in the middle ($ND windows)" test "$ND" -gt 0 -a "$ND" -lt "$(wc -l <"$WORK/expected")"
+	mark_logs
+	if run_and_finish "$1: restored from the stop's savepoint at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\"$2], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
+		RESTORED=$(restored_timers)
+		echo "$1: timers restored (event-time, processing-time): $RESTORED"
+		check "$1: event-time timers were pending in the stop's savepoint" test "${RESTORED% *}" -gt 0
+		lines "$WORK/$1-e.lines"
+		windows "$WORK/$1-e.lines" | sort >"$WORK/$1-e.windows"
+		check "$1: no window printed by both the stopped and the restored job" \
+			test "$(comm -12 "$WORK/$1-d.windows" "$WORK/$1-e.windows" | wc -l)" -eq 0
+		check "$1: together every window once, its count exact" \
+			diff -q "$WORK/expected" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
+	fi
+}
+
+stop_and_restore D ""
+stop_and_restore E ', "--window"'
 
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log

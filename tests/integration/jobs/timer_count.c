@@ -21,8 +21,13 @@
  * every window once with its exact count (windows fired between the
  * savepoint and the cancellation print again, identically).
  *
- *   timer_count.so [--count N] [--rate R]
+ * --window: the same counts by fl_window (tumbling 100 ms, an aggregate and
+ * a window function printing the same lines), without the processing-time
+ * timers.
+ *
+ *   timer_count.so [--count N] [--rate R] [--window]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,12 +98,47 @@ int tc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
 	return fl_collect(out, &r);
 }
 
+/* The window variant: an aggregate counting, printed as the timers do. */
+int tc_create(fl_ctx *ctx, fl_row *acc)
+{
+	return fl_row_add_int64(acc, 0);
+}
+
+int tc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	return fl_row_add_int64(out, fl_row_int64(acc, 0) + 1);
+}
+
+int tc_result(fl_ctx *ctx, const fl_row *acc, fl_row *out)
+{
+	*out = *acc;
+	return 0;
+}
+
+int tc_window(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *count, fl_collector *out)
+{
+	fl_row key, r = {0};
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_int64(&r, start);
+	fl_row_add_int64(&r, fl_row_int64(count, 0));
+	return fl_collect(out, &r);
+}
+
 int main(int argc, char **argv)
 {
 	int64_t count = 40000;
 	double rate = 0;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--count") == 0)
+	bool window = false;
+	for (int i = 1; i < argc; i += 2) {
+		if (strcmp(argv[i], "--window") == 0) {
+			window = true;
+			i--;
+		} else if (i + 1 >= argc) {
+			return 2;
+		} else if (strcmp(argv[i], "--count") == 0)
 			count = strtoll(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--rate") == 0)
 			rate = strtod(argv[i + 1], NULL);
@@ -114,7 +154,13 @@ int main(int argc, char **argv)
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
 	s = fl_assign_timestamps_and_watermarks(s, &ws);
 	fl_process_spec spec = {.process = tc_count, .on_timer = tc_fire};
-	fl_print(fl_uid(fl_keyed_process(fl_key_by(s, 0), &spec), "windows"));
+	fl_window_spec ws2 = {.kind = FL_WINDOW_TUMBLING,
+			      .size_ms = WIN,
+			      .agg = {.create = tc_create, .add = tc_add, .result = tc_result},
+			      .window_fn = tc_window};
+	fl_stream *keyed = fl_key_by(s, 0);
+	fl_print(
+	    fl_uid(window ? fl_window(keyed, &ws2) : fl_keyed_process(keyed, &spec), "windows"));
 	int rc = fl_execute(env, "TimerCount");
 	if (rc)
 		fprintf(stderr, "%s\n", fl_env_error(env));
