@@ -609,14 +609,15 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	    [SG_WIN_CREATE] = (const void *)spec->agg.create,
 	    [SG_WIN_ADD] = (const void *)spec->agg.add,
 	    [SG_WIN_RESULT] = (const void *)spec->agg.result,
+	    [SG_WIN_MERGE] = (const void *)spec->agg.merge,
 	    [SG_WIN_FN] = (const void *)spec->window_fn,
 	};
 	static const char *const what[SG_WIN_NFNS] = {
-	    "window reduce", "window agg.create", "window agg.add", "window agg.result",
-	    "window function"};
+	    "window reduce",	 "window agg.create", "window agg.add",
+	    "window agg.result", "window agg.merge",  "window function"};
 	sg_window win = {.kind = spec->kind,
 			 .time = spec->time,
-			 .size_ms = spec->size_ms,
+			 .size_ms = spec->kind == FL_WINDOW_SESSION ? spec->gap_ms : spec->size_ms,
 			 .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0,
 			 .lateness_ms = spec->allowed_lateness_ms};
 	unsigned present = 0;

@@ -239,14 +239,17 @@ int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 {
 	const char *bad = NULL;
 	long long v = 0;
-	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING)
-		bad = "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING", v = w->kind;
+	bool session = w->kind == FL_WINDOW_SESSION;
+	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING && !session)
+		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING or FL_WINDOW_SESSION",
+		v = w->kind;
 	else if (w->time != FL_EVENT_TIME && w->time != FL_PROCESSING_TIME)
 		bad = "time is not FL_EVENT_TIME or FL_PROCESSING_TIME", v = w->time;
 	else if (w->size_ms <= 0)
-		bad = "size_ms must be > 0", v = w->size_ms;
+		bad = session ? "gap_ms of a session window must be > 0" : "size_ms must be > 0",
+		v = w->size_ms;
 	else if (w->size_ms > INT64_MAX / 4)
-		bad = "size_ms is out of range", v = w->size_ms;
+		bad = session ? "gap_ms is out of range" : "size_ms is out of range", v = w->size_ms;
 	else if (w->kind == FL_WINDOW_SLIDING && (w->slide_ms <= 0 || w->slide_ms > w->size_ms))
 		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = w->slide_ms;
 	else if (w->lateness_ms < 0 || w->lateness_ms > INT64_MAX / 4)
@@ -264,6 +267,10 @@ int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 	}
 	if (agg && agg != (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT)) {
 		snprintf(why, cap, "agg needs create, add and result");
+		return FL_EINVAL;
+	}
+	if (agg && session && !(fns & 1u << SG_WIN_MERGE)) {
+		snprintf(why, cap, "session windows with agg need agg.merge (their windows merge)");
 		return FL_EINVAL;
 	}
 	return 0;

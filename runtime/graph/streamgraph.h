@@ -38,10 +38,19 @@ enum sg_kind {
 
 /* A window spec as it travels: fl_window_spec's numbers, its functions by
  * symbol. */
-enum { SG_WIN_REDUCE, SG_WIN_CREATE, SG_WIN_ADD, SG_WIN_RESULT, SG_WIN_FN, SG_WIN_NFNS };
+enum {
+	SG_WIN_REDUCE,
+	SG_WIN_CREATE,
+	SG_WIN_ADD,
+	SG_WIN_RESULT,
+	SG_WIN_MERGE,
+	SG_WIN_FN,
+	SG_WIN_NFNS
+};
 typedef struct sg_window {
 	int kind, time;
-	int64_t size_ms, slide_ms, lateness_ms;
+	int64_t size_ms; /* session windows: the gap */
+	int64_t slide_ms, lateness_ms;
 	char *fns[SG_WIN_NFNS];
 } sg_window;
 

@@ -13,6 +13,15 @@
  *     namespace (timer_service.h); at lateness 0 they are one timer, which
  *     fires and clears.
  *
+ * Session windows merge: the key's sessions (disjoint windows) are one
+ * entry of SESSION_STATE, n pairs (start, end) as put_be bytes. A record's
+ * window [t, t + gap) is merged with every session it intersects (Flink's
+ * TimeWindow.intersects: touching windows merge too) into their span; the
+ * others' accumulators are folded into the span's (reduce, or agg.merge)
+ * and removed with their timers. (Flink keeps the merged state under one
+ * of the old windows instead, MergingWindowSet; moving it costs a copy
+ * per merge and keeps one layout for every kind.)
+ *
  * Everything is keyed state, so checkpoints carry windows and their timers
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
@@ -36,6 +45,9 @@
 #include "types/keygroup.h"
 
 #define WINDOW_STATE "_window_contents"
+#define SESSION_STATE "_window_sessions"
+/* Most sessions of one key held at once (its entry's bytes / 16). */
+#define MAX_SESSIONS (ST_VALUE_MAX / NS_LEN)
 #define NS_LEN 16
 
 typedef struct win_op {
@@ -45,6 +57,12 @@ typedef struct win_op {
 	tm_timers *timers;
 	tm_clock clock;
 	int state;
+	int sessions_state; /* session windows */
+	int64_t *sess;	    /* a key's sessions, start and end pairs */
+	size_t nsess, sess_cap;
+	uint8_t *sess_buf; /* their encoding */
+	uint8_t *mrg_buf;  /* an accumulator being merged away */
+	size_t mrg_cap;
 	uint64_t late;		 /* records dropped behind the watermark and the lateness */
 	uint8_t key[ST_KEY_MAX]; /* the key of the timer being fired */
 	uint8_t *acc_buf;	 /* encoded accumulator */
@@ -100,6 +118,10 @@ static int w_open(tm_op *op, cm_err *err)
 			(int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_ADD],
 		    .result = (int (*)(fl_ctx *, const fl_row *, fl_row *))fn[SG_WIN_RESULT]},
 	    .window_fn = (fl_window_fn)fn[SG_WIN_FN]};
+	w->spec_copy.agg.merge =
+	    (int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_MERGE];
+	if (sw->kind == FL_WINDOW_SESSION)
+		w->spec_copy.gap_ms = sw->size_ms;
 	w->spec = &w->spec_copy;
 	int rc = tm_keyed_backend_open(op, &op->state, err);
 	if (rc)
@@ -108,6 +130,10 @@ static int w_open(tm_op *op, cm_err *err)
 		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
 				  st_backend_error(op->state));
 	op->state_id = w->state;
+	if (w->spec->kind == FL_WINDOW_SESSION &&
+	    (rc = st_declare(op->state, SESSION_STATE, 0, &w->sessions_state)) != 0)
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
 	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
 	    (rc = tm_clock_init(&w->clock, op->chain->name, err)) != 0)
 		return rc;
@@ -123,6 +149,9 @@ static void w_fini(tm_op *op)
 		tm_timers_free(w->timers);
 		tm_clock_fini(&w->clock);
 		free(w->acc_buf);
+		free(w->sess);
+		free(w->sess_buf);
+		free(w->mrg_buf);
 		free(w);
 	}
 	op->impl = NULL;
@@ -193,8 +222,9 @@ static int backend_failed(tm_op *op, int rc)
 			     st_backend_error(op->state));
 }
 
-/* Folds in into the window's accumulator (stored under k). */
-static int add_to_window(tm_op *op, win_op *w, const st_key *k, const fl_row *in)
+/* Folds in into the window's accumulator (stored under k): a record, or
+ * with is_acc another window's accumulator (merging sessions). */
+static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc)
 {
 	fl_ctx *ctx = &op->chain->ctx;
 	const fl_window_spec *s = w->spec;
@@ -214,6 +244,11 @@ static int add_to_window(tm_op *op, win_op *w, const st_key *k, const fl_row *in
 			next = *in;
 		else if ((rc = s->reduce(ctx, &acc, in, &next)) != 0)
 			return w_user_failed(op, rc, SG_WIN_REDUCE);
+	} else if (is_acc) {
+		if (!have)
+			next = *in;
+		else if ((rc = s->agg.merge(ctx, &acc, in, &next)) != 0)
+			return w_user_failed(op, rc, SG_WIN_MERGE);
 	} else {
 		if (!have) {
 			if ((rc = s->agg.create(ctx, &acc)) != 0)
@@ -302,6 +337,206 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 	return rc;
 }
 
+/* ------------------------------------------------------------ sessions */
+
+static st_key sessions_key(const tm_op *op, const win_op *w, const void *key, size_t klen,
+			   uint32_t h)
+{
+	return (st_key){.state = w->sessions_state,
+			.key_group = kg_of_hash(h, op->max_parallelism),
+			.hash = h,
+			.key = key,
+			.klen = klen};
+}
+
+/* Reads the key's sessions into w->sess / w->nsess. */
+static int sessions_load(tm_op *op, win_op *w, const st_key *k)
+{
+	const void *v;
+	size_t vlen;
+	w->nsess = 0;
+	int rc = st_get(op->state, k, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0)
+		return 0;
+	if (vlen % NS_LEN != 0)
+		return tm_chain_fail(
+		    op->chain, FL_EPROTO,
+		    "operator '%s': a key's stored sessions are %zu bytes, not pairs "
+		    "of times",
+		    op->node->name, vlen);
+	size_t n = vlen / NS_LEN;
+	if (n * 2 > w->sess_cap) {
+		int64_t *ns = realloc(w->sess, n * 2 * sizeof(*ns));
+		if (!ns)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->sess = ns;
+		w->sess_cap = n * 2;
+	}
+	for (size_t i = 0; i < n * 2; i++)
+		w->sess[i] = get_be((const uint8_t *)v + 8 * i);
+	w->nsess = n;
+	return 0;
+}
+
+/* Stores w->sess (deletes the entry when there is none). */
+static int sessions_store(tm_op *op, win_op *w, const st_key *k)
+{
+	int rc;
+	if (w->nsess == 0) {
+		rc = st_delete(op->state, k);
+	} else {
+		if (w->nsess > MAX_SESSIONS)
+			return tm_chain_fail(
+			    op->chain, FL_ERANGE,
+			    "operator '%s': more than %zu open sessions for one key",
+			    op->node->name, (size_t)MAX_SESSIONS);
+		uint8_t *b = realloc(w->sess_buf, w->nsess * NS_LEN);
+		if (!b)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->sess_buf = b;
+		for (size_t i = 0; i < w->nsess * 2; i++)
+			put_be(b + 8 * i, w->sess[i]);
+		rc = st_put(op->state, k, b, w->nsess * NS_LEN);
+	}
+	return rc ? backend_failed(op, rc) : 0;
+}
+
+/* Removes session i from w->sess (order kept). */
+static void sessions_remove(win_op *w, size_t i)
+{
+	memmove(w->sess + 2 * i, w->sess + 2 * i + 2, (w->nsess - i - 1) * 2 * sizeof(*w->sess));
+	w->nsess--;
+}
+
+/* Folds the accumulator of window ns_from into that of `to`, then removes
+ * the old one with its timers. */
+static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb, size_t kl,
+		      uint32_t h, int64_t start, int64_t end)
+{
+	enum tm_timer_domain d = w->spec->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
+	int64_t lateness = w->spec->time == FL_EVENT_TIME ? w->spec->allowed_lateness_ms : 0;
+	uint8_t ns[NS_LEN];
+	put_be(ns, start);
+	put_be(ns + 8, end);
+	st_key from = win_key(op, w, kb, kl, h, ns);
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, &from, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 1) {
+		/* A copy: the fold's own reads move the backend's memory. */
+		if (vlen > w->mrg_cap) {
+			uint8_t *nb = realloc(w->mrg_buf, vlen);
+			if (!nb)
+				return tm_chain_fail(op->chain, FL_ENOMEM,
+						     "operator '%s': out of memory",
+						     op->node->name);
+			w->mrg_buf = nb;
+			w->mrg_cap = vlen;
+		}
+		memcpy(w->mrg_buf, v, vlen);
+		fl_row acc = {0};
+		if (row_decode(w->mrg_buf, vlen, &acc, &used) != 0 || used != vlen)
+			return tm_chain_fail(op->chain, FL_EPROTO,
+					     "operator '%s': a stored window accumulator does not "
+					     "decode",
+					     op->node->name);
+		if ((rc = fold(op, w, to, &acc, true)) != 0)
+			return rc;
+		if ((rc = st_delete(op->state, &from)) != 0)
+			return backend_failed(op, rc);
+	}
+	if ((rc = tm_timers_delete(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0 ||
+	    (lateness > 0 &&
+	     (rc = tm_timers_delete(w->timers, d, end - 1 + lateness, kb, kl, h, ns, NS_LEN)) != 0))
+		return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg);
+	return 0;
+}
+
+/* A record at time t of a session window operator. */
+static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t *kb, size_t kl,
+			  uint32_t h, int64_t t)
+{
+	tm_chain *c = op->chain;
+	const fl_window_spec *s = w->spec;
+	bool event = s->time == FL_EVENT_TIME;
+	int64_t lateness = event ? s->allowed_lateness_ms : 0;
+	enum tm_timer_domain d = event ? TM_TIMER_EVENT : TM_TIMER_PROC;
+	int64_t start = t, end = t + s->gap_ms;
+	if (event && end - 1 + lateness <= c->wm) {
+		w->late++;
+		return 0;
+	}
+	st_key sk = sessions_key(op, w, kb, kl, h);
+	int rc = sessions_load(op, w, &sk);
+	if (rc)
+		return rc;
+	/* The span of the new window and every session it intersects. */
+	for (size_t i = 0; i < w->nsess; i++)
+		if (w->sess[2 * i] <= end && w->sess[2 * i + 1] >= start) {
+			start = start < w->sess[2 * i] ? start : w->sess[2 * i];
+			end = end > w->sess[2 * i + 1] ? end : w->sess[2 * i + 1];
+		}
+	uint8_t ns[NS_LEN];
+	put_be(ns, start);
+	put_be(ns + 8, end);
+	st_key k = win_key(op, w, kb, kl, h, ns);
+	/* The sessions it swallows: their accumulators into the span's. */
+	for (size_t i = 0; i < w->nsess;) {
+		int64_t s0 = w->sess[2 * i], s1 = w->sess[2 * i + 1];
+		if (s0 >= start && s1 <= end) {
+			if ((s0 != start || s1 != end) &&
+			    (rc = merge_into(op, w, &k, kb, kl, h, s0, s1)) != 0)
+				return rc;
+			sessions_remove(w, i);
+		} else {
+			i++;
+		}
+	}
+	if (w->nsess * 2 + 2 > w->sess_cap) {
+		size_t nc = w->sess_cap ? w->sess_cap * 2 : 8;
+		int64_t *nsx = realloc(w->sess, nc * sizeof(*nsx));
+		if (!nsx)
+			return tm_chain_fail(c, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->sess = nsx;
+		w->sess_cap = nc;
+	}
+	w->sess[2 * w->nsess] = start;
+	w->sess[2 * w->nsess + 1] = end;
+	w->nsess++;
+	if ((rc = sessions_store(op, w, &sk)) != 0 || (rc = fold(op, w, &k, in, false)) != 0)
+		return rc;
+	bool past = event && end - 1 <= c->wm;
+	if ((!past &&
+	     (rc = tm_timers_register(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0) ||
+	    (lateness > 0 && (rc = tm_timers_register(w->timers, d, end - 1 + lateness, kb, kl, h,
+						      ns, NS_LEN)) != 0))
+		return tm_chain_fail(c, rc, "%s", tm_timers_error(w->timers)->msg);
+	return past ? emit_window(op, w, &k, start, end) : 0;
+}
+
+/* A session's cleanup: it leaves the key's sessions. */
+static int session_cleared(tm_op *op, win_op *w, const void *kb, size_t kl, uint32_t h,
+			   int64_t start, int64_t end)
+{
+	st_key sk = sessions_key(op, w, kb, kl, h);
+	int rc = sessions_load(op, w, &sk);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < w->nsess; i++)
+		if (w->sess[2 * i] == start && w->sess[2 * i + 1] == end) {
+			sessions_remove(w, i);
+			return sessions_store(op, w, &sk);
+		}
+	return 0;
+}
+
 static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
 {
 	tm_chain *c = op->chain;
@@ -327,6 +562,12 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 		    "operator '%s': a record's time %lld is out of the range windows "
 		    "take (+-2^62 ms)",
 		    op->node->name, (long long)t);
+	if (s->kind == FL_WINDOW_SESSION) {
+		ks_set_key(w->ks, kb, kl, h);
+		int rc = session_record(op, w, in, kb, kl, h, t);
+		ks_end_record(w->ks);
+		return rc ? rc : c->err.code;
+	}
 	int64_t size = s->size_ms;
 	int64_t slide = s->kind == FL_WINDOW_SLIDING ? s->slide_ms : size;
 	int64_t lateness = s->time == FL_EVENT_TIME ? s->allowed_lateness_ms : 0;
@@ -345,7 +586,7 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 		put_be(ns, start);
 		put_be(ns + 8, end);
 		st_key k = win_key(op, w, kb, kl, h, ns);
-		if ((rc = add_to_window(op, w, &k, in)) != 0)
+		if ((rc = fold(op, w, &k, in, false)) != 0)
 			break;
 		/* Late but within the lateness: the window fired already, and
 		 * fires again now with the record (EventTimeTrigger's FIRE on
@@ -421,8 +662,12 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 	int rc = 0;
 	if (tm->time == end - 1)
 		rc = emit_window(op, w, &k, start, end);
-	if (rc == 0 && tm->time == end - 1 + lateness && (rc = st_delete(op->state, &k)) != 0)
-		rc = backend_failed(op, rc);
+	if (rc == 0 && tm->time == end - 1 + lateness) {
+		if ((rc = st_delete(op->state, &k)) != 0)
+			rc = backend_failed(op, rc);
+		else if (w->spec->kind == FL_WINDOW_SESSION)
+			rc = session_cleared(op, w, w->key, kl, h, start, end);
+	}
 	ks_end_record(w->ks);
 	return rc ? rc : tm_chain_check(op->chain);
 }

@@ -275,6 +275,140 @@ static void test_allowed_lateness_refires_or_drops(void **state)
 	expect(100, 100, true, false, false);
 }
 
+/* ------------------------------------------------------------- sessions */
+
+/* Bursts of 100 records every 5 s, 14 ms apart plus up to 39 ms of
+ * disorder: per key (7), a record every 98 ms +- 39 within a burst, so with
+ * a gap of 100 ms a burst splits into several sessions per key, and records
+ * arriving out of order bridge two sessions into one (session-to-session
+ * merges), besides extending one. */
+#define SESSION_GAP 100
+static int64_t session_ts(int64_t off)
+{
+	return (off / 100) * 5000 + (off % 100) * 14 + (off * 7919) % 40;
+}
+
+int wt_sgen(fl_ctx *ctx, int64_t off, fl_row *out);
+int wt_sgen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % NKEYS);
+	fl_row_add_int64(out, 1);
+	fl_row_add_int64(out, off);
+	return fl_row_add_timestamp(out, session_ts(off));
+}
+
+int wt_merge(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out);
+int wt_merge(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out)
+{
+	fl_row_add_int64(out, fl_row_int64(a, 0) + fl_row_int64(b, 0));
+	return fl_row_add_int64(out, fl_row_int64(a, 1) + fl_row_int64(b, 1));
+}
+
+typedef struct session {
+	int64_t key, start, end, count, sum;
+} session;
+#define MAX_OUT 4096
+static session sess_out[MAX_OUT];
+static _Atomic int64_t n_sess;
+
+int wt_scheck(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int wt_scheck(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	int64_t i = atomic_fetch_add(&n_sess, 1);
+	if (i < MAX_OUT)
+		sess_out[i] =
+		    (session){fl_row_int64(in, 0), fl_row_int64(in, 1), fl_row_int64(in, 2),
+			      fl_row_int64(in, 3), fl_row_int64(in, 4)};
+	if (fl_ctx_timestamp(ctx) != fl_row_int64(in, 2) - 1)
+		atomic_fetch_add(&n_bad, 1);
+	return 0;
+}
+
+static int by_session(const void *a, const void *b)
+{
+	const session *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int by_ts(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void run_sessions(const char *backend, const fl_window_spec *spec, bool sums)
+{
+	atomic_store(&n_sess, 0);
+	atomic_store(&n_bad, 0);
+	fl_env *env = env_with(2, backend);
+	fl_stream *s = fl_set_parallelism(fl_generator(env, NREC, 0, wt_sgen), 1);
+	fl_watermark_strategy ws = {
+	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 50, .timestamp_field = 3};
+	s = fl_assign_timestamps_and_watermarks(s, &ws);
+	s = fl_window(fl_key_by(s, 0), spec);
+	fl_discard(fl_process(fl_key_by(s, 0), wt_scheck));
+	int rc = fl_execute(env, "sessions");
+	if (rc)
+		fail_msg("job: %s", fl_env_error(env));
+	fl_env_free(env);
+	/* The reference: per key, its times sorted, split where the next is
+	 * more than the gap after (touching windows merge). */
+	static session want[MAX_OUT];
+	static int64_t ts[NREC], offs_sum[NREC];
+	size_t nw = 0;
+	for (int k = 0; k < NKEYS; k++) {
+		size_t n = 0;
+		for (int64_t off = k; off < NREC; off += NKEYS)
+			ts[n++] = session_ts(off) * NREC + off; /* sorted by time, offset kept */
+		qsort(ts, n, sizeof(ts[0]), by_ts);
+		for (size_t i = 0; i < n; i++) {
+			int64_t t = ts[i] / NREC, off = ts[i] % NREC;
+			if (i == 0 || t - (ts[i - 1] / NREC) > SESSION_GAP) {
+				assert_true(nw < MAX_OUT);
+				want[nw++] = (session){k, t, t + SESSION_GAP, 0, 0};
+			}
+			want[nw - 1].end = t + SESSION_GAP;
+			want[nw - 1].count++;
+			want[nw - 1].sum += off;
+		}
+	}
+	(void)offs_sum;
+	int64_t got = atomic_load(&n_sess);
+	assert_true(got <= MAX_OUT);
+	qsort(sess_out, (size_t)got, sizeof(sess_out[0]), by_session);
+	assert_int_equal(got, nw);
+	for (size_t i = 0; i < nw; i++)
+		if (sess_out[i].key != want[i].key || sess_out[i].start != want[i].start ||
+		    sess_out[i].end != want[i].end || sess_out[i].count != want[i].count ||
+		    (sums && sess_out[i].sum != want[i].sum))
+			fail_msg(
+			    "session %zu: key %lld [%lld, %lld) count %lld sum %lld, expected key "
+			    "%lld [%lld, %lld) count %lld sum %lld",
+			    i, (long long)sess_out[i].key, (long long)sess_out[i].start,
+			    (long long)sess_out[i].end, (long long)sess_out[i].count,
+			    (long long)sess_out[i].sum, (long long)want[i].key,
+			    (long long)want[i].start, (long long)want[i].end,
+			    (long long)want[i].count, (long long)want[i].sum);
+	assert_int_equal(atomic_load(&n_bad), 0);
+}
+
+static void test_session_windows_merge_exactly(void **state)
+{
+	fl_window_spec reduce = {.kind = FL_WINDOW_SESSION,
+				 .gap_ms = SESSION_GAP,
+				 .reduce = wt_sum,
+				 .window_fn = wt_window};
+	run_sessions("hashmap", &reduce, false);
+	fl_window_spec agg = {
+	    .kind = FL_WINDOW_SESSION,
+	    .gap_ms = SESSION_GAP,
+	    .agg = {.create = wt_create, .add = wt_add, .merge = wt_merge, .result = wt_result},
+	    .window_fn = wt_window};
+	run_sessions("lmdb", &agg, true);
+}
+
 /* ------------------------------------------------------ processing time */
 
 #define PRECS 700
@@ -377,6 +511,11 @@ const fl_window_spec WT_BOTH = {.kind = FL_WINDOW_TUMBLING,
 				.size_ms = 100,
 				.reduce = wt_sum,
 				.agg = {.create = wt_create, .add = wt_add, .result = wt_result}};
+const fl_window_spec WT_NO_GAP = {.kind = FL_WINDOW_SESSION, .reduce = wt_sum};
+const fl_window_spec WT_NO_MERGE = {
+    .kind = FL_WINDOW_SESSION,
+    .gap_ms = 10,
+    .agg = {.create = wt_create, .add = wt_add, .result = wt_result}};
 const fl_window_spec WT_NEG_LATE = {
     .kind = FL_WINDOW_TUMBLING, .size_ms = 100, .allowed_lateness_ms = -1, .reduce = wt_sum};
 static int wt_static_sum(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
@@ -403,6 +542,8 @@ static void test_bad_windows_are_refused_naming_what_is_wrong(void **state)
 		"slide_ms of a sliding window must be > 0 and <= size_ms, not 200");
 	refused(&WT_BOTH, true, "both reduce and agg are set");
 	refused(&WT_NEG_LATE, true, "allowed_lateness_ms must be >= 0, not -1");
+	refused(&WT_NO_GAP, true, "gap_ms of a session window must be > 0, not 0");
+	refused(&WT_NO_MERGE, true, "session windows with agg need agg.merge");
 	refused(&WT_TUMBLING, false, "window: needs a keyed stream");
 	refused(&WT_STATIC, true, "window reduce: the function at");
 	/* Event-time windows on records without timestamps fail the job. */
@@ -421,6 +562,7 @@ int main(void)
 	    cmocka_unit_test(test_tumbling_event_time_reduce_exact),
 	    cmocka_unit_test(test_sliding_event_time_aggregate_exact),
 	    cmocka_unit_test(test_allowed_lateness_refires_or_drops),
+	    cmocka_unit_test(test_session_windows_merge_exactly),
 	    cmocka_unit_test(test_processing_time_windows_fire_on_the_clock),
 	    cmocka_unit_test(test_bad_windows_are_refused_naming_what_is_wrong),
 	};

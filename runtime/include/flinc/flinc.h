@@ -486,6 +486,11 @@ FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
  *   FL_WINDOW_SLIDING   size_ms > 0, 0 < slide_ms <= size_ms: windows of
  *                       size_ms starting every slide_ms (a record is in
  *                       size_ms / slide_ms of them, rounded up)
+ *   FL_WINDOW_SESSION   gap_ms > 0: a record at t opens [t, t + gap_ms),
+ *                       and windows of a key that overlap merge into one
+ *                       (a session ends gap_ms after its last record);
+ *                       their accumulators merge with reduce, or with
+ *                       agg.merge, which session windows require
  *
  * Event time (FL_EVENT_TIME): a record's window is from its timestamp
  * (fl_assign_timestamps_and_watermarks); a window fires when the watermark
@@ -498,7 +503,7 @@ FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
  *
  * Functions: exactly one of reduce (Flink's ReduceFunction: the
  * accumulator is the first row, then reduce(acc, in)) and agg (create,
- * add, result; merge is not used). What fires is the accumulator (reduce)
+ * add, result; merge for session windows). What fires is the accumulator (reduce)
  * or agg.result's row; window_fn, when set, gets it with the window and the
  * key current (fl_ctx_current_key) and emits what it wants (Flink's
  * ProcessWindowFunction over an incremental aggregate); without it the
@@ -525,6 +530,7 @@ typedef struct fl_aggregate_fns {
 enum fl_window_kind {
 	FL_WINDOW_TUMBLING = 1,
 	FL_WINDOW_SLIDING = 2,
+	FL_WINDOW_SESSION = 3,
 };
 typedef int (*fl_window_fn)(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result,
 			    fl_collector *out);
@@ -533,6 +539,7 @@ typedef struct fl_window_spec {
 	enum fl_time_domain time; /* FL_EVENT_TIME (0) or FL_PROCESSING_TIME */
 	int64_t size_ms;
 	int64_t slide_ms; /* sliding windows */
+	int64_t gap_ms;	  /* session windows */
 	int64_t allowed_lateness_ms;
 	fl_reduce_fn reduce;
 	fl_aggregate_fns agg;
