@@ -3,7 +3,8 @@
  * example job):
  *
  *   flinc run --local window_count.so --input FILE [--input FILE]...
- *       (--tumbling MS | --sliding MS --slide MS) --out-of-orderness MS
+ *       (--tumbling MS | --sliding MS --slide MS | --session-gap MS)
+ *       --out-of-orderness MS
  *       [--allowed-lateness MS] [--output DIR] [--mode streaming|batch]
  *
  * Input lines are `<epoch millis><TAB><key>`; the event time is the first
@@ -15,7 +16,8 @@
  * TaskManager logs how many when the job ends. In batch mode the only
  * watermark is the final one: every window fires once, at the end, and no
  * record is late (as Flink's BATCH execution). Without --output the lines
- * are printed to stdout. Session windows (--session-gap) are not built yet.
+ * are printed to stdout. Session windows end --session-gap ms after the last
+ * record of their key (records closer than that are one session).
  *
  * Build your own job the same way:
  *   cc -shared -fPIC window_count.c -o window_count.so $(pkg-config --cflags --libs flinc)
@@ -102,7 +104,7 @@ int main(int argc, char **argv)
 	size_t ninputs = 0;
 	const char *output = NULL;
 	bool batch = false;
-	int64_t tumbling = -1, sliding = -1, slide = -1, bound = -1, lateness = 0;
+	int64_t tumbling = -1, sliding = -1, slide = -1, gap = -1, bound = -1, lateness = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
@@ -118,8 +120,6 @@ int main(int argc, char **argv)
 			if (strcmp(v, "streaming") != 0 && strcmp(v, "batch") != 0)
 				return usage("--mode must be streaming or batch");
 			batch = strcmp(v, "batch") == 0;
-		} else if (strcmp(a, "--session-gap") == 0) {
-			return usage("session windows (--session-gap) are not built yet");
 		} else {
 			int64_t ms = millis(v);
 			if (ms < 0) {
@@ -134,6 +134,8 @@ int main(int argc, char **argv)
 				sliding = ms;
 			else if (strcmp(a, "--slide") == 0)
 				slide = ms;
+			else if (strcmp(a, "--session-gap") == 0)
+				gap = ms;
 			else if (strcmp(a, "--out-of-orderness") == 0)
 				bound = ms;
 			else if (strcmp(a, "--allowed-lateness") == 0)
@@ -142,10 +144,10 @@ int main(int argc, char **argv)
 				return usage("unknown option");
 		}
 	}
-	if (ninputs == 0 || bound < 0 || (tumbling < 0) == (sliding < 0) ||
+	if (ninputs == 0 || bound < 0 || (tumbling >= 0) + (sliding >= 0) + (gap >= 0) != 1 ||
 	    (sliding >= 0) != (slide >= 0))
-		return usage("give --input, --out-of-orderness, and --tumbling or --sliding with "
-			     "--slide");
+		return usage("give --input, --out-of-orderness, and one of --tumbling, --sliding "
+			     "with --slide, --session-gap");
 	fl_env *env = fl_env_new(argc, argv);
 	if (!env)
 		return 1;
@@ -153,9 +155,12 @@ int main(int argc, char **argv)
 		fl_env_set_runtime_mode(env, FL_MODE_BATCH);
 		fl_env_set_config(env, "pipeline.auto-watermark-interval", "0 ms");
 	}
-	fl_window_spec spec = {.kind = tumbling >= 0 ? FL_WINDOW_TUMBLING : FL_WINDOW_SLIDING,
+	fl_window_spec spec = {.kind = tumbling >= 0  ? FL_WINDOW_TUMBLING
+				       : sliding >= 0 ? FL_WINDOW_SLIDING
+						      : FL_WINDOW_SESSION,
 			       .size_ms = tumbling >= 0 ? tumbling : sliding,
 			       .slide_ms = slide,
+			       .gap_ms = gap,
 			       .allowed_lateness_ms = lateness,
 			       .reduce = wc_sum,
 			       .window_fn = wc_emit};

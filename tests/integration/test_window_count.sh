@@ -2,12 +2,13 @@
 # Windows (issue #9, step 3): examples/window_count.so on the local cluster
 # over three text files of "<millis><TAB><key>" lines out of order by up to
 # 300 ms within a file (and the files' ranges overlapping), with an
-# out-of-orderness of 400 ms: tumbling and sliding windows at parallelism
-# 1, 2 and 4, in streaming and batch mode. No record is late, so every
-# window fires once and the output equals a reference computed here with
-# awk (one line per window: start, end, key, count). And the refusals: a
-# slide larger than the size, session windows (not built), a line without
-# a timestamp.
+# out-of-orderness of 400 ms: tumbling, sliding and session windows (a gap
+# of 10 ms: many sessions per key, merged as records arrive out of order)
+# at parallelism 1, 2 and 4, in streaming and batch mode. No record is
+# late, so every window fires once and the output equals a reference
+# computed here with awk (one line per window: start, end, key, count).
+# And the refusals: a slide larger than the size, a zero session gap, a
+# line without a timestamp.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -38,12 +39,23 @@ reference() { # reference SIZE SLIDE: every window's count, sorted
 }
 reference 500 500 >"$WORK/want-tumbling"
 reference 1000 250 >"$WORK/want-sliding"
+# Sessions: per key in time order, a new one where the next record is more
+# than the gap after the last (touching windows merge, as in Flink).
+sort -t "$(printf '\t')" -k2,2 -k1,1n "$WORK/all.txt" | awk -F'\t' -v gap=10 '
+	function out() { printf "%.0f\t%.0f\t%s\t%d\n", s, l + gap, k, n }
+	$2 != k || $1 - l > gap { if (n) out(); k = $2; s = $1; n = 0 }
+	{ l = $1; n++ }
+	END { if (n) out() }' | sort >"$WORK/want-session"
 
 for mode in streaming batch; do
 	for p in 1 2 4; do
-		for w in tumbling sliding; do
+		for w in tumbling sliding session; do
 			tag=$w-$mode-p$p
-			if [ $w = tumbling ]; then wargs=(--tumbling 500); else wargs=(--sliding 1000 --slide 250); fi
+			case $w in
+			tumbling) wargs=(--tumbling 500) ;;
+			sliding) wargs=(--sliding 1000 --slide 250) ;;
+			session) wargs=(--session-gap 10) ;;
+			esac
 			run_flinc "$tag" -p $p "$SO" --input "$WORK/in1.txt" --input "$WORK/in2.txt" \
 				--input "$WORK/in3.txt" "${wargs[@]}" --out-of-orderness 400 \
 				--output "$WORK/out-$tag" --mode $mode
@@ -64,8 +76,9 @@ done
 run_flinc wide "$SO" --input "$WORK/in1.txt" --sliding 100 --slide 200 --out-of-orderness 10
 check "a slide larger than the size is refused" test "$RC" -ne 0
 check "... naming it" grep -q 'slide_ms of a sliding window must be > 0 and <= size_ms, not 200' "$WORK/wide.err"
-run_flinc session "$SO" --input "$WORK/in1.txt" --session-gap 100 --out-of-orderness 10
-check "session windows are refused as not built yet" grep -q 'session windows (--session-gap) are not built yet' "$WORK/session.err"
+run_flinc nogap "$SO" --input "$WORK/in1.txt" --session-gap 0 --out-of-orderness 10
+check "a session gap of 0 is refused" test "$RC" -ne 0
+check "... naming it" grep -q 'gap_ms of a session window must be > 0, not 0' "$WORK/nogap.err"
 printf '1700000000000\tk1\nnot-a-time\tk2\n' >"$WORK/bad.txt"
 run_flinc bad "$SO" --input "$WORK/bad.txt" --tumbling 100 --out-of-orderness 10 --output "$WORK/out-bad"
 check "a line without a timestamp fails the job" test "$RC" -ne 0
