@@ -24,7 +24,10 @@
 #      every window exactly: no pending timer lost or doubled by the key
 #      groups' move;
 #   E  D with the same counts made by fl_window (--window): windows and
-#      their timers survive the stop and the move to 3 subtasks in LMDB.
+#      their timers survive the stop and the move to 3 subtasks in LMDB;
+#   F  D with session windows of a 100 ms gap (--session): open sessions,
+#      merged as records arrive out of order, survive it too (the reference:
+#      each key's times sorted, split where the next is over 100 ms later).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -51,6 +54,12 @@ awk -v n=$N -v keys=$KEYS 'BEGIN {
 	}
 }' | sort >"$WORK/expected"
 for k in $(seq 0 $((KEYS - 1))); do printf '%d\tproc\t1500\n' "$k"; done | sort >"$WORK/expected-proc"
+awk -v n=$N -v keys=$KEYS 'BEGIN { for (o = 0; o < n; o++) print o % keys "\t" 2 * o + (o * 7919) % 1000 }' |
+	sort -k1,1n -k2,2n | awk -F'\t' '
+	function out() { printf "%d\t%.0f\t%d\n", k, 1700000000000 + s, c }
+	$1 != k || $2 - l > 100 { if (c) out(); k = $1; s = $2; c = 0 }
+	{ l = $2; c++ }
+	END { if (c) out() }' | sort >"$WORK/expected-session"
 
 start_jm jm -D execution.checkpointing.dir="file://$WORK/ckp"
 mkdir -p "$WORK/state"
@@ -149,7 +158,7 @@ if run_and_finish "C: one run at parallelism 1" "{\"parallelism\": 1, \"programA
 	check "C: every window once, its count exact" diff -q "$WORK/expected" <(windows "$WORK/c.lines" | sort)
 fi
 
-stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS: D, a stop-with-savepoint restored at 3
+stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED: D, a stop-with-savepoint restored at 3
 	mark_logs
 	run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"$2], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
 		{ fail "$1: not submitted"; return 0; }
@@ -173,7 +182,7 @@ stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS: D, a stop-with-savepoint
 	lines "$WORK/$1-d.lines"
 	windows "$WORK/$1-d.lines" | sort >"$WORK/$1-d.windows"
 	ND=$(wc -l <"$WORK/$1-d.windows")
-	check "$1: the job stopped in the middle ($ND windows)" test "$ND" -gt 0 -a "$ND" -lt "$(wc -l <"$WORK/expected")"
+	check "$1: the job stopped in the middle ($ND windows)" test "$ND" -gt 0 -a "$ND" -lt "$(wc -l <"$3")"
 	mark_logs
 	if run_and_finish "$1: restored from the stop's savepoint at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\"$2], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
 		RESTORED=$(restored_timers)
@@ -184,12 +193,13 @@ stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS: D, a stop-with-savepoint
 		check "$1: no window printed by both the stopped and the restored job" \
 			test "$(comm -12 "$WORK/$1-d.windows" "$WORK/$1-e.windows" | wc -l)" -eq 0
 		check "$1: together every window once, its count exact" \
-			diff -q "$WORK/expected" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
+			diff -q "$3" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
 	fi
 }
 
-stop_and_restore D ""
-stop_and_restore E ', "--window"'
+stop_and_restore D "" "$WORK/expected"
+stop_and_restore E ', "--window"' "$WORK/expected"
+stop_and_restore F ', "--session"' "$WORK/expected-session"
 
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log

@@ -23,9 +23,10 @@
  *
  * --window: the same counts by fl_window (tumbling 100 ms, an aggregate and
  * a window function printing the same lines), without the processing-time
- * timers.
+ * timers. --session: session windows of a 100 ms gap instead, their lines
+ * `<key> <session start> <count>`.
  *
- *   timer_count.so [--count N] [--rate R] [--window]
+ *   timer_count.so [--count N] [--rate R] [--window | --session]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -109,6 +110,11 @@ int tc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
 	return fl_row_add_int64(out, fl_row_int64(acc, 0) + 1);
 }
 
+int tc_merge(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out)
+{
+	return fl_row_add_int64(out, fl_row_int64(a, 0) + fl_row_int64(b, 0));
+}
+
 int tc_result(fl_ctx *ctx, const fl_row *acc, fl_row *out)
 {
 	*out = *acc;
@@ -131,10 +137,11 @@ int main(int argc, char **argv)
 {
 	int64_t count = 40000;
 	double rate = 0;
-	bool window = false;
+	bool window = false, session = false;
 	for (int i = 1; i < argc; i += 2) {
-		if (strcmp(argv[i], "--window") == 0) {
+		if (strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--session") == 0) {
 			window = true;
+			session = strcmp(argv[i], "--session") == 0;
 			i--;
 		} else if (i + 1 >= argc) {
 			return 2;
@@ -154,10 +161,12 @@ int main(int argc, char **argv)
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
 	s = fl_assign_timestamps_and_watermarks(s, &ws);
 	fl_process_spec spec = {.process = tc_count, .on_timer = tc_fire};
-	fl_window_spec ws2 = {.kind = FL_WINDOW_TUMBLING,
-			      .size_ms = WIN,
-			      .agg = {.create = tc_create, .add = tc_add, .result = tc_result},
-			      .window_fn = tc_window};
+	fl_window_spec ws2 = {
+	    .kind = session ? FL_WINDOW_SESSION : FL_WINDOW_TUMBLING,
+	    .size_ms = WIN,
+	    .gap_ms = WIN,
+	    .agg = {.create = tc_create, .add = tc_add, .merge = tc_merge, .result = tc_result},
+	    .window_fn = tc_window};
 	fl_stream *keyed = fl_key_by(s, 0);
 	fl_print(
 	    fl_uid(window ? fl_window(keyed, &ws2) : fl_keyed_process(keyed, &spec), "windows"));
