@@ -377,6 +377,14 @@ static int sessions_load(tm_op *op, win_op *w, const st_key *k)
 	}
 	for (size_t i = 0; i < n * 2; i++)
 		w->sess[i] = get_be((const uint8_t *)v + 8 * i);
+	for (size_t i = 0; i < n; i++)
+		if (w->sess[2 * i] >= w->sess[2 * i + 1] || w->sess[2 * i] < INT64_MIN / 2 ||
+		    w->sess[2 * i + 1] > INT64_MAX / 2)
+			return tm_chain_fail(op->chain, FL_EPROTO,
+					     "operator '%s': a key's stored session [%lld, %lld) is "
+					     "not a window",
+					     op->node->name, (long long)w->sess[2 * i],
+					     (long long)w->sess[2 * i + 1]);
 	w->nsess = n;
 	return 0;
 }
@@ -651,6 +659,12 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 				     "operator '%s': a window timer with a namespace of %zu bytes",
 				     op->node->name, tm->nslen);
 	int64_t start = get_be(tm->ns), end = get_be((const uint8_t *)tm->ns + 8);
+	/* A restored namespace is a file's bytes: the window arithmetic must
+	 * not overflow on one that is not a window. */
+	if (start >= end || start < INT64_MIN / 2 || end > INT64_MAX / 2)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a window timer for [%lld, %lld): not a window",
+				     op->node->name, (long long)start, (long long)end);
 	int64_t lateness = w->spec->time == FL_EVENT_TIME ? w->spec->allowed_lateness_ms : 0;
 	uint8_t ns[NS_LEN];
 	memcpy(ns, tm->ns, NS_LEN);
@@ -660,8 +674,12 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 	ks_set_key(w->ks, w->key, kl, h);
 	st_key k = win_key(op, w, w->key, kl, h, ns);
 	int rc = 0;
+	/* Many windows may fire at one watermark: each gets the scratch
+	 * memory afresh, as each record does. */
+	size_t used = op->chain->ctx.scratch_used;
 	if (tm->time == end - 1)
 		rc = emit_window(op, w, &k, start, end);
+	op->chain->ctx.scratch_used = used;
 	if (rc == 0 && tm->time == end - 1 + lateness) {
 		if ((rc = st_delete(op->state, &k)) != 0)
 			rc = backend_failed(op, rc);
