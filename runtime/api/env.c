@@ -645,6 +645,26 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	return out;
 }
 
+FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
+{
+	if (!usable(windowed))
+		return NULL;
+	fl_env *env = windowed->env;
+	const sg_node *n = windowed->node >= 0 ? env->graph->nodes[windowed->node] : NULL;
+	if (!n || n->kind != SG_WINDOW) {
+		env_fail(env, FL_EINVAL,
+			 "window_late_records: needs the stream fl_window() returned");
+		return NULL;
+	}
+	if (n->win.time != FL_EVENT_TIME) {
+		env_fail(env, FL_EINVAL,
+			 "window_late_records: processing-time windows have no late records");
+		return NULL;
+	}
+	sg_edge e = {.src = n->id, .part = SG_PART_UNSET, .late = true};
+	return stream_new(env, -1, &e, 1, false);
+}
+
 FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec)
 {
 	if (!usable(keyed))

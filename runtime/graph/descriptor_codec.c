@@ -117,6 +117,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 			cm_wbuf_uvarint(&w, (uint64_t)o->nconsumers);
 			for (int c = 0; c < o->nconsumers; c++)
 				cm_wbuf_uvarint(&w, o->consumer_peer[c]);
+			cm_wbuf_uvarint(&w, o->late);
 		}
 		const td_restore *rs = &op->restore;
 		cm_wbuf_u8(&w, rs->restored);
@@ -237,6 +238,7 @@ static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
 	o->nconsumers = n;
 	for (int c = 0; c < n; c++)
 		o->consumer_peer[c] = (uint32_t)get_int(r, "peer index", 0, (int64_t)td->npeers - 1);
+	o->late = get_int(r, "late output flag", 0, 1) == 1;
 }
 
 /* An operator's restore share: only in a restored task, key-group ranges
@@ -371,8 +373,17 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 			cm_rbuf_fail(r, "out of memory");
 		} else {
 			op->nouts = no;
-			for (size_t k = 0; k < no && !cm_rbuf_error(r); k++)
+			for (size_t k = 0; k < no && !cm_rbuf_error(r); k++) {
 				get_output(r, &op->outs[k], td);
+				if (!cm_rbuf_error(r) && op->outs[k].late &&
+				    op->kind != SG_WINDOW)
+					cm_rbuf_fail(r, "a late-records output of an operator "
+							"that is not a window");
+				if (!cm_rbuf_error(r) && k > 0 && op->outs[k - 1].late &&
+				    !op->outs[k].late)
+					cm_rbuf_fail(r, "a main output after a late-records "
+							"output");
+			}
 		}
 	}
 	get_restore(r, &op->restore, td);

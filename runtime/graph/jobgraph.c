@@ -171,7 +171,10 @@ static int build_chains(jg_graph *g, cm_err *err)
 		    node->ninputs ? resolve_part(g, node, &node->inputs[0], err, &rc) : SG_PART_UNSET;
 		if (rc)
 			return rc;
-		if (node->ninputs == 1 && chainable(g, sg->nodes[node->inputs[0].src], node, p0)) {
+		/* A side output always leaves its task: the chained calls
+		 * carry one output per operator. */
+		if (node->ninputs == 1 && !node->inputs[0].late &&
+		    chainable(g, sg->nodes[node->inputs[0].src], node, p0)) {
 			jg_vertex *v = &g->vertices[g->node_vertex[node->inputs[0].src]];
 			int parent = op_index(v, node->inputs[0].src);
 			jg_op *ops = realloc(v->ops, (v->nops + 1) * sizeof(*ops));
@@ -212,6 +215,7 @@ static int build_chains(jg_graph *g, cm_err *err)
 			e->part = p;
 			e->key = &se->key;
 			e->dst_input = (int)j;
+			e->late = se->late;
 			jg_vertex *sv = &g->vertices[e->src_vertex];
 			jg_op *sop = &sv->ops[op_index(sv, se->src)];
 			if (push_int(&sop->out_edges, &sop->nout_edges, e->id) ||

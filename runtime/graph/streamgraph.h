@@ -73,6 +73,7 @@ typedef struct sg_edge {
 	int src; /* node id */
 	enum sg_partitioner part;
 	sg_key key; /* meaningful for SG_PART_HASH */
+	bool late;  /* from src's side output of late records (a window's) */
 } sg_edge;
 
 /* sg_node.sizes[i] of an input read as one unsplittable stream. */

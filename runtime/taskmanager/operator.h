@@ -173,6 +173,9 @@ int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next);
 extern const tm_op_class tm_window_class;
 /* A source's process hook: what it produces is emitted. */
 int tm_source_process(tm_op *op, const fl_row *row);
+/* A window's late record, to its late-records outputs (outs[nmain..]);
+ * returns 0 or the error (recorded in the chain). */
+int tm_emit_late(tm_op *op, const fl_row *row);
 
 /* A generator's range of offsets still to emit (a split, as Flink's
  * NumberSequenceSource's): next .. end - 1. */
@@ -193,8 +196,9 @@ struct tm_op {
 	fl_timestamp_fn ts_fn; /* a source's timestamp assigner, if any */
 	tm_op **chained;
 	size_t nchained;
-	tm_out *outs;
-	size_t nouts;
+	tm_out *outs; /* the main outputs, then a window's late records' */
+	size_t nouts; /* all of them */
+	size_t nmain; /* the main ones (what emit reaches) */
 	/* Counted by the task thread in plain fields, published to the atomics
 	 * every few hundred records for the progress reader. */
 	uint64_t n_in, n_out;

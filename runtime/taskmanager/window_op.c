@@ -337,6 +337,16 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 	return rc;
 }
 
+/* A record later than the lateness for all its windows: to the late
+ * records' outputs when the job asked for them, else dropped and counted. */
+static int late_record(tm_op *op, win_op *w, const fl_row *in)
+{
+	if (op->nouts > op->nmain)
+		return tm_emit_late(op, in);
+	w->late++;
+	return 0;
+}
+
 /* ------------------------------------------------------------ sessions */
 
 static st_key sessions_key(const tm_op *op, const win_op *w, const void *key, size_t klen,
@@ -476,10 +486,8 @@ static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t 
 	int64_t lateness = event ? s->allowed_lateness_ms : 0;
 	enum tm_timer_domain d = event ? TM_TIMER_EVENT : TM_TIMER_PROC;
 	int64_t start = t, end = t + s->gap_ms;
-	if (event && end - 1 + lateness <= c->wm) {
-		w->late++;
-		return 0;
-	}
+	if (event && end - 1 + lateness <= c->wm)
+		return late_record(op, w, in);
 	st_key sk = sessions_key(op, w, kb, kl, h);
 	int rc = sessions_load(op, w, &sk);
 	if (rc)
@@ -612,7 +620,7 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 			rc = emit_window(op, w, &k, start, end);
 	}
 	if (!any && rc == 0)
-		w->late++;
+		rc = late_record(op, w, in);
 	ks_end_record(w->ks);
 	return rc ? rc : c->err.code;
 }

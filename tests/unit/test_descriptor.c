@@ -270,15 +270,18 @@ static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
 			       .slide_ms = 100,
 			       .allowed_lateness_ms = 50,
 			       .reduce = td_reduce};
-	fl_discard(fl_window(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), &spec));
+	fl_stream *win = fl_window(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), &spec);
+	fl_discard(win);
+	fl_discard(fl_window_late_records(win)); /* never chained: an output */
 	env->graph->parallelism = 1;
 	jg_graph *jg;
 	cm_err err = {0};
 	assert_int_equal(jg_build(env->graph, "win", &jg, &err), 0);
 	td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
-	uint32_t w0[1] = {0}, w1[1] = {0};
-	const uint32_t *where[2] = {w0, w1};
-	uint64_t eb[2];
+	assert_int_equal(jg->nvertices, 3); /* source, window, the late records' sink */
+	uint32_t w0[1] = {0}, w1[1] = {0}, w2[1] = {0};
+	const uint32_t *where[3] = {w0, w1, w2};
+	uint64_t eb[3];
 	td_edge_bases(jg, eb);
 	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
 			   .attempt = 1,
@@ -295,6 +298,9 @@ static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
 		    td->ops[0].win.lateness_ms == 50);
 	assert_string_equal(td->ops[0].win.fns[SG_WIN_REDUCE], "td_reduce");
 	assert_null(td->ops[0].win.fns[SG_WIN_FN]);
+	assert_int_equal(td->ops[0].nchained, 1); /* the main output's discard */
+	assert_int_equal(td->ops[0].nouts, 1);
+	assert_true(td->ops[0].outs[0].late);
 	roundtrip(td);
 	td->ops[0].win.slide_ms = 400;
 	uint8_t *a;

@@ -192,22 +192,51 @@ static fl_env *env_with(int p, const char *backend)
 	return env;
 }
 
+/* The late records a window's side output delivered: their offsets, and
+ * how many had another timestamp than their own. */
+static _Atomic int64_t late_seen[NREC], n_late_out, n_late_bad_ts;
+
+int wt_late_check(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int wt_late_check(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	int64_t off = fl_row_int64(in, 2);
+	if (off >= 0 && off < NREC)
+		atomic_fetch_add(&late_seen[off], 1);
+	if (fl_ctx_timestamp(ctx) != fl_row_int64(in, 3))
+		atomic_fetch_add(&n_late_bad_ts, 1);
+	atomic_fetch_add(&n_late_out, 1);
+	return 0;
+}
+
 /* Runs generator gen (one subtask, rate records/s) -> event time with a
- * 50 ms bound -> key_by -> window(spec) -> key_by -> wt_check. */
-static void run(const char *backend, fl_generator_fn gen, double rate, const fl_window_spec *spec)
+ * 50 ms bound -> key_by -> window(spec) -> key_by -> wt_check; with
+ * late_side, the window's late records -> wt_late_check. */
+static void run_with(const char *backend, fl_generator_fn gen, double rate,
+		     const fl_window_spec *spec, bool late_side)
 {
 	reset(spec->size_ms);
+	for (int64_t i = 0; i < NREC; i++)
+		atomic_store(&late_seen[i], 0);
+	atomic_store(&n_late_out, 0);
+	atomic_store(&n_late_bad_ts, 0);
 	fl_env *env = env_with(2, backend);
 	fl_stream *s = fl_set_parallelism(fl_generator(env, NREC, rate, gen), 1);
 	fl_watermark_strategy ws = {
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 50, .timestamp_field = 3};
 	s = fl_assign_timestamps_and_watermarks(s, &ws);
 	s = fl_window(fl_key_by(s, 0), spec);
+	if (late_side)
+		fl_discard(fl_process(fl_key_by(fl_window_late_records(s), 0), wt_late_check));
 	fl_discard(fl_process(fl_key_by(s, 0), wt_check));
 	int rc = fl_execute(env, "windows");
 	if (rc)
 		fail_msg("job: %s", fl_env_error(env));
 	fl_env_free(env);
+}
+
+static void run(const char *backend, fl_generator_fn gen, double rate, const fl_window_spec *spec)
+{
+	run_with(backend, gen, rate, spec, false);
 }
 
 /* The reference of window size/slide over the generator (late: with the
@@ -273,6 +302,36 @@ static void test_allowed_lateness_refires_or_drops(void **state)
 	expect(100, 100, true, true, false);
 	run("hashmap", wt_gen_late, 20000, &WT_LATE_DROPPED);
 	expect(100, 100, true, false, false);
+}
+
+/* The dropped records go to the window's late records when the job asks:
+ * exactly the late offsets, once each, with their own timestamps; the
+ * windows are as when they are dropped. */
+static void test_late_records_to_a_side_output(void **state)
+{
+	run_with("hashmap", wt_gen_late, 20000, &WT_LATE_DROPPED, true);
+	expect(100, 100, true, false, false);
+	int64_t want = 0;
+	for (int64_t off = 0; off < NREC; off++) {
+		want += is_late(off);
+		if (atomic_load(&late_seen[off]) != (is_late(off) ? 1 : 0))
+			fail_msg("offset %lld reached the late records %lld times", (long long)off,
+				 (long long)atomic_load(&late_seen[off]));
+	}
+	assert_true(want > 0);
+	assert_int_equal(atomic_load(&n_late_out), want);
+	assert_int_equal(atomic_load(&n_late_bad_ts), 0);
+	/* Refused: late records of anything but an event-time window. */
+	fl_env *env = env_with(1, "hashmap");
+	fl_stream *s = fl_generator(env, 10, 0, wt_gen);
+	assert_null(fl_window_late_records(s));
+	assert_non_null(strstr(fl_env_error(env), "needs the stream fl_window() returned"));
+	fl_env_free(env);
+	env = env_with(1, "hashmap");
+	s = fl_window(fl_key_by(fl_generator(env, 10, 0, wt_gen), 0), &WT_PROC);
+	assert_null(fl_window_late_records(s));
+	assert_non_null(strstr(fl_env_error(env), "processing-time windows have no late records"));
+	fl_env_free(env);
 }
 
 /* ------------------------------------------------------------- sessions */
@@ -562,6 +621,7 @@ int main(void)
 	    cmocka_unit_test(test_tumbling_event_time_reduce_exact),
 	    cmocka_unit_test(test_sliding_event_time_aggregate_exact),
 	    cmocka_unit_test(test_allowed_lateness_refires_or_drops),
+	    cmocka_unit_test(test_late_records_to_a_side_output),
 	    cmocka_unit_test(test_session_windows_merge_exactly),
 	    cmocka_unit_test(test_processing_time_windows_fire_on_the_clock),
 	    cmocka_unit_test(test_bad_windows_are_refused_naming_what_is_wrong),

@@ -498,7 +498,8 @@ FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
  * accumulator that long: a late record within it updates the window and
  * fires it again at once with the new result (Flink's EventTimeTrigger);
  * a record later than that for all its windows is dropped and counted
- * (the count is logged when the task ends). Processing time: windows by
+ * (the count is logged when the task ends), or goes to the window's late
+ * records (fl_window_late_records). Processing time: windows by
  * the clock when a record arrives, fired when the clock passes end - 1.
  *
  * Functions: exactly one of reduce (Flink's ReduceFunction: the
@@ -546,6 +547,16 @@ typedef struct fl_window_spec {
 	fl_window_fn window_fn; /* NULL: emit the result row */
 } fl_window_spec;
 FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
+/*
+ * The late records of an event-time window (Flink's sideOutputLateData and
+ * getSideOutput): the records dropped for being later than the allowed
+ * lateness for all their windows, with their timestamps, as a stream of
+ * their own (its consumers never chain to the window: they get the records
+ * over a channel, forward when the parallelisms match). `windowed` is what
+ * fl_window returned. Without it late records are only counted. Refused
+ * for anything else and for processing-time windows (which have none).
+ */
+FL_API fl_stream *fl_window_late_records(fl_stream *windowed);
 
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
