@@ -359,6 +359,26 @@ static void print_key(const sg_key *k, FILE *f)
 		fprintf(f, "key field %u", k->field);
 }
 
+static void print_window(const sg_window *w, FILE *f)
+{
+	static const char *const fn[SG_WIN_NFNS] = {"reduce", "create", "add",
+						    "result", "merge",  "window"};
+	const char *time = w->time == FL_PROCESSING_TIME ? "processing" : "event";
+	if (w->kind == FL_WINDOW_SESSION)
+		fprintf(f, " session gap %lld ms", (long long)w->size_ms);
+	else if (w->kind == FL_WINDOW_SLIDING)
+		fprintf(f, " sliding %lld ms every %lld ms", (long long)w->size_ms,
+			(long long)w->slide_ms);
+	else
+		fprintf(f, " tumbling %lld ms", (long long)w->size_ms);
+	fprintf(f, ", %s time", time);
+	if (w->lateness_ms)
+		fprintf(f, ", lateness %lld ms", (long long)w->lateness_ms);
+	for (int i = 0; i < SG_WIN_NFNS; i++)
+		if (w->fns[i])
+			fprintf(f, ", %s %s()", fn[i], w->fns[i]);
+}
+
 void jg_print_text(const jg_graph *g, FILE *f)
 {
 	const sg_graph *sg = g->sg;
@@ -391,6 +411,10 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				fprintf(f, " %s()", n->fn_symbol);
 			if (n->kind == SG_SUM || n->kind == SG_MIN || n->kind == SG_MAX)
 				fprintf(f, " field %u", n->field);
+			if (n->timer_symbol)
+				fprintf(f, " on_timer %s()", n->timer_symbol);
+			if (n->kind == SG_WINDOW)
+				print_window(&n->win, f);
 			fprintf(f, "]\n");
 		}
 	}

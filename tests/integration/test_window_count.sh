@@ -7,8 +7,8 @@
 # at parallelism 1, 2 and 4, in streaming and batch mode. No record is
 # late, so every window fires once and the output equals a reference
 # computed here with awk (one line per window: start, end, key, count).
-# And the refusals: a slide larger than the size, a zero session gap, a
-# line without a timestamp.
+# `flinc plan` shows a window's spec. And the refusals: a slide larger than
+# the size, a zero session gap, a line without a timestamp.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -72,6 +72,10 @@ for mode in streaming batch; do
 		done
 	done
 done
+
+plan_flinc plan "$SO" --input "$WORK/in1.txt" --sliding 1000 --slide 250 --allowed-lateness 5 --out-of-orderness 400
+check "flinc plan shows the window's spec" \
+	grep -q 'head  Window \[window sliding 1000 ms every 250 ms, event time, lateness 5 ms, reduce wc_sum(), window wc_emit()\]' "$WORK/plan.out"
 
 run_flinc wide "$SO" --input "$WORK/in1.txt" --sliding 100 --slide 200 --out-of-orderness 10
 check "a slide larger than the size is refused" test "$RC" -ne 0
