@@ -131,7 +131,10 @@ static int w_open(tm_op *op, cm_err *err)
 				  st_backend_error(op->state));
 	op->state_id = w->state;
 	if (w->spec->kind == FL_WINDOW_SESSION &&
-	    (rc = st_declare(op->state, SESSION_STATE, 0, &w->sessions_state)) != 0)
+	    /* Namespaced (with an empty namespace) so that a keyed state of
+	     * window_fn's with the same name is refused, never shared. */
+	    (rc = st_declare(op->state, SESSION_STATE, ST_STATE_NAMESPACED, &w->sessions_state)) !=
+		0)
 		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
 				  st_backend_error(op->state));
 	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
@@ -324,11 +327,14 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 		ctx->keyed = w->ks;
 		rc = w->spec->window_fn(ctx, start, end, out, &col);
 		ctx->keyed = outer;
-		if (rc == 0 && ks_error(w->ks)->code)
-			rc = tm_chain_fail(c, ks_error(w->ks)->code, "%s", ks_error(w->ks)->msg);
-		if (rc == 0 && c->err.code)
+		/* A state failure fails the task whatever the function
+		 * returned (as a process function's: process_op.c). */
+		const cm_err *e = ks_error(w->ks);
+		if (e->code)
+			rc = tm_chain_fail(c, e->code, "%s", e->msg);
+		else if (c->err.code)
 			rc = c->err.code;
-		if (rc < 0 && !c->err.code)
+		else if (rc < 0)
 			rc = w_user_failed(op, rc, SG_WIN_FN);
 	} else {
 		rc = fl_collect(&col, out);

@@ -594,8 +594,32 @@ static void refused(const fl_window_spec *spec, bool keyed, const char *msg)
 	fl_env_free(env);
 }
 
+static const fl_state_desc SESSIONS_CLASH = {.name = "_window_sessions"};
+
+int wt_clash(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result, fl_collector *out);
+int wt_clash(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result, fl_collector *out)
+{
+	fl_value_state *v = fl_get_state(ctx, &SESSIONS_CLASH);
+	return v ? fl_value_state_update(v, result) : FL_EINVAL;
+}
+
 static void test_bad_windows_are_refused_naming_what_is_wrong(void **state)
 {
+	/* A window function's keyed state named like the sessions' own is
+	 * refused, never shared with them. */
+	fl_env *cenv = env_with(1, "hashmap");
+	fl_stream *cs = fl_generator(cenv, 10, 0, wt_sgen);
+	fl_watermark_strategy cws = {.kind = FL_WATERMARK_BOUNDED, .timestamp_field = 3};
+	fl_window_spec clash = {.kind = FL_WINDOW_SESSION,
+				.gap_ms = SESSION_GAP,
+				.reduce = wt_sum,
+				.window_fn = wt_clash};
+	fl_discard(fl_window(fl_key_by(fl_assign_timestamps_and_watermarks(cs, &cws), 0), &clash));
+	assert_int_equal(fl_execute(cenv, "clash"), FL_EJOBFAILED);
+	if (!strstr(fl_env_error(cenv), "_window_sessions"))
+		fail_msg("'%s' does not name the state", fl_env_error(cenv));
+	fl_env_free(cenv);
+
 	refused(&WT_ZERO, true, "window: size_ms must be > 0, not 0");
 	refused(&WT_WIDE_SLIDE, true,
 		"slide_ms of a sliding window must be > 0 and <= size_ms, not 200");
