@@ -63,8 +63,17 @@ int wt_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 	return fl_row_add_timestamp(out, ts_of(off, false));
 }
 
+/* Before the record that precedes a late one, a pause longer than the
+ * watermark interval (1 ms): the source then sends the watermark of the
+ * records so far right after that record, so the late record reaches the
+ * window behind it, whatever the machine's load (a paced source that fell
+ * behind its schedule catches up without pausing). */
 int wt_gen_late(fl_ctx *ctx, int64_t off, fl_row *out)
 {
+	if (is_late(off + 1)) {
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 	fl_row_add_int64(out, off % NKEYS);
 	fl_row_add_int64(out, 1);
 	fl_row_add_int64(out, off);
@@ -292,10 +301,10 @@ static void test_sliding_event_time_aggregate_exact(void **state)
 	expect(300, 100, false, false, true);
 }
 
-/* Paced, so that the watermark passed each late record's window (and its
- * cleanup, at a lateness of 300 ms) long before the record arrives: a
- * lateness of 2000 ms keeps the windows and re-fires them with the late
- * record; 300 ms drops the records. */
+/* The watermark passed each late record's window (and its cleanup, at a
+ * lateness of 300 ms) before the record arrives (wt_gen_late): a lateness
+ * of 2000 ms keeps the windows and re-fires them with the late record;
+ * 300 ms drops the records. */
 static void test_allowed_lateness_refires_or_drops(void **state)
 {
 	run("hashmap", wt_gen_late, 20000, &WT_LATE_KEPT);
