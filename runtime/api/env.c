@@ -591,6 +591,101 @@ FL_API fl_stream *fl_process(fl_stream *keyed, fl_process_fn fn)
 	return add_fn_node(keyed, SG_PROCESS, (const void *)fn, "process");
 }
 
+FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
+{
+	if (!usable(keyed))
+		return NULL;
+	if (!keyed->keyed) {
+		env_fail(keyed->env, FL_EINVAL,
+			 "window: needs a keyed stream; call fl_key_by() or fl_key_by_fn() first");
+		return NULL;
+	}
+	if (!spec) {
+		env_fail(keyed->env, FL_EINVAL, "window: the spec is NULL");
+		return NULL;
+	}
+	const void *fns[SG_WIN_NFNS] = {
+	    [SG_WIN_REDUCE] = (const void *)spec->reduce,
+	    [SG_WIN_CREATE] = (const void *)spec->agg.create,
+	    [SG_WIN_ADD] = (const void *)spec->agg.add,
+	    [SG_WIN_RESULT] = (const void *)spec->agg.result,
+	    [SG_WIN_MERGE] = (const void *)spec->agg.merge,
+	    [SG_WIN_FN] = (const void *)spec->window_fn,
+	};
+	static const char *const what[SG_WIN_NFNS] = {
+	    "window reduce",	 "window agg.create", "window agg.add",
+	    "window agg.result", "window agg.merge",  "window function"};
+	sg_window win = {.kind = spec->kind,
+			 .time = spec->time,
+			 .size_ms = spec->kind == FL_WINDOW_SESSION ? spec->gap_ms : spec->size_ms,
+			 .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0,
+			 .lateness_ms = spec->allowed_lateness_ms};
+	unsigned present = 0;
+	for (int f = 0; f < SG_WIN_NFNS; f++)
+		present |= fns[f] ? 1u << f : 0;
+	char why[256];
+	if (sg_window_check(&win, present, why, sizeof(why)) != 0) {
+		env_fail(keyed->env, FL_EINVAL, "window: %s", why);
+		return NULL;
+	}
+	for (int f = 0; f < SG_WIN_NFNS; f++)
+		if (fns[f] && env_name_fn(keyed->env, fns[f], what[f], &win.fns[f]) != 0) {
+			for (int g = 0; g < f; g++)
+				free(win.fns[g]);
+			return NULL;
+		}
+	sg_node *n;
+	fl_stream *out = add_node(keyed->env, keyed, SG_WINDOW, &n);
+	if (!out) {
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			free(win.fns[f]);
+		return NULL;
+	}
+	n->win = win;
+	return out;
+}
+
+FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
+{
+	if (!usable(windowed))
+		return NULL;
+	fl_env *env = windowed->env;
+	const sg_node *n = windowed->node >= 0 ? env->graph->nodes[windowed->node] : NULL;
+	if (!n || n->kind != SG_WINDOW) {
+		env_fail(env, FL_EINVAL,
+			 "window_late_records: needs the stream fl_window() returned");
+		return NULL;
+	}
+	if (n->win.time != FL_EVENT_TIME) {
+		env_fail(env, FL_EINVAL,
+			 "window_late_records: processing-time windows have no late records");
+		return NULL;
+	}
+	sg_edge e = {.src = n->id, .part = SG_PART_UNSET, .late = true};
+	return stream_new(env, -1, &e, 1, false);
+}
+
+FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec)
+{
+	if (!usable(keyed))
+		return NULL;
+	if (!spec || !spec->process) {
+		env_fail(keyed->env, FL_EINVAL, "keyed_process: the spec has no process function");
+		return NULL;
+	}
+	char *tsym = NULL;
+	if (spec->on_timer &&
+	    env_name_fn(keyed->env, (const void *)spec->on_timer, "keyed_process on_timer", &tsym) != 0)
+		return NULL;
+	fl_stream *out = fl_process(keyed, spec->process);
+	if (!out) {
+		free(tsym);
+		return NULL;
+	}
+	keyed->env->graph->nodes[out->node]->timer_symbol = tsym;
+	return out;
+}
+
 static fl_stream *sink(fl_stream *in, enum sg_kind kind, sg_node **np)
 {
 	if (!usable(in))

@@ -57,6 +57,7 @@ static void build_output(const jg_graph *jg, const td_placement *pl, int eid, td
 	const jg_vertex *dv = &jg->vertices[e->dst_vertex];
 	o->edge = eid;
 	o->part = e->part;
+	o->late = e->late;
 	key_copy(&o->key, e->key, oom);
 	o->dst_name = dup_or_null(jg->sg->nodes[e->dst_node]->name, oom);
 	o->dst_parallelism = dv->parallelism;
@@ -141,6 +142,10 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		op->ts_symbol = dup_or_null(n->ts_symbol, &oom);
 		op->ts_field = n->ts_field;
 		op->wm_interval_ms = n->wm_interval_ms;
+		op->timer_symbol = dup_or_null(n->timer_symbol, &oom);
+		op->win = n->win;
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			op->win.fns[f] = dup_or_null(n->win.fns[f], &oom);
 		if (n->npaths) {
 			op->paths = calloc(n->npaths, sizeof(*op->paths));
 			op->sizes = calloc(n->npaths, sizeof(*op->sizes));
@@ -162,9 +167,15 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 				break;
 			}
 			op->nouts = jop->nout_edges;
+			/* Main outputs first, then the late records' (td_output). */
+			size_t at = 0;
+			for (int late = 0; late < 2; late++)
+				for (size_t k = 0; k < jop->nout_edges; k++)
+					if (jg->edges[jop->out_edges[k]].late == (late == 1))
+						build_output(jg, pl, jop->out_edges[k], &op->outs[at++],
+							     &oom);
 			for (size_t k = 0; k < jop->nout_edges; k++) {
 				td_output *o = &op->outs[k];
-				build_output(jg, pl, jop->out_edges[k], o, &oom);
 				const jg_edge *e = &jg->edges[o->edge];
 				for (int c = 0; c < o->nconsumers; c++) {
 					int j = e->part == SG_PART_FORWARD ? subtask : c;
@@ -205,6 +216,9 @@ void td_free(td_task *td)
 		free(op->uid);
 		free(op->fn_symbol);
 		free(op->ts_symbol);
+		free(op->timer_symbol);
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			free(op->win.fns[f]);
 		key_fini(&op->key);
 		for (size_t p = 0; p < op->npaths; p++)
 			free(op->paths[p]);

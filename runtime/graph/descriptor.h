@@ -55,6 +55,8 @@ typedef struct td_output {
 	uint64_t edge_base; /* channel id base of the edge */
 	int nconsumers;	    /* FORWARD: 1, else dst_parallelism */
 	uint32_t *consumer_peer; /* [nconsumers]: index into td_task.peers */
+	bool late; /* the operator's side output of late records: these come
+		    * after its main outputs (td_op.nouts counts both) */
 } td_output;
 
 /* A keyed state file an operator restores from: an old subtask's, whose
@@ -104,6 +106,9 @@ typedef struct td_op {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	/* A keyed process function's on_timer, or NULL (no timers). */
+	char *timer_symbol;
+	sg_window win; /* SG_WINDOW: its spec (streamgraph.h) */
 	int *chained; /* indices into td_task.ops fed in-thread */
 	size_t nchained;
 	td_output *outs;

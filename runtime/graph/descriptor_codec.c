@@ -2,7 +2,7 @@
  * descriptor_codec.c — the wire form of a task deployment descriptor
  * (common/buf.h encodings), and its decoder for input from a peer.
  *
- *   u32le magic "TDD2", then the fields of td_task in declaration order;
+ *   u32le magic "TDD6", then the fields of td_task in declaration order;
  *   arrays as a count then their elements; strings as cm_wbuf_str.
  *
  * The decoder checks structure as well as bytes: kinds and partitioners
@@ -18,8 +18,8 @@
 #include "common/buf.h"
 #include "graph/descriptor.h"
 
-#define TD_MAGIC 0x35444454u /* "TDD5" (2: operator uids, 3: restore shares, 4: incremental,
-			       * 5: watermark strategies) */
+#define TD_MAGIC 0x36444454u /* "TDD6" (2: operator uids, 3: restore shares, 4: incremental,
+			       * 5: watermark strategies, 6: on_timer functions, windows) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -93,6 +93,14 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_str(&w, op->ts_symbol);
 		cm_wbuf_uvarint(&w, op->ts_field);
 		cm_wbuf_uvarint(&w, (uint64_t)op->wm_interval_ms);
+		cm_wbuf_str(&w, op->timer_symbol);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.kind);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.time);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.size_ms);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.slide_ms);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.lateness_ms);
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			cm_wbuf_str(&w, op->win.fns[f]);
 		cm_wbuf_uvarint(&w, op->nchained);
 		for (size_t c = 0; c < op->nchained; c++)
 			cm_wbuf_uvarint(&w, (uint64_t)op->chained[c]);
@@ -109,6 +117,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 			cm_wbuf_uvarint(&w, (uint64_t)o->nconsumers);
 			for (int c = 0; c < o->nconsumers; c++)
 				cm_wbuf_uvarint(&w, o->consumer_peer[c]);
+			cm_wbuf_uvarint(&w, o->late);
 		}
 		const td_restore *rs = &op->restore;
 		cm_wbuf_u8(&w, rs->restored);
@@ -184,7 +193,7 @@ static double get_f64(cm_rbuf *r)
 
 static bool kind_known(uint8_t k)
 {
-	return k <= SG_PROCESS;
+	return k <= SG_WINDOW;
 }
 
 static bool kind_needs_fn(enum sg_kind k)
@@ -229,6 +238,7 @@ static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
 	o->nconsumers = n;
 	for (int c = 0; c < n; c++)
 		o->consumer_peer[c] = (uint32_t)get_int(r, "peer index", 0, (int64_t)td->npeers - 1);
+	o->late = get_int(r, "late output flag", 0, 1) == 1;
 }
 
 /* An operator's restore share: only in a restored task, key-group ranges
@@ -323,6 +333,28 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->ts_symbol = get_str(r);
 	op->ts_field = (uint32_t)get_int(r, "timestamp field", 0, FL_ROW_MAX_FIELDS - 1);
 	op->wm_interval_ms = get_int(r, "watermark interval", 0, INT64_MAX / 4);
+	at = cm_rbuf_offset(r);
+	op->timer_symbol = get_str(r);
+	if (!cm_rbuf_error(r) && op->timer_symbol && op->kind != SG_PROCESS)
+		cm_rbuf_fail(r, "an on_timer function on an operator other than a keyed process function at byte %zu", at);
+	at = cm_rbuf_offset(r);
+	op->win.kind = (int)get_int(r, "window kind", 0, 3);
+	op->win.time = (int)get_int(r, "window time", 0, 1);
+	op->win.size_ms = get_int(r, "window size", 0, INT64_MAX / 4);
+	op->win.slide_ms = get_int(r, "window slide", 0, INT64_MAX / 4);
+	op->win.lateness_ms = get_int(r, "allowed lateness", 0, INT64_MAX / 4);
+	for (int f = 0; f < SG_WIN_NFNS; f++)
+		op->win.fns[f] = get_str(r);
+	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW) {
+		unsigned fns = 0;
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			fns |= op->win.fns[f] ? 1u << f : 0;
+		char why[200];
+		if (sg_window_check(&op->win, fns, why, sizeof(why)) != 0)
+			cm_rbuf_fail(r, "a window at byte %zu: %s", at, why);
+	} else if (!cm_rbuf_error(r) && op->win.kind != 0) {
+		cm_rbuf_fail(r, "a window spec on an operator that is not a window at byte %zu", at);
+	}
 	size_t nc = cm_rbuf_count(r, td->nops, 1);
 	if (nc && !cm_rbuf_error(r)) {
 		if (!(op->chained = calloc(nc, sizeof(int)))) {
@@ -341,8 +373,17 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 			cm_rbuf_fail(r, "out of memory");
 		} else {
 			op->nouts = no;
-			for (size_t k = 0; k < no && !cm_rbuf_error(r); k++)
+			for (size_t k = 0; k < no && !cm_rbuf_error(r); k++) {
 				get_output(r, &op->outs[k], td);
+				if (!cm_rbuf_error(r) && op->outs[k].late &&
+				    op->kind != SG_WINDOW)
+					cm_rbuf_fail(r, "a late-records output of an operator "
+							"that is not a window");
+				if (!cm_rbuf_error(r) && k > 0 && op->outs[k - 1].late &&
+				    !op->outs[k].late)
+					cm_rbuf_fail(r, "a main output after a late-records "
+							"output");
+			}
 		}
 	}
 	get_restore(r, &op->restore, td);

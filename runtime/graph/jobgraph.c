@@ -182,7 +182,10 @@ static int build_chains(jg_graph *g, cm_err *err)
 		    node->ninputs ? resolve_part(g, node, &node->inputs[0], err, &rc) : SG_PART_UNSET;
 		if (rc)
 			return rc;
-		if (node->ninputs == 1 && chainable(g, sg->nodes[node->inputs[0].src], node, p0)) {
+		/* A side output always leaves its task: the chained calls
+		 * carry one output per operator. */
+		if (node->ninputs == 1 && !node->inputs[0].late &&
+		    chainable(g, sg->nodes[node->inputs[0].src], node, p0)) {
 			jg_vertex *v = &g->vertices[g->node_vertex[node->inputs[0].src]];
 			int parent = op_index(v, node->inputs[0].src);
 			jg_op *ops = realloc(v->ops, (v->nops + 1) * sizeof(*ops));
@@ -221,6 +224,7 @@ static int build_chains(jg_graph *g, cm_err *err)
 			e->part = p;
 			e->key = &se->key;
 			e->dst_input = (int)j;
+			e->late = se->late;
 			jg_vertex *sv = &g->vertices[e->src_vertex];
 			jg_op *sop = &sv->ops[op_index(sv, se->src)];
 			if (push_int(&sop->out_edges, &sop->nout_edges, e->id) ||
@@ -441,6 +445,26 @@ static void print_key(const sg_key *k, FILE *f)
 		fprintf(f, "key field %u", k->field);
 }
 
+static void print_window(const sg_window *w, FILE *f)
+{
+	static const char *const fn[SG_WIN_NFNS] = {"reduce", "create", "add",
+						    "result", "merge",  "window"};
+	const char *time = w->time == FL_PROCESSING_TIME ? "processing" : "event";
+	if (w->kind == FL_WINDOW_SESSION)
+		fprintf(f, " session gap %lld ms", (long long)w->size_ms);
+	else if (w->kind == FL_WINDOW_SLIDING)
+		fprintf(f, " sliding %lld ms every %lld ms", (long long)w->size_ms,
+			(long long)w->slide_ms);
+	else
+		fprintf(f, " tumbling %lld ms", (long long)w->size_ms);
+	fprintf(f, ", %s time", time);
+	if (w->lateness_ms)
+		fprintf(f, ", lateness %lld ms", (long long)w->lateness_ms);
+	for (int i = 0; i < SG_WIN_NFNS; i++)
+		if (w->fns[i])
+			fprintf(f, ", %s %s()", fn[i], w->fns[i]);
+}
+
 void jg_print_text(const jg_graph *g, FILE *f)
 {
 	const sg_graph *sg = g->sg;
@@ -473,6 +497,10 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				fprintf(f, " %s()", n->fn_symbol);
 			if (n->kind == SG_SUM || n->kind == SG_MIN || n->kind == SG_MAX)
 				fprintf(f, " field %u", n->field);
+			if (n->timer_symbol)
+				fprintf(f, " on_timer %s()", n->timer_symbol);
+			if (n->kind == SG_WINDOW)
+				print_window(&n->win, f);
 			fprintf(f, "]\n");
 		}
 	}

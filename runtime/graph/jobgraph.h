@@ -28,6 +28,7 @@ typedef struct jg_edge {
 	enum sg_partitioner part; /* resolved: never SG_PART_UNSET */
 	const sg_key *key;        /* for HASH: points into the stream graph */
 	int dst_input;            /* index of this edge among dst_node's inputs */
+	bool late;                /* the source's side output of late records */
 } jg_edge;
 
 /* One operator of a chain and where its output goes. */

@@ -41,6 +41,9 @@ static void node_free(sg_node *n)
 	free(n->uid);
 	free(n->fn_symbol);
 	free(n->ts_symbol);
+	free(n->timer_symbol);
+	for (int i = 0; i < SG_WIN_NFNS; i++)
+		free(n->win.fns[i]);
 	free(n->slot_group);
 	free(n->coloc_group);
 	for (size_t i = 0; i < n->npaths; i++)
@@ -179,6 +182,8 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "Sink: Discard";
 	case SG_PROCESS:
 		return "KeyedProcess";
+	case SG_WINDOW:
+		return "Window";
 	}
 	return "?";
 }
@@ -192,7 +197,7 @@ const char *sg_kind_type(enum sg_kind kind)
 	    [SG_SUM] = "sum",			  [SG_MIN] = "min",
 	    [SG_MAX] = "max",			  [SG_SINK_PRINT] = "print",
 	    [SG_SINK_TEXT_FILE] = "text-file-sink", [SG_SINK_DISCARD] = "discard",
-	    [SG_PROCESS] = "process",
+	    [SG_PROCESS] = "process",		  [SG_WINDOW] = "window",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -226,7 +231,49 @@ bool sg_kind_is_sink(enum sg_kind k)
 
 bool sg_kind_is_keyed(enum sg_kind k)
 {
-	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX || k == SG_PROCESS;
+	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX || k == SG_PROCESS ||
+	       k == SG_WINDOW;
+}
+
+int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
+{
+	const char *bad = NULL;
+	long long v = 0;
+	bool session = w->kind == FL_WINDOW_SESSION;
+	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING && !session)
+		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING or FL_WINDOW_SESSION",
+		v = w->kind;
+	else if (w->time != FL_EVENT_TIME && w->time != FL_PROCESSING_TIME)
+		bad = "time is not FL_EVENT_TIME or FL_PROCESSING_TIME", v = w->time;
+	else if (w->size_ms <= 0)
+		bad = session ? "gap_ms of a session window must be > 0" : "size_ms must be > 0",
+		v = w->size_ms;
+	else if (w->size_ms > INT64_MAX / 4)
+		bad = session ? "gap_ms is out of range" : "size_ms is out of range", v = w->size_ms;
+	else if (w->kind == FL_WINDOW_SLIDING && (w->slide_ms <= 0 || w->slide_ms > w->size_ms))
+		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = w->slide_ms;
+	else if (w->lateness_ms < 0 || w->lateness_ms > INT64_MAX / 4)
+		bad = "allowed_lateness_ms must be >= 0", v = w->lateness_ms;
+	if (bad) {
+		snprintf(why, cap, "%s, not %lld", bad, v);
+		return FL_EINVAL;
+	}
+	unsigned agg = fns & (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT);
+	bool reduce = fns & 1u << SG_WIN_REDUCE;
+	if (reduce == (agg != 0)) {
+		snprintf(why, cap, "%s", reduce ? "both reduce and agg are set: give one"
+						 : "neither reduce nor agg is set: give one");
+		return FL_EINVAL;
+	}
+	if (agg && agg != (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT)) {
+		snprintf(why, cap, "agg needs create, add and result");
+		return FL_EINVAL;
+	}
+	if (agg && session && !(fns & 1u << SG_WIN_MERGE)) {
+		snprintf(why, cap, "session windows with agg need agg.merge (their windows merge)");
+		return FL_EINVAL;
+	}
+	return 0;
 }
 
 int sg_name_function(const void *fn, const char *what, char **symbol, char **library, cm_err *err)

@@ -32,8 +32,27 @@ enum sg_kind {
 	SG_SINK_PRINT,
 	SG_SINK_TEXT_FILE,
 	SG_SINK_DISCARD,
-	SG_PROCESS, /* keyed process function (last: kinds are numbered on the wire) */
+	SG_PROCESS, /* keyed process function */
+	SG_WINDOW,  /* keyed time windows (last: kinds are numbered on the wire) */
 };
+
+/* A window spec as it travels: fl_window_spec's numbers, its functions by
+ * symbol. */
+enum {
+	SG_WIN_REDUCE,
+	SG_WIN_CREATE,
+	SG_WIN_ADD,
+	SG_WIN_RESULT,
+	SG_WIN_MERGE,
+	SG_WIN_FN,
+	SG_WIN_NFNS
+};
+typedef struct sg_window {
+	int kind, time;
+	int64_t size_ms; /* session windows: the gap */
+	int64_t slide_ms, lateness_ms;
+	char *fns[SG_WIN_NFNS];
+} sg_window;
 
 enum sg_partitioner {
 	SG_PART_UNSET = 0, /* forward if parallelism matches, else rebalance */
@@ -54,6 +73,7 @@ typedef struct sg_edge {
 	int src; /* node id */
 	enum sg_partitioner part;
 	sg_key key; /* meaningful for SG_PART_HASH */
+	bool late;  /* from src's side output of late records (a window's) */
 } sg_edge;
 
 /* sg_node.sizes[i] of an input read as one unsplittable stream. */
@@ -93,6 +113,11 @@ typedef struct sg_node {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	/* A keyed process function's on_timer (fl_keyed_process), or NULL. */
+	char *timer_symbol;
+	/* A window (fl_window): its spec's numbers and its functions'
+	 * symbols (SG_WIN_*; NULL where the spec has none). */
+	sg_window win;
 	sg_edge *inputs;
 	size_t ninputs;
 } sg_node;
@@ -157,6 +182,11 @@ const char *sg_partitioner_name(enum sg_partitioner p);
 bool sg_kind_is_source(enum sg_kind k);
 bool sg_kind_is_sink(enum sg_kind k);
 bool sg_kind_is_keyed(enum sg_kind k);
+/* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit
+ * 1 << SG_WIN_* per function the spec has): 0, or FL_EINVAL with why (cap
+ * bytes) naming the field and its value. fl_window and the descriptor
+ * decoder both use it. */
+int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap);
 
 /* Deep copies of edges/keys. Return 0 or FL_ENOMEM. */
 int sg_key_copy(sg_key *dst, const sg_key *src);

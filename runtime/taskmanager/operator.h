@@ -113,6 +113,14 @@ typedef struct tm_op_class {
 	int (*notify)(tm_op *op, uint64_t id, bool completed);
 	int (*close)(tm_op *op, bool ok);
 	void (*fini)(tm_op *op);
+	/* Timers (keyed process functions with an on_timer). watermark: the
+	 * chain's watermark rose to w; fires the event-time timers due
+	 * before w goes downstream. proc_timers: fires the processing-time
+	 * timers due now and sets *deadline (cm_now_ms time) to when the
+	 * next may be due (INT64_MAX: none pending). Both return 0 or an
+	 * error recorded in the chain. */
+	int (*watermark)(tm_op *op, int64_t w);
+	int (*proc_timers)(tm_op *op, int64_t *deadline);
 } tm_op_class;
 
 /*
@@ -143,8 +151,31 @@ extern const tm_op_class tm_file_sink_class;
 extern const tm_op_class tm_discard_class;
 /* The keyed process function's (process_op.c). */
 extern const tm_op_class tm_process_class;
+/*
+ * Processing time of keyed operators (state TTL, timers, windows;
+ * process_op.c): the wall clock in epoch ms or, when the environment of the
+ * process names FLINC_FAKE_CLOCK_FILE (a test hook), the number of ms in
+ * that file, read again at most every 10 ms. tm_clock_init reads the
+ * environment (0 or FL_ENOMEM with err; who names the task in the log);
+ * tm_clock_deadline turns the next timer's time (INT64_MAX: none) into a
+ * cm_now_ms deadline for the task loop.
+ */
+typedef struct tm_clock {
+	char *file; /* the fake clock, or NULL */
+	int64_t ms, read_at;
+	bool warned;
+} tm_clock;
+int tm_clock_init(tm_clock *k, const char *who, cm_err *err);
+void tm_clock_fini(tm_clock *k);
+int64_t tm_clock_now(tm_clock *k);
+int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next);
+/* The keyed windows' (window_op.c). */
+extern const tm_op_class tm_window_class;
 /* A source's process hook: what it produces is emitted. */
 int tm_source_process(tm_op *op, const fl_row *row);
+/* A window's late record, to its late-records outputs (outs[nmain..]);
+ * returns 0 or the error (recorded in the chain). */
+int tm_emit_late(tm_op *op, const fl_row *row);
 
 /* A generator's range of offsets still to emit (a split, as Flink's
  * NumberSequenceSource's): next .. end - 1. */
@@ -161,11 +192,13 @@ struct tm_op {
 	const td_op *node; /* in the chain's descriptor */
 	tm_chain *chain;
 	void *fn; /* resolved user function, if any */
+	void *timer_fn; /* a keyed process function's on_timer, if any */
 	fl_timestamp_fn ts_fn; /* a source's timestamp assigner, if any */
 	tm_op **chained;
 	size_t nchained;
-	tm_out *outs;
-	size_t nouts;
+	tm_out *outs; /* the main outputs, then a window's late records' */
+	size_t nouts; /* all of them */
+	size_t nmain; /* the main ones (what emit reaches) */
 	/* Counted by the task thread in plain fields, published to the atomics
 	 * every few hundred records for the progress reader. */
 	uint64_t n_in, n_out;
@@ -222,6 +255,9 @@ struct fl_ctx {
 	/* The keyed state of the process function being called (with its
 	 * current key), NULL elsewhere: what fl_get_*_state reach. */
 	struct ks_ctx *keyed;
+	/* The keyed process function being called when it has timers
+	 * (fl_ctx_register_*_timer reach its service), NULL elsewhere. */
+	tm_op *timer_op;
 };
 
 struct fl_collector {
@@ -230,6 +266,7 @@ struct fl_collector {
 	 * operators chained after it while they run (Flink has no keyed state
 	 * there). */
 	struct ks_ctx *keyed;
+	tm_op *timer_op;
 };
 
 /* Set by other threads for the task thread to act on at its next record:
@@ -243,6 +280,11 @@ struct fl_collector {
  * a stop-with-savepoint completed: the source ends as at the end of its
  * input. Positive, unlike every FL_E* code. */
 #define TM_STOPPED 1
+/* The argument of an END_OF_PARTITION sent by a task that was stopped
+ * with a savepoint (0: its input ended): downstream, its end is not the
+ * end of time, so no final watermark fires timers after the savepoint
+ * (Flink's stop without --drain). */
+#define TM_EOP_STOPPED 1
 
 struct tm_chain {
 	const td_task *td; /* borrowed: outlives the chain */
@@ -262,6 +304,11 @@ struct tm_chain {
 	int64_t buffer_timeout_ms;
 	int64_t next_flush_ms;
 	bool batch;
+	/* An operator of the chain has timers (tm_chain_proc_timers). */
+	bool has_timers;
+	/* Stopped with a savepoint (its source, or an input that was): its
+	 * END_OF_PARTITION says so (TM_EOP_STOPPED). */
+	bool stopped;
 	/* Where keyed operators' backends live (the task's deps). */
 	const char *state_dirs;
 	size_t state_memory;
@@ -355,10 +402,16 @@ static inline int tm_chain_check(tm_chain *c)
 	return atomic_load_explicit(&c->attention, memory_order_relaxed) ? tm_chain_attend(c) : 0;
 }
 
-/* Passes watermark w down the chain's network outputs (operators have no
- * event-time hooks yet) and records it as the chain's. Returns 0 or the
- * error (recorded in the chain). */
+/* Records watermark w as the chain's, lets every operator with an
+ * event-time hook fire its timers due at w, in chain order (so what they
+ * emit reaches the operators after them before w does), then passes w
+ * down the chain's network outputs. Returns 0 or the error (recorded in
+ * the chain). */
 int tm_chain_watermark(tm_chain *c, int64_t w);
+/* Fires the processing-time timers due now in every operator that has
+ * them, and lowers *deadline (cm_now_ms time; -1: none yet) to when the
+ * next may be due. Returns 0 or the error (recorded in the chain). */
+int tm_chain_proc_timers(tm_chain *c, int64_t *deadline);
 
 /* Requests cancellation; safe from any thread. Waking a thread blocked in
  * a gate or a writer is the task's part. */

@@ -42,6 +42,18 @@ FL_API int64_t fl_ctx_watermark(const fl_ctx *ctx)
 int tm_chain_watermark(tm_chain *c, int64_t w)
 {
 	c->wm = w;
+	if (c->has_timers) {
+		int64_t ts = c->ts;
+		for (size_t i = 0; i < c->nops; i++) {
+			tm_op *op = &c->ops[i];
+			int rc = op->cls->watermark ? op->cls->watermark(op, w) : 0;
+			if (rc) {
+				c->ts = ts;
+				return rc;
+			}
+		}
+		c->ts = ts;
+	}
 	for (size_t i = 0; i < c->nops; i++)
 		for (size_t k = 0; k < c->ops[i].nouts; k++) {
 			net_writer *wr = c->ops[i].outs[k].writer;
@@ -50,6 +62,24 @@ int tm_chain_watermark(tm_chain *c, int64_t w)
 				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
 						     c->name, fl_strerror(rc));
 		}
+	return 0;
+}
+
+int tm_chain_proc_timers(tm_chain *c, int64_t *deadline)
+{
+	int64_t ts = c->ts;
+	for (size_t i = 0; i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		int64_t next = INT64_MAX;
+		int rc = op->cls->proc_timers ? op->cls->proc_timers(op, &next) : 0;
+		if (rc) {
+			c->ts = ts;
+			return rc;
+		}
+		if (next != INT64_MAX && (*deadline < 0 || next < *deadline))
+			*deadline = next;
+	}
+	c->ts = ts;
 	return 0;
 }
 
@@ -250,6 +280,47 @@ static int send_failed(tm_op *op, tm_out *o, int rc)
 			     o->desc->dst_name, why ? why : fl_strerror(rc));
 }
 
+/* Sends row out through network output o (its partitioner's channel). */
+static inline int emit_out(tm_op *op, tm_out *o, const fl_row *row)
+{
+	int ch = 0;
+	const td_output *d = o->desc;
+	if (d->part == SG_PART_HASH) {
+		uint64_t w;
+		size_t kl;
+		uint32_t h;
+		if (!int_key_hash(&d->key, row, &w, &kl, &h)) {
+			uint8_t buf[KEY_BUF];
+			const uint8_t *kb = encode_key(op, 1, &d->key, o->key_fn, row, buf, &kl);
+			if (!kb)
+				return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+			h = kg_murmur3_32(kb, kl, 0);
+		}
+		int kg = kg_of_hash(h, d->dst_max_parallelism);
+		ch = kg_operator_index(kg, d->dst_max_parallelism, d->dst_parallelism);
+	}
+	int64_t ts = op->chain->ts;
+	int rc = ts == TM_TS_NONE ? net_writer_emit_row(o->writer, ch, row)
+				  : net_writer_emit_row_ts(o->writer, ch, row, ts);
+	if (rc == FL_ERANGE) {
+		char why[160];
+		int crc = row_check(row, why, sizeof(why));
+		return tm_chain_fail(op->chain, crc ? crc : rc,
+				     "a record of '%s' cannot be sent: %s", op->node->name,
+				     crc ? why : "it is over the size limit");
+	}
+	/* Recorded here so that a broken channel is not blamed on the
+	 * user function that happened to emit (cancellation is not a
+	 * failure of this task). */
+	if (rc && rc != FL_ECANCELED) {
+		const char *why = net_writer_why(o->writer, ch);
+		return tm_chain_fail(op->chain, rc, "'%s' cannot send to '%s' (subtask %d): %s",
+				     op->node->name, d->dst_name, ch + 1,
+				     why ? why : fl_strerror(rc));
+	}
+	return rc;
+}
+
 /* Several successors or network outputs: kept out of line so that the
  * common path below stays a handful of instructions. */
 static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
@@ -259,43 +330,8 @@ static __attribute__((noinline)) int emit_slow(tm_op *op, const fl_row *row)
 		if (rc)
 			return rc;
 	}
-	for (size_t i = 0; i < op->nouts; i++) {
-		tm_out *o = &op->outs[i];
-		int ch = 0;
-		const td_output *d = o->desc;
-		if (d->part == SG_PART_HASH) {
-			uint64_t w;
-			size_t kl;
-			uint32_t h;
-			if (!int_key_hash(&d->key, row, &w, &kl, &h)) {
-				uint8_t buf[KEY_BUF];
-				const uint8_t *kb = encode_key(op, 1, &d->key, o->key_fn, row, buf, &kl);
-				if (!kb)
-					return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
-				h = kg_murmur3_32(kb, kl, 0);
-			}
-			int kg = kg_of_hash(h, d->dst_max_parallelism);
-			ch = kg_operator_index(kg, d->dst_max_parallelism, d->dst_parallelism);
-		}
-		int64_t ts = op->chain->ts;
-		int rc = ts == TM_TS_NONE ? net_writer_emit_row(o->writer, ch, row)
-					  : net_writer_emit_row_ts(o->writer, ch, row, ts);
-		if (rc == FL_ERANGE) {
-			char why[160];
-			int crc = row_check(row, why, sizeof(why));
-			return tm_chain_fail(op->chain, crc ? crc : rc,
-					     "a record of '%s' cannot be sent: %s", op->node->name,
-					     crc ? why : "it is over the size limit");
-		}
-		/* Recorded here so that a broken channel is not blamed on the
-		 * user function that happened to emit (cancellation is not a
-		 * failure of this task). */
-		if (rc && rc != FL_ECANCELED) {
-			const char *why = net_writer_why(o->writer, ch);
-			return tm_chain_fail(op->chain, rc, "'%s' cannot send to '%s' (subtask %d): %s",
-					     op->node->name, d->dst_name, ch + 1,
-					     why ? why : fl_strerror(rc));
-		}
+	for (size_t i = 0; i < op->nmain; i++) {
+		int rc = emit_out(op, &op->outs[i], row);
 		if (rc)
 			return rc;
 	}
@@ -306,9 +342,19 @@ static inline int emit(tm_op *op, const fl_row *row)
 {
 	op->n_out++;
 	/* The common case, one chained successor: a direct call. */
-	if (op->nchained == 1 && op->nouts == 0)
+	if (op->nchained == 1 && op->nmain == 0)
 		return tm_op_process(op->chained[0], row);
 	return emit_slow(op, row);
+}
+
+int tm_emit_late(tm_op *op, const fl_row *row)
+{
+	for (size_t i = op->nmain; i < op->nouts; i++) {
+		int rc = emit_out(op, &op->outs[i], row);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int tm_source_process(tm_op *op, const fl_row *row)
@@ -322,8 +368,10 @@ FL_API int fl_collect(fl_collector *out, const fl_row *row)
 		return emit(out->op, row);
 	fl_ctx *ctx = &out->op->chain->ctx;
 	ctx->keyed = NULL;
+	ctx->timer_op = NULL;
 	int rc = emit(out->op, row);
 	ctx->keyed = out->keyed;
+	ctx->timer_op = out->timer_op;
 	return rc;
 }
 
@@ -779,6 +827,8 @@ static const tm_op_class *class_of(enum sg_kind k)
 		return &tm_discard_class;
 	case SG_PROCESS:
 		return &tm_process_class;
+	case SG_WINDOW:
+		return &tm_window_class;
 	}
 	return &tm_discard_class; /* not reached: td_decode checks kinds */
 }
@@ -859,6 +909,14 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 				return rc;
 			op->ts_fn = (fl_timestamp_fn)fn;
 		}
+		if (d->timer_symbol) {
+			int rc = resolve(c, d->timer_symbol, &op->timer_fn, err);
+			if (rc)
+				return rc;
+			c->has_timers = true;
+		}
+		if (d->kind == SG_WINDOW)
+			c->has_timers = true;
 		if (sg_kind_is_keyed(d->kind)) {
 			op->key = &d->key;
 			op->max_parallelism = td->max_parallelism;
@@ -873,6 +931,9 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		if (d->nouts && !(op->outs = calloc(d->nouts, sizeof(*op->outs))))
 			return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
 		op->nouts = d->nouts;
+		op->nmain = d->nouts;
+		while (op->nmain > 0 && d->outs[op->nmain - 1].late)
+			op->nmain--;
 		for (size_t k = 0; k < d->nouts; k++) {
 			const td_output *o = &d->outs[k];
 			op->outs[k].desc = o;
@@ -940,7 +1001,8 @@ int tm_chain_finish(tm_chain *c)
 			return rc;
 		for (size_t k = 0; k < op->nouts; k++)
 			if ((rc = net_writer_broadcast_event(op->outs[k].writer,
-							     NET_EV_END_OF_PARTITION, 0)) != 0)
+							     NET_EV_END_OF_PARTITION,
+							     c->stopped ? TM_EOP_STOPPED : 0)) != 0)
 				return send_failed(op, &op->outs[k], rc);
 	}
 	return 0;

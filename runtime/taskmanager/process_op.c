@@ -10,7 +10,13 @@
  * Time for TTL is the wall clock in ms, unless the environment of the
  * process names a fake clock file, FLINC_FAKE_CLOCK_FILE (a test hook, not
  * configuration): its content, a decimal number of ms, is the time, read
- * again at most every 10 ms.
+ * again at most every 10 ms. Processing-time timers run on the same clock.
+ *
+ * Timers (a process function given an on_timer, fl_keyed_process): the
+ * operator's tm_timers (timer_service.h) keeps them in its backend, so
+ * checkpoints carry them; a restore rebuilds the queues from what it put
+ * in the backend. Event-time timers fire from the chain's watermark hook,
+ * processing-time ones from the task loop's deadline (proc_timers).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -22,6 +28,7 @@
 #include "common/log.h"
 #include "state/keyed_state.h"
 #include "taskmanager/operator.h"
+#include "taskmanager/timer_service.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
 
@@ -30,31 +37,78 @@
 
 typedef struct pf_op {
 	ks_ctx *ks;
-	char *clock_file; /* the fake clock, or NULL */
-	int64_t clock_ms, clock_read_at;
-	bool clock_warned;
+	tm_clock clock;
+	tm_timers *timers; /* NULL: no on_timer */
+	uint32_t hash;	   /* the current key's */
+	uint8_t fire_key[ST_KEY_MAX]; /* the key of the timer being fired */
 } pf_op;
 
-static int64_t fake_clock(void *arg)
+int tm_clock_init(tm_clock *k, const char *who, cm_err *err)
 {
-	pf_op *pf = arg;
+	memset(k, 0, sizeof(*k));
+	const char *fake = getenv(FAKE_CLOCK_ENV);
+	if (!fake || !*fake)
+		return 0;
+	if (!(k->file = strdup(fake)))
+		return cm_err_set(err, FL_ENOMEM, "%s: out of memory", who);
+	k->read_at = INT64_MIN;
+	CM_INFO("process", "%s: processing time (state TTL, timers) runs on the fake clock in %s (%s)",
+		who, fake, FAKE_CLOCK_ENV);
+	return 0;
+}
+
+void tm_clock_fini(tm_clock *k)
+{
+	free(k->file);
+	k->file = NULL;
+}
+
+static int64_t fake_clock(tm_clock *k)
+{
 	int64_t mono = cm_now_ms();
-	if (pf->clock_read_at != INT64_MIN && mono - pf->clock_read_at < FAKE_CLOCK_REREAD_MS)
-		return pf->clock_ms;
-	pf->clock_read_at = mono;
-	FILE *f = fopen(pf->clock_file, "r");
+	if (k->read_at != INT64_MIN && mono - k->read_at < FAKE_CLOCK_REREAD_MS)
+		return k->ms;
+	k->read_at = mono;
+	FILE *f = fopen(k->file, "r");
 	long long v;
 	if (f && fscanf(f, "%lld", &v) == 1) {
-		pf->clock_ms = v;
-	} else if (!pf->clock_warned) {
-		pf->clock_warned = true;
-		CM_WARN("process", "cannot read the fake clock %s (%s): TTL time stays at %lld",
-			pf->clock_file, f ? "not a number" : strerror(errno),
-			(long long)pf->clock_ms);
+		k->ms = v;
+	} else if (!k->warned) {
+		k->warned = true;
+		CM_WARN("process", "cannot read the fake clock %s (%s): processing time stays at %lld",
+			k->file, f ? "not a number" : strerror(errno), (long long)k->ms);
 	}
 	if (f)
 		fclose(f);
-	return pf->clock_ms;
+	return k->ms;
+}
+
+int64_t tm_clock_now(tm_clock *k)
+{
+	return k->file ? fake_clock(k) : cm_wall_ms();
+}
+
+int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next)
+{
+	int64_t mono = cm_now_ms(), wait, d;
+	if (next == INT64_MAX)
+		return INT64_MAX;
+	if (k->file) /* the fake clock moves when its file does */
+		return mono + FAKE_CLOCK_REREAD_MS;
+	if (__builtin_sub_overflow(next, now, &wait) || __builtin_add_overflow(mono, wait, &d))
+		return INT64_MAX - 1;
+	return wait < 0 ? mono : d;
+}
+
+static int64_t ttl_clock(void *arg)
+{
+	return tm_clock_now(arg);
+}
+
+/* Processing time: the fake clock's, or the wall clock's. */
+static int64_t pf_now(pf_op *pf)
+{
+	return tm_clock_now(&pf->clock);
 }
 
 static int pf_open(tm_op *op, cm_err *err)
@@ -68,17 +122,15 @@ static int pf_open(tm_op *op, cm_err *err)
 	if (rc)
 		return rc;
 	ks_config kc = {.backend = op->state, .op_name = op->node->name, .uctx = &op->chain->ctx};
-	const char *fake = getenv(FAKE_CLOCK_ENV);
-	if (fake && *fake) {
-		if (!(pf->clock_file = strdup(fake)))
-			return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory",
-					  op->node->name);
-		pf->clock_read_at = INT64_MIN;
-		kc.clock = fake_clock;
-		kc.clock_arg = pf;
-		CM_INFO("process", "%s: state TTL runs on the fake clock in %s (%s)",
-			op->chain->name, fake, FAKE_CLOCK_ENV);
+	if ((rc = tm_clock_init(&pf->clock, op->chain->name, err)) != 0)
+		return rc;
+	if (pf->clock.file) {
+		kc.clock = ttl_clock;
+		kc.clock_arg = &pf->clock;
 	}
+	if (op->timer_fn && (rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS,
+						&pf->timers, err)) != 0)
+		return rc;
 	return ks_new(&kc, &pf->ks, err);
 }
 
@@ -87,7 +139,8 @@ static void pf_fini(tm_op *op)
 	pf_op *pf = op->impl;
 	if (pf) {
 		ks_free(pf->ks);
-		free(pf->clock_file);
+		tm_timers_free(pf->timers);
+		tm_clock_fini(&pf->clock);
 		free(pf);
 	}
 	op->impl = NULL;
@@ -97,7 +150,15 @@ static void pf_fini(tm_op *op)
 
 static int pf_restore(tm_op *op, const td_restore *rs, cm_err *err)
 {
-	return tm_restore_keyed(op, op->state, rs, err);
+	pf_op *pf = op->impl;
+	int rc = tm_restore_keyed(op, op->state, rs, err);
+	if (rc == 0 && pf->timers && (rc = tm_timers_rebuild(pf->timers)) != 0)
+		return cm_err_set(err, rc, "%s", tm_timers_error(pf->timers)->msg);
+	if (rc == 0 && pf->timers)
+		CM_INFO("process", "%s: %zu event-time and %zu processing-time timers restored",
+			op->chain->name, tm_timers_count(pf->timers, TM_TIMER_EVENT),
+			tm_timers_count(pf->timers, TM_TIMER_PROC));
+	return rc;
 }
 
 static void free_filter(void *f)
@@ -119,31 +180,26 @@ static int pf_snapshot(tm_op *op, tm_snapshot *s)
 					  f ? free_filter : NULL);
 }
 
-/* The user function's failure (as operators.c's user_failed). */
-static int pf_user_failed(tm_op *op, int rc)
+/* The user function's failure (as operators.c's user_failed); fn names it. */
+static int pf_user_failed(tm_op *op, int rc, const char *fn)
 {
 	fl_ctx *ctx = &op->chain->ctx;
 	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
 		return rc;
 	if (ctx->user_failed)
 		return tm_chain_fail(op->chain, FL_EUSER, "operator '%s': %s() failed: %s",
-				     op->node->name, op->node->fn_symbol, ctx->user_msg);
+				     op->node->name, fn, ctx->user_msg);
 	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
-			     "operator '%s': %s() returned %d (%s)", op->node->name,
-			     op->node->fn_symbol, rc, fl_strerror(rc));
+			     "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
+			     fl_strerror(rc));
 }
 
-static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+/* After a call of the user's process or on_timer (fn) that returned rc. */
+static int pf_after_call(tm_op *op, int rc, const char *fn)
 {
 	tm_chain *c = op->chain;
 	pf_op *pf = op->impl;
 	fl_ctx *ctx = &c->ctx;
-	ks_set_key(pf->ks, kb, kl, h);
-	struct ks_ctx *outer = ctx->keyed;
-	ctx->keyed = pf->ks;
-	fl_collector col = {.op = op, .keyed = pf->ks};
-	int rc = ((fl_process_fn)op->fn)(ctx, in, &col);
-	ctx->keyed = outer;
 	ks_end_record(pf->ks);
 	op->state_id = ks_prefetch_state(pf->ks);
 	/* A state failure fails the task whatever the function returned: the
@@ -154,10 +210,100 @@ static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size
 			return tm_chain_fail(c, FL_EUSER, "%s: %s", e->msg, ctx->user_msg);
 		return tm_chain_fail(c, e->code, "%s", e->msg);
 	}
-	/* So does a failure downstream of fl_collect (as flat_map's). */
+	/* So does a failure downstream of fl_collect (as flat_map's), or of
+	 * a timer's registration. */
 	if (c->err.code)
 		return c->err.code;
-	return rc < 0 ? pf_user_failed(op, rc) : 0;
+	return rc < 0 ? pf_user_failed(op, rc, fn) : 0;
+}
+
+/* Fires timer tm of domain dom: on_timer with its key current. */
+static int pf_fire(tm_op *op, const tm_timer *tm, enum fl_time_domain dom)
+{
+	tm_chain *c = op->chain;
+	pf_op *pf = op->impl;
+	fl_ctx *ctx = &c->ctx;
+	/* The service's copy is gone at its next call, which on_timer may
+	 * make; the key must outlive the call. */
+	memcpy(pf->fire_key, tm->key, tm->klen);
+	ks_set_key(pf->ks, pf->fire_key, tm->klen, tm->hash);
+	pf->hash = tm->hash;
+	c->ts = dom == FL_EVENT_TIME ? tm->time : TM_TS_NONE;
+	struct ks_ctx *outer = ctx->keyed;
+	tm_op *outer_op = ctx->timer_op;
+	size_t used = ctx->scratch_used;
+	ctx->keyed = pf->ks;
+	ctx->timer_op = op;
+	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = op};
+	int rc = ((fl_on_timer_fn)op->timer_fn)(ctx, tm->time, dom, &col);
+	ctx->keyed = outer;
+	ctx->timer_op = outer_op;
+	ctx->scratch_used = used;
+	if ((rc = pf_after_call(op, rc, op->node->timer_symbol)) != 0)
+		return rc;
+	return tm_chain_check(c);
+}
+
+static int pf_timer_failed(tm_op *op, int rc)
+{
+	pf_op *pf = op->impl;
+	return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(pf->timers)->msg);
+}
+
+static int pf_watermark(tm_op *op, int64_t w)
+{
+	pf_op *pf = op->impl;
+	if (!pf || !pf->timers)
+		return 0;
+	tm_timer tm;
+	int rc;
+	/* Timers on_timer registers at or before w fire in this round too
+	 * (Flink's InternalTimerServiceImpl.advanceWatermark). */
+	while ((rc = tm_timers_pop(pf->timers, TM_TIMER_EVENT, w, &tm)) == 1)
+		if ((rc = pf_fire(op, &tm, FL_EVENT_TIME)) != 0)
+			return rc;
+	return rc < 0 ? pf_timer_failed(op, rc) : 0;
+}
+
+static int pf_proc_timers(tm_op *op, int64_t *deadline)
+{
+	pf_op *pf = op->impl;
+	if (!pf || !pf->timers)
+		return 0;
+	int64_t now = pf_now(pf);
+	tm_timer tm;
+	int rc = 0;
+	/* At most the timers pending now: one that on_timer registers for a
+	 * time already past fires in the next round, after the task looked
+	 * at its input (Flink fires it from a new mail, likewise). */
+	for (size_t n = tm_timers_count(pf->timers, TM_TIMER_PROC); n > 0; n--) {
+		if ((rc = tm_timers_pop(pf->timers, TM_TIMER_PROC, now, &tm)) != 1)
+			break;
+		if ((rc = pf_fire(op, &tm, FL_PROCESSING_TIME)) != 0)
+			return rc;
+	}
+	if (rc < 0)
+		return pf_timer_failed(op, rc);
+	*deadline = tm_clock_deadline(&pf->clock, now, tm_timers_peek(pf->timers, TM_TIMER_PROC));
+	return 0;
+}
+
+static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+{
+	tm_chain *c = op->chain;
+	pf_op *pf = op->impl;
+	fl_ctx *ctx = &c->ctx;
+	ks_set_key(pf->ks, kb, kl, h);
+	pf->hash = h;
+	struct ks_ctx *outer = ctx->keyed;
+	tm_op *outer_op = ctx->timer_op;
+	ctx->keyed = pf->ks;
+	ctx->timer_op = pf->timers ? op : NULL;
+	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = ctx->timer_op};
+	int rc = ((fl_process_fn)op->fn)(ctx, in, &col);
+	ctx->keyed = outer;
+	ctx->timer_op = outer_op;
+	return pf_after_call(op, rc, op->node->fn_symbol);
 }
 
 /* The record's key, encoded as the partitioner encodes it (the row codec's
@@ -233,6 +379,8 @@ const tm_op_class tm_process_class = {
     .restore = pf_restore,
     .snapshot = pf_snapshot,
     .fini = pf_fini,
+    .watermark = pf_watermark,
+    .proc_timers = pf_proc_timers,
 };
 
 /* ------------------------------------------------------ the public API */
@@ -295,4 +443,76 @@ FL_API int fl_ctx_current_key(fl_ctx *ctx, fl_row *key)
 		return FL_EINVAL;
 	/* The bytes are the row codec's, made by this process: they decode. */
 	return row_decode(k, n, key, &used) == 0 ? 0 : FL_EPROTO;
+}
+
+/* --------------------------------------------------------------- timers */
+
+/* The timer service of the function being called, or NULL with the task
+ * failed naming what is wrong. */
+static pf_op *timer_op(fl_ctx *ctx, const char *what)
+{
+	if (!ctx)
+		return NULL;
+	if (ctx->timer_op)
+		return ctx->timer_op->impl;
+	if (ctx->chain) {
+		if (ctx->keyed)
+			tm_chain_fail(ctx->chain, FL_EINVAL,
+				      "%s in a keyed process function without an on_timer function: "
+				      "give it one with fl_keyed_process()",
+				      what);
+		else
+			tm_chain_fail(ctx->chain, FL_EINVAL,
+				      "%s outside a keyed process function: timers need a keyed "
+				      "stream (fl_key_by) and fl_keyed_process() with an on_timer "
+				      "function",
+				      what);
+	}
+	return NULL;
+}
+
+static int timer_call(fl_ctx *ctx, enum tm_timer_domain d, bool reg, int64_t time)
+{
+	static const char *const what[2][2] = {
+	    {"an event-time timer deleted", "an event-time timer registered"},
+	    {"a processing-time timer deleted", "a processing-time timer registered"}};
+	pf_op *pf = timer_op(ctx, what[d][reg]);
+	if (!pf)
+		return FL_EINVAL;
+	size_t kl;
+	const void *k = ks_current_key(pf->ks, &kl);
+	if (!k)
+		return FL_EINVAL; /* a timer op always has its key set while called */
+	int rc = reg ? tm_timers_register(pf->timers, d, time, k, kl, pf->hash, NULL, 0)
+		     : tm_timers_delete(pf->timers, d, time, k, kl, pf->hash, NULL, 0);
+	if (rc)
+		tm_chain_fail(ctx->chain, rc, "%s", tm_timers_error(pf->timers)->msg);
+	return rc;
+}
+
+FL_API int fl_ctx_register_event_timer(fl_ctx *ctx, int64_t time)
+{
+	return timer_call(ctx, TM_TIMER_EVENT, true, time);
+}
+
+FL_API int fl_ctx_register_processing_timer(fl_ctx *ctx, int64_t time)
+{
+	return timer_call(ctx, TM_TIMER_PROC, true, time);
+}
+
+FL_API int fl_ctx_delete_event_timer(fl_ctx *ctx, int64_t time)
+{
+	return timer_call(ctx, TM_TIMER_EVENT, false, time);
+}
+
+FL_API int fl_ctx_delete_processing_timer(fl_ctx *ctx, int64_t time)
+{
+	return timer_call(ctx, TM_TIMER_PROC, false, time);
+}
+
+FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx)
+{
+	if (ctx && ctx->timer_op && ctx->timer_op->impl)
+		return pf_now(ctx->timer_op->impl);
+	return cm_wall_ms();
 }

@@ -371,8 +371,8 @@ static int on_source_checkpoint(void *arg)
 	return rc ? rc : deliver_notifications(t);
 }
 
-/* Passes the task's watermark on when it rose (watermarks.h). Operators
- * have no event-time hooks yet: timers come with issue #9's next step. */
+/* Passes the task's watermark on when it rose (watermarks.h), through the
+ * chain's operators first (their event-time timers). */
 static int pass_watermark(tm_task *t, bool rose, int64_t w)
 {
 	return rose ? tm_chain_watermark(&t->chain, w) : 0;
@@ -628,6 +628,17 @@ static int run_input_loop(tm_task *t)
 		net_buffer *b;
 		int ch;
 		int64_t deadline = c->buffer_timeout_ms > 0 ? c->next_flush_ms : -1;
+		/* Processing-time timers: those due fire now, the next one's
+		 * time bounds the wait (one thread, no timer thread). */
+		if (c->has_timers) {
+			int trc = tm_chain_proc_timers(c, &deadline);
+			/* What they emitted goes out as any record's would
+			 * (the wait below may be long). */
+			if (trc == 0)
+				trc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0);
+			if (trc)
+				return trc;
+		}
 		/* While aligning, wake at least every TM_ABORT_CHECK_MS to see
 		 * whether the checkpoint was aborted. */
 		if (t->align.id || t->wants_notify) {
@@ -664,7 +675,11 @@ static int run_input_loop(tm_task *t)
 			rc = align_act(t, act, id, "");
 			int64_t w = 0;
 			bool rose = tm_wm_end(&t->wm, ch, &w);
-			if (rc == 0)
+			/* A stopped input's end is not the end of time: the
+			 * timers pending stay in the savepoint, unfired. */
+			if (b->arg == TM_EOP_STOPPED)
+				c->stopped = true;
+			if (rc == 0 && !(c->stopped && w == TM_WM_END))
 				rc = pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
@@ -723,8 +738,10 @@ static void *task_main(void *arg)
 			rc = tm_run_text_source(c);
 		else
 			rc = run_input_loop(t);
-		if (rc == TM_STOPPED)
+		if (rc == TM_STOPPED) {
 			rc = 0; /* stopped with a savepoint: as at the end of input */
+			c->stopped = true;
+		}
 	}
 	if (rc == 0)
 		rc = tm_chain_finish(c);

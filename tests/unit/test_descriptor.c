@@ -23,10 +23,23 @@ int td_gen(fl_ctx *ctx, int64_t off, fl_row *out);
 int td_map(fl_ctx *ctx, const fl_row *in, fl_row *out);
 int td_keyfn(fl_ctx *ctx, const fl_row *in, fl_row *key);
 int td_process(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int td_on_timer(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out);
 
 int td_process(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 {
 	return fl_collect(out, in);
+}
+
+int td_on_timer(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	return 0;
+}
+
+int td_reduce(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+int td_reduce(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	*out = *acc;
+	return 0;
 }
 
 int td_gen(fl_ctx *ctx, int64_t off, fl_row *out)
@@ -185,13 +198,15 @@ static void test_descriptors_survive_the_wire_unchanged(void **state)
 	teardown(f);
 }
 
-/* A keyed process function: its kind, function and key travel; without
- * its function it is refused. */
+/* A keyed process function: its kind, functions (process and on_timer)
+ * and key travel; without its function it is refused, and so is an
+ * on_timer on another kind of operator. */
 static void test_a_process_function_travels_and_needs_its_function(void **state)
 {
 	fl_env *env = fl_env_new(0, NULL);
 	assert_non_null(env);
-	fl_discard(fl_process(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), td_process));
+	fl_process_spec spec = {.process = td_process, .on_timer = td_on_timer};
+	fl_discard(fl_keyed_process(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), &spec));
 	env->graph->parallelism = 2;
 	jg_graph *jg;
 	cm_err err = {0};
@@ -213,18 +228,88 @@ static void test_a_process_function_travels_and_needs_its_function(void **state)
 	assert_int_equal(td->ops[0].kind, SG_PROCESS);
 	assert_string_equal(td->ops[0].name, "KeyedProcess");
 	assert_string_equal(td->ops[0].fn_symbol, "td_process");
+	assert_string_equal(td->ops[0].timer_symbol, "td_on_timer");
 	assert_false(td->ops[0].key.by_fn);
 	assert_int_equal(td->ops[0].key.field, 0);
 	roundtrip(td);
+	td_task *back = NULL;
+	uint8_t *a;
+	size_t la;
+	/* on_timer on the sink (the other operator of the chain): refused. */
+	assert_true(td->nops >= 2);
+	td->ops[1].timer_symbol = strdup("td_on_timer");
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_null(back);
+	assert_non_null(strstr(err.msg, "an on_timer function on an operator other than a keyed "
+					"process function"));
+	free(a);
+	free(td->ops[1].timer_symbol);
+	td->ops[1].timer_symbol = NULL;
+	err = (cm_err){0};
 	free(td->ops[0].fn_symbol);
 	td->ops[0].fn_symbol = NULL;
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_null(back);
+	assert_non_null(strstr(err.msg, "operator without its function"));
+	free(a);
+	td_free(td);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* A window: its spec's numbers and functions travel; a bad one (as a peer
+ * could send) is refused naming what is wrong. */
+static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
+{
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	fl_window_spec spec = {.kind = FL_WINDOW_SLIDING,
+			       .size_ms = 300,
+			       .slide_ms = 100,
+			       .allowed_lateness_ms = 50,
+			       .reduce = td_reduce};
+	fl_stream *win = fl_window(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), &spec);
+	fl_discard(win);
+	fl_discard(fl_window_late_records(win)); /* never chained: an output */
+	env->graph->parallelism = 1;
+	jg_graph *jg;
+	cm_err err = {0};
+	assert_int_equal(jg_build(env->graph, "win", &jg, &err), 0);
+	td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
+	assert_int_equal(jg->nvertices, 3); /* source, window, the late records' sink */
+	uint32_t w0[1] = {0}, w1[1] = {0}, w2[1] = {0};
+	const uint32_t *where[3] = {w0, w1, w2};
+	uint64_t eb[3];
+	td_edge_bases(jg, eb);
+	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
+			   .attempt = 1,
+			   .peers = peers,
+			   .npeers = 1,
+			   .subtask_peer = where,
+			   .edge_base = eb};
+	td_task *td;
+	assert_int_equal(td_build(jg, &pl, 1, 0, &td), 0);
+	assert_int_equal(td->ops[0].kind, SG_WINDOW);
+	assert_string_equal(td->ops[0].name, "Window");
+	assert_int_equal(td->ops[0].win.kind, FL_WINDOW_SLIDING);
+	assert_true(td->ops[0].win.size_ms == 300 && td->ops[0].win.slide_ms == 100 &&
+		    td->ops[0].win.lateness_ms == 50);
+	assert_string_equal(td->ops[0].win.fns[SG_WIN_REDUCE], "td_reduce");
+	assert_null(td->ops[0].win.fns[SG_WIN_FN]);
+	assert_int_equal(td->ops[0].nchained, 1); /* the main output's discard */
+	assert_int_equal(td->ops[0].nouts, 1);
+	assert_true(td->ops[0].outs[0].late);
+	roundtrip(td);
+	td->ops[0].win.slide_ms = 400;
 	uint8_t *a;
 	size_t la;
 	assert_int_equal(td_encode(td, &a, &la), 0);
 	td_task *back = NULL;
 	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
 	assert_null(back);
-	assert_non_null(strstr(err.msg, "operator without its function"));
+	assert_non_null(strstr(err.msg, "slide_ms of a sliding window must be > 0 and <= size_ms, not 400"));
 	free(a);
 	td_free(td);
 	jg_free(jg);
@@ -409,6 +494,7 @@ int main(void)
 	    cmocka_unit_test(test_a_consumer_descriptor_has_one_input_channel_per_producer),
 	    cmocka_unit_test(test_descriptors_survive_the_wire_unchanged),
 	    cmocka_unit_test(test_a_process_function_travels_and_needs_its_function),
+	    cmocka_unit_test(test_a_window_travels_and_a_bad_one_is_refused),
 	    cmocka_unit_test(test_restore_shares_travel_and_bad_ones_are_refused),
 	    cmocka_unit_test(test_every_truncation_is_refused_with_a_message),
 	    cmocka_unit_test(test_every_single_byte_corruption_is_refused_or_consistent),

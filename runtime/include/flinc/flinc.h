@@ -424,6 +424,140 @@ FL_API fl_stream *fl_max(fl_stream *keyed, uint32_t field);
 typedef int (*fl_process_fn)(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 FL_API fl_stream *fl_process(fl_stream *keyed, fl_process_fn fn);
 
+/*
+ * Timers (Flink's TimerService in a KeyedProcessFunction). A process
+ * function given with an on_timer function registers timers for the
+ * current key: an event-time timer fires when the operator's watermark
+ * reaches its time (time <= watermark), a processing-time timer when the
+ * wall clock (epoch ms) does. on_timer is then called with the timer's key
+ * current (fl_ctx_current_key, the same keyed state), its time and domain,
+ * and a collector. What it emits carries the timer's time as its timestamp
+ * for an event-time timer, no timestamp for a processing-time one (as
+ * Flink's). Timers of one key and time are one timer (registering it again
+ * does nothing); timers fire in time order, equal times in the order of
+ * their keys' encoded bytes; every event-time timer due fires before the
+ * watermark goes downstream. Timers are keyed state: checkpoints and
+ * savepoints carry them, a restore at another parallelism moves them with
+ * their keys. At the end of a bounded input the final watermark fires every
+ * event-time timer; processing-time timers still pending are dropped (as
+ * in Flink).
+ */
+enum fl_time_domain {
+	FL_EVENT_TIME = 0,
+	FL_PROCESSING_TIME = 1,
+};
+typedef int (*fl_on_timer_fn)(fl_ctx *ctx, int64_t time, enum fl_time_domain domain,
+			      fl_collector *out);
+typedef struct fl_process_spec {
+	fl_process_fn process;	 /* required */
+	fl_on_timer_fn on_timer; /* NULL: the function registers no timers */
+} fl_process_spec;
+/* fl_process with the whole spec (both functions exported). */
+FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec);
+/*
+ * In a process function given an on_timer (its process and on_timer
+ * calls): register or delete a timer of the current key. Return 0, or
+ * FL_EINVAL outside such a function (the task then fails naming it: timers
+ * need a keyed process function with an on_timer), FL_ERANGE when the
+ * operator holds its limit of pending timers (FL_MAX_TIMERS per subtask),
+ * or a state backend error; the task fails with the message in every case.
+ * Deleting a timer that is not registered is not an error.
+ */
+#define FL_MAX_TIMERS (16u * 1024u * 1024u)
+FL_API int fl_ctx_register_event_timer(fl_ctx *ctx, int64_t time);
+FL_API int fl_ctx_register_processing_timer(fl_ctx *ctx, int64_t time);
+FL_API int fl_ctx_delete_event_timer(fl_ctx *ctx, int64_t time);
+FL_API int fl_ctx_delete_processing_timer(fl_ctx *ctx, int64_t time);
+/* Processing time in epoch ms: the wall clock; in a keyed process function
+ * with an on_timer, the clock its processing-time timers run on (the fake
+ * clock of FLINC_FAKE_CLOCK_FILE when the process has one, as TTL's). */
+FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
+
+/*
+ * Windows on a keyed stream (Flink's keyBy().window(...)): records are
+ * assigned to time windows of their key, folded into one accumulator per
+ * key and window (keyed state, namespace = the window: checkpointed,
+ * restored and rescaled as any keyed state), and a window's result is
+ * emitted when time passes its end (the event-time or processing-time
+ * trigger, on the operator's timers). A window is [start, end): start
+ * inclusive, end exclusive, in ms.
+ *
+ *   FL_WINDOW_TUMBLING  size_ms > 0: windows [k*size, (k+1)*size)
+ *   FL_WINDOW_SLIDING   size_ms > 0, 0 < slide_ms <= size_ms: windows of
+ *                       size_ms starting every slide_ms (a record is in
+ *                       size_ms / slide_ms of them, rounded up)
+ *   FL_WINDOW_SESSION   gap_ms > 0: a record at t opens [t, t + gap_ms),
+ *                       and windows of a key that overlap merge into one
+ *                       (a session ends gap_ms after its last record);
+ *                       their accumulators merge with reduce, or with
+ *                       agg.merge, which session windows require
+ *
+ * Event time (FL_EVENT_TIME): a record's window is from its timestamp
+ * (fl_assign_timestamps_and_watermarks); a window fires when the watermark
+ * reaches end - 1. allowed_lateness_ms >= 0 keeps a fired window's
+ * accumulator that long: a late record within it updates the window and
+ * fires it again at once with the new result (Flink's EventTimeTrigger);
+ * a record later than that for all its windows is dropped and counted
+ * (the count is logged when the task ends), or goes to the window's late
+ * records (fl_window_late_records). Processing time: windows by
+ * the clock when a record arrives, fired when the clock passes end - 1.
+ *
+ * Functions: exactly one of reduce (Flink's ReduceFunction: the
+ * accumulator is the first row, then reduce(acc, in)) and agg (create,
+ * add, result; merge for session windows). What fires is the accumulator (reduce)
+ * or agg.result's row; window_fn, when set, gets it with the window and the
+ * key current (fl_ctx_current_key) and emits what it wants (Flink's
+ * ProcessWindowFunction over an incremental aggregate); without it the
+ * result row is emitted. What fires carries end - 1 as its timestamp in
+ * event time.
+ *
+ * The spec is copied (it may live on the stack); its functions are shipped
+ * by name, as every user function is: they must be exported. Refused when
+ * the graph is built, naming the problem: an unkeyed input, size <= 0, a
+ * slide <= 0 or above the size, a negative allowed lateness, no function
+ * or both, an agg without create, add or result, an unknown kind or time
+ * domain, a function that cannot be named.
+ */
+/* An AggregatingState's and a window's aggregate functions (Flink's AggregateFunction): create the
+ * empty accumulator, add a value into it, merge two (optional: used when
+ * windows merge), and compute the result the state reads as. Each returns
+ * 0 or fails with fl_fail. */
+typedef struct fl_aggregate_fns {
+	int (*create)(fl_ctx *ctx, fl_row *acc);
+	int (*add)(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+	int (*merge)(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out);
+	int (*result)(fl_ctx *ctx, const fl_row *acc, fl_row *out);
+} fl_aggregate_fns;
+enum fl_window_kind {
+	FL_WINDOW_TUMBLING = 1,
+	FL_WINDOW_SLIDING = 2,
+	FL_WINDOW_SESSION = 3,
+};
+typedef int (*fl_window_fn)(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result,
+			    fl_collector *out);
+typedef struct fl_window_spec {
+	enum fl_window_kind kind;
+	enum fl_time_domain time; /* FL_EVENT_TIME (0) or FL_PROCESSING_TIME */
+	int64_t size_ms;
+	int64_t slide_ms; /* sliding windows */
+	int64_t gap_ms;	  /* session windows */
+	int64_t allowed_lateness_ms;
+	fl_reduce_fn reduce;
+	fl_aggregate_fns agg;
+	fl_window_fn window_fn; /* NULL: emit the result row */
+} fl_window_spec;
+FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
+/*
+ * The late records of an event-time window (Flink's sideOutputLateData and
+ * getSideOutput): the records dropped for being later than the allowed
+ * lateness for all their windows, with their timestamps, as a stream of
+ * their own (its consumers never chain to the window: they get the records
+ * over a channel, forward when the parallelisms match). `windowed` is what
+ * fl_window returned. Without it late records are only counted. Refused
+ * for anything else and for processing-time windows (which have none).
+ */
+FL_API fl_stream *fl_window_late_records(fl_stream *windowed);
+
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
 /* Explicit partitioning of the next operator's input. */
@@ -526,17 +660,6 @@ typedef struct fl_state_ttl {
 	enum fl_ttl_update update;
 	enum fl_ttl_visibility visibility;
 } fl_state_ttl;
-
-/* An AggregatingState's functions (Flink's AggregateFunction): create the
- * empty accumulator, add a value into it, merge two (optional: used when
- * windows merge), and compute the result the state reads as. Each returns
- * 0 or fails with fl_fail. */
-typedef struct fl_aggregate_fns {
-	int (*create)(fl_ctx *ctx, fl_row *acc);
-	int (*add)(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
-	int (*merge)(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out);
-	int (*result)(fl_ctx *ctx, const fl_row *acc, fl_row *out);
-} fl_aggregate_fns;
 
 /* A state descriptor. The functions are called in place (not shipped by
  * name): the descriptor lives in the job's library like the process

@@ -1,0 +1,750 @@
+/*
+ * window_op.c — keyed time windows (fl_window, Flink's WindowOperator with
+ * tumbling and sliding assigners, an incremental reduce or aggregate, an
+ * optional window function, the event-time or processing-time trigger and
+ * allowed lateness), on the operator's backend and timers:
+ *
+ *   - one accumulator per key and window: an entry of the namespaced state
+ *     WINDOW_STATE, namespace = the window (start, end as 8 bytes each,
+ *     big-endian with the sign flipped), value = the row codec's bytes of
+ *     the accumulator;
+ *   - per window a timer at end - 1 (fire) and, with allowed lateness, one
+ *     at end - 1 + lateness (clear), with the window as the timer's
+ *     namespace (timer_service.h); at lateness 0 they are one timer, which
+ *     fires and clears.
+ *
+ * Session windows merge: the key's sessions (disjoint windows) are one
+ * entry of SESSION_STATE, n pairs (start, end) as put_be bytes. A record's
+ * window [t, t + gap) is merged with every session it intersects (Flink's
+ * TimeWindow.intersects: touching windows merge too) into their span; the
+ * others' accumulators are folded into the span's (reduce, or agg.merge)
+ * and removed with their timers. (Flink keeps the merged state under one
+ * of the old windows instead, MergingWindowSet; moving it costs a copy
+ * per merge and keeps one layout for every kind.)
+ *
+ * Everything is keyed state, so checkpoints carry windows and their timers
+ * and a restore at another parallelism moves them by key group; the timer
+ * queues are rebuilt after the restore.
+ *
+ * The spec travels in the descriptor (td_op.win: its numbers, its
+ * functions by symbol, checked by the decoder); the functions are resolved
+ * in the job's library when the operator opens.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "graph/streamgraph.h"
+#include "state/keyed_state.h"
+#include "taskmanager/operator.h"
+#include "taskmanager/timer_service.h"
+#include "types/codec.h"
+#include "types/keygroup.h"
+
+#define WINDOW_STATE "_window_contents"
+#define SESSION_STATE "_window_sessions"
+/* Most sessions of one key held at once (its entry's bytes / 16). */
+#define MAX_SESSIONS (ST_VALUE_MAX / NS_LEN)
+#define NS_LEN 16
+
+typedef struct win_op {
+	const fl_window_spec *spec; /* &spec_copy */
+	fl_window_spec spec_copy;
+	ks_ctx *ks; /* the key current for the user's functions (and their state) */
+	tm_timers *timers;
+	tm_clock clock;
+	int state;
+	int sessions_state; /* session windows */
+	int64_t *sess;	    /* a key's sessions, start and end pairs */
+	size_t nsess, sess_cap;
+	uint8_t *sess_buf; /* their encoding */
+	uint8_t *mrg_buf;  /* an accumulator being merged away */
+	size_t mrg_cap;
+	uint64_t late;		 /* records dropped behind the watermark and the lateness */
+	uint8_t key[ST_KEY_MAX]; /* the key of the timer being fired */
+	uint8_t *acc_buf;	 /* encoded accumulator */
+	size_t acc_cap;
+} win_op;
+
+static void put_be(uint8_t *p, int64_t v)
+{
+	uint64_t u = (uint64_t)v ^ (UINT64_C(1) << 63);
+	for (int i = 7; i >= 0; i--, u >>= 8)
+		p[i] = (uint8_t)u;
+}
+
+static int64_t get_be(const uint8_t *p)
+{
+	uint64_t u = 0;
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | p[i];
+	return (int64_t)(u ^ (UINT64_C(1) << 63));
+}
+
+/* Floor modulo: a window's start for negative times too. */
+static int64_t start_of(int64_t ts, int64_t size)
+{
+	int64_t r = ts % size;
+	return ts - (r < 0 ? r + size : r);
+}
+
+static int w_open(tm_op *op, cm_err *err)
+{
+	win_op *w = calloc(1, sizeof(*w));
+	if (!w)
+		return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory", op->node->name);
+	op->impl = w;
+	const sg_window *sw = &op->node->win;
+	void *fn[SG_WIN_NFNS] = {0};
+	for (int f = 0; f < SG_WIN_NFNS; f++) {
+		int rc = sw->fns[f]
+			     ? sg_resolve_function(op->chain->td->library, sw->fns[f], &fn[f], err)
+			     : 0;
+		if (rc)
+			return rc;
+	}
+	w->spec_copy = (fl_window_spec){
+	    .kind = (enum fl_window_kind)sw->kind,
+	    .time = (enum fl_time_domain)sw->time,
+	    .size_ms = sw->size_ms,
+	    .slide_ms = sw->slide_ms,
+	    .allowed_lateness_ms = sw->lateness_ms,
+	    .reduce = (fl_reduce_fn)fn[SG_WIN_REDUCE],
+	    .agg = {.create = (int (*)(fl_ctx *, fl_row *))fn[SG_WIN_CREATE],
+		    .add =
+			(int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_ADD],
+		    .result = (int (*)(fl_ctx *, const fl_row *, fl_row *))fn[SG_WIN_RESULT]},
+	    .window_fn = (fl_window_fn)fn[SG_WIN_FN]};
+	w->spec_copy.agg.merge =
+	    (int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_MERGE];
+	if (sw->kind == FL_WINDOW_SESSION)
+		w->spec_copy.gap_ms = sw->size_ms;
+	w->spec = &w->spec_copy;
+	int rc = tm_keyed_backend_open(op, &op->state, err);
+	if (rc)
+		return rc;
+	if ((rc = st_declare(op->state, WINDOW_STATE, ST_STATE_NAMESPACED, &w->state)) != 0)
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
+	op->state_id = w->state;
+	if (w->spec->kind == FL_WINDOW_SESSION &&
+	    /* Namespaced (with an empty namespace) so that a keyed state of
+	     * window_fn's with the same name is refused, never shared. */
+	    (rc = st_declare(op->state, SESSION_STATE, ST_STATE_NAMESPACED, &w->sessions_state)) !=
+		0)
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
+	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
+	    (rc = tm_clock_init(&w->clock, op->chain->name, err)) != 0)
+		return rc;
+	ks_config kc = {.backend = op->state, .op_name = op->node->name, .uctx = &op->chain->ctx};
+	return ks_new(&kc, &w->ks, err);
+}
+
+static void w_fini(tm_op *op)
+{
+	win_op *w = op->impl;
+	if (w) {
+		ks_free(w->ks);
+		tm_timers_free(w->timers);
+		tm_clock_fini(&w->clock);
+		free(w->acc_buf);
+		free(w->sess);
+		free(w->sess_buf);
+		free(w->mrg_buf);
+		free(w);
+	}
+	op->impl = NULL;
+	st_backend_free(op->state);
+	op->state = NULL;
+}
+
+static int w_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	win_op *w = op->impl;
+	int rc = tm_restore_keyed(op, op->state, rs, err);
+	if (rc == 0 && (rc = tm_timers_rebuild(w->timers)) != 0)
+		return cm_err_set(err, rc, "%s", tm_timers_error(w->timers)->msg);
+	if (rc == 0)
+		CM_INFO("window",
+			"%s: %zu event-time and %zu processing-time timers restored (windows)",
+			op->chain->name, tm_timers_count(w->timers, TM_TIMER_EVENT),
+			tm_timers_count(w->timers, TM_TIMER_PROC));
+	return rc;
+}
+
+static int w_snapshot(tm_op *op, tm_snapshot *s)
+{
+	return tm_snapshot_keyed(op, op->state, s);
+}
+
+static int w_close(tm_op *op, bool ok)
+{
+	win_op *w = op->impl;
+	if (w && w->late)
+		CM_INFO("window",
+			"%s: %llu late records dropped (behind the watermark by more "
+			"than the allowed lateness)",
+			op->chain->name, (unsigned long long)w->late);
+	return 0;
+}
+
+/* A user function's failure, named (f: SG_WIN_*). */
+static int w_user_failed(tm_op *op, int rc, int f)
+{
+	fl_ctx *ctx = &op->chain->ctx;
+	const char *fn = op->node->win.fns[f] ? op->node->win.fns[f] : "?";
+	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
+		return rc;
+	if (ctx->user_failed)
+		return tm_chain_fail(op->chain, FL_EUSER, "operator '%s': %s() failed: %s",
+				     op->node->name, fn, ctx->user_msg);
+	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
+			     "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
+			     fl_strerror(rc));
+}
+
+static st_key win_key(const tm_op *op, const win_op *w, const void *key, size_t klen, uint32_t h,
+		      const uint8_t *ns)
+{
+	return (st_key){.state = w->state,
+			.key_group = kg_of_hash(h, op->max_parallelism),
+			.hash = h,
+			.key = key,
+			.klen = klen,
+			.ns = ns,
+			.nslen = NS_LEN};
+}
+
+static int backend_failed(tm_op *op, int rc)
+{
+	return tm_chain_fail(op->chain, rc, "operator '%s': %s", op->node->name,
+			     st_backend_error(op->state));
+}
+
+/* Folds in into the window's accumulator (stored under k): a record, or
+ * with is_acc another window's accumulator (merging sessions). */
+static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc)
+{
+	fl_ctx *ctx = &op->chain->ctx;
+	const fl_window_spec *s = w->spec;
+	const void *old;
+	size_t olen, used;
+	int rc = st_get(op->state, k, &old, &olen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	fl_row acc = {0}, next = {0};
+	bool have = rc == 1;
+	if (have && (row_decode(old, olen, &acc, &used) != 0 || used != olen))
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a stored window accumulator does not decode",
+				     op->node->name);
+	if (s->reduce) {
+		if (!have)
+			next = *in;
+		else if ((rc = s->reduce(ctx, &acc, in, &next)) != 0)
+			return w_user_failed(op, rc, SG_WIN_REDUCE);
+	} else if (is_acc) {
+		if (!have)
+			next = *in;
+		else if ((rc = s->agg.merge(ctx, &acc, in, &next)) != 0)
+			return w_user_failed(op, rc, SG_WIN_MERGE);
+	} else {
+		if (!have) {
+			if ((rc = s->agg.create(ctx, &acc)) != 0)
+				return w_user_failed(op, rc, SG_WIN_CREATE);
+		}
+		if ((rc = s->agg.add(ctx, &acc, in, &next)) != 0)
+			return w_user_failed(op, rc, SG_WIN_ADD);
+	}
+	size_t bound = row_encoded_bound(&next);
+	if (bound == 0 || bound > ROW_MAX_ENCODED)
+		return tm_chain_fail(
+		    op->chain, FL_ERANGE,
+		    "operator '%s': a window accumulator cannot be encoded (over %u "
+		    "bytes or malformed)",
+		    op->node->name, ROW_MAX_ENCODED);
+	if (bound > w->acc_cap) {
+		uint8_t *nb = realloc(w->acc_buf, bound);
+		if (!nb)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->acc_buf = nb;
+		w->acc_cap = bound;
+	}
+	size_t n = row_encode(&next, w->acc_buf, w->acc_cap);
+	if (n == 0)
+		return tm_chain_fail(op->chain, FL_ERANGE,
+				     "operator '%s': a window accumulator cannot be encoded",
+				     op->node->name);
+	if ((rc = st_put(op->state, k, w->acc_buf, n)) != 0)
+		return backend_failed(op, rc);
+	return 0;
+}
+
+/* Emits the window's result (its key current in w->ks). */
+static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end)
+{
+	tm_chain *c = op->chain;
+	fl_ctx *ctx = &c->ctx;
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, k, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0)
+		return 0; /* nothing arrived (or it was cleared) */
+	/* A copy: the window function may use keyed state, on the same
+	 * backend, which would invalidate v under the decoded row. */
+	if (vlen > w->acc_cap) {
+		uint8_t *nb = realloc(w->acc_buf, vlen);
+		if (!nb)
+			return tm_chain_fail(c, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->acc_buf = nb;
+		w->acc_cap = vlen;
+	}
+	memcpy(w->acc_buf, v, vlen);
+	fl_row acc = {0}, res = {0};
+	if (row_decode(w->acc_buf, vlen, &acc, &used) != 0 || used != vlen)
+		return tm_chain_fail(c, FL_EPROTO,
+				     "operator '%s': a stored window accumulator does not decode",
+				     op->node->name);
+	const fl_row *out = &acc;
+	if (!w->spec->reduce) {
+		if ((rc = w->spec->agg.result(ctx, &acc, &res)) != 0)
+			return w_user_failed(op, rc, SG_WIN_RESULT);
+		out = &res;
+	}
+	int64_t ts = c->ts;
+	c->ts = w->spec->time == FL_EVENT_TIME ? end - 1 : TM_TS_NONE;
+	fl_collector col = {.op = op, .keyed = w->spec->window_fn ? w->ks : NULL};
+	if (w->spec->window_fn) {
+		struct ks_ctx *outer = ctx->keyed;
+		ctx->keyed = w->ks;
+		rc = w->spec->window_fn(ctx, start, end, out, &col);
+		ctx->keyed = outer;
+		/* A state failure fails the task whatever the function
+		 * returned (as a process function's: process_op.c). */
+		const cm_err *e = ks_error(w->ks);
+		if (e->code)
+			rc = tm_chain_fail(c, e->code, "%s", e->msg);
+		else if (c->err.code)
+			rc = c->err.code;
+		else if (rc < 0)
+			rc = w_user_failed(op, rc, SG_WIN_FN);
+	} else {
+		rc = fl_collect(&col, out);
+	}
+	c->ts = ts;
+	return rc;
+}
+
+/* A record later than the lateness for all its windows: to the late
+ * records' outputs when the job asked for them, else dropped and counted. */
+static int late_record(tm_op *op, win_op *w, const fl_row *in)
+{
+	if (op->nouts > op->nmain)
+		return tm_emit_late(op, in);
+	w->late++;
+	return 0;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static st_key sessions_key(const tm_op *op, const win_op *w, const void *key, size_t klen,
+			   uint32_t h)
+{
+	return (st_key){.state = w->sessions_state,
+			.key_group = kg_of_hash(h, op->max_parallelism),
+			.hash = h,
+			.key = key,
+			.klen = klen};
+}
+
+/* Reads the key's sessions into w->sess / w->nsess. */
+static int sessions_load(tm_op *op, win_op *w, const st_key *k)
+{
+	const void *v;
+	size_t vlen;
+	w->nsess = 0;
+	int rc = st_get(op->state, k, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0)
+		return 0;
+	if (vlen % NS_LEN != 0)
+		return tm_chain_fail(
+		    op->chain, FL_EPROTO,
+		    "operator '%s': a key's stored sessions are %zu bytes, not pairs "
+		    "of times",
+		    op->node->name, vlen);
+	size_t n = vlen / NS_LEN;
+	if (n * 2 > w->sess_cap) {
+		int64_t *ns = realloc(w->sess, n * 2 * sizeof(*ns));
+		if (!ns)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->sess = ns;
+		w->sess_cap = n * 2;
+	}
+	for (size_t i = 0; i < n * 2; i++)
+		w->sess[i] = get_be((const uint8_t *)v + 8 * i);
+	for (size_t i = 0; i < n; i++)
+		if (w->sess[2 * i] >= w->sess[2 * i + 1] || w->sess[2 * i] < INT64_MIN / 2 ||
+		    w->sess[2 * i + 1] > INT64_MAX / 2)
+			return tm_chain_fail(op->chain, FL_EPROTO,
+					     "operator '%s': a key's stored session [%lld, %lld) is "
+					     "not a window",
+					     op->node->name, (long long)w->sess[2 * i],
+					     (long long)w->sess[2 * i + 1]);
+	w->nsess = n;
+	return 0;
+}
+
+/* Stores w->sess (deletes the entry when there is none). */
+static int sessions_store(tm_op *op, win_op *w, const st_key *k)
+{
+	int rc;
+	if (w->nsess == 0) {
+		rc = st_delete(op->state, k);
+	} else {
+		if (w->nsess > MAX_SESSIONS)
+			return tm_chain_fail(
+			    op->chain, FL_ERANGE,
+			    "operator '%s': more than %zu open sessions for one key",
+			    op->node->name, (size_t)MAX_SESSIONS);
+		uint8_t *b = realloc(w->sess_buf, w->nsess * NS_LEN);
+		if (!b)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->sess_buf = b;
+		for (size_t i = 0; i < w->nsess * 2; i++)
+			put_be(b + 8 * i, w->sess[i]);
+		rc = st_put(op->state, k, b, w->nsess * NS_LEN);
+	}
+	return rc ? backend_failed(op, rc) : 0;
+}
+
+/* Removes session i from w->sess (order kept). */
+static void sessions_remove(win_op *w, size_t i)
+{
+	memmove(w->sess + 2 * i, w->sess + 2 * i + 2, (w->nsess - i - 1) * 2 * sizeof(*w->sess));
+	w->nsess--;
+}
+
+/* Folds the accumulator of window ns_from into that of `to`, then removes
+ * the old one with its timers. */
+static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb, size_t kl,
+		      uint32_t h, int64_t start, int64_t end)
+{
+	enum tm_timer_domain d = w->spec->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
+	int64_t lateness = w->spec->time == FL_EVENT_TIME ? w->spec->allowed_lateness_ms : 0;
+	uint8_t ns[NS_LEN];
+	put_be(ns, start);
+	put_be(ns + 8, end);
+	st_key from = win_key(op, w, kb, kl, h, ns);
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, &from, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 1) {
+		/* A copy: the fold's own reads move the backend's memory. */
+		if (vlen > w->mrg_cap) {
+			uint8_t *nb = realloc(w->mrg_buf, vlen);
+			if (!nb)
+				return tm_chain_fail(op->chain, FL_ENOMEM,
+						     "operator '%s': out of memory",
+						     op->node->name);
+			w->mrg_buf = nb;
+			w->mrg_cap = vlen;
+		}
+		memcpy(w->mrg_buf, v, vlen);
+		fl_row acc = {0};
+		if (row_decode(w->mrg_buf, vlen, &acc, &used) != 0 || used != vlen)
+			return tm_chain_fail(op->chain, FL_EPROTO,
+					     "operator '%s': a stored window accumulator does not "
+					     "decode",
+					     op->node->name);
+		if ((rc = fold(op, w, to, &acc, true)) != 0)
+			return rc;
+		if ((rc = st_delete(op->state, &from)) != 0)
+			return backend_failed(op, rc);
+	}
+	if ((rc = tm_timers_delete(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0 ||
+	    (lateness > 0 &&
+	     (rc = tm_timers_delete(w->timers, d, end - 1 + lateness, kb, kl, h, ns, NS_LEN)) != 0))
+		return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg);
+	return 0;
+}
+
+/* A record at time t of a session window operator. */
+static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t *kb, size_t kl,
+			  uint32_t h, int64_t t)
+{
+	tm_chain *c = op->chain;
+	const fl_window_spec *s = w->spec;
+	bool event = s->time == FL_EVENT_TIME;
+	int64_t lateness = event ? s->allowed_lateness_ms : 0;
+	enum tm_timer_domain d = event ? TM_TIMER_EVENT : TM_TIMER_PROC;
+	int64_t start = t, end = t + s->gap_ms;
+	if (event && end - 1 + lateness <= c->wm)
+		return late_record(op, w, in);
+	st_key sk = sessions_key(op, w, kb, kl, h);
+	int rc = sessions_load(op, w, &sk);
+	if (rc)
+		return rc;
+	/* The span of the new window and every session it intersects. */
+	for (size_t i = 0; i < w->nsess; i++)
+		if (w->sess[2 * i] <= end && w->sess[2 * i + 1] >= start) {
+			start = start < w->sess[2 * i] ? start : w->sess[2 * i];
+			end = end > w->sess[2 * i + 1] ? end : w->sess[2 * i + 1];
+		}
+	uint8_t ns[NS_LEN];
+	put_be(ns, start);
+	put_be(ns + 8, end);
+	st_key k = win_key(op, w, kb, kl, h, ns);
+	/* The sessions it swallows: their accumulators into the span's. */
+	for (size_t i = 0; i < w->nsess;) {
+		int64_t s0 = w->sess[2 * i], s1 = w->sess[2 * i + 1];
+		if (s0 >= start && s1 <= end) {
+			if ((s0 != start || s1 != end) &&
+			    (rc = merge_into(op, w, &k, kb, kl, h, s0, s1)) != 0)
+				return rc;
+			sessions_remove(w, i);
+		} else {
+			i++;
+		}
+	}
+	if (w->nsess * 2 + 2 > w->sess_cap) {
+		size_t nc = w->sess_cap ? w->sess_cap * 2 : 8;
+		int64_t *nsx = realloc(w->sess, nc * sizeof(*nsx));
+		if (!nsx)
+			return tm_chain_fail(c, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->sess = nsx;
+		w->sess_cap = nc;
+	}
+	w->sess[2 * w->nsess] = start;
+	w->sess[2 * w->nsess + 1] = end;
+	w->nsess++;
+	if ((rc = sessions_store(op, w, &sk)) != 0 || (rc = fold(op, w, &k, in, false)) != 0)
+		return rc;
+	bool past = event && end - 1 <= c->wm;
+	if ((!past &&
+	     (rc = tm_timers_register(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0) ||
+	    (lateness > 0 && (rc = tm_timers_register(w->timers, d, end - 1 + lateness, kb, kl, h,
+						      ns, NS_LEN)) != 0))
+		return tm_chain_fail(c, rc, "%s", tm_timers_error(w->timers)->msg);
+	return past ? emit_window(op, w, &k, start, end) : 0;
+}
+
+/* A session's cleanup: it leaves the key's sessions. */
+static int session_cleared(tm_op *op, win_op *w, const void *kb, size_t kl, uint32_t h,
+			   int64_t start, int64_t end)
+{
+	st_key sk = sessions_key(op, w, kb, kl, h);
+	int rc = sessions_load(op, w, &sk);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < w->nsess; i++)
+		if (w->sess[2 * i] == start && w->sess[2 * i + 1] == end) {
+			sessions_remove(w, i);
+			return sessions_store(op, w, &sk);
+		}
+	return 0;
+}
+
+static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+{
+	tm_chain *c = op->chain;
+	win_op *w = op->impl;
+	const fl_window_spec *s = w->spec;
+	int64_t t;
+	if (s->time == FL_EVENT_TIME) {
+		if ((t = c->ts) == TM_TS_NONE)
+			return tm_chain_fail(
+			    c, FL_EINVAL,
+			    "operator '%s': a record without a timestamp: event-time "
+			    "windows need fl_assign_timestamps_and_watermarks() on the "
+			    "source",
+			    op->node->name);
+	} else {
+		t = tm_clock_now(&w->clock);
+	}
+	/* Room for the window arithmetic (sizes and lateness are at most
+	 * INT64_MAX / 4). */
+	if (t < INT64_MIN / 2 || t > INT64_MAX / 2)
+		return tm_chain_fail(
+		    c, FL_ERANGE,
+		    "operator '%s': a record's time %lld is out of the range windows "
+		    "take (+-2^62 ms)",
+		    op->node->name, (long long)t);
+	if (s->kind == FL_WINDOW_SESSION) {
+		ks_set_key(w->ks, kb, kl, h);
+		int rc = session_record(op, w, in, kb, kl, h, t);
+		ks_end_record(w->ks);
+		return rc ? rc : c->err.code;
+	}
+	int64_t size = s->size_ms;
+	int64_t slide = s->kind == FL_WINDOW_SLIDING ? s->slide_ms : size;
+	int64_t lateness = s->time == FL_EVENT_TIME ? s->allowed_lateness_ms : 0;
+	enum tm_timer_domain d = s->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
+	bool any = false;
+	ks_set_key(w->ks, kb, kl, h);
+	int rc = 0;
+	for (int64_t start = start_of(t, slide); rc == 0 && start > t - size; start -= slide) {
+		int64_t end = start + size;
+		/* A window whose cleanup time the watermark passed is gone
+		 * (Flink's isWindowLate). */
+		if (s->time == FL_EVENT_TIME && end - 1 + lateness <= c->wm)
+			continue;
+		any = true;
+		uint8_t ns[NS_LEN];
+		put_be(ns, start);
+		put_be(ns + 8, end);
+		st_key k = win_key(op, w, kb, kl, h, ns);
+		if ((rc = fold(op, w, &k, in, false)) != 0)
+			break;
+		/* Late but within the lateness: the window fired already, and
+		 * fires again now with the record (EventTimeTrigger's FIRE on
+		 * an element behind the watermark), with no timer of its own;
+		 * its cleanup timer stays. */
+		bool past = s->time == FL_EVENT_TIME && end - 1 <= c->wm;
+		if ((!past && (rc = tm_timers_register(w->timers, d, end - 1, kb, kl, h, ns,
+						       NS_LEN)) != 0) ||
+		    (lateness > 0 && (rc = tm_timers_register(w->timers, d, end - 1 + lateness, kb,
+							      kl, h, ns, NS_LEN)) != 0)) {
+			rc = tm_chain_fail(c, rc, "%s", tm_timers_error(w->timers)->msg);
+			break;
+		}
+		if (past)
+			rc = emit_window(op, w, &k, start, end);
+	}
+	if (!any && rc == 0)
+		rc = late_record(op, w, in);
+	ks_end_record(w->ks);
+	return rc ? rc : c->err.code;
+}
+
+static int w_process(tm_op *op, const fl_row *in)
+{
+	/* The key as process_op.c encodes it: the partitioner's bytes. */
+	tm_chain *c = op->chain;
+	fl_row k;
+	k.nfields = 0;
+	if (op->key->by_fn) {
+		int rc = op->key_fn(&c->ctx, in, &k);
+		if (rc < 0)
+			return tm_chain_fail(
+			    c, c->ctx.user_failed ? FL_EUSER : rc,
+			    "key selector %s() of '%s' failed: %s", op->key->fn_symbol,
+			    op->node->name, c->ctx.user_failed ? c->ctx.user_msg : fl_strerror(rc));
+	} else {
+		if (op->key->field >= in->nfields)
+			return tm_chain_fail(
+			    c, FL_EINVAL,
+			    "key field %u of '%s' is missing: the record has %u fields",
+			    op->key->field, op->node->name, in->nfields);
+		k.nfields = 1;
+		k.types[0] = in->types[op->key->field];
+		k.values[0] = in->values[op->key->field];
+	}
+	uint8_t buf[ST_KEY_MAX];
+	size_t n = row_encode(&k, buf, sizeof(buf));
+	if (n == 0)
+		return tm_chain_fail(c, FL_ERANGE,
+				     "the key of a record for '%s' is over the %d bytes a window's "
+				     "key may have",
+				     op->node->name, ST_KEY_MAX - NS_LEN - 8);
+	return w_process_keyed(op, in, buf, n, kg_murmur3_32(buf, n, 0));
+}
+
+/* A window timer: fire at end - 1, clear at end - 1 + lateness (both at
+ * lateness 0). */
+static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
+{
+	if (tm->nslen != NS_LEN)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a window timer with a namespace of %zu bytes",
+				     op->node->name, tm->nslen);
+	int64_t start = get_be(tm->ns), end = get_be((const uint8_t *)tm->ns + 8);
+	/* A restored namespace is a file's bytes: the window arithmetic must
+	 * not overflow on one that is not a window. */
+	if (start >= end || start < INT64_MIN / 2 || end > INT64_MAX / 2)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a window timer for [%lld, %lld): not a window",
+				     op->node->name, (long long)start, (long long)end);
+	int64_t lateness = w->spec->time == FL_EVENT_TIME ? w->spec->allowed_lateness_ms : 0;
+	uint8_t ns[NS_LEN];
+	memcpy(ns, tm->ns, NS_LEN);
+	memcpy(w->key, tm->key, tm->klen);
+	size_t kl = tm->klen;
+	uint32_t h = tm->hash;
+	ks_set_key(w->ks, w->key, kl, h);
+	st_key k = win_key(op, w, w->key, kl, h, ns);
+	int rc = 0;
+	/* Many windows may fire at one watermark: each gets the scratch
+	 * memory afresh, as each record does. */
+	size_t used = op->chain->ctx.scratch_used;
+	if (tm->time == end - 1)
+		rc = emit_window(op, w, &k, start, end);
+	op->chain->ctx.scratch_used = used;
+	if (rc == 0 && tm->time == end - 1 + lateness) {
+		if ((rc = st_delete(op->state, &k)) != 0)
+			rc = backend_failed(op, rc);
+		else if (w->spec->kind == FL_WINDOW_SESSION)
+			rc = session_cleared(op, w, w->key, kl, h, start, end);
+	}
+	ks_end_record(w->ks);
+	return rc ? rc : tm_chain_check(op->chain);
+}
+
+static int w_watermark(tm_op *op, int64_t wm)
+{
+	win_op *w = op->impl;
+	if (!w || w->spec->time != FL_EVENT_TIME)
+		return 0;
+	tm_timer tm;
+	int rc;
+	while ((rc = tm_timers_pop(w->timers, TM_TIMER_EVENT, wm, &tm)) == 1)
+		if ((rc = w_fire(op, w, &tm)) != 0)
+			return rc;
+	return rc < 0 ? tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg) : 0;
+}
+
+static int w_proc_timers(tm_op *op, int64_t *deadline)
+{
+	win_op *w = op->impl;
+	if (!w || w->spec->time != FL_PROCESSING_TIME)
+		return 0;
+	int64_t now = tm_clock_now(&w->clock);
+	tm_timer tm;
+	int rc = 0;
+	for (size_t n = tm_timers_count(w->timers, TM_TIMER_PROC); n > 0; n--) {
+		if ((rc = tm_timers_pop(w->timers, TM_TIMER_PROC, now, &tm)) != 1)
+			break;
+		if ((rc = w_fire(op, w, &tm)) != 0)
+			return rc;
+	}
+	if (rc < 0)
+		return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg);
+	*deadline = tm_clock_deadline(&w->clock, now, tm_timers_peek(w->timers, TM_TIMER_PROC));
+	return 0;
+}
+
+const tm_op_class tm_window_class = {
+    .process = w_process,
+    .process_keyed = w_process_keyed,
+    .open = w_open,
+    .restore = w_restore,
+    .snapshot = w_snapshot,
+    .close = w_close,
+    .fini = w_fini,
+    .watermark = w_watermark,
+    .proc_timers = w_proc_timers,
+};

@@ -1,0 +1,178 @@
+/*
+ * timer_count.c — a job for the timer tests (issue #9, step 2): a paced
+ * generator of (key, event time) rows, key = offset % 40 and event time
+ * 1700000000000 + 2 * offset + (offset * 7919 % 1000) (at most 999 ms
+ * behind the largest before it), a bounded-out-of-orderness watermark of
+ * 1000 ms (so no record is late), key_by(key) → a keyed process function
+ * with timers that counts the records of each key per tumbling window of
+ * 100 ms of event time in a MapState (window end → count) and registers an
+ * event-time timer at each window's end; the timer prints
+ *
+ *   <key> <window start> <count>
+ *
+ * and forgets the window. The first record of each key also registers a
+ * processing-time timer 500 ms after the time then (the fake clock of
+ * FLINC_FAKE_CLOCK_FILE in the tests), which prints
+ *
+ *   <key> proc <timer time>
+ *
+ * Everything is keyed state or a timer, so a savepoint taken in the middle
+ * and restored at any parallelism prints, with what was printed before it,
+ * every window once with its exact count (windows fired between the
+ * savepoint and the cancellation print again, identically).
+ *
+ * --window: the same counts by fl_window (tumbling 100 ms, an aggregate and
+ * a window function printing the same lines), without the processing-time
+ * timers. --session: session windows of a 100 ms gap instead, their lines
+ * `<key> <session start> <count>`.
+ *
+ *   timer_count.so [--count N] [--rate R] [--window | --session]
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flinc/flinc.h>
+
+#define KEYS 40
+#define WIN 100
+#define BASE 1700000000000LL
+
+int tc_gen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % KEYS);
+	return fl_row_add_timestamp(out, BASE + 2 * off + off * 7919 % 1000);
+}
+
+static const fl_state_desc COUNTS = {.name = "counts"};
+static const fl_state_desc SEEN = {.name = "seen"};
+
+int tc_count(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	int64_t ts = fl_ctx_timestamp(ctx);
+	int64_t end = ts - ts % WIN + WIN - 1;
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row k = {0}, v;
+	fl_row_add_int64(&k, end);
+	int rc = fl_map_state_get(m, &k, &v);
+	if (rc < 0)
+		return rc;
+	fl_row n = {0};
+	fl_row_add_int64(&n, (rc ? fl_row_int64(&v, 0) : 0) + 1);
+	if ((rc = fl_map_state_put(m, &k, &n)) != 0 ||
+	    (rc = fl_ctx_register_event_timer(ctx, end)) != 0)
+		return rc;
+	fl_value_state *seen = fl_get_state(ctx, &SEEN);
+	if ((rc = fl_value_state_get(seen, &v)) != 0)
+		return rc < 0 ? rc : 0;
+	fl_row one = {0};
+	fl_row_add_int64(&one, 1);
+	if ((rc = fl_value_state_update(seen, &one)) != 0)
+		return rc;
+	return fl_ctx_register_processing_timer(ctx, fl_ctx_current_processing_time(ctx) + 500);
+}
+
+int tc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	fl_row key, r = {0};
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	if (d == FL_PROCESSING_TIME) {
+		fl_row_add_string(&r, "proc", 4);
+		fl_row_add_int64(&r, time);
+		return fl_collect(out, &r);
+	}
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row mk = {0}, v;
+	fl_row_add_int64(&mk, time);
+	if ((rc = fl_map_state_get(m, &mk, &v)) != 1)
+		return rc < 0 ? rc
+			      : fl_fail(ctx, "no count for the window ending at %lld",
+					(long long)time);
+	fl_row_add_int64(&r, time + 1 - WIN);
+	fl_row_add_int64(&r, fl_row_int64(&v, 0));
+	if ((rc = fl_map_state_remove(m, &mk)) != 0)
+		return rc;
+	return fl_collect(out, &r);
+}
+
+/* The window variant: an aggregate counting, printed as the timers do. */
+int tc_create(fl_ctx *ctx, fl_row *acc)
+{
+	return fl_row_add_int64(acc, 0);
+}
+
+int tc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	return fl_row_add_int64(out, fl_row_int64(acc, 0) + 1);
+}
+
+int tc_merge(fl_ctx *ctx, const fl_row *a, const fl_row *b, fl_row *out)
+{
+	return fl_row_add_int64(out, fl_row_int64(a, 0) + fl_row_int64(b, 0));
+}
+
+int tc_result(fl_ctx *ctx, const fl_row *acc, fl_row *out)
+{
+	*out = *acc;
+	return 0;
+}
+
+int tc_window(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *count, fl_collector *out)
+{
+	fl_row key, r = {0};
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_int64(&r, start);
+	fl_row_add_int64(&r, fl_row_int64(count, 0));
+	return fl_collect(out, &r);
+}
+
+int main(int argc, char **argv)
+{
+	int64_t count = 40000;
+	double rate = 0;
+	bool window = false, session = false;
+	for (int i = 1; i < argc; i += 2) {
+		if (strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--session") == 0) {
+			window = true;
+			session = strcmp(argv[i], "--session") == 0;
+			i--;
+		} else if (i + 1 >= argc) {
+			return 2;
+		} else if (strcmp(argv[i], "--count") == 0)
+			count = strtoll(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--rate") == 0)
+			rate = strtod(argv[i + 1], NULL);
+		else
+			return 2;
+	}
+	fl_env *env = fl_env_new(argc, argv);
+	if (!env)
+		return 1;
+	fl_stream *s = fl_uid(fl_generator(env, count, rate, tc_gen), "numbers");
+	fl_set_parallelism(s, 1);
+	fl_watermark_strategy ws = {
+	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
+	s = fl_assign_timestamps_and_watermarks(s, &ws);
+	fl_process_spec spec = {.process = tc_count, .on_timer = tc_fire};
+	fl_window_spec ws2 = {
+	    .kind = session ? FL_WINDOW_SESSION : FL_WINDOW_TUMBLING,
+	    .size_ms = WIN,
+	    .gap_ms = WIN,
+	    .agg = {.create = tc_create, .add = tc_add, .merge = tc_merge, .result = tc_result},
+	    .window_fn = tc_window};
+	fl_stream *keyed = fl_key_by(s, 0);
+	fl_print(
+	    fl_uid(window ? fl_window(keyed, &ws2) : fl_keyed_process(keyed, &spec), "windows"));
+	int rc = fl_execute(env, "TimerCount");
+	if (rc)
+		fprintf(stderr, "%s\n", fl_env_error(env));
+	fl_env_free(env);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Timers of keyed process functions (issue #9, step 2): a session cluster
+# of real processes (a JobManager, two TaskManagers of 2 slots) runs
+# jobs/timer_count.so, out-of-order event time (up to 999 ms of disorder
+# under a 1000 ms bound), per-key counts of 100 ms windows printed by
+# event-time timers, and one processing-time timer per key on the fake
+# clock:
+#   A  parallelism 2, paced: a savepoint with cancellation in the middle,
+#      with event-time timers pending (windows whose records are all read
+#      but that the watermark has not reached) and every key's
+#      processing-time timer pending (the clock stays before them);
+#   B  restored from it at parallelism 3 into LMDB, the clock past the
+#      processing-time timers: every window B prints is exact and printed
+#      once, and so is every window A printed (the print sink drops what it
+#      still buffered at the cancellation, so A's part is not complete and
+#      D makes the exact claim); every key's processing-time timer fired in
+#      B once, none in A;
+#   C  the same input in one run at parallelism 1: every window, exact;
+#   D  a stop-with-savepoint (no drain, as Flink's default) in the middle,
+#      which finishes the job with its output flushed, restored at
+#      parallelism 3 into LMDB with event-time timers pending: the stopped
+#      job fires no timer after its savepoint (its end is no final
+#      watermark), no window prints in both runs, and together they print
+#      every window exactly: no pending timer lost or doubled by the key
+#      groups' move;
+#   E  D with the same counts made by fl_window (--window): windows and
+#      their timers survive the stop and the move to 3 subtasks in LMDB;
+#   F  D with session windows of a 100 ms gap (--session): open sessions,
+#      merged as records arrive out of order, survive it too (the reference:
+#      each key's times sorted, split where the next is over 100 ms later).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+it_setup
+source "$(dirname "$0")/cluster.sh"
+JOB_SO=$JOBS/timer_count.so
+[ -e "$JOB_SO" ] || { echo "missing $JOB_SO (build the project first)" >&2; exit 1; }
+N=30000
+KEYS=40
+
+CLOCK=$WORK/clock
+set_clock() { echo "$1" >"$CLOCK.tmp" && mv "$CLOCK.tmp" "$CLOCK"; }
+set_clock 1000
+export FLINC_FAKE_CLOCK_FILE=$CLOCK
+
+# The reference: per key and 100 ms window of event time, its count.
+awk -v n=$N -v keys=$KEYS 'BEGIN {
+	for (o = 0; o < n; o++) {
+		rel = 2 * o + (o * 7919) % 1000
+		c[o % keys "\t" rel - rel % 100]++
+	}
+	for (kw in c) {
+		split(kw, p, "\t")
+		printf "%d\t%.0f\t%d\n", p[1], 1700000000000 + p[2], c[kw]
+	}
+}' | sort >"$WORK/expected"
+for k in $(seq 0 $((KEYS - 1))); do printf '%d\tproc\t1500\n' "$k"; done | sort >"$WORK/expected-proc"
+awk -v n=$N -v keys=$KEYS 'BEGIN { for (o = 0; o < n; o++) print o % keys "\t" 2 * o + (o * 7919) % 1000 }' |
+	sort -k1,1n -k2,2n | awk -F'\t' '
+	function out() { printf "%d\t%.0f\t%d\n", k, 1700000000000 + s, c }
+	$1 != k || $2 - l > 100 { if (c) out(); k = $1; s = $2; c = 0 }
+	{ l = $2; c++ }
+	END { if (c) out() }' | sort >"$WORK/expected-session"
+
+start_jm jm -D execution.checkpointing.dir="file://$WORK/ckp"
+mkdir -p "$WORK/state"
+start_tm tm-a -D "taskmanager.state.local.root-dirs=$WORK/state"
+start_tm tm-b -D "taskmanager.state.local.root-dirs=$WORK/state"
+check "/overview reports 2 TaskManagers" wait_overview 2 20
+upload "$JOB_SO"
+TC_JAR=$JAR
+
+T=$'\t'
+declare -A MARK
+mark_logs() { local t; for t in tm-a tm-b; do MARK[$t]=$(wc -l <"$WORK/$t.log"); done; }
+lines() { # lines OUT: the job's printed rows since mark_logs, prefixes cut
+	local t
+	for t in tm-a tm-b; do tail -n +$((MARK[$t] + 1)) "$WORK/$t.log"; done |
+		sed -E 's/^[0-9]+> //' |
+		grep -E "^[0-9]+${T}([0-9]+${T}[0-9]+|proc${T}-?[0-9]+)\$" >"$1" || true
+}
+windows() { grep -v "${T}proc${T}" "$1" || true; }
+procs() { grep "${T}proc${T}" "$1" || true; }
+restored_timers() { # "EVENT PROC": the timers the restored subtasks logged since mark_logs
+	local t
+	for t in tm-a tm-b; do tail -n +$((MARK[$t] + 1)) "$WORK/$t.log"; done |
+		sed -nE 's/.* ([0-9]+) event-time and ([0-9]+) processing-time timers restored.*/\1 \2/p' |
+		awk '{ e += $1; p += $2 } END { print e + 0, p + 0 }'
+}
+some_windows_printed() {
+	for _ in $(seq $(($1 * 10))); do
+		lines "$WORK/probe"
+		[ "$(windows "$WORK/probe" | wc -l)" -ge 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+savepoint_cancel() {
+	local job=$JOB status= trigger
+	api POST "/jobs/$job/savepoints" -H 'Content-Type: application/json' \
+		-d "{\"target-directory\": \"$WORK/$1\", \"cancel-job\": true}"
+	trigger=$(json '."request-id"')
+	for _ in $(seq 300); do
+		api GET "/jobs/$job/savepoints/$trigger"
+		status=$(json .status.id)
+		[ "$status" = COMPLETED ] && break
+		sleep 0.1
+	done
+	SP=$(json .operation.location)
+	SP=${SP#file:}
+	check "$1: the savepoint completes" test "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
+	wait_state "$job" CANCELED 20 || fail "$1: the job did not cancel: $STATE"
+}
+run_and_finish() { # run_and_finish NAME JSON
+	run_jar "$TC_JAR" "$2" || { fail "$1: not submitted"; return 1; }
+	if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
+		pass "$1: FINISHED"
+	else
+		fail "$1: ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
+		return 1
+	fi
+}
+
+mark_logs
+run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"300 ms\", \"pipeline.auto-watermark-interval\": \"20 ms\"}}"
+wait_state "$JOB" RUNNING 20 || fail "A: the job is not RUNNING: $STATE"
+check "A: windows printed by event-time timers" some_windows_printed 30
+savepoint_cancel sp1
+lines "$WORK/a.lines"
+windows "$WORK/a.lines" | sort -u >"$WORK/a.windows"
+NA=$(wc -l <"$WORK/a.windows")
+if [ "$NA" -gt 0 ] && [ "$NA" -lt "$(wc -l <"$WORK/expected")" ]; then
+	pass "A: the job stopped in the middle ($NA of $(wc -l <"$WORK/expected") windows printed)"
+else
+	fail "A: $NA windows printed: not stopped in the middle"
+fi
+check "A: every window printed is exact" test "$(comm -23 "$WORK/a.windows" "$WORK/expected" | wc -l)" -eq 0
+check "A: no processing-time timer fired (the clock is before them)" test "$(procs "$WORK/a.lines" | wc -l)" -eq 0
+
+set_clock 2000
+mark_logs
+if run_and_finish "B: restored at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
+	lines "$WORK/b.lines"
+	windows "$WORK/b.lines" >"$WORK/b.windows"
+	check "B: no window printed twice after the restore" test "$(sort "$WORK/b.windows" | uniq -d | wc -l)" -eq 0
+	check "B: every window printed after the restore is exact" \
+		test "$(sort "$WORK/b.windows" | comm -23 - "$WORK/expected" | wc -l)" -eq 0
+	RESTORED=$(restored_timers)
+	echo "B: timers restored (event-time, processing-time): $RESTORED"
+	check "B: event-time timers were pending in the savepoint" test "${RESTORED% *}" -gt 0
+	check "B: every key's processing-time timer was in it" test "${RESTORED#* }" -eq "$KEYS"
+	check "B: every key's processing-time timer fired once, at its time" \
+		diff -q "$WORK/expected-proc" <(procs "$WORK/b.lines" | sort)
+fi
+
+mark_logs
+if run_and_finish "C: one run at parallelism 1" "{\"parallelism\": 1, \"programArgsList\": [\"--count\", \"$N\"]}"; then
+	lines "$WORK/c.lines"
+	check "C: every window once, its count exact" diff -q "$WORK/expected" <(windows "$WORK/c.lines" | sort)
+fi
+
+stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED: D, a stop-with-savepoint restored at 3
+	mark_logs
+	run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"$2], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
+		{ fail "$1: not submitted"; return 0; }
+	D=$JOB
+	wait_state "$D" RUNNING 20 || fail "$1: the job is not RUNNING: $STATE"
+	check "$1: windows printed by event-time timers" some_windows_printed 30
+	api POST "/jobs/$D/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-$1\"}"
+	trigger=$(json '."request-id"')
+	status=
+	for _ in $(seq 300); do
+		api GET "/jobs/$D/savepoints/$trigger"
+		status=$(json .status.id)
+		[ "$status" = COMPLETED ] && break
+		sleep 0.1
+	done
+	SP=$(json .operation.location)
+	SP=${SP#file:}
+	check "$1: the stop's savepoint completes" test "$status" = COMPLETED
+	wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 || true
+	check "$1: the stopped job FINISHED" test "$STATE" = FINISHED
+	lines "$WORK/$1-d.lines"
+	windows "$WORK/$1-d.lines" | sort >"$WORK/$1-d.windows"
+	ND=$(wc -l <"$WORK/$1-d.windows")
+	check "$1: the job stopped in the middle ($ND windows)" test "$ND" -gt 0 -a "$ND" -lt "$(wc -l <"$3")"
+	mark_logs
+	if run_and_finish "$1: restored from the stop's savepoint at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\"$2], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
+		RESTORED=$(restored_timers)
+		echo "$1: timers restored (event-time, processing-time): $RESTORED"
+		check "$1: event-time timers were pending in the stop's savepoint" test "${RESTORED% *}" -gt 0
+		lines "$WORK/$1-e.lines"
+		windows "$WORK/$1-e.lines" | sort >"$WORK/$1-e.windows"
+		check "$1: no window printed by both the stopped and the restored job" \
+			test "$(comm -12 "$WORK/$1-d.windows" "$WORK/$1-e.windows" | wc -l)" -eq 0
+		check "$1: together every window once, its count exact" \
+			diff -q "$3" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
+	fi
+}
+
+stop_and_restore D "" "$WORK/expected"
+stop_and_restore E ', "--window"' "$WORK/expected"
+stop_and_restore F ', "--session"' "$WORK/expected-session"
+
+stop_all
+logs_clean "$WORK"/jm.log "$WORK"/tm-*.log
+it_finish
