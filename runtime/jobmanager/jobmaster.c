@@ -34,6 +34,9 @@ struct tm_info {
 	int64_t last_heard_ms;
 	bool heartbeat_out; /* a heartbeat request awaits its reply */
 	bool lost;
+	/* No task of the job was placed there (a mini cluster has more
+	 * TaskManagers than the job needs): the job's calls skip it. */
+	bool unused;
 	bool metrics_out;
 	/* It was lost with a metrics request out: the round went on without
 	 * it, and the late reply (an RPC timeout) is dropped. */
@@ -318,7 +321,7 @@ static void heartbeat_tick(void *arg)
 	int given_up = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {
 		struct tm_info *t = &jm->tmi[k];
-		if (t->lost)
+		if (t->lost || t->unused)
 			continue;
 		/* Flink's heartbeat.rpc-failure-threshold: a connection that
 		 * dropped and stayed down for that many heartbeats is a lost
@@ -458,7 +461,7 @@ static bool collect_metrics(jm_jobmaster *jm)
 	memset(jm->out, 0, nnodes * sizeof(uint64_t));
 	memset(jm->vio_acc, 0, jm->jg->nvertices * sizeof(*jm->vio_acc));
 	for (size_t k = 0; k < jm->ntms; k++) {
-		if (jm->tmi[k].lost)
+		if (jm->tmi[k].lost || jm->tmi[k].unused)
 			continue;
 		struct reply *r = expect(jm, on_metrics, (int)k);
 		if (!r)
@@ -515,7 +518,7 @@ static void release_everywhere(jm_jobmaster *jm)
 	savepoint_done(jm, 0, FL_ECANCELED, "the job attempt ended before the savepoint completed");
 	jm->pending = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {
-		if (jm->tmi[k].lost)
+		if (jm->tmi[k].lost || jm->tmi[k].unused)
 			continue;
 		struct reply *r = expect(jm, on_release, (int)k);
 		if (!r)
@@ -562,7 +565,7 @@ static void cancel_everywhere(jm_jobmaster *jm)
 {
 	jm->cancel_sent = true;
 	for (size_t k = 0; k < jm->ntms; k++) {
-		if (jm->tmi[k].lost)
+		if (jm->tmi[k].lost || jm->tmi[k].unused)
 			continue;
 		struct reply *r = expect(jm, on_cancel_sent, (int)k);
 		if (r)
@@ -760,7 +763,7 @@ static void on_notified(jm_jobmaster *jm, struct reply *r)
 static void notify_everywhere(jm_jobmaster *jm, uint64_t id, bool aborted)
 {
 	for (size_t k = 0; k < jm->ntms; k++) {
-		if (jm->tmi[k].lost)
+		if (jm->tmi[k].lost || jm->tmi[k].unused)
 			continue;
 		if (!jm->tms[k]->ops->notify_checkpoint)
 			continue;
@@ -913,7 +916,7 @@ static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *t
 	 * barrier carries only its id), then the sources start it. */
 	jm->ckp_prepares = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {
-		if (jm->tmi[k].lost)
+		if (jm->tmi[k].lost || jm->tmi[k].unused)
 			continue;
 		struct reply *r = expect(jm, on_prepared, (int)k);
 		if (!r)
@@ -1176,6 +1179,16 @@ static void on_started(jm_jobmaster *jm, struct reply *r)
 	maybe_end(jm);
 }
 
+/* The TaskManagers no task was placed on (after sch_assign). */
+static void mark_unused(jm_jobmaster *jm)
+{
+	for (size_t k = 0; k < jm->ntms; k++)
+		jm->tmi[k].unused = true;
+	for (size_t v = 0; v < jm->jg->nvertices; v++)
+		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
+			jm->tmi[jm->where[v][i]].unused = false;
+}
+
 static void start_everywhere(jm_jobmaster *jm)
 {
 	jm->phase = P_START;
@@ -1184,6 +1197,8 @@ static void start_everywhere(jm_jobmaster *jm)
 		jm->L.submitted(jm->L.arg, jm->id, jm->jg->job_name);
 	jm->starts_pending = 0;
 	for (size_t k = 0; k < jm->ntms; k++) {
+		if (jm->tmi[k].unused)
+			continue;
 		struct reply *r = expect(jm, on_started, (int)k);
 		if (!r)
 			continue;
@@ -1347,6 +1362,7 @@ static void on_slots(jm_jobmaster *jm, struct reply *r)
 					jm->error, sizeof(jm->error));
 		free(slots);
 		if (rc == 0) {
+			mark_unused(jm);
 			heartbeat_tick(jm);
 			deploy(jm);
 			return;
