@@ -828,9 +828,29 @@ static int client_init(struct client *c, const char *url, const cm_secret *secre
 	return 0;
 }
 
+/* How long client_fini lets calls in flight end before it closes the socket. */
+#define CLOSE_DRAIN_MS 2000
+
 static void client_fini(struct client *c)
 {
 	pthread_mutex_lock(&c->mu);
+	/*
+	 * Calls in flight on a connection end first (answered, timed out, or
+	 * dropped with it), for at most CLOSE_DRAIN_MS: NNG before 1.9 can hang
+	 * nng_close for ever when a pipe is torn down while a message is being
+	 * sent on it (nanomsg/nng#1813, fixed by nng commit aac4dc36: an aio
+	 * whose task was prepared but never scheduled makes nni_aio_stop wait
+	 * for ever, in NNG's one reaper thread, and every later socket close
+	 * waits for that reaper). A TaskManager releasing a job right after
+	 * its tasks' last reports closed its JobMaster client with their
+	 * replies still coming: its service loop hung in nng_close and it
+	 * answered nothing more (integration.cluster's 'two jobs running').
+	 */
+	int64_t drain_until = cm_now_ms() + (c->timeout_ms < CLOSE_DRAIN_MS ? c->timeout_ms : CLOSE_DRAIN_MS);
+	while (c->inflight > 0 && atomic_load(&c->pipe) && cm_now_ms() < drain_until) {
+		struct timespec ts = cm_deadline_ts(drain_until);
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
 	c->closing = true;
 	while (c->busy > 0 || c->dropping > 0)
 		pthread_cond_wait(&c->cv, &c->mu);
