@@ -24,6 +24,38 @@
 
 #define ADDRESS_MAX 256
 
+/*
+ * NNG before 1.6.0 (Debian 12 ships 1.5.2) leaks a message handed to a
+ * pipe that is being closed: the protocol sends it on the pipe's aio, which
+ * pipe_close has just closed, and the transport's send returns when
+ * nni_aio_begin fails without freeing it or calling back (nanomsg/nng#1713,
+ * fixed by nng commit 759a2e9d in 1.6.0). A request (start_call) or a
+ * reply (srv_send) racing with its peer's death, a TaskManager killed in
+ * integration.kill, leaks 112 bytes plus its body; LeakSanitizer reported
+ * it at the JobManager's exit. Every message flinc hands to NNG is sent
+ * from these two functions, and each frees its own when the hand-over
+ * fails, so with such an NNG their allocations are left out of the leak
+ * report; leaks of anything else, received messages included, are not.
+ */
+#if NNG_MAJOR_VERSION == 1 && NNG_MINOR_VERSION < 6
+#if defined(__SANITIZE_ADDRESS__)
+#define FLINC_NNG_LEAKS_SENT_MESSAGES 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define FLINC_NNG_LEAKS_SENT_MESSAGES 1
+#endif
+#endif
+#endif
+#ifdef FLINC_NNG_LEAKS_SENT_MESSAGES
+/* Looked up by the sanitizer runtime: exported despite the library's
+ * hidden default visibility. */
+__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void);
+__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void)
+{
+	return "leak:^start_call$\nleak:^srv_send$\n";
+}
+#endif
+
 /* ================================================================ server */
 
 struct sctx {
@@ -796,9 +828,29 @@ static int client_init(struct client *c, const char *url, const cm_secret *secre
 	return 0;
 }
 
+/* How long client_fini lets calls in flight end before it closes the socket. */
+#define CLOSE_DRAIN_MS 2000
+
 static void client_fini(struct client *c)
 {
 	pthread_mutex_lock(&c->mu);
+	/*
+	 * Calls in flight on a connection end first (answered, timed out, or
+	 * dropped with it), for at most CLOSE_DRAIN_MS: NNG before 1.9 can hang
+	 * nng_close for ever when a pipe is torn down while a message is being
+	 * sent on it (nanomsg/nng#1813, fixed by nng commit aac4dc36: an aio
+	 * whose task was prepared but never scheduled makes nni_aio_stop wait
+	 * for ever, in NNG's one reaper thread, and every later socket close
+	 * waits for that reaper). A TaskManager releasing a job right after
+	 * its tasks' last reports closed its JobMaster client with their
+	 * replies still coming: its service loop hung in nng_close and it
+	 * answered nothing more (integration.cluster's 'two jobs running').
+	 */
+	int64_t drain_until = cm_now_ms() + (c->timeout_ms < CLOSE_DRAIN_MS ? c->timeout_ms : CLOSE_DRAIN_MS);
+	while (c->inflight > 0 && atomic_load(&c->pipe) && cm_now_ms() < drain_until) {
+		struct timespec ts = cm_deadline_ts(drain_until);
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
 	c->closing = true;
 	while (c->busy > 0 || c->dropping > 0)
 		pthread_cond_wait(&c->cv, &c->mu);

@@ -16,6 +16,8 @@
 #   run_jar JAR JSON         POST /jars/JAR/run: the job id in JOB
 #   wait_count PATH JQ MIN S  GET PATH until the number JQ picks reaches MIN
 #   wait_state JOB REGEX SECONDS  until the job's state matches (STATE)
+#   job_why JOB...           the jobs' states, root exceptions, the JobManager's
+#                            last warnings: a FAIL line's details
 #
 # Every process shares COMMON: a random secret, cluster id, loopback
 # addresses, heartbeats of 300 ms / 3 s; slot.request.timeout is 4 s.
@@ -121,6 +123,18 @@ wait_count() { # wait_count PATH JQ MIN SECONDS: GET PATH until JQ >= MIN; COUNT
 		sleep 0.1
 	done
 	return 1
+}
+
+# job_why JOB...: each job's state and root exception, and the JobManager's
+# warnings and errors, for a FAIL line's details (a run's logs are gone
+# with it unless KEEP=1).
+job_why() {
+	local j
+	for j in "$@"; do
+		echo "job $j: $(curl -s "http://127.0.0.1:$REST_PORT/jobs/$j" | jq -r .state 2>/dev/null):" \
+			"$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$j/exceptions" | jq -r '."root-exception" // ""' 2>/dev/null | head -c 400)"
+	done
+	grep -h ' \(WARN\|ERROR\) ' "$WORK"/jm.log 2>/dev/null | tail -n 8 | cut -c1-300
 }
 
 wait_state() { # wait_state JOB REGEX SECONDS: STATE is the last seen

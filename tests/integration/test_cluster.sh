@@ -124,7 +124,7 @@ JOB1=$JOB
 run_jar "$JAR" '{"programArgsList": ["--count", "100000000"], "parallelism": 1}'
 JOB2=$JOB
 wait_state "$JOB1" RUNNING 20 && wait_state "$JOB2" RUNNING 20 &&
-	pass "two jobs RUNNING at once" || fail "two jobs running ($STATE)"
+	pass "two jobs RUNNING at once" || fail "two jobs running ($STATE)" "$(job_why "$JOB1" "$JOB2")"
 api PATCH "/jobs/$JOB1?mode=cancel"
 check "PATCH /jobs/:id?mode=cancel answers 202" test "$CODE" = 202
 if wait_state "$JOB1" CANCELED 20; then pass "the cancelled job is CANCELED"; else fail "cancelled job: $STATE"; fi

@@ -578,6 +578,126 @@ static void test_freeing_a_client_ends_its_calls(void **state)
 	assert_int_equal(r.rc, FL_ECLOSED);
 }
 
+/* A JobMaster gateway that answers each task report a moment later, on a
+ * thread of its own, as the Dispatcher's routing does under load. */
+struct held {
+	rpc_done_fn done;
+	void *arg;
+	int delay_us;
+};
+
+static _Atomic int late_pending;
+
+static void *late_answer(void *arg)
+{
+	struct held *h = arg;
+	struct timespec ts = {0, (long)(h->delay_us * 1000)};
+	nanosleep(&ts, NULL);
+	h->done(h->arg, 0, NULL, NULL, 0);
+	free(h);
+	atomic_fetch_sub(&late_pending, 1);
+	return NULL;
+}
+
+static void late_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
+			    uint64_t attempt, int vertex, int subtask, int state, const char *error,
+			    rpc_done_fn done, void *arg)
+{
+	struct held *h = calloc(1, sizeof(*h));
+	assert_non_null(h);
+	h->done = done;
+	h->arg = arg;
+	h->delay_us = rand() % 3000;
+	atomic_fetch_add(&late_pending, 1);
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	assert_int_equal(pthread_create(&t, &a, late_answer, h), 0);
+	pthread_attr_destroy(&a);
+}
+
+static const struct rpc_jm_gateway_ops late_jm_ops = {.task_state = late_task_state,
+						      .free = s_jm_free};
+static rpc_jm_gateway late_jm = {.ops = &late_jm_ops};
+
+struct freeing {
+	rpc_jm_gateway *g;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void *free_client(void *arg)
+{
+	struct freeing *f = arg;
+	f->g->ops->free(f->g);
+	pthread_mutex_lock(&f->mu);
+	f->done = true;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* A client freed while its calls' replies are on their way, as a
+ * TaskManager frees its JobMaster client when the job is released right
+ * after its tasks' last reports: the free returns. With NNG 1.5.2 closing
+ * the socket at once hung for ever in nng_close now and then (NNG's
+ * reaper stuck stopping a pipe's send aio, nanomsg/nng#1813): within a
+ * few hundred rounds here, and a TaskManager's service loop stopped
+ * answering in integration.cluster. */
+static void test_freeing_a_client_while_replies_come_returns(void **state)
+{
+	cm_secret s = secret_of("secret");
+	rpc_server *srv;
+	cm_err err = {0};
+	assert_int_equal(
+	    rpc_server_new(&srv, "tcp://127.0.0.1:0", NULL, &late_jm, NULL, NULL, &s, "c1", &err),
+	    0);
+	srand(7);
+	for (int round = 0; round < 300; round++) {
+		struct freeing f = {.done = false};
+		assert_int_equal(
+		    rpc_jm_gateway_nng(&f.g, rpc_server_address(srv), &s, "c1", 30000, &err), 0);
+		/* Connected, as a TaskManager's client is long before: one call
+		 * answered first. */
+		struct result r;
+		result_init(&r);
+		f.g->ops->task_state(f.g, "tm", "0123456789abcdef0123456789abcdef", 1, 0, 0, 1, NULL,
+				     on_result, &r);
+		result_wait(&r);
+		assert_int_equal(r.rc, 0);
+		int n = 1 + rand() % 4;
+		for (int k = 0; k < n; k++)
+			f.g->ops->task_state(f.g, "tm", "0123456789abcdef0123456789abcdef", 1, 0, k,
+					     3, NULL, NULL, NULL);
+		struct timespec ts = {0, (long)(rand() % 3000) * 1000};
+		nanosleep(&ts, NULL);
+		pthread_mutex_init(&f.mu, NULL);
+		cm_cond_init(&f.cv);
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, free_client, &f), 0);
+		int64_t deadline = cm_now_ms() + 20000;
+		pthread_mutex_lock(&f.mu);
+		while (!f.done && cm_now_ms() < deadline) {
+			struct timespec d = cm_deadline_ts(deadline);
+			pthread_cond_timedwait(&f.cv, &f.mu, &d);
+		}
+		bool freed = f.done;
+		pthread_mutex_unlock(&f.mu);
+		if (!freed)
+			fail_msg("round %d: freeing the client did not return within 20 s", round);
+		pthread_join(t, NULL);
+		pthread_cond_destroy(&f.cv);
+		pthread_mutex_destroy(&f.mu);
+	}
+	while (atomic_load(&late_pending) > 0) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	rpc_server_free(srv);
+}
+
 static void test_bad_addresses_are_refused(void **state)
 {
 	cm_secret s = secret_of("secret");
@@ -609,6 +729,7 @@ int main(void)
 	    cmocka_unit_test(test_another_cluster_is_refused),
 	    cmocka_unit_test(test_another_version_and_garbage_get_an_error_naming_why),
 	    cmocka_unit_test(test_freeing_a_client_ends_its_calls),
+	    cmocka_unit_test(test_freeing_a_client_while_replies_come_returns),
 	    cmocka_unit_test(test_bad_addresses_are_refused),
 	    cmocka_unit_test(test_a_call_without_reply_times_out_naming_the_peer),
 	    cmocka_unit_test(test_a_replayed_request_is_refused),

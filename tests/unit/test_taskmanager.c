@@ -6,8 +6,10 @@
  * a stalled service loop. Runs under ThreadSanitizer too.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -106,17 +108,31 @@ static _Atomic bool deaf_armed, deaf, deaf_release;
 static _Atomic int deaf_interrupts;
 
 /* Sleeps in short naps, counts the interrupts and sleeps on: a user
- * function that is deaf to cancellation until the test lets it go. */
+ * function that is deaf to cancellation until the test lets it go.
+ * An interrupt (tm_task_interrupt's SIGURG) is counted only when it ends
+ * a nap with EINTR; one that came while the thread was between naps (run
+ * late under load, after its nap had ended) would be handled and not
+ * counted, and a test awaiting it would wait in vain. So SIGURG is
+ * blocked here except inside ppoll, which unblocks it atomically: an
+ * interrupt that comes between naps stays pending and ends the next one. */
 int tmt_deaf_sleep(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
 	if (atomic_exchange(&deaf_armed, false)) {
+		sigset_t urg, old, open;
+		sigemptyset(&urg);
+		sigaddset(&urg, SIGURG);
+		if (pthread_sigmask(SIG_BLOCK, &urg, &old) != 0)
+			return FL_EINVAL;
+		open = old;
+		sigdelset(&open, SIGURG);
 		atomic_store(&deaf, true);
 		while (!atomic_load(&deaf_release)) {
 			struct timespec ts = {0, 10 * 1000000L};
-			if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+			if (ppoll(NULL, 0, &ts, &open) != 0 && errno == EINTR)
 				atomic_fetch_add(&deaf_interrupts, 1);
 		}
 		atomic_store(&deaf, false);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	*out = *in;
 	return 0;
