@@ -342,6 +342,10 @@ void tm_chain_fini(tm_chain *c);
 /* Records the chain's first failure (later ones are ignored) and returns rc
  * (FL_EINVAL when rc is 0). */
 int tm_chain_fail(tm_chain *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A user function fn (its symbol; NULL: "?") of op returned rc < 0: the
+ * task's failure, naming the operator, the function and its message
+ * (fl_fail) or code; a cancellation passed back is returned as it is. */
+int tm_op_user_failed(tm_op *op, int rc, const char *fn);
 
 /* Opens every operator in order (sinks create their files). Returns 0 or the
  * first error (recorded in the chain); *opened says how many were opened,

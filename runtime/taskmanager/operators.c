@@ -120,11 +120,11 @@ FL_API int fl_fail(fl_ctx *ctx, const char *fmt, ...)
 	return FL_EUSER;
 }
 
-/* Turns a user function's negative return into the task's failure. */
-static int user_failed(tm_op *op, int rc)
+int tm_op_user_failed(tm_op *op, int rc, const char *fn)
 {
 	fl_ctx *ctx = &op->chain->ctx;
-	const char *fn = op->node->fn_symbol ? op->node->fn_symbol : "?";
+	if (!fn)
+		fn = "?";
 	/* A collect that failed because the job is being cancelled, passed
 	 * back by the function, is the cancellation, not the function's fault. */
 	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
@@ -135,6 +135,12 @@ static int user_failed(tm_op *op, int rc)
 	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
 			    "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
 			    fl_strerror(rc));
+}
+
+/* Turns a user function's negative return into the task's failure. */
+static int user_failed(tm_op *op, int rc)
+{
+	return tm_op_user_failed(op, rc, op->node->fn_symbol);
 }
 
 /* -------------------------------------------------------------- keys */

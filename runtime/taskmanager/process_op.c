@@ -180,19 +180,6 @@ static int pf_snapshot(tm_op *op, tm_snapshot *s)
 					  f ? free_filter : NULL);
 }
 
-/* The user function's failure (as operators.c's user_failed); fn names it. */
-static int pf_user_failed(tm_op *op, int rc, const char *fn)
-{
-	fl_ctx *ctx = &op->chain->ctx;
-	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
-		return rc;
-	if (ctx->user_failed)
-		return tm_chain_fail(op->chain, FL_EUSER, "operator '%s': %s() failed: %s",
-				     op->node->name, fn, ctx->user_msg);
-	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
-			     "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
-			     fl_strerror(rc));
-}
 
 /* After a call of the user's process or on_timer (fn) that returned rc. */
 static int pf_after_call(tm_op *op, int rc, const char *fn)
@@ -214,7 +201,7 @@ static int pf_after_call(tm_op *op, int rc, const char *fn)
 	 * a timer's registration. */
 	if (c->err.code)
 		return c->err.code;
-	return rc < 0 ? pf_user_failed(op, rc, fn) : 0;
+	return rc < 0 ? tm_op_user_failed(op, rc, fn) : 0;
 }
 
 /* Fires timer tm of domain dom: on_timer with its key current. */

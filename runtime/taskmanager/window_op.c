@@ -195,16 +195,7 @@ static int w_close(tm_op *op, bool ok)
 /* A user function's failure, named (f: SG_WIN_*). */
 static int w_user_failed(tm_op *op, int rc, int f)
 {
-	fl_ctx *ctx = &op->chain->ctx;
-	const char *fn = op->node->win.fns[f] ? op->node->win.fns[f] : "?";
-	if (rc == FL_ECANCELED && atomic_load(&op->chain->cancelled))
-		return rc;
-	if (ctx->user_failed)
-		return tm_chain_fail(op->chain, FL_EUSER, "operator '%s': %s() failed: %s",
-				     op->node->name, fn, ctx->user_msg);
-	return tm_chain_fail(op->chain, rc == FL_EUSER ? FL_EUSER : rc,
-			     "operator '%s': %s() returned %d (%s)", op->node->name, fn, rc,
-			     fl_strerror(rc));
+	return tm_op_user_failed(op, rc, op->node->win.fns[f]);
 }
 
 static st_key win_key(const tm_op *op, const win_op *w, const void *key, size_t klen, uint32_t h,
