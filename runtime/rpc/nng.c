@@ -31,35 +31,15 @@
  * nni_aio_begin fails without freeing it or calling back (nanomsg/nng#1713,
  * fixed by nng commit 759a2e9d in 1.6.0). A request (start_call) or a
  * reply (srv_send) racing with its peer's death, a TaskManager killed in
- * integration.kill, leaks 112 bytes plus its body; LeakSanitizer reported
- * it at the JobManager's exit. Every message flinc sends is made by
- * msg_to_send (a function of its own for this; its callers free the
- * message when the hand-over fails), so with such an NNG what it allocates
- * is left out of the leak report — LeakSanitizer names no frame inside
- * Debian's libnng, which has no symbols — and leaks of anything else
- * (the calls' own state, received messages) are not.
+ * integration.kill, leaks 112 bytes plus its body. Every message flinc
+ * sends is made by msg_to_send (its callers free the message when the
+ * hand-over fails), which tests/support/lsan.supp names for the sanitizer
+ * test runs: the leak report leaves out what it allocates, and nothing
+ * else (the calls' own state, received messages).
  */
-#if NNG_MAJOR_VERSION == 1 && NNG_MINOR_VERSION < 6
-#if defined(__SANITIZE_ADDRESS__)
-#define FLINC_NNG_LEAKS_SENT_MESSAGES 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
-#define FLINC_NNG_LEAKS_SENT_MESSAGES 1
-#endif
-#endif
-#endif
-#ifdef FLINC_NNG_LEAKS_SENT_MESSAGES
-/* Looked up by the sanitizer runtime: exported despite the library's
- * hidden default visibility. */
-__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void)
-{
-	return "leak:^msg_to_send$\n";
-}
-#endif
 
 /* A message holding bytes[0..n) for NNG to send; NULL when out of memory.
- * Not inlined: the leak suppression above names it. */
+ * Not inlined: tests/support/lsan.supp names it (see above). */
 __attribute__((noinline)) static nng_msg *msg_to_send(const uint8_t *bytes, size_t n)
 {
 	nng_msg *m = NULL;

@@ -20,6 +20,7 @@ FLINC_SOURCE_DIR=${FLINC_SOURCE_DIR:-$(cd "$IT_DIR/../.." && pwd)}
 
 # Sanitizer defaults when run outside `ctest --preset`: leaks are errors.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$FLINC_SOURCE_DIR/tests/support/lsan.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LC_ALL=C
 
