@@ -117,17 +117,11 @@ int ad_slots_needed(const jg_graph *jg, const int *par)
 
 int ad_slots_for_bounds(const jg_graph *jg, const ad_bounds *b, bool lower)
 {
-	int total = 0;
-	for (size_t g = 0; g < jg->ngroups; g++) {
-		int widest = 0;
-		for (size_t v = 0; v < jg->nvertices; v++) {
-			int p = lower ? b[v].lower : b[v].upper;
-			if (group_of(jg, v) == g && p > widest)
-				widest = p;
-		}
-		total += widest;
-	}
-	return total;
+	int par[AD_MAX];
+	size_t n = jg->nvertices < AD_MAX ? jg->nvertices : AD_MAX;
+	for (size_t v = 0; v < n; v++)
+		par[v] = lower ? b[v].lower : b[v].upper;
+	return ad_slots_needed(jg, par);
 }
 
 /* A bound: a JSON integer in 1..max. */

@@ -716,8 +716,6 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			pthread_mutex_lock(&d->mu);
 			rescale = rescale && !d->stopping;
 			j->rescaling = false;
-			if (rescale)
-				j->rescales++;
 			pthread_mutex_unlock(&d->mu);
 		}
 		if (rescale) {

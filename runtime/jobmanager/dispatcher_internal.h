@@ -81,14 +81,12 @@ struct ds_job {
 	 * jobs; NULL otherwise, and once the job ended): the job graph as
 	 * submitted, whose vertex ids and max parallelisms the bounds use,
 	 * and the bounds per vertex, as PUT /jobs/:jobid/resource-requirements
-	 * last set them (mu). Each PUT bumps bounds_gen and wakes cv. */
+	 * last set them (mu). Each PUT wakes cv. */
 	const struct jg_graph *adaptive_jg;
 	struct ad_bounds *bounds;
-	uint64_t bounds_gen;
 	/* The running JobMaster is being stopped to restart at another
 	 * parallelism (mu): its CANCELLING is shown as RESTARTING. */
 	bool rescaling;
-	int rescales; /* done so far */
 };
 
 /* Savepoint operations kept per job (Flink's completed-operation cache). */

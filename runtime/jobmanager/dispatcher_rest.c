@@ -610,7 +610,6 @@ static int h_requirements_put(void *arg, const rest_request *req, rest_response 
 		snprintf(why, sizeof(why), "the request body is not JSON");
 	if (vrc == 0) {
 		memcpy(j->bounds, b, n * sizeof(*b));
-		j->bounds_gen++;
 		pthread_cond_broadcast(&d->cv);
 		CM_INFO("dispatcher", "Job %s: new resource requirements for its %zu vertices",
 			j->id, n);
