@@ -41,6 +41,12 @@ typedef struct pf_op {
 	tm_timers *timers; /* NULL: no on_timer */
 	uint32_t hash;	   /* the current key's */
 	uint8_t fire_key[ST_KEY_MAX]; /* the key of the timer being fired */
+	/* A co-process function: the types of the first key seen on each
+	 * input (nfields, then the types), which the other input's keys
+	 * must match. */
+	bool two;
+	bool has_sig[2];
+	uint8_t sig[2][1 + FL_ROW_MAX_FIELDS];
 } pf_op;
 
 int tm_clock_init(tm_clock *k, const char *who, cm_err *err)
@@ -275,7 +281,10 @@ static int pf_proc_timers(tm_op *op, int64_t *deadline)
 	return 0;
 }
 
-static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+/* Calls fn (the process function of one input, its symbol sym) with the
+ * record's key current. */
+static int pf_call(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h,
+		   fl_process_fn fn, const char *sym)
 {
 	tm_chain *c = op->chain;
 	pf_op *pf = op->impl;
@@ -287,41 +296,97 @@ static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size
 	ctx->keyed = pf->ks;
 	ctx->timer_op = pf->timers ? op : NULL;
 	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = ctx->timer_op};
-	int rc = ((fl_process_fn)op->fn)(ctx, in, &col);
+	int rc = fn(ctx, in, &col);
 	ctx->keyed = outer;
 	ctx->timer_op = outer_op;
-	return pf_after_call(op, rc, op->node->fn_symbol);
+	return pf_after_call(op, rc, sym);
+}
+
+static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
+{
+	return pf_call(op, in, kb, kl, h, (fl_process_fn)op->fn, op->node->fn_symbol);
+}
+
+static void sig_text(const uint8_t *sig, char *buf, size_t cap)
+{
+	static const char *const names[] = {"null", "int64", "double", "string",
+					    "bytes", "bool", "timestamp"};
+	size_t at = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sig[0] && at < cap; i++) {
+		unsigned t = sig[1 + i];
+		at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? ", " : "",
+				       t < 7 ? names[t] : "?");
+	}
+}
+
+/* A co-process function: the key k of input side must have the types of
+ * the other input's keys (Flink refuses connected streams whose key types
+ * differ; here rows carry their types, so the first keys tell). A null
+ * field matches any type. Returns 0 or the task's failure. */
+static int pf_check_key_types(tm_op *op, const fl_row *k, int side)
+{
+	pf_op *pf = op->impl;
+	uint8_t sig[1 + FL_ROW_MAX_FIELDS];
+	sig[0] = (uint8_t)k->nfields;
+	memcpy(sig + 1, k->types, k->nfields);
+	if (!pf->has_sig[side]) {
+		memcpy(pf->sig[side], sig, sizeof(sig));
+		pf->has_sig[side] = true;
+	}
+	const uint8_t *o = pf->sig[1 - side];
+	if (!pf->has_sig[1 - side])
+		return 0;
+	bool same = o[0] == sig[0];
+	for (unsigned i = 0; same && i < sig[0]; i++)
+		same = o[1 + i] == sig[1 + i] || o[1 + i] == FL_NULL || sig[1 + i] == FL_NULL;
+	if (same)
+		return 0;
+	char a[200], b[200];
+	sig_text(side ? o : sig, a, sizeof(a));
+	sig_text(side ? sig : o, b, sizeof(b));
+	return tm_chain_fail(op->chain, FL_ETYPE,
+			     "operator '%s': the keys of its two inputs differ in type: the first "
+			     "input's key is (%s), the second's (%s); key both inputs by fields of "
+			     "the same type",
+			     op->node->name, a, b);
 }
 
 /* The record's key, encoded as the partitioner encodes it (the row codec's
- * bytes of the key field as a one-field row, or of the selector's row). */
-static const uint8_t *pf_key(tm_op *op, const fl_row *in, uint8_t *buf, size_t *kl)
+ * bytes of the key field as a one-field row, or of the selector's row):
+ * by key (and key_fn) of input side. */
+static const uint8_t *pf_key_of(tm_op *op, const td_key *key, fl_key_fn key_fn, int side,
+				const fl_row *in, uint8_t *buf, size_t *kl)
 {
 	tm_chain *c = op->chain;
 	fl_row k;
 	k.nfields = 0;
-	if (op->key->by_fn) {
-		int rc = op->key_fn(&c->ctx, in, &k);
+	if (key->by_fn) {
+		int rc = key_fn(&c->ctx, in, &k);
 		if (rc < 0) {
 			if (c->ctx.user_failed)
 				tm_chain_fail(c, FL_EUSER, "key selector %s() of '%s' failed: %s",
-					      op->key->fn_symbol, op->node->name, c->ctx.user_msg);
+					      key->fn_symbol, op->node->name, c->ctx.user_msg);
 			else
 				tm_chain_fail(c, rc, "key selector %s() of '%s' returned %d",
-					      op->key->fn_symbol, op->node->name, rc);
+					      key->fn_symbol, op->node->name, rc);
 			return NULL;
 		}
 	} else {
-		if (op->key->field >= in->nfields) {
+		if (key->field >= in->nfields) {
 			tm_chain_fail(c, FL_EINVAL,
-				      "key field %u of '%s' is missing: the record has %u fields",
-				      op->key->field, op->node->name, in->nfields);
+				      "key field %u of '%s' is missing: the record%s has %u fields",
+				      key->field, op->node->name,
+				      side < 0 ? "" : side ? " of its second input" : " of its first input",
+				      in->nfields);
 			return NULL;
 		}
 		k.nfields = 1;
-		k.types[0] = in->types[op->key->field];
-		k.values[0] = in->values[op->key->field];
+		k.types[0] = in->types[key->field];
+		k.values[0] = in->values[key->field];
 	}
+	if (side >= 0 && ((pf_op *)op->impl)->two && pf_check_key_types(op, &k, side) != 0)
+		return NULL;
 	size_t n = row_encode(&k, buf, TM_KEY_BUF);
 	if (n) {
 		*kl = n;
@@ -353,11 +418,53 @@ static int pf_process(tm_op *op, const fl_row *in)
 {
 	uint8_t buf[TM_KEY_BUF];
 	size_t kl;
-	const uint8_t *kb = pf_key(op, in, buf, &kl);
+	const uint8_t *kb = pf_key_of(op, op->key, op->key_fn, -1, in, buf, &kl);
 	if (!kb)
 		return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
 	return pf_process_keyed(op, in, kb, kl, kg_murmur3_32(kb, kl, 0));
 }
+
+/* A co-process function's inputs: each with its own key and function. */
+static int co_process1(tm_op *op, const fl_row *in)
+{
+	uint8_t buf[TM_KEY_BUF];
+	size_t kl;
+	const uint8_t *kb = pf_key_of(op, op->key, op->key_fn, 0, in, buf, &kl);
+	if (!kb)
+		return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+	return pf_call(op, in, kb, kl, kg_murmur3_32(kb, kl, 0), (fl_process_fn)op->fn,
+		       op->node->fn_symbol);
+}
+
+static int co_process2(tm_op *op, const fl_row *in)
+{
+	uint8_t buf[TM_KEY_BUF];
+	size_t kl;
+	const uint8_t *kb = pf_key_of(op, op->key2, op->key2_fn, 1, in, buf, &kl);
+	if (!kb)
+		return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+	return pf_call(op, in, kb, kl, kg_murmur3_32(kb, kl, 0), (fl_process_fn)op->fn2,
+		       op->node->fn2_symbol);
+}
+
+static int co_open(tm_op *op, cm_err *err)
+{
+	int rc = pf_open(op, err);
+	if (op->impl)
+		((pf_op *)op->impl)->two = true;
+	return rc;
+}
+
+const tm_op_class tm_co_process_class = {
+    .process = co_process1,
+    .process2 = co_process2,
+    .open = co_open,
+    .restore = pf_restore,
+    .snapshot = pf_snapshot,
+    .fini = pf_fini,
+    .watermark = pf_watermark,
+    .proc_timers = pf_proc_timers,
+};
 
 const tm_op_class tm_process_class = {
     .process = pf_process,
@@ -446,7 +553,7 @@ static pf_op *timer_op(fl_ctx *ctx, const char *what)
 		if (ctx->keyed)
 			tm_chain_fail(ctx->chain, FL_EINVAL,
 				      "%s in a keyed process function without an on_timer function: "
-				      "give it one with fl_keyed_process()",
+				      "give it one with fl_keyed_process() or fl_co_process()",
 				      what);
 		else
 			tm_chain_fail(ctx->chain, FL_EINVAL,

@@ -474,6 +474,43 @@ FL_API int fl_ctx_delete_processing_timer(fl_ctx *ctx, int64_t time);
 FL_API int64_t fl_ctx_current_processing_time(fl_ctx *ctx);
 
 /*
+ * Two inputs (Flink's ConnectedStreams): fl_connect(a, b) is a view of
+ * both streams that the next operator reads as its first and second input;
+ * it takes only the two-input operators below. Each input keeps its own
+ * partitioning (fl_key_by, fl_rebalance, ...). The operator's watermark is
+ * the minimum over both inputs (an input that ended no longer holds it
+ * back), a checkpoint's barriers are aligned over both, and it heads its
+ * own task (a two-input operator is not chained to its inputs).
+ *
+ * co_map / co_flat_map (Flink's CoMapFunction, CoFlatMapFunction): the
+ * first function gets the records of the first input, the second those of
+ * the second, on the same subtask (functions of one subtask never run
+ * concurrently).
+ *
+ * co_process (Flink's KeyedCoProcessFunction) on two keyed streams, each
+ * keyed by its own fl_key_by / fl_key_by_fn, with keys of the same type
+ * (records with equal keys meet on one subtask): process1 and process2
+ * get their input's records with the key current, share the keyed state
+ * (fl_get_*_state) and the timers of that key (fl_ctx_register_*_timer,
+ * with on_timer, as fl_keyed_process). Checkpoints, savepoints and
+ * rescaling treat its state and timers as a keyed process function's.
+ * Keys of different types on the two inputs (an int64 against a string)
+ * fail the task naming both. On two streams that are not keyed it is a
+ * co-flat-map (no keyed state; an on_timer is refused when the graph is
+ * built).
+ */
+FL_API fl_stream *fl_connect(fl_stream *a, fl_stream *b);
+FL_API fl_stream *fl_co_map(fl_stream *connected, fl_map_fn map1, fl_map_fn map2);
+FL_API fl_stream *fl_co_flat_map(fl_stream *connected, fl_flat_map_fn flat_map1,
+				 fl_flat_map_fn flat_map2);
+typedef struct fl_co_process_spec {
+	fl_process_fn process1;	 /* records of the first input: required */
+	fl_process_fn process2;	 /* records of the second input: required */
+	fl_on_timer_fn on_timer; /* NULL: no timers */
+} fl_co_process_spec;
+FL_API fl_stream *fl_co_process(fl_stream *connected, const fl_co_process_spec *spec);
+
+/*
  * Windows on a keyed stream (Flink's keyBy().window(...)): records are
  * assigned to time windows of their key, folded into one accumulator per
  * key and window (keyed state, namespace = the window: checkpointed,

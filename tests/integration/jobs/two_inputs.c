@@ -1,0 +1,163 @@
+/*
+ * two_inputs.c — a job for the two-input tests (issue #9, "Two inputs"):
+ * two paced generators connected (fl_connect).
+ *
+ *   A: "orders", offsets 0..N-1: (key = o % 40, event time BASE + 2*o +
+ *      (o*7919 % 1000))
+ *   B: "payments", offsets 0..N/2-1: (key = o % 40, event time BASE + 4*o +
+ *      (o*104729 % 1000))
+ *
+ * Both have a bounded-out-of-orderness watermark of 1000 ms (no record is
+ * late against its own input). B's event time runs twice as fast as A's
+ * for the same number of records, so the operator's watermark (the
+ * minimum over both inputs) is A's: a runtime that took the larger one
+ * would fire windows before A's records are in.
+ *
+ * --mode co-process (default): key_by(key) on both, a keyed co-process
+ *   function counting per key and 100 ms window of event time the records
+ *   of each input in one MapState (window end -> (count A, count B)), with
+ *   an event-time timer at each window's end; the timer prints
+ *     <key> <window start> <count A> <count B>
+ * --mode co-map: co_map of the unkeyed streams, printing
+ *     A <offset>   /   B <offset>
+ * --mode key-types: as co-process, B keyed by a string field: the task
+ *   fails naming the two key types.
+ * --mode timer-unkeyed: a co-process with on_timer on unkeyed streams:
+ *   refused when the graph is built.
+ *
+ *   two_inputs.so [--count N] [--rate R] [--mode MODE]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flinc/flinc.h>
+
+#define KEYS 40
+#define WIN 100
+#define BASE 1700000000000LL
+
+int ti_gen_a(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % KEYS);
+	fl_row_add_timestamp(out, BASE + 2 * off + off * 7919 % 1000);
+	fl_row_add_string(out, "k", 1);
+	return fl_row_add_int64(out, off);
+}
+
+int ti_gen_b(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % KEYS);
+	fl_row_add_timestamp(out, BASE + 4 * off + off * 104729 % 1000);
+	fl_row_add_string(out, "k", 1);
+	return fl_row_add_int64(out, off);
+}
+
+static const fl_state_desc COUNTS = {.name = "counts"};
+
+/* Adds one to the count of input side for the record's window. */
+static int count(fl_ctx *ctx, int side)
+{
+	int64_t ts = fl_ctx_timestamp(ctx);
+	int64_t end = ts - ts % WIN + WIN - 1;
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row k = {0}, v, n = {0};
+	fl_row_add_int64(&k, end);
+	int rc = fl_map_state_get(m, &k, &v);
+	if (rc < 0)
+		return rc;
+	int64_t c[2] = {rc ? fl_row_int64(&v, 0) : 0, rc ? fl_row_int64(&v, 1) : 0};
+	c[side]++;
+	fl_row_add_int64(&n, c[0]);
+	fl_row_add_int64(&n, c[1]);
+	if ((rc = fl_map_state_put(m, &k, &n)) != 0)
+		return rc;
+	return fl_ctx_register_event_timer(ctx, end);
+}
+
+int ti_orders(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, 0);
+}
+
+int ti_payments(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, 1);
+}
+
+int ti_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	fl_row key, r = {0}, mk = {0}, v;
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row_add_int64(&mk, time);
+	if ((rc = fl_map_state_get(m, &mk, &v)) != 1)
+		return rc < 0 ? rc : fl_fail(ctx, "no counts for the window ending at %lld", (long long)time);
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_int64(&r, time + 1 - WIN);
+	fl_row_add_int64(&r, fl_row_int64(&v, 0));
+	fl_row_add_int64(&r, fl_row_int64(&v, 1));
+	if ((rc = fl_map_state_remove(m, &mk)) != 0)
+		return rc;
+	return fl_collect(out, &r);
+}
+
+static int tag(const char *t, const fl_row *in, fl_row *out)
+{
+	fl_row_add_string(out, t, 1);
+	return fl_row_add_int64(out, fl_row_int64(in, 3));
+}
+
+int ti_map_a(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return tag("A", in, out);
+}
+
+int ti_map_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return tag("B", in, out);
+}
+
+int main(int argc, char **argv)
+{
+	int64_t n = 20000;
+	double rate = 0;
+	const char *mode = "co-process";
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--count") == 0)
+			n = strtoll(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--rate") == 0)
+			rate = strtod(argv[i + 1], NULL);
+		else if (strcmp(argv[i], "--mode") == 0)
+			mode = argv[i + 1];
+		else
+			return 2;
+	}
+	fl_env *env = fl_env_new(argc, argv);
+	if (!env)
+		return 1;
+	fl_watermark_strategy ws = {
+	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
+	fl_stream *a = fl_assign_timestamps_and_watermarks(
+	    fl_set_parallelism(fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders"), 1), &ws);
+	fl_stream *b = fl_assign_timestamps_and_watermarks(
+	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate / 2, ti_gen_b), "payments"), 1),
+	    &ws);
+	fl_co_process_spec spec = {.process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
+	if (strcmp(mode, "co-map") == 0)
+		fl_print(fl_co_map(fl_connect(a, b), ti_map_a, ti_map_b));
+	else if (strcmp(mode, "timer-unkeyed") == 0)
+		fl_print(fl_co_process(fl_connect(a, b), &spec));
+	else if (strcmp(mode, "key-types") == 0)
+		fl_print(fl_co_process(fl_connect(fl_key_by(a, 0), fl_key_by(b, 2)), &spec));
+	else
+		fl_print(fl_uid(fl_co_process(fl_connect(fl_key_by(a, 0), fl_key_by(b, 0)), &spec),
+				"co-counts"));
+	int rc = fl_execute(env, "TwoInputs");
+	if (rc)
+		fprintf(stderr, "%s\n", fl_env_error(env));
+	fl_env_free(env);
+	return rc == 0 ? 0 : 1;
+}
