@@ -878,6 +878,75 @@ FL_API fl_stream *fl_co_process(fl_stream *connected, const fl_co_process_spec *
 	return out;
 }
 
+FL_API fl_stream *fl_broadcast_state(fl_stream *in, const fl_state_desc *desc)
+{
+	if (!usable(in))
+		return NULL;
+	fl_env *env = in->env;
+	const char *bad = NULL;
+	if (!desc)
+		bad = "the descriptor is NULL";
+	else if (!desc->name || !*desc->name || strlen(desc->name) > 255)
+		bad = "the descriptor needs a name of 1..255 bytes";
+	else if (desc->ttl.ttl_ms)
+		bad = "a broadcast state has no TTL (as in Flink)";
+	else if (desc->reduce || desc->agg.create || desc->agg.add || desc->agg.result)
+		bad = "a broadcast state is a map state: no reduce or aggregate functions";
+	if (bad) {
+		env_fail(env, FL_EINVAL, "broadcast_state: %s", bad);
+		return NULL;
+	}
+	fl_stream *v = repartition(in, SG_PART_BROADCAST, NULL, false);
+	if (v)
+		v->bdesc = desc;
+	return v;
+}
+
+FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_process_spec *spec)
+{
+	if (!usable(connected))
+		return NULL;
+	fl_env *env = connected->env;
+	if (!spec || !spec->process || !spec->process_broadcast) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: the spec needs process and process_broadcast");
+		return NULL;
+	}
+	if (!connected->connected || !connected->bdesc) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: needs a keyed stream connected to a broadcast state "
+			 "stream: fl_connect(fl_key_by(...), fl_broadcast_state(..., &desc))");
+		return NULL;
+	}
+	if (!connected->keyed) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: the first stream is not keyed: key it with fl_key_by "
+			 "(a keyed broadcast process function, Flink's "
+			 "KeyedBroadcastProcessFunction)");
+		return NULL;
+	}
+	char *tsym = NULL, *bname = strdup(connected->bdesc->name);
+	if (!bname) {
+		env_fail(env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (name_on_timer(connected, spec->on_timer, true, "broadcast_process", &tsym) != 0) {
+		free(bname);
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out = add_two_input(connected, SG_CO_BROADCAST, (const void *)spec->process,
+				       (const void *)spec->process_broadcast, "broadcast_process", &n);
+	if (!out) {
+		free(tsym);
+		free(bname);
+		return NULL;
+	}
+	n->timer_symbol = tsym;
+	n->bstate_name = bname;
+	return out;
+}
+
 static fl_stream *sink(fl_stream *in, enum sg_kind kind, sg_node **np)
 {
 	if (!usable(in))

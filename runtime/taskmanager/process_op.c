@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "checkpoint/metadata.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "state/keyed_state.h"
 #include "taskmanager/operator.h"
@@ -47,7 +49,16 @@ typedef struct pf_op {
 	bool two;
 	bool has_sig[2];
 	uint8_t sig[2][1 + FL_ROW_MAX_FIELDS];
+	/* A broadcast process function's broadcast state: a heap backend of
+	 * its own holding one MapState under one fixed key, the same on every
+	 * subtask; checkpoints write it as operator state (bc_snapshot). */
+	st_backend *bstate;
+	ks_ctx *bks;
+	int bstate_id;
 } pf_op;
+
+/* The one key of the broadcast state. */
+static const uint8_t BC_KEY[1] = {0};
 
 int tm_clock_init(tm_clock *k, const char *who, cm_err *err)
 {
@@ -144,6 +155,8 @@ static void pf_fini(tm_op *op)
 {
 	pf_op *pf = op->impl;
 	if (pf) {
+		ks_free(pf->bks);
+		st_backend_free(pf->bstate);
 		ks_free(pf->ks);
 		tm_timers_free(pf->timers);
 		tm_clock_fini(&pf->clock);
@@ -203,11 +216,40 @@ static int pf_after_call(tm_op *op, int rc, const char *fn)
 			return tm_chain_fail(c, FL_EUSER, "%s: %s", e->msg, ctx->user_msg);
 		return tm_chain_fail(c, e->code, "%s", e->msg);
 	}
+	if (pf->bks && ks_error(pf->bks)->code)
+		return tm_chain_fail(c, ks_error(pf->bks)->code, "%s", ks_error(pf->bks)->msg);
 	/* So does a failure downstream of fl_collect (as flat_map's), or of
 	 * a timer's registration. */
 	if (c->err.code)
 		return c->err.code;
 	return rc < 0 ? tm_op_user_failed(op, rc, fn) : 0;
+}
+
+/* Before a user call of a broadcast process function: its broadcast
+ * state with its one key, read-only unless why is NULL. Returns the
+ * operator for ctx->bcast_op (NULL when it has no broadcast state). */
+static tm_op *bc_enter(tm_op *op, const char *why)
+{
+	pf_op *pf = op->impl;
+	if (!pf->bks)
+		return NULL;
+	ks_set_key(pf->bks, BC_KEY, sizeof(BC_KEY), kg_murmur3_32(BC_KEY, sizeof(BC_KEY), 0));
+	ks_set_read_only(pf->bks, why);
+	return op;
+}
+
+/* After it (rc: what the call returned): a broadcast state failure fails
+ * the task whatever the function returned. */
+static int bc_leave(tm_op *op, int rc)
+{
+	pf_op *pf = op->impl;
+	if (!pf->bks)
+		return rc;
+	ks_end_record(pf->bks);
+	const cm_err *e = ks_error(pf->bks);
+	if (e->code)
+		return tm_chain_fail(op->chain, e->code, "%s", e->msg);
+	return rc;
 }
 
 /* Fires timer tm of domain dom: on_timer with its key current. */
@@ -223,15 +265,20 @@ static int pf_fire(tm_op *op, const tm_timer *tm, enum fl_time_domain dom)
 	pf->hash = tm->hash;
 	c->ts = dom == FL_EVENT_TIME ? tm->time : TM_TS_NONE;
 	struct ks_ctx *outer = ctx->keyed;
-	tm_op *outer_op = ctx->timer_op;
+	tm_op *outer_op = ctx->timer_op, *outer_bc = ctx->bcast_op;
 	size_t used = ctx->scratch_used;
 	ctx->keyed = pf->ks;
 	ctx->timer_op = op;
-	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = op};
+	ctx->bcast_op = bc_enter(op, "in on_timer (Flink's read-only broadcast state): only "
+				     "the broadcast side's function may change it");
+	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = op, .bcast_op = ctx->bcast_op};
 	int rc = ((fl_on_timer_fn)op->timer_fn)(ctx, tm->time, dom, &col);
 	ctx->keyed = outer;
 	ctx->timer_op = outer_op;
+	ctx->bcast_op = outer_bc;
 	ctx->scratch_used = used;
+	if ((rc = bc_leave(op, rc)) < 0 && op->chain->err.code)
+		return op->chain->err.code;
 	if ((rc = pf_after_call(op, rc, op->node->timer_symbol)) != 0)
 		return rc;
 	return tm_chain_check(c);
@@ -295,7 +342,8 @@ static int pf_call(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, ui
 	tm_op *outer_op = ctx->timer_op;
 	ctx->keyed = pf->ks;
 	ctx->timer_op = pf->timers ? op : NULL;
-	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = ctx->timer_op};
+	fl_collector col = {
+	    .op = op, .keyed = pf->ks, .timer_op = ctx->timer_op, .bcast_op = ctx->bcast_op};
 	int rc = fn(ctx, in, &col);
 	ctx->keyed = outer;
 	ctx->timer_op = outer_op;
@@ -455,6 +503,129 @@ static int co_open(tm_op *op, cm_err *err)
 	return rc;
 }
 
+/* ---------------------------------------- the broadcast process function */
+
+/* The keyed side: keyed state, timers, the broadcast state read-only. */
+static int bc_process1(tm_op *op, const fl_row *in)
+{
+	uint8_t buf[TM_KEY_BUF];
+	size_t kl;
+	const uint8_t *kb = pf_key_of(op, op->key, op->key_fn, -1, in, buf, &kl);
+	if (!kb)
+		return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+	fl_ctx *ctx = &op->chain->ctx;
+	tm_op *outer = ctx->bcast_op;
+	ctx->bcast_op = bc_enter(op, "in the keyed side's process function (Flink's "
+				     "read-only broadcast state): only the broadcast side's "
+				     "function may change it");
+	int rc = pf_call(op, in, kb, kl, kg_murmur3_32(kb, kl, 0), (fl_process_fn)op->fn,
+			 op->node->fn_symbol);
+	ctx->bcast_op = outer;
+	return bc_leave(op, rc);
+}
+
+/* The broadcast side: no current key (no keyed state, no timers), the
+ * broadcast state read-write; every subtask gets every record, so every
+ * subtask's broadcast state goes through the same changes. */
+static int bc_process2(tm_op *op, const fl_row *in)
+{
+	tm_chain *c = op->chain;
+	fl_ctx *ctx = &c->ctx;
+	struct ks_ctx *outer = ctx->keyed;
+	tm_op *outer_t = ctx->timer_op, *outer_b = ctx->bcast_op;
+	ctx->keyed = NULL;
+	ctx->timer_op = NULL;
+	ctx->bcast_op = bc_enter(op, NULL);
+	fl_collector col = {.op = op, .bcast_op = ctx->bcast_op};
+	int rc = ((fl_process_fn)op->fn2)(ctx, in, &col);
+	ctx->keyed = outer;
+	ctx->timer_op = outer_t;
+	ctx->bcast_op = outer_b;
+	rc = bc_leave(op, rc);
+	if (c->err.code)
+		return c->err.code;
+	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn2_symbol) : 0;
+}
+
+static int bc_open(tm_op *op, cm_err *err)
+{
+	int rc = pf_open(op, err);
+	if (rc)
+		return rc;
+	pf_op *pf = op->impl;
+	st_backend_config bc = {.max_parallelism = op->max_parallelism, .name = op->chain->name};
+	if ((rc = st_heap_backend_new(&bc, &pf->bstate, err)) != 0)
+		return rc;
+	if ((rc = st_declare(pf->bstate, op->node->bstate_name, 0, &pf->bstate_id)) != 0)
+		return cm_err_set(err, rc, "operator '%s': broadcast state '%s': %s", op->node->name,
+				  op->node->bstate_name, st_backend_error(pf->bstate));
+	ks_config kc = {.backend = pf->bstate, .op_name = op->node->name, .uctx = &op->chain->ctx};
+	return ks_new(&kc, &pf->bks, err);
+}
+
+static st_key bc_key(pf_op *pf, int maxp)
+{
+	uint32_t h = kg_murmur3_32(BC_KEY, sizeof(BC_KEY), 0);
+	return (st_key){.state = pf->bstate_id,
+			.key_group = kg_of_hash(h, maxp),
+			.hash = h,
+			.key = BC_KEY,
+			.klen = sizeof(BC_KEY)};
+}
+
+/* Every subtask writes its broadcast state (Flink's BROADCAST mode) as one
+ * list element, then its keyed state as a keyed process function does. */
+static int bc_snapshot(tm_op *op, tm_snapshot *s)
+{
+	pf_op *pf = op->impl;
+	st_key k = bc_key(pf, op->max_parallelism);
+	const void *v;
+	size_t vl;
+	int rc = st_get(pf->bstate, &k, &v, &vl);
+	if (rc < 0) {
+		snprintf(s->why, sizeof(s->why), "operator '%.60s': broadcast state: %.300s",
+			 op->node->name, st_backend_error(pf->bstate));
+		return rc;
+	}
+	if (rc == 1)
+		tm_snapshot_add(s, v, vl);
+	return pf_snapshot(op, s);
+}
+
+/* The restore gives each subtask one old subtask's copy (restore.c). */
+static int bc_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	pf_op *pf = op->impl;
+	if (rs->list_len) {
+		cm_rbuf r;
+		cm_rbuf_init(&r, rs->list, rs->list_len);
+		const uint8_t *e;
+		size_t el;
+		int n = cp_list_next(&r, &e, &el);
+		if (n < 0 || (n == 1 && el == 0))
+			return cm_err_set(err, FL_EPROTO, "operator '%s': a malformed broadcast state",
+					  op->node->name);
+		st_key k = bc_key(pf, op->max_parallelism);
+		if (n == 1 && st_put(pf->bstate, &k, e, el) != 0)
+			return cm_err_set(err, FL_ENOMEM, "operator '%s': broadcast state: %s",
+					  op->node->name, st_backend_error(pf->bstate));
+		CM_INFO("process", "%s: broadcast state '%s' restored (%zu bytes)", op->chain->name,
+			op->node->bstate_name, n == 1 ? el : 0);
+	}
+	return pf_restore(op, rs, err);
+}
+
+const tm_op_class tm_broadcast_process_class = {
+    .process = bc_process1,
+    .process2 = bc_process2,
+    .open = bc_open,
+    .restore = bc_restore,
+    .snapshot = bc_snapshot,
+    .fini = pf_fini,
+    .watermark = pf_watermark,
+    .proc_timers = pf_proc_timers,
+};
+
 const tm_op_class tm_co_process_class = {
     .process = co_process1,
     .process2 = co_process2,
@@ -483,6 +654,13 @@ static void *get_state(fl_ctx *ctx, enum ks_kind kind, const fl_state_desc *desc
 {
 	if (!ctx)
 		return NULL;
+	if (!ctx->keyed && ctx->bcast_op) {
+		tm_chain_fail(ctx->chain, FL_EINVAL,
+			      "keyed state '%.200s' asked for in the broadcast side's function of "
+			      "'%s': broadcast records have no current key",
+			      desc && desc->name ? desc->name : "?", ctx->bcast_op->node->name);
+		return NULL;
+	}
 	if (!ctx->keyed) {
 		if (ctx->chain)
 			tm_chain_fail(ctx->chain, FL_EINVAL,
@@ -539,6 +717,32 @@ FL_API int fl_ctx_current_key(fl_ctx *ctx, fl_row *key)
 	return row_decode(k, n, key, &used) == 0 ? 0 : FL_EPROTO;
 }
 
+FL_API fl_map_state *fl_get_broadcast_state(fl_ctx *ctx, const fl_state_desc *desc)
+{
+	if (!ctx)
+		return NULL;
+	const char *name = desc && desc->name ? desc->name : "?";
+	tm_op *op = ctx->bcast_op;
+	if (!op) {
+		if (ctx->chain)
+			tm_chain_fail(ctx->chain, FL_EINVAL,
+				      "broadcast state '%.200s' asked for outside a broadcast "
+				      "process function: only the functions given to "
+				      "fl_broadcast_process() have it",
+				      name);
+		return NULL;
+	}
+	if (strcmp(name, op->node->bstate_name) != 0) {
+		tm_chain_fail(ctx->chain, FL_EINVAL,
+			      "operator '%s': broadcast state '%.200s' was not declared: its "
+			      "broadcast stream (fl_broadcast_state) declares '%s'",
+			      op->node->name, name, op->node->bstate_name);
+		return NULL;
+	}
+	pf_op *pf = op->impl;
+	return ks_get(pf->bks, KS_MAP, desc);
+}
+
 /* --------------------------------------------------------------- timers */
 
 /* The timer service of the function being called, or NULL with the task
@@ -550,7 +754,12 @@ static pf_op *timer_op(fl_ctx *ctx, const char *what)
 	if (ctx->timer_op)
 		return ctx->timer_op->impl;
 	if (ctx->chain) {
-		if (ctx->keyed)
+		if (!ctx->keyed && ctx->bcast_op)
+			tm_chain_fail(ctx->chain, FL_EINVAL,
+				      "%s in the broadcast side's function of '%s': broadcast "
+				      "records have no current key, so no timers",
+				      what, ctx->bcast_op->node->name);
+		else if (ctx->keyed)
 			tm_chain_fail(ctx->chain, FL_EINVAL,
 				      "%s in a keyed process function without an on_timer function: "
 				      "give it one with fl_keyed_process() or fl_co_process()",

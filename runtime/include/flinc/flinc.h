@@ -789,6 +789,42 @@ FL_API int fl_aggregating_state_get(fl_aggregating_state *s, fl_row *out);
 FL_API int fl_aggregating_state_add(fl_aggregating_state *s, const fl_row *value);
 FL_API int fl_aggregating_state_clear(fl_aggregating_state *s);
 
+/* ------------------------------------------------------ broadcast state */
+
+/*
+ * The broadcast state pattern (Flink's broadcast(MapStateDescriptor) and
+ * KeyedBroadcastProcessFunction): fl_broadcast_state(in, &desc) sends every
+ * record of `in` to every subtask of the next operator and declares the
+ * broadcast state desc (a MapState: a name, the map key and value types;
+ * no TTL, no functions); connect a keyed stream with it and give
+ * fl_broadcast_process:
+ *
+ *   process            the keyed stream's records, with their key current
+ *                      (keyed state, timers with on_timer) and the
+ *                      broadcast state read-only (a write fails the task);
+ *   process_broadcast  the broadcast stream's records, on every subtask,
+ *                      with the broadcast state read-write and no current
+ *                      key (no keyed state, no timers); it must change
+ *                      the state the same way on every subtask;
+ *   on_timer           as fl_keyed_process's, broadcast state read-only.
+ *
+ * fl_get_broadcast_state(ctx, &desc) is the broadcast state in these
+ * functions (the fl_map_state_* calls act on it); asking for it elsewhere,
+ * or by a name the broadcast stream did not declare, fails the task naming
+ * it. Checkpoints: every subtask writes its copy; a restore at any
+ * parallelism gives each subtask one copy (Flink's), and the keyed state
+ * and timers move by key group as a keyed process function's.
+ */
+FL_API fl_stream *fl_broadcast_state(fl_stream *in, const fl_state_desc *desc);
+typedef struct fl_broadcast_process_spec {
+	fl_process_fn process;		 /* the keyed stream's records: required */
+	fl_process_fn process_broadcast; /* the broadcast records: required */
+	fl_on_timer_fn on_timer;	 /* NULL: no timers */
+} fl_broadcast_process_spec;
+FL_API fl_stream *fl_broadcast_process(fl_stream *connected,
+				       const fl_broadcast_process_spec *spec);
+FL_API fl_map_state *fl_get_broadcast_state(fl_ctx *ctx, const fl_state_desc *desc);
+
 /* --------------------------------------------- per-operator properties */
 
 /* Each returns its argument for chaining calls; they apply to operators and
