@@ -55,6 +55,7 @@ typedef struct pf_op {
 	st_backend *bstate;
 	ks_ctx *bks;
 	int bstate_id;
+	uint64_t late; /* a join's records dropped as late */
 } pf_op;
 
 /* The one key of the broadcast state. */
@@ -621,6 +622,363 @@ const tm_op_class tm_broadcast_process_class = {
     .open = bc_open,
     .restore = bc_restore,
     .snapshot = bc_snapshot,
+    .fini = pf_fini,
+    .watermark = pf_watermark,
+    .proc_timers = pf_proc_timers,
+};
+
+/* ------------------------------------------------------------- the joins */
+
+/*
+ * The window join and the interval join (Flink's WindowJoin and
+ * IntervalJoinOperator) on the keyed co-process machinery: each input's
+ * records wait in a ListState of their key ("_join_left", "_join_right";
+ * FL_STATE_BYTES elements: the record's timestamp, 8 bytes little-endian,
+ * then its row codec bytes), and event-time timers of the key fire the
+ * windows (window join) or clear what can no longer match (interval join).
+ * The user's function (op->fn, an fl_join_fn) gets (left, right) pairs.
+ */
+static const fl_state_desc JOIN_BUF[2] = {
+    {.name = "_join_left", .value = {.format = FL_STATE_BYTES}},
+    {.name = "_join_right", .value = {.format = FL_STATE_BYTES}},
+};
+
+/* The join being called (set by pf_call: the joins always have timers). */
+static tm_op *join_op(fl_ctx *ctx)
+{
+	return ctx->timer_op;
+}
+
+/* Appends (ts, row) to the buffer of side. */
+static int join_buffer(fl_ctx *ctx, int side, int64_t ts, const fl_row *in)
+{
+	size_t bound = row_encoded_bound(in);
+	if (bound == 0 || bound > ROW_MAX_ENCODED)
+		return tm_chain_fail(ctx->chain, FL_ERANGE,
+				     "operator '%s': a record too large to buffer for the join",
+				     join_op(ctx)->node->name);
+	uint8_t *b = (uint8_t *)fl_ctx_scratch(ctx, bound + 8);
+	if (!b)
+		return tm_chain_fail(ctx->chain, FL_ENOMEM,
+				     "operator '%s': out of scratch memory for a join record",
+				     join_op(ctx)->node->name);
+	uint64_t u = (uint64_t)ts;
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(u >> (8 * i));
+	size_t n = row_encode(in, b + 8, bound);
+	fl_row e = {0};
+	fl_row_add_bytes(&e, b, n + 8);
+	return fl_list_state_add(fl_get_list_state(ctx, &JOIN_BUF[side]), &e);
+}
+
+/* A buffered element: its timestamp and its row (strings in the
+ * element's memory, valid until the function returns). */
+static int join_elem(fl_ctx *ctx, const fl_row *e, int64_t *ts, fl_row *row)
+{
+	size_t len, used;
+	const uint8_t *p = (const uint8_t *)fl_row_string(e, 0, &len);
+	uint64_t u = 0;
+	if (len < 9)
+		return tm_chain_fail(ctx->chain, FL_EPROTO, "operator '%s': a malformed join buffer",
+				     join_op(ctx)->node->name);
+	for (int i = 0; i < 8; i++)
+		u |= (uint64_t)p[i] << (8 * i);
+	*ts = (int64_t)u;
+	if (row_decode(p + 8, len - 8, row, &used) != 0 || used != len - 8)
+		return tm_chain_fail(ctx->chain, FL_EPROTO, "operator '%s': a malformed join buffer",
+				     join_op(ctx)->node->name);
+	return 0;
+}
+
+/* The elements of side's buffer, decoded into *rows / *tss (malloc'd,
+ * freed by the caller), *n of them. */
+static int join_read(fl_ctx *ctx, int side, fl_row **rows, int64_t **tss, size_t *n)
+{
+	*rows = NULL;
+	*tss = NULL;
+	*n = 0;
+	fl_state_iter *it;
+	int rc = fl_list_state_get(fl_get_list_state(ctx, &JOIN_BUF[side]), &it);
+	if (rc <= 0)
+		return rc;
+	size_t cap = 0;
+	fl_row e;
+	while (fl_state_iter_next(it, &e) == 1) {
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			fl_row *nr = realloc(*rows, nc * sizeof(**rows));
+			if (nr)
+				*rows = nr;
+			int64_t *nt = nr ? realloc(*tss, nc * sizeof(**tss)) : NULL;
+			if (!nr || !nt)
+				return tm_chain_fail(ctx->chain, FL_ENOMEM,
+						     "operator '%s': out of memory reading its join "
+						     "buffer",
+						     join_op(ctx)->node->name);
+			*tss = nt;
+			cap = nc;
+		}
+		if ((rc = join_elem(ctx, &e, &(*tss)[*n], &(*rows)[*n])) != 0)
+			return rc;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* Rewrites side's buffer keeping the elements with keep(ts) true. */
+static int join_prune(fl_ctx *ctx, int side, bool (*keep)(tm_op *op, int side, int64_t ts, int64_t t),
+		      int64_t t)
+{
+	fl_list_state *ls = fl_get_list_state(ctx, &JOIN_BUF[side]);
+	fl_state_iter *it;
+	int rc = fl_list_state_get(ls, &it);
+	if (rc <= 0)
+		return rc;
+	fl_row *kept = NULL, e;
+	size_t n = 0, cap = 0, all = 0;
+	while (fl_state_iter_next(it, &e) == 1) {
+		size_t len;
+		const uint8_t *p = (const uint8_t *)fl_row_string(&e, 0, &len);
+		uint64_t u = 0;
+		for (int i = 0; i < 8 && len >= 8; i++)
+			u |= (uint64_t)p[i] << (8 * i);
+		all++;
+		if (!keep(join_op(ctx), side, (int64_t)u, t))
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			fl_row *nk = realloc(kept, nc * sizeof(*kept));
+			if (!nk) {
+				free(kept);
+				return tm_chain_fail(ctx->chain, FL_ENOMEM,
+						     "operator '%s': out of memory pruning its join "
+						     "buffer",
+						     join_op(ctx)->node->name);
+			}
+			kept = nk;
+			cap = nc;
+		}
+		kept[n++] = e;
+	}
+	rc = n == all ? 0 : fl_list_state_update(ls, kept, n);
+	free(kept);
+	return rc;
+}
+
+/* The user's join of (left, right), what it emits at timestamp ts. */
+static int join_call(fl_ctx *ctx, const fl_row *l, const fl_row *r, int64_t ts, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	int64_t saved = op->chain->ts;
+	op->chain->ts = ts;
+	int rc = ((fl_join_fn)op->fn)(ctx, l, r, out);
+	op->chain->ts = saved;
+	if (op->chain->err.code)
+		return op->chain->err.code;
+	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn_symbol) : 0;
+}
+
+/* Window join: an element at ts is in the windows [s, s + size) with s =
+ * floor(ts / slide) * slide - k * slide (k >= 0) while s + size > ts. */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int64_t wj_slide(const tm_op *op)
+{
+	return op->node->win.kind == FL_WINDOW_SLIDING ? op->node->win.slide_ms
+						       : op->node->win.size_ms;
+}
+
+/* Keeps an element while a window of it has not fired (its last window
+ * ends after time t + 1). */
+static bool wj_keep(tm_op *op, int side, int64_t ts, int64_t t)
+{
+	(void)side;
+	int64_t last_end = floor_div(ts, wj_slide(op)) * wj_slide(op) + op->node->win.size_ms;
+	return last_end - 1 > t;
+}
+
+static int wj_element(fl_ctx *ctx, const fl_row *in, int side)
+{
+	tm_op *op = join_op(ctx);
+	int64_t ts = op->chain->ts, wm = op->chain->wm;
+	if (ts == TM_TS_NONE)
+		return tm_chain_fail(op->chain, FL_EINVAL,
+				     "operator '%s': a record of its %s input has no timestamp: a "
+				     "window join needs event time (fl_assign_timestamps_and_"
+				     "watermarks on both inputs)",
+				     op->node->name, side ? "second" : "first");
+	int64_t slide = wj_slide(op), size = op->node->win.size_ms;
+	int64_t s = floor_div(ts, slide) * slide;
+	bool any = false;
+	for (; s + size > ts; s -= slide) {
+		int64_t fire = s + size - 1;
+		if (fire <= wm)
+			continue; /* that window fired already: late for it */
+		int rc = fl_ctx_register_event_timer(ctx, fire);
+		if (rc)
+			return rc;
+		any = true;
+	}
+	if (!any) {
+		((pf_op *)op->impl)->late++;
+		return 0;
+	}
+	return join_buffer(ctx, side, ts, in);
+}
+
+static int wj_left(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return wj_element(ctx, in, 0);
+}
+
+static int wj_right(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return wj_element(ctx, in, 1);
+}
+
+static int wj_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	int64_t end = time + 1, start = end - op->node->win.size_ms;
+	fl_row *lr = NULL, *rr = NULL;
+	int64_t *lt = NULL, *rt = NULL;
+	size_t nl = 0, nr = 0;
+	int rc = join_read(ctx, 0, &lr, &lt, &nl);
+	if (rc == 0)
+		rc = join_read(ctx, 1, &rr, &rt, &nr);
+	for (size_t i = 0; rc == 0 && i < nl; i++) {
+		if (lt[i] < start || lt[i] >= end)
+			continue;
+		for (size_t j = 0; rc == 0 && j < nr; j++)
+			if (rt[j] >= start && rt[j] < end)
+				rc = join_call(ctx, &lr[i], &rr[j], time, out);
+	}
+	free(lr);
+	free(rr);
+	free(lt);
+	free(rt);
+	for (int side = 0; rc == 0 && side < 2; side++)
+		rc = join_prune(ctx, side, wj_keep, time);
+	return rc;
+}
+
+/* Interval join: left at tl and right at tr join when tl + lower <= tr <=
+ * tl + upper. A left element is needed until the watermark passes tl +
+ * upper, a right one until it passes tr - lower (Flink's cleanup times). */
+static int64_t ij_cleanup(const tm_op *op, int side, int64_t ts)
+{
+	int64_t lo = op->node->lower_ms, up = op->node->upper_ms;
+	if (side == 0)
+		return up > 0 ? ts + up : ts;
+	return lo > 0 ? ts : ts - lo;
+}
+
+static bool ij_keep(tm_op *op, int side, int64_t ts, int64_t t)
+{
+	return ij_cleanup(op, side, ts) > t;
+}
+
+static int ij_element(fl_ctx *ctx, const fl_row *in, int side, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	int64_t ts = op->chain->ts;
+	if (ts == TM_TS_NONE)
+		return tm_chain_fail(op->chain, FL_EINVAL,
+				     "operator '%s': a record of its %s input has no timestamp: an "
+				     "interval join needs event time (fl_assign_timestamps_and_"
+				     "watermarks on both inputs)",
+				     op->node->name, side ? "second" : "first");
+	if (op->chain->wm != TM_TS_NONE && ts < op->chain->wm) {
+		((pf_op *)op->impl)->late++; /* Flink's isLate: dropped */
+		return 0;
+	}
+	int64_t lo = op->node->lower_ms, up = op->node->upper_ms;
+	fl_row *rows = NULL;
+	int64_t *tss = NULL;
+	size_t n = 0;
+	int rc = join_read(ctx, 1 - side, &rows, &tss, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		int64_t tl = side ? tss[i] : ts, tr = side ? ts : tss[i];
+		if (tr < tl + lo || tr > tl + up)
+			continue;
+		rc = join_call(ctx, side ? &rows[i] : in, side ? in : &rows[i], tl > tr ? tl : tr, out);
+	}
+	free(rows);
+	free(tss);
+	if (rc == 0)
+		rc = join_buffer(ctx, side, ts, in);
+	if (rc == 0)
+		rc = fl_ctx_register_event_timer(ctx, ij_cleanup(op, side, ts));
+	return rc;
+}
+
+static int ij_left(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return ij_element(ctx, in, 0, out);
+}
+
+static int ij_right(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return ij_element(ctx, in, 1, out);
+}
+
+static int ij_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	int rc = join_prune(ctx, 0, ij_keep, time);
+	return rc ? rc : join_prune(ctx, 1, ij_keep, time);
+}
+
+static int join_input(tm_op *op, const fl_row *in, int side)
+{
+	bool win = op->node->kind == SG_WINDOW_JOIN;
+	fl_process_fn fn = side ? (win ? wj_right : ij_right) : (win ? wj_left : ij_left);
+	uint8_t buf[TM_KEY_BUF];
+	size_t kl;
+	const uint8_t *kb = side ? pf_key_of(op, op->key2, op->key2_fn, 1, in, buf, &kl)
+				 : pf_key_of(op, op->key, op->key_fn, 0, in, buf, &kl);
+	if (!kb)
+		return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+	return pf_call(op, in, kb, kl, kg_murmur3_32(kb, kl, 0), fn, op->node->fn_symbol);
+}
+
+static int join1(tm_op *op, const fl_row *in)
+{
+	return join_input(op, in, 0);
+}
+
+static int join2(tm_op *op, const fl_row *in)
+{
+	return join_input(op, in, 1);
+}
+
+static int join_open(tm_op *op, cm_err *err)
+{
+	/* The timers are the join's own: on_timer is internal. */
+	op->timer_fn = op->node->kind == SG_WINDOW_JOIN ? (void *)wj_fire : (void *)ij_fire;
+	op->chain->has_timers = true;
+	return co_open(op, err);
+}
+
+static int join_close(tm_op *op, bool ok)
+{
+	pf_op *pf = op->impl;
+	if (pf && pf->late)
+		CM_INFO("process", "%s: %llu late records dropped by '%s'", op->chain->name,
+			(unsigned long long)pf->late, op->node->name);
+	return 0;
+}
+
+const tm_op_class tm_join_class = {
+    .process = join1,
+    .process2 = join2,
+    .open = join_open,
+    .restore = pf_restore,
+    .snapshot = pf_snapshot,
+    .close = join_close,
     .fini = pf_fini,
     .watermark = pf_watermark,
     .proc_timers = pf_proc_timers,

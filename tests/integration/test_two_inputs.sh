@@ -6,6 +6,9 @@
 #      counting each input's records per key and 100 ms window in shared
 #      keyed state, printed by event-time timers: exact against a reference
 #      computed here with awk;
+#   J  the window join (tumbling, at parallelism 1), the sliding window join
+#      and the interval join (at 2): every matching pair once, exact against
+#      joins computed here with awk;
 #   L3 co_map of both streams at parallelism 2: every record of each input
 #      once, through its own function;
 #   L4 keys of different types on the two inputs: the job FAILS naming both;
@@ -20,7 +23,9 @@
 #      LMDB: the restored subtasks rebuild the timers of their key groups,
 #      no window prints in both runs, together every window once, exact;
 #   SB the same with the broadcast state pattern: each restored subtask
-#      takes one copy of the broadcast state (the third from old subtask 0).
+#      takes one copy of the broadcast state (the third from old subtask 0);
+#   SJ, SW the same with the interval join and the sliding window join:
+#      buffered records and their timers move with their key groups.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -70,6 +75,42 @@ run_flinc L7 -p 2 "$JOB_SO" --count 1000 --mode broadcast-write
 check "L7: a write of the broadcast state by the keyed side fails the job" test "$RC" -ne 0
 check "L7: the failure says the broadcast state is read-only there" \
 	grep -q "state 'rules' of operator 'KeyedBroadcastProcess': is read-only in the keyed side's process function" "$WORK/L7.err"
+
+# The references of the joins: every pair of an order and a payment of one
+# key that the join matches, with the pair's timestamp (a window's end - 1,
+# or the later of the two).
+join_reference() { # join_reference MODE
+	awk -v n=$N -v mode="$1" 'BEGIN {
+		for (o = 0; o < n; o++) { k = o % 40; ta[k, ++ca[k]] = 2 * o + (o * 7919) % 1000; oa[k, ca[k]] = o }
+		for (o = 0; o < int(n / 2); o++) { k = o % 40; tb[k, ++cb[k]] = 4 * o + (o * 104729) % 1000; ob[k, cb[k]] = o }
+		for (k = 0; k < 40; k++)
+			for (i = 1; i <= ca[k]; i++)
+				for (j = 1; j <= cb[k]; j++) {
+					tl = ta[k, i]; tr = tb[k, j]
+					if (mode == "interval-join") {
+						if (tr >= tl - 50 && tr <= tl + 100)
+							printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + (tl > tr ? tl : tr)
+					} else if (mode == "window-join") {
+						if (tl - tl % 100 == tr - tr % 100)
+							printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + tl - tl % 100 + 99
+					} else {
+						for (s = tl - tl % 100; s > tl - 200; s -= 100)
+							if (tr >= s && tr < s + 200)
+								printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + s + 199
+					}
+				}
+	}' | LC_ALL=C sort
+}
+p=1
+for mode in window-join sliding-join interval-join; do
+	join_reference $mode >"$WORK/expected-$mode"
+	run_flinc "J-$mode" -p $p "$JOB_SO" --count $N --mode $mode
+	check_finished "J-$mode"
+	strip_prefix <"$WORK/J-$mode.out" | LC_ALL=C sort >"$WORK/J-$mode.sorted"
+	same_file "J-$mode: every matching pair once at parallelism $p ($(wc -l <"$WORK/expected-$mode") pairs)" \
+		"$WORK/expected-$mode" "$WORK/J-$mode.sorted"
+	p=2
+done
 
 run_flinc L3 -p 2 "$JOB_SO" --count 3000 --mode co-map
 check_finished L3
@@ -163,6 +204,8 @@ stop_restore() { # stop_restore TAG MODE EXPECTED: stop at 2 in the middle, rest
 }
 stop_restore S co-process "$WORK/expected"
 stop_restore SB broadcast "$WORK/expected-bc"
+stop_restore SJ interval-join "$WORK/expected-interval-join"
+stop_restore SW sliding-join "$WORK/expected-sliding-join"
 check "SB: each of the 3 restored subtasks took a copy of the broadcast state" \
 	test "$(cat "$WORK"/tm-*.log | grep -c "broadcast state 'rules' restored")" -eq 3
 stop_all

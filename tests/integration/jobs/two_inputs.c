@@ -25,6 +25,7 @@
  * --mode timer-unkeyed: a co-process with on_timer on unkeyed streams:
  *   refused when the graph is built.
  * --mode broadcast / broadcast-write: the broadcast state pattern (below).
+ * --mode window-join / sliding-join / interval-join: the joins (below).
  *
  *   two_inputs.so [--count N] [--rate R] [--mode MODE]
  */
@@ -192,6 +193,20 @@ int ti_bc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *o
 	return fl_collect(out, &r);
 }
 
+/* The joins (--mode window-join: tumbling 100 ms; sliding-join: 200 ms
+ * every 100 ms; interval-join: payments from 50 ms before to 100 ms after
+ * the order) print
+ *   <key> <order offset> <payment offset> <timestamp of the pair> */
+int ti_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
+{
+	fl_row o = {0};
+	fl_row_add_int64(&o, fl_row_int64(l, 0));
+	fl_row_add_int64(&o, fl_row_int64(l, 3));
+	fl_row_add_int64(&o, fl_row_int64(r, 3));
+	fl_row_add_int64(&o, fl_ctx_timestamp(ctx));
+	return fl_collect(out, &o);
+}
+
 int main(int argc, char **argv)
 {
 	int64_t n = 20000;
@@ -218,7 +233,16 @@ int main(int argc, char **argv)
 	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate / 2, ti_gen_b), "payments"), 1),
 	    &ws);
 	fl_co_process_spec spec = {.process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
-	if (strncmp(mode, "broadcast", 9) == 0) {
+	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
+	fl_interval_join_spec ij = {.lower_ms = -50, .upper_ms = 100, .join = ti_join};
+	if (strcmp(mode, "sliding-join") == 0)
+		wj = (fl_window_join_spec){
+		    .kind = FL_WINDOW_SLIDING, .size_ms = 2 * WIN, .slide_ms = WIN, .join = ti_join};
+	if (strcmp(mode, "window-join") == 0 || strcmp(mode, "sliding-join") == 0) {
+		fl_print(fl_uid(fl_window_join(fl_key_by(a, 0), fl_key_by(b, 0), &wj), "join"));
+	} else if (strcmp(mode, "interval-join") == 0) {
+		fl_print(fl_uid(fl_interval_join(fl_key_by(a, 0), fl_key_by(b, 0), &ij), "join"));
+	} else if (strncmp(mode, "broadcast", 9) == 0) {
 		fl_stream *rules = fl_assign_timestamps_and_watermarks(
 		    fl_set_parallelism(
 			fl_uid(fl_generator(env, RULES_N, rate * RULES_N / (n ? n : 1), ti_gen_rule),
