@@ -8,10 +8,10 @@
  *      (o*104729 % 1000))
  *
  * Both have a bounded-out-of-orderness watermark of 1000 ms (no record is
- * late against its own input). B's event time runs twice as fast as A's
- * for the same number of records, so the operator's watermark (the
- * minimum over both inputs) is A's: a runtime that took the larger one
- * would fire windows before A's records are in.
+ * late against its own input). Paced at the same rate, B's event time runs
+ * twice as fast as A's and B ends halfway, so the operator's watermark (the
+ * minimum over both inputs, B's excluded once it ended) is A's: a runtime
+ * that took the larger one would fire windows before A's records are in.
  *
  * --mode co-process (default): key_by(key) on both, a keyed co-process
  *   function counting per key and 100 ms window of event time the records
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 	fl_stream *a = fl_assign_timestamps_and_watermarks(
 	    fl_set_parallelism(fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders"), 1), &ws);
 	fl_stream *b = fl_assign_timestamps_and_watermarks(
-	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate / 2, ti_gen_b), "payments"), 1),
+	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments"), 1),
 	    &ws);
 	fl_co_process_spec spec = {.process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
