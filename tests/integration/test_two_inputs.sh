@@ -9,6 +9,8 @@
 #   J  the window join (tumbling, at parallelism 1), the sliding window join
 #      and the interval join (at 2): every matching pair once, exact against
 #      joins computed here with awk;
+#   EX examples/join_files.so (installed with the others) joining two files
+#      per side, out of order, by window and by interval: exact against awk;
 #   L3 co_map of both streams at parallelism 2: every record of each input
 #      once, through its own function;
 #   L4 keys of different types on the two inputs: the job FAILS naming both;
@@ -110,6 +112,34 @@ for mode in window-join sliding-join interval-join; do
 	same_file "J-$mode: every matching pair once at parallelism $p ($(wc -l <"$WORK/expected-$mode") pairs)" \
 		"$WORK/expected-$mode" "$WORK/J-$mode.sorted"
 	p=2
+done
+
+# The example: examples/join_files.so over two files per side, lines out of
+# order by up to 200 ms, against awk joins of the same lines.
+JF=$EXAMPLES/join_files.so
+awk 'BEGIN { for (i = 0; i < 4000; i++) {
+	f = "'"$WORK"'/left-" i % 2 ".txt"
+	printf "%.0f\tk%d\tl%d\n", 1700000000000 + 3 * i + (i * 7919) % 200, i % 17, i >>f } }'
+awk 'BEGIN { for (i = 0; i < 3000; i++) {
+	f = "'"$WORK"'/right-" i % 2 ".txt"
+	printf "%.0f\tk%d\tr%d\n", 1700000000000 + 4 * i + (i * 104729) % 200, i % 17, i >>f } }'
+example_reference() { # example_reference window|interval: key, values, both times
+	cat "$WORK"/left-*.txt | awk -F'\t' -v mode="$1" -v rights="$(cat "$WORK"/right-*.txt | tr '\n' ';')" '
+	BEGIN { n = split(rights, rl, ";"); for (i = 1; i <= n; i++) if (rl[i] != "") { split(rl[i], f, "\t"); rk[f[2]] = rk[f[2]] i ","; rt[i] = f[1]; rv[i] = f[3] } }
+	{ m = split(rk[$2], idx, ",")
+	  for (j = 1; j < m; j++) { i = idx[j]; tl = $1 - 1700000000000; tr = rt[i] - 1700000000000
+		if (mode == "interval" ? (tr >= tl - 30 && tr <= tl + 60) : (tl - tl % 100 == tr - tr % 100))
+			printf "%s\t%s\t%s\t%s\t%s\n", $2, $3, rv[i], $1, rt[i] } }' | LC_ALL=C sort
+}
+for mode in window interval; do
+	example_reference $mode >"$WORK/expected-ex-$mode"
+	if [ $mode = window ]; then args=(--window 100); else args=(--interval -30 60); fi
+	run_flinc "EX-$mode" -p 2 "$JF" --left "$WORK/left-0.txt" --left "$WORK/left-1.txt" \
+		--right "$WORK/right-0.txt" --right "$WORK/right-1.txt" "${args[@]}" --out-of-orderness 200
+	check_finished "EX-$mode"
+	strip_prefix <"$WORK/EX-$mode.out" | LC_ALL=C sort >"$WORK/EX-$mode.sorted"
+	same_file "EX-$mode: join_files.so joins the files exactly ($(wc -l <"$WORK/expected-ex-$mode") pairs)" \
+		"$WORK/expected-ex-$mode" "$WORK/EX-$mode.sorted"
 done
 
 run_flinc L3 -p 2 "$JOB_SO" --count 3000 --mode co-map
