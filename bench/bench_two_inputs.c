@@ -85,7 +85,8 @@ static double run(enum op op, int64_t n)
 {
 	fl_env *env = fl_env_new(0, NULL);
 	fl_env_set_parallelism(env, 1);
-	fl_stream *a = fl_generator(env, n / 2, 0, b2_gen), *b = fl_generator(env, n - n / 2, 0, b2_gen);
+	fl_stream *a = fl_generator(env, n / 2, 0, b2_gen),
+		  *b = fl_generator(env, n - n / 2, 0, b2_gen);
 	fl_co_process_spec plain = {.process1 = b2_plain, .process2 = b2_plain};
 	fl_co_process_spec state = {.process1 = b2_state, .process2 = b2_state};
 	fl_stream *s = NULL;

@@ -103,8 +103,9 @@ static bool millis(const char *s, int64_t *v)
  * keyed by key. */
 static fl_stream *input(fl_env *env, const char **paths, size_t n, int64_t bound)
 {
-	fl_watermark_strategy ws = {
-	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = bound, .timestamp_fn = jf_timestamp};
+	fl_watermark_strategy ws = {.kind = FL_WATERMARK_BOUNDED,
+				    .out_of_orderness_ms = bound,
+				    .timestamp_fn = jf_timestamp};
 	fl_stream *s = fl_assign_timestamps_and_watermarks(fl_read_text_files(env, paths, n), &ws);
 	return fl_key_by(fl_map(s, jf_parse), 0);
 }
@@ -139,8 +140,9 @@ int main(int argc, char **argv)
 		} else {
 			int64_t ms;
 			if (!millis(v, &ms) || ms < 0) {
-				fprintf(stderr, "join_files: %s needs a number of ms >= 0, not '%s'\n",
-					a, v);
+				fprintf(stderr,
+					"join_files: %s needs a number of ms >= 0, not '%s'\n", a,
+					v);
 				return 2;
 			}
 			if (strcmp(a, "--window") == 0)
@@ -163,10 +165,12 @@ int main(int argc, char **argv)
 	fl_stream *l = input(env, left, nleft, bound), *r = input(env, right, nright, bound);
 	fl_stream *joined;
 	if (interval) {
-		fl_interval_join_spec spec = {.lower_ms = lower, .upper_ms = upper, .join = jf_join};
+		fl_interval_join_spec spec = {
+		    .lower_ms = lower, .upper_ms = upper, .join = jf_join};
 		joined = fl_interval_join(l, r, &spec);
 	} else {
-		fl_window_join_spec spec = {.kind = slide >= 0 ? FL_WINDOW_SLIDING : FL_WINDOW_TUMBLING,
+		fl_window_join_spec spec = {.kind =
+						slide >= 0 ? FL_WINDOW_SLIDING : FL_WINDOW_TUMBLING,
 					    .size_ms = window,
 					    .slide_ms = slide,
 					    .join = jf_join};

@@ -301,10 +301,11 @@ static fl_stream *add_node(fl_env *env, const fl_stream *in, enum sg_kind kind, 
 	sg_node *n;
 	if (in && in->connected != sg_kind_is_two_input(kind)) {
 		env_fail(env, FL_EINVAL,
-			 in->connected ? "%s: the input is two connected streams (fl_connect): they "
-					 "take fl_co_map, fl_co_flat_map, fl_co_process or "
-					 "fl_broadcast_process"
-				       : "%s: needs two connected streams (fl_connect)",
+			 in->connected
+			     ? "%s: the input is two connected streams (fl_connect): they "
+			       "take fl_co_map, fl_co_flat_map, fl_co_process or "
+			       "fl_broadcast_process"
+			     : "%s: needs two connected streams (fl_connect)",
 			 sg_kind_type(kind));
 		return NULL;
 	}
@@ -724,7 +725,8 @@ FL_API fl_stream *fl_connect(fl_stream *a, fl_stream *b)
 		return NULL;
 	fl_env *env = a->env;
 	if (a->env != b->env) {
-		env_fail(env, FL_EINVAL, "connect: the two streams belong to different environments");
+		env_fail(env, FL_EINVAL,
+			 "connect: the two streams belong to different environments");
 		return NULL;
 	}
 	if (a->connected || b->connected) {
@@ -732,9 +734,10 @@ FL_API fl_stream *fl_connect(fl_stream *a, fl_stream *b)
 		return NULL;
 	}
 	if (a->bdesc) {
-		env_fail(env, FL_EINVAL,
-			 "connect: a broadcast state stream (fl_broadcast_state) must be the second "
-			 "stream: fl_connect(keyed, broadcast)");
+		env_fail(
+		    env, FL_EINVAL,
+		    "connect: a broadcast state stream (fl_broadcast_state) must be the second "
+		    "stream: fl_connect(keyed, broadcast)");
 		return NULL;
 	}
 	size_t n = a->nedges + b->nedges;
@@ -808,8 +811,8 @@ FL_API fl_stream *fl_co_map(fl_stream *connected, fl_map_fn map1, fl_map_fn map2
 	sg_node *n;
 	if (!no_bstate(connected, "co_map"))
 		return NULL;
-	return add_two_input(connected, SG_CO_MAP, (const void *)map1, (const void *)map2,
-			     "co_map", &n);
+	return add_two_input(connected, SG_CO_MAP, (const void *)map1, (const void *)map2, "co_map",
+			     &n);
 }
 
 FL_API fl_stream *fl_co_flat_map(fl_stream *connected, fl_flat_map_fn flat_map1,
@@ -859,7 +862,8 @@ FL_API fl_stream *fl_co_process(fl_stream *connected, const fl_co_process_spec *
 			 "co_process: the %s stream is keyed and the %s is not: a keyed co-process "
 			 "function needs both keyed (fl_key_by on each, keys of the same type), "
 			 "a co-process function without keyed state neither",
-			 connected->keyed ? "first" : "second", connected->keyed ? "second" : "first");
+			 connected->keyed ? "first" : "second",
+			 connected->keyed ? "second" : "first");
 		return NULL;
 	}
 	char *tsym = NULL;
@@ -935,8 +939,9 @@ FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_
 		return NULL;
 	}
 	sg_node *n;
-	fl_stream *out = add_two_input(connected, SG_CO_BROADCAST, (const void *)spec->process,
-				       (const void *)spec->process_broadcast, "broadcast_process", &n);
+	fl_stream *out =
+	    add_two_input(connected, SG_CO_BROADCAST, (const void *)spec->process,
+			  (const void *)spec->process_broadcast, "broadcast_process", &n);
 	if (!out) {
 		free(tsym);
 		free(bname);
@@ -948,8 +953,7 @@ FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_
 }
 
 /* The two keyed inputs of a join, connected; what names the call. */
-static fl_stream *join_inputs(fl_stream *left, fl_stream *right, const void *spec,
-			      const char *what)
+static fl_stream *join_inputs(fl_stream *left, fl_stream *right, const void *spec, const char *what)
 {
 	if (!usable(left) || !usable(right))
 		return NULL;
@@ -968,8 +972,7 @@ static fl_stream *join_inputs(fl_stream *left, fl_stream *right, const void *spe
 	return fl_connect(left, right);
 }
 
-FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right,
-				 const fl_window_join_spec *spec)
+FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right, const fl_window_join_spec *spec)
 {
 	fl_stream *c = join_inputs(left, right, spec, "window_join");
 	if (!c)
@@ -989,8 +992,8 @@ FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right,
 		return NULL;
 	}
 	sg_node *n;
-	fl_stream *out = add_two_input(c, SG_WINDOW_JOIN, (const void *)spec->join, NULL,
-				       "window_join", &n);
+	fl_stream *out =
+	    add_two_input(c, SG_WINDOW_JOIN, (const void *)spec->join, NULL, "window_join", &n);
 	if (!out)
 		return NULL;
 	n->win = (sg_window){.kind = spec->kind,
@@ -1025,8 +1028,8 @@ FL_API fl_stream *fl_interval_join(fl_stream *left, fl_stream *right,
 		return NULL;
 	}
 	sg_node *n;
-	fl_stream *out = add_two_input(c, SG_INTERVAL_JOIN, (const void *)spec->join, NULL,
-				       "interval_join", &n);
+	fl_stream *out =
+	    add_two_input(c, SG_INTERVAL_JOIN, (const void *)spec->join, NULL, "interval_join", &n);
 	if (!out)
 		return NULL;
 	n->lower_ms = lo;

@@ -18,9 +18,10 @@
 #include "common/buf.h"
 #include "graph/descriptor.h"
 
-#define TD_MAGIC 0x37444454u /* "TDD7" (2: operator uids, 3: restore shares, 4: incremental,
-			       * 5: watermark strategies, 6: on_timer functions, windows,
-			       * 7: two-input operators) */
+#define TD_MAGIC                                                                                   \
+	0x37444454u /* "TDD7" (2: operator uids, 3: restore shares, 4: incremental,                \
+		     * 5: watermark strategies, 6: on_timer functions, windows,                    \
+		     * 7: two-input operators) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -369,14 +370,15 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 		op->win.fns[f] = get_str(r);
 	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW_JOIN) {
 		if ((op->win.kind != FL_WINDOW_TUMBLING && op->win.kind != FL_WINDOW_SLIDING) ||
-		    op->win.time != FL_EVENT_TIME || op->win.size_ms <= 0 ||
-		    op->win.slide_ms < 0 || op->win.slide_ms > op->win.size_ms ||
+		    op->win.time != FL_EVENT_TIME || op->win.size_ms <= 0 || op->win.slide_ms < 0 ||
+		    op->win.slide_ms > op->win.size_ms ||
 		    (op->win.kind == FL_WINDOW_SLIDING && op->win.slide_ms == 0) ||
 		    op->win.lateness_ms != 0)
 			cm_rbuf_fail(r, "a malformed window join at byte %zu", at);
 		for (int f = 0; f < SG_WIN_NFNS; f++)
 			if (op->win.fns[f] && !cm_rbuf_error(r))
-				cm_rbuf_fail(r, "a window join with window functions at byte %zu", at);
+				cm_rbuf_fail(r, "a window join with window functions at byte %zu",
+					     at);
 	} else if (!cm_rbuf_error(r) && op->kind == SG_WINDOW) {
 		unsigned fns = 0;
 		for (int f = 0; f < SG_WIN_NFNS; f++)
@@ -404,10 +406,9 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	at = cm_rbuf_offset(r);
 	op->lower_ms = cm_rbuf_svarint(r);
 	op->upper_ms = cm_rbuf_svarint(r);
-	if (!cm_rbuf_error(r) &&
-	    (op->lower_ms > op->upper_ms || op->lower_ms < -(INT64_MAX / 4) ||
-	     op->upper_ms > INT64_MAX / 4 ||
-	     (op->kind != SG_INTERVAL_JOIN && (op->lower_ms || op->upper_ms))))
+	if (!cm_rbuf_error(r) && (op->lower_ms > op->upper_ms || op->lower_ms < -(INT64_MAX / 4) ||
+				  op->upper_ms > INT64_MAX / 4 ||
+				  (op->kind != SG_INTERVAL_JOIN && (op->lower_ms || op->upper_ms))))
 		cm_rbuf_fail(r, "malformed interval join bounds at byte %zu", at);
 	size_t nc = cm_rbuf_count(r, td->nops, 1);
 	if (nc && !cm_rbuf_error(r)) {
@@ -557,10 +558,12 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 			has[td->inputs[i].side] = true;
 		if (!cm_rbuf_error(&r) && (two ? !(has[0] && has[1]) : has[1]))
 			cm_rbuf_fail(&r, "a task whose head has %s inputs reads %s",
-				     two ? "two" : "one", two ? "only one of them" : "a second input");
+				     two ? "two" : "one",
+				     two ? "only one of them" : "a second input");
 		for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
 			if (sg_kind_is_two_input(td->ops[i].kind))
-				cm_rbuf_fail(&r, "a two-input operator chained after another operator");
+				cm_rbuf_fail(&r,
+					     "a two-input operator chained after another operator");
 	}
 	/* A chain is a tree from the head: every other operator chained from
 	 * exactly one (two paths to one operator would feed it every record

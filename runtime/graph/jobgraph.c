@@ -119,10 +119,11 @@ static int resolve_nodes(jg_graph *g, cm_err *err)
 				return cm_err_set(err, FL_EINVAL, "operator '%s' needs a keyed input (fl_key_by)",
 						  n->name);
 			if (bcast && e->part != SG_PART_BROADCAST)
-				return cm_err_set(err, FL_EINVAL,
-						  "operator '%s' needs a broadcast stream as its second input "
-						  "(fl_broadcast_state)",
-						  n->name);
+				return cm_err_set(
+				    err, FL_EINVAL,
+				    "operator '%s' needs a broadcast stream as its second input "
+				    "(fl_broadcast_state)",
+				    n->name);
 			if (e->side > 1 || (e->side == 1 && !sg_kind_is_two_input(n->kind)))
 				return cm_err_set(err, FL_EINVAL,
 						  "operator '%s' has one input, not two", n->name);

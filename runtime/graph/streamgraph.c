@@ -205,16 +205,26 @@ const char *sg_kind_default_name(enum sg_kind kind)
 const char *sg_kind_type(enum sg_kind kind)
 {
 	static const char *const names[] = {
-	    [SG_SOURCE_GENERATOR] = "generator", [SG_SOURCE_TEXT_FILE] = "text-file",
-	    [SG_MAP] = "map",			  [SG_FLAT_MAP] = "flat-map",
-	    [SG_FILTER] = "filter",		  [SG_REDUCE] = "reduce",
-	    [SG_SUM] = "sum",			  [SG_MIN] = "min",
-	    [SG_MAX] = "max",			  [SG_SINK_PRINT] = "print",
-	    [SG_SINK_TEXT_FILE] = "text-file-sink", [SG_SINK_DISCARD] = "discard",
-	    [SG_PROCESS] = "process",		  [SG_WINDOW] = "window",
-	    [SG_CO_MAP] = "co-map",		  [SG_CO_FLAT_MAP] = "co-flat-map",
-	    [SG_CO_PROCESS] = "co-process",	  [SG_CO_BROADCAST] = "broadcast-process",
-	    [SG_WINDOW_JOIN] = "window-join",	  [SG_INTERVAL_JOIN] = "interval-join",
+	    [SG_SOURCE_GENERATOR] = "generator",
+	    [SG_SOURCE_TEXT_FILE] = "text-file",
+	    [SG_MAP] = "map",
+	    [SG_FLAT_MAP] = "flat-map",
+	    [SG_FILTER] = "filter",
+	    [SG_REDUCE] = "reduce",
+	    [SG_SUM] = "sum",
+	    [SG_MIN] = "min",
+	    [SG_MAX] = "max",
+	    [SG_SINK_PRINT] = "print",
+	    [SG_SINK_TEXT_FILE] = "text-file-sink",
+	    [SG_SINK_DISCARD] = "discard",
+	    [SG_PROCESS] = "process",
+	    [SG_WINDOW] = "window",
+	    [SG_CO_MAP] = "co-map",
+	    [SG_CO_FLAT_MAP] = "co-flat-map",
+	    [SG_CO_PROCESS] = "co-process",
+	    [SG_CO_BROADCAST] = "broadcast-process",
+	    [SG_WINDOW_JOIN] = "window-join",
+	    [SG_INTERVAL_JOIN] = "interval-join",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }

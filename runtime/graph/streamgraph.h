@@ -38,10 +38,10 @@ enum sg_kind {
 	 * input edges say which input they feed (sg_edge.side). */
 	SG_CO_MAP,
 	SG_CO_FLAT_MAP,
-	SG_CO_PROCESS,	    /* keyed co-process function */
-	SG_CO_BROADCAST,    /* keyed broadcast process function */
-	SG_WINDOW_JOIN,	    /* keyed window join */
-	SG_INTERVAL_JOIN,   /* keyed interval join (last: kinds are numbered on the wire) */
+	SG_CO_PROCESS,	  /* keyed co-process function */
+	SG_CO_BROADCAST,  /* keyed broadcast process function */
+	SG_WINDOW_JOIN,	  /* keyed window join */
+	SG_INTERVAL_JOIN, /* keyed interval join (last: kinds are numbered on the wire) */
 };
 
 /* A window spec as it travels: fl_window_spec's numbers, its functions by

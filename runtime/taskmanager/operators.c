@@ -936,8 +936,9 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		op->process = op->cls->process;
 		op->process2 = op->cls->process2;
 		if (sg_kind_is_two_input(d->kind) && !op->process2)
-			return cm_err_set(err, FL_EINVAL, "%s: operator '%s' of kind %s is not built",
-					  name, d->name, sg_kind_type(d->kind));
+			return cm_err_set(err, FL_EINVAL,
+					  "%s: operator '%s' of kind %s is not built", name,
+					  d->name, sg_kind_type(d->kind));
 		atomic_init(&op->records_in, 0);
 		atomic_init(&op->records_out, 0);
 		if (d->nchained && !(op->chained = calloc(d->nchained, sizeof(*op->chained))))

@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/clock.h"
 #include "checkpoint/metadata.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "state/keyed_state.h"
 #include "taskmanager/operator.h"
@@ -358,8 +358,8 @@ static int pf_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size
 
 static void sig_text(const uint8_t *sig, char *buf, size_t cap)
 {
-	static const char *const names[] = {"null", "int64", "double", "string",
-					    "bytes", "bool", "timestamp"};
+	static const char *const names[] = {"null",  "int64", "double",	  "string",
+					    "bytes", "bool",  "timestamp"};
 	size_t at = 0;
 	buf[0] = '\0';
 	for (unsigned i = 0; i < sig[0] && at < cap; i++) {
@@ -426,7 +426,9 @@ static const uint8_t *pf_key_of(tm_op *op, const td_key *key, fl_key_fn key_fn, 
 			tm_chain_fail(c, FL_EINVAL,
 				      "key field %u of '%s' is missing: the record%s has %u fields",
 				      key->field, op->node->name,
-				      side < 0 ? "" : side ? " of its second input" : " of its first input",
+				      side < 0 ? ""
+				      : side   ? " of its second input"
+					       : " of its first input",
 				      in->nfields);
 			return NULL;
 		}
@@ -558,8 +560,9 @@ static int bc_open(tm_op *op, cm_err *err)
 	if ((rc = st_heap_backend_new(&bc, &pf->bstate, err)) != 0)
 		return rc;
 	if ((rc = st_declare(pf->bstate, op->node->bstate_name, 0, &pf->bstate_id)) != 0)
-		return cm_err_set(err, rc, "operator '%s': broadcast state '%s': %s", op->node->name,
-				  op->node->bstate_name, st_backend_error(pf->bstate));
+		return cm_err_set(err, rc, "operator '%s': broadcast state '%s': %s",
+				  op->node->name, op->node->bstate_name,
+				  st_backend_error(pf->bstate));
 	ks_config kc = {.backend = pf->bstate, .op_name = op->node->name, .uctx = &op->chain->ctx};
 	return ks_new(&kc, &pf->bks, err);
 }
@@ -604,7 +607,8 @@ static int bc_restore(tm_op *op, const td_restore *rs, cm_err *err)
 		size_t el;
 		int n = cp_list_next(&r, &e, &el);
 		if (n < 0 || (n == 1 && el == 0))
-			return cm_err_set(err, FL_EPROTO, "operator '%s': a malformed broadcast state",
+			return cm_err_set(err, FL_EPROTO,
+					  "operator '%s': a malformed broadcast state",
 					  op->node->name);
 		st_key k = bc_key(pf, op->max_parallelism);
 		if (n == 1 && st_put(pf->bstate, &k, e, el) != 0)
@@ -679,13 +683,15 @@ static int join_elem(fl_ctx *ctx, const fl_row *e, int64_t *ts, fl_row *row)
 	const uint8_t *p = (const uint8_t *)fl_row_string(e, 0, &len);
 	uint64_t u = 0;
 	if (len < 9)
-		return tm_chain_fail(ctx->chain, FL_EPROTO, "operator '%s': a malformed join buffer",
+		return tm_chain_fail(ctx->chain, FL_EPROTO,
+				     "operator '%s': a malformed join buffer",
 				     join_op(ctx)->node->name);
 	for (int i = 0; i < 8; i++)
 		u |= (uint64_t)p[i] << (8 * i);
 	*ts = (int64_t)u;
 	if (row_decode(p + 8, len - 8, row, &used) != 0 || used != len - 8)
-		return tm_chain_fail(ctx->chain, FL_EPROTO, "operator '%s': a malformed join buffer",
+		return tm_chain_fail(ctx->chain, FL_EPROTO,
+				     "operator '%s': a malformed join buffer",
 				     join_op(ctx)->node->name);
 	return 0;
 }
@@ -711,10 +717,11 @@ static int join_read(fl_ctx *ctx, int side, fl_row **rows, int64_t **tss, size_t
 				*rows = nr;
 			int64_t *nt = nr ? realloc(*tss, nc * sizeof(**tss)) : NULL;
 			if (!nr || !nt)
-				return tm_chain_fail(ctx->chain, FL_ENOMEM,
-						     "operator '%s': out of memory reading its join "
-						     "buffer",
-						     join_op(ctx)->node->name);
+				return tm_chain_fail(
+				    ctx->chain, FL_ENOMEM,
+				    "operator '%s': out of memory reading its join "
+				    "buffer",
+				    join_op(ctx)->node->name);
 			*tss = nt;
 			cap = nc;
 		}
@@ -726,8 +733,8 @@ static int join_read(fl_ctx *ctx, int side, fl_row **rows, int64_t **tss, size_t
 }
 
 /* Rewrites side's buffer keeping the elements with keep(ts) true. */
-static int join_prune(fl_ctx *ctx, int side, bool (*keep)(tm_op *op, int side, int64_t ts, int64_t t),
-		      int64_t t)
+static int join_prune(fl_ctx *ctx, int side,
+		      bool (*keep)(tm_op *op, int side, int64_t ts, int64_t t), int64_t t)
 {
 	fl_list_state *ls = fl_get_list_state(ctx, &JOIN_BUF[side]);
 	fl_state_iter *it;
@@ -750,10 +757,11 @@ static int join_prune(fl_ctx *ctx, int side, bool (*keep)(tm_op *op, int side, i
 			fl_row *nk = realloc(kept, nc * sizeof(*kept));
 			if (!nk) {
 				free(kept);
-				return tm_chain_fail(ctx->chain, FL_ENOMEM,
-						     "operator '%s': out of memory pruning its join "
-						     "buffer",
-						     join_op(ctx)->node->name);
+				return tm_chain_fail(
+				    ctx->chain, FL_ENOMEM,
+				    "operator '%s': out of memory pruning its join "
+				    "buffer",
+				    join_op(ctx)->node->name);
 			}
 			kept = nk;
 			cap = nc;
@@ -905,7 +913,8 @@ static int ij_element(fl_ctx *ctx, const fl_row *in, int side, fl_collector *out
 		int64_t tl = side ? tss[i] : ts, tr = side ? ts : tss[i];
 		if (tr < tl + lo || tr > tl + up)
 			continue;
-		rc = join_call(ctx, side ? &rows[i] : in, side ? in : &rows[i], tl > tr ? tl : tr, out);
+		rc = join_call(ctx, side ? &rows[i] : in, side ? in : &rows[i], tl > tr ? tl : tr,
+			       out);
 	}
 	free(rows);
 	free(tss);
@@ -1118,10 +1127,11 @@ static pf_op *timer_op(fl_ctx *ctx, const char *what)
 				      "records have no current key, so no timers",
 				      what, ctx->bcast_op->node->name);
 		else if (ctx->keyed)
-			tm_chain_fail(ctx->chain, FL_EINVAL,
-				      "%s in a keyed process function without an on_timer function: "
-				      "give it one with fl_keyed_process() or fl_co_process()",
-				      what);
+			tm_chain_fail(
+			    ctx->chain, FL_EINVAL,
+			    "%s in a keyed process function without an on_timer function: "
+			    "give it one with fl_keyed_process() or fl_co_process()",
+			    what);
 		else
 			tm_chain_fail(ctx->chain, FL_EINVAL,
 				      "%s outside a keyed process function: timers need a keyed "

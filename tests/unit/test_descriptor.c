@@ -331,8 +331,8 @@ static void test_a_co_process_travels_with_both_inputs(void **state)
 	assert_non_null(env);
 	fl_stream *a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	fl_stream *b = fl_key_by_fn(fl_generator(env, 10, 0, td_gen), td_keyfn);
-	fl_co_process_spec spec = {.process1 = td_process, .process2 = td_process2,
-				   .on_timer = td_on_timer};
+	fl_co_process_spec spec = {
+	    .process1 = td_process, .process2 = td_process2, .on_timer = td_on_timer};
 	fl_discard(fl_co_process(fl_connect(a, b), &spec));
 	assert_string_equal(fl_env_error(env), "");
 	env->graph->parallelism = 2;
@@ -449,7 +449,9 @@ static void test_a_broadcast_process_travels_with_its_state_name(void **state)
 	env = fl_env_new(0, NULL);
 	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	b = fl_broadcast_state(fl_generator(env, 10, 0, td_gen), &rules);
-	assert_null(fl_co_process(fl_connect(a, b), &(fl_co_process_spec){.process1 = td_process, .process2 = td_process2}));
+	assert_null(
+	    fl_co_process(fl_connect(a, b),
+			  &(fl_co_process_spec){.process1 = td_process, .process2 = td_process2}));
 	assert_non_null(strstr(fl_env_error(env), "the second stream is a broadcast state stream"));
 	fl_env_free(env);
 	env = fl_env_new(0, NULL);
@@ -479,10 +481,10 @@ static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
 		fl_env *env = fl_env_new(0, NULL);
 		fl_stream *a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 		fl_stream *b = fl_key_by(fl_generator(env, 10, 0, td_gen), 1);
-		fl_interval_join_spec ij = {.lower_ms = -5, .upper_ms = 7, .upper_exclusive = true,
-					    .join = td_join};
-		fl_window_join_spec wj = {.kind = FL_WINDOW_SLIDING, .size_ms = 300, .slide_ms = 100,
-					  .join = td_join};
+		fl_interval_join_spec ij = {
+		    .lower_ms = -5, .upper_ms = 7, .upper_exclusive = true, .join = td_join};
+		fl_window_join_spec wj = {
+		    .kind = FL_WINDOW_SLIDING, .size_ms = 300, .slide_ms = 100, .join = td_join};
 		fl_discard(win ? fl_window_join(a, b, &wj) : fl_interval_join(a, b, &ij));
 		assert_string_equal(fl_env_error(env), "");
 		env->graph->parallelism = 1;
@@ -506,7 +508,8 @@ static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
 		assert_string_equal(td->ops[0].fn_symbol, "td_join");
 		assert_int_equal(td->ops[0].key2.field, 1);
 		if (win) {
-			assert_true(td->ops[0].win.size_ms == 300 && td->ops[0].win.slide_ms == 100);
+			assert_true(td->ops[0].win.size_ms == 300 &&
+				    td->ops[0].win.slide_ms == 100);
 		} else {
 			assert_true(td->ops[0].lower_ms == -5 && td->ops[0].upper_ms == 6);
 		}
@@ -530,8 +533,8 @@ static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
 /* Graph-building mistakes with two inputs are refused naming them. */
 static void test_two_input_mistakes_are_refused_when_built(void **state)
 {
-	fl_co_process_spec spec = {.process1 = td_process, .process2 = td_process2,
-				   .on_timer = td_on_timer};
+	fl_co_process_spec spec = {
+	    .process1 = td_process, .process2 = td_process2, .on_timer = td_on_timer};
 	fl_env *env = fl_env_new(0, NULL);
 	fl_stream *a = fl_generator(env, 10, 0, td_gen), *b = fl_generator(env, 10, 0, td_gen);
 	assert_null(fl_co_process(fl_connect(a, b), &spec));
@@ -542,7 +545,8 @@ static void test_two_input_mistakes_are_refused_when_built(void **state)
 	a = fl_generator(env, 10, 0, td_gen);
 	b = fl_generator(env, 10, 0, td_gen);
 	assert_null(fl_co_process(fl_connect(fl_key_by(a, 0), b), &spec));
-	assert_non_null(strstr(fl_env_error(env), "the first stream is keyed and the second is not"));
+	assert_non_null(
+	    strstr(fl_env_error(env), "the first stream is keyed and the second is not"));
 	fl_env_free(env);
 
 	env = fl_env_new(0, NULL);
@@ -559,13 +563,14 @@ static void test_two_input_mistakes_are_refused_when_built(void **state)
 	fl_env_free(env);
 
 	/* Joins: keyed inputs, sane windows and bounds. */
-	fl_interval_join_spec ij = {.lower_ms = 10, .upper_ms = 10, .lower_exclusive = true,
-				    .join = td_join};
+	fl_interval_join_spec ij = {
+	    .lower_ms = 10, .upper_ms = 10, .lower_exclusive = true, .join = td_join};
 	env = fl_env_new(0, NULL);
 	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	assert_null(fl_interval_join(a, b, &ij));
-	assert_non_null(strstr(fl_env_error(env), "the lower bound 10 (exclusive) is above the upper bound 10"));
+	assert_non_null(strstr(fl_env_error(env),
+			       "the lower bound 10 (exclusive) is above the upper bound 10"));
 	fl_env_free(env);
 	env = fl_env_new(0, NULL);
 	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
@@ -574,20 +579,22 @@ static void test_two_input_mistakes_are_refused_when_built(void **state)
 	assert_null(fl_interval_join(a, b, &ij));
 	assert_non_null(strstr(fl_env_error(env), "interval_join: the right stream is not keyed"));
 	fl_env_free(env);
-	fl_window_join_spec wj = {.kind = FL_WINDOW_SLIDING, .size_ms = 100, .slide_ms = 200,
-				  .join = td_join};
+	fl_window_join_spec wj = {
+	    .kind = FL_WINDOW_SLIDING, .size_ms = 100, .slide_ms = 200, .join = td_join};
 	env = fl_env_new(0, NULL);
 	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	assert_null(fl_window_join(a, b, &wj));
-	assert_non_null(strstr(fl_env_error(env), "slide_ms of a sliding window must be > 0 and <= size_ms, not 200"));
+	assert_non_null(strstr(fl_env_error(env),
+			       "slide_ms of a sliding window must be > 0 and <= size_ms, not 200"));
 	fl_env_free(env);
 	wj.kind = FL_WINDOW_SESSION;
 	env = fl_env_new(0, NULL);
 	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	assert_null(fl_window_join(a, b, &wj));
-	assert_non_null(strstr(fl_env_error(env), "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING"));
+	assert_non_null(
+	    strstr(fl_env_error(env), "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING"));
 	fl_env_free(env);
 }
 

@@ -201,7 +201,8 @@ static void test_co_map_sends_each_input_to_its_function(void **state)
 
 /* ------------------------------------------------------------ co_process */
 
-static const fl_state_desc SUM = {.name = "sum", .value = {.nfields = 2, .types = {FL_INT64, FL_INT64}}};
+static const fl_state_desc SUM = {.name = "sum",
+				  .value = {.nfields = 2, .types = {FL_INT64, FL_INT64}}};
 static _Atomic int64_t key_sum[KEYS][2], n_fired;
 
 /* Adds the offset into the key's (sum of A, sum of B) and registers the
@@ -266,8 +267,8 @@ static void test_a_co_process_shares_state_and_timers_between_its_inputs(void **
 	fl_stream *a, *b;
 	sources(env, 0, ut_gen_b, &a, &b);
 	fl_co_process_spec spec = {.process1 = ut_add_a, .process2 = ut_add_b, .on_timer = ut_fire};
-	fl_discard(
-	    fl_flat_map(fl_co_process(fl_connect(fl_key_by(a, 0), fl_key_by(b, 0)), &spec), ut_sums));
+	fl_discard(fl_flat_map(fl_co_process(fl_connect(fl_key_by(a, 0), fl_key_by(b, 0)), &spec),
+			       ut_sums));
 	run(env);
 	/* One timer per key (both inputs registered the same one), with both
 	 * inputs' sums in the one state of the key. */
@@ -292,7 +293,8 @@ static void test_keys_of_different_types_fail_naming_both(void **state)
 	fl_co_process_spec spec = {.process1 = ut_add_a, .process2 = ut_add_b, .on_timer = ut_fire};
 	fl_discard(fl_co_process(fl_connect(fl_key_by(a, 0), fl_key_by(b, 0)), &spec));
 	assert_int_equal(fl_execute(env, "key types"), FL_EJOBFAILED);
-	assert_non_null(strstr(fl_env_error(env), "the first input's key is (int64), the second's (string)"));
+	assert_non_null(
+	    strstr(fl_env_error(env), "the first input's key is (int64), the second's (string)"));
 	fl_env_free(env);
 }
 
@@ -372,7 +374,8 @@ static bool window_join;
 int ut_pairs(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 {
 	int64_t a = fl_row_int64(in, 0), b = fl_row_int64(in, 1), ts = fl_row_int64(in, 2);
-	int64_t want = window_join ? ts_a(a) - ts_a(a) % 100 + 99 : (ts_a(a) > ts_b(b) ? ts_a(a) : ts_b(b));
+	int64_t want =
+	    window_join ? ts_a(a) - ts_a(a) % 100 + 99 : (ts_a(a) > ts_b(b) ? ts_a(a) : ts_b(b));
 	if (ts != want)
 		atomic_fetch_add(&n_pair_bad_ts, 1);
 	atomic_fetch_add(&n_pairs, 1);
@@ -390,17 +393,18 @@ static void run_join(bool win)
 	fl_stream *a, *b;
 	sources(env, 0, ut_gen_b, &a, &b);
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = 100, .join = ut_join};
-	fl_interval_join_spec ij = {.lower_ms = -20, .upper_ms = 30, .upper_exclusive = true,
-				    .join = ut_join};
+	fl_interval_join_spec ij = {
+	    .lower_ms = -20, .upper_ms = 30, .upper_exclusive = true, .join = ut_join};
 	fl_stream *ka = fl_key_by(a, 0), *kb = fl_key_by(b, 0);
-	fl_discard(
-	    fl_flat_map(win ? fl_window_join(ka, kb, &wj) : fl_interval_join(ka, kb, &ij), ut_pairs));
+	fl_discard(fl_flat_map(win ? fl_window_join(ka, kb, &wj) : fl_interval_join(ka, kb, &ij),
+			       ut_pairs));
 	run(env);
 	int64_t n = 0, sum = 0;
 	for (int64_t x = 0; x < NA; x++)
 		for (int64_t y = x % KEYS; y < NB; y += KEYS) {
 			int64_t tl = ts_a(x), tr = ts_b(y);
-			bool match = win ? tl - tl % 100 == tr - tr % 100 : tr >= tl - 20 && tr < tl + 30;
+			bool match =
+			    win ? tl - tl % 100 == tr - tr % 100 : tr >= tl - 20 && tr < tl + 30;
 			if (match && y % KEYS == x % KEYS) {
 				n++;
 				sum += x * 7 + y * 13;

@@ -626,8 +626,7 @@ FL_API fl_stream *fl_window_late_records(fl_stream *windowed);
  * is built, naming the problem: an input not keyed, a bad size or slide,
  * lower_ms > upper_ms (after the exclusive bounds), no join function.
  */
-typedef int (*fl_join_fn)(fl_ctx *ctx, const fl_row *left, const fl_row *right,
-			  fl_collector *out);
+typedef int (*fl_join_fn)(fl_ctx *ctx, const fl_row *left, const fl_row *right, fl_collector *out);
 typedef struct fl_window_join_spec {
 	enum fl_window_kind kind; /* FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING */
 	int64_t size_ms;
@@ -870,8 +869,7 @@ typedef struct fl_broadcast_process_spec {
 	fl_process_fn process_broadcast; /* the broadcast records: required */
 	fl_on_timer_fn on_timer;	 /* NULL: no timers */
 } fl_broadcast_process_spec;
-FL_API fl_stream *fl_broadcast_process(fl_stream *connected,
-				       const fl_broadcast_process_spec *spec);
+FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_process_spec *spec);
 FL_API fl_map_state *fl_get_broadcast_state(fl_ctx *ctx, const fl_state_desc *desc);
 
 /* --------------------------------------------- per-operator properties */

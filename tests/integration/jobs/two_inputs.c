@@ -96,7 +96,9 @@ int ti_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
 	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
 	fl_row_add_int64(&mk, time);
 	if ((rc = fl_map_state_get(m, &mk, &v)) != 1)
-		return rc < 0 ? rc : fl_fail(ctx, "no counts for the window ending at %lld", (long long)time);
+		return rc < 0 ? rc
+			      : fl_fail(ctx, "no counts for the window ending at %lld",
+					(long long)time);
 	fl_row_add_int64(&r, fl_row_int64(&key, 0));
 	fl_row_add_int64(&r, time + 1 - WIN);
 	fl_row_add_int64(&r, fl_row_int64(&v, 0));
@@ -130,10 +132,9 @@ int ti_map_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
  * (exact whatever the order in which the two inputs arrive: at the timer the
  * watermark says every rule up to the window's end is in). */
 #define RULES_N 60
-static const fl_state_desc RULES = {
-    .name = "rules",
-    .key = {.nfields = 1, .types = {FL_INT64}},
-    .value = {.nfields = 2, .types = {FL_INT64, FL_INT64}}};
+static const fl_state_desc RULES = {.name = "rules",
+				    .key = {.nfields = 1, .types = {FL_INT64}},
+				    .value = {.nfields = 2, .types = {FL_INT64, FL_INT64}}};
 
 int ti_gen_rule(fl_ctx *ctx, int64_t r, fl_row *out)
 {
@@ -176,7 +177,9 @@ int ti_bc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *o
 	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
 	fl_row_add_int64(&mk, time);
 	if ((rc = fl_map_state_get(m, &mk, &v)) != 1)
-		return rc < 0 ? rc : fl_fail(ctx, "no counts for the window ending at %lld", (long long)time);
+		return rc < 0 ? rc
+			      : fl_fail(ctx, "no counts for the window ending at %lld",
+					(long long)time);
 	int64_t sum = 0;
 	fl_state_iter *it;
 	if ((rc = fl_map_state_entries(fl_get_broadcast_state(ctx, &RULES), &it)) < 0)
@@ -232,12 +235,15 @@ int main(int argc, char **argv)
 	fl_stream *b = fl_assign_timestamps_and_watermarks(
 	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments"), 1),
 	    &ws);
-	fl_co_process_spec spec = {.process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
+	fl_co_process_spec spec = {
+	    .process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
 	fl_interval_join_spec ij = {.lower_ms = -50, .upper_ms = 100, .join = ti_join};
 	if (strcmp(mode, "sliding-join") == 0)
-		wj = (fl_window_join_spec){
-		    .kind = FL_WINDOW_SLIDING, .size_ms = 2 * WIN, .slide_ms = WIN, .join = ti_join};
+		wj = (fl_window_join_spec){.kind = FL_WINDOW_SLIDING,
+					   .size_ms = 2 * WIN,
+					   .slide_ms = WIN,
+					   .join = ti_join};
 	if (strcmp(mode, "window-join") == 0 || strcmp(mode, "sliding-join") == 0) {
 		fl_print(fl_uid(fl_window_join(fl_key_by(a, 0), fl_key_by(b, 0), &wj), "join"));
 	} else if (strcmp(mode, "interval-join") == 0) {
@@ -245,17 +251,20 @@ int main(int argc, char **argv)
 	} else if (strncmp(mode, "broadcast", 9) == 0) {
 		fl_stream *rules = fl_assign_timestamps_and_watermarks(
 		    fl_set_parallelism(
-			fl_uid(fl_generator(env, RULES_N, rate * RULES_N / (n ? n : 1), ti_gen_rule),
-			       "rules"),
+			fl_uid(
+			    fl_generator(env, RULES_N, rate * RULES_N / (n ? n : 1), ti_gen_rule),
+			    "rules"),
 			1),
 		    &ws);
-		fl_broadcast_process_spec bs = {
-		    .process = strcmp(mode, "broadcast-write") == 0 ? ti_bc_order_writes : ti_bc_order,
-		    .process_broadcast = ti_rule,
-		    .on_timer = ti_bc_fire};
-		fl_print(fl_uid(fl_broadcast_process(
-				    fl_connect(fl_key_by(a, 0), fl_broadcast_state(rules, &RULES)), &bs),
-				"bc-counts"));
+		fl_broadcast_process_spec bs = {.process = strcmp(mode, "broadcast-write") == 0
+							       ? ti_bc_order_writes
+							       : ti_bc_order,
+						.process_broadcast = ti_rule,
+						.on_timer = ti_bc_fire};
+		fl_print(
+		    fl_uid(fl_broadcast_process(
+			       fl_connect(fl_key_by(a, 0), fl_broadcast_state(rules, &RULES)), &bs),
+			   "bc-counts"));
 	} else if (strcmp(mode, "co-map") == 0)
 		fl_print(fl_co_map(fl_connect(a, b), ti_map_a, ti_map_b));
 	else if (strcmp(mode, "timer-unkeyed") == 0)
