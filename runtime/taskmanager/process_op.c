@@ -377,6 +377,8 @@ static int pf_check_key_types(tm_op *op, const fl_row *k, int side)
 {
 	pf_op *pf = op->impl;
 	uint8_t sig[1 + FL_ROW_MAX_FIELDS];
+	if (k->nfields > FL_ROW_MAX_FIELDS)
+		return 0; /* the encoding refuses it, naming it */
 	sig[0] = (uint8_t)k->nfields;
 	memcpy(sig + 1, k->types, k->nfields);
 	if (!pf->has_sig[side]) {
@@ -786,6 +788,19 @@ static int join_call(fl_ctx *ctx, const fl_row *l, const fl_row *r, int64_t ts, 
 	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn_symbol) : 0;
 }
 
+/* Timestamps a join takes: within +-2^61 ms, so that a time plus a size,
+ * slide or bound (each at most INT64_MAX / 4) never overflows. True (the
+ * task failed) for one outside. */
+static bool join_ts_bad(tm_op *op, int64_t ts)
+{
+	if (ts >= -(INT64_MAX / 4) && ts <= INT64_MAX / 4)
+		return false;
+	tm_chain_fail(op->chain, FL_ERANGE,
+		      "operator '%s': timestamp %lld is out of the range a join takes (+-%lld ms)",
+		      op->node->name, (long long)ts, (long long)(INT64_MAX / 4));
+	return true;
+}
+
 /* Window join: an element at ts is in the windows [s, s + size) with s =
  * floor(ts / slide) * slide - k * slide (k >= 0) while s + size > ts. */
 static int64_t floor_div(int64_t a, int64_t b)
@@ -819,6 +834,8 @@ static int wj_element(fl_ctx *ctx, const fl_row *in, int side)
 				     "window join needs event time (fl_assign_timestamps_and_"
 				     "watermarks on both inputs)",
 				     op->node->name, side ? "second" : "first");
+	if (join_ts_bad(op, ts))
+		return op->chain->err.code;
 	int64_t slide = wj_slide(op), size = op->node->win.size_ms;
 	int64_t s = floor_div(ts, slide) * slide;
 	bool any = false;
@@ -900,6 +917,8 @@ static int ij_element(fl_ctx *ctx, const fl_row *in, int side, fl_collector *out
 				     "interval join needs event time (fl_assign_timestamps_and_"
 				     "watermarks on both inputs)",
 				     op->node->name, side ? "second" : "first");
+	if (join_ts_bad(op, ts))
+		return op->chain->err.code;
 	if (op->chain->wm != TM_TS_NONE && ts < op->chain->wm) {
 		((pf_op *)op->impl)->late++; /* Flink's isLate: dropped */
 		return 0;
