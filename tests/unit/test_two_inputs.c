@@ -199,6 +199,22 @@ static void test_co_map_sends_each_input_to_its_function(void **state)
 	assert_int_equal(atomic_load(&tagged[1]), (int64_t)NB * (NB - 1) / 2);
 }
 
+/* A stream connected with itself: two edges from one producer, each
+ * record through both functions. */
+static void test_a_stream_connected_with_itself_feeds_both_functions(void **state)
+{
+	atomic_store(&tagged[0], 0);
+	atomic_store(&tagged[1], 0);
+	fl_env *env = env_with(2);
+	fl_stream *a, *b;
+	sources(env, 0, ut_gen_b, &a, &b);
+	fl_discard(b);
+	fl_discard(fl_flat_map(fl_co_map(fl_connect(a, a), ut_tag_a, ut_tag_b), ut_count));
+	run(env);
+	assert_int_equal(atomic_load(&tagged[0]), (int64_t)NA * (NA - 1) / 2);
+	assert_int_equal(atomic_load(&tagged[1]), (int64_t)NA * (NA - 1) / 2);
+}
+
 /* ------------------------------------------------------------ co_process */
 
 static const fl_state_desc SUM = {.name = "sum",
@@ -431,6 +447,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_the_watermark_is_the_minimum_of_both_inputs),
 	    cmocka_unit_test(test_co_map_sends_each_input_to_its_function),
+	    cmocka_unit_test(test_a_stream_connected_with_itself_feeds_both_functions),
 	    cmocka_unit_test(test_a_co_process_shares_state_and_timers_between_its_inputs),
 	    cmocka_unit_test(test_keys_of_different_types_fail_naming_both),
 	    cmocka_unit_test(test_the_broadcast_state_is_the_same_on_every_subtask),
