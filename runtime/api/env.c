@@ -918,15 +918,8 @@ FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_
 	}
 	if (!connected->connected || !connected->bdesc) {
 		env_fail(env, FL_EINVAL,
-			 "broadcast_process: needs a keyed stream connected to a broadcast state "
-			 "stream: fl_connect(fl_key_by(...), fl_broadcast_state(..., &desc))");
-		return NULL;
-	}
-	if (!connected->keyed) {
-		env_fail(env, FL_EINVAL,
-			 "broadcast_process: the first stream is not keyed: key it with fl_key_by "
-			 "(a keyed broadcast process function, Flink's "
-			 "KeyedBroadcastProcessFunction)");
+			 "broadcast_process: needs a stream connected to a broadcast state "
+			 "stream: fl_connect(stream, fl_broadcast_state(..., &desc))");
 		return NULL;
 	}
 	char *tsym = NULL, *bname = strdup(connected->bdesc->name);
@@ -934,14 +927,18 @@ FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_
 		env_fail(env, FL_ENOMEM, "out of memory");
 		return NULL;
 	}
-	if (name_on_timer(connected, spec->on_timer, true, "broadcast_process", &tsym) != 0) {
+	if (name_on_timer(connected, spec->on_timer, connected->keyed, "broadcast_process",
+			  &tsym) != 0) {
 		free(bname);
 		return NULL;
 	}
 	sg_node *n;
+	/* Keyed first input: Flink's KeyedBroadcastProcessFunction, else its
+	 * BroadcastProcessFunction (no keyed state, no timers). */
 	fl_stream *out =
-	    add_two_input(connected, SG_CO_BROADCAST, (const void *)spec->process,
-			  (const void *)spec->process_broadcast, "broadcast_process", &n);
+	    add_two_input(connected, connected->keyed ? SG_CO_BROADCAST : SG_BROADCAST_PROCESS,
+			  (const void *)spec->process, (const void *)spec->process_broadcast,
+			  "broadcast_process", &n);
 	if (!out) {
 		free(tsym);
 		free(bname);

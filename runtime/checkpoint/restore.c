@@ -244,7 +244,8 @@ int cp_restore_fill(const cp_metadata *m, const char *dir, td_task *td)
 			continue; /* a new operator: starts empty */
 		qsort(olds, n, sizeof(*olds), by_subtask);
 		td_restore_fini(&op->restore);
-		rc = fill_op(olds, n, dir, td, &op->restore, op->kind == SG_CO_BROADCAST);
+		rc = fill_op(olds, n, dir, td, &op->restore,
+			     op->kind == SG_CO_BROADCAST || op->kind == SG_BROADCAST_PROCESS);
 	}
 	free(olds);
 	return rc;

@@ -209,13 +209,14 @@ static bool kind_needs_fn(enum sg_kind k)
 	return k == SG_SOURCE_GENERATOR || k == SG_MAP || k == SG_FLAT_MAP || k == SG_FILTER ||
 	       k == SG_REDUCE || k == SG_PROCESS || k == SG_CO_MAP || k == SG_CO_FLAT_MAP ||
 	       k == SG_CO_PROCESS || k == SG_CO_BROADCAST || k == SG_WINDOW_JOIN ||
-	       k == SG_INTERVAL_JOIN;
+	       k == SG_INTERVAL_JOIN || k == SG_BROADCAST_PROCESS;
 }
 
 /* Kinds with a function for their second input. */
 static bool kind_needs_fn2(enum sg_kind k)
 {
-	return k == SG_CO_MAP || k == SG_CO_FLAT_MAP || k == SG_CO_PROCESS || k == SG_CO_BROADCAST;
+	return k == SG_CO_MAP || k == SG_CO_FLAT_MAP || k == SG_CO_PROCESS ||
+	       k == SG_CO_BROADCAST || k == SG_BROADCAST_PROCESS;
 }
 
 /* Kinds that keep the key of their second input. */
@@ -400,7 +401,8 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 		cm_rbuf_fail(r, "a second key on an operator without one at byte %zu", at);
 	at = cm_rbuf_offset(r);
 	op->bstate_name = get_str(r);
-	if (!cm_rbuf_error(r) && (op->kind == SG_CO_BROADCAST) != (op->bstate_name != NULL))
+	if (!cm_rbuf_error(r) && (op->kind == SG_CO_BROADCAST ||
+				  op->kind == SG_BROADCAST_PROCESS) != (op->bstate_name != NULL))
 		cm_rbuf_fail(r, "%s broadcast state name at byte %zu",
 			     op->bstate_name ? "an unexpected" : "a missing", at);
 	at = cm_rbuf_offset(r);

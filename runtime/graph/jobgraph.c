@@ -114,7 +114,9 @@ static int resolve_nodes(jg_graph *g, cm_err *err)
 						  n->name, sg->nodes[e->src]->name);
 			/* A keyed broadcast process function's second input is
 			 * the broadcast stream. */
-			bool bcast = n->kind == SG_CO_BROADCAST && e->side == 1;
+			bool bcast =
+			    (n->kind == SG_CO_BROADCAST || n->kind == SG_BROADCAST_PROCESS) &&
+			    e->side == 1;
 			if (sg_kind_is_keyed(n->kind) && !bcast && e->part != SG_PART_HASH)
 				return cm_err_set(err, FL_EINVAL, "operator '%s' needs a keyed input (fl_key_by)",
 						  n->name);

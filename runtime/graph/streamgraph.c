@@ -198,6 +198,8 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "Window Join";
 	case SG_INTERVAL_JOIN:
 		return "Interval Join";
+	case SG_BROADCAST_PROCESS:
+		return "BroadcastProcess";
 	}
 	return "?";
 }
@@ -225,6 +227,7 @@ const char *sg_kind_type(enum sg_kind kind)
 	    [SG_CO_BROADCAST] = "broadcast-process",
 	    [SG_WINDOW_JOIN] = "window-join",
 	    [SG_INTERVAL_JOIN] = "interval-join",
+	    [SG_BROADCAST_PROCESS] = "broadcast-process-unkeyed",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -265,7 +268,7 @@ bool sg_kind_is_keyed(enum sg_kind k)
 
 bool sg_kind_is_two_input(enum sg_kind k)
 {
-	return k >= SG_CO_MAP && k <= SG_INTERVAL_JOIN;
+	return k >= SG_CO_MAP && k <= SG_KIND_LAST;
 }
 
 int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)

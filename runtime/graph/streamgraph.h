@@ -38,10 +38,12 @@ enum sg_kind {
 	 * input edges say which input they feed (sg_edge.side). */
 	SG_CO_MAP,
 	SG_CO_FLAT_MAP,
-	SG_CO_PROCESS,	  /* keyed co-process function */
-	SG_CO_BROADCAST,  /* keyed broadcast process function */
-	SG_WINDOW_JOIN,	  /* keyed window join */
-	SG_INTERVAL_JOIN, /* keyed interval join (last: kinds are numbered on the wire) */
+	SG_CO_PROCESS,	      /* keyed co-process function */
+	SG_CO_BROADCAST,      /* keyed broadcast process function */
+	SG_WINDOW_JOIN,	      /* keyed window join */
+	SG_INTERVAL_JOIN,     /* keyed interval join */
+	SG_BROADCAST_PROCESS, /* broadcast process function of an unkeyed stream (last:
+			       * kinds are numbered on the wire) */
 };
 
 /* A window spec as it travels: fl_window_spec's numbers, its functions by
@@ -201,7 +203,7 @@ bool sg_kind_is_keyed(enum sg_kind k);
 /* Operators with two inputs (fl_connect and the joins). */
 bool sg_kind_is_two_input(enum sg_kind k);
 /* The largest kind known (the descriptor decoder's bound). */
-#define SG_KIND_LAST SG_INTERVAL_JOIN
+#define SG_KIND_LAST SG_BROADCAST_PROCESS
 /* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit
  * 1 << SG_WIN_* per function the spec has): 0, or FL_EINVAL with why (cap
  * bytes) naming the field and its value. fl_window and the descriptor

@@ -176,6 +176,7 @@ int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next);
  * function's (process_op.c). */
 extern const tm_op_class tm_co_process_class;
 extern const tm_op_class tm_broadcast_process_class;
+extern const tm_op_class tm_broadcast_unkeyed_class;
 /* The keyed window join's and interval join's (process_op.c). */
 extern const tm_op_class tm_join_class;
 /* The keyed windows' (window_op.c). */

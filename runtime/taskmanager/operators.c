@@ -873,6 +873,8 @@ static const tm_op_class *class_of(enum sg_kind k)
 	case SG_WINDOW_JOIN:
 	case SG_INTERVAL_JOIN:
 		return &tm_join_class;
+	case SG_BROADCAST_PROCESS:
+		return &tm_broadcast_unkeyed_class;
 	}
 	return &tm_discard_class; /* not reached: td_decode checks kinds */
 }

@@ -552,11 +552,10 @@ static int bc_process2(tm_op *op, const fl_row *in)
 	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn2_symbol) : 0;
 }
 
-static int bc_open(tm_op *op, cm_err *err)
+/* The broadcast state's backend and context (op->impl made). */
+static int bc_state_open(tm_op *op, cm_err *err)
 {
-	int rc = pf_open(op, err);
-	if (rc)
-		return rc;
+	int rc;
 	pf_op *pf = op->impl;
 	st_backend_config bc = {.max_parallelism = op->max_parallelism, .name = op->chain->name};
 	if ((rc = st_heap_backend_new(&bc, &pf->bstate, err)) != 0)
@@ -567,6 +566,12 @@ static int bc_open(tm_op *op, cm_err *err)
 				  st_backend_error(pf->bstate));
 	ks_config kc = {.backend = pf->bstate, .op_name = op->node->name, .uctx = &op->chain->ctx};
 	return ks_new(&kc, &pf->bks, err);
+}
+
+static int bc_open(tm_op *op, cm_err *err)
+{
+	int rc = pf_open(op, err);
+	return rc ? rc : bc_state_open(op, err);
 }
 
 static st_key bc_key(pf_op *pf, int maxp)
@@ -581,7 +586,7 @@ static st_key bc_key(pf_op *pf, int maxp)
 
 /* Every subtask writes its broadcast state (Flink's BROADCAST mode) as one
  * list element, then its keyed state as a keyed process function does. */
-static int bc_snapshot(tm_op *op, tm_snapshot *s)
+static int bc_snapshot_state(tm_op *op, tm_snapshot *s)
 {
 	pf_op *pf = op->impl;
 	st_key k = bc_key(pf, op->max_parallelism);
@@ -595,11 +600,17 @@ static int bc_snapshot(tm_op *op, tm_snapshot *s)
 	}
 	if (rc == 1)
 		tm_snapshot_add(s, v, vl);
-	return pf_snapshot(op, s);
+	return 0;
+}
+
+static int bc_snapshot(tm_op *op, tm_snapshot *s)
+{
+	int rc = bc_snapshot_state(op, s);
+	return rc ? rc : pf_snapshot(op, s);
 }
 
 /* The restore gives each subtask one old subtask's copy (restore.c). */
-static int bc_restore(tm_op *op, const td_restore *rs, cm_err *err)
+static int bc_restore_state(tm_op *op, const td_restore *rs, cm_err *err)
 {
 	pf_op *pf = op->impl;
 	if (rs->list_len) {
@@ -619,8 +630,53 @@ static int bc_restore(tm_op *op, const td_restore *rs, cm_err *err)
 		CM_INFO("process", "%s: broadcast state '%s' restored (%zu bytes)", op->chain->name,
 			op->node->bstate_name, n == 1 ? el : 0);
 	}
-	return pf_restore(op, rs, err);
+	return 0;
 }
+
+static int bc_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	int rc = bc_restore_state(op, rs, err);
+	return rc ? rc : pf_restore(op, rs, err);
+}
+
+/* The broadcast process function of an unkeyed stream (Flink's
+ * BroadcastProcessFunction): the broadcast state alone, no keyed state, no
+ * timers. */
+static int bcu_process1(tm_op *op, const fl_row *in)
+{
+	tm_chain *c = op->chain;
+	fl_ctx *ctx = &c->ctx;
+	tm_op *outer = ctx->bcast_op;
+	ctx->bcast_op = bc_enter(op, "in the other input's process function (Flink's read-only "
+				     "broadcast state): only the broadcast side's function may "
+				     "change it");
+	fl_collector col = {.op = op, .bcast_op = ctx->bcast_op};
+	int rc = ((fl_process_fn)op->fn)(ctx, in, &col);
+	ctx->bcast_op = outer;
+	rc = bc_leave(op, rc);
+	if (c->err.code)
+		return c->err.code;
+	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn_symbol) : 0;
+}
+
+static int bcu_open(tm_op *op, cm_err *err)
+{
+	pf_op *pf = calloc(1, sizeof(*pf));
+	if (!pf)
+		return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory", op->node->name);
+	op->impl = pf;
+	op->max_parallelism = op->chain->td->max_parallelism;
+	return bc_state_open(op, err);
+}
+
+const tm_op_class tm_broadcast_unkeyed_class = {
+    .process = bcu_process1,
+    .process2 = bc_process2,
+    .open = bcu_open,
+    .restore = bc_restore_state,
+    .snapshot = bc_snapshot_state,
+    .fini = pf_fini,
+};
 
 const tm_op_class tm_broadcast_process_class = {
     .process = bc_process1,
@@ -1042,8 +1098,8 @@ static void *get_state(fl_ctx *ctx, enum ks_kind kind, const fl_state_desc *desc
 		return NULL;
 	if (!ctx->keyed && ctx->bcast_op) {
 		tm_chain_fail(ctx->chain, FL_EINVAL,
-			      "keyed state '%.200s' asked for in the broadcast side's function of "
-			      "'%s': broadcast records have no current key",
+			      "keyed state '%.200s' asked for in '%s' where no key is current "
+			      "(a broadcast record, or a stream that is not keyed)",
 			      desc && desc->name ? desc->name : "?", ctx->bcast_op->node->name);
 		return NULL;
 	}
@@ -1142,8 +1198,8 @@ static pf_op *timer_op(fl_ctx *ctx, const char *what)
 	if (ctx->chain) {
 		if (!ctx->keyed && ctx->bcast_op)
 			tm_chain_fail(ctx->chain, FL_EINVAL,
-				      "%s in the broadcast side's function of '%s': broadcast "
-				      "records have no current key, so no timers",
+				      "%s in '%s' where no key is current (a broadcast record, "
+				      "or a stream that is not keyed), so no timers",
 				      what, ctx->bcast_op->node->name);
 		else if (ctx->keyed)
 			tm_chain_fail(

@@ -457,8 +457,11 @@ static void test_a_broadcast_process_travels_with_its_state_name(void **state)
 	env = fl_env_new(0, NULL);
 	a = fl_generator(env, 10, 0, td_gen);
 	b = fl_broadcast_state(fl_generator(env, 10, 0, td_gen), &rules);
-	assert_null(fl_broadcast_process(fl_connect(a, b), &spec));
-	assert_non_null(strstr(fl_env_error(env), "the first stream is not keyed"));
+	fl_broadcast_process_spec timed = spec;
+	timed.on_timer = td_on_timer; /* an unkeyed first stream has no timers */
+	assert_null(fl_broadcast_process(fl_connect(a, b), &timed));
+	assert_non_null(strstr(fl_env_error(env),
+			       "broadcast_process: an on_timer function needs keyed inputs"));
 	fl_env_free(env);
 	env = fl_env_new(0, NULL);
 	b = fl_broadcast_state(fl_generator(env, 10, 0, td_gen), &rules);

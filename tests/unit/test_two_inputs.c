@@ -372,6 +372,60 @@ static void test_the_broadcast_state_is_the_same_on_every_subtask(void **state)
 	assert_int_equal(atomic_load(&n_rules_at_end[1]), NB);
 }
 
+/* The broadcast process function of an unkeyed stream: the broadcast side
+ * on every subtask, the other side reading, and refused when it writes. */
+static _Atomic int64_t n_unkeyed_reads, n_bc_calls[4];
+int ut_unkeyed_reads(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int ut_unkeyed_reads(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_row k = {0}, v;
+	fl_row_add_int64(&k, 0);
+	int rc = fl_map_state_get(fl_get_broadcast_state(ctx, &RULES), &k, &v);
+	if (rc < 0)
+		return rc;
+	atomic_fetch_add(&n_unkeyed_reads, 1);
+	return 0;
+}
+int ut_unkeyed_writes(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int ut_unkeyed_writes(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return ut_rule(ctx, in, out);
+}
+int ut_counted_rule(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int ut_counted_rule(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	atomic_fetch_add(&n_bc_calls[fl_ctx_subtask(ctx)], 1);
+	return ut_rule(ctx, in, out);
+}
+
+static void test_an_unkeyed_broadcast_process_function(void **state)
+{
+	atomic_store(&n_unkeyed_reads, 0);
+	for (int i = 0; i < 4; i++)
+		atomic_store(&n_bc_calls[i], 0);
+	fl_env *env = env_with(2);
+	fl_stream *a, *b;
+	sources(env, 0, ut_gen_b, &a, &b);
+	fl_broadcast_process_spec spec = {.process = ut_unkeyed_reads,
+					  .process_broadcast = ut_counted_rule};
+	fl_discard(fl_broadcast_process(fl_connect(fl_rebalance(a), fl_broadcast_state(b, &RULES)),
+					&spec));
+	run(env);
+	assert_int_equal(atomic_load(&n_unkeyed_reads), NA);
+	assert_int_equal(atomic_load(&n_bc_calls[0]), NB);
+	assert_int_equal(atomic_load(&n_bc_calls[1]), NB);
+
+	env = env_with(1);
+	sources(env, 0, ut_gen_b, &a, &b);
+	spec.process = ut_unkeyed_writes;
+	fl_discard(fl_broadcast_process(fl_connect(a, fl_broadcast_state(b, &RULES)), &spec));
+	assert_int_equal(fl_execute(env, "writes"), FL_EJOBFAILED);
+	assert_non_null(strstr(fl_env_error(env),
+			       "state 'rules' of operator 'BroadcastProcess': is "
+			       "read-only in the other input's process function"));
+	fl_env_free(env);
+}
+
 /* ----------------------------------------------------------------- joins */
 
 static _Atomic int64_t n_pairs, pair_sum, n_pair_bad_ts;
@@ -451,6 +505,7 @@ int main(void)
 	    cmocka_unit_test(test_a_co_process_shares_state_and_timers_between_its_inputs),
 	    cmocka_unit_test(test_keys_of_different_types_fail_naming_both),
 	    cmocka_unit_test(test_the_broadcast_state_is_the_same_on_every_subtask),
+	    cmocka_unit_test(test_an_unkeyed_broadcast_process_function),
 	    cmocka_unit_test(test_the_interval_join_matches_exactly_its_pairs),
 	    cmocka_unit_test(test_the_window_join_matches_exactly_its_pairs),
 	};

@@ -856,6 +856,10 @@ FL_API int fl_aggregating_state_clear(fl_aggregating_state *s);
  *                      the state the same way on every subtask;
  *   on_timer           as fl_keyed_process's, broadcast state read-only.
  *
+ * Connected with a stream that is not keyed, it is Flink's
+ * BroadcastProcessFunction: process gets that stream's records with the
+ * broadcast state read-only and no keyed state; on_timer is refused.
+ *
  * fl_get_broadcast_state(ctx, &desc) is the broadcast state in these
  * functions (the fl_map_state_* calls act on it); asking for it elsewhere,
  * or by a name the broadcast stream did not declare, fails the task naming
