@@ -299,6 +299,23 @@ static int env_name_fn(fl_env *env, const void *fn, const char *what, char **sym
 static fl_stream *add_node(fl_env *env, const fl_stream *in, enum sg_kind kind, sg_node **nodep)
 {
 	sg_node *n;
+	if (in && in->connected != sg_kind_is_two_input(kind)) {
+		env_fail(env, FL_EINVAL,
+			 in->connected
+			     ? "%s: the input is two connected streams (fl_connect): they "
+			       "take fl_co_map, fl_co_flat_map, fl_co_process or "
+			       "fl_broadcast_process"
+			     : "%s: needs two connected streams (fl_connect)",
+			 sg_kind_type(kind));
+		return NULL;
+	}
+	if (in && in->bdesc && !in->connected) {
+		env_fail(env, FL_EINVAL,
+			 "%s: a broadcast state stream (fl_broadcast_state) can only be connected "
+			 "to another stream with fl_connect",
+			 sg_kind_type(kind));
+		return NULL;
+	}
 	if (sg_add_node(env->graph, kind, in ? in->edges : NULL, in ? in->nedges : 0, &n) != 0) {
 		env_fail(env, FL_ENOMEM, "out of memory while building the dataflow");
 		return NULL;
@@ -457,6 +474,14 @@ static fl_stream *repartition(fl_stream *in, enum sg_partitioner part, const sg_
 {
 	if (!usable(in))
 		return NULL;
+	if (in->connected || in->bdesc) {
+		env_fail(in->env, FL_EINVAL,
+			 "%s: cannot repartition %s; partition each stream before connecting them",
+			 part == SG_PART_HASH ? "key_by" : sg_partitioner_name(part),
+			 in->connected ? "two connected streams (fl_connect)"
+				       : "a broadcast state stream (fl_broadcast_state)");
+		return NULL;
+	}
 	fl_stream *v = stream_new(in->env, -1, in->edges, in->nedges, keyed);
 	if (!v)
 		return NULL;
@@ -518,6 +543,12 @@ FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b)
 		return NULL;
 	if (a->env != b->env) {
 		env_fail(a->env, FL_EINVAL, "union: the two streams belong to different environments");
+		return NULL;
+	}
+	if (a->connected || b->connected || a->bdesc || b->bdesc) {
+		env_fail(a->env, FL_EINVAL,
+			 "union: connected streams (fl_connect) and broadcast state streams cannot "
+			 "be united");
 		return NULL;
 	}
 	size_t n = a->nedges + b->nedges;
@@ -683,6 +714,323 @@ FL_API fl_stream *fl_keyed_process(fl_stream *keyed, const fl_process_spec *spec
 		return NULL;
 	}
 	keyed->env->graph->nodes[out->node]->timer_symbol = tsym;
+	return out;
+}
+
+/* ------------------------------------------------------------ two inputs */
+
+FL_API fl_stream *fl_connect(fl_stream *a, fl_stream *b)
+{
+	if (!usable(a) || !usable(b))
+		return NULL;
+	fl_env *env = a->env;
+	if (a->env != b->env) {
+		env_fail(env, FL_EINVAL,
+			 "connect: the two streams belong to different environments");
+		return NULL;
+	}
+	if (a->connected || b->connected) {
+		env_fail(env, FL_EINVAL, "connect: a stream is already two connected streams");
+		return NULL;
+	}
+	if (a->bdesc) {
+		env_fail(
+		    env, FL_EINVAL,
+		    "connect: a broadcast state stream (fl_broadcast_state) must be the second "
+		    "stream: fl_connect(keyed, broadcast)");
+		return NULL;
+	}
+	size_t n = a->nedges + b->nedges;
+	sg_edge *edges = calloc(n, sizeof(*edges));
+	if (!edges) {
+		env_fail(env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	memcpy(edges, a->edges, a->nedges * sizeof(*edges));
+	memcpy(edges + a->nedges, b->edges, b->nedges * sizeof(*edges));
+	for (size_t i = 0; i < n; i++)
+		edges[i].side = i < a->nedges ? 0 : 1;
+	fl_stream *v = stream_new(env, -1, edges, n, a->keyed);
+	free(edges);
+	if (v) {
+		v->connected = true;
+		v->keyed2 = b->keyed;
+		v->bdesc = b->bdesc;
+	}
+	return v;
+}
+
+/* A two-input node of kind on connected with its two functions (fn2
+ * may be NULL for the joins); what names the call in errors. */
+static fl_stream *add_two_input(fl_stream *connected, enum sg_kind kind, const void *fn,
+				const void *fn2, const char *what, sg_node **np)
+{
+	if (!usable(connected))
+		return NULL;
+	fl_env *env = connected->env;
+	if (!connected->connected) {
+		env_fail(env, FL_EINVAL, "%s: needs two connected streams (fl_connect)", what);
+		return NULL;
+	}
+	char fw[96];
+	char *sym = NULL, *sym2 = NULL;
+	snprintf(fw, sizeof(fw), "%s, first input", what);
+	if (env_name_fn(env, fn, fw, &sym) != 0)
+		return NULL;
+	snprintf(fw, sizeof(fw), "%s, second input", what);
+	if (fn2 && env_name_fn(env, fn2, fw, &sym2) != 0) {
+		free(sym);
+		return NULL;
+	}
+	fl_stream *out = add_node(env, connected, kind, np);
+	if (!out) {
+		free(sym);
+		free(sym2);
+		return NULL;
+	}
+	(*np)->fn_symbol = sym;
+	(*np)->fn2_symbol = sym2;
+	return out;
+}
+
+/* Refuses a broadcast state stream where none belongs. */
+static bool no_bstate(fl_stream *connected, const char *what)
+{
+	if (connected && connected->bdesc && connected->env && !connected->env->err.code) {
+		env_fail(connected->env, FL_EINVAL,
+			 "%s: the second stream is a broadcast state stream: use "
+			 "fl_broadcast_process",
+			 what);
+		return false;
+	}
+	return true;
+}
+
+FL_API fl_stream *fl_co_map(fl_stream *connected, fl_map_fn map1, fl_map_fn map2)
+{
+	sg_node *n;
+	if (!no_bstate(connected, "co_map"))
+		return NULL;
+	return add_two_input(connected, SG_CO_MAP, (const void *)map1, (const void *)map2, "co_map",
+			     &n);
+}
+
+FL_API fl_stream *fl_co_flat_map(fl_stream *connected, fl_flat_map_fn flat_map1,
+				 fl_flat_map_fn flat_map2)
+{
+	sg_node *n;
+	if (!no_bstate(connected, "co_flat_map"))
+		return NULL;
+	return add_two_input(connected, SG_CO_FLAT_MAP, (const void *)flat_map1,
+			     (const void *)flat_map2, "co_flat_map", &n);
+}
+
+/* The on_timer of a two-input function: named, and only on two keyed
+ * inputs (first_keyed: the keyed one). */
+static int name_on_timer(fl_stream *connected, fl_on_timer_fn on_timer, bool keyed,
+			 const char *what, char **tsym)
+{
+	*tsym = NULL;
+	if (!on_timer)
+		return 0;
+	if (!keyed)
+		return env_fail(connected->env, FL_EINVAL,
+				"%s: an on_timer function needs keyed inputs: timers are per key, "
+				"so connect keyed streams (fl_key_by on each)",
+				what);
+	char fw[96];
+	snprintf(fw, sizeof(fw), "%s on_timer", what);
+	return env_name_fn(connected->env, (const void *)on_timer, fw, tsym);
+}
+
+FL_API fl_stream *fl_co_process(fl_stream *connected, const fl_co_process_spec *spec)
+{
+	if (!usable(connected) || !no_bstate(connected, "co_process"))
+		return NULL;
+	fl_env *env = connected->env;
+	if (!spec || !spec->process1 || !spec->process2) {
+		env_fail(env, FL_EINVAL, "co_process: the spec needs process1 and process2");
+		return NULL;
+	}
+	if (!connected->connected) {
+		env_fail(env, FL_EINVAL, "co_process: needs two connected streams (fl_connect)");
+		return NULL;
+	}
+	bool keyed = connected->keyed && connected->keyed2;
+	if (connected->keyed != connected->keyed2) {
+		env_fail(env, FL_EINVAL,
+			 "co_process: the %s stream is keyed and the %s is not: a keyed co-process "
+			 "function needs both keyed (fl_key_by on each, keys of the same type), "
+			 "a co-process function without keyed state neither",
+			 connected->keyed ? "first" : "second",
+			 connected->keyed ? "second" : "first");
+		return NULL;
+	}
+	char *tsym = NULL;
+	if (name_on_timer(connected, spec->on_timer, keyed, "co_process", &tsym) != 0)
+		return NULL;
+	sg_node *n;
+	/* Without keys it is a co-flat-map: the same calls, no state. */
+	fl_stream *out = add_two_input(connected, keyed ? SG_CO_PROCESS : SG_CO_FLAT_MAP,
+				       (const void *)spec->process1, (const void *)spec->process2,
+				       "co_process", &n);
+	if (!out) {
+		free(tsym);
+		return NULL;
+	}
+	n->timer_symbol = tsym;
+	return out;
+}
+
+FL_API fl_stream *fl_broadcast_state(fl_stream *in, const fl_state_desc *desc)
+{
+	if (!usable(in))
+		return NULL;
+	fl_env *env = in->env;
+	const char *bad = NULL;
+	if (!desc)
+		bad = "the descriptor is NULL";
+	else if (!desc->name || !*desc->name || strlen(desc->name) > 255)
+		bad = "the descriptor needs a name of 1..255 bytes";
+	else if (desc->ttl.ttl_ms)
+		bad = "a broadcast state has no TTL (as in Flink)";
+	else if (desc->reduce || desc->agg.create || desc->agg.add || desc->agg.result)
+		bad = "a broadcast state is a map state: no reduce or aggregate functions";
+	if (bad) {
+		env_fail(env, FL_EINVAL, "broadcast_state: %s", bad);
+		return NULL;
+	}
+	fl_stream *v = repartition(in, SG_PART_BROADCAST, NULL, false);
+	if (v)
+		v->bdesc = desc;
+	return v;
+}
+
+FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_process_spec *spec)
+{
+	if (!usable(connected))
+		return NULL;
+	fl_env *env = connected->env;
+	if (!spec || !spec->process || !spec->process_broadcast) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: the spec needs process and process_broadcast");
+		return NULL;
+	}
+	if (!connected->connected || !connected->bdesc) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: needs a stream connected to a broadcast state "
+			 "stream: fl_connect(stream, fl_broadcast_state(..., &desc))");
+		return NULL;
+	}
+	char *tsym = NULL, *bname = strdup(connected->bdesc->name);
+	if (!bname) {
+		env_fail(env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (name_on_timer(connected, spec->on_timer, connected->keyed, "broadcast_process",
+			  &tsym) != 0) {
+		free(bname);
+		return NULL;
+	}
+	sg_node *n;
+	/* Keyed first input: Flink's KeyedBroadcastProcessFunction, else its
+	 * BroadcastProcessFunction (no keyed state, no timers). */
+	fl_stream *out =
+	    add_two_input(connected, connected->keyed ? SG_CO_BROADCAST : SG_BROADCAST_PROCESS,
+			  (const void *)spec->process, (const void *)spec->process_broadcast,
+			  "broadcast_process", &n);
+	if (!out) {
+		free(tsym);
+		free(bname);
+		return NULL;
+	}
+	n->timer_symbol = tsym;
+	n->bstate_name = bname;
+	return out;
+}
+
+/* The two keyed inputs of a join, connected; what names the call. */
+static fl_stream *join_inputs(fl_stream *left, fl_stream *right, const void *spec, const char *what)
+{
+	if (!usable(left) || !usable(right))
+		return NULL;
+	fl_env *env = left->env;
+	if (!spec) {
+		env_fail(env, FL_EINVAL, "%s: the spec is NULL", what);
+		return NULL;
+	}
+	if (!left->keyed || !right->keyed || left->connected || right->connected) {
+		env_fail(env, FL_EINVAL,
+			 "%s: the %s stream is not keyed: key both with fl_key_by or fl_key_by_fn "
+			 "(Flink's where and equalTo), keys of the same type",
+			 what, !left->keyed || left->connected ? "left" : "right");
+		return NULL;
+	}
+	return fl_connect(left, right);
+}
+
+FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right, const fl_window_join_spec *spec)
+{
+	fl_stream *c = join_inputs(left, right, spec, "window_join");
+	if (!c)
+		return NULL;
+	fl_env *env = c->env;
+	const char *bad = NULL;
+	long long v = 0;
+	if (spec->kind != FL_WINDOW_TUMBLING && spec->kind != FL_WINDOW_SLIDING)
+		bad = "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING", v = spec->kind;
+	else if (spec->size_ms <= 0 || spec->size_ms > INT64_MAX / 4)
+		bad = "size_ms must be > 0", v = spec->size_ms;
+	else if (spec->kind == FL_WINDOW_SLIDING &&
+		 (spec->slide_ms <= 0 || spec->slide_ms > spec->size_ms))
+		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = spec->slide_ms;
+	if (bad) {
+		env_fail(env, FL_EINVAL, "window_join: %s, not %lld", bad, v);
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out =
+	    add_two_input(c, SG_WINDOW_JOIN, (const void *)spec->join, NULL, "window_join", &n);
+	if (!out)
+		return NULL;
+	n->win = (sg_window){.kind = spec->kind,
+			     .time = FL_EVENT_TIME,
+			     .size_ms = spec->size_ms,
+			     .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0};
+	return out;
+}
+
+FL_API fl_stream *fl_interval_join(fl_stream *left, fl_stream *right,
+				   const fl_interval_join_spec *spec)
+{
+	fl_stream *c = join_inputs(left, right, spec, "interval_join");
+	if (!c)
+		return NULL;
+	fl_env *env = c->env;
+	/* Timestamps are whole ms: an exclusive bound is the next inclusive one. */
+	int64_t lo = spec->lower_ms, up = spec->upper_ms;
+	if (lo < -(INT64_MAX / 4) || lo > INT64_MAX / 4 || up < -(INT64_MAX / 4) ||
+	    up > INT64_MAX / 4) {
+		env_fail(env, FL_EINVAL, "interval_join: a bound is out of range (%lld, %lld)",
+			 (long long)lo, (long long)up);
+		return NULL;
+	}
+	lo += spec->lower_exclusive ? 1 : 0;
+	up -= spec->upper_exclusive ? 1 : 0;
+	if (lo > up) {
+		env_fail(env, FL_EINVAL,
+			 "interval_join: the lower bound %lld%s is above the upper bound %lld%s",
+			 (long long)spec->lower_ms, spec->lower_exclusive ? " (exclusive)" : "",
+			 (long long)spec->upper_ms, spec->upper_exclusive ? " (exclusive)" : "");
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out =
+	    add_two_input(c, SG_INTERVAL_JOIN, (const void *)spec->join, NULL, "interval_join", &n);
+	if (!out)
+		return NULL;
+	n->lower_ms = lo;
+	n->upper_ms = up;
 	return out;
 }
 

@@ -37,6 +37,12 @@ struct fl_stream {
 	size_t nedges;
 	bool keyed;
 	unsigned generation;
+	/* fl_connect's view: the first stream's edges (side 0), then the
+	 * second's (side 1); keyed2: the second is keyed (keyed: the first). */
+	bool connected, keyed2;
+	/* fl_broadcast_state's view, and a connect with one: the broadcast
+	 * state's descriptor (the job's, static), else NULL. */
+	const fl_state_desc *bdesc;
 };
 
 /* Starts a new, empty dataflow in env (after fl_execute). Returns 0 or

@@ -110,6 +110,7 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 			td->inputs[k].src_parallelism = jg->vertices[e->src_vertex].parallelism;
 			td->inputs[k].forward = e->part == SG_PART_FORWARD;
 			td->inputs[k].edge_base = pl->edge_base[e->id];
+			td->inputs[k].side = e->side;
 		}
 	} else if (v->nin_edges) {
 		oom = true;
@@ -130,8 +131,22 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		char ub[160];
 		op->uid = dup_or_null(sg_node_uid(n, ub, sizeof(ub)), &oom);
 		op->fn_symbol = dup_or_null(n->fn_symbol, &oom);
-		if (sg_kind_is_keyed(n->kind))
-			key_copy(&op->key, &n->inputs[0].key, &oom);
+		if (sg_kind_is_keyed(n->kind)) {
+			/* Each input's key: the first edge of either side (a
+			 * union's edges share their key_by). */
+			bool got[2] = {false, false};
+			for (size_t j = 0; j < n->ninputs; j++) {
+				int sd = n->inputs[j].side;
+				if (got[sd] || (sd == 1 && n->kind == SG_CO_BROADCAST))
+					continue;
+				key_copy(sd ? &op->key2 : &op->key, &n->inputs[j].key, &oom);
+				got[sd] = true;
+			}
+		}
+		op->fn2_symbol = dup_or_null(n->fn2_symbol, &oom);
+		op->bstate_name = dup_or_null(n->bstate_name, &oom);
+		op->lower_ms = n->lower_ms;
+		op->upper_ms = n->upper_ms;
 		op->gen_count = n->gen_count;
 		op->gen_rate = n->gen_rate;
 		op->field = n->field;
@@ -220,6 +235,9 @@ void td_free(td_task *td)
 		for (int f = 0; f < SG_WIN_NFNS; f++)
 			free(op->win.fns[f]);
 		key_fini(&op->key);
+		key_fini(&op->key2);
+		free(op->fn2_symbol);
+		free(op->bstate_name);
 		for (size_t p = 0; p < op->npaths; p++)
 			free(op->paths[p]);
 		free(op->paths);

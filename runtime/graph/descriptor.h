@@ -108,7 +108,15 @@ typedef struct td_op {
 	int64_t wm_interval_ms;
 	/* A keyed process function's on_timer, or NULL (no timers). */
 	char *timer_symbol;
-	sg_window win; /* SG_WINDOW: its spec (streamgraph.h) */
+	sg_window win; /* SG_WINDOW, SG_WINDOW_JOIN: its spec (streamgraph.h) */
+	/* Two-input operators (sg_node's fields): the second input's
+	 * function, the key of the second input (keyed kinds but the
+	 * broadcast one), the broadcast state's name, an interval join's
+	 * bounds. */
+	char *fn2_symbol;
+	td_key key2;
+	char *bstate_name;
+	int64_t lower_ms, upper_ms;
 	int *chained; /* indices into td_task.ops fed in-thread */
 	size_t nchained;
 	td_output *outs;
@@ -122,6 +130,7 @@ typedef struct td_input {
 	int src_parallelism;
 	bool forward;	    /* one channel, from the producer with our index */
 	uint64_t edge_base; /* channel id base of the edge */
+	uint8_t side;	    /* a two-input head's input it feeds: 0 or 1 */
 } td_input;
 
 typedef struct td_peer {

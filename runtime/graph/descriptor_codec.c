@@ -18,8 +18,10 @@
 #include "common/buf.h"
 #include "graph/descriptor.h"
 
-#define TD_MAGIC 0x36444454u /* "TDD6" (2: operator uids, 3: restore shares, 4: incremental,
-			       * 5: watermark strategies, 6: on_timer functions, windows) */
+#define TD_MAGIC                                                                                   \
+	0x37444454u /* "TDD7" (2: operator uids, 3: restore shares, 4: incremental,                \
+		     * 5: watermark strategies, 6: on_timer functions, windows,                    \
+		     * 7: two-input operators) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -68,6 +70,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_uvarint(&w, (uint64_t)in->src_parallelism);
 		cm_wbuf_u8(&w, in->forward);
 		cm_wbuf_uvarint(&w, in->edge_base);
+		cm_wbuf_u8(&w, in->side);
 	}
 	cm_wbuf_uvarint(&w, td->nops);
 	for (size_t i = 0; i < td->nops; i++) {
@@ -101,6 +104,11 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_uvarint(&w, (uint64_t)op->win.lateness_ms);
 		for (int f = 0; f < SG_WIN_NFNS; f++)
 			cm_wbuf_str(&w, op->win.fns[f]);
+		cm_wbuf_str(&w, op->fn2_symbol);
+		put_key(&w, &op->key2);
+		cm_wbuf_str(&w, op->bstate_name);
+		cm_wbuf_svarint(&w, op->lower_ms);
+		cm_wbuf_svarint(&w, op->upper_ms);
 		cm_wbuf_uvarint(&w, op->nchained);
 		for (size_t c = 0; c < op->nchained; c++)
 			cm_wbuf_uvarint(&w, (uint64_t)op->chained[c]);
@@ -193,13 +201,28 @@ static double get_f64(cm_rbuf *r)
 
 static bool kind_known(uint8_t k)
 {
-	return k <= SG_WINDOW;
+	return k <= SG_KIND_LAST;
 }
 
 static bool kind_needs_fn(enum sg_kind k)
 {
 	return k == SG_SOURCE_GENERATOR || k == SG_MAP || k == SG_FLAT_MAP || k == SG_FILTER ||
-	       k == SG_REDUCE || k == SG_PROCESS;
+	       k == SG_REDUCE || k == SG_PROCESS || k == SG_CO_MAP || k == SG_CO_FLAT_MAP ||
+	       k == SG_CO_PROCESS || k == SG_CO_BROADCAST || k == SG_WINDOW_JOIN ||
+	       k == SG_INTERVAL_JOIN || k == SG_BROADCAST_PROCESS;
+}
+
+/* Kinds with a function for their second input. */
+static bool kind_needs_fn2(enum sg_kind k)
+{
+	return k == SG_CO_MAP || k == SG_CO_FLAT_MAP || k == SG_CO_PROCESS ||
+	       k == SG_CO_BROADCAST || k == SG_BROADCAST_PROCESS;
+}
+
+/* Kinds that keep the key of their second input. */
+static bool kind_has_key2(enum sg_kind k)
+{
+	return k == SG_CO_PROCESS || k == SG_WINDOW_JOIN || k == SG_INTERVAL_JOIN;
 }
 
 static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
@@ -335,7 +358,8 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->wm_interval_ms = get_int(r, "watermark interval", 0, INT64_MAX / 4);
 	at = cm_rbuf_offset(r);
 	op->timer_symbol = get_str(r);
-	if (!cm_rbuf_error(r) && op->timer_symbol && op->kind != SG_PROCESS)
+	if (!cm_rbuf_error(r) && op->timer_symbol && op->kind != SG_PROCESS &&
+	    op->kind != SG_CO_PROCESS && op->kind != SG_CO_BROADCAST)
 		cm_rbuf_fail(r, "an on_timer function on an operator other than a keyed process function at byte %zu", at);
 	at = cm_rbuf_offset(r);
 	op->win.kind = (int)get_int(r, "window kind", 0, 3);
@@ -345,7 +369,18 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->win.lateness_ms = get_int(r, "allowed lateness", 0, INT64_MAX / 4);
 	for (int f = 0; f < SG_WIN_NFNS; f++)
 		op->win.fns[f] = get_str(r);
-	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW) {
+	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW_JOIN) {
+		if ((op->win.kind != FL_WINDOW_TUMBLING && op->win.kind != FL_WINDOW_SLIDING) ||
+		    op->win.time != FL_EVENT_TIME || op->win.size_ms <= 0 || op->win.slide_ms < 0 ||
+		    op->win.slide_ms > op->win.size_ms ||
+		    (op->win.kind == FL_WINDOW_SLIDING && op->win.slide_ms == 0) ||
+		    op->win.lateness_ms != 0)
+			cm_rbuf_fail(r, "a malformed window join at byte %zu", at);
+		for (int f = 0; f < SG_WIN_NFNS; f++)
+			if (op->win.fns[f] && !cm_rbuf_error(r))
+				cm_rbuf_fail(r, "a window join with window functions at byte %zu",
+					     at);
+	} else if (!cm_rbuf_error(r) && op->kind == SG_WINDOW) {
 		unsigned fns = 0;
 		for (int f = 0; f < SG_WIN_NFNS; f++)
 			fns |= op->win.fns[f] ? 1u << f : 0;
@@ -355,6 +390,28 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	} else if (!cm_rbuf_error(r) && op->win.kind != 0) {
 		cm_rbuf_fail(r, "a window spec on an operator that is not a window at byte %zu", at);
 	}
+	at = cm_rbuf_offset(r);
+	op->fn2_symbol = get_str(r);
+	if (!cm_rbuf_error(r) && kind_needs_fn2(op->kind) != (op->fn2_symbol != NULL))
+		cm_rbuf_fail(r, "%s function for a second input at byte %zu",
+			     op->fn2_symbol ? "an unexpected" : "a missing", at);
+	at = cm_rbuf_offset(r);
+	get_key(r, &op->key2);
+	if (!cm_rbuf_error(r) && !kind_has_key2(op->kind) && (op->key2.by_fn || op->key2.field))
+		cm_rbuf_fail(r, "a second key on an operator without one at byte %zu", at);
+	at = cm_rbuf_offset(r);
+	op->bstate_name = get_str(r);
+	if (!cm_rbuf_error(r) && (op->kind == SG_CO_BROADCAST ||
+				  op->kind == SG_BROADCAST_PROCESS) != (op->bstate_name != NULL))
+		cm_rbuf_fail(r, "%s broadcast state name at byte %zu",
+			     op->bstate_name ? "an unexpected" : "a missing", at);
+	at = cm_rbuf_offset(r);
+	op->lower_ms = cm_rbuf_svarint(r);
+	op->upper_ms = cm_rbuf_svarint(r);
+	if (!cm_rbuf_error(r) && (op->lower_ms > op->upper_ms || op->lower_ms < -(INT64_MAX / 4) ||
+				  op->upper_ms > INT64_MAX / 4 ||
+				  (op->kind != SG_INTERVAL_JOIN && (op->lower_ms || op->upper_ms))))
+		cm_rbuf_fail(r, "malformed interval join bounds at byte %zu", at);
 	size_t nc = cm_rbuf_count(r, td->nops, 1);
 	if (nc && !cm_rbuf_error(r)) {
 		if (!(op->chained = calloc(nc, sizeof(int)))) {
@@ -464,10 +521,13 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 				    (int)get_int(&r, "producer parallelism", 1, TD_MAX_PARALLELISM);
 				uint8_t fwd = cm_rbuf_u8(&r);
 				in->edge_base = cm_rbuf_uvarint(&r);
+				uint8_t side = cm_rbuf_u8(&r);
 				if (!cm_rbuf_error(&r) &&
-				    (fwd > 1 || (fwd && in->src_parallelism != td->parallelism)))
+				    (fwd > 1 || (fwd && in->src_parallelism != td->parallelism) ||
+				     side > 1))
 					cm_rbuf_fail(&r, "malformed input %zu", i);
 				in->forward = fwd == 1;
+				in->side = side;
 			}
 		}
 	}
@@ -493,6 +553,19 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 		for (size_t i = 1; i < td->nops; i++)
 			if (sg_kind_is_source(td->ops[i].kind))
 				cm_rbuf_fail(&r, "a source chained after another operator");
+		/* A two-input operator heads its task and has both inputs;
+		 * any other head reads input 0 only. */
+		bool two = sg_kind_is_two_input(td->ops[0].kind), has[2] = {false, false};
+		for (size_t i = 0; i < td->ninputs; i++)
+			has[td->inputs[i].side] = true;
+		if (!cm_rbuf_error(&r) && (two ? !(has[0] && has[1]) : has[1]))
+			cm_rbuf_fail(&r, "a task whose head has %s inputs reads %s",
+				     two ? "two" : "one",
+				     two ? "only one of them" : "a second input");
+		for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
+			if (sg_kind_is_two_input(td->ops[i].kind))
+				cm_rbuf_fail(&r,
+					     "a two-input operator chained after another operator");
 	}
 	/* A chain is a tree from the head: every other operator chained from
 	 * exactly one (two paths to one operator would feed it every record

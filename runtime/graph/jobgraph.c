@@ -112,9 +112,23 @@ static int resolve_nodes(jg_graph *g, cm_err *err)
 			if (sg_kind_is_sink(sg->nodes[e->src]->kind))
 				return cm_err_set(err, FL_EINVAL, "operator '%s' reads from sink '%s'; sinks have no output",
 						  n->name, sg->nodes[e->src]->name);
-			if (sg_kind_is_keyed(n->kind) && e->part != SG_PART_HASH)
+			/* A keyed broadcast process function's second input is
+			 * the broadcast stream. */
+			bool bcast =
+			    (n->kind == SG_CO_BROADCAST || n->kind == SG_BROADCAST_PROCESS) &&
+			    e->side == 1;
+			if (sg_kind_is_keyed(n->kind) && !bcast && e->part != SG_PART_HASH)
 				return cm_err_set(err, FL_EINVAL, "operator '%s' needs a keyed input (fl_key_by)",
 						  n->name);
+			if (bcast && e->part != SG_PART_BROADCAST)
+				return cm_err_set(
+				    err, FL_EINVAL,
+				    "operator '%s' needs a broadcast stream as its second input "
+				    "(fl_broadcast_state)",
+				    n->name);
+			if (e->side > 1 || (e->side == 1 && !sg_kind_is_two_input(n->kind)))
+				return cm_err_set(err, FL_EINVAL,
+						  "operator '%s' has one input, not two", n->name);
 		}
 	}
 	return 0;
@@ -225,6 +239,7 @@ static int build_chains(jg_graph *g, cm_err *err)
 			e->key = &se->key;
 			e->dst_input = (int)j;
 			e->late = se->late;
+			e->side = se->side;
 			jg_vertex *sv = &g->vertices[e->src_vertex];
 			jg_op *sop = &sv->ops[op_index(sv, se->src)];
 			if (push_int(&sop->out_edges, &sop->nout_edges, e->id) ||
@@ -481,8 +496,12 @@ void jg_print_text(const jg_graph *g, FILE *f)
 			v->parallelism, v->max_parallelism, v->slot_group);
 		for (size_t j = 0; j < v->nin_edges; j++) {
 			const jg_edge *e = &g->edges[v->in_edges[j]];
-			fprintf(f, "  input: vertex %d (%s) via %s", e->src_vertex + 1,
-				sg->nodes[e->src_node]->name, sg_partitioner_name(e->part));
+			fprintf(f, "  input%s: vertex %d (%s) via %s",
+				sg_kind_is_two_input(sg->nodes[e->dst_node]->kind)
+				    ? (e->side ? " 2" : " 1")
+				    : "",
+				e->src_vertex + 1, sg->nodes[e->src_node]->name,
+				sg_partitioner_name(e->part));
 			if (e->part == SG_PART_HASH) {
 				fprintf(f, " (");
 				print_key(e->key, f);
@@ -501,6 +520,15 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				fprintf(f, " on_timer %s()", n->timer_symbol);
 			if (n->kind == SG_WINDOW)
 				print_window(&n->win, f);
+			if (n->fn2_symbol)
+				fprintf(f, " input 2 %s()", n->fn2_symbol);
+			if (n->bstate_name)
+				fprintf(f, " broadcast state '%s'", n->bstate_name);
+			if (n->kind == SG_WINDOW_JOIN)
+				print_window(&n->win, f);
+			if (n->kind == SG_INTERVAL_JOIN)
+				fprintf(f, " between %lld and %lld ms", (long long)n->lower_ms,
+					(long long)n->upper_ms);
 			fprintf(f, "]\n");
 		}
 	}

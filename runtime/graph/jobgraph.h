@@ -29,6 +29,7 @@ typedef struct jg_edge {
 	const sg_key *key;        /* for HASH: points into the stream graph */
 	int dst_input;            /* index of this edge among dst_node's inputs */
 	bool late;                /* the source's side output of late records */
+	uint8_t side;             /* a two-input operator's input: 0 first, 1 second */
 } jg_edge;
 
 /* One operator of a chain and where its output goes. */

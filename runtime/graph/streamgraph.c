@@ -42,6 +42,8 @@ static void node_free(sg_node *n)
 	free(n->fn_symbol);
 	free(n->ts_symbol);
 	free(n->timer_symbol);
+	free(n->fn2_symbol);
+	free(n->bstate_name);
 	for (int i = 0; i < SG_WIN_NFNS; i++)
 		free(n->win.fns[i]);
 	free(n->slot_group);
@@ -184,6 +186,20 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "KeyedProcess";
 	case SG_WINDOW:
 		return "Window";
+	case SG_CO_MAP:
+		return "Co-Map";
+	case SG_CO_FLAT_MAP:
+		return "Co-Flat Map";
+	case SG_CO_PROCESS:
+		return "KeyedCoProcess";
+	case SG_CO_BROADCAST:
+		return "KeyedBroadcastProcess";
+	case SG_WINDOW_JOIN:
+		return "Window Join";
+	case SG_INTERVAL_JOIN:
+		return "Interval Join";
+	case SG_BROADCAST_PROCESS:
+		return "BroadcastProcess";
 	}
 	return "?";
 }
@@ -191,13 +207,27 @@ const char *sg_kind_default_name(enum sg_kind kind)
 const char *sg_kind_type(enum sg_kind kind)
 {
 	static const char *const names[] = {
-	    [SG_SOURCE_GENERATOR] = "generator", [SG_SOURCE_TEXT_FILE] = "text-file",
-	    [SG_MAP] = "map",			  [SG_FLAT_MAP] = "flat-map",
-	    [SG_FILTER] = "filter",		  [SG_REDUCE] = "reduce",
-	    [SG_SUM] = "sum",			  [SG_MIN] = "min",
-	    [SG_MAX] = "max",			  [SG_SINK_PRINT] = "print",
-	    [SG_SINK_TEXT_FILE] = "text-file-sink", [SG_SINK_DISCARD] = "discard",
-	    [SG_PROCESS] = "process",		  [SG_WINDOW] = "window",
+	    [SG_SOURCE_GENERATOR] = "generator",
+	    [SG_SOURCE_TEXT_FILE] = "text-file",
+	    [SG_MAP] = "map",
+	    [SG_FLAT_MAP] = "flat-map",
+	    [SG_FILTER] = "filter",
+	    [SG_REDUCE] = "reduce",
+	    [SG_SUM] = "sum",
+	    [SG_MIN] = "min",
+	    [SG_MAX] = "max",
+	    [SG_SINK_PRINT] = "print",
+	    [SG_SINK_TEXT_FILE] = "text-file-sink",
+	    [SG_SINK_DISCARD] = "discard",
+	    [SG_PROCESS] = "process",
+	    [SG_WINDOW] = "window",
+	    [SG_CO_MAP] = "co-map",
+	    [SG_CO_FLAT_MAP] = "co-flat-map",
+	    [SG_CO_PROCESS] = "co-process",
+	    [SG_CO_BROADCAST] = "broadcast-process",
+	    [SG_WINDOW_JOIN] = "window-join",
+	    [SG_INTERVAL_JOIN] = "interval-join",
+	    [SG_BROADCAST_PROCESS] = "broadcast-process-unkeyed",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -232,7 +262,13 @@ bool sg_kind_is_sink(enum sg_kind k)
 bool sg_kind_is_keyed(enum sg_kind k)
 {
 	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX || k == SG_PROCESS ||
-	       k == SG_WINDOW;
+	       k == SG_WINDOW || k == SG_CO_PROCESS || k == SG_CO_BROADCAST ||
+	       k == SG_WINDOW_JOIN || k == SG_INTERVAL_JOIN;
+}
+
+bool sg_kind_is_two_input(enum sg_kind k)
+{
+	return k >= SG_CO_MAP && k <= SG_KIND_LAST;
 }
 
 int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)

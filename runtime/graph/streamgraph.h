@@ -33,7 +33,17 @@ enum sg_kind {
 	SG_SINK_TEXT_FILE,
 	SG_SINK_DISCARD,
 	SG_PROCESS, /* keyed process function */
-	SG_WINDOW,  /* keyed time windows (last: kinds are numbered on the wire) */
+	SG_WINDOW,  /* keyed time windows */
+	/* Two-input operators (fl_connect): they head their task, their
+	 * input edges say which input they feed (sg_edge.side). */
+	SG_CO_MAP,
+	SG_CO_FLAT_MAP,
+	SG_CO_PROCESS,	      /* keyed co-process function */
+	SG_CO_BROADCAST,      /* keyed broadcast process function */
+	SG_WINDOW_JOIN,	      /* keyed window join */
+	SG_INTERVAL_JOIN,     /* keyed interval join */
+	SG_BROADCAST_PROCESS, /* broadcast process function of an unkeyed stream (last:
+			       * kinds are numbered on the wire) */
 };
 
 /* A window spec as it travels: fl_window_spec's numbers, its functions by
@@ -74,6 +84,7 @@ typedef struct sg_edge {
 	enum sg_partitioner part;
 	sg_key key; /* meaningful for SG_PART_HASH */
 	bool late;  /* from src's side output of late records (a window's) */
+	uint8_t side; /* a two-input operator's input it feeds: 0 first, 1 second */
 } sg_edge;
 
 /* sg_node.sizes[i] of an input read as one unsplittable stream. */
@@ -118,6 +129,13 @@ typedef struct sg_node {
 	/* A window (fl_window): its spec's numbers and its functions'
 	 * symbols (SG_WIN_*; NULL where the spec has none). */
 	sg_window win;
+	/* Two-input operators: the second input's function (co_map's map2,
+	 * co_process's process2, the broadcast side's function), the
+	 * broadcast state's name (SG_CO_BROADCAST), an interval join's
+	 * bounds (SG_INTERVAL_JOIN; a window join's windows are in win). */
+	char *fn2_symbol;
+	char *bstate_name;
+	int64_t lower_ms, upper_ms;
 	sg_edge *inputs;
 	size_t ninputs;
 } sg_node;
@@ -182,6 +200,10 @@ const char *sg_partitioner_name(enum sg_partitioner p);
 bool sg_kind_is_source(enum sg_kind k);
 bool sg_kind_is_sink(enum sg_kind k);
 bool sg_kind_is_keyed(enum sg_kind k);
+/* Operators with two inputs (fl_connect and the joins). */
+bool sg_kind_is_two_input(enum sg_kind k);
+/* The largest kind known (the descriptor decoder's bound). */
+#define SG_KIND_LAST SG_BROADCAST_PROCESS
 /* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit
  * 1 << SG_WIN_* per function the spec has): 0, or FL_EINVAL with why (cap
  * bytes) naming the field and its value. fl_window and the descriptor

@@ -100,6 +100,9 @@ void tm_snapshot_add(tm_snapshot *s, const void *p, size_t len);
  */
 typedef struct tm_op_class {
 	tm_process_fn process;
+	/* Two-input operators: the records of the second input (process
+	 * takes the first's). NULL for every other kind. */
+	tm_process_fn process2;
 	/* Keyed operators other than the aggregations: process with the key
 	 * already encoded and hashed (the batched path of tm_agg_key and
 	 * tm_agg_process_keyed); NULL for the aggregations themselves. */
@@ -169,6 +172,13 @@ int tm_clock_init(tm_clock *k, const char *who, cm_err *err);
 void tm_clock_fini(tm_clock *k);
 int64_t tm_clock_now(tm_clock *k);
 int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next);
+/* The keyed co-process function's and the keyed broadcast process
+ * function's (process_op.c). */
+extern const tm_op_class tm_co_process_class;
+extern const tm_op_class tm_broadcast_process_class;
+extern const tm_op_class tm_broadcast_unkeyed_class;
+/* The keyed window join's and interval join's (process_op.c). */
+extern const tm_op_class tm_join_class;
 /* The keyed windows' (window_op.c). */
 extern const tm_op_class tm_window_class;
 /* A source's process hook: what it produces is emitted. */
@@ -188,11 +198,13 @@ struct tm_op {
 	/* Set once from the node kind: a direct call per record instead of a
 	 * switch through op->node. */
 	tm_process_fn process;
+	tm_process_fn process2; /* a two-input head's second input */
 	const tm_op_class *cls;
 	const td_op *node; /* in the chain's descriptor */
 	tm_chain *chain;
 	void *fn; /* resolved user function, if any */
 	void *timer_fn; /* a keyed process function's on_timer, if any */
+	void *fn2;	/* a two-input operator's function of its second input */
 	fl_timestamp_fn ts_fn; /* a source's timestamp assigner, if any */
 	tm_op **chained;
 	size_t nchained;
@@ -221,6 +233,9 @@ struct tm_op {
 	int state_id;
 	const td_key *key;
 	fl_key_fn key_fn;
+	/* Keyed two-input operators: the key of the second input. */
+	const td_key *key2;
+	fl_key_fn key2_fn;
 	/* Keys that do not fit the stack buffer: [0] for the state key, [1] for
 	 * partitioning output, since an aggregation may need both at once. */
 	uint8_t *key_heap[2];
@@ -258,6 +273,9 @@ struct fl_ctx {
 	/* The keyed process function being called when it has timers
 	 * (fl_ctx_register_*_timer reach its service), NULL elsewhere. */
 	tm_op *timer_op;
+	/* The broadcast process function being called (its broadcast state,
+	 * fl_get_broadcast_state), NULL elsewhere. */
+	tm_op *bcast_op;
 };
 
 struct fl_collector {
@@ -267,6 +285,7 @@ struct fl_collector {
 	 * there). */
 	struct ks_ctx *keyed;
 	tm_op *timer_op;
+	tm_op *bcast_op;
 };
 
 /* Set by other threads for the task thread to act on at its next record:

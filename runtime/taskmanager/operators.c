@@ -370,14 +370,16 @@ int tm_source_process(tm_op *op, const fl_row *row)
 
 FL_API int fl_collect(fl_collector *out, const fl_row *row)
 {
-	if (!out->keyed)
+	if (!out->keyed && !out->bcast_op)
 		return emit(out->op, row);
 	fl_ctx *ctx = &out->op->chain->ctx;
 	ctx->keyed = NULL;
 	ctx->timer_op = NULL;
+	ctx->bcast_op = NULL;
 	int rc = emit(out->op, row);
 	ctx->keyed = out->keyed;
 	ctx->timer_op = out->timer_op;
+	ctx->bcast_op = out->bcast_op;
 	return rc;
 }
 
@@ -793,11 +795,36 @@ static int process_filter(tm_op *op, const fl_row *row)
 	return rc > 0 ? emit(op, row) : 0;
 }
 
+/* Two inputs without state: the second input's calls take fn2. */
+static int process_co_map2(tm_op *op, const fl_row *row)
+{
+	fl_row out;
+	out.nfields = 0;
+	int rc = ((fl_map_fn)op->fn2)(&op->chain->ctx, row, &out);
+	if (rc < 0)
+		return tm_op_user_failed(op, rc, op->node->fn2_symbol);
+	return emit(op, &out);
+}
+
+static int process_co_flat_map2(tm_op *op, const fl_row *row)
+{
+	fl_collector c = {.op = op};
+	int rc = ((fl_flat_map_fn)op->fn2)(&op->chain->ctx, row, &c);
+	if (op->chain->err.code)
+		return op->chain->err.code;
+	if (rc < 0)
+		return tm_op_user_failed(op, rc, op->node->fn2_symbol);
+	return 0;
+}
+
 /* The class of each operator kind: the sources' are in sources.c, the
  * sinks' in sinks.c. */
 static const tm_op_class map_class = {.process = process_map};
 static const tm_op_class flat_map_class = {.process = process_flat_map};
 static const tm_op_class filter_class = {.process = process_filter};
+static const tm_op_class co_map_class = {.process = process_map, .process2 = process_co_map2};
+static const tm_op_class co_flat_map_class = {.process = process_flat_map,
+					      .process2 = process_co_flat_map2};
 static const tm_op_class agg_class = {
     .process = agg_process,
     .open = agg_open,
@@ -835,6 +862,19 @@ static const tm_op_class *class_of(enum sg_kind k)
 		return &tm_process_class;
 	case SG_WINDOW:
 		return &tm_window_class;
+	case SG_CO_MAP:
+		return &co_map_class;
+	case SG_CO_FLAT_MAP:
+		return &co_flat_map_class;
+	case SG_CO_PROCESS:
+		return &tm_co_process_class;
+	case SG_CO_BROADCAST:
+		return &tm_broadcast_process_class;
+	case SG_WINDOW_JOIN:
+	case SG_INTERVAL_JOIN:
+		return &tm_join_class;
+	case SG_BROADCAST_PROCESS:
+		return &tm_broadcast_unkeyed_class;
 	}
 	return &tm_discard_class; /* not reached: td_decode checks kinds */
 }
@@ -896,6 +936,11 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		op->chain = c;
 		op->cls = class_of(d->kind);
 		op->process = op->cls->process;
+		op->process2 = op->cls->process2;
+		if (sg_kind_is_two_input(d->kind) && !op->process2)
+			return cm_err_set(err, FL_EINVAL,
+					  "%s: operator '%s' of kind %s is not built", name,
+					  d->name, sg_kind_type(d->kind));
 		atomic_init(&op->records_in, 0);
 		atomic_init(&op->records_out, 0);
 		if (d->nchained && !(op->chained = calloc(d->nchained, sizeof(*op->chained))))
@@ -905,6 +950,11 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		op->nchained = d->nchained;
 		if (d->fn_symbol) {
 			int rc = resolve(c, d->fn_symbol, &op->fn, err);
+			if (rc)
+				return rc;
+		}
+		if (d->fn2_symbol) {
+			int rc = resolve(c, d->fn2_symbol, &op->fn2, err);
 			if (rc)
 				return rc;
 		}
@@ -932,6 +982,14 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 				if (rc)
 					return rc;
 				op->key_fn = (fl_key_fn)fn;
+			}
+			op->key2 = &d->key2;
+			if (d->key2.by_fn) {
+				void *fn;
+				int rc = resolve(c, d->key2.fn_symbol, &fn, err);
+				if (rc)
+					return rc;
+				op->key2_fn = (fl_key_fn)fn;
 			}
 		}
 		if (d->nouts && !(op->outs = calloc(d->nouts, sizeof(*op->outs))))

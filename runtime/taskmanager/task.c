@@ -58,6 +58,9 @@ static int register_inputs(tm_task *t, cm_err *err)
 	if (rc)
 		return cm_err_set(err, rc, "cannot create the input gate of %s", t->name);
 	net_gate_set_quota(t->gate, t->in_quota);
+	if (sg_kind_is_two_input(td->ops[0].kind) &&
+	    !(t->ch_side = calloc((size_t)nin, sizeof(*t->ch_side))))
+		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	int ch = 0;
 	for (size_t k = 0; k < td->ninputs; k++) {
 		const td_input *in = &td->inputs[k];
@@ -75,6 +78,8 @@ static int register_inputs(tm_task *t, cm_err *err)
 						  t->name, (unsigned long long)id,
 						  rc == FL_EINVAL ? "registered twice" : fl_strerror(rc));
 			t->in_ids[ch] = id;
+			if (t->ch_side)
+				t->ch_side[ch] = in->side;
 			t->nin = ++ch;
 		}
 	}
@@ -425,6 +430,7 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 	t->chain.state_dirs = deps->state_dirs;
 	t->chain.state_memory = deps->state_memory;
 	if (rc == 0 && sg_kind_is_keyed(td->ops[0].kind) && !td->ops[0].key.by_fn &&
+	    !sg_kind_is_two_input(td->ops[0].kind) &&
 	    !(t->prefetch_keys = calloc(TM_PREFETCH_WINDOW, sizeof(*t->prefetch_keys))))
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc == 0)
@@ -587,12 +593,36 @@ static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 	return 0;
 }
 
-/* Processes the records of one data buffer through the chain head. */
-static int process_buffer(tm_task *t, const net_buffer *b)
+/* A two-input head: the records of one buffer of input side (0 or 1). */
+static int process_buffer_two(tm_task *t, const net_buffer *b, int side)
+{
+	tm_chain *c = &t->chain;
+	tm_op *head = &c->ops[0];
+	tm_process_fn fn = side ? head->process2 : head->process;
+	size_t off = 0;
+	while (off < b->len) {
+		fl_row row;
+		int rc = decode_record(t, b, &off, &row, &c->ts);
+		if (rc)
+			return rc;
+		head->n_in++;
+		rc = fn(head, &row);
+		c->ctx.scratch_used = 0;
+		if (rc || (rc = tm_chain_check(c)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Processes the records of one data buffer (from channel ch) through the
+ * chain head. */
+static int process_buffer(tm_task *t, const net_buffer *b, int ch)
 {
 	tm_chain *c = &t->chain;
 	tm_op *head = &c->ops[0];
 	size_t off = 0;
+	if (t->ch_side)
+		return process_buffer_two(t, b, t->ch_side[ch]);
 	if (t->prefetch_keys)
 		return process_buffer_keyed(t, b);
 	while (off < b->len) {
@@ -667,7 +697,7 @@ static int run_input_loop(tm_task *t)
 		if (b->kind == NET_BUF_DATA) {
 			c->n_bytes_in += b->len;
 			c->n_buffers_in++;
-			rc = process_buffer(t, b);
+			rc = process_buffer(t, b, ch);
 		} else if (b->event == NET_EV_END_OF_PARTITION) {
 			t->ended_channels++;
 			uint64_t id = 0;
@@ -676,10 +706,15 @@ static int run_input_loop(tm_task *t)
 			int64_t w = 0;
 			bool rose = tm_wm_end(&t->wm, ch, &w);
 			/* A stopped input's end is not the end of time: the
-			 * timers pending stay in the savepoint, unfired. */
+			 * timers pending stay in the savepoint, unfired. Nor
+			 * does it let the other inputs' watermarks through:
+			 * a channel still open may be ahead (another input of
+			 * a two-input operator, another producer), and what
+			 * its watermark fired now would fire again after the
+			 * restore. */
 			if (b->arg == TM_EOP_STOPPED)
 				c->stopped = true;
-			if (rc == 0 && !(c->stopped && w == TM_WM_END))
+			if (rc == 0 && !c->stopped)
 				rc = pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
@@ -690,7 +725,7 @@ static int run_input_loop(tm_task *t)
 		} else if (b->event == NET_EV_WATERMARK) {
 			int64_t w = 0;
 			bool rose = tm_wm_input(&t->wm, ch, b->arg, &w);
-			rc = pass_watermark(t, rose, w);
+			rc = c->stopped ? 0 : pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_CANCEL_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
 			enum tm_align_action act = tm_align_cancel(&t->align, (uint64_t)b->arg, &id);
@@ -889,6 +924,7 @@ void tm_task_free(tm_task *t)
 	unregister_inputs(t);
 	tm_chain_fini(&t->chain);
 	free(t->prefetch_keys);
+	free(t->ch_side);
 	net_gate_free(t->gate);
 	free(t->in_ids);
 	/* Buffers still out (in a consumer's gate, a connection's queue) keep

@@ -109,6 +109,9 @@ struct tm_task {
 	char name[256]; /* "Map -> Sink (2/4)" */
 	net_gate *gate; /* NULL for a source */
 	uint64_t *in_ids; /* registered input channel ids */
+	/* A two-input head's: per channel, the input it feeds (0, 1); NULL
+	 * for every other task, whose one input costs no lookup. */
+	uint8_t *ch_side;
 	int nin;
 	/* Its shares of deps.pool: the record writers' buffers, the input
 	 * gate's (received data); NULL without a pool. */

@@ -1,0 +1,282 @@
+/*
+ * two_inputs.c — a job for the two-input tests (issue #9, "Two inputs"):
+ * two paced generators connected (fl_connect).
+ *
+ *   A: "orders", offsets 0..N-1: (key = o % 40, event time BASE + 2*o +
+ *      (o*7919 % 1000))
+ *   B: "payments", offsets 0..N/2-1: (key = o % 40, event time BASE + 4*o +
+ *      (o*104729 % 1000))
+ *
+ * Both have a bounded-out-of-orderness watermark of 1000 ms (no record is
+ * late against its own input). Paced at the same rate, B's event time runs
+ * twice as fast as A's and B ends halfway, so the operator's watermark (the
+ * minimum over both inputs, B's excluded once it ended) is A's: a runtime
+ * that took the larger one would fire windows before A's records are in.
+ *
+ * --mode co-process (default): key_by(key) on both, a keyed co-process
+ *   function counting per key and 100 ms window of event time the records
+ *   of each input in one MapState (window end -> (count A, count B)), with
+ *   an event-time timer at each window's end; the timer prints
+ *     <key> <window start> <count A> <count B>
+ * --mode co-map: co_map of the unkeyed streams, printing
+ *     A <offset>   /   B <offset>
+ * --mode key-types: as co-process, B keyed by a string field: the task
+ *   fails naming the two key types.
+ * --mode timer-unkeyed: a co-process with on_timer on unkeyed streams:
+ *   refused when the graph is built.
+ * --mode broadcast / broadcast-write: the broadcast state pattern (below).
+ * --mode window-join / sliding-join / interval-join: the joins (below).
+ *
+ *   two_inputs.so [--count N] [--rate R] [--mode MODE]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flinc/flinc.h>
+
+#define KEYS 40
+#define WIN 100
+#define BASE 1700000000000LL
+
+int ti_gen_a(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % KEYS);
+	fl_row_add_timestamp(out, BASE + 2 * off + off * 7919 % 1000);
+	fl_row_add_string(out, "k", 1);
+	return fl_row_add_int64(out, off);
+}
+
+int ti_gen_b(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % KEYS);
+	fl_row_add_timestamp(out, BASE + 4 * off + off * 104729 % 1000);
+	fl_row_add_string(out, "k", 1);
+	return fl_row_add_int64(out, off);
+}
+
+static const fl_state_desc COUNTS = {.name = "counts"};
+
+/* Adds one to the count of input side for the record's window. */
+static int count(fl_ctx *ctx, int side)
+{
+	int64_t ts = fl_ctx_timestamp(ctx);
+	int64_t end = ts - ts % WIN + WIN - 1;
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row k = {0}, v, n = {0};
+	fl_row_add_int64(&k, end);
+	int rc = fl_map_state_get(m, &k, &v);
+	if (rc < 0)
+		return rc;
+	int64_t c[2] = {rc ? fl_row_int64(&v, 0) : 0, rc ? fl_row_int64(&v, 1) : 0};
+	c[side]++;
+	fl_row_add_int64(&n, c[0]);
+	fl_row_add_int64(&n, c[1]);
+	if ((rc = fl_map_state_put(m, &k, &n)) != 0)
+		return rc;
+	return fl_ctx_register_event_timer(ctx, end);
+}
+
+int ti_orders(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, 0);
+}
+
+int ti_payments(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, 1);
+}
+
+int ti_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	fl_row key, r = {0}, mk = {0}, v;
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row_add_int64(&mk, time);
+	if ((rc = fl_map_state_get(m, &mk, &v)) != 1)
+		return rc < 0 ? rc
+			      : fl_fail(ctx, "no counts for the window ending at %lld",
+					(long long)time);
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_int64(&r, time + 1 - WIN);
+	fl_row_add_int64(&r, fl_row_int64(&v, 0));
+	fl_row_add_int64(&r, fl_row_int64(&v, 1));
+	if ((rc = fl_map_state_remove(m, &mk)) != 0)
+		return rc;
+	return fl_collect(out, &r);
+}
+
+static int tag(const char *t, const fl_row *in, fl_row *out)
+{
+	fl_row_add_string(out, t, 1);
+	return fl_row_add_int64(out, fl_row_int64(in, 3));
+}
+
+int ti_map_a(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return tag("A", in, out);
+}
+
+int ti_map_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return tag("B", in, out);
+}
+
+/* --mode broadcast: rules (id r, event time BASE + 400*r + r*37 % 100,
+ * weight r % 7 + 1) broadcast into RULES; the orders keyed by key count per
+ * window in keyed state; the window's timer prints
+ *   <key> <window start> <count> <sum of the weights of the rules whose
+ *   time is at most the window's end>
+ * (exact whatever the order in which the two inputs arrive: at the timer the
+ * watermark says every rule up to the window's end is in). */
+#define RULES_N 60
+static const fl_state_desc RULES = {.name = "rules",
+				    .key = {.nfields = 1, .types = {FL_INT64}},
+				    .value = {.nfields = 2, .types = {FL_INT64, FL_INT64}}};
+
+int ti_gen_rule(fl_ctx *ctx, int64_t r, fl_row *out)
+{
+	fl_row_add_int64(out, r);
+	fl_row_add_timestamp(out, BASE + 400 * r + r * 37 % 100);
+	return fl_row_add_int64(out, r % 7 + 1);
+}
+
+int ti_rule(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_map_state *m = fl_get_broadcast_state(ctx, &RULES);
+	fl_row k = {0}, v = {0};
+	fl_row_add_int64(&k, fl_row_int64(in, 0));
+	fl_row_add_int64(&v, fl_row_int64(in, 1));
+	fl_row_add_int64(&v, fl_row_int64(in, 2));
+	return fl_map_state_put(m, &k, &v);
+}
+
+int ti_bc_order(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, 0);
+}
+
+/* --mode broadcast-write: the keyed side writes the broadcast state. */
+int ti_bc_order_writes(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_row k = {0}, v = {0};
+	fl_row_add_int64(&k, -1);
+	fl_row_add_int64(&v, 0);
+	fl_row_add_int64(&v, 0);
+	return fl_map_state_put(fl_get_broadcast_state(ctx, &RULES), &k, &v);
+}
+
+int ti_bc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	fl_row key, r = {0}, mk = {0}, v, rk, rv;
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row_add_int64(&mk, time);
+	if ((rc = fl_map_state_get(m, &mk, &v)) != 1)
+		return rc < 0 ? rc
+			      : fl_fail(ctx, "no counts for the window ending at %lld",
+					(long long)time);
+	int64_t sum = 0;
+	fl_state_iter *it;
+	if ((rc = fl_map_state_entries(fl_get_broadcast_state(ctx, &RULES), &it)) < 0)
+		return rc;
+	while (rc == 1 && fl_state_iter_next_entry(it, &rk, &rv) == 1)
+		if (fl_row_int64(&rv, 0) <= time)
+			sum += fl_row_int64(&rv, 1);
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_int64(&r, time + 1 - WIN);
+	fl_row_add_int64(&r, fl_row_int64(&v, 0));
+	fl_row_add_int64(&r, sum);
+	if ((rc = fl_map_state_remove(m, &mk)) != 0)
+		return rc;
+	return fl_collect(out, &r);
+}
+
+/* The joins (--mode window-join: tumbling 100 ms; sliding-join: 200 ms
+ * every 100 ms; interval-join: payments from 50 ms before to 100 ms after
+ * the order) print
+ *   <key> <order offset> <payment offset> <timestamp of the pair> */
+int ti_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
+{
+	fl_row o = {0};
+	fl_row_add_int64(&o, fl_row_int64(l, 0));
+	fl_row_add_int64(&o, fl_row_int64(l, 3));
+	fl_row_add_int64(&o, fl_row_int64(r, 3));
+	fl_row_add_int64(&o, fl_ctx_timestamp(ctx));
+	return fl_collect(out, &o);
+}
+
+int main(int argc, char **argv)
+{
+	int64_t n = 20000;
+	double rate = 0;
+	const char *mode = "co-process";
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--count") == 0)
+			n = strtoll(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--rate") == 0)
+			rate = strtod(argv[i + 1], NULL);
+		else if (strcmp(argv[i], "--mode") == 0)
+			mode = argv[i + 1];
+		else
+			return 2;
+	}
+	fl_env *env = fl_env_new(argc, argv);
+	if (!env)
+		return 1;
+	fl_watermark_strategy ws = {
+	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
+	fl_stream *a = fl_assign_timestamps_and_watermarks(
+	    fl_set_parallelism(fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders"), 1), &ws);
+	fl_stream *b = fl_assign_timestamps_and_watermarks(
+	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments"), 1),
+	    &ws);
+	fl_co_process_spec spec = {
+	    .process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
+	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
+	fl_interval_join_spec ij = {.lower_ms = -50, .upper_ms = 100, .join = ti_join};
+	if (strcmp(mode, "sliding-join") == 0)
+		wj = (fl_window_join_spec){.kind = FL_WINDOW_SLIDING,
+					   .size_ms = 2 * WIN,
+					   .slide_ms = WIN,
+					   .join = ti_join};
+	if (strcmp(mode, "window-join") == 0 || strcmp(mode, "sliding-join") == 0) {
+		fl_print(fl_uid(fl_window_join(fl_key_by(a, 0), fl_key_by(b, 0), &wj), "join"));
+	} else if (strcmp(mode, "interval-join") == 0) {
+		fl_print(fl_uid(fl_interval_join(fl_key_by(a, 0), fl_key_by(b, 0), &ij), "join"));
+	} else if (strncmp(mode, "broadcast", 9) == 0) {
+		fl_stream *rules = fl_assign_timestamps_and_watermarks(
+		    fl_set_parallelism(
+			fl_uid(
+			    fl_generator(env, RULES_N, rate * RULES_N / (n ? n : 1), ti_gen_rule),
+			    "rules"),
+			1),
+		    &ws);
+		fl_broadcast_process_spec bs = {.process = strcmp(mode, "broadcast-write") == 0
+							       ? ti_bc_order_writes
+							       : ti_bc_order,
+						.process_broadcast = ti_rule,
+						.on_timer = ti_bc_fire};
+		fl_print(
+		    fl_uid(fl_broadcast_process(
+			       fl_connect(fl_key_by(a, 0), fl_broadcast_state(rules, &RULES)), &bs),
+			   "bc-counts"));
+	} else if (strcmp(mode, "co-map") == 0)
+		fl_print(fl_co_map(fl_connect(a, b), ti_map_a, ti_map_b));
+	else if (strcmp(mode, "timer-unkeyed") == 0)
+		fl_print(fl_co_process(fl_connect(a, b), &spec));
+	else if (strcmp(mode, "key-types") == 0)
+		fl_print(fl_co_process(fl_connect(fl_key_by(a, 0), fl_key_by(b, 2)), &spec));
+	else
+		fl_print(fl_uid(fl_co_process(fl_connect(fl_key_by(a, 0), fl_key_by(b, 0)), &spec),
+				"co-counts"));
+	int rc = fl_execute(env, "TwoInputs");
+	if (rc)
+		fprintf(stderr, "%s\n", fl_env_error(env));
+	fl_env_free(env);
+	return rc == 0 ? 0 : 1;
+}
