@@ -370,6 +370,51 @@ FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_gener
 	return out;
 }
 
+/* The longest "host:port" a socket source takes (a DNS name is at most 253
+ * bytes). */
+#define SOCKET_ADDRESS_MAX 280
+
+FL_API fl_stream *fl_socket_text(fl_env *env, const char *host, int port, int64_t max_retry)
+{
+	if (!env || env->err.code)
+		return NULL;
+	if (!host || !*host || strlen(host) > 253 || strpbrk(host, " \t\n[]/")) {
+		env_fail(env, FL_EINVAL,
+			 "socket_text: the host '%.64s' is not a host name or an IP address",
+			 host ? host : "(null)");
+		return NULL;
+	}
+	if (port < 1 || port > 65535) {
+		env_fail(env, FL_EINVAL, "socket_text: port %d is outside 1..65535", port);
+		return NULL;
+	}
+	if (max_retry < -1) {
+		env_fail(env, FL_EINVAL,
+			 "socket_text: max_retry %lld is below -1 (-1: retry for ever, 0: never)",
+			 (long long)max_retry);
+		return NULL;
+	}
+	char addr[SOCKET_ADDRESS_MAX];
+	/* An IPv6 address in brackets, so that its port stays apart. */
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	sg_node *n;
+	fl_stream *out = add_node(env, NULL, SG_SOURCE_SOCKET, &n);
+	if (!out)
+		return NULL;
+	if (!(n->paths = calloc(1, sizeof(*n->paths))) ||
+	    !(n->sizes = calloc(1, sizeof(*n->sizes))) || !(n->paths[0] = strdup(addr))) {
+		env_fail(env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	n->npaths = 1;
+	n->gen_count = max_retry;
+	/* Not a parallel source (Flink's SocketTextStreamFunction): one
+	 * subtask, and no rescale can make more. */
+	n->parallelism = 1;
+	n->max_parallelism = 1;
+	return out;
+}
+
 /* A file whose size tells nothing of its content: sysfs reports 4096
  * bytes for every attribute, procfs mostly 0 but some files more. */
 static bool size_says_nothing(const char *path)
@@ -924,10 +969,10 @@ FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
 	fl_env *env = source->env;
 	const char *what = "assign_timestamps_and_watermarks";
 	sg_node *n = source->node >= 0 ? env->graph->nodes[source->node] : NULL;
-	if (!n || (n->kind != SG_SOURCE_GENERATOR && n->kind != SG_SOURCE_TEXT_FILE)) {
+	if (!n || !sg_kind_is_source(n->kind)) {
 		env_fail(env, FL_EINVAL,
-			 "%s: applies to a source stream (fl_generator, fl_read_text_file[s]), not "
-			 "to '%s'",
+			 "%s: applies to a source stream (fl_generator, fl_read_text_file[s], "
+			 "fl_socket_text), not to '%s'",
 			 what, n ? n->name : "a keyed, partitioned or union view");
 		return NULL;
 	}
@@ -994,6 +1039,13 @@ FL_API fl_stream *fl_set_parallelism(fl_stream *s, int parallelism)
 		return NULL;
 	if (parallelism < 1) {
 		env_fail(s->env, FL_EINVAL, "set_parallelism: parallelism of '%s' must be at least 1, not %d",
+			 n->name, parallelism);
+		return NULL;
+	}
+	if (n->kind == SG_SOURCE_SOCKET && parallelism != 1) {
+		env_fail(s->env, FL_EINVAL,
+			 "set_parallelism: '%s' is not a parallel source: its parallelism must be 1, "
+			 "not %d",
 			 n->name, parallelism);
 		return NULL;
 	}

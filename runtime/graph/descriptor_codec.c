@@ -342,6 +342,9 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	}
 	if (!cm_rbuf_error(r) && op->kind == SG_SOURCE_TEXT_FILE && op->npaths == 0)
 		cm_rbuf_fail(r, "text source without input files");
+	if (!cm_rbuf_error(r) && op->kind == SG_SOURCE_SOCKET &&
+	    (op->npaths != 1 || op->gen_count < -1))
+		cm_rbuf_fail(r, "socket source without one address or with retries below -1");
 	op->field = (uint32_t)get_int(r, "field", 0, FL_ROW_MAX_FIELDS - 1);
 	at = cm_rbuf_offset(r);
 	op->dir = get_str(r);

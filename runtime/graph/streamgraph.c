@@ -198,6 +198,8 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "Window Join";
 	case SG_INTERVAL_JOIN:
 		return "Interval Join";
+	case SG_SOURCE_SOCKET:
+		return "Source: Socket Stream";
 	}
 	return "?";
 }
@@ -215,6 +217,7 @@ const char *sg_kind_type(enum sg_kind kind)
 	    [SG_CO_MAP] = "co-map",		  [SG_CO_FLAT_MAP] = "co-flat-map",
 	    [SG_CO_PROCESS] = "co-process",	  [SG_CO_BROADCAST] = "broadcast-process",
 	    [SG_WINDOW_JOIN] = "window-join",	  [SG_INTERVAL_JOIN] = "interval-join",
+	    [SG_SOURCE_SOCKET] = "socket",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -238,7 +241,7 @@ const char *sg_partitioner_name(enum sg_partitioner p)
 
 bool sg_kind_is_source(enum sg_kind k)
 {
-	return k == SG_SOURCE_GENERATOR || k == SG_SOURCE_TEXT_FILE;
+	return k == SG_SOURCE_GENERATOR || k == SG_SOURCE_TEXT_FILE || k == SG_SOURCE_SOCKET;
 }
 
 bool sg_kind_is_sink(enum sg_kind k)

@@ -41,7 +41,11 @@ enum sg_kind {
 	SG_CO_PROCESS,	    /* keyed co-process function */
 	SG_CO_BROADCAST,    /* keyed broadcast process function */
 	SG_WINDOW_JOIN,	    /* keyed window join */
-	SG_INTERVAL_JOIN,   /* keyed interval join (last: kinds are numbered on the wire) */
+	SG_INTERVAL_JOIN,   /* keyed interval join */
+	/* A socket text source (fl_socket_text): paths[0] is its "host:port",
+	 * gen_count its retries (-1: for ever); parallelism 1. Last: kinds
+	 * are numbered on the wire. */
+	SG_SOURCE_SOCKET,
 };
 
 /* A window spec as it travels: fl_window_spec's numbers, its functions by
@@ -201,7 +205,7 @@ bool sg_kind_is_keyed(enum sg_kind k);
 /* Operators with two inputs (fl_connect and the joins). */
 bool sg_kind_is_two_input(enum sg_kind k);
 /* The largest kind known (the descriptor decoder's bound). */
-#define SG_KIND_LAST SG_INTERVAL_JOIN
+#define SG_KIND_LAST SG_SOURCE_SOCKET
 /* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit
  * 1 << SG_WIN_* per function the spec has): 0, or FL_EINVAL with why (cap
  * bytes) naming the field and its value. fl_window and the descriptor

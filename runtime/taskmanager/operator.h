@@ -149,6 +149,7 @@ int tm_restore_keyed(tm_op *op, st_backend *b, const td_restore *rs, cm_err *err
 /* The classes of the sources (sources.c) and sinks (sinks.c). */
 extern const tm_op_class tm_generator_class;
 extern const tm_op_class tm_text_source_class;
+extern const tm_op_class tm_socket_source_class;
 extern const tm_op_class tm_print_class;
 extern const tm_op_class tm_file_sink_class;
 extern const tm_op_class tm_discard_class;
@@ -219,6 +220,9 @@ struct tm_op {
 	/* A source with a watermark strategy: when its next periodic
 	 * watermark is due (cm_now_ms). */
 	int64_t wm_next_ms;
+	/* A socket source with a watermark strategy: the largest timestamp
+	 * read (its one split's). */
+	int64_t sock_max_ts;
 	_Atomic uint64_t records_in, records_out;
 	/* Incremental checkpoints: the keyed files of the last snapshots
 	 * (operators.c; NULL until the first). */
@@ -460,5 +464,6 @@ int64_t tm_gen_watermark(const tm_op *head);
  * Return 0 at the end of input, or the error (recorded in the chain). */
 int tm_run_generator(tm_chain *c);
 int tm_run_text_source(tm_chain *c);
+int tm_run_socket_source(tm_chain *c);
 
 #endif

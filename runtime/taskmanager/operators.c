@@ -839,6 +839,8 @@ static const tm_op_class *class_of(enum sg_kind k)
 		return &tm_generator_class;
 	case SG_SOURCE_TEXT_FILE:
 		return &tm_text_source_class;
+	case SG_SOURCE_SOCKET:
+		return &tm_socket_source_class;
 	case SG_MAP:
 		return &map_class;
 	case SG_FLAT_MAP:

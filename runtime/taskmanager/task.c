@@ -766,6 +766,8 @@ static void *task_main(void *arg)
 			rc = tm_run_generator(c);
 		else if (head == SG_SOURCE_TEXT_FILE)
 			rc = tm_run_text_source(c);
+		else if (head == SG_SOURCE_SOCKET)
+			rc = tm_run_socket_source(c);
 		else
 			rc = run_input_loop(t);
 		if (rc == TM_STOPPED) {

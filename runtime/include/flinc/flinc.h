@@ -348,6 +348,19 @@ FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_gener
  */
 FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths);
 FL_API fl_stream *fl_read_text_file(fl_env *env, const char *path);
+/*
+ * Socket text source (Flink's socketTextStream): connects to host:port and
+ * gives each line it reads (without '\n', and a '\r' before it) as one row
+ * with one FL_STRING field. When the connection ends it connects again after
+ * 500 ms, up to max_retry times (-1: for ever; 0: never); a connect that
+ * fails counts as a retry. Once they are used up the source ends (end of
+ * input) or, if its last connect failed, fails the job naming the address.
+ * Not a parallel source: its parallelism is 1. Nothing read is kept in a
+ * checkpoint: a restored job connects again and reads what comes (at most
+ * once, as Flink's). A bad host, a port outside 1..65535 or max_retry
+ * below -1 is an error when the graph is built.
+ */
+FL_API fl_stream *fl_socket_text(fl_env *env, const char *host, int port, int64_t max_retry);
 
 /* ------------------------------------------------------------ event time */
 
