@@ -923,6 +923,162 @@ FL_API fl_stream *fl_co_process(fl_stream *connected, const fl_co_process_spec *
 	return out;
 }
 
+FL_API fl_stream *fl_broadcast_state(fl_stream *in, const fl_state_desc *desc)
+{
+	if (!usable(in))
+		return NULL;
+	fl_env *env = in->env;
+	const char *bad = NULL;
+	if (!desc)
+		bad = "the descriptor is NULL";
+	else if (!desc->name || !*desc->name || strlen(desc->name) > 255)
+		bad = "the descriptor needs a name of 1..255 bytes";
+	else if (desc->ttl.ttl_ms)
+		bad = "a broadcast state has no TTL (as in Flink)";
+	else if (desc->reduce || desc->agg.create || desc->agg.add || desc->agg.result)
+		bad = "a broadcast state is a map state: no reduce or aggregate functions";
+	if (bad) {
+		env_fail(env, FL_EINVAL, "broadcast_state: %s", bad);
+		return NULL;
+	}
+	fl_stream *v = repartition(in, SG_PART_BROADCAST, NULL, false);
+	if (v)
+		v->bdesc = desc;
+	return v;
+}
+
+FL_API fl_stream *fl_broadcast_process(fl_stream *connected, const fl_broadcast_process_spec *spec)
+{
+	if (!usable(connected))
+		return NULL;
+	fl_env *env = connected->env;
+	if (!spec || !spec->process || !spec->process_broadcast) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: the spec needs process and process_broadcast");
+		return NULL;
+	}
+	if (!connected->connected || !connected->bdesc) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: needs a keyed stream connected to a broadcast state "
+			 "stream: fl_connect(fl_key_by(...), fl_broadcast_state(..., &desc))");
+		return NULL;
+	}
+	if (!connected->keyed) {
+		env_fail(env, FL_EINVAL,
+			 "broadcast_process: the first stream is not keyed: key it with fl_key_by "
+			 "(a keyed broadcast process function, Flink's "
+			 "KeyedBroadcastProcessFunction)");
+		return NULL;
+	}
+	char *tsym = NULL, *bname = strdup(connected->bdesc->name);
+	if (!bname) {
+		env_fail(env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (name_on_timer(connected, spec->on_timer, true, "broadcast_process", &tsym) != 0) {
+		free(bname);
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out = add_two_input(connected, SG_CO_BROADCAST, (const void *)spec->process,
+				       (const void *)spec->process_broadcast, "broadcast_process", &n);
+	if (!out) {
+		free(tsym);
+		free(bname);
+		return NULL;
+	}
+	n->timer_symbol = tsym;
+	n->bstate_name = bname;
+	return out;
+}
+
+/* The two keyed inputs of a join, connected; what names the call. */
+static fl_stream *join_inputs(fl_stream *left, fl_stream *right, const void *spec,
+			      const char *what)
+{
+	if (!usable(left) || !usable(right))
+		return NULL;
+	fl_env *env = left->env;
+	if (!spec) {
+		env_fail(env, FL_EINVAL, "%s: the spec is NULL", what);
+		return NULL;
+	}
+	if (!left->keyed || !right->keyed || left->connected || right->connected) {
+		env_fail(env, FL_EINVAL,
+			 "%s: the %s stream is not keyed: key both with fl_key_by or fl_key_by_fn "
+			 "(Flink's where and equalTo), keys of the same type",
+			 what, !left->keyed || left->connected ? "left" : "right");
+		return NULL;
+	}
+	return fl_connect(left, right);
+}
+
+FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right,
+				 const fl_window_join_spec *spec)
+{
+	fl_stream *c = join_inputs(left, right, spec, "window_join");
+	if (!c)
+		return NULL;
+	fl_env *env = c->env;
+	const char *bad = NULL;
+	long long v = 0;
+	if (spec->kind != FL_WINDOW_TUMBLING && spec->kind != FL_WINDOW_SLIDING)
+		bad = "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING", v = spec->kind;
+	else if (spec->size_ms <= 0 || spec->size_ms > INT64_MAX / 4)
+		bad = "size_ms must be > 0", v = spec->size_ms;
+	else if (spec->kind == FL_WINDOW_SLIDING &&
+		 (spec->slide_ms <= 0 || spec->slide_ms > spec->size_ms))
+		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = spec->slide_ms;
+	if (bad) {
+		env_fail(env, FL_EINVAL, "window_join: %s, not %lld", bad, v);
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out = add_two_input(c, SG_WINDOW_JOIN, (const void *)spec->join, NULL,
+				       "window_join", &n);
+	if (!out)
+		return NULL;
+	n->win = (sg_window){.kind = spec->kind,
+			     .time = FL_EVENT_TIME,
+			     .size_ms = spec->size_ms,
+			     .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0};
+	return out;
+}
+
+FL_API fl_stream *fl_interval_join(fl_stream *left, fl_stream *right,
+				   const fl_interval_join_spec *spec)
+{
+	fl_stream *c = join_inputs(left, right, spec, "interval_join");
+	if (!c)
+		return NULL;
+	fl_env *env = c->env;
+	/* Timestamps are whole ms: an exclusive bound is the next inclusive one. */
+	int64_t lo = spec->lower_ms, up = spec->upper_ms;
+	if (lo < -(INT64_MAX / 4) || lo > INT64_MAX / 4 || up < -(INT64_MAX / 4) ||
+	    up > INT64_MAX / 4) {
+		env_fail(env, FL_EINVAL, "interval_join: a bound is out of range (%lld, %lld)",
+			 (long long)lo, (long long)up);
+		return NULL;
+	}
+	lo += spec->lower_exclusive ? 1 : 0;
+	up -= spec->upper_exclusive ? 1 : 0;
+	if (lo > up) {
+		env_fail(env, FL_EINVAL,
+			 "interval_join: the lower bound %lld%s is above the upper bound %lld%s",
+			 (long long)spec->lower_ms, spec->lower_exclusive ? " (exclusive)" : "",
+			 (long long)spec->upper_ms, spec->upper_exclusive ? " (exclusive)" : "");
+		return NULL;
+	}
+	sg_node *n;
+	fl_stream *out = add_two_input(c, SG_INTERVAL_JOIN, (const void *)spec->join, NULL,
+				       "interval_join", &n);
+	if (!out)
+		return NULL;
+	n->lower_ms = lo;
+	n->upper_ms = up;
+	return out;
+}
+
 static fl_stream *sink(fl_stream *in, enum sg_kind kind, sg_node **np)
 {
 	if (!usable(in))

@@ -164,12 +164,21 @@ static int by_subtask(const void *a, const void *b)
 /* Fills one operator's share from its old subtasks' states olds[0..n),
  * sorted by subtask. */
 static int fill_op(const cp_op_state **olds, size_t n, const char *dir, const td_task *td,
-		   td_restore *rs)
+		   td_restore *rs, bool broadcast)
 {
 	rs->restored = true;
 	cm_wbuf w;
 	cm_wbuf_init(&w, TD_MAX_ENCODED);
-	if (olds[0]->parallelism == td->parallelism) {
+	if (broadcast) {
+		/* Broadcast state (Flink's BROADCAST mode): every old subtask
+		 * wrote the same copy; each new one takes one, old subtask
+		 * (its index modulo the old parallelism)'s. */
+		size_t seen = 0;
+		int from = td->subtask % olds[0]->parallelism;
+		for (size_t i = 0; i < n; i++)
+			if (olds[i]->subtask == from)
+				copy_elements(&w, olds[i]->data, olds[i]->len, 0, SIZE_MAX, &seen);
+	} else if (olds[0]->parallelism == td->parallelism) {
 		size_t seen = 0;
 		for (size_t i = 0; i < n; i++)
 			if (olds[i]->subtask == td->subtask)
@@ -235,7 +244,7 @@ int cp_restore_fill(const cp_metadata *m, const char *dir, td_task *td)
 			continue; /* a new operator: starts empty */
 		qsort(olds, n, sizeof(*olds), by_subtask);
 		td_restore_fini(&op->restore);
-		rc = fill_op(olds, n, dir, td, &op->restore);
+		rc = fill_op(olds, n, dir, td, &op->restore, op->kind == SG_CO_BROADCAST);
 	}
 	free(olds);
 	return rc;

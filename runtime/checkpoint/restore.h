@@ -11,7 +11,9 @@
  * another max parallelism is refused (its key groups would not map).
  * Redistribution: an operator's list state elements go back to the same
  * subtask when the parallelism is unchanged, else are split in order into
- * contiguous, even runs (Flink's round-robin repartitioner); keyed state
+ * contiguous, even runs (Flink's round-robin repartitioner), but a broadcast
+ * process function's (its broadcast state) goes whole to each new subtask
+ * from old subtask (new index modulo old parallelism); keyed state
  * goes by key group: a subtask gets every old file whose key groups meet
  * its own range and reads only the intersection.
  *

@@ -61,6 +61,9 @@ struct ks_ctx {
 	uint64_t gen, pos_gen;
 	int pos_state;
 	st_pos pos;
+	/* Writes refused (a broadcast state on the keyed side): why, or
+	 * NULL. */
+	const char *read_only;
 	uint8_t *buf; /* the value being built */
 	size_t cap;
 	struct chunk *arena; /* newest first; the oldest is kept at reset */
@@ -585,6 +588,19 @@ static int enter(void *h, enum ks_kind kind, ks_state **out)
 	return 0;
 }
 
+/* A write through s, unless its context is read-only now. */
+static int writable(ks_state *s)
+{
+	if (!s->k->read_only)
+		return 0;
+	return fail(s->k, s, FL_EINVAL, "is read-only %s", s->k->read_only);
+}
+
+void ks_set_read_only(ks_ctx *k, const char *why)
+{
+	k->read_only = why;
+}
+
 /* ---------------------------------------------------------- the context */
 
 int ks_new(const ks_config *cfg, ks_ctx **out, cm_err *err)
@@ -845,6 +861,8 @@ static int clear_kind(void *h, enum ks_kind kind)
 {
 	ks_state *s = NULL;
 	int rc = enter(h, kind, &s);
+	if (rc == 0)
+		rc = writable(s);
 	return rc ? rc : be_delete(s);
 }
 
@@ -1306,7 +1324,7 @@ FL_API int fl_map_state_put(fl_map_state *h, const fl_row *key, const fl_row *va
 	int rc = enter(h, KS_MAP, &s);
 	const uint8_t *kb = NULL, *vb_ = NULL;
 	size_t kl = 0, vl = 0;
-	if (rc || (rc = map_key(s, key, &kb, &kl)) != 0 ||
+	if (rc || (rc = writable(s)) != 0 || (rc = map_key(s, key, &kb, &kl)) != 0 ||
 	    (rc = enc_payload(s, &s->desc.value, value, &vb_, &vl, "map value")) != 0)
 		return rc;
 	rc = map_walk(s, MAP_PUT, kb, kl, vb_, vl, NULL, NULL);
@@ -1319,7 +1337,7 @@ FL_API int fl_map_state_remove(fl_map_state *h, const fl_row *key)
 	int rc = enter(h, KS_MAP, &s);
 	const uint8_t *kb = NULL;
 	size_t kl = 0;
-	if (rc || (rc = map_key(s, key, &kb, &kl)) != 0)
+	if (rc || (rc = writable(s)) != 0 || (rc = map_key(s, key, &kb, &kl)) != 0)
 		return rc;
 	rc = map_walk(s, MAP_REMOVE, kb, kl, NULL, 0, NULL, NULL);
 	return rc < 0 ? rc : 0;

@@ -103,6 +103,10 @@ void ks_free(ks_ctx *k);
  */
 void ks_set_key(ks_ctx *k, const void *key, size_t klen, uint32_t hash);
 void ks_end_record(ks_ctx *k);
+/* Makes writes (MapState put, remove, clear: the kinds a broadcast
+ * state has) fail with "is read-only <why>" until called again with NULL.
+ * why is borrowed. */
+void ks_set_read_only(ks_ctx *k, const char *why);
 /* The current key's bytes, or NULL (*len 0) when none is set. */
 const void *ks_current_key(const ks_ctx *k, size_t *len);
 

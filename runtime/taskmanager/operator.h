@@ -173,8 +173,12 @@ int tm_clock_init(tm_clock *k, const char *who, cm_err *err);
 void tm_clock_fini(tm_clock *k);
 int64_t tm_clock_now(tm_clock *k);
 int64_t tm_clock_deadline(const tm_clock *k, int64_t now, int64_t next);
-/* The keyed co-process function's (process_op.c). */
+/* The keyed co-process function's and the keyed broadcast process
+ * function's (process_op.c). */
 extern const tm_op_class tm_co_process_class;
+extern const tm_op_class tm_broadcast_process_class;
+/* The keyed window join's and interval join's (process_op.c). */
+extern const tm_op_class tm_join_class;
 /* The keyed windows' (window_op.c). */
 extern const tm_op_class tm_window_class;
 /* A source's process hook: what it produces is emitted. */
@@ -272,6 +276,9 @@ struct fl_ctx {
 	/* The keyed process function being called when it has timers
 	 * (fl_ctx_register_*_timer reach its service), NULL elsewhere. */
 	tm_op *timer_op;
+	/* The broadcast process function being called (its broadcast state,
+	 * fl_get_broadcast_state), NULL elsewhere. */
+	tm_op *bcast_op;
 };
 
 struct fl_collector {
@@ -281,6 +288,7 @@ struct fl_collector {
 	 * there). */
 	struct ks_ctx *keyed;
 	tm_op *timer_op;
+	tm_op *bcast_op;
 };
 
 /* Set by other threads for the task thread to act on at its next record:

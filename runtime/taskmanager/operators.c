@@ -370,14 +370,16 @@ int tm_source_process(tm_op *op, const fl_row *row)
 
 FL_API int fl_collect(fl_collector *out, const fl_row *row)
 {
-	if (!out->keyed)
+	if (!out->keyed && !out->bcast_op)
 		return emit(out->op, row);
 	fl_ctx *ctx = &out->op->chain->ctx;
 	ctx->keyed = NULL;
 	ctx->timer_op = NULL;
+	ctx->bcast_op = NULL;
 	int rc = emit(out->op, row);
 	ctx->keyed = out->keyed;
 	ctx->timer_op = out->timer_op;
+	ctx->bcast_op = out->bcast_op;
 	return rc;
 }
 
@@ -869,9 +871,10 @@ static const tm_op_class *class_of(enum sg_kind k)
 	case SG_CO_PROCESS:
 		return &tm_co_process_class;
 	case SG_CO_BROADCAST:
+		return &tm_broadcast_process_class;
 	case SG_WINDOW_JOIN:
 	case SG_INTERVAL_JOIN:
-		break; /* not built yet: refused by tm_chain_init */
+		return &tm_join_class;
 	}
 	return &tm_discard_class; /* not reached: td_decode checks kinds */
 }

@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "checkpoint/metadata.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "state/keyed_state.h"
 #include "taskmanager/operator.h"
@@ -47,7 +49,17 @@ typedef struct pf_op {
 	bool two;
 	bool has_sig[2];
 	uint8_t sig[2][1 + FL_ROW_MAX_FIELDS];
+	/* A broadcast process function's broadcast state: a heap backend of
+	 * its own holding one MapState under one fixed key, the same on every
+	 * subtask; checkpoints write it as operator state (bc_snapshot). */
+	st_backend *bstate;
+	ks_ctx *bks;
+	int bstate_id;
+	uint64_t late; /* a join's records dropped as late */
 } pf_op;
+
+/* The one key of the broadcast state. */
+static const uint8_t BC_KEY[1] = {0};
 
 int tm_clock_init(tm_clock *k, const char *who, cm_err *err)
 {
@@ -144,6 +156,8 @@ static void pf_fini(tm_op *op)
 {
 	pf_op *pf = op->impl;
 	if (pf) {
+		ks_free(pf->bks);
+		st_backend_free(pf->bstate);
 		ks_free(pf->ks);
 		tm_timers_free(pf->timers);
 		tm_clock_fini(&pf->clock);
@@ -203,11 +217,40 @@ static int pf_after_call(tm_op *op, int rc, const char *fn)
 			return tm_chain_fail(c, FL_EUSER, "%s: %s", e->msg, ctx->user_msg);
 		return tm_chain_fail(c, e->code, "%s", e->msg);
 	}
+	if (pf->bks && ks_error(pf->bks)->code)
+		return tm_chain_fail(c, ks_error(pf->bks)->code, "%s", ks_error(pf->bks)->msg);
 	/* So does a failure downstream of fl_collect (as flat_map's), or of
 	 * a timer's registration. */
 	if (c->err.code)
 		return c->err.code;
 	return rc < 0 ? tm_op_user_failed(op, rc, fn) : 0;
+}
+
+/* Before a user call of a broadcast process function: its broadcast
+ * state with its one key, read-only unless why is NULL. Returns the
+ * operator for ctx->bcast_op (NULL when it has no broadcast state). */
+static tm_op *bc_enter(tm_op *op, const char *why)
+{
+	pf_op *pf = op->impl;
+	if (!pf->bks)
+		return NULL;
+	ks_set_key(pf->bks, BC_KEY, sizeof(BC_KEY), kg_murmur3_32(BC_KEY, sizeof(BC_KEY), 0));
+	ks_set_read_only(pf->bks, why);
+	return op;
+}
+
+/* After it (rc: what the call returned): a broadcast state failure fails
+ * the task whatever the function returned. */
+static int bc_leave(tm_op *op, int rc)
+{
+	pf_op *pf = op->impl;
+	if (!pf->bks)
+		return rc;
+	ks_end_record(pf->bks);
+	const cm_err *e = ks_error(pf->bks);
+	if (e->code)
+		return tm_chain_fail(op->chain, e->code, "%s", e->msg);
+	return rc;
 }
 
 /* Fires timer tm of domain dom: on_timer with its key current. */
@@ -223,15 +266,20 @@ static int pf_fire(tm_op *op, const tm_timer *tm, enum fl_time_domain dom)
 	pf->hash = tm->hash;
 	c->ts = dom == FL_EVENT_TIME ? tm->time : TM_TS_NONE;
 	struct ks_ctx *outer = ctx->keyed;
-	tm_op *outer_op = ctx->timer_op;
+	tm_op *outer_op = ctx->timer_op, *outer_bc = ctx->bcast_op;
 	size_t used = ctx->scratch_used;
 	ctx->keyed = pf->ks;
 	ctx->timer_op = op;
-	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = op};
+	ctx->bcast_op = bc_enter(op, "in on_timer (Flink's read-only broadcast state): only "
+				     "the broadcast side's function may change it");
+	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = op, .bcast_op = ctx->bcast_op};
 	int rc = ((fl_on_timer_fn)op->timer_fn)(ctx, tm->time, dom, &col);
 	ctx->keyed = outer;
 	ctx->timer_op = outer_op;
+	ctx->bcast_op = outer_bc;
 	ctx->scratch_used = used;
+	if ((rc = bc_leave(op, rc)) < 0 && op->chain->err.code)
+		return op->chain->err.code;
 	if ((rc = pf_after_call(op, rc, op->node->timer_symbol)) != 0)
 		return rc;
 	return tm_chain_check(c);
@@ -295,7 +343,8 @@ static int pf_call(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, ui
 	tm_op *outer_op = ctx->timer_op;
 	ctx->keyed = pf->ks;
 	ctx->timer_op = pf->timers ? op : NULL;
-	fl_collector col = {.op = op, .keyed = pf->ks, .timer_op = ctx->timer_op};
+	fl_collector col = {
+	    .op = op, .keyed = pf->ks, .timer_op = ctx->timer_op, .bcast_op = ctx->bcast_op};
 	int rc = fn(ctx, in, &col);
 	ctx->keyed = outer;
 	ctx->timer_op = outer_op;
@@ -455,6 +504,486 @@ static int co_open(tm_op *op, cm_err *err)
 	return rc;
 }
 
+/* ---------------------------------------- the broadcast process function */
+
+/* The keyed side: keyed state, timers, the broadcast state read-only. */
+static int bc_process1(tm_op *op, const fl_row *in)
+{
+	uint8_t buf[TM_KEY_BUF];
+	size_t kl;
+	const uint8_t *kb = pf_key_of(op, op->key, op->key_fn, -1, in, buf, &kl);
+	if (!kb)
+		return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+	fl_ctx *ctx = &op->chain->ctx;
+	tm_op *outer = ctx->bcast_op;
+	ctx->bcast_op = bc_enter(op, "in the keyed side's process function (Flink's "
+				     "read-only broadcast state): only the broadcast side's "
+				     "function may change it");
+	int rc = pf_call(op, in, kb, kl, kg_murmur3_32(kb, kl, 0), (fl_process_fn)op->fn,
+			 op->node->fn_symbol);
+	ctx->bcast_op = outer;
+	return bc_leave(op, rc);
+}
+
+/* The broadcast side: no current key (no keyed state, no timers), the
+ * broadcast state read-write; every subtask gets every record, so every
+ * subtask's broadcast state goes through the same changes. */
+static int bc_process2(tm_op *op, const fl_row *in)
+{
+	tm_chain *c = op->chain;
+	fl_ctx *ctx = &c->ctx;
+	struct ks_ctx *outer = ctx->keyed;
+	tm_op *outer_t = ctx->timer_op, *outer_b = ctx->bcast_op;
+	ctx->keyed = NULL;
+	ctx->timer_op = NULL;
+	ctx->bcast_op = bc_enter(op, NULL);
+	fl_collector col = {.op = op, .bcast_op = ctx->bcast_op};
+	int rc = ((fl_process_fn)op->fn2)(ctx, in, &col);
+	ctx->keyed = outer;
+	ctx->timer_op = outer_t;
+	ctx->bcast_op = outer_b;
+	rc = bc_leave(op, rc);
+	if (c->err.code)
+		return c->err.code;
+	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn2_symbol) : 0;
+}
+
+static int bc_open(tm_op *op, cm_err *err)
+{
+	int rc = pf_open(op, err);
+	if (rc)
+		return rc;
+	pf_op *pf = op->impl;
+	st_backend_config bc = {.max_parallelism = op->max_parallelism, .name = op->chain->name};
+	if ((rc = st_heap_backend_new(&bc, &pf->bstate, err)) != 0)
+		return rc;
+	if ((rc = st_declare(pf->bstate, op->node->bstate_name, 0, &pf->bstate_id)) != 0)
+		return cm_err_set(err, rc, "operator '%s': broadcast state '%s': %s", op->node->name,
+				  op->node->bstate_name, st_backend_error(pf->bstate));
+	ks_config kc = {.backend = pf->bstate, .op_name = op->node->name, .uctx = &op->chain->ctx};
+	return ks_new(&kc, &pf->bks, err);
+}
+
+static st_key bc_key(pf_op *pf, int maxp)
+{
+	uint32_t h = kg_murmur3_32(BC_KEY, sizeof(BC_KEY), 0);
+	return (st_key){.state = pf->bstate_id,
+			.key_group = kg_of_hash(h, maxp),
+			.hash = h,
+			.key = BC_KEY,
+			.klen = sizeof(BC_KEY)};
+}
+
+/* Every subtask writes its broadcast state (Flink's BROADCAST mode) as one
+ * list element, then its keyed state as a keyed process function does. */
+static int bc_snapshot(tm_op *op, tm_snapshot *s)
+{
+	pf_op *pf = op->impl;
+	st_key k = bc_key(pf, op->max_parallelism);
+	const void *v;
+	size_t vl;
+	int rc = st_get(pf->bstate, &k, &v, &vl);
+	if (rc < 0) {
+		snprintf(s->why, sizeof(s->why), "operator '%.60s': broadcast state: %.300s",
+			 op->node->name, st_backend_error(pf->bstate));
+		return rc;
+	}
+	if (rc == 1)
+		tm_snapshot_add(s, v, vl);
+	return pf_snapshot(op, s);
+}
+
+/* The restore gives each subtask one old subtask's copy (restore.c). */
+static int bc_restore(tm_op *op, const td_restore *rs, cm_err *err)
+{
+	pf_op *pf = op->impl;
+	if (rs->list_len) {
+		cm_rbuf r;
+		cm_rbuf_init(&r, rs->list, rs->list_len);
+		const uint8_t *e;
+		size_t el;
+		int n = cp_list_next(&r, &e, &el);
+		if (n < 0 || (n == 1 && el == 0))
+			return cm_err_set(err, FL_EPROTO, "operator '%s': a malformed broadcast state",
+					  op->node->name);
+		st_key k = bc_key(pf, op->max_parallelism);
+		if (n == 1 && st_put(pf->bstate, &k, e, el) != 0)
+			return cm_err_set(err, FL_ENOMEM, "operator '%s': broadcast state: %s",
+					  op->node->name, st_backend_error(pf->bstate));
+		CM_INFO("process", "%s: broadcast state '%s' restored (%zu bytes)", op->chain->name,
+			op->node->bstate_name, n == 1 ? el : 0);
+	}
+	return pf_restore(op, rs, err);
+}
+
+const tm_op_class tm_broadcast_process_class = {
+    .process = bc_process1,
+    .process2 = bc_process2,
+    .open = bc_open,
+    .restore = bc_restore,
+    .snapshot = bc_snapshot,
+    .fini = pf_fini,
+    .watermark = pf_watermark,
+    .proc_timers = pf_proc_timers,
+};
+
+/* ------------------------------------------------------------- the joins */
+
+/*
+ * The window join and the interval join (Flink's WindowJoin and
+ * IntervalJoinOperator) on the keyed co-process machinery: each input's
+ * records wait in a ListState of their key ("_join_left", "_join_right";
+ * FL_STATE_BYTES elements: the record's timestamp, 8 bytes little-endian,
+ * then its row codec bytes), and event-time timers of the key fire the
+ * windows (window join) or clear what can no longer match (interval join).
+ * The user's function (op->fn, an fl_join_fn) gets (left, right) pairs.
+ */
+static const fl_state_desc JOIN_BUF[2] = {
+    {.name = "_join_left", .value = {.format = FL_STATE_BYTES}},
+    {.name = "_join_right", .value = {.format = FL_STATE_BYTES}},
+};
+
+/* The join being called (set by pf_call: the joins always have timers). */
+static tm_op *join_op(fl_ctx *ctx)
+{
+	return ctx->timer_op;
+}
+
+/* Appends (ts, row) to the buffer of side. */
+static int join_buffer(fl_ctx *ctx, int side, int64_t ts, const fl_row *in)
+{
+	size_t bound = row_encoded_bound(in);
+	if (bound == 0 || bound > ROW_MAX_ENCODED)
+		return tm_chain_fail(ctx->chain, FL_ERANGE,
+				     "operator '%s': a record too large to buffer for the join",
+				     join_op(ctx)->node->name);
+	uint8_t *b = (uint8_t *)fl_ctx_scratch(ctx, bound + 8);
+	if (!b)
+		return tm_chain_fail(ctx->chain, FL_ENOMEM,
+				     "operator '%s': out of scratch memory for a join record",
+				     join_op(ctx)->node->name);
+	uint64_t u = (uint64_t)ts;
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(u >> (8 * i));
+	size_t n = row_encode(in, b + 8, bound);
+	fl_row e = {0};
+	fl_row_add_bytes(&e, b, n + 8);
+	return fl_list_state_add(fl_get_list_state(ctx, &JOIN_BUF[side]), &e);
+}
+
+/* A buffered element: its timestamp and its row (strings in the
+ * element's memory, valid until the function returns). */
+static int join_elem(fl_ctx *ctx, const fl_row *e, int64_t *ts, fl_row *row)
+{
+	size_t len, used;
+	const uint8_t *p = (const uint8_t *)fl_row_string(e, 0, &len);
+	uint64_t u = 0;
+	if (len < 9)
+		return tm_chain_fail(ctx->chain, FL_EPROTO, "operator '%s': a malformed join buffer",
+				     join_op(ctx)->node->name);
+	for (int i = 0; i < 8; i++)
+		u |= (uint64_t)p[i] << (8 * i);
+	*ts = (int64_t)u;
+	if (row_decode(p + 8, len - 8, row, &used) != 0 || used != len - 8)
+		return tm_chain_fail(ctx->chain, FL_EPROTO, "operator '%s': a malformed join buffer",
+				     join_op(ctx)->node->name);
+	return 0;
+}
+
+/* The elements of side's buffer, decoded into *rows / *tss (malloc'd,
+ * freed by the caller), *n of them. */
+static int join_read(fl_ctx *ctx, int side, fl_row **rows, int64_t **tss, size_t *n)
+{
+	*rows = NULL;
+	*tss = NULL;
+	*n = 0;
+	fl_state_iter *it;
+	int rc = fl_list_state_get(fl_get_list_state(ctx, &JOIN_BUF[side]), &it);
+	if (rc <= 0)
+		return rc;
+	size_t cap = 0;
+	fl_row e;
+	while (fl_state_iter_next(it, &e) == 1) {
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			fl_row *nr = realloc(*rows, nc * sizeof(**rows));
+			if (nr)
+				*rows = nr;
+			int64_t *nt = nr ? realloc(*tss, nc * sizeof(**tss)) : NULL;
+			if (!nr || !nt)
+				return tm_chain_fail(ctx->chain, FL_ENOMEM,
+						     "operator '%s': out of memory reading its join "
+						     "buffer",
+						     join_op(ctx)->node->name);
+			*tss = nt;
+			cap = nc;
+		}
+		if ((rc = join_elem(ctx, &e, &(*tss)[*n], &(*rows)[*n])) != 0)
+			return rc;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* Rewrites side's buffer keeping the elements with keep(ts) true. */
+static int join_prune(fl_ctx *ctx, int side, bool (*keep)(tm_op *op, int side, int64_t ts, int64_t t),
+		      int64_t t)
+{
+	fl_list_state *ls = fl_get_list_state(ctx, &JOIN_BUF[side]);
+	fl_state_iter *it;
+	int rc = fl_list_state_get(ls, &it);
+	if (rc <= 0)
+		return rc;
+	fl_row *kept = NULL, e;
+	size_t n = 0, cap = 0, all = 0;
+	while (fl_state_iter_next(it, &e) == 1) {
+		size_t len;
+		const uint8_t *p = (const uint8_t *)fl_row_string(&e, 0, &len);
+		uint64_t u = 0;
+		for (int i = 0; i < 8 && len >= 8; i++)
+			u |= (uint64_t)p[i] << (8 * i);
+		all++;
+		if (!keep(join_op(ctx), side, (int64_t)u, t))
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			fl_row *nk = realloc(kept, nc * sizeof(*kept));
+			if (!nk) {
+				free(kept);
+				return tm_chain_fail(ctx->chain, FL_ENOMEM,
+						     "operator '%s': out of memory pruning its join "
+						     "buffer",
+						     join_op(ctx)->node->name);
+			}
+			kept = nk;
+			cap = nc;
+		}
+		kept[n++] = e;
+	}
+	rc = n == all ? 0 : fl_list_state_update(ls, kept, n);
+	free(kept);
+	return rc;
+}
+
+/* The user's join of (left, right), what it emits at timestamp ts. */
+static int join_call(fl_ctx *ctx, const fl_row *l, const fl_row *r, int64_t ts, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	int64_t saved = op->chain->ts;
+	op->chain->ts = ts;
+	int rc = ((fl_join_fn)op->fn)(ctx, l, r, out);
+	op->chain->ts = saved;
+	if (op->chain->err.code)
+		return op->chain->err.code;
+	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn_symbol) : 0;
+}
+
+/* Window join: an element at ts is in the windows [s, s + size) with s =
+ * floor(ts / slide) * slide - k * slide (k >= 0) while s + size > ts. */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int64_t wj_slide(const tm_op *op)
+{
+	return op->node->win.kind == FL_WINDOW_SLIDING ? op->node->win.slide_ms
+						       : op->node->win.size_ms;
+}
+
+/* Keeps an element while a window of it has not fired (its last window
+ * ends after time t + 1). */
+static bool wj_keep(tm_op *op, int side, int64_t ts, int64_t t)
+{
+	(void)side;
+	int64_t last_end = floor_div(ts, wj_slide(op)) * wj_slide(op) + op->node->win.size_ms;
+	return last_end - 1 > t;
+}
+
+static int wj_element(fl_ctx *ctx, const fl_row *in, int side)
+{
+	tm_op *op = join_op(ctx);
+	int64_t ts = op->chain->ts, wm = op->chain->wm;
+	if (ts == TM_TS_NONE)
+		return tm_chain_fail(op->chain, FL_EINVAL,
+				     "operator '%s': a record of its %s input has no timestamp: a "
+				     "window join needs event time (fl_assign_timestamps_and_"
+				     "watermarks on both inputs)",
+				     op->node->name, side ? "second" : "first");
+	int64_t slide = wj_slide(op), size = op->node->win.size_ms;
+	int64_t s = floor_div(ts, slide) * slide;
+	bool any = false;
+	for (; s + size > ts; s -= slide) {
+		int64_t fire = s + size - 1;
+		if (fire <= wm)
+			continue; /* that window fired already: late for it */
+		int rc = fl_ctx_register_event_timer(ctx, fire);
+		if (rc)
+			return rc;
+		any = true;
+	}
+	if (!any) {
+		((pf_op *)op->impl)->late++;
+		return 0;
+	}
+	return join_buffer(ctx, side, ts, in);
+}
+
+static int wj_left(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return wj_element(ctx, in, 0);
+}
+
+static int wj_right(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return wj_element(ctx, in, 1);
+}
+
+static int wj_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	int64_t end = time + 1, start = end - op->node->win.size_ms;
+	fl_row *lr = NULL, *rr = NULL;
+	int64_t *lt = NULL, *rt = NULL;
+	size_t nl = 0, nr = 0;
+	int rc = join_read(ctx, 0, &lr, &lt, &nl);
+	if (rc == 0)
+		rc = join_read(ctx, 1, &rr, &rt, &nr);
+	for (size_t i = 0; rc == 0 && i < nl; i++) {
+		if (lt[i] < start || lt[i] >= end)
+			continue;
+		for (size_t j = 0; rc == 0 && j < nr; j++)
+			if (rt[j] >= start && rt[j] < end)
+				rc = join_call(ctx, &lr[i], &rr[j], time, out);
+	}
+	free(lr);
+	free(rr);
+	free(lt);
+	free(rt);
+	for (int side = 0; rc == 0 && side < 2; side++)
+		rc = join_prune(ctx, side, wj_keep, time);
+	return rc;
+}
+
+/* Interval join: left at tl and right at tr join when tl + lower <= tr <=
+ * tl + upper. A left element is needed until the watermark passes tl +
+ * upper, a right one until it passes tr - lower (Flink's cleanup times). */
+static int64_t ij_cleanup(const tm_op *op, int side, int64_t ts)
+{
+	int64_t lo = op->node->lower_ms, up = op->node->upper_ms;
+	if (side == 0)
+		return up > 0 ? ts + up : ts;
+	return lo > 0 ? ts : ts - lo;
+}
+
+static bool ij_keep(tm_op *op, int side, int64_t ts, int64_t t)
+{
+	return ij_cleanup(op, side, ts) > t;
+}
+
+static int ij_element(fl_ctx *ctx, const fl_row *in, int side, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	int64_t ts = op->chain->ts;
+	if (ts == TM_TS_NONE)
+		return tm_chain_fail(op->chain, FL_EINVAL,
+				     "operator '%s': a record of its %s input has no timestamp: an "
+				     "interval join needs event time (fl_assign_timestamps_and_"
+				     "watermarks on both inputs)",
+				     op->node->name, side ? "second" : "first");
+	if (op->chain->wm != TM_TS_NONE && ts < op->chain->wm) {
+		((pf_op *)op->impl)->late++; /* Flink's isLate: dropped */
+		return 0;
+	}
+	int64_t lo = op->node->lower_ms, up = op->node->upper_ms;
+	fl_row *rows = NULL;
+	int64_t *tss = NULL;
+	size_t n = 0;
+	int rc = join_read(ctx, 1 - side, &rows, &tss, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		int64_t tl = side ? tss[i] : ts, tr = side ? ts : tss[i];
+		if (tr < tl + lo || tr > tl + up)
+			continue;
+		rc = join_call(ctx, side ? &rows[i] : in, side ? in : &rows[i], tl > tr ? tl : tr, out);
+	}
+	free(rows);
+	free(tss);
+	if (rc == 0)
+		rc = join_buffer(ctx, side, ts, in);
+	if (rc == 0)
+		rc = fl_ctx_register_event_timer(ctx, ij_cleanup(op, side, ts));
+	return rc;
+}
+
+static int ij_left(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return ij_element(ctx, in, 0, out);
+}
+
+static int ij_right(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return ij_element(ctx, in, 1, out);
+}
+
+static int ij_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	int rc = join_prune(ctx, 0, ij_keep, time);
+	return rc ? rc : join_prune(ctx, 1, ij_keep, time);
+}
+
+static int join_input(tm_op *op, const fl_row *in, int side)
+{
+	bool win = op->node->kind == SG_WINDOW_JOIN;
+	fl_process_fn fn = side ? (win ? wj_right : ij_right) : (win ? wj_left : ij_left);
+	uint8_t buf[TM_KEY_BUF];
+	size_t kl;
+	const uint8_t *kb = side ? pf_key_of(op, op->key2, op->key2_fn, 1, in, buf, &kl)
+				 : pf_key_of(op, op->key, op->key_fn, 0, in, buf, &kl);
+	if (!kb)
+		return op->chain->err.code ? op->chain->err.code : FL_EINVAL;
+	return pf_call(op, in, kb, kl, kg_murmur3_32(kb, kl, 0), fn, op->node->fn_symbol);
+}
+
+static int join1(tm_op *op, const fl_row *in)
+{
+	return join_input(op, in, 0);
+}
+
+static int join2(tm_op *op, const fl_row *in)
+{
+	return join_input(op, in, 1);
+}
+
+static int join_open(tm_op *op, cm_err *err)
+{
+	/* The timers are the join's own: on_timer is internal. */
+	op->timer_fn = op->node->kind == SG_WINDOW_JOIN ? (void *)wj_fire : (void *)ij_fire;
+	op->chain->has_timers = true;
+	return co_open(op, err);
+}
+
+static int join_close(tm_op *op, bool ok)
+{
+	pf_op *pf = op->impl;
+	if (pf && pf->late)
+		CM_INFO("process", "%s: %llu late records dropped by '%s'", op->chain->name,
+			(unsigned long long)pf->late, op->node->name);
+	return 0;
+}
+
+const tm_op_class tm_join_class = {
+    .process = join1,
+    .process2 = join2,
+    .open = join_open,
+    .restore = pf_restore,
+    .snapshot = pf_snapshot,
+    .close = join_close,
+    .fini = pf_fini,
+    .watermark = pf_watermark,
+    .proc_timers = pf_proc_timers,
+};
+
 const tm_op_class tm_co_process_class = {
     .process = co_process1,
     .process2 = co_process2,
@@ -483,6 +1012,13 @@ static void *get_state(fl_ctx *ctx, enum ks_kind kind, const fl_state_desc *desc
 {
 	if (!ctx)
 		return NULL;
+	if (!ctx->keyed && ctx->bcast_op) {
+		tm_chain_fail(ctx->chain, FL_EINVAL,
+			      "keyed state '%.200s' asked for in the broadcast side's function of "
+			      "'%s': broadcast records have no current key",
+			      desc && desc->name ? desc->name : "?", ctx->bcast_op->node->name);
+		return NULL;
+	}
 	if (!ctx->keyed) {
 		if (ctx->chain)
 			tm_chain_fail(ctx->chain, FL_EINVAL,
@@ -539,6 +1075,32 @@ FL_API int fl_ctx_current_key(fl_ctx *ctx, fl_row *key)
 	return row_decode(k, n, key, &used) == 0 ? 0 : FL_EPROTO;
 }
 
+FL_API fl_map_state *fl_get_broadcast_state(fl_ctx *ctx, const fl_state_desc *desc)
+{
+	if (!ctx)
+		return NULL;
+	const char *name = desc && desc->name ? desc->name : "?";
+	tm_op *op = ctx->bcast_op;
+	if (!op) {
+		if (ctx->chain)
+			tm_chain_fail(ctx->chain, FL_EINVAL,
+				      "broadcast state '%.200s' asked for outside a broadcast "
+				      "process function: only the functions given to "
+				      "fl_broadcast_process() have it",
+				      name);
+		return NULL;
+	}
+	if (strcmp(name, op->node->bstate_name) != 0) {
+		tm_chain_fail(ctx->chain, FL_EINVAL,
+			      "operator '%s': broadcast state '%.200s' was not declared: its "
+			      "broadcast stream (fl_broadcast_state) declares '%s'",
+			      op->node->name, name, op->node->bstate_name);
+		return NULL;
+	}
+	pf_op *pf = op->impl;
+	return ks_get(pf->bks, KS_MAP, desc);
+}
+
 /* --------------------------------------------------------------- timers */
 
 /* The timer service of the function being called, or NULL with the task
@@ -550,7 +1112,12 @@ static pf_op *timer_op(fl_ctx *ctx, const char *what)
 	if (ctx->timer_op)
 		return ctx->timer_op->impl;
 	if (ctx->chain) {
-		if (ctx->keyed)
+		if (!ctx->keyed && ctx->bcast_op)
+			tm_chain_fail(ctx->chain, FL_EINVAL,
+				      "%s in the broadcast side's function of '%s': broadcast "
+				      "records have no current key, so no timers",
+				      what, ctx->bcast_op->node->name);
+		else if (ctx->keyed)
 			tm_chain_fail(ctx->chain, FL_EINVAL,
 				      "%s in a keyed process function without an on_timer function: "
 				      "give it one with fl_keyed_process() or fl_co_process()",

@@ -706,10 +706,15 @@ static int run_input_loop(tm_task *t)
 			int64_t w = 0;
 			bool rose = tm_wm_end(&t->wm, ch, &w);
 			/* A stopped input's end is not the end of time: the
-			 * timers pending stay in the savepoint, unfired. */
+			 * timers pending stay in the savepoint, unfired. Nor
+			 * does it let the other inputs' watermarks through:
+			 * a channel still open may be ahead (another input of
+			 * a two-input operator, another producer), and what
+			 * its watermark fired now would fire again after the
+			 * restore. */
 			if (b->arg == TM_EOP_STOPPED)
 				c->stopped = true;
-			if (rc == 0 && !(c->stopped && w == TM_WM_END))
+			if (rc == 0 && !c->stopped)
 				rc = pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
@@ -720,7 +725,7 @@ static int run_input_loop(tm_task *t)
 		} else if (b->event == NET_EV_WATERMARK) {
 			int64_t w = 0;
 			bool rose = tm_wm_input(&t->wm, ch, b->arg, &w);
-			rc = pass_watermark(t, rose, w);
+			rc = c->stopped ? 0 : pass_watermark(t, rose, w);
 		} else if (b->event == NET_EV_CANCEL_BARRIER && b->arg > 0) {
 			uint64_t id = 0;
 			enum tm_align_action act = tm_align_cancel(&t->align, (uint64_t)b->arg, &id);

@@ -6,16 +6,26 @@
 #      counting each input's records per key and 100 ms window in shared
 #      keyed state, printed by event-time timers: exact against a reference
 #      computed here with awk;
+#   J  the window join (tumbling, at parallelism 1), the sliding window join
+#      and the interval join (at 2): every matching pair once, exact against
+#      joins computed here with awk;
 #   L3 co_map of both streams at parallelism 2: every record of each input
 #      once, through its own function;
 #   L4 keys of different types on the two inputs: the job FAILS naming both;
 #   L5 an on_timer on unkeyed connected streams: refused when the graph is
 #      built, saying why;
+#   L6 the broadcast state pattern at parallelism 2: rules broadcast into a
+#      MapState, read by the keyed side's timers: exact; L7 a write of the
+#      broadcast state from the keyed side fails the job naming it;
 #   S  a session cluster of processes (a JobManager, two TaskManagers): the
 #      co-process at parallelism 2, paced, stopped with a savepoint in the
 #      middle (event-time timers pending), restored at parallelism 3 into
 #      LMDB: the restored subtasks rebuild the timers of their key groups,
-#      no window prints in both runs, together every window once, exact.
+#      no window prints in both runs, together every window once, exact;
+#   SB the same with the broadcast state pattern: each restored subtask
+#      takes one copy of the broadcast state (the third from old subtask 0);
+#   SJ, SW the same with the interval join and the sliding window join:
+#      buffered records and their timers move with their key groups.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -42,8 +52,64 @@ reference $N >"$WORK/expected"
 for p in 1 2; do
 	run_flinc "L$p" -p $p "$JOB_SO" --count $N
 	check_finished "L$p"
-	same_file "L$p: co-process counts at parallelism $p" "$WORK/expected" \
-		<(strip_prefix <"$WORK/L$p.out" | LC_ALL=C sort)
+	strip_prefix <"$WORK/L$p.out" | LC_ALL=C sort >"$WORK/L$p.sorted"
+	same_file "L$p: co-process counts at parallelism $p" "$WORK/expected" "$WORK/L$p.sorted"
+done
+
+# The reference of --mode broadcast: the count per key and window, and the
+# weights of the rules whose time is at most the window's end.
+awk -v n=$N 'BEGIN {
+	for (r = 0; r < 60; r++) { rt[r] = 400 * r + (r * 37) % 100; w[r] = r % 7 + 1 }
+	for (o = 0; o < n; o++) { rel = 2 * o + (o * 7919) % 1000; a[o % 40 "\t" rel - rel % 100]++ }
+	for (k in a) {
+		split(k, p, "\t"); e = p[2] + 99; s = 0
+		for (r = 0; r < 60; r++) if (rt[r] <= e) s += w[r]
+		printf "%d\t%.0f\t%d\t%d\n", p[1], 1700000000000 + p[2], a[k], s
+	}
+}' | LC_ALL=C sort >"$WORK/expected-bc"
+run_flinc L6 -p 2 "$JOB_SO" --count $N --mode broadcast
+check_finished L6
+strip_prefix <"$WORK/L6.out" | LC_ALL=C sort >"$WORK/L6.sorted"
+same_file "L6: broadcast state read by the keyed side at parallelism 2" "$WORK/expected-bc" "$WORK/L6.sorted"
+run_flinc L7 -p 2 "$JOB_SO" --count 1000 --mode broadcast-write
+check "L7: a write of the broadcast state by the keyed side fails the job" test "$RC" -ne 0
+check "L7: the failure says the broadcast state is read-only there" \
+	grep -q "state 'rules' of operator 'KeyedBroadcastProcess': is read-only in the keyed side's process function" "$WORK/L7.err"
+
+# The references of the joins: every pair of an order and a payment of one
+# key that the join matches, with the pair's timestamp (a window's end - 1,
+# or the later of the two).
+join_reference() { # join_reference MODE
+	awk -v n=$N -v mode="$1" 'BEGIN {
+		for (o = 0; o < n; o++) { k = o % 40; ta[k, ++ca[k]] = 2 * o + (o * 7919) % 1000; oa[k, ca[k]] = o }
+		for (o = 0; o < int(n / 2); o++) { k = o % 40; tb[k, ++cb[k]] = 4 * o + (o * 104729) % 1000; ob[k, cb[k]] = o }
+		for (k = 0; k < 40; k++)
+			for (i = 1; i <= ca[k]; i++)
+				for (j = 1; j <= cb[k]; j++) {
+					tl = ta[k, i]; tr = tb[k, j]
+					if (mode == "interval-join") {
+						if (tr >= tl - 50 && tr <= tl + 100)
+							printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + (tl > tr ? tl : tr)
+					} else if (mode == "window-join") {
+						if (tl - tl % 100 == tr - tr % 100)
+							printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + tl - tl % 100 + 99
+					} else {
+						for (s = tl - tl % 100; s > tl - 200; s -= 100)
+							if (tr >= s && tr < s + 200)
+								printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + s + 199
+					}
+				}
+	}' | LC_ALL=C sort
+}
+p=1
+for mode in window-join sliding-join interval-join; do
+	join_reference $mode >"$WORK/expected-$mode"
+	run_flinc "J-$mode" -p $p "$JOB_SO" --count $N --mode $mode
+	check_finished "J-$mode"
+	strip_prefix <"$WORK/J-$mode.out" | LC_ALL=C sort >"$WORK/J-$mode.sorted"
+	same_file "J-$mode: every matching pair once at parallelism $p ($(wc -l <"$WORK/expected-$mode") pairs)" \
+		"$WORK/expected-$mode" "$WORK/J-$mode.sorted"
+	p=2
 done
 
 run_flinc L3 -p 2 "$JOB_SO" --count 3000 --mode co-map
@@ -93,46 +159,55 @@ some_printed() {
 	return 1
 }
 
-mark_logs
-run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"3000\"], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
-	fail "S: not submitted"
-S1=$JOB
-wait_state "$S1" RUNNING 20 || fail "S: the job is not RUNNING: $STATE"
-check "S: windows printed by the co-process's timers" some_printed
-api POST "/jobs/$S1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp\"}"
-trigger=$(json '."request-id"')
-status=
-for _ in $(seq 300); do
-	api GET "/jobs/$S1/savepoints/$trigger"
-	status=$(json .status.id)
-	[ "$status" = COMPLETED ] && break
-	sleep 0.1
-done
-SP=$(json .operation.location)
-SP=${SP#file:}
-check "S: the stop's savepoint completes" test "$status" = COMPLETED
-wait_state "$S1" 'FINISHED|FAILED|CANCELED' 20 || true
-check "S: the stopped job FINISHED" test "$STATE" = FINISHED
-lines "$WORK/s1.lines"
-NS=$(wc -l <"$WORK/s1.lines")
-check "S: the job stopped in the middle ($NS of $(wc -l <"$WORK/expected") windows)" \
-	test "$NS" -gt 0 -a "$NS" -lt "$(wc -l <"$WORK/expected")"
-mark_logs
-run_jar "$JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}" ||
-	fail "S: restore not submitted"
-S2=$JOB
-if wait_state "$S2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
-	pass "S: restored at parallelism 3 into LMDB: FINISHED"
-	lines "$WORK/s2.lines"
-	R=$(restored_timers)
-	check "S: event-time timers were pending in the savepoint ($R restored)" test "$R" -gt 0
-	check "S: no window printed by both runs" \
-		test "$(comm -12 "$WORK/s1.lines" "$WORK/s2.lines" | wc -l)" -eq 0
-	same_file "S: together every window once, exact" "$WORK/expected" \
-		<(LC_ALL=C sort "$WORK/s1.lines" "$WORK/s2.lines")
-else
-	fail "S: the restored job ended $STATE" "$(job_why "$S2")"
-fi
+stop_restore() { # stop_restore TAG MODE EXPECTED: stop at 2 in the middle, restore at 3 into LMDB
+	local tag=$1 mode=$2 exp=$3 trigger status= n1
+	mark_logs
+	run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"3000\", \"--mode\", \"$mode\"], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
+		{ fail "$tag: not submitted"; return 0; }
+	local j1=$JOB
+	wait_state "$j1" RUNNING 20 || fail "$tag: the job is not RUNNING: $STATE"
+	check "$tag: windows printed by the timers" some_printed
+	api POST "/jobs/$j1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-$tag\"}"
+	trigger=$(json '."request-id"')
+	for _ in $(seq 300); do
+		api GET "/jobs/$j1/savepoints/$trigger"
+		status=$(json .status.id)
+		[ "$status" = COMPLETED ] && break
+		sleep 0.1
+	done
+	SP=$(json .operation.location)
+	SP=${SP#file:}
+	check "$tag: the stop's savepoint completes" test "$status" = COMPLETED
+	wait_state "$j1" 'FINISHED|FAILED|CANCELED' 20 || true
+	check "$tag: the stopped job FINISHED" test "$STATE" = FINISHED
+	lines "$WORK/$tag-1.lines"
+	n1=$(wc -l <"$WORK/$tag-1.lines")
+	check "$tag: the job stopped in the middle ($n1 of $(wc -l <"$exp") windows)" \
+		test "$n1" -gt 0 -a "$n1" -lt "$(wc -l <"$exp")"
+	mark_logs
+	run_jar "$JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--mode\", \"$mode\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}" ||
+		{ fail "$tag: restore not submitted"; return 0; }
+	local j2=$JOB
+	if wait_state "$j2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
+		pass "$tag: restored at parallelism 3 into LMDB: FINISHED"
+		lines "$WORK/$tag-2.lines"
+		R=$(restored_timers)
+		check "$tag: event-time timers were pending in the savepoint ($R restored)" test "$R" -gt 0
+		check "$tag: no window printed by both runs" \
+			test "$(comm -12 "$WORK/$tag-1.lines" "$WORK/$tag-2.lines" | wc -l)" -eq 0
+		# A file, not <(...): same_file reads it twice on a mismatch.
+		LC_ALL=C sort "$WORK/$tag-1.lines" "$WORK/$tag-2.lines" >"$WORK/$tag.both"
+		same_file "$tag: together every window once, exact" "$exp" "$WORK/$tag.both"
+	else
+		fail "$tag: the restored job ended $STATE" "$(job_why "$j2")"
+	fi
+}
+stop_restore S co-process "$WORK/expected"
+stop_restore SB broadcast "$WORK/expected-bc"
+stop_restore SJ interval-join "$WORK/expected-interval-join"
+stop_restore SW sliding-join "$WORK/expected-sliding-join"
+check "SB: each of the 3 restored subtasks took a copy of the broadcast state" \
+	test "$(cat "$WORK"/tm-*.log | grep -c "broadcast state 'rules' restored")" -eq 3
 stop_all
 logs_clean "$WORK"/*.err "$WORK"/jm.log "$WORK"/tm-*.log
 it_finish

@@ -396,6 +396,137 @@ static void test_a_co_process_travels_with_both_inputs(void **state)
 	fl_env_free(env);
 }
 
+/* A keyed broadcast process function: its broadcast state's name travels,
+ * its second input is the broadcast edge; without the name it is refused. */
+static void test_a_broadcast_process_travels_with_its_state_name(void **state)
+{
+	static const fl_state_desc rules = {.name = "rules"};
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	fl_stream *a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	fl_stream *b = fl_broadcast_state(fl_generator(env, 10, 0, td_gen), &rules);
+	fl_broadcast_process_spec spec = {.process = td_process, .process_broadcast = td_process2};
+	fl_discard(fl_broadcast_process(fl_connect(a, b), &spec));
+	assert_string_equal(fl_env_error(env), "");
+	env->graph->parallelism = 2;
+	jg_graph *jg;
+	cm_err err = {0};
+	assert_int_equal(jg_build(env->graph, "bc", &jg, &err), 0);
+	td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
+	uint32_t w[2] = {0, 0};
+	const uint32_t *where[3] = {w, w, w};
+	uint64_t eb[2];
+	td_edge_bases(jg, eb);
+	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
+			   .attempt = 1,
+			   .peers = peers,
+			   .npeers = 1,
+			   .subtask_peer = where,
+			   .edge_base = eb};
+	td_task *td;
+	assert_int_equal(td_build(jg, &pl, 2, 0, &td), 0);
+	assert_int_equal(td->ops[0].kind, SG_CO_BROADCAST);
+	assert_string_equal(td->ops[0].bstate_name, "rules");
+	assert_string_equal(td->ops[0].fn2_symbol, "td_process2");
+	assert_int_equal(jg->edges[td->inputs[1].edge].part, SG_PART_BROADCAST);
+	roundtrip(td);
+	char *name = td->ops[0].bstate_name;
+	td->ops[0].bstate_name = NULL;
+	uint8_t *enc;
+	size_t len;
+	td_task *back = NULL;
+	assert_int_equal(td_encode(td, &enc, &len), 0);
+	assert_int_equal(td_decode(enc, len, &back, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "a missing broadcast state name"));
+	free(enc);
+	td->ops[0].bstate_name = name;
+	td_free(td);
+	jg_free(jg);
+	fl_env_free(env);
+
+	/* The broadcast stream goes second, and only into a broadcast
+	 * process function. */
+	env = fl_env_new(0, NULL);
+	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	b = fl_broadcast_state(fl_generator(env, 10, 0, td_gen), &rules);
+	assert_null(fl_co_process(fl_connect(a, b), &(fl_co_process_spec){.process1 = td_process, .process2 = td_process2}));
+	assert_non_null(strstr(fl_env_error(env), "the second stream is a broadcast state stream"));
+	fl_env_free(env);
+	env = fl_env_new(0, NULL);
+	a = fl_generator(env, 10, 0, td_gen);
+	b = fl_broadcast_state(fl_generator(env, 10, 0, td_gen), &rules);
+	assert_null(fl_broadcast_process(fl_connect(a, b), &spec));
+	assert_non_null(strstr(fl_env_error(env), "the first stream is not keyed"));
+	fl_env_free(env);
+	env = fl_env_new(0, NULL);
+	b = fl_broadcast_state(fl_generator(env, 10, 0, td_gen), &rules);
+	assert_null(fl_map(b, td_map));
+	assert_non_null(strstr(fl_env_error(env), "can only be connected"));
+	fl_env_free(env);
+}
+
+int td_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out);
+int td_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
+{
+	return 0;
+}
+
+/* The joins: an interval join's bounds (exclusive ones made inclusive)
+ * and a window join's windows travel; bounds out of order are refused. */
+static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
+{
+	for (int win = 0; win < 2; win++) {
+		fl_env *env = fl_env_new(0, NULL);
+		fl_stream *a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+		fl_stream *b = fl_key_by(fl_generator(env, 10, 0, td_gen), 1);
+		fl_interval_join_spec ij = {.lower_ms = -5, .upper_ms = 7, .upper_exclusive = true,
+					    .join = td_join};
+		fl_window_join_spec wj = {.kind = FL_WINDOW_SLIDING, .size_ms = 300, .slide_ms = 100,
+					  .join = td_join};
+		fl_discard(win ? fl_window_join(a, b, &wj) : fl_interval_join(a, b, &ij));
+		assert_string_equal(fl_env_error(env), "");
+		env->graph->parallelism = 1;
+		jg_graph *jg;
+		cm_err err = {0};
+		assert_int_equal(jg_build(env->graph, "join", &jg, &err), 0);
+		td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
+		uint32_t w[1] = {0};
+		const uint32_t *where[3] = {w, w, w};
+		uint64_t eb[2];
+		td_edge_bases(jg, eb);
+		td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
+				   .attempt = 1,
+				   .peers = peers,
+				   .npeers = 1,
+				   .subtask_peer = where,
+				   .edge_base = eb};
+		td_task *td;
+		assert_int_equal(td_build(jg, &pl, 2, 0, &td), 0);
+		assert_int_equal(td->ops[0].kind, win ? SG_WINDOW_JOIN : SG_INTERVAL_JOIN);
+		assert_string_equal(td->ops[0].fn_symbol, "td_join");
+		assert_int_equal(td->ops[0].key2.field, 1);
+		if (win) {
+			assert_true(td->ops[0].win.size_ms == 300 && td->ops[0].win.slide_ms == 100);
+		} else {
+			assert_true(td->ops[0].lower_ms == -5 && td->ops[0].upper_ms == 6);
+		}
+		roundtrip(td);
+		if (!win) {
+			td->ops[0].lower_ms = 7;
+			uint8_t *enc;
+			size_t len;
+			td_task *back = NULL;
+			assert_int_equal(td_encode(td, &enc, &len), 0);
+			assert_int_equal(td_decode(enc, len, &back, &err), FL_EPROTO);
+			assert_non_null(strstr(err.msg, "malformed interval join bounds"));
+			free(enc);
+		}
+		td_free(td);
+		jg_free(jg);
+		fl_env_free(env);
+	}
+}
+
 /* Graph-building mistakes with two inputs are refused naming them. */
 static void test_two_input_mistakes_are_refused_when_built(void **state)
 {
@@ -425,6 +556,38 @@ static void test_two_input_mistakes_are_refused_when_built(void **state)
 	a = fl_generator(env, 10, 0, td_gen);
 	assert_null(fl_co_map(a, td_map, td_map));
 	assert_non_null(strstr(fl_env_error(env), "co_map: needs two connected streams"));
+	fl_env_free(env);
+
+	/* Joins: keyed inputs, sane windows and bounds. */
+	fl_interval_join_spec ij = {.lower_ms = 10, .upper_ms = 10, .lower_exclusive = true,
+				    .join = td_join};
+	env = fl_env_new(0, NULL);
+	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	assert_null(fl_interval_join(a, b, &ij));
+	assert_non_null(strstr(fl_env_error(env), "the lower bound 10 (exclusive) is above the upper bound 10"));
+	fl_env_free(env);
+	env = fl_env_new(0, NULL);
+	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	b = fl_generator(env, 10, 0, td_gen);
+	ij.lower_exclusive = false;
+	assert_null(fl_interval_join(a, b, &ij));
+	assert_non_null(strstr(fl_env_error(env), "interval_join: the right stream is not keyed"));
+	fl_env_free(env);
+	fl_window_join_spec wj = {.kind = FL_WINDOW_SLIDING, .size_ms = 100, .slide_ms = 200,
+				  .join = td_join};
+	env = fl_env_new(0, NULL);
+	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	assert_null(fl_window_join(a, b, &wj));
+	assert_non_null(strstr(fl_env_error(env), "slide_ms of a sliding window must be > 0 and <= size_ms, not 200"));
+	fl_env_free(env);
+	wj.kind = FL_WINDOW_SESSION;
+	env = fl_env_new(0, NULL);
+	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	assert_null(fl_window_join(a, b, &wj));
+	assert_non_null(strstr(fl_env_error(env), "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING"));
 	fl_env_free(env);
 }
 
@@ -608,6 +771,8 @@ int main(void)
 	    cmocka_unit_test(test_a_process_function_travels_and_needs_its_function),
 	    cmocka_unit_test(test_a_window_travels_and_a_bad_one_is_refused),
 	    cmocka_unit_test(test_a_co_process_travels_with_both_inputs),
+	    cmocka_unit_test(test_a_broadcast_process_travels_with_its_state_name),
+	    cmocka_unit_test(test_the_joins_travel_and_bad_bounds_are_refused),
 	    cmocka_unit_test(test_two_input_mistakes_are_refused_when_built),
 	    cmocka_unit_test(test_restore_shares_travel_and_bad_ones_are_refused),
 	    cmocka_unit_test(test_every_truncation_is_refused_with_a_message),

@@ -608,6 +608,55 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
  */
 FL_API fl_stream *fl_window_late_records(fl_stream *windowed);
 
+/*
+ * Joins of two keyed streams in event time (Flink's
+ * a.join(b).where(ka).equalTo(kb).window(...).apply(...) and
+ * a.keyBy(ka).intervalJoin(b.keyBy(kb)).between(lower, upper).process(...)):
+ * `left` and `right` are keyed streams (fl_key_by / fl_key_by_fn: where and
+ * equalTo, keys of the same type) with timestamps and watermarks
+ * (fl_assign_timestamps_and_watermarks); `join` gets every pair of a left
+ * and a right record with equal keys that the join matches, and emits zero
+ * or more rows through fl_collect.
+ *
+ * Window join: pairs in the same window (FL_WINDOW_TUMBLING, size_ms > 0,
+ * or FL_WINDOW_SLIDING, 0 < slide_ms <= size_ms, as fl_window's), joined
+ * when the watermark passes the window's end; what join emits carries
+ * end - 1 as its timestamp (Flink's window.maxTimestamp()). A record whose
+ * every window fired already is late: dropped and counted (the count is
+ * logged when the task ends).
+ *
+ * Interval join: left at tl and right at tr join when
+ * tl + lower_ms <= tr <= tl + upper_ms (both bounds inclusive, as Flink's
+ * default; *_exclusive makes one exclusive); what join emits carries the
+ * larger of the two timestamps. A record behind the watermark is late and
+ * dropped (Flink's); buffered records are cleared once the watermark says
+ * they can match nothing more.
+ *
+ * Both keep the waiting records in keyed state (a list per key and input,
+ * read whole at every record of the key: keep the records a key holds
+ * at once in the thousands) with event-time timers of the key, so
+ * checkpoints, savepoints and rescaling carry them. Refused when the graph
+ * is built, naming the problem: an input not keyed, a bad size or slide,
+ * lower_ms > upper_ms (after the exclusive bounds), no join function.
+ */
+typedef int (*fl_join_fn)(fl_ctx *ctx, const fl_row *left, const fl_row *right,
+			  fl_collector *out);
+typedef struct fl_window_join_spec {
+	enum fl_window_kind kind; /* FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING */
+	int64_t size_ms;
+	int64_t slide_ms; /* sliding windows */
+	fl_join_fn join;
+} fl_window_join_spec;
+FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right,
+				 const fl_window_join_spec *spec);
+typedef struct fl_interval_join_spec {
+	int64_t lower_ms, upper_ms; /* tl + lower_ms <= tr <= tl + upper_ms */
+	bool lower_exclusive, upper_exclusive;
+	fl_join_fn join;
+} fl_interval_join_spec;
+FL_API fl_stream *fl_interval_join(fl_stream *left, fl_stream *right,
+				   const fl_interval_join_spec *spec);
+
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
 /* Explicit partitioning of the next operator's input. */
@@ -801,6 +850,42 @@ FL_API int fl_reducing_state_clear(fl_reducing_state *s);
 FL_API int fl_aggregating_state_get(fl_aggregating_state *s, fl_row *out);
 FL_API int fl_aggregating_state_add(fl_aggregating_state *s, const fl_row *value);
 FL_API int fl_aggregating_state_clear(fl_aggregating_state *s);
+
+/* ------------------------------------------------------ broadcast state */
+
+/*
+ * The broadcast state pattern (Flink's broadcast(MapStateDescriptor) and
+ * KeyedBroadcastProcessFunction): fl_broadcast_state(in, &desc) sends every
+ * record of `in` to every subtask of the next operator and declares the
+ * broadcast state desc (a MapState: a name, the map key and value types;
+ * no TTL, no functions); connect a keyed stream with it and give
+ * fl_broadcast_process:
+ *
+ *   process            the keyed stream's records, with their key current
+ *                      (keyed state, timers with on_timer) and the
+ *                      broadcast state read-only (a write fails the task);
+ *   process_broadcast  the broadcast stream's records, on every subtask,
+ *                      with the broadcast state read-write and no current
+ *                      key (no keyed state, no timers); it must change
+ *                      the state the same way on every subtask;
+ *   on_timer           as fl_keyed_process's, broadcast state read-only.
+ *
+ * fl_get_broadcast_state(ctx, &desc) is the broadcast state in these
+ * functions (the fl_map_state_* calls act on it); asking for it elsewhere,
+ * or by a name the broadcast stream did not declare, fails the task naming
+ * it. Checkpoints: every subtask writes its copy; a restore at any
+ * parallelism gives each subtask one copy (Flink's), and the keyed state
+ * and timers move by key group as a keyed process function's.
+ */
+FL_API fl_stream *fl_broadcast_state(fl_stream *in, const fl_state_desc *desc);
+typedef struct fl_broadcast_process_spec {
+	fl_process_fn process;		 /* the keyed stream's records: required */
+	fl_process_fn process_broadcast; /* the broadcast records: required */
+	fl_on_timer_fn on_timer;	 /* NULL: no timers */
+} fl_broadcast_process_spec;
+FL_API fl_stream *fl_broadcast_process(fl_stream *connected,
+				       const fl_broadcast_process_spec *spec);
+FL_API fl_map_state *fl_get_broadcast_state(fl_ctx *ctx, const fl_state_desc *desc);
 
 /* --------------------------------------------- per-operator properties */
 

@@ -24,6 +24,8 @@
  *   fails naming the two key types.
  * --mode timer-unkeyed: a co-process with on_timer on unkeyed streams:
  *   refused when the graph is built.
+ * --mode broadcast / broadcast-write: the broadcast state pattern (below).
+ * --mode window-join / sliding-join / interval-join: the joins (below).
  *
  *   two_inputs.so [--count N] [--rate R] [--mode MODE]
  */
@@ -120,6 +122,91 @@ int ti_map_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
 	return tag("B", in, out);
 }
 
+/* --mode broadcast: rules (id r, event time BASE + 400*r + r*37 % 100,
+ * weight r % 7 + 1) broadcast into RULES; the orders keyed by key count per
+ * window in keyed state; the window's timer prints
+ *   <key> <window start> <count> <sum of the weights of the rules whose
+ *   time is at most the window's end>
+ * (exact whatever the order in which the two inputs arrive: at the timer the
+ * watermark says every rule up to the window's end is in). */
+#define RULES_N 60
+static const fl_state_desc RULES = {
+    .name = "rules",
+    .key = {.nfields = 1, .types = {FL_INT64}},
+    .value = {.nfields = 2, .types = {FL_INT64, FL_INT64}}};
+
+int ti_gen_rule(fl_ctx *ctx, int64_t r, fl_row *out)
+{
+	fl_row_add_int64(out, r);
+	fl_row_add_timestamp(out, BASE + 400 * r + r * 37 % 100);
+	return fl_row_add_int64(out, r % 7 + 1);
+}
+
+int ti_rule(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_map_state *m = fl_get_broadcast_state(ctx, &RULES);
+	fl_row k = {0}, v = {0};
+	fl_row_add_int64(&k, fl_row_int64(in, 0));
+	fl_row_add_int64(&v, fl_row_int64(in, 1));
+	fl_row_add_int64(&v, fl_row_int64(in, 2));
+	return fl_map_state_put(m, &k, &v);
+}
+
+int ti_bc_order(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, 0);
+}
+
+/* --mode broadcast-write: the keyed side writes the broadcast state. */
+int ti_bc_order_writes(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_row k = {0}, v = {0};
+	fl_row_add_int64(&k, -1);
+	fl_row_add_int64(&v, 0);
+	fl_row_add_int64(&v, 0);
+	return fl_map_state_put(fl_get_broadcast_state(ctx, &RULES), &k, &v);
+}
+
+int ti_bc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	fl_row key, r = {0}, mk = {0}, v, rk, rv;
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	fl_map_state *m = fl_get_map_state(ctx, &COUNTS);
+	fl_row_add_int64(&mk, time);
+	if ((rc = fl_map_state_get(m, &mk, &v)) != 1)
+		return rc < 0 ? rc : fl_fail(ctx, "no counts for the window ending at %lld", (long long)time);
+	int64_t sum = 0;
+	fl_state_iter *it;
+	if ((rc = fl_map_state_entries(fl_get_broadcast_state(ctx, &RULES), &it)) < 0)
+		return rc;
+	while (rc == 1 && fl_state_iter_next_entry(it, &rk, &rv) == 1)
+		if (fl_row_int64(&rv, 0) <= time)
+			sum += fl_row_int64(&rv, 1);
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_int64(&r, time + 1 - WIN);
+	fl_row_add_int64(&r, fl_row_int64(&v, 0));
+	fl_row_add_int64(&r, sum);
+	if ((rc = fl_map_state_remove(m, &mk)) != 0)
+		return rc;
+	return fl_collect(out, &r);
+}
+
+/* The joins (--mode window-join: tumbling 100 ms; sliding-join: 200 ms
+ * every 100 ms; interval-join: payments from 50 ms before to 100 ms after
+ * the order) print
+ *   <key> <order offset> <payment offset> <timestamp of the pair> */
+int ti_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
+{
+	fl_row o = {0};
+	fl_row_add_int64(&o, fl_row_int64(l, 0));
+	fl_row_add_int64(&o, fl_row_int64(l, 3));
+	fl_row_add_int64(&o, fl_row_int64(r, 3));
+	fl_row_add_int64(&o, fl_ctx_timestamp(ctx));
+	return fl_collect(out, &o);
+}
+
 int main(int argc, char **argv)
 {
 	int64_t n = 20000;
@@ -146,7 +233,30 @@ int main(int argc, char **argv)
 	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate / 2, ti_gen_b), "payments"), 1),
 	    &ws);
 	fl_co_process_spec spec = {.process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
-	if (strcmp(mode, "co-map") == 0)
+	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
+	fl_interval_join_spec ij = {.lower_ms = -50, .upper_ms = 100, .join = ti_join};
+	if (strcmp(mode, "sliding-join") == 0)
+		wj = (fl_window_join_spec){
+		    .kind = FL_WINDOW_SLIDING, .size_ms = 2 * WIN, .slide_ms = WIN, .join = ti_join};
+	if (strcmp(mode, "window-join") == 0 || strcmp(mode, "sliding-join") == 0) {
+		fl_print(fl_uid(fl_window_join(fl_key_by(a, 0), fl_key_by(b, 0), &wj), "join"));
+	} else if (strcmp(mode, "interval-join") == 0) {
+		fl_print(fl_uid(fl_interval_join(fl_key_by(a, 0), fl_key_by(b, 0), &ij), "join"));
+	} else if (strncmp(mode, "broadcast", 9) == 0) {
+		fl_stream *rules = fl_assign_timestamps_and_watermarks(
+		    fl_set_parallelism(
+			fl_uid(fl_generator(env, RULES_N, rate * RULES_N / (n ? n : 1), ti_gen_rule),
+			       "rules"),
+			1),
+		    &ws);
+		fl_broadcast_process_spec bs = {
+		    .process = strcmp(mode, "broadcast-write") == 0 ? ti_bc_order_writes : ti_bc_order,
+		    .process_broadcast = ti_rule,
+		    .on_timer = ti_bc_fire};
+		fl_print(fl_uid(fl_broadcast_process(
+				    fl_connect(fl_key_by(a, 0), fl_broadcast_state(rules, &RULES)), &bs),
+				"bc-counts"));
+	} else if (strcmp(mode, "co-map") == 0)
 		fl_print(fl_co_map(fl_connect(a, b), ti_map_a, ti_map_b));
 	else if (strcmp(mode, "timer-unkeyed") == 0)
 		fl_print(fl_co_process(fl_connect(a, b), &spec));
