@@ -160,6 +160,10 @@ typedef struct td_task {
 	/* execution.checkpointing.mode AT_LEAST_ONCE: barriers are not
 	 * aligned (taskmanager/align.h). */
 	bool at_least_once;
+	/* FLIP-147 (periodic checkpoints, checkpoints after tasks finish): a
+	 * task whose operators commit on checkpoints finishes only after a
+	 * checkpoint taken past its end of input completed. */
+	bool final_checkpoint;
 	td_op *ops; /* ops[0] is the head, topological order */
 	size_t nops;
 	td_input *inputs;

@@ -55,7 +55,8 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 	cm_wbuf_uvarint(&w, (uint64_t)td->max_parallelism);
 	cm_wbuf_u64le(&w, td->restore_id);
 	cm_wbuf_str(&w, td->state_backend);
-	cm_wbuf_u8(&w, (td->incremental ? 1 : 0) | (td->at_least_once ? 2 : 0));
+	cm_wbuf_u8(&w, (td->incremental ? 1 : 0) | (td->at_least_once ? 2 : 0) |
+			   (td->final_checkpoint ? 4 : 0));
 
 	cm_wbuf_uvarint(&w, td->npeers);
 	for (size_t i = 0; i < td->npeers; i++) {
@@ -487,10 +488,11 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 	    strcmp(td->state_backend, "lmdb") != 0)
 		cm_rbuf_fail(&r, "unknown state backend at byte %zu", sb_at);
 	uint8_t ckf = cm_rbuf_u8(&r);
-	if (ckf > 3)
+	if (ckf > 7)
 		cm_rbuf_fail(&r, "checkpoint flags %u at byte %zu", ckf, cm_rbuf_offset(&r) - 1);
 	td->incremental = (ckf & 1) != 0;
 	td->at_least_once = (ckf & 2) != 0;
+	td->final_checkpoint = (ckf & 4) != 0;
 	if (!cm_rbuf_error(&r) &&
 	    (td->subtask >= td->parallelism || td->parallelism > td->max_parallelism))
 		cm_rbuf_fail(&r, "subtask %d of parallelism %d (max %d) is out of range", td->subtask,

@@ -147,6 +147,9 @@ int tm_snapshot_keyed_filtered(tm_op *op, st_backend *b, tm_snapshot *s, st_snap
 int tm_restore_keyed(tm_op *op, st_backend *b, const td_restore *rs, cm_err *err);
 
 /* The classes of the sources (sources.c) and sinks (sinks.c). */
+/* The class of an operator kind: what it does and whether it has state
+ * (snapshot). */
+const tm_op_class *tm_op_class_of(enum sg_kind k);
 extern const tm_op_class tm_generator_class;
 extern const tm_op_class tm_text_source_class;
 extern const tm_op_class tm_socket_source_class;

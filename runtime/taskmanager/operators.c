@@ -834,7 +834,7 @@ static const tm_op_class agg_class = {
     .fini = agg_fini,
 };
 
-static const tm_op_class *class_of(enum sg_kind k)
+const tm_op_class *tm_op_class_of(enum sg_kind k)
 {
 	switch (k) {
 	case SG_SOURCE_GENERATOR:
@@ -934,7 +934,7 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		const td_op *d = &td->ops[i];
 		op->node = d;
 		op->chain = c;
-		op->cls = class_of(d->kind);
+		op->cls = tm_op_class_of(d->kind);
 		op->process = op->cls->process;
 		op->process2 = op->cls->process2;
 		if (sg_kind_is_two_input(d->kind) && !op->process2)
