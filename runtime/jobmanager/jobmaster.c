@@ -849,16 +849,20 @@ static enum tm_task_state subtask_state(const jm_jobmaster *jm, size_t v, int i)
 	return jm->eg->vertices[v].subtasks[i].state;
 }
 
-/* Whether every task upstream of vertex v FINISHED (a source has none):
- * its RUNNING tasks get no barrier from upstream, so the checkpoint starts
- * at them (Flink's DefaultCheckpointPlanCalculator, over whole vertices). */
-static bool upstream_finished(const jm_jobmaster *jm, size_t v)
+/* Whether every task upstream of subtask i of vertex v FINISHED (a source
+ * has none; over a forward edge the one of its index): it gets no barrier
+ * from upstream, so a checkpoint starts at it (Flink's
+ * DefaultCheckpointPlanCalculator). */
+static bool upstream_finished(const jm_jobmaster *jm, size_t v, int i)
 {
 	const jg_vertex *jv = &jm->jg->vertices[v];
 	for (size_t e = 0; e < jv->nin_edges; e++) {
-		int src = jm->jg->edges[jv->in_edges[e]].src_vertex;
-		for (int i = 0; i < jm->jg->vertices[src].parallelism; i++)
-			if (subtask_state(jm, (size_t)src, i) != TM_TASK_FINISHED)
+		const jg_edge *je = &jm->jg->edges[jv->in_edges[e]];
+		int src = je->src_vertex;
+		bool forward = je->part == SG_PART_FORWARD;
+		for (int k = forward ? i : 0; k < (forward ? i + 1 : jm->jg->vertices[src].parallelism);
+		     k++)
+			if (subtask_state(jm, (size_t)src, k) != TM_TASK_FINISHED)
 				return false;
 	}
 	return true;
@@ -900,10 +904,11 @@ static bool can_checkpoint(const jm_jobmaster *jm)
 		return false;
 	bool running = false;
 	for (size_t v = 0; v < jm->jg->nvertices; v++) {
-		bool ending = jm->jg->vertices[v].nin_edges && upstream_finished(jm, v) &&
-			      !vertex_awaits(jm, v);
+		bool awaits = vertex_awaits(jm, v);
 		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
 			enum tm_task_state st = subtask_state(jm, v, i);
+			bool ending = jm->jg->vertices[v].nin_edges && !awaits &&
+				      upstream_finished(jm, v, i);
 			if (st == TM_TASK_RUNNING && !ending)
 				running = true;
 			else if (st != TM_TASK_FINISHED || !jm->after_finish)
@@ -970,10 +975,9 @@ static int ack_finished(jm_jobmaster *jm, uint64_t id, cm_err *err)
 static void trigger_sources(jm_jobmaster *jm, uint64_t id)
 {
 	for (size_t v = 0; v < jm->jg->nvertices; v++) {
-		if (!upstream_finished(jm, v))
-			continue;
 		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
-			if (subtask_state(jm, v, i) != TM_TASK_RUNNING)
+			if (subtask_state(jm, v, i) != TM_TASK_RUNNING ||
+			    !upstream_finished(jm, v, i))
 				continue;
 			uint32_t k = jm->where[v][i];
 			struct reply *r = expect(jm, on_trigger_sent, (int)k);
