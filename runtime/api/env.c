@@ -412,6 +412,7 @@ FL_API fl_stream *fl_socket_text(fl_env *env, const char *host, int port, int64_
 	 * subtask, and no rescale can make more. */
 	n->parallelism = 1;
 	n->max_parallelism = 1;
+	n->non_parallel = true;
 	return out;
 }
 
@@ -690,10 +691,15 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	static const char *const what[SG_WIN_NFNS] = {
 	    "window reduce",	 "window agg.create", "window agg.add",
 	    "window agg.result", "window agg.merge",  "window function"};
+	bool count = spec->kind == FL_WINDOW_COUNT;
 	sg_window win = {.kind = spec->kind,
 			 .time = spec->time,
-			 .size_ms = spec->kind == FL_WINDOW_SESSION ? spec->gap_ms : spec->size_ms,
-			 .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0,
+			 .size_ms = count				 ? spec->count
+				    : spec->kind == FL_WINDOW_SESSION ? spec->gap_ms
+								      : spec->size_ms,
+			 .slide_ms = count			       ? spec->count_slide
+				     : spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms
+								       : 0,
 			 .lateness_ms = spec->allowed_lateness_ms};
 	unsigned present = 0;
 	for (int f = 0; f < SG_WIN_NFNS; f++)
@@ -720,6 +726,27 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	return out;
 }
 
+FL_API fl_stream *fl_window_all(fl_stream *in, const fl_window_spec *spec)
+{
+	if (!usable(in))
+		return NULL;
+	if (in->keyed) {
+		env_fail(in->env, FL_EINVAL,
+			 "window_all: takes a stream that is not keyed; use fl_window on a keyed one");
+		return NULL;
+	}
+	sg_key k = {.by_fn = true, .fn_symbol = (char *)SG_GLOBAL_KEY_SYMBOL};
+	fl_stream *v = repartition(in, SG_PART_HASH, &k, true);
+	fl_stream *out = v ? fl_window(v, spec) : NULL;
+	if (!out)
+		return NULL;
+	sg_node *n = in->env->graph->nodes[out->node];
+	n->parallelism = 1;
+	n->max_parallelism = 1;
+	n->non_parallel = true;
+	return out;
+}
+
 FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
 {
 	if (!usable(windowed))
@@ -731,9 +758,9 @@ FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
 			 "window_late_records: needs the stream fl_window() returned");
 		return NULL;
 	}
-	if (n->win.time != FL_EVENT_TIME) {
-		env_fail(env, FL_EINVAL,
-			 "window_late_records: processing-time windows have no late records");
+	if (n->win.time != FL_EVENT_TIME || n->win.kind == FL_WINDOW_COUNT) {
+		env_fail(env, FL_EINVAL, "window_late_records: %s windows have no late records",
+			 n->win.kind == FL_WINDOW_COUNT ? "count" : "processing-time");
 		return NULL;
 	}
 	sg_edge e = {.src = n->id, .part = SG_PART_UNSET, .late = true};
@@ -1198,9 +1225,9 @@ FL_API fl_stream *fl_set_parallelism(fl_stream *s, int parallelism)
 			 n->name, parallelism);
 		return NULL;
 	}
-	if (n->kind == SG_SOURCE_SOCKET && parallelism != 1) {
+	if (n->non_parallel && parallelism != 1) {
 		env_fail(s->env, FL_EINVAL,
-			 "set_parallelism: '%s' is not a parallel source: its parallelism must be 1, "
+			 "set_parallelism: '%s' is not a parallel operator: its parallelism must be 1, "
 			 "not %d",
 			 n->name, parallelism);
 		return NULL;

@@ -364,7 +364,7 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	    op->kind != SG_CO_PROCESS && op->kind != SG_CO_BROADCAST)
 		cm_rbuf_fail(r, "an on_timer function on an operator other than a keyed process function at byte %zu", at);
 	at = cm_rbuf_offset(r);
-	op->win.kind = (int)get_int(r, "window kind", 0, 3);
+	op->win.kind = (int)get_int(r, "window kind", 0, 4);
 	op->win.time = (int)get_int(r, "window time", 0, 1);
 	op->win.size_ms = get_int(r, "window size", 0, INT64_MAX / 4);
 	op->win.slide_ms = get_int(r, "window slide", 0, INT64_MAX / 4);

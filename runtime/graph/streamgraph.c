@@ -265,10 +265,18 @@ int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 {
 	const char *bad = NULL;
 	long long v = 0;
-	bool session = w->kind == FL_WINDOW_SESSION;
-	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING && !session)
-		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING or FL_WINDOW_SESSION",
+	bool session = w->kind == FL_WINDOW_SESSION, count = w->kind == FL_WINDOW_COUNT;
+	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING && !session && !count)
+		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING, FL_WINDOW_SESSION or "
+		      "FL_WINDOW_COUNT",
 		v = w->kind;
+	else if (count && (w->size_ms <= 0 || w->size_ms > SG_MAX_COUNT_WINDOW))
+		bad = "count of a count window must be in 1..2^30", v = w->size_ms;
+	else if (count && (w->slide_ms < 0 || w->slide_ms > w->size_ms))
+		bad = "count_slide of a count window must be 0 (tumbling) or 1..count", v = w->slide_ms;
+	else if (count && w->lateness_ms != 0)
+		bad = "count windows have no allowed lateness: allowed_lateness_ms must be 0",
+		v = w->lateness_ms;
 	else if (w->time != FL_EVENT_TIME && w->time != FL_PROCESSING_TIME)
 		bad = "time is not FL_EVENT_TIME or FL_PROCESSING_TIME", v = w->time;
 	else if (w->size_ms <= 0)
@@ -334,8 +342,21 @@ int sg_name_function(const void *fn, const char *what, char **symbol, char **lib
 	return 0;
 }
 
+/* SG_GLOBAL_KEY_SYMBOL: the empty key. */
+static int global_key(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	(void)ctx;
+	(void)in;
+	out->nfields = 0;
+	return 0;
+}
+
 int sg_resolve_function(const char *library, const char *symbol, void **fn, cm_err *err)
 {
+	if (strcmp(symbol, SG_GLOBAL_KEY_SYMBOL) == 0) {
+		*fn = (void *)global_key;
+		return 0;
+	}
 	bool main_program = !library || !*library;
 	void *h = dlopen(main_program ? NULL : library, RTLD_NOW | RTLD_LOCAL);
 	if (!h)

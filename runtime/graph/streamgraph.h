@@ -61,7 +61,9 @@ enum {
 };
 typedef struct sg_window {
 	int kind, time;
-	int64_t size_ms; /* session windows: the gap */
+	/* Session windows: size_ms is the gap; count windows: size_ms is the
+	 * count and slide_ms the count slide (0: tumbling). */
+	int64_t size_ms;
 	int64_t slide_ms, lateness_ms;
 	char *fns[SG_WIN_NFNS];
 } sg_window;
@@ -100,6 +102,9 @@ typedef struct sg_node {
 	char *fn_symbol; /* map/flat_map/filter/reduce/process/generator function */
 	int parallelism; /* 0: the job default */
 	int max_parallelism;
+	/* Not a parallel operator (a socket source, fl_window_all): its
+	 * parallelism is 1, another is refused. */
+	bool non_parallel;
 	bool chaining_disabled;
 	bool start_new_chain;
 	char *slot_group; /* NULL: inherited from the inputs, else "default" */
@@ -204,6 +209,12 @@ bool sg_kind_is_sink(enum sg_kind k);
 bool sg_kind_is_keyed(enum sg_kind k);
 /* Operators with two inputs (fl_connect and the joins). */
 bool sg_kind_is_two_input(enum sg_kind k);
+/* The key selector of fl_window_all (Flink's NullByteKeySelector): one key
+ * for every record, resolved inside the runtime by sg_resolve_function. */
+#define SG_GLOBAL_KEY_SYMBOL "flinc.global-key"
+/* The largest count of a count window (its elements are kept per key when
+ * it slides). */
+#define SG_MAX_COUNT_WINDOW (INT64_C(1) << 30)
 /* The largest kind known (the descriptor decoder's bound). */
 #define SG_KIND_LAST SG_SOURCE_SOCKET
 /* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit

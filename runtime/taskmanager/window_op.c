@@ -22,6 +22,15 @@
  * of the old windows instead, MergingWindowSet; moving it costs a copy
  * per merge and keeps one layout for every kind.)
  *
+ * Count windows (FL_WINDOW_COUNT, Flink's GlobalWindows with a CountTrigger,
+ * and a CountEvictor when they slide) use no time and no timers: per key
+ * COUNT_STATE holds how many records came (8 bytes); a tumbling one folds
+ * them into one accumulator (namespace [n - k, n) as the window it will be)
+ * and fires and purges it at the count; a sliding one keeps each record
+ * (ELEMENTS_STATE, namespace its number) until no later window needs it,
+ * and every count_slide records folds the last count into a scratch
+ * accumulator (namespace the window), fires it and removes it.
+ *
  * Everything is keyed state, so checkpoints carry windows and their timers
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
@@ -46,6 +55,8 @@
 
 #define WINDOW_STATE "_window_contents"
 #define SESSION_STATE "_window_sessions"
+#define COUNT_STATE "_window_count"
+#define ELEMENTS_STATE "_window_elements"
 /* Most sessions of one key held at once (its entry's bytes / 16). */
 #define MAX_SESSIONS (ST_VALUE_MAX / NS_LEN)
 #define NS_LEN 16
@@ -58,6 +69,7 @@ typedef struct win_op {
 	tm_clock clock;
 	int state;
 	int sessions_state; /* session windows */
+	int count_state, elements_state; /* count windows */
 	int64_t *sess;	    /* a key's sessions, start and end pairs */
 	size_t nsess, sess_cap;
 	uint8_t *sess_buf; /* their encoding */
@@ -122,6 +134,11 @@ static int w_open(tm_op *op, cm_err *err)
 	    (int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_MERGE];
 	if (sw->kind == FL_WINDOW_SESSION)
 		w->spec_copy.gap_ms = sw->size_ms;
+	if (sw->kind == FL_WINDOW_COUNT) {
+		w->spec_copy.count = sw->size_ms;
+		w->spec_copy.count_slide = sw->slide_ms;
+		w->spec_copy.size_ms = w->spec_copy.slide_ms = 0;
+	}
 	w->spec = &w->spec_copy;
 	int rc = tm_keyed_backend_open(op, &op->state, err);
 	if (rc)
@@ -135,6 +152,12 @@ static int w_open(tm_op *op, cm_err *err)
 	     * window_fn's with the same name is refused, never shared. */
 	    (rc = st_declare(op->state, SESSION_STATE, ST_STATE_NAMESPACED, &w->sessions_state)) !=
 		0)
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
+	if (w->spec->kind == FL_WINDOW_COUNT &&
+	    ((rc = st_declare(op->state, COUNT_STATE, ST_STATE_NAMESPACED, &w->count_state)) != 0 ||
+	     (rc = st_declare(op->state, ELEMENTS_STATE, ST_STATE_NAMESPACED, &w->elements_state)) !=
+		 0))
 		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
 				  st_backend_error(op->state));
 	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
@@ -311,7 +334,8 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 		out = &res;
 	}
 	int64_t ts = c->ts;
-	c->ts = w->spec->time == FL_EVENT_TIME ? end - 1 : TM_TS_NONE;
+	c->ts = w->spec->time == FL_EVENT_TIME && w->spec->kind != FL_WINDOW_COUNT ? end - 1
+										   : TM_TS_NONE;
 	fl_collector col = {.op = op, .keyed = w->spec->window_fn ? w->ks : NULL};
 	if (w->spec->window_fn) {
 		struct ks_ctx *outer = ctx->keyed;
@@ -550,11 +574,155 @@ static int session_cleared(tm_op *op, win_op *w, const void *kb, size_t kl, uint
 	return 0;
 }
 
+/* ------------------------------------------------------ count windows */
+
+/* A state of the key (kb, kl, h) under namespace ns (nslen bytes). */
+static st_key count_key(const tm_op *op, int state, const uint8_t *kb, size_t kl, uint32_t h,
+			const uint8_t *ns, size_t nslen)
+{
+	return (st_key){.state = state,
+			.key_group = kg_of_hash(h, op->max_parallelism),
+			.hash = h,
+			.key = kb,
+			.klen = kl,
+			.ns = ns,
+			.nslen = nslen};
+}
+
+/* Element number i of the key folded into the accumulator under acc: a
+ * copy first (the fold's writes move the backend's memory). */
+static int fold_element(tm_op *op, win_op *w, const st_key *acc, const uint8_t *kb, size_t kl,
+			uint32_t h, int64_t i)
+{
+	uint8_t ns[8];
+	put_be(ns, i);
+	st_key ek = count_key(op, w->elements_state, kb, kl, h, ns, 8);
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, &ek, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': record %lld of a count window is missing from "
+				     "its state",
+				     op->node->name, (long long)i);
+	if (vlen > w->mrg_cap) {
+		uint8_t *nb = realloc(w->mrg_buf, vlen);
+		if (!nb)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->mrg_buf = nb;
+		w->mrg_cap = vlen;
+	}
+	memcpy(w->mrg_buf, v, vlen);
+	fl_row row = {0};
+	if (row_decode(w->mrg_buf, vlen, &row, &used) != 0 || used != vlen)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a stored record of a count window does not "
+				     "decode",
+				     op->node->name);
+	return fold(op, w, acc, &row, false);
+}
+
+/* A record of a count window operator (its key current in w->ks). */
+static int count_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t *kb, size_t kl,
+			uint32_t h)
+{
+	const int64_t size = w->spec->count, slide = w->spec->count_slide;
+	st_key ck = count_key(op, w->count_state, kb, kl, h, NULL, 0);
+	const void *v;
+	size_t vlen;
+	int rc = st_get(op->state, &ck, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	int64_t n = 0; /* records of the key before this one */
+	if (rc == 1) {
+		if (vlen != 8 || (n = get_be(v)) < 0)
+			return tm_chain_fail(op->chain, FL_EPROTO,
+					     "operator '%s': a key's stored record count is malformed",
+					     op->node->name);
+	}
+	uint8_t nb[8];
+	put_be(nb, n + 1);
+	if ((rc = st_put(op->state, &ck, nb, 8)) != 0)
+		return backend_failed(op, rc);
+	uint8_t ns[NS_LEN];
+	if (slide == 0 || slide == size) {
+		/* Tumbling: records n - n % size .. fold into one accumulator. */
+		int64_t start = n - n % size, end = start + size;
+		put_be(ns, start);
+		put_be(ns + 8, end);
+		st_key k = win_key(op, w, kb, kl, h, ns);
+		if ((rc = fold(op, w, &k, in, false)) != 0)
+			return rc;
+		if (n + 1 < end)
+			return 0;
+		if ((rc = emit_window(op, w, &k, start, end)) == 0 &&
+		    (rc = st_delete(op->state, &k)) != 0)
+			rc = backend_failed(op, rc);
+		return rc;
+	}
+	/* Sliding: this record kept as number n; the one no later window
+	 * reaches (every one from now on covers at most the last size) goes. */
+	size_t bound = row_encoded_bound(in);
+	if (bound == 0 || bound > ROW_MAX_ENCODED)
+		return tm_chain_fail(op->chain, FL_ERANGE,
+				     "operator '%s': a record cannot be encoded for its count window",
+				     op->node->name);
+	if (bound > w->acc_cap) {
+		uint8_t *b = realloc(w->acc_buf, bound);
+		if (!b)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->acc_buf = b;
+		w->acc_cap = bound;
+	}
+	size_t len = row_encode(in, w->acc_buf, w->acc_cap);
+	uint8_t ens[8];
+	put_be(ens, n);
+	st_key ek = count_key(op, w->elements_state, kb, kl, h, ens, 8);
+	if (len == 0 || (rc = st_put(op->state, &ek, w->acc_buf, len)) != 0)
+		return len == 0 ? tm_chain_fail(op->chain, FL_ERANGE,
+						"operator '%s': a record cannot be encoded for its "
+						"count window",
+						op->node->name)
+				: backend_failed(op, rc);
+	if (n >= size) {
+		put_be(ens, n - size);
+		st_key old = count_key(op, w->elements_state, kb, kl, h, ens, 8);
+		if ((rc = st_delete(op->state, &old)) != 0)
+			return backend_failed(op, rc);
+	}
+	if ((n + 1) % slide != 0)
+		return 0;
+	/* Fires with the last size records (fewer at first). */
+	int64_t end = n + 1, start = end > size ? end - size : 0;
+	put_be(ns, start);
+	put_be(ns + 8, end);
+	st_key k = win_key(op, w, kb, kl, h, ns);
+	for (int64_t i = start; rc == 0 && i < end; i++)
+		rc = fold_element(op, w, &k, kb, kl, h, i);
+	if (rc == 0)
+		rc = emit_window(op, w, &k, start, end);
+	if (rc == 0 && (rc = st_delete(op->state, &k)) != 0)
+		rc = backend_failed(op, rc);
+	return rc;
+}
+
 static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
 {
 	tm_chain *c = op->chain;
 	win_op *w = op->impl;
 	const fl_window_spec *s = w->spec;
+	if (s->kind == FL_WINDOW_COUNT) {
+		ks_set_key(w->ks, kb, kl, h);
+		size_t used = c->ctx.scratch_used;
+		int rc = count_record(op, w, in, kb, kl, h);
+		c->ctx.scratch_used = used;
+		ks_end_record(w->ks);
+		return rc ? rc : c->err.code;
+	}
 	int64_t t;
 	if (s->time == FL_EVENT_TIME) {
 		if ((t = c->ts) == TM_TS_NONE)

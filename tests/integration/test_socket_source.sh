@@ -72,7 +72,7 @@ check "refused2: two retries 500 ms apart before it failed (${took} ms)" \
 
 # ------------------------------------------------ C: not a parallel source
 run_flinc par "$SOCK" 127.0.0.1 9 0 --parallelism 2
-expect_last par 1 "set_parallelism: 'Source: Socket Stream' is not a parallel source: its parallelism must be 1, not 2"
+expect_last par 1 "set_parallelism: 'Source: Socket Stream' is not a parallel operator: its parallelism must be 1, not 2"
 run_flinc badport "$SOCK" 127.0.0.1 70000 0
 expect_last badport 1 "socket_text: port 70000 is outside 1\.\.65535"
 

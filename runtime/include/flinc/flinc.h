@@ -582,6 +582,7 @@ enum fl_window_kind {
 	FL_WINDOW_TUMBLING = 1,
 	FL_WINDOW_SLIDING = 2,
 	FL_WINDOW_SESSION = 3,
+	FL_WINDOW_COUNT = 4, /* Flink's countWindow: see count, count_slide */
 };
 typedef int (*fl_window_fn)(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result,
 			    fl_collector *out);
@@ -595,8 +596,26 @@ typedef struct fl_window_spec {
 	fl_reduce_fn reduce;
 	fl_aggregate_fns agg;
 	fl_window_fn window_fn; /* NULL: emit the result row */
+	/* FL_WINDOW_COUNT (Flink's countWindow(count[, count_slide])): a key's
+	 * records in arrival order, count at a time (tumbling: count_slide 0),
+	 * or every count_slide records the last count of them (sliding; the
+	 * first ones fire with fewer, as Flink's CountEvictor leaves them).
+	 * Time plays no part: no timers, no lateness, no late records; what
+	 * fires has no timestamp (Flink's GlobalWindow gives Long.MAX_VALUE).
+	 * window_fn's start and end are the key's record numbers the window
+	 * covers (from 0, end exclusive). A sliding one keeps its last count
+	 * records per key as keyed state (count <= 2^30). */
+	int64_t count;
+	int64_t count_slide;
 } fl_window_spec;
 FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
+/*
+ * Windows over a whole stream (Flink's windowAll): every record in one
+ * window operator of parallelism 1 (another is refused), keyed by nothing,
+ * with fl_window's specs, functions and results. The input must not be
+ * keyed.
+ */
+FL_API fl_stream *fl_window_all(fl_stream *in, const fl_window_spec *spec);
 /*
  * The late records of an event-time window (Flink's sideOutputLateData and
  * getSideOutput): the records dropped for being later than the allowed
