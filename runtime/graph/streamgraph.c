@@ -342,6 +342,16 @@ int sg_name_function(const void *fn, const char *what, char **symbol, char **lib
 	return 0;
 }
 
+bool sg_key_is_global(const sg_key *k)
+{
+	return k && k->by_fn && k->fn_symbol && strcmp(k->fn_symbol, SG_GLOBAL_KEY_SYMBOL) == 0;
+}
+
+const char *sg_ship_strategy(enum sg_partitioner p, const sg_key *k)
+{
+	return p == SG_PART_HASH && sg_key_is_global(k) ? "GLOBAL" : sg_partitioner_name(p);
+}
+
 /* SG_GLOBAL_KEY_SYMBOL: the empty key. */
 static int global_key(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {

@@ -212,6 +212,11 @@ bool sg_kind_is_two_input(enum sg_kind k);
 /* The key selector of fl_window_all (Flink's NullByteKeySelector): one key
  * for every record, resolved inside the runtime by sg_resolve_function. */
 #define SG_GLOBAL_KEY_SYMBOL "flinc.global-key"
+/* Whether k is fl_window_all's key (k may be NULL). */
+bool sg_key_is_global(const sg_key *k);
+/* An edge's ship strategy as Flink names it: the partitioner's name, or
+ * GLOBAL for fl_window_all's input. */
+const char *sg_ship_strategy(enum sg_partitioner p, const sg_key *k);
 /* The largest count of a count window (its elements are kept per key when
  * it slides). */
 #define SG_MAX_COUNT_WINDOW (INT64_C(1) << 30)
