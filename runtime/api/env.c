@@ -1180,6 +1180,12 @@ FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
 			 (long long)ws->out_of_orderness_ms);
 		return NULL;
 	}
+	if (ws->idle_timeout_ms < 0 || ws->idle_timeout_ms > INT64_MAX / 4) {
+		env_fail(env, FL_EINVAL,
+			 "%s: idle_timeout_ms of '%s' must be >= 0 ms (0: never idle), not %lld", what,
+			 n->name, (long long)ws->idle_timeout_ms);
+		return NULL;
+	}
 	if (ws->timestamp_fn) {
 		char *sym = NULL;
 		if (env_name_fn(env, (const void *)ws->timestamp_fn, "timestamp assigner", &sym) !=
@@ -1196,6 +1202,7 @@ FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
 	n->wm_kind = (int)ws->kind;
 	n->wm_bound_ms = ws->kind == FL_WATERMARK_BOUNDED ? ws->out_of_orderness_ms : 0;
 	n->ts_field = ws->timestamp_field;
+	n->wm_idle_ms = ws->idle_timeout_ms;
 	return source;
 }
 

@@ -106,6 +106,7 @@ typedef struct td_op {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	int64_t wm_idle_ms; /* a source's idle timeout (withIdleness), 0: none */
 	/* A keyed process function's on_timer, or NULL (no timers). */
 	char *timer_symbol;
 	sg_window win; /* SG_WINDOW, SG_WINDOW_JOIN: its spec (streamgraph.h) */

@@ -96,6 +96,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_str(&w, op->ts_symbol);
 		cm_wbuf_uvarint(&w, op->ts_field);
 		cm_wbuf_uvarint(&w, (uint64_t)op->wm_interval_ms);
+		cm_wbuf_uvarint(&w, (uint64_t)op->wm_idle_ms);
 		cm_wbuf_str(&w, op->timer_symbol);
 		cm_wbuf_uvarint(&w, (uint64_t)op->win.kind);
 		cm_wbuf_uvarint(&w, (uint64_t)op->win.time);
@@ -358,6 +359,10 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->ts_symbol = get_str(r);
 	op->ts_field = (uint32_t)get_int(r, "timestamp field", 0, FL_ROW_MAX_FIELDS - 1);
 	op->wm_interval_ms = get_int(r, "watermark interval", 0, INT64_MAX / 4);
+	at = cm_rbuf_offset(r);
+	op->wm_idle_ms = get_int(r, "idle timeout", 0, INT64_MAX / 4);
+	if (!cm_rbuf_error(r) && op->wm_idle_ms && !op->event_time)
+		cm_rbuf_fail(r, "an idle timeout without a watermark strategy at byte %zu", at);
 	at = cm_rbuf_offset(r);
 	op->timer_symbol = get_str(r);
 	if (!cm_rbuf_error(r) && op->timer_symbol && op->kind != SG_PROCESS &&

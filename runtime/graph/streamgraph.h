@@ -131,6 +131,7 @@ typedef struct sg_node {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	int64_t wm_idle_ms; /* withIdleness: 0 none */
 	/* A keyed process function's on_timer (fl_keyed_process), or NULL. */
 	char *timer_symbol;
 	/* A window (fl_window): its spec's numbers and its functions'

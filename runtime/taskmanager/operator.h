@@ -230,6 +230,9 @@ struct tm_op {
 	/* A socket source with a watermark strategy: the largest timestamp
 	 * read (its one split's). */
 	int64_t sock_max_ts;
+	/* A source with an idle timeout (withIdleness): it said it is idle
+	 * and produced nothing since. */
+	bool src_idle;
 	_Atomic uint64_t records_in, records_out;
 	/* Incremental checkpoints: the keyed files of the last snapshots
 	 * (operators.c; NULL until the first). */
@@ -473,6 +476,9 @@ int64_t tm_gen_watermark(const tm_op *head);
 
 /* Source loops (sources.c): run the chain's head source to its end.
  * Return 0 at the end of input, or the error (recorded in the chain). */
+/* Tells the chain's network outputs that it turned idle (Flink's
+ * WatermarkStatus.IDLE: TM_WM_IDLE) or active again (its watermark). */
+int tm_chain_wm_status(tm_chain *c, bool idle);
 int tm_run_generator(tm_chain *c);
 int tm_run_text_source(tm_chain *c);
 int tm_run_socket_source(tm_chain *c);

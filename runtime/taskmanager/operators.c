@@ -21,6 +21,7 @@
 #include "common/varint.h"
 #include "state/snapshot_file.h"
 #include "taskmanager/operator.h"
+#include "taskmanager/watermarks.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
 
@@ -60,6 +61,23 @@ int tm_chain_watermark(tm_chain *c, int64_t w)
 			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
 			if (rc)
 				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
+						     c->name, fl_strerror(rc));
+		}
+	return 0;
+}
+
+int tm_chain_wm_status(tm_chain *c, bool idle)
+{
+	/* Active again: the chain's watermark says so (it may be no higher
+	 * than before; a receiver takes any watermark of an idle channel as
+	 * its ACTIVE). */
+	int64_t w = idle ? TM_WM_IDLE : c->wm;
+	for (size_t i = 0; i < c->nops; i++)
+		for (size_t k = 0; k < c->ops[i].nouts; k++) {
+			net_writer *wr = c->ops[i].outs[k].writer;
+			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
+			if (rc)
+				return tm_chain_fail(c, rc, "%s: cannot send its watermark status: %s",
 						     c->name, fl_strerror(rc));
 		}
 	return 0;

@@ -128,23 +128,53 @@ const tm_op_class tm_generator_class = {
     .fini = gen_fini,
 };
 
+/* ------------------------------------------------------------ idleness */
+
+/* withIdleness: a source that has produced nothing since `since` (ms) and
+ * longer than its idle timeout says it is idle, once. */
+static int source_maybe_idle(tm_chain *c, int64_t since, int64_t now)
+{
+	tm_op *head = &c->ops[0];
+	int64_t t = head->node->wm_idle_ms;
+	if (t <= 0 || head->src_idle || now - since < t)
+		return 0;
+	head->src_idle = true;
+	CM_DEBUG("source", "source '%s' is idle (nothing for %lld ms)", head->node->name,
+		 (long long)(now - since));
+	return tm_chain_wm_status(c, true);
+}
+
+/* An idle source produces again: it says so before the record. */
+static inline int source_active(tm_chain *c, tm_op *head)
+{
+	if (__builtin_expect(!head->src_idle, 1))
+		return 0;
+	head->src_idle = false;
+	return tm_chain_wm_status(c, false);
+}
+
 /* Waits for the rate limit: until the slot of the produced-th record, but
  * waking for flushes and cancellation. */
 static int gen_pace(tm_chain *c, double rate, int64_t start, int64_t produced)
 {
 	int64_t due = start + (int64_t)((double)produced * 1000.0 / rate);
-	int64_t now = cm_now_ms();
+	int64_t now = cm_now_ms(), since = now;
 	while (now < due) {
 		int64_t wait = due - now;
 		if (c->buffer_timeout_ms > 0 && c->next_flush_ms - now < wait)
 			wait = c->next_flush_ms > now ? c->next_flush_ms - now : 1;
+		int64_t idle = c->ops[0].node->wm_idle_ms;
+		if (idle > 0 && !c->ops[0].src_idle && since + idle - now < wait)
+			wait = since + idle > now ? since + idle - now : 1;
 		sleep_ms(wait > 100 ? 100 : wait);
 		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
 			return FL_ECANCELED;
 		int rc = tm_chain_maybe_flush(c, false);
+		now = cm_now_ms();
+		if (rc == 0)
+			rc = source_maybe_idle(c, since, now);
 		if (rc)
 			return rc;
-		now = cm_now_ms();
 	}
 	return 0;
 }
@@ -258,7 +288,8 @@ int tm_run_generator(tm_chain *c)
 						     n->name, n->fn_symbol, rc, (long long)off);
 			}
 			if (evt) {
-				if ((rc = source_timestamp(c, head, &row)) != 0)
+				if ((rc = source_timestamp(c, head, &row)) != 0 ||
+				    (rc = source_active(c, head)) != 0)
 					return rc;
 				if (c->ts > sp->max_ts)
 					sp->max_ts = c->ts;
@@ -650,6 +681,7 @@ const tm_op_class tm_text_source_class = {
 static int wait_readable(reader *r)
 {
 	tm_chain *c = r->chain;
+	int64_t since = cm_now_ms();
 	for (;;) {
 		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 		int n = poll(&pfd, 1, STREAM_POLL_MS);
@@ -664,6 +696,8 @@ static int wait_readable(reader *r)
 		int rc = tm_chain_check(c);
 		if (rc == 0)
 			rc = tm_chain_maybe_flush(c, false);
+		if (rc == 0)
+			rc = source_maybe_idle(c, since, cm_now_ms());
 		if (rc)
 			return rc;
 	}
@@ -905,7 +939,8 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 		row.values[0].u.s.ptr = line;
 		row.values[0].u.s.len = (uint32_t)llen;
 		if (evt) {
-			if ((rc = source_timestamp(c, head, &row)) != 0)
+			if ((rc = source_timestamp(c, head, &row)) != 0 ||
+			    (rc = source_active(c, head)) != 0)
 				break;
 			if (c->ts > max_ts)
 				max_ts = c->ts;
@@ -1148,7 +1183,8 @@ static int read_socket(tm_chain *c, reader *r, const char *addr)
 		row.values[0].u.s.ptr = line;
 		row.values[0].u.s.len = (uint32_t)llen;
 		if (evt) {
-			if ((rc = source_timestamp(c, head, &row)) != 0)
+			if ((rc = source_timestamp(c, head, &row)) != 0 ||
+			    (rc = source_active(c, head)) != 0)
 				return rc;
 			if (c->ts > head->sock_max_ts)
 				head->sock_max_ts = c->ts;

@@ -395,10 +395,15 @@ static int on_source_checkpoint(void *arg)
 }
 
 /* Passes the task's watermark on when it rose (watermarks.h), through the
- * chain's operators first (their event-time timers). */
+ * chain's operators first (their event-time timers), and its idleness when
+ * that changed (every input idle, or one active again). */
 static int pass_watermark(tm_task *t, bool rose, int64_t w)
 {
-	return rose ? tm_chain_watermark(&t->chain, w) : 0;
+	int rc = rose ? tm_chain_watermark(&t->chain, w) : 0;
+	bool idle;
+	if (rc == 0 && tm_wm_status(&t->wm, &idle) && (idle || !rose))
+		rc = tm_chain_wm_status(&t->chain, idle);
+	return rc;
 }
 
 /* Does what the barrier handler decided; why: what made it give up. */

@@ -395,6 +395,11 @@ typedef struct fl_watermark_strategy {
 	int64_t out_of_orderness_ms;  /* FL_WATERMARK_BOUNDED: >= 0 */
 	fl_timestamp_fn timestamp_fn; /* the assigner, or NULL: */
 	uint32_t timestamp_field;     /* a field of type FL_INT64 or FL_TIMESTAMP */
+	/* withIdleness: a source subtask that produced nothing for this long
+	 * (ms; 0: never) says it is idle, and what it feeds stops waiting for
+	 * its watermark until it produces again; a record it then produces
+	 * behind the others' watermark is late there. */
+	int64_t idle_timeout_ms;
 } fl_watermark_strategy;
 /*
  * Gives a source stream (fl_generator, fl_read_text_file[s]) timestamps
