@@ -40,6 +40,21 @@ FL_API int64_t fl_ctx_watermark(const fl_ctx *ctx)
 	return ctx && ctx->chain ? ctx->chain->wm : TM_TS_NONE;
 }
 
+/* Watermark event w (or TM_WM_IDLE) down every network output. */
+static int send_watermark(tm_chain *c, int64_t w)
+{
+	for (size_t i = 0; i < c->nops; i++)
+		for (size_t k = 0; k < c->ops[i].nouts; k++) {
+			net_writer *wr = c->ops[i].outs[k].writer;
+			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
+			if (rc)
+				return tm_chain_fail(c, rc, "%s: cannot send %s: %s", c->name,
+						     w == TM_WM_IDLE ? "its idleness" : "a watermark",
+						     fl_strerror(rc));
+		}
+	return 0;
+}
+
 int tm_chain_watermark(tm_chain *c, int64_t w)
 {
 	c->wm = w;
@@ -55,15 +70,7 @@ int tm_chain_watermark(tm_chain *c, int64_t w)
 		}
 		c->ts = ts;
 	}
-	for (size_t i = 0; i < c->nops; i++)
-		for (size_t k = 0; k < c->ops[i].nouts; k++) {
-			net_writer *wr = c->ops[i].outs[k].writer;
-			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
-			if (rc)
-				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
-						     c->name, fl_strerror(rc));
-		}
-	return 0;
+	return send_watermark(c, w);
 }
 
 int tm_chain_wm_status(tm_chain *c, bool idle)
@@ -71,16 +78,7 @@ int tm_chain_wm_status(tm_chain *c, bool idle)
 	/* Active again: the chain's watermark says so (it may be no higher
 	 * than before; a receiver takes any watermark of an idle channel as
 	 * its ACTIVE). */
-	int64_t w = idle ? TM_WM_IDLE : c->wm;
-	for (size_t i = 0; i < c->nops; i++)
-		for (size_t k = 0; k < c->ops[i].nouts; k++) {
-			net_writer *wr = c->ops[i].outs[k].writer;
-			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
-			if (rc)
-				return tm_chain_fail(c, rc, "%s: cannot send its watermark status: %s",
-						     c->name, fl_strerror(rc));
-		}
-	return 0;
+	return send_watermark(c, idle ? TM_WM_IDLE : c->wm);
 }
 
 int tm_chain_proc_timers(tm_chain *c, int64_t *deadline)

@@ -812,6 +812,34 @@ static int open_input(const char *path, struct stat *st)
 }
 
 /*
+ * One line of a text or socket source (without its '\n'; a '\r' before it
+ * is dropped) through the chain as a row of one string field, with its
+ * timestamp when the source has a strategy (the largest so far in *max_ts).
+ * Returns 0 or the error (recorded in the chain).
+ */
+static int emit_line(tm_chain *c, tm_op *head, char *line, size_t llen, int64_t *max_ts)
+{
+	if (llen > 0 && line[llen - 1] == '\r')
+		llen--;
+	fl_row row;
+	row.nfields = 1;
+	row.types[0] = FL_STRING;
+	row.values[0].u.s.ptr = line;
+	row.values[0].u.s.len = (uint32_t)llen;
+	int rc;
+	if (head->node->event_time) {
+		if ((rc = source_timestamp(c, head, &row)) != 0 ||
+		    (rc = source_active(c, head)) != 0)
+			return rc;
+		if (c->ts > *max_ts)
+			*max_ts = c->ts;
+	}
+	rc = tm_op_process(head, &row);
+	c->ctx.scratch_used = 0;
+	return rc;
+}
+
+/*
  * Reads split sp from its position. A regular file must still have the size
  * this subtask saw when it started (base, at least the planned size) before
  * and after the split, and must not end before the planned size: a file
@@ -931,23 +959,7 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 		}
 		if (!stream && line_start >= sp->end)
 			break;
-		if (llen > 0 && line[llen - 1] == '\r')
-			llen--;
-		fl_row row;
-		row.nfields = 1;
-		row.types[0] = FL_STRING;
-		row.values[0].u.s.ptr = line;
-		row.values[0].u.s.len = (uint32_t)llen;
-		if (evt) {
-			if ((rc = source_timestamp(c, head, &row)) != 0 ||
-			    (rc = source_active(c, head)) != 0)
-				break;
-			if (c->ts > max_ts)
-				max_ts = c->ts;
-		}
-		rc = tm_op_process(head, &row);
-		c->ctx.scratch_used = 0;
-		if (rc)
+		if ((rc = emit_line(c, head, line, llen, &max_ts)) != 0)
 			break;
 		/* tm_chain_check, with what a checkpoint taken there records:
 		 * the start of the next line. */
@@ -1175,23 +1187,7 @@ static int read_socket(tm_chain *c, reader *r, const char *addr)
 		size_t llen = nl ? (size_t)(nl - (r->buf + r->pos)) : r->len - r->pos;
 		char *line = r->buf + r->pos;
 		r->pos += llen + (nl ? 1 : 0);
-		if (llen > 0 && line[llen - 1] == '\r')
-			llen--;
-		fl_row row;
-		row.nfields = 1;
-		row.types[0] = FL_STRING;
-		row.values[0].u.s.ptr = line;
-		row.values[0].u.s.len = (uint32_t)llen;
-		if (evt) {
-			if ((rc = source_timestamp(c, head, &row)) != 0 ||
-			    (rc = source_active(c, head)) != 0)
-				return rc;
-			if (c->ts > head->sock_max_ts)
-				head->sock_max_ts = c->ts;
-		}
-		rc = tm_op_process(head, &row);
-		c->ctx.scratch_used = 0;
-		if (rc)
+		if ((rc = emit_line(c, head, line, llen, &head->sock_max_ts)) != 0)
 			return rc;
 		/* A socket is slow next to a file: every line looks at the
 		 * chain's flags, the flush timeout and the watermark interval. */
