@@ -687,10 +687,11 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	    [SG_WIN_RESULT] = (const void *)spec->agg.result,
 	    [SG_WIN_MERGE] = (const void *)spec->agg.merge,
 	    [SG_WIN_FN] = (const void *)spec->window_fn,
+	    [SG_WIN_PROCESS] = (const void *)spec->process,
 	};
 	static const char *const what[SG_WIN_NFNS] = {
 	    "window reduce",	 "window agg.create", "window agg.add",
-	    "window agg.result", "window agg.merge",  "window function"};
+	    "window agg.result", "window agg.merge",  "window function", "window process"};
 	bool count = spec->kind == FL_WINDOW_COUNT;
 	sg_window win = {.kind = spec->kind,
 			 .time = spec->time,

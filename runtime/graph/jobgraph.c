@@ -461,8 +461,8 @@ static void print_key(const sg_key *k, FILE *f)
 
 static void print_window(const sg_window *w, FILE *f)
 {
-	static const char *const fn[SG_WIN_NFNS] = {"reduce", "create", "add",
-						    "result", "merge",  "window"};
+	static const char *const fn[SG_WIN_NFNS] = {"reduce", "create", "add", "result",
+						    "merge",  "window", "process"};
 	const char *time = w->time == FL_PROCESSING_TIME ? "processing" : "event";
 	if (w->kind == FL_WINDOW_COUNT) {
 		if (w->slide_ms && w->slide_ms != w->size_ms)

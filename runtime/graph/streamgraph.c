@@ -294,9 +294,17 @@ int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 	}
 	unsigned agg = fns & (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT);
 	bool reduce = fns & 1u << SG_WIN_REDUCE;
+	if (fns & 1u << SG_WIN_PROCESS) {
+		if (reduce || agg || (fns & (1u << SG_WIN_FN | 1u << SG_WIN_MERGE))) {
+			snprintf(why, cap, "process takes all of a window's records: give it without "
+					   "reduce, agg or window_fn");
+			return FL_EINVAL;
+		}
+		return 0;
+	}
 	if (reduce == (agg != 0)) {
 		snprintf(why, cap, "%s", reduce ? "both reduce and agg are set: give one"
-						 : "neither reduce nor agg is set: give one");
+						 : "neither reduce, agg nor process is set: give one");
 		return FL_EINVAL;
 	}
 	if (agg && agg != (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT)) {

@@ -57,6 +57,7 @@ enum {
 	SG_WIN_RESULT,
 	SG_WIN_MERGE,
 	SG_WIN_FN,
+	SG_WIN_PROCESS,
 	SG_WIN_NFNS
 };
 typedef struct sg_window {

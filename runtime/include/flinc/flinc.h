@@ -591,6 +591,17 @@ enum fl_window_kind {
 };
 typedef int (*fl_window_fn)(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result,
 			    fl_collector *out);
+/* A window's records in arrival order, for fl_window_spec.process. */
+typedef struct fl_window_records fl_window_records;
+/* The next record of the window into *out (valid until the next call):
+ * 1, or 0 after the last one; negative: the task failed (say so by
+ * returning it). */
+FL_API int fl_window_records_next(fl_window_records *records, fl_row *out);
+/* Flink's ProcessWindowFunction over all of a window's records (no
+ * incremental function): called when the window fires, with the key
+ * current (its keyed state too). */
+typedef int (*fl_window_process_fn)(fl_ctx *ctx, int64_t start, int64_t end,
+				    fl_window_records *records, fl_collector *out);
 typedef struct fl_window_spec {
 	enum fl_window_kind kind;
 	enum fl_time_domain time; /* FL_EVENT_TIME (0) or FL_PROCESSING_TIME */
@@ -612,6 +623,11 @@ typedef struct fl_window_spec {
 	 * records per key as keyed state (count <= 2^30). */
 	int64_t count;
 	int64_t count_slide;
+	/* Instead of reduce or agg (and window_fn): the window keeps its
+	 * records, each once per window it belongs to, as keyed state, and
+	 * process gets them all when it fires (Flink's ProcessWindowFunction
+	 * alone); sessions move their records when they merge. */
+	fl_window_process_fn process;
 } fl_window_spec;
 FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
 /*
