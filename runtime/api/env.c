@@ -371,6 +371,52 @@ FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_gener
 	return out;
 }
 
+/* The longest "host:port" a socket source takes (a DNS name is at most 253
+ * bytes). */
+#define SOCKET_ADDRESS_MAX 280
+
+FL_API fl_stream *fl_socket_text(fl_env *env, const char *host, int port, int64_t max_retry)
+{
+	if (!env || env->err.code)
+		return NULL;
+	if (!host || !*host || strlen(host) > 253 || strpbrk(host, " \t\n[]/")) {
+		env_fail(env, FL_EINVAL,
+			 "socket_text: the host '%.64s' is not a host name or an IP address",
+			 host ? host : "(null)");
+		return NULL;
+	}
+	if (port < 1 || port > 65535) {
+		env_fail(env, FL_EINVAL, "socket_text: port %d is outside 1..65535", port);
+		return NULL;
+	}
+	if (max_retry < -1) {
+		env_fail(env, FL_EINVAL,
+			 "socket_text: max_retry %lld is below -1 (-1: retry for ever, 0: never)",
+			 (long long)max_retry);
+		return NULL;
+	}
+	char addr[SOCKET_ADDRESS_MAX];
+	/* An IPv6 address in brackets, so that its port stays apart. */
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	sg_node *n;
+	fl_stream *out = add_node(env, NULL, SG_SOURCE_SOCKET, &n);
+	if (!out)
+		return NULL;
+	if (!(n->paths = calloc(1, sizeof(*n->paths))) ||
+	    !(n->sizes = calloc(1, sizeof(*n->sizes))) || !(n->paths[0] = strdup(addr))) {
+		env_fail(env, FL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	n->npaths = 1;
+	n->gen_count = max_retry;
+	/* Not a parallel source (Flink's SocketTextStreamFunction): one
+	 * subtask, and no rescale can make more. */
+	n->parallelism = 1;
+	n->max_parallelism = 1;
+	n->non_parallel = true;
+	return out;
+}
+
 /* A file whose size tells nothing of its content: sysfs reports 4096
  * bytes for every attribute, procfs mostly 0 but some files more. */
 static bool size_says_nothing(const char *path)
@@ -642,14 +688,20 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	    [SG_WIN_RESULT] = (const void *)spec->agg.result,
 	    [SG_WIN_MERGE] = (const void *)spec->agg.merge,
 	    [SG_WIN_FN] = (const void *)spec->window_fn,
+	    [SG_WIN_PROCESS] = (const void *)spec->process,
 	};
 	static const char *const what[SG_WIN_NFNS] = {
 	    "window reduce",	 "window agg.create", "window agg.add",
-	    "window agg.result", "window agg.merge",  "window function"};
+	    "window agg.result", "window agg.merge",  "window function", "window process"};
+	bool count = spec->kind == FL_WINDOW_COUNT;
 	sg_window win = {.kind = spec->kind,
 			 .time = spec->time,
-			 .size_ms = spec->kind == FL_WINDOW_SESSION ? spec->gap_ms : spec->size_ms,
-			 .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0,
+			 .size_ms = count				 ? spec->count
+				    : spec->kind == FL_WINDOW_SESSION ? spec->gap_ms
+								      : spec->size_ms,
+			 .slide_ms = count			       ? spec->count_slide
+				     : spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms
+								       : 0,
 			 .lateness_ms = spec->allowed_lateness_ms};
 	unsigned present = 0;
 	for (int f = 0; f < SG_WIN_NFNS; f++)
@@ -676,6 +728,27 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	return out;
 }
 
+FL_API fl_stream *fl_window_all(fl_stream *in, const fl_window_spec *spec)
+{
+	if (!usable(in))
+		return NULL;
+	if (in->keyed) {
+		env_fail(in->env, FL_EINVAL,
+			 "window_all: takes a stream that is not keyed; use fl_window on a keyed one");
+		return NULL;
+	}
+	sg_key k = {.by_fn = true, .fn_symbol = (char *)SG_GLOBAL_KEY_SYMBOL};
+	fl_stream *v = repartition(in, SG_PART_HASH, &k, true);
+	fl_stream *out = v ? fl_window(v, spec) : NULL;
+	if (!out)
+		return NULL;
+	sg_node *n = in->env->graph->nodes[out->node];
+	n->parallelism = 1;
+	n->max_parallelism = 1;
+	n->non_parallel = true;
+	return out;
+}
+
 FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
 {
 	if (!usable(windowed))
@@ -687,9 +760,9 @@ FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
 			 "window_late_records: needs the stream fl_window() returned");
 		return NULL;
 	}
-	if (n->win.time != FL_EVENT_TIME) {
-		env_fail(env, FL_EINVAL,
-			 "window_late_records: processing-time windows have no late records");
+	if (n->win.time != FL_EVENT_TIME || n->win.kind == FL_WINDOW_COUNT) {
+		env_fail(env, FL_EINVAL, "window_late_records: %s windows have no late records",
+			 n->win.kind == FL_WINDOW_COUNT ? "count" : "processing-time");
 		return NULL;
 	}
 	sg_edge e = {.src = n->id, .part = SG_PART_UNSET, .late = true};
@@ -1080,10 +1153,10 @@ FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
 	fl_env *env = source->env;
 	const char *what = "assign_timestamps_and_watermarks";
 	sg_node *n = source->node >= 0 ? env->graph->nodes[source->node] : NULL;
-	if (!n || (n->kind != SG_SOURCE_GENERATOR && n->kind != SG_SOURCE_TEXT_FILE)) {
+	if (!n || !sg_kind_is_source(n->kind)) {
 		env_fail(env, FL_EINVAL,
-			 "%s: applies to a source stream (fl_generator, fl_read_text_file[s]), not "
-			 "to '%s'",
+			 "%s: applies to a source stream (fl_generator, fl_read_text_file[s], "
+			 "fl_socket_text), not to '%s'",
 			 what, n ? n->name : "a keyed, partitioned or union view");
 		return NULL;
 	}
@@ -1108,6 +1181,12 @@ FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
 			 (long long)ws->out_of_orderness_ms);
 		return NULL;
 	}
+	if (ws->idle_timeout_ms < 0 || ws->idle_timeout_ms > INT64_MAX / 4) {
+		env_fail(env, FL_EINVAL,
+			 "%s: idle_timeout_ms of '%s' must be >= 0 ms (0: never idle), not %lld", what,
+			 n->name, (long long)ws->idle_timeout_ms);
+		return NULL;
+	}
 	if (ws->timestamp_fn) {
 		char *sym = NULL;
 		if (env_name_fn(env, (const void *)ws->timestamp_fn, "timestamp assigner", &sym) !=
@@ -1124,6 +1203,7 @@ FL_API fl_stream *fl_assign_timestamps_and_watermarks(fl_stream *source,
 	n->wm_kind = (int)ws->kind;
 	n->wm_bound_ms = ws->kind == FL_WATERMARK_BOUNDED ? ws->out_of_orderness_ms : 0;
 	n->ts_field = ws->timestamp_field;
+	n->wm_idle_ms = ws->idle_timeout_ms;
 	return source;
 }
 
@@ -1150,6 +1230,13 @@ FL_API fl_stream *fl_set_parallelism(fl_stream *s, int parallelism)
 		return NULL;
 	if (parallelism < 1) {
 		env_fail(s->env, FL_EINVAL, "set_parallelism: parallelism of '%s' must be at least 1, not %d",
+			 n->name, parallelism);
+		return NULL;
+	}
+	if (n->non_parallel && parallelism != 1) {
+		env_fail(s->env, FL_EINVAL,
+			 "set_parallelism: '%s' is not a parallel operator: its parallelism must be 1, "
+			 "not %d",
 			 n->name, parallelism);
 		return NULL;
 	}

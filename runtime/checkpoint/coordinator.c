@@ -112,6 +112,11 @@ int cp_config_read(const cfg *c, cp_config *o, cm_err *err)
 	s = "EXACTLY_ONCE";
 	cfg_get_string(c, CFG_CKP_MODE, &s);
 	o->exactly_once = strcasecmp(s, "AT_LEAST_ONCE") != 0;
+	o->after_finish = true;
+	cfg_get_bool(c,
+		     cfg_is_set(c, CFG_CKP_AFTER_FINISH) ? CFG_CKP_AFTER_FINISH
+							 : CFG_CKP_AFTER_FINISH_OLD,
+		     &o->after_finish);
 	int rc = local_dir(c, CFG_CKP_DIR_NEW, CFG_CKP_DIR, o->dir, sizeof(o->dir), err);
 	if (rc == 0)
 		rc = local_dir(c, CFG_SP_DIR_NEW, CFG_SP_DIR, o->savepoint_dir,
@@ -450,6 +455,14 @@ int64_t cp_next_due(cp_coordinator *cp, int64_t now)
 	}
 	pthread_mutex_unlock(&cp->mu);
 	return due;
+}
+
+void cp_due_now(cp_coordinator *cp, int64_t now)
+{
+	pthread_mutex_lock(&cp->mu);
+	if (cp->c.interval_ms > 0)
+		cp->last_trigger_ms = now - cp->c.interval_ms;
+	pthread_mutex_unlock(&cp->mu);
 }
 
 void cp_skipped(cp_coordinator *cp, int64_t now)

@@ -49,6 +49,8 @@ typedef struct cp_config {
 	int num_retained;
 	enum cp_retention retention;
 	bool exactly_once; /* execution.checkpointing.mode */
+	/* execution.checkpointing.checkpoints-after-tasks-finish (FLIP-147) */
+	bool after_finish;
 	char dir[1024];	   /* state.checkpoints.dir, a local path ("" none) */
 	char savepoint_dir[1024];
 } cp_config;
@@ -84,6 +86,10 @@ int64_t cp_next_due(cp_coordinator *cp, int64_t now_ms);
  */
 int cp_trigger(cp_coordinator *cp, int64_t now_ms, enum cp_kind kind, const char *target,
 	       uint64_t *id, char *dir, size_t dir_cap, cm_err *err);
+
+/* The next periodic checkpoint is due now, still no sooner than min-pause
+ * after the last one ended. */
+void cp_due_now(cp_coordinator *cp, int64_t now_ms);
 
 /* A periodic checkpoint that was due could not start (tasks not all
  * running, refused): the next is due an interval from now, not at once. */

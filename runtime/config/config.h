@@ -65,6 +65,8 @@
 #define CFG_CKP_TOLERABLE "execution.checkpointing.tolerable-failed-checkpoints"
 #define CFG_CKP_NUM_RETAINED "execution.checkpointing.num-retained"
 #define CFG_CKP_NUM_RETAINED_OLD "state.checkpoints.num-retained"
+#define CFG_CKP_AFTER_FINISH "execution.checkpointing.checkpoints-after-tasks-finish"
+#define CFG_CKP_AFTER_FINISH_OLD "execution.checkpointing.checkpoints-after-tasks-finish.enabled"
 #define CFG_CKP_RETENTION "execution.checkpointing.externalized-checkpoint-retention"
 #define CFG_CKP_MODE "execution.checkpointing.mode"
 #define CFG_CKP_INCREMENTAL "execution.checkpointing.incremental"

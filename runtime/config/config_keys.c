@@ -268,6 +268,12 @@ static const struct cfg_key keys[] = {
     INT(CFG_CKP_NUM_RETAINED_OLD, "1", 1, 100,
 	"Completed checkpoints kept (the deprecated name of "
 	"execution.checkpointing.num-retained)."),
+    BOOL(CFG_CKP_AFTER_FINISH, "true",
+	 "Whether checkpoints go on once some tasks finished (their state recorded as "
+	 "finished; a task with an exactly-once sink waits for a checkpoint after its end of "
+	 "input to commit before it finishes)."),
+    BOOL(CFG_CKP_AFTER_FINISH_OLD, "true",
+	 "The deprecated name of execution.checkpointing.checkpoints-after-tasks-finish."),
     ENUM(CFG_CKP_RETENTION, "NO_EXTERNALIZED_CHECKPOINTS", ckp_retentions,
 	 "What happens to completed checkpoints when the job ends: "
 	 "NO_EXTERNALIZED_CHECKPOINTS (removed), DELETE_ON_CANCELLATION or "

@@ -157,6 +157,7 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		op->ts_symbol = dup_or_null(n->ts_symbol, &oom);
 		op->ts_field = n->ts_field;
 		op->wm_interval_ms = n->wm_interval_ms;
+		op->wm_idle_ms = n->wm_idle_ms;
 		op->timer_symbol = dup_or_null(n->timer_symbol, &oom);
 		op->win = n->win;
 		for (int f = 0; f < SG_WIN_NFNS; f++)

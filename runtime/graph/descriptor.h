@@ -106,6 +106,7 @@ typedef struct td_op {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	int64_t wm_idle_ms; /* a source's idle timeout (withIdleness), 0: none */
 	/* A keyed process function's on_timer, or NULL (no timers). */
 	char *timer_symbol;
 	sg_window win; /* SG_WINDOW, SG_WINDOW_JOIN: its spec (streamgraph.h) */
@@ -160,6 +161,10 @@ typedef struct td_task {
 	/* execution.checkpointing.mode AT_LEAST_ONCE: barriers are not
 	 * aligned (taskmanager/align.h). */
 	bool at_least_once;
+	/* FLIP-147 (periodic checkpoints, checkpoints after tasks finish): a
+	 * task whose operators commit on checkpoints finishes only after a
+	 * checkpoint taken past its end of input completed. */
+	bool final_checkpoint;
 	td_op *ops; /* ops[0] is the head, topological order */
 	size_t nops;
 	td_input *inputs;

@@ -56,7 +56,8 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 	cm_wbuf_uvarint(&w, (uint64_t)td->max_parallelism);
 	cm_wbuf_u64le(&w, td->restore_id);
 	cm_wbuf_str(&w, td->state_backend);
-	cm_wbuf_u8(&w, (td->incremental ? 1 : 0) | (td->at_least_once ? 2 : 0));
+	cm_wbuf_u8(&w, (td->incremental ? 1 : 0) | (td->at_least_once ? 2 : 0) |
+			   (td->final_checkpoint ? 4 : 0));
 
 	cm_wbuf_uvarint(&w, td->npeers);
 	for (size_t i = 0; i < td->npeers; i++) {
@@ -96,6 +97,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_str(&w, op->ts_symbol);
 		cm_wbuf_uvarint(&w, op->ts_field);
 		cm_wbuf_uvarint(&w, (uint64_t)op->wm_interval_ms);
+		cm_wbuf_uvarint(&w, (uint64_t)op->wm_idle_ms);
 		cm_wbuf_str(&w, op->timer_symbol);
 		cm_wbuf_uvarint(&w, (uint64_t)op->win.kind);
 		cm_wbuf_uvarint(&w, (uint64_t)op->win.time);
@@ -344,6 +346,9 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	}
 	if (!cm_rbuf_error(r) && op->kind == SG_SOURCE_TEXT_FILE && op->npaths == 0)
 		cm_rbuf_fail(r, "text source without input files");
+	if (!cm_rbuf_error(r) && op->kind == SG_SOURCE_SOCKET &&
+	    (op->npaths != 1 || op->gen_count < -1))
+		cm_rbuf_fail(r, "socket source without one address or with retries below -1");
 	op->field = (uint32_t)get_int(r, "field", 0, FL_ROW_MAX_FIELDS - 1);
 	at = cm_rbuf_offset(r);
 	op->dir = get_str(r);
@@ -357,12 +362,16 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->ts_field = (uint32_t)get_int(r, "timestamp field", 0, FL_ROW_MAX_FIELDS - 1);
 	op->wm_interval_ms = get_int(r, "watermark interval", 0, INT64_MAX / 4);
 	at = cm_rbuf_offset(r);
+	op->wm_idle_ms = get_int(r, "idle timeout", 0, INT64_MAX / 4);
+	if (!cm_rbuf_error(r) && op->wm_idle_ms && !op->event_time)
+		cm_rbuf_fail(r, "an idle timeout without a watermark strategy at byte %zu", at);
+	at = cm_rbuf_offset(r);
 	op->timer_symbol = get_str(r);
 	if (!cm_rbuf_error(r) && op->timer_symbol && op->kind != SG_PROCESS &&
 	    op->kind != SG_CO_PROCESS && op->kind != SG_CO_BROADCAST)
 		cm_rbuf_fail(r, "an on_timer function on an operator other than a keyed process function at byte %zu", at);
 	at = cm_rbuf_offset(r);
-	op->win.kind = (int)get_int(r, "window kind", 0, 3);
+	op->win.kind = (int)get_int(r, "window kind", 0, 4);
 	op->win.time = (int)get_int(r, "window time", 0, 1);
 	op->win.size_ms = get_int(r, "window size", 0, INT64_MAX / 4);
 	op->win.slide_ms = get_int(r, "window slide", 0, INT64_MAX / 4);
@@ -487,10 +496,11 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 	    strcmp(td->state_backend, "lmdb") != 0)
 		cm_rbuf_fail(&r, "unknown state backend at byte %zu", sb_at);
 	uint8_t ckf = cm_rbuf_u8(&r);
-	if (ckf > 3)
+	if (ckf > 7)
 		cm_rbuf_fail(&r, "checkpoint flags %u at byte %zu", ckf, cm_rbuf_offset(&r) - 1);
 	td->incremental = (ckf & 1) != 0;
 	td->at_least_once = (ckf & 2) != 0;
+	td->final_checkpoint = (ckf & 4) != 0;
 	if (!cm_rbuf_error(&r) &&
 	    (td->subtask >= td->parallelism || td->parallelism > td->max_parallelism))
 		cm_rbuf_fail(&r, "subtask %d of parallelism %d (max %d) is out of range", td->subtask,

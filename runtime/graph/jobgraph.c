@@ -454,7 +454,9 @@ void jg_free(jg_graph *g)
 
 static void print_key(const sg_key *k, FILE *f)
 {
-	if (k->by_fn)
+	if (sg_key_is_global(k))
+		fprintf(f, "no key: window_all");
+	else if (k->by_fn)
 		fprintf(f, "key %s()", k->fn_symbol);
 	else
 		fprintf(f, "key field %u", k->field);
@@ -462,9 +464,20 @@ static void print_key(const sg_key *k, FILE *f)
 
 static void print_window(const sg_window *w, FILE *f)
 {
-	static const char *const fn[SG_WIN_NFNS] = {"reduce", "create", "add",
-						    "result", "merge",  "window"};
+	static const char *const fn[SG_WIN_NFNS] = {"reduce", "create", "add", "result",
+						    "merge",  "window", "process"};
 	const char *time = w->time == FL_PROCESSING_TIME ? "processing" : "event";
+	if (w->kind == FL_WINDOW_COUNT) {
+		if (w->slide_ms && w->slide_ms != w->size_ms)
+			fprintf(f, " count %lld every %lld records", (long long)w->size_ms,
+				(long long)w->slide_ms);
+		else
+			fprintf(f, " count %lld records", (long long)w->size_ms);
+		for (int i = 0; i < SG_WIN_NFNS; i++)
+			if (w->fns[i])
+				fprintf(f, ", %s %s()", fn[i], w->fns[i]);
+		return;
+	}
 	if (w->kind == FL_WINDOW_SESSION)
 		fprintf(f, " session gap %lld ms", (long long)w->size_ms);
 	else if (w->kind == FL_WINDOW_SLIDING)
@@ -501,7 +514,7 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				    ? (e->side ? " 2" : " 1")
 				    : "",
 				e->src_vertex + 1, sg->nodes[e->src_node]->name,
-				sg_partitioner_name(e->part));
+				sg_ship_strategy(e->part, e->key));
 			if (e->part == SG_PART_HASH) {
 				fprintf(f, " (");
 				print_key(e->key, f);
@@ -561,7 +574,7 @@ void jg_print_dot(const jg_graph *g, FILE *f)
 	for (size_t i = 0; i < g->nedges; i++) {
 		const jg_edge *e = &g->edges[i];
 		fprintf(f, "  v%d -> v%d [label=\"%s\"];\n", e->src_vertex + 1, e->dst_vertex + 1,
-			sg_partitioner_name(e->part));
+			sg_ship_strategy(e->part, e->key));
 	}
 	fprintf(f, "}\n");
 }

@@ -45,7 +45,7 @@ static cJSON *vertex_json(const jg_graph *g, const char *job_id, size_t v)
 				break;
 			}
 			ok = add_num(in, "num", (double)k) && add_str(in, "id", src) &&
-			     add_str(in, "ship_strategy", sg_partitioner_name(e->part)) &&
+			     add_str(in, "ship_strategy", sg_ship_strategy(e->part, e->key)) &&
 			     add_str(in, "exchange", "pipelined_bounded");
 		}
 	}
@@ -127,7 +127,7 @@ cJSON *jg_stream_plan_json(const jg_graph *g)
 				}
 				ok = add_num(p, "id", e->src + 1) &&
 				     add_str(p, "ship_strategy",
-					     sg_partitioner_name(edge_part(g, sn, e))) &&
+					     sg_ship_strategy(edge_part(g, sn, e), &e->key)) &&
 				     /* Flink's JSONGenerator writes "second" for
 				      * every input. */
 				     add_str(p, "side", "second");

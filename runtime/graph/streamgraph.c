@@ -200,6 +200,8 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "Interval Join";
 	case SG_BROADCAST_PROCESS:
 		return "BroadcastProcess";
+	case SG_SOURCE_SOCKET:
+		return "Source: Socket Stream";
 	}
 	return "?";
 }
@@ -228,6 +230,7 @@ const char *sg_kind_type(enum sg_kind kind)
 	    [SG_WINDOW_JOIN] = "window-join",
 	    [SG_INTERVAL_JOIN] = "interval-join",
 	    [SG_BROADCAST_PROCESS] = "broadcast-process-unkeyed",
+	    [SG_SOURCE_SOCKET] = "socket",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -251,7 +254,7 @@ const char *sg_partitioner_name(enum sg_partitioner p)
 
 bool sg_kind_is_source(enum sg_kind k)
 {
-	return k == SG_SOURCE_GENERATOR || k == SG_SOURCE_TEXT_FILE;
+	return k == SG_SOURCE_GENERATOR || k == SG_SOURCE_TEXT_FILE || k == SG_SOURCE_SOCKET;
 }
 
 bool sg_kind_is_sink(enum sg_kind k)
@@ -275,10 +278,18 @@ int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 {
 	const char *bad = NULL;
 	long long v = 0;
-	bool session = w->kind == FL_WINDOW_SESSION;
-	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING && !session)
-		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING or FL_WINDOW_SESSION",
+	bool session = w->kind == FL_WINDOW_SESSION, count = w->kind == FL_WINDOW_COUNT;
+	if (w->kind != FL_WINDOW_TUMBLING && w->kind != FL_WINDOW_SLIDING && !session && !count)
+		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING, FL_WINDOW_SESSION or "
+		      "FL_WINDOW_COUNT",
 		v = w->kind;
+	else if (count && (w->size_ms <= 0 || w->size_ms > SG_MAX_COUNT_WINDOW))
+		bad = "count of a count window must be in 1..2^30", v = w->size_ms;
+	else if (count && (w->slide_ms < 0 || w->slide_ms > w->size_ms))
+		bad = "count_slide of a count window must be 0 (tumbling) or 1..count", v = w->slide_ms;
+	else if (count && w->lateness_ms != 0)
+		bad = "count windows have no allowed lateness: allowed_lateness_ms must be 0",
+		v = w->lateness_ms;
 	else if (w->time != FL_EVENT_TIME && w->time != FL_PROCESSING_TIME)
 		bad = "time is not FL_EVENT_TIME or FL_PROCESSING_TIME", v = w->time;
 	else if (w->size_ms <= 0)
@@ -296,9 +307,17 @@ int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 	}
 	unsigned agg = fns & (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT);
 	bool reduce = fns & 1u << SG_WIN_REDUCE;
+	if (fns & 1u << SG_WIN_PROCESS) {
+		if (reduce || agg || (fns & (1u << SG_WIN_FN | 1u << SG_WIN_MERGE))) {
+			snprintf(why, cap, "process takes all of a window's records: give it without "
+					   "reduce, agg or window_fn");
+			return FL_EINVAL;
+		}
+		return 0;
+	}
 	if (reduce == (agg != 0)) {
 		snprintf(why, cap, "%s", reduce ? "both reduce and agg are set: give one"
-						 : "neither reduce nor agg is set: give one");
+						 : "neither reduce, agg nor process is set: give one");
 		return FL_EINVAL;
 	}
 	if (agg && agg != (1u << SG_WIN_CREATE | 1u << SG_WIN_ADD | 1u << SG_WIN_RESULT)) {
@@ -344,8 +363,31 @@ int sg_name_function(const void *fn, const char *what, char **symbol, char **lib
 	return 0;
 }
 
+bool sg_key_is_global(const sg_key *k)
+{
+	return k && k->by_fn && k->fn_symbol && strcmp(k->fn_symbol, SG_GLOBAL_KEY_SYMBOL) == 0;
+}
+
+const char *sg_ship_strategy(enum sg_partitioner p, const sg_key *k)
+{
+	return p == SG_PART_HASH && sg_key_is_global(k) ? "GLOBAL" : sg_partitioner_name(p);
+}
+
+/* SG_GLOBAL_KEY_SYMBOL: the empty key. */
+static int global_key(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	(void)ctx;
+	(void)in;
+	out->nfields = 0;
+	return 0;
+}
+
 int sg_resolve_function(const char *library, const char *symbol, void **fn, cm_err *err)
 {
+	if (strcmp(symbol, SG_GLOBAL_KEY_SYMBOL) == 0) {
+		*fn = (void *)global_key;
+		return 0;
+	}
 	bool main_program = !library || !*library;
 	void *h = dlopen(main_program ? NULL : library, RTLD_NOW | RTLD_LOCAL);
 	if (!h)

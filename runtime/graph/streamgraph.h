@@ -42,8 +42,11 @@ enum sg_kind {
 	SG_CO_BROADCAST,      /* keyed broadcast process function */
 	SG_WINDOW_JOIN,	      /* keyed window join */
 	SG_INTERVAL_JOIN,     /* keyed interval join */
-	SG_BROADCAST_PROCESS, /* broadcast process function of an unkeyed stream (last:
-			       * kinds are numbered on the wire) */
+	SG_BROADCAST_PROCESS, /* broadcast process function of an unkeyed stream */
+	/* A socket text source (fl_socket_text): paths[0] is its "host:port",
+	 * gen_count its retries (-1: for ever); parallelism 1. Last: kinds
+	 * are numbered on the wire. */
+	SG_SOURCE_SOCKET,
 };
 
 /* A window spec as it travels: fl_window_spec's numbers, its functions by
@@ -55,11 +58,14 @@ enum {
 	SG_WIN_RESULT,
 	SG_WIN_MERGE,
 	SG_WIN_FN,
+	SG_WIN_PROCESS,
 	SG_WIN_NFNS
 };
 typedef struct sg_window {
 	int kind, time;
-	int64_t size_ms; /* session windows: the gap */
+	/* Session windows: size_ms is the gap; count windows: size_ms is the
+	 * count and slide_ms the count slide (0: tumbling). */
+	int64_t size_ms;
 	int64_t slide_ms, lateness_ms;
 	char *fns[SG_WIN_NFNS];
 } sg_window;
@@ -98,6 +104,9 @@ typedef struct sg_node {
 	char *fn_symbol; /* map/flat_map/filter/reduce/process/generator function */
 	int parallelism; /* 0: the job default */
 	int max_parallelism;
+	/* Not a parallel operator (a socket source, fl_window_all): its
+	 * parallelism is 1, another is refused. */
+	bool non_parallel;
 	bool chaining_disabled;
 	bool start_new_chain;
 	char *slot_group; /* NULL: inherited from the inputs, else "default" */
@@ -124,6 +133,7 @@ typedef struct sg_node {
 	char *ts_symbol;
 	uint32_t ts_field;
 	int64_t wm_interval_ms;
+	int64_t wm_idle_ms; /* withIdleness: 0 none */
 	/* A keyed process function's on_timer (fl_keyed_process), or NULL. */
 	char *timer_symbol;
 	/* A window (fl_window): its spec's numbers and its functions'
@@ -202,8 +212,19 @@ bool sg_kind_is_sink(enum sg_kind k);
 bool sg_kind_is_keyed(enum sg_kind k);
 /* Operators with two inputs (fl_connect and the joins). */
 bool sg_kind_is_two_input(enum sg_kind k);
+/* The key selector of fl_window_all (Flink's NullByteKeySelector): one key
+ * for every record, resolved inside the runtime by sg_resolve_function. */
+#define SG_GLOBAL_KEY_SYMBOL "flinc.global-key"
+/* Whether k is fl_window_all's key (k may be NULL). */
+bool sg_key_is_global(const sg_key *k);
+/* An edge's ship strategy as Flink names it: the partitioner's name, or
+ * GLOBAL for fl_window_all's input. */
+const char *sg_ship_strategy(enum sg_partitioner p, const sg_key *k);
+/* The largest count of a count window (its elements are kept per key when
+ * it slides). */
+#define SG_MAX_COUNT_WINDOW (INT64_C(1) << 30)
 /* The largest kind known (the descriptor decoder's bound). */
-#define SG_KIND_LAST SG_BROADCAST_PROCESS
+#define SG_KIND_LAST SG_SOURCE_SOCKET
 /* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit
  * 1 << SG_WIN_* per function the spec has): 0, or FL_EINVAL with why (cap
  * bytes) naming the field and its value. fl_window and the descriptor

@@ -22,6 +22,7 @@
 #include "checkpoint/restore.h"
 #include "jobmanager/execgraph.h"
 #include "jobmanager/scheduler.h"
+#include "taskmanager/operator.h"
 
 #define PROGRESS_MS 1000
 
@@ -83,6 +84,14 @@ struct jm_jobmaster {
 	char state_backend[16]; /* state.backend.type for the tasks: hashmap or lmdb */
 	bool incremental;	/* execution.checkpointing.incremental */
 	bool at_least_once;	/* execution.checkpointing.mode AT_LEAST_ONCE */
+	/* FLIP-147: checkpoints go on once some tasks finished (periodic
+	 * checkpoints and checkpoints-after-tasks-finish on). */
+	bool after_finish;
+	/* The checkpoint triggered once every source had finished (0: none
+	 * yet), and whether it completed: then every task still running is
+	 * committing and finishing, and none is triggered again. */
+	uint64_t drain_ckp;
+	bool drained;
 	uint64_t heartbeat_timer, progress_timer;
 	uint64_t *in, *out;
 	jm_node_progress *np;
@@ -635,6 +644,8 @@ static bool report_is_ours(jm_jobmaster *jm, const struct report *rp)
 	return placed && strcmp(placed, rp->resource_id) == 0;
 }
 
+static void hurry_final_checkpoint(jm_jobmaster *jm);
+
 static void on_report(void *arg)
 {
 	struct report *rp = arg;
@@ -685,6 +696,8 @@ static void on_report(void *arg)
 			if (!jm->error[0] && !jm->cancel_requested)
 				fail_job(jm, why);
 		}
+		if (st == TM_TASK_FINISHED)
+			hurry_final_checkpoint(jm);
 		maybe_end(jm);
 	}
 	free(rp->error);
@@ -831,13 +844,141 @@ static void on_trigger_sent(jm_jobmaster *jm, struct reply *r)
 		checkpoint_failed(jm, r->checkpoint, why, fail);
 }
 
-/* Starts checkpoint id at every source task. */
+static enum tm_task_state subtask_state(const jm_jobmaster *jm, size_t v, int i)
+{
+	return jm->eg->vertices[v].subtasks[i].state;
+}
+
+/* Whether every task upstream of subtask i of vertex v FINISHED (a source
+ * has none; over a forward edge the one of its index): it gets no barrier
+ * from upstream, so a checkpoint starts at it (Flink's
+ * DefaultCheckpointPlanCalculator). */
+static bool upstream_finished(const jm_jobmaster *jm, size_t v, int i)
+{
+	const jg_vertex *jv = &jm->jg->vertices[v];
+	for (size_t e = 0; e < jv->nin_edges; e++) {
+		const jg_edge *je = &jm->jg->edges[jv->in_edges[e]];
+		int src = je->src_vertex;
+		bool forward = je->part == SG_PART_FORWARD;
+		for (int k = forward ? i : 0; k < (forward ? i + 1 : jm->jg->vertices[src].parallelism);
+		     k++)
+			if (subtask_state(jm, (size_t)src, k) != TM_TASK_FINISHED)
+				return false;
+	}
+	return true;
+}
+
+/* Whether every source task FINISHED. */
+static bool sources_finished(const jm_jobmaster *jm)
+{
+	for (size_t v = 0; v < jm->jg->nvertices; v++)
+		for (int i = 0; jm->jg->vertices[v].nin_edges == 0 && i < jm->jg->vertices[v].parallelism;
+		     i++)
+			if (subtask_state(jm, v, i) != TM_TASK_FINISHED)
+				return false;
+	return true;
+}
+
+/* Whether vertex v's tasks wait for a final checkpoint past their end of
+ * input (an operator of its chain commits on checkpoints: the task's
+ * await_final_checkpoint). */
+static bool vertex_awaits(const jm_jobmaster *jm, size_t v)
+{
+	const jg_vertex *jv = &jm->jg->vertices[v];
+	for (size_t k = 0; jm->after_finish && k < jv->nops; k++)
+		if (tm_op_class_of(jm->jg->sg->nodes[jv->ops[k].node]->kind)->notify)
+			return true;
+	return false;
+}
+
+/*
+ * Whether a checkpoint can start: every task RUNNING, or (FLIP-147, with
+ * after_finish) RUNNING or FINISHED with one RUNNING at least, and no
+ * RUNNING task past the end of its input that will finish without waiting
+ * (it could not take a barrier; it is FINISHED in a moment). A task still
+ * deploying, or ending otherwise, cannot take its barrier either.
+ */
+static bool can_checkpoint(const jm_jobmaster *jm)
+{
+	if (jm->drained)
+		return false;
+	bool running = false;
+	for (size_t v = 0; v < jm->jg->nvertices; v++) {
+		bool awaits = vertex_awaits(jm, v);
+		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
+			enum tm_task_state st = subtask_state(jm, v, i);
+			bool ending = jm->jg->vertices[v].nin_edges && !awaits &&
+				      upstream_finished(jm, v, i);
+			if (st == TM_TASK_RUNNING && !ending)
+				running = true;
+			else if (st != TM_TASK_FINISHED || !jm->after_finish)
+				return false;
+		}
+	}
+	return running;
+}
+
+/*
+ * Acknowledges checkpoint id for every FINISHED task (FLIP-147): each of
+ * its operators that has state is recorded as restored with nothing, so a
+ * restore from this checkpoint does not start a finished source over.
+ * Returns 0, or FL_ENOMEM / the coordinator's error in err (the checkpoint
+ * is then given up by the caller).
+ */
+static int ack_finished(jm_jobmaster *jm, uint64_t id, cm_err *err)
+{
+	const jg_graph *jg = jm->jg;
+	for (size_t v = 0; v < jg->nvertices; v++) {
+		const jg_vertex *jv = &jg->vertices[v];
+		for (int i = 0; i < jv->parallelism; i++) {
+			if (subtask_state(jm, v, i) != TM_TASK_FINISHED)
+				continue;
+			cp_op_state *st = calloc(jv->nops ? jv->nops : 1, sizeof(*st));
+			if (!st)
+				return cm_err_set(err, FL_ENOMEM, "out of memory");
+			size_t n = 0;
+			int rc = 0;
+			for (size_t k = 0; k < jv->nops; k++) {
+				const sg_node *node = jg->sg->nodes[jv->ops[k].node];
+				if (!tm_op_class_of(node->kind)->snapshot)
+					continue; /* no state */
+				char buf[64];
+				st[n] = (cp_op_state){.uid = strdup(sg_node_uid(node, buf, sizeof(buf))),
+						      .subtask = i,
+						      .parallelism = jv->parallelism,
+						      .max_parallelism = jv->max_parallelism,
+						      .kg_first = -1,
+						      .kg_last = -1};
+				if (!st[n++].uid) {
+					rc = cm_err_set(err, FL_ENOMEM, "out of memory");
+					break;
+				}
+			}
+			bool fail = false;
+			if (rc == 0)
+				rc = cp_ack(jm->cp, id, jm->task_base[v] + (size_t)i, st, n, cm_now_ms(),
+					    &fail, err);
+			else
+				for (size_t k = 0; k < n; k++)
+					cp_op_state_fini(&st[k]);
+			free(st); /* the states themselves were taken */
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Starts checkpoint id at every RUNNING task with nothing running
+ * upstream: the sources, and (FLIP-147) tasks past their end of input
+ * whose upstream tasks all finished. */
 static void trigger_sources(jm_jobmaster *jm, uint64_t id)
 {
 	for (size_t v = 0; v < jm->jg->nvertices; v++) {
-		if (jm->jg->vertices[v].nin_edges)
-			continue;
 		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
+			if (subtask_state(jm, v, i) != TM_TASK_RUNNING ||
+			    !upstream_finished(jm, v, i))
+				continue;
 			uint32_t k = jm->where[v][i];
 			struct reply *r = expect(jm, on_trigger_sent, (int)k);
 			if (!r) {
@@ -876,24 +1017,15 @@ static void on_prepared(jm_jobmaster *jm, struct reply *r)
 		trigger_sources(jm, r->checkpoint);
 }
 
-/* Whether every task runs: Flink triggers only then (a task still
- * deploying or already finished cannot take its barrier). */
-static bool all_running(const jm_jobmaster *jm)
-{
-	for (size_t v = 0; v < jm->jg->nvertices; v++)
-		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
-			if (jm->eg->vertices[v].subtasks[i].state != TM_TASK_RUNNING)
-				return false;
-	return true;
-}
-
 /* Starts a checkpoint or savepoint at every source task. */
 static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *target,
 			      uint64_t *id, cm_err *err)
 {
-	if (jm->phase != P_RUNNING || !all_running(jm))
+	if (jm->phase != P_RUNNING || !can_checkpoint(jm))
 		return cm_err_set(err, FL_EINVAL,
-				  "not every task of job %s is RUNNING: a checkpoint needs them all",
+				  jm->after_finish
+				      ? "not every task of job %s is RUNNING or FINISHED, or none runs"
+				      : "not every task of job %s is RUNNING: a checkpoint needs them all",
 				  jm->id);
 	for (size_t k = 0; k < jm->ntms; k++)
 		if (!jm->tms[k]->ops->trigger_checkpoint || !jm->tms[k]->ops->notify_checkpoint)
@@ -912,6 +1044,19 @@ static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *t
 	CM_INFO("jobmaster", "Triggering %s %llu @ %lld for job %s: %s",
 		kind == CP_SAVEPOINT ? "savepoint" : "checkpoint", (unsigned long long)*id,
 		(long long)wall, jm->id, dir);
+	/* FLIP-147: the finished tasks' share is theirs at once. */
+	if (jm->after_finish && sources_finished(jm))
+		jm->drain_ckp = *id;
+	cm_err aerr = {0};
+	if (jm->after_finish && ack_finished(jm, *id, &aerr) != 0) {
+		char why[CM_ERR_MSG_MAX + 64];
+		snprintf(why, sizeof(why), "the finished tasks' share of checkpoint %llu: %.*s",
+			 (unsigned long long)*id, CM_ERR_MSG_MAX - 1, aerr.msg);
+		bool fail = false;
+		if (cp_abort(jm->cp, *id, why, cm_now_ms(), true, &fail) > 0)
+			checkpoint_failed(jm, *id, why, fail);
+		return 0;
+	}
 	/* First every TaskManager learns where the checkpoint goes (the
 	 * barrier carries only its id), then the sources start it. */
 	jm->ckp_prepares = 0;
@@ -985,6 +1130,25 @@ static void schedule_checkpoint(jm_jobmaster *jm)
 	cm_loop_timer(jm->loop, due, checkpoint_tick, jm, &jm->ckp_timer);
 }
 
+/*
+ * FLIP-147: once every source finished, the tasks still running wait for
+ * a checkpoint to commit their output and finish (await_final_checkpoint);
+ * the next periodic one is due now rather than an interval later, so a
+ * bounded job ends as soon as its output is committed (no sooner than
+ * execution.checkpointing.min-pause after the last one). Flink waits for
+ * the next periodic checkpoint.
+ */
+static void hurry_final_checkpoint(jm_jobmaster *jm)
+{
+	if (!jm->after_finish || jm->phase != P_RUNNING || jm->ckp_pending || jm->drained ||
+	    !sources_finished(jm))
+		return;
+	cp_due_now(jm->cp, cm_now_ms());
+	cm_loop_timer_cancel(jm->loop, jm->ckp_timer);
+	jm->ckp_timer = 0;
+	schedule_checkpoint(jm);
+}
+
 struct ack {
 	jm_jobmaster *jm;
 	char resource_id[128];
@@ -1051,6 +1215,7 @@ static void on_ack(void *arg)
 	if (rc == CP_ACK_COMPLETED) {
 		if (jm->ckp_pending == a->id)
 			jm->ckp_pending = 0;
+		jm->drained = jm->drained || (jm->drain_ckp && jm->drain_ckp == a->id);
 		notify_everywhere(jm, a->id, false);
 		char dir[1100] = "";
 		cp_path_of(jm->cp, a->id, dir, sizeof(dir));
@@ -1288,6 +1453,7 @@ static void deploy(jm_jobmaster *jm)
 			if (rc == 0) {
 				td->incremental = jm->incremental;
 				td->at_least_once = jm->at_least_once;
+				td->final_checkpoint = jm->after_finish;
 			}
 			if (rc == 0 && restoring)
 				rc = cp_restore_fill(&from, from_dir, td);
@@ -1529,6 +1695,11 @@ int jm_new(jm_jobmaster **out, const jm_params *p, cm_err *err)
 		cfg_get_bool(p->config, CFG_CKP_INCREMENTAL, &jm->incremental);
 		cfg_get_string(p->config, CFG_CKP_MODE, &mode);
 		jm->at_least_once = mode && strcasecmp(mode, "AT_LEAST_ONCE") == 0;
+	}
+	if (p->cp) {
+		cp_config cc;
+		cp_get_config(p->cp, &cc);
+		jm->after_finish = cc.after_finish && cc.interval_ms > 0;
 	}
 	const jg_graph *jg = p->jg;
 	size_t nnodes = jg->sg->nnodes;

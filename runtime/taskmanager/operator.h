@@ -147,8 +147,12 @@ int tm_snapshot_keyed_filtered(tm_op *op, st_backend *b, tm_snapshot *s, st_snap
 int tm_restore_keyed(tm_op *op, st_backend *b, const td_restore *rs, cm_err *err);
 
 /* The classes of the sources (sources.c) and sinks (sinks.c). */
+/* The class of an operator kind: what it does and whether it has state
+ * (snapshot). */
+const tm_op_class *tm_op_class_of(enum sg_kind k);
 extern const tm_op_class tm_generator_class;
 extern const tm_op_class tm_text_source_class;
+extern const tm_op_class tm_socket_source_class;
 extern const tm_op_class tm_print_class;
 extern const tm_op_class tm_file_sink_class;
 extern const tm_op_class tm_discard_class;
@@ -224,6 +228,12 @@ struct tm_op {
 	/* A source with a watermark strategy: when its next periodic
 	 * watermark is due (cm_now_ms). */
 	int64_t wm_next_ms;
+	/* A socket source with a watermark strategy: the largest timestamp
+	 * read (its one split's). */
+	int64_t sock_max_ts;
+	/* A source with an idle timeout (withIdleness): it said it is idle
+	 * and produced nothing since. */
+	bool src_idle;
 	_Atomic uint64_t records_in, records_out;
 	/* Incremental checkpoints: the keyed files of the last snapshots
 	 * (operators.c; NULL until the first). */
@@ -467,7 +477,11 @@ int64_t tm_gen_watermark(const tm_op *head);
 
 /* Source loops (sources.c): run the chain's head source to its end.
  * Return 0 at the end of input, or the error (recorded in the chain). */
+/* Tells the chain's network outputs that it turned idle (Flink's
+ * WatermarkStatus.IDLE: TM_WM_IDLE) or active again (its watermark). */
+int tm_chain_wm_status(tm_chain *c, bool idle);
 int tm_run_generator(tm_chain *c);
 int tm_run_text_source(tm_chain *c);
+int tm_run_socket_source(tm_chain *c);
 
 #endif

@@ -21,6 +21,7 @@
 #include "common/varint.h"
 #include "state/snapshot_file.h"
 #include "taskmanager/operator.h"
+#include "taskmanager/watermarks.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
 
@@ -39,6 +40,21 @@ FL_API int64_t fl_ctx_watermark(const fl_ctx *ctx)
 	return ctx && ctx->chain ? ctx->chain->wm : TM_TS_NONE;
 }
 
+/* Watermark event w (or TM_WM_IDLE) down every network output. */
+static int send_watermark(tm_chain *c, int64_t w)
+{
+	for (size_t i = 0; i < c->nops; i++)
+		for (size_t k = 0; k < c->ops[i].nouts; k++) {
+			net_writer *wr = c->ops[i].outs[k].writer;
+			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
+			if (rc)
+				return tm_chain_fail(c, rc, "%s: cannot send %s: %s", c->name,
+						     w == TM_WM_IDLE ? "its idleness" : "a watermark",
+						     fl_strerror(rc));
+		}
+	return 0;
+}
+
 int tm_chain_watermark(tm_chain *c, int64_t w)
 {
 	c->wm = w;
@@ -54,15 +70,15 @@ int tm_chain_watermark(tm_chain *c, int64_t w)
 		}
 		c->ts = ts;
 	}
-	for (size_t i = 0; i < c->nops; i++)
-		for (size_t k = 0; k < c->ops[i].nouts; k++) {
-			net_writer *wr = c->ops[i].outs[k].writer;
-			int rc = wr ? net_writer_broadcast_event(wr, NET_EV_WATERMARK, w) : 0;
-			if (rc)
-				return tm_chain_fail(c, rc, "%s: cannot send a watermark: %s",
-						     c->name, fl_strerror(rc));
-		}
-	return 0;
+	return send_watermark(c, w);
+}
+
+int tm_chain_wm_status(tm_chain *c, bool idle)
+{
+	/* Active again: the chain's watermark says so (it may be no higher
+	 * than before; a receiver takes any watermark of an idle channel as
+	 * its ACTIVE). */
+	return send_watermark(c, idle ? TM_WM_IDLE : c->wm);
 }
 
 int tm_chain_proc_timers(tm_chain *c, int64_t *deadline)
@@ -834,13 +850,15 @@ static const tm_op_class agg_class = {
     .fini = agg_fini,
 };
 
-static const tm_op_class *class_of(enum sg_kind k)
+const tm_op_class *tm_op_class_of(enum sg_kind k)
 {
 	switch (k) {
 	case SG_SOURCE_GENERATOR:
 		return &tm_generator_class;
 	case SG_SOURCE_TEXT_FILE:
 		return &tm_text_source_class;
+	case SG_SOURCE_SOCKET:
+		return &tm_socket_source_class;
 	case SG_MAP:
 		return &map_class;
 	case SG_FLAT_MAP:
@@ -934,7 +952,7 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		const td_op *d = &td->ops[i];
 		op->node = d;
 		op->chain = c;
-		op->cls = class_of(d->kind);
+		op->cls = tm_op_class_of(d->kind);
 		op->process = op->cls->process;
 		op->process2 = op->cls->process2;
 		if (sg_kind_is_two_input(d->kind) && !op->process2)

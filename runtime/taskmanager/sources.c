@@ -1,16 +1,18 @@
 /*
- * sources.c — the source loops: a deterministic generator and a splittable
- * text file reader. Both run in the head of their task's chain and check
+ * sources.c — the source loops: a deterministic generator, a splittable
+ * text file reader and a socket text reader. Both run in the head of their task's chain and check
  * for cancellation and the flush timeout every few hundred records.
  */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,23 +128,53 @@ const tm_op_class tm_generator_class = {
     .fini = gen_fini,
 };
 
+/* ------------------------------------------------------------ idleness */
+
+/* withIdleness: a source that has produced nothing since `since` (ms) and
+ * longer than its idle timeout says it is idle, once. */
+static int source_maybe_idle(tm_chain *c, int64_t since, int64_t now)
+{
+	tm_op *head = &c->ops[0];
+	int64_t t = head->node->wm_idle_ms;
+	if (t <= 0 || head->src_idle || now - since < t)
+		return 0;
+	head->src_idle = true;
+	CM_DEBUG("source", "source '%s' is idle (nothing for %lld ms)", head->node->name,
+		 (long long)(now - since));
+	return tm_chain_wm_status(c, true);
+}
+
+/* An idle source produces again: it says so before the record. */
+static inline int source_active(tm_chain *c, tm_op *head)
+{
+	if (__builtin_expect(!head->src_idle, 1))
+		return 0;
+	head->src_idle = false;
+	return tm_chain_wm_status(c, false);
+}
+
 /* Waits for the rate limit: until the slot of the produced-th record, but
  * waking for flushes and cancellation. */
 static int gen_pace(tm_chain *c, double rate, int64_t start, int64_t produced)
 {
 	int64_t due = start + (int64_t)((double)produced * 1000.0 / rate);
-	int64_t now = cm_now_ms();
+	int64_t now = cm_now_ms(), since = now;
 	while (now < due) {
 		int64_t wait = due - now;
 		if (c->buffer_timeout_ms > 0 && c->next_flush_ms - now < wait)
 			wait = c->next_flush_ms > now ? c->next_flush_ms - now : 1;
+		int64_t idle = c->ops[0].node->wm_idle_ms;
+		if (idle > 0 && !c->ops[0].src_idle && since + idle - now < wait)
+			wait = since + idle > now ? since + idle - now : 1;
 		sleep_ms(wait > 100 ? 100 : wait);
 		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
 			return FL_ECANCELED;
 		int rc = tm_chain_maybe_flush(c, false);
+		now = cm_now_ms();
+		if (rc == 0)
+			rc = source_maybe_idle(c, since, now);
 		if (rc)
 			return rc;
-		now = cm_now_ms();
 	}
 	return 0;
 }
@@ -256,7 +288,8 @@ int tm_run_generator(tm_chain *c)
 						     n->name, n->fn_symbol, rc, (long long)off);
 			}
 			if (evt) {
-				if ((rc = source_timestamp(c, head, &row)) != 0)
+				if ((rc = source_timestamp(c, head, &row)) != 0 ||
+				    (rc = source_active(c, head)) != 0)
 					return rc;
 				if (c->ts > sp->max_ts)
 					sp->max_ts = c->ts;
@@ -648,6 +681,7 @@ const tm_op_class tm_text_source_class = {
 static int wait_readable(reader *r)
 {
 	tm_chain *c = r->chain;
+	int64_t since = cm_now_ms();
 	for (;;) {
 		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 		int n = poll(&pfd, 1, STREAM_POLL_MS);
@@ -662,6 +696,8 @@ static int wait_readable(reader *r)
 		int rc = tm_chain_check(c);
 		if (rc == 0)
 			rc = tm_chain_maybe_flush(c, false);
+		if (rc == 0)
+			rc = source_maybe_idle(c, since, cm_now_ms());
 		if (rc)
 			return rc;
 	}
@@ -773,6 +809,34 @@ static int open_input(const char *path, struct stat *st)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * One line of a text or socket source (without its '\n'; a '\r' before it
+ * is dropped) through the chain as a row of one string field, with its
+ * timestamp when the source has a strategy (the largest so far in *max_ts).
+ * Returns 0 or the error (recorded in the chain).
+ */
+static int emit_line(tm_chain *c, tm_op *head, char *line, size_t llen, int64_t *max_ts)
+{
+	if (llen > 0 && line[llen - 1] == '\r')
+		llen--;
+	fl_row row;
+	row.nfields = 1;
+	row.types[0] = FL_STRING;
+	row.values[0].u.s.ptr = line;
+	row.values[0].u.s.len = (uint32_t)llen;
+	int rc;
+	if (head->node->event_time) {
+		if ((rc = source_timestamp(c, head, &row)) != 0 ||
+		    (rc = source_active(c, head)) != 0)
+			return rc;
+		if (c->ts > *max_ts)
+			*max_ts = c->ts;
+	}
+	rc = tm_op_process(head, &row);
+	c->ctx.scratch_used = 0;
+	return rc;
 }
 
 /*
@@ -895,22 +959,7 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 		}
 		if (!stream && line_start >= sp->end)
 			break;
-		if (llen > 0 && line[llen - 1] == '\r')
-			llen--;
-		fl_row row;
-		row.nfields = 1;
-		row.types[0] = FL_STRING;
-		row.values[0].u.s.ptr = line;
-		row.values[0].u.s.len = (uint32_t)llen;
-		if (evt) {
-			if ((rc = source_timestamp(c, head, &row)) != 0)
-				break;
-			if (c->ts > max_ts)
-				max_ts = c->ts;
-		}
-		rc = tm_op_process(head, &row);
-		c->ctx.scratch_used = 0;
-		if (rc)
+		if ((rc = emit_line(c, head, line, llen, &max_ts)) != 0)
 			break;
 		/* tm_chain_check, with what a checkpoint taken there records:
 		 * the start of the next line. */
@@ -986,3 +1035,262 @@ int tm_run_text_source(tm_chain *c)
 		rc = emit_watermark(c, TM_WM_END);
 	return rc;
 }
+
+/* ------------------------------------------------------- socket source */
+
+/* Flink's SocketTextStreamFunction: the pause before a reconnect. */
+#define SOCKET_RETRY_DELAY_MS 500
+/* How long one connect may take before it counts as a failed attempt. */
+#define SOCKET_CONNECT_TIMEOUT_MS 10000
+#define SOCKET_ADDR_MAX 300
+
+/*
+ * Splits "host:port" or "[v6 address]:port" into host and port. Returns 0
+ * or FL_EINVAL (the address was checked when the job was built; a
+ * descriptor from elsewhere may still be malformed).
+ */
+static int split_address(const char *addr, char *host, size_t cap, char *port, size_t pcap)
+{
+	const char *colon = strrchr(addr, ':');
+	if (!colon || colon == addr || !colon[1] || strlen(colon + 1) >= pcap)
+		return FL_EINVAL;
+	const char *h = addr;
+	size_t hlen = (size_t)(colon - addr);
+	if (h[0] == '[') {
+		if (hlen < 3 || h[hlen - 1] != ']')
+			return FL_EINVAL;
+		h++;
+		hlen -= 2;
+	}
+	if (hlen >= cap)
+		return FL_EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	snprintf(port, pcap, "%s", colon + 1);
+	return 0;
+}
+
+/*
+ * Waits for a non-blocking connect on fd to finish, looking at the cancel
+ * flag and attending to the chain every STREAM_POLL_MS. Returns 0, the
+ * connect's errno as a positive number, ETIMEDOUT, or a negative flinc
+ * error (FL_ECANCELED, a flush's or a checkpoint's).
+ */
+static int wait_connected(tm_chain *c, int fd)
+{
+	int64_t until = cm_now_ms() + SOCKET_CONNECT_TIMEOUT_MS;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int n = poll(&pfd, 1, STREAM_POLL_MS);
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		if (n > 0) {
+			int e = 0;
+			socklen_t len = sizeof(e);
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+				return errno;
+			return e;
+		}
+		if (n < 0 && errno != EINTR)
+			return errno;
+		if (cm_now_ms() >= until)
+			return ETIMEDOUT;
+		int rc = tm_chain_check(c);
+		if (rc == 0)
+			rc = tm_chain_maybe_flush(c, false);
+		if (rc)
+			return rc;
+	}
+}
+
+/* Connects to host:port, trying each address getaddrinfo gives. Returns
+ * the fd (blocking reads), or -1 with why (for the log and the failure),
+ * or -1 with *rc a flinc error (cancelled, a checkpoint's). */
+static int socket_connect(tm_chain *c, const char *host, const char *port, char *why,
+			  size_t cap, int *rc)
+{
+	*rc = 0;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	int g = getaddrinfo(host, port, &hints, &ai);
+	if (g != 0) {
+		snprintf(why, cap, "cannot resolve '%s': %s", host,
+			 g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+		return -1;
+	}
+	int fd = -1, e = ECONNREFUSED;
+	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    a->ai_protocol);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		e = connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+		if (e == EINPROGRESS)
+			e = wait_connected(c, fd);
+		int fl = e == 0 ? fcntl(fd, F_GETFL) : -1;
+		if (e == 0 && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
+			e = errno;
+		if (e != 0) {
+			close(fd);
+			fd = -1;
+			if (e < 0) { /* cancelled, or a checkpoint's error */
+				*rc = e;
+				break;
+			}
+		}
+	}
+	freeaddrinfo(ai);
+	if (fd < 0 && *rc == 0)
+		snprintf(why, cap, "cannot connect to %s:%s: %s", host, port, strerror(e));
+	return fd;
+}
+
+/*
+ * Reads lines from the connected socket r->fd until it closes. Each line
+ * (without its '\n' and a '\r' before it) is a record of one string field;
+ * a checkpoint is attended to between two lines and records nothing (what
+ * was read is gone: at most once, as Flink's socket source). Returns 0 at
+ * the end of the connection or an error recorded in the chain.
+ */
+static int read_socket(tm_chain *c, reader *r, const char *addr)
+{
+	tm_op *head = &c->ops[0];
+	const td_op *n = head->node;
+	const bool evt = n->event_time, wms = evt && n->wm_kind > FL_WATERMARK_NONE;
+	int rc = 0;
+	for (;;) {
+		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		if (!nl && !r->eof) {
+			if ((rc = fill(r)) != 0) {
+				if (rc == FL_ECANCELED)
+					return rc;
+				if (rc == FL_ERANGE)
+					return tm_chain_fail(c, rc,
+							     "source '%s': a line over 16 MiB from %s",
+							     n->name, addr);
+				/* A reset connection ends it as EOF does. */
+				if (r->sys_errno == ECONNRESET || r->sys_errno == EPIPE ||
+				    r->sys_errno == ETIMEDOUT)
+					return 0;
+				return tm_chain_fail(c, rc, "source '%s': cannot read from %s: %s",
+						     n->name, addr,
+						     r->sys_errno ? strerror(r->sys_errno)
+								  : fl_strerror(rc));
+			}
+			continue;
+		}
+		/* The end: a last line without '\n' is a line, as Flink's. */
+		if (!nl && r->pos == r->len)
+			return 0;
+		size_t llen = nl ? (size_t)(nl - (r->buf + r->pos)) : r->len - r->pos;
+		char *line = r->buf + r->pos;
+		r->pos += llen + (nl ? 1 : 0);
+		if ((rc = emit_line(c, head, line, llen, &head->sock_max_ts)) != 0)
+			return rc;
+		/* A socket is slow next to a file: every line looks at the
+		 * chain's flags, the flush timeout and the watermark interval. */
+		if ((rc = tm_chain_check(c)) != 0 || (rc = tm_chain_maybe_flush(c, false)) != 0)
+			return rc;
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		if (wms &&
+		    (rc = maybe_watermark(c, head, tm_split_watermark(n, head->sock_max_ts))) != 0)
+			return rc;
+		if (!nl)
+			return 0;
+	}
+}
+
+/* Sleeps ms, waking for cancellation and the chain's flags. */
+static int pause_cancellable(tm_chain *c, int64_t ms)
+{
+	int64_t until = cm_now_ms() + ms;
+	for (int64_t now = cm_now_ms(); now < until; now = cm_now_ms()) {
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		int rc = tm_chain_check(c);
+		if (rc == 0)
+			rc = tm_chain_maybe_flush(c, false);
+		if (rc)
+			return rc;
+		sleep_ms(until - now < STREAM_POLL_MS ? until - now : STREAM_POLL_MS);
+	}
+	return 0;
+}
+
+/*
+ * Flink's socketTextStream: connects to the address (paths[0], "host:port")
+ * and reads lines until the connection ends; then, while attempts remain
+ * (gen_count: the retries, -1 for ever), waits 500 ms and connects again.
+ * A connect that fails counts as an attempt too; when the attempts run out
+ * the source fails if the last one could not connect, else ends (its end
+ * of input, as Flink's). Its parallelism is 1 (the job graph's check).
+ */
+int tm_run_socket_source(tm_chain *c)
+{
+	tm_op *head = &c->ops[0];
+	const td_op *n = head->node;
+	const char *addr = n->npaths ? n->paths[0] : "";
+	char host[SOCKET_ADDR_MAX], port[16];
+	if (split_address(addr, host, sizeof(host), port, sizeof(port)) != 0)
+		return tm_chain_fail(c, FL_EINVAL,
+				     "source '%s': '%.*s' is not an address of the form host:port",
+				     n->name, (int)strnlen(addr, SOCKET_ADDR_MAX), addr);
+	reader r = {.chain = c, .fd = -1, .cap = READ_BUF, .limit = -1, .poll = true};
+	if (!(r.buf = malloc(r.cap)))
+		return tm_chain_fail(c, FL_ENOMEM, "out of memory");
+	head->sock_max_ts = TM_TS_NONE;
+	head->wm_next_ms = cm_now_ms() + n->wm_interval_ms;
+	int64_t retries = n->gen_count, attempt = 0;
+	int rc = 0;
+	char why[SOCKET_ADDR_MAX + 200] = "";
+	for (;;) {
+		CM_INFO("source", "source '%s': connecting to %s", n->name, addr);
+		r.fd = socket_connect(c, host, port, why, sizeof(why), &rc);
+		if (rc)
+			break;
+		if (r.fd >= 0) {
+			why[0] = '\0';
+			CM_INFO("source", "source '%s': connected to %s", n->name, addr);
+			r.len = r.pos = 0;
+			r.eof = false;
+			r.sys_errno = 0;
+			r.file_pos = 0;
+			rc = read_socket(c, &r, addr);
+			close(r.fd);
+			r.fd = -1;
+			if (rc)
+				break;
+		}
+		attempt++;
+		if (retries >= 0 && attempt > retries) {
+			if (why[0])
+				rc = tm_chain_fail(c, FL_EIO, "source '%s': %s", n->name, why);
+			else
+				CM_INFO("source", "source '%s': the connection to %s ended; no retries left",
+					n->name, addr);
+			break;
+		}
+		if (retries < 0)
+			CM_WARN("source", "source '%s': %s; retry %lld in %d ms", n->name,
+				why[0] ? why : "the connection ended", (long long)attempt,
+				SOCKET_RETRY_DELAY_MS);
+		else
+			CM_WARN("source", "source '%s': %s; retry %lld of %lld in %d ms", n->name,
+				why[0] ? why : "the connection ended", (long long)attempt,
+				(long long)retries, SOCKET_RETRY_DELAY_MS);
+		if ((rc = pause_cancellable(c, SOCKET_RETRY_DELAY_MS)) != 0)
+			break;
+	}
+	free(r.buf);
+	c->ts = TM_TS_NONE;
+	if (rc == 0 && n->event_time && n->wm_kind > FL_WATERMARK_NONE)
+		rc = emit_watermark(c, TM_WM_END);
+	return rc;
+}
+
+const tm_op_class tm_socket_source_class = {
+    .process = tm_source_process,
+};

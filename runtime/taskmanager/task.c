@@ -138,13 +138,27 @@ int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *di
 
 int tm_task_trigger_checkpoint(tm_task *t, uint64_t id, bool stop)
 {
-	if (t->gate || tm_task_get_state(t) != TM_TASK_RUNNING)
+	/* A source, or (FLIP-147) a task past its end of input waiting for
+	 * its final checkpoint: the JobMaster triggers those whose upstream
+	 * tasks all finished. */
+	bool awaits = t->td->final_checkpoint && t->wants_notify;
+	if ((t->gate && !awaits) || tm_task_get_state(t) != TM_TASK_RUNNING)
 		return FL_EINVAL;
+	/* One that has not reached its end of input yet (its last records
+	 * are still on their way from finished tasks) takes it there: not
+	 * through trigger_id, which any attention of its input loop reads. */
 	pthread_mutex_lock(&t->ckp_mu);
-	t->trigger_id = id;
-	t->trigger_stop = stop;
+	bool now = !t->gate || atomic_load(&t->awaiting_final);
+	if (now) {
+		t->trigger_id = id;
+		t->trigger_stop = stop;
+	} else {
+		t->deferred_id = id;
+		t->deferred_stop = stop;
+	}
 	pthread_mutex_unlock(&t->ckp_mu);
-	atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
+	if (now)
+		atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
 	return 0;
 }
 
@@ -302,6 +316,10 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 static int broadcast(tm_task *t, enum net_event ev, int64_t arg, const char *what)
 {
 	tm_chain *c = &t->chain;
+	/* Past the end of its outputs (a task awaiting its final checkpoint):
+	 * downstream aligns on their end instead. */
+	if (atomic_load_explicit(&t->awaiting_final, memory_order_relaxed))
+		return 0;
 	for (size_t i = 0; i < c->nops; i++)
 		for (size_t k = 0; k < c->ops[i].nouts; k++) {
 			net_writer *w = c->ops[i].outs[k].writer;
@@ -377,10 +395,15 @@ static int on_source_checkpoint(void *arg)
 }
 
 /* Passes the task's watermark on when it rose (watermarks.h), through the
- * chain's operators first (their event-time timers). */
+ * chain's operators first (their event-time timers), and its idleness when
+ * that changed (every input idle, or one active again). */
 static int pass_watermark(tm_task *t, bool rose, int64_t w)
 {
-	return rose ? tm_chain_watermark(&t->chain, w) : 0;
+	int rc = rose ? tm_chain_watermark(&t->chain, w) : 0;
+	bool idle;
+	if (rc == 0 && tm_wm_status(&t->wm, &idle) && (idle || !rose))
+		rc = tm_chain_wm_status(&t->chain, idle);
+	return rc;
 }
 
 /* Does what the barrier handler decided; why: what made it give up. */
@@ -741,6 +764,62 @@ static int run_input_loop(tm_task *t)
 	}
 }
 
+/*
+ * FLIP-147's final checkpoint: a task whose operators commit on completed
+ * checkpoints (an exactly-once sink) does not finish at its end of input
+ * but once a checkpoint it took after it completed, so that what it wrote
+ * since the last one is committed. Without that wait a checkpoint taken
+ * after it finished would record it as finished with nothing to commit,
+ * and a failure restored from that checkpoint would lose what it wrote.
+ * Its end went out downstream already; it takes checkpoints as a source
+ * does (the JobMaster triggers it once every task upstream finished).
+ * Returns 0 when it may finish, or an error (cancelled, a failed
+ * checkpoint's).
+ */
+static int await_final_checkpoint(tm_task *t)
+{
+	tm_chain *c = &t->chain;
+	uint64_t before = t->last_ckp_id;
+	/* A trigger that came before (tm_task_trigger_checkpoint) is taken
+	 * now; later ones go straight to trigger_id. */
+	pthread_mutex_lock(&t->ckp_mu);
+	atomic_store(&t->awaiting_final, true);
+	bool triggered = t->deferred_id > t->trigger_id;
+	if (triggered) {
+		t->trigger_id = t->deferred_id;
+		t->trigger_stop = t->deferred_stop;
+	}
+	t->deferred_id = 0;
+	pthread_mutex_unlock(&t->ckp_mu);
+	if (triggered)
+		atomic_fetch_or(&c->attention, TM_ATTN_CHECKPOINT);
+	CM_INFO("task", "end of input: waits for a checkpoint to commit its output before it "
+			"finishes");
+	int64_t said = cm_now_ms();
+	for (;;) {
+		if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+			return FL_ECANCELED;
+		int rc = tm_chain_check(c);
+		if (rc == 0)
+			rc = deliver_notifications(t);
+		if (rc == TM_STOPPED)
+			return 0; /* a stop-with-savepoint: committed by it */
+		if (rc)
+			return rc;
+		if (t->last_ckp_id > before && t->told_complete >= t->last_ckp_id) {
+			CM_INFO("task", "checkpoint %llu committed its output: it finishes",
+				(unsigned long long)t->last_ckp_id);
+			return 0;
+		}
+		if (cm_now_ms() - said >= 60000) {
+			CM_INFO("task", "still waits for a checkpoint to commit its output");
+			said = cm_now_ms();
+		}
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void report(tm_task *t, enum tm_task_state st, const char *error)
 {
 	atomic_store(&t->state, st);
@@ -771,6 +850,8 @@ static void *task_main(void *arg)
 			rc = tm_run_generator(c);
 		else if (head == SG_SOURCE_TEXT_FILE)
 			rc = tm_run_text_source(c);
+		else if (head == SG_SOURCE_SOCKET)
+			rc = tm_run_socket_source(c);
 		else
 			rc = run_input_loop(t);
 		if (rc == TM_STOPPED) {
@@ -780,6 +861,8 @@ static void *task_main(void *arg)
 	}
 	if (rc == 0)
 		rc = tm_chain_finish(c);
+	if (rc == 0 && t->td->final_checkpoint && t->wants_notify && !c->stopped)
+		rc = await_final_checkpoint(t);
 	/* A snapshot being written holds cuts of the operators' state. */
 	join_writer(t);
 	int crc = tm_chain_close(c, opened, rc == 0);

@@ -142,6 +142,10 @@ struct tm_task {
 	} prepared[TM_PREPARED_MAX];
 	uint64_t trigger_id;
 	bool trigger_stop; /* stop-with-savepoint (ckp_mu) */
+	/* A trigger for a task with inputs that has not reached its end of
+	 * input yet (ckp_mu): await_final_checkpoint takes it there. */
+	uint64_t deferred_id;
+	bool deferred_stop;
 	/* The newest checkpoint taken (task thread), and the barriers of a
 	 * task with inputs (align.h). */
 	uint64_t last_ckp_id;
@@ -158,6 +162,10 @@ struct tm_task {
 	_Atomic uint64_t complete_id;
 	uint64_t told_complete, told_abort;
 	bool wants_notify; /* an operator has a notify hook */
+	/* FLIP-147: its end of input is done and its chain's end went out
+	 * (task thread sets it; the TaskManager's loop reads it to accept a
+	 * trigger as for a source): it waits for a checkpoint to commit. */
+	_Atomic bool awaiting_final;
 	/* The snapshot whose files a writer thread writes (task thread starts
 	 * and joins it; the writer only reads these). */
 	pthread_t writer;

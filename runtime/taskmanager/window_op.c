@@ -22,6 +22,21 @@
  * of the old windows instead, MergingWindowSet; moving it costs a copy
  * per merge and keeps one layout for every kind.)
  *
+ * Count windows (FL_WINDOW_COUNT, Flink's GlobalWindows with a CountTrigger,
+ * and a CountEvictor when they slide) use no time and no timers: per key
+ * COUNT_STATE holds how many records came (8 bytes); a tumbling one folds
+ * them into one accumulator (namespace [n - k, n) as the window it will be)
+ * and fires and purges it at the count; a sliding one keeps each record
+ * (ELEMENTS_STATE, namespace its number) until no later window needs it,
+ * and every count_slide records folds the last count into a scratch
+ * accumulator (namespace the window), fires it and removes it.
+ *
+ * A process function over all records (fl_window_spec.process) keeps the
+ * window's records instead of an accumulator: RECORDS_STATE, namespace the
+ * window then the record's number, and RECORDS_COUNT (namespace the
+ * window) how many; fl_window_records reads them back in order. (A sliding
+ * count window's records are its own, numbered per key: it reads those.)
+ *
  * Everything is keyed state, so checkpoints carry windows and their timers
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
@@ -46,6 +61,10 @@
 
 #define WINDOW_STATE "_window_contents"
 #define SESSION_STATE "_window_sessions"
+#define COUNT_STATE "_window_count"
+#define ELEMENTS_STATE "_window_elements"
+#define RECORDS_STATE "_window_records"
+#define RECORDS_COUNT "_window_records_count"
 /* Most sessions of one key held at once (its entry's bytes / 16). */
 #define MAX_SESSIONS (ST_VALUE_MAX / NS_LEN)
 #define NS_LEN 16
@@ -58,6 +77,10 @@ typedef struct win_op {
 	tm_clock clock;
 	int state;
 	int sessions_state; /* session windows */
+	int count_state, elements_state; /* count windows */
+	int records_state, records_count; /* process */
+	uint8_t *rec_buf; /* the record fl_window_records_next gave */
+	size_t rec_cap;
 	int64_t *sess;	    /* a key's sessions, start and end pairs */
 	size_t nsess, sess_cap;
 	uint8_t *sess_buf; /* their encoding */
@@ -117,11 +140,17 @@ static int w_open(tm_op *op, cm_err *err)
 		    .add =
 			(int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_ADD],
 		    .result = (int (*)(fl_ctx *, const fl_row *, fl_row *))fn[SG_WIN_RESULT]},
-	    .window_fn = (fl_window_fn)fn[SG_WIN_FN]};
+	    .window_fn = (fl_window_fn)fn[SG_WIN_FN],
+	    .process = (fl_window_process_fn)fn[SG_WIN_PROCESS]};
 	w->spec_copy.agg.merge =
 	    (int (*)(fl_ctx *, const fl_row *, const fl_row *, fl_row *))fn[SG_WIN_MERGE];
 	if (sw->kind == FL_WINDOW_SESSION)
 		w->spec_copy.gap_ms = sw->size_ms;
+	if (sw->kind == FL_WINDOW_COUNT) {
+		w->spec_copy.count = sw->size_ms;
+		w->spec_copy.count_slide = sw->slide_ms;
+		w->spec_copy.size_ms = w->spec_copy.slide_ms = 0;
+	}
 	w->spec = &w->spec_copy;
 	int rc = tm_keyed_backend_open(op, &op->state, err);
 	if (rc)
@@ -135,6 +164,19 @@ static int w_open(tm_op *op, cm_err *err)
 	     * window_fn's with the same name is refused, never shared. */
 	    (rc = st_declare(op->state, SESSION_STATE, ST_STATE_NAMESPACED, &w->sessions_state)) !=
 		0)
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
+	if (w->spec->kind == FL_WINDOW_COUNT &&
+	    ((rc = st_declare(op->state, COUNT_STATE, ST_STATE_NAMESPACED, &w->count_state)) != 0 ||
+	     (rc = st_declare(op->state, ELEMENTS_STATE, ST_STATE_NAMESPACED, &w->elements_state)) !=
+		 0))
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
+	if (w->spec->process &&
+	    ((rc = st_declare(op->state, RECORDS_STATE, ST_STATE_NAMESPACED, &w->records_state)) !=
+		 0 ||
+	     (rc = st_declare(op->state, RECORDS_COUNT, ST_STATE_NAMESPACED, &w->records_count)) !=
+		 0))
 		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
 				  st_backend_error(op->state));
 	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
@@ -155,6 +197,7 @@ static void w_fini(tm_op *op)
 		free(w->sess);
 		free(w->sess_buf);
 		free(w->mrg_buf);
+		free(w->rec_buf);
 		free(w);
 	}
 	op->impl = NULL;
@@ -216,12 +259,168 @@ static int backend_failed(tm_op *op, int rc)
 			     st_backend_error(op->state));
 }
 
+/* ------------------------------------------------- records (process) */
+
+/* k's key under another state and namespace (nslen bytes of ns). */
+static st_key ns_key(const st_key *k, int state, const uint8_t *ns, size_t nslen)
+{
+	st_key r = *k;
+	r.state = state;
+	r.ns = ns;
+	r.nslen = nslen;
+	return r;
+}
+
+/* How many records window k (its namespace: the window) holds. */
+static int records_count(tm_op *op, win_op *w, const st_key *k, int64_t *n)
+{
+	st_key ck = ns_key(k, w->records_count, k->ns, NS_LEN);
+	const void *v;
+	size_t vlen;
+	*n = 0;
+	int rc = st_get(op->state, &ck, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 1 && (vlen != 8 || (*n = get_be(v)) < 0))
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a window's stored record count is malformed",
+				     op->node->name);
+	return 0;
+}
+
+/* Appends an encoded record (len bytes) to window k's records. */
+static int add_encoded(tm_op *op, win_op *w, const st_key *k, const uint8_t *rec, size_t len)
+{
+	int64_t n;
+	int rc = records_count(op, w, k, &n);
+	if (rc)
+		return rc;
+	uint8_t ns[NS_LEN + 8], nb[8];
+	memcpy(ns, k->ns, NS_LEN);
+	put_be(ns + NS_LEN, n);
+	put_be(nb, n + 1);
+	st_key rk = ns_key(k, w->records_state, ns, sizeof(ns));
+	st_key ck = ns_key(k, w->records_count, k->ns, NS_LEN);
+	if ((rc = st_put(op->state, &rk, rec, len)) != 0 ||
+	    (rc = st_put(op->state, &ck, nb, 8)) != 0)
+		return backend_failed(op, rc);
+	return 0;
+}
+
+/* The row codec's bytes of in, in w->acc_buf: their length, or 0 having
+ * failed the task. */
+static size_t encode_record(tm_op *op, win_op *w, const fl_row *in)
+{
+	size_t bound = row_encoded_bound(in);
+	if (bound > w->acc_cap && bound <= ROW_MAX_ENCODED) {
+		uint8_t *b = realloc(w->acc_buf, bound);
+		if (!b) {
+			tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+				      op->node->name);
+			return 0;
+		}
+		w->acc_buf = b;
+		w->acc_cap = bound;
+	}
+	size_t len = bound && bound <= ROW_MAX_ENCODED ? row_encode(in, w->acc_buf, w->acc_cap) : 0;
+	if (len == 0 && !op->chain->err.code)
+		tm_chain_fail(op->chain, FL_ERANGE,
+			      "operator '%s': a record cannot be kept in its window (over %u bytes "
+			      "encoded, or malformed)",
+			      op->node->name, ROW_MAX_ENCODED);
+	return len;
+}
+
+/* Removes window k's records. */
+static int clear_records(tm_op *op, win_op *w, const st_key *k)
+{
+	int64_t n;
+	int rc = records_count(op, w, k, &n);
+	uint8_t ns[NS_LEN + 8];
+	memcpy(ns, k->ns, NS_LEN);
+	for (int64_t i = 0; rc == 0 && i < n; i++) {
+		put_be(ns + NS_LEN, i);
+		st_key rk = ns_key(k, w->records_state, ns, sizeof(ns));
+		if ((rc = st_delete(op->state, &rk)) != 0)
+			rc = backend_failed(op, rc);
+	}
+	st_key ck = ns_key(k, w->records_count, k->ns, NS_LEN);
+	if (rc == 0 && (rc = st_delete(op->state, &ck)) != 0)
+		rc = backend_failed(op, rc);
+	return rc;
+}
+
+/* A window's contents go: its accumulator, or its records. */
+static int clear_window(tm_op *op, win_op *w, const st_key *k)
+{
+	if (w->spec->process)
+		return clear_records(op, w, k);
+	int rc = st_delete(op->state, k);
+	return rc ? backend_failed(op, rc) : 0;
+}
+
+/* Record i under (base's key, state) and namespace it->ns: a copy in
+ * w->rec_buf decoded into *out. */
+struct fl_window_records {
+	tm_op *op;
+	win_op *w;
+	st_key base;		/* the key and the state of the records */
+	uint8_t ns[NS_LEN + 8]; /* prefix bytes of namespace, then the number */
+	size_t prefix;		/* NS_LEN (a window's records) or 0 (a count window's) */
+	int64_t next, end;
+};
+
+FL_API int fl_window_records_next(fl_window_records *it, fl_row *out)
+{
+	if (!it || !out)
+		return FL_EINVAL;
+	if (it->next >= it->end)
+		return 0;
+	tm_op *op = it->op;
+	win_op *w = it->w;
+	put_be(it->ns + it->prefix, it->next);
+	st_key rk = ns_key(&it->base, it->base.state, it->ns, it->prefix + 8);
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, &rk, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': record %lld of a window is missing from its state",
+				     op->node->name, (long long)it->next);
+	/* A copy: the function may use keyed state, on the same backend. */
+	if (vlen > w->rec_cap) {
+		uint8_t *nb = realloc(w->rec_buf, vlen);
+		if (!nb)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->rec_buf = nb;
+		w->rec_cap = vlen;
+	}
+	memcpy(w->rec_buf, v, vlen);
+	memset(out, 0, sizeof(*out));
+	if (row_decode(w->rec_buf, vlen, out, &used) != 0 || used != vlen)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a stored record of a window does not decode",
+				     op->node->name);
+	it->next++;
+	return 1;
+}
+
+static int call_process(tm_op *op, win_op *w, fl_window_records *it, int64_t start, int64_t end);
+
 /* Folds in into the window's accumulator (stored under k): a record, or
  * with is_acc another window's accumulator (merging sessions). */
 static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc)
 {
 	fl_ctx *ctx = &op->chain->ctx;
 	const fl_window_spec *s = w->spec;
+	if (s->process) {
+		/* Records kept, not folded (merging sessions move theirs). */
+		size_t len = encode_record(op, w, in);
+		return len ? add_encoded(op, w, k, w->acc_buf, len) : op->chain->err.code;
+	}
 	const void *old;
 	size_t olen, used;
 	int rc = st_get(op->state, k, &old, &olen);
@@ -276,11 +475,45 @@ static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is
 	return 0;
 }
 
+/* Calls the process function over it's records (the window's key current
+ * in w->ks), its output stamped as a window's. */
+static int call_process(tm_op *op, win_op *w, fl_window_records *it, int64_t start, int64_t end)
+{
+	tm_chain *c = op->chain;
+	fl_ctx *ctx = &c->ctx;
+	int64_t ts = c->ts;
+	c->ts = w->spec->time == FL_EVENT_TIME && w->spec->kind != FL_WINDOW_COUNT ? end - 1
+										   : TM_TS_NONE;
+	fl_collector col = {.op = op, .keyed = w->ks};
+	struct ks_ctx *outer = ctx->keyed;
+	ctx->keyed = w->ks;
+	int rc = w->spec->process(ctx, start, end, it, &col);
+	ctx->keyed = outer;
+	const cm_err *e = ks_error(w->ks);
+	if (e->code)
+		rc = tm_chain_fail(c, e->code, "%s", e->msg);
+	else if (c->err.code)
+		rc = c->err.code;
+	else if (rc < 0)
+		rc = w_user_failed(op, rc, SG_WIN_PROCESS);
+	c->ts = ts;
+	return rc;
+}
+
 /* Emits the window's result (its key current in w->ks). */
 static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end)
 {
 	tm_chain *c = op->chain;
 	fl_ctx *ctx = &c->ctx;
+	if (w->spec->process) {
+		fl_window_records it = {.op = op, .w = w, .prefix = NS_LEN};
+		it.base = ns_key(k, w->records_state, NULL, 0);
+		memcpy(it.ns, k->ns, NS_LEN);
+		int rc = records_count(op, w, k, &it.end);
+		if (rc || it.end == 0)
+			return rc; /* nothing arrived (or it was cleared) */
+		return call_process(op, w, &it, start, end);
+	}
 	const void *v;
 	size_t vlen, used;
 	int rc = st_get(op->state, k, &v, &vlen);
@@ -311,7 +544,8 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 		out = &res;
 	}
 	int64_t ts = c->ts;
-	c->ts = w->spec->time == FL_EVENT_TIME ? end - 1 : TM_TS_NONE;
+	c->ts = w->spec->time == FL_EVENT_TIME && w->spec->kind != FL_WINDOW_COUNT ? end - 1
+										   : TM_TS_NONE;
 	fl_collector col = {.op = op, .keyed = w->spec->window_fn ? w->ks : NULL};
 	if (w->spec->window_fn) {
 		struct ks_ctx *outer = ctx->keyed;
@@ -427,8 +661,73 @@ static void sessions_remove(win_op *w, size_t i)
 	w->nsess--;
 }
 
-/* Folds the accumulator of window ns_from into that of `to`, then removes
- * the old one with its timers. */
+/* Moves window from's records to the end of window to's, in order
+ * (process: sessions merging). */
+static int move_records(tm_op *op, win_op *w, const st_key *from, const st_key *to)
+{
+	int64_t n;
+	int rc = records_count(op, w, from, &n);
+	uint8_t rns[NS_LEN + 8];
+	memcpy(rns, from->ns, NS_LEN);
+	for (int64_t i = 0; rc == 0 && i < n; i++) {
+		put_be(rns + NS_LEN, i);
+		st_key rk = ns_key(from, w->records_state, rns, sizeof(rns));
+		const void *rv;
+		size_t rlen;
+		if ((rc = st_get(op->state, &rk, &rv, &rlen)) < 0)
+			return backend_failed(op, rc);
+		if (rc == 0)
+			return tm_chain_fail(op->chain, FL_EPROTO,
+					     "operator '%s': record %lld of a session is missing from "
+					     "its state",
+					     op->node->name, (long long)i);
+		/* A copy: the writes below move the backend's memory. */
+		if (rlen > w->mrg_cap) {
+			uint8_t *nb = realloc(w->mrg_buf, rlen);
+			if (!nb)
+				return tm_chain_fail(op->chain, FL_ENOMEM,
+						     "operator '%s': out of memory", op->node->name);
+			w->mrg_buf = nb;
+			w->mrg_cap = rlen;
+		}
+		memcpy(w->mrg_buf, rv, rlen);
+		rc = add_encoded(op, w, to, w->mrg_buf, rlen);
+	}
+	return rc ? rc : clear_records(op, w, from);
+}
+
+/* Folds window from's accumulator into to's and removes it (sessions
+ * merging). */
+static int fold_from(tm_op *op, win_op *w, const st_key *from, const st_key *to)
+{
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, from, &v, &vlen);
+	if (rc <= 0)
+		return rc < 0 ? backend_failed(op, rc) : 0;
+	/* A copy: the fold's own reads move the backend's memory. */
+	if (vlen > w->mrg_cap) {
+		uint8_t *nb = realloc(w->mrg_buf, vlen);
+		if (!nb)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->mrg_buf = nb;
+		w->mrg_cap = vlen;
+	}
+	memcpy(w->mrg_buf, v, vlen);
+	fl_row acc = {0};
+	if (row_decode(w->mrg_buf, vlen, &acc, &used) != 0 || used != vlen)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a stored window accumulator does not decode",
+				     op->node->name);
+	if ((rc = fold(op, w, to, &acc, true)) != 0)
+		return rc;
+	rc = st_delete(op->state, from);
+	return rc ? backend_failed(op, rc) : 0;
+}
+
+/* Window [start, end) of the key goes into `to` (its accumulator folded,
+ * or its records moved), and its timers with it. */
 static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb, size_t kl,
 		      uint32_t h, int64_t start, int64_t end)
 {
@@ -438,34 +737,9 @@ static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb,
 	put_be(ns, start);
 	put_be(ns + 8, end);
 	st_key from = win_key(op, w, kb, kl, h, ns);
-	const void *v;
-	size_t vlen, used;
-	int rc = st_get(op->state, &from, &v, &vlen);
-	if (rc < 0)
-		return backend_failed(op, rc);
-	if (rc == 1) {
-		/* A copy: the fold's own reads move the backend's memory. */
-		if (vlen > w->mrg_cap) {
-			uint8_t *nb = realloc(w->mrg_buf, vlen);
-			if (!nb)
-				return tm_chain_fail(op->chain, FL_ENOMEM,
-						     "operator '%s': out of memory",
-						     op->node->name);
-			w->mrg_buf = nb;
-			w->mrg_cap = vlen;
-		}
-		memcpy(w->mrg_buf, v, vlen);
-		fl_row acc = {0};
-		if (row_decode(w->mrg_buf, vlen, &acc, &used) != 0 || used != vlen)
-			return tm_chain_fail(op->chain, FL_EPROTO,
-					     "operator '%s': a stored window accumulator does not "
-					     "decode",
-					     op->node->name);
-		if ((rc = fold(op, w, to, &acc, true)) != 0)
-			return rc;
-		if ((rc = st_delete(op->state, &from)) != 0)
-			return backend_failed(op, rc);
-	}
+	int rc = w->spec->process ? move_records(op, w, &from, to) : fold_from(op, w, &from, to);
+	if (rc)
+		return rc;
 	if ((rc = tm_timers_delete(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0 ||
 	    (lateness > 0 &&
 	     (rc = tm_timers_delete(w->timers, d, end - 1 + lateness, kb, kl, h, ns, NS_LEN)) != 0))
@@ -550,11 +824,159 @@ static int session_cleared(tm_op *op, win_op *w, const void *kb, size_t kl, uint
 	return 0;
 }
 
+/* ------------------------------------------------------ count windows */
+
+/* A state of the key (kb, kl, h) under namespace ns (nslen bytes). */
+static st_key count_key(const tm_op *op, int state, const uint8_t *kb, size_t kl, uint32_t h,
+			const uint8_t *ns, size_t nslen)
+{
+	return (st_key){.state = state,
+			.key_group = kg_of_hash(h, op->max_parallelism),
+			.hash = h,
+			.key = kb,
+			.klen = kl,
+			.ns = ns,
+			.nslen = nslen};
+}
+
+/* Element number i of the key folded into the accumulator under acc: a
+ * copy first (the fold's writes move the backend's memory). */
+static int fold_element(tm_op *op, win_op *w, const st_key *acc, const uint8_t *kb, size_t kl,
+			uint32_t h, int64_t i)
+{
+	uint8_t ns[8];
+	put_be(ns, i);
+	st_key ek = count_key(op, w->elements_state, kb, kl, h, ns, 8);
+	const void *v;
+	size_t vlen, used;
+	int rc = st_get(op->state, &ek, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': record %lld of a count window is missing from "
+				     "its state",
+				     op->node->name, (long long)i);
+	if (vlen > w->mrg_cap) {
+		uint8_t *nb = realloc(w->mrg_buf, vlen);
+		if (!nb)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->mrg_buf = nb;
+		w->mrg_cap = vlen;
+	}
+	memcpy(w->mrg_buf, v, vlen);
+	fl_row row = {0};
+	if (row_decode(w->mrg_buf, vlen, &row, &used) != 0 || used != vlen)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a stored record of a count window does not "
+				     "decode",
+				     op->node->name);
+	return fold(op, w, acc, &row, false);
+}
+
+/* A record of a count window operator (its key current in w->ks). */
+static int count_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t *kb, size_t kl,
+			uint32_t h)
+{
+	const int64_t size = w->spec->count, slide = w->spec->count_slide;
+	st_key ck = count_key(op, w->count_state, kb, kl, h, NULL, 0);
+	const void *v;
+	size_t vlen;
+	int rc = st_get(op->state, &ck, &v, &vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	int64_t n = 0; /* records of the key before this one */
+	if (rc == 1) {
+		if (vlen != 8 || (n = get_be(v)) < 0)
+			return tm_chain_fail(op->chain, FL_EPROTO,
+					     "operator '%s': a key's stored record count is malformed",
+					     op->node->name);
+	}
+	uint8_t nb[8];
+	put_be(nb, n + 1);
+	if ((rc = st_put(op->state, &ck, nb, 8)) != 0)
+		return backend_failed(op, rc);
+	uint8_t ns[NS_LEN];
+	if (slide == 0 || slide == size) {
+		/* Tumbling: records n - n % size .. fold into one accumulator. */
+		int64_t start = n - n % size, end = start + size;
+		put_be(ns, start);
+		put_be(ns + 8, end);
+		st_key k = win_key(op, w, kb, kl, h, ns);
+		if ((rc = fold(op, w, &k, in, false)) != 0)
+			return rc;
+		if (n + 1 < end)
+			return 0;
+		if ((rc = emit_window(op, w, &k, start, end)) == 0)
+			rc = clear_window(op, w, &k);
+		return rc;
+	}
+	/* Sliding: this record kept as number n; the one no later window
+	 * reaches (every one from now on covers at most the last size) goes. */
+	size_t bound = row_encoded_bound(in);
+	if (bound == 0 || bound > ROW_MAX_ENCODED)
+		return tm_chain_fail(op->chain, FL_ERANGE,
+				     "operator '%s': a record cannot be encoded for its count window",
+				     op->node->name);
+	if (bound > w->acc_cap) {
+		uint8_t *b = realloc(w->acc_buf, bound);
+		if (!b)
+			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+					     op->node->name);
+		w->acc_buf = b;
+		w->acc_cap = bound;
+	}
+	size_t len = row_encode(in, w->acc_buf, w->acc_cap);
+	uint8_t ens[8];
+	put_be(ens, n);
+	st_key ek = count_key(op, w->elements_state, kb, kl, h, ens, 8);
+	if (len == 0 || (rc = st_put(op->state, &ek, w->acc_buf, len)) != 0)
+		return len == 0 ? tm_chain_fail(op->chain, FL_ERANGE,
+						"operator '%s': a record cannot be encoded for its "
+						"count window",
+						op->node->name)
+				: backend_failed(op, rc);
+	if (n >= size) {
+		put_be(ens, n - size);
+		st_key old = count_key(op, w->elements_state, kb, kl, h, ens, 8);
+		if ((rc = st_delete(op->state, &old)) != 0)
+			return backend_failed(op, rc);
+	}
+	if ((n + 1) % slide != 0)
+		return 0;
+	/* Fires with the last size records (fewer at first). */
+	int64_t end = n + 1, start = end > size ? end - size : 0;
+	if (w->spec->process) {
+		fl_window_records it = {.op = op, .w = w, .prefix = 0, .next = start, .end = end};
+		it.base = count_key(op, w->elements_state, kb, kl, h, NULL, 0);
+		return call_process(op, w, &it, start, end);
+	}
+	put_be(ns, start);
+	put_be(ns + 8, end);
+	st_key k = win_key(op, w, kb, kl, h, ns);
+	for (int64_t i = start; rc == 0 && i < end; i++)
+		rc = fold_element(op, w, &k, kb, kl, h, i);
+	if (rc == 0)
+		rc = emit_window(op, w, &k, start, end);
+	if (rc == 0 && (rc = st_delete(op->state, &k)) != 0)
+		rc = backend_failed(op, rc);
+	return rc;
+}
+
 static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h)
 {
 	tm_chain *c = op->chain;
 	win_op *w = op->impl;
 	const fl_window_spec *s = w->spec;
+	if (s->kind == FL_WINDOW_COUNT) {
+		ks_set_key(w->ks, kb, kl, h);
+		size_t used = c->ctx.scratch_used;
+		int rc = count_record(op, w, in, kb, kl, h);
+		c->ctx.scratch_used = used;
+		ks_end_record(w->ks);
+		return rc ? rc : c->err.code;
+	}
 	int64_t t;
 	if (s->time == FL_EVENT_TIME) {
 		if ((t = c->ts) == TM_TS_NONE)
@@ -686,9 +1108,8 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 		rc = emit_window(op, w, &k, start, end);
 	op->chain->ctx.scratch_used = used;
 	if (rc == 0 && tm->time == end - 1 + lateness) {
-		if ((rc = st_delete(op->state, &k)) != 0)
-			rc = backend_failed(op, rc);
-		else if (w->spec->kind == FL_WINDOW_SESSION)
+		rc = clear_window(op, w, &k);
+		if (rc == 0 && w->spec->kind == FL_WINDOW_SESSION)
 			rc = session_cleared(op, w, w->key, kl, h, start, end);
 	}
 	ks_end_record(w->ks);

@@ -271,9 +271,98 @@ static void test_text_source_timestamps_from_an_assigner_function(void **state)
 	rmdir(dir);
 }
 
+/* withIdleness: a fast source (records 10 ms of event time apart, paced
+ * over a second) and a slow one (two records, 4 s apart) into one keyed
+ * event-time window operator. The slow one's watermark holds the windows
+ * back until its second record, unless its idleness lets them through. */
+static _Atomic bool slow_second;
+static _Atomic int64_t fired_before, fired;
+
+int et_fast(fl_ctx *ctx, int64_t off, fl_row *out);
+int et_slow(fl_ctx *ctx, int64_t off, fl_row *out);
+int et_fast(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, 0);
+	return fl_row_add_timestamp(out, off * 10);
+}
+
+int et_slow(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	if (off == 1)
+		atomic_store(&slow_second, true);
+	fl_row_add_int64(out, 1);
+	return fl_row_add_timestamp(out, off * 10);
+}
+
+
+int et_first(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+int et_first(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	*out = *acc;
+	return 0;
+}
+
+int et_fired(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int et_fired(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	if (!atomic_load(&slow_second))
+		atomic_fetch_add(&fired_before, 1);
+	atomic_fetch_add(&fired, 1);
+	return 0;
+}
+
+static void run_idle(int64_t idle_ms)
+{
+	atomic_store(&slow_second, false);
+	atomic_store(&fired_before, 0);
+	atomic_store(&fired, 0);
+	fl_env *env = env_with(1, 1);
+	assert_int_equal(fl_env_set_config(env, "pipeline.auto-watermark-interval", "10 ms"), 0);
+	fl_watermark_strategy ws = {.kind = FL_WATERMARK_MONOTONOUS,
+				    .timestamp_field = 1,
+				    .idle_timeout_ms = idle_ms};
+	fl_stream *fast = fl_assign_timestamps_and_watermarks(
+	    fl_set_parallelism(fl_generator(env, 300, 300, et_fast), 1), &ws);
+	fl_stream *slow = fl_assign_timestamps_and_watermarks(
+	    fl_set_parallelism(fl_generator(env, 2, 0.25, et_slow), 1), &ws);
+	fl_window_spec spec = {.kind = FL_WINDOW_TUMBLING, .size_ms = 100, .reduce = et_first};
+	fl_discard(fl_process(fl_key_by(fl_window(fl_key_by(fl_union(fast, slow), 0), &spec), 0),
+			      et_fired));
+	if (fl_execute(env, "idleness") != 0)
+		fail_msg("idleness: %s", fl_env_error(env));
+	fl_env_free(env);
+}
+
+static void test_an_idle_source_holds_no_window_back(void **state)
+{
+	/* The fast source's 30 windows (of key 0) and the slow one's (key 1). */
+	run_idle(200);
+	int64_t before = atomic_load(&fired_before);
+	if (before < 20)
+		fail_msg("with an idle timeout of 200 ms only %lld windows fired before the slow "
+			 "source's second record",
+			 (long long)before);
+	run_idle(0);
+	assert_int_equal(atomic_load(&fired_before), 0); /* held back, as Flink without it */
+	assert_true(atomic_load(&fired) >= 30);	       /* all fire at the end */
+}
+
+static void test_a_negative_idle_timeout_is_refused(void **state)
+{
+	fl_env *env = env_with(1, 1);
+	fl_watermark_strategy ws = {
+	    .kind = FL_WATERMARK_MONOTONOUS, .timestamp_field = 1, .idle_timeout_ms = -5};
+	assert_null(fl_assign_timestamps_and_watermarks(fl_generator(env, 10, 0, et_gen), &ws));
+	assert_non_null(strstr(fl_env_error(env), "idle_timeout_ms of 'Source: Generator' must be "
+						  ">= 0 ms (0: never idle), not -5"));
+	fl_env_free(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_an_idle_source_holds_no_window_back),
+	    cmocka_unit_test(test_a_negative_idle_timeout_is_refused),
 	    cmocka_unit_test(test_timestamp_prefix_round_trips_and_refuses_truncation),
 	    cmocka_unit_test(test_generator_watermark_is_the_minimum_over_its_splits),
 	    cmocka_unit_test(test_negative_out_of_orderness_is_refused_naming_it),

@@ -125,6 +125,37 @@ int wt_window(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result, fl_
 	return fl_collect(out, &r);
 }
 
+/* process over all records: (key, start, end, count, sum of offsets); a
+ * key's records must come in arrival order, which is offset order for the
+ * one generator subtask (wt_all_order: checked). */
+static _Atomic int64_t n_disorder;
+static bool wt_all_order;
+int wt_all(fl_ctx *ctx, int64_t start, int64_t end, fl_window_records *records, fl_collector *out);
+int wt_all(fl_ctx *ctx, int64_t start, int64_t end, fl_window_records *records, fl_collector *out)
+{
+	fl_row key, in, r = {0};
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	int64_t count = 0, sum = 0, last = -1;
+	while ((rc = fl_window_records_next(records, &in)) == 1) {
+		int64_t off = fl_row_int64(&in, 2);
+		if (wt_all_order && off <= last)
+			atomic_fetch_add(&n_disorder, 1);
+		last = off;
+		count++;
+		sum += off;
+	}
+	if (rc < 0)
+		return rc;
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_int64(&r, start);
+	fl_row_add_int64(&r, end);
+	fl_row_add_int64(&r, count);
+	fl_row_add_int64(&r, sum);
+	return fl_collect(out, &r);
+}
+
 const fl_window_spec WT_TUMBLING = {
     .kind = FL_WINDOW_TUMBLING, .size_ms = 100, .reduce = wt_sum, .window_fn = wt_window};
 const fl_window_spec WT_SLIDING = {.kind = FL_WINDOW_SLIDING,
@@ -462,6 +493,23 @@ static void run_sessions(const char *backend, const fl_window_spec *spec, bool s
 	assert_int_equal(atomic_load(&n_bad), 0);
 }
 
+/* Flink's ProcessWindowFunction alone: every record of each window, in
+ * order, on both backends, tumbling and sliding. */
+static void test_a_process_function_gets_every_record(void **state)
+{
+	fl_window_spec tumbling = {.kind = FL_WINDOW_TUMBLING, .size_ms = 100, .process = wt_all};
+	fl_window_spec sliding = {
+	    .kind = FL_WINDOW_SLIDING, .size_ms = 300, .slide_ms = 100, .process = wt_all};
+	wt_all_order = true;
+	atomic_store(&n_disorder, 0);
+	run("hashmap", wt_gen, 0, &tumbling);
+	expect(100, 100, false, false, true);
+	run("lmdb", wt_gen, 20000, &sliding);
+	expect(300, 100, false, false, true);
+	assert_int_equal(atomic_load(&n_disorder), 0);
+	wt_all_order = false;
+}
+
 static void test_session_windows_merge_exactly(void **state)
 {
 	fl_window_spec reduce = {.kind = FL_WINDOW_SESSION,
@@ -475,6 +523,10 @@ static void test_session_windows_merge_exactly(void **state)
 	    .agg = {.create = wt_create, .add = wt_add, .merge = wt_merge, .result = wt_result},
 	    .window_fn = wt_window};
 	run_sessions("lmdb", &agg, true);
+	/* Merging sessions move their records. */
+	fl_window_spec all = {.kind = FL_WINDOW_SESSION, .gap_ms = SESSION_GAP, .process = wt_all};
+	run_sessions("hashmap", &all, true);
+	run_sessions("lmdb", &all, true);
 }
 
 /* ------------------------------------------------------ processing time */
@@ -637,6 +689,11 @@ static void test_bad_windows_are_refused_naming_what_is_wrong(void **state)
 	refused(&WT_NO_GAP, true, "gap_ms of a session window must be > 0, not 0");
 	refused(&WT_NO_MERGE, true, "session windows with agg need agg.merge");
 	refused(&WT_TUMBLING, false, "window: needs a keyed stream");
+	refused(&(fl_window_spec){.kind = FL_WINDOW_TUMBLING,
+				  .size_ms = 100,
+				  .reduce = wt_sum,
+				  .process = wt_all},
+		true, "process takes all of a window's records: give it without reduce");
 	refused(&WT_STATIC, true, "window reduce: the function at");
 	/* Event-time windows on records without timestamps fail the job. */
 	fl_env *env = env_with(1, "hashmap");
@@ -655,6 +712,7 @@ int main(void)
 	    cmocka_unit_test(test_sliding_event_time_aggregate_exact),
 	    cmocka_unit_test(test_allowed_lateness_refires_or_drops),
 	    cmocka_unit_test(test_late_records_to_a_side_output),
+	    cmocka_unit_test(test_a_process_function_gets_every_record),
 	    cmocka_unit_test(test_session_windows_merge_exactly),
 	    cmocka_unit_test(test_processing_time_windows_fire_on_the_clock),
 	    cmocka_unit_test(test_bad_windows_are_refused_naming_what_is_wrong),

@@ -348,6 +348,19 @@ FL_API fl_stream *fl_generator(fl_env *env, int64_t count, double rate, fl_gener
  */
 FL_API fl_stream *fl_read_text_files(fl_env *env, const char *const *paths, size_t npaths);
 FL_API fl_stream *fl_read_text_file(fl_env *env, const char *path);
+/*
+ * Socket text source (Flink's socketTextStream): connects to host:port and
+ * gives each line it reads (without '\n', and a '\r' before it) as one row
+ * with one FL_STRING field. When the connection ends it connects again after
+ * 500 ms, up to max_retry times (-1: for ever; 0: never); a connect that
+ * fails counts as a retry. Once they are used up the source ends (end of
+ * input) or, if its last connect failed, fails the job naming the address.
+ * Not a parallel source: its parallelism is 1. Nothing read is kept in a
+ * checkpoint: a restored job connects again and reads what comes (at most
+ * once, as Flink's). A bad host, a port outside 1..65535 or max_retry
+ * below -1 is an error when the graph is built.
+ */
+FL_API fl_stream *fl_socket_text(fl_env *env, const char *host, int port, int64_t max_retry);
 
 /* ------------------------------------------------------------ event time */
 
@@ -382,6 +395,11 @@ typedef struct fl_watermark_strategy {
 	int64_t out_of_orderness_ms;  /* FL_WATERMARK_BOUNDED: >= 0 */
 	fl_timestamp_fn timestamp_fn; /* the assigner, or NULL: */
 	uint32_t timestamp_field;     /* a field of type FL_INT64 or FL_TIMESTAMP */
+	/* withIdleness: a source subtask that produced nothing for this long
+	 * (ms; 0: never) says it is idle, and what it feeds stops waiting for
+	 * its watermark until it produces again; a record it then produces
+	 * behind the others' watermark is late there. */
+	int64_t idle_timeout_ms;
 } fl_watermark_strategy;
 /*
  * Gives a source stream (fl_generator, fl_read_text_file[s]) timestamps
@@ -569,9 +587,21 @@ enum fl_window_kind {
 	FL_WINDOW_TUMBLING = 1,
 	FL_WINDOW_SLIDING = 2,
 	FL_WINDOW_SESSION = 3,
+	FL_WINDOW_COUNT = 4, /* Flink's countWindow: see count, count_slide */
 };
 typedef int (*fl_window_fn)(fl_ctx *ctx, int64_t start, int64_t end, const fl_row *result,
 			    fl_collector *out);
+/* A window's records in arrival order, for fl_window_spec.process. */
+typedef struct fl_window_records fl_window_records;
+/* The next record of the window into *out (valid until the next call):
+ * 1, or 0 after the last one; negative: the task failed (say so by
+ * returning it). */
+FL_API int fl_window_records_next(fl_window_records *records, fl_row *out);
+/* Flink's ProcessWindowFunction over all of a window's records (no
+ * incremental function): called when the window fires, with the key
+ * current (its keyed state too). */
+typedef int (*fl_window_process_fn)(fl_ctx *ctx, int64_t start, int64_t end,
+				    fl_window_records *records, fl_collector *out);
 typedef struct fl_window_spec {
 	enum fl_window_kind kind;
 	enum fl_time_domain time; /* FL_EVENT_TIME (0) or FL_PROCESSING_TIME */
@@ -582,8 +612,31 @@ typedef struct fl_window_spec {
 	fl_reduce_fn reduce;
 	fl_aggregate_fns agg;
 	fl_window_fn window_fn; /* NULL: emit the result row */
+	/* FL_WINDOW_COUNT (Flink's countWindow(count[, count_slide])): a key's
+	 * records in arrival order, count at a time (tumbling: count_slide 0),
+	 * or every count_slide records the last count of them (sliding; the
+	 * first ones fire with fewer, as Flink's CountEvictor leaves them).
+	 * Time plays no part: no timers, no lateness, no late records; what
+	 * fires has no timestamp (Flink's GlobalWindow gives Long.MAX_VALUE).
+	 * window_fn's start and end are the key's record numbers the window
+	 * covers (from 0, end exclusive). A sliding one keeps its last count
+	 * records per key as keyed state (count <= 2^30). */
+	int64_t count;
+	int64_t count_slide;
+	/* Instead of reduce or agg (and window_fn): the window keeps its
+	 * records, each once per window it belongs to, as keyed state, and
+	 * process gets them all when it fires (Flink's ProcessWindowFunction
+	 * alone); sessions move their records when they merge. */
+	fl_window_process_fn process;
 } fl_window_spec;
 FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
+/*
+ * Windows over a whole stream (Flink's windowAll): every record in one
+ * window operator of parallelism 1 (another is refused), keyed by nothing,
+ * with fl_window's specs, functions and results. The input must not be
+ * keyed.
+ */
+FL_API fl_stream *fl_window_all(fl_stream *in, const fl_window_spec *spec);
 /*
  * The late records of an event-time window (Flink's sideOutputLateData and
  * getSideOutput): the records dropped for being later than the allowed
