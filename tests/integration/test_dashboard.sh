@@ -209,7 +209,7 @@ shows vertex "Slow Map -&gt; Sink: Discard" "$MAP_TM"
 page exceptions "/job/running/$JOB/exceptions"
 shows exceptions "$JOB" "Exception History"
 page rescales "/job/completed/$ADONE/rescales"
-shows rescales "$ADONE" "Trigger Cause: INITIAL_SCHEDULE" "Terminal State: COMPLETED" "Scheduler State History" WaitingForResources
+shows rescales "$ADONE" "Trigger Cause:" INITIAL_SCHEDULE "Terminal State:" COMPLETED "Scheduler State History" WaitingForResources
 page taskmanagers /task-manager
 shows taskmanagers tm-a tm-b
 page taskmanager "/task-manager/tm-a/metrics"
