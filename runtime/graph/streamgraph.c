@@ -271,7 +271,7 @@ bool sg_kind_is_keyed(enum sg_kind k)
 
 bool sg_kind_is_two_input(enum sg_kind k)
 {
-	return k >= SG_CO_MAP && k <= SG_KIND_LAST;
+	return k >= SG_CO_MAP && k <= SG_BROADCAST_PROCESS;
 }
 
 int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)

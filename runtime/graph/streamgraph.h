@@ -42,7 +42,8 @@ enum sg_kind {
 	SG_CO_BROADCAST,      /* keyed broadcast process function */
 	SG_WINDOW_JOIN,	      /* keyed window join */
 	SG_INTERVAL_JOIN,     /* keyed interval join */
-	SG_BROADCAST_PROCESS, /* broadcast process function of an unkeyed stream */
+	SG_BROADCAST_PROCESS, /* broadcast process function of an unkeyed stream (the last
+			       * two-input kind: sg_kind_is_two_input) */
 	/* A socket text source (fl_socket_text): paths[0] is its "host:port",
 	 * gen_count its retries (-1: for ever); parallelism 1. Last: kinds
 	 * are numbered on the wire. */
