@@ -9,6 +9,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +18,18 @@
 #include <unistd.h>
 
 #include "api/launch.h"
+#include "checkpoint/coordinator.h"
+#include "checkpoint/restore.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/sync.h"
-#include "checkpoint/coordinator.h"
-#include "checkpoint/restore.h"
 #include "graph/jobgraph.h"
 #include "graph/plan_json.h"
 #include "jobmanager/adaptive.h"
 #include "jobmanager/dispatcher_internal.h"
+#include "jobmanager/ha.h"
 #include "jobmanager/restart.h"
 
 /* ----------------------------------------------------------- registry */
@@ -508,6 +510,45 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 	}
 }
 
+/* cp_publish_fn: a completed checkpoint recorded in the HA store. */
+static int ha_publish(void *arg, uint64_t id, enum cp_kind kind, const char *dir, cm_err *err)
+{
+	(void)kind;
+	struct ds_job *j = arg;
+	return jm_ha_put_checkpoint(j->d->ha, j->id, id, dir, err);
+}
+
+/* Whether a job that ends now ends only here (the JobManager stops, or no
+ * longer leads): then nothing of it that another leader needs goes. */
+static bool ds_suspended(ds_dispatcher *d)
+{
+	pthread_mutex_lock(&d->mu);
+	bool s = d->suspending;
+	pthread_mutex_unlock(&d->mu);
+	return s || (d->ha && !jm_ha_is_leader(d->ha));
+}
+
+/* Records j in the HA store (its name and plan, the library and where it
+ * came from). */
+static int ha_record(ds_dispatcher *d, struct ds_job *j, const struct submitter *s, cm_err *err)
+{
+	cJSON *rec = cJSON_CreateObject();
+	cJSON *plan = j->plan ? cJSON_Parse(j->plan) : NULL;
+	bool ok = rec && cJSON_AddStringToObject(rec, "jobId", j->id) &&
+		  cJSON_AddStringToObject(rec, "name", j->name) &&
+		  cJSON_AddStringToObject(rec, "library", s->locator) &&
+		  cJSON_AddStringToObject(rec, "jobManager", d->jm_address);
+	if (ok && plan) {
+		ok = cJSON_AddItemToObject(rec, "plan", plan);
+		plan = ok ? NULL : plan;
+	}
+	cJSON_Delete(plan);
+	int rc = ok ? jm_ha_put_job(d->ha, j->id, rec, err)
+		    : cm_err_set(err, FL_ENOMEM, "out of memory");
+	cJSON_Delete(rec);
+	return rc;
+}
+
 static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg *c,
 		  const jm_listener *L, jm_result *res)
 {
@@ -564,9 +605,39 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		snprintf(res->error, sizeof(res->error), "out of memory");
 		return FL_ENOMEM;
 	}
+	/* High availability: a job that a JobManager before this one ran
+	 * resumes from the latest checkpoint recorded for it (in place of
+	 * execution.savepoint.path, as in Flink). */
+	bool recovered = false;
+	if (d->ha && j->cp) {
+		char hdir[PATH_MAX];
+		uint64_t hid = 0;
+		rc = jm_ha_latest_checkpoint(d->ha, j->id, hdir, sizeof(hdir), &hid, &err);
+		if (rc == 0) {
+			bool allow = false;
+			cfg_get_bool(c, CFG_SAVEPOINT_IGNORE_UNCLAIMED, &allow);
+			CM_INFO("dispatcher",
+				"Job %s was run by an earlier JobManager: recovering it from its "
+				"checkpoint %llu in %s",
+				j->id, (unsigned long long)hid, hdir);
+			rc = cp_restore_path(j->cp, hdir, allow, jg, &err);
+			recovered = rc == 0;
+		} else if (rc == FL_ENOENT) {
+			rc = 0;
+		}
+		if (rc == 0)
+			cp_set_publish(j->cp, ha_publish, j);
+		if (rc) {
+			job_free(j);
+			jg_free(jg);
+			res->status = rc;
+			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			return rc;
+		}
+	}
 	/* A job started from a savepoint or checkpoint: refused here, before
 	 * it exists, when the state does not fit its graph. */
-	if ((rc = cp_restore_start(j->cp, c, jg, &err)) != 0) {
+	if (!recovered && (rc = cp_restore_start(j->cp, c, jg, &err)) != 0) {
 		job_free(j);
 		jg_free(jg);
 		res->status = rc;
@@ -605,6 +676,13 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		j->id, jg->nvertices, jg->slots_needed);
 	if (L && L->submitted)
 		L->submitted(L->arg, j->id, j->name);
+	/* High availability: recorded before it runs; a JobManager that is not
+	 * the leader runs nothing. */
+	int ha_rc = 0;
+	cm_err ha_err = {0};
+	if (d->ha && (ha_rc = ha_record(d, j, s, &ha_err)) != 0)
+		CM_ERROR("dispatcher", "Job '%s' (%s) cannot be recorded for high availability: %s",
+			 j->name, j->id, ha_err.msg);
 	int64_t slot_timeout = 300000;
 	cfg_get_duration_ms(c, CFG_SLOT_REQUEST_TIMEOUT, &slot_timeout);
 	rs_policy pol;
@@ -640,7 +718,9 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		jm_jobmaster *jm = NULL;
 		bool rescaled = false;
 		cm_err_clear(&err);
-		rc = nomem ? cm_err_set(&err, FL_ENOMEM, "out of memory") : 0;
+		rc = nomem   ? cm_err_set(&err, FL_ENOMEM, "out of memory")
+		     : ha_rc ? cm_err_set(&err, ha_rc, "%s", ha_err.msg)
+			     : 0;
 		/* Adaptive: the parallelisms the slots allow, or a rescale's. */
 		if (rc == 0 && adaptive) {
 			if (planned)
@@ -742,7 +822,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			       rs_next(&pol, cm_now_ms(), r / 256.0, &delay, why, sizeof(why));
 		/* A final end: what externalized-checkpoint-retention keeps is
 		 * settled before anyone is shown the final state. */
-		if (!restart && j->cp)
+		if (!restart && j->cp && !ds_suspended(d))
 			cp_job_ended(j->cp, cancelled, rc == 0);
 		/* Shown from now on, and in the archive built next: a JobMaster's
 		 * FAILED (shown as FAILING) becomes FAILED or RESTARTING. */
@@ -839,10 +919,26 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	if (!archived)
 		end_without_jobmaster(d, j, rc,
 				      err.msg); /* never ran, or cancelled while restarting */
-	if (j->cp) /* the ends above that had no JobMaster (idempotent) */
+	bool suspended = ds_suspended(d);
+	if (j->cp && !suspended) /* the ends above that had no JobMaster (idempotent) */
 		cp_job_ended(j->cp, rc == FL_ECANCELED, rc == 0);
-	CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
-		eg_status_name(j->status));
+	if (suspended && d->ha) {
+		CM_INFO("dispatcher",
+			"Job '%s' (%s) is suspended here (%s): its checkpoints and "
+			"high-availability records stay for the next leader",
+			j->name, j->id,
+			jm_ha_is_leader(d->ha) ? "the JobManager stops" : "leadership lost");
+	} else {
+		if (d->ha) {
+			cm_err herr = {0};
+			if (jm_ha_job_done(d->ha, j->id, &herr) != 0)
+				CM_WARN("dispatcher",
+					"Job '%s' (%s): its high-availability records stay: %s",
+					j->name, j->id, herr.msg);
+		}
+		CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
+			eg_status_name(j->status));
+	}
 	pthread_mutex_lock(&d->mu);
 	j->ended = true;
 	j->refs--;
@@ -1434,6 +1530,12 @@ int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv
 		       int *job_status, cm_err *err)
 {
 	struct submitter sub = {.d = d};
+	/* Under high availability the application's job keeps one id in every
+	 * JobManager of the cluster (Flink's, from the cluster id), so that a
+	 * successor finds what its predecessor recorded. */
+	const char *cid = NULL;
+	if (d->ha && cfg_get_string(d->config, CFG_CLUSTER_ID, &cid) == 0 && cid && *cid)
+		jm_ha_application_job_id(cid, sub.job_id);
 	env_launch l = {
 	    .mode = ENV_LAUNCH_SUBMIT, .config = d->config, .submit = submit, .submit_arg = &sub};
 	int rc = call_main(path, argc, argv, &l, main_rc, err);
@@ -1458,6 +1560,7 @@ int ds_new(ds_dispatcher **out, const ds_options *o, cm_err *err)
 	snprintf(d->upload_dir, sizeof(d->upload_dir), "%s", o->upload_dir);
 	snprintf(d->rest_address, sizeof(d->rest_address), "%s",
 		 o->rest_address ? o->rest_address : "");
+	d->ha = o->ha;
 	pthread_mutex_init(&d->mu, NULL);
 	cm_cond_init(&d->cv);
 	*out = d;
@@ -1472,6 +1575,14 @@ void ds_cancel_all(ds_dispatcher *d)
 		if (!j->ended)
 			cm_cancel_request(&j->cancel);
 	pthread_mutex_unlock(&d->mu);
+}
+
+void ds_suspend_all(ds_dispatcher *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->suspending = true;
+	pthread_mutex_unlock(&d->mu);
+	ds_cancel_all(d);
 }
 
 bool ds_wait(ds_dispatcher *d, int64_t wait_ms)
