@@ -201,6 +201,11 @@ struct submitter {
 	ds_dispatcher *d;
 	char locator[80]; /* "blob:<hash>", or "" for the graph's own path */
 	char job_id[33];  /* the id the next job asked for ("jobId"), or "" */
+	/* An uploaded jar's run (NULL: the application's): what a JobManager
+	 * taking over needs to run it again (high availability). */
+	const char *jar_path, *jar_name, *jar_hash;
+	int argc;
+	char *const *argv;
 };
 
 struct archive_arg {
@@ -528,9 +533,16 @@ static bool ds_suspended(ds_dispatcher *d)
 	return s || (d->ha && !jm_ha_is_leader(d->ha));
 }
 
+static void record_key(void *arg, const char *key, const char *value)
+{
+	if (strcmp(value, CFG_HIDDEN) != 0)
+		cJSON_AddStringToObject(arg, key, value);
+}
+
 /* Records j in the HA store (its name and plan, the library and where it
  * came from). */
-static int ha_record(ds_dispatcher *d, struct ds_job *j, const struct submitter *s, cm_err *err)
+static int ha_record(ds_dispatcher *d, struct ds_job *j, const struct submitter *s, const cfg *c,
+		     cm_err *err)
 {
 	cJSON *rec = cJSON_CreateObject();
 	cJSON *plan = j->plan ? cJSON_Parse(j->plan) : NULL;
@@ -543,8 +555,25 @@ static int ha_record(ds_dispatcher *d, struct ds_job *j, const struct submitter 
 		plan = ok ? NULL : plan;
 	}
 	cJSON_Delete(plan);
-	int rc = ok ? jm_ha_put_job(d->ha, j->id, rec, err)
-		    : cm_err_set(err, FL_ENOMEM, "out of memory");
+	/* A session's job: its library kept where a successor finds it, its
+	 * arguments and configuration (secrets left out: cfg_each hides them). */
+	int rc = 0;
+	if (ok && s->jar_path) {
+		char lib[PATH_MAX];
+		cJSON *args, *conf;
+		rc = jm_ha_put_library(d->ha, s->jar_hash, s->jar_path, lib, sizeof(lib), err);
+		ok = rc == 0 && cJSON_AddStringToObject(rec, "libraryFile", lib) &&
+		     cJSON_AddStringToObject(rec, "jarName", s->jar_name) &&
+		     (args = cJSON_AddArrayToObject(rec, "args")) &&
+		     (conf = cJSON_AddObjectToObject(rec, "config"));
+		for (int i = 0; ok && i < s->argc; i++)
+			ok = cJSON_AddItemToArray(args, cJSON_CreateString(s->argv[i]));
+		if (ok)
+			cfg_each(c, record_key, conf);
+	}
+	if (rc == 0)
+		rc = ok ? jm_ha_put_job(d->ha, j->id, rec, err)
+			: cm_err_set(err, FL_ENOMEM, "out of memory");
 	cJSON_Delete(rec);
 	return rc;
 }
@@ -680,7 +709,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	 * the leader runs nothing. */
 	int ha_rc = 0;
 	cm_err ha_err = {0};
-	if (d->ha && (ha_rc = ha_record(d, j, s, &ha_err)) != 0)
+	if (d->ha && (ha_rc = ha_record(d, j, s, c, &ha_err)) != 0)
 		CM_ERROR("dispatcher", "Job '%s' (%s) cannot be recorded for high availability: %s",
 			 j->name, j->id, ha_err.msg);
 	int64_t slot_timeout = 300000;
@@ -1283,6 +1312,7 @@ struct run {
 	ds_dispatcher *d;
 	struct submitter sub;
 	char path[4400];
+	char jar_name[128], jar_hash[65];
 	int argc;
 	char **argv; /* owned, argv[0] is the library name */
 	cfg *config; /* owned */
@@ -1421,6 +1451,11 @@ static int start_run(ds_dispatcher *d, const char *id, int argc, char **argv, cf
 	if (jar) {
 		snprintf(r->path, sizeof(r->path), "%s", jar->path);
 		snprintf(r->sub.locator, sizeof(r->sub.locator), "blob:%s", jar->hash);
+		snprintf(r->jar_name, sizeof(r->jar_name), "%s", jar->name);
+		snprintf(r->jar_hash, sizeof(r->jar_hash), "%s", jar->hash);
+		r->sub.jar_path = r->path;
+		r->sub.jar_name = r->jar_name;
+		r->sub.jar_hash = r->jar_hash;
 	}
 	pthread_mutex_unlock(&d->mu);
 	int rc = 0;
@@ -1441,6 +1476,8 @@ static int start_run(ds_dispatcher *d, const char *id, int argc, char **argv, cf
 			rc = cm_err_set(err, FL_ENOMEM, "out of memory");
 			goto fail;
 		}
+	r->sub.argc = r->argc - 1; /* the program's own arguments */
+	r->sub.argv = r->argv + 1;
 	r->launch.config = r->config;
 	if (plan) {
 		r->launch.mode = ENV_LAUNCH_PLAN;
@@ -1524,6 +1561,110 @@ int ds_jar_plan(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
 		snprintf(jid, sizeof(jid), "%s", job_id);
 	*plan = NULL;
 	return start_run(d, id, argc, argv, c, jid, plan, err);
+}
+
+/* What a recovered job may bring: a library of at most this size (the REST
+ * upload's own default cap), at most this many arguments. */
+#define DS_RECOVER_LIB_MAX (512u << 20)
+#define DS_RECOVER_ARGS_MAX 1024
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* The whole regular file at path, at most max bytes, into *data (malloc'd). */
+static int read_lib(const char *path, size_t max, uint8_t **data, size_t *len, cm_err *err)
+{
+	*data = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cm_err_set(err, FL_EIO, "cannot read %s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > max) {
+		close(fd);
+		return cm_err_set(err, FL_ERANGE, "%s is not a library of 1 byte to %zu bytes",
+				  path, max);
+	}
+	*len = (size_t)st.st_size;
+	size_t got = 0;
+	int rc = !(*data = malloc(*len))				  ? FL_ENOMEM
+		 : cm_read_all(fd, *data, *len, &got) != 0 || got != *len ? FL_EIO
+									  : 0;
+	close(fd);
+	if (rc) {
+		free(*data);
+		*data = NULL;
+		return cm_err_set(err, rc, "cannot read %s", path);
+	}
+	return 0;
+}
+
+/* One recorded job of a session cluster, run again (ds_recover). */
+static void recover_one(void *arg, const char *job_id, const cJSON *rec)
+{
+	ds_dispatcher *d = arg;
+	const char *lib = json_str(rec, "libraryFile"), *name = json_str(rec, "jarName");
+	if (!lib) {
+		CM_INFO("dispatcher", "Job %s: recorded by an application, which runs it again",
+			job_id);
+		return;
+	}
+	cm_err err = {0};
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = read_lib(lib, DS_RECOVER_LIB_MAX, &data, &len, &err);
+	struct ds_jar jar;
+	if (rc == 0)
+		rc = ds_jar_add(d, name ? name : "job.so", data, len, &jar, &err);
+	free(data);
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(rec, "args");
+	int argc = 0;
+	char *argv[DS_RECOVER_ARGS_MAX];
+	const cJSON *a;
+	cJSON_ArrayForEach(a, args)
+	{
+		if (rc == 0 && (!cJSON_IsString(a) || argc == DS_RECOVER_ARGS_MAX))
+			rc = cm_err_set(&err, FL_EPROTO, "its arguments are not at most %d strings",
+					DS_RECOVER_ARGS_MAX);
+		if (rc == 0)
+			argv[argc++] = a->valuestring;
+	}
+	cfg *c = NULL;
+	if (rc == 0 && (rc = cfg_clone(d->config, &c)) != 0)
+		cm_err_set(&err, rc, "out of memory");
+	const cJSON *kv;
+	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(rec, "config"))
+	{
+		cm_err kerr = {0};
+		if (rc == 0 && cJSON_IsString(kv) && kv->string &&
+		    cfg_set(c, kv->string, kv->valuestring, &kerr) != 0)
+			CM_WARN("dispatcher", "Job %s: its recorded %s is not taken: %s", job_id,
+				kv->string, kerr.msg);
+	}
+	char id[33];
+	snprintf(id, sizeof(id), "%s", job_id);
+	if (rc == 0) {
+		rc = start_run(d, jar.id, argc, argv, c, id, NULL, &err);
+		c = NULL; /* start_run's */
+	}
+	cfg_free(c);
+	if (rc)
+		CM_ERROR("dispatcher", "Cannot recover job %s from its record (%s): %s", job_id,
+			 lib, err.msg);
+	else
+		CM_INFO("dispatcher", "Recovered job %s: main() of %s runs again", job_id,
+			name ? name : lib);
+}
+
+int ds_recover(ds_dispatcher *d, cm_err *err)
+{
+	return d->ha ? jm_ha_list_jobs(d->ha, recover_one, d, err) : 0;
 }
 
 int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv, int *main_rc,

@@ -84,6 +84,16 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s);
 int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv, int *main_rc,
 		       int *job_status, cm_err *err);
 
+/*
+ * High availability, a session cluster's new leader: every job the HA store
+ * records with its library (ds_options.ha) is run again as it was
+ * submitted (its library, arguments and configuration), under its own id,
+ * so that it resumes from its latest recorded checkpoint. Jobs recorded by
+ * an application are left to it (its main() runs again). Returns 0 or the
+ * API's error; a job that cannot be run again is logged.
+ */
+int ds_recover(ds_dispatcher *d, cm_err *err);
+
 /* Counts of jobs by coarse state, for logs and /overview. */
 typedef struct ds_counts {
 	int running, finished, cancelled, failed;

@@ -401,6 +401,143 @@ int jm_ha_put_job(jm_ha *ha, const char *job_id, const cJSON *record, cm_err *er
 	return rc;
 }
 
+int jm_ha_put_library(jm_ha *ha, const char *hash, const char *path, char *out, size_t cap,
+		      cm_err *err)
+{
+	if (strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64)
+		return cm_err_set(err, FL_EINVAL, "not a library hash: '%.80s'", hash);
+	if (snprintf(out, cap, "%s/lib-%s.so", ha->dir, hash) >= (int)cap)
+		return cm_err_set(err, FL_ERANGE, "%s: path too long", CFG_HA_STORAGE_DIR);
+	struct stat st;
+	if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
+		return 0; /* the same bytes, by their hash */
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.inprogress", out) >= (int)sizeof(tmp))
+		return cm_err_set(err, FL_ERANGE, "%s: path too long", CFG_HA_STORAGE_DIR);
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return cm_err_set(err, FL_EIO, "cannot read %s: %s", path, strerror(errno));
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0) {
+		int e = errno;
+		close(in);
+		return cm_err_set(err, FL_EIO, "cannot write %s: %s", tmp, strerror(e));
+	}
+	char buf[65536];
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				rc = cm_err_set(err, FL_EIO, "cannot read %s: %s", path,
+						strerror(errno));
+			break;
+		}
+		for (ssize_t done = 0; rc == 0 && done < n;) {
+			ssize_t w = write(fd, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				rc = cm_err_set(err, FL_EIO, "cannot write %s: %s", tmp,
+						strerror(errno));
+			else
+				done += w;
+		}
+		if (rc)
+			break;
+	}
+	close(in);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = cm_err_set(err, FL_EIO, "cannot write %s: %s", tmp, strerror(errno));
+	if (close(fd) != 0 && rc == 0)
+		rc = cm_err_set(err, FL_EIO, "cannot write %s: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, out) != 0)
+		rc = cm_err_set(err, FL_EIO, "cannot write %s: %s", out, strerror(errno));
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+/* The JSON record at path, at most JM_HA_RECORD_MAX bytes, or NULL (logged). */
+static cJSON *read_record(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > JM_HA_RECORD_MAX) {
+		CM_WARN("ha", "Skipping the job record %s: %s", path,
+			fd < 0 ? strerror(errno) : "not a file of 1 byte to 16 MiB");
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	size_t len = (size_t)st.st_size, got = 0;
+	char *text = malloc(len + 1);
+	while (text && got < len) {
+		ssize_t n = read(fd, text + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	cJSON *rec = NULL;
+	if (text && got == len) {
+		text[len] = '\0';
+		rec = cJSON_ParseWithLength(text, len);
+	}
+	free(text);
+	if (!cJSON_IsObject(rec)) {
+		CM_WARN("ha", "Skipping the job record %s: not a JSON object", path);
+		cJSON_Delete(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+int jm_ha_list_jobs(jm_ha *ha, void (*fn)(void *arg, const char *job_id, const cJSON *record),
+		    void *arg, cm_err *err)
+{
+	char name[160];
+	cluster_map_name(ha, name, sizeof(name));
+	k8s_err e;
+	k8s_err_clear(&e);
+	cJSON *cm = NULL;
+	pthread_mutex_lock(&ha->mu);
+	int rc = k8s_get(ha->kc, &K8S_CONFIGMAPS, ha->ns, name, &cm, &e);
+	pthread_mutex_unlock(&ha->mu);
+	if (rc == FL_ENOENT)
+		return 0;
+	if (rc)
+		return cm_err_set(err, rc, "%s", e.e.msg);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cm, "data"))
+	{
+		const char *k = it->string;
+		size_t pl = strlen(JOB_GRAPH_PREFIX);
+		if (!k || strncmp(k, JOB_GRAPH_PREFIX, pl) != 0 || strlen(k + pl) != 32 ||
+		    strspn(k + pl, "0123456789abcdef") != 32 || !cJSON_IsString(it))
+			continue;
+		/* Only records of this cluster's directory are read. */
+		char want[PATH_MAX];
+		job_file(ha, k + pl, want, sizeof(want));
+		if (strcmp(it->valuestring, want) != 0) {
+			CM_WARN("ha", "Skipping job %s: its record is '%.300s', not %s", k + pl,
+				it->valuestring, want);
+			continue;
+		}
+		cJSON *rec = read_record(want);
+		if (rec)
+			fn(arg, k + pl, rec);
+		cJSON_Delete(rec);
+	}
+	cJSON_Delete(cm);
+	return 0;
+}
+
 int jm_ha_latest_checkpoint(jm_ha *ha, const char *job_id, char *dir, size_t cap, uint64_t *id,
 			    cm_err *err)
 {

@@ -71,6 +71,27 @@ const char *jm_ha_identity(const jm_ha *ha);
 int jm_ha_put_job(jm_ha *ha, const char *job_id, const cJSON *record, cm_err *err);
 
 /*
+ * Keeps a copy of the job library at path (an uploaded jar, whose upload
+ * directory goes with its JobManager) as <storageDir>/<cluster-id>/
+ * lib-<hash>.so, once per hash (synced, then renamed into place); its path
+ * into out. Errors: the file system's, FL_EINVAL (a hash that is not 64 hex
+ * digits).
+ */
+int jm_ha_put_library(jm_ha *ha, const char *hash, const char *path, char *out, size_t cap,
+		      cm_err *err);
+
+/*
+ * Calls fn for every job recorded in <cluster-id>-cluster-config-map, with
+ * its id and its record (parsed, borrowed for the call; at most
+ * JM_HA_RECORD_MAX bytes). A record that cannot be read or parsed is logged
+ * and skipped. Returns 0 (also when nothing is recorded) or the API's
+ * error.
+ */
+#define JM_HA_RECORD_MAX (16u << 20)
+int jm_ha_list_jobs(jm_ha *ha, void (*fn)(void *arg, const char *job_id, const cJSON *record),
+		    void *arg, cm_err *err);
+
+/*
  * The latest completed checkpoint recorded for job_id: its directory into
  * dir and its id into *id. Returns 0, FL_ENOENT (none recorded), or the
  * API's error.

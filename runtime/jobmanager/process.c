@@ -341,6 +341,9 @@ int jm_process_main(int argc, char **argv)
 		CM_ERROR("jobmanager", "cannot run on Kubernetes: %s", err.msg);
 		goto out;
 	}
+	/* A session cluster's new leader runs the jobs its predecessor left. */
+	if (p.ha && !a.application && ds_recover(ds, &err) != 0)
+		CM_ERROR("jobmanager", "Cannot read the jobs to recover: %s", err.msg);
 	pthread_t sig_thread;
 	bool sig_thread_started = false;
 	if (a.application) {
