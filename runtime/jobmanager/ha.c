@@ -151,7 +151,9 @@ int jm_ha_start(jm_ha **out, const cfg *c, void (*lost)(void *arg), void *arg, c
 	ha->lost = lost;
 	ha->lost_arg = arg;
 	pthread_mutex_init(&ha->mu, NULL);
-	if (snprintf(ha->dir, sizeof(ha->dir), "%s/%s", storage, id) >= (int)sizeof(ha->dir)) {
+	/* Room for the names of files in it (job-<id>.json, lib-<sha256>.so). */
+	if (snprintf(ha->dir, sizeof(ha->dir), "%s/%s", storage, id) >=
+	    (int)sizeof(ha->dir) - 100) {
 		rc = cm_err_set(err, FL_ERANGE, "%s: path too long", CFG_HA_STORAGE_DIR);
 		goto fail;
 	}
@@ -369,9 +371,11 @@ static int write_file(const char *path, const char *text, cm_err *err)
 	return 0;
 }
 
+/* ha->dir leaves room for these names (jm_ha_start). */
 static void job_file(const jm_ha *ha, const char *job_id, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "%s/job-%s.json", ha->dir, job_id);
+	if (snprintf(buf, cap, "%s/job-%.32s.json", ha->dir, job_id) >= (int)cap)
+		buf[0] = '\0';
 }
 
 int jm_ha_put_job(jm_ha *ha, const char *job_id, const cJSON *record, cm_err *err)

@@ -97,9 +97,11 @@ void k8s_micro_time(int64_t wall_ms, char *buf, size_t cap)
 	time_t s = (time_t)(wall_ms / 1000);
 	struct tm tm;
 	gmtime_r(&s, &tm);
-	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (long long)(wall_ms % 1000) * 1000);
+	unsigned micros = (unsigned)(((wall_ms % 1000) + 1000) % 1000) * 1000u;
+	int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+	if (n < 0 && cap)
+		buf[0] = '\0';
 }
 
 /* Sets obj.spec to name holder (NULL: free) now; take: a new term. */
