@@ -138,6 +138,7 @@
 #define CFG_WEB_SUBMIT "web.submit.enable"
 #define CFG_WEB_CANCEL "web.cancel.enable"
 #define CFG_WEB_REFRESH "web.refresh-interval"
+#define CFG_WEB_RESCALE_HISTORY "web.adaptive-scheduler.rescale-history.size"
 #define CFG_CLUSTER_ID "high-availability.cluster-id"
 #define CFG_SHUTDOWN_ON_APP_FINISH "execution.shutdown-on-application-finish"
 #define CFG_TM_REGISTRATION_TIMEOUT "taskmanager.registration.timeout"

@@ -210,6 +210,9 @@ static const struct cfg_key keys[] = {
 	   "Directory of the web dashboard's files, served at / (flinc only; empty: "
 	   "share/flinc/web beside the binaries, else the cache scripts/fetch-web.sh fills)."),
     BOOL(CFG_WEB_SUBMIT, "true", "Whether the web dashboard offers to upload and run jobs."),
+    INT(CFG_WEB_RESCALE_HISTORY, "0", 0, 10000,
+	"Rescales of an adaptive job kept for /jobs/:jobid/rescales/... and the dashboard's "
+	"Rescales tab; 0 keeps none (the endpoints answer 404)."),
     BOOL(CFG_WEB_CANCEL, "true", "Whether the web dashboard offers to cancel jobs."),
     DURATION_RANGE(CFG_WEB_REFRESH, "3 s", 100, MS_PER_H,
 		   "How often the web dashboard refreshes what it shows."),

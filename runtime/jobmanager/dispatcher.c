@@ -30,6 +30,7 @@
 #include "jobmanager/adaptive.h"
 #include "jobmanager/dispatcher_internal.h"
 #include "jobmanager/ha.h"
+#include "jobmanager/rescale_history.h"
 #include "jobmanager/restart.h"
 
 /* ----------------------------------------------------------- registry */
@@ -77,6 +78,7 @@ static void job_free(struct ds_job *j)
 	free(j->details);
 	free(j->exceptions);
 	free(j->plan);
+	rh_free(j->rescales);
 	cp_free(j->cp);
 	while (j->sp_ops) {
 		struct ds_sp_op *o = j->sp_ops;
@@ -465,6 +467,49 @@ static void ad_checkpoint_first(struct ds_job *j, jm_jobmaster *jm)
 	ad_ckpt_put(w);
 }
 
+/* The rescale in progress of j, if any, enters scheduler state `state`
+ * (mu held). */
+static void rh_state_of(struct ds_job *j, const char *state)
+{
+	if (j->rescales)
+		rh_state(j->rescales, cm_wall_ms(), state);
+}
+
+/* A rescale of j begins (mu not held; see rh_begin); bounds are read under
+ * mu. Out of memory it is not recorded, and said so. */
+static void rh_begin_of(ds_dispatcher *d, struct ds_job *j, enum rh_cause cause,
+			const jg_graph *base, const ad_bounds *b, const int *pre,
+			const char *state, enum rh_reason superseded)
+{
+	pthread_mutex_lock(&d->mu);
+	int rc = j->rescales
+		     ? rh_begin(j->rescales, cm_wall_ms(), cause, base, b, pre, state, superseded)
+		     : 0;
+	pthread_mutex_unlock(&d->mu);
+	if (rc)
+		CM_WARN("dispatcher", "Job '%s' (%s): out of memory, a rescale goes unrecorded",
+			j->name, j->id);
+}
+
+/* How many times j's resource requirements were set (mu not held). */
+static unsigned gen_now(ds_dispatcher *d, struct ds_job *j)
+{
+	pthread_mutex_lock(&d->mu);
+	unsigned gen = j->rescales ? rh_requirements_gen(j->rescales) : 0;
+	pthread_mutex_unlock(&d->mu);
+	return gen;
+}
+
+/* The rescale in progress of j, if any, ends (mu not held). */
+static void rh_end_of(ds_dispatcher *d, struct ds_job *j, enum rh_terminal t, enum rh_reason r,
+		      const int *post, const char *exception)
+{
+	pthread_mutex_lock(&d->mu);
+	if (j->rescales)
+		rh_end(j->rescales, cm_wall_ms(), t, r, post, exception);
+	pthread_mutex_unlock(&d->mu);
+}
+
 /*
  * Flink's Executing: waits for jm's end, but when the slots (free, and those
  * of a) or the bounds allow other parallelisms than cur — at the upper
@@ -479,6 +524,8 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 	size_t n = base->nvertices;
 	int64_t started = cm_now_ms(), better_since = -1;
 	*rescale = false;
+	/* New requirements since this start make a rescale's cause. */
+	unsigned gen = gen_now(d, j);
 	while (!jm_wait_for(jm, 100)) {
 		if (cm_cancel_requested(&j->cancel))
 			continue;
@@ -503,9 +550,12 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 			j->name, j->id, from, to,
 			ac->active_checkpoint && j->cp ? ": a checkpoint first, then a restart from it"
 						       : ": restarting from its latest checkpoint");
+		rh_begin_of(d, j, gen_now(d, j) != gen ? RH_UPDATE_REQUIREMENT : RH_NEW_RESOURCE_AVAILABLE,
+			    base, b, cur, "Executing", RH_RESOURCE_REQUIREMENTS_UPDATED);
 		if (ac->active_checkpoint && j->cp)
 			ad_checkpoint_first(j, jm);
 		pthread_mutex_lock(&d->mu);
+		rh_state_of(j, "Restarting");
 		j->rescaling = true;
 		j->status = EG_RESTARTING;
 		pthread_mutex_unlock(&d->mu);
@@ -673,6 +723,10 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		return rc;
 	}
+	/* The adaptive scheduler: streaming jobs only, as in Flink. */
+	const char *sched = "default";
+	cfg_get_string(c, CFG_SCHEDULER, &sched);
+	j->adaptive = !j->batch && strcmp(sched, "adaptive") == 0;
 	cJSON *plan = jg_plan_json(jg, j->id);
 	j->plan = plan ? cJSON_PrintUnformatted(plan) : NULL;
 	cJSON_Delete(plan);
@@ -719,23 +773,39 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	pthread_mutex_lock(&d->mu);
 	rs_describe(&pol, j->restart_strategy, sizeof(j->restart_strategy));
 	pthread_mutex_unlock(&d->mu);
-	/* The adaptive scheduler: streaming jobs only, as in Flink. */
-	const char *sched = "default";
-	cfg_get_string(c, CFG_SCHEDULER, &sched);
-	bool adaptive = !j->batch && strcmp(sched, "adaptive") == 0;
+	bool adaptive = j->adaptive;
 	struct ad_conf ac;
 	ad_conf_read(c, &ac);
 	size_t nv = jg->nvertices ? jg->nvertices : 1;
 	int *cur = calloc(nv, sizeof(int)), *next = calloc(nv, sizeof(int));
 	ad_bounds *scratch = calloc(nv, sizeof(*scratch));
 	ad_bounds *bounds = adaptive ? calloc(nv, sizeof(*bounds)) : NULL;
-	bool nomem = !cur || !next || !scratch || (adaptive && !bounds);
+	rh_history *rescales = NULL;
+	if (adaptive) {
+		rh_config rc_conf = {.history_max = 0,
+				     .wait_timeout = ac.wait_timeout,
+				     .submit_stable = ac.submit_stable,
+				     .slot_idle = -1, /* flinc's slots are never idle-freed */
+				     .cooldown = ac.cooldown,
+				     .exec_stable = ac.exec_stable,
+				     .max_trigger_delay = -1,
+				     .rescale_on_failed_checkpoints = -1};
+		int64_t max = 0;
+		cfg_get_int(c, CFG_WEB_RESCALE_HISTORY, &max);
+		rc_conf.history_max = (int)max;
+		if (rh_new(&rc_conf, j->id, &rescales) != 0)
+			rescales = NULL;
+	}
+	bool nomem = !cur || !next || !scratch || (adaptive && (!bounds || !rescales));
 	if (adaptive && !nomem) {
 		ad_default_bounds(jg, bounds);
 		pthread_mutex_lock(&d->mu);
 		j->adaptive_jg = jg;
 		j->bounds = bounds;
+		j->rescales = rescales;
 		pthread_mutex_unlock(&d->mu);
+	} else {
+		rh_free(rescales);
 	}
 	/* The graph each attempt runs: jg, or jg rescaled (then owned here). */
 	jg_graph *run = jg;
@@ -752,14 +822,28 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			     : 0;
 		/* Adaptive: the parallelisms the slots allow, or a rescale's. */
 		if (rc == 0 && adaptive) {
-			if (planned)
+			if (planned) {
 				memcpy(cur, next, jg->nvertices * sizeof(int));
-			else
+			} else {
+				/* The first schedule, or a restart after a failure
+				 * (a rescale cut short by it is ignored). */
+				for (size_t v = 0; v < jg->nvertices; v++)
+					cur[v] = run->vertices[v].parallelism;
+				rh_begin_of(d, j, attempt == 1 ? RH_INITIAL_SCHEDULE
+								: RH_RECOVERABLE_FAILOVER,
+					    jg, j->bounds, attempt == 1 ? NULL : cur,
+					    "WaitingForResources", RH_JOB_FAILOVER_RESTARTING);
 				rc = ad_wait_for_slots(d, j, jg, &ac, scratch, cur, &err);
+			}
 			planned = false;
 			bool same = true;
 			for (size_t v = 0; rc == 0 && v < jg->nvertices; v++)
 				same = same && run->vertices[v].parallelism == cur[v];
+			if (rc == 0) {
+				pthread_mutex_lock(&d->mu);
+				rh_state_of(j, "CreatingExecutionGraph");
+				pthread_mutex_unlock(&d->mu);
+			}
 			jg_graph *nj = NULL;
 			if (rc == 0 && !same && (rc = jg_rescale(jg, cur, &nj, &err)) == 0) {
 				if (run != jg)
@@ -807,6 +891,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			if (adaptive) {
 				for (size_t v = 0; v < jg->nvertices; v++)
 					cur[v] = run->vertices[v].parallelism;
+				rh_end_of(d, j, RH_COMPLETED, RH_SUCCEEDED, cur, NULL);
 				ad_execute(d, j, jm, jg, cur, a, &ac, scratch, next, &rescaled);
 			}
 			jm_wait(jm, res);
@@ -816,6 +901,10 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		} else {
 			res->status = rc == FL_ETIMEDOUT ? FL_EJOBFAILED : rc;
 			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			if (adaptive && rc == FL_ECANCELED)
+				rh_end_of(d, j, RH_IGNORED, RH_JOB_CANCELED, NULL, NULL);
+			else if (adaptive)
+				rh_end_of(d, j, RH_FAILED, RH_EXCEPTION_OCCURRED, NULL, err.msg);
 		}
 		/* A JobMaster stopped for a rescale (and not finished or failed
 		 * first) restarts at once, outside the restart strategy, with
@@ -920,8 +1009,15 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	}
 	rs_fini(&pol);
 	free(req);
-	if (adaptive)
+	if (adaptive) {
 		rm_declare(d->rm, j->id, 0);
+		/* A rescale the job's end cut short. */
+		rh_end_of(d, j, RH_IGNORED,
+			  rc == 0 ? RH_JOB_FINISHED
+			  : rc == FL_ECANCELED || cm_cancel_requested(&j->cancel) ? RH_JOB_CANCELED
+										  : RH_JOB_FAILED,
+			  NULL, NULL);
+	}
 	pthread_mutex_lock(&d->mu);
 	j->adaptive_jg = NULL;
 	j->bounds = NULL;

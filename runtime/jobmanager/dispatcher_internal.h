@@ -82,11 +82,15 @@ struct ds_job {
 	 * submitted, whose vertex ids and max parallelisms the bounds use,
 	 * and the bounds per vertex, as PUT /jobs/:jobid/resource-requirements
 	 * last set them (mu). Each PUT wakes cv. */
+	bool adaptive; /* set before the job is listed, then constant */
 	const struct jg_graph *adaptive_jg;
 	struct ad_bounds *bounds;
 	/* The running JobMaster is being stopped to restart at another
 	 * parallelism (mu): its CANCELLING is shown as RESTARTING. */
 	bool rescaling;
+	/* Its rescales, for /jobs/:jobid/rescales/... (mu): an adaptive job's,
+	 * kept after its end; NULL for other jobs. */
+	struct rh_history *rescales;
 };
 
 /* Savepoint operations kept per job (Flink's completed-operation cache). */

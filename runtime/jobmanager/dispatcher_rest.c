@@ -26,6 +26,7 @@
 #include "graph/plan_json.h"
 #include "jobmanager/adaptive.h"
 #include "jobmanager/dispatcher_internal.h"
+#include "jobmanager/rescale_history.h"
 #include "jobmanager/scheduler.h"
 #include "taskmanager/task.h"
 
@@ -130,6 +131,8 @@ cJSON *ds_details_tree(struct ds_job *j, const jm_view *v)
 	enum eg_status st = j->status;
 	cJSON_AddStringToObject(o, "state", eg_status_name(st));
 	cJSON_AddStringToObject(o, "job-type", j->batch ? "BATCH" : "STREAMING");
+	/* Flink 2.3's: the dashboard shows the Rescales tab for Adaptive. */
+	cJSON_AddStringToObject(o, "schedulerType", j->adaptive ? "Adaptive" : "Default");
 	cJSON_AddNumberToObject(o, "start-time", (double)j->start_ms);
 	int64_t end = j->end_ms;
 	if (v && eg_status_is_terminal(st))
@@ -610,6 +613,8 @@ static int h_requirements_put(void *arg, const rest_request *req, rest_response 
 		snprintf(why, sizeof(why), "the request body is not JSON");
 	if (vrc == 0) {
 		memcpy(j->bounds, b, n * sizeof(*b));
+		if (j->rescales)
+			rh_new_requirements(j->rescales);
 		pthread_cond_broadcast(&d->cv);
 		CM_INFO("dispatcher", "Job %s: new resource requirements for its %zu vertices",
 			j->id, n);
@@ -2100,21 +2105,81 @@ static int h_dash_vertex_tms(void *arg, const rest_request *req, rest_response *
 	return rest_json(resp, 200, o);
 }
 
-/* Rescale history belongs to Flink's adaptive scheduler; flinc does not
- * rescale yet. */
-static int h_dash_rescales(void *arg, const rest_request *req, rest_response *resp)
+/* ---- Rescales (Flink 2.3's /jobs/:jobid/rescales/..., FLIP-487) */
+
+enum rescales_view { RV_CONFIG, RV_OVERVIEW, RV_HISTORY, RV_SUMMARY, RV_DETAILS };
+
+/* One of the views of job :jobid's rescale history, with Flink's answers
+ * when there is none: a job that is not adaptive, or kept no history
+ * (web.adaptive-scheduler.rescale-history.size 0), has only 404s. */
+static int rescales_answer(ds_dispatcher *d, const rest_request *req, rest_response *resp,
+			   enum rescales_view view)
 {
-	ds_dispatcher *d = arg;
 	struct ds_job *j = job_of(d, req, resp);
 	if (!j)
 		return 0;
-	int rc = rest_error(resp, 404,
-			    "Rescale history is not available for job %s: flinc's adaptive "
-			    "scheduler keeps none yet; its rescales are lines of the JobManager's "
-			    "log ('rescales from parallelism').",
-			    j->id);
+	const char *uuid = view == RV_DETAILS ? rest_param(req, "rescaleuuid") : NULL;
+	cJSON *o = NULL;
+	bool found = true;
+	pthread_mutex_lock(&d->mu);
+	const rh_history *h = j->rescales;
+	bool kept = h && rh_config_of(h)->history_max > 0;
+	if (view == RV_CONFIG && h)
+		o = rh_config_json(h);
+	else if (view == RV_OVERVIEW && kept)
+		o = rh_overview_json(h);
+	else if (view == RV_HISTORY && kept)
+		o = rh_history_json(h);
+	else if (view == RV_SUMMARY && kept)
+		o = rh_summary_json(h);
+	else if (view == RV_DETAILS && kept)
+		o = rh_details_json(h, uuid ? uuid : "", &found);
+	pthread_mutex_unlock(&d->mu);
+	int rc;
+	if (o)
+		rc = rest_json(resp, 200, o);
+	else if (view == RV_CONFIG && !h)
+		rc = rest_error(resp, 404, "AdaptiveScheduler is not enabled for this job (%s).",
+				j->id);
+	else if (!kept)
+		rc = rest_error(resp, 404,
+				"The job `%s` has not enabled the `Adaptive` scheduler, or it has "
+				"been enabled but the value of configuration option `%s` has not "
+				"been set to greater than `0`.",
+				j->id, CFG_WEB_RESCALE_HISTORY);
+	else if (!found)
+		rc = rest_error(resp, 404,
+				"Could not find rescale details of specified rescaleUuid %.64s.",
+				uuid ? uuid : "");
+	else
+		rc = FL_ENOMEM;
 	ds_job_put(d, j);
 	return rc;
+}
+
+static int h_rescales_config(void *arg, const rest_request *req, rest_response *resp)
+{
+	return rescales_answer(arg, req, resp, RV_CONFIG);
+}
+
+static int h_rescales_overview(void *arg, const rest_request *req, rest_response *resp)
+{
+	return rescales_answer(arg, req, resp, RV_OVERVIEW);
+}
+
+static int h_rescales_history(void *arg, const rest_request *req, rest_response *resp)
+{
+	return rescales_answer(arg, req, resp, RV_HISTORY);
+}
+
+static int h_rescales_summary(void *arg, const rest_request *req, rest_response *resp)
+{
+	return rescales_answer(arg, req, resp, RV_SUMMARY);
+}
+
+static int h_rescales_details(void *arg, const rest_request *req, rest_response *resp)
+{
+	return rescales_answer(arg, req, resp, RV_DETAILS);
 }
 
 /* ---- TaskManagers */
@@ -2481,11 +2546,11 @@ static int ds_rest_dashboard_routes(ds_dispatcher *d, rest_server *s)
 	    {"GET", "/jobs/:jobid/vertices/:vertexid/backpressure", h_dash_backpressure},
 	    {"GET", "/jobs/:jobid/vertices/:vertexid/flamegraph", h_dash_flamegraph},
 	    {"GET", "/jobs/:jobid/vertices/:vertexid/taskmanagers", h_dash_vertex_tms},
-	    {"GET", "/jobs/:jobid/rescales/config", h_dash_rescales},
-	    {"GET", "/jobs/:jobid/rescales/history", h_dash_rescales},
-	    {"GET", "/jobs/:jobid/rescales/overview", h_dash_rescales},
-	    {"GET", "/jobs/:jobid/rescales/summary", h_dash_rescales},
-	    {"GET", "/jobs/:jobid/rescales/details/:rescaleid", h_dash_rescales},
+	    {"GET", "/jobs/:jobid/rescales/config", h_rescales_config},
+	    {"GET", "/jobs/:jobid/rescales/history", h_rescales_history},
+	    {"GET", "/jobs/:jobid/rescales/overview", h_rescales_overview},
+	    {"GET", "/jobs/:jobid/rescales/summary", h_rescales_summary},
+	    {"GET", "/jobs/:jobid/rescales/details/:rescaleuuid", h_rescales_details},
 	    {"GET", "/taskmanagers/:taskmanagerid/metrics", h_dash_tm_metrics},
 	    {"GET", "/taskmanagers/:taskmanagerid/logs", h_dash_log_list},
 	    {"GET", "/taskmanagers/:taskmanagerid/log", h_dash_no_log},

@@ -15,6 +15,11 @@
 #     default scheduler gets 400 saying so.
 #   - The job ends FINISHED and its committed output holds every update of
 #     every key exactly once across the three parallelisms.
+#   - /jobs/:jobid/rescales/{config,overview,history,summary,details/:uuid}
+#     (Flink 2.3, web.adaptive-scheduler.rescale-history.size 16) tell the
+#     same story: the first schedule, the rescale for new slots and the one
+#     for new requirements, completed at 2, 4 and 1; a default-scheduler job
+#     has none (404).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -25,6 +30,7 @@ N=${ADAPTIVE_RECORDS:-240000}
 M=50
 
 start_jm jm -D jobmanager.scheduler=adaptive -D execution.checkpointing.dir="file://$WORK/ckp" \
+	-D web.adaptive-scheduler.rescale-history.size=16 \
 	-D jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout=300ms \
 	-D jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling=1s \
 	-D jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout=1s
@@ -132,6 +138,27 @@ else
 		"$(comm -23 "$WORK/expected" "$WORK/got" | wc -l) update(s) missing, $(uniq -d "$WORK/got" | wc -l) twice, $(comm -13 "$WORK/expected" "$WORK/got" | wc -l) not in the reference"
 fi
 
+# The rescale history, newest first.
+api GET "/jobs/$JOB/rescales/history"
+story=$(json "[.[] | \"\\(.triggerCause)/\\(.terminalState)/\\(.vertices.\"$SUM\".preRescaleParallelism)->\\(.vertices.\"$SUM\".postRescaleParallelism)\"] | reverse | join(\" \")")
+check "rescales/history: the first schedule, new slots, new requirements ($story)" test "$CODE/$story" = \
+	"200/INITIAL_SCHEDULE/COMPLETED/null->2 NEW_RESOURCE_AVAILABLE/COMPLETED/2->4 UPDATE_REQUIREMENT/COMPLETED/4->1"
+uuid=$(json '.[0].rescaleUuid')
+latest=$(json '.[0]')
+api GET "/jobs/$JOB/rescales/details/$uuid"
+check "rescales/details/:uuid is the history's record" test "$CODE/$(json .)" = "200/$latest"
+api GET "/jobs/$JOB/rescales/details/00000000-0000-4000-8000-000000000000"
+check "rescales/details of an unknown uuid: 404 ($CODE)" test "$CODE/$(grep -c "Could not find rescale details" "$WORK/api.out")" = 404/1
+api GET "/jobs/$JOB/rescales/overview"
+check "rescales/overview: 3 completed, the latest the PUT's" \
+	test "$CODE/$(json '[.rescalesCounts.completed, .rescalesCounts.inProgress, .rescalesCounts.ignored] | map(tostring) | join(",")')/$(json .latest.completed.rescaleUuid)" = "200/3,0,0/$uuid"
+api GET "/jobs/$JOB/rescales/summary"
+check "rescales/summary: durations of the 3 completed ($(json .completedRescalesDurationStatsInMillis.max) ms at most)" \
+	test "$CODE/$(json '.rescalesCounts.completed')/$(json '.completedRescalesDurationStatsInMillis.max >= .completedRescalesDurationStatsInMillis.min')" = "200/3/true"
+api GET "/jobs/$JOB/rescales/config"
+check "rescales/config: the size and the cooldown set" \
+	test "$CODE/$(json '[.rescaleHistoryMax, .executingCooldownTimeoutInMillis] | map(tostring) | join(",")')" = "200/16,1000"
+
 # An unbounded generator rescaled above the ranges it was cut into: the
 # subtasks without one stay RUNNING (as Flink's readers without splits) and
 # checkpoints go on; finished, they would stop every later checkpoint.
@@ -174,6 +201,11 @@ if [ "$CODE" = 400 ] && grep -q "does not run under the adaptive scheduler" "$WO
 else
 	fail "default scheduler: expected 400" "$CODE $(cat "$WORK/api.out")"
 fi
+api GET "/jobs/$JOB/rescales/config"
+check "a job under the default scheduler: rescales/config 404 ($CODE)" test "$CODE/$(grep -c "AdaptiveScheduler is not enabled for this job" "$WORK/api.out")" = 404/1
+api GET "/jobs/$JOB/rescales/history"
+check "a job under the default scheduler: rescales/history 404 naming the option ($CODE)" \
+	test "$CODE/$(grep -c "web.adaptive-scheduler.rescale-history.size" "$WORK/api.out")" = 404/1
 api PATCH "/jobs/$JOB"
 wait_state "$JOB" 'CANCELED' 20 || fail "the default-scheduler job did not cancel: $STATE"
 

@@ -3,10 +3,10 @@
 # flink-runtime-web, fetched by scripts/fetch-web.sh) served by a real
 # flinc-jobmanager at / and fed by its REST API alone, rendered by headless
 # Chromium: the overview, the job lists, a running job's graph, its
-# vertices and exceptions, the TaskManagers and one TaskManager's page, and
-# the JobManager's configuration must show this cluster's data (the job's
-# name, id and state, the vertex names and parallelism, the TaskManager
-# ids), not just load. Screenshots stay in the work directory and are
+# vertices and exceptions, an adaptive job's Rescales tab, the TaskManagers
+# and one TaskManager's page, and the JobManager's configuration must show
+# this cluster's data (the job's name, id and state, the vertex names and
+# parallelism, the TaskManager ids), not just load. Screenshots stay in the work directory and are
 # copied to $FLINC_BUILD_DIR/dashboard-screenshots/.
 #
 # Chromium or the dashboard's files missing is a failure that says how to
@@ -136,6 +136,11 @@ upload "$SLOW"
 run_jar "$JAR" '{"programArgsList": ["--count", "2000", "--sleep-us", "0"]}'
 DONE=$JOB
 check "a short job FINISHED" wait_state "$DONE" FINISHED 60
+# The same under the adaptive scheduler, its rescales kept: the Rescales tab.
+run_jar "$JAR" '{"programArgsList": ["--count", "2000", "--sleep-us", "0"], "flinkConfiguration": {"jobmanager.scheduler": "adaptive", "web.adaptive-scheduler.rescale-history.size": "4", "jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout": "100 ms"}}'
+ADONE=$JOB
+check "a short adaptive job FINISHED" wait_state "$ADONE" FINISHED 60
+check "/jobs/:jobid names its scheduler (schedulerType Adaptive)" test "$(json .schedulerType)" = Adaptive
 run_jar "$JAR" '{"programArgsList": ["--count", "1000000000", "--sleep-us", "1000", "--every", "100"]}'
 check "the job runs" wait_state "$JOB" RUNNING 30
 V0=$(json '.vertices[0].id')
@@ -203,6 +208,8 @@ page vertex "/job/running/$JOB/overview/$V1/subtasks"
 shows vertex "Slow Map -&gt; Sink: Discard" "$MAP_TM"
 page exceptions "/job/running/$JOB/exceptions"
 shows exceptions "$JOB" "Exception History"
+page rescales "/job/completed/$ADONE/rescales"
+shows rescales "$ADONE" "Trigger Cause: INITIAL_SCHEDULE" "Terminal State: COMPLETED" "Scheduler State History" WaitingForResources
 page taskmanagers /task-manager
 shows taskmanagers tm-a tm-b
 page taskmanager "/task-manager/tm-a/metrics"

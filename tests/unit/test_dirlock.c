@@ -31,10 +31,17 @@ static int setup(void **state)
 	return mkdtemp(g_root) ? 0 : -1;
 }
 
+/* dir/name into p (size n); a path that does not fit fails the test. */
+static void join(char *p, size_t n, const char *dir, const char *name)
+{
+	int len = snprintf(p, n, "%s/%s", dir, name);
+	assert_true(len >= 0 && (size_t)len < n);
+}
+
 static void touch(const char *dir, const char *name)
 {
 	char p[4200];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	join(p, sizeof(p), dir, name);
 	FILE *f = fopen(p, "w");
 	assert_non_null(f);
 	fputs("x", f);
@@ -45,13 +52,13 @@ static bool exists(const char *dir, const char *name)
 {
 	char p[4200];
 	struct stat st;
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	join(p, sizeof(p), dir, name);
 	return lstat(p, &st) == 0;
 }
 
 static void make(const char *name, char *out)
 {
-	snprintf(out, 4200, "%s/%s", g_root, name);
+	join(out, 4200, g_root, name);
 	assert_int_equal(mkdir(out, 0700), 0);
 }
 
@@ -108,7 +115,7 @@ static void test_a_dead_claimants_directory_is_reaped(void **state)
 	assert_false(exists(g_root, "flinc-x-live"));
 	rmdir(unclaimed);
 	char p[8500];
-	snprintf(p, sizeof(p), "%s/.lock", other);
+	join(p, sizeof(p), other, ".lock");
 	unlink(p);
 	rmdir(other);
 }
@@ -121,19 +128,19 @@ static void test_links_are_never_followed(void **state)
 	char target[4200], dead[4200], p[8500];
 	make("target", target);
 	touch(target, "keep");
-	snprintf(p, sizeof(p), "%s/flinc-x-link", g_root);
+	join(p, sizeof(p), g_root, "flinc-x-link");
 	assert_int_equal(symlink(target, p), 0);
 	make("flinc-x-dead2", dead);
-	snprintf(p, sizeof(p), "%s/link-to-target", dead);
+	join(p, sizeof(p), dead, "link-to-target");
 	assert_int_equal(symlink(target, p), 0);
 	claim_in_child_and_kill(dead);
 	assert_int_equal(cm_dir_reap(g_root, "flinc-x-"), 1);
 	assert_false(exists(g_root, "flinc-x-dead2"));
 	assert_true(exists(target, "keep"));
 	assert_true(exists(g_root, "flinc-x-link"));
-	snprintf(p, sizeof(p), "%s/flinc-x-link", g_root);
+	join(p, sizeof(p), g_root, "flinc-x-link");
 	unlink(p);
-	snprintf(p, sizeof(p), "%s/keep", target);
+	join(p, sizeof(p), target, "keep");
 	unlink(p);
 	rmdir(target);
 }
