@@ -591,6 +591,33 @@ static int delete_map(jm_ha *ha, const char *name, cm_err *err)
 	return 0;
 }
 
+/* The cluster's map, once it records no job, goes: nothing is left to
+ * recover (mu held). Conditional on the version read: a job recorded
+ * meanwhile keeps it. Best effort. */
+static void drop_if_empty(jm_ha *ha, const char *name)
+{
+	k8s_err e;
+	k8s_err_clear(&e);
+	cJSON *cm = NULL;
+	if (k8s_get(ha->kc, &K8S_CONFIGMAPS, ha->ns, name, &cm, &e) != 0)
+		return;
+	bool jobs = false;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cm, "data"))
+	{
+		jobs = jobs || (it->string && strncmp(it->string, JOB_GRAPH_PREFIX,
+						      strlen(JOB_GRAPH_PREFIX)) == 0);
+	}
+	const char *rv = k8s_str(cm, "metadata.resourceVersion");
+	if (!jobs && rv && k8s_lease_is_leader(ha->lease)) {
+		k8s_delete_opts o = {.resource_version = rv};
+		k8s_err_clear(&e);
+		if (k8s_delete(ha->kc, &K8S_CONFIGMAPS, ha->ns, name, &o, NULL, &e) == 0)
+			CM_INFO("ha", "configmap/%s records no job any more: removed", name);
+	}
+	cJSON_Delete(cm);
+}
+
 int jm_ha_job_done(jm_ha *ha, const char *job_id, cm_err *err)
 {
 	char name[160], key[64], path[PATH_MAX];
@@ -602,7 +629,8 @@ int jm_ha_job_done(jm_ha *ha, const char *job_id, cm_err *err)
 		char cname[160];
 		cluster_map_name(ha, cname, sizeof(cname));
 		struct edit ed = {.ha = ha, .key = key, .value = NULL};
-		rc = edit_map(ha, cname, &ed, err);
+		if ((rc = edit_map(ha, cname, &ed, err)) == 0)
+			drop_if_empty(ha, cname);
 	}
 	pthread_mutex_unlock(&ha->mu);
 	job_file(ha, job_id, path, sizeof(path));

@@ -104,7 +104,8 @@ int jm_ha_latest_checkpoint(jm_ha *ha, const char *job_id, char *dir, size_t cap
 int jm_ha_put_checkpoint(jm_ha *ha, const char *job_id, uint64_t id, const char *dir, cm_err *err);
 
 /* job_id reached a globally terminal state (FINISHED, CANCELED, FAILED):
- * its ConfigMap, its entry in the cluster's and its record go. */
+ * its ConfigMap, its entry in the cluster's and its record go, and the
+ * cluster's ConfigMap too once it records no job. */
 int jm_ha_job_done(jm_ha *ha, const char *job_id, cm_err *err);
 
 /* The cluster ends (an application's end): every ConfigMap labelled
