@@ -18,6 +18,7 @@ static int wrap(cm_err *err, int rc, const char *prefix)
 {
 	char m[CM_ERR_MSG_MAX];
 	snprintf(m, sizeof(m), "%s", err->msg);
+	err->code = 0; /* cm_err_set keeps a first error */
 	return cm_err_set(err, rc, "%s%.400s", prefix, m);
 }
 
