@@ -389,6 +389,11 @@ int op_app_decode(op_app *app, cJSON *obj, cm_err *err)
 	}
 	if (decode_spec(app, item(obj, "spec"), &app->invalid) != 0)
 		return 0;
+	/* What lastReconciledSpec will keep must be made. */
+	char *canon = NULL;
+	if (op_spec_canonical(item(obj, "spec"), &canon, &app->invalid) != 0)
+		return 0;
+	free(canon);
 	/* The configuration is checked by building it once. */
 	cfg *conf = NULL;
 	k8s_cluster_spec ks;
@@ -449,6 +454,14 @@ static int sort_keys(cJSON *o, int depth)
 	size_t i = 0;
 	cJSON_ArrayForEach(c, o) v[i++] = c;
 	qsort(v, n, sizeof(*v), cmp_keys);
+	/* A key given twice: readers disagree on which counts (cJSON takes the
+	 * first, the API server the last). */
+	for (i = 1; i < n; i++) {
+		if (strcmp(v[i - 1]->string, v[i]->string) == 0) {
+			free(v);
+			return FL_EINVAL;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		v[i]->prev = i ? v[i - 1] : v[n - 1]; /* cJSON: the head's prev is the tail */
 		v[i]->next = i + 1 < n ? v[i + 1] : NULL;
@@ -469,6 +482,8 @@ int op_spec_canonical(const cJSON *spec, char **out, cm_err *err)
 	cJSON_Delete(copy);
 	if (rc == FL_ERANGE)
 		return cm_err_set(err, rc, "spec is nested more than 64 levels deep");
+	if (rc == FL_EINVAL)
+		return cm_err_set(err, rc, "spec holds an object with a key given twice");
 	if (!s)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	if (strlen(s) >= sizeof(((op_kept *)0)->last_spec)) {
