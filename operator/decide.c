@@ -125,6 +125,12 @@ void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_ste
 		return;
 	}
 	bool stay_suspended = d->last_suspended && sp->suspended;
+	if ((d->upgrade || d->state) && k->failed_generation == app->generation) {
+		set(step, OP_ACT_NONE,
+		    "the upgrade of this spec failed: change the spec (or restartNonce) to try "
+		    "again, or use upgradeMode stateless");
+		return;
+	}
 	if (d->upgrade || d->state) {
 		if (stay_suspended) {
 			set(step, OP_ACT_MARK_SUSPENDED, "spec changed while suspended");

@@ -247,7 +247,9 @@ static int pods(rctx *r, const char *comp, int64_t *n, int64_t *running, char *w
 	return 0;
 }
 
-static void observe(rctx *r)
+/* Observes the cluster into r->o. Returns 0, or the API's error when the
+ * Deployment could not be read (nothing is decided on a guess). */
+static int observe(rctx *r)
 {
 	op_observed *o = &r->o;
 	memset(o, 0, sizeof(*o));
@@ -255,10 +257,12 @@ static void observe(rctx *r)
 	k8s_err ke;
 	k8s_err_clear(&ke);
 	if (k8s_get(r->kc, &K8S_DEPLOYMENTS, r->app.ns, r->app.name, &dep, &ke) != 0) {
-		if (!k8s_err_is(&ke, "NotFound"))
+		if (!k8s_err_is(&ke, "NotFound")) {
 			CM_WARN(COMP, "%s/%s: %s", r->app.ns, r->app.name, ke.e.msg);
-		o->deployment = k8s_err_is(&ke, "NotFound") ? OP_DEP_MISSING : OP_DEP_DEPLOYING;
-		return;
+			return ke.e.code ? ke.e.code : FL_EIO;
+		}
+		o->deployment = OP_DEP_MISSING;
+		return 0;
 	}
 	const cJSON *avail = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(dep, "status"), "availableReplicas");
@@ -272,7 +276,7 @@ static void observe(rctx *r)
 		o->deployment = OP_DEP_DEPLOYING;
 	cJSON_Delete(dep);
 	if (o->deployment == OP_DEP_FOREIGN || o->deployment == OP_DEP_DELETING)
-		return;
+		return 0;
 	int64_t n, running;
 	if (o->deployment == OP_DEP_DEPLOYING &&
 	    pods(r, "jobmanager", &n, &running, o->deployment_why, sizeof(o->deployment_why)) ==
@@ -281,14 +285,14 @@ static void observe(rctx *r)
 		o->deployment = OP_DEP_ERROR;
 	(void)pods(r, "taskmanager", &o->tm_pods, &o->tm_ready, NULL, 0);
 	if (o->deployment != OP_DEP_READY)
-		return;
+		return 0;
 	cJSON *jobs = NULL;
 	long st = 0;
 	cm_err err = {0};
 	if (jm_call(r, "GET", "/jobs/overview", NULL, &jobs, &st, &err) != 0) {
 		CM_INFO(COMP, "%s/%s: JobManager not answering yet: %s", r->app.ns, r->app.name,
 			err.msg);
-		return;
+		return 0;
 	}
 	o->rest_ok = true;
 	/* An application cluster runs one job; the latest started is its job. */
@@ -315,6 +319,7 @@ static void observe(rctx *r)
 		o->job_start_ms = (int64_t)best_start;
 	}
 	cJSON_Delete(jobs);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ steps */
@@ -437,26 +442,86 @@ static void step_savepoint(rctx *r, const op_step *s, bool stop)
 	snprintf(r->app.kept.trigger_id, sizeof(r->app.kept.trigger_id), "%s", id);
 }
 
+/* Where savepoints go: the savepoint directory when configured, else the
+ * checkpoint directory (the CRD and op_app_decode ask for one of them). */
+static const char *savepoint_dir(const op_spec *s)
+{
+	static const char *const keys[] = {CFG_SP_DIR_NEW, CFG_SP_DIR, CFG_CKP_DIR_NEW,
+					   CFG_CKP_DIR};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->configuration, keys[i]);
+		if (cJSON_IsString(v) && v->valuestring[0])
+			return v->valuestring;
+	}
+	return NULL;
+}
+
+/*
+ * The JobManager refused the savepoint request: status no longer waits for
+ * it (a merge patch: the object changed since it was read, by our own
+ * write), and an upgrade waiting for it is over, not to be tried again
+ * until the spec changes.
+ */
+static void refused_trigger(rctx *r, const char *why)
+{
+	bool upgrade = strcmp(r->app.kept.trigger_type, "MANUAL") != 0;
+	cJSON *patch = cJSON_CreateObject(), *st, *si, *rs;
+	bool ok = patch && (st = cJSON_AddObjectToObject(patch, "status")) &&
+		  cJSON_AddStringToObject(st, "error", why) &&
+		  (si = cJSON_AddObjectToObject(cJSON_AddObjectToObject(st, "jobStatus"),
+						"savepointInfo")) &&
+		  cJSON_AddNullToObject(si, "triggerId");
+	if (ok && upgrade)
+		ok = (rs = cJSON_AddObjectToObject(st, "reconciliationStatus")) &&
+		     cJSON_AddStringToObject(rs, "state", "DEPLOYED") &&
+		     cJSON_AddNumberToObject(rs, "failedGeneration", (double)r->app.generation);
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (!ok || k8s_merge_patch(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.name, "status",
+				   patch, NULL, &ke) != 0)
+		CM_WARN(COMP, "%s/%s: cannot write status: %s", r->app.ns, r->app.name,
+			ok ? ke.e.msg : "out of memory");
+	cJSON_Delete(patch);
+	event(r, true, "SavepointError", "%s", why);
+}
+
 /* Sends the savepoint request whose trigger id status now holds. */
 static void send_savepoint(rctx *r, bool stop)
 {
-	char path[200], body[200];
+	char path[200];
 	snprintf(path, sizeof(path), "/jobs/%s/%s", r->o.job_id, stop ? "stop" : "savepoints");
-	if (stop)
-		snprintf(body, sizeof(body), "{\"drain\":false,\"triggerId\":\"%s\"}",
-			 r->app.kept.trigger_id);
-	else
-		snprintf(body, sizeof(body), "{\"cancel-job\":false,\"triggerId\":\"%s\"}",
-			 r->app.kept.trigger_id);
+	const char *dir = savepoint_dir(&r->app.spec);
+	cJSON *body = cJSON_CreateObject();
+	bool ok = body && cJSON_AddStringToObject(body, "triggerId", r->app.kept.trigger_id) &&
+		  (!dir || cJSON_AddStringToObject(
+			       body, stop ? "targetDirectory" : "target-directory", dir)) &&
+		  (stop ? cJSON_AddFalseToObject(body, "drain") != NULL
+			: cJSON_AddFalseToObject(body, "cancel-job") != NULL);
+	char *text = ok ? cJSON_PrintUnformatted(body) : NULL;
+	cJSON_Delete(body);
+	if (!text) {
+		refused_trigger(r, "out of memory");
+		return;
+	}
 	long st = 0;
 	cm_err err = {0};
-	if (jm_call(r, "POST", path, body, NULL, &st, &err) != 0) {
-		/* The next poll finds no such operation and reports it. */
+	int rc = jm_call(r, "POST", path, text, NULL, &st, &err);
+	free(text);
+	if (rc && st) {
+		char why[512];
+		snprintf(why, sizeof(why), "the JobManager refused the savepoint of job %s: %.400s",
+			 r->o.job_id, err.msg);
+		refused_trigger(r, why);
+		return;
+	}
+	if (rc) {
+		/* No answer: the request may have arrived; the poll finds out. */
 		CM_WARN(COMP, "%s/%s: %s", r->app.ns, r->app.name, err.msg);
 		return;
 	}
-	event(r, false, "SavepointTriggered", "%s of job %s (trigger %s)",
-	      stop ? "stop with a savepoint" : "savepoint", r->o.job_id, r->app.kept.trigger_id);
+	event(r, false, "SavepointTriggered", "%s of job %s into %s (trigger %s)",
+	      stop ? "stop with a savepoint" : "savepoint", r->o.job_id,
+	      dir ? dir : "the default directory", r->app.kept.trigger_id);
 }
 
 static void step_poll(rctx *r)
@@ -470,12 +535,19 @@ static void step_poll(rctx *r)
 	long st = 0;
 	cm_err err = {0};
 	int rc = jm_call(r, "GET", path, NULL, &ans, &st, &err);
+	bool upgrade = strcmp(k->trigger_type, "MANUAL") != 0;
+	if (rc && (r->o.deployment == OP_DEP_MISSING || r->o.deployment == OP_DEP_DELETING)) {
+		fail(r, "SavepointError",
+		     "the JobManager went away while savepoint %s of job %s was "
+		     "being taken",
+		     k->trigger_id, job);
+		goto clear;
+	}
 	if (rc && st != 404) {
 		CM_INFO(COMP, "%s/%s: savepoint %s: %s", r->app.ns, r->app.name, k->trigger_id,
 			err.msg);
 		return; /* looked at again */
 	}
-	bool upgrade = strcmp(k->trigger_type, "MANUAL") != 0;
 	if (st == 404) {
 		fail(r, "SavepointError", "the JobManager knows no savepoint %s of job %s",
 		     k->trigger_id, job);
@@ -523,9 +595,11 @@ clear:
 	put(si, "triggerId", cJSON_CreateNull());
 	/* A failed upgrade savepoint ends the upgrade; the spec stays
 	 * unreconciled, so it is tried again after the back-off. */
-	if (upgrade && r->error[0])
-		put(sub(r->status, "reconciliationStatus"), "state",
-		    cJSON_CreateString("DEPLOYED"));
+	if (upgrade && r->error[0]) {
+		cJSON *rs = sub(r->status, "reconciliationStatus");
+		put(rs, "state", cJSON_CreateString("DEPLOYED"));
+		put(rs, "failedGeneration", cJSON_CreateNumber((double)r->app.generation));
+	}
 }
 
 static void step_rescale(rctx *r)
@@ -592,6 +666,8 @@ static void compose_status(rctx *r, const op_step *step)
 	char now[40];
 	now_rfc3339(now, sizeof(now));
 	if (r->changed_spec) {
+		put(sub(st, "reconciliationStatus"), "failedGeneration", cJSON_CreateNull());
+		app->kept.failed_generation = 0;
 		char *canon = NULL;
 		cm_err err = {0};
 		if (op_spec_canonical(cJSON_GetObjectItemCaseSensitive(app->obj, "spec"), &canon,
@@ -624,7 +700,16 @@ static void compose_status(rctx *r, const op_step *step)
 	put(st, "clusterId", cJSON_CreateString(app->name));
 	if (step->action == OP_ACT_NONE || step->action == OP_ACT_INVALID || r->changed_spec)
 		put(st, "observedGeneration", cJSON_CreateNumber((double)app->generation));
-	const char *err = !app->valid ? app->invalid.msg : r->error;
+	/* A failed upgrade's error stays until the spec changes. */
+	const char *kept_error = k8s_str(st, "error");
+	const char *err = !app->valid	? app->invalid.msg
+			  : r->error[0] ? r->error
+			  : app->kept.failed_generation == app->generation && kept_error
+			      ? kept_error
+			      : "";
+	char errbuf[512];
+	snprintf(errbuf, sizeof(errbuf), "%s", err);
+	err = errbuf;
 	put(st, "error", *err ? cJSON_CreateString(err) : cJSON_CreateNull());
 	cJSON *js = sub(st, "jobStatus");
 	if (r->o.job_id[0]) {
@@ -657,7 +742,7 @@ static void compose_status(rctx *r, const op_step *step)
 	put(tm, "labelSelector", cJSON_CreateString(sel));
 	/* Conditions keep their lastTransitionTime while their status holds. */
 	op_condition c[3];
-	op_conditions(app, &r->o, lc, r->error, c);
+	op_conditions(app, &r->o, lc, err, c);
 	cJSON *old = cJSON_GetObjectItemCaseSensitive(st, "conditions");
 	cJSON *conds = cJSON_CreateArray();
 	for (int i = 0; conds && i < 3; i++) {
@@ -741,7 +826,12 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		op_app_fini(&r.app);
 		return;
 	}
-	observe(&r);
+	if (observe(&r) != 0) {
+		res->failed = true;
+		cJSON_Delete(r.status);
+		op_app_fini(&r.app);
+		return;
+	}
 	op_diff d = {0};
 	op_step step = {0};
 	if (r.app.valid && op_spec_diff(&r.app, &d, &err) != 0)

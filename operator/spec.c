@@ -326,6 +326,9 @@ static void decode_kept(op_kept *k, const cJSON *status)
 	v = item(rs, "upgradeSavepoint");
 	if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof(k->upgrade_savepoint))
 		snprintf(k->upgrade_savepoint, sizeof(k->upgrade_savepoint), "%s", v->valuestring);
+	v = item(rs, "failedGeneration");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 9e15)
+		k->failed_generation = (int64_t)v->valuedouble;
 	const cJSON *js = item(status, "jobStatus");
 	const cJSON *si = item(js, "savepointInfo");
 	v = item(item(si, "lastSavepoint"), "location");

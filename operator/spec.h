@@ -63,6 +63,10 @@ typedef struct op_kept {
 	char trigger_type[16];		     /* UPGRADE, SUSPEND, MANUAL */
 	bool has_handled_nonce;
 	int64_t handled_nonce; /* savepointInfo.triggerNonce: the last nonce acted on */
+	/* reconciliationStatus.failedGeneration: an upgrade of this generation
+	 * failed (its savepoint could not be taken); not tried again until the
+	 * spec changes. 0: none. */
+	int64_t failed_generation;
 	char job_id[40];
 	char job_state[24];
 	char lifecycle[16];

@@ -343,6 +343,15 @@ static void test_the_step_for_each_state(void **state)
 	/* An upgrade starts by saying so in status. */
 	assert_int_equal(step_for(S0, S_ARGS, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
 	assert_int_equal(step_for(S0, S_SUSP, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
+	/* An upgrade whose savepoint failed is not tried again for the same
+	 * generation (the error stays in status); a new spec tries again. */
+	assert_int_equal(step_for(S0, S_ARGS, "{\"reconciliationStatus\":{\"failedGeneration\":3}}",
+				  &RUNNING, &st),
+			 OP_ACT_NONE);
+	assert_non_null(strstr(st.why, "change the spec"));
+	assert_int_equal(step_for(S0, S_ARGS, "{\"reconciliationStatus\":{\"failedGeneration\":2}}",
+				  &RUNNING, &st),
+			 OP_ACT_BEGIN_UPGRADE);
 	/* Savepoint triggered by the nonce, only while running. */
 	assert_int_equal(step_for(S0, S_NONCE, NULL, &RUNNING, &st), OP_ACT_TRIGGER_SAVEPOINT);
 	assert_string_equal(st.trigger_type, "MANUAL");
