@@ -17,7 +17,12 @@
 #include "operator/decide.h"
 
 #define COMP "operator"
+/* Requests that act (stop, savepoint, rescale) may take the JobManager a
+ * moment; a look (the jobs' overview, a savepoint's status) must not hold
+ * the one worker: a JobManager whose Service has no route yet drops the
+ * connection attempt, and a connect waits as long as the request may. */
 #define REST_TIMEOUT_MS 10000
+#define REST_LOOK_TIMEOUT_MS 2000
 #define HISTORY_MAX 10
 
 const k8s_resource OP_FLINKAPPLICATIONS = {OP_GROUP_VERSION, "flinkapplications", true};
@@ -154,7 +159,9 @@ static int jm_call(rctx *r, const char *method, const char *path, const char *bo
 	cl_http *h = NULL;
 	int rc = cl_address_parse(hostport, 8081, &addr, err);
 	if (!rc)
-		rc = cl_http_new(&h, &addr, REST_TIMEOUT_MS, NULL, false, err);
+		rc = cl_http_new(
+		    &h, &addr, strcmp(method, "GET") == 0 ? REST_LOOK_TIMEOUT_MS : REST_TIMEOUT_MS,
+		    NULL, false, err);
 	if (rc)
 		return rc;
 	cl_reply rep = {0};
@@ -717,6 +724,10 @@ static void compose_status(rctx *r, const op_step *step)
 			event(r, strcmp(r->o.job_state, "FAILED") == 0, "JobStatusChanged",
 			      "job %s is %s (was %s)", r->o.job_id, r->o.job_state,
 			      app->kept.job_state[0] ? app->kept.job_state : "not running");
+		bool moved = !k8s_str(js, "jobId") || !k8s_str(js, "state") ||
+			     strcmp(k8s_str(js, "jobId"), r->o.job_id) != 0 ||
+			     strcmp(k8s_str(js, "state"), r->o.job_state) != 0 ||
+			     !k8s_str(js, "updateTime");
 		put(js, "jobId", cJSON_CreateString(r->o.job_id));
 		put(js, "state", cJSON_CreateString(r->o.job_state));
 		put(js, "jobName", cJSON_CreateString(r->o.job_name));
@@ -728,7 +739,10 @@ static void compose_status(rctx *r, const op_step *step)
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			put(js, "startTime", cJSON_CreateString(when));
 		}
-		put(js, "updateTime", cJSON_CreateString(now));
+		/* updateTime moves only with the job: an unchanged status is not
+		 * written (each write is a watch event, i.e. another reconcile). */
+		if (moved)
+			put(js, "updateTime", cJSON_CreateString(now));
 	} else if (r->o.deployment == OP_DEP_MISSING) {
 		put(js, "state", cJSON_CreateString(app->spec.suspended ? "SUSPENDED" : ""));
 	}
@@ -768,6 +782,22 @@ static void compose_status(rctx *r, const op_step *step)
 		cJSON_AddItemToArray(conds, e);
 	}
 	put(st, "conditions", conds);
+}
+
+/* Removes null members, recursively: status is written whole (PUT), where a
+ * null and an absent field mean the same, and the API server stores neither
+ * (it prunes nulls of fields that are not nullable). */
+static void drop_nulls(cJSON *o, int depth)
+{
+	cJSON *c = o ? o->child : NULL;
+	while (c && depth < 32) {
+		cJSON *next = c->next;
+		if (cJSON_IsNull(c) && cJSON_IsObject(o))
+			cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
+		else
+			drop_nulls(c, depth + 1);
+		c = next;
+	}
 }
 
 /* Writes r->status through the status subresource at the resourceVersion
@@ -897,11 +927,24 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		res->requeue_ms = 2000;
 		break;
 	case OP_ACT_NONE:
-		res->requeue_ms = strcmp(op_lifecycle(&r.app, &r.o), "STABLE") == 0 ? 15000 : 2000;
+		/* Stable and complete: a slow look; anything still on its way (pods
+		 * of a rescale starting): soon. */
+		res->requeue_ms = strcmp(op_lifecycle(&r.app, &r.o), "STABLE") == 0 &&
+					  (!r.app.spec.has_job ||
+					   r.o.tm_ready >= op_spec_taskmanagers(&r.app.spec) ||
+					   strcmp(r.o.job_state, "RUNNING") != 0)
+				      ? 15000
+				      : 2000;
 		break;
 	}
 	compose_status(&r, &step);
-	if (write_status(&r) != 0) {
+	drop_nulls(r.status, 0);
+	/* Nothing new: no write, so no watch event and no reconcile it would
+	 * cause (a status write per reconcile would loop). */
+	cJSON *was = cJSON_GetObjectItemCaseSensitive(r.app.obj, "status");
+	if (cJSON_IsObject(was) && cJSON_Compare(was, r.status, true)) {
+		/* nothing to write */
+	} else if (write_status(&r) != 0) {
 		res->failed = true;
 	} else if (send) {
 		send_savepoint(&r, stop);
