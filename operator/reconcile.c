@@ -109,7 +109,7 @@ static void event(rctx *r, bool warning, const char *reason, const char *fmt, ..
 	    (reg = cJSON_AddObjectToObject(ev, "regarding")) &&
 	    cJSON_AddStringToObject(reg, "apiVersion", OP_GROUP_VERSION) &&
 	    cJSON_AddStringToObject(reg, "kind", OP_KIND) &&
-	    cJSON_AddStringToObject(reg, "name", r->app.name) &&
+	    cJSON_AddStringToObject(reg, "name", r->app.object_name) &&
 	    cJSON_AddStringToObject(reg, "namespace", r->app.ns) &&
 	    cJSON_AddStringToObject(reg, "uid", r->app.uid);
 	if (warning)
@@ -484,8 +484,8 @@ static void refused_trigger(rctx *r, const char *why)
 		     cJSON_AddNumberToObject(rs, "failedGeneration", (double)r->app.generation);
 	k8s_err ke;
 	k8s_err_clear(&ke);
-	if (!ok || k8s_merge_patch(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.name, "status",
-				   patch, NULL, &ke) != 0)
+	if (!ok || k8s_merge_patch(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.object_name,
+				   "status", patch, NULL, &ke) != 0)
 		CM_WARN(COMP, "%s/%s: cannot write status: %s", r->app.ns, r->app.name,
 			ok ? ke.e.msg : "out of memory");
 	cJSON_Delete(patch);
@@ -811,8 +811,8 @@ static int write_status(rctx *r)
 	}
 	k8s_err ke;
 	k8s_err_clear(&ke);
-	int rc = k8s_update(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.name, "status", obj,
-			    NULL, &ke);
+	int rc = k8s_update(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.object_name, "status",
+			    obj, NULL, &ke);
 	cJSON_Delete(obj);
 	if (rc)
 		CM_WARN(COMP, "%s/%s: cannot write status: %s", r->app.ns, r->app.name, ke.e.msg);

@@ -368,6 +368,7 @@ int op_app_decode(op_app *app, cJSON *obj, cm_err *err)
 		return cm_err_set(err, FL_EPROTO,
 				  "a FlinkApplication without metadata.name, namespace and uid");
 	snprintf(app->ns, sizeof(app->ns), "%s", ns->valuestring);
+	snprintf(app->object_name, sizeof(app->object_name), "%s", name->valuestring);
 	snprintf(app->uid, sizeof(app->uid), "%s", uid->valuestring);
 	const cJSON *gen = item(md, "generation");
 	if (cJSON_IsNumber(gen) && gen->valuedouble >= 0 && gen->valuedouble < 9e15)

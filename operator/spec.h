@@ -75,7 +75,8 @@ typedef struct op_kept {
 typedef struct op_app {
 	cJSON *obj; /* the whole object (owned) */
 	char ns[64];
-	char name[K8S_CLUSTER_ID_MAX + 1];
+	char name[K8S_CLUSTER_ID_MAX + 1]; /* the cluster id (cut when too long: invalid) */
+	char object_name[254];		   /* metadata.name, for the API */
 	char uid[64];
 	int64_t generation;
 	bool deleting;	/* metadata.deletionTimestamp set */

@@ -125,6 +125,9 @@ static void test_a_name_that_is_no_cluster_id_is_refused(void **state)
 	assert_int_equal(op_app_decode(&app, obj, &err), 0);
 	assert_false(app.valid);
 	assert_non_null(strstr(app.invalid.msg, "longer than 45"));
+	/* Status is written to the object's own name, not the cut cluster id. */
+	assert_string_equal(app.object_name,
+			    "a-very-long-name-that-is-longer-than-forty-five-characters");
 	op_app_fini(&app);
 	/* Without a namespace or uid nothing can be written about it. */
 	obj = cJSON_Parse("{\"metadata\":{\"name\":\"x\"},\"spec\":{}}");
