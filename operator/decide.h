@@ -56,7 +56,7 @@ typedef struct op_step {
 	/* STOP_SAVEPOINT / TRIGGER_SAVEPOINT: UPGRADE, SUSPEND or MANUAL. */
 	const char *trigger_type;
 	/* Why, for the log and events ("spec changed: upgrade by savepoint"). */
-	char why[256];
+	char why[CM_ERR_MSG_MAX];
 } op_step;
 
 /* The step to take now. */
