@@ -7,11 +7,13 @@
  * live of one minute (Flink's StateTtlConfig): an expired flag reads as
  * absent.
  *
- *   flinc run --local fraud_detection.so [--count N] [--rate PER_S]
+ *   flinc run --local fraud_detection.so [--count N] [--rate PER_S] [--output DIR]
  *
  * Transactions are (account, amount), generated deterministically for
  * accounts 1..5 (default 1000 of them, as fast as possible). An alert is a
- * line `alert<TAB>account<TAB>small amount<TAB>large amount`.
+ * line `alert<TAB>account<TAB>small amount<TAB>large amount`, printed, or
+ * with --output written to files in DIR (fl_write_text: with checkpoints,
+ * committed exactly once at each completed checkpoint).
  *
  * Build your own job the same way:
  *   cc -shared -fPIC fraud_detection.c -o fraud_detection.so $(pkg-config --cflags --libs flinc)
@@ -84,11 +86,14 @@ int main(int argc, char **argv)
 {
 	int64_t count = 1000;
 	double rate = 0;
+	const char *output = NULL;
 	for (int i = 1; i + 1 < argc; i++) {
 		if (strcmp(argv[i], "--count") == 0)
 			count = atoll(argv[++i]);
 		else if (strcmp(argv[i], "--rate") == 0)
 			rate = atof(argv[++i]);
+		else if (strcmp(argv[i], "--output") == 0)
+			output = argv[++i];
 	}
 	fl_env *env = fl_env_new(argc, argv);
 	/* One source subtask, as in Flink's tutorial: each account's
@@ -96,7 +101,11 @@ int main(int argc, char **argv)
 	fl_stream *tx = fl_name(fl_generator(env, count, rate, fd_transaction), "transactions");
 	fl_set_parallelism(tx, 1);
 	fl_stream *alerts = fl_process(fl_key_by(tx, 0), fd_detect);
-	fl_print(fl_name(fl_uid(alerts, "fraud-detector"), "fraud-detector"));
+	alerts = fl_name(fl_uid(alerts, "fraud-detector"), "fraud-detector");
+	if (output)
+		fl_write_text(alerts, output);
+	else
+		fl_print(alerts);
 	int rc = fl_execute(env, "Fraud Detection");
 	fl_env_free(env);
 	return rc == 0 ? 0 : 1;

@@ -57,6 +57,8 @@ struct cp_coordinator {
 	struct completed *savepoint;
 	bool latest_is_savepoint; /* the latest completed is the savepoint */
 	cp_stats st;
+	cp_publish_fn publish; /* the high-availability store, or NULL */
+	void *publish_arg;
 };
 
 /* ------------------------------------------------------------ config */
@@ -715,6 +717,11 @@ static int complete_locked(cp_coordinator *cp, struct pending *p, int64_t now, c
 	c->m.states = p->states;
 	c->m.nstates = p->nstates;
 	int rc = cp_metadata_write(c->dir, &c->m, err);
+	/* Recorded where a JobManager that takes over finds it before anything
+	 * older goes (Flink's CompletedCheckpointStore): one that cannot be
+	 * recorded is no completed checkpoint. */
+	if (rc == 0 && cp->publish)
+		rc = cp->publish(cp->publish_arg, c->m.id, c->m.kind, c->dir, err);
 	if (rc) {
 		c->m.states = NULL; /* still p's */
 		c->m.nstates = 0;
@@ -816,6 +823,14 @@ out:
 		cp_op_state_fini(&states[i]);
 	pthread_mutex_unlock(&cp->mu);
 	return rc;
+}
+
+void cp_set_publish(cp_coordinator *cp, cp_publish_fn fn, void *arg)
+{
+	pthread_mutex_lock(&cp->mu);
+	cp->publish = fn;
+	cp->publish_arg = arg;
+	pthread_mutex_unlock(&cp->mu);
 }
 
 void cp_job_ended(cp_coordinator *cp, bool cancelled, bool finished)

@@ -130,6 +130,19 @@ int cp_expire(cp_coordinator *cp, int64_t now_ms, uint64_t *id, bool *fail_job);
  * pending. */
 int64_t cp_next_expiry(cp_coordinator *cp);
 
+/*
+ * A completed checkpoint or savepoint, its `_metadata` written, is handed to
+ * fn (the high-availability store: jobmanager/ha.h) before it counts as
+ * completed and before older ones are discarded; fn runs on the thread that
+ * completed it, under the coordinator's lock (it must not call back into
+ * cp). When fn fails (0 or an FL_E* code with err), the checkpoint fails as
+ * if writing its metadata had failed: its files are removed, the failure is
+ * counted, and the tasks are never told it completed. fn NULL: none.
+ */
+typedef int (*cp_publish_fn)(void *arg, uint64_t id, enum cp_kind kind, const char *dir,
+			     cm_err *err);
+void cp_set_publish(cp_coordinator *cp, cp_publish_fn fn, void *arg);
+
 /* The job reached a final state: discards every pending checkpoint and
  * what the retention policy says (a finished job's checkpoints always, as
  * Flink does). cancelled / finished: how it ended. */

@@ -87,6 +87,13 @@ int cp_restore_start(cp_coordinator *cp, const cfg *c, jg_graph *jg, cm_err *err
 	cfg_get_string(c, CFG_SAVEPOINT_PATH, &path);
 	if (!path || !*path)
 		return 0;
+	bool allow = false;
+	cfg_get_bool(c, CFG_SAVEPOINT_IGNORE_UNCLAIMED, &allow);
+	return cp_restore_path(cp, path, allow, jg, err);
+}
+
+int cp_restore_path(cp_coordinator *cp, const char *path, bool allow, jg_graph *jg, cm_err *err)
+{
 	if (!cp)
 		return cm_err_set(err, FL_EINVAL,
 				  "%s: a BATCH job cannot start from a checkpoint or savepoint",
@@ -100,8 +107,6 @@ int cp_restore_start(cp_coordinator *cp, const cfg *c, jg_graph *jg, cm_err *err
 		return cm_err_set(err, FL_EINVAL,
 				  "%s: '%.300s' is not a local path (file:// or none is supported)",
 				  CFG_SAVEPOINT_PATH, path);
-	bool allow = false;
-	cfg_get_bool(c, CFG_SAVEPOINT_IGNORE_UNCLAIMED, &allow);
 	/* The directory the metadata's relative paths start from. */
 	char dir[PATH_MAX];
 	if (!realpath(path, dir))

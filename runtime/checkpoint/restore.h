@@ -57,6 +57,15 @@ int cp_restore_check(const cp_metadata *m, const char *what, jg_graph *jg,
 int cp_restore_start(cp_coordinator *cp, const cfg *c, jg_graph *jg, cm_err *err);
 
 /*
+ * cp_restore_start with the checkpoint at path (a directory or its
+ * `_metadata`, file:// or none) and allow for
+ * execution.savepoint.ignore-unclaimed-state: how a JobManager that took
+ * over restores a job from the checkpoint the high-availability store
+ * names. Errors as cp_restore_start (naming CFG_SAVEPOINT_PATH's value).
+ */
+int cp_restore_path(cp_coordinator *cp, const char *path, bool allow, jg_graph *jg, cm_err *err);
+
+/*
  * Gives td (a subtask of the job m was taken from, at any parallelism) its
  * shares of checkpoint m found in dir: td->restore_id and every operator's
  * td_restore (see above). Returns 0 or FL_ENOMEM.

@@ -2,11 +2,9 @@
  * kubernetes.c — flinc run-application --target kubernetes-application and
  * flinc kubernetes-session: see kubernetes.h.
  *
- * Order, as Flink's KubernetesClusterDescriptor: the Deployment first, then
- * the ConfigMap, the Secret and both Services owned by it (they need its
- * uid). The JobManager pod waits for its ConfigMap and Secret volumes, so
- * the order cannot start it without them. Anything failing after the
- * Deployment was made deletes the Deployment, and with it what it owns.
+ * The objects are made by k8s_cluster_create (runtime/k8s/deploy.h), which
+ * flinc-operator shares; this file adds the check that the cluster id is
+ * free, the wait for the JobManager pod and what is printed.
  */
 #include "client/kubernetes.h"
 
@@ -20,6 +18,7 @@
 #include "config/config.h"
 #include "k8s/client.h"
 #include "k8s/cluster.h"
+#include "k8s/deploy.h"
 
 /* How long the client watches the JobManager pod start, to report an image
  * that cannot be pulled or a pod that cannot be created. */
@@ -277,26 +276,6 @@ static void usage(FILE *f)
 		"kubernetes.rest-service.exposed.type, resourcemanager.taskmanager-timeout.\n");
 }
 
-/* Creates obj (owned by the Deployment uid when uid is not NULL); prints
- * the API's refusal. */
-static int create(k8s_client *kc, const k8s_resource *r, const k8s_cluster_spec *s, cJSON *obj,
-		  const char *uid, cJSON **out)
-{
-	cm_err e = {0};
-	if (!obj)
-		return FL_ENOMEM;
-	if (uid && k8s_cluster_set_owner(obj, s, uid, &e) != 0) {
-		fprintf(stderr, "flinc: %s\n", e.msg);
-		return e.code;
-	}
-	k8s_err ke;
-	k8s_err_clear(&ke);
-	int rc = k8s_create(kc, r, s->ns, obj, out, &ke);
-	if (rc)
-		fprintf(stderr, "flinc: %s\n", ke.e.msg);
-	return rc;
-}
-
 /* A waiting reason of a container that will not start by itself. */
 static bool fatal_reason(const char *r)
 {
@@ -412,26 +391,6 @@ bad:
 	return 2;
 }
 
-/* The shared secret of the cluster's processes: security.internal.token,
- * else 32 random bytes as hex. */
-static int make_token(const cfg *c, char *buf, size_t cap)
-{
-	const char *t = cfg_get_raw(c, CFG_TOKEN);
-	if (t && *t) {
-		if (strlen(t) >= cap)
-			return FL_EINVAL;
-		memcpy(buf, t, strlen(t) + 1);
-		return 0;
-	}
-	unsigned char key[32];
-	if (cap < 65 || cm_random(key, sizeof(key)) != 0)
-		return FL_EIO;
-	for (int i = 0; i < 32; i++)
-		snprintf(buf + 2 * i, 3, "%02x", key[i]);
-	memset(key, 0, sizeof(key));
-	return 0;
-}
-
 static void print_access(const k8s_cluster_spec *s, const cJSON *rest_svc, const cl_k8s_args *a,
 			 const char *job)
 {
@@ -484,7 +443,7 @@ int cl_k8s_main(int argc, char **argv)
 	char *yaml = NULL;
 	k8s_config kcfg = {0};
 	k8s_client *kc = NULL;
-	cJSON *dep = NULL, *created = NULL, *rest_out = NULL;
+	cJSON *dep = NULL, *rest_out = NULL;
 	char token[256] = "";
 	char job[4096] = "";
 	k8s_cluster_spec s;
@@ -496,7 +455,7 @@ int cl_k8s_main(int argc, char **argv)
 		fprintf(stderr, "flinc: %s\n", err.msg);
 		goto out;
 	}
-	if (make_token(conf, token, sizeof(token)) != 0) {
+	if (k8s_cluster_token(conf, token, sizeof(token)) != 0) {
 		fprintf(stderr, "flinc: cannot make the cluster's secret (%s)\n", CFG_TOKEN);
 		goto out;
 	}
@@ -527,58 +486,22 @@ int cl_k8s_main(int argc, char **argv)
 		fprintf(stderr, "flinc: %s\n", ke.e.msg);
 		goto out;
 	}
-	cJSON *obj = NULL;
-	if (k8s_cluster_deployment(&s, a.session ? NULL : job, a.job_argv, (size_t)a.job_argc, &obj,
-				   &err) != 0) {
-		fprintf(stderr, "flinc: %s\n", err.msg);
+	k8s_cluster_create_opts co = {.yaml = yaml,
+				      .token = token,
+				      .application = a.session ? NULL : job,
+				      .args = a.job_argv,
+				      .nargs = (size_t)a.job_argc};
+	k8s_err_clear(&ke);
+	if (k8s_cluster_create(kc, &s, &co, &dep, &rest_out, &ke) != 0) {
+		fprintf(stderr, "flinc: %s\n", ke.e.msg);
 		goto out;
 	}
-	int rc = create(kc, &K8S_DEPLOYMENTS, &s, obj, NULL, &dep);
-	cJSON_Delete(obj);
-	if (rc)
-		goto out;
-	const char *uid = k8s_str(dep, "metadata.uid");
-	if (!uid) {
-		fprintf(stderr, "flinc: the API server's Deployment %s has no metadata.uid\n",
-			s.id);
-		goto undo;
-	}
-	obj = NULL;
-	rc = k8s_cluster_configmap(&s, yaml, &obj, &err);
-	if (!rc)
-		rc = create(kc, &K8S_CONFIGMAPS, &s, obj, uid, NULL);
-	cJSON_Delete(obj);
-	if (rc)
-		goto undo;
-	obj = NULL;
-	rc = k8s_cluster_secret(&s, token, &obj, &err);
-	if (!rc)
-		rc = create(kc, &K8S_SECRETS, &s, obj, uid, NULL);
-	cJSON_Delete(obj);
-	if (rc)
-		goto undo;
-	obj = NULL;
-	rc = k8s_cluster_service(&s, false, &obj, &err);
-	if (!rc)
-		rc = create(kc, &K8S_SERVICES, &s, obj, uid, NULL);
-	cJSON_Delete(obj);
-	if (rc)
-		goto undo;
-	obj = NULL;
-	rc = k8s_cluster_service(&s, true, &obj, &err);
-	if (!rc)
-		rc = create(kc, &K8S_SERVICES, &s, obj, uid, &rest_out);
-	cJSON_Delete(obj);
-	if (rc)
-		goto undo;
 	if (wait_jobmanager(kc, &s) != 0)
 		goto undo;
 	print_access(&s, rest_out, &a, a.job);
 	status = 0;
 	goto out;
 undo:
-	if (err.msg[0])
-		fprintf(stderr, "flinc: %s\n", err.msg);
 	k8s_err_clear(&ke);
 	k8s_delete_opts d = {.propagation = "Background", .uid = k8s_str(dep, "metadata.uid")};
 	if (k8s_delete(kc, &K8S_DEPLOYMENTS, s.ns, s.id, &d, NULL, &ke) == 0)
@@ -589,7 +512,6 @@ undo:
 out:
 	memset(token, 0, sizeof(token));
 	cJSON_Delete(dep);
-	cJSON_Delete(created);
 	cJSON_Delete(rest_out);
 	k8s_client_free(kc);
 	k8s_config_fini(&kcfg);

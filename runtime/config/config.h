@@ -78,6 +78,13 @@
 #define CFG_MANAGED_SIZE "taskmanager.memory.managed.size"
 #define CFG_MANAGED_FRACTION "taskmanager.memory.managed.fraction"
 #define CFG_HA_TYPE "high-availability.type"
+/* JobManager high availability on Kubernetes (jobmanager/ha.h). */
+#define CFG_HA_STORAGE_DIR "high-availability.storageDir"
+#define CFG_HA_LEASE_DURATION "high-availability.kubernetes.leader-election.lease-duration"
+#define CFG_HA_RENEW_DEADLINE "high-availability.kubernetes.leader-election.renew-deadline"
+#define CFG_HA_RETRY_PERIOD "high-availability.kubernetes.leader-election.retry-period"
+/* One hostPath volume in every pod of a cluster on Kubernetes: HOST:MOUNT. */
+#define CFG_K8S_HOSTPATH_VOLUME "kubernetes.volume.host-path"
 #define CFG_LOG_LEVEL "log.level"
 #define CFG_NET_FRACTION "taskmanager.memory.network.fraction"
 #define CFG_NET_MIN "taskmanager.memory.network.min"

@@ -135,9 +135,10 @@ static const struct cfg_key keys[] = {
     STRING(CFG_REST_ADDRESS, "", "Address of the REST endpoint (empty: all interfaces)."),
     INT(CFG_REST_PORT, "8081", 0, 65535, "Port of the REST endpoint and web UI."),
     /* At least 1 ms: 0 would mean "no timeout" to libcurl. */
-    DURATION_RANGE(CFG_CLIENT_TIMEOUT, "60 s", 1, MS_PER_D,
-		   "Timeout of one request of the client to the JobManager's REST API, and how long "
-		   "an attached client retries a JobManager that stopped answering."),
+    DURATION_RANGE(
+	CFG_CLIENT_TIMEOUT, "60 s", 1, MS_PER_D,
+	"Timeout of one request of the client to the JobManager's REST API, and how long "
+	"an attached client retries a JobManager that stopped answering."),
     STRING(CFG_TM_HOST, "", "Address a TaskManager advertises (empty: detected)."),
     STRING(CFG_TM_BIND_HOST, "",
 	   "Local address a TaskManager process binds to (empty: all interfaces; the local "
@@ -150,7 +151,8 @@ static const struct cfg_key keys[] = {
 	 "How a failed job restarts: none, fixed-delay, exponential-delay or failure-rate."),
     INT(CFG_RESTART_FIXED_ATTEMPTS, "1", 0, INT32_MAX,
 	"fixed-delay: restarts before the job fails."),
-    DURATION_RANGE(CFG_RESTART_FIXED_DELAY, "1 s", 0, MS_PER_D, "fixed-delay: time between restarts."),
+    DURATION_RANGE(CFG_RESTART_FIXED_DELAY, "1 s", 0, MS_PER_D,
+		   "fixed-delay: time between restarts."),
     DURATION_RANGE(CFG_RESTART_EXP_INITIAL, "1 s", 0, MS_PER_D,
 		   "exponential-delay: the first delay."),
     DURATION_RANGE(CFG_RESTART_EXP_MAX, "1 min", 0, MS_PER_D,
@@ -258,8 +260,9 @@ static const struct cfg_key keys[] = {
 	   "Default directory for savepoints (Flink 2's name of state.savepoints.dir)."),
     DURATION_RANGE(CFG_CKP_TIMEOUT, "10 min", 1, DURATION_MAX,
 		   "Time after which a checkpoint in progress is aborted."),
-    DURATION(CFG_CKP_MIN_PAUSE, "0", "Least time between the end of a checkpoint and the "
-				     "start of the next."),
+    DURATION(CFG_CKP_MIN_PAUSE, "0",
+	     "Least time between the end of a checkpoint and the "
+	     "start of the next."),
     INT(CFG_CKP_MAX_CONCURRENT, "1", 1, 1,
 	"Checkpoints in progress at once (flinc supports 1, Flink's default)."),
     INT(CFG_CKP_TOLERABLE, "0", 0, INT32_MAX,
@@ -303,6 +306,20 @@ static const struct cfg_key keys[] = {
 	     "Managed memory as a fraction of taskmanager.memory.process.size, used only when "
 	     "this key is set and taskmanager.memory.managed.size is not."),
     ENUM(CFG_HA_TYPE, "NONE", ha_types, "High-availability mode: NONE, KUBERNETES or ZOOKEEPER."),
+    STRING(CFG_HA_STORAGE_DIR, "",
+	   "Directory (a local path or file://, on a volume every JobManager pod mounts) where "
+	   "the JobManager keeps what high availability recovers: the submitted job graphs."),
+    DURATION_RANGE(CFG_HA_LEASE_DURATION, "15 s", 1000, MS_PER_D,
+		   "How long a JobManager's leadership lease lasts unrenewed before a standby or "
+		   "its replacement may take it."),
+    DURATION_RANGE(CFG_HA_RENEW_DEADLINE, "10 s", 500, MS_PER_D,
+		   "A leader that could not renew its lease for this long gives up leadership "
+		   "(below the lease duration)."),
+    DURATION_RANGE(CFG_HA_RETRY_PERIOD, "5 s", 100, MS_PER_D,
+		   "How often a leader renews its lease and a candidate tries to take it."),
+    STRING(CFG_K8S_HOSTPATH_VOLUME, "",
+	   "HOST_DIR:MOUNT_PATH: a directory of the node mounted in every JobManager and "
+	   "TaskManager pod (checkpoints, high-availability.storageDir, file sinks)."),
     STRING(CFG_K8S_CLUSTER_ID, "",
 	   "Name of a cluster on Kubernetes: its JobManager Deployment, Services, ConfigMap and "
 	   "TaskManager pods are named after it (a DNS-1035 label of at most 45 characters)."),

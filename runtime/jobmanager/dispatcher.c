@@ -9,6 +9,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +18,18 @@
 #include <unistd.h>
 
 #include "api/launch.h"
+#include "checkpoint/coordinator.h"
+#include "checkpoint/restore.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/sync.h"
-#include "checkpoint/coordinator.h"
-#include "checkpoint/restore.h"
 #include "graph/jobgraph.h"
 #include "graph/plan_json.h"
 #include "jobmanager/adaptive.h"
 #include "jobmanager/dispatcher_internal.h"
+#include "jobmanager/ha.h"
 #include "jobmanager/rescale_history.h"
 #include "jobmanager/restart.h"
 
@@ -201,6 +203,11 @@ struct submitter {
 	ds_dispatcher *d;
 	char locator[80]; /* "blob:<hash>", or "" for the graph's own path */
 	char job_id[33];  /* the id the next job asked for ("jobId"), or "" */
+	/* An uploaded jar's run (NULL: the application's): what a JobManager
+	 * taking over needs to run it again (high availability). */
+	const char *jar_path, *jar_name, *jar_hash;
+	int argc;
+	char *const *argv;
 };
 
 struct archive_arg {
@@ -558,6 +565,69 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 	}
 }
 
+/* cp_publish_fn: a completed checkpoint recorded in the HA store. */
+static int ha_publish(void *arg, uint64_t id, enum cp_kind kind, const char *dir, cm_err *err)
+{
+	(void)kind;
+	struct ds_job *j = arg;
+	return jm_ha_put_checkpoint(j->d->ha, j->id, id, dir, err);
+}
+
+/* Whether a job that ends now ends only here (the JobManager stops, or no
+ * longer leads): then nothing of it that another leader needs goes. */
+static bool ds_suspended(ds_dispatcher *d)
+{
+	pthread_mutex_lock(&d->mu);
+	bool s = d->suspending;
+	pthread_mutex_unlock(&d->mu);
+	return s || (d->ha && !jm_ha_is_leader(d->ha));
+}
+
+static void record_key(void *arg, const char *key, const char *value)
+{
+	if (strcmp(value, CFG_HIDDEN) != 0)
+		cJSON_AddStringToObject(arg, key, value);
+}
+
+/* Records j in the HA store (its name and plan, the library and where it
+ * came from). */
+static int ha_record(ds_dispatcher *d, struct ds_job *j, const struct submitter *s, const cfg *c,
+		     cm_err *err)
+{
+	cJSON *rec = cJSON_CreateObject();
+	cJSON *plan = j->plan ? cJSON_Parse(j->plan) : NULL;
+	bool ok = rec && cJSON_AddStringToObject(rec, "jobId", j->id) &&
+		  cJSON_AddStringToObject(rec, "name", j->name) &&
+		  cJSON_AddStringToObject(rec, "library", s->locator) &&
+		  cJSON_AddStringToObject(rec, "jobManager", d->jm_address);
+	if (ok && plan) {
+		ok = cJSON_AddItemToObject(rec, "plan", plan);
+		plan = ok ? NULL : plan;
+	}
+	cJSON_Delete(plan);
+	/* A session's job: its library kept where a successor finds it, its
+	 * arguments and configuration (secrets left out: cfg_each hides them). */
+	int rc = 0;
+	if (ok && s->jar_path) {
+		char lib[PATH_MAX];
+		cJSON *args, *conf;
+		rc = jm_ha_put_library(d->ha, s->jar_hash, s->jar_path, lib, sizeof(lib), err);
+		ok = rc == 0 && cJSON_AddStringToObject(rec, "libraryFile", lib) &&
+		     cJSON_AddStringToObject(rec, "jarName", s->jar_name) &&
+		     (args = cJSON_AddArrayToObject(rec, "args")) &&
+		     (conf = cJSON_AddObjectToObject(rec, "config"));
+		for (int i = 0; ok && i < s->argc; i++)
+			ok = cJSON_AddItemToArray(args, cJSON_CreateString(s->argv[i]));
+		if (ok)
+			cfg_each(c, record_key, conf);
+	}
+	if (rc == 0)
+		rc = ok ? jm_ha_put_job(d->ha, j->id, rec, err)
+			: cm_err_set(err, FL_ENOMEM, "out of memory");
+	cJSON_Delete(rec);
+	return rc;
+}
+
 static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg *c,
 		  const jm_listener *L, jm_result *res)
 {
@@ -614,9 +684,39 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		snprintf(res->error, sizeof(res->error), "out of memory");
 		return FL_ENOMEM;
 	}
+	/* High availability: a job that a JobManager before this one ran
+	 * resumes from the latest checkpoint recorded for it (in place of
+	 * execution.savepoint.path, as in Flink). */
+	bool recovered = false;
+	if (d->ha && j->cp) {
+		char hdir[PATH_MAX];
+		uint64_t hid = 0;
+		rc = jm_ha_latest_checkpoint(d->ha, j->id, hdir, sizeof(hdir), &hid, &err);
+		if (rc == 0) {
+			bool allow = false;
+			cfg_get_bool(c, CFG_SAVEPOINT_IGNORE_UNCLAIMED, &allow);
+			CM_INFO("dispatcher",
+				"Job %s was run by an earlier JobManager: recovering it from its "
+				"checkpoint %llu in %s",
+				j->id, (unsigned long long)hid, hdir);
+			rc = cp_restore_path(j->cp, hdir, allow, jg, &err);
+			recovered = rc == 0;
+		} else if (rc == FL_ENOENT) {
+			rc = 0;
+		}
+		if (rc == 0)
+			cp_set_publish(j->cp, ha_publish, j);
+		if (rc) {
+			job_free(j);
+			jg_free(jg);
+			res->status = rc;
+			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			return rc;
+		}
+	}
 	/* A job started from a savepoint or checkpoint: refused here, before
 	 * it exists, when the state does not fit its graph. */
-	if ((rc = cp_restore_start(j->cp, c, jg, &err)) != 0) {
+	if (!recovered && (rc = cp_restore_start(j->cp, c, jg, &err)) != 0) {
 		job_free(j);
 		jg_free(jg);
 		res->status = rc;
@@ -659,6 +759,13 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		j->id, jg->nvertices, jg->slots_needed);
 	if (L && L->submitted)
 		L->submitted(L->arg, j->id, j->name);
+	/* High availability: recorded before it runs; a JobManager that is not
+	 * the leader runs nothing. */
+	int ha_rc = 0;
+	cm_err ha_err = {0};
+	if (d->ha && (ha_rc = ha_record(d, j, s, c, &ha_err)) != 0)
+		CM_ERROR("dispatcher", "Job '%s' (%s) cannot be recorded for high availability: %s",
+			 j->name, j->id, ha_err.msg);
 	int64_t slot_timeout = 300000;
 	cfg_get_duration_ms(c, CFG_SLOT_REQUEST_TIMEOUT, &slot_timeout);
 	rs_policy pol;
@@ -710,7 +817,9 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 		jm_jobmaster *jm = NULL;
 		bool rescaled = false;
 		cm_err_clear(&err);
-		rc = nomem ? cm_err_set(&err, FL_ENOMEM, "out of memory") : 0;
+		rc = nomem   ? cm_err_set(&err, FL_ENOMEM, "out of memory")
+		     : ha_rc ? cm_err_set(&err, ha_rc, "%s", ha_err.msg)
+			     : 0;
 		/* Adaptive: the parallelisms the slots allow, or a rescale's. */
 		if (rc == 0 && adaptive) {
 			if (planned) {
@@ -831,7 +940,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 			       rs_next(&pol, cm_now_ms(), r / 256.0, &delay, why, sizeof(why));
 		/* A final end: what externalized-checkpoint-retention keeps is
 		 * settled before anyone is shown the final state. */
-		if (!restart && j->cp)
+		if (!restart && j->cp && !ds_suspended(d))
 			cp_job_ended(j->cp, cancelled, rc == 0);
 		/* Shown from now on, and in the archive built next: a JobMaster's
 		 * FAILED (shown as FAILING) becomes FAILED or RESTARTING. */
@@ -935,10 +1044,26 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	if (!archived)
 		end_without_jobmaster(d, j, rc,
 				      err.msg); /* never ran, or cancelled while restarting */
-	if (j->cp) /* the ends above that had no JobMaster (idempotent) */
+	bool suspended = ds_suspended(d);
+	if (j->cp && !suspended) /* the ends above that had no JobMaster (idempotent) */
 		cp_job_ended(j->cp, rc == FL_ECANCELED, rc == 0);
-	CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
-		eg_status_name(j->status));
+	if (suspended && d->ha) {
+		CM_INFO("dispatcher",
+			"Job '%s' (%s) is suspended here (%s): its checkpoints and "
+			"high-availability records stay for the next leader",
+			j->name, j->id,
+			jm_ha_is_leader(d->ha) ? "the JobManager stops" : "leadership lost");
+	} else {
+		if (d->ha) {
+			cm_err herr = {0};
+			if (jm_ha_job_done(d->ha, j->id, &herr) != 0)
+				CM_WARN("dispatcher",
+					"Job '%s' (%s): its high-availability records stay: %s",
+					j->name, j->id, herr.msg);
+		}
+		CM_INFO("dispatcher", "Job '%s' (%s) reached its final state %s", j->name, j->id,
+			eg_status_name(j->status));
+	}
 	pthread_mutex_lock(&d->mu);
 	j->ended = true;
 	j->refs--;
@@ -1283,6 +1408,7 @@ struct run {
 	ds_dispatcher *d;
 	struct submitter sub;
 	char path[4400];
+	char jar_name[128], jar_hash[65];
 	int argc;
 	char **argv; /* owned, argv[0] is the library name */
 	cfg *config; /* owned */
@@ -1421,6 +1547,11 @@ static int start_run(ds_dispatcher *d, const char *id, int argc, char **argv, cf
 	if (jar) {
 		snprintf(r->path, sizeof(r->path), "%s", jar->path);
 		snprintf(r->sub.locator, sizeof(r->sub.locator), "blob:%s", jar->hash);
+		snprintf(r->jar_name, sizeof(r->jar_name), "%s", jar->name);
+		snprintf(r->jar_hash, sizeof(r->jar_hash), "%s", jar->hash);
+		r->sub.jar_path = r->path;
+		r->sub.jar_name = r->jar_name;
+		r->sub.jar_hash = r->jar_hash;
 	}
 	pthread_mutex_unlock(&d->mu);
 	int rc = 0;
@@ -1441,6 +1572,8 @@ static int start_run(ds_dispatcher *d, const char *id, int argc, char **argv, cf
 			rc = cm_err_set(err, FL_ENOMEM, "out of memory");
 			goto fail;
 		}
+	r->sub.argc = r->argc - 1; /* the program's own arguments */
+	r->sub.argv = r->argv + 1;
 	r->launch.config = r->config;
 	if (plan) {
 		r->launch.mode = ENV_LAUNCH_PLAN;
@@ -1526,10 +1659,120 @@ int ds_jar_plan(ds_dispatcher *d, const char *id, int argc, char **argv, cfg *c,
 	return start_run(d, id, argc, argv, c, jid, plan, err);
 }
 
+/* What a recovered job may bring: a library of at most this size (the REST
+ * upload's own default cap), at most this many arguments. */
+#define DS_RECOVER_LIB_MAX (512u << 20)
+#define DS_RECOVER_ARGS_MAX 1024
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* The whole regular file at path, at most max bytes, into *data (malloc'd). */
+static int read_lib(const char *path, size_t max, uint8_t **data, size_t *len, cm_err *err)
+{
+	*data = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cm_err_set(err, FL_EIO, "cannot read %s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > max) {
+		close(fd);
+		return cm_err_set(err, FL_ERANGE, "%s is not a library of 1 byte to %zu bytes",
+				  path, max);
+	}
+	*len = (size_t)st.st_size;
+	size_t got = 0;
+	int rc = !(*data = malloc(*len))				  ? FL_ENOMEM
+		 : cm_read_all(fd, *data, *len, &got) != 0 || got != *len ? FL_EIO
+									  : 0;
+	close(fd);
+	if (rc) {
+		free(*data);
+		*data = NULL;
+		return cm_err_set(err, rc, "cannot read %s", path);
+	}
+	return 0;
+}
+
+/* One recorded job of a session cluster, run again (ds_recover). */
+static void recover_one(void *arg, const char *job_id, const cJSON *rec)
+{
+	ds_dispatcher *d = arg;
+	const char *lib = json_str(rec, "libraryFile"), *name = json_str(rec, "jarName");
+	if (!lib) {
+		CM_INFO("dispatcher", "Job %s: recorded by an application, which runs it again",
+			job_id);
+		return;
+	}
+	cm_err err = {0};
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = read_lib(lib, DS_RECOVER_LIB_MAX, &data, &len, &err);
+	struct ds_jar jar;
+	if (rc == 0)
+		rc = ds_jar_add(d, name ? name : "job.so", data, len, &jar, &err);
+	free(data);
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(rec, "args");
+	int argc = 0;
+	char *argv[DS_RECOVER_ARGS_MAX];
+	const cJSON *a;
+	cJSON_ArrayForEach(a, args)
+	{
+		if (rc == 0 && (!cJSON_IsString(a) || argc == DS_RECOVER_ARGS_MAX))
+			rc = cm_err_set(&err, FL_EPROTO, "its arguments are not at most %d strings",
+					DS_RECOVER_ARGS_MAX);
+		if (rc == 0)
+			argv[argc++] = a->valuestring;
+	}
+	cfg *c = NULL;
+	if (rc == 0 && (rc = cfg_clone(d->config, &c)) != 0)
+		cm_err_set(&err, rc, "out of memory");
+	const cJSON *kv;
+	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(rec, "config"))
+	{
+		cm_err kerr = {0};
+		if (rc == 0 && cJSON_IsString(kv) && kv->string &&
+		    cfg_set(c, kv->string, kv->valuestring, &kerr) != 0)
+			CM_WARN("dispatcher", "Job %s: its recorded %s is not taken: %s", job_id,
+				kv->string, kerr.msg);
+	}
+	char id[33];
+	snprintf(id, sizeof(id), "%s", job_id);
+	if (rc == 0) {
+		rc = start_run(d, jar.id, argc, argv, c, id, NULL, &err);
+		c = NULL; /* start_run's */
+	}
+	cfg_free(c);
+	if (rc)
+		CM_ERROR("dispatcher", "Cannot recover job %s from its record (%s): %s", job_id,
+			 lib, err.msg);
+	else
+		CM_INFO("dispatcher", "Recovered job %s: main() of %s runs again", job_id,
+			name ? name : lib);
+}
+
+int ds_recover(ds_dispatcher *d, cm_err *err)
+{
+	return d->ha ? jm_ha_list_jobs(d->ha, recover_one, d, err) : 0;
+}
+
 int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv, int *main_rc,
 		       int *job_status, cm_err *err)
 {
 	struct submitter sub = {.d = d};
+	/* Under high availability the application's job keeps one id in every
+	 * JobManager of the cluster (Flink's, from the cluster id), so that a
+	 * successor finds what its predecessor recorded. */
+	const char *cid = NULL;
+	if (d->ha && cfg_get_string(d->config, CFG_CLUSTER_ID, &cid) == 0 && cid && *cid)
+		jm_ha_application_job_id(cid, sub.job_id);
 	env_launch l = {
 	    .mode = ENV_LAUNCH_SUBMIT, .config = d->config, .submit = submit, .submit_arg = &sub};
 	int rc = call_main(path, argc, argv, &l, main_rc, err);
@@ -1554,6 +1797,7 @@ int ds_new(ds_dispatcher **out, const ds_options *o, cm_err *err)
 	snprintf(d->upload_dir, sizeof(d->upload_dir), "%s", o->upload_dir);
 	snprintf(d->rest_address, sizeof(d->rest_address), "%s",
 		 o->rest_address ? o->rest_address : "");
+	d->ha = o->ha;
 	pthread_mutex_init(&d->mu, NULL);
 	cm_cond_init(&d->cv);
 	*out = d;
@@ -1568,6 +1812,14 @@ void ds_cancel_all(ds_dispatcher *d)
 		if (!j->ended)
 			cm_cancel_request(&j->cancel);
 	pthread_mutex_unlock(&d->mu);
+}
+
+void ds_suspend_all(ds_dispatcher *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->suspending = true;
+	pthread_mutex_unlock(&d->mu);
+	ds_cancel_all(d);
 }
 
 bool ds_wait(ds_dispatcher *d, int64_t wait_ms)

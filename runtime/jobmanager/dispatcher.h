@@ -35,6 +35,11 @@ typedef struct ds_options {
 	const char *jm_address;	  /* "tcp://host:port": how TaskManagers reach JobMasters */
 	const char *upload_dir;	  /* existing directory for uploaded libraries */
 	const char *rest_address; /* "http://host:port", for replies that name it */
+	/* High availability (jobmanager/ha.h), borrowed, or NULL: jobs are
+	 * recorded, their completed checkpoints too, a job whose id has a
+	 * recorded checkpoint starts from it, and the records go when it is
+	 * globally terminal. */
+	struct jm_ha *ha;
 } ds_options;
 
 int ds_new(ds_dispatcher **out, const ds_options *o, cm_err *err);
@@ -46,6 +51,11 @@ bool ds_free(ds_dispatcher *d, int64_t wait_ms);
 /* Refuses new jobs and cancels every running one (a shutdown's first
  * step; ds_free does it too). */
 void ds_cancel_all(ds_dispatcher *d);
+/* ds_cancel_all for a JobManager that stops under high availability (a
+ * signal, leadership lost): the jobs end here without ending globally —
+ * no checkpoint is discarded and their HA records stay, for the next
+ * leader to recover them. */
+void ds_suspend_all(ds_dispatcher *d);
 /* Waits up to wait_ms for every job's main() thread to return (after
  * ds_cancel_all: their jobs end once their tasks report, so the reports
  * must still reach the Dispatcher meanwhile). Returns whether they all
@@ -73,6 +83,16 @@ int ds_rest_routes(ds_dispatcher *d, rest_server *s);
  */
 int ds_run_application(ds_dispatcher *d, const char *path, int argc, char **argv, int *main_rc,
 		       int *job_status, cm_err *err);
+
+/*
+ * High availability, a session cluster's new leader: every job the HA store
+ * records with its library (ds_options.ha) is run again as it was
+ * submitted (its library, arguments and configuration), under its own id,
+ * so that it resumes from its latest recorded checkpoint. Jobs recorded by
+ * an application are left to it (its main() runs again). Returns 0 or the
+ * API's error; a job that cannot be run again is logged.
+ */
+int ds_recover(ds_dispatcher *d, cm_err *err);
 
 /* Counts of jobs by coarse state, for logs and /overview. */
 typedef struct ds_counts {

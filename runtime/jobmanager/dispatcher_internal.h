@@ -124,6 +124,11 @@ struct ds_dispatcher {
 	size_t njobs;
 	int runs; /* main() threads running */
 	bool stopping;
+	/* High availability (NULL: none); suspending: the JobManager stops
+	 * without ending its jobs globally (their checkpoints and HA records
+	 * stay for the next leader). */
+	struct jm_ha *ha;
+	bool suspending;
 	/* Savepoint disposals asked for through the REST API (mu), newest
 	 * first, at most DS_MAX_DISPOSALS; done one at a time, in order, by a
 	 * worker thread that runs while some are waiting

@@ -29,6 +29,7 @@
 #include "common/crash.h"
 #include "common/log.h"
 #include "jobmanager/dispatcher.h"
+#include "jobmanager/ha.h"
 #include "jobmanager/kubernetes.h"
 #include "jobmanager/resourcemanager.h"
 #include "jobmanager/web.h"
@@ -41,6 +42,7 @@ struct jmp {
 	char cluster_id[64];
 	rm_resourcemanager *rm;
 	jm_k8s *k8s; /* on Kubernetes: TaskManager pods, the cluster's deletion */
+	jm_ha *ha;   /* high availability: leadership, the jobs' records */
 	_Atomic(ds_dispatcher *) ds;
 	rpc_server *server;
 	rest_server *rest;
@@ -139,9 +141,21 @@ static void *signal_main(void *arg)
 	atomic_store(&p->stop_signal, sig);
 	CM_INFO("jobmanager", "Received %s: cancelling the application's jobs", signal_name(sig));
 	ds_dispatcher *ds = atomic_load(&p->ds);
-	if (ds)
+	if (ds && p->ha)
+		ds_suspend_all(ds);
+	else if (ds)
 		ds_cancel_all(ds);
 	return NULL;
+}
+
+/* Leadership lost while running: stop as on SIGTERM (the jobs are
+ * suspended, not ended); the Deployment starts this JobManager again, as
+ * a candidate. */
+static void ha_lost(void *arg)
+{
+	(void)arg;
+	CM_ERROR("jobmanager", "Leadership lost: suspending the jobs and stopping");
+	kill(getpid(), SIGTERM);
 }
 
 static void usage(FILE *f)
@@ -253,11 +267,16 @@ int jm_process_main(int argc, char **argv)
 	char rest_address[300];
 	snprintf(rest_address, sizeof(rest_address), "http://%s:%lld",
 		 *rest_host ? rest_host : rpc_host, (long long)rest_port);
+	if (jm_ha_wanted(p.config) && jm_ha_start(&p.ha, p.config, ha_lost, &p, &err) != 0) {
+		CM_ERROR("jobmanager", "cannot run with high availability: %s", err.msg);
+		goto out;
+	}
 	ds_options dopt = {.config = p.config,
 			   .rm = p.rm,
 			   .jm_address = jm_address,
 			   .upload_dir = p.upload_dir,
-			   .rest_address = rest_address};
+			   .rest_address = rest_address,
+			   .ha = p.ha};
 	if (ds_new(&ds, &dopt, &err) != 0) {
 		CM_ERROR("jobmanager", "%s", err.msg);
 		goto out;
@@ -298,10 +317,33 @@ int jm_process_main(int argc, char **argv)
 	printf("flinc-jobmanager: rest port %d rpc %s\n", rest_server_port(p.rest),
 	       rpc_server_address(p.server));
 	fflush(stdout);
+	/* High availability: nothing runs, and no TaskManager pod is made,
+	 * until this JobManager leads (TaskManagers may register meanwhile). */
+	if (p.ha) {
+		int64_t t0 = cm_now_ms();
+		CM_INFO("jobmanager", "Waiting for the leadership of cluster %s as %s",
+			p.cluster_id, jm_ha_identity(p.ha));
+		while (!jm_ha_await(p.ha, 200)) {
+			struct timespec poll = {.tv_sec = 0};
+			int got = sigtimedwait(&p.signals, NULL, &poll);
+			if (got > 0) {
+				CM_INFO("jobmanager",
+					"Received %s while waiting for the leadership",
+					signal_name(got));
+				status = 0;
+				goto out;
+			}
+		}
+		CM_INFO("jobmanager", "Leader of cluster %s after %lld ms", p.cluster_id,
+			(long long)(cm_now_ms() - t0));
+	}
 	if (jm_k8s_wanted(p.config) && jm_k8s_start(&p.k8s, p.config, p.rm, &err) != 0) {
 		CM_ERROR("jobmanager", "cannot run on Kubernetes: %s", err.msg);
 		goto out;
 	}
+	/* A session cluster's new leader runs the jobs its predecessor left. */
+	if (p.ha && !a.application && ds_recover(ds, &err) != 0)
+		CM_ERROR("jobmanager", "Cannot read the jobs to recover: %s", err.msg);
 	pthread_t sig_thread;
 	bool sig_thread_started = false;
 	if (a.application) {
@@ -332,6 +374,16 @@ int jm_process_main(int argc, char **argv)
 		if (stopped) {
 			CM_INFO("jobmanager", "Stopped by %s", signal_name(stopped));
 			goto out;
+		}
+		if (shutdown && p.ha) {
+			/* The job is globally terminal: nothing is left to recover. */
+			cm_err_clear(&err);
+			if (jm_ha_cleanup(p.ha, &err) != 0)
+				CM_WARN(
+				    "jobmanager",
+				    "Cannot remove the high-availability ConfigMaps: %s (kubectl "
+				    "delete configmap -l app=%s,configmap-type=high-availability)",
+				    err.msg, p.cluster_id);
 		}
 		if (shutdown && p.k8s) {
 			/* As Flink: the application's end deletes its cluster. The
@@ -364,8 +416,10 @@ int jm_process_main(int argc, char **argv)
 	int sig = 0;
 	while (sigwait(&p.signals, &sig) != 0 || sig <= 0)
 		;
-	CM_INFO("jobmanager", "Received %s: cancelling every job and shutting down",
-		signal_name(sig));
+	CM_INFO("jobmanager", "Received %s: %s every job and shutting down", signal_name(sig),
+		p.ha ? "suspending" : "cancelling");
+	if (p.ha && ds)
+		ds_suspend_all(ds);
 	if (!a.application)
 		status = 0;
 out:
@@ -377,13 +431,19 @@ out:
 	 * served too. */
 	rest_server_free(p.rest);
 	if (ds) {
-		ds_cancel_all(ds);
+		if (p.ha)
+			ds_suspend_all(ds); /* what a successor needs stays */
+		else
+			ds_cancel_all(ds);
 		if (!ds_wait(ds, 30000)) {
 			CM_ERROR("jobmanager", "exiting with job main() functions still running");
 			fflush(NULL);
 			_exit(status ? status : 1);
 		}
 	}
+	/* The jobs ended here: a successor may lead now, at once. */
+	jm_ha_free(p.ha, true);
+	p.ha = NULL;
 	rpc_server_free(p.server);
 	atomic_store(&p.ds, NULL);
 	ds_free(ds, 0);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The user and group of the image (Dockerfile: USER 9999:9999). */
 #define FLINC_UID 9999
@@ -86,6 +87,33 @@ static int copy_key(const cfg *c, const char *key, char *buf, size_t cap, cm_err
 	return 0;
 }
 
+/* kubernetes.volume.host-path: HOST:MOUNT, both absolute paths without
+ * ':' or white space. */
+static int host_path_volume(k8s_cluster_spec *s, const cfg *c, cm_err *err)
+{
+	const char *v = "";
+	cfg_get_string(c, CFG_K8S_HOSTPATH_VOLUME, &v);
+	if (!v || !*v)
+		return 0;
+	const char *colon = strchr(v, ':');
+	size_t hl = colon ? (size_t)(colon - v) : 0;
+	const char *mount = colon ? colon + 1 : "";
+	bool ok = colon && hl > 1 && v[0] == '/' && mount[0] == '/' && strlen(mount) > 1 &&
+		  !strchr(mount, ':') && hl < sizeof(s->host_path) &&
+		  strlen(mount) < sizeof(s->mount_path);
+	for (const char *p = v; ok && *p; p++)
+		ok = *p > ' ' && *p != 0x7f;
+	if (!ok)
+		return cm_err_set(err, FL_EINVAL,
+				  "%s '%.300s' is not HOST_DIR:MOUNT_PATH (two absolute paths, "
+				  "e.g. /var/tmp/flinc:/data)",
+				  CFG_K8S_HOSTPATH_VOLUME, v);
+	memcpy(s->host_path, v, hl);
+	s->host_path[hl] = '\0';
+	snprintf(s->mount_path, sizeof(s->mount_path), "%s", mount);
+	return 0;
+}
+
 int k8s_cluster_spec_from_config(k8s_cluster_spec *s, const cfg *c, bool need_image, cm_err *err)
 {
 	memset(s, 0, sizeof(*s));
@@ -149,6 +177,19 @@ int k8s_cluster_spec_from_config(k8s_cluster_spec *s, const cfg *c, bool need_im
 				  CFG_REST_PORT, (long long)s->rest_port);
 	s->shutdown_on_finish = true;
 	cfg_get_bool(c, CFG_SHUTDOWN_ON_APP_FINISH, &s->shutdown_on_finish);
+	if ((rc = host_path_volume(s, c, err)) != 0)
+		return rc;
+	/* High availability keeps its records in a directory every JobManager
+	 * pod mounts: refused here, before a cluster exists, without it. */
+	const char *ha = "NONE", *storage = "";
+	cfg_get_string(c, CFG_HA_TYPE, &ha);
+	cfg_get_string(c, CFG_HA_STORAGE_DIR, &storage);
+	if (ha && strcasecmp(ha, "KUBERNETES") == 0 && (!storage || !*storage))
+		return cm_err_set(
+		    err, FL_EINVAL,
+		    "%s must be set with %s: kubernetes (a directory every JobManager "
+		    "pod mounts, e.g. under %s)",
+		    CFG_HA_STORAGE_DIR, CFG_HA_TYPE, CFG_K8S_HOSTPATH_VOLUME);
 	return 0;
 }
 
@@ -474,6 +515,13 @@ static cJSON *pod_spec(struct jb *b, cJSON *spec, const k8s_cluster_spec *s, con
 	k8s_cluster_secret_name(s, name, sizeof(name));
 	jb_str(b, sec, "secretName", name);
 	jb_num(b, sec, "defaultMode", 0400);
+	if (s->host_path[0]) {
+		v = jb_push_obj(b, vols);
+		jb_str(b, v, "name", "flinc-host-path-volume");
+		cJSON *hp = jb_obj(b, v, "hostPath");
+		jb_str(b, hp, "path", s->host_path);
+		jb_str(b, hp, "type", "DirectoryOrCreate");
+	}
 
 	cJSON *c = jb_push_obj(b, jb_arr(b, spec, "containers"));
 	jb_str(b, c, "name", K8S_MAIN_CONTAINER);
@@ -496,6 +544,11 @@ static cJSON *pod_spec(struct jb *b, cJSON *spec, const k8s_cluster_spec *s, con
 	jb_str(b, m, "name", "flinc-token-volume");
 	jb_str(b, m, "mountPath", K8S_SECRET_DIR);
 	jb_bool(b, m, "readOnly", true);
+	if (s->host_path[0]) {
+		m = jb_push_obj(b, mounts);
+		jb_str(b, m, "name", "flinc-host-path-volume");
+		jb_str(b, m, "mountPath", s->mount_path);
+	}
 	return c;
 }
 

@@ -54,6 +54,9 @@ typedef struct k8s_cluster_spec {
 	int64_t rpc_port, rest_port;
 	int64_t tm_slots;
 	bool shutdown_on_finish;
+	/* kubernetes.volume.host-path HOST:MOUNT ("" none): one node directory
+	 * mounted in every pod (checkpoints, HA records, file sinks). */
+	char host_path[512], mount_path[512];
 } k8s_cluster_spec;
 
 /*

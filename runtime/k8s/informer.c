@@ -77,8 +77,10 @@ static int key_of(const k8s_informer *inf, const cJSON *o, char key[K8S_KEY_MAX]
 	const char *ns = k8s_str(o, "metadata.namespace");
 	if (!name)
 		return FL_EPROTO;
-	int n = inf->res.namespaced && ns ? snprintf(key, K8S_KEY_MAX, "%s/%s", ns, name)
-					  : snprintf(key, K8S_KEY_MAX, "%s", name);
+	/* A namespaced kind watched across all namespaces (a resource given as
+	 * cluster-wide) still keys its objects by namespace. */
+	int n = ns ? snprintf(key, K8S_KEY_MAX, "%s/%s", ns, name)
+		   : snprintf(key, K8S_KEY_MAX, "%s", name);
 	return n < 0 || n >= K8S_KEY_MAX ? FL_ERANGE : 0;
 }
 

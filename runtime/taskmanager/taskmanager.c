@@ -417,6 +417,40 @@ static void do_slots(struct call *c)
 	cm_wbuf_fini(&w);
 }
 
+/*
+ * A new attempt of a job of which an earlier attempt still has tasks here:
+ * that attempt's JobMaster is gone without cancelling them (its JobManager
+ * was killed, and the one that took over under high availability deploys
+ * the job again with the same id, from the same address, so its heartbeats
+ * would keep the old attempt alive). The old attempt is cancelled, and
+ * released once its tasks ended. Returns
+ * whether one still runs: the new attempt is refused until then (its job
+ * restarts), so two attempts never write the same output files at once.
+ */
+static bool supersede_attempts(tm_taskmanager *tm, const char *job_id, uint64_t attempt)
+{
+	bool running = false;
+	for (struct tm_job *o = tm->jobs, *next; o; o = next) {
+		next = o->next; /* o may go once cancelled */
+		/* One whose tasks all ended stays for its release (a JobMaster
+		 * restarting its job deploys the next attempt before that may
+		 * have arrived). */
+		if (o->attempt == attempt || strcmp(o->job_id, job_id) != 0 || job_all_final(o))
+			continue;
+		running = true;
+		if (!o->jm_lost) {
+			CM_WARN("taskmanager",
+				"Attempt %016llx of job %s is superseded by attempt %016llx: its "
+				"JobMaster at %s is gone; cancelling its tasks here",
+				(unsigned long long)o->attempt, o->job_id,
+				(unsigned long long)attempt, o->jm_address);
+			o->jm_lost = true;
+			job_cancel(tm, o);
+		}
+	}
+	return running;
+}
+
 static void do_submit(struct call *c)
 {
 	tm_taskmanager *tm = c->tm;
@@ -451,6 +485,17 @@ static void do_submit(struct call *c)
 		}
 	}
 	bool new_job = !j;
+	if (new_job && supersede_attempts(tm, td->job_id, td->attempt)) {
+		snprintf(err.msg, sizeof(err.msg),
+			 "TaskManager %.100s still runs an earlier attempt of job %s, whose "
+			 "JobMaster is gone: it is being cancelled; %.150s (%d/%d) can be deployed "
+			 "once it ended",
+			 tm->resource_id, td->job_id, td->vertex_name, td->subtask + 1,
+			 td->parallelism);
+		td_free(td);
+		reply(c, FL_EINVAL, err.msg, NULL, 0);
+		return;
+	}
 	if (new_job) {
 		if (!(j = calloc(1, sizeof(*j)))) {
 			td_free(td);

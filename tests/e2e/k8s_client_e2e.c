@@ -7,6 +7,7 @@
  * failure, 77 when no Kubernetes configuration is found.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "common/clock.h"
 #include "k8s/client.h"
 #include "k8s/informer.h"
+#include "k8s/lease.h"
 #include "k8s/watch.h"
 
 static int passed, failed;
@@ -650,6 +652,112 @@ static void test_informer(void)
 	k8s_queue_free(q);
 }
 
+static atomic_int grants, revokes;
+static void on_grant(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&grants, 1);
+}
+static void on_revoke(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&revokes, 1);
+}
+
+static k8s_lease *candidate(const k8s_config *cfg, const char *id)
+{
+	k8s_lease_opts o = {.ns = ns,
+			    .name = "lease-e2e",
+			    .identity = id,
+			    .labels_app = "lease-e2e",
+			    .lease_duration_ms = 3000,
+			    .renew_deadline_ms = 2000,
+			    .retry_period_ms = 500,
+			    .on_grant = on_grant,
+			    .on_revoke = on_revoke};
+	k8s_lease *l = NULL;
+	cm_err err = {0};
+	if (k8s_lease_start(&l, cfg, &o, &err) != 0)
+		check(0, "start lease candidate %s: %s", id, err.msg);
+	return l;
+}
+
+/* Leader election on a real Lease: two candidates in this process. */
+static void test_lease(const k8s_config *cfg)
+{
+	k8s_lease *a = candidate(cfg, "candidate-a"), *b = NULL, *c = NULL;
+	if (!a)
+		return;
+	bool a_leads = k8s_lease_await(a, 10000);
+	b = candidate(cfg, "candidate-b");
+	if (!b) {
+		k8s_lease_free(a, false);
+		return;
+	}
+	bool b_leads = k8s_lease_await(b, 2500);
+	k8s_err e;
+	k8s_err_clear(&e);
+	cJSON *l = NULL;
+	k8s_get(kc, &K8S_LEASES, ns, "lease-e2e", &l, &e);
+	const char *h = k8s_str(l, "spec.holderIdentity");
+	check(a_leads && !b_leads && k8s_lease_is_leader(a) && h && !strcmp(h, "candidate-a") &&
+		  atomic_load(&grants) == 1,
+	      "lease: the first candidate leads, the second waits (holder %s)", h ? h : "none");
+	/* What the leader last read: its stale view after it is deposed. */
+	char *stale = cJSON_PrintUnformatted(l);
+	cJSON_Delete(l);
+
+	/* The leader stops renewing (its process froze or died). */
+	int64_t t0 = cm_now_ms();
+	k8s_lease_free(a, false);
+	b_leads = k8s_lease_await(b, 15000);
+	long took = (long)(cm_now_ms() - t0);
+	check(b_leads && took >= 2500 && atomic_load(&grants) == 2,
+	      "lease: the second candidate takes over %ld ms after the leader stopped renewing "
+	      "(lease-duration 3000 ms)",
+	      took);
+	k8s_err_clear(&e);
+	l = NULL;
+	k8s_get(kc, &K8S_LEASES, ns, "lease-e2e", &l, &e);
+	h = k8s_str(l, "spec.holderIdentity");
+	cJSON *tr = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(l, "spec"),
+						     "leaseTransitions");
+	check(h && !strcmp(h, "candidate-b") && cJSON_IsNumber(tr) && tr->valueint == 1,
+	      "lease: holder %s, %d transition(s)", h ? h : "none",
+	      cJSON_IsNumber(tr) ? tr->valueint : -1);
+	cJSON_Delete(l);
+
+	/* The deposed leader writes itself back with what it read: refused. */
+	cJSON *old = stale ? cJSON_Parse(stale) : NULL;
+	free(stale);
+	cJSON *spec = cJSON_GetObjectItemCaseSensitive(old, "spec");
+	cJSON_ReplaceItemInObjectCaseSensitive(spec, "holderIdentity",
+					       cJSON_CreateString("candidate-a"));
+	k8s_err_clear(&e);
+	int rc = old ? k8s_update(kc, &K8S_LEASES, ns, "lease-e2e", NULL, old, NULL, &e) : -1;
+	cJSON_Delete(old);
+	check(rc == FL_EINVAL && k8s_err_is(&e, "Conflict"),
+	      "lease: a deposed leader's conditional write is refused: %s", e.e.msg);
+	check(k8s_lease_is_leader(b), "lease: the new leader still leads after that write");
+
+	/* A leader that stops cleanly frees the Lease: the next takes it at
+	 * once, not after lease-duration. */
+	c = candidate(cfg, "candidate-c");
+	if (c) {
+		t0 = cm_now_ms();
+		k8s_lease_free(b, true);
+		bool c_leads = k8s_lease_await(c, 10000);
+		took = (long)(cm_now_ms() - t0);
+		check(c_leads && took < 2000 && atomic_load(&revokes) == 2,
+		      "lease: a released lease is taken in %ld ms; both stopped leaders were "
+		      "revoked",
+		      took);
+		k8s_lease_free(c, true);
+	} else {
+		k8s_lease_free(b, true);
+	}
+}
+
 int main(void)
 {
 	k8s_config cfg;
@@ -690,6 +798,7 @@ int main(void)
 		test_watch();
 		test_informer();
 		test_forbidden();
+		test_lease(&cfg);
 		k8s_err_clear(&e);
 		k8s_delete_opts d = {.propagation = "Background"};
 		rc = k8s_delete(kc, &K8S_NAMESPACES, NULL, ns, &d, NULL, &e);

@@ -289,6 +289,62 @@ static void test_taskmanager_pod(void **state)
 	cJSON_Delete(p);
 }
 
+/* kubernetes.volume.host-path: one node directory in every pod; and high
+ * availability refused without its storage directory. */
+static void test_host_path_volume_and_ha_keys(void **state)
+{
+	(void)state;
+	k8s_cluster_spec s;
+	const char *kv[] = {"kubernetes.cluster-id=wc-1",
+			    "kubernetes.container.image=x",
+			    "kubernetes.volume.host-path=/var/tmp/flinc-ha:/data",
+			    "high-availability.type=kubernetes",
+			    "high-availability.storageDir=file:///data/ha",
+			    NULL};
+	spec_of(&s, kv);
+	cJSON *p = NULL, *d = NULL;
+	cm_err err = {0};
+	assert_int_equal(k8s_cluster_taskmanager_pod(&s, "wc-1-taskmanager-1-1", NULL, &p, &err),
+			 0);
+	assert_int_equal(k8s_cluster_deployment(&s, "/opt/flinc/usrlib/x.so", NULL, 0, &d, &err),
+			 0);
+	const cJSON *specs[] = {at(p, "spec"), at(d, "spec.template.spec")};
+	for (int i = 0; i < 2; i++) {
+		assert_str_at(specs[i], "volumes.2.name", "flinc-host-path-volume");
+		assert_str_at(specs[i], "volumes.2.hostPath.path", "/var/tmp/flinc-ha");
+		assert_str_at(specs[i], "containers.0.volumeMounts.2.name",
+			      "flinc-host-path-volume");
+		assert_str_at(specs[i], "containers.0.volumeMounts.2.mountPath", "/data");
+	}
+	cJSON_Delete(p);
+	cJSON_Delete(d);
+	/* The HA keys reach the cluster's processes. */
+	cfg *c = conf_of(kv);
+	char *yaml = NULL;
+	assert_int_equal(k8s_cluster_flinc_yaml(&s, c, &yaml, &err), 0);
+	assert_non_null(strstr(yaml, "high-availability.storageDir"));
+	assert_non_null(strstr(yaml, "high-availability.type"));
+	free(yaml);
+	cfg_free(c);
+
+	const char *bad[][2] = {
+	    {"kubernetes.volume.host-path=/var/tmp", "HOST_DIR:MOUNT_PATH"},
+	    {"kubernetes.volume.host-path=tmp:/data", "HOST_DIR:MOUNT_PATH"},
+	    {"kubernetes.volume.host-path=/a:/b:/c", "HOST_DIR:MOUNT_PATH"},
+	    {"kubernetes.volume.host-path=/a:/", "HOST_DIR:MOUNT_PATH"},
+	    {"high-availability.type=kubernetes", "high-availability.storageDir"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *kb[] = {"kubernetes.cluster-id=wc-1", "kubernetes.container.image=x",
+				    bad[i][0], NULL};
+		c = conf_of(kb);
+		err = (cm_err){0};
+		assert_int_equal(k8s_cluster_spec_from_config(&s, c, true, &err), FL_EINVAL);
+		if (!strstr(err.msg, bad[i][1]))
+			fail_msg("%s: %s", bad[i][0], err.msg);
+		cfg_free(c);
+	}
+}
+
 static void test_configmap_round_trips_the_configuration(void **state)
 {
 	(void)state;
@@ -443,6 +499,7 @@ int main(void)
 	    cmocka_unit_test(test_deployment_of_an_application),
 	    cmocka_unit_test(test_services_and_owner),
 	    cmocka_unit_test(test_taskmanager_pod),
+	    cmocka_unit_test(test_host_path_volume_and_ha_keys),
 	    cmocka_unit_test(test_configmap_round_trips_the_configuration),
 	    cmocka_unit_test(test_quantities),
 	    cmocka_unit_test(test_arguments),

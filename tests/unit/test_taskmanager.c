@@ -998,6 +998,33 @@ static void test_a_job_whose_jobmaster_is_lost_is_cancelled_and_released(void **
 	harness_free(h);
 }
 
+/* A JobManager that took over (high availability) deploys the job again,
+ * same id and address, while the killed one's attempt still runs here: the
+ * new attempt is refused and the old one cancelled and released; then the
+ * new attempt deploys. */
+static void test_a_new_attempt_supersedes_a_running_one_of_the_same_job(void **state)
+{
+	struct harness *h = harness_new(NULL);
+	beat_start(h); /* the new JobMaster's heartbeats reach the old attempt too */
+	struct job *j = job_new(h, chain_job(-1, 2000, NULL), 2, JOB_A, 1);
+	deploy(h, j);
+	await_all(h, j, TM_TASK_RUNNING);
+	j->pl.attempt = 2;
+	char msg[1024];
+	assert_int_equal(submit(h, j, 0, 0, msg, sizeof(msg)), FL_EINVAL);
+	assert_non_null(strstr(msg, "still runs an earlier attempt of job"));
+	assert_true(await_released(h, JOB_A, 1));
+	assert_int_equal(count_reports(&h->jm, JOB_A, 1, TM_TASK_FAILED), 0);
+	deploy(h, j);
+	await_all(h, j, TM_TASK_RUNNING);
+	assert_int_equal(job_call_rc(h, h->gw->ops->cancel, JOB_A, 2), 0);
+	await_all(h, j, TM_TASK_CANCELED);
+	assert_int_equal(job_call_rc(h, h->gw->ops->release, JOB_A, 2), 0);
+	beat_stop(h);
+	job_free(j);
+	harness_free(h);
+}
+
 static void test_heartbeats_keep_a_job_running(void **state)
 {
 	const char *const kv[] = {CFG_HEARTBEAT_TIMEOUT, "300 ms", NULL};
@@ -1220,6 +1247,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_a_task_sleeping_in_user_code_is_interrupted_and_canceled),
 	    cmocka_unit_test(test_a_job_whose_jobmaster_is_lost_is_cancelled_and_released),
 	    cmocka_unit_test(test_heartbeats_keep_a_job_running),
+	    cmocka_unit_test(test_a_new_attempt_supersedes_a_running_one_of_the_same_job),
 	    cmocka_unit_test(test_a_stalled_loop_answers_a_slots_call_after_the_stall),
 	    cmocka_unit_test(test_tm_free_right_after_a_cancel_frees_everything),
 	    cmocka_unit_test(test_tm_free_waits_for_a_lost_jobmasters_task_that_is_still_ending),

@@ -1,0 +1,301 @@
+/*
+ * decide.c — what to do for an observed state: see decide.h.
+ */
+#include "operator/decide.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *op_action_name(op_action a)
+{
+	static const char *const names[] = {"none",
+					    "invalid",
+					    "deploy",
+					    "begin-upgrade",
+					    "stop-with-savepoint",
+					    "poll-savepoint",
+					    "trigger-savepoint",
+					    "delete",
+					    "wait",
+					    "mark-suspended",
+					    "rescale",
+					    "record"};
+	return (size_t)a < sizeof(names) / sizeof(*names) ? names[a] : "?";
+}
+
+static bool job_is(const op_observed *o, const char *state)
+{
+	return strcmp(o->job_state, state) == 0;
+}
+
+static void set(op_step *s, op_action a, const char *why)
+{
+	s->action = a;
+	snprintf(s->why, sizeof(s->why), "%s", why);
+}
+
+/* Where a redeploy restores from: the savepoint just taken, else (modes that
+ * keep state) the last one known. */
+static void restore_point(const op_app *app, op_step *s)
+{
+	const op_kept *k = &app->kept;
+	s->restore[0] = '\0';
+	if (k->upgrade_savepoint[0])
+		snprintf(s->restore, sizeof(s->restore), "%s", k->upgrade_savepoint);
+	else if (app->spec.upgrade_mode != OP_STATELESS && k->last_savepoint[0])
+		snprintf(s->restore, sizeof(s->restore), "%s", k->last_savepoint);
+}
+
+/* The steps of an upgrade or suspension in progress (status UPGRADING). */
+static void upgrading(const op_app *app, const op_observed *o, op_step *s)
+{
+	const op_kept *k = &app->kept;
+	switch (o->deployment) {
+	case OP_DEP_DELETING:
+		set(s, OP_ACT_WAIT, "the old cluster is being deleted");
+		return;
+	case OP_DEP_MISSING:
+		if (app->spec.suspended) {
+			set(s, OP_ACT_MARK_SUSPENDED, "suspended: the cluster is gone");
+			return;
+		}
+		set(s, OP_ACT_DEPLOY, "upgrade: deploying the new spec");
+		restore_point(app, s);
+		return;
+	case OP_DEP_FOREIGN:
+		set(s, OP_ACT_WAIT, "a Deployment of this name is not this application's");
+		return;
+	default:
+		break;
+	}
+	bool keep_state = app->spec.upgrade_mode != OP_STATELESS;
+	if (!keep_state || k->upgrade_savepoint[0]) {
+		set(s, OP_ACT_DELETE,
+		    k->upgrade_savepoint[0] ? "savepoint taken: deleting the old cluster"
+					    : "stateless upgrade: deleting the old cluster");
+		return;
+	}
+	if (job_is(o, "RUNNING")) {
+		set(s, OP_ACT_STOP_SAVEPOINT,
+		    app->spec.suspended ? "suspending: stop with a savepoint"
+					: "spec changed: stop with a savepoint to upgrade");
+		s->trigger_type = app->spec.suspended ? "SUSPEND" : "UPGRADE";
+		return;
+	}
+	if (!o->rest_ok || !o->job_state[0] || job_is(o, "CREATED") || job_is(o, "RESTARTING") ||
+	    job_is(o, "INITIALIZING")) {
+		set(s, OP_ACT_WAIT, "waiting for the job to run before taking its savepoint");
+		return;
+	}
+	/* The job ended (FINISHED, FAILED, CANCELED): no savepoint can be taken;
+	 * the last one known is used (restore_point at the deploy). */
+	set(s, OP_ACT_DELETE, "the job is not running: upgrading from the last savepoint known");
+}
+
+void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_step *step)
+{
+	memset(step, 0, sizeof(*step));
+	const op_kept *k = &app->kept;
+	const op_spec *sp = &app->spec;
+	if (!app->valid) {
+		set(step, OP_ACT_INVALID, app->invalid.msg);
+		return;
+	}
+	if (k->trigger_id[0]) {
+		set(step, OP_ACT_POLL_SAVEPOINT, "a savepoint is in progress");
+		return;
+	}
+	if (k->upgrading) {
+		upgrading(app, o, step);
+		return;
+	}
+	if (o->deployment == OP_DEP_FOREIGN) {
+		set(step, OP_ACT_WAIT,
+		    "a Deployment with this application's name exists and is not owned by it: "
+		    "delete it or rename the application");
+		return;
+	}
+	if (d->first) {
+		if (sp->has_job && sp->suspended)
+			set(step, OP_ACT_MARK_SUSPENDED, "created suspended");
+		else if (o->deployment == OP_DEP_MISSING)
+			set(step, OP_ACT_DEPLOY, "new application");
+		else
+			set(step, OP_ACT_RECORD, "the cluster exists: adopted");
+		return;
+	}
+	bool stay_suspended = d->last_suspended && sp->suspended;
+	if ((d->upgrade || d->state) && k->failed_generation == app->generation) {
+		set(step, OP_ACT_NONE,
+		    "the upgrade of this spec failed: change the spec (or restartNonce) to try "
+		    "again, or use upgradeMode stateless");
+		return;
+	}
+	if (d->upgrade || d->state) {
+		if (stay_suspended) {
+			set(step, OP_ACT_MARK_SUSPENDED, "spec changed while suspended");
+			return;
+		}
+		if (d->last_suspended && o->deployment == OP_DEP_MISSING) {
+			set(step, OP_ACT_DEPLOY, "resuming");
+			restore_point(app, step);
+			return;
+		}
+		if (o->deployment == OP_DEP_MISSING && sp->suspended) {
+			set(step, OP_ACT_MARK_SUSPENDED, "suspended: nothing runs");
+			return;
+		}
+		set(step, OP_ACT_BEGIN_UPGRADE,
+		    d->upgrade	    ? "spec changed: upgrade"
+		    : sp->suspended ? "suspend"
+				    : "resume");
+		return;
+	}
+	if (d->last_suspended) {
+		set(step, d->rescale ? OP_ACT_RECORD : OP_ACT_NONE, "suspended");
+		return;
+	}
+	if (o->deployment == OP_DEP_MISSING) {
+		/* Deleted by someone else: deploy again as last reconciled. */
+		set(step, OP_ACT_DEPLOY, "the cluster's Deployment is missing: deploying it again");
+		restore_point(app, step);
+		return;
+	}
+	if (d->rescale) {
+		if (!sp->has_job) {
+			set(step, OP_ACT_RECORD, "a session cluster: its jobs take the slots");
+		} else if (job_is(o, "RUNNING")) {
+			set(step, OP_ACT_RESCALE, "parallelism changed: rescaling in place");
+		} else if (job_is(o, "FINISHED") || job_is(o, "FAILED") || job_is(o, "CANCELED")) {
+			set(step, OP_ACT_RECORD, "the job has ended: nothing to rescale");
+		} else {
+			set(step, OP_ACT_WAIT, "rescale waits for the job to run");
+		}
+		return;
+	}
+	if (d->nonce) {
+		if (job_is(o, "RUNNING")) {
+			set(step, OP_ACT_TRIGGER_SAVEPOINT, "savepointTriggerNonce changed");
+			step->trigger_type = "MANUAL";
+		} else {
+			set(step, OP_ACT_WAIT, "the savepoint waits for the job to run");
+		}
+		return;
+	}
+	set(step, OP_ACT_NONE, "");
+}
+
+const char *op_lifecycle(const op_app *app, const op_observed *o)
+{
+	const op_kept *k = &app->kept;
+	if (app->deleting)
+		return "DELETING";
+	if (k->upgrading)
+		return "UPGRADING";
+	if (!k->last_spec[0])
+		return "CREATED";
+	if (o->deployment == OP_DEP_MISSING && app->spec.has_job && app->spec.suspended)
+		return "SUSPENDED";
+	if (o->deployment == OP_DEP_ERROR || job_is(o, "FAILED"))
+		return "FAILED";
+	if (o->deployment == OP_DEP_READY &&
+	    (!app->spec.has_job || job_is(o, "RUNNING") || job_is(o, "FINISHED")))
+		return "STABLE";
+	return "DEPLOYED";
+}
+
+const char *op_deployment_status(const op_observed *o)
+{
+	switch (o->deployment) {
+	case OP_DEP_MISSING:
+	case OP_DEP_FOREIGN:
+		return "MISSING";
+	case OP_DEP_DEPLOYING:
+		return "DEPLOYING";
+	case OP_DEP_READY:
+		return o->rest_ok ? "READY" : "DEPLOYED_NOT_READY";
+	case OP_DEP_ERROR:
+		return "ERROR";
+	case OP_DEP_DELETING:
+		return "DEPLOYING";
+	}
+	return "MISSING";
+}
+
+static void cond(op_condition *c, const char *type, bool status, const char *reason,
+		 const char *msg)
+{
+	c->type = type;
+	c->status = status;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	snprintf(c->message, sizeof(c->message), "%s", msg);
+}
+
+void op_conditions(const op_app *app, const op_observed *o, const char *lifecycle,
+		   const char *error, op_condition out[3])
+{
+	char msg[512];
+	bool has_job = app->spec.has_job;
+	/* Ready */
+	if (strcmp(lifecycle, "STABLE") == 0) {
+		if (!has_job)
+			cond(&out[0], "Ready", true, "SessionReady", "the session cluster answers");
+		else if (strcmp(o->job_state, "FINISHED") == 0)
+			cond(&out[0], "Ready", true, "JobFinished", "the job has finished");
+		else {
+			snprintf(msg, sizeof(msg),
+				 "job %s is RUNNING with %lld of %lld TaskManager pods ready",
+				 o->job_id, (long long)o->tm_ready,
+				 (long long)op_spec_taskmanagers(&app->spec));
+			cond(&out[0], "Ready", true, "JobRunning", msg);
+		}
+	} else if (strcmp(lifecycle, "SUSPENDED") == 0) {
+		cond(&out[0], "Ready", false, "Suspended",
+		     "job.state is suspended; set it to running to resume");
+	} else if (strcmp(lifecycle, "FAILED") == 0) {
+		if (o->deployment == OP_DEP_ERROR)
+			snprintf(msg, sizeof(msg), "the JobManager cannot start: %s",
+				 o->deployment_why);
+		else
+			snprintf(msg, sizeof(msg),
+				 "job %s FAILED: see kubectl logs deployment/%s for its exception",
+				 o->job_id, app->name);
+		cond(&out[0], "Ready", false,
+		     o->deployment == OP_DEP_ERROR ? "JobManagerCannotStart" : "JobFailed", msg);
+	} else if (strcmp(lifecycle, "UPGRADING") == 0) {
+		cond(&out[0], "Ready", false, "Upgrading", "the application is being upgraded");
+	} else if (strcmp(lifecycle, "DELETING") == 0) {
+		cond(&out[0], "Ready", false, "Deleting", "the application is being deleted");
+	} else {
+		snprintf(msg, sizeof(msg), "JobManager %s, job %s", op_deployment_status(o),
+			 o->job_state[0] ? o->job_state : "not yet submitted");
+		cond(&out[0], "Ready", false, "Deploying", msg);
+	}
+	/* Progressing */
+	bool progressing = strcmp(lifecycle, "CREATED") == 0 ||
+			   strcmp(lifecycle, "DEPLOYED") == 0 ||
+			   strcmp(lifecycle, "UPGRADING") == 0;
+	if (progressing)
+		cond(&out[1], "Progressing", true,
+		     strcmp(lifecycle, "UPGRADING") == 0 ? "Upgrading" : "Deploying",
+		     out[0].message);
+	else if (has_job && strcmp(o->job_state, "RUNNING") == 0 &&
+		 o->tm_ready < op_spec_taskmanagers(&app->spec)) {
+		snprintf(msg, sizeof(msg), "%lld of %lld TaskManager pods ready",
+			 (long long)o->tm_ready, (long long)op_spec_taskmanagers(&app->spec));
+		cond(&out[1], "Progressing", true, "Scaling", msg);
+	} else
+		cond(&out[1], "Progressing", false, "Settled", "nothing is changing");
+	/* Degraded */
+	if (!app->valid)
+		cond(&out[2], "Degraded", true, "ValidationError", app->invalid.msg);
+	else if (error && *error)
+		cond(&out[2], "Degraded", true, "ReconcileError", error);
+	else if (strcmp(lifecycle, "FAILED") == 0)
+		cond(&out[2], "Degraded", true, out[0].reason, out[0].message);
+	else if (o->deployment == OP_DEP_FOREIGN)
+		cond(&out[2], "Degraded", true, "NameTaken",
+		     "a Deployment with this application's name exists and is not owned by it");
+	else
+		cond(&out[2], "Degraded", false, "AsExpected", "");
+}

@@ -1,0 +1,956 @@
+/*
+ * reconcile.c — one reconcile of a FlinkApplication: see reconcile.h.
+ */
+#include "operator/reconcile.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/http.h"
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "k8s/deploy.h"
+#include "operator/decide.h"
+
+#define COMP "operator"
+/* Requests that act (stop, savepoint, rescale) may take the JobManager a
+ * moment; a look (the jobs' overview, a savepoint's status) must not hold
+ * the one worker: a JobManager whose Service has no route yet drops the
+ * connection attempt, and a connect waits as long as the request may. */
+#define REST_TIMEOUT_MS 10000
+#define REST_LOOK_TIMEOUT_MS 2000
+#define HISTORY_MAX 10
+
+const k8s_resource OP_FLINKAPPLICATIONS = {OP_GROUP_VERSION, "flinkapplications", true};
+
+typedef struct rctx {
+	k8s_client *kc;
+	op_app app;
+	op_observed o;
+	cJSON *status; /* the status being written (a copy of the object's) */
+	char error[512];
+	bool changed_spec; /* lastReconciledSpec is to be written */
+} rctx;
+
+/* ---------------------------------------------------------------- helpers */
+
+static void now_rfc3339(char *buf, size_t cap)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* obj[key] = v (replacing); v is consumed. False on allocation failure. */
+static bool put(cJSON *obj, const char *key, cJSON *v)
+{
+	if (!obj || !v) {
+		cJSON_Delete(v);
+		return false;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(obj, key))
+		return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
+	return cJSON_AddItemToObject(obj, key, v);
+}
+
+/* obj[key] as an object, made when missing or of another type. */
+static cJSON *sub(cJSON *obj, const char *key)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (cJSON_IsObject(v))
+		return v;
+	v = cJSON_CreateObject();
+	return put(obj, key, v) ? v : NULL;
+}
+
+static void event(rctx *r, bool warning, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* An events.k8s.io/v1 Event on the FlinkApplication (kubectl describe fapp). */
+static void event(rctx *r, bool warning, const char *reason, const char *fmt, ...)
+{
+	char note[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char when[64], name[128];
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+	unsigned char rnd[4] = {0};
+	(void)cm_random(rnd, sizeof(rnd));
+	snprintf(name, sizeof(name), "%s.%llx%02x%02x%02x%02x", r->app.name,
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
+		 rnd[0], rnd[1], rnd[2], rnd[3]);
+	const char *me = getenv("POD_NAME");
+	cJSON *ev = cJSON_CreateObject(), *md, *reg;
+	bool ok =
+	    ev && cJSON_AddStringToObject(ev, "apiVersion", "events.k8s.io/v1") &&
+	    cJSON_AddStringToObject(ev, "kind", "Event") &&
+	    (md = cJSON_AddObjectToObject(ev, "metadata")) &&
+	    cJSON_AddStringToObject(md, "name", name) &&
+	    cJSON_AddStringToObject(md, "namespace", r->app.ns) &&
+	    cJSON_AddStringToObject(ev, "eventTime", when) &&
+	    cJSON_AddStringToObject(ev, "type", warning ? "Warning" : "Normal") &&
+	    cJSON_AddStringToObject(ev, "reason", reason) &&
+	    cJSON_AddStringToObject(ev, "action", reason) &&
+	    cJSON_AddStringToObject(ev, "note", note) &&
+	    cJSON_AddStringToObject(ev, "reportingController", "flinc.dev/operator") &&
+	    cJSON_AddStringToObject(ev, "reportingInstance", me && *me ? me : "flinc-operator") &&
+	    (reg = cJSON_AddObjectToObject(ev, "regarding")) &&
+	    cJSON_AddStringToObject(reg, "apiVersion", OP_GROUP_VERSION) &&
+	    cJSON_AddStringToObject(reg, "kind", OP_KIND) &&
+	    cJSON_AddStringToObject(reg, "name", r->app.object_name) &&
+	    cJSON_AddStringToObject(reg, "namespace", r->app.ns) &&
+	    cJSON_AddStringToObject(reg, "uid", r->app.uid);
+	if (warning)
+		CM_WARN(COMP, "%s/%s %s: %s", r->app.ns, r->app.name, reason, note);
+	else
+		CM_INFO(COMP, "%s/%s %s: %s", r->app.ns, r->app.name, reason, note);
+	if (ok) {
+		k8s_err e;
+		k8s_err_clear(&e);
+		if (k8s_create(r->kc, &K8S_EVENTS, r->app.ns, ev, NULL, &e) != 0)
+			CM_WARN(COMP, "%s/%s: cannot record event %s: %s", r->app.ns, r->app.name,
+				reason, e.e.msg);
+	}
+	cJSON_Delete(ev);
+}
+
+static void fail(rctx *r, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A step that failed: status.error, a Degraded condition and an event. */
+static void fail(rctx *r, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	event(r, true, reason, "%s", r->error);
+}
+
+/* ------------------------------------------------------------- JobManager */
+
+static int jm_call(rctx *r, const char *method, const char *path, const char *body, cJSON **out,
+		   long *status, cm_err *err)
+{
+	char hostport[200];
+	snprintf(hostport, sizeof(hostport), "%s-rest.%s:%d", r->app.name, r->app.ns, 8081);
+	const char *port = NULL;
+	if (r->app.spec.configuration) {
+		const cJSON *p =
+		    cJSON_GetObjectItemCaseSensitive(r->app.spec.configuration, CFG_REST_PORT);
+		if (cJSON_IsString(p))
+			port = p->valuestring;
+	}
+	if (port)
+		snprintf(hostport, sizeof(hostport), "%s-rest.%s:%.8s", r->app.name, r->app.ns,
+			 port);
+	cl_address addr;
+	cl_http *h = NULL;
+	int rc = cl_address_parse(hostport, 8081, &addr, err);
+	if (!rc)
+		rc = cl_http_new(
+		    &h, &addr, strcmp(method, "GET") == 0 ? REST_LOOK_TIMEOUT_MS : REST_TIMEOUT_MS,
+		    NULL, false, err);
+	if (rc)
+		return rc;
+	cl_reply rep = {0};
+	rc = cl_http_call(h, method, path, body, &rep, err);
+	cl_http_free(h);
+	if (rc)
+		return rc;
+	*status = rep.status;
+	if (out) {
+		*out = cJSON_ParseWithLength(rep.body, rep.len);
+		if (!*out && rep.len) {
+			rc = cm_err_set(err, FL_EPROTO, "%s %s on %s: the answer is not JSON",
+					method, path, hostport);
+		}
+	}
+	if (!rc && (rep.status < 200 || rep.status >= 300))
+		rc = cm_err_set(err, FL_EIO, "%s %s on %s: HTTP %ld: %.300s", method, path,
+				hostport, rep.status, rep.body);
+	cl_reply_fini(&rep);
+	if (rc && out) {
+		cJSON_Delete(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* --------------------------------------------------------------- observing */
+
+static bool owned_by(const cJSON *obj, const char *uid)
+{
+	const cJSON *ref;
+	cJSON_ArrayForEach(
+	    ref, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+						  "ownerReferences"))
+	{
+		const char *u = k8s_str(ref, "uid");
+		if (u && strcmp(u, uid) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool fatal_reason(const char *w)
+{
+	return w && (strstr(w, "ErrImage") || strcmp(w, "ImagePullBackOff") == 0 ||
+		     strcmp(w, "InvalidImageName") == 0 || strstr(w, "CreateContainer") ||
+		     strcmp(w, "CrashLoopBackOff") == 0);
+}
+
+/* Pods of component comp: how many, how many Running, and a waiting reason
+ * that will not heal by itself. */
+static int pods(rctx *r, const char *comp, int64_t *n, int64_t *running, char *why, size_t cap)
+{
+	char sel[200];
+	snprintf(sel, sizeof(sel), "app=%s,component=%s,type=%s", r->app.name, comp,
+		 K8S_TYPE_LABEL);
+	k8s_list_opts lo = {.label_selector = sel};
+	cJSON *list = NULL;
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	*n = *running = 0;
+	if (k8s_list(r->kc, &K8S_PODS, r->app.ns, &lo, &list, &ke) != 0) {
+		CM_WARN(COMP, "%s/%s: %s", r->app.ns, r->app.name, ke.e.msg);
+		return ke.e.code;
+	}
+	const cJSON *pod;
+	cJSON_ArrayForEach(pod, cJSON_GetObjectItemCaseSensitive(list, "items"))
+	{
+		if (k8s_str(pod, "metadata.deletionTimestamp"))
+			continue;
+		(*n)++;
+		const char *phase = k8s_str(pod, "status.phase");
+		if (phase && strcmp(phase, "Running") == 0)
+			(*running)++;
+		const cJSON *cs;
+		cJSON_ArrayForEach(
+		    cs, cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(pod, "status"), "containerStatuses"))
+		{
+			const char *w = k8s_str(cs, "state.waiting.reason");
+			if (why && fatal_reason(w)) {
+				const char *m = k8s_str(cs, "state.waiting.message");
+				snprintf(why, cap, "pod %s: %s%s%.180s",
+					 k8s_str(pod, "metadata.name"), w, m ? ": " : "",
+					 m ? m : "");
+			}
+		}
+	}
+	cJSON_Delete(list);
+	return 0;
+}
+
+/* Observes the cluster into r->o. Returns 0, or the API's error when the
+ * Deployment could not be read (nothing is decided on a guess). */
+static int observe(rctx *r)
+{
+	op_observed *o = &r->o;
+	memset(o, 0, sizeof(*o));
+	cJSON *dep = NULL;
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (k8s_get(r->kc, &K8S_DEPLOYMENTS, r->app.ns, r->app.name, &dep, &ke) != 0) {
+		if (!k8s_err_is(&ke, "NotFound")) {
+			CM_WARN(COMP, "%s/%s: %s", r->app.ns, r->app.name, ke.e.msg);
+			return ke.e.code ? ke.e.code : FL_EIO;
+		}
+		o->deployment = OP_DEP_MISSING;
+		return 0;
+	}
+	const cJSON *avail = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(dep, "status"), "availableReplicas");
+	if (!owned_by(dep, r->app.uid))
+		o->deployment = OP_DEP_FOREIGN;
+	else if (k8s_str(dep, "metadata.deletionTimestamp"))
+		o->deployment = OP_DEP_DELETING;
+	else if (cJSON_IsNumber(avail) && avail->valuedouble >= 1)
+		o->deployment = OP_DEP_READY;
+	else
+		o->deployment = OP_DEP_DEPLOYING;
+	cJSON_Delete(dep);
+	if (o->deployment == OP_DEP_FOREIGN || o->deployment == OP_DEP_DELETING)
+		return 0;
+	int64_t n, running;
+	if (o->deployment == OP_DEP_DEPLOYING &&
+	    pods(r, "jobmanager", &n, &running, o->deployment_why, sizeof(o->deployment_why)) ==
+		0 &&
+	    o->deployment_why[0])
+		o->deployment = OP_DEP_ERROR;
+	(void)pods(r, "taskmanager", &o->tm_pods, &o->tm_ready, NULL, 0);
+	if (o->deployment != OP_DEP_READY)
+		return 0;
+	cJSON *jobs = NULL;
+	long st = 0;
+	cm_err err = {0};
+	if (jm_call(r, "GET", "/jobs/overview", NULL, &jobs, &st, &err) != 0) {
+		CM_INFO(COMP, "%s/%s: JobManager not answering yet: %s", r->app.ns, r->app.name,
+			err.msg);
+		return 0;
+	}
+	o->rest_ok = true;
+	/* An application cluster runs one job; the latest started is its job. */
+	const cJSON *j, *best = NULL;
+	double best_start = -1;
+	cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(jobs, "jobs"))
+	{
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "start-time");
+		double t = cJSON_IsNumber(s) ? s->valuedouble : 0;
+		if (t > best_start) {
+			best_start = t;
+			best = j;
+		}
+	}
+	if (best) {
+		const char *id = k8s_str(best, "jid"), *state = k8s_str(best, "state"),
+			   *name = k8s_str(best, "name");
+		if (id && strlen(id) < sizeof(o->job_id))
+			snprintf(o->job_id, sizeof(o->job_id), "%s", id);
+		if (state && strlen(state) < sizeof(o->job_state))
+			snprintf(o->job_state, sizeof(o->job_state), "%s", state);
+		if (name)
+			snprintf(o->job_name, sizeof(o->job_name), "%.127s", name);
+		o->job_start_ms = (int64_t)best_start;
+	}
+	cJSON_Delete(jobs);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ steps */
+
+static bool new_trigger_id(char id[33])
+{
+	unsigned char b[16];
+	if (cm_random(b, sizeof(b)) != 0)
+		return false;
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", b[i]);
+	return true;
+}
+
+static void record_spec(rctx *r)
+{
+	r->changed_spec = true;
+}
+
+static void step_deploy(rctx *r, const op_step *s)
+{
+	cfg *conf = NULL;
+	k8s_cluster_spec ks;
+	cm_err err = {0};
+	char *yaml = NULL;
+	char token[256];
+	cJSON *owner = NULL;
+	const char *restore = s->restore[0] ? s->restore : NULL;
+	if (op_spec_cluster(&r->app, restore, &conf, &ks, &err) != 0 ||
+	    k8s_cluster_flinc_yaml(&ks, conf, &yaml, &err) != 0) {
+		fail(r, "Error", "cannot build the cluster: %s", err.msg);
+		goto out;
+	}
+	if (k8s_cluster_token(conf, token, sizeof(token)) != 0) {
+		fail(r, "Error", "cannot make the cluster's secret");
+		goto out;
+	}
+	owner = cJSON_CreateObject();
+	if (!owner || !cJSON_AddStringToObject(owner, "apiVersion", OP_GROUP_VERSION) ||
+	    !cJSON_AddStringToObject(owner, "kind", OP_KIND) ||
+	    !cJSON_AddStringToObject(owner, "name", r->app.name) ||
+	    !cJSON_AddStringToObject(owner, "uid", r->app.uid) ||
+	    !cJSON_AddBoolToObject(owner, "controller", true) ||
+	    !cJSON_AddBoolToObject(owner, "blockOwnerDeletion", true)) {
+		fail(r, "Error", "out of memory");
+		goto out;
+	}
+	char *argv[OP_ARGS_MAX];
+	size_t nargs = 0;
+	const cJSON *a;
+	cJSON_ArrayForEach(a, r->app.spec.args)
+	{
+		if (nargs < OP_ARGS_MAX && cJSON_IsString(a))
+			argv[nargs++] = a->valuestring;
+	}
+	k8s_cluster_create_opts co = {.yaml = yaml,
+				      .token = token,
+				      .application =
+					  r->app.spec.has_job ? r->app.spec.job_path : NULL,
+				      .args = argv,
+				      .nargs = nargs,
+				      .owner = owner};
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (k8s_cluster_create(r->kc, &ks, &co, NULL, NULL, &ke) != 0) {
+		fail(r, "Error", "cannot create the cluster: %s", ke.e.msg);
+		goto out;
+	}
+	cJSON *rs = sub(r->status, "reconciliationStatus");
+	put(rs, "state", cJSON_CreateString("DEPLOYED"));
+	put(rs, "upgradeSavepoint", cJSON_CreateNull());
+	cJSON *si = sub(sub(r->status, "jobStatus"), "savepointInfo");
+	if (r->app.spec.has_nonce)
+		put(si, "triggerNonce", cJSON_CreateNumber((double)r->app.spec.savepoint_nonce));
+	record_spec(r);
+	if (restore)
+		event(r, false, "Submit",
+		      "%s: cluster %s created at parallelism %lld, restored from %s", s->why,
+		      r->app.name, (long long)op_spec_parallelism(&r->app.spec), restore);
+	else
+		event(r, false, "Submit", "%s: cluster %s created at parallelism %lld", s->why,
+		      r->app.name, (long long)op_spec_parallelism(&r->app.spec));
+out:
+	memset(token, 0, sizeof(token));
+	cJSON_Delete(owner);
+	free(yaml);
+	cfg_free(conf);
+}
+
+static void step_delete(rctx *r, const op_step *s)
+{
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	/* Foreground: the Deployment stays until what it owns is gone, so the
+	 * new cluster's objects of the same names are made only after. */
+	k8s_delete_opts d = {.propagation = "Foreground"};
+	if (k8s_delete(r->kc, &K8S_DEPLOYMENTS, r->app.ns, r->app.name, &d, NULL, &ke) != 0 &&
+	    !k8s_err_is(&ke, "NotFound")) {
+		fail(r, "Error", "cannot delete the old cluster: %s", ke.e.msg);
+		return;
+	}
+	CM_INFO(COMP, "%s/%s: %s", r->app.ns, r->app.name, s->why);
+}
+
+static void step_savepoint(rctx *r, const op_step *s, bool stop)
+{
+	char id[33];
+	if (!r->o.job_id[0] || !new_trigger_id(id)) {
+		fail(r, "SavepointError", "no job to take a savepoint of");
+		return;
+	}
+	/* The trigger id goes to status before the request: an operator that
+	 * stops in between finds the operation by it. */
+	cJSON *si = sub(sub(r->status, "jobStatus"), "savepointInfo");
+	put(si, "triggerId", cJSON_CreateString(id));
+	put(si, "triggerType", cJSON_CreateString(s->trigger_type));
+	put(si, "triggerTimestamp", cJSON_CreateNumber((double)cm_wall_ms()));
+	if (strcmp(s->trigger_type, "MANUAL") == 0)
+		put(si, "triggerNonce", cJSON_CreateNumber((double)r->app.spec.savepoint_nonce));
+	snprintf(r->app.kept.trigger_id, sizeof(r->app.kept.trigger_id), "%s", id);
+}
+
+/* Where savepoints go: the savepoint directory when configured, else the
+ * checkpoint directory (the CRD and op_app_decode ask for one of them). */
+static const char *savepoint_dir(const op_spec *s)
+{
+	static const char *const keys[] = {CFG_SP_DIR_NEW, CFG_SP_DIR, CFG_CKP_DIR_NEW,
+					   CFG_CKP_DIR};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->configuration, keys[i]);
+		if (cJSON_IsString(v) && v->valuestring[0])
+			return v->valuestring;
+	}
+	return NULL;
+}
+
+/*
+ * The JobManager refused the savepoint request: status no longer waits for
+ * it (a merge patch: the object changed since it was read, by our own
+ * write), and an upgrade waiting for it is over, not to be tried again
+ * until the spec changes.
+ */
+static void refused_trigger(rctx *r, const char *why)
+{
+	bool upgrade = strcmp(r->app.kept.trigger_type, "MANUAL") != 0;
+	cJSON *patch = cJSON_CreateObject(), *st, *si, *rs;
+	bool ok = patch && (st = cJSON_AddObjectToObject(patch, "status")) &&
+		  cJSON_AddStringToObject(st, "error", why) &&
+		  (si = cJSON_AddObjectToObject(cJSON_AddObjectToObject(st, "jobStatus"),
+						"savepointInfo")) &&
+		  cJSON_AddNullToObject(si, "triggerId");
+	if (ok && upgrade)
+		ok = (rs = cJSON_AddObjectToObject(st, "reconciliationStatus")) &&
+		     cJSON_AddStringToObject(rs, "state", "DEPLOYED") &&
+		     cJSON_AddNumberToObject(rs, "failedGeneration", (double)r->app.generation);
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (!ok || k8s_merge_patch(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.object_name,
+				   "status", patch, NULL, &ke) != 0)
+		CM_WARN(COMP, "%s/%s: cannot write status: %s", r->app.ns, r->app.name,
+			ok ? ke.e.msg : "out of memory");
+	cJSON_Delete(patch);
+	event(r, true, "SavepointError", "%s", why);
+}
+
+/* Sends the savepoint request whose trigger id status now holds. */
+static void send_savepoint(rctx *r, bool stop)
+{
+	char path[200];
+	snprintf(path, sizeof(path), "/jobs/%s/%s", r->o.job_id, stop ? "stop" : "savepoints");
+	const char *dir = savepoint_dir(&r->app.spec);
+	cJSON *body = cJSON_CreateObject();
+	bool ok = body && cJSON_AddStringToObject(body, "triggerId", r->app.kept.trigger_id) &&
+		  (!dir || cJSON_AddStringToObject(
+			       body, stop ? "targetDirectory" : "target-directory", dir)) &&
+		  (stop ? cJSON_AddFalseToObject(body, "drain") != NULL
+			: cJSON_AddFalseToObject(body, "cancel-job") != NULL);
+	char *text = ok ? cJSON_PrintUnformatted(body) : NULL;
+	cJSON_Delete(body);
+	if (!text) {
+		refused_trigger(r, "out of memory");
+		return;
+	}
+	long st = 0;
+	cm_err err = {0};
+	int rc = jm_call(r, "POST", path, text, NULL, &st, &err);
+	free(text);
+	if (rc && st) {
+		char why[512];
+		snprintf(why, sizeof(why), "the JobManager refused the savepoint of job %s: %.400s",
+			 r->o.job_id, err.msg);
+		refused_trigger(r, why);
+		return;
+	}
+	if (rc) {
+		/* No answer: the request may have arrived; the poll finds out. */
+		CM_WARN(COMP, "%s/%s: %s", r->app.ns, r->app.name, err.msg);
+		return;
+	}
+	event(r, false, "SavepointTriggered", "%s of job %s into %s (trigger %s)",
+	      stop ? "stop with a savepoint" : "savepoint", r->o.job_id,
+	      dir ? dir : "the default directory", r->app.kept.trigger_id);
+}
+
+static void step_poll(rctx *r)
+{
+	const op_kept *k = &r->app.kept;
+	cJSON *si = sub(sub(r->status, "jobStatus"), "savepointInfo");
+	const char *job = r->o.job_id[0] ? r->o.job_id : k->job_id;
+	char path[200];
+	snprintf(path, sizeof(path), "/jobs/%s/savepoints/%s", job, k->trigger_id);
+	cJSON *ans = NULL;
+	long st = 0;
+	cm_err err = {0};
+	int rc = jm_call(r, "GET", path, NULL, &ans, &st, &err);
+	bool upgrade = strcmp(k->trigger_type, "MANUAL") != 0;
+	if (rc && (r->o.deployment == OP_DEP_MISSING || r->o.deployment == OP_DEP_DELETING)) {
+		fail(r, "SavepointError",
+		     "the JobManager went away while savepoint %s of job %s was "
+		     "being taken",
+		     k->trigger_id, job);
+		goto clear;
+	}
+	if (rc && st != 404) {
+		CM_INFO(COMP, "%s/%s: savepoint %s: %s", r->app.ns, r->app.name, k->trigger_id,
+			err.msg);
+		return; /* looked at again */
+	}
+	if (st == 404) {
+		fail(r, "SavepointError", "the JobManager knows no savepoint %s of job %s",
+		     k->trigger_id, job);
+		goto clear;
+	}
+	const char *state = k8s_str(ans, "status.id");
+	if (!state || strcmp(state, "COMPLETED") != 0) {
+		cJSON_Delete(ans);
+		return;
+	}
+	const char *loc = k8s_str(ans, "operation.location");
+	if (!loc) {
+		const char *why = k8s_str(ans, "operation.failure-cause.stack-trace");
+		fail(r, "SavepointError", "savepoint of job %s failed: %.300s", job,
+		     why ? why : "no reason given");
+		goto clear;
+	}
+	cJSON *last = cJSON_CreateObject();
+	if (last) {
+		cJSON_AddStringToObject(last, "location", loc);
+		cJSON_AddNumberToObject(last, "timeStamp", (double)cm_wall_ms());
+		cJSON_AddStringToObject(last, "triggerType", k->trigger_type);
+		if (!upgrade && r->app.spec.has_nonce)
+			cJSON_AddNumberToObject(last, "triggerNonce",
+						(double)r->app.spec.savepoint_nonce);
+		cJSON *hist = cJSON_GetObjectItemCaseSensitive(si, "history");
+		if (!cJSON_IsArray(hist)) {
+			hist = cJSON_CreateArray();
+			put(si, "history", hist);
+		}
+		if (hist) {
+			cJSON_AddItemToArray(hist, cJSON_Duplicate(last, true));
+			while (cJSON_GetArraySize(hist) > HISTORY_MAX)
+				cJSON_DeleteItemFromArray(hist, 0);
+		}
+		put(si, "lastSavepoint", last);
+	}
+	if (upgrade) {
+		put(sub(r->status, "reconciliationStatus"), "upgradeSavepoint",
+		    cJSON_CreateString(loc));
+	}
+	event(r, false, "SavepointCompleted", "savepoint of job %s at %s", job, loc);
+clear:
+	cJSON_Delete(ans);
+	put(si, "triggerId", cJSON_CreateNull());
+	/* A failed upgrade savepoint ends the upgrade; the spec stays
+	 * unreconciled, so it is tried again after the back-off. */
+	if (upgrade && r->error[0]) {
+		cJSON *rs = sub(r->status, "reconciliationStatus");
+		put(rs, "state", cJSON_CreateString("DEPLOYED"));
+		put(rs, "failedGeneration", cJSON_CreateNumber((double)r->app.generation));
+	}
+}
+
+static void step_rescale(rctx *r)
+{
+	char path[200];
+	snprintf(path, sizeof(path), "/jobs/%s", r->o.job_id);
+	cJSON *job = NULL, *body = NULL;
+	long st = 0;
+	cm_err err = {0};
+	int64_t p = op_spec_parallelism(&r->app.spec);
+	if (jm_call(r, "GET", path, NULL, &job, &st, &err) != 0) {
+		fail(r, "Error", "cannot read job %s to rescale it: %s", r->o.job_id, err.msg);
+		return;
+	}
+	body = cJSON_CreateObject();
+	const cJSON *v;
+	bool ok = body != NULL;
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(job, "vertices"))
+	{
+		const char *vid = k8s_str(v, "id");
+		const cJSON *maxp = cJSON_GetObjectItemCaseSensitive(v, "maxParallelism");
+		int64_t upper = p;
+		if (cJSON_IsNumber(maxp) && maxp->valuedouble >= 1 && maxp->valuedouble < upper)
+			upper = (int64_t)maxp->valuedouble;
+		cJSON *e = cJSON_CreateObject(), *par;
+		ok = ok && vid && e && (par = cJSON_AddObjectToObject(e, "parallelism")) &&
+		     cJSON_AddNumberToObject(par, "lowerBound", 1) &&
+		     cJSON_AddNumberToObject(par, "upperBound", (double)upper) &&
+		     cJSON_AddItemToObject(body, vid, e);
+		if (!ok) {
+			cJSON_Delete(e);
+			break;
+		}
+	}
+	char *text = ok ? cJSON_PrintUnformatted(body) : NULL;
+	cJSON_Delete(job);
+	cJSON_Delete(body);
+	if (!text) {
+		fail(r, "Error", "cannot rescale job %s: no vertices or out of memory",
+		     r->o.job_id);
+		return;
+	}
+	snprintf(path, sizeof(path), "/jobs/%s/resource-requirements", r->o.job_id);
+	int rc = jm_call(r, "PUT", path, text, NULL, &st, &err);
+	free(text);
+	if (rc) {
+		fail(r, "Error", "rescaling job %s to %lld refused: %s", r->o.job_id, (long long)p,
+		     err.msg);
+		return;
+	}
+	record_spec(r);
+	event(r, false, "Scaling",
+	      "job %s rescales in place to parallelism %lld (%lld TaskManager pods of %lld slots)",
+	      r->o.job_id, (long long)p, (long long)op_spec_taskmanagers(&r->app.spec),
+	      (long long)r->app.spec.slots);
+}
+
+/* ------------------------------------------------------------------ status */
+
+static void compose_status(rctx *r, const op_step *step)
+{
+	cJSON *st = r->status;
+	op_app *app = &r->app;
+	char now[40];
+	now_rfc3339(now, sizeof(now));
+	if (r->changed_spec) {
+		put(sub(st, "reconciliationStatus"), "failedGeneration", cJSON_CreateNull());
+		app->kept.failed_generation = 0;
+		char *canon = NULL;
+		cm_err err = {0};
+		if (op_spec_canonical(cJSON_GetObjectItemCaseSensitive(app->obj, "spec"), &canon,
+				      &err) == 0) {
+			cJSON *rs = sub(st, "reconciliationStatus");
+			put(rs, "lastReconciledSpec", cJSON_CreateString(canon));
+			put(rs, "reconciliationTimestamp",
+			    cJSON_CreateNumber((double)cm_wall_ms()));
+			snprintf(app->kept.last_spec, sizeof(app->kept.last_spec), "%s", canon);
+			free(canon);
+		} else {
+			fail(r, "Error", "%s", err.msg);
+		}
+	}
+	/* What status says now feeds the lifecycle. */
+	const cJSON *rsv = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(st, "reconciliationStatus"), "state");
+	app->kept.upgrading = cJSON_IsString(rsv) && strcmp(rsv->valuestring, "UPGRADING") == 0;
+	const char *lc = op_lifecycle(app, &r->o);
+	if (strcmp(lc, "STABLE") == 0) {
+		const char *ls =
+		    k8s_str(cJSON_GetObjectItemCaseSensitive(st, "reconciliationStatus"),
+			    "lastReconciledSpec");
+		if (ls)
+			put(sub(st, "reconciliationStatus"), "lastStableSpec",
+			    cJSON_CreateString(ls));
+	}
+	put(st, "lifecycleState", cJSON_CreateString(lc));
+	put(st, "jobManagerDeploymentStatus", cJSON_CreateString(op_deployment_status(&r->o)));
+	put(st, "clusterId", cJSON_CreateString(app->name));
+	if (step->action == OP_ACT_NONE || step->action == OP_ACT_INVALID || r->changed_spec)
+		put(st, "observedGeneration", cJSON_CreateNumber((double)app->generation));
+	/* A failed upgrade's error stays until the spec changes. */
+	const char *kept_error = k8s_str(st, "error");
+	const char *err = !app->valid	? app->invalid.msg
+			  : r->error[0] ? r->error
+			  : app->kept.failed_generation == app->generation && kept_error
+			      ? kept_error
+			      : "";
+	char errbuf[512];
+	snprintf(errbuf, sizeof(errbuf), "%s", err);
+	err = errbuf;
+	put(st, "error", *err ? cJSON_CreateString(err) : cJSON_CreateNull());
+	cJSON *js = sub(st, "jobStatus");
+	if (r->o.job_id[0]) {
+		if (strcmp(r->o.job_state, app->kept.job_state) != 0 && r->o.job_state[0])
+			event(r, strcmp(r->o.job_state, "FAILED") == 0, "JobStatusChanged",
+			      "job %s is %s (was %s)", r->o.job_id, r->o.job_state,
+			      app->kept.job_state[0] ? app->kept.job_state : "not running");
+		bool moved = !k8s_str(js, "jobId") || !k8s_str(js, "state") ||
+			     strcmp(k8s_str(js, "jobId"), r->o.job_id) != 0 ||
+			     strcmp(k8s_str(js, "state"), r->o.job_state) != 0 ||
+			     !k8s_str(js, "updateTime");
+		put(js, "jobId", cJSON_CreateString(r->o.job_id));
+		put(js, "state", cJSON_CreateString(r->o.job_state));
+		put(js, "jobName", cJSON_CreateString(r->o.job_name));
+		if (r->o.job_start_ms > 0) {
+			time_t t = (time_t)(r->o.job_start_ms / 1000);
+			struct tm tm;
+			char when[40];
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			put(js, "startTime", cJSON_CreateString(when));
+		}
+		/* updateTime moves only with the job: an unchanged status is not
+		 * written (each write is a watch event, i.e. another reconcile). */
+		if (moved)
+			put(js, "updateTime", cJSON_CreateString(now));
+	} else if (r->o.deployment == OP_DEP_MISSING) {
+		put(js, "state", cJSON_CreateString(app->spec.suspended ? "SUSPENDED" : ""));
+	}
+	if (app->spec.has_job)
+		put(js, "parallelism", cJSON_CreateNumber((double)op_spec_parallelism(&app->spec)));
+	cJSON *tm = sub(st, "taskManager");
+	char sel[128];
+	snprintf(sel, sizeof(sel), "app=%s,component=taskmanager", app->name);
+	put(tm, "replicas", cJSON_CreateNumber((double)r->o.tm_pods));
+	put(tm, "readyReplicas", cJSON_CreateNumber((double)r->o.tm_ready));
+	put(tm, "labelSelector", cJSON_CreateString(sel));
+	/* Conditions keep their lastTransitionTime while their status holds. */
+	op_condition c[3];
+	op_conditions(app, &r->o, lc, err, c);
+	cJSON *old = cJSON_GetObjectItemCaseSensitive(st, "conditions");
+	cJSON *conds = cJSON_CreateArray();
+	for (int i = 0; conds && i < 3; i++) {
+		const char *since = now;
+		const cJSON *oc;
+		cJSON_ArrayForEach(oc, old)
+		{
+			const char *t = k8s_str(oc, "type"), *s = k8s_str(oc, "status"),
+				   *lt = k8s_str(oc, "lastTransitionTime");
+			if (t && s && lt && strcmp(t, c[i].type) == 0 &&
+			    strcmp(s, c[i].status ? "True" : "False") == 0)
+				since = lt;
+		}
+		cJSON *e = cJSON_CreateObject();
+		if (!e)
+			break;
+		cJSON_AddStringToObject(e, "type", c[i].type);
+		cJSON_AddStringToObject(e, "status", c[i].status ? "True" : "False");
+		cJSON_AddStringToObject(e, "reason", c[i].reason);
+		cJSON_AddStringToObject(e, "message", c[i].message);
+		cJSON_AddStringToObject(e, "lastTransitionTime", since);
+		cJSON_AddNumberToObject(e, "observedGeneration", (double)app->generation);
+		cJSON_AddItemToArray(conds, e);
+	}
+	put(st, "conditions", conds);
+}
+
+/* Removes null members, recursively: status is written whole (PUT), where a
+ * null and an absent field mean the same, and the API server stores neither
+ * (it prunes nulls of fields that are not nullable). */
+static void drop_nulls(cJSON *o, int depth)
+{
+	cJSON *c = o ? o->child : NULL;
+	while (c && depth < 32) {
+		cJSON *next = c->next;
+		if (cJSON_IsNull(c) && cJSON_IsObject(o))
+			cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
+		else
+			drop_nulls(c, depth + 1);
+		c = next;
+	}
+}
+
+/* Writes r->status through the status subresource at the resourceVersion
+ * the object was read at. */
+static int write_status(rctx *r)
+{
+	cJSON *obj = cJSON_Duplicate(r->app.obj, true);
+	if (!obj || !put(obj, "status", cJSON_Duplicate(r->status, true))) {
+		cJSON_Delete(obj);
+		return FL_ENOMEM;
+	}
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	int rc = k8s_update(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.object_name, "status",
+			    obj, NULL, &ke);
+	cJSON_Delete(obj);
+	if (rc)
+		CM_WARN(COMP, "%s/%s: cannot write status: %s", r->app.ns, r->app.name, ke.e.msg);
+	return rc;
+}
+
+/* --------------------------------------------------------------- reconcile */
+
+void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	rctx r = {.kc = kc};
+	cJSON *obj = NULL;
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (k8s_get(kc, &OP_FLINKAPPLICATIONS, ns, name, &obj, &ke) != 0) {
+		if (k8s_err_is(&ke, "NotFound")) {
+			CM_INFO(COMP, "%s/%s: deleted; its cluster goes with it (owner references)",
+				ns, name);
+			return;
+		}
+		CM_WARN(COMP, "%s/%s: %s", ns, name, ke.e.msg);
+		res->failed = true;
+		return;
+	}
+	cm_err err = {0};
+	if (op_app_decode(&r.app, obj, &err) != 0) {
+		CM_WARN(COMP, "%s/%s: ignored: %s", ns, name, err.msg);
+		op_app_fini(&r.app);
+		return;
+	}
+	if (r.app.deleting) {
+		CM_INFO(COMP, "%s/%s: being deleted", ns, name);
+		op_app_fini(&r.app);
+		return;
+	}
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, "status");
+	r.status = cJSON_IsObject(old) ? cJSON_Duplicate(old, true) : cJSON_CreateObject();
+	if (!r.status) {
+		res->failed = true;
+		op_app_fini(&r.app);
+		return;
+	}
+	if (observe(&r) != 0) {
+		res->failed = true;
+		cJSON_Delete(r.status);
+		op_app_fini(&r.app);
+		return;
+	}
+	op_diff d = {0};
+	op_step step = {0};
+	if (r.app.valid && op_spec_diff(&r.app, &d, &err) != 0)
+		fail(&r, "Error", "%s", err.msg);
+	op_decide(&r.app, &d, &r.o, &step);
+	if (step.action != OP_ACT_NONE && step.action != OP_ACT_WAIT)
+		CM_INFO(COMP, "%s/%s: %s (%s)", ns, name, op_action_name(step.action), step.why);
+	bool send = false, stop = false;
+	res->requeue_ms = 2000;
+	switch (step.action) {
+	case OP_ACT_INVALID: {
+		const char *was = k8s_str(old, "error");
+		if (!was || strcmp(was, r.app.invalid.msg) != 0)
+			event(&r, true, "ValidationError", "%s (nothing running was changed)",
+			      r.app.invalid.msg);
+		res->requeue_ms = 0;
+		break;
+	}
+	case OP_ACT_DEPLOY:
+		step_deploy(&r, &step);
+		break;
+	case OP_ACT_BEGIN_UPGRADE:
+		put(sub(r.status, "reconciliationStatus"), "state",
+		    cJSON_CreateString("UPGRADING"));
+		event(&r, false,
+		      d.upgrade		     ? "SpecChanged"
+		      : r.app.spec.suspended ? "Suspended"
+					     : "SpecChanged",
+		      "%s (upgrade mode %s)", step.why,
+		      r.app.spec.upgrade_mode == OP_STATELESS	? "stateless"
+		      : r.app.spec.upgrade_mode == OP_SAVEPOINT ? "savepoint"
+								: "last-state");
+		res->requeue_ms = 100;
+		break;
+	case OP_ACT_STOP_SAVEPOINT:
+	case OP_ACT_TRIGGER_SAVEPOINT:
+		stop = step.action == OP_ACT_STOP_SAVEPOINT;
+		step_savepoint(&r, &step, stop);
+		send = !r.error[0];
+		res->requeue_ms = 1000;
+		break;
+	case OP_ACT_POLL_SAVEPOINT:
+		step_poll(&r);
+		res->requeue_ms = 1000;
+		break;
+	case OP_ACT_DELETE:
+		step_delete(&r, &step);
+		res->requeue_ms = 1000;
+		break;
+	case OP_ACT_MARK_SUSPENDED:
+		put(sub(r.status, "reconciliationStatus"), "state", cJSON_CreateString("DEPLOYED"));
+		put(sub(r.status, "reconciliationStatus"), "upgradeSavepoint", cJSON_CreateNull());
+		record_spec(&r);
+		event(&r, false, "Suspended", "%s", step.why);
+		break;
+	case OP_ACT_RESCALE:
+		step_rescale(&r);
+		break;
+	case OP_ACT_RECORD:
+		record_spec(&r);
+		break;
+	case OP_ACT_WAIT:
+		res->requeue_ms = 2000;
+		break;
+	case OP_ACT_NONE:
+		/* Stable and complete: a slow look; anything still on its way (pods
+		 * of a rescale starting): soon. */
+		res->requeue_ms = strcmp(op_lifecycle(&r.app, &r.o), "STABLE") == 0 &&
+					  (!r.app.spec.has_job ||
+					   r.o.tm_ready >= op_spec_taskmanagers(&r.app.spec) ||
+					   strcmp(r.o.job_state, "RUNNING") != 0)
+				      ? 15000
+				      : 2000;
+		break;
+	}
+	compose_status(&r, &step);
+	drop_nulls(r.status, 0);
+	/* Nothing new: no write, so no watch event and no reconcile it would
+	 * cause (a status write per reconcile would loop). */
+	cJSON *was = cJSON_GetObjectItemCaseSensitive(r.app.obj, "status");
+	if (cJSON_IsObject(was) && cJSON_Compare(was, r.status, true)) {
+		/* nothing to write */
+	} else if (write_status(&r) != 0) {
+		res->failed = true;
+	} else if (send) {
+		send_savepoint(&r, stop);
+	}
+	if (r.error[0])
+		res->failed = true;
+	cJSON_Delete(r.status);
+	op_app_fini(&r.app);
+}

@@ -1,0 +1,491 @@
+/*
+ * test_operator.c — the pure parts of flinc-operator (operator/spec.h,
+ * operator/decide.h): a FlinkApplication decoded and checked, each refusal
+ * naming its field; the configuration a spec stands for; what changed since
+ * the last reconciled spec; the step chosen for every observed state of a
+ * deployment, an upgrade, a suspension and a savepoint; the lifecycle and
+ * conditions reported.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "operator/decide.h"
+#include "operator/spec.h"
+
+#define META                                                                                       \
+	"\"apiVersion\":\"flinc.dev/v1alpha1\",\"kind\":\"FlinkApplication\","                     \
+	"\"metadata\":{\"name\":\"wc\",\"namespace\":\"jobs\",\"uid\":\"u-1\",\"generation\":3}"
+
+/* An application from spec JSON (and status JSON, or NULL). */
+static void app_of(op_app *app, const char *spec, const char *status)
+{
+	char text[8192];
+	snprintf(text, sizeof(text), "{" META ",\"spec\":%s%s%s}", spec,
+		 status ? ",\"status\":" : "", status ? status : "");
+	cJSON *obj = cJSON_Parse(text);
+	if (!obj)
+		fail_msg("not JSON: %s", text);
+	cm_err err = {0};
+	if (op_app_decode(app, obj, &err) != 0)
+		fail_msg("decode: %s", err.msg);
+}
+
+#define JOB "\"job\":{\"uri\":\"local:///opt/flinc/usrlib/x.so\""
+#define SP_DIR "\"flincConfiguration\":{\"execution.checkpointing.dir\":\"file:///ckp\"}"
+
+static void test_decode_a_minimal_application(void **state)
+{
+	op_app app;
+	app_of(&app, "{\"image\":\"flinc:1\"," JOB "}}", NULL);
+	assert_true(app.valid);
+	assert_string_equal(app.name, "wc");
+	assert_string_equal(app.ns, "jobs");
+	assert_int_equal(app.generation, 3);
+	assert_string_equal(app.spec.pull_policy, "IfNotPresent");
+	assert_string_equal(app.spec.service_account, "flinc");
+	assert_string_equal(app.spec.job_path, "/opt/flinc/usrlib/x.so");
+	assert_int_equal(app.spec.upgrade_mode, OP_STATELESS);
+	assert_false(app.spec.suspended);
+	assert_int_equal(op_spec_parallelism(&app.spec), 1);
+	assert_int_equal(op_spec_taskmanagers(&app.spec), 1);
+	op_app_fini(&app);
+	/* A session cluster: no job. */
+	app_of(&app, "{\"image\":\"flinc:1\"}", NULL);
+	assert_true(app.valid);
+	assert_false(app.spec.has_job);
+	op_app_fini(&app);
+}
+
+static void test_every_refusal_names_its_field(void **state)
+{
+	static const struct {
+		const char *spec, *says;
+	} bad[] = {
+	    {"{" JOB "}}", "spec.image is required"},
+	    {"{\"image\":7}", "spec.image must be a string"},
+	    {"{\"image\":\"a b\"}", "spec.image holds a space"},
+	    {"{\"image\":\"i\",\"imagePullPolicy\":\"Sometimes\"}", "spec.imagePullPolicy"},
+	    {"{\"image\":\"i\"," JOB ",\"parallelism\":0}}",
+	     "spec.job.parallelism must be between 1"},
+	    {"{\"image\":\"i\"," JOB ",\"parallelism\":1.5}}",
+	     "spec.job.parallelism must be an integer"},
+	    {"{\"image\":\"i\"," JOB ",\"upgradeMode\":\"sideways\"}}", "spec.job.upgradeMode"},
+	    {"{\"image\":\"i\"," JOB ",\"state\":\"paused\"}}", "spec.job.state"},
+	    {"{\"image\":\"i\"," JOB ",\"upgradeMode\":\"last-state\"}," SP_DIR "}",
+	     "last-state resumes from the latest checkpoint"},
+	    {"{\"image\":\"i\"," JOB ",\"upgradeMode\":\"savepoint\"}}",
+	     "needs a directory for savepoints"},
+	    {"{\"image\":\"i\",\"job\":{\"uri\":\"http://x/y.so\"}}", "spec.job.uri"},
+	    {"{\"image\":\"i\",\"job\":{}}", "spec.job.uri is required"},
+	    {"{\"image\":\"i\"," JOB ",\"args\":[1]}}", "spec.job.args[0] must be a string"},
+	    {"{\"image\":\"i\",\"flincConfiguration\":{\"parallelism.default\":\"many\"}}",
+	     "spec.flincConfiguration: invalid value 'many' for key 'parallelism.default'"},
+	    {"{\"image\":\"i\",\"flincConfiguration\":{\"parallelism.default\":2}}",
+	     "spec.flincConfiguration.parallelism.default must be a string"},
+	    {"{\"image\":\"i\",\"flincConfiguration\":{\"kubernetes.cluster-id\":\"x\"}}",
+	     "is set by the operator"},
+	    {"{\"image\":\"i\"," JOB
+	     "},\"flincConfiguration\":{\"jobmanager.scheduler\":\"default\"}}",
+	     "jobmanager.scheduler must be adaptive"},
+	    {"{\"image\":\"i\",\"taskManager\":{\"resources\":{\"memory\":\"lots\"}}}",
+	     "spec.taskManager.resources.memory 'lots'"},
+	    {"{\"image\":\"i\",\"taskManager\":{\"resources\":{\"cpu\":0}}}",
+	     "spec.taskManager.resources.cpu"},
+	    {"{\"image\":\"i\",\"taskManager\":{\"replicas\":0}}", "spec.taskManager.replicas"},
+	    {"{\"image\":\"i\",\"jobManager\":{\"replicas\":2}}", "spec.jobManager.replicas"},
+	    {"{\"image\":\"i\",\"taskManager\":7}", "spec.taskManager must be an object"},
+	    {"7", "spec is required and must be an object"},
+	    {"{\"image\":\"i\",\"taskManager\":{\"slots\":1,\"slots\":2}}", "a key given twice"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		op_app app;
+		app_of(&app, bad[i].spec, NULL);
+		if (app.valid || !strstr(app.invalid.msg, bad[i].says))
+			fail_msg("case %zu: valid %d, '%s' does not say '%s'", i, app.valid,
+				 app.invalid.msg, bad[i].says);
+		op_decide(&app, &(op_diff){0}, &(op_observed){0}, &(op_step){0});
+		op_app_fini(&app);
+	}
+}
+
+static void test_a_name_that_is_no_cluster_id_is_refused(void **state)
+{
+	cJSON *obj = cJSON_Parse("{\"metadata\":{\"name\":\"a-very-long-name-that-is-longer-than-"
+				 "forty-five-characters\",\"namespace\":\"n\",\"uid\":\"u\"},"
+				 "\"spec\":{\"image\":\"i\"}}");
+	op_app app;
+	cm_err err = {0};
+	assert_int_equal(op_app_decode(&app, obj, &err), 0);
+	assert_false(app.valid);
+	assert_non_null(strstr(app.invalid.msg, "longer than 45"));
+	/* Status is written to the object's own name, not the cut cluster id. */
+	assert_string_equal(app.object_name,
+			    "a-very-long-name-that-is-longer-than-forty-five-characters");
+	op_app_fini(&app);
+	/* Without a namespace or uid nothing can be written about it. */
+	obj = cJSON_Parse("{\"metadata\":{\"name\":\"x\"},\"spec\":{}}");
+	assert_int_equal(op_app_decode(&app, obj, &err), FL_EPROTO);
+	op_app_fini(&app);
+	assert_int_equal(op_app_decode(&app, cJSON_Parse("[]"), &err), FL_EPROTO);
+	op_app_fini(&app);
+}
+
+static void test_configuration_of_the_cluster(void **state)
+{
+	op_app app;
+	app_of(&app,
+	       "{\"image\":\"flinc:1\",\"serviceAccount\":\"sa\",\"flincConfiguration\":{\"a.b\":"
+	       "\"c\"},"
+	       "\"jobManager\":{\"resources\":{\"cpu\":0.2,\"memory\":\"512Mi\"}},"
+	       "\"taskManager\":{\"replicas\":3,\"slots\":2,\"resources\":{\"cpu\":0.1,\"memory\":"
+	       "\"1Gi\"}}," JOB ",\"parallelism\":2,\"allowNonRestoredState\":true}}",
+	       NULL);
+	assert_true(app.valid);
+	/* The replicas win over job.parallelism: 3 pods of 2 slots. */
+	assert_int_equal(op_spec_parallelism(&app.spec), 6);
+	assert_int_equal(op_spec_taskmanagers(&app.spec), 3);
+	cfg *c = NULL;
+	k8s_cluster_spec ks;
+	cm_err err = {0};
+	assert_int_equal(op_spec_cluster(&app, "file:///sp/savepoint-1", &c, &ks, &err), 0);
+	assert_string_equal(ks.id, "wc");
+	assert_string_equal(ks.ns, "jobs");
+	assert_string_equal(ks.image, "flinc:1");
+	assert_string_equal(ks.service_account, "sa");
+	assert_int_equal(ks.jm_cpu_milli, 200);
+	assert_int_equal(ks.tm_cpu_milli, 100);
+	assert_int_equal(ks.jm_memory, 512 << 20);
+	assert_int_equal(ks.tm_memory, 1 << 30);
+	assert_int_equal(ks.tm_slots, 2);
+	assert_false(ks.shutdown_on_finish);
+	assert_string_equal(cfg_get_raw(c, "jobmanager.scheduler"), "adaptive");
+	assert_string_equal(cfg_get_raw(c, "parallelism.default"), "6");
+	assert_string_equal(cfg_get_raw(c, "execution.savepoint.path"), "file:///sp/savepoint-1");
+	assert_string_equal(cfg_get_raw(c, "execution.savepoint.ignore-unclaimed-state"), "true");
+	assert_string_equal(cfg_get_raw(c, "a.b"), "c");
+	cfg_free(c);
+	op_app_fini(&app);
+}
+
+static void test_memory_quantities(void **state)
+{
+	int64_t b;
+	assert_int_equal(op_parse_memory("512Mi", &b), 0);
+	assert_int_equal(b, 512 << 20);
+	assert_int_equal(op_parse_memory("1.5Gi", &b), 0);
+	assert_int_equal(b, 3 << 29);
+	assert_int_equal(op_parse_memory("2G", &b), 0);
+	assert_int_equal(b, 2000000000);
+	assert_int_equal(op_parse_memory("1000", &b), 0);
+	assert_int_equal(b, 1000);
+	const char *bad[] = {"", "Mi", "1.Mi", "1XB", "-1", "0.5", "1e3", "99999999999Ti", NULL};
+	for (int i = 0; bad[i]; i++)
+		if (op_parse_memory(bad[i], &b) == 0)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+/* The app with status kept as after reconciling spec0, now holding spec1. */
+static void reconciled(op_app *app, const char *spec0, const char *spec1, const char *extra_status)
+{
+	op_app first;
+	app_of(&first, spec0, NULL);
+	assert_true(first.valid);
+	char *canon = NULL;
+	cm_err err = {0};
+	assert_int_equal(
+	    op_spec_canonical(cJSON_GetObjectItemCaseSensitive(first.obj, "spec"), &canon, &err),
+	    0);
+	cJSON *st = cJSON_CreateObject();
+	cJSON *rs = cJSON_AddObjectToObject(st, "reconciliationStatus");
+	cJSON_AddStringToObject(rs, "lastReconciledSpec", canon);
+	free(canon);
+	op_app_fini(&first);
+	if (extra_status) {
+		cJSON *x = cJSON_Parse(extra_status), *it;
+		assert_non_null(x);
+		cJSON_ArrayForEach(it, x)
+		{
+			cJSON *dst = cJSON_GetObjectItemCaseSensitive(st, it->string);
+			if (cJSON_IsObject(dst) && cJSON_IsObject(it)) {
+				cJSON *f;
+				cJSON_ArrayForEach(f, it)
+				    cJSON_AddItemToObject(dst, f->string, cJSON_Duplicate(f, true));
+			} else {
+				cJSON_AddItemToObject(st, it->string, cJSON_Duplicate(it, true));
+			}
+		}
+		cJSON_Delete(x);
+	}
+	char *s = cJSON_PrintUnformatted(st);
+	cJSON_Delete(st);
+	app_of(app, spec1, s);
+	free(s);
+}
+
+#define S0                                                                                         \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," SP_DIR "," JOB                        \
+	",\"upgradeMode\":\"savepoint\"}}"
+#define S_SCALED                                                                                   \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":3}," SP_DIR "," JOB                        \
+	",\"upgradeMode\":\"savepoint\"}}"
+#define S_ARGS                                                                                     \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," SP_DIR "," JOB                        \
+	",\"upgradeMode\":\"savepoint\",\"args\":[\"x\"]}}"
+#define S_SUSP                                                                                     \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," SP_DIR "," JOB                        \
+	",\"upgradeMode\":\"savepoint\",\"state\":\"suspended\"}}"
+#define S_NONCE                                                                                    \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," SP_DIR "," JOB                        \
+	",\"upgradeMode\":\"savepoint\",\"savepointTriggerNonce\":4}}"
+
+static void test_what_changed(void **state)
+{
+	op_app app;
+	op_diff d;
+	cm_err err = {0};
+	reconciled(&app, S0, S0, NULL);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_false(d.first || d.upgrade || d.rescale || d.state || d.nonce);
+	op_app_fini(&app);
+	reconciled(&app, S0, S_SCALED, NULL);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_true(d.rescale);
+	assert_false(d.upgrade || d.state);
+	op_app_fini(&app);
+	reconciled(&app, S0, S_ARGS, NULL);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_true(d.upgrade);
+	assert_false(d.rescale);
+	op_app_fini(&app);
+	reconciled(&app, S0, S_SUSP, NULL);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_true(d.state);
+	assert_false(d.upgrade || d.last_suspended);
+	op_app_fini(&app);
+	reconciled(&app, S0, S_NONCE, NULL);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_true(d.nonce);
+	assert_false(d.upgrade);
+	op_app_fini(&app);
+	/* The nonce acted on is kept in status: not again. */
+	reconciled(&app, S0, S_NONCE, "{\"jobStatus\":{\"savepointInfo\":{\"triggerNonce\":4}}}");
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_false(d.nonce);
+	op_app_fini(&app);
+	app_of(&app, S0, NULL);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_true(d.first);
+	op_app_fini(&app);
+	/* A lastReconciledSpec that is not JSON: redeploy. */
+	app_of(&app, S0, "{\"reconciliationStatus\":{\"lastReconciledSpec\":\"{nope\"}}");
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_true(d.upgrade);
+	op_app_fini(&app);
+}
+
+/* The step for app (spec1 after spec0, with status extra) observed as o. */
+static op_action step_for(const char *spec0, const char *spec1, const char *extra,
+			  const op_observed *o, op_step *st)
+{
+	op_app app;
+	op_diff d;
+	cm_err err = {0};
+	if (spec0)
+		reconciled(&app, spec0, spec1, extra);
+	else
+		app_of(&app, spec1, extra);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	op_decide(&app, &d, o, st);
+	op_app_fini(&app);
+	return st->action;
+}
+
+static const op_observed RUNNING = {.deployment = OP_DEP_READY,
+				    .rest_ok = true,
+				    .job_id = "0123456789abcdef0123456789abcdef",
+				    .job_state = "RUNNING",
+				    .tm_pods = 1,
+				    .tm_ready = 1};
+static const op_observed MISSING = {.deployment = OP_DEP_MISSING};
+
+static void test_the_step_for_each_state(void **state)
+{
+	op_step st;
+	op_observed starting = {.deployment = OP_DEP_DEPLOYING};
+	op_observed foreign = {.deployment = OP_DEP_FOREIGN};
+	op_observed finished = RUNNING;
+	snprintf(finished.job_state, sizeof(finished.job_state), "FINISHED");
+	/* New. */
+	assert_int_equal(step_for(NULL, S0, NULL, &MISSING, &st), OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "");
+	assert_int_equal(step_for(NULL, S_SUSP, NULL, &MISSING, &st), OP_ACT_MARK_SUSPENDED);
+	assert_int_equal(step_for(NULL, S0, NULL, &RUNNING, &st), OP_ACT_RECORD);
+	assert_int_equal(step_for(NULL, S0, NULL, &foreign, &st), OP_ACT_WAIT);
+	/* Nothing changed. */
+	assert_int_equal(step_for(S0, S0, NULL, &RUNNING, &st), OP_ACT_NONE);
+	assert_int_equal(step_for(S0, S0, NULL, &starting, &st), OP_ACT_NONE);
+	/* The Deployment deleted by someone: deployed again, from the last savepoint. */
+	assert_int_equal(
+	    step_for(S0, S0,
+		     "{\"jobStatus\":{\"savepointInfo\":{\"lastSavepoint\":{\"location\":"
+		     "\"file:/sp/1\"}}}}",
+		     &MISSING, &st),
+	    OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "file:/sp/1");
+	/* Rescale in place, only while the job runs. */
+	assert_int_equal(step_for(S0, S_SCALED, NULL, &RUNNING, &st), OP_ACT_RESCALE);
+	assert_int_equal(step_for(S0, S_SCALED, NULL, &starting, &st), OP_ACT_WAIT);
+	assert_int_equal(step_for(S0, S_SCALED, NULL, &finished, &st), OP_ACT_RECORD);
+	/* An upgrade starts by saying so in status. */
+	assert_int_equal(step_for(S0, S_ARGS, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
+	assert_int_equal(step_for(S0, S_SUSP, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
+	/* An upgrade whose savepoint failed is not tried again for the same
+	 * generation (the error stays in status); a new spec tries again. */
+	assert_int_equal(step_for(S0, S_ARGS, "{\"reconciliationStatus\":{\"failedGeneration\":3}}",
+				  &RUNNING, &st),
+			 OP_ACT_NONE);
+	assert_non_null(strstr(st.why, "change the spec"));
+	assert_int_equal(step_for(S0, S_ARGS, "{\"reconciliationStatus\":{\"failedGeneration\":2}}",
+				  &RUNNING, &st),
+			 OP_ACT_BEGIN_UPGRADE);
+	/* Savepoint triggered by the nonce, only while running. */
+	assert_int_equal(step_for(S0, S_NONCE, NULL, &RUNNING, &st), OP_ACT_TRIGGER_SAVEPOINT);
+	assert_string_equal(st.trigger_type, "MANUAL");
+	assert_int_equal(step_for(S0, S_NONCE, NULL, &starting, &st), OP_ACT_WAIT);
+}
+
+#define UPGRADING "{\"reconciliationStatus\":{\"state\":\"UPGRADING\"}"
+
+static void test_the_steps_of_a_savepoint_upgrade(void **state)
+{
+	op_step st;
+	op_observed deleting = {.deployment = OP_DEP_DELETING};
+	op_observed restarting = RUNNING;
+	snprintf(restarting.job_state, sizeof(restarting.job_state), "RESTARTING");
+	/* 1. Running: stop with a savepoint. */
+	assert_int_equal(step_for(S0, S_ARGS, UPGRADING "}", &RUNNING, &st), OP_ACT_STOP_SAVEPOINT);
+	assert_string_equal(st.trigger_type, "UPGRADE");
+	assert_int_equal(step_for(S0, S_ARGS, UPGRADING "}", &restarting, &st), OP_ACT_WAIT);
+	/* 2. The savepoint in progress is polled, whatever else holds. */
+	assert_int_equal(step_for(S0, S_ARGS,
+				  UPGRADING
+				  ",\"jobStatus\":{\"savepointInfo\":{\"triggerId\":\"ab\"}}}",
+				  &RUNNING, &st),
+			 OP_ACT_POLL_SAVEPOINT);
+	/* 3. Its path in status: the old cluster is deleted... */
+	const char *taken =
+	    "{\"reconciliationStatus\":{\"state\":\"UPGRADING\",\"upgradeSavepoint\":"
+	    "\"file:/sp/2\"}}";
+	assert_int_equal(step_for(S0, S_ARGS, taken, &RUNNING, &st), OP_ACT_DELETE);
+	assert_int_equal(step_for(S0, S_ARGS, taken, &deleting, &st), OP_ACT_WAIT);
+	/* 4. ...and the new one deployed from it. */
+	assert_int_equal(step_for(S0, S_ARGS, taken, &MISSING, &st), OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "file:/sp/2");
+	/* Suspending ends when the cluster is gone; resuming restores. */
+	assert_int_equal(step_for(S0, S_SUSP, UPGRADING "}", &RUNNING, &st), OP_ACT_STOP_SAVEPOINT);
+	assert_string_equal(st.trigger_type, "SUSPEND");
+	assert_int_equal(step_for(S0, S_SUSP, taken, &MISSING, &st), OP_ACT_MARK_SUSPENDED);
+	assert_int_equal(
+	    step_for(S_SUSP, S0,
+		     "{\"jobStatus\":{\"savepointInfo\":{\"lastSavepoint\":{\"location\":"
+		     "\"file:/sp/3\"}}}}",
+		     &MISSING, &st),
+	    OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "file:/sp/3");
+	assert_int_equal(step_for(S_SUSP, S_SUSP, NULL, &MISSING, &st), OP_ACT_NONE);
+	/* Stateless: no savepoint, straight to the delete. */
+	const char *stateless0 = "{\"image\":\"i\"," JOB "}}";
+	const char *stateless1 = "{\"image\":\"j\"," JOB "}}";
+	assert_int_equal(step_for(stateless0, stateless1, UPGRADING "}", &RUNNING, &st),
+			 OP_ACT_DELETE);
+	assert_int_equal(step_for(stateless0, stateless1, UPGRADING "}", &MISSING, &st),
+			 OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "");
+}
+
+static void test_lifecycle_and_conditions(void **state)
+{
+	op_app app;
+	op_condition c[3];
+	reconciled(&app, S0, S0, NULL);
+	assert_string_equal(op_lifecycle(&app, &RUNNING), "STABLE");
+	op_conditions(&app, &RUNNING, "STABLE", "", c);
+	assert_string_equal(c[0].type, "Ready");
+	assert_true(c[0].status);
+	assert_string_equal(c[0].reason, "JobRunning");
+	assert_false(c[1].status);
+	assert_false(c[2].status);
+	op_observed failed = RUNNING;
+	snprintf(failed.job_state, sizeof(failed.job_state), "FAILED");
+	assert_string_equal(op_lifecycle(&app, &failed), "FAILED");
+	op_conditions(&app, &failed, "FAILED", "", c);
+	assert_false(c[0].status);
+	assert_true(c[2].status);
+	assert_string_equal(c[2].reason, "JobFailed");
+	/* Fewer TaskManagers than the parallelism needs: progressing. */
+	op_observed short_tm = RUNNING;
+	short_tm.tm_ready = 0;
+	op_conditions(&app, &short_tm, "STABLE", "", c);
+	assert_true(c[1].status);
+	assert_string_equal(c[1].reason, "Scaling");
+	op_conditions(&app, &RUNNING, "STABLE", "cannot create the cluster: Forbidden", c);
+	assert_true(c[2].status);
+	assert_string_equal(c[2].reason, "ReconcileError");
+	op_observed err = {.deployment = OP_DEP_ERROR, .deployment_why = "pod x: ErrImagePull"};
+	assert_string_equal(op_lifecycle(&app, &err), "FAILED");
+	assert_string_equal(op_deployment_status(&err), "ERROR");
+	op_conditions(&app, &err, "FAILED", "", c);
+	assert_string_equal(c[0].reason, "JobManagerCannotStart");
+	assert_non_null(strstr(c[0].message, "ErrImagePull"));
+	op_app_fini(&app);
+	app_of(&app, S0, NULL);
+	assert_string_equal(op_lifecycle(&app, &MISSING), "CREATED");
+	op_app_fini(&app);
+	reconciled(&app, S0, S_SUSP, NULL);
+	assert_string_equal(op_lifecycle(&app, &MISSING), "SUSPENDED");
+	op_app_fini(&app);
+	reconciled(&app, S0, S_ARGS, UPGRADING "}");
+	assert_string_equal(op_lifecycle(&app, &RUNNING), "UPGRADING");
+	op_app_fini(&app);
+	app_of(&app, "{\"image\":\"i\",\"job\":{}}", NULL);
+	op_conditions(&app, &MISSING, "CREATED", "", c);
+	assert_true(c[2].status);
+	assert_string_equal(c[2].reason, "ValidationError");
+	assert_non_null(strstr(c[2].message, "spec.job.uri"));
+	op_app_fini(&app);
+}
+
+static void test_canonical_spec_sorts_keys(void **state)
+{
+	cJSON *a = cJSON_Parse("{\"b\":{\"y\":1,\"x\":[{\"q\":1,\"p\":2}]},\"a\":\"s\"}");
+	char *s = NULL;
+	cm_err err = {0};
+	assert_int_equal(op_spec_canonical(a, &s, &err), 0);
+	assert_string_equal(s, "{\"a\":\"s\",\"b\":{\"x\":[{\"p\":2,\"q\":1}],\"y\":1}}");
+	free(s);
+	cJSON_Delete(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_decode_a_minimal_application),
+	    cmocka_unit_test(test_every_refusal_names_its_field),
+	    cmocka_unit_test(test_a_name_that_is_no_cluster_id_is_refused),
+	    cmocka_unit_test(test_configuration_of_the_cluster),
+	    cmocka_unit_test(test_memory_quantities),
+	    cmocka_unit_test(test_what_changed),
+	    cmocka_unit_test(test_the_step_for_each_state),
+	    cmocka_unit_test(test_the_steps_of_a_savepoint_upgrade),
+	    cmocka_unit_test(test_lifecycle_and_conditions),
+	    cmocka_unit_test(test_canonical_spec_sorts_keys),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
