@@ -259,6 +259,38 @@ static int backend_failed(tm_op *op, int rc)
 			     st_backend_error(op->state));
 }
 
+/* Room for n bytes in *buf (*cap long). 0 or the failure. */
+static int room(tm_op *op, uint8_t **buf, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	uint8_t *nb = realloc(*buf, n);
+	if (!nb)
+		return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
+				     op->node->name);
+	*buf = nb;
+	*cap = n;
+	return 0;
+}
+
+/* A stored row (v, vlen) decoded into *row from its copy in *buf: what the
+ * backend gives is only valid until its next call (a write, a user
+ * function's state). what names it in the failure. */
+static int decode_copy(tm_op *op, uint8_t **buf, size_t *cap, const void *v, size_t vlen,
+		       fl_row *row, const char *what)
+{
+	int rc = room(op, buf, cap, vlen);
+	if (rc)
+		return rc;
+	memcpy(*buf, v, vlen);
+	size_t used;
+	memset(row, 0, sizeof(*row));
+	if (row_decode(*buf, vlen, row, &used) != 0 || used != vlen)
+		return tm_chain_fail(op->chain, FL_EPROTO, "operator '%s': a stored %s does not decode",
+				     op->node->name, what);
+	return 0;
+}
+
 /* ------------------------------------------------- records (process) */
 
 /* k's key under another state and namespace (nslen bytes of ns). */
@@ -312,16 +344,8 @@ static int add_encoded(tm_op *op, win_op *w, const st_key *k, const uint8_t *rec
 static size_t encode_record(tm_op *op, win_op *w, const fl_row *in)
 {
 	size_t bound = row_encoded_bound(in);
-	if (bound > w->acc_cap && bound <= ROW_MAX_ENCODED) {
-		uint8_t *b = realloc(w->acc_buf, bound);
-		if (!b) {
-			tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
-				      op->node->name);
-			return 0;
-		}
-		w->acc_buf = b;
-		w->acc_cap = bound;
-	}
+	if (bound <= ROW_MAX_ENCODED && room(op, &w->acc_buf, &w->acc_cap, bound) != 0)
+		return 0;
 	size_t len = bound && bound <= ROW_MAX_ENCODED ? row_encode(in, w->acc_buf, w->acc_cap) : 0;
 	if (len == 0 && !op->chain->err.code)
 		tm_chain_fail(op->chain, FL_ERANGE,
@@ -381,7 +405,7 @@ FL_API int fl_window_records_next(fl_window_records *it, fl_row *out)
 	put_be(it->ns + it->prefix, it->next);
 	st_key rk = ns_key(&it->base, it->base.state, it->ns, it->prefix + 8);
 	const void *v;
-	size_t vlen, used;
+	size_t vlen;
 	int rc = st_get(op->state, &rk, &v, &vlen);
 	if (rc < 0)
 		return backend_failed(op, rc);
@@ -390,20 +414,9 @@ FL_API int fl_window_records_next(fl_window_records *it, fl_row *out)
 				     "operator '%s': record %lld of a window is missing from its state",
 				     op->node->name, (long long)it->next);
 	/* A copy: the function may use keyed state, on the same backend. */
-	if (vlen > w->rec_cap) {
-		uint8_t *nb = realloc(w->rec_buf, vlen);
-		if (!nb)
-			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
-					     op->node->name);
-		w->rec_buf = nb;
-		w->rec_cap = vlen;
-	}
-	memcpy(w->rec_buf, v, vlen);
-	memset(out, 0, sizeof(*out));
-	if (row_decode(w->rec_buf, vlen, out, &used) != 0 || used != vlen)
-		return tm_chain_fail(op->chain, FL_EPROTO,
-				     "operator '%s': a stored record of a window does not decode",
-				     op->node->name);
+	if ((rc = decode_copy(op, &w->rec_buf, &w->rec_cap, v, vlen, out, "record of a window")) !=
+	    0)
+		return rc;
 	it->next++;
 	return 1;
 }
@@ -457,14 +470,8 @@ static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is
 		    "operator '%s': a window accumulator cannot be encoded (over %u "
 		    "bytes or malformed)",
 		    op->node->name, ROW_MAX_ENCODED);
-	if (bound > w->acc_cap) {
-		uint8_t *nb = realloc(w->acc_buf, bound);
-		if (!nb)
-			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
-					     op->node->name);
-		w->acc_buf = nb;
-		w->acc_cap = bound;
-	}
+	if ((rc = room(op, &w->acc_buf, &w->acc_cap, bound)) != 0)
+		return rc;
 	size_t n = row_encode(&next, w->acc_buf, w->acc_cap);
 	if (n == 0)
 		return tm_chain_fail(op->chain, FL_ERANGE,
@@ -515,7 +522,7 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 		return call_process(op, w, &it, start, end);
 	}
 	const void *v;
-	size_t vlen, used;
+	size_t vlen;
 	int rc = st_get(op->state, k, &v, &vlen);
 	if (rc < 0)
 		return backend_failed(op, rc);
@@ -523,20 +530,10 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 		return 0; /* nothing arrived (or it was cleared) */
 	/* A copy: the window function may use keyed state, on the same
 	 * backend, which would invalidate v under the decoded row. */
-	if (vlen > w->acc_cap) {
-		uint8_t *nb = realloc(w->acc_buf, vlen);
-		if (!nb)
-			return tm_chain_fail(c, FL_ENOMEM, "operator '%s': out of memory",
-					     op->node->name);
-		w->acc_buf = nb;
-		w->acc_cap = vlen;
-	}
-	memcpy(w->acc_buf, v, vlen);
-	fl_row acc = {0}, res = {0};
-	if (row_decode(w->acc_buf, vlen, &acc, &used) != 0 || used != vlen)
-		return tm_chain_fail(c, FL_EPROTO,
-				     "operator '%s': a stored window accumulator does not decode",
-				     op->node->name);
+	fl_row acc, res = {0};
+	if ((rc = decode_copy(op, &w->acc_buf, &w->acc_cap, v, vlen, &acc,
+			      "window accumulator")) != 0)
+		return rc;
 	const fl_row *out = &acc;
 	if (!w->spec->reduce) {
 		if ((rc = w->spec->agg.result(ctx, &acc, &res)) != 0)
@@ -682,14 +679,8 @@ static int move_records(tm_op *op, win_op *w, const st_key *from, const st_key *
 					     "its state",
 					     op->node->name, (long long)i);
 		/* A copy: the writes below move the backend's memory. */
-		if (rlen > w->mrg_cap) {
-			uint8_t *nb = realloc(w->mrg_buf, rlen);
-			if (!nb)
-				return tm_chain_fail(op->chain, FL_ENOMEM,
-						     "operator '%s': out of memory", op->node->name);
-			w->mrg_buf = nb;
-			w->mrg_cap = rlen;
-		}
+		if ((rc = room(op, &w->mrg_buf, &w->mrg_cap, rlen)) != 0)
+			return rc;
 		memcpy(w->mrg_buf, rv, rlen);
 		rc = add_encoded(op, w, to, w->mrg_buf, rlen);
 	}
@@ -701,25 +692,15 @@ static int move_records(tm_op *op, win_op *w, const st_key *from, const st_key *
 static int fold_from(tm_op *op, win_op *w, const st_key *from, const st_key *to)
 {
 	const void *v;
-	size_t vlen, used;
+	size_t vlen;
 	int rc = st_get(op->state, from, &v, &vlen);
 	if (rc <= 0)
 		return rc < 0 ? backend_failed(op, rc) : 0;
 	/* A copy: the fold's own reads move the backend's memory. */
-	if (vlen > w->mrg_cap) {
-		uint8_t *nb = realloc(w->mrg_buf, vlen);
-		if (!nb)
-			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
-					     op->node->name);
-		w->mrg_buf = nb;
-		w->mrg_cap = vlen;
-	}
-	memcpy(w->mrg_buf, v, vlen);
-	fl_row acc = {0};
-	if (row_decode(w->mrg_buf, vlen, &acc, &used) != 0 || used != vlen)
-		return tm_chain_fail(op->chain, FL_EPROTO,
-				     "operator '%s': a stored window accumulator does not decode",
-				     op->node->name);
+	fl_row acc;
+	if ((rc = decode_copy(op, &w->mrg_buf, &w->mrg_cap, v, vlen, &acc,
+			      "window accumulator")) != 0)
+		return rc;
 	if ((rc = fold(op, w, to, &acc, true)) != 0)
 		return rc;
 	rc = st_delete(op->state, from);
@@ -848,7 +829,7 @@ static int fold_element(tm_op *op, win_op *w, const st_key *acc, const uint8_t *
 	put_be(ns, i);
 	st_key ek = count_key(op, w->elements_state, kb, kl, h, ns, 8);
 	const void *v;
-	size_t vlen, used;
+	size_t vlen;
 	int rc = st_get(op->state, &ek, &v, &vlen);
 	if (rc < 0)
 		return backend_failed(op, rc);
@@ -857,21 +838,10 @@ static int fold_element(tm_op *op, win_op *w, const st_key *acc, const uint8_t *
 				     "operator '%s': record %lld of a count window is missing from "
 				     "its state",
 				     op->node->name, (long long)i);
-	if (vlen > w->mrg_cap) {
-		uint8_t *nb = realloc(w->mrg_buf, vlen);
-		if (!nb)
-			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
-					     op->node->name);
-		w->mrg_buf = nb;
-		w->mrg_cap = vlen;
-	}
-	memcpy(w->mrg_buf, v, vlen);
-	fl_row row = {0};
-	if (row_decode(w->mrg_buf, vlen, &row, &used) != 0 || used != vlen)
-		return tm_chain_fail(op->chain, FL_EPROTO,
-				     "operator '%s': a stored record of a count window does not "
-				     "decode",
-				     op->node->name);
+	fl_row row;
+	if ((rc = decode_copy(op, &w->mrg_buf, &w->mrg_cap, v, vlen, &row,
+			      "record of a count window")) != 0)
+		return rc;
 	return fold(op, w, acc, &row, false);
 }
 
@@ -914,29 +884,14 @@ static int count_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t *k
 	}
 	/* Sliding: this record kept as number n; the one no later window
 	 * reaches (every one from now on covers at most the last size) goes. */
-	size_t bound = row_encoded_bound(in);
-	if (bound == 0 || bound > ROW_MAX_ENCODED)
-		return tm_chain_fail(op->chain, FL_ERANGE,
-				     "operator '%s': a record cannot be encoded for its count window",
-				     op->node->name);
-	if (bound > w->acc_cap) {
-		uint8_t *b = realloc(w->acc_buf, bound);
-		if (!b)
-			return tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory",
-					     op->node->name);
-		w->acc_buf = b;
-		w->acc_cap = bound;
-	}
-	size_t len = row_encode(in, w->acc_buf, w->acc_cap);
+	size_t len = encode_record(op, w, in);
+	if (len == 0)
+		return op->chain->err.code;
 	uint8_t ens[8];
 	put_be(ens, n);
 	st_key ek = count_key(op, w->elements_state, kb, kl, h, ens, 8);
-	if (len == 0 || (rc = st_put(op->state, &ek, w->acc_buf, len)) != 0)
-		return len == 0 ? tm_chain_fail(op->chain, FL_ERANGE,
-						"operator '%s': a record cannot be encoded for its "
-						"count window",
-						op->node->name)
-				: backend_failed(op, rc);
+	if ((rc = st_put(op->state, &ek, w->acc_buf, len)) != 0)
+		return backend_failed(op, rc);
 	if (n >= size) {
 		put_be(ens, n - size);
 		st_key old = count_key(op, w->elements_state, kb, kl, h, ens, 8);
