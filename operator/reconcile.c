@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "k8s/deploy.h"
+#include "k8s/events.h"
 #include "operator/decide.h"
 
 #define COMP "operator"
@@ -79,51 +80,23 @@ static void event(rctx *r, bool warning, const char *reason, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(note, sizeof(note), fmt, ap);
 	va_end(ap);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	char when[64], name[128];
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
-	unsigned char rnd[4] = {0};
-	(void)cm_random(rnd, sizeof(rnd));
-	snprintf(name, sizeof(name), "%s.%llx%02x%02x%02x%02x", r->app.name,
-		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
-		 rnd[0], rnd[1], rnd[2], rnd[3]);
 	const char *me = getenv("POD_NAME");
-	cJSON *ev = cJSON_CreateObject(), *md, *reg;
-	bool ok =
-	    ev && cJSON_AddStringToObject(ev, "apiVersion", "events.k8s.io/v1") &&
-	    cJSON_AddStringToObject(ev, "kind", "Event") &&
-	    (md = cJSON_AddObjectToObject(ev, "metadata")) &&
-	    cJSON_AddStringToObject(md, "name", name) &&
-	    cJSON_AddStringToObject(md, "namespace", r->app.ns) &&
-	    cJSON_AddStringToObject(ev, "eventTime", when) &&
-	    cJSON_AddStringToObject(ev, "type", warning ? "Warning" : "Normal") &&
-	    cJSON_AddStringToObject(ev, "reason", reason) &&
-	    cJSON_AddStringToObject(ev, "action", reason) &&
-	    cJSON_AddStringToObject(ev, "note", note) &&
-	    cJSON_AddStringToObject(ev, "reportingController", "flinc.dev/operator") &&
-	    cJSON_AddStringToObject(ev, "reportingInstance", me && *me ? me : "flinc-operator") &&
-	    (reg = cJSON_AddObjectToObject(ev, "regarding")) &&
-	    cJSON_AddStringToObject(reg, "apiVersion", OP_GROUP_VERSION) &&
-	    cJSON_AddStringToObject(reg, "kind", OP_KIND) &&
-	    cJSON_AddStringToObject(reg, "name", r->app.object_name) &&
-	    cJSON_AddStringToObject(reg, "namespace", r->app.ns) &&
-	    cJSON_AddStringToObject(reg, "uid", r->app.uid);
+	k8s_event ev = {.warning = warning,
+			.reason = reason,
+			.note = note,
+			.controller = "flinc.dev/operator",
+			.instance = me && *me ? me : "flinc-operator",
+			.regarding = {OP_GROUP_VERSION, OP_KIND, r->app.object_name, r->app.ns,
+				      r->app.uid}};
 	if (warning)
 		CM_WARN(COMP, "%s/%s %s: %s", r->app.ns, r->app.name, reason, note);
 	else
 		CM_INFO(COMP, "%s/%s %s: %s", r->app.ns, r->app.name, reason, note);
-	if (ok) {
-		k8s_err e;
-		k8s_err_clear(&e);
-		if (k8s_create(r->kc, &K8S_EVENTS, r->app.ns, ev, NULL, &e) != 0)
-			CM_WARN(COMP, "%s/%s: cannot record event %s: %s", r->app.ns, r->app.name,
-				reason, e.e.msg);
-	}
-	cJSON_Delete(ev);
+	k8s_err e;
+	k8s_err_clear(&e);
+	if (k8s_event_create(r->kc, r->app.ns, &ev, &e) != 0)
+		CM_WARN(COMP, "%s/%s: cannot record event %s: %s", r->app.ns, r->app.name, reason,
+			e.e.msg);
 }
 
 static void fail(rctx *r, const char *reason, const char *fmt, ...)

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "k8s/client.h"
 #include "k8s/cluster.h"
+#include "k8s/events.h"
 #include "k8s/informer.h"
 #include "k8s/workqueue.h"
 
@@ -50,7 +51,6 @@ struct jm_k8s {
 	long next_index;
 	int64_t no_create_before;
 	bool events_refused; /* the API refused an event: no more tried */
-	long events;	     /* sent, for unique names */
 };
 
 static void record_event(jm_k8s *k, bool warning, const char *reason, const char *action,
@@ -272,48 +272,19 @@ static void record_event(jm_k8s *k, bool warning, const char *reason, const char
 	va_start(ap, fmt);
 	vsnprintf(note, sizeof(note), fmt, ap);
 	va_end(ap);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	char when[64], name[128];
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
-	snprintf(name, sizeof(name), "%s.%llx%lx", k->spec.id,
-		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
-		 ++k->events);
 	const char *me = getenv("POD_NAME");
-	cJSON *ev = cJSON_CreateObject(), *md, *reg, *rel;
-	bool ok = ev && cJSON_AddStringToObject(ev, "apiVersion", "events.k8s.io/v1") &&
-		  cJSON_AddStringToObject(ev, "kind", "Event") &&
-		  (md = cJSON_AddObjectToObject(ev, "metadata")) &&
-		  cJSON_AddStringToObject(md, "name", name) &&
-		  cJSON_AddStringToObject(md, "namespace", k->spec.ns) &&
-		  cJSON_AddStringToObject(ev, "eventTime", when) &&
-		  cJSON_AddStringToObject(ev, "type", warning ? "Warning" : "Normal") &&
-		  cJSON_AddStringToObject(ev, "reason", reason) &&
-		  cJSON_AddStringToObject(ev, "action", action) &&
-		  cJSON_AddStringToObject(ev, "note", note) &&
-		  cJSON_AddStringToObject(ev, "reportingController", "flinc.dev/jobmanager") &&
-		  cJSON_AddStringToObject(ev, "reportingInstance", me && *me ? me : k->spec.id) &&
-		  (reg = cJSON_AddObjectToObject(ev, "regarding")) &&
-		  cJSON_AddStringToObject(reg, "apiVersion", "apps/v1") &&
-		  cJSON_AddStringToObject(reg, "kind", "Deployment") &&
-		  cJSON_AddStringToObject(reg, "name", k->spec.id) &&
-		  cJSON_AddStringToObject(reg, "namespace", k->spec.ns) &&
-		  cJSON_AddStringToObject(reg, "uid", k->owner_uid) &&
-		  (rel = cJSON_AddObjectToObject(ev, "related")) &&
-		  cJSON_AddStringToObject(rel, "apiVersion", "v1") &&
-		  cJSON_AddStringToObject(rel, "kind", "Pod") &&
-		  cJSON_AddStringToObject(rel, "name", pod) &&
-		  cJSON_AddStringToObject(rel, "namespace", k->spec.ns);
-	if (!ok) {
-		cJSON_Delete(ev);
-		return;
-	}
+	k8s_object_ref rel = {"v1", "Pod", pod, k->spec.ns, NULL};
+	k8s_event ev = {.warning = warning,
+			.reason = reason,
+			.action = action,
+			.note = note,
+			.controller = "flinc.dev/jobmanager",
+			.instance = me && *me ? me : k->spec.id,
+			.regarding = {"apps/v1", "Deployment", k->spec.id, k->spec.ns, k->owner_uid},
+			.related = &rel};
 	k8s_err e;
 	k8s_err_clear(&e);
-	if (k8s_create(k->kc, &K8S_EVENTS, k->spec.ns, ev, NULL, &e) != 0) {
+	if (k8s_event_create(k->kc, k->spec.ns, &ev, &e) != 0) {
 		CM_WARN(
 		    "kubernetes",
 		    "Cannot record events on deployment/%s: %s (the service account '%s' needs to "
@@ -321,7 +292,6 @@ static void record_event(jm_k8s *k, bool warning, const char *reason, const char
 		    k->spec.id, e.e.msg, k->spec.service_account);
 		k->events_refused = true;
 	}
-	cJSON_Delete(ev);
 }
 
 static void create_pod(jm_k8s *k)
