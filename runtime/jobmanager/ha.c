@@ -502,21 +502,31 @@ static cJSON *read_record(const char *path)
 	return rec;
 }
 
+/* HA ConfigMap name into *cm: 0, FL_ENOENT (none, err untouched) or the
+ * API's error in err. */
+static int get_map(jm_ha *ha, const char *name, cJSON **cm, cm_err *err)
+{
+	k8s_err e;
+	k8s_err_clear(&e);
+	pthread_mutex_lock(&ha->mu);
+	int rc = k8s_get(ha->kc, &K8S_CONFIGMAPS, ha->ns, name, cm, &e);
+	pthread_mutex_unlock(&ha->mu);
+	if (rc && rc != FL_ENOENT)
+		return cm_err_set(err, rc, "%s", e.e.msg);
+	return rc;
+}
+
 int jm_ha_list_jobs(jm_ha *ha, void (*fn)(void *arg, const char *job_id, const cJSON *record),
 		    void *arg, cm_err *err)
 {
 	char name[160];
 	cluster_map_name(ha, name, sizeof(name));
-	k8s_err e;
-	k8s_err_clear(&e);
 	cJSON *cm = NULL;
-	pthread_mutex_lock(&ha->mu);
-	int rc = k8s_get(ha->kc, &K8S_CONFIGMAPS, ha->ns, name, &cm, &e);
-	pthread_mutex_unlock(&ha->mu);
+	int rc = get_map(ha, name, &cm, err);
 	if (rc == FL_ENOENT)
 		return 0;
 	if (rc)
-		return cm_err_set(err, rc, "%s", e.e.msg);
+		return rc;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cm, "data"))
 	{
@@ -547,16 +557,10 @@ int jm_ha_latest_checkpoint(jm_ha *ha, const char *job_id, char *dir, size_t cap
 {
 	char name[160];
 	job_map_name(ha, job_id, name, sizeof(name));
-	k8s_err e;
-	k8s_err_clear(&e);
 	cJSON *cm = NULL;
-	pthread_mutex_lock(&ha->mu);
-	int rc = k8s_get(ha->kc, &K8S_CONFIGMAPS, ha->ns, name, &cm, &e);
-	pthread_mutex_unlock(&ha->mu);
-	if (rc == FL_ENOENT)
-		return FL_ENOENT;
+	int rc = get_map(ha, name, &cm, err);
 	if (rc)
-		return cm_err_set(err, rc, "%s", e.e.msg);
+		return rc;
 	const char *d = NULL;
 	rc = jm_ha_latest_in(cJSON_GetObjectItemCaseSensitive(cm, "data"), id, &d);
 	if (rc == 0 && snprintf(dir, cap, "%s", d) >= (int)cap)
