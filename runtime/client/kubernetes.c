@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "k8s/client.h"
 #include "k8s/cluster.h"
+#include "k8s/podtemplate.h"
 
 /* How long the client watches the JobManager pod start, to report an image
  * that cannot be pulled or a pod that cannot be created. */
@@ -465,6 +466,21 @@ static void print_access(const k8s_cluster_spec *s, const cJSON *rest_svc, const
 	       s->id, s->ns);
 }
 
+/* The pod templates of the JobManager and the TaskManagers, read and
+ * checked before anything is created (a template that is no Pod is refused
+ * with nothing left behind). The TaskManagers' goes into the ConfigMap. */
+static int load_templates(const k8s_cluster_spec *s, cJSON **tpl, cm_err *err)
+{
+	for (int who = 0; who < 2; who++) {
+		if (!s->pod_template[who][0])
+			continue;
+		int rc = k8s_pod_template_load(s->pod_template[who], &tpl[who], err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int cl_k8s_main(int argc, char **argv)
 {
 	cm_err err = {0};
@@ -485,6 +501,7 @@ int cl_k8s_main(int argc, char **argv)
 	k8s_config kcfg = {0};
 	k8s_client *kc = NULL;
 	cJSON *dep = NULL, *created = NULL, *rest_out = NULL;
+	cJSON *tpl[2] = {NULL, NULL};
 	char token[256] = "";
 	char job[4096] = "";
 	k8s_cluster_spec s;
@@ -492,7 +509,8 @@ int cl_k8s_main(int argc, char **argv)
 		goto out;
 	if (k8s_cluster_spec_from_config(&s, conf, true, &err) != 0 ||
 	    (!a.session && cl_k8s_job_path(a.job, job, sizeof(job), &err) != 0) ||
-	    k8s_cluster_flinc_yaml(&s, conf, &yaml, &err) != 0) {
+	    k8s_cluster_flinc_yaml(&s, conf, &yaml, &err) != 0 ||
+	    load_templates(&s, tpl, &err) != 0) {
 		fprintf(stderr, "flinc: %s\n", err.msg);
 		goto out;
 	}
@@ -529,7 +547,9 @@ int cl_k8s_main(int argc, char **argv)
 	}
 	cJSON *obj = NULL;
 	if (k8s_cluster_deployment(&s, a.session ? NULL : job, a.job_argv, (size_t)a.job_argc, &obj,
-				   &err) != 0) {
+				   &err) != 0 ||
+	    k8s_pod_finish(obj, &s, true, tpl[K8S_JM], &err) != 0) {
+		cJSON_Delete(obj);
 		fprintf(stderr, "flinc: %s\n", err.msg);
 		goto out;
 	}
@@ -545,6 +565,8 @@ int cl_k8s_main(int argc, char **argv)
 	}
 	obj = NULL;
 	rc = k8s_cluster_configmap(&s, yaml, &obj, &err);
+	if (!rc && tpl[K8S_TM])
+		rc = k8s_configmap_add_template(obj, tpl[K8S_TM], &err);
 	if (!rc)
 		rc = create(kc, &K8S_CONFIGMAPS, &s, obj, uid, NULL);
 	cJSON_Delete(obj);
@@ -591,6 +613,8 @@ out:
 	cJSON_Delete(dep);
 	cJSON_Delete(created);
 	cJSON_Delete(rest_out);
+	cJSON_Delete(tpl[K8S_JM]);
+	cJSON_Delete(tpl[K8S_TM]);
 	k8s_client_free(kc);
 	k8s_config_fini(&kcfg);
 	free(yaml);

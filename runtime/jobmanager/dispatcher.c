@@ -359,6 +359,12 @@ static int ad_wait_for_slots(ds_dispatcher *d, struct ds_job *j, const jg_graph 
 				ad_slots_for_bounds(base, b, true));
 			said = true;
 		}
+		char never[400];
+		if (fit == AD_INSUFFICIENT && rm_provider_failure(d->rm, never, sizeof(never)))
+			return cm_err_set(err, FL_ETIMEDOUT,
+					  "Could not acquire the minimum required resources: the "
+					  "lower bounds need %d slots, %d are free: %s",
+					  ad_slots_for_bounds(base, b, true), slots, never);
 		if (now - start >= ac->wait_timeout)
 			return cm_err_set(
 			    err, FL_ETIMEDOUT,

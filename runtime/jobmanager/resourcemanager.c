@@ -58,6 +58,7 @@ struct rm_resourcemanager {
 	} declared[RM_MAX_DECLARED];
 	size_t ndeclared;
 	char provider_note[400]; /* why started TaskManagers do not come ("": none) */
+	char provider_failure[400]; /* why they never will ("": none) */
 	uint64_t lost; /* TaskManagers forgotten for silence (heartbeat.timeout) */
 	pthread_t reaper;
 	bool reaper_started;
@@ -743,6 +744,12 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 					"the slot request of job %s was cancelled", job_id);
 			break;
 		}
+		if (rm->provider_failure[0]) {
+			rc = cm_err_set(err, FL_ETIMEDOUT,
+					"Could not acquire the minimum required resources: job %s: %s",
+					job_id, rm->provider_failure);
+			break;
+		}
 		if (now >= deadline) {
 			refuse_locked(rm, job_id, req, nreq, failed, now - start, err);
 			if (err && rm->provider_note[0]) {
@@ -849,6 +856,26 @@ void rm_set_provider_note(rm_resourcemanager *rm, const char *note)
 	pthread_mutex_lock(&rm->mu);
 	snprintf(rm->provider_note, sizeof(rm->provider_note), "%s", note ? note : "");
 	pthread_mutex_unlock(&rm->mu);
+}
+
+void rm_set_provider_failure(rm_resourcemanager *rm, const char *why)
+{
+	pthread_mutex_lock(&rm->mu);
+	bool was = rm->provider_failure[0] != '\0';
+	snprintf(rm->provider_failure, sizeof(rm->provider_failure), "%s", why ? why : "");
+	/* Waiting requests fail now, not at their next wake-up. */
+	if (!was && rm->provider_failure[0])
+		pthread_cond_broadcast(&rm->cv);
+	pthread_mutex_unlock(&rm->mu);
+}
+
+bool rm_provider_failure(rm_resourcemanager *rm, char *buf, size_t cap)
+{
+	pthread_mutex_lock(&rm->mu);
+	bool set = rm->provider_failure[0] != '\0';
+	snprintf(buf, cap, "%s", rm->provider_failure);
+	pthread_mutex_unlock(&rm->mu);
+	return set;
 }
 
 int rm_release_idle(rm_resourcemanager *rm, const char *resource_id)
