@@ -261,9 +261,8 @@ static const char *const overridden[] = {CFG_CLUSTER_ID,
 					 CFG_K8S_CONTEXT,
 					 CFG_LOG_FILE,
 					 CFG_TM_RESOURCE_ID,
-					 /* Paths on the client's machine: the
-					  * TaskManager template goes into the
-					  * ConfigMap (see podtemplate.h). */
+					 /* Client paths: the TaskManager
+					  * template goes into the ConfigMap. */
 					 CFG_K8S_POD_TEMPLATE,
 					 CFG_K8S_JM_POD_TEMPLATE,
 					 CFG_K8S_TM_POD_TEMPLATE,
@@ -621,7 +620,8 @@ int k8s_cluster_taskmanager_pod(const k8s_cluster_spec *s, const char *name, con
 	 * too (0.2 is 0.2). */
 	char cores[64];
 	if (cpu % 1000 == 0) {
-		snprintf(cores, sizeof(cores), "%s=%lld", CFG_TM_CPU_CORES, (long long)(cpu / 1000));
+		snprintf(cores, sizeof(cores), "%s=%lld", CFG_TM_CPU_CORES,
+			 (long long)(cpu / 1000));
 	} else {
 		snprintf(cores, sizeof(cores), "%s=%lld.%03lld", CFG_TM_CPU_CORES,
 			 (long long)(cpu / 1000), (long long)(cpu % 1000));
