@@ -12,8 +12,10 @@
 #     vertex RUNNING at 4: two TaskManager pods created, started and registered, the
 #     job restarted from a checkpoint taken for it;
 #   - rescale down: upper bounds 4 -> 1, to RUNNING at 1 (no pod to wait for).
-# The job is the image's fraud_detection.so (paced, unbounded for the run's length);
-# pods ask for 0.2 CPU and 512 MB each. Figures only.
+# The job is the image's fraud_detection.so (paced, unbounded for the run's length),
+# checkpointing every second to a hostPath directory of the node (this machine) that
+# every pod mounts through a pod template; pods ask for 0.2 CPU and 512 MB each.
+# Figures only.
 #
 #   [RUNS=3] [FLINC_IMAGE=flinc:TAG] [BENCH_NAMESPACE=flinc-bench] bench/k8s.sh
 set -euo pipefail
@@ -30,13 +32,29 @@ eval "$(e2e/cluster env)"
 bench_need kubectl
 bench_workdir
 KC=(kubectl -n "$NS")
+# A namespace left by an earlier run is still going: wait for it.
+if [ "$(kubectl get namespace "$NS" -o jsonpath='{.status.phase}' 2>/dev/null)" = Terminating ]; then
+	kubectl wait --for=delete "namespace/$NS" --timeout=180s >/dev/null
+fi
 kubectl get namespace "$NS" >/dev/null 2>&1 || kubectl create namespace "$NS" >/dev/null
 kubectl apply -n "$NS" -f deploy/kubernetes-rbac.yaml >/dev/null
+VOL=/var/tmp/flinc-bench-$NS
+mkdir -p "$VOL"
+chown 9999:9999 "$VOL"
+cat >"$W/pod.yaml" <<EOF
+spec:
+  volumes: [{name: ckp, hostPath: {path: $VOL, type: Directory}}]
+  containers:
+  - name: flinc-main-container
+    volumeMounts: [{name: ckp, mountPath: /ckp}]
+EOF
 COMMON=(-D "kubernetes.namespace=$NS" -D kubernetes.service-account=flinc
 	-D "kubernetes.container.image=$FLINC_IMAGE" -D kubernetes.container.image.pull-policy=Never
 	-D kubernetes.jobmanager.cpu=0.2 -D kubernetes.taskmanager.cpu=0.2
 	-D jobmanager.memory.process.size=512m -D taskmanager.memory.process.size=512m
+	-D "kubernetes.pod-template-file.default=$W/pod.yaml"
 	-D execution.shutdown-on-application-finish=false -D execution.checkpointing.interval=1s
+	-D execution.checkpointing.dir=file:///ckp
 	-D restart-strategy.type=fixed-delay -D restart-strategy.fixed-delay.attempts=100
 	-D restart-strategy.fixed-delay.delay=0s)
 JOB=(local:///opt/flinc/usrlib/fraud_detection.so --count 100000000 --rate 1000)
@@ -139,6 +157,7 @@ for r in $(seq "$RUNS"); do
 		"rescale 2->4 $(tail -n1 "$W/rescale_up") ms, 4->1 $(tail -n1 "$W/rescale_down") ms" >&2
 done
 kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
+rm -rf "$VOL"
 
 echo "flinc on Kubernetes ($FLINC_IMAGE, node $(kubectl get nodes -o jsonpath='{.items[0].metadata.name}'), $RUNS runs, median ms):"
 printf '  %-58s %8s\n' "run-application to the job RUNNING" "$(median <"$W/submit")"

@@ -198,7 +198,7 @@ static void observe(jm_k8s *k, const char *key)
 				CM_WARN("kubernetes", "TaskManager pod %s was deleted", name);
 			/* Nothing may be placed on its TaskManager any more; one
 			 * holding slots is lost to its job by heartbeat. */
-			rm_release_idle(k->rm, name);
+			rm_drain(k->rm, name);
 			p->used = false;
 		}
 		return;
@@ -225,7 +225,7 @@ static void observe(jm_k8s *k, const char *key)
 			record_event(k, true, "TaskManagerEnded", "Delete", name,
 				     "TaskManager pod %s ended (%s): %s", name, phase, how);
 			p->terminal = true;
-			rm_release_idle(k->rm, name);
+			rm_drain(k->rm, name);
 			delete_pod(k, name);
 		}
 	} else if (deleting) {
@@ -233,6 +233,10 @@ static void observe(jm_k8s *k, const char *key)
 			CM_WARN("kubernetes", "TaskManager pod %s is being deleted", name);
 			record_event(k, true, "TaskManagerDeleted", "Delete", name,
 				     "TaskManager pod %s is being deleted", name);
+			/* Its process is stopping: a job restarting at once must
+			 * not get its slots again (it would fail on them, and with
+			 * a restart delay of 0 burn through its attempts). */
+			rm_drain(k->rm, name);
 		}
 		p->terminal = true;
 	} else {

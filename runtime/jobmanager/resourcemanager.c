@@ -32,6 +32,7 @@ struct rm_tm {
 	rpc_tm_gateway *gw;
 	int refs;  /* allocations holding it, plus one while registered */
 	bool lost; /* no longer in the list */
+	bool draining; /* its process is going (rm_drain): nothing more placed */
 };
 
 struct rm_resourcemanager {
@@ -731,7 +732,9 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		size_t ntt = 0;
 		for (struct rm_tm *t = rm->tms; t; t = t->next, ntt++)
 			tt[ntt] = (struct trial_tm){
-			    .t = t, .free_slots = t->slots - t->used, .free = free_of(t)};
+			    .t = t,
+			    .free_slots = t->draining ? 0 : t->slots - t->used,
+			    .free = free_of(t)};
 		long failed = trial_locked(tt, ntt, req, order, nreq, first_slot, a->placement);
 		if (failed < 0) {
 			/* On failure nothing of the TaskManagers changed. */
@@ -803,7 +806,8 @@ static int64_t balance_locked(rm_resourcemanager *rm)
 {
 	int64_t free_slots = 0;
 	for (struct rm_tm *t = rm->tms; t; t = t->next)
-		free_slots += t->slots - t->used;
+		if (!t->draining)
+			free_slots += t->slots - t->used;
 	int64_t wanted = rm->waiting_slots;
 	for (size_t i = 0; i < rm->ndeclared; i++)
 		wanted += rm->declared[i].slots;
@@ -856,6 +860,19 @@ void rm_set_provider_note(rm_resourcemanager *rm, const char *note)
 	pthread_mutex_lock(&rm->mu);
 	snprintf(rm->provider_note, sizeof(rm->provider_note), "%s", note ? note : "");
 	pthread_mutex_unlock(&rm->mu);
+}
+
+int rm_drain(rm_resourcemanager *rm, const char *resource_id)
+{
+	int rc = rm_release_idle(rm, resource_id);
+	if (rc != FL_EINVAL)
+		return rc;
+	pthread_mutex_lock(&rm->mu);
+	for (struct rm_tm *t = rm->tms; t; t = t->next)
+		if (strcmp(t->resource_id, resource_id) == 0)
+			t->draining = true;
+	pthread_mutex_unlock(&rm->mu);
+	return 0;
 }
 
 void rm_set_provider_failure(rm_resourcemanager *rm, const char *why)

@@ -387,6 +387,29 @@ static void test_provider_failure_fails_waiting_requests_at_once(void **state)
 	teardown(&f);
 }
 
+/* A TaskManager whose pod is going: its free slots are no longer offered
+ * or counted, its held ones stay with their job; once free it is forgotten. */
+static void test_drain_offers_no_more_slots(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, 0);
+	assert_int_equal(reg(&f, "tm-1", "tcp://127.0.0.1:12", 2, NULL, 0), 0);
+	rm_allocation *a = NULL, *b = NULL;
+	cm_err err = {0};
+	assert_int_equal(alloc_n(f.rm, "job-a", 1, 1000, NULL, &a, &err), 0);
+	assert_int_equal(rm_drain(f.rm, "tm-1"), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 0);
+	assert_int_equal(alloc_n(f.rm, "job-b", 1, 100, NULL, &b, &err), FL_ETIMEDOUT);
+	rm_tm_view v;
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	rm_release(f.rm, a);
+	assert_int_equal(rm_drain(f.rm, "tm-1"), 0);
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), FL_ENOENT);
+	assert_int_equal(rm_drain(f.rm, "tm-1"), FL_ENOENT);
+	teardown(&f);
+}
+
 static void test_lost_after_heartbeat_timeout(void **state)
 {
 	struct fixture f;
@@ -621,6 +644,7 @@ int main(void)
 	    cmocka_unit_test(test_waiter_woken_by_registration),
 	    cmocka_unit_test(test_pending_slots_and_idle_release),
 	    cmocka_unit_test(test_provider_failure_fails_waiting_requests_at_once),
+	    cmocka_unit_test(test_drain_offers_no_more_slots),
 	    cmocka_unit_test(test_declared_slots),
 	    cmocka_unit_test(test_lost_after_heartbeat_timeout),
 	    cmocka_unit_test(test_blob_in_chunks),
