@@ -218,6 +218,14 @@ static void archive_view(void *arg, const jm_view *v)
 }
 
 /* The JobMaster's status changes, on its loop. */
+/* A TaskManager that cancelled its tasks itself is stopping: no slot of
+ * the job's restart (nor any other) may land on it. */
+static void on_tm_stopping(void *arg, const char *resource_id)
+{
+	struct ds_job *j = arg;
+	rm_drain(j->d->rm, resource_id);
+}
+
 static void on_jm_status(void *arg, enum eg_status st)
 {
 	struct ds_job *j = arg;
@@ -684,6 +692,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				       .config = c,
 				       .listener = &(jm_listener){.arg = j,
 								   .status = on_jm_status,
+								   .taskmanager_stopping =
+								       on_tm_stopping,
 								   .cancel = &j->cancel},
 				       .address = d->jm_address,
 				       .slot_limit = a->slots,

@@ -222,21 +222,22 @@ static void observe(jm_k8s *k, const char *key)
 			ended_how(pod, how, sizeof(how));
 			CM_WARN("kubernetes", "TaskManager pod %s ended (%s): %s; deleting it",
 				name, phase, how);
+			rm_drain(k->rm, name);
 			record_event(k, true, "TaskManagerEnded", "Delete", name,
 				     "TaskManager pod %s ended (%s): %s", name, phase, how);
 			p->terminal = true;
-			rm_drain(k->rm, name);
 			delete_pod(k, name);
 		}
 	} else if (deleting) {
 		if (!p->terminal) {
+			/* Its process is stopping: a job restarting at once must
+			 * not get its slots again (it would fail on them, and with
+			 * a restart delay of 0 burn through its attempts). First,
+			 * before the event's round trip to the API server. */
+			rm_drain(k->rm, name);
 			CM_WARN("kubernetes", "TaskManager pod %s is being deleted", name);
 			record_event(k, true, "TaskManagerDeleted", "Delete", name,
 				     "TaskManager pod %s is being deleted", name);
-			/* Its process is stopping: a job restarting at once must
-			 * not get its slots again (it would fail on them, and with
-			 * a restart delay of 0 burn through its attempts). */
-			rm_drain(k->rm, name);
 		}
 		p->terminal = true;
 	} else {

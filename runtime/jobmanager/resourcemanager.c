@@ -32,7 +32,11 @@ struct rm_tm {
 	rpc_tm_gateway *gw;
 	int refs;  /* allocations holding it, plus one while registered */
 	bool lost; /* no longer in the list */
-	bool draining; /* its process is going (rm_drain): nothing more placed */
+	/* Its process is going (rm_drain): nothing is placed on it before this
+	 * monotonic ms. Not for ever: a TaskManager that stopped its tasks
+	 * but lives on (it lost its JobMaster for a while) and still beats is
+	 * offered again after heartbeat.timeout; one that dies is lost by then. */
+	int64_t drain_until_ms;
 };
 
 struct rm_resourcemanager {
@@ -733,7 +737,7 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		for (struct rm_tm *t = rm->tms; t; t = t->next, ntt++)
 			tt[ntt] = (struct trial_tm){
 			    .t = t,
-			    .free_slots = t->draining ? 0 : t->slots - t->used,
+			    .free_slots = t->drain_until_ms > cm_now_ms() ? 0 : t->slots - t->used,
 			    .free = free_of(t)};
 		long failed = trial_locked(tt, ntt, req, order, nreq, first_slot, a->placement);
 		if (failed < 0) {
@@ -805,8 +809,9 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 static int64_t balance_locked(rm_resourcemanager *rm)
 {
 	int64_t free_slots = 0;
+	int64_t now = cm_now_ms();
 	for (struct rm_tm *t = rm->tms; t; t = t->next)
-		if (!t->draining)
+		if (t->drain_until_ms <= now)
 			free_slots += t->slots - t->used;
 	int64_t wanted = rm->waiting_slots;
 	for (size_t i = 0; i < rm->ndeclared; i++)
@@ -870,7 +875,7 @@ int rm_drain(rm_resourcemanager *rm, const char *resource_id)
 	pthread_mutex_lock(&rm->mu);
 	for (struct rm_tm *t = rm->tms; t; t = t->next)
 		if (strcmp(t->resource_id, resource_id) == 0)
-			t->draining = true;
+			t->drain_until_ms = cm_now_ms() + rm->heartbeat_timeout_ms;
 	pthread_mutex_unlock(&rm->mu);
 	return 0;
 }

@@ -155,10 +155,11 @@ bool rm_provider_failure(rm_resourcemanager *rm, char *buf, size_t cap);
  * there). Returns 0, FL_ENOENT (not registered) or FL_EINVAL (slots held). */
 int rm_release_idle(rm_resourcemanager *rm, const char *resource_id);
 /* The TaskManager resource_id is going away (its pod is being deleted or
- * ended): forgotten at once when it holds no slot (rm_release_idle), else
- * kept for its holders but given no slot more and not counted as free, so a
- * job restarting at once does not land on it again. Returns 0 or
- * FL_ENOENT (not registered). */
+ * ended, or it cancelled its tasks itself): forgotten at once when it holds
+ * no slot (rm_release_idle), else kept for its holders but given no slot
+ * more and not counted as free for heartbeat.timeout (by then a dying one
+ * is lost), so a job restarting at once does not land on it again.
+ * Returns 0 or FL_ENOENT (not registered). */
 int rm_drain(rm_resourcemanager *rm, const char *resource_id);
 
 /* Gives the slots back to their TaskManagers' free resources and frees a
