@@ -8,9 +8,10 @@
 #     on the pod the JobManager creates in its place (restart-strategy fixed-delay
 #     with a delay of 0, so the figure is the mechanism's);
 #   - rescale up: PUT /jobs/:jobid/resource-requirements raising the upper bounds
-#     2 -> 4 under the adaptive scheduler (cooldown and stabilization 0), to every
-#     vertex RUNNING at 4: two TaskManager pods created, started and registered, the
-#     job restarted from a checkpoint taken for it;
+#     2 -> 4 under the adaptive scheduler (cooldown and stabilization 0), to the job
+#     RUNNING with its keyed vertex at 4 (its generator stays at 1): two TaskManager
+#     pods created, started and registered, the job restarted from a checkpoint taken
+#     for it;
 #   - rescale down: upper bounds 4 -> 1, to RUNNING at 1 (no pod to wait for).
 # The job is the image's fraud_detection.so (paced, unbounded for the run's length),
 # checkpointing every second to a hostPath directory of the node (this machine) that
@@ -92,21 +93,29 @@ pf() {
 	echo "no REST API through port-forward" >&2
 	return 1
 }
-# at JOB P: ms from now until every vertex of JOB RUNS at parallelism P.
+# at JOB P: ms from now until JOB RUNS, its last vertex at parallelism P (the job's
+# generator runs at 1 throughout), 3 min at most.
 at() {
 	local t0
 	t0=$(now_ms)
-	for _ in $(seq 60000); do
+	while [ $(($(now_ms) - t0)) -lt 180000 ]; do
 		api "/jobs/$1" | jq -e --argjson p "$2" \
-			'.state == "RUNNING" and all(.vertices[]; .parallelism == $p and .status == "RUNNING")' \
+			'.state == "RUNNING" and .vertices[-1].parallelism == $p and all(.vertices[]; .status == "RUNNING")' \
 			>/dev/null 2>&1 && { echo $(($(now_ms) - t0)); return 0; }
 		sleep 0.02
 	done
+	echo "job $1 not RUNNING at parallelism $2 within 3 min" >&2
 	return 1
 }
-put_upper() { # put_upper JOB U
+# tm_running ID: how many TaskManager pods of ID run.
+tm_running() {
+	"${KC[@]}" get pods -l "app=$1,component=taskmanager" --field-selector=status.phase=Running -o name | grep -c . || true
+}
+# put_upper JOB U: upper bounds U for every vertex but those held at 1 (the generator).
+put_upper() {
 	api "/jobs/$1/resource-requirements" | jq -c --argjson u "$2" \
-		'with_entries(.value.parallelism = {lowerBound: 1, upperBound: $u})' >"$W/body.json"
+		'with_entries(.value.parallelism = {lowerBound: 1,
+			upperBound: (if .value.parallelism.upperBound == 1 then 1 else $u end)})' >"$W/body.json"
 	api "/jobs/$1/resource-requirements" -X PUT -H 'Content-Type: application/json' \
 		-d @"$W/body.json" >/dev/null
 }
@@ -146,8 +155,10 @@ for r in $(seq "$RUNS"); do
 	done
 	at "$job" 2 >/dev/null
 	sleep 3
+	tms_before=$(tm_running "$id")
 	put_upper "$job" 4
 	record rescale_up "$(at "$job" 4)"
+	echo "run $r: $tms_before TaskManager pods at 2, $(tm_running "$id") at 4; $(api "/jobs/$job" | jq -c '[.vertices[].parallelism]')" >&2
 	sleep 3
 	put_upper "$job" 1
 	record rescale_down "$(at "$job" 1)"
