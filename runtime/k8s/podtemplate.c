@@ -583,7 +583,8 @@ int k8s_pod_template_apply(cJSON *obj, const cJSON *tpl, bool jobmanager, cm_err
 			const cJSON *c;
 			cJSON_ArrayForEach(c, f)
 			{
-				if (strcmp(name_of(c), K8S_MAIN_CONTAINER) == 0) {
+				const char *cn = name_of(c);
+				if (cn && strcmp(cn, K8S_MAIN_CONTAINER) == 0) {
 					if ((rc = merge_main(main_c, c, err)) != 0)
 						return rc;
 				} else {
