@@ -153,6 +153,8 @@
 #define CFG_K8S_JM_TOLERATIONS "kubernetes.jobmanager.tolerations"
 #define CFG_K8S_TM_TOLERATIONS "kubernetes.taskmanager.tolerations"
 #define CFG_K8S_POD_TEMPLATE "kubernetes.pod-template-file.default"
+/* Flink's older name of .default, still read. */
+#define CFG_K8S_POD_TEMPLATE_OLD "kubernetes.pod-template-file"
 #define CFG_K8S_JM_POD_TEMPLATE "kubernetes.pod-template-file.jobmanager"
 #define CFG_K8S_TM_POD_TEMPLATE "kubernetes.pod-template-file.taskmanager"
 #define CFG_JM_PROCESS_SIZE "jobmanager.memory.process.size"

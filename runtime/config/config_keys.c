@@ -326,6 +326,9 @@ static const struct cfg_key keys[] = {
     STRING(CFG_K8S_POD_TEMPLATE, "",
 	   "Pod template file (YAML) of the JobManager and TaskManager pods, unless one of their "
 	   "own is set."),
+    STRING(CFG_K8S_POD_TEMPLATE_OLD, "",
+	   "Flink's deprecated name of kubernetes.pod-template-file.default, read when that is "
+	   "not set."),
     STRING(CFG_K8S_JM_POD_TEMPLATE, "", "Pod template file (YAML) of the JobManager pod."),
     STRING(CFG_K8S_TM_POD_TEMPLATE, "", "Pod template file (YAML) of the TaskManager pods."),
     MEMORY(CFG_JM_PROCESS_SIZE, "1600 mb", 32 * MIB, MEMORY_MAX, false,

@@ -264,6 +264,7 @@ static const char *const overridden[] = {CFG_CLUSTER_ID,
 					 /* Client paths: the TaskManager
 					  * template goes into the ConfigMap. */
 					 CFG_K8S_POD_TEMPLATE,
+					 CFG_K8S_POD_TEMPLATE_OLD,
 					 CFG_K8S_JM_POD_TEMPLATE,
 					 CFG_K8S_TM_POD_TEMPLATE,
 					 NULL};

@@ -890,14 +890,19 @@ int k8s_pod_options_from_config(k8s_cluster_spec *s, const cfg *c, cm_err *err)
 		}
 	}
 	const char *def = NULL, *own[2] = {NULL, NULL};
+	const char *def_key = CFG_K8S_POD_TEMPLATE;
 	cfg_get_string(c, CFG_K8S_POD_TEMPLATE, &def);
+	if (!def || !*def) {
+		def_key = CFG_K8S_POD_TEMPLATE_OLD;
+		cfg_get_string(c, CFG_K8S_POD_TEMPLATE_OLD, &def);
+	}
 	cfg_get_string(c, CFG_K8S_JM_POD_TEMPLATE, &own[K8S_JM]);
 	cfg_get_string(c, CFG_K8S_TM_POD_TEMPLATE, &own[K8S_TM]);
 	for (int who = 0; who < 2; who++) {
 		const char *path = own[who] && *own[who] ? own[who] : def ? def : "";
 		const char *key = own[who] && *own[who] ? (who == K8S_JM ? CFG_K8S_JM_POD_TEMPLATE
 									 : CFG_K8S_TM_POD_TEMPLATE)
-							: CFG_K8S_POD_TEMPLATE;
+							: def_key;
 		if (strlen(path) >= K8S_PATH_MAX)
 			return cm_err_set(err, FL_EINVAL, "%s is longer than %d characters", key,
 					  K8S_PATH_MAX - 1);

@@ -89,7 +89,8 @@ int k8s_pod_template_apply(cJSON *obj, const cJSON *tpl, bool jobmanager, cm_err
  * k8s_pod_options_from_config reads into s the labels, annotations, node
  * selector and tolerations keys of the JobManager and the TaskManagers,
  * and the pod template paths (kubernetes.pod-template-file.jobmanager or
- * .taskmanager, else .default), checking each value's format: maps as
+ * .taskmanager, else .default, else Flink's older kubernetes.pod-template-
+ * file), checking each value's format: maps as
  * Flink's "k1:v1,k2:v2" (a part may be quoted with ' or "), tolerations
  * "key:k,operator:Equal,value:v,effect:NoSchedule;..." (fields key,
  * operator, value, effect, tolerationSeconds). Called by

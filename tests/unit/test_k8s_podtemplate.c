@@ -438,6 +438,20 @@ static void test_templates_go_to_the_configmap(void **state)
 	assert_string_equal(js.pod_template[K8S_TM],
 			    "/opt/flinc/conf/taskmanager-pod-template.yaml");
 	assert_string_equal(js.pod_template[K8S_JM], "");
+	/* Flink's older key for the default template is read, and left out too. */
+	const char *old_kv[] = {"kubernetes.cluster-id=wc-1", "kubernetes.container.image=x",
+				"kubernetes.pod-template-file=/home/me/old.yaml", NULL};
+	k8s_cluster_spec os;
+	assert_int_equal(spec_rc(&os, old_kv, &err), 0);
+	assert_string_equal(os.pod_template[K8S_JM], "/home/me/old.yaml");
+	assert_string_equal(os.pod_template[K8S_TM], "/home/me/old.yaml");
+	cfg *oc = conf_of(old_kv);
+	char *oy = NULL;
+	assert_int_equal(k8s_cluster_flinc_yaml(&os, oc, &oy, &err), 0);
+	assert_null(strstr(oy, "/home/me"));
+	assert_non_null(strstr(oy, "/opt/flinc/conf/taskmanager-pod-template.yaml"));
+	free(oy);
+	cfg_free(oc);
 	cJSON *cm = NULL, *tpl = yaml(tm_template);
 	assert_int_equal(k8s_cluster_configmap(&s, y, &cm, &err), 0);
 	assert_int_equal(k8s_configmap_add_template(cm, tpl, &err), 0);
