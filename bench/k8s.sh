@@ -93,11 +93,10 @@ pf() {
 	echo "no REST API through port-forward" >&2
 	return 1
 }
-# at JOB P: ms from now until JOB RUNS, its last vertex at parallelism P (the job's
-# generator runs at 1 throughout), 3 min at most.
+# at JOB P [T0]: ms from T0 (default now) until JOB RUNS, its last vertex at
+# parallelism P (the job's generator runs at 1 throughout), 3 min at most.
 at() {
-	local t0
-	t0=$(now_ms)
+	local t0=${3:-$(now_ms)}
 	while [ $(($(now_ms) - t0)) -lt 180000 ]; do
 		api "/jobs/$1" | jq -e --argjson p "$2" \
 			'.state == "RUNNING" and .vertices[-1].parallelism == $p and all(.vertices[]; .status == "RUNNING")' \
@@ -111,11 +110,13 @@ at() {
 tm_running() {
 	"${KC[@]}" get pods -l "app=$1,component=taskmanager" --field-selector=status.phase=Running -o name | grep -c . || true
 }
-# put_upper JOB U: upper bounds U for every vertex but those held at 1 (the generator).
+# put_upper JOB U: upper bounds U for every vertex but those held at 1 (the generator);
+# PUT_T0 is when the PUT was sent.
 put_upper() {
 	api "/jobs/$1/resource-requirements" | jq -c --argjson u "$2" \
 		'with_entries(.value.parallelism = {lowerBound: 1,
 			upperBound: (if .value.parallelism.upperBound == 1 then 1 else $u end)})' >"$W/body.json"
+	PUT_T0=$(now_ms)
 	api "/jobs/$1/resource-requirements" -X PUT -H 'Content-Type: application/json' \
 		-d @"$W/body.json" >/dev/null
 }
@@ -156,12 +157,13 @@ for r in $(seq "$RUNS"); do
 	at "$job" 2 >/dev/null
 	sleep 3
 	tms_before=$(tm_running "$id")
+	# From the PUT request (its answer may come after the rescale began).
 	put_upper "$job" 4
-	record rescale_up "$(at "$job" 4)"
+	record rescale_up "$(at "$job" 4 "$PUT_T0")"
 	echo "run $r: $tms_before TaskManager pods at 2, $(tm_running "$id") at 4; $(api "/jobs/$job" | jq -c '[.vertices[].parallelism]')" >&2
 	sleep 3
 	put_upper "$job" 1
-	record rescale_down "$(at "$job" 1)"
+	record rescale_down "$(at "$job" 1 "$PUT_T0")"
 	kill "$PF" 2>/dev/null || true
 	cluster_gone "$id"
 	echo "run $r: submit $(tail -n1 "$W/submit") ms, replace $(tail -n1 "$W/replace") ms," \
