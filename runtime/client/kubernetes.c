@@ -19,6 +19,7 @@
 #include "k8s/client.h"
 #include "k8s/cluster.h"
 #include "k8s/deploy.h"
+#include "k8s/podtemplate.h"
 
 /* How long the client watches the JobManager pod start, to report an image
  * that cannot be pulled or a pod that cannot be created. */
@@ -424,6 +425,21 @@ static void print_access(const k8s_cluster_spec *s, const cJSON *rest_svc, const
 	       s->id, s->ns);
 }
 
+/* The pod templates of the JobManager and the TaskManagers, read and
+ * checked before anything is created (a template that is no Pod is refused
+ * with nothing left behind). The TaskManagers' goes into the ConfigMap. */
+static int load_templates(const k8s_cluster_spec *s, cJSON **tpl, cm_err *err)
+{
+	for (int who = 0; who < 2; who++) {
+		if (!s->pod_template[who][0])
+			continue;
+		int rc = k8s_pod_template_load(s->pod_template[who], &tpl[who], err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int cl_k8s_main(int argc, char **argv)
 {
 	cm_err err = {0};
@@ -444,6 +460,7 @@ int cl_k8s_main(int argc, char **argv)
 	k8s_config kcfg = {0};
 	k8s_client *kc = NULL;
 	cJSON *dep = NULL, *rest_out = NULL;
+	cJSON *tpl[2] = {NULL, NULL};
 	char token[256] = "";
 	char job[4096] = "";
 	k8s_cluster_spec s;
@@ -451,7 +468,8 @@ int cl_k8s_main(int argc, char **argv)
 		goto out;
 	if (k8s_cluster_spec_from_config(&s, conf, true, &err) != 0 ||
 	    (!a.session && cl_k8s_job_path(a.job, job, sizeof(job), &err) != 0) ||
-	    k8s_cluster_flinc_yaml(&s, conf, &yaml, &err) != 0) {
+	    k8s_cluster_flinc_yaml(&s, conf, &yaml, &err) != 0 ||
+	    load_templates(&s, tpl, &err) != 0) {
 		fprintf(stderr, "flinc: %s\n", err.msg);
 		goto out;
 	}
@@ -490,7 +508,8 @@ int cl_k8s_main(int argc, char **argv)
 				      .token = token,
 				      .application = a.session ? NULL : job,
 				      .args = a.job_argv,
-				      .nargs = (size_t)a.job_argc};
+				      .nargs = (size_t)a.job_argc,
+				      .templates = {tpl[K8S_JM], tpl[K8S_TM]}};
 	k8s_err_clear(&ke);
 	if (k8s_cluster_create(kc, &s, &co, &dep, &rest_out, &ke) != 0) {
 		fprintf(stderr, "flinc: %s\n", ke.e.msg);
@@ -513,6 +532,8 @@ out:
 	memset(token, 0, sizeof(token));
 	cJSON_Delete(dep);
 	cJSON_Delete(rest_out);
+	cJSON_Delete(tpl[K8S_JM]);
+	cJSON_Delete(tpl[K8S_TM]);
 	k8s_client_free(kc);
 	k8s_config_fini(&kcfg);
 	free(yaml);

@@ -196,8 +196,8 @@ static const struct cfg_key keys[] = {
     BOOL(CFG_ADAPTIVE_ACTIVE_CHECKPOINT, "true",
 	 "adaptive: before a rescale, take a checkpoint and restart from it (nothing to "
 	 "replay); false: restart from the latest completed checkpoint at once."),
-    INT(CFG_TM_CPU_CORES, "0", 0, 4096,
-	"CPU cores a TaskManager announces (0: the cores of its machine)."),
+    DECIMAL(CFG_TM_CPU_CORES, "0", 0, 4096000,
+	    "CPU cores a TaskManager announces, fractions too (0: the cores of its machine)."),
     MEMORY(CFG_TM_PROCESS_SIZE, "1728 mb", 0, MEMORY_MAX, false,
 	   "Total memory a TaskManager process announces."),
     STRING(CFG_REST_BIND_ADDRESS, "",
@@ -337,6 +337,26 @@ static const struct cfg_key keys[] = {
 	 "How the <cluster-id>-rest Service is exposed: ClusterIP, NodePort, LoadBalancer or "
 	 "Headless_ClusterIP."),
     STRING(CFG_K8S_CONTEXT, "", "kubeconfig context the client uses (empty: the current one)."),
+    STRING(CFG_K8S_JM_LABELS, "", "Labels of the JobManager pod, as k1:v1,k2:v2."),
+    STRING(CFG_K8S_TM_LABELS, "", "Labels of the TaskManager pods, as k1:v1,k2:v2."),
+    STRING(CFG_K8S_JM_ANNOTATIONS, "", "Annotations of the JobManager pod, as k1:v1,k2:v2."),
+    STRING(CFG_K8S_TM_ANNOTATIONS, "", "Annotations of the TaskManager pods, as k1:v1,k2:v2."),
+    STRING(CFG_K8S_JM_NODE_SELECTOR, "", "Node selector of the JobManager pod, as k1:v1,k2:v2."),
+    STRING(CFG_K8S_TM_NODE_SELECTOR, "",
+	   "Node selector of the TaskManager pods, as k1:v1,k2:v2."),
+    STRING(CFG_K8S_JM_TOLERATIONS, "",
+	   "Tolerations of the JobManager pod, as key:k,operator:Equal,value:v,effect:NoSchedule;..."),
+    STRING(CFG_K8S_TM_TOLERATIONS, "",
+	   "Tolerations of the TaskManager pods, as "
+	   "key:k,operator:Equal,value:v,effect:NoSchedule;..."),
+    STRING(CFG_K8S_POD_TEMPLATE, "",
+	   "Pod template file (YAML) of the JobManager and TaskManager pods, unless one of their "
+	   "own is set."),
+    STRING(CFG_K8S_POD_TEMPLATE_OLD, "",
+	   "Flink's deprecated name of kubernetes.pod-template-file.default, read when that is "
+	   "not set."),
+    STRING(CFG_K8S_JM_POD_TEMPLATE, "", "Pod template file (YAML) of the JobManager pod."),
+    STRING(CFG_K8S_TM_POD_TEMPLATE, "", "Pod template file (YAML) of the TaskManager pods."),
     MEMORY(CFG_JM_PROCESS_SIZE, "1600 mb", 32 * MIB, MEMORY_MAX, false,
 	   "Total memory of the JobManager process (its container's memory on Kubernetes)."),
     DURATION_RANGE(CFG_RM_TM_TIMEOUT, "30 s", 0, MS_PER_D,

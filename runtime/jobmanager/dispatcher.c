@@ -227,6 +227,14 @@ static void archive_view(void *arg, const jm_view *v)
 }
 
 /* The JobMaster's status changes, on its loop. */
+/* A TaskManager that cancelled its tasks itself is stopping: no slot of
+ * the job's restart (nor any other) may land on it. */
+static void on_tm_stopping(void *arg, const char *resource_id)
+{
+	struct ds_job *j = arg;
+	rm_drain(j->d->rm, resource_id);
+}
+
 static void on_jm_status(void *arg, enum eg_status st)
 {
 	struct ds_job *j = arg;
@@ -368,6 +376,12 @@ static int ad_wait_for_slots(ds_dispatcher *d, struct ds_job *j, const jg_graph 
 				ad_slots_for_bounds(base, b, true));
 			said = true;
 		}
+		char never[400];
+		if (fit == AD_INSUFFICIENT && rm_provider_failure(d->rm, never, sizeof(never)))
+			return cm_err_set(err, FL_ETIMEDOUT,
+					  "Could not acquire the minimum required resources: the "
+					  "lower bounds need %d slots, %d are free: %s",
+					  ad_slots_for_bounds(base, b, true), slots, never);
 		if (now - start >= ac->wait_timeout)
 			return cm_err_set(
 			    err, FL_ETIMEDOUT,
@@ -871,6 +885,8 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 				       .config = c,
 				       .listener = &(jm_listener){.arg = j,
 								   .status = on_jm_status,
+								   .taskmanager_stopping =
+								       on_tm_stopping,
 								   .cancel = &j->cancel},
 				       .address = d->jm_address,
 				       .slot_limit = a->slots,

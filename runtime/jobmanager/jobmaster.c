@@ -672,6 +672,8 @@ static void on_report(void *arg)
 			free(rp->error);
 			rp->error = strdup(own);
 			st = TM_TASK_FAILED;
+			if (jm->L.taskmanager_stopping)
+				jm->L.taskmanager_stopping(jm->L.arg, rp->resource_id);
 		}
 		task_state(jm, rp->vertex, rp->subtask, st, rp->error);
 		/* A task that ends takes no more barriers: the checkpoint in flight

@@ -80,6 +80,11 @@ typedef struct jm_listener {
 	void (*submitted)(void *arg, const char *job_id, const char *job_name);
 	void (*progress)(void *arg, const jm_progress *p);
 	void (*status)(void *arg, enum eg_status status);
+	/* A TaskManager cancelled a task itself: it is shutting down (SIGTERM,
+	 * its pod deleted). Called before the job fails for it, on the
+	 * JobMaster's thread, so the caller can keep it from getting slots of
+	 * a restart. May be NULL. */
+	void (*taskmanager_stopping)(void *arg, const char *resource_id);
 	cm_cancel *cancel;
 } jm_listener;
 

@@ -18,6 +18,7 @@
 #include "k8s/cluster.h"
 #include "k8s/events.h"
 #include "k8s/informer.h"
+#include "k8s/podtemplate.h"
 #include "k8s/workqueue.h"
 
 /* Pods this JobManager keeps track of at once; more are not created. */
@@ -31,12 +32,14 @@ struct pod {
 	bool used;
 	bool terminal;	    /* ended or being deleted: not counted */
 	bool stuck;	    /* cannot start (reason logged once) */
+	bool never;	    /* stuck for a reason that does not heal */
 	char why[400];	    /* when stuck: for the slot request's error */
 	int64_t idle_since; /* monotonic ms; 0: holds slots or not registered */
 };
 
 struct jm_k8s {
 	k8s_cluster_spec spec;
+	cJSON *tm_template; /* the TaskManager pod template, or NULL */
 	k8s_config kcfg;
 	k8s_client *kc; /* the pod thread's */
 	char owner_uid[64];
@@ -103,16 +106,20 @@ static void delete_pod(jm_k8s *k, const char *name)
 /* Why a container will not start by itself, or NULL. */
 static const char *stuck_reason(const cJSON *pod, const char **msg)
 {
-	cJSON *cs;
-	cJSON_ArrayForEach(
-	    cs, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "status"),
-						 "containerStatuses"))
-	{
-		const char *r = k8s_str(cs, "state.waiting.reason");
-		if (r && (strstr(r, "ErrImage") || strcmp(r, "ImagePullBackOff") == 0 ||
-			  strcmp(r, "InvalidImageName") == 0 || strstr(r, "CreateContainer"))) {
-			*msg = k8s_str(cs, "state.waiting.message");
-			return r;
+	/* Init containers too: one that cannot start (a pod template's) holds
+	 * the main container back as well. */
+	static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
+	for (size_t i = 0; i < 2; i++) {
+		cJSON *cs;
+		cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(
+					   cJSON_GetObjectItemCaseSensitive(pod, "status"), lists[i]))
+		{
+			const char *r = k8s_str(cs, "state.waiting.reason");
+			if (r && (strstr(r, "ErrImage") || strcmp(r, "ImagePullBackOff") == 0 ||
+				  strcmp(r, "InvalidImageName") == 0 || strstr(r, "CreateContainer"))) {
+				*msg = k8s_str(cs, "state.waiting.message");
+				return r;
+			}
 		}
 	}
 	/* Not placed on any node (too little CPU or memory, a taint). */
@@ -129,6 +136,13 @@ static const char *stuck_reason(const cJSON *pod, const char **msg)
 		}
 	}
 	return NULL;
+}
+
+/* Reasons a pod's container never gets past by itself: the job's slot
+ * request fails at once instead of at slot.request.timeout. */
+static bool never_heals(const char *why)
+{
+	return strcmp(why, "InvalidImageName") == 0 || strcmp(why, "ErrImageNeverPull") == 0;
 }
 
 /* The n of a pod named <id>-taskmanager-<attempt>-<n>, or 0. */
@@ -184,7 +198,7 @@ static void observe(jm_k8s *k, const char *key)
 				CM_WARN("kubernetes", "TaskManager pod %s was deleted", name);
 			/* Nothing may be placed on its TaskManager any more; one
 			 * holding slots is lost to its job by heartbeat. */
-			rm_release_idle(k->rm, name);
+			rm_drain(k->rm, name);
 			p->used = false;
 		}
 		return;
@@ -208,14 +222,19 @@ static void observe(jm_k8s *k, const char *key)
 			ended_how(pod, how, sizeof(how));
 			CM_WARN("kubernetes", "TaskManager pod %s ended (%s): %s; deleting it",
 				name, phase, how);
+			rm_drain(k->rm, name);
 			record_event(k, true, "TaskManagerEnded", "Delete", name,
 				     "TaskManager pod %s ended (%s): %s", name, phase, how);
 			p->terminal = true;
-			rm_release_idle(k->rm, name);
 			delete_pod(k, name);
 		}
 	} else if (deleting) {
 		if (!p->terminal) {
+			/* Its process is stopping: a job restarting at once must
+			 * not get its slots again (it would fail on them, and with
+			 * a restart delay of 0 burn through its attempts). First,
+			 * before the event's round trip to the API server. */
+			rm_drain(k->rm, name);
 			CM_WARN("kubernetes", "TaskManager pod %s is being deleted", name);
 			record_event(k, true, "TaskManagerDeleted", "Delete", name,
 				     "TaskManager pod %s is being deleted", name);
@@ -226,6 +245,7 @@ static void observe(jm_k8s *k, const char *key)
 		const char *why = stuck_reason(pod, &msg);
 		if (why && !p->stuck) {
 			p->stuck = true;
+			p->never = never_heals(why);
 			char hint[700];
 			if (strcmp(why, "Unschedulable") == 0)
 				snprintf(
@@ -236,8 +256,10 @@ static void observe(jm_k8s *k, const char *key)
 								     : k->spec.tm_slots * 1000),
 				    (long long)k->spec.tm_memory);
 			else
-				snprintf(hint, sizeof(hint), "kubernetes.container.image is '%s'",
-					 k->spec.image);
+				snprintf(hint, sizeof(hint), "kubernetes.container.image is '%.200s'%s%.200s",
+					 k->spec.image,
+					 k->tm_template ? "; images of the pod template " : "",
+					 k->tm_template ? k->spec.pod_template[K8S_TM] : "");
 			CM_ERROR("kubernetes",
 				 "TaskManager pod %s cannot start: %s%s%s (%s); no more pods are "
 				 "created while it waits",
@@ -248,7 +270,7 @@ static void observe(jm_k8s *k, const char *key)
 			record_event(k, true, "TaskManagerCannotStart", "Create", name, "%s (%s)",
 				     p->why, hint);
 		} else if (!why && p->stuck) {
-			p->stuck = false;
+			p->stuck = p->never = false;
 		}
 	}
 	cJSON_Delete(pod);
@@ -300,7 +322,9 @@ static void create_pod(jm_k8s *k)
 	snprintf(name, sizeof(name), "%s-taskmanager-1-%ld", k->spec.id, ++k->next_index);
 	cJSON *obj = NULL;
 	cm_err err = {0};
-	if (k8s_cluster_taskmanager_pod(&k->spec, name, k->owner_uid, &obj, &err) != 0) {
+	if (k8s_cluster_taskmanager_pod(&k->spec, name, k->owner_uid, &obj, &err) != 0 ||
+	    k8s_pod_finish(obj, &k->spec, false, k->tm_template, &err) != 0) {
+		cJSON_Delete(obj);
 		CM_ERROR("kubernetes", "Cannot build TaskManager pod %s: %s", name, err.msg);
 		k->no_create_before = cm_now_ms() + CREATE_BACKOFF_MS;
 		return;
@@ -369,7 +393,24 @@ static void reconcile(jm_k8s *k)
 		if (k->pods[i].used && !k->pods[i].terminal && k->pods[i].stuck)
 			note = k->pods[i].why;
 	rm_set_provider_note(k->rm, note);
+	const char *never = "";
+	for (size_t i = 0; i < MAX_PODS && !never[0]; i++)
+		if (k->pods[i].used && !k->pods[i].terminal && k->pods[i].never)
+			never = k->pods[i].why;
+	rm_set_provider_failure(k->rm, never);
 	int64_t pending = rm_pending_slots(k->rm);
+	/* A pod that can never start and that no job waits for any more (its
+	 * request failed) goes: a later request makes a new one, which says
+	 * again why it cannot start. */
+	for (size_t i = 0; i < MAX_PODS && pending == 0; i++) {
+		struct pod *p = &k->pods[i];
+		if (p->used && !p->terminal && p->never) {
+			CM_INFO("kubernetes", "Deleting TaskManager pod %s: it cannot start and no "
+				"job waits for it", p->name);
+			p->terminal = true;
+			delete_pod(k, p->name);
+		}
+	}
 	/* Idle pods go only while the free slots exceed what jobs wait for or
 	 * declared (an adaptive job's upper bounds: it takes new slots after
 	 * its cooldown, which may outlast the idle timeout). */
@@ -441,6 +482,9 @@ int jm_k8s_start(jm_k8s **out, const cfg *c, rm_resourcemanager *rm, cm_err *err
 	int rc = k8s_cluster_spec_from_config(&k->spec, c, true, err);
 	if (rc)
 		goto fail;
+	if (k->spec.pod_template[K8S_TM][0] &&
+	    (rc = k8s_pod_template_load(k->spec.pod_template[K8S_TM], &k->tm_template, err)) != 0)
+		goto fail;
 	k->idle_timeout_ms = 30000;
 	cfg_get_duration_ms(c, CFG_RM_TM_TIMEOUT, &k->idle_timeout_ms);
 	if ((rc = k8s_config_in_cluster(&k->kcfg, NULL, err)) != 0 ||
@@ -480,9 +524,10 @@ int jm_k8s_start(jm_k8s **out, const cfg *c, rm_resourcemanager *rm, cm_err *err
 	k->started = true;
 	CM_INFO("kubernetes",
 		"Kubernetes ResourceManager driver of cluster %s in namespace %s: TaskManager pods "
-		"of %lld slot(s) from image %s, owned by deployment/%s (uid %s)",
-		k->spec.id, k->spec.ns, (long long)k->spec.tm_slots, k->spec.image, k->spec.id,
-		k->owner_uid);
+		"of %lld slot(s) from image %s%s%s, owned by deployment/%s (uid %s)",
+		k->spec.id, k->spec.ns, (long long)k->spec.tm_slots, k->spec.image,
+		k->tm_template ? " and pod template " : "",
+		k->tm_template ? k->spec.pod_template[K8S_TM] : "", k->spec.id, k->owner_uid);
 	*out = k;
 	return 0;
 fail:
@@ -530,5 +575,6 @@ void jm_k8s_free(jm_k8s *k)
 	k8s_queue_free(k->queue);
 	k8s_client_free(k->kc);
 	k8s_config_fini(&k->kcfg);
+	cJSON_Delete(k->tm_template);
 	free(k);
 }

@@ -32,6 +32,11 @@ struct rm_tm {
 	rpc_tm_gateway *gw;
 	int refs;  /* allocations holding it, plus one while registered */
 	bool lost; /* no longer in the list */
+	/* Its process is going (rm_drain): nothing is placed on it before this
+	 * monotonic ms. Not for ever: a TaskManager that stopped its tasks
+	 * but lives on (it lost its JobMaster for a while) and still beats is
+	 * offered again after heartbeat.timeout; one that dies is lost by then. */
+	int64_t drain_until_ms;
 };
 
 struct rm_resourcemanager {
@@ -58,6 +63,7 @@ struct rm_resourcemanager {
 	} declared[RM_MAX_DECLARED];
 	size_t ndeclared;
 	char provider_note[400]; /* why started TaskManagers do not come ("": none) */
+	char provider_failure[400]; /* why they never will ("": none) */
 	uint64_t lost; /* TaskManagers forgotten for silence (heartbeat.timeout) */
 	pthread_t reaper;
 	bool reaper_started;
@@ -730,7 +736,9 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		size_t ntt = 0;
 		for (struct rm_tm *t = rm->tms; t; t = t->next, ntt++)
 			tt[ntt] = (struct trial_tm){
-			    .t = t, .free_slots = t->slots - t->used, .free = free_of(t)};
+			    .t = t,
+			    .free_slots = t->drain_until_ms > cm_now_ms() ? 0 : t->slots - t->used,
+			    .free = free_of(t)};
 		long failed = trial_locked(tt, ntt, req, order, nreq, first_slot, a->placement);
 		if (failed < 0) {
 			/* On failure nothing of the TaskManagers changed. */
@@ -741,6 +749,12 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		if (rm->stopping || (cancel && cm_cancel_requested(cancel))) {
 			rc = cm_err_set(err, FL_ECANCELED,
 					"the slot request of job %s was cancelled", job_id);
+			break;
+		}
+		if (rm->provider_failure[0]) {
+			rc = cm_err_set(err, FL_ETIMEDOUT,
+					"Could not acquire the minimum required resources: job %s: %s",
+					job_id, rm->provider_failure);
 			break;
 		}
 		if (now >= deadline) {
@@ -795,8 +809,10 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 static int64_t balance_locked(rm_resourcemanager *rm)
 {
 	int64_t free_slots = 0;
+	int64_t now = cm_now_ms();
 	for (struct rm_tm *t = rm->tms; t; t = t->next)
-		free_slots += t->slots - t->used;
+		if (t->drain_until_ms <= now)
+			free_slots += t->slots - t->used;
 	int64_t wanted = rm->waiting_slots;
 	for (size_t i = 0; i < rm->ndeclared; i++)
 		wanted += rm->declared[i].slots;
@@ -849,6 +865,39 @@ void rm_set_provider_note(rm_resourcemanager *rm, const char *note)
 	pthread_mutex_lock(&rm->mu);
 	snprintf(rm->provider_note, sizeof(rm->provider_note), "%s", note ? note : "");
 	pthread_mutex_unlock(&rm->mu);
+}
+
+int rm_drain(rm_resourcemanager *rm, const char *resource_id)
+{
+	int rc = rm_release_idle(rm, resource_id);
+	if (rc != FL_EINVAL)
+		return rc;
+	pthread_mutex_lock(&rm->mu);
+	for (struct rm_tm *t = rm->tms; t; t = t->next)
+		if (strcmp(t->resource_id, resource_id) == 0)
+			t->drain_until_ms = cm_now_ms() + rm->heartbeat_timeout_ms;
+	pthread_mutex_unlock(&rm->mu);
+	return 0;
+}
+
+void rm_set_provider_failure(rm_resourcemanager *rm, const char *why)
+{
+	pthread_mutex_lock(&rm->mu);
+	bool was = rm->provider_failure[0] != '\0';
+	snprintf(rm->provider_failure, sizeof(rm->provider_failure), "%s", why ? why : "");
+	/* Waiting requests fail now, not at their next wake-up. */
+	if (!was && rm->provider_failure[0])
+		pthread_cond_broadcast(&rm->cv);
+	pthread_mutex_unlock(&rm->mu);
+}
+
+bool rm_provider_failure(rm_resourcemanager *rm, char *buf, size_t cap)
+{
+	pthread_mutex_lock(&rm->mu);
+	bool set = rm->provider_failure[0] != '\0';
+	snprintf(buf, cap, "%s", rm->provider_failure);
+	pthread_mutex_unlock(&rm->mu);
+	return set;
 }
 
 int rm_release_idle(rm_resourcemanager *rm, const char *resource_id)

@@ -141,10 +141,26 @@ int rm_declare(rm_resourcemanager *rm, const char *job_id, int64_t slots);
  * error of a slot request that times out; NULL or "" clears it. Copied
  * (cut to 399 bytes). */
 void rm_set_provider_note(rm_resourcemanager *rm, const char *note);
+/* Why the TaskManagers a driver starts can never come (a pod whose image
+ * name is invalid, or missing with pull policy Never): while set, a slot
+ * request that has to wait fails at once with it (FL_ETIMEDOUT, "Could not
+ * acquire the minimum required resources: job J: <why>") instead of at
+ * slot.request.timeout. NULL or "" clears it. Copied (cut to 399 bytes). */
+void rm_set_provider_failure(rm_resourcemanager *rm, const char *why);
+/* Copies the failure rm_set_provider_failure set into buf (cap > 0);
+ * false when none is set. */
+bool rm_provider_failure(rm_resourcemanager *rm, char *buf, size_t cap);
 /* Forgets the registered TaskManager resource_id when no job holds a slot
  * on it (its process is about to be stopped, so nothing may be placed
  * there). Returns 0, FL_ENOENT (not registered) or FL_EINVAL (slots held). */
 int rm_release_idle(rm_resourcemanager *rm, const char *resource_id);
+/* The TaskManager resource_id is going away (its pod is being deleted or
+ * ended, or it cancelled its tasks itself): forgotten at once when it holds
+ * no slot (rm_release_idle), else kept for its holders but given no slot
+ * more and not counted as free for heartbeat.timeout (by then a dying one
+ * is lost), so a job restarting at once does not land on it again.
+ * Returns 0 or FL_ENOENT (not registered). */
+int rm_drain(rm_resourcemanager *rm, const char *resource_id);
 
 /* Gives the slots back to their TaskManagers' free resources and frees a
  * (NULL: nothing). */

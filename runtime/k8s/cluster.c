@@ -3,6 +3,8 @@
  */
 #include "k8s/cluster.h"
 
+#include "k8s/podtemplate.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -190,7 +192,7 @@ int k8s_cluster_spec_from_config(k8s_cluster_spec *s, const cfg *c, bool need_im
 		    "%s must be set with %s: kubernetes (a directory every JobManager "
 		    "pod mounts, e.g. under %s)",
 		    CFG_HA_STORAGE_DIR, CFG_HA_TYPE, CFG_K8S_HOSTPATH_VOLUME);
-	return 0;
+	return k8s_pod_options_from_config(s, c, err);
 }
 
 void k8s_cluster_rest_service_name(const k8s_cluster_spec *s, char *buf, size_t cap)
@@ -300,6 +302,12 @@ static const char *const overridden[] = {CFG_CLUSTER_ID,
 					 CFG_K8S_CONTEXT,
 					 CFG_LOG_FILE,
 					 CFG_TM_RESOURCE_ID,
+					 /* Client paths: the TaskManager
+					  * template goes into the ConfigMap. */
+					 CFG_K8S_POD_TEMPLATE,
+					 CFG_K8S_POD_TEMPLATE_OLD,
+					 CFG_K8S_JM_POD_TEMPLATE,
+					 CFG_K8S_TM_POD_TEMPLATE,
 					 NULL};
 
 static void copy_entry(void *arg, const char *key, const char *value)
@@ -337,6 +345,8 @@ int k8s_cluster_flinc_yaml(const k8s_cluster_spec *s, const cfg *c, char **out, 
 	yline(&b, CFG_JM_BIND_HOST, "0.0.0.0");
 	yline(&b, CFG_REST_BIND_ADDRESS, "0.0.0.0");
 	yline(&b, CFG_TOKEN_FILE, K8S_SECRET_DIR "/token");
+	if (s->pod_template[K8S_TM][0])
+		yline(&b, CFG_K8S_TM_POD_TEMPLATE, K8S_CONF_DIR "/" K8S_TM_TEMPLATE_FILE);
 	if (b.bad) {
 		free(b.p);
 		return b.too_long
@@ -660,11 +670,19 @@ int k8s_cluster_taskmanager_pod(const k8s_cluster_spec *s, const char *name, con
 	jb_push_str(&b, a, "-D");
 	jb_push_str(&b, a, rid);
 	int64_t cpu = s->tm_cpu_milli ? s->tm_cpu_milli : s->tm_slots * 1000;
-	/* The TaskManager announces the pod's CPU, not the node's (whole
-	 * cores: taskmanager.cpu.cores is an integer). */
+	/* The TaskManager announces the pod's CPU, not the node's, fractions
+	 * too (0.2 is 0.2). */
 	char cores[64];
-	snprintf(cores, sizeof(cores), "%s=%lld", CFG_TM_CPU_CORES,
-		 (long long)(cpu < 1000 ? 1 : (cpu + 999) / 1000));
+	if (cpu % 1000 == 0) {
+		snprintf(cores, sizeof(cores), "%s=%lld", CFG_TM_CPU_CORES,
+			 (long long)(cpu / 1000));
+	} else {
+		snprintf(cores, sizeof(cores), "%s=%lld.%03lld", CFG_TM_CPU_CORES,
+			 (long long)(cpu / 1000), (long long)(cpu % 1000));
+		size_t n = strlen(cores);
+		while (cores[n - 1] == '0')
+			cores[--n] = '\0';
+	}
 	jb_push_str(&b, a, "-D");
 	jb_push_str(&b, a, cores);
 	resources(&b, c, cpu, s->tm_memory);

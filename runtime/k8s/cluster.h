@@ -42,6 +42,13 @@
 #define K8S_MAIN_CONTAINER "flinc-main-container"
 #define K8S_TYPE_LABEL "flinc-native-kubernetes"
 
+/* Pod options (podtemplate.h): the index into k8s_cluster_spec.pod_options. */
+enum { K8S_OPT_LABELS, K8S_OPT_ANNOTATIONS, K8S_OPT_NODE_SELECTOR, K8S_OPT_TOLERATIONS, K8S_NOPTS };
+#define K8S_POD_OPTION_MAX 4096
+#define K8S_PATH_MAX 4096
+#define K8S_JM 0
+#define K8S_TM 1
+
 typedef struct k8s_cluster_spec {
 	char id[K8S_CLUSTER_ID_MAX + 1];
 	char ns[64];
@@ -57,6 +64,11 @@ typedef struct k8s_cluster_spec {
 	/* kubernetes.volume.host-path HOST:MOUNT ("" none): one node directory
 	 * mounted in every pod (checkpoints, HA records, file sinks). */
 	char host_path[512], mount_path[512];
+	/* What podtemplate.h reads (k8s_pod_options_from_config): the pod
+	 * options as configured and checked, of the JobManager [0] and the
+	 * TaskManagers [1], and their pod template files ("": none). */
+	char pod_options[2][K8S_NOPTS][K8S_POD_OPTION_MAX];
+	char pod_template[2][K8S_PATH_MAX];
 } k8s_cluster_spec;
 
 /*

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/auth.h"
+#include "k8s/podtemplate.h"
 
 /* Creates obj, owned by the Deployment with uid when uid is not NULL. */
 static int create(k8s_client *kc, const k8s_resource *r, const k8s_cluster_spec *s, cJSON *obj,
@@ -43,6 +44,8 @@ int k8s_cluster_create(k8s_client *kc, const k8s_cluster_spec *s, const k8s_clus
 	cm_err ce = {0};
 	cJSON *obj = NULL, *dep = NULL, *rest = NULL;
 	int rc = k8s_cluster_deployment(s, o->application, o->args, o->nargs, &obj, &ce);
+	if (!rc)
+		rc = k8s_pod_finish(obj, s, true, o->templates[K8S_JM], &ce);
 	if (!rc && o->owner && add_owner(obj, o->owner) != 0)
 		rc = cm_err_set(&ce, FL_ENOMEM, "out of memory");
 	if (rc) {
@@ -68,6 +71,8 @@ int k8s_cluster_create(k8s_client *kc, const k8s_cluster_spec *s, const k8s_clus
 		rc = step == 0	 ? k8s_cluster_configmap(s, o->yaml, &obj, &ce)
 		     : step == 1 ? k8s_cluster_secret(s, o->token, &obj, &ce)
 				 : k8s_cluster_service(s, step == 3, &obj, &ce);
+		if (!rc && step == 0 && o->templates[K8S_TM])
+			rc = k8s_configmap_add_template(obj, o->templates[K8S_TM], &ce);
 		if (rc)
 			err->e = ce;
 		else

@@ -32,6 +32,12 @@ typedef struct k8s_cluster_create_opts {
 	 * the Deployment: how flinc-operator makes its FlinkApplication own the
 	 * cluster. Borrowed. */
 	const cJSON *owner;
+	/* The pod templates of the JobManager and the TaskManagers
+	 * ([K8S_JM], [K8S_TM]; NULL: none), checked already
+	 * (k8s_pod_template_check): merged into the Deployment's pod, and the
+	 * TaskManagers' into the ConfigMap for the pods the JobManager makes.
+	 * Borrowed. */
+	const cJSON *templates[2];
 } k8s_cluster_create_opts;
 
 /*

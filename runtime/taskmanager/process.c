@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -278,10 +279,13 @@ static int parse_session(const struct sync_call *c, char *session, size_t cap)
 
 static int register_once(struct tmp *p, char *session, size_t cap, char *why, size_t whylen)
 {
-	int64_t cpu = 0, mem = 0, managed = 0, net = 0, slots = 1;
-	cfg_get_int(p->config, CFG_TM_CPU_CORES, &cpu);
-	if (cpu <= 0)
-		cpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int64_t cpu_milli = 0, mem = 0, managed = 0, net = 0, slots = 1;
+	/* Fractions too: a Kubernetes pod of 0.2 CPU announces 0.2. */
+	double cores = 0;
+	cfg_get_double(p->config, CFG_TM_CPU_CORES, &cores);
+	cpu_milli = (int64_t)llround(cores * 1000);
+	if (cpu_milli <= 0)
+		cpu_milli = sysconf(_SC_NPROCESSORS_ONLN) * 1000;
 	cfg_get_memory_bytes(p->config, CFG_TM_PROCESS_SIZE, &mem);
 	cfg_get_memory_bytes(p->config, CFG_MANAGED_SIZE, &managed);
 	/* Flink: an explicit size wins over the fraction. flinc keeps its
@@ -296,7 +300,7 @@ static int register_once(struct tmp *p, char *session, size_t cap, char *why, si
 				   .rpc_address = p->rpc_address,
 				   .data_address = tm_data_address(p->tm),
 				   .slots = tm_slots(p->tm),
-				   .cpu_milli = cpu * 1000,
+				   .cpu_milli = cpu_milli,
 				   .memory_bytes = mem,
 				   .managed_bytes = managed,
 				   .network_bytes = net};

@@ -93,7 +93,16 @@ struct heard {
 	char job_id[33];
 	int submitted;
 	int progress_reports;
+	char stopping[128];
 };
+
+static void on_tm_stopping(void *arg, const char *resource_id)
+{
+	struct heard *h = arg;
+	pthread_mutex_lock(&h->mu);
+	snprintf(h->stopping, sizeof(h->stopping), "%s", resource_id);
+	pthread_mutex_unlock(&h->mu);
+}
 
 static void on_submitted(void *arg, const char *job_id, const char *job_name)
 {
@@ -450,7 +459,7 @@ static void test_a_task_cancelled_by_its_taskmanager_fails_the_job(void **state)
 	cluster_up(&c, 2, 1);
 	build_job(&c, 2);
 	struct heard h = {.mu = PTHREAD_MUTEX_INITIALIZER};
-	jm_listener L = {.arg = &h, .submitted = on_submitted};
+	jm_listener L = {.arg = &h, .submitted = on_submitted, .taskmanager_stopping = on_tm_stopping};
 	jm_params p = {.jg = c.jg, .tms = c.gws, .ntms = 2, .config = c.conf, .listener = &L};
 	jm_jobmaster *jm;
 	cm_err err = {0};
@@ -466,6 +475,10 @@ static void test_a_task_cancelled_by_its_taskmanager_fails_the_job(void **state)
 	assert_int_equal(res.status, FL_EJOBFAILED);
 	assert_non_null(strstr(res.error, "was cancelled by TaskManager"));
 	assert_non_null(strstr(res.error, tm0));
+	/* The listener heard it was stopping (the Dispatcher drains it). */
+	pthread_mutex_lock(&h.mu);
+	assert_string_equal(h.stopping, tm0);
+	pthread_mutex_unlock(&h.mu);
 	jm_free(jm);
 	cluster_down(&c);
 }

@@ -284,7 +284,7 @@ static void test_taskmanager_pod(void **state)
 	spec_of(&s, kv2);
 	assert_int_equal(k8s_cluster_taskmanager_pod(&s, "n", NULL, &p, &err), 0);
 	assert_str_at(p, "spec.containers.0.resources.requests.cpu", "500m");
-	assert_str_at(p, "spec.containers.0.args.3", "taskmanager.cpu.cores=1");
+	assert_str_at(p, "spec.containers.0.args.3", "taskmanager.cpu.cores=0.5");
 	assert_null(at(p, "metadata.ownerReferences"));
 	cJSON_Delete(p);
 }

@@ -355,6 +355,61 @@ static void test_pending_slots_and_idle_release(void **state)
 	teardown(&f);
 }
 
+/* A driver's TaskManagers that can never come (a pod whose image name is
+ * invalid) fail a waiting request at once, not at its timeout; a request
+ * that fits without them is untouched. */
+static void test_provider_failure_fails_waiting_requests_at_once(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, 0);
+	assert_int_equal(reg(&f, "tm-1", "tcp://127.0.0.1:12", 2, NULL, 0), 0);
+	rm_set_provider_failure(f.rm, "TaskManager pod p-1 cannot start: InvalidImageName: x");
+	char why[400];
+	assert_true(rm_provider_failure(f.rm, why, sizeof(why)));
+	assert_non_null(strstr(why, "InvalidImageName"));
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	/* An hour's timeout: the test ends only if the failure ends it. */
+	assert_int_equal(alloc_n(f.rm, "job-x", 3, 3600000, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_null(strstr(err.msg, "slot.request.timeout"));
+	assert_non_null(strstr(err.msg, "Could not acquire the minimum required resources: job "
+					"job-x: TaskManager pod p-1 cannot start: InvalidImageName"));
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	cm_err_clear(&err);
+	assert_int_equal(alloc_n(f.rm, "job-y", 2, 60000, NULL, &a, &err), 0);
+	rm_release(f.rm, a);
+	rm_set_provider_failure(f.rm, "");
+	assert_false(rm_provider_failure(f.rm, why, sizeof(why)));
+	cm_err_clear(&err);
+	assert_int_equal(alloc_n(f.rm, "job-x", 3, 100, NULL, &a, &err), FL_ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "slot.request.timeout"));
+	teardown(&f);
+}
+
+/* A TaskManager whose pod is going: its free slots are no longer offered
+ * or counted, its held ones stay with their job; once free it is forgotten. */
+static void test_drain_offers_no_more_slots(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, 0);
+	assert_int_equal(reg(&f, "tm-1", "tcp://127.0.0.1:12", 2, NULL, 0), 0);
+	rm_allocation *a = NULL, *b = NULL;
+	cm_err err = {0};
+	assert_int_equal(alloc_n(f.rm, "job-a", 1, 1000, NULL, &a, &err), 0);
+	assert_int_equal(rm_drain(f.rm, "tm-1"), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 0);
+	assert_int_equal(alloc_n(f.rm, "job-b", 1, 100, NULL, &b, &err), FL_ETIMEDOUT);
+	rm_tm_view v;
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), 0);
+	rm_release(f.rm, a);
+	assert_int_equal(rm_drain(f.rm, "tm-1"), 0);
+	assert_int_equal(rm_get(f.rm, "tm-1", &v), FL_ENOENT);
+	assert_int_equal(rm_drain(f.rm, "tm-1"), FL_ENOENT);
+	teardown(&f);
+}
+
 static void test_lost_after_heartbeat_timeout(void **state)
 {
 	struct fixture f;
@@ -588,6 +643,8 @@ int main(void)
 	    cmocka_unit_test(test_register_allocate_release),
 	    cmocka_unit_test(test_waiter_woken_by_registration),
 	    cmocka_unit_test(test_pending_slots_and_idle_release),
+	    cmocka_unit_test(test_provider_failure_fails_waiting_requests_at_once),
+	    cmocka_unit_test(test_drain_offers_no_more_slots),
 	    cmocka_unit_test(test_declared_slots),
 	    cmocka_unit_test(test_lost_after_heartbeat_timeout),
 	    cmocka_unit_test(test_blob_in_chunks),
