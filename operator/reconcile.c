@@ -361,7 +361,16 @@ static void step_deploy(rctx *r, const op_step *s)
 					  r->app.spec.has_job ? r->app.spec.job_path : NULL,
 				      .args = argv,
 				      .nargs = nargs,
-				      .owner = owner};
+				      .owner = owner,
+				      /* A component's own template, else spec.podTemplate
+				       * (Flink's operator merges the two; here the more
+				       * specific one is taken whole). */
+				      .templates = {r->app.spec.jm_pod_template
+							? r->app.spec.jm_pod_template
+							: r->app.spec.pod_template,
+						    r->app.spec.tm_pod_template
+							? r->app.spec.tm_pod_template
+							: r->app.spec.pod_template}};
 	k8s_err ke;
 	k8s_err_clear(&ke);
 	if (k8s_cluster_create(r->kc, &ks, &co, NULL, NULL, &ke) != 0) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "client/kubernetes.h"
+#include "k8s/podtemplate.h"
 
 /* ---------------------------------------------------------------- fields */
 
@@ -217,8 +218,8 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 	if ((rc = get_int(spec, "restartNonce", "spec", INT64_MIN / 2, INT64_MAX / 2,
 			  &s->restart_nonce, NULL, err)) != 0)
 		return rc;
-	const cJSON *jm, *tm, *job, *pt;
-	if ((rc = get_obj(spec, "podTemplate", "spec", &pt, err)) != 0 ||
+	const cJSON *jm, *tm, *job;
+	if ((rc = get_obj(spec, "podTemplate", "spec", &s->pod_template, err)) != 0 ||
 	    (rc = get_obj(spec, "jobManager", "spec", &jm, err)) != 0 ||
 	    (rc = get_obj(spec, "taskManager", "spec", &tm, err)) != 0 ||
 	    (rc = get_obj(spec, "job", "spec", &job, err)) != 0)
@@ -226,13 +227,24 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 	int64_t jm_replicas = 1;
 	if ((rc = get_int(jm, "replicas", "spec.jobManager", 1, 1, &jm_replicas, NULL, err)) != 0 ||
 	    (rc = get_resources(jm, "spec.jobManager", &s->jm_cpu, &s->jm_memory, err)) != 0 ||
-	    (rc = get_obj(jm, "podTemplate", "spec.jobManager", &pt, err)) != 0)
+	    (rc = get_obj(jm, "podTemplate", "spec.jobManager", &s->jm_pod_template, err)) != 0)
 		return rc;
 	if ((rc = get_int(tm, "replicas", "spec.taskManager", 1, 1000, &s->tm_replicas, NULL,
 			  err)) != 0 ||
 	    (rc = get_int(tm, "slots", "spec.taskManager", 1, 1024, &s->slots, NULL, err)) != 0 ||
 	    (rc = get_resources(tm, "spec.taskManager", &s->tm_cpu, &s->tm_memory, err)) != 0 ||
-	    (rc = get_obj(tm, "podTemplate", "spec.taskManager", &pt, err)) != 0)
+	    (rc = get_obj(tm, "podTemplate", "spec.taskManager", &s->tm_pod_template, err)) != 0)
+		return rc;
+	/* Pods, as a pod template file must be (refused here, not when the
+	 * cluster is made). */
+	if ((s->pod_template &&
+	     (rc = k8s_pod_template_check(s->pod_template, "spec.podTemplate", err)) != 0) ||
+	    (s->jm_pod_template && (rc = k8s_pod_template_check(s->jm_pod_template,
+								 "spec.jobManager.podTemplate",
+								 err)) != 0) ||
+	    (s->tm_pod_template && (rc = k8s_pod_template_check(s->tm_pod_template,
+								 "spec.taskManager.podTemplate",
+								 err)) != 0))
 		return rc;
 	if (!job)
 		return 0;

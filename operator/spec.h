@@ -50,6 +50,9 @@ typedef struct op_spec {
 	char initial_savepoint[OP_PATH_MAX];
 	bool allow_non_restored;
 	int64_t restart_nonce;
+	/* spec.podTemplate, jobManager.podTemplate, taskManager.podTemplate
+	 * (borrowed; NULL: none), checked as Pods (k8s_pod_template_check). */
+	const cJSON *pod_template, *jm_pod_template, *tm_pod_template;
 } op_spec;
 
 /* What the operator keeps in status between reconciles (so a restarted

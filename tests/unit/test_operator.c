@@ -56,6 +56,17 @@ static void test_decode_a_minimal_application(void **state)
 	assert_int_equal(op_spec_parallelism(&app.spec), 1);
 	assert_int_equal(op_spec_taskmanagers(&app.spec), 1);
 	op_app_fini(&app);
+	/* Pod templates: the component's own, or the default one. */
+	app_of(&app,
+	       "{\"image\":\"flinc:1\",\"podTemplate\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\"},"
+	       "\"taskManager\":{\"podTemplate\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+	       "\"metadata\":{\"labels\":{\"tier\":\"tm\"}}}}}",
+	       NULL);
+	assert_true(app.valid);
+	assert_non_null(app.spec.pod_template);
+	assert_null(app.spec.jm_pod_template);
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(app.spec.tm_pod_template, "metadata"));
+	op_app_fini(&app);
 	/* A session cluster: no job. */
 	app_of(&app, "{\"image\":\"flinc:1\"}", NULL);
 	assert_true(app.valid);
@@ -103,6 +114,11 @@ static void test_every_refusal_names_its_field(void **state)
 	    {"{\"image\":\"i\",\"taskManager\":7}", "spec.taskManager must be an object"},
 	    {"7", "spec is required and must be an object"},
 	    {"{\"image\":\"i\",\"taskManager\":{\"slots\":1,\"slots\":2}}", "a key given twice"},
+	    {"{\"image\":\"i\",\"podTemplate\":{\"apiVersion\":\"apps/v1\",\"kind\":\"Pod\"}}",
+	     "spec.podTemplate"},
+	    {"{\"image\":\"i\",\"taskManager\":{\"podTemplate\":{\"apiVersion\":\"v1\","
+	     "\"kind\":\"Deployment\"}}}",
+	     "spec.taskManager.podTemplate"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		op_app app;
