@@ -54,6 +54,10 @@ struct jm_k8s {
 	long next_index;
 	int64_t no_create_before;
 	bool events_refused; /* the API refused an event: no more tried */
+	/* Why the last TaskManager pod could not be created ("" since one
+	 * was), and whether the API forbade it (RBAC: it does not heal). */
+	char create_why[400];
+	bool create_forbidden;
 };
 
 static void record_event(jm_k8s *k, bool warning, const char *reason, const char *action,
@@ -345,9 +349,17 @@ static void create_pod(jm_k8s *k)
 			 "Cannot create TaskManager pod %s: %s (the service account '%s' needs to "
 			 "create pods)",
 			 name, e.e.msg, k->spec.service_account);
+		/* For the job's exceptions too: at once when RBAC forbids it. */
+		k->create_forbidden = e.http == 403 || k8s_err_is(&e, "Forbidden");
+		int n = snprintf(k->create_why, sizeof(k->create_why),
+				 "cannot create TaskManager pod %.60s: %.200s (the service account "
+				 "'%.60s' needs the verb create on pods)",
+				 name, e.e.msg, k->spec.service_account);
+		(void)n; /* cut to the note's size, as rm_set_provider_note cuts it */
 		p->used = false;
 		k->no_create_before = cm_now_ms() + CREATE_BACKOFF_MS;
 	} else {
+		k->create_why[0] = '\0';
 		CM_INFO("kubernetes", "Created TaskManager pod %s (%lld slot(s))", name,
 			(long long)k->spec.tm_slots);
 		record_event(
@@ -392,11 +404,15 @@ static void reconcile(jm_k8s *k)
 	for (size_t i = 0; i < MAX_PODS && !note[0]; i++)
 		if (k->pods[i].used && !k->pods[i].terminal && k->pods[i].stuck)
 			note = k->pods[i].why;
+	if (!note[0])
+		note = k->create_why;
 	rm_set_provider_note(k->rm, note);
 	const char *never = "";
 	for (size_t i = 0; i < MAX_PODS && !never[0]; i++)
 		if (k->pods[i].used && !k->pods[i].terminal && k->pods[i].never)
 			never = k->pods[i].why;
+	if (!never[0] && k->create_forbidden)
+		never = k->create_why;
 	rm_set_provider_failure(k->rm, never);
 	int64_t pending = rm_pending_slots(k->rm);
 	/* A pod that can never start and that no job waits for any more (its
