@@ -567,6 +567,42 @@ static void test_forbidden(void)
 	cJSON_Delete(out);
 }
 
+/* No API server at the address, and a server whose certificate the CA given
+ * did not sign: clear errors, nothing hangs. */
+static void test_unreachable_and_untrusted(void)
+{
+	const k8s_config *base = k8s_client_config(kc);
+	k8s_config cfg = *base;
+	cfg.server = (char *)"https://127.0.0.1:1";
+	k8s_client *c = NULL;
+	cm_err ce = {0};
+	k8s_err e;
+	k8s_err_clear(&e);
+	cJSON *out = NULL;
+	int rc = k8s_client_new(&c, &cfg, &ce) ? FL_EIO
+						: k8s_get(c, &K8S_CONFIGMAPS, ns, "x", &out, &e);
+	check(rc != 0 && c && strstr(e.e.msg, "127.0.0.1:1"),
+	      "no API server at the address: refused naming it: %s", c ? e.e.msg : ce.msg);
+	cJSON_Delete(out);
+	k8s_client_free(c);
+	/* The client certificate as the only trusted CA: it signed nothing. */
+	if (!base->cert || base->insecure) {
+		check(1, "untrusted server certificate: skipped (no client certificate here)");
+		return;
+	}
+	cfg = *base;
+	cfg.ca = base->cert;
+	cfg.ca_len = base->cert_len;
+	c = NULL;
+	out = NULL;
+	k8s_err_clear(&e);
+	rc = k8s_client_new(&c, &cfg, &ce) ? FL_EIO : k8s_get(c, &K8S_CONFIGMAPS, ns, "x", &out, &e);
+	check(rc != 0 && c && (strstr(e.e.msg, "certificate") || strstr(e.e.msg, "SSL")),
+	      "a server certificate the CA did not sign is refused: %s", c ? e.e.msg : ce.msg);
+	cJSON_Delete(out);
+	k8s_client_free(c);
+}
+
 /* Waits for the next key from the informer's queue. */
 static int next_key(k8s_queue *q, char key[K8S_KEY_MAX])
 {
@@ -798,6 +834,7 @@ int main(void)
 		test_watch();
 		test_informer();
 		test_forbidden();
+		test_unreachable_and_untrusted();
 		test_lease(&cfg);
 		k8s_err_clear(&e);
 		k8s_delete_opts d = {.propagation = "Background"};
