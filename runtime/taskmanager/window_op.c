@@ -259,6 +259,20 @@ static int backend_failed(tm_op *op, int rc)
 			     st_backend_error(op->state));
 }
 
+/* What a user function that ran with w->ks current returned (rc; f names
+ * it, SG_WIN_*) makes of the task: a keyed state failure fails it whatever
+ * the function returned (as a process function's: process_op.c), then a
+ * failure recorded in the chain, then the function's own. */
+static int user_fn_done(tm_op *op, win_op *w, int rc, int f)
+{
+	const cm_err *e = ks_error(w->ks);
+	if (e->code)
+		return tm_chain_fail(op->chain, e->code, "%s", e->msg);
+	if (op->chain->err.code)
+		return op->chain->err.code;
+	return rc < 0 ? w_user_failed(op, rc, f) : rc;
+}
+
 /* Room for n bytes in *buf (*cap long). 0 or the failure. */
 static int room(tm_op *op, uint8_t **buf, size_t *cap, size_t n)
 {
@@ -496,13 +510,7 @@ static int call_process(tm_op *op, win_op *w, fl_window_records *it, int64_t sta
 	ctx->keyed = w->ks;
 	int rc = w->spec->process(ctx, start, end, it, &col);
 	ctx->keyed = outer;
-	const cm_err *e = ks_error(w->ks);
-	if (e->code)
-		rc = tm_chain_fail(c, e->code, "%s", e->msg);
-	else if (c->err.code)
-		rc = c->err.code;
-	else if (rc < 0)
-		rc = w_user_failed(op, rc, SG_WIN_PROCESS);
+	rc = user_fn_done(op, w, rc, SG_WIN_PROCESS);
 	c->ts = ts;
 	return rc;
 }
@@ -549,15 +557,7 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 		ctx->keyed = w->ks;
 		rc = w->spec->window_fn(ctx, start, end, out, &col);
 		ctx->keyed = outer;
-		/* A state failure fails the task whatever the function
-		 * returned (as a process function's: process_op.c). */
-		const cm_err *e = ks_error(w->ks);
-		if (e->code)
-			rc = tm_chain_fail(c, e->code, "%s", e->msg);
-		else if (c->err.code)
-			rc = c->err.code;
-		else if (rc < 0)
-			rc = w_user_failed(op, rc, SG_WIN_FN);
+		rc = user_fn_done(op, w, rc, SG_WIN_FN);
 	} else {
 		rc = fl_collect(&col, out);
 	}
