@@ -56,7 +56,7 @@ struct jm_k8s {
 	bool events_refused; /* the API refused an event: no more tried */
 	/* Why the last TaskManager pod could not be created ("" since one
 	 * was), and whether the API forbade it (RBAC: it does not heal). */
-	char create_why[400];
+	char create_why[512];
 	bool create_forbidden;
 };
 
@@ -351,11 +351,10 @@ static void create_pod(jm_k8s *k)
 			 name, e.e.msg, k->spec.service_account);
 		/* For the job's exceptions too: at once when RBAC forbids it. */
 		k->create_forbidden = e.http == 403 || k8s_err_is(&e, "Forbidden");
-		int n = snprintf(k->create_why, sizeof(k->create_why),
-				 "cannot create TaskManager pod %.60s: %.200s (the service account "
-				 "'%.60s' needs the verb create on pods)",
-				 name, e.e.msg, k->spec.service_account);
-		(void)n; /* cut to the note's size, as rm_set_provider_note cuts it */
+		snprintf(k->create_why, sizeof(k->create_why),
+			 "cannot create TaskManager pod %.60s: %.200s (the service account '%.60s' "
+			 "needs the verb create on pods)",
+			 name, e.e.msg, k->spec.service_account);
 		p->used = false;
 		k->no_create_before = cm_now_ms() + CREATE_BACKOFF_MS;
 	} else {
