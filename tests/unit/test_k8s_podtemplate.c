@@ -19,6 +19,7 @@
 
 #include "k8s/cluster.h"
 #include "k8s/podtemplate.h"
+#include "../support/json_at.h"
 
 static cfg *conf_of(const char *const *kv)
 {
@@ -39,37 +40,6 @@ static int spec_rc(k8s_cluster_spec *s, const char *const *kv, cm_err *err)
 	int rc = k8s_cluster_spec_from_config(s, c, true, err);
 	cfg_free(c);
 	return rc;
-}
-
-static const cJSON *at(const cJSON *o, const char *path)
-{
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", path);
-	const cJSON *cur = o;
-	for (char *save = NULL, *p = strtok_r(buf, ".", &save); p && cur;
-	     p = strtok_r(NULL, ".", &save)) {
-		if (*p >= '0' && *p <= '9')
-			cur = cJSON_GetArrayItem(cur, atoi(p));
-		else
-			cur = cJSON_GetObjectItemCaseSensitive(cur, p);
-	}
-	return cur;
-}
-
-static void assert_str_at(const cJSON *o, const char *path, const char *want)
-{
-	const cJSON *v = at(o, path);
-	if (!cJSON_IsString(v))
-		fail_msg("%s is not a string", path);
-	if (strcmp(v->valuestring, want) != 0)
-		fail_msg("%s is '%s', not '%s'", path, v->valuestring, want);
-}
-
-static void assert_num_at(const cJSON *o, const char *path, double want)
-{
-	const cJSON *v = at(o, path);
-	if (!cJSON_IsNumber(v) || v->valuedouble != want)
-		fail_msg("%s is not %g", path, want);
 }
 
 static void assert_has(const char *msg, const char *want)
