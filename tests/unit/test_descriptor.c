@@ -166,6 +166,28 @@ static void write_seed(const uint8_t *a, size_t la)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* The descriptor of subtask sub of vertex of jg (at most 3 vertices of
+ * parallelism at most 2, at most 2 edges), every subtask on one
+ * TaskManager. */
+static td_task *build_on_one_tm(const jg_graph *jg, uint32_t vertex, uint32_t sub)
+{
+	assert_true(jg->nvertices <= 3 && jg->nedges <= 2);
+	static const td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
+	static const uint32_t w[2] = {0, 0};
+	const uint32_t *where[3] = {w, w, w};
+	uint64_t eb[2];
+	td_edge_bases(jg, eb);
+	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
+			   .attempt = 1,
+			   .peers = peers,
+			   .npeers = 1,
+			   .subtask_peer = where,
+			   .edge_base = eb};
+	td_task *td;
+	assert_int_equal(td_build(jg, &pl, vertex, sub, &td), 0);
+	return td;
+}
+
 /* Encodes then decodes, and re-encodes the result: the bytes must match. */
 static void roundtrip(const td_task *td)
 {
@@ -340,19 +362,7 @@ static void test_a_co_process_travels_with_both_inputs(void **state)
 	cm_err err = {0};
 	assert_int_equal(jg_build(env->graph, "co", &jg, &err), 0);
 	assert_int_equal(jg->nvertices, 3); /* two sources, the co-process with its sink */
-	td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
-	uint32_t w[2] = {0, 0};
-	const uint32_t *where[3] = {w, w, w};
-	uint64_t eb[2];
-	td_edge_bases(jg, eb);
-	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
-			   .attempt = 1,
-			   .peers = peers,
-			   .npeers = 1,
-			   .subtask_peer = where,
-			   .edge_base = eb};
-	td_task *td;
-	assert_int_equal(td_build(jg, &pl, 2, 1, &td), 0);
+	td_task *td = build_on_one_tm(jg, 2, 1);
 	assert_int_equal(td->ops[0].kind, SG_CO_PROCESS);
 	assert_string_equal(td->ops[0].fn_symbol, "td_process");
 	assert_string_equal(td->ops[0].fn2_symbol, "td_process2");
@@ -412,19 +422,7 @@ static void test_a_broadcast_process_travels_with_its_state_name(void **state)
 	jg_graph *jg;
 	cm_err err = {0};
 	assert_int_equal(jg_build(env->graph, "bc", &jg, &err), 0);
-	td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
-	uint32_t w[2] = {0, 0};
-	const uint32_t *where[3] = {w, w, w};
-	uint64_t eb[2];
-	td_edge_bases(jg, eb);
-	td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
-			   .attempt = 1,
-			   .peers = peers,
-			   .npeers = 1,
-			   .subtask_peer = where,
-			   .edge_base = eb};
-	td_task *td;
-	assert_int_equal(td_build(jg, &pl, 2, 0, &td), 0);
+	td_task *td = build_on_one_tm(jg, 2, 0);
 	assert_int_equal(td->ops[0].kind, SG_CO_BROADCAST);
 	assert_string_equal(td->ops[0].bstate_name, "rules");
 	assert_string_equal(td->ops[0].fn2_symbol, "td_process2");
@@ -494,19 +492,7 @@ static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
 		jg_graph *jg;
 		cm_err err = {0};
 		assert_int_equal(jg_build(env->graph, "join", &jg, &err), 0);
-		td_peer peers[1] = {{"tm-a", "127.0.0.1:1000"}};
-		uint32_t w[1] = {0};
-		const uint32_t *where[3] = {w, w, w};
-		uint64_t eb[2];
-		td_edge_bases(jg, eb);
-		td_placement pl = {.job_id = "0123456789abcdef0123456789abcdef",
-				   .attempt = 1,
-				   .peers = peers,
-				   .npeers = 1,
-				   .subtask_peer = where,
-				   .edge_base = eb};
-		td_task *td;
-		assert_int_equal(td_build(jg, &pl, 2, 0, &td), 0);
+		td_task *td = build_on_one_tm(jg, 2, 0);
 		assert_int_equal(td->ops[0].kind, win ? SG_WINDOW_JOIN : SG_INTERVAL_JOIN);
 		assert_string_equal(td->ops[0].fn_symbol, "td_join");
 		assert_int_equal(td->ops[0].key2.field, 1);
