@@ -128,6 +128,19 @@ wait_count() { # wait_count PATH JQ MIN SECONDS: GET PATH until JQ >= MIN; COUNT
 # job_why JOB...: each job's state and root exception, and the JobManager's
 # warnings and errors, for a FAIL line's details (a run's logs are gone
 # with it unless KEEP=1).
+wait_savepoint() { # wait_savepoint JOB TRIGGER SECONDS: STATUS the last status seen, SP the path
+	STATUS=
+	for _ in $(seq $(($3 * 10))); do
+		api GET "/jobs/$1/savepoints/$2"
+		STATUS=$(json .status.id)
+		[ "$STATUS" = COMPLETED ] && break
+		sleep 0.1
+	done
+	SP=$(json .operation.location)
+	SP=${SP#file:}
+	[ "$STATUS" = COMPLETED ]
+}
+
 job_why() {
 	local j
 	for j in "$@"; do

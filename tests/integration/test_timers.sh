@@ -95,19 +95,12 @@ some_windows_printed() {
 	return 1
 }
 savepoint_cancel() {
-	local job=$JOB status= trigger
+	local job=$JOB trigger
 	api POST "/jobs/$job/savepoints" -H 'Content-Type: application/json' \
 		-d "{\"target-directory\": \"$WORK/$1\", \"cancel-job\": true}"
 	trigger=$(json '."request-id"')
-	for _ in $(seq 300); do
-		api GET "/jobs/$job/savepoints/$trigger"
-		status=$(json .status.id)
-		[ "$status" = COMPLETED ] && break
-		sleep 0.1
-	done
-	SP=$(json .operation.location)
-	SP=${SP#file:}
-	check "$1: the savepoint completes" test "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
+	wait_savepoint "$job" "$trigger" 30 || true
+	check "$1: the savepoint completes" test "$STATUS,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
 	wait_state "$job" CANCELED 20 || fail "$1: the job did not cancel: $STATE"
 }
 run_and_finish() { # run_and_finish NAME JSON
@@ -167,16 +160,8 @@ stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED: D, a stop-with-
 	check "$1: windows printed by event-time timers" some_windows_printed 30
 	api POST "/jobs/$D/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-$1\"}"
 	trigger=$(json '."request-id"')
-	status=
-	for _ in $(seq 300); do
-		api GET "/jobs/$D/savepoints/$trigger"
-		status=$(json .status.id)
-		[ "$status" = COMPLETED ] && break
-		sleep 0.1
-	done
-	SP=$(json .operation.location)
-	SP=${SP#file:}
-	check "$1: the stop's savepoint completes" test "$status" = COMPLETED
+	wait_savepoint "$D" "$trigger" 30 || true
+	check "$1: the stop's savepoint completes" test "$STATUS" = COMPLETED
 	wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 || true
 	check "$1: the stopped job FINISHED" test "$STATE" = FINISHED
 	lines "$WORK/$1-d.lines"

@@ -190,7 +190,7 @@ some_printed() {
 }
 
 stop_restore() { # stop_restore TAG MODE EXPECTED: stop at 2 in the middle, restore at 3 into LMDB
-	local tag=$1 mode=$2 exp=$3 trigger status= n1
+	local tag=$1 mode=$2 exp=$3 trigger n1
 	mark_logs
 	run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"3000\", \"--mode\", \"$mode\"], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
 		{ fail "$tag: not submitted"; return 0; }
@@ -199,15 +199,8 @@ stop_restore() { # stop_restore TAG MODE EXPECTED: stop at 2 in the middle, rest
 	check "$tag: windows printed by the timers" some_printed
 	api POST "/jobs/$j1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-$tag\"}"
 	trigger=$(json '."request-id"')
-	for _ in $(seq 300); do
-		api GET "/jobs/$j1/savepoints/$trigger"
-		status=$(json .status.id)
-		[ "$status" = COMPLETED ] && break
-		sleep 0.1
-	done
-	SP=$(json .operation.location)
-	SP=${SP#file:}
-	check "$tag: the stop's savepoint completes" test "$status" = COMPLETED
+	wait_savepoint "$j1" "$trigger" 30 || true
+	check "$tag: the stop's savepoint completes" test "$STATUS" = COMPLETED
 	wait_state "$j1" 'FINISHED|FAILED|CANCELED' 20 || true
 	check "$tag: the stopped job FINISHED" test "$STATE" = FINISHED
 	lines "$WORK/$tag-1.lines"
