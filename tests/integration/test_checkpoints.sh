@@ -63,19 +63,11 @@ api POST "/jobs/$JOB/savepoints" -H 'Content-Type: application/json' \
 	-d "{\"target-directory\": \"$SP_DIR\", \"cancel-job\": false}"
 TRIGGER=$(json '."request-id"')
 check "POST /jobs/:id/savepoints: 202 with a request id" test "$CODE,${#TRIGGER}" = "202,32"
-status=
-for _ in $(seq 100); do
-	api GET "/jobs/$JOB/savepoints/$TRIGGER"
-	status=$(json .status.id)
-	[ "$status" = COMPLETED ] && break
-	sleep 0.1
-done
-SP=$(json .operation.location)
-SP=${SP#file:}
-if [ "$status" = COMPLETED ] && [ -s "$SP/_metadata" ] && [[ $SP == "$SP_DIR"/savepoint-${JOB:0:6}-* ]]; then
+wait_savepoint "$JOB" "$TRIGGER" 10 || true
+if [ "$STATUS" = COMPLETED ] && [ -s "$SP/_metadata" ] && [[ $SP == "$SP_DIR"/savepoint-${JOB:0:6}-* ]]; then
 	pass "the savepoint completed into $SP_DIR/savepoint-${JOB:0:6}-<random>"
 else
-	fail "savepoint: $status" "$(cat "$WORK/api.out")"
+	fail "savepoint: $STATUS" "$(cat "$WORK/api.out")"
 fi
 api GET "/jobs/$JOB/checkpoints"
 check "/checkpoints: the savepoint is the latest savepoint" test "$(json '.latest.savepoint.is_savepoint')" = true

@@ -81,19 +81,12 @@ partial() {
 hidden() { ls -A "$1" | grep "^\.part-${2:-}" || true; }
 # savepoint_and_cancel JOB: a savepoint into $WORK/sp, then the cancel; SP its directory.
 savepoint_and_cancel() {
-	local trigger status=
+	local trigger
 	api POST "/jobs/$1/savepoints" -H 'Content-Type: application/json' \
 		-d "{\"target-directory\": \"$WORK/sp\", \"cancel-job\": true}"
 	trigger=$(json '."request-id"')
-	for _ in $(seq 300); do
-		api GET "/jobs/$1/savepoints/$trigger"
-		status=$(json .status.id)
-		[ "$status" = COMPLETED ] && break
-		sleep 0.1
-	done
-	SP=$(json .operation.location)
-	SP=${SP#file:}
-	[ "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none" ] &&
+	wait_savepoint "$1" "$trigger" 30 || true
+	[ "$STATUS,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none" ] &&
 		wait_state "$1" CANCELED 20
 }
 # wait_restored JOB SECONDS: a TaskManager logged a text sink of JOB restored.
@@ -219,20 +212,13 @@ wait_state "$D" RUNNING 20 || fail "the job to stop is not RUNNING: $STATE"
 sleep 1
 api POST "/jobs/$D/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp\"}"
 trigger=$(json '."request-id"')
-status=
-for _ in $(seq 300); do
-	api GET "/jobs/$D/savepoints/$trigger"
-	status=$(json .status.id)
-	[ "$status" = COMPLETED ] && break
-	sleep 0.1
-done
-SP3=$(json .operation.location)
-SP3=${SP3#file:}
-if [ "$status" = COMPLETED ] && wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 && [ "$STATE" = FINISHED ] &&
+wait_savepoint "$D" "$trigger" 30 || true
+SP3=$SP
+if [ "$STATUS" = COMPLETED ] && wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 && [ "$STATE" = FINISHED ] &&
 	[ -e "$OUT2/_SUCCESS" ]; then
 	pass "stop-with-savepoint: the savepoint completed, the job FINISHED and its output is published"
 else
-	fail "stop-with-savepoint: $status, the job $STATE" "$(ls -A "$OUT2" | head)"
+	fail "stop-with-savepoint: $STATUS, the job $STATE" "$(ls -A "$OUT2" | head)"
 fi
 partial "what the stopped job committed" "$OUT2"
 run_jar "$CKP_JAR" "{\"parallelism\": 3, \"programArgsList\": [$ARGS, \"--text\", \"$OUT2\", \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP3\", \"execution.checkpointing.interval\": \"300 ms\"}}"

@@ -108,19 +108,12 @@ run_and_finish() { # run_and_finish NAME JSON
 # savepoint_cancel NAME: a savepoint of $JOB into $WORK/NAME, the job
 # cancelled; its path in SP.
 savepoint_cancel() {
-	local job=$JOB status= trigger
+	local job=$JOB trigger
 	api POST "/jobs/$job/savepoints" -H 'Content-Type: application/json' \
 		-d "{\"target-directory\": \"$WORK/$1\", \"cancel-job\": true}"
 	trigger=$(json '."request-id"')
-	for _ in $(seq 300); do
-		api GET "/jobs/$job/savepoints/$trigger"
-		status=$(json .status.id)
-		[ "$status" = COMPLETED ] && break
-		sleep 0.1
-	done
-	SP=$(json .operation.location)
-	SP=${SP#file:}
-	check "$1: the savepoint completes" test "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
+	wait_savepoint "$job" "$trigger" 30 || true
+	check "$1: the savepoint completes" test "$STATUS,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
 	wait_state "$job" CANCELED 20 || fail "$1: the job did not cancel: $STATE"
 }
 ARGS="\"--count\", \"$N\""

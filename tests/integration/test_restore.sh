@@ -79,16 +79,8 @@ wait_count "/jobs/$JOB/checkpoints" .counts.completed 1 20 || fail "no checkpoin
 api POST "/jobs/$JOB/stop" -H 'Content-Type: application/json' \
 	-d "{\"targetDirectory\": \"$WORK/sp\", \"drain\": false}"
 TRIGGER=$(json '."request-id"')
-status=
-for _ in $(seq 200); do
-	api GET "/jobs/$FIRST/savepoints/$TRIGGER"
-	status=$(json .status.id)
-	[ "$status" = COMPLETED ] && break
-	sleep 0.1
-done
-SP=$(json .operation.location)
-SP=${SP#file:}
-check "stop-with-savepoint: the savepoint completes" test "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
+wait_savepoint "$FIRST" "$TRIGGER" 20 || true
+check "stop-with-savepoint: the savepoint completes" test "$STATUS,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
 if wait_state "$FIRST" 'FINISHED|CANCELED|FAILED' 20 && [ "$STATE" = FINISHED ]; then
 	pass "stop-with-savepoint: the job FINISHED"
 else

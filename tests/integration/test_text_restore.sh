@@ -99,16 +99,8 @@ fi
 api POST "/jobs/$JOB/savepoints" -H 'Content-Type: application/json' \
 	-d "{\"target-directory\": \"$WORK/sp\", \"cancel-job\": true}"
 TRIGGER=$(json '."request-id"')
-status=
-for _ in $(seq 200); do
-	api GET "/jobs/$FIRST/savepoints/$TRIGGER"
-	status=$(json .status.id)
-	[ "$status" = COMPLETED ] && break
-	sleep 0.1
-done
-SP=$(json .operation.location)
-SP=${SP#file:}
-check "a savepoint with cancel-job completes" test "$status,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
+wait_savepoint "$FIRST" "$TRIGGER" 20 || true
+check "a savepoint with cancel-job completes" test "$STATUS,$(json '.operation."failure-cause" // "none"')" = "COMPLETED,none"
 wait_state "$FIRST" CANCELED 20 || fail "the first job did not cancel: $STATE"
 # Each split element names its input: at least one per subtask still reading.
 nsplits=$(grep -ao "$WORK/in-[ab].txt" "$SP/_metadata" | wc -l)
