@@ -242,14 +242,14 @@ else
 fi
 
 # ------------------------- cancel markers (Flink's CancelCheckpointMarker)
-# Checkpoints that expire after 10 ms are given up while barriers are still
+# Checkpoints that expire after 1 ms are given up while barriers are still
 # on their way (a generator flat out): a task whose barrier comes after the
 # abort, or that was aligning when it came, gives the checkpoint up and
 # sends its cancel marker downstream (unit.align has each case of the
 # handler). The job's sums are exact all the same.
-run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "400000", "--count", "200000", "--keyed", "--print"], "flinkConfiguration": {"execution.checkpointing.interval": "50 ms", "execution.checkpointing.timeout": "10 ms", "execution.checkpointing.tolerable-failed-checkpoints": "100000"}}'
+run_jar "$CKP_JAR" '{"parallelism": 2, "programArgsList": ["--rate", "400000", "--count", "200000", "--keyed", "--print"], "flinkConfiguration": {"execution.checkpointing.interval": "50 ms", "execution.checkpointing.timeout": "1 ms", "execution.checkpointing.tolerable-failed-checkpoints": "100000"}}'
 if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 60 && [ "$STATE" = FINISHED ]; then
-	pass "a job whose checkpoints all expire after 10 ms ends FINISHED"
+	pass "a job whose checkpoints all expire after 1 ms ends FINISHED"
 else
 	fail "the job with expiring checkpoints ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
 fi
