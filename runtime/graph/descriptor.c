@@ -111,6 +111,9 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 			td->inputs[k].forward = e->part == SG_PART_FORWARD;
 			td->inputs[k].edge_base = pl->edge_base[e->id];
 			td->inputs[k].side = e->side;
+			for (size_t j = 0; j < v->nops; j++)
+				if (v->ops[j].node == e->dst_node)
+					td->inputs[k].op = (int)j;
 		}
 	} else if (v->nin_edges) {
 		oom = true;
@@ -177,6 +180,11 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 		}
 		op->chained = ints_dup(jop->chained, jop->nchained, &oom);
 		op->nchained = op->chained ? jop->nchained : 0;
+		for (size_t k = 0; k < op->nchained && !op->chained_side; k++)
+			if (jop->chained_side[k] && (op->chained_side = malloc(op->nchained)))
+				memcpy(op->chained_side, jop->chained_side, op->nchained);
+			else if (jop->chained_side[k])
+				oom = true;
 		if (jop->nout_edges) {
 			if (!(op->outs = calloc(jop->nout_edges, sizeof(*op->outs)))) {
 				oom = true;
@@ -245,6 +253,7 @@ void td_free(td_task *td)
 		free(op->sizes);
 		free(op->dir);
 		free(op->chained);
+		free(op->chained_side);
 		for (size_t k = 0; k < op->nouts; k++) {
 			key_fini(&op->outs[k].key);
 			free(op->outs[k].dst_name);

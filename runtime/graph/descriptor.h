@@ -119,19 +119,23 @@ typedef struct td_op {
 	char *bstate_name;
 	int64_t lower_ms, upper_ms;
 	int *chained; /* indices into td_task.ops fed in-thread */
+	uint8_t *chained_side; /* [nchained]: the input of chained[i] fed (1: a
+				* two-input operator's second); NULL: all 0 */
 	size_t nchained;
 	td_output *outs;
 	size_t nouts;
 	td_restore restore;
 } td_op;
 
-/* One input edge of the chain head. */
+/* One input edge of the chain: into the head, or into another operator
+ * fed from the network when a two-input operator chained two chains. */
 typedef struct td_input {
 	int edge;
 	int src_parallelism;
 	bool forward;	    /* one channel, from the producer with our index */
 	uint64_t edge_base; /* channel id base of the edge */
-	uint8_t side;	    /* a two-input head's input it feeds: 0 or 1 */
+	int op;		    /* index into td_task.ops of the operator it feeds */
+	uint8_t side;	    /* that operator's input: 0, or 1 for a two-input one's second */
 } td_input;
 
 typedef struct td_peer {
@@ -215,8 +219,9 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len);
 /*
  * Decodes bytes from an encoder that may be a peer: every length, count and
  * index is checked (caps above, peers in range, chained indices after their
- * operator, kinds known), and nothing is allocated beyond what the input can
- * hold. Returns 0 with *out owned by the caller, FL_ENOMEM, or FL_EPROTO with
+ * operator, kinds known, every input of every operator fed exactly once:
+ * by one chained operator or by the network), and nothing is allocated
+ * beyond what the input can hold. Returns 0 with *out owned by the caller, FL_ENOMEM, or FL_EPROTO with
  * err naming what was wrong and at which byte.
  */
 int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err);

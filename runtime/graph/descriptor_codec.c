@@ -2,14 +2,17 @@
  * descriptor_codec.c — the wire form of a task deployment descriptor
  * (common/buf.h encodings), and its decoder for input from a peer.
  *
- *   u32le magic "TDD6", then the fields of td_task in declaration order;
+ *   u32le magic "TDD8", then the fields of td_task in declaration order;
  *   arrays as a count then their elements; strings as cm_wbuf_str.
  *
  * The decoder checks structure as well as bytes: kinds and partitioners
  * known, chained indices pointing forward inside the chain, peer indices
  * inside the peer table, parallelisms and subtask in range, a user function
- * named where the kind needs one, every operator but the head chained from
- * exactly one. A descriptor that passes can be run without further checks.
+ * named where the kind needs one, every input of every operator fed exactly
+ * once: by one chained operator (its side: 0, or 1 for a two-input one's
+ * second) or by network inputs (td_input.op, .side). A chain is then a DAG
+ * with its edges pointing forward. A descriptor that passes can be run
+ * without further checks.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,9 +22,10 @@
 #include "graph/descriptor.h"
 
 #define TD_MAGIC                                                                                   \
-	0x37444454u /* "TDD7" (2: operator uids, 3: restore shares, 4: incremental,                \
+	0x38444454u /* "TDD8" (2: operator uids, 3: restore shares, 4: incremental,                \
 		     * 5: watermark strategies, 6: on_timer functions, windows,                    \
-		     * 7: two-input operators) */
+		     * 7: two-input operators, 8: chains as DAGs: inputs name their                \
+		     * operator, chained operators their input side) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -71,6 +75,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_uvarint(&w, (uint64_t)in->src_parallelism);
 		cm_wbuf_u8(&w, in->forward);
 		cm_wbuf_uvarint(&w, in->edge_base);
+		cm_wbuf_uvarint(&w, (uint64_t)in->op);
 		cm_wbuf_u8(&w, in->side);
 	}
 	cm_wbuf_uvarint(&w, td->nops);
@@ -112,8 +117,10 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_svarint(&w, op->lower_ms);
 		cm_wbuf_svarint(&w, op->upper_ms);
 		cm_wbuf_uvarint(&w, op->nchained);
-		for (size_t c = 0; c < op->nchained; c++)
+		for (size_t c = 0; c < op->nchained; c++) {
 			cm_wbuf_uvarint(&w, (uint64_t)op->chained[c]);
+			cm_wbuf_u8(&w, op->chained_side ? op->chained_side[c] : 0);
+		}
 		cm_wbuf_uvarint(&w, op->nouts);
 		for (size_t k = 0; k < op->nouts; k++) {
 			const td_output *o = &op->outs[k];
@@ -428,9 +435,23 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 		} else {
 			op->nchained = nc;
 			/* Chained operators come later in topological order. */
-			for (size_t c = 0; c < nc; c++)
+			bool any = false;
+			uint8_t *sides = calloc(nc, 1);
+			if (!sides)
+				cm_rbuf_fail(r, "out of memory");
+			for (size_t c = 0; c < nc && sides; c++) {
 				op->chained[c] = (int)get_int(r, "chained operator", (int64_t)index + 1,
 							      (int64_t)td->nops - 1);
+				sides[c] = cm_rbuf_u8(r);
+				if (!cm_rbuf_error(r) && sides[c] > 1)
+					cm_rbuf_fail(r, "chained operator %d fed on input %u",
+						     op->chained[c], sides[c] + 1u);
+				any |= sides[c] != 0;
+			}
+			if (any)
+				op->chained_side = sides;
+			else
+				free(sides);
 		}
 	}
 	size_t no = cm_rbuf_count(r, 1024, 8);
@@ -453,6 +474,69 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 		}
 	}
 	get_restore(r, &op->restore, td);
+}
+
+/*
+ * Every input of every operator (a source's none, a two-input one's two)
+ * fed exactly once: by one chained operator, or by the network (any number
+ * of input edges, a union's). Two chained feeds of one input would pass it
+ * every record twice (exponentially often in a crafted chain); one fed by
+ * nothing would wait forever for its end.
+ */
+static void check_feeds(cm_rbuf *r, const td_task *td)
+{
+	/* per operator and side: bit 0 fed from the network, the rest a count
+	 * of chained feeds */
+	uint8_t *fed = calloc(td->nops, 2);
+	if (!fed) {
+		cm_rbuf_fail(r, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < td->ninputs && !cm_rbuf_error(r); i++) {
+		const td_input *in = &td->inputs[i];
+		if ((size_t)in->op >= td->nops ||
+		    (in->side && !sg_kind_is_two_input(td->ops[in->op].kind)))
+			cm_rbuf_fail(
+			    r, "input %zu feeds input %u of operator %d, which has no such input",
+			    i, in->side + 1u, in->op);
+		else
+			fed[in->op * 2 + in->side] |= 1;
+	}
+	for (size_t i = 0; i < td->nops && !cm_rbuf_error(r); i++) {
+		const td_op *op = &td->ops[i];
+		for (size_t c = 0; c < op->nchained && !cm_rbuf_error(r); c++) {
+			int to = op->chained[c], sd = op->chained_side ? op->chained_side[c] : 0;
+			if (sd && !sg_kind_is_two_input(td->ops[to].kind))
+				cm_rbuf_fail(
+				    r, "operator %d chained into a second input it does not have",
+				    to);
+			else if (fed[to * 2 + sd] & ~1)
+				cm_rbuf_fail(r,
+					     "operator %d chained from two operators into input %d",
+					     to, sd + 1);
+			else
+				fed[to * 2 + sd] += 2;
+		}
+	}
+	for (size_t i = 0; i < td->nops && !cm_rbuf_error(r); i++) {
+		if (sg_kind_is_source(td->ops[i].kind))
+			continue;
+		for (int sd = 0; sd < (sg_kind_is_two_input(td->ops[i].kind) ? 2 : 1); sd++) {
+			uint8_t f = fed[i * 2 + sd];
+			if (f == 0)
+				cm_rbuf_fail(r, "input %d of operator %zu ('%s') is fed by nothing",
+					     sd + 1, i, td->ops[i].name ? td->ops[i].name : "?");
+			else if (f != 1 && (f & 1))
+				cm_rbuf_fail(
+				    r,
+				    "input %d of operator %zu is fed both by a chained operator "
+				    "and from the network",
+				    sd + 1, i);
+			if (cm_rbuf_error(r))
+				break;
+		}
+	}
+	free(fed);
 }
 
 int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
@@ -531,6 +615,8 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 				    (int)get_int(&r, "producer parallelism", 1, TD_MAX_PARALLELISM);
 				uint8_t fwd = cm_rbuf_u8(&r);
 				in->edge_base = cm_rbuf_uvarint(&r);
+				in->op =
+				    (int)get_int(&r, "operator of an input", 0, TD_MAX_OPS - 1);
 				uint8_t side = cm_rbuf_u8(&r);
 				if (!cm_rbuf_error(&r) &&
 				    (fwd > 1 || (fwd && in->src_parallelism != td->parallelism) ||
@@ -563,39 +649,9 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 		for (size_t i = 1; i < td->nops; i++)
 			if (sg_kind_is_source(td->ops[i].kind))
 				cm_rbuf_fail(&r, "a source chained after another operator");
-		/* A two-input operator heads its task and has both inputs;
-		 * any other head reads input 0 only. */
-		bool two = sg_kind_is_two_input(td->ops[0].kind), has[2] = {false, false};
-		for (size_t i = 0; i < td->ninputs; i++)
-			has[td->inputs[i].side] = true;
-		if (!cm_rbuf_error(&r) && (two ? !(has[0] && has[1]) : has[1]))
-			cm_rbuf_fail(&r, "a task whose head has %s inputs reads %s",
-				     two ? "two" : "one",
-				     two ? "only one of them" : "a second input");
-		for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
-			if (sg_kind_is_two_input(td->ops[i].kind))
-				cm_rbuf_fail(&r,
-					     "a two-input operator chained after another operator");
 	}
-	/* A chain is a tree from the head: every other operator chained from
-	 * exactly one (two paths to one operator would feed it every record
-	 * twice, and a crafted descriptor exponentially often). */
-	if (!cm_rbuf_error(&r)) {
-		uint8_t *from = calloc(td->nops, 1);
-		if (!from) {
-			cm_rbuf_fail(&r, "out of memory");
-		} else {
-			for (size_t i = 0; i < td->nops && !cm_rbuf_error(&r); i++)
-				for (size_t c = 0; c < td->ops[i].nchained; c++)
-					if (from[td->ops[i].chained[c]]++)
-						cm_rbuf_fail(&r, "operator %d chained from two operators",
-							     td->ops[i].chained[c]);
-			for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
-				if (!from[i])
-					cm_rbuf_fail(&r, "operator %zu is chained from no operator", i);
-			free(from);
-		}
-	}
+	if (!cm_rbuf_error(&r))
+		check_feeds(&r, td);
 	int rc = cm_rbuf_end(&r);
 	if (rc && strcmp(cm_rbuf_errmsg(&r), "out of memory") == 0)
 		rc = FL_ENOMEM;

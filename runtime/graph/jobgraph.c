@@ -149,13 +149,20 @@ static enum sg_partitioner resolve_part(const jg_graph *g, const sg_node *dst, c
 	return e->part;
 }
 
-static bool chainable(const jg_graph *g, const sg_node *src, const sg_node *dst,
-		      enum sg_partitioner part)
+/* Whether the edge src->dst (resolved to part) may be a chained call. */
+static bool chainable_edge(const jg_graph *g, const sg_node *src, const sg_node *dst,
+			   enum sg_partitioner part)
 {
-	return dst->ninputs == 1 && part == SG_PART_FORWARD &&
+	return part == SG_PART_FORWARD &&
 	       g->node_parallelism[src->id] == g->node_parallelism[dst->id] &&
 	       strcmp(g->node_slot_group[src->id], g->node_slot_group[dst->id]) == 0 &&
 	       !src->chaining_disabled && !dst->chaining_disabled && !dst->start_new_chain;
+}
+
+static bool chainable(const jg_graph *g, const sg_node *src, const sg_node *dst,
+		      enum sg_partitioner part)
+{
+	return dst->ninputs == 1 && chainable_edge(g, src, dst, part);
 }
 
 static int push_int(int **arr, size_t *n, int v)
@@ -168,6 +175,30 @@ static int push_int(int **arr, size_t *n, int v)
 	return 0;
 }
 
+/* Chains ops[to] after ops[from] of v, into its input side. */
+static int push_chained(jg_vertex *v, int from, int to, uint8_t side)
+{
+	jg_op *op = &v->ops[from];
+	uint8_t *ns = realloc(op->chained_side, (op->nchained + 1) * sizeof(*ns));
+	if (!ns)
+		return FL_ENOMEM;
+	op->chained_side = ns;
+	ns[op->nchained] = side;
+	return push_int(&op->chained, &op->nchained, to);
+}
+
+/* Appends an operator for node to v; its index, or -1 out of memory. */
+static int add_op(jg_vertex *v, int node)
+{
+	jg_op *ops = realloc(v->ops, (v->nops + 1) * sizeof(*ops));
+	if (!ops)
+		return -1;
+	v->ops = ops;
+	memset(&v->ops[v->nops], 0, sizeof(v->ops[0]));
+	v->ops[v->nops].node = node;
+	return (int)v->nops++;
+}
+
 /* Index of node within its vertex's ops. */
 static int op_index(const jg_vertex *v, int node)
 {
@@ -175,6 +206,163 @@ static int op_index(const jg_vertex *v, int node)
 		if (v->ops[i].node == node)
 			return (int)i;
 	return -1;
+}
+
+/* Whether job edges lead from vertex a to vertex b. */
+static bool reaches(const jg_graph *g, int a, int b, uint8_t *seen)
+{
+	if (a == b)
+		return true;
+	if (seen[a])
+		return false;
+	seen[a] = 1;
+	for (size_t e = 0; e < g->nedges; e++)
+		if (g->edges[e].src_vertex == a && reaches(g, g->edges[e].dst_vertex, b, seen))
+			return true;
+	return false;
+}
+
+static bool linked(const jg_graph *g, int a, int b, int *rc)
+{
+	uint8_t *seen = calloc(g->nvertices ? g->nvertices : 1, 1);
+	if (!seen) {
+		*rc = FL_ENOMEM;
+		return true;
+	}
+	bool r = reaches(g, a, b, seen);
+	memset(seen, 0, g->nvertices);
+	r = r || reaches(g, b, a, seen);
+	free(seen);
+	return r;
+}
+
+/* Moves vertex gone's operators and input edges into vertex keep (both
+ * chains of a two-input operator); gone is left empty, to be dropped by
+ * renumber_vertices. */
+static int merge_vertices(jg_graph *g, int keep, int gone)
+{
+	jg_vertex *k = &g->vertices[keep], *d = &g->vertices[gone];
+	size_t off = k->nops;
+	jg_op *ops = realloc(k->ops, (k->nops + d->nops) * sizeof(*ops));
+	if (!ops)
+		return FL_ENOMEM;
+	k->ops = ops;
+	int *ins = realloc(k->in_edges, (k->nin_edges + d->nin_edges + 1) * sizeof(*ins));
+	if (!ins)
+		return FL_ENOMEM;
+	k->in_edges = ins;
+	for (size_t j = 0; j < d->nops; j++) {
+		jg_op *op = &k->ops[off + j];
+		*op = d->ops[j];
+		for (size_t c = 0; c < op->nchained; c++)
+			op->chained[c] += (int)off;
+	}
+	k->nops += d->nops;
+	memcpy(k->in_edges + k->nin_edges, d->in_edges, d->nin_edges * sizeof(int));
+	k->nin_edges += d->nin_edges;
+	free(d->ops);
+	free(d->in_edges);
+	d->ops = NULL;
+	d->in_edges = NULL;
+	d->nops = d->nin_edges = 0;
+	for (size_t e = 0; e < g->nedges; e++) {
+		if (g->edges[e].src_vertex == gone)
+			g->edges[e].src_vertex = keep;
+		if (g->edges[e].dst_vertex == gone)
+			g->edges[e].dst_vertex = keep;
+	}
+	for (size_t n = 0; n < g->sg->nnodes; n++)
+		if (g->node_vertex[n] == gone)
+			g->node_vertex[n] = keep;
+	return 0;
+}
+
+/*
+ * Where two-input node goes when it chains with both its inputs (the
+ * header's rule): *into is the vertex it joins (the two input vertices
+ * merged when they differ), or -1 when it heads a vertex of its own.
+ */
+static int two_input_vertex(jg_graph *g, const sg_node *node, int *into, cm_err *err)
+{
+	*into = -1;
+	if (!sg_kind_is_two_input(node->kind) || node->ninputs != 2 ||
+	    node->inputs[0].side == node->inputs[1].side)
+		return 0;
+	int vx[2];
+	for (size_t j = 0; j < 2; j++) {
+		const sg_edge *se = &node->inputs[j];
+		int rc = 0;
+		enum sg_partitioner p = resolve_part(g, node, se, err, &rc);
+		if (rc)
+			return rc;
+		if (se->late || !chainable_edge(g, g->sg->nodes[se->src], node, p))
+			return 0;
+		vx[j] = g->node_vertex[se->src];
+	}
+	if (vx[0] != vx[1]) {
+		const jg_vertex *a = &g->vertices[vx[0]], *b = &g->vertices[vx[1]];
+		int rc = 0;
+		if (sg_kind_is_source(g->sg->nodes[a->ops[0].node]->kind) ||
+		    sg_kind_is_source(g->sg->nodes[b->ops[0].node]->kind) ||
+		    a->max_parallelism != b->max_parallelism || linked(g, vx[0], vx[1], &rc))
+			return rc;
+		int keep = vx[0] < vx[1] ? vx[0] : vx[1];
+		if ((rc = merge_vertices(g, keep, vx[0] + vx[1] - keep)) != 0)
+			return rc;
+		vx[0] = keep;
+	}
+	*into = vx[0];
+	return 0;
+}
+
+/* Drops the vertices merge_vertices emptied and puts the rest in
+ * topological order (a merged vertex may now follow vertices that came
+ * after it), the earliest first among those ready: ids are dense again
+ * and a graph without merges keeps its order. */
+static int renumber_vertices(jg_graph *g)
+{
+	size_t n = g->nvertices, live = 0;
+	for (size_t v = 0; v < n; v++)
+		live += g->vertices[v].nops > 0;
+	if (live == n)
+		return 0;
+	int *map = malloc(n * sizeof(int)), *pending = calloc(n, sizeof(int));
+	jg_vertex *nv = calloc(n, sizeof(*nv));
+	if (!map || !pending || !nv) {
+		free(map);
+		free(pending);
+		free(nv);
+		return FL_ENOMEM;
+	}
+	for (size_t e = 0; e < g->nedges; e++)
+		pending[g->edges[e].dst_vertex]++;
+	for (size_t v = 0; v < n; v++)
+		map[v] = g->vertices[v].nops ? -1 : -2;
+	for (size_t next = 0; next < live; next++) {
+		size_t v = 0;
+		while (v < n && (map[v] != -1 || pending[v] > 0))
+			v++;
+		if (v == n)
+			break; /* impossible: merges never join linked vertices */
+		map[v] = (int)next;
+		nv[next] = g->vertices[v];
+		nv[next].id = (int)next;
+		for (size_t e = 0; e < g->nedges; e++)
+			if (g->edges[e].src_vertex == (int)v)
+				pending[g->edges[e].dst_vertex]--;
+	}
+	for (size_t e = 0; e < g->nedges; e++) {
+		g->edges[e].src_vertex = map[g->edges[e].src_vertex];
+		g->edges[e].dst_vertex = map[g->edges[e].dst_vertex];
+	}
+	for (size_t i = 0; i < g->sg->nnodes; i++)
+		g->node_vertex[i] = map[g->node_vertex[i]];
+	free(g->vertices);
+	g->vertices = nv;
+	g->nvertices = live;
+	free(map);
+	free(pending);
+	return 0;
 }
 
 static int build_chains(jg_graph *g, cm_err *err)
@@ -202,15 +390,24 @@ static int build_chains(jg_graph *g, cm_err *err)
 		    chainable(g, sg->nodes[node->inputs[0].src], node, p0)) {
 			jg_vertex *v = &g->vertices[g->node_vertex[node->inputs[0].src]];
 			int parent = op_index(v, node->inputs[0].src);
-			jg_op *ops = realloc(v->ops, (v->nops + 1) * sizeof(*ops));
-			if (!ops)
+			int at = add_op(v, node->id);
+			if (at < 0 || push_chained(v, parent, at, 0))
 				return FL_ENOMEM;
-			v->ops = ops;
-			memset(&v->ops[v->nops], 0, sizeof(v->ops[0]));
-			v->ops[v->nops].node = node->id;
-			if (push_int(&v->ops[parent].chained, &v->ops[parent].nchained, (int)v->nops))
+			g->node_vertex[i] = v->id;
+			continue;
+		}
+		int into = -1;
+		if ((rc = two_input_vertex(g, node, &into, err)) != 0)
+			return rc;
+		if (into >= 0) {
+			jg_vertex *v = &g->vertices[into];
+			int at = add_op(v, node->id);
+			if (at < 0)
 				return FL_ENOMEM;
-			v->nops++;
+			for (size_t j = 0; j < 2; j++)
+				if (push_chained(v, op_index(v, node->inputs[j].src), at,
+						 node->inputs[j].side))
+					return FL_ENOMEM;
 			g->node_vertex[i] = v->id;
 			continue;
 		}
@@ -247,7 +444,7 @@ static int build_chains(jg_graph *g, cm_err *err)
 				return FL_ENOMEM;
 		}
 	}
-	return 0;
+	return renumber_vertices(g);
 }
 
 static int name_vertices(jg_graph *g)
@@ -433,6 +630,7 @@ void jg_free(jg_graph *g)
 		jg_vertex *v = &g->vertices[i];
 		for (size_t j = 0; j < v->nops; j++) {
 			free(v->ops[j].chained);
+			free(v->ops[j].chained_side);
 			free(v->ops[j].out_edges);
 		}
 		free(v->ops);
@@ -493,6 +691,22 @@ static void print_window(const sg_window *w, FILE *f)
 			fprintf(f, ", %s %s()", fn[i], w->fns[i]);
 }
 
+/* A two-input operator chained with its inputs: which operator feeds
+ * each (" <- input 1 Map A, input 2 Map B"). */
+static void print_chained_inputs(const jg_graph *g, const jg_vertex *v, size_t at, FILE *f)
+{
+	if (!sg_kind_is_two_input(g->sg->nodes[v->ops[at].node]->kind))
+		return;
+	const char *from[2] = {NULL, NULL};
+	for (size_t j = 0; j < at; j++)
+		for (size_t c = 0; c < v->ops[j].nchained; c++)
+			if ((size_t)v->ops[j].chained[c] == at)
+				from[v->ops[j].chained_side[c] & 1] =
+				    g->sg->nodes[v->ops[j].node]->name;
+	if (from[0] && from[1])
+		fprintf(f, " <- input 1 %s, input 2 %s", from[0], from[1]);
+}
+
 void jg_print_text(const jg_graph *g, FILE *f)
 {
 	const sg_graph *sg = g->sg;
@@ -520,11 +734,17 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				print_key(e->key, f);
 				fprintf(f, ")");
 			}
+			/* A vertex that joined two chains has several heads. */
+			if (e->dst_node != v->ops[0].node)
+				fprintf(f, " into %s", sg->nodes[e->dst_node]->name);
 			fprintf(f, "\n");
 		}
 		for (size_t j = 0; j < v->nops; j++) {
 			const sg_node *n = sg->nodes[v->ops[j].node];
-			fprintf(f, "  %s %s [%s", j == 0 ? "head " : "chain", n->name, sg_kind_type(n->kind));
+			bool head = j == 0;
+			for (size_t k = 0; k < v->nin_edges && !head; k++)
+				head = g->edges[v->in_edges[k]].dst_node == n->id;
+			fprintf(f, "  %s %s [%s", head ? "head " : "chain", n->name, sg_kind_type(n->kind));
 			if (n->fn_symbol)
 				fprintf(f, " %s()", n->fn_symbol);
 			if (n->kind == SG_SUM || n->kind == SG_MIN || n->kind == SG_MAX)
@@ -542,7 +762,9 @@ void jg_print_text(const jg_graph *g, FILE *f)
 			if (n->kind == SG_INTERVAL_JOIN)
 				fprintf(f, " between %lld and %lld ms", (long long)n->lower_ms,
 					(long long)n->upper_ms);
-			fprintf(f, "]\n");
+			fprintf(f, "]");
+			print_chained_inputs(g, v, j, f);
+			fprintf(f, "\n");
 		}
 	}
 }

@@ -9,6 +9,16 @@
  * neither has chaining disabled. A chain is a tree: its head may feed several
  * chained operators.
  *
+ * Two-input operators (Flink's multiple-input chaining): a two-input node
+ * with exactly one edge per input, both of them chainable as above, joins
+ * the chain(s) of its two inputs, which then become one vertex: a chain is
+ * a DAG. Both inputs in one vertex (a diamond) always chain. Two vertices
+ * merge when neither is headed by a source (a task runs one source loop or
+ * one input gate, not both), they have the same max parallelism, and no
+ * job edge path joins them (that would be a cycle through the task). A
+ * merged vertex has several operators fed from the network: its in_edges'
+ * dst_node say which; vertices are then put back in topological order.
+ *
  * Resolution done here: unset parallelism becomes the job default, unset
  * max parallelism the job's, unset slot sharing groups inherit from their
  * inputs, unset partitioners become FORWARD (same parallelism) or
@@ -36,6 +46,8 @@ typedef struct jg_edge {
 typedef struct jg_op {
 	int node;           /* stream node id */
 	int *chained;       /* indices into the vertex's ops[] fed in-thread */
+	uint8_t *chained_side; /* [nchained]: the input of chained[i] fed, 0 or 1
+				* (1 only for a two-input operator's second) */
 	size_t nchained;
 	int *out_edges;     /* job edge ids fed by this operator */
 	size_t nout_edges;
@@ -48,7 +60,10 @@ typedef struct jg_vertex {
 	const char *slot_group;
 	jg_op *ops; /* ops[0] is the head; topological order */
 	size_t nops;
-	int *in_edges; /* job edge ids into the head */
+	/* job edge ids into the vertex: into the head, or, in a vertex that
+	 * chained a two-input operator with two chains, into the head of
+	 * either chain (the edge's dst_node) */
+	int *in_edges;
 	size_t nin_edges;
 } jg_vertex;
 

@@ -61,8 +61,16 @@ static void vertex_records(const jm_view *v, const jg_vertex *jv, double *in, do
 	*out = 0;
 	if (!v->nodes)
 		return;
-	if (jv->nin_edges > 0 && (size_t)jv->ops[0].node < v->nnodes)
-		*in = (double)v->nodes[jv->ops[0].node].in;
+	/* Every operator an input edge enters (more than the head when a
+	 * two-input operator joined two chains), each once. */
+	for (size_t k = 0; k < jv->nops; k++) {
+		int node = jv->ops[k].node;
+		bool entry = false;
+		for (size_t e = 0; e < jv->nin_edges && !entry; e++)
+			entry = v->jg->edges[jv->in_edges[e]].dst_node == node;
+		if (entry && (size_t)node < v->nnodes)
+			*in += (double)v->nodes[node].in;
+	}
 	for (size_t k = 0; k < jv->nops; k++)
 		if (jv->ops[k].nout_edges > 0 && (size_t)jv->ops[k].node < v->nnodes)
 			*out += (double)v->nodes[jv->ops[k].node].out;

@@ -210,8 +210,15 @@ struct tm_op {
 	void *timer_fn; /* a keyed process function's on_timer, if any */
 	void *fn2;	/* a two-input operator's function of its second input */
 	fl_timestamp_fn ts_fn; /* a source's timestamp assigner, if any */
+	/* Fed in-thread. A two-input operator chained into its second input
+	 * appears here as its in2 (the chain stays a list of tm_op, so emit
+	 * pays nothing for DAGs). */
 	tm_op **chained;
 	size_t nchained;
+	/* A two-input operator chained into its second input: a stand-in
+	 * whose process passes records to this operator's process2 (impl
+	 * points back here); NULL otherwise. */
+	tm_op *in2;
 	tm_out *outs; /* the main outputs, then a window's late records' */
 	size_t nouts; /* all of them */
 	size_t nmain; /* the main ones (what emit reaches) */

@@ -925,6 +925,26 @@ static int resolve(const tm_chain *c, const char *symbol, void **fn, cm_err *err
 	return sg_resolve_function(c->td->library, symbol, fn, err);
 }
 
+/* The stand-in of a two-input operator's second input (tm_op.in2). */
+static int process_second_input(tm_op *in2, const fl_row *row)
+{
+	tm_op *op = in2->impl;
+	op->n_in++;
+	return op->process2(op, row);
+}
+
+/* op may not be set up yet (it comes later in the chain): only its
+ * address is taken. */
+static tm_op *second_input_of(tm_chain *c, tm_op *op)
+{
+	if (!op->in2 && (op->in2 = calloc(1, sizeof(*op->in2))) != NULL) {
+		op->in2->process = process_second_input;
+		op->in2->impl = op;
+		op->in2->chain = c;
+	}
+	return op->in2;
+}
+
 int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 {
 	memset(c, 0, sizeof(*c));
@@ -963,9 +983,14 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 		atomic_init(&op->records_out, 0);
 		if (d->nchained && !(op->chained = calloc(d->nchained, sizeof(*op->chained))))
 			return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
-		for (size_t j = 0; j < d->nchained; j++)
-			op->chained[j] = &c->ops[d->chained[j]];
 		op->nchained = d->nchained;
+		for (size_t j = 0; j < d->nchained; j++) {
+			tm_op *to = &c->ops[d->chained[j]];
+			if (d->chained_side && d->chained_side[j] && !(to = second_input_of(c, to)))
+				return cm_err_set(err, FL_ENOMEM,
+						  "out of memory while deploying %s", name);
+			op->chained[j] = to;
+		}
 		if (d->fn_symbol) {
 			int rc = resolve(c, d->fn_symbol, &op->fn, err);
 			if (rc)
@@ -1039,6 +1064,7 @@ void tm_chain_fini(tm_chain *c)
 			net_writer_free(op->outs[k].writer);
 		free(op->outs);
 		free(op->chained);
+		free(op->in2);
 		if (op->cls && op->cls->fini)
 			op->cls->fini(op);
 		free(op->key_heap[0]);

@@ -42,6 +42,15 @@ static void unregister_inputs(tm_task *t)
 	t->nin = 0;
 }
 
+/* Whether td's network inputs feed anything but the head's first input. */
+static bool tm_task_fans_in(const td_task *td)
+{
+	for (size_t k = 0; k < td->ninputs; k++)
+		if (td->inputs[k].op != 0 || td->inputs[k].side != 0)
+			return true;
+	return false;
+}
+
 /* Input channels: one per producer subtask of each input edge (FORWARD:
  * just the one with our index), registered locally and remotely. */
 static int register_inputs(tm_task *t, cm_err *err)
@@ -58,8 +67,8 @@ static int register_inputs(tm_task *t, cm_err *err)
 	if (rc)
 		return cm_err_set(err, rc, "cannot create the input gate of %s", t->name);
 	net_gate_set_quota(t->gate, t->in_quota);
-	if (sg_kind_is_two_input(td->ops[0].kind) &&
-	    !(t->ch_side = calloc((size_t)nin, sizeof(*t->ch_side))))
+	if (tm_task_fans_in(td) && (!(t->ch_side = calloc((size_t)nin, sizeof(*t->ch_side))) ||
+				    !(t->ch_op = calloc((size_t)nin, sizeof(*t->ch_op)))))
 		return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	int ch = 0;
 	for (size_t k = 0; k < td->ninputs; k++) {
@@ -78,8 +87,10 @@ static int register_inputs(tm_task *t, cm_err *err)
 						  t->name, (unsigned long long)id,
 						  rc == FL_EINVAL ? "registered twice" : fl_strerror(rc));
 			t->in_ids[ch] = id;
-			if (t->ch_side)
+			if (t->ch_side) {
 				t->ch_side[ch] = in->side;
+				t->ch_op[ch] = &t->chain.ops[in->op];
+			}
 			t->nin = ++ch;
 		}
 	}
@@ -453,7 +464,7 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 	t->chain.state_dirs = deps->state_dirs;
 	t->chain.state_memory = deps->state_memory;
 	if (rc == 0 && sg_kind_is_keyed(td->ops[0].kind) && !td->ops[0].key.by_fn &&
-	    !sg_kind_is_two_input(td->ops[0].kind) &&
+	    !sg_kind_is_two_input(td->ops[0].kind) && !tm_task_fans_in(td) &&
 	    !(t->prefetch_keys = calloc(TM_PREFETCH_WINDOW, sizeof(*t->prefetch_keys))))
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc == 0)
@@ -616,11 +627,11 @@ static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 	return 0;
 }
 
-/* A two-input head: the records of one buffer of input side (0 or 1). */
-static int process_buffer_two(tm_task *t, const net_buffer *b, int side)
+/* Inputs that fan in (tm_task_fans_in): the records of one buffer, into
+ * input side (0 or 1) of operator head. */
+static int process_buffer_two(tm_task *t, const net_buffer *b, tm_op *head, int side)
 {
 	tm_chain *c = &t->chain;
-	tm_op *head = &c->ops[0];
 	tm_process_fn fn = side ? head->process2 : head->process;
 	size_t off = 0;
 	while (off < b->len) {
@@ -645,7 +656,7 @@ static int process_buffer(tm_task *t, const net_buffer *b, int ch)
 	tm_op *head = &c->ops[0];
 	size_t off = 0;
 	if (t->ch_side)
-		return process_buffer_two(t, b, t->ch_side[ch]);
+		return process_buffer_two(t, b, t->ch_op[ch], t->ch_side[ch]);
 	if (t->prefetch_keys)
 		return process_buffer_keyed(t, b);
 	while (off < b->len) {
@@ -1008,6 +1019,7 @@ void tm_task_free(tm_task *t)
 	tm_chain_fini(&t->chain);
 	free(t->prefetch_keys);
 	free(t->ch_side);
+	free(t->ch_op);
 	net_gate_free(t->gate);
 	free(t->in_ids);
 	/* Buffers still out (in a consumer's gate, a connection's queue) keep

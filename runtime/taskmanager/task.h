@@ -109,9 +109,12 @@ struct tm_task {
 	char name[256]; /* "Map -> Sink (2/4)" */
 	net_gate *gate; /* NULL for a source */
 	uint64_t *in_ids; /* registered input channel ids */
-	/* A two-input head's: per channel, the input it feeds (0, 1); NULL
+	/* A task whose network inputs do not all go to the head's one input
+	 * (a two-input head, or two chains joined by a two-input operator):
+	 * per channel, the operator it feeds and which input (0, 1); NULL
 	 * for every other task, whose one input costs no lookup. */
 	uint8_t *ch_side;
+	tm_op **ch_op;
 	int nin;
 	/* Its shares of deps.pool: the record writers' buffers, the input
 	 * gate's (received data); NULL without a pool. */

@@ -542,6 +542,124 @@ static void test_functions_are_named_by_their_exported_symbol(void **state)
 	assert_non_null(strstr(err.msg, "no_such_function_xyz"));
 }
 
+/* The plan text of jg (malloc'd). */
+static char *plan_text(const jg_graph *jg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	jg_print_text(jg, f);
+	fclose(f);
+	return buf;
+}
+
+/* Two chains fed from the network, joined by a co-map on forward edges:
+ * one vertex with both chains, the co-map and what follows, its two
+ * inputs entering the two maps (Flink's multiple-input chaining). */
+static void test_a_two_input_operator_chains_with_two_network_fed_chains(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_stream *a = fl_name(
+	    fl_map(fl_rebalance(fl_set_parallelism(fl_generator(env, 10, 0, tg_gen), 1)), tg_map),
+	    "Map A");
+	fl_stream *b = fl_name(
+	    fl_map(fl_key_by(fl_set_parallelism(fl_generator(env, 10, 0, tg_gen), 1), 0), tg_map),
+	    "Map B");
+	fl_discard(fl_co_map(fl_connect(a, b), tg_map, tg_map));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 3); /* two sources, one task for the rest */
+	const jg_vertex *v = &jg->vertices[2];
+	assert_int_equal(v->nops, 4);
+	assert_int_equal(v->nin_edges, 2);
+	assert_int_equal(jg->node_vertex[a->node], 2);
+	assert_int_equal(jg->node_vertex[b->node], 2);
+	/* Both sources come first: vertices stay in topological order. */
+	for (size_t e = 0; e < jg->nedges; e++)
+		assert_true(jg->edges[e].src_vertex < jg->edges[e].dst_vertex);
+	char *plan = plan_text(jg);
+	assert_non_null(strstr(plan, "Vertex 3: Map A -> Map B -> Co-Map -> Sink: Discard\n"));
+	assert_non_null(strstr(plan, "via HASH (key field 0) into Map B\n"));
+	assert_non_null(strstr(plan, "  head  Map A [map tg_map()]\n"));
+	assert_non_null(strstr(plan, "  head  Map B [map tg_map()]\n"));
+	assert_non_null(strstr(plan, "<- input 1 Map A, input 2 Map B\n"));
+	assert_null(strstr(plan, "Vertex 4"));
+	free(plan);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* A stream connected with a map of itself: both inputs in one chain (a
+ * diamond), a source at its head. */
+static void test_a_diamond_into_a_two_input_operator_is_one_task(void **state)
+{
+	fl_env *env = env_p(1);
+	fl_stream *s = fl_generator(env, 10, 0, tg_gen);
+	fl_discard(fl_co_map(fl_connect(s, fl_map(s, tg_map)), tg_map, tg_map));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 1);
+	assert_int_equal(jg->vertices[0].nops, 4);
+	char *plan = plan_text(jg);
+	assert_non_null(
+	    strstr(plan, "Vertex 1: Source: Generator -> Map -> Co-Map -> Sink: Discard\n"));
+	assert_non_null(strstr(plan, "<- input 1 Source: Generator, input 2 Map\n"));
+	free(plan);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* What does not chain: two sources (a task runs one source loop or one
+ * gate), a keyed input, a parallelism change, disabled chaining, and two
+ * chains one of which feeds the other over the network (a cycle through
+ * the task). */
+static void test_a_two_input_operator_heads_its_task_where_it_cannot_chain(void **state)
+{
+	int want[5] = {3, 3, 3, 3, 3};
+	for (int c = 0; c < 5; c++) {
+		fl_env *env = env_p(2);
+		fl_stream *a = fl_generator(env, 10, 0, tg_gen), *b;
+		if (c == 0) {
+			b = fl_generator(env, 10, 0, tg_gen);
+		} else if (c == 1) {
+			a = fl_map(fl_rebalance(a), tg_map);
+			b = fl_key_by(
+			    fl_map(fl_rebalance(fl_generator(env, 10, 0, tg_gen)), tg_map), 0);
+			want[c] = 5;
+		} else if (c == 2) {
+			a = fl_map(fl_rebalance(a), tg_map);
+			b = fl_set_parallelism(
+			    fl_map(fl_rebalance(fl_generator(env, 10, 0, tg_gen)), tg_map), 1);
+			want[c] = 5;
+		} else if (c == 3) {
+			a = fl_map(fl_rebalance(a), tg_map);
+			b = fl_disable_chaining(
+			    fl_map(fl_rebalance(fl_generator(env, 10, 0, tg_gen)), tg_map));
+			want[c] = 5;
+		} else {
+			/* a's map feeds b's over a rebalance: a -> ... -> b and both
+			 * into the co-map */
+			a = fl_map(fl_rebalance(a), tg_map);
+			b = fl_map(fl_rebalance(a), tg_map);
+			want[c] = 4;
+		}
+		fl_stream *co = fl_co_map(fl_connect(a, b), tg_map, tg_map);
+		fl_discard(co);
+		cm_err err;
+		jg_graph *jg = build(env, &err);
+		if (!jg)
+			fail_msg("case %d: %s", c, err.msg);
+		assert_int_equal(jg->nvertices, (size_t)want[c]);
+		const jg_vertex *v = &jg->vertices[jg->node_vertex[co->node]];
+		assert_int_equal(v->ops[0].node, co->node);
+		jg_free(jg);
+		fl_env_free(env);
+	}
+}
+
 static void test_plan_text_shows_vertices_edges_and_slots(void **state)
 {
 	fl_env *env = env_p(2);
@@ -595,6 +713,9 @@ int main(void)
 	    cmocka_unit_test(test_operator_takes_the_parallelism_set_when_it_was_created),
 	    cmocka_unit_test(test_functions_are_named_by_their_exported_symbol),
 	    cmocka_unit_test(test_plan_text_shows_vertices_edges_and_slots),
+	    cmocka_unit_test(test_a_two_input_operator_chains_with_two_network_fed_chains),
+	    cmocka_unit_test(test_a_diamond_into_a_two_input_operator_is_one_task),
+	    cmocka_unit_test(test_a_two_input_operator_heads_its_task_where_it_cannot_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

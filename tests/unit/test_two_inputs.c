@@ -5,8 +5,10 @@
  * to its own function, a keyed co-process function's two functions and
  * its timers share the key's state, the broadcast state is the same on
  * every subtask and read-only on the keyed side, the interval and window
- * joins match exactly the pairs computed here, and keys of different
- * types fail the job naming both. Runs under ThreadSanitizer too.
+ * joins match exactly the pairs computed here, keys of different types
+ * fail the job naming both, and a two-input operator chained with both
+ * its inputs (a chain that is a DAG) runs in their task with the same
+ * results and watermarks. Runs under ThreadSanitizer too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -496,6 +498,122 @@ static void test_the_window_join_matches_exactly_its_pairs(void **state)
 	run_join(true);
 }
 
+/* ------------------------------------------- chained with both inputs */
+
+/* Set by the pass-through maps on the thread that runs them: a two-input
+ * operator that sees it set runs in the same task as its inputs' chains. */
+static _Thread_local int tl_mapped;
+static _Atomic int64_t n_same_thread, n_other_thread;
+int ut_pass(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int ut_tag_chained_a(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int ut_tag_chained_b(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int ut_wm_chained_a(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int ut_wm_chained_b(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+
+int ut_pass(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	tl_mapped = 1;
+	*out = *in;
+	return 0;
+}
+
+static void same_thread(void)
+{
+	atomic_fetch_add(tl_mapped ? &n_same_thread : &n_other_thread, 1);
+}
+
+int ut_tag_chained_a(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	same_thread();
+	return ut_tag_a(ctx, in, out);
+}
+
+int ut_tag_chained_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	same_thread();
+	return ut_tag_b(ctx, in, out);
+}
+
+int ut_wm_chained_a(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	same_thread();
+	return wm_check(ctx, in, 0);
+}
+
+int ut_wm_chained_b(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	same_thread();
+	return wm_check(ctx, in, 1);
+}
+
+static void reset_chained(void)
+{
+	atomic_store(&tagged[0], 0);
+	atomic_store(&tagged[1], 0);
+	atomic_store(&n_same_thread, 0);
+	atomic_store(&n_other_thread, 0);
+}
+
+/* Two chains fed over the network (rebalance -> map), joined by a co-map
+ * on forward edges at parallelism 2: one task runs both maps and the
+ * co-map, each record reaches its own function once. */
+static void test_a_co_map_chained_with_two_network_fed_chains(void **state)
+{
+	reset_chained();
+	fl_env *env = env_with(2);
+	fl_stream *a, *b;
+	sources(env, 0, ut_gen_b, &a, &b);
+	fl_stream *ma = fl_map(fl_rebalance(a), ut_pass), *mb = fl_map(fl_rebalance(b), ut_pass);
+	fl_discard(fl_flat_map(fl_co_map(fl_connect(ma, mb), ut_tag_chained_a, ut_tag_chained_b),
+			       ut_count));
+	run(env);
+	assert_int_equal(atomic_load(&tagged[0]), (int64_t)NA * (NA - 1) / 2);
+	assert_int_equal(atomic_load(&tagged[1]), (int64_t)NB * (NB - 1) / 2);
+	assert_int_equal(atomic_load(&n_same_thread), NA + NB);
+	assert_int_equal(atomic_load(&n_other_thread), 0);
+}
+
+/* The same at parallelism 1 with event time: the chained co-flat-map's
+ * watermark is still the minimum of both inputs'. */
+static void test_a_chained_two_input_operator_has_the_minimum_watermark(void **state)
+{
+	reset_chained();
+	for (int i = 0; i < 4; i++)
+		atomic_store(&max_a[i], INT64_MIN);
+	atomic_store(&n_above, 0);
+	atomic_store(&n_wm_seen, 0);
+	atomic_store(&n_seen[0], 0);
+	atomic_store(&n_seen[1], 0);
+	fl_env *env = env_with(1);
+	fl_stream *a, *b;
+	sources(env, 6000, ut_gen_b, &a, &b);
+	fl_stream *ma = fl_map(fl_rebalance(a), ut_pass), *mb = fl_map(fl_rebalance(b), ut_pass);
+	fl_discard(fl_co_flat_map(fl_connect(ma, mb), ut_wm_chained_a, ut_wm_chained_b));
+	run(env);
+	assert_int_equal(atomic_load(&n_seen[0]), NA);
+	assert_int_equal(atomic_load(&n_seen[1]), NB);
+	assert_true(atomic_load(&n_wm_seen) > 0);
+	assert_int_equal(atomic_load(&n_above), 0);
+	assert_int_equal(atomic_load(&n_same_thread), NA + NB);
+}
+
+/* A diamond: one source into both inputs, one through a map, all in the
+ * source's task. */
+static void test_a_diamond_into_a_co_map_runs_in_the_source_task(void **state)
+{
+	reset_chained();
+	fl_env *env = env_with(1);
+	fl_stream *a, *b;
+	sources(env, 0, ut_gen_b, &a, &b);
+	fl_discard(b);
+	fl_discard(fl_flat_map(
+	    fl_co_map(fl_connect(fl_map(a, ut_pass), a), ut_tag_chained_a, ut_tag_b), ut_count));
+	run(env);
+	assert_int_equal(atomic_load(&tagged[0]), (int64_t)NA * (NA - 1) / 2);
+	assert_int_equal(atomic_load(&tagged[1]), (int64_t)NA * (NA - 1) / 2);
+	assert_int_equal(atomic_load(&n_same_thread), NA);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,6 +626,9 @@ int main(void)
 	    cmocka_unit_test(test_an_unkeyed_broadcast_process_function),
 	    cmocka_unit_test(test_the_interval_join_matches_exactly_its_pairs),
 	    cmocka_unit_test(test_the_window_join_matches_exactly_its_pairs),
+	    cmocka_unit_test(test_a_co_map_chained_with_two_network_fed_chains),
+	    cmocka_unit_test(test_a_chained_two_input_operator_has_the_minimum_watermark),
+	    cmocka_unit_test(test_a_diamond_into_a_co_map_runs_in_the_source_task),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
