@@ -721,6 +721,10 @@ void jg_print_text(const jg_graph *g, FILE *f)
 		fprintf(f, "\nVertex %d: %s\n", v->id + 1, v->name);
 		fprintf(f, "  parallelism %d, max parallelism %d, slot sharing group '%s'\n",
 			v->parallelism, v->max_parallelism, v->slot_group);
+		int heads = 1;
+		for (size_t j = 0; j < v->nin_edges; j++)
+			if (g->edges[v->in_edges[j]].dst_node != v->ops[0].node)
+				heads = 2;
 		for (size_t j = 0; j < v->nin_edges; j++) {
 			const jg_edge *e = &g->edges[v->in_edges[j]];
 			fprintf(f, "  input%s: vertex %d (%s) via %s",
@@ -735,7 +739,7 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				fprintf(f, ")");
 			}
 			/* A vertex that joined two chains has several heads. */
-			if (e->dst_node != v->ops[0].node)
+			if (heads > 1)
 				fprintf(f, " into %s", sg->nodes[e->dst_node]->name);
 			fprintf(f, "\n");
 		}

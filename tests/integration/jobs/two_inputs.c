@@ -25,6 +25,8 @@
  * --mode timer-unkeyed: a co-process with on_timer on unkeyed streams:
  *   refused when the graph is built.
  * --mode broadcast / broadcast-write: the broadcast state pattern (below).
+ * --mode chained: a co-map chained with both its inputs (below): one task
+ *   for key_by(A) -> running count, rebalance(B) -> map and the co-map.
  * --mode window-join / sliding-join / interval-join: the joins (below).
  *
  *   two_inputs.so [--count N] [--rate R] [--mode MODE]
@@ -210,6 +212,47 @@ int ti_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
 	return fl_collect(out, &o);
 }
 
+/* --mode chained: A keyed by its key into a process function that counts
+ * the key's records in keyed state (the source's records of a key arrive
+ * in offset order, so the count of offset o is o / 40 + 1, across a
+ * savepoint and a restore too), B rebalanced into a map, both forward into
+ * a co-map at the same parallelism: the three chain into one task. Lines
+ *   A <key> <offset> <count>   /   B <key> <offset> 0 */
+static const fl_state_desc RUNNING = {.name = "running", .value = {.nfields = 1, .types = {FL_INT64}}};
+
+int ti_running(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_value_state *s = fl_get_state(ctx, &RUNNING);
+	fl_row v, r = {0};
+	int rc = fl_value_state_get(s, &v);
+	if (rc < 0)
+		return rc;
+	int64_t c = (rc ? fl_row_int64(&v, 0) : 0) + 1;
+	fl_row n = {0};
+	fl_row_add_int64(&n, c);
+	if ((rc = fl_value_state_update(s, &n)) != 0)
+		return rc;
+	fl_row_add_string(&r, "A", 1);
+	fl_row_add_int64(&r, fl_row_int64(in, 0));
+	fl_row_add_int64(&r, fl_row_int64(in, 3));
+	fl_row_add_int64(&r, c);
+	return fl_collect(out, &r);
+}
+
+int ti_tag_chained_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	fl_row_add_string(out, "B", 1);
+	fl_row_add_int64(out, fl_row_int64(in, 0));
+	fl_row_add_int64(out, fl_row_int64(in, 3));
+	return fl_row_add_int64(out, 0);
+}
+
+int ti_same(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	*out = *in;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int64_t n = 20000;
@@ -265,6 +308,11 @@ int main(int argc, char **argv)
 		    fl_uid(fl_broadcast_process(
 			       fl_connect(fl_key_by(a, 0), fl_broadcast_state(rules, &RULES)), &bs),
 			   "bc-counts"));
+	} else if (strcmp(mode, "chained") == 0) {
+		fl_process_spec rs = {.process = ti_running};
+		fl_stream *ca = fl_uid(fl_keyed_process(fl_key_by(a, 0), &rs), "running");
+		fl_stream *cb = fl_uid(fl_map(fl_rebalance(b), ti_tag_chained_b), "tag-b");
+		fl_print(fl_uid(fl_co_map(fl_connect(ca, cb), ti_same, ti_same), "co-map"));
 	} else if (strcmp(mode, "co-map") == 0)
 		fl_print(fl_co_map(fl_connect(a, b), ti_map_a, ti_map_b));
 	else if (strcmp(mode, "timer-unkeyed") == 0)
