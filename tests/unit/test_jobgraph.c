@@ -612,6 +612,33 @@ static void test_a_diamond_into_a_two_input_operator_is_one_task(void **state)
 	fl_env_free(env);
 }
 
+/* The adaptive scheduler's rescale keeps a merged vertex whole: its
+ * chains move to the new parallelism together. */
+static void test_a_chained_two_input_vertex_rescales_whole(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_stream *a = fl_map(fl_rebalance(fl_set_parallelism(fl_generator(env, 10, 0, tg_gen), 1)),
+			      tg_map);
+	fl_stream *b = fl_map(fl_rebalance(fl_set_parallelism(fl_generator(env, 10, 0, tg_gen), 1)),
+			      tg_map);
+	fl_discard(fl_co_map(fl_connect(a, b), tg_map, tg_map));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 3);
+	int par[3] = {1, 1, 4};
+	jg_graph *r = NULL;
+	assert_int_equal(jg_rescale(jg, par, &r, &err), 0);
+	assert_int_equal(r->nvertices, 3);
+	assert_int_equal(r->vertices[2].parallelism, 4);
+	assert_int_equal(r->vertices[2].nops, 4);
+	assert_int_equal(r->node_parallelism[a->node], 4);
+	assert_int_equal(r->node_parallelism[b->node], 4);
+	jg_free(r);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 /* What does not chain: two sources (a task runs one source loop or one
  * gate), a keyed input, a parallelism change, disabled chaining, and two
  * chains one of which feeds the other over the network (a cycle through
@@ -715,6 +742,7 @@ int main(void)
 	    cmocka_unit_test(test_plan_text_shows_vertices_edges_and_slots),
 	    cmocka_unit_test(test_a_two_input_operator_chains_with_two_network_fed_chains),
 	    cmocka_unit_test(test_a_diamond_into_a_two_input_operator_is_one_task),
+	    cmocka_unit_test(test_a_chained_two_input_vertex_rescales_whole),
 	    cmocka_unit_test(test_a_two_input_operator_heads_its_task_where_it_cannot_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
