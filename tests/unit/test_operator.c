@@ -426,6 +426,81 @@ static void test_the_steps_of_a_savepoint_upgrade(void **state)
 	assert_string_equal(st.restore, "");
 }
 
+#define HA_CONF                                                                                    \
+	"\"flincConfiguration\":{\"execution.checkpointing.dir\":\"file:///ckp\","                \
+	"\"high-availability.type\":\"kubernetes\","                                             \
+	"\"high-availability.storageDir\":\"file:///ckp/ha\"}"
+#define S_LS0                                                                                      \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," HA_CONF "," JOB                      \
+	",\"upgradeMode\":\"last-state\"}}"
+#define S_LS_ARGS                                                                                  \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," HA_CONF "," JOB                      \
+	",\"upgradeMode\":\"last-state\",\"args\":[\"x\"]}}"
+#define S_LS_SUSP                                                                                  \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," HA_CONF "," JOB                      \
+	",\"upgradeMode\":\"last-state\",\"state\":\"suspended\"}}"
+
+/* last-state takes no savepoint: the JobManager goes (its HA metadata stays,
+ * owned by the application) and the new one resumes from the latest
+ * checkpoint HA recorded; the last savepoint known is only the fallback. */
+static void test_the_steps_of_a_last_state_upgrade(void **state)
+{
+	op_step st;
+	op_observed deleting = {.deployment = OP_DEP_DELETING};
+	op_observed starting = {.deployment = OP_DEP_DEPLOYING};
+	op_observed broken = {.deployment = OP_DEP_ERROR};
+	op_observed restarting = RUNNING;
+	snprintf(restarting.job_state, sizeof(restarting.job_state), "RESTARTING");
+	/* The spec changes: the upgrade is recorded first, as any other. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
+	/* Then the JobManager is deleted at once, running or not, no savepoint. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &RUNNING, &st), OP_ACT_DELETE);
+	assert_null(st.trigger_type);
+	assert_non_null(strstr(st.why, "last-state"));
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &restarting, &st),
+			 OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &starting, &st),
+			 OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &broken, &st), OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &deleting, &st), OP_ACT_WAIT);
+	/* The new cluster: no savepoint to give, HA's checkpoint is found by the
+	 * JobManager... */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &MISSING, &st), OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "");
+	/* ...or, when it recorded none, the last savepoint known. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  UPGRADING ",\"jobStatus\":{\"savepointInfo\":{\"lastSavepoint\":{"
+					    "\"location\":\"file:/sp/7\"}}}}",
+				  &MISSING, &st),
+			 OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "file:/sp/7");
+	/* A savepoint an earlier mode took for this upgrade is still used. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  "{\"reconciliationStatus\":{\"state\":\"UPGRADING\","
+				  "\"upgradeSavepoint\":\"file:/sp/8\"}}",
+				  &RUNNING, &st),
+			 OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  "{\"reconciliationStatus\":{\"state\":\"UPGRADING\","
+				  "\"upgradeSavepoint\":\"file:/sp/8\"}}",
+				  &MISSING, &st),
+			 OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "file:/sp/8");
+	/* Suspend: the same delete, then SUSPENDED; resume deploys (HA resumes). */
+	assert_int_equal(step_for(S_LS0, S_LS_SUSP, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
+	assert_int_equal(step_for(S_LS0, S_LS_SUSP, UPGRADING "}", &RUNNING, &st), OP_ACT_DELETE);
+	assert_non_null(strstr(st.why, "suspend"));
+	assert_int_equal(step_for(S_LS0, S_LS_SUSP, UPGRADING "}", &MISSING, &st),
+			 OP_ACT_MARK_SUSPENDED);
+	assert_int_equal(step_for(S_LS_SUSP, S_LS0, NULL, &MISSING, &st), OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "");
+	/* A savepoint in progress (a manual one) is still polled first. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  UPGRADING ",\"jobStatus\":{\"savepointInfo\":{\"triggerId\":\"ab\"}}}",
+				  &RUNNING, &st),
+			 OP_ACT_POLL_SAVEPOINT);
+}
+
 static void test_lifecycle_and_conditions(void **state)
 {
 	op_app app;
@@ -500,6 +575,7 @@ int main(void)
 	    cmocka_unit_test(test_what_changed),
 	    cmocka_unit_test(test_the_step_for_each_state),
 	    cmocka_unit_test(test_the_steps_of_a_savepoint_upgrade),
+	    cmocka_unit_test(test_the_steps_of_a_last_state_upgrade),
 	    cmocka_unit_test(test_lifecycle_and_conditions),
 	    cmocka_unit_test(test_canonical_spec_sorts_keys),
 	};
