@@ -83,6 +83,7 @@ static void upgrading(const op_app *app, const op_observed *o, op_step *s)
 		}
 		set(s, OP_ACT_DEPLOY, "upgrade: deploying the new spec");
 		restore_point(app, s);
+		s->drop_ha = app->spec.upgrade_mode != OP_LAST_STATE || k->upgrade_savepoint[0];
 		return;
 	case OP_DEP_FOREIGN:
 		set(s, OP_ACT_WAIT, "a Deployment of this name is not this application's");
@@ -165,6 +166,7 @@ void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_ste
 		if (d->last_suspended && o->deployment == OP_DEP_MISSING) {
 			set(step, OP_ACT_DEPLOY, "resuming");
 			restore_point(app, step);
+			step->drop_ha = sp->upgrade_mode != OP_LAST_STATE;
 			return;
 		}
 		if (o->deployment == OP_DEP_MISSING && sp->suspended) {

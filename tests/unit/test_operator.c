@@ -355,6 +355,8 @@ static void test_the_step_for_each_state(void **state)
 		     &MISSING, &st),
 	    OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "file:/sp/1");
+	/* A Deployment deleted by hand: HA's records are how its job recovers. */
+	assert_false(st.drop_ha);
 	/* Rescale in place, only while the job runs. */
 	assert_int_equal(step_for(S0, S_SCALED, NULL, &RUNNING, &st), OP_ACT_RESCALE);
 	assert_int_equal(step_for(S0, S_SCALED, NULL, &starting, &st), OP_ACT_WAIT);
@@ -404,6 +406,7 @@ static void test_the_steps_of_a_savepoint_upgrade(void **state)
 	/* 4. ...and the new one deployed from it. */
 	assert_int_equal(step_for(S0, S_ARGS, taken, &MISSING, &st), OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "file:/sp/2");
+	assert_true(st.drop_ha); /* no HA checkpoint may win over it */
 	/* Suspending ends when the cluster is gone; resuming restores. */
 	assert_int_equal(step_for(S0, S_SUSP, UPGRADING "}", &RUNNING, &st), OP_ACT_STOP_SAVEPOINT);
 	assert_string_equal(st.trigger_type, "SUSPEND");
@@ -415,6 +418,7 @@ static void test_the_steps_of_a_savepoint_upgrade(void **state)
 		     &MISSING, &st),
 	    OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "file:/sp/3");
+	assert_true(st.drop_ha);
 	assert_int_equal(step_for(S_SUSP, S_SUSP, NULL, &MISSING, &st), OP_ACT_NONE);
 	/* Stateless: no savepoint, straight to the delete. */
 	const char *stateless0 = "{\"image\":\"i\"," JOB "}}";
@@ -424,6 +428,7 @@ static void test_the_steps_of_a_savepoint_upgrade(void **state)
 	assert_int_equal(step_for(stateless0, stateless1, UPGRADING "}", &MISSING, &st),
 			 OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "");
+	assert_true(st.drop_ha); /* a fresh start, not HA's last checkpoint */
 }
 
 #define HA_CONF                                                                                    \
@@ -467,6 +472,7 @@ static void test_the_steps_of_a_last_state_upgrade(void **state)
 	 * JobManager... */
 	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &MISSING, &st), OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "");
+	assert_false(st.drop_ha); /* what HA recorded is what the job resumes from */
 	/* ...or, when it recorded none, the last savepoint known. */
 	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
 				  UPGRADING ",\"jobStatus\":{\"savepointInfo\":{\"lastSavepoint\":{"
@@ -486,6 +492,7 @@ static void test_the_steps_of_a_last_state_upgrade(void **state)
 				  &MISSING, &st),
 			 OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "file:/sp/8");
+	assert_true(st.drop_ha); /* that savepoint, not an older checkpoint */
 	/* Suspend: the same delete, then SUSPENDED; resume deploys (HA resumes). */
 	assert_int_equal(step_for(S_LS0, S_LS_SUSP, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
 	assert_int_equal(step_for(S_LS0, S_LS_SUSP, UPGRADING "}", &RUNNING, &st), OP_ACT_DELETE);
@@ -494,6 +501,7 @@ static void test_the_steps_of_a_last_state_upgrade(void **state)
 			 OP_ACT_MARK_SUSPENDED);
 	assert_int_equal(step_for(S_LS_SUSP, S_LS0, NULL, &MISSING, &st), OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "");
+	assert_false(st.drop_ha);
 	/* A savepoint in progress (a manual one) is still polled first. */
 	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
 				  UPGRADING ",\"jobStatus\":{\"savepointInfo\":{\"triggerId\":\"ab\"}}}",
