@@ -186,6 +186,24 @@ static void test_configuration_of_the_cluster(void **state)
 	assert_string_equal(cfg_get_raw(c, "execution.savepoint.path"), "file:///sp/savepoint-1");
 	assert_string_equal(cfg_get_raw(c, "execution.savepoint.ignore-unclaimed-state"), "true");
 	assert_string_equal(cfg_get_raw(c, "a.b"), "c");
+	assert_string_equal(ks.pod_template[K8S_TM], ""); /* no template: none named */
+	cfg_free(c);
+	op_app_fini(&app);
+	/* spec.podTemplate reaches the TaskManager pods too: the JobManager,
+	 * which makes them, is pointed at the template in its ConfigMap. */
+	app_of(&app,
+	       "{\"image\":\"flinc:1\",\"podTemplate\":{\"apiVersion\":\"v1\",\"kind\":"
+	       "\"Pod\",\"spec\":{\"volumes\":[{\"name\":\"state\",\"emptyDir\":{}}]}}," JOB
+	       "}}",
+	       NULL);
+	assert_true(app.valid);
+	assert_int_equal(op_spec_cluster(&app, NULL, &c, &ks, &err), 0);
+	assert_string_not_equal(ks.pod_template[K8S_TM], "");
+	char *yaml = NULL;
+	assert_int_equal(k8s_cluster_flinc_yaml(&ks, c, &yaml, &err), 0);
+	assert_non_null(strstr(yaml, "kubernetes.pod-template-file.taskmanager"));
+	assert_non_null(strstr(yaml, "taskmanager-pod-template.yaml"));
+	free(yaml);
 	cfg_free(c);
 	op_app_fini(&app);
 }
