@@ -145,8 +145,12 @@ void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_ste
 	if (d->first) {
 		if (sp->has_job && sp->suspended)
 			set(step, OP_ACT_MARK_SUSPENDED, "created suspended");
-		else if (o->deployment == OP_DEP_MISSING)
+		else if (o->deployment == OP_DEP_MISSING) {
 			set(step, OP_ACT_DEPLOY, "new application");
+			/* HA ConfigMaps of an application of the same name deleted a
+			 * moment ago, not yet collected, are not this one's state. */
+			step->drop_ha = true;
+		}
 		else
 			set(step, OP_ACT_RECORD, "the cluster exists: adopted");
 		return;

@@ -359,6 +359,7 @@ static void test_the_step_for_each_state(void **state)
 	/* New. */
 	assert_int_equal(step_for(NULL, S0, NULL, &MISSING, &st), OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "");
+	assert_true(st.drop_ha); /* a namesake's leftovers are not its state */
 	assert_int_equal(step_for(NULL, S_SUSP, NULL, &MISSING, &st), OP_ACT_MARK_SUSPENDED);
 	assert_int_equal(step_for(NULL, S0, NULL, &RUNNING, &st), OP_ACT_RECORD);
 	assert_int_equal(step_for(NULL, S0, NULL, &foreign, &st), OP_ACT_WAIT);
