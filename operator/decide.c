@@ -46,6 +46,28 @@ static void restore_point(const op_app *app, op_step *s)
 		snprintf(s->restore, sizeof(s->restore), "%s", k->last_savepoint);
 }
 
+/*
+ * last-state (Flink's): no savepoint. The JobManager's Deployment is deleted;
+ * its JobManager, stopped by SIGTERM, suspends the job and keeps what high
+ * availability recorded (the HA ConfigMaps, owned by the FlinkApplication,
+ * not by the Deployment, and the checkpoints on the shared volume); the new
+ * JobManager, of the same cluster id, runs the job under the same id and
+ * resumes it from its latest completed checkpoint (which wins over a
+ * savepoint given at the deploy: restore_point's is only the fallback for a
+ * job that never completed one). Whatever the JobManager's state (starting,
+ * unable to start, its job restarting): what HA recorded is all it needs,
+ * and an upgrade that waited for a healthy JobManager could never replace
+ * one that cannot start.
+ */
+static void last_state(const op_app *app, op_step *s)
+{
+	set(s, OP_ACT_DELETE,
+	    app->spec.suspended
+		? "last-state suspend: deleting the JobManager, keeping its HA metadata"
+		: "last-state upgrade: deleting the JobManager, keeping its HA metadata (the "
+		  "job resumes from its latest checkpoint)");
+}
+
 /* The steps of an upgrade or suspension in progress (status UPGRADING). */
 static void upgrading(const op_app *app, const op_observed *o, op_step *s)
 {
@@ -61,12 +83,17 @@ static void upgrading(const op_app *app, const op_observed *o, op_step *s)
 		}
 		set(s, OP_ACT_DEPLOY, "upgrade: deploying the new spec");
 		restore_point(app, s);
+		s->drop_ha = app->spec.upgrade_mode != OP_LAST_STATE || k->upgrade_savepoint[0];
 		return;
 	case OP_DEP_FOREIGN:
 		set(s, OP_ACT_WAIT, "a Deployment of this name is not this application's");
 		return;
 	default:
 		break;
+	}
+	if (app->spec.upgrade_mode == OP_LAST_STATE && !k->upgrade_savepoint[0]) {
+		last_state(app, s);
+		return;
 	}
 	bool keep_state = app->spec.upgrade_mode != OP_STATELESS;
 	if (!keep_state || k->upgrade_savepoint[0]) {
@@ -118,8 +145,12 @@ void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_ste
 	if (d->first) {
 		if (sp->has_job && sp->suspended)
 			set(step, OP_ACT_MARK_SUSPENDED, "created suspended");
-		else if (o->deployment == OP_DEP_MISSING)
+		else if (o->deployment == OP_DEP_MISSING) {
 			set(step, OP_ACT_DEPLOY, "new application");
+			/* HA ConfigMaps of an application of the same name deleted a
+			 * moment ago, not yet collected, are not this one's state. */
+			step->drop_ha = true;
+		}
 		else
 			set(step, OP_ACT_RECORD, "the cluster exists: adopted");
 		return;
@@ -139,6 +170,7 @@ void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_ste
 		if (d->last_suspended && o->deployment == OP_DEP_MISSING) {
 			set(step, OP_ACT_DEPLOY, "resuming");
 			restore_point(app, step);
+			step->drop_ha = sp->upgrade_mode != OP_LAST_STATE;
 			return;
 		}
 		if (o->deployment == OP_DEP_MISSING && sp->suspended) {

@@ -53,6 +53,13 @@ typedef struct op_step {
 	op_action action;
 	/* DEPLOY: the savepoint to restore from ("" none). */
 	char restore[OP_PATH_MAX];
+	/* DEPLOY: remove the cluster's high-availability ConfigMaps first (a
+	 * new application, a stateless or savepoint upgrade, a resume but in
+	 * last-state mode): their latest checkpoint would win over the
+	 * savepoint, or over a fresh start. A last-state upgrade, and a
+	 * redeploy of a Deployment someone deleted, keep them: the job
+	 * resumes from them. */
+	bool drop_ha;
 	/* STOP_SAVEPOINT / TRIGGER_SAVEPOINT: UPGRADE, SUSPEND or MANUAL. */
 	const char *trigger_type;
 	/* Why, for the log and events ("spec changed: upgrade by savepoint"). */

@@ -319,6 +319,44 @@ static void record_spec(rctx *r)
 	r->changed_spec = true;
 }
 
+/*
+ * Removes the cluster's high-availability ConfigMaps (labelled
+ * app=<name>,configmap-type=high-availability), which its JobManagers keep
+ * across a redeploy: before a deploy that must not resume from them. 0, or
+ * the API's error (the deploy waits: a job that resumed from a stale
+ * checkpoint would be worse than a late one).
+ */
+static int drop_ha(rctx *r)
+{
+	char sel[200];
+	snprintf(sel, sizeof(sel), "app=%s,configmap-type=high-availability", r->app.name);
+	k8s_list_opts lo = {.label_selector = sel};
+	cJSON *list = NULL;
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	int rc = k8s_list(r->kc, &K8S_CONFIGMAPS, r->app.ns, &lo, &list, &ke);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items"))
+	{
+		const char *name = k8s_str(it, "metadata.name");
+		if (rc || !name)
+			continue;
+		k8s_err_clear(&ke);
+		if (k8s_delete(r->kc, &K8S_CONFIGMAPS, r->app.ns, name, NULL, NULL, &ke) != 0 &&
+		    !k8s_err_is(&ke, "NotFound"))
+			rc = ke.e.code ? ke.e.code : FL_EIO;
+		else
+			CM_INFO(COMP, "%s/%s: removed configmap/%s (high availability): the new job "
+				      "does not resume from it",
+				r->app.ns, r->app.name, name);
+	}
+	cJSON_Delete(list);
+	if (rc)
+		fail(r, "Error", "cannot remove the high-availability ConfigMaps (%s): %s", sel,
+		     ke.e.msg);
+	return rc;
+}
+
 static void step_deploy(rctx *r, const op_step *s)
 {
 	cfg *conf = NULL;
@@ -328,6 +366,8 @@ static void step_deploy(rctx *r, const op_step *s)
 	char token[256];
 	cJSON *owner = NULL;
 	const char *restore = s->restore[0] ? s->restore : NULL;
+	if (s->drop_ha && drop_ha(r) != 0)
+		goto out;
 	if (op_spec_cluster(&r->app, restore, &conf, &ks, &err) != 0 ||
 	    k8s_cluster_flinc_yaml(&ks, conf, &yaml, &err) != 0) {
 		fail(r, "Error", "cannot build the cluster: %s", err.msg);

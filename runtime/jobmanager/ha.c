@@ -39,6 +39,10 @@ struct jm_ha {
 	void (*lost)(void *arg);
 	void *lost_arg;
 	atomic_bool stopping;
+	/* The owners of the cluster's Deployment (a FlinkApplication), each
+	 * {apiVersion, kind, name, uid}, given to the HA ConfigMaps; NULL:
+	 * none (they are then owned by nothing). */
+	cJSON *owners;
 };
 
 bool jm_ha_wanted(const cfg *c)
@@ -177,6 +181,7 @@ int jm_ha_start(jm_ha **out, const cfg *c, void (*lost)(void *arg), void *arg, c
 	if (k8s_get(ha->kc, &K8S_DEPLOYMENTS, ha->ns, ha->id, &dep, &e) == 0 &&
 	    k8s_str(dep, "metadata.uid"))
 		snprintf(uid, sizeof(uid), "%s", k8s_str(dep, "metadata.uid"));
+	ha->owners = jm_ha_map_owners(dep);
 	cJSON_Delete(dep);
 	char name[128];
 	snprintf(name, sizeof(name), "%s-jobmanager-leader", ha->id);
@@ -248,6 +253,59 @@ static cJSON *new_map(const jm_ha *ha, const char *name)
 	return NULL;
 }
 
+cJSON *jm_ha_map_owners(const cJSON *deployment)
+{
+	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(deployment, "metadata"), "ownerReferences");
+	cJSON *out = NULL, *ref;
+	cJSON_ArrayForEach(ref, refs)
+	{
+		static const char *const keys[] = {"apiVersion", "kind", "name", "uid"};
+		cJSON *o = cJSON_CreateObject();
+		bool ok = o != NULL;
+		for (size_t i = 0; ok && i < sizeof(keys) / sizeof(*keys); i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(ref, keys[i]);
+			ok = cJSON_IsString(v) && v->valuestring[0] &&
+			     cJSON_AddStringToObject(o, keys[i], v->valuestring);
+		}
+		if (ok && !out)
+			ok = (out = cJSON_CreateArray()) != NULL;
+		if (!ok || !cJSON_AddItemToArray(out, o))
+			cJSON_Delete(o); /* malformed (or no memory): skipped */
+	}
+	return out;
+}
+
+bool jm_ha_add_owners(cJSON *metadata, const cJSON *owners)
+{
+	if (!cJSON_GetArraySize(owners))
+		return true;
+	cJSON *refs = cJSON_GetObjectItemCaseSensitive(metadata, "ownerReferences");
+	if (!cJSON_IsArray(refs)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(metadata, "ownerReferences");
+		if (!(refs = cJSON_AddArrayToObject(metadata, "ownerReferences")))
+			return false;
+	}
+	const cJSON *want;
+	cJSON_ArrayForEach(want, owners)
+	{
+		const char *uid = k8s_str(want, "uid");
+		bool have = false;
+		const cJSON *r;
+		cJSON_ArrayForEach(r, refs)
+		{
+			const char *u = k8s_str(r, "uid");
+			have = have || (u && uid && strcmp(u, uid) == 0);
+		}
+		cJSON *copy = have ? NULL : cJSON_Duplicate(want, true);
+		if (!have && (!copy || !cJSON_AddItemToArray(refs, copy))) {
+			cJSON_Delete(copy);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* One change to a map's data: set key to value (NULL: remove it); prune:
  * remove the other checkpointID-* keys. */
 struct edit {
@@ -294,7 +352,7 @@ static int apply_edit(void *arg, cJSON *obj)
 		cJSON_DeleteItemFromObjectCaseSensitive(ann, "flinc.dev/leader");
 		cJSON_AddStringToObject(ann, "flinc.dev/leader", ed->ha->identity);
 	}
-	return 0;
+	return jm_ha_add_owners(md, ed->ha->owners) ? 0 : FL_ENOMEM;
 }
 
 /* Applies ed to ConfigMap name, creating it when missing (mu held). */
@@ -680,6 +738,7 @@ void jm_ha_free(jm_ha *ha, bool release)
 		return;
 	atomic_store(&ha->stopping, true);
 	k8s_lease_free(ha->lease, release);
+	cJSON_Delete(ha->owners);
 	k8s_client_free(ha->kc);
 	k8s_config_fini(&ha->kcfg);
 	pthread_mutex_destroy(&ha->mu);

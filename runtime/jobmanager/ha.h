@@ -7,8 +7,10 @@
  * name and a random suffix. A JobManager runs jobs only while it leads.
  *
  * What survives a JobManager, in ConfigMaps labelled app=<cluster-id>,
- * configmap-type=high-availability (no owner: they outlive the Deployment,
- * as Flink's do, until the job is globally terminal):
+ * configmap-type=high-availability (not owned by the Deployment: they
+ * outlive it, as Flink's do, until the job is globally terminal; owned by
+ * what owns the Deployment, if anything: a FlinkApplication's go with it,
+ * and survive its last-state upgrades, which delete the Deployment):
  *
  *   <cluster-id>-cluster-config-map       jobGraph-<job id>: the path of the
  *                                         submitted job's record, a JSON file
@@ -122,6 +124,16 @@ void jm_ha_free(jm_ha *ha, bool release);
  * (Flink's new JobID(clusterId.hashCode(), 0)): the same in every
  * JobManager of the cluster. out: 32 hex digits. */
 void jm_ha_application_job_id(const char *cluster_id, char out[33]);
+
+/* The owners of a Deployment (its metadata.ownerReferences), each cut to
+ * {apiVersion, kind, name, uid} (no controller, no blockOwnerDeletion: the
+ * JobManager may not set that); an entry missing one is skipped. NULL:
+ * none (or no memory). The caller frees. */
+cJSON *jm_ha_map_owners(const cJSON *deployment);
+
+/* Adds each of owners (jm_ha_map_owners's, or NULL) that metadata's
+ * ownerReferences lack (by uid). False: out of memory. */
+bool jm_ha_add_owners(cJSON *metadata, const cJSON *owners);
 
 /* "checkpointID-%019llu" into buf (cap >= 32). */
 void jm_ha_checkpoint_key(uint64_t id, char *buf, size_t cap);

@@ -78,6 +78,50 @@ static void test_malformed_checkpoint_entries_are_skipped(void **s)
 	assert_int_equal(jm_ha_latest_in(NULL, &id, &dir), FL_ENOENT);
 }
 
+/* The HA ConfigMaps take the owners of the cluster's Deployment (a
+ * FlinkApplication's), so that they outlive the Deployment (a last-state
+ * upgrade deletes it) and go with the application. */
+static void test_maps_are_owned_by_the_deployments_owners(void **s)
+{
+	(void)s;
+	cJSON *dep = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"fd\",\"ownerReferences\":["
+	    "{\"apiVersion\":\"flinc.dev/v1alpha1\",\"kind\":\"FlinkApplication\",\"name\":"
+	    "\"fd\",\"uid\":\"u-1\",\"controller\":true,\"blockOwnerDeletion\":true},"
+	    "{\"kind\":\"NoUid\",\"apiVersion\":\"v1\",\"name\":\"x\"},"
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Other\",\"name\":\"o\",\"uid\":7}]}}");
+	assert_non_null(dep);
+	cJSON *owners = jm_ha_map_owners(dep);
+	cJSON_Delete(dep);
+	assert_int_equal(cJSON_GetArraySize(owners), 1);
+	char *text = cJSON_PrintUnformatted(owners);
+	/* Cut to the four fields: blockOwnerDeletion needs a right the
+	 * JobManager has not, controller is the Deployment's. */
+	assert_string_equal(text, "[{\"apiVersion\":\"flinc.dev/v1alpha1\",\"kind\":"
+				  "\"FlinkApplication\",\"name\":\"fd\",\"uid\":\"u-1\"}]");
+	free(text);
+	/* Added once to a map without them, kept beside others. */
+	cJSON *md = cJSON_Parse("{\"name\":\"fd-cluster-config-map\"}");
+	assert_true(jm_ha_add_owners(md, owners));
+	assert_true(jm_ha_add_owners(md, owners));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(md, "ownerReferences")), 1);
+	cJSON_Delete(md);
+	md = cJSON_Parse("{\"ownerReferences\":[{\"uid\":\"u-0\"}]}");
+	assert_true(jm_ha_add_owners(md, owners));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(md, "ownerReferences")), 2);
+	cJSON_Delete(md);
+	/* A Deployment owned by nothing (flinc run-application): maps neither. */
+	dep = cJSON_Parse("{\"metadata\":{\"name\":\"fd\"}}");
+	assert_null(jm_ha_map_owners(dep));
+	cJSON_Delete(dep);
+	assert_null(jm_ha_map_owners(NULL));
+	md = cJSON_Parse("{\"name\":\"m\"}");
+	assert_true(jm_ha_add_owners(md, NULL));
+	assert_null(cJSON_GetObjectItem(md, "ownerReferences"));
+	cJSON_Delete(md);
+	cJSON_Delete(owners);
+}
+
 static cfg *conf_of(const char *const *kv)
 {
 	cfg *c = NULL;
@@ -129,6 +173,7 @@ int main(void)
 	    cmocka_unit_test(test_checkpoint_keys_sort_and_the_latest_wins),
 	    cmocka_unit_test(test_malformed_checkpoint_entries_are_skipped),
 	    cmocka_unit_test(test_configuration_refused_by_name),
+	    cmocka_unit_test(test_maps_are_owned_by_the_deployments_owners),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

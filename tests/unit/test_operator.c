@@ -186,6 +186,24 @@ static void test_configuration_of_the_cluster(void **state)
 	assert_string_equal(cfg_get_raw(c, "execution.savepoint.path"), "file:///sp/savepoint-1");
 	assert_string_equal(cfg_get_raw(c, "execution.savepoint.ignore-unclaimed-state"), "true");
 	assert_string_equal(cfg_get_raw(c, "a.b"), "c");
+	assert_string_equal(ks.pod_template[K8S_TM], ""); /* no template: none named */
+	cfg_free(c);
+	op_app_fini(&app);
+	/* spec.podTemplate reaches the TaskManager pods too: the JobManager,
+	 * which makes them, is pointed at the template in its ConfigMap. */
+	app_of(&app,
+	       "{\"image\":\"flinc:1\",\"podTemplate\":{\"apiVersion\":\"v1\",\"kind\":"
+	       "\"Pod\",\"spec\":{\"volumes\":[{\"name\":\"state\",\"emptyDir\":{}}]}}," JOB
+	       "}}",
+	       NULL);
+	assert_true(app.valid);
+	assert_int_equal(op_spec_cluster(&app, NULL, &c, &ks, &err), 0);
+	assert_string_not_equal(ks.pod_template[K8S_TM], "");
+	char *yaml = NULL;
+	assert_int_equal(k8s_cluster_flinc_yaml(&ks, c, &yaml, &err), 0);
+	assert_non_null(strstr(yaml, "kubernetes.pod-template-file.taskmanager"));
+	assert_non_null(strstr(yaml, "taskmanager-pod-template.yaml"));
+	free(yaml);
 	cfg_free(c);
 	op_app_fini(&app);
 }
@@ -341,6 +359,7 @@ static void test_the_step_for_each_state(void **state)
 	/* New. */
 	assert_int_equal(step_for(NULL, S0, NULL, &MISSING, &st), OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "");
+	assert_true(st.drop_ha); /* a namesake's leftovers are not its state */
 	assert_int_equal(step_for(NULL, S_SUSP, NULL, &MISSING, &st), OP_ACT_MARK_SUSPENDED);
 	assert_int_equal(step_for(NULL, S0, NULL, &RUNNING, &st), OP_ACT_RECORD);
 	assert_int_equal(step_for(NULL, S0, NULL, &foreign, &st), OP_ACT_WAIT);
@@ -355,6 +374,8 @@ static void test_the_step_for_each_state(void **state)
 		     &MISSING, &st),
 	    OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "file:/sp/1");
+	/* A Deployment deleted by hand: HA's records are how its job recovers. */
+	assert_false(st.drop_ha);
 	/* Rescale in place, only while the job runs. */
 	assert_int_equal(step_for(S0, S_SCALED, NULL, &RUNNING, &st), OP_ACT_RESCALE);
 	assert_int_equal(step_for(S0, S_SCALED, NULL, &starting, &st), OP_ACT_WAIT);
@@ -404,6 +425,7 @@ static void test_the_steps_of_a_savepoint_upgrade(void **state)
 	/* 4. ...and the new one deployed from it. */
 	assert_int_equal(step_for(S0, S_ARGS, taken, &MISSING, &st), OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "file:/sp/2");
+	assert_true(st.drop_ha); /* no HA checkpoint may win over it */
 	/* Suspending ends when the cluster is gone; resuming restores. */
 	assert_int_equal(step_for(S0, S_SUSP, UPGRADING "}", &RUNNING, &st), OP_ACT_STOP_SAVEPOINT);
 	assert_string_equal(st.trigger_type, "SUSPEND");
@@ -415,6 +437,7 @@ static void test_the_steps_of_a_savepoint_upgrade(void **state)
 		     &MISSING, &st),
 	    OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "file:/sp/3");
+	assert_true(st.drop_ha);
 	assert_int_equal(step_for(S_SUSP, S_SUSP, NULL, &MISSING, &st), OP_ACT_NONE);
 	/* Stateless: no savepoint, straight to the delete. */
 	const char *stateless0 = "{\"image\":\"i\"," JOB "}}";
@@ -424,6 +447,85 @@ static void test_the_steps_of_a_savepoint_upgrade(void **state)
 	assert_int_equal(step_for(stateless0, stateless1, UPGRADING "}", &MISSING, &st),
 			 OP_ACT_DEPLOY);
 	assert_string_equal(st.restore, "");
+	assert_true(st.drop_ha); /* a fresh start, not HA's last checkpoint */
+}
+
+#define HA_CONF                                                                                    \
+	"\"flincConfiguration\":{\"execution.checkpointing.dir\":\"file:///ckp\","                \
+	"\"high-availability.type\":\"kubernetes\","                                             \
+	"\"high-availability.storageDir\":\"file:///ckp/ha\"}"
+#define S_LS0                                                                                      \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," HA_CONF "," JOB                      \
+	",\"upgradeMode\":\"last-state\"}}"
+#define S_LS_ARGS                                                                                  \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," HA_CONF "," JOB                      \
+	",\"upgradeMode\":\"last-state\",\"args\":[\"x\"]}}"
+#define S_LS_SUSP                                                                                  \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1}," HA_CONF "," JOB                      \
+	",\"upgradeMode\":\"last-state\",\"state\":\"suspended\"}}"
+
+/* last-state takes no savepoint: the JobManager goes (its HA metadata stays,
+ * owned by the application) and the new one resumes from the latest
+ * checkpoint HA recorded; the last savepoint known is only the fallback. */
+static void test_the_steps_of_a_last_state_upgrade(void **state)
+{
+	op_step st;
+	op_observed deleting = {.deployment = OP_DEP_DELETING};
+	op_observed starting = {.deployment = OP_DEP_DEPLOYING};
+	op_observed broken = {.deployment = OP_DEP_ERROR};
+	op_observed restarting = RUNNING;
+	snprintf(restarting.job_state, sizeof(restarting.job_state), "RESTARTING");
+	/* The spec changes: the upgrade is recorded first, as any other. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
+	/* Then the JobManager is deleted at once, running or not, no savepoint. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &RUNNING, &st), OP_ACT_DELETE);
+	assert_null(st.trigger_type);
+	assert_non_null(strstr(st.why, "last-state"));
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &restarting, &st),
+			 OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &starting, &st),
+			 OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &broken, &st), OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &deleting, &st), OP_ACT_WAIT);
+	/* The new cluster: no savepoint to give, HA's checkpoint is found by the
+	 * JobManager... */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS, UPGRADING "}", &MISSING, &st), OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "");
+	assert_false(st.drop_ha); /* what HA recorded is what the job resumes from */
+	/* ...or, when it recorded none, the last savepoint known. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  UPGRADING ",\"jobStatus\":{\"savepointInfo\":{\"lastSavepoint\":{"
+					    "\"location\":\"file:/sp/7\"}}}}",
+				  &MISSING, &st),
+			 OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "file:/sp/7");
+	/* A savepoint an earlier mode took for this upgrade is still used. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  "{\"reconciliationStatus\":{\"state\":\"UPGRADING\","
+				  "\"upgradeSavepoint\":\"file:/sp/8\"}}",
+				  &RUNNING, &st),
+			 OP_ACT_DELETE);
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  "{\"reconciliationStatus\":{\"state\":\"UPGRADING\","
+				  "\"upgradeSavepoint\":\"file:/sp/8\"}}",
+				  &MISSING, &st),
+			 OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "file:/sp/8");
+	assert_true(st.drop_ha); /* that savepoint, not an older checkpoint */
+	/* Suspend: the same delete, then SUSPENDED; resume deploys (HA resumes). */
+	assert_int_equal(step_for(S_LS0, S_LS_SUSP, NULL, &RUNNING, &st), OP_ACT_BEGIN_UPGRADE);
+	assert_int_equal(step_for(S_LS0, S_LS_SUSP, UPGRADING "}", &RUNNING, &st), OP_ACT_DELETE);
+	assert_non_null(strstr(st.why, "suspend"));
+	assert_int_equal(step_for(S_LS0, S_LS_SUSP, UPGRADING "}", &MISSING, &st),
+			 OP_ACT_MARK_SUSPENDED);
+	assert_int_equal(step_for(S_LS_SUSP, S_LS0, NULL, &MISSING, &st), OP_ACT_DEPLOY);
+	assert_string_equal(st.restore, "");
+	assert_false(st.drop_ha);
+	/* A savepoint in progress (a manual one) is still polled first. */
+	assert_int_equal(step_for(S_LS0, S_LS_ARGS,
+				  UPGRADING ",\"jobStatus\":{\"savepointInfo\":{\"triggerId\":\"ab\"}}}",
+				  &RUNNING, &st),
+			 OP_ACT_POLL_SAVEPOINT);
 }
 
 static void test_lifecycle_and_conditions(void **state)
@@ -500,6 +602,7 @@ int main(void)
 	    cmocka_unit_test(test_what_changed),
 	    cmocka_unit_test(test_the_step_for_each_state),
 	    cmocka_unit_test(test_the_steps_of_a_savepoint_upgrade),
+	    cmocka_unit_test(test_the_steps_of_a_last_state_upgrade),
 	    cmocka_unit_test(test_lifecycle_and_conditions),
 	    cmocka_unit_test(test_canonical_spec_sorts_keys),
 	};
