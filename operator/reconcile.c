@@ -35,6 +35,7 @@ typedef struct rctx {
 	cJSON *status; /* the status being written (a copy of the object's) */
 	char error[512];
 	bool changed_spec; /* lastReconciledSpec is to be written */
+	bool refused;	   /* the API server refused the cluster as invalid (422) */
 } rctx;
 
 /* ---------------------------------------------------------------- helpers */
@@ -374,7 +375,12 @@ static void step_deploy(rctx *r, const op_step *s)
 	k8s_err ke;
 	k8s_err_clear(&ke);
 	if (k8s_cluster_create(r->kc, &ks, &co, NULL, NULL, &ke) != 0) {
-		fail(r, "Error", "cannot create the cluster: %s", ke.e.msg);
+		/* 422 Invalid: what the spec asks for (a pod template, most
+		 * likely) is refused by Kubernetes itself, which the operator's
+		 * own checks did not foresee: a ValidationError, not a fault. */
+		r->refused = ke.http == 422;
+		fail(r, r->refused ? "ValidationError" : "Error",
+		     "cannot create the cluster: %s", ke.e.msg);
 		goto out;
 	}
 	cJSON *rs = sub(r->status, "reconciliationStatus");
@@ -739,6 +745,8 @@ static void compose_status(rctx *r, const op_step *step)
 	/* Conditions keep their lastTransitionTime while their status holds. */
 	op_condition c[3];
 	op_conditions(app, &r->o, lc, err, c);
+	if (r->refused && r->error[0] && c[2].status)
+		snprintf(c[2].reason, sizeof(c[2].reason), "ValidationError");
 	cJSON *old = cJSON_GetObjectItemCaseSensitive(st, "conditions");
 	cJSON *conds = cJSON_CreateArray();
 	for (int i = 0; conds && i < 3; i++) {

@@ -36,6 +36,31 @@ struct k8s_client {
 	long http_version; /* CURL_HTTP_VERSION_* of the last answer */
 };
 
+/* The process's request observer: fn and arg are read together under a
+ * sequence of two atomics (arg is stored before fn, fn cleared first). */
+static _Atomic(k8s_request_observer) observer_fn;
+static _Atomic(void *) observer_arg;
+
+void k8s_set_request_observer(k8s_request_observer fn, void *arg)
+{
+	atomic_store(&observer_fn, NULL);
+	atomic_store(&observer_arg, arg);
+	atomic_store(&observer_fn, fn);
+}
+
+/* Reports a finished request to the observer, if any. */
+static void observe(k8s_client *c, const char *method, bool stream, long http)
+{
+	k8s_request_observer fn = atomic_load(&observer_fn);
+	if (!fn)
+		return;
+	curl_off_t us = 0;
+	if (curl_easy_getinfo(c->curl, stream ? CURLINFO_STARTTRANSFER_TIME_T : CURLINFO_TOTAL_TIME_T,
+			      &us) != CURLE_OK)
+		us = 0;
+	fn(atomic_load(&observer_arg), stream ? "WATCH" : method, http, (double)us / 1e6);
+}
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 
@@ -222,7 +247,25 @@ typedef struct xfer {
 	void *arg;
 	k8s_err *err;
 	int stop_rc;
+	bool observed; /* the request observer has seen it (a stream: at its headers) */
 } xfer;
+
+/* A stream is reported to the observer when its headers are in (a watch
+ * then lasts minutes); other requests when they end. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	xfer *x = ud;
+	size_t n = size * nmemb;
+	if (!x->observed && n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		long code = 0;
+		curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= 200) {
+			observe(x->c, "GET", true, code);
+			x->observed = true;
+		}
+	}
+	return n;
+}
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -268,6 +311,10 @@ static int prepare(k8s_client *c, const char *method, const char *url, struct cu
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
 	SET(CURLOPT_WRITEFUNCTION, on_write);
 	SET(CURLOPT_WRITEDATA, x);
+	if (x->on_data) {
+		SET(CURLOPT_HEADERFUNCTION, on_header);
+		SET(CURLOPT_HEADERDATA, x);
+	}
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -390,6 +437,8 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
 	if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK)
 		c->connects += nconn;
 	curl_easy_getinfo(c->curl, CURLINFO_HTTP_VERSION, &c->http_version);
+	if (!rc && !x->observed)
+		observe(c, method, x->on_data != NULL, http);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	if (rc) {

@@ -150,6 +150,19 @@ int k8s_modify(k8s_client *c, const k8s_resource *r, const char *ns, const char 
 	       const char *sub, k8s_mutate_fn mutate, void *arg, int attempts, cJSON **out,
 	       k8s_err *err);
 
+/*
+ * An observer of every request of every client in the process (the
+ * operator's /metrics records API latency with it): verb is the HTTP method
+ * ("GET", "POST", "PUT", "PATCH", "DELETE"; "WATCH" for k8s_stream), http
+ * the answer's status (0 when none came: a timeout, a lost connection),
+ * seconds the time to the whole answer (for a stream, to its first byte:
+ * a watch lasts minutes). It runs on the requesting thread, any thread:
+ * it must be thread-safe and quick. NULL removes it. Set it before
+ * clients are started; the setting is atomic either way.
+ */
+typedef void (*k8s_request_observer)(void *arg, const char *verb, long http, double seconds);
+void k8s_set_request_observer(k8s_request_observer fn, void *arg);
+
 /* String field at a dotted path ("metadata.resourceVersion") or NULL. */
 const char *k8s_str(const cJSON *obj, const char *path);
 
