@@ -248,6 +248,7 @@ typedef struct xfer {
 	k8s_err *err;
 	int stop_rc;
 	bool observed; /* the request observer has seen it (a stream: at its headers) */
+	bool plain;    /* on_data takes a whole answer (k8s_get_text), not a stream */
 } xfer;
 
 /* A stream is reported to the observer when its headers are in (a watch
@@ -256,7 +257,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
 	xfer *x = ud;
 	size_t n = size * nmemb;
-	if (!x->observed && n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+	if (!x->observed && !x->plain && n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
 		long code = 0;
 		curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &code);
 		if (code >= 200) {
@@ -438,7 +439,7 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
 		c->connects += nconn;
 	curl_easy_getinfo(c->curl, CURLINFO_HTTP_VERSION, &c->http_version);
 	if (!rc && !x->observed)
-		observe(c, method, x->on_data != NULL, http);
+		observe(c, method, x->on_data && !x->plain, http);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	if (rc) {
@@ -482,6 +483,39 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
 	cm_wbuf_init(&x.body, c->max_response);
 	int rc = perform(c, method, path, query, content_type, body, c->timeout_ms, what, &x, out);
 	cm_wbuf_fini(&x.body);
+	return rc;
+}
+
+typedef struct text_sink {
+	char *buf;
+	size_t cap, len;
+} text_sink;
+
+static int on_text(void *arg, const char *p, size_t n, k8s_err *err)
+{
+	(void)err;
+	text_sink *t = arg;
+	size_t room = t->cap - 1 - t->len;
+	size_t take = n < room ? n : room;
+	memcpy(t->buf + t->len, p, take);
+	t->len += take;
+	t->buf[t->len] = '\0';
+	return 0; /* the rest is read and dropped: the connection stays usable */
+}
+
+int k8s_get_text(k8s_client *c, const char *path, const char *query, const char *what, char *buf,
+		 size_t cap, size_t *len, k8s_err *err)
+{
+	*len = 0;
+	if (!cap)
+		return k8s_set(err, FL_EINVAL, 0, NULL, "%s: no room for the answer", what);
+	buf[0] = '\0';
+	text_sink t = {.buf = buf, .cap = cap};
+	xfer x = {.c = c, .err = err, .on_data = on_text, .arg = &t, .plain = true};
+	cm_wbuf_init(&x.body, ERROR_BODY_MAX);
+	int rc = perform(c, "GET", path, query, NULL, NULL, c->timeout_ms, what, &x, NULL);
+	cm_wbuf_fini(&x.body);
+	*len = t.len;
 	return rc;
 }
 
@@ -595,8 +629,23 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_lis
 	return obj_request(c, "list", "GET", r, ns, NULL, NULL, q, NULL, NULL, out, err);
 }
 
+static int create_q(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj,
+		    const char *query, cJSON **out, k8s_err *err);
+
 int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj, cJSON **out,
 	       k8s_err *err)
+{
+	return create_q(c, r, ns, obj, NULL, out, err);
+}
+
+int k8s_create_dry_run(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj,
+		       cJSON **out, k8s_err *err)
+{
+	return create_q(c, r, ns, obj, "dryRun=All", out, err);
+}
+
+static int create_q(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj,
+		    const char *query, cJSON **out, k8s_err *err)
 {
 	/* Named in errors by the object's name when it has one. */
 	char path[PATH_MAX_K8S], what[WHAT_MAX];
@@ -611,7 +660,7 @@ int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON
 	char *body = cJSON_PrintUnformatted(obj);
 	if (!body)
 		return k8s_set(err, FL_ENOMEM, 0, NULL, "%s: out of memory", what);
-	rc = k8s_request(c, "POST", path, NULL, "application/json", body, what, out, err);
+	rc = k8s_request(c, "POST", path, query, "application/json", body, what, out, err);
 	cJSON_free(body);
 	return rc;
 }
