@@ -147,20 +147,21 @@ int op_metrics_format(op_metrics *m, const op_gauges *g, char *buf, size_t cap, 
 	if (!cap)
 		return FL_ERANGE;
 	buf[0] = '\0';
-	emit(&o,
-	     "# HELP flinc_operator_reconciles_total Reconciles done.\n"
-	     "# TYPE flinc_operator_reconciles_total counter\n"
-	     "flinc_operator_reconciles_total %ld\n"
-	     "# HELP flinc_operator_reconcile_errors_total Reconciles that failed and are retried.\n"
-	     "# TYPE flinc_operator_reconcile_errors_total counter\n"
-	     "flinc_operator_reconcile_errors_total %ld\n"
-	     "# HELP flinc_operator_queue_depth FlinkApplications waiting for a reconcile.\n"
-	     "# TYPE flinc_operator_queue_depth gauge\n"
-	     "flinc_operator_queue_depth %zu\n"
-	     "# HELP flinc_operator_leader 1 when this replica holds the leader Lease and acts.\n"
-	     "# TYPE flinc_operator_leader gauge\n"
-	     "flinc_operator_leader %d\n",
-	     g->reconciles, g->failures, g->queue_depth, g->leader ? 1 : 0);
+	emit(
+	    &o,
+	    "# HELP flinc_operator_reconciles_total Reconciles done.\n"
+	    "# TYPE flinc_operator_reconciles_total counter\n"
+	    "flinc_operator_reconciles_total %ld\n"
+	    "# HELP flinc_operator_reconcile_errors_total Reconciles that failed and are retried.\n"
+	    "# TYPE flinc_operator_reconcile_errors_total counter\n"
+	    "flinc_operator_reconcile_errors_total %ld\n"
+	    "# HELP flinc_operator_queue_depth FlinkApplications waiting for a reconcile.\n"
+	    "# TYPE flinc_operator_queue_depth gauge\n"
+	    "flinc_operator_queue_depth %zu\n"
+	    "# HELP flinc_operator_leader 1 when this replica holds the leader Lease and acts.\n"
+	    "# TYPE flinc_operator_leader gauge\n"
+	    "flinc_operator_leader %d\n",
+	    g->reconciles, g->failures, g->queue_depth, g->leader ? 1 : 0);
 	/* A copy taken under the lock, written out after it. */
 	pair pairs[OP_METRICS_CODES_MAX];
 	hist h[NVERBS];
@@ -175,10 +176,12 @@ int op_metrics_format(op_metrics *m, const op_gauges *g, char *buf, size_t cap, 
 		 "# TYPE flinc_operator_k8s_requests_total counter\n");
 	for (size_t i = 0; i < np; i++) {
 		if (pairs[i].code > 0)
-			emit(&o, "flinc_operator_k8s_requests_total{verb=\"%s\",code=\"%ld\"} %llu\n",
+			emit(&o,
+			     "flinc_operator_k8s_requests_total{verb=\"%s\",code=\"%ld\"} %llu\n",
 			     VERBS[pairs[i].verb], pairs[i].code, (unsigned long long)pairs[i].n);
 		else
-			emit(&o, "flinc_operator_k8s_requests_total{verb=\"%s\",code=\"%s\"} %llu\n",
+			emit(&o,
+			     "flinc_operator_k8s_requests_total{verb=\"%s\",code=\"%s\"} %llu\n",
 			     VERBS[pairs[i].verb], pairs[i].code == 0 ? "error" : "other",
 			     (unsigned long long)pairs[i].n);
 	}
@@ -192,7 +195,8 @@ int op_metrics_format(op_metrics *m, const op_gauges *g, char *buf, size_t cap, 
 		for (size_t b = 0; b < NBOUNDS; b++) {
 			cum += h[v].bucket[b];
 			emit(&o,
-			     "flinc_operator_k8s_request_duration_seconds_bucket{verb=\"%s\",le=\"%s\"} "
+			     "flinc_operator_k8s_request_duration_seconds_bucket{verb=\"%s\",le=\"%"
+			     "s\"} "
 			     "%llu\n",
 			     VERBS[v], BOUND_TEXT[b], (unsigned long long)cum);
 		}

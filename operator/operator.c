@@ -29,7 +29,7 @@
 
 static atomic_int stopping;
 static atomic_int ready;
-static atomic_int leading; /* 1: this replica holds the Lease (or elects none) and acts */
+static atomic_int leading;  /* 1: this replica holds the Lease (or elects none) and acts */
 static atomic_int electing; /* 1: leader election is on */
 static atomic_long reconciles, failures;
 static k8s_queue *queue;
@@ -73,10 +73,10 @@ static void answer(int c)
 		 * operator's Deployment goes on while the old pod still leads. */
 		code = atomic_load(&ready) ? 200 : 503;
 		snprintf(small, sizeof(small), "%s\n",
-			 code != 200		    ? "informers not synced"
-			 : atomic_load(&leading)   ? "ok: leader"
+			 code != 200		  ? "informers not synced"
+			 : atomic_load(&leading)  ? "ok: leader"
 			 : atomic_load(&electing) ? "ok: standby (waiting for the Lease)"
-						   : "ok");
+						  : "ok");
 	} else if (strncmp(req, "GET /metrics ", 13) == 0) {
 		op_gauges g = {.reconciles = atomic_load(&reconciles),
 			       .failures = atomic_load(&failures),
@@ -189,19 +189,18 @@ static int owner_key(void *arg, const cJSON *obj, char key[K8S_KEY_MAX])
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: flinc-operator [--watch-namespaces NS[,NS...]] [--health-port PORT]\n"
-		"                      [--log-level debug|info|warn|error]\n"
-		"                      [--no-leader-election] [--lease-name NAME]\n"
-		"                      [--lease-namespace NS] [--lease-duration D]\n"
-		"                      [--renew-deadline D] [--retry-period D]\n"
-		"Reconciles FlinkApplications (flinc.dev/v1alpha1) in the namespaces named\n"
-		"(default: WATCH_NAMESPACES, else all). One replica acts at a time: the one\n"
-		"holding the Lease NAME (default flinc-operator-leader; LEASE_NAME) in NS\n"
-		"(default POD_NAMESPACE, else the configuration's namespace); the others keep\n"
-		"their caches warm and wait. Durations (LEASE_DURATION, RENEW_DEADLINE,\n"
-		"RETRY_PERIOD; e.g. \"15 s\") default to 15 s, 10 s and 2 s.\n"
-		"LEADER_ELECTION=false is --no-leader-election (one replica only).\n");
+	fprintf(f, "Usage: flinc-operator [--watch-namespaces NS[,NS...]] [--health-port PORT]\n"
+		   "                      [--log-level debug|info|warn|error]\n"
+		   "                      [--no-leader-election] [--lease-name NAME]\n"
+		   "                      [--lease-namespace NS] [--lease-duration D]\n"
+		   "                      [--renew-deadline D] [--retry-period D]\n"
+		   "Reconciles FlinkApplications (flinc.dev/v1alpha1) in the namespaces named\n"
+		   "(default: WATCH_NAMESPACES, else all). One replica acts at a time: the one\n"
+		   "holding the Lease NAME (default flinc-operator-leader; LEASE_NAME) in NS\n"
+		   "(default POD_NAMESPACE, else the configuration's namespace); the others keep\n"
+		   "their caches warm and wait. Durations (LEASE_DURATION, RENEW_DEADLINE,\n"
+		   "RETRY_PERIOD; e.g. \"15 s\") default to 15 s, 10 s and 2 s.\n"
+		   "LEADER_ELECTION=false is --no-leader-election (one replica only).\n");
 }
 
 typedef struct op_args {

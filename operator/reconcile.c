@@ -34,8 +34,8 @@ typedef struct rctx {
 	op_observed o;
 	cJSON *status; /* the status being written (a copy of the object's) */
 	char error[512];
-	bool changed_spec; /* lastReconciledSpec is to be written */
-	bool refused;	   /* the API server refused the cluster as invalid (422) */
+	bool changed_spec;   /* lastReconciledSpec is to be written */
+	bool refused;	     /* the API server refused the cluster as invalid (422) */
 	char app_error[400]; /* why the JobManager's application failed before its job */
 } rctx;
 

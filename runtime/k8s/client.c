@@ -55,7 +55,8 @@ static void observe(k8s_client *c, const char *method, bool stream, long http)
 	if (!fn)
 		return;
 	curl_off_t us = 0;
-	if (curl_easy_getinfo(c->curl, stream ? CURLINFO_STARTTRANSFER_TIME_T : CURLINFO_TOTAL_TIME_T,
+	if (curl_easy_getinfo(c->curl,
+			      stream ? CURLINFO_STARTTRANSFER_TIME_T : CURLINFO_TOTAL_TIME_T,
 			      &us) != CURLE_OK)
 		us = 0;
 	fn(atomic_load(&observer_arg), stream ? "WATCH" : method, http, (double)us / 1e6);

@@ -605,9 +605,12 @@ static void test_metrics_from_many_threads(void **state)
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	assert_int_equal(op_metrics_format(m, &g, buf, sizeof(buf), &len), 0);
-	assert_non_null(strstr(buf, "flinc_operator_k8s_request_duration_seconds_count{verb=\"GET\"} 10000\n"));
-	assert_non_null(strstr(buf, "flinc_operator_k8s_request_duration_seconds_count{verb=\"PUT\"} 10000\n"));
-	assert_non_null(strstr(buf, "flinc_operator_k8s_requests_total{verb=\"GET\",code=\"201\"} 3334\n"));
+	assert_non_null(
+	    strstr(buf, "flinc_operator_k8s_request_duration_seconds_count{verb=\"GET\"} 10000\n"));
+	assert_non_null(
+	    strstr(buf, "flinc_operator_k8s_request_duration_seconds_count{verb=\"PUT\"} 10000\n"));
+	assert_non_null(
+	    strstr(buf, "flinc_operator_k8s_requests_total{verb=\"GET\",code=\"201\"} 3334\n"));
 	op_metrics_free(m);
 }
 
