@@ -12,11 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "config/config.h"
+#include "k8s/cluster.h"
 #include "k8s/informer.h"
+#include "k8s/lease.h"
+#include "operator/metrics.h"
 #include "operator/reconcile.h"
 
 #define COMP "operator"
@@ -24,8 +29,14 @@
 
 static atomic_int stopping;
 static atomic_int ready;
+static atomic_int leading;  /* 1: this replica holds the Lease (or elects none) and acts */
+static atomic_int electing; /* 1: leader election is on */
 static atomic_long reconciles, failures;
 static k8s_queue *queue;
+static op_metrics *metrics;
+
+/* The body of /metrics at most; the API latency series are about 100 lines. */
+#define METRICS_MAX (64u << 10)
 
 static void on_signal(int sig)
 {
@@ -49,39 +60,58 @@ static void answer(int c)
 	if (n <= 0)
 		return;
 	req[n] = '\0';
-	char body[512];
+	char small[512];
+	char *body = small, *big = NULL;
+	size_t blen = 0;
 	int code = 404;
 	if (strncmp(req, "GET /healthz ", 13) == 0) {
 		code = 200;
-		snprintf(body, sizeof(body), "ok\n");
+		snprintf(small, sizeof(small), "ok\n");
 	} else if (strncmp(req, "GET /readyz ", 12) == 0) {
+		/* Ready once every informer has its first list: a standby is
+		 * ready too (its caches are warm), so a rolling update of the
+		 * operator's Deployment goes on while the old pod still leads. */
 		code = atomic_load(&ready) ? 200 : 503;
-		snprintf(body, sizeof(body), code == 200 ? "ok\n" : "informers not synced\n");
+		snprintf(small, sizeof(small), "%s\n",
+			 code != 200		  ? "informers not synced"
+			 : atomic_load(&leading)  ? "ok: leader"
+			 : atomic_load(&electing) ? "ok: standby (waiting for the Lease)"
+						  : "ok");
 	} else if (strncmp(req, "GET /metrics ", 13) == 0) {
-		code = 200;
-		snprintf(body, sizeof(body),
-			 "# TYPE flinc_operator_reconciles_total counter\n"
-			 "flinc_operator_reconciles_total %ld\n"
-			 "# TYPE flinc_operator_reconcile_errors_total counter\n"
-			 "flinc_operator_reconcile_errors_total %ld\n"
-			 "# TYPE flinc_operator_queue_depth gauge\n"
-			 "flinc_operator_queue_depth %zu\n",
-			 atomic_load(&reconciles), atomic_load(&failures),
-			 queue ? k8s_queue_len(queue) : 0);
+		op_gauges g = {.reconciles = atomic_load(&reconciles),
+			       .failures = atomic_load(&failures),
+			       .queue_depth = queue ? k8s_queue_len(queue) : 0,
+			       .leader = atomic_load(&leading)};
+		code = 500;
+		snprintf(small, sizeof(small), "metrics do not fit in %u bytes\n", METRICS_MAX);
+		if (metrics && (big = malloc(METRICS_MAX)) &&
+		    op_metrics_format(metrics, &g, big, METRICS_MAX, &blen) == 0) {
+			code = 200;
+			body = big;
+		}
 	} else {
-		snprintf(body, sizeof(body), "not found: /healthz, /readyz, /metrics\n");
+		snprintf(small, sizeof(small), "not found: /healthz, /readyz, /metrics\n");
 	}
+	if (body == small)
+		blen = strlen(small);
 	char head[200];
 	int h = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain%s\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n",
 			 code,
 			 code == 200   ? "OK"
 			 : code == 503 ? "Service Unavailable"
+			 : code == 500 ? "Internal Server Error"
 				       : "Not Found",
-			 strlen(body));
+			 body == big ? "; version=0.0.4" : "", blen);
 	(void)!send(c, head, (size_t)h, MSG_NOSIGNAL);
-	(void)!send(c, body, strlen(body), MSG_NOSIGNAL);
+	for (size_t off = 0; off < blen;) {
+		ssize_t w = send(c, body + off, blen - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(big);
 }
 
 static void *health_loop(void *arg)
@@ -120,39 +150,117 @@ static int health_start(health *h, int port)
 	return 0;
 }
 
+/* ----------------------------------------------------------- leadership */
+
+/* The Lease is lost (not renewed for renew-deadline): stop acting at once.
+ * A reconcile may be in the middle of its steps on the worker thread, and
+ * another replica may take the Lease once lease-duration has passed; the
+ * only way to be sure nothing more is written is to end the process now
+ * (the Apache operator's JOSDK does the same, System.exit(1)). Kubernetes
+ * restarts the container, which comes back as a standby; whatever step was
+ * cut short is in status and the next leader goes on from it. */
+static void on_lost_lease(void *arg)
+{
+	(void)arg;
+	if (atomic_load(&stopping))
+		return; /* k8s_lease_free on the way out: a release, not a loss */
+	atomic_store(&leading, 0);
+	CM_ERROR(COMP, "flinc-operator lost its leader Lease: exiting so that it stops acting "
+		       "at once (restarted, it comes back as a standby)");
+	_exit(1);
+}
+
+/* The key of the FlinkApplication a cluster object belongs to: its app label
+ * (the cluster id, the FlinkApplication's name) in its namespace. */
+static int owner_key(void *arg, const cJSON *obj, char key[K8S_KEY_MAX])
+{
+	(void)arg;
+	const char *ns = k8s_str(obj, "metadata.namespace");
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+	const char *app = k8s_str(labels, "app");
+	if (!ns || !app || !*app)
+		return 1;
+	int n = snprintf(key, K8S_KEY_MAX, "%s/%s", ns, app);
+	return n > 0 && n < K8S_KEY_MAX ? 0 : 1;
+}
+
 /* ------------------------------------------------------------------- main */
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: flinc-operator [--watch-namespaces NS[,NS...]] [--health-port PORT]\n"
 		   "                      [--log-level debug|info|warn|error]\n"
+		   "                      [--no-leader-election] [--lease-name NAME]\n"
+		   "                      [--lease-namespace NS] [--lease-duration D]\n"
+		   "                      [--renew-deadline D] [--retry-period D]\n"
 		   "Reconciles FlinkApplications (flinc.dev/v1alpha1) in the namespaces named\n"
-		   "(default: WATCH_NAMESPACES, else all).\n");
+		   "(default: WATCH_NAMESPACES, else all). One replica acts at a time: the one\n"
+		   "holding the Lease NAME (default flinc-operator-leader; LEASE_NAME) in NS\n"
+		   "(default POD_NAMESPACE, else the configuration's namespace); the others keep\n"
+		   "their caches warm and wait. Durations (LEASE_DURATION, RENEW_DEADLINE,\n"
+		   "RETRY_PERIOD; e.g. \"15 s\") default to 15 s, 10 s and 2 s.\n"
+		   "LEADER_ELECTION=false is --no-leader-election (one replica only).\n");
 }
 
-int op_main(int argc, char **argv)
+typedef struct op_args {
+	const char *watch;
+	int port;
+	bool elect;
+	const char *lease_name, *lease_ns;
+	int64_t duration_ms, deadline_ms, retry_ms;
+} op_args;
+
+static int duration_arg(const char *what, const char *v, int64_t *out)
 {
-	const char *watch = getenv("WATCH_NAMESPACES");
-	int port = 8085;
+	if (!v)
+		return 0;
+	if (cfg_parse_duration_ms(v, out) != 0 || *out <= 0) {
+		fprintf(stderr, "flinc-operator: %s '%.80s' is no positive duration (e.g. 15 s)\n",
+			what, v);
+		return 2;
+	}
+	return 0;
+}
+
+/* Arguments over the environment. Returns 0, -1 for --help, or 2. */
+static int parse_args(int argc, char **argv, op_args *a)
+{
+	a->watch = getenv("WATCH_NAMESPACES");
+	a->port = 8085;
+	const char *le = getenv("LEADER_ELECTION");
+	a->elect = !le || (strcasecmp(le, "false") != 0 && strcmp(le, "0") != 0);
+	a->lease_name = getenv("LEASE_NAME");
+	a->lease_ns = getenv("POD_NAMESPACE");
+	const char *dur = getenv("LEASE_DURATION"), *dl = getenv("RENEW_DEADLINE"),
+		   *rp = getenv("RETRY_PERIOD");
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char *k = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
 			usage(stdout);
-			return 0;
-		} else if (strcmp(a, "--watch-namespaces") == 0 && v) {
-			watch = v;
-			i++;
-		} else if (strcmp(a, "--health-port") == 0 && v) {
+			return -1;
+		} else if (strcmp(k, "--no-leader-election") == 0) {
+			a->elect = false;
+			continue;
+		}
+		if (!v) {
+			fprintf(stderr, "flinc-operator: %.80s wants a value\n", k);
+			usage(stderr);
+			return 2;
+		}
+		i++;
+		if (strcmp(k, "--watch-namespaces") == 0) {
+			a->watch = v;
+		} else if (strcmp(k, "--health-port") == 0) {
 			char *end;
 			long p = strtol(v, &end, 10);
 			if (*end || p < 1 || p > 65535) {
 				fprintf(stderr, "flinc-operator: --health-port %s is no port\n", v);
 				return 2;
 			}
-			port = (int)p;
-			i++;
-		} else if (strcmp(a, "--log-level") == 0 && v) {
+			a->port = (int)p;
+		} else if (strcmp(k, "--log-level") == 0) {
 			enum cm_log_level l;
 			if (cm_log_parse_level(v, &l) != 0) {
 				fprintf(stderr,
@@ -162,18 +270,47 @@ int op_main(int argc, char **argv)
 				return 2;
 			}
 			cm_log_set_level(l);
-			i++;
+		} else if (strcmp(k, "--lease-name") == 0) {
+			a->lease_name = v;
+		} else if (strcmp(k, "--lease-namespace") == 0) {
+			a->lease_ns = v;
+		} else if (strcmp(k, "--lease-duration") == 0) {
+			dur = v;
+		} else if (strcmp(k, "--renew-deadline") == 0) {
+			dl = v;
+		} else if (strcmp(k, "--retry-period") == 0) {
+			rp = v;
 		} else {
-			fprintf(stderr, "flinc-operator: unknown argument '%.80s'\n", a);
+			fprintf(stderr, "flinc-operator: unknown argument '%.80s'\n", k);
 			usage(stderr);
 			return 2;
 		}
 	}
+	if (!a->lease_name || !*a->lease_name)
+		a->lease_name = "flinc-operator-leader";
+	if (a->lease_ns && !*a->lease_ns)
+		a->lease_ns = NULL;
+	a->duration_ms = 15000;
+	a->deadline_ms = 10000;
+	a->retry_ms = 2000;
+	if (duration_arg("--lease-duration", dur, &a->duration_ms) ||
+	    duration_arg("--renew-deadline", dl, &a->deadline_ms) ||
+	    duration_arg("--retry-period", rp, &a->retry_ms))
+		return 2;
+	return 0;
+}
+
+int op_main(int argc, char **argv)
+{
+	op_args a = {0};
+	int prc = parse_args(argc, argv, &a);
+	if (prc)
+		return prc < 0 ? 0 : prc;
 	/* The namespaces: a comma-separated list ("" or unset: all). */
 	char nsbuf[4096];
 	char *nss[NS_MAX];
 	size_t nns = 0;
-	snprintf(nsbuf, sizeof(nsbuf), "%s", watch ? watch : "");
+	snprintf(nsbuf, sizeof(nsbuf), "%s", a.watch ? a.watch : "");
 	for (char *save = NULL, *t = strtok_r(nsbuf, ", ", &save); t;
 	     t = strtok_r(NULL, ", ", &save)) {
 		if (nns == NS_MAX) {
@@ -192,24 +329,46 @@ int op_main(int argc, char **argv)
 	cm_err err = {0};
 	k8s_config kcfg = {0};
 	k8s_client *kc = NULL;
-	k8s_informer *infs[NS_MAX] = {0};
-	size_t ninf = nns ? nns : 1;
+	k8s_lease *lease = NULL;
+	/* Per namespace (or once for all): FlinkApplications, the applications'
+	 * JobManager Deployments, their pods. */
+	enum { KINDS = 3 };
+	k8s_informer *infs[NS_MAX * KINDS] = {0};
+	size_t nslots = nns ? nns : 1, ninf = nslots * KINDS;
 	health h = {.fd = -1};
+	atomic_store(&electing, a.elect);
+	atomic_store(&leading, 0);
+	if (op_metrics_new(&metrics) != 0) {
+		CM_ERROR(COMP, "out of memory");
+		return 1;
+	}
+	k8s_set_request_observer(op_metrics_observe_cb, metrics);
 	if (k8s_config_load(&kcfg, NULL, &err) != 0 || k8s_client_new(&kc, &kcfg, &err) != 0) {
 		CM_ERROR(COMP, "cannot reach Kubernetes: %s", err.msg);
 		goto out;
 	}
-	if (k8s_queue_new(&queue, 0, 500, 60000) != 0 || health_start(&h, port) != 0)
+	if (k8s_queue_new(&queue, 0, 500, 60000) != 0 || health_start(&h, a.port) != 0)
 		goto out;
-	/* Across all namespaces: the collection path without a namespace. */
-	k8s_resource all = OP_FLINKAPPLICATIONS;
-	all.namespaced = false;
+	/* Across all namespaces: the collection paths without a namespace. */
+	k8s_resource kinds[KINDS] = {OP_FLINKAPPLICATIONS, K8S_DEPLOYMENTS, K8S_PODS};
+	const char *what[KINDS] = {"FlinkApplications", "Deployments", "pods"};
+	const char *sel[KINDS] = {NULL, "type=" K8S_TYPE_LABEL ",component=jobmanager",
+				  "type=" K8S_TYPE_LABEL};
+	if (!nns)
+		for (int k = 0; k < KINDS; k++)
+			kinds[k].namespaced = false;
 	for (size_t i = 0; i < ninf; i++) {
-		k8s_informer_opts io = {.bookmarks = true, .queue = queue};
-		if (k8s_informer_new(&infs[i], &kcfg, nns ? &OP_FLINKAPPLICATIONS : &all,
-				     nns ? nss[i] : NULL, &io, &err) != 0 ||
+		int k = (int)(i % KINDS);
+		/* A change of a cluster's Deployment or pods reconciles its
+		 * FlinkApplication at once (the periodic reconcile stays). */
+		k8s_informer_opts io = {.bookmarks = true,
+					.queue = queue,
+					.label_selector = sel[k],
+					.key_fn = k ? owner_key : NULL};
+		if (k8s_informer_new(&infs[i], &kcfg, &kinds[k], nns ? nss[i / KINDS] : NULL, &io,
+				     &err) != 0 ||
 		    k8s_informer_start(infs[i], &err) != 0) {
-			CM_ERROR(COMP, "cannot watch FlinkApplications: %s", err.msg);
+			CM_ERROR(COMP, "cannot watch %s: %s", what[k], err.msg);
 			goto out;
 		}
 	}
@@ -223,15 +382,42 @@ int op_main(int argc, char **argv)
 			k8s_err_clear(&ke);
 			k8s_informer_stop(infs[i], &ke);
 			CM_ERROR(COMP,
-				 "cannot list FlinkApplications%s%s: %s (is the CRD installed, and "
+				 "cannot list %s%s%s: %s (is the CRD installed, and "
 				 "may the service account list them?)",
-				 nns ? " in namespace " : "", nns ? nss[i] : "", ke.e.msg);
+				 what[i % KINDS], nns ? " in namespace " : "",
+				 nns ? nss[i / KINDS] : "", ke.e.msg);
 			goto out;
 		}
 	}
 	atomic_store(&ready, 1);
 	CM_INFO(COMP, "flinc-operator watching FlinkApplications in %s; health on port %d",
-		nns ? (watch ? watch : "") : "all namespaces", port);
+		nns ? (a.watch ? a.watch : "") : "all namespaces", a.port);
+	if (a.elect) {
+		char id[K8S_LEASE_ID_MAX];
+		if (k8s_lease_identity(id, sizeof(id)) != 0) {
+			CM_ERROR(COMP, "cannot make a Lease identity");
+			goto out;
+		}
+		k8s_lease_opts lo = {.ns = a.lease_ns ? a.lease_ns : kcfg.namespace,
+				     .name = a.lease_name,
+				     .identity = id,
+				     .lease_duration_ms = a.duration_ms,
+				     .renew_deadline_ms = a.deadline_ms,
+				     .retry_period_ms = a.retry_ms,
+				     .on_revoke = on_lost_lease};
+		if (k8s_lease_start(&lease, &kcfg, &lo, &err) != 0) {
+			CM_ERROR(COMP, "cannot run for leader: %s", err.msg);
+			goto out;
+		}
+		CM_INFO(COMP, "%s: standby until it holds lease/%s in namespace %s", id,
+			a.lease_name, lo.ns);
+		while (!atomic_load(&stopping) && !k8s_lease_await(lease, 500))
+			;
+		if (atomic_load(&stopping))
+			goto stop;
+		CM_INFO(COMP, "%s leads: reconciling", id);
+	}
+	atomic_store(&leading, 1);
 	while (!atomic_load(&stopping)) {
 		char key[K8S_KEY_MAX];
 		int rc = k8s_queue_get(queue, key, 500);
@@ -239,6 +425,12 @@ int op_main(int argc, char **argv)
 			continue;
 		if (rc)
 			break;
+		/* Belt and braces: the lease thread ends the process when the
+		 * Lease is lost; a renewal overdue is seen here first. */
+		if (lease && !k8s_lease_is_leader(lease)) {
+			k8s_queue_done(queue, key);
+			on_lost_lease(NULL);
+		}
 		char *slash = strchr(key, '/');
 		if (!slash) {
 			k8s_queue_done(queue, key);
@@ -259,10 +451,15 @@ int op_main(int argc, char **argv)
 		}
 		k8s_queue_done(queue, key);
 	}
+stop:
 	CM_INFO(COMP, "flinc-operator stopping");
 	status = 0;
 out:
 	atomic_store(&stopping, 1);
+	/* The reconciles are over: the Lease is written free, so that a standby
+	 * takes over at once rather than after lease-duration. */
+	k8s_lease_free(lease, true);
+	atomic_store(&leading, 0);
 	if (queue)
 		k8s_queue_shutdown(queue);
 	for (size_t i = 0; i < ninf; i++)
@@ -271,9 +468,12 @@ out:
 		pthread_join(h.thread, NULL);
 		close(h.fd);
 	}
+	k8s_set_request_observer(NULL, NULL);
 	k8s_queue_free(queue);
 	queue = NULL;
 	k8s_client_free(kc);
 	k8s_config_fini(&kcfg);
+	op_metrics_free(metrics);
+	metrics = NULL;
 	return status;
 }

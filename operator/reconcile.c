@@ -34,7 +34,9 @@ typedef struct rctx {
 	op_observed o;
 	cJSON *status; /* the status being written (a copy of the object's) */
 	char error[512];
-	bool changed_spec; /* lastReconciledSpec is to be written */
+	bool changed_spec;   /* lastReconciledSpec is to be written */
+	bool refused;	     /* the API server refused the cluster as invalid (422) */
+	char app_error[400]; /* why the JobManager's application failed before its job */
 } rctx;
 
 /* ---------------------------------------------------------------- helpers */
@@ -227,6 +229,58 @@ static int pods(rctx *r, const char *comp, int64_t *n, int64_t *running, char *w
 	return 0;
 }
 
+/* An application cluster whose JobManager answers but runs no job: the
+ * application may have failed before it made one (a job library missing
+ * from the image, a main() that failed), which the JobManager only logs.
+ * Its log's last lines are read for the line that says so (the JobManager's
+ * own "The application failed: ..."), into r->app_error. */
+static void application_failure(rctx *r)
+{
+	char sel[200];
+	snprintf(sel, sizeof(sel), "app=%s,component=jobmanager,type=%s", r->app.name,
+		 K8S_TYPE_LABEL);
+	k8s_list_opts lo = {.label_selector = sel};
+	cJSON *list = NULL;
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (k8s_list(r->kc, &K8S_PODS, r->app.ns, &lo, &list, &ke) != 0)
+		return;
+	const char *pod = NULL;
+	const cJSON *p;
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(list, "items"))
+	{
+		const char *phase = k8s_str(p, "status.phase");
+		if (!k8s_str(p, "metadata.deletionTimestamp") && phase &&
+		    strcmp(phase, "Running") == 0)
+			pod = k8s_str(p, "metadata.name");
+	}
+	char path[600], what[400];
+	static char log[16384]; /* one worker thread */
+	size_t n = 0;
+	if (pod &&
+	    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/log", r->app.ns, pod) <
+		(int)sizeof(path)) {
+		snprintf(what, sizeof(what), "get pods/%s/log in namespace %s", pod, r->app.ns);
+		k8s_err_clear(&ke);
+		if (k8s_get_text(r->kc, path, "container=flinc-main-container&tailLines=40", what,
+				 log, sizeof(log), &n, &ke) == 0) {
+			static const char mark[] = "The application failed: ";
+			const char *at = strstr(log, mark);
+			if (at) {
+				at += sizeof(mark) - 1;
+				size_t len = strcspn(at, "\n");
+				snprintf(r->app_error, sizeof(r->app_error),
+					 "the application failed before it ran a job (pod %.100s): "
+					 "%.*s",
+					 pod, (int)(len < 250 ? len : 250), at);
+			}
+		} else {
+			CM_INFO(COMP, "%s/%s: %s", r->app.ns, r->app.name, ke.e.msg);
+		}
+	}
+	cJSON_Delete(list);
+}
+
 /* Observes the cluster into r->o. Returns 0, or the API's error when the
  * Deployment could not be read (nothing is decided on a guess). */
 static int observe(rctx *r)
@@ -299,6 +353,8 @@ static int observe(rctx *r)
 		o->job_start_ms = (int64_t)best_start;
 	}
 	cJSON_Delete(jobs);
+	if (!best && r->app.spec.has_job)
+		application_failure(r);
 	return 0;
 }
 
@@ -357,7 +413,11 @@ static int drop_ha(rctx *r)
 	return rc;
 }
 
-static void step_deploy(rctx *r, const op_step *s)
+/* Makes the cluster of the spec (restored from restore, or NULL); dry: only
+ * a server-side dry run of its Deployment, which Kubernetes validates (an
+ * existing Deployment of the name counts as accepted). Returns 0, or
+ * non-zero after fail() said why. */
+static int create_cluster(rctx *r, const char *restore, bool dry)
 {
 	cfg *conf = NULL;
 	k8s_cluster_spec ks;
@@ -365,9 +425,7 @@ static void step_deploy(rctx *r, const op_step *s)
 	char *yaml = NULL;
 	char token[256];
 	cJSON *owner = NULL;
-	const char *restore = s->restore[0] ? s->restore : NULL;
-	if (s->drop_ha && drop_ha(r) != 0)
-		goto out;
+	int rc = 1;
 	if (op_spec_cluster(&r->app, restore, &conf, &ks, &err) != 0 ||
 	    k8s_cluster_flinc_yaml(&ks, conf, &yaml, &err) != 0) {
 		fail(r, "Error", "cannot build the cluster: %s", err.msg);
@@ -411,12 +469,47 @@ static void step_deploy(rctx *r, const op_step *s)
 						    r->app.spec.tm_pod_template
 							? r->app.spec.tm_pod_template
 							: r->app.spec.pod_template}};
+	co.dry_run = dry;
 	k8s_err ke;
 	k8s_err_clear(&ke);
-	if (k8s_cluster_create(r->kc, &ks, &co, NULL, NULL, &ke) != 0) {
-		fail(r, "Error", "cannot create the cluster: %s", ke.e.msg);
+	if (k8s_cluster_create(r->kc, &ks, &co, NULL, NULL, &ke) != 0 &&
+	    !(dry && k8s_err_is(&ke, "AlreadyExists"))) {
+		/* 422 Invalid: what the spec asks for (a pod template, most
+		 * likely) is refused by Kubernetes itself, which the operator's
+		 * own checks did not foresee: a ValidationError, not a fault. */
+		r->refused = ke.http == 422;
+		if (dry && r->refused) {
+			/* Retried with back-off until the spec changes: one
+			 * event per message, not per retry. */
+			const char *was = k8s_str(r->status, "error");
+			snprintf(r->error, sizeof(r->error),
+				 "the new spec is refused by Kubernetes (the running cluster "
+				 "is left as it is): %.400s",
+				 ke.e.msg);
+			if (!was || strcmp(was, r->error) != 0)
+				event(r, true, "ValidationError", "%s", r->error);
+		} else {
+			fail(r, r->refused ? "ValidationError" : "Error",
+			     "cannot create the cluster: %s", ke.e.msg);
+		}
 		goto out;
 	}
+	rc = 0;
+out:
+	memset(token, 0, sizeof(token));
+	cJSON_Delete(owner);
+	free(yaml);
+	cfg_free(conf);
+	return rc;
+}
+
+static void step_deploy(rctx *r, const op_step *s)
+{
+	const char *restore = s->restore[0] ? s->restore : NULL;
+	if (s->drop_ha && drop_ha(r) != 0)
+		return;
+	if (create_cluster(r, restore, false) != 0)
+		return;
 	cJSON *rs = sub(r->status, "reconciliationStatus");
 	put(rs, "state", cJSON_CreateString("DEPLOYED"));
 	put(rs, "upgradeSavepoint", cJSON_CreateNull());
@@ -431,11 +524,6 @@ static void step_deploy(rctx *r, const op_step *s)
 	else
 		event(r, false, "Submit", "%s: cluster %s created at parallelism %lld", s->why,
 		      r->app.name, (long long)op_spec_parallelism(&r->app.spec));
-out:
-	memset(token, 0, sizeof(token));
-	cJSON_Delete(owner);
-	free(yaml);
-	cfg_free(conf);
 }
 
 static void step_delete(rctx *r, const op_step *s)
@@ -731,8 +819,11 @@ static void compose_status(rctx *r, const op_step *step)
 		put(st, "observedGeneration", cJSON_CreateNumber((double)app->generation));
 	/* A failed upgrade's error stays until the spec changes. */
 	const char *kept_error = k8s_str(st, "error");
+	bool app_error_new = r->app_error[0] && app->valid && !r->error[0] &&
+			     (!kept_error || strcmp(kept_error, r->app_error) != 0);
 	const char *err = !app->valid	? app->invalid.msg
 			  : r->error[0] ? r->error
+			  : r->app_error[0] ? r->app_error
 			  : app->kept.failed_generation == app->generation && kept_error
 			      ? kept_error
 			      : "";
@@ -779,6 +870,12 @@ static void compose_status(rctx *r, const op_step *step)
 	/* Conditions keep their lastTransitionTime while their status holds. */
 	op_condition c[3];
 	op_conditions(app, &r->o, lc, err, c);
+	if (r->refused && r->error[0] && c[2].status)
+		snprintf(c[2].reason, sizeof(c[2].reason), "ValidationError");
+	if (r->app_error[0] && app->valid && !r->error[0] && c[2].status)
+		snprintf(c[2].reason, sizeof(c[2].reason), "ApplicationFailed");
+	if (app_error_new)
+		event(r, true, "Error", "%s", r->app_error);
 	cJSON *old = cJSON_GetObjectItemCaseSensitive(st, "conditions");
 	cJSON *conds = cJSON_CreateArray();
 	for (int i = 0; conds && i < 3; i++) {
@@ -906,6 +1003,10 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		step_deploy(&r, &step);
 		break;
 	case OP_ACT_BEGIN_UPGRADE:
+		/* Nothing of the running cluster goes before Kubernetes has
+		 * accepted the new one's Deployment (a dry run). */
+		if (!r.app.spec.suspended && create_cluster(&r, NULL, true) != 0)
+			break;
 		put(sub(r.status, "reconciliationStatus"), "state",
 		    cJSON_CreateString("UPGRADING"));
 		event(&r, false,

@@ -608,6 +608,16 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 					kv->string);
 			goto out;
 		}
+		/* A key one or two edits from a flinc option is a typo of it (a
+		 * job's own keys do not look like flinc's). */
+		const char *meant = cfg_key_typo_of(kv->string, 2);
+		if (meant) {
+			rc = cm_err_set(err, FL_EINVAL,
+					"spec.flincConfiguration.%.200s is no flinc option: did "
+					"you mean %s?",
+					kv->string, meant);
+			goto out;
+		}
 		if ((rc = cfg_set(c, kv->string, kv->valuestring, err)) != 0) {
 			wrap(err, rc, "spec.flincConfiguration: ");
 			goto out;

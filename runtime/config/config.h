@@ -245,6 +245,12 @@ void cfg_each(const cfg *c, void (*fn)(void *arg, const char *key, const char *v
  * "http-headers", "fs.azure.account.key"). Print CFG_HIDDEN instead. */
 bool cfg_is_sensitive(const char *key);
 
+/* For a key no flinc option has (and not one of the families flinc passes
+ * on, env.java*, kubernetes.*): the known key at most max_distance edits
+ * away (the nearest), else NULL. A known key gives NULL. What a caller that
+ * refuses typos (flinc-operator) uses; others only warn. */
+const char *cfg_key_typo_of(const char *key, size_t max_distance);
+
 /* Parsers shared with other modules; return 0 or FL_EINVAL. */
 int cfg_parse_duration_ms(const char *s, int64_t *out);
 int cfg_parse_memory_bytes(const char *s, int64_t *out);

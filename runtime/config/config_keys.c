@@ -437,6 +437,28 @@ const char *cfg_key_nearest(const char *name)
 	return best_d <= limit ? best : NULL;
 }
 
+const char *cfg_key_typo_of(const char *key, size_t max_distance)
+{
+	if (!key || cfg_key_find(key) || cfg_key_ignored(key))
+		return NULL;
+	size_t len = strnlen(key, CFG_KEY_MAX + 1);
+	if (len > CFG_KEY_MAX)
+		return NULL;
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; i < NKEYS; i++) {
+		size_t klen = strlen(keys[i].name);
+		if ((len > klen ? len - klen : klen - len) > max_distance)
+			continue;
+		size_t d = edit_distance(key, keys[i].name);
+		if (d < best_d) {
+			best_d = d;
+			best = keys[i].name;
+		}
+	}
+	return best_d <= max_distance ? best : NULL;
+}
+
 void cfg_key_warn_unknown(const char *name)
 {
 	/* The nearest-key search is the costly part: skip it when the

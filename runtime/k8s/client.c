@@ -36,6 +36,32 @@ struct k8s_client {
 	long http_version; /* CURL_HTTP_VERSION_* of the last answer */
 };
 
+/* The process's request observer: fn and arg are read together under a
+ * sequence of two atomics (arg is stored before fn, fn cleared first). */
+static _Atomic(k8s_request_observer) observer_fn;
+static _Atomic(void *) observer_arg;
+
+void k8s_set_request_observer(k8s_request_observer fn, void *arg)
+{
+	atomic_store(&observer_fn, NULL);
+	atomic_store(&observer_arg, arg);
+	atomic_store(&observer_fn, fn);
+}
+
+/* Reports a finished request to the observer, if any. */
+static void observe(k8s_client *c, const char *method, bool stream, long http)
+{
+	k8s_request_observer fn = atomic_load(&observer_fn);
+	if (!fn)
+		return;
+	curl_off_t us = 0;
+	if (curl_easy_getinfo(c->curl,
+			      stream ? CURLINFO_STARTTRANSFER_TIME_T : CURLINFO_TOTAL_TIME_T,
+			      &us) != CURLE_OK)
+		us = 0;
+	fn(atomic_load(&observer_arg), stream ? "WATCH" : method, http, (double)us / 1e6);
+}
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 
@@ -222,7 +248,26 @@ typedef struct xfer {
 	void *arg;
 	k8s_err *err;
 	int stop_rc;
+	bool observed; /* the request observer has seen it (a stream: at its headers) */
+	bool plain;    /* on_data takes a whole answer (k8s_get_text), not a stream */
 } xfer;
+
+/* A stream is reported to the observer when its headers are in (a watch
+ * then lasts minutes); other requests when they end. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	xfer *x = ud;
+	size_t n = size * nmemb;
+	if (!x->observed && !x->plain && n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		long code = 0;
+		curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= 200) {
+			observe(x->c, "GET", true, code);
+			x->observed = true;
+		}
+	}
+	return n;
+}
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -268,6 +313,10 @@ static int prepare(k8s_client *c, const char *method, const char *url, struct cu
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
 	SET(CURLOPT_WRITEFUNCTION, on_write);
 	SET(CURLOPT_WRITEDATA, x);
+	if (x->on_data) {
+		SET(CURLOPT_HEADERFUNCTION, on_header);
+		SET(CURLOPT_HEADERDATA, x);
+	}
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -390,6 +439,8 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
 	if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK)
 		c->connects += nconn;
 	curl_easy_getinfo(c->curl, CURLINFO_HTTP_VERSION, &c->http_version);
+	if (!rc && !x->observed)
+		observe(c, method, x->on_data && !x->plain, http);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	if (rc) {
@@ -433,6 +484,39 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
 	cm_wbuf_init(&x.body, c->max_response);
 	int rc = perform(c, method, path, query, content_type, body, c->timeout_ms, what, &x, out);
 	cm_wbuf_fini(&x.body);
+	return rc;
+}
+
+typedef struct text_sink {
+	char *buf;
+	size_t cap, len;
+} text_sink;
+
+static int on_text(void *arg, const char *p, size_t n, k8s_err *err)
+{
+	(void)err;
+	text_sink *t = arg;
+	size_t room = t->cap - 1 - t->len;
+	size_t take = n < room ? n : room;
+	memcpy(t->buf + t->len, p, take);
+	t->len += take;
+	t->buf[t->len] = '\0';
+	return 0; /* the rest is read and dropped: the connection stays usable */
+}
+
+int k8s_get_text(k8s_client *c, const char *path, const char *query, const char *what, char *buf,
+		 size_t cap, size_t *len, k8s_err *err)
+{
+	*len = 0;
+	if (!cap)
+		return k8s_set(err, FL_EINVAL, 0, NULL, "%s: no room for the answer", what);
+	buf[0] = '\0';
+	text_sink t = {.buf = buf, .cap = cap};
+	xfer x = {.c = c, .err = err, .on_data = on_text, .arg = &t, .plain = true};
+	cm_wbuf_init(&x.body, ERROR_BODY_MAX);
+	int rc = perform(c, "GET", path, query, NULL, NULL, c->timeout_ms, what, &x, NULL);
+	cm_wbuf_fini(&x.body);
+	*len = t.len;
 	return rc;
 }
 
@@ -546,8 +630,23 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_lis
 	return obj_request(c, "list", "GET", r, ns, NULL, NULL, q, NULL, NULL, out, err);
 }
 
+static int create_q(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj,
+		    const char *query, cJSON **out, k8s_err *err);
+
 int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj, cJSON **out,
 	       k8s_err *err)
+{
+	return create_q(c, r, ns, obj, NULL, out, err);
+}
+
+int k8s_create_dry_run(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj,
+		       cJSON **out, k8s_err *err)
+{
+	return create_q(c, r, ns, obj, "dryRun=All", out, err);
+}
+
+static int create_q(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj,
+		    const char *query, cJSON **out, k8s_err *err)
 {
 	/* Named in errors by the object's name when it has one. */
 	char path[PATH_MAX_K8S], what[WHAT_MAX];
@@ -562,7 +661,7 @@ int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON
 	char *body = cJSON_PrintUnformatted(obj);
 	if (!body)
 		return k8s_set(err, FL_ENOMEM, 0, NULL, "%s: out of memory", what);
-	rc = k8s_request(c, "POST", path, NULL, "application/json", body, what, out, err);
+	rc = k8s_request(c, "POST", path, query, "application/json", body, what, out, err);
 	cJSON_free(body);
 	return rc;
 }

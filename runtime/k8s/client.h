@@ -82,6 +82,15 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
 		const char *content_type, const char *body, const char *what, cJSON **out,
 		k8s_err *err);
 
+/*
+ * k8s_get_text: a GET whose 2xx answer is text (a pod's log): at most
+ * cap - 1 bytes of it into buf, NUL-terminated, *len their count; a longer
+ * answer is cut there (not an error: ask for less with tailLines/limitBytes).
+ * Errors as k8s_request's.
+ */
+int k8s_get_text(k8s_client *c, const char *path, const char *query, const char *what, char *buf,
+		 size_t cap, size_t *len, k8s_err *err);
+
 /* The path of a resource collection, object or subresource into buf. ns is
  * ignored for cluster-scoped kinds; name and sub may be NULL. Errors:
  * FL_EINVAL (no namespace for a namespaced kind, or a part that is empty,
@@ -106,6 +115,12 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns, const k8s_lis
 	     cJSON **out, k8s_err *err);
 int k8s_create(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj, cJSON **out,
 	       k8s_err *err);
+/* A server-side dry run of k8s_create (dryRun=All): defaulted, admitted and
+ * validated as the create would be (422 Invalid when refused), nothing
+ * stored. An object of that name that exists answers AlreadyExists (409)
+ * after validation. */
+int k8s_create_dry_run(k8s_client *c, const k8s_resource *r, const char *ns, const cJSON *obj,
+		       cJSON **out, k8s_err *err);
 /* PUT: obj's metadata.resourceVersion, when set, is a precondition (409). */
 int k8s_update(k8s_client *c, const k8s_resource *r, const char *ns, const char *name,
 	       const char *sub, const cJSON *obj, cJSON **out, k8s_err *err);
@@ -149,6 +164,19 @@ typedef int (*k8s_mutate_fn)(void *arg, cJSON *obj);
 int k8s_modify(k8s_client *c, const k8s_resource *r, const char *ns, const char *name,
 	       const char *sub, k8s_mutate_fn mutate, void *arg, int attempts, cJSON **out,
 	       k8s_err *err);
+
+/*
+ * An observer of every request of every client in the process (the
+ * operator's /metrics records API latency with it): verb is the HTTP method
+ * ("GET", "POST", "PUT", "PATCH", "DELETE"; "WATCH" for k8s_stream), http
+ * the answer's status (0 when none came: a timeout, a lost connection),
+ * seconds the time to the whole answer (for a stream, to its first byte:
+ * a watch lasts minutes). It runs on the requesting thread, any thread:
+ * it must be thread-safe and quick. NULL removes it. Set it before
+ * clients are started; the setting is atomic either way.
+ */
+typedef void (*k8s_request_observer)(void *arg, const char *verb, long http, double seconds);
+void k8s_set_request_observer(k8s_request_observer fn, void *arg);
 
 /* String field at a dotted path ("metadata.resourceVersion") or NULL. */
 const char *k8s_str(const cJSON *obj, const char *path);

@@ -53,6 +53,11 @@ int k8s_cluster_create(k8s_client *kc, const k8s_cluster_spec *s, const k8s_clus
 		err->e = ce;
 		return rc;
 	}
+	if (o->dry_run) {
+		rc = k8s_create_dry_run(kc, &K8S_DEPLOYMENTS, s->ns, obj, NULL, err);
+		cJSON_Delete(obj);
+		return rc;
+	}
 	rc = k8s_create(kc, &K8S_DEPLOYMENTS, s->ns, obj, &dep, err);
 	cJSON_Delete(obj);
 	if (rc)

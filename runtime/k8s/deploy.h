@@ -13,6 +13,7 @@
 #ifndef FLINC_K8S_DEPLOY_H
 #define FLINC_K8S_DEPLOY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -38,6 +39,12 @@ typedef struct k8s_cluster_create_opts {
 	 * TaskManagers' into the ConfigMap for the pods the JobManager makes.
 	 * Borrowed. */
 	const cJSON *templates[2];
+	/* true: only the Deployment is sent, as a server-side dry run
+	 * (k8s_create_dry_run): what Kubernetes would refuse in it (a pod
+	 * template) is found while nothing is made. A Deployment of that name
+	 * that exists answers AlreadyExists once the new one validated: the
+	 * caller takes that for accepted. */
+	bool dry_run;
 } k8s_cluster_create_opts;
 
 /*

@@ -84,12 +84,21 @@ static int key_of(const k8s_informer *inf, const cJSON *o, char key[K8S_KEY_MAX]
 	return n < 0 || n >= K8S_KEY_MAX ? FL_ERANGE : 0;
 }
 
-static void enqueue(k8s_informer *inf, const char *key)
+static void enqueue(k8s_informer *inf, const char *key, const cJSON *o)
 {
 	/* A full queue loses the key, not the cache entry: the next change
 	 * or relist queues it again. */
-	if (inf->o.queue)
-		(void)k8s_queue_add(inf->o.queue, key);
+	if (!inf->o.queue)
+		return;
+	if (inf->o.key_fn) {
+		char mapped[K8S_KEY_MAX];
+		if (inf->o.key_fn(inf->o.key_arg, o, mapped) == 0) {
+			mapped[K8S_KEY_MAX - 1] = '\0';
+			(void)k8s_queue_add(inf->o.queue, mapped);
+		}
+		return;
+	}
+	(void)k8s_queue_add(inf->o.queue, key);
 }
 
 /* Under mu. */
@@ -132,7 +141,7 @@ static int upsert(k8s_informer *inf, const cJSON *o, bool listed)
 			(void)grow(inf); /* failing, chains get longer: still correct */
 	}
 	if (changed)
-		enqueue(inf, key);
+		enqueue(inf, key, o);
 	return 0;
 }
 
@@ -159,7 +168,7 @@ static void sweep(k8s_informer *inf)
 				continue;
 			}
 			*p = o->next;
-			enqueue(inf, o->key);
+			enqueue(inf, o->key, o->json);
 			cJSON_Delete(o->json);
 			free(o);
 			inf->count--;
@@ -191,7 +200,7 @@ static int on_event(void *arg, const k8s_watch_event *ev)
 	case K8S_WATCH_DELETED:
 		if (!(rc = key_of(inf, ev->object, key))) {
 			remove_key(inf, key);
-			enqueue(inf, key);
+			enqueue(inf, key, ev->object);
 		}
 		break;
 	default:

@@ -24,6 +24,13 @@ typedef struct k8s_informer_opts {
 	long timeout_seconds; /* of one watch request (default 300) */
 	size_t max_objects;   /* cache cap (default 100000): more ends the watch, FL_ERANGE */
 	k8s_queue *queue;     /* may be NULL; not owned */
+	/* NULL: an object's own key is queued. Else the key to queue for an
+	 * object added, changed or deleted (e.g. the object that owns it):
+	 * key_fn writes it into key and returns 0, or returns non-zero to
+	 * queue nothing. It runs on the informer's thread under its lock: it
+	 * must not call into this informer. */
+	int (*key_fn)(void *arg, const cJSON *obj, char key[K8S_KEY_MAX]);
+	void *key_arg;
 } k8s_informer_opts;
 
 /* k8s_informer_new prepares an informer for r in ns (NULL: the config's

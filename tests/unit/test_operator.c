@@ -6,6 +6,7 @@
  * deployment, an upgrade, a suspension and a savepoint; the lifecycle and
  * conditions reported.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,9 @@
 
 #include <cmocka.h>
 
+#include "config/config.h"
 #include "operator/decide.h"
+#include "operator/metrics.h"
 #include "operator/spec.h"
 
 #define META                                                                                       \
@@ -119,6 +122,15 @@ static void test_every_refusal_names_its_field(void **state)
 	    {"{\"image\":\"i\",\"taskManager\":{\"podTemplate\":{\"apiVersion\":\"v1\","
 	     "\"kind\":\"Deployment\"}}}",
 	     "spec.taskManager.podTemplate"},
+	    {"{\"image\":\"i\",\"flincConfiguration\":{\"execution.checkpointing.intervall\":"
+	     "\"1 s\"}}",
+	     "execution.checkpointing.intervall is no flinc option: did you mean "
+	     "execution.checkpointing.interval?"},
+	    {"{\"image\":\"i\",\"flincConfiguration\":{\"taskmanager.numberOfTaskSlot\":\"2\"}}",
+	     "did you mean taskmanager.numberOfTaskSlots?"},
+	    {"{\"image\":\"i\",\"flincConfiguration\":{\"jobmanager.memory.process.size\":"
+	     "\"12 parsecs\"}}",
+	     "jobmanager.memory.process.size"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		op_app app;
@@ -129,6 +141,29 @@ static void test_every_refusal_names_its_field(void **state)
 		op_decide(&app, &(op_diff){0}, &(op_observed){0}, &(op_step){0});
 		op_app_fini(&app);
 	}
+}
+
+/* Keys of a job's own (far from every flinc option) are passed on; so are
+ * the families flinc hands to others. */
+static void test_keys_that_are_no_typos_are_accepted(void **state)
+{
+	static const char *const ok[] = {
+	    "{\"image\":\"i\",\"flincConfiguration\":{\"fraud.threshold.amount\":\"100\"}}",
+	    "{\"image\":\"i\",\"flincConfiguration\":{\"kubernetes.jobmanager.annotations\":"
+	    "\"a:b\"}}",
+	    "{\"image\":\"i\",\"flincConfiguration\":{\"execution.checkpointing.interval\":"
+	    "\"1 s\"}}",
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		op_app app;
+		app_of(&app, ok[i], NULL);
+		if (!app.valid)
+			fail_msg("case %zu refused: %s", i, app.invalid.msg);
+		op_app_fini(&app);
+	}
+	assert_null(cfg_key_typo_of("execution.checkpointing.interval", 2));
+	assert_string_equal(cfg_key_typo_of("parallelism.defualt", 2), "parallelism.default");
+	assert_null(cfg_key_typo_of("parallelism.defualt", 1));
 }
 
 static void test_a_name_that_is_no_cluster_id_is_refused(void **state)
@@ -591,6 +626,96 @@ static void test_canonical_spec_sorts_keys(void **state)
 	cJSON_Delete(a);
 }
 
+/* The exposition: counters, the leader gauge, requests by verb and code
+ * (sorted; no answer is code "error"), cumulative buckets ending in +Inf
+ * equal to _count, and a buffer too small refused. */
+static void test_metrics_exposition(void **state)
+{
+	op_metrics *m;
+	assert_int_equal(op_metrics_new(&m), 0);
+	op_metrics_observe(m, "PUT", 200, 0.020);
+	op_metrics_observe(m, "GET", 404, 0.004);
+	op_metrics_observe(m, "GET", 200, 0.003);
+	op_metrics_observe(m, "GET", 200, 3.0);
+	op_metrics_observe(m, "GET", 0, 70.0);
+	op_metrics_observe(m, "BREW", 418, 0.1);
+	op_gauges g = {.reconciles = 7, .failures = 2, .queue_depth = 3, .leader = 1};
+	static char buf[16384];
+	size_t len;
+	assert_int_equal(op_metrics_format(m, &g, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, strlen(buf));
+	static const char *const want[] = {
+	    "\nflinc_operator_reconciles_total 7\n",
+	    "\nflinc_operator_reconcile_errors_total 2\n",
+	    "\nflinc_operator_queue_depth 3\n",
+	    "# TYPE flinc_operator_leader gauge\nflinc_operator_leader 1\n",
+	    "# TYPE flinc_operator_k8s_requests_total counter\n"
+	    "flinc_operator_k8s_requests_total{verb=\"GET\",code=\"error\"} 1\n"
+	    "flinc_operator_k8s_requests_total{verb=\"GET\",code=\"200\"} 2\n"
+	    "flinc_operator_k8s_requests_total{verb=\"GET\",code=\"404\"} 1\n"
+	    "flinc_operator_k8s_requests_total{verb=\"PUT\",code=\"200\"} 1\n"
+	    "flinc_operator_k8s_requests_total{verb=\"OTHER\",code=\"418\"} 1\n",
+	    "# TYPE flinc_operator_k8s_request_duration_seconds histogram\n"
+	    "flinc_operator_k8s_request_duration_seconds_bucket{verb=\"GET\",le=\"0.005\"} 2\n",
+	    "{verb=\"GET\",le=\"2\"} 2\n"
+	    "flinc_operator_k8s_request_duration_seconds_bucket{verb=\"GET\",le=\"4\"} 3\n",
+	    "{verb=\"GET\",le=\"60\"} 3\n"
+	    "flinc_operator_k8s_request_duration_seconds_bucket{verb=\"GET\",le=\"+Inf\"} 4\n"
+	    "flinc_operator_k8s_request_duration_seconds_sum{verb=\"GET\"} 73.007000\n"
+	    "flinc_operator_k8s_request_duration_seconds_count{verb=\"GET\"} 4\n",
+	    "{verb=\"PUT\",le=\"0.005\"} 0\n"
+	    "flinc_operator_k8s_request_duration_seconds_bucket{verb=\"PUT\",le=\"0.025\"} 1\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+		if (!strstr(buf, want[i]))
+			fail_msg("missing:\n%s\nin:\n%s", want[i], buf);
+	/* A verb never used has no series. */
+	assert_null(strstr(buf, "verb=\"DELETE\""));
+	assert_int_equal(op_metrics_format(m, &g, buf, 200, &len), FL_ERANGE);
+	op_metrics_free(m);
+}
+
+typedef struct obs_arg {
+	op_metrics *m;
+	int id;
+} obs_arg;
+
+static void *observe_many(void *p)
+{
+	obs_arg *a = p;
+	for (int i = 0; i < 5000; i++)
+		op_metrics_observe(a->m, a->id % 2 ? "GET" : "PUT", 200 + (i % 3), 0.001 * (i % 7));
+	return NULL;
+}
+
+/* Four threads at once (the request observer runs on every client's
+ * thread): no count lost. */
+static void test_metrics_from_many_threads(void **state)
+{
+	op_metrics *m;
+	assert_int_equal(op_metrics_new(&m), 0);
+	pthread_t t[4];
+	obs_arg a[4];
+	for (int i = 0; i < 4; i++) {
+		a[i] = (obs_arg){.m = m, .id = i};
+		assert_int_equal(pthread_create(&t[i], NULL, observe_many, &a[i]), 0);
+	}
+	static char buf[16384];
+	size_t len;
+	op_gauges g = {0};
+	assert_int_equal(op_metrics_format(m, &g, buf, sizeof(buf), &len), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(op_metrics_format(m, &g, buf, sizeof(buf), &len), 0);
+	assert_non_null(
+	    strstr(buf, "flinc_operator_k8s_request_duration_seconds_count{verb=\"GET\"} 10000\n"));
+	assert_non_null(
+	    strstr(buf, "flinc_operator_k8s_request_duration_seconds_count{verb=\"PUT\"} 10000\n"));
+	assert_non_null(
+	    strstr(buf, "flinc_operator_k8s_requests_total{verb=\"GET\",code=\"201\"} 3334\n"));
+	op_metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -599,6 +724,9 @@ int main(void)
 	    cmocka_unit_test(test_a_name_that_is_no_cluster_id_is_refused),
 	    cmocka_unit_test(test_configuration_of_the_cluster),
 	    cmocka_unit_test(test_memory_quantities),
+	    cmocka_unit_test(test_keys_that_are_no_typos_are_accepted),
+	    cmocka_unit_test(test_metrics_exposition),
+	    cmocka_unit_test(test_metrics_from_many_threads),
 	    cmocka_unit_test(test_what_changed),
 	    cmocka_unit_test(test_the_step_for_each_state),
 	    cmocka_unit_test(test_the_steps_of_a_savepoint_upgrade),
