@@ -24,7 +24,6 @@
  * connection attempt, and a connect waits as long as the request may. */
 #define REST_TIMEOUT_MS 10000
 #define REST_LOOK_TIMEOUT_MS 2000
-#define HISTORY_MAX 10
 
 const k8s_resource OP_FLINKAPPLICATIONS = {OP_GROUP_VERSION, "flinkapplications", true};
 
@@ -35,6 +34,9 @@ typedef struct rctx {
 	cJSON *status; /* the status being written (a copy of the object's) */
 	char error[512];
 	bool changed_spec; /* lastReconciledSpec is to be written */
+	/* Savepoints that left the history, disposed once status says so. */
+	char *dispose[2 * OP_HISTORY_LIMIT];
+	int ndispose;
 } rctx;
 
 /* ---------------------------------------------------------------- helpers */
@@ -428,7 +430,11 @@ static void step_savepoint(rctx *r, const op_step *s, bool stop)
 	put(si, "triggerTimestamp", cJSON_CreateNumber((double)cm_wall_ms()));
 	if (strcmp(s->trigger_type, "MANUAL") == 0)
 		put(si, "triggerNonce", cJSON_CreateNumber((double)r->app.spec.savepoint_nonce));
+	/* The next periodic one is counted from this trigger, whatever its end. */
+	if (strcmp(s->trigger_type, "PERIODIC") == 0)
+		put(si, "lastPeriodicSavepointTimestamp", cJSON_CreateNumber((double)cm_wall_ms()));
 	snprintf(r->app.kept.trigger_id, sizeof(r->app.kept.trigger_id), "%s", id);
+	snprintf(r->app.kept.trigger_type, sizeof(r->app.kept.trigger_type), "%s", s->trigger_type);
 }
 
 /* Where savepoints go: the savepoint directory when configured, else the
@@ -451,9 +457,15 @@ static const char *savepoint_dir(const op_spec *s)
  * write), and an upgrade waiting for it is over, not to be tried again
  * until the spec changes.
  */
+/* A savepoint that ends an upgrade or suspension: its failure ends them. */
+static bool for_upgrade(const char *trigger_type)
+{
+	return strcmp(trigger_type, "UPGRADE") == 0 || strcmp(trigger_type, "SUSPEND") == 0;
+}
+
 static void refused_trigger(rctx *r, const char *why)
 {
-	bool upgrade = strcmp(r->app.kept.trigger_type, "MANUAL") != 0;
+	bool upgrade = for_upgrade(r->app.kept.trigger_type);
 	cJSON *patch = cJSON_CreateObject(), *st, *si, *rs;
 	bool ok = patch && (st = cJSON_AddObjectToObject(patch, "status")) &&
 		  cJSON_AddStringToObject(st, "error", why) &&
@@ -472,6 +484,8 @@ static void refused_trigger(rctx *r, const char *why)
 			ok ? ke.e.msg : "out of memory");
 	cJSON_Delete(patch);
 	event(r, true, "SavepointError", "%s", why);
+	/* Tried again (a final savepoint) after the back-off, not at once. */
+	snprintf(r->error, sizeof(r->error), "%s", why);
 }
 
 /* Sends the savepoint request whose trigger id status now holds. */
@@ -513,6 +527,106 @@ static void send_savepoint(rctx *r, bool stop)
 	      dir ? dir : "the default directory", r->app.kept.trigger_id);
 }
 
+/*
+ * The savepoint history's cap (op_history_trim): the entries that leave it
+ * are taken out of the status being written; the files of those the
+ * operator took are disposed through the JobManager once status no longer
+ * names them (dispose_all, after the write). Only while the JobManager
+ * answers: otherwise the history waits for the next look.
+ */
+static void trim_history(rctx *r)
+{
+	if (!r->o.rest_ok)
+		return;
+	cJSON *hist = cJSON_GetObjectItemCaseSensitive(
+	    sub(sub(r->status, "jobStatus"), "savepointInfo"), "history");
+	bool drop[2 * OP_HISTORY_LIMIT], dispose[2 * OP_HISTORY_LIMIT];
+	if (!cJSON_IsArray(hist) || op_history_trim(&r->app, hist, cm_wall_ms(), drop, dispose) == 0)
+		return;
+	int n = cJSON_GetArraySize(hist);
+	if (n > 2 * OP_HISTORY_LIMIT)
+		n = 2 * OP_HISTORY_LIMIT;
+	for (int i = n - 1; i >= 0; i--) {
+		if (!drop[i])
+			continue;
+		cJSON *e = cJSON_DetachItemFromArray(hist, i);
+		const cJSON *loc = cJSON_GetObjectItemCaseSensitive(e, "location");
+		if (dispose[i] && cJSON_IsString(loc) && r->ndispose < 2 * OP_HISTORY_LIMIT) {
+			char *p = strdup(loc->valuestring);
+			if (p)
+				r->dispose[r->ndispose++] = p;
+		} else if (cJSON_IsString(loc)) {
+			CM_INFO(COMP, "%s/%s: savepoint %.300s leaves the history (its files stay)",
+				r->app.ns, r->app.name, loc->valuestring);
+		}
+		cJSON_Delete(e);
+	}
+}
+
+/*
+ * Disposes the savepoints trim_history took out of the history (POST
+ * /savepoint-disposal, then its status, for a few seconds at most). A
+ * failure is a warning event naming the path, not a retry: status no
+ * longer holds the entry, the files stay for a person to remove.
+ */
+static void dispose_all(rctx *r)
+{
+	for (int i = 0; i < r->ndispose; i++) {
+		const char *path = r->dispose[i];
+		cJSON *body = cJSON_CreateObject(), *ans = NULL;
+		char *text = body && cJSON_AddStringToObject(body, "savepoint-path", path)
+				 ? cJSON_PrintUnformatted(body)
+				 : NULL;
+		cJSON_Delete(body);
+		long st = 0;
+		cm_err err = {0};
+		int rc = text ? jm_call(r, "POST", "/savepoint-disposal", text, &ans, &st, &err)
+			      : cm_err_set(&err, FL_ENOMEM, "out of memory");
+		free(text);
+		const char *id = rc ? NULL : k8s_str(ans, "request-id");
+		char idbuf[64] = "", why[400] = "";
+		if (id)
+			snprintf(idbuf, sizeof(idbuf), "%s", id);
+		else if (!rc)
+			snprintf(why, sizeof(why), "the JobManager gave no request-id");
+		else
+			snprintf(why, sizeof(why), "%.390s", err.msg);
+		cJSON_Delete(ans);
+		bool done = false;
+		for (int t = 0; idbuf[0] && !done && t < 50; t++) {
+			char p[128];
+			snprintf(p, sizeof(p), "/savepoint-disposal/%s", idbuf);
+			ans = NULL;
+			if (jm_call(r, "GET", p, NULL, &ans, &st, &err) != 0) {
+				snprintf(why, sizeof(why), "%.390s", err.msg);
+				break;
+			}
+			const char *state = k8s_str(ans, "status.id");
+			if (state && strcmp(state, "COMPLETED") == 0) {
+				done = true;
+				const char *f = k8s_str(ans, "operation.failure-cause.stack-trace");
+				if (f)
+					snprintf(why, sizeof(why), "%s", f);
+			}
+			cJSON_Delete(ans);
+			if (!done)
+				nanosleep(&(struct timespec){.tv_nsec = 100000000L}, NULL);
+		}
+		if (done && !why[0])
+			event(r, false, "SavepointDisposed",
+			      "savepoint %s left the history (%s): disposed", path,
+			      OP_KEY_HISTORY_COUNT);
+		else if (done || why[0])
+			event(r, true, "SavepointError",
+			      "savepoint %s left the history but could not be disposed (its files "
+			      "stay): %.300s",
+			      path, why);
+		else
+			CM_INFO(COMP, "%s/%s: disposal %s of %s still in progress", r->app.ns,
+				r->app.name, idbuf, path);
+	}
+}
+
 static void step_poll(rctx *r)
 {
 	const op_kept *k = &r->app.kept;
@@ -524,7 +638,10 @@ static void step_poll(rctx *r)
 	long st = 0;
 	cm_err err = {0};
 	int rc = jm_call(r, "GET", path, NULL, &ans, &st, &err);
-	bool upgrade = strcmp(k->trigger_type, "MANUAL") != 0;
+	bool upgrade = for_upgrade(k->trigger_type);
+	/* A savepoint that stops the job (an upgrade's, a suspension's, the final
+	 * one of a deletion): its path is what comes next. */
+	bool stops = upgrade || strcmp(k->trigger_type, "DELETE") == 0;
 	if (rc && (r->o.deployment == OP_DEP_MISSING || r->o.deployment == OP_DEP_DELETING)) {
 		fail(r, "SavepointError",
 		     "the JobManager went away while savepoint %s of job %s was "
@@ -559,7 +676,7 @@ static void step_poll(rctx *r)
 		cJSON_AddStringToObject(last, "location", loc);
 		cJSON_AddNumberToObject(last, "timeStamp", (double)cm_wall_ms());
 		cJSON_AddStringToObject(last, "triggerType", k->trigger_type);
-		if (!upgrade && r->app.spec.has_nonce)
+		if (strcmp(k->trigger_type, "MANUAL") == 0 && r->app.spec.has_nonce)
 			cJSON_AddNumberToObject(last, "triggerNonce",
 						(double)r->app.spec.savepoint_nonce);
 		cJSON *hist = cJSON_GetObjectItemCaseSensitive(si, "history");
@@ -567,18 +684,21 @@ static void step_poll(rctx *r)
 			hist = cJSON_CreateArray();
 			put(si, "history", hist);
 		}
-		if (hist) {
+		if (hist)
 			cJSON_AddItemToArray(hist, cJSON_Duplicate(last, true));
-			while (cJSON_GetArraySize(hist) > HISTORY_MAX)
-				cJSON_DeleteItemFromArray(hist, 0);
-		}
 		put(si, "lastSavepoint", last);
+		snprintf(r->app.kept.last_savepoint, sizeof(r->app.kept.last_savepoint), "%s",
+			 loc);
 	}
-	if (upgrade) {
+	if (stops) {
+		snprintf(r->app.kept.upgrade_savepoint, sizeof(r->app.kept.upgrade_savepoint), "%s",
+			 loc);
 		put(sub(r->status, "reconciliationStatus"), "upgradeSavepoint",
 		    cJSON_CreateString(loc));
 	}
-	event(r, false, "SavepointCompleted", "savepoint of job %s at %s", job, loc);
+	event(r, false, "SavepointCompleted", "%s savepoint of job %s at %s",
+	      strcmp(k->trigger_type, "DELETE") == 0 ? "final" : k->trigger_type, job, loc);
+	trim_history(r);
 clear:
 	cJSON_Delete(ans);
 	put(si, "triggerId", cJSON_CreateNull());
@@ -644,6 +764,106 @@ static void step_rescale(rctx *r)
 	      "job %s rescales in place to parallelism %lld (%lld TaskManager pods of %lld slots)",
 	      r->o.job_id, (long long)p, (long long)op_spec_taskmanagers(&r->app.spec),
 	      (long long)r->app.spec.slots);
+}
+
+/* ------------------------------------------------------------- deletion */
+
+/*
+ * metadata.finalizers with OP_FINALIZER added (add) or removed, as a merge
+ * patch at the resourceVersion read: a concurrent change of the object
+ * (another finalizer added or removed) makes it fail with a Conflict and
+ * the reconcile tries again, so no one else's finalizer is ever dropped.
+ */
+static int patch_finalizers(rctx *r, bool add)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(r->app.obj, "metadata");
+	const char *rv = k8s_str(md, "resourceVersion");
+	cJSON *patch = cJSON_CreateObject(), *pm = NULL, *list = NULL;
+	bool ok = patch && rv && (pm = cJSON_AddObjectToObject(patch, "metadata")) &&
+		  cJSON_AddStringToObject(pm, "resourceVersion", rv) &&
+		  (list = cJSON_AddArrayToObject(pm, "finalizers"));
+	const cJSON *f;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(md, "finalizers"))
+	{
+		if (ok && cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER) != 0)
+			ok = cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
+	}
+	if (ok && add)
+		ok = cJSON_AddItemToArray(list, cJSON_CreateString(OP_FINALIZER));
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	int rc = ok ? k8s_merge_patch(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.object_name,
+				      NULL, patch, NULL, &ke)
+		    : FL_ENOMEM;
+	cJSON_Delete(patch);
+	if (rc)
+		CM_WARN(COMP, "%s/%s: cannot %s the finalizer %s: %s", r->app.ns, r->app.name,
+			add ? "add" : "remove", OP_FINALIZER, ok ? ke.e.msg : "out of memory");
+	else
+		CM_INFO(COMP, "%s/%s: finalizer %s %s", r->app.ns, r->app.name, OP_FINALIZER,
+			add ? "added" : "removed: the application goes");
+	return rc;
+}
+
+/* How many objects of kind res labelled sel there are (-1: unknown). */
+static int64_t count(rctx *r, const k8s_resource *res, const char *sel, cJSON **items)
+{
+	k8s_list_opts lo = {.label_selector = sel};
+	cJSON *list = NULL;
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (k8s_list(r->kc, res, r->app.ns, &lo, &list, &ke) != 0) {
+		CM_WARN(COMP, "%s/%s: %s", r->app.ns, r->app.name, ke.e.msg);
+		return -1;
+	}
+	int64_t n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "items"));
+	if (items)
+		*items = list;
+	else
+		cJSON_Delete(list);
+	return n;
+}
+
+/* While deleting: what of the cluster is left besides its Deployment, and
+ * its HA ConfigMaps (which have no owner: they outlive a Deployment). */
+static void observe_leftovers(rctx *r)
+{
+	char sel[256];
+	snprintf(sel, sizeof(sel), "app=%s,type=%s,configmap-type!=high-availability",
+		 r->app.name, K8S_TYPE_LABEL);
+	const k8s_resource *kinds[] = {&K8S_PODS, &K8S_SERVICES, &K8S_CONFIGMAPS, &K8S_SECRETS};
+	r->o.leftovers = 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+		int64_t n = count(r, kinds[i], sel, NULL);
+		r->o.leftovers += n < 0 ? 1 : n; /* unknown: not gone */
+	}
+	snprintf(sel, sizeof(sel), "app=%s,configmap-type=high-availability", r->app.name);
+	int64_t n = count(r, &K8S_CONFIGMAPS, sel, NULL);
+	r->o.ha_configmaps = n < 0 ? 1 : n;
+}
+
+static void step_delete_ha(rctx *r)
+{
+	char sel[256];
+	snprintf(sel, sizeof(sel), "app=%s,configmap-type=high-availability", r->app.name);
+	cJSON *list = NULL;
+	if (count(r, &K8S_CONFIGMAPS, sel, &list) <= 0) {
+		cJSON_Delete(list);
+		return;
+	}
+	const cJSON *cm;
+	cJSON_ArrayForEach(cm, cJSON_GetObjectItemCaseSensitive(list, "items"))
+	{
+		const char *name = k8s_str(cm, "metadata.name");
+		k8s_err ke;
+		k8s_err_clear(&ke);
+		if (name && k8s_delete(r->kc, &K8S_CONFIGMAPS, r->app.ns, name, NULL, NULL, &ke) != 0 &&
+		    !k8s_err_is(&ke, "NotFound"))
+			fail(r, "Error", "cannot delete the HA ConfigMap %s: %s", name, ke.e.msg);
+		else if (name)
+			CM_INFO(COMP, "%s/%s: HA ConfigMap %s deleted", r->app.ns, r->app.name, name);
+	}
+	cJSON_Delete(list);
 }
 
 /* ------------------------------------------------------------------ status */
@@ -826,8 +1046,8 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		op_app_fini(&r.app);
 		return;
 	}
-	if (r.app.deleting) {
-		CM_INFO(COMP, "%s/%s: being deleted", ns, name);
+	if (r.app.deleting && !r.app.has_finalizer) {
+		CM_INFO(COMP, "%s/%s: being deleted (not holding it)", ns, name);
 		op_app_fini(&r.app);
 		return;
 	}
@@ -844,9 +1064,12 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		op_app_fini(&r.app);
 		return;
 	}
+	r.o.now_ms = cm_wall_ms();
+	if (r.app.deleting)
+		observe_leftovers(&r);
 	op_diff d = {0};
 	op_step step = {0};
-	if (r.app.valid && op_spec_diff(&r.app, &d, &err) != 0)
+	if (r.app.valid && !r.app.deleting && op_spec_diff(&r.app, &d, &err) != 0)
 		fail(&r, "Error", "%s", err.msg);
 	op_decide(&r.app, &d, &r.o, &step);
 	if (step.action != OP_ACT_NONE && step.action != OP_ACT_WAIT)
@@ -908,6 +1131,23 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 	case OP_ACT_WAIT:
 		res->requeue_ms = 2000;
 		break;
+	case OP_ACT_ADD_FINALIZER:
+	case OP_ACT_REMOVE_FINALIZER:
+		/* The object changes (or goes): no status write at the old
+		 * resourceVersion; the watch event brings the next reconcile. */
+		if (patch_finalizers(&r, step.action == OP_ACT_ADD_FINALIZER) != 0)
+			res->failed = true;
+		else if (step.action == OP_ACT_ADD_FINALIZER)
+			res->requeue_ms = 100;
+		else
+			res->requeue_ms = 0;
+		cJSON_Delete(r.status);
+		op_app_fini(&r.app);
+		return;
+	case OP_ACT_DELETE_HA:
+		step_delete_ha(&r);
+		res->requeue_ms = 500;
+		break;
 	case OP_ACT_NONE:
 		/* Stable and complete: a slow look; anything still on its way (pods
 		 * of a rescale starting): soon. */
@@ -917,6 +1157,11 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 					   strcmp(r.o.job_state, "RUNNING") != 0)
 				      ? 15000
 				      : 2000;
+		/* The next periodic savepoint is due before that: look then. */
+		int64_t due = op_periodic_due_in(&r.app, &r.o);
+		if (due >= 0 && due + 50 < res->requeue_ms)
+			res->requeue_ms = (long)due + 50;
+		trim_history(&r); /* entries past max.age */
 		break;
 	}
 	compose_status(&r, &step);
@@ -928,9 +1173,13 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		/* nothing to write */
 	} else if (write_status(&r) != 0) {
 		res->failed = true;
-	} else if (send) {
-		send_savepoint(&r, stop);
+	} else {
+		if (send)
+			send_savepoint(&r, stop);
+		dispose_all(&r);
 	}
+	for (int i = 0; i < r.ndispose; i++)
+		free(r.dispose[i]);
 	if (r.error[0])
 		res->failed = true;
 	cJSON_Delete(r.status);

@@ -3,6 +3,7 @@
  */
 #include "operator/spec.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,66 @@ static int get_resources(const cJSON *parent, const char *path, double *cpu, int
 	return 0;
 }
 
+/*
+ * The Apache operator's kubernetes.operator.* keys the operator reads from
+ * flincConfiguration (they are the operator's, not the cluster's): the
+ * periodic savepoint interval, the savepoint history's caps, whether what
+ * leaves the history is disposed, savepoint-on-deletion. A value that does
+ * not parse is refused naming its key.
+ */
+static int operator_keys(op_spec *s, cm_err *err)
+{
+	s->history_max_count = OP_HISTORY_COUNT_DEFAULT;
+	s->history_max_age_ms = OP_HISTORY_AGE_DEFAULT_MS;
+	s->savepoint_cleanup = true;
+	const cJSON *v = item(s->configuration, OP_KEY_PERIODIC);
+	if (cJSON_IsString(v) && (cfg_parse_duration_ms(v->valuestring, &s->periodic_savepoint_ms) != 0 ||
+				  s->periodic_savepoint_ms < 0))
+		return cm_err_set(err, FL_EINVAL,
+				  "spec.flincConfiguration.%s: '%.60s' is no duration (\"10 min\", "
+				  "\"1 h\"; 0 for none)",
+				  OP_KEY_PERIODIC, v->valuestring);
+	if (s->periodic_savepoint_ms > 0 && s->periodic_savepoint_ms < 1000)
+		return cm_err_set(err, FL_EINVAL,
+				  "spec.flincConfiguration.%s: at least 1 s (or 0 for none)",
+				  OP_KEY_PERIODIC);
+	v = item(s->configuration, OP_KEY_HISTORY_AGE);
+	if (cJSON_IsString(v) && (cfg_parse_duration_ms(v->valuestring, &s->history_max_age_ms) != 0 ||
+				  s->history_max_age_ms < 0))
+		return cm_err_set(err, FL_EINVAL,
+				  "spec.flincConfiguration.%s: '%.60s' is no duration (\"1 d\"; 0 for "
+				  "no age limit)",
+				  OP_KEY_HISTORY_AGE, v->valuestring);
+	v = item(s->configuration, OP_KEY_HISTORY_COUNT);
+	if (cJSON_IsString(v)) {
+		char *end = NULL;
+		errno = 0;
+		long long n = strtoll(v->valuestring, &end, 10);
+		if (errno || end == v->valuestring || *end || n < 1 || n > OP_HISTORY_LIMIT)
+			return cm_err_set(err, FL_EINVAL,
+					  "spec.flincConfiguration.%s: '%.60s' is not a whole number "
+					  "from 1 to %d",
+					  OP_KEY_HISTORY_COUNT, v->valuestring, OP_HISTORY_LIMIT);
+		s->history_max_count = n;
+	}
+	static const char *const bools[] = {OP_KEY_CLEANUP, OP_KEY_SAVEPOINT_ON_DELETION};
+	bool *outs[] = {&s->savepoint_cleanup, &s->savepoint_on_deletion};
+	for (size_t i = 0; i < 2; i++) {
+		v = item(s->configuration, bools[i]);
+		if (!cJSON_IsString(v))
+			continue;
+		if (strcasecmp(v->valuestring, "true") == 0)
+			*outs[i] = true;
+		else if (strcasecmp(v->valuestring, "false") == 0)
+			*outs[i] = false;
+		else
+			return cm_err_set(err, FL_EINVAL,
+					  "spec.flincConfiguration.%s: '%.60s' is neither true nor false",
+					  bools[i], v->valuestring);
+	}
+	return 0;
+}
+
 static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 {
 	op_spec *s = &app->spec;
@@ -214,6 +275,8 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 					  "numbers and booleans in YAML)",
 					  kv->string);
 	}
+	if ((rc = operator_keys(s, err)) != 0)
+		return rc;
 	bool present;
 	if ((rc = get_int(spec, "restartNonce", "spec", INT64_MIN / 2, INT64_MAX / 2,
 			  &s->restart_nonce, NULL, err)) != 0)
@@ -366,6 +429,12 @@ static void decode_kept(op_kept *k, const cJSON *status)
 	v = item(status, "lifecycleState");
 	if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof(k->lifecycle))
 		snprintf(k->lifecycle, sizeof(k->lifecycle), "%s", v->valuestring);
+	v = item(si, "lastPeriodicSavepointTimestamp");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+		k->last_periodic_ms = (int64_t)v->valuedouble;
+	v = item(item(si, "lastSavepoint"), "timeStamp");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+		k->last_savepoint_ms = (int64_t)v->valuedouble;
 }
 
 int op_app_decode(op_app *app, cJSON *obj, cm_err *err)
@@ -386,6 +455,14 @@ int op_app_decode(op_app *app, cJSON *obj, cm_err *err)
 	if (cJSON_IsNumber(gen) && gen->valuedouble >= 0 && gen->valuedouble < 9e15)
 		app->generation = (int64_t)gen->valuedouble;
 	app->deleting = item(md, "deletionTimestamp") != NULL;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, item(md, "finalizers"))
+	{
+		if (cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER) == 0)
+			app->has_finalizer = true;
+	}
+	const cJSON *sod = item(item(md, "annotations"), OP_SAVEPOINT_ON_DELETE);
+	app->savepoint_on_delete = cJSON_IsString(sod) && strcasecmp(sod->valuestring, "true") == 0;
 	decode_kept(&app->kept, item(obj, "status"));
 	/* The name becomes the cluster id: Flink's rules for it. */
 	if (strlen(name->valuestring) > K8S_CLUSTER_ID_MAX) {
@@ -526,6 +603,15 @@ static cJSON *upgrade_part(const cJSON *spec)
 		cJSON_DeleteItemFromObjectCaseSensitive(job, "state");
 		cJSON_DeleteItemFromObjectCaseSensitive(job, "savepointTriggerNonce");
 	}
+	/* The operator's own keys take effect without a redeploy. */
+	cJSON *conf = cJSON_GetObjectItemCaseSensitive(c, "flincConfiguration");
+	cJSON *kv = cJSON_IsObject(conf) ? conf->child : NULL;
+	while (kv) {
+		cJSON *next = kv->next;
+		if (kv->string && strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0)
+			cJSON_Delete(cJSON_DetachItemViaPointer(conf, kv));
+		kv = next;
+	}
 	return c;
 }
 
@@ -593,6 +679,9 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 	const cJSON *kv;
 	cJSON_ArrayForEach(kv, s->configuration)
 	{
+		/* The operator's own keys (operator_keys) stay out of the cluster. */
+		if (kv->string && strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0)
+			continue;
 		for (size_t i = 0; i < sizeof(own_keys) / sizeof(*own_keys); i++) {
 			if (strcmp(kv->string, own_keys[i]) == 0) {
 				rc = cm_err_set(err, FL_EINVAL,
