@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "k8s/informer.h"
 #include "operator/reconcile.h"
+#include "operator/spec.h"
 
 #define COMP "operator"
 #define NS_MAX 64
@@ -169,6 +170,18 @@ int op_main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* The chart's defaultConfiguration: a JSON map of flincConfiguration
+	 * keys every application gets unless it sets them. */
+	const char *defs = getenv("FLINC_OPERATOR_DEFAULT_CONFIGURATION");
+	if (defs && *defs) {
+		cm_err derr = {0};
+		cJSON *d = cJSON_Parse(defs);
+		if (!d || op_spec_set_defaults(d, &derr) != 0) {
+			fprintf(stderr, "flinc-operator: FLINC_OPERATOR_DEFAULT_CONFIGURATION: %s\n",
+				d ? derr.msg : "not JSON");
+			return 2;
+		}
+	}
 	/* The namespaces: a comma-separated list ("" or unset: all). */
 	char nsbuf[4096];
 	char *nss[NS_MAX];
@@ -275,5 +288,6 @@ out:
 	queue = NULL;
 	k8s_client_free(kc);
 	k8s_config_fini(&kcfg);
+	(void)op_spec_set_defaults(NULL, &(cm_err){0});
 	return status;
 }

@@ -444,7 +444,7 @@ static const char *savepoint_dir(const op_spec *s)
 	static const char *const keys[] = {CFG_SP_DIR_NEW, CFG_SP_DIR, CFG_CKP_DIR_NEW,
 					   CFG_CKP_DIR};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->configuration, keys[i]);
+		const cJSON *v = op_spec_conf(s, keys[i]); /* the application's, else the default */
 		if (cJSON_IsString(v) && v->valuestring[0])
 			return v->valuestring;
 	}
@@ -796,9 +796,14 @@ static int patch_finalizers(rctx *r, bool add)
 				      NULL, patch, NULL, &ke)
 		    : FL_ENOMEM;
 	cJSON_Delete(patch);
-	if (rc)
-		CM_WARN(COMP, "%s/%s: cannot %s the finalizer %s: %s", r->app.ns, r->app.name,
-			add ? "add" : "remove", OP_FINALIZER, ok ? ke.e.msg : "out of memory");
+	if (rc && ok && !add && k8s_err_is(&ke, "NotFound"))
+		rc = 0; /* gone already */
+	if (rc && ok && k8s_err_is(&ke, "Conflict"))
+		CM_INFO(COMP, "%s/%s: the object changed: the finalizer waits for the next look",
+			r->app.ns, r->app.name);
+	else if (rc)
+		fail(r, "Error", "cannot %s the finalizer %s: %s", add ? "add" : "remove",
+		     OP_FINALIZER, ok ? ke.e.msg : "out of memory");
 	else
 		CM_INFO(COMP, "%s/%s: finalizer %s %s", r->app.ns, r->app.name, OP_FINALIZER,
 			add ? "added" : "removed: the application goes");
@@ -824,14 +829,17 @@ static int64_t count(rctx *r, const k8s_resource *res, const char *sel, cJSON **
 	return n;
 }
 
-/* While deleting: what of the cluster is left besides its Deployment, and
+/* While deleting: what of the cluster is left besides its Deployment (pods,
+ * Services, ConfigMaps), and
  * its HA ConfigMaps (which have no owner: they outlive a Deployment). */
 static void observe_leftovers(rctx *r)
 {
 	char sel[256];
 	snprintf(sel, sizeof(sel), "app=%s,type=%s,configmap-type!=high-availability",
 		 r->app.name, K8S_TYPE_LABEL);
-	const k8s_resource *kinds[] = {&K8S_PODS, &K8S_SERVICES, &K8S_CONFIGMAPS, &K8S_SECRETS};
+	/* Not Secrets: the operator may create them, never read them (the
+	 * Deployment's Foreground deletion waits for its Secret anyway). */
+	const k8s_resource *kinds[] = {&K8S_PODS, &K8S_SERVICES, &K8S_CONFIGMAPS};
 	r->o.leftovers = 0;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
 		int64_t n = count(r, kinds[i], sel, NULL);
@@ -1135,9 +1143,11 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 	case OP_ACT_REMOVE_FINALIZER:
 		/* The object changes (or goes): no status write at the old
 		 * resourceVersion; the watch event brings the next reconcile. */
-		if (patch_finalizers(&r, step.action == OP_ACT_ADD_FINALIZER) != 0)
+		if (patch_finalizers(&r, step.action == OP_ACT_ADD_FINALIZER) != 0) {
 			res->failed = true;
-		else if (step.action == OP_ACT_ADD_FINALIZER)
+			if (r.error[0])
+				break; /* refused (not a conflict): said in status too */
+		} else if (step.action == OP_ACT_ADD_FINALIZER)
 			res->requeue_ms = 100;
 		else
 			res->requeue_ms = 0;

@@ -172,6 +172,18 @@ static int get_resources(const cJSON *parent, const char *path, double *cpu, int
 	return 0;
 }
 
+/* The chart's defaultConfiguration (op_spec_set_defaults): set once at
+ * startup, read-only after. */
+static cJSON *defaults;
+
+const cJSON *op_spec_conf(const op_spec *s, const char *key)
+{
+	const cJSON *v = item(s->configuration, key);
+	if (!v)
+		v = item(defaults, key);
+	return cJSON_IsString(v) ? v : NULL;
+}
+
 /*
  * The Apache operator's kubernetes.operator.* keys the operator reads from
  * flincConfiguration (they are the operator's, not the cluster's): the
@@ -184,7 +196,7 @@ static int operator_keys(op_spec *s, cm_err *err)
 	s->history_max_count = OP_HISTORY_COUNT_DEFAULT;
 	s->history_max_age_ms = OP_HISTORY_AGE_DEFAULT_MS;
 	s->savepoint_cleanup = true;
-	const cJSON *v = item(s->configuration, OP_KEY_PERIODIC);
+	const cJSON *v = op_spec_conf(s, OP_KEY_PERIODIC);
 	if (cJSON_IsString(v) && (cfg_parse_duration_ms(v->valuestring, &s->periodic_savepoint_ms) != 0 ||
 				  s->periodic_savepoint_ms < 0))
 		return cm_err_set(err, FL_EINVAL,
@@ -195,14 +207,14 @@ static int operator_keys(op_spec *s, cm_err *err)
 		return cm_err_set(err, FL_EINVAL,
 				  "spec.flincConfiguration.%s: at least 1 s (or 0 for none)",
 				  OP_KEY_PERIODIC);
-	v = item(s->configuration, OP_KEY_HISTORY_AGE);
+	v = op_spec_conf(s, OP_KEY_HISTORY_AGE);
 	if (cJSON_IsString(v) && (cfg_parse_duration_ms(v->valuestring, &s->history_max_age_ms) != 0 ||
 				  s->history_max_age_ms < 0))
 		return cm_err_set(err, FL_EINVAL,
 				  "spec.flincConfiguration.%s: '%.60s' is no duration (\"1 d\"; 0 for "
 				  "no age limit)",
 				  OP_KEY_HISTORY_AGE, v->valuestring);
-	v = item(s->configuration, OP_KEY_HISTORY_COUNT);
+	v = op_spec_conf(s, OP_KEY_HISTORY_COUNT);
 	if (cJSON_IsString(v)) {
 		char *end = NULL;
 		errno = 0;
@@ -217,7 +229,7 @@ static int operator_keys(op_spec *s, cm_err *err)
 	static const char *const bools[] = {OP_KEY_CLEANUP, OP_KEY_SAVEPOINT_ON_DELETION};
 	bool *outs[] = {&s->savepoint_cleanup, &s->savepoint_on_deletion};
 	for (size_t i = 0; i < 2; i++) {
-		v = item(s->configuration, bools[i]);
+		v = op_spec_conf(s, bools[i]);
 		if (!cJSON_IsString(v))
 			continue;
 		if (strcasecmp(v->valuestring, "true") == 0)
@@ -370,7 +382,7 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 		return rc;
 	/* The checks across fields that the CRD's CEL rules also make (an object
 	 * may predate them). */
-	const cJSON *ha = item(s->configuration, CFG_HA_TYPE);
+	const cJSON *ha = op_spec_conf(s, CFG_HA_TYPE);
 	if (s->upgrade_mode == OP_LAST_STATE &&
 	    (!cJSON_IsString(ha) || strcasecmp(ha->valuestring, "none") == 0))
 		return cm_err_set(
@@ -378,9 +390,9 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 		    "spec.job.upgradeMode last-state resumes from the latest checkpoint "
 		    "that high availability keeps: set spec.flincConfiguration "
 		    "high-availability.type, or use upgradeMode savepoint");
-	if (s->upgrade_mode != OP_STATELESS && !item(s->configuration, CFG_CKP_DIR) &&
-	    !item(s->configuration, CFG_CKP_DIR_NEW) && !item(s->configuration, CFG_SP_DIR) &&
-	    !item(s->configuration, CFG_SP_DIR_NEW))
+	if (s->upgrade_mode != OP_STATELESS && !op_spec_conf(s, CFG_CKP_DIR) &&
+	    !op_spec_conf(s, CFG_CKP_DIR_NEW) && !op_spec_conf(s, CFG_SP_DIR) &&
+	    !op_spec_conf(s, CFG_SP_DIR_NEW))
 		return cm_err_set(err, FL_EINVAL,
 				  "spec.job.upgradeMode %s needs a directory for savepoints: set "
 				  "spec.flincConfiguration execution.checkpointing.dir (or "
@@ -530,6 +542,10 @@ static int sort_keys(cJSON *o, int depth)
 {
 	if (depth > 64)
 		return FL_ERANGE;
+	/* A number JSON cannot hold again (1e999 parses as infinity and prints
+	 * as null): the spec kept would differ from the spec read. */
+	if (cJSON_IsNumber(o) && !isfinite(o->valuedouble))
+		return FL_ETYPE;
 	cJSON *c;
 	size_t n = 0;
 	cJSON_ArrayForEach(c, o)
@@ -577,6 +593,8 @@ int op_spec_canonical(const cJSON *spec, char **out, cm_err *err)
 		return cm_err_set(err, rc, "spec is nested more than 64 levels deep");
 	if (rc == FL_EINVAL)
 		return cm_err_set(err, rc, "spec holds an object with a key given twice");
+	if (rc == FL_ETYPE)
+		return cm_err_set(err, FL_EINVAL, "spec holds a number out of range");
 	if (!s)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	if (strlen(s) >= sizeof(((op_kept *)0)->last_spec)) {
@@ -702,6 +720,17 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 			goto out;
 		}
 	}
+	/* The operator's defaults, under the application's own keys. */
+	cJSON_ArrayForEach(kv, defaults)
+	{
+		if (strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0 ||
+		    item(s->configuration, kv->string))
+			continue;
+		if ((rc = cfg_set(c, kv->string, kv->valuestring, err)) != 0) {
+			wrap(err, rc, "the operator's defaultConfiguration: ");
+			goto out;
+		}
+	}
 	const char *sched = cfg_get_raw(c, CFG_SCHEDULER);
 	if (s->has_job && sched && strcasecmp(sched, "adaptive") != 0) {
 		rc = cm_err_set(err, FL_EINVAL,
@@ -763,5 +792,85 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 	return 0;
 out:
 	cfg_free(c);
+	return rc;
+}
+
+int op_spec_set_defaults(cJSON *d, cm_err *err)
+{
+	cJSON_Delete(defaults);
+	defaults = NULL;
+	if (!d)
+		return 0;
+	if (!cJSON_IsObject(d)) {
+		cJSON_Delete(d);
+		return cm_err_set(err, FL_EINVAL,
+				  "defaultConfiguration must be a map of keys to values");
+	}
+	cJSON *kv;
+	int n = 0;
+	cJSON_ArrayForEach(kv, d)
+	{
+		char text[64] = "";
+		const char *why = NULL;
+		if (++n > 1000)
+			why = "more than 1000 keys";
+		for (size_t i = 0; !why && i < sizeof(own_keys) / sizeof(*own_keys); i++)
+			if (strcmp(kv->string, own_keys[i]) == 0)
+				why = "set by the operator for each application";
+		if (!why && cJSON_IsNumber(kv)) {
+			if (!isfinite(kv->valuedouble))
+				why = "a number out of range";
+			else
+				snprintf(text, sizeof(text), "%.17g", kv->valuedouble);
+		} else if (!why && cJSON_IsBool(kv)) {
+			snprintf(text, sizeof(text), "%s", cJSON_IsTrue(kv) ? "true" : "false");
+		} else if (!why && !cJSON_IsString(kv)) {
+			why = "not a string, number or boolean";
+		}
+		if (why) {
+			int rc = cm_err_set(err, FL_EINVAL, "defaultConfiguration.%.200s: %s",
+					    kv->string, why);
+			cJSON_Delete(d);
+			return rc;
+		}
+		if (!cJSON_IsString(kv)) {
+			cJSON *str = cJSON_CreateString(text);
+			if (!str || !cJSON_ReplaceItemViaPointer(d, kv, str)) {
+				cJSON_Delete(str);
+				cJSON_Delete(d);
+				return cm_err_set(err, FL_ENOMEM, "out of memory");
+			}
+			kv = str;
+		}
+	}
+	/* Each value must be one the cluster's configuration takes. */
+	cfg *c = NULL;
+	if (cfg_new(&c) != 0) {
+		cJSON_Delete(d);
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	}
+	int rc = 0;
+	cJSON_ArrayForEach(kv, d)
+	{
+		if (strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0)
+			continue;
+		if ((rc = cfg_set(c, kv->string, kv->valuestring, err)) != 0) {
+			wrap(err, rc, "defaultConfiguration: ");
+			break;
+		}
+	}
+	cfg_free(c);
+	if (rc) {
+		cJSON_Delete(d);
+		return rc;
+	}
+	defaults = d;
+	/* Its kubernetes.operator.* keys are checked as an application's are. */
+	op_spec probe = {.configuration = NULL};
+	if ((rc = operator_keys(&probe, err)) != 0) {
+		wrap(err, rc, "defaultConfiguration: ");
+		cJSON_Delete(defaults);
+		defaults = NULL;
+	}
 	return rc;
 }

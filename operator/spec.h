@@ -169,6 +169,21 @@ int op_spec_diff(const op_app *app, op_diff *d, cm_err *err);
 int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_cluster_spec *ks,
 		    cm_err *err);
 
+/*
+ * The operator's default configuration (the chart's defaultConfiguration):
+ * flincConfiguration keys every application gets unless it sets them
+ * itself. defaults: a JSON object (ownership passes, on error too) whose
+ * values are strings, numbers or booleans (numbers and booleans are taken
+ * as their text); NULL: none. Keys the operator sets itself are refused.
+ * Called once at startup, before any reconcile (read without a lock
+ * after). Errors: FL_EINVAL naming the key, FL_ENOMEM.
+ */
+int op_spec_set_defaults(cJSON *defaults, cm_err *err);
+
+/* flincConfiguration key of s: the application's value, else the default's
+ * (NULL: neither, or not a string). */
+const cJSON *op_spec_conf(const op_spec *s, const char *key);
+
 /* A Kubernetes quantity ("512Mi", "1G", "1500") in bytes. FL_EINVAL for
  * anything else, a fraction of a byte, or above 2^53. */
 int op_parse_memory(const char *q, int64_t *bytes);

@@ -23,7 +23,7 @@ token), never read. */}}
 {{- define "flinc-operator.rules" -}}
 - apiGroups: ["flinc.dev"]
   resources: ["flinkapplications"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]   # patch: the finalizer flinc.dev/finalizer
 - apiGroups: ["flinc.dev"]
   resources: ["flinkapplications/status"]
   verbs: ["get", "update", "patch"]
@@ -35,7 +35,7 @@ token), never read. */}}
   verbs: ["get", "list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["configmaps", "services"]
-  verbs: ["get", "create", "delete"]
+  verbs: ["get", "list", "create", "delete"]   # list: a deletion waits for them to go
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create"]
