@@ -788,6 +788,12 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 		wrap(err, rc, "spec: ");
 		goto out;
 	}
+	/* The TaskManagers' template goes into the cluster's ConfigMap (the
+	 * creation's templates[K8S_TM]); this makes flinc.yaml point the
+	 * JobManager, which creates the TaskManager pods, at it. */
+	if (s->tm_pod_template || s->pod_template)
+		snprintf(ks->pod_template[K8S_TM], sizeof(ks->pod_template[K8S_TM]), "%s",
+			 s->tm_pod_template ? "spec.taskManager.podTemplate" : "spec.podTemplate");
 	*conf = c;
 	return 0;
 out:
@@ -835,6 +841,11 @@ int op_spec_set_defaults(cJSON *d, cm_err *err)
 		}
 		if (!cJSON_IsString(kv)) {
 			cJSON *str = cJSON_CreateString(text);
+			/* The replacement takes the key's name with it. */
+			if (str && !(str->string = strdup(kv->string))) {
+				cJSON_Delete(str);
+				str = NULL;
+			}
 			if (!str || !cJSON_ReplaceItemViaPointer(d, kv, str)) {
 				cJSON_Delete(str);
 				cJSON_Delete(d);

@@ -806,6 +806,64 @@ static void test_the_history_cap_and_what_is_disposed(void **state)
 	op_app_fini(&app);
 }
 
+static void test_the_default_configuration(void **state)
+{
+	cm_err err = {0};
+	/* Numbers and booleans (as Helm writes them unquoted) are taken as text. */
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"a.b\":\"from-defaults\",\"x.y\":2,"
+							   "\"execution.checkpointing.dir\":"
+							   "\"file:///d\",\"kubernetes.operator."
+							   "periodic.savepoint.interval\":\"1 h\","
+							   "\"kubernetes.operator.savepoint.cleanup."
+							   "enabled\":false}"),
+					      &err),
+			 0);
+	op_app app;
+	app_of(&app, "{\"image\":\"i\",\"flincConfiguration\":{\"a.b\":\"mine\"}," JOB "}}", NULL);
+	assert_true(app.valid);
+	/* The operator's keys from the defaults. */
+	assert_int_equal(app.spec.periodic_savepoint_ms, 3600000);
+	assert_false(app.spec.savepoint_cleanup);
+	cfg *c = NULL;
+	k8s_cluster_spec ks;
+	assert_int_equal(op_spec_cluster(&app, NULL, &c, &ks, &err), 0);
+	assert_string_equal(cfg_get_raw(c, "a.b"), "mine"); /* the application's wins */
+	assert_string_equal(cfg_get_raw(c, "x.y"), "2");
+	assert_string_equal(cfg_get_raw(c, "execution.checkpointing.dir"), "file:///d");
+	assert_null(cfg_get_raw(c, "kubernetes.operator.periodic.savepoint.interval"));
+	assert_string_equal(op_spec_conf(&app.spec, "execution.checkpointing.dir")->valuestring,
+			    "file:///d");
+	cfg_free(c);
+	op_app_fini(&app);
+	/* A savepoint upgrade finds its directory in the defaults. */
+	app_of(&app, "{\"image\":\"i\"," JOB ",\"upgradeMode\":\"savepoint\"}}", NULL);
+	assert_true(app.valid);
+	op_app_fini(&app);
+	/* Refused, naming the key: the operator's own, a value of the wrong type, a bad
+	 * operator key, no map. */
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"kubernetes.cluster-id\":\"x\"}"), &err),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "kubernetes.cluster-id"));
+	err = (cm_err){0};
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"parallelism.default\":\"many\"}"),
+					      &err),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "parallelism.default"));
+	err = (cm_err){0};
+	assert_int_equal(
+	    op_spec_set_defaults(
+		cJSON_Parse("{\"kubernetes.operator.savepoint.history.max.count\":\"0\"}"), &err),
+	    FL_EINVAL);
+	assert_non_null(strstr(err.msg, "history.max.count"));
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"a\":[1]}"), &err), FL_EINVAL);
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("[]"), &err), FL_EINVAL);
+	/* A refused one leaves none; NULL clears. */
+	app_of(&app, "{\"image\":\"i\"," JOB "}}", NULL);
+	assert_int_equal(app.spec.periodic_savepoint_ms, 0);
+	op_app_fini(&app);
+	assert_int_equal(op_spec_set_defaults(NULL, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +882,7 @@ int main(void)
 	    cmocka_unit_test(test_deletion_with_a_final_savepoint),
 	    cmocka_unit_test(test_periodic_savepoints),
 	    cmocka_unit_test(test_the_history_cap_and_what_is_disposed),
+	    cmocka_unit_test(test_the_default_configuration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
