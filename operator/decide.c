@@ -116,6 +116,18 @@ static void deleting(const op_app *app, const op_observed *o, op_step *s)
 	bool want = app->savepoint_on_delete || (app->valid && app->spec.savepoint_on_deletion);
 	bool cluster = o->deployment == OP_DEP_READY || o->deployment == OP_DEP_DEPLOYING;
 	if (want && app->valid && app->spec.has_job && !k->upgrade_savepoint[0] && cluster) {
+		int64_t next = k->trigger_ms + op_delete_backoff_ms(k->delete_failures);
+		if (k->delete_failures > 0 && o->now_ms > 0 && o->now_ms < next) {
+			snprintf(s->why, sizeof(s->why),
+				 "being deleted: the final savepoint failed %lld time%s; the next "
+				 "try in %lld s (remove the annotation " OP_SAVEPOINT_ON_DELETE
+				 " to delete without one)",
+				 (long long)k->delete_failures, k->delete_failures == 1 ? "" : "s",
+				 (long long)((next - o->now_ms + 999) / 1000));
+			s->action = OP_ACT_WAIT;
+			s->wait_ms = next - o->now_ms;
+			return;
+		}
 		if (o->deployment == OP_DEP_READY && job_is(o, "RUNNING")) {
 			set(s, OP_ACT_STOP_SAVEPOINT, "being deleted: stop with a final savepoint");
 			s->trigger_type = "DELETE";
@@ -152,6 +164,16 @@ static void deleting(const op_app *app, const op_observed *o, op_step *s)
 		return;
 	}
 	set(s, OP_ACT_REMOVE_FINALIZER, "being deleted: the cluster is gone");
+}
+
+int64_t op_delete_backoff_ms(int64_t failures)
+{
+	if (failures <= 0)
+		return 0;
+	int64_t ms = 5000;
+	for (int64_t i = 1; i < failures && ms < 300000; i++)
+		ms *= 2;
+	return ms < 300000 ? ms : 300000;
 }
 
 int64_t op_periodic_due_in(const op_app *app, const op_observed *o)

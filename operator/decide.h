@@ -66,7 +66,13 @@ typedef struct op_step {
 	const char *trigger_type;
 	/* Why, for the log and events ("spec changed: upgrade by savepoint"). */
 	char why[CM_ERR_MSG_MAX];
+	/* WAIT: look again after this long (0: the usual). */
+	int64_t wait_ms;
 } op_step;
+
+/* The back-off before final savepoint number failures + 1: 5 s, doubled per
+ * failure in a row, at most 5 min. */
+int64_t op_delete_backoff_ms(int64_t failures);
 
 /* The step to take now. */
 void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_step *step);

@@ -472,6 +472,9 @@ static void refused_trigger(rctx *r, const char *why)
 		  (si = cJSON_AddObjectToObject(cJSON_AddObjectToObject(st, "jobStatus"),
 						"savepointInfo")) &&
 		  cJSON_AddNullToObject(si, "triggerId");
+	if (ok && strcmp(r->app.kept.trigger_type, "DELETE") == 0)
+		ok = cJSON_AddNumberToObject(si, "deleteSavepointFailures",
+					     (double)(r->app.kept.delete_failures + 1)) != NULL;
 	if (ok && upgrade)
 		ok = (rs = cJSON_AddObjectToObject(st, "reconciliationStatus")) &&
 		     cJSON_AddStringToObject(rs, "state", "DEPLOYED") &&
@@ -702,6 +705,12 @@ static void step_poll(rctx *r)
 clear:
 	cJSON_Delete(ans);
 	put(si, "triggerId", cJSON_CreateNull());
+	/* A final savepoint: failures in a row count for the back-off; a
+	 * success ends them. */
+	if (strcmp(k->trigger_type, "DELETE") == 0)
+		put(si, "deleteSavepointFailures",
+		    r->error[0] ? cJSON_CreateNumber((double)(k->delete_failures + 1))
+				: cJSON_CreateNull());
 	/* A failed upgrade savepoint ends the upgrade; the spec stays
 	 * unreconciled, so it is tried again after the back-off. */
 	if (upgrade && r->error[0]) {
@@ -921,7 +930,9 @@ static void compose_status(rctx *r, const op_step *step)
 	const char *kept_error = k8s_str(st, "error");
 	const char *err = !app->valid	? app->invalid.msg
 			  : r->error[0] ? r->error
-			  : app->kept.failed_generation == app->generation && kept_error
+			  : (app->kept.failed_generation == app->generation ||
+			     (app->deleting && app->kept.delete_failures > 0)) &&
+				    kept_error
 			      ? kept_error
 			      : "";
 	char errbuf[512];
@@ -1137,7 +1148,11 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		record_spec(&r);
 		break;
 	case OP_ACT_WAIT:
-		res->requeue_ms = 2000;
+		/* A deletion waits on the garbage collector (no watch on the
+		 * cluster's objects): kubectl delete returns when it is done. */
+		res->requeue_ms = step.wait_ms > 0 ? (long)step.wait_ms + 50
+				  : r.app.deleting ? 500
+						   : 2000;
 		break;
 	case OP_ACT_ADD_FINALIZER:
 	case OP_ACT_REMOVE_FINALIZER:

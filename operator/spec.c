@@ -447,6 +447,12 @@ static void decode_kept(op_kept *k, const cJSON *status)
 	v = item(item(si, "lastSavepoint"), "timeStamp");
 	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
 		k->last_savepoint_ms = (int64_t)v->valuedouble;
+	v = item(si, "triggerTimestamp");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+		k->trigger_ms = (int64_t)v->valuedouble;
+	v = item(si, "deleteSavepointFailures");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e9)
+		k->delete_failures = (int64_t)v->valuedouble;
 }
 
 int op_app_decode(op_app *app, cJSON *obj, cm_err *err)

@@ -103,6 +103,11 @@ typedef struct op_kept {
 	 * savepoint was triggered) and lastSavepoint.timeStamp, ms; 0: never. */
 	int64_t last_periodic_ms;
 	int64_t last_savepoint_ms;
+	/* savepointInfo.triggerTimestamp (ms) and
+	 * savepointInfo.deleteSavepointFailures: final savepoints that failed in
+	 * a row (the next is tried after a back-off). */
+	int64_t trigger_ms;
+	int64_t delete_failures;
 } op_kept;
 
 typedef struct op_app {

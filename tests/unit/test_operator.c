@@ -627,6 +627,28 @@ static void test_deletion_with_a_final_savepoint(void **state)
 	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &finished, &st), OP_ACT_DELETE);
 	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &MISSING, &st),
 			 OP_ACT_REMOVE_FINALIZER);
+	/* A final savepoint that failed is tried again after a back-off that
+	 * doubles (5 s, 10 s, ... at most 5 min); the error stays meanwhile. */
+	assert_int_equal(op_delete_backoff_ms(0), 0);
+	assert_int_equal(op_delete_backoff_ms(1), 5000);
+	assert_int_equal(op_delete_backoff_ms(2), 10000);
+	assert_int_equal(op_delete_backoff_ms(7), 300000);
+	assert_int_equal(op_delete_backoff_ms(100), 300000);
+	op_observed now = RUNNING;
+	now.now_ms = 1800000000000LL;
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE,
+				     "{\"jobStatus\":{\"savepointInfo\":{\"deleteSavepointFailures\":2,"
+				     "\"triggerTimestamp\":1799999995000}}}",
+				     &now, &st),
+			 OP_ACT_WAIT);
+	assert_int_equal(st.wait_ms, 5000);
+	assert_non_null(strstr(st.why, "failed 2 times"));
+	assert_non_null(strstr(st.why, "flinc.dev/savepoint-on-delete"));
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE,
+				     "{\"jobStatus\":{\"savepointInfo\":{\"deleteSavepointFailures\":2,"
+				     "\"triggerTimestamp\":1799999989000}}}",
+				     &now, &st),
+			 OP_ACT_STOP_SAVEPOINT);
 	/* The annotation must say "true". */
 	assert_int_equal(
 	    delete_step(GOING ",\"annotations\":{\"flinc.dev/savepoint-on-delete\":\"no\"}", NULL,
