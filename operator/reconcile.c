@@ -1150,6 +1150,8 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 	case OP_ACT_WAIT:
 		/* A deletion waits on the garbage collector (no watch on the
 		 * cluster's objects): kubectl delete returns when it is done. */
+		if (step.wait_ms > 0)
+			CM_INFO(COMP, "%s/%s: %s", ns, name, step.why);
 		res->requeue_ms = step.wait_ms > 0 ? (long)step.wait_ms + 50
 				  : r.app.deleting ? 500
 						   : 2000;
