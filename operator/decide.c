@@ -151,8 +151,14 @@ static void deleting(const op_app *app, const op_observed *o, op_step *s)
 	case OP_DEP_DELETING:
 		set(s, OP_ACT_WAIT, "being deleted: the cluster is going");
 		return;
+	case OP_DEP_FOREIGN:
+		/* Another cluster of this name (not ours): its objects and HA
+		 * ConfigMaps carry the same app label; none of them is touched. */
+		set(s, OP_ACT_REMOVE_FINALIZER,
+		    "being deleted: the Deployment of this name is not this application's (left "
+		    "alone)");
+		return;
 	case OP_DEP_MISSING:
-	case OP_DEP_FOREIGN: /* not ours: left alone */
 		break;
 	}
 	if (o->leftovers > 0) {

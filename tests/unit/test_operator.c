@@ -568,6 +568,10 @@ static void test_deletion_without_a_savepoint(void **state)
 	assert_non_null(strstr(st.why, "objects"));
 	assert_int_equal(delete_step(GOING, NULL, &ha, &st), OP_ACT_DELETE_HA);
 	assert_int_equal(delete_step(GOING, NULL, &MISSING, &st), OP_ACT_REMOVE_FINALIZER);
+	/* A cluster of this name that is not this application's: nothing of it
+	 * is touched (its objects and HA ConfigMaps carry the same label). */
+	op_observed foreign = {.deployment = OP_DEP_FOREIGN, .leftovers = 3, .ha_configmaps = 2};
+	assert_int_equal(delete_step(GOING, NULL, &foreign, &st), OP_ACT_REMOVE_FINALIZER);
 	/* A savepoint in progress (say a periodic one) is seen to its end first. */
 	assert_int_equal(
 	    delete_step(GOING, "{\"jobStatus\":{\"savepointInfo\":{\"triggerId\":\"ab\"}}}",
