@@ -539,10 +539,14 @@ static void send_savepoint(rctx *r, bool stop)
  */
 static void trim_history(rctx *r)
 {
-	if (!r->o.rest_ok)
-		return;
 	cJSON *hist = cJSON_GetObjectItemCaseSensitive(
 	    sub(sub(r->status, "jobStatus"), "savepointInfo"), "history");
+	if (!r->o.rest_ok) {
+		/* Never above what the CRD takes (its maxItems), disposal or not. */
+		while (cJSON_GetArraySize(hist) > OP_HISTORY_LIMIT)
+			cJSON_DeleteItemFromArray(hist, 0);
+		return;
+	}
 	bool drop[2 * OP_HISTORY_LIMIT], dispose[2 * OP_HISTORY_LIMIT];
 	if (!cJSON_IsArray(hist) || op_history_trim(&r->app, hist, cm_wall_ms(), drop, dispose) == 0)
 		return;
