@@ -3,6 +3,7 @@
  */
 #include "operator/reconcile.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,63 @@ static void fail(rctx *r, const char *reason, const char *fmt, ...)
 	vsnprintf(r->error, sizeof(r->error), fmt, ap);
 	va_end(ap);
 	event(r, true, reason, "%s", r->error);
+}
+
+/*
+ * Final savepoints that failed in a row, kept here too: status keeps them
+ * (savepointInfo.deleteSavepointFailures, so a restarted operator backs
+ * off as well), but a CRD older than that field prunes it, and every status
+ * write is a watch event: without this the retries would come as fast as
+ * the API server answers. Keyed by uid; the oldest slot is reused.
+ */
+#define BACKOFF_SLOTS 64
+static struct {
+	char uid[64];
+	int64_t failures, last_ms;
+} backoff[BACKOFF_SLOTS];
+static pthread_mutex_t backoff_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* failures 0: forget uid. */
+static void backoff_note(const char *uid, int64_t failures, int64_t last_ms)
+{
+	pthread_mutex_lock(&backoff_mu);
+	int slot = -1, oldest = 0;
+	for (int i = 0; i < BACKOFF_SLOTS && slot < 0; i++)
+		if (strcmp(backoff[i].uid, uid) == 0)
+			slot = i;
+	if (slot < 0 && failures > 0) {
+		for (int i = 1; i < BACKOFF_SLOTS; i++)
+			if (backoff[i].last_ms < backoff[oldest].last_ms)
+				oldest = i;
+		slot = oldest;
+		snprintf(backoff[slot].uid, sizeof(backoff[slot].uid), "%s", uid);
+	}
+	if (slot >= 0) {
+		if (failures > 0) {
+			backoff[slot].failures = failures;
+			backoff[slot].last_ms = last_ms;
+		} else {
+			memset(&backoff[slot], 0, sizeof(backoff[slot]));
+		}
+	}
+	pthread_mutex_unlock(&backoff_mu);
+}
+
+/* What status lost (a pruned field) is taken from memory. */
+static void backoff_apply(op_kept *k, const char *uid)
+{
+	pthread_mutex_lock(&backoff_mu);
+	for (int i = 0; i < BACKOFF_SLOTS && uid[0]; i++) {
+		if (strcmp(backoff[i].uid, uid) != 0)
+			continue;
+		if (backoff[i].failures > k->delete_failures) {
+			k->delete_failures = backoff[i].failures;
+			if (backoff[i].last_ms > k->trigger_ms)
+				k->trigger_ms = backoff[i].last_ms;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&backoff_mu);
 }
 
 /* ------------------------------------------------------------- JobManager */
@@ -472,6 +530,8 @@ static void refused_trigger(rctx *r, const char *why)
 		  (si = cJSON_AddObjectToObject(cJSON_AddObjectToObject(st, "jobStatus"),
 						"savepointInfo")) &&
 		  cJSON_AddNullToObject(si, "triggerId");
+	if (strcmp(r->app.kept.trigger_type, "DELETE") == 0)
+		backoff_note(r->app.uid, r->app.kept.delete_failures + 1, cm_wall_ms());
 	if (ok && strcmp(r->app.kept.trigger_type, "DELETE") == 0)
 		ok = cJSON_AddNumberToObject(si, "deleteSavepointFailures",
 					     (double)(r->app.kept.delete_failures + 1)) != NULL;
@@ -711,6 +771,9 @@ clear:
 	put(si, "triggerId", cJSON_CreateNull());
 	/* A final savepoint: failures in a row count for the back-off; a
 	 * success ends them. */
+	if (strcmp(k->trigger_type, "DELETE") == 0)
+		backoff_note(r->app.uid, r->error[0] ? k->delete_failures + 1 : 0,
+			     k->trigger_ms > 0 ? k->trigger_ms : cm_wall_ms());
 	if (strcmp(k->trigger_type, "DELETE") == 0)
 		put(si, "deleteSavepointFailures",
 		    r->error[0] ? cJSON_CreateNumber((double)(k->delete_failures + 1))
@@ -1088,8 +1151,10 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		return;
 	}
 	r.o.now_ms = cm_wall_ms();
-	if (r.app.deleting)
+	if (r.app.deleting) {
 		observe_leftovers(&r);
+		backoff_apply(&r.app.kept, r.app.uid);
+	}
 	op_diff d = {0};
 	op_step step = {0};
 	if (r.app.valid && !r.app.deleting && op_spec_diff(&r.app, &d, &err) != 0)
@@ -1168,10 +1233,12 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 			res->failed = true;
 			if (r.error[0])
 				break; /* refused (not a conflict): said in status too */
-		} else if (step.action == OP_ACT_ADD_FINALIZER)
+		} else if (step.action == OP_ACT_ADD_FINALIZER) {
 			res->requeue_ms = 100;
-		else
+		} else {
 			res->requeue_ms = 0;
+			backoff_note(r.app.uid, 0, 0);
+		}
 		cJSON_Delete(r.status);
 		op_app_fini(&r.app);
 		return;
