@@ -19,7 +19,10 @@ const char *op_action_name(op_action a)
 					    "wait",
 					    "mark-suspended",
 					    "rescale",
-					    "record"};
+					    "record",
+					    "add-finalizer",
+					    "delete-ha-configmaps",
+					    "remove-finalizer"};
 	return (size_t)a < sizeof(names) / sizeof(*names) ? names[a] : "?";
 }
 
@@ -119,11 +122,191 @@ static void upgrading(const op_app *app, const op_observed *o, op_step *s)
 	set(s, OP_ACT_DELETE, "the job is not running: upgrading from the last savepoint known");
 }
 
+/*
+ * The steps of a deletion (metadata.deletionTimestamp set, our finalizer
+ * on): a savepoint in progress is seen to its end; the final savepoint when
+ * asked for and the job runs; the cluster deleted and every object of it
+ * gone (so that an application made again under the same name meets none);
+ * the HA ConfigMaps removed; the finalizer last.
+ */
+static void deleting(const op_app *app, const op_observed *o, op_step *s)
+{
+	const op_kept *k = &app->kept;
+	if (!app->has_finalizer) {
+		set(s, OP_ACT_NONE, "being deleted (no finalizer of ours: owner references clean up)");
+		return;
+	}
+	if (k->trigger_id[0]) {
+		set(s, OP_ACT_POLL_SAVEPOINT, "being deleted: a savepoint in progress is seen to its end");
+		return;
+	}
+	bool want = app->savepoint_on_delete || (app->valid && app->spec.savepoint_on_deletion);
+	bool cluster = o->deployment == OP_DEP_READY || o->deployment == OP_DEP_DEPLOYING;
+	if (want && app->valid && app->spec.has_job && !k->upgrade_savepoint[0] && cluster) {
+		int64_t next = k->trigger_ms + op_delete_backoff_ms(k->delete_failures);
+		if (k->delete_failures > 0 && o->now_ms > 0 && o->now_ms < next) {
+			snprintf(s->why, sizeof(s->why),
+				 "being deleted: the final savepoint failed %lld time%s; the next "
+				 "try in %lld s (remove the annotation " OP_SAVEPOINT_ON_DELETE
+				 " to delete without one)",
+				 (long long)k->delete_failures, k->delete_failures == 1 ? "" : "s",
+				 (long long)((next - o->now_ms + 999) / 1000));
+			s->action = OP_ACT_WAIT;
+			s->wait_ms = next - o->now_ms;
+			return;
+		}
+		if (o->deployment == OP_DEP_READY && job_is(o, "RUNNING")) {
+			set(s, OP_ACT_STOP_SAVEPOINT, "being deleted: stop with a final savepoint");
+			s->trigger_type = "DELETE";
+			return;
+		}
+		if (!o->rest_ok || !o->job_state[0] || job_is(o, "CREATED") ||
+		    job_is(o, "INITIALIZING") || job_is(o, "RESTARTING")) {
+			set(s, OP_ACT_WAIT,
+			    "being deleted: the final savepoint waits for the job to run (remove "
+			    "the annotation " OP_SAVEPOINT_ON_DELETE " to delete without one)");
+			return;
+		}
+		/* The job ended (FINISHED, FAILED, CANCELED): nothing to save. */
+	}
+	switch (o->deployment) {
+	case OP_DEP_READY:
+	case OP_DEP_DEPLOYING:
+	case OP_DEP_ERROR:
+		set(s, OP_ACT_DELETE, "being deleted: deleting the cluster");
+		return;
+	case OP_DEP_DELETING:
+		set(s, OP_ACT_WAIT, "being deleted: the cluster is going");
+		return;
+	case OP_DEP_FOREIGN:
+		/* Another cluster of this name (not ours): its objects and HA
+		 * ConfigMaps carry the same app label; none of them is touched. */
+		set(s, OP_ACT_REMOVE_FINALIZER,
+		    "being deleted: the Deployment of this name is not this application's (left "
+		    "alone)");
+		return;
+	case OP_DEP_MISSING:
+		break;
+	}
+	if (o->leftovers > 0) {
+		set(s, OP_ACT_WAIT, "being deleted: waiting for the cluster's objects to go");
+		return;
+	}
+	if (o->ha_configmaps > 0) {
+		set(s, OP_ACT_DELETE_HA, "being deleted: removing the HA ConfigMaps");
+		return;
+	}
+	set(s, OP_ACT_REMOVE_FINALIZER, "being deleted: the cluster is gone");
+}
+
+int64_t op_delete_backoff_ms(int64_t failures)
+{
+	if (failures <= 0)
+		return 0;
+	int64_t ms = 5000;
+	for (int64_t i = 1; i < failures && ms < 300000; i++)
+		ms *= 2;
+	return ms < 300000 ? ms : 300000;
+}
+
+int64_t op_periodic_due_in(const op_app *app, const op_observed *o)
+{
+	const op_spec *sp = &app->spec;
+	if (!app->valid || app->deleting || !sp->has_job || sp->periodic_savepoint_ms <= 0 ||
+	    o->now_ms <= 0 || o->deployment != OP_DEP_READY || !job_is(o, "RUNNING") ||
+	    strcmp(op_lifecycle(app, o), "STABLE") != 0)
+		return -1;
+	int64_t base = app->kept.last_periodic_ms;
+	if (app->kept.last_savepoint_ms > base)
+		base = app->kept.last_savepoint_ms;
+	if (o->job_start_ms > base)
+		base = o->job_start_ms;
+	int64_t due = base + sp->periodic_savepoint_ms;
+	return due <= o->now_ms ? 0 : due - o->now_ms;
+}
+
+static bool operator_triggered(const char *type)
+{
+	static const char *const types[] = {"UPGRADE", "SUSPEND", "DELETE", "MANUAL", "PERIODIC"};
+	for (size_t i = 0; type && i < sizeof(types) / sizeof(*types); i++)
+		if (strcmp(type, types[i]) == 0)
+			return true;
+	return false;
+}
+
+static const char *entry_str(const cJSON *e, const char *key)
+{
+	const cJSON *v = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, key) : NULL;
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int op_history_trim(const op_app *app, const cJSON *history, int64_t now_ms,
+		    bool drop[2 * OP_HISTORY_LIMIT], bool dispose[2 * OP_HISTORY_LIMIT])
+{
+	const op_spec *sp = &app->spec;
+	int n = cJSON_IsArray(history) ? cJSON_GetArraySize(history) : 0;
+	if (n > 2 * OP_HISTORY_LIMIT)
+		n = 2 * OP_HISTORY_LIMIT;
+	const cJSON *e[2 * OP_HISTORY_LIMIT];
+	int i = 0, left = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, history)
+	{
+		if (i >= n)
+			break;
+		e[i] = it;
+		drop[i] = dispose[i] = false;
+		i++;
+	}
+	int64_t cap = sp->history_max_count >= 1 ? sp->history_max_count : OP_HISTORY_COUNT_DEFAULT;
+	if (cap > OP_HISTORY_LIMIT)
+		cap = OP_HISTORY_LIMIT;
+	for (i = 0; i < n - 1; i++) { /* the newest (n - 1) always stays */
+		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e[i], "timeStamp");
+		bool old = sp->history_max_age_ms > 0 && now_ms > 0 && cJSON_IsNumber(ts) &&
+			   ts->valuedouble + (double)sp->history_max_age_ms < (double)now_ms;
+		if (n - i > cap || old) {
+			drop[i] = true;
+			left++;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const char *loc = entry_str(e[i], "location");
+		if (!drop[i] || !sp->savepoint_cleanup || !loc || !*loc ||
+		    !operator_triggered(entry_str(e[i], "triggerType")) ||
+		    strcmp(loc, sp->initial_savepoint) == 0 ||
+		    strcmp(loc, app->kept.last_savepoint) == 0 ||
+		    strcmp(loc, app->kept.upgrade_savepoint) == 0)
+			continue;
+		bool stays = false;
+		for (int j = 0; j < n && !stays; j++) {
+			const char *other = entry_str(e[j], "location");
+			stays = !drop[j] && other && strcmp(other, loc) == 0;
+		}
+		/* The same location dropped twice is disposed once. */
+		for (int j = 0; j < i && !stays; j++) {
+			const char *other = entry_str(e[j], "location");
+			stays = dispose[j] && other && strcmp(other, loc) == 0;
+		}
+		dispose[i] = !stays;
+	}
+	return left;
+}
+
 void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_step *step)
 {
 	memset(step, 0, sizeof(*step));
 	const op_kept *k = &app->kept;
 	const op_spec *sp = &app->spec;
+	if (app->deleting) {
+		deleting(app, o, step);
+		return;
+	}
+	if (!app->has_finalizer) {
+		set(step, OP_ACT_ADD_FINALIZER,
+		    "the finalizer " OP_FINALIZER " first: a deletion waits for the cluster to go");
+		return;
+	}
 	if (!app->valid) {
 		set(step, OP_ACT_INVALID, app->invalid.msg);
 		return;
@@ -212,6 +395,12 @@ void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_ste
 		} else {
 			set(step, OP_ACT_WAIT, "the savepoint waits for the job to run");
 		}
+		return;
+	}
+	if (op_periodic_due_in(app, o) == 0) {
+		set(step, OP_ACT_TRIGGER_SAVEPOINT,
+		    "periodic savepoint (" OP_KEY_PERIODIC ")");
+		step->trigger_type = "PERIODIC";
 		return;
 	}
 	set(step, OP_ACT_NONE, "");

@@ -23,6 +23,7 @@
 #include "k8s/lease.h"
 #include "operator/metrics.h"
 #include "operator/reconcile.h"
+#include "operator/spec.h"
 
 #define COMP "operator"
 #define NS_MAX 64
@@ -306,6 +307,18 @@ int op_main(int argc, char **argv)
 	int prc = parse_args(argc, argv, &a);
 	if (prc)
 		return prc < 0 ? 0 : prc;
+	/* The chart's defaultConfiguration: a JSON map of flincConfiguration
+	 * keys every application gets unless it sets them. */
+	const char *defs = getenv("FLINC_OPERATOR_DEFAULT_CONFIGURATION");
+	if (defs && *defs) {
+		cm_err derr = {0};
+		cJSON *d = cJSON_Parse(defs);
+		if (!d || op_spec_set_defaults(d, &derr) != 0) {
+			fprintf(stderr, "flinc-operator: FLINC_OPERATOR_DEFAULT_CONFIGURATION: %s\n",
+				d ? derr.msg : "not JSON");
+			return 2;
+		}
+	}
 	/* The namespaces: a comma-separated list ("" or unset: all). */
 	char nsbuf[4096];
 	char *nss[NS_MAX];
@@ -475,5 +488,6 @@ out:
 	k8s_config_fini(&kcfg);
 	op_metrics_free(metrics);
 	metrics = NULL;
+	(void)op_spec_set_defaults(NULL, &(cm_err){0});
 	return status;
 }

@@ -3,6 +3,7 @@
  */
 #include "operator/reconcile.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,6 @@
  * connection attempt, and a connect waits as long as the request may. */
 #define REST_TIMEOUT_MS 10000
 #define REST_LOOK_TIMEOUT_MS 2000
-#define HISTORY_MAX 10
 
 const k8s_resource OP_FLINKAPPLICATIONS = {OP_GROUP_VERSION, "flinkapplications", true};
 
@@ -37,6 +37,9 @@ typedef struct rctx {
 	bool changed_spec;   /* lastReconciledSpec is to be written */
 	bool refused;	     /* the API server refused the cluster as invalid (422) */
 	char app_error[400]; /* why the JobManager's application failed before its job */
+	/* Savepoints that left the history, disposed once status says so. */
+	char *dispose[2 * OP_HISTORY_LIMIT];
+	int ndispose;
 } rctx;
 
 /* ---------------------------------------------------------------- helpers */
@@ -111,6 +114,63 @@ static void fail(rctx *r, const char *reason, const char *fmt, ...)
 	vsnprintf(r->error, sizeof(r->error), fmt, ap);
 	va_end(ap);
 	event(r, true, reason, "%s", r->error);
+}
+
+/*
+ * Final savepoints that failed in a row, kept here too: status keeps them
+ * (savepointInfo.deleteSavepointFailures, so a restarted operator backs
+ * off as well), but a CRD older than that field prunes it, and every status
+ * write is a watch event: without this the retries would come as fast as
+ * the API server answers. Keyed by uid; the oldest slot is reused.
+ */
+#define BACKOFF_SLOTS 64
+static struct {
+	char uid[64];
+	int64_t failures, last_ms;
+} backoff[BACKOFF_SLOTS];
+static pthread_mutex_t backoff_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* failures 0: forget uid. */
+static void backoff_note(const char *uid, int64_t failures, int64_t last_ms)
+{
+	pthread_mutex_lock(&backoff_mu);
+	int slot = -1, oldest = 0;
+	for (int i = 0; i < BACKOFF_SLOTS && slot < 0; i++)
+		if (strcmp(backoff[i].uid, uid) == 0)
+			slot = i;
+	if (slot < 0 && failures > 0) {
+		for (int i = 1; i < BACKOFF_SLOTS; i++)
+			if (backoff[i].last_ms < backoff[oldest].last_ms)
+				oldest = i;
+		slot = oldest;
+		snprintf(backoff[slot].uid, sizeof(backoff[slot].uid), "%s", uid);
+	}
+	if (slot >= 0) {
+		if (failures > 0) {
+			backoff[slot].failures = failures;
+			backoff[slot].last_ms = last_ms;
+		} else {
+			memset(&backoff[slot], 0, sizeof(backoff[slot]));
+		}
+	}
+	pthread_mutex_unlock(&backoff_mu);
+}
+
+/* What status lost (a pruned field) is taken from memory. */
+static void backoff_apply(op_kept *k, const char *uid)
+{
+	pthread_mutex_lock(&backoff_mu);
+	for (int i = 0; i < BACKOFF_SLOTS && uid[0]; i++) {
+		if (strcmp(backoff[i].uid, uid) != 0)
+			continue;
+		if (backoff[i].failures > k->delete_failures) {
+			k->delete_failures = backoff[i].failures;
+			if (backoff[i].last_ms > k->trigger_ms)
+				k->trigger_ms = backoff[i].last_ms;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&backoff_mu);
 }
 
 /* ------------------------------------------------------------- JobManager */
@@ -378,11 +438,12 @@ static void record_spec(rctx *r)
 /*
  * Removes the cluster's high-availability ConfigMaps (labelled
  * app=<name>,configmap-type=high-availability), which its JobManagers keep
- * across a redeploy: before a deploy that must not resume from them. 0, or
- * the API's error (the deploy waits: a job that resumed from a stale
- * checkpoint would be worse than a late one).
+ * across a redeploy: before a deploy that must not resume from them, and
+ * when the application is deleted; why is for the log. 0, or the API's
+ * error after fail() said so (a deploy waits: a job that resumed from a
+ * stale checkpoint would be worse than a late one).
  */
-static int drop_ha(rctx *r)
+static int drop_ha(rctx *r, const char *why)
 {
 	char sel[200];
 	snprintf(sel, sizeof(sel), "app=%s,configmap-type=high-availability", r->app.name);
@@ -402,9 +463,8 @@ static int drop_ha(rctx *r)
 		    !k8s_err_is(&ke, "NotFound"))
 			rc = ke.e.code ? ke.e.code : FL_EIO;
 		else
-			CM_INFO(COMP, "%s/%s: removed configmap/%s (high availability): the new job "
-				      "does not resume from it",
-				r->app.ns, r->app.name, name);
+			CM_INFO(COMP, "%s/%s: removed configmap/%s (high availability): %s", r->app.ns,
+				r->app.name, name, why);
 	}
 	cJSON_Delete(list);
 	if (rc)
@@ -506,7 +566,7 @@ out:
 static void step_deploy(rctx *r, const op_step *s)
 {
 	const char *restore = s->restore[0] ? s->restore : NULL;
-	if (s->drop_ha && drop_ha(r) != 0)
+	if (s->drop_ha && drop_ha(r, "the new job does not resume from it") != 0)
 		return;
 	if (create_cluster(r, restore, false) != 0)
 		return;
@@ -556,7 +616,11 @@ static void step_savepoint(rctx *r, const op_step *s, bool stop)
 	put(si, "triggerTimestamp", cJSON_CreateNumber((double)cm_wall_ms()));
 	if (strcmp(s->trigger_type, "MANUAL") == 0)
 		put(si, "triggerNonce", cJSON_CreateNumber((double)r->app.spec.savepoint_nonce));
+	/* The next periodic one is counted from this trigger, whatever its end. */
+	if (strcmp(s->trigger_type, "PERIODIC") == 0)
+		put(si, "lastPeriodicSavepointTimestamp", cJSON_CreateNumber((double)cm_wall_ms()));
 	snprintf(r->app.kept.trigger_id, sizeof(r->app.kept.trigger_id), "%s", id);
+	snprintf(r->app.kept.trigger_type, sizeof(r->app.kept.trigger_type), "%s", s->trigger_type);
 }
 
 /* Where savepoints go: the savepoint directory when configured, else the
@@ -566,7 +630,7 @@ static const char *savepoint_dir(const op_spec *s)
 	static const char *const keys[] = {CFG_SP_DIR_NEW, CFG_SP_DIR, CFG_CKP_DIR_NEW,
 					   CFG_CKP_DIR};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->configuration, keys[i]);
+		const cJSON *v = op_spec_conf(s, keys[i]); /* the application's, else the default */
 		if (cJSON_IsString(v) && v->valuestring[0])
 			return v->valuestring;
 	}
@@ -579,15 +643,26 @@ static const char *savepoint_dir(const op_spec *s)
  * write), and an upgrade waiting for it is over, not to be tried again
  * until the spec changes.
  */
+/* A savepoint that ends an upgrade or suspension: its failure ends them. */
+static bool for_upgrade(const char *trigger_type)
+{
+	return strcmp(trigger_type, "UPGRADE") == 0 || strcmp(trigger_type, "SUSPEND") == 0;
+}
+
 static void refused_trigger(rctx *r, const char *why)
 {
-	bool upgrade = strcmp(r->app.kept.trigger_type, "MANUAL") != 0;
+	bool upgrade = for_upgrade(r->app.kept.trigger_type);
 	cJSON *patch = cJSON_CreateObject(), *st, *si, *rs;
 	bool ok = patch && (st = cJSON_AddObjectToObject(patch, "status")) &&
 		  cJSON_AddStringToObject(st, "error", why) &&
 		  (si = cJSON_AddObjectToObject(cJSON_AddObjectToObject(st, "jobStatus"),
 						"savepointInfo")) &&
 		  cJSON_AddNullToObject(si, "triggerId");
+	if (strcmp(r->app.kept.trigger_type, "DELETE") == 0)
+		backoff_note(r->app.uid, r->app.kept.delete_failures + 1, cm_wall_ms());
+	if (ok && strcmp(r->app.kept.trigger_type, "DELETE") == 0)
+		ok = cJSON_AddNumberToObject(si, "deleteSavepointFailures",
+					     (double)(r->app.kept.delete_failures + 1)) != NULL;
 	if (ok && upgrade)
 		ok = (rs = cJSON_AddObjectToObject(st, "reconciliationStatus")) &&
 		     cJSON_AddStringToObject(rs, "state", "DEPLOYED") &&
@@ -600,6 +675,8 @@ static void refused_trigger(rctx *r, const char *why)
 			ok ? ke.e.msg : "out of memory");
 	cJSON_Delete(patch);
 	event(r, true, "SavepointError", "%s", why);
+	/* Tried again (a final savepoint) after the back-off, not at once. */
+	snprintf(r->error, sizeof(r->error), "%s", why);
 }
 
 /* Sends the savepoint request whose trigger id status now holds. */
@@ -641,6 +718,110 @@ static void send_savepoint(rctx *r, bool stop)
 	      dir ? dir : "the default directory", r->app.kept.trigger_id);
 }
 
+/*
+ * The savepoint history's cap (op_history_trim): the entries that leave it
+ * are taken out of the status being written; the files of those the
+ * operator took are disposed through the JobManager once status no longer
+ * names them (dispose_all, after the write). Only while the JobManager
+ * answers: otherwise the history waits for the next look.
+ */
+static void trim_history(rctx *r)
+{
+	cJSON *hist = cJSON_GetObjectItemCaseSensitive(
+	    sub(sub(r->status, "jobStatus"), "savepointInfo"), "history");
+	if (!r->o.rest_ok) {
+		/* Never above what the CRD takes (its maxItems), disposal or not. */
+		while (cJSON_GetArraySize(hist) > OP_HISTORY_LIMIT)
+			cJSON_DeleteItemFromArray(hist, 0);
+		return;
+	}
+	bool drop[2 * OP_HISTORY_LIMIT], dispose[2 * OP_HISTORY_LIMIT];
+	if (!cJSON_IsArray(hist) || op_history_trim(&r->app, hist, cm_wall_ms(), drop, dispose) == 0)
+		return;
+	int n = cJSON_GetArraySize(hist);
+	if (n > 2 * OP_HISTORY_LIMIT)
+		n = 2 * OP_HISTORY_LIMIT;
+	for (int i = n - 1; i >= 0; i--) {
+		if (!drop[i])
+			continue;
+		cJSON *e = cJSON_DetachItemFromArray(hist, i);
+		const cJSON *loc = cJSON_GetObjectItemCaseSensitive(e, "location");
+		if (dispose[i] && cJSON_IsString(loc) && r->ndispose < 2 * OP_HISTORY_LIMIT) {
+			char *p = strdup(loc->valuestring);
+			if (p)
+				r->dispose[r->ndispose++] = p;
+		} else if (cJSON_IsString(loc)) {
+			CM_INFO(COMP, "%s/%s: savepoint %.300s leaves the history (its files stay)",
+				r->app.ns, r->app.name, loc->valuestring);
+		}
+		cJSON_Delete(e);
+	}
+}
+
+/*
+ * Disposes the savepoints trim_history took out of the history (POST
+ * /savepoint-disposal, then its status, for a few seconds at most). A
+ * failure is a warning event naming the path, not a retry: status no
+ * longer holds the entry, the files stay for a person to remove.
+ */
+static void dispose_all(rctx *r)
+{
+	for (int i = 0; i < r->ndispose; i++) {
+		const char *path = r->dispose[i];
+		cJSON *body = cJSON_CreateObject(), *ans = NULL;
+		char *text = body && cJSON_AddStringToObject(body, "savepoint-path", path)
+				 ? cJSON_PrintUnformatted(body)
+				 : NULL;
+		cJSON_Delete(body);
+		long st = 0;
+		cm_err err = {0};
+		int rc = text ? jm_call(r, "POST", "/savepoint-disposal", text, &ans, &st, &err)
+			      : cm_err_set(&err, FL_ENOMEM, "out of memory");
+		free(text);
+		const char *id = rc ? NULL : k8s_str(ans, "request-id");
+		char idbuf[64] = "", why[400] = "";
+		if (id)
+			snprintf(idbuf, sizeof(idbuf), "%s", id);
+		else if (!rc)
+			snprintf(why, sizeof(why), "the JobManager gave no request-id");
+		else
+			snprintf(why, sizeof(why), "%.390s", err.msg);
+		cJSON_Delete(ans);
+		bool done = false;
+		for (int t = 0; idbuf[0] && !done && t < 50; t++) {
+			char p[128];
+			snprintf(p, sizeof(p), "/savepoint-disposal/%s", idbuf);
+			ans = NULL;
+			if (jm_call(r, "GET", p, NULL, &ans, &st, &err) != 0) {
+				snprintf(why, sizeof(why), "%.390s", err.msg);
+				break;
+			}
+			const char *state = k8s_str(ans, "status.id");
+			if (state && strcmp(state, "COMPLETED") == 0) {
+				done = true;
+				const char *f = k8s_str(ans, "operation.failure-cause.stack-trace");
+				if (f)
+					snprintf(why, sizeof(why), "%s", f);
+			}
+			cJSON_Delete(ans);
+			if (!done)
+				nanosleep(&(struct timespec){.tv_nsec = 100000000L}, NULL);
+		}
+		if (done && !why[0])
+			event(r, false, "SavepointDisposed",
+			      "savepoint %s left the history (%s): disposed", path,
+			      OP_KEY_HISTORY_COUNT);
+		else if (done || why[0])
+			event(r, true, "SavepointError",
+			      "savepoint %s left the history but could not be disposed (its files "
+			      "stay): %.300s",
+			      path, why);
+		else
+			CM_INFO(COMP, "%s/%s: disposal %s of %s still in progress", r->app.ns,
+				r->app.name, idbuf, path);
+	}
+}
+
 static void step_poll(rctx *r)
 {
 	const op_kept *k = &r->app.kept;
@@ -652,7 +833,10 @@ static void step_poll(rctx *r)
 	long st = 0;
 	cm_err err = {0};
 	int rc = jm_call(r, "GET", path, NULL, &ans, &st, &err);
-	bool upgrade = strcmp(k->trigger_type, "MANUAL") != 0;
+	bool upgrade = for_upgrade(k->trigger_type);
+	/* A savepoint that stops the job (an upgrade's, a suspension's, the final
+	 * one of a deletion): its path is what comes next. */
+	bool stops = upgrade || strcmp(k->trigger_type, "DELETE") == 0;
 	if (rc && (r->o.deployment == OP_DEP_MISSING || r->o.deployment == OP_DEP_DELETING)) {
 		fail(r, "SavepointError",
 		     "the JobManager went away while savepoint %s of job %s was "
@@ -687,7 +871,7 @@ static void step_poll(rctx *r)
 		cJSON_AddStringToObject(last, "location", loc);
 		cJSON_AddNumberToObject(last, "timeStamp", (double)cm_wall_ms());
 		cJSON_AddStringToObject(last, "triggerType", k->trigger_type);
-		if (!upgrade && r->app.spec.has_nonce)
+		if (strcmp(k->trigger_type, "MANUAL") == 0 && r->app.spec.has_nonce)
 			cJSON_AddNumberToObject(last, "triggerNonce",
 						(double)r->app.spec.savepoint_nonce);
 		cJSON *hist = cJSON_GetObjectItemCaseSensitive(si, "history");
@@ -695,21 +879,33 @@ static void step_poll(rctx *r)
 			hist = cJSON_CreateArray();
 			put(si, "history", hist);
 		}
-		if (hist) {
+		if (hist)
 			cJSON_AddItemToArray(hist, cJSON_Duplicate(last, true));
-			while (cJSON_GetArraySize(hist) > HISTORY_MAX)
-				cJSON_DeleteItemFromArray(hist, 0);
-		}
 		put(si, "lastSavepoint", last);
+		snprintf(r->app.kept.last_savepoint, sizeof(r->app.kept.last_savepoint), "%s",
+			 loc);
 	}
-	if (upgrade) {
+	if (stops) {
+		snprintf(r->app.kept.upgrade_savepoint, sizeof(r->app.kept.upgrade_savepoint), "%s",
+			 loc);
 		put(sub(r->status, "reconciliationStatus"), "upgradeSavepoint",
 		    cJSON_CreateString(loc));
 	}
-	event(r, false, "SavepointCompleted", "savepoint of job %s at %s", job, loc);
+	event(r, false, "SavepointCompleted", "%s savepoint of job %s at %s",
+	      strcmp(k->trigger_type, "DELETE") == 0 ? "final" : k->trigger_type, job, loc);
+	trim_history(r);
 clear:
 	cJSON_Delete(ans);
 	put(si, "triggerId", cJSON_CreateNull());
+	/* A final savepoint: failures in a row count for the back-off; a
+	 * success ends them. */
+	if (strcmp(k->trigger_type, "DELETE") == 0)
+		backoff_note(r->app.uid, r->error[0] ? k->delete_failures + 1 : 0,
+			     k->trigger_ms > 0 ? k->trigger_ms : cm_wall_ms());
+	if (strcmp(k->trigger_type, "DELETE") == 0)
+		put(si, "deleteSavepointFailures",
+		    r->error[0] ? cJSON_CreateNumber((double)(k->delete_failures + 1))
+				: cJSON_CreateNull());
 	/* A failed upgrade savepoint ends the upgrade; the spec stays
 	 * unreconciled, so it is tried again after the back-off. */
 	if (upgrade && r->error[0]) {
@@ -774,6 +970,90 @@ static void step_rescale(rctx *r)
 	      (long long)r->app.spec.slots);
 }
 
+/* ------------------------------------------------------------- deletion */
+
+/*
+ * metadata.finalizers with OP_FINALIZER added (add) or removed, as a merge
+ * patch at the resourceVersion read: a concurrent change of the object
+ * (another finalizer added or removed) makes it fail with a Conflict and
+ * the reconcile tries again, so no one else's finalizer is ever dropped.
+ */
+static int patch_finalizers(rctx *r, bool add)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(r->app.obj, "metadata");
+	const char *rv = k8s_str(md, "resourceVersion");
+	cJSON *patch = cJSON_CreateObject(), *pm = NULL, *list = NULL;
+	bool ok = patch && rv && (pm = cJSON_AddObjectToObject(patch, "metadata")) &&
+		  cJSON_AddStringToObject(pm, "resourceVersion", rv) &&
+		  (list = cJSON_AddArrayToObject(pm, "finalizers"));
+	const cJSON *f;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(md, "finalizers"))
+	{
+		if (ok && cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER) != 0)
+			ok = cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
+	}
+	if (ok && add)
+		ok = cJSON_AddItemToArray(list, cJSON_CreateString(OP_FINALIZER));
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	int rc = ok ? k8s_merge_patch(r->kc, &OP_FLINKAPPLICATIONS, r->app.ns, r->app.object_name,
+				      NULL, patch, NULL, &ke)
+		    : FL_ENOMEM;
+	cJSON_Delete(patch);
+	if (rc && ok && !add && k8s_err_is(&ke, "NotFound"))
+		rc = 0; /* gone already */
+	if (rc && ok && k8s_err_is(&ke, "Conflict"))
+		CM_INFO(COMP, "%s/%s: the object changed: the finalizer waits for the next look",
+			r->app.ns, r->app.name);
+	else if (rc)
+		fail(r, "Error", "cannot %s the finalizer %s: %s", add ? "add" : "remove",
+		     OP_FINALIZER, ok ? ke.e.msg : "out of memory");
+	else
+		CM_INFO(COMP, "%s/%s: finalizer %s %s", r->app.ns, r->app.name, OP_FINALIZER,
+			add ? "added" : "removed: the application goes");
+	return rc;
+}
+
+/* How many objects of kind res labelled sel there are (-1: unknown). */
+static int64_t count(rctx *r, const k8s_resource *res, const char *sel, cJSON **items)
+{
+	k8s_list_opts lo = {.label_selector = sel};
+	cJSON *list = NULL;
+	k8s_err ke;
+	k8s_err_clear(&ke);
+	if (k8s_list(r->kc, res, r->app.ns, &lo, &list, &ke) != 0) {
+		CM_WARN(COMP, "%s/%s: %s", r->app.ns, r->app.name, ke.e.msg);
+		return -1;
+	}
+	int64_t n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "items"));
+	if (items)
+		*items = list;
+	else
+		cJSON_Delete(list);
+	return n;
+}
+
+/* While deleting: what of the cluster is left besides its Deployment (pods,
+ * Services, ConfigMaps), and
+ * its HA ConfigMaps (which have no owner: they outlive a Deployment). */
+static void observe_leftovers(rctx *r)
+{
+	char sel[256];
+	snprintf(sel, sizeof(sel), "app=%s,type=%s,configmap-type!=high-availability",
+		 r->app.name, K8S_TYPE_LABEL);
+	/* Not Secrets: the operator may create them, never read them (the
+	 * Deployment's Foreground deletion waits for its Secret anyway). */
+	const k8s_resource *kinds[] = {&K8S_PODS, &K8S_SERVICES, &K8S_CONFIGMAPS};
+	r->o.leftovers = 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+		int64_t n = count(r, kinds[i], sel, NULL);
+		r->o.leftovers += n < 0 ? 1 : n; /* unknown: not gone */
+	}
+	snprintf(sel, sizeof(sel), "app=%s,configmap-type=high-availability", r->app.name);
+	int64_t n = count(r, &K8S_CONFIGMAPS, sel, NULL);
+	r->o.ha_configmaps = n < 0 ? 1 : n;
+}
+
 /* ------------------------------------------------------------------ status */
 
 static void compose_status(rctx *r, const op_step *step)
@@ -824,7 +1104,9 @@ static void compose_status(rctx *r, const op_step *step)
 	const char *err = !app->valid	? app->invalid.msg
 			  : r->error[0] ? r->error
 			  : r->app_error[0] ? r->app_error
-			  : app->kept.failed_generation == app->generation && kept_error
+			  : (app->kept.failed_generation == app->generation ||
+			     (app->deleting && app->kept.delete_failures > 0)) &&
+				    kept_error
 			      ? kept_error
 			      : "";
 	char errbuf[512];
@@ -963,8 +1245,8 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		op_app_fini(&r.app);
 		return;
 	}
-	if (r.app.deleting) {
-		CM_INFO(COMP, "%s/%s: being deleted", ns, name);
+	if (r.app.deleting && !r.app.has_finalizer) {
+		CM_INFO(COMP, "%s/%s: being deleted (not holding it)", ns, name);
 		op_app_fini(&r.app);
 		return;
 	}
@@ -981,9 +1263,14 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		op_app_fini(&r.app);
 		return;
 	}
+	r.o.now_ms = cm_wall_ms();
+	if (r.app.deleting) {
+		observe_leftovers(&r);
+		backoff_apply(&r.app.kept, r.app.uid);
+	}
 	op_diff d = {0};
 	op_step step = {0};
-	if (r.app.valid && op_spec_diff(&r.app, &d, &err) != 0)
+	if (r.app.valid && !r.app.deleting && op_spec_diff(&r.app, &d, &err) != 0)
 		fail(&r, "Error", "%s", err.msg);
 	op_decide(&r.app, &d, &r.o, &step);
 	if (step.action != OP_ACT_NONE && step.action != OP_ACT_WAIT)
@@ -1047,7 +1334,34 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		record_spec(&r);
 		break;
 	case OP_ACT_WAIT:
-		res->requeue_ms = 2000;
+		/* A deletion waits on the garbage collector (no watch on the
+		 * cluster's objects): kubectl delete returns when it is done. */
+		if (step.wait_ms > 0)
+			CM_INFO(COMP, "%s/%s: %s", ns, name, step.why);
+		res->requeue_ms = step.wait_ms > 0 ? (long)step.wait_ms + 50
+				  : r.app.deleting ? 500
+						   : 2000;
+		break;
+	case OP_ACT_ADD_FINALIZER:
+	case OP_ACT_REMOVE_FINALIZER:
+		/* The object changes (or goes): no status write at the old
+		 * resourceVersion; the watch event brings the next reconcile. */
+		if (patch_finalizers(&r, step.action == OP_ACT_ADD_FINALIZER) != 0) {
+			res->failed = true;
+			if (r.error[0])
+				break; /* refused (not a conflict): said in status too */
+		} else if (step.action == OP_ACT_ADD_FINALIZER) {
+			res->requeue_ms = 100;
+		} else {
+			res->requeue_ms = 0;
+			backoff_note(r.app.uid, 0, 0);
+		}
+		cJSON_Delete(r.status);
+		op_app_fini(&r.app);
+		return;
+	case OP_ACT_DELETE_HA:
+		(void)drop_ha(&r, "the application is deleted");
+		res->requeue_ms = 500;
 		break;
 	case OP_ACT_NONE:
 		/* Stable and complete: a slow look; anything still on its way (pods
@@ -1058,6 +1372,11 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 					   strcmp(r.o.job_state, "RUNNING") != 0)
 				      ? 15000
 				      : 2000;
+		/* The next periodic savepoint is due before that: look then. */
+		int64_t due = op_periodic_due_in(&r.app, &r.o);
+		if (due >= 0 && due + 50 < res->requeue_ms)
+			res->requeue_ms = (long)due + 50;
+		trim_history(&r); /* entries past max.age */
 		break;
 	}
 	compose_status(&r, &step);
@@ -1069,9 +1388,13 @@ void op_reconcile(k8s_client *kc, const char *ns, const char *name, op_result *r
 		/* nothing to write */
 	} else if (write_status(&r) != 0) {
 		res->failed = true;
-	} else if (send) {
-		send_savepoint(&r, stop);
+	} else {
+		if (send)
+			send_savepoint(&r, stop);
+		dispose_all(&r);
 	}
+	for (int i = 0; i < r.ndispose; i++)
+		free(r.dispose[i]);
 	if (r.error[0])
 		res->failed = true;
 	cJSON_Delete(r.status);

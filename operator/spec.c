@@ -3,6 +3,7 @@
  */
 #include "operator/spec.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,78 @@ static int get_resources(const cJSON *parent, const char *path, double *cpu, int
 	return 0;
 }
 
+/* The chart's defaultConfiguration (op_spec_set_defaults): set once at
+ * startup, read-only after. */
+static cJSON *defaults;
+
+const cJSON *op_spec_conf(const op_spec *s, const char *key)
+{
+	const cJSON *v = item(s->configuration, key);
+	if (!v)
+		v = item(defaults, key);
+	return cJSON_IsString(v) ? v : NULL;
+}
+
+/*
+ * The Apache operator's kubernetes.operator.* keys the operator reads from
+ * flincConfiguration (they are the operator's, not the cluster's): the
+ * periodic savepoint interval, the savepoint history's caps, whether what
+ * leaves the history is disposed, savepoint-on-deletion. A value that does
+ * not parse is refused naming its key.
+ */
+static int operator_keys(op_spec *s, cm_err *err)
+{
+	s->history_max_count = OP_HISTORY_COUNT_DEFAULT;
+	s->history_max_age_ms = OP_HISTORY_AGE_DEFAULT_MS;
+	s->savepoint_cleanup = true;
+	const cJSON *v = op_spec_conf(s, OP_KEY_PERIODIC);
+	if (cJSON_IsString(v) && (cfg_parse_duration_ms(v->valuestring, &s->periodic_savepoint_ms) != 0 ||
+				  s->periodic_savepoint_ms < 0))
+		return cm_err_set(err, FL_EINVAL,
+				  "spec.flincConfiguration.%s: '%.60s' is no duration (\"10 min\", "
+				  "\"1 h\"; 0 for none)",
+				  OP_KEY_PERIODIC, v->valuestring);
+	if (s->periodic_savepoint_ms > 0 && s->periodic_savepoint_ms < 1000)
+		return cm_err_set(err, FL_EINVAL,
+				  "spec.flincConfiguration.%s: at least 1 s (or 0 for none)",
+				  OP_KEY_PERIODIC);
+	v = op_spec_conf(s, OP_KEY_HISTORY_AGE);
+	if (cJSON_IsString(v) && (cfg_parse_duration_ms(v->valuestring, &s->history_max_age_ms) != 0 ||
+				  s->history_max_age_ms < 0))
+		return cm_err_set(err, FL_EINVAL,
+				  "spec.flincConfiguration.%s: '%.60s' is no duration (\"1 d\"; 0 for "
+				  "no age limit)",
+				  OP_KEY_HISTORY_AGE, v->valuestring);
+	v = op_spec_conf(s, OP_KEY_HISTORY_COUNT);
+	if (cJSON_IsString(v)) {
+		char *end = NULL;
+		errno = 0;
+		long long n = strtoll(v->valuestring, &end, 10);
+		if (errno || end == v->valuestring || *end || n < 1 || n > OP_HISTORY_LIMIT)
+			return cm_err_set(err, FL_EINVAL,
+					  "spec.flincConfiguration.%s: '%.60s' is not a whole number "
+					  "from 1 to %d",
+					  OP_KEY_HISTORY_COUNT, v->valuestring, OP_HISTORY_LIMIT);
+		s->history_max_count = n;
+	}
+	static const char *const bools[] = {OP_KEY_CLEANUP, OP_KEY_SAVEPOINT_ON_DELETION};
+	bool *outs[] = {&s->savepoint_cleanup, &s->savepoint_on_deletion};
+	for (size_t i = 0; i < 2; i++) {
+		v = op_spec_conf(s, bools[i]);
+		if (!cJSON_IsString(v))
+			continue;
+		if (strcasecmp(v->valuestring, "true") == 0)
+			*outs[i] = true;
+		else if (strcasecmp(v->valuestring, "false") == 0)
+			*outs[i] = false;
+		else
+			return cm_err_set(err, FL_EINVAL,
+					  "spec.flincConfiguration.%s: '%.60s' is neither true nor false",
+					  bools[i], v->valuestring);
+	}
+	return 0;
+}
+
 static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 {
 	op_spec *s = &app->spec;
@@ -214,6 +287,8 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 					  "numbers and booleans in YAML)",
 					  kv->string);
 	}
+	if ((rc = operator_keys(s, err)) != 0)
+		return rc;
 	bool present;
 	if ((rc = get_int(spec, "restartNonce", "spec", INT64_MIN / 2, INT64_MAX / 2,
 			  &s->restart_nonce, NULL, err)) != 0)
@@ -307,7 +382,7 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 		return rc;
 	/* The checks across fields that the CRD's CEL rules also make (an object
 	 * may predate them). */
-	const cJSON *ha = item(s->configuration, CFG_HA_TYPE);
+	const cJSON *ha = op_spec_conf(s, CFG_HA_TYPE);
 	if (s->upgrade_mode == OP_LAST_STATE &&
 	    (!cJSON_IsString(ha) || strcasecmp(ha->valuestring, "none") == 0))
 		return cm_err_set(
@@ -315,9 +390,9 @@ static int decode_spec(op_app *app, const cJSON *spec, cm_err *err)
 		    "spec.job.upgradeMode last-state resumes from the latest checkpoint "
 		    "that high availability keeps: set spec.flincConfiguration "
 		    "high-availability.type, or use upgradeMode savepoint");
-	if (s->upgrade_mode != OP_STATELESS && !item(s->configuration, CFG_CKP_DIR) &&
-	    !item(s->configuration, CFG_CKP_DIR_NEW) && !item(s->configuration, CFG_SP_DIR) &&
-	    !item(s->configuration, CFG_SP_DIR_NEW))
+	if (s->upgrade_mode != OP_STATELESS && !op_spec_conf(s, CFG_CKP_DIR) &&
+	    !op_spec_conf(s, CFG_CKP_DIR_NEW) && !op_spec_conf(s, CFG_SP_DIR) &&
+	    !op_spec_conf(s, CFG_SP_DIR_NEW))
 		return cm_err_set(err, FL_EINVAL,
 				  "spec.job.upgradeMode %s needs a directory for savepoints: set "
 				  "spec.flincConfiguration execution.checkpointing.dir (or "
@@ -366,6 +441,18 @@ static void decode_kept(op_kept *k, const cJSON *status)
 	v = item(status, "lifecycleState");
 	if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof(k->lifecycle))
 		snprintf(k->lifecycle, sizeof(k->lifecycle), "%s", v->valuestring);
+	v = item(si, "lastPeriodicSavepointTimestamp");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+		k->last_periodic_ms = (int64_t)v->valuedouble;
+	v = item(item(si, "lastSavepoint"), "timeStamp");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+		k->last_savepoint_ms = (int64_t)v->valuedouble;
+	v = item(si, "triggerTimestamp");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+		k->trigger_ms = (int64_t)v->valuedouble;
+	v = item(si, "deleteSavepointFailures");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e9)
+		k->delete_failures = (int64_t)v->valuedouble;
 }
 
 int op_app_decode(op_app *app, cJSON *obj, cm_err *err)
@@ -386,6 +473,14 @@ int op_app_decode(op_app *app, cJSON *obj, cm_err *err)
 	if (cJSON_IsNumber(gen) && gen->valuedouble >= 0 && gen->valuedouble < 9e15)
 		app->generation = (int64_t)gen->valuedouble;
 	app->deleting = item(md, "deletionTimestamp") != NULL;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, item(md, "finalizers"))
+	{
+		if (cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER) == 0)
+			app->has_finalizer = true;
+	}
+	const cJSON *sod = item(item(md, "annotations"), OP_SAVEPOINT_ON_DELETE);
+	app->savepoint_on_delete = cJSON_IsString(sod) && strcasecmp(sod->valuestring, "true") == 0;
 	decode_kept(&app->kept, item(obj, "status"));
 	/* The name becomes the cluster id: Flink's rules for it. */
 	if (strlen(name->valuestring) > K8S_CLUSTER_ID_MAX) {
@@ -453,6 +548,10 @@ static int sort_keys(cJSON *o, int depth)
 {
 	if (depth > 64)
 		return FL_ERANGE;
+	/* A number JSON cannot hold again (1e999 parses as infinity and prints
+	 * as null): the spec kept would differ from the spec read. */
+	if (cJSON_IsNumber(o) && !isfinite(o->valuedouble))
+		return FL_ETYPE;
 	cJSON *c;
 	size_t n = 0;
 	cJSON_ArrayForEach(c, o)
@@ -500,6 +599,8 @@ int op_spec_canonical(const cJSON *spec, char **out, cm_err *err)
 		return cm_err_set(err, rc, "spec is nested more than 64 levels deep");
 	if (rc == FL_EINVAL)
 		return cm_err_set(err, rc, "spec holds an object with a key given twice");
+	if (rc == FL_ETYPE)
+		return cm_err_set(err, FL_EINVAL, "spec holds a number out of range");
 	if (!s)
 		return cm_err_set(err, FL_ENOMEM, "out of memory");
 	if (strlen(s) >= sizeof(((op_kept *)0)->last_spec)) {
@@ -525,6 +626,15 @@ static cJSON *upgrade_part(const cJSON *spec)
 		cJSON_DeleteItemFromObjectCaseSensitive(job, "parallelism");
 		cJSON_DeleteItemFromObjectCaseSensitive(job, "state");
 		cJSON_DeleteItemFromObjectCaseSensitive(job, "savepointTriggerNonce");
+	}
+	/* The operator's own keys take effect without a redeploy. */
+	cJSON *conf = cJSON_GetObjectItemCaseSensitive(c, "flincConfiguration");
+	cJSON *kv = cJSON_IsObject(conf) ? conf->child : NULL;
+	while (kv) {
+		cJSON *next = kv->next;
+		if (kv->string && strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0)
+			cJSON_Delete(cJSON_DetachItemViaPointer(conf, kv));
+		kv = next;
 	}
 	return c;
 }
@@ -593,6 +703,9 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 	const cJSON *kv;
 	cJSON_ArrayForEach(kv, s->configuration)
 	{
+		/* The operator's own keys (operator_keys) stay out of the cluster. */
+		if (kv->string && strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0)
+			continue;
 		for (size_t i = 0; i < sizeof(own_keys) / sizeof(*own_keys); i++) {
 			if (strcmp(kv->string, own_keys[i]) == 0) {
 				rc = cm_err_set(err, FL_EINVAL,
@@ -620,6 +733,17 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 		}
 		if ((rc = cfg_set(c, kv->string, kv->valuestring, err)) != 0) {
 			wrap(err, rc, "spec.flincConfiguration: ");
+			goto out;
+		}
+	}
+	/* The operator's defaults, under the application's own keys. */
+	cJSON_ArrayForEach(kv, defaults)
+	{
+		if (strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0 ||
+		    item(s->configuration, kv->string))
+			continue;
+		if ((rc = cfg_set(c, kv->string, kv->valuestring, err)) != 0) {
+			wrap(err, rc, "the operator's defaultConfiguration: ");
 			goto out;
 		}
 	}
@@ -690,5 +814,90 @@ int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_clus
 	return 0;
 out:
 	cfg_free(c);
+	return rc;
+}
+
+int op_spec_set_defaults(cJSON *d, cm_err *err)
+{
+	cJSON_Delete(defaults);
+	defaults = NULL;
+	if (!d)
+		return 0;
+	if (!cJSON_IsObject(d)) {
+		cJSON_Delete(d);
+		return cm_err_set(err, FL_EINVAL,
+				  "defaultConfiguration must be a map of keys to values");
+	}
+	cJSON *kv;
+	int n = 0;
+	cJSON_ArrayForEach(kv, d)
+	{
+		char text[64] = "";
+		const char *why = NULL;
+		if (++n > 1000)
+			why = "more than 1000 keys";
+		for (size_t i = 0; !why && i < sizeof(own_keys) / sizeof(*own_keys); i++)
+			if (strcmp(kv->string, own_keys[i]) == 0)
+				why = "set by the operator for each application";
+		if (!why && cJSON_IsNumber(kv)) {
+			if (!isfinite(kv->valuedouble))
+				why = "a number out of range";
+			else
+				snprintf(text, sizeof(text), "%.17g", kv->valuedouble);
+		} else if (!why && cJSON_IsBool(kv)) {
+			snprintf(text, sizeof(text), "%s", cJSON_IsTrue(kv) ? "true" : "false");
+		} else if (!why && !cJSON_IsString(kv)) {
+			why = "not a string, number or boolean";
+		}
+		if (why) {
+			int rc = cm_err_set(err, FL_EINVAL, "defaultConfiguration.%.200s: %s",
+					    kv->string, why);
+			cJSON_Delete(d);
+			return rc;
+		}
+		if (!cJSON_IsString(kv)) {
+			cJSON *str = cJSON_CreateString(text);
+			/* The replacement takes the key's name with it. */
+			if (str && !(str->string = strdup(kv->string))) {
+				cJSON_Delete(str);
+				str = NULL;
+			}
+			if (!str || !cJSON_ReplaceItemViaPointer(d, kv, str)) {
+				cJSON_Delete(str);
+				cJSON_Delete(d);
+				return cm_err_set(err, FL_ENOMEM, "out of memory");
+			}
+			kv = str;
+		}
+	}
+	/* Each value must be one the cluster's configuration takes. */
+	cfg *c = NULL;
+	if (cfg_new(&c) != 0) {
+		cJSON_Delete(d);
+		return cm_err_set(err, FL_ENOMEM, "out of memory");
+	}
+	int rc = 0;
+	cJSON_ArrayForEach(kv, d)
+	{
+		if (strncmp(kv->string, OP_KEY_PREFIX, strlen(OP_KEY_PREFIX)) == 0)
+			continue;
+		if ((rc = cfg_set(c, kv->string, kv->valuestring, err)) != 0) {
+			wrap(err, rc, "defaultConfiguration: ");
+			break;
+		}
+	}
+	cfg_free(c);
+	if (rc) {
+		cJSON_Delete(d);
+		return rc;
+	}
+	defaults = d;
+	/* Its kubernetes.operator.* keys are checked as an application's are. */
+	op_spec probe = {.configuration = NULL};
+	if ((rc = operator_keys(&probe, err)) != 0) {
+		wrap(err, rc, "defaultConfiguration: ");
+		cJSON_Delete(defaults);
+		defaults = NULL;
+	}
 	return rc;
 }

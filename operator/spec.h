@@ -27,6 +27,23 @@
 #define OP_KIND "FlinkApplication"
 #define OP_PATH_MAX 4096
 #define OP_ARGS_MAX 256
+/* The finalizer the operator puts on every FlinkApplication it manages, and
+ * the annotation that asks for a savepoint before the cluster is deleted. */
+#define OP_FINALIZER "flinc.dev/finalizer"
+#define OP_SAVEPOINT_ON_DELETE "flinc.dev/savepoint-on-delete"
+/* The Apache operator's keys in flincConfiguration the operator reads itself
+ * (the cluster never sees a kubernetes.operator.* key). */
+#define OP_KEY_PREFIX "kubernetes.operator."
+#define OP_KEY_PERIODIC "kubernetes.operator.periodic.savepoint.interval"
+#define OP_KEY_HISTORY_COUNT "kubernetes.operator.savepoint.history.max.count"
+#define OP_KEY_HISTORY_AGE "kubernetes.operator.savepoint.history.max.age"
+#define OP_KEY_CLEANUP "kubernetes.operator.savepoint.cleanup.enabled"
+#define OP_KEY_SAVEPOINT_ON_DELETION "kubernetes.operator.job.savepoint-on-deletion"
+/* status.jobStatus.savepointInfo.history holds at most this many (the CRD's
+ * maxItems); the Apache operator's defaults for the count and the age. */
+#define OP_HISTORY_LIMIT 32
+#define OP_HISTORY_COUNT_DEFAULT 10
+#define OP_HISTORY_AGE_DEFAULT_MS (24LL * 3600 * 1000)
 
 typedef enum op_upgrade_mode { OP_STATELESS, OP_SAVEPOINT, OP_LAST_STATE } op_upgrade_mode;
 
@@ -53,6 +70,15 @@ typedef struct op_spec {
 	/* spec.podTemplate, jobManager.podTemplate, taskManager.podTemplate
 	 * (borrowed; NULL: none), checked as Pods (k8s_pod_template_check). */
 	const cJSON *pod_template, *jm_pod_template, *tm_pod_template;
+	/* From flincConfiguration's kubernetes.operator.* keys: the periodic
+	 * savepoint interval (0: none), the savepoint history's cap in entries
+	 * and age (0: no age cap), whether what leaves it is disposed, and
+	 * kubernetes.operator.job.savepoint-on-deletion. */
+	int64_t periodic_savepoint_ms;
+	int64_t history_max_count;
+	int64_t history_max_age_ms;
+	bool savepoint_cleanup;
+	bool savepoint_on_deletion;
 } op_spec;
 
 /* What the operator keeps in status between reconciles (so a restarted
@@ -73,6 +99,15 @@ typedef struct op_kept {
 	char job_id[40];
 	char job_state[24];
 	char lifecycle[16];
+	/* savepointInfo.lastPeriodicSavepointTimestamp (when the last periodic
+	 * savepoint was triggered) and lastSavepoint.timeStamp, ms; 0: never. */
+	int64_t last_periodic_ms;
+	int64_t last_savepoint_ms;
+	/* savepointInfo.triggerTimestamp (ms) and
+	 * savepointInfo.deleteSavepointFailures: final savepoints that failed in
+	 * a row (the next is tried after a back-off). */
+	int64_t trigger_ms;
+	int64_t delete_failures;
 } op_kept;
 
 typedef struct op_app {
@@ -83,6 +118,8 @@ typedef struct op_app {
 	char uid[64];
 	int64_t generation;
 	bool deleting;	/* metadata.deletionTimestamp set */
+	bool has_finalizer;	  /* metadata.finalizers holds OP_FINALIZER */
+	bool savepoint_on_delete; /* the annotation OP_SAVEPOINT_ON_DELETE is "true" */
 	bool valid;	/* spec decoded and checked */
 	cm_err invalid; /* why not */
 	op_spec spec;
@@ -136,6 +173,21 @@ int op_spec_diff(const op_app *app, op_diff *d, cm_err *err);
  */
 int op_spec_cluster(const op_app *app, const char *restore, cfg **conf, k8s_cluster_spec *ks,
 		    cm_err *err);
+
+/*
+ * The operator's default configuration (the chart's defaultConfiguration):
+ * flincConfiguration keys every application gets unless it sets them
+ * itself. defaults: a JSON object (ownership passes, on error too) whose
+ * values are strings, numbers or booleans (numbers and booleans are taken
+ * as their text); NULL: none. Keys the operator sets itself are refused.
+ * Called once at startup, before any reconcile (read without a lock
+ * after). Errors: FL_EINVAL naming the key, FL_ENOMEM.
+ */
+int op_spec_set_defaults(cJSON *defaults, cm_err *err);
+
+/* flincConfiguration key of s: the application's value, else the default's
+ * (NULL: neither, or not a string). */
+const cJSON *op_spec_conf(const op_spec *s, const char *key);
 
 /* A Kubernetes quantity ("512Mi", "1G", "1500") in bytes. FL_EINVAL for
  * anything else, a fraction of a byte, or above 2^53. */

@@ -32,15 +32,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void decide_all(const op_app *app, const op_diff *d)
 {
+	/* The savepoint history's cap over whatever status holds. */
+	const cJSON *hist = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(app->obj, "status"), "jobStatus"),
+		"savepointInfo"),
+	    "history");
+	bool drop[2 * OP_HISTORY_LIMIT], dispose[2 * OP_HISTORY_LIMIT];
+	int left = op_history_trim(app, hist, 1800000000000LL, drop, dispose);
+	int n = cJSON_IsArray(hist) ? cJSON_GetArraySize(hist) : 0;
+	CHECK(left >= 0 && left <= n && (n == 0 || left < n));
+	for (int i = 0; i < n && i < 2 * OP_HISTORY_LIMIT; i++)
+		CHECK(drop[i] || !dispose[i]);
 	for (int dep = OP_DEP_MISSING; dep <= OP_DEP_FOREIGN; dep++) {
 		static const char *const states[] = {"", "RUNNING", "FINISHED", "FAILED",
 						     "RESTARTING"};
 		for (size_t s = 0; s < sizeof(states) / sizeof(*states); s++) {
-			op_observed o = {.deployment = (op_deployment)dep, .rest_ok = s > 0};
+			op_observed o = {.deployment = (op_deployment)dep,
+					 .rest_ok = s > 0,
+					 .now_ms = 1800000000000LL,
+					 .leftovers = (int64_t)(s % 2),
+					 .ha_configmaps = (int64_t)(s % 3)};
 			strcpy(o.job_state, states[s]);
 			op_step st;
 			op_decide(app, d, &o, &st);
-			CHECK(st.action <= OP_ACT_RECORD);
+			CHECK(st.action <= OP_ACT_REMOVE_FINALIZER);
+			CHECK(op_periodic_due_in(app, &o) >= -1);
 			const char *lc = op_lifecycle(app, &o);
 			op_condition c[3];
 			op_conditions(app, &o, lc, "", c);

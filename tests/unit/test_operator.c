@@ -24,7 +24,8 @@
 
 #define META                                                                                       \
 	"\"apiVersion\":\"flinc.dev/v1alpha1\",\"kind\":\"FlinkApplication\","                     \
-	"\"metadata\":{\"name\":\"wc\",\"namespace\":\"jobs\",\"uid\":\"u-1\",\"generation\":3}"
+	"\"metadata\":{\"name\":\"wc\",\"namespace\":\"jobs\",\"uid\":\"u-1\",\"generation\":3,"         \
+	"\"finalizers\":[\"flinc.dev/finalizer\"]}"
 
 /* An application from spec JSON (and status JSON, or NULL). */
 static void app_of(op_app *app, const char *spec, const char *status)
@@ -716,6 +717,406 @@ static void test_metrics_from_many_threads(void **state)
 	op_metrics_free(m);
 }
 
+/* ------------------------------------------------- finalizer and deletion */
+
+/* An application with metadata md (the members after name/namespace/uid). */
+static void app_md(op_app *app, const char *md, const char *spec, const char *status)
+{
+	char text[8192];
+	snprintf(text, sizeof(text),
+		 "{\"apiVersion\":\"flinc.dev/v1alpha1\",\"kind\":\"FlinkApplication\","
+		 "\"metadata\":{\"name\":\"wc\",\"namespace\":\"jobs\",\"uid\":\"u-1\","
+		 "\"generation\":3%s%s},\"spec\":%s%s%s}",
+		 md[0] ? "," : "", md, spec, status ? ",\"status\":" : "", status ? status : "");
+	cJSON *obj = cJSON_Parse(text);
+	if (!obj)
+		fail_msg("not JSON: %s", text);
+	cm_err err = {0};
+	if (op_app_decode(app, obj, &err) != 0)
+		fail_msg("decode: %s", err.msg);
+}
+
+#define OURS "\"finalizers\":[\"other.io/keep\",\"flinc.dev/finalizer\"]"
+#define GOING "\"deletionTimestamp\":\"2026-11-30T14:00:00Z\"," OURS
+#define SP_ON_DELETE "\"annotations\":{\"flinc.dev/savepoint-on-delete\":\"true\"}"
+#define RECONCILED_S0 "{\"reconciliationStatus\":{\"lastReconciledSpec\":\"{}\"}"
+
+static op_action delete_step(const char *md, const char *status, const op_observed *o,
+			     op_step *st)
+{
+	op_app app;
+	app_md(&app, md, S0, status);
+	op_diff d = {0};
+	op_decide(&app, &d, o, st);
+	if (app.deleting)
+		assert_string_equal(op_lifecycle(&app, o), "DELETING");
+	op_app_fini(&app);
+	return st->action;
+}
+
+static void test_the_finalizer_comes_first(void **state)
+{
+	op_step st;
+	op_app app;
+	/* None, or only someone else's: ours is added before anything else,
+	 * even before a validation error is reported. */
+	assert_int_equal(delete_step("", NULL, &MISSING, &st), OP_ACT_ADD_FINALIZER);
+	assert_int_equal(delete_step("\"finalizers\":[\"other.io/keep\"]", NULL, &RUNNING, &st),
+			 OP_ACT_ADD_FINALIZER);
+	app_md(&app, "", "{\"image\":\"i\",\"job\":{}}", NULL);
+	assert_false(app.valid);
+	op_diff d = {0};
+	op_decide(&app, &d, &MISSING, &st);
+	assert_int_equal(st.action, OP_ACT_ADD_FINALIZER);
+	op_app_fini(&app);
+	/* With it: the usual steps. */
+	app_md(&app, OURS, S0, NULL);
+	assert_true(app.has_finalizer);
+	assert_false(app.deleting || app.savepoint_on_delete);
+	assert_int_equal(op_spec_diff(&app, &d, &(cm_err){0}), 0);
+	op_decide(&app, &d, &MISSING, &st);
+	assert_int_equal(st.action, OP_ACT_DEPLOY);
+	op_app_fini(&app);
+}
+
+static void test_deletion_without_a_savepoint(void **state)
+{
+	op_step st;
+	op_observed deleting = {.deployment = OP_DEP_DELETING};
+	op_observed left = {.deployment = OP_DEP_MISSING, .leftovers = 2};
+	op_observed ha = {.deployment = OP_DEP_MISSING, .ha_configmaps = 3};
+	op_observed broken = {.deployment = OP_DEP_ERROR};
+	/* The cluster goes (whatever its state), then we wait until every object
+	 * of it is gone, then the HA ConfigMaps, then the finalizer. */
+	assert_int_equal(delete_step(GOING, RECONCILED_S0 "}", &RUNNING, &st), OP_ACT_DELETE);
+	assert_int_equal(delete_step(GOING, NULL, &broken, &st), OP_ACT_DELETE);
+	assert_int_equal(delete_step(GOING, NULL, &deleting, &st), OP_ACT_WAIT);
+	assert_int_equal(delete_step(GOING, NULL, &left, &st), OP_ACT_WAIT);
+	assert_non_null(strstr(st.why, "objects"));
+	assert_int_equal(delete_step(GOING, NULL, &ha, &st), OP_ACT_DELETE_HA);
+	assert_int_equal(delete_step(GOING, NULL, &MISSING, &st), OP_ACT_REMOVE_FINALIZER);
+	/* A cluster of this name that is not this application's: nothing of it
+	 * is touched (its objects and HA ConfigMaps carry the same label). */
+	op_observed foreign = {.deployment = OP_DEP_FOREIGN, .leftovers = 3, .ha_configmaps = 2};
+	assert_int_equal(delete_step(GOING, NULL, &foreign, &st), OP_ACT_REMOVE_FINALIZER);
+	/* A savepoint in progress (say a periodic one) is seen to its end first. */
+	assert_int_equal(
+	    delete_step(GOING, "{\"jobStatus\":{\"savepointInfo\":{\"triggerId\":\"ab\"}}}",
+			&RUNNING, &st),
+	    OP_ACT_POLL_SAVEPOINT);
+	/* Without our finalizer there is nothing to hold. */
+	assert_int_equal(delete_step("\"deletionTimestamp\":\"2026-11-30T14:00:00Z\"", NULL,
+				     &RUNNING, &st),
+			 OP_ACT_NONE);
+	/* An invalid application is deleted the same way. */
+	op_app app;
+	app_md(&app, GOING "," SP_ON_DELETE, "{\"image\":\"i\",\"job\":{}}", NULL);
+	assert_false(app.valid);
+	op_diff d = {0};
+	op_decide(&app, &d, &RUNNING, &st);
+	assert_int_equal(st.action, OP_ACT_DELETE);
+	op_app_fini(&app);
+}
+
+static void test_deletion_with_a_final_savepoint(void **state)
+{
+	op_step st;
+	op_observed restarting = RUNNING, finished = RUNNING, no_rest = RUNNING;
+	snprintf(restarting.job_state, sizeof(restarting.job_state), "RESTARTING");
+	snprintf(finished.job_state, sizeof(finished.job_state), "FINISHED");
+	no_rest.rest_ok = false;
+	no_rest.job_state[0] = '\0';
+	op_observed starting = {.deployment = OP_DEP_DEPLOYING};
+	/* Running: stop with a savepoint of type DELETE. */
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &RUNNING, &st),
+			 OP_ACT_STOP_SAVEPOINT);
+	assert_string_equal(st.trigger_type, "DELETE");
+	/* The same from the Apache operator's key in flincConfiguration. */
+	op_app app;
+	app_md(&app, GOING,
+	       "{\"image\":\"i\",\"flincConfiguration\":{\"kubernetes.operator.job.savepoint-on-"
+	       "deletion\":\"true\"}," JOB "}}",
+	       NULL);
+	assert_true(app.valid);
+	assert_true(app.spec.savepoint_on_deletion);
+	op_diff d = {0};
+	op_decide(&app, &d, &RUNNING, &st);
+	assert_int_equal(st.action, OP_ACT_STOP_SAVEPOINT);
+	op_app_fini(&app);
+	/* Its path in status: the cluster goes. */
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE,
+				     "{\"reconciliationStatus\":{\"upgradeSavepoint\":\"file:/sp/9\"}}",
+				     &RUNNING, &st),
+			 OP_ACT_DELETE);
+	/* Not running yet (or the JobManager not answering): wait, and say how to
+	 * delete without it. */
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &restarting, &st), OP_ACT_WAIT);
+	assert_non_null(strstr(st.why, "flinc.dev/savepoint-on-delete"));
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &no_rest, &st), OP_ACT_WAIT);
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &starting, &st), OP_ACT_WAIT);
+	/* The job ended, or no cluster runs: nothing to save. */
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &finished, &st), OP_ACT_DELETE);
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE, NULL, &MISSING, &st),
+			 OP_ACT_REMOVE_FINALIZER);
+	/* A final savepoint that failed is tried again after a back-off that
+	 * doubles (5 s, 10 s, ... at most 5 min); the error stays meanwhile. */
+	assert_int_equal(op_delete_backoff_ms(0), 0);
+	assert_int_equal(op_delete_backoff_ms(1), 5000);
+	assert_int_equal(op_delete_backoff_ms(2), 10000);
+	assert_int_equal(op_delete_backoff_ms(7), 300000);
+	assert_int_equal(op_delete_backoff_ms(100), 300000);
+	op_observed now = RUNNING;
+	now.now_ms = 1800000000000LL;
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE,
+				     "{\"jobStatus\":{\"savepointInfo\":{\"deleteSavepointFailures\":2,"
+				     "\"triggerTimestamp\":1799999995000}}}",
+				     &now, &st),
+			 OP_ACT_WAIT);
+	assert_int_equal(st.wait_ms, 5000);
+	assert_non_null(strstr(st.why, "failed 2 times"));
+	assert_non_null(strstr(st.why, "flinc.dev/savepoint-on-delete"));
+	assert_int_equal(delete_step(GOING "," SP_ON_DELETE,
+				     "{\"jobStatus\":{\"savepointInfo\":{\"deleteSavepointFailures\":2,"
+				     "\"triggerTimestamp\":1799999989000}}}",
+				     &now, &st),
+			 OP_ACT_STOP_SAVEPOINT);
+	/* The annotation must say "true". */
+	assert_int_equal(
+	    delete_step(GOING ",\"annotations\":{\"flinc.dev/savepoint-on-delete\":\"no\"}", NULL,
+			&RUNNING, &st),
+	    OP_ACT_DELETE);
+}
+
+/* ------------------------------------------- periodic savepoints, history */
+
+#define NOW 1800000000000LL
+#define S_PERIODIC                                                                                 \
+	"{\"image\":\"i\",\"taskManager\":{\"replicas\":1},\"flincConfiguration\":{"               \
+	"\"execution.checkpointing.dir\":\"file:///ckp\","                                         \
+	"\"kubernetes.operator.periodic.savepoint.interval\":\"10 s\"}," JOB                       \
+	",\"upgradeMode\":\"savepoint\"}}"
+
+static void test_periodic_savepoints(void **state)
+{
+	op_app app;
+	op_step st;
+	op_diff d;
+	cm_err err = {0};
+	op_observed o = RUNNING;
+	o.now_ms = NOW;
+	o.job_start_ms = NOW - 60000;
+	/* Never taken, the job up for a minute: due now. */
+	reconciled(&app, S_PERIODIC, S_PERIODIC, NULL);
+	assert_int_equal(app.spec.periodic_savepoint_ms, 10000);
+	assert_int_equal(op_periodic_due_in(&app, &o), 0);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	op_decide(&app, &d, &o, &st);
+	assert_int_equal(st.action, OP_ACT_TRIGGER_SAVEPOINT);
+	assert_string_equal(st.trigger_type, "PERIODIC");
+	/* Counted from the job's start. */
+	o.job_start_ms = NOW - 4000;
+	assert_int_equal(op_periodic_due_in(&app, &o), 6000);
+	op_decide(&app, &d, &o, &st);
+	assert_int_equal(st.action, OP_ACT_NONE);
+	/* Not while the job does not run. */
+	o.job_start_ms = NOW - 60000;
+	snprintf(o.job_state, sizeof(o.job_state), "RESTARTING");
+	assert_int_equal(op_periodic_due_in(&app, &o), -1);
+	op_app_fini(&app);
+	/* Counted from the last periodic trigger, and from the last savepoint. */
+	o = RUNNING;
+	o.now_ms = NOW;
+	reconciled(&app, S_PERIODIC, S_PERIODIC,
+		   "{\"jobStatus\":{\"savepointInfo\":{\"lastPeriodicSavepointTimestamp\":" "1799999997000}}}");
+	assert_int_equal(op_periodic_due_in(&app, &o), 7000);
+	op_app_fini(&app);
+	reconciled(&app, S_PERIODIC, S_PERIODIC,
+		   "{\"jobStatus\":{\"savepointInfo\":{\"lastSavepoint\":{\"location\":\"file:/sp/1\","
+		   "\"timeStamp\":1799999999000}}}}");
+	assert_int_equal(op_periodic_due_in(&app, &o), 9000);
+	op_app_fini(&app);
+	/* Not in the middle of an upgrade; not without the key. */
+	reconciled(&app, S_PERIODIC, S_PERIODIC, UPGRADING "}");
+	assert_int_equal(op_periodic_due_in(&app, &o), -1);
+	op_app_fini(&app);
+	reconciled(&app, S0, S0, NULL);
+	assert_int_equal(op_periodic_due_in(&app, &o), -1);
+	op_app_fini(&app);
+	/* The operator's keys change nothing of the cluster: no upgrade. */
+	reconciled(&app, S0, S_PERIODIC, NULL);
+	assert_int_equal(op_spec_diff(&app, &d, &err), 0);
+	assert_false(d.upgrade);
+	op_app_fini(&app);
+	/* Values that do not parse are refused naming their key. */
+	app_of(&app,
+	       "{\"image\":\"i\",\"flincConfiguration\":{\"kubernetes.operator.periodic.savepoint."
+	       "interval\":\"often\"}," JOB "}}",
+	       NULL);
+	assert_false(app.valid);
+	assert_non_null(strstr(app.invalid.msg, "periodic.savepoint.interval"));
+	op_app_fini(&app);
+	app_of(&app,
+	       "{\"image\":\"i\",\"flincConfiguration\":{\"kubernetes.operator.savepoint.history."
+	       "max.count\":\"33\"}," JOB "}}",
+	       NULL);
+	assert_false(app.valid);
+	assert_non_null(strstr(app.invalid.msg, "history.max.count"));
+	op_app_fini(&app);
+}
+
+/* A history of n entries, oldest first, each a second apart ending at NOW:
+ * locations file:/sp/0.. with triggerType types[i % ntypes]. */
+static cJSON *history_of(int n, const char *const *types, int ntypes)
+{
+	cJSON *h = cJSON_CreateArray();
+	for (int i = 0; i < n; i++) {
+		char loc[32];
+		snprintf(loc, sizeof(loc), "file:/sp/%d", i);
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "location", loc);
+		cJSON_AddNumberToObject(e, "timeStamp", (double)(NOW - (n - 1 - i) * 1000LL));
+		if (types[i % ntypes])
+			cJSON_AddStringToObject(e, "triggerType", types[i % ntypes]);
+		cJSON_AddItemToArray(h, e);
+	}
+	return h;
+}
+
+static void test_the_history_cap_and_what_is_disposed(void **state)
+{
+	op_app app;
+	bool drop[2 * OP_HISTORY_LIMIT], dispose[2 * OP_HISTORY_LIMIT];
+	static const char *const periodic[] = {"PERIODIC"};
+	/* 12 entries, the default cap of 10: the two oldest leave and go. */
+	reconciled(&app, S0, S0, NULL);
+	assert_int_equal(app.spec.history_max_count, 10);
+	cJSON *h = history_of(12, periodic, 1);
+	assert_int_equal(op_history_trim(&app, h, NOW, drop, dispose), 2);
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(drop[i], i < 2);
+		assert_int_equal(dispose[i], i < 2);
+	}
+	cJSON_Delete(h);
+	op_app_fini(&app);
+	/* Never the initial savepoint, the last one, an upgrade's, or one the
+	 * operator did not take; those leave the history with their files. */
+	static const char *const mixed[] = {"UPGRADE", NULL, "SUSPEND", "MANUAL", "DELETE",
+					    "PERIODIC"};
+	reconciled(&app, S0,
+		   "{\"image\":\"i\",\"taskManager\":{\"replicas\":1},\"flincConfiguration\":{"
+		   "\"execution.checkpointing.dir\":\"file:///ckp\","
+		   "\"kubernetes.operator.savepoint.history.max.count\":\"2\"}," JOB
+		   ",\"upgradeMode\":\"savepoint\",\"initialSavepointPath\":\"file:/sp/2\"}}",
+		   "{\"reconciliationStatus\":{\"upgradeSavepoint\":\"file:/sp/3\"},\"jobStatus\":{"
+		   "\"savepointInfo\":{\"lastSavepoint\":{\"location\":\"file:/sp/4\"}}}}");
+	h = history_of(8, mixed, 6);
+	assert_int_equal(op_history_trim(&app, h, NOW, drop, dispose), 6);
+	assert_true(drop[0] && dispose[0]);   /* UPGRADE */
+	assert_true(drop[1] && !dispose[1]);  /* no type: not ours */
+	assert_true(drop[2] && !dispose[2]);  /* initialSavepointPath */
+	assert_true(drop[3] && !dispose[3]);  /* the upgrade's savepoint */
+	assert_true(drop[4] && !dispose[4]);  /* the last savepoint */
+	assert_true(drop[5] && dispose[5]);   /* PERIODIC */
+	assert_false(drop[6] || drop[7]);
+	cJSON_Delete(h);
+	op_app_fini(&app);
+	/* cleanup disabled: they leave, their files stay. */
+	reconciled(&app, S0,
+		   "{\"image\":\"i\",\"flincConfiguration\":{"
+		   "\"execution.checkpointing.dir\":\"file:///ckp\","
+		   "\"kubernetes.operator.savepoint.history.max.count\":\"1\","
+		   "\"kubernetes.operator.savepoint.cleanup.enabled\":\"false\"}," JOB "}}",
+		   NULL);
+	h = history_of(3, periodic, 1);
+	assert_int_equal(op_history_trim(&app, h, NOW, drop, dispose), 2);
+	assert_true(drop[0] && drop[1] && !drop[2]);
+	assert_false(dispose[0] || dispose[1]);
+	cJSON_Delete(h);
+	op_app_fini(&app);
+	/* By age: older than max.age leaves, the newest stays however old. */
+	reconciled(&app, S0,
+		   "{\"image\":\"i\",\"flincConfiguration\":{"
+		   "\"execution.checkpointing.dir\":\"file:///ckp\","
+		   "\"kubernetes.operator.savepoint.history.max.age\":\"2500 ms\"}," JOB "}}",
+		   NULL);
+	h = history_of(5, periodic, 1);
+	assert_int_equal(op_history_trim(&app, h, NOW, drop, dispose), 2);
+	assert_true(drop[0] && drop[1] && !drop[2]);
+	assert_int_equal(op_history_trim(&app, h, NOW + 3600000, drop, dispose), 4);
+	assert_false(drop[4]);
+	cJSON_Delete(h);
+	/* A location twice: disposed once; nothing from an empty history. */
+	h = cJSON_Parse("[{\"location\":\"file:/sp/x\",\"triggerType\":\"MANUAL\",\"timeStamp\":1},"
+			"{\"location\":\"file:/sp/x\",\"triggerType\":\"MANUAL\",\"timeStamp\":2},"
+			"{\"location\":\"file:/sp/y\",\"triggerType\":\"MANUAL\",\"timeStamp\":"
+			"1800000000000}]");
+	assert_int_equal(op_history_trim(&app, h, NOW, drop, dispose), 2);
+	assert_true(dispose[0] != dispose[1]);
+	cJSON_Delete(h);
+	h = cJSON_CreateArray();
+	assert_int_equal(op_history_trim(&app, h, NOW, drop, dispose), 0);
+	cJSON_Delete(h);
+	op_app_fini(&app);
+}
+
+static void test_the_default_configuration(void **state)
+{
+	cm_err err = {0};
+	/* Numbers and booleans (as Helm writes them unquoted) are taken as text. */
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"a.b\":\"from-defaults\",\"x.y\":2,"
+							   "\"execution.checkpointing.dir\":"
+							   "\"file:///d\",\"kubernetes.operator."
+							   "periodic.savepoint.interval\":\"1 h\","
+							   "\"kubernetes.operator.savepoint.cleanup."
+							   "enabled\":false}"),
+					      &err),
+			 0);
+	op_app app;
+	app_of(&app, "{\"image\":\"i\",\"flincConfiguration\":{\"a.b\":\"mine\"}," JOB "}}", NULL);
+	assert_true(app.valid);
+	/* The operator's keys from the defaults. */
+	assert_int_equal(app.spec.periodic_savepoint_ms, 3600000);
+	assert_false(app.spec.savepoint_cleanup);
+	cfg *c = NULL;
+	k8s_cluster_spec ks;
+	assert_int_equal(op_spec_cluster(&app, NULL, &c, &ks, &err), 0);
+	assert_string_equal(cfg_get_raw(c, "a.b"), "mine"); /* the application's wins */
+	assert_string_equal(cfg_get_raw(c, "x.y"), "2");
+	assert_string_equal(cfg_get_raw(c, "execution.checkpointing.dir"), "file:///d");
+	assert_null(cfg_get_raw(c, "kubernetes.operator.periodic.savepoint.interval"));
+	assert_string_equal(op_spec_conf(&app.spec, "execution.checkpointing.dir")->valuestring,
+			    "file:///d");
+	cfg_free(c);
+	op_app_fini(&app);
+	/* A savepoint upgrade finds its directory in the defaults. */
+	app_of(&app, "{\"image\":\"i\"," JOB ",\"upgradeMode\":\"savepoint\"}}", NULL);
+	assert_true(app.valid);
+	op_app_fini(&app);
+	/* Refused, naming the key: the operator's own, a value of the wrong type, a bad
+	 * operator key, no map. */
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"kubernetes.cluster-id\":\"x\"}"), &err),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "kubernetes.cluster-id"));
+	err = (cm_err){0};
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"parallelism.default\":\"many\"}"),
+					      &err),
+			 FL_EINVAL);
+	assert_non_null(strstr(err.msg, "parallelism.default"));
+	err = (cm_err){0};
+	assert_int_equal(
+	    op_spec_set_defaults(
+		cJSON_Parse("{\"kubernetes.operator.savepoint.history.max.count\":\"0\"}"), &err),
+	    FL_EINVAL);
+	assert_non_null(strstr(err.msg, "history.max.count"));
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("{\"a\":[1]}"), &err), FL_EINVAL);
+	assert_int_equal(op_spec_set_defaults(cJSON_Parse("[]"), &err), FL_EINVAL);
+	/* A refused one leaves none; NULL clears. */
+	app_of(&app, "{\"image\":\"i\"," JOB "}}", NULL);
+	assert_int_equal(app.spec.periodic_savepoint_ms, 0);
+	op_app_fini(&app);
+	assert_int_equal(op_spec_set_defaults(NULL, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +1134,12 @@ int main(void)
 	    cmocka_unit_test(test_the_steps_of_a_last_state_upgrade),
 	    cmocka_unit_test(test_lifecycle_and_conditions),
 	    cmocka_unit_test(test_canonical_spec_sorts_keys),
+	    cmocka_unit_test(test_the_finalizer_comes_first),
+	    cmocka_unit_test(test_deletion_without_a_savepoint),
+	    cmocka_unit_test(test_deletion_with_a_final_savepoint),
+	    cmocka_unit_test(test_periodic_savepoints),
+	    cmocka_unit_test(test_the_history_cap_and_what_is_disposed),
+	    cmocka_unit_test(test_the_default_configuration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@ token), never read. */}}
 {{- define "flinc-operator.rules" -}}
 - apiGroups: ["flinc.dev"]
   resources: ["flinkapplications"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]   # patch: the finalizer flinc.dev/finalizer
 - apiGroups: ["flinc.dev"]
   resources: ["flinkapplications/status"]
   verbs: ["get", "update", "patch"]
@@ -35,17 +35,13 @@ token), never read. */}}
   verbs: ["get", "list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["configmaps", "services"]
-  verbs: ["get", "list", "create", "delete"]
+  verbs: ["get", "list", "create", "delete"]   # list: a deletion waits for them to go
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
-# The JobManager's log, read when it runs no job: why its application failed.
-- apiGroups: [""]
-  resources: ["pods/log"]
-  verbs: ["get"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
