@@ -28,6 +28,18 @@
 #   F  D with session windows of a 100 ms gap (--session): open sessions,
 #      merged as records arrive out of order, survive it too (the reference:
 #      each key's times sorted, split where the next is over 100 ms later).
+#   G  D with sliding windows of 1000 ms every 500 ms (--sliding);
+#   H  D with tumbling windows of 1000 ms and a count trigger of 3
+#      (--trigger-count 3): a line per 3 records of a window with its count
+#      so far, so the trigger's count and the window's contents survive the
+#      move (the reference: 3, 6, ... per window, never its remainder);
+#   I  D with a count evictor of 5 (--evictor-count 5): the window's records
+#      and their timestamps survive it (the reference: min(count, 5));
+#   J  D with a bound of 300 ms and an allowed lateness of 1000 ms
+#      (--lateness): records are late, none dropped, each fires its window
+#      again; which are late depends on when watermarks go out, so the
+#      claim is on each window's last firing: its count exact, every window
+#      there, no firing printed twice.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -151,7 +163,37 @@ if run_and_finish "C: one run at parallelism 1" "{\"parallelism\": 1, \"programA
 	check "C: every window once, its count exact" diff -q "$WORK/expected" <(windows "$WORK/c.lines" | sort)
 fi
 
-stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED: D, a stop-with-savepoint restored at 3
+# G-J's references, over windows of 1000 ms: per key and window start its
+# count n (sliding: every 500 ms), then what fires.
+awk -v n=$N -v keys=$KEYS 'BEGIN {
+	for (o = 0; o < n; o++) {
+		rel = 2 * o + (o * 7919) % 1000
+		for (s = rel - rel % 500; s > rel - 1000; s -= 500)
+			c[o % keys "\t" s]++
+	}
+	for (kw in c) {
+		split(kw, p, "\t")
+		printf "%d\t%.0f\t%d\n", p[1], 1700000000000 + p[2], c[kw]
+	}
+}' | sort >"$WORK/expected-sliding"
+awk -v n=$N -v keys=$KEYS 'BEGIN {
+	for (o = 0; o < n; o++) {
+		rel = 2 * o + (o * 7919) % 1000
+		c[o % keys "\t" rel - rel % 1000]++
+	}
+	for (kw in c) {
+		split(kw, p, "\t")
+		printf "%d\t%.0f\t%d\n", p[1], 1700000000000 + p[2], c[kw]
+	}
+}' | sort >"$WORK/expected-1000"
+awk -F'\t' '{ for (i = 3; i <= $3; i += 3) printf "%s\t%s\t%d\n", $1, $2, i }' \
+	"$WORK/expected-1000" | sort >"$WORK/expected-trigger"
+awk -F'\t' '{ printf "%s\t%s\t%d\n", $1, $2, ($3 > 5 ? 5 : $3) }' "$WORK/expected-1000" |
+	sort >"$WORK/expected-evictor"
+# last_firings FILE...: each window's line with the largest count.
+last_firings() { sort -t "$T" -k1,1n -k2,2n -k3,3nr "$@" | awk -F'\t' '$1 "\t" $2 != w { print; w = $1 "\t" $2 }' | sort; }
+
+stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED [last]: D, a stop-with-savepoint restored at 3
 	mark_logs
 	run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"$2], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
 		{ fail "$1: not submitted"; return 0; }
@@ -177,14 +219,26 @@ stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED: D, a stop-with-
 		windows "$WORK/$1-e.lines" | sort >"$WORK/$1-e.windows"
 		check "$1: no window printed by both the stopped and the restored job" \
 			test "$(comm -12 "$WORK/$1-d.windows" "$WORK/$1-e.windows" | wc -l)" -eq 0
-		check "$1: together every window once, its count exact" \
-			diff -q "$3" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
+		if [ "${4:-}" = last ]; then
+			last_firings "$WORK/$1-d.windows" "$WORK/$1-e.windows" >"$WORK/$1-last"
+			check "$1: together each window's last firing has its exact count" \
+				diff -q "$3" "$WORK/$1-last"
+			check "$1: windows fired again for late records" \
+				test "$(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows" | wc -l)" -gt "$(wc -l <"$3")"
+		else
+			check "$1: together every firing once, exact" \
+				diff -q "$3" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
+		fi
 	fi
 }
 
 stop_and_restore D "" "$WORK/expected"
 stop_and_restore E ', "--window"' "$WORK/expected"
 stop_and_restore F ', "--session"' "$WORK/expected-session"
+stop_and_restore G ', "--sliding"' "$WORK/expected-sliding"
+stop_and_restore H ', "--trigger-count", "3"' "$WORK/expected-trigger"
+stop_and_restore I ', "--evictor-count", "5"' "$WORK/expected-evictor"
+stop_and_restore J ', "--lateness"' "$WORK/expected-1000" last
 
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log

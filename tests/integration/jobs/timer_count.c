@@ -26,7 +26,17 @@
  * timers. --session: session windows of a 100 ms gap instead, their lines
  * `<key> <session start> <count>`.
  *
- *   timer_count.so [--count N] [--rate R] [--window | --session]
+ * Windows of 1000 ms for the restore tests of issue #9's triggers and
+ * evictors, each printing `<key> <window start> <count>` per firing:
+ * --sliding (1000 ms every 500 ms), --trigger-count N (tumbling, a count
+ * trigger: a line per N records of a window, with its count so far),
+ * --evictor-count N (tumbling, a count evictor: min(count, N)), --lateness
+ * (tumbling, a bound of 300 ms so that records are late, an allowed
+ * lateness of 1000 ms so that none is dropped: each late record fires its
+ * window again with its new count).
+ *
+ *   timer_count.so [--count N] [--rate R] [--window | --session | --sliding
+ *       | --trigger-count N | --evictor-count N | --lateness]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -137,11 +147,15 @@ int main(int argc, char **argv)
 {
 	int64_t count = 40000;
 	double rate = 0;
-	bool window = false, session = false;
+	bool window = false, session = false, sliding = false, late = false;
+	int64_t trigger_count = 0, evictor_count = 0;
 	for (int i = 1; i < argc; i += 2) {
-		if (strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--session") == 0) {
+		if (strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--session") == 0 ||
+		    strcmp(argv[i], "--sliding") == 0 || strcmp(argv[i], "--lateness") == 0) {
 			window = true;
 			session = strcmp(argv[i], "--session") == 0;
+			sliding = strcmp(argv[i], "--sliding") == 0;
+			late = strcmp(argv[i], "--lateness") == 0;
 			i--;
 		} else if (i + 1 >= argc) {
 			return 2;
@@ -149,6 +163,10 @@ int main(int argc, char **argv)
 			count = strtoll(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--rate") == 0)
 			rate = strtod(argv[i + 1], NULL);
+		else if (strcmp(argv[i], "--trigger-count") == 0)
+			window = true, trigger_count = strtoll(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--evictor-count") == 0)
+			window = true, evictor_count = strtoll(argv[i + 1], NULL, 10);
 		else
 			return 2;
 	}
@@ -158,7 +176,8 @@ int main(int argc, char **argv)
 	fl_stream *s = fl_uid(fl_generator(env, count, rate, tc_gen), "numbers");
 	fl_set_parallelism(s, 1);
 	fl_watermark_strategy ws = {
-	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
+	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = late ? 300 : 1000,
+	    .timestamp_field = 1};
 	s = fl_assign_timestamps_and_watermarks(s, &ws);
 	fl_process_spec spec = {.process = tc_count, .on_timer = tc_fire};
 	fl_window_spec ws2 = {
@@ -167,6 +186,16 @@ int main(int argc, char **argv)
 	    .gap_ms = WIN,
 	    .agg = {.create = tc_create, .add = tc_add, .merge = tc_merge, .result = tc_result},
 	    .window_fn = tc_window};
+	if (sliding || late || trigger_count || evictor_count) {
+		ws2.kind = sliding ? FL_WINDOW_SLIDING : FL_WINDOW_TUMBLING;
+		ws2.size_ms = 10 * WIN;
+		ws2.slide_ms = 5 * WIN;
+		ws2.allowed_lateness_ms = late ? 10 * WIN : 0;
+	}
+	if (trigger_count)
+		ws2.trigger = (fl_window_trigger){.kind = FL_TRIGGER_COUNT, .count = trigger_count};
+	if (evictor_count)
+		ws2.evictor = (fl_window_evictor){.kind = FL_EVICTOR_COUNT, .count = evictor_count};
 	fl_stream *keyed = fl_key_by(s, 0);
 	fl_print(
 	    fl_uid(window ? fl_window(keyed, &ws2) : fl_keyed_process(keyed, &spec), "windows"));
