@@ -40,6 +40,12 @@
 #      again; which are late depends on when watermarks go out, so the
 #      claim is on each window's last firing: its count exact, every window
 #      there, no firing printed twice.
+#   K  processing-time windows of 100 ms on the fake clock (--proc): the
+#      clock stays at 5000 while the job runs and is stopped (nothing
+#      fires), its windows and their timers restored at 3 into LMDB, where
+#      the rest of the records join the same windows; the generator then
+#      waits for the clock, which the test moves past the windows: every
+#      key's records counted exactly once across both runs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -239,6 +245,50 @@ stop_and_restore G ', "--sliding"' "$WORK/expected-sliding"
 stop_and_restore H ', "--trigger-count", "3"' "$WORK/expected-trigger"
 stop_and_restore I ', "--evictor-count", "5"' "$WORK/expected-evictor"
 stop_and_restore J ', "--lateness"' "$WORK/expected-1000" last
+
+# K: processing-time windows across a stop and a restore at 3.
+set_clock 5000
+rm -f "$CLOCK.marker"
+mark_logs
+run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"3000\", \"--proc\"]}" ||
+	fail "K: not submitted"
+K=$JOB
+wait_state "$K" RUNNING 20 || fail "K: the job is not RUNNING: $STATE"
+sleep 2
+api POST "/jobs/$K/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-K\"}"
+trigger=$(json '."request-id"')
+wait_savepoint "$K" "$trigger" 30 || true
+check "K: the stop's savepoint completes" test "$STATUS" = COMPLETED
+wait_state "$K" 'FINISHED|FAILED|CANCELED' 20 || true
+check "K: the stopped job FINISHED" test "$STATE" = FINISHED
+lines "$WORK/K-d.lines"
+check "K: nothing fired before the clock moved" test "$(wc -l <"$WORK/K-d.lines")" -eq 0
+mark_logs
+# Each record flushed as it is made (buffer timeout 0): none is still in a
+# buffer when the generator waits for the clock.
+run_jar "$TC_JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\", \"--proc\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\", \"execution.buffer-timeout\": \"0 ms\"}}" ||
+	fail "K: the restore was not submitted"
+for _ in $(seq 600); do [ -e "$CLOCK.marker" ] && break; sleep 0.1; done
+check "K: the restored job read every record" test -e "$CLOCK.marker"
+sleep 1
+set_clock 6000
+sleep 1
+set_clock 7000
+if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
+	pass "K: restored from the stop's savepoint at parallelism 3 into LMDB: FINISHED"
+	RESTORED=$(restored_timers)
+	echo "K: timers restored (event-time, processing-time): $RESTORED"
+	check "K: processing-time timers were pending in the stop's savepoint" test "${RESTORED#* }" -gt 0
+	lines "$WORK/K-e.lines"
+	awk -F'\t' '$1 < 40 && $2 == 5000 { c[$1] += $3; n[$1]++ }
+		END { for (k in c) printf "%d\t%d\t%d\n", k, n[k], c[k] }' "$WORK/K-e.lines" | sort -n >"$WORK/K-got"
+	awk -v n=$N -v keys=$KEYS 'BEGIN { for (k = 0; k < keys; k++) printf "%d\t1\t%d\n", k, int(n / keys) + (k < n % keys) }' |
+		sort -n >"$WORK/K-want"
+	check "K: each key's window [5000, 5100) fired once with every record of the key" \
+		diff -q "$WORK/K-want" "$WORK/K-got"
+else
+	fail "K: ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
+fi
 
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log

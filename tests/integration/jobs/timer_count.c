@@ -35,13 +35,24 @@
  * lateness of 1000 ms so that none is dropped: each late record fires its
  * window again with its new count).
  *
+ * --proc: tumbling processing-time windows of 100 ms (the fake clock),
+ * their lines `<key> <window start> <count>`, with --count 30000 only
+ * (main's arguments never reach the TaskManagers' functions): after those
+ * records come two more of key 40 (never counted by the tests): before the
+ * first, the generator creates the file $FLINC_FAKE_CLOCK_FILE.marker and
+ * waits until the clock reaches 6000, before the second until it reaches
+ * 7000, so the test moves the clock while the job still runs (pending
+ * processing-time windows are dropped at the end of the input, as in
+ * Flink).
+ *
  *   timer_count.so [--count N] [--rate R] [--window | --session | --sliding
- *       | --trigger-count N | --evictor-count N | --lateness]
+ *       | --trigger-count N | --evictor-count N | --lateness | --proc]
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <flinc/flinc.h>
 
@@ -49,10 +60,56 @@
 #define WIN 100
 #define BASE 1700000000000LL
 
+#define PROC_RECORDS 30000
+
+/* The fake clock's time, or -1. */
+static long long fake_clock(void)
+{
+	const char *path = getenv("FLINC_FAKE_CLOCK_FILE");
+	FILE *f = path ? fopen(path, "r") : NULL;
+	long long v = -1;
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Waits until the fake clock reads at least t (a minute at most). */
+static int wait_clock(fl_ctx *ctx, long long t)
+{
+	for (int i = 0; i < 60000 && fake_clock() < t; i++) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return fake_clock() >= t ? 0 : fl_fail(ctx, "the clock never reached %lld", t);
+}
+
 int tc_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 {
 	fl_row_add_int64(out, off % KEYS);
 	return fl_row_add_timestamp(out, BASE + 2 * off + off * 7919 % 1000);
+}
+
+/* tc_gen, then the two records of --proc that wait for the clock. */
+int tc_proc_gen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	if (off < PROC_RECORDS)
+		return tc_gen(ctx, off, out);
+	if (off == PROC_RECORDS) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s.marker", getenv("FLINC_FAKE_CLOCK_FILE"));
+		FILE *f = fopen(path, "w");
+		if (!f)
+			return fl_fail(ctx, "cannot create %s", path);
+		fclose(f);
+	}
+	int rc = wait_clock(ctx, off == PROC_RECORDS ? 6000 : 7000);
+	if (rc)
+		return rc;
+	fl_row_add_int64(out, KEYS);
+	return fl_row_add_timestamp(out, BASE + 2 * off);
 }
 
 static const fl_state_desc COUNTS = {.name = "counts"};
@@ -147,12 +204,14 @@ int main(int argc, char **argv)
 {
 	int64_t count = 40000;
 	double rate = 0;
-	bool window = false, session = false, sliding = false, late = false;
+	bool window = false, session = false, sliding = false, late = false, proc = false;
 	int64_t trigger_count = 0, evictor_count = 0;
 	for (int i = 1; i < argc; i += 2) {
 		if (strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--session") == 0 ||
-		    strcmp(argv[i], "--sliding") == 0 || strcmp(argv[i], "--lateness") == 0) {
+		    strcmp(argv[i], "--sliding") == 0 || strcmp(argv[i], "--lateness") == 0 ||
+		    strcmp(argv[i], "--proc") == 0) {
 			window = true;
+			proc = strcmp(argv[i], "--proc") == 0;
 			session = strcmp(argv[i], "--session") == 0;
 			sliding = strcmp(argv[i], "--sliding") == 0;
 			late = strcmp(argv[i], "--lateness") == 0;
@@ -173,7 +232,13 @@ int main(int argc, char **argv)
 	fl_env *env = fl_env_new(argc, argv);
 	if (!env)
 		return 1;
-	fl_stream *s = fl_uid(fl_generator(env, count, rate, tc_gen), "numbers");
+	if (proc && (count != PROC_RECORDS || !getenv("FLINC_FAKE_CLOCK_FILE"))) {
+		fprintf(stderr, "--proc needs --count %d and FLINC_FAKE_CLOCK_FILE\n", PROC_RECORDS);
+		return 2;
+	}
+	fl_stream *s = fl_uid(
+	    fl_generator(env, proc ? count + 2 : count, rate, proc ? tc_proc_gen : tc_gen),
+	    "numbers");
 	fl_set_parallelism(s, 1);
 	fl_watermark_strategy ws = {
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = late ? 300 : 1000,
@@ -192,6 +257,8 @@ int main(int argc, char **argv)
 		ws2.slide_ms = 5 * WIN;
 		ws2.allowed_lateness_ms = late ? 10 * WIN : 0;
 	}
+	if (proc)
+		ws2.time = FL_PROCESSING_TIME;
 	if (trigger_count)
 		ws2.trigger = (fl_window_trigger){.kind = FL_TRIGGER_COUNT, .count = trigger_count};
 	if (evictor_count)
