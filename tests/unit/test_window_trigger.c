@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -396,6 +398,223 @@ static void test_evictor_before_or_after_the_function(void **state)
 	}
 }
 
+/* ------------------------------------------------------------- sessions */
+
+/* Bursts of 50 records 1000 ms apart, 3 ms apart within one plus up to 19
+ * ms of disorder: with a gap of 100 ms each key's records of a burst are
+ * one session (merged as records arrive out of order). */
+static int64_t session_ts(int64_t off)
+{
+	return 2000 + (off / 50) * 1000 + (off % 50) * 3 + (off * 7919) % 20;
+}
+
+int tr_sgen(fl_ctx *ctx, int64_t off, fl_row *out);
+int tr_sgen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % NKEYS);
+	fl_row_add_int64(out, 1);
+	fl_row_add_int64(out, off);
+	return fl_row_add_timestamp(out, session_ts(off));
+}
+
+#define NBURSTS (NREC / 50)
+static _Atomic int64_t s_fires[NKEYS][NBURSTS], s_count[NKEYS][NBURSTS], s_sum[NKEYS][NBURSTS],
+    s_start[NKEYS][NBURSTS], s_end[NKEYS][NBURSTS];
+
+int tr_scheck(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int tr_scheck(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	int64_t k = fl_row_int64(in, 0), b = (fl_row_int64(in, 1) - 2000) / 1000;
+	if (k < 0 || k >= NKEYS || b < 0 || b >= NBURSTS ||
+	    fl_ctx_timestamp(ctx) != fl_row_int64(in, 2) - 1) {
+		atomic_fetch_add(&n_bad, 1);
+		return 0;
+	}
+	atomic_fetch_add(&s_fires[k][b], 1);
+	atomic_store(&s_start[k][b], fl_row_int64(in, 1));
+	atomic_store(&s_end[k][b], fl_row_int64(in, 2));
+	atomic_store(&s_count[k][b], fl_row_int64(in, 3));
+	atomic_store(&s_sum[k][b], fl_row_int64(in, 4));
+	return 0;
+}
+
+/* A count evictor on session windows: the records of merging sessions
+ * move with their timestamps, and the session fires once with its last 4
+ * records in arrival order (offset order), on both backends. */
+static void test_count_evictor_on_merging_sessions(void **state)
+{
+	fl_window_spec spec = {.kind = FL_WINDOW_SESSION,
+			       .gap_ms = 100,
+			       .reduce = tr_sum,
+			       .window_fn = tr_window,
+			       .evictor = {.kind = FL_EVICTOR_COUNT, .count = 4}};
+	for (int lmdb = 0; lmdb < 2; lmdb++) {
+		memset((void *)s_fires, 0, sizeof(s_fires));
+		atomic_store(&n_bad, 0);
+		fl_env *env = fl_env_new(0, NULL);
+		assert_non_null(env);
+		assert_int_equal(fl_env_set_parallelism(env, 2), 0);
+		assert_int_equal(fl_env_set_config(env, "local.number-taskmanager", "2"), 0);
+		assert_int_equal(fl_env_set_config(env, "state.backend.type",
+						   lmdb ? "lmdb" : "hashmap"),
+				 0);
+		fl_stream *s = fl_set_parallelism(fl_generator(env, NREC, 0, tr_sgen), 1);
+		fl_watermark_strategy ws = {
+		    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 50, .timestamp_field = 3};
+		s = fl_window(fl_key_by(fl_assign_timestamps_and_watermarks(s, &ws), 0), &spec);
+		fl_discard(fl_process(fl_key_by(s, 0), tr_scheck));
+		int rc = fl_execute(env, "session evictor");
+		if (rc)
+			fail_msg("job: %s", fl_env_error(env));
+		fl_env_free(env);
+		assert_int_equal(atomic_load(&n_bad), 0);
+		for (int k = 0; k < NKEYS; k++)
+			for (int b = 0; b < NBURSTS; b++) {
+				int64_t lo = INT64_MAX, hi = INT64_MIN, offs[50], n = 0;
+				for (int64_t off = b * 50; off < b * 50 + 50; off++)
+					if (off % NKEYS == k) {
+						offs[n++] = off;
+						lo = session_ts(off) < lo ? session_ts(off) : lo;
+						hi = session_ts(off) > hi ? session_ts(off) : hi;
+					}
+				int64_t sum = 0;
+				for (int64_t i = n - 4; i < n; i++)
+					sum += offs[i];
+				if (atomic_load(&s_fires[k][b]) != 1 ||
+				    atomic_load(&s_start[k][b]) != lo ||
+				    atomic_load(&s_end[k][b]) != hi + 100 ||
+				    atomic_load(&s_count[k][b]) != 4 || atomic_load(&s_sum[k][b]) != sum)
+					fail_msg("key %d burst %d: %lld firings, [%lld, %lld) count %lld "
+						 "sum %lld, expected once [%lld, %lld) 4 %lld",
+						 k, b, (long long)atomic_load(&s_fires[k][b]),
+						 (long long)atomic_load(&s_start[k][b]),
+						 (long long)atomic_load(&s_end[k][b]),
+						 (long long)atomic_load(&s_count[k][b]),
+						 (long long)atomic_load(&s_sum[k][b]), (long long)lo,
+						 (long long)hi + 100, (long long)sum);
+			}
+	}
+}
+
+/* ------------------------------------------- continuous processing time */
+
+#define PRECS 700
+static char clock_path[256];
+static _Atomic int64_t n_padded, n_pfired, p_fires[NKEYS], p_last[NKEYS], p_bad;
+
+int tr_padd(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+int tr_pgen(fl_ctx *ctx, int64_t off, fl_row *out);
+int tr_pcheck(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+
+int tr_padd(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	atomic_fetch_add(&n_padded, 1);
+	return tr_add(ctx, acc, in, out);
+}
+
+static void set_clock(long long ms)
+{
+	char tmp[300];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", clock_path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "%lld\n", ms);
+	fclose(f);
+	rename(tmp, clock_path);
+}
+
+/* Waits (polling; a hang, not a timing, after a minute) until *v >= n. */
+static bool await_count(_Atomic int64_t *v, int64_t n)
+{
+	for (int i = 0; i < 60000 && atomic_load(v) < n; i++) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(v) >= n;
+}
+
+/* Before its last record the source waits until the window added every
+ * record before it, moves the clock to 1150 (the trigger's first firing,
+ * at 1100), then to 2100 (past the window [1000, 2000): the firings at
+ * 1200 .. 1900 and at its end, 1999), and waits for them all. */
+int tr_pgen(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	if (off == PRECS - 1) {
+		if (!await_count(&n_padded, PRECS - 1))
+			return fl_fail(ctx, "the records never reached the window");
+		set_clock(1150);
+		if (!await_count(&n_pfired, NKEYS))
+			return fl_fail(ctx, "the first continuous firing never came");
+		set_clock(2100);
+		if (!await_count(&n_pfired, NKEYS * 10))
+			return fl_fail(ctx, "the later firings never came");
+	}
+	fl_row_add_int64(out, off % NKEYS);
+	fl_row_add_int64(out, 1);
+	return fl_row_add_int64(out, off);
+}
+
+int tr_pcheck(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	int64_t k = fl_row_int64(in, 0);
+	if (k < 0 || k >= NKEYS || fl_row_int64(in, 1) != 1000 || fl_row_int64(in, 2) != 2000 ||
+	    fl_ctx_timestamp(ctx) != INT64_MIN)
+		atomic_fetch_add(&p_bad, 1);
+	else {
+		atomic_fetch_add(&p_fires[k], 1);
+		atomic_store(&p_last[k], fl_row_int64(in, 3));
+	}
+	atomic_fetch_add(&n_pfired, 1);
+	return 0;
+}
+
+/* ContinuousProcessingTimeTrigger.of(100 ms) on a processing-time window
+ * [1000, 2000) of the fake clock: from the first record's interval on a
+ * firing every 100 ms (1100 .. 1900) and one at 1999, ten per key, each with
+ * every record of the key so far (FIRE keeps them). */
+static void test_continuous_processing_time_trigger_fires_on_the_clock(void **state)
+{
+	snprintf(clock_path, sizeof(clock_path), "%s/trigger-clock-%d",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	set_clock(1000);
+	setenv("FLINC_FAKE_CLOCK_FILE", clock_path, 1);
+	atomic_store(&n_padded, 0);
+	atomic_store(&n_pfired, 0);
+	atomic_store(&p_bad, 0);
+	for (int k = 0; k < NKEYS; k++)
+		atomic_store(&p_fires[k], 0), atomic_store(&p_last[k], 0);
+	fl_window_spec spec = {.kind = FL_WINDOW_TUMBLING,
+			       .time = FL_PROCESSING_TIME,
+			       .size_ms = 1000,
+			       .agg = {.create = tr_create, .add = tr_padd, .result = tr_result},
+			       .window_fn = tr_window,
+			       .trigger = {.kind = FL_TRIGGER_CONTINUOUS_PROCESSING_TIME,
+					   .interval_ms = 100}};
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	assert_int_equal(fl_env_set_parallelism(env, 2), 0);
+	assert_int_equal(fl_env_set_config(env, "local.number-taskmanager", "2"), 0);
+	assert_int_equal(fl_env_set_config(env, "execution.buffer-timeout", "0 ms"), 0);
+	fl_stream *s = fl_set_parallelism(fl_generator(env, PRECS, 100000, tr_pgen), 1);
+	s = fl_window(fl_key_by(s, 0), &spec);
+	fl_discard(fl_process(fl_key_by(s, 0), tr_pcheck));
+	int rc = fl_execute(env, "continuous processing time");
+	unsetenv("FLINC_FAKE_CLOCK_FILE");
+	unlink(clock_path);
+	if (rc)
+		fail_msg("job: %s", fl_env_error(env));
+	fl_env_free(env);
+	assert_int_equal(atomic_load(&p_bad), 0);
+	for (int k = 0; k < NKEYS; k++) {
+		int64_t want = 0;
+		for (int64_t off = 0; off < PRECS - 1; off++)
+			want += off % NKEYS == k;
+		assert_int_equal(atomic_load(&p_fires[k]), 10);
+		assert_int_equal(atomic_load(&p_last[k]), want);
+	}
+}
+
 /* ------------------------------------------------------------ refusals */
 
 static void refused(const fl_window_spec *spec, const char *msg)
@@ -459,6 +678,8 @@ int main(void)
 	    cmocka_unit_test(test_count_evictor_keeps_the_last_n),
 	    cmocka_unit_test(test_time_evictor_keeps_the_newest),
 	    cmocka_unit_test(test_evictor_before_or_after_the_function),
+	    cmocka_unit_test(test_count_evictor_on_merging_sessions),
+	    cmocka_unit_test(test_continuous_processing_time_trigger_fires_on_the_clock),
 	    cmocka_unit_test(test_bad_triggers_and_evictors_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
