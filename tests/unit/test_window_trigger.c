@@ -455,9 +455,8 @@ static void test_count_evictor_on_merging_sessions(void **state)
 		assert_non_null(env);
 		assert_int_equal(fl_env_set_parallelism(env, 2), 0);
 		assert_int_equal(fl_env_set_config(env, "local.number-taskmanager", "2"), 0);
-		assert_int_equal(fl_env_set_config(env, "state.backend.type",
-						   lmdb ? "lmdb" : "hashmap"),
-				 0);
+		assert_int_equal(
+		    fl_env_set_config(env, "state.backend.type", lmdb ? "lmdb" : "hashmap"), 0);
 		fl_stream *s = fl_set_parallelism(fl_generator(env, NREC, 0, tr_sgen), 1);
 		fl_watermark_strategy ws = {
 		    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 50, .timestamp_field = 3};
@@ -483,15 +482,18 @@ static void test_count_evictor_on_merging_sessions(void **state)
 				if (atomic_load(&s_fires[k][b]) != 1 ||
 				    atomic_load(&s_start[k][b]) != lo ||
 				    atomic_load(&s_end[k][b]) != hi + 100 ||
-				    atomic_load(&s_count[k][b]) != 4 || atomic_load(&s_sum[k][b]) != sum)
-					fail_msg("key %d burst %d: %lld firings, [%lld, %lld) count %lld "
+				    atomic_load(&s_count[k][b]) != 4 ||
+				    atomic_load(&s_sum[k][b]) != sum)
+					fail_msg("key %d burst %d: %lld firings, [%lld, %lld) "
+						 "count %lld "
 						 "sum %lld, expected once [%lld, %lld) 4 %lld",
 						 k, b, (long long)atomic_load(&s_fires[k][b]),
 						 (long long)atomic_load(&s_start[k][b]),
 						 (long long)atomic_load(&s_end[k][b]),
 						 (long long)atomic_load(&s_count[k][b]),
-						 (long long)atomic_load(&s_sum[k][b]), (long long)lo,
-						 (long long)hi + 100, (long long)sum);
+						 (long long)atomic_load(&s_sum[k][b]),
+						 (long long)lo, (long long)hi + 100,
+						 (long long)sum);
 			}
 	}
 }
@@ -584,13 +586,13 @@ static void test_continuous_processing_time_trigger_fires_on_the_clock(void **st
 	atomic_store(&p_bad, 0);
 	for (int k = 0; k < NKEYS; k++)
 		atomic_store(&p_fires[k], 0), atomic_store(&p_last[k], 0);
-	fl_window_spec spec = {.kind = FL_WINDOW_TUMBLING,
-			       .time = FL_PROCESSING_TIME,
-			       .size_ms = 1000,
-			       .agg = {.create = tr_create, .add = tr_padd, .result = tr_result},
-			       .window_fn = tr_window,
-			       .trigger = {.kind = FL_TRIGGER_CONTINUOUS_PROCESSING_TIME,
-					   .interval_ms = 100}};
+	fl_window_spec spec = {
+	    .kind = FL_WINDOW_TUMBLING,
+	    .time = FL_PROCESSING_TIME,
+	    .size_ms = 1000,
+	    .agg = {.create = tr_create, .add = tr_padd, .result = tr_result},
+	    .window_fn = tr_window,
+	    .trigger = {.kind = FL_TRIGGER_CONTINUOUS_PROCESSING_TIME, .interval_ms = 100}};
 	fl_env *env = fl_env_new(0, NULL);
 	assert_non_null(env);
 	assert_int_equal(fl_env_set_parallelism(env, 2), 0);
