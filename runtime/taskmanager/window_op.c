@@ -37,6 +37,19 @@
  * window) how many; fl_window_records reads them back in order. (A sliding
  * count window's records are its own, numbered per key: it reads those.)
  *
+ * Triggers (td_op.win.trigger; Flink's Trigger, with WindowOperator's
+ * calls): trigger_element after each record is added (onElement), w_fire
+ * on each timer (onEventTime / onProcessingTime, then the cleanup);
+ * FIRE emits and keeps the contents, a purging trigger then clears them. A
+ * count or continuous trigger keeps one 8-byte entry per window in
+ * TRIGGER_STATE (the records counted, or the next firing, whose timer has
+ * the window as namespace like the others).
+ *
+ * Evictors (Flink's EvictingWindowOperator): the window keeps its records
+ * as a process function's do, each prefixed with its timestamp (ts_rec);
+ * emit_evicting runs the function over those the evictor keeps (reduce or
+ * agg folded at fire time) and removes the evicted ones.
+ *
  * Everything is keyed state, so checkpoints carry windows and their timers
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
@@ -415,8 +428,6 @@ static int clear_window(tm_op *op, win_op *w, const st_key *k)
 	return rc ? backend_failed(op, rc) : 0;
 }
 
-/* Record i under (base's key, state) and namespace it->ns: a copy in
- * w->rec_buf decoded into *out. */
 /* An evictor's verdict on a window's records: those numbered below first
  * go, and with cut those with a timestamp <= cutoff. Zero: all stay. */
 typedef struct evict_plan {
@@ -430,6 +441,9 @@ static bool kept(const evict_plan *p, int64_t i, int64_t ts)
 	return i >= p->first && !(p->cut && ts != TM_TS_NONE && ts <= p->cutoff);
 }
 
+/* A window's records for fl_window_records_next: record i under (base's
+ * key, state) and namespace ns (prefix bytes, then i), a copy in
+ * w->rec_buf decoded into *out; those the plan evicts skipped. */
 struct fl_window_records {
 	tm_op *op;
 	win_op *w;

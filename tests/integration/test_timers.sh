@@ -43,9 +43,10 @@
 #   K  processing-time windows of 100 ms on the fake clock (--proc): the
 #      clock stays at 5000 while the job runs and is stopped (nothing
 #      fires), its windows and their timers restored at 3 into LMDB, where
-#      the rest of the records join the same windows; the generator then
-#      waits for the clock, which the test moves past the windows: every
-#      key's records counted exactly once across both runs.
+#      the rest of the records join the same windows; once a marker record
+#      of 40 more keys reached the windows after them (each creates a file),
+#      the test moves the clock past the windows while the generator waits
+#      for it: every key's records counted exactly once across both runs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -248,7 +249,7 @@ stop_and_restore J ', "--lateness"' "$WORK/expected-1000" last
 
 # K: processing-time windows across a stop and a restore at 3.
 set_clock 5000
-rm -f "$CLOCK.marker"
+rm -f "$CLOCK".k*
 mark_logs
 run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"3000\", \"--proc\"]}" ||
 	fail "K: not submitted"
@@ -264,13 +265,14 @@ check "K: the stopped job FINISHED" test "$STATE" = FINISHED
 lines "$WORK/K-d.lines"
 check "K: nothing fired before the clock moved" test "$(wc -l <"$WORK/K-d.lines")" -eq 0
 mark_logs
-# Each record flushed as it is made (buffer timeout 0): none is still in a
+# Each record flushed as it is made (a buffer timeout of 0 and a paced
+# generator: an unpaced one flushes every 256 records): none is still in a
 # buffer when the generator waits for the clock.
-run_jar "$TC_JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\", \"--proc\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\", \"execution.buffer-timeout\": \"0 ms\"}}" ||
+run_jar "$TC_JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"200000\", \"--proc\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\", \"execution.buffer-timeout\": \"0 ms\"}}" ||
 	fail "K: the restore was not submitted"
-for _ in $(seq 600); do [ -e "$CLOCK.marker" ] && break; sleep 0.1; done
-check "K: the restored job read every record" test -e "$CLOCK.marker"
-sleep 1
+markers() { find "$WORK" -maxdepth 1 -name "clock.k*" | wc -l; }
+for _ in $(seq 1200); do [ "$(markers)" -ge "$KEYS" ] && break; sleep 0.1; done
+check "K: every record reached the windows (the $KEYS markers after them)" test "$(markers)" -eq "$KEYS"
 set_clock 6000
 sleep 1
 set_clock 7000

@@ -38,12 +38,13 @@
  * --proc: tumbling processing-time windows of 100 ms (the fake clock),
  * their lines `<key> <window start> <count>`, with --count 30000 only
  * (main's arguments never reach the TaskManagers' functions): after those
- * records come two more of key 40 (never counted by the tests): before the
- * first, the generator creates the file $FLINC_FAKE_CLOCK_FILE.marker and
- * waits until the clock reaches 6000, before the second until it reaches
- * 7000, so the test moves the clock while the job still runs (pending
- * processing-time windows are dropped at the end of the input, as in
- * Flink).
+ * records come one of each key 40 .. 79 (never counted by the tests), whose
+ * arrival at the window creates the file $FLINC_FAKE_CLOCK_FILE.k<key>
+ * (every record before it on that channel was counted), then two of key 80:
+ * before the first the generator waits until the clock reaches 6000,
+ * before the second until it reaches 7000, so the test moves the clock
+ * while the job still runs (pending processing-time windows are dropped at
+ * the end of the input, as in Flink).
  *
  *   timer_count.so [--count N] [--rate R] [--window | --session | --sliding
  *       | --trigger-count N | --evictor-count N | --lateness | --proc]
@@ -92,24 +93,38 @@ int tc_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 	return fl_row_add_timestamp(out, BASE + 2 * off + off * 7919 % 1000);
 }
 
-/* tc_gen, then the two records of --proc that wait for the clock. */
+/* tc_gen, then the markers' records and the two that wait for the clock
+ * (--proc). */
 int tc_proc_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 {
 	if (off < PROC_RECORDS)
 		return tc_gen(ctx, off, out);
-	if (off == PROC_RECORDS) {
+	if (off >= PROC_RECORDS + KEYS) {
+		int rc = wait_clock(ctx, off == PROC_RECORDS + KEYS ? 6000 : 7000);
+		if (rc)
+			return rc;
+	}
+	int64_t key = off < PROC_RECORDS + KEYS ? KEYS + off - PROC_RECORDS : 2 * KEYS;
+	fl_row_add_int64(out, key);
+	return fl_row_add_timestamp(out, BASE + 2 * off);
+}
+
+int tc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
+
+/* tc_add, and a marker's record (keys 40 .. 79) creates its file. */
+int tc_proc_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out)
+{
+	int64_t key = fl_row_int64(in, 0);
+	if (key >= KEYS && key < 2 * KEYS) {
 		char path[4096];
-		snprintf(path, sizeof(path), "%s.marker", getenv("FLINC_FAKE_CLOCK_FILE"));
+		snprintf(path, sizeof(path), "%s.k%lld", getenv("FLINC_FAKE_CLOCK_FILE"),
+			 (long long)key);
 		FILE *f = fopen(path, "w");
 		if (!f)
 			return fl_fail(ctx, "cannot create %s", path);
 		fclose(f);
 	}
-	int rc = wait_clock(ctx, off == PROC_RECORDS ? 6000 : 7000);
-	if (rc)
-		return rc;
-	fl_row_add_int64(out, KEYS);
-	return fl_row_add_timestamp(out, BASE + 2 * off);
+	return tc_add(ctx, acc, in, out);
 }
 
 static const fl_state_desc COUNTS = {.name = "counts"};
@@ -237,7 +252,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	fl_stream *s = fl_uid(
-	    fl_generator(env, proc ? count + 2 : count, rate, proc ? tc_proc_gen : tc_gen),
+	    fl_generator(env, proc ? count + KEYS + 2 : count, rate, proc ? tc_proc_gen : tc_gen),
 	    "numbers");
 	fl_set_parallelism(s, 1);
 	fl_watermark_strategy ws = {
@@ -257,8 +272,10 @@ int main(int argc, char **argv)
 		ws2.slide_ms = 5 * WIN;
 		ws2.allowed_lateness_ms = late ? 10 * WIN : 0;
 	}
-	if (proc)
+	if (proc) {
 		ws2.time = FL_PROCESSING_TIME;
+		ws2.agg.add = tc_proc_add;
+	}
 	if (trigger_count)
 		ws2.trigger = (fl_window_trigger){.kind = FL_TRIGGER_COUNT, .count = trigger_count};
 	if (evictor_count)
