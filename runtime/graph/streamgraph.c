@@ -308,10 +308,6 @@ static const char *trigger_evictor_bad(const sg_window *w, long long *v)
 		return *v = w->trigger ? w->trigger : w->evictor,
 		       "count windows have their own trigger and evictor (count, count_slide): "
 		       "trigger and evictor must be zero";
-	if (w->kind == FL_WINDOW_SESSION && w->trigger != FL_TRIGGER_DEFAULT)
-		return *v = w->trigger, "session windows take only the default trigger (purging "
-					"or not): merging a count or continuous trigger's state is "
-					"not built";
 	return NULL;
 }
 

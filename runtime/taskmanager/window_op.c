@@ -1037,6 +1037,27 @@ static int fold_from(tm_op *op, win_op *w, const st_key *from, const st_key *to)
 	return rc ? backend_failed(op, rc) : 0;
 }
 
+/* Trigger.onMerge: window from's trigger state joins to's (a count
+ * trigger's counts summed, a continuous trigger's earliest next firing
+ * kept, with its timer for to) and goes, with its timer. */
+static int trigger_merge(tm_op *op, win_op *w, const st_key *from, const st_key *to)
+{
+	if (op->node->win.trigger == FL_TRIGGER_DEFAULT)
+		return 0;
+	int64_t a, b;
+	int rc = trigger_get(op, w, from, &a);
+	if (rc <= 0 || (rc = trigger_clear(op, w, from)) != 0)
+		return rc;
+	int have = trigger_get(op, w, to, &b);
+	if (have < 0)
+		return have;
+	bool count = op->node->win.trigger == FL_TRIGGER_COUNT;
+	int64_t v = !have ? a : count ? a + b : b < a ? b : a;
+	if ((rc = trigger_put(op, w, to, v)) != 0)
+		return rc;
+	return count ? 0 : timer_register(op, w, to, v);
+}
+
 /* Window [start, end) of the key goes into `to` (its accumulator folded,
  * or its records moved), and its timers with it. */
 static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb, size_t kl,
@@ -1049,7 +1070,7 @@ static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb,
 	put_be(ns + 8, end);
 	st_key from = win_key(op, w, kb, kl, h, ns);
 	int rc = w->keep ? move_records(op, w, &from, to) : fold_from(op, w, &from, to);
-	if (rc)
+	if (rc || (rc = trigger_merge(op, w, &from, to)) != 0)
 		return rc;
 	if ((rc = tm_timers_delete(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0 ||
 	    (lateness > 0 &&
@@ -1066,7 +1087,6 @@ static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t 
 	const fl_window_spec *s = w->spec;
 	bool event = s->time == FL_EVENT_TIME;
 	int64_t lateness = event ? s->allowed_lateness_ms : 0;
-	enum tm_timer_domain d = event ? TM_TIMER_EVENT : TM_TIMER_PROC;
 	int64_t start = t, end = t + s->gap_ms;
 	if (event && end - 1 + lateness <= c->wm)
 		return late_record(op, w, in);
@@ -1110,13 +1130,14 @@ static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t 
 	w->nsess++;
 	if ((rc = sessions_store(op, w, &sk)) != 0 || (rc = fold(op, w, &k, in, false)) != 0)
 		return rc;
-	bool past = event && end - 1 <= c->wm;
-	if ((!past &&
-	     (rc = tm_timers_register(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0) ||
-	    (lateness > 0 && (rc = tm_timers_register(w->timers, d, end - 1 + lateness, kb, kl, h,
-						      ns, NS_LEN)) != 0))
-		return tm_chain_fail(c, rc, "%s", tm_timers_error(w->timers)->msg);
-	return past ? fire_window(op, w, &k, start, end) : 0;
+	/* The trigger on the merged session, then its cleanup timer (as for
+	 * the other windows). */
+	bool fire, at_end;
+	if ((rc = trigger_element(op, w, &k, end, t, &fire, &at_end)) != 0 ||
+	    ((lateness > 0 || !at_end) &&
+	     (rc = timer_register(op, w, &k, end - 1 + lateness)) != 0))
+		return rc;
+	return fire ? fire_window(op, w, &k, start, end) : 0;
 }
 
 /* A session's cleanup: it leaves the key's sessions. */

@@ -419,7 +419,8 @@ int tr_sgen(fl_ctx *ctx, int64_t off, fl_row *out)
 
 #define NBURSTS (NREC / 50)
 static _Atomic int64_t s_fires[NKEYS][NBURSTS], s_count[NKEYS][NBURSTS], s_sum[NKEYS][NBURSTS],
-    s_start[NKEYS][NBURSTS], s_end[NKEYS][NBURSTS];
+    s_start[NKEYS][NBURSTS], s_end[NKEYS][NBURSTS], s_fcount[NKEYS][NBURSTS][4],
+    s_fsum[NKEYS][NBURSTS][4];
 
 int tr_scheck(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 int tr_scheck(fl_ctx *ctx, const fl_row *in, fl_collector *out)
@@ -430,12 +431,54 @@ int tr_scheck(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 		atomic_fetch_add(&n_bad, 1);
 		return 0;
 	}
-	atomic_fetch_add(&s_fires[k][b], 1);
+	int64_t i = atomic_fetch_add(&s_fires[k][b], 1);
+	if (i < 4) {
+		atomic_store(&s_fcount[k][b][i], fl_row_int64(in, 3));
+		atomic_store(&s_fsum[k][b][i], fl_row_int64(in, 4));
+	}
 	atomic_store(&s_start[k][b], fl_row_int64(in, 1));
 	atomic_store(&s_end[k][b], fl_row_int64(in, 2));
 	atomic_store(&s_count[k][b], fl_row_int64(in, 3));
 	atomic_store(&s_sum[k][b], fl_row_int64(in, 4));
 	return 0;
+}
+
+static void run_sessions(const fl_window_spec *spec, bool lmdb)
+{
+	memset((void *)s_fires, 0, sizeof(s_fires));
+	memset((void *)s_fcount, 0, sizeof(s_fcount));
+	atomic_store(&n_bad, 0);
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	assert_int_equal(fl_env_set_parallelism(env, 2), 0);
+	assert_int_equal(fl_env_set_config(env, "local.number-taskmanager", "2"), 0);
+	assert_int_equal(fl_env_set_config(env, "state.backend.type", lmdb ? "lmdb" : "hashmap"),
+			 0);
+	fl_stream *s = fl_set_parallelism(fl_generator(env, NREC, 0, tr_sgen), 1);
+	fl_watermark_strategy ws = {
+	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 50, .timestamp_field = 3};
+	s = fl_window(fl_key_by(fl_assign_timestamps_and_watermarks(s, &ws), 0), spec);
+	fl_discard(fl_process(fl_key_by(s, 0), tr_scheck));
+	int rc = fl_execute(env, "sessions");
+	if (rc)
+		fail_msg("job: %s", fl_env_error(env));
+	fl_env_free(env);
+	assert_int_equal(atomic_load(&n_bad), 0);
+}
+
+/* Key k's records of burst b: their offsets in arrival order, their
+ * session [*lo, *hi + 100). */
+static int64_t burst_of(int k, int b, int64_t *offs, int64_t *lo, int64_t *hi)
+{
+	int64_t n = 0;
+	*lo = INT64_MAX, *hi = INT64_MIN;
+	for (int64_t off = b * 50; off < b * 50 + 50; off++)
+		if (off % NKEYS == k) {
+			offs[n++] = off;
+			*lo = session_ts(off) < *lo ? session_ts(off) : *lo;
+			*hi = session_ts(off) > *hi ? session_ts(off) : *hi;
+		}
+	return n;
 }
 
 /* A count evictor on session windows: the records of merging sessions
@@ -449,33 +492,10 @@ static void test_count_evictor_on_merging_sessions(void **state)
 			       .window_fn = tr_window,
 			       .evictor = {.kind = FL_EVICTOR_COUNT, .count = 4}};
 	for (int lmdb = 0; lmdb < 2; lmdb++) {
-		memset((void *)s_fires, 0, sizeof(s_fires));
-		atomic_store(&n_bad, 0);
-		fl_env *env = fl_env_new(0, NULL);
-		assert_non_null(env);
-		assert_int_equal(fl_env_set_parallelism(env, 2), 0);
-		assert_int_equal(fl_env_set_config(env, "local.number-taskmanager", "2"), 0);
-		assert_int_equal(
-		    fl_env_set_config(env, "state.backend.type", lmdb ? "lmdb" : "hashmap"), 0);
-		fl_stream *s = fl_set_parallelism(fl_generator(env, NREC, 0, tr_sgen), 1);
-		fl_watermark_strategy ws = {
-		    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 50, .timestamp_field = 3};
-		s = fl_window(fl_key_by(fl_assign_timestamps_and_watermarks(s, &ws), 0), &spec);
-		fl_discard(fl_process(fl_key_by(s, 0), tr_scheck));
-		int rc = fl_execute(env, "session evictor");
-		if (rc)
-			fail_msg("job: %s", fl_env_error(env));
-		fl_env_free(env);
-		assert_int_equal(atomic_load(&n_bad), 0);
+		run_sessions(&spec, lmdb);
 		for (int k = 0; k < NKEYS; k++)
 			for (int b = 0; b < NBURSTS; b++) {
-				int64_t lo = INT64_MAX, hi = INT64_MIN, offs[50], n = 0;
-				for (int64_t off = b * 50; off < b * 50 + 50; off++)
-					if (off % NKEYS == k) {
-						offs[n++] = off;
-						lo = session_ts(off) < lo ? session_ts(off) : lo;
-						hi = session_ts(off) > hi ? session_ts(off) : hi;
-					}
+				int64_t offs[50], lo, hi, n = burst_of(k, b, offs, &lo, &hi);
 				int64_t sum = 0;
 				for (int64_t i = n - 4; i < n; i++)
 					sum += offs[i];
@@ -496,6 +516,76 @@ static void test_count_evictor_on_merging_sessions(void **state)
 						 (long long)sum);
 			}
 	}
+}
+
+/* A count trigger of 3 on session windows (each record extends its
+ * session, which merges the old window into the span: the count moves with
+ * it, CountTrigger.onMerge): per key and burst of 10 records, firings with
+ * 3, 6 and 9 records, none at the session's end. A continuous event-time
+ * trigger of 20 ms: its firings never lose records, the last one has all
+ * 10. */
+static void test_triggers_on_merging_sessions(void **state)
+{
+	fl_window_spec spec = {.kind = FL_WINDOW_SESSION,
+			       .gap_ms = 100,
+			       .reduce = tr_sum,
+			       .window_fn = tr_window,
+			       .trigger = {.kind = FL_TRIGGER_COUNT, .count = 3}};
+	for (int lmdb = 0; lmdb < 2; lmdb++) {
+		run_sessions(&spec, lmdb);
+		for (int k = 0; k < NKEYS; k++)
+			for (int b = 0; b < NBURSTS; b++) {
+				int64_t offs[50], lo, hi, n = burst_of(k, b, offs, &lo, &hi);
+				assert_int_equal(n, 10);
+				if (atomic_load(&s_fires[k][b]) != 3)
+					fail_msg("key %d burst %d fired %lld times, expected 3", k,
+						 b, (long long)atomic_load(&s_fires[k][b]));
+				for (int i = 0; i < 3; i++) {
+					int64_t sum = 0;
+					for (int j = 0; j < 3 * (i + 1); j++)
+						sum += offs[j];
+					if (atomic_load(&s_fcount[k][b][i]) != 3 * (i + 1) ||
+					    atomic_load(&s_fsum[k][b][i]) != sum)
+						fail_msg("key %d burst %d firing %d: %lld records "
+							 "sum %lld, "
+							 "expected %d %lld",
+							 k, b, i,
+							 (long long)atomic_load(&s_fcount[k][b][i]),
+							 (long long)atomic_load(&s_fsum[k][b][i]),
+							 3 * (i + 1), (long long)sum);
+				}
+			}
+	}
+	spec.trigger =
+	    (fl_window_trigger){.kind = FL_TRIGGER_CONTINUOUS_EVENT_TIME, .interval_ms = 20};
+	run_sessions(&spec, false);
+	int64_t early = 0;
+	for (int k = 0; k < NKEYS; k++)
+		for (int b = 0; b < NBURSTS; b++) {
+			int64_t offs[50], lo, hi, n = burst_of(k, b, offs, &lo, &hi), sum = 0;
+			for (int64_t i = 0; i < n; i++)
+				sum += offs[i];
+			int64_t f = atomic_load(&s_fires[k][b]);
+			early += f - 1;
+			if (f < 1 || atomic_load(&s_count[k][b]) != n ||
+			    atomic_load(&s_sum[k][b]) != sum || atomic_load(&s_start[k][b]) != lo ||
+			    atomic_load(&s_end[k][b]) != hi + 100)
+				fail_msg("key %d burst %d: %lld firings, the last [%lld, %lld) "
+					 "with %lld "
+					 "records, expected [%lld, %lld) with %lld",
+					 k, b, (long long)f, (long long)atomic_load(&s_start[k][b]),
+					 (long long)atomic_load(&s_end[k][b]),
+					 (long long)atomic_load(&s_count[k][b]), (long long)lo,
+					 (long long)hi + 100, (long long)n);
+			for (int i = 1; i < f && i < 4; i++)
+				if (atomic_load(&s_fcount[k][b][i]) <
+				    atomic_load(&s_fcount[k][b][i - 1]))
+					fail_msg("key %d burst %d: firing %d has fewer records "
+						 "than the one "
+						 "before",
+						 k, b, i);
+		}
+	assert_true(early > 0);
 }
 
 /* ------------------------------------------- continuous processing time */
@@ -667,9 +757,6 @@ static void test_bad_triggers_and_evictors_are_refused(void **state)
 	c.evictor = (fl_window_evictor){0};
 	c.trigger.purging = true;
 	refused(&c, "count windows have their own trigger and evictor");
-	fl_window_spec g = {.kind = FL_WINDOW_SESSION, .gap_ms = 10, .reduce = tr_sum};
-	g.trigger = (fl_window_trigger){.kind = FL_TRIGGER_COUNT, .count = 2};
-	refused(&g, "session windows take only the default trigger");
 }
 
 int main(void)
@@ -681,6 +768,7 @@ int main(void)
 	    cmocka_unit_test(test_time_evictor_keeps_the_newest),
 	    cmocka_unit_test(test_evictor_before_or_after_the_function),
 	    cmocka_unit_test(test_count_evictor_on_merging_sessions),
+	    cmocka_unit_test(test_triggers_on_merging_sessions),
 	    cmocka_unit_test(test_continuous_processing_time_trigger_fires_on_the_clock),
 	    cmocka_unit_test(test_bad_triggers_and_evictors_are_refused),
 	};

@@ -604,7 +604,8 @@ typedef int (*fl_window_process_fn)(fl_ctx *ctx, int64_t start, int64_t end,
 				    fl_window_records *records, fl_collector *out);
 /*
  * A window's trigger (fl_window_spec.trigger; Flink's Trigger), for
- * tumbling, sliding and (FL_TRIGGER_DEFAULT only) session windows:
+ * tumbling, sliding and session windows (merging sessions add up their
+ * counts and keep the earliest continuous firing):
  *   FL_TRIGGER_DEFAULT (0): the assigner's own (EventTimeTrigger or
  *     ProcessingTimeTrigger): fire at end - 1, again per late record within
  *     the lateness.
