@@ -9,7 +9,11 @@
  *      bounded watermark of 100 ms -> key_by -> window -> discard, for a
  *      tumbling 1 s count (reduce) and a sliding 10 s / 1 s aggregate (a
  *      record in 10 windows), heap and LMDB: records/s (wall) and CPU ns
- *      per record (every thread of the process).
+ *      per record (every thread of the process); then the tumbling count
+ *      with a count trigger of 100 (a firing per 100 records of a window,
+ *      its trigger state read and written per record) and with a count
+ *      evictor of 100 (every record kept, the reduce run over the last 100
+ *      when the window fires), heap only.
  * Figures only, on whatever machine runs it.
  *
  *   bench_timers [timers [records [keys]]]   (default 1 M, 5 M, 100 K)
@@ -159,5 +163,10 @@ int main(int argc, char **argv)
 	bench_job("tumbling 1 s count", "lmdb", &tumbling, records);
 	bench_job("sliding 10 s / 1 s aggregate", "hashmap", &sliding, records);
 	bench_job("sliding 10 s / 1 s aggregate", "lmdb", &sliding, records);
+	fl_window_spec counted = tumbling, evicting = tumbling;
+	counted.trigger = (fl_window_trigger){.kind = FL_TRIGGER_COUNT, .count = 100};
+	evicting.evictor = (fl_window_evictor){.kind = FL_EVICTOR_COUNT, .count = 100};
+	bench_job("tumbling, count trigger 100", "hashmap", &counted, records);
+	bench_job("tumbling, count evictor 100", "hashmap", &evicting, records);
 	return 0;
 }

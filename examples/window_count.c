@@ -6,6 +6,8 @@
  *       (--tumbling MS | --sliding MS --slide MS | --session-gap MS)
  *       --out-of-orderness MS
  *       [--allowed-lateness MS] [--output DIR] [--mode streaming|batch]
+ *       [--trigger-count N [--trigger-purging true]] [--evictor-count N
+ *       [--evictor-after true]]
  *
  * Input lines are `<epoch millis><TAB><key>`; the event time is the first
  * field, the watermark bounded by --out-of-orderness. Output lines are
@@ -18,6 +20,14 @@
  * record is late (as Flink's BATCH execution). Without --output the lines
  * are printed to stdout. Session windows end --session-gap ms after the last
  * record of their key (records closer than that are one session).
+ *
+ * --trigger-count N replaces the window's trigger with a count trigger
+ * (Flink's CountTrigger.of(N)): a window fires each time N more records
+ * arrived, with its whole count so far, and no longer at its end (records
+ * since its last firing are dropped when it is cleared); with
+ * --trigger-purging true each firing empties it (PurgingTrigger). An
+ * --evictor-count N keeps only a window's last N records when it fires
+ * (CountEvictor.of(N), before the count; --evictor-after true: after it).
  *
  * Build your own job the same way:
  *   cc -shared -fPIC window_count.c -o window_count.so $(pkg-config --cflags --libs flinc)
@@ -85,7 +95,8 @@ static int usage(const char *why)
 		"window_count: %s\n"
 		"usage: window_count --input FILE [--input FILE]... (--tumbling MS | --sliding MS "
 		"--slide MS) --out-of-orderness MS [--allowed-lateness MS] [--output DIR] "
-		"[--mode streaming|batch]\n",
+		"[--mode streaming|batch] [--trigger-count N [--trigger-purging true]] "
+		"[--evictor-count N [--evictor-after true]]\n",
 		why);
 	return 2;
 }
@@ -105,6 +116,8 @@ int main(int argc, char **argv)
 	const char *output = NULL;
 	bool batch = false;
 	int64_t tumbling = -1, sliding = -1, slide = -1, gap = -1, bound = -1, lateness = 0;
+	int64_t trigger_count = -1, evictor_count = -1;
+	bool purging = false, evict_after = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
@@ -120,6 +133,10 @@ int main(int argc, char **argv)
 			if (strcmp(v, "streaming") != 0 && strcmp(v, "batch") != 0)
 				return usage("--mode must be streaming or batch");
 			batch = strcmp(v, "batch") == 0;
+		} else if (strcmp(a, "--trigger-purging") == 0 || strcmp(a, "--evictor-after") == 0) {
+			if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+				return usage("--trigger-purging and --evictor-after take true or false");
+			*(a[2] == 't' ? &purging : &evict_after) = strcmp(v, "true") == 0;
 		} else {
 			int64_t ms = millis(v);
 			if (ms < 0) {
@@ -140,6 +157,10 @@ int main(int argc, char **argv)
 				bound = ms;
 			else if (strcmp(a, "--allowed-lateness") == 0)
 				lateness = ms;
+			else if (strcmp(a, "--trigger-count") == 0)
+				trigger_count = ms;
+			else if (strcmp(a, "--evictor-count") == 0)
+				evictor_count = ms;
 			else
 				return usage("unknown option");
 		}
@@ -164,6 +185,14 @@ int main(int argc, char **argv)
 			       .allowed_lateness_ms = lateness,
 			       .reduce = wc_sum,
 			       .window_fn = wc_emit};
+	if (trigger_count >= 0)
+		spec.trigger = (fl_window_trigger){
+		    .kind = FL_TRIGGER_COUNT, .count = trigger_count, .purging = purging};
+	else
+		spec.trigger.purging = purging;
+	if (evictor_count >= 0)
+		spec.evictor = (fl_window_evictor){
+		    .kind = FL_EVICTOR_COUNT, .count = evictor_count, .after = evict_after};
 	fl_watermark_strategy ws = {.kind = FL_WATERMARK_BOUNDED,
 				    .out_of_orderness_ms = bound,
 				    .timestamp_fn = wc_timestamp};

@@ -694,15 +694,26 @@ FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec)
 	    "window reduce",	 "window agg.create", "window agg.add",
 	    "window agg.result", "window agg.merge",  "window function", "window process"};
 	bool count = spec->kind == FL_WINDOW_COUNT;
-	sg_window win = {.kind = spec->kind,
-			 .time = spec->time,
-			 .size_ms = count				 ? spec->count
-				    : spec->kind == FL_WINDOW_SESSION ? spec->gap_ms
-								      : spec->size_ms,
-			 .slide_ms = count			       ? spec->count_slide
-				     : spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms
-								       : 0,
-			 .lateness_ms = spec->allowed_lateness_ms};
+	sg_window win = {
+	    .kind = spec->kind,
+	    .time = spec->time,
+	    .size_ms = count				 ? spec->count
+		       : spec->kind == FL_WINDOW_SESSION ? spec->gap_ms
+							 : spec->size_ms,
+	    .slide_ms = count				  ? spec->count_slide
+			: spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms
+							  : 0,
+	    .lateness_ms = spec->allowed_lateness_ms,
+	    .trigger = spec->trigger.kind,
+	    .trigger_n = spec->trigger.kind == FL_TRIGGER_COUNT	    ? spec->trigger.count
+			 : spec->trigger.kind == FL_TRIGGER_DEFAULT ? 0
+								    : spec->trigger.interval_ms,
+	    .purging = spec->trigger.purging,
+	    .evictor = spec->evictor.kind,
+	    .evictor_n = spec->evictor.kind == FL_EVICTOR_COUNT	 ? spec->evictor.count
+			 : spec->evictor.kind == FL_EVICTOR_TIME ? spec->evictor.keep_ms
+								 : 0,
+	    .evict_after = spec->evictor.kind != FL_EVICTOR_NONE && spec->evictor.after};
 	unsigned present = 0;
 	for (int f = 0; f < SG_WIN_NFNS; f++)
 		present |= fns[f] ? 1u << f : 0;

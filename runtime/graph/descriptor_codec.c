@@ -25,7 +25,8 @@
 	0x38444454u /* "TDD8" (2: operator uids, 3: restore shares, 4: incremental,                \
 		     * 5: watermark strategies, 6: on_timer functions, windows,                    \
 		     * 7: two-input operators, 8: chains as DAGs: inputs name their                \
-		     * operator, chained operators their input side) */
+		     * operator, chained operators their input side; window triggers and          \
+		     * evictors) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -111,6 +112,12 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 		cm_wbuf_uvarint(&w, (uint64_t)op->win.lateness_ms);
 		for (int f = 0; f < SG_WIN_NFNS; f++)
 			cm_wbuf_str(&w, op->win.fns[f]);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.trigger);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.trigger_n);
+		cm_wbuf_u8(&w, op->win.purging);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.evictor);
+		cm_wbuf_uvarint(&w, (uint64_t)op->win.evictor_n);
+		cm_wbuf_u8(&w, op->win.evict_after);
 		cm_wbuf_str(&w, op->fn2_symbol);
 		put_key(&w, &op->key2);
 		cm_wbuf_str(&w, op->bstate_name);
@@ -385,6 +392,25 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	op->win.lateness_ms = get_int(r, "allowed lateness", 0, INT64_MAX / 4);
 	for (int f = 0; f < SG_WIN_NFNS; f++)
 		op->win.fns[f] = get_str(r);
+	op->win.trigger =
+	    (int)get_int(r, "window trigger", 0, FL_TRIGGER_CONTINUOUS_PROCESSING_TIME);
+	op->win.trigger_n = get_int(r, "window trigger's count or interval", 0, INT64_MAX / 4);
+	uint8_t purging = cm_rbuf_u8(r);
+	op->win.evictor = (int)get_int(r, "window evictor", 0, FL_EVICTOR_TIME);
+	op->win.evictor_n = get_int(r, "window evictor's count or time", 0, INT64_MAX / 4);
+	uint8_t after = cm_rbuf_u8(r);
+	if (!cm_rbuf_error(r) && (purging > 1 || after > 1))
+		cm_rbuf_fail(r, "a window's purging or evict-after flag is not 0 or 1 at byte %zu",
+			     at);
+	op->win.purging = purging == 1;
+	op->win.evict_after = after == 1;
+	bool win_extra = op->win.trigger || op->win.trigger_n || op->win.purging ||
+			 op->win.evictor || op->win.evictor_n || op->win.evict_after;
+	if (!cm_rbuf_error(r) && win_extra && op->kind != SG_WINDOW)
+		cm_rbuf_fail(r,
+			     "a window trigger or evictor on an operator that is not a window at "
+			     "byte %zu",
+			     at);
 	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW_JOIN) {
 		if ((op->win.kind != FL_WINDOW_TUMBLING && op->win.kind != FL_WINDOW_SLIDING) ||
 		    op->win.time != FL_EVENT_TIME || op->win.size_ms <= 0 || op->win.slide_ms < 0 ||

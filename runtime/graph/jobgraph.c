@@ -686,6 +686,18 @@ static void print_window(const sg_window *w, FILE *f)
 	fprintf(f, ", %s time", time);
 	if (w->lateness_ms)
 		fprintf(f, ", lateness %lld ms", (long long)w->lateness_ms);
+	const char *purging = w->purging ? "purging " : "";
+	if (w->trigger == FL_TRIGGER_COUNT)
+		fprintf(f, ", %strigger every %lld records", purging, (long long)w->trigger_n);
+	else if (w->trigger != FL_TRIGGER_DEFAULT)
+		fprintf(f, ", %strigger every %lld ms", purging, (long long)w->trigger_n);
+	else if (w->purging)
+		fprintf(f, ", purging trigger");
+	if (w->evictor)
+		fprintf(f, ", evict %s %lld %s %s",
+			w->evictor == FL_EVICTOR_COUNT ? "to the last" : "beyond",
+			(long long)w->evictor_n, w->evictor == FL_EVICTOR_COUNT ? "records" : "ms",
+			w->evict_after ? "after" : "before");
 	for (int i = 0; i < SG_WIN_NFNS; i++)
 		if (w->fns[i])
 			fprintf(f, ", %s %s()", fn[i], w->fns[i]);

@@ -274,6 +274,43 @@ bool sg_kind_is_two_input(enum sg_kind k)
 	return k >= SG_CO_MAP && k <= SG_BROADCAST_PROCESS;
 }
 
+/* What is wrong with w's trigger or evictor (v the value named), or NULL. */
+static const char *trigger_evictor_bad(const sg_window *w, long long *v)
+{
+	bool event = w->time == FL_EVENT_TIME;
+	int64_t tn = w->trigger_n, en = w->evictor_n;
+	if (w->trigger < FL_TRIGGER_DEFAULT || w->trigger > FL_TRIGGER_CONTINUOUS_PROCESSING_TIME)
+		return *v = w->trigger, "trigger.kind is not an fl_trigger_kind";
+	if (w->trigger == FL_TRIGGER_DEFAULT && tn != 0)
+		return *v = tn, "the default trigger takes no count or interval";
+	if (w->trigger == FL_TRIGGER_COUNT && (tn <= 0 || tn > INT64_MAX / 4))
+		return *v = tn, "trigger.count of a count trigger must be > 0";
+	if (w->trigger >= FL_TRIGGER_CONTINUOUS_EVENT_TIME && (tn <= 0 || tn > INT64_MAX / 4))
+		return *v = tn, "trigger.interval_ms of a continuous trigger must be > 0";
+	if (w->trigger == FL_TRIGGER_CONTINUOUS_EVENT_TIME && !event)
+		return *v = w->trigger,
+		       "a continuous event-time trigger needs an event-time window "
+		       "(FL_TRIGGER_CONTINUOUS_PROCESSING_TIME for this one)";
+	if (w->trigger == FL_TRIGGER_CONTINUOUS_PROCESSING_TIME && event)
+		return *v = w->trigger, "a continuous processing-time trigger needs a "
+					"processing-time window (FL_TRIGGER_CONTINUOUS_EVENT_TIME "
+					"for this one)";
+	if (w->evictor < FL_EVICTOR_NONE || w->evictor > FL_EVICTOR_TIME)
+		return *v = w->evictor, "evictor.kind is not an fl_evictor_kind";
+	if (w->evictor == FL_EVICTOR_NONE && (en != 0 || w->evict_after))
+		return *v = en, "no evictor: its count, keep_ms and after must be 0";
+	if (w->evictor == FL_EVICTOR_COUNT && (en <= 0 || en > INT64_MAX / 4))
+		return *v = en, "evictor.count of a count evictor must be > 0";
+	if (w->evictor == FL_EVICTOR_TIME && (en <= 0 || en > INT64_MAX / 4))
+		return *v = en, "evictor.keep_ms of a time evictor must be > 0";
+	if (w->kind == FL_WINDOW_COUNT &&
+	    (w->trigger != FL_TRIGGER_DEFAULT || w->purging || w->evictor != FL_EVICTOR_NONE))
+		return *v = w->trigger ? w->trigger : w->evictor,
+		       "count windows have their own trigger and evictor (count, count_slide): "
+		       "trigger and evictor must be zero";
+	return NULL;
+}
+
 int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 {
 	const char *bad = NULL;
@@ -301,6 +338,8 @@ int sg_window_check(const sg_window *w, unsigned fns, char *why, size_t cap)
 		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = w->slide_ms;
 	else if (w->lateness_ms < 0 || w->lateness_ms > INT64_MAX / 4)
 		bad = "allowed_lateness_ms must be >= 0", v = w->lateness_ms;
+	else
+		bad = trigger_evictor_bad(w, &v);
 	if (bad) {
 		snprintf(why, cap, "%s, not %lld", bad, v);
 		return FL_EINVAL;

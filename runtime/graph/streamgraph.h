@@ -69,6 +69,15 @@ typedef struct sg_window {
 	int64_t size_ms;
 	int64_t slide_ms, lateness_ms;
 	char *fns[SG_WIN_NFNS];
+	/* fl_window_trigger: kind, its count or interval (0 for the default),
+	 * purging; fl_window_evictor: kind, its count or keep_ms (0 for none),
+	 * after. */
+	int trigger;
+	int64_t trigger_n;
+	bool purging;
+	int evictor;
+	int64_t evictor_n;
+	bool evict_after;
 } sg_window;
 
 enum sg_partitioner {

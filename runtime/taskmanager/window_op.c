@@ -37,6 +37,19 @@
  * window) how many; fl_window_records reads them back in order. (A sliding
  * count window's records are its own, numbered per key: it reads those.)
  *
+ * Triggers (td_op.win.trigger; Flink's Trigger, with WindowOperator's
+ * calls): trigger_element after each record is added (onElement), w_fire
+ * on each timer (onEventTime / onProcessingTime, then the cleanup);
+ * FIRE emits and keeps the contents, a purging trigger then clears them. A
+ * count or continuous trigger keeps one 8-byte entry per window in
+ * TRIGGER_STATE (the records counted, or the next firing, whose timer has
+ * the window as namespace like the others).
+ *
+ * Evictors (Flink's EvictingWindowOperator): the window keeps its records
+ * as a process function's do, each prefixed with its timestamp (ts_rec);
+ * emit_evicting runs the function over those the evictor keeps (reduce or
+ * agg folded at fire time) and removes the evicted ones.
+ *
  * Everything is keyed state, so checkpoints carry windows and their timers
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
@@ -65,6 +78,7 @@
 #define ELEMENTS_STATE "_window_elements"
 #define RECORDS_STATE "_window_records"
 #define RECORDS_COUNT "_window_records_count"
+#define TRIGGER_STATE "_window_trigger"
 /* Most sessions of one key held at once (its entry's bytes / 16). */
 #define MAX_SESSIONS (ST_VALUE_MAX / NS_LEN)
 #define NS_LEN 16
@@ -78,7 +92,10 @@ typedef struct win_op {
 	int state;
 	int sessions_state; /* session windows */
 	int count_state, elements_state; /* count windows */
-	int records_state, records_count; /* process */
+	int records_state, records_count; /* process, or an evictor */
+	int trigger_state;		  /* a count or continuous trigger's, per window */
+	bool keep;			  /* records kept instead of an accumulator */
+	bool ts_rec;	  /* each kept record starts with its timestamp (an evictor's) */
 	uint8_t *rec_buf; /* the record fl_window_records_next gave */
 	size_t rec_cap;
 	int64_t *sess;	    /* a key's sessions, start and end pairs */
@@ -172,7 +189,14 @@ static int w_open(tm_op *op, cm_err *err)
 		 0))
 		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
 				  st_backend_error(op->state));
-	if (w->spec->process &&
+	w->ts_rec = sw->evictor != FL_EVICTOR_NONE;
+	w->keep = w->spec->process || w->ts_rec;
+	if (sw->trigger != FL_TRIGGER_DEFAULT &&
+	    (rc = st_declare(op->state, TRIGGER_STATE, ST_STATE_NAMESPACED, &w->trigger_state)) !=
+		0)
+		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
+				  st_backend_error(op->state));
+	if (w->keep &&
 	    ((rc = st_declare(op->state, RECORDS_STATE, ST_STATE_NAMESPACED, &w->records_state)) !=
 		 0 ||
 	     (rc = st_declare(op->state, RECORDS_COUNT, ST_STATE_NAMESPACED, &w->records_count)) !=
@@ -353,14 +377,21 @@ static int add_encoded(tm_op *op, win_op *w, const st_key *k, const uint8_t *rec
 	return 0;
 }
 
-/* The row codec's bytes of in, in w->acc_buf: their length, or 0 having
- * failed the task. */
+/* The row codec's bytes of in, in w->acc_buf after the record's timestamp
+ * when w->ts_rec: their length, or 0 having failed the task. */
 static size_t encode_record(tm_op *op, win_op *w, const fl_row *in)
 {
+	size_t pre = w->ts_rec ? 8 : 0;
 	size_t bound = row_encoded_bound(in);
-	if (bound <= ROW_MAX_ENCODED && room(op, &w->acc_buf, &w->acc_cap, bound) != 0)
+	if (bound <= ROW_MAX_ENCODED && room(op, &w->acc_buf, &w->acc_cap, bound + pre) != 0)
 		return 0;
-	size_t len = bound && bound <= ROW_MAX_ENCODED ? row_encode(in, w->acc_buf, w->acc_cap) : 0;
+	size_t len = bound && bound <= ROW_MAX_ENCODED
+			 ? row_encode(in, w->acc_buf + pre, w->acc_cap - pre)
+			 : 0;
+	if (len && pre)
+		put_be(w->acc_buf, op->chain->ts);
+	if (len)
+		len += pre;
 	if (len == 0 && !op->chain->err.code)
 		tm_chain_fail(op->chain, FL_ERANGE,
 			      "operator '%s': a record cannot be kept in its window (over %u bytes "
@@ -391,14 +422,28 @@ static int clear_records(tm_op *op, win_op *w, const st_key *k)
 /* A window's contents go: its accumulator, or its records. */
 static int clear_window(tm_op *op, win_op *w, const st_key *k)
 {
-	if (w->spec->process)
+	if (w->keep)
 		return clear_records(op, w, k);
 	int rc = st_delete(op->state, k);
 	return rc ? backend_failed(op, rc) : 0;
 }
 
-/* Record i under (base's key, state) and namespace it->ns: a copy in
- * w->rec_buf decoded into *out. */
+/* An evictor's verdict on a window's records: those numbered below first
+ * go, and with cut those with a timestamp <= cutoff. Zero: all stay. */
+typedef struct evict_plan {
+	int64_t first;
+	bool cut;
+	int64_t cutoff;
+} evict_plan;
+
+static bool kept(const evict_plan *p, int64_t i, int64_t ts)
+{
+	return i >= p->first && !(p->cut && ts != TM_TS_NONE && ts <= p->cutoff);
+}
+
+/* A window's records for fl_window_records_next: record i under (base's
+ * key, state) and namespace ns (prefix bytes, then i), a copy in
+ * w->rec_buf decoded into *out; those the plan evicts skipped. */
 struct fl_window_records {
 	tm_op *op;
 	win_op *w;
@@ -406,48 +451,73 @@ struct fl_window_records {
 	uint8_t ns[NS_LEN + 8]; /* prefix bytes of namespace, then the number */
 	size_t prefix;		/* NS_LEN (a window's records) or 0 (a count window's) */
 	int64_t next, end;
+	bool ts_rec;	 /* each record starts with its timestamp */
+	evict_plan plan; /* the records given (evictBefore) */
 };
 
 FL_API int fl_window_records_next(fl_window_records *it, fl_row *out)
 {
 	if (!it || !out)
 		return FL_EINVAL;
-	if (it->next >= it->end)
-		return 0;
 	tm_op *op = it->op;
 	win_op *w = it->w;
-	put_be(it->ns + it->prefix, it->next);
-	st_key rk = ns_key(&it->base, it->base.state, it->ns, it->prefix + 8);
-	const void *v;
-	size_t vlen;
-	int rc = st_get(op->state, &rk, &v, &vlen);
-	if (rc < 0)
-		return backend_failed(op, rc);
-	if (rc == 0)
-		return tm_chain_fail(op->chain, FL_EPROTO,
-				     "operator '%s': record %lld of a window is missing from its state",
-				     op->node->name, (long long)it->next);
-	/* A copy: the function may use keyed state, on the same backend. */
-	if ((rc = decode_copy(op, &w->rec_buf, &w->rec_cap, v, vlen, out, "record of a window")) !=
-	    0)
-		return rc;
-	it->next++;
-	return 1;
+	for (; it->next < it->end; it->next++) {
+		put_be(it->ns + it->prefix, it->next);
+		st_key rk = ns_key(&it->base, it->base.state, it->ns, it->prefix + 8);
+		const void *v;
+		size_t vlen;
+		int rc = st_get(op->state, &rk, &v, &vlen);
+		if (rc < 0)
+			return backend_failed(op, rc);
+		if (rc == 0)
+			return tm_chain_fail(
+			    op->chain, FL_EPROTO,
+			    "operator '%s': record %lld of a window is missing from its state",
+			    op->node->name, (long long)it->next);
+		int64_t ts = TM_TS_NONE;
+		if (it->ts_rec) {
+			if (vlen < 8)
+				return tm_chain_fail(op->chain, FL_EPROTO,
+						     "operator '%s': a stored record of a window "
+						     "has no timestamp",
+						     op->node->name);
+			ts = get_be(v);
+			v = (const uint8_t *)v + 8;
+			vlen -= 8;
+		}
+		if (!kept(&it->plan, it->next, ts))
+			continue;
+		/* A copy: the function may use keyed state, on the same backend. */
+		if ((rc = decode_copy(op, &w->rec_buf, &w->rec_cap, v, vlen, out,
+				      "record of a window")) != 0)
+			return rc;
+		it->next++;
+		return 1;
+	}
+	return 0;
 }
 
 static int call_process(tm_op *op, win_op *w, fl_window_records *it, int64_t start, int64_t end);
 
 /* Folds in into the window's accumulator (stored under k): a record, or
  * with is_acc another window's accumulator (merging sessions). */
+static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc);
+
 static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc)
 {
-	fl_ctx *ctx = &op->chain->ctx;
-	const fl_window_spec *s = w->spec;
-	if (s->process) {
+	if (w->keep) {
 		/* Records kept, not folded (merging sessions move theirs). */
 		size_t len = encode_record(op, w, in);
 		return len ? add_encoded(op, w, k, w->acc_buf, len) : op->chain->err.code;
 	}
+	return fold_acc(op, w, k, in, is_acc);
+}
+
+/* The accumulator's part of fold: always into the accumulator under k. */
+static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc)
+{
+	fl_ctx *ctx = &op->chain->ctx;
+	const fl_window_spec *s = w->spec;
 	const void *old;
 	size_t olen, used;
 	int rc = st_get(op->state, k, &old, &olen);
@@ -515,11 +585,14 @@ static int call_process(tm_op *op, win_op *w, fl_window_records *it, int64_t sta
 	return rc;
 }
 
+static int emit_acc(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end);
+static int emit_evicting(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end);
+
 /* Emits the window's result (its key current in w->ks). */
 static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end)
 {
-	tm_chain *c = op->chain;
-	fl_ctx *ctx = &c->ctx;
+	if (w->ts_rec)
+		return emit_evicting(op, w, k, start, end);
 	if (w->spec->process) {
 		fl_window_records it = {.op = op, .w = w, .prefix = NS_LEN};
 		it.base = ns_key(k, w->records_state, NULL, 0);
@@ -529,6 +602,14 @@ static int emit_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int
 			return rc; /* nothing arrived (or it was cleared) */
 		return call_process(op, w, &it, start, end);
 	}
+	return emit_acc(op, w, k, start, end);
+}
+
+/* Emits the accumulator under k (reduce or agg, then window_fn). */
+static int emit_acc(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end)
+{
+	tm_chain *c = op->chain;
+	fl_ctx *ctx = &c->ctx;
 	const void *v;
 	size_t vlen;
 	int rc = st_get(op->state, k, &v, &vlen);
@@ -573,6 +654,255 @@ static int late_record(tm_op *op, win_op *w, const fl_row *in)
 		return tm_emit_late(op, in);
 	w->late++;
 	return 0;
+}
+
+/* ------------------------------------------------- evictors, triggers */
+
+/* Record i of window k (an evictor's: its timestamp first) as stored:
+ * valid until the backend's next call. */
+static int record_at(tm_op *op, win_op *w, const st_key *k, int64_t i, const uint8_t **v,
+		     size_t *vlen, int64_t *ts)
+{
+	uint8_t ns[NS_LEN + 8];
+	memcpy(ns, k->ns, NS_LEN);
+	put_be(ns + NS_LEN, i);
+	st_key rk = ns_key(k, w->records_state, ns, sizeof(ns));
+	const void *p;
+	int rc = st_get(op->state, &rk, &p, vlen);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 0 || *vlen < 8)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': record %lld of a window is missing from its "
+				     "state or has no timestamp",
+				     op->node->name, (long long)i);
+	*v = p;
+	*ts = get_be(p);
+	return 0;
+}
+
+/* The evictor's verdict on window k's n records (Flink's CountEvictor:
+ * the first n - count go; TimeEvictor: those at or before the newest
+ * timestamp less keep_ms, unless the first record has no timestamp). */
+static int plan_eviction(tm_op *op, win_op *w, const st_key *k, int64_t n, evict_plan *p)
+{
+	const sg_window *sw = &op->node->win;
+	*p = (evict_plan){0};
+	if (sw->evictor == FL_EVICTOR_COUNT) {
+		p->first = n > sw->evictor_n ? n - sw->evictor_n : 0;
+		return 0;
+	}
+	int64_t max = TM_TS_NONE;
+	for (int64_t i = 0; i < n; i++) {
+		const uint8_t *v;
+		size_t vlen;
+		int64_t ts;
+		int rc = record_at(op, w, k, i, &v, &vlen, &ts);
+		if (rc)
+			return rc;
+		if (i == 0 && ts == TM_TS_NONE)
+			return 0;
+		max = ts > max ? ts : max;
+	}
+	p->cut = true;
+	p->cutoff = max < INT64_MIN + sw->evictor_n ? INT64_MIN : max - sw->evictor_n;
+	return 0;
+}
+
+/* Removes the records plan evicts from window k (n records), the others
+ * renumbered in order (Flink rewrites the window's list state so). */
+static int compact(tm_op *op, win_op *w, const st_key *k, int64_t n, const evict_plan *p)
+{
+	int64_t j = 0;
+	int rc = 0;
+	uint8_t ns[NS_LEN + 8];
+	memcpy(ns, k->ns, NS_LEN);
+	for (int64_t i = 0; i < n; i++) {
+		const uint8_t *v;
+		size_t vlen;
+		int64_t ts;
+		if ((rc = record_at(op, w, k, i, &v, &vlen, &ts)) != 0)
+			return rc;
+		if (!kept(p, i, ts))
+			continue;
+		if (i != j) {
+			/* A copy: the put moves the backend's memory. */
+			if ((rc = room(op, &w->mrg_buf, &w->mrg_cap, vlen)) != 0)
+				return rc;
+			memcpy(w->mrg_buf, v, vlen);
+			put_be(ns + NS_LEN, j);
+			st_key rk = ns_key(k, w->records_state, ns, sizeof(ns));
+			if ((rc = st_put(op->state, &rk, w->mrg_buf, vlen)) != 0)
+				return backend_failed(op, rc);
+		}
+		j++;
+	}
+	for (int64_t i = j; i < n; i++) {
+		put_be(ns + NS_LEN, i);
+		st_key rk = ns_key(k, w->records_state, ns, sizeof(ns));
+		if ((rc = st_delete(op->state, &rk)) != 0)
+			return backend_failed(op, rc);
+	}
+	if (j == n)
+		return 0;
+	st_key ck = ns_key(k, w->records_count, k->ns, NS_LEN);
+	uint8_t nb[8];
+	put_be(nb, j);
+	rc = j ? st_put(op->state, &ck, nb, 8) : st_delete(op->state, &ck);
+	return rc ? backend_failed(op, rc) : 0;
+}
+
+/* Flink's EvictingWindowOperator: evictBefore, the function over the
+ * records left (reduce or agg folded at fire time into a scratch
+ * accumulator under k, or process), evictAfter, the evicted records gone
+ * from the window. */
+static int emit_evicting(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end)
+{
+	int64_t n;
+	int rc = records_count(op, w, k, &n);
+	if (rc || n == 0)
+		return rc; /* nothing arrived (or it was cleared) */
+	evict_plan plan, none = {0};
+	if ((rc = plan_eviction(op, w, k, n, &plan)) != 0)
+		return rc;
+	const evict_plan *before = op->node->win.evict_after ? &none : &plan;
+	if (w->spec->process) {
+		fl_window_records it = {
+		    .op = op, .w = w, .prefix = NS_LEN, .end = n, .ts_rec = true, .plan = *before};
+		it.base = ns_key(k, w->records_state, NULL, 0);
+		memcpy(it.ns, k->ns, NS_LEN);
+		rc = call_process(op, w, &it, start, end);
+	} else {
+		for (int64_t i = 0; rc == 0 && i < n; i++) {
+			const uint8_t *v;
+			size_t vlen;
+			int64_t ts;
+			fl_row row;
+			if ((rc = record_at(op, w, k, i, &v, &vlen, &ts)) != 0 ||
+			    !kept(before, i, ts))
+				continue;
+			rc = decode_copy(op, &w->mrg_buf, &w->mrg_cap, v + 8, vlen - 8, &row,
+					 "record of a window");
+			if (rc == 0)
+				rc = fold_acc(op, w, k, &row, false);
+		}
+		if (rc == 0)
+			rc = emit_acc(op, w, k, start, end);
+		int drc = st_delete(op->state, k);
+		if (rc == 0 && drc != 0)
+			rc = backend_failed(op, drc);
+	}
+	return rc ? rc : compact(op, w, k, n, &plan);
+}
+
+/* The trigger's state of window k: 1 with *v, 0 when it has none. */
+static int trigger_get(tm_op *op, win_op *w, const st_key *k, int64_t *v)
+{
+	st_key tk = ns_key(k, w->trigger_state, k->ns, NS_LEN);
+	const void *p;
+	size_t len;
+	int rc = st_get(op->state, &tk, &p, &len);
+	if (rc < 0)
+		return backend_failed(op, rc);
+	if (rc == 1 && len != 8)
+		return tm_chain_fail(op->chain, FL_EPROTO,
+				     "operator '%s': a window trigger's stored state is malformed",
+				     op->node->name);
+	if (rc == 1)
+		*v = get_be(p);
+	return rc;
+}
+
+static int trigger_put(tm_op *op, win_op *w, const st_key *k, int64_t v)
+{
+	st_key tk = ns_key(k, w->trigger_state, k->ns, NS_LEN);
+	uint8_t b[8];
+	put_be(b, v);
+	int rc = st_put(op->state, &tk, b, 8);
+	return rc ? backend_failed(op, rc) : 0;
+}
+
+static int timer_register(tm_op *op, win_op *w, const st_key *k, int64_t time)
+{
+	enum tm_timer_domain d = w->spec->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
+	int rc = tm_timers_register(w->timers, d, time, k->key, k->klen, k->hash, k->ns, NS_LEN);
+	return rc ? tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg) : 0;
+}
+
+/* A continuous trigger's next firing after time (Flink's
+ * registerNextFireTimestamp): the state and its timer. */
+static int continuous_next(tm_op *op, win_op *w, const st_key *k, int64_t time, int64_t end)
+{
+	int64_t next = time + op->node->win.trigger_n;
+	next = next < end - 1 ? next : end - 1;
+	int rc = trigger_put(op, w, k, next);
+	return rc ? rc : timer_register(op, w, k, next);
+}
+
+/* The trigger's state of window k goes (Trigger.clear): a continuous
+ * trigger's pending timer with it. */
+static int trigger_clear(tm_op *op, win_op *w, const st_key *k)
+{
+	int64_t v;
+	int rc = trigger_get(op, w, k, &v);
+	if (rc <= 0)
+		return rc;
+	if (op->node->win.trigger != FL_TRIGGER_COUNT) {
+		enum tm_timer_domain d =
+		    w->spec->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
+		if ((rc = tm_timers_delete(w->timers, d, v, k->key, k->klen, k->hash, k->ns,
+					   NS_LEN)) != 0)
+			return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg);
+	}
+	st_key tk = ns_key(k, w->trigger_state, k->ns, NS_LEN);
+	rc = st_delete(op->state, &tk);
+	return rc ? backend_failed(op, rc) : 0;
+}
+
+/* Trigger.onElement for window k ending at end, a record at time t just
+ * added: *fire when it fires now; *at_end when a timer at end - 1 is
+ * registered. */
+static int trigger_element(tm_op *op, win_op *w, const st_key *k, int64_t end, int64_t t,
+			   bool *fire, bool *at_end)
+{
+	const sg_window *sw = &op->node->win;
+	bool event = sw->time == FL_EVENT_TIME;
+	*fire = *at_end = false;
+	int rc;
+	if (sw->trigger == FL_TRIGGER_COUNT) {
+		int64_t n = 0;
+		if ((rc = trigger_get(op, w, k, &n)) < 0)
+			return rc;
+		if (++n < sw->trigger_n)
+			return trigger_put(op, w, k, n);
+		*fire = true;
+		st_key tk = ns_key(k, w->trigger_state, k->ns, NS_LEN);
+		rc = st_delete(op->state, &tk);
+		return rc ? backend_failed(op, rc) : 0;
+	}
+	if (event && end - 1 <= op->chain->wm) {
+		*fire = true; /* late, within the lateness: fires at once */
+		return 0;
+	}
+	if ((rc = timer_register(op, w, k, end - 1)) != 0)
+		return rc;
+	*at_end = true;
+	if (sw->trigger == FL_TRIGGER_DEFAULT)
+		return 0;
+	int64_t v;
+	if ((rc = trigger_get(op, w, k, &v)) != 0)
+		return rc < 0 ? rc : 0;
+	int64_t now = event ? t : tm_clock_now(&w->clock);
+	return continuous_next(op, w, k, start_of(now, sw->trigger_n), end);
+}
+
+/* Fires window k: emits, then with a purging trigger its contents go. */
+static int fire_window(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_t end)
+{
+	int rc = emit_window(op, w, k, start, end);
+	if (rc == 0 && op->node->win.purging)
+		rc = clear_window(op, w, k);
+	return rc;
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -707,6 +1037,27 @@ static int fold_from(tm_op *op, win_op *w, const st_key *from, const st_key *to)
 	return rc ? backend_failed(op, rc) : 0;
 }
 
+/* Trigger.onMerge: window from's trigger state joins to's (a count
+ * trigger's counts summed, a continuous trigger's earliest next firing
+ * kept, with its timer for to) and goes, with its timer. */
+static int trigger_merge(tm_op *op, win_op *w, const st_key *from, const st_key *to)
+{
+	if (op->node->win.trigger == FL_TRIGGER_DEFAULT)
+		return 0;
+	int64_t a, b;
+	int rc = trigger_get(op, w, from, &a);
+	if (rc <= 0 || (rc = trigger_clear(op, w, from)) != 0)
+		return rc;
+	int have = trigger_get(op, w, to, &b);
+	if (have < 0)
+		return have;
+	bool count = op->node->win.trigger == FL_TRIGGER_COUNT;
+	int64_t v = !have ? a : count ? a + b : b < a ? b : a;
+	if ((rc = trigger_put(op, w, to, v)) != 0)
+		return rc;
+	return count ? 0 : timer_register(op, w, to, v);
+}
+
 /* Window [start, end) of the key goes into `to` (its accumulator folded,
  * or its records moved), and its timers with it. */
 static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb, size_t kl,
@@ -718,8 +1069,8 @@ static int merge_into(tm_op *op, win_op *w, const st_key *to, const uint8_t *kb,
 	put_be(ns, start);
 	put_be(ns + 8, end);
 	st_key from = win_key(op, w, kb, kl, h, ns);
-	int rc = w->spec->process ? move_records(op, w, &from, to) : fold_from(op, w, &from, to);
-	if (rc)
+	int rc = w->keep ? move_records(op, w, &from, to) : fold_from(op, w, &from, to);
+	if (rc || (rc = trigger_merge(op, w, &from, to)) != 0)
 		return rc;
 	if ((rc = tm_timers_delete(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0 ||
 	    (lateness > 0 &&
@@ -736,7 +1087,6 @@ static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t 
 	const fl_window_spec *s = w->spec;
 	bool event = s->time == FL_EVENT_TIME;
 	int64_t lateness = event ? s->allowed_lateness_ms : 0;
-	enum tm_timer_domain d = event ? TM_TIMER_EVENT : TM_TIMER_PROC;
 	int64_t start = t, end = t + s->gap_ms;
 	if (event && end - 1 + lateness <= c->wm)
 		return late_record(op, w, in);
@@ -780,13 +1130,14 @@ static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t 
 	w->nsess++;
 	if ((rc = sessions_store(op, w, &sk)) != 0 || (rc = fold(op, w, &k, in, false)) != 0)
 		return rc;
-	bool past = event && end - 1 <= c->wm;
-	if ((!past &&
-	     (rc = tm_timers_register(w->timers, d, end - 1, kb, kl, h, ns, NS_LEN)) != 0) ||
-	    (lateness > 0 && (rc = tm_timers_register(w->timers, d, end - 1 + lateness, kb, kl, h,
-						      ns, NS_LEN)) != 0))
-		return tm_chain_fail(c, rc, "%s", tm_timers_error(w->timers)->msg);
-	return past ? emit_window(op, w, &k, start, end) : 0;
+	/* The trigger on the merged session, then its cleanup timer (as for
+	 * the other windows). */
+	bool fire, at_end;
+	if ((rc = trigger_element(op, w, &k, end, t, &fire, &at_end)) != 0 ||
+	    ((lateness > 0 || !at_end) &&
+	     (rc = timer_register(op, w, &k, end - 1 + lateness)) != 0))
+		return rc;
+	return fire ? fire_window(op, w, &k, start, end) : 0;
 }
 
 /* A session's cleanup: it leaves the key's sessions. */
@@ -961,7 +1312,6 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 	int64_t size = s->size_ms;
 	int64_t slide = s->kind == FL_WINDOW_SLIDING ? s->slide_ms : size;
 	int64_t lateness = s->time == FL_EVENT_TIME ? s->allowed_lateness_ms : 0;
-	enum tm_timer_domain d = s->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
 	bool any = false;
 	ks_set_key(w->ks, kb, kl, h);
 	int rc = 0;
@@ -978,20 +1328,19 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 		st_key k = win_key(op, w, kb, kl, h, ns);
 		if ((rc = fold(op, w, &k, in, false)) != 0)
 			break;
-		/* Late but within the lateness: the window fired already, and
-		 * fires again now with the record (EventTimeTrigger's FIRE on
-		 * an element behind the watermark), with no timer of its own;
-		 * its cleanup timer stays. */
-		bool past = s->time == FL_EVENT_TIME && end - 1 <= c->wm;
-		if ((!past && (rc = tm_timers_register(w->timers, d, end - 1, kb, kl, h, ns,
-						       NS_LEN)) != 0) ||
-		    (lateness > 0 && (rc = tm_timers_register(w->timers, d, end - 1 + lateness, kb,
-							      kl, h, ns, NS_LEN)) != 0)) {
-			rc = tm_chain_fail(c, rc, "%s", tm_timers_error(w->timers)->msg);
+		/* The trigger (the default one: late but within the lateness,
+		 * the window fired already and fires again now with the record,
+		 * EventTimeTrigger's FIRE on an element behind the watermark,
+		 * with no timer of its own), then the cleanup timer (Flink's
+		 * WindowOperator registers it for every record). */
+		bool fire, at_end;
+		if ((rc = trigger_element(op, w, &k, end, t, &fire, &at_end)) != 0)
 			break;
-		}
-		if (past)
-			rc = emit_window(op, w, &k, start, end);
+		if ((lateness > 0 || !at_end) &&
+		    (rc = timer_register(op, w, &k, end - 1 + lateness)) != 0)
+			break;
+		if (fire)
+			rc = fire_window(op, w, &k, start, end);
 	}
 	if (!any && rc == 0)
 		rc = late_record(op, w, in);
@@ -1048,22 +1397,38 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 				     "operator '%s': a window timer for [%lld, %lld): not a window",
 				     op->node->name, (long long)start, (long long)end);
 	int64_t lateness = w->spec->time == FL_EVENT_TIME ? w->spec->allowed_lateness_ms : 0;
+	int trigger = op->node->win.trigger;
 	uint8_t ns[NS_LEN];
 	memcpy(ns, tm->ns, NS_LEN);
 	memcpy(w->key, tm->key, tm->klen);
 	size_t kl = tm->klen;
 	uint32_t h = tm->hash;
+	int64_t time = tm->time; /* tm dies at the timer service's next call */
 	ks_set_key(w->ks, w->key, kl, h);
 	st_key k = win_key(op, w, w->key, kl, h, ns);
 	int rc = 0;
+	/* Trigger.onEventTime / onProcessingTime: the default trigger fires
+	 * at end - 1, a count trigger never on time, a continuous one at end
+	 * - 1 and at its next firing (then registers the one after). */
+	bool fire = trigger != FL_TRIGGER_COUNT && time == end - 1;
+	if (!fire && trigger >= FL_TRIGGER_CONTINUOUS_EVENT_TIME) {
+		int64_t next;
+		if ((rc = trigger_get(op, w, &k, &next)) == 1 && next == time) {
+			fire = true;
+			rc = continuous_next(op, w, &k, time, end);
+		}
+		rc = rc < 0 ? rc : 0;
+	}
 	/* Many windows may fire at one watermark: each gets the scratch
 	 * memory afresh, as each record does. */
 	size_t used = op->chain->ctx.scratch_used;
-	if (tm->time == end - 1)
-		rc = emit_window(op, w, &k, start, end);
+	if (rc == 0 && fire)
+		rc = fire_window(op, w, &k, start, end);
 	op->chain->ctx.scratch_used = used;
-	if (rc == 0 && tm->time == end - 1 + lateness) {
+	if (rc == 0 && time == end - 1 + lateness) {
 		rc = clear_window(op, w, &k);
+		if (rc == 0 && trigger != FL_TRIGGER_DEFAULT)
+			rc = trigger_clear(op, w, &k);
 		if (rc == 0 && w->spec->kind == FL_WINDOW_SESSION)
 			rc = session_cleared(op, w, w->key, kl, h, start, end);
 	}

@@ -28,6 +28,25 @@
 #   F  D with session windows of a 100 ms gap (--session): open sessions,
 #      merged as records arrive out of order, survive it too (the reference:
 #      each key's times sorted, split where the next is over 100 ms later).
+#   G  D with sliding windows of 1000 ms every 500 ms (--sliding);
+#   H  D with tumbling windows of 1000 ms and a count trigger of 3
+#      (--trigger-count 3): a line per 3 records of a window with its count
+#      so far, so the trigger's count and the window's contents survive the
+#      move (the reference: 3, 6, ... per window, never its remainder);
+#   I  D with a count evictor of 5 (--evictor-count 5): the window's records
+#      and their timestamps survive it (the reference: min(count, 5));
+#   J  D with a bound of 300 ms and an allowed lateness of 1000 ms
+#      (--lateness): records are late, none dropped, each fires its window
+#      again; which are late depends on when watermarks go out, so the
+#      claim is on each window's last firing: its count exact, every window
+#      there, no firing printed twice.
+#   K  processing-time windows of 100 ms on the fake clock (--proc): the
+#      clock stays at 5000 while the job runs and is stopped (nothing
+#      fires), its windows and their timers restored at 3 into LMDB, where
+#      the rest of the records join the same windows; once a marker record
+#      of 40 more keys reached the windows after them (each creates a file),
+#      the test moves the clock past the windows while the generator waits
+#      for it: every key's records counted exactly once across both runs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -151,7 +170,37 @@ if run_and_finish "C: one run at parallelism 1" "{\"parallelism\": 1, \"programA
 	check "C: every window once, its count exact" diff -q "$WORK/expected" <(windows "$WORK/c.lines" | sort)
 fi
 
-stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED: D, a stop-with-savepoint restored at 3
+# G-J's references, over windows of 1000 ms: per key and window start its
+# count n (sliding: every 500 ms), then what fires.
+awk -v n=$N -v keys=$KEYS 'BEGIN {
+	for (o = 0; o < n; o++) {
+		rel = 2 * o + (o * 7919) % 1000
+		for (s = rel - rel % 500; s > rel - 1000; s -= 500)
+			c[o % keys "\t" s]++
+	}
+	for (kw in c) {
+		split(kw, p, "\t")
+		printf "%d\t%.0f\t%d\n", p[1], 1700000000000 + p[2], c[kw]
+	}
+}' | sort >"$WORK/expected-sliding"
+awk -v n=$N -v keys=$KEYS 'BEGIN {
+	for (o = 0; o < n; o++) {
+		rel = 2 * o + (o * 7919) % 1000
+		c[o % keys "\t" rel - rel % 1000]++
+	}
+	for (kw in c) {
+		split(kw, p, "\t")
+		printf "%d\t%.0f\t%d\n", p[1], 1700000000000 + p[2], c[kw]
+	}
+}' | sort >"$WORK/expected-1000"
+awk -F'\t' '{ for (i = 3; i <= $3; i += 3) printf "%s\t%s\t%d\n", $1, $2, i }' \
+	"$WORK/expected-1000" | sort >"$WORK/expected-trigger"
+awk -F'\t' '{ printf "%s\t%s\t%d\n", $1, $2, ($3 > 5 ? 5 : $3) }' "$WORK/expected-1000" |
+	sort >"$WORK/expected-evictor"
+# last_firings FILE...: each window's line with the largest count.
+last_firings() { sort -t "$T" -k1,1n -k2,2n -k3,3nr "$@" | awk -F'\t' '$1 "\t" $2 != w { print; w = $1 "\t" $2 }' | sort; }
+
+stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED [last]: D, a stop-with-savepoint restored at 3
 	mark_logs
 	run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"$2], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
 		{ fail "$1: not submitted"; return 0; }
@@ -177,14 +226,71 @@ stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED: D, a stop-with-
 		windows "$WORK/$1-e.lines" | sort >"$WORK/$1-e.windows"
 		check "$1: no window printed by both the stopped and the restored job" \
 			test "$(comm -12 "$WORK/$1-d.windows" "$WORK/$1-e.windows" | wc -l)" -eq 0
-		check "$1: together every window once, its count exact" \
-			diff -q "$3" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
+		if [ "${4:-}" = last ]; then
+			last_firings "$WORK/$1-d.windows" "$WORK/$1-e.windows" >"$WORK/$1-last"
+			check "$1: together each window's last firing has its exact count" \
+				diff -q "$3" "$WORK/$1-last"
+			check "$1: windows fired again for late records" \
+				test "$(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows" | wc -l)" -gt "$(wc -l <"$3")"
+		else
+			check "$1: together every firing once, exact" \
+				diff -q "$3" <(sort "$WORK/$1-d.windows" "$WORK/$1-e.windows")
+		fi
 	fi
 }
 
 stop_and_restore D "" "$WORK/expected"
 stop_and_restore E ', "--window"' "$WORK/expected"
 stop_and_restore F ', "--session"' "$WORK/expected-session"
+stop_and_restore G ', "--sliding"' "$WORK/expected-sliding"
+stop_and_restore H ', "--trigger-count", "3"' "$WORK/expected-trigger"
+stop_and_restore I ', "--evictor-count", "5"' "$WORK/expected-evictor"
+stop_and_restore J ', "--lateness"' "$WORK/expected-1000" last
+
+# K: processing-time windows across a stop and a restore at 3.
+set_clock 5000
+rm -f "$CLOCK".k*
+mark_logs
+run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"3000\", \"--proc\"]}" ||
+	fail "K: not submitted"
+K=$JOB
+wait_state "$K" RUNNING 20 || fail "K: the job is not RUNNING: $STATE"
+sleep 2
+api POST "/jobs/$K/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-K\"}"
+trigger=$(json '."request-id"')
+wait_savepoint "$K" "$trigger" 30 || true
+check "K: the stop's savepoint completes" test "$STATUS" = COMPLETED
+wait_state "$K" 'FINISHED|FAILED|CANCELED' 20 || true
+check "K: the stopped job FINISHED" test "$STATE" = FINISHED
+lines "$WORK/K-d.lines"
+check "K: nothing fired before the clock moved" test "$(wc -l <"$WORK/K-d.lines")" -eq 0
+mark_logs
+# Each record flushed as it is made (a buffer timeout of 0 and a paced
+# generator: an unpaced one flushes every 256 records): none is still in a
+# buffer when the generator waits for the clock.
+run_jar "$TC_JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"200000\", \"--proc\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\", \"execution.buffer-timeout\": \"0 ms\"}}" ||
+	fail "K: the restore was not submitted"
+markers() { find "$WORK" -maxdepth 1 -name "clock.k*" | wc -l; }
+for _ in $(seq 1200); do [ "$(markers)" -ge "$KEYS" ] && break; sleep 0.1; done
+check "K: every record reached the windows (the $KEYS markers after them)" test "$(markers)" -eq "$KEYS"
+set_clock 6000
+sleep 1
+set_clock 7000
+if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
+	pass "K: restored from the stop's savepoint at parallelism 3 into LMDB: FINISHED"
+	RESTORED=$(restored_timers)
+	echo "K: timers restored (event-time, processing-time): $RESTORED"
+	check "K: processing-time timers were pending in the stop's savepoint" test "${RESTORED#* }" -gt 0
+	lines "$WORK/K-e.lines"
+	awk -F'\t' '$1 < 40 && $2 == 5000 { c[$1] += $3; n[$1]++ }
+		END { for (k in c) printf "%d\t%d\t%d\n", k, n[k], c[k] }' "$WORK/K-e.lines" | sort -n >"$WORK/K-got"
+	awk -v n=$N -v keys=$KEYS 'BEGIN { for (k = 0; k < keys; k++) printf "%d\t1\t%d\n", k, int(n / keys) + (k < n % keys) }' |
+		sort -n >"$WORK/K-want"
+	check "K: each key's window [5000, 5100) fired once with every record of the key" \
+		diff -q "$WORK/K-want" "$WORK/K-got"
+else
+	fail "K: ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
+fi
 
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log

@@ -7,8 +7,11 @@
 # at parallelism 1, 2 and 4, in streaming and batch mode. No record is
 # late, so every window fires once and the output equals a reference
 # computed here with awk (one line per window: start, end, key, count).
-# `flinc plan` shows a window's spec. And the refusals: a slide larger than
-# the size, a zero session gap, a line without a timestamp.
+# Count triggers (purging or not) and count evictors (before and after the
+# function) exact against references computed with awk from the windows'
+# counts, in both modes. `flinc plan` shows a window's spec, its trigger and
+# evictor. And the refusals: a slide larger than the size, a zero session
+# gap, a count trigger of 0, a line without a timestamp.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -72,6 +75,61 @@ for mode in streaming batch; do
 		done
 	done
 done
+
+# Triggers and evictors (Flink's CountTrigger, PurgingTrigger, CountEvictor):
+# what each window fires, from its count in the references above, computed
+# here independently. A count trigger of N fires floor(n / N) times (not at
+# the window's end), with the window's count so far (FIRE keeps it), or N
+# (purging); a count evictor of M keeps the last M when it fires, before the
+# count or after it (then the next firing sees M + N).
+fired() { # fired N PURGE M AFTER WINDOWS: N 0 = the default trigger
+	awk -F'\t' -v n="$1" -v purge="$2" -v m="$3" -v after="$4" '{
+		fires = n ? int($4 / n) : 1
+		held = 0
+		for (i = 1; i <= fires; i++) {
+			held += n ? n : $4
+			if (m && !after && held > m) held = m
+			printf "%s\t%s\t%s\t%d\n", $1, $2, $3, held
+			if (m && after && held > m) held = m
+			if (purge) held = 0
+		}
+	}' "$WORK/want-$5" | sort
+}
+fired 7 0 0 0 tumbling >"$WORK/want-count"
+fired 7 1 0 0 tumbling >"$WORK/want-purging"
+fired 0 0 5 0 sliding >"$WORK/want-evict"
+fired 4 0 3 0 tumbling >"$WORK/want-count-evict"
+fired 4 0 3 1 tumbling >"$WORK/want-count-evict-after"
+for c in "count streaming 2 --tumbling 500 --trigger-count 7" \
+	"purging batch 4 --tumbling 500 --trigger-count 7 --trigger-purging true" \
+	"evict streaming 2 --sliding 1000 --slide 250 --evictor-count 5" \
+	"count-evict streaming 3 --tumbling 500 --trigger-count 4 --evictor-count 3" \
+	"count-evict-after streaming 2 --tumbling 500 --trigger-count 4 --evictor-count 3 --evictor-after true"; do
+	read -r w mode p args <<<"$c"
+	tag=trigger-$w-$mode-p$p
+	# shellcheck disable=SC2086 # args: the case's options, word-split on purpose
+	run_flinc "$tag" -p "$p" "$SO" --input "$WORK/in1.txt" --input "$WORK/in2.txt" \
+		--input "$WORK/in3.txt" $args --out-of-orderness 400 --output "$WORK/out-$tag" \
+		--mode "$mode"
+	if [ "$RC" -ne 0 ]; then
+		fail "$tag: the job failed" "$(tail -5 "$WORK/$tag.err")"
+		continue
+	fi
+	sort "$WORK/out-$tag"/part-* >"$WORK/got-$tag"
+	if [ -s "$WORK/want-$w" ] && cmp -s "$WORK/got-$tag" "$WORK/want-$w"; then
+		pass "$tag: every firing exact ($(wc -l <"$WORK/want-$w") lines)"
+	else
+		fail "$tag: firings differ from the reference" \
+			"$(diff "$WORK/got-$tag" "$WORK/want-$w" | head -6)"
+	fi
+done
+plan_flinc plan-trigger "$SO" --input "$WORK/in1.txt" --tumbling 500 --trigger-count 4 \
+	--trigger-purging true --evictor-count 3 --out-of-orderness 400
+check "flinc plan shows the trigger and the evictor" \
+	grep -q 'Window \[window tumbling 500 ms, event time, purging trigger every 4 records, evict to the last 3 records before, reduce wc_sum(), window wc_emit()\]' "$WORK/plan-trigger.out"
+run_flinc count0 "$SO" --input "$WORK/in1.txt" --tumbling 100 --trigger-count 0 --out-of-orderness 10
+check "a count trigger of 0 is refused" test "$RC" -ne 0
+check "... naming it" grep -q 'trigger.count of a count trigger must be > 0, not 0' "$WORK/count0.err"
 
 plan_flinc plan "$SO" --input "$WORK/in1.txt" --sliding 1000 --slide 250 --allowed-lateness 5 --out-of-orderness 400
 check "flinc plan shows the window's spec" \

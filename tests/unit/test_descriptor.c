@@ -291,7 +291,9 @@ static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
 			       .size_ms = 300,
 			       .slide_ms = 100,
 			       .allowed_lateness_ms = 50,
-			       .reduce = td_reduce};
+			       .reduce = td_reduce,
+			       .trigger = {.kind = FL_TRIGGER_COUNT, .count = 7, .purging = true},
+			       .evictor = {.kind = FL_EVICTOR_TIME, .keep_ms = 20, .after = true}};
 	fl_stream *win = fl_window(fl_key_by(fl_generator(env, 10, 0, td_gen), 0), &spec);
 	fl_discard(win);
 	fl_discard(fl_window_late_records(win)); /* never chained: an output */
@@ -320,6 +322,10 @@ static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
 		    td->ops[0].win.lateness_ms == 50);
 	assert_string_equal(td->ops[0].win.fns[SG_WIN_REDUCE], "td_reduce");
 	assert_null(td->ops[0].win.fns[SG_WIN_FN]);
+	assert_true(td->ops[0].win.trigger == FL_TRIGGER_COUNT && td->ops[0].win.trigger_n == 7 &&
+		    td->ops[0].win.purging);
+	assert_true(td->ops[0].win.evictor == FL_EVICTOR_TIME && td->ops[0].win.evictor_n == 20 &&
+		    td->ops[0].win.evict_after);
 	assert_int_equal(td->ops[0].nchained, 1); /* the main output's discard */
 	assert_int_equal(td->ops[0].nouts, 1);
 	assert_true(td->ops[0].outs[0].late);
@@ -332,6 +338,22 @@ static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
 	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
 	assert_null(back);
 	assert_non_null(strstr(err.msg, "slide_ms of a sliding window must be > 0 and <= size_ms, not 400"));
+	free(a);
+	/* A trigger or evictor the graph would refuse is refused on the wire. */
+	td->ops[0].win.slide_ms = 100;
+	td->ops[0].win.trigger = FL_TRIGGER_CONTINUOUS_PROCESSING_TIME;
+	err = (cm_err){0};
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	if (!strstr(err.msg, "a continuous processing-time trigger needs a processing-time window"))
+		fail_msg("%s", err.msg);
+	free(a);
+	td->ops[0].win.trigger = FL_TRIGGER_COUNT;
+	td->ops[0].win.evictor_n = 0;
+	err = (cm_err){0};
+	assert_int_equal(td_encode(td, &a, &la), 0);
+	assert_int_equal(td_decode(a, la, &back, &err), FL_EPROTO);
+	assert_non_null(strstr(err.msg, "evictor.keep_ms of a time evictor must be > 0, not 0"));
 	free(a);
 	td_free(td);
 	jg_free(jg);

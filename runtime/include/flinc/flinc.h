@@ -602,6 +602,63 @@ FL_API int fl_window_records_next(fl_window_records *records, fl_row *out);
  * current (its keyed state too). */
 typedef int (*fl_window_process_fn)(fl_ctx *ctx, int64_t start, int64_t end,
 				    fl_window_records *records, fl_collector *out);
+/*
+ * A window's trigger (fl_window_spec.trigger; Flink's Trigger), for
+ * tumbling, sliding and session windows (merging sessions add up their
+ * counts and keep the earliest continuous firing):
+ *   FL_TRIGGER_DEFAULT (0): the assigner's own (EventTimeTrigger or
+ *     ProcessingTimeTrigger): fire at end - 1, again per late record within
+ *     the lateness.
+ *   FL_TRIGGER_COUNT: fire each time the window holds `count` more records
+ *     (CountTrigger.of(count)). It replaces the default trigger: the
+ *     window no longer fires at its end, and the records since its last
+ *     firing are dropped when it is cleared (end - 1 + lateness), as in
+ *     Flink.
+ *   FL_TRIGGER_CONTINUOUS_EVENT_TIME / _PROCESSING_TIME: fire every
+ *     interval_ms of the window's time domain from the first record's
+ *     interval on, and at the window's end (ContinuousEventTimeTrigger,
+ *     ContinuousProcessingTimeTrigger); the domain must be the window's.
+ * FIRE keeps the window's contents: a window that fires several times
+ * emits its whole contents each time. purging makes every firing
+ * FIRE_AND_PURGE (PurgingTrigger.of(...)): the contents go after each
+ * firing. The trigger's state (records counted, next firing) is keyed
+ * state per window.
+ */
+enum fl_trigger_kind {
+	FL_TRIGGER_DEFAULT = 0,
+	FL_TRIGGER_COUNT = 1,
+	FL_TRIGGER_CONTINUOUS_EVENT_TIME = 2,
+	FL_TRIGGER_CONTINUOUS_PROCESSING_TIME = 3,
+};
+typedef struct fl_window_trigger {
+	enum fl_trigger_kind kind;
+	int64_t count;	     /* FL_TRIGGER_COUNT: > 0 */
+	int64_t interval_ms; /* FL_TRIGGER_CONTINUOUS_*: > 0 */
+	bool purging;
+} fl_window_trigger;
+/*
+ * A window's evictor (Flink's Evictor), for tumbling, sliding and session
+ * windows: with one the window keeps its records (with their timestamps)
+ * instead of an accumulator, and reduce or agg run over the records kept
+ * when it fires (the incremental path is only for windows without one).
+ *   FL_EVICTOR_COUNT: keep the last `count` records (CountEvictor);
+ *   FL_EVICTOR_TIME: keep the records whose timestamp is within keep_ms of
+ *     the newest one's, t > max - keep_ms (TimeEvictor; nothing is evicted
+ *     when the first record has no timestamp).
+ * Before the function (evictBefore, the default) or after it (after:
+ * evictAfter); the records evicted are gone from the window.
+ */
+enum fl_evictor_kind {
+	FL_EVICTOR_NONE = 0,
+	FL_EVICTOR_COUNT = 1,
+	FL_EVICTOR_TIME = 2,
+};
+typedef struct fl_window_evictor {
+	enum fl_evictor_kind kind;
+	int64_t count;	 /* FL_EVICTOR_COUNT: > 0 */
+	int64_t keep_ms; /* FL_EVICTOR_TIME: > 0 */
+	bool after;
+} fl_window_evictor;
 typedef struct fl_window_spec {
 	enum fl_window_kind kind;
 	enum fl_time_domain time; /* FL_EVENT_TIME (0) or FL_PROCESSING_TIME */
@@ -628,6 +685,8 @@ typedef struct fl_window_spec {
 	 * process gets them all when it fires (Flink's ProcessWindowFunction
 	 * alone); sessions move their records when they merge. */
 	fl_window_process_fn process;
+	fl_window_trigger trigger; /* zero: the default trigger */
+	fl_window_evictor evictor; /* zero: none */
 } fl_window_spec;
 FL_API fl_stream *fl_window(fl_stream *keyed, const fl_window_spec *spec);
 /*
