@@ -136,21 +136,42 @@ static void deleting(const op_app *app, const op_observed *o, op_step *s)
 		set(s, OP_ACT_NONE, "being deleted (no finalizer of ours: owner references clean up)");
 		return;
 	}
+	if (!app->name_ok) {
+		/* No cluster was ever made under this name, and what carries its
+		 * cut form belongs to another application: nothing is touched. */
+		set(s, OP_ACT_REMOVE_FINALIZER,
+		    "being deleted: the name is no cluster id, no cluster was made for it");
+		return;
+	}
 	if (k->trigger_id[0]) {
 		set(s, OP_ACT_POLL_SAVEPOINT, "being deleted: a savepoint in progress is seen to its end");
 		return;
 	}
 	bool want = app->savepoint_on_delete || (app->valid && app->spec.savepoint_on_deletion);
+	/* What asked for the final savepoint, and so what to remove to go without. */
+	const char *asked = app->savepoint_on_delete
+				? "the annotation " OP_SAVEPOINT_ON_DELETE
+				: "kubernetes.operator.job.savepoint-on-deletion (the application's "
+				  "flincConfiguration or the operator's defaultConfiguration)";
 	bool cluster = o->deployment == OP_DEP_READY || o->deployment == OP_DEP_DEPLOYING;
+	if (want && !app->valid && cluster && !k->upgrade_savepoint[0]) {
+		/* Asked for, but the spec cannot say where it goes: never skipped
+		 * silently. */
+		snprintf(s->why, sizeof(s->why),
+			 "being deleted: the final savepoint waits for a valid spec (%.250s); fix "
+			 "it, or remove %s to delete without one",
+			 app->invalid.msg, asked);
+		s->action = OP_ACT_WAIT;
+		return;
+	}
 	if (want && app->valid && app->spec.has_job && !k->upgrade_savepoint[0] && cluster) {
 		int64_t next = k->trigger_ms + op_delete_backoff_ms(k->delete_failures);
 		if (k->delete_failures > 0 && o->now_ms > 0 && o->now_ms < next) {
 			snprintf(s->why, sizeof(s->why),
 				 "being deleted: the final savepoint failed %lld time%s; the next "
-				 "try in %lld s (remove the annotation " OP_SAVEPOINT_ON_DELETE
-				 " to delete without one)",
+				 "try in %lld s (remove %s to delete without one)",
 				 (long long)k->delete_failures, k->delete_failures == 1 ? "" : "s",
-				 (long long)((next - o->now_ms + 999) / 1000));
+				 (long long)((next - o->now_ms + 999) / 1000), asked);
 			s->action = OP_ACT_WAIT;
 			s->wait_ms = next - o->now_ms;
 			return;
@@ -162,9 +183,11 @@ static void deleting(const op_app *app, const op_observed *o, op_step *s)
 		}
 		if (!o->rest_ok || !o->job_state[0] || job_is(o, "CREATED") ||
 		    job_is(o, "INITIALIZING") || job_is(o, "RESTARTING")) {
-			set(s, OP_ACT_WAIT,
-			    "being deleted: the final savepoint waits for the job to run (remove "
-			    "the annotation " OP_SAVEPOINT_ON_DELETE " to delete without one)");
+			snprintf(s->why, sizeof(s->why),
+				 "being deleted: the final savepoint waits for the job to run "
+				 "(remove %s to delete without one)",
+				 asked);
+			s->action = OP_ACT_WAIT;
 			return;
 		}
 		/* The job ended (FINISHED, FAILED, CANCELED): nothing to save. */
@@ -353,7 +376,9 @@ void op_decide(const op_app *app, const op_diff *d, const op_observed *o, op_ste
 		if (d->last_suspended && o->deployment == OP_DEP_MISSING) {
 			set(step, OP_ACT_DEPLOY, "resuming");
 			restore_point(app, step);
-			step->drop_ha = sp->upgrade_mode != OP_LAST_STATE;
+			/* A savepoint the suspension took wins over any checkpoint. */
+			step->drop_ha =
+			    sp->upgrade_mode != OP_LAST_STATE || app->kept.upgrade_savepoint[0];
 			return;
 		}
 		if (o->deployment == OP_DEP_MISSING && sp->suspended) {

@@ -35,7 +35,7 @@ typedef struct hist {
 
 struct op_metrics {
 	pthread_mutex_t mu;
-	pair pairs[OP_METRICS_CODES_MAX];
+	pair pairs[OP_METRICS_CODES_MAX + NVERBS];
 	size_t npairs;
 	hist h[NVERBS];
 };
@@ -78,19 +78,16 @@ void op_metrics_observe(op_metrics *m, const char *verb, long http, double secon
 		if (m->pairs[i].verb == v && m->pairs[i].code == http)
 			break;
 	if (i == m->npairs) {
-		/* The last slot of a full table is "other" for everything new. */
-		if (m->npairs < OP_METRICS_CODES_MAX - 1) {
+		/* A full table counts what is new as its verb's "other": each verb
+		 * has room for one, so nothing is counted under another verb. */
+		if (m->npairs < OP_METRICS_CODES_MAX) {
 			m->pairs[m->npairs++] = (pair){.verb = v, .code = http};
 		} else {
 			for (i = 0; i < m->npairs; i++)
 				if (m->pairs[i].verb == v && m->pairs[i].code == -1)
 					break;
-			if (i == m->npairs) {
-				if (m->npairs < OP_METRICS_CODES_MAX)
-					m->pairs[m->npairs++] = (pair){.verb = v, .code = -1};
-				else
-					i = m->npairs - 1; /* counted with the last "other" */
-			}
+			if (i == m->npairs)
+				m->pairs[m->npairs++] = (pair){.verb = v, .code = -1};
 		}
 	}
 	m->pairs[i].n++;
@@ -107,7 +104,10 @@ void op_metrics_observe(op_metrics *m, const char *verb, long http, double secon
 
 void op_metrics_observe_cb(void *m, const char *verb, long http, double seconds)
 {
-	op_metrics_observe(m, verb, http, seconds);
+	/* A request that read the observer while it was being replaced may see
+	 * the new arg with the old fn: NULL is the one arg that can mean none. */
+	if (m)
+		op_metrics_observe(m, verb, http, seconds);
 }
 
 typedef struct out {
@@ -163,7 +163,9 @@ int op_metrics_format(op_metrics *m, const op_gauges *g, char *buf, size_t cap, 
 	    "flinc_operator_leader %d\n",
 	    g->reconciles, g->failures, g->queue_depth, g->leader ? 1 : 0);
 	/* A copy taken under the lock, written out after it. */
-	pair pairs[OP_METRICS_CODES_MAX];
+	/* OP_METRICS_CODES_MAX (verb, code) pairs, then room for each verb's
+	 * "other" (code -1), which takes what comes once the pairs are full. */
+	pair pairs[OP_METRICS_CODES_MAX + NVERBS];
 	hist h[NVERBS];
 	pthread_mutex_lock(&m->mu);
 	size_t np = m->npairs;

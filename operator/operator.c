@@ -442,7 +442,8 @@ int op_main(int argc, char **argv)
 		 * Lease is lost; a renewal overdue is seen here first. */
 		if (lease && !k8s_lease_is_leader(lease)) {
 			k8s_queue_done(queue, key);
-			on_lost_lease(NULL);
+			on_lost_lease(NULL); /* does not return unless stopping */
+			break;
 		}
 		char *slash = strchr(key, '/');
 		if (!slash) {

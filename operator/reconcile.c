@@ -180,13 +180,9 @@ static int jm_call(rctx *r, const char *method, const char *path, const char *bo
 {
 	char hostport[200];
 	snprintf(hostport, sizeof(hostport), "%s-rest.%s:%d", r->app.name, r->app.ns, 8081);
-	const char *port = NULL;
-	if (r->app.spec.configuration) {
-		const cJSON *p =
-		    cJSON_GetObjectItemCaseSensitive(r->app.spec.configuration, CFG_REST_PORT);
-		if (cJSON_IsString(p))
-			port = p->valuestring;
-	}
+	/* The application's rest.port, else the chart's default one. */
+	const cJSON *p = op_spec_conf(&r->app.spec, CFG_REST_PORT);
+	const char *port = p ? p->valuestring : NULL;
 	if (port)
 		snprintf(hostport, sizeof(hostport), "%s-rest.%s:%.8s", r->app.name, r->app.ns,
 			 port);
@@ -764,10 +760,24 @@ static void trim_history(rctx *r)
  * failure is a warning event naming the path, not a retry: status no
  * longer holds the entry, the files stay for a person to remove.
  */
+/* How long one reconcile follows its disposals: the one worker serves every
+ * application, so a slow JobManager must not hold it; a disposal still
+ * running then finishes on its own (the JobManager logs its end). */
+#define DISPOSE_FOLLOW_MS 5000
+
 static void dispose_all(rctx *r)
 {
+	int64_t until = cm_now_ms() + DISPOSE_FOLLOW_MS;
+	bool unreachable = false;
 	for (int i = 0; i < r->ndispose; i++) {
 		const char *path = r->dispose[i];
+		if (unreachable) {
+			event(r, true, "SavepointError",
+			      "savepoint %s left the history but could not be disposed (its files "
+			      "stay): the JobManager did not answer",
+			      path);
+			continue;
+		}
 		cJSON *body = cJSON_CreateObject(), *ans = NULL;
 		char *text = body && cJSON_AddStringToObject(body, "savepoint-path", path)
 				 ? cJSON_PrintUnformatted(body)
@@ -778,6 +788,7 @@ static void dispose_all(rctx *r)
 		int rc = text ? jm_call(r, "POST", "/savepoint-disposal", text, &ans, &st, &err)
 			      : cm_err_set(&err, FL_ENOMEM, "out of memory");
 		free(text);
+		unreachable = rc != 0 && st == 0;
 		const char *id = rc ? NULL : k8s_str(ans, "request-id");
 		char idbuf[64] = "", why[400] = "";
 		if (id)
@@ -788,7 +799,7 @@ static void dispose_all(rctx *r)
 			snprintf(why, sizeof(why), "%.390s", err.msg);
 		cJSON_Delete(ans);
 		bool done = false;
-		for (int t = 0; idbuf[0] && !done && t < 50; t++) {
+		for (int t = 0; idbuf[0] && !done && t < 50 && cm_now_ms() < until; t++) {
 			char p[128];
 			snprintf(p, sizeof(p), "/savepoint-disposal/%s", idbuf);
 			ans = NULL;

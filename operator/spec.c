@@ -498,6 +498,7 @@ int op_app_decode(op_app *app, cJSON *obj, cm_err *err)
 		cm_err_set(&app->invalid, FL_EINVAL, "metadata.name: %.400s", e.msg);
 		return 0;
 	}
+	app->name_ok = true;
 	if (decode_spec(app, item(obj, "spec"), &app->invalid) != 0)
 		return 0;
 	/* What lastReconciledSpec will keep must be made. */

@@ -118,6 +118,7 @@ typedef struct op_app {
 	char uid[64];
 	int64_t generation;
 	bool deleting;	/* metadata.deletionTimestamp set */
+	bool name_ok;	/* the name is a cluster id: a cluster may have been made under it */
 	bool has_finalizer;	  /* metadata.finalizers holds OP_FINALIZER */
 	bool savepoint_on_delete; /* the annotation OP_SAVEPOINT_ON_DELETE is "true" */
 	bool valid;	/* spec decoded and checked */

@@ -173,7 +173,8 @@ int k8s_modify(k8s_client *c, const k8s_resource *r, const char *ns, const char 
  * seconds the time to the whole answer (for a stream, to its first byte:
  * a watch lasts minutes). It runs on the requesting thread, any thread:
  * it must be thread-safe and quick. NULL removes it. Set it before
- * clients are started; the setting is atomic either way.
+ * clients are started: replaced while requests run, one of them may pass
+ * the new arg to the old fn (each store is atomic, the pair is not).
  */
 typedef void (*k8s_request_observer)(void *arg, const char *verb, long http, double seconds);
 void k8s_set_request_observer(k8s_request_observer fn, void *arg);

@@ -808,13 +808,35 @@ static void test_deletion_without_a_savepoint(void **state)
 	assert_int_equal(delete_step("\"deletionTimestamp\":\"2026-11-30T14:00:00Z\"", NULL,
 				     &RUNNING, &st),
 			 OP_ACT_NONE);
-	/* An invalid application is deleted the same way. */
+	/* An invalid application that asks for a final savepoint waits, saying
+	 * why and how to go without it (its state is never dropped silently);
+	 * without the annotation it is deleted the same way as a valid one. */
 	op_app app;
 	app_md(&app, GOING "," SP_ON_DELETE, "{\"image\":\"i\",\"job\":{}}", NULL);
 	assert_false(app.valid);
 	op_diff d = {0};
 	op_decide(&app, &d, &RUNNING, &st);
+	assert_int_equal(st.action, OP_ACT_WAIT);
+	assert_non_null(strstr(st.why, "waits for a valid spec"));
+	assert_non_null(strstr(st.why, "remove the annotation flinc.dev/savepoint-on-delete"));
+	op_app_fini(&app);
+	app_md(&app, GOING, "{\"image\":\"i\",\"job\":{}}", NULL);
+	op_decide(&app, &d, &RUNNING, &st);
 	assert_int_equal(st.action, OP_ACT_DELETE);
+	op_app_fini(&app);
+	/* A name that is no cluster id: nothing was made under it, and what
+	 * carries its cut form is another application's. */
+	cJSON *obj = cJSON_Parse(
+	    "{\"apiVersion\":\"flinc.dev/v1alpha1\",\"kind\":\"FlinkApplication\","
+	    "\"metadata\":{\"name\":\"a-name-that-is-longer-than-forty-five-characters-in-all\","
+	    "\"namespace\":\"jobs\",\"uid\":\"u-2\",\"generation\":1," GOING "},\"spec\":" S0 "}");
+	assert_non_null(obj);
+	cm_err err = {0};
+	assert_int_equal(op_app_decode(&app, obj, &err), 0);
+	assert_false(app.valid);
+	op_observed gone = {.deployment = OP_DEP_MISSING, .ha_configmaps = 2};
+	op_decide(&app, &d, &gone, &st);
+	assert_int_equal(st.action, OP_ACT_REMOVE_FINALIZER);
 	op_app_fini(&app);
 }
 
