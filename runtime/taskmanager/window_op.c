@@ -843,7 +843,7 @@ static int continuous_next(tm_op *op, win_op *w, const st_key *k, int64_t time, 
  * trigger's pending timer with it. */
 static int trigger_clear(tm_op *op, win_op *w, const st_key *k)
 {
-	int64_t v;
+	int64_t v = 0; /* set when trigger_get finds it (1) */
 	int rc = trigger_get(op, w, k, &v);
 	if (rc <= 0)
 		return rc;
