@@ -506,7 +506,9 @@ static void check_feeds(cm_rbuf *r, const td_task *td)
 		const td_op *op = &td->ops[i];
 		for (size_t c = 0; c < op->nchained && !cm_rbuf_error(r); c++) {
 			int to = op->chained[c], sd = op->chained_side ? op->chained_side[c] : 0;
-			if (sd && !sg_kind_is_two_input(td->ops[to].kind))
+			if (sg_kind_is_source(td->ops[to].kind))
+				cm_rbuf_fail(r, "operator %d chained into source %d", (int)i, to);
+			else if (sd && !sg_kind_is_two_input(td->ops[to].kind))
 				cm_rbuf_fail(
 				    r, "operator %d chained into a second input it does not have",
 				    to);
@@ -640,15 +642,20 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 		}
 	}
 	/* The head is a source exactly when the task has no inputs, and only
-	 * the head may be one. */
+	 * the head may be one, but for a task of several generators (a
+	 * two-input operator chained two of their chains): every source of it
+	 * a generator, fed by nothing (check_feeds). */
 	if (!cm_rbuf_error(&r)) {
 		bool src = sg_kind_is_source(td->ops[0].kind);
 		if (src != (td->ninputs == 0))
 			cm_rbuf_fail(&r, "a task whose head %s a source has %zu inputs",
 				     src ? "is" : "is not", td->ninputs);
-		for (size_t i = 1; i < td->nops; i++)
-			if (sg_kind_is_source(td->ops[i].kind))
-				cm_rbuf_fail(&r, "a source chained after another operator");
+		for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
+			if (sg_kind_is_source(td->ops[i].kind) &&
+			    (td->ops[i].kind != SG_SOURCE_GENERATOR ||
+			     td->ops[0].kind != SG_SOURCE_GENERATOR))
+				cm_rbuf_fail(&r, "a source chained after another operator (only "
+						 "generators share a task)");
 	}
 	if (!cm_rbuf_error(&r))
 		check_feeds(&r, td);

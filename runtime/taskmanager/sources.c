@@ -337,6 +337,246 @@ int tm_run_generator(tm_chain *c)
 	return rc;
 }
 
+/* ------------------------------------------- several sources, one thread */
+
+/*
+ * A task whose chain has several sources: generators joined by a
+ * two-input operator (jobgraph.h), Flink's MultipleInputStreamTask with
+ * chained sources. One thread serves them in turns of up to GEN_TURN
+ * records each, a paced one only while its next record is due, so that a
+ * checkpoint or a stop taken between two records (tm_chain_check) holds
+ * every source's position and every operator's state at one point of the
+ * interleaved stream. The chain's watermark is the minimum over its
+ * sources not idle (one without a strategy holds it back, an ended one's
+ * is the end of time); the chain is idle when every source still
+ * producing is. Its operators all see that watermark (a map on one
+ * branch sees the minimum of both, never more than its own input's).
+ */
+typedef struct gen_turn {
+	tm_op *op;
+	double rate;	  /* per subtask, 0: unpaced */
+	int64_t produced; /* records since the loop started (the pace) */
+	int64_t last;	  /* cm_now_ms when it last produced (idleness) */
+	size_t cur;	  /* the split whose turn it is */
+	bool wms;	  /* it has a watermark strategy */
+	bool ran;	  /* it produced in this round */
+} gen_turn;
+
+typedef struct gen_set {
+	gen_turn *s;
+	size_t n;
+	int64_t start;
+	bool idle; /* the chain told its outputs it is idle */
+} gen_set;
+
+/* The chain's watermark now (TM_TS_NONE: none yet; TM_WM_IDLE: every
+ * source is idle). */
+static int64_t gen_set_watermark(const gen_set *g)
+{
+	int64_t m = TM_WM_IDLE;
+	for (size_t k = 0; k < g->n; k++) {
+		const tm_op *op = g->s[k].op;
+		int64_t w;
+		if (op->gen_nsplits == 0)
+			w = TM_WM_END;
+		else if (op->src_idle)
+			continue;
+		else
+			w = g->s[k].wms ? tm_gen_watermark(op) : TM_TS_NONE;
+		if (m == TM_WM_IDLE || w < m)
+			m = w;
+	}
+	return m;
+}
+
+/* Up to GEN_TURN records of one split of s, fewer when s is paced and
+ * its next record is not due yet (then *due is lowered to when it is).
+ * Returns 0, TM_STOPPED or the error (recorded in the chain). */
+static int gen_step(tm_chain *c, gen_set *g, gen_turn *s, int64_t *due)
+{
+	tm_op *op = s->op;
+	const td_op *n = op->node;
+	fl_generator_fn fn = (fl_generator_fn)op->fn;
+	if (s->cur >= op->gen_nsplits)
+		s->cur = 0;
+	tm_gen_split *sp = &op->gen_splits[s->cur];
+	int64_t off = sp->next, stop = sp->end - off > GEN_TURN ? off + GEN_TURN : sp->end;
+	int64_t now = 0;
+	for (; off < stop; off++) {
+		if (s->rate > 0) {
+			int64_t d = g->start + (int64_t)((double)s->produced * 1000.0 / s->rate);
+			if (d > now && (now = cm_now_ms()) < d) {
+				if (d < *due)
+					*due = d;
+				break;
+			}
+		}
+		fl_row row;
+		row.nfields = 0;
+		int rc = fn(&c->ctx, off, &row);
+		if (rc < 0) {
+			if (c->ctx.user_failed)
+				return tm_chain_fail(c, FL_EUSER,
+						     "source '%s': %s() failed at offset %lld: %s",
+						     n->name, n->fn_symbol, (long long)off,
+						     c->ctx.user_msg);
+			return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld",
+					     n->name, n->fn_symbol, rc, (long long)off);
+		}
+		c->ts = TM_TS_NONE;
+		if (n->event_time) {
+			if ((rc = source_timestamp(c, op, &row)) != 0)
+				return rc;
+			if (c->ts > sp->max_ts)
+				sp->max_ts = c->ts;
+		}
+		if (__builtin_expect(op->src_idle, 0)) {
+			op->src_idle = false;
+			if (g->idle) {
+				g->idle = false;
+				if ((rc = tm_chain_wm_status(c, false)) != 0)
+					return rc;
+			}
+		}
+		rc = tm_op_process(op, &row);
+		c->ctx.scratch_used = 0;
+		sp->next = off + 1; /* what a checkpoint taken at this check records */
+		s->produced++;
+		s->ran = true;
+		if (rc || (rc = tm_chain_check(c)) != 0)
+			return rc;
+	}
+	if (sp->next >= sp->end) {
+		memmove(sp, sp + 1, (op->gen_nsplits - s->cur - 1) * sizeof(*sp));
+		op->gen_nsplits--;
+	} else if (off >= stop) {
+		s->cur++; /* its other splits' turn */
+	}
+	return 0;
+}
+
+/* After a round at now: sources that produced nothing for their idle
+ * timeout are idle; the chain is when all still producing are. */
+static int gen_set_idleness(tm_chain *c, gen_set *g, int64_t now)
+{
+	bool all = true;
+	for (size_t k = 0; k < g->n; k++) {
+		gen_turn *s = &g->s[k];
+		int64_t t = s->op->node->wm_idle_ms;
+		if (s->ran)
+			s->last = now;
+		s->ran = false;
+		if (s->op->gen_nsplits == 0)
+			continue;
+		if (t > 0 && !s->op->src_idle && now - s->last >= t) {
+			s->op->src_idle = true;
+			CM_DEBUG("source", "source '%s' is idle (nothing for %lld ms)",
+				 s->op->node->name, (long long)(now - s->last));
+		}
+		all &= s->op->src_idle;
+	}
+	if (all && !g->idle) {
+		g->idle = true;
+		return tm_chain_wm_status(c, true);
+	}
+	return 0;
+}
+
+/* When the loop should next look, from now: the earliest of a paced
+ * source's next record (due), the flush, an idle timeout, at most 100 ms
+ * away and at least 1. */
+static int64_t gen_set_wait(const tm_chain *c, const gen_set *g, int64_t now, int64_t due)
+{
+	int64_t at = due < now + 100 ? due : now + 100;
+	if (c->buffer_timeout_ms > 0 && c->next_flush_ms < at)
+		at = c->next_flush_ms;
+	for (size_t k = 0; k < g->n; k++) {
+		int64_t t = g->s[k].op->node->wm_idle_ms;
+		if (t > 0 && !g->s[k].op->src_idle && g->s[k].op->gen_nsplits > 0 &&
+		    g->s[k].last + t < at)
+			at = g->s[k].last + t;
+	}
+	return at > now ? at - now : 1;
+}
+
+int tm_run_sources(tm_chain *c)
+{
+	gen_set g = {.s = calloc(c->nops, sizeof(*g.s)), .start = cm_now_ms()};
+	if (!g.s)
+		return tm_chain_fail(c, FL_ENOMEM, "%s: out of memory", c->name);
+	int64_t wm_iv = 0;
+	bool wms = false, unbounded = false;
+	int rc = 0;
+	for (size_t i = 0; i < c->nops && rc == 0; i++) {
+		tm_op *op = &c->ops[i];
+		const td_op *n = op->node;
+		if (!sg_kind_is_source(n->kind))
+			continue;
+		if (n->kind != SG_SOURCE_GENERATOR) {
+			rc = tm_chain_fail(c, FL_EINVAL,
+					   "source '%s': only generators share a task with another "
+					   "source",
+					   n->name);
+			break;
+		}
+		gen_turn *s = &g.s[g.n++];
+		s->op = op;
+		s->rate = n->gen_rate > 0 ? n->gen_rate / c->td->parallelism : 0;
+		s->last = g.start;
+		s->wms = n->event_time && n->wm_kind > FL_WATERMARK_NONE;
+		if (s->wms && n->wm_interval_ms > 0 && (wm_iv == 0 || n->wm_interval_ms < wm_iv))
+			wm_iv = n->wm_interval_ms;
+		wms |= s->wms;
+		unbounded |= n->gen_count < 0;
+	}
+	int64_t wm_next = g.start + wm_iv;
+	while (rc == 0) {
+		bool live = false, ran = false;
+		int64_t due = INT64_MAX;
+		for (size_t k = 0; k < g.n && rc == 0; k++) {
+			if (g.s[k].op->gen_nsplits == 0)
+				continue;
+			live = true;
+			rc = gen_step(c, &g, &g.s[k], &due);
+			ran |= g.s[k].ran;
+		}
+		if (rc || !live)
+			break;
+		int64_t now = cm_now_ms();
+		if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0 ||
+		    (rc = gen_set_idleness(c, &g, now)) != 0)
+			break;
+		if (wms && wm_iv > 0 && now >= wm_next) {
+			wm_next = now + wm_iv;
+			int64_t w = gen_set_watermark(&g);
+			if (w != TM_WM_IDLE && (rc = emit_watermark(c, w)) != 0)
+				break;
+		}
+		if (!ran) {
+			/* Every source paced and not due, or idle: wait,
+			 * taking checkpoints and seeing cancellation. */
+			sleep_ms(gen_set_wait(c, &g, now, due));
+			if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+				rc = FL_ECANCELED;
+			else
+				rc = tm_chain_check(c);
+		}
+	}
+	free(g.s);
+	if (rc)
+		return rc;
+	/* Every source ended: the final watermark. */
+	c->ts = TM_TS_NONE;
+	rc = wms ? emit_watermark(c, TM_WM_END) : 0;
+	/* An unbounded generator without splits waits for its cancellation
+	 * (tm_run_generator). */
+	while (rc == 0 && unbounded) {
+		if ((rc = tm_chain_check(c)) == 0)
+			sleep_ms(10);
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------ text files */
 
 /*

@@ -28,6 +28,9 @@
  * --mode chained: a co-map chained with both its inputs (below): one task
  *   for key_by(A) -> running count, rebalance(B) -> map and the co-map.
  * --mode window-join / sliding-join / interval-join: the joins (below).
+ * --mode sources: both generators at the job's parallelism, co-mapped to
+ *   (key, time, side) in one task with them, then key_by(key) into a
+ *   keyed process function printing the co-process lines.
  *
  *   two_inputs.so [--count N] [--rate R] [--mode MODE]
  */
@@ -247,6 +250,31 @@ int ti_tag_chained_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
 	return fl_row_add_int64(out, 0);
 }
 
+/* --mode sources: both generators at the job's parallelism, co-mapped
+ * to (key, time, side), then counted per key and window by a keyed process
+ * function (the co-process counts, one input at a time). */
+static int side_of(int64_t side, const fl_row *in, fl_row *out)
+{
+	fl_row_add_int64(out, fl_row_int64(in, 0));
+	fl_row_add_int64(out, fl_row_int64(in, 1));
+	return fl_row_add_int64(out, side);
+}
+
+int ti_side_a(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return side_of(0, in, out);
+}
+
+int ti_side_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return side_of(1, in, out);
+}
+
+int ti_count_side(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, (int)fl_row_int64(in, 2));
+}
+
 int ti_same(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
 	*out = *in;
@@ -273,11 +301,12 @@ int main(int argc, char **argv)
 		return 1;
 	fl_watermark_strategy ws = {
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
-	fl_stream *a = fl_assign_timestamps_and_watermarks(
-	    fl_set_parallelism(fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders"), 1), &ws);
-	fl_stream *b = fl_assign_timestamps_and_watermarks(
-	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments"), 1),
-	    &ws);
+	/* --mode sources: the generators at the job's parallelism. */
+	const bool at_job_p = strcmp(mode, "sources") == 0;
+	fl_stream *a = fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders");
+	fl_stream *b = fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments");
+	a = fl_assign_timestamps_and_watermarks(at_job_p ? a : fl_set_parallelism(a, 1), &ws);
+	b = fl_assign_timestamps_and_watermarks(at_job_p ? b : fl_set_parallelism(b, 1), &ws);
 	fl_co_process_spec spec = {
 	    .process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
@@ -313,6 +342,11 @@ int main(int argc, char **argv)
 		fl_stream *ca = fl_uid(fl_keyed_process(fl_key_by(a, 0), &rs), "running");
 		fl_stream *cb = fl_uid(fl_map(fl_rebalance(b), ti_tag_chained_b), "tag-b");
 		fl_print(fl_uid(fl_co_map(fl_connect(ca, cb), ti_same, ti_same), "co-map"));
+	} else if (strcmp(mode, "sources") == 0) {
+		/* Chained with the co-map into one task. */
+		fl_stream *co = fl_uid(fl_co_map(fl_connect(a, b), ti_side_a, ti_side_b), "sides");
+		fl_process_spec cs = {.process = ti_count_side, .on_timer = ti_fire};
+		fl_print(fl_uid(fl_keyed_process(fl_key_by(co, 0), &cs), "counts"));
 	} else if (strcmp(mode, "co-map") == 0)
 		fl_print(fl_co_map(fl_connect(a, b), ti_map_a, ti_map_b));
 	else if (strcmp(mode, "timer-unkeyed") == 0)
