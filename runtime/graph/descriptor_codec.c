@@ -476,6 +476,13 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	get_restore(r, &op->restore, td);
 }
 
+/* A source kind that may share its task with other sources (the task
+ * refuses a text source's stream input when it comes to read it). */
+static bool shares_a_task(int kind)
+{
+	return kind == SG_SOURCE_GENERATOR || kind == SG_SOURCE_TEXT_FILE;
+}
+
 /*
  * Every input of every operator (a source's none, a two-input one's two)
  * fed exactly once: by one chained operator, or by the network (any number
@@ -642,9 +649,9 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 		}
 	}
 	/* The head is a source exactly when the task has no inputs, and only
-	 * the head may be one, but for a task of several generators (a
-	 * two-input operator chained two of their chains): every source of it
-	 * a generator, fed by nothing (check_feeds). */
+	 * the head may be one, but for a task of several sources (a two-input
+	 * operator chained two of their chains): every source of it a
+	 * generator or a text file source, fed by nothing (check_feeds). */
 	if (!cm_rbuf_error(&r)) {
 		bool src = sg_kind_is_source(td->ops[0].kind);
 		if (src != (td->ninputs == 0))
@@ -652,10 +659,9 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 				     src ? "is" : "is not", td->ninputs);
 		for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
 			if (sg_kind_is_source(td->ops[i].kind) &&
-			    (td->ops[i].kind != SG_SOURCE_GENERATOR ||
-			     td->ops[0].kind != SG_SOURCE_GENERATOR))
+			    (!shares_a_task(td->ops[i].kind) || !shares_a_task(td->ops[0].kind)))
 				cm_rbuf_fail(&r, "a source chained after another operator (only "
-						 "generators share a task)");
+						 "generators and text file sources share a task)");
 	}
 	if (!cm_rbuf_error(&r))
 		check_feeds(&r, td);

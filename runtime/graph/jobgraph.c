@@ -283,21 +283,37 @@ static int merge_vertices(jg_graph *g, int keep, int gone)
  * header's rule): *into is the vertex it joins (the two input vertices
  * merged when they differ), or -1 when it heads a vertex of its own.
  */
+/* Whether one thread can serve source n in turns with others: a
+ * generator, or a text file source of regular files only (a stream's
+ * reads block; a socket source's too). */
+static bool shares_a_task(const sg_node *n)
+{
+	if (n->kind == SG_SOURCE_GENERATOR)
+		return true;
+	if (n->kind != SG_SOURCE_TEXT_FILE)
+		return false;
+	for (size_t i = 0; i < n->npaths; i++)
+		if (n->sizes[i] <= 0) /* read as a stream */
+			return false;
+	return true;
+}
+
 /*
  * What heads v: 0 when no source (its inputs come from the network); 1
- * when only generators, which one thread serves in turns
- * (tm_run_sources); -1 when another source kind (a text file or socket
- * reader runs its own blocking loop, so it keeps a task to itself).
+ * when only sources that one thread serves in turns (tm_run_sources); -1
+ * when another (a socket or a stream reader runs its own blocking loop,
+ * so it keeps a task to itself).
  */
 static int source_heads(const jg_graph *g, const jg_vertex *v)
 {
 	int r = 0;
 	for (size_t j = 0; j < v->nops; j++) {
-		enum sg_kind k = g->sg->nodes[v->ops[j].node]->kind;
-		if (k == SG_SOURCE_GENERATOR && r == 0)
-			r = 1;
-		else if (sg_kind_is_source(k) && k != SG_SOURCE_GENERATOR)
+		const sg_node *n = g->sg->nodes[v->ops[j].node];
+		if (!sg_kind_is_source(n->kind))
+			continue;
+		if (!shares_a_task(n))
 			return -1;
+		r = 1;
 	}
 	return r;
 }

@@ -24,6 +24,9 @@
 #   G1, G2 --local at parallelism 1 and 2, paced, watermarks every 20 ms:
 #      the counts exact against awk, the chained task ran as one (p
 #      subtasks);
+#   FP, F1..F3 two text file sources (several splits each) co-mapped in one
+#      task, keyed running counts: the plan shows one task, every line once
+#      and the counts exact against awk at parallelism 1, 2 and 3;
 #   SG the session cluster: at parallelism 2, paced, stopped with a
 #      savepoint in the middle (both sources' positions and the pending
 #      windows in it), restored at parallelism 3 into LMDB: no window
@@ -100,6 +103,27 @@ for p in 1 2; do
 		"$WORK/expected-g" "$WORK/G$p.sorted"
 	check "G$p: the two sources and the co-map ran as one task ($p subtasks of it)" \
 		test "$(grep -c 'task=Source: Generator -> Source: Generator -> Co-Map ([0-9]/'"$p"') switched from RUNNING to FINISHED' "$(log_of "G$p")")" -eq "$p"
+done
+
+# --- F: two text file sources chained with a co-map ----------------------
+# 200,000 and 90,000 lines (several splits per file): each key's running
+# count 1..n exact whatever the order the splits and the files interleave.
+awk 'BEGIN { for (i = 0; i < 200000; i++) printf "%d\tA line %d of the first file\n", (i * 7) % 97, i }' >"$WORK/fa.txt"
+awk 'BEGIN { for (i = 0; i < 90000; i++) printf "%d\tB line %d\n", (i * 13) % 89, i }' >"$WORK/fb.txt"
+awk -F'\t' '{ n[$1]++ } END { for (k in n) for (c = 1; c <= n[k]; c++) printf "%d\t%d\n", k, c }' \
+	"$WORK/fa.txt" "$WORK/fb.txt" | LC_ALL=C sort >"$WORK/expected-f"
+plan_flinc FP -p 2 "$JOB_SO" --mode files --files "$WORK/fa.txt" "$WORK/fb.txt"
+check "FP: both text file sources and the co-map are one task" \
+	grep -qx 'Vertex 1: Source: Text File -> Source: Text File -> Co-Map' "$WORK/FP.out"
+check "FP: two vertices" test "$(grep -c '^Vertex ' "$WORK/FP.out")" -eq 2
+for p in 1 2 3; do
+	run_flinc "F$p" -p $p "$JOB_SO" --mode files --files "$WORK/fa.txt" "$WORK/fb.txt"
+	check_finished "F$p"
+	strip_prefix <"$WORK/F$p.out" | LC_ALL=C sort >"$WORK/F$p.sorted"
+	same_file "F$p: every line once, each key's running counts exact, at parallelism $p" \
+		"$WORK/expected-f" "$WORK/F$p.sorted"
+	check "F$p: the two text sources and the co-map ran as one task ($p subtasks of it)" \
+		test "$(grep -c 'task=Source: Text File -> Source: Text File -> Co-Map ([0-9]/'"$p"') switched from RUNNING to FINISHED' "$(log_of "F$p")")" -eq "$p"
 done
 
 # --- S: stop-with-savepoint and a restore at another parallelism ---------

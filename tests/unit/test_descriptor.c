@@ -841,7 +841,8 @@ static void test_a_chain_joined_by_a_two_input_operator_travels(void **state)
 
 /* Two generators chained with a co-map (one task serves both sources):
  * the second source travels after the first, fed by nothing; only
- * generators share a task, and nothing is chained into a source. */
+ * generators and text file sources share a task, and nothing is chained
+ * into a source. */
 static td_task *two_sources(void)
 {
 	fl_env *env = fl_env_new(0, NULL);
@@ -874,15 +875,25 @@ static void test_two_sources_chained_with_a_two_input_operator_travel(void **sta
 	roundtrip(td);
 	td_free(td);
 
-	td = two_sources(); /* a text file source beside a generator */
-	td->ops[1].kind = SG_SOURCE_TEXT_FILE;
-	td->ops[1].paths = calloc(1, sizeof(char *));
-	td->ops[1].sizes = calloc(1, sizeof(int64_t));
-	assert_non_null(td->ops[1].paths);
-	assert_non_null(td->ops[1].sizes);
-	td->ops[1].paths[0] = strdup("/tmp/in.txt");
-	td->ops[1].npaths = 1;
-	assert_refused(td, "only generators share a task");
+	/* a text file source beside a generator travels; a socket source
+	 * is refused */
+	for (int k = 0; k < 2; k++) {
+		td = two_sources();
+		td->ops[1].kind = k ? SG_SOURCE_SOCKET : SG_SOURCE_TEXT_FILE;
+		td->ops[1].paths = calloc(1, sizeof(char *));
+		td->ops[1].sizes = calloc(1, sizeof(int64_t));
+		assert_non_null(td->ops[1].paths);
+		assert_non_null(td->ops[1].sizes);
+		td->ops[1].paths[0] = strdup(k ? "localhost:9" : "/tmp/in.txt");
+		td->ops[1].sizes[0] = k ? 0 : 100;
+		td->ops[1].npaths = 1;
+		if (k) {
+			assert_refused(td, "only generators and text file sources share a task");
+		} else {
+			roundtrip(td);
+			td_free(td);
+		}
+	}
 	td = two_sources(); /* the first source chained into the second */
 	int *two = realloc(td->ops[0].chained, 2 * sizeof(int));
 	assert_non_null(two);

@@ -28,11 +28,13 @@
  * --mode chained: a co-map chained with both its inputs (below): one task
  *   for key_by(A) -> running count, rebalance(B) -> map and the co-map.
  * --mode window-join / sliding-join / interval-join: the joins (below).
+ * --mode files --files A B: two text files of lines "<key><TAB>...", co-mapped
+ *   in one task with both sources, then each key's running count.
  * --mode sources: both generators at the job's parallelism, co-mapped to
  *   (key, time, side) in one task with them, then key_by(key) into a
  *   keyed process function printing the co-process lines.
  *
- *   two_inputs.so [--count N] [--rate R] [--mode MODE]
+ *   two_inputs.so [--count N] [--rate R] [--mode MODE] [--files A B]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +277,50 @@ int ti_count_side(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 	return count(ctx, (int)fl_row_int64(in, 2));
 }
 
+/* --mode files A B: the lines "<key><TAB>..." of two text files,
+ * co-mapped to (key, side), then each key's running count:
+ *   <key> <count>   (1..n for a key of n lines in both files) */
+static int key_of_line(fl_ctx *ctx, int64_t side, const fl_row *in, fl_row *out)
+{
+	size_t len;
+	const char *l = fl_row_string(in, 0, &len);
+	char buf[32];
+	if (!l || len == 0)
+		return fl_fail(ctx, "an empty line");
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1; /* the key is what comes first */
+	memcpy(buf, l, len);
+	buf[len] = '\0';
+	fl_row_add_int64(out, strtoll(buf, NULL, 10));
+	return fl_row_add_int64(out, side);
+}
+
+int ti_line_a(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return key_of_line(ctx, 0, in, out);
+}
+
+int ti_line_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return key_of_line(ctx, 1, in, out);
+}
+
+int ti_count_key(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_value_state *s = fl_get_state(ctx, &RUNNING);
+	fl_row v, r = {0}, n = {0};
+	int rc = fl_value_state_get(s, &v);
+	if (rc < 0)
+		return rc;
+	int64_t c = (rc ? fl_row_int64(&v, 0) : 0) + 1;
+	fl_row_add_int64(&n, c);
+	if ((rc = fl_value_state_update(s, &n)) != 0)
+		return rc;
+	fl_row_add_int64(&r, fl_row_int64(in, 0));
+	fl_row_add_int64(&r, c);
+	return fl_collect(out, &r);
+}
+
 int ti_same(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
 	*out = *in;
@@ -286,8 +332,12 @@ int main(int argc, char **argv)
 	int64_t n = 20000;
 	double rate = 0;
 	const char *mode = "co-process";
+	const char *file_a = NULL, *file_b = NULL;
 	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--count") == 0)
+		if (strcmp(argv[i], "--files") == 0 && i + 2 < argc) {
+			file_a = argv[i + 1];
+			file_b = argv[++i + 1];
+		} else if (strcmp(argv[i], "--count") == 0)
 			n = strtoll(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--rate") == 0)
 			rate = strtod(argv[i + 1], NULL);
@@ -303,10 +353,15 @@ int main(int argc, char **argv)
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
 	/* --mode sources: the generators at the job's parallelism. */
 	const bool at_job_p = strcmp(mode, "sources") == 0;
-	fl_stream *a = fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders");
-	fl_stream *b = fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments");
-	a = fl_assign_timestamps_and_watermarks(at_job_p ? a : fl_set_parallelism(a, 1), &ws);
-	b = fl_assign_timestamps_and_watermarks(at_job_p ? b : fl_set_parallelism(b, 1), &ws);
+	fl_stream *a = NULL, *b = NULL;
+	if (strcmp(mode, "files") != 0) { /* --mode files has no generators */
+		a = fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders");
+		b = fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments");
+		a = fl_assign_timestamps_and_watermarks(at_job_p ? a : fl_set_parallelism(a, 1),
+							&ws);
+		b = fl_assign_timestamps_and_watermarks(at_job_p ? b : fl_set_parallelism(b, 1),
+							&ws);
+	}
 	fl_co_process_spec spec = {
 	    .process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
@@ -342,6 +397,14 @@ int main(int argc, char **argv)
 		fl_stream *ca = fl_uid(fl_keyed_process(fl_key_by(a, 0), &rs), "running");
 		fl_stream *cb = fl_uid(fl_map(fl_rebalance(b), ti_tag_chained_b), "tag-b");
 		fl_print(fl_uid(fl_co_map(fl_connect(ca, cb), ti_same, ti_same), "co-map"));
+	} else if (strcmp(mode, "files") == 0) {
+		if (!file_a || !file_b)
+			return 2;
+		fl_stream *fa = fl_uid(fl_read_text_file(env, file_a), "file-a");
+		fl_stream *fb = fl_uid(fl_read_text_file(env, file_b), "file-b");
+		fl_stream *co = fl_uid(fl_co_map(fl_connect(fa, fb), ti_line_a, ti_line_b), "lines");
+		fl_process_spec cs = {.process = ti_count_key};
+		fl_print(fl_uid(fl_keyed_process(fl_key_by(co, 0), &cs), "key-counts"));
 	} else if (strcmp(mode, "sources") == 0) {
 		/* Chained with the co-map into one task. */
 		fl_stream *co = fl_uid(fl_co_map(fl_connect(a, b), ti_side_a, ti_side_b), "sides");
