@@ -31,6 +31,9 @@
 #      savepoint in the middle (both sources' positions and the pending
 #      windows in it), restored at parallelism 3 into LMDB: no window
 #      printed by both runs, together every window once, exact.
+#   SF the same with the two text file sources (paced by their co-map): both
+#      files' split positions in the savepoint, the running counts continued
+#      after the restore at 3: no count printed twice, together exact.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -226,6 +229,51 @@ if wait_state "$J2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; t
 	same_file "SG: together every window once, exact" "$WORK/expected-g" "$WORK/SG.both"
 else
 	fail "SG: the restored job ended $STATE" "$(job_why "$J2")"
+fi
+
+# --- SF: the two chained text file sources stopped and restored at 3 ------
+flines() { # flines OUT: the running counts printed since mark_logs
+	local t
+	for t in tm-a tm-b; do tail -n +$((MARK[$t] + 1)) "$WORK/$t.log"; done | strip_prefix |
+		grep -E "^[0-9]+${T}[0-9]+\$" | LC_ALL=C sort >"$1" || true
+}
+some_counts() {
+	for _ in $(seq 300); do
+		flines "$WORK/probe"
+		[ "$(wc -l <"$WORK/probe")" -ge 2000 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+mark_logs
+run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--mode\", \"files\", \"--paced\", \"--files\", \"$WORK/fa.txt\", \"$WORK/fb.txt\"]}" ||
+	fail "SF: not submitted"
+J1=$JOB
+wait_state "$J1" RUNNING 20 || fail "SF: the job is not RUNNING: $STATE"
+check "SF: counts printed" some_counts
+api POST "/jobs/$J1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-f\"}"
+TRIGGER=$(json '."request-id"')
+wait_savepoint "$J1" "$TRIGGER" 30 || true
+check "SF: the stop's savepoint completes" test "$STATUS" = COMPLETED
+wait_state "$J1" 'FINISHED|FAILED|CANCELED' 20 || true
+check "SF: the stopped job FINISHED" test "$STATE" = FINISHED
+flines "$WORK/SF-1.lines"
+N1=$(wc -l <"$WORK/SF-1.lines")
+check "SF: the job stopped in the middle ($N1 of $(wc -l <"$WORK/expected-f") lines)" \
+	test "$N1" -gt 0 -a "$N1" -lt "$(wc -l <"$WORK/expected-f")"
+mark_logs
+run_jar "$JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--mode\", \"files\", \"--files\", \"$WORK/fa.txt\", \"$WORK/fb.txt\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}" ||
+	fail "SF: restore not submitted"
+J2=$JOB
+if wait_state "$J2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
+	pass "SF: restored at parallelism 3 into LMDB: FINISHED"
+	flines "$WORK/SF-2.lines"
+	check "SF: no count printed by both runs" \
+		test "$(comm -12 "$WORK/SF-1.lines" "$WORK/SF-2.lines" | wc -l)" -eq 0
+	LC_ALL=C sort "$WORK/SF-1.lines" "$WORK/SF-2.lines" >"$WORK/SF.both"
+	same_file "SF: together every line counted once, exact" "$WORK/expected-f" "$WORK/SF.both"
+else
+	fail "SF: the restored job ended $STATE" "$(job_why "$J2")"
 fi
 stop_all
 logs_clean "$WORK"/*.err "$WORK"/jm.log "$WORK"/tm-*.log

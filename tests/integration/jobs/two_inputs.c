@@ -28,17 +28,19 @@
  * --mode chained: a co-map chained with both its inputs (below): one task
  *   for key_by(A) -> running count, rebalance(B) -> map and the co-map.
  * --mode window-join / sliding-join / interval-join: the joins (below).
- * --mode files --files A B: two text files of lines "<key><TAB>...", co-mapped
- *   in one task with both sources, then each key's running count.
+ * --mode files --files A B [--paced]: two text files of lines "<key><TAB>...",
+ *   co-mapped in one task with both sources, then each key's running count
+ *   (--paced: the co-map sleeps 1 ms every 16 lines).
  * --mode sources: both generators at the job's parallelism, co-mapped to
  *   (key, time, side) in one task with them, then key_by(key) into a
  *   keyed process function printing the co-process lines.
  *
- *   two_inputs.so [--count N] [--rate R] [--mode MODE] [--files A B]
+ *   two_inputs.so [--count N] [--rate R] [--mode MODE] [--files A B] [--paced]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <flinc/flinc.h>
 
@@ -280,8 +282,16 @@ int ti_count_side(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 /* --mode files A B: the lines "<key><TAB>..." of two text files,
  * co-mapped to (key, side), then each key's running count:
  *   <key> <count>   (1..n for a key of n lines in both files) */
+static bool files_paced;
+
 static int key_of_line(fl_ctx *ctx, int64_t side, const fl_row *in, fl_row *out)
 {
+	/* --paced: 1 ms every 16 lines of the subtask's thread */
+	static _Thread_local unsigned lines;
+	if (files_paced && ++lines % 16 == 0) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
 	size_t len;
 	const char *l = fl_row_string(in, 0, &len);
 	char buf[32];
@@ -333,18 +343,23 @@ int main(int argc, char **argv)
 	double rate = 0;
 	const char *mode = "co-process";
 	const char *file_a = NULL, *file_b = NULL;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--files") == 0 && i + 2 < argc) {
-			file_a = argv[i + 1];
-			file_b = argv[++i + 1];
-		} else if (strcmp(argv[i], "--count") == 0)
-			n = strtoll(argv[i + 1], NULL, 10);
-		else if (strcmp(argv[i], "--rate") == 0)
-			rate = strtod(argv[i + 1], NULL);
-		else if (strcmp(argv[i], "--mode") == 0)
-			mode = argv[i + 1];
-		else
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--paced") == 0) {
+			files_paced = true;
+		} else if (i + 1 >= argc) {
+			break; /* a last word alone, ignored as before */
+		} else if (strcmp(argv[i], "--files") == 0 && i + 2 < argc) {
+			file_a = argv[++i];
+			file_b = argv[++i];
+		} else if (strcmp(argv[i], "--count") == 0) {
+			n = strtoll(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--rate") == 0) {
+			rate = strtod(argv[++i], NULL);
+		} else if (strcmp(argv[i], "--mode") == 0) {
+			mode = argv[++i];
+		} else {
 			return 2;
+		}
 	}
 	fl_env *env = fl_env_new(argc, argv);
 	if (!env)
