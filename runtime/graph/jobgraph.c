@@ -278,11 +278,6 @@ static int merge_vertices(jg_graph *g, int keep, int gone)
 	return 0;
 }
 
-/*
- * Where two-input node goes when it chains with both its inputs (the
- * header's rule): *into is the vertex it joins (the two input vertices
- * merged when they differ), or -1 when it heads a vertex of its own.
- */
 /* Whether one thread can serve source n in turns with others: a
  * generator, or a text file source of regular files only (a stream's
  * reads block; a socket source's too). */
@@ -318,6 +313,11 @@ static int source_heads(const jg_graph *g, const jg_vertex *v)
 	return r;
 }
 
+/*
+ * Where two-input node goes when it chains with both its inputs (the
+ * header's rule): *into is the vertex it joins (the two input vertices
+ * merged when they differ), or -1 when it heads a vertex of its own.
+ */
 static int two_input_vertex(jg_graph *g, const sg_node *node, int *into, cm_err *err)
 {
 	*into = -1;
