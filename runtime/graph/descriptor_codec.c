@@ -502,6 +502,13 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 	get_restore(r, &op->restore, td);
 }
 
+/* A source kind that may share its task with other sources (the task
+ * refuses a text source's stream input when it comes to read it). */
+static bool shares_a_task(int kind)
+{
+	return kind == SG_SOURCE_GENERATOR || kind == SG_SOURCE_TEXT_FILE;
+}
+
 /*
  * Every input of every operator (a source's none, a two-input one's two)
  * fed exactly once: by one chained operator, or by the network (any number
@@ -532,7 +539,9 @@ static void check_feeds(cm_rbuf *r, const td_task *td)
 		const td_op *op = &td->ops[i];
 		for (size_t c = 0; c < op->nchained && !cm_rbuf_error(r); c++) {
 			int to = op->chained[c], sd = op->chained_side ? op->chained_side[c] : 0;
-			if (sd && !sg_kind_is_two_input(td->ops[to].kind))
+			if (sg_kind_is_source(td->ops[to].kind))
+				cm_rbuf_fail(r, "operator %d chained into source %d", (int)i, to);
+			else if (sd && !sg_kind_is_two_input(td->ops[to].kind))
 				cm_rbuf_fail(
 				    r, "operator %d chained into a second input it does not have",
 				    to);
@@ -666,15 +675,19 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 		}
 	}
 	/* The head is a source exactly when the task has no inputs, and only
-	 * the head may be one. */
+	 * the head may be one, but for a task of several sources (a two-input
+	 * operator chained two of their chains): every source of it a
+	 * generator or a text file source, fed by nothing (check_feeds). */
 	if (!cm_rbuf_error(&r)) {
 		bool src = sg_kind_is_source(td->ops[0].kind);
 		if (src != (td->ninputs == 0))
 			cm_rbuf_fail(&r, "a task whose head %s a source has %zu inputs",
 				     src ? "is" : "is not", td->ninputs);
-		for (size_t i = 1; i < td->nops; i++)
-			if (sg_kind_is_source(td->ops[i].kind))
-				cm_rbuf_fail(&r, "a source chained after another operator");
+		for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
+			if (sg_kind_is_source(td->ops[i].kind) &&
+			    (!shares_a_task(td->ops[i].kind) || !shares_a_task(td->ops[0].kind)))
+				cm_rbuf_fail(&r, "a source chained after another operator (only "
+						 "generators and text file sources share a task)");
 	}
 	if (!cm_rbuf_error(&r))
 		check_feeds(&r, td);

@@ -258,7 +258,8 @@ static int merge_vertices(jg_graph *g, int keep, int gone)
 			op->chained[c] += (int)off;
 	}
 	k->nops += d->nops;
-	memcpy(k->in_edges + k->nin_edges, d->in_edges, d->nin_edges * sizeof(int));
+	if (d->nin_edges) /* none from a source's vertex (NULL) */
+		memcpy(k->in_edges + k->nin_edges, d->in_edges, d->nin_edges * sizeof(int));
 	k->nin_edges += d->nin_edges;
 	free(d->ops);
 	free(d->in_edges);
@@ -275,6 +276,41 @@ static int merge_vertices(jg_graph *g, int keep, int gone)
 		if (g->node_vertex[n] == gone)
 			g->node_vertex[n] = keep;
 	return 0;
+}
+
+/* Whether one thread can serve source n in turns with others: a
+ * generator, or a text file source of regular files only (a stream's
+ * reads block; a socket source's too). */
+static bool shares_a_task(const sg_node *n)
+{
+	if (n->kind == SG_SOURCE_GENERATOR)
+		return true;
+	if (n->kind != SG_SOURCE_TEXT_FILE)
+		return false;
+	for (size_t i = 0; i < n->npaths; i++)
+		if (n->sizes[i] <= 0) /* read as a stream */
+			return false;
+	return true;
+}
+
+/*
+ * What heads v: 0 when no source (its inputs come from the network); 1
+ * when only sources that one thread serves in turns (tm_run_sources); -1
+ * when another (a socket or a stream reader runs its own blocking loop,
+ * so it keeps a task to itself).
+ */
+static int source_heads(const jg_graph *g, const jg_vertex *v)
+{
+	int r = 0;
+	for (size_t j = 0; j < v->nops; j++) {
+		const sg_node *n = g->sg->nodes[v->ops[j].node];
+		if (!sg_kind_is_source(n->kind))
+			continue;
+		if (!shares_a_task(n))
+			return -1;
+		r = 1;
+	}
+	return r;
 }
 
 /*
@@ -302,9 +338,10 @@ static int two_input_vertex(jg_graph *g, const sg_node *node, int *into, cm_err 
 	if (vx[0] != vx[1]) {
 		const jg_vertex *a = &g->vertices[vx[0]], *b = &g->vertices[vx[1]];
 		int rc = 0;
-		if (sg_kind_is_source(g->sg->nodes[a->ops[0].node]->kind) ||
-		    sg_kind_is_source(g->sg->nodes[b->ops[0].node]->kind) ||
-		    a->max_parallelism != b->max_parallelism || linked(g, vx[0], vx[1], &rc))
+		int sa = source_heads(g, a), sb = source_heads(g, b);
+		if ((sa || sb) && (sa <= 0 || sb <= 0))
+			return 0;
+		if (a->max_parallelism != b->max_parallelism || linked(g, vx[0], vx[1], &rc))
 			return rc;
 		int keep = vx[0] < vx[1] ? vx[0] : vx[1];
 		if ((rc = merge_vertices(g, keep, vx[0] + vx[1] - keep)) != 0)
@@ -757,7 +794,7 @@ void jg_print_text(const jg_graph *g, FILE *f)
 		}
 		for (size_t j = 0; j < v->nops; j++) {
 			const sg_node *n = sg->nodes[v->ops[j].node];
-			bool head = j == 0;
+			bool head = j == 0 || sg_kind_is_source(n->kind);
 			for (size_t k = 0; k < v->nin_edges && !head; k++)
 				head = g->edges[v->in_edges[k]].dst_node == n->id;
 			fprintf(f, "  %s %s [%s", head ? "head " : "chain", n->name, sg_kind_type(n->kind));

@@ -13,8 +13,11 @@
  * with exactly one edge per input, both of them chainable as above, joins
  * the chain(s) of its two inputs, which then become one vertex: a chain is
  * a DAG. Both inputs in one vertex (a diamond) always chain. Two vertices
- * merge when neither is headed by a source (a task runs one source loop or
- * one input gate, not both), they have the same max parallelism, and no
+ * merge when neither is headed by a source, or both only by generators or
+ * text file sources of regular files (one thread serves them in turns; a
+ * socket source or a stream's text source keeps its own task, nor does a
+ * source share one with an input gate), they have the same max
+ * parallelism, and no
  * job edge path joins them (that would be a cycle through the task). A
  * merged vertex has several operators fed from the network: its in_edges'
  * dst_node say which; vertices are then put back in topological order.

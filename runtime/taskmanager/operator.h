@@ -490,5 +490,9 @@ int tm_chain_wm_status(tm_chain *c, bool idle);
 int tm_run_generator(tm_chain *c);
 int tm_run_text_source(tm_chain *c);
 int tm_run_socket_source(tm_chain *c);
+/* Several sources in one chain (generators and text file sources of
+ * regular files, whose chains a two-input operator joined): served in
+ * turns on the task's thread, to the end of all. */
+int tm_run_sources(tm_chain *c);
 
 #endif

@@ -770,24 +770,24 @@ static int fill(reader *r)
 
 /* The failure of a regular file whose size is no longer the one its
  * splits were cut from. */
-static int changed(tm_chain *c, const char *path, int64_t planned, int64_t now)
+static int changed(tm_chain *c, const td_op *n, const char *path, int64_t planned, int64_t now)
 {
 	return tm_chain_fail(
 	    c, FL_EIO,
 	    "source '%s': file '%.*s%s' changed while being read: it had %lld bytes "
 	    "when the job was built, now %lld",
-	    c->ops[0].node->name, PATH_SHOWN, path, strlen(path) > PATH_SHOWN ? "..." : "",
+	    n->name, PATH_SHOWN, path, strlen(path) > PATH_SHOWN ? "..." : "",
 	    (long long)planned, (long long)now);
 }
 
 /* The failure of a regular file that ended before the size it still
  * reports (a file system whose sizes do not tell the content). */
-static int ended_early(tm_chain *c, const char *path, int64_t at, int64_t size)
+static int ended_early(tm_chain *c, const td_op *n, const char *path, int64_t at, int64_t size)
 {
 	return tm_chain_fail(c, FL_EIO,
 			     "source '%s': file '%.*s%s' ended at byte %lld although it reports "
 			     "%lld bytes: its size does not tell its content",
-			     c->ops[0].node->name, PATH_SHOWN, path,
+			     n->name, PATH_SHOWN, path,
 			     strlen(path) > PATH_SHOWN ? "..." : "", (long long)at, (long long)size);
 }
 
@@ -887,7 +887,7 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 			goto out;
 		}
 		if (st.st_size != base) {
-			rc = changed(c, path, planned, st.st_size);
+			rc = changed(c, head->node, path, planned, st.st_size);
 			goto out;
 		}
 		if (lseek(r->fd, begin, SEEK_SET) < 0) {
@@ -933,7 +933,7 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 				break;
 			}
 			if (r->now_size >= 0) {
-				rc = changed(c, path, planned, r->now_size);
+				rc = changed(c, head->node, path, planned, r->now_size);
 				break;
 			}
 			if (r->short_file) {
@@ -941,8 +941,8 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 				 * it shrank, or its size never told its content. */
 				int64_t at = r->file_pos + (int64_t)r->len;
 				int64_t now = fstat(r->fd, &st) == 0 ? st.st_size : at;
-				rc = now >= planned ? ended_early(c, path, at, now)
-						    : changed(c, path, planned, now);
+				rc = now >= planned ? ended_early(c, head->node, path, at, now)
+						    : changed(c, head->node, path, planned, now);
 				break;
 			}
 			continue;
@@ -984,7 +984,7 @@ static int read_split(tm_chain *c, struct tm_text_source *ts, split *sp, reader 
 	/* Also after the split: bytes appended or cut behind the part read
 	 * change the file as much as those inside it. */
 	if (rc == 0 && !stream && fstat(r->fd, &st) == 0 && st.st_size != base)
-		rc = changed(c, path, planned, st.st_size);
+		rc = changed(c, head->node, path, planned, st.st_size);
 out:
 	close(r->fd);
 	r->fd = -1;
@@ -997,9 +997,8 @@ out:
  * it (read as of graph building, as a log still being written). A file
  * already smaller than planned fails at once.
  */
-static int start_sizes(tm_chain *c, int64_t *base)
+static int start_sizes(tm_chain *c, const td_op *n, int64_t *base)
 {
-	const td_op *n = c->ops[0].node;
 	for (size_t i = 0; i < n->npaths; i++) {
 		base[i] = n->sizes[i];
 		struct stat st;
@@ -1007,7 +1006,7 @@ static int start_sizes(tm_chain *c, int64_t *base)
 		if (is_stream(n, i) || stat(n->paths[i], &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
 		if (st.st_size < n->sizes[i])
-			return changed(c, n->paths[i], n->sizes[i], st.st_size);
+			return changed(c, n, n->paths[i], n->sizes[i], st.st_size);
 		base[i] = st.st_size;
 	}
 	return 0;
@@ -1022,7 +1021,7 @@ int tm_run_text_source(tm_chain *c)
 	if (!(r.buf = malloc(r.cap)))
 		return tm_chain_fail(c, FL_ENOMEM, "out of memory");
 	/* Restored splits were checked against their recorded sizes. */
-	int rc = ts->restored ? 0 : start_sizes(c, ts->base);
+	int rc = ts->restored ? 0 : start_sizes(c, c->ops[0].node, ts->base);
 	const td_op *n = c->ops[0].node;
 	c->ops[0].wm_next_ms = cm_now_ms() + n->wm_interval_ms;
 	while (rc == 0 && ts->cur < ts->nsplits)
@@ -1033,6 +1032,441 @@ int tm_run_text_source(tm_chain *c)
 	/* End of input: the final watermark (Flink's MAX_WATERMARK). */
 	if (rc == 0 && n->event_time && n->wm_kind > FL_WATERMARK_NONE)
 		rc = emit_watermark(c, TM_WM_END);
+	return rc;
+}
+
+/* ------------------------------------------- several sources, one thread */
+
+/*
+ * A task whose chain has several sources: generators and text file
+ * sources of regular files joined by a two-input operator (jobgraph.h),
+ * Flink's MultipleInputStreamTask with chained sources. One thread serves
+ * them in turns of up to GEN_TURN records each (a paced generator only
+ * while its next record is due; a text source's reader stays open between
+ * its turns), so that a checkpoint or a stop taken between two records
+ * (tm_chain_check) holds every source's position and every operator's
+ * state at one point of the interleaved stream. The chain's watermark is
+ * the minimum over its sources not idle (one without a strategy holds it
+ * back, an ended one's is the end of time); the chain is idle when every
+ * source still producing is. Its operators all see that watermark (a map
+ * on one branch sees the minimum of both, never more than its own
+ * input's).
+ */
+
+/* A text file source's reading between its turns. */
+typedef struct text_turn {
+	reader r;
+	bool open;     /* r.fd is the split ts->cur's */
+	bool skipping; /* the split's first line belongs to the one before */
+	int64_t max_ts; /* the largest timestamp of the split being read */
+} text_turn;
+
+typedef struct gen_turn {
+	tm_op *op;
+	text_turn *text;  /* a text file source's, NULL for a generator */
+	double rate;	  /* a generator's per subtask, 0: unpaced */
+	int64_t produced; /* records since the loop started (the pace) */
+	int64_t last;	  /* cm_now_ms when it last produced (idleness) */
+	size_t cur;	  /* a generator's split whose turn it is */
+	bool wms;	  /* it has a watermark strategy */
+	bool ran;	  /* it produced in this round */
+} gen_turn;
+
+typedef struct gen_set {
+	gen_turn *s;
+	size_t n;
+	int64_t start;
+	bool idle; /* the chain told its outputs it is idle */
+} gen_set;
+
+/* Whether s has records left. */
+static bool turn_live(const gen_turn *s)
+{
+	if (s->text)
+		return s->op->text->cur < s->op->text->nsplits;
+	return s->op->gen_nsplits > 0;
+}
+
+/* The chain's watermark now (TM_TS_NONE: none yet; TM_WM_IDLE: every
+ * source is idle). A text source's splits are read in turn: its
+ * watermark is its last split's (tm_run_text_source). */
+static int64_t gen_set_watermark(const gen_set *g)
+{
+	int64_t m = TM_WM_IDLE;
+	for (size_t k = 0; k < g->n; k++) {
+		const gen_turn *s = &g->s[k];
+		const tm_op *op = s->op;
+		int64_t w;
+		if (!turn_live(s))
+			w = TM_WM_END;
+		else if (op->src_idle)
+			continue;
+		else if (!s->wms)
+			w = TM_TS_NONE;
+		else if (!s->text)
+			w = tm_gen_watermark(op);
+		else if (op->text->cur + 1 == op->text->nsplits)
+			w = tm_split_watermark(op->node, s->text->max_ts);
+		else
+			w = TM_TS_NONE;
+		if (m == TM_WM_IDLE || w < m)
+			m = w;
+	}
+	return m;
+}
+
+/* A record of op is about to go out: if op was idle it is not, nor the
+ * chain. */
+static inline int turn_active(tm_chain *c, gen_set *g, tm_op *op)
+{
+	if (__builtin_expect(!op->src_idle, 1))
+		return 0;
+	op->src_idle = false;
+	if (!g->idle)
+		return 0;
+	g->idle = false;
+	return tm_chain_wm_status(c, false);
+}
+
+/* Up to GEN_TURN records of one split of generator s, fewer when s is
+ * paced and its next record is not due yet (then *due is lowered to when
+ * it is). Returns 0, TM_STOPPED or the error (recorded in the chain). */
+static int gen_step(tm_chain *c, gen_set *g, gen_turn *s, int64_t *due)
+{
+	tm_op *op = s->op;
+	const td_op *n = op->node;
+	fl_generator_fn fn = (fl_generator_fn)op->fn;
+	if (s->cur >= op->gen_nsplits)
+		s->cur = 0;
+	tm_gen_split *sp = &op->gen_splits[s->cur];
+	int64_t off = sp->next, stop = sp->end - off > GEN_TURN ? off + GEN_TURN : sp->end;
+	int64_t now = 0;
+	for (; off < stop; off++) {
+		if (s->rate > 0) {
+			int64_t d = g->start + (int64_t)((double)s->produced * 1000.0 / s->rate);
+			if (d > now && (now = cm_now_ms()) < d) {
+				if (d < *due)
+					*due = d;
+				break;
+			}
+		}
+		fl_row row;
+		row.nfields = 0;
+		int rc = fn(&c->ctx, off, &row);
+		if (rc < 0) {
+			if (c->ctx.user_failed)
+				return tm_chain_fail(c, FL_EUSER,
+						     "source '%s': %s() failed at offset %lld: %s",
+						     n->name, n->fn_symbol, (long long)off,
+						     c->ctx.user_msg);
+			return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld",
+					     n->name, n->fn_symbol, rc, (long long)off);
+		}
+		c->ts = TM_TS_NONE;
+		if (n->event_time) {
+			if ((rc = source_timestamp(c, op, &row)) != 0)
+				return rc;
+			if (c->ts > sp->max_ts)
+				sp->max_ts = c->ts;
+		}
+		if ((rc = turn_active(c, g, op)) != 0)
+			return rc;
+		rc = tm_op_process(op, &row);
+		c->ctx.scratch_used = 0;
+		sp->next = off + 1; /* what a checkpoint taken at this check records */
+		s->produced++;
+		s->ran = true;
+		if (rc || (rc = tm_chain_check(c)) != 0)
+			return rc;
+	}
+	if (sp->next >= sp->end) {
+		memmove(sp, sp + 1, (op->gen_nsplits - s->cur - 1) * sizeof(*sp));
+		op->gen_nsplits--;
+	} else if (off >= stop) {
+		s->cur++; /* its other splits' turn */
+	}
+	return 0;
+}
+
+/* Opens the split ts->cur of text source op where it is to be read from
+ * (read_split's start; a stream is refused: its reads would block the
+ * other sources). */
+static int text_open_split(tm_chain *c, tm_op *op, text_turn *tt)
+{
+	struct tm_text_source *ts = op->text;
+	const split *sp = &ts->splits[ts->cur];
+	const td_op *n = op->node;
+	const char *path = n->paths[sp->file];
+	reader *r = &tt->r;
+	if (sp->end < 0)
+		return tm_chain_fail(c, FL_EINVAL,
+				     "source '%s': input '%.*s%s' is a stream (a FIFO, a device, a "
+				     "/proc file): a text source sharing its task with another "
+				     "source reads regular files only",
+				     n->name, SHOWN(path));
+	struct stat st;
+	if ((r->fd = open_input(path, &st)) < 0) {
+		int e = errno;
+		return tm_chain_fail(c, cm_err_from_errno(e), "source '%s': cannot open '%.*s%s': %s",
+				     n->name, SHOWN(path), strerror(e));
+	}
+	tt->open = true;
+	r->len = r->pos = 0;
+	r->eof = r->short_file = false;
+	r->base = ts->base[sp->file];
+	r->now_size = -1;
+	r->sys_errno = 0;
+	r->limit = n->sizes[sp->file];
+	r->poll = false;
+	/* As read_split: from just after the newline at next - 1. */
+	int64_t begin = sp->next > 0 ? sp->next - 1 : 0;
+	r->file_pos = begin;
+	tt->skipping = sp->next > 0;
+	tt->max_ts = TM_TS_NONE;
+	if (!S_ISREG(st.st_mode))
+		return tm_chain_fail(c, FL_EIO,
+				     "source '%s': '%.*s%s' is no longer a regular file: it was "
+				     "replaced while the job ran",
+				     n->name, SHOWN(path));
+	if (st.st_size != r->base)
+		return changed(c, n, path, r->limit, st.st_size);
+	if (lseek(r->fd, begin, SEEK_SET) < 0) {
+		int e = errno;
+		return tm_chain_fail(c, cm_err_from_errno(e),
+				     "source '%s': cannot seek to byte %lld of '%.*s%s': %s",
+				     n->name, (long long)begin, SHOWN(path), strerror(e));
+	}
+	return 0;
+}
+
+static void text_close_split(text_turn *tt)
+{
+	if (tt->open)
+		close(tt->r.fd);
+	tt->r.fd = -1;
+	tt->open = false;
+}
+
+/* Up to GEN_TURN lines of text source s (read_split's loop, resumable:
+ * the split's next is kept at the start of the next line, what a
+ * checkpoint records). Returns 0, TM_STOPPED or the error. */
+static int text_step(tm_chain *c, gen_set *g, gen_turn *s)
+{
+	tm_op *op = s->op;
+	struct tm_text_source *ts = op->text;
+	text_turn *tt = s->text;
+	reader *r = &tt->r;
+	const td_op *n = op->node;
+	int rc;
+	if (!tt->open && (rc = text_open_split(c, op, tt)) != 0)
+		return rc;
+	split *sp = &ts->splits[ts->cur];
+	const char *path = n->paths[sp->file];
+	const int64_t planned = n->sizes[sp->file];
+	for (int lines = 0;;) {
+		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		if (!nl && !r->eof) {
+			if ((rc = fill(r)) != 0) {
+				if (rc == FL_ECANCELED)
+					return rc;
+				int64_t at = r->file_pos + (int64_t)r->pos;
+				if (rc == FL_ERANGE)
+					return tm_chain_fail(
+					    c, rc, "source '%s': a line over 16 MiB at byte %lld of '%.*s%s'",
+					    n->name, (long long)at, SHOWN(path));
+				return tm_chain_fail(
+				    c, rc, "source '%s': cannot read '%.*s%s' at byte %lld: %s", n->name,
+				    SHOWN(path), (long long)at,
+				    r->sys_errno ? strerror(r->sys_errno) : fl_strerror(rc));
+			}
+			if (r->now_size >= 0)
+				return changed(c, n, path, planned, r->now_size);
+			if (r->short_file) {
+				struct stat st;
+				int64_t at = r->file_pos + (int64_t)r->len;
+				int64_t now = fstat(r->fd, &st) == 0 ? st.st_size : at;
+				return now >= planned ? ended_early(c, n, path, at, now)
+						      : changed(c, n, path, planned, now);
+			}
+			continue;
+		}
+		if (!nl && r->pos == r->len)
+			break; /* end of input */
+		int64_t line_start = r->file_pos + (int64_t)r->pos;
+		size_t llen = nl ? (size_t)(nl - (r->buf + r->pos)) : r->len - r->pos;
+		char *line = r->buf + r->pos;
+		r->pos += llen + (nl ? 1 : 0);
+		if (tt->skipping) {
+			tt->skipping = false;
+			continue;
+		}
+		if (line_start >= sp->end)
+			break;
+		c->ts = TM_TS_NONE;
+		if ((rc = turn_active(c, g, op)) != 0 ||
+		    (rc = emit_line(c, op, line, llen, &tt->max_ts)) != 0)
+			return rc;
+		sp->next = r->file_pos + (int64_t)r->pos;
+		s->ran = true;
+		lines++;
+		if ((rc = tm_chain_check(c)) != 0)
+			return rc;
+		if (!nl)
+			break;
+		if (lines == GEN_TURN)
+			return 0;
+	}
+	/* The split is read: as read_split, the file must not have changed
+	 * behind the part read either. */
+	struct stat st;
+	rc = 0;
+	if (fstat(r->fd, &st) == 0 && st.st_size != r->base)
+		rc = changed(c, n, path, planned, st.st_size);
+	text_close_split(tt);
+	if (rc == 0)
+		ts->cur++;
+	return rc;
+}
+
+/* After a round at now: sources that produced nothing for their idle
+ * timeout are idle; the chain is when all still producing are. */
+static int gen_set_idleness(tm_chain *c, gen_set *g, int64_t now)
+{
+	bool all = true;
+	for (size_t k = 0; k < g->n; k++) {
+		gen_turn *s = &g->s[k];
+		int64_t t = s->op->node->wm_idle_ms;
+		if (s->ran)
+			s->last = now;
+		s->ran = false;
+		if (!turn_live(s))
+			continue;
+		if (t > 0 && !s->op->src_idle && now - s->last >= t) {
+			s->op->src_idle = true;
+			CM_DEBUG("source", "source '%s' is idle (nothing for %lld ms)",
+				 s->op->node->name, (long long)(now - s->last));
+		}
+		all &= s->op->src_idle;
+	}
+	if (all && !g->idle) {
+		g->idle = true;
+		return tm_chain_wm_status(c, true);
+	}
+	return 0;
+}
+
+/* When the loop should next look, from now: the earliest of a paced
+ * source's next record (due), the flush, an idle timeout, at most 100 ms
+ * away and at least 1. */
+static int64_t gen_set_wait(const tm_chain *c, const gen_set *g, int64_t now, int64_t due)
+{
+	int64_t at = due < now + 100 ? due : now + 100;
+	if (c->buffer_timeout_ms > 0 && c->next_flush_ms < at)
+		at = c->next_flush_ms;
+	for (size_t k = 0; k < g->n; k++) {
+		int64_t t = g->s[k].op->node->wm_idle_ms;
+		if (t > 0 && !g->s[k].op->src_idle && turn_live(&g->s[k]) && g->s[k].last + t < at)
+			at = g->s[k].last + t;
+	}
+	return at > now ? at - now : 1;
+}
+
+/* Sets up the turns of every source of c; 0 or the error. */
+static int gen_set_init(tm_chain *c, gen_set *g, int64_t *wm_iv, bool *wms, bool *unbounded)
+{
+	for (size_t i = 0; i < c->nops; i++) {
+		tm_op *op = &c->ops[i];
+		const td_op *n = op->node;
+		if (!sg_kind_is_source(n->kind))
+			continue;
+		gen_turn *s = &g->s[g->n++];
+		s->op = op;
+		s->last = g->start;
+		s->wms = n->event_time && n->wm_kind > FL_WATERMARK_NONE;
+		if (s->wms && n->wm_interval_ms > 0 && (*wm_iv == 0 || n->wm_interval_ms < *wm_iv))
+			*wm_iv = n->wm_interval_ms;
+		*wms |= s->wms;
+		if (n->kind == SG_SOURCE_GENERATOR) {
+			s->rate = n->gen_rate > 0 ? n->gen_rate / c->td->parallelism : 0;
+			*unbounded |= n->gen_count < 0;
+		} else if (n->kind == SG_SOURCE_TEXT_FILE) {
+			if (!(s->text = calloc(1, sizeof(*s->text))) ||
+			    !(s->text->r.buf = malloc(READ_BUF)))
+				return tm_chain_fail(c, FL_ENOMEM, "%s: out of memory", c->name);
+			s->text->r = (reader){
+			    .chain = c, .fd = -1, .buf = s->text->r.buf, .cap = READ_BUF};
+			int rc = op->text->restored ? 0 : start_sizes(c, n, op->text->base);
+			if (rc)
+				return rc;
+		} else {
+			return tm_chain_fail(c, FL_EINVAL,
+					     "source '%s': only generators and text file sources "
+					     "share a task with another source",
+					     n->name);
+		}
+	}
+	return 0;
+}
+
+int tm_run_sources(tm_chain *c)
+{
+	gen_set g = {.s = calloc(c->nops, sizeof(*g.s)), .start = cm_now_ms()};
+	if (!g.s)
+		return tm_chain_fail(c, FL_ENOMEM, "%s: out of memory", c->name);
+	int64_t wm_iv = 0;
+	bool wms = false, unbounded = false;
+	int rc = gen_set_init(c, &g, &wm_iv, &wms, &unbounded);
+	int64_t wm_next = g.start + wm_iv;
+	while (rc == 0) {
+		bool live = false, ran = false;
+		int64_t due = INT64_MAX;
+		for (size_t k = 0; k < g.n && rc == 0; k++) {
+			if (!turn_live(&g.s[k]))
+				continue;
+			live = true;
+			rc = g.s[k].text ? text_step(c, &g, &g.s[k]) : gen_step(c, &g, &g.s[k], &due);
+			ran |= g.s[k].ran;
+		}
+		if (rc || !live)
+			break;
+		int64_t now = cm_now_ms();
+		if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0 ||
+		    (rc = gen_set_idleness(c, &g, now)) != 0)
+			break;
+		if (wms && wm_iv > 0 && now >= wm_next) {
+			wm_next = now + wm_iv;
+			int64_t w = gen_set_watermark(&g);
+			if (w != TM_WM_IDLE && (rc = emit_watermark(c, w)) != 0)
+				break;
+		}
+		if (!ran) {
+			/* Every source paced and not due, or idle: wait,
+			 * taking checkpoints and seeing cancellation. */
+			sleep_ms(gen_set_wait(c, &g, now, due));
+			if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+				rc = FL_ECANCELED;
+			else
+				rc = tm_chain_check(c);
+		}
+	}
+	for (size_t k = 0; k < g.n; k++)
+		if (g.s[k].text) {
+			text_close_split(g.s[k].text);
+			free(g.s[k].text->r.buf);
+			free(g.s[k].text);
+		}
+	free(g.s);
+	if (rc)
+		return rc;
+	/* Every source ended: the final watermark. */
+	c->ts = TM_TS_NONE;
+	rc = wms ? emit_watermark(c, TM_WM_END) : 0;
+	/* An unbounded generator without splits waits for its cancellation
+	 * (tm_run_generator). */
+	while (rc == 0 && unbounded) {
+		if ((rc = tm_chain_check(c)) == 0)
+			sleep_ms(10);
+	}
 	return rc;
 }
 

@@ -857,7 +857,12 @@ static void *task_main(void *arg)
 		rc = tm_chain_restore(c);
 	if (rc == 0) {
 		enum sg_kind head = t->td->ops[0].kind;
-		if (head == SG_SOURCE_GENERATOR)
+		size_t sources = 0;
+		for (size_t i = 0; i < t->td->nops; i++)
+			sources += sg_kind_is_source(t->td->ops[i].kind);
+		if (sources > 1)
+			rc = tm_run_sources(c);
+		else if (head == SG_SOURCE_GENERATOR)
 			rc = tm_run_generator(c);
 		else if (head == SG_SOURCE_TEXT_FILE)
 			rc = tm_run_text_source(c);

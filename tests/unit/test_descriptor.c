@@ -861,6 +861,70 @@ static void test_a_chain_joined_by_a_two_input_operator_travels(void **state)
 	assert_refused(td, "operator 3 chained into a second input it does not have");
 }
 
+/* Two generators chained with a co-map (one task serves both sources):
+ * the second source travels after the first, fed by nothing; only
+ * generators and text file sources share a task, and nothing is chained
+ * into a source. */
+static td_task *two_sources(void)
+{
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	fl_stream *a = fl_generator(env, 10, 0, td_gen);
+	fl_stream *b = fl_generator(env, 10, 0, td_gen);
+	fl_discard(fl_co_map(fl_connect(a, b), td_map, td_map));
+	assert_string_equal(fl_env_error(env), "");
+	env->graph->parallelism = 2;
+	jg_graph *jg;
+	cm_err err = {0};
+	assert_int_equal(jg_build(env->graph, "sources", &jg, &err), 0);
+	assert_int_equal(jg->nvertices, 1);
+	td_task *td = build_on_one_tm(jg, 0, 1);
+	jg_free(jg);
+	fl_env_free(env);
+	return td;
+}
+
+static void test_two_sources_chained_with_a_two_input_operator_travel(void **state)
+{
+	td_task *td = two_sources();
+	assert_int_equal(td->nops, 4);
+	assert_int_equal(td->ninputs, 0);
+	assert_int_equal(td->ops[0].kind, SG_SOURCE_GENERATOR);
+	assert_int_equal(td->ops[1].kind, SG_SOURCE_GENERATOR);
+	assert_int_equal(td->ops[2].kind, SG_CO_MAP);
+	assert_int_equal(td->ops[1].chained[0], 2);
+	assert_int_equal(td->ops[1].chained_side[0], 1);
+	roundtrip(td);
+	td_free(td);
+
+	/* a text file source beside a generator travels; a socket source
+	 * is refused */
+	for (int k = 0; k < 2; k++) {
+		td = two_sources();
+		td->ops[1].kind = k ? SG_SOURCE_SOCKET : SG_SOURCE_TEXT_FILE;
+		td->ops[1].paths = calloc(1, sizeof(char *));
+		td->ops[1].sizes = calloc(1, sizeof(int64_t));
+		assert_non_null(td->ops[1].paths);
+		assert_non_null(td->ops[1].sizes);
+		td->ops[1].paths[0] = strdup(k ? "localhost:9" : "/tmp/in.txt");
+		td->ops[1].sizes[0] = k ? 0 : 100;
+		td->ops[1].npaths = 1;
+		if (k) {
+			assert_refused(td, "only generators and text file sources share a task");
+		} else {
+			roundtrip(td);
+			td_free(td);
+		}
+	}
+	td = two_sources(); /* the first source chained into the second */
+	int *two = realloc(td->ops[0].chained, 2 * sizeof(int));
+	assert_non_null(two);
+	two[1] = 1;
+	td->ops[0].chained = two;
+	td->ops[0].nchained = 2;
+	assert_refused(td, "operator 0 chained into source 1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -882,6 +946,8 @@ int main(void)
 	    cmocka_unit_test(test_an_oversized_descriptor_is_refused_before_decoding),
 	    /* last: its round trip is the seed descriptor-12 */
 	    cmocka_unit_test(test_a_chain_joined_by_a_two_input_operator_travels),
+	    /* its round trip is the seed descriptor-sources */
+	    cmocka_unit_test(test_two_sources_chained_with_a_two_input_operator_travel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

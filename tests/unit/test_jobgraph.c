@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -639,18 +641,80 @@ static void test_a_chained_two_input_vertex_rescales_whole(void **state)
 	fl_env_free(env);
 }
 
-/* What does not chain: two sources (a task runs one source loop or one
- * gate), a keyed input, a parallelism change, disabled chaining, and two
- * chains one of which feeds the other over the network (a cycle through
- * the task). */
+/* A generator and a text file source of a regular file, joined by a
+ * co-map: one vertex. */
+static void test_a_generator_and_a_text_file_source_chain_with_a_co_map(void **state)
+{
+	char path[] = "/tmp/test_jobgraph_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "a\nb\n", 4), 4);
+	close(fd);
+	fl_env *env = env_p(2);
+	fl_stream *a = fl_generator(env, 10, 0, tg_gen), *b = fl_read_text_file(env, path);
+	fl_discard(fl_co_map(fl_connect(a, b), tg_map, tg_map));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	if (!jg)
+		fail_msg("%s", err.msg);
+	assert_int_equal(jg->nvertices, 1);
+	assert_int_equal(jg->vertices[0].nops, 4);
+	jg_free(jg);
+	fl_env_free(env);
+	unlink(path);
+}
+
+/* Two generators, each with a map, joined by a co-map on forward edges:
+ * one vertex with both sources as heads (one thread serves both). */
+static void test_two_generators_chain_with_a_two_input_operator(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_stream *a = fl_name(fl_map(fl_generator(env, 10, 0, tg_gen), tg_map), "Map A");
+	fl_stream *b = fl_generator(env, 10, 0, tg_gen);
+	fl_stream *co = fl_co_map(fl_connect(a, b), tg_map, tg_map);
+	fl_discard(fl_map(co, tg_map));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 1);
+	const jg_vertex *v = &jg->vertices[0];
+	assert_int_equal(v->nops, 6);
+	assert_int_equal(v->nin_edges, 0);
+	assert_int_equal(v->parallelism, 2);
+	assert_int_equal(jg->node_vertex[b->node], 0);
+	assert_int_equal(jg->node_vertex[co->node], 0);
+	char *plan = plan_text(jg);
+	assert_non_null(strstr(
+	    plan,
+	    "Vertex 1: Source: Generator -> Map A -> Source: Generator -> Co-Map -> Map -> Sink: "
+	    "Discard\n"));
+	assert_non_null(strstr(plan, "  head  Source: Generator [generator tg_gen()]\n  chain Map A"));
+	assert_non_null(strstr(plan, "Map A [map tg_map()]\n  head  Source: Generator"));
+	assert_non_null(strstr(plan, "<- input 1 Map A, input 2 Source: Generator\n"));
+	free(plan);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* What does not chain: a generator with a text file source reading a
+ * FIFO (its reads block), a keyed input, a parallelism change, disabled chaining,
+ * two chains one of which feeds the other over the network (a cycle
+ * through the task), and a generator's chain with a network-fed one (a
+ * task runs sources or an input gate, not both). */
 static void test_a_two_input_operator_heads_its_task_where_it_cannot_chain(void **state)
 {
-	int want[5] = {3, 3, 3, 3, 3};
-	for (int c = 0; c < 5; c++) {
+	int want[6] = {3, 3, 3, 3, 3, 4};
+	char dir[] = "/tmp/test_jobgraph_XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	for (int c = 0; c < 6; c++) {
 		fl_env *env = env_p(2);
 		fl_stream *a = fl_generator(env, 10, 0, tg_gen), *b;
 		if (c == 0) {
-			b = fl_generator(env, 10, 0, tg_gen);
+			b = fl_read_text_file(env, path);
+		} else if (c == 5) {
+			b = fl_map(fl_rebalance(fl_generator(env, 10, 0, tg_gen)), tg_map);
 		} else if (c == 1) {
 			a = fl_map(fl_rebalance(a), tg_map);
 			b = fl_key_by(
@@ -685,6 +749,8 @@ static void test_a_two_input_operator_heads_its_task_where_it_cannot_chain(void 
 		jg_free(jg);
 		fl_env_free(env);
 	}
+	unlink(path);
+	rmdir(dir);
 }
 
 static void test_plan_text_shows_vertices_edges_and_slots(void **state)
@@ -744,6 +810,8 @@ int main(void)
 	    cmocka_unit_test(test_a_diamond_into_a_two_input_operator_is_one_task),
 	    cmocka_unit_test(test_a_chained_two_input_vertex_rescales_whole),
 	    cmocka_unit_test(test_a_two_input_operator_heads_its_task_where_it_cannot_chain),
+	    cmocka_unit_test(test_two_generators_chain_with_a_two_input_operator),
+	    cmocka_unit_test(test_a_generator_and_a_text_file_source_chain_with_a_co_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

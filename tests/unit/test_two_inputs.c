@@ -8,7 +8,8 @@
  * joins match exactly the pairs computed here, keys of different types
  * fail the job naming both, and a two-input operator chained with both
  * its inputs (a chain that is a DAG) runs in their task with the same
- * results and watermarks. Runs under ThreadSanitizer too.
+ * results and watermarks, two sources' chains too (one thread serving
+ * both sources). Runs under ThreadSanitizer too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -154,7 +155,10 @@ static void test_the_watermark_is_the_minimum_of_both_inputs(void **state)
 	fl_env *env = env_with(1);
 	fl_stream *a, *b;
 	sources(env, 6000, ut_gen_b, &a, &b);
-	fl_discard(fl_co_flat_map(fl_connect(a, b), ut_wm_a, ut_wm_b));
+	/* Apart from its sources (chained with them it would be one task:
+	 * test_two_sources_chained_with_a_two_input_operator): the valve over
+	 * the network is what this tests. */
+	fl_discard(fl_disable_chaining(fl_co_flat_map(fl_connect(a, b), ut_wm_a, ut_wm_b)));
 	run(env);
 	assert_int_equal(atomic_load(&n_seen[0]), NA);
 	assert_int_equal(atomic_load(&n_seen[1]), NB);
@@ -614,6 +618,32 @@ static void test_a_diamond_into_a_co_map_runs_in_the_source_task(void **state)
 	assert_int_equal(atomic_load(&n_same_thread), NA);
 }
 
+/* Two generators, each through a map, into a co-flat-map on forward
+ * edges: one task whose thread serves both sources in turns; paced, its
+ * watermark is the minimum of both sources' (the fast one's is ahead). */
+static void test_two_sources_chained_with_a_two_input_operator(void **state)
+{
+	reset_chained();
+	for (int i = 0; i < 4; i++)
+		atomic_store(&max_a[i], INT64_MIN);
+	atomic_store(&n_above, 0);
+	atomic_store(&n_wm_seen, 0);
+	atomic_store(&n_seen[0], 0);
+	atomic_store(&n_seen[1], 0);
+	fl_env *env = env_with(1);
+	fl_stream *a, *b;
+	sources(env, 6000, ut_gen_b, &a, &b);
+	fl_discard(fl_co_flat_map(fl_connect(fl_map(a, ut_pass), fl_map(b, ut_pass)),
+				  ut_wm_chained_a, ut_wm_chained_b));
+	run(env);
+	assert_int_equal(atomic_load(&n_seen[0]), NA);
+	assert_int_equal(atomic_load(&n_seen[1]), NB);
+	assert_true(atomic_load(&n_wm_seen) > 0);
+	assert_int_equal(atomic_load(&n_above), 0);
+	assert_int_equal(atomic_load(&n_same_thread), NA + NB);
+	assert_int_equal(atomic_load(&n_other_thread), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -629,6 +659,7 @@ int main(void)
 	    cmocka_unit_test(test_a_co_map_chained_with_two_network_fed_chains),
 	    cmocka_unit_test(test_a_chained_two_input_operator_has_the_minimum_watermark),
 	    cmocka_unit_test(test_a_diamond_into_a_co_map_runs_in_the_source_task),
+	    cmocka_unit_test(test_two_sources_chained_with_a_two_input_operator),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,12 +28,19 @@
  * --mode chained: a co-map chained with both its inputs (below): one task
  *   for key_by(A) -> running count, rebalance(B) -> map and the co-map.
  * --mode window-join / sliding-join / interval-join: the joins (below).
+ * --mode files --files A B [--paced]: two text files of lines "<key><TAB>...",
+ *   co-mapped in one task with both sources, then each key's running count
+ *   (--paced: the co-map sleeps 1 ms every 16 lines).
+ * --mode sources: both generators at the job's parallelism, co-mapped to
+ *   (key, time, side) in one task with them, then key_by(key) into a
+ *   keyed process function printing the co-process lines.
  *
- *   two_inputs.so [--count N] [--rate R] [--mode MODE]
+ *   two_inputs.so [--count N] [--rate R] [--mode MODE] [--files A B] [--paced]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <flinc/flinc.h>
 
@@ -247,6 +254,83 @@ int ti_tag_chained_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
 	return fl_row_add_int64(out, 0);
 }
 
+/* --mode sources: both generators at the job's parallelism, co-mapped
+ * to (key, time, side), then counted per key and window by a keyed process
+ * function (the co-process counts, one input at a time). */
+static int side_of(int64_t side, const fl_row *in, fl_row *out)
+{
+	fl_row_add_int64(out, fl_row_int64(in, 0));
+	fl_row_add_int64(out, fl_row_int64(in, 1));
+	return fl_row_add_int64(out, side);
+}
+
+int ti_side_a(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return side_of(0, in, out);
+}
+
+int ti_side_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return side_of(1, in, out);
+}
+
+int ti_count_side(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return count(ctx, (int)fl_row_int64(in, 2));
+}
+
+/* --mode files A B: the lines "<key><TAB>..." of two text files,
+ * co-mapped to (key, side), then each key's running count:
+ *   <key> <count>   (1..n for a key of n lines in both files) */
+static bool files_paced;
+
+static int key_of_line(fl_ctx *ctx, int64_t side, const fl_row *in, fl_row *out)
+{
+	/* --paced: 1 ms every 16 lines of the subtask's thread */
+	static _Thread_local unsigned lines;
+	if (files_paced && ++lines % 16 == 0) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	size_t len;
+	const char *l = fl_row_string(in, 0, &len);
+	char buf[32];
+	if (!l || len == 0)
+		return fl_fail(ctx, "an empty line");
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1; /* the key is what comes first */
+	memcpy(buf, l, len);
+	buf[len] = '\0';
+	fl_row_add_int64(out, strtoll(buf, NULL, 10));
+	return fl_row_add_int64(out, side);
+}
+
+int ti_line_a(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return key_of_line(ctx, 0, in, out);
+}
+
+int ti_line_b(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	return key_of_line(ctx, 1, in, out);
+}
+
+int ti_count_key(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_value_state *s = fl_get_state(ctx, &RUNNING);
+	fl_row v, r = {0}, n = {0};
+	int rc = fl_value_state_get(s, &v);
+	if (rc < 0)
+		return rc;
+	int64_t c = (rc ? fl_row_int64(&v, 0) : 0) + 1;
+	fl_row_add_int64(&n, c);
+	if ((rc = fl_value_state_update(s, &n)) != 0)
+		return rc;
+	fl_row_add_int64(&r, fl_row_int64(in, 0));
+	fl_row_add_int64(&r, c);
+	return fl_collect(out, &r);
+}
+
 int ti_same(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
 	*out = *in;
@@ -258,26 +342,41 @@ int main(int argc, char **argv)
 	int64_t n = 20000;
 	double rate = 0;
 	const char *mode = "co-process";
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--count") == 0)
-			n = strtoll(argv[i + 1], NULL, 10);
-		else if (strcmp(argv[i], "--rate") == 0)
-			rate = strtod(argv[i + 1], NULL);
-		else if (strcmp(argv[i], "--mode") == 0)
-			mode = argv[i + 1];
-		else
+	const char *file_a = NULL, *file_b = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--paced") == 0) {
+			files_paced = true;
+		} else if (i + 1 >= argc) {
+			break; /* a last word alone, ignored as before */
+		} else if (strcmp(argv[i], "--files") == 0 && i + 2 < argc) {
+			file_a = argv[++i];
+			file_b = argv[++i];
+		} else if (strcmp(argv[i], "--count") == 0) {
+			n = strtoll(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--rate") == 0) {
+			rate = strtod(argv[++i], NULL);
+		} else if (strcmp(argv[i], "--mode") == 0) {
+			mode = argv[++i];
+		} else {
 			return 2;
+		}
 	}
 	fl_env *env = fl_env_new(argc, argv);
 	if (!env)
 		return 1;
 	fl_watermark_strategy ws = {
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
-	fl_stream *a = fl_assign_timestamps_and_watermarks(
-	    fl_set_parallelism(fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders"), 1), &ws);
-	fl_stream *b = fl_assign_timestamps_and_watermarks(
-	    fl_set_parallelism(fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments"), 1),
-	    &ws);
+	/* --mode sources: the generators at the job's parallelism. */
+	const bool at_job_p = strcmp(mode, "sources") == 0;
+	fl_stream *a = NULL, *b = NULL;
+	if (strcmp(mode, "files") != 0) { /* --mode files has no generators */
+		a = fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders");
+		b = fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments");
+		a = fl_assign_timestamps_and_watermarks(at_job_p ? a : fl_set_parallelism(a, 1),
+							&ws);
+		b = fl_assign_timestamps_and_watermarks(at_job_p ? b : fl_set_parallelism(b, 1),
+							&ws);
+	}
 	fl_co_process_spec spec = {
 	    .process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
@@ -313,6 +412,19 @@ int main(int argc, char **argv)
 		fl_stream *ca = fl_uid(fl_keyed_process(fl_key_by(a, 0), &rs), "running");
 		fl_stream *cb = fl_uid(fl_map(fl_rebalance(b), ti_tag_chained_b), "tag-b");
 		fl_print(fl_uid(fl_co_map(fl_connect(ca, cb), ti_same, ti_same), "co-map"));
+	} else if (strcmp(mode, "files") == 0) {
+		if (!file_a || !file_b)
+			return 2;
+		fl_stream *fa = fl_uid(fl_read_text_file(env, file_a), "file-a");
+		fl_stream *fb = fl_uid(fl_read_text_file(env, file_b), "file-b");
+		fl_stream *co = fl_uid(fl_co_map(fl_connect(fa, fb), ti_line_a, ti_line_b), "lines");
+		fl_process_spec cs = {.process = ti_count_key};
+		fl_print(fl_uid(fl_keyed_process(fl_key_by(co, 0), &cs), "key-counts"));
+	} else if (strcmp(mode, "sources") == 0) {
+		/* Chained with the co-map into one task. */
+		fl_stream *co = fl_uid(fl_co_map(fl_connect(a, b), ti_side_a, ti_side_b), "sides");
+		fl_process_spec cs = {.process = ti_count_side, .on_timer = ti_fire};
+		fl_print(fl_uid(fl_keyed_process(fl_key_by(co, 0), &cs), "counts"));
 	} else if (strcmp(mode, "co-map") == 0)
 		fl_print(fl_co_map(fl_connect(a, b), ti_map_a, ti_map_b));
 	else if (strcmp(mode, "timer-unkeyed") == 0)
