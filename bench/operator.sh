@@ -65,7 +65,7 @@ for ((r = 1; r <= RUNS; r++)); do
 	"${KC[@]}" scale fapp/bench --replicas=2 >/dev/null
 	jm=$("${KC[@]}" get pods -l app=bench,component=jobmanager -o jsonpath='{.items[0].metadata.name}')
 	for ((i = 0; i < 6000; i++)); do
-		"${KC[@]}" logs "$jm" 2>/dev/null | grep -q 'rescales from parallelism \[1,1\] to \[2,2\]' && break
+		"${KC[@]}" logs "$jm" 2>/dev/null | grep -q 'rescales from parallelism \[1,1\] to \[1,2\]' && break
 		sleep 0.05
 	done
 	t2b=$(now_ms)
