@@ -63,6 +63,8 @@ struct st_heapmap {
 	size_t size;
 	size_t entry_bytes; /* sum of out-of-line entry allocation sizes */
 	uint8_t gen;	    /* stamped on every entry written (st_heapmap_set_gen) */
+	size_t peak;	    /* most entries since the last shrink check */
+	size_t dels;	    /* deletes since the last shrink check */
 };
 
 /*
@@ -432,7 +434,8 @@ int st_heapmap_put_at(st_heapmap *m, size_t i, const void *key, size_t klen, uin
 		i = free_slot(m, hash);
 	}
 	m->slots[i] = ns;
-	m->size++;
+	if (++m->size > m->peak)
+		m->peak = m->size;
 	m->entry_bytes += esz;
 	return 0;
 }
@@ -467,12 +470,28 @@ void st_heapmap_del_at(st_heapmap *m, size_t pos)
 	}
 	memset(&m->slots[i], 0, sizeof(m->slots[i]));
 	m->size--;
-	/* Give memory back once the map is mostly empty (a burst of keys
-	 * gone): halve below 1/8 load, so that growing at 3/4 and shrinking
-	 * never alternate. Optional: out of memory keeps the larger table. */
+	/*
+	 * Give memory back once the map stays mostly empty (a burst of keys
+	 * gone), but not to a map that empties and refills (a window's keys,
+	 * cleared when it fires: shrinking and regrowing each time cost more
+	 * than the rest, in fresh pages the kernel zeroes). So every n/4
+	 * deletes, a map whose peak since the last look stayed under 1/8 load
+	 * shrinks to hold that peak at 1/4. Optional: out of memory keeps
+	 * the larger table.
+	 */
 	size_t n = m->mask + 1;
-	if (n > HM_MIN_SLOTS && m->size * 8 < n)
-		(void)resize(m, n / 2);
+	if (++m->dels < n / 4)
+		return;
+	size_t peak = m->peak;
+	m->dels = 0;
+	m->peak = m->size;
+	if (n <= HM_MIN_SLOTS || peak * 8 >= n)
+		return;
+	size_t nn = HM_MIN_SLOTS;
+	while (nn < peak * 4)
+		nn *= 2;
+	if (nn < n)
+		(void)resize(m, nn);
 }
 
 void st_heapmap_set_gen(st_heapmap *m, uint8_t gen)

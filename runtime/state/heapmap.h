@@ -59,7 +59,8 @@ int st_heapmap_put_at(st_heapmap *m, size_t pos, const void *key, size_t klen, u
  * back (backward-shift deletion), so no tombstone is left and a map that
  * inserts and deletes keys forever stays as fast as a fresh one. Moves
  * entries: positions, value pointers and iteration cursors taken before it
- * are invalid after it. Cannot fail.
+ * are invalid after it. A map that stays mostly empty over many deletes
+ * shrinks (memory back after a burst of keys). Cannot fail.
  */
 void st_heapmap_del_at(st_heapmap *m, size_t pos);
 
