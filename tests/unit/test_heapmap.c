@@ -697,7 +697,8 @@ static void test_delete_frees_slots_under_churn(void **state)
 			live[i] = 0;
 			nlive--;
 		} else {
-			assert_int_equal(st_heapmap_put_at(m, pos, k, (size_t)n, h, i % 128, big, vl), 0);
+			assert_int_equal(
+			    st_heapmap_put_at(m, pos, k, (size_t)n, h, i % 128, big, vl), 0);
 			live[i] = 1;
 			nlive++;
 		}
@@ -709,8 +710,9 @@ static void test_delete_frees_slots_under_churn(void **state)
 				int got = st_heapmap_get(m, k, (size_t)jn, jh, &v, &gl);
 				assert_int_equal(got, live[j]);
 				if (got) {
-					assert_int_equal(gl, j % 3 == 0 ? sizeof(big)
-									: sizeof(int) + (size_t)(j % 5));
+					assert_int_equal(gl, j % 3 == 0
+								 ? sizeof(big)
+								 : sizeof(int) + (size_t)(j % 5));
 					assert_memory_equal(v, &j, sizeof(j));
 				}
 			}
@@ -731,9 +733,9 @@ static void test_delete_frees_slots_under_churn(void **state)
 		size_t pos;
 		const void *v;
 		size_t gl;
-		assert_int_equal(
-		    st_heapmap_find(m, k, (size_t)jn, (uint32_t)(j % 37) * 0x01000193u, &pos, &v, &gl),
-		    1);
+		assert_int_equal(st_heapmap_find(m, k, (size_t)jn, (uint32_t)(j % 37) * 0x01000193u,
+						 &pos, &v, &gl),
+				 1);
 		st_heapmap_del_at(m, pos);
 	}
 	assert_int_equal(st_heapmap_size(m), 0);
