@@ -8,9 +8,12 @@
  * scratch buffer), hashed as the key's hash mixed with the namespace's, so
  * the windows of one key spread over the table.
  *
- * st_heapmap has no delete: a deleted entry stays as a tombstone, a value of
- * length 0 (values are never empty, backend.h). Once tombstones outnumber
- * live entries of a state, its map is rebuilt without them.
+ * A delete frees the entry's slot (st_heapmap_del_at) unless a cut may still
+ * ask about it: while the maps are frozen (the changes must hide the frozen
+ * entry) or when incremental snapshots are configured (a cut reports
+ * deleted keys). Then the entry stays as a tombstone, a value of length 0
+ * (values are never empty, backend.h), and once tombstones outnumber live
+ * entries of a state, its map is rebuilt without them.
  *
  * Snapshot cut: the maps are frozen. The cut takes every state's map as it
  * is (O(number of states)) and the backend continues on fresh, empty maps
@@ -58,6 +61,7 @@ typedef struct heap_backend {
 	st_backend base; /* first: the st_backend pointer is this */
 	struct hb_state st[ST_MAX_STATES];
 	int frozen;	   /* a freezing cut was taken and not merged yet */
+	int incremental;   /* st_backend_config.incremental: deletes leave tombstones */
 	int frozen_hidden; /* st_clear ran since: the frozen maps are no state */
 	/* 1 from the freezing cut until it is freed (on any thread). */
 	atomic_int frozen_live;
@@ -159,6 +163,10 @@ static int merge(heap_backend *h)
 			int hit = st_heapmap_find(s->frozen, mk, ml, hash, &slot, &fv, &fvl);
 			if (vl == 0 && !(hit && fvl))
 				continue; /* deleting what the frozen map lacks */
+			if (vl == 0 && !h->incremental) {
+				st_heapmap_del_at(s->frozen, slot); /* no cut asks */
+				continue;
+			}
 			int rc = st_heapmap_put_at(s->frozen, slot, mk, ml, hash, kg, v, vl);
 			if (rc)
 				return st_fail(b, rc,
@@ -343,10 +351,16 @@ static int hb_del(st_backend *b, const st_key *k)
 	if (rc <= 0)
 		return rc; /* absent (or already a tombstone), or an error */
 	heap_backend *h = (heap_backend *)b;
+	struct hb_state *s = &h->st[k->state];
+	if (!h->frozen && !h->incremental) {
+		/* No cut will ask what changed: the slot is freed, no
+		 * tombstone, and the map never needs compacting. */
+		st_heapmap_del_at(s->map, pos.slot);
+		return 0;
+	}
 	size_t ml;
 	uint32_t hash;
 	const void *mk = map_key(h, k, &ml, &hash);
-	struct hb_state *s = &h->st[k->state];
 	/* Replacing a value by a tombstone allocates nothing; inserting one
 	 * (over an entry only the frozen map has) may grow the map. */
 	rc = st_heapmap_put_at(s->map, pos.slot, mk, ml, hash, k->key_group, NULL, 0);
@@ -846,6 +860,7 @@ int st_heap_backend_new(const st_backend_config *cfg, st_backend **out, cm_err *
 	h->base.key_max = ST_HEAP_KEY_MAX;
 	h->base.epoch = 1;
 	h->base.epoch_window = 200; /* one-byte stamps, with a margin */
+	h->incremental = cfg->incremental != 0;
 	atomic_init(&h->base.live_cuts, 0);
 	atomic_init(&h->frozen_live, 0);
 	*out = &h->base;

@@ -63,6 +63,8 @@ struct st_heapmap {
 	size_t size;
 	size_t entry_bytes; /* sum of out-of-line entry allocation sizes */
 	uint8_t gen;	    /* stamped on every entry written (st_heapmap_set_gen) */
+	size_t peak;	    /* most entries since the last shrink check */
+	size_t dels;	    /* deletes since the last shrink check */
 };
 
 /*
@@ -233,12 +235,14 @@ int st_heapmap_get(st_heapmap *m, const void *key, size_t klen, uint32_t hash, c
 	return 1;
 }
 
-static int grow(st_heapmap *m)
+/* Moves every entry into a table of n slots (a power of two holding them
+ * at under 3/4 load). */
+static int resize(st_heapmap *m, size_t n)
 {
 	struct hm_slot *old = m->slots;
 	void *old_mem = m->table_mem;
 	size_t oldn = m->mask + 1;
-	if (table_alloc(m, oldn * 2) != 0)
+	if (table_alloc(m, n) != 0)
 		return FL_ENOMEM; /* table_alloc left the map untouched */
 	for (size_t i = 0; i < oldn; i++)
 		if (old[i].kind != HM_EMPTY)
@@ -422,7 +426,7 @@ int st_heapmap_put_at(st_heapmap *m, size_t i, const void *key, size_t klen, uin
 	/* Grow before inserting so that the load stays <= 3/4 and every probe
 	 * ends at an empty slot. */
 	if ((m->size + 1) * 4 > (m->mask + 1) * 3) {
-		if (grow(m) != 0) {
+		if (resize(m, (m->mask + 1) * 2) != 0) {
 			if (ns.kind == HM_OUTLINE)
 				free(slot_entry(&ns));
 			return FL_ENOMEM;
@@ -430,9 +434,64 @@ int st_heapmap_put_at(st_heapmap *m, size_t i, const void *key, size_t klen, uin
 		i = free_slot(m, hash);
 	}
 	m->slots[i] = ns;
-	m->size++;
+	if (++m->size > m->peak)
+		m->peak = m->size;
 	m->entry_bytes += esz;
 	return 0;
+}
+
+void st_heapmap_del_at(st_heapmap *m, size_t pos)
+{
+	if (pos > m->mask || m->slots[pos].kind == HM_EMPTY)
+		return;
+	struct hm_slot *s = &m->slots[pos];
+	if (s->kind == HM_OUTLINE) {
+		struct hm_entry *e = slot_entry(s);
+		m->entry_bytes -= entry_alloc_size(e->klen, e->vcap);
+		free(e);
+	}
+	/*
+	 * Linear probing: an entry at j whose home is h may move into the
+	 * hole at i when i lies cyclically in [h, j), i.e. the probe from h
+	 * passes i before reaching j. Every probe run ends at an empty slot
+	 * (load <= 3/4), so the loop ends.
+	 */
+	size_t i = pos, j = pos;
+	for (;;) {
+		j = (j + 1) & m->mask;
+		const struct hm_slot *sj = &m->slots[j];
+		if (sj->kind == HM_EMPTY)
+			break;
+		size_t h = slot_of(m, sj->hash);
+		if (((j - h) & m->mask) >= ((j - i) & m->mask)) {
+			m->slots[i] = *sj;
+			i = j;
+		}
+	}
+	memset(&m->slots[i], 0, sizeof(m->slots[i]));
+	m->size--;
+	/*
+	 * Give memory back once the map stays mostly empty (a burst of keys
+	 * gone), but not to a map that empties and refills (a window's keys,
+	 * cleared when it fires: shrinking and regrowing each time cost more
+	 * than the rest, in fresh pages the kernel zeroes). So every n/4
+	 * deletes, a map whose peak since the last look stayed under 1/8 load
+	 * shrinks to hold that peak at 1/4. Optional: out of memory keeps
+	 * the larger table.
+	 */
+	size_t n = m->mask + 1;
+	if (++m->dels < n / 4)
+		return;
+	size_t peak = m->peak;
+	m->dels = 0;
+	m->peak = m->size;
+	if (n <= HM_MIN_SLOTS || peak * 8 >= n)
+		return;
+	size_t nn = HM_MIN_SLOTS;
+	while (nn < peak * 4)
+		nn *= 2;
+	if (nn < n)
+		(void)resize(m, nn);
 }
 
 void st_heapmap_set_gen(st_heapmap *m, uint8_t gen)

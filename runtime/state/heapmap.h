@@ -54,6 +54,17 @@ int st_heapmap_put_at(st_heapmap *m, size_t pos, const void *key, size_t klen, u
 		      int key_group, const void *val, size_t vlen);
 
 /*
+ * Removes the entry at pos (a position st_heapmap_find returned with a hit,
+ * no put in between), freeing its slot: later entries of its probe run move
+ * back (backward-shift deletion), so no tombstone is left and a map that
+ * inserts and deletes keys forever stays as fast as a fresh one. Moves
+ * entries: positions, value pointers and iteration cursors taken before it
+ * are invalid after it. A map that stays mostly empty over many deletes
+ * shrinks (memory back after a burst of keys). Cannot fail.
+ */
+void st_heapmap_del_at(st_heapmap *m, size_t pos);
+
+/*
  * The value bytes of the entry at pos (a position st_heapmap_find returned
  * with a hit, no put in between), writable in place for an update that
  * keeps the value's length; its length in *vlen. Valid until the next put

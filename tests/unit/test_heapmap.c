@@ -661,6 +661,101 @@ static void test_inserting_bytes_read_from_the_map_survives_growth(void **state)
 	st_heapmap_free(m);
 }
 
+/* Deleting frees the slot (backward shift): under heavy churn with clustered
+ * hashes (runs that wrap around the table's end, keys on equal hashes,
+ * inline and out-of-line entries), every live key stays found with its
+ * value, every deleted key misses, the size counts live keys only and the
+ * out-of-line memory goes back. Checked against a plain array. */
+static void test_delete_frees_slots_under_churn(void **state)
+{
+	(void)state;
+	enum { N = 3000, ROUNDS = 40000 };
+	static int live[N];
+	memset(live, 0, sizeof(live));
+	st_heapmap *m;
+	assert_int_equal(st_heapmap_new(&m), 0);
+	size_t base_mem = st_heapmap_memory(m);
+	char k[16], big[100];
+	memset(big, 'v', sizeof(big));
+	uint64_t r = 12345;
+	size_t nlive = 0;
+	for (int round = 0; round < ROUNDS; round++) {
+		r = r * 6364136223846793005ull + 1442695040888963407ull;
+		int i = (int)((r >> 33) % N);
+		int n = snprintf(k, sizeof(k), "k%d", i);
+		/* few distinct hashes: long probe runs */
+		uint32_t h = (uint32_t)(i % 37) * 0x01000193u;
+		size_t vl = i % 3 == 0 ? sizeof(big) : sizeof(int) + (size_t)(i % 5);
+		memcpy(big, &i, sizeof(i));
+		size_t pos;
+		const void *v;
+		size_t gl;
+		int hit = st_heapmap_find(m, k, (size_t)n, h, &pos, &v, &gl);
+		assert_int_equal(hit, live[i]);
+		if (hit) {
+			st_heapmap_del_at(m, pos);
+			live[i] = 0;
+			nlive--;
+		} else {
+			assert_int_equal(
+			    st_heapmap_put_at(m, pos, k, (size_t)n, h, i % 128, big, vl), 0);
+			live[i] = 1;
+			nlive++;
+		}
+		assert_int_equal(st_heapmap_size(m), nlive);
+		if (round % 5000 == 4999 || round == ROUNDS - 1)
+			for (int j = 0; j < N; j++) {
+				int jn = snprintf(k, sizeof(k), "k%d", j);
+				uint32_t jh = (uint32_t)(j % 37) * 0x01000193u;
+				int got = st_heapmap_get(m, k, (size_t)jn, jh, &v, &gl);
+				assert_int_equal(got, live[j]);
+				if (got) {
+					assert_int_equal(gl, j % 3 == 0
+								 ? sizeof(big)
+								 : sizeof(int) + (size_t)(j % 5));
+					assert_memory_equal(v, &j, sizeof(j));
+				}
+			}
+	}
+	/* iteration sees exactly the live keys */
+	size_t cur = 0, seen = 0, kl, vl;
+	const void *kk, *vv;
+	int kg;
+	while (st_heapmap_next(m, &cur, &kk, &kl, &vv, &vl, &kg))
+		seen++;
+	assert_int_equal(seen, nlive);
+	/* delete everything left: empty, and the out-of-line bytes are back */
+	size_t full_mem = st_heapmap_memory(m);
+	for (int j = 0; j < N; j++) {
+		if (!live[j])
+			continue;
+		int jn = snprintf(k, sizeof(k), "k%d", j);
+		size_t pos;
+		const void *v;
+		size_t gl;
+		assert_int_equal(st_heapmap_find(m, k, (size_t)jn, (uint32_t)(j % 37) * 0x01000193u,
+						 &pos, &v, &gl),
+				 1);
+		st_heapmap_del_at(m, pos);
+	}
+	assert_int_equal(st_heapmap_size(m), 0);
+	size_t empty_mem = st_heapmap_memory(m);
+	assert_true(empty_mem < full_mem); /* the out-of-line entries were freed */
+	/* one out-of-line entry in and out: exactly the same memory */
+	assert_int_equal(st_heapmap_put(m, "x", 1, 5u, 0, big, sizeof(big)), 0);
+	assert_true(st_heapmap_memory(m) > empty_mem);
+	size_t pos;
+	const void *v;
+	size_t gl;
+	assert_int_equal(st_heapmap_find(m, "x", 1, 5u, &pos, &v, &gl), 1);
+	st_heapmap_del_at(m, pos);
+	assert_int_equal(st_heapmap_memory(m), empty_mem);
+	assert_true(empty_mem >= base_mem);
+	cur = 0;
+	assert_int_equal(st_heapmap_next(m, &cur, &kk, &kl, &vv, &vl, &kg), 0);
+	st_heapmap_free(m);
+}
+
 static void test_prefetch_changes_nothing(void **state)
 {
 	(void)state;
@@ -679,6 +774,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_map_is_empty_and_misses),
+	    cmocka_unit_test(test_delete_frees_slots_under_churn),
 	    cmocka_unit_test(test_put_then_get_returns_the_value),
 	    cmocka_unit_test(test_empty_key_and_empty_value_are_valid),
 	    cmocka_unit_test(test_keys_with_equal_hashes_stay_distinct),
