@@ -544,9 +544,17 @@ static int create_cluster(rctx *r, const char *restore, bool dry)
 				 ke.e.msg);
 			if (!was || strcmp(was, r->error) != 0)
 				event(r, true, "ValidationError", "%s", r->error);
+		} else if (r->refused) {
+			/* Retried with back-off until the spec changes (and then
+			 * once a minute): one event per message, as above, not a
+			 * Warning per retry. */
+			const char *was = k8s_str(r->status, "error");
+			snprintf(r->error, sizeof(r->error), "cannot create the cluster: %.450s",
+				 ke.e.msg);
+			if (!was || strcmp(was, r->error) != 0)
+				event(r, true, "ValidationError", "%s", r->error);
 		} else {
-			fail(r, r->refused ? "ValidationError" : "Error",
-			     "cannot create the cluster: %s", ke.e.msg);
+			fail(r, "Error", "cannot create the cluster: %s", ke.e.msg);
 		}
 		goto out;
 	}
