@@ -256,6 +256,17 @@ int64_t tm_gen_watermark(const tm_op *head)
 	return m;
 }
 
+/* A generator function that failed at offset off (rc < 0): the task fails,
+ * naming the source, the function and the user's message when it gave one. */
+static int gen_failed(tm_chain *c, const td_op *n, int rc, int64_t off)
+{
+	if (c->ctx.user_failed)
+		return tm_chain_fail(c, FL_EUSER, "source '%s': %s() failed at offset %lld: %s",
+				     n->name, n->fn_symbol, (long long)off, c->ctx.user_msg);
+	return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld", n->name,
+			     n->fn_symbol, rc, (long long)off);
+}
+
 int tm_run_generator(tm_chain *c)
 {
 	tm_op *head = &c->ops[0];
@@ -278,15 +289,8 @@ int tm_run_generator(tm_chain *c)
 			fl_row row;
 			row.nfields = 0;
 			int rc = fn(&c->ctx, off, &row);
-			if (rc < 0) {
-				if (c->ctx.user_failed)
-					return tm_chain_fail(c, FL_EUSER,
-							     "source '%s': %s() failed at offset %lld: %s",
-							     n->name, n->fn_symbol, (long long)off,
-							     c->ctx.user_msg);
-				return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld",
-						     n->name, n->fn_symbol, rc, (long long)off);
-			}
+			if (rc < 0)
+				return gen_failed(c, n, rc, off);
 			if (evt) {
 				if ((rc = source_timestamp(c, head, &row)) != 0 ||
 				    (rc = source_active(c, head)) != 0)
@@ -1153,15 +1157,8 @@ static int gen_step(tm_chain *c, gen_set *g, gen_turn *s, int64_t *due)
 		fl_row row;
 		row.nfields = 0;
 		int rc = fn(&c->ctx, off, &row);
-		if (rc < 0) {
-			if (c->ctx.user_failed)
-				return tm_chain_fail(c, FL_EUSER,
-						     "source '%s': %s() failed at offset %lld: %s",
-						     n->name, n->fn_symbol, (long long)off,
-						     c->ctx.user_msg);
-			return tm_chain_fail(c, rc, "source '%s': %s() returned %d at offset %lld",
-					     n->name, n->fn_symbol, rc, (long long)off);
-		}
+		if (rc < 0)
+			return gen_failed(c, n, rc, off);
 		c->ts = TM_TS_NONE;
 		if (n->event_time) {
 			if ((rc = source_timestamp(c, op, &row)) != 0)
