@@ -97,13 +97,11 @@ int main(int argc, char **argv)
 	}
 	fl_env *env = fl_env_new(argc, argv);
 	/* One source subtask, as in Flink's tutorial: each account's
-	 * transactions arrive in order. Its max parallelism too, so that no
-	 * rescale (kubectl scale of a FlinkApplication, the adaptive
-	 * scheduler's resource requirements) splits it: at 3 the alerts
-	 * depended on how the subtasks interleaved. */
+	 * transactions arrive in order. A parallelism the job sets stays when
+	 * the job's default changes in place (kubectl scale of a
+	 * FlinkApplication): only the detector follows the new one. */
 	fl_stream *tx = fl_name(fl_generator(env, count, rate, fd_transaction), "transactions");
 	fl_set_parallelism(tx, 1);
-	fl_set_max_parallelism(tx, 1);
 	fl_stream *alerts = fl_process(fl_key_by(tx, 0), fd_detect);
 	alerts = fl_name(fl_uid(alerts, "fraud-detector"), "fraud-detector");
 	if (output)

@@ -946,6 +946,19 @@ static void step_rescale(rctx *r)
 		fail(r, "Error", "cannot read job %s to rescale it: %s", r->o.job_id, err.msg);
 		return;
 	}
+	/* The plan says which vertices the job gave a parallelism of their
+	 * own (fixed_parallelism): those keep it, as they would in a job
+	 * restarted with the new default; the rest take p. */
+	cJSON *plan = NULL;
+	snprintf(path, sizeof(path), "/jobs/%s/plan", r->o.job_id);
+	if (jm_call(r, "GET", path, NULL, &plan, &st, &err) != 0) {
+		cJSON_Delete(job);
+		fail(r, "Error", "cannot read the plan of job %s to rescale it: %s", r->o.job_id,
+		     err.msg);
+		return;
+	}
+	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(plan, "plan"), "nodes");
 	body = cJSON_CreateObject();
 	const cJSON *v;
 	bool ok = body != NULL;
@@ -954,6 +967,16 @@ static void step_rescale(rctx *r)
 		const char *vid = k8s_str(v, "id");
 		const cJSON *maxp = cJSON_GetObjectItemCaseSensitive(v, "maxParallelism");
 		int64_t upper = p;
+		const cJSON *node;
+		cJSON_ArrayForEach(node, nodes)
+		{
+			const char *nid = k8s_str(node, "id");
+			const cJSON *fixed =
+			    cJSON_GetObjectItemCaseSensitive(node, "fixed_parallelism");
+			if (vid && nid && strcmp(vid, nid) == 0 && cJSON_IsNumber(fixed) &&
+			    fixed->valuedouble >= 1)
+				upper = (int64_t)fixed->valuedouble;
+		}
 		if (cJSON_IsNumber(maxp) && maxp->valuedouble >= 1 && maxp->valuedouble < upper)
 			upper = (int64_t)maxp->valuedouble;
 		cJSON *e = cJSON_CreateObject(), *par;
@@ -968,6 +991,7 @@ static void step_rescale(rctx *r)
 	}
 	char *text = ok ? cJSON_PrintUnformatted(body) : NULL;
 	cJSON_Delete(job);
+	cJSON_Delete(plan);
 	cJSON_Delete(body);
 	if (!text) {
 		fail(r, "Error", "cannot rescale job %s: no vertices or out of memory",

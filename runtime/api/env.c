@@ -1252,6 +1252,7 @@ FL_API fl_stream *fl_set_parallelism(fl_stream *s, int parallelism)
 		return NULL;
 	}
 	n->parallelism = parallelism;
+	n->parallelism_fixed = true;
 	return s;
 }
 

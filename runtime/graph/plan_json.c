@@ -22,6 +22,21 @@ static bool add_num(cJSON *o, const char *k, double v)
 	return cJSON_AddNumberToObject(o, k, v) != NULL;
 }
 
+/* The parallelism the job set on one of jv's operators (fl_set_parallelism,
+ * or 1 for one that is not parallel), or 0: every one follows the job's
+ * default (a chain's operators share one parallelism). */
+static int vertex_fixed_parallelism(const jg_graph *g, const jg_vertex *jv)
+{
+	for (size_t k = 0; k < jv->nops; k++) {
+		const sg_node *sn = g->sg->nodes[jv->ops[k].node];
+		if (sn->non_parallel)
+			return 1;
+		if (sn->parallelism_fixed && sn->parallelism > 0)
+			return sn->parallelism;
+	}
+	return 0;
+}
+
 static cJSON *vertex_json(const jg_graph *g, const char *job_id, size_t v)
 {
 	const jg_vertex *jv = &g->vertices[v];
@@ -51,6 +66,13 @@ static cJSON *vertex_json(const jg_graph *g, const char *job_id, size_t v)
 	}
 	if (ok)
 		ok = cJSON_AddObjectToObject(n, "optimizer_properties") != NULL;
+	/* flinc's own field: the parallelism the job's main() gave the chain
+	 * (fl_set_parallelism), absent when it follows the job's default. A
+	 * client that changes the default in place (the operator) keeps it;
+	 * Flink's clients read the plan as raw JSON and pass it by. */
+	int fixed = vertex_fixed_parallelism(g, jv);
+	if (ok && fixed > 0)
+		ok = add_num(n, "fixed_parallelism", fixed);
 	if (!ok) {
 		cJSON_Delete(n);
 		return NULL;

@@ -113,6 +113,10 @@ typedef struct sg_node {
 	char *uid;       /* fl_uid, or NULL: generated (sg_node_uid) */
 	char *fn_symbol; /* map/flat_map/filter/reduce/process/generator function */
 	int parallelism; /* 0: the job default */
+	/* Set by fl_set_parallelism (Flink's isParallelismConfigured), not
+	 * taken from the environment: an in-place change of the job's
+	 * default parallelism keeps it. */
+	bool parallelism_fixed;
 	int max_parallelism;
 	/* Not a parallel operator (a socket source, fl_window_all): its
 	 * parallelism is 1, another is refused. */

@@ -16,6 +16,7 @@
 
 #include "api/env.h"
 #include "graph/jobgraph.h"
+#include "graph/plan_json.h"
 #include "jobmanager/scheduler.h"
 
 int tg_gen(fl_ctx *ctx, int64_t off, fl_row *out);
@@ -544,6 +545,41 @@ static void test_functions_are_named_by_their_exported_symbol(void **state)
 	assert_non_null(strstr(err.msg, "no_such_function_xyz"));
 }
 
+/* fixed_parallelism of vertex v in jg's JSON plan, 0 when absent. */
+static int plan_fixed(const jg_graph *jg, int v)
+{
+	cJSON *plan = jg_plan_json(jg, "0123456789abcdef0123456789abcdef");
+	assert_non_null(plan);
+	const cJSON *node = cJSON_GetArrayItem(cJSON_GetObjectItem(plan, "nodes"), v);
+	assert_non_null(node);
+	const cJSON *f = cJSON_GetObjectItem(node, "fixed_parallelism");
+	int out = cJSON_IsNumber(f) ? f->valueint : 0;
+	cJSON_Delete(plan);
+	return out;
+}
+
+/* The JSON plan marks the vertices whose parallelism the job set itself
+ * (fl_set_parallelism, a non-parallel operator): an in-place change of the
+ * job's default keeps them. One that took the environment's parallelism,
+ * even one set by fl_env_set_parallelism, follows the default. */
+static void test_the_plan_names_the_parallelism_the_job_fixed(void **state)
+{
+	fl_env *env = env_p(2);
+	fl_stream *src = fl_set_parallelism(fl_generator(env, 10, 0, tg_gen), 1);
+	fl_stream *wide = fl_set_parallelism(fl_map(fl_rebalance(src), tg_map), 3);
+	fl_discard(fl_process(fl_key_by(wide, 0), tg_process));
+	cm_err err;
+	jg_graph *jg = build(env, &err);
+	assert_non_null(jg);
+	assert_int_equal(jg->nvertices, 3);
+	assert_int_equal(plan_fixed(jg, 0), 1);
+	assert_int_equal(plan_fixed(jg, 1), 3);
+	assert_int_equal(jg->vertices[2].parallelism, 2);
+	assert_int_equal(plan_fixed(jg, 2), 0);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 /* The plan text of jg (malloc'd). */
 static char *plan_text(const jg_graph *jg)
 {
@@ -805,6 +841,7 @@ int main(void)
 	    cmocka_unit_test(test_default_max_parallelism_follows_flink),
 	    cmocka_unit_test(test_operator_takes_the_parallelism_set_when_it_was_created),
 	    cmocka_unit_test(test_functions_are_named_by_their_exported_symbol),
+	    cmocka_unit_test(test_the_plan_names_the_parallelism_the_job_fixed),
 	    cmocka_unit_test(test_plan_text_shows_vertices_edges_and_slots),
 	    cmocka_unit_test(test_a_two_input_operator_chains_with_two_network_fed_chains),
 	    cmocka_unit_test(test_a_diamond_into_a_two_input_operator_is_one_task),
