@@ -80,7 +80,14 @@ struct jm_jobmaster {
 	int64_t t0;
 	int64_t heartbeat_interval_ms, heartbeat_timeout_ms;
 	int64_t unreachable_ms; /* heartbeat.rpc-failure-threshold x interval; 0: off */
-	bool ckp_stop; /* the checkpoint in flight is a stop-with-savepoint */
+	/* The checkpoint in flight (ckp_pending) is a stop-with-savepoint: set
+	 * with ckp_pending when it starts, read when its sources are triggered
+	 * (after every TaskManager answered the prepare, which may take long). */
+	bool ckp_stop;
+	/* A stop-with-savepoint completed: the sources end, and no checkpoint
+	 * starts after it (Flink stops the checkpoint scheduler): one would
+	 * commit output that a job restored from the savepoint writes again. */
+	bool stopped_at_savepoint;
 	char state_backend[16]; /* state.backend.type for the tasks: hashmap or lmdb */
 	bool incremental;	/* execution.checkpointing.incremental */
 	bool at_least_once;	/* execution.checkpointing.mode AT_LEAST_ONCE */
@@ -1021,8 +1028,11 @@ static void on_prepared(jm_jobmaster *jm, struct reply *r)
 
 /* Starts a checkpoint or savepoint at every source task. */
 static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *target,
-			      uint64_t *id, cm_err *err)
+			      bool stop, uint64_t *id, cm_err *err)
 {
+	if (jm->stopped_at_savepoint)
+		return cm_err_set(err, FL_EINVAL,
+				  "job %s stops: it was stopped with a savepoint", jm->id);
 	if (jm->phase != P_RUNNING || !can_checkpoint(jm))
 		return cm_err_set(err, FL_EINVAL,
 				  jm->after_finish
@@ -1040,6 +1050,7 @@ static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *t
 	if (rc)
 		return rc;
 	jm->ckp_pending = *id;
+	jm->ckp_stop = stop;
 	jm->ckp_kind = kind;
 	jm->ckp_wall = wall;
 	snprintf(jm->ckp_dir, sizeof(jm->ckp_dir), "%s", dir);
@@ -1093,9 +1104,10 @@ static void checkpoint_tick(void *arg)
 	struct sp_request *sp = jm->savepoints;
 	while (sp && sp->id)
 		sp = sp->next;
-	jm->ckp_stop = sp && sp->stop;
-	int rc = sp ? trigger_checkpoint(jm, sp->kind, sp->target, &id, &err)
-		    : trigger_checkpoint(jm, CP_CHECKPOINT, NULL, &id, &err);
+	/* (ckp_stop belongs to the checkpoint in flight: a tick that starts
+	 * none leaves it as it is.) */
+	int rc = sp ? trigger_checkpoint(jm, sp->kind, sp->target, sp->stop, &id, &err)
+		    : trigger_checkpoint(jm, CP_CHECKPOINT, NULL, false, &id, &err);
 	if (sp && rc == 0)
 		sp->id = id;
 	else if (sp && rc != FL_ERANGE && jm->ckp_pending == 0) {
@@ -1124,6 +1136,8 @@ static void schedule_checkpoint(jm_jobmaster *jm)
 		waiting = waiting || r->id == 0;
 	if (waiting)
 		due = jm->ckp_pending ? now + 50 : now;
+	else if (jm->stopped_at_savepoint)
+		return; /* no periodic one after it; a request is answered (refused) */
 	if (due < 0)
 		return;
 	/* While one is in flight, look again shortly after it may end. */
@@ -1215,8 +1229,10 @@ static void on_ack(void *arg)
 	rc = cp_ack(jm->cp, a->id, task, states, n, now, &fail, &err);
 	free(states); /* the states themselves were taken */
 	if (rc == CP_ACK_COMPLETED) {
-		if (jm->ckp_pending == a->id)
+		if (jm->ckp_pending == a->id) {
+			jm->stopped_at_savepoint = jm->stopped_at_savepoint || jm->ckp_stop;
 			jm->ckp_pending = 0;
+		}
 		jm->drained = jm->drained || (jm->drain_ckp && jm->drain_ckp == a->id);
 		notify_everywhere(jm, a->id, false);
 		char dir[1100] = "";

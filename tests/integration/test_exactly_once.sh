@@ -230,6 +230,51 @@ fi
 exact "stopped with a savepoint, then restored into one directory" "$OUT2"
 check "nothing hidden is left, and the restored job wrote _SUCCESS" test -z "$(hidden "$OUT2")" -a -e "$OUT2/_SUCCESS"
 
+# ---------------- stop-with-savepoint while a TaskManager is slow to answer
+# Every TaskManager learns where a checkpoint goes before its sources are
+# triggered; one held with SIGSTOP for 1.5 s makes that take that long,
+# while the JobMaster looks at its checkpoints every 50 ms. A look that
+# started no checkpoint once forgot that the one in flight was a
+# stop-with-savepoint: the sources took it and went on, a periodic
+# checkpoint after it committed what a job restored from it then wrote
+# again (duplicates after kubectl scale of a FlinkApplication and an
+# upgrade, issue #11). A cluster of its own, with heartbeats that outlast
+# the hold: the TaskManager is slow, not lost.
 stop_all
-logs_clean "$WORK"/jm.log "$WORK"/tm-*.log
+HB=(-D heartbeat.interval=2s -D heartbeat.timeout=30s)
+start_jm jm2 -D execution.checkpointing.dir="file://$WORK/ckp2" "${HB[@]}"
+start_tm tm-c "${HB[@]}"
+start_tm tm-d "${HB[@]}"
+check "a second cluster: /overview reports 2 TaskManagers" wait_overview 2 20
+upload "$JOB_SO"
+OUT3=$WORK/out-slow
+run_jar "$JAR" "{\"parallelism\": 4, \"programArgsList\": [$ARGS, \"--text\", \"$OUT3\", \"--rate\", \"8000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"300 ms\"}}"
+S=$JOB
+wait_state "$S" RUNNING 20 || fail "the job to stop is not RUNNING: $STATE"
+sleep 1
+kill -STOP "${TM_PID[tm-d]}"
+api POST "/jobs/$S/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp\"}"
+trigger=$(json '."request-id"')
+sleep 1.5
+kill -CONT "${TM_PID[tm-d]}"
+wait_savepoint "$S" "$trigger" 30 || true
+SP4=$SP
+SPID=$(sed -nE "s/.*Triggering savepoint ([0-9]+) @ [0-9]+ for job $S: .*/\1/p" "$WORK/jm2.log" | tail -n 1)
+wait_state "$S" 'FINISHED|FAILED|CANCELED' 20 || true
+after=$(sed -nE "s/.*Completed checkpoint ([0-9]+) of job $S.*/\1/p" "$WORK/jm2.log" |
+	awk -v s="${SPID:-0}" '$1 > s' | wc -l)
+if [ "$STATUS" = COMPLETED ] && [ "$STATE" = FINISHED ] && [ -n "$SPID" ] && [ "$after" = 0 ] &&
+	grep -q "job=$S task=.* stops after savepoint $SPID\$" "$WORK"/tm-c.log "$WORK"/tm-d.log; then
+	pass "stop-with-savepoint with a TaskManager held 1.5 s: savepoint $SPID completed, the source stopped after it, no checkpoint after it, the job FINISHED"
+else
+	fail "stop-with-savepoint with a slow TaskManager: savepoint '$SPID' $STATUS, the job $STATE, $after checkpoint(s) completed after it" \
+		"$(grep -h "job=$S" "$WORK"/tm-c.log "$WORK"/tm-d.log | grep -i savepoint | head -n 4)"
+fi
+run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [$ARGS, \"--text\", \"$OUT3\", \"--rate\", \"0\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP4\"}}"
+wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 60 || true
+check "restored from that savepoint: FINISHED" test "$STATE" = FINISHED
+exact "stopped with a savepoint while a TaskManager was slow, then restored" "$OUT3"
+
+stop_all
+logs_clean "$WORK"/jm.log "$WORK"/jm2.log "$WORK"/tm-*.log
 it_finish
