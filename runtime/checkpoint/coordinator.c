@@ -20,6 +20,8 @@
 
 /* Completed checkpoints kept at most, whatever num-retained says. */
 #define MAX_RETAINED 100
+/* cp_coordinator.last_trigger_ms before the first periodic trigger. */
+#define NO_TRIGGER INT64_MIN
 
 struct pending {
 	struct pending *next;
@@ -48,7 +50,11 @@ struct cp_coordinator {
 	struct pending *pending;
 	size_t npending;
 	int64_t last_end_ms;	 /* monotonic: when the last checkpoint ended (min-pause) */
-	int64_t last_trigger_ms; /* monotonic: the last periodic trigger (interval) */
+	/* monotonic: the last periodic trigger (interval); NO_TRIGGER before
+	 * the first. Not -1: cp_due_now sets it an interval back, which is
+	 * below zero while the monotonic clock (time since boot) is younger
+	 * than the interval. */
+	int64_t last_trigger_ms;
 	int consecutive_failures;
 	/* Completed checkpoints, oldest first, and the latest savepoint apart
 	 * (savepoints are never discarded by the coordinator). */
@@ -329,7 +335,7 @@ int cp_new(const cp_config *c, const char *job_id, size_t ntasks, cp_coordinator
 	cp->ntasks = ntasks;
 	cp->next_id = 1;
 	cp->last_end_ms = -1;
-	cp->last_trigger_ms = -1;
+	cp->last_trigger_ms = NO_TRIGGER;
 	*out = cp;
 	return 0;
 }
@@ -449,7 +455,7 @@ int64_t cp_next_due(cp_coordinator *cp, int64_t now)
 		/* An interval after the previous periodic trigger (the first one
 		 * an interval after the start, as Flink's first is), and no
 		 * sooner than min-pause after the last checkpoint ended. */
-		if (cp->last_trigger_ms < 0)
+		if (cp->last_trigger_ms == NO_TRIGGER)
 			cp->last_trigger_ms = now;
 		due = cp->last_trigger_ms + cp->c.interval_ms;
 		if (cp->last_end_ms >= 0 && cp->last_end_ms + cp->c.min_pause_ms > due)

@@ -408,6 +408,27 @@ static void test_incremental_files_are_shared_then_released(void **st)
 	cp_free(cp);
 }
 
+/* A checkpoint made due at once (the final one of FLIP-147, when every
+ * source finished) is due at once even while the monotonic clock, the
+ * time since boot, is younger than the interval: the interval back from
+ * there is below zero, and was once taken for "never triggered", which
+ * put it an hour off (integration.finished_tasks D on a machine up for
+ * minutes). */
+static void test_a_checkpoint_due_now_is_due_now_on_a_young_clock(void **st)
+{
+	(void)st;
+	cp_config c = config(1, 0);
+	c.interval_ms = 3600 * 1000;
+	cp_coordinator *cp;
+	assert_int_equal(cp_new(&c, JOB, 2, &cp), 0);
+	assert_int_equal(cp_next_due(cp, 100), 100 + 3600 * 1000);
+	cp_due_now(cp, 500);
+	assert_int_equal(cp_next_due(cp, 500), 500);
+	cp_skipped(cp, 600);
+	assert_int_equal(cp_next_due(cp, 600), 600 + 3600 * 1000);
+	cp_free(cp);
+}
+
 static void test_a_checkpoint_completes_when_every_task_acknowledged(void **st)
 {
 	(void)st;
@@ -986,6 +1007,8 @@ int main(void)
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(
 		test_a_checkpoint_completes_when_every_task_acknowledged, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(
+		test_a_checkpoint_due_now_is_due_now_on_a_young_clock, make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(test_one_checkpoint_at_a_time_and_min_pause, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(test_failures_count_until_the_tolerable_number,
