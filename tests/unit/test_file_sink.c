@@ -11,7 +11,9 @@
  * refused naming the operator. Also the part files' names, parsed and
  * formatted, and the JobMaster's side (graph/outputs.h): what counts as
  * output in the way of a run, the FINISHED commit of a sink that rolled,
- * and its undo.
+ * and its undo. Two attempts of one subtask (a zombie of the old one still
+ * running beside the new) never touch each other's files, and a JobMaster
+ * publishes and aborts only its own attempt's.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -406,6 +408,35 @@ static void test_a_cancel_removes_only_the_file_being_written(void **state)
 	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 part-" RUN1 "-0-0");
 }
 
+/* A task of attempt 1 lives on after its JobMaster gave the attempt up (a
+ * TaskManager cut off from it), while attempt 2 of the same subtask starts
+ * and writes: attempt 2 creates its own file whatever attempt 1's is, and
+ * attempt 1's cancel, when it comes, removes only its own; attempt 2 then
+ * rolls, commits and ends as if attempt 1 had never been there. */
+static void test_an_old_attempts_cancel_leaves_the_new_attempts_file(void **state)
+{
+	(void)state;
+	sink old, cur;
+	sink_open(&old, JOB1, ATT1, 0, 1);
+	sink_write(&old, 0, 2);
+	assert_int_equal(old.op.cls->flush(&old.op), 0);
+	sink_open(&cur, JOB1, ATT2, 0, 1);
+	sink_write(&cur, 10, 12);
+	assert_int_equal(cur.op.cls->flush(&cur.op), 0);
+	/* Attempt 1 writes on into its file (attempt 2's start removed its
+	 * name), then hears it is cancelled. */
+	sink_write(&old, 2, 4);
+	assert_int_equal(sink_close(&old, false), 0);
+	expect_names(".part-" RUN1 "-0.inprogress.2222222222222222");
+	assert_int_equal(sink_snapshot(&cur, 5, NULL), 0);
+	sink_notify(&cur, 5, true);
+	sink_write(&cur, 12, 13);
+	assert_int_equal(sink_close(&cur, true), 0);
+	expect_names(".part-" RUN1 "-0.inprogress.2222222222222222 part-" RUN1 "-0-0");
+	expect_contents("part-" RUN1 "-0-0", "10,11");
+	expect_contents(".part-" RUN1 "-0.inprogress.2222222222222222", "12");
+}
+
 /* At the end of input: what came after the last checkpoint is the file
  * the JobMaster publishes, and each file still pending gets a link under
  * the name it publishes too; the pending file itself stays for a restore. */
@@ -780,6 +811,21 @@ static void link_as(const char *from, const char *to)
 	assert_int_equal(link(a, b), 0);
 }
 
+/* Writes the lines "v<TAB>0" for each v of the comma-separated values. */
+static void put(const char *name, const char *values)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (const char *v = values; *v;) {
+		size_t n = strcspn(v, ",");
+		fprintf(f, "%.*s\t0\n", (int)n, v);
+		v += n + (v[n] == ',');
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
 /* Part files this run committed at checkpoints (an earlier attempt) are
  * not in its way; another run's are (NO_OVERWRITE), unless the job is
  * restored from a savepoint, which continues them, their _SUCCESS too (a
@@ -891,6 +937,151 @@ static void test_a_failed_commit_undoes_only_its_own_renames(void **state)
 	fl_env_free(env);
 }
 
+/* The JobMaster of attempt 1 publishes attempt 1's in-progress files and
+ * links, never attempt 2's (a zombie's, here with a link numbered as one of
+ * attempt 1's and one attempt 1 does not have), and once it published,
+ * removes what attempt 2 left hidden: nothing publishes it now. */
+static void test_the_finished_commit_publishes_only_its_own_attempts_files(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 2, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	put(".part-" RUN1 "-0.inprogress.1111111111111111", "10");
+	put(".part-" RUN1 "-1.inprogress.1111111111111111", "11");
+	put(".part-" RUN1 "-0-2.inprogress.1111111111111111", "2");
+	link_as(".part-" RUN1 "-0-2.inprogress.1111111111111111",
+		".part-" RUN1 "-0-2.inprogress.1111111111111111.end");
+	put(".part-" RUN1 "-0.inprogress.2222222222222222", "20");
+	put(".part-" RUN1 "-1.inprogress.2222222222222222", "21");
+	put(".part-" RUN1 "-0-2.inprogress.2222222222222222", "22");
+	link_as(".part-" RUN1 "-0-2.inprogress.2222222222222222",
+		".part-" RUN1 "-0-2.inprogress.2222222222222222.end");
+	put(".part-" RUN1 "-1-3.inprogress.2222222222222222", "23");
+	link_as(".part-" RUN1 "-1-3.inprogress.2222222222222222",
+		".part-" RUN1 "-1-3.inprogress.2222222222222222.end");
+	if (outputs_commit(jg, RUN1, ATT1, false, &err) != 0)
+		fail_msg("commit: %s", err.msg);
+	expect_names("_SUCCESS part-" RUN1 "-0 part-" RUN1 "-0-2 part-" RUN1 "-1");
+	expect_contents("part-" RUN1 "-0", "10");
+	expect_contents("part-" RUN1 "-1", "11");
+	expect_contents("part-" RUN1 "-0-2", "2");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* Without attempt 1's own in-progress file, another attempt's under the
+ * same subtask does not stand in for it: the commit fails naming attempt
+ * 1's, and publishes nothing. */
+static void test_another_attempts_file_does_not_stand_in_for_a_missing_one(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 2, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.2222222222222222");
+	assert_int_not_equal(outputs_commit(jg, RUN1, ATT1, false, &err), 0);
+	if (!strstr(err.msg, ".part-" RUN1 "-1.inprogress.1111111111111111': it is missing"))
+		fail_msg("'%s' does not name attempt 1's file of subtask 1", err.msg);
+	expect_names(".part-" RUN1 "-0.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-1.inprogress.2222222222222222");
+	outputs_abort(jg, RUN1, ATT1);
+	expect_names(".part-" RUN1 "-1.inprogress.2222222222222222");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* A failed attempt's abort removes its own in-progress files and links and
+ * nothing of another attempt (a zombie's, or one already running again);
+ * the next attempt's sinks remove what other attempts left for the
+ * subtasks they own. */
+static void test_an_abort_removes_only_its_own_attempts_files(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 2, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
+	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
+		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
+	touch(".part-" RUN1 "-0.inprogress.2222222222222222");
+	touch(".part-" RUN1 "-1-0.inprogress.2222222222222222");
+	link_as(".part-" RUN1 "-1-0.inprogress.2222222222222222",
+		".part-" RUN1 "-1-0.inprogress.2222222222222222.end");
+	outputs_abort(jg, RUN1, ATT1);
+	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-1-0.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-1-0.inprogress.2222222222222222.end");
+	jg_free(jg);
+	fl_env_free(env);
+	/* Attempt 3, never checkpointed, at parallelism 2. */
+	sink a, b;
+	sink_open(&a, JOB1, 0x3333333333333333ull, 0, 2);
+	sink_open(&b, JOB1, 0x3333333333333333ull, 1, 2);
+	expect_names(".part-" RUN1 "-0.inprogress.3333333333333333 "
+		     ".part-" RUN1 "-1.inprogress.3333333333333333");
+	assert_int_equal(sink_close(&a, false), 0);
+	assert_int_equal(sink_close(&b, false), 0);
+}
+
+/* End to end, one subtask: attempt 1 completes checkpoint 1 and goes on
+ * as a zombie beside attempt 2, restored from checkpoint 1; both write,
+ * checkpoint and reach their end of input, attempt 1 last, with a file
+ * pending under the same number as one of attempt 2's. Attempt 2's
+ * JobMaster publishes exactly attempt 2's records, and what attempt 1 made
+ * is gone. */
+static void test_a_zombies_end_of_input_changes_nothing_the_next_attempt_publishes(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 1, false);
+	cm_err err = {0};
+	cm_wbuf st1;
+	cm_wbuf_init(&st1, 1u << 20);
+	sink old, cur;
+	sink_open(&old, JOB1, ATT1, 0, 1);
+	sink_write(&old, 0, 2);
+	assert_int_equal(sink_snapshot(&old, 1, &st1), 0);
+	sink_notify(&old, 1, true);
+	/* Attempt 1's JobMaster gave up; attempt 2's prepares and restores. */
+	if (outputs_prepare(jg, RUN1, false, &err) != 0)
+		fail_msg("prepare: %s", err.msg);
+	if (sink_start(&cur, JOB1, ATT2, 0, 1, cm_wbuf_data(&st1), cm_wbuf_len(&st1), 1, &err) !=
+	    0)
+		fail_msg("restore: %s", err.msg);
+	sink_write(&cur, 10, 12);
+	assert_int_equal(sink_snapshot(&cur, 2, NULL), 0);
+	sink_write(&cur, 12, 13);
+	assert_int_equal(sink_close(&cur, true), 0);
+	/* The zombie: checkpoint 2 of its own never completes. */
+	sink_write(&old, 2, 4);
+	assert_int_equal(sink_snapshot(&old, 2, NULL), 0);
+	sink_write(&old, 4, 5);
+	assert_int_equal(sink_close(&old, true), 0);
+	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0-1.inprogress.1111111111111111.end "
+		     ".part-" RUN1 "-0-1.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-0-1.inprogress.2222222222222222.end "
+		     ".part-" RUN1 "-0.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0.inprogress.2222222222222222 part-" RUN1 "-0-0");
+	if (outputs_commit(jg, RUN1, ATT2, false, &err) != 0)
+		fail_msg("commit: %s", err.msg);
+	expect_names("_SUCCESS part-" RUN1 "-0 part-" RUN1 "-0-0 part-" RUN1 "-0-1");
+	expect_contents("part-" RUN1 "-0-0", "0,1");
+	expect_contents("part-" RUN1 "-0-1", "10,11");
+	expect_contents("part-" RUN1 "-0", "12");
+	cm_wbuf_fini(&st1);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +1091,7 @@ int main(void)
 	    T(test_a_completed_checkpoint_commits_exactly_the_records_before_it),
 	    T(test_an_aborted_checkpoints_files_are_committed_by_the_next),
 	    T(test_a_cancel_removes_only_the_file_being_written),
+	    T(test_an_old_attempts_cancel_leaves_the_new_attempts_file),
 	    T(test_the_end_of_input_links_what_is_still_pending),
 	    T(test_a_checkpoint_before_any_record_leaves_the_first_file),
 	    T(test_a_file_that_cannot_roll_declines_and_fails_the_task),
@@ -911,6 +1103,10 @@ int main(void)
 	    T(test_what_counts_as_output_in_the_way_of_a_run),
 	    T(test_the_finished_commit_publishes_what_the_sinks_left_at_their_end),
 	    T(test_a_failed_commit_undoes_only_its_own_renames),
+	    T(test_the_finished_commit_publishes_only_its_own_attempts_files),
+	    T(test_another_attempts_file_does_not_stand_in_for_a_missing_one),
+	    T(test_an_abort_removes_only_its_own_attempts_files),
+	    T(test_a_zombies_end_of_input_changes_nothing_the_next_attempt_publishes),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
