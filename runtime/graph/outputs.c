@@ -25,14 +25,6 @@ void outputs_run_id(const char *job_id, char run[OUTPUTS_RUN_ID_LEN + 1])
 	snprintf(run, OUTPUTS_RUN_ID_LEN + 1, "%.16s", job_id);
 }
 
-int outputs_part_path(char *buf, size_t cap, const char *dir, const char *run, int subtask,
-		      bool inprogress)
-{
-	int n = inprogress ? snprintf(buf, cap, "%s/.part-%s-%d.inprogress", dir, run, subtask)
-			   : snprintf(buf, cap, "%s/part-%s-%d", dir, run, subtask);
-	return n < 0 || (size_t)n >= cap ? FL_ERANGE : 0;
-}
-
 bool outputs_run_id_valid(const char *run)
 {
 	size_t n = 0;
@@ -48,7 +40,8 @@ int outputs_name_path(char *buf, size_t cap, const char *dir, const outputs_name
 	int n;
 	switch (nm->kind) {
 	case OUTPUTS_WHOLE:
-		n = snprintf(buf, cap, "%s/.part-%s-%d.inprogress", dir, nm->run, nm->subtask);
+		n = snprintf(buf, cap, "%s/.part-%s-%d.inprogress.%016llx", dir, nm->run,
+			     nm->subtask, a);
 		break;
 	case OUTPUTS_PUBLISHED:
 		n = snprintf(buf, cap, "%s/part-%s-%d", dir, nm->run, nm->subtask);
@@ -61,8 +54,8 @@ int outputs_name_path(char *buf, size_t cap, const char *dir, const outputs_name
 		n = snprintf(buf, cap, "%s/part-%s-%d-%llu", dir, nm->run, nm->subtask, c);
 		break;
 	case OUTPUTS_AT_END:
-		n = snprintf(buf, cap, "%s/.part-%s-%d-%llu.inprogress", dir, nm->run, nm->subtask,
-			     c);
+		n = snprintf(buf, cap, "%s/.part-%s-%d-%llu.inprogress.%016llx.end", dir, nm->run,
+			     nm->subtask, c, a);
 		break;
 	default:
 		return FL_EINVAL;
@@ -97,6 +90,18 @@ static bool hex_digits(const char *p, size_t n)
 	return true;
 }
 
+/* An attempt at *p as the formats above print it: 16 lower-case hex
+ * digits (an upper-case one would parse to a number that formats to
+ * another name). */
+static bool parse_attempt(const char *p, uint64_t *out)
+{
+	for (size_t i = 0; i < 16; i++)
+		if (!isdigit((unsigned char)p[i]) && (p[i] < 'a' || p[i] > 'f'))
+			return false;
+	*out = strtoull(p, NULL, 16);
+	return true;
+}
+
 enum outputs_kind outputs_name_parse(const char *name, outputs_name *out)
 {
 	outputs_name n = {0};
@@ -122,17 +127,16 @@ enum outputs_kind outputs_name_parse(const char *name, outputs_name *out)
 			return OUTPUTS_NONE;
 		n.kind = counted ? OUTPUTS_COMMITTED : OUTPUTS_PUBLISHED;
 	} else {
-		if (strncmp(p, ".inprogress", 11) != 0)
+		/* .inprogress.<attempt>, then nothing or (counted) .end */
+		if (strncmp(p, ".inprogress.", 12) != 0 || !parse_attempt(p + 12, &n.attempt))
 			return OUTPUTS_NONE;
-		p += 11;
-		if (!*p) {
-			n.kind = counted ? OUTPUTS_AT_END : OUTPUTS_WHOLE;
-		} else {
-			if (!counted || *p != '.' || !hex_digits(p + 1, 16) || p[17] != '\0')
-				return OUTPUTS_NONE;
-			n.attempt = strtoull(p + 1, NULL, 16);
-			n.kind = OUTPUTS_ROLLING;
-		}
+		p += 12 + 16;
+		if (!*p)
+			n.kind = counted ? OUTPUTS_ROLLING : OUTPUTS_WHOLE;
+		else if (counted && strcmp(p, ".end") == 0)
+			n.kind = OUTPUTS_AT_END;
+		else
+			return OUTPUTS_NONE;
 	}
 	*out = n;
 	return n.kind;
@@ -350,15 +354,18 @@ static int lock_dir(const jg_graph *jg, size_t i, cm_err *err)
 
 /* ---------------------------------------------------------- prepare */
 
-/* A leftover of a killed run: hidden, ours, in progress (or pending) or
- * set aside. */
+/* A leftover of a killed run or attempt: hidden, ours, in progress (or
+ * pending, or a link to a pending file) or set aside; also the in-progress
+ * names of flinc versions before the attempt was in them. */
 static bool leftover(const char *name)
 {
 	size_t n = strlen(name);
 	outputs_name pn;
-	if (strncmp(name, ".part-", 6) == 0)
-		return (n > 11 && strcmp(name + n - 11, ".inprogress") == 0) ||
-		       outputs_name_parse(name, &pn) == OUTPUTS_ROLLING;
+	if (strncmp(name, ".part-", 6) == 0) {
+		enum outputs_kind k = outputs_name_parse(name, &pn);
+		return k == OUTPUTS_WHOLE || k == OUTPUTS_ROLLING || k == OUTPUTS_AT_END ||
+		       (n > 11 && strcmp(name + n - 11, ".inprogress") == 0);
+	}
 	if (strncmp(name, "." MARKER "-", sizeof(MARKER) + 1) == 0)
 		return n > 9 && strcmp(name + n - 9, ".replaced") == 0;
 	return false;
@@ -499,15 +506,25 @@ static int too_long(const char *dir, cm_err *err)
 	return cm_err_set(err, FL_ERANGE, "the output path '%.200s...' is too long", dir);
 }
 
-/* Before anything changes: every part file of the run is there, and,
+/* dir/<subtask s's in-progress file of the run's attempt> into buf. */
+static int whole_path(char *buf, size_t cap, const char *dir, const char *run, int s,
+		      uint64_t attempt)
+{
+	outputs_name n = {.kind = OUTPUTS_WHOLE, .subtask = s, .attempt = attempt};
+	memcpy(n.run, run, OUTPUTS_RUN_ID_LEN);
+	return outputs_name_path(buf, cap, dir, &n);
+}
+
+/* Before anything changes: every part file of the attempt is there, and,
  * without overwrite, no other writer's output appeared beside it (flinc
  * runs wait for the lock; a writer that takes none does not). */
-static int check_sink(const jg_graph *jg, int i, const char *run, bool overwrite, cm_err *err)
+static int check_sink(const jg_graph *jg, int i, const char *run, uint64_t attempt,
+		      bool overwrite, cm_err *err)
 {
 	const char *dir = jg->sg->nodes[i]->dir;
 	char path[PATH_CAP];
 	for (int s = 0; s < jg->node_parallelism[i]; s++) {
-		if (outputs_part_path(path, sizeof(path), dir, run, s, true) != 0)
+		if (whole_path(path, sizeof(path), dir, run, s, attempt) != 0)
 			return too_long(dir, err);
 		struct stat st;
 		if (lstat(path, &st) != 0) {
@@ -593,9 +610,13 @@ static void moves_fini(moves *m)
 	*m = (moves){0};
 }
 
-/* Publishes the links sink i's subtasks made, at the end of their input,
- * to the files still pending then (.part-<run>-<s>-<n>.inprogress). */
-static int publish_at_end(const char *dir, const char *run, moves *m, cm_err *err)
+/* Publishes the links sink i's subtasks of attempt `attempt` made, at the
+ * end of their input, to the files still pending then
+ * (.part-<run>-<s>-<n>.inprogress.<attempt>.end). Another attempt's are
+ * never published: a task of it that lived on after its JobMaster gave it
+ * up (a zombie) may have made them from records this attempt wrote too. */
+static int publish_at_end(const char *dir, const char *run, uint64_t attempt, moves *m,
+			  cm_err *err)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -606,7 +627,8 @@ static int publish_at_end(const char *dir, const char *run, moves *m, cm_err *er
 	int rc = 0;
 	while (rc == 0 && (e = readdir(d))) {
 		outputs_name n;
-		if (outputs_name_parse(e->d_name, &n) != OUTPUTS_AT_END || strcmp(n.run, run) != 0)
+		if (outputs_name_parse(e->d_name, &n) != OUTPUTS_AT_END || strcmp(n.run, run) != 0 ||
+		    n.attempt != attempt)
 			continue;
 		char from[PATH_CAP], to[PATH_CAP];
 		if (outputs_name_path(from, sizeof(from), dir, &n) != 0)
@@ -634,8 +656,8 @@ static int publish_at_end(const char *dir, const char *run, moves *m, cm_err *er
  * _SUCCESS is set aside first, so no marker ever stands beside a mix of
  * runs (without, there is none, and one that appears makes the marker's
  * O_EXCL fail). What it renamed goes into m. */
-static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwrite, moves *m,
-			cm_err *err)
+static int publish_sink(const jg_graph *jg, int i, const char *run, uint64_t attempt,
+			bool overwrite, moves *m, cm_err *err)
 {
 	const char *dir = jg->sg->nodes[i]->dir;
 	char from[PATH_CAP], to[PATH_CAP];
@@ -648,8 +670,10 @@ static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwri
 				  strerror(e));
 	}
 	for (int s = 0; s < jg->node_parallelism[i]; s++) {
-		if (outputs_part_path(from, sizeof(from), dir, run, s, true) != 0 ||
-		    outputs_part_path(to, sizeof(to), dir, run, s, false) != 0)
+		outputs_name pub = {.kind = OUTPUTS_PUBLISHED, .subtask = s};
+		memcpy(pub.run, run, OUTPUTS_RUN_ID_LEN);
+		if (whole_path(from, sizeof(from), dir, run, s, attempt) != 0 ||
+		    outputs_name_path(to, sizeof(to), dir, &pub) != 0)
 			return too_long(dir, err);
 		if (moves_add(m, from, to) != 0)
 			return cm_err_set(err, FL_ENOMEM, "out of memory");
@@ -663,7 +687,7 @@ static int publish_sink(const jg_graph *jg, int i, const char *run, bool overwri
 					  strerror(e));
 		}
 	}
-	return publish_at_end(dir, run, m, err);
+	return publish_at_end(dir, run, attempt, m, err);
 }
 
 /* The earlier runs' published files: part-* and _SUCCESS. Their set-aside
@@ -756,8 +780,10 @@ static void unpublish(const jg_graph *jg, const char *run, int marked_below, con
 	}
 }
 
-/* Removes every file of run in dir whose kind is `kind` (best effort). */
-static void remove_kind(const char *dir, const char *run, enum outputs_kind kind)
+/* Removes every file of run in dir whose kind is `kind`, of attempt
+ * *attempt, or of any attempt when attempt is NULL (best effort). */
+static void remove_kind(const char *dir, const char *run, enum outputs_kind kind,
+			const uint64_t *attempt)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -767,23 +793,25 @@ static void remove_kind(const char *dir, const char *run, enum outputs_kind kind
 		outputs_name n;
 		char path[PATH_CAP];
 		if (outputs_name_parse(e->d_name, &n) == kind && strcmp(n.run, run) == 0 &&
+		    (!attempt || n.attempt == *attempt) &&
 		    outputs_name_path(path, sizeof(path), dir, &n) == 0)
 			unlink(path);
 	}
 	closedir(d);
 }
 
-static int commit_all(const jg_graph *jg, const char *run, bool overwrite, moves *m, cm_err *err)
+static int commit_all(const jg_graph *jg, const char *run, uint64_t attempt, bool overwrite,
+		      moves *m, cm_err *err)
 {
 	int rc = 0;
 	FOR_SINKS(jg, i)
 	{
-		if ((rc = check_sink(jg, i, run, overwrite, err)) != 0)
+		if ((rc = check_sink(jg, i, run, attempt, overwrite, err)) != 0)
 			return rc;
 	}
 	FOR_SINKS(jg, i)
 	{
-		if ((rc = publish_sink(jg, i, run, overwrite, m, err)) != 0)
+		if ((rc = publish_sink(jg, i, run, attempt, overwrite, m, err)) != 0)
 			goto undo;
 	}
 	/* Only now, with every part file of this run published, does the
@@ -813,11 +841,16 @@ static int commit_all(const jg_graph *jg, const char *run, bool overwrite, moves
 			return rc;
 		}
 	}
-	/* Published: the two-phase files left are pending files whose links
-	 * were published, or leftovers of failed attempts. */
+	/* Published: the hidden files of the run left are pending files
+	 * whose links were published, or leftovers of other attempts (their
+	 * in-progress files and links too: the run is complete without them,
+	 * and nothing publishes them now). */
 	FOR_SINKS(jg, i)
 	{
-		remove_kind(jg->sg->nodes[i]->dir, run, OUTPUTS_ROLLING);
+		const char *dir = jg->sg->nodes[i]->dir;
+		remove_kind(dir, run, OUTPUTS_ROLLING, NULL);
+		remove_kind(dir, run, OUTPUTS_WHOLE, NULL);
+		remove_kind(dir, run, OUTPUTS_AT_END, NULL);
 	}
 	return 0;
 undo:
@@ -825,10 +858,11 @@ undo:
 	return rc;
 }
 
-int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *err)
+int outputs_commit(const jg_graph *jg, const char *run, uint64_t attempt, bool overwrite,
+		   cm_err *err)
 {
 	moves m = {0};
-	int rc = commit_all(jg, run, overwrite, &m, err);
+	int rc = commit_all(jg, run, attempt, overwrite, &m, err);
 	moves_fini(&m);
 	/* On failure the locks stay until outputs_abort has removed the
 	 * run's files. */
@@ -837,19 +871,19 @@ int outputs_commit(const jg_graph *jg, const char *run, bool overwrite, cm_err *
 	return rc;
 }
 
-void outputs_abort(const jg_graph *jg, const char *run)
+void outputs_abort(const jg_graph *jg, const char *run, uint64_t attempt)
 {
 	FOR_SINKS(jg, i)
 	{
 		const sg_node *n = jg->sg->nodes[i];
 		for (int s = 0; s < jg->node_parallelism[i]; s++) {
 			char path[PATH_CAP];
-			if (outputs_part_path(path, sizeof(path), n->dir, run, s, true) == 0)
+			if (whole_path(path, sizeof(path), n->dir, run, s, attempt) == 0)
 				unlink(path);
 		}
 		/* Only the links: the files they point to may be pending for a
 		 * checkpoint that completed, which the next attempt commits. */
-		remove_kind(n->dir, run, OUTPUTS_AT_END);
+		remove_kind(n->dir, run, OUTPUTS_AT_END, &attempt);
 	}
 	release_locks(jg);
 }

@@ -595,17 +595,20 @@ static void finish(jm_jobmaster *jm)
 	char run[OUTPUTS_RUN_ID_LEN + 1];
 	outputs_run_id(jm->id, run);
 	/* Flink's FinalizeOnMaster: the run's files are published only when
-	 * the whole job finished; any other end removes them. */
+	 * the whole job finished; any other end removes them. Only this
+	 * attempt's: a task of an earlier one may still run (a TaskManager
+	 * cut off from its JobMaster) and write files of its own. */
 	if (!jm->error[0] && !jm->cancel_requested) {
 		cm_err oerr = {0};
-		if (outputs_commit(jm->jg, run, jm->jg->sg->overwrite_files, &oerr) != 0) {
+		bool overwrite = jm->jg->sg->overwrite_files;
+		if (outputs_commit(jm->jg, run, jm->attempt, overwrite, &oerr) != 0) {
 			snprintf(jm->error, sizeof(jm->error), "committing the output failed: %.440s",
 				 oerr.msg);
 			set_status(jm, EG_FAILING, jm->error);
 		}
 	}
 	if (jm->error[0] || jm->cancel_requested)
-		outputs_abort(jm->jg, run);
+		outputs_abort(jm->jg, run, jm->attempt);
 	enum eg_status st = jm->error[0]	  ? EG_FAILED
 			    : jm->cancel_requested ? EG_CANCELED
 						   : EG_FINISHED;

@@ -148,10 +148,14 @@ const tm_op_class tm_print_class = {
  * The text file sink: Flink's FileSink (row format) and its exactly-once
  * protocol; the names are in graph/outputs.h.
  *
- * Without checkpoints, each subtask writes one hidden file of its run,
- * .part-<run>-<s>.inprogress, which the JobMaster publishes when the whole
- * job FINISHED, so a reader never sees part of a run, or a failed run, as
- * output.
+ * Without checkpoints, each subtask writes one hidden file of its run and
+ * job attempt, .part-<run>-<s>.inprogress.<attempt>, which the JobMaster of
+ * that attempt publishes when the whole job FINISHED, so a reader never
+ * sees part of a run, or a failed run, as output. Every hidden name holds
+ * the attempt: a task of an attempt its JobMaster gave up (a zombie on a
+ * TaskManager cut off from it) may still run beside the next attempt's,
+ * and must never create, remove, rename over or link what that one writes
+ * or publishes.
  *
  * Once a checkpoint reaches the sink it rolls, as Flink's
  * OnCheckpointRollingPolicy: at each snapshot the file being written is
@@ -161,10 +165,11 @@ const tm_op_class tm_print_class = {
  * pending files of N and of every checkpoint before it (an aborted one's
  * stay pending until then) are committed in order: renamed to
  * part-<run>-<s>-<n>, then the directory synced. At the end of input the
- * last file becomes .part-<run>-<s>.inprogress and the files still pending
- * are linked under .part-<run>-<s>-<n>.inprogress: the JobMaster publishes
- * both when the job FINISHED, and removes the links if it does not (the
- * pending files themselves stay for a restore, see below).
+ * last file becomes .part-<run>-<s>.inprogress.<attempt> and the files
+ * still pending are linked under .part-<run>-<s>-<n>.inprogress.<attempt>
+ * .end: the attempt's JobMaster publishes both when the job FINISHED, and
+ * removes the links if it does not (the pending files themselves stay for
+ * a restore, see below).
  *
  * Its list state is one element per subtask: the run, subtask and attempt
  * that wrote it, the next file's number and the pending files (number and
@@ -175,10 +180,10 @@ const tm_op_class tm_print_class = {
  * files of later checkpoints, whose records the replay writes again. An
  * element goes to exactly one new subtask whatever the parallelism, so
  * every old subtask is cleaned up once. Each subtask also removes the
- * rolling files of its own run's earlier attempts (subtask indices i with
- * i % parallelism == its own) that no restore commits. Nothing else is
- * touched: other runs' files, other sinks' (another directory), committed
- * files.
+ * hidden files (in-progress, rolling, links) of its own run's other
+ * attempts for the subtask indices i it owns (i % parallelism == its own)
+ * that no restore commits. Nothing else is touched: this attempt's files,
+ * other runs' files, other sinks' (another directory), committed files.
  */
 
 #define FS_STATE_VERSION 1
@@ -460,19 +465,17 @@ static int file_sink_notify(tm_op *op, uint64_t id, bool completed)
 static bool fs_is_leftover(const tm_op *op, const outputs_name *n, const fs_old *olds, size_t nolds)
 {
 	const td_task *td = op->chain->td;
+	if (n->kind != OUTPUTS_WHOLE && n->kind != OUTPUTS_ROLLING && n->kind != OUTPUTS_AT_END)
+		return false; /* committed or published: never touched */
 	char mine[OUTPUTS_RUN_ID_LEN + 1];
 	outputs_run_id(td->job_id, mine);
 	bool own = strcmp(n->run, mine) == 0;
-	if (n->kind == OUTPUTS_ROLLING) {
-		if (own && n->attempt == td->attempt)
-			return false; /* this attempt's */
-		if (own && n->subtask % td->parallelism == td->subtask)
-			return true;
-	} else if (own || (n->kind != OUTPUTS_WHOLE && n->kind != OUTPUTS_AT_END)) {
-		/* Its own run's in-progress files are the JobMaster's (and
-		 * this attempt's); committed files are never touched. */
-		return false;
-	}
+	if (own && n->attempt == td->attempt)
+		return false; /* this attempt's, this JobMaster's to publish */
+	/* Another attempt's: never published now, as the JobMaster publishes
+	 * only its own attempt's. */
+	if (own && n->subtask % td->parallelism == td->subtask)
+		return true;
 	for (size_t i = 0; i < nolds; i++)
 		if (strcmp(olds[i].who.run, n->run) == 0 && olds[i].who.subtask == n->subtask)
 			return true;
@@ -709,7 +712,9 @@ static int file_sink_close(tm_op *op, bool ok)
 	int rc = 0;
 	if (!ok) {
 		/* Only the file being written goes: pending files may belong
-		 * to a completed checkpoint the next attempt restores. */
+		 * to a completed checkpoint the next attempt restores. Its name
+		 * holds this attempt, so a task that outlived its attempt
+		 * never removes the next attempt's file. */
 		if (op->file) {
 			fclose(op->file);
 			op->file = NULL;

@@ -234,7 +234,10 @@ api PATCH "/jobs/$JOB?mode=cancel"
 wait_state "$JOB" CANCELED 20 || fail "the text-sink job did not cancel: $STATE"
 kept=0
 for f in $COMMITTED; do [ -s "$TEXT_OUT/$f" ] && kept=$((kept + 1)); done
-if [ "$kept" = "$(wc -w <<<"$COMMITTED")" ] && ! ls -A "$TEXT_OUT" | grep -q '\.inprogress$' &&
+# In progress: .part-<run>-<s>.inprogress.<attempt>, or a link made at the
+# end of input (....end); pending files (-<s>-<n>.inprogress.<attempt>) stay.
+if [ "$kept" = "$(wc -w <<<"$COMMITTED")" ] &&
+	! ls -A "$TEXT_OUT" | grep -Eq '^\.part-[0-9a-f]{16}-[0-9]+\.inprogress\.[0-9a-f]{16}$|\.end$' &&
 	[ ! -e "$TEXT_OUT/_SUCCESS" ]; then
 	pass "cancelled: the committed part files stay, nothing in progress is left, no _SUCCESS"
 else

@@ -32,6 +32,10 @@ wait_file() {
 	done
 	return 1
 }
+# The glob of subtask $1's in-progress file, of any run and job attempt:
+# .part-<run>-<subtask>.inprogress.<attempt> (16 hex digits each).
+H16='????????????????'
+whole() { echo ".part-$H16-$1.inprogress.$H16"; }
 
 # ------------------------------------------- two runs, one directory
 # A runs into outc and waits for its FIFO; B, started meanwhile into the
@@ -73,7 +77,7 @@ check "after-kill: the killed run's lock did not outlive it; its output is publi
 mkfifo "$WORK/m.fifo"
 start_flinc runM "$WC" --input "$WORK/m.fifo" --output "$WORK/outm" --mode batch
 wait_line runM "^Job has been submitted with JobID" 30 || true
-wait_file "$WORK/outm/.part-*-0.inprogress" 30 || true
+wait_file "$WORK/outm/$(whole 0)" 30 || true
 : >"$WORK/outm/part-0000000000000000-0"
 feed "$WORK/m.fifo" 'words of m'
 wait_flinc 30
@@ -97,13 +101,13 @@ for mode in overwrite fresh; do
 	rm -f "$WORK/d.fifo"
 	mkfifo "$WORK/d.fifo"
 	start_flinc "lost-$mode" -p 2 "${opts[@]}" "$WC" --input "$WORK/d.fifo" --output "$out" --mode batch
-	if wait_file "$out/.part-*-1.inprogress" 30; then
-		lost=$(compgen -G "$out/.part-*-1.inprogress")
+	if wait_file "$out/$(whole 1)" 30; then
+		lost=$(compgen -G "$out/$(whole 1)")
 		rm -f "$lost"
 	fi
 	feed "$WORK/d.fifo" 'words of the lost run'
 	wait_flinc 30
-	expect_last "lost-$mode" 1 "^Job 'WordCount' \($ID\) FAILED: committing the output failed: cannot publish '$out/\.part-[0-9a-f]{16}-1\.inprogress': it is missing: No such file or directory$"
+	expect_last "lost-$mode" 1 "^Job 'WordCount' \($ID\) FAILED: committing the output failed: cannot publish '$out/\.part-[0-9a-f]{16}-1\.inprogress\.[0-9a-f]{16}': it is missing: No such file or directory$"
 	after=$( (cd "$out" 2>/dev/null && ls -A && cat part-* 2>/dev/null) || true)
 	if [ $mode = overwrite ]; then
 		check "lost-$mode: the earlier output is there as it was" test "$after" = "$before"

@@ -11,7 +11,9 @@
  * refused naming the operator. Also the part files' names, parsed and
  * formatted, and the JobMaster's side (graph/outputs.h): what counts as
  * output in the way of a run, the FINISHED commit of a sink that rolled,
- * and its undo.
+ * and its undo. Two attempts of one subtask (a zombie of the old one still
+ * running beside the new) never touch each other's files, and a JobMaster
+ * publishes and aborts only its own attempt's.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -238,18 +240,30 @@ static void test_part_file_names_round_trip_and_nothing_else_parses(void **state
 {
 	(void)state;
 	const outputs_name all[] = {
-	    {.kind = OUTPUTS_WHOLE, .run = RUN1, .subtask = 3},
+	    {.kind = OUTPUTS_WHOLE, .run = RUN1, .subtask = 3, .attempt = ATT1},
 	    {.kind = OUTPUTS_PUBLISHED, .run = RUN1, .subtask = 0},
 	    {.kind = OUTPUTS_ROLLING, .run = RUN1, .subtask = 12, .counter = 7, .attempt = ATT1},
 	    {.kind = OUTPUTS_COMMITTED, .run = RUN1, .subtask = 1, .counter = 0},
-	    {.kind = OUTPUTS_AT_END, .run = RUN1, .subtask = 2, .counter = 18446744073709551615ull},
+	    {.kind = OUTPUTS_AT_END,
+	     .run = RUN1,
+	     .subtask = 2,
+	     .counter = 18446744073709551615ull,
+	     .attempt = ATT2},
+	    {.kind = OUTPUTS_WHOLE, .run = RUN2, .subtask = 0, .attempt = 0xabull},
+	    {.kind = OUTPUTS_AT_END,
+	     .run = RUN2,
+	     .subtask = 2147483647,
+	     .counter = 0,
+	     .attempt = 0xfedcba9876543210ull},
 	};
 	const char *want[] = {
-	    "/d/.part-0123456789abcdef-3.inprogress",
+	    "/d/.part-0123456789abcdef-3.inprogress.1111111111111111",
 	    "/d/part-0123456789abcdef-0",
 	    "/d/.part-0123456789abcdef-12-7.inprogress.1111111111111111",
 	    "/d/part-0123456789abcdef-1-0",
-	    "/d/.part-0123456789abcdef-2-18446744073709551615.inprogress",
+	    "/d/.part-0123456789abcdef-2-18446744073709551615.inprogress.2222222222222222.end",
+	    "/d/.part-fedcba9876543210-0.inprogress.00000000000000ab",
+	    "/d/.part-fedcba9876543210-2147483647-0.inprogress.fedcba9876543210.end",
 	};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		char buf[200];
@@ -274,10 +288,30 @@ static void test_part_file_names_round_trip_and_nothing_else_parses(void **state
 	    "part-0123456789abcdef-99999999999",		    /* subtask past INT_MAX */
 	    "part-0123456789abcdef-0-18446744073709551616",	    /* counter past 2^64 - 1 */
 	    ".part-0123456789abcdef-0",				    /* hidden, not in progress */
-	    ".part-0123456789abcdef-0.inprogress.1111111111111111", /* no counter */
-	    ".part-0123456789abcdef-0-1.inprogress.111",	    /* a short attempt */
+	    ".part-0123456789abcdef-0.inprogress",   /* before the attempt was in names */
+	    ".part-0123456789abcdef-0-1.inprogress", /* the same, a link at the end */
+	    ".part-0123456789abcdef-0-1.inprogress.",
+	    ".part-0123456789abcdef-0-1.inprogress.111", /* a short attempt */
+	    ".part-0123456789abcdef-0-1.inprogress.111111111111111.end",
+	    ".part-0123456789abcdef-0.inprogress.11111111111111111", /* a long one */
+	    ".part-0123456789abcdef-0-1.inprogress.11111111111111111.end",
+	    ".part-0123456789abcdef-0-1.inprogress.111111111111111A", /* upper case */
+	    ".part-0123456789abcdef-0-1.inprogress.111111111111111g",
+	    ".part-0123456789abcdef-0-1.inprogress.-111111111111111",
 	    ".part-0123456789abcdef-0-1.inprogress.1111111111111111.x",
+	    ".part-0123456789abcdef-0.inprogress.1111111111111111.end", /* no counter */
+	    ".part-0123456789abcdef-0-1.inprogress.1111111111111111.en",
+	    ".part-0123456789abcdef-0-1.inprogress.1111111111111111.end.",
+	    ".part-0123456789abcdef-0-1.inprogress.1111111111111111.endx",
+	    ".part-0123456789abcdef-0-1.inprogress.1111111111111111.END",
+	    ".part-0123456789abcdef-0-1.inprogress.1111111111111111end",
+	    ".part-0123456789abcdef-0-1.inprogress..end",
+	    ".part-0123456789abcdef-0-1.inprogress.1111111111111111.1111111111111111",
+	    ".part-0123456789abcdef-0-1.inprogres.1111111111111111",
 	    "part-0123456789abcdef-0.inprogress",
+	    "part-0123456789abcdef-0.inprogress.1111111111111111",
+	    "part-0123456789abcdef-0-1.inprogress.1111111111111111.end",
+	    "..part-0123456789abcdef-0.inprogress.1111111111111111",
 	    "notes.txt",
 	};
 	for (size_t i = 0; i < sizeof(not_parts) / sizeof(not_parts[0]); i++) {
@@ -301,8 +335,8 @@ static void test_without_checkpoints_each_subtask_writes_one_hidden_file(void **
 	sink_open(&k, JOB1, ATT1, 0, 1);
 	sink_write(&k, 0, 3);
 	assert_int_equal(sink_close(&k, true), 0);
-	expect_names(".part-" RUN1 "-0.inprogress");
-	expect_contents(".part-" RUN1 "-0.inprogress", "0,1,2");
+	expect_names(".part-" RUN1 "-0.inprogress.1111111111111111");
+	expect_contents(".part-" RUN1 "-0.inprogress.1111111111111111", "0,1,2");
 }
 
 /* The file written before a checkpoint is pending for it, hidden; the
@@ -349,8 +383,9 @@ static void test_an_aborted_checkpoints_files_are_committed_by_the_next(void **s
 	/* A completion older than what was committed does nothing. */
 	sink_notify(&k, 1, true);
 	assert_int_equal(sink_close(&k, true), 0);
-	expect_names(".part-" RUN1 "-0.inprogress part-" RUN1 "-0-0 part-" RUN1 "-0-1");
-	expect_contents(".part-" RUN1 "-0.inprogress", "");
+	expect_names(".part-" RUN1 "-0.inprogress.1111111111111111 part-" RUN1 "-0-0 part-" RUN1
+		     "-0-1");
+	expect_contents(".part-" RUN1 "-0.inprogress.1111111111111111", "");
 }
 
 /* A cancelled or failed subtask removes the file it was writing; pending
@@ -373,6 +408,35 @@ static void test_a_cancel_removes_only_the_file_being_written(void **state)
 	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 part-" RUN1 "-0-0");
 }
 
+/* A task of attempt 1 lives on after its JobMaster gave the attempt up (a
+ * TaskManager cut off from it), while attempt 2 of the same subtask starts
+ * and writes: attempt 2 creates its own file whatever attempt 1's is, and
+ * attempt 1's cancel, when it comes, removes only its own; attempt 2 then
+ * rolls, commits and ends as if attempt 1 had never been there. */
+static void test_an_old_attempts_cancel_leaves_the_new_attempts_file(void **state)
+{
+	(void)state;
+	sink old, cur;
+	sink_open(&old, JOB1, ATT1, 0, 1);
+	sink_write(&old, 0, 2);
+	assert_int_equal(old.op.cls->flush(&old.op), 0);
+	sink_open(&cur, JOB1, ATT2, 0, 1);
+	sink_write(&cur, 10, 12);
+	assert_int_equal(cur.op.cls->flush(&cur.op), 0);
+	/* Attempt 1 writes on into its file (attempt 2's start removed its
+	 * name), then hears it is cancelled. */
+	sink_write(&old, 2, 4);
+	assert_int_equal(sink_close(&old, false), 0);
+	expect_names(".part-" RUN1 "-0.inprogress.2222222222222222");
+	assert_int_equal(sink_snapshot(&cur, 5, NULL), 0);
+	sink_notify(&cur, 5, true);
+	sink_write(&cur, 12, 13);
+	assert_int_equal(sink_close(&cur, true), 0);
+	expect_names(".part-" RUN1 "-0.inprogress.2222222222222222 part-" RUN1 "-0-0");
+	expect_contents("part-" RUN1 "-0-0", "10,11");
+	expect_contents(".part-" RUN1 "-0.inprogress.2222222222222222", "12");
+}
+
 /* At the end of input: what came after the last checkpoint is the file
  * the JobMaster publishes, and each file still pending gets a link under
  * the name it publishes too; the pending file itself stays for a restore. */
@@ -385,13 +449,14 @@ static void test_the_end_of_input_links_what_is_still_pending(void **state)
 	assert_int_equal(sink_snapshot(&k, 1, NULL), 0);
 	sink_write(&k, 2, 3);
 	assert_int_equal(sink_close(&k, true), 0);
-	expect_names(".part-" RUN1 "-0-0.inprogress .part-" RUN1
-		     "-0-0.inprogress.1111111111111111 .part-" RUN1 "-0.inprogress");
-	expect_contents(".part-" RUN1 "-0-0.inprogress", "0,1");
-	expect_contents(".part-" RUN1 "-0.inprogress", "2");
+	expect_names(".part-" RUN1 "-0-0.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0-0.inprogress.1111111111111111.end "
+		     ".part-" RUN1 "-0.inprogress.1111111111111111");
+	expect_contents(".part-" RUN1 "-0-0.inprogress.1111111111111111.end", "0,1");
+	expect_contents(".part-" RUN1 "-0.inprogress.1111111111111111", "2");
 	struct stat a, b;
 	char p1[600], p2[600];
-	snprintf(p1, sizeof(p1), "%s/.part-" RUN1 "-0-0.inprogress", g_dir);
+	snprintf(p1, sizeof(p1), "%s/.part-" RUN1 "-0-0.inprogress.1111111111111111.end", g_dir);
 	snprintf(p2, sizeof(p2), "%s/.part-" RUN1 "-0-0.inprogress.1111111111111111", g_dir);
 	assert_int_equal(stat(p1, &a), 0);
 	assert_int_equal(stat(p2, &b), 0);
@@ -407,11 +472,11 @@ static void test_a_checkpoint_before_any_record_leaves_the_first_file(void **sta
 	sink_open(&k, JOB1, ATT1, 0, 1);
 	assert_int_equal(sink_snapshot(&k, 1, NULL), 0);
 	sink_notify(&k, 1, true);
-	expect_names(".part-" RUN1 "-0.inprogress");
+	expect_names(".part-" RUN1 "-0.inprogress.1111111111111111");
 	sink_write(&k, 0, 2);
 	assert_int_equal(sink_close(&k, true), 0);
-	expect_names(".part-" RUN1 "-0.inprogress");
-	expect_contents(".part-" RUN1 "-0.inprogress", "0,1");
+	expect_names(".part-" RUN1 "-0.inprogress.1111111111111111");
+	expect_contents(".part-" RUN1 "-0.inprogress.1111111111111111", "0,1");
 }
 
 /* A file that cannot roll (here: removed behind the sink's back) declines
@@ -424,15 +489,15 @@ static void test_a_file_that_cannot_roll_declines_and_fails_the_task(void **stat
 	sink_open(&k, JOB1, ATT1, 0, 1);
 	sink_write(&k, 0, 2);
 	char path[600];
-	snprintf(path, sizeof(path), "%s/.part-" RUN1 "-0.inprogress", g_dir);
+	snprintf(path, sizeof(path), "%s/.part-" RUN1 "-0.inprogress.1111111111111111", g_dir);
 	assert_int_equal(unlink(path), 0);
 	cm_wbuf w;
 	cm_wbuf_init(&w, 1u << 20);
 	tm_snapshot s = {.id = 1, .dir = g_dir, .elems = &w};
 	assert_int_not_equal(k.op.cls->snapshot(&k.op, &s), 0);
 	cm_wbuf_fini(&w);
-	assert_non_null(strstr(s.why, ".part-" RUN1 "-0.inprogress"));
-	assert_non_null(strstr(k.chain.err.msg, ".part-" RUN1 "-0.inprogress"));
+	assert_non_null(strstr(s.why, ".part-" RUN1 "-0.inprogress.1111111111111111"));
+	assert_non_null(strstr(k.chain.err.msg, ".part-" RUN1 "-0.inprogress.1111111111111111"));
 	fl_row r;
 	fl_row_clear(&r);
 	fl_row_add_int64(&r, 9);
@@ -468,7 +533,7 @@ static void test_a_failover_commits_the_restored_checkpoint_and_drops_the_rest(v
 	sink_kill(&k);
 	char path[600];
 	/* The JobMaster's clean-up after the failed attempt. */
-	snprintf(path, sizeof(path), "%s/.part-" RUN1 "-0.inprogress", g_dir);
+	snprintf(path, sizeof(path), "%s/.part-" RUN1 "-0.inprogress.1111111111111111", g_dir);
 	unlink(path);
 	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 "
 		     ".part-" RUN1 "-0-2.inprogress.1111111111111111 "
@@ -482,7 +547,10 @@ static void test_a_failover_commits_the_restored_checkpoint_and_drops_the_rest(v
 		if (sink_start(&k, JOB1, att, 0, 1, cm_wbuf_data(&st2), cm_wbuf_len(&st2), 2,
 			       &err) != 0)
 			fail_msg("restore: %s", err.msg);
-		expect_names(".part-" RUN1 "-0.inprogress part-" RUN1 "-0-0 part-" RUN1 "-0-1");
+		expect_names(round ? ".part-" RUN1 "-0.inprogress.3333333333333333 part-" RUN1
+				     "-0-0 part-" RUN1 "-0-1"
+				   : ".part-" RUN1 "-0.inprogress.2222222222222222 part-" RUN1
+				     "-0-0 part-" RUN1 "-0-1");
 		expect_contents("part-" RUN1 "-0-0", "0,1");
 		expect_contents("part-" RUN1 "-0-1", "2,3");
 		sink_write(&k, 4, 6);
@@ -538,14 +606,14 @@ static void prepare_old_run(void)
 	    ".part-" RUN1 "-0-4.inprogress.1111111111111111",
 	    ".part-" RUN1 "-0-5.inprogress.1111111111111111",
 	    ".part-" RUN1 "-0-6.inprogress.1111111111111111",
-	    ".part-" RUN1 "-0.inprogress",
+	    ".part-" RUN1 "-0.inprogress.1111111111111111",
 	    ".part-" RUN1 "-1-2.inprogress.1111111111111111",
 	    ".part-" RUN1 "-1-3.inprogress.1111111111111111",
 	    ".part-" RUN1 "-1-4.inprogress.1111111111111111",
-	    ".part-" RUN1 "-1-3.inprogress",
+	    ".part-" RUN1 "-1-3.inprogress.1111111111111111.end",
 	    ".part-" RUN1 "-7-0.inprogress.1111111111111111",
 	    ".part-aaaaaaaaaaaaaaaa-0-0.inprogress.1111111111111111",
-	    ".part-aaaaaaaaaaaaaaaa-1.inprogress",
+	    ".part-aaaaaaaaaaaaaaaa-1.inprogress.1111111111111111",
 	    "part-" RUN1 "-0-3",
 	    "notes.txt",
 	};
@@ -556,7 +624,7 @@ static void prepare_old_run(void)
 #define UNTOUCHED                                                                                  \
 	".part-" RUN1 "-7-0.inprogress.1111111111111111 "                                          \
 	".part-aaaaaaaaaaaaaaaa-0-0.inprogress.1111111111111111 "                                  \
-	".part-aaaaaaaaaaaaaaaa-1.inprogress"
+	".part-aaaaaaaaaaaaaaaa-1.inprogress.1111111111111111"
 
 static void old_state(cm_wbuf *list)
 {
@@ -586,17 +654,18 @@ static void test_a_restore_at_another_parallelism_cleans_each_old_subtask_once(v
 	if (sink_start(&a, JOB2, ATT2, 0, 3, cm_wbuf_data(&list), len0, 5, &err) != 0)
 		fail_msg("restore 0: %s", err.msg);
 	expect_names(".part-" RUN1 "-1-2.inprogress.1111111111111111 "
-		     ".part-" RUN1 "-1-3.inprogress "
 		     ".part-" RUN1 "-1-3.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-1-3.inprogress.1111111111111111.end "
 		     ".part-" RUN1 "-1-4.inprogress.1111111111111111 " UNTOUCHED " .part-" RUN2
-		     "-0.inprogress notes.txt part-" RUN1 "-0-3 part-" RUN1 "-0-4");
+		     "-0.inprogress.2222222222222222 notes.txt part-" RUN1 "-0-3 part-" RUN1 "-0-4");
 	if (sink_start(&b, JOB2, ATT2, 1, 3, cm_wbuf_data(&list) + len0, cm_wbuf_len(&list) - len0,
 		       5, &err) != 0)
 		fail_msg("restore 1: %s", err.msg);
 	if (sink_start(&c, JOB2, ATT2, 2, 3, NULL, 0, 5, &err) != 0)
 		fail_msg("restore 2: %s", err.msg);
-	expect_names(UNTOUCHED " .part-" RUN2 "-0.inprogress .part-" RUN2
-			       "-1.inprogress .part-" RUN2 "-2.inprogress notes.txt part-" RUN1
+	expect_names(UNTOUCHED " .part-" RUN2 "-0.inprogress.2222222222222222 .part-" RUN2
+			       "-1.inprogress.2222222222222222 .part-" RUN2
+			       "-2.inprogress.2222222222222222 notes.txt part-" RUN1
 			       "-0-3 part-" RUN1 "-0-4 part-" RUN1 "-1-2");
 	assert_int_equal(sink_close(&a, false), 0);
 	assert_int_equal(sink_close(&b, false), 0);
@@ -607,26 +676,36 @@ static void test_a_restore_at_another_parallelism_cleans_each_old_subtask_once(v
 	 * subtask): already committed, nothing left to remove. */
 	if (sink_start(&a, JOB2, ATT1, 0, 1, cm_wbuf_data(&list), cm_wbuf_len(&list), 5, &err) != 0)
 		fail_msg("restore at 1: %s", err.msg);
-	expect_names(UNTOUCHED " .part-" RUN2 "-0.inprogress notes.txt part-" RUN1 "-0-3 part-" RUN1
-			       "-0-4 part-" RUN1 "-1-2");
+	expect_names(UNTOUCHED " .part-" RUN2 "-0.inprogress.1111111111111111 notes.txt part-" RUN1
+			       "-0-3 part-" RUN1 "-0-4 part-" RUN1 "-1-2");
 	assert_int_equal(sink_close(&a, false), 0);
 	cm_wbuf_fini(&list);
 }
 
 /* A start without a restore (an attempt before any checkpoint completed)
- * removes its own run's rolling files of earlier attempts for the subtask
+ * removes its own run's hidden files of other attempts (rolling and
+ * in-progress files, links made at the end of input) for the subtask
  * indices it owns (i % parallelism), and none of this attempt's. */
-static void test_a_fresh_attempt_removes_its_runs_earlier_rolling_files(void **state)
+static void test_a_fresh_attempt_removes_its_runs_other_attempts_hidden_files(void **state)
 {
 	(void)state;
 	touch(".part-" RUN1 "-0-0.inprogress.1111111111111111");
 	touch(".part-" RUN1 "-1-0.inprogress.1111111111111111");
 	touch(".part-" RUN1 "-2-0.inprogress.1111111111111111");
 	touch(".part-" RUN1 "-2-1.inprogress.2222222222222222");
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.2222222222222222");
+	touch(".part-" RUN1 "-2-3.inprogress.1111111111111111.end");
+	touch(".part-" RUN1 "-3-3.inprogress.1111111111111111.end");
 	sink k;
 	sink_open(&k, JOB1, ATT2, 0, 2);
-	expect_names(".part-" RUN1 "-0.inprogress .part-" RUN1 "-1-0.inprogress.1111111111111111 "
-		     ".part-" RUN1 "-2-1.inprogress.2222222222222222");
+	expect_names(".part-" RUN1 "-0.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-1-0.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-1.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-1.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-2-1.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-3-3.inprogress.1111111111111111.end");
 	assert_int_equal(sink_close(&k, false), 0);
 }
 
@@ -708,14 +787,14 @@ int fs_gen(fl_ctx *ctx, int64_t off, fl_row *out)
 	return fl_row_add_int64(out, off);
 }
 
-/* A generator into a text sink on g_dir at parallelism 2, as fl_execute
+/* A generator into a text sink on g_dir at parallelism p, as fl_execute
  * would plan it (restored: started from a savepoint). */
-static jg_graph *two_subtasks(fl_env **env, bool restored)
+static jg_graph *subtasks(fl_env **env, int p, bool restored)
 {
 	*env = fl_env_new(0, NULL);
 	assert_non_null(*env);
 	fl_write_text(fl_generator(*env, 10, 0, fs_gen), g_dir);
-	(*env)->graph->parallelism = 2;
+	(*env)->graph->parallelism = p;
 	(*env)->graph->restored = restored;
 	jg_graph *jg = NULL;
 	cm_err err = {0};
@@ -732,6 +811,21 @@ static void link_as(const char *from, const char *to)
 	assert_int_equal(link(a, b), 0);
 }
 
+/* Writes the lines "v<TAB>0" for each v of the comma-separated values. */
+static void put(const char *name, const char *values)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (const char *v = values; *v;) {
+		size_t n = strcspn(v, ",");
+		fprintf(f, "%.*s\t0\n", (int)n, v);
+		v += n + (v[n] == ',');
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
 /* Part files this run committed at checkpoints (an earlier attempt) are
  * not in its way; another run's are (NO_OVERWRITE), unless the job is
  * restored from a savepoint, which continues them, their _SUCCESS too (a
@@ -741,31 +835,37 @@ static void test_what_counts_as_output_in_the_way_of_a_run(void **state)
 {
 	(void)state;
 	fl_env *env;
-	jg_graph *jg = two_subtasks(&env, false);
+	jg_graph *jg = subtasks(&env, 2, false);
 	cm_err err = {0};
 	touch("part-" RUN1 "-0-0");
 	touch(".part-" RUN1 "-1-0.inprogress.1111111111111111");
-	touch(".part-" RUN2 "-1.inprogress");
+	touch(".part-" RUN2 "-1.inprogress.2222222222222222");
+	/* Hidden files of another attempt of the run, and names of flinc
+	 * before the attempt was in them: leftovers, not output. */
+	touch(".part-" RUN1 "-0.inprogress.2222222222222222");
+	touch(".part-" RUN1 "-0-4.inprogress.2222222222222222.end");
+	touch(".part-" RUN2 "-0.inprogress");
+	touch(".part-" RUN2 "-0-1.inprogress");
 	if (outputs_prepare(jg, RUN1, false, &err) != 0)
-		fail_msg("its own committed files: %s", err.msg);
-	outputs_abort(jg, RUN1);
+		fail_msg("its own committed files and hidden leftovers: %s", err.msg);
+	outputs_abort(jg, RUN1, ATT1);
 	assert_int_equal(outputs_prepare(jg, RUN2, false, &err), FL_EINVAL);
 	assert_non_null(strstr(err.msg, "NO_OVERWRITE"));
 	jg_free(jg);
 	fl_env_free(env);
 
-	jg = two_subtasks(&env, true);
+	jg = subtasks(&env, 2, true);
 	if (outputs_prepare(jg, RUN2, false, &err) != 0)
 		fail_msg("restored: %s", err.msg);
-	outputs_abort(jg, RUN2);
+	outputs_abort(jg, RUN2, ATT2);
 	touch("_SUCCESS");
 	if (outputs_prepare(jg, RUN2, false, &err) != 0)
 		fail_msg("restored, beside a _SUCCESS: %s", err.msg);
-	outputs_abort(jg, RUN2);
+	outputs_abort(jg, RUN2, ATT2);
 	jg_free(jg);
 	fl_env_free(env);
 	/* Not restored: that output is complete, and in the way. */
-	jg = two_subtasks(&env, false);
+	jg = subtasks(&env, 2, false);
 	cm_err_clear(&err);
 	assert_int_equal(outputs_prepare(jg, RUN2, false, &err), FL_EINVAL);
 	assert_non_null(strstr(err.msg, "NO_OVERWRITE"));
@@ -782,17 +882,18 @@ static void test_the_finished_commit_publishes_what_the_sinks_left_at_their_end(
 {
 	(void)state;
 	fl_env *env;
-	jg_graph *jg = two_subtasks(&env, false);
+	jg_graph *jg = subtasks(&env, 2, false);
 	cm_err err = {0};
 	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
 	touch("part-" RUN1 "-0-0");
-	touch(".part-" RUN1 "-0.inprogress");
-	touch(".part-" RUN1 "-1.inprogress");
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
 	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
-	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111", ".part-" RUN1 "-0-1.inprogress");
+	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
+		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
 	touch(".part-" RUN1 "-1-5.inprogress.2222222222222222");
 	touch(".part-aaaaaaaaaaaaaaaa-0-0.inprogress.1111111111111111");
-	if (outputs_commit(jg, RUN1, false, &err) != 0)
+	if (outputs_commit(jg, RUN1, ATT1, false, &err) != 0)
 		fail_msg("commit: %s", err.msg);
 	expect_names(".part-aaaaaaaaaaaaaaaa-0-0.inprogress.1111111111111111 _SUCCESS part-" RUN1
 		     "-0 part-" RUN1 "-0-0 part-" RUN1 "-0-1 part-" RUN1 "-1");
@@ -809,26 +910,174 @@ static void test_a_failed_commit_undoes_only_its_own_renames(void **state)
 {
 	(void)state;
 	fl_env *env;
-	jg_graph *jg = two_subtasks(&env, false);
+	jg_graph *jg = subtasks(&env, 2, false);
 	cm_err err = {0};
 	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
 	touch("part-" RUN1 "-0-0");
-	touch(".part-" RUN1 "-0.inprogress");
-	touch(".part-" RUN1 "-1.inprogress");
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
 	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
-	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111", ".part-" RUN1 "-0-1.inprogress");
+	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
+		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
 	char taken[600];
 	snprintf(taken, sizeof(taken), "%s/part-" RUN1 "-0-1", g_dir);
 	assert_int_equal(mkdir(taken, 0777), 0);
-	assert_int_not_equal(outputs_commit(jg, RUN1, false, &err), 0);
-	assert_non_null(strstr(err.msg, ".part-" RUN1 "-0-1.inprogress"));
-	expect_names(".part-" RUN1 "-0-1.inprogress .part-" RUN1
-		     "-0-1.inprogress.1111111111111111 .part-" RUN1 "-0.inprogress .part-" RUN1
-		     "-1.inprogress part-" RUN1 "-0-0 part-" RUN1 "-0-1");
-	outputs_abort(jg, RUN1);
+	assert_int_not_equal(outputs_commit(jg, RUN1, ATT1, false, &err), 0);
+	assert_non_null(strstr(err.msg, ".part-" RUN1 "-0-1.inprogress.1111111111111111.end"));
+	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0-1.inprogress.1111111111111111.end "
+		     ".part-" RUN1 "-0.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-1.inprogress.1111111111111111 part-" RUN1 "-0-0 part-" RUN1
+		     "-0-1");
+	outputs_abort(jg, RUN1, ATT1);
 	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 part-" RUN1 "-0-0 part-" RUN1
 		     "-0-1");
 	assert_int_equal(rmdir(taken), 0);
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* The JobMaster of attempt 1 publishes attempt 1's in-progress files and
+ * links, never attempt 2's (a zombie's, here with a link numbered as one of
+ * attempt 1's and one attempt 1 does not have), and once it published,
+ * removes what attempt 2 left hidden: nothing publishes it now. */
+static void test_the_finished_commit_publishes_only_its_own_attempts_files(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 2, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	put(".part-" RUN1 "-0.inprogress.1111111111111111", "10");
+	put(".part-" RUN1 "-1.inprogress.1111111111111111", "11");
+	put(".part-" RUN1 "-0-2.inprogress.1111111111111111", "2");
+	link_as(".part-" RUN1 "-0-2.inprogress.1111111111111111",
+		".part-" RUN1 "-0-2.inprogress.1111111111111111.end");
+	put(".part-" RUN1 "-0.inprogress.2222222222222222", "20");
+	put(".part-" RUN1 "-1.inprogress.2222222222222222", "21");
+	put(".part-" RUN1 "-0-2.inprogress.2222222222222222", "22");
+	link_as(".part-" RUN1 "-0-2.inprogress.2222222222222222",
+		".part-" RUN1 "-0-2.inprogress.2222222222222222.end");
+	put(".part-" RUN1 "-1-3.inprogress.2222222222222222", "23");
+	link_as(".part-" RUN1 "-1-3.inprogress.2222222222222222",
+		".part-" RUN1 "-1-3.inprogress.2222222222222222.end");
+	if (outputs_commit(jg, RUN1, ATT1, false, &err) != 0)
+		fail_msg("commit: %s", err.msg);
+	expect_names("_SUCCESS part-" RUN1 "-0 part-" RUN1 "-0-2 part-" RUN1 "-1");
+	expect_contents("part-" RUN1 "-0", "10");
+	expect_contents("part-" RUN1 "-1", "11");
+	expect_contents("part-" RUN1 "-0-2", "2");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* Without attempt 1's own in-progress file, another attempt's under the
+ * same subtask does not stand in for it: the commit fails naming attempt
+ * 1's, and publishes nothing. */
+static void test_another_attempts_file_does_not_stand_in_for_a_missing_one(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 2, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.2222222222222222");
+	assert_int_not_equal(outputs_commit(jg, RUN1, ATT1, false, &err), 0);
+	if (!strstr(err.msg, ".part-" RUN1 "-1.inprogress.1111111111111111': it is missing"))
+		fail_msg("'%s' does not name attempt 1's file of subtask 1", err.msg);
+	expect_names(".part-" RUN1 "-0.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-1.inprogress.2222222222222222");
+	outputs_abort(jg, RUN1, ATT1);
+	expect_names(".part-" RUN1 "-1.inprogress.2222222222222222");
+	jg_free(jg);
+	fl_env_free(env);
+}
+
+/* A failed attempt's abort removes its own in-progress files and links and
+ * nothing of another attempt (a zombie's, or one already running again);
+ * the next attempt's sinks remove what other attempts left for the
+ * subtasks they own. */
+static void test_an_abort_removes_only_its_own_attempts_files(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 2, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
+	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
+		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
+	touch(".part-" RUN1 "-0.inprogress.2222222222222222");
+	touch(".part-" RUN1 "-1-0.inprogress.2222222222222222");
+	link_as(".part-" RUN1 "-1-0.inprogress.2222222222222222",
+		".part-" RUN1 "-1-0.inprogress.2222222222222222.end");
+	outputs_abort(jg, RUN1, ATT1);
+	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-1-0.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-1-0.inprogress.2222222222222222.end");
+	jg_free(jg);
+	fl_env_free(env);
+	/* Attempt 3, never checkpointed, at parallelism 2. */
+	sink a, b;
+	sink_open(&a, JOB1, 0x3333333333333333ull, 0, 2);
+	sink_open(&b, JOB1, 0x3333333333333333ull, 1, 2);
+	expect_names(".part-" RUN1 "-0.inprogress.3333333333333333 "
+		     ".part-" RUN1 "-1.inprogress.3333333333333333");
+	assert_int_equal(sink_close(&a, false), 0);
+	assert_int_equal(sink_close(&b, false), 0);
+}
+
+/* End to end, one subtask: attempt 1 completes checkpoint 1 and goes on
+ * as a zombie beside attempt 2, restored from checkpoint 1; both write,
+ * checkpoint and reach their end of input, attempt 1 last, with a file
+ * pending under the same number as one of attempt 2's. Attempt 2's
+ * JobMaster publishes exactly attempt 2's records, and what attempt 1 made
+ * is gone. */
+static void test_a_zombies_end_of_input_changes_nothing_the_next_attempt_publishes(void **state)
+{
+	(void)state;
+	fl_env *env;
+	jg_graph *jg = subtasks(&env, 1, false);
+	cm_err err = {0};
+	cm_wbuf st1;
+	cm_wbuf_init(&st1, 1u << 20);
+	sink old, cur;
+	sink_open(&old, JOB1, ATT1, 0, 1);
+	sink_write(&old, 0, 2);
+	assert_int_equal(sink_snapshot(&old, 1, &st1), 0);
+	sink_notify(&old, 1, true);
+	/* Attempt 1's JobMaster gave up; attempt 2's prepares and restores. */
+	if (outputs_prepare(jg, RUN1, false, &err) != 0)
+		fail_msg("prepare: %s", err.msg);
+	if (sink_start(&cur, JOB1, ATT2, 0, 1, cm_wbuf_data(&st1), cm_wbuf_len(&st1), 1, &err) !=
+	    0)
+		fail_msg("restore: %s", err.msg);
+	sink_write(&cur, 10, 12);
+	assert_int_equal(sink_snapshot(&cur, 2, NULL), 0);
+	sink_write(&cur, 12, 13);
+	assert_int_equal(sink_close(&cur, true), 0);
+	/* The zombie: checkpoint 2 of its own never completes. */
+	sink_write(&old, 2, 4);
+	assert_int_equal(sink_snapshot(&old, 2, NULL), 0);
+	sink_write(&old, 4, 5);
+	assert_int_equal(sink_close(&old, true), 0);
+	expect_names(".part-" RUN1 "-0-1.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0-1.inprogress.1111111111111111.end "
+		     ".part-" RUN1 "-0-1.inprogress.2222222222222222 "
+		     ".part-" RUN1 "-0-1.inprogress.2222222222222222.end "
+		     ".part-" RUN1 "-0.inprogress.1111111111111111 "
+		     ".part-" RUN1 "-0.inprogress.2222222222222222 part-" RUN1 "-0-0");
+	if (outputs_commit(jg, RUN1, ATT2, false, &err) != 0)
+		fail_msg("commit: %s", err.msg);
+	expect_names("_SUCCESS part-" RUN1 "-0 part-" RUN1 "-0-0 part-" RUN1 "-0-1");
+	expect_contents("part-" RUN1 "-0-0", "0,1");
+	expect_contents("part-" RUN1 "-0-1", "10,11");
+	expect_contents("part-" RUN1 "-0", "12");
+	cm_wbuf_fini(&st1);
 	jg_free(jg);
 	fl_env_free(env);
 }
@@ -842,17 +1091,22 @@ int main(void)
 	    T(test_a_completed_checkpoint_commits_exactly_the_records_before_it),
 	    T(test_an_aborted_checkpoints_files_are_committed_by_the_next),
 	    T(test_a_cancel_removes_only_the_file_being_written),
+	    T(test_an_old_attempts_cancel_leaves_the_new_attempts_file),
 	    T(test_the_end_of_input_links_what_is_still_pending),
 	    T(test_a_checkpoint_before_any_record_leaves_the_first_file),
 	    T(test_a_file_that_cannot_roll_declines_and_fails_the_task),
 	    T(test_a_failover_commits_the_restored_checkpoint_and_drops_the_rest),
 	    T(test_a_restore_at_another_parallelism_cleans_each_old_subtask_once),
-	    T(test_a_fresh_attempt_removes_its_runs_earlier_rolling_files),
+	    T(test_a_fresh_attempt_removes_its_runs_other_attempts_hidden_files),
 	    T(test_a_restore_missing_a_pending_file_fails_naming_it),
 	    T(test_a_state_that_is_not_the_sinks_is_refused),
 	    T(test_what_counts_as_output_in_the_way_of_a_run),
 	    T(test_the_finished_commit_publishes_what_the_sinks_left_at_their_end),
 	    T(test_a_failed_commit_undoes_only_its_own_renames),
+	    T(test_the_finished_commit_publishes_only_its_own_attempts_files),
+	    T(test_another_attempts_file_does_not_stand_in_for_a_missing_one),
+	    T(test_an_abort_removes_only_its_own_attempts_files),
+	    T(test_a_zombies_end_of_input_changes_nothing_the_next_attempt_publishes),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -770,7 +770,8 @@ FL_API fl_stream *fl_print(fl_stream *in);
 /*
  * Writes lines into the directory `dir` (created if missing), one file per
  * subtask, all or nothing: subtasks write hidden .part-<run>-<subtask>
- * .inprogress files, and only when the whole job FINISHED are they renamed
+ * .inprogress.<attempt> files (<attempt>: the job attempt's 16 hex digits),
+ * and only when the whole job FINISHED are the last attempt's renamed
  * part-<run>-<subtask> (<run>: the first 16 hex digits of the job id) and
  * a _SUCCESS file written; a failed or cancelled job leaves nothing. A
  * directory that already holds output is refused unless the configuration
