@@ -95,6 +95,9 @@ typedef struct win_op {
 	int records_state, records_count; /* process, or an evictor */
 	int trigger_state;		  /* a count or continuous trigger's, per window */
 	bool keep;			  /* records kept instead of an accumulator */
+	/* The last fold found no accumulator: the window is new for its key
+	 * (always true when records are kept: not known there). */
+	bool fresh;
 	bool ts_rec;	  /* each kept record starts with its timestamp (an evictor's) */
 	uint8_t *rec_buf; /* the record fl_window_records_next gave */
 	size_t rec_cap;
@@ -507,6 +510,7 @@ static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is
 {
 	if (w->keep) {
 		/* Records kept, not folded (merging sessions move theirs). */
+		w->fresh = true;
 		size_t len = encode_record(op, w, in);
 		return len ? add_encoded(op, w, k, w->acc_buf, len) : op->chain->err.code;
 	}
@@ -525,6 +529,7 @@ static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, boo
 		return backend_failed(op, rc);
 	fl_row acc = {0}, next = {0};
 	bool have = rc == 1;
+	w->fresh = !have;
 	if (have && (row_decode(old, olen, &acc, &used) != 0 || used != olen))
 		return tm_chain_fail(op->chain, FL_EPROTO,
 				     "operator '%s': a stored window accumulator does not decode",
@@ -1328,6 +1333,20 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 		st_key k = win_key(op, w, kb, kl, h, ns);
 		if ((rc = fold(op, w, &k, in, false)) != 0)
 			break;
+		/* A window the default trigger knows already, not yet at its
+		 * end: its timers (end - 1, and the cleanup's) were registered
+		 * with its first record and are still there (a timer that fired
+		 * went with the window's state, or the watermark is past end - 1,
+		 * handled below). Flink's WindowOperator registers both again for
+		 * every record, each a lookup in the timer set; not here. Not
+		 * after a restore with allowed lateness: the watermark starts
+		 * over, and a window in its lateness has its state but its end
+		 * timer fired before the snapshot; the record registers it again
+		 * (as Flink does) so that the window fires with it. */
+		if (!w->fresh && op->node->win.trigger == FL_TRIGGER_DEFAULT &&
+		    (lateness == 0 || op->chain->td->restore_id == 0) &&
+		    !(s->time == FL_EVENT_TIME && end - 1 <= c->wm))
+			continue;
 		/* The trigger (the default one: late but within the lateness,
 		 * the window fired already and fires again now with the record,
 		 * EventTimeTrigger's FIRE on an element behind the watermark,
