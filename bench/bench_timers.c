@@ -16,7 +16,9 @@
  *      when the window fires), heap only.
  * Figures only, on whatever machine runs it.
  *
- *   bench_timers [timers [records [keys]]]   (default 1 M, 5 M, 100 K)
+ *   bench_timers [timers [records [keys [only]]]]   (default 1 M, 5 M, 100 K, all)
+ * only: run the benchmarks whose name and backend hold it, e.g.
+ * "tumbling 1 s count hashmap" (for a profiler).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +82,15 @@ int bt_add(fl_ctx *ctx, const fl_row *acc, const fl_row *in, fl_row *out);
 int bt_result(fl_ctx *ctx, const fl_row *acc, fl_row *out);
 
 static int64_t keys = 100000;
+/* Runs only the benchmarks whose "what backend" holds this (NULL: all). */
+static const char *only;
+
+static bool selected(const char *what, const char *backend)
+{
+	char name[160];
+	snprintf(name, sizeof(name), "%s %s", what, backend);
+	return !only || strstr(name, only);
+}
 
 /* Functions run in the same process here (the local cluster), so the key
  * count may be a variable. */
@@ -121,6 +132,8 @@ int bt_result(fl_ctx *ctx, const fl_row *acc, fl_row *out)
 static void bench_job(const char *what, const char *backend, const fl_window_spec *spec,
 		      int64_t records)
 {
+	if (!selected(what, backend))
+		return;
 	fl_env *env = fl_env_new(0, NULL);
 	fl_env_set_parallelism(env, 1);
 	fl_env_set_config(env, "state.backend.type", backend);
@@ -148,12 +161,16 @@ int main(int argc, char **argv)
 	int64_t records = argc > 2 ? atoll(argv[2]) : 5000000;
 	if (argc > 3)
 		keys = atoll(argv[3]);
+	if (argc > 4)
+		only = argv[4];
 	if (ntimers <= 0 || records <= 0 || keys <= 0) {
-		fprintf(stderr, "usage: bench_timers [timers [records [keys]]]\n");
+		fprintf(stderr, "usage: bench_timers [timers [records [keys [only]]]]\n");
 		return 2;
 	}
-	bench_service("hashmap", ntimers);
-	bench_service("lmdb", ntimers);
+	if (selected("timer service", "hashmap"))
+		bench_service("hashmap", ntimers);
+	if (selected("timer service", "lmdb"))
+		bench_service("lmdb", ntimers);
 	fl_window_spec tumbling = {.kind = FL_WINDOW_TUMBLING, .size_ms = 1000, .reduce = bt_sum};
 	fl_window_spec sliding = {.kind = FL_WINDOW_SLIDING,
 				  .size_ms = 10000,
