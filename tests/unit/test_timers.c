@@ -102,49 +102,61 @@ static void test_the_queue_is_bounded(void **state)
 /* The model: a flat array of live (ts, key) pairs. */
 typedef struct mt {
 	int64_t ts;
-	int key;
+	uint8_t key[32];
+	size_t klen;
 } mt;
 
 static int mt_cmp(const void *a, const void *b)
 {
 	const mt *x = a, *y = b;
-	char kx[16], ky[16];
 	if (x->ts != y->ts)
 		return x->ts < y->ts ? -1 : 1;
-	snprintf(kx, sizeof(kx), "%d", x->key);
-	snprintf(ky, sizeof(ky), "%d", y->key);
-	size_t lx = strlen(kx), ly = strlen(ky), m = lx < ly ? lx : ly;
-	int c = memcmp(kx, ky, m);
-	return c ? c : (lx < ly ? -1 : lx > ly);
+	size_t m = x->klen < y->klen ? x->klen : y->klen;
+	int c = memcmp(x->key, y->key, m);
+	return c ? c : (x->klen < y->klen ? -1 : x->klen > y->klen);
 }
 
-static void test_random_operations_match_a_model(void **state)
+/* Key k's bytes in one of three forms: short decimal text; text behind a
+ * 20-byte prefix they all share (the queue keeps 8 bytes inline: order
+ * then needs the whole keys); 1 to 4 bytes that may be zero, where a
+ * shorter key is a prefix of a longer one (zero padding must not tie). */
+static size_t key_bytes(int form, int k, uint8_t *out)
+{
+	if (form == 0)
+		return (size_t)snprintf((char *)out, 32, "%d", k);
+	if (form == 1)
+		return (size_t)snprintf((char *)out, 32, "a-common-prefix-key-%d", k);
+	size_t n = 1 + (size_t)(k % 4);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint8_t)(i == 0 ? k / 4 % 3 : (k >> i) & 1);
+	return n;
+}
+
+static void random_operations(int form)
 {
 	enum { N = 20000, TS = 300, KEYS = 40, CAP = 5000 };
 	static mt model[CAP];
 	size_t nm = 0;
 	tm_timerq *q;
 	assert_int_equal(tm_timerq_new(CAP, &q), 0);
-	srand(42);
+	srand(42 + form);
 	int64_t wm = -1;
 	size_t total_fired = 0, peak = 0;
 	for (int op = 0; op < N; op++) {
 		int r = rand() % 10;
-		int64_t ts = wm + 1 + rand() % TS;
-		int key = rand() % KEYS;
-		char kb[16];
-		int kl = snprintf(kb, sizeof(kb), "%d", key);
+		mt m = {.ts = wm + 1 + rand() % TS};
+		m.klen = key_bytes(form, rand() % KEYS, m.key);
 		size_t found = nm;
 		for (size_t i = 0; i < nm; i++)
-			if (model[i].ts == ts && model[i].key == key)
+			if (mt_cmp(&model[i], &m) == 0)
 				found = i;
 		if (r < 6) {
-			int rc = tm_timerq_add(q, ts, kb, (size_t)kl);
+			int rc = tm_timerq_add(q, m.ts, m.key, m.klen);
 			assert_int_equal(rc, found < nm ? 0 : 1);
 			if (found == nm)
-				model[nm++] = (mt){ts, key};
+				model[nm++] = m;
 		} else if (r < 8) {
-			assert_int_equal(tm_timerq_delete(q, ts, kb, (size_t)kl),
+			assert_int_equal(tm_timerq_delete(q, m.ts, m.key, m.klen),
 					 found < nm ? 1 : 0);
 			if (found < nm)
 				model[found] = model[--nm];
@@ -154,11 +166,13 @@ static void test_random_operations_match_a_model(void **state)
 			qsort(model, nm, sizeof(*model), mt_cmp);
 			size_t fired = 0;
 			int64_t got;
-			char key_got[16];
-			while (pop_one(q, wm, &got, key_got, sizeof(key_got)) == 1) {
+			const void *k;
+			size_t kl;
+			while (tm_timerq_pop(q, wm, &got, &k, &kl) == 1) {
 				assert_true(fired < nm);
 				assert_true(got == model[fired].ts);
-				assert_int_equal(atoi(key_got), model[fired].key);
+				assert_int_equal(kl, model[fired].klen);
+				assert_memory_equal(k, model[fired].key, kl);
 				fired++;
 			}
 			assert_true(fired == nm || model[fired].ts > wm);
@@ -167,11 +181,60 @@ static void test_random_operations_match_a_model(void **state)
 			total_fired += fired;
 		}
 		assert_int_equal(tm_timerq_size(q), nm);
+		/* The earliest live timer, whatever was deleted before it. */
+		int64_t min = INT64_MAX;
+		for (size_t i = 0; i < nm; i++)
+			if (model[i].ts < min)
+				min = model[i].ts;
+		assert_true(tm_timerq_peek(q) == min);
 		if (nm > peak)
 			peak = nm;
 	}
 	/* The sequence did exercise the queue: thousands fired, tens held at once. */
 	assert_true(total_fired > 2000 && peak > 30);
+	tm_timerq_free(q);
+}
+
+static void test_random_operations_match_a_model(void **state)
+{
+	random_operations(0);
+}
+
+static void test_long_keys_with_a_common_prefix_match_a_model(void **state)
+{
+	random_operations(1);
+}
+
+static void test_short_keys_with_zero_bytes_match_a_model(void **state)
+{
+	random_operations(2);
+}
+
+/* Deleted timers stay in the heap until they reach its top or the heap is
+ * full: a queue at its bound with most timers deleted still takes new
+ * ones, and fires the live ones in order. */
+static void test_deleted_timers_make_room_at_the_bound(void **state)
+{
+	tm_timerq *q;
+	assert_int_equal(tm_timerq_new(64, &q), 0);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(tm_timerq_add(q, 1000 - i, &i, sizeof(i)), 1);
+	for (int i = 0; i < 60; i++) /* all but the 4 latest times */
+		assert_int_equal(tm_timerq_delete(q, 1000 - i - 4, (int[]){i + 4}, sizeof(int)), 1);
+	assert_int_equal(tm_timerq_size(q), 4);
+	assert_true(tm_timerq_peek(q) == 997);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(tm_timerq_add(q, 2000 + i, &i, sizeof(i)), 1);
+	assert_int_equal(tm_timerq_add(q, 3000, "x", 1), FL_ERANGE);
+	int64_t ts, prev = INT64_MIN;
+	const void *k;
+	size_t kl, n = 0;
+	while (tm_timerq_pop(q, INT64_MAX, &ts, &k, &kl) == 1) {
+		assert_true(ts > prev);
+		prev = ts;
+		n++;
+	}
+	assert_int_equal(n, 64);
 	tm_timerq_free(q);
 }
 
@@ -182,6 +245,9 @@ int main(void)
 	    cmocka_unit_test(test_a_deleted_timer_never_fires_and_others_keep_their_order),
 	    cmocka_unit_test(test_the_queue_is_bounded),
 	    cmocka_unit_test(test_random_operations_match_a_model),
+	    cmocka_unit_test(test_long_keys_with_a_common_prefix_match_a_model),
+	    cmocka_unit_test(test_short_keys_with_zero_bytes_match_a_model),
+	    cmocka_unit_test(test_deleted_timers_make_room_at_the_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
