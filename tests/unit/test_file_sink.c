@@ -873,6 +873,22 @@ static void test_what_counts_as_output_in_the_way_of_a_run(void **state)
 	fl_env_free(env);
 }
 
+/* A job of two sink subtasks prepared for RUN1, and what attempt 1's
+ * sinks left at their end: both in-progress files, and file 0-1 pending
+ * with its link. */
+static jg_graph *at_end_of_attempt_1(fl_env **env)
+{
+	jg_graph *jg = subtasks(env, 2, false);
+	cm_err err = {0};
+	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
+	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
+	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
+	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
+		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
+	return jg;
+}
+
 /* When the job FINISHED: each subtask's last file and the links of files
  * still pending at its end are published, the files committed at
  * checkpoints stay as they are, and the run's two-phase files left (the
@@ -882,15 +898,9 @@ static void test_the_finished_commit_publishes_what_the_sinks_left_at_their_end(
 {
 	(void)state;
 	fl_env *env;
-	jg_graph *jg = subtasks(&env, 2, false);
+	jg_graph *jg = at_end_of_attempt_1(&env);
 	cm_err err = {0};
-	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
 	touch("part-" RUN1 "-0-0");
-	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
-	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
-	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
-	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
-		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
 	touch(".part-" RUN1 "-1-5.inprogress.2222222222222222");
 	touch(".part-aaaaaaaaaaaaaaaa-0-0.inprogress.1111111111111111");
 	if (outputs_commit(jg, RUN1, ATT1, false, &err) != 0)
@@ -910,15 +920,9 @@ static void test_a_failed_commit_undoes_only_its_own_renames(void **state)
 {
 	(void)state;
 	fl_env *env;
-	jg_graph *jg = subtasks(&env, 2, false);
+	jg_graph *jg = at_end_of_attempt_1(&env);
 	cm_err err = {0};
-	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
 	touch("part-" RUN1 "-0-0");
-	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
-	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
-	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
-	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
-		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
 	char taken[600];
 	snprintf(taken, sizeof(taken), "%s/part-" RUN1 "-0-1", g_dir);
 	assert_int_equal(mkdir(taken, 0777), 0);
@@ -1002,14 +1006,7 @@ static void test_an_abort_removes_only_its_own_attempts_files(void **state)
 {
 	(void)state;
 	fl_env *env;
-	jg_graph *jg = subtasks(&env, 2, false);
-	cm_err err = {0};
-	assert_int_equal(outputs_prepare(jg, RUN1, false, &err), 0);
-	touch(".part-" RUN1 "-0.inprogress.1111111111111111");
-	touch(".part-" RUN1 "-1.inprogress.1111111111111111");
-	touch(".part-" RUN1 "-0-1.inprogress.1111111111111111");
-	link_as(".part-" RUN1 "-0-1.inprogress.1111111111111111",
-		".part-" RUN1 "-0-1.inprogress.1111111111111111.end");
+	jg_graph *jg = at_end_of_attempt_1(&env);
 	touch(".part-" RUN1 "-0.inprogress.2222222222222222");
 	touch(".part-" RUN1 "-1-0.inprogress.2222222222222222");
 	link_as(".part-" RUN1 "-1-0.inprogress.2222222222222222",
