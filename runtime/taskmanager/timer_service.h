@@ -78,7 +78,7 @@ int tm_timers_delete(tm_timers *t, enum tm_timer_domain d, int64_t time, const v
  */
 int tm_timers_pop(tm_timers *t, enum tm_timer_domain d, int64_t upto, tm_timer *out);
 /* The earliest time in d, INT64_MAX when none is pending. */
-int64_t tm_timers_peek(const tm_timers *t, enum tm_timer_domain d);
+int64_t tm_timers_peek(tm_timers *t, enum tm_timer_domain d);
 size_t tm_timers_count(const tm_timers *t, enum tm_timer_domain d);
 /*
  * Rebuilds both queues from the backend's timer states (after a restore

@@ -6,7 +6,8 @@
  * miss each); and a chained hash table over (time, key) for deduplication
  * and lookup. A deletion marks the node dead and leaves its heap entry,
  * skipped when it reaches the top: nodes are never written while the heap
- * moves them.
+ * moves them. An unchecked queue (tm_timerq_new_unchecked) has no table:
+ * its owner keeps the set, and the queue is only the heap.
  */
 #include "taskmanager/timers.h"
 
@@ -40,6 +41,7 @@ struct tm_timerq {
 	tnode **buckets;
 	size_t nbuckets; /* a power of two */
 	tnode *popped;	 /* the last popped node, freed at the next call */
+	bool unchecked;	 /* no hash table: tm_timerq_new_unchecked */
 };
 
 static uint32_t hash_of(int64_t ts, const void *key, size_t klen)
@@ -160,6 +162,14 @@ int tm_timerq_new(size_t max_timers, tm_timerq **out)
 	return 0;
 }
 
+int tm_timerq_new_unchecked(tm_timerq **out)
+{
+	int rc = tm_timerq_new(SIZE_MAX, out);
+	if (rc == 0)
+		(*out)->unchecked = true;
+	return rc;
+}
+
 void tm_timerq_free(tm_timerq *q)
 {
 	if (!q)
@@ -208,8 +218,8 @@ static int grow_buckets(tm_timerq *q)
 int tm_timerq_add(tm_timerq *q, int64_t ts, const void *key, size_t klen)
 {
 	release_popped(q);
-	uint32_t h = hash_of(ts, key, klen);
-	if (*find(q, ts, key, klen, h))
+	uint32_t h = q->unchecked ? 0 : hash_of(ts, key, klen);
+	if (!q->unchecked && *find(q, ts, key, klen, h))
 		return 0;
 	if (q->live >= q->max)
 		return FL_ERANGE;
@@ -225,7 +235,7 @@ int tm_timerq_add(tm_timerq *q, int64_t ts, const void *key, size_t klen)
 		q->heap = nh;
 		q->cap = nc;
 	}
-	if (grow_buckets(q) != 0 || klen > SIZE_MAX - sizeof(tnode))
+	if ((!q->unchecked && grow_buckets(q) != 0) || klen > SIZE_MAX - sizeof(tnode))
 		return FL_ENOMEM;
 	tnode *t = malloc(sizeof(*t) + klen);
 	if (!t)
@@ -236,9 +246,12 @@ int tm_timerq_add(tm_timerq *q, int64_t ts, const void *key, size_t klen)
 	t->klen = klen;
 	if (klen)
 		memcpy(t->key, key, klen);
-	tnode **slot = &q->buckets[h & (q->nbuckets - 1)];
-	t->next = *slot;
-	*slot = t;
+	t->next = NULL;
+	if (!q->unchecked) {
+		tnode **slot = &q->buckets[h & (q->nbuckets - 1)];
+		t->next = *slot;
+		*slot = t;
+	}
 	q->heap[q->n] = (hentry){.ts = ts, .pre = prefix_of(t->key, klen), .t = t};
 	q->live++;
 	sift_up(q, q->n++);
@@ -248,6 +261,8 @@ int tm_timerq_add(tm_timerq *q, int64_t ts, const void *key, size_t klen)
 int tm_timerq_delete(tm_timerq *q, int64_t ts, const void *key, size_t klen)
 {
 	release_popped(q);
+	if (q->unchecked)
+		return FL_EINVAL;
 	tnode **pp = find(q, ts, key, klen, hash_of(ts, key, klen));
 	tnode *t = *pp;
 	if (!t)
@@ -265,8 +280,10 @@ int tm_timerq_pop(tm_timerq *q, int64_t upto, int64_t *ts, const void **key, siz
 	if (q->n == 0 || q->heap[0].ts > upto)
 		return 0;
 	tnode *t = q->heap[0].t;
-	tnode **pp = find(q, t->ts, t->key, t->klen, t->hash);
-	*pp = t->next;
+	if (!q->unchecked) {
+		tnode **pp = find(q, t->ts, t->key, t->klen, t->hash);
+		*pp = t->next;
+	}
 	heap_pop_top(q);
 	q->live--;
 	drop_dead_top(q);
@@ -285,4 +302,48 @@ int64_t tm_timerq_peek(const tm_timerq *q)
 size_t tm_timerq_size(const tm_timerq *q)
 {
 	return q->live;
+}
+
+static int cmp_entries(const void *a, const void *b)
+{
+	return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+}
+
+int tm_timerq_retain(tm_timerq *q, tm_timerq_keep_fn keep, void *arg)
+{
+	if (!q->unchecked)
+		return FL_EINVAL;
+	release_popped(q);
+	size_t k = 0, i = 0;
+	int rc = 0;
+	for (; i < q->n; i++) {
+		tnode *t = q->heap[i].t;
+		if ((rc = keep(arg, t->ts, t->key, t->klen)) < 0)
+			break;
+		if (rc)
+			q->heap[k++] = q->heap[i];
+		else
+			free(t);
+	}
+	while (i < q->n) /* after an error: the rest stays */
+		q->heap[k++] = q->heap[i++];
+	/* A sorted array is a heap; equal timers are then side by side. */
+	qsort(q->heap, k, sizeof(*q->heap), cmp_entries);
+	size_t u = 0;
+	for (size_t j = 0; j < k; j++) {
+		if (u && cmp_entries(&q->heap[u - 1], &q->heap[j]) == 0)
+			free(q->heap[j].t);
+		else
+			q->heap[u++] = q->heap[j];
+	}
+	q->n = q->live = u;
+	return rc < 0 ? rc : 0;
+}
+
+void tm_timerq_clear(tm_timerq *q)
+{
+	release_popped(q);
+	for (size_t i = 0; i < q->n; i++)
+		free(q->heap[i].t);
+	q->n = q->live = 0;
 }

@@ -127,6 +127,129 @@ static void test_timers_dedup_delete_and_fire_in_order_lmdb(void **state)
 	service_basics("lmdb");
 }
 
+/* The model of random_against_a_model: live (time, key) pairs. */
+struct live_timer {
+	int64_t time;
+	char key[4];
+};
+
+static int live_cmp(const void *a, const void *b)
+{
+	const struct live_timer *x = a, *y = b;
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/*
+ * Registers, deletes, moves (delete then register later: a function that
+ * pushes its timer back per record) and fires at random, against a model,
+ * on the service: on the heap backend its queue keeps no set of its own, so
+ * deleted timers' entries stay until they come up or the queue is cut
+ * back (mostly moves, far ahead, so that it is cut back many times);
+ * neither may ever fire one, nor fire a timer twice, nor lose one.
+ */
+static void random_against_a_model(const char *type)
+{
+	enum { OPS = 60000, KEYS = 50, CAP = 20000 };
+	static struct live_timer model[CAP];
+	size_t nm = 0, fired_total = 0, moved = 0;
+	st_backend *b = backend(type);
+	tm_timers *t = service(b, CAP);
+	srand(7);
+	int64_t wm = 0;
+	for (int op = 0; op < OPS; op++) {
+		struct live_timer m = {.time = wm + 1 + rand() % 5000};
+		snprintf(m.key, sizeof(m.key), "%d", rand() % KEYS);
+		size_t at = nm;
+		for (size_t i = 0; i < nm; i++)
+			if (live_cmp(&model[i], &m) == 0)
+				at = i;
+		int r = rand() % 20;
+		if (r < 3) {
+			assert_int_equal(reg(t, TM_TIMER_EVENT, m.time, m.key), 0);
+			if (at == nm)
+				model[nm++] = m;
+		} else if (r < 5) {
+			assert_int_equal(del(t, TM_TIMER_EVENT, m.time, m.key), 0);
+			if (at < nm)
+				model[at] = model[--nm];
+		} else if (r < 19 && nm > 0) {
+			/* Move a live timer later, and again to where it was. */
+			size_t i = (size_t)rand() % nm;
+			struct live_timer to = model[i];
+			to.time += 1 + rand() % 3000;
+			assert_int_equal(del(t, TM_TIMER_EVENT, model[i].time, model[i].key), 0);
+			assert_int_equal(reg(t, TM_TIMER_EVENT, to.time, to.key), 0);
+			size_t dup = nm;
+			for (size_t j = 0; j < nm; j++)
+				if (live_cmp(&model[j], &to) == 0)
+					dup = j;
+			if (dup < nm)
+				model[i] = model[--nm];
+			else
+				model[i] = to;
+			if (rand() % 2 && dup == nm) { /* back: a second queue entry for it */
+				struct live_timer back = to;
+				back.time = m.time;
+				size_t dup2 = nm;
+				for (size_t j = 0; j < nm; j++)
+					if (j != i && live_cmp(&model[j], &back) == 0)
+						dup2 = j;
+				assert_int_equal(del(t, TM_TIMER_EVENT, to.time, to.key), 0);
+				assert_int_equal(reg(t, TM_TIMER_EVENT, back.time, back.key), 0);
+				if (dup2 < nm)
+					model[i] = model[--nm];
+				else
+					model[i] = back;
+			}
+			moved++;
+		} else {
+			wm += rand() % 40;
+			qsort(model, nm, sizeof(*model), live_cmp);
+			size_t fired = 0;
+			tm_timer tm;
+			int rc;
+			while ((rc = tm_timers_pop(t, TM_TIMER_EVENT, wm, &tm)) == 1) {
+				assert_true(fired < nm);
+				assert_true(tm.time == model[fired].time);
+				assert_int_equal(tm.klen, strlen(model[fired].key));
+				assert_memory_equal(tm.key, model[fired].key, tm.klen);
+				fired++;
+			}
+			assert_int_equal(rc, 0);
+			assert_true(fired == nm || model[fired].time > wm);
+			memmove(model, model + fired, (nm - fired) * sizeof(*model));
+			nm -= fired;
+			fired_total += fired;
+		}
+		assert_int_equal(tm_timers_count(t, TM_TIMER_EVENT), nm);
+		int64_t min = INT64_MAX;
+		for (size_t i = 0; i < nm; i++)
+			min = model[i].time < min ? model[i].time : min;
+		/* The queue may show a deleted timer's earlier time, never a
+		 * later one than the earliest live timer. */
+		assert_true(tm_timers_peek(t, TM_TIMER_EVENT) <= min);
+		if (nm == 0)
+			assert_true(tm_timers_peek(t, TM_TIMER_EVENT) == INT64_MAX);
+	}
+	assert_int_equal(stored(b), nm); /* the backend holds the live ones only */
+	/* The sequence did exercise it: thousands fired and moved. */
+	assert_true(fired_total > 2000 && moved > 10000);
+	tm_timers_free(t);
+	st_backend_free(b);
+}
+
+static void test_random_operations_match_a_model_hashmap(void **state)
+{
+	random_against_a_model("hashmap");
+}
+
+static void test_random_operations_match_a_model_lmdb(void **state)
+{
+	random_against_a_model("lmdb");
+}
+
 typedef struct copy_arg {
 	st_backend *to;
 	int kg_first, kg_last;
@@ -571,6 +694,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_timers_dedup_delete_and_fire_in_order_hashmap),
 	    cmocka_unit_test(test_timers_dedup_delete_and_fire_in_order_lmdb),
+	    cmocka_unit_test(test_random_operations_match_a_model_hashmap),
+	    cmocka_unit_test(test_random_operations_match_a_model_lmdb),
 	    cmocka_unit_test(test_timers_rebuilt_by_key_group_after_a_restore),
 	    cmocka_unit_test(test_timer_limits_are_errors_naming_them),
 	    cmocka_unit_test(test_event_timers_count_windows_exactly_hashmap),

@@ -2,7 +2,9 @@
  * The timer queue of keyed operators (taskmanager/timers.h): deduplicated
  * by (time, key), deleted by the same pair, taken out in time order and,
  * for equal times, in key order; bounded; and equal to a model under a
- * long random sequence of operations.
+ * long random sequence of operations. The unchecked queue (no set of its
+ * own): equal timers kept, deletion refused, tm_timerq_retain's filter and
+ * deduplication.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -238,6 +240,60 @@ static void test_deleted_timers_make_room_at_the_bound(void **state)
 	tm_timerq_free(q);
 }
 
+/* Keeps timers whose key's first byte is not 'x'; fails at key "stop". */
+static int keep_not_x(void *arg, int64_t ts, const void *key, size_t klen)
+{
+	(*(int *)arg)++;
+	if (klen == 4 && memcmp(key, "stop", 4) == 0)
+		return FL_EIO;
+	return klen == 0 || *(const char *)key != 'x';
+}
+
+static void test_an_unchecked_queue_keeps_equal_timers_and_retain_drops_and_dedups(void **state)
+{
+	tm_timerq *q;
+	assert_int_equal(tm_timerq_new_unchecked(&q), 0);
+	const char *keys[] = {"b", "xa", "a", "b", "c", "xb", "a", "b"};
+	const int64_t ts[] = {5, 1, 5, 5, 2, 9, 5, 7};
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(tm_timerq_add(q, ts[i], keys[i], strlen(keys[i])), 1);
+	assert_int_equal(tm_timerq_size(q), 8); /* (5, "b") twice, (5, "a") twice */
+	assert_int_equal(tm_timerq_delete(q, 5, "b", 1), FL_EINVAL);
+	int calls = 0;
+	assert_int_equal(tm_timerq_retain(q, keep_not_x, &calls), 0);
+	assert_int_equal(calls, 8);
+	assert_int_equal(tm_timerq_size(q), 4); /* xa, xb dropped; one (5, a), one (5, b) */
+	/* Retained in order, and new ones still go in their place. */
+	assert_int_equal(tm_timerq_add(q, 3, "d", 1), 1);
+	const struct {
+		int64_t ts;
+		const char *key;
+	} want[] = {{2, "c"}, {3, "d"}, {5, "a"}, {5, "b"}, {7, "b"}};
+	int64_t t;
+	char k[16];
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(pop_one(q, INT64_MAX, &t, k, sizeof(k)), 1);
+		assert_true(t == want[i].ts);
+		assert_string_equal(k, want[i].key);
+	}
+	assert_int_equal(pop_one(q, INT64_MAX, &t, k, sizeof(k)), 0);
+	/* An error stops the walk and keeps what it did not see. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(tm_timerq_add(q, i, i == 1 ? "stop" : "x", i == 1 ? 4 : 1), 1);
+	calls = 0;
+	assert_int_equal(tm_timerq_retain(q, keep_not_x, &calls), FL_EIO);
+	assert_true(tm_timerq_size(q) >= 1 && tm_timerq_size(q) <= 4);
+	assert_true(tm_timerq_peek(q) <= 1);
+	tm_timerq_clear(q);
+	assert_int_equal(tm_timerq_size(q), 0);
+	assert_true(tm_timerq_peek(q) == INT64_MAX);
+	tm_timerq_free(q);
+	/* A checked queue has no retain. */
+	assert_int_equal(tm_timerq_new(4, &q), 0);
+	assert_int_equal(tm_timerq_retain(q, keep_not_x, &calls), FL_EINVAL);
+	tm_timerq_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +304,7 @@ int main(void)
 	    cmocka_unit_test(test_long_keys_with_a_common_prefix_match_a_model),
 	    cmocka_unit_test(test_short_keys_with_zero_bytes_match_a_model),
 	    cmocka_unit_test(test_deleted_timers_make_room_at_the_bound),
+	    cmocka_unit_test(test_an_unchecked_queue_keeps_equal_timers_and_retain_drops_and_dedups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
