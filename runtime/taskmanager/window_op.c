@@ -54,6 +54,18 @@
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
  *
+ * Implied end timers (w->implicit): an event-time tumbling or sliding
+ * window with the default trigger, no allowed lateness and an accumulator
+ * has one timer, at end - 1, which fires and clears it; its accumulator
+ * exists from its first record until then. So the accumulator is the
+ * timer's truth and no timer state is written: the queue `ends` orders
+ * the windows' ends (key | window as its key), a record that creates a
+ * window pushes its end, and a restore rebuilds `ends` from the windows'
+ * state. At 100 K keys, one record per window, the timer state's entry
+ * cost two cache misses of four per record. A job restored with another
+ * window spec (lateness > 0, a trigger) from such a snapshot gets the
+ * timers of windows that have none (restore_implied).
+ *
  * The spec travels in the descriptor (td_op.win: its numbers, its
  * functions by symbol, checked by the decoder); the functions are resolved
  * in the job's library when the operator opens.
@@ -69,6 +81,7 @@
 #include "state/keyed_state.h"
 #include "taskmanager/operator.h"
 #include "taskmanager/timer_service.h"
+#include "taskmanager/timers.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
 
@@ -99,6 +112,8 @@ typedef struct win_op {
 	 * (always true when records are kept: not known there). */
 	bool fresh;
 	bool ts_rec;	  /* each kept record starts with its timestamp (an evictor's) */
+	bool implicit;	  /* end timers implied by the accumulators (above): ends */
+	tm_timerq *ends;
 	uint8_t *rec_buf; /* the record fl_window_records_next gave */
 	size_t rec_cap;
 	int64_t *sess;	    /* a key's sessions, start and end pairs */
@@ -206,6 +221,11 @@ static int w_open(tm_op *op, cm_err *err)
 		 0))
 		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
 				  st_backend_error(op->state));
+	w->implicit = sw->time == FL_EVENT_TIME &&
+		      (sw->kind == FL_WINDOW_TUMBLING || sw->kind == FL_WINDOW_SLIDING) &&
+		      sw->trigger == FL_TRIGGER_DEFAULT && sw->lateness_ms == 0 && !w->keep;
+	if (w->implicit && tm_timerq_new_unchecked(&w->ends) != 0)
+		return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory", op->node->name);
 	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
 	    (rc = tm_clock_init(&w->clock, op->chain->name, err)) != 0)
 		return rc;
@@ -219,6 +239,7 @@ static void w_fini(tm_op *op)
 	if (w) {
 		ks_free(w->ks);
 		tm_timers_free(w->timers);
+		tm_timerq_free(w->ends);
 		tm_clock_fini(&w->clock);
 		free(w->acc_buf);
 		free(w->sess);
@@ -232,18 +253,157 @@ static void w_fini(tm_op *op)
 	op->state = NULL;
 }
 
+/* A window's entry in WINDOW_STATE: its key and bounds, or FL_EPROTO
+ * (a restored file's bytes). */
+static int window_entry(tm_op *op, const st_entry *e, int64_t *start, int64_t *end)
+{
+	if (e->nslen != NS_LEN || e->klen > ST_KEY_MAX - NS_LEN)
+		return cm_err_set(&op->chain->err, FL_EPROTO,
+				  "operator '%s': a restored window of key group %d has a namespace "
+				  "of %zu bytes and a key of %zu: not a window",
+				  op->node->name, e->key_group, e->nslen, e->klen);
+	*start = get_be(e->ns);
+	*end = get_be((const uint8_t *)e->ns + 8);
+	if (*start >= *end || *start < INT64_MIN / 2 || *end > INT64_MAX / 2)
+		return cm_err_set(&op->chain->err, FL_EPROTO,
+				  "operator '%s': a restored window [%lld, %lld): not a window",
+				  op->node->name, (long long)*start, (long long)*end);
+	return 0;
+}
+
+/* Pushes window k's end onto ends (w->implicit). */
+static int push_end(tm_op *op, win_op *w, const void *key, size_t klen, const void *ns,
+		    int64_t time)
+{
+	if (tm_timerq_size(w->ends) >= FL_MAX_TIMERS)
+		return tm_chain_fail(op->chain, FL_ERANGE,
+				     "operator '%s': more than %d event-time timers pending in one "
+				     "subtask",
+				     op->node->name, FL_MAX_TIMERS);
+	uint8_t qk[ST_KEY_MAX];
+	memcpy(qk, key, klen);
+	memcpy(qk + klen, ns, NS_LEN);
+	return tm_timerq_add(w->ends, time, qk, klen + NS_LEN) < 0
+		   ? tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory for a timer",
+				   op->node->name)
+		   : 0;
+}
+
+static int implied_end(void *arg, const st_entry *e)
+{
+	tm_op *op = arg;
+	win_op *w = op->impl;
+	int64_t start, end;
+	if (e->state != w->state)
+		return 0;
+	int rc = window_entry(op, e, &start, &end);
+	return rc ? rc : push_end(op, w, e->key, e->klen, e->ns, end - 1);
+}
+
+/* The windows of WINDOW_STATE, collected by collect_window for
+ * restore_implied: per window 2 bytes of key length, the key, the window. */
+struct windows {
+	tm_op *op;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int collect_window(void *arg, const st_entry *e)
+{
+	struct windows *ws = arg;
+	tm_op *op = ws->op;
+	win_op *w = op->impl;
+	int64_t start, end;
+	if (e->state != w->state)
+		return 0;
+	int rc = window_entry(op, e, &start, &end);
+	if (rc)
+		return rc;
+	size_t need = 2 + e->klen + NS_LEN;
+	if (ws->cap - ws->len < need) {
+		size_t nc = ws->cap ? ws->cap * 2 : 4096;
+		uint8_t *nb = realloc(ws->buf, nc);
+		if (!nb)
+			return cm_err_set(&op->chain->err, FL_ENOMEM,
+					  "operator '%s': out of memory restoring its windows",
+					  op->node->name);
+		ws->buf = nb;
+		ws->cap = nc;
+	}
+	uint8_t *p = ws->buf + ws->len;
+	p[0] = (uint8_t)(e->klen >> 8);
+	p[1] = (uint8_t)e->klen;
+	memcpy(p + 2, e->key, e->klen);
+	memcpy(p + 2 + e->klen, e->ns, NS_LEN);
+	ws->len += need;
+	return 0;
+}
+
+/*
+ * After a restore without implied timers, of event-time tumbling or
+ * sliding windows, from a snapshot with implied ones (no event-time timer
+ * came with the windows: every window has its cleanup timer otherwise):
+ * each window gets the timers its first record would have registered.
+ * Collected first: registering inside st_iterate would move the entries it
+ * walks.
+ */
+static int restore_implied(tm_op *op, win_op *w)
+{
+	struct windows ws = {.op = op};
+	int rc = st_iterate(op->state, 0, op->max_parallelism - 1, collect_window, &ws);
+	int64_t lateness = w->spec->allowed_lateness_ms;
+	size_t added = 0;
+	for (size_t at = 0; rc == 0 && at < ws.len; added++) {
+		const uint8_t *p = ws.buf + at;
+		size_t kl = (size_t)p[0] << 8 | p[1];
+		const uint8_t *key = p + 2, *ns = p + 2 + kl;
+		at += 2 + kl + NS_LEN;
+		uint32_t h = kg_murmur3_32(key, kl, 0);
+		int64_t end = get_be(ns + 8);
+		if ((rc = tm_timers_register(w->timers, TM_TIMER_EVENT, end - 1, key, kl, h, ns,
+					     NS_LEN)) == 0 &&
+		    lateness > 0)
+			rc = tm_timers_register(w->timers, TM_TIMER_EVENT, end - 1 + lateness, key,
+						kl, h, ns, NS_LEN);
+		if (rc && !op->chain->err.code)
+			cm_err_set(&op->chain->err, rc, "%s", tm_timers_error(w->timers)->msg);
+	}
+	free(ws.buf);
+	if (rc == 0 && added)
+		CM_INFO("window",
+			"%s: %zu windows restored from a snapshot with implied timers got theirs",
+			op->chain->name, added);
+	return rc;
+}
+
 static int w_restore(tm_op *op, const td_restore *rs, cm_err *err)
 {
 	win_op *w = op->impl;
 	int rc = tm_restore_keyed(op, op->state, rs, err);
 	if (rc == 0 && (rc = tm_timers_rebuild(w->timers)) != 0)
 		return cm_err_set(err, rc, "%s", tm_timers_error(w->timers)->msg);
-	if (rc == 0)
-		CM_INFO("window",
-			"%s: %zu event-time and %zu processing-time timers restored (windows)",
-			op->chain->name, tm_timers_count(w->timers, TM_TIMER_EVENT),
-			tm_timers_count(w->timers, TM_TIMER_PROC));
-	return rc;
+	/* A snapshot either implies its windows' end timers (then it holds
+	 * no event-time timer) or has every window's timers: the two kinds of
+	 * job restore each other's. */
+	const fl_window_spec *s = w->spec;
+	bool implied = tm_timers_count(w->timers, TM_TIMER_EVENT) == 0;
+	if (rc == 0 && w->implicit) {
+		tm_timerq_clear(w->ends);
+		if (implied)
+			rc = st_iterate(op->state, 0, op->max_parallelism - 1, implied_end, op);
+	} else if (rc == 0 && implied && s->time == FL_EVENT_TIME && !w->keep &&
+		   (s->kind == FL_WINDOW_TUMBLING || s->kind == FL_WINDOW_SLIDING)) {
+		rc = restore_implied(op, w);
+	}
+	if (rc)
+		return cm_err_set(err, rc, "%s",
+				  op->chain->err.code ? op->chain->err.msg : st_backend_error(op->state));
+	CM_INFO("window",
+		"%s: %zu event-time and %zu processing-time timers restored (windows)",
+		op->chain->name,
+		tm_timers_count(w->timers, TM_TIMER_EVENT) + (w->ends ? tm_timerq_size(w->ends) : 0),
+		tm_timers_count(w->timers, TM_TIMER_PROC));
+	return 0;
 }
 
 static int w_snapshot(tm_op *op, tm_snapshot *s)
@@ -829,6 +989,8 @@ static int trigger_put(tm_op *op, win_op *w, const st_key *k, int64_t v)
 
 static int timer_register(tm_op *op, win_op *w, const st_key *k, int64_t time)
 {
+	if (w->implicit) /* only end timers, pushed once: fold said the window is new */
+		return push_end(op, w, k->key, k->klen, k->ns, time);
 	enum tm_timer_domain d = w->spec->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
 	int rc = tm_timers_register(w->timers, d, time, k->key, k->klen, k->hash, k->ns, NS_LEN);
 	return rc ? tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg) : 0;
@@ -1444,7 +1606,9 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 	if (rc == 0 && fire)
 		rc = fire_window(op, w, &k, start, end);
 	op->chain->ctx.scratch_used = used;
-	if (rc == 0 && time == end - 1 + lateness) {
+	/* Past the cleanup time too: a timer restored from a job with more
+	 * allowed lateness than this one's. */
+	if (rc == 0 && time >= end - 1 + lateness) {
 		rc = clear_window(op, w, &k);
 		if (rc == 0 && trigger != FL_TRIGGER_DEFAULT)
 			rc = trigger_clear(op, w, &k);
@@ -1455,17 +1619,43 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 	return rc ? rc : tm_chain_check(op->chain);
 }
 
+/* Takes ends' earliest entry if at most upto into *tm (w->implicit): 1, or
+ * 0 when none is due. */
+static int pop_end(win_op *w, int64_t upto, tm_timer *tm)
+{
+	int64_t time;
+	const void *qk;
+	size_t ql;
+	if (!w->ends || tm_timerq_pop(w->ends, upto, &time, &qk, &ql) == 0)
+		return 0;
+	size_t kl = ql - NS_LEN; /* push_end's key | window */
+	*tm = (tm_timer){.time = time,
+			 .key = qk,
+			 .klen = kl,
+			 .ns = (const uint8_t *)qk + kl,
+			 .nslen = NS_LEN,
+			 .hash = kg_murmur3_32(qk, kl, 0)};
+	return 1;
+}
+
 static int w_watermark(tm_op *op, int64_t wm)
 {
 	win_op *w = op->impl;
 	if (!w || w->spec->time != FL_EVENT_TIME)
 		return 0;
 	tm_timer tm;
-	int rc;
-	while ((rc = tm_timers_pop(w->timers, TM_TIMER_EVENT, wm, &tm)) == 1)
+	for (;;) {
+		/* The timer service's timers (all of them without implied ones;
+		 * with them, those a restore brought) and ends, in time order. */
+		int64_t te = w->ends ? tm_timerq_peek(w->ends) : INT64_MAX;
+		int rc = tm_timers_pop(w->timers, TM_TIMER_EVENT, te < wm ? te : wm, &tm);
+		if (rc < 0)
+			return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg);
+		if (rc == 0 && pop_end(w, wm, &tm) == 0)
+			return 0;
 		if ((rc = w_fire(op, w, &tm)) != 0)
 			return rc;
-	return rc < 0 ? tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg) : 0;
+	}
 }
 
 static int w_proc_timers(tm_op *op, int64_t *deadline)

@@ -40,6 +40,11 @@
 #      again; which are late depends on when watermarks go out, so the
 #      claim is on each window's last firing: its count exact, every window
 #      there, no firing printed twice.
+#   L  E stopped, restored with an allowed lateness of 500 ms (--lateness-ms:
+#      no record is late, so the same windows fire once each): E's windows
+#      imply their end timers (no lateness, the default trigger), L's must
+#      get them from the restored windows; M the other way round, its
+#      windows' cleanup timers past the restored job's cleanup time.
 #   K  processing-time windows of 100 ms on the fake clock (--proc): the
 #      clock stays at 5000 while the job runs and is stopped (nothing
 #      fires), its windows and their timers restored at 3 into LMDB, where
@@ -200,7 +205,9 @@ awk -F'\t' '{ printf "%s\t%s\t%d\n", $1, $2, ($3 > 5 ? 5 : $3) }' "$WORK/expecte
 # last_firings FILE...: each window's line with the largest count.
 last_firings() { sort -t "$T" -k1,1n -k2,2n -k3,3nr "$@" | awk -F'\t' '$1 "\t" $2 != w { print; w = $1 "\t" $2 }' | sort; }
 
-stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED [last]: D, a stop-with-savepoint restored at 3
+# stop_and_restore TAG EXTRA_ARGS EXPECTED [last|-] [RESTORE_ARGS]: D, a stop-with-savepoint
+# restored at 3 (with RESTORE_ARGS for EXTRA_ARGS when given)
+stop_and_restore() {
 	mark_logs
 	run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"$2], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
 		{ fail "$1: not submitted"; return 0; }
@@ -218,7 +225,7 @@ stop_and_restore() { # stop_and_restore TAG EXTRA_ARGS EXPECTED [last]: D, a sto
 	ND=$(wc -l <"$WORK/$1-d.windows")
 	check "$1: the job stopped in the middle ($ND windows)" test "$ND" -gt 0 -a "$ND" -lt "$(wc -l <"$3")"
 	mark_logs
-	if run_and_finish "$1: restored from the stop's savepoint at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\"$2], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
+	if run_and_finish "$1: restored from the stop's savepoint at parallelism 3 into LMDB" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"0\"${5-$2}], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}"; then
 		RESTORED=$(restored_timers)
 		echo "$1: timers restored (event-time, processing-time): $RESTORED"
 		check "$1: event-time timers were pending in the stop's savepoint" test "${RESTORED% *}" -gt 0
@@ -246,6 +253,8 @@ stop_and_restore G ', "--sliding"' "$WORK/expected-sliding"
 stop_and_restore H ', "--trigger-count", "3"' "$WORK/expected-trigger"
 stop_and_restore I ', "--evictor-count", "5"' "$WORK/expected-evictor"
 stop_and_restore J ', "--lateness"' "$WORK/expected-1000" last
+stop_and_restore L ', "--window"' "$WORK/expected" - ', "--window", "--lateness-ms", "500"'
+stop_and_restore M ', "--window", "--lateness-ms", "500"' "$WORK/expected" - ', "--window"'
 
 # K: processing-time windows across a stop and a restore at 3.
 set_clock 5000

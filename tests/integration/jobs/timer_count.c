@@ -33,7 +33,9 @@
  * --evictor-count N (tumbling, a count evictor: min(count, N)), --lateness
  * (tumbling, a bound of 300 ms so that records are late, an allowed
  * lateness of 1000 ms so that none is dropped: each late record fires its
- * window again with its new count).
+ * window again with its new count). --lateness-ms N: an allowed lateness of
+ * N ms on --window's windows (no record is late there: nothing changes but
+ * the timers, which a restore across a change of it must keep).
  *
  * --proc: tumbling processing-time windows of 100 ms (the fake clock),
  * their lines `<key> <window start> <count>`, with --count 30000 only
@@ -48,6 +50,7 @@
  *
  *   timer_count.so [--count N] [--rate R] [--window | --session | --sliding
  *       | --trigger-count N | --evictor-count N | --lateness | --proc]
+ *       [--lateness-ms N]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -220,7 +223,7 @@ int main(int argc, char **argv)
 	int64_t count = 40000;
 	double rate = 0;
 	bool window = false, session = false, sliding = false, late = false, proc = false;
-	int64_t trigger_count = 0, evictor_count = 0;
+	int64_t trigger_count = 0, evictor_count = 0, lateness_ms = 0;
 	for (int i = 1; i < argc; i += 2) {
 		if (strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--session") == 0 ||
 		    strcmp(argv[i], "--sliding") == 0 || strcmp(argv[i], "--lateness") == 0 ||
@@ -241,6 +244,8 @@ int main(int argc, char **argv)
 			window = true, trigger_count = strtoll(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--evictor-count") == 0)
 			window = true, evictor_count = strtoll(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--lateness-ms") == 0)
+			lateness_ms = strtoll(argv[i + 1], NULL, 10);
 		else
 			return 2;
 	}
@@ -264,6 +269,7 @@ int main(int argc, char **argv)
 	    .kind = session ? FL_WINDOW_SESSION : FL_WINDOW_TUMBLING,
 	    .size_ms = WIN,
 	    .gap_ms = WIN,
+	    .allowed_lateness_ms = lateness_ms,
 	    .agg = {.create = tc_create, .add = tc_add, .merge = tc_merge, .result = tc_result},
 	    .window_fn = tc_window};
 	if (sliding || late || trigger_count || evictor_count) {
