@@ -161,7 +161,7 @@ struct st_backend_ops {
 	int (*find)(st_backend *b, const st_key *k, st_pos *pos, const void **val, size_t *vlen);
 	int (*put_at)(st_backend *b, const st_key *k, st_pos *pos, const void *val, size_t vlen);
 	void *(*value_at)(st_backend *b, const st_key *k, st_pos *pos, size_t *vlen);
-	void (*prefetch)(st_backend *b, int state, uint32_t hash);
+	void (*prefetch)(st_backend *b, const st_key *k);
 	int (*iterate)(st_backend *b, int kg_first, int kg_last, st_entry_fn fn, void *arg);
 	int (*flush)(st_backend *b);
 	int (*cut)(st_backend *b, st_cut *c);
@@ -326,11 +326,18 @@ typedef int (*st_update_fn)(void *arg, const void *old, size_t oldlen, const voi
  * error, or st_put's errors. */
 int st_update(st_backend *b, const st_key *k, st_update_fn fn, void *arg);
 
-/* A hint that k's lookup (same state, same hash) comes soon. No effect on
- * the contents; a no-op on LMDB. */
+/* A hint that the lookup of a key of state with this hash (no namespace)
+ * comes soon. No effect on the contents; LMDB prefetches its write cache's
+ * slot only. */
 static inline void st_prefetch(st_backend *b, int state, uint32_t hash)
 {
-	b->ops->prefetch(b, state, hash);
+	b->ops->prefetch(b, &(st_key){.state = state, .hash = hash});
+}
+
+/* The same for k, namespace included (its key bytes are not read). */
+static inline void st_prefetch_key(st_backend *b, const st_key *k)
+{
+	b->ops->prefetch(b, k);
 }
 
 /* ------------------------------------------------------------ bulk */

@@ -372,11 +372,13 @@ static int hb_del(st_backend *b, const st_key *k)
 	return 0;
 }
 
-static void hb_prefetch(st_backend *b, int state, uint32_t hash)
+static void hb_prefetch(st_backend *b, const st_key *k)
 {
+	int state = k->state;
 	if ((unsigned)state >= (unsigned)b->nstates)
 		return;
 	heap_backend *h = (heap_backend *)b;
+	uint32_t hash = flags_ns(b->states[state].flags) ? ns_hash(k->hash, k->ns, k->nslen) : k->hash;
 	st_heapmap_prefetch(h->st[state].map, hash);
 	st_heapmap *fz = frozen_of(h, &h->st[state]);
 	if (fz)

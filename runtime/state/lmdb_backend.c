@@ -326,12 +326,10 @@ static int lb_del(st_backend *b, const st_key *k)
 	return cache_write(b, k, NULL, 0); /* a tombstone */
 }
 
-static void lb_prefetch(st_backend *b, int state, uint32_t hash)
+static void lb_prefetch(st_backend *b, const st_key *k)
 {
-	/* The cache slot of a key without namespace; LMDB pages are not
-	 * prefetched. */
-	st_key k = {.state = state, .hash = hash};
-	st_heapmap_prefetch(((lmdb_backend *)b)->cache, cache_hash(&k));
+	/* The write cache's slot; LMDB pages are not prefetched. */
+	st_heapmap_prefetch(((lmdb_backend *)b)->cache, cache_hash(k));
 }
 
 static int ref_cmp(const void *a, const void *b)

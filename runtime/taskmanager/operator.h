@@ -108,6 +108,12 @@ typedef struct tm_op_class {
 	 * tm_agg_process_keyed); NULL for the aggregations themselves. */
 	int (*process_keyed)(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl,
 			     uint32_t h);
+	/* Optional, beside process_keyed: a hint that the record of key kb
+	 * (hash h) and timestamp ts (TM_TS_NONE: none) comes soon, to prefetch
+	 * the state it will read (a window's, whose namespace the timestamp
+	 * picks). Without it tm_agg_key prefetches the key's entry of
+	 * op->state_id. */
+	void (*prefetch)(tm_op *op, int64_t ts, const uint8_t *kb, size_t kl, uint32_t h);
 	int (*open)(tm_op *op, cm_err *err);
 	int (*restore)(tm_op *op, const td_restore *rs, cm_err *err);
 	int (*end_input)(tm_op *op);
@@ -466,12 +472,14 @@ static inline int tm_op_process(tm_op *op, const fl_row *row)
 
 /*
  * Keyed aggregation heads, batched: tm_agg_key encodes a record's field key
- * into kb (cap >= TM_KEY_BUF), hashes it and prefetches its state slot,
- * returning 1 (0: no fast path for this key, use tm_op_process);
+ * into kb (cap >= TM_KEY_BUF), hashes it and prefetches its state slot
+ * (the class's prefetch with ts when it has one), returning 1 (0: no fast
+ * path for this key, use tm_op_process);
  * tm_agg_process_keyed then processes the record with that key and hash.
  * Hashing a window of records ahead hides the state lookup's cache miss.
  */
-int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl, uint32_t *h);
+int tm_agg_key(tm_op *op, const fl_row *row, int64_t ts, uint8_t *kb, size_t cap, size_t *kl,
+	       uint32_t *h);
 int tm_agg_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_t kl, uint32_t h);
 
 /* Event time at sources (sources.c): the watermark a split's largest

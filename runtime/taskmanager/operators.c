@@ -463,7 +463,8 @@ static size_t encode_acc(tm_op *op, const fl_row *r)
 	return row_encode(r, op->acc_buf, op->acc_cap);
 }
 
-int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl, uint32_t *h)
+int tm_agg_key(tm_op *op, const fl_row *row, int64_t ts, uint8_t *kb, size_t cap, size_t *kl,
+	       uint32_t *h)
 {
 	if (op->key->by_fn || op->key->field >= row->nfields || cap < KEY_BUF)
 		return 0;
@@ -477,7 +478,10 @@ int tm_agg_key(tm_op *op, const fl_row *row, uint8_t *kb, size_t cap, size_t *kl
 		*kl = n;
 		*h = kg_murmur3_32(kb, n, 0);
 	}
-	st_prefetch(op->state, op->state_id, *h);
+	if (op->cls->prefetch)
+		op->cls->prefetch(op, ts, kb, *kl, *h);
+	else
+		st_prefetch(op->state, op->state_id, *h);
 	return 1;
 }
 

@@ -611,8 +611,8 @@ static int process_buffer_keyed(tm_task *t, const net_buffer *b)
 			int rc = decode_record(t, b, &off, &rows[n], &tss[n]);
 			if (rc)
 				return rc;
-			keys[n].fast = tm_agg_key(head, &rows[n], keys[n].kb, sizeof(keys[n].kb),
-						  &keys[n].kl, &keys[n].h);
+			keys[n].fast = tm_agg_key(head, &rows[n], tss[n], keys[n].kb,
+						  sizeof(keys[n].kb), &keys[n].kl, &keys[n].h);
 		}
 		for (int i = 0; i < n; i++) {
 			c->ts = tss[i];

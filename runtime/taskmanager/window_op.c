@@ -81,7 +81,7 @@
 #include "state/keyed_state.h"
 #include "taskmanager/operator.h"
 #include "taskmanager/timer_service.h"
-#include "taskmanager/timers.h"
+#include "taskmanager/window_ends.h"
 #include "types/codec.h"
 #include "types/keygroup.h"
 
@@ -113,7 +113,7 @@ typedef struct win_op {
 	bool fresh;
 	bool ts_rec;	  /* each kept record starts with its timestamp (an evictor's) */
 	bool implicit;	  /* end timers implied by the accumulators (above): ends */
-	tm_timerq *ends;
+	tm_ends *ends;
 	uint8_t *rec_buf; /* the record fl_window_records_next gave */
 	size_t rec_cap;
 	int64_t *sess;	    /* a key's sessions, start and end pairs */
@@ -224,7 +224,7 @@ static int w_open(tm_op *op, cm_err *err)
 	w->implicit = sw->time == FL_EVENT_TIME &&
 		      (sw->kind == FL_WINDOW_TUMBLING || sw->kind == FL_WINDOW_SLIDING) &&
 		      sw->trigger == FL_TRIGGER_DEFAULT && sw->lateness_ms == 0 && !w->keep;
-	if (w->implicit && tm_timerq_new_unchecked(&w->ends) != 0)
+	if (w->implicit && tm_ends_new(&w->ends) != 0)
 		return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory", op->node->name);
 	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
 	    (rc = tm_clock_init(&w->clock, op->chain->name, err)) != 0)
@@ -239,7 +239,7 @@ static void w_fini(tm_op *op)
 	if (w) {
 		ks_free(w->ks);
 		tm_timers_free(w->timers);
-		tm_timerq_free(w->ends);
+		tm_ends_free(w->ends);
 		tm_clock_fini(&w->clock);
 		free(w->acc_buf);
 		free(w->sess);
@@ -271,11 +271,11 @@ static int window_entry(tm_op *op, const st_entry *e, int64_t *start, int64_t *e
 	return 0;
 }
 
-/* Pushes window k's end onto ends (w->implicit). */
-static int push_end(tm_op *op, win_op *w, const void *key, size_t klen, const void *ns,
-		    int64_t time)
+/* Pushes the end of window ns of key (hash h) onto ends (w->implicit). */
+static int push_end(tm_op *op, win_op *w, const void *key, size_t klen, uint32_t h,
+		    const void *ns, int64_t time)
 {
-	if (tm_timerq_size(w->ends) >= FL_MAX_TIMERS)
+	if (tm_ends_size(w->ends) >= FL_MAX_TIMERS)
 		return tm_chain_fail(op->chain, FL_ERANGE,
 				     "operator '%s': more than %d event-time timers pending in one "
 				     "subtask",
@@ -283,7 +283,7 @@ static int push_end(tm_op *op, win_op *w, const void *key, size_t klen, const vo
 	uint8_t qk[ST_KEY_MAX];
 	memcpy(qk, key, klen);
 	memcpy(qk + klen, ns, NS_LEN);
-	return tm_timerq_add(w->ends, time, qk, klen + NS_LEN) < 0
+	return tm_ends_add(w->ends, time, qk, klen + NS_LEN, h) != 0
 		   ? tm_chain_fail(op->chain, FL_ENOMEM, "operator '%s': out of memory for a timer",
 				   op->node->name)
 		   : 0;
@@ -297,7 +297,9 @@ static int implied_end(void *arg, const st_entry *e)
 	if (e->state != w->state)
 		return 0;
 	int rc = window_entry(op, e, &start, &end);
-	return rc ? rc : push_end(op, w, e->key, e->klen, e->ns, end - 1);
+	return rc ? rc
+		  : push_end(op, w, e->key, e->klen, kg_murmur3_32(e->key, e->klen, 0), e->ns,
+			     end - 1);
 }
 
 /* The windows of WINDOW_STATE, collected by collect_window for
@@ -388,7 +390,7 @@ static int w_restore(tm_op *op, const td_restore *rs, cm_err *err)
 	const fl_window_spec *s = w->spec;
 	bool implied = tm_timers_count(w->timers, TM_TIMER_EVENT) == 0;
 	if (rc == 0 && w->implicit) {
-		tm_timerq_clear(w->ends);
+		tm_ends_clear(w->ends);
 		if (implied)
 			rc = st_iterate(op->state, 0, op->max_parallelism - 1, implied_end, op);
 	} else if (rc == 0 && implied && s->time == FL_EVENT_TIME && !w->keep &&
@@ -401,7 +403,7 @@ static int w_restore(tm_op *op, const td_restore *rs, cm_err *err)
 	CM_INFO("window",
 		"%s: %zu event-time and %zu processing-time timers restored (windows)",
 		op->chain->name,
-		tm_timers_count(w->timers, TM_TIMER_EVENT) + (w->ends ? tm_timerq_size(w->ends) : 0),
+		tm_timers_count(w->timers, TM_TIMER_EVENT) + (w->ends ? tm_ends_size(w->ends) : 0),
 		tm_timers_count(w->timers, TM_TIMER_PROC));
 	return 0;
 }
@@ -990,7 +992,7 @@ static int trigger_put(tm_op *op, win_op *w, const st_key *k, int64_t v)
 static int timer_register(tm_op *op, win_op *w, const st_key *k, int64_t time)
 {
 	if (w->implicit) /* only end timers, pushed once: fold said the window is new */
-		return push_end(op, w, k->key, k->klen, k->ns, time);
+		return push_end(op, w, k->key, k->klen, k->hash, k->ns, time);
 	enum tm_timer_domain d = w->spec->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
 	int rc = tm_timers_register(w->timers, d, time, k->key, k->klen, k->hash, k->ns, NS_LEN);
 	return rc ? tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg) : 0;
@@ -1529,6 +1531,25 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 	return rc ? rc : c->err.code;
 }
 
+/* tm_op_class.prefetch: the accumulators of the record's windows (event
+ * time, tumbling or sliding; the other kinds read other states first). */
+static void w_prefetch(tm_op *op, int64_t ts, const uint8_t *kb, size_t kl, uint32_t h)
+{
+	const win_op *w = op->impl;
+	const fl_window_spec *s = w->spec;
+	if (s->time != FL_EVENT_TIME || w->keep || ts < INT64_MIN / 2 || ts > INT64_MAX / 2 ||
+	    (s->kind != FL_WINDOW_TUMBLING && s->kind != FL_WINDOW_SLIDING))
+		return;
+	int64_t size = s->size_ms, slide = s->kind == FL_WINDOW_SLIDING ? s->slide_ms : size;
+	for (int64_t start = start_of(ts, slide); start > ts - size; start -= slide) {
+		uint8_t ns[NS_LEN];
+		put_be(ns, start);
+		put_be(ns + 8, start + size);
+		st_key k = win_key(op, w, kb, kl, h, ns);
+		st_prefetch_key(op->state, &k);
+	}
+}
+
 static int w_process(tm_op *op, const fl_row *in)
 {
 	/* The key as process_op.c encodes it: the partitioner's bytes. */
@@ -1619,14 +1640,19 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 	return rc ? rc : tm_chain_check(op->chain);
 }
 
+/* How many windows ahead of the one firing w_watermark prefetches. */
+#define FIRE_AHEAD 8
+
 /* Takes ends' earliest entry if at most upto into *tm (w->implicit): 1, or
- * 0 when none is due. */
-static int pop_end(win_op *w, int64_t upto, tm_timer *tm)
+ * 0 when none is due. Prefetches the accumulator of the window
+ * FIRE_AHEAD places later: at 100 K keys each is a cache miss. */
+static int pop_end(tm_op *op, win_op *w, int64_t upto, tm_timer *tm)
 {
 	int64_t time;
 	const void *qk;
 	size_t ql;
-	if (!w->ends || tm_timerq_pop(w->ends, upto, &time, &qk, &ql) == 0)
+	uint32_t h;
+	if (!w->ends || tm_ends_pop(w->ends, upto, &time, &qk, &ql, &h) == 0)
 		return 0;
 	size_t kl = ql - NS_LEN; /* push_end's key | window */
 	*tm = (tm_timer){.time = time,
@@ -1634,7 +1660,14 @@ static int pop_end(win_op *w, int64_t upto, tm_timer *tm)
 			 .klen = kl,
 			 .ns = (const uint8_t *)qk + kl,
 			 .nslen = NS_LEN,
-			 .hash = kg_murmur3_32(qk, kl, 0)};
+			 .hash = h};
+	const void *ak;
+	size_t al;
+	uint32_t ah;
+	if (tm_ends_ahead(w->ends, FIRE_AHEAD, &ak, &al, &ah)) {
+		st_key k = win_key(op, w, ak, al - NS_LEN, ah, (const uint8_t *)ak + al - NS_LEN);
+		st_prefetch_key(op->state, &k);
+	}
 	return 1;
 }
 
@@ -1647,11 +1680,11 @@ static int w_watermark(tm_op *op, int64_t wm)
 	for (;;) {
 		/* The timer service's timers (all of them without implied ones;
 		 * with them, those a restore brought) and ends, in time order. */
-		int64_t te = w->ends ? tm_timerq_peek(w->ends) : INT64_MAX;
+		int64_t te = w->ends ? tm_ends_peek(w->ends) : INT64_MAX;
 		int rc = tm_timers_pop(w->timers, TM_TIMER_EVENT, te < wm ? te : wm, &tm);
 		if (rc < 0)
 			return tm_chain_fail(op->chain, rc, "%s", tm_timers_error(w->timers)->msg);
-		if (rc == 0 && pop_end(w, wm, &tm) == 0)
+		if (rc == 0 && pop_end(op, w, wm, &tm) == 0)
 			return 0;
 		if ((rc = w_fire(op, w, &tm)) != 0)
 			return rc;
@@ -1681,6 +1714,7 @@ static int w_proc_timers(tm_op *op, int64_t *deadline)
 const tm_op_class tm_window_class = {
     .process = w_process,
     .process_keyed = w_process_keyed,
+    .prefetch = w_prefetch,
     .open = w_open,
     .restore = w_restore,
     .snapshot = w_snapshot,
