@@ -334,6 +334,29 @@ static void ad_bounds_now(ds_dispatcher *d, struct ds_job *j, ad_bounds *b, size
 	pthread_mutex_unlock(&d->mu);
 }
 
+/*
+ * Declares the slots j's upper bounds want in all (rm_declare). Refused
+ * when RM_MAX_DECLARED jobs declared: said once while it lasts (*warned);
+ * the job then only gets TaskManagers started for what it asks rm_allocate
+ * for.
+ */
+static void ad_declare(ds_dispatcher *d, struct ds_job *j, const jg_graph *base,
+		       const ad_bounds *b, bool *warned)
+{
+	int slots = ad_slots_for_bounds(base, b, false);
+	if (rm_declare(d->rm, j->id, slots) == 0) {
+		*warned = false;
+		return;
+	}
+	if (!*warned)
+		CM_WARN("dispatcher",
+			"Job '%s' (%s): its upper bounds' %d slots cannot be declared to the "
+			"ResourceManager (%d jobs declared already): no TaskManagers are "
+			"started for slots it does not ask for",
+			j->name, j->id, slots, RM_MAX_DECLARED);
+	*warned = true;
+}
+
 static void ad_format(const int *par, size_t n, char *out, size_t cap)
 {
 	size_t at = 0;
@@ -353,11 +376,13 @@ static int ad_wait_for_slots(ds_dispatcher *d, struct ds_job *j, const jg_graph 
 {
 	int64_t start = cm_now_ms(), stable_since = -1;
 	int last = -1;
-	bool said = false;
+	bool said = false, warned = false;
 	for (;;) {
 		ad_bounds_now(d, j, b, base->nvertices);
-		/* What it wants at most, for a driver that starts TaskManagers. */
-		rm_declare(d->rm, j->id, ad_slots_for_bounds(base, b, false));
+		/* What it wants at most, for a driver that starts TaskManagers;
+		 * it stands through the rm_allocate that follows, which takes
+		 * part of it (not more). */
+		ad_declare(d, j, base, b, &warned);
 		int slots = ad_slots(d, NULL);
 		enum ad_fit fit = ad_plan(base, b, slots, par);
 		if (fit == AD_DESIRED)
@@ -537,6 +562,7 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 {
 	size_t n = base->nvertices;
 	int64_t started = cm_now_ms(), better_since = -1;
+	bool warned = false;
 	*rescale = false;
 	/* New requirements since this start make a rescale's cause. */
 	unsigned gen = gen_now(d, j);
@@ -544,7 +570,8 @@ static void ad_execute(ds_dispatcher *d, struct ds_job *j, jm_jobmaster *jm, con
 		if (cm_cancel_requested(&j->cancel))
 			continue;
 		ad_bounds_now(d, j, b, n);
-		rm_declare(d->rm, j->id, ad_slots_for_bounds(base, b, false) - (int64_t)a->nslots);
+		/* In all: the ResourceManager counts the slots a holds. */
+		ad_declare(d, j, base, b, &warned);
 		enum ad_fit fit = ad_plan(base, b, ad_slots(d, a), next);
 		if (fit == AD_INSUFFICIENT || memcmp(next, cur, n * sizeof(int)) == 0) {
 			better_since = -1;
@@ -1026,7 +1053,7 @@ static int submit(void *arg, const sg_graph *sg, const char *job_name, const cfg
 	rs_fini(&pol);
 	free(req);
 	if (adaptive) {
-		rm_declare(d->rm, j->id, 0);
+		(void)rm_declare(d->rm, j->id, 0); /* a drop never fails */
 		/* A rescale the job's end cut short. */
 		rh_end_of(d, j, RH_IGNORED,
 			  rc == 0 ? RH_JOB_FINISHED

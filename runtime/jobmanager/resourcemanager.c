@@ -39,6 +39,13 @@ struct rm_tm {
 	int64_t drain_until_ms;
 };
 
+/* A caller of rm_allocate that waits: on its stack, linked in rm->waiters. */
+struct rm_waiter {
+	const char *job_id;
+	int64_t slots;
+	struct rm_waiter *next;
+};
+
 struct rm_resourcemanager {
 	rpc_rm_gateway base;
 	cm_secret secret;
@@ -54,9 +61,9 @@ struct rm_resourcemanager {
 	size_t ntms;
 	rm_allocation *allocs; /* live allocations (rm_slots) */
 	bool stopping;
-	int64_t waiting_slots; /* slots that rm_allocate callers wait for */
-	/* Slots jobs want beyond what they hold (rm_declare): the adaptive
-	 * scheduler's upper bounds, which no rm_allocate waits for. */
+	struct rm_waiter *waiters; /* rm_allocate callers that wait for slots */
+	/* Slots jobs want in all (rm_declare): the adaptive scheduler's upper
+	 * bounds, which cover what the job holds and waits for. */
 	struct rm_declared {
 		char job_id[33];
 		int64_t slots;
@@ -724,6 +731,7 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 	}
 	int64_t start = cm_now_ms(), deadline = start + timeout_ms;
 	bool said = false;
+	struct rm_waiter me = {.job_id = a->job_id, .slots = needed};
 	struct trial_tm *tt = NULL;
 	pthread_mutex_lock(&rm->mu);
 	for (;;) {
@@ -768,7 +776,8 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 			break;
 		}
 		if (!said) {
-			rm->waiting_slots += needed;
+			me.next = rm->waiters;
+			rm->waiters = &me;
 			char want[200];
 			CM_INFO(
 			    "resourcemanager",
@@ -783,8 +792,12 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 		struct timespec ts = cm_deadline_ts(wake);
 		pthread_cond_timedwait(&rm->cv, &rm->mu, &ts);
 	}
-	if (said)
-		rm->waiting_slots -= needed;
+	for (struct rm_waiter **w = &rm->waiters; said && *w; w = &(*w)->next) {
+		if (*w == &me) {
+			*w = me.next;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&rm->mu);
 	free(tt);
 	free(first_slot);
@@ -805,7 +818,26 @@ int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *re
 	return 0;
 }
 
-/* Slots wanted (waited for, declared) less the free ones (mu held). */
+/* Slots job_id holds and waits for (mu held). */
+static int64_t covered_locked(rm_resourcemanager *rm, const char *job_id)
+{
+	int64_t n = 0;
+	for (const rm_allocation *a = rm->allocs; a; a = a->next)
+		if (strcmp(a->job_id, job_id) == 0)
+			n += (int64_t)a->nslots;
+	for (const struct rm_waiter *w = rm->waiters; w; w = w->next)
+		if (strcmp(w->job_id, job_id) == 0)
+			n += w->slots;
+	return n;
+}
+
+/*
+ * Slots wanted less the free ones (mu held). Wanted: what rm_allocate
+ * callers wait for, and of each declaration what the job neither holds nor
+ * waits for. A declaration is the job's whole want, so its own request is
+ * part of it, not more: counting both would make a driver start its
+ * TaskManagers twice (the surplus only going at the idle timeout).
+ */
 static int64_t balance_locked(rm_resourcemanager *rm)
 {
 	int64_t free_slots = 0;
@@ -813,9 +845,14 @@ static int64_t balance_locked(rm_resourcemanager *rm)
 	for (struct rm_tm *t = rm->tms; t; t = t->next)
 		if (t->drain_until_ms <= now)
 			free_slots += t->slots - t->used;
-	int64_t wanted = rm->waiting_slots;
-	for (size_t i = 0; i < rm->ndeclared; i++)
-		wanted += rm->declared[i].slots;
+	int64_t wanted = 0;
+	for (const struct rm_waiter *w = rm->waiters; w; w = w->next)
+		wanted += w->slots;
+	for (size_t i = 0; i < rm->ndeclared; i++) {
+		int64_t more = rm->declared[i].slots - covered_locked(rm, rm->declared[i].job_id);
+		if (more > 0)
+			wanted += more;
+	}
 	return wanted - free_slots;
 }
 

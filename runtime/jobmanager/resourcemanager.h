@@ -120,21 +120,24 @@ typedef struct rm_allocation {
  */
 int rm_allocate(rm_resourcemanager *rm, const char *job_id, const rm_request *req, size_t nreq,
 		int64_t timeout_ms, cm_cancel *cancel, rm_allocation **out, cm_err *err);
-/* Slots that callers of rm_allocate wait for, and jobs declared they want
- * (rm_declare), beyond the free default slots of the registered
- * TaskManagers (0 when nobody wants more): what a driver that can start
- * TaskManagers (the Kubernetes one) should start. */
+/* Slots that callers of rm_allocate wait for, and that jobs declared they
+ * want (rm_declare) beyond those and the ones they hold, less the free
+ * default slots of the registered TaskManagers (0 when nobody wants more):
+ * what a driver that can start TaskManagers (the Kubernetes one) should
+ * start. */
 int64_t rm_pending_slots(rm_resourcemanager *rm);
 /* The other way round: free slots beyond what is waited for or declared,
  * which a driver may release (0 when none). */
 int64_t rm_surplus_slots(rm_resourcemanager *rm);
 /* Jobs that declare what they want at most (the adaptive scheduler). */
 #define RM_MAX_DECLARED 256
-/* Job job_id wants `slots` more than it holds (0: nothing more, and the
- * declaration is dropped): counted by rm_pending_slots, so a driver that
- * can start TaskManagers starts them, as Flink's declarative resource
- * management does for the adaptive scheduler. Returns 0, or FL_ERANGE
- * when RM_MAX_DECLARED jobs declared already. */
+/* Job job_id wants `slots` in all at most (0: nothing, and the declaration
+ * is dropped), as Flink's declarative resource management's requirements:
+ * the slots its allocations hold and its rm_allocate waits for are part of
+ * them, and only the rest counts for rm_pending_slots, so a driver that can
+ * start TaskManagers starts each once. A job keeps its declaration across
+ * its rm_allocate, rm_release and restarts. Returns 0, or FL_ERANGE when
+ * RM_MAX_DECLARED jobs declared already. */
 int rm_declare(rm_resourcemanager *rm, const char *job_id, int64_t slots);
 /* Why the TaskManagers a driver started do not come (a Kubernetes pod that
  * cannot start, with the kubelet's or scheduler's reason), added to the

@@ -8,9 +8,13 @@
  * from a TaskManager's free resources and given back on release, default
  * slots (1/N of a TaskManager) for groups without one, larger profiles
  * placed first, and a refusal that names the group and its profile.
+ * Declarations (the adaptive scheduler's): a job's whole want, which its own
+ * requests and slots are part of, so that a fake driver (Kubernetes' pod
+ * reconciler without Kubernetes) starts each TaskManager once.
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -266,8 +270,9 @@ static void test_waiter_woken_by_registration(void **state)
 	teardown(&f);
 }
 
-/* An adaptive job declares what it wants beyond what it holds: pending for
- * a driver to start, and free slots it wants are no surplus to release. */
+/* An adaptive job declares what it wants in all (it holds nothing here):
+ * pending for a driver to start, and free slots it wants are no surplus to
+ * release. */
 static void test_declared_slots(void **state)
 {
 	(void)state;
@@ -298,6 +303,131 @@ static void test_declared_slots(void **state)
 	assert_int_equal(rm_declare(f.rm, "one-too-many", 1), FL_ERANGE);
 	assert_int_equal(rm_declare(f.rm, "job-7", 3), 0); /* a known one still changes */
 	assert_int_equal(rm_pending_slots(f.rm), RM_MAX_DECLARED + 2 - 2);
+	teardown(&f);
+}
+
+/*
+ * A named fake of a driver that starts TaskManagers (kubernetes.c's
+ * reconcile, without Kubernetes): every tick it starts workers for the
+ * pending slots beyond those of workers still starting, and a worker
+ * registers (1 slot) start_ms after it was started, as a pod comes up.
+ */
+#define FAKE_MAX_WORKERS 32
+struct fake_driver {
+	struct fixture *f;
+	int64_t start_ms;
+	int started, registered;
+	int64_t started_at[FAKE_MAX_WORKERS];
+};
+
+static void fake_driver_tick(struct fake_driver *d)
+{
+	int64_t now = cm_now_ms();
+	while (d->registered < d->started && now - d->started_at[d->registered] >= d->start_ms) {
+		char id[32], rpc[64];
+		snprintf(id, sizeof(id), "worker-%d", d->registered + 1);
+		snprintf(rpc, sizeof(rpc), "tcp://127.0.0.1:%d", 20001 + d->registered);
+		assert_int_equal(reg(d->f, id, rpc, 1, NULL, 0), 0);
+		d->registered++;
+	}
+	int64_t missing = rm_pending_slots(d->f->rm) - (d->started - d->registered);
+	for (; missing > 0 && d->started < FAKE_MAX_WORKERS; missing--)
+		d->started_at[d->started++] = now;
+}
+
+/* Ticks every 10 ms for ms, or until *done once every started worker has
+ * registered. */
+static void fake_driver_run(struct fake_driver *d, int64_t ms, atomic_bool *done)
+{
+	int64_t until = cm_now_ms() + ms;
+	while (cm_now_ms() < until &&
+	       !(done && atomic_load(done) && d->registered == d->started)) {
+		fake_driver_tick(d);
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+struct job_request {
+	rm_resourcemanager *rm;
+	const char *job;
+	int slots;
+	int rc;
+	rm_allocation *a;
+	atomic_bool done;
+};
+
+static void *request_slots(void *arg)
+{
+	struct job_request *r = arg;
+	cm_err err = {0};
+	r->rc = alloc_n(r->rm, r->job, r->slots, 10000, NULL, &r->a, &err);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/*
+ * An adaptive job declares the slots its upper bounds want and then asks
+ * for them (rm_allocate), keeping its declaration: the declaration covers
+ * the slots it waits for and those it holds, so a driver starts each
+ * TaskManager once — 3 for 3 slots, not 3 for the declaration and 3 more
+ * for the request. Its rescale to 5 starts the 2 more, and its restart at
+ * 5 on them none.
+ */
+static void test_declared_slots_cover_the_jobs_own_request(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, 60000);
+	struct fake_driver d = {.f = &f, .start_ms = 200};
+	assert_int_equal(rm_declare(f.rm, "job-a", 3), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 3);
+	struct job_request r = {.rm = f.rm, .job = "job-a", .slots = 3, .rc = -1};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, request_slots, &r), 0);
+	fake_driver_run(&d, 5000, &r.done);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.a->nslots, 3);
+	/* It holds what it declared: nothing more is wanted, even a while on. */
+	fake_driver_run(&d, 300, NULL);
+	assert_int_equal(d.started, 3);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 0);
+	/* Its upper bounds rise to 5 while it holds 3: 2 more. */
+	assert_int_equal(rm_declare(f.rm, "job-a", 5), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 2);
+	fake_driver_run(&d, 600, NULL);
+	assert_int_equal(d.started, 5);
+	assert_int_equal(d.registered, 5);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	/* It restarts at 5: the 3 go back, 5 are taken, nothing is pending
+	 * on the way nor after. */
+	rm_release(f.rm, r.a);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 0);
+	rm_allocation *a = NULL;
+	cm_err err = {0};
+	assert_int_equal(alloc_n(f.rm, "job-a", 5, 1000, NULL, &a, &err), 0);
+	fake_driver_run(&d, 300, NULL);
+	assert_int_equal(d.started, 5);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	/* Another job's request is not covered by job-a's declaration. */
+	assert_int_equal(rm_declare(f.rm, "job-a", 6), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 1);
+	struct job_request other = {.rm = f.rm, .job = "job-b", .slots = 2, .rc = -1};
+	assert_int_equal(pthread_create(&t, NULL, request_slots, &other), 0);
+	fake_driver_run(&d, 5000, &other.done);
+	pthread_join(t, NULL);
+	assert_int_equal(other.rc, 0);
+	fake_driver_run(&d, 300, NULL);
+	assert_int_equal(d.started, 8);
+	rm_release(f.rm, other.a);
+	rm_release(f.rm, a);
+	/* Its end: the declaration dropped, every worker is surplus. */
+	assert_int_equal(rm_declare(f.rm, "job-a", 0), 0);
+	assert_int_equal(rm_pending_slots(f.rm), 0);
+	assert_int_equal(rm_surplus_slots(f.rm), 8);
 	teardown(&f);
 }
 
@@ -646,6 +776,7 @@ int main(void)
 	    cmocka_unit_test(test_provider_failure_fails_waiting_requests_at_once),
 	    cmocka_unit_test(test_drain_offers_no_more_slots),
 	    cmocka_unit_test(test_declared_slots),
+    cmocka_unit_test(test_declared_slots_cover_the_jobs_own_request),
 	    cmocka_unit_test(test_lost_after_heartbeat_timeout),
 	    cmocka_unit_test(test_blob_in_chunks),
 	    cmocka_unit_test(test_default_slots_are_equal_shares),
