@@ -776,7 +776,35 @@ FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
 			 n->win.kind == FL_WINDOW_COUNT ? "count" : "processing-time");
 		return NULL;
 	}
-	sg_edge e = {.src = n->id, .part = SG_PART_UNSET, .late = true};
+	return fl_side_output(windowed, FL_LATE_RECORDS_TAG);
+}
+
+FL_API fl_stream *fl_side_output(fl_stream *s, const char *tag)
+{
+	if (!usable(s))
+		return NULL;
+	fl_env *env = s->env;
+	const sg_node *n = s->node >= 0 ? env->graph->nodes[s->node] : NULL;
+	size_t len = tag ? strnlen(tag, FL_TAG_MAX + 1) : 0;
+	if (len == 0 || len > FL_TAG_MAX) {
+		env_fail(env, FL_EINVAL, "side_output: a tag of 1 to %d bytes, not %s", FL_TAG_MAX,
+			 len ? "a longer one" : "none");
+		return NULL;
+	}
+	bool collects = n && (n->kind == SG_FLAT_MAP || n->kind == SG_PROCESS ||
+			      n->kind == SG_WINDOW || n->kind == SG_CO_FLAT_MAP ||
+			      n->kind == SG_CO_PROCESS || n->kind == SG_CO_BROADCAST ||
+			      n->kind == SG_WINDOW_JOIN || n->kind == SG_INTERVAL_JOIN ||
+			      n->kind == SG_BROADCAST_PROCESS);
+	if (!collects) {
+		env_fail(env, FL_EINVAL,
+			 "side_output '%s': %s has no function that emits through a collector "
+			 "(flat_map, process functions, windows, joins do)",
+			 tag, n ? n->name : "a union or partitioning of streams");
+		return NULL;
+	}
+	sg_edge e = {.src = n->id, .part = SG_PART_UNSET};
+	memcpy(e.tag, tag, len + 1);
 	return stream_new(env, -1, &e, 1, false);
 }
 

@@ -57,7 +57,7 @@ static void build_output(const jg_graph *jg, const td_placement *pl, int eid, td
 	const jg_vertex *dv = &jg->vertices[e->dst_vertex];
 	o->edge = eid;
 	o->part = e->part;
-	o->late = e->late;
+	snprintf(o->tag, sizeof(o->tag), "%s", jg_edge_is_side(e) ? e->tag : "");
 	key_copy(&o->key, e->key, oom);
 	o->dst_name = dup_or_null(jg->sg->nodes[e->dst_node]->name, oom);
 	o->dst_parallelism = dv->parallelism;
@@ -191,11 +191,12 @@ int td_build(const jg_graph *jg, const td_placement *pl, int vertex, int subtask
 				break;
 			}
 			op->nouts = jop->nout_edges;
-			/* Main outputs first, then the late records' (td_output). */
+			/* Main outputs first, then the side outputs (td_output). */
 			size_t at = 0;
-			for (int late = 0; late < 2; late++)
+			for (int side = 0; side < 2; side++)
 				for (size_t k = 0; k < jop->nout_edges; k++)
-					if (jg->edges[jop->out_edges[k]].late == (late == 1))
+					if (jg_edge_is_side(&jg->edges[jop->out_edges[k]]) ==
+					    (side == 1))
 						build_output(jg, pl, jop->out_edges[k], &op->outs[at++],
 							     &oom);
 			for (size_t k = 0; k < jop->nout_edges; k++) {

@@ -55,8 +55,9 @@ typedef struct td_output {
 	uint64_t edge_base; /* channel id base of the edge */
 	int nconsumers;	    /* FORWARD: 1, else dst_parallelism */
 	uint32_t *consumer_peer; /* [nconsumers]: index into td_task.peers */
-	bool late; /* the operator's side output of late records: these come
-		    * after its main outputs (td_op.nouts counts both) */
+	/* A side output's tag (fl_output), "" for a main output: side outputs
+	 * come after the main ones (td_op.nouts counts both). */
+	char tag[FL_TAG_MAX + 1];
 } td_output;
 
 /* A keyed state file an operator restores from: an old subtask's, whose

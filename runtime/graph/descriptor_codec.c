@@ -22,11 +22,11 @@
 #include "graph/descriptor.h"
 
 #define TD_MAGIC                                                                                   \
-	0x38444454u /* "TDD8" (2: operator uids, 3: restore shares, 4: incremental,                \
+	0x39444454u /* "TDD9" (2: operator uids, 3: restore shares, 4: incremental,                \
 		     * 5: watermark strategies, 6: on_timer functions, windows,                    \
 		     * 7: two-input operators, 8: chains as DAGs: inputs name their                \
 		     * operator, chained operators their input side; window triggers and          \
-		     * evictors) */
+		     * evictors; 9: outputs' side output tags) */
 
 static void put_key(cm_wbuf *w, const td_key *k)
 {
@@ -141,7 +141,7 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len)
 			cm_wbuf_uvarint(&w, (uint64_t)o->nconsumers);
 			for (int c = 0; c < o->nconsumers; c++)
 				cm_wbuf_uvarint(&w, o->consumer_peer[c]);
-			cm_wbuf_uvarint(&w, o->late);
+			cm_wbuf_str(&w, o->tag[0] ? o->tag : NULL); /* NULL: the main output */
 		}
 		const td_restore *rs = &op->restore;
 		cm_wbuf_u8(&w, rs->restored);
@@ -277,7 +277,15 @@ static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
 	o->nconsumers = n;
 	for (int c = 0; c < n; c++)
 		o->consumer_peer[c] = (uint32_t)get_int(r, "peer index", 0, (int64_t)td->npeers - 1);
-	o->late = get_int(r, "late output flag", 0, 1) == 1;
+	char *tag = get_str(r);
+	if (tag && !cm_rbuf_error(r)) {
+		if (strlen(tag) == 0 || strlen(tag) > FL_TAG_MAX)
+			cm_rbuf_fail(r, "a side output tag of %zu bytes (1 to %d)", strlen(tag),
+				     FL_TAG_MAX);
+		else
+			memcpy(o->tag, tag, strlen(tag) + 1);
+	}
+	free(tag);
 }
 
 /* An operator's restore share: only in a restored task, key-group ranges
@@ -488,14 +496,9 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 			op->nouts = no;
 			for (size_t k = 0; k < no && !cm_rbuf_error(r); k++) {
 				get_output(r, &op->outs[k], td);
-				if (!cm_rbuf_error(r) && op->outs[k].late &&
-				    op->kind != SG_WINDOW)
-					cm_rbuf_fail(r, "a late-records output of an operator "
-							"that is not a window");
-				if (!cm_rbuf_error(r) && k > 0 && op->outs[k - 1].late &&
-				    !op->outs[k].late)
-					cm_rbuf_fail(r, "a main output after a late-records "
-							"output");
+				if (!cm_rbuf_error(r) && k > 0 && op->outs[k - 1].tag[0] &&
+				    !op->outs[k].tag[0])
+					cm_rbuf_fail(r, "a main output after a side output");
 			}
 		}
 	}

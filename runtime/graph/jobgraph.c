@@ -331,7 +331,7 @@ static int two_input_vertex(jg_graph *g, const sg_node *node, int *into, cm_err 
 		enum sg_partitioner p = resolve_part(g, node, se, err, &rc);
 		if (rc)
 			return rc;
-		if (se->late || !chainable_edge(g, g->sg->nodes[se->src], node, p))
+		if (se->tag[0] || !chainable_edge(g, g->sg->nodes[se->src], node, p))
 			return 0;
 		vx[j] = g->node_vertex[se->src];
 	}
@@ -423,7 +423,7 @@ static int build_chains(jg_graph *g, cm_err *err)
 			return rc;
 		/* A side output always leaves its task: the chained calls
 		 * carry one output per operator. */
-		if (node->ninputs == 1 && !node->inputs[0].late &&
+		if (node->ninputs == 1 && !node->inputs[0].tag[0] &&
 		    chainable(g, sg->nodes[node->inputs[0].src], node, p0)) {
 			jg_vertex *v = &g->vertices[g->node_vertex[node->inputs[0].src]];
 			int parent = op_index(v, node->inputs[0].src);
@@ -472,7 +472,7 @@ static int build_chains(jg_graph *g, cm_err *err)
 			e->part = p;
 			e->key = &se->key;
 			e->dst_input = (int)j;
-			e->late = se->late;
+			e->tag = se->tag;
 			e->side = se->side;
 			jg_vertex *sv = &g->vertices[e->src_vertex];
 			jg_op *sop = &sv->ops[op_index(sv, se->src)];

@@ -41,9 +41,15 @@ typedef struct jg_edge {
 	enum sg_partitioner part; /* resolved: never SG_PART_UNSET */
 	const sg_key *key;        /* for HASH: points into the stream graph */
 	int dst_input;            /* index of this edge among dst_node's inputs */
-	bool late;                /* the source's side output of late records */
+	const char *tag;          /* a side output's (sg_edge.tag), "" the main output */
 	uint8_t side;             /* a two-input operator's input: 0 first, 1 second */
 } jg_edge;
+
+/* Whether e comes from a side output (its tag set). */
+static inline bool jg_edge_is_side(const jg_edge *e)
+{
+	return e->tag && e->tag[0];
+}
 
 /* One operator of a chain and where its output goes. */
 typedef struct jg_op {

@@ -99,7 +99,9 @@ typedef struct sg_edge {
 	int src; /* node id */
 	enum sg_partitioner part;
 	sg_key key; /* meaningful for SG_PART_HASH */
-	bool late;  /* from src's side output of late records (a window's) */
+	/* From src's side output of this tag (fl_side_output; a window's late
+	 * records: FL_LATE_RECORDS_TAG); "" from its main output. */
+	char tag[FL_TAG_MAX + 1];
 	uint8_t side; /* a two-input operator's input it feeds: 0 first, 1 second */
 } sg_edge;
 

@@ -193,9 +193,10 @@ extern const tm_op_class tm_join_class;
 extern const tm_op_class tm_window_class;
 /* A source's process hook: what it produces is emitted. */
 int tm_source_process(tm_op *op, const fl_row *row);
-/* A window's late record, to its late-records outputs (outs[nmain..]);
- * returns 0 or the error (recorded in the chain). */
-int tm_emit_late(tm_op *op, const fl_row *row);
+/* A row to op's side outputs of tag (outs[nmain..]): returns how many
+ * there are (0: none, the row dropped) or the error (recorded in the
+ * chain). */
+int tm_emit_side(tm_op *op, const char *tag, const fl_row *row);
 
 /* A generator's range of offsets still to emit (a split, as Flink's
  * NumberSequenceSource's): next .. end - 1. */

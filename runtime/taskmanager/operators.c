@@ -369,14 +369,28 @@ static inline int emit(tm_op *op, const fl_row *row)
 	return emit_slow(op, row);
 }
 
-int tm_emit_late(tm_op *op, const fl_row *row)
+int tm_emit_side(tm_op *op, const char *tag, const fl_row *row)
 {
+	int n = 0;
 	for (size_t i = op->nmain; i < op->nouts; i++) {
+		if (strcmp(op->outs[i].desc->tag, tag) != 0)
+			continue;
 		int rc = emit_out(op, &op->outs[i], row);
 		if (rc)
 			return rc;
+		n++;
 	}
-	return 0;
+	return n;
+}
+
+FL_API int fl_output(fl_collector *out, const char *tag, const fl_row *row)
+{
+	if (!out || !row || !tag || !tag[0] || strnlen(tag, FL_TAG_MAX + 1) > FL_TAG_MAX)
+		return FL_EINVAL;
+	/* Side outputs never chain (jobgraph.c): no user function runs
+	 * under this call, so keyed state needs no hiding (fl_collect). */
+	int rc = tm_emit_side(out->op, tag, row);
+	return rc < 0 ? rc : 0;
 }
 
 int tm_source_process(tm_op *op, const fl_row *row)
@@ -1043,7 +1057,7 @@ int tm_chain_init(tm_chain *c, const td_task *td, const char *name, cm_err *err)
 			return cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", name);
 		op->nouts = d->nouts;
 		op->nmain = d->nouts;
-		while (op->nmain > 0 && d->outs[op->nmain - 1].late)
+		while (op->nmain > 0 && d->outs[op->nmain - 1].tag[0])
 			op->nmain--;
 		for (size_t k = 0; k < d->nouts; k++) {
 			const td_output *o = &d->outs[k];

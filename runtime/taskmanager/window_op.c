@@ -817,10 +817,10 @@ static int emit_acc(tm_op *op, win_op *w, const st_key *k, int64_t start, int64_
  * records' outputs when the job asked for them, else dropped and counted. */
 static int late_record(tm_op *op, win_op *w, const fl_row *in)
 {
-	if (op->nouts > op->nmain)
-		return tm_emit_late(op, in);
-	w->late++;
-	return 0;
+	int n = tm_emit_side(op, FL_LATE_RECORDS_TAG, in);
+	if (n == 0)
+		w->late++;
+	return n < 0 ? n : 0;
 }
 
 /* ------------------------------------------------- evictors, triggers */

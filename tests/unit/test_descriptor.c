@@ -328,7 +328,7 @@ static void test_a_window_travels_and_a_bad_one_is_refused(void **state)
 		    td->ops[0].win.evict_after);
 	assert_int_equal(td->ops[0].nchained, 1); /* the main output's discard */
 	assert_int_equal(td->ops[0].nouts, 1);
-	assert_true(td->ops[0].outs[0].late);
+	assert_string_equal(td->ops[0].outs[0].tag, FL_LATE_RECORDS_TAG);
 	roundtrip(td);
 	td->ops[0].win.slide_ms = 400;
 	uint8_t *a;

@@ -264,6 +264,19 @@ FL_API int fl_fail(fl_ctx *ctx, const char *fmt, ...) __attribute__((format(prin
 /* Emits one row from a flat_map. Returns 0, or an error to return at once. */
 FL_API int fl_collect(fl_collector *out, const fl_row *row);
 
+/*
+ * Side outputs (Flink's OutputTag and ctx.output): a function given a
+ * collector (flat_map, process functions, windows' functions, joins) may
+ * emit a row to a side output named by tag (1 to FL_TAG_MAX bytes) instead
+ * of its main output; fl_side_output gives the stream of what an
+ * operator emitted under a tag. A row carries the timestamp of the record
+ * being processed, as fl_collect's rows do. Rows under a tag no stream
+ * reads are dropped, as in Flink. Returns 0, FL_EINVAL (no tag, or one
+ * too long), or an error to return at once.
+ */
+#define FL_TAG_MAX 63
+FL_API int fl_output(fl_collector *out, const char *tag, const fl_row *row);
+
 /* Generator source: fills *out with the record at `offset` (0, 1, 2, ...).
  * It must be a pure function of offset so that replays are deterministic. */
 typedef int (*fl_generator_fn)(fl_ctx *ctx, int64_t offset, fl_row *out);
@@ -704,8 +717,21 @@ FL_API fl_stream *fl_window_all(fl_stream *in, const fl_window_spec *spec);
  * over a channel, forward when the parallelisms match). `windowed` is what
  * fl_window returned. Without it late records are only counted. Refused
  * for anything else and for processing-time windows (which have none).
+ * It is the side output FL_LATE_RECORDS_TAG of the window.
  */
 FL_API fl_stream *fl_window_late_records(fl_stream *windowed);
+#define FL_LATE_RECORDS_TAG "late-records"
+
+/*
+ * The side output tag of the operator that made `s` (see fl_output): a
+ * stream of its own, whose consumers never chain to that operator (they
+ * get its rows over a channel, forward when the parallelisms match), at
+ * the operator's parallelism. Refused for a stream no function with a
+ * collector makes (a source, a map, a filter, an aggregation, a union or
+ * a partitioning of streams) and for a tag that is empty or longer than
+ * FL_TAG_MAX.
+ */
+FL_API fl_stream *fl_side_output(fl_stream *s, const char *tag);
 
 /*
  * Joins of two keyed streams in event time (Flink's
