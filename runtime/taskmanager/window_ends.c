@@ -43,6 +43,8 @@ struct tm_ends {
 	bool drained; /* b[head] emptied by the last pop: dropped at the next call */
 	struct bucket spare[SPARES];
 	size_t nspare;
+	struct ent *tmp; /* the merge sort's scratch, kept */
+	size_t tmpcap;
 };
 
 int tm_ends_new(tm_ends **out)
@@ -96,6 +98,7 @@ void tm_ends_free(tm_ends *q)
 	for (size_t i = 0; i < q->nspare; i++)
 		bucket_free(&q->spare[i]);
 	free(q->b);
+	free(q->tmp);
 	free(q);
 }
 
@@ -218,15 +221,66 @@ int tm_ends_add(tm_ends *q, int64_t time, const void *key, size_t klen, uint32_t
 
 /* Key order: the zero-padded big-endian prefixes order as the bytes do
  * where they differ (see timers.c's before()); equal ones need the keys. */
-static int ent_cmp(const void *a, const void *b, void *bytes)
+static inline int ent_cmp(const struct ent *x, const struct ent *y, const uint8_t *base)
 {
-	const struct ent *x = a, *y = b;
 	if (x->pre != y->pre)
 		return x->pre < y->pre ? -1 : 1;
-	const uint8_t *base = bytes;
 	size_t m = x->klen < y->klen ? x->klen : y->klen;
 	int c = m ? memcmp(base + x->off, base + y->off, m) : 0;
 	return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static int ent_cmp_r(const void *a, const void *b, void *base)
+{
+	return ent_cmp(a, b, base);
+}
+
+/*
+ * Merge sort of a[0..n) with tmp (n / 2 entries): no allocation per sort
+ * (glibc's qsort mallocs its buffer, fresh pages each time at 100 K
+ * entries), comparisons inlined, and a run already in order (keys that
+ * came in key order) costs one comparison per merge.
+ */
+static void sort_ents(struct ent *a, size_t n, struct ent *tmp, const uint8_t *base)
+{
+	if (n <= 16) {
+		for (size_t i = 1; i < n; i++) {
+			struct ent e = a[i];
+			size_t j = i;
+			for (; j > 0 && ent_cmp(&a[j - 1], &e, base) > 0; j--)
+				a[j] = a[j - 1];
+			a[j] = e;
+		}
+		return;
+	}
+	size_t h = n / 2;
+	sort_ents(a, h, tmp, base);
+	sort_ents(a + h, n - h, tmp, base);
+	if (ent_cmp(&a[h - 1], &a[h], base) <= 0)
+		return;
+	memcpy(tmp, a, h * sizeof(*a));
+	size_t i = 0, j = h, k = 0;
+	while (i < h && j < n)
+		a[k++] = ent_cmp(&a[j], &tmp[i], base) < 0 ? a[j++] : tmp[i++];
+	while (i < h)
+		a[k++] = tmp[i++];
+}
+
+/* Sorts the entries of k not yet taken. */
+static void sort_bucket(tm_ends *q, struct bucket *k)
+{
+	size_t n = k->n - k->next, need = n / 2 + 1;
+	if (q->tmpcap < need) {
+		struct ent *t = need <= SIZE_MAX / sizeof(*t) ? realloc(q->tmp, need * sizeof(*t))
+							     : NULL;
+		if (!t) { /* no scratch: glibc's sort, which needs none to work */
+			qsort_r(k->e + k->next, n, sizeof(*k->e), ent_cmp_r, k->bytes);
+			return;
+		}
+		q->tmp = t;
+		q->tmpcap = need;
+	}
+	sort_ents(k->e + k->next, n, q->tmp, k->bytes);
 }
 
 int tm_ends_pop(tm_ends *q, int64_t upto, int64_t *time, const void **key, size_t *klen,
@@ -237,7 +291,7 @@ int tm_ends_pop(tm_ends *q, int64_t upto, int64_t *time, const void **key, size_
 		return 0;
 	struct bucket *k = &q->b[q->head];
 	if (!k->sorted) {
-		qsort_r(k->e + k->next, k->n - k->next, sizeof(*k->e), ent_cmp, k->bytes);
+		sort_bucket(q, k);
 		k->sorted = true;
 	}
 	const struct ent *e = &k->e[k->next++];
