@@ -85,7 +85,15 @@ enum tm_align_action tm_align_barrier(tm_align *a, int ch, uint64_t id, uint64_t
 
 enum tm_align_action tm_align_end(tm_align *a, int ch, uint64_t *out)
 {
-	(void)ch;
+	/* A channel that delivered the barrier aligning and then ended counts
+	 * once, as ended: counted twice, it let an at-least-once checkpoint
+	 * (whose channels are not blocked, so they can end) be taken before
+	 * the other channels' barriers, and their records before those
+	 * barriers were in neither the snapshot nor their producers' replay. */
+	if (a->id && ch >= 0 && ch < a->nin && a->seen[ch]) {
+		a->seen[ch] = false;
+		a->nseen--;
+	}
 	a->ended++;
 	return maybe_done(a, out);
 }

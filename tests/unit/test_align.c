@@ -114,6 +114,25 @@ static void test_an_ended_channel_counts_as_aligned(void **state)
 	teardown(&f);
 }
 
+/* At least once, a channel that delivered its barrier and then ended (it
+ * is not blocked, so it can) counts once: the checkpoint still waits for
+ * the other channel's barrier, or its records before it would be lost. */
+static void test_a_channel_ending_after_its_barrier_counts_once(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, true);
+	uint64_t id = 0;
+	assert_int_equal(tm_align_barrier(&f.a, 0, 7, 0, &id), TM_ALIGN_NONE);
+	assert_int_equal(tm_align_end(&f.a, 0, &id), TM_ALIGN_NONE);
+	assert_int_equal(tm_align_barrier(&f.a, 1, 7, 0, &id), TM_ALIGN_CHECKPOINT);
+	assert_int_equal(id, 7);
+	/* The next checkpoint needs only the live channel. */
+	assert_int_equal(tm_align_barrier(&f.a, 1, 8, 0, &id), TM_ALIGN_CHECKPOINT);
+	assert_int_equal(id, 8);
+	teardown(&f);
+}
+
 /* A cancel marker ends the alignment: the channels flow, the marker is to
  * be sent on once, and the checkpoint's late barrier is ignored. */
 static void test_a_cancel_marker_ends_the_alignment(void **state)
@@ -179,6 +198,7 @@ int main(void)
 	    cmocka_unit_test(test_exactly_once_blocks_until_every_barrier),
 	    cmocka_unit_test(test_at_least_once_blocks_nothing),
 	    cmocka_unit_test(test_an_ended_channel_counts_as_aligned),
+	    cmocka_unit_test(test_a_channel_ending_after_its_barrier_counts_once),
 	    cmocka_unit_test(test_a_cancel_marker_ends_the_alignment),
 	    cmocka_unit_test(test_a_barrier_of_an_aborted_checkpoint_is_cancelled),
 	    cmocka_unit_test(test_a_newer_barrier_supersedes),
