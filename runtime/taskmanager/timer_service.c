@@ -38,7 +38,6 @@ struct tm_timers {
 	tm_timerq *q[2];
 	bool unchecked;	 /* the queues keep no set: the backend's is the one */
 	size_t live[2];	 /* unchecked: the timers registered (the queue may hold more) */
-	enum tm_timer_domain retaining; /* the domain tm_timerq_retain walks */
 	/* The popped timer's bytes (the queue's are gone at its next call). */
 	uint8_t popped[TIMER_KEY_MAX + 2];
 	cm_err err;
@@ -169,10 +168,15 @@ static int queue_failed(tm_timers *t, enum tm_timer_domain d, int rc)
 
 /* Of an unchecked queue: whether the backend still holds the timer of a
  * queue entry (1), not (0), or its error. */
+struct holds_arg {
+	tm_timers *t;
+	enum tm_timer_domain d;
+};
+
 static int holds(void *arg, int64_t time, const void *qk, size_t ql)
 {
-	tm_timers *t = arg;
-	enum tm_timer_domain d = t->retaining;
+	tm_timers *t = ((struct holds_arg *)arg)->t;
+	enum tm_timer_domain d = ((struct holds_arg *)arg)->d;
 	const uint8_t *q = qk;
 	size_t klen = (size_t)q[ql - 2] << 8 | q[ql - 1];
 	uint8_t nsbuf[TIME_BYTES + TIMER_KEY_MAX];
@@ -194,8 +198,7 @@ static int bound_queue(tm_timers *t, enum tm_timer_domain d)
 	}
 	if (tm_timerq_size(t->q[d]) < 2 * t->live[d] + 1024)
 		return 0;
-	t->retaining = d;
-	int rc = tm_timerq_retain(t->q[d], holds, t);
+	int rc = tm_timerq_retain(t->q[d], holds, &(struct holds_arg){.t = t, .d = d});
 	return rc ? fail(t, rc, d, "look up") : 0;
 }
 

@@ -102,18 +102,26 @@ void tm_ends_free(tm_ends *q)
 	free(q);
 }
 
+/* The array p of *cap elements of size elem doubled (to first when
+ * empty), *cap updated; NULL with p and *cap untouched when out of
+ * memory. */
+static void *grow(void *p, size_t *cap, size_t elem, size_t first)
+{
+	size_t nc = *cap ? *cap * 2 : first;
+	void *np = nc <= SIZE_MAX / elem ? realloc(p, nc * elem) : NULL;
+	if (np)
+		*cap = nc;
+	return np;
+}
+
 /* Room in k for one more entry of klen bytes. */
 static int reserve(struct bucket *k, size_t klen)
 {
 	if (k->n == k->cap) {
-		size_t nc = k->cap ? k->cap * 2 : 64;
-		if (nc > SIZE_MAX / sizeof(*k->e))
-			return FL_ENOMEM;
-		struct ent *ne = realloc(k->e, nc * sizeof(*ne));
+		struct ent *ne = grow(k->e, &k->cap, sizeof(*k->e), 64);
 		if (!ne)
 			return FL_ENOMEM;
 		k->e = ne;
-		k->cap = nc;
 	}
 	if (k->bcap - k->blen < klen) {
 		size_t nc = k->bcap ? k->bcap : 1024;
@@ -165,14 +173,10 @@ static int insert_bucket(tm_ends *q, size_t at, int64_t time, size_t klen, size_
 			at -= q->head;
 			q->head = 0;
 		} else {
-			size_t nc = q->cap ? q->cap * 2 : 16;
-			if (nc > SIZE_MAX / sizeof(*q->b))
-				return FL_ENOMEM;
-			struct bucket *nb = realloc(q->b, nc * sizeof(*nb));
+			struct bucket *nb = grow(q->b, &q->cap, sizeof(*q->b), 16);
 			if (!nb)
 				return FL_ENOMEM;
 			q->b = nb;
-			q->cap = nc;
 		}
 	}
 	struct bucket k = q->nspare ? q->spare[--q->nspare] : (struct bucket){0};

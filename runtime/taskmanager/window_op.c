@@ -54,7 +54,7 @@
  * and a restore at another parallelism moves them by key group; the timer
  * queues are rebuilt after the restore.
  *
- * Implied end timers (w->implicit): an event-time tumbling or sliding
+ * Implied end timers (w->ends set): an event-time tumbling or sliding
  * window with the default trigger, no allowed lateness and an accumulator
  * has one timer, at end - 1, which fires and clears it; its accumulator
  * exists from its first record until then. So the accumulator is the
@@ -112,8 +112,7 @@ typedef struct win_op {
 	 * (always true when records are kept: not known there). */
 	bool fresh;
 	bool ts_rec;	  /* each kept record starts with its timestamp (an evictor's) */
-	bool implicit;	  /* end timers implied by the accumulators (above): ends */
-	tm_ends *ends;
+	tm_ends *ends;	  /* end timers implied by the accumulators (above), or NULL */
 	uint8_t *rec_buf; /* the record fl_window_records_next gave */
 	size_t rec_cap;
 	int64_t *sess;	    /* a key's sessions, start and end pairs */
@@ -221,10 +220,10 @@ static int w_open(tm_op *op, cm_err *err)
 		 0))
 		return cm_err_set(err, rc, "operator '%s': %s", op->node->name,
 				  st_backend_error(op->state));
-	w->implicit = sw->time == FL_EVENT_TIME &&
-		      (sw->kind == FL_WINDOW_TUMBLING || sw->kind == FL_WINDOW_SLIDING) &&
-		      sw->trigger == FL_TRIGGER_DEFAULT && sw->lateness_ms == 0 && !w->keep;
-	if (w->implicit && tm_ends_new(&w->ends) != 0)
+	bool implied = sw->time == FL_EVENT_TIME &&
+		       (sw->kind == FL_WINDOW_TUMBLING || sw->kind == FL_WINDOW_SLIDING) &&
+		       sw->trigger == FL_TRIGGER_DEFAULT && sw->lateness_ms == 0 && !w->keep;
+	if (implied && tm_ends_new(&w->ends) != 0)
 		return cm_err_set(err, FL_ENOMEM, "operator '%s': out of memory", op->node->name);
 	if ((rc = tm_timers_new(op->state, op->node->name, FL_MAX_TIMERS, &w->timers, err)) != 0 ||
 	    (rc = tm_clock_init(&w->clock, op->chain->name, err)) != 0)
@@ -271,7 +270,7 @@ static int window_entry(tm_op *op, const st_entry *e, int64_t *start, int64_t *e
 	return 0;
 }
 
-/* Pushes the end of window ns of key (hash h) onto ends (w->implicit). */
+/* Pushes the end of window ns of key (hash h) onto ends (w->ends set). */
 static int push_end(tm_op *op, win_op *w, const void *key, size_t klen, uint32_t h,
 		    const void *ns, int64_t time)
 {
@@ -389,7 +388,7 @@ static int w_restore(tm_op *op, const td_restore *rs, cm_err *err)
 	 * job restore each other's. */
 	const fl_window_spec *s = w->spec;
 	bool implied = tm_timers_count(w->timers, TM_TIMER_EVENT) == 0;
-	if (rc == 0 && w->implicit) {
+	if (rc == 0 && w->ends) {
 		tm_ends_clear(w->ends);
 		if (implied)
 			rc = st_iterate(op->state, 0, op->max_parallelism - 1, implied_end, op);
@@ -991,7 +990,7 @@ static int trigger_put(tm_op *op, win_op *w, const st_key *k, int64_t v)
 
 static int timer_register(tm_op *op, win_op *w, const st_key *k, int64_t time)
 {
-	if (w->implicit) /* only end timers, pushed once: fold said the window is new */
+	if (w->ends) /* only end timers, pushed once: fold said the window is new */
 		return push_end(op, w, k->key, k->klen, k->hash, k->ns, time);
 	enum tm_timer_domain d = w->spec->time == FL_EVENT_TIME ? TM_TIMER_EVENT : TM_TIMER_PROC;
 	int rc = tm_timers_register(w->timers, d, time, k->key, k->klen, k->hash, k->ns, NS_LEN);
@@ -1654,7 +1653,7 @@ static int w_fire(tm_op *op, win_op *w, const tm_timer *tm)
 /* How many windows ahead of the one firing w_watermark prefetches. */
 #define FIRE_AHEAD 8
 
-/* Takes ends' earliest entry if at most upto into *tm (w->implicit): 1, or
+/* Takes ends' earliest entry if at most upto into *tm (w->ends set): 1, or
  * 0 when none is due. Prefetches the accumulator of the window
  * FIRE_AHEAD places later: at 100 K keys each is a cache miss. */
 static int pop_end(tm_op *op, win_op *w, int64_t upto, tm_timer *tm)
