@@ -158,6 +158,8 @@ struct st_backend_ops {
 	int (*get)(st_backend *b, const st_key *k, const void **val, size_t *vlen);
 	int (*put)(st_backend *b, const st_key *k, const void *val, size_t vlen);
 	int (*del)(st_backend *b, const st_key *k);
+	/* NULL: st_take probes with get first. */
+	int (*take)(st_backend *b, const st_key *k);
 	int (*find)(st_backend *b, const st_key *k, st_pos *pos, const void **val, size_t *vlen);
 	int (*put_at)(st_backend *b, const st_key *k, st_pos *pos, const void *val, size_t vlen);
 	void *(*value_at)(st_backend *b, const st_key *k, st_pos *pos, size_t *vlen);
@@ -277,6 +279,22 @@ static inline int st_put(st_backend *b, const st_key *k, const void *val, size_t
 static inline int st_delete(st_backend *b, const st_key *k)
 {
 	return b->ops->del(b, k);
+}
+
+/* st_take removes k and says whether it was there: 1 removed, 0 absent,
+ * or an error as st_get and st_put. One probe where the backend can tell
+ * (the heap's); else st_get, then st_delete. */
+static inline int st_take(st_backend *b, const st_key *k)
+{
+	if (b->ops->take)
+		return b->ops->take(b, k);
+	const void *v;
+	size_t vl;
+	int rc = b->ops->get(b, k, &v, &vl);
+	if (rc <= 0)
+		return rc;
+	rc = b->ops->del(b, k);
+	return rc ? rc : 1;
 }
 
 /*

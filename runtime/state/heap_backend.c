@@ -342,7 +342,8 @@ static int compact(heap_backend *h, int state)
 	return 0;
 }
 
-static int hb_del(st_backend *b, const st_key *k)
+/* Removes k: 1 when it was there, 0 when absent, or an error. */
+static int hb_take(st_backend *b, const st_key *k)
 {
 	st_pos pos;
 	const void *v;
@@ -356,7 +357,7 @@ static int hb_del(st_backend *b, const st_key *k)
 		/* No cut will ask what changed: the slot is freed, no
 		 * tombstone, and the map never needs compacting. */
 		st_heapmap_del_at(s->map, pos.slot);
-		return 0;
+		return 1;
 	}
 	size_t ml;
 	uint32_t hash;
@@ -369,7 +370,13 @@ static int hb_del(st_backend *b, const st_key *k)
 	s->tombs++;
 	if (!h->frozen && s->tombs >= HB_TOMB_MIN && s->tombs * 2 > st_heapmap_size(s->map))
 		(void)compact(h, k->state); /* optional: a failure keeps tombstones */
-	return 0;
+	return 1;
+}
+
+static int hb_del(st_backend *b, const st_key *k)
+{
+	int rc = hb_take(b, k);
+	return rc > 0 ? 0 : rc;
 }
 
 static void hb_prefetch(st_backend *b, const st_key *k)
@@ -833,6 +840,7 @@ static const struct st_backend_ops heap_ops = {
     .get = hb_get,
     .put = hb_put,
     .del = hb_del,
+    .take = hb_take,
     .find = hb_find,
     .put_at = hb_put_at,
     .value_at = hb_value_at,

@@ -260,12 +260,8 @@ int tm_timers_delete(tm_timers *t, enum tm_timer_domain d, int64_t time, const v
 	st_key k = backend_key(t, d, time, key, klen, hash, ns, nslen, nsbuf);
 	int rc;
 	if (t->unchecked) {
-		const void *v;
-		size_t vl;
-		if ((rc = st_get(t->b, &k, &v, &vl)) <= 0)
+		if ((rc = st_take(t->b, &k)) <= 0)
 			return rc ? fail(t, rc, d, "delete") : 0;
-		if ((rc = st_delete(t->b, &k)) != 0)
-			return fail(t, rc, d, "delete");
 		t->live[d]--; /* its queue entry is skipped when it comes up */
 		return bound_queue(t, d);
 	}
@@ -295,17 +291,11 @@ int tm_timers_pop(tm_timers *t, enum tm_timer_domain d, int64_t upto, tm_timer *
 		uint8_t nsbuf[TIME_BYTES + TIMER_KEY_MAX];
 		st_key k = backend_key(t, d, time, out->key, out->klen, out->hash, out->ns,
 				       out->nslen, nsbuf);
-		int rc;
-		if (t->unchecked) {
-			const void *v;
-			size_t vl;
-			if ((rc = st_get(t->b, &k, &v, &vl)) < 0)
-				return fail(t, rc, d, "fire");
-			if (rc == 0)
-				continue; /* deleted, or an equal entry fired it */
-		}
-		if ((rc = st_delete(t->b, &k)) != 0)
+		int rc = t->unchecked ? st_take(t->b, &k) : st_delete(t->b, &k);
+		if (rc < 0)
 			return fail(t, rc, d, "fire");
+		if (t->unchecked && rc == 0)
+			continue; /* deleted, or an equal entry fired it */
 		if (t->unchecked && --t->live[d] == 0)
 			tm_timerq_clear(t->q[d]);
 		return 1;

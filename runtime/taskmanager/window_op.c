@@ -108,9 +108,6 @@ typedef struct win_op {
 	int records_state, records_count; /* process, or an evictor */
 	int trigger_state;		  /* a count or continuous trigger's, per window */
 	bool keep;			  /* records kept instead of an accumulator */
-	/* The last fold found no accumulator: the window is new for its key
-	 * (always true when records are kept: not known there). */
-	bool fresh;
 	bool ts_rec;	  /* each kept record starts with its timestamp (an evictor's) */
 	tm_ends *ends;	  /* end timers implied by the accumulators (above), or NULL */
 	uint8_t *rec_buf; /* the record fl_window_records_next gave */
@@ -664,22 +661,28 @@ FL_API int fl_window_records_next(fl_window_records *it, fl_row *out)
 static int call_process(tm_op *op, win_op *w, fl_window_records *it, int64_t start, int64_t end);
 
 /* Folds in into the window's accumulator (stored under k): a record, or
- * with is_acc another window's accumulator (merging sessions). */
-static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc);
+ * with is_acc another window's accumulator (merging sessions). *fresh
+ * (unless NULL): no accumulator was there, the window is new for its key
+ * (always true when records are kept: not known there). */
+static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc,
+		    bool *fresh);
 
-static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc)
+static int fold(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc,
+		bool *fresh)
 {
 	if (w->keep) {
 		/* Records kept, not folded (merging sessions move theirs). */
-		w->fresh = true;
+		if (fresh)
+			*fresh = true;
 		size_t len = encode_record(op, w, in);
 		return len ? add_encoded(op, w, k, w->acc_buf, len) : op->chain->err.code;
 	}
-	return fold_acc(op, w, k, in, is_acc);
+	return fold_acc(op, w, k, in, is_acc, fresh);
 }
 
 /* The accumulator's part of fold: always into the accumulator under k. */
-static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc)
+static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, bool is_acc,
+		    bool *fresh)
 {
 	fl_ctx *ctx = &op->chain->ctx;
 	const fl_window_spec *s = w->spec;
@@ -690,7 +693,8 @@ static int fold_acc(tm_op *op, win_op *w, const st_key *k, const fl_row *in, boo
 		return backend_failed(op, rc);
 	fl_row acc = {0}, next = {0};
 	bool have = rc == 1;
-	w->fresh = !have;
+	if (fresh)
+		*fresh = !have;
 	if (have && (row_decode(old, olen, &acc, &used) != 0 || used != olen))
 		return tm_chain_fail(op->chain, FL_EPROTO,
 				     "operator '%s': a stored window accumulator does not decode",
@@ -950,7 +954,7 @@ static int emit_evicting(tm_op *op, win_op *w, const st_key *k, int64_t start, i
 			rc = decode_copy(op, &w->mrg_buf, &w->mrg_cap, v + 8, vlen - 8, &row,
 					 "record of a window");
 			if (rc == 0)
-				rc = fold_acc(op, w, k, &row, false);
+				rc = fold_acc(op, w, k, &row, false, NULL);
 		}
 		if (rc == 0)
 			rc = emit_acc(op, w, k, start, end);
@@ -1199,7 +1203,7 @@ static int fold_from(tm_op *op, win_op *w, const st_key *from, const st_key *to)
 	if ((rc = decode_copy(op, &w->mrg_buf, &w->mrg_cap, v, vlen, &acc,
 			      "window accumulator")) != 0)
 		return rc;
-	if ((rc = fold(op, w, to, &acc, true)) != 0)
+	if ((rc = fold(op, w, to, &acc, true, NULL)) != 0)
 		return rc;
 	rc = st_delete(op->state, from);
 	return rc ? backend_failed(op, rc) : 0;
@@ -1296,7 +1300,7 @@ static int session_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t 
 	w->sess[2 * w->nsess] = start;
 	w->sess[2 * w->nsess + 1] = end;
 	w->nsess++;
-	if ((rc = sessions_store(op, w, &sk)) != 0 || (rc = fold(op, w, &k, in, false)) != 0)
+	if ((rc = sessions_store(op, w, &sk)) != 0 || (rc = fold(op, w, &k, in, false, NULL)) != 0)
 		return rc;
 	/* The trigger on the merged session, then its cleanup timer (as for
 	 * the other windows). */
@@ -1361,7 +1365,7 @@ static int fold_element(tm_op *op, win_op *w, const st_key *acc, const uint8_t *
 	if ((rc = decode_copy(op, &w->mrg_buf, &w->mrg_cap, v, vlen, &row,
 			      "record of a count window")) != 0)
 		return rc;
-	return fold(op, w, acc, &row, false);
+	return fold(op, w, acc, &row, false, NULL);
 }
 
 /* A record of a count window operator (its key current in w->ks). */
@@ -1393,7 +1397,7 @@ static int count_record(tm_op *op, win_op *w, const fl_row *in, const uint8_t *k
 		put_be(ns, start);
 		put_be(ns + 8, end);
 		st_key k = win_key(op, w, kb, kl, h, ns);
-		if ((rc = fold(op, w, &k, in, false)) != 0)
+		if ((rc = fold(op, w, &k, in, false, NULL)) != 0)
 			return rc;
 		if (n + 1 < end)
 			return 0;
@@ -1494,7 +1498,8 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 		put_be(ns, start);
 		put_be(ns + 8, end);
 		st_key k = win_key(op, w, kb, kl, h, ns);
-		if ((rc = fold(op, w, &k, in, false)) != 0)
+		bool fresh;
+		if ((rc = fold(op, w, &k, in, false, &fresh)) != 0)
 			break;
 		/* A window the default trigger knows already, not yet at its
 		 * end: its timers (end - 1, and the cleanup's) were registered
@@ -1506,7 +1511,7 @@ static int w_process_keyed(tm_op *op, const fl_row *in, const uint8_t *kb, size_
 		 * over, and a window in its lateness has its state but its end
 		 * timer fired before the snapshot; the record registers it again
 		 * (as Flink does) so that the window fires with it. */
-		if (!w->fresh && op->node->win.trigger == FL_TRIGGER_DEFAULT &&
+		if (!fresh && op->node->win.trigger == FL_TRIGGER_DEFAULT &&
 		    (lateness == 0 || op->chain->td->restore_id == 0) &&
 		    !(s->time == FL_EVENT_TIME && end - 1 <= c->wm))
 			continue;

@@ -124,6 +124,12 @@ static void test_put_get_delete(void **state)
 	assert_int_equal(st_delete(b, &k), 0); /* absent: fine */
 	put_s(b, s, "apple", "3");	       /* revived */
 	expect(b, s, "apple", "3");
+	/* st_take says whether it removed anything. */
+	assert_int_equal(st_take(b, &k), 1);
+	expect(b, s, "apple", NULL);
+	assert_int_equal(st_take(b, &k), 0);
+	put_s(b, s, "apple", "3");
+	expect(b, s, "apple", "3");
 	/* Bad calls are refused with a message, and change nothing. */
 	assert_int_equal(st_put(b, &k, "x", 0), FL_EINVAL);
 	assert_non_null(strstr(st_backend_error(b), "counts"));
@@ -583,6 +589,11 @@ static void test_cut_is_consistent(void **state)
 	st_cut *c;
 	assert_int_equal(st_cut_new(b, &c), 0);
 	mutate_after_cut(b, s, n);
+	/* Taken while the cut holds it (a tombstone on the heap): there
+	 * once, then gone; the cut still has its old value. */
+	st_key k7 = key_of(s, "key-7");
+	assert_int_equal(st_take(b, &k7), 1);
+	assert_int_equal(st_take(b, &k7), 0);
 	struct cut_check cc = {.state = s};
 	assert_int_equal(st_cut_scan(c, 0, MAXP - 1, old_value_fn, &cc), 0);
 	assert_int_equal(cc.n, n);
@@ -590,6 +601,7 @@ static void test_cut_is_consistent(void **state)
 	st_cut_free(c);
 	expect(b, s, "key-1", "new-2-1");
 	expect(b, s, "key-5", NULL);
+	expect(b, s, "key-7", NULL);
 	st_backend_free(b);
 }
 
