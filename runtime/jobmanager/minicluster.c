@@ -1,14 +1,17 @@
 #include "jobmanager/minicluster.h"
 
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "checkpoint/coordinator.h"
 #include "checkpoint/restore.h"
 #include "common/auth.h"
+#include "common/clock.h"
 #include "common/log.h"
+#include "jobmanager/restart.h"
 #include "rpc/nng.h"
 #include "taskmanager/taskmanager.h"
 
@@ -37,22 +40,36 @@ static int mc_secret(const cfg *c, cm_secret *s, cm_err *err)
 
 /* In NNG mode the JobMaster's RPC server exists before the JobMaster (its
  * address goes into the JobMaster's parameters): it serves this router,
- * which forwards to the JobMaster once there is one. */
+ * which forwards to the JobMaster of the attempt running, if any. A
+ * forward holds the lock's read side (the JobMaster's calls only post to
+ * its loop), so that an attempt's JobMaster is freed only once no server
+ * thread can be calling it. */
 struct router {
 	rpc_jm_gateway base;
-	_Atomic(rpc_jm_gateway *) target;
+	pthread_rwlock_t lock;
+	rpc_jm_gateway *target; /* lock */
 };
+
+static void router_set(struct router *r, rpc_jm_gateway *target)
+{
+	pthread_rwlock_wrlock(&r->lock);
+	r->target = target;
+	pthread_rwlock_unlock(&r->lock);
+}
 
 static void router_task_state(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
 			      uint64_t attempt, int vertex, int subtask, int state,
 			      const char *error, rpc_done_fn done, void *arg)
 {
-	rpc_jm_gateway *t = atomic_load(&((struct router *)g)->target);
+	struct router *r = (struct router *)g;
+	pthread_rwlock_rdlock(&r->lock);
+	rpc_jm_gateway *t = r->target;
 	if (t)
 		t->ops->task_state(t, resource_id, job_id, attempt, vertex, subtask, state, error,
 				   done, arg);
-	else if (done)
-		done(arg, FL_ECLOSED, "no JobMaster yet", NULL, 0);
+	pthread_rwlock_unlock(&r->lock);
+	if (!t && done)
+		done(arg, FL_ECLOSED, "no JobMaster now", NULL, 0);
 }
 
 static void router_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, const char *job_id,
@@ -60,12 +77,15 @@ static void router_ack_checkpoint(rpc_jm_gateway *g, const char *resource_id, co
 				  const uint8_t *states, size_t len, const char *decline,
 				  rpc_done_fn done, void *arg)
 {
-	rpc_jm_gateway *t = atomic_load(&((struct router *)g)->target);
+	struct router *r = (struct router *)g;
+	pthread_rwlock_rdlock(&r->lock);
+	rpc_jm_gateway *t = r->target;
 	if (t)
 		t->ops->ack_checkpoint(t, resource_id, job_id, attempt, vertex, subtask, id, states,
 				       len, decline, done, arg);
-	else if (done)
-		done(arg, FL_ECLOSED, "no JobMaster yet", NULL, 0);
+	pthread_rwlock_unlock(&r->lock);
+	if (!t && done)
+		done(arg, FL_ECLOSED, "no JobMaster now", NULL, 0);
 }
 
 static void router_free(rpc_jm_gateway *g)
@@ -134,12 +154,18 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 	bool nng = strcmp(transport, "NNG") == 0;
 	char url[300];
 	snprintf(url, sizeof(url), "tcp://%s:0", bind);
+	struct router router = {.base.ops = &router_ops};
+	if (pthread_rwlock_init(&router.lock, NULL) != 0) {
+		jg_free(jg);
+		cm_secret_clear(&secret);
+		snprintf(res->error, sizeof(res->error), "out of memory");
+		res->status = FL_ENOMEM;
+		return FL_ENOMEM;
+	}
 	tm_taskmanager **tms = calloc((size_t)ntm, sizeof(*tms));
 	rpc_tm_gateway **gws = calloc((size_t)ntm, sizeof(*gws));
 	rpc_server **servers = calloc((size_t)ntm, sizeof(*servers));
 	rpc_server *jm_server = NULL;
-	struct router router = {.base.ops = &router_ops};
-	atomic_init(&router.target, NULL);
 	jm_jobmaster *jm = NULL;
 	cp_coordinator *cp = NULL;
 	if (!tms || !gws || !servers) {
@@ -198,20 +224,66 @@ int mc_execute(const sg_graph *sg, const char *job_name, const cfg *c,
 			.address = jm_server ? rpc_server_address(jm_server) : NULL,
 			.job_id = job_id,
 			.cp = cp};
-	if ((rc = jm_new(&jm, &jp, &err)) != 0) {
-		snprintf(res->error, sizeof(res->error), "%s", err.msg);
-		goto out;
+	/* Attempts as a cluster's dispatcher runs them (Flink's MiniCluster
+	 * restarts a job too): a failed one restarts after the restart
+	 * strategy's delay from the latest completed checkpoint, on the same
+	 * TaskManagers, until the strategy gives up. */
+	rs_policy pol;
+	rs_init(&pol, c);
+	cm_cancel *cancel = listener ? listener->cancel : NULL;
+	int64_t t0 = cm_now_ms(), restarts = 0;
+	for (;;) {
+		if ((rc = jm_new(&jm, &jp, &err)) != 0) {
+			snprintf(res->job_id, sizeof(res->job_id), "%s", job_id);
+			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			break;
+		}
+		router_set(&router, jm_gateway(jm));
+		jm_wait(jm, res);
+		bool cancelled = res->status == FL_ECANCELED || (cancel && cm_cancel_requested(cancel));
+		int64_t delay = 0;
+		char why[400] = "";
+		unsigned char rb = 0;
+		cm_random(&rb, 1);
+		if (res->status == 0 || cancelled ||
+		    !rs_next(&pol, cm_now_ms(), rb / 256.0, &delay, why, sizeof(why))) {
+			if (res->status && !cancelled && pol.type != RS_NONE)
+				CM_ERROR("minicluster", "Job '%s' (%s) is not restarted: %s", job_name,
+					 job_id, why);
+			break;
+		}
+		CM_WARN("minicluster",
+			"Job '%s' (%s) switched from state FAILING to RESTARTING: restart %lld in "
+			"%lld ms after: %s",
+			job_name, job_id, (long long)++restarts, (long long)delay, res->error);
+		router_set(&router, NULL);
+		jm_free(jm);
+		jm = NULL;
+		/* The delay, cut short by a cancellation. */
+		int64_t until = cm_now_ms() + delay;
+		while (cm_now_ms() < until && !(cancel && cm_cancel_requested(cancel))) {
+			struct timespec ts = {0, 10 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+		if (cancel && cm_cancel_requested(cancel)) {
+			memset(res, 0, sizeof(*res));
+			snprintf(res->job_id, sizeof(res->job_id), "%s", job_id);
+			res->status = FL_ECANCELED;
+			snprintf(res->error, sizeof(res->error), "the job was cancelled while restarting");
+			break;
+		}
+		memset(res, 0, sizeof(*res));
 	}
-	atomic_store(&router.target, jm_gateway(jm));
-	jm_wait(jm, res);
-	rc = 0;
+	if (res->status == 0 && restarts > 0)
+		res->runtime_ms = cm_now_ms() - t0; /* every attempt's, as Flink's */
+	rs_fini(&pol);
 out:
 	/* Clients first (no call of the JobMaster's is in flight after
 	 * jm_wait), then the servers, then what they served. */
 	for (int64_t i = 0; nng && gws && i < ntm; i++)
 		if (gws[i])
 			gws[i]->ops->free(gws[i]);
-	atomic_store(&router.target, NULL);
+	router_set(&router, NULL);
 	rpc_server_free(jm_server);
 	jm_free(jm);
 	for (int64_t i = 0; servers && i < ntm; i++)
@@ -227,6 +299,7 @@ out:
 		cp_job_ended(cp, res->status == FL_ECANCELED, res->status == 0);
 	cp_free(cp);
 	cm_secret_clear(&secret);
+	pthread_rwlock_destroy(&router.lock);
 	if (rc && !res->status)
 		res->status = rc;
 	return rc;

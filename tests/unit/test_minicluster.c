@@ -60,6 +60,18 @@ int mc_gen_big(fl_ctx *ctx, int64_t off, fl_row *out)
 	return fl_row_add_bytes(out, big, sizeof(big));
 }
 
+/* Fails at record 12000 the first time (the local cluster's restart
+ * test): the same process runs every attempt, so a flag says it did. */
+static _Atomic int failed_once;
+int mc_fail_once_at_12000(fl_ctx *ctx, const fl_row *in, fl_row *out);
+int mc_fail_once_at_12000(fl_ctx *ctx, const fl_row *in, fl_row *out)
+{
+	if (fl_row_int64(in, 1) == 12000 && !atomic_exchange(&failed_once, 1))
+		return fl_fail(ctx, "failing once at record 12000");
+	*out = *in;
+	return 0;
+}
+
 int mc_fail_at_500(fl_ctx *ctx, const fl_row *in, fl_row *out)
 {
 	if (fl_row_int64(in, 1) == 500)
@@ -290,6 +302,17 @@ static void test_keyed_sum_across_two_taskmanagers_is_exact(void **state)
 	remove_dir(dir);
 }
 
+/* Control over NNG (as separate processes talk), checkpoints every 20 ms
+ * into dir/ckp. */
+static void checkpoints_over_nng(fl_env *env, const char *dir)
+{
+	assert_int_equal(fl_env_set_config(env, "local.rpc-transport", "NNG"), 0);
+	assert_int_equal(fl_env_set_config(env, "execution.checkpointing.interval", "20 ms"), 0);
+	char ckp[4200];
+	snprintf(ckp, sizeof(ckp), "file://%s/ckp", dir);
+	assert_int_equal(fl_env_set_config(env, "execution.checkpointing.dir", ckp), 0);
+}
+
 /* More TaskManagers than the job needs slots: those without a task are
  * left out of the job's calls (a start there was refused, "no task of that
  * job attempt is deployed here", and failed the deployment), with
@@ -299,11 +322,7 @@ static void test_taskmanagers_without_a_task_are_left_out(void **state)
 	const int64_t n = 20000;
 	char *dir = temp_dir();
 	fl_env *env = env_with(1, 3, "STREAMING");
-	assert_int_equal(fl_env_set_config(env, "local.rpc-transport", "NNG"), 0);
-	assert_int_equal(fl_env_set_config(env, "execution.checkpointing.interval", "20 ms"), 0);
-	char ckp[4200];
-	snprintf(ckp, sizeof(ckp), "file://%s/ckp", dir);
-	assert_int_equal(fl_env_set_config(env, "execution.checkpointing.dir", ckp), 0);
+	checkpoints_over_nng(env, dir);
 	char out[4200];
 	snprintf(out, sizeof(out), "%s/out", dir);
 	fl_write_text(fl_sum(fl_key_by(fl_generator(env, n, 20000, mc_gen_kv), 0), 1), out);
@@ -330,6 +349,43 @@ static void test_keyed_sum_with_control_over_nng_is_exact(void **state)
 	expect_sums(last, n);
 	fl_env_free(env);
 	remove_dir(dir);
+}
+
+/* The local cluster restarts a failed job as a dispatcher does (Flink's
+ * MiniCluster too), over NNG so that the attempts' JobMasters are reached
+ * through the router: a job failing once restarts from its latest
+ * checkpoint and its exactly-once output is exact; one failing at every
+ * attempt fails once the strategy's restarts are spent. */
+static void test_the_local_cluster_restarts_a_failed_job(void **state)
+{
+	const int64_t n = 30000;
+	char *dir = temp_dir();
+	atomic_store(&failed_once, 0);
+	fl_env *env = env_with(2, 2, "STREAMING");
+	checkpoints_over_nng(env, dir);
+	assert_int_equal(fl_env_set_config(env, "restart-strategy.type", "fixed-delay"), 0);
+	assert_int_equal(fl_env_set_config(env, "restart-strategy.fixed-delay.delay", "10 ms"), 0);
+	char out[4200];
+	snprintf(out, sizeof(out), "%s/out", dir);
+	fl_stream *s = fl_map(fl_generator(env, n, 20000, mc_gen_kv), mc_fail_once_at_12000);
+	fl_write_text(fl_sum(fl_key_by(s, 0), 1), out);
+	assert_int_equal(fl_execute(env, "restarts"), 0);
+	assert_int_equal(atomic_load(&failed_once), 1);
+	int64_t last[NKEYS] = {0};
+	assert_true(read_parts(out, last) >= NKEYS);
+	expect_sums(last, n);
+	fl_env_free(env);
+	remove_dir(dir);
+
+	env = env_with(1, 1, "STREAMING");
+	assert_int_equal(fl_env_set_config(env, "local.rpc-transport", "NNG"), 0);
+	assert_int_equal(fl_env_set_config(env, "restart-strategy.type", "fixed-delay"), 0);
+	assert_int_equal(fl_env_set_config(env, "restart-strategy.fixed-delay.attempts", "2"), 0);
+	assert_int_equal(fl_env_set_config(env, "restart-strategy.fixed-delay.delay", "10 ms"), 0);
+	fl_discard(fl_map(fl_generator(env, -1, 0, mc_gen_kv), mc_fail_at_500));
+	assert_int_equal(fl_execute(env, "fails"), FL_EJOBFAILED);
+	assert_non_null(strstr(fl_env_error(env), "record 500 is poison"));
+	fl_env_free(env);
 }
 
 static void test_a_failure_reaches_the_jobmaster_over_nng(void **state)
@@ -1053,6 +1109,7 @@ int main(void)
 	    cmocka_unit_test(test_taskmanagers_without_a_task_are_left_out),
 	    cmocka_unit_test(test_keyed_sum_with_control_over_nng_is_exact),
 	    cmocka_unit_test(test_a_failure_reaches_the_jobmaster_over_nng),
+	    cmocka_unit_test(test_the_local_cluster_restarts_a_failed_job),
 	    cmocka_unit_test(test_streaming_emits_every_update_and_ends_at_the_total),
 	    cmocka_unit_test(test_reduce_after_flat_map_and_rebalance),
 	    cmocka_unit_test(test_failing_user_function_fails_the_job_with_its_message),
