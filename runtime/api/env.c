@@ -1089,9 +1089,13 @@ FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right, const fl_win
 	fl_env *env = c->env;
 	const char *bad = NULL;
 	long long v = 0;
-	if (spec->kind != FL_WINDOW_TUMBLING && spec->kind != FL_WINDOW_SLIDING)
-		bad = "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING", v = spec->kind;
-	else if (spec->size_ms <= 0 || spec->size_ms > INT64_MAX / 4)
+	bool session = spec->kind == FL_WINDOW_SESSION;
+	if (spec->kind != FL_WINDOW_TUMBLING && spec->kind != FL_WINDOW_SLIDING && !session)
+		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING or FL_WINDOW_SESSION",
+		v = spec->kind;
+	else if (session && (spec->gap_ms <= 0 || spec->gap_ms > INT64_MAX / 4))
+		bad = "gap_ms of a session window must be > 0", v = spec->gap_ms;
+	else if (!session && (spec->size_ms <= 0 || spec->size_ms > INT64_MAX / 4))
 		bad = "size_ms must be > 0", v = spec->size_ms;
 	else if (spec->kind == FL_WINDOW_SLIDING &&
 		 (spec->slide_ms <= 0 || spec->slide_ms > spec->size_ms))
@@ -1105,9 +1109,10 @@ FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right, const fl_win
 	    add_two_input(c, SG_WINDOW_JOIN, (const void *)spec->join, NULL, "window_join", &n);
 	if (!out)
 		return NULL;
+	/* A session's gap travels as its size, as fl_window's does. */
 	n->win = (sg_window){.kind = spec->kind,
 			     .time = FL_EVENT_TIME,
-			     .size_ms = spec->size_ms,
+			     .size_ms = session ? spec->gap_ms : spec->size_ms,
 			     .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0};
 	return out;
 }

@@ -880,6 +880,17 @@ static bool wj_keep(tm_op *op, int side, int64_t ts, int64_t t)
 	return last_end - 1 > t;
 }
 
+/* Session windows: a record at ts registers the end of its own session,
+ * ts + gap - 1; the key's sessions are found when a timer fires
+ * (wj_fire_sessions). Keeps an element later than the last session fired
+ * (t: its last record's time). */
+static bool wj_session_keep(tm_op *op, int side, int64_t ts, int64_t t)
+{
+	(void)op;
+	(void)side;
+	return ts > t;
+}
+
 static int wj_element(fl_ctx *ctx, const fl_row *in, int side)
 {
 	tm_op *op = join_op(ctx);
@@ -892,6 +903,16 @@ static int wj_element(fl_ctx *ctx, const fl_row *in, int side)
 				     op->node->name, side ? "second" : "first");
 	if (join_ts_bad(op, ts))
 		return op->chain->err.code;
+	if (op->node->win.kind == FL_WINDOW_SESSION) {
+		/* As fl_window's sessions: late when its own window is. */
+		int64_t fire = ts + op->node->win.size_ms - 1;
+		if (fire <= wm) {
+			((pf_op *)op->impl)->late++;
+			return 0;
+		}
+		int rc = fl_ctx_register_event_timer(ctx, fire);
+		return rc ? rc : join_buffer(ctx, side, ts, in);
+	}
 	int64_t slide = wj_slide(op), size = op->node->win.size_ms;
 	int64_t s = floor_div(ts, slide) * slide;
 	bool any = false;
@@ -921,9 +942,84 @@ static int wj_right(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 	return wj_element(ctx, in, 1);
 }
 
+/* A buffered element of either input, for sorting a key's records. */
+struct wj_ref {
+	int64_t ts;
+	uint32_t side, i;
+};
+
+static int wj_ref_cmp(const void *a, const void *b)
+{
+	const struct wj_ref *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+/*
+ * The session timer at time: the key's records of both inputs in time
+ * order make its sessions (a record within gap of the session's last one
+ * joins it, touching included, as fl_window's merge); every session whose
+ * end - 1 (last record + gap - 1) is at most time is complete (a record
+ * that could still join it would be late), and sessions end in the order
+ * they start, so those are a prefix: their pairs are joined, at end - 1,
+ * and their records dropped.
+ */
+static int wj_fire_sessions(fl_ctx *ctx, int64_t time, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	int64_t gap = op->node->win.size_ms;
+	fl_row *rows[2] = {NULL, NULL};
+	int64_t *tss[2] = {NULL, NULL};
+	size_t n[2] = {0, 0};
+	struct wj_ref *refs = NULL;
+	int rc = join_read(ctx, 0, &rows[0], &tss[0], &n[0]);
+	if (rc == 0)
+		rc = join_read(ctx, 1, &rows[1], &tss[1], &n[1]);
+	size_t all = n[0] + n[1];
+	if (rc == 0 && all && !(refs = malloc(all * sizeof(*refs))))
+		rc = tm_chain_fail(op->chain, FL_ENOMEM,
+				   "operator '%s': out of memory sorting its join buffer",
+				   op->node->name);
+	int64_t fired = INT64_MIN; /* the last record of the last session fired */
+	if (rc == 0 && all) {
+		size_t k = 0;
+		for (uint32_t side = 0; side < 2; side++)
+			for (size_t i = 0; i < n[side]; i++)
+				refs[k++] = (struct wj_ref){tss[side][i], side, (uint32_t)i};
+		qsort(refs, all, sizeof(*refs), wj_ref_cmp);
+		for (size_t a = 0; rc == 0 && a < all;) {
+			size_t b = a + 1;
+			while (b < all && refs[b].ts <= refs[b - 1].ts + gap)
+				b++;
+			int64_t end = refs[b - 1].ts + gap;
+			if (end - 1 > time)
+				break; /* this one and every later one are open */
+			for (size_t i = a; rc == 0 && i < b; i++) {
+				if (refs[i].side != 0)
+					continue;
+				for (size_t j = a; rc == 0 && j < b; j++)
+					if (refs[j].side == 1)
+						rc = join_call(ctx, &rows[0][refs[i].i],
+							       &rows[1][refs[j].i], end - 1, out);
+			}
+			fired = refs[b - 1].ts;
+			a = b;
+		}
+	}
+	free(refs);
+	for (int side = 0; side < 2; side++) {
+		free(rows[side]);
+		free(tss[side]);
+	}
+	for (int side = 0; rc == 0 && fired != INT64_MIN && side < 2; side++)
+		rc = join_prune(ctx, side, wj_session_keep, fired);
+	return rc;
+}
+
 static int wj_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
 {
 	tm_op *op = join_op(ctx);
+	if (op->node->win.kind == FL_WINDOW_SESSION)
+		return wj_fire_sessions(ctx, time, out);
 	int64_t end = time + 1, start = end - op->node->win.size_ms;
 	fl_row *lr = NULL, *rr = NULL;
 	int64_t *lt = NULL, *rt = NULL;

@@ -6,8 +6,9 @@
 #      counting each input's records per key and 100 ms window in shared
 #      keyed state, printed by event-time timers: exact against a reference
 #      computed here with awk;
-#   J  the window join (tumbling, at parallelism 1), the sliding window join
-#      and the interval join (at 2): every matching pair once, exact against
+#   J  the window join (tumbling, at parallelism 1), the sliding and the
+#      session window joins (sessions merged over both inputs' records) and
+#      the interval join (at 2): every matching pair once, exact against
 #      joins computed here with awk;
 #   EX examples/join_files.so (installed with the others) joining two files
 #      per side, out of order, by window and by interval: exact against awk;
@@ -26,8 +27,9 @@
 #      no window prints in both runs, together every window once, exact;
 #   SB the same with the broadcast state pattern: each restored subtask
 #      takes one copy of the broadcast state (the third from old subtask 0);
-#   SJ, SW the same with the interval join and the sliding window join:
-#      buffered records and their timers move with their key groups.
+#   SJ, SW, SS the same with the interval join, the sliding and the session
+#      window joins: buffered records and their timers move with their key
+#      groups.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -85,6 +87,29 @@ join_reference() { # join_reference MODE
 	awk -v n=$N -v mode="$1" 'BEGIN {
 		for (o = 0; o < n; o++) { k = o % 40; ta[k, ++ca[k]] = 2 * o + (o * 7919) % 1000; oa[k, ca[k]] = o }
 		for (o = 0; o < int(n / 2); o++) { k = o % 40; tb[k, ++cb[k]] = 4 * o + (o * 104729) % 1000; ob[k, cb[k]] = o }
+		if (mode == "session-join")
+			# Sessions of gap 30 over both inputs: each key'"'"'s times
+			# in order (insertion sort), a time within 30 of the one
+			# before joins its session; send: the session'"'"'s end - 1.
+			for (k = 0; k < 40; k++) {
+				m = 0
+				for (i = 1; i <= ca[k]; i++) { t[++m] = ta[k, i]; who[m] = "a" i }
+				for (j = 1; j <= cb[k]; j++) { t[++m] = tb[k, j]; who[m] = "b" j }
+				for (x = 2; x <= m; x++)
+					for (y = x; y > 1 && t[y] < t[y - 1]; y--) {
+						tt = t[y]; t[y] = t[y - 1]; t[y - 1] = tt
+						ww = who[y]; who[y] = who[y - 1]; who[y - 1] = ww
+					}
+				for (x = 1; x <= m; x++) {
+					if (x == 1 || t[x] > t[x - 1] + 30)
+						ns++
+					send[ns] = t[x] + 29
+					if (substr(who[x], 1, 1) == "a")
+						sa[k, substr(who[x], 2) + 0] = ns
+					else
+						sb[k, substr(who[x], 2) + 0] = ns
+				}
+			}
 		for (k = 0; k < 40; k++)
 			for (i = 1; i <= ca[k]; i++)
 				for (j = 1; j <= cb[k]; j++) {
@@ -95,6 +120,9 @@ join_reference() { # join_reference MODE
 					} else if (mode == "window-join") {
 						if (tl - tl % 100 == tr - tr % 100)
 							printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + tl - tl % 100 + 99
+					} else if (mode == "session-join") {
+						if (sa[k, i] == sb[k, j])
+							printf "%d\t%d\t%d\t%.0f\n", k, oa[k, i], ob[k, j], 1700000000000 + send[sa[k, i]]
 					} else {
 						for (s = tl - tl % 100; s > tl - 200; s -= 100)
 							if (tr >= s && tr < s + 200)
@@ -104,7 +132,7 @@ join_reference() { # join_reference MODE
 	}' | LC_ALL=C sort
 }
 p=1
-for mode in window-join sliding-join interval-join; do
+for mode in window-join sliding-join session-join interval-join; do
 	join_reference $mode >"$WORK/expected-$mode"
 	run_flinc "J-$mode" -p $p "$JOB_SO" --count $N --mode $mode
 	check_finished "J-$mode"
@@ -229,6 +257,7 @@ stop_restore S co-process "$WORK/expected"
 stop_restore SB broadcast "$WORK/expected-bc"
 stop_restore SJ interval-join "$WORK/expected-interval-join"
 stop_restore SW sliding-join "$WORK/expected-sliding-join"
+stop_restore SS session-join "$WORK/expected-session-join"
 check "SB: each of the 3 restored subtasks took a copy of the broadcast state" \
 	test "$(cat "$WORK"/tm-*.log | grep -c "broadcast state 'rules' restored")" -eq 3
 stop_all

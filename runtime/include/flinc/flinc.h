@@ -744,11 +744,15 @@ FL_API fl_stream *fl_side_output(fl_stream *s, const char *tag);
  * or more rows through fl_collect.
  *
  * Window join: pairs in the same window (FL_WINDOW_TUMBLING, size_ms > 0,
- * or FL_WINDOW_SLIDING, 0 < slide_ms <= size_ms, as fl_window's), joined
- * when the watermark passes the window's end; what join emits carries
- * end - 1 as its timestamp (Flink's window.maxTimestamp()). A record whose
- * every window fired already is late: dropped and counted (the count is
- * logged when the task ends).
+ * or FL_WINDOW_SLIDING, 0 < slide_ms <= size_ms, as fl_window's; or
+ * FL_WINDOW_SESSION, gap_ms > 0: a key's session is a run of records of
+ * either input each within gap_ms of the one before, merged as fl_window's
+ * sessions are), joined when the watermark passes the window's end; what
+ * join emits carries end - 1 as its timestamp (Flink's
+ * window.maxTimestamp(); a session's end is its last record's time plus
+ * the gap). A record whose every window fired already is late (a session
+ * record: its own [t, t + gap_ms) is behind the watermark): dropped and
+ * counted (the count is logged when the task ends).
  *
  * Interval join: left at tl and right at tr join when
  * tl + lower_ms <= tr <= tl + upper_ms (both bounds inclusive, as Flink's
@@ -766,10 +770,11 @@ FL_API fl_stream *fl_side_output(fl_stream *s, const char *tag);
  */
 typedef int (*fl_join_fn)(fl_ctx *ctx, const fl_row *left, const fl_row *right, fl_collector *out);
 typedef struct fl_window_join_spec {
-	enum fl_window_kind kind; /* FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING */
+	enum fl_window_kind kind; /* FL_WINDOW_TUMBLING, _SLIDING or _SESSION */
 	int64_t size_ms;
 	int64_t slide_ms; /* sliding windows */
 	fl_join_fn join;
+	int64_t gap_ms; /* session windows */
 } fl_window_join_spec;
 FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right,
 				 const fl_window_join_spec *spec);
