@@ -17,6 +17,9 @@
  *               the co-map in a task of its own, fed over local channels
  *   maps-chained the same chained: the two maps and the co-map in one task
  *               (two-input chaining; one exchange fewer per record)
+ *   mixed       a's generator chained into the co-map beside rebalance ->
+ *               map of b: one task running a source and an input gate
+ *   mixed-apart the same with chaining disabled on the co-map
  * -> discard. Prints CPU ns per record (every thread of the process) and
  * wall records/s. Figures only.
  *
@@ -84,9 +87,22 @@ static double now_s(int clock)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-enum op { UNION, CO_PROCESS, CO_STATE, CO_MAP, MAP, MAPS_APART, MAPS_CHAINED, SOURCES_APART, NOPS };
-static const char *const OP_NAMES[] = {"union", "co-process", "co-state",     "co-map",
-				       "map",	"maps-apart", "maps-chained", "sources-apart"};
+enum op {
+	UNION,
+	CO_PROCESS,
+	CO_STATE,
+	CO_MAP,
+	MAP,
+	MAPS_APART,
+	MAPS_CHAINED,
+	SOURCES_APART,
+	MIXED,
+	MIXED_APART,
+	NOPS
+};
+static const char *const OP_NAMES[] = {"union",	       "co-process",	"co-state", "co-map",
+				       "map",	       "maps-apart",	"maps-chained",
+				       "sources-apart", "mixed",	"mixed-apart"};
 
 /* Runs one case; returns CPU ns per record. */
 static double run(enum op op, int64_t n)
@@ -122,6 +138,13 @@ static double run(enum op op, int64_t n)
 		if (op == MAPS_APART)
 			s = fl_disable_chaining(s);
 		break;
+	case MIXED:
+	case MIXED_APART:
+		s = fl_co_map(fl_connect(fl_map(a, b2_map), fl_map(fl_rebalance(b), b2_map)), b2_map,
+			      b2_map);
+		if (op == MIXED_APART)
+			s = fl_disable_chaining(s);
+		break;
 	default:
 		s = fl_map(fl_union(a, b), b2_map);
 		break;
@@ -153,8 +176,10 @@ int main(int argc, char **argv)
 		ns[op] = run((enum op)op, n);
 	printf("two inputs over one: co-process %+.1f ns/record over union -> process; co-map "
 	       "%+.1f over union -> map; shared ValueState %.1f over the stateless co-process; "
-	       "chained with both inputs %+.1f over apart; with both sources %+.1f over apart\n",
+	       "chained with both inputs %+.1f over apart; with both sources %+.1f over apart; "
+	       "a source beside a network input %+.1f over apart\n",
 	       ns[CO_PROCESS] - ns[UNION], ns[CO_MAP] - ns[MAP], ns[CO_STATE] - ns[CO_PROCESS],
-	       ns[MAPS_CHAINED] - ns[MAPS_APART], ns[CO_MAP] - ns[SOURCES_APART]);
+	       ns[MAPS_CHAINED] - ns[MAPS_APART], ns[CO_MAP] - ns[SOURCES_APART],
+	       ns[MIXED] - ns[MIXED_APART]);
 	return 0;
 }

@@ -129,7 +129,8 @@ typedef struct td_op {
 } td_op;
 
 /* One input edge of the chain: into the head, or into another operator
- * fed from the network when a two-input operator chained two chains. */
+ * fed from the network when a two-input operator chained two chains
+ * (never into a source: one chained beside the gate reads on its own). */
 typedef struct td_input {
 	int edge;
 	int src_parallelism;
@@ -221,7 +222,9 @@ int td_encode(const td_task *td, uint8_t **out, size_t *len);
  * Decodes bytes from an encoder that may be a peer: every length, count and
  * index is checked (caps above, peers in range, chained indices after their
  * operator, kinds known, every input of every operator fed exactly once:
- * by one chained operator or by the network), and nothing is allocated
+ * by one chained operator or by the network, the head a source exactly
+ * when there are no inputs, sources after the head only generators and
+ * text file sources, none fed from the network), and nothing is allocated
  * beyond what the input can hold. Returns 0 with *out owned by the caller, FL_ENOMEM, or FL_EPROTO with
  * err naming what was wrong and at which byte.
  */

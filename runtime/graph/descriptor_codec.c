@@ -420,10 +420,13 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 			     "byte %zu",
 			     at);
 	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW_JOIN) {
-		if ((op->win.kind != FL_WINDOW_TUMBLING && op->win.kind != FL_WINDOW_SLIDING) ||
-		    op->win.time != FL_EVENT_TIME || op->win.size_ms <= 0 || op->win.slide_ms < 0 ||
+		if ((op->win.kind != FL_WINDOW_TUMBLING && op->win.kind != FL_WINDOW_SLIDING &&
+		     op->win.kind != FL_WINDOW_SESSION) ||
+		    op->win.time != FL_EVENT_TIME || op->win.size_ms <= 0 ||
+		    op->win.size_ms > INT64_MAX / 4 || op->win.slide_ms < 0 ||
 		    op->win.slide_ms > op->win.size_ms ||
 		    (op->win.kind == FL_WINDOW_SLIDING && op->win.slide_ms == 0) ||
+		    (op->win.kind == FL_WINDOW_SESSION && op->win.slide_ms != 0) ||
 		    op->win.lateness_ms != 0)
 			cm_rbuf_fail(r, "a malformed window join at byte %zu", at);
 		for (int f = 0; f < SG_WIN_NFNS; f++)
@@ -535,6 +538,10 @@ static void check_feeds(cm_rbuf *r, const td_task *td)
 			cm_rbuf_fail(
 			    r, "input %zu feeds input %u of operator %d, which has no such input",
 			    i, in->side + 1u, in->op);
+		else if (sg_kind_is_source(td->ops[in->op].kind))
+			/* a source beside a gate reads on its own; the gate
+			 * would deliver to an operator that takes nothing */
+			cm_rbuf_fail(r, "input %zu feeds source operator %d", i, in->op);
 		else
 			fed[in->op * 2 + in->side] |= 1;
 	}
@@ -677,10 +684,12 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 				get_op(&r, &td->ops[i], i, td);
 		}
 	}
-	/* The head is a source exactly when the task has no inputs, and only
-	 * the head may be one, but for a task of several sources (a two-input
-	 * operator chained two of their chains): every source of it a
-	 * generator or a text file source, fed by nothing (check_feeds). */
+	/* The head is a source exactly when the task has no inputs. Sources
+	 * after the head come from a two-input operator that chained their
+	 * chains: beside a source head or beside an input gate (Flink's
+	 * MultipleInputStreamTask with chained sources), every source of the
+	 * task then a generator or a text file source, the only ones one
+	 * thread serves in turns; none fed by anything (check_feeds). */
 	if (!cm_rbuf_error(&r)) {
 		bool src = sg_kind_is_source(td->ops[0].kind);
 		if (src != (td->ninputs == 0))
@@ -688,9 +697,12 @@ int td_decode(const uint8_t *buf, size_t len, td_task **out, cm_err *err)
 				     src ? "is" : "is not", td->ninputs);
 		for (size_t i = 1; i < td->nops && !cm_rbuf_error(&r); i++)
 			if (sg_kind_is_source(td->ops[i].kind) &&
-			    (!shares_a_task(td->ops[i].kind) || !shares_a_task(td->ops[0].kind)))
-				cm_rbuf_fail(&r, "a source chained after another operator (only "
-						 "generators and text file sources share a task)");
+			    (!shares_a_task(td->ops[i].kind) ||
+			     (src && !shares_a_task(td->ops[0].kind))))
+				cm_rbuf_fail(&r,
+					     "source operator %zu chained after another operator (only "
+					     "generators and text file sources share a task)",
+					     i);
 	}
 	if (!cm_rbuf_error(&r))
 		check_feeds(&r, td);

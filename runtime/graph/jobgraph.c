@@ -258,7 +258,7 @@ static int merge_vertices(jg_graph *g, int keep, int gone)
 			op->chained[c] += (int)off;
 	}
 	k->nops += d->nops;
-	if (d->nin_edges) /* none from a source's vertex (NULL) */
+	if (d->nin_edges) /* NULL when none (a vertex of sources only) */
 		memcpy(k->in_edges + k->nin_edges, d->in_edges, d->nin_edges * sizeof(int));
 	k->nin_edges += d->nin_edges;
 	free(d->ops);
@@ -294,10 +294,10 @@ static bool shares_a_task(const sg_node *n)
 }
 
 /*
- * What heads v: 0 when no source (its inputs come from the network); 1
- * when only sources that one thread serves in turns (tm_run_sources); -1
- * when another (a socket or a stream reader runs its own blocking loop,
- * so it keeps a task to itself).
+ * The sources v holds: 0 when none (its inputs come from the network); 1
+ * when only sources that one thread serves in turns, with each other and
+ * with an input gate (tm_run_sources); -1 when another (a socket or a
+ * stream reader runs its own blocking loop, so it keeps a task to itself).
  */
 static int source_heads(const jg_graph *g, const jg_vertex *v)
 {
@@ -338,12 +338,19 @@ static int two_input_vertex(jg_graph *g, const sg_node *node, int *into, cm_err 
 	if (vx[0] != vx[1]) {
 		const jg_vertex *a = &g->vertices[vx[0]], *b = &g->vertices[vx[1]];
 		int rc = 0;
-		int sa = source_heads(g, a), sb = source_heads(g, b);
-		if ((sa || sb) && (sa <= 0 || sb <= 0))
+		if (source_heads(g, a) < 0 || source_heads(g, b) < 0)
 			return 0;
 		if (a->max_parallelism != b->max_parallelism || linked(g, vx[0], vx[1], &rc))
 			return rc;
+		/* Keep the network-fed side when only one is: the merged
+		 * ops[0] is then not a source, as td_decode and the task
+		 * require of a task with inputs (its sources run beside the
+		 * gate). Otherwise the earlier vertex, as before. */
+		bool fa = !sg_kind_is_source(g->sg->nodes[a->ops[0].node]->kind);
+		bool fb = !sg_kind_is_source(g->sg->nodes[b->ops[0].node]->kind);
 		int keep = vx[0] < vx[1] ? vx[0] : vx[1];
+		if (fa != fb)
+			keep = fa ? vx[0] : vx[1];
 		if ((rc = merge_vertices(g, keep, vx[0] + vx[1] - keep)) != 0)
 			return rc;
 		vx[0] = keep;
@@ -770,9 +777,14 @@ void jg_print_text(const jg_graph *g, FILE *f)
 		fprintf(f, "\nVertex %d: %s\n", v->id + 1, v->name);
 		fprintf(f, "  parallelism %d, max parallelism %d, slot sharing group '%s'\n",
 			v->parallelism, v->max_parallelism, v->slot_group);
+		/* A vertex that joined two chains has several heads: several
+		 * network-fed operators, or sources beside one. */
 		int heads = 1;
 		for (size_t j = 0; j < v->nin_edges; j++)
 			if (g->edges[v->in_edges[j]].dst_node != v->ops[0].node)
+				heads = 2;
+		for (size_t j = 1; j < v->nops; j++)
+			if (sg_kind_is_source(sg->nodes[v->ops[j].node]->kind))
 				heads = 2;
 		for (size_t j = 0; j < v->nin_edges; j++) {
 			const jg_edge *e = &g->edges[v->in_edges[j]];
@@ -787,7 +799,6 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				print_key(e->key, f);
 				fprintf(f, ")");
 			}
-			/* A vertex that joined two chains has several heads. */
 			if (heads > 1)
 				fprintf(f, " into %s", sg->nodes[e->dst_node]->name);
 			fprintf(f, "\n");

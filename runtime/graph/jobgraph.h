@@ -13,14 +13,16 @@
  * with exactly one edge per input, both of them chainable as above, joins
  * the chain(s) of its two inputs, which then become one vertex: a chain is
  * a DAG. Both inputs in one vertex (a diamond) always chain. Two vertices
- * merge when neither is headed by a source, or both only by generators or
- * text file sources of regular files (one thread serves them in turns; a
- * socket source or a stream's text source keeps its own task, nor does a
- * source share one with an input gate), they have the same max
- * parallelism, and no
- * job edge path joins them (that would be a cycle through the task). A
- * merged vertex has several operators fed from the network: its in_edges'
- * dst_node say which; vertices are then put back in topological order.
+ * merge when every source either holds is a generator or a text file
+ * source of regular files (one thread serves them in turns, and beside an
+ * input gate: Flink's MultipleInputStreamTask with chained sources; a
+ * socket source or a stream's text source keeps its own task), they have
+ * the same max parallelism, and no job edge path joins them (that would be
+ * a cycle through the task). A merged vertex may have several operators
+ * fed from the network (its in_edges' dst_node say which) and sources
+ * beside them; its ops[0] is network-fed whenever one of its operators is
+ * (a vertex with in_edges is never headed by a source), and a source is
+ * never fed by an edge. Vertices are then put back in topological order.
  *
  * Resolution done here: unset parallelism becomes the job default, unset
  * max parallelism the job's, unset slot sharing groups inherit from their

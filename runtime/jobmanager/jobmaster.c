@@ -880,14 +880,29 @@ static bool upstream_finished(const jm_jobmaster *jm, size_t v, int i)
 	return true;
 }
 
-/* Whether every source task FINISHED. */
+/* Whether vertex v's chain holds a source: with inputs too (a two-input
+ * operator joined a source's chain with a network-fed one), its tasks
+ * are triggered as a source's are, whatever runs upstream, and a
+ * checkpoint can start while they run. */
+static bool vertex_has_source(const jm_jobmaster *jm, size_t v)
+{
+	const jg_vertex *jv = &jm->jg->vertices[v];
+	for (size_t k = 0; k < jv->nops; k++)
+		if (sg_kind_is_source(jm->jg->sg->nodes[jv->ops[k].node]->kind))
+			return true;
+	return false;
+}
+
+/* Whether every task holding a source FINISHED. */
 static bool sources_finished(const jm_jobmaster *jm)
 {
-	for (size_t v = 0; v < jm->jg->nvertices; v++)
-		for (int i = 0; jm->jg->vertices[v].nin_edges == 0 && i < jm->jg->vertices[v].parallelism;
-		     i++)
+	for (size_t v = 0; v < jm->jg->nvertices; v++) {
+		if (!vertex_has_source(jm, v))
+			continue;
+		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++)
 			if (subtask_state(jm, v, i) != TM_TASK_FINISHED)
 				return false;
+	}
 	return true;
 }
 
@@ -916,11 +931,12 @@ static bool can_checkpoint(const jm_jobmaster *jm)
 		return false;
 	bool running = false;
 	for (size_t v = 0; v < jm->jg->nvertices; v++) {
-		bool awaits = vertex_awaits(jm, v);
+		/* Tasks with inputs only: past their end of input, finishing. */
+		bool may_end = jm->jg->vertices[v].nin_edges && !vertex_awaits(jm, v) &&
+			       !vertex_has_source(jm, v);
 		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
 			enum tm_task_state st = subtask_state(jm, v, i);
-			bool ending = jm->jg->vertices[v].nin_edges && !awaits &&
-				      upstream_finished(jm, v, i);
+			bool ending = may_end && upstream_finished(jm, v, i);
 			if (st == TM_TASK_RUNNING && !ending)
 				running = true;
 			else if (st != TM_TASK_FINISHED || !jm->after_finish)
@@ -982,14 +998,15 @@ static int ack_finished(jm_jobmaster *jm, uint64_t id, cm_err *err)
 }
 
 /* Starts checkpoint id at every RUNNING task with nothing running
- * upstream: the sources, and (FLIP-147) tasks past their end of input
- * whose upstream tasks all finished. */
+ * upstream or a source in its chain: the sources, and (FLIP-147) tasks
+ * past their end of input whose upstream tasks all finished. */
 static void trigger_sources(jm_jobmaster *jm, uint64_t id)
 {
 	for (size_t v = 0; v < jm->jg->nvertices; v++) {
+		bool source = vertex_has_source(jm, v);
 		for (int i = 0; i < jm->jg->vertices[v].parallelism; i++) {
 			if (subtask_state(jm, v, i) != TM_TASK_RUNNING ||
-			    !upstream_finished(jm, v, i))
+			    (!source && !upstream_finished(jm, v, i)))
 				continue;
 			uint32_t k = jm->where[v][i];
 			struct reply *r = expect(jm, on_trigger_sent, (int)k);

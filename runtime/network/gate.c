@@ -49,6 +49,7 @@ struct net_gate {
 	pthread_cond_t not_empty;
 	bool consumer_waiting;
 	bool cancelled;
+	bool woken; /* net_gate_wake: the next wait ends at once */
 	int failed_ch; /* first failed channel, -1 if none */
 	int nchannels;
 	int capacity;
@@ -273,7 +274,8 @@ int net_gate_pop(net_gate *g, int64_t deadline_ms, net_buffer **out, int *ch)
 		c = next_ready(g);
 		if (c >= 0)
 			break;
-		if (deadline_ms >= 0 && cm_now_ms() >= deadline_ms) {
+		if (g->woken || (deadline_ms >= 0 && cm_now_ms() >= deadline_ms)) {
+			g->woken = false;
 			rc = FL_ETIMEDOUT;
 			break;
 		}
@@ -345,6 +347,14 @@ void net_gate_cancel(net_gate *g)
 	for (int i = 0; i < g->nchannels; i++)
 		pthread_cond_broadcast(&g->chans[i].not_full);
 	pthread_cond_broadcast(&g->not_empty);
+	pthread_mutex_unlock(&g->mu);
+}
+
+void net_gate_wake(net_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->woken = true;
+	pthread_cond_signal(&g->not_empty);
 	pthread_mutex_unlock(&g->mu);
 }
 

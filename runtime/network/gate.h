@@ -64,6 +64,10 @@ int net_gate_pop(net_gate *g, int64_t deadline_ms, net_buffer **out, int *ch);
 void net_gate_fail(net_gate *g, int ch, const char *why);
 const char *net_gate_error(net_gate *g);
 
+/* Makes the consumer's wait in pop (the one going on, or else the next)
+ * end with FL_ETIMEDOUT when no buffer is ready, so that it attends to
+ * something other than its input (a task's checkpoint trigger). */
+void net_gate_wake(net_gate *g);
 /* Wakes every waiter; pop and push return FL_ECANCELED from then on. */
 void net_gate_cancel(net_gate *g);
 

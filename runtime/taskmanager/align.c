@@ -8,11 +8,13 @@
 
 #include <flinc/flinc.h>
 
-int tm_align_init(tm_align *a, net_gate *gate, int nin, bool at_least_once)
+int tm_align_init(tm_align *a, net_gate *gate, int ngate, int nextra, bool at_least_once)
 {
 	memset(a, 0, sizeof(*a));
+	int nin = ngate + nextra;
 	a->gate = gate;
 	a->nin = nin;
+	a->ngate = ngate;
 	a->at_least_once = at_least_once;
 	if (nin > 0 && !(a->seen = calloc((size_t)nin, sizeof(bool))))
 		return FL_ENOMEM;
@@ -77,7 +79,7 @@ enum tm_align_action tm_align_barrier(tm_align *a, int ch, uint64_t id, uint64_t
 	if (!a->seen[ch]) {
 		a->seen[ch] = true;
 		a->nseen++;
-		if (!a->at_least_once)
+		if (!a->at_least_once && ch < a->ngate)
 			net_gate_block(a->gate, ch);
 	}
 	return maybe_done(a, out);

@@ -21,6 +21,13 @@
  * for a barrier that will not come, without waiting for the JobMaster.
  * Later barriers and markers of N or older are ignored.
  *
+ * Channels that are not the gate's (a task's chained sources, Flink's
+ * MultipleInputStreamTask with a source input): the nextra channels after
+ * the gate's take part as any other, the task passing their barriers
+ * (tm_align_barrier) and ends (tm_align_end); the aligner cannot block
+ * them in the gate, so the task holds such a channel's producer while
+ * tm_align_holds says so.
+ *
  * One object per task, used by its thread only.
  */
 #ifndef FLINC_TASKMANAGER_ALIGN_H
@@ -33,7 +40,8 @@
 
 typedef struct tm_align {
 	net_gate *gate;
-	int nin;
+	int nin;   /* channels: the gate's, then the extra ones */
+	int ngate; /* the gate's channels, 0 .. ngate - 1 */
 	bool at_least_once;
 	uint64_t id;	  /* the checkpoint being aligned, 0 none */
 	uint64_t last_id; /* the newest checkpoint taken or given up */
@@ -48,8 +56,9 @@ enum tm_align_action {
 	TM_ALIGN_CANCEL,     /* checkpoint *id is given up: send its cancel marker on */
 };
 
-/* For a task reading gate's nin channels. Returns 0 or FL_ENOMEM. */
-int tm_align_init(tm_align *a, net_gate *gate, int nin, bool at_least_once);
+/* For a task reading gate's ngate channels and nextra others (numbered
+ * ngate .. ngate + nextra - 1). Returns 0 or FL_ENOMEM. */
+int tm_align_init(tm_align *a, net_gate *gate, int ngate, int nextra, bool at_least_once);
 void tm_align_fini(tm_align *a);
 
 /* The barrier of checkpoint id arrived on channel ch; aborted is the
@@ -60,5 +69,11 @@ enum tm_align_action tm_align_barrier(tm_align *a, int ch, uint64_t id, uint64_t
 enum tm_align_action tm_align_cancel(tm_align *a, uint64_t id, uint64_t *out);
 /* Channel ch ended. */
 enum tm_align_action tm_align_end(tm_align *a, int ch, uint64_t *out);
+/* Whether extra channel ch is to be held: it delivered the barrier of an
+ * exactly-once checkpoint still aligning (what the gate does to its own). */
+static inline bool tm_align_holds(const tm_align *a, int ch)
+{
+	return a->id && !a->at_least_once && a->seen[ch];
+}
 
 #endif

@@ -352,6 +352,10 @@ struct tm_chain {
 	/* Stopped with a savepoint (its source, or an input that was): its
 	 * END_OF_PARTITION says so (TM_EOP_STOPPED). */
 	bool stopped;
+	/* A task of sources and inputs: its sources emit nothing now (their
+	 * barrier is aligning, or a stop-with-savepoint holds them); a
+	 * source's turn ends at the record it is at (task thread). */
+	bool src_hold;
 	/* Where keyed operators' backends live (the task's deps). */
 	const char *state_dirs;
 	size_t state_memory;
@@ -503,5 +507,38 @@ int tm_run_socket_source(tm_chain *c);
  * regular files, whose chains a two-input operator joined): served in
  * turns on the task's thread, to the end of all. */
 int tm_run_sources(tm_chain *c);
+
+/*
+ * The sources of a chain served in turns by a loop of the task's own
+ * (tm_run_sources's, or that of a task with an input gate too). Their
+ * watermark (the minimum over those not idle, tm_run_sources's rule) and
+ * idleness go to the hook: TM_SRC_WATERMARK with w when the periodic
+ * interval passed, TM_SRC_IDLE when every source still producing turned
+ * idle, TM_SRC_ACTIVE when one produces again. Their end of input is the
+ * caller's to pass on (no final watermark is sent through the hook).
+ */
+enum tm_src_wm { TM_SRC_WATERMARK, TM_SRC_IDLE, TM_SRC_ACTIVE };
+typedef int (*tm_sources_wm_fn)(void *arg, enum tm_src_wm what, int64_t w);
+typedef struct tm_sources tm_sources;
+/* Sets up every source of c; 0 with *out, or the error (recorded in the
+ * chain: a source kind that cannot share its thread, memory). */
+int tm_sources_new(tm_chain *c, tm_sources_wm_fn fn, void *arg, tm_sources **out);
+void tm_sources_free(tm_sources *g);
+/* A turn of every source with records left (up to 1024 records each, a
+ * paced one's only while due, lowering *due to when its next is), ending
+ * early when c->src_hold is set; *ran says whether any produced. Returns
+ * 0, TM_STOPPED or the error (recorded in the chain). */
+int tm_sources_round(tm_sources *g, bool *ran, int64_t *due);
+/* After a round, at now (cm_now_ms): idleness and the periodic watermark
+ * through the hook. */
+int tm_sources_tick(tm_sources *g, int64_t now);
+/* Whether a source has records left; whether one is an unbounded
+ * generator (no end: its subtask waits for cancellation). */
+bool tm_sources_live(const tm_sources *g);
+bool tm_sources_unbounded(const tm_sources *g);
+/* How long a loop with nothing to do may wait (ms, at least 1): until a
+ * paced source's next record (due), the flush, an idle timeout or the
+ * next periodic watermark, at most 100 ms. */
+int64_t tm_sources_wait_ms(const tm_sources *g, int64_t now, int64_t due);
 
 #endif

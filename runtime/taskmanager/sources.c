@@ -1076,13 +1076,20 @@ typedef struct gen_turn {
 	bool ran;	  /* it produced in this round */
 } gen_turn;
 
-typedef struct gen_set {
+/* The sources of a chain served in turns (operator.h's tm_sources_*). */
+struct tm_sources {
+	tm_chain *c;
 	gen_turn *s;
 	size_t n;
 	int64_t start;
-	bool idle; /* the chain told its outputs it is idle */
-} gen_set;
-
+	bool idle;	/* the hook was told every source is idle */
+	int64_t wm_iv;	/* the shortest periodic watermark interval, 0: none */
+	int64_t wm_next;
+	bool wms;	/* a source has a watermark strategy */
+	bool unbounded; /* an unbounded generator */
+	tm_sources_wm_fn wm_fn;
+	void *wm_arg;
+};
 /* Whether s has records left. */
 static bool turn_live(const gen_turn *s)
 {
@@ -1094,7 +1101,7 @@ static bool turn_live(const gen_turn *s)
 /* The chain's watermark now (TM_TS_NONE: none yet; TM_WM_IDLE: every
  * source is idle). A text source's splits are read in turn: its
  * watermark is its last split's (tm_run_text_source). */
-static int64_t gen_set_watermark(const gen_set *g)
+static int64_t gen_set_watermark(const tm_sources *g)
 {
 	int64_t m = TM_WM_IDLE;
 	for (size_t k = 0; k < g->n; k++) {
@@ -1121,7 +1128,7 @@ static int64_t gen_set_watermark(const gen_set *g)
 
 /* A record of op is about to go out: if op was idle it is not, nor the
  * chain. */
-static inline int turn_active(tm_chain *c, gen_set *g, tm_op *op)
+static inline int turn_active(tm_sources *g, tm_op *op)
 {
 	if (__builtin_expect(!op->src_idle, 1))
 		return 0;
@@ -1129,13 +1136,13 @@ static inline int turn_active(tm_chain *c, gen_set *g, tm_op *op)
 	if (!g->idle)
 		return 0;
 	g->idle = false;
-	return tm_chain_wm_status(c, false);
+	return g->wm_fn(g->wm_arg, TM_SRC_ACTIVE, 0);
 }
 
 /* Up to GEN_TURN records of one split of generator s, fewer when s is
  * paced and its next record is not due yet (then *due is lowered to when
  * it is). Returns 0, TM_STOPPED or the error (recorded in the chain). */
-static int gen_step(tm_chain *c, gen_set *g, gen_turn *s, int64_t *due)
+static int gen_step(tm_chain *c, tm_sources *g, gen_turn *s, int64_t *due)
 {
 	tm_op *op = s->op;
 	const td_op *n = op->node;
@@ -1166,7 +1173,7 @@ static int gen_step(tm_chain *c, gen_set *g, gen_turn *s, int64_t *due)
 			if (c->ts > sp->max_ts)
 				sp->max_ts = c->ts;
 		}
-		if ((rc = turn_active(c, g, op)) != 0)
+		if ((rc = turn_active(g, op)) != 0)
 			return rc;
 		rc = tm_op_process(op, &row);
 		c->ctx.scratch_used = 0;
@@ -1175,6 +1182,10 @@ static int gen_step(tm_chain *c, gen_set *g, gen_turn *s, int64_t *due)
 		s->ran = true;
 		if (rc || (rc = tm_chain_check(c)) != 0)
 			return rc;
+		if (__builtin_expect(c->src_hold, 0)) {
+			off++; /* taken: its split goes on from the next */
+			break;
+		}
 	}
 	if (sp->next >= sp->end) {
 		memmove(sp, sp + 1, (op->gen_nsplits - s->cur - 1) * sizeof(*sp));
@@ -1247,7 +1258,7 @@ static void text_close_split(text_turn *tt)
 /* Up to GEN_TURN lines of text source s (read_split's loop, resumable:
  * the split's next is kept at the start of the next line, what a
  * checkpoint records). Returns 0, TM_STOPPED or the error. */
-static int text_step(tm_chain *c, gen_set *g, gen_turn *s)
+static int text_step(tm_chain *c, tm_sources *g, gen_turn *s)
 {
 	tm_op *op = s->op;
 	struct tm_text_source *ts = op->text;
@@ -1300,7 +1311,7 @@ static int text_step(tm_chain *c, gen_set *g, gen_turn *s)
 		if (line_start >= sp->end)
 			break;
 		c->ts = TM_TS_NONE;
-		if ((rc = turn_active(c, g, op)) != 0 ||
+		if ((rc = turn_active(g, op)) != 0 ||
 		    (rc = emit_line(c, op, line, llen, &tt->max_ts)) != 0)
 			return rc;
 		sp->next = r->file_pos + (int64_t)r->pos;
@@ -1310,7 +1321,7 @@ static int text_step(tm_chain *c, gen_set *g, gen_turn *s)
 			return rc;
 		if (!nl)
 			break;
-		if (lines == GEN_TURN)
+		if (lines == GEN_TURN || __builtin_expect(c->src_hold, 0))
 			return 0;
 	}
 	/* The split is read: as read_split, the file must not have changed
@@ -1327,7 +1338,7 @@ static int text_step(tm_chain *c, gen_set *g, gen_turn *s)
 
 /* After a round at now: sources that produced nothing for their idle
  * timeout are idle; the chain is when all still producing are. */
-static int gen_set_idleness(tm_chain *c, gen_set *g, int64_t now)
+static int gen_set_idleness(tm_sources *g, int64_t now)
 {
 	bool all = true;
 	for (size_t k = 0; k < g->n; k++) {
@@ -1347,7 +1358,7 @@ static int gen_set_idleness(tm_chain *c, gen_set *g, int64_t now)
 	}
 	if (all && !g->idle) {
 		g->idle = true;
-		return tm_chain_wm_status(c, true);
+		return g->wm_fn(g->wm_arg, TM_SRC_IDLE, 0);
 	}
 	return 0;
 }
@@ -1355,11 +1366,14 @@ static int gen_set_idleness(tm_chain *c, gen_set *g, int64_t now)
 /* When the loop should next look, from now: the earliest of a paced
  * source's next record (due), the flush, an idle timeout, at most 100 ms
  * away and at least 1. */
-static int64_t gen_set_wait(const tm_chain *c, const gen_set *g, int64_t now, int64_t due)
+int64_t tm_sources_wait_ms(const tm_sources *g, int64_t now, int64_t due)
 {
+	const tm_chain *c = g->c;
 	int64_t at = due < now + 100 ? due : now + 100;
 	if (c->buffer_timeout_ms > 0 && c->next_flush_ms < at)
 		at = c->next_flush_ms;
+	if (g->wms && g->wm_iv > 0 && g->wm_next < at)
+		at = g->wm_next;
 	for (size_t k = 0; k < g->n; k++) {
 		int64_t t = g->s[k].op->node->wm_idle_ms;
 		if (t > 0 && !g->s[k].op->src_idle && turn_live(&g->s[k]) && g->s[k].last + t < at)
@@ -1368,9 +1382,32 @@ static int64_t gen_set_wait(const tm_chain *c, const gen_set *g, int64_t now, in
 	return at > now ? at - now : 1;
 }
 
-/* Sets up the turns of every source of c; 0 or the error. */
-static int gen_set_init(tm_chain *c, gen_set *g, int64_t *wm_iv, bool *wms, bool *unbounded)
+void tm_sources_free(tm_sources *g)
 {
+	if (!g)
+		return;
+	for (size_t k = 0; k < g->n; k++)
+		if (g->s[k].text) {
+			text_close_split(g->s[k].text);
+			free(g->s[k].text->r.buf);
+			free(g->s[k].text);
+		}
+	free(g->s);
+	free(g);
+}
+
+int tm_sources_new(tm_chain *c, tm_sources_wm_fn fn, void *arg, tm_sources **out)
+{
+	*out = NULL;
+	tm_sources *g = calloc(1, sizeof(*g));
+	if (!g || !(g->s = calloc(c->nops, sizeof(*g->s)))) {
+		free(g);
+		return tm_chain_fail(c, FL_ENOMEM, "%s: out of memory", c->name);
+	}
+	g->c = c;
+	g->start = cm_now_ms();
+	g->wm_fn = fn;
+	g->wm_arg = arg;
 	for (size_t i = 0; i < c->nops; i++) {
 		tm_op *op = &c->ops[i];
 		const td_op *n = op->node;
@@ -1380,79 +1417,114 @@ static int gen_set_init(tm_chain *c, gen_set *g, int64_t *wm_iv, bool *wms, bool
 		s->op = op;
 		s->last = g->start;
 		s->wms = n->event_time && n->wm_kind > FL_WATERMARK_NONE;
-		if (s->wms && n->wm_interval_ms > 0 && (*wm_iv == 0 || n->wm_interval_ms < *wm_iv))
-			*wm_iv = n->wm_interval_ms;
-		*wms |= s->wms;
+		if (s->wms && n->wm_interval_ms > 0 && (g->wm_iv == 0 || n->wm_interval_ms < g->wm_iv))
+			g->wm_iv = n->wm_interval_ms;
+		g->wms |= s->wms;
+		int rc = 0;
 		if (n->kind == SG_SOURCE_GENERATOR) {
 			s->rate = n->gen_rate > 0 ? n->gen_rate / c->td->parallelism : 0;
-			*unbounded |= n->gen_count < 0;
+			g->unbounded |= n->gen_count < 0;
 		} else if (n->kind == SG_SOURCE_TEXT_FILE) {
 			if (!(s->text = calloc(1, sizeof(*s->text))) ||
 			    !(s->text->r.buf = malloc(READ_BUF)))
-				return tm_chain_fail(c, FL_ENOMEM, "%s: out of memory", c->name);
-			s->text->r = (reader){
-			    .chain = c, .fd = -1, .buf = s->text->r.buf, .cap = READ_BUF};
-			int rc = op->text->restored ? 0 : start_sizes(c, n, op->text->base);
-			if (rc)
-				return rc;
+				rc = tm_chain_fail(c, FL_ENOMEM, "%s: out of memory", c->name);
+			else
+				s->text->r = (reader){
+				    .chain = c, .fd = -1, .buf = s->text->r.buf, .cap = READ_BUF};
+			if (rc == 0 && !op->text->restored)
+				rc = start_sizes(c, n, op->text->base);
 		} else {
-			return tm_chain_fail(c, FL_EINVAL,
-					     "source '%s': only generators and text file sources "
-					     "share a task with another source",
-					     n->name);
+			rc = tm_chain_fail(c, FL_EINVAL,
+					   "source '%s': only generators and text file sources "
+					   "share a task with another source or an input",
+					   n->name);
+		}
+		if (rc) {
+			tm_sources_free(g);
+			return rc;
 		}
 	}
+	g->wm_next = g->start + g->wm_iv;
+	*out = g;
 	return 0;
+}
+
+bool tm_sources_live(const tm_sources *g)
+{
+	for (size_t k = 0; k < g->n; k++)
+		if (turn_live(&g->s[k]))
+			return true;
+	return false;
+}
+
+bool tm_sources_unbounded(const tm_sources *g)
+{
+	return g->unbounded;
+}
+
+int tm_sources_round(tm_sources *g, bool *ran, int64_t *due)
+{
+	tm_chain *c = g->c;
+	int rc = 0;
+	*ran = false;
+	for (size_t k = 0; k < g->n && rc == 0 && !c->src_hold; k++) {
+		if (!turn_live(&g->s[k]))
+			continue;
+		rc = g->s[k].text ? text_step(c, g, &g->s[k]) : gen_step(c, g, &g->s[k], due);
+		*ran |= g->s[k].ran;
+	}
+	return rc;
+}
+
+int tm_sources_tick(tm_sources *g, int64_t now)
+{
+	int rc = gen_set_idleness(g, now);
+	if (rc == 0 && g->wms && g->wm_iv > 0 && now >= g->wm_next) {
+		g->wm_next = now + g->wm_iv;
+		int64_t w = gen_set_watermark(g);
+		if (w != TM_WM_IDLE && w != TM_TS_NONE)
+			rc = g->wm_fn(g->wm_arg, TM_SRC_WATERMARK, w);
+	}
+	return rc;
+}
+
+/* The watermark hook of a task of sources only: their watermark is the
+ * chain's. */
+static int chain_wm(void *arg, enum tm_src_wm what, int64_t w)
+{
+	tm_chain *c = arg;
+	if (what == TM_SRC_WATERMARK)
+		return emit_watermark(c, w);
+	return tm_chain_wm_status(c, what == TM_SRC_IDLE);
 }
 
 int tm_run_sources(tm_chain *c)
 {
-	gen_set g = {.s = calloc(c->nops, sizeof(*g.s)), .start = cm_now_ms()};
-	if (!g.s)
-		return tm_chain_fail(c, FL_ENOMEM, "%s: out of memory", c->name);
-	int64_t wm_iv = 0;
-	bool wms = false, unbounded = false;
-	int rc = gen_set_init(c, &g, &wm_iv, &wms, &unbounded);
-	int64_t wm_next = g.start + wm_iv;
-	while (rc == 0) {
-		bool live = false, ran = false;
+	tm_sources *g;
+	int rc = tm_sources_new(c, chain_wm, c, &g);
+	if (rc)
+		return rc;
+	while (rc == 0 && tm_sources_live(g)) {
+		bool ran = false;
 		int64_t due = INT64_MAX;
-		for (size_t k = 0; k < g.n && rc == 0; k++) {
-			if (!turn_live(&g.s[k]))
-				continue;
-			live = true;
-			rc = g.s[k].text ? text_step(c, &g, &g.s[k]) : gen_step(c, &g, &g.s[k], &due);
-			ran |= g.s[k].ran;
-		}
-		if (rc || !live)
+		if ((rc = tm_sources_round(g, &ran, &due)) != 0)
 			break;
 		int64_t now = cm_now_ms();
 		if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0 ||
-		    (rc = gen_set_idleness(c, &g, now)) != 0)
+		    (rc = tm_sources_tick(g, now)) != 0)
 			break;
-		if (wms && wm_iv > 0 && now >= wm_next) {
-			wm_next = now + wm_iv;
-			int64_t w = gen_set_watermark(&g);
-			if (w != TM_WM_IDLE && (rc = emit_watermark(c, w)) != 0)
-				break;
-		}
 		if (!ran) {
 			/* Every source paced and not due, or idle: wait,
 			 * taking checkpoints and seeing cancellation. */
-			sleep_ms(gen_set_wait(c, &g, now, due));
+			sleep_ms(tm_sources_wait_ms(g, now, due));
 			if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
 				rc = FL_ECANCELED;
 			else
 				rc = tm_chain_check(c);
 		}
 	}
-	for (size_t k = 0; k < g.n; k++)
-		if (g.s[k].text) {
-			text_close_split(g.s[k].text);
-			free(g.s[k].text->r.buf);
-			free(g.s[k].text);
-		}
-	free(g.s);
+	bool wms = g->wms, unbounded = g->unbounded;
+	tm_sources_free(g);
 	if (rc)
 		return rc;
 	/* Every source ended: the final watermark. */

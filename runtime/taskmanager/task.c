@@ -149,17 +149,18 @@ int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *di
 
 int tm_task_trigger_checkpoint(tm_task *t, uint64_t id, bool stop)
 {
-	/* A source, or (FLIP-147) a task past its end of input waiting for
-	 * its final checkpoint: the JobMaster triggers those whose upstream
-	 * tasks all finished. */
+	/* A source, a task running sources beside its gate (the trigger is
+	 * their barrier: on_mixed_checkpoint), or (FLIP-147) a task past its
+	 * end of input waiting for its final checkpoint: the JobMaster
+	 * triggers those whose upstream tasks all finished. */
 	bool awaits = t->td->final_checkpoint && t->wants_notify;
-	if ((t->gate && !awaits) || tm_task_get_state(t) != TM_TASK_RUNNING)
+	if ((t->gate && !awaits && !t->mixed) || tm_task_get_state(t) != TM_TASK_RUNNING)
 		return FL_EINVAL;
 	/* One that has not reached its end of input yet (its last records
 	 * are still on their way from finished tasks) takes it there: not
 	 * through trigger_id, which any attention of its input loop reads. */
 	pthread_mutex_lock(&t->ckp_mu);
-	bool now = !t->gate || atomic_load(&t->awaiting_final);
+	bool now = !t->gate || t->mixed || atomic_load(&t->awaiting_final);
 	if (now) {
 		t->trigger_id = id;
 		t->trigger_stop = stop;
@@ -170,6 +171,8 @@ int tm_task_trigger_checkpoint(tm_task *t, uint64_t id, bool stop)
 	pthread_mutex_unlock(&t->ckp_mu);
 	if (now)
 		atomic_fetch_or(&t->chain.attention, TM_ATTN_CHECKPOINT);
+	if (t->mixed)
+		net_gate_wake(t->gate); /* its loop may wait for input */
 	return 0;
 }
 
@@ -352,7 +355,13 @@ static int take_checkpoint(tm_task *t, uint64_t id)
 	t->last_ckp_id = id;
 	char what[64];
 	snprintf(what, sizeof(what), "the barrier of checkpoint %llu", (unsigned long long)id);
-	int rc = broadcast(t, NET_EV_BARRIER, (int64_t)id, what);
+	/* What the chain emitted before the barrier leaves first, a print
+	 * sink's lines too: a restore from this checkpoint replays only what
+	 * came after it, and a cancellation drops what a sink still holds
+	 * (Flink's print sink has written each line at once). */
+	int rc = tm_chain_maybe_flush(&t->chain, true);
+	if (rc == 0)
+		rc = broadcast(t, NET_EV_BARRIER, (int64_t)id, what);
 	if (rc == 0)
 		snapshot_and_ack(t, id);
 	return rc;
@@ -417,9 +426,19 @@ static int pass_watermark(tm_task *t, bool rose, int64_t w)
 	return rc;
 }
 
+/* A task of sources and inputs: its sources emit nothing while their
+ * barrier is aligning or a stop-with-savepoint holds them. */
+static void sync_hold(tm_task *t)
+{
+	t->chain.src_hold =
+	    !t->src_ended && (t->stop_id != 0 || tm_align_holds(&t->align, t->nin));
+}
+
 /* Does what the barrier handler decided; why: what made it give up. */
 static int align_act(tm_task *t, enum tm_align_action act, uint64_t id, const char *why)
 {
+	if (t->mixed)
+		sync_hold(t);
 	if (act == TM_ALIGN_CHECKPOINT)
 		return take_checkpoint(t, id);
 	if (act == TM_ALIGN_CANCEL) {
@@ -431,6 +450,42 @@ static int align_act(tm_task *t, enum tm_align_action act, uint64_t id, const ch
 		return broadcast(t, NET_EV_CANCEL_BARRIER, (int64_t)id, what);
 	}
 	return 0;
+}
+
+/*
+ * TM_ATTN_CHECKPOINT at a task of sources and inputs, between two records
+ * (never blocking: it may run inside a source's turn or an input buffer).
+ * A trigger is the sources' barrier: their channel of the aligner takes
+ * it, so that exactly once the sources are held from here until the
+ * gate's barriers came (the checkpoint is taken then, or here when they
+ * came first). Once the sources ended their channel counts as aligned, or
+ * the task is at its end of input and takes the checkpoint at once. With
+ * stop the sources stay held until the savepoint completed or was aborted
+ * (run_mixed_loop). Past its end of input it is a source's handler
+ * (await_final_checkpoint).
+ */
+static int on_mixed_checkpoint(void *arg)
+{
+	tm_task *t = arg;
+	if (atomic_load(&t->awaiting_final))
+		return on_source_checkpoint(arg);
+	pthread_mutex_lock(&t->ckp_mu);
+	uint64_t id = t->trigger_id;
+	bool stop = t->trigger_stop;
+	t->trigger_id = 0;
+	pthread_mutex_unlock(&t->ckp_mu);
+	int rc = 0;
+	if (id && !t->src_ended) {
+		if (stop)
+			t->stop_id = id;
+		uint64_t out = 0;
+		uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_relaxed);
+		enum tm_align_action act = tm_align_barrier(&t->align, t->nin, id, aborted, &out);
+		rc = align_act(t, act, out, "the JobMaster aborted it before its trigger came");
+	} else if (id && t->ended_channels == t->nin) {
+		rc = take_checkpoint(t, id);
+	}
+	return rc ? rc : deliver_notifications(t);
 }
 
 int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *err)
@@ -469,15 +524,17 @@ int tm_task_new(const tm_task_deps *deps, td_task *td, tm_task **out, cm_err *er
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc == 0)
 		rc = register_inputs(t, err);
+	for (size_t i = 0; rc == 0 && t->gate && i < td->nops; i++)
+		t->mixed |= sg_kind_is_source(td->ops[i].kind);
 	if (rc == 0 && t->gate &&
-	    (tm_align_init(&t->align, t->gate, t->nin, td->at_least_once) != 0 ||
-	     tm_wm_init(&t->wm, t->nin) != 0))
+	    (tm_align_init(&t->align, t->gate, t->nin, t->mixed, td->at_least_once) != 0 ||
+	     tm_wm_init(&t->wm, t->nin + t->mixed) != 0))
 		rc = cm_err_set(err, FL_ENOMEM, "out of memory while deploying %s", t->name);
 	if (rc) {
 		tm_task_free(t);
 		return rc;
 	}
-	t->chain.on_checkpoint = on_source_checkpoint;
+	t->chain.on_checkpoint = t->mixed ? on_mixed_checkpoint : on_source_checkpoint;
 	t->chain.on_checkpoint_arg = t;
 	t->wants_notify = tm_chain_wants_notify(&t->chain);
 	*out = t;
@@ -685,6 +742,67 @@ static int align_maybe_aborted(tm_task *t)
 	return align_act(t, act, id, "the JobMaster aborted it while aligning");
 }
 
+/* A popped buffer (data or an event) of channel ch, which it frees. */
+static int input_buffer(tm_task *t, net_buffer *b, int ch)
+{
+	tm_chain *c = &t->chain;
+	int rc = 0;
+	if (b->kind == NET_BUF_DATA) {
+		c->n_bytes_in += b->len;
+		c->n_buffers_in++;
+		rc = process_buffer(t, b, ch);
+	} else if (b->event == NET_EV_END_OF_PARTITION) {
+		t->ended_channels++;
+		uint64_t id = 0;
+		enum tm_align_action act = tm_align_end(&t->align, ch, &id);
+		rc = align_act(t, act, id, "");
+		int64_t w = 0;
+		bool rose = tm_wm_end(&t->wm, ch, &w);
+		/* A stopped input's end is not the end of time: the timers
+		 * pending stay in the savepoint, unfired. Nor does it let the
+		 * other inputs' watermarks through: a channel still open may
+		 * be ahead (another input of a two-input operator, another
+		 * producer), and what its watermark fired now would fire again
+		 * after the restore. */
+		if (b->arg == TM_EOP_STOPPED)
+			c->stopped = true;
+		if (rc == 0 && !c->stopped)
+			rc = pass_watermark(t, rose, w);
+	} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
+		uint64_t id = 0;
+		uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_relaxed);
+		enum tm_align_action act =
+		    tm_align_barrier(&t->align, ch, (uint64_t)b->arg, aborted, &id);
+		rc = align_act(t, act, id, "its barrier came after the JobMaster aborted it");
+	} else if (b->event == NET_EV_WATERMARK) {
+		int64_t w = 0;
+		bool rose = tm_wm_input(&t->wm, ch, b->arg, &w);
+		rc = c->stopped ? 0 : pass_watermark(t, rose, w);
+	} else if (b->event == NET_EV_CANCEL_BARRIER && b->arg > 0) {
+		uint64_t id = 0;
+		enum tm_align_action act = tm_align_cancel(&t->align, (uint64_t)b->arg, &id);
+		rc = align_act(t, act, id, "a cancel marker came from upstream");
+	}
+	net_buffer_free(b);
+	return rc;
+}
+
+/* What net_gate_pop returned when it gave no buffer and did not time out. */
+static int gate_failed(tm_task *t, int rc)
+{
+	if (rc == FL_ECLOSED)
+		return tm_chain_fail(&t->chain, rc, "%s: %s", t->name, net_gate_error(t->gate));
+	return rc;
+}
+
+/* Aborts and completions the JobMaster sent: an alignment of an aborted
+ * checkpoint ends, operators are told. */
+static int attend_jobmaster(tm_task *t)
+{
+	int rc = t->align.id ? align_maybe_aborted(t) : 0;
+	return rc ? rc : deliver_notifications(t);
+}
+
 static int run_input_loop(tm_task *t)
 {
 	tm_chain *c = &t->chain;
@@ -711,9 +829,7 @@ static int run_input_loop(tm_task *t)
 				deadline = soon;
 		}
 		int rc = net_gate_pop(t->gate, deadline, &b, &ch);
-		int nrc = t->align.id ? align_maybe_aborted(t) : 0;
-		if (nrc == 0)
-			nrc = deliver_notifications(t);
+		int nrc = attend_jobmaster(t);
 		if (nrc) {
 			if (rc == 0)
 				net_buffer_free(b);
@@ -724,55 +840,160 @@ static int run_input_loop(tm_task *t)
 				return rc;
 			continue;
 		}
-		if (rc == FL_ECLOSED)
-			return tm_chain_fail(c, rc, "%s: %s", t->name, net_gate_error(t->gate));
 		if (rc)
-			return rc;
-		if (b->kind == NET_BUF_DATA) {
-			c->n_bytes_in += b->len;
-			c->n_buffers_in++;
-			rc = process_buffer(t, b, ch);
-		} else if (b->event == NET_EV_END_OF_PARTITION) {
-			t->ended_channels++;
-			uint64_t id = 0;
-			enum tm_align_action act = tm_align_end(&t->align, ch, &id);
-			rc = align_act(t, act, id, "");
-			int64_t w = 0;
-			bool rose = tm_wm_end(&t->wm, ch, &w);
-			/* A stopped input's end is not the end of time: the
-			 * timers pending stay in the savepoint, unfired. Nor
-			 * does it let the other inputs' watermarks through:
-			 * a channel still open may be ahead (another input of
-			 * a two-input operator, another producer), and what
-			 * its watermark fired now would fire again after the
-			 * restore. */
-			if (b->arg == TM_EOP_STOPPED)
-				c->stopped = true;
-			if (rc == 0 && !c->stopped)
-				rc = pass_watermark(t, rose, w);
-		} else if (b->event == NET_EV_BARRIER && b->arg > 0) {
-			uint64_t id = 0;
-			uint64_t aborted = atomic_load_explicit(&t->abort_id, memory_order_relaxed);
-			enum tm_align_action act =
-			    tm_align_barrier(&t->align, ch, (uint64_t)b->arg, aborted, &id);
-			rc = align_act(t, act, id, "its barrier came after the JobMaster aborted it");
-		} else if (b->event == NET_EV_WATERMARK) {
-			int64_t w = 0;
-			bool rose = tm_wm_input(&t->wm, ch, b->arg, &w);
-			rc = c->stopped ? 0 : pass_watermark(t, rose, w);
-		} else if (b->event == NET_EV_CANCEL_BARRIER && b->arg > 0) {
-			uint64_t id = 0;
-			enum tm_align_action act = tm_align_cancel(&t->align, (uint64_t)b->arg, &id);
-			rc = align_act(t, act, id, "a cancel marker came from upstream");
-		}
-		net_buffer_free(b);
-		if (rc)
+			return gate_failed(t, rc);
+		if ((rc = input_buffer(t, b, ch)) != 0)
 			return rc;
 		if (t->ended_channels == t->nin)
 			return 0;
 		if ((rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0)) != 0)
 			return rc;
 	}
+}
+
+/* The sources' watermark and idleness (tm_sources_wm_fn) at a task of
+ * sources and inputs: their channel of the valve. */
+static int mixed_wm(void *arg, enum tm_src_wm what, int64_t w)
+{
+	tm_task *t = arg;
+	/* TM_WM_NONE, below anything, only makes an idle channel active. */
+	int64_t in = what == TM_SRC_IDLE ? TM_WM_IDLE : what == TM_SRC_ACTIVE ? TM_WM_NONE : w;
+	int64_t out = 0;
+	bool rose = tm_wm_input(&t->wm, t->nin, in, &out);
+	return t->chain.stopped ? 0 : pass_watermark(t, rose, out);
+}
+
+/* The sources ended (stopped: by a stop-with-savepoint, whose end is not
+ * the end of time): their channel ends in the aligner and the valve. */
+static int mixed_sources_end(tm_task *t, bool stopped)
+{
+	t->src_ended = true;
+	t->stop_id = 0;
+	sync_hold(t);
+	uint64_t id = 0;
+	enum tm_align_action act = tm_align_end(&t->align, t->nin, &id);
+	int rc = align_act(t, act, id, "");
+	int64_t w = 0;
+	bool rose = tm_wm_end(&t->wm, t->nin, &w);
+	if (stopped)
+		t->chain.stopped = true;
+	if (rc == 0 && !t->chain.stopped)
+		rc = pass_watermark(t, rose, w);
+	return rc;
+}
+
+/* A stop-with-savepoint holding the sources: completed, they end (their
+ * operators committed first); aborted, they go on. */
+static int mixed_stop(tm_task *t)
+{
+	if (!t->stop_id)
+		return 0;
+	if (atomic_load(&t->complete_id) >= t->stop_id) {
+		int rc = deliver_notifications(t);
+		if (rc)
+			return rc;
+		CM_INFO("task", "its sources stop after savepoint %llu",
+			(unsigned long long)t->stop_id);
+		return mixed_sources_end(t, true);
+	}
+	if (atomic_load(&t->abort_id) >= t->stop_id) {
+		CM_INFO("task", "savepoint %llu was aborted: the sources go on",
+			(unsigned long long)t->stop_id);
+		t->stop_id = 0;
+		sync_hold(t);
+	}
+	return 0;
+}
+
+/* Input buffers a task of sources and inputs reads between two rounds of
+ * its sources, at most. */
+#define MIXED_GATE_BURST 8
+
+/*
+ * A task of an input gate and chained sources (jobgraph.h: a two-input
+ * operator joined a network-fed chain with a source's): one thread reads a
+ * few input buffers without waiting, then gives every source a turn, then
+ * attends to its timers, triggers, aborts, completions and flushes; it
+ * waits on the gate only when nothing was there to do, until a paced
+ * source's next record, a flush, a timer, an idle timeout or a trigger
+ * (net_gate_wake). It ends when the gate's channels and the sources all
+ * ended (an unbounded generator's never do: the task then runs until it
+ * is cancelled or stopped, as a source's would).
+ */
+static int run_mixed_loop(tm_task *t)
+{
+	tm_chain *c = &t->chain;
+	tm_sources *g;
+	int rc = tm_sources_new(c, mixed_wm, t, &g);
+	if (rc)
+		return rc;
+	bool src_at_end = false; /* an unbounded generator's end of splits */
+	while (rc == 0 && (t->ended_channels < t->nin || !t->src_ended)) {
+		bool busy = false;
+		int64_t due = INT64_MAX;
+		for (int k = 0; k < MIXED_GATE_BURST && rc == 0 && t->ended_channels < t->nin; k++) {
+			net_buffer *b;
+			int ch;
+			int prc = net_gate_pop(t->gate, 0, &b, &ch);
+			if (prc == FL_ETIMEDOUT)
+				break;
+			rc = prc ? gate_failed(t, prc) : input_buffer(t, b, ch);
+			busy = true;
+		}
+		if (rc == 0 && !t->src_ended && !c->src_hold) {
+			if (tm_sources_live(g)) {
+				bool ran = false;
+				rc = tm_sources_round(g, &ran, &due);
+				busy |= ran;
+			} else if (!tm_sources_unbounded(g)) {
+				rc = mixed_sources_end(t, false);
+			} else if (!src_at_end) {
+				/* Nothing more will come from them: the end of
+				 * time, but no end (tm_run_sources). */
+				src_at_end = true;
+				int64_t out = 0;
+				bool rose = tm_wm_input(&t->wm, t->nin, TM_WM_END, &out);
+				rc = c->stopped ? 0 : pass_watermark(t, rose, out);
+			}
+		}
+		/* A stop-with-savepoint holds what the task would emit of
+		 * itself, the sources' watermark and processing-time timers
+		 * too: after its barrier they would fire, downstream or here,
+		 * what the savepoint holds as pending, and the restored job
+		 * would fire it again. */
+		bool stopping = t->stop_id != 0 || c->stopped;
+		int64_t now = cm_now_ms();
+		if (rc == 0 && !t->src_ended && !stopping)
+			rc = tm_sources_tick(g, now);
+		if (rc == 0)
+			rc = tm_chain_check(c);
+		if (rc == 0)
+			rc = mixed_stop(t);
+		if (rc == 0)
+			rc = attend_jobmaster(t);
+		int64_t deadline = -1;
+		if (rc == 0 && c->has_timers && !stopping)
+			rc = tm_chain_proc_timers(c, &deadline);
+		if (rc == 0)
+			rc = tm_chain_maybe_flush(c, c->buffer_timeout_ms == 0);
+		if (rc || busy || (t->ended_channels == t->nin && t->src_ended))
+			continue;
+		/* Nothing was there to do: wait for input, no longer than
+		 * the sources, the timers and the JobMaster's news allow. */
+		int64_t at = now + (t->src_ended || c->src_hold ? TM_ABORT_CHECK_MS
+							      : tm_sources_wait_ms(g, now, due));
+		if (c->buffer_timeout_ms > 0 && c->next_flush_ms < at)
+			at = c->next_flush_ms;
+		if (deadline >= 0 && deadline < at)
+			at = deadline;
+		net_buffer *b;
+		int ch;
+		int prc = net_gate_pop(t->gate, at, &b, &ch);
+		if (prc != FL_ETIMEDOUT)
+			rc = prc ? gate_failed(t, prc) : input_buffer(t, b, ch);
+	}
+	tm_sources_free(g);
+	return rc;
 }
 
 /*
@@ -860,7 +1081,9 @@ static void *task_main(void *arg)
 		size_t sources = 0;
 		for (size_t i = 0; i < t->td->nops; i++)
 			sources += sg_kind_is_source(t->td->ops[i].kind);
-		if (sources > 1)
+		if (t->mixed)
+			rc = run_mixed_loop(t);
+		else if (sources > 1)
 			rc = tm_run_sources(c);
 		else if (head == SG_SOURCE_GENERATOR)
 			rc = tm_run_generator(c);

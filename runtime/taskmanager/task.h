@@ -116,6 +116,15 @@ struct tm_task {
 	uint8_t *ch_side;
 	tm_op **ch_op;
 	int nin;
+	/* A task of an input gate and chained sources (Flink's
+	 * MultipleInputStreamTask with a source input; run_mixed_loop): its
+	 * sources are one more channel, numbered nin, of the aligner and the
+	 * watermark valve. src_ended: they ended (task thread). stop_id: a
+	 * stop-with-savepoint whose trigger holds them until it completed
+	 * (then they end) or was aborted (task thread). */
+	bool mixed;
+	bool src_ended;
+	uint64_t stop_id;
 	/* Its shares of deps.pool: the record writers' buffers, the input
 	 * gate's (received data); NULL without a pool. */
 	net_quota *out_quota, *in_quota;
@@ -219,7 +228,9 @@ int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *di
 /* A source task: takes checkpoint id (announced before) at its next
  * record and sends the barrier downstream; with stop (stop-with-savepoint)
  * it then emits nothing until the checkpoint completed, and ends, or was
- * aborted, and goes on. Thread-safe. Returns 0, or FL_EINVAL when the task
+ * aborted, and goes on. A task running sources beside its input gate takes
+ * the trigger as its sources' barrier (held until the gate's barriers
+ * came, exactly once). Thread-safe. Returns 0, or FL_EINVAL when the task
  * is not a running source. */
 int tm_task_trigger_checkpoint(tm_task *t, uint64_t id, bool stop);
 

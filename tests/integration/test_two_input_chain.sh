@@ -34,6 +34,28 @@
 #   SF the same with the two text file sources (paced by their co-map): both
 #      files' split positions in the savepoint, the running counts continued
 #      after the restore at 3: no count printed twice, together exact.
+# A source's chain beside a network-fed one (Flink's MultipleInputStreamTask
+# with a chained source): --mode mixed runs the orders' generator at the
+# job's parallelism chained into the co-map, the payments' at parallelism 1
+# rebalanced into a map chained into it too: one task reads its input gate
+# between its source's turns; the co-map's watermark is the minimum of the
+# source's and the network's (the payments' runs ahead).
+#   MP `flinc plan`: the map, the generator and the co-map are one vertex
+#      with two heads, fed by the payments' vertex, three vertices in all;
+#   M1, M2 --local at parallelism 1 and 2, paced, checkpoints every 100 ms:
+#      the counts exact against the same awk reference as G, checkpoints
+#      completed, the task ran as one (p subtasks);
+#   ML --local at parallelism 2, the chained source failing once: the local
+#      cluster restarts the job from its latest checkpoint (restart-strategy
+#      fixed-delay); every window printed, each with its exact counts;
+#   SM the session cluster: stopped with a savepoint in the middle (the
+#      trigger holds the chained source until the gate's barrier came),
+#      restored at parallelism 3 into LMDB: no window twice, together exact.
+#   FM there, the chained source failing once (checkpoints every 100 ms):
+#      the job restarts from its latest checkpoint; windows fired between
+#      that checkpoint and the failure print again, but every window's
+#      counts are exact (the source's position and the operators' state
+#      were taken at one point).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -108,6 +130,50 @@ for p in 1 2; do
 		test "$(grep -c 'task=Source: Generator -> Source: Generator -> Co-Map ([0-9]/'"$p"') switched from RUNNING to FINISHED' "$(log_of "G$p")")" -eq "$p"
 done
 
+# --- M: a generator's chain beside a network-fed one ----------------------
+plan_flinc MP -p 2 "$JOB_SO" --mode mixed
+check "MP: flinc plan succeeds" test "$RC" -eq 0
+check "MP: the map, the orders' generator and the co-map are one task" \
+	grep -qx 'Vertex 2: Map -> Source: Generator -> Co-Map' "$WORK/MP.out"
+check "MP: three vertices: the payments' source, that task, the keyed counts" \
+	test "$(grep -c '^Vertex ' "$WORK/MP.out")" -eq 3
+check "MP: the payments enter the map over the network" \
+	grep -qx '  input: vertex 1 (Source: Generator) via REBALANCE into Map' "$WORK/MP.out"
+check "MP: the task has two heads, the map and the generator" \
+	test "$(sed -n '/^Vertex 2:/,/^$/p' "$WORK/MP.out" | grep -Ec '^  head  (Map \[map ti_same\(\)\]|Source: Generator \[generator ti_gen_a\(\)\])$')" -eq 2
+check "MP: the co-map is chained after both" \
+	grep -qx '  chain Co-Map \[co-map ti_side_a() input 2 ti_side_b()\] <- input 1 Source: Generator, input 2 Map' "$WORK/MP.out"
+for p in 1 2; do
+	# Checkpoints every 100 ms: each trigger holds the chained source
+	# until the network channels' barriers came.
+	run_flinc "M$p" -p $p -D 'pipeline.auto-watermark-interval=20 ms' \
+		-D 'execution.checkpointing.interval=100 ms' -D "execution.checkpointing.dir=$WORK/ck-m$p" \
+		"$JOB_SO" --count $NG --rate 6000 --mode mixed
+	check_finished "M$p"
+	check "M$p: checkpoints completed while it ran" \
+		grep -q 'Completed checkpoint [0-9]* of job' "$(log_of "M$p")"
+	strip_prefix <"$WORK/M$p.out" | LC_ALL=C sort >"$WORK/M$p.sorted"
+	same_file "M$p: the counts per key and window exact, at parallelism $p" \
+		"$WORK/expected-g" "$WORK/M$p.sorted"
+	check "M$p: the map, the generator and the co-map ran as one task ($p subtasks of it)" \
+		test "$(grep -c 'task=Map -> Source: Generator -> Co-Map ([0-9]/'"$p"') switched from RUNNING to FINISHED' "$(log_of "M$p")")" -eq "$p"
+done
+
+# The same failure on the local cluster, which restarts a job as a
+# cluster's dispatcher does (restart-strategy.*).
+TI_FAIL_MARKER=$WORK/failed-once-local run_flinc ML -p 2 -D 'pipeline.auto-watermark-interval=20 ms' \
+	-D 'execution.checkpointing.interval=100 ms' -D "execution.checkpointing.dir=$WORK/ck-ml" \
+	-D restart-strategy.type=fixed-delay -D restart-strategy.fixed-delay.delay=100ms \
+	"$JOB_SO" --count $NG --rate 6000 --mode mixed --fail-once
+check_finished ML
+check "ML: the chained source failed once" test -e "$WORK/failed-once-local"
+check "ML: the local cluster restarted the job" \
+	grep -q 'switched from state FAILING to RESTARTING: restart 1 in 100 ms' "$(log_of ML)"
+check "ML: the restarted attempt restored a checkpoint" \
+	grep -q "restores checkpoint [0-9]* from $WORK/ck-ml/" "$(log_of ML)"
+strip_prefix <"$WORK/ML.out" | LC_ALL=C sort -u >"$WORK/ML.sorted"
+same_file "ML: every window printed, each with its exact counts" "$WORK/expected-g" "$WORK/ML.sorted"
+
 # --- F: two text file sources chained with a co-map ----------------------
 # 200,000 and 90,000 lines (several splits per file): each key's running
 # count 1..n exact whatever the order the splits and the files interleave.
@@ -132,6 +198,7 @@ done
 # --- S: stop-with-savepoint and a restore at another parallelism ---------
 source "$(dirname "$0")/cluster.sh"
 start_jm jm
+export TI_FAIL_MARKER=$WORK/failed-once # read by FM's generator in the TaskManagers
 mkdir -p "$WORK/state"
 start_tm tm-a -D "taskmanager.state.local.root-dirs=$WORK/state"
 start_tm tm-b -D "taskmanager.state.local.root-dirs=$WORK/state"
@@ -140,141 +207,100 @@ upload "$JOB_SO"
 T=$'\t'
 declare -A MARK
 mark_logs() { local t; for t in tm-a tm-b; do MARK[$t]=$(wc -l <"$WORK/$t.log"); done; }
-lines() { # lines OUT: the job's printed rows since mark_logs
+# What the jobs print: --mode chained's rows, the windows of --mode sources
+# and mixed, the running counts of --mode files.
+ROWS="^[AB]${T}[0-9]+${T}[0-9]+${T}[0-9]+\$"
+WINDOWS="^[0-9]+${T}[0-9]+${T}[0-9]+${T}[0-9]+\$"
+COUNTS="^[0-9]+${T}[0-9]+\$"
+printed() { # printed RE OUT: the rows matching RE printed since mark_logs, sorted
 	local t
 	for t in tm-a tm-b; do tail -n +$((MARK[$t] + 1)) "$WORK/$t.log"; done | strip_prefix |
-		grep -E "^[AB]${T}[0-9]+${T}[0-9]+${T}[0-9]+\$" | LC_ALL=C sort >"$1" || true
+		grep -E "$1" | LC_ALL=C sort >"$2" || true
 }
-some_printed() {
+some_printed() { # some_printed RE N: N such rows printed within 30 s
 	for _ in $(seq 300); do
-		lines "$WORK/probe"
-		[ "$(wc -l <"$WORK/probe")" -ge 500 ] && return 0
+		printed "$1" "$WORK/probe"
+		[ "$(wc -l <"$WORK/probe")" -ge "$2" ] && return 0
 		sleep 0.1
 	done
 	return 1
 }
+# stop_restore TAG WHAT RE N EXPECTED ARGS RESTORE_ARGS [CONF]: the job of
+# ARGS (JSON list items; CONF: JSON members of its configuration) at
+# parallelism 2, stopped with a savepoint once N rows matching RE (WHAT:
+# their name) were printed, then RESTORE_ARGS restored from it at 3 into
+# LMDB: no row printed by both runs, together EXPECTED exactly.
+stop_restore() {
+	local tag=$1 what=$2 re=$3 min=$4 exp=$5 args=$6 rargs=$7 conf=${8:-} trigger n1
+	mark_logs
+	run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [$args], \"flinkConfiguration\": {$conf}}" ||
+		{ fail "$tag: not submitted"; return 0; }
+	local j1=$JOB
+	wait_state "$j1" RUNNING 20 || fail "$tag: the job is not RUNNING: $STATE"
+	check "$tag: ${what}s printed" some_printed "$re" "$min"
+	api POST "/jobs/$j1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-$tag\"}"
+	trigger=$(json '."request-id"')
+	wait_savepoint "$j1" "$trigger" 30 || true
+	check "$tag: the stop's savepoint completes" test "$STATUS" = COMPLETED
+	wait_state "$j1" 'FINISHED|FAILED|CANCELED' 20 || true
+	check "$tag: the stopped job FINISHED" test "$STATE" = FINISHED
+	printed "$re" "$WORK/$tag-1.lines"
+	n1=$(wc -l <"$WORK/$tag-1.lines")
+	check "$tag: the job stopped in the middle ($n1 of $(wc -l <"$exp") ${what}s)" \
+		test "$n1" -gt 0 -a "$n1" -lt "$(wc -l <"$exp")"
+	mark_logs
+	run_jar "$JAR" "{\"parallelism\": 3, \"programArgsList\": [$rargs], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}" ||
+		{ fail "$tag: restore not submitted"; return 0; }
+	local j2=$JOB
+	if wait_state "$j2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
+		pass "$tag: restored at parallelism 3 into LMDB: FINISHED"
+		printed "$re" "$WORK/$tag-2.lines"
+		check "$tag: no $what printed by both runs" \
+			test "$(comm -12 "$WORK/$tag-1.lines" "$WORK/$tag-2.lines" | wc -l)" -eq 0
+		# A file, not <(...): same_file reads it twice on a mismatch.
+		LC_ALL=C sort "$WORK/$tag-1.lines" "$WORK/$tag-2.lines" >"$WORK/$tag.both"
+		same_file "$tag: together every $what once, exact" "$exp" "$WORK/$tag.both"
+	else
+		fail "$tag: the restored job ended $STATE" "$(job_why "$j2")"
+	fi
+}
+WM="\"pipeline.auto-watermark-interval\": \"20 ms\""
 
-mark_logs
-run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"1500\", \"--mode\", \"chained\"]}" ||
-	fail "S: not submitted"
-J1=$JOB
-wait_state "$J1" RUNNING 20 || fail "S: the job is not RUNNING: $STATE"
-check "S: lines printed" some_printed
-api POST "/jobs/$J1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp\"}"
-TRIGGER=$(json '."request-id"')
-wait_savepoint "$J1" "$TRIGGER" 30 || true
-check "S: the stop's savepoint completes" test "$STATUS" = COMPLETED
-wait_state "$J1" 'FINISHED|FAILED|CANCELED' 20 || true
-check "S: the stopped job FINISHED" test "$STATE" = FINISHED
-lines "$WORK/S-1.lines"
-N1=$(wc -l <"$WORK/S-1.lines")
-check "S: the job stopped in the middle ($N1 of $(wc -l <"$WORK/expected") lines)" \
-	test "$N1" -gt 0 -a "$N1" -lt "$(wc -l <"$WORK/expected")"
-mark_logs
-run_jar "$JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--mode\", \"chained\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}" ||
-	fail "S: restore not submitted"
-J2=$JOB
-if wait_state "$J2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
-	pass "S: restored at parallelism 3 into LMDB: FINISHED"
-	lines "$WORK/S-2.lines"
-	check "S: no line printed by both runs" \
-		test "$(comm -12 "$WORK/S-1.lines" "$WORK/S-2.lines" | wc -l)" -eq 0
-	# A file, not <(...): same_file reads it twice on a mismatch.
-	LC_ALL=C sort "$WORK/S-1.lines" "$WORK/S-2.lines" >"$WORK/S.both"
-	same_file "S: together every line once, the keyed counts exact" "$WORK/expected" "$WORK/S.both"
-else
-	fail "S: the restored job ended $STATE" "$(job_why "$J2")"
-fi
+# S: the chained process function's keyed counts continued after the restore.
+stop_restore S line "$ROWS" 500 "$WORK/expected" \
+	"\"--count\", \"$N\", \"--rate\", \"1500\", \"--mode\", \"chained\"" \
+	"\"--count\", \"$N\", \"--mode\", \"chained\""
+# SG: the two chained generators.
+stop_restore SG window "$WINDOWS" 100 "$WORK/expected-g" \
+	"\"--count\", \"$NG\", \"--rate\", \"3000\", \"--mode\", \"sources\"" \
+	"\"--count\", \"$NG\", \"--mode\", \"sources\"" "$WM"
+# SM: the source's chain beside the network-fed one (the trigger holds the
+# chained source until the gate's barrier came; the stop, until it completed).
+stop_restore SM window "$WINDOWS" 100 "$WORK/expected-g" \
+	"\"--count\", \"$NG\", \"--rate\", \"3000\", \"--mode\", \"mixed\"" \
+	"\"--count\", \"$NG\", \"--mode\", \"mixed\"" "$WM"
+# SF: the two chained text file sources, paced by their co-map.
+stop_restore SF count "$COUNTS" 2000 "$WORK/expected-f" \
+	"\"--mode\", \"files\", \"--paced\", \"--files\", \"$WORK/fa.txt\", \"$WORK/fb.txt\"" \
+	"\"--mode\", \"files\", \"--files\", \"$WORK/fa.txt\", \"$WORK/fb.txt\""
 
-# --- SG: the two chained generators stopped and restored at 3 -------------
-glines() { # glines OUT: the windows printed since mark_logs
-	local t
-	for t in tm-a tm-b; do tail -n +$((MARK[$t] + 1)) "$WORK/$t.log"; done | strip_prefix |
-		grep -E "^[0-9]+${T}[0-9]+${T}[0-9]+${T}[0-9]+\$" | LC_ALL=C sort >"$1" || true
-}
-some_windows() {
-	for _ in $(seq 300); do
-		glines "$WORK/probe"
-		[ "$(wc -l <"$WORK/probe")" -ge 100 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# --- FM: the source chained beside the network-fed chain fails once -------
 mark_logs
-run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$NG\", \"--rate\", \"3000\", \"--mode\", \"sources\"], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
-	fail "SG: not submitted"
+run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$NG\", \"--rate\", \"6000\", \"--mode\", \"mixed\", \"--fail-once\"], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\", \"execution.checkpointing.interval\": \"100 ms\", \"execution.checkpointing.dir\": \"$WORK/ck-fm\", \"restart-strategy.type\": \"fixed-delay\", \"restart-strategy.fixed-delay.delay\": \"100 ms\"}}" ||
+	fail "FM: not submitted"
 J1=$JOB
-wait_state "$J1" RUNNING 20 || fail "SG: the job is not RUNNING: $STATE"
-check "SG: windows printed" some_windows
-api POST "/jobs/$J1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-g\"}"
-TRIGGER=$(json '."request-id"')
-wait_savepoint "$J1" "$TRIGGER" 30 || true
-check "SG: the stop's savepoint completes" test "$STATUS" = COMPLETED
-wait_state "$J1" 'FINISHED|FAILED|CANCELED' 20 || true
-check "SG: the stopped job FINISHED" test "$STATE" = FINISHED
-glines "$WORK/SG-1.lines"
-N1=$(wc -l <"$WORK/SG-1.lines")
-check "SG: the job stopped in the middle ($N1 of $(wc -l <"$WORK/expected-g") windows)" \
-	test "$N1" -gt 0 -a "$N1" -lt "$(wc -l <"$WORK/expected-g")"
-mark_logs
-run_jar "$JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$NG\", \"--mode\", \"sources\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}" ||
-	fail "SG: restore not submitted"
-J2=$JOB
-if wait_state "$J2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
-	pass "SG: restored at parallelism 3 into LMDB: FINISHED"
-	glines "$WORK/SG-2.lines"
-	check "SG: no window printed by both runs" \
-		test "$(comm -12 "$WORK/SG-1.lines" "$WORK/SG-2.lines" | wc -l)" -eq 0
-	LC_ALL=C sort "$WORK/SG-1.lines" "$WORK/SG-2.lines" >"$WORK/SG.both"
-	same_file "SG: together every window once, exact" "$WORK/expected-g" "$WORK/SG.both"
+if wait_state "$J1" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
+	pass "FM: FINISHED after the failure"
 else
-	fail "SG: the restored job ended $STATE" "$(job_why "$J2")"
+	fail "FM: the job ended $STATE" "$(job_why "$J1")"
 fi
+check "FM: the chained source failed once" test -e "$WORK/failed-once"
+check "FM: the restarted attempt restored a checkpoint" \
+	grep -q "($J1) restores checkpoint [0-9]* from $WORK/ck-fm/$J1/chk-" "$WORK/jm.log"
+printed "$WINDOWS" "$WORK/FM.lines"
+LC_ALL=C sort -u "$WORK/FM.lines" >"$WORK/FM.distinct"
+same_file "FM: every window printed, each with its exact counts" "$WORK/expected-g" "$WORK/FM.distinct"
 
-# --- SF: the two chained text file sources stopped and restored at 3 ------
-flines() { # flines OUT: the running counts printed since mark_logs
-	local t
-	for t in tm-a tm-b; do tail -n +$((MARK[$t] + 1)) "$WORK/$t.log"; done | strip_prefix |
-		grep -E "^[0-9]+${T}[0-9]+\$" | LC_ALL=C sort >"$1" || true
-}
-some_counts() {
-	for _ in $(seq 300); do
-		flines "$WORK/probe"
-		[ "$(wc -l <"$WORK/probe")" -ge 2000 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-mark_logs
-run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--mode\", \"files\", \"--paced\", \"--files\", \"$WORK/fa.txt\", \"$WORK/fb.txt\"]}" ||
-	fail "SF: not submitted"
-J1=$JOB
-wait_state "$J1" RUNNING 20 || fail "SF: the job is not RUNNING: $STATE"
-check "SF: counts printed" some_counts
-api POST "/jobs/$J1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-f\"}"
-TRIGGER=$(json '."request-id"')
-wait_savepoint "$J1" "$TRIGGER" 30 || true
-check "SF: the stop's savepoint completes" test "$STATUS" = COMPLETED
-wait_state "$J1" 'FINISHED|FAILED|CANCELED' 20 || true
-check "SF: the stopped job FINISHED" test "$STATE" = FINISHED
-flines "$WORK/SF-1.lines"
-N1=$(wc -l <"$WORK/SF-1.lines")
-check "SF: the job stopped in the middle ($N1 of $(wc -l <"$WORK/expected-f") lines)" \
-	test "$N1" -gt 0 -a "$N1" -lt "$(wc -l <"$WORK/expected-f")"
-mark_logs
-run_jar "$JAR" "{\"parallelism\": 3, \"programArgsList\": [\"--mode\", \"files\", \"--files\", \"$WORK/fa.txt\", \"$WORK/fb.txt\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\", \"state.backend.type\": \"lmdb\"}}" ||
-	fail "SF: restore not submitted"
-J2=$JOB
-if wait_state "$J2" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; then
-	pass "SF: restored at parallelism 3 into LMDB: FINISHED"
-	flines "$WORK/SF-2.lines"
-	check "SF: no count printed by both runs" \
-		test "$(comm -12 "$WORK/SF-1.lines" "$WORK/SF-2.lines" | wc -l)" -eq 0
-	LC_ALL=C sort "$WORK/SF-1.lines" "$WORK/SF-2.lines" >"$WORK/SF.both"
-	same_file "SF: together every line counted once, exact" "$WORK/expected-f" "$WORK/SF.both"
-else
-	fail "SF: the restored job ended $STATE" "$(job_why "$J2")"
-fi
 stop_all
 logs_clean "$WORK"/*.err "$WORK"/jm.log "$WORK"/tm-*.log
 it_finish

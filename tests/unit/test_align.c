@@ -48,7 +48,7 @@ struct fixture {
 static void setup(struct fixture *f, bool at_least_once)
 {
 	assert_int_equal(net_gate_new(&f->g, 2, 16), 0);
-	assert_int_equal(tm_align_init(&f->a, f->g, 2, at_least_once), 0);
+	assert_int_equal(tm_align_init(&f->a, f->g, 2, 0, at_least_once), 0);
 }
 
 static void teardown(struct fixture *f)
@@ -192,6 +192,52 @@ static void test_a_newer_barrier_supersedes(void **state)
 	teardown(&f);
 }
 
+/* A task's chained sources as an extra channel (2, after the gate's two):
+ * their barrier (the trigger) holds them, not a gate channel, until the
+ * gate's barriers came; a gate barrier first blocks its channel until the
+ * sources' barrier comes; the sources' end counts as aligned. At least
+ * once, nothing is held. */
+static void test_an_extra_channel_is_held_not_blocked(void **state)
+{
+	(void)state;
+	net_gate *g;
+	tm_align a;
+	uint64_t id = 0;
+	int ch;
+	assert_int_equal(net_gate_new(&g, 2, 16), 0);
+	assert_int_equal(tm_align_init(&a, g, 2, 1, false), 0);
+	assert_int_equal(tm_align_barrier(&a, 2, 3, 0, &id), TM_ALIGN_NONE);
+	assert_true(tm_align_holds(&a, 2));
+	push_data(g, 0, 100);
+	push_data(g, 1, 200);
+	assert_int_equal(pop_tag(g, &ch), 100); /* the gate's channels flow */
+	assert_int_equal(tm_align_barrier(&a, 0, 3, 0, &id), TM_ALIGN_NONE);
+	assert_int_equal(pop_tag(g, &ch), 200);
+	assert_int_equal(tm_align_barrier(&a, 1, 3, 0, &id), TM_ALIGN_CHECKPOINT);
+	assert_int_equal(id, 3);
+	assert_false(tm_align_holds(&a, 2));
+	/* Gate barriers first: channel 0 blocks until the trigger. */
+	assert_int_equal(tm_align_barrier(&a, 0, 4, 0, &id), TM_ALIGN_NONE);
+	assert_false(tm_align_holds(&a, 2));
+	push_data(g, 0, 101);
+	assert_int_equal(pop_tag(g, &ch), -1);
+	assert_int_equal(tm_align_barrier(&a, 1, 4, 0, &id), TM_ALIGN_NONE);
+	assert_int_equal(tm_align_barrier(&a, 2, 4, 0, &id), TM_ALIGN_CHECKPOINT);
+	assert_int_equal(id, 4);
+	assert_int_equal(pop_tag(g, &ch), 101);
+	/* The sources ended: the gate's barriers alone complete 5. */
+	assert_int_equal(tm_align_end(&a, 2, &id), TM_ALIGN_NONE);
+	assert_int_equal(tm_align_barrier(&a, 0, 5, 0, &id), TM_ALIGN_NONE);
+	assert_int_equal(tm_align_barrier(&a, 1, 5, 0, &id), TM_ALIGN_CHECKPOINT);
+	assert_int_equal(id, 5);
+	tm_align_fini(&a);
+	assert_int_equal(tm_align_init(&a, g, 2, 1, true), 0);
+	assert_int_equal(tm_align_barrier(&a, 2, 6, 0, &id), TM_ALIGN_NONE);
+	assert_false(tm_align_holds(&a, 2));
+	tm_align_fini(&a);
+	net_gate_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +248,7 @@ int main(void)
 	    cmocka_unit_test(test_a_cancel_marker_ends_the_alignment),
 	    cmocka_unit_test(test_a_barrier_of_an_aborted_checkpoint_is_cancelled),
 	    cmocka_unit_test(test_a_newer_barrier_supersedes),
+	    cmocka_unit_test(test_an_extra_channel_is_held_not_blocked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -498,10 +498,11 @@ int td_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
 }
 
 /* The joins: an interval join's bounds (exclusive ones made inclusive)
- * and a window join's windows travel; bounds out of order are refused. */
+ * and a window join's windows (sliding; a session's gap as its size)
+ * travel; bounds out of order, and a session with a slide, are refused. */
 static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
 {
-	for (int win = 0; win < 2; win++) {
+	for (int win = 0; win < 3; win++) {
 		fl_env *env = fl_env_new(0, NULL);
 		fl_stream *a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 		fl_stream *b = fl_key_by(fl_generator(env, 10, 0, td_gen), 1);
@@ -509,6 +510,9 @@ static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
 		    .lower_ms = -5, .upper_ms = 7, .upper_exclusive = true, .join = td_join};
 		fl_window_join_spec wj = {
 		    .kind = FL_WINDOW_SLIDING, .size_ms = 300, .slide_ms = 100, .join = td_join};
+		if (win == 2)
+			wj = (fl_window_join_spec){
+			    .kind = FL_WINDOW_SESSION, .gap_ms = 40, .join = td_join};
 		fl_discard(win ? fl_window_join(a, b, &wj) : fl_interval_join(a, b, &ij));
 		assert_string_equal(fl_env_error(env), "");
 		env->graph->parallelism = 1;
@@ -519,13 +523,26 @@ static void test_the_joins_travel_and_bad_bounds_are_refused(void **state)
 		assert_int_equal(td->ops[0].kind, win ? SG_WINDOW_JOIN : SG_INTERVAL_JOIN);
 		assert_string_equal(td->ops[0].fn_symbol, "td_join");
 		assert_int_equal(td->ops[0].key2.field, 1);
-		if (win) {
+		if (win == 2) {
+			assert_true(td->ops[0].win.kind == FL_WINDOW_SESSION &&
+				    td->ops[0].win.size_ms == 40 && td->ops[0].win.slide_ms == 0);
+		} else if (win) {
 			assert_true(td->ops[0].win.size_ms == 300 &&
 				    td->ops[0].win.slide_ms == 100);
 		} else {
 			assert_true(td->ops[0].lower_ms == -5 && td->ops[0].upper_ms == 6);
 		}
 		roundtrip(td);
+		if (win == 2) {
+			td->ops[0].win.slide_ms = 10;
+			uint8_t *enc;
+			size_t len;
+			td_task *back = NULL;
+			assert_int_equal(td_encode(td, &enc, &len), 0);
+			assert_int_equal(td_decode(enc, len, &back, &err), FL_EPROTO);
+			assert_non_null(strstr(err.msg, "a malformed window join"));
+			free(enc);
+		}
 		if (!win) {
 			td->ops[0].lower_ms = 7;
 			uint8_t *enc;
@@ -600,13 +617,21 @@ static void test_two_input_mistakes_are_refused_when_built(void **state)
 	assert_non_null(strstr(fl_env_error(env),
 			       "slide_ms of a sliding window must be > 0 and <= size_ms, not 200"));
 	fl_env_free(env);
-	wj.kind = FL_WINDOW_SESSION;
+	wj.kind = FL_WINDOW_SESSION; /* and no gap */
 	env = fl_env_new(0, NULL);
 	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
 	assert_null(fl_window_join(a, b, &wj));
 	assert_non_null(
-	    strstr(fl_env_error(env), "kind is not FL_WINDOW_TUMBLING or FL_WINDOW_SLIDING"));
+	    strstr(fl_env_error(env), "gap_ms of a session window must be > 0, not 0"));
+	fl_env_free(env);
+	wj.kind = FL_WINDOW_COUNT;
+	env = fl_env_new(0, NULL);
+	a = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	b = fl_key_by(fl_generator(env, 10, 0, td_gen), 0);
+	assert_null(fl_window_join(a, b, &wj));
+	assert_non_null(strstr(fl_env_error(env), "kind is not FL_WINDOW_TUMBLING, "
+						  "FL_WINDOW_SLIDING or FL_WINDOW_SESSION"));
 	fl_env_free(env);
 }
 
@@ -884,6 +909,20 @@ static td_task *two_sources(void)
 	return td;
 }
 
+/* Makes ops[1], a generator, a text file source of a regular file, or with
+ * socket a socket source. */
+static void second_source_reads(td_task *td, bool socket)
+{
+	td->ops[1].kind = socket ? SG_SOURCE_SOCKET : SG_SOURCE_TEXT_FILE;
+	td->ops[1].paths = calloc(1, sizeof(char *));
+	td->ops[1].sizes = calloc(1, sizeof(int64_t));
+	assert_non_null(td->ops[1].paths);
+	assert_non_null(td->ops[1].sizes);
+	td->ops[1].paths[0] = strdup(socket ? "localhost:9" : "/tmp/in.txt");
+	td->ops[1].sizes[0] = socket ? 0 : 100;
+	td->ops[1].npaths = 1;
+}
+
 static void test_two_sources_chained_with_a_two_input_operator_travel(void **state)
 {
 	td_task *td = two_sources();
@@ -901,14 +940,7 @@ static void test_two_sources_chained_with_a_two_input_operator_travel(void **sta
 	 * is refused */
 	for (int k = 0; k < 2; k++) {
 		td = two_sources();
-		td->ops[1].kind = k ? SG_SOURCE_SOCKET : SG_SOURCE_TEXT_FILE;
-		td->ops[1].paths = calloc(1, sizeof(char *));
-		td->ops[1].sizes = calloc(1, sizeof(int64_t));
-		assert_non_null(td->ops[1].paths);
-		assert_non_null(td->ops[1].sizes);
-		td->ops[1].paths[0] = strdup(k ? "localhost:9" : "/tmp/in.txt");
-		td->ops[1].sizes[0] = k ? 0 : 100;
-		td->ops[1].npaths = 1;
+		second_source_reads(td, k);
 		if (k) {
 			assert_refused(td, "only generators and text file sources share a task");
 		} else {
@@ -923,6 +955,74 @@ static void test_two_sources_chained_with_a_two_input_operator_travel(void **sta
 	td->ops[0].chained = two;
 	td->ops[0].nchained = 2;
 	assert_refused(td, "operator 0 chained into source 1");
+}
+
+/* A generator's chain beside a network-fed one, joined by a co-map (one
+ * task runs the generator beside its input gate): Map, Generator, Co-Map,
+ * Sink, the input into the map. */
+static td_task *mixed(void)
+{
+	fl_env *env = fl_env_new(0, NULL);
+	assert_non_null(env);
+	fl_stream *a = fl_generator(env, 10, 0, td_gen);
+	fl_stream *b = fl_map(fl_rebalance(fl_generator(env, 10, 0, td_gen)), td_map);
+	fl_discard(fl_co_map(fl_connect(a, b), td_map, td_map));
+	assert_string_equal(fl_env_error(env), "");
+	env->graph->parallelism = 2;
+	jg_graph *jg;
+	cm_err err = {0};
+	assert_int_equal(jg_build(env->graph, "mixed", &jg, &err), 0);
+	assert_int_equal(jg->nvertices, 2);
+	td_task *td = build_on_one_tm(jg, 1, 1);
+	jg_free(jg);
+	fl_env_free(env);
+	return td;
+}
+
+static void test_a_source_beside_an_input_gate_travels(void **state)
+{
+	td_task *td = mixed();
+	assert_int_equal(td->nops, 4);
+	assert_int_equal(td->ninputs, 1);
+	assert_int_equal(td->inputs[0].op, 0);
+	assert_int_equal(td->ops[0].kind, SG_MAP);
+	assert_int_equal(td->ops[1].kind, SG_SOURCE_GENERATOR);
+	assert_int_equal(td->ops[2].kind, SG_CO_MAP);
+	assert_int_equal(td->ops[0].chained[0], 2);
+	assert_int_equal(td->ops[0].chained_side[0], 1);
+	assert_int_equal(td->ops[1].chained[0], 2);
+	roundtrip(td);
+	td_free(td);
+
+	/* a text file source there travels too; a socket source is refused */
+	for (int k = 0; k < 2; k++) {
+		td = mixed();
+		second_source_reads(td, k);
+		if (k) {
+			assert_refused(td, "source operator 1 chained after another operator (only "
+					   "generators and text file sources share a task)");
+		} else {
+			uint8_t *a;
+			size_t la;
+			assert_int_equal(td_encode(td, &a, &la), 0);
+			td_task *back = NULL;
+			cm_err err = {0};
+			if (td_decode(a, la, &back, &err))
+				fail_msg("refused: %s", err.msg);
+			td_free(back);
+			free(a);
+			td_free(td);
+		}
+	}
+	td = mixed(); /* the input into the generator, the map fed by nothing */
+	td->inputs[0].op = 1;
+	assert_refused(td, "input 0 feeds source operator 1");
+	td = mixed(); /* the generator heads a task with inputs */
+	td_op op = td->ops[0];
+	td->ops[0] = td->ops[1];
+	td->ops[1] = op;
+	td->inputs[0].op = 1;
+	assert_refused(td, "a task whose head is a source has 1 inputs");
 }
 
 int main(void)
@@ -948,6 +1048,8 @@ int main(void)
 	    cmocka_unit_test(test_a_chain_joined_by_a_two_input_operator_travels),
 	    /* its round trip is the seed descriptor-sources */
 	    cmocka_unit_test(test_two_sources_chained_with_a_two_input_operator_travel),
+	    /* its first round trip is the seed descriptor-mixed */
+	    cmocka_unit_test(test_a_source_beside_an_input_gate_travels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -389,6 +389,41 @@ static void test_local_outchan_delivers_and_cancel_releases_producer(void **stat
 	net_gate_free(g);
 }
 
+static void *wake_later(void *arg)
+{
+	sleep_ms(20);
+	net_gate_wake(arg);
+	return NULL;
+}
+
+/* net_gate_wake ends the consumer's wait for input (the one going on, or
+ * the next) without a buffer; a buffer ready is still taken first. */
+static void test_wake_ends_a_wait_once(void **state)
+{
+	(void)state;
+	net_gate *g;
+	net_buffer *b;
+	int ch;
+	assert_int_equal(net_gate_new(&g, 2, 4), 0);
+	net_gate_wake(g);
+	assert_int_equal(net_gate_pop(g, -1, &b, &ch), FL_ETIMEDOUT);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, wake_later, g), 0);
+	assert_int_equal(net_gate_pop(g, -1, &b, &ch), FL_ETIMEDOUT);
+	pthread_join(th, NULL);
+	assert_int_equal(net_gate_push(g, 1, tagged(7)), 0);
+	net_gate_wake(g);
+	assert_int_equal(net_gate_pop(g, -1, &b, &ch), 0);
+	assert_int_equal(tag_of(b), 7);
+	net_buffer_free(b);
+	assert_int_equal(net_gate_pop(g, -1, &b, &ch), FL_ETIMEDOUT);
+	/* Once: the next wait times out at its deadline only. */
+	int64_t t0 = cm_now_ms();
+	assert_int_equal(net_gate_pop(g, t0 + 30, &b, &ch), FL_ETIMEDOUT);
+	assert_true(cm_now_ms() >= t0 + 30);
+	net_gate_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +440,7 @@ int main(void)
 	    cmocka_unit_test(test_consumed_listener_runs_on_consumer_after_unlock),
 	    cmocka_unit_test(test_many_producers_keep_per_channel_order),
 	    cmocka_unit_test(test_local_outchan_delivers_and_cancel_releases_producer),
+	    cmocka_unit_test(test_wake_ends_a_wait_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

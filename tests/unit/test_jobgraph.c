@@ -732,25 +732,96 @@ static void test_two_generators_chain_with_a_two_input_operator(void **state)
 	fl_env_free(env);
 }
 
+/* A generator's chain beside a network-fed one, joined by a co-map on
+ * forward edges: one task runs the generator beside its input gate
+ * (Flink's MultipleInputStreamTask with a chained source). The
+ * network-fed map heads the vertex whether its vertex came before the
+ * generator's or after it, and a second generator joined later stays
+ * beside it. */
+static void test_a_source_chain_and_a_network_fed_chain_share_a_task(void **state)
+{
+	for (int c = 0; c < 3; c++) {
+		fl_env *env = env_p(2);
+		fl_stream *a = NULL, *b = NULL;
+		if (c != 1) /* a's vertex first: the network-fed one comes later */
+			a = fl_generator(env, 10, 0, tg_gen);
+		b = fl_name(fl_map(fl_rebalance(fl_generator(env, 10, 0, tg_gen)), tg_map),
+			    "Map B");
+		if (c == 1)
+			a = fl_generator(env, 10, 0, tg_gen);
+		fl_stream *co = fl_co_map(fl_connect(a, b), tg_map, tg_map);
+		fl_stream *g2 = NULL;
+		if (c == 2) {
+			g2 = fl_name(fl_generator(env, 10, 0, tg_gen), "Generator 2");
+			co = fl_co_map(fl_connect(g2, co), tg_map, tg_map);
+		}
+		fl_discard(co);
+		cm_err err;
+		jg_graph *jg = build(env, &err);
+		if (!jg)
+			fail_msg("case %d: %s", c, err.msg);
+		/* b's generator, then the rest in one vertex */
+		assert_int_equal(jg->nvertices, 2);
+		const jg_vertex *v = &jg->vertices[1];
+		assert_int_equal(jg->node_vertex[co->node], 1);
+		assert_int_equal(jg->node_vertex[a->node], 1);
+		assert_int_equal(jg->node_vertex[b->node], 1);
+		assert_int_equal(v->ops[0].node, b->node);
+		assert_int_equal(v->nops, c == 2 ? 6 : 4);
+		assert_int_equal(v->nin_edges, 1);
+		assert_int_equal(jg->edges[v->in_edges[0]].dst_node, b->node);
+		assert_int_equal(jg->edges[v->in_edges[0]].src_vertex, 0);
+		char *plan = plan_text(jg);
+		if (c == 2)
+			assert_non_null(strstr(plan, "Vertex 2: Map B -> Source: Generator -> Co-Map -> "
+						     "Generator 2 -> Co-Map -> Sink: Discard\n"));
+		else
+			assert_non_null(strstr(plan, "Vertex 2: Map B -> Source: Generator -> Co-Map -> "
+						     "Sink: Discard\n"));
+		assert_non_null(strstr(plan, "  input: vertex 1 (Source: Generator) via REBALANCE "
+					     "into Map B\n"));
+		assert_non_null(strstr(plan, "  head  Map B [map tg_map()]\n"
+					     "  head  Source: Generator [generator tg_gen()]\n"));
+		assert_non_null(strstr(plan, "<- input 1 Source: Generator, input 2 Map B\n"));
+		if (c == 2) {
+			assert_non_null(strstr(plan, "  head  Generator 2 [generator tg_gen()]\n"));
+			assert_non_null(strstr(plan, "<- input 1 Generator 2, input 2 Co-Map\n"));
+		}
+		free(plan);
+		jg_free(jg);
+		fl_env_free(env);
+	}
+}
+
 /* What does not chain: a generator with a text file source reading a
  * FIFO (its reads block), a keyed input, a parallelism change, disabled chaining,
  * two chains one of which feeds the other over the network (a cycle
- * through the task), and a generator's chain with a network-fed one (a
- * task runs sources or an input gate, not both). */
+ * through the task), and a socket source or a FIFO's text source beside a
+ * network-fed chain (their blocking loops keep a task to themselves; the
+ * socket's max parallelism 1 matched on the other side, so that only the
+ * source keeps them apart). */
 static void test_a_two_input_operator_heads_its_task_where_it_cannot_chain(void **state)
 {
-	int want[6] = {3, 3, 3, 3, 3, 4};
+	int want[7] = {3, 3, 3, 3, 3, 4, 4};
 	char dir[] = "/tmp/test_jobgraph_XXXXXX", path[64];
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/fifo", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	for (int c = 0; c < 6; c++) {
-		fl_env *env = env_p(2);
-		fl_stream *a = fl_generator(env, 10, 0, tg_gen), *b;
+	for (int c = 0; c < 7; c++) {
+		fl_env *env = env_p(c == 5 ? 1 : 2);
+		fl_stream *a, *b;
+		if (c == 5)
+			a = fl_socket_text(env, "localhost", 9, 0);
+		else if (c == 6)
+			a = fl_read_text_file(env, path);
+		else
+			a = fl_generator(env, 10, 0, tg_gen);
 		if (c == 0) {
 			b = fl_read_text_file(env, path);
-		} else if (c == 5) {
+		} else if (c == 5 || c == 6) {
 			b = fl_map(fl_rebalance(fl_generator(env, 10, 0, tg_gen)), tg_map);
+			if (c == 5)
+				b = fl_set_max_parallelism(b, 1);
 		} else if (c == 1) {
 			a = fl_map(fl_rebalance(a), tg_map);
 			b = fl_key_by(
@@ -847,6 +918,7 @@ int main(void)
 	    cmocka_unit_test(test_a_diamond_into_a_two_input_operator_is_one_task),
 	    cmocka_unit_test(test_a_chained_two_input_vertex_rescales_whole),
 	    cmocka_unit_test(test_a_two_input_operator_heads_its_task_where_it_cannot_chain),
+	    cmocka_unit_test(test_a_source_chain_and_a_network_fed_chain_share_a_task),
 	    cmocka_unit_test(test_two_generators_chain_with_a_two_input_operator),
 	    cmocka_unit_test(test_a_generator_and_a_text_file_source_chain_with_a_co_map),
 	};

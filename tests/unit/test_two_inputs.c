@@ -134,6 +134,27 @@ static int wm_check(fl_ctx *ctx, const fl_row *in, int side)
 	return 0;
 }
 
+/* Before a run checked by wm_check, and after it: every record of both
+ * inputs seen, watermarks reached the operator, none above what the slow
+ * input allows. */
+static void reset_wm_checks(void)
+{
+	for (int i = 0; i < 4; i++)
+		atomic_store(&max_a[i], INT64_MIN);
+	atomic_store(&n_above, 0);
+	atomic_store(&n_wm_seen, 0);
+	atomic_store(&n_seen[0], 0);
+	atomic_store(&n_seen[1], 0);
+}
+
+static void assert_wm_checks(void)
+{
+	assert_int_equal(atomic_load(&n_seen[0]), NA);
+	assert_int_equal(atomic_load(&n_seen[1]), NB);
+	assert_true(atomic_load(&n_wm_seen) > 0); /* watermarks did reach it */
+	assert_int_equal(atomic_load(&n_above), 0);
+}
+
 int ut_wm_a(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 {
 	return wm_check(ctx, in, 0);
@@ -146,12 +167,7 @@ int ut_wm_b(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 
 static void test_the_watermark_is_the_minimum_of_both_inputs(void **state)
 {
-	for (int i = 0; i < 4; i++)
-		atomic_store(&max_a[i], INT64_MIN);
-	atomic_store(&n_above, 0);
-	atomic_store(&n_wm_seen, 0);
-	atomic_store(&n_seen[0], 0);
-	atomic_store(&n_seen[1], 0);
+	reset_wm_checks();
 	fl_env *env = env_with(1);
 	fl_stream *a, *b;
 	sources(env, 6000, ut_gen_b, &a, &b);
@@ -160,10 +176,7 @@ static void test_the_watermark_is_the_minimum_of_both_inputs(void **state)
 	 * the network is what this tests. */
 	fl_discard(fl_disable_chaining(fl_co_flat_map(fl_connect(a, b), ut_wm_a, ut_wm_b)));
 	run(env);
-	assert_int_equal(atomic_load(&n_seen[0]), NA);
-	assert_int_equal(atomic_load(&n_seen[1]), NB);
-	assert_true(atomic_load(&n_wm_seen) > 0); /* watermarks did reach it */
-	assert_int_equal(atomic_load(&n_above), 0);
+	assert_wm_checks();
 }
 
 /* ---------------------------------------------------------------- co_map */
@@ -445,13 +458,51 @@ int ut_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
 	return fl_collect(out, &o);
 }
 
-static bool window_join;
+enum join_kind { INTERVAL_JOIN, WINDOW_JOIN, SESSION_JOIN };
+static enum join_kind join_kind;
+#define SESSION_GAP 6
+/* Session join: the session of each record of either input (by offset),
+ * and each session's end - 1, computed here (sessions in ts order per
+ * key: a record within the gap of the one before joins it). */
+static int sess_a[NA], sess_b[NB];
+static int64_t sess_last[NA + NB];
+
+static void sessions_of_keys(void)
+{
+	static int64_t ts[NA + NB];
+	static int who[NA + NB]; /* offset, B's as NA + offset */
+	int ns = 0;
+	for (int k = 0; k < KEYS; k++) {
+		int n = 0;
+		for (int x = k; x < NA; x += KEYS)
+			ts[n] = ts_a(x), who[n++] = x;
+		for (int y = k; y < NB; y += KEYS)
+			ts[n] = ts_b(y), who[n++] = NA + y;
+		for (int i = 1; i < n; i++) /* insertion sort: a few hundred */
+			for (int j = i; j > 0 && ts[j] < ts[j - 1]; j--) {
+				int64_t t = ts[j];
+				ts[j] = ts[j - 1], ts[j - 1] = t;
+				int w = who[j];
+				who[j] = who[j - 1], who[j - 1] = w;
+			}
+		for (int i = 0; i < n; i++) {
+			if (i == 0 || ts[i] > ts[i - 1] + SESSION_GAP)
+				ns++;
+			sess_last[ns - 1] = ts[i] + SESSION_GAP - 1;
+			if (who[i] < NA)
+				sess_a[who[i]] = ns - 1;
+			else
+				sess_b[who[i] - NA] = ns - 1;
+		}
+	}
+}
 
 int ut_pairs(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 {
 	int64_t a = fl_row_int64(in, 0), b = fl_row_int64(in, 1), ts = fl_row_int64(in, 2);
-	int64_t want =
-	    window_join ? ts_a(a) - ts_a(a) % 100 + 99 : (ts_a(a) > ts_b(b) ? ts_a(a) : ts_b(b));
+	int64_t want = join_kind == WINDOW_JOIN    ? ts_a(a) - ts_a(a) % 100 + 99
+		       : join_kind == SESSION_JOIN ? sess_last[sess_a[a]]
+						   : (ts_a(a) > ts_b(b) ? ts_a(a) : ts_b(b));
 	if (ts != want)
 		atomic_fetch_add(&n_pair_bad_ts, 1);
 	atomic_fetch_add(&n_pairs, 1);
@@ -459,9 +510,11 @@ int ut_pairs(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 	return 0;
 }
 
-static void run_join(bool win)
+static void run_join(enum join_kind kind)
 {
-	window_join = win;
+	join_kind = kind;
+	if (kind == SESSION_JOIN)
+		sessions_of_keys();
 	atomic_store(&n_pairs, 0);
 	atomic_store(&pair_sum, 0);
 	atomic_store(&n_pair_bad_ts, 0);
@@ -469,18 +522,23 @@ static void run_join(bool win)
 	fl_stream *a, *b;
 	sources(env, 0, ut_gen_b, &a, &b);
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = 100, .join = ut_join};
+	if (kind == SESSION_JOIN)
+		wj = (fl_window_join_spec){
+		    .kind = FL_WINDOW_SESSION, .gap_ms = SESSION_GAP, .join = ut_join};
 	fl_interval_join_spec ij = {
 	    .lower_ms = -20, .upper_ms = 30, .upper_exclusive = true, .join = ut_join};
 	fl_stream *ka = fl_key_by(a, 0), *kb = fl_key_by(b, 0);
-	fl_discard(fl_flat_map(win ? fl_window_join(ka, kb, &wj) : fl_interval_join(ka, kb, &ij),
+	fl_discard(fl_flat_map(kind != INTERVAL_JOIN ? fl_window_join(ka, kb, &wj)
+						     : fl_interval_join(ka, kb, &ij),
 			       ut_pairs));
 	run(env);
 	int64_t n = 0, sum = 0;
 	for (int64_t x = 0; x < NA; x++)
 		for (int64_t y = x % KEYS; y < NB; y += KEYS) {
 			int64_t tl = ts_a(x), tr = ts_b(y);
-			bool match =
-			    win ? tl - tl % 100 == tr - tr % 100 : tr >= tl - 20 && tr < tl + 30;
+			bool match = kind == WINDOW_JOIN    ? tl - tl % 100 == tr - tr % 100
+				     : kind == SESSION_JOIN ? sess_a[x] == sess_b[y]
+							    : tr >= tl - 20 && tr < tl + 30;
 			if (match && y % KEYS == x % KEYS) {
 				n++;
 				sum += x * 7 + y * 13;
@@ -494,12 +552,19 @@ static void run_join(bool win)
 
 static void test_the_interval_join_matches_exactly_its_pairs(void **state)
 {
-	run_join(false);
+	run_join(INTERVAL_JOIN);
 }
 
 static void test_the_window_join_matches_exactly_its_pairs(void **state)
 {
-	run_join(true);
+	run_join(WINDOW_JOIN);
+}
+
+/* Session windows: the pairs of a session of either input's records
+ * (sessions merged across both inputs), each at its session's end - 1. */
+static void test_the_session_window_join_matches_exactly_its_pairs(void **state)
+{
+	run_join(SESSION_JOIN);
 }
 
 /* ------------------------------------------- chained with both inputs */
@@ -582,22 +647,14 @@ static void test_a_co_map_chained_with_two_network_fed_chains(void **state)
 static void test_a_chained_two_input_operator_has_the_minimum_watermark(void **state)
 {
 	reset_chained();
-	for (int i = 0; i < 4; i++)
-		atomic_store(&max_a[i], INT64_MIN);
-	atomic_store(&n_above, 0);
-	atomic_store(&n_wm_seen, 0);
-	atomic_store(&n_seen[0], 0);
-	atomic_store(&n_seen[1], 0);
+	reset_wm_checks();
 	fl_env *env = env_with(1);
 	fl_stream *a, *b;
 	sources(env, 6000, ut_gen_b, &a, &b);
 	fl_stream *ma = fl_map(fl_rebalance(a), ut_pass), *mb = fl_map(fl_rebalance(b), ut_pass);
 	fl_discard(fl_co_flat_map(fl_connect(ma, mb), ut_wm_chained_a, ut_wm_chained_b));
 	run(env);
-	assert_int_equal(atomic_load(&n_seen[0]), NA);
-	assert_int_equal(atomic_load(&n_seen[1]), NB);
-	assert_true(atomic_load(&n_wm_seen) > 0);
-	assert_int_equal(atomic_load(&n_above), 0);
+	assert_wm_checks();
 	assert_int_equal(atomic_load(&n_same_thread), NA + NB);
 }
 
@@ -624,24 +681,40 @@ static void test_a_diamond_into_a_co_map_runs_in_the_source_task(void **state)
 static void test_two_sources_chained_with_a_two_input_operator(void **state)
 {
 	reset_chained();
-	for (int i = 0; i < 4; i++)
-		atomic_store(&max_a[i], INT64_MIN);
-	atomic_store(&n_above, 0);
-	atomic_store(&n_wm_seen, 0);
-	atomic_store(&n_seen[0], 0);
-	atomic_store(&n_seen[1], 0);
+	reset_wm_checks();
 	fl_env *env = env_with(1);
 	fl_stream *a, *b;
 	sources(env, 6000, ut_gen_b, &a, &b);
 	fl_discard(fl_co_flat_map(fl_connect(fl_map(a, ut_pass), fl_map(b, ut_pass)),
 				  ut_wm_chained_a, ut_wm_chained_b));
 	run(env);
-	assert_int_equal(atomic_load(&n_seen[0]), NA);
-	assert_int_equal(atomic_load(&n_seen[1]), NB);
-	assert_true(atomic_load(&n_wm_seen) > 0);
-	assert_int_equal(atomic_load(&n_above), 0);
+	assert_wm_checks();
 	assert_int_equal(atomic_load(&n_same_thread), NA + NB);
 	assert_int_equal(atomic_load(&n_other_thread), 0);
+}
+
+/* A source's chain beside a network-fed one (rebalance -> map) into a
+ * co-flat-map on forward edges, each way round: one task runs the
+ * generator, both maps and the co-flat-map on one thread (the gate read
+ * between the source's turns); paced, its watermark is the minimum of the
+ * source's and the network's, whichever side is ahead. */
+static void test_a_source_chain_beside_a_network_fed_chain(void **state)
+{
+	for (int way = 0; way < 2; way++) {
+		reset_chained();
+		reset_wm_checks();
+		fl_env *env = env_with(1);
+		fl_stream *a, *b;
+		sources(env, 6000, ut_gen_b, &a, &b);
+		/* way 0: the slow input is the chained source; 1: the fast. */
+		fl_stream *ma = way ? fl_map(fl_rebalance(a), ut_pass) : fl_map(a, ut_pass);
+		fl_stream *mb = way ? fl_map(b, ut_pass) : fl_map(fl_rebalance(b), ut_pass);
+		fl_discard(fl_co_flat_map(fl_connect(ma, mb), ut_wm_chained_a, ut_wm_chained_b));
+		run(env);
+		assert_wm_checks();
+		assert_int_equal(atomic_load(&n_same_thread), NA + NB);
+		assert_int_equal(atomic_load(&n_other_thread), 0);
+	}
 }
 
 int main(void)
@@ -656,10 +729,12 @@ int main(void)
 	    cmocka_unit_test(test_an_unkeyed_broadcast_process_function),
 	    cmocka_unit_test(test_the_interval_join_matches_exactly_its_pairs),
 	    cmocka_unit_test(test_the_window_join_matches_exactly_its_pairs),
+	    cmocka_unit_test(test_the_session_window_join_matches_exactly_its_pairs),
 	    cmocka_unit_test(test_a_co_map_chained_with_two_network_fed_chains),
 	    cmocka_unit_test(test_a_chained_two_input_operator_has_the_minimum_watermark),
 	    cmocka_unit_test(test_a_diamond_into_a_co_map_runs_in_the_source_task),
 	    cmocka_unit_test(test_two_sources_chained_with_a_two_input_operator),
+	    cmocka_unit_test(test_a_source_chain_beside_a_network_fed_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,8 @@
  * --mode broadcast / broadcast-write: the broadcast state pattern (below).
  * --mode chained: a co-map chained with both its inputs (below): one task
  *   for key_by(A) -> running count, rebalance(B) -> map and the co-map.
- * --mode window-join / sliding-join / interval-join: the joins (below).
+ * --mode window-join / sliding-join / session-join / interval-join: the joins
+ *   (below).
  * --mode files --files A B [--paced]: two text files of lines "<key><TAB>...",
  *   co-mapped in one task with both sources, then each key's running count
  *   (--paced: the co-map sleeps 1 ms every 8 lines, so that the test's
@@ -35,13 +36,22 @@
  * --mode sources: both generators at the job's parallelism, co-mapped to
  *   (key, time, side) in one task with them, then key_by(key) into a
  *   keyed process function printing the co-process lines.
+ * --mode mixed: as sources, but B at parallelism 1 rebalanced into a map
+ *   at the job's: the co-map's task runs A's generator beside the map fed
+ *   from the network (a source's chain and a network-fed one in one task).
+ *   --fail-once: A's generator fails at offset 3000 once, when the file
+ *   named by the environment variable TI_FAIL_MARKER of the process running
+ *   it does not exist yet (the failure creates it), for recovery tests.
  *
  *   two_inputs.so [--count N] [--rate R] [--mode MODE] [--files A B] [--paced]
+ *                 [--fail-once]
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <flinc/flinc.h>
 
@@ -55,6 +65,22 @@ int ti_gen_a(fl_ctx *ctx, int64_t off, fl_row *out)
 	fl_row_add_timestamp(out, BASE + 2 * off + off * 7919 % 1000);
 	fl_row_add_string(out, "k", 1);
 	return fl_row_add_int64(out, off);
+}
+
+/* --fail-once: A's generator, failing at offset 3000 the first time
+ * (TI_FAIL_MARKER names the file that says it did; the function runs in a
+ * TaskManager, so the variant travels as its name). */
+int ti_gen_a_fail_once(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	const char *marker = getenv("TI_FAIL_MARKER");
+	if (off == 3000 && marker) {
+		int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0) {
+			close(fd);
+			return fl_fail(ctx, "failing once at offset %lld, as asked", (long long)off);
+		}
+	}
+	return ti_gen_a(ctx, off, out);
 }
 
 int ti_gen_b(fl_ctx *ctx, int64_t off, fl_row *out)
@@ -207,8 +233,9 @@ int ti_bc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *o
 }
 
 /* The joins (--mode window-join: tumbling 100 ms; sliding-join: 200 ms
- * every 100 ms; interval-join: payments from 50 ms before to 100 ms after
- * the order) print
+ * every 100 ms; session-join: sessions with a gap of 30 ms over both
+ * inputs' records; interval-join: payments from 50 ms before to 100 ms
+ * after the order) print
  *   <key> <order offset> <payment offset> <timestamp of the pair> */
 int ti_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
 {
@@ -358,9 +385,12 @@ int main(int argc, char **argv)
 	double rate = 0;
 	const char *mode = "co-process";
 	const char *file_a = NULL, *file_b = NULL;
+	bool fail_once = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--paced") == 0) {
 			files_paced = true;
+		} else if (strcmp(argv[i], "--fail-once") == 0) {
+			fail_once = true;
 		} else if (i + 1 >= argc) {
 			break; /* a last word alone, ignored as before */
 		} else if (strcmp(argv[i], "--files") == 0 && i + 2 < argc) {
@@ -383,12 +413,14 @@ int main(int argc, char **argv)
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 1000, .timestamp_field = 1};
 	/* --mode sources: the generators at the job's parallelism. */
 	const bool at_job_p = strcmp(mode, "sources") == 0;
+	const bool mixed = strcmp(mode, "mixed") == 0; /* A only at the job's */
 	fl_stream *a = NULL, *b = NULL;
 	if (strcmp(mode, "files") != 0) { /* --mode files has no generators */
-		a = fl_uid(fl_generator(env, n, rate, ti_gen_a), "orders");
+		a = fl_uid(fl_generator(env, n, rate, fail_once ? ti_gen_a_fail_once : ti_gen_a),
+			   "orders");
 		b = fl_uid(fl_generator(env, n / 2, rate, ti_gen_b), "payments");
-		a = fl_assign_timestamps_and_watermarks(at_job_p ? a : fl_set_parallelism(a, 1),
-							&ws);
+		a = fl_assign_timestamps_and_watermarks(
+		    at_job_p || mixed ? a : fl_set_parallelism(a, 1), &ws);
 		b = fl_assign_timestamps_and_watermarks(at_job_p ? b : fl_set_parallelism(b, 1),
 							&ws);
 	}
@@ -396,12 +428,15 @@ int main(int argc, char **argv)
 	    .process1 = ti_orders, .process2 = ti_payments, .on_timer = ti_fire};
 	fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .join = ti_join};
 	fl_interval_join_spec ij = {.lower_ms = -50, .upper_ms = 100, .join = ti_join};
+	if (strcmp(mode, "session-join") == 0)
+		wj = (fl_window_join_spec){.kind = FL_WINDOW_SESSION, .gap_ms = 30, .join = ti_join};
 	if (strcmp(mode, "sliding-join") == 0)
 		wj = (fl_window_join_spec){.kind = FL_WINDOW_SLIDING,
 					   .size_ms = 2 * WIN,
 					   .slide_ms = WIN,
 					   .join = ti_join};
-	if (strcmp(mode, "window-join") == 0 || strcmp(mode, "sliding-join") == 0) {
+	if (strcmp(mode, "window-join") == 0 || strcmp(mode, "sliding-join") == 0 ||
+	    strcmp(mode, "session-join") == 0) {
 		fl_print(fl_uid(fl_window_join(fl_key_by(a, 0), fl_key_by(b, 0), &wj), "join"));
 	} else if (strcmp(mode, "interval-join") == 0) {
 		fl_print(fl_uid(fl_interval_join(fl_key_by(a, 0), fl_key_by(b, 0), &ij), "join"));
@@ -441,6 +476,11 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "sources") == 0) {
 		/* Chained with the co-map into one task. */
 		fl_stream *co = fl_uid(fl_co_map(fl_connect(a, b), ti_side_a, ti_side_b), "sides");
+		fl_process_spec cs = {.process = ti_count_side, .on_timer = ti_fire};
+		fl_print(fl_uid(fl_keyed_process(fl_key_by(co, 0), &cs), "counts"));
+	} else if (mixed) {
+		fl_stream *mb = fl_uid(fl_map(fl_rebalance(b), ti_same), "payments-in");
+		fl_stream *co = fl_uid(fl_co_map(fl_connect(a, mb), ti_side_a, ti_side_b), "sides");
 		fl_process_spec cs = {.process = ti_count_side, .on_timer = ti_fire};
 		fl_print(fl_uid(fl_keyed_process(fl_key_by(co, 0), &cs), "counts"));
 	} else if (strcmp(mode, "co-map") == 0)
