@@ -59,9 +59,11 @@ enum cp_kind {
  * any source is triggered, so that each task knows where to write when the
  * barrier reaches it. */
 #define CP_TRIGGER_PREPARE 2
-/* With a source's trigger of a savepoint: stop-with-savepoint. The source
+/* With a savepoint: stop-with-savepoint. At a source's trigger, the source
  * emits nothing after the barrier until the savepoint completes, then ends
- * (the job FINISHES); if the savepoint is aborted it goes on. */
+ * (the job FINISHES); if the savepoint is aborted it goes on. Announced
+ * (with PREPARE), a task with inputs fires no processing-time timer from
+ * its share on, until it ends or the savepoint is aborted. */
 #define CP_TRIGGER_STOP 4
 
 /* One operator subtask's share of a checkpoint. */

@@ -1101,8 +1101,9 @@ static int trigger_checkpoint(jm_jobmaster *jm, enum cp_kind kind, const char *t
 			continue;
 		r->checkpoint = *id;
 		jm->ckp_prepares++;
-		jm->tms[k]->ops->trigger_checkpoint(jm->tms[k], jm->id, jm->attempt, 0, 0, *id, wall,
-						    kind | CP_TRIGGER_PREPARE, dir, on_done, r);
+		jm->tms[k]->ops->trigger_checkpoint(
+		    jm->tms[k], jm->id, jm->attempt, 0, 0, *id, wall,
+		    kind | CP_TRIGGER_PREPARE | (stop ? CP_TRIGGER_STOP : 0), dir, on_done, r);
 	}
 	if (jm->ckp_prepares == 0)
 		trigger_sources(jm, *id);

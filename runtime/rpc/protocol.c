@@ -508,9 +508,10 @@ int rpc_args_decode(int method, const uint8_t *body, size_t len, rpc_args *out, 
 	bool bad = cm_rbuf_end(&r) != 0 || (needs_a && !out->a) || out->vertex > INT32_MAX ||
 		   out->subtask > INT32_MAX || out->state > 64 || out->offset > INT64_MAX ||
 		   (method == RPC_TASK_STATE && !out->b) ||
-		   /* kind: checkpoint or savepoint, | PREPARE, or a savepoint | STOP */
+		   /* kind: checkpoint or savepoint, | PREPARE; a savepoint
+		    * | STOP, at a source or announced to every task */
 		   (method == RPC_TRIGGER_CHECKPOINT &&
-		    (!out->b || out->state > 5 || out->state == 4)) ||
+		    (!out->b || out->state > 7 || (out->state & 5) == 4)) ||
 		   (method == RPC_NOTIFY_CHECKPOINT && out->state > 1) ||
 		   (method == RPC_ACK_CHECKPOINT && !out->b) ||
 		   ((method == RPC_TRIGGER_CHECKPOINT || method == RPC_NOTIFY_CHECKPOINT ||

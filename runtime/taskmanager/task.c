@@ -135,10 +135,12 @@ static int make_quotas(tm_task *t, cm_err *err)
 int tm_task_prepare_checkpoint(tm_task *t, uint64_t id, int kind, const char *dir)
 {
 	pthread_mutex_lock(&t->ckp_mu);
-	/* The slot of the oldest (lowest id) announcement. */
+	/* The slot of this id (a source's trigger announces it again), else
+	 * that of the oldest (lowest id) announcement. */
 	int k = 0;
 	for (int i = 1; i < TM_PREPARED_MAX; i++)
-		if (t->prepared[i].id < t->prepared[k].id)
+		if (t->prepared[k].id != id &&
+		    (t->prepared[i].id == id || t->prepared[i].id < t->prepared[k].id))
 			k = i;
 	t->prepared[k].id = id;
 	t->prepared[k].kind = kind;
@@ -286,8 +288,9 @@ static void join_writer(tm_task *t)
 /* Its operators' states at this point of the stream (the synchronous
  * phase, here), then written and acknowledged to the JobMaster on a
  * writer thread while the task goes on (or the checkpoint declined, saying
- * why). A failed checkpoint is the coordinator's to count. */
-static void snapshot_and_ack(tm_task *t, uint64_t id)
+ * why). A failed checkpoint is the coordinator's to count. *stop: it was
+ * announced as a stop-with-savepoint's. */
+static void snapshot_and_ack(tm_task *t, uint64_t id, bool *stop)
 {
 	char dir[1100];
 	int kind = 0;
@@ -299,8 +302,9 @@ static void snapshot_and_ack(tm_task *t, uint64_t id)
 		snprintf(why, sizeof(why), "checkpoint %llu was not announced to this task",
 			 (unsigned long long)id);
 	else
-		tm_chain_snapshot_begin(&t->chain, id, kind, atomic_load(&t->complete_id), dir, &p,
-					why, sizeof(why));
+		tm_chain_snapshot_begin(&t->chain, id, kind & ~CP_TRIGGER_STOP,
+					atomic_load(&t->complete_id), dir, &p, why, sizeof(why));
+	*stop = (kind & CP_TRIGGER_STOP) != 0;
 	if (!p) {
 		if (!why[0])
 			snprintf(why, sizeof(why), "out of memory");
@@ -362,8 +366,20 @@ static int take_checkpoint(tm_task *t, uint64_t id)
 	int rc = tm_chain_maybe_flush(&t->chain, true);
 	if (rc == 0)
 		rc = broadcast(t, NET_EV_BARRIER, (int64_t)id, what);
+	bool stop = false;
 	if (rc == 0)
-		snapshot_and_ack(t, id);
+		snapshot_and_ack(t, id, &stop);
+	/* A task with inputs holds its processing-time timers from a stop's
+	 * share on (Flink quiesces the time service when a stop ends the
+	 * input): what they fired now the savepoint holds as pending, and the
+	 * restored job would fire it again. Its sources' trigger holds a
+	 * mixed task already, a source's await_stop a source. */
+	if (rc == 0 && stop && t->nin > 0 && !t->mixed && !t->stop_id) {
+		t->stop_id = id;
+		CM_INFO("task", "took its share of stop-with-savepoint %llu: its processing-time "
+				"timers wait until it ends, or the savepoint is aborted",
+			(unsigned long long)id);
+	}
 	return rc;
 }
 
@@ -803,6 +819,17 @@ static int attend_jobmaster(tm_task *t)
 	return rc ? rc : deliver_notifications(t);
 }
 
+/* A stop-with-savepoint holding a task with inputs only (take_checkpoint)
+ * lets go when the JobMaster aborted it: its timers fire again. */
+static void input_stop_aborted(tm_task *t)
+{
+	if (t->stop_id && atomic_load(&t->abort_id) >= t->stop_id) {
+		CM_INFO("task", "savepoint %llu was aborted: its processing-time timers fire again",
+			(unsigned long long)t->stop_id);
+		t->stop_id = 0;
+	}
+}
+
 static int run_input_loop(tm_task *t)
 {
 	tm_chain *c = &t->chain;
@@ -810,9 +837,12 @@ static int run_input_loop(tm_task *t)
 		net_buffer *b;
 		int ch;
 		int64_t deadline = c->buffer_timeout_ms > 0 ? c->next_flush_ms : -1;
+		input_stop_aborted(t);
 		/* Processing-time timers: those due fire now, the next one's
-		 * time bounds the wait (one thread, no timer thread). */
-		if (c->has_timers) {
+		 * time bounds the wait (one thread, no timer thread); none
+		 * while a stop-with-savepoint holds the task or stopped an
+		 * input. */
+		if (c->has_timers && !t->stop_id && !c->stopped) {
 			int trc = tm_chain_proc_timers(c, &deadline);
 			/* What they emitted goes out as any record's would
 			 * (the wait below may be long). */
@@ -821,9 +851,9 @@ static int run_input_loop(tm_task *t)
 			if (trc)
 				return trc;
 		}
-		/* While aligning, wake at least every TM_ABORT_CHECK_MS to see
-		 * whether the checkpoint was aborted. */
-		if (t->align.id || t->wants_notify) {
+		/* While aligning or held by a stop, wake at least every
+		 * TM_ABORT_CHECK_MS to see whether the checkpoint was aborted. */
+		if (t->align.id || t->wants_notify || t->stop_id) {
 			int64_t soon = cm_now_ms() + TM_ABORT_CHECK_MS;
 			if (deadline < 0 || deadline > soon)
 				deadline = soon;

@@ -121,7 +121,9 @@ struct tm_task {
 	 * sources are one more channel, numbered nin, of the aligner and the
 	 * watermark valve. src_ended: they ended (task thread). stop_id: a
 	 * stop-with-savepoint whose trigger holds them until it completed
-	 * (then they end) or was aborted (task thread). */
+	 * (then they end) or was aborted (task thread). In a task with
+	 * inputs only, stop_id is a stop-with-savepoint it took its share of
+	 * and which was not aborted: its processing-time timers wait. */
 	bool mixed;
 	bool src_ended;
 	uint64_t stop_id;

@@ -692,7 +692,7 @@ static void do_trigger(struct call *c)
 		reply(c, FL_ENOENT, why, NULL, 0);
 		return;
 	}
-	tm_task_prepare_checkpoint(t, c->checkpoint, c->ckp_kind & ~CP_TRIGGER_STOP, c->dir);
+	tm_task_prepare_checkpoint(t, c->checkpoint, c->ckp_kind, c->dir);
 	if (tm_task_trigger_checkpoint(t, c->checkpoint, (c->ckp_kind & CP_TRIGGER_STOP) != 0) != 0) {
 		snprintf(why, sizeof(why), "task %.160s is not a running source", t->name);
 		reply(c, FL_EINVAL, why, NULL, 0);

@@ -52,6 +52,13 @@
 #      of 40 more keys reached the windows after them (each creates a file),
 #      the test moves the clock past the windows while the generator waits
 #      for it: every key's records counted exactly once across both runs.
+#   N  a processing-time timer 20 ms after each record (--proc-each), the
+#      clock moved to the wall clock's time every few ms while the job runs
+#      and is stopped, then restored at 3: the stopped job fires no timer
+#      between its savepoint's barrier and its end (Flink quiesces a task's
+#      processing-time service when a stop ends its input), so no timer
+#      prints in both runs — one fired after the barrier was in the
+#      savepoint too, and the restored job fired it again.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -300,6 +307,53 @@ if wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 120 && [ "$STATE" = FINISHED ]; 
 else
 	fail "K: ended $STATE" "$(curl -s "http://127.0.0.1:$REST_PORT/jobs/$JOB/exceptions" | head -c 600)"
 fi
+
+# N: processing-time timers across a stop, on a clock that moves.
+rm -f "$WORK/clock.moving"
+touch "$WORK/clock.moving"
+(
+	while [ -e "$WORK/clock.moving" ]; do
+		now=${EPOCHREALTIME/./}
+		set_clock "${now%???}"
+		sleep 0.002
+	done
+) &
+CLOCK_PID=$!
+mark_logs
+run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\", \"--proc-each\"]}" ||
+	fail "N: not submitted"
+wait_state "$JOB" RUNNING 20 || fail "N: the job is not RUNNING: $STATE"
+some_timers_fired() {
+	for _ in $(seq 300); do
+		lines "$WORK/probe"
+		[ "$(procs "$WORK/probe" | wc -l)" -ge 500 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "N: processing-time timers fire while the job runs" some_timers_fired
+api POST "/jobs/$JOB/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-N\"}"
+trigger=$(json '."request-id"')
+wait_savepoint "$JOB" "$trigger" 30 || true
+check "N: the stop's savepoint completes" test "$STATUS" = COMPLETED
+wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 20 || true
+check "N: the stopped job FINISHED" test "$STATE" = FINISHED
+lines "$WORK/N-d.lines"
+procs "$WORK/N-d.lines" | sort >"$WORK/N-d.timers"
+mark_logs
+if run_and_finish "N: restored from the stop's savepoint at parallelism 3" "{\"parallelism\": 3, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\", \"--proc-each\"], \"flinkConfiguration\": {\"execution.savepoint.path\": \"$SP\"}}"; then
+	RESTORED=$(restored_timers)
+	echo "N: timers restored (event-time, processing-time): $RESTORED"
+	check "N: processing-time timers were pending in the stop's savepoint" test "${RESTORED#* }" -gt 0
+	lines "$WORK/N-e.lines"
+	procs "$WORK/N-e.lines" | sort >"$WORK/N-e.timers"
+	echo "N: timers fired: $(wc -l <"$WORK/N-d.timers") by the stopped job, $(wc -l <"$WORK/N-e.timers") by the restored one"
+	check "N: no timer fired twice in a run" test "$(cat "$WORK/N-d.timers" "$WORK/N-e.timers" | uniq -d | wc -l)" -eq 0
+	check "N: no timer fired by both the stopped and the restored job" \
+		test "$(comm -12 "$WORK/N-d.timers" "$WORK/N-e.timers" | wc -l)" -eq 0
+fi
+rm -f "$WORK/clock.moving"
+wait "$CLOCK_PID" 2>/dev/null || true
 
 stop_all
 logs_clean "$WORK"/jm.log "$WORK"/tm-*.log

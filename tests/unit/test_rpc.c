@@ -698,6 +698,41 @@ static void test_freeing_a_client_while_replies_come_returns(void **state)
 	rpc_server_free(srv);
 }
 
+/* A trigger's kind: a checkpoint or a savepoint, announced (PREPARE) or
+ * not; STOP only with a savepoint, at a source or announced to every task
+ * (a task with inputs then holds its processing-time timers). */
+static void test_trigger_kinds_are_checked(void **state)
+{
+	(void)state;
+	for (uint64_t kind = 0; kind <= 9; kind++) {
+		cm_wbuf w;
+		cm_wbuf_init(&w, 256);
+		cm_wbuf_str(&w, "0123456789abcdef0123456789abcdef");
+		cm_wbuf_u64le(&w, 1);
+		cm_wbuf_uvarint(&w, 0);
+		cm_wbuf_uvarint(&w, 0);
+		cm_wbuf_uvarint(&w, 7);
+		cm_wbuf_svarint(&w, 1700000000000);
+		cm_wbuf_uvarint(&w, kind);
+		cm_wbuf_str(&w, "/ckp/chk-7");
+		assert_int_equal(cm_wbuf_error(&w), 0);
+		rpc_args a;
+		char why[256] = "";
+		int rc = rpc_args_decode(RPC_TRIGGER_CHECKPOINT, cm_wbuf_data(&w), cm_wbuf_len(&w),
+					 &a, why, sizeof(why));
+		bool valid = kind <= 3 || kind == 5 || kind == 7;
+		if (valid) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(a.state, kind);
+			rpc_args_fini(&a);
+		} else {
+			assert_int_equal(rc, FL_EPROTO);
+			assert_non_null(strstr(why, "malformed trigger checkpoint request"));
+		}
+		cm_wbuf_fini(&w);
+	}
+}
+
 static void test_bad_addresses_are_refused(void **state)
 {
 	cm_secret s = secret_of("secret");
@@ -731,6 +766,7 @@ int main(void)
 	    cmocka_unit_test(test_freeing_a_client_ends_its_calls),
 	    cmocka_unit_test(test_freeing_a_client_while_replies_come_returns),
 	    cmocka_unit_test(test_bad_addresses_are_refused),
+	    cmocka_unit_test(test_trigger_kinds_are_checked),
 	    cmocka_unit_test(test_a_call_without_reply_times_out_naming_the_peer),
 	    cmocka_unit_test(test_a_replayed_request_is_refused),
 	    cmocka_unit_test(test_the_replay_guard_grows_and_forgets_expired_nonces),

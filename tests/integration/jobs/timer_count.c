@@ -48,9 +48,16 @@
  * while the job still runs (pending processing-time windows are dropped at
  * the end of the input, as in Flink).
  *
+ * --proc-each: a keyed process function registering a processing-time
+ * timer 20 ms after each record (after the processing time when the record
+ * came; a key's timers of one millisecond are one), which prints
+ * `<key> proc <timer time>`: no event time, no windows. Every timer is
+ * keyed state until it fires, so across a stop-with-savepoint and its
+ * restore each line prints at most once.
+ *
  *   timer_count.so [--count N] [--rate R] [--window | --session | --sliding
- *       | --trigger-count N | --evictor-count N | --lateness | --proc]
- *       [--lateness-ms N]
+ *       | --trigger-count N | --evictor-count N | --lateness | --proc
+ *       | --proc-each] [--lateness-ms N]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -184,6 +191,26 @@ int tc_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
 	return fl_collect(out, &r);
 }
 
+/* --proc-each: a processing-time timer 20 ms after each record. */
+int tc_each(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return fl_ctx_register_processing_timer(ctx, fl_ctx_current_processing_time(ctx) + 20);
+}
+
+int tc_each_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collector *out)
+{
+	fl_row key, r = {0};
+	int rc = fl_ctx_current_key(ctx, &key);
+	if (rc)
+		return rc;
+	if (d != FL_PROCESSING_TIME)
+		return fl_fail(ctx, "an event-time timer at %lld", (long long)time);
+	fl_row_add_int64(&r, fl_row_int64(&key, 0));
+	fl_row_add_string(&r, "proc", 4);
+	fl_row_add_int64(&r, time);
+	return fl_collect(out, &r);
+}
+
 /* The window variant: an aggregate counting, printed as the timers do. */
 int tc_create(fl_ctx *ctx, fl_row *acc)
 {
@@ -223,6 +250,7 @@ int main(int argc, char **argv)
 	int64_t count = 40000;
 	double rate = 0;
 	bool window = false, session = false, sliding = false, late = false, proc = false;
+	bool each = false;
 	int64_t trigger_count = 0, evictor_count = 0, lateness_ms = 0;
 	for (int i = 1; i < argc; i += 2) {
 		if (strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--session") == 0 ||
@@ -233,6 +261,9 @@ int main(int argc, char **argv)
 			session = strcmp(argv[i], "--session") == 0;
 			sliding = strcmp(argv[i], "--sliding") == 0;
 			late = strcmp(argv[i], "--lateness") == 0;
+			i--;
+		} else if (strcmp(argv[i], "--proc-each") == 0) {
+			each = true;
 			i--;
 		} else if (i + 1 >= argc) {
 			return 2;
@@ -264,7 +295,8 @@ int main(int argc, char **argv)
 	    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = late ? 300 : 1000,
 	    .timestamp_field = 1};
 	s = fl_assign_timestamps_and_watermarks(s, &ws);
-	fl_process_spec spec = {.process = tc_count, .on_timer = tc_fire};
+	fl_process_spec spec = {.process = each ? tc_each : tc_count,
+				.on_timer = each ? tc_each_fire : tc_fire};
 	fl_window_spec ws2 = {
 	    .kind = session ? FL_WINDOW_SESSION : FL_WINDOW_TUMBLING,
 	    .size_ms = WIN,
