@@ -4,7 +4,7 @@
  *
  *   flinc run --local join_files.so --left FILE [--left FILE]...
  *       --right FILE [--right FILE]...
- *       (--window MS [--slide MS] | --interval LOWER UPPER)
+ *       (--window MS [--slide MS] | --session-gap MS | --interval LOWER UPPER)
  *       --out-of-orderness MS [--output DIR]
  *
  * Input lines are `<epoch millis><TAB><key><TAB><value>`; the event time is
@@ -12,7 +12,10 @@
  * --window MS joins the left and right lines of a key that fall in the same
  * tumbling window of MS ms (with --slide, sliding windows of MS every
  * --slide ms: a pair is joined once per window it shares), when the
- * watermark passes the window's end. --interval LOWER UPPER joins a left
+ * watermark passes the window's end. --session-gap MS joins the lines of a
+ * key in the same session: a run of lines of either side each at most MS
+ * ms after the one before (Flink's EventTimeSessionWindows.withGap), when
+ * the watermark passes the session's last line by MS ms. --interval LOWER UPPER joins a left
  * line at tl with the right lines of its key at tr, tl + LOWER <= tr <=
  * tl + UPPER (both inclusive; LOWER may be negative), as they arrive.
  * Output lines are
@@ -84,8 +87,8 @@ static int usage(const char *why)
 	fprintf(stderr,
 		"join_files: %s\n"
 		"usage: join_files --left FILE [--left FILE]... --right FILE [--right FILE]... "
-		"(--window MS [--slide MS] | --interval LOWER UPPER) --out-of-orderness MS "
-		"[--output DIR]\n",
+		"(--window MS [--slide MS] | --session-gap MS | --interval LOWER UPPER) "
+		"--out-of-orderness MS [--output DIR]\n",
 		why);
 	return 2;
 }
@@ -115,7 +118,7 @@ int main(int argc, char **argv)
 	const char *left[64], *right[64];
 	size_t nleft = 0, nright = 0;
 	const char *output = NULL;
-	int64_t window = -1, slide = -1, lower = 0, upper = 0, bound = -1;
+	int64_t window = -1, slide = -1, gap = -1, lower = 0, upper = 0, bound = -1;
 	bool interval = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -149,16 +152,18 @@ int main(int argc, char **argv)
 				window = ms;
 			else if (strcmp(a, "--slide") == 0)
 				slide = ms;
+			else if (strcmp(a, "--session-gap") == 0)
+				gap = ms;
 			else if (strcmp(a, "--out-of-orderness") == 0)
 				bound = ms;
 			else
 				return usage("unknown option");
 		}
 	}
-	if (nleft == 0 || nright == 0 || bound < 0 || interval == (window >= 0) ||
-	    (slide >= 0 && window < 0))
+	if (nleft == 0 || nright == 0 || bound < 0 ||
+	    (int)interval + (window >= 0) + (gap >= 0) != 1 || (slide >= 0 && window < 0))
 		return usage("give --left, --right, --out-of-orderness and one of --window "
-			     "(with --slide or not) and --interval");
+			     "(with --slide or not), --session-gap and --interval");
 	fl_env *env = fl_env_new(argc, argv);
 	if (!env)
 		return 1;
@@ -168,6 +173,10 @@ int main(int argc, char **argv)
 		fl_interval_join_spec spec = {
 		    .lower_ms = lower, .upper_ms = upper, .join = jf_join};
 		joined = fl_interval_join(l, r, &spec);
+	} else if (gap >= 0) {
+		fl_window_join_spec spec = {
+		    .kind = FL_WINDOW_SESSION, .gap_ms = gap, .join = jf_join};
+		joined = fl_window_join(l, r, &spec);
 	} else {
 		fl_window_join_spec spec = {.kind =
 						slide >= 0 ? FL_WINDOW_SLIDING : FL_WINDOW_TUMBLING,

@@ -11,7 +11,8 @@
 #      the interval join (at 2): every matching pair once, exact against
 #      joins computed here with awk;
 #   EX examples/join_files.so (installed with the others) joining two files
-#      per side, out of order, by window and by interval: exact against awk;
+#      per side, out of order, by window, by session (gap 30 ms) and by
+#      interval: exact against awk;
 #   L3 co_map of both streams at parallelism 2: every record of each input
 #      once, through its own function;
 #   L4 keys of different types on the two inputs: the job FAILS naming both;
@@ -159,9 +160,32 @@ example_reference() { # example_reference window|interval: key, values, both tim
 		if (mode == "interval" ? (tr >= tl - 30 && tr <= tl + 60) : (tl - tl % 100 == tr - tr % 100))
 			printf "%s\t%s\t%s\t%s\t%s\n", $2, $3, rv[i], $1, rt[i] } }' | LC_ALL=C sort
 }
-for mode in window interval; do
-	example_reference $mode >"$WORK/expected-ex-$mode"
-	if [ $mode = window ]; then args=(--window 100); else args=(--interval -30 60); fi
+session_reference() { # session_reference GAP: pairs of a key's lines in one session
+	{
+		awk -F'\t' '{ print $2 "\t" $1 "\tL\t" $3 }' "$WORK"/left-*.txt
+		awk -F'\t' '{ print $2 "\t" $1 "\tR\t" $3 }' "$WORK"/right-*.txt
+	} | LC_ALL=C sort -t "$T" -k1,1 -k2,2n | awk -F'\t' -v gap="$1" '
+	function flush(i, j) {
+		for (i = 1; i <= nl; i++)
+			for (j = 1; j <= nr; j++)
+				printf "%s\t%s\t%s\t%s\t%s\n", k, lv[i], rv[j], lt[i], rt[j]
+		nl = nr = 0
+	}
+	$1 != k || $2 > last + gap { flush(); k = $1 }
+	{ last = $2; if ($3 == "L") { lv[++nl] = $4; lt[nl] = $2 } else { rv[++nr] = $4; rt[nr] = $2 } }
+	END { flush() }' | LC_ALL=C sort
+}
+T=$'\t'
+for mode in window session interval; do
+	case $mode in
+	session) session_reference 30 >"$WORK/expected-ex-$mode" ;;
+	*) example_reference $mode >"$WORK/expected-ex-$mode" ;;
+	esac
+	case $mode in
+	window) args=(--window 100) ;;
+	session) args=(--session-gap 30) ;;
+	*) args=(--interval -30 60) ;;
+	esac
 	run_flinc "EX-$mode" -p 2 "$JF" --left "$WORK/left-0.txt" --left "$WORK/left-1.txt" \
 		--right "$WORK/right-0.txt" --right "$WORK/right-1.txt" "${args[@]}" --out-of-orderness 200
 	check_finished "EX-$mode"
@@ -194,7 +218,6 @@ start_tm tm-a -D "taskmanager.state.local.root-dirs=$WORK/state"
 start_tm tm-b -D "taskmanager.state.local.root-dirs=$WORK/state"
 check "/overview reports 2 TaskManagers" wait_overview 2 20
 upload "$JOB_SO"
-T=$'\t'
 declare -A MARK
 mark_logs() { local t; for t in tm-a tm-b; do MARK[$t]=$(wc -l <"$WORK/$t.log"); done; }
 lines() { # lines OUT: the job's printed rows since mark_logs
