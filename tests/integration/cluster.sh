@@ -141,6 +141,16 @@ wait_savepoint() { # wait_savepoint JOB TRIGGER SECONDS: STATUS the last status 
 	[ "$STATUS" = COMPLETED ]
 }
 
+stop_with_savepoint() { # stop_with_savepoint TAG JOB DIR: POST /stop, checks; SP the path
+	local trigger
+	api POST "/jobs/$2/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$3\"}"
+	trigger=$(json '."request-id"')
+	wait_savepoint "$2" "$trigger" 30 || true
+	check "$1: the stop's savepoint completes" test "$STATUS" = COMPLETED
+	wait_state "$2" 'FINISHED|FAILED|CANCELED' 20 || true
+	check "$1: the stopped job FINISHED" test "$STATE" = FINISHED
+}
+
 job_why() {
 	local j
 	for j in "$@"; do

@@ -221,12 +221,7 @@ stop_and_restore() {
 	D=$JOB
 	wait_state "$D" RUNNING 20 || fail "$1: the job is not RUNNING: $STATE"
 	check "$1: windows printed by event-time timers" some_windows_printed 30
-	api POST "/jobs/$D/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-$1\"}"
-	trigger=$(json '."request-id"')
-	wait_savepoint "$D" "$trigger" 30 || true
-	check "$1: the stop's savepoint completes" test "$STATUS" = COMPLETED
-	wait_state "$D" 'FINISHED|FAILED|CANCELED' 20 || true
-	check "$1: the stopped job FINISHED" test "$STATE" = FINISHED
+	stop_with_savepoint "$1" "$D" "$WORK/sp-stop-$1"
 	lines "$WORK/$1-d.lines"
 	windows "$WORK/$1-d.lines" | sort >"$WORK/$1-d.windows"
 	ND=$(wc -l <"$WORK/$1-d.windows")
@@ -272,12 +267,7 @@ run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\
 K=$JOB
 wait_state "$K" RUNNING 20 || fail "K: the job is not RUNNING: $STATE"
 sleep 2
-api POST "/jobs/$K/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-K\"}"
-trigger=$(json '."request-id"')
-wait_savepoint "$K" "$trigger" 30 || true
-check "K: the stop's savepoint completes" test "$STATUS" = COMPLETED
-wait_state "$K" 'FINISHED|FAILED|CANCELED' 20 || true
-check "K: the stopped job FINISHED" test "$STATE" = FINISHED
+stop_with_savepoint K "$K" "$WORK/sp-stop-K"
 lines "$WORK/K-d.lines"
 check "K: nothing fired before the clock moved" test "$(wc -l <"$WORK/K-d.lines")" -eq 0
 mark_logs
@@ -332,12 +322,7 @@ some_timers_fired() {
 	return 1
 }
 check "N: processing-time timers fire while the job runs" some_timers_fired
-api POST "/jobs/$JOB/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-stop-N\"}"
-trigger=$(json '."request-id"')
-wait_savepoint "$JOB" "$trigger" 30 || true
-check "N: the stop's savepoint completes" test "$STATUS" = COMPLETED
-wait_state "$JOB" 'FINISHED|FAILED|CANCELED' 20 || true
-check "N: the stopped job FINISHED" test "$STATE" = FINISHED
+stop_with_savepoint N "$JOB" "$WORK/sp-stop-N"
 lines "$WORK/N-d.lines"
 procs "$WORK/N-d.lines" | sort >"$WORK/N-d.timers"
 mark_logs

@@ -231,19 +231,14 @@ some_printed() { # some_printed RE N: N such rows printed within 30 s
 # their name) were printed, then RESTORE_ARGS restored from it at 3 into
 # LMDB: no row printed by both runs, together EXPECTED exactly.
 stop_restore() {
-	local tag=$1 what=$2 re=$3 min=$4 exp=$5 args=$6 rargs=$7 conf=${8:-} trigger n1
+	local tag=$1 what=$2 re=$3 min=$4 exp=$5 args=$6 rargs=$7 conf=${8:-} n1
 	mark_logs
 	run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [$args], \"flinkConfiguration\": {$conf}}" ||
 		{ fail "$tag: not submitted"; return 0; }
 	local j1=$JOB
 	wait_state "$j1" RUNNING 20 || fail "$tag: the job is not RUNNING: $STATE"
 	check "$tag: ${what}s printed" some_printed "$re" "$min"
-	api POST "/jobs/$j1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-$tag\"}"
-	trigger=$(json '."request-id"')
-	wait_savepoint "$j1" "$trigger" 30 || true
-	check "$tag: the stop's savepoint completes" test "$STATUS" = COMPLETED
-	wait_state "$j1" 'FINISHED|FAILED|CANCELED' 20 || true
-	check "$tag: the stopped job FINISHED" test "$STATE" = FINISHED
+	stop_with_savepoint "$tag" "$j1" "$WORK/sp-$tag"
 	printed "$re" "$WORK/$tag-1.lines"
 	n1=$(wc -l <"$WORK/$tag-1.lines")
 	check "$tag: the job stopped in the middle ($n1 of $(wc -l <"$exp") ${what}s)" \

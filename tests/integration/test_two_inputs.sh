@@ -241,19 +241,14 @@ some_printed() {
 }
 
 stop_restore() { # stop_restore TAG MODE EXPECTED: stop at 2 in the middle, restore at 3 into LMDB
-	local tag=$1 mode=$2 exp=$3 trigger n1
+	local tag=$1 mode=$2 exp=$3 n1
 	mark_logs
 	run_jar "$JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"3000\", \"--mode\", \"$mode\"], \"flinkConfiguration\": {\"pipeline.auto-watermark-interval\": \"20 ms\"}}" ||
 		{ fail "$tag: not submitted"; return 0; }
 	local j1=$JOB
 	wait_state "$j1" RUNNING 20 || fail "$tag: the job is not RUNNING: $STATE"
 	check "$tag: windows printed by the timers" some_printed
-	api POST "/jobs/$j1/stop" -H 'Content-Type: application/json' -d "{\"targetDirectory\": \"$WORK/sp-$tag\"}"
-	trigger=$(json '."request-id"')
-	wait_savepoint "$j1" "$trigger" 30 || true
-	check "$tag: the stop's savepoint completes" test "$STATUS" = COMPLETED
-	wait_state "$j1" 'FINISHED|FAILED|CANCELED' 20 || true
-	check "$tag: the stopped job FINISHED" test "$STATE" = FINISHED
+	stop_with_savepoint "$tag" "$j1" "$WORK/sp-$tag"
 	lines "$WORK/$tag-1.lines"
 	n1=$(wc -l <"$WORK/$tag-1.lines")
 	check "$tag: the job stopped in the middle ($n1 of $(wc -l <"$exp") windows)" \
