@@ -5,7 +5,7 @@
  *   flinc run --local join_files.so --left FILE [--left FILE]...
  *       --right FILE [--right FILE]...
  *       (--window MS [--slide MS] | --session-gap MS | --interval LOWER UPPER)
- *       --out-of-orderness MS [--output DIR]
+ *       [--left-outer] --out-of-orderness MS [--output DIR]
  *
  * Input lines are `<epoch millis><TAB><key><TAB><value>`; the event time is
  * the first field, each input's watermark bounded by --out-of-orderness.
@@ -22,7 +22,11 @@
  *
  *   <key><TAB><left value><TAB><right value><TAB><left millis><TAB><right millis>
  *
- * one per pair joined. Without --output they are printed to stdout. Lines
+ * one per pair joined. --left-outer (with --window or --session-gap) makes
+ * it a left outer join, by Flink's coGroup of the two sides' lines per key
+ * and window: a left line without a right one in its window is output
+ * once, as `<key><TAB><left value><TAB>-<TAB><left millis><TAB>-`.
+ * Without --output they are printed to stdout. Lines
  * behind the watermark are late and dropped (the TaskManager logs how many).
  *
  * Build your own job the same way:
@@ -82,13 +86,42 @@ int jf_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
 	return fl_collect(out, &o);
 }
 
+/* --left-outer: a window's pairs, and its left lines alone when it has no
+ * right one. */
+int jf_left_outer(fl_ctx *ctx, const fl_row *l, size_t nl, const fl_row *r, size_t nr,
+		  fl_collector *out)
+{
+	for (size_t i = 0; i < nl; i++) {
+		if (nr == 0) {
+			size_t kn, ln;
+			const char *k = fl_row_string(&l[i], 0, &kn);
+			const char *lv = fl_row_string(&l[i], 1, &ln);
+			fl_row o = {0};
+			fl_row_add_string(&o, k, kn);
+			fl_row_add_string(&o, lv, ln);
+			fl_row_add_string(&o, "-", 1);
+			fl_row_add_int64(&o, fl_row_int64(&l[i], 2));
+			fl_row_add_string(&o, "-", 1);
+			int rc = fl_collect(out, &o);
+			if (rc)
+				return rc;
+		}
+		for (size_t j = 0; j < nr; j++) {
+			int rc = jf_join(ctx, &l[i], &r[j], out);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int usage(const char *why)
 {
 	fprintf(stderr,
 		"join_files: %s\n"
 		"usage: join_files --left FILE [--left FILE]... --right FILE [--right FILE]... "
 		"(--window MS [--slide MS] | --session-gap MS | --interval LOWER UPPER) "
-		"--out-of-orderness MS [--output DIR]\n",
+		"[--left-outer] --out-of-orderness MS [--output DIR]\n",
 		why);
 	return 2;
 }
@@ -119,9 +152,13 @@ int main(int argc, char **argv)
 	size_t nleft = 0, nright = 0;
 	const char *output = NULL;
 	int64_t window = -1, slide = -1, gap = -1, lower = 0, upper = 0, bound = -1;
-	bool interval = false;
+	bool interval = false, outer = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--left-outer") == 0) {
+			outer = true;
+			continue;
+		}
 		if (!v)
 			return usage("an option without its value");
 		i++;
@@ -164,6 +201,8 @@ int main(int argc, char **argv)
 	    (int)interval + (window >= 0) + (gap >= 0) != 1 || (slide >= 0 && window < 0))
 		return usage("give --left, --right, --out-of-orderness and one of --window "
 			     "(with --slide or not), --session-gap and --interval");
+	if (outer && interval)
+		return usage("--left-outer joins by window or session, not by interval");
 	fl_env *env = fl_env_new(argc, argv);
 	if (!env)
 		return 1;
@@ -173,6 +212,15 @@ int main(int argc, char **argv)
 		fl_interval_join_spec spec = {
 		    .lower_ms = lower, .upper_ms = upper, .join = jf_join};
 		joined = fl_interval_join(l, r, &spec);
+	} else if (outer) {
+		fl_window_cogroup_spec spec = {
+		    .kind = gap >= 0 ? FL_WINDOW_SESSION
+				     : slide >= 0 ? FL_WINDOW_SLIDING : FL_WINDOW_TUMBLING,
+		    .size_ms = window,
+		    .slide_ms = slide,
+		    .gap_ms = gap,
+		    .cogroup = jf_left_outer};
+		joined = fl_window_cogroup(l, r, &spec);
 	} else if (gap >= 0) {
 		fl_window_join_spec spec = {
 		    .kind = FL_WINDOW_SESSION, .gap_ms = gap, .join = jf_join};

@@ -795,7 +795,7 @@ FL_API fl_stream *fl_side_output(fl_stream *s, const char *tag)
 			      n->kind == SG_WINDOW || n->kind == SG_CO_FLAT_MAP ||
 			      n->kind == SG_CO_PROCESS || n->kind == SG_CO_BROADCAST ||
 			      n->kind == SG_WINDOW_JOIN || n->kind == SG_INTERVAL_JOIN ||
-			      n->kind == SG_BROADCAST_PROCESS);
+			      n->kind == SG_BROADCAST_PROCESS || n->kind == SG_WINDOW_COGROUP);
 	if (!collects) {
 		env_fail(env, FL_EINVAL,
 			 "side_output '%s': %s has no function that emits through a collector "
@@ -1081,40 +1081,58 @@ static fl_stream *join_inputs(fl_stream *left, fl_stream *right, const void *spe
 	return fl_connect(left, right);
 }
 
-FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right, const fl_window_join_spec *spec)
+/* The windows of a window join or coGroup (kind: SG_WINDOW_JOIN or
+ * SG_WINDOW_COGROUP, what names the call), checked, and its node. */
+static fl_stream *window_two(fl_stream *left, fl_stream *right, const void *spec,
+			     enum fl_window_kind wk, int64_t size, int64_t slide, int64_t gap,
+			     const void *fn, enum sg_kind kind, const char *what)
 {
-	fl_stream *c = join_inputs(left, right, spec, "window_join");
+	fl_stream *c = join_inputs(left, right, spec, what);
 	if (!c)
 		return NULL;
 	fl_env *env = c->env;
 	const char *bad = NULL;
 	long long v = 0;
-	bool session = spec->kind == FL_WINDOW_SESSION;
-	if (spec->kind != FL_WINDOW_TUMBLING && spec->kind != FL_WINDOW_SLIDING && !session)
+	bool session = wk == FL_WINDOW_SESSION;
+	if (wk != FL_WINDOW_TUMBLING && wk != FL_WINDOW_SLIDING && !session)
 		bad = "kind is not FL_WINDOW_TUMBLING, FL_WINDOW_SLIDING or FL_WINDOW_SESSION",
-		v = spec->kind;
-	else if (session && (spec->gap_ms <= 0 || spec->gap_ms > INT64_MAX / 4))
-		bad = "gap_ms of a session window must be > 0", v = spec->gap_ms;
-	else if (!session && (spec->size_ms <= 0 || spec->size_ms > INT64_MAX / 4))
-		bad = "size_ms must be > 0", v = spec->size_ms;
-	else if (spec->kind == FL_WINDOW_SLIDING &&
-		 (spec->slide_ms <= 0 || spec->slide_ms > spec->size_ms))
-		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = spec->slide_ms;
+		v = wk;
+	else if (session && (gap <= 0 || gap > INT64_MAX / 4))
+		bad = "gap_ms of a session window must be > 0", v = gap;
+	else if (!session && (size <= 0 || size > INT64_MAX / 4))
+		bad = "size_ms must be > 0", v = size;
+	else if (wk == FL_WINDOW_SLIDING && (slide <= 0 || slide > size))
+		bad = "slide_ms of a sliding window must be > 0 and <= size_ms", v = slide;
 	if (bad) {
-		env_fail(env, FL_EINVAL, "window_join: %s, not %lld", bad, v);
+		env_fail(env, FL_EINVAL, "%s: %s, not %lld", what, bad, v);
 		return NULL;
 	}
 	sg_node *n;
-	fl_stream *out =
-	    add_two_input(c, SG_WINDOW_JOIN, (const void *)spec->join, NULL, "window_join", &n);
+	fl_stream *out = add_two_input(c, kind, fn, NULL, what, &n);
 	if (!out)
 		return NULL;
 	/* A session's gap travels as its size, as fl_window's does. */
-	n->win = (sg_window){.kind = spec->kind,
+	n->win = (sg_window){.kind = wk,
 			     .time = FL_EVENT_TIME,
-			     .size_ms = session ? spec->gap_ms : spec->size_ms,
-			     .slide_ms = spec->kind == FL_WINDOW_SLIDING ? spec->slide_ms : 0};
+			     .size_ms = session ? gap : size,
+			     .slide_ms = wk == FL_WINDOW_SLIDING ? slide : 0};
 	return out;
+}
+
+FL_API fl_stream *fl_window_join(fl_stream *left, fl_stream *right, const fl_window_join_spec *spec)
+{
+	return window_two(left, right, spec, spec ? spec->kind : 0, spec ? spec->size_ms : 0,
+			  spec ? spec->slide_ms : 0, spec ? spec->gap_ms : 0,
+			  spec ? (const void *)spec->join : NULL, SG_WINDOW_JOIN, "window_join");
+}
+
+FL_API fl_stream *fl_window_cogroup(fl_stream *left, fl_stream *right,
+				    const fl_window_cogroup_spec *spec)
+{
+	return window_two(left, right, spec, spec ? spec->kind : 0, spec ? spec->size_ms : 0,
+			  spec ? spec->slide_ms : 0, spec ? spec->gap_ms : 0,
+			  spec ? (const void *)spec->cogroup : NULL, SG_WINDOW_COGROUP,
+			  "window_cogroup");
 }
 
 FL_API fl_stream *fl_interval_join(fl_stream *left, fl_stream *right,

@@ -225,7 +225,7 @@ static bool kind_needs_fn(enum sg_kind k)
 	return k == SG_SOURCE_GENERATOR || k == SG_MAP || k == SG_FLAT_MAP || k == SG_FILTER ||
 	       k == SG_REDUCE || k == SG_PROCESS || k == SG_CO_MAP || k == SG_CO_FLAT_MAP ||
 	       k == SG_CO_PROCESS || k == SG_CO_BROADCAST || k == SG_WINDOW_JOIN ||
-	       k == SG_INTERVAL_JOIN || k == SG_BROADCAST_PROCESS;
+	       k == SG_INTERVAL_JOIN || k == SG_BROADCAST_PROCESS || k == SG_WINDOW_COGROUP;
 }
 
 /* Kinds with a function for their second input. */
@@ -238,7 +238,8 @@ static bool kind_needs_fn2(enum sg_kind k)
 /* Kinds that keep the key of their second input. */
 static bool kind_has_key2(enum sg_kind k)
 {
-	return k == SG_CO_PROCESS || k == SG_WINDOW_JOIN || k == SG_INTERVAL_JOIN;
+	return k == SG_CO_PROCESS || k == SG_WINDOW_JOIN || k == SG_INTERVAL_JOIN ||
+	       k == SG_WINDOW_COGROUP;
 }
 
 static void get_output(cm_rbuf *r, td_output *o, const td_task *td)
@@ -419,7 +420,7 @@ static void get_op(cm_rbuf *r, td_op *op, size_t index, td_task *td)
 			     "a window trigger or evictor on an operator that is not a window at "
 			     "byte %zu",
 			     at);
-	if (!cm_rbuf_error(r) && op->kind == SG_WINDOW_JOIN) {
+	if (!cm_rbuf_error(r) && (op->kind == SG_WINDOW_JOIN || op->kind == SG_WINDOW_COGROUP)) {
 		if ((op->win.kind != FL_WINDOW_TUMBLING && op->win.kind != FL_WINDOW_SLIDING &&
 		     op->win.kind != FL_WINDOW_SESSION) ||
 		    op->win.time != FL_EVENT_TIME || op->win.size_ms <= 0 ||

@@ -821,7 +821,7 @@ void jg_print_text(const jg_graph *g, FILE *f)
 				fprintf(f, " input 2 %s()", n->fn2_symbol);
 			if (n->bstate_name)
 				fprintf(f, " broadcast state '%s'", n->bstate_name);
-			if (n->kind == SG_WINDOW_JOIN)
+			if (n->kind == SG_WINDOW_JOIN || n->kind == SG_WINDOW_COGROUP)
 				print_window(&n->win, f);
 			if (n->kind == SG_INTERVAL_JOIN)
 				fprintf(f, " between %lld and %lld ms", (long long)n->lower_ms,

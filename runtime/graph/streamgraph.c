@@ -202,6 +202,8 @@ const char *sg_kind_default_name(enum sg_kind kind)
 		return "BroadcastProcess";
 	case SG_SOURCE_SOCKET:
 		return "Source: Socket Stream";
+	case SG_WINDOW_COGROUP:
+		return "Window CoGroup";
 	}
 	return "?";
 }
@@ -231,6 +233,7 @@ const char *sg_kind_type(enum sg_kind kind)
 	    [SG_INTERVAL_JOIN] = "interval-join",
 	    [SG_BROADCAST_PROCESS] = "broadcast-process-unkeyed",
 	    [SG_SOURCE_SOCKET] = "socket",
+	    [SG_WINDOW_COGROUP] = "window-cogroup",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -266,12 +269,12 @@ bool sg_kind_is_keyed(enum sg_kind k)
 {
 	return k == SG_REDUCE || k == SG_SUM || k == SG_MIN || k == SG_MAX || k == SG_PROCESS ||
 	       k == SG_WINDOW || k == SG_CO_PROCESS || k == SG_CO_BROADCAST ||
-	       k == SG_WINDOW_JOIN || k == SG_INTERVAL_JOIN;
+	       k == SG_WINDOW_JOIN || k == SG_INTERVAL_JOIN || k == SG_WINDOW_COGROUP;
 }
 
 bool sg_kind_is_two_input(enum sg_kind k)
 {
-	return k >= SG_CO_MAP && k <= SG_BROADCAST_PROCESS;
+	return (k >= SG_CO_MAP && k <= SG_BROADCAST_PROCESS) || k == SG_WINDOW_COGROUP;
 }
 
 /* What is wrong with w's trigger or evictor (v the value named), or NULL. */

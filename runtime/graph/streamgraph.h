@@ -48,6 +48,9 @@ enum sg_kind {
 	 * gen_count its retries (-1: for ever); parallelism 1. Last: kinds
 	 * are numbered on the wire. */
 	SG_SOURCE_SOCKET,
+	/* A keyed window coGroup: a two-input kind (sg_kind_is_two_input),
+	 * numbered after the socket source since kinds travel by number. */
+	SG_WINDOW_COGROUP,
 };
 
 /* A window spec as it travels: fl_window_spec's numbers, its functions by
@@ -240,7 +243,7 @@ const char *sg_ship_strategy(enum sg_partitioner p, const sg_key *k);
  * it slides). */
 #define SG_MAX_COUNT_WINDOW (INT64_C(1) << 30)
 /* The largest kind known (the descriptor decoder's bound). */
-#define SG_KIND_LAST SG_SOURCE_SOCKET
+#define SG_KIND_LAST SG_WINDOW_COGROUP
 /* Checks a window spec against flinc.h's rules (w's numbers; fns: a bit
  * 1 << SG_WIN_* per function the spec has): 0, or FL_EINVAL with why (cap
  * bytes) naming the field and its value. fl_window and the descriptor

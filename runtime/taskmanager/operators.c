@@ -908,6 +908,7 @@ const tm_op_class *tm_op_class_of(enum sg_kind k)
 		return &tm_broadcast_process_class;
 	case SG_WINDOW_JOIN:
 	case SG_INTERVAL_JOIN:
+	case SG_WINDOW_COGROUP:
 		return &tm_join_class;
 	case SG_BROADCAST_PROCESS:
 		return &tm_broadcast_unkeyed_class;

@@ -698,7 +698,9 @@ const tm_op_class tm_broadcast_process_class = {
  * FL_STATE_BYTES elements: the record's timestamp, 8 bytes little-endian,
  * then its row codec bytes), and event-time timers of the key fire the
  * windows (window join) or clear what can no longer match (interval join).
- * The user's function (op->fn, an fl_join_fn) gets (left, right) pairs.
+ * The user's function (op->fn, an fl_join_fn) gets (left, right) pairs; a
+ * window coGroup's (an fl_cogroup_fn) is the window join's machinery with
+ * one call per key and window, given every record of the window.
  */
 static const fl_state_desc JOIN_BUF[2] = {
     {.name = "_join_left", .value = {.format = FL_STATE_BYTES}},
@@ -844,6 +846,48 @@ static int join_call(fl_ctx *ctx, const fl_row *l, const fl_row *r, int64_t ts, 
 	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn_symbol) : 0;
 }
 
+/*
+ * A coGroup's call for one key and window: the elements of each side whose
+ * time is in [lo, hi], in the order they arrived (sel: scratch of nl + nr
+ * rows), what it emits at timestamp ts. Not called for a window with none.
+ */
+static int cogroup_call(fl_ctx *ctx, const fl_row *lr, const int64_t *lt, size_t nl,
+			const fl_row *rr, const int64_t *rt, size_t nr, int64_t lo, int64_t hi,
+			fl_row *sel, int64_t ts, fl_collector *out)
+{
+	tm_op *op = join_op(ctx);
+	size_t a = 0, b = 0;
+	for (size_t i = 0; i < nl; i++)
+		if (lt[i] >= lo && lt[i] <= hi)
+			sel[a++] = lr[i];
+	for (size_t j = 0; j < nr; j++)
+		if (rt[j] >= lo && rt[j] <= hi)
+			sel[a + b++] = rr[j];
+	if (a + b == 0)
+		return 0;
+	int64_t saved = op->chain->ts;
+	op->chain->ts = ts;
+	int rc = ((fl_cogroup_fn)op->fn)(ctx, sel, a, sel + a, b, out);
+	op->chain->ts = saved;
+	if (op->chain->err.code)
+		return op->chain->err.code;
+	return rc < 0 ? tm_op_user_failed(op, rc, op->node->fn_symbol) : 0;
+}
+
+/* Room for a coGroup's selection of nl + nr rows (NULL for a join, or
+ * nothing to select), or the task failed. */
+static int cogroup_room(tm_op *op, size_t n, fl_row **sel)
+{
+	*sel = NULL;
+	if (op->node->kind != SG_WINDOW_COGROUP || n == 0)
+		return 0;
+	if (!(*sel = malloc(n * sizeof(**sel))))
+		return tm_chain_fail(op->chain, FL_ENOMEM,
+				     "operator '%s': out of memory grouping a window",
+				     op->node->name);
+	return 0;
+}
+
 /* Timestamps a join takes: within +-2^61 ms, so that a time plus a size,
  * slide or bound (each at most INT64_MAX / 4) never overflows. True (the
  * task failed) for one outside. */
@@ -980,6 +1024,9 @@ static int wj_fire_sessions(fl_ctx *ctx, int64_t time, fl_collector *out)
 				   "operator '%s': out of memory sorting its join buffer",
 				   op->node->name);
 	int64_t fired = INT64_MIN; /* the last record of the last session fired */
+	fl_row *sel = NULL;
+	if (rc == 0)
+		rc = cogroup_room(op, all, &sel);
 	if (rc == 0 && all) {
 		size_t k = 0;
 		for (uint32_t side = 0; side < 2; side++)
@@ -993,7 +1040,10 @@ static int wj_fire_sessions(fl_ctx *ctx, int64_t time, fl_collector *out)
 			int64_t end = refs[b - 1].ts + gap;
 			if (end - 1 > time)
 				break; /* this one and every later one are open */
-			for (size_t i = a; rc == 0 && i < b; i++) {
+			if (sel) /* a coGroup: the session's records, as they came */
+				rc = cogroup_call(ctx, rows[0], tss[0], n[0], rows[1], tss[1], n[1],
+						  refs[a].ts, refs[b - 1].ts, sel, end - 1, out);
+			for (size_t i = a; rc == 0 && !sel && i < b; i++) {
 				if (refs[i].side != 0)
 					continue;
 				for (size_t j = a; rc == 0 && j < b; j++)
@@ -1006,6 +1056,7 @@ static int wj_fire_sessions(fl_ctx *ctx, int64_t time, fl_collector *out)
 		}
 	}
 	free(refs);
+	free(sel);
 	for (int side = 0; side < 2; side++) {
 		free(rows[side]);
 		free(tss[side]);
@@ -1024,16 +1075,22 @@ static int wj_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collecto
 	fl_row *lr = NULL, *rr = NULL;
 	int64_t *lt = NULL, *rt = NULL;
 	size_t nl = 0, nr = 0;
+	fl_row *sel = NULL;
 	int rc = join_read(ctx, 0, &lr, &lt, &nl);
 	if (rc == 0)
 		rc = join_read(ctx, 1, &rr, &rt, &nr);
-	for (size_t i = 0; rc == 0 && i < nl; i++) {
+	if (rc == 0)
+		rc = cogroup_room(op, nl + nr, &sel);
+	if (rc == 0 && sel)
+		rc = cogroup_call(ctx, lr, lt, nl, rr, rt, nr, start, end - 1, sel, time, out);
+	for (size_t i = 0; rc == 0 && !sel && i < nl; i++) {
 		if (lt[i] < start || lt[i] >= end)
 			continue;
 		for (size_t j = 0; rc == 0 && j < nr; j++)
 			if (rt[j] >= start && rt[j] < end)
 				rc = join_call(ctx, &lr[i], &rr[j], time, out);
 	}
+	free(sel);
 	free(lr);
 	free(rr);
 	free(lt);
@@ -1114,7 +1171,7 @@ static int ij_fire(fl_ctx *ctx, int64_t time, enum fl_time_domain d, fl_collecto
 
 static int join_input(tm_op *op, const fl_row *in, int side)
 {
-	bool win = op->node->kind == SG_WINDOW_JOIN;
+	bool win = op->node->kind != SG_INTERVAL_JOIN;
 	fl_process_fn fn = side ? (win ? wj_right : ij_right) : (win ? wj_left : ij_left);
 	uint8_t buf[TM_KEY_BUF];
 	size_t kl;
@@ -1138,7 +1195,7 @@ static int join2(tm_op *op, const fl_row *in)
 static int join_open(tm_op *op, cm_err *err)
 {
 	/* The timers are the join's own: on_timer is internal. */
-	op->timer_fn = op->node->kind == SG_WINDOW_JOIN ? (void *)wj_fire : (void *)ij_fire;
+	op->timer_fn = op->node->kind != SG_INTERVAL_JOIN ? (void *)wj_fire : (void *)ij_fire;
 	op->chain->has_timers = true;
 	return co_open(op, err);
 }

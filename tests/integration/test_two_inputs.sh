@@ -12,7 +12,8 @@
 #      joins computed here with awk;
 #   EX examples/join_files.so (installed with the others) joining two files
 #      per side, out of order, by window, by session (gap 30 ms) and by
-#      interval: exact against awk;
+#      interval, and left outer joins by window and by session (gap 5 ms:
+#      window coGroups): exact against awk;
 #   L3 co_map of both streams at parallelism 2: every record of each input
 #      once, through its own function;
 #   L4 keys of different types on the two inputs: the job FAILS naming both;
@@ -152,20 +153,25 @@ awk 'BEGIN { for (i = 0; i < 4000; i++) {
 awk 'BEGIN { for (i = 0; i < 3000; i++) {
 	f = "'"$WORK"'/right-" i % 2 ".txt"
 	printf "%.0f\tk%d\tr%d\n", 1700000000000 + 4 * i + (i * 104729) % 200, i % 17, i >>f } }'
-example_reference() { # example_reference window|interval: key, values, both times
+example_reference() { # example_reference window|interval|outer: key, values, both times
 	cat "$WORK"/left-*.txt | awk -F'\t' -v mode="$1" -v rights="$(cat "$WORK"/right-*.txt | tr '\n' ';')" '
 	BEGIN { n = split(rights, rl, ";"); for (i = 1; i <= n; i++) if (rl[i] != "") { split(rl[i], f, "\t"); rk[f[2]] = rk[f[2]] i ","; rt[i] = f[1]; rv[i] = f[3] } }
-	{ m = split(rk[$2], idx, ",")
+	{ m = split(rk[$2], idx, ","); found = 0
 	  for (j = 1; j < m; j++) { i = idx[j]; tl = $1 - 1700000000000; tr = rt[i] - 1700000000000
-		if (mode == "interval" ? (tr >= tl - 30 && tr <= tl + 60) : (tl - tl % 100 == tr - tr % 100))
-			printf "%s\t%s\t%s\t%s\t%s\n", $2, $3, rv[i], $1, rt[i] } }' | LC_ALL=C sort
+		if (mode == "interval" ? (tr >= tl - 30 && tr <= tl + 60) : (tl - tl % 100 == tr - tr % 100)) {
+			printf "%s\t%s\t%s\t%s\t%s\n", $2, $3, rv[i], $1, rt[i]; found = 1 } }
+	  if (mode == "outer" && !found)
+		printf "%s\t%s\t-\t%s\t-\n", $2, $3, $1 }' | LC_ALL=C sort
 }
-session_reference() { # session_reference GAP: pairs of a key's lines in one session
+session_reference() { # session_reference GAP [outer]: pairs of a key's lines in one session
 	{
 		awk -F'\t' '{ print $2 "\t" $1 "\tL\t" $3 }' "$WORK"/left-*.txt
 		awk -F'\t' '{ print $2 "\t" $1 "\tR\t" $3 }' "$WORK"/right-*.txt
-	} | LC_ALL=C sort -t "$T" -k1,1 -k2,2n | awk -F'\t' -v gap="$1" '
+	} | LC_ALL=C sort -t "$T" -k1,1 -k2,2n | awk -F'\t' -v gap="$1" -v outer="${2:-}" '
 	function flush(i, j) {
+		for (i = 1; i <= nl; i++)
+			if (outer && nr == 0)
+				printf "%s\t%s\t-\t%s\t-\n", k, lv[i], lt[i]
 		for (i = 1; i <= nl; i++)
 			for (j = 1; j <= nr; j++)
 				printf "%s\t%s\t%s\t%s\t%s\n", k, lv[i], rv[j], lt[i], rt[j]
@@ -176,21 +182,24 @@ session_reference() { # session_reference GAP: pairs of a key's lines in one ses
 	END { flush() }' | LC_ALL=C sort
 }
 T=$'\t'
-for mode in window session interval; do
+for mode in window session interval outer outer-session; do
 	case $mode in
 	session) session_reference 30 >"$WORK/expected-ex-$mode" ;;
+	outer-session) session_reference 5 outer >"$WORK/expected-ex-$mode" ;;
 	*) example_reference $mode >"$WORK/expected-ex-$mode" ;;
 	esac
 	case $mode in
 	window) args=(--window 100) ;;
 	session) args=(--session-gap 30) ;;
+	outer) args=(--window 100 --left-outer) ;;
+	outer-session) args=(--session-gap 5 --left-outer) ;;
 	*) args=(--interval -30 60) ;;
 	esac
 	run_flinc "EX-$mode" -p 2 "$JF" --left "$WORK/left-0.txt" --left "$WORK/left-1.txt" \
 		--right "$WORK/right-0.txt" --right "$WORK/right-1.txt" "${args[@]}" --out-of-orderness 200
 	check_finished "EX-$mode"
 	strip_prefix <"$WORK/EX-$mode.out" | LC_ALL=C sort >"$WORK/EX-$mode.sorted"
-	same_file "EX-$mode: join_files.so joins the files exactly ($(wc -l <"$WORK/expected-ex-$mode") pairs)" \
+	same_file "EX-$mode: join_files.so joins the files exactly ($(wc -l <"$WORK/expected-ex-$mode") lines)" \
 		"$WORK/expected-ex-$mode" "$WORK/EX-$mode.sorted"
 done
 

@@ -567,6 +567,139 @@ static void test_the_session_window_join_matches_exactly_its_pairs(void **state)
 	run_join(SESSION_JOIN);
 }
 
+/* ---------------------------------------------------------- coGroup */
+
+int ut_cogroup(fl_ctx *ctx, const fl_row *l, size_t nl, const fl_row *r, size_t nr,
+	       fl_collector *out);
+
+/* Calls, calls with one side empty, records seen per side, and calls
+ * that broke a rule (mixed keys, a record of another window, a side out
+ * of arrival order, no record at all). */
+static _Atomic int64_t n_groups, n_left_only, n_right_only, n_grouped[2], n_group_bad;
+#define MAX_WIN 128
+
+/* The window (tumbling, 100 ms) or session of a record, as its end - 1. */
+static int64_t group_end(int side, int64_t off)
+{
+	int64_t ts = side ? ts_b(off) : ts_a(off);
+	if (join_kind == SESSION_JOIN)
+		return sess_last[side ? sess_b[off] : sess_a[off]];
+	return ts - ts % 100 + 99;
+}
+
+int ut_cogroup(fl_ctx *ctx, const fl_row *l, size_t nl, const fl_row *r, size_t nr,
+	       fl_collector *out)
+{
+	(void)out;
+	int64_t ts = fl_ctx_timestamp(ctx);
+	bool bad = nl + nr == 0;
+	int64_t key = nl ? fl_row_int64(&l[0], 0) : nr ? fl_row_int64(&r[0], 0) : -1;
+	for (int side = 0; side < 2; side++) {
+		const fl_row *rows = side ? r : l;
+		size_t n = side ? nr : nl;
+		for (size_t i = 0; i < n; i++) {
+			int64_t off = fl_row_int64(&rows[i], 1);
+			bad |= fl_row_int64(&rows[i], 0) != key || group_end(side, off) != ts ||
+			       (i > 0 && off <= fl_row_int64(&rows[i - 1], 1));
+		}
+		atomic_fetch_add(&n_grouped[side], (int64_t)n);
+	}
+	atomic_fetch_add(&n_groups, 1);
+	if (nr == 0)
+		atomic_fetch_add(&n_left_only, 1);
+	if (nl == 0)
+		atomic_fetch_add(&n_right_only, 1);
+	if (bad)
+		atomic_fetch_add(&n_group_bad, 1);
+	return 0;
+}
+
+/* A window coGroup over both inputs (tumbling 100 ms, or sessions of gap
+ * SESSION_GAP merged over both): one call per key and window with a
+ * record, every record once in its own window's call, each side in
+ * arrival order; the windows with one side only are called too. */
+static void run_cogroup(enum join_kind kind)
+{
+	join_kind = kind;
+	sessions_of_keys();
+	atomic_store(&n_groups, 0);
+	atomic_store(&n_left_only, 0);
+	atomic_store(&n_right_only, 0);
+	atomic_store(&n_grouped[0], 0);
+	atomic_store(&n_grouped[1], 0);
+	atomic_store(&n_group_bad, 0);
+	fl_env *env = env_with(2);
+	fl_stream *a, *b;
+	sources(env, 0, ut_gen_b, &a, &b);
+	fl_window_cogroup_spec cg = {.kind = FL_WINDOW_TUMBLING, .size_ms = 100,
+				     .cogroup = ut_cogroup};
+	if (kind == SESSION_JOIN)
+		cg = (fl_window_cogroup_spec){
+		    .kind = FL_WINDOW_SESSION, .gap_ms = SESSION_GAP, .cogroup = ut_cogroup};
+	fl_discard(fl_window_cogroup(fl_key_by(a, 0), fl_key_by(b, 0), &cg));
+	run(env);
+	/* The groups expected: per key and window (or session), whether
+	 * each side has a record in it. */
+	static uint8_t has[KEYS * MAX_WIN][2], has_s[NA + NB][2];
+	memset(has, 0, sizeof(has));
+	memset(has_s, 0, sizeof(has_s));
+	for (int side = 0; side < 2; side++)
+		for (int64_t o = 0; o < (side ? NB : NA); o++) {
+			if (kind == SESSION_JOIN) {
+				has_s[side ? sess_b[o] : sess_a[o]][side] = 1;
+				continue;
+			}
+			int64_t w = (group_end(side, o) - 1000) / 100;
+			assert_true(w >= 0 && w < MAX_WIN);
+			has[(o % KEYS) * MAX_WIN + w][side] = 1;
+		}
+	int64_t groups = 0, left_only = 0, right_only = 0;
+	size_t cells = kind == SESSION_JOIN ? NA + NB : KEYS * MAX_WIN;
+	for (size_t i = 0; i < cells; i++) {
+		const uint8_t *h = kind == SESSION_JOIN ? has_s[i] : has[i];
+		groups += h[0] || h[1];
+		left_only += h[0] && !h[1];
+		right_only += !h[0] && h[1];
+	}
+	assert_int_equal(atomic_load(&n_group_bad), 0);
+	assert_int_equal(atomic_load(&n_grouped[0]), NA);
+	assert_int_equal(atomic_load(&n_grouped[1]), NB);
+	assert_int_equal(atomic_load(&n_groups), groups);
+	assert_int_equal(atomic_load(&n_left_only), left_only);
+	assert_int_equal(atomic_load(&n_right_only), right_only);
+	if (kind == SESSION_JOIN)
+		assert_true(right_only > 0); /* the outer case ran (the data has no left-only session) */
+}
+
+static void test_a_tumbling_window_cogroup_sees_every_record_once(void **state)
+{
+	run_cogroup(WINDOW_JOIN);
+}
+
+static void test_a_session_window_cogroup_sees_every_record_once(void **state)
+{
+	run_cogroup(SESSION_JOIN);
+}
+
+/* Bad coGroup specs are refused when the graph is built, naming what. */
+static void test_a_bad_cogroup_is_refused_by_name(void **state)
+{
+	fl_env *env = env_with(1);
+	fl_stream *a, *b;
+	sources(env, 0, ut_gen_b, &a, &b);
+	fl_window_cogroup_spec cg = {.kind = FL_WINDOW_SESSION, .gap_ms = 0, .cogroup = ut_cogroup};
+	assert_null(fl_window_cogroup(fl_key_by(a, 0), fl_key_by(b, 0), &cg));
+	assert_non_null(strstr(fl_env_error(env),
+			       "window_cogroup: gap_ms of a session window must be > 0, not 0"));
+	fl_env_free(env);
+	env = env_with(1);
+	sources(env, 0, ut_gen_b, &a, &b);
+	cg = (fl_window_cogroup_spec){.kind = FL_WINDOW_TUMBLING, .size_ms = 100};
+	assert_null(fl_window_cogroup(fl_key_by(a, 0), b, &cg));
+	assert_non_null(strstr(fl_env_error(env), "window_cogroup: the right stream is not keyed"));
+	fl_env_free(env);
+}
+
 /* ------------------------------------------- chained with both inputs */
 
 /* Set by the pass-through maps on the thread that runs them: a two-input
@@ -730,6 +863,9 @@ int main(void)
 	    cmocka_unit_test(test_the_interval_join_matches_exactly_its_pairs),
 	    cmocka_unit_test(test_the_window_join_matches_exactly_its_pairs),
 	    cmocka_unit_test(test_the_session_window_join_matches_exactly_its_pairs),
+	    cmocka_unit_test(test_a_tumbling_window_cogroup_sees_every_record_once),
+	    cmocka_unit_test(test_a_session_window_cogroup_sees_every_record_once),
+	    cmocka_unit_test(test_a_bad_cogroup_is_refused_by_name),
 	    cmocka_unit_test(test_a_co_map_chained_with_two_network_fed_chains),
 	    cmocka_unit_test(test_a_chained_two_input_operator_has_the_minimum_watermark),
 	    cmocka_unit_test(test_a_diamond_into_a_co_map_runs_in_the_source_task),

@@ -786,6 +786,31 @@ typedef struct fl_interval_join_spec {
 FL_API fl_stream *fl_interval_join(fl_stream *left, fl_stream *right,
 				   const fl_interval_join_spec *spec);
 
+/*
+ * Window coGroup (Flink's a.coGroup(b).where(ka).equalTo(kb).window(...)
+ * .apply(CoGroupFunction)): windows as fl_window_join's (tumbling, sliding,
+ * session in event time, the same late records). Once per key and window
+ * that holds a record of either input, when the watermark passes the
+ * window's end, `cogroup` gets every left record of the window and every
+ * right one, each side in the order its records arrived (either side may
+ * have none: a left or full outer join is a coGroup that also emits the
+ * rows without a match), and emits zero or more rows through fl_collect,
+ * at end - 1. The arrays and their rows are valid during the call only.
+ * Refused when the graph is built as fl_window_join is, naming the
+ * problem.
+ */
+typedef int (*fl_cogroup_fn)(fl_ctx *ctx, const fl_row *left, size_t nleft, const fl_row *right,
+			     size_t nright, fl_collector *out);
+typedef struct fl_window_cogroup_spec {
+	enum fl_window_kind kind; /* FL_WINDOW_TUMBLING, _SLIDING or _SESSION */
+	int64_t size_ms;
+	int64_t slide_ms; /* sliding windows */
+	int64_t gap_ms;	  /* session windows */
+	fl_cogroup_fn cogroup;
+} fl_window_cogroup_spec;
+FL_API fl_stream *fl_window_cogroup(fl_stream *left, fl_stream *right,
+				    const fl_window_cogroup_spec *spec);
+
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
 /* Explicit partitioning of the next operator's input. */
