@@ -1150,6 +1150,12 @@ static int list_write(ks_state *s, const fl_row *rows, size_t n, bool replace)
 		if (rc < 0)
 			return rc;
 		elem e;
+		/* No TTL, none stored: the old elements are what would be
+		 * written again, byte for byte (reads still check them). */
+		if (rc > 0 && !s->ttl && !has_ts) {
+			vb_bytes(&b, p, (size_t)(end - p));
+			rc = 0;
+		}
 		while (rc > 0 && (rc = next_elem(&p, end, has_ts, false, &e)) > 0) {
 			int64_t ts = has_ts ? e.ts : now;
 			if (!(s->ttl && expired(ts, s->ttl, now)))
