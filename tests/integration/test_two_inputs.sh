@@ -9,7 +9,8 @@
 #   J  the window join (tumbling, at parallelism 1), the sliding and the
 #      session window joins (sessions merged over both inputs' records) and
 #      the interval join (at 2): every matching pair once, exact against
-#      joins computed here with awk;
+#      joins computed here with awk; the window coGroup (at 2): per key and
+#      window with a record, both inputs' counts, exact against awk;
 #   EX examples/join_files.so (installed with the others) joining two files
 #      per side, out of order, by window, by session (gap 30 ms) and by
 #      interval, and left outer joins by window and by session (gap 5 ms:
@@ -29,9 +30,9 @@
 #      no window prints in both runs, together every window once, exact;
 #   SB the same with the broadcast state pattern: each restored subtask
 #      takes one copy of the broadcast state (the third from old subtask 0);
-#   SJ, SW, SS the same with the interval join, the sliding and the session
-#      window joins: buffered records and their timers move with their key
-#      groups.
+#   SJ, SW, SS, SC the same with the interval join, the sliding and the
+#      session window joins and the window coGroup: buffered records and
+#      their timers move with their key groups.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -133,13 +134,31 @@ join_reference() { # join_reference MODE
 				}
 	}' | LC_ALL=C sort
 }
+# The coGroup's: per key and 100 ms window with a record, the counts of
+# both inputs' records in it.
+cogroup_reference() {
+	awk -v n=$N 'BEGIN {
+		for (o = 0; o < n; o++) { t = 2 * o + (o * 7919) % 1000; ca[o % 40, t - t % 100]++; any[o % 40, t - t % 100] = 1 }
+		for (o = 0; o < int(n / 2); o++) { t = 4 * o + (o * 104729) % 1000; cb[o % 40, t - t % 100]++; any[o % 40, t - t % 100] = 1 }
+		for (kw in any) {
+			split(kw, p, SUBSEP)
+			printf "%d\t%d\t%d\t%.0f\n", p[1], ca[kw], cb[kw], 1700000000000 + p[2] + 99
+		}
+	}' | LC_ALL=C sort
+}
 p=1
-for mode in window-join sliding-join session-join interval-join; do
-	join_reference $mode >"$WORK/expected-$mode"
+for mode in window-join sliding-join session-join interval-join cogroup; do
+	if [ $mode = cogroup ]; then
+		cogroup_reference >"$WORK/expected-$mode"
+		unit=window
+	else
+		join_reference $mode >"$WORK/expected-$mode"
+		unit=pair
+	fi
 	run_flinc "J-$mode" -p $p "$JOB_SO" --count $N --mode $mode
 	check_finished "J-$mode"
 	strip_prefix <"$WORK/J-$mode.out" | LC_ALL=C sort >"$WORK/J-$mode.sorted"
-	same_file "J-$mode: every matching pair once at parallelism $p ($(wc -l <"$WORK/expected-$mode") pairs)" \
+	same_file "J-$mode: every matching $unit once at parallelism $p ($(wc -l <"$WORK/expected-$mode") ${unit}s)" \
 		"$WORK/expected-$mode" "$WORK/J-$mode.sorted"
 	p=2
 done
@@ -285,6 +304,7 @@ stop_restore SB broadcast "$WORK/expected-bc"
 stop_restore SJ interval-join "$WORK/expected-interval-join"
 stop_restore SW sliding-join "$WORK/expected-sliding-join"
 stop_restore SS session-join "$WORK/expected-session-join"
+stop_restore SC cogroup "$WORK/expected-cogroup"
 check "SB: each of the 3 restored subtasks took a copy of the broadcast state" \
 	test "$(cat "$WORK"/tm-*.log | grep -c "broadcast state 'rules' restored")" -eq 3
 stop_all

@@ -28,7 +28,9 @@
  * --mode chained: a co-map chained with both its inputs (below): one task
  *   for key_by(A) -> running count, rebalance(B) -> map and the co-map.
  * --mode window-join / sliding-join / session-join / interval-join: the joins
- *   (below).
+ *   (below). --mode cogroup: a window coGroup of 100 ms tumbling windows
+ *   printing per key and window with a record
+ *     <key> <count A> <count B> <window end - 1>
  * --mode files --files A B [--paced]: two text files of lines "<key><TAB>...",
  *   co-mapped in one task with both sources, then each key's running count
  *   (--paced: the co-map sleeps 1 ms every 8 lines, so that the test's
@@ -247,6 +249,18 @@ int ti_join(fl_ctx *ctx, const fl_row *l, const fl_row *r, fl_collector *out)
 	return fl_collect(out, &o);
 }
 
+/* --mode cogroup: the counts of a key's orders and payments in a window. */
+int ti_cogroup(fl_ctx *ctx, const fl_row *l, size_t nl, const fl_row *r, size_t nr,
+	       fl_collector *out)
+{
+	fl_row o = {0};
+	fl_row_add_int64(&o, fl_row_int64(nl ? &l[0] : &r[0], 0));
+	fl_row_add_int64(&o, (int64_t)nl);
+	fl_row_add_int64(&o, (int64_t)nr);
+	fl_row_add_int64(&o, fl_ctx_timestamp(ctx));
+	return fl_collect(out, &o);
+}
+
 /* --mode chained: A keyed by its key into a process function that counts
  * the key's records in keyed state (the source's records of a key arrive
  * in offset order, so the count of offset o is o / 40 + 1, across a
@@ -438,6 +452,10 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "window-join") == 0 || strcmp(mode, "sliding-join") == 0 ||
 	    strcmp(mode, "session-join") == 0) {
 		fl_print(fl_uid(fl_window_join(fl_key_by(a, 0), fl_key_by(b, 0), &wj), "join"));
+	} else if (strcmp(mode, "cogroup") == 0) {
+		fl_window_cogroup_spec cg = {
+		    .kind = FL_WINDOW_TUMBLING, .size_ms = WIN, .cogroup = ti_cogroup};
+		fl_print(fl_uid(fl_window_cogroup(fl_key_by(a, 0), fl_key_by(b, 0), &cg), "join"));
 	} else if (strcmp(mode, "interval-join") == 0) {
 		fl_print(fl_uid(fl_interval_join(fl_key_by(a, 0), fl_key_by(b, 0), &ij), "join"));
 	} else if (strncmp(mode, "broadcast", 9) == 0) {
