@@ -10,6 +10,9 @@
  *   value-bytes the same with FL_STATE_BYTES (8 raw bytes, no codec)
  *   list-add    fl_process adding each record's (int64) to a ListState of
  *               its key: the lists grow to records / keys elements
+ *   map-put     fl_process putting (n, 1) into a MapState of its key, n its
+ *               record number of the key modulo 1000: the maps grow to
+ *               min(records / keys, 1000) entries
  * Prints CPU ns per record (both tasks' threads) and wall records/s; the
  * state's own cost is value-* minus process. Figures only.
  *
@@ -29,6 +32,7 @@ int bpr_plain(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 int bpr_value_row(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 int bpr_value_bytes(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 int bpr_list_add(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int bpr_map_put(fl_ctx *ctx, const fl_row *in, fl_collector *out);
 
 static int gen(int64_t off, fl_row *out, int64_t keys)
 {
@@ -115,6 +119,32 @@ int bpr_list_add(fl_ctx *ctx, const fl_row *in, fl_collector *out)
 	return rc ? rc : fl_collect(out, in);
 }
 
+static const fl_state_desc ITEMS = {.name = "items",
+				    .key = {.nfields = 1, .types = {FL_INT64}},
+				    .value = {.nfields = 1, .types = {FL_INT64}}};
+static const fl_state_desc NTH = {.name = "nth", .value = {.format = FL_STATE_BYTES}};
+
+int bpr_map_put(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	fl_value_state *nth = fl_get_state(ctx, &NTH);
+	fl_row v;
+	int rc = fl_value_state_get(nth, &v);
+	if (rc < 0)
+		return rc;
+	int64_t n = 0;
+	if (rc)
+		memcpy(&n, v.values[0].u.s.ptr, sizeof(n));
+	fl_row k = {0}, one = {0}, next = {0};
+	fl_row_add_int64(&k, n % 1000);
+	fl_row_add_int64(&one, 1);
+	n++;
+	fl_row_add_bytes(&next, &n, sizeof(n));
+	if ((rc = fl_map_state_put(fl_get_map_state(ctx, &ITEMS), &k, &one)) != 0 ||
+	    (rc = fl_value_state_update(nth, &next)) != 0)
+		return rc;
+	return fl_collect(out, in);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -129,8 +159,9 @@ static double cpu_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-enum op { SUM, PLAIN, VALUE_ROW, VALUE_BYTES, LIST_ADD, NOPS };
-static const char *const OP_NAMES[] = {"sum", "process", "value-row", "value-bytes", "list-add"};
+enum op { SUM, PLAIN, VALUE_ROW, VALUE_BYTES, LIST_ADD, MAP_PUT, NOPS };
+static const char *const OP_NAMES[] = {"sum",	    "process",	"value-row",
+				       "value-bytes", "list-add", "map-put"};
 
 /* Runs one case; returns CPU ns per record. */
 static double run(enum op op, const char *backend, int64_t n, int64_t keys)
@@ -144,6 +175,7 @@ static double run(enum op op, const char *backend, int64_t n, int64_t keys)
 		       : op == PLAIN	 ? fl_process(k, bpr_plain)
 		       : op == VALUE_ROW ? fl_process(k, bpr_value_row)
 		       : op == LIST_ADD	 ? fl_process(k, bpr_list_add)
+		       : op == MAP_PUT	 ? fl_process(k, bpr_map_put)
 					 : fl_process(k, bpr_value_bytes);
 	fl_discard(s);
 	double t0 = now_s(), c0 = cpu_s();
@@ -179,6 +211,10 @@ int main(int argc, char **argv)
 		printf("%-8s ListState add: %.1f ns/record over the stateless process function, "
 		       "lists of up to %lld elements\n",
 		       backends[b], ns[LIST_ADD] - ns[PLAIN], (long long)((n + keys - 1) / keys));
+		printf("%-8s MapState put (and a ValueState's count): %.1f ns/record over the "
+		       "stateless process function, maps of up to %lld entries\n",
+		       backends[b], ns[MAP_PUT] - ns[PLAIN],
+		       (long long)((n + keys - 1) / keys < 1000 ? (n + keys - 1) / keys : 1000));
 	}
 	return 0;
 }

@@ -1222,6 +1222,46 @@ enum map_op { MAP_READ, MAP_PUT, MAP_REMOVE };
  * MAP_READ: 1 with the value copied into the arena (*v, *vl) when present
  * (an expired one only when the state returns expired values), else 0.
  */
+/*
+ * map_walk's put and remove without TTL (none configured, none stored):
+ * the entries before the key's place and after it are what would be
+ * written again, byte for byte, so they are copied as two blocks around
+ * the new entry, or around the removed one's gap. [p, end) is the stored
+ * body (p NULL: no map yet). Returns 1 when a remove removed, else 0, or
+ * an error.
+ */
+static int map_splice(ks_state *s, enum map_op op, const uint8_t *p, const uint8_t *end,
+		      const uint8_t *kb, size_t kl, const uint8_t *nv, size_t nvl)
+{
+	const uint8_t *body = p, *at = end, *after = end;
+	bool found = false;
+	elem e;
+	int rc = 0;
+	while (p && (rc = next_elem(&p, end, false, true, &e)) > 0) {
+		int c = keycmp(e.k, e.kl, kb, kl);
+		if (c >= 0) {
+			at = e.start;
+			found = c == 0;
+			after = found ? e.end : e.start;
+			break;
+		}
+	}
+	if (rc < 0)
+		return corrupt(s, "map");
+	if (op == MAP_REMOVE && !found)
+		return 0;
+	vb b = {.s = s};
+	vb_u8(&b, s->hdr);
+	if (body)
+		vb_bytes(&b, body, (size_t)(at - body));
+	if (op == MAP_PUT)
+		vb_elem(&b, 0, kb, kl, true, nv, nvl);
+	if (body)
+		vb_bytes(&b, after, (size_t)(end - after));
+	rc = store_body(s, &b);
+	return rc ? rc : op == MAP_REMOVE;
+}
+
 static int map_walk(ks_state *s, enum map_op op, const uint8_t *kb, size_t kl, const uint8_t *nv,
 		    size_t nvl, const uint8_t **v, size_t *vl)
 {
@@ -1234,6 +1274,8 @@ static int map_walk(ks_state *s, enum map_op op, const uint8_t *kb, size_t kl, c
 	if (rc == 0 && op != MAP_PUT)
 		return 0;
 	bool ttl = s->ttl != 0;
+	if (!ttl && !has_ts && op != MAP_READ)
+		return map_splice(s, op, p, end, kb, kl, nv, nvl);
 	int64_t now = ttl ? ks_now(k) : 0;
 	bool refresh = ttl && s->desc.ttl.update == FL_TTL_ON_READ_AND_WRITE;
 	/* A plain read of a map without TTL stores nothing: it builds nothing
