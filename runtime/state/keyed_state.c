@@ -1216,13 +1216,6 @@ FL_API int fl_list_state_clear(fl_list_state *h)
 enum map_op { MAP_READ, MAP_PUT, MAP_REMOVE };
 
 /*
- * The one walk behind every map call: finds key (kb, kl) in the current
- * key's map, and rewrites the map when something changes (a put, a
- * removal, expired entries dropped, OnReadAndWrite's refreshed timestamp).
- * MAP_READ: 1 with the value copied into the arena (*v, *vl) when present
- * (an expired one only when the state returns expired values), else 0.
- */
-/*
  * map_walk's put and remove without TTL (none configured, none stored):
  * the entries before the key's place and after it are what would be
  * written again, byte for byte, so they are copied as two blocks around
@@ -1262,6 +1255,13 @@ static int map_splice(ks_state *s, enum map_op op, const uint8_t *p, const uint8
 	return rc ? rc : op == MAP_REMOVE;
 }
 
+/*
+ * The one walk behind every map call: finds key (kb, kl) in the current
+ * key's map, and rewrites the map when something changes (a put, a
+ * removal, expired entries dropped, OnReadAndWrite's refreshed timestamp).
+ * MAP_READ: 1 with the value copied into the arena (*v, *vl) when present
+ * (an expired one only when the state returns expired values), else 0.
+ */
 static int map_walk(ks_state *s, enum map_op op, const uint8_t *kb, size_t kl, const uint8_t *nv,
 		    size_t nvl, const uint8_t **v, size_t *vl)
 {
