@@ -779,6 +779,27 @@ FL_API fl_stream *fl_window_late_records(fl_stream *windowed)
 	return fl_side_output(windowed, FL_LATE_RECORDS_TAG);
 }
 
+FL_API fl_stream *fl_join_late_records(fl_stream *joined, int input)
+{
+	if (!usable(joined))
+		return NULL;
+	fl_env *env = joined->env;
+	const sg_node *n = joined->node >= 0 ? env->graph->nodes[joined->node] : NULL;
+	if (!n || (n->kind != SG_WINDOW_JOIN && n->kind != SG_INTERVAL_JOIN &&
+		   n->kind != SG_WINDOW_COGROUP)) {
+		env_fail(env, FL_EINVAL,
+			 "join_late_records: needs the stream fl_window_join(), "
+			 "fl_interval_join() or fl_window_cogroup() returned");
+		return NULL;
+	}
+	if (input != 0 && input != 1) {
+		env_fail(env, FL_EINVAL, "join_late_records: input %d: 0 (left) or 1 (right)",
+			 input);
+		return NULL;
+	}
+	return fl_side_output(joined, input ? FL_LATE_RIGHT_TAG : FL_LATE_LEFT_TAG);
+}
+
 FL_API fl_stream *fl_side_output(fl_stream *s, const char *tag)
 {
 	if (!usable(s))

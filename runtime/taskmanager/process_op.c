@@ -888,6 +888,17 @@ static int cogroup_room(tm_op *op, size_t n, fl_row **sel)
 	return 0;
 }
 
+/* A late record of input side: to that input's late records' outputs
+ * when the job asked for them (fl_join_late_records), else dropped and
+ * counted. */
+static int join_late(tm_op *op, int side, const fl_row *in)
+{
+	int n = tm_emit_side(op, side ? FL_LATE_RIGHT_TAG : FL_LATE_LEFT_TAG, in);
+	if (n == 0)
+		((pf_op *)op->impl)->late++;
+	return n < 0 ? n : 0;
+}
+
 /* Timestamps a join takes: within +-2^61 ms, so that a time plus a size,
  * slide or bound (each at most INT64_MAX / 4) never overflows. True (the
  * task failed) for one outside. */
@@ -950,10 +961,8 @@ static int wj_element(fl_ctx *ctx, const fl_row *in, int side)
 	if (op->node->win.kind == FL_WINDOW_SESSION) {
 		/* As fl_window's sessions: late when its own window is. */
 		int64_t fire = ts + op->node->win.size_ms - 1;
-		if (fire <= wm) {
-			((pf_op *)op->impl)->late++;
-			return 0;
-		}
+		if (fire <= wm)
+			return join_late(op, side, in);
 		int rc = fl_ctx_register_event_timer(ctx, fire);
 		return rc ? rc : join_buffer(ctx, side, ts, in);
 	}
@@ -969,10 +978,8 @@ static int wj_element(fl_ctx *ctx, const fl_row *in, int side)
 			return rc;
 		any = true;
 	}
-	if (!any) {
-		((pf_op *)op->impl)->late++;
-		return 0;
-	}
+	if (!any)
+		return join_late(op, side, in);
 	return join_buffer(ctx, side, ts, in);
 }
 
@@ -1128,10 +1135,8 @@ static int ij_element(fl_ctx *ctx, const fl_row *in, int side, fl_collector *out
 				     op->node->name, side ? "second" : "first");
 	if (join_ts_bad(op, ts))
 		return op->chain->err.code;
-	if (op->chain->wm != TM_TS_NONE && ts < op->chain->wm) {
-		((pf_op *)op->impl)->late++; /* Flink's isLate: dropped */
-		return 0;
-	}
+	if (op->chain->wm != TM_TS_NONE && ts < op->chain->wm)
+		return join_late(op, side, in); /* Flink's isLate */
 	int64_t lo = op->node->lower_ms, up = op->node->upper_ms;
 	fl_row *rows = NULL;
 	int64_t *tss = NULL;

@@ -700,6 +700,90 @@ static void test_a_bad_cogroup_is_refused_by_name(void **state)
 	fl_env_free(env);
 }
 
+/* ------------------------------------------------- late join records */
+
+int ut_gen_a_late(fl_ctx *ctx, int64_t off, fl_row *out);
+int ut_late_left(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+int ut_late_right(fl_ctx *ctx, const fl_row *in, fl_collector *out);
+
+/* ut_gen_a, but offsets 1499, 1999, 2499 and 2999 at time 5: far behind
+ * the watermark (paced, it passed 900 long before), late for any join. */
+#define LATE_FROM 1000
+int ut_gen_a_late(fl_ctx *ctx, int64_t off, fl_row *out)
+{
+	fl_row_add_int64(out, off % KEYS);
+	fl_row_add_int64(out, off);
+	return fl_row_add_timestamp(out, off >= LATE_FROM && off % 500 == 499 ? 5 : ts_a(off));
+}
+
+static _Atomic int64_t n_late[2], n_late_bad;
+
+static int late_seen(fl_ctx *ctx, const fl_row *in, int side)
+{
+	int64_t off = fl_row_int64(in, 1);
+	if (side || off < LATE_FROM || off % 500 != 499 || fl_ctx_timestamp(ctx) != 5)
+		atomic_fetch_add(&n_late_bad, 1);
+	atomic_fetch_add(&n_late[side], 1);
+	return 0;
+}
+
+int ut_late_left(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return late_seen(ctx, in, 0);
+}
+
+int ut_late_right(fl_ctx *ctx, const fl_row *in, fl_collector *out)
+{
+	return late_seen(ctx, in, 1);
+}
+
+/* Each join's late records of the left input, and none of the right,
+ * on the side outputs fl_join_late_records gives: exactly the four
+ * records far behind, with their timestamps. */
+static void test_late_join_records_reach_their_side_outputs(void **state)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		atomic_store(&n_late[0], 0);
+		atomic_store(&n_late[1], 0);
+		atomic_store(&n_late_bad, 0);
+		fl_env *env = env_with(2);
+		fl_watermark_strategy ws = {
+		    .kind = FL_WATERMARK_BOUNDED, .out_of_orderness_ms = 50, .timestamp_field = 2};
+		fl_stream *a = fl_assign_timestamps_and_watermarks(
+		    fl_set_parallelism(fl_generator(env, NA, 10000, ut_gen_a_late), 1), &ws);
+		fl_stream *b = fl_assign_timestamps_and_watermarks(
+		    fl_set_parallelism(fl_generator(env, NB, 10000, ut_gen_b), 1), &ws);
+		fl_stream *ka = fl_key_by(a, 0), *kb = fl_key_by(b, 0);
+		fl_window_join_spec wj = {.kind = FL_WINDOW_TUMBLING, .size_ms = 100, .join = ut_join};
+		fl_interval_join_spec ij = {.lower_ms = -20, .upper_ms = 30, .join = ut_join};
+		fl_window_cogroup_spec cg = {
+		    .kind = FL_WINDOW_TUMBLING, .size_ms = 100, .cogroup = ut_cogroup};
+		fl_stream *j = kind == 0   ? fl_interval_join(ka, kb, &ij)
+			       : kind == 1 ? fl_window_join(ka, kb, &wj)
+					   : fl_window_cogroup(ka, kb, &cg);
+		fl_discard(j);
+		fl_discard(fl_flat_map(fl_join_late_records(j, 0), ut_late_left));
+		fl_discard(fl_flat_map(fl_join_late_records(j, 1), ut_late_right));
+		join_kind = WINDOW_JOIN; /* ut_cogroup's checks: not the late ones */
+		run(env);
+		assert_int_equal(atomic_load(&n_late[0]), (NA - LATE_FROM) / 500);
+		assert_int_equal(atomic_load(&n_late[1]), 0);
+		assert_int_equal(atomic_load(&n_late_bad), 0);
+	}
+	fl_env *env = env_with(1);
+	fl_stream *a, *b;
+	sources(env, 0, ut_gen_b, &a, &b);
+	assert_null(fl_join_late_records(fl_map(a, ut_tag_a), 0));
+	assert_non_null(strstr(fl_env_error(env), "join_late_records: needs the stream"));
+	fl_env_free(env);
+	env = env_with(1);
+	sources(env, 0, ut_gen_b, &a, &b);
+	fl_interval_join_spec ij = {.lower_ms = 0, .upper_ms = 1, .join = ut_join};
+	assert_null(fl_join_late_records(fl_interval_join(fl_key_by(a, 0), fl_key_by(b, 0), &ij), 2));
+	assert_non_null(strstr(fl_env_error(env), "join_late_records: input 2: 0 (left) or 1 (right)"));
+	fl_env_free(env);
+}
+
 /* ------------------------------------------- chained with both inputs */
 
 /* Set by the pass-through maps on the thread that runs them: a two-input
@@ -866,6 +950,7 @@ int main(void)
 	    cmocka_unit_test(test_a_tumbling_window_cogroup_sees_every_record_once),
 	    cmocka_unit_test(test_a_session_window_cogroup_sees_every_record_once),
 	    cmocka_unit_test(test_a_bad_cogroup_is_refused_by_name),
+	    cmocka_unit_test(test_late_join_records_reach_their_side_outputs),
 	    cmocka_unit_test(test_a_co_map_chained_with_two_network_fed_chains),
 	    cmocka_unit_test(test_a_chained_two_input_operator_has_the_minimum_watermark),
 	    cmocka_unit_test(test_a_diamond_into_a_co_map_runs_in_the_source_task),

@@ -752,13 +752,14 @@ FL_API fl_stream *fl_side_output(fl_stream *s, const char *tag);
  * window.maxTimestamp(); a session's end is its last record's time plus
  * the gap). A record whose every window fired already is late (a session
  * record: its own [t, t + gap_ms) is behind the watermark): dropped and
- * counted (the count is logged when the task ends).
+ * counted (the count is logged when the task ends), or sent to the stream
+ * fl_join_late_records gives.
  *
  * Interval join: left at tl and right at tr join when
  * tl + lower_ms <= tr <= tl + upper_ms (both bounds inclusive, as Flink's
  * default; *_exclusive makes one exclusive); what join emits carries the
  * larger of the two timestamps. A record behind the watermark is late and
- * dropped (Flink's); buffered records are cleared once the watermark says
+ * dropped (Flink's), or sent to fl_join_late_records' stream; buffered records are cleared once the watermark says
  * they can match nothing more.
  *
  * Both keep the waiting records in keyed state (a list per key and input,
@@ -810,6 +811,20 @@ typedef struct fl_window_cogroup_spec {
 } fl_window_cogroup_spec;
 FL_API fl_stream *fl_window_cogroup(fl_stream *left, fl_stream *right,
 				    const fl_window_cogroup_spec *spec);
+
+/*
+ * The late records of one input of a join or coGroup (Flink's interval
+ * join sideOutputLeftLateData / sideOutputRightLateData; here for the
+ * window join and coGroup too): the records of input 0 (left) or 1
+ * (right) it dropped for being late, with their timestamps, as a stream
+ * of their own (its consumers never chain to the join). `joined` is what
+ * fl_window_join, fl_interval_join or fl_window_cogroup returned. Without
+ * it late records are only counted. It is the side output
+ * FL_LATE_LEFT_TAG or FL_LATE_RIGHT_TAG of the join.
+ */
+FL_API fl_stream *fl_join_late_records(fl_stream *joined, int input);
+#define FL_LATE_LEFT_TAG "late-left"
+#define FL_LATE_RIGHT_TAG "late-right"
 
 /* Union of two streams of the same shape. */
 FL_API fl_stream *fl_union(fl_stream *a, fl_stream *b);
