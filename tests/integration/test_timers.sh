@@ -117,10 +117,10 @@ restored_timers() { # "EVENT PROC": the timers the restored subtasks logged sinc
 		sed -nE 's/.* ([0-9]+) event-time and ([0-9]+) processing-time timers restored.*/\1 \2/p' |
 		awk '{ e += $1; p += $2 } END { print e + 0, p + 0 }'
 }
-some_windows_printed() {
-	for _ in $(seq $(($1 * 10))); do
+some_printed() { # some_printed windows|procs MIN SECONDS: MIN such lines within SECONDS
+	for _ in $(seq $(($3 * 10))); do
 		lines "$WORK/probe"
-		[ "$(windows "$WORK/probe" | wc -l)" -ge 200 ] && return 0
+		[ "$("$1" "$WORK/probe" | wc -l)" -ge "$2" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -147,7 +147,7 @@ run_and_finish() { # run_and_finish NAME JSON
 mark_logs
 run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\"], \"flinkConfiguration\": {\"execution.checkpointing.interval\": \"300 ms\", \"pipeline.auto-watermark-interval\": \"20 ms\"}}"
 wait_state "$JOB" RUNNING 20 || fail "A: the job is not RUNNING: $STATE"
-check "A: windows printed by event-time timers" some_windows_printed 30
+check "A: windows printed by event-time timers" some_printed windows 200 30
 savepoint_cancel sp1
 lines "$WORK/a.lines"
 windows "$WORK/a.lines" | sort -u >"$WORK/a.windows"
@@ -220,7 +220,7 @@ stop_and_restore() {
 		{ fail "$1: not submitted"; return 0; }
 	D=$JOB
 	wait_state "$D" RUNNING 20 || fail "$1: the job is not RUNNING: $STATE"
-	check "$1: windows printed by event-time timers" some_windows_printed 30
+	check "$1: windows printed by event-time timers" some_printed windows 200 30
 	stop_with_savepoint "$1" "$D" "$WORK/sp-stop-$1"
 	lines "$WORK/$1-d.lines"
 	windows "$WORK/$1-d.lines" | sort >"$WORK/$1-d.windows"
@@ -313,15 +313,7 @@ mark_logs
 run_jar "$TC_JAR" "{\"parallelism\": 2, \"programArgsList\": [\"--count\", \"$N\", \"--rate\", \"5000\", \"--proc-each\"]}" ||
 	fail "N: not submitted"
 wait_state "$JOB" RUNNING 20 || fail "N: the job is not RUNNING: $STATE"
-some_timers_fired() {
-	for _ in $(seq 300); do
-		lines "$WORK/probe"
-		[ "$(procs "$WORK/probe" | wc -l)" -ge 500 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-check "N: processing-time timers fire while the job runs" some_timers_fired
+check "N: processing-time timers fire while the job runs" some_printed procs 500 30
 stop_with_savepoint N "$JOB" "$WORK/sp-stop-N"
 lines "$WORK/N-d.lines"
 procs "$WORK/N-d.lines" | sort >"$WORK/N-d.timers"
